@@ -1,0 +1,11 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    // Worker pools of our own run inside the tests; keep vitest's own parallelism modest on 2 cores.
+    maxWorkers: 2,
+  },
+});
