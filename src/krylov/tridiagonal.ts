@@ -1,0 +1,260 @@
+/**
+ * Symmetric tridiagonal eigensolver (implicit QL with Wilkinson shifts) and a small dense
+ * symmetric eigensolver built on it (Householder tridiagonalisation + the same QL).
+ *
+ * Lanczos only ever needs the eigenvalues of its projected matrix and a few rows of the
+ * eigenvector matrix (the last row gives the residual estimates), so the rotations can be
+ * accumulated into just those rows: O(k) work per sweep for the values and one row,
+ * O(k²) per sweep with full vectors.
+ */
+
+const EPS = 2.220446049250313e-16;
+
+/** Thrown when a QL sweep budget is exhausted (it never happens for finite input in practice). */
+export class TridiagonalNoConvergence extends Error {
+  constructor(
+    readonly index: number,
+    readonly iterations: number,
+  ) {
+    super(
+      `tridiagonalEigen: no convergence for eigenvalue ${index} after ${iterations} QL iterations ` +
+        `(the input probably contains NaN or Inf)`,
+    );
+    this.name = 'TridiagonalNoConvergence';
+  }
+}
+
+export interface TridiagonalEigenOptions {
+  /**
+   * Which rows of the eigenvector matrix to return: `false` (default) none, `true` all k rows
+   * (the full k×k matrix), or a list of row indices (e.g. `[k - 1]` for Lanczos residual estimates).
+   */
+  eigenvectors?: boolean | readonly number[];
+  /** QL iterations allowed per eigenvalue before giving up (default 60; 2–3 is typical). */
+  maxIterationsPerValue?: number;
+}
+
+export interface TridiagonalEigenResult {
+  /** Eigenvalues, ascending. */
+  eigenvalues: Float64Array;
+  /**
+   * Selected rows of the eigenvector matrix, row-major `rows.length × k`:
+   * `eigenvectors[r * k + j]` is component `rows[r]` of the eigenvector of `eigenvalues[j]`.
+   */
+  eigenvectors?: Float64Array;
+  rows?: number[];
+  /** Total QL iterations performed. */
+  iterations: number;
+}
+
+function hypot(a: number, b: number): number {
+  // Math.hypot is an order of magnitude slower in V8; this form cannot overflow either.
+  const x = Math.abs(a);
+  const y = Math.abs(b);
+  if (x > y) {
+    const t = y / x;
+    return x * Math.sqrt(1 + t * t);
+  }
+  if (y === 0) return 0;
+  const t = x / y;
+  return y * Math.sqrt(1 + t * t);
+}
+
+/**
+ * Implicit QL on (d, e) in place. `e[i]` couples i and i+1 (length ≥ k, e[k-1] ignored).
+ * `z` holds `zRows` rows of length k (row-major) that receive the rotations (Z ← Z·G).
+ */
+function ql(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number): number {
+  const k = d.length;
+  if (k > 0) e[k - 1] = 0;
+  let total = 0;
+  for (let l = 0; l < k; l++) {
+    let iter = 0;
+    for (;;) {
+      let m = l;
+      for (; m < k - 1; m++) {
+        const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
+        if (Math.abs(e[m]!) <= EPS * dd) break;
+      }
+      if (m === l) break;
+      if (++iter > maxIter) throw new TridiagonalNoConvergence(l, iter - 1);
+      total++;
+      // Wilkinson shift from the leading 2×2 block, applied implicitly.
+      let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
+      let r = hypot(g, 1);
+      g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
+      let s = 1;
+      let c = 1;
+      let p = 0;
+      let underflow = false;
+      for (let i = m - 1; i >= l; i--) {
+        const f = s * e[i]!;
+        const b = c * e[i]!;
+        r = hypot(f, g);
+        e[i + 1] = r;
+        if (r === 0) {
+          // Underflow: the matrix split; restart the sweep on the smaller block.
+          d[i + 1]! -= p;
+          e[m] = 0;
+          underflow = true;
+          break;
+        }
+        s = f / r;
+        c = g / r;
+        g = d[i + 1]! - p;
+        r = (d[i]! - g) * s + 2 * c * b;
+        p = s * r;
+        d[i + 1] = g + p;
+        g = c * r - b;
+        if (z) {
+          for (let row = 0, o = 0; row < zRows; row++, o += k) {
+            const zi = z[o + i]!;
+            const zi1 = z[o + i + 1]!;
+            z[o + i + 1] = s * zi + c * zi1;
+            z[o + i] = c * zi - s * zi1;
+          }
+        }
+      }
+      if (underflow) continue;
+      d[l]! -= p;
+      e[l] = g;
+      e[m] = 0;
+    }
+  }
+  return total;
+}
+
+/** Sorts eigenvalues ascending and permutes the eigenvector columns alike. */
+function sortAscending(d: Float64Array, z: Float64Array | null, zRows: number): void {
+  const k = d.length;
+  const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => d[a]! - d[b]!);
+  let sorted = true;
+  for (let i = 0; i < k; i++) if (order[i] !== i) sorted = false;
+  if (sorted) return;
+  const dd = Float64Array.from(order, (i) => d[i]!);
+  d.set(dd);
+  if (z) {
+    const row = new Float64Array(k);
+    for (let r = 0, o = 0; r < zRows; r++, o += k) {
+      for (let j = 0; j < k; j++) row[j] = z[o + order[j]!]!;
+      z.set(row, o);
+    }
+  }
+}
+
+/**
+ * Eigenvalues (ascending) and optionally selected eigenvector rows of the symmetric
+ * tridiagonal matrix with diagonal `diag` (length k) and off-diagonal `offDiag` (length k−1).
+ */
+export function tridiagonalEigen(
+  diag: ArrayLike<number>,
+  offDiag: ArrayLike<number>,
+  options: TridiagonalEigenOptions = {},
+): TridiagonalEigenResult {
+  const k = diag.length;
+  if (offDiag.length < k - 1) {
+    throw new Error(`tridiagonalEigen: offDiag has length ${offDiag.length}, expected ${Math.max(k - 1, 0)}`);
+  }
+  const maxIter = options.maxIterationsPerValue ?? 60;
+  const d = Float64Array.from(diag);
+  const e = new Float64Array(Math.max(k, 1));
+  for (let i = 0; i < k - 1; i++) e[i] = offDiag[i]!;
+  for (let i = 0; i < k; i++) {
+    if (!Number.isFinite(d[i]!) || (i < k - 1 && !Number.isFinite(e[i]!))) {
+      throw new Error(`tridiagonalEigen: non-finite entry at index ${i}`);
+    }
+  }
+  let rows: number[] | undefined;
+  if (options.eigenvectors === true) rows = Array.from({ length: k }, (_, i) => i);
+  else if (Array.isArray(options.eigenvectors)) {
+    rows = [...(options.eigenvectors as readonly number[])];
+    for (const r of rows) {
+      if (!Number.isInteger(r) || r < 0 || r >= k) throw new Error(`tridiagonalEigen: row ${r} out of range [0, ${k})`);
+    }
+  }
+  let z: Float64Array | null = null;
+  if (rows) {
+    z = new Float64Array(rows.length * k);
+    rows.forEach((r, i) => (z![i * k + r] = 1));
+  }
+  const iterations = ql(d, e, z, rows?.length ?? 0, maxIter);
+  sortAscending(d, z, rows?.length ?? 0);
+  const result: TridiagonalEigenResult = { eigenvalues: d, iterations };
+  if (z && rows) {
+    result.eigenvectors = z;
+    result.rows = rows;
+  }
+  return result;
+}
+
+/**
+ * Eigen-decomposition of a small dense symmetric matrix (row-major m×m; only the lower
+ * triangle is read): Householder reduction to tridiagonal form, then the QL above with the
+ * reduction's Q as the starting eigenvector matrix. O(m³); meant for Rayleigh–Ritz steps.
+ * Returns eigenvalues ascending and eigenvectors row-major m×m (column j ↔ eigenvalue j).
+ */
+export function symmetricEigen(a: ArrayLike<number>, m: number): { eigenvalues: Float64Array; eigenvectors: Float64Array } {
+  if (a.length < m * m) throw new Error(`symmetricEigen: expected ${m * m} entries, got ${a.length}`);
+  const A = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j <= i; j++) {
+      const v = a[i * m + j]!;
+      if (!Number.isFinite(v)) throw new Error(`symmetricEigen: non-finite entry at (${i}, ${j})`);
+      A[i * m + j] = v;
+      A[j * m + i] = v;
+    }
+  }
+  const Q = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) Q[i * m + i] = 1;
+  const v = new Float64Array(m);
+  const p = new Float64Array(m);
+  for (let k = 0; k < m - 2; k++) {
+    // Reflect column k below the subdiagonal to zero: H = I − 2vvᵀ/vᵀv on indices k+1..m−1.
+    let xnorm2 = 0;
+    for (let i = k + 1; i < m; i++) xnorm2 += A[i * m + k]! ** 2;
+    let tail = 0;
+    for (let i = k + 2; i < m; i++) tail += A[i * m + k]! ** 2;
+    if (tail === 0) continue;
+    const x0 = A[(k + 1) * m + k]!;
+    const alpha = x0 >= 0 ? -Math.sqrt(xnorm2) : Math.sqrt(xnorm2);
+    v.fill(0);
+    for (let i = k + 1; i < m; i++) v[i] = A[i * m + k]!;
+    v[k + 1] = x0 - alpha;
+    let vv = 0;
+    for (let i = k + 1; i < m; i++) vv += v[i]! * v[i]!;
+    const tau = 2 / vv;
+    // Trailing block S ← H S H = S − v qᵀ − q vᵀ with p = τ S v, q = p − (τ/2)(vᵀp) v.
+    let vp = 0;
+    for (let i = k + 1; i < m; i++) {
+      let s = 0;
+      for (let j = k + 1; j < m; j++) s += A[i * m + j]! * v[j]!;
+      p[i] = tau * s;
+      vp += v[i]! * p[i]!;
+    }
+    const kk = (tau / 2) * vp;
+    for (let i = k + 1; i < m; i++) p[i] = p[i]! - kk * v[i]!;
+    for (let i = k + 1; i < m; i++) {
+      for (let j = k + 1; j < m; j++) A[i * m + j] = A[i * m + j]! - v[i]! * p[j]! - p[i]! * v[j]!;
+    }
+    A[(k + 1) * m + k] = alpha;
+    A[k * m + k + 1] = alpha;
+    for (let i = k + 2; i < m; i++) {
+      A[i * m + k] = 0;
+      A[k * m + i] = 0;
+    }
+    // Q ← Q H.
+    for (let r = 0; r < m; r++) {
+      let s = 0;
+      for (let j = k + 1; j < m; j++) s += Q[r * m + j]! * v[j]!;
+      s *= tau;
+      for (let j = k + 1; j < m; j++) Q[r * m + j] = Q[r * m + j]! - s * v[j]!;
+    }
+  }
+  const d = new Float64Array(m);
+  const e = new Float64Array(Math.max(m, 1));
+  for (let i = 0; i < m; i++) d[i] = A[i * m + i]!;
+  for (let i = 0; i < m - 1; i++) e[i] = A[(i + 1) * m + i]!;
+  ql(d, e, Q, m, 60);
+  sortAscending(d, Q, m);
+  return { eigenvalues: d, eigenvectors: Q };
+}
