@@ -1,0 +1,131 @@
+/**
+ * LazyTensor-style builder: `Vi(x).sub(Vj(y)).sqnorm2().mul(-g).exp()`.
+ *
+ * A `Formula` is an immutable wrapper of one AST node; every method returns a new Formula built
+ * through the checking constructors of `nodes.ts`, so dimension errors surface at the call that
+ * causes them. Numbers are accepted wherever a Formula is and become constants.
+ */
+import type { BinaryOp, Node, ReduceOp, UnaryOp } from './ast.js';
+import { FormulaError } from './errors.js';
+import { binary, constant, dot, reduce, unary, variable } from './nodes.js';
+import { toBoundData, type PointsLike } from './points.js';
+import { formatNode } from './print.js';
+
+export type FormulaLike = Formula | number;
+
+function toNode(x: FormulaLike, method: string): Node {
+  if (x instanceof Formula) return x.node;
+  if (typeof x === 'number') return constant(x);
+  throw new FormulaError(`${method}: expected a Formula or a number (got ${x === null ? 'null' : typeof x})`);
+}
+
+export class Formula {
+  readonly node: Node;
+  readonly dim: number;
+
+  constructor(node: Node) {
+    this.node = node;
+    this.dim = node.dim;
+    Object.freeze(this);
+  }
+
+  /** A Formula for a number or the Formula itself. */
+  static from(x: FormulaLike): Formula {
+    return x instanceof Formula ? x : new Formula(toNode(x, 'Formula.from'));
+  }
+
+  private un(op: UnaryOp): Formula {
+    return new Formula(unary(op, this.node));
+  }
+  private bin(op: BinaryOp, other: FormulaLike): Formula {
+    return new Formula(binary(op, this.node, toNode(other, op)));
+  }
+  private red(op: ReduceOp): Formula {
+    return new Formula(reduce(op, this.node));
+  }
+
+  add(other: FormulaLike): Formula { return this.bin('add', other); }
+  sub(other: FormulaLike): Formula { return this.bin('sub', other); }
+  mul(other: FormulaLike): Formula { return this.bin('mul', other); }
+  div(other: FormulaLike): Formula { return this.bin('div', other); }
+  pow(exponent: FormulaLike): Formula { return this.bin('pow', exponent); }
+
+  /** Element-wise minimum with `other` (broadcasting a scalar). */
+  min(other: FormulaLike): Formula {
+    if (other === undefined) throw new FormulaError(noReductionHere('min'));
+    return this.bin('min', other);
+  }
+  /** Element-wise maximum with `other` (broadcasting a scalar). */
+  max(other: FormulaLike): Formula {
+    if (other === undefined) throw new FormulaError(noReductionHere('max'));
+    return this.bin('max', other);
+  }
+
+  neg(): Formula { return this.un('neg'); }
+  exp(): Formula { return this.un('exp'); }
+  log(): Formula { return this.un('log'); }
+  sqrt(): Formula { return this.un('sqrt'); }
+  rsqrt(): Formula { return this.un('rsqrt'); }
+  abs(): Formula { return this.un('abs'); }
+  square(): Formula { return this.un('square'); }
+  inv(): Formula { return this.un('inv'); }
+  sin(): Formula { return this.un('sin'); }
+  cos(): Formula { return this.un('cos'); }
+  tanh(): Formula { return this.un('tanh'); }
+  /** -1, 0 or 1 (Math.sign). */
+  sign(): Formula { return this.un('sign'); }
+  /** 1 where the argument is ≥ 0, else 0 (KeOps `Step`). */
+  step(): Formula { return this.un('step'); }
+  relu(): Formula { return this.un('relu'); }
+
+  /** Squared Euclidean norm of the vector (a scalar). */
+  sqnorm2(): Formula { return this.red('sqnorm2'); }
+  norm2(): Formula { return this.red('norm2'); }
+  /**
+   * Sum of the vector's components (a scalar). `axis` -1 or 2 is accepted for KeOps
+   * compatibility; axis 0/1 (a reduction over i or j producing a vector of results) needs a
+   * backend and is not part of the formula layer.
+   */
+  sum(axis?: number): Formula {
+    if (axis !== undefined && axis !== -1 && axis !== 2) throw new FormulaError(noReductionHere('sum'));
+    return this.red('sum');
+  }
+  dot(other: FormulaLike): Formula { return new Formula(dot(this.node, toNode(other, 'dot'))); }
+
+  toString(): string {
+    return formatNode(this.node);
+  }
+}
+
+function noReductionHere(op: string): string {
+  return `Formula.${op}: the formula layer has no reduction over i/j (axis 0/1); ` +
+    `${op === 'sum' ? 'sum() with no axis sums the vector components' : `${op}(other) is the element-wise ${op}`}, ` +
+    'and reductions over an index are done by a kernel operator';
+}
+
+/** An `i` variable: one row of `points` per output index i. */
+export function Vi(points: PointsLike, name = 'x'): Formula {
+  return new Formula(variable('i', name, toBoundData(points, name)));
+}
+
+/** A `j` variable: one row of `points` per reduced index j. */
+export function Vj(points: PointsLike, name = 'y'): Formula {
+  return new Formula(variable('j', name, toBoundData(points, name)));
+}
+
+/** A parameter (scalar or small vector) shared by every pair (i, j). */
+export function Pm(value: number | number[], name = 'p'): Formula {
+  const values = typeof value === 'number' ? [value] : value;
+  if (!Array.isArray(values)) {
+    throw new FormulaError(`${name}: a parameter is a number or a number[] (got ${typeof value})`);
+  }
+  if (values.length === 0) throw new FormulaError(`${name}: a parameter needs at least one value`);
+  const data = new Float64Array(values.length);
+  values.forEach((v, k) => {
+    if (typeof v !== 'number' || !Number.isFinite(v)) {
+      throw new FormulaError(`${name}: parameter value ${k} must be a finite number (got ${String(v)})`);
+    }
+    data[k] = v;
+  });
+  return new Formula(variable('p', name, Object.freeze({ data, rows: 1, cols: values.length })));
+}

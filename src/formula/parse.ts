@@ -1,0 +1,176 @@
+/**
+ * String formulas in mathjs syntax: `exp(-sqnorm2(x - y) / (2 * s^2))`.
+ *
+ * mathjs is used only as a parser: its syntax tree is walked here and every node is rebuilt with
+ * the checking constructors, so nothing is ever evaluated by mathjs and only whitelisted
+ * operators and functions can appear. Symbols resolve through the caller's scope (own
+ * properties only, so `constructor` or `__proto__` never reach Object.prototype).
+ * Implicit multiplication (`2 x`, `2 sqnorm2(x - y)`) is mathjs syntax for `*` and is accepted.
+ */
+import { parse, type MathNode } from 'mathjs';
+import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
+import { Formula, Pm } from './builder.js';
+import { FormulaError } from './errors.js';
+import { unary } from './nodes.js';
+
+export type ScopeValue = Formula | number | number[];
+export type FormulaScope = Record<string, ScopeValue>;
+
+const UNARY_FUNCTIONS: readonly UnaryOp[] = [
+  'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'square', 'inv', 'sin', 'cos', 'tanh', 'sign', 'step', 'relu',
+];
+const REDUCE_FUNCTIONS: readonly ReduceOp[] = ['sqnorm2', 'norm2', 'sum'];
+const BINARY_FUNCTIONS = ['min', 'max', 'pow', 'dot'] as const;
+const ALLOWED_FUNCTIONS: readonly string[] = [...UNARY_FUNCTIONS, ...REDUCE_FUNCTIONS, ...BINARY_FUNCTIONS];
+
+const CONSTANTS: Readonly<Record<string, number>> = { pi: Math.PI, e: Math.E };
+
+const INFIX_OPERATORS: Readonly<Record<string, BinaryOp>> = {
+  add: 'add', subtract: 'sub', multiply: 'mul', divide: 'div', pow: 'pow',
+};
+
+/** What each rejected mathjs node type is, in the user's words. */
+const UNSUPPORTED_NODES: Readonly<Record<string, string>> = {
+  AssignmentNode: 'assignment',
+  FunctionAssignmentNode: 'function definition',
+  ArrayNode: 'matrix/array literal',
+  AccessorNode: 'property access or indexing',
+  IndexNode: 'indexing',
+  ObjectNode: 'object literal',
+  ConditionalNode: 'conditional (a ? b : c)',
+  RangeNode: 'range (a:b)',
+  BlockNode: 'multiple expressions',
+  RelationalNode: 'comparison',
+};
+
+const ALLOWED_SYNTAX =
+  'allowed: numbers, scope symbols, pi, e, + - * / ^, unary -/+, parentheses and the functions ' +
+  ALLOWED_FUNCTIONS.join(', ');
+
+function hasOwn(o: object, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(o, key);
+}
+
+/** Parse `source` into a Formula; names in `scope` are the symbols it may use. */
+export function parseFormula(source: string, scope: FormulaScope): Formula {
+  if (typeof source !== 'string') throw new FormulaError('parseFormula: the formula must be a string');
+  if (typeof scope !== 'object' || scope === null) {
+    throw new FormulaError('parseFormula: scope must be an object mapping names to Formulas or numbers');
+  }
+  const where = `in formula "${source}"`;
+  const knownNames = Object.keys(scope);
+  const located = new WeakSet<Error>();
+  /** Throw `message` located in the source; `tail` follows the location (lists of what is allowed). */
+  const fail = (message: string, tail = ''): never => {
+    const err = new FormulaError(`${message} ${where}${tail}`);
+    located.add(err);
+    throw err;
+  };
+
+  let tree: MathNode;
+  try {
+    tree = parse(source);
+  } catch (err) {
+    throw new FormulaError(`syntax error ${where}: ${(err as Error).message}`);
+  }
+
+  // One Pm per scope key per parse, so `s` used twice is one parameter (one slot).
+  const parameters = new Map<string, Formula>();
+  const resolveSymbol = (name: string): Formula => {
+    if (hasOwn(scope, name)) {
+      const value: unknown = scope[name];
+      if (value instanceof Formula) return value;
+      if (typeof value === 'number' || Array.isArray(value)) {
+        let p = parameters.get(name);
+        if (p === undefined) {
+          p = Pm(value as number | number[], name);
+          parameters.set(name, p);
+        }
+        return p;
+      }
+      return fail(`scope value '${name}' must be a Formula, a number or a number[] (got ${value === null ? 'null' : typeof value})`);
+    }
+    if (hasOwn(CONSTANTS, name)) return Formula.from(CONSTANTS[name] as number);
+    const hint = ALLOWED_FUNCTIONS.includes(name) ? ` ('${name}' is a function: call it as ${name}(…))` : '';
+    return fail(`unknown symbol '${name}'${hint}`,
+      `; known: ${knownNames.length > 0 ? knownNames.join(', ') : '(empty scope)'}; constants: pi, e`);
+  };
+
+  const callFunction = (name: string, args: Formula[]): Formula => {
+    if (!ALLOWED_FUNCTIONS.includes(name)) {
+      return fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
+    }
+    const arity = (BINARY_FUNCTIONS as readonly string[]).includes(name) ? 2 : 1;
+    if (args.length !== arity) {
+      return fail(`${name} takes ${arity} argument${arity === 1 ? '' : 's'} but got ${args.length}`);
+    }
+    const [a, b] = args as [Formula, Formula];
+    switch (name) {
+      case 'min': return a.min(b);
+      case 'max': return a.max(b);
+      case 'pow': return a.pow(b);
+      case 'dot': return a.dot(b);
+      case 'sqnorm2': return a.sqnorm2();
+      case 'norm2': return a.norm2();
+      case 'sum': return a.sum();
+      default: return new Formula(unary(name as UnaryOp, a.node));
+    }
+  };
+
+  const walk = (node: MathNode): Formula => {
+    // mathjs node classes expose their fields untyped for our purposes; read them defensively.
+    const n = node as unknown as Record<string, unknown> & { type: string };
+    switch (n.type) {
+      case 'ConstantNode': {
+        const value = n['value'];
+        if (typeof value !== 'number') return fail(`unsupported literal ${JSON.stringify(value)} (only numbers)`, `; ${ALLOWED_SYNTAX}`);
+        if (!Number.isFinite(value)) return fail(`number literal out of range (${String(value)})`);
+        return Formula.from(value);
+      }
+      case 'SymbolNode':
+        return resolveSymbol(n['name'] as string);
+      case 'ParenthesisNode':
+        return walk(n['content'] as MathNode);
+      case 'OperatorNode': {
+        const fn = n['fn'] as string;
+        const args = (n['args'] as MathNode[]).map(walk);
+        if (fn === 'unaryMinus' && args.length === 1) return (args[0] as Formula).neg();
+        if (fn === 'unaryPlus' && args.length === 1) return args[0] as Formula;
+        const op = hasOwn(INFIX_OPERATORS, fn) ? INFIX_OPERATORS[fn] : undefined;
+        if (op === undefined || args.length !== 2) {
+          return fail(`unsupported operator '${String(n['op'])}'`, `; ${ALLOWED_SYNTAX}`);
+        }
+        const [a, b] = args as [Formula, Formula];
+        switch (op) {
+          case 'add': return a.add(b);
+          case 'sub': return a.sub(b);
+          case 'mul': return a.mul(b);
+          case 'div': return a.div(b);
+          default: return a.pow(b);
+        }
+      }
+      case 'FunctionNode': {
+        const fnNode = n['fn'] as Record<string, unknown> & { type: string };
+        if (fnNode.type !== 'SymbolNode') return fail('unsupported call of a computed function', `; ${ALLOWED_SYNTAX}`);
+        const name = fnNode['name'] as string;
+        // Check the name before walking the arguments so the error names the function.
+        if (!ALLOWED_FUNCTIONS.includes(name)) {
+          return fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
+        }
+        return callFunction(name, (n['args'] as MathNode[]).map(walk));
+      }
+      default: {
+        const what = UNSUPPORTED_NODES[n.type] ?? n.type;
+        return fail(`unsupported syntax: ${what}`, `; ${ALLOWED_SYNTAX}`);
+      }
+    }
+  };
+
+  try {
+    return walk(tree);
+  } catch (err) {
+    // Dimension errors from the constructors: add where they happened.
+    if (err instanceof FormulaError && !located.has(err)) throw new FormulaError(`${err.message} ${where}`);
+    throw err;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The scalar meaning of every element-wise operator, in one place. Constant folding calls these,
+ * and the JS emitter's templates must agree with them (tests check both against each other).
+ *
+ * Choices (KeOps conventions where KeOps has one):
+ *  - step(x) = 1 for x ≥ 0, else 0 (KeOps `Step`); NaN gives 0.
+ *  - relu(x) = x < 0 ? 0 : x (NaN propagates).
+ *  - sign(x) = Math.sign(x) (sign(0) = 0).
+ *  - rsqrt(x) = 1 / sqrt(x) (rsqrt(0) = +Infinity), inv(x) = 1 / x.
+ *  - pow(x, n) for an integer constant |n| ≤ MAX_UNROLLED_POWER is repeated multiplication
+ *    (x^2 is exactly x·x, and negative bases work); other exponents use Math.pow.
+ */
+import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
+
+export const MAX_UNROLLED_POWER = 16;
+
+export function isSmallIntegerExponent(e: number): boolean {
+  return Number.isInteger(e) && Math.abs(e) <= MAX_UNROLLED_POWER;
+}
+
+/** x^n by repeated multiplication, n an integer with |n| ≤ MAX_UNROLLED_POWER. */
+export function powInt(x: number, n: number): number {
+  let acc = 1;
+  const k = Math.abs(n);
+  if (k > 0) acc = x;
+  for (let t = 1; t < k; t++) acc *= x;
+  return n < 0 ? 1 / acc : acc;
+}
+
+export function applyUnary(op: UnaryOp, x: number): number {
+  switch (op) {
+    case 'neg': return -x;
+    case 'exp': return Math.exp(x);
+    case 'log': return Math.log(x);
+    case 'sqrt': return Math.sqrt(x);
+    case 'rsqrt': return 1 / Math.sqrt(x);
+    case 'abs': return Math.abs(x);
+    case 'square': return x * x;
+    case 'inv': return 1 / x;
+    case 'sin': return Math.sin(x);
+    case 'cos': return Math.cos(x);
+    case 'tanh': return Math.tanh(x);
+    case 'sign': return Math.sign(x);
+    case 'step': return x >= 0 ? 1 : 0;
+    case 'relu': return x < 0 ? 0 : x;
+  }
+}
+
+export function applyBinary(op: BinaryOp, a: number, b: number): number {
+  switch (op) {
+    case 'add': return a + b;
+    case 'sub': return a - b;
+    case 'mul': return a * b;
+    case 'div': return a / b;
+    case 'pow': return isSmallIntegerExponent(b) ? powInt(a, b) : Math.pow(a, b);
+    case 'min': return Math.min(a, b);
+    case 'max': return Math.max(a, b);
+  }
+}
+
+/** A reduction of a vector (given as its components) to a scalar. */
+export function applyReduce(op: ReduceOp, v: readonly number[]): number {
+  let acc = 0;
+  if (op === 'sum') {
+    for (const c of v) acc += c;
+    return acc;
+  }
+  for (const c of v) acc += c * c;
+  return op === 'sqnorm2' ? acc : Math.sqrt(acc);
+}
