@@ -1,0 +1,160 @@
+/** aslinearoperator: the one entry point that turns user data into a LinearOperator. */
+import { Matrix } from 'ml-matrix';
+import { LinearOperator } from './linear-operator.js';
+import { DenseOperator } from './dense.js';
+import type { Dtype } from './types.js';
+import {
+  assertShape,
+  columnMatrix,
+  describeValue,
+  formatShape,
+  isVectorLike,
+  matrixColumn,
+  rowsToFloat64,
+  toBlock,
+} from './validate.js';
+
+/** What a user function may return for a vector: it is normalised to a Float64Array. */
+export type VectorResult = Float64Array | Float32Array | number[] | Matrix;
+/** What a user function may return for a block: it is normalised to an ml-matrix Matrix. */
+export type BlockResult = Matrix | number[][];
+
+type MaybePromise<T> = T | Promise<T>;
+
+/** A custom operator given by functions; it needs `shape` and `matvec` or `matmat`, the rest derives. */
+export interface OperatorSpec {
+  shape: readonly [number, number];
+  matvec?: (x: Float64Array) => MaybePromise<VectorResult>;
+  rmatvec?: (x: Float64Array) => MaybePromise<VectorResult>;
+  matmat?: (X: Matrix) => MaybePromise<BlockResult>;
+  rmatmat?: (X: Matrix) => MaybePromise<BlockResult>;
+  dtype?: Dtype;
+  /** Declare Aᵀ = A (not checked): rmatvec then is matvec. */
+  symmetric?: boolean;
+  /** Shown by toString(), default "FunctionOperator". */
+  name?: string;
+}
+
+/** Normalises a user function's vector result, checking its type and length. */
+function vectorResult(value: unknown, length: number, source: string): Float64Array {
+  if (Matrix.isMatrix(value)) {
+    if (value.columns === 1 && value.rows === length) return matrixColumn(value as Matrix, 0);
+    if (value.rows === 1 && value.columns === length) return Float64Array.from((value as Matrix).getRow(0));
+    throw new RangeError(`${source} returned a ${value.rows}x${value.columns} Matrix, expected a vector of length ${length}`);
+  }
+  if (!isVectorLike(value)) {
+    throw new TypeError(`${source} returned ${describeValue(value)}, expected a Float64Array, Float32Array or number[] of length ${length}`);
+  }
+  if (value.length !== length) {
+    throw new RangeError(`${source} returned a vector of length ${value.length}, expected length ${length}`);
+  }
+  const out = new Float64Array(length);
+  for (let i = 0; i < length; i++) {
+    const v: unknown = value[i];
+    if (typeof v !== 'number') throw new TypeError(`${source} returned ${describeValue(v)} at entry ${i}, expected a number`);
+    out[i] = v;
+  }
+  return out;
+}
+
+/** Normalises a user function's block result, checking its shape. */
+function blockResult(value: unknown, rows: number, cols: number, source: string): Matrix {
+  if (!Matrix.isMatrix(value) && !Array.isArray(value)) {
+    throw new TypeError(`${source} returned ${describeValue(value)}, expected a ${rows}x${cols} Matrix or number[][]`);
+  }
+  // toBlock checks rows and finiteness; the user's Matrix is copied so we never hand it back aliased.
+  const M = toBlock(value as Matrix | number[][], rows, source);
+  if (M.columns !== cols) {
+    throw new RangeError(`${source} returned a ${M.rows}x${M.columns} block, expected ${rows}x${cols}`);
+  }
+  return M === value ? M.clone() : M;
+}
+
+/** A LinearOperator built from user functions (sync or async). */
+export class FunctionOperator extends LinearOperator {
+  private readonly spec: OperatorSpec;
+
+  constructor(spec: OperatorSpec) {
+    super(spec.shape, spec.dtype ?? 'float64', { symmetric: spec.symmetric ?? false });
+    this.spec = spec;
+  }
+
+  // Each call hands the user a copy: user code may mutate its argument without harming our caller.
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    const { matvec, matmat } = this.spec;
+    const m = this.shape[0];
+    if (matvec) return vectorResult(await matvec(Float64Array.from(x)), m, `matvec of ${this}`);
+    const Y = blockResult(await matmat!(columnMatrix(x)), m, 1, `matmat of ${this}`);
+    return matrixColumn(Y, 0);
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    const { matmat } = this.spec;
+    if (matmat) return blockResult(await matmat(X.clone()), this.shape[0], X.columns, `matmat of ${this}`);
+    return this.columnByColumn(X, (x) => this._matvec(x), this.shape[0]);
+  }
+
+  protected override async _rmatvec(x: Float64Array): Promise<Float64Array> {
+    const { rmatvec, rmatmat } = this.spec;
+    const n = this.shape[1];
+    if (rmatvec) return vectorResult(await rmatvec(Float64Array.from(x)), n, `rmatvec of ${this}`);
+    if (rmatmat) return matrixColumn(blockResult(await rmatmat(columnMatrix(x)), n, 1, `rmatmat of ${this}`), 0);
+    throw this.noTransposeError();
+  }
+
+  protected override async _rmatmat(X: Matrix): Promise<Matrix> {
+    const { rmatvec, rmatmat } = this.spec;
+    if (rmatmat) return blockResult(await rmatmat(X.clone()), this.shape[1], X.columns, `rmatmat of ${this}`);
+    if (rmatvec) return this.columnByColumn(X, (x) => this._rmatvec(x), this.shape[1]);
+    throw this.noTransposeError();
+  }
+
+  private async columnByColumn(X: Matrix, apply: (x: Float64Array) => Promise<Float64Array>, rows: number): Promise<Matrix> {
+    const Y = new Matrix(rows, X.columns);
+    for (let j = 0; j < X.columns; j++) Y.setColumn(j, Array.from(await apply(matrixColumn(X, j))));
+    return Y;
+  }
+
+  protected override describe(): string {
+    return this.spec.name ?? 'FunctionOperator';
+  }
+}
+
+/**
+ * Wraps anything operator-like as a LinearOperator:
+ *  - a LinearOperator is returned as is;
+ *  - an ml-matrix Matrix or a number[][] becomes a DenseOperator;
+ *  - an object `{ shape, matvec | matmat, rmatvec?, rmatmat?, dtype?, symmetric? }` becomes a FunctionOperator.
+ */
+// The OperatorSpec overload comes first so that inline functions get their parameter types.
+export function aslinearoperator(A: OperatorSpec): LinearOperator;
+export function aslinearoperator(A: LinearOperator | Matrix | number[][] | OperatorSpec): LinearOperator;
+export function aslinearoperator(A: LinearOperator | Matrix | number[][] | OperatorSpec): LinearOperator {
+  if (A instanceof LinearOperator) return A;
+  if (Matrix.isMatrix(A)) return new DenseOperator(A as Matrix);
+  if (Array.isArray(A)) {
+    // Validated here so that errors name aslinearoperator (empty, ragged, non-numeric, non-finite).
+    const { values, columns } = rowsToFloat64(A, 'aslinearoperator');
+    if (columns === 0) throw new RangeError(`aslinearoperator: the number[][] has ${A.length} rows of length 0`);
+    return new DenseOperator(values, [A.length, columns]);
+  }
+  const expected = 'expected a LinearOperator, an ml-matrix Matrix, a number[][] or an object { shape, matvec }';
+  if (typeof A !== 'object' || A === null || ArrayBuffer.isView(A)) {
+    throw new TypeError(`aslinearoperator: ${expected}, got ${describeValue(A)}`);
+  }
+  const spec = A as Partial<OperatorSpec> & Record<string, unknown>;
+  if (!('shape' in spec)) throw new TypeError(`aslinearoperator: ${expected}, got ${describeValue(A)} (no shape)`);
+  assertShape(spec.shape, 'aslinearoperator');
+  for (const key of ['matvec', 'rmatvec', 'matmat', 'rmatmat'] as const) {
+    if (spec[key] !== undefined && typeof spec[key] !== 'function') {
+      throw new TypeError(`aslinearoperator: ${key} must be a function, got ${describeValue(spec[key])}`);
+    }
+  }
+  if (!spec.matvec && !spec.matmat) {
+    throw new TypeError(
+      `aslinearoperator: the object with shape ${formatShape(spec.shape)} has neither a matvec nor a matmat function ` +
+        `(keys: ${Object.keys(A).join(', ')})`,
+    );
+  }
+  return new FunctionOperator(spec as OperatorSpec);
+}

@@ -1,0 +1,526 @@
+/**
+ * LinearOperator (scipy.sparse.linalg style, async products) and its lazy closed algebra.
+ *
+ * The algebra classes (sum, scaled, product, shifted, transposed) live in this same file on
+ * purpose: LinearOperator's methods construct them and they extend LinearOperator, so splitting
+ * them across two ES modules would create an import cycle in which one class is used before it is
+ * defined. `./algebra.js` re-exports them for discoverability.
+ *
+ * Contract for subclasses (the protected hooks):
+ *  - `_matvec(x)` / `_matmat(X)`: implement at least one; the other derives from it. Inputs are
+ *    already validated (right length, finite, float64) and must NOT be mutated; results must be
+ *    fresh arrays/matrices the caller may own.
+ *  - `_rmatvec(x)` / `_rmatmat(X)`: the transpose product, used by the default `_transpose()`.
+ *  - `_transpose()`: override when a cheaper transpose exists (dense, sums, products …).
+ *  - `diagonal()`, `toDense()`: override when known exactly / cheaply.
+ *  - `describe()`: the name shown inside `toString()`.
+ */
+import { Matrix } from 'ml-matrix';
+import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
+import {
+  assertFiniteScalar,
+  assertShape,
+  columnMatrix,
+  columnsToMatrix,
+  describeValue,
+  formatShape,
+  matrixColumn,
+  toBlock,
+  toVector,
+} from './validate.js';
+import { loadKrylovModule, type EigshResultLike } from './krylov-bridge.js';
+
+export interface LinearOperatorOptions {
+  /** Aᵀ = A: then `T` returns the operator itself. Requires a square shape. */
+  symmetric?: boolean;
+}
+
+// Module-private access to other operators' protected hooks, granted inside LinearOperator's
+// static block: composites call their parts without validating inputs a second time.
+let callMatvec!: (op: LinearOperator, x: Float64Array) => Promise<Float64Array>;
+let callMatmat!: (op: LinearOperator, X: Matrix) => Promise<Matrix>;
+let callRmatvec!: (op: LinearOperator, x: Float64Array) => Promise<Float64Array>;
+let callRmatmat!: (op: LinearOperator, X: Matrix) => Promise<Matrix>;
+
+function checkVectorResult(y: unknown, length: number, hook: string, op: LinearOperator): Float64Array {
+  if (!(y instanceof Float64Array) || y.length !== length) {
+    throw new Error(`${hook} of ${op} returned ${describeValue(y)}, expected a Float64Array of length ${length}`);
+  }
+  return y;
+}
+
+function checkBlockResult(Y: unknown, rows: number, cols: number, hook: string, op: LinearOperator): Matrix {
+  if (!(Y instanceof Matrix) || Y.rows !== rows || Y.columns !== cols) {
+    throw new Error(`${hook} of ${op} returned ${describeValue(Y)}, expected a ${rows}x${cols} Matrix`);
+  }
+  return Y;
+}
+
+function assertOperator(B: unknown, what: string): asserts B is LinearOperator {
+  if (!(B instanceof LinearOperator)) {
+    throw new TypeError(`${what}: expected a LinearOperator, got ${describeValue(B)} (wrap matrices with aslinearoperator)`);
+  }
+}
+
+/** 'float32' if any part computes in float32: a composite is only as precise as its weakest part. */
+function combinedDtype(parts: readonly LinearOperator[]): Dtype {
+  return parts.some((p) => p.dtype === 'float32') ? 'float32' : 'float64';
+}
+
+export abstract class LinearOperator {
+  readonly shape: [number, number];
+  readonly dtype: Dtype;
+  readonly symmetric: boolean;
+  /** Cached transpose; linked both ways so that A.T.T === A. */
+  private transposeCache: LinearOperator | undefined;
+
+  static {
+    callMatvec = async (op, x) => checkVectorResult(await op._matvec(x), op.shape[0], '_matvec', op);
+    callMatmat = async (op, X) => checkBlockResult(await op._matmat(X), op.shape[0], X.columns, '_matmat', op);
+    callRmatvec = async (op, x) => checkVectorResult(await op._rmatvec(x), op.shape[1], '_rmatvec', op);
+    callRmatmat = async (op, X) => checkBlockResult(await op._rmatmat(X), op.shape[1], X.columns, '_rmatmat', op);
+  }
+
+  constructor(shape: readonly [number, number], dtype: Dtype = 'float64', options: LinearOperatorOptions = {}) {
+    assertShape(shape, new.target.name);
+    if (dtype !== 'float32' && dtype !== 'float64') {
+      throw new RangeError(`${new.target.name}: dtype must be 'float32' or 'float64', got ${describeValue(dtype)}`);
+    }
+    const symmetric = options.symmetric ?? false;
+    if (symmetric && shape[0] !== shape[1]) {
+      throw new RangeError(`${new.target.name}: a symmetric operator must be square, got shape ${formatShape(shape)}`);
+    }
+    this.shape = Object.freeze([shape[0], shape[1]]) as [number, number];
+    this.dtype = dtype;
+    this.symmetric = symmetric;
+  }
+
+  // ---------------------------------------------------------------- products (validated once)
+
+  /** y = A x. */
+  async matvec(x: VectorLike): Promise<Float64Array> {
+    const v = toVector(x, this.shape[1], 'matvec');
+    return checkVectorResult(await this._matvec(v), this.shape[0], '_matvec', this);
+  }
+
+  /** y = Aᵀ x (through `this.T`). */
+  async rmatvec(x: VectorLike): Promise<Float64Array> {
+    const v = toVector(x, this.shape[0], 'rmatvec');
+    return callMatvec(this.T, v);
+  }
+
+  /** Y = A X for an n×k block X. */
+  async matmat(X: BlockLike): Promise<Matrix> {
+    const M = toBlock(X, this.shape[1], 'matmat');
+    return checkBlockResult(await this._matmat(M), this.shape[0], M.columns, '_matmat', this);
+  }
+
+  /** Y = Aᵀ X (through `this.T`). */
+  async rmatmat(X: BlockLike): Promise<Matrix> {
+    const M = toBlock(X, this.shape[0], 'rmatmat');
+    return callMatmat(this.T, M);
+  }
+
+  // ---------------------------------------------------------------- hooks for subclasses
+
+  /** Default: `_matmat` on a one-column block. */
+  protected async _matvec(x: Float64Array): Promise<Float64Array> {
+    if (this._matmat === LinearOperator.prototype._matmat) throw this.noProductError();
+    return matrixColumn(await callMatmat(this, columnMatrix(x)), 0);
+  }
+
+  /** Default: `_matvec` column by column (sequentially, to keep device memory bounded). */
+  protected async _matmat(X: Matrix): Promise<Matrix> {
+    if (this._matvec === LinearOperator.prototype._matvec) throw this.noProductError();
+    const columns: Float64Array[] = [];
+    for (let j = 0; j < X.columns; j++) columns.push(await callMatvec(this, matrixColumn(X, j)));
+    return columnsToMatrix(columns, this.shape[0]);
+  }
+
+  /** Aᵀ x, used by the default transpose. Default: `_rmatmat` on one column, else an error. */
+  protected async _rmatvec(x: Float64Array): Promise<Float64Array> {
+    if (this._rmatmat === LinearOperator.prototype._rmatmat) throw this.noTransposeError();
+    return matrixColumn(await callRmatmat(this, columnMatrix(x)), 0);
+  }
+
+  /** Aᵀ X. Default: `_rmatvec` column by column, else an error. */
+  protected async _rmatmat(X: Matrix): Promise<Matrix> {
+    if (this._rmatvec === LinearOperator.prototype._rmatvec) throw this.noTransposeError();
+    const columns: Float64Array[] = [];
+    for (let j = 0; j < X.columns; j++) columns.push(await callRmatvec(this, matrixColumn(X, j)));
+    return columnsToMatrix(columns, this.shape[1]);
+  }
+
+  /** The transpose operator, built once by the `T` getter. Default: a TransposedOperator over `_rmatvec`. */
+  protected _transpose(): LinearOperator {
+    return new TransposedOperator(this);
+  }
+
+  /** The name shown by `toString()`, e.g. "DenseOperator" or "SumOperator(<…> + <…>)". */
+  protected describe(): string {
+    return this.constructor.name;
+  }
+
+  protected noTransposeError(): Error {
+    return new Error(`rmatvec not available for ${this}; give rmatvec or a transpose`);
+  }
+
+  private noProductError(): Error {
+    return new Error(`${this.constructor.name} implements neither _matvec nor _matmat; a LinearOperator subclass must implement at least one`);
+  }
+
+  // ---------------------------------------------------------------- transpose
+
+  /** The transpose (= adjoint, real only). Cached, and A.T.T === A; a symmetric operator is its own transpose. */
+  get T(): LinearOperator {
+    if (this.symmetric) return this;
+    if (this.transposeCache === undefined) {
+      const t = this._transpose();
+      if (t.shape[0] !== this.shape[1] || t.shape[1] !== this.shape[0]) {
+        throw new Error(`_transpose of ${this} returned ${t}, whose shape is not ${this.shape[1]}x${this.shape[0]}`);
+      }
+      if (t !== this && t.transposeCache === undefined) t.transposeCache = this;
+      this.transposeCache = t;
+    }
+    return this.transposeCache;
+  }
+
+  // ---------------------------------------------------------------- lazy algebra
+
+  /** A + B (lazy; nested sums are flattened). */
+  add(B: LinearOperator): LinearOperator {
+    assertOperator(B, 'add');
+    if (B.shape[0] !== this.shape[0] || B.shape[1] !== this.shape[1]) {
+      throw new RangeError(
+        `add: shapes differ: ${formatShape(this.shape)} (${this}) + ${formatShape(B.shape)} (${B})`,
+      );
+    }
+    return new SumOperator([this, B]);
+  }
+
+  /** A − B = A + (−1)·B. */
+  sub(B: LinearOperator): LinearOperator {
+    assertOperator(B, 'sub');
+    return this.add(B.scale(-1));
+  }
+
+  /** c·A (lazy; repeated scalings fold into one, scale(1) is A itself). */
+  scale(c: number): LinearOperator {
+    assertFiniteScalar(c, 'scale');
+    return c === 1 ? this : new ScaledOperator(this, c);
+  }
+
+  /** A·B, the composition (lazy; nested products are flattened). */
+  dot(B: LinearOperator): LinearOperator {
+    assertOperator(B, 'dot');
+    if (this.shape[1] !== B.shape[0]) {
+      throw new RangeError(
+        `dot: inner dimensions differ: ${formatShape(this.shape)} (${this}) · ${formatShape(B.shape)} (${B}); ` +
+          `B needs ${this.shape[1]} rows`,
+      );
+    }
+    return new ProductOperator([this, B]);
+  }
+
+  /** A + alpha·I (square only; shifts fold, shift(0) is A itself). */
+  shift(alpha: number): LinearOperator {
+    assertFiniteScalar(alpha, 'shift');
+    if (this.shape[0] !== this.shape[1]) {
+      throw new RangeError(`shift: A + alpha·I needs a square operator, got shape ${formatShape(this.shape)} (${this})`);
+    }
+    return alpha === 0 ? this : new ShiftedOperator(this, alpha);
+  }
+
+  // ---------------------------------------------------------------- derived quantities
+
+  /** The diagonal, where it is known exactly (kernels: k(x_i, x_i)). The default does not know it. */
+  async diagonal(): Promise<Float64Array> {
+    throw new Error(`diagonal() is not known for ${this}`);
+  }
+
+  /**
+   * The operator as a dense Matrix. Default: A·I, i.e. shape[1] matvecs' worth of work and
+   * shape[0]·shape[1] doubles of memory — for small operators and tests only.
+   */
+  async toDense(): Promise<Matrix> {
+    return callMatmat(this, Matrix.eye(this.shape[1]));
+  }
+
+  // ---------------------------------------------------------------- krylov conveniences
+
+  /** k extreme eigenpairs (Lanczos); delegates to src/krylov's `eigsh(this, k, options)`. */
+  async eigsh(k?: number, options?: KrylovOptions): Promise<EigshResultLike> {
+    const krylov = await loadKrylovModule();
+    return krylov.eigsh(this, k, options);
+  }
+
+  /**
+   * Solves (A + alpha·I) x = b by conjugate gradients (A symmetric positive definite), through
+   * src/krylov's `cg`; non-convergence is reported (thrown) as the krylov module decides.
+   */
+  solve(b: VectorLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array>;
+  solve(b: BlockLike, alpha?: number, options?: KrylovOptions): Promise<Matrix>;
+  solve(b: VectorLike | BlockLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array | Matrix>;
+  async solve(b: VectorLike | BlockLike, alpha = 0, options?: KrylovOptions): Promise<Float64Array | Matrix> {
+    if (this.shape[0] !== this.shape[1]) {
+      throw new RangeError(`solve: needs a square operator, got shape ${formatShape(this.shape)} (${this})`);
+    }
+    assertFiniteScalar(alpha, 'solve (alpha)');
+    const isBlock = Matrix.isMatrix(b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
+    const rhs = isBlock ? toBlock(b as BlockLike, this.shape[0], 'solve') : toVector(b as VectorLike, this.shape[0], 'solve');
+    const krylov = await loadKrylovModule();
+    const result = await krylov.cg(alpha ? this.shift(alpha) : this, rhs, options);
+    return result.x;
+  }
+
+  /** e.g. "<2000x2000 DenseOperator float64>". */
+  toString(): string {
+    return `<${formatShape(this.shape)} ${this.describe()} ${this.dtype}>`;
+  }
+}
+
+// ==================================================================== the algebra
+
+/** A₁ + A₂ + … (flat: parts are never SumOperators themselves). */
+export class SumOperator extends LinearOperator {
+  readonly parts: readonly LinearOperator[];
+
+  constructor(parts: readonly LinearOperator[]) {
+    const flat = parts.flatMap((p) => (p instanceof SumOperator ? p.parts : [p]));
+    if (flat.length === 0) throw new RangeError('SumOperator: needs at least one part');
+    const shape = flat[0]!.shape;
+    for (const p of flat) {
+      if (p.shape[0] !== shape[0] || p.shape[1] !== shape[1]) {
+        throw new RangeError(`SumOperator: shapes differ: ${formatShape(shape)} (${flat[0]}) and ${formatShape(p.shape)} (${p})`);
+      }
+    }
+    super(shape, combinedDtype(flat), { symmetric: flat.every((p) => p.symmetric) });
+    this.parts = Object.freeze([...flat]);
+  }
+
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    const ys = await Promise.all(this.parts.map((p) => callMatvec(p, x)));
+    const y = ys[0]!;
+    for (let k = 1; k < ys.length; k++) {
+      const yk = ys[k]!;
+      for (let i = 0; i < y.length; i++) y[i]! += yk[i]!;
+    }
+    return y;
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    const Ys = await Promise.all(this.parts.map((p) => callMatmat(p, X)));
+    const Y = Ys[0]!;
+    for (let k = 1; k < Ys.length; k++) Y.add(Ys[k]!);
+    return Y;
+  }
+
+  protected override _transpose(): LinearOperator {
+    return new SumOperator(this.parts.map((p) => p.T));
+  }
+
+  override async diagonal(): Promise<Float64Array> {
+    const ds = await Promise.all(this.parts.map((p) => p.diagonal()));
+    const d = Float64Array.from(ds[0]!);
+    for (let k = 1; k < ds.length; k++) {
+      const dk = ds[k]!;
+      for (let i = 0; i < d.length; i++) d[i]! += dk[i]!;
+    }
+    return d;
+  }
+
+  protected override describe(): string {
+    return `SumOperator(${this.parts.map(String).join(' + ')})`;
+  }
+}
+
+/** c·A (folded: the base is never a ScaledOperator). */
+export class ScaledOperator extends LinearOperator {
+  readonly base: LinearOperator;
+  readonly factor: number;
+
+  constructor(base: LinearOperator, factor: number) {
+    assertFiniteScalar(factor, 'ScaledOperator (factor)');
+    const inner = base instanceof ScaledOperator ? base.base : base;
+    const c = base instanceof ScaledOperator ? base.factor * factor : factor;
+    super(inner.shape, inner.dtype, { symmetric: inner.symmetric });
+    this.base = inner;
+    this.factor = c;
+  }
+
+  override scale(c: number): LinearOperator {
+    assertFiniteScalar(c, 'scale');
+    const folded = this.factor * c;
+    return folded === 1 ? this.base : new ScaledOperator(this.base, folded);
+  }
+
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    const y = await callMatvec(this.base, x);
+    for (let i = 0; i < y.length; i++) y[i]! *= this.factor;
+    return y;
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    return (await callMatmat(this.base, X)).mul(this.factor);
+  }
+
+  protected override _transpose(): LinearOperator {
+    return new ScaledOperator(this.base.T, this.factor);
+  }
+
+  override async diagonal(): Promise<Float64Array> {
+    const d = Float64Array.from(await this.base.diagonal());
+    for (let i = 0; i < d.length; i++) d[i]! *= this.factor;
+    return d;
+  }
+
+  override async toDense(): Promise<Matrix> {
+    return (await this.base.toDense()).mul(this.factor);
+  }
+
+  protected override describe(): string {
+    return `ScaledOperator(${this.factor} * ${this.base})`;
+  }
+}
+
+/** A₁·A₂·…·A_k, applied right to left (flat: parts are never ProductOperators themselves). */
+export class ProductOperator extends LinearOperator {
+  readonly parts: readonly LinearOperator[];
+
+  constructor(parts: readonly LinearOperator[]) {
+    const flat = parts.flatMap((p) => (p instanceof ProductOperator ? p.parts : [p]));
+    if (flat.length === 0) throw new RangeError('ProductOperator: needs at least one part');
+    for (let k = 1; k < flat.length; k++) {
+      const left = flat[k - 1]!;
+      const right = flat[k]!;
+      if (left.shape[1] !== right.shape[0]) {
+        throw new RangeError(
+          `ProductOperator: inner dimensions differ: ${formatShape(left.shape)} (${left}) · ${formatShape(right.shape)} (${right})`,
+        );
+      }
+    }
+    super([flat[0]!.shape[0], flat[flat.length - 1]!.shape[1]], combinedDtype(flat));
+    this.parts = Object.freeze([...flat]);
+  }
+
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    let y = x;
+    for (let k = this.parts.length - 1; k >= 0; k--) y = await callMatvec(this.parts[k]!, y);
+    return y === x ? Float64Array.from(x) : y;
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    let Y = X;
+    for (let k = this.parts.length - 1; k >= 0; k--) Y = await callMatmat(this.parts[k]!, Y);
+    return Y === X ? X.clone() : Y;
+  }
+
+  /** (A·B)ᵀ = Bᵀ·Aᵀ. */
+  protected override _transpose(): LinearOperator {
+    return new ProductOperator([...this.parts].reverse().map((p) => p.T));
+  }
+
+  protected override describe(): string {
+    return `ProductOperator(${this.parts.map(String).join(' @ ')})`;
+  }
+}
+
+/** A + alpha·I (folded: the base is never a ShiftedOperator). */
+export class ShiftedOperator extends LinearOperator {
+  readonly base: LinearOperator;
+  readonly alpha: number;
+
+  constructor(base: LinearOperator, alpha: number) {
+    assertFiniteScalar(alpha, 'ShiftedOperator (alpha)');
+    if (base.shape[0] !== base.shape[1]) {
+      throw new RangeError(`ShiftedOperator: A + alpha·I needs a square operator, got shape ${formatShape(base.shape)} (${base})`);
+    }
+    const inner = base instanceof ShiftedOperator ? base.base : base;
+    const a = base instanceof ShiftedOperator ? base.alpha + alpha : alpha;
+    super(inner.shape, inner.dtype, { symmetric: inner.symmetric });
+    this.base = inner;
+    this.alpha = a;
+  }
+
+  override shift(alpha: number): LinearOperator {
+    assertFiniteScalar(alpha, 'shift');
+    const folded = this.alpha + alpha;
+    return folded === 0 ? this.base : new ShiftedOperator(this.base, folded);
+  }
+
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    const y = await callMatvec(this.base, x);
+    for (let i = 0; i < y.length; i++) y[i]! += this.alpha * x[i]!;
+    return y;
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    const Y = await callMatmat(this.base, X);
+    for (let i = 0; i < Y.rows; i++) {
+      for (let j = 0; j < Y.columns; j++) Y.set(i, j, Y.get(i, j) + this.alpha * X.get(i, j));
+    }
+    return Y;
+  }
+
+  protected override _transpose(): LinearOperator {
+    return new ShiftedOperator(this.base.T, this.alpha);
+  }
+
+  override async diagonal(): Promise<Float64Array> {
+    const d = Float64Array.from(await this.base.diagonal());
+    for (let i = 0; i < d.length; i++) d[i]! += this.alpha;
+    return d;
+  }
+
+  override async toDense(): Promise<Matrix> {
+    const D = await this.base.toDense();
+    for (let i = 0; i < D.rows; i++) D.set(i, i, D.get(i, i) + this.alpha);
+    return D;
+  }
+
+  protected override describe(): string {
+    return `ShiftedOperator(${this.base} + ${this.alpha}·I)`;
+  }
+}
+
+/** Aᵀ for an operator that can apply its transpose (`_rmatvec`/`_rmatmat`) but has no cheaper form. */
+export class TransposedOperator extends LinearOperator {
+  readonly original: LinearOperator;
+
+  constructor(original: LinearOperator) {
+    super([original.shape[1], original.shape[0]], original.dtype);
+    this.original = original;
+  }
+
+  protected override _matvec(x: Float64Array): Promise<Float64Array> {
+    return callRmatvec(this.original, x);
+  }
+
+  protected override _matmat(X: Matrix): Promise<Matrix> {
+    return callRmatmat(this.original, X);
+  }
+
+  protected override _rmatvec(x: Float64Array): Promise<Float64Array> {
+    return callMatvec(this.original, x);
+  }
+
+  protected override _rmatmat(X: Matrix): Promise<Matrix> {
+    return callMatmat(this.original, X);
+  }
+
+  protected override _transpose(): LinearOperator {
+    return this.original;
+  }
+
+  override diagonal(): Promise<Float64Array> {
+    return this.original.diagonal();
+  }
+
+  override async toDense(): Promise<Matrix> {
+    return (await this.original.toDense()).transpose();
+  }
+
+  protected override describe(): string {
+    return `TransposedOperator(${this.original})`;
+  }
+}

@@ -1,0 +1,205 @@
+/**
+ * Input normalisation shared by every operator: one place that turns user data into
+ * Float64Array / ml-matrix Matrix and says exactly what was wrong (shapes and values quoted).
+ */
+import { Matrix } from 'ml-matrix';
+import type { BlockLike, VectorLike } from './types.js';
+
+/** "2000x3" */
+export function formatShape(shape: readonly [number, number]): string {
+  return `${shape[0]}x${shape[1]}`;
+}
+
+/** A short human description of an unexpected value, for TypeErrors. */
+export function describeValue(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'string') return `a string ${JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    return `${typeof value} ${String(value)}`;
+  }
+  if (typeof value === 'function') return `a function${value.name ? ` ${value.name}` : ''}`;
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) {
+    return `a ${value.constructor.name}${'length' in value ? ` of length ${(value as unknown as { length: number }).length}` : ''}`;
+  }
+  if (Matrix.isMatrix(value)) return `a ${value.rows}x${value.columns} Matrix`;
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    const keys = Object.keys(value as object);
+    const keyText = `keys [${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}]`;
+    return name && name !== 'Object' ? `a ${name} with ${keyText}` : `an object with ${keyText}`;
+  }
+  return typeof value;
+}
+
+function describeEntry(value: unknown): string {
+  return typeof value === 'number' ? String(value) : describeValue(value);
+}
+
+/** A vector-like value: Float64Array, Float32Array or number[] (not other typed arrays, which are likely mistakes). */
+export function isVectorLike(value: unknown): value is VectorLike {
+  return value instanceof Float64Array || value instanceof Float32Array || Array.isArray(value);
+}
+
+/** Throws naming the first non-finite entry of `v` (index and value). */
+export function assertFiniteVector(v: ArrayLike<unknown>, what: string, noun = 'vector'): void {
+  for (let i = 0; i < v.length; i++) {
+    const value = v[i];
+    if (typeof value !== 'number') {
+      throw new TypeError(`${what}: entry ${i} of the ${noun} is ${describeEntry(value)}, expected a number`);
+    }
+    if (!Number.isFinite(value)) {
+      throw new RangeError(`${what}: entry ${i} of the ${noun} is ${value}; entries must be finite`);
+    }
+  }
+}
+
+/**
+ * Checks length and finiteness and returns a fresh Float64Array, so an operator never aliases
+ * (or mutates) the caller's buffer.
+ */
+export function toVector(x: VectorLike, n: number, what: string): Float64Array {
+  if (!isVectorLike(x)) {
+    throw new TypeError(`${what}: expected a vector (Float64Array, Float32Array or number[]) of length ${n}, got ${describeValue(x)}`);
+  }
+  if (x.length !== n) {
+    throw new RangeError(`${what}: expected a vector of length ${n}, got length ${x.length}`);
+  }
+  assertFiniteVector(x, what);
+  return Float64Array.from(x);
+}
+
+/**
+ * Checks that `X` is an n×k block with `rows` rows and finite entries. A Matrix is returned as is
+ * (operators must not mutate their inputs); number[][] is copied into a new Matrix.
+ */
+export function toBlock(X: BlockLike, rows: number, what: string): Matrix {
+  if (Matrix.isMatrix(X)) {
+    const M = X instanceof Matrix ? X : new Matrix(X);
+    if (M.rows !== rows) {
+      throw new RangeError(`${what}: expected a block with ${rows} rows, got a ${M.rows}x${M.columns} Matrix`);
+    }
+    for (let i = 0; i < M.rows; i++) {
+      for (let j = 0; j < M.columns; j++) {
+        const value = M.get(i, j);
+        if (!Number.isFinite(value)) {
+          throw new RangeError(`${what}: entry (${i}, ${j}) of the block is ${value}; entries must be finite`);
+        }
+      }
+    }
+    return M;
+  }
+  if (!Array.isArray(X)) {
+    throw new TypeError(`${what}: expected a block (ml-matrix Matrix or number[][]) with ${rows} rows, got ${describeValue(X)}`);
+  }
+  const data = rowsToFloat64(X, what);
+  if (X.length !== rows) {
+    throw new RangeError(`${what}: expected a block with ${rows} rows, got a ${X.length}x${data.columns} number[][]`);
+  }
+  return rowMajorToMatrix(data.values, X.length, data.columns);
+}
+
+/**
+ * Validates a number[][] (non-empty, rectangular, finite numbers) and returns it row-major.
+ * Used for blocks and for dense operators given as nested arrays.
+ */
+export function rowsToFloat64(rows: unknown[], what: string): { values: Float64Array; columns: number } {
+  if (rows.length === 0) {
+    throw new RangeError(`${what}: got an empty number[][] (0 rows); its shape is unknown`);
+  }
+  const first = rows[0];
+  if (!isVectorLike(first)) {
+    throw new TypeError(`${what}: row 0 of the number[][] is ${describeValue(first)}, expected an array of numbers`);
+  }
+  const columns = first.length;
+  const values = new Float64Array(rows.length * columns);
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i];
+    if (!isVectorLike(row)) {
+      throw new TypeError(`${what}: row ${i} of the number[][] is ${describeValue(row)}, expected an array of numbers`);
+    }
+    if (row.length !== columns) {
+      throw new RangeError(`${what}: ragged number[][]: row ${i} has length ${row.length}, but row 0 has length ${columns}`);
+    }
+    for (let j = 0; j < columns; j++) {
+      const value: unknown = row[j];
+      if (typeof value !== 'number') {
+        throw new TypeError(`${what}: entry (${i}, ${j}) is ${describeEntry(value)}, expected a number`);
+      }
+      if (!Number.isFinite(value)) {
+        throw new RangeError(`${what}: entry (${i}, ${j}) is ${value}; entries must be finite`);
+      }
+      values[i * columns + j] = value;
+    }
+  }
+  return { values, columns };
+}
+
+/** Copies a Matrix into a row-major Float64Array (the layout fast loops and GPU buffers want). */
+export function matrixToRowMajor(M: Matrix): Float64Array {
+  const rows = M.rows;
+  const cols = M.columns;
+  const out = new Float64Array(rows * cols);
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) out[base + j] = M.get(i, j);
+  }
+  return out;
+}
+
+/** Builds a Matrix from row-major data (copied). */
+export function rowMajorToMatrix(data: ArrayLike<number>, rows: number, cols: number): Matrix {
+  if (data.length !== rows * cols) {
+    throw new RangeError(`rowMajorToMatrix: ${data.length} values cannot fill a ${rows}x${cols} matrix`);
+  }
+  const M = new Matrix(rows, cols);
+  for (let i = 0; i < rows; i++) {
+    const base = i * cols;
+    for (let j = 0; j < cols; j++) M.set(i, j, data[base + j]!);
+  }
+  return M;
+}
+
+/** Column j of M as a fresh Float64Array. */
+export function matrixColumn(M: Matrix, j: number): Float64Array {
+  const out = new Float64Array(M.rows);
+  for (let i = 0; i < M.rows; i++) out[i] = M.get(i, j);
+  return out;
+}
+
+/** An n×1 Matrix holding x. */
+export function columnMatrix(x: ArrayLike<number>): Matrix {
+  const M = new Matrix(x.length, 1);
+  for (let i = 0; i < x.length; i++) M.set(i, 0, x[i]!);
+  return M;
+}
+
+/** An n×k Matrix whose columns are the given vectors (all of length n). */
+export function columnsToMatrix(columns: ArrayLike<number>[], n: number): Matrix {
+  const M = new Matrix(n, columns.length);
+  for (let j = 0; j < columns.length; j++) {
+    const c = columns[j]!;
+    for (let i = 0; i < n; i++) M.set(i, j, c[i]!);
+  }
+  return M;
+}
+
+/** Throws unless `shape` is a pair of positive integers. */
+export function assertShape(shape: unknown, what: string): asserts shape is [number, number] {
+  const ok =
+    (Array.isArray(shape) || (typeof shape === 'object' && shape !== null && 'length' in shape)) &&
+    (shape as ArrayLike<unknown>).length === 2 &&
+    Array.from(shape as ArrayLike<unknown>).every((d) => typeof d === 'number' && Number.isInteger(d) && d > 0);
+  if (!ok) {
+    const text = Array.isArray(shape) ? `[${shape.map((d) => describeEntry(d)).join(', ')}]` : describeValue(shape);
+    throw new RangeError(`${what}: shape must be [rows, cols] with positive integers, got ${text}`);
+  }
+}
+
+/** Throws unless c is a finite number. */
+export function assertFiniteScalar(c: unknown, what: string): asserts c is number {
+  if (typeof c !== 'number' || !Number.isFinite(c)) {
+    throw new RangeError(`${what}: expected a finite number, got ${describeEntry(c)}`);
+  }
+}

@@ -1,0 +1,99 @@
+import { describe, expect, it } from 'vitest';
+import { Matrix } from 'ml-matrix';
+import { DenseOperator, LinearOperator } from '../../src/operators/index.js';
+import { randomMatrix } from './helpers.js';
+
+const big = new DenseOperator(new Float64Array(20 * 2000), [20, 2000]);
+const small = new DenseOperator(randomMatrix(3, 4, 31));
+
+describe('input validation (checked once, at the public methods)', () => {
+  it('wrong vector length', async () => {
+    await expect(big.matvec(new Float64Array(1999))).rejects.toThrow('matvec: expected a vector of length 2000, got length 1999');
+    await expect(small.rmatvec([1, 2])).rejects.toThrow('rmatvec: expected a vector of length 3, got length 2');
+  });
+
+  it('NaN / Infinity name their index and value', async () => {
+    await expect(small.matvec([0, 1, NaN, 3])).rejects.toThrow('matvec: entry 2 of the vector is NaN; entries must be finite');
+    await expect(small.rmatvec(new Float32Array([0, -Infinity, 1]))).rejects.toThrow(/rmatvec: entry 1 of the vector is -Infinity/);
+    await expect(small.matvec([0, 1, '2', 3] as unknown as number[])).rejects.toThrow(/entry 2 of the vector is a string "2", expected a number/);
+  });
+
+  it('non-vector inputs', async () => {
+    await expect(small.matvec('1234' as unknown as number[])).rejects.toThrow(/matvec: expected a vector .* of length 4, got a string "1234"/);
+    await expect(small.matvec(new Int32Array(4) as unknown as number[])).rejects.toThrow(/got a Int32Array of length 4/);
+  });
+
+  it('blocks: wrong rows, ragged, non-finite, wrong type', async () => {
+    await expect(small.matmat(new Matrix(3, 2))).rejects.toThrow('matmat: expected a block with 4 rows, got a 3x2 Matrix');
+    await expect(small.matmat([[1], [2], [3]])).rejects.toThrow('matmat: expected a block with 4 rows, got a 3x1 number[][]');
+    await expect(small.matmat([[1, 2], [3], [4, 5], [6, 7]])).rejects.toThrow(/ragged number\[\]\[\]: row 1 has length 1, but row 0 has length 2/);
+    const X = new Matrix(4, 2);
+    X.set(3, 1, NaN);
+    await expect(small.matmat(X)).rejects.toThrow('matmat: entry (3, 1) of the block is NaN; entries must be finite');
+    await expect(small.rmatmat(new Float64Array(3) as unknown as Matrix)).rejects.toThrow(/rmatmat: expected a block .* got a Float64Array of length 3/);
+  });
+
+  it('inputs are copied: the operator never sees later changes and never mutates them', async () => {
+    const x = [1, 2, 3, 4];
+    const y = await small.matvec(x);
+    expect(x).toEqual([1, 2, 3, 4]);
+    expect(y).toBeInstanceOf(Float64Array);
+  });
+});
+
+describe('LinearOperator subclass contract', () => {
+  class OnlyMatvec extends LinearOperator {
+    constructor() { super([2, 3]); }
+    protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+      return new Float64Array([x[0]! + x[1]!, x[2]!]);
+    }
+  }
+  class OnlyMatmat extends LinearOperator {
+    constructor() { super([2, 2]); }
+    protected override async _matmat(X: Matrix): Promise<Matrix> {
+      return X.clone().mul(2);
+    }
+  }
+  class Neither extends LinearOperator {
+    constructor() { super([2, 2]); }
+  }
+  class WrongLength extends LinearOperator {
+    constructor() { super([2, 2]); }
+    protected override async _matvec(): Promise<Float64Array> {
+      return new Float64Array(3);
+    }
+  }
+
+  it('matvec gives matmat and matmat gives matvec', async () => {
+    const Y = await new OnlyMatvec().matmat([[1, 10], [2, 20], [3, 30]]);
+    expect(Y.to2DArray()).toEqual([[3, 30], [3, 30]]);
+    expect(Array.from(await new OnlyMatmat().matvec([1, 2]))).toEqual([2, 4]);
+  });
+
+  it('a subclass implementing neither hook gets a clear error naming it (no infinite recursion)', async () => {
+    await expect(new Neither().matvec([1, 2])).rejects.toThrow('Neither implements neither _matvec nor _matmat');
+    await expect(new Neither().matmat([[1], [2]])).rejects.toThrow('Neither implements neither _matvec nor _matmat');
+  });
+
+  it('a hook returning the wrong length is reported', async () => {
+    await expect(new WrongLength().matvec([1, 2])).rejects.toThrow(
+      '_matvec of <2x2 WrongLength float64> returned a Float64Array of length 3, expected a Float64Array of length 2',
+    );
+  });
+
+  it('constructor validates shape and dtype', () => {
+    class Bad extends LinearOperator {
+      constructor(shape: [number, number], dtype?: 'float32' | 'float64', symmetric?: boolean) {
+        super(shape, dtype, { symmetric });
+      }
+    }
+    expect(() => new Bad([0, 2])).toThrow('Bad: shape must be [rows, cols] with positive integers, got [0, 2]');
+    expect(() => new Bad([2, NaN])).toThrow(/got \[2, NaN\]/);
+    expect(() => new Bad([2, 2], 'float16' as 'float32')).toThrow(/dtype must be 'float32' or 'float64', got a string "float16"/);
+    expect(() => new Bad([2, 3], 'float64', true)).toThrow('Bad: a symmetric operator must be square, got shape 2x3');
+  });
+
+  it('shape is frozen', () => {
+    expect(Object.isFrozen(small.shape)).toBe(true);
+  });
+});
