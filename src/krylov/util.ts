@@ -1,0 +1,156 @@
+/** Shared plumbing of the Krylov solvers: operator normalisation, column blocks, BLAS-1. */
+import { Matrix } from 'ml-matrix';
+import { LinearOperator } from '../operators/linear-operator.js';
+import { aslinearoperator } from '../operators/aslinearoperator.js';
+
+/** Anything `aslinearoperator` accepts: a LinearOperator, a Matrix, a number[][] or `{ shape, matvec }`. */
+export type OperatorInput = Parameters<typeof aslinearoperator>[0];
+export type VectorInput = Float64Array | Float32Array | number[];
+export type BlockInput = Matrix | number[][];
+
+/** Machine epsilon of an operator's products: tolerances of 0 mean "as precise as the products". */
+export function dtypeEps(dtype: 'float32' | 'float64'): number {
+  return dtype === 'float32' ? 1.1920928955078125e-7 : 2.220446049250313e-16;
+}
+
+export function toOperator(A: OperatorInput, fn: string, what = 'A'): LinearOperator {
+  try {
+    return aslinearoperator(A);
+  } catch (cause) {
+    throw new TypeError(`${fn}: ${what} is not operator-like (${(cause as Error).message})`, { cause });
+  }
+}
+
+export function requireSquare(A: LinearOperator, fn: string, what = 'A'): number {
+  const [m, n] = A.shape;
+  if (m !== n) throw new RangeError(`${fn}: ${what} must be square, got shape ${m}x${n} (${A})`);
+  return n;
+}
+
+export function isBlock(b: unknown): b is BlockInput {
+  return Matrix.isMatrix(b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
+}
+
+/** A vector argument as a fresh, finite Float64Array of length n. */
+export function vectorArg(x: unknown, n: number, fn: string, what: string): Float64Array {
+  if (!(x instanceof Float64Array || x instanceof Float32Array || Array.isArray(x))) {
+    throw new TypeError(`${fn}: ${what} must be a Float64Array, Float32Array or number[], got ${typeof x}`);
+  }
+  if (x.length !== n) throw new RangeError(`${fn}: ${what} has length ${x.length}, expected ${n}`);
+  const v = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const xi = (x as ArrayLike<unknown>)[i];
+    if (typeof xi !== 'number' || !Number.isFinite(xi)) {
+      throw new RangeError(`${fn}: ${what}[${i}] is ${String(xi)}; entries must be finite numbers`);
+    }
+    v[i] = xi;
+  }
+  return v;
+}
+
+/** A block argument (Matrix or number[][], n×k) as k fresh finite columns. */
+export function blockArg(X: BlockInput, n: number, fn: string, what: string): Float64Array[] {
+  const M = Matrix.isMatrix(X) ? (X as Matrix) : null;
+  const rows = M ? M.rows : (X as number[][]).length;
+  if (rows !== n) throw new RangeError(`${fn}: ${what} has ${rows} rows, expected ${n}`);
+  const k = M ? M.columns : (X as number[][])[0]!.length;
+  if (k === 0) throw new RangeError(`${fn}: ${what} has no columns`);
+  const cols = Array.from({ length: k }, () => new Float64Array(n));
+  for (let i = 0; i < n; i++) {
+    const row = M ? null : (X as number[][])[i]!;
+    if (row && row.length !== k) throw new RangeError(`${fn}: ${what} row ${i} has length ${row.length}, expected ${k}`);
+    for (let j = 0; j < k; j++) {
+      const v = M ? M.get(i, j) : row![j]!;
+      if (typeof v !== 'number' || !Number.isFinite(v)) {
+        throw new RangeError(`${fn}: ${what}[${i}][${j}] is ${String(v)}; entries must be finite numbers`);
+      }
+      cols[j]![i] = v;
+    }
+  }
+  return cols;
+}
+
+/** ml-matrix keeps a plain Matrix as Float64Array rows (`data`, untyped in its d.ts); views do not. */
+function rowArrays(M: Matrix): Float64Array[] | null {
+  const data = (M as unknown as { data?: unknown }).data;
+  return Array.isArray(data) && data.length === M.rows && data[0] instanceof Float64Array ? (data as Float64Array[]) : null;
+}
+
+export function columnsToMatrix(cols: readonly Float64Array[], n: number): Matrix {
+  const M = new Matrix(n, cols.length);
+  const k = cols.length;
+  const rows = rowArrays(M);
+  for (let i = 0; i < n; i++) {
+    if (rows) {
+      const row = rows[i]!;
+      for (let j = 0; j < k; j++) row[j] = cols[j]![i]!;
+    } else for (let j = 0; j < k; j++) M.set(i, j, cols[j]![i]!);
+  }
+  return M;
+}
+
+export function matrixToColumns(M: Matrix): Float64Array[] {
+  const n = M.rows;
+  const k = M.columns;
+  const cols = Array.from({ length: k }, () => new Float64Array(n));
+  const rows = rowArrays(M);
+  for (let i = 0; i < n; i++) {
+    if (rows) {
+      const row = rows[i]!;
+      for (let j = 0; j < k; j++) cols[j]![i] = row[j]!;
+    } else for (let j = 0; j < k; j++) cols[j]![i] = M.get(i, j);
+  }
+  return cols;
+}
+
+/** A·[c₀ … c_{k−1}]: one matvec for a single column, one matmat for several. */
+export async function applyColumns(A: LinearOperator, cols: readonly Float64Array[]): Promise<Float64Array[]> {
+  if (cols.length === 0) return [];
+  if (cols.length === 1) return [await A.matvec(cols[0]!)];
+  return matrixToColumns(await A.matmat(columnsToMatrix(cols, cols[0]!.length)));
+}
+
+export function dot(x: Float64Array, y: Float64Array): number {
+  let s = 0;
+  const n = x.length;
+  for (let i = 0; i < n; i++) s += x[i]! * y[i]!;
+  return s;
+}
+
+export function norm(x: Float64Array): number {
+  // Scaled to avoid overflow/underflow only when the plain sum is out of range.
+  let s = 0;
+  const n = x.length;
+  for (let i = 0; i < n; i++) s += x[i]! * x[i]!;
+  if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
+  let scale = 0;
+  for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(x[i]!));
+  if (scale === 0 || !Number.isFinite(scale)) return scale === 0 ? 0 : Math.sqrt(s);
+  let t = 0;
+  for (let i = 0; i < n; i++) t += (x[i]! / scale) ** 2;
+  return scale * Math.sqrt(t);
+}
+
+/** y ← y + a·x */
+export function axpy(a: number, x: Float64Array, y: Float64Array): void {
+  const n = x.length;
+  for (let i = 0; i < n; i++) y[i]! += a * x[i]!;
+}
+
+export function now(): number {
+  return performance.now();
+}
+
+export function checkPositiveInt(v: unknown, fn: string, what: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new RangeError(`${fn}: ${what} must be a positive integer, got ${String(v)}`);
+  }
+  return v;
+}
+
+export function checkNonNegative(v: unknown, fn: string, what: string): number {
+  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
+    throw new RangeError(`${fn}: ${what} must be a finite number ≥ 0, got ${String(v)}`);
+  }
+  return v;
+}

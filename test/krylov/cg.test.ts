@@ -1,0 +1,167 @@
+import { describe, expect, it } from 'vitest';
+import { Matrix, solve } from 'ml-matrix';
+import { cg, CgNoConvergence } from '../../src/krylov/cg.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+import {
+  countingOperator, kernelMatrix, loadFixture, matvecDense, norm2, randomSpd, randomSymmetric, randomVec, relErr,
+} from './helpers.js';
+
+const fx = loadFixture('krylov_small.json');
+const g = fx.gaussian;
+const Kg = kernelMatrix(g.points, 2, 'gaussian', g.sigma);
+
+describe('cg vs scipy fixtures', () => {
+  for (const c of g.cg) {
+    it(`(K + ${c.alpha}I) x = b, rtol ${c.rtol}, atol ${c.atol}${c.x0 ? ', x0' : ''}`, async () => {
+      const A = countingOperator(Kg, { shift: c.alpha });
+      const res = await cg(A, g.b, { rtol: c.rtol, atol: c.atol, ...(c.x0 ? { x0: c.x0 } : {}) });
+      expect(res.info).toBe(0);
+      expect(Math.abs(res.iterations - c.iterations)).toBeLessThanOrEqual(2);
+      const tol = Math.max(c.rtol * norm2(g.b), c.atol);
+      const Ax = matvecDense(Kg, res.x).map((v, i) => v + c.alpha * res.x[i]!);
+      const trueRes = norm2(Ax.map((v, i) => g.b[i] - v));
+      expect(trueRes).toBeLessThanOrEqual(tol);
+      expect(res.residualNorms[res.residualNorms.length - 1]).toBeCloseTo(trueRes, 10);
+      expect(res.residualNorms.length).toBe(res.iterations + 1);
+      // Early iterates agree with scipy's to rounding (same algorithm, same arithmetic order up to ulps).
+      const iterates: Float64Array[] = [];
+      await cg(A, g.b, { rtol: c.rtol, atol: c.atol, maxiter: 3, ...(c.x0 ? { x0: c.x0 } : {}), callback: (xk) => iterates.push(xk) });
+      for (let i = 0; i < 3; i++) expect(relErr(iterates[i]!, c.iterates[i])).toBeLessThan(1e-12);
+      // Final iterate: within the tolerance-sized difference of scipy's.
+      expect(relErr(res.x, c.x)).toBeLessThan(Math.max(1e-6, 100 * c.rtol));
+    });
+  }
+});
+
+describe('cg', () => {
+  it('solves random SPD systems like a dense solve', async () => {
+    for (const [n, seed] of [[30, 1], [80, 2]] as const) {
+      const A = randomSpd(n, seed);
+      const b = randomVec(n, seed + 10);
+      const ref = solve(A, Matrix.columnVector(Array.from(b))).getColumn(0);
+      const res = await cg(aslinearoperator(A), b, { rtol: 1e-12 });
+      expect(res.info).toBe(0);
+      expect(relErr(res.x, ref)).toBeLessThan(1e-8);
+    }
+  });
+
+  it('accepts a Matrix and number[][] as A', async () => {
+    const A = randomSpd(20, 5);
+    const b = Array.from(randomVec(20, 6));
+    const r1 = await cg(A, b, { rtol: 1e-10 });
+    const r2 = await cg(A.to2DArray(), new Float32Array(b), { rtol: 1e-10 });
+    expect(r1.info).toBe(0);
+    expect(relErr(r2.x, r1.x)).toBeLessThan(1e-5); // Float32Array b rounds b itself
+  });
+
+  it('block b: one matmat per iteration, same answers as column-by-column', async () => {
+    const n = 120;
+    const A = countingOperator(Kg.subMatrix(0, n - 1, 0, n - 1), { shift: 0.05 });
+    const B = new Matrix(n, 4);
+    for (let j = 0; j < 4; j++) B.setColumn(j, Array.from(randomVec(n, 100 + j)).map((v) => v * (j + 1) ** 3));
+    B.setColumn(3, new Array(n).fill(0)); // a zero column converges at once
+    const res = await cg(A, B, { rtol: 1e-8, residualCheckEvery: 0 });
+    expect(res.info).toBe(0);
+    expect(res.x).toBeInstanceOf(Matrix);
+    // One product per iteration (a matmat while several columns run), plus the acceptance checks.
+    expect(A.count.matmat).toBeGreaterThan(0);
+    expect(A.count.matvec + A.count.matmat).toBeLessThanOrEqual(res.iterations + 3);
+    expect(res.columnIterations![3]).toBe(0);
+    expect(res.x.getColumn(3).every((v) => v === 0)).toBe(true);
+    for (let j = 0; j < 3; j++) {
+      const single = await cg(A, B.getColumn(j), { rtol: 1e-8, residualCheckEvery: 0 });
+      expect(single.iterations).toBe(res.columnIterations![j]);
+      expect(relErr(res.x.getColumn(j), single.x)).toBeLessThan(1e-12);
+      expect(res.residualNorms[j]!.length).toBe(single.residualNorms.length);
+    }
+    expect(res.iterations).toBe(Math.max(...res.columnIterations!));
+  });
+
+  it('reports breakdown on an indefinite matrix (info < 0), never loops', async () => {
+    const A = randomSymmetric(40, 3);
+    const res = await cg(A, randomVec(40, 4), { maxiter: 10_000 });
+    expect(res.info).toBeLessThan(0);
+    expect(res.message).toMatch(/not positive definite/);
+    expect(res.iterations).toBeLessThan(200);
+    const diag = Matrix.diag([1, -1, 2]);
+    const r2 = await cg(diag, [0, 1, 0]);
+    expect(r2.info).toBe(-1);
+    expect(r2.iterations).toBe(0);
+  });
+
+  it('reports NaN from the operator as breakdown', async () => {
+    const A = aslinearoperator({ shape: [5, 5], matvec: (x: Float64Array) => x.map((v, i) => (i === 2 ? NaN : v)) });
+    const res = await cg(A, [1, 2, 3, 4, 5]);
+    expect(res.info).toBe(-1);
+    expect(res.message).toMatch(/NaN/);
+  });
+
+  it('returns info = maxiter without convergence, or throws CgNoConvergence if asked', async () => {
+    const A = countingOperator(Kg, { shift: 1e-3 });
+    const res = await cg(A, g.b, { rtol: 1e-12, maxiter: 7 });
+    expect(res.info).toBe(7);
+    expect(res.iterations).toBe(7);
+    const err = await cg(A, g.b, { rtol: 1e-12, maxiter: 7, throwOnNoConvergence: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    expect(err.result.info).toBe(7);
+    expect(err.result.x).toHaveLength(400);
+  });
+
+  it('b = 0 gives x = 0 at once, whatever x0', async () => {
+    const A = countingOperator(Kg, { shift: 1 });
+    const res = await cg(A, new Float64Array(400), { x0: new Float64Array(400).fill(1) });
+    expect(res.info).toBe(0);
+    expect(res.iterations).toBe(0);
+    expect(res.x.every((v) => v === 0)).toBe(true);
+    expect(A.count.columns).toBe(0);
+  });
+
+  it('x0 equal to the solution stops immediately', async () => {
+    const A = randomSpd(15, 9);
+    const xs = randomVec(15, 8);
+    const b = matvecDense(A, xs);
+    const res = await cg(A, b, { x0: xs, rtol: 1e-8 });
+    expect(res.iterations).toBe(0);
+    expect(res.info).toBe(0);
+  });
+
+  it('preconditioning with the exact inverse converges in one iteration', async () => {
+    const A = randomSpd(25, 11);
+    const Minv = solve(A, Matrix.eye(25));
+    const res = await cg(A, randomVec(25, 12), { M: Minv, rtol: 1e-10 });
+    expect(res.info).toBe(0);
+    expect(res.iterations).toBeLessThanOrEqual(2);
+    const bad = await cg(A, randomVec(25, 12), { M: Matrix.eye(25).mul(-1) });
+    expect(bad.info).toBe(-1);
+    expect(bad.message).toMatch(/preconditioner/);
+  });
+
+  it('float32 products: the true-residual check refuses a false convergence claim', async () => {
+    const A = countingOperator(Kg, { shift: 0.1, dtype: 'float32' });
+    const res = await cg(A, g.b, { rtol: 1e-6 });
+    const Ax = matvecDense(Kg, res.x).map((v, i) => v + 0.1 * res.x[i]!);
+    const trueRes = norm2(Ax.map((v, i) => g.b[i] - v));
+    if (res.info === 0) expect(trueRes).toBeLessThanOrEqual(1e-6 * norm2(g.b) * 1.01);
+  });
+
+  it('progress hooks fire once per iteration', async () => {
+    const A = countingOperator(Kg, { shift: 0.1 });
+    const seen: number[] = [];
+    let calls = 0;
+    const res = await cg(A, g.b, { onProgress: (p) => { seen.push(p.iteration); expect(p.elapsedMs).toBeGreaterThanOrEqual(0); }, callback: () => calls++ });
+    expect(seen).toEqual(Array.from({ length: res.iterations }, (_, i) => i + 1));
+    expect(calls).toBe(res.iterations);
+  });
+
+  it('validates its input', async () => {
+    const A = randomSpd(4, 1);
+    await expect(cg(new Matrix(3, 4), [1, 2, 3])).rejects.toThrow(/square/);
+    await expect(cg(A, [1, 2, 3])).rejects.toThrow(/length 3, expected 4/);
+    await expect(cg(A, [1, NaN, 3, 4])).rejects.toThrow(/b\[1\] is NaN/);
+    await expect(cg(A, [1, 2, 3, 4], { x0: [1, 2] })).rejects.toThrow(/x0 has length 2/);
+    await expect(cg(A, [1, 2, 3, 4], { rtol: -1 })).rejects.toThrow(/rtol/);
+    await expect(cg(A, [1, 2, 3, 4], { maxiter: 0 })).rejects.toThrow(/maxiter/);
+    await expect(cg(A, new Matrix(3, 2))).rejects.toThrow(/3 rows, expected 4/);
+    await expect(cg(A, [1, 2, 3, 4], { M: Matrix.eye(3) })).rejects.toThrow(/M has shape 3x3/);
+  });
+});
