@@ -1,0 +1,135 @@
+import { describe, expect, it } from 'vitest';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { eigsh, EigshNoConvergence, type Which } from '../../src/krylov/eigsh.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+import { countingOperator, kernelMatrix, loadFixture, matvecDense, norm2, randomSpd, randomSymmetric } from './helpers.js';
+
+const fx = loadFixture('krylov_small.json');
+const K = {
+  gaussian: kernelMatrix(fx.gaussian.points, 2, 'gaussian', fx.gaussian.sigma),
+  laplacian: kernelMatrix(fx.laplacian.points, 2, 'laplacian', fx.laplacian.sigma),
+};
+
+/** max_i ‖A v_i − λ_i v_i‖ and max |VᵀV − I|. */
+function pairChecks(A: Matrix, values: Float64Array, V: Matrix): { residual: number; orth: number } {
+  let residual = 0;
+  let orth = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = V.getColumn(i);
+    const Av = matvecDense(A, v);
+    residual = Math.max(residual, norm2(Av.map((x, t) => x - values[i]! * v[t]!)));
+    for (let j = 0; j < values.length; j++) {
+      const vj = V.getColumn(j);
+      orth = Math.max(orth, Math.abs(v.reduce((s, x, t) => s + x * vj[t]!, 0) - (i === j ? 1 : 0)));
+    }
+  }
+  return { residual, orth };
+}
+
+describe('eigsh vs scipy (ARPACK) fixtures', () => {
+  for (const kind of ['gaussian', 'laplacian'] as const) {
+    for (const c of fx[kind].eigsh) {
+      const label = `${kind} k=${c.k} which=${c.which}${c.sigma !== undefined ? ` sigma=${c.sigma.toPrecision(4)}` : ''}`;
+      it(label, async () => {
+        const A = countingOperator(K[kind]);
+        const res = await eigsh(A, c.k, { v0: new Float64Array(A.shape[0]).fill(1), which: c.which as Which, ...(c.sigma !== undefined ? { sigma: c.sigma } : {}) });
+        expect(res.method).toBe('lanczos');
+        expect(res.eigenvalues.length).toBe(c.k);
+        const scale = 79.3; // ≥ ‖K‖ of both fixtures' matrices
+        for (let i = 0; i < c.k; i++) {
+          expect(Math.abs(res.eigenvalues[i]! - c.eigenvalues[i]!)).toBeLessThanOrEqual(1e-10 * Math.max(Math.abs(c.eigenvalues[i]!), 1e-3 * scale));
+          if (i > 0) expect(res.eigenvalues[i]!).toBeGreaterThanOrEqual(res.eigenvalues[i - 1]!);
+        }
+        const { residual, orth } = pairChecks(K[kind], res.eigenvalues, res.eigenvectors!);
+        expect(residual).toBeLessThan((c.sigma !== undefined ? 1e-8 : 1e-10) * 140);
+        expect(orth).toBeLessThan(1e-10);
+        if (c.arpackMatvecs) {
+          // Record of matvecs against ARPACK's (the same v0 = ones).
+          console.log(`${label}: ${res.matvecs} matvecs (ARPACK ${c.arpackMatvecs}), ${res.iterations} restarts`);
+        } else console.log(`${label}: ${res.matvecs} OP applications, ${res.innerMatvecs} inner matvecs`);
+      });
+    }
+  }
+});
+
+describe('eigsh vs dense eigh', () => {
+  it('random SPD and random indefinite matrices, every which', async () => {
+    for (const [A, name] of [[randomSpd(120, 4, 10), 'spd'], [randomSymmetric(150, 5), 'indefinite']] as const) {
+      const all = [...new EigenvalueDecomposition(A, { assumeSymmetric: true }).realEigenvalues].sort((a, b) => a - b);
+      const n = A.rows;
+      const byAbs = [...all].sort((a, b) => Math.abs(a) - Math.abs(b));
+      const expected: Record<Which, number[]> = {
+        LA: all.slice(n - 5),
+        SA: all.slice(0, 5),
+        LM: byAbs.slice(n - 5).sort((a, b) => a - b),
+        SM: byAbs.slice(0, 5).sort((a, b) => a - b),
+        BE: [...all.slice(0, 2), ...all.slice(n - 3)],
+      };
+      for (const which of ['LA', 'SA', 'LM', 'SM', 'BE'] as Which[]) {
+        const res = await eigsh(aslinearoperator(A), 5, { which, ncv: 24, maxiter: 5000 });
+        const scale = Math.max(...all.map(Math.abs));
+        res.eigenvalues.forEach((v, i) => expect(Math.abs(v - expected[which][i]!), `${name} ${which} ${i}`).toBeLessThan(1e-10 * scale));
+        const { residual, orth } = pairChecks(A, res.eigenvalues, res.eigenvectors!);
+        expect(residual).toBeLessThan(1e-9 * scale);
+        expect(orth).toBeLessThan(1e-10);
+      }
+    }
+  });
+
+  it('small n uses the dense path (documented rule n ≤ 2·ncv), same answers', async () => {
+    const A = randomSymmetric(30, 9);
+    const lan = await eigsh(A, 3, { which: 'LA', method: 'lanczos', ncv: 12 });
+    const den = await eigsh(A, 3, { which: 'LA' });
+    expect(den.method).toBe('dense');
+    expect(lan.method).toBe('lanczos');
+    den.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(lan.eigenvalues[i]!, 11));
+    const shiftInv = await eigsh(A, 2, { sigma: 0.1 });
+    const all = [...new EigenvalueDecomposition(A, { assumeSymmetric: true }).realEigenvalues];
+    const nearest = all.sort((a, b) => Math.abs(a - 0.1) - Math.abs(b - 0.1)).slice(0, 2).sort((a, b) => a - b);
+    shiftInv.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(nearest[i]!, 11));
+  });
+
+  it('returnEigenvectors false, seed and v0 reproducibility, progress', async () => {
+    const A = countingOperator(K.gaussian);
+    const seen: number[] = [];
+    const r1 = await eigsh(A, 4, { returnEigenvectors: false, seed: 3, onProgress: (p) => seen.push(p.nconv) });
+    expect(r1.eigenvectors).toBeUndefined();
+    expect(seen.length).toBe(r1.iterations);
+    expect(seen[seen.length - 1]).toBe(4);
+    const r2 = await eigsh(A, 4, { returnEigenvectors: false, seed: 3 });
+    expect([...r2.eigenvalues]).toEqual([...r1.eigenvalues]);
+    expect(r2.matvecs).toBe(r1.matvecs);
+  });
+
+  it('float32 operators converge to float32 precision (tol 0 = eps of the dtype)', async () => {
+    const A32 = countingOperator(K.gaussian, { dtype: 'float32' });
+    const res = await eigsh(A32, 4, { which: 'LA' });
+    const top = fx.gaussian.denseEigenvalues.top.slice(-4);
+    res.eigenvalues.forEach((v, i) => expect(Math.abs(v - top[i]) / top[i]).toBeLessThan(1e-5));
+  });
+
+  it('throws EigshNoConvergence carrying the converged pairs', async () => {
+    const A = countingOperator(K.laplacian);
+    const err = await eigsh(A, 4, { which: 'SA', maxiter: 3 }).catch((e) => e);
+    expect(err).toBeInstanceOf(EigshNoConvergence);
+    expect(err.iterations).toBe(3);
+    expect(err.eigenvalues.length).toBeLessThan(4);
+    expect(err.matvecs).toBeGreaterThan(0);
+    expect(err.message).toMatch(/converged/);
+  });
+
+  it('rejects bad input with clear messages', async () => {
+    const A = randomSymmetric(50, 1);
+    await expect(eigsh(A, 0)).rejects.toThrow(/0 < k < n = 50, got k = 0/);
+    await expect(eigsh(A, 50)).rejects.toThrow(/got k = 50/);
+    await expect(eigsh(A, 2.5)).rejects.toThrow(/k = 2.5/);
+    await expect(eigsh(new Matrix(4, 5), 1)).rejects.toThrow(/square/);
+    await expect(eigsh(A, 5, { ncv: 5 })).rejects.toThrow(/k < ncv <= n \(k = 5, n = 50\), got ncv = 5/);
+    await expect(eigsh(A, 5, { ncv: 51 })).rejects.toThrow(/ncv = 51/);
+    await expect(eigsh(A, 2, { v0: new Array(50).fill(NaN) })).rejects.toThrow(/v0\[0\] is NaN/);
+    await expect(eigsh(A, 2, { v0: new Array(50).fill(0) })).rejects.toThrow(/zero vector/);
+    await expect(eigsh(A, 2, { v0: [1, 2] })).rejects.toThrow(/v0 has length 2, expected 50/);
+    await expect(eigsh(A, 2, { which: 'XX' as Which })).rejects.toThrow(/which must be one of/);
+    await expect(eigsh(A, 2, { sigma: NaN })).rejects.toThrow(/sigma/);
+  });
+});
