@@ -1,0 +1,16 @@
+/**
+ * The Krylov layer: solvers that touch an operator only through matvec/matmat.
+ * `LinearOperator.eigsh/solve` reach this module lazily (src/operators/krylov-bridge.ts).
+ */
+export { cg, CgNoConvergence, type CgOptions, type CgResult, type IterationProgress } from './cg.js';
+export { minres, type MinresOptions, type MinresResult } from './minres.js';
+export { eigsh, EigshNoConvergence, type EigshOptions, type EigshProgress, type EigshResult, type Which } from './eigsh.js';
+export { lobpcg, type LobpcgOptions, type LobpcgResult } from './lobpcg.js';
+export {
+  tridiagonalEigen,
+  symmetricEigen,
+  TridiagonalNoConvergence,
+  type TridiagonalEigenOptions,
+  type TridiagonalEigenResult,
+} from './tridiagonal.js';
+export { mulberry32 } from './random.js';

@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { EigenvalueDecomposition, Matrix, QrDecomposition, solve } from 'ml-matrix';
+import { minres } from '../../src/krylov/minres.js';
+import { lobpcg } from '../../src/krylov/lobpcg.js';
+import * as krylov from '../../src/krylov/index.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+import {
+  countingOperator, kernelMatrix, loadFixture, matvecDense, norm2, randomSpd, randomSymmetric, randomVec, relErr,
+} from './helpers.js';
+import { mulberry32 } from '../../src/krylov/random.js';
+
+const fx = loadFixture('krylov_small.json');
+const L = fx.laplacian;
+const Kl = kernelMatrix(L.points, 2, 'laplacian', L.sigma);
+
+describe('minres vs scipy fixtures', () => {
+  for (const c of L.minres) {
+    it(`(K − ${c.shift.toPrecision(4)}I) x = b, rtol ${c.rtol}${c.Mdiag ? ', diagonal M' : ''}`, async () => {
+      const M = c.Mdiag ? Matrix.diag(c.Mdiag) : undefined;
+      const res = await minres(countingOperator(Kl), L.b, { shift: c.shift, rtol: c.rtol, ...(M ? { M } : {}) });
+      expect(res.info).toBe(c.info);
+      expect(Math.abs(res.iterations - c.iterations)).toBeLessThanOrEqual(2);
+      expect(relErr(res.x, c.x)).toBeLessThan(Math.max(1e-7, 100 * c.rtol));
+      const r = matvecDense(Kl, res.x).map((v, i) => L.b[i] - (v - c.shift * res.x[i]!));
+      expect(norm2(r)).toBeLessThan(2 * c.residual + 1e-12);
+      expect(res.residualNorms.length).toBe(res.iterations + 1);
+    });
+  }
+});
+
+describe('minres', () => {
+  it('solves symmetric indefinite systems like a dense solve', async () => {
+    const A = randomSymmetric(60, 21);
+    const b = randomVec(60, 22);
+    const ref = solve(A, Matrix.columnVector(Array.from(b))).getColumn(0);
+    const res = await minres(A, b, { rtol: 1e-13, maxiter: 1000 });
+    expect(res.info).toBe(0);
+    expect(relErr(res.x, ref)).toBeLessThan(1e-7);
+    // shift: (A − 0.3 I) x = b
+    const As = A.clone().sub(Matrix.eye(60).mul(0.3));
+    const ref2 = solve(As, Matrix.columnVector(Array.from(b))).getColumn(0);
+    const res2 = await minres(A, b, { shift: 0.3, rtol: 1e-13, maxiter: 1000, x0: new Float64Array(60).fill(0.1) });
+    expect(relErr(res2.x, ref2)).toBeLessThan(1e-7);
+  });
+
+  it('b = 0, maxiter, callbacks, input errors, check', async () => {
+    const A = randomSymmetric(30, 3);
+    const zero = await minres(A, new Float64Array(30));
+    expect(zero.info).toBe(0);
+    expect(zero.x.every((v) => v === 0)).toBe(true);
+    let calls = 0;
+    const few = await minres(A, randomVec(30, 1), { maxiter: 4, rtol: 1e-14, callback: () => calls++ });
+    expect(few.info).toBe(4);
+    expect(calls).toBe(4);
+    await expect(minres(A, [1, 2])).rejects.toThrow(/length 2, expected 30/);
+    await expect(minres(new Matrix(2, 3), [1, 2])).rejects.toThrow(/square/);
+    const nonsym = Matrix.rand(30, 30, { random: mulberry32(4) });
+    const chk = await minres(nonsym, randomVec(30, 1), { check: true });
+    expect(chk.info).toBe(-1);
+    expect(chk.message).toMatch(/symmetric/);
+  });
+});
+
+describe('lobpcg', () => {
+  const denseEigs = (A: Matrix) => [...new EigenvalueDecomposition(A, { assumeSymmetric: true }).realEigenvalues].sort((a, b) => a - b);
+  const X0 = (n: number, k: number, seed: number) => {
+    const rng = mulberry32(seed);
+    return Matrix.from1DArray(n, k, Array.from({ length: n * k }, () => rng() - 0.5));
+  };
+
+  it('largest eigenpairs of a kernel matrix, one matmat per iteration', async () => {
+    const A = countingOperator(Kl);
+    const res = await lobpcg(A, X0(300, 4, 1), { maxiter: 200, tol: 1e-8 });
+    expect(res.converged).toBe(true);
+    const top = L.denseEigenvalues.all.slice(-4);
+    res.eigenvalues.forEach((v, i) => expect(Math.abs(v - top[i]) / top[i]).toBeLessThan(1e-12));
+    expect(A.count.matvec + A.count.matmat).toBeLessThanOrEqual(res.iterations + 1);
+    for (let i = 0; i < 4; i++) {
+      const v = res.eigenvectors.getColumn(i);
+      const r = matvecDense(Kl, v).map((x, t) => x - res.eigenvalues[i]! * v[t]!);
+      expect(norm2(r)).toBeLessThanOrEqual(1e-8);
+      expect(norm2(v)).toBeCloseTo(1, 12);
+    }
+  });
+
+  it('smallest eigenpairs with a preconditioner, and constraints Y', async () => {
+    // A = Q diag(1..200) Qᵀ with a random orthogonal Q, so the spectrum is known exactly.
+    const rng = mulberry32(8);
+    const Q = new QrDecomposition(Matrix.from1DArray(200, 200, Array.from({ length: 40000 }, () => rng() - 0.5))).orthogonalMatrix;
+    const D = Array.from({ length: 200 }, (_, i) => i + 1);
+    const A = Q.mmul(Matrix.diag(D)).mmul(Q.transpose());
+    for (let i = 0; i < 200; i++) for (let j = 0; j < i; j++) A.set(i, j, A.get(j, i));
+    const all = D;
+    const res = await lobpcg(aslinearoperator(A), X0(200, 3, 2), { largest: false, maxiter: 500, tol: 1e-9 });
+    console.log('lobpcg smallest: iterations', res.iterations);
+    expect(res.converged).toBe(true);
+    res.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(all[i]!, 9));
+    expect(res.residualNorms.every((r) => r <= 1e-9)).toBe(true);
+    // Jacobi preconditioner
+    const Minv = Matrix.diag(Array.from({ length: 200 }, (_, i) => 1 / A.get(i, i)));
+    const pre = await lobpcg(A, X0(200, 3, 2), { largest: false, maxiter: 500, tol: 1e-9, M: Minv });
+    pre.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(all[i]!, 9));
+    // Constraining off the top eigenvector gives the next ones.
+    const top = await lobpcg(A, X0(200, 1, 3), { maxiter: 500, tol: 1e-9 });
+    const next = await lobpcg(A, X0(200, 2, 4), { maxiter: 500, tol: 1e-9, Y: top.eigenvectors });
+    expect(next.eigenvalues[1]).toBeCloseTo(all[198]!, 8);
+    expect(next.eigenvalues[0]).toBeCloseTo(all[197]!, 8);
+  });
+
+  it('falls back to a dense solve when n < 5k (scipy rule) and reports non-convergence without throwing', async () => {
+    const A = randomSymmetric(12, 5);
+    const res = await lobpcg(A, X0(12, 3, 1));
+    const all = denseEigs(A);
+    res.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(all[9 + i]!, 11));
+    const slow = await lobpcg(countingOperator(Kl), X0(300, 3, 1), { maxiter: 2, tol: 1e-14 });
+    expect(slow.converged).toBe(false);
+    expect(slow.iterations).toBe(2);
+    await expect(lobpcg(A, new Matrix(11, 2))).rejects.toThrow(/11 rows, expected 12/);
+  });
+});
+
+describe('index exports the contract names', () => {
+  it('exports', () => {
+    for (const name of ['cg', 'minres', 'eigsh', 'lobpcg', 'EigshNoConvergence', 'CgNoConvergence']) {
+      expect(typeof (krylov as Record<string, unknown>)[name]).toBe('function');
+    }
+  });
+});
