@@ -1,0 +1,17 @@
+// @ts-check
+/**
+ * Worker-thread side of the CPU pool: runs one row range of a generated WASM reduction against
+ * the caller's shared memory. Plain JS (type-checked) so that the same file serves the built
+ * package and the TypeScript sources under vitest.
+ */
+
+/**
+ * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[] }} task
+ * @returns {number}
+ */
+export default function runReduction(task) {
+  const instance = new WebAssembly.Instance(task.module, { env: { mem: task.memory } });
+  const reduce = /** @type {(...args: number[]) => void} */ (instance.exports['reduce']);
+  reduce(...task.args);
+  return 0;
+}

@@ -1,0 +1,145 @@
+/**
+ * CPU kernel reductions: out = K·B for a symbolic K given by a formula, computed by WASM SIMD
+ * code generated from the AST (`wasm-emit.ts`), split by rows over a pool of worker threads
+ * that share one WebAssembly memory. K is never stored: memory is O((n + m)·d + (n + m)·k).
+ */
+import type { Node } from '../formula/ast.js';
+import { emitReductionProgram, MAX_FUSED_COLUMNS, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
+import { getPool, poolThreads } from './pool.js';
+
+/** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
+export const MIN_PAIRS_FOR_POOL = 1 << 17;
+
+interface WabtModule {
+  parseWat(filename: string, text: string, features?: Record<string, boolean>): {
+    toBinary(options: Record<string, unknown>): { buffer: Uint8Array };
+    destroy(): void;
+  };
+}
+
+let wabtPromise: Promise<WabtModule> | undefined;
+function wabt(): Promise<WabtModule> {
+  wabtPromise ??= import('wabt').then((m) => (m.default as unknown as () => Promise<WabtModule>)());
+  return wabtPromise;
+}
+
+const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+
+/** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
+export function compileProgram(program: ReductionProgram): Promise<WebAssembly.Module> {
+  let m = moduleCache.get(program.key);
+  if (!m) {
+    m = wabt().then((w) => {
+      const parsed = w.parseWat('kernel.wat', program.wat, { simd: true, threads: true });
+      try {
+        // V8 validates on compile (wabt's own validator ignores the feature flags)
+        return WebAssembly.compile(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
+      } finally {
+        parsed.destroy();
+      }
+    });
+    moduleCache.set(program.key, m);
+    m.catch(() => moduleCache.delete(program.key));
+  }
+  return m;
+}
+
+const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
+
+export function reductionProgram(formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number): ReductionProgram {
+  const mode = columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
+  let perNode = programCache.get(formula);
+  if (!perNode) programCache.set(formula, (perNode = new Map()));
+  const k = `${dtype}|${mode}`;
+  let p = perNode.get(k);
+  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, dtype, mode)));
+  return p;
+}
+
+export interface ReduceOptions {
+  dtype: CpuDtype;
+  /** Use the worker pool (default: when n·m ≥ MIN_PAIRS_FOR_POOL and more than one core). */
+  parallel?: boolean;
+}
+
+const align16 = (b: number) => Math.ceil(b / 16) * 16;
+
+/**
+ * Computes out[r][i] = Σ_j F(x_i, y_j)·B[r][j] for every column r of B (given column-major as
+ * `columns` Float64Arrays of length m). Returns `columns.length` Float64Arrays of length n.
+ */
+export async function reduceKernel(
+  formula: Node,
+  slots: FormulaSlots,
+  n: number,
+  m: number,
+  columns: readonly Float64Array[],
+  options: ReduceOptions,
+): Promise<Float64Array[]> {
+  const ncols = columns.length;
+  if (ncols === 0) return [];
+  const program = reductionProgram(formula, slots, options.dtype, ncols);
+  const module = await compileProgram(program);
+  const E = options.dtype === 'float64' ? 8 : 4;
+  const step = program.lanes * program.unroll;
+  const mPad = Math.ceil(m / step) * step;
+
+  const parallel = options.parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
+  const tasks = parallel ? Math.max(1, Math.min(poolThreads(), n)) : 1;
+
+  // memory layout (see wasm-emit.ts)
+  let offset = 16; // keep address 0 unused
+  const iOffsets = slots.i.map((v) => { const o = offset; offset += align16(n * v.dim * E); return o; });
+  const jOffsets = slots.j.map((v) => { const o = offset; offset += align16(v.dim * mPad * E); return o; });
+  const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
+  const parOffset = offset; offset += align16(paramDims * 8);
+  const rhsOffset = offset; offset += align16(ncols * mPad * E);
+  const outOffset = offset; offset += align16(ncols * n * 8);
+  const scratchOffset = offset; offset += tasks * program.scratchBytes;
+  const pages = Math.ceil(offset / 65536);
+  if (pages > 65536) {
+    throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
+  }
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const buf = memory.buffer as unknown as ArrayBuffer;
+  const view = (byteOffset: number, length: number) =>
+    E === 8 ? new Float64Array(buf, byteOffset, length) : new Float32Array(buf, byteOffset, length);
+
+  slots.i.forEach((v, s) => view(iOffsets[s]!, n * v.dim).set(v.value.data));
+  slots.j.forEach((v, s) => {
+    // transpose to dim × mPad; padding repeats the last point so padded K entries stay finite
+    const dst = view(jOffsets[s]!, v.dim * mPad);
+    const src = v.value.data;
+    for (let k = 0; k < v.dim; k++) {
+      const base = k * mPad;
+      for (let j = 0; j < m; j++) dst[base + j] = src[j * v.dim + k]!;
+      const last = src[(m - 1) * v.dim + k]!;
+      for (let j = m; j < mPad; j++) dst[base + j] = last;
+    }
+  });
+  const par = new Float64Array(buf, parOffset, paramDims);
+  let po = 0;
+  for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }
+  const rhs = view(rhsOffset, ncols * mPad);
+  columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
+
+  const argsFor = (t: number, iStart: number, iEnd: number) => [
+    iStart, iEnd, mPad, n, outOffset, rhsOffset, parOffset, scratchOffset + t * program.scratchBytes, ncols,
+    ...iOffsets, ...jOffsets,
+  ];
+  if (tasks === 1) {
+    const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
+    (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, 0, n));
+  } else {
+    const pool = getPool();
+    const jobs: Promise<unknown>[] = [];
+    for (let t = 0; t < tasks; t++) {
+      const iStart = Math.floor((t * n) / tasks);
+      const iEnd = Math.floor(((t + 1) * n) / tasks);
+      if (iEnd > iStart) jobs.push(pool.run({ module, memory, args: argsFor(t, iStart, iEnd) }));
+    }
+    await Promise.all(jobs);
+  }
+  const out = new Float64Array(buf, outOffset, ncols * n);
+  return Array.from({ length: ncols }, (_, r) => out.slice(r * n, (r + 1) * n));
+}

@@ -1,0 +1,449 @@
+/**
+ * Emits a WebAssembly SIMD kernel-reduction program from the formula AST:
+ *
+ *     out[r][i] += Σ_j F(x_i, y_j, p) · b[r][j]      for i in [iStart, iEnd), all j, every column r
+ *
+ * Lanes run over j (2 pairs per f64x2 vector, 4 per f32x4). Work is tiled over j (TILE columns):
+ * inside a tile each lane accumulates in the product's precision, and the tile's partial sum is
+ * added to a float64 accumulator — block summation, which keeps float32 products accurate.
+ *
+ * Every AST node is placed at the outermost loop where its inputs are known: parameter-only
+ * subtrees once per call (so `1/(2σ²)` is a folded constant), x_i-only subtrees once per row,
+ * the rest per lane vector. Identical subtrees are computed once (structural CSE), so a formula
+ * that writes `sqrt(sqnorm2(x - y))` twice pays for it once.
+ *
+ * Memory layout (all offsets in bytes, 16-aligned, prepared by `cpu/reduce.ts`):
+ *  - i-variable s: n × dim row-major, element type of the lane;
+ *  - j-variable s: dim × mPad column-major ("structure of arrays", so lanes load contiguous j);
+ *  - parameters: float64 values, all slots packed;
+ *  - right-hand sides: columns × mPad, element type of the lane (padding columns hold 0);
+ *  - out: columns × n float64.
+ * The emitted text only ever contains slot-derived identifiers and numeric literals.
+ */
+import type { Node, VarNode } from '../formula/ast.js';
+import { isBinary, isReduce, isUnary } from '../formula/ast.js';
+import { emitExp, emitLog, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
+
+export type CpuDtype = 'float32' | 'float64';
+
+export interface FormulaSlots {
+  readonly i: readonly VarNode[];
+  readonly j: readonly VarNode[];
+  readonly p: readonly VarNode[];
+}
+
+export interface ReductionProgram {
+  readonly key: string;
+  readonly wat: string;
+  readonly dtype: CpuDtype;
+  readonly lane: LaneType;
+  /** Pairs per SIMD vector. */
+  readonly lanes: number;
+  /** Lane vectors per inner-loop iteration; mPad is a multiple of lanes·unroll. */
+  readonly unroll: number;
+  /** j columns per tile (block summation granularity). */
+  readonly tile: number;
+  /** Right-hand sides accumulated in registers in one pass, or 'scratch' (any count, K tile staged). */
+  readonly columns: number | 'scratch';
+  /** Bytes of per-task scratch needed ('scratch' mode). */
+  readonly scratchBytes: number;
+}
+
+/** Raised for formulas using a function the SIMD emitter does not implement (JS twin runs them). */
+export class UnsupportedInWasm extends Error {}
+
+/** Most right-hand sides held in registers in one fused pass; more go through the scratch tile. */
+export const MAX_FUSED_COLUMNS = 4;
+
+const TILE = { float64: 1024, float32: 512 } as const;
+// Independent lane vectors per inner iteration: the exp polynomial is a long dependency chain, and
+// 8 chains in flight measured fastest here (f64: 1 → 0.22e9, 4 → 0.32e9, 8 → 0.38e9, 16 → 0.24e9 pairs/s).
+const UNROLL = 8;
+
+export function emitReductionProgram(
+  formula: Node,
+  slots: FormulaSlots,
+  dtype: CpuDtype,
+  columns: number | 'scratch',
+): ReductionProgram {
+  const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
+  const lanes = dtype === 'float64' ? 2 : 4;
+  const elem = dtype === 'float64' ? 8 : 4;
+  const tile = TILE[dtype];
+  if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
+  const e = new Emitter(slots, lane, elem);
+  const kernelLocals: string[] = [];
+  for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
+  const key = `wasm|${dtype}|${columns}|${e.key(formula)}`;
+  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals);
+  return {
+    key, wat, dtype, lane, lanes, unroll: UNROLL, tile, columns,
+    scratchBytes: columns === 'scratch' ? tile * elem : 0,
+  };
+}
+
+type Stage = 0 | 1 | 2; // 0: once per call, 1: once per row i, 2: per lane vector of j
+
+class Emitter {
+  readonly prologue: string[] = [];
+  readonly row: string[] = [];
+  readonly inner: string[][] = Array.from({ length: UNROLL }, () => []);
+  readonly v128Locals: string[] = [];
+  readonly i32Locals: string[] = [];
+  private readonly memo = new Map<string, string[]>();
+  private readonly keys = new WeakMap<Node, string>();
+  private readonly stages = new WeakMap<Node, Stage>();
+  private readonly slotOf = new Map<VarNode, { cat: 'i' | 'j' | 'p'; slot: number; offset: number }>();
+
+  constructor(readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number) {
+    let offset = 0;
+    slots.p.forEach((v, s) => {
+      this.slotOf.set(v, { cat: 'p', slot: s, offset });
+      offset += v.dim;
+    });
+    slots.i.forEach((v, s) => this.slotOf.set(v, { cat: 'i', slot: s, offset: 0 }));
+    slots.j.forEach((v, s) => this.slotOf.set(v, { cat: 'j', slot: s, offset: 0 }));
+  }
+
+  newV128(): string {
+    const name = `$v${this.v128Locals.length}`;
+    this.v128Locals.push(name);
+    return name;
+  }
+
+  newI32(name: string): string {
+    if (!this.i32Locals.includes(name)) this.i32Locals.push(name);
+    return name;
+  }
+
+  private slot(v: VarNode) {
+    const s = this.slotOf.get(v);
+    if (!s) throw new Error(`internal: variable '${v.name}' is not among the formula's collected variables`);
+    return s;
+  }
+
+  key(n: Node): string {
+    let k = this.keys.get(n);
+    if (k !== undefined) return k;
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      k = `${s.cat}${s.slot}:${n.dim}`;
+    } else if (n.op === 'const') k = `c${floatLiteral(n.value)}`;
+    else if ('arg' in n) k = `${n.op}(${this.key(n.arg)})`;
+    else k = `${n.op}(${this.key(n.left)},${this.key(n.right)})`;
+    this.keys.set(n, k);
+    return k;
+  }
+
+  stage(n: Node): Stage {
+    let s = this.stages.get(n);
+    if (s !== undefined) return s;
+    if (n.op === 'var') {
+      const c = this.slot(n).cat;
+      s = c === 'p' ? 0 : c === 'i' ? 1 : 2;
+    } else if (n.op === 'const') s = 0;
+    else if ('arg' in n) s = this.stage(n.arg);
+    else s = Math.max(this.stage(n.left), this.stage(n.right)) as Stage;
+    this.stages.set(n, s);
+    return s;
+  }
+
+  private target(stage: Stage, u: number): string[] {
+    return stage === 0 ? this.prologue : stage === 1 ? this.row : this.inner[u]!;
+  }
+
+  /** Emits `n` (for unroll unit u) and returns one v128 local per component. */
+  emit(n: Node, u: number): string[] {
+    const stage = this.stage(n);
+    const memoKey = stage === 2 ? `${u}|${this.key(n)}` : this.key(n);
+    const hit = this.memo.get(memoKey);
+    if (hit) return hit;
+    const out = this.emitFresh(n, u, stage, this.target(stage, u));
+    this.memo.set(memoKey, out);
+    return out;
+  }
+
+  private set(code: string[], expr: string): string {
+    const dst = this.newV128();
+    code.push(`(local.set ${dst} ${expr})`);
+    return dst;
+  }
+
+  private emitFresh(n: Node, u: number, stage: Stage, code: string[]): string[] {
+    const L = this.lane;
+    const E = this.elem;
+    const load = E === 8 ? 'f64.load' : 'f32.load';
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      const comps: string[] = [];
+      for (let k = 0; k < n.dim; k++) {
+        if (s.cat === 'p') {
+          const scalar = `(f64.load offset=${(s.offset + k) * 8} (local.get $par))`;
+          comps.push(this.set(code, L === 'f64x2' ? `(f64x2.splat ${scalar})` : `(f32x4.splat (f32.demote_f64 ${scalar}))`));
+        } else if (s.cat === 'i') {
+          comps.push(this.set(code, `(${L}.splat (${load} offset=${k * E} (local.get $ra${s.slot})))`));
+        } else {
+          const base = this.newI32(`$cb${s.slot}_${k}`);
+          comps.push(this.set(code, `(v128.load offset=${u * 16} (i32.add (local.get ${base}) (local.get $jb)))`));
+        }
+      }
+      return comps;
+    }
+    if (n.op === 'const') return [this.set(code, splatConst(L, n.value))];
+    if (isReduce(n) || n.op === 'dot') {
+      let terms: string[];
+      if (n.op === 'dot') {
+        const a = this.emit(n.left, u);
+        const b = this.emit(n.right, u);
+        const d = Math.max(a.length, b.length);
+        terms = [];
+        for (let k = 0; k < d; k++) terms.push(`(${L}.mul (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`);
+      } else {
+        const a = this.emit(n.arg, u);
+        terms = a.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
+      }
+      let acc = this.set(code, terms[0]!);
+      for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
+      if (n.op === 'norm2') acc = this.set(code, `(${L}.sqrt (local.get ${acc}))`);
+      return [acc];
+    }
+    if (isBinary(n)) {
+      if (n.op === 'pow') return this.emitPow(n.left, n.right, u, code);
+      if (n.op === 'div' && n.right.dim === 1 && this.stage(n.right) < stage) {
+        // division by a loop invariant: multiply by its reciprocal, computed in the outer loop
+        const inv = this.emitUnary('inv', this.emit(n.right, u)[0]!, this.target(this.stage(n.right), u));
+        return this.emit(n.left, u).map((c) => this.set(code, `(${L}.mul (local.get ${c}) (local.get ${inv}))`));
+      }
+      const a = this.emit(n.left, u);
+      const b = this.emit(n.right, u);
+      const d = Math.max(a.length, b.length);
+      const comps: string[] = [];
+      for (let k = 0; k < d; k++) {
+        comps.push(this.set(code, `(${L}.${n.op} (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`));
+      }
+      return comps;
+    }
+    if (isUnary(n)) {
+      const a = this.emit(n.arg, u);
+      return a.map((c) => this.emitUnary(n.op, c, code));
+    }
+    throw new Error(`internal: unknown formula node '${(n as Node).op}'`);
+  }
+
+  private emitUnary(op: string, a: string, code: string[]): string {
+    const L = this.lane;
+    const one = splatConst(L, 1);
+    const zero = splatConst(L, 0);
+    switch (op) {
+      case 'neg': return this.set(code, `(${L}.neg (local.get ${a}))`);
+      case 'abs': return this.set(code, `(${L}.abs (local.get ${a}))`);
+      case 'sqrt': return this.set(code, `(${L}.sqrt (local.get ${a}))`);
+      case 'rsqrt': return this.set(code, `(${L}.div ${one} (${L}.sqrt (local.get ${a})))`);
+      case 'inv': return this.set(code, `(${L}.div ${one} (local.get ${a}))`);
+      case 'square': return this.set(code, `(${L}.mul (local.get ${a}) (local.get ${a}))`);
+      case 'relu': return this.set(code, `(${L}.max (local.get ${a}) ${zero})`);
+      case 'step': // KeOps: 0 for x < 0, 1 otherwise (NaN → NaN, as the JS twin)
+        return this.keepNaN(a, this.set(code, `(v128.and (${L}.ge (local.get ${a}) ${zero}) ${one})`), code);
+      case 'sign':
+        return this.keepNaN(a, this.set(code,
+          `(${L}.sub (v128.and (${L}.gt (local.get ${a}) ${zero}) ${one}) (v128.and (${L}.lt (local.get ${a}) ${zero}) ${one}))`), code);
+      case 'exp': {
+        const dst = this.newV128();
+        code.push(...emitExp(L, dst, a, this));
+        return dst;
+      }
+      case 'log': {
+        const dst = this.newV128();
+        code.push(...emitLog(L, dst, a, this));
+        return dst;
+      }
+      case 'tanh': {
+        // tanh a = 1 − 2/(e^{2a} + 1): saturates to ±1 without overflow trouble
+        const twoA = this.set(code, `(${L}.add (local.get ${a}) (local.get ${a}))`);
+        const ex = this.newV128();
+        code.push(...emitExp(L, ex, twoA, this));
+        return this.set(code, `(${L}.sub ${one} (${L}.div ${splatConst(L, 2)} (${L}.add (local.get ${ex}) ${one})))`);
+      }
+      default:
+        throw new UnsupportedInWasm(`the WASM SIMD backend has no '${op}'`);
+    }
+  }
+
+  /** NaN inputs give NaN (comparisons alone would map them to 0). */
+  private keepNaN(input: string, value: string, code: string[]): string {
+    const L = this.lane;
+    return this.set(code, `(v128.bitselect (local.get ${input}) (local.get ${value}) (${L}.ne (local.get ${input}) (local.get ${input})))`);
+  }
+
+  /** v128 allocator for the elementary-function emitters. */
+  v128(): string {
+    return this.newV128();
+  }
+
+  private emitPow(base: Node, exponent: Node, u: number, code: string[]): string[] {
+    const L = this.lane;
+    const a = this.emit(base, u);
+    if (exponent.op === 'const') {
+      const e = exponent.value;
+      // exact integer powers by repeated squaring, half-integers through one sqrt
+      if (Number.isInteger(e) && Math.abs(e) <= 64) return a.map((c) => this.intPow(c, e, code));
+      if (Number.isInteger(e - 0.5) && Math.abs(e) <= 64.5) {
+        return a.map((c) => {
+          const root = this.set(code, `(${L}.sqrt (local.get ${c}))`);
+          const whole = Math.floor(e); // e = whole + 0.5
+          if (whole === 0) return root;
+          const p = this.intPow(c, whole, code);
+          return this.set(code, `(${L}.mul (local.get ${p}) (local.get ${root}))`);
+        });
+      }
+    }
+    // general case: a^b = exp(b·log a) (NaN for a < 0, as Math.pow with a non-integer b)
+    const b = this.emit(exponent, u);
+    const d = Math.max(a.length, b.length);
+    const comps: string[] = [];
+    for (let k = 0; k < d; k++) {
+      const lg = this.newV128();
+      code.push(...emitLog(L, lg, pick(a, k), this));
+      const prod = this.set(code, `(${L}.mul (local.get ${lg}) (local.get ${pick(b, k)}))`);
+      const dst = this.newV128();
+      code.push(...emitExp(L, dst, prod, this));
+      comps.push(dst);
+    }
+    return comps;
+  }
+
+  private intPow(c: string, e: number, code: string[]): string {
+    const L = this.lane;
+    if (e === 0) return this.set(code, splatConst(L, 1));
+    let result: string | undefined;
+    let square = c;
+    for (let k = Math.abs(e); k > 0; k >>= 1) {
+      if (k & 1) result = result === undefined ? square : this.set(code, `(${L}.mul (local.get ${result}) (local.get ${square}))`);
+      if (k > 1) square = this.set(code, `(${L}.mul (local.get ${square}) (local.get ${square}))`);
+    }
+    return e < 0 ? this.set(code, `(${L}.div ${splatConst(L, 1)} (local.get ${result}))`) : result!;
+  }
+}
+
+function pick(components: readonly string[], k: number): string {
+  return components.length === 1 ? components[0]! : components[k]!;
+}
+
+function hsum(lane: LaneType, acc: string): string {
+  const v = lane === 'f64x2'
+    ? `(local.get ${acc})`
+    : `(f64x2.add (f64x2.promote_low_f32x4 (local.get ${acc})) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get ${acc}) (local.get ${acc}))))`;
+  return `(f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v}))`;
+}
+
+/** `out[r·n + i] += value` */
+function addToOut(r: string | number, value: string): string {
+  const addr = `(i32.add (local.get $out) (i32.shl (i32.add (i32.mul ${typeof r === 'number' ? `(i32.const ${r})` : `(local.get ${r})`} (local.get $n)) (local.get $i)) (i32.const 3)))`;
+  return `(f64.store ${addr} (f64.add (f64.load ${addr}) ${value}))`;
+}
+
+function assemble(
+  e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number,
+  columns: number | 'scratch', kernel: string[],
+): string {
+  const stepBytes = 16 * UNROLL;
+  const zero = `(v128.const i64x2 0 0)`;
+  const params = [
+    '(param $iStart i32) (param $iEnd i32) (param $mPad i32) (param $n i32) (param $out i32)',
+    '(param $rhs i32) (param $par i32) (param $scratch i32) (param $ncols i32)',
+    ...slots.i.map((_, s) => `(param $I${s} i32)`),
+    ...slots.j.map((_, s) => `(param $J${s} i32)`),
+  ].join(' ');
+
+  // per-call set-up: column bases of the j-variables and of the right-hand sides
+  const setup: string[] = [`(local.set $mBytes (i32.mul (local.get $mPad) (i32.const ${elem})))`];
+  slots.j.forEach((v, s) => {
+    for (let k = 0; k < v.dim; k++) {
+      if (!e.i32Locals.includes(`$cb${s}_${k}`)) continue; // component never read
+      setup.push(`(local.set $cb${s}_${k} (i32.add (local.get $J${s}) (i32.mul (i32.const ${k}) (local.get $mBytes))))`);
+    }
+  });
+  const fusedCols = columns === 'scratch' ? 0 : columns;
+  const accs: string[] = [];
+  for (let r = 0; r < fusedCols; r++) {
+    e.newI32(`$b${r}`);
+    setup.push(`(local.set $b${r} (i32.add (local.get $rhs) (i32.mul (i32.const ${r}) (local.get $mBytes))))`);
+    accs.push(e.newV128());
+  }
+  const rowSetup = slots.i.map((v, s) => {
+    e.newI32(`$ra${s}`);
+    return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
+  });
+
+  const innerBody: string[] = [];
+  for (let u = 0; u < UNROLL; u++) {
+    innerBody.push(...e.inner[u]!);
+    if (columns === 'scratch') {
+      innerBody.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) (local.get ${kernel[u]}))`);
+    } else {
+      for (let r = 0; r < fusedCols; r++) {
+        innerBody.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul (local.get ${kernel[u]}) (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
+      }
+    }
+  }
+
+  const afterTile: string[] = [];
+  if (columns === 'scratch') {
+    const acc = e.newV128();
+    afterTile.push(
+      '(local.set $r (i32.const 0))',
+      '(block $colsDone (loop $cols',
+      '  (br_if $colsDone (i32.ge_u (local.get $r) (local.get $ncols)))',
+      `  (local.set ${acc} ${zero})`,
+      '  (local.set $bcol (i32.add (local.get $rhs) (i32.mul (local.get $r) (local.get $mBytes))))',
+      '  (local.set $jb (local.get $jt))',
+      '  (block $dotDone (loop $dot',
+      '    (br_if $dotDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
+      `    (local.set ${acc} (${lane}.add (local.get ${acc}) (${lane}.mul (v128.load (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt)))) (v128.load (i32.add (local.get $bcol) (local.get $jb))))))`,
+      '    (local.set $jb (i32.add (local.get $jb) (i32.const 16)))',
+      '    (br $dot)))',
+      `  ${addToOut('$r', hsum(lane, acc))}`,
+      '  (local.set $r (i32.add (local.get $r) (i32.const 1)))',
+      '  (br $cols)))',
+    );
+  } else {
+    for (let r = 0; r < fusedCols; r++) afterTile.push(addToOut(r, hsum(lane, accs[r]!)));
+  }
+
+  const i32Locals = ['$mBytes', '$jt', '$jtEnd', '$jb', '$i', '$r', '$bcol', ...e.i32Locals];
+  const body = [
+    ...setup,
+    ...e.prologue,
+    '(local.set $jt (i32.const 0))',
+    '(block $tilesDone (loop $tiles',
+    '(br_if $tilesDone (i32.ge_u (local.get $jt) (local.get $mBytes)))',
+    `(local.set $jtEnd (i32.add (local.get $jt) (i32.const ${tile * elem})))`,
+    '(if (i32.gt_u (local.get $jtEnd) (local.get $mBytes)) (then (local.set $jtEnd (local.get $mBytes))))',
+    '(local.set $i (local.get $iStart))',
+    '(block $rowsDone (loop $rows',
+    '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))',
+    ...rowSetup,
+    ...e.row,
+    ...accs.map((a) => `(local.set ${a} ${zero})`),
+    '(local.set $jb (local.get $jt))',
+    '(block $jDone (loop $jLoop',
+    '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
+    ...innerBody,
+    `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
+    '(br $jLoop)))',
+    ...afterTile,
+    '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
+    '(br $rows)))',
+    `(local.set $jt (i32.add (local.get $jt) (i32.const ${tile * elem})))`,
+    '(br $tiles)))',
+  ];
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    `(func (export "reduce") ${params}`,
+    [...new Set(i32Locals)].map((l) => `(local ${l} i32)`).join(' '),
+    e.v128Locals.map((l) => `(local ${l} v128)`).join(' '),
+    ...body,
+    '))',
+  ].join('\n');
+}
