@@ -5,3 +5,5 @@ export * from './algebra.js';
 export * from './dense.js';
 export * from './aslinearoperator.js';
 export * from './krylov-bridge.js';
+export * from './kernel-operator.js';
+export * from './kernels.js';

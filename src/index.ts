@@ -1,0 +1,18 @@
+/** lazylinalg — symbolic kernel matrices as LinearOperators, with Krylov solvers on top. */
+export {
+  LinearOperator, SumOperator, ScaledOperator, ProductOperator, ShiftedOperator, TransposedOperator,
+  DenseOperator, DiagonalOperator, IdentityOperator, ZeroOperator,
+  aslinearoperator, FunctionOperator,
+  KernelOperator, kernelOperator,
+  gaussianKernel, laplacianKernel, maternKernel, cauchyKernel, polynomialKernel, linearKernel,
+  DENSE_CACHE_AFTER_PRODUCTS, DEFAULT_DENSE_CACHE_BYTES,
+} from './operators/index.js';
+export type {
+  Dtype, VectorLike, BlockLike, LinearOperatorOptions, DenseOperatorOptions, OperatorSpec,
+  KernelOperatorOptions, KernelOptions, BandwidthKernelOptions, MaternKernelOptions, PolynomialKernelOptions,
+  BackendChoice, DenseCachePolicy,
+} from './operators/index.js';
+export { Formula, Vi, Vj, Pm, parseFormula, FormulaError } from './formula/index.js';
+export type { PointsLike, FormulaLike, FormulaScope } from './formula/index.js';
+export { setCpuThreads, shutdownCpuPool } from './cpu/pool.js';
+export * from './krylov/index.js';

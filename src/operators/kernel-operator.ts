@@ -1,0 +1,168 @@
+/**
+ * KernelOperator: the symbolic matrix K_ij = F(x_i, y_j, p) of a formula and its bound points.
+ * K is never stored (unless the dense cache below decides it pays); products are kernel
+ * reductions compiled from the formula AST by the backend.
+ */
+import { Matrix } from 'ml-matrix';
+import type { Node } from '../formula/ast.js';
+import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
+import { Formula } from '../formula/builder.js';
+import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
+import { describeNode } from '../formula/print.js';
+import { reduceKernel } from '../cpu/reduce.js';
+import { LinearOperator } from './linear-operator.js';
+import type { Dtype } from './types.js';
+import { columnsToMatrix, matrixColumn } from './validate.js';
+
+export type BackendChoice = 'auto' | 'cpu' | 'gpu';
+
+/**
+ * When the dense matrix is cached: 'auto' caches once the operator has served
+ * `DENSE_CACHE_AFTER_PRODUCTS` products and K fits in `denseCacheBytes` (default 32 MiB, i.e.
+ * n = m ≈ 2,000); 'never' and 'always' force the choice.
+ */
+export type DenseCachePolicy = 'auto' | 'never' | 'always';
+
+export interface KernelOperatorOptions {
+  /** Precision of the products: 'float64' (CPU default) or 'float32'. */
+  dtype?: Dtype;
+  /** 'auto' (default) and 'cpu' run on the CPU; 'gpu' needs the GPU backend. */
+  backend?: BackendChoice;
+  /** Declares K symmetric (x and y the same points and F(x, y) = F(y, x)): then K.T === K. */
+  symmetric?: boolean;
+  /** Shown by toString(), e.g. "gaussian σ=0.1". */
+  label?: string;
+  /** Named kernel parameters (σ, ν, …), for introspection and gradients. */
+  params?: Readonly<Record<string, number>>;
+  denseCache?: DenseCachePolicy;
+  denseCacheBytes?: number;
+}
+
+/**
+ * Dense products beat recomputing K only after a few products (materialising costs one
+ * product) and only while K fits comfortably in memory; measured figures in bench/RESULTS.md.
+ */
+export const DENSE_CACHE_AFTER_PRODUCTS = 2;
+export const DEFAULT_DENSE_CACHE_BYTES = 32 * 2 ** 20;
+
+const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
+
+export class KernelOperator extends LinearOperator {
+  /** The scalar formula F(x_i, y_j, p). */
+  readonly formula: Formula;
+  readonly backend: 'cpu';
+  readonly label: string;
+  readonly params: Readonly<Record<string, number>>;
+  private readonly variables: FormulaVariables;
+  private readonly options: KernelOperatorOptions;
+  private products = 0;
+  private dense: Float64Array | undefined;
+
+  constructor(formula: Formula | Node, options: KernelOperatorOptions = {}) {
+    const f = formula instanceof Formula ? formula : new Formula(formula);
+    if (f.dim !== 1) {
+      throw new Error(`kernelOperator: the formula must be scalar-valued, got dimension ${f.dim} for ${describeNode(f.node)}`);
+    }
+    const { n, m } = rowCounts(f.node);
+    const dtype = options.dtype ?? 'float64';
+    if (dtype !== 'float64' && dtype !== 'float32') {
+      throw new Error(`kernelOperator: dtype must be 'float32' or 'float64', got ${String(dtype)}`);
+    }
+    const backend = options.backend ?? 'auto';
+    if (!BACKENDS.includes(backend)) {
+      throw new Error(`kernelOperator: backend must be 'auto', 'cpu' or 'gpu', got ${String(backend)}`);
+    }
+    if (backend === 'gpu') {
+      throw new Error("kernelOperator: backend 'gpu' was forced, but this build of lazylinalg has no GPU backend yet; use 'cpu' or 'auto'");
+    }
+    if (options.symmetric && n !== m) {
+      throw new Error(`kernelOperator: symmetric requires a square operator, got ${n}x${m}`);
+    }
+    super([n, m], dtype, { symmetric: options.symmetric ?? false });
+    this.formula = f;
+    this.backend = 'cpu';
+    this.label = options.label ?? `formula ${describeNode(f.node)}`;
+    this.params = Object.freeze({ ...(options.params ?? {}) });
+    this.variables = collectVariables(f.node);
+    this.options = options;
+    if (options.denseCache === 'always') this.dense = evaluateDenseJs(f.node);
+  }
+
+  protected override describe(): string {
+    return `KernelOperator(${this.label})`;
+  }
+
+  override toString(): string {
+    return `<${this.shape[0]}x${this.shape[1]} ${this.describe()} ${this.dtype} ${this.backend}>`;
+  }
+
+  /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache). */
+  private async product(columns: Float64Array[]): Promise<Float64Array[]> {
+    this.maybeCacheDense();
+    if (this.dense) return columns.map((c) => denseMatvec(this.dense!, this.shape[0], this.shape[1], c));
+    return reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, { dtype: this.dtype });
+  }
+
+  private maybeCacheDense(): void {
+    this.products++;
+    if (this.dense || (this.options.denseCache ?? 'auto') !== 'auto') return;
+    const bytes = this.shape[0] * this.shape[1] * 8;
+    if (this.products > DENSE_CACHE_AFTER_PRODUCTS && bytes <= (this.options.denseCacheBytes ?? DEFAULT_DENSE_CACHE_BYTES)) {
+      this.dense = evaluateDenseJs(this.formula.node);
+    }
+  }
+
+  /** Whether products currently use a cached dense K. */
+  get isDenseCached(): boolean {
+    return this.dense !== undefined;
+  }
+
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    return (await this.product([x]))[0]!;
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    const cols = Array.from({ length: X.columns }, (_, c) => matrixColumn(X, c));
+    return columnsToMatrix(await this.product(cols), this.shape[0]);
+  }
+
+  protected override _transpose(): LinearOperator {
+    // Kᵀ_ji = F(x_i, y_j): the same formula with the roles of i and j exchanged
+    return new KernelOperator(swapIJ(this.formula.node), { ...this.options, label: `(${this.label})ᵀ` });
+  }
+
+  /** Exact diagonal k(x_i, y_i) in float64 (square operators). */
+  override async diagonal(): Promise<Float64Array> {
+    if (this.shape[0] !== this.shape[1]) {
+      throw new Error(`diagonal() needs a square operator, ${this} is ${this.shape[0]}x${this.shape[1]}`);
+    }
+    return evaluateDiagonalJs(this.formula.node);
+  }
+
+  /** The dense n×m matrix, evaluated in float64 (costs n·m memory: small operators only). */
+  override async toDense(): Promise<Matrix> {
+    const [n, m] = this.shape;
+    const data = this.dense ?? evaluateDenseJs(this.formula.node);
+    const M = new Matrix(n, m);
+    for (let i = 0; i < n; i++) M.setRow(i, data.subarray(i * m, (i + 1) * m) as unknown as number[]);
+    return M;
+  }
+}
+
+function denseMatvec(K: Float64Array, n: number, m: number, x: Float64Array): Float64Array {
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const row = i * m;
+    let j = 0;
+    for (; j + 3 < m; j += 4) {
+      s0 += K[row + j]! * x[j]!;
+      s1 += K[row + j + 1]! * x[j + 1]!;
+      s2 += K[row + j + 2]! * x[j + 2]!;
+      s3 += K[row + j + 3]! * x[j + 3]!;
+    }
+    for (; j < m; j++) s0 += K[row + j]! * x[j]!;
+    y[i] = s0 + s1 + s2 + s3;
+  }
+  return y;
+}
