@@ -22,7 +22,8 @@
  */
 import type { Node, VarNode } from '../formula/ast.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { emitExp, emitLog, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
+import { emitExp, emitExp2, emitLog, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
+import { isNonPositive } from './sign.js';
 
 export type CpuDtype = 'float32' | 'float64';
 
@@ -223,6 +224,7 @@ class Emitter {
       }
       return comps;
     }
+    if (n.op === 'exp' && n.dim === 1) return [this.emitScaledExp(n.arg, u, stage, code)];
     if (isUnary(n)) {
       const a = this.emit(n.arg, u);
       return a.map((c) => this.emitUnary(n.op, c, code));
@@ -267,6 +269,44 @@ class Emitter {
       default:
         throw new UnsupportedInWasm(`the WASM SIMD backend has no '${op}'`);
     }
+  }
+
+  /**
+   * exp(s·b·Πfᵢ^±1) with loop-invariant factors fᵢ (hoisted to an outer loop) is computed as
+   * 2^(b·F), F = s·log₂e·Πfᵢ^±1 formed once: the Gaussian's exp(−|x−y|²/(2σ²)) costs one
+   * multiply before the exp2 polynomial.
+   */
+  private emitScaledExp(arg: Node, u: number, stage: Stage, code: string[]): string {
+    const L = this.lane;
+    let base = arg;
+    let sign = 1;
+    const factors: { node: Node; invert: boolean }[] = [];
+    for (;;) {
+      if (base.op === 'neg') { sign = -sign; base = base.arg; continue; }
+      if ((base.op === 'mul' || base.op === 'div') && base.right.dim === 1 && this.stage(base.right) < stage) {
+        factors.push({ node: base.right, invert: base.op === 'div' });
+        base = base.left;
+        continue;
+      }
+      if (base.op === 'mul' && base.left.dim === 1 && this.stage(base.left) < stage) {
+        factors.push({ node: base.left, invert: false });
+        base = base.right;
+        continue;
+      }
+      break;
+    }
+    const factorStage = factors.reduce<Stage>((st, f) => Math.max(st, this.stage(f.node)) as Stage, 0);
+    const outer = this.target(factorStage, u);
+    let F = this.set(outer, splatConst(L, sign * Math.LOG2E));
+    for (const f of factors) {
+      const v = this.emit(f.node, u)[0]!;
+      F = this.set(outer, `(${L}.${f.invert ? 'div' : 'mul'} (local.get ${F}) (local.get ${v}))`);
+    }
+    const b = this.emit(base, u)[0]!;
+    const scaled = this.set(code, `(${L}.mul (local.get ${b}) (local.get ${F}))`);
+    const dst = this.newV128();
+    code.push(...emitExp2(L, dst, scaled, this, isNonPositive(arg)));
+    return dst;
   }
 
   /** NaN inputs give NaN (comparisons alone would map them to 0). */

@@ -45,6 +45,10 @@ const EXP_POLY_F32 = [
 ];
 
 /** Horner evaluation of Σ c_k r^k as a folded expression (r given as a local). */
+/** The same polynomials in the variable f of 2^f = e^{f·ln2}: coefficient k times ln2^k. */
+const EXP2_POLY_F64 = EXP_POLY_F64.map((c, k) => c * Math.LN2 ** k);
+const EXP2_POLY_F32 = EXP_POLY_F32.map((c, k) => c * Math.LN2 ** k);
+
 function horner(lane: LaneType, coeffs: readonly number[], r: string): string {
   let acc = splatConst(lane, coeffs[coeffs.length - 1]!);
   for (let k = coeffs.length - 2; k >= 0; k--) {
@@ -54,32 +58,44 @@ function horner(lane: LaneType, coeffs: readonly number[], r: string): string {
 }
 
 /**
- * dst = exp(src). Range reduction x = k·ln2 + r, |r| ≤ ln2/2, with the "magic number" trick:
- * t = x·log2(e) + 1.5·2^52 rounds k into t's low mantissa bits, so k = t − 1.5·2^52 exactly and
- * (bits(t) << 52) + bits(1.0) is 2^k — no float↔int conversions, which SSE lacks for 64-bit lanes.
- * Cody–Waite split of ln2 keeps k·ln2_hi exact. Results below the smallest normal number flush
- * to 0 (as with FTZ), results above the largest finite number are +∞, NaN propagates.
+ * dst = 2^src. Split u = k + f with k = round(u), |f| ≤ ½, by the "magic number" trick:
+ * t = u + 1.5·2^52 rounds k into t's low mantissa bits, so k = t − 1.5·2^52 and f = u − k exactly,
+ * and (bits(t) << 52) + bits(1.0) is 2^k — no float↔int conversions, which SSE lacks for 64-bit
+ * lanes. 2^f = exp(f·ln2) by a polynomial. Results below the smallest normal number flush to 0
+ * (as with FTZ), above the largest finite number they are +∞, NaN propagates.
+ * `nonPositive`: the caller proved src ≤ 0, so the overflow clamp and test are skipped.
  */
-export function emitExp(lane: LaneType, dst: string, src: string, locals: LocalAllocator): string[] {
+export function emitExp2(lane: LaneType, dst: string, src: string, locals: LocalAllocator, nonPositive = false): string[] {
   const f64 = lane === 'f64x2';
   const c = f64
-    ? { lo: -708.3964185322641, hi: 709.782712893384, magic: 6755399441055744, ln2hi: 6.93147180369123816490e-1, ln2lo: 1.90821492927058770002e-10, shift: 52, one: '(i64x2.splat (i64.const 0x3ff0000000000000))', ishl: 'i64x2.shl', iadd: 'i64x2.add', poly: EXP_POLY_F64 }
-    : { lo: -87.33654475, hi: 88.72283905, magic: 12582912, ln2hi: 0.693359375, ln2lo: -2.12194440e-4, shift: 23, one: '(i32x4.splat (i32.const 0x3f800000))', ishl: 'i32x4.shl', iadd: 'i32x4.add', poly: EXP_POLY_F32 };
-  const x = locals.v128();
+    ? { lo: -1022, hi: 1024, magic: 6755399441055744, shift: 52, one: '(i64x2.splat (i64.const 0x3ff0000000000000))', ishl: 'i64x2.shl', iadd: 'i64x2.add', poly: EXP2_POLY_F64 }
+    : { lo: -126, hi: 128, magic: 12582912, shift: 23, one: '(i32x4.splat (i32.const 0x3f800000))', ishl: 'i32x4.shl', iadd: 'i32x4.add', poly: EXP2_POLY_F32 };
+  const u = locals.v128();
   const t = locals.v128();
-  const k = locals.v128();
-  const r = locals.v128();
+  const f = locals.v128();
   const L = lane;
-  return [
-    // pmin/pmax are single SSE instructions (min/max with IEEE NaN rules are not); NaN in src survives
-    `(local.set ${x} (${L}.pmax (${L}.pmin (local.get ${src}) ${splatConst(L, c.hi)}) ${splatConst(L, c.lo)}))`,
-    `(local.set ${t} (${L}.add (${L}.mul (local.get ${x}) ${splatConst(L, Math.LOG2E)}) ${splatConst(L, c.magic)}))`,
-    `(local.set ${k} (${L}.sub (local.get ${t}) ${splatConst(L, c.magic)}))`,
-    `(local.set ${r} (${L}.sub (${L}.sub (local.get ${x}) (${L}.mul (local.get ${k}) ${splatConst(L, c.ln2hi)})) (${L}.mul (local.get ${k}) ${splatConst(L, c.ln2lo)})))`,
-    `(local.set ${dst} (${L}.mul ${horner(L, c.poly, r)} (${c.iadd} (${c.ishl} (local.get ${t}) (i32.const ${c.shift})) ${c.one})))`,
-    // underflow → 0 (NaN compares false and survives), overflow → +∞
+  // pmin/pmax are single SSE instructions (min/max with IEEE NaN rules are not); NaN survives them
+  const clampedHi = nonPositive ? `(local.get ${src})` : `(${L}.pmin (local.get ${src}) ${splatConst(L, c.hi)})`;
+  const code = [
+    `(local.set ${u} (${L}.pmax ${clampedHi} ${splatConst(L, c.lo)}))`,
+    `(local.set ${t} (${L}.add (local.get ${u}) ${splatConst(L, c.magic)}))`,
+    `(local.set ${f} (${L}.sub (local.get ${u}) (${L}.sub (local.get ${t}) ${splatConst(L, c.magic)})))`,
+    `(local.set ${dst} (${L}.mul ${horner(L, c.poly, f)} (${c.iadd} (${c.ishl} (local.get ${t}) (i32.const ${c.shift})) ${c.one})))`,
+    // underflow → 0 (a NaN src compares false and survives)
     `(local.set ${dst} (v128.andnot (local.get ${dst}) (${L}.lt (local.get ${src}) ${splatConst(L, c.lo)})))`,
-    `(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'inf')} (local.get ${dst}) (${L}.gt (local.get ${src}) ${splatConst(L, c.hi)})))`,
+  ];
+  if (!nonPositive) {
+    code.push(`(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'inf')} (local.get ${dst}) (${L}.ge (local.get ${src}) ${splatConst(L, c.hi)})))`);
+  }
+  return code;
+}
+
+/** dst = e^src = 2^(src·log₂e); callers that can fold log₂e into a hoisted factor use emitExp2. */
+export function emitExp(lane: LaneType, dst: string, src: string, locals: LocalAllocator): string[] {
+  const u = locals.v128();
+  return [
+    `(local.set ${u} (${lane}.mul (local.get ${src}) ${splatConst(lane, Math.LOG2E)}))`,
+    ...emitExp2(lane, dst, u, locals),
   ];
 }
 
