@@ -22,7 +22,7 @@
  */
 import type { Node, VarNode } from '../formula/ast.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { emitExp, emitExp2, emitLog, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
+import { emitExp, emitExp2, emitLog, emitSinCos, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
 import { isNonPositive } from './sign.js';
 
 export type CpuDtype = 'float32' | 'float64';
@@ -244,8 +244,8 @@ class Emitter {
       case 'inv': return this.set(code, `(${L}.div ${one} (local.get ${a}))`);
       case 'square': return this.set(code, `(${L}.mul (local.get ${a}) (local.get ${a}))`);
       case 'relu': return this.set(code, `(${L}.max (local.get ${a}) ${zero})`);
-      case 'step': // KeOps: 0 for x < 0, 1 otherwise (NaN → NaN, as the JS twin)
-        return this.keepNaN(a, this.set(code, `(v128.and (${L}.ge (local.get ${a}) ${zero}) ${one})`), code);
+      case 'step': // 1 for x ≥ 0, else 0; NaN → 0, as the JS twin and scalar-ops (NaN ≥ 0 is false)
+        return this.set(code, `(v128.and (${L}.ge (local.get ${a}) ${zero}) ${one})`);
       case 'sign':
         return this.keepNaN(a, this.set(code,
           `(${L}.sub (v128.and (${L}.gt (local.get ${a}) ${zero}) ${one}) (v128.and (${L}.lt (local.get ${a}) ${zero}) ${one}))`), code);
@@ -257,6 +257,11 @@ class Emitter {
       case 'log': {
         const dst = this.newV128();
         code.push(...emitLog(L, dst, a, this));
+        return dst;
+      }
+      case 'sin': case 'cos': {
+        const dst = this.newV128();
+        code.push(...emitSinCos(L, op, dst, a, this));
         return dst;
       }
       case 'tanh': {
@@ -330,10 +335,10 @@ class Emitter {
       if (Number.isInteger(e - 0.5) && Math.abs(e) <= 64.5) {
         return a.map((c) => {
           const root = this.set(code, `(${L}.sqrt (local.get ${c}))`);
-          const whole = Math.floor(e); // e = whole + 0.5
-          if (whole === 0) return root;
-          const p = this.intPow(c, whole, code);
-          return this.set(code, `(${L}.mul (local.get ${p}) (local.get ${root}))`);
+          const whole = Math.floor(Math.abs(e)); // |e| = whole + 0.5
+          const p = whole === 0 ? root : this.set(code, `(${L}.mul (local.get ${this.intPow(c, whole, code)}) (local.get ${root}))`);
+          // negative e: 1/x^|e| (not x^⌊e⌋·√x, which is ∞·0 = NaN at x = 0 where Math.pow gives +∞)
+          return e < 0 ? this.set(code, `(${L}.div ${splatConst(L, 1)} (local.get ${p}))`) : p;
         });
       }
     }

@@ -159,3 +159,48 @@ export function emitLog(lane: LaneType, dst: string, src: string, locals: LocalA
   );
   return out;
 }
+
+/**
+ * dst = sin(src) or cos(src). q = round(x·2/π) by the magic-number trick (its low bits give the
+ * quadrant), r = x − q·π/2 with a three-part Cody–Waite split (accurate while |q| < 2^20, i.e.
+ * |x| ≲ 1.6·10⁶; larger arguments lose digits), then the odd/even Taylor polynomials on
+ * |r| ≤ π/4 (to r^15/r^16 for float64, r^9/r^8 for float32), selected and signed per quadrant:
+ * sin x = (s, c, −s, −c)[q mod 4], cos x = sin(x + π/2), i.e. the same table at q + 1.
+ */
+export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, src: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const f64 = lane === 'f64x2';
+  const magic = f64 ? 6755399441055744 : 12582912;
+  const split = f64
+    ? [1.57079632673412561417e0, 6.07710050630396597660e-11, 2.02226624879595063154e-21]
+    : [1.5703125, 4.837512969970703125e-4, 7.54978995489188216e-8];
+  const sinTerms = f64
+    ? [-1 / 6, 1 / 120, -1 / 5040, 1 / 362880, -1 / 39916800, 1 / 6227020800, -1 / 1307674368000]
+    : [-1 / 6, 1 / 120, -1 / 5040, 1 / 362880];
+  const cosTerms = f64
+    ? [-1 / 2, 1 / 24, -1 / 720, 1 / 40320, -1 / 3628800, 1 / 479001600, -1 / 87178291200, 1 / 20922789888000]
+    : [-1 / 2, 1 / 24, -1 / 720, 1 / 40320];
+  const int = f64 ? { and: 'v128.and', eq: 'i64x2.eq', add: 'i64x2.add', splat: (v: string) => `(i64x2.splat (i64.const ${v}))` }
+    : { and: 'v128.and', eq: 'i32x4.eq', add: 'i32x4.add', splat: (v: string) => `(i32x4.splat (i32.const ${v}))` };
+  const signBit = f64 ? '0x8000000000000000' : '0x80000000';
+  const t = locals.v128();
+  const q = locals.v128();
+  const r = locals.v128();
+  const r2 = locals.v128();
+  const sn = locals.v128();
+  const cs = locals.v128();
+  const quad = locals.v128();
+  const code = [
+    `(local.set ${t} (${L}.add (${L}.mul (local.get ${src}) ${splatConst(L, 2 / Math.PI)}) ${splatConst(L, magic)}))`,
+    `(local.set ${q} (${L}.sub (local.get ${t}) ${splatConst(L, magic)}))`,
+    `(local.set ${r} (${L}.sub (${L}.sub (${L}.sub (local.get ${src}) (${L}.mul (local.get ${q}) ${splatConst(L, split[0]!)})) (${L}.mul (local.get ${q}) ${splatConst(L, split[1]!)})) (${L}.mul (local.get ${q}) ${splatConst(L, split[2]!)})))`,
+    `(local.set ${r2} (${L}.mul (local.get ${r}) (local.get ${r})))`,
+    `(local.set ${sn} (${L}.add (local.get ${r}) (${L}.mul (${L}.mul (local.get ${r}) (local.get ${r2})) ${horner(L, sinTerms, r2)})))`,
+    `(local.set ${cs} (${L}.add ${splatConst(L, 1)} (${L}.mul (local.get ${r2}) ${horner(L, cosTerms, r2)})))`,
+    // quadrant in the integer lanes of t (two's complement, so negative q works too)
+    `(local.set ${quad} ${which === 'cos' ? `(${int.add} (local.get ${t}) ${int.splat('1')})` : `(local.get ${t})`})`,
+    `(local.set ${dst} (v128.bitselect (local.get ${cs}) (local.get ${sn}) (${int.eq} (${int.and} (local.get ${quad}) ${int.splat('1')}) ${int.splat('1')})))`,
+    `(local.set ${dst} (v128.xor (local.get ${dst}) (${int.and} (${int.eq} (${int.and} (local.get ${quad}) ${int.splat('2')}) ${int.splat('2')}) ${int.splat(signBit)})))`,
+  ];
+  return code;
+}
