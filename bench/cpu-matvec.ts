@@ -54,6 +54,7 @@ async function main(): Promise<void> {
       console.log(`${b.name}: ${(seconds * 1e3).toFixed(1)} ms ±${b.stats.rme.toFixed(1)}% (${b.stats.sample.length} runs) → ${((n * n) / seconds / 1e9).toFixed(3)}e9 pairs/s`);
     }
   }
+  await denseCacheComparison();
   await shutdownCpuPool();
 
   const script = fileURLToPath(new URL('../../bench/numpy_matvec.py', import.meta.url));
@@ -72,6 +73,29 @@ async function main(): Promise<void> {
       console.log(`| ${n} | ${r.impl} | ${(r.seconds * 1e3).toFixed(1)} | ${(r.pairsPerS / 1e9).toFixed(3)}e9 | ${(r.pairsPerS / ref.pairsPerS).toFixed(2)} |`);
     }
   }
+}
+
+/**
+ * Behind the dense-cache rule: per-product time of the symbolic kernel (WASM, all threads)
+ * against a cached dense K (one JS thread, memory-bound), and the one-off cost of materialising K.
+ */
+async function denseCacheComparison(): Promise<string[]> {
+  const lines = ['| n | symbolic float64 matvec | dense cached matvec | materialise K once |', '| --- | --- | --- | --- |'];
+  for (const n of [1000, 2000, 4000]) {
+    const x = points(n, 3);
+    const v = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+    const sym = gaussianKernel(x, { sigma: SIGMA, denseCache: 'never' });
+    await sym.matvec(v);
+    const symbolic = (await measure(`symbolic n=${n}`, sym, v, 2)).stats.mean;
+    const cached = gaussianKernel(x, { sigma: SIGMA, denseCache: 'auto' });
+    let t0 = performance.now();
+    while (!cached.isDenseCached) { t0 = performance.now(); await cached.matvec(v); }
+    const materialise = (performance.now() - t0) / 1e3; // the product that built the cache
+    const dense = (await measure(`dense n=${n}`, cached, v, 2)).stats.mean;
+    lines.push(`| ${n} | ${(symbolic * 1e3).toFixed(2)} ms | ${(dense * 1e3).toFixed(2)} ms | ${(materialise * 1e3).toFixed(1)} ms |`);
+  }
+  console.log(`\n${lines.join('\n')}`);
+  return lines;
 }
 
 main().catch((e: unknown) => {
