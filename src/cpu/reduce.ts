@@ -83,6 +83,7 @@ export async function reduceKernel(
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mPad = Math.ceil(m / step) * step;
+  const mFull = Math.floor(m / step) * step; // columns before the (masked) last lane group
 
   const parallel = options.parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
   const tasks = parallel ? Math.max(1, Math.min(poolThreads(), n)) : 1;
@@ -95,6 +96,7 @@ export async function reduceKernel(
   const parOffset = offset; offset += align16(paramDims * 8);
   const rhsOffset = offset; offset += align16(ncols * mPad * E);
   const outOffset = offset; offset += align16(ncols * n * 8);
+  const maskOffset = offset; offset += step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
   const pages = Math.ceil(offset / 65536);
   if (pages > 65536) {
@@ -120,11 +122,14 @@ export async function reduceKernel(
   const par = new Float64Array(buf, parOffset, paramDims);
   let po = 0;
   for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }
+  // lane masks of the last group: all ones for real columns, zero for padding
+  const mask = E === 8 ? new BigInt64Array(buf, maskOffset, step) : new Int32Array(buf, maskOffset, step);
+  for (let j = 0; j < step; j++) mask[j] = (mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
   const rhs = view(rhsOffset, ncols * mPad);
   columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
 
   const argsFor = (t: number, iStart: number, iEnd: number) => [
-    iStart, iEnd, mPad, n, outOffset, rhsOffset, parOffset, scratchOffset + t * program.scratchBytes, ncols,
+    iStart, iEnd, mPad, n, outOffset, rhsOffset, parOffset, scratchOffset + t * program.scratchBytes, ncols, mFull, maskOffset,
     ...iOffsets, ...jOffsets,
   ];
   if (tasks === 1) {

@@ -22,7 +22,7 @@
  */
 import type { Node, VarNode } from '../formula/ast.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { emitExp, emitExp2, emitLog, emitSinCos, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
+import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
 import { isNonPositive } from './sign.js';
 
 export type CpuDtype = 'float32' | 'float64';
@@ -265,11 +265,9 @@ class Emitter {
         return dst;
       }
       case 'tanh': {
-        // tanh a = 1 − 2/(e^{2a} + 1): saturates to ±1 without overflow trouble
-        const twoA = this.set(code, `(${L}.add (local.get ${a}) (local.get ${a}))`);
-        const ex = this.newV128();
-        code.push(...emitExp(L, ex, twoA, this));
-        return this.set(code, `(${L}.sub ${one} (${L}.div ${splatConst(L, 2)} (${L}.add (local.get ${ex}) ${one})))`);
+        const dst = this.newV128();
+        code.push(...emitTanh(L, dst, a, this));
+        return dst;
       }
       default:
         throw new UnsupportedInWasm(`the WASM SIMD backend has no '${op}'`);
@@ -342,16 +340,13 @@ class Emitter {
         });
       }
     }
-    // general case: a^b = exp(b·log a) (NaN for a < 0, as Math.pow with a non-integer b)
+    // run-time (or large / fractional) exponents: as Math.pow, including negative bases
     const b = this.emit(exponent, u);
     const d = Math.max(a.length, b.length);
     const comps: string[] = [];
     for (let k = 0; k < d; k++) {
-      const lg = this.newV128();
-      code.push(...emitLog(L, lg, pick(a, k), this));
-      const prod = this.set(code, `(${L}.mul (local.get ${lg}) (local.get ${pick(b, k)}))`);
       const dst = this.newV128();
-      code.push(...emitExp(L, dst, prod, this));
+      code.push(...emitPow(L, dst, pick(a, k), pick(b, k), this));
       comps.push(dst);
     }
     return comps;
@@ -395,13 +390,16 @@ function assemble(
   const zero = `(v128.const i64x2 0 0)`;
   const params = [
     '(param $iStart i32) (param $iEnd i32) (param $mPad i32) (param $n i32) (param $out i32)',
-    '(param $rhs i32) (param $par i32) (param $scratch i32) (param $ncols i32)',
+    '(param $rhs i32) (param $par i32) (param $scratch i32) (param $ncols i32) (param $mFull i32) (param $mask i32)',
     ...slots.i.map((_, s) => `(param $I${s} i32)`),
     ...slots.j.map((_, s) => `(param $J${s} i32)`),
   ].join(' ');
 
   // per-call set-up: column bases of the j-variables and of the right-hand sides
-  const setup: string[] = [`(local.set $mBytes (i32.mul (local.get $mPad) (i32.const ${elem})))`];
+  const setup: string[] = [
+    `(local.set $mBytes (i32.mul (local.get $mPad) (i32.const ${elem})))`,
+    `(local.set $mFullBytes (i32.mul (local.get $mFull) (i32.const ${elem})))`,
+  ];
   slots.j.forEach((v, s) => {
     for (let k = 0; k < v.dim; k++) {
       if (!e.i32Locals.includes(`$cb${s}_${k}`)) continue; // component never read
@@ -420,17 +418,23 @@ function assemble(
     return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
   });
 
-  const innerBody: string[] = [];
-  for (let u = 0; u < UNROLL; u++) {
-    innerBody.push(...e.inner[u]!);
-    if (columns === 'scratch') {
-      innerBody.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) (local.get ${kernel[u]}))`);
-    } else {
-      for (let r = 0; r < fusedCols; r++) {
-        innerBody.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul (local.get ${kernel[u]}) (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
+  // The last lane group may hold padding columns; there K is masked to 0 (padding rhs is 0 too,
+  // but an infinite K at a repeated point would give ∞·0 = NaN).
+  const innerBody = (masked: boolean): string[] => {
+    const lines: string[] = [];
+    for (let u = 0; u < UNROLL; u++) {
+      lines.push(...e.inner[u]!);
+      const k = masked ? `(v128.and (local.get ${kernel[u]}) (v128.load offset=${u * 16} (local.get $mask)))` : `(local.get ${kernel[u]})`;
+      if (columns === 'scratch') {
+        lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) ${k})`);
+      } else {
+        for (let r = 0; r < fusedCols; r++) {
+          lines.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul ${k} (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
+        }
       }
     }
-  }
+    return lines;
+  };
 
   const afterTile: string[] = [];
   if (columns === 'scratch') {
@@ -455,7 +459,7 @@ function assemble(
     for (let r = 0; r < fusedCols; r++) afterTile.push(addToOut(r, hsum(lane, accs[r]!)));
   }
 
-  const i32Locals = ['$mBytes', '$jt', '$jtEnd', '$jb', '$i', '$r', '$bcol', ...e.i32Locals];
+  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r', '$bcol', ...e.i32Locals];
   const body = [
     ...setup,
     ...e.prologue,
@@ -464,6 +468,8 @@ function assemble(
     '(br_if $tilesDone (i32.ge_u (local.get $jt) (local.get $mBytes)))',
     `(local.set $jtEnd (i32.add (local.get $jt) (i32.const ${tile * elem})))`,
     '(if (i32.gt_u (local.get $jtEnd) (local.get $mBytes)) (then (local.set $jtEnd (local.get $mBytes))))',
+    '(local.set $jtFull (local.get $jtEnd))',
+    '(if (i32.gt_u (local.get $jtFull) (local.get $mFullBytes)) (then (local.set $jtFull (local.get $mFullBytes))))',
     '(local.set $i (local.get $iStart))',
     '(block $rowsDone (loop $rows',
     '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))',
@@ -472,10 +478,13 @@ function assemble(
     ...accs.map((a) => `(local.set ${a} ${zero})`),
     '(local.set $jb (local.get $jt))',
     '(block $jDone (loop $jLoop',
-    '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
-    ...innerBody,
+    '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtFull)))',
+    ...innerBody(false),
     `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
     '(br $jLoop)))',
+    '(if (i32.lt_u (local.get $jb) (local.get $jtEnd)) (then',
+    ...innerBody(true),
+    '))',
     ...afterTile,
     '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
     '(br $rows)))',

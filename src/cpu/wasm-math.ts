@@ -68,11 +68,12 @@ function horner(lane: LaneType, coeffs: readonly number[], r: string): string {
 export function emitExp2(lane: LaneType, dst: string, src: string, locals: LocalAllocator, nonPositive = false): string[] {
   const f64 = lane === 'f64x2';
   const c = f64
-    ? { lo: -1022, hi: 1024, magic: 6755399441055744, shift: 52, one: '(i64x2.splat (i64.const 0x3ff0000000000000))', ishl: 'i64x2.shl', iadd: 'i64x2.add', poly: EXP2_POLY_F64 }
-    : { lo: -126, hi: 128, magic: 12582912, shift: 23, one: '(i32x4.splat (i32.const 0x3f800000))', ishl: 'i32x4.shl', iadd: 'i32x4.add', poly: EXP2_POLY_F32 };
+    ? { lo: -1022, hi: 1024, magic: 6755399441055744, shift: 52, one: 0x3ff, ishl: 'i64x2.shl', iadd: 'i64x2.add', poly: EXP2_POLY_F64 }
+    : { lo: -126, hi: 128, magic: 12582912, shift: 23, one: 0x7f, ishl: 'i32x4.shl', iadd: 'i32x4.add', poly: EXP2_POLY_F32 };
   const u = locals.v128();
   const t = locals.v128();
   const f = locals.v128();
+  const pos = locals.v128();
   const L = lane;
   // pmin/pmax are single SSE instructions (min/max with IEEE NaN rules are not); NaN survives them
   const clampedHi = nonPositive ? `(local.get ${src})` : `(${L}.pmin (local.get ${src}) ${splatConst(L, c.hi)})`;
@@ -80,7 +81,14 @@ export function emitExp2(lane: LaneType, dst: string, src: string, locals: Local
     `(local.set ${u} (${L}.pmax ${clampedHi} ${splatConst(L, c.lo)}))`,
     `(local.set ${t} (${L}.add (local.get ${u}) ${splatConst(L, c.magic)}))`,
     `(local.set ${f} (${L}.sub (local.get ${u}) (${L}.sub (local.get ${t}) ${splatConst(L, c.magic)})))`,
-    `(local.set ${dst} (${L}.mul ${horner(L, c.poly, f)} (${c.iadd} (${c.ishl} (local.get ${t}) (i32.const ${c.shift})) ${c.one})))`,
+    // 2^k as bits (k << shift) + bias. Where k may reach the top exponent (hi), positive k are
+    // formed as 2^(k−1)·2 so that values just below the overflow threshold stay finite.
+    ...(nonPositive
+      ? [`(local.set ${dst} (${L}.mul ${horner(L, c.poly, f)} (${c.iadd} (${c.ishl} (local.get ${t}) (i32.const ${c.shift})) ${biasBits(lane, c.one)})))`]
+      : [
+          `(local.set ${pos} (${L}.gt (local.get ${u}) ${splatConst(L, 0.5)}))`, // k ≥ 1
+          `(local.set ${dst} (${L}.mul (${L}.mul ${horner(L, c.poly, f)} (${c.iadd} (${c.ishl} (local.get ${t}) (i32.const ${c.shift})) (v128.bitselect ${biasBits(lane, c.one - 1)} ${biasBits(lane, c.one)} (local.get ${pos})))) (v128.bitselect ${splatConst(L, 2)} ${splatConst(L, 1)} (local.get ${pos}))))`,
+        ]),
     // underflow → 0 (a NaN src compares false and survives)
     `(local.set ${dst} (v128.andnot (local.get ${dst}) (${L}.lt (local.get ${src}) ${splatConst(L, c.lo)})))`,
   ];
@@ -88,6 +96,13 @@ export function emitExp2(lane: LaneType, dst: string, src: string, locals: Local
     code.push(`(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'inf')} (local.get ${dst}) (${L}.ge (local.get ${src}) ${splatConst(L, c.hi)})))`);
   }
   return code;
+}
+
+/** The bit pattern of 2^(e − bias) with exponent field e, splatted (integer lanes). */
+function biasBits(lane: LaneType, exponentField: number): string {
+  return lane === 'f64x2'
+    ? `(i64x2.splat (i64.const ${BigInt(exponentField) << 52n}))`
+    : `(i32x4.splat (i32.const ${exponentField << 23}))`;
 }
 
 /** dst = e^src = 2^(src·log₂e); callers that can fold log₂e into a hoisted factor use emitExp2. */
@@ -203,4 +218,54 @@ export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, sr
     `(local.set ${dst} (v128.xor (local.get ${dst}) (${int.and} (${int.eq} (${int.and} (local.get ${quad}) ${int.splat('2')}) ${int.splat('2')}) ${int.splat(signBit)})))`,
   ];
   return code;
+}
+
+/**
+ * dst = a^b for run-time exponents, as Math.pow: |a|^b = 2^(b·log₂|a|), then for a < 0 the sign
+ * (−1)^b when b is an integer and NaN otherwise.
+ */
+export function emitPow(lane: LaneType, dst: string, a: string, b: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const absA = locals.v128();
+  const lg = locals.v128();
+  const mag = locals.v128();
+  const half = locals.v128();
+  const code = [
+    `(local.set ${absA} (${L}.abs (local.get ${a})))`,
+    ...emitLog(L, lg, absA, locals),
+    `(local.set ${lg} (${L}.mul (local.get ${lg}) (local.get ${b})))`,
+    ...emitExp(L, mag, lg, locals),
+    `(local.set ${half} (${L}.mul (local.get ${b}) ${splatConst(L, 0.5)}))`,
+    // a < 0: integer b → ±|a|^b (− when b is odd, i.e. b/2 is not an integer), else NaN
+    `(local.set ${dst} (v128.bitselect
+       (v128.bitselect
+         (v128.bitselect (${L}.neg (local.get ${mag})) (local.get ${mag}) (${L}.ne (${L}.nearest (local.get ${half})) (local.get ${half})))
+         ${splatSpecial(L, 'nan')}
+         (${L}.eq (${L}.nearest (local.get ${b})) (local.get ${b})))
+       (local.get ${mag})
+       (${L}.lt (local.get ${a}) ${splatConst(L, 0)})))`,
+  ];
+  return code;
+}
+
+/**
+ * dst = tanh(src). |x| < 0.17: e/(e + 2) with e = expm1(2x) from the exp polynomial without its
+ * constant term (no cancellation near 0); otherwise 1 − 2/(e^{2x} + 1), which saturates to ±1.
+ */
+export function emitTanh(lane: LaneType, dst: string, src: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const poly = lane === 'f64x2' ? EXP_POLY_F64 : EXP_POLY_F32;
+  const two = locals.v128();
+  const em1 = locals.v128();
+  const big = locals.v128();
+  const ex = locals.v128();
+  return [
+    `(local.set ${two} (${L}.add (local.get ${src}) (local.get ${src})))`,
+    // expm1(r) = r·(c₁ + c₂r + …), valid for |r| ≤ ln2/2 where the polynomial was fitted
+    `(local.set ${em1} (${L}.mul (local.get ${two}) ${horner(L, poly.slice(1), two)}))`,
+    `(local.set ${em1} (${L}.div (local.get ${em1}) (${L}.add (local.get ${em1}) ${splatConst(L, 2)})))`,
+    ...emitExp(L, ex, two, locals),
+    `(local.set ${big} (${L}.sub ${splatConst(L, 1)} (${L}.div ${splatConst(L, 2)} (${L}.add (local.get ${ex}) ${splatConst(L, 1)}))))`,
+    `(local.set ${dst} (v128.bitselect (local.get ${em1}) (local.get ${big}) (${L}.lt (${L}.abs (local.get ${src})) ${splatConst(L, 0.17)})))`,
+  ];
 }
