@@ -46,8 +46,8 @@ export function compileProgram(program: ReductionProgram): Promise<WebAssembly.M
 
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
 
-export function reductionProgram(formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number): ReductionProgram {
-  const mode = columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
+export function reductionProgram(formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense'): ReductionProgram {
+  const mode = columns === 'dense' ? 'dense' : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
   let perNode = programCache.get(formula);
   if (!perNode) programCache.set(formula, (perNode = new Map()));
   const k = `${dtype}|${mode}`;
@@ -78,7 +78,41 @@ export async function reduceKernel(
 ): Promise<Float64Array[]> {
   const ncols = columns.length;
   if (ncols === 0) return [];
-  const program = reductionProgram(formula, slots, options.dtype, ncols);
+  const { buf, outOffset } = await runProgram(formula, slots, n, m, columns, ncols, options);
+  const out = new Float64Array(buf, outOffset, ncols * n);
+  return Array.from({ length: ncols }, (_, r) => out.slice(r * n, (r + 1) * n));
+}
+
+/**
+ * The dense n×m matrix F(x_i, y_j) (row-major float64) by the same generated code and thread
+ * pool as the products: materialising K costs about one product.
+ */
+export async function evaluateKernelDense(
+  formula: Node,
+  slots: FormulaSlots,
+  n: number,
+  m: number,
+  options: ReduceOptions,
+): Promise<Float64Array> {
+  const { buf, outOffset, mPad, E } = await runProgram(formula, slots, n, m, [], 'dense', options);
+  const out = new Float64Array(n * m);
+  const rows = E === 8 ? new Float64Array(buf, outOffset, n * mPad) : new Float32Array(buf, outOffset, n * mPad);
+  for (let i = 0; i < n; i++) out.set(rows.subarray(i * mPad, i * mPad + m), i * m);
+  return out;
+}
+
+/** Lays out the shared memory, runs the program over row ranges, returns the memory. */
+async function runProgram(
+  formula: Node,
+  slots: FormulaSlots,
+  n: number,
+  m: number,
+  columns: readonly Float64Array[],
+  mode: number | 'dense',
+  options: ReduceOptions,
+): Promise<{ buf: ArrayBuffer; outOffset: number; mPad: number; E: number }> {
+  const ncols = columns.length;
+  const program = reductionProgram(formula, slots, options.dtype, mode);
   const module = await compileProgram(program);
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
@@ -95,7 +129,7 @@ export async function reduceKernel(
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
   const parOffset = offset; offset += align16(paramDims * 8);
   const rhsOffset = offset; offset += align16(ncols * mPad * E);
-  const outOffset = offset; offset += align16(ncols * n * 8);
+  const outOffset = offset; offset += align16(mode === 'dense' ? n * mPad * E : ncols * n * 8);
   const maskOffset = offset; offset += step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
   const pages = Math.ceil(offset / 65536);
@@ -145,6 +179,5 @@ export async function reduceKernel(
     }
     await Promise.all(jobs);
   }
-  const out = new Float64Array(buf, outOffset, ncols * n);
-  return Array.from({ length: ncols }, (_, r) => out.slice(r * n, (r + 1) * n));
+  return { buf, outOffset, mPad, E };
 }

@@ -26,6 +26,7 @@ import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, floatLiteral
 import { isNonPositive } from './sign.js';
 
 export type CpuDtype = 'float32' | 'float64';
+export type ProgramColumns = number | 'scratch' | 'dense';
 
 export interface FormulaSlots {
   readonly i: readonly VarNode[];
@@ -44,8 +45,11 @@ export interface ReductionProgram {
   readonly unroll: number;
   /** j columns per tile (block summation granularity). */
   readonly tile: number;
-  /** Right-hand sides accumulated in registers in one pass, or 'scratch' (any count, K tile staged). */
-  readonly columns: number | 'scratch';
+  /**
+   * Right-hand sides accumulated in registers in one pass, 'scratch' (any count, K tile staged),
+   * or 'dense': no reduction, K itself is written to out (n × mPad, lane element type).
+   */
+  readonly columns: ProgramColumns;
   /** Bytes of per-task scratch needed ('scratch' mode). */
   readonly scratchBytes: number;
 }
@@ -65,7 +69,7 @@ export function emitReductionProgram(
   formula: Node,
   slots: FormulaSlots,
   dtype: CpuDtype,
-  columns: number | 'scratch',
+  columns: ProgramColumns,
 ): ReductionProgram {
   const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
   const lanes = dtype === 'float64' ? 2 : 4;
@@ -384,7 +388,7 @@ function addToOut(r: string | number, value: string): string {
 
 function assemble(
   e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number,
-  columns: number | 'scratch', kernel: string[],
+  columns: ProgramColumns, kernel: string[],
 ): string {
   const stepBytes = 16 * UNROLL;
   const zero = `(v128.const i64x2 0 0)`;
@@ -406,7 +410,7 @@ function assemble(
       setup.push(`(local.set $cb${s}_${k} (i32.add (local.get $J${s}) (i32.mul (i32.const ${k}) (local.get $mBytes))))`);
     }
   });
-  const fusedCols = columns === 'scratch' ? 0 : columns;
+  const fusedCols = typeof columns === 'number' ? columns : 0;
   const accs: string[] = [];
   for (let r = 0; r < fusedCols; r++) {
     e.newI32(`$b${r}`);
@@ -417,6 +421,10 @@ function assemble(
     e.newI32(`$ra${s}`);
     return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
   });
+  if (columns === 'dense') {
+    e.newI32('$denseRow');
+    rowSetup.push('(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $mBytes))))');
+  }
 
   // The last lane group may hold padding columns; there K is masked to 0 (padding rhs is 0 too,
   // but an infinite K at a repeated point would give ∞·0 = NaN).
@@ -427,6 +435,8 @@ function assemble(
       const k = masked ? `(v128.and (local.get ${kernel[u]}) (v128.load offset=${u * 16} (local.get $mask)))` : `(local.get ${kernel[u]})`;
       if (columns === 'scratch') {
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) ${k})`);
+      } else if (columns === 'dense') {
+        lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $denseRow) (local.get $jb)) ${k})`);
       } else {
         for (let r = 0; r < fusedCols; r++) {
           lines.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul ${k} (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);

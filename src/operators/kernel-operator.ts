@@ -9,7 +9,7 @@ import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../f
 import { Formula } from '../formula/builder.js';
 import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
-import { reduceKernel } from '../cpu/reduce.js';
+import { evaluateKernelDense, reduceKernel } from '../cpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
 import type { Dtype } from './types.js';
 import { columnsToMatrix, matrixColumn } from './validate.js';
@@ -57,6 +57,7 @@ export class KernelOperator extends LinearOperator {
   private readonly options: KernelOperatorOptions;
   private products = 0;
   private dense: Float64Array | undefined;
+  private densePromise: Promise<Float64Array> | undefined;
 
   constructor(formula: Formula | Node, options: KernelOperatorOptions = {}) {
     const f = formula instanceof Formula ? formula : new Formula(formula);
@@ -85,7 +86,6 @@ export class KernelOperator extends LinearOperator {
     this.params = Object.freeze({ ...(options.params ?? {}) });
     this.variables = collectVariables(f.node);
     this.options = options;
-    if (options.denseCache === 'always') this.dense = evaluateDenseJs(f.node);
   }
 
   protected override describe(): string {
@@ -98,18 +98,23 @@ export class KernelOperator extends LinearOperator {
 
   /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache). */
   private async product(columns: Float64Array[]): Promise<Float64Array[]> {
-    this.maybeCacheDense();
-    if (this.dense) return columns.map((c) => denseMatvec(this.dense!, this.shape[0], this.shape[1], c));
+    const dense = await this.denseIfWorthIt();
+    if (dense) return columns.map((c) => denseMatvec(dense, this.shape[0], this.shape[1], c));
     return reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, { dtype: this.dtype });
   }
 
-  private maybeCacheDense(): void {
+  /** The cached dense K (float64, by the generated code: about one product's cost), if the policy says so. */
+  private async denseIfWorthIt(): Promise<Float64Array | undefined> {
     this.products++;
-    if (this.dense || (this.options.denseCache ?? 'auto') !== 'auto') return;
+    const policy = this.options.denseCache ?? 'auto';
+    if (this.dense || policy === 'never') return this.dense;
     const bytes = this.shape[0] * this.shape[1] * 8;
-    if (this.products > DENSE_CACHE_AFTER_PRODUCTS && bytes <= (this.options.denseCacheBytes ?? DEFAULT_DENSE_CACHE_BYTES)) {
-      this.dense = evaluateDenseJs(this.formula.node);
+    const budget = this.options.denseCacheBytes ?? DEFAULT_DENSE_CACHE_BYTES;
+    if (policy === 'always' || (this.products > DENSE_CACHE_AFTER_PRODUCTS && bytes <= budget)) {
+      this.densePromise ??= evaluateKernelDense(this.formula.node, this.variables, this.shape[0], this.shape[1], { dtype: 'float64' });
+      this.dense = await this.densePromise;
     }
+    return this.dense;
   }
 
   /** Whether products currently use a cached dense K. */
@@ -139,10 +144,13 @@ export class KernelOperator extends LinearOperator {
     return evaluateDiagonalJs(this.formula.node);
   }
 
-  /** The dense n×m matrix, evaluated in float64 (costs n·m memory: small operators only). */
+  /**
+   * The dense n×m matrix in float64 by the scalar JS twin (Math.exp & co., exact to the last ulp:
+   * this is the reference the products are checked against). Costs n·m memory.
+   */
   override async toDense(): Promise<Matrix> {
     const [n, m] = this.shape;
-    const data = this.dense ?? evaluateDenseJs(this.formula.node);
+    const data = evaluateDenseJs(this.formula.node);
     const M = new Matrix(n, m);
     for (let i = 0; i < n; i++) M.setRow(i, data.subarray(i * m, (i + 1) * m) as unknown as number[]);
     return M;
