@@ -1,0 +1,609 @@
+/**
+ * Emits a WGSL tiled kernel-reduction program from the formula AST (float32):
+ *
+ *     O[c][i] (=) Σ_{j in this split's tiles} F(x_i, y_j, p) · B[c][j]      for W columns c per pass
+ *
+ * Shape of the kernel (mirrors the CPU emitter, `cpu/wasm-emit.ts`):
+ *  - each workgroup of WG threads owns WG·R rows; thread t owns rows base + t + r·WG (r < R), so
+ *    loads and stores of a row stripe are contiguous across the workgroup;
+ *  - the j range is cut into tiles of TILE points; a tile's j-only values (the y_j coordinates, or
+ *    anything computed from y_j and parameters only, e.g. y_j pre-scaled for the Gaussian) and the
+ *    right-hand-side weights are staged in workgroup memory, packed four to a vec4, by the
+ *    workgroup's threads; then every thread runs over the tile reading each staged value once for
+ *    its R rows;
+ *  - every AST node is placed at the outermost place where its inputs are known: parameter-only
+ *    subtrees once per thread (P), x_i-only subtrees once per row (I), y_j-only subtrees once per
+ *    staged point (J), the rest per pair (Q). Identical subtrees are computed once (structural CSE);
+ *  - block summation: a tile's pair terms go to a per-tile partial, added to the row's accumulator
+ *    after the tile (compensated, Kahan, unless `kahan: false`);
+ *  - exp(s·b·Πf) with loop-invariant factors f is exp2(b·F), F = s·log₂e·Πf formed once; for the
+ *    Gaussian pattern exp(−c·|x − y|²) with c ≥ 0 provable from the structure (`isNonPositive`), the
+ *    coordinates are pre-scaled by √(c·log₂e) (x once per row, y once per staged point) so a pair
+ *    costs d subtractions, d multiply-adds and one exp2.
+ *
+ * Bindings (group 0): 0 uniform { header, params }, then one read-only storage buffer per
+ * i-variable (n×dim row-major f32) and per j-variable (m×dim), the right-hand sides B (W floats
+ * per j, pass-major), and the read-write output O (W floats per row). A program is data: its text,
+ * its key and its bindings; it never contains a user-provided name, only slot-derived identifiers
+ * and numeric literals.
+ */
+import type { Node, VarNode } from '../formula/ast.js';
+import { isBinary, isReduce, isUnary } from '../formula/ast.js';
+import { formulaKey } from '../formula/analyze.js';
+import { isNonPositive } from '../cpu/sign.js';
+
+export interface FormulaSlots {
+  readonly i: readonly VarNode[];
+  readonly j: readonly VarNode[];
+  readonly p: readonly VarNode[];
+}
+
+/** Columns per pass: one scalar column, or vec4 groups. */
+export type PassWidth = 1 | 4 | 8;
+
+export interface KernelShape {
+  /** Threads per workgroup. */
+  readonly workgroupSize: number;
+  /** Rows each thread keeps in registers (R). */
+  readonly rowsPerThread: number;
+  /** Points y_j staged per tile (block-summation granularity). */
+  readonly tile: number;
+  /** Right-hand sides per pass. */
+  readonly width: PassWidth;
+  /** Compensated (Kahan) addition of the per-tile partials. */
+  readonly kahan: boolean;
+}
+
+export type BindingRole =
+  | { readonly kind: 'uniform' }
+  | { readonly kind: 'i'; readonly slot: number }
+  | { readonly kind: 'j'; readonly slot: number }
+  | { readonly kind: 'rhs' }
+  | { readonly kind: 'out' }
+  | { readonly kind: 'part' };
+
+export interface BindingSpec {
+  readonly binding: number;
+  readonly type: 'uniform' | 'read-only-storage' | 'storage';
+  readonly role: BindingRole;
+}
+
+export interface GpuProgram {
+  readonly key: string;
+  readonly workgroupSize: number;
+  readonly bindings: readonly BindingSpec[];
+  readonly code: string;
+  readonly shape: KernelShape;
+  /** f32 values in the uniform's parameter block (vec4-padded). */
+  readonly paramFloats: number;
+  /** Bytes of workgroup memory the program declares. */
+  readonly workgroupBytes: number;
+}
+
+/** Byte size of the uniform header (8 u32). */
+export const HEADER_BYTES = 32;
+
+type Stage = 'P' | 'I' | 'J' | 'Q';
+type Ctx = { readonly k: 'P' } | { readonly k: 'I'; readonly r: number } | { readonly k: 'J' } | { readonly k: 'Q'; readonly r: number };
+
+const P_CTX: Ctx = { k: 'P' };
+const J_CTX: Ctx = { k: 'J' };
+const LANE = ['x', 'y', 'z', 'w'] as const;
+const RANK: Record<Stage, number> = { P: 0, I: 1, J: 1, Q: 2 };
+
+/** A WGSL f32 literal for a finite number (out-of-range magnitudes become a run-time infinity). */
+export function f32Literal(v: number): string {
+  if (!Number.isFinite(v)) throw new Error(`internal: non-finite constant ${String(v)} reached the WGSL emitter`);
+  const f = Math.fround(v);
+  if (!Number.isFinite(f)) return f > 0 ? 'inf_()' : '(-inf_())'; // a literal out of f32 range is a shader-creation error
+  if (Object.is(f, -0)) return '(-0.0f)';
+  return f < 0 ? `(${String(f)}f)` : `${String(f)}f`;
+}
+
+function combine(a: Stage, b: Stage): Stage {
+  if (a === b) return a;
+  if (a === 'P') return b;
+  if (b === 'P') return a;
+  return 'Q';
+}
+
+class Emitter {
+  readonly pre: string[] = [];
+  readonly rows: string[][];
+  readonly staging: string[] = [];
+  readonly pairs: string[][];
+  /** Staging-context expressions of the staged scalars, packed four per vec4 array. */
+  readonly staged: string[] = [];
+  usesPow = false;
+  usesTanh = false;
+  private names = 0;
+  private readonly memo = new Map<string, string[]>();
+  private readonly keys = new WeakMap<Node, string>();
+  private readonly stages = new WeakMap<Node, Stage>();
+  private readonly slotOf = new Map<VarNode, { cat: 'i' | 'j' | 'p'; slot: number; offset: number }>();
+
+  constructor(slots: FormulaSlots, readonly R: number) {
+    this.rows = Array.from({ length: R }, () => []);
+    this.pairs = Array.from({ length: R }, () => []);
+    let offset = 0;
+    slots.p.forEach((v, s) => {
+      this.slotOf.set(v, { cat: 'p', slot: s, offset });
+      offset += v.dim;
+    });
+    slots.i.forEach((v, s) => this.slotOf.set(v, { cat: 'i', slot: s, offset: 0 }));
+    slots.j.forEach((v, s) => this.slotOf.set(v, { cat: 'j', slot: s, offset: 0 }));
+  }
+
+  private slot(v: VarNode) {
+    const s = this.slotOf.get(v);
+    if (!s) throw new Error(`internal: variable '${v.name}' is not among the formula's collected variables`);
+    return s;
+  }
+
+  key(n: Node): string {
+    let k = this.keys.get(n);
+    if (k !== undefined) return k;
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      k = `${s.cat}${s.slot}:${n.dim}`;
+    } else if (n.op === 'const') k = `c${f32Literal(n.value)}`;
+    else if ('arg' in n) k = `${n.op}(${this.key(n.arg)})`;
+    else k = `${n.op}(${this.key(n.left)},${this.key(n.right)})`;
+    this.keys.set(n, k);
+    return k;
+  }
+
+  stage(n: Node): Stage {
+    let s = this.stages.get(n);
+    if (s !== undefined) return s;
+    if (n.op === 'var') {
+      const c = this.slot(n).cat;
+      s = c === 'p' ? 'P' : c === 'i' ? 'I' : 'J';
+    } else if (n.op === 'const') s = 'P';
+    else if ('arg' in n) s = this.stage(n.arg);
+    else s = combine(this.stage(n.left), this.stage(n.right));
+    this.stages.set(n, s);
+    return s;
+  }
+
+  private natural(st: Stage, from: Ctx): Ctx {
+    if (st === 'P') return P_CTX;
+    if (st === 'J') return J_CTX;
+    const r = 'r' in from ? from.r : 0;
+    return { k: st, r } as Ctx;
+  }
+
+  private scope(ctx: Ctx): string {
+    return 'r' in ctx ? `${ctx.k}${ctx.r}` : ctx.k;
+  }
+
+  private code(ctx: Ctx): string[] {
+    switch (ctx.k) {
+      case 'P': return this.pre;
+      case 'I': return this.rows[ctx.r]!;
+      case 'J': return this.staging;
+      case 'Q': return this.pairs[ctx.r]!;
+    }
+  }
+
+  /** `let tN = expr;` in the context's code; returns tN. */
+  private let(ctx: Ctx, expr: string): string {
+    const name = `t${this.names++}`;
+    this.code(ctx).push(`let ${name} = ${expr};`);
+    return name;
+  }
+
+  /**
+   * A value (one expression per component) known at stage `st`, computed by `make` in its natural
+   * context and memoised under `tag`. A J value wanted per pair is read from the staged tile.
+   */
+  private synth(tag: string, st: Stage, from: Ctx, make: (ctx: Ctx) => string[]): string[] {
+    if (st === 'J' && from.k === 'Q') {
+      const key = `S|${tag}`;
+      const hit = this.memo.get(key);
+      if (hit) return hit;
+      const values = this.synth(tag, 'J', J_CTX, make);
+      const reads = values.map((v) => {
+        const s = this.staged.length;
+        this.staged.push(v);
+        return `sv${s >> 2}.${LANE[s & 3]}`;
+      });
+      this.memo.set(key, reads);
+      return reads;
+    }
+    const ctx = this.natural(st, from);
+    const key = `${this.scope(ctx)}|${tag}`;
+    const hit = this.memo.get(key);
+    if (hit) return hit;
+    const out = make(ctx);
+    this.memo.set(key, out);
+    return out;
+  }
+
+  /** The components of `n`, usable in context `from`. */
+  get(n: Node, from: Ctx): string[] {
+    if (n.op === 'const') return [f32Literal(n.value)];
+    return this.synth(this.key(n), this.stage(n), from, (ctx) => this.fresh(n, ctx));
+  }
+
+  private fresh(n: Node, ctx: Ctx): string[] {
+    if (n.op === 'var') return this.variable(n, ctx);
+    if (n.op === 'const') return [f32Literal(n.value)];
+    if (isReduce(n) || n.op === 'dot') {
+      let terms: string[];
+      if (n.op === 'dot') {
+        const a = this.get(n.left, ctx);
+        const b = this.get(n.right, ctx);
+        const d = Math.max(a.length, b.length);
+        terms = Array.from({ length: d }, (_, k) => `${pick(a, k)} * ${pick(b, k)}`);
+      } else {
+        terms = this.get(n.arg, ctx).map((c) => (n.op === 'sum' ? c : `${c} * ${c}`));
+      }
+      const s = this.let(ctx, terms.join(' + '));
+      return [n.op === 'norm2' ? this.let(ctx, `sqrt(${s})`) : s];
+    }
+    if (isBinary(n)) {
+      if (n.op === 'pow') return this.pow(n.left, n.right, ctx);
+      const st = this.stage(n);
+      if (n.op === 'div' && n.right.dim === 1 && RANK[this.stage(n.right)] < RANK[st]) {
+        // division by a loop invariant: a multiply by its reciprocal, formed where it is known
+        const inv = this.synth(`inv(${this.key(n.right)})`, this.stage(n.right), ctx,
+          (c) => [this.let(c, `1.0 / ${this.get(n.right, c)[0]!}`)])[0]!;
+        return this.get(n.left, ctx).map((a) => this.let(ctx, `${a} * ${inv}`));
+      }
+      const a = this.get(n.left, ctx);
+      const b = this.get(n.right, ctx);
+      const d = Math.max(a.length, b.length);
+      return Array.from({ length: d }, (_, k) => this.let(ctx, binaryExpr(n.op, pick(a, k), pick(b, k))));
+    }
+    if (n.op === 'exp' && n.dim === 1) return [this.scaledExp(n.arg, ctx)];
+    if (isUnary(n)) {
+      if (n.op === 'tanh') this.usesTanh = true;
+      return this.get(n.arg, ctx).map((a) => this.let(ctx, unaryExpr(n.op, a)));
+    }
+    throw new Error(`internal: unknown formula node '${(n as Node).op}'`);
+  }
+
+  private variable(v: VarNode, ctx: Ctx): string[] {
+    const s = this.slot(v);
+    const comps: string[] = [];
+    for (let k = 0; k < v.dim; k++) {
+      if (s.cat === 'p') {
+        const o = s.offset + k;
+        comps.push(this.let(ctx, `u.p[${o >> 2}].${LANE[o & 3]}`));
+      } else if (s.cat === 'i') {
+        const r = (ctx as { r: number }).r;
+        comps.push(this.let(ctx, `I${s.slot}[i${r} * ${v.dim}u + ${k}u]`));
+      } else {
+        comps.push(this.let(ctx, `J${s.slot}[j * ${v.dim}u + ${k}u]`));
+      }
+    }
+    return comps;
+  }
+
+  /** exp(arg) as exp2 with the loop-invariant factors folded (see the module comment). */
+  private scaledExp(arg: Node, ctx: Ctx): string {
+    const st = this.stage(arg);
+    let base = arg;
+    let sign = 1;
+    let constant = 1;
+    const factors: { node: Node; invert: boolean }[] = [];
+    for (;;) {
+      if (base.op === 'neg') { sign = -sign; base = base.arg; continue; }
+      if ((base.op === 'mul' || base.op === 'div') && base.right.dim === 1 && RANK[this.stage(base.right)] < RANK[st]) {
+        const c = base.right.op === 'const' ? (base.op === 'div' ? constant / base.right.value : constant * base.right.value) : NaN;
+        if (Number.isFinite(c) && c !== 0) constant = c; // folded in float64 (a 0 or ∞ factor stays a run-time operand)
+        else factors.push({ node: base.right, invert: base.op === 'div' });
+        base = base.left;
+        continue;
+      }
+      if (base.op === 'mul' && base.left.dim === 1 && RANK[this.stage(base.left)] < RANK[st]) {
+        const c = base.left.op === 'const' ? constant * base.left.value : NaN;
+        if (Number.isFinite(c) && c !== 0) constant = c;
+        else factors.push({ node: base.left, invert: false });
+        base = base.right;
+        continue;
+      }
+      break;
+    }
+    const F0 = sign * constant * Math.LOG2E; // constants folded in float64
+    const fStage = factors.reduce<Stage>((s, f) => combine(s, this.stage(f.node)), 'P');
+    const fTag = `F(${F0}${factors.map((f) => `${f.invert ? '/' : '*'}${this.key(f.node)}`).join('')})`;
+    const F = (from: Ctx): string => this.synth(fTag, fStage, from, (c) => {
+      let f = this.let(c, f32Literal(F0));
+      for (const x of factors) f = this.let(c, `${f} ${x.invert ? '/' : '*'} ${this.get(x.node, c)[0]!}`);
+      return [f];
+    })[0]!;
+
+    // Gaussian pattern: exp(F·|A − B|²) with A per row, B per point, F ≤ 0 by structure
+    if (st === 'Q' && fStage === 'P' && base.op === 'sqnorm2' && base.arg.op === 'sub' && isNonPositive(arg)) {
+      const [l, r] = [base.arg.left, base.arg.right];
+      const sl = this.stage(l);
+      const sr = this.stage(r);
+      if ((sl === 'I' && sr === 'J') || (sl === 'J' && sr === 'I')) {
+        const scale = this.synth(`sqrt(-${fTag})`, 'P', ctx, (c) => [this.let(c, `sqrt(-${F(c)})`)])[0]!;
+        const scaled = (side: Node) => this.synth(`scaled(${this.key(side)},${fTag})`, this.stage(side), ctx,
+          (c) => this.get(side, c).map((v) => this.let(c, `${v} * ${scale}`)));
+        const a = scaled(l);
+        const b = scaled(r);
+        const d = Math.max(a.length, b.length);
+        const diffs = Array.from({ length: d }, (_, k) => this.let(ctx, `${pick(a, k)} - ${pick(b, k)}`));
+        const u = this.let(ctx, diffs.map((x) => `${x} * ${x}`).join(' + '));
+        return this.let(ctx, `exp2(-${u})`);
+      }
+    }
+    const b = this.get(base, ctx)[0]!;
+    return this.let(ctx, `exp2(${b} * ${F(ctx)})`);
+  }
+
+  private pow(base: Node, exponent: Node, ctx: Ctx): string[] {
+    const a = this.get(base, ctx);
+    if (exponent.op === 'const') {
+      const e = exponent.value;
+      // exact integer powers by repeated squaring, half-integers through one sqrt (as the CPU backend)
+      if (Number.isInteger(e) && Math.abs(e) <= 64) return a.map((c) => this.intPow(c, e, ctx));
+      if (Number.isInteger(e - 0.5) && Math.abs(e) <= 64.5) {
+        return a.map((c) => {
+          const root = this.let(ctx, `sqrt(${c})`);
+          const whole = Math.floor(Math.abs(e));
+          const p = whole === 0 ? root : this.let(ctx, `${this.intPow(c, whole, ctx)} * ${root}`);
+          return e < 0 ? this.let(ctx, `1.0 / ${p}`) : p; // 1/x^|e|: +∞ at 0, as Math.pow
+        });
+      }
+    }
+    this.usesPow = true;
+    const b = this.get(exponent, ctx);
+    const d = Math.max(a.length, b.length);
+    return Array.from({ length: d }, (_, k) => this.let(ctx, `pow_(${pick(a, k)}, ${pick(b, k)})`));
+  }
+
+  private intPow(c: string, e: number, ctx: Ctx): string {
+    if (e === 0) return '1.0f';
+    let result: string | undefined;
+    let square = c;
+    for (let k = Math.abs(e); k > 0; k >>= 1) {
+      if (k & 1) result = result === undefined ? square : this.let(ctx, `${result} * ${square}`);
+      if (k > 1) square = this.let(ctx, `${square} * ${square}`);
+    }
+    return e < 0 ? this.let(ctx, `1.0 / ${result!}`) : result!;
+  }
+}
+
+function pick(components: readonly string[], k: number): string {
+  return components.length === 1 ? components[0]! : components[k]!;
+}
+
+function unaryExpr(op: string, a: string): string {
+  switch (op) {
+    case 'neg': return `-${a}`;
+    case 'exp': return `exp(${a})`;
+    case 'log': return `log(${a})`;
+    case 'sqrt': return `sqrt(${a})`;
+    case 'rsqrt': return `1.0 / sqrt(${a})`; // not inverseSqrt: +∞ at 0 as the JS twin
+    case 'abs': return `abs(${a})`;
+    case 'square': return `${a} * ${a}`;
+    case 'inv': return `1.0 / ${a}`;
+    case 'sin': return `sin(${a})`;
+    case 'cos': return `cos(${a})`;
+    case 'tanh': return `tanh_(${a})`;
+    case 'sign': return `sign(${a})`;
+    case 'step': return `select(0.0, 1.0, ${a} >= 0.0)`; // NaN → 0, as the JS twin
+    case 'relu': return `select(${a}, 0.0, ${a} < 0.0)`; // NaN propagates
+    default: throw new Error(`internal: the WGSL emitter has no unary '${op}'`);
+  }
+}
+
+function binaryExpr(op: string, a: string, b: string): string {
+  switch (op) {
+    case 'add': return `${a} + ${b}`;
+    case 'sub': return `${a} - ${b}`;
+    case 'mul': return `${a} * ${b}`;
+    case 'div': return `${a} / ${b}`;
+    case 'min': return `min(${a}, ${b})`;
+    case 'max': return `max(${a}, ${b})`;
+    default: throw new Error(`internal: the WGSL emitter has no binary '${op}'`);
+  }
+}
+
+// Non-finite values only at run time: a non-finite constant expression is a shader-creation error.
+const HELPERS_ALWAYS = `
+fn inf_() -> f32 { return bitcast<f32>(0x7f800000u | u.h.zero); }
+fn nan_() -> f32 { return bitcast<f32>(0x7fc00000u | u.h.zero); }`;
+
+// Math.pow semantics in f32: negative bases with integer exponents, NaN for fractional ones.
+const HELPER_POW = `
+fn pow_(x: f32, y: f32) -> f32 {
+  if (y == 0.0) { return 1.0; }
+  if (x == 0.0) { return select(0.0, inf_(), y < 0.0); }
+  var r = exp2(y * log2(abs(x)));
+  if (x < 0.0) {
+    if (fract(y) != 0.0) { return nan_(); }
+    if (fract(y * 0.5) != 0.0) { r = -r; }
+  }
+  return r;
+}`;
+
+// tanh without overflow (no e^x/e^x) and without cancellation near 0 (odd Taylor series for
+// |x| < 0.55, truncation error < 1e-7 relative there); builtin tanh precision varies by driver.
+const HELPER_TANH = `
+fn tanh_(x: f32) -> f32 {
+  let a = abs(x);
+  let z = x * x;
+  let s = x * (1.0 + z * (-0.33333333 + z * (0.13333333 + z * (-0.053968254 + z * (0.021869489 + z * (-0.0088632356 + z * (0.0035921280 + z * -0.0014558344)))))));
+  let l = 1.0 - 2.0 / (exp2(a * 2.8853900817779268) + 1.0);
+  return select(select(l, -l, x < 0.0), s, a < 0.55);
+}`;
+
+/** The uniform block: header (8 u32) and the parameters. */
+function uniformDecl(paramVec4s: number): string {
+  return `struct Header { nb: u32, mb: u32, tilesPerSplit: u32, rhsOffset: u32, gx: u32, partStride: u32, outOffset: u32, zero: u32 }
+struct Uniforms { h: Header, p: array<vec4<f32>, ${paramVec4s}> }
+@group(0) @binding(0) var<uniform> u: Uniforms;`;
+}
+
+export interface EmitLimits {
+  readonly maxComputeWorkgroupStorageSize: number;
+}
+
+/**
+ * The reduction program for `formula` with the given shape; `tile` is lowered if the staged values
+ * do not fit the workgroup memory limit.
+ */
+export function emitKernelProgram(formula: Node, slots: FormulaSlots, shape: KernelShape, limits: EmitLimits): GpuProgram {
+  if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
+  const { workgroupSize: WG, rowsPerThread: R, width: W, kahan } = shape;
+  const e = new Emitter(slots, R);
+  const kernels: string[] = [];
+  for (let r = 0; r < R; r++) kernels.push(e.get(formula, { k: 'Q', r })[0]!);
+
+  // weights: one staged scalar (W = 1) or W/4 vec4 arrays of their own
+  const G = W === 1 ? 1 : W / 4;
+  let weightRead: string[];
+  if (W === 1) {
+    const s = e.staged.length;
+    e.staged.push(`B[u.h.rhsOffset + j]`);
+    weightRead = [`sv${s >> 2}.${LANE[s & 3]}`];
+  } else {
+    weightRead = Array.from({ length: G }, (_, g) => `tw${g}`);
+  }
+  const arrays = Math.ceil(e.staged.length / 4);
+  const bytesPerPoint = 16 * (arrays + (W === 1 ? 0 : G));
+  let tile = shape.tile;
+  const maxTile = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerPoint);
+  if (maxTile < 1) {
+    throw new Error(`the formula stages ${e.staged.length} values per point y_j: ${bytesPerPoint} bytes, more than the device's maxComputeWorkgroupStorageSize (${limits.maxComputeWorkgroupStorageSize})`);
+  }
+  if (tile > maxTile) tile = maxTile >= WG ? WG * Math.floor(maxTile / WG) : maxTile;
+  const finalShape: KernelShape = { ...shape, tile };
+
+  const AT = W === 1 ? 'f32' : 'vec4<f32>';
+  const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
+  const paramVec4s = Math.max(1, Math.ceil(paramFloats / 4));
+
+  const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
+  const decls: string[] = [uniformDecl(paramVec4s)];
+  slots.i.forEach((_, s) => {
+    const b = bindings.length;
+    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'i', slot: s } });
+    decls.push(`@group(0) @binding(${b}) var<storage, read> I${s}: array<f32>;`);
+  });
+  slots.j.forEach((_, s) => {
+    const b = bindings.length;
+    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'j', slot: s } });
+    decls.push(`@group(0) @binding(${b}) var<storage, read> J${s}: array<f32>;`);
+  });
+  const bB = bindings.length;
+  bindings.push({ binding: bB, type: 'read-only-storage', role: { kind: 'rhs' } });
+  decls.push(`@group(0) @binding(${bB}) var<storage, read> B: array<${W === 1 ? 'f32' : 'vec4<f32>'}>;`);
+  const bO = bindings.length;
+  bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
+  decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<${AT}>;`);
+  for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
+  if (W !== 1) for (let g = 0; g < G; g++) decls.push(`var<workgroup> TW${g}: array<vec4<f32>, ${tile}>;`);
+
+  const rows = Array.from({ length: R }, (_, r) => r);
+  const groups = Array.from({ length: G }, (_, g) => g);
+  const stagingWrites: string[] = [];
+  for (let a = 0; a < arrays; a++) {
+    const lanes = [0, 1, 2, 3].map((l) => e.staged[4 * a + l] ?? '0.0');
+    stagingWrites.push(`T${a}[q] = vec4<f32>(${lanes.join(', ')});`);
+  }
+  if (W !== 1) for (const g of groups) stagingWrites.push(`TW${g}[q] = B[(u.h.rhsOffset + j) * ${G}u + ${g}u];`);
+
+  const body = [
+    ...Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`),
+    ...(W === 1 ? [] : groups.map((g) => `let tw${g} = TW${g}[jj];`)),
+    ...rows.flatMap((r) => [
+      ...e.pairs[r]!,
+      ...groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`),
+    ]),
+  ];
+  const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join('\n');
+  const accumulate = rows.flatMap((r) => groups.map((g) => kahan
+    ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
+    : `acc${r}_${g} += part${r}_${g};`));
+
+  const code = `${decls.join('\n')}
+${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}
+
+const WG: u32 = ${WG}u;
+const TILE: u32 = ${tile}u;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let nb = u.h.nb;
+  let mb = u.h.mb;
+  let rowBase = (wid.x + wid.z * u.h.gx) * (WG * ${R}u) + lid;
+  let split = wid.y;
+${indent(e.pre, '  ')}
+${rows.map((r) => `  let i${r} = min(rowBase + ${r * WG}u, nb - 1u);`).join('\n')}
+${rows.map((r) => indent(e.rows[r]!, '  ')).filter((s) => s).join('\n')}
+${rows.flatMap((r) => groups.map((g) => `  var acc${r}_${g} = ${AT}(0.0);${kahan ? ` var cmp${r}_${g} = ${AT}(0.0);` : ''}`)).join('\n')}
+  let tiles = (mb + TILE - 1u) / TILE;
+  let tBegin = split * u.h.tilesPerSplit;
+  let tEnd = min(tBegin + u.h.tilesPerSplit, tiles);
+  for (var t = tBegin; t < tEnd; t++) {
+    let jt = t * TILE;
+    workgroupBarrier();
+    for (var q = lid; q < TILE; q += WG) {
+      let j = min(jt + q, mb - 1u);
+${indent([...e.staging, ...stagingWrites], '      ')}
+    }
+    workgroupBarrier();
+${rows.flatMap((r) => groups.map((g) => `    var part${r}_${g} = ${AT}(0.0);`)).join('\n')}
+    let cnt = min(TILE, mb - jt);
+    if (cnt == TILE) {
+      for (var jj = 0u; jj < TILE; jj++) {
+${indent(body, '        ')}
+      }
+    } else {
+      for (var jj = 0u; jj < cnt; jj++) {
+${indent(body, '        ')}
+      }
+    }
+${indent(accumulate, '    ')}
+  }
+${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${groups.map((g) => `    O[(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u] = acc${r}_${g};`).join('\n')}\n  }`).join('\n')}
+}
+`;
+  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${kahan ? 'kahan' : 'plain'}`;
+  return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
+}
+
+/**
+ * Sums the per-split partials: O[outOffset + i] (+)= Σ_s part[s·n + i] over n·G vec4s (or
+ * scalars). Header reuse: nb = n·G elements, mb = splits, outOffset, rhsOffset = accumulate flag.
+ */
+export function emitSplitSumProgram(width: PassWidth, workgroupSize = 64): GpuProgram {
+  const AT = width === 1 ? 'f32' : 'vec4<f32>';
+  const G = width === 1 ? 1 : width / 4;
+  const code = `${uniformDecl(1)}
+@group(0) @binding(1) var<storage, read> Part: array<${AT}>;
+@group(0) @binding(2) var<storage, read_write> O: array<${AT}>;
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * ${workgroupSize}u;
+  let count = u.h.nb;
+  if (e >= count) { return; }
+  var s = ${AT}(0.0);
+  for (var k = 0u; k < u.h.mb; k++) { s += Part[k * count + e]; }
+  let o = u.h.outOffset * ${G}u + e;
+  if (u.h.rhsOffset != 0u) { s += O[o]; }
+  O[o] = s;
+}
+`;
+  return {
+    key: `wgsl-splitsum|w${width}|wg${workgroupSize}`,
+    workgroupSize,
+    bindings: [
+      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
+      { binding: 1, type: 'read-only-storage', role: { kind: 'part' } },
+      { binding: 2, type: 'storage', role: { kind: 'out' } },
+    ],
+    code,
+    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width, kahan: false },
+    paramFloats: 0,
+    workgroupBytes: 0,
+  };
+}
