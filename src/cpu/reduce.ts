@@ -46,13 +46,16 @@ export function compileProgram(program: ReductionProgram): Promise<WebAssembly.M
 
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
 
-export function reductionProgram(formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense'): ReductionProgram {
+export function reductionProgram(
+  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense', symmetric = false,
+): ReductionProgram {
   const mode = columns === 'dense' ? 'dense' : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
+  const sym = symmetric && typeof mode === 'number';
   let perNode = programCache.get(formula);
   if (!perNode) programCache.set(formula, (perNode = new Map()));
-  const k = `${dtype}|${mode}`;
+  const k = `${dtype}|${mode}|${sym}`;
   let p = perNode.get(k);
-  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, dtype, mode)));
+  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, dtype, mode, sym)));
   return p;
 }
 
@@ -60,6 +63,11 @@ export interface ReduceOptions {
   dtype: CpuDtype;
   /** Use the worker pool (default: when n·m ≥ MIN_PAIRS_FOR_POOL and more than one core). */
   parallel?: boolean;
+  /**
+   * K is symmetric (K_ij = K_ji, n = m): evaluate each pair once for both K_ij·b_j and K_ji·b_i.
+   * Used for up to MAX_FUSED_COLUMNS right-hand sides; ignored otherwise.
+   */
+  symmetric?: boolean;
 }
 
 const align16 = (b: number) => Math.ceil(b / 16) * 16;
@@ -112,7 +120,8 @@ async function runProgram(
   options: ReduceOptions,
 ): Promise<{ buf: ArrayBuffer; outOffset: number; mPad: number; E: number }> {
   const ncols = columns.length;
-  const program = reductionProgram(formula, slots, options.dtype, mode);
+  if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
+  const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
   const module = await compileProgram(program);
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
@@ -132,6 +141,10 @@ async function runProgram(
   const outOffset = offset; offset += align16(mode === 'dense' ? n * mPad * E : ncols * n * 8);
   const maskOffset = offset; offset += step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
+  // symmetric mode: a float64 mirror accumulator per task, and the diagonal-group mask tables
+  const outJBytes = program.symmetric ? align16(ncols * mPad * 8) : 0;
+  const outJOffset = offset; offset += tasks * outJBytes;
+  const maskTabOffset = offset; offset += program.symmetric ? (2 * step + 1) * step * E : 0;
   const pages = Math.ceil(offset / 65536);
   if (pages > 65536) {
     throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
@@ -161,11 +174,30 @@ async function runProgram(
   for (let j = 0; j < step; j++) mask[j] = (mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
   const rhs = view(rhsOffset, ncols * mPad);
   columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
+  if (program.symmetric) {
+    // tables indexed by the row's lane offset o: lanes ≥ o, lanes > o, then an all-ones group
+    const ones = E === 8 ? -1n : -1;
+    const zero = E === 8 ? 0n : 0;
+    const tab = E === 8 ? new BigInt64Array(buf, maskTabOffset, (2 * step + 1) * step) : new Int32Array(buf, maskTabOffset, (2 * step + 1) * step);
+    for (let o = 0; o < step; o++) {
+      for (let l = 0; l < step; l++) {
+        tab[o * step + l] = (l >= o ? ones : zero) as never;
+        tab[(step + o) * step + l] = (l > o ? ones : zero) as never;
+      }
+    }
+    for (let l = 0; l < step; l++) tab[2 * step * step + l] = ones as never;
+  }
 
   const argsFor = (t: number, iStart: number, iEnd: number) => [
     iStart, iEnd, mPad, n, outOffset, rhsOffset, parOffset, scratchOffset + t * program.scratchBytes, ncols, mFull, maskOffset,
+    outJOffset + t * outJBytes, maskTabOffset,
     ...iOffsets, ...jOffsets,
   ];
+  // row ranges of equal work: a full product's rows cost the same; in symmetric mode row i costs
+  // n − i pairs, so task t ends where the remaining triangle is (1 − t/T) of the whole
+  const boundary = (t: number) => program.symmetric
+    ? Math.round(n * (1 - Math.sqrt(1 - t / tasks)))
+    : Math.floor((t * n) / tasks);
   if (tasks === 1) {
     const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
     (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, 0, n));
@@ -173,11 +205,23 @@ async function runProgram(
     const pool = getPool();
     const jobs: Promise<unknown>[] = [];
     for (let t = 0; t < tasks; t++) {
-      const iStart = Math.floor((t * n) / tasks);
-      const iEnd = Math.floor(((t + 1) * n) / tasks);
+      const iStart = boundary(t);
+      const iEnd = boundary(t + 1);
       if (iEnd > iStart) jobs.push(pool.run({ module, memory, args: argsFor(t, iStart, iEnd) }));
     }
     await Promise.all(jobs);
+  }
+  if (program.symmetric) {
+    // out += Σ_t outJ_t (the mirrored halves)
+    const out = new Float64Array(buf, outOffset, ncols * n);
+    for (let t = 0; t < tasks; t++) {
+      const mirror = new Float64Array(buf, outJOffset + t * outJBytes, ncols * mPad);
+      for (let r = 0; r < ncols; r++) {
+        const o = r * n;
+        const q = r * mPad;
+        for (let i = 0; i < n; i++) out[o + i] += mirror[q + i]!;
+      }
+    }
   }
   return { buf, outOffset, mPad, E };
 }

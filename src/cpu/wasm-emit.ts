@@ -52,6 +52,12 @@ export interface ReductionProgram {
   readonly columns: ProgramColumns;
   /** Bytes of per-task scratch needed ('scratch' mode). */
   readonly scratchBytes: number;
+  /**
+   * Symmetric mode (K_ij = K_ji, n = m, fused columns only): each pair i ≤ j is evaluated once and
+   * feeds both out_i (+= K_ij b_j) and a per-task column accumulator outJ_j (+= K_ij b_i, float64),
+   * which the caller adds to out — half the kernel evaluations.
+   */
+  readonly symmetric: boolean;
 }
 
 /** Raised for formulas using a function the SIMD emitter does not implement (JS twin runs them). */
@@ -70,7 +76,9 @@ export function emitReductionProgram(
   slots: FormulaSlots,
   dtype: CpuDtype,
   columns: ProgramColumns,
+  symmetric = false,
 ): ReductionProgram {
+  if (symmetric && typeof columns !== 'number') throw new Error(`internal: symmetric mode needs fused columns, got '${columns}'`);
   const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
   const lanes = dtype === 'float64' ? 2 : 4;
   const elem = dtype === 'float64' ? 8 : 4;
@@ -79,10 +87,10 @@ export function emitReductionProgram(
   const e = new Emitter(slots, lane, elem);
   const kernelLocals: string[] = [];
   for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
-  const key = `wasm|${dtype}|${columns}|${e.key(formula)}`;
-  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals);
+  const key = `wasm|${dtype}|${columns}|${symmetric ? 'sym' : 'full'}|${e.key(formula)}`;
+  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, symmetric);
   return {
-    key, wat, dtype, lane, lanes, unroll: UNROLL, tile, columns,
+    key, wat, dtype, lane, lanes, unroll: UNROLL, tile, columns, symmetric,
     scratchBytes: columns === 'scratch' ? tile * elem : 0,
   };
 }
@@ -380,6 +388,24 @@ function hsum(lane: LaneType, acc: string): string {
   return `(f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v}))`;
 }
 
+/**
+ * outJ[j…] += v for one lane vector (unroll unit u) of the float64 mirror accumulator; float32
+ * lanes are widened, so the mirrored sums keep float64 accumulation.
+ */
+function mirrorUpdate(lane: LaneType, base: string, u: number, v: string): string[] {
+  if (lane === 'f64x2') {
+    const addr = `(i32.add (local.get ${base}) (local.get $jb))`;
+    return [`(v128.store offset=${u * 16} ${addr} (f64x2.add (v128.load offset=${u * 16} ${addr}) ${v}))`];
+  }
+  // f32 lane j ↔ float64 element j: byte offset 2·jb
+  const addr = `(i32.add (local.get ${base}) (i32.shl (local.get $jb) (i32.const 1)))`;
+  return [
+    `(local.set $mirror ${v})`,
+    `(v128.store offset=${u * 32} ${addr} (f64x2.add (v128.load offset=${u * 32} ${addr}) (f64x2.promote_low_f32x4 (local.get $mirror))))`,
+    `(v128.store offset=${u * 32 + 16} ${addr} (f64x2.add (v128.load offset=${u * 32 + 16} ${addr}) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $mirror) (local.get $mirror)))))`,
+  ];
+}
+
 /** `out[r·n + i] += value` */
 function addToOut(r: string | number, value: string): string {
   const addr = `(i32.add (local.get $out) (i32.shl (i32.add (i32.mul ${typeof r === 'number' ? `(i32.const ${r})` : `(local.get ${r})`} (local.get $n)) (local.get $i)) (i32.const 3)))`;
@@ -388,13 +414,15 @@ function addToOut(r: string | number, value: string): string {
 
 function assemble(
   e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number,
-  columns: ProgramColumns, kernel: string[],
+  columns: ProgramColumns, kernel: string[], symmetric: boolean,
 ): string {
   const stepBytes = 16 * UNROLL;
+  const step = stepBytes / elem; // columns per lane group
   const zero = `(v128.const i64x2 0 0)`;
   const params = [
     '(param $iStart i32) (param $iEnd i32) (param $mPad i32) (param $n i32) (param $out i32)',
     '(param $rhs i32) (param $par i32) (param $scratch i32) (param $ncols i32) (param $mFull i32) (param $mask i32)',
+    '(param $outJ i32) (param $maskTab i32)',
     ...slots.i.map((_, s) => `(param $I${s} i32)`),
     ...slots.j.map((_, s) => `(param $J${s} i32)`),
   ].join(' ');
@@ -425,14 +453,34 @@ function assemble(
     e.newI32('$denseRow');
     rowSetup.push('(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $mBytes))))');
   }
+  const bi: string[] = []; // symmetric: splat of b_r[i], the weight of the mirrored pair
+  if (symmetric) {
+    const load = elem === 8 ? 'f64.load' : 'f32.load';
+    for (let r = 0; r < fusedCols; r++) {
+      e.newI32(`$oj${r}`);
+      setup.push(`(local.set $oj${r} (i32.add (local.get $outJ) (i32.mul (i32.const ${r * 8}) (local.get $mPad))))`);
+      bi.push(e.newV128());
+      rowSetup.push(`(local.set ${bi[r]} (${lane}.splat (${load} (i32.add (local.get $b${r}) (i32.mul (local.get $i) (i32.const ${elem}))))))`);
+    }
+    // the row's diagonal lane group and its masks (lanes j ≥ i for out_i, j > i for outJ)
+    rowSetup.push(
+      `(local.set $gb (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})))`,
+      `(local.set $dge (i32.add (local.get $maskTab) (i32.mul (i32.and (local.get $i) (i32.const ${step - 1})) (i32.const ${stepBytes}))))`,
+      `(local.set $dgt (i32.add (local.get $dge) (i32.const ${step * stepBytes})))`,
+      // padding lanes exist only in the last group; elsewhere an all-ones mask
+      `(local.set $padSel (select (local.get $mask) (i32.add (local.get $maskTab) (i32.const ${2 * step * stepBytes})) (i32.eq (local.get $gb) (local.get $mFullBytes))))`,
+    );
+  }
 
   // The last lane group may hold padding columns; there K is masked to 0 (padding rhs is 0 too,
-  // but an infinite K at a repeated point would give ∞·0 = NaN).
-  const innerBody = (masked: boolean): string[] => {
+  // but an infinite K at a repeated point would give ∞·0 = NaN). Symmetric mode also masks the
+  // row's diagonal group: out_i takes lanes j ≥ i, the mirrored outJ lanes j > i.
+  const innerBody = (accMask: ((u: number) => string) | null, mirrorMask: ((u: number) => string) | null): string[] => {
     const lines: string[] = [];
     for (let u = 0; u < UNROLL; u++) {
       lines.push(...e.inner[u]!);
-      const k = masked ? `(v128.and (local.get ${kernel[u]}) (v128.load offset=${u * 16} (local.get $mask)))` : `(local.get ${kernel[u]})`;
+      const masked = (m: ((u: number) => string) | null) => (m ? `(v128.and (local.get ${kernel[u]}) ${m(u)})` : `(local.get ${kernel[u]})`);
+      const k = masked(accMask);
       if (columns === 'scratch') {
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) ${k})`);
       } else if (columns === 'dense') {
@@ -442,9 +490,14 @@ function assemble(
           lines.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul ${k} (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
         }
       }
+      if (symmetric) {
+        const km = masked(mirrorMask);
+        for (let r = 0; r < fusedCols; r++) lines.push(...mirrorUpdate(lane, `$oj${r}`, u, `(${lane}.mul ${km} (local.get ${bi[r]}))`));
+      }
     }
     return lines;
   };
+  const lastGroupMask = (u: number) => `(v128.load offset=${u * 16} (local.get $mask))`;
 
   const afterTile: string[] = [];
   if (columns === 'scratch') {
@@ -469,11 +522,33 @@ function assemble(
     for (let r = 0; r < fusedCols; r++) afterTile.push(addToOut(r, hsum(lane, accs[r]!)));
   }
 
-  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r', '$bcol', ...e.i32Locals];
+  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r', '$bcol',
+    '$gb', '$dge', '$dgt', '$padSel', ...e.i32Locals];
+  // symmetric: a task's rows need columns j ≥ i only — tiles start at its first row's tile, and a
+  // tile serves the rows whose diagonal group starts before its end
+  const firstTile = symmetric
+    ? `(i32.mul (i32.div_u (i32.mul (i32.and (local.get $iStart) (i32.const ${-step})) (i32.const ${elem})) (i32.const ${tile * elem})) (i32.const ${tile * elem}))`
+    : '(i32.const 0)';
+  const rowsDone = symmetric
+    ? '(br_if $rowsDone (i32.or (i32.ge_u (local.get $i) (local.get $iEnd)) (i32.ge_u (i32.mul (local.get $i) (i32.const ELEM)) (local.get $jtEnd))))'.replace('ELEM', String(elem))
+    : '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))';
+  const diagonalGroup = symmetric
+    ? [
+        '(local.set $jb (local.get $jt))',
+        '(if (i32.ge_u (local.get $gb) (local.get $jt)) (then',
+        '(local.set $jb (local.get $gb))',
+        ...innerBody(
+          (u) => `(v128.and (v128.load offset=${u * 16} (local.get $dge)) (v128.load offset=${u * 16} (local.get $padSel)))`,
+          (u) => `(v128.load offset=${u * 16} (local.get $dgt))`,
+        ),
+        `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
+        '))',
+      ]
+    : ['(local.set $jb (local.get $jt))'];
   const body = [
     ...setup,
     ...e.prologue,
-    '(local.set $jt (i32.const 0))',
+    `(local.set $jt ${firstTile})`,
     '(block $tilesDone (loop $tiles',
     '(br_if $tilesDone (i32.ge_u (local.get $jt) (local.get $mBytes)))',
     `(local.set $jtEnd (i32.add (local.get $jt) (i32.const ${tile * elem})))`,
@@ -482,18 +557,18 @@ function assemble(
     '(if (i32.gt_u (local.get $jtFull) (local.get $mFullBytes)) (then (local.set $jtFull (local.get $mFullBytes))))',
     '(local.set $i (local.get $iStart))',
     '(block $rowsDone (loop $rows',
-    '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))',
+    rowsDone,
     ...rowSetup,
     ...e.row,
     ...accs.map((a) => `(local.set ${a} ${zero})`),
-    '(local.set $jb (local.get $jt))',
+    ...diagonalGroup,
     '(block $jDone (loop $jLoop',
     '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtFull)))',
-    ...innerBody(false),
+    ...innerBody(null, null),
     `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
     '(br $jLoop)))',
     '(if (i32.lt_u (local.get $jb) (local.get $jtEnd)) (then',
-    ...innerBody(true),
+    ...innerBody(lastGroupMask, null),
     '))',
     ...afterTile,
     '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
@@ -506,7 +581,7 @@ function assemble(
     '(import "env" "mem" (memory 1 65536 shared))',
     `(func (export "reduce") ${params}`,
     [...new Set(i32Locals)].map((l) => `(local ${l} i32)`).join(' '),
-    e.v128Locals.map((l) => `(local ${l} v128)`).join(' '),
+    [...e.v128Locals, '$mirror'].map((l) => `(local ${l} v128)`).join(' '),
     ...body,
     '))',
   ].join('\n');

@@ -10,6 +10,8 @@ import { Formula } from '../formula/builder.js';
 import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
 import { evaluateKernelDense, reduceKernel } from '../cpu/reduce.js';
+import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
+import { gpuReduceKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
 import type { Dtype } from './types.js';
 import { columnsToMatrix, matrixColumn } from './validate.js';
@@ -24,10 +26,17 @@ export type BackendChoice = 'auto' | 'cpu' | 'gpu';
 export type DenseCachePolicy = 'auto' | 'never' | 'always';
 
 export interface KernelOperatorOptions {
-  /** Precision of the products: 'float64' (CPU default) or 'float32'. */
+  /** Precision of the products: 'float64' (CPU default) or 'float32' (GPU default; the GPU has no float64). */
   dtype?: Dtype;
-  /** 'auto' (default) and 'cpu' run on the CPU; 'gpu' needs the GPU backend. */
+  /**
+   * Where products run: 'cpu'; 'gpu' (WebGPU, float32; the first product fails when there is no
+   * adapter); 'auto' (default): the global `setBackend` choice, which for 'auto' means the GPU when
+   * a hardware adapter has been acquired, n·m ≥ GPU_AUTO_MIN_PAIRS and dtype is not 'float64'.
+   * Fixed at construction (transposes keep it).
+   */
   backend?: BackendChoice;
+  /** Shape of the GPU kernel (rows per thread, workgroup size, tile, …); defaults follow the problem size. */
+  gpu?: GpuKernelOptions;
   /** Declares K symmetric (x and y the same points and F(x, y) = F(y, x)): then K.T === K. */
   symmetric?: boolean;
   /** Shown by toString(), e.g. "gaussian σ=0.1". */
@@ -50,7 +59,8 @@ const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
 export class KernelOperator extends LinearOperator {
   /** The scalar formula F(x_i, y_j, p). */
   readonly formula: Formula;
-  readonly backend: 'cpu';
+  /** Where the products run (resolved from the options and `setBackend` at construction). */
+  readonly backend: 'cpu' | 'gpu';
   readonly label: string;
   readonly params: Readonly<Record<string, number>>;
   private readonly variables: FormulaVariables;
@@ -65,23 +75,24 @@ export class KernelOperator extends LinearOperator {
       throw new Error(`kernelOperator: the formula must be scalar-valued, got dimension ${f.dim} for ${describeNode(f.node)}`);
     }
     const { n, m } = rowCounts(f.node);
-    const dtype = options.dtype ?? 'float64';
-    if (dtype !== 'float64' && dtype !== 'float32') {
-      throw new Error(`kernelOperator: dtype must be 'float32' or 'float64', got ${String(dtype)}`);
+    if (options.dtype !== undefined && options.dtype !== 'float64' && options.dtype !== 'float32') {
+      throw new Error(`kernelOperator: dtype must be 'float32' or 'float64', got ${String(options.dtype)}`);
     }
-    const backend = options.backend ?? 'auto';
-    if (!BACKENDS.includes(backend)) {
-      throw new Error(`kernelOperator: backend must be 'auto', 'cpu' or 'gpu', got ${String(backend)}`);
+    const requested = options.backend ?? 'auto';
+    if (!BACKENDS.includes(requested)) {
+      throw new Error(`kernelOperator: backend must be 'auto', 'cpu' or 'gpu', got ${String(requested)}`);
     }
-    if (backend === 'gpu') {
-      throw new Error("kernelOperator: backend 'gpu' was forced, but this build of lazylinalg has no GPU backend yet; use 'cpu' or 'auto'");
+    const backend = resolveBackend(requested, options.dtype, n * m);
+    if (backend === 'gpu' && options.dtype === 'float64') {
+      throw new Error("kernelOperator: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'");
     }
+    const dtype = options.dtype ?? (backend === 'gpu' ? 'float32' : 'float64');
     if (options.symmetric && n !== m) {
       throw new Error(`kernelOperator: symmetric requires a square operator, got ${n}x${m}`);
     }
     super([n, m], dtype, { symmetric: options.symmetric ?? false });
     this.formula = f;
-    this.backend = 'cpu';
+    this.backend = backend;
     this.label = options.label ?? `formula ${describeNode(f.node)}`;
     this.params = Object.freeze({ ...(options.params ?? {}) });
     this.variables = collectVariables(f.node);
@@ -100,13 +111,20 @@ export class KernelOperator extends LinearOperator {
   private async product(columns: Float64Array[]): Promise<Float64Array[]> {
     const dense = await this.denseIfWorthIt();
     if (dense) return columns.map((c) => denseMatvec(dense, this.shape[0], this.shape[1], c));
-    return reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, { dtype: this.dtype });
+    if (this.backend === 'gpu') {
+      return gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu);
+    }
+    return reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, {
+      dtype: this.dtype,
+      symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
+    });
   }
 
   /** The cached dense K (float64, by the generated code: about one product's cost), if the policy says so. */
   private async denseIfWorthIt(): Promise<Float64Array | undefined> {
     this.products++;
-    const policy = this.options.denseCache ?? 'auto';
+    // 'auto' never caches on the GPU: a GPU product is faster than a host dense product of that size
+    const policy = this.options.denseCache ?? (this.backend === 'gpu' ? 'never' : 'auto');
     if (this.dense || policy === 'never') return this.dense;
     const bytes = this.shape[0] * this.shape[1] * 8;
     const budget = this.options.denseCacheBytes ?? DEFAULT_DENSE_CACHE_BYTES;
@@ -133,7 +151,9 @@ export class KernelOperator extends LinearOperator {
 
   protected override _transpose(): LinearOperator {
     // Kᵀ_ji = F(x_i, y_j): the same formula with the roles of i and j exchanged
-    return new KernelOperator(swapIJ(this.formula.node), { ...this.options, label: `(${this.label})ᵀ` });
+    return new KernelOperator(swapIJ(this.formula.node), {
+      ...this.options, backend: this.backend, dtype: this.dtype, label: `(${this.label})ᵀ`,
+    });
   }
 
   /** Exact diagonal k(x_i, y_i) in float64 (square operators). */
@@ -155,6 +175,13 @@ export class KernelOperator extends LinearOperator {
     for (let i = 0; i < n; i++) M.setRow(i, data.subarray(i * m, (i + 1) * m) as unknown as number[]);
     return M;
   }
+}
+
+/** The backend of a new operator: its own choice, else the global setting ('auto': see KernelOperatorOptions.backend). */
+function resolveBackend(requested: BackendChoice, dtype: Dtype | undefined, pairs: number): 'cpu' | 'gpu' {
+  const choice = requested === 'auto' ? backendSetting() : requested;
+  if (choice !== 'auto') return choice;
+  return dtype !== 'float64' && autoPrefersGpu(pairs) ? 'gpu' : 'cpu';
 }
 
 function denseMatvec(K: Float64Array, n: number, m: number, x: Float64Array): Float64Array {
