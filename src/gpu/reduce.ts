@@ -226,6 +226,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   splits = Math.min(splits, tilesMax, limits.maxComputeWorkgroupsPerDimension, Math.max(1, Math.floor(maxBinding / (4 * W * nbMax))));
   const direct = splits === 1 && colRanges.length === 1; // the kernel writes the output itself
 
+  // header: nb, mb, tilesPerSplit, rhsOffset, gx, partStride, outOffset, zero (see wgsl-emit.ts)
   const kernel = await pipelineFor(ctx, program);
   const sumProgram = emitSplitSumProgram(W);
   const sum = direct ? undefined : await pipelineFor(ctx, sumProgram);
@@ -298,7 +299,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
             bindGroup: device.createBindGroup({
               layout: sum!.layout,
               entries: [
-                { binding: 0, resource: { buffer: uniform([count, used, p * rb.count, c > 0 ? 1 : 0, 0, 0, 0, 0], false) } },
+                { binding: 0, resource: { buffer: uniform([count, used, 0, c > 0 ? 1 : 0, 0, 0, p * rb.count, 0], false) } },
                 { binding: 1, resource: { buffer: part! } },
                 { binding: 2, resource: { buffer: rb.out } },
               ],

@@ -572,7 +572,8 @@ ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${groups.map((g) => `    
 
 /**
  * Sums the per-split partials: O[outOffset + i] (+)= Σ_s part[s·n + i] over n·G vec4s (or
- * scalars). Header reuse: nb = n·G elements, mb = splits, outOffset, rhsOffset = accumulate flag.
+ * scalars). Header fields reused: nb = n·G elements, mb = splits, outOffset (rows), rhsOffset ≠ 0:
+ * add to O (column blocks after the first).
  */
 export function emitSplitSumProgram(width: PassWidth, workgroupSize = 64): GpuProgram {
   const AT = width === 1 ? 'f32' : 'vec4<f32>';

@@ -1,0 +1,281 @@
+/**
+ * The WGSL emitter (src/gpu/wgsl-emit.ts, run by src/gpu/reduce.ts) against the JS twin
+ * (src/formula/emit-js.ts), for every operator of the AST, on whatever adapter the machine has
+ * (the software adapter in CI: Dawn's OpenGL backend on llvmpipe).
+ *
+ * Method as test/cpu/wasm-ops.test.ts: unit right-hand sides e_j read single entries K_ij, random
+ * ones check the products; the error of an entry is |got − want| / Σ_j |K_ij b_j|. Inputs are
+ * float32-representable so the float32 program and the float64 oracle see the same numbers.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Node } from '../../src/formula/ast.js';
+import { Formula, Pm, Vi, Vj } from '../../src/formula/builder.js';
+import { collectVariables, rowCounts } from '../../src/formula/analyze.js';
+import { evaluateDenseJs } from '../../src/formula/emit-js.js';
+import { parseFormula } from '../../src/formula/parse.js';
+import { describeGpuPlan, gpuProgramFor, gpuReduceKernel, type GpuKernelOptions } from '../../src/gpu/reduce.js';
+import { gpu, hasGpu } from './gpu-env.js';
+
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function points(seed: number, n: number, d: number, lo = -1, hi = 1): number[][] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(lo + (hi - lo) * r())));
+}
+
+const f32 = Math.fround;
+/** Per-entry bound (relative to Σ_j |K_ij b_j|): float32 arithmetic plus WGSL's builtin accuracy. */
+const TOL = 2e-5;
+
+function unit(m: number, j: number): Float64Array {
+  const e = new Float64Array(m);
+  e[j] = 1;
+  return e;
+}
+
+function randomColumn(seed: number, m: number): Float64Array {
+  const r = mulberry32(seed);
+  return Float64Array.from({ length: m }, () => 2 * r() - 1);
+}
+
+interface Mismatch { col: number; row: number; got: number; want: number; err: number }
+
+async function compare(f: Formula | Node, cols: readonly Float64Array[], floorScale = 0, options: GpuKernelOptions = {}) {
+  const node = f instanceof Formula ? f.node : f;
+  const { n, m } = rowCounts(node);
+  const got = await gpuReduceKernel(node, collectVariables(node), n, m, cols, options);
+  const K = evaluateDenseJs(node);
+  let worst = 0;
+  const bad: Mismatch[] = [];
+  cols.forEach((b, c) => {
+    const floor = floorScale > 0 ? floorScale * b.reduce((acc, v) => acc + Math.abs(v), 0) : 1e-300;
+    for (let i = 0; i < n; i++) {
+      let want = 0;
+      let scale = 0;
+      for (let j = 0; j < m; j++) {
+        const t = K[i * m + j]! * b[j]!;
+        want += t;
+        scale += Math.abs(t);
+      }
+      const g = got[c]![i]!;
+      if (!Number.isFinite(want)) {
+        if (!(Object.is(g, want) || (Number.isNaN(g) && Number.isNaN(want)))) bad.push({ col: c, row: i, got: g, want, err: Infinity });
+        continue;
+      }
+      const err = Math.abs(g - want) / Math.max(scale, floor);
+      if (!(err <= TOL)) bad.push({ col: c, row: i, got: g, want, err });
+      if (err > worst || Number.isNaN(err)) worst = Number.isNaN(err) ? Infinity : err;
+    }
+  });
+  return { worst, bad, got };
+}
+
+function expectClean(r: { worst: number; bad: Mismatch[] }, label: string): void {
+  expect(r.bad.slice(0, 5), `${label}: ${r.bad.length} mismatching entries (worst finite error ${r.worst})`).toEqual([]);
+}
+
+/** Every entry through unit vectors (W = 4 passes) plus random columns, and one column alone (W = 1). */
+async function checkFormula(f: Formula, label: string, floor = 0): Promise<number> {
+  const { m } = rowCounts(f.node);
+  const units = [...Array.from({ length: m }, (_, j) => unit(m, j)), randomColumn(1, m), randomColumn(2, m)];
+  const a = await compare(f, units, floor);
+  expectClean(a, `${label} entries`);
+  const b = await compare(f, [randomColumn(3, m)], floor);
+  expectClean(b, `${label} one column`);
+  return Math.max(a.worst, b.worst);
+}
+
+const N = 11;
+const M = 37;
+const X = Vi(points(101, N, 3), 'x');
+const Y = Vj(points(102, M, 3), 'y');
+const x1 = Vi(points(103, N, 1), 'u');
+const y1 = Vj(points(104, M, 1), 'v');
+const w = Pm([f32(0.5), f32(-1.25), f32(2)], 'w');
+const s = Pm(f32(0.7), 's');
+const r2 = X.sub(Y).sqnorm2();
+const diff1 = x1.sub(y1);
+
+/** Entries that are sums of O(1) terms: compared relative to max(|entry|, 0.1) (see wasm-ops.test.ts). */
+const CANCEL = 0.1;
+const CANCELS = new Set([
+  'neg', 'log', 'log near 1', 'log of a vector', 'max (vector, scalar broadcast)', 'min/max with a parameter vector',
+  'add/sub/mul', 'div of a vector by a parameter', 'div vector by vector', 'div by a parameter vector', 'sum', 'dot',
+  'dot with a parameter-scaled vector', 'sign', 'step', 'min (vectors)', 'abs', 'sin/cos of a vector',
+]);
+/** sin/cos of arguments up to 40: the float32 argument carries ≈ 40·ε absolute error (floor 1). */
+const ABSOLUTE = new Set(['sin (|arg| ≤ 40)', 'cos (|arg| ≤ 40)']);
+
+const OPS: [string, Formula][] = [
+  ['neg', X.sub(Y).neg().dot(w)],
+  ['exp (Gaussian)', r2.neg().exp()],
+  ['exp (both signs, |arg| ≤ 8)', diff1.mul(4).exp()],
+  ['exp of a vector', X.sub(Y).exp().sum()],
+  ['log', r2.add(0.1).log()],
+  ['log near 1', diff1.mul(0.01).add(1).log()],
+  ['log of a vector', X.sub(Y).abs().add(0.25).log().sum()],
+  ['sqrt', r2.sqrt()],
+  ['rsqrt', r2.add(0.5).rsqrt()],
+  ['abs', X.sub(Y).abs().sum()],
+  ['square', X.sub(Y).square().sum()],
+  ['inv', r2.add(1).inv()],
+  ['tanh (|arg| ≥ 0.5)', diff1.abs().add(0.5).mul(diff1.sign()).mul(1.5).tanh()],
+  ['tanh (near 0)', diff1.mul(0.3).tanh()],
+  ['tanh (saturating)', diff1.mul(40).tanh()],
+  ['sin (|arg| ≤ 40)', diff1.mul(20).sin()],
+  ['cos (|arg| ≤ 40)', diff1.mul(20).cos()],
+  ['sin/cos of a vector', X.sub(Y).mul(3).sin().add(X.add(Y).cos()).sum()],
+  ['sign', X.sub(Y).sign().dot(w)],
+  ['step', X.sub(Y).step().dot(w)],
+  ['relu', X.sub(Y).relu().sum()],
+  ['min (vectors)', X.min(Y).sum()],
+  ['max (vector, scalar broadcast)', X.max(0.2).sub(Y).sum()],
+  ['min/max with a parameter vector', X.min(w).add(Y.max(w)).sum()],
+  ...[-3, -2, -1, 0, 2, 3, 4, 5].map((e): [string, Formula] => [`pow integer ${e} (negative bases)`, diff1.add(0.05).pow(e)]),
+  ...[0.5, -0.5, 1.5, 2.5, -1.5].map((e): [string, Formula] => [`pow half-integer ${e}`, r2.add(0.05).pow(e)]),
+  ['pow general 0.37', r2.add(0.05).pow(0.37)],
+  ['pow general -2.3 on a vector', X.sub(Y).abs().add(0.1).pow(-2.3).sum()],
+  ['pow variable exponent (parameter)', r2.add(0.05).pow(Pm(f32(1.3), 'e'))],
+  ['pow variable exponent (x_i-dependent)', r2.add(0.05).pow(x1.abs())],
+  ['pow variable exponent (y_j-dependent)', r2.add(0.05).pow(y1.mul(2))],
+  ['pow variable integer exponent, negative base', diff1.pow(Pm(3, 'k'))],
+  ['add/sub/mul', X.add(Y).mul(X.sub(Y)).sum()],
+  ['div by a parameter (hoisted reciprocal)', r2.div(s)],
+  ['div of a vector by a parameter', X.sub(Y).div(s).sum()],
+  ['div by an x_i-only scalar (row-hoisted reciprocal)', r2.div(x1.abs().add(0.5))],
+  ['div by a j-dependent scalar (staged reciprocal)', r2.div(y1.square().add(0.25))],
+  ['div vector by vector', X.div(Y.abs().add(1)).sum()],
+  ['div by a parameter vector', X.sub(Y).div(w).sum()],
+  ['sqnorm2', r2],
+  ['norm2', X.sub(Y).norm2()],
+  ['sum', X.mul(Y).sum()],
+  ['dot', X.dot(Y)],
+  ['dot with a parameter-scaled vector', X.mul(w).dot(Y)],
+  ['scalar broadcast of x_i against a j vector', Y.mul(x1).sub(X).sqnorm2()],
+  ['scalar broadcast of y_j against an i vector', X.sub(y1).mul(w).sqnorm2()],
+  ['ARD Gaussian with parameter vector', X.sub(Y).mul(w).sqnorm2().div(s.square().mul(2)).neg().exp()],
+  ['Gaussian with j on the left (pre-scaled, transposed pattern)', Y.sub(X).sqnorm2().mul(s).neg().exp()],
+  ['Matérn 5/2 shape', (() => {
+    const t = r2.sqrt().mul(Math.sqrt(5)).div(s);
+    return t.add(1).add(r2.mul(5 / 3).div(s.square())).mul(t.neg().exp());
+  })()],
+  ['j-only subtree staged per tile', r2.add(Y.sqnorm2().log().abs()).neg().exp()],
+  ['constant-only subtree', r2.mul(Pm(f32(3)).log().add(2)).neg().exp()],
+];
+
+describe.runIf(hasGpu)('WGSL emitter vs the JS twin, every op', () => {
+  const worst: Record<string, number> = {};
+  for (const [label, f] of OPS) {
+    it(label, async () => {
+      const floor = CANCELS.has(label) ? CANCEL : ABSOLUTE.has(label) ? 1 : 0;
+      worst[label] = await checkFormula(f, label, floor);
+    });
+  }
+  it('reports the worst errors (informational)', () => {
+    const rows = Object.entries(worst).map(([k, v]) => `${k}: ${v.toExponential(2)}`);
+    console.log(`[gpu ${gpu!.adapter.description}] worst entry errors:\n${rows.join('\n')}`);
+    expect(rows.length).toBe(OPS.length);
+  });
+});
+
+describe.runIf(hasGpu)('WGSL text', () => {
+  it('holds only slot identifiers and literals, never a user name', () => {
+    const secret = Vi(points(1, 4, 2), 'userSecretName');
+    const other = Vj(points(2, 5, 2), 'anotherName');
+    const f = secret.sub(other).sqnorm2().div(Pm(0.3, 'bandwidthName')).neg().exp();
+    const code = gpuProgramFor(f.node, collectVariables(f.node), 4, 5, 1, gpu!.limits).code;
+    expect(code).not.toMatch(/userSecretName|anotherName|bandwidthName/);
+  });
+
+  it('the Gaussian costs d subtractions, one sqnorm and one exp2 per pair (pre-scaled coordinates)', () => {
+    const f = X.sub(Y).sqnorm2().div(s.square().mul(2)).neg().exp();
+    const code = gpuProgramFor(f.node, collectVariables(f.node), N, M, 1, gpu!.limits).code;
+    const loop = code.slice(code.indexOf('for (var jj = 0u; jj < TILE'), code.indexOf('} else {'));
+    expect(loop.match(/exp2\(/g)).toHaveLength(1);
+    expect(loop.match(/ - /g)).toHaveLength(3);
+    expect(loop).not.toMatch(/u\.p\[/); // the bandwidth is folded outside the loop
+  });
+
+  it('pipelines are keyed by structure, not by bound values', async () => {
+    const a = Vi(points(5, 9, 2), 'a').sub(Vj(points(6, 7, 2), 'b')).sqnorm2().mul(Pm(-0.5)).exp();
+    const b = Vi(points(7, 9, 2), 'c').sub(Vj(points(8, 7, 2), 'd')).sqnorm2().mul(Pm(-2)).exp();
+    const ka = await describeGpuPlan(a.node, collectVariables(a.node), 9, 7, 1);
+    const kb = await describeGpuPlan(b.node, collectVariables(b.node), 9, 7, 1);
+    expect(ka.programKey).toBe(kb.programKey);
+  });
+});
+
+describe.runIf(hasGpu)('dimensions, columns, sizes and blocks', () => {
+  it.each([1, 2, 3, 7, 40])('Gaussian and dot in d = %i, odd m = 17', async (d) => {
+    const x = Vi(points(200 + d, 9, d), 'x');
+    const y = Vj(points(300 + d, 17, d), 'y');
+    await checkFormula(x.sub(y).sqnorm2().mul(-0.4).exp(), `gauss d=${d}`);
+    await checkFormula(x.dot(y), `dot d=${d}`, CANCEL * Math.sqrt(d));
+  });
+
+  it.each([1, 3, 17, 129, 300])('m = %i, k = 1, 3, 4, 5, 9 columns', async (m) => {
+    const x = Vi(points(400, 6, 2), 'x');
+    const y = Vj(points(401 + m, m, 2), 'y');
+    const f = x.sub(y).sqnorm2().add(1).log().add(x.dot(y));
+    for (const k of [1, 3, 4, 5, 9]) {
+      const cols = Array.from({ length: k }, (_, c) => (c < m && c % 2 === 0 ? unit(m, c) : randomColumn(500 + c, m)));
+      expectClean(await compare(f, cols, CANCEL), `m=${m} k=${k}`);
+    }
+  });
+
+  const big = (() => {
+    const x = Vi(points(600, 1031, 3, 0, 1), 'x'); // n, m not multiples of any tile or row stripe
+    const y = Vj(points(601, 777, 3, 0, 1), 'y');
+    return x.sub(y).sqnorm2().div(Pm(0.02, 'two_s2')).neg().exp();
+  })();
+  const bigCols = Array.from({ length: 9 }, (_, c) => randomColumn(700 + c, 777));
+  const shapes: [string, GpuKernelOptions][] = [
+    ['defaults', {}],
+    ['R = 8, tile 64, workgroup 32', { rowsPerThread: 8, tile: 64, workgroupSize: 32 }],
+    ['R = 3, tile 200 (> workgroup), workgroup 64', { rowsPerThread: 3, tile: 200, workgroupSize: 64 }],
+    ['tile 24 (< workgroup 64)', { tile: 24, workgroupSize: 64 }],
+    ['7 splits of the j range', { splits: 7 }],
+    ['no Kahan', { kahan: false }],
+    ['8 columns per pass', { columnsPerPass: 8, rowsPerThread: 2 }],
+    ['row and column blocks (4 KiB bindings) with splits', { maxBindingBytes: 4096, splits: 2 }],
+    ['row and column blocks, 1 column per pass', { maxBindingBytes: 2048, columnsPerPass: 1 }],
+  ];
+  it.each(shapes)('kernel shape: %s, n = 1031, m = 777, k = 1, 4, 9', async (_label, options) => {
+    for (const k of [1, 4, 9]) expectClean(await compare(big, bigCols.slice(0, k), 0, options), `k=${k}`);
+  });
+
+  it('several i and j variables of different dimensions', async () => {
+    const a = Vi(points(700, 5, 2), 'a');
+    const b = Vi(points(701, 5, 4), 'b');
+    const c = Vj(points(702, 19, 2), 'c');
+    const e = Vj(points(703, 19, 4), 'e');
+    const f = a.sub(c).sqnorm2().neg().exp().mul(b.dot(e)).add(b.sub(e).abs().sum().sqrt());
+    await checkFormula(f, 'multi-variable', CANCEL);
+  });
+
+  it('string formulas compile as builder formulas', async () => {
+    const f = parseFormula('exp(-sqnorm2(x - y) / (2 * s^2)) * (1 + dot(x, y))', { x: X, y: Y, s: f32(0.6) });
+    await checkFormula(f, 'parsed', CANCEL);
+  });
+
+  it('special values: exp overflow → +∞ and underflow → 0 without NaN; log(0) → −∞', async () => {
+    const m = 8;
+    const z = Vj(Array.from({ length: m }, () => [0]), 'z');
+    const t = Vi([[0], [-200], [-1e30], [200], [1e30]], 't').sub(z);
+    const ones = Float64Array.from({ length: m }, () => 1 / m);
+    const [e] = await gpuReduceKernel(t.exp().node, collectVariables(t.exp().node), 5, m, [ones]);
+    expect(Array.from(e!)).toEqual([1, 0, 0, Infinity, Infinity]);
+    const lg = Vi([[0], [1]], 't').sub(z).log();
+    const [l] = await gpuReduceKernel(lg.node, collectVariables(lg.node), 2, m, [ones]);
+    expect(Array.from(l!)).toEqual([-Infinity, 0]);
+  });
+});
