@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Worker pools of our own run inside the tests; keep vitest's own parallelism modest on 2 cores.
     maxWorkers: 2,
+    // test/gpu/gc.test.ts forces garbage collections mid-use (the Dawn create() pitfall)
+    execArgv: ['--expose-gc'],
   },
 });
