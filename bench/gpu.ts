@@ -1,0 +1,161 @@
+/**
+ * GPU Gaussian matvec benchmark (issue 4): K_ij = exp(−|x_i − x_j|² / (2σ²)), σ = 0.1, d = 3,
+ * x uniform in [0,1]³, n = m. Prints one JSON line per measurement.
+ *
+ *   npm run build:bench && node build/bench/gpu.js [n …] [options]
+ *
+ * Sizes default to 65,536, 262,144 and 1,048,576. Options (kernel shape, see GpuKernelOptions):
+ *   --rows=R --wg=N --tile=T --splits=S --columns=1|4|8 --target=W --no-kahan
+ *   --reps=K (timed matvecs per size, default 10)   --sample=S (rows checked against float64, default 256)
+ *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)
+ *   --solve-rtol=1e-3 --solve-maxiter=2000 --eigsh-tol=1e-6
+ * Lines: {"kind":"device"…}, {"kind":"matvec", n, msPerMatvec, pairsPerS, relErr…},
+ * (relErrSample: ‖y − y₆₄‖/‖y₆₄‖ over the sampled rows; maxRowErrScaled: max |y_i − y₆₄,i| / Σ_j K_ij|v_j|),
+ * {"kind":"matmat4"…}, {"kind":"eigsh-progress"…}, {"kind":"eigsh"…}, {"kind":"solve-progress"…},
+ * {"kind":"solve"…}.
+ */
+import {
+  gaussianKernel, getBackendInfo, mulberry32, setBackend, shutdownCpuPool,
+  type GpuKernelOptions, type KernelOperator,
+} from 'lazylinalg';
+import { Matrix } from 'ml-matrix';
+
+const SIGMA = 0.1;
+const args = process.argv.slice(2);
+const flag = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const num = (name: string, dflt: number): number => (flag(name) === undefined ? dflt : Number(flag(name)));
+const sizes = args.filter((a) => !a.startsWith('--')).map(Number).filter((n) => Number.isInteger(n) && n > 0);
+const SIZES = sizes.length ? sizes : [65_536, 262_144, 1_048_576];
+const REPS = num('reps', 10);
+const SAMPLE = num('sample', 256);
+const E2E = !args.includes('--no-e2e');
+
+const gpuOptions: GpuKernelOptions = {};
+if (flag('rows')) gpuOptions.rowsPerThread = num('rows', 1);
+if (flag('wg')) gpuOptions.workgroupSize = num('wg', 128);
+if (flag('tile')) gpuOptions.tile = num('tile', 128);
+if (flag('splits')) gpuOptions.splits = num('splits', 1);
+if (flag('columns')) gpuOptions.columnsPerPass = num('columns', 4) as 1 | 4 | 8;
+if (flag('target')) gpuOptions.targetWorkgroups = num('target', 1024);
+if (args.includes('--no-kahan')) gpuOptions.kahan = false;
+
+const log = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
+
+function points(n: number, seed: number): { data: Float64Array; rows: number; cols: number } {
+  const rand = mulberry32(seed);
+  const data = new Float64Array(n * 3);
+  for (let k = 0; k < data.length; k++) data[k] = rand();
+  return { data, rows: n, cols: 3 };
+}
+
+function relErr(got: ArrayLike<number>, want: ArrayLike<number>): number {
+  let d = 0;
+  let w = 0;
+  for (let i = 0; i < want.length; i++) {
+    d += (got[i]! - want[i]!) ** 2;
+    w += want[i]! ** 2;
+  }
+  return Math.sqrt(d / w);
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+
+/** Float64 reference rows: the CPU product of the sampled rows against all points. */
+async function reference(x: { data: Float64Array; rows: number; cols: number }, v: Float64Array, rows: number[]) {
+  const xs = { data: new Float64Array(rows.length * 3), rows: rows.length, cols: 3 };
+  rows.forEach((i, k) => xs.data.set(x.data.subarray(3 * i, 3 * i + 3), 3 * k));
+  const K = gaussianKernel(xs, { y: x, sigma: SIGMA, backend: 'cpu', dtype: 'float64', denseCache: 'never' });
+  return { want: await K.matvec(v), scale: await K.matvec(v.map(Math.abs)) }; // scale_i = Σ_j K_ij |v_j|
+}
+
+async function matvecBench(n: number): Promise<KernelOperator> {
+  const x = points(n, 1);
+  const rand = mulberry32(2);
+  const v = Float64Array.from({ length: n }, () => rand() - 0.5);
+  const K = gaussianKernel(x, { sigma: SIGMA, backend: 'gpu', gpu: gpuOptions });
+  let t = performance.now();
+  const first = await K.matvec(v); // upload, compile, plan
+  const firstMs = performance.now() - t;
+  const times: number[] = [];
+  let y = first;
+  for (let r = 0; r < REPS; r++) {
+    t = performance.now();
+    y = await K.matvec(v);
+    times.push(performance.now() - t);
+  }
+  const ms = median(times);
+  const sr = mulberry32(3);
+  const rows = Array.from({ length: Math.min(SAMPLE, n) }, () => Math.floor(sr() * n));
+  const { want, scale } = await reference(x, v, rows);
+  const err = relErr(rows.map((i) => y[i]!), want);
+  // per row: |error| / Σ_j K_ij |v_j| (rows with cancellation make |error| / |want| meaningless)
+  const maxRow = Math.max(...rows.map((i, k) => Math.abs(y[i]! - want[k]!) / scale[k]!));
+  log({
+    kind: 'matvec', n, d: 3, sigma: SIGMA, reps: REPS, msPerMatvec: +ms.toFixed(3), minMs: +Math.min(...times).toFixed(3),
+    pairsPerS: +(n * n / (ms / 1e3)).toPrecision(4), firstCallMs: +firstMs.toFixed(1),
+    relErrSample: +err.toPrecision(3), maxRowErrScaled: +maxRow.toPrecision(3), sampleRows: rows.length, gpu: gpuOptions,
+  });
+
+  // four right-hand sides in one pass
+  const B = new Matrix(n, 4);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 4; c++) B.set(i, c, rand() - 0.5);
+  await K.matmat(B);
+  const mt: number[] = [];
+  for (let r = 0; r < Math.max(3, Math.floor(REPS / 2)); r++) {
+    t = performance.now();
+    await K.matmat(B);
+    mt.push(performance.now() - t);
+  }
+  const mms = median(mt);
+  log({ kind: 'matmat4', n, msPerMatmat: +mms.toFixed(3), pairsPerS: +(n * n / (mms / 1e3)).toPrecision(4), perColumnMs: +(mms / 4).toFixed(3) });
+  return K;
+}
+
+async function endToEnd(K: KernelOperator): Promise<void> {
+  const n = K.shape[0];
+  let t = performance.now();
+  const e = await K.eigsh(5, {
+    tol: num('eigsh-tol', 1e-6), seed: 1,
+    onProgress: (p: { iteration: number; matvecs: number; nconv: number; elapsedMs: number }) =>
+      log({ kind: 'eigsh-progress', n, iteration: p.iteration, matvecs: p.matvecs, nconv: p.nconv, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
+  }) as { eigenvalues: Float64Array; matvecs: number; iterations: number };
+  log({
+    kind: 'eigsh', n, k: 5, seconds: +((performance.now() - t) / 1e3).toFixed(2), matvecs: e.matvecs,
+    iterations: e.iterations, eigenvalues: Array.from(e.eigenvalues, (v) => +v.toPrecision(8)),
+  });
+
+  const rand = mulberry32(4);
+  const b = Float64Array.from({ length: n }, () => rand() - 0.5);
+  t = performance.now();
+  const x = await K.solve(b, 1e-2, {
+    rtol: num('solve-rtol', 1e-3), maxiter: num('solve-maxiter', 2000),
+    onProgress: (p: { iteration: number; residualNorm: number; elapsedMs: number }) => {
+      if (p.iteration % 10 === 0) log({ kind: 'solve-progress', n, iteration: p.iteration, residualNorm: +p.residualNorm.toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
+    },
+  }) as Float64Array;
+  const seconds = (performance.now() - t) / 1e3;
+  // verify: ‖b − (K + αI)x‖ / ‖b‖ with one more product
+  const Kx = await K.matvec(x);
+  let r = 0;
+  let nb = 0;
+  for (let i = 0; i < n; i++) {
+    r += (b[i]! - Kx[i]! - 1e-2 * x[i]!) ** 2;
+    nb += b[i]! ** 2;
+  }
+  log({ kind: 'solve', n, alpha: 1e-2, seconds: +seconds.toFixed(2), relResidual: +Math.sqrt(r / nb).toPrecision(3) });
+}
+
+async function main(): Promise<void> {
+  await setBackend('gpu');
+  const info = await getBackendInfo();
+  log({ kind: 'device', node: process.version, adapter: info.adapter, limits: info.limits, sizes: SIZES });
+  let K: KernelOperator | undefined;
+  for (const n of SIZES) K = await matvecBench(n);
+  if (E2E && K) await endToEnd(K);
+  await shutdownCpuPool();
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
