@@ -257,6 +257,13 @@ export abstract class LinearOperator {
   /**
    * Solves (A + alpha·I) x = b by conjugate gradients (A symmetric positive definite), through
    * src/krylov's `cg`; non-convergence is reported (thrown) as the krylov module decides.
+   *
+   * Preconditioning (src/preconditioners): `options.M` is used as given; otherwise
+   * `options.preconditioner` picks one — 'auto' (default), 'none', 'nystrom', 'landmarks',
+   * 'jacobi', 'pivoted-cholesky' or a LinearOperator — with `options.preconditionerOptions`
+   * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 2000 and alpha > 0 gets the
+   * randomized Nyström preconditioner with rank 'auto'; everything else runs unpreconditioned.
+   * The preconditioner is built once and cached on this operator (see `preconditioner`).
    */
   solve(b: VectorLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array>;
   solve(b: BlockLike, alpha?: number, options?: KrylovOptions): Promise<Matrix>;
@@ -268,15 +275,67 @@ export abstract class LinearOperator {
     assertFiniteScalar(alpha, 'solve (alpha)');
     const isBlock = Matrix.isMatrix(b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
     const rhs = isBlock ? toBlock(b as BlockLike, this.shape[0], 'solve') : toVector(b as VectorLike, this.shape[0], 'solve');
+    let cgOptions = options;
+    if (options?.M === undefined) {
+      const { preconditioner: choice, preconditionerOptions, ...rest } = options ?? {};
+      const M = choice instanceof LinearOperator ? choice : await this.preconditioner(alpha, choice as string | undefined, preconditionerOptions);
+      // Unchanged options when nothing was chosen: cg sees exactly what the caller passed.
+      if (M) cgOptions = { ...rest, M };
+      else if (choice !== undefined || preconditionerOptions !== undefined) cgOptions = rest;
+    }
     const krylov = await loadKrylovModule();
-    const result = await krylov.cg(alpha ? this.shift(alpha) : this, rhs, options);
+    const result = await krylov.cg(alpha ? this.shift(alpha) : this, rhs, cgOptions);
     return result.x;
+  }
+
+  /**
+   * The preconditioner P⁻¹ ≈ (A + alpha·I)⁻¹ that `solve` would use for `choice` ('auto' by
+   * default; see `solve`), or undefined where the choice is 'none' (or 'auto' decides so). Built
+   * once per (alpha, choice, options) and cached on this operator, for repeated and adjoint solves.
+   */
+  async preconditioner(alpha: number, choice: string = 'auto', options?: unknown): Promise<LinearOperator | undefined> {
+    assertFiniteScalar(alpha, 'preconditioner (alpha)');
+    if (choice === 'none') return undefined;
+    const pre = await loadPreconditionerModule();
+    return pre.preconditionerFor(this, alpha, choice, options ?? {});
   }
 
   /** e.g. "<2000x2000 DenseOperator float64>". */
   toString(): string {
     return `<${formatShape(this.shape)} ${this.describe()} ${this.dtype}>`;
   }
+}
+
+// ==================================================================== lazy preconditioners
+
+/** The slice of src/preconditioners that `solve` needs; typed loosely (that module owns the types). */
+interface PreconditionerModule {
+  preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown): Promise<LinearOperator | undefined>;
+}
+
+let preconditionerModule: Promise<PreconditionerModule> | undefined;
+
+/**
+ * src/preconditioners sits above operators (it builds kernel operators), so it is reached by a
+ * lazy import with a runtime specifier, like the krylov module: no static cycle.
+ */
+function loadPreconditionerModule(): Promise<PreconditionerModule> {
+  preconditionerModule ??= (async () => {
+    const spec = new URL('../preconditioners/index.js', import.meta.url).href;
+    let m: unknown;
+    try {
+      m = await import(/* @vite-ignore */ spec);
+    } catch (cause) {
+      throw new Error(`solve/preconditioner need the preconditioners module (${spec}), which could not be loaded`, { cause });
+    }
+    const candidate = m as Partial<PreconditionerModule>;
+    if (typeof candidate.preconditionerFor !== 'function') {
+      throw new Error(`the preconditioners module (${spec}) does not export preconditionerFor`);
+    }
+    return candidate as PreconditionerModule;
+  })();
+  preconditionerModule.catch(() => { preconditionerModule = undefined; });
+  return preconditionerModule;
 }
 
 // ==================================================================== the algebra

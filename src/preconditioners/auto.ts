@@ -1,0 +1,105 @@
+/**
+ * The preconditioner `LinearOperator.solve` uses, built once per (operator, shift, choice,
+ * options) and cached on the operator, so repeated solves and the adjoint solve of a gradient
+ * reuse it.
+ *
+ * Default rule ('auto'): a symmetric KernelOperator with n ≥ AUTO_MIN_N (2000) and α > 0 gets
+ * the randomized Nyström preconditioner with rank 'auto' (ℓ doubles from 64 until λ̂_ℓ ≤ 10·α,
+ * capped at `defaultMaxRank(n)`); anything else runs unpreconditioned. Below 2000 points a
+ * kernel product costs ~1 ms (and the dense cache makes it cheaper still), so a build costing
+ * dozens of products rarely pays; without α > 0 the Nyström formula has no μ.
+ */
+import { KernelOperator } from '../operators/kernel-operator.js';
+import type { LinearOperator } from '../operators/linear-operator.js';
+import { describeValue } from '../operators/validate.js';
+import { jacobiPreconditioner } from './jacobi.js';
+import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
+import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
+
+export type PreconditionerChoice = 'auto' | 'none' | 'nystrom' | 'landmarks' | 'jacobi' | 'pivoted-cholesky';
+
+export const PRECONDITIONER_CHOICES: readonly PreconditionerChoice[] = ['auto', 'none', 'nystrom', 'landmarks', 'jacobi', 'pivoted-cholesky'];
+
+/** n from which 'auto' preconditions a kernel solve. */
+export const AUTO_MIN_N = 2000;
+
+/** Options of the chosen builder, minus `shift` (the solve's α). */
+export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & { tol?: number };
+
+/** What 'auto' resolves to for A and α. */
+export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
+  return A instanceof KernelOperator && A.symmetric && A.shape[0] >= AUTO_MIN_N && alpha > 0 ? 'nystrom' : 'none';
+}
+
+/** Default ranks when none is given: adaptive for randomized Nyström, min(n−1, ⌈√n⌉·4) landmarks / pivots otherwise. */
+function defaultFixedRank(n: number): number {
+  return Math.max(1, Math.min(n - 1, 4 * Math.ceil(Math.sqrt(n)), 1000));
+}
+
+export async function buildPreconditioner(
+  A: LinearOperator,
+  alpha: number,
+  choice: Exclude<PreconditionerChoice, 'auto' | 'none'>,
+  options: PreconditionerOptions = {},
+): Promise<LinearOperator> {
+  const n = A.shape[0];
+  switch (choice) {
+    case 'nystrom':
+      return nystromPreconditioner(A, { ...options, method: options.method ?? 'randomized', rank: options.rank ?? 'auto', shift: alpha });
+    case 'landmarks':
+      return nystromPreconditioner(A, { ...options, method: 'landmarks', rank: options.rank ?? defaultFixedRank(n), shift: alpha });
+    case 'jacobi':
+      return jacobiPreconditioner(A, alpha);
+    case 'pivoted-cholesky': {
+      const rank = options.rank ?? defaultFixedRank(n);
+      if (rank === 'auto') throw new RangeError("pivoted-cholesky: rank 'auto' is not supported; give a number (or use tol)");
+      return pivotedCholeskyPreconditioner(A, { rank, shift: alpha, ...(options.tol !== undefined ? { tol: options.tol } : {}) });
+    }
+    default:
+      throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')}, got ${describeValue(choice)}`);
+  }
+}
+
+const cache = new WeakMap<LinearOperator, Map<string, Promise<LinearOperator>>>();
+
+/** Stable text of the options (sorted keys; arrays of landmark indices included verbatim). */
+function optionsKey(options: PreconditionerOptions): string {
+  const keys = Object.keys(options).sort() as (keyof PreconditionerOptions)[];
+  return keys
+    .filter((k) => options[k] !== undefined)
+    .map((k) => {
+      const v = options[k] as unknown;
+      return `${k}=${ArrayBuffer.isView(v) || Array.isArray(v) ? `[${Array.from(v as ArrayLike<number>).join(',')}]` : String(v)}`;
+    })
+    .join(';');
+}
+
+/**
+ * The preconditioner for (A + αI), or undefined for 'none' (and for 'auto' where the rule says
+ * no). Built once per operator and key; a failed build is not cached.
+ */
+export async function preconditionerFor(
+  A: LinearOperator,
+  alpha: number,
+  choice: PreconditionerChoice = 'auto',
+  options: PreconditionerOptions = {},
+): Promise<LinearOperator | undefined> {
+  if (!PRECONDITIONER_CHOICES.includes(choice)) {
+    throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')} or a LinearOperator, got ${describeValue(choice)}`);
+  }
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`preconditionerOptions must be an object, got ${describeValue(options)}`);
+  }
+  const resolved = choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
+  if (resolved === 'none') return undefined;
+  let perOp = cache.get(A);
+  if (!perOp) cache.set(A, (perOp = new Map()));
+  const key = `${resolved}|${alpha}|${optionsKey(options)}`;
+  let p = perOp.get(key);
+  if (!p) {
+    p = buildPreconditioner(A, alpha, resolved, options);
+    perOp.set(key, p);
+    p.catch(() => perOp.delete(key));
+  }
+  return p;
+}

@@ -1,0 +1,24 @@
+/**
+ * Preconditioners for (A + shift·I) x = b: each is a symmetric positive definite LinearOperator
+ * applying P⁻¹ ≈ (A + shift·I)⁻¹, for `cg(A.shift(shift), b, { M })`.
+ * `LinearOperator.solve/preconditioner` reach this module lazily (see src/operators/linear-operator.ts).
+ */
+export {
+  nystromPreconditioner, randomizedNystrom, NystromPreconditioner, defaultMaxRank, DEFAULT_NYSTROM_TOLERANCE,
+  type NystromOptions, type NystromMethod, type NystromStage,
+} from './nystrom.js';
+export {
+  landmarkPreconditioner, LandmarkPreconditioner, DEFAULT_MAX_STORED_BYTES,
+  type LandmarkOptions, type LandmarkSelection,
+} from './landmarks.js';
+export { jacobiPreconditioner, JacobiPreconditioner } from './jacobi.js';
+export {
+  pivotedCholeskyPreconditioner, partialPivotedCholesky, PivotedCholeskyPreconditioner,
+  type PivotedCholeskyOptions, type PartialCholesky,
+} from './pivoted-cholesky.js';
+export { Preconditioner } from './common.js';
+export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
+export {
+  preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, PRECONDITIONER_CHOICES,
+  type PreconditionerChoice, type PreconditionerOptions,
+} from './auto.js';

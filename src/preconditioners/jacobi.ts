@@ -1,0 +1,55 @@
+/** Jacobi (diagonal) preconditioner: P⁻¹ = (diag(A) + shift·I)⁻¹, from `A.diagonal()`. */
+import type { Tall } from './dense.js';
+import { tall } from './dense.js';
+import { Preconditioner, positiveShift, squareOperator, type OperatorLike } from './common.js';
+
+export class JacobiPreconditioner extends Preconditioner {
+  /** 1 / (A_ii + shift). */
+  readonly inverseDiagonal: Float64Array;
+
+  constructor(inverseDiagonal: Float64Array, shift: number) {
+    super(inverseDiagonal.length, shift);
+    this.inverseDiagonal = inverseDiagonal;
+  }
+
+  protected override async applyBlock(R: Tall): Promise<Tall> {
+    const k = R.cols;
+    const out = new Float64Array(R.data.length);
+    for (let i = 0; i < R.rows; i++) {
+      const w = this.inverseDiagonal[i]!;
+      for (let c = 0; c < k; c++) out[i * k + c] = w * R.data[i * k + c]!;
+    }
+    return tall(R.rows, k, out);
+  }
+
+  override async diagonal(): Promise<Float64Array> {
+    return Float64Array.from(this.inverseDiagonal);
+  }
+
+  protected override describe(): string {
+    return `JacobiPreconditioner(shift=${this.mu})`;
+  }
+}
+
+/**
+ * (diag(A) + shift·I)⁻¹. Needs `A.diagonal()` (kernels know it exactly). Every diag(A)_i + shift
+ * must be positive: A is assumed positive semidefinite, so a negative entry is an error.
+ */
+export async function jacobiPreconditioner(A: OperatorLike, shift: number): Promise<JacobiPreconditioner> {
+  const fn = 'jacobiPreconditioner';
+  const op = squareOperator(A, fn);
+  const mu = positiveShift(shift, fn);
+  const t0 = performance.now();
+  const d = await op.diagonal();
+  const inv = new Float64Array(d.length);
+  for (let i = 0; i < d.length; i++) {
+    const v = d[i]! + mu;
+    if (!(v > 0) || !Number.isFinite(v)) {
+      throw new RangeError(`${fn}: diag(A)[${i}] + shift = ${d[i]} + ${mu} = ${v} is not a positive finite number (A must be positive semidefinite)`);
+    }
+    inv[i] = 1 / v;
+  }
+  const P = new JacobiPreconditioner(inv, mu);
+  P.buildMs = performance.now() - t0;
+  return P;
+}

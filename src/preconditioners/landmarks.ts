@@ -1,0 +1,162 @@
+/**
+ * Landmark (Falkon-style) Nyström preconditioner for kernel operators: with m landmark points
+ * (indices S into the rows of K),
+ *   P = K_nm K_mm⁻¹ K_mn + μI,     K_nm = K[:, S],  K_mm = K[S, S],
+ * inverted by Woodbury without ever inverting K_mm (which is numerically singular for smooth
+ * kernels):
+ *   P⁻¹ = (1/μ) (I − K_nm S⁻¹ K_mn),   S = μ K_mm + K_mn K_nm = Rᵀ R (Cholesky, m×m).
+ * K_nm is a kernel operator on the rebound formula (x against the landmarks); it is stored only
+ * while n·m doubles fit `maxStoredBytes`, otherwise each application runs two symbolic products
+ * of n·m pairs (K_mn r, then K_nm z) and K_mn K_nm is accumulated from streamed row blocks.
+ */
+import { compileScalarJs } from '../formula/emit-js.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
+import type { LinearOperator } from '../operators/linear-operator.js';
+import { mulberry32 } from '../krylov/random.js';
+import { choleskyUpper, gram, gramInto, tall, type Tall } from './dense.js';
+import {
+  Preconditioner,
+  applyWoodbury,
+  checkRank,
+  checkSeed,
+  operatorFactor,
+  positiveShift,
+  storedFactor,
+  type Factor,
+} from './common.js';
+import { kernelBlock, subKernel } from './kernel-access.js';
+import { partialPivotedCholesky } from './pivoted-cholesky.js';
+
+export type LandmarkSelection = 'uniform' | 'pivoted-cholesky';
+
+export interface LandmarkOptions {
+  /** How landmarks are chosen: 'uniform' (default; seeded, without replacement), 'pivoted-cholesky' (greedy by the residual diagonal), or explicit row indices. */
+  landmarks?: LandmarkSelection | readonly number[] | Int32Array;
+  /** 'auto' (default): store K_nm when n·m·8 ≤ maxStoredBytes; 'stored' / 'symbolic' force it. */
+  factor?: 'auto' | 'stored' | 'symbolic';
+  /** Budget for a stored K_nm (default 64 MiB). */
+  maxStoredBytes?: number;
+}
+
+export const DEFAULT_MAX_STORED_BYTES = 64 * 2 ** 20;
+
+export class LandmarkPreconditioner extends Preconditioner {
+  readonly method = 'landmarks' as const;
+  /** m, the number of landmarks. */
+  readonly rank: number;
+  /** Landmark row indices (ascending for 'uniform', in pivot order for 'pivoted-cholesky'). */
+  readonly landmarks: Int32Array;
+  /** Whether K_nm is held in memory or applied symbolically. */
+  readonly stored: boolean;
+  private readonly factor: Factor;
+  private readonly R: Float64Array;
+
+  constructor(n: number, shift: number, landmarks: Int32Array, factor: Factor, R: Float64Array, stored: boolean) {
+    super(n, shift);
+    this.rank = landmarks.length;
+    this.landmarks = landmarks;
+    this.factor = factor;
+    this.R = R;
+    this.stored = stored;
+  }
+
+  protected override applyBlock(X: Tall): Promise<Tall> {
+    return applyWoodbury(this.factor, this.R, this.mu, X);
+  }
+
+  protected override describe(): string {
+    return `LandmarkPreconditioner(m=${this.rank}, shift=${this.mu}, ${this.stored ? 'stored' : 'symbolic'} K_nm)`;
+  }
+}
+
+function selectUniform(n: number, m: number, seed: number): Int32Array {
+  const rng = mulberry32(seed);
+  const perm = new Int32Array(n);
+  for (let i = 0; i < n; i++) perm[i] = i;
+  for (let i = 0; i < m; i++) {
+    const j = i + Math.floor(rng() * (n - i));
+    const t = perm[i]!;
+    perm[i] = perm[j]!;
+    perm[j] = t;
+  }
+  return perm.slice(0, m).sort();
+}
+
+export async function landmarkPreconditioner(
+  A: LinearOperator,
+  options: LandmarkOptions & { rank: number; shift: number; seed?: number },
+): Promise<LandmarkPreconditioner> {
+  const fn = "nystromPreconditioner (method 'landmarks')";
+  if (!(A instanceof KernelOperator)) {
+    throw new TypeError(`${fn}: needs a KernelOperator (landmarks are rows of its point set), got ${A}; use method 'randomized' for other operators`);
+  }
+  if (!A.symmetric) {
+    throw new TypeError(`${fn}: needs a symmetric KernelOperator (y omitted), got ${A}`);
+  }
+  const n = A.shape[0];
+  const mu = positiveShift(options.shift, fn);
+  const t0 = performance.now();
+  const selection = options.landmarks ?? 'uniform';
+  let idx: Int32Array;
+  if (typeof selection === 'string') {
+    const m = checkRank(options.rank, n, fn);
+    if (selection === 'uniform') idx = selectUniform(n, m, checkSeed(options.seed ?? 0, fn));
+    else if (selection === 'pivoted-cholesky') idx = (await partialPivotedCholesky(A, m, 0, fn)).pivots;
+    else throw new RangeError(`${fn}: landmarks must be 'uniform', 'pivoted-cholesky' or an array of row indices, got '${selection}'`);
+  } else {
+    idx = Int32Array.from(selection as ArrayLike<number>);
+    checkRank(idx.length, n, fn, 'the number of landmarks');
+    const seen = new Set<number>();
+    for (const i of idx) {
+      if (!Number.isInteger(i) || i < 0 || i >= n || seen.has(i)) {
+        throw new RangeError(`${fn}: landmark index ${i} is out of range [0, ${n}) or repeated`);
+      }
+      seen.add(i);
+    }
+  }
+  const m = idx.length;
+  const mode = options.factor ?? 'auto';
+  if (mode !== 'auto' && mode !== 'stored' && mode !== 'symbolic') {
+    throw new RangeError(`${fn}: factor must be 'auto', 'stored' or 'symbolic', got ${String(mode)}`);
+  }
+  const budget = options.maxStoredBytes ?? DEFAULT_MAX_STORED_BYTES;
+  const stored = mode === 'stored' || (mode === 'auto' && n * m * 8 <= budget);
+
+  const kernel = compileScalarJs(A.formula.node);
+  const all = Int32Array.from({ length: n }, (_, i) => i);
+  const Kmm = kernelBlock(kernel, idx, idx);
+  let G: Float64Array;
+  let factor: Factor;
+  if (stored) {
+    const Knm = tall(n, m, kernelBlock(kernel, all, idx));
+    G = gram(Knm);
+    factor = storedFactor(Knm);
+  } else {
+    // K_mn K_nm = Σ_i k_i k_iᵀ over rows k_i = K[i, S], streamed in blocks of rows.
+    G = new Float64Array(m * m);
+    const chunk = Math.max(1, Math.floor(2 ** 18 / m));
+    for (let start = 0; start < n; start += chunk) {
+      const rows = all.subarray(start, Math.min(n, start + chunk));
+      const block = kernelBlock(kernel, rows, idx);
+      // gramInto mirrors the upper triangle into the lower each call: harmless, it is re-derived from the upper one.
+      gramInto(G, tall(rows.length, m, block));
+    }
+    const Knm = subKernel(A, { j: idx }, `landmarks K_nm (m=${m})`);
+    factor = operatorFactor(Knm, Knm.T);
+  }
+  const S = new Float64Array(m * m);
+  for (let t = 0; t < m * m; t++) S[t] = mu * Kmm[t]! + G[t]!;
+  let R = choleskyUpper(S, m);
+  if (!R) {
+    // Duplicate landmark points make S singular in exact arithmetic only if K_nm has dependent
+    // columns; a relative jitter of n·eps·trace restores positive definiteness without changing P materially.
+    let trace = 0;
+    for (let t = 0; t < m; t++) trace += S[t * m + t]!;
+    for (let t = 0; t < m; t++) S[t * m + t]! += n * 2.220446049250313e-16 * trace;
+    R = choleskyUpper(S, m);
+    if (!R) throw new Error(`${fn}: μK_mm + K_mnK_nm is not positive definite (is K positive semidefinite?)`);
+  }
+  const P = new LandmarkPreconditioner(n, mu, idx, factor, R, stored);
+  P.buildMs = performance.now() - t0;
+  return P;
+}

@@ -1,0 +1,152 @@
+/**
+ * Rank-r partial pivoted Cholesky (Harbrecht, Peters & Schneider 2012; GPyTorch's preconditioner):
+ * K ≈ L Lᵀ with L n×r, pivots chosen greedily as the largest remaining diagonal of K − L Lᵀ. Each
+ * step needs one column K e_p and O(n·k) work; nothing else of K is touched. With pivot set S,
+ * L Lᵀ = K[:, S] K[S, S]⁻¹ K[S, :] — the Nyström approximation on the pivots as landmarks.
+ *
+ * The preconditioner is P = L Lᵀ + μI, inverted by Woodbury:
+ *   P⁻¹ = (1/μ) (I − L (μI + LᵀL)⁻¹ Lᵀ),   with a Cholesky factor of the r×r middle matrix.
+ */
+import { choleskyUpper, gram, tall, toMatrix, type Tall } from './dense.js';
+import { columnSource } from './kernel-access.js';
+import {
+  Preconditioner,
+  applyWoodbury,
+  checkRank,
+  positiveShift,
+  squareOperator,
+  storedFactor,
+  type Factor,
+  type OperatorLike,
+} from './common.js';
+import type { Matrix } from 'ml-matrix';
+import type { LinearOperator } from '../operators/linear-operator.js';
+
+export interface PartialCholesky {
+  /** n×rank row-major factor, K ≈ L Lᵀ. */
+  L: Tall;
+  /** Pivot (row) indices in the order chosen. */
+  pivots: Int32Array;
+  /** trace(K − L Lᵀ) after each step (entry 0: trace K): the error certificate of the factorization. */
+  residualTrace: Float64Array;
+}
+
+export interface PivotedCholeskyOptions {
+  /** Maximum rank r (1 ≤ r < n). */
+  rank: number;
+  /** Stop early once trace(K − LLᵀ) ≤ tol · trace(K) (default 0: always take `rank` steps unless K is exhausted). */
+  tol?: number;
+}
+
+/**
+ * The factorization alone (also used to pick landmarks). Stops before `rank` when the residual
+ * diagonal is exhausted (K has lower numerical rank: max residual ≤ n·eps·max K_ii) or `tol` is met.
+ */
+export async function partialPivotedCholesky(A: LinearOperator, rank: number, tol = 0, fn = 'partialPivotedCholesky'): Promise<PartialCholesky> {
+  const n = A.shape[0];
+  const source = columnSource(A);
+  const d = Float64Array.from(await source.diagonal());
+  let trace = 0;
+  let dmax = 0;
+  for (let i = 0; i < n; i++) {
+    const v = d[i]!;
+    if (!Number.isFinite(v) || v < 0) {
+      throw new RangeError(`${fn}: diag(A)[${i}] = ${v}; a pivoted Cholesky needs a positive semidefinite A with a finite diagonal`);
+    }
+    trace += v;
+    dmax = Math.max(dmax, v);
+  }
+  const floor = n * 2.220446049250313e-16 * dmax;
+  const r = rank;
+  const L = new Float64Array(n * r);
+  const pivots: number[] = [];
+  const residual: number[] = [trace];
+  let remaining = trace;
+  for (let k = 0; k < r; k++) {
+    let p = 0;
+    for (let i = 1; i < n; i++) if (d[i]! > d[p]!) p = i;
+    const dp = d[p]!;
+    if (!(dp > floor) || remaining <= tol * trace) break;
+    const col = await source.column(p);
+    const s = Math.sqrt(dp);
+    const lp = p * r;
+    for (let i = 0; i < n; i++) {
+      const li = i * r;
+      let v = col[i]!;
+      for (let t = 0; t < k; t++) v -= L[li + t]! * L[lp + t]!;
+      if (!Number.isFinite(v)) throw new Error(`${fn}: column ${p} of A has a non-finite value at row ${i}`);
+      const l = v / s;
+      L[li + k] = l;
+      d[i] = Math.max(0, d[i]! - l * l); // round-off may push a residual below 0
+    }
+    d[p] = 0; // exactly eliminated
+    pivots.push(p);
+    remaining = 0;
+    for (let i = 0; i < n; i++) remaining += d[i]!;
+    residual.push(remaining);
+  }
+  const k = pivots.length;
+  if (k === 0) throw new RangeError(`${fn}: A has a zero diagonal (max ${dmax}); nothing to factor`);
+  let out = tall(n, r, L);
+  if (k < r) {
+    const trimmed = new Float64Array(n * k);
+    for (let i = 0; i < n; i++) trimmed.set(L.subarray(i * r, i * r + k), i * k);
+    out = tall(n, k, trimmed);
+  }
+  return { L: out, pivots: Int32Array.from(pivots), residualTrace: Float64Array.from(residual) };
+}
+
+export class PivotedCholeskyPreconditioner extends Preconditioner {
+  readonly rank: number;
+  readonly pivots: Int32Array;
+  readonly residualTrace: Float64Array;
+  private readonly factor: Factor;
+  private readonly Lt: Tall;
+  private readonly R: Float64Array;
+
+  constructor(chol: PartialCholesky, shift: number) {
+    super(chol.L.rows, shift);
+    this.rank = chol.L.cols;
+    this.pivots = chol.pivots;
+    this.residualTrace = chol.residualTrace;
+    this.Lt = chol.L;
+    this.factor = storedFactor(chol.L);
+    const S = gram(chol.L);
+    for (let t = 0; t < this.rank; t++) S[t * this.rank + t]! += shift;
+    const R = choleskyUpper(S, this.rank);
+    if (!R) throw new Error(`pivotedCholeskyPreconditioner: μI + LᵀL is not positive definite (shift ${shift})`);
+    this.R = R;
+  }
+
+  /** The factor L (n×rank) as a Matrix: K ≈ L Lᵀ. */
+  get L(): Matrix {
+    return toMatrix(this.Lt);
+  }
+
+  protected override applyBlock(X: Tall): Promise<Tall> {
+    return applyWoodbury(this.factor, this.R, this.mu, X);
+  }
+
+  protected override describe(): string {
+    return `PivotedCholeskyPreconditioner(rank=${this.rank}, shift=${this.mu})`;
+  }
+}
+
+/**
+ * P⁻¹ = (L Lᵀ + shift·I)⁻¹ with L the rank-r partial pivoted Cholesky factor of A. Columns come
+ * from the kernel formula for a KernelOperator (one row's worth of evaluations each), else from
+ * one product with e_p each (then r products: prefer 'nystrom' for non-kernel operators).
+ */
+export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: PivotedCholeskyOptions & { shift: number }): Promise<PivotedCholeskyPreconditioner> {
+  const fn = 'pivotedCholeskyPreconditioner';
+  const op = squareOperator(A, fn);
+  if (!options || typeof options !== 'object') throw new TypeError(`${fn}: expected options { rank, shift }, got ${String(options)}`);
+  const mu = positiveShift(options.shift, fn);
+  const rank = checkRank(options.rank, op.shape[0], fn);
+  const tol = options.tol ?? 0;
+  if (typeof tol !== 'number' || !(tol >= 0) || !(tol < 1)) throw new RangeError(`${fn}: tol must be in [0, 1), got ${String(tol)}`);
+  const t0 = performance.now();
+  const P = new PivotedCholeskyPreconditioner(await partialPivotedCholesky(op, rank, tol, fn), mu);
+  P.buildMs = performance.now() - t0;
+  return P;
+}
