@@ -187,9 +187,12 @@ function readLimits(limits: GPUSupportedLimits): GpuLimits {
   return Object.freeze(out) as unknown as GpuLimits;
 }
 
+const lostDevices = new WeakSet<GPUDevice>();
+
 function watchLoss(ctx: GpuContext): void {
   void ctx.device.lost.then((info) => {
     ctx.lost = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
+    lostDevices.add(ctx.device);
     if (known === ctx) {
       known = undefined;
       current = undefined; // the next acquireGpu() acquires a fresh device
@@ -211,7 +214,12 @@ export function contextForDevice(device: GPUDevice): GpuContext {
 }
 
 async function defaultAcquire(): Promise<GpuContext> {
-  if (suppliedDevice) return contextForDevice(suppliedDevice);
+  if (suppliedDevice) {
+    if (lostDevices.has(suppliedDevice)) {
+      throw new GpuUnavailableError('the GPUDevice given to setBackend was lost; pass a new one with setBackend(choice, { device })');
+    }
+    return contextForDevice(suppliedDevice);
+  }
   const tried: string[] = [];
   const sources = defaultSources();
   if (sources.length === 0) tried.push('no WebGPU runtime: navigator.gpu is absent and this is not Node');

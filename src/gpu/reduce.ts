@@ -372,6 +372,8 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
     await plan.staging.mapAsync(MAP_READ);
   } catch (error) {
     await validation.catch(() => undefined);
+    // a failed map is most often a lost device whose `lost` promise has not settled yet
+    await Promise.race([ctx.device.lost, new Promise((resolve) => setTimeout(resolve, 100))]);
     if (ctx.lost) throw lostError(ctx, error);
     throw new Error(`GPU readback failed: ${(error as Error).message}`, { cause: error });
   }
