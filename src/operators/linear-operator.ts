@@ -261,7 +261,7 @@ export abstract class LinearOperator {
    * Preconditioning (src/preconditioners): `options.M` is used as given; otherwise
    * `options.preconditioner` picks one — 'auto' (default), 'none', 'nystrom', 'landmarks',
    * 'jacobi', 'pivoted-cholesky' or a LinearOperator — with `options.preconditionerOptions`
-   * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 2000 and alpha > 0 gets the
+   * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 4096 and alpha > 0 gets the
    * randomized Nyström preconditioner with rank 'auto'; everything else runs unpreconditioned.
    * The preconditioner is built once and cached on this operator (see `preconditioner`).
    */

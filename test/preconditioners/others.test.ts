@@ -1,0 +1,183 @@
+import { describe, expect, it } from 'vitest';
+import { Matrix } from 'ml-matrix';
+import { cg } from '../../src/krylov/cg.js';
+import { gaussianKernel } from '../../src/operators/kernels.js';
+import { DenseOperator } from '../../src/operators/dense.js';
+import {
+  jacobiPreconditioner,
+  landmarkPreconditioner,
+  nystromPreconditioner,
+  partialPivotedCholesky,
+  pivotedCholeskyPreconditioner,
+  LandmarkPreconditioner,
+  restrictRows,
+  subKernel,
+} from '../../src/preconditioners/index.js';
+import { gaussianDense, denseOp, inv, maxAbsDiff, points, randomVector, relErr, shifted, withSpectrum, eigenvalues } from './helpers.js';
+
+/** Textbook partial pivoted Cholesky on a dense matrix (ml-matrix, no shortcuts). */
+function densePartialCholesky(K: Matrix, r: number): { L: Matrix; pivots: number[] } {
+  const n = K.rows;
+  const R = K.clone(); // residual K − LLᵀ
+  const L = new Matrix(n, r);
+  const pivots: number[] = [];
+  for (let k = 0; k < r; k++) {
+    let p = 0;
+    for (let i = 1; i < n; i++) if (R.get(i, i) > R.get(p, p)) p = i;
+    pivots.push(p);
+    const s = Math.sqrt(R.get(p, p));
+    for (let i = 0; i < n; i++) L.set(i, k, R.get(i, p) / s);
+    const l = L.getColumnVector(k);
+    R.sub(l.mmul(l.transpose()));
+  }
+  return { L, pivots };
+}
+
+describe('Jacobi preconditioner', () => {
+  it('is (diag(A) + shift)⁻¹ and rescues CG on a badly scaled matrix', async () => {
+    const n = 120;
+    // A = D C D with D spanning 1e-2..1e2 and C a well-conditioned SPD matrix: κ(A) ~ 1e8, κ(D⁻¹AD⁻¹) ~ 10.
+    const C = withSpectrum(Array.from({ length: n }, (_, i) => 1 + (9 * i) / (n - 1)), 5);
+    const d = Array.from({ length: n }, (_, i) => 10 ** (-2 + (4 * ((i * 37) % n)) / (n - 1)));
+    const A = Matrix.diag(d).mmul(C).mmul(Matrix.diag(d));
+    const op = denseOp(A);
+    const mu = 1e-6;
+    const P = await jacobiPreconditioner(op, mu);
+    const diag = await P.diagonal();
+    for (let i = 0; i < n; i++) expect(diag[i]).toBeCloseTo(1 / (A.get(i, i) + mu), 12);
+    const b = randomVector(n, 2);
+    const plain = await cg(op.shift(mu), b, { rtol: 1e-8, maxiter: 5000 });
+    const pre = await cg(op.shift(mu), b, { rtol: 1e-8, M: P });
+    expect(pre.info).toBe(0);
+    expect(pre.iterations).toBeLessThan(60);
+    expect(plain.iterations).toBeGreaterThan(5 * pre.iterations);
+  });
+
+  it('rejects bad input', async () => {
+    const op = denseOp(new Matrix([[1, 0], [0, -3]]));
+    await expect(jacobiPreconditioner(op, 1)).rejects.toThrow(/diag\(A\)\[1\] \+ shift = -3 \+ 1 = -2 is not a positive finite number/);
+    await expect(jacobiPreconditioner(op, 0)).rejects.toThrow(/shift must be a positive finite number .* got 0/);
+    await expect(jacobiPreconditioner(new DenseOperator([[1, 2]]), 1)).rejects.toThrow(/must be square, got shape 1x2/);
+  });
+});
+
+describe('pivoted Cholesky preconditioner', () => {
+  const x = points(150, 2, 4);
+  const K = gaussianKernel(x, { sigma: 0.3 });
+  const Kd = gaussianDense(x, x, 0.3);
+
+  it('factors equal the dense partial pivoted Cholesky (pivots, L, residual trace)', async () => {
+    const r = 12;
+    const ref = densePartialCholesky(Kd, r);
+    const f = await partialPivotedCholesky(K, r);
+    expect(Array.from(f.pivots)).toEqual(ref.pivots);
+    let m = 0;
+    for (let i = 0; i < 150; i++) for (let k = 0; k < r; k++) m = Math.max(m, Math.abs(f.L.data[i * r + k]! - ref.L.get(i, k)));
+    expect(m).toBeLessThan(1e-10);
+    const res = Kd.clone().sub(ref.L.mmul(ref.L.transpose()));
+    expect(f.residualTrace[r]).toBeCloseTo(res.trace(), 9);
+    expect(f.residualTrace[0]).toBeCloseTo(150, 12);
+    // the same through a non-kernel operator (columns by products with e_p)
+    const g = await partialPivotedCholesky(denseOp(Kd), r);
+    expect(Array.from(g.pivots)).toEqual(ref.pivots);
+  });
+
+  it('P⁻¹ = (LLᵀ + μI)⁻¹ by Woodbury, SPD, and CG converges to the dense solution', async () => {
+    const mu = 1e-3;
+    const P = await pivotedCholeskyPreconditioner(K, { rank: 20, shift: mu });
+    const L = P.L;
+    const ref = inv(L.mmul(L.transpose()).add(Matrix.eye(150).mul(mu)));
+    const D = await P.toDense();
+    expect(maxAbsDiff(D, ref) / Math.max(...eigenvalues(ref).map(Math.abs))).toBeLessThan(1e-9);
+    expect(eigenvalues(D)[0]).toBeGreaterThan(0);
+    const b = randomVector(150, 5);
+    const pre = await cg(K.shift(mu), b, { rtol: 1e-10, M: P });
+    const plain = await cg(K.shift(mu), b, { rtol: 1e-10 });
+    const exact = inv(shifted(Kd, mu)).mmul(Matrix.columnVector(Array.from(b))).getColumn(0);
+    expect(relErr(pre.x, exact)).toBeLessThan(1e-7);
+    expect(pre.iterations * 2).toBeLessThan(plain.iterations);
+  });
+
+  it('stops early on a low-rank matrix and on tol; rejects bad input', async () => {
+    const A = denseOp(withSpectrum([5, 4, 3, 0, 0, 0, 0, 0, 0, 0], 3));
+    const f = await partialPivotedCholesky(A, 8);
+    expect(f.L.cols).toBe(3);
+    const P = await pivotedCholeskyPreconditioner(K, { rank: 100, shift: 1e-2, tol: 1e-3 });
+    expect(P.rank).toBeLessThan(100);
+    expect(P.residualTrace[P.rank]!).toBeLessThanOrEqual(1e-3 * 150);
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 150, shift: 1 })).rejects.toThrow(/rank must be an integer with 1 ≤ rank < n = 150, got 150/);
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: -1 })).rejects.toThrow(/got -1/);
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: 1, tol: 2 })).rejects.toThrow(/tol must be in \[0, 1\), got 2/);
+    await expect(partialPivotedCholesky(denseOp(new Matrix([[1, 0], [0, -1]])), 1)).rejects.toThrow(/diag\(A\)\[1\] = -1/);
+  });
+});
+
+describe('landmark (Falkon-style) Nyström preconditioner', () => {
+  const n = 200;
+  const x = points(n, 3, 6);
+  const sigma = 0.25;
+  const K = gaussianKernel(x, { sigma });
+  const Kd = gaussianDense(x, x, sigma);
+  const mu = 1e-2;
+
+  /** (K_nm K_mm⁻¹ K_mn + μI)⁻¹ densely, with K_mm inverted outright (well-conditioned here). */
+  function denseLandmarkInverse(idx: ArrayLike<number>): Matrix {
+    const S = Array.from(idx);
+    const Knm = Kd.subMatrixColumn(S);
+    const Kmm = Knm.subMatrixRow(S);
+    return inv(Knm.mmul(inv(Kmm)).mmul(Knm.transpose()).add(Matrix.eye(n).mul(mu)));
+  }
+
+  for (const factor of ['stored', 'symbolic'] as const) {
+    it(`uniform landmarks, ${factor} K_nm: equals the dense Woodbury formula`, async () => {
+      const P = (await nystromPreconditioner(K, { rank: 15, shift: mu, method: 'landmarks', seed: 3, factor })) as LandmarkPreconditioner;
+      expect(P).toBeInstanceOf(LandmarkPreconditioner);
+      expect(P.stored).toBe(factor === 'stored');
+      expect(P.landmarks.length).toBe(15);
+      expect(new Set(P.landmarks).size).toBe(15);
+      const D = await P.toDense();
+      const ref = denseLandmarkInverse(P.landmarks);
+      expect(maxAbsDiff(D, ref) * mu).toBeLessThan(1e-8);
+      expect(maxAbsDiff(D, D.transpose()) * mu).toBeLessThan(1e-12);
+    });
+  }
+
+  it("'pivoted-cholesky' landmarks equal the pivoted Cholesky preconditioner (same Nyström approximation)", async () => {
+    const L = await nystromPreconditioner(K, { rank: 25, shift: mu, method: 'landmarks', landmarks: 'pivoted-cholesky' });
+    const C = await pivotedCholeskyPreconditioner(K, { rank: 25, shift: mu });
+    expect(Array.from((L as LandmarkPreconditioner).landmarks)).toEqual(Array.from(C.pivots));
+    const v = randomVector(n, 1);
+    expect(relErr(await L.matvec(v), await C.matvec(v))).toBeLessThan(1e-7);
+    const b = randomVector(n, 9);
+    const pre = await cg(K.shift(mu), b, { rtol: 1e-10, M: L });
+    const plain = await cg(K.shift(mu), b, { rtol: 1e-10 });
+    expect(pre.info).toBe(0);
+    expect(pre.iterations * 2).toBeLessThan(plain.iterations);
+    const exact = inv(shifted(Kd, mu)).mmul(Matrix.columnVector(Array.from(b))).getColumn(0);
+    expect(relErr(pre.x, exact)).toBeLessThan(1e-7);
+  });
+
+  it('explicit landmark indices; bad input', async () => {
+    const P = await landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 50, 199] });
+    expect(Array.from((P as LandmarkPreconditioner).landmarks)).toEqual([3, 50, 199]);
+    await expect(landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 3] })).rejects.toThrow(/landmark index 3 .* repeated/);
+    await expect(landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 200] })).rejects.toThrow(/landmark index 200 is out of range \[0, 200\)/);
+    await expect(nystromPreconditioner(K, { rank: 200, shift: mu, method: 'landmarks' })).rejects.toThrow(/got 200/);
+    await expect(nystromPreconditioner(K, { rank: 'auto', shift: mu, method: 'landmarks' })).rejects.toThrow(/rank 'auto' is for method 'randomized'/);
+    await expect(nystromPreconditioner(K, { rank: 5, shift: mu, method: 'landmarks', landmarks: 'leverage' as never })).rejects.toThrow(/got 'leverage'/);
+    const rect = gaussianKernel(x, { y: x.slice(0, 10) });
+    await expect(nystromPreconditioner(rect, { rank: 5, shift: mu, method: 'landmarks' })).rejects.toThrow(/must be square, got shape 200x10/);
+  });
+
+  it('restrictRows / subKernel give K[I, J] from the rebound formula', async () => {
+    const I = [5, 0, 17];
+    const J = [2, 9];
+    const sub = subKernel(K, { i: I, j: J }, 'sub');
+    expect(sub.shape).toEqual([3, 2]);
+    const D = await sub.toDense();
+    for (let a = 0; a < 3; a++) for (let b = 0; b < 2; b++) expect(D.get(a, b)).toBeCloseTo(Kd.get(I[a]!, J[b]!), 14);
+    const y = await sub.matvec([1, -2]);
+    expect(y[1]).toBeCloseTo(Kd.get(0, 2) - 2 * Kd.get(0, 9), 12);
+    expect(() => restrictRows(K.formula.node, { j: [n] })).toThrow(/row index 200 out of range for 'y' with 200 rows/);
+  });
+});

@@ -1,0 +1,84 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { cg } from '../../src/krylov/cg.js';
+import { eigsh } from '../../src/krylov/eigsh.js';
+import { gaussianKernel } from '../../src/operators/kernels.js';
+import { registerKrylovModule, type KrylovModule } from '../../src/operators/krylov-bridge.js';
+import {
+  AUTO_MIN_N, JacobiPreconditioner, NystromPreconditioner, PivotedCholeskyPreconditioner, defaultPreconditionerChoice,
+} from '../../src/preconditioners/index.js';
+import { points, randomVector, relErr } from './helpers.js';
+
+afterEach(() => registerKrylovModule(undefined));
+
+/** The real krylov module, recording the options each cg call receives. */
+function recordingKrylov(): { seen: Record<string, unknown>[]; iterations: number[] } {
+  const seen: Record<string, unknown>[] = [];
+  const iterations: number[] = [];
+  const m: KrylovModule = {
+    eigsh: (A, k, o) => eigsh(A, k, o as never) as never,
+    cg: async (A, b, o) => {
+      seen.push({ ...(o as Record<string, unknown>) });
+      const r = await cg(A, b as Float64Array, o as never);
+      iterations.push(r.iterations);
+      return r;
+    },
+  };
+  registerKrylovModule(m);
+  return { seen, iterations };
+}
+
+describe('LinearOperator.solve picks a preconditioner', () => {
+  const n = AUTO_MIN_N;
+  const K = gaussianKernel(points(n, 3, 2), { sigma: 0.1 });
+  const alpha = 0.1;
+  const b = randomVector(n, 4);
+
+  it("default rule: a symmetric kernel with n ≥ 4096 and α > 0 → randomized Nyström (rank 'auto'), built once and cached", async () => {
+    expect(defaultPreconditionerChoice(K, alpha)).toBe('nystrom');
+    expect(defaultPreconditionerChoice(K, 0)).toBe('none');
+    expect(defaultPreconditionerChoice(gaussianKernel(points(n - 1, 3, 2)), alpha)).toBe('none');
+    const rec = recordingKrylov();
+    const x = (await K.solve(b, alpha, { rtol: 1e-10 })) as Float64Array;
+    const P = await K.preconditioner(alpha);
+    expect(P).toBeInstanceOf(NystromPreconditioner);
+    expect(rec.seen[0]!.M).toBe(P); // the cached instance was the one used
+    expect(rec.seen[0]!.rtol).toBe(1e-10);
+    expect('preconditioner' in rec.seen[0]!).toBe(false);
+    // the adjoint/second solve reuses it (no new build)
+    await K.solve(randomVector(n, 5), alpha, { rtol: 1e-6 });
+    expect(rec.seen[1]!.M).toBe(P);
+    // converged to the solution: the true residual of (K + αI) x = b
+    const r = await K.shift(alpha).matvec(x);
+    expect(relErr(r, b)).toBeLessThan(1e-9);
+    expect(rec.iterations[0]!).toBeLessThan(60);
+  });
+
+  it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {
+    const rec = recordingKrylov();
+    const J = await K.preconditioner(alpha, 'jacobi');
+    expect(J).toBeInstanceOf(JacobiPreconditioner);
+    await K.solve(b, alpha, { M: J, rtol: 1e-3 });
+    expect(rec.seen[0]!.M).toBe(J);
+    await K.solve(b, alpha, { preconditioner: 'none', rtol: 1e-3 });
+    expect(rec.seen[1]!.M).toBeUndefined();
+    expect('preconditioner' in rec.seen[1]!).toBe(false);
+    await K.solve(b, alpha, { preconditioner: 'pivoted-cholesky', preconditionerOptions: { rank: 50 }, rtol: 1e-4 });
+    const C = rec.seen[2]!.M as PivotedCholeskyPreconditioner;
+    expect(C).toBeInstanceOf(PivotedCholeskyPreconditioner);
+    expect(C.rank).toBe(50);
+    expect(await K.preconditioner(alpha, 'pivoted-cholesky', { rank: 50 })).toBe(C);
+    expect(await K.preconditioner(alpha, 'pivoted-cholesky', { rank: 51 })).not.toBe(C);
+    await K.solve(b, alpha, { preconditioner: J, rtol: 1e-3 });
+    expect(rec.seen[3]!.M).toBe(J);
+    // a block b goes through the same preconditioner (one matmat per iteration)
+    const B = (await K.solve([...Array(n)].map((_, i) => [b[i]!, 1]), alpha, { rtol: 1e-6 })) as import('ml-matrix').Matrix;
+    expect(B.columns).toBe(2);
+    expect(rec.seen[4]!.M).toBe(await K.preconditioner(alpha));
+  });
+
+  it('bad choices are clear errors', async () => {
+    await expect(K.solve(b, alpha, { preconditioner: 'ilu' })).rejects.toThrow(/preconditioner must be one of auto, none, nystrom, landmarks, jacobi, pivoted-cholesky or a LinearOperator, got .*ilu/);
+    await expect(K.preconditioner(NaN)).rejects.toThrow(/preconditioner \(alpha\): expected a finite number, got NaN/);
+    await expect(K.preconditioner(0, 'nystrom')).rejects.toThrow(/shift must be a positive finite number .* got 0/);
+  });
+});
