@@ -19,3 +19,12 @@ export { setBackend, getBackendInfo, GpuUnavailableError, GPU_AUTO_MIN_PAIRS } f
 export type { BackendSetting, BackendInfo, AdapterDescription, GpuLimits } from './gpu/device.js';
 export type { GpuKernelOptions } from './gpu/reduce.js';
 export * from './krylov/index.js';
+export {
+  nystromPreconditioner, jacobiPreconditioner, pivotedCholeskyPreconditioner, partialPivotedCholesky, landmarkPreconditioner,
+  NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
+  preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
+} from './preconditioners/index.js';
+export type {
+  NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,
+  PreconditionerChoice, PreconditionerOptions,
+} from './preconditioners/index.js';
