@@ -104,7 +104,15 @@ async function main(): Promise<void> {
   const info: Record<string, unknown> = { preconditioner: String(P), buildSeconds };
   if (P instanceof NystromPreconditioner) {
     info.rank = P.rank;
-    info.stages = P.stages.map((s) => ({ rank: s.rank, smallestEigenvalue: s.smallestEigenvalue, seconds: s.ms / 1000 }));
+    info.stages = P.stages.map((s) => ({
+      rank: s.rank, smallestEigenvalue: s.smallestEigenvalue, seconds: s.ms / 1000, sketchSeconds: s.sketchMs / 1000, eigenSeconds: s.eigenMs / 1000,
+      ...(s.decision ? { decision: s.decision } : {}),
+    }));
+    for (const s of P.stages) {
+      const d = s.decision;
+      log(`stage ℓ=${s.rank}: λ̂_ℓ=${s.smallestEigenvalue.toPrecision(3)}, ${(s.ms / 1000).toFixed(2)} s (sketch ${(s.sketchMs / 1000).toFixed(2)}, eig ${(s.eigenMs / 1000).toFixed(2)})`
+        + (d ? ` → ${d.action}${Number.isFinite(d.iterationsNow) ? ` (now ${d.iterationsNow.toFixed(0)} it ${(d.solveMsNow / 1000).toFixed(1)} s; ℓ'=${d.nextRank}: build ${(d.buildMsNext / 1000).toFixed(1)} s + ${d.iterationsNext.toFixed(0)} it ${(d.solveMsNext / 1000).toFixed(1)} s, ρ=${d.underestimate.toFixed(2)})` : ''}` : ''));
+    }
     info.sketchColumns = P.sketchColumns;
   }
   log(`built ${P} in ${buildSeconds.toFixed(2)} s`);

@@ -119,15 +119,17 @@ export function gram(A: Tall): Float64Array {
 /** A·W with W p×q row-major (A n×p). */
 export function mulSmall(A: Tall, W: Float64Array, q: number): Tall {
   const { rows: n, cols: p } = A;
+  if (q === 1) return tall(n, 1, mulVector(A, W));
   const a = A.data;
   const out = new Float64Array(n * q);
+  // Four rows of W per pass over the output row: one load/store of out per four multiply-adds.
   for (let i = 0; i < n; i++) {
     const ai = i * p, oi = i * q;
     let r = 0;
-    for (; r + 1 < p; r += 2) {
-      const x0 = a[ai + r]!, x1 = a[ai + r + 1]!;
-      const w0 = r * q, w1 = w0 + q;
-      for (let c = 0; c < q; c++) out[oi + c]! += x0 * W[w0 + c]! + x1 * W[w1 + c]!;
+    for (; r + 3 < p; r += 4) {
+      const x0 = a[ai + r]!, x1 = a[ai + r + 1]!, x2 = a[ai + r + 2]!, x3 = a[ai + r + 3]!;
+      const w0 = r * q, w1 = w0 + q, w2 = w1 + q, w3 = w2 + q;
+      for (let c = 0; c < q; c++) out[oi + c]! += x0 * W[w0 + c]! + x1 * W[w1 + c]! + x2 * W[w2 + c]! + x3 * W[w3 + c]!;
     }
     for (; r < p; r++) {
       const x = a[ai + r]!;
@@ -136,6 +138,46 @@ export function mulSmall(A: Tall, W: Float64Array, q: number): Tall {
     }
   }
   return tall(n, q, out);
+}
+
+/** A·w for a vector w of length p (A n×p): one dot product per row, four partial sums. */
+export function mulVector(A: Tall, w: Float64Array): Float64Array {
+  const { rows: n, cols: p } = A;
+  const a = A.data;
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const ai = i * p;
+    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    let r = 0;
+    for (; r + 3 < p; r += 4) {
+      s0 += a[ai + r]! * w[r]!;
+      s1 += a[ai + r + 1]! * w[r + 1]!;
+      s2 += a[ai + r + 2]! * w[r + 2]!;
+      s3 += a[ai + r + 3]! * w[r + 3]!;
+    }
+    for (; r < p; r++) s0 += a[ai + r]! * w[r]!;
+    out[i] = s0 + s1 + s2 + s3;
+  }
+  return out;
+}
+
+/** Aᵀx for a vector x of length n (A n×p), four rows per pass over the length-p accumulator. */
+export function crossVector(A: Tall, x: Float64Array): Float64Array {
+  const { rows: n, cols: p } = A;
+  const a = A.data;
+  const out = new Float64Array(p);
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const a0 = i * p, a1 = a0 + p, a2 = a1 + p, a3 = a2 + p;
+    const x0 = x[i]!, x1 = x[i + 1]!, x2 = x[i + 2]!, x3 = x[i + 3]!;
+    for (let r = 0; r < p; r++) out[r]! += x0 * a[a0 + r]! + x1 * a[a1 + r]! + x2 * a[a2 + r]! + x3 * a[a3 + r]!;
+  }
+  for (; i < n; i++) {
+    const ai = i * p;
+    const xi = x[i]!;
+    for (let r = 0; r < p; r++) out[r]! += xi * a[ai + r]!;
+  }
+  return out;
 }
 
 /** A ← A − Q·S with S = QᵀA (p×k): the projection step of block Gram–Schmidt. */
@@ -175,19 +217,36 @@ export function transposeSquare(A: Float64Array, k: number): Float64Array {
   return T;
 }
 
-/** Y·R⁻¹ for an upper-triangular k×k R, row by row (each row solves b·R = y). */
+/**
+ * Y·R⁻¹ for an upper-triangular k×k R. Right-looking on four rows at a time: once x_j is known,
+ * row j of R (contiguous) is subtracted from the four remaining right-hand sides — independent
+ * multiply-adds instead of the dependent dot-product chain of the row-by-row substitution (~2–4×).
+ */
 export function rightSolveUpper(Y: Tall, R: Float64Array): Tall {
   const { rows: n, cols: k } = Y;
-  const Rt = transposeSquare(R, k); // Rt[j·k + t] = R[t][j]: column j of R, contiguous
-  const y = Y.data;
-  const out = new Float64Array(n * k);
-  for (let i = 0; i < n; i++) {
+  const out = Float64Array.from(Y.data);
+  let i = 0;
+  for (; i + 3 < n; i += 4) {
+    const o0 = i * k, o1 = o0 + k, o2 = o1 + k, o3 = o2 + k;
+    for (let j = 0; j < k; j++) {
+      const d = R[j * k + j]!;
+      const x0 = (out[o0 + j]! /= d), x1 = (out[o1 + j]! /= d), x2 = (out[o2 + j]! /= d), x3 = (out[o3 + j]! /= d);
+      const rj = j * k;
+      for (let c = j + 1; c < k; c++) {
+        const r = R[rj + c]!;
+        out[o0 + c]! -= x0 * r;
+        out[o1 + c]! -= x1 * r;
+        out[o2 + c]! -= x2 * r;
+        out[o3 + c]! -= x3 * r;
+      }
+    }
+  }
+  for (; i < n; i++) {
     const o = i * k;
     for (let j = 0; j < k; j++) {
+      const x = (out[o + j]! /= R[j * k + j]!);
       const rj = j * k;
-      let s = y[o + j]!;
-      for (let t = 0; t < j; t++) s -= out[o + t]! * Rt[rj + t]!;
-      out[o + j] = s / Rt[rj + j]!;
+      for (let c = j + 1; c < k; c++) out[o + c]! -= x * R[rj + c]!;
     }
   }
   return tall(n, k, out);

@@ -5,7 +5,8 @@
  */
 export {
   nystromPreconditioner, randomizedNystrom, NystromPreconditioner, defaultMaxRank, DEFAULT_NYSTROM_TOLERANCE,
-  type NystromOptions, type NystromMethod, type NystromStage,
+  DEFAULT_ITERATIONS_PER_SQRT_KAPPA, nystromDecision, stageMultiplyAdds, applyMultiplyAdds,
+  type NystromOptions, type NystromMethod, type NystromStage, type NystromDecision, type NystromCostModel,
 } from './nystrom.js';
 export {
   landmarkPreconditioner, LandmarkPreconditioner, DEFAULT_MAX_STORED_BYTES,

@@ -27,11 +27,13 @@ import {
   choleskyUpper,
   concatColumns,
   cross,
+  crossVector,
   fillGaussian,
   fromMatrix,
   frobenius,
   gram,
   mulSmall,
+  mulVector,
   orthonormalize,
   rightSolveUpper,
   tall,
@@ -45,6 +47,7 @@ import {
   checkRank,
   checkSeed,
   positiveShift,
+  show,
   squareOperator,
   type OperatorLike,
 } from './common.js';
@@ -65,8 +68,19 @@ export interface NystromOptions extends LandmarkOptions {
   initialRank?: number;
   /** rank 'auto': largest sketch size (default `defaultMaxRank(n)`). */
   maxRank?: number;
-  /** rank 'auto': stop doubling once λ̂_ℓ ≤ tolerance · μ (default 10). */
+  /**
+   * rank 'auto': stop doubling once λ̂_ℓ ≤ tolerance · μ (default 10). Given explicitly, it is
+   * the only stopping rule (besides maxRank) unless `stopping: 'cost'` is also given.
+   */
   tolerance?: number;
+  /**
+   * rank 'auto': 'cost' (default unless `tolerance` is given) doubles ℓ only while the next
+   * doubling is expected to pay for itself in CG time (see `randomizedNystrom`), and also stops at
+   * the tolerance; 'tolerance' doubles until λ̂_ℓ ≤ tolerance·μ or maxRank.
+   */
+  stopping?: 'cost' | 'tolerance';
+  /** rank 'auto', stopping 'cost': fixed cost estimates instead of measured ones. */
+  costModel?: NystromCostModel;
 }
 
 /** rank 'auto' stops once λ̂_ℓ ≤ this · μ: the preconditioned condition number is then ≲ 1 + tolerance. */
@@ -88,7 +102,53 @@ export interface NystromStage {
   /** λ̂_ℓ, the smallest eigenvalue of the approximation at this stage. */
   smallestEigenvalue: number;
   ms: number;
+  /** Milliseconds of this stage's matmat (the new sketch columns). */
+  sketchMs: number;
+  /** Milliseconds of the ℓ×ℓ eigendecomposition (and of H). */
+  eigenMs: number;
+  /** rank 'auto' with the cost rule: the decision taken after this stage (absent on the last stage of a fixed rank). */
+  decision?: NystromDecision;
 }
+
+/**
+ * What rank 'auto' (cost rule) predicted after a stage, in milliseconds: the CG time left at the
+ * current ℓ, and the next doubling's build plus the CG time at the doubled ℓ'.
+ */
+export interface NystromDecision {
+  nextRank: number;
+  /** The predicted λ̂_ℓ' (geometric extrapolation of the stage-to-stage decay). */
+  predictedEigenvalue: number;
+  /** ρ ≥ 1: how far the previous stage's λ̂ underestimated the same eigenvalue as this stage sees it (1 after the first stage). */
+  underestimate: number;
+  iterationsNow: number;
+  iterationsNext: number;
+  solveMsNow: number;
+  buildMsNext: number;
+  solveMsNext: number;
+  /** 'double', or why it stopped: 'cost' (does not pay), 'tolerance' (λ̂_ℓ ≤ tolerance·μ), 'maxRank'. */
+  action: 'double' | 'cost' | 'tolerance' | 'maxRank';
+}
+
+/**
+ * The costs rank 'auto' weighs (milliseconds). Each field left out is measured during the build;
+ * give all of the first four to make the rule independent of timings (tests, or a caller who
+ * knows its machine).
+ */
+export interface NystromCostModel {
+  /** One column of the sketch A·Ω (measured: the latest stage's matmat time / its width, at most `productMs`). */
+  sketchMsPerColumn?: number;
+  /** One product A·x inside CG (measured: one timed matvec after the first stage). */
+  productMs?: number;
+  /** One multiply-add of the host algebra: the O(nℓ²) loops of the build and the P⁻¹ application (measured per stage). */
+  hostMsPerMultiplyAdd?: number;
+  /** The ℓ×ℓ eigendecomposition, per ℓ³ (measured per stage). */
+  eigenMsPerCube?: number;
+  /** CG iterations per unit of √κ (default ½·ln(2/1e-6) ≈ 7.25: the CG bound at rtol 1e-6). */
+  iterationsPerSqrtKappa?: number;
+}
+
+/** ½·ln(2/rtol) at rtol = 1e-6: CG's worst-case iterations per unit of √κ. */
+export const DEFAULT_ITERATIONS_PER_SQRT_KAPPA = 0.5 * Math.log(2e6);
 
 export class NystromPreconditioner extends Preconditioner {
   readonly method = 'randomized' as const;
@@ -138,6 +198,24 @@ export class NystromPreconditioner extends Preconditioner {
 
   protected override async applyBlock(X: Tall): Promise<Tall> {
     const k = X.cols;
+    if (k === 1) {
+      // The CG path: P⁻¹x = x + B·(H·(Bᵀx)) as two tight n×ℓ passes (crossVector, then one dot
+      // product per row) and an ℓ² product in between.
+      const l = this.rank;
+      const t = crossVector(this.B, X.data);
+      const h = new Float64Array(l);
+      const H = this.H;
+      for (let a = 0; a < l; a++) {
+        let s = 0;
+        const ha = a * l;
+        for (let b = 0; b < l; b++) s += H[ha + b]! * t[b]!;
+        h[a] = s;
+      }
+      const out = mulVector(this.B, h);
+      const x = X.data;
+      for (let i = 0; i < out.length; i++) out[i]! += x[i]!;
+      return tall(X.rows, 1, out);
+    }
     const T = cross(this.B, X); // ℓ×k
     const HT = mulSmall(tall(this.rank, this.rank, this.H), T, k);
     const out = mulSmall(this.B, HT.data, k).data;
@@ -171,13 +249,21 @@ interface Core {
   nu: number;
 }
 
+/** B = Y_ν C⁻¹ with CᵀC = ΩᵀY_ν (C upper), G = BᵀB, and the shift ν they were made with. */
+interface Factored {
+  B: Tall;
+  C: Float64Array;
+  G: Float64Array;
+  nu: number;
+}
+
 /** eps(x): the spacing of doubles at x (MATLAB's eps(x)). */
 function epsAt(x: number): number {
   return x > 0 ? 2 ** (Math.floor(Math.log2(x)) - 52) : 2 ** -1074;
 }
 
-/** From the sketch (Ω, Y = AΩ, M = ΩᵀY) to B, the eigenpairs of BᵀB and λ̂ (descending). */
-function nystromCore(Omega: Tall, Y: Tall, M: Float64Array, nuIn: number, fn: string): Core {
+/** From the sketch (Ω, Y = AΩ, M = ΩᵀY) to B = Y_ν C⁻¹ and G = BᵀB, from scratch. */
+function factorFull(Omega: Tall, Y: Tall, M: Float64Array, nuIn: number, fn: string): Factored {
   const l = Omega.cols;
   let nu = nuIn;
   // Ωᵀ Y_ν = ΩᵀY + νI exactly because Ω is orthonormal. A failed Cholesky means ΩᵀAΩ has a
@@ -195,7 +281,73 @@ function nystromCore(Omega: Tall, Y: Tall, M: Float64Array, nuIn: number, fn: st
   const Yn = new Float64Array(Y.data.length);
   for (let t = 0; t < Yn.length; t++) Yn[t] = Y.data[t]! + nu * Omega.data[t]!;
   const B = rightSolveUpper(tall(Y.rows, l, Yn), C);
-  const G = gram(B);
+  return { B, C, G: gram(B), nu };
+}
+
+/**
+ * The same factorisation after k new sketch columns, reusing the previous stage's (same ν): the
+ * Cholesky factor of the grown ΩᵀY_ν is block upper triangular with the old C as its leading
+ * block, so the old columns of B and the old block of G stay as they are:
+ *   C₁₂ = C₁₁⁻ᵀ M₁₂,  C₂₂ᵀC₂₂ = M₂₂ + νI − C₁₂ᵀC₁₂,  B₂ = (Y_ν,new − B₁C₁₂) C₂₂⁻¹,
+ *   G₁₂ = B₁ᵀB₂,  G₂₂ = B₂ᵀB₂.
+ * Host work 2n·ℓ_old·k + n·k² instead of the n·ℓ² of a fresh B and G (3/4 of it at a doubling).
+ * Undefined when the Schur complement is not numerically positive definite (the caller then
+ * starts afresh with a larger ν).
+ */
+function factorExtend(prev: Factored, Ynew: Tall, Gnew: Tall, M: Float64Array): Factored | undefined {
+  const { B: B1, C: C11, G: G11, nu } = prev;
+  const lOld = B1.cols;
+  const k = Ynew.cols;
+  const l = lOld + k;
+  const n = B1.rows;
+  // C₁₂ by forward substitution with C₁₁ᵀ, right-looking over contiguous rows of C₁₂.
+  const C12 = new Float64Array(lOld * k);
+  for (let a = 0; a < lOld; a++) C12.set(M.subarray(a * l + lOld, (a + 1) * l), a * k);
+  for (let i = 0; i < lOld; i++) {
+    const d = C11[i * lOld + i]!;
+    const ri = i * k;
+    for (let c = 0; c < k; c++) C12[ri + c]! /= d;
+    for (let j = i + 1; j < lOld; j++) {
+      const f = C11[i * lOld + j]!;
+      if (f === 0) continue;
+      const rj = j * k;
+      for (let c = 0; c < k; c++) C12[rj + c]! -= f * C12[ri + c]!;
+    }
+  }
+  const S = gram(tall(lOld, k, C12));
+  for (let a = 0; a < k; a++) {
+    for (let b = 0; b < k; b++) S[a * k + b] = M[(lOld + a) * l + lOld + b]! + (a === b ? nu : 0) - S[a * k + b]!;
+  }
+  const C22 = choleskyUpper(S, k);
+  if (!C22) return undefined;
+  const W = mulSmall(B1, C12, k);
+  const w = W.data;
+  for (let t = 0; t < w.length; t++) w[t] = Ynew.data[t]! + nu * Gnew.data[t]! - w[t]!;
+  const B2 = rightSolveUpper(W, C22);
+  const G12 = cross(B1, B2);
+  const G22 = gram(B2);
+  const C = new Float64Array(l * l);
+  const G = new Float64Array(l * l);
+  for (let a = 0; a < lOld; a++) {
+    C.set(C11.subarray(a * lOld, (a + 1) * lOld), a * l);
+    C.set(C12.subarray(a * k, (a + 1) * k), a * l + lOld);
+    G.set(G11.subarray(a * lOld, (a + 1) * lOld), a * l);
+    G.set(G12.subarray(a * k, (a + 1) * k), a * l + lOld);
+    for (let c = 0; c < k; c++) G[(lOld + c) * l + a] = G12[a * k + c]!;
+  }
+  for (let a = 0; a < k; a++) {
+    C.set(C22.subarray(a * k, (a + 1) * k), (lOld + a) * l + lOld);
+    G.set(G22.subarray(a * k, (a + 1) * k), (lOld + a) * l + lOld);
+  }
+  return { B: concatColumns(B1, B2), C, G, nu };
+}
+
+/** The eigenpairs of G = BᵀB (descending) and λ̂ = max(0, σ² − ν). */
+function eigenCore(f: Factored): Core {
+  const l = f.B.cols;
+  const G = f.G;
+  // ml-matrix's EVD (tred2/tql2 on transposed storage) measured 5.4 s at ℓ = 1024 against 12.9 s
+  // for symmetricEigen (src/krylov/tridiagonal.ts, whose QL rotates row-major columns): kept.
   const evd = new EVD(new Matrix(Array.from({ length: l }, (_, a) => Array.from(G.subarray(a * l, (a + 1) * l)))), { assumeSymmetric: true });
   const s = evd.realEigenvalues;
   const Vm = evd.eigenvectorMatrix;
@@ -205,18 +357,85 @@ function nystromCore(Omega: Tall, Y: Tall, M: Float64Array, nuIn: number, fn: st
   const lambda = new Float64Array(l);
   order.forEach((src, t) => {
     sigma2[t] = s[src]!;
-    lambda[t] = Math.max(0, s[src]! - nu);
+    lambda[t] = Math.max(0, s[src]! - f.nu);
     for (let a = 0; a < l; a++) V[a * l + t] = Vm.get(a, src);
   });
-  return { B, V, sigma2, lambda, nu };
+  return { B: f.B, V, sigma2, lambda, nu: f.nu };
+}
+
+/** Host multiply-adds of a stage from ℓ_old to ℓ (orthonormalisation, ΩᵀY_new, the B/G update). */
+export function stageMultiplyAdds(n: number, lOld: number, l: number, passes: number): number {
+  const k = l - lOld;
+  return passes * (2 * n * lOld * k + n * k * k) + n * l * k + 2 * n * lOld * k + n * k * k;
+}
+
+/** Host multiply-adds of one application P⁻¹x (two n×ℓ passes and the ℓ×ℓ H). */
+export function applyMultiplyAdds(n: number, l: number): number {
+  return 2 * n * l + l * l;
 }
 
 /**
- * Randomized Nyström with a fixed or adaptive sketch size. rank 'auto' (FTU's adaptive rule,
- * simplified to the computable certificate λ̂_ℓ): start at `initialRank`, and while
- * λ̂_ℓ > tolerance·μ and ℓ < maxRank, double ℓ (capped at maxRank). Each doubling keeps the
- * previous Ω and AΩ and only sketches the new columns (orthogonalised against the old Ω), so the
- * product cost is that of one sketch of the final size; the small O(nℓ²) algebra is redone.
+ * The cost rule of rank 'auto', one decision: after a stage at ℓ with λ̂_ℓ, is doubling to ℓ'
+ * expected to pay? With κ ≈ (ρ·λ̂ + μ)/μ (FTU's bound, λ̂ the smallest retained eigenvalue; ρ ≥ 1
+ * corrects for λ̂_ℓ underestimating λ_ℓ, measured between stages — see `randomizedNystrom`) and
+ * CG iterations ≈ c·√κ, and a CG iteration costing one product plus one application of P⁻¹
+ * (which grows with ℓ):
+ *   now  = c·√κ(λ̂_ℓ) · (product + apply(ℓ))
+ *   next = build(ℓ → ℓ') + c·√κ(λ̂_ℓ') · (product + apply(ℓ'))
+ * and it doubles iff next < now. build(ℓ → ℓ') = (ℓ' − ℓ)·sketch column + host multiply-adds of
+ * the stage · their measured rate + ℓ'³ · the eigendecomposition's measured rate (the O(nℓ²) and
+ * O(ℓ³) terms extrapolated separately). λ̂_ℓ' is extrapolated geometrically from the decay seen
+ * between the last two stages (λ̂_ℓ² / λ̂_{ℓ/2}); after the first stage, from the decay within it
+ * (λ̂_ℓ / λ̂_{ℓ/2} of the same sketch). One doubling ahead only: it stops at the first doubling
+ * that does not pay even if a later one might — greedy, and the spectra of kernel matrices decay
+ * monotonically, so the saving per doubling shrinks while its cost grows ~4×.
+ */
+export function nystromDecision(input: {
+  n: number;
+  mu: number;
+  rank: number;
+  nextRank: number;
+  lambda: number;
+  predictedLambda: number;
+  passesNext: number;
+  costs: Required<NystromCostModel>;
+  /** ρ ≥ 1 (default 1): κ ≈ (ρ·λ̂ + μ)/μ. */
+  underestimate?: number;
+}): Omit<NystromDecision, 'action'> & { pays: boolean } {
+  const { n, mu, rank: l, nextRank: l2, lambda, predictedLambda, passesNext, costs } = input;
+  const rho = input.underestimate ?? 1;
+  const c = costs.iterationsPerSqrtKappa;
+  const iterationsNow = c * Math.sqrt((rho * lambda + mu) / mu);
+  const iterationsNext = c * Math.sqrt((rho * predictedLambda + mu) / mu);
+  const iterMs = (r: number) => costs.productMs + costs.hostMsPerMultiplyAdd * applyMultiplyAdds(n, r);
+  const solveMsNow = iterationsNow * iterMs(l);
+  const solveMsNext = iterationsNext * iterMs(l2);
+  const buildMsNext = (l2 - l) * costs.sketchMsPerColumn
+    + costs.hostMsPerMultiplyAdd * stageMultiplyAdds(n, l, l2, passesNext)
+    + costs.eigenMsPerCube * l2 ** 3;
+  return {
+    nextRank: l2, predictedEigenvalue: predictedLambda, underestimate: rho, iterationsNow, iterationsNext, solveMsNow, buildMsNext, solveMsNext,
+    pays: buildMsNext + solveMsNext < solveMsNow,
+  };
+}
+
+/**
+ * Randomized Nyström with a fixed or adaptive sketch size. rank 'auto' starts at `initialRank`
+ * and doubles ℓ (capped at maxRank) while the stopping rule allows:
+ *  - 'cost' (the default): while the next doubling is expected to pay for itself in CG time
+ *    (`nystromDecision`: its build against the iterations it saves, each a product plus an
+ *    application of P⁻¹), and λ̂_ℓ > tolerance·μ. Why: a doubling costs ~4× the previous one in
+ *    host algebra (O(nℓ²) + O(ℓ³)) and 2× in sketch columns, while it saves c·(√κ_ℓ − √κ_ℓ')
+ *    iterations — with cheap products (small n, or a GPU) the last doublings cost more than
+ *    the whole solve they shorten (measured at n = 8000 on 2 cores: the 512 → 1024 doubling took
+ *    21.5 s of a 46.8 s total). The costs are measured on the build itself (the latest stage's
+ *    matmat time per column, its host multiply-adds per ms, its eigendecomposition per ℓ³, one
+ *    timed product) unless `costModel` fixes them.
+ *  - 'tolerance': while λ̂_ℓ > tolerance·μ (FTU's adaptive rule, simplified to the computable
+ *    certificate λ̂_ℓ: κ ≲ 1 + tolerance).
+ * Each doubling keeps the previous Ω, AΩ, B and BᵀB and only sketches the new columns
+ * (orthogonalised against the old Ω), so the product cost is that of one sketch of the final
+ * size and the host algebra of a stage is that of its new columns (`factorExtend`).
  */
 export async function randomizedNystrom(A: LinearOperator, options: NystromOptions): Promise<NystromPreconditioner> {
   const fn = 'nystromPreconditioner';
@@ -226,12 +445,27 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
   const t0 = performance.now();
   let targets: number[];
   let tolerance = Infinity;
+  let stopping: 'cost' | 'tolerance' | 'fixed' = 'fixed';
+  const given: NystromCostModel = {};
   if (options.rank === 'auto') {
     if (n < 2) throw new RangeError(`${fn}: rank 'auto' needs n ≥ 2, got n = ${n}`);
     const maxRank = checkRank(options.maxRank ?? defaultMaxRank(n), n, fn, 'maxRank');
     const initial = checkRank(options.initialRank ?? Math.min(64, maxRank), n, fn, 'initialRank');
     if (initial > maxRank) throw new RangeError(`${fn}: initialRank = ${initial} exceeds maxRank = ${maxRank}`);
     tolerance = checkPositive(options.tolerance ?? DEFAULT_NYSTROM_TOLERANCE, fn, 'tolerance');
+    const st = options.stopping ?? (options.tolerance !== undefined ? 'tolerance' : 'cost');
+    if (st !== 'cost' && st !== 'tolerance') throw new RangeError(`${fn}: stopping must be 'cost' or 'tolerance', got ${show(st)}`);
+    stopping = st;
+    const cm = options.costModel ?? {};
+    if (typeof cm !== 'object' || cm === null) throw new TypeError(`${fn}: costModel must be an object, got ${show(cm)}`);
+    for (const key of ['sketchMsPerColumn', 'productMs', 'hostMsPerMultiplyAdd', 'eigenMsPerCube', 'iterationsPerSqrtKappa'] as const) {
+      const v = cm[key];
+      if (v === undefined) continue;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (key === 'iterationsPerSqrtKappa' && v === 0)) {
+        throw new RangeError(`${fn}: costModel.${key} must be a finite number ≥ 0${key === 'iterationsPerSqrtKappa' ? ' (> 0)' : ''}, got ${show(v)}`);
+      }
+      given[key] = v;
+    }
     targets = [initial];
     while (targets[targets.length - 1]! < maxRank) targets.push(Math.min(maxRank, 2 * targets[targets.length - 1]!));
   } else {
@@ -244,16 +478,28 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
   let M = new Float64Array(0);
   let nu = NaN;
   const stages: NystromStage[] = [];
+  let factored: Factored | undefined;
   let core: Core | undefined;
-  for (const l of targets) {
+  let productMs = given.productMs;
+  const passesFor = (l: number) => (l > n / 4 ? 2 : 1);
+  for (let s = 0; s < targets.length; s++) {
+    const l = targets[s]!;
     const ts = performance.now();
     const kNew = l - Omega.cols;
-    // Two Gram–Schmidt/CholeskyQR passes once ℓ is a sizeable part of n (the block gets ill-conditioned).
-    const G = orthonormalize(tall(n, kNew, fillGaussian(new Float64Array(n * kNew), rng)), Omega, l > n / 4 ? 2 : 1);
-    const Ynew = fromMatrix(await A.matmat(toMatrix(G)));
-    assertFiniteBlock(Ynew, fn, 'the sketch A·Ω');
     const lOld = Omega.cols;
-    Omega = concatColumns(Omega, G);
+    // Two Gram–Schmidt/CholeskyQR passes once ℓ is a sizeable part of n (the block gets ill-conditioned).
+    const passes = passesFor(l);
+    const Gn = orthonormalize(tall(n, kNew, fillGaussian(new Float64Array(n * kNew), rng)), Omega, passes);
+    // Cost rule with measured costs: one untimed product first, so that the backend's warm-up
+    // (worker pool start, compilation) is not billed to the first stage's sketch columns.
+    if (s === 0 && stopping === 'cost' && (given.productMs === undefined || given.sketchMsPerColumn === undefined)) {
+      await A.matvec(columnOf(Gn, 0));
+    }
+    const tm = performance.now();
+    const Ynew = fromMatrix(await A.matmat(toMatrix(Gn)));
+    const sketchMs = performance.now() - tm;
+    assertFiniteBlock(Ynew, fn, 'the sketch A·Ω');
+    Omega = concatColumns(Omega, Gn);
     Y = concatColumns(Y, Ynew);
     // M = ΩᵀY grows by the columns ΩᵀY_new; the new rows mirror them (ΩᵀAΩ is symmetric) and
     // the new diagonal block is symmetrised.
@@ -276,15 +522,70 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
     M = Mn;
     // ν is fixed by the first stage: the leading eigenvalues dominate ‖Y‖ from the start.
     if (Number.isNaN(nu)) nu = Math.sqrt(n) * epsAt(frobenius(Y.data));
-    core = nystromCore(Omega, Y, M, nu, fn);
-    nu = core.nu;
+    factored = (factored && factorExtend(factored, Ynew, Gn, M)) ?? factorFull(Omega, Y, M, nu, fn);
+    nu = factored.nu;
+    const te = performance.now();
+    core = eigenCore(factored);
+    const eigenMs = performance.now() - te;
+    const ms = performance.now() - ts;
     const lmin = core.lambda[l - 1]!;
-    stages.push({ rank: l, smallestEigenvalue: lmin, ms: performance.now() - ts });
-    if (lmin <= tolerance * mu) break;
+    const stage: NystromStage = { rank: l, smallestEigenvalue: lmin, ms, sketchMs, eigenMs };
+    stages.push(stage);
+    if (stopping === 'fixed') break;
+    if (lmin <= tolerance * mu) {
+      if (stopping === 'cost') stage.decision = { ...stopDecision(l, lmin), action: 'tolerance' };
+      break;
+    }
+    if (s + 1 >= targets.length) {
+      if (stopping === 'cost') stage.decision = { ...stopDecision(l, lmin), action: 'maxRank' };
+      break;
+    }
+    if (stopping === 'tolerance') continue;
+    // The cost rule. One timed product (the CG iteration's main cost) once the backend is warm.
+    if (productMs === undefined) {
+      const tp = performance.now();
+      await A.matvec(columnOf(Gn, 0));
+      productMs = performance.now() - tp;
+    }
+    const hostMs = ms - sketchMs - eigenMs;
+    const costs: Required<NystromCostModel> = {
+      productMs,
+      // a matmat column never costs more than a product (and the first matmat may include warm-up)
+      sketchMsPerColumn: given.sketchMsPerColumn ?? Math.min(sketchMs / kNew, productMs),
+      hostMsPerMultiplyAdd: given.hostMsPerMultiplyAdd ?? hostMs / stageMultiplyAdds(n, lOld, l, passes),
+      eigenMsPerCube: given.eigenMsPerCube ?? eigenMs / l ** 3,
+      iterationsPerSqrtKappa: given.iterationsPerSqrtKappa ?? DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
+    };
+    const l2 = targets[s + 1]!;
+    // Decay per doubling: stage to stage when there are two stages, else within this sketch.
+    const prev = stages.length >= 2 ? stages[stages.length - 2]!.smallestEigenvalue : core.lambda[Math.max(0, Math.floor(l / 2) - 1)]!;
+    const ratio = prev > 0 ? Math.min(1, lmin / prev) : 1;
+    const steps = Math.log2(l2 / l); // < 1 when maxRank caps the doubling
+    const predicted = lmin * ratio ** steps;
+    // ρ: the last eigenvalue of a sketch underestimates the true λ_ℓ that bounds κ (Nyström gives
+    // λ̂_i ≤ λ_i, worst at i = ℓ). The doubled sketch sees the previous stage's last eigenvalue
+    // better: their ratio (≈ 2.7–3.2 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
+    const rho = stages.length >= 2
+      ? Math.min(100, Math.max(1, core.lambda[stages[stages.length - 2]!.rank - 1]! / Math.max(prev, Number.MIN_VALUE)))
+      : 1;
+    const d = nystromDecision({ n, mu, rank: l, nextRank: l2, lambda: lmin, predictedLambda: predicted, passesNext: passesFor(l2), costs, underestimate: rho });
+    const { pays, ...rest } = d;
+    stage.decision = { ...rest, action: pays ? 'double' : 'cost' };
+    if (!pays) break;
   }
   const P = new NystromPreconditioner(core!, mu, stages, Omega.cols);
   P.buildMs = performance.now() - t0;
   return P;
+}
+
+function stopDecision(l: number, lmin: number): Omit<NystromDecision, 'action'> {
+  return { nextRank: l, predictedEigenvalue: lmin, underestimate: NaN, iterationsNow: NaN, iterationsNext: NaN, solveMsNow: NaN, buildMsNext: NaN, solveMsNext: NaN };
+}
+
+function columnOf(A: Tall, c: number): Float64Array {
+  const out = new Float64Array(A.rows);
+  for (let i = 0; i < A.rows; i++) out[i] = A.data[i * A.cols + c]!;
+  return out;
 }
 
 /**

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { Matrix, solve as denseSolve } from 'ml-matrix';
 import { cg } from '../../src/krylov/cg.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
-import { nystromPreconditioner, NystromPreconditioner, defaultMaxRank } from '../../src/preconditioners/index.js';
+import {
+  nystromPreconditioner, NystromPreconditioner, defaultMaxRank, nystromDecision, stageMultiplyAdds, applyMultiplyAdds,
+  DEFAULT_ITERATIONS_PER_SQRT_KAPPA, type NystromCostModel,
+} from '../../src/preconditioners/index.js';
 import {
   cgBound, denseOp, eigenvalues, gaussianDense, inv, maxAbs, maxAbsDiff, points, randomVector, relErr, shifted, withSpectrum,
 } from './helpers.js';
@@ -126,12 +129,100 @@ describe('randomized Nyström preconditioner', () => {
     // λ_i = e^{-i/8} ≤ 10μ from i ≈ 37, and λ̂_ℓ ≤ λ_ℓ: certified by ℓ = 32 or 64
     expect([32, 64]).toContain(P.rank);
     // a cap stops the doubling
-    const capped = (await nystromPreconditioner(A, { rank: 'auto', shift: mu, initialRank: 8, maxRank: 20 })) as NystromPreconditioner;
+    const capped = (await nystromPreconditioner(A, { rank: 'auto', shift: mu, initialRank: 8, maxRank: 20, stopping: 'tolerance' })) as NystromPreconditioner;
     expect(capped.stages.map((s) => s.rank)).toEqual([8, 16, 20]);
     // the default rank cap
     expect(defaultMaxRank(8000)).toBe(1024);
     expect(defaultMaxRank(1_048_576)).toBe(106);
     expect(defaultMaxRank(50)).toBe(49);
+  });
+
+  describe("rank 'auto', cost rule (injected costs: no test depends on timings)", () => {
+    const n = 300;
+    const mu = 1e-3;
+    const A = denseOp(withSpectrum(Array.from({ length: n }, (_, i) => Math.exp(-i / 8)), 4));
+    // products dominate nothing, everything balanced: a baseline the cases below perturb
+    const base: Required<NystromCostModel> = {
+      sketchMsPerColumn: 1, productMs: 5, hostMsPerMultiplyAdd: 1e-6, eigenMsPerCube: 1e-6, iterationsPerSqrtKappa: DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
+    };
+    const build = async (costModel: NystromCostModel, extra: object = {}) =>
+      (await nystromPreconditioner(A, { rank: 'auto', shift: mu, initialRank: 4, seed: 3, costModel, ...extra })) as NystromPreconditioner;
+
+    it('nystromDecision: next < now ⇔ doubling pays, with the documented formula', () => {
+      const costs = { ...base };
+      const d = nystromDecision({ n: 1000, mu: 1e-3, rank: 64, nextRank: 128, lambda: 0.1, predictedLambda: 0.01, passesNext: 1, costs });
+      const c = DEFAULT_ITERATIONS_PER_SQRT_KAPPA;
+      expect(d.iterationsNow).toBeCloseTo(c * Math.sqrt(101), 10);
+      expect(d.iterationsNext).toBeCloseTo(c * Math.sqrt(11), 10);
+      expect(d.solveMsNow).toBeCloseTo(d.iterationsNow * (5 + 1e-6 * applyMultiplyAdds(1000, 64)), 8);
+      expect(d.solveMsNext).toBeCloseTo(d.iterationsNext * (5 + 1e-6 * applyMultiplyAdds(1000, 128)), 8);
+      expect(d.buildMsNext).toBeCloseTo(64 * 1 + 1e-6 * stageMultiplyAdds(1000, 64, 128, 1) + 1e-6 * 128 ** 3, 8);
+      expect(d.pays).toBe(d.buildMsNext + d.solveMsNext < d.solveMsNow);
+      expect(d.pays).toBe(true);
+      // the same decision with 100× dearer sketch columns does not pay
+      expect(nystromDecision({ n: 1000, mu: 1e-3, rank: 64, nextRank: 128, lambda: 0.1, predictedLambda: 0.01, passesNext: 1, costs: { ...costs, sketchMsPerColumn: 100 } }).pays).toBe(false);
+      // stage work: a doubling's new columns only (orthonormalisation, ΩᵀY_new, the B/G extension)
+      expect(stageMultiplyAdds(1000, 0, 64, 1)).toBe(1000 * 64 * 64 * 3);
+    });
+
+    it('deterministic for a seed: same stages, decisions and operator; no timed product when all costs are given', async () => {
+      let matvecs = 0;
+      const spy = Object.create(A) as typeof A;
+      spy.matvec = async (x) => { matvecs++; return A.matvec(x); };
+      const P = (await nystromPreconditioner(spy, { rank: 'auto', shift: mu, initialRank: 4, seed: 3, costModel: base })) as NystromPreconditioner;
+      const Q = await build(base);
+      expect(matvecs).toBe(0);
+      expect(P.stages.map((s) => s.rank)).toEqual(Q.stages.map((s) => s.rank));
+      expect(P.stages.map((s) => s.decision)).toEqual(Q.stages.map((s) => s.decision));
+      const x = randomVector(n, 2);
+      expect(Array.from(await P.matvec(x))).toEqual(Array.from(await Q.matvec(x)));
+      // every stage but the last doubled; the last says why it stopped
+      for (const s of P.stages.slice(0, -1)) expect(s.decision!.action).toBe('double');
+      expect(['cost', 'tolerance', 'maxRank']).toContain(P.stages[P.stages.length - 1]!.decision!.action);
+    });
+
+    it('stops earlier when sketch columns or host arithmetic are dear, goes further when CG products are dear', async () => {
+      const ref = (await build(base)).rank;
+      const dearColumns = (await build({ ...base, sketchMsPerColumn: 200 })).rank;
+      const dearHost = (await build({ ...base, hostMsPerMultiplyAdd: 1e-3, eigenMsPerCube: 1e-3 })).rank;
+      const dearProducts = (await build({ ...base, productMs: 500 })).rank;
+      expect(dearColumns).toBeLessThan(ref);
+      expect(dearHost).toBeLessThan(ref);
+      expect(dearProducts).toBeGreaterThanOrEqual(ref);
+      // free builds double until the tolerance certificate (λ̂_ℓ ≤ 10μ) or maxRank
+      const free = await build({ sketchMsPerColumn: 0, productMs: 1, hostMsPerMultiplyAdd: 0, eigenMsPerCube: 0 });
+      const last = free.stages[free.stages.length - 1]!;
+      expect(last.decision!.action).toBe('tolerance');
+      expect(last.smallestEigenvalue).toBeLessThanOrEqual(10 * mu);
+      // a stop for cost is a stage whose predicted next build + solve was not cheaper
+      const stopped = await build({ ...base, sketchMsPerColumn: 200 });
+      const d = stopped.stages[stopped.stages.length - 1]!.decision!;
+      expect(d.action).toBe('cost');
+      expect(d.buildMsNext + d.solveMsNext).toBeGreaterThanOrEqual(d.solveMsNow);
+    });
+
+    it('never exceeds maxRank (a capped last step), and a free build stops there', async () => {
+      const free = { sketchMsPerColumn: 0, productMs: 1, hostMsPerMultiplyAdd: 0, eigenMsPerCube: 0 };
+      const P = await build(free, { maxRank: 20 });
+      expect(P.stages.map((s) => s.rank)).toEqual([4, 8, 16, 20]);
+      expect(P.stages[3]!.decision!.action).toBe('maxRank');
+      expect(P.rank).toBe(20);
+      expect(P.sketchColumns).toBe(20);
+      // an explicit tolerance is the tolerance rule (costs ignored) unless stopping: 'cost'
+      const T = await build({ ...base, sketchMsPerColumn: 1e6 }, { tolerance: 10 });
+      expect(T.stages[T.stages.length - 1]!.smallestEigenvalue).toBeLessThanOrEqual(10 * mu);
+      expect(T.stages.every((s) => s.decision === undefined)).toBe(true);
+      const C = await build({ ...base, sketchMsPerColumn: 1e6 }, { tolerance: 10, stopping: 'cost' });
+      expect(C.rank).toBe(4);
+      expect(C.stages[0]!.decision!.action).toBe('cost');
+    });
+
+    it('rejects bad cost models and stopping rules', async () => {
+      await expect(build({ productMs: -1 })).rejects.toThrow(/costModel.productMs must be a finite number ≥ 0, got -1/);
+      await expect(build({ iterationsPerSqrtKappa: 0 })).rejects.toThrow(/costModel.iterationsPerSqrtKappa .* got 0/);
+      await expect(build({ sketchMsPerColumn: NaN })).rejects.toThrow(/sketchMsPerColumn .* got NaN/);
+      await expect(build(base, { stopping: 'never' })).rejects.toThrow(/stopping must be 'cost' or 'tolerance', got .*never/);
+    });
   });
 
   it('uses ONE matmat for a fixed-rank sketch', async () => {

@@ -50,7 +50,12 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     // converged to the solution: the true residual of (K + αI) x = b
     const r = await K.shift(alpha).matvec(x);
     expect(relErr(r, b)).toBeLessThan(1e-9);
-    expect(rec.iterations[0]!).toBeLessThan(60);
+    // rank 'auto' stopped by its cost rule (measured costs: the rank depends on the machine), and
+    // the preconditioned solve takes fewer iterations than plain CG (about 230 here)
+    const stages = (P as NystromPreconditioner).stages;
+    expect(['cost', 'tolerance', 'maxRank']).toContain(stages[stages.length - 1]!.decision!.action);
+    const plain = await cg(K.shift(alpha), b, { rtol: 1e-10 });
+    expect(rec.iterations[0]!).toBeLessThan(plain.iterations);
   });
 
   it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {
