@@ -116,10 +116,69 @@ interface Column {
   /** Best verified true residual and refused convergence claims since it improved. */
   bestTrue: number;
   refusals: number;
+  /**
+   * The iterate with the smallest verified true residual, that residual, the checks since it last
+   * improved by 10%, and the restarts from it (inexact — float32 — products make CG drift away).
+   */
+  best: { x: Float64Array; r: Float64Array; norm: number } | null;
+  checksSinceProgress: number;
+  restarts: number;
+  /** The recursive residual has drifted from b − A x by > 1%: the products are inexact. */
+  drifted: boolean;
   iterations: number;
   status: Status;
   message?: string;
   history: number[];
+}
+
+/** Checks without a 10% gain in the verified residual before CG gives up (250 iterations by default). */
+const STALL_CHECKS = 10;
+/** Restarts from the best iterate before CG gives up. */
+const MAX_RESTARTS = 3;
+
+/**
+ * Keeps the best verified iterate and protects CG from drifting away from it. With inexact
+ * (float32) products the recursion loses conjugacy once the residual nears the products' accuracy;
+ * the verified residual then stalls or grows. This only acts once the recursive residual has been
+ * seen to drift from b − A x (> 1%): CG's residual norm is not monotone, and with exact products
+ * its oscillations are no reason to intervene. Then a verified residual above twice the best
+ * restarts CG from the best iterate (fresh residual, no search direction), and repeated restarts or
+ * a long stall end the solve with the best iterate. Returns true when it restored or stopped.
+ */
+function guardAgainstDrift(c: Column, trueR: Float64Array, gap: number): boolean {
+  const trueNorm = norm(trueR);
+  if (gap > 0.01 * trueNorm) c.drifted = true;
+  if (c.best === null || trueNorm < c.best.norm) {
+    c.checksSinceProgress = c.best !== null && trueNorm > 0.9 * c.best.norm ? c.checksSinceProgress + 1 : 0;
+    if (c.best === null) c.best = { x: Float64Array.from(c.x), r: Float64Array.from(trueR), norm: trueNorm };
+    else { c.best.x.set(c.x); c.best.r.set(trueR); c.best.norm = trueNorm; }
+    return false;
+  }
+  c.checksSinceProgress++;
+  if (!c.drifted) return false;
+  const diverging = trueNorm > 2 * c.best.norm;
+  if (diverging) c.restarts++;
+  if (c.checksSinceProgress >= STALL_CHECKS || c.restarts > MAX_RESTARTS) {
+    restoreBest(c);
+    c.status = Status.MaxIter;
+    c.message = `stagnated at residual ${c.best.norm.toExponential(3)} > tolerance ${c.tol.toExponential(3)} after ` +
+      `${c.iterations} iterations (returning the best iterate): the products' accuracy limits the attainable residual`;
+    return true;
+  }
+  if (diverging) {
+    restoreBest(c);
+    return true;
+  }
+  return false;
+}
+
+function restoreBest(c: Column): void {
+  const best = c.best!;
+  c.x.set(best.x);
+  c.r.set(best.r);
+  c.rnorm = best.norm;
+  c.p = null; // restart: the old search direction belongs to the abandoned iterate
+  c.fresh = true;
 }
 
 export function cg(A: OperatorInput, b: VectorInput, options?: CgOptions<Float64Array>): Promise<CgResult<Float64Array, number[]>>;
@@ -171,6 +230,7 @@ export async function cg(
     return {
       b: bj, x, r: Float64Array.from(bj), p: null, rhoPrev: 0, rnorm: bnorm,
       tol: Math.max(rtol * bnorm, atol), fresh: true, sinceCheck: 0, bestTrue: Infinity, refusals: 0, iterations: 0,
+      best: null, checksSinceProgress: 0, restarts: 0, drifted: false,
       // b = 0: x = 0 is exact, whatever x0 says (scipy returns b).
       status: zero ? Status.Converged : Status.Running, history: [] as number[],
     };
@@ -215,6 +275,7 @@ export async function cg(
       c.sinceCheck = 0;
       let gap = 0;
       for (let t = 0; t < n; t++) gap += (r[t]! - c.r[t]!) ** 2;
+      if (guardAgainstDrift(c, r, Math.sqrt(gap))) return;
       if (claims.includes(c) || !(Math.sqrt(gap) <= 0.01 * c.rnorm)) {
         replaceResidual(c, r);
         c.history[c.history.length - 1] = c.rnorm;
@@ -303,6 +364,12 @@ export async function cg(
     }
   }
 
+  // a column that stopped without converging returns its best verified iterate
+  const stopped = cols.filter((c) => c.status === Status.MaxIter && c.best !== null && !c.fresh);
+  const finalTruths = await trueResiduals(stopped);
+  stopped.forEach((c, i) => {
+    if (c.best!.norm < norm(finalTruths[i]!)) restoreBest(c);
+  });
   const infoOf = (c: Column): number =>
     c.status === Status.Converged ? 0 : c.status === Status.Breakdown ? -1 : c.iterations;
   const columnInfo = cols.map(infoOf);
