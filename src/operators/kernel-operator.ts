@@ -14,7 +14,7 @@ import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
 import type { Dtype } from './types.js';
-import { columnsToMatrix, matrixColumn } from './validate.js';
+import { columnsToMatrix, matrixColumns } from './validate.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'gpu';
 
@@ -145,7 +145,7 @@ export class KernelOperator extends LinearOperator {
   }
 
   protected override async _matmat(X: Matrix): Promise<Matrix> {
-    const cols = Array.from({ length: X.columns }, (_, c) => matrixColumn(X, c));
+    const cols = matrixColumns(X);
     return columnsToMatrix(await this.product(cols), this.shape[0]);
   }
 

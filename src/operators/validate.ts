@@ -175,13 +175,19 @@ export function columnMatrix(x: ArrayLike<number>): Matrix {
   return M;
 }
 
-/** An n×k Matrix whose columns are the given vectors (all of length n). */
+/** All columns of M as fresh Float64Arrays, in one row-major pass (ml-matrix stores rows). */
+export function matrixColumns(M: Matrix): Float64Array[] {
+  const k = M.columns;
+  const out = Array.from({ length: k }, () => new Float64Array(M.rows));
+  for (let i = 0; i < M.rows; i++) for (let j = 0; j < k; j++) out[j]![i] = M.get(i, j);
+  return out;
+}
+
+/** An n×k Matrix whose columns are the given vectors (all of length n), filled row by row. */
 export function columnsToMatrix(columns: ArrayLike<number>[], n: number): Matrix {
-  const M = new Matrix(n, columns.length);
-  for (let j = 0; j < columns.length; j++) {
-    const c = columns[j]!;
-    for (let i = 0; i < n; i++) M.set(i, j, c[i]!);
-  }
+  const k = columns.length;
+  const M = new Matrix(n, k);
+  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) M.set(i, j, columns[j]![i]!);
   return M;
 }
 
