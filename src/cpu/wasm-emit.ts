@@ -21,18 +21,15 @@
  * The emitted text only ever contains slot-derived identifiers and numeric literals.
  */
 import type { Node, VarNode } from '../formula/ast.js';
+import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, floatLiteral, splatConst, type LaneType } from './wasm-math.js';
-import { isNonPositive } from './sign.js';
+import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, splatConst, type LaneType } from './wasm-math.js';
+import { isNonPositive } from '../formula/sign.js';
 
 export type CpuDtype = 'float32' | 'float64';
 export type ProgramColumns = number | 'scratch' | 'dense';
 
-export interface FormulaSlots {
-  readonly i: readonly VarNode[];
-  readonly j: readonly VarNode[];
-  readonly p: readonly VarNode[];
-}
+export type { FormulaSlots } from '../formula/slots.js';
 
 export interface ReductionProgram {
   readonly key: string;
@@ -104,18 +101,11 @@ class Emitter {
   readonly v128Locals: string[] = [];
   readonly i32Locals: string[] = [];
   private readonly memo = new Map<string, string[]>();
-  private readonly keys = new WeakMap<Node, string>();
   private readonly stages = new WeakMap<Node, Stage>();
-  private readonly slotOf = new Map<VarNode, { cat: 'i' | 'j' | 'p'; slot: number; offset: number }>();
+  private readonly index: SlotIndex;
 
   constructor(readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number) {
-    let offset = 0;
-    slots.p.forEach((v, s) => {
-      this.slotOf.set(v, { cat: 'p', slot: s, offset });
-      offset += v.dim;
-    });
-    slots.i.forEach((v, s) => this.slotOf.set(v, { cat: 'i', slot: s, offset: 0 }));
-    slots.j.forEach((v, s) => this.slotOf.set(v, { cat: 'j', slot: s, offset: 0 }));
+    this.index = new SlotIndex(slots);
   }
 
   newV128(): string {
@@ -130,22 +120,11 @@ class Emitter {
   }
 
   private slot(v: VarNode) {
-    const s = this.slotOf.get(v);
-    if (!s) throw new Error(`internal: variable '${v.name}' is not among the formula's collected variables`);
-    return s;
+    return this.index.slot(v);
   }
 
   key(n: Node): string {
-    let k = this.keys.get(n);
-    if (k !== undefined) return k;
-    if (n.op === 'var') {
-      const s = this.slot(n);
-      k = `${s.cat}${s.slot}:${n.dim}`;
-    } else if (n.op === 'const') k = `c${floatLiteral(n.value)}`;
-    else if ('arg' in n) k = `${n.op}(${this.key(n.arg)})`;
-    else k = `${n.op}(${this.key(n.left)},${this.key(n.right)})`;
-    this.keys.set(n, k);
-    return k;
+    return this.index.key(n);
   }
 
   stage(n: Node): Stage {

@@ -28,15 +28,12 @@
  * and numeric literals.
  */
 import type { Node, VarNode } from '../formula/ast.js';
+import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
 import { formulaKey } from '../formula/analyze.js';
-import { isNonPositive } from '../cpu/sign.js';
+import { isNonPositive } from '../formula/sign.js';
 
-export interface FormulaSlots {
-  readonly i: readonly VarNode[];
-  readonly j: readonly VarNode[];
-  readonly p: readonly VarNode[];
-}
+export type { FormulaSlots } from '../formula/slots.js';
 
 /** Columns per pass: one scalar column, or vec4 groups. */
 export type PassWidth = 1 | 4 | 8;
@@ -118,39 +115,21 @@ class Emitter {
   usesTanh = false;
   private names = 0;
   private readonly memo = new Map<string, string[]>();
-  private readonly keys = new WeakMap<Node, string>();
   private readonly stages = new WeakMap<Node, Stage>();
-  private readonly slotOf = new Map<VarNode, { cat: 'i' | 'j' | 'p'; slot: number; offset: number }>();
+  private readonly index: SlotIndex;
 
   constructor(slots: FormulaSlots, readonly R: number) {
     this.rows = Array.from({ length: R }, () => []);
     this.pairs = Array.from({ length: R }, () => []);
-    let offset = 0;
-    slots.p.forEach((v, s) => {
-      this.slotOf.set(v, { cat: 'p', slot: s, offset });
-      offset += v.dim;
-    });
-    slots.i.forEach((v, s) => this.slotOf.set(v, { cat: 'i', slot: s, offset: 0 }));
-    slots.j.forEach((v, s) => this.slotOf.set(v, { cat: 'j', slot: s, offset: 0 }));
+    this.index = new SlotIndex(slots);
   }
 
   private slot(v: VarNode) {
-    const s = this.slotOf.get(v);
-    if (!s) throw new Error(`internal: variable '${v.name}' is not among the formula's collected variables`);
-    return s;
+    return this.index.slot(v);
   }
 
   key(n: Node): string {
-    let k = this.keys.get(n);
-    if (k !== undefined) return k;
-    if (n.op === 'var') {
-      const s = this.slot(n);
-      k = `${s.cat}${s.slot}:${n.dim}`;
-    } else if (n.op === 'const') k = `c${f32Literal(n.value)}`;
-    else if ('arg' in n) k = `${n.op}(${this.key(n.arg)})`;
-    else k = `${n.op}(${this.key(n.left)},${this.key(n.right)})`;
-    this.keys.set(n, k);
-    return k;
+    return this.index.key(n);
   }
 
   stage(n: Node): Stage {

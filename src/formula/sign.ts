@@ -2,7 +2,7 @@
  * Sign facts provable from the formula's structure alone (never from bound values, since
  * compiled code is shared by every binding). Used to drop overflow handling from exp(x ≤ 0).
  */
-import type { Node } from '../formula/ast.js';
+import type { Node } from './ast.js';
 
 export function isNonNegative(n: Node): boolean {
   switch (n.op) {

@@ -1,0 +1,55 @@
+/**
+ * Slot indexing shared by the code emitters: which slot each bound variable occupies, where
+ * parameters sit in the packed parameter block, and a structural key per subtree (variables by
+ * category, slot and dimension; constants by value) — equal keys mean equal code, which is what
+ * common-subexpression elimination and program caches need.
+ */
+import type { Node, VarCategory, VarNode } from './ast.js';
+
+export interface FormulaSlots {
+  readonly i: readonly VarNode[];
+  readonly j: readonly VarNode[];
+  readonly p: readonly VarNode[];
+}
+
+export interface SlotInfo {
+  readonly cat: VarCategory;
+  readonly slot: number;
+  /** Parameters: offset of the first value in the packed parameter block (0 for i/j). */
+  readonly offset: number;
+}
+
+export class SlotIndex {
+  private readonly slotOf = new Map<VarNode, SlotInfo>();
+  private readonly keys = new WeakMap<Node, string>();
+
+  constructor(slots: FormulaSlots) {
+    let offset = 0;
+    slots.p.forEach((v, s) => {
+      this.slotOf.set(v, { cat: 'p', slot: s, offset });
+      offset += v.dim;
+    });
+    slots.i.forEach((v, s) => this.slotOf.set(v, { cat: 'i', slot: s, offset: 0 }));
+    slots.j.forEach((v, s) => this.slotOf.set(v, { cat: 'j', slot: s, offset: 0 }));
+  }
+
+  slot(v: VarNode): SlotInfo {
+    const s = this.slotOf.get(v);
+    if (!s) throw new Error(`internal: variable '${v.name}' is not among the formula's collected variables`);
+    return s;
+  }
+
+  /** Structural key of a subtree (memoised per node). */
+  key(n: Node): string {
+    let k = this.keys.get(n);
+    if (k !== undefined) return k;
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      k = `${s.cat}${s.slot}:${n.dim}`;
+    } else if (n.op === 'const') k = `c${Object.is(n.value, -0) ? '-0' : String(n.value)}`;
+    else if ('arg' in n) k = `${n.op}(${this.key(n.arg)})`;
+    else k = `${n.op}(${this.key(n.left)},${this.key(n.right)})`;
+    this.keys.set(n, k);
+    return k;
+  }
+}
