@@ -22,8 +22,8 @@ export interface ConformanceOptions {
   k?: number;
 }
 
-/** mulberry32: a tiny deterministic PRNG, so failures reproduce. */
-function mulberry32(seed: number): () => number {
+/** mulberry32: a tiny deterministic PRNG (independent of src/), so failures reproduce. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

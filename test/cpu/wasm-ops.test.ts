@@ -19,22 +19,12 @@ import { parseFormula } from '../../src/formula/parse.js';
 import { reduceKernel } from '../../src/cpu/reduce.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, UnsupportedInWasm, type CpuDtype } from '../../src/cpu/wasm-emit.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
+import { mulberry32 } from '../conformance.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
 });
 
-/** mulberry32: deterministic PRNG. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n×d float32-representable points uniform in [lo, hi). */
 function points(seed: number, n: number, d: number, lo = -1, hi = 1): number[][] {

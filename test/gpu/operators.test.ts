@@ -11,23 +11,13 @@ import {
   linearKernel, lobpcg, maternKernel, polynomialKernel, type KernelOptions, type PointsLike,
 } from '../../src/index.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
-import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
+import { checkOperatorAgainstDense, relativeError, mulberry32 } from '../conformance.js';
 import { gpu, hasGpu } from './gpu-env.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
 });
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function points(seed: number, n: number, d: number): number[][] {
   const r = mulberry32(seed);

@@ -15,17 +15,8 @@ import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
 import { describeGpuPlan, gpuProgramFor, gpuReduceKernel, type GpuKernelOptions } from '../../src/gpu/reduce.js';
 import { gpu, hasGpu } from './gpu-env.js';
+import { mulberry32 } from '../conformance.js';
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function points(seed: number, n: number, d: number, lo = -1, hi = 1): number[][] {
   const r = mulberry32(seed);

@@ -17,7 +17,7 @@ import {
 } from '../../src/index.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { poolThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
-import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
+import { checkOperatorAgainstDense, relativeError, mulberry32 } from '../conformance.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
@@ -25,16 +25,6 @@ afterAll(async () => {
 
 // ------------------------------------------------------------------ helpers (independent of src/)
 
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** n×d points uniform in [lo, hi), float32-representable (so every input format holds the same values). */
 function points(seed: number, n: number, d: number, lo = 0, hi = 1): number[][] {
