@@ -14,6 +14,7 @@ import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
 import type { Dtype } from './types.js';
+import { rowMajorMatvec } from './row-major.js';
 import { columnsToMatrix, matrixColumns } from './validate.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'gpu';
@@ -110,7 +111,7 @@ export class KernelOperator extends LinearOperator {
   /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache). */
   private async product(columns: Float64Array[]): Promise<Float64Array[]> {
     const dense = await this.denseIfWorthIt();
-    if (dense) return columns.map((c) => denseMatvec(dense, this.shape[0], this.shape[1], c));
+    if (dense) return columns.map((c) => rowMajorMatvec(dense, this.shape[0], this.shape[1], c));
     if (this.backend === 'gpu') {
       return gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu);
     }
@@ -182,22 +183,4 @@ function resolveBackend(requested: BackendChoice, dtype: Dtype | undefined, pair
   const choice = requested === 'auto' ? backendSetting() : requested;
   if (choice !== 'auto') return choice;
   return dtype !== 'float64' && autoPrefersGpu(pairs) ? 'gpu' : 'cpu';
-}
-
-function denseMatvec(K: Float64Array, n: number, m: number, x: Float64Array): Float64Array {
-  const y = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    const row = i * m;
-    let j = 0;
-    for (; j + 3 < m; j += 4) {
-      s0 += K[row + j]! * x[j]!;
-      s1 += K[row + j + 1]! * x[j + 1]!;
-      s2 += K[row + j + 2]! * x[j + 2]!;
-      s3 += K[row + j + 3]! * x[j + 3]!;
-    }
-    for (; j < m; j++) s0 += K[row + j]! * x[j]!;
-    y[i] = s0 + s1 + s2 + s3;
-  }
-  return y;
 }

@@ -8,6 +8,7 @@
  * accumulator serves four rows (it does not fit in L1 once k is a few hundred).
  */
 import { Matrix } from 'ml-matrix';
+import { rowMajorMatvec } from '../operators/row-major.js';
 
 /** An n×k row-major block. */
 export interface Tall {
@@ -142,23 +143,7 @@ export function mulSmall(A: Tall, W: Float64Array, q: number): Tall {
 
 /** A·w for a vector w of length p (A n×p): one dot product per row, four partial sums. */
 export function mulVector(A: Tall, w: Float64Array): Float64Array {
-  const { rows: n, cols: p } = A;
-  const a = A.data;
-  const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const ai = i * p;
-    let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    let r = 0;
-    for (; r + 3 < p; r += 4) {
-      s0 += a[ai + r]! * w[r]!;
-      s1 += a[ai + r + 1]! * w[r + 1]!;
-      s2 += a[ai + r + 2]! * w[r + 2]!;
-      s3 += a[ai + r + 3]! * w[r + 3]!;
-    }
-    for (; r < p; r++) s0 += a[ai + r]! * w[r]!;
-    out[i] = s0 + s1 + s2 + s3;
-  }
-  return out;
+  return rowMajorMatvec(A.data, A.rows, A.cols, w);
 }
 
 /** Aᵀx for a vector x of length n (A n×p), four rows per pass over the length-p accumulator. */

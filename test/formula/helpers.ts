@@ -1,14 +1,7 @@
 /** Shared helpers for the formula tests: seeded random points and direct computations. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 as rng } from '../conformance.js';
+
+export { rng };
 
 export function randomPoints(n: number, d: number, seed: number, scale = 1): number[][] {
   const r = rng(seed);
