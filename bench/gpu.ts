@@ -5,7 +5,8 @@
  *   npm run build:bench && node build/bench/gpu.js [n …] [options]
  *
  * Sizes default to 65,536, 262,144 and 1,048,576. Options (kernel shape, see GpuKernelOptions):
- *   --rows=R --wg=N --tile=T --splits=S --columns=1|4|8 --target=W --no-kahan
+ *   --rows=R --wg=N --tile=T --splits=S --columns=1|4|8 --target=W --no-kahan --direct (no expanded Gaussian)
+ *   --profile (after the timed matvecs, 5 more with GPU timestamps: the compute pass's device time)
  *   --reps=K (timed matvecs per size, default 10)   --sample=S (rows checked against float64, default 256)
  *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)
  *   --solve-rtol=1e-3 --solve-maxiter=2000 --eigsh-tol=1e-6
@@ -15,8 +16,8 @@
  * {"kind":"solve"…}.
  */
 import {
-  gaussianKernel, getBackendInfo, mulberry32, setBackend, shutdownCpuPool,
-  type GpuKernelOptions, type KernelOperator,
+  gaussianKernel, getBackendInfo, lastGpuProfile, mulberry32, setBackend, setGpuProfiling, shutdownCpuPool,
+  type GpuKernelOptions, type GpuProfile, type KernelOperator,
 } from 'lazylinalg';
 import { Matrix } from 'ml-matrix';
 
@@ -38,6 +39,8 @@ if (flag('splits')) gpuOptions.splits = num('splits', 1);
 if (flag('columns')) gpuOptions.columnsPerPass = num('columns', 4) as 1 | 4 | 8;
 if (flag('target')) gpuOptions.targetWorkgroups = num('target', 1024);
 if (args.includes('--no-kahan')) gpuOptions.kahan = false;
+if (args.includes('--direct')) gpuOptions.expandedGaussian = false;
+const PROFILE = args.includes('--profile');
 
 const log = (o: Record<string, unknown>) => console.log(JSON.stringify(o));
 
@@ -84,6 +87,23 @@ async function matvecBench(n: number): Promise<KernelOperator> {
     times.push(performance.now() - t);
   }
   const ms = median(times);
+  let kernelMs: number | undefined;
+  let phases: Record<string, number> | undefined;
+  if (PROFILE) {
+    setGpuProfiling(true);
+    const profiles: GpuProfile[] = [];
+    for (let r = 0; r < 5; r++) {
+      await K.matvec(v);
+      const p = lastGpuProfile();
+      if (p) profiles.push(p);
+    }
+    setGpuProfiling(false);
+    if (profiles.length) {
+      kernelMs = median(profiles.map((p) => p.passMs));
+      phases = Object.fromEntries((['uploadMs', 'submitMs', 'waitMs', 'readbackMs'] as const)
+        .map((k) => [k, +median(profiles.map((p) => p[k])).toFixed(3)]));
+    }
+  }
   const sr = mulberry32(3);
   const rows = Array.from({ length: Math.min(SAMPLE, n) }, () => Math.floor(sr() * n));
   const { want, scale } = await reference(x, v, rows);
@@ -93,6 +113,7 @@ async function matvecBench(n: number): Promise<KernelOperator> {
   log({
     kind: 'matvec', n, d: 3, sigma: SIGMA, reps: REPS, msPerMatvec: +ms.toFixed(3), minMs: +Math.min(...times).toFixed(3),
     pairsPerS: +(n * n / (ms / 1e3)).toPrecision(4), firstCallMs: +firstMs.toFixed(1),
+    ...(kernelMs === undefined ? {} : { kernelMs: +kernelMs.toFixed(3), kernelPairsPerS: +(n * n / (kernelMs / 1e3)).toPrecision(4), phases }),
     relErrSample: +err.toPrecision(3), maxRowErrScaled: +maxRow.toPrecision(3), sampleRows: rows.length, gpu: gpuOptions,
   });
 

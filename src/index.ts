@@ -17,7 +17,8 @@ export type { PointsLike, FormulaLike, FormulaScope } from './formula/index.js';
 export { setCpuThreads, shutdownCpuPool } from './cpu/pool.js';
 export { setBackend, getBackendInfo, GpuUnavailableError, GPU_AUTO_MIN_PAIRS } from './gpu/device.js';
 export type { BackendSetting, BackendInfo, AdapterDescription, GpuLimits } from './gpu/device.js';
-export type { GpuKernelOptions } from './gpu/reduce.js';
+export { setGpuProfiling, lastGpuProfile } from './gpu/reduce.js';
+export type { GpuKernelOptions, GpuProfile } from './gpu/reduce.js';
 export * from './krylov/index.js';
 export {
   nystromPreconditioner, jacobiPreconditioner, pivotedCholeskyPreconditioner, partialPivotedCholesky, landmarkPreconditioner,

@@ -48,6 +48,8 @@ export interface GpuContext {
   readonly limits: GpuLimits;
   /** Set when the device is lost: the reason, for error messages. */
   lost: string | undefined;
+  /** The device was created with 'timestamp-query' (kernel timings for `setGpuProfiling`). */
+  readonly timestamps?: boolean;
 }
 
 export interface BackendInfo {
@@ -208,6 +210,7 @@ export function contextForDevice(device: GPUDevice): GpuContext {
     adapter: describeAdapter(info, 'core', 'caller-supplied GPUDevice'),
     limits: readLimits(device.limits),
     lost: undefined,
+    timestamps: device.features.has('timestamp-query'),
   };
   watchLoss(ctx);
   return ctx;
@@ -235,9 +238,11 @@ async function defaultAcquire(): Promise<GpuContext> {
       const v = adapter.limits[k];
       if (typeof v === 'number' && Number.isFinite(v)) requiredLimits[k] = v;
     }
+    // timestamps only serve the optional kernel profiling (reduce.ts); requested where offered
+    const timestamps = adapter.features.has('timestamp-query');
     let device: GPUDevice;
     try {
-      device = await adapter.requestDevice({ requiredLimits });
+      device = await adapter.requestDevice({ requiredLimits, requiredFeatures: timestamps ? ['timestamp-query'] : [] });
     } catch (error) {
       tried.push(`${name}: requestDevice failed (${(error as Error).message})`);
       continue;
@@ -247,6 +252,7 @@ async function defaultAcquire(): Promise<GpuContext> {
       adapter: describeAdapter(adapter.info, featureLevel, source, (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter),
       limits: readLimits(device.limits),
       lost: undefined,
+      timestamps,
     };
     watchLoss(ctx);
     return ctx;

@@ -20,15 +20,15 @@
 import type { BoundData, Node } from '../formula/ast.js';
 import { acquireGpu, type GpuContext, type GpuLimits } from './device.js';
 import {
-  emitKernelProgram, emitSplitSumProgram, HEADER_BYTES,
-  type BindingSpec, type FormulaSlots, type GpuProgram, type KernelShape, type PassWidth,
+  emitKernelProgram, emitSplitSumProgram, HEADER_BYTES, matchExpandedGaussian,
+  type BindingSpec, type ExpandedGaussianMatch, type FormulaSlots, type GpuProgram, type KernelShape, type PassWidth,
 } from './wgsl-emit.js';
 
 /** Tuning of the GPU kernel's shape; every field has a default chosen from the problem size. */
 export interface GpuKernelOptions {
   /** Threads per workgroup (default min(128, device limits)). */
   workgroupSize?: number;
-  /** Rows per thread R (default: the largest of 8, 4, 2, 1 that still yields `targetWorkgroups`). */
+  /** Rows per thread R (default 4, fewer where the register budget of wide passes is exceeded). */
   rowsPerThread?: number;
   /** Points per staged tile (default: the workgroup size). */
   tile?: number;
@@ -42,15 +42,65 @@ export interface GpuKernelOptions {
   kahan?: boolean;
   /** Largest buffer binding to use, in bytes (default: the device's limit; tests lower it to force blocks). */
   maxBindingBytes?: number;
+  /**
+   * The expanded form of a Gaussian exp(−c|x − y|²) (`wgsl-emit.ts`): d multiply-adds and one exp2 per pair
+   * instead of 2d + 1 operations, used only where the formula matches and the centred, scaled points satisfy
+   * |x̂|² ≤ 64 (error ≈ 1e-6, see `EXPANDED_MAX_SQNORM`), else the direct form runs. Default: on hardware
+   * adapters (H100, n = 2²⁰: 313 ms against 364 ms per kernel), off on software ones (llvmpipe runs it 1.7×
+   * slower than the direct form). `gpuProgramFor` uses it only when asked.
+   */
+  expandedGaussian?: boolean;
 }
 
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
+
+// ------------------------------------------------------------------ optional kernel profiling
+
+let profiling = false;
+let lastProfile: GpuProfile | undefined;
+
+/** Device-side time of the last kernel product's compute pass (GPU timestamps). */
+export interface GpuProfile {
+  /** From the start to the end of the compute pass (every dispatch of the product), in ms. */
+  readonly passMs: number;
+  /** Host-side phases, in ms: right-hand sides converted and written, commands encoded and submitted, waiting
+   * for the readback mapping, results copied out and converted. */
+  readonly uploadMs: number;
+  readonly submitMs: number;
+  readonly waitMs: number;
+  readonly readbackMs: number;
+  readonly rows: number;
+  readonly columns: number;
+}
+
+/**
+ * Records GPU timestamps around every product's compute pass (where the device has 'timestamp-query'), for
+ * benchmarks: `lastGpuProfile()` then tells the device time apart from submission and readback. Off by
+ * default (it costs a second readback per product).
+ */
+export function setGpuProfiling(on: boolean): void {
+  profiling = on;
+  lastProfile = undefined;
+}
+
+/** The last profiled product, or undefined (profiling off, no timestamps on this device, nothing run yet). */
+export function lastGpuProfile(): GpuProfile | undefined {
+  return lastProfile;
+}
 const MAP_READ = 0x1;
 const SHADER_COMPUTE = 0x4;
 
 /** Registers per thread that the row stripes may take: R·(i-values + accumulators) stays near this. */
 const REGISTER_BUDGET = 64;
 const DEFAULT_TARGET_WORKGROUPS = 1024;
+/**
+ * Largest |x̂|² = s²|x − c|² (s² = c·log₂e, c the centre of the points' bounding box) for the expanded
+ * Gaussian. The exponent 2x̂·ŷ − |ŷ|² is formed in f32 from terms up to ~3 × this bound, so its rounding error
+ * grows with it: at the unit cube with σ = 0.1 (bound 54) the terms carry ≈ 6.5e-7 relative error against
+ * 2.2e-7 for the direct form (float32 simulation over n = 2²⁰). Pair terms stay ≤ 2⁶⁴, so with weights
+ * of magnitude ≤ 2²⁰ (larger ones are scaled, `unitScale`) no sum over a binding's points can overflow.
+ */
+const EXPANDED_MAX_SQNORM = 64;
 const MAX_SPLITS = 64;
 
 // ------------------------------------------------------------------ caches (per device)
@@ -141,8 +191,12 @@ interface Plan {
   readonly staging: GPUBuffer;
   readonly program: GpuProgram;
   readonly splits: number;
+  /** The expanded Gaussian form: columns of extreme magnitude are scaled by a power of two on upload. */
+  readonly expanded: boolean;
   /** Serialises products on this plan (they share its buffers). */
   chain: Promise<unknown>;
+  /** Query set and buffers of the optional profiling, made on first use. */
+  profiler?: { querySet: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer };
 }
 
 /** What a plan was built with: exposed for benchmarks and tests. */
@@ -154,6 +208,8 @@ export interface PlanSummary {
   readonly passes: number;
   readonly dispatches: number;
   readonly programKey: string;
+  /** Whether the expanded Gaussian form runs (see `GpuKernelOptions.expandedGaussian`). */
+  readonly expanded: boolean;
 }
 
 /**
@@ -177,11 +233,14 @@ function chooseShape(
   const target = o.targetWorkgroups ?? DEFAULT_TARGET_WORKGROUPS;
   const iFloats = slots.i.reduce((s, v) => s + v.dim, 0);
   const perRow = iFloats + 2 * width * (o.kahan === false ? 1 : 1.5);
+  // R = 4 where the registers allow (then splits of the j range fill the device): on the H100, n = 65,536
+  // ran its kernel in 1.25 ms with R = 2 or 4 and 16–32 splits, 1.31 ms with R = 8, 1.70 ms with R = 1
+  // (4 splits); at n = 2²⁰, R = 4 and 8 are within 2% (bench/RESULTS.md)
   let R = o.rowsPerThread;
   if (R === undefined) {
     R = 1;
-    for (const r of [8, 4, 2]) {
-      if (r * perRow <= REGISTER_BUDGET && Math.ceil(n / (WG * r)) >= target) { R = r; break; }
+    for (const r of [4, 2]) {
+      if (r * perRow <= REGISTER_BUDGET) { R = r; break; }
     }
   }
   if (!Number.isInteger(R) || R < 1 || R > 32) throw new RangeError(`gpu.rowsPerThread must be an integer in [1, 32], got ${String(R)}`);
@@ -192,13 +251,14 @@ function chooseShape(
 }
 
 function optionsKey(o: GpuKernelOptions): string {
-  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes].join(',');
+  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian].join(',');
 }
 
 async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
   const { device, limits } = ctx;
   const { shape: requested, target } = chooseShape(n, m, ncols, slots, limits, o, ctx.adapter.software);
-  const program = emitKernelProgram(formula, slots, requested, limits);
+  const expanded = (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
+  const program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
   const shape = program.shape;
   const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = shape;
   const passes = Math.ceil(ncols / W);
@@ -248,6 +308,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const params = new Float32Array(Math.max(4, Math.ceil(program.paramFloats / 4) * 4));
   let po = 0;
   for (const v of slots.p) { params.set(v.value.data, po); po += v.dim; }
+  if (expanded) params.set(expanded.center, po);
   const uniform = (header: readonly number[], withParams: boolean): GPUBuffer => {
     const bytes = withParams ? uniformBytes : HEADER_BYTES + 16;
     const buf = device.createBuffer({ size: bytes, usage: USAGE.UNIFORM | USAGE.COPY_DST, mappedAtCreation: true });
@@ -325,7 +386,40 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const [v, m2] = await Promise.all([invalid, oom]);
   if (m2) throw new Error(`GPU out of memory while preparing a ${n}x${m} kernel product with ${ncols} column(s): ${m2.message}`);
   if (v) throw new Error(`GPU validation error while preparing a ${n}x${m} kernel product: ${v.message}`);
-  return { ctx, ncols, width: W, passes, colBlocks, rowBlocks, dispatches, staging, program, splits, chain: Promise.resolve() };
+  return {
+    ctx, ncols, width: W, passes, colBlocks, rowBlocks, dispatches, staging, program, splits,
+    expanded: expanded !== undefined, chain: Promise.resolve(),
+  };
+}
+
+/**
+ * The expanded Gaussian's match and centre, when the data allow it: c is the centre of the bounding box of
+ * both point sets, and s²·max|p − c|² over every point must stay within `EXPANDED_MAX_SQNORM`.
+ */
+function expandedGaussianFor(formula: Node, slots: FormulaSlots): { match: ExpandedGaussianMatch; center: Float32Array } | undefined {
+  const match = matchExpandedGaussian(formula, slots);
+  if (!match) return undefined;
+  const d = match.dim;
+  const lo = new Float64Array(d).fill(Infinity);
+  const hi = new Float64Array(d).fill(-Infinity);
+  const sets = [match.iVar.value, match.jVar.value];
+  for (const { data, rows } of sets) {
+    for (let i = 0; i < rows; i++) {
+      for (let k = 0; k < d; k++) {
+        const v = data[i * d + k]!;
+        if (v < lo[k]!) lo[k] = v;
+        if (v > hi[k]!) hi[k] = v;
+      }
+    }
+  }
+  const center = new Float32Array(d);
+  let reach = 0; // max |p − c|² is at a corner of the box
+  for (let k = 0; k < d; k++) {
+    if (!Number.isFinite(lo[k]!) || !Number.isFinite(hi[k]!)) return undefined; // empty or non-finite points
+    center[k] = (lo[k]! + hi[k]!) / 2;
+    reach += Math.max(hi[k]! - center[k]!, center[k]! - lo[k]!) ** 2;
+  }
+  return match.scale2 * reach <= EXPANDED_MAX_SQNORM ? { match, center } : undefined;
 }
 
 function planFor(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
@@ -355,6 +449,9 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
   const { ctx, width: W, passes } = plan;
   const { device } = ctx;
   if (ctx.lost) throw lostError(ctx);
+  const t0 = performance.now();
+  // expanded form: columns of extreme magnitude scaled by an exact power of two (undone on readback)
+  const scales = columns.map((col) => (plan.expanded ? unitScale(col) : 1));
   for (const cb of plan.colBlocks) {
     // pass-major, W floats per point; columns beyond ncols stay 0
     const data = new Float32Array(passes * cb.count * W);
@@ -362,13 +459,21 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
       const p = Math.floor(c / W);
       const lane = c % W;
       const base = p * cb.count * W + lane;
-      for (let j = 0; j < cb.count; j++) data[base + j * W] = col[cb.start + j]!;
+      packColumn(data, base, W, col, cb.start, cb.count, scales[c]!);
     });
     device.queue.writeBuffer(cb.rhs, 0, data);
   }
+  const t1 = performance.now();
   device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder();
-  const pass = encoder.beginComputePass();
+  const profiler = profiling && ctx.timestamps ? (plan.profiler ??= {
+    querySet: device.createQuerySet({ type: 'timestamp', count: 2 }),
+    resolve: device.createBuffer({ size: 16, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC }),
+    read: device.createBuffer({ size: 16, usage: USAGE.MAP_READ | USAGE.COPY_DST }),
+  }) : undefined;
+  const pass = encoder.beginComputePass(profiler
+    ? { timestampWrites: { querySet: profiler.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
+    : undefined);
   for (const d of plan.dispatches) {
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, d.bindGroup);
@@ -376,10 +481,17 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
   }
   pass.end();
   for (const rb of plan.rowBlocks) encoder.copyBufferToBuffer(rb.out, 0, plan.staging, rb.stagingOffset, passes * rb.count * W * 4);
+  if (profiler) {
+    encoder.resolveQuerySet(profiler.querySet, 0, 2, profiler.resolve, 0);
+    encoder.copyBufferToBuffer(profiler.resolve, 0, profiler.read, 0, 16);
+  }
   device.queue.submit([encoder.finish()]);
   const validation = device.popErrorScope();
+  const t2 = performance.now();
+  let t3 = t2;
   try {
     await plan.staging.mapAsync(MAP_READ);
+    t3 = performance.now();
   } catch (error) {
     await validation.catch(() => undefined);
     // a failed map is most often a lost device whose `lost` promise has not settled yet
@@ -387,10 +499,23 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
     if (ctx.lost) throw lostError(ctx, error);
     throw new Error(`GPU readback failed: ${(error as Error).message}`, { cause: error });
   }
+  let stillMapped = true;
   try {
     const invalid = await validation;
     if (invalid) throw new Error(`GPU validation error in a kernel product: ${invalid.message}`);
-    const mapped = new Float32Array(plan.staging.getMappedRange());
+    let passMs = NaN;
+    if (profiler) {
+      await profiler.read.mapAsync(MAP_READ);
+      const [begin, end] = new BigUint64Array(profiler.read.getMappedRange());
+      passMs = Number(end! - begin!) / 1e6;
+      profiler.read.unmap();
+    }
+    const t4 = performance.now();
+    // one bulk copy out of the mapping: mapped memory may be uncached, where element-wise strided reads cost
+    // ~20 ns each (H100 machine: 23 ms of a 336 ms product at n = 2²⁰ before this copy)
+    const mapped = new Float32Array(plan.staging.getMappedRange()).slice();
+    plan.staging.unmap();
+    stillMapped = false;
     const out = columns.map(() => new Float64Array(n));
     for (const rb of plan.rowBlocks) {
       const base0 = rb.stagingOffset / 4;
@@ -398,13 +523,55 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
         const p = Math.floor(c / W);
         const lane = c % W;
         const base = base0 + p * rb.count * W + lane;
-        for (let i = 0; i < rb.count; i++) col[rb.start + i] = mapped[base + i * W]!;
+        unpackColumn(col, rb.start, mapped, base, W, rb.count, 1 / scales[c]!);
       });
+    }
+    if (profiler) {
+      lastProfile = {
+        passMs, uploadMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, readbackMs: performance.now() - t4,
+        rows: n, columns: columns.length,
+      };
     }
     return out;
   } finally {
-    plan.staging.unmap();
+    if (stillMapped) plan.staging.unmap();
   }
+}
+
+// Host loops of a product, each in a small function of its own: V8 optimises those after a few calls,
+// where the same loops inside runPlan stayed in a lower tier for the first dozens of products.
+
+/**
+ * The power of two the expanded form scales a column by: 1 while max |w| ∈ [2⁻²⁰, 2²⁰] (pair terms ≤ 2⁶⁴ times
+ * at most 2²⁰ over ≤ 2²⁷ points per binding stay far below float32's 2¹²⁸, and no weight nears its underflow),
+ * else 2^−e with max |w| · 2^−e ∈ (½, 1]; 1 for a zero or non-finite column (nothing to protect, or NaN anyway).
+ */
+function unitScale(col: Float64Array): number {
+  let max = 0;
+  for (let j = 0; j < col.length; j++) {
+    const a = Math.abs(col[j]!);
+    if (a > max) max = a;
+  }
+  if (!(max > 0) || !Number.isFinite(max) || (max >= 2 ** -20 && max <= 2 ** 20)) return 1;
+  return 2 ** -Math.ceil(Math.log2(max));
+}
+
+/** data[base + j·W] = src[start + j]·scale for j < count (float64 → float32). */
+function packColumn(data: Float32Array, base: number, W: number, src: Float64Array, start: number, count: number, scale: number): void {
+  if (W === 1 && scale === 1) {
+    data.set(src.subarray(start, start + count), base); // a converting copy in the runtime
+    return;
+  }
+  for (let j = 0; j < count; j++) data[base + j * W] = src[start + j]! * scale;
+}
+
+/** dst[start + i] = src[base + i·W]·scale for i < count (float32 → float64). */
+function unpackColumn(dst: Float64Array, start: number, src: Float32Array, base: number, W: number, count: number, scale: number): void {
+  if (W === 1 && scale === 1) {
+    dst.set(src.subarray(base, base + count), start);
+    return;
+  }
+  for (let i = 0; i < count; i++) dst[start + i] = src[base + i * W]! * scale;
 }
 
 export interface GpuReduceOptions extends GpuKernelOptions {
@@ -440,11 +607,12 @@ export async function describeGpuPlan(
   const p = await planFor(ctx, formula, slots, n, m, ncols, options);
   return {
     shape: p.program.shape, splits: p.splits, rowBlocks: p.rowBlocks.length, colBlocks: p.colBlocks.length,
-    passes: p.passes, dispatches: p.dispatches.length, programKey: p.program.key,
+    passes: p.passes, dispatches: p.dispatches.length, programKey: p.program.key, expanded: p.expanded,
   };
 }
 
 /** The WGSL text of the kernel program a product would use (no device needed beyond the limits). */
 export function gpuProgramFor(formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, limits: GpuLimits, options: GpuKernelOptions = {}): GpuProgram {
-  return emitKernelProgram(formula, slots, chooseShape(n, m, ncols, slots, limits, options).shape, limits);
+  const expanded = options.expandedGaussian ? expandedGaussianFor(formula, slots) : undefined;
+  return emitKernelProgram(formula, slots, chooseShape(n, m, ncols, slots, limits, options).shape, limits, expanded?.match);
 }

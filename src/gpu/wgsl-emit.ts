@@ -27,11 +27,12 @@
  * its key and its bindings; it never contains a user-provided name, only slot-derived identifiers
  * and numeric literals.
  */
-import type { Node, VarNode } from '../formula/ast.js';
+import type { Node, UnaryNode, VarNode } from '../formula/ast.js';
 import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
 import { formulaKey } from '../formula/analyze.js';
 import { isNonPositive } from '../formula/sign.js';
+import { compileScalarJs } from '../formula/emit-js.js';
 
 export type { FormulaSlots } from '../formula/slots.js';
 
@@ -82,6 +83,29 @@ export const HEADER_BYTES = 32;
 
 type Stage = 'P' | 'I' | 'J' | 'Q';
 type Ctx = { readonly k: 'P' } | { readonly k: 'I'; readonly r: number } | { readonly k: 'J' } | { readonly k: 'Q'; readonly r: number };
+
+interface PeeledExp {
+  /** Stage of exp's argument. */
+  readonly st: Stage;
+  /** What remains after the folded factors. */
+  readonly base: Node;
+  /** sign · constant · log₂e, folded in float64. */
+  readonly F0: number;
+  readonly factors: readonly { readonly node: Node; readonly invert: boolean }[];
+  readonly fStage: Stage;
+  /** Structural tag of F for memoisation. */
+  readonly tag: string;
+}
+
+/** A formula that is exactly exp(F·|x − y|²), x an i-variable and y a j-variable, F ≤ 0 parameter-only. */
+export interface ExpandedGaussianMatch {
+  readonly formula: UnaryNode;
+  readonly iVar: VarNode;
+  readonly jVar: VarNode;
+  readonly dim: number;
+  /** s² = −F (F = −c·log₂e), evaluated on the host from the formula's constants and parameters. */
+  readonly scale2: number;
+}
 
 const P_CTX: Ctx = { k: 'P' };
 const J_CTX: Ctx = { k: 'J' };
@@ -260,8 +284,11 @@ class Emitter {
     return comps;
   }
 
-  /** exp(arg) as exp2 with the loop-invariant factors folded (see the module comment). */
-  private scaledExp(arg: Node, ctx: Ctx): string {
+  /**
+   * Peels exp's argument into F0 · Πfactors · base, F0 = sign·constant·log₂e folded in float64, the
+   * factors loop-invariant relative to the argument (lower stage), kept as run-time operands.
+   */
+  peel(arg: Node): PeeledExp {
     const st = this.stage(arg);
     let base = arg;
     let sign = 1;
@@ -285,23 +312,38 @@ class Emitter {
       }
       break;
     }
-    const F0 = sign * constant * Math.LOG2E; // constants folded in float64
+    const F0 = sign * constant * Math.LOG2E;
     const fStage = factors.reduce<Stage>((s, f) => combine(s, this.stage(f.node)), 'P');
-    const fTag = `F(${F0}${factors.map((f) => `${f.invert ? '/' : '*'}${this.key(f.node)}`).join('')})`;
-    const F = (from: Ctx): string => this.synth(fTag, fStage, from, (c) => {
-      let f = this.let(c, f32Literal(F0));
-      for (const x of factors) f = this.let(c, `${f} ${x.invert ? '/' : '*'} ${this.get(x.node, c)[0]!}`);
+    const tag = `F(${F0}${factors.map((f) => `${f.invert ? '/' : '*'}${this.key(f.node)}`).join('')})`;
+    return { st, base, F0, factors, fStage, tag };
+  }
+
+  /** The folded factor F of a peeled exponent, formed once in its natural context. */
+  private factor(p: PeeledExp, from: Ctx): string {
+    return this.synth(p.tag, p.fStage, from, (c) => {
+      let f = this.let(c, f32Literal(p.F0));
+      for (const x of p.factors) f = this.let(c, `${f} ${x.invert ? '/' : '*'} ${this.get(x.node, c)[0]!}`);
       return [f];
     })[0]!;
+  }
 
+  /** √(−F) of a Gaussian exponent, once per thread. */
+  private gaussianScale(p: PeeledExp, from: Ctx): string {
+    return this.synth(`sqrt(-${p.tag})`, 'P', from, (c) => [this.let(c, `sqrt(-${this.factor(p, c)})`)])[0]!;
+  }
+
+  /** exp(arg) as exp2 with the loop-invariant factors folded (see the module comment). */
+  private scaledExp(arg: Node, ctx: Ctx): string {
+    const p = this.peel(arg);
+    const { st, base } = p;
     // Gaussian pattern: exp(F·|A − B|²) with A per row, B per point, F ≤ 0 by structure
-    if (st === 'Q' && fStage === 'P' && base.op === 'sqnorm2' && base.arg.op === 'sub' && isNonPositive(arg)) {
+    if (st === 'Q' && p.fStage === 'P' && base.op === 'sqnorm2' && base.arg.op === 'sub' && isNonPositive(arg)) {
       const [l, r] = [base.arg.left, base.arg.right];
       const sl = this.stage(l);
       const sr = this.stage(r);
       if ((sl === 'I' && sr === 'J') || (sl === 'J' && sr === 'I')) {
-        const scale = this.synth(`sqrt(-${fTag})`, 'P', ctx, (c) => [this.let(c, `sqrt(-${F(c)})`)])[0]!;
-        const scaled = (side: Node) => this.synth(`scaled(${this.key(side)},${fTag})`, this.stage(side), ctx,
+        const scale = this.gaussianScale(p, ctx);
+        const scaled = (side: Node) => this.synth(`scaled(${this.key(side)},${p.tag})`, this.stage(side), ctx,
           (c) => this.get(side, c).map((v) => this.let(c, `${v} * ${scale}`)));
         const a = scaled(l);
         const b = scaled(r);
@@ -312,7 +354,34 @@ class Emitter {
       }
     }
     const b = this.get(base, ctx)[0]!;
-    return this.let(ctx, `exp2(${b} * ${F(ctx)})`);
+    return this.let(ctx, `exp2(${b} * ${this.factor(p, ctx)})`);
+  }
+
+  /**
+   * The expanded Gaussian for row r (module comment): with x̂ = s(x − c), ŷ = s(y − c), s = √(−F),
+   * exp(F|x − y|²) = exp2(−|x̂|²) · exp2(2x̂·ŷ − |ŷ|²). Returns the pair term exp2(2x̂·ŷ − |ŷ|²)
+   * (d multiply-adds and one exp2 per pair) and the row factor exp2(−|x̂|²), applied to the sums.
+   */
+  expandedGaussian(m: ExpandedGaussianMatch, centerOffset: number, r: number): { pair: string; rowFactor: string } {
+    const q: Ctx = { k: 'Q', r };
+    const p = this.peel(m.formula.arg);
+    const scale = this.gaussianScale(p, q);
+    const center = this.synth('center', 'P', q, (c) => Array.from({ length: m.dim }, (_, k) => {
+      const o = centerOffset + k;
+      return this.let(c, `u.p[${o >> 2}].${LANE[o & 3]}`);
+    }));
+    const row = this.synth(`xg(${p.tag})`, 'I', q, (c) => {
+      const x = this.get(m.iVar, c).map((v, k) => this.let(c, `(${v} - ${center[k]!}) * ${scale}`));
+      const a = this.let(c, x.map((v) => `${v} * ${v}`).join(' + '));
+      return [this.let(c, `exp2(-${a})`), ...x.map((v) => this.let(c, `2.0 * ${v}`))];
+    });
+    const point = this.synth(`yg(${p.tag})`, 'J', q, (c) => {
+      const y = this.get(m.jVar, c).map((v, k) => this.let(c, `(${v} - ${center[k]!}) * ${scale}`));
+      return [...y, this.let(c, `-(${y.map((v) => `${v} * ${v}`).join(' + ')})`)];
+    });
+    let t = point[m.dim]!;
+    for (let k = 0; k < m.dim; k++) t = this.let(q, `fma(${row[k + 1]!}, ${point[k]!}, ${t})`);
+    return { pair: this.let(q, `exp2(${t})`), rowFactor: row[0]! };
   }
 
   private pow(base: Node, exponent: Node, ctx: Ctx): string[] {
@@ -420,6 +489,32 @@ struct Uniforms { h: Header, p: array<vec4<f32>, ${paramVec4s}> }
 @group(0) @binding(0) var<uniform> u: Uniforms;`;
 }
 
+/**
+ * Whether `formula` can use the expanded Gaussian form (module comment): the whole formula is
+ * exp(F·|x − y|²) of one i-variable and one j-variable, F parameter-only and negative by value (the plan
+ * holds its bound parameters, so the value, not only the structure, decides). The caller decides
+ * from the data whether the expanded form is accurate enough (`reduce.ts`: centred, bounded |x̂|²).
+ */
+export function matchExpandedGaussian(formula: Node, slots: FormulaSlots): ExpandedGaussianMatch | undefined {
+  if (formula.op !== 'exp' || formula.dim !== 1) return undefined;
+  const e = new Emitter(slots, 1);
+  const p = e.peel(formula.arg);
+  if (p.st !== 'Q' || p.fStage !== 'P' || p.base.op !== 'sqnorm2' || p.base.arg.op !== 'sub') return undefined;
+  const { left, right } = p.base.arg;
+  if (left.op !== 'var' || right.op !== 'var' || left.dim !== right.dim) return undefined;
+  const [iVar, jVar] = left.cat === 'i' && right.cat === 'j' ? [left, right]
+    : left.cat === 'j' && right.cat === 'i' ? [right, left] : [undefined, undefined];
+  if (!iVar || !jVar) return undefined;
+  let F = p.F0;
+  for (const f of p.factors) {
+    const v = compileScalarJs(f.node)(0, 0);
+    F = f.invert ? F / v : F * v;
+  }
+  const scale2 = -F;
+  if (!(Number.isFinite(scale2) && scale2 > 0)) return undefined;
+  return { formula, iVar, jVar, dim: iVar.dim, scale2 };
+}
+
 export interface EmitLimits {
   readonly maxComputeWorkgroupStorageSize: number;
 }
@@ -428,12 +523,26 @@ export interface EmitLimits {
  * The reduction program for `formula` with the given shape; `tile` is lowered if the staged values
  * do not fit the workgroup memory limit.
  */
-export function emitKernelProgram(formula: Node, slots: FormulaSlots, shape: KernelShape, limits: EmitLimits): GpuProgram {
+export function emitKernelProgram(
+  formula: Node, slots: FormulaSlots, shape: KernelShape, limits: EmitLimits, expanded?: ExpandedGaussianMatch,
+): GpuProgram {
   if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
+  if (expanded && expanded.formula !== formula) throw new Error('internal: the expanded-Gaussian match is for another formula');
   const { workgroupSize: WG, rowsPerThread: R, width: W, kahan } = shape;
   const e = new Emitter(slots, R);
+  const slotFloats = slots.p.reduce((s, v) => s + v.dim, 0);
   const kernels: string[] = [];
-  for (let r = 0; r < R; r++) kernels.push(e.get(formula, { k: 'Q', r })[0]!);
+  const rowFactors: (string | undefined)[] = [];
+  for (let r = 0; r < R; r++) {
+    if (expanded) {
+      const g = e.expandedGaussian(expanded, slotFloats, r);
+      kernels.push(g.pair);
+      rowFactors.push(g.rowFactor);
+    } else {
+      kernels.push(e.get(formula, { k: 'Q', r })[0]!);
+      rowFactors.push(undefined);
+    }
+  }
 
   // weights: one staged scalar (W = 1) or W/4 vec4 arrays of their own
   const G = W === 1 ? 1 : W / 4;
@@ -456,7 +565,8 @@ export function emitKernelProgram(formula: Node, slots: FormulaSlots, shape: Ker
   const finalShape: KernelShape = { ...shape, tile };
 
   const AT = W === 1 ? 'f32' : 'vec4<f32>';
-  const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
+  // parameters, then (expanded form) the centre c
+  const paramFloats = slotFloats + (expanded ? expanded.dim : 0);
   const paramVec4s = Math.max(1, Math.ceil(paramFloats / 4));
 
   const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
@@ -542,10 +652,10 @@ ${indent(body, '        ')}
     }
 ${indent(accumulate, '    ')}
   }
-${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${groups.map((g) => `    O[(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u] = acc${r}_${g};`).join('\n')}\n  }`).join('\n')}
+${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${groups.map((g) => `    O[(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u] = acc${r}_${g}${rowFactors[r] ? ` * ${rowFactors[r]}` : ''};`).join('\n')}\n  }`).join('\n')}
 }
 `;
-  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${kahan ? 'kahan' : 'plain'}`;
+  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
   return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
 }
 

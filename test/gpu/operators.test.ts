@@ -92,6 +92,13 @@ describe.runIf(hasGpu)('acceptance: every named kernel at n = 10⁴ within 1e-5 
       expect(err, `${name}: relative error ${err}`).toBeLessThanOrEqual(1e-5);
     });
   }
+  it('gaussian σ=0.1 in the expanded form (|x̂|² up to 54)', async () => {
+    const got = await gaussianKernel(X, { ...GPU, sigma: 0.1, gpu: { expandedGaussian: true } }).matvec(b);
+    const want = await gaussianKernel(X, { backend: 'cpu', dtype: 'float64', sigma: 0.1 }).matvec(b);
+    const err = relativeError(got, want);
+    errors.push(`gaussian σ=0.1, expanded form: ${err.toExponential(2)}`);
+    expect(err).toBeLessThanOrEqual(1e-5);
+  });
   it('reports (informational)', async () => {
     const K = gaussianKernel(X, { ...GPU, sigma: 0.1 });
     await K.matvec(b);
@@ -99,7 +106,7 @@ describe.runIf(hasGpu)('acceptance: every named kernel at n = 10⁴ within 1e-5 
     for (let r = 0; r < 3; r++) await K.matvec(b);
     const dt = (performance.now() - t0) / 3;
     console.log(`[gpu ${gpu!.adapter.description}] n = ${n}, d = 3:\n${errors.join('\n')}\nGaussian σ=0.1 warm matvec: ${dt.toFixed(1)} ms = ${(n * n / (dt / 1e3)).toExponential(2)} pairs/s`);
-    expect(errors).toHaveLength(KERNELS.length);
+    expect(errors).toHaveLength(KERNELS.length + 1);
   });
 });
 

@@ -187,13 +187,18 @@ describe.runIf(hasGpu)('WGSL text', () => {
     expect(code).not.toMatch(/userSecretName|anotherName|bandwidthName/);
   });
 
-  it('the Gaussian costs d subtractions, one sqnorm and one exp2 per pair (pre-scaled coordinates)', () => {
+  it('the Gaussian costs d multiply-adds and one exp2 per pair in the expanded form, 2d + 1 operations in the direct one', () => {
     const f = X.sub(Y).sqnorm2().div(s.square().mul(2)).neg().exp();
-    const code = gpuProgramFor(f.node, collectVariables(f.node), N, M, 1, gpu!.limits).code;
-    const loop = code.slice(code.indexOf('for (var jj = 0u; jj < TILE'), code.indexOf('} else {'));
-    expect(loop.match(/exp2\(/g)).toHaveLength(1);
-    expect(loop.match(/ - /g)).toHaveLength(3);
-    expect(loop).not.toMatch(/u\.p\[/); // the bandwidth is folded outside the loop
+    const loopOf = (code: string) => code.slice(code.indexOf('for (var jj = 0u; jj < TILE'), code.indexOf('} else {'));
+    const expanded = loopOf(gpuProgramFor(f.node, collectVariables(f.node), N, M, 1, gpu!.limits, { rowsPerThread: 1, expandedGaussian: true }).code);
+    expect(expanded.match(/exp2\(/g)).toHaveLength(1);
+    expect(expanded.match(/fma\(/g)).toHaveLength(3);
+    expect(expanded).not.toMatch(/ - /); // no subtraction per pair
+    expect(expanded).not.toMatch(/u\.p\[/); // the bandwidth and the centre are folded outside the loop
+    const direct = loopOf(gpuProgramFor(f.node, collectVariables(f.node), N, M, 1, gpu!.limits, { rowsPerThread: 1, expandedGaussian: false }).code);
+    expect(direct.match(/exp2\(/g)).toHaveLength(1);
+    expect(direct.match(/ - /g)).toHaveLength(3);
+    expect(direct).not.toMatch(/u\.p\[/);
   });
 
   it('pipelines are keyed by structure, not by bound values', async () => {
@@ -239,6 +244,8 @@ describe.runIf(hasGpu)('dimensions, columns, sizes and blocks', () => {
     ['8 columns per pass', { columnsPerPass: 8, rowsPerThread: 2 }],
     ['row and column blocks (4 KiB bindings) with splits', { maxBindingBytes: 4096, splits: 2 }],
     ['row and column blocks, 1 column per pass', { maxBindingBytes: 2048, columnsPerPass: 1 }],
+    ['expanded Gaussian, blocks and splits', { expandedGaussian: true, maxBindingBytes: 4096, splits: 3 }],
+    ['expanded Gaussian, 8 columns per pass', { expandedGaussian: true, columnsPerPass: 8, rowsPerThread: 2 }],
   ];
   it.each(shapes)('kernel shape: %s, n = 1031, m = 777, k = 1, 4, 9', async (_label, options) => {
     for (const k of [1, 4, 9]) expectClean(await compare(big, bigCols.slice(0, k), 0, options), `k=${k}`);
@@ -268,5 +275,68 @@ describe.runIf(hasGpu)('dimensions, columns, sizes and blocks', () => {
     const lg = Vi([[0], [1]], 't').sub(z).log();
     const [l] = await gpuReduceKernel(lg.node, collectVariables(lg.node), 2, m, [ones]);
     expect(Array.from(l!)).toEqual([-Infinity, 0]);
+  });
+});
+
+describe.runIf(hasGpu)('the expanded Gaussian form', () => {
+  const gauss = (x: Formula, y: Formula, two_s2: number) => x.sub(y).sqnorm2().div(Pm(two_s2, 'two_s2')).neg().exp();
+  // on by default on hardware adapters only (llvmpipe runs it slower): asked for explicitly here
+  const ON: GpuKernelOptions = { expandedGaussian: true };
+  const plan = (f: Formula, options: GpuKernelOptions = ON) => {
+    const { n, m } = rowCounts(f.node);
+    return describeGpuPlan(f.node, collectVariables(f.node), n, m, 1, options);
+  };
+
+  it('is the default on hardware adapters only', async () => {
+    const f = gauss(Vi(points(840, 30, 3, 0, 1), 'x'), Vj(points(841, 20, 3, 0, 1), 'y'), 0.02);
+    expect((await plan(f, {})).expanded).toBe(!gpu!.adapter.software);
+  });
+
+  it('runs where the scaled, centred points are bounded (unit cube, σ = 0.1: |x̂|² ≤ 54) and matches the direct form', async () => {
+    const x = Vi(points(800, 300, 3, 0, 1), 'x');
+    const y = Vj(points(801, 200, 3, 0, 1), 'y');
+    const f = gauss(x, y, 0.02);
+    expect((await plan(f)).expanded).toBe(true);
+    expect((await plan(f, { expandedGaussian: false })).expanded).toBe(false);
+    const cols = [randomColumn(802, 200), randomColumn(803, 200), unit(200, 7)];
+    expectClean(await compare(f, cols, 0, ON), 'expanded');
+    expectClean(await compare(f, cols, 0, { ...ON, rowsPerThread: 8, splits: 5, maxBindingBytes: 2048 }), 'expanded, row/column blocks and splits');
+    expectClean(await compare(f, cols, 0, { expandedGaussian: false }), 'direct');
+  });
+
+  it('matches y − x, constant bandwidths and string formulas; not other formulas', async () => {
+    const x = Vi(points(810, 40, 2, 0, 1), 'x');
+    const y = Vj(points(811, 30, 2, 0, 1), 'y');
+    expect((await plan(y.sub(x).sqnorm2().mul(-3).exp())).expanded).toBe(true);
+    const parsed = parseFormula('exp(-sqnorm2(x - y) / (2 * s^2))', { x: x, y: y, s: f32(0.2) });
+    expect((await plan(parsed)).expanded).toBe(true);
+    expectClean(await compare(parsed, [unit(30, 3), randomColumn(812, 30)], 0, ON), 'parsed Gaussian');
+    expect((await plan(x.sub(y).sqnorm2().mul(-3).exp().mul(2))).expanded).toBe(false); // not exp at the root
+    expect((await plan(x.sub(y).norm2().mul(-3).exp())).expanded).toBe(false); // Laplacian
+    expect((await plan(x.sub(y).sqnorm2().mul(Pm(-3)).exp())).expanded).toBe(true); // negative by value
+    expect((await plan(x.sub(y).sqnorm2().mul(Pm(3)).exp())).expanded).toBe(false); // growing: no
+  });
+
+  it('falls back to the direct form where points spread far beyond the bandwidth, and stays accurate', async () => {
+    const x = Vi(points(820, 50, 3, 0, 20), 'x');
+    const y = Vj(points(821, 60, 3, 0, 20), 'y');
+    const f = gauss(x, y, 2); // s²·max|p − c|² ≈ 0.72 · 300 ≫ 64
+    expect((await plan(f)).expanded).toBe(false);
+    // entries below float32's range (exp(−r²/2) with r up to 34) read as 0: errors are measured against a floor
+    await checkFormula(f, 'spread Gaussian', CANCEL);
+  });
+
+  it('huge and tiny weights neither overflow nor underflow (columns scaled by powers of two)', async () => {
+    const x = Vi(points(830, 64, 3, 0, 1), 'x');
+    const y = Vj(points(831, 80, 3, 0, 1), 'y');
+    const f = gauss(x, y, 0.02);
+    expect((await plan(f)).expanded).toBe(true);
+    const base = randomColumn(832, 80);
+    const small = await compare(f, [base], 0, ON);
+    for (const factor of [1e30, 1e-30]) {
+      const scaled = await compare(f, [base.map((v) => v * factor)], 0, ON);
+      expectClean(scaled, `weights × ${factor}`);
+      expect(scaled.worst).toBeLessThan(Math.max(4 * small.worst, 1e-6));
+    }
   });
 });
