@@ -8,7 +8,10 @@
  *   --rows=R --wg=N --tile=T --splits=S --columns=1|4|8 --target=W --no-kahan --direct (no expanded Gaussian)
  *   --profile (after the timed matvecs, 5 more with GPU timestamps: the compute pass's device time)
  *   --reps=K (timed matvecs per size, default 10)   --sample=S (rows checked against float64, default 256)
- *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)
+ *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)   --no-solve (eigsh only)
+ *   --precond-solve (issue 5: at the largest size, (K + αI)a = b with α = --alpha (1e-3), rtol --rtol (1e-5),
+ *     first with the default preconditioner of K.solve (built and timed apart), then unpreconditioned, each capped
+ *     at --maxiter-pre (150) / --maxiter-plain (300) iterations; the verified residual each reached)
  *   --solve-rtol=1e-3 --solve-maxiter=2000 --eigsh-tol=1e-6
  * Lines: {"kind":"device"…}, {"kind":"matvec", n, msPerMatvec, pairsPerS, relErr…},
  * (relErrSample: ‖y − y₆₄‖/‖y₆₄‖ over the sampled rows; maxRowErrScaled: max |y_i − y₆₄,i| / Σ_j K_ij|v_j|),
@@ -16,7 +19,7 @@
  * {"kind":"solve"…}.
  */
 import {
-  gaussianKernel, getBackendInfo, lastGpuProfile, mulberry32, setBackend, setGpuProfiling, shutdownCpuPool,
+  cg, gaussianKernel, getBackendInfo, lastGpuProfile, mulberry32, setBackend, setGpuProfiling, shutdownCpuPool,
   type GpuKernelOptions, type GpuProfile, type KernelOperator,
 } from 'lazylinalg';
 import { Matrix } from 'ml-matrix';
@@ -30,6 +33,8 @@ const SIZES = sizes.length ? sizes : [65_536, 262_144, 1_048_576];
 const REPS = num('reps', 10);
 const SAMPLE = num('sample', 256);
 const E2E = !args.includes('--no-e2e');
+const SOLVE = !args.includes('--no-solve');
+const PRECOND_SOLVE = args.includes('--precond-solve');
 
 const gpuOptions: GpuKernelOptions = {};
 if (flag('rows')) gpuOptions.rowsPerThread = num('rows', 1);
@@ -145,6 +150,7 @@ async function endToEnd(K: KernelOperator): Promise<void> {
     iterations: e.iterations, eigenvalues: Array.from(e.eigenvalues, (v) => +v.toPrecision(8)),
   });
 
+  if (!SOLVE) return;
   const rand = mulberry32(4);
   const b = Float64Array.from({ length: n }, () => rand() - 0.5);
   t = performance.now();
@@ -163,7 +169,54 @@ async function endToEnd(K: KernelOperator): Promise<void> {
     r += (b[i]! - Kx[i]! - 1e-2 * x[i]!) ** 2;
     nb += b[i]! ** 2;
   }
-  log({ kind: 'solve', n, alpha: 1e-2, seconds: +seconds.toFixed(2), relResidual: +Math.sqrt(r / nb).toPrecision(3) });
+  const M = await K.preconditioner(1e-2); // the cached one the solve used
+  const pre = M as { buildMs?: number; rank?: number } | undefined;
+  log({
+    kind: 'solve', n, alpha: 1e-2, seconds: +seconds.toFixed(2), relResidual: +Math.sqrt(r / nb).toPrecision(3),
+    preconditioner: M ? String(M) : 'none', preconditionerBuildS: pre?.buildMs === undefined ? undefined : +(pre.buildMs / 1e3).toFixed(2),
+  });
+}
+
+/** ‖b − (K + αI)x‖ / ‖b‖ with one more product. */
+async function verifiedResidual(K: KernelOperator, b: Float64Array, x: Float64Array, alpha: number): Promise<number> {
+  const Kx = await K.matvec(x);
+  let r = 0;
+  let nb = 0;
+  for (let i = 0; i < b.length; i++) {
+    r += (b[i]! - Kx[i]! - alpha * x[i]!) ** 2;
+    nb += b[i]! ** 2;
+  }
+  return Math.sqrt(r / nb);
+}
+
+/** Issue 5 on the GPU: default-preconditioned CG against plain CG in the same run, each capped. */
+async function precondSolve(K: KernelOperator): Promise<void> {
+  const n = K.shape[0];
+  const alpha = num('alpha', 1e-3);
+  const rtol = num('rtol', 1e-5);
+  const rand = mulberry32(5);
+  const b = Float64Array.from({ length: n }, () => rand() - 0.5);
+  const variants: [string, number][] = [['default', num('maxiter-pre', 150)], ['none', num('maxiter-plain', 300)]];
+  for (const [variant, maxiter] of variants) {
+    let t = performance.now();
+    const M = variant === 'default' ? await K.preconditioner(alpha) : undefined;
+    const buildS = (performance.now() - t) / 1e3;
+    log({ kind: 'precond-build', n, alpha, variant, preconditioner: M ? String(M) : 'none', buildS: +buildS.toFixed(2) });
+    t = performance.now();
+    const res = await cg(K.shift(alpha), b, {
+      rtol, maxiter, ...(M ? { M } : {}),
+      onProgress: (p) => {
+        if (p.iteration % 10 === 0) log({ kind: 'precond-progress', variant, iteration: p.iteration, relResidual: +(p.residualNorm / Math.sqrt(b.reduce((s, v) => s + v * v, 0))).toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
+      },
+    });
+    const solveS = (performance.now() - t) / 1e3;
+    const x = res.x as Float64Array;
+    log({
+      kind: 'precond-solve', n, alpha, rtol, variant, maxiter, iterations: res.iterations, info: res.info,
+      buildS: +buildS.toFixed(2), solveS: +solveS.toFixed(2), totalS: +(buildS + solveS).toFixed(2),
+      relResidual: +(await verifiedResidual(K, b, x, alpha)).toPrecision(3),
+    });
+  }
 }
 
 async function main(): Promise<void> {
@@ -173,6 +226,7 @@ async function main(): Promise<void> {
   let K: KernelOperator | undefined;
   for (const n of SIZES) K = await matvecBench(n);
   if (E2E && K) await endToEnd(K);
+  if (PRECOND_SOLVE && K) await precondSolve(K);
   await shutdownCpuPool();
 }
 
