@@ -111,7 +111,8 @@ async function main(): Promise<void> {
     for (const s of P.stages) {
       const d = s.decision;
       log(`stage ℓ=${s.rank}: λ̂_ℓ=${s.smallestEigenvalue.toPrecision(3)}, ${(s.ms / 1000).toFixed(2)} s (sketch ${(s.sketchMs / 1000).toFixed(2)}, eig ${(s.eigenMs / 1000).toFixed(2)})`
-        + (d ? ` → ${d.action}${Number.isFinite(d.iterationsNow) ? ` (now ${d.iterationsNow.toFixed(0)} it ${(d.solveMsNow / 1000).toFixed(1)} s; ℓ'=${d.nextRank}: build ${(d.buildMsNext / 1000).toFixed(1)} s + ${d.iterationsNext.toFixed(0)} it ${(d.solveMsNext / 1000).toFixed(1)} s, ρ=${d.underestimate.toFixed(2)})` : ''}` : ''));
+        + (d ? ` → ${d.action}${Number.isFinite(d.iterationsNow) ? ` (ρ=${d.underestimate.toFixed(2)}, decay/doubling ${d.decayPerDoubling.toFixed(3)}; now ${d.iterationsNow.toFixed(0)} it ${(d.solveMsNow / 1000).toFixed(1)} s; `
+          + d.steps.map((t) => `ℓ'=${t.rank}: λ̂ ${t.predictedEigenvalue.toPrecision(3)}, build ${(t.buildMs / 1000).toFixed(1)} s + ${t.iterations.toFixed(0)} it ${(t.solveMs / 1000).toFixed(1)} s = ${((t.buildMs + t.solveMs) / 1000).toFixed(1)} s`).join('; ') + ')' : ''}` : ''));
     }
     info.sketchColumns = P.sketchColumns;
   }

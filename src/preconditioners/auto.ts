@@ -4,10 +4,11 @@
  * reuse it.
  *
  * Default rule ('auto'): a symmetric KernelOperator with n ≥ AUTO_MIN_N (4096) and α > 0 gets
- * the randomized Nyström preconditioner with rank 'auto' (ℓ doubles from 64 while the next
- * doubling is expected to pay for itself in CG time — its measured build cost against the
- * iterations it saves, see `nystromDecision` — and λ̂_ℓ > 10·α, capped at `defaultMaxRank(n)` =
- * 1024 up to n ≈ 11,000); anything else runs unpreconditioned.
+ * the randomized Nyström preconditioner with rank 'auto' (ℓ grows from 64, by 1.5× or 2×, whichever
+ * is predicted cheaper, while that step is expected to pay for itself in CG time — its measured
+ * build cost against the iterations it saves, predicted by a CG model calibrated on measured
+ * iteration counts, see `nystromNextStep` and `ITERATION_CALIBRATION` — and λ̂_ℓ > 10·α, capped at
+ * `defaultMaxRank(n)` = 1024 up to n ≈ 11,000); anything else runs unpreconditioned.
  * Below 4096 points a CG iteration costs milliseconds (≤ 16M kernel pairs, or a product with the
  * dense cache for n ≤ 2048) while a build of several hundred sketch columns plus its O(nℓ²) host
  * algebra costs seconds: measured at n = 2000, σ = 0.1, α = 1e-2, CG took 449 iterations in 1.3 s

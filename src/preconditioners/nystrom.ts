@@ -69,14 +69,15 @@ export interface NystromOptions extends LandmarkOptions {
   /** rank 'auto': largest sketch size (default `defaultMaxRank(n)`). */
   maxRank?: number;
   /**
-   * rank 'auto': stop doubling once λ̂_ℓ ≤ tolerance · μ (default 10). Given explicitly, it is
+   * rank 'auto': stop growing once λ̂_ℓ ≤ tolerance · μ (default 10). Given explicitly, it is
    * the only stopping rule (besides maxRank) unless `stopping: 'cost'` is also given.
    */
   tolerance?: number;
   /**
-   * rank 'auto': 'cost' (default unless `tolerance` is given) doubles ℓ only while the next
-   * doubling is expected to pay for itself in CG time (see `randomizedNystrom`), and also stops at
-   * the tolerance; 'tolerance' doubles until λ̂_ℓ ≤ tolerance·μ or maxRank.
+   * rank 'auto': 'cost' (default unless `tolerance` is given) grows ℓ (by 1.5× or 2×, whichever is
+   * predicted cheaper) only while the step is expected to pay for itself in CG time (see
+   * `randomizedNystrom`), and also stops at the tolerance; 'tolerance' doubles until
+   * λ̂_ℓ ≤ tolerance·μ or maxRank.
    */
   stopping?: 'cost' | 'tolerance';
   /** rank 'auto', stopping 'cost': fixed cost estimates instead of measured ones. */
@@ -96,7 +97,7 @@ export function defaultMaxRank(n: number): number {
   return Math.max(1, Math.min(n - 1, 1024, Math.floor(Math.sqrt(1.2e10 / n))));
 }
 
-/** One stage of the sketch (rank 'auto' doubles ℓ; a fixed rank has one stage). */
+/** One stage of the sketch (rank 'auto' grows ℓ stage by stage; a fixed rank has one stage). */
 export interface NystromStage {
   rank: number;
   /** λ̂_ℓ, the smallest eigenvalue of the approximation at this stage. */
@@ -110,23 +111,40 @@ export interface NystromStage {
   decision?: NystromDecision;
 }
 
+/** One step rank 'auto' (cost rule) weighed after a stage: ℓ → `rank`, in milliseconds. */
+export interface NystromStep {
+  rank: number;
+  /** The predicted λ̂ at `rank` (power-law extrapolation of the decay, see `nystromNextStep`). */
+  predictedEigenvalue: number;
+  iterations: number;
+  /** The step's build (new sketch columns, host algebra, eigendecomposition). */
+  buildMs: number;
+  /** CG at `rank`: iterations × (product + application of P⁻¹). */
+  solveMs: number;
+}
+
 /**
  * What rank 'auto' (cost rule) predicted after a stage, in milliseconds: the CG time left at the
- * current ℓ, and the next doubling's build plus the CG time at the doubled ℓ'.
+ * current ℓ, and for the cheapest step ℓ → ℓ' (of 1.5ℓ and 2ℓ, capped at maxRank) its build plus
+ * the CG time at ℓ'. `steps` lists every step weighed.
  */
 export interface NystromDecision {
   nextRank: number;
-  /** The predicted λ̂_ℓ' (geometric extrapolation of the stage-to-stage decay). */
+  /** The predicted λ̂_ℓ' (power-law extrapolation of the stage-to-stage decay). */
   predictedEigenvalue: number;
   /** ρ ≥ 1: how far the previous stage's λ̂ underestimated the same eigenvalue as this stage sees it (1 after the first stage). */
   underestimate: number;
+  /** λ̂ decay per doubling of ℓ used for the extrapolation (≤ 1). */
+  decayPerDoubling: number;
   iterationsNow: number;
   iterationsNext: number;
   solveMsNow: number;
   buildMsNext: number;
   solveMsNext: number;
-  /** 'double', or why it stopped: 'cost' (does not pay), 'tolerance' (λ̂_ℓ ≤ tolerance·μ), 'maxRank'. */
-  action: 'double' | 'cost' | 'tolerance' | 'maxRank';
+  /** The steps weighed (empty when the stage stopped on tolerance or maxRank). */
+  steps: readonly NystromStep[];
+  /** 'grow' (to nextRank), or why it stopped: 'cost' (no step pays), 'tolerance' (λ̂_ℓ ≤ tolerance·μ), 'maxRank'. */
+  action: 'grow' | 'cost' | 'tolerance' | 'maxRank';
 }
 
 /**
@@ -143,12 +161,34 @@ export interface NystromCostModel {
   hostMsPerMultiplyAdd?: number;
   /** The ℓ×ℓ eigendecomposition, per ℓ³ (measured per stage). */
   eigenMsPerCube?: number;
-  /** CG iterations per unit of √κ (default ½·ln(2/1e-6) ≈ 7.25: the CG bound at rtol 1e-6). */
+  /** CG iterations per unit of √κ, κ ≈ 1 + ρλ̂_ℓ/μ (default `DEFAULT_ITERATIONS_PER_SQRT_KAPPA` ≈ 13.8, calibrated at rtol 1e-6). */
   iterationsPerSqrtKappa?: number;
 }
 
-/** ½·ln(2/rtol) at rtol = 1e-6: CG's worst-case iterations per unit of √κ. */
-export const DEFAULT_ITERATIONS_PER_SQRT_KAPPA = 0.5 * Math.log(2e6);
+/** ½·ln(2/rtol) at rtol = 1e-6 (≈ 7.25): CG's energy-norm bound, iterations per unit of √κ. */
+export const CG_BOUND_ITERATIONS_PER_SQRT_KAPPA = 0.5 * Math.log(2e6);
+
+/**
+ * Measured CG iterations over the prediction CG_BOUND_ITERATIONS_PER_SQRT_KAPPA·√(1 + ρλ̂_ℓ/μ),
+ * fitted: geometric mean 1.88 over these nine measurements (all within 1.78–2.02), rounded to 1.9.
+ * Gaussian kernels on uniform points in [0,1]³, rtol 1e-6, preconditioners built by rank 'auto'
+ * (the same nested sketches and the same ρ as the rule sees), κ from 130 to 16,000:
+ *   n = 8000, σ = 0.1, α = 1e-3: ℓ = 128, 256, 384, 512, 768, 1024 → 1393, 930, 650, 463, 253, 148
+ *     iterations, ratios 1.78, 1.79, 2.02, 1.87, 1.93, 1.80;
+ *   n = 6000, σ = 0.1, α = 1e-4: ℓ = 384, 768 → 1802, 691 iterations, ratios 1.95, 2.01;
+ *   n = 2000, σ = 0.1, α = 1e-3: ℓ = 128 → 691 iterations, ratio 1.80.
+ * Two reasons the bound alone is optimistic here: CG stops on the residual, not the energy norm (up
+ * to √κ more reduction needed: ½·ln(2√κ/rtol) is 9.5–10.5 for κ = 10³–10⁴), and κ is set by λ̂_ℓ + ‖A − Â‖, where
+ * ‖A − Â‖ (measured by Lanczos: 6–12·ρλ̂_ℓ at n = 8000) exceeds the ρλ̂_ℓ ≈ λ_ℓ the rule can see
+ * without extra products. Where κ is small the ratio is lower (n = 4096, σ = 0.2, α = 1e-2:
+ * 1.39 and 1.56 at κ ≈ 120 and 8, 0.79 at κ ≈ 1.1), but there CG is short and no step pays anyway.
+ * At the first stage ρ is unknown (1): the ratio was 2.1–2.3 there (ℓ = 64 at n = 2000, 4096, 8000), so
+ * the first decision underpredicts iterations by up to ~15 %, which only makes it stop earlier.
+ */
+export const ITERATION_CALIBRATION = 1.9;
+
+/** CG iterations per unit of √(1 + ρλ̂_ℓ/μ) at rtol 1e-6: the bound times the measured `ITERATION_CALIBRATION` (≈ 13.8). */
+export const DEFAULT_ITERATIONS_PER_SQRT_KAPPA = ITERATION_CALIBRATION * CG_BOUND_ITERATIONS_PER_SQRT_KAPPA;
 
 export class NystromPreconditioner extends Preconditioner {
   readonly method = 'randomized' as const;
@@ -374,21 +414,24 @@ export function applyMultiplyAdds(n: number, l: number): number {
   return 2 * n * l + l * l;
 }
 
+/** Gram–Schmidt/CholeskyQR passes of a stage to ℓ: two once ℓ is a sizeable part of n (the block gets ill-conditioned). */
+export function orthonormalizationPasses(n: number, l: number): number {
+  return l > n / 4 ? 2 : 1;
+}
+
 /**
- * The cost rule of rank 'auto', one decision: after a stage at ℓ with λ̂_ℓ, is doubling to ℓ'
- * expected to pay? With κ ≈ (ρ·λ̂ + μ)/μ (FTU's bound, λ̂ the smallest retained eigenvalue; ρ ≥ 1
- * corrects for λ̂_ℓ underestimating λ_ℓ, measured between stages — see `randomizedNystrom`) and
- * CG iterations ≈ c·√κ, and a CG iteration costing one product plus one application of P⁻¹
+ * The cost of one step of rank 'auto' (cost rule), a pure function: after a stage at ℓ with λ̂_ℓ,
+ * the CG time left at ℓ against a step to ℓ' and CG there. With κ ≈ 1 + ρ·λ̂/μ (FTU's bound
+ * (λ̂_ℓ + μ + ‖A − Â‖)/μ with ρλ̂_ℓ ≈ λ_ℓ standing for what the sketch can see of ‖A − Â‖; ρ ≥ 1
+ * corrects for λ̂_ℓ underestimating λ_ℓ, measured between stages — see `randomizedNystrom`),
+ * CG iterations ≈ c·√κ (c = `iterationsPerSqrtKappa`, by default the CG bound times the measured
+ * `ITERATION_CALIBRATION`), and a CG iteration costing one product plus one application of P⁻¹
  * (which grows with ℓ):
  *   now  = c·√κ(λ̂_ℓ) · (product + apply(ℓ))
  *   next = build(ℓ → ℓ') + c·√κ(λ̂_ℓ') · (product + apply(ℓ'))
- * and it doubles iff next < now. build(ℓ → ℓ') = (ℓ' − ℓ)·sketch column + host multiply-adds of
+ * and the step pays iff next < now. build(ℓ → ℓ') = (ℓ' − ℓ)·sketch column + host multiply-adds of
  * the stage · their measured rate + ℓ'³ · the eigendecomposition's measured rate (the O(nℓ²) and
- * O(ℓ³) terms extrapolated separately). λ̂_ℓ' is extrapolated geometrically from the decay seen
- * between the last two stages (λ̂_ℓ² / λ̂_{ℓ/2}); after the first stage, from the decay within it
- * (λ̂_ℓ / λ̂_{ℓ/2} of the same sketch). One doubling ahead only: it stops at the first doubling
- * that does not pay even if a later one might — greedy, and the spectra of kernel matrices decay
- * monotonically, so the saving per doubling shrinks while its cost grows ~4×.
+ * O(ℓ³) terms extrapolated separately).
  */
 export function nystromDecision(input: {
   n: number;
@@ -401,7 +444,7 @@ export function nystromDecision(input: {
   costs: Required<NystromCostModel>;
   /** ρ ≥ 1 (default 1): κ ≈ (ρ·λ̂ + μ)/μ. */
   underestimate?: number;
-}): Omit<NystromDecision, 'action'> & { pays: boolean } {
+}): Omit<NystromDecision, 'action' | 'steps' | 'decayPerDoubling'> & { pays: boolean } {
   const { n, mu, rank: l, nextRank: l2, lambda, predictedLambda, passesNext, costs } = input;
   const rho = input.underestimate ?? 1;
   const c = costs.iterationsPerSqrtKappa;
@@ -419,21 +462,84 @@ export function nystromDecision(input: {
   };
 }
 
+/** The ranks a cost-rule step may go to from ℓ: ⌊1.5ℓ⌋ (at least ℓ + 1) and 2ℓ, capped at maxRank, distinct, ascending; none at maxRank. */
+export function nystromStepRanks(rank: number, maxRank: number): number[] {
+  const out: number[] = [];
+  for (const r of [Math.max(rank + 1, Math.floor(1.5 * rank)), 2 * rank]) {
+    const capped = Math.min(maxRank, r);
+    if (capped > rank && !out.includes(capped)) out.push(capped);
+  }
+  return out;
+}
+
+/**
+ * The λ̂ decay per doubling of ℓ through two sketch sizes ℓ_prev < ℓ: (λ̂_ℓ/λ̂_prev)^(1/log₂(ℓ/ℓ_prev)),
+ * i.e. the power law λ̂ ∝ ℓ^log₂(decay) through both points; capped at 1, and 1 when λ̂_prev ≤ 0.
+ * (Kernel spectra such as the Gaussian's decay faster than any power law, so extrapolating one
+ * overestimates λ̂ at a larger ℓ: the prediction errs towards more iterations at ℓ', not fewer.)
+ */
+export function nystromDecayPerDoubling(lambda: number, rank: number, previousLambda: number, previousRank: number): number {
+  if (!(previousLambda > 0) || !(rank > previousRank)) return 1;
+  return Math.min(1, Math.max(0, lambda) / previousLambda) ** (1 / Math.log2(rank / previousRank));
+}
+
+/**
+ * The cost rule's decision after a stage at ℓ < maxRank (a pure function): every step of
+ * `nystromStepRanks` (1.5ℓ and 2ℓ) is costed by `nystromDecision` with λ̂_ℓ' = λ̂_ℓ·decay^log₂(ℓ'/ℓ),
+ * and the step with the smallest predicted build + CG time is taken if that beats the CG time at ℓ
+ * ('grow'; a tie goes to the smaller step), else none ('cost'). Why 1.5× as well as 2×: near the
+ * best rank a doubling can cost more than it saves while a smaller step still pays — measured at
+ * n = 8000 (σ = 0.1, α = 1e-3, 2 cores): ℓ = 512 took 37.6 s in all, 768 34.4 s, 1024 ≈ 39 s. One step
+ * ahead only (greedy): kernel spectra decay monotonically, so the saving per step shrinks while its
+ * cost grows.
+ */
+export function nystromNextStep(input: {
+  n: number;
+  mu: number;
+  rank: number;
+  maxRank: number;
+  lambda: number;
+  /** λ̂ decay per doubling (see `nystromDecayPerDoubling`), in [0, 1]. */
+  decayPerDoubling: number;
+  costs: Required<NystromCostModel>;
+  /** ρ ≥ 1 (default 1). */
+  underestimate?: number;
+}): Omit<NystromDecision, 'action'> & { action: 'grow' | 'cost' } {
+  const { n, mu, rank, maxRank, lambda, costs } = input;
+  const ranks = nystromStepRanks(rank, maxRank);
+  if (ranks.length === 0) throw new RangeError(`nystromNextStep: no step from rank ${rank} with maxRank ${maxRank}`);
+  const decay = Math.min(1, Math.max(0, input.decayPerDoubling));
+  const steps: NystromStep[] = [];
+  let best: ReturnType<typeof nystromDecision> | undefined;
+  for (const r of ranks) {
+    const predicted = lambda * decay ** Math.log2(r / rank);
+    const d = nystromDecision({
+      n, mu, rank, nextRank: r, lambda, predictedLambda: predicted, passesNext: orthonormalizationPasses(n, r), costs,
+      ...(input.underestimate !== undefined ? { underestimate: input.underestimate } : {}),
+    });
+    steps.push({ rank: r, predictedEigenvalue: predicted, iterations: d.iterationsNext, buildMs: d.buildMsNext, solveMs: d.solveMsNext });
+    if (!best || d.buildMsNext + d.solveMsNext < best.buildMsNext + best.solveMsNext) best = d;
+  }
+  const { pays, ...rest } = best!;
+  return { ...rest, decayPerDoubling: decay, steps, action: pays ? 'grow' : 'cost' };
+}
+
 /**
  * Randomized Nyström with a fixed or adaptive sketch size. rank 'auto' starts at `initialRank`
- * and doubles ℓ (capped at maxRank) while the stopping rule allows:
- *  - 'cost' (the default): while the next doubling is expected to pay for itself in CG time
- *    (`nystromDecision`: its build against the iterations it saves, each a product plus an
- *    application of P⁻¹), and λ̂_ℓ > tolerance·μ. Why: a doubling costs ~4× the previous one in
- *    host algebra (O(nℓ²) + O(ℓ³)) and 2× in sketch columns, while it saves c·(√κ_ℓ − √κ_ℓ')
- *    iterations — with cheap products (small n, or a GPU) the last doublings cost more than
- *    the whole solve they shorten (measured at n = 8000 on 2 cores: the 512 → 1024 doubling took
- *    21.5 s of a 46.8 s total). The costs are measured on the build itself (the latest stage's
- *    matmat time per column, its host multiply-adds per ms, its eigendecomposition per ℓ³, one
- *    timed product) unless `costModel` fixes them.
- *  - 'tolerance': while λ̂_ℓ > tolerance·μ (FTU's adaptive rule, simplified to the computable
- *    certificate λ̂_ℓ: κ ≲ 1 + tolerance).
- * Each doubling keeps the previous Ω, AΩ, B and BᵀB and only sketches the new columns
+ * and grows ℓ (capped at maxRank) while the stopping rule allows:
+ *  - 'cost' (the default): by the step (1.5ℓ or 2ℓ) with the smallest predicted build + CG time,
+ *    while that is expected to beat the CG time at the current ℓ (`nystromNextStep`, costing each
+ *    step with `nystromDecision`: its build against the iterations it saves, each a product plus
+ *    an application of P⁻¹), and λ̂_ℓ > tolerance·μ. Why: a step costs ever more host algebra
+ *    (O(nℓ²) + O(ℓ³)) and sketch columns, while it saves c·(√κ_ℓ − √κ_ℓ') iterations — with
+ *    cheap products (small n, or a GPU) the last doublings cost more than the whole solve they
+ *    shorten (measured at n = 8000 on 2 cores: the 512 → 1024 doubling took 21.5 s of a 46.8 s
+ *    total). The costs are measured on the build itself (the latest stage's matmat time per
+ *    column, its host multiply-adds per ms, its eigendecomposition per ℓ³, one timed product)
+ *    unless `costModel` fixes them.
+ *  - 'tolerance': doubles while λ̂_ℓ > tolerance·μ (FTU's adaptive rule, simplified to the
+ *    computable certificate λ̂_ℓ: κ ≲ 1 + tolerance).
+ * Each step keeps the previous Ω, AΩ, B and BᵀB and only sketches the new columns
  * (orthogonalised against the old Ω), so the product cost is that of one sketch of the final
  * size and the host algebra of a stage is that of its new columns (`factorExtend`).
  */
@@ -443,13 +549,14 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
   const mu = positiveShift(options.shift, fn);
   const seed = checkSeed(options.seed ?? 0, fn);
   const t0 = performance.now();
-  let targets: number[];
+  let target: number;
+  let maxRank: number;
   let tolerance = Infinity;
   let stopping: 'cost' | 'tolerance' | 'fixed' = 'fixed';
   const given: NystromCostModel = {};
   if (options.rank === 'auto') {
     if (n < 2) throw new RangeError(`${fn}: rank 'auto' needs n ≥ 2, got n = ${n}`);
-    const maxRank = checkRank(options.maxRank ?? defaultMaxRank(n), n, fn, 'maxRank');
+    maxRank = checkRank(options.maxRank ?? defaultMaxRank(n), n, fn, 'maxRank');
     const initial = checkRank(options.initialRank ?? Math.min(64, maxRank), n, fn, 'initialRank');
     if (initial > maxRank) throw new RangeError(`${fn}: initialRank = ${initial} exceeds maxRank = ${maxRank}`);
     tolerance = checkPositive(options.tolerance ?? DEFAULT_NYSTROM_TOLERANCE, fn, 'tolerance');
@@ -466,10 +573,10 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
       }
       given[key] = v;
     }
-    targets = [initial];
-    while (targets[targets.length - 1]! < maxRank) targets.push(Math.min(maxRank, 2 * targets[targets.length - 1]!));
+    target = initial;
   } else {
-    targets = [checkRank(options.rank, n, fn)];
+    target = checkRank(options.rank, n, fn);
+    maxRank = target;
   }
 
   const rng = mulberry32(seed);
@@ -481,14 +588,12 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
   let factored: Factored | undefined;
   let core: Core | undefined;
   let productMs = given.productMs;
-  const passesFor = (l: number) => (l > n / 4 ? 2 : 1);
-  for (let s = 0; s < targets.length; s++) {
-    const l = targets[s]!;
+  for (let s = 0; ; s++) {
+    const l = target;
     const ts = performance.now();
     const kNew = l - Omega.cols;
     const lOld = Omega.cols;
-    // Two Gram–Schmidt/CholeskyQR passes once ℓ is a sizeable part of n (the block gets ill-conditioned).
-    const passes = passesFor(l);
+    const passes = orthonormalizationPasses(n, l);
     const Gn = orthonormalize(tall(n, kNew, fillGaussian(new Float64Array(n * kNew), rng)), Omega, passes);
     // Cost rule with measured costs: one untimed product first, so that the backend's warm-up
     // (worker pool start, compilation) is not billed to the first stage's sketch columns.
@@ -536,11 +641,14 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
       if (stopping === 'cost') stage.decision = { ...stopDecision(l, lmin), action: 'tolerance' };
       break;
     }
-    if (s + 1 >= targets.length) {
+    if (l >= maxRank) {
       if (stopping === 'cost') stage.decision = { ...stopDecision(l, lmin), action: 'maxRank' };
       break;
     }
-    if (stopping === 'tolerance') continue;
+    if (stopping === 'tolerance') {
+      target = Math.min(maxRank, 2 * l);
+      continue;
+    }
     // The cost rule. One timed product (the CG iteration's main cost) once the backend is warm.
     if (productMs === undefined) {
       const tp = performance.now();
@@ -556,22 +664,22 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
       eigenMsPerCube: given.eigenMsPerCube ?? eigenMs / l ** 3,
       iterationsPerSqrtKappa: given.iterationsPerSqrtKappa ?? DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
     };
-    const l2 = targets[s + 1]!;
-    // Decay per doubling: stage to stage when there are two stages, else within this sketch.
-    const prev = stages.length >= 2 ? stages[stages.length - 2]!.smallestEigenvalue : core.lambda[Math.max(0, Math.floor(l / 2) - 1)]!;
-    const ratio = prev > 0 ? Math.min(1, lmin / prev) : 1;
-    const steps = Math.log2(l2 / l); // < 1 when maxRank caps the doubling
-    const predicted = lmin * ratio ** steps;
+    // Decay per doubling: stage to stage when there are two stages, else within this sketch (λ̂_ℓ against λ̂_⌊ℓ/2⌋).
+    const before = stages.length >= 2 ? stages[stages.length - 2]! : undefined;
+    const half = Math.max(1, Math.floor(l / 2));
+    const decay = before
+      ? nystromDecayPerDoubling(lmin, l, before.smallestEigenvalue, before.rank)
+      : nystromDecayPerDoubling(lmin, l, core.lambda[half - 1]!, half);
     // ρ: the last eigenvalue of a sketch underestimates the true λ_ℓ that bounds κ (Nyström gives
-    // λ̂_i ≤ λ_i, worst at i = ℓ). The doubled sketch sees the previous stage's last eigenvalue
-    // better: their ratio (≈ 2.7–3.2 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
-    const rho = stages.length >= 2
-      ? Math.min(100, Math.max(1, core.lambda[stages[stages.length - 2]!.rank - 1]! / Math.max(prev, Number.MIN_VALUE)))
+    // λ̂_i ≤ λ_i, worst at i = ℓ). The grown sketch sees the previous stage's last eigenvalue
+    // better: their ratio (2.0–2.7 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
+    const rho = before
+      ? Math.min(100, Math.max(1, core.lambda[before.rank - 1]! / Math.max(before.smallestEigenvalue, Number.MIN_VALUE)))
       : 1;
-    const d = nystromDecision({ n, mu, rank: l, nextRank: l2, lambda: lmin, predictedLambda: predicted, passesNext: passesFor(l2), costs, underestimate: rho });
-    const { pays, ...rest } = d;
-    stage.decision = { ...rest, action: pays ? 'double' : 'cost' };
-    if (!pays) break;
+    const d = nystromNextStep({ n, mu, rank: l, maxRank, lambda: lmin, decayPerDoubling: decay, costs, underestimate: rho });
+    stage.decision = d;
+    if (d.action !== 'grow') break;
+    target = d.nextRank;
   }
   const P = new NystromPreconditioner(core!, mu, stages, Omega.cols);
   P.buildMs = performance.now() - t0;
@@ -579,7 +687,9 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
 }
 
 function stopDecision(l: number, lmin: number): Omit<NystromDecision, 'action'> {
-  return { nextRank: l, predictedEigenvalue: lmin, underestimate: NaN, iterationsNow: NaN, iterationsNext: NaN, solveMsNow: NaN, buildMsNext: NaN, solveMsNext: NaN };
+  return {
+    nextRank: l, predictedEigenvalue: lmin, underestimate: NaN, decayPerDoubling: NaN, iterationsNow: NaN, iterationsNext: NaN, solveMsNow: NaN, buildMsNext: NaN, solveMsNext: NaN, steps: [],
+  };
 }
 
 function columnOf(A: Tall, c: number): Float64Array {
