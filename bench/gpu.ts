@@ -8,10 +8,11 @@
  *   --rows=R --wg=N --tile=T --splits=S --columns=1|4|8 --target=W --no-kahan --direct (no expanded Gaussian)
  *   --profile (after the timed matvecs, 5 more with GPU timestamps: the compute pass's device time)
  *   --reps=K (timed matvecs per size, default 10)   --sample=S (rows checked against float64, default 256)
- *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)   --no-solve (eigsh only)
+ *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)   --no-solve, --no-eigsh
  *   --precond-solve (issue 5: at the largest size, (K + αI)a = b with α = --alpha (1e-3), rtol --rtol (1e-5),
  *     first with the default preconditioner of K.solve (built and timed apart), then unpreconditioned, each capped
  *     at --maxiter-pre (150) / --maxiter-plain (300) iterations; the verified residual each reached)
+ *   --device-landmarks=m (the solves also run with deviceLandmarkPreconditioner, m landmarks, --tau (1e-3))
  *   --solve-rtol=1e-3 --solve-maxiter=2000 --eigsh-tol=1e-6
  * Lines: {"kind":"device"…}, {"kind":"matvec", n, msPerMatvec, pairsPerS, relErr…},
  * (relErrSample: ‖y − y₆₄‖/‖y₆₄‖ over the sampled rows; maxRowErrScaled: max |y_i − y₆₄,i| / Σ_j K_ij|v_j|),
@@ -19,7 +20,7 @@
  * {"kind":"solve"…}.
  */
 import {
-  cg, gaussianKernel, getBackendInfo, lastGpuProfile, mulberry32, setBackend, setGpuProfiling, shutdownCpuPool,
+  cg, deviceLandmarkPreconditioner, gaussianKernel, getBackendInfo, lastGpuProfile, mulberry32, setBackend, setGpuProfiling, shutdownCpuPool,
   type GpuKernelOptions, type GpuProfile, type KernelOperator,
 } from 'lazylinalg';
 import { Matrix } from 'ml-matrix';
@@ -34,7 +35,9 @@ const REPS = num('reps', 10);
 const SAMPLE = num('sample', 256);
 const E2E = !args.includes('--no-e2e');
 const SOLVE = !args.includes('--no-solve');
+const EIGSH = !args.includes('--no-eigsh');
 const PRECOND_SOLVE = args.includes('--precond-solve');
+const DEVICE_LANDMARKS = flag('device-landmarks') === undefined ? undefined : num('device-landmarks', 2048);
 
 const gpuOptions: GpuKernelOptions = {};
 if (flag('rows')) gpuOptions.rowsPerThread = num('rows', 1);
@@ -140,21 +143,28 @@ async function matvecBench(n: number): Promise<KernelOperator> {
 async function endToEnd(K: KernelOperator): Promise<void> {
   const n = K.shape[0];
   let t = performance.now();
-  const e = await K.eigsh(5, {
-    tol: num('eigsh-tol', 1e-6), seed: 1,
-    onProgress: (p: { iteration: number; matvecs: number; nconv: number; elapsedMs: number }) =>
-      log({ kind: 'eigsh-progress', n, iteration: p.iteration, matvecs: p.matvecs, nconv: p.nconv, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
-  }) as { eigenvalues: Float64Array; matvecs: number; iterations: number };
-  log({
-    kind: 'eigsh', n, k: 5, seconds: +((performance.now() - t) / 1e3).toFixed(2), matvecs: e.matvecs,
-    iterations: e.iterations, eigenvalues: Array.from(e.eigenvalues, (v) => +v.toPrecision(8)),
-  });
+  if (EIGSH) {
+    const e = await K.eigsh(5, {
+      tol: num('eigsh-tol', 1e-6), seed: 1,
+      onProgress: (p: { iteration: number; matvecs: number; nconv: number; elapsedMs: number }) =>
+        log({ kind: 'eigsh-progress', n, iteration: p.iteration, matvecs: p.matvecs, nconv: p.nconv, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
+    }) as { eigenvalues: Float64Array; matvecs: number; iterations: number };
+    log({
+      kind: 'eigsh', n, k: 5, seconds: +((performance.now() - t) / 1e3).toFixed(2), matvecs: e.matvecs,
+      iterations: e.iterations, eigenvalues: Array.from(e.eigenvalues, (v) => +v.toPrecision(8)),
+    });
+  }
 
   if (!SOLVE) return;
   const rand = mulberry32(4);
   const b = Float64Array.from({ length: n }, () => rand() - 0.5);
   t = performance.now();
+  const M1 = DEVICE_LANDMARKS ? await deviceLandmarkPreconditioner(K, {
+    shift: 1e-2, rank: DEVICE_LANDMARKS, tau: num('tau', 1e-3),
+    onProgress: (p) => log({ kind: 'precond-stage', n, stage: p.stage, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
+  }) : undefined;
   const x = await K.solve(b, 1e-2, {
+    ...(M1 ? { M: M1 } : {}),
     rtol: num('solve-rtol', 1e-3), maxiter: num('solve-maxiter', 2000),
     onProgress: (p: { iteration: number; residualNorm: number; elapsedMs: number }) => {
       if (p.iteration % 10 === 0) log({ kind: 'solve-progress', n, iteration: p.iteration, residualNorm: +p.residualNorm.toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
@@ -169,7 +179,7 @@ async function endToEnd(K: KernelOperator): Promise<void> {
     r += (b[i]! - Kx[i]! - 1e-2 * x[i]!) ** 2;
     nb += b[i]! ** 2;
   }
-  const M = await K.preconditioner(1e-2); // the cached one the solve used
+  const M = M1 ?? await K.preconditioner(1e-2); // the one the solve used (the default is cached)
   const pre = M as { buildMs?: number; rank?: number } | undefined;
   log({
     kind: 'solve', n, alpha: 1e-2, seconds: +seconds.toFixed(2), relResidual: +Math.sqrt(r / nb).toPrecision(3),
@@ -196,10 +206,17 @@ async function precondSolve(K: KernelOperator): Promise<void> {
   const rtol = num('rtol', 1e-5);
   const rand = mulberry32(5);
   const b = Float64Array.from({ length: n }, () => rand() - 0.5);
-  const variants: [string, number][] = [['default', num('maxiter-pre', 150)], ['none', num('maxiter-plain', 300)]];
+  const variants: [string, number][] = [
+    ...(DEVICE_LANDMARKS ? [['device-landmarks', num('maxiter-pre', 150)] as [string, number]] : []),
+    ['default', num('maxiter-pre', 150)], ['none', num('maxiter-plain', 300)],
+  ].filter(([v]) => !(args.includes('--skip-default') && v === 'default')) as [string, number][];
   for (const [variant, maxiter] of variants) {
     let t = performance.now();
-    const M = variant === 'default' ? await K.preconditioner(alpha) : undefined;
+    const M = variant === 'default' ? await K.preconditioner(alpha)
+      : variant === 'device-landmarks' ? await deviceLandmarkPreconditioner(K, {
+        shift: alpha, rank: DEVICE_LANDMARKS!, tau: num('tau', 1e-3),
+        onProgress: (p) => log({ kind: 'precond-stage', n, stage: p.stage, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
+      }) : undefined;
     const buildS = (performance.now() - t) / 1e3;
     log({ kind: 'precond-build', n, alpha, variant, preconditioner: M ? String(M) : 'none', buildS: +buildS.toFixed(2) });
     t = performance.now();

@@ -24,8 +24,9 @@ export {
   nystromPreconditioner, jacobiPreconditioner, pivotedCholeskyPreconditioner, partialPivotedCholesky, landmarkPreconditioner,
   NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
   preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
+  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner,
 } from './preconditioners/index.js';
 export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,
-  PreconditionerChoice, PreconditionerOptions,
+  PreconditionerChoice, PreconditionerOptions, DeviceLandmarkOptions,
 } from './preconditioners/index.js';

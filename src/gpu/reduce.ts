@@ -119,7 +119,7 @@ function cachesFor(device: GPUDevice): DeviceCaches {
   return c;
 }
 
-function pipelineFor(ctx: GpuContext, program: GpuProgram) {
+export function pipelineFor(ctx: GpuContext, program: GpuProgram) {
   const c = cachesFor(ctx.device);
   let p = c.pipelines.get(program.key);
   if (!p) {

@@ -697,3 +697,80 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     workgroupBytes: 0,
   };
 }
+
+/**
+ * Materialises a kernel block column by column: O[a·nb + i] = F(x_i, y_a) for the rows i < nb of the
+ * i-variables and the points a < mb of the j-variables — K_mn stored y-major, so that consecutive threads
+ * (rows i) write consecutive addresses. The y_a values are staged in workgroup tiles as in the reduction
+ * program (same emitter, same stages), in the direct form (no expanded Gaussian: entries are stored, and
+ * the direct form is the more accurate). Header fields used: nb, mb.
+ */
+export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workgroupSize: number, limits: EmitLimits): GpuProgram {
+  if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
+  const WG = workgroupSize;
+  const e = new Emitter(slots, 1);
+  const kernel = e.get(formula, { k: 'Q', r: 0 })[0]!;
+  const arrays = Math.max(1, Math.ceil(e.staged.length / 4));
+  const bytesPerPoint = 16 * arrays;
+  const maxTile = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerPoint);
+  if (maxTile < 1) throw new Error(`the formula stages ${e.staged.length} values per point y_j: more than the device's workgroup memory`);
+  const tile = Math.min(WG, maxTile);
+  const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
+  const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
+  const decls: string[] = [uniformDecl(Math.max(1, Math.ceil(paramFloats / 4)))];
+  slots.i.forEach((_, s) => {
+    const b = bindings.length;
+    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'i', slot: s } });
+    decls.push(`@group(0) @binding(${b}) var<storage, read> I${s}: array<f32>;`);
+  });
+  slots.j.forEach((_, s) => {
+    const b = bindings.length;
+    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'j', slot: s } });
+    decls.push(`@group(0) @binding(${b}) var<storage, read> J${s}: array<f32>;`);
+  });
+  const bO = bindings.length;
+  bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
+  decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<f32>;`);
+  for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
+  const stagingWrites = Array.from({ length: arrays }, (_, a) =>
+    `T${a}[q] = vec4<f32>(${[0, 1, 2, 3].map((l) => e.staged[4 * a + l] ?? '0.0').join(', ')});`);
+  const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join('\n');
+  const code = `${decls.join('\n')}
+${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}
+
+const WG: u32 = ${WG}u;
+const TILE: u32 = ${tile}u;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let nb = u.h.nb;
+  let mb = u.h.mb;
+  let row = (wid.x + wid.z * u.h.gx) * WG + lid;
+${indent(e.pre, '  ')}
+  let i0 = min(row, nb - 1u);
+${indent(e.rows[0]!, '  ')}
+  let tiles = (mb + TILE - 1u) / TILE;
+  for (var t = 0u; t < tiles; t++) {
+    let jt = t * TILE;
+    workgroupBarrier();
+    for (var q = lid; q < TILE; q += WG) {
+      let j = min(jt + q, mb - 1u);
+${indent([...e.staging, ...stagingWrites], '      ')}
+    }
+    workgroupBarrier();
+    let cnt = min(TILE, mb - jt);
+    for (var jj = 0u; jj < cnt; jj++) {
+${indent(Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`), '      ')}
+${indent(e.pairs[0]!, '      ')}
+      if (row < nb) { O[(jt + jj) * nb + row] = ${kernel}; }
+    }
+  }
+}
+`;
+  return {
+    key: `wgsl-block|${formulaKey(formula)}|wg${WG}|t${tile}`,
+    workgroupSize: WG, bindings, code,
+    shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1, kahan: false },
+    paramFloats, workgroupBytes: tile * bytesPerPoint,
+  };
+}

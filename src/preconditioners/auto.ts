@@ -13,27 +13,39 @@
  * dense cache for n ≤ 2048) while a build of several hundred sketch columns plus its O(nℓ²) host
  * algebra costs seconds: measured at n = 2000, σ = 0.1, α = 1e-2, CG took 449 iterations in 1.3 s
  * against a 15 s build (ℓ = 1024) + 24 iterations. Without α > 0 the formula has no μ.
+ * GPU kernel operators from AUTO_DEVICE_MIN_N (2¹⁷) points get the device-landmark preconditioner instead
+ * (`deviceLandmarkPreconditioner`, m = 2048): the randomized build's host algebra grows as nℓ² — at
+ * n = 2²⁰ on the H100 machine it stopped at ℓ = 106 after 73 s and left CG where it was — while the device
+ * build took 11.5 s (K_mn 0.3 s, Gram 2.6 s, host Cholesky 8.3 s) and cut the residual 6× faster than plain
+ * CG (bench/RESULTS.md).
  */
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
+import { DEFAULT_DEVICE_LANDMARKS, deviceLandmarkPreconditioner } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
 import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
 
-export type PreconditionerChoice = 'auto' | 'none' | 'nystrom' | 'landmarks' | 'jacobi' | 'pivoted-cholesky';
+export type PreconditionerChoice = 'auto' | 'none' | 'nystrom' | 'landmarks' | 'device-landmarks' | 'jacobi' | 'pivoted-cholesky';
 
-export const PRECONDITIONER_CHOICES: readonly PreconditionerChoice[] = ['auto', 'none', 'nystrom', 'landmarks', 'jacobi', 'pivoted-cholesky'];
+export const PRECONDITIONER_CHOICES: readonly PreconditionerChoice[] = [
+  'auto', 'none', 'nystrom', 'landmarks', 'device-landmarks', 'jacobi', 'pivoted-cholesky',
+];
 
 /** n from which 'auto' preconditions a kernel solve. */
 export const AUTO_MIN_N = 4096;
 
+/** n from which 'auto' uses the device-landmark preconditioner for a kernel operator on the GPU backend. */
+export const AUTO_DEVICE_MIN_N = 1 << 17;
+
 /** Options of the chosen builder, minus `shift` (the solve's α). */
-export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & { tol?: number };
+export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & { tol?: number; tau?: number };
 
 /** What 'auto' resolves to for A and α. */
 export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
-  return A instanceof KernelOperator && A.symmetric && A.shape[0] >= AUTO_MIN_N && alpha > 0 ? 'nystrom' : 'none';
+  if (!(A instanceof KernelOperator && A.symmetric && A.shape[0] >= AUTO_MIN_N && alpha > 0)) return 'none';
+  return A.backend === 'gpu' && A.shape[0] >= AUTO_DEVICE_MIN_N ? 'device-landmarks' : 'nystrom';
 }
 
 /** Default ranks when none is given: adaptive for randomized Nyström, min(n−1, ⌈√n⌉·4) landmarks / pivots otherwise. */
@@ -53,6 +65,13 @@ export async function buildPreconditioner(
       return nystromPreconditioner(A, { ...options, method: options.method ?? 'randomized', rank: options.rank ?? 'auto', shift: alpha });
     case 'landmarks':
       return nystromPreconditioner(A, { ...options, method: 'landmarks', rank: options.rank ?? defaultFixedRank(n), shift: alpha });
+    case 'device-landmarks': {
+      const rank = options.rank ?? Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS);
+      if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m");
+      return deviceLandmarkPreconditioner(A, {
+        rank, shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
+      });
+    }
     case 'jacobi':
       return jacobiPreconditioner(A, alpha);
     case 'pivoted-cholesky': {

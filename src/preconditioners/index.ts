@@ -12,6 +12,10 @@ export {
   landmarkPreconditioner, LandmarkPreconditioner, DEFAULT_MAX_STORED_BYTES,
   type LandmarkOptions, type LandmarkSelection,
 } from './landmarks.js';
+export {
+  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, DEFAULT_DEVICE_LANDMARKS, DEFAULT_DEVICE_TAU,
+  type DeviceLandmarkOptions,
+} from './device-landmarks.js';
 export { jacobiPreconditioner, JacobiPreconditioner } from './jacobi.js';
 export {
   pivotedCholeskyPreconditioner, partialPivotedCholesky, PivotedCholeskyPreconditioner,
@@ -20,6 +24,6 @@ export {
 export { Preconditioner } from './common.js';
 export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
 export {
-  preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, PRECONDITIONER_CHOICES,
+  preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, AUTO_DEVICE_MIN_N, PRECONDITIONER_CHOICES,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';

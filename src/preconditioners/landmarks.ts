@@ -69,7 +69,7 @@ export class LandmarkPreconditioner extends Preconditioner {
   }
 }
 
-function selectUniform(n: number, m: number, seed: number): Int32Array {
+export function selectUniform(n: number, m: number, seed: number): Int32Array {
   const rng = mulberry32(seed);
   const perm = new Int32Array(n);
   for (let i = 0; i < n; i++) perm[i] = i;

@@ -82,7 +82,7 @@ describe('LinearOperator.solve picks a preconditioner', () => {
   });
 
   it('bad choices are clear errors', async () => {
-    await expect(K.solve(b, alpha, { preconditioner: 'ilu' })).rejects.toThrow(/preconditioner must be one of auto, none, nystrom, landmarks, jacobi, pivoted-cholesky or a LinearOperator, got .*ilu/);
+    await expect(K.solve(b, alpha, { preconditioner: 'ilu' })).rejects.toThrow(/preconditioner must be one of auto, none, nystrom, landmarks, device-landmarks, jacobi, pivoted-cholesky or a LinearOperator, got .*ilu/);
     await expect(K.preconditioner(NaN)).rejects.toThrow(/preconditioner \(alpha\): expected a finite number, got NaN/);
     await expect(K.preconditioner(0, 'nystrom')).rejects.toThrow(/shift must be a positive finite number .* got 0/);
   });

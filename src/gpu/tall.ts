@@ -1,0 +1,397 @@
+/// <reference types="@webgpu/types" />
+/**
+ * A kernel block K_mn = [k(y_a, x_i)] (m landmarks × n points) formed and kept on the device in float32,
+ * for low-rank preconditioners at sizes where the host cannot hold or multiply it (n = 2²⁰, m = 4096: 16 GiB,
+ * its Gram n·m² = 1.8e13 multiply-adds). Stored y-major (row a holds k(y_a, x_i) for every i), in blocks of
+ * landmarks that each fit one storage binding.
+ *
+ * Operations, each a fixed WGSL program (no formula text; the block itself comes from the formula AST through
+ * `emitKernelBlockProgram`):
+ *  - `gram()`: G = K_mn K_nm (m×m), 64×64 tiles per workgroup, 4×4 per thread, the i range staged 32 at a time,
+ *    each 32-term partial added to the tile accumulators with compensation (Kahan), and the result returned as
+ *    the pair hi + lo (summed in float64 on the host): the Woodbury core μK_mm + G is formed from G, and
+ *    its small eigenvalues, below float32's resolution of G, decide which directions the preconditioner keeps;
+ *  - `applyT(r)`: K_mn r (m values), a workgroup per landmark reducing over i (compensated per thread);
+ *  - `apply(c)`: K_nm c (n values), a thread per point summing over the landmarks.
+ * Vectors cross as float32 and come back as float64.
+ */
+import type { Node } from '../formula/ast.js';
+import type { FormulaSlots } from '../formula/slots.js';
+import type { GpuContext } from './device.js';
+import { pipelineFor } from './reduce.js';
+import { emitKernelBlockProgram, HEADER_BYTES, type GpuProgram } from './wgsl-emit.js';
+
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+const MAP_READ = 0x1;
+
+interface Block {
+  /** First landmark of the block and how many. */
+  readonly start: number;
+  readonly count: number;
+  readonly buffer: GPUBuffer;
+}
+
+const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: u32, flag: u32, gx: u32 }
+@group(0) @binding(0) var<uniform> h: H;`;
+
+/** G[a0 + a][b0 + b] = Σ_i A[a][i]·B[b][i] over 64×64 tiles (see the module comment). */
+const GRAM: GpuProgram = fixedProgram('tall-gram', 256, ['read-only-storage', 'read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(3) var<storage, read_write> G: array<f32>;
+@group(0) @binding(4) var<storage, read_write> GL: array<f32>;
+var<workgroup> As: array<vec4<f32>, 512>;
+var<workgroup> Bs: array<vec4<f32>, 512>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let t = ty * 16u + tx;
+  let aBase = wid.y * 64u;
+  let bBase = wid.x * 64u;
+  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  var cmp = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  let k = t & 31u;
+  for (var k0 = 0u; k0 < h.n; k0 += 32u) {
+    let i = k0 + k;
+    workgroupBarrier();
+    for (var s = 0u; s < 8u; s++) {
+      let a = (t >> 5u) + 8u * s;
+      var va = 0.0;
+      var vb = 0.0;
+      if (i < h.n) {
+        if (aBase + a < h.ma) { va = A[(aBase + a) * h.n + i]; }
+        if (bBase + a < h.mb) { vb = B[(bBase + a) * h.n + i]; }
+      }
+      As[k * 16u + (a >> 2u)][a & 3u] = va;
+      Bs[k * 16u + (a >> 2u)][a & 3u] = vb;
+    }
+    workgroupBarrier();
+    var part = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+    for (var kk = 0u; kk < 32u; kk++) {
+      let av = As[kk * 16u + ty];
+      let bv = Bs[kk * 16u + tx];
+      part[0] = fma(vec4<f32>(av.x), bv, part[0]);
+      part[1] = fma(vec4<f32>(av.y), bv, part[1]);
+      part[2] = fma(vec4<f32>(av.z), bv, part[2]);
+      part[3] = fma(vec4<f32>(av.w), bv, part[3]);
+    }
+    for (var r = 0u; r < 4u; r++) {
+      let y = part[r] - cmp[r];
+      let s2 = acc[r] + y;
+      cmp[r] = (s2 - acc[r]) - y;
+      acc[r] = s2;
+    }
+  }
+  for (var r = 0u; r < 4u; r++) {
+    let a = aBase + ty * 4u + r;
+    if (a < h.ma) {
+      for (var c = 0u; c < 4u; c++) {
+        let b = bBase + tx * 4u + c;
+        if (b < h.mb) {
+          // the sum as an unevaluated pair hi + lo: the compensation is kept, not rounded away
+          G[(h.a0 + a) * h.m + h.b0 + b] = acc[r][c];
+          GL[(h.a0 + a) * h.m + h.b0 + b] = -cmp[r][c];
+        }
+      }
+    }
+  }
+}
+`);
+
+/** y[a0 + a] = Σ_i A[a][i]·r[i]: one workgroup per landmark a. */
+const APPLY_T: GpuProgram = fixedProgram('tall-applyT', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> R: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
+var<workgroup> red: array<f32, 256>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let a = wid.x + wid.y * h.gx;
+  let base = min(a, h.ma - 1u) * h.n;
+  var s = 0.0;
+  var c = 0.0;
+  for (var i = lid; i < h.n; i += 256u) {
+    let y = A[base + i] * R[i] - c;
+    let t = s + y;
+    c = (t - s) - y;
+    s = t;
+  }
+  red[lid] = s;
+  for (var w = 128u; w > 0u; w >>= 1u) {
+    workgroupBarrier();
+    if (lid < w) { red[lid] += red[lid + w]; }
+  }
+  if (lid == 0u && a < h.ma) { Y[h.a0 + a] = red[0]; }
+}
+`);
+
+/** Z[i] (+)= Σ_a A[a][i]·c[a0 + a]: one thread per point; flag ≠ 0 adds to Z. */
+const APPLY: GpuProgram = fixedProgram('tall-apply', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> C: array<f32>;
+@group(0) @binding(3) var<storage, read_write> Z: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let i = gid.x + gid.y * nwg.x * 256u;
+  let ii = min(i, h.n - 1u);
+  var s = 0.0;
+  var cp = 0.0;
+  for (var a = 0u; a < h.ma; a++) {
+    let y = A[a * h.n + ii] * C[h.a0 + a] - cp;
+    let t = s + y;
+    cp = (t - s) - y;
+    s = t;
+  }
+  if (i < h.n) {
+    if (h.flag != 0u) { Z[i] = Z[i] + s; } else { Z[i] = s; }
+  }
+}
+`);
+
+function fixedProgram(name: string, workgroupSize: number, storage: ('read-only-storage' | 'storage')[], code: string): GpuProgram {
+  return {
+    key: `wgsl-${name}`,
+    workgroupSize,
+    bindings: [
+      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
+      ...storage.map((type, k) => ({ binding: k + 1, type, role: { kind: k === storage.length - 1 ? 'out' as const : 'part' as const } })),
+    ],
+    code,
+    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width: 1, kahan: true },
+    paramFloats: 0,
+    workgroupBytes: 0,
+  };
+}
+
+/** K_mn on the device (see the module comment). */
+export class DeviceKernelBlock {
+  private constructor(
+    private readonly ctx: GpuContext,
+    /** n points (columns), m landmarks (rows). */
+    readonly n: number,
+    readonly m: number,
+    private readonly blocks: readonly Block[],
+    private readonly vectors: { r: GPUBuffer; y: GPUBuffer; c: GPUBuffer; z: GPUBuffer; readM: GPUBuffer; readN: GPUBuffer },
+  ) {}
+
+  /**
+   * Forms K_mn for `formula` (its i-variables bound to the n points, its j-variables to the m landmarks) on the
+   * device. `slots` are the formula's variables.
+   */
+  static async create(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number): Promise<DeviceKernelBlock> {
+    const { device, limits } = ctx;
+    const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const perBlock = Math.floor(maxBinding / (4 * n));
+    if (perBlock < 1) throw new RangeError(`one row of K_mn (${n} float32) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
+    if (slots.i.some((v) => 4 * v.value.data.length > maxBinding) || slots.j.some((v) => 4 * v.value.data.length > maxBinding)) {
+      throw new RangeError(`the point data exceeds the device's buffer binding limit (${maxBinding} bytes)`);
+    }
+    const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
+    const program = emitKernelBlockProgram(formula, slots, WG, limits);
+    const blockPipe = await pipelineFor(ctx, program);
+    const [gram, applyT, apply] = await Promise.all([pipelineFor(ctx, GRAM), pipelineFor(ctx, APPLY_T), pipelineFor(ctx, APPLY)]);
+    void gram; void applyT; void apply; // compiled now, used later
+
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    const upload = (data: Float64Array | Float32Array): GPUBuffer => {
+      const f = data instanceof Float32Array ? data : new Float32Array(data);
+      const buf = device.createBuffer({ size: Math.max(16, Math.ceil(f.byteLength / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_DST, mappedAtCreation: true });
+      new Float32Array(buf.getMappedRange(), 0, f.length).set(f);
+      buf.unmap();
+      return buf;
+    };
+    const iBuffers = slots.i.map((v) => upload(v.value.data));
+    const params = new Float32Array(Math.max(4, Math.ceil(program.paramFloats / 4) * 4));
+    let po = 0;
+    for (const v of slots.p) { params.set(v.value.data, po); po += v.dim; }
+    const blocks: Block[] = [];
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(blockPipe.pipeline);
+    const groups = Math.ceil(n / WG);
+    const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    for (let start = 0; start < m; start += perBlock) {
+      const count = Math.min(perBlock, m - start);
+      const buffer = device.createBuffer({ size: 4 * n * count, usage: USAGE.STORAGE | USAGE.COPY_SRC });
+      const jBuffers = slots.j.map((v) => upload(v.value.data.subarray(start * v.dim, (start + count) * v.dim)));
+      const ubuf = device.createBuffer({ size: HEADER_BYTES + params.byteLength, usage: USAGE.UNIFORM, mappedAtCreation: true });
+      const mapped = ubuf.getMappedRange();
+      new Uint32Array(mapped, 0, 8).set([n, count, 0, 0, gx, 0, 0, 0]);
+      new Float32Array(mapped, HEADER_BYTES, params.length).set(params);
+      ubuf.unmap();
+      const entries: GPUBindGroupEntry[] = program.bindings.map((b) => {
+        switch (b.role.kind) {
+          case 'uniform': return { binding: b.binding, resource: { buffer: ubuf } };
+          case 'i': return { binding: b.binding, resource: { buffer: iBuffers[b.role.slot]! } };
+          case 'j': return { binding: b.binding, resource: { buffer: jBuffers[b.role.slot]! } };
+          default: return { binding: b.binding, resource: { buffer } };
+        }
+      });
+      pass.setBindGroup(0, device.createBindGroup({ layout: blockPipe.layout, entries }));
+      pass.dispatchWorkgroups(gx, 1, Math.ceil(groups / gx));
+      blocks.push({ start, count, buffer });
+    }
+    pass.end();
+    device.queue.submit([encoder.finish()]);
+    const vec = (floats: number, usage: number) => device.createBuffer({ size: Math.max(16, 4 * floats), usage });
+    const vectors = {
+      r: vec(n, USAGE.STORAGE | USAGE.COPY_DST),
+      y: vec(m, USAGE.STORAGE | USAGE.COPY_SRC),
+      c: vec(m, USAGE.STORAGE | USAGE.COPY_DST),
+      z: vec(n, USAGE.STORAGE | USAGE.COPY_SRC),
+      readM: vec(m, USAGE.MAP_READ | USAGE.COPY_DST),
+      readN: vec(n, USAGE.MAP_READ | USAGE.COPY_DST),
+    };
+    const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    if (oom) throw new Error(`GPU out of memory forming a ${m}×${n} kernel block (${((4 * m * n) / 2 ** 30).toFixed(1)} GiB): ${oom.message}`);
+    if (invalid) throw new Error(`GPU validation error forming a kernel block: ${invalid.message}`);
+    await device.queue.onSubmittedWorkDone();
+    return new DeviceKernelBlock(ctx, n, m, blocks, vectors);
+  }
+
+  private uniform(values: readonly number[]): GPUBuffer {
+    const buf = this.ctx.device.createBuffer({ size: HEADER_BYTES, usage: USAGE.UNIFORM, mappedAtCreation: true });
+    new Uint32Array(buf.getMappedRange()).set(values);
+    buf.unmap();
+    return buf;
+  }
+
+  private async run(
+    build: (pass: GPUComputePassEncoder) => void,
+    copy: { from: GPUBuffer | GPUBuffer[]; to: GPUBuffer; bytes: number },
+  ): Promise<Float32Array> {
+    const { device } = this.ctx;
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    build(pass);
+    pass.end();
+    const sources = Array.isArray(copy.from) ? copy.from : [copy.from];
+    const each = copy.bytes / sources.length;
+    sources.forEach((src, k) => encoder.copyBufferToBuffer(src, 0, copy.to, k * each, each));
+    device.queue.submit([encoder.finish()]);
+    const invalid = device.popErrorScope();
+    await copy.to.mapAsync(MAP_READ, 0, copy.bytes);
+    try {
+      const e = await invalid;
+      if (e) throw new Error(`GPU validation error in a kernel-block product: ${e.message}`);
+      return new Float32Array(copy.to.getMappedRange(0, copy.bytes)).slice();
+    } finally {
+      copy.to.unmap();
+    }
+  }
+
+  /** G = K_mn K_nm (m×m, row-major, float64 from the float32 device result). */
+  async gram(): Promise<Float64Array> {
+    const { device, limits } = this.ctx;
+    const { n, m } = this;
+    const hi = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC });
+    const lo = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC });
+    const read = device.createBuffer({ size: 8 * m * m, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    const pipe = await pipelineFor(this.ctx, GRAM);
+    try {
+      const g = await this.run((pass) => {
+        pass.setPipeline(pipe.pipeline);
+        this.blocks.forEach((A, p) => {
+          for (let q = p; q < this.blocks.length; q++) {
+            const B = this.blocks[q]!;
+            const bind = device.createBindGroup({
+              layout: pipe.layout,
+              entries: [
+                { binding: 0, resource: { buffer: this.uniform([n, A.count, B.count, m, A.start, B.start, 0, 0]) } },
+                { binding: 1, resource: { buffer: A.buffer } },
+                { binding: 2, resource: { buffer: B.buffer } },
+                { binding: 3, resource: { buffer: hi } },
+                { binding: 4, resource: { buffer: lo } },
+              ],
+            });
+            pass.setBindGroup(0, bind);
+            const gx = Math.ceil(B.count / 64);
+            const gy = Math.ceil(A.count / 64);
+            if (gx > limits.maxComputeWorkgroupsPerDimension || gy > limits.maxComputeWorkgroupsPerDimension) {
+              throw new RangeError(`a landmark block of ${Math.max(A.count, B.count)} exceeds the device's workgroup grid`);
+            }
+            pass.dispatchWorkgroups(gx, gy, 1);
+          }
+        });
+      }, { from: [hi, lo], to: read, bytes: 8 * m * m });
+      // blocks p < q were formed once: mirror them
+      const G = new Float64Array(m * m);
+      const mm = m * m;
+      for (let t = 0; t < mm; t++) G[t] = g[t]! + g[mm + t]!;
+      for (const A of this.blocks) {
+        for (const B of this.blocks) {
+          if (B.start >= A.start) continue;
+          for (let a = A.start; a < A.start + A.count; a++) for (let b = B.start; b < B.start + B.count; b++) G[a * m + b] = G[b * m + a]!;
+        }
+      }
+      return G;
+    } finally {
+      hi.destroy();
+      lo.destroy();
+      read.destroy();
+    }
+  }
+
+  /** K_mn r (m values). */
+  async applyT(r: Float64Array): Promise<Float64Array> {
+    const { device, limits } = this.ctx;
+    const { n, m, vectors } = this;
+    device.queue.writeBuffer(vectors.r, 0, new Float32Array(r));
+    const pipe = await pipelineFor(this.ctx, APPLY_T);
+    const y = await this.run((pass) => {
+      pass.setPipeline(pipe.pipeline);
+      for (const A of this.blocks) {
+        const gx = Math.min(A.count, limits.maxComputeWorkgroupsPerDimension);
+        pass.setBindGroup(0, device.createBindGroup({
+          layout: pipe.layout,
+          entries: [
+            { binding: 0, resource: { buffer: this.uniform([n, A.count, 0, m, A.start, 0, 0, gx]) } },
+            { binding: 1, resource: { buffer: A.buffer } },
+            { binding: 2, resource: { buffer: vectors.r } },
+            { binding: 3, resource: { buffer: vectors.y } },
+          ],
+        }));
+        pass.dispatchWorkgroups(gx, Math.ceil(A.count / gx), 1);
+      }
+    }, { from: vectors.y, to: vectors.readM, bytes: 4 * m });
+    return Float64Array.from(y);
+  }
+
+  /** K_nm c (n values). */
+  async apply(c: Float64Array): Promise<Float64Array> {
+    const { device, limits } = this.ctx;
+    const { n, vectors } = this;
+    device.queue.writeBuffer(vectors.c, 0, new Float32Array(c));
+    const pipe = await pipelineFor(this.ctx, APPLY);
+    const groups = Math.ceil(n / 256);
+    const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    const z = await this.run((pass) => {
+      pass.setPipeline(pipe.pipeline);
+      this.blocks.forEach((A, p) => {
+        pass.setBindGroup(0, device.createBindGroup({
+          layout: pipe.layout,
+          entries: [
+            { binding: 0, resource: { buffer: this.uniform([n, A.count, 0, this.m, A.start, 0, p > 0 ? 1 : 0, gx]) } },
+            { binding: 1, resource: { buffer: A.buffer } },
+            { binding: 2, resource: { buffer: vectors.c } },
+            { binding: 3, resource: { buffer: vectors.z } },
+          ],
+        }));
+        pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), 1);
+      });
+    }, { from: vectors.z, to: vectors.readN, bytes: 4 * n });
+    return Float64Array.from(z);
+  }
+
+  /** Frees the device memory (the object cannot be used afterwards). */
+  destroy(): void {
+    for (const b of this.blocks) b.buffer.destroy();
+    for (const v of Object.values(this.vectors)) v.destroy();
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * The device-resident kernel block (src/gpu/tall.ts) and the landmark preconditioner built on it
+ * (src/preconditioners/device-landmarks.ts), against float64 host references: K_mn entries, its Gram, both
+ * products, and P⁻¹ against its dense formula; then CG with it converges to the dense solution.
+ */
+import { describe, expect, it } from 'vitest';
+import { gaussianKernel, laplacianKernel } from '../../src/index.js';
+import { cg } from '../../src/krylov/index.js';
+import { collectVariables } from '../../src/formula/analyze.js';
+import { compileScalarJs } from '../../src/formula/emit-js.js';
+import { DeviceKernelBlock } from '../../src/gpu/tall.js';
+import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
+import { deviceLandmarkPreconditioner } from '../../src/preconditioners/device-landmarks.js';
+import { AUTO_DEVICE_MIN_N, defaultPreconditionerChoice } from '../../src/preconditioners/auto.js';
+import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
+import { mulberry32, relativeError } from '../conformance.js';
+import { gpu, hasGpu } from './gpu-env.js';
+
+function cube(seed: number, n: number, d = 3): number[][] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(r())));
+}
+
+function vector(seed: number, n: number): Float64Array {
+  const r = mulberry32(seed);
+  return Float64Array.from({ length: n }, () => r() - 0.5);
+}
+
+describe.runIf(hasGpu)('DeviceKernelBlock: K_mn on the device', () => {
+  const n = 1500;
+  const X = cube(1, n);
+  const idx = Int32Array.from({ length: 70 }, (_, k) => (k * 37) % n).sort();
+  for (const [name, K] of [
+    ['gaussian', gaussianKernel(X, { sigma: 0.2, backend: 'gpu' })],
+    ['laplacian', laplacianKernel(X, { sigma: 0.5, backend: 'gpu' })],
+  ] as const) {
+    it(`${name}: Gram, K_mn r and K_nm c match float64 (several landmark blocks)`, async () => {
+      const node = restrictRows(K.formula.node, { j: idx });
+      const m = idx.length;
+      // a small binding limit forces several landmark blocks (and mirrored off-diagonal Gram blocks)
+      const ctx = { ...gpu!, limits: { ...gpu!.limits, maxStorageBufferBindingSize: 4 * n * 16 } };
+      const block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
+      try {
+        const all = Array.from({ length: n }, (_, i) => i);
+        const Knm = kernelBlock(compileScalarJs(K.formula.node), all, idx); // n×m row-major, float64
+        const G = await block.gram();
+        const want = new Float64Array(m * m);
+        for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) want[a * m + b]! += Knm[i * m + a]! * Knm[i * m + b]!;
+        expect(relativeError(G, want)).toBeLessThan(2e-6);
+        for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) expect(G[a * m + b]).toBe(G[b * m + a]);
+        const r = vector(2, n);
+        const y = await block.applyT(r);
+        const yWant = new Float64Array(m);
+        for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) yWant[a]! += Knm[i * m + a]! * r[i]!;
+        expect(relativeError(y, yWant)).toBeLessThan(1e-5);
+        const c = vector(3, m);
+        const z = await block.apply(c);
+        const zWant = new Float64Array(n);
+        for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) zWant[i]! += Knm[i * m + a]! * c[a]!;
+        expect(relativeError(z, zWant)).toBeLessThan(1e-5);
+      } finally {
+        block.destroy();
+      }
+    });
+  }
+});
+
+describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
+  const n = 1200;
+  const X = cube(5, n);
+  const K = gaussianKernel(X, { sigma: 0.15, backend: 'gpu' });
+  const alpha = 1e-3;
+
+  it('applies its dense formula (1/ν)(I − K_nm S⁻¹ K_mn), S = νK_mm + K_mnK_nm', async () => {
+    const P = await deviceLandmarkPreconditioner(K, { shift: alpha, rank: 150, seed: 3 });
+    try {
+      expect(P.rank).toBe(150);
+      expect(P.nu).toBeGreaterThanOrEqual(alpha);
+      expect(String(P)).toMatch(/DeviceLandmarkPreconditioner\(m=150/);
+      const m = P.rank;
+      const all = Array.from({ length: n }, (_, i) => i);
+      const kernel = compileScalarJs(K.formula.node);
+      const Knm = kernelBlock(kernel, all, P.landmarks);
+      const Kmm = kernelBlock(kernel, P.landmarks, P.landmarks);
+      const S = new Float64Array(m * m);
+      for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) {
+        let g = 0;
+        for (let i = 0; i < n; i++) g += Knm[i * m + a]! * Knm[i * m + b]!;
+        S[a * m + b] = P.nu * Kmm[a * m + b]! + g + (a === b ? P.jitter : 0);
+      }
+      const R = choleskyUpper(S, m)!;
+      const r = vector(7, n);
+      const y = new Float64Array(m);
+      for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) y[a]! += Knm[i * m + a]! * r[i]!;
+      choleskySolveInPlace(R, m, y, 1);
+      const want = Float64Array.from(r, (v, i) => {
+        let z = 0;
+        for (let a = 0; a < m; a++) z += Knm[i * m + a]! * y[a]!;
+        return (v - z) / P.nu;
+      });
+      const got = await P.matvec(r);
+      expect(relativeError(got, want)).toBeLessThan(1e-3);
+      // symmetric positive definite in the float32 sense: ⟨Px, x⟩ > 0, ⟨Px, y⟩ ≈ ⟨x, Py⟩
+      const s = vector(8, n);
+      const Ps = await P.matvec(s);
+      const dot = (a: Float64Array, b: Float64Array) => a.reduce((acc, v, i) => acc + v * b[i]!, 0);
+      expect(dot(got, r)).toBeGreaterThan(0);
+      expect(Math.abs(dot(got, s) - dot(Ps, r)) / Math.sqrt(dot(got, got) * dot(s, s))).toBeLessThan(1e-4);
+    } finally {
+      P.dispose();
+    }
+  });
+
+  it('preconditioned CG converges in far fewer iterations than plain CG', async () => {
+    // α = 1e-2 and rtol 1e-3: float32 products cannot reach much below that at α = 1e-3 (their floor)
+    const b = vector(9, n);
+    const P = await deviceLandmarkPreconditioner(K, { shift: 1e-2, rank: 300 });
+    try {
+      const A = K.shift(1e-2);
+      const pre = await cg(A, b, { M: P, rtol: 1e-3, maxiter: 400 });
+      const plain = await cg(A, b, { rtol: 1e-3, maxiter: 2000 });
+      expect(pre.info).toBe(0);
+      expect(pre.iterations * 3).toBeLessThan(plain.iterations);
+    } finally {
+      P.dispose();
+    }
+  });
+
+  it("is K.solve's default for GPU kernel operators from 2¹⁷ points, and a named choice below", async () => {
+    const big = cube(11, AUTO_DEVICE_MIN_N);
+    expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('device-landmarks');
+    expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'cpu' }), 1e-3)).toBe('nystrom');
+    expect(defaultPreconditionerChoice(gaussianKernel(big.slice(1), { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('nystrom');
+    const b = vector(12, n);
+    const x = await K.solve(b, 1e-2, { preconditioner: 'device-landmarks', preconditionerOptions: { rank: 200 }, rtol: 1e-3 });
+    const r = await K.shift(1e-2).matvec(x);
+    expect(relativeError(r, b)).toBeLessThan(2e-3);
+    const M = await K.preconditioner(1e-2, 'device-landmarks', { rank: 200 });
+    expect(String(M)).toMatch(/DeviceLandmarkPreconditioner\(m=200, shift=0.01/);
+  });
+
+  it('rejects non-kernel operators and bad options, naming the value', async () => {
+    await expect(deviceLandmarkPreconditioner(gaussianKernel(X, { sigma: 0.15, backend: 'cpu' }), { shift: 1e-3 }))
+      .rejects.toThrow(/needs a KernelOperator on the GPU backend/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: 0 })).rejects.toThrow(/shift/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, rank: n })).rejects.toThrow(new RegExp(String(n)));
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, tau: -1 })).rejects.toThrow(/tau must be a finite number ≥ 0, got -1/);
+  });
+});
