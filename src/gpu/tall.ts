@@ -193,8 +193,7 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    const [gram, applyT, apply] = await Promise.all([pipelineFor(ctx, GRAM), pipelineFor(ctx, APPLY_T), pipelineFor(ctx, APPLY)]);
-    void gram; void applyT; void apply; // compiled now, used later
+    await Promise.all([GRAM, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -205,7 +204,9 @@ export class DeviceKernelBlock {
       buf.unmap();
       return buf;
     };
+    const temporaries: GPUBuffer[] = []; // inputs of the block formation, freed once it has run
     const iBuffers = slots.i.map((v) => upload(v.value.data));
+    temporaries.push(...iBuffers);
     const params = new Float32Array(Math.max(4, Math.ceil(program.paramFloats / 4) * 4));
     let po = 0;
     for (const v of slots.p) { params.set(v.value.data, po); po += v.dim; }
@@ -224,6 +225,7 @@ export class DeviceKernelBlock {
       new Uint32Array(mapped, 0, 8).set([n, count, 0, 0, gx, 0, 0, 0]);
       new Float32Array(mapped, HEADER_BYTES, params.length).set(params);
       ubuf.unmap();
+      temporaries.push(ubuf, ...jBuffers);
       const entries: GPUBindGroupEntry[] = program.bindings.map((b) => {
         switch (b.role.kind) {
           case 'uniform': return { binding: b.binding, resource: { buffer: ubuf } };
@@ -251,7 +253,49 @@ export class DeviceKernelBlock {
     if (oom) throw new Error(`GPU out of memory forming a ${m}×${n} kernel block (${((4 * m * n) / 2 ** 30).toFixed(1)} GiB): ${oom.message}`);
     if (invalid) throw new Error(`GPU validation error forming a kernel block: ${invalid.message}`);
     await device.queue.onSubmittedWorkDone();
+    for (const t of temporaries) t.destroy();
     return new DeviceKernelBlock(ctx, n, m, blocks, vectors);
+  }
+
+  /** Bind groups of the two products, per landmark block: their buffers never change. */
+  private bound?: { applyT: GPUBindGroup[]; apply: GPUBindGroup[]; uniforms: GPUBuffer[] };
+
+  private async bindings(): Promise<{ applyT: GPUBindGroup[]; apply: GPUBindGroup[]; uniforms: GPUBuffer[] }> {
+    if (this.bound) return this.bound;
+    const { device, limits } = this.ctx;
+    const { n, m, vectors } = this;
+    const [pT, pN] = await Promise.all([pipelineFor(this.ctx, APPLY_T), pipelineFor(this.ctx, APPLY)]);
+    const uniforms: GPUBuffer[] = [];
+    const groups = Math.ceil(n / 256);
+    const gxN = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    const applyT = this.blocks.map((A) => {
+      const gx = Math.min(A.count, limits.maxComputeWorkgroupsPerDimension);
+      const u = this.uniform([n, A.count, 0, m, A.start, 0, 0, gx]);
+      uniforms.push(u);
+      return device.createBindGroup({
+        layout: pT.layout,
+        entries: [
+          { binding: 0, resource: { buffer: u } },
+          { binding: 1, resource: { buffer: A.buffer } },
+          { binding: 2, resource: { buffer: vectors.r } },
+          { binding: 3, resource: { buffer: vectors.y } },
+        ],
+      });
+    });
+    const apply = this.blocks.map((A, p) => {
+      const u = this.uniform([n, A.count, 0, m, A.start, 0, p > 0 ? 1 : 0, gxN]);
+      uniforms.push(u);
+      return device.createBindGroup({
+        layout: pN.layout,
+        entries: [
+          { binding: 0, resource: { buffer: u } },
+          { binding: 1, resource: { buffer: A.buffer } },
+          { binding: 2, resource: { buffer: vectors.c } },
+          { binding: 3, resource: { buffer: vectors.z } },
+        ],
+      });
+    });
+    return (this.bound = { applyT, apply, uniforms });
   }
 
   private uniform(values: readonly number[]): GPUBuffer {
@@ -294,6 +338,12 @@ export class DeviceKernelBlock {
     const lo = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC });
     const read = device.createBuffer({ size: 8 * m * m, usage: USAGE.MAP_READ | USAGE.COPY_DST });
     const pipe = await pipelineFor(this.ctx, GRAM);
+    const uniforms: GPUBuffer[] = [];
+    const uniformOf = (values: readonly number[]) => {
+      const u = this.uniform(values);
+      uniforms.push(u);
+      return u;
+    };
     try {
       const g = await this.run((pass) => {
         pass.setPipeline(pipe.pipeline);
@@ -303,7 +353,7 @@ export class DeviceKernelBlock {
             const bind = device.createBindGroup({
               layout: pipe.layout,
               entries: [
-                { binding: 0, resource: { buffer: this.uniform([n, A.count, B.count, m, A.start, B.start, 0, 0]) } },
+                { binding: 0, resource: { buffer: uniformOf([n, A.count, B.count, m, A.start, B.start, 0, 0]) } },
                 { binding: 1, resource: { buffer: A.buffer } },
                 { binding: 2, resource: { buffer: B.buffer } },
                 { binding: 3, resource: { buffer: hi } },
@@ -332,59 +382,43 @@ export class DeviceKernelBlock {
       }
       return G;
     } finally {
-      hi.destroy();
-      lo.destroy();
-      read.destroy();
+      for (const b of [hi, lo, read, ...uniforms]) b.destroy();
     }
   }
 
   /** K_mn r (m values). */
   async applyT(r: Float64Array): Promise<Float64Array> {
-    const { device, limits } = this.ctx;
-    const { n, m, vectors } = this;
-    device.queue.writeBuffer(vectors.r, 0, new Float32Array(r));
+    const { limits } = this.ctx;
+    const { m, vectors } = this;
+    this.ctx.device.queue.writeBuffer(vectors.r, 0, new Float32Array(r));
     const pipe = await pipelineFor(this.ctx, APPLY_T);
+    const { applyT } = await this.bindings();
     const y = await this.run((pass) => {
       pass.setPipeline(pipe.pipeline);
-      for (const A of this.blocks) {
+      this.blocks.forEach((A, p) => {
         const gx = Math.min(A.count, limits.maxComputeWorkgroupsPerDimension);
-        pass.setBindGroup(0, device.createBindGroup({
-          layout: pipe.layout,
-          entries: [
-            { binding: 0, resource: { buffer: this.uniform([n, A.count, 0, m, A.start, 0, 0, gx]) } },
-            { binding: 1, resource: { buffer: A.buffer } },
-            { binding: 2, resource: { buffer: vectors.r } },
-            { binding: 3, resource: { buffer: vectors.y } },
-          ],
-        }));
+        pass.setBindGroup(0, applyT[p]!);
         pass.dispatchWorkgroups(gx, Math.ceil(A.count / gx), 1);
-      }
+      });
     }, { from: vectors.y, to: vectors.readM, bytes: 4 * m });
     return Float64Array.from(y);
   }
 
   /** K_nm c (n values). */
   async apply(c: Float64Array): Promise<Float64Array> {
-    const { device, limits } = this.ctx;
+    const { limits } = this.ctx;
     const { n, vectors } = this;
-    device.queue.writeBuffer(vectors.c, 0, new Float32Array(c));
+    this.ctx.device.queue.writeBuffer(vectors.c, 0, new Float32Array(c));
     const pipe = await pipelineFor(this.ctx, APPLY);
+    const { apply } = await this.bindings();
     const groups = Math.ceil(n / 256);
     const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
     const z = await this.run((pass) => {
       pass.setPipeline(pipe.pipeline);
-      this.blocks.forEach((A, p) => {
-        pass.setBindGroup(0, device.createBindGroup({
-          layout: pipe.layout,
-          entries: [
-            { binding: 0, resource: { buffer: this.uniform([n, A.count, 0, this.m, A.start, 0, p > 0 ? 1 : 0, gx]) } },
-            { binding: 1, resource: { buffer: A.buffer } },
-            { binding: 2, resource: { buffer: vectors.c } },
-            { binding: 3, resource: { buffer: vectors.z } },
-          ],
-        }));
+      for (const group of apply) {
+        pass.setBindGroup(0, group);
         pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), 1);
-      });
+      }
     }, { from: vectors.z, to: vectors.readN, bytes: 4 * n });
     return Float64Array.from(z);
   }
@@ -393,5 +427,6 @@ export class DeviceKernelBlock {
   destroy(): void {
     for (const b of this.blocks) b.buffer.destroy();
     for (const v of Object.values(this.vectors)) v.destroy();
+    for (const u of this.bound?.uniforms ?? []) u.destroy();
   }
 }

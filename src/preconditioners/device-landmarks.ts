@@ -9,7 +9,7 @@
  * r minus a float32 product K̃_nm S⁻¹ K̃_mn r, divided by ν; S⁻¹ amplifies that product's rounding by S's
  * condition, which grows as ν falls (K_mm is numerically singular for smooth kernels). Measured on llvmpipe
  * (Gaussian, n = 1,200 and 4,000, m = 300–800): τ = 10⁻³ kept P⁻¹ positive definite in every case, τ = 10⁻⁴
- * did not (CG stopped on rᵀP⁻¹r < 0 within 4–78 iterations), τ = 10⁻⁵ and ν = μ = 10⁻³ failed at once.
+ * failed in two of four (CG stopped on rᵀP⁻¹r < 0 after 4 and 78 iterations), ν = μ = 10⁻³ failed at once.
  * The price: P⁻¹(K + μI) has eigenvalues in [μ/ν′, 1], ν′ = max(ν, λ_{m+1}) — ν bounds the condition number
  * it leaves, ν/μ. At n = 4,000, σ = 0.1, α = 10⁻², m = 800: 42 CG iterations to rtol 10⁻³ against 290.
  * S is positive definite when νK_mm + (G's rounding) is; a diagonal jitter, raised tenfold until the
