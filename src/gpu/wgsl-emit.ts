@@ -515,6 +515,20 @@ export function matchExpandedGaussian(formula: Node, slots: FormulaSlots): Expan
   return { formula, iVar, jVar, dim: iVar.dim, scale2 };
 }
 
+/** The uniform block, then one read-only f32 array per i-variable (I0, I1, …) and per j-variable (J0, …). */
+function pointBindings(slots: FormulaSlots, paramVec4s: number): { bindings: BindingSpec[]; decls: string[] } {
+  const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
+  const decls: string[] = [uniformDecl(paramVec4s)];
+  for (const cat of ['i', 'j'] as const) {
+    slots[cat].forEach((_, s) => {
+      const b = bindings.length;
+      bindings.push({ binding: b, type: 'read-only-storage', role: { kind: cat, slot: s } });
+      decls.push(`@group(0) @binding(${b}) var<storage, read> ${cat.toUpperCase()}${s}: array<f32>;`);
+    });
+  }
+  return { bindings, decls };
+}
+
 export interface EmitLimits {
   readonly maxComputeWorkgroupStorageSize: number;
 }
@@ -569,18 +583,7 @@ export function emitKernelProgram(
   const paramFloats = slotFloats + (expanded ? expanded.dim : 0);
   const paramVec4s = Math.max(1, Math.ceil(paramFloats / 4));
 
-  const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
-  const decls: string[] = [uniformDecl(paramVec4s)];
-  slots.i.forEach((_, s) => {
-    const b = bindings.length;
-    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'i', slot: s } });
-    decls.push(`@group(0) @binding(${b}) var<storage, read> I${s}: array<f32>;`);
-  });
-  slots.j.forEach((_, s) => {
-    const b = bindings.length;
-    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'j', slot: s } });
-    decls.push(`@group(0) @binding(${b}) var<storage, read> J${s}: array<f32>;`);
-  });
+  const { bindings, decls } = pointBindings(slots, paramVec4s);
   const bB = bindings.length;
   bindings.push({ binding: bB, type: 'read-only-storage', role: { kind: 'rhs' } });
   decls.push(`@group(0) @binding(${bB}) var<storage, read> B: array<${W === 1 ? 'f32' : 'vec4<f32>'}>;`);
@@ -716,18 +719,7 @@ export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workg
   if (maxTile < 1) throw new Error(`the formula stages ${e.staged.length} values per point y_j: more than the device's workgroup memory`);
   const tile = Math.min(WG, maxTile);
   const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
-  const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
-  const decls: string[] = [uniformDecl(Math.max(1, Math.ceil(paramFloats / 4)))];
-  slots.i.forEach((_, s) => {
-    const b = bindings.length;
-    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'i', slot: s } });
-    decls.push(`@group(0) @binding(${b}) var<storage, read> I${s}: array<f32>;`);
-  });
-  slots.j.forEach((_, s) => {
-    const b = bindings.length;
-    bindings.push({ binding: b, type: 'read-only-storage', role: { kind: 'j', slot: s } });
-    decls.push(`@group(0) @binding(${b}) var<storage, read> J${s}: array<f32>;`);
-  });
+  const { bindings, decls } = pointBindings(slots, Math.max(1, Math.ceil(paramFloats / 4)));
   const bO = bindings.length;
   bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
   decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<f32>;`);
