@@ -529,6 +529,20 @@ function pointBindings(slots: FormulaSlots, paramVec4s: number): { bindings: Bin
   return { bindings, decls };
 }
 
+/** Declarations, the helpers the formula uses, the constants and the entry point up to nb and mb. */
+function programHead(decls: readonly string[], e: Emitter, WG: number, tile: number): string {
+  return `${decls.join('\n')}
+${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}
+
+const WG: u32 = ${WG}u;
+const TILE: u32 = ${tile}u;
+
+@compute @workgroup_size(${WG})
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let nb = u.h.nb;
+  let mb = u.h.mb;`;
+}
+
 export interface EmitLimits {
   readonly maxComputeWorkgroupStorageSize: number;
 }
@@ -615,16 +629,7 @@ export function emitKernelProgram(
     ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
     : `acc${r}_${g} += part${r}_${g};`));
 
-  const code = `${decls.join('\n')}
-${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}
-
-const WG: u32 = ${WG}u;
-const TILE: u32 = ${tile}u;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let nb = u.h.nb;
-  let mb = u.h.mb;
+  const code = `${programHead(decls, e, WG, tile)}
   let rowBase = (wid.x + wid.z * u.h.gx) * (WG * ${R}u) + lid;
   let split = wid.y;
 ${indent(e.pre, '  ')}
@@ -727,16 +732,7 @@ export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workg
   const stagingWrites = Array.from({ length: arrays }, (_, a) =>
     `T${a}[q] = vec4<f32>(${[0, 1, 2, 3].map((l) => e.staged[4 * a + l] ?? '0.0').join(', ')});`);
   const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join('\n');
-  const code = `${decls.join('\n')}
-${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}
-
-const WG: u32 = ${WG}u;
-const TILE: u32 = ${tile}u;
-
-@compute @workgroup_size(${WG})
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
-  let nb = u.h.nb;
-  let mb = u.h.mb;
+  const code = `${programHead(decls, e, WG, tile)}
   let row = (wid.x + wid.z * u.h.gx) * WG + lid;
 ${indent(e.pre, '  ')}
   let i0 = min(row, nb - 1u);
