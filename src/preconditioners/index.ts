@@ -6,7 +6,8 @@
 export {
   nystromPreconditioner, randomizedNystrom, NystromPreconditioner, defaultMaxRank, DEFAULT_NYSTROM_TOLERANCE,
   DEFAULT_ITERATIONS_PER_SQRT_KAPPA, nystromDecision, stageMultiplyAdds, applyMultiplyAdds,
-  type NystromOptions, type NystromMethod, type NystromStage, type NystromDecision, type NystromCostModel,
+  nystromNextStep, nystromStepRanks, nystromDecayPerDoubling, ITERATION_CALIBRATION, CG_BOUND_ITERATIONS_PER_SQRT_KAPPA,
+  type NystromOptions, type NystromMethod, type NystromStage, type NystromDecision, type NystromCostModel, type NystromStep,
 } from './nystrom.js';
 export {
   landmarkPreconditioner, LandmarkPreconditioner, DEFAULT_MAX_STORED_BYTES,
