@@ -101,7 +101,6 @@ class Emitter {
   readonly v128Locals: string[] = [];
   readonly i32Locals: string[] = [];
   private readonly memo = new Map<string, string[]>();
-  private readonly stages = new WeakMap<Node, Stage>();
   private readonly index: SlotIndex;
 
   constructor(readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number) {
@@ -128,16 +127,8 @@ class Emitter {
   }
 
   stage(n: Node): Stage {
-    let s = this.stages.get(n);
-    if (s !== undefined) return s;
-    if (n.op === 'var') {
-      const c = this.slot(n).cat;
-      s = c === 'p' ? 0 : c === 'i' ? 1 : 2;
-    } else if (n.op === 'const') s = 0;
-    else if ('arg' in n) s = this.stage(n.arg);
-    else s = Math.max(this.stage(n.left), this.stage(n.right)) as Stage;
-    this.stages.set(n, s);
-    return s;
+    // j-only values are computed per pair here (no staged tiles): j and i+j share stage 2
+    return Math.min(this.index.deps(n), 2) as Stage;
   }
 
   private target(stage: Stage, u: number): string[] {

@@ -22,6 +22,7 @@ export interface SlotInfo {
 export class SlotIndex {
   private readonly slotOf = new Map<VarNode, SlotInfo>();
   private readonly keys = new WeakMap<Node, string>();
+  private readonly masks = new WeakMap<Node, 0 | 1 | 2 | 3>();
 
   constructor(slots: FormulaSlots) {
     let offset = 0;
@@ -37,6 +38,23 @@ export class SlotIndex {
     const s = this.slotOf.get(v);
     if (!s) throw new Error(`internal: variable '${v.name}' is not among the formula's collected variables`);
     return s;
+  }
+
+  /**
+   * Which row indices a subtree depends on, as a mask: 1 = an i-variable, 2 = a j-variable (0: parameters and
+   * constants only). The emitters place each node by it (memoised per node).
+   */
+  deps(n: Node): 0 | 1 | 2 | 3 {
+    let d = this.masks.get(n);
+    if (d !== undefined) return d;
+    if (n.op === 'var') {
+      const c = this.slot(n).cat;
+      d = c === 'p' ? 0 : c === 'i' ? 1 : 2;
+    } else if (n.op === 'const') d = 0;
+    else if ('arg' in n) d = this.deps(n.arg);
+    else d = (this.deps(n.left) | this.deps(n.right)) as 0 | 1 | 2 | 3;
+    this.masks.set(n, d);
+    return d;
   }
 
   /** Structural key of a subtree (memoised per node). */

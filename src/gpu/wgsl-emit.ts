@@ -121,6 +121,9 @@ export function f32Literal(v: number): string {
   return f < 0 ? `(${String(f)}f)` : `${String(f)}f`;
 }
 
+/** A node's stage from the row indices it depends on (`SlotIndex.deps`): none, i, j, both. */
+const STAGE_OF_DEPS = ['P', 'I', 'J', 'Q'] as const satisfies readonly Stage[];
+
 function combine(a: Stage, b: Stage): Stage {
   if (a === b) return a;
   if (a === 'P') return b;
@@ -139,7 +142,6 @@ class Emitter {
   usesTanh = false;
   private names = 0;
   private readonly memo = new Map<string, string[]>();
-  private readonly stages = new WeakMap<Node, Stage>();
   private readonly index: SlotIndex;
 
   constructor(slots: FormulaSlots, readonly R: number) {
@@ -157,16 +159,7 @@ class Emitter {
   }
 
   stage(n: Node): Stage {
-    let s = this.stages.get(n);
-    if (s !== undefined) return s;
-    if (n.op === 'var') {
-      const c = this.slot(n).cat;
-      s = c === 'p' ? 'P' : c === 'i' ? 'I' : 'J';
-    } else if (n.op === 'const') s = 'P';
-    else if ('arg' in n) s = this.stage(n.arg);
-    else s = combine(this.stage(n.left), this.stage(n.right));
-    this.stages.set(n, s);
-    return s;
+    return STAGE_OF_DEPS[this.index.deps(n)];
   }
 
   private natural(st: Stage, from: Ctx): Ctx {
@@ -529,6 +522,24 @@ function pointBindings(slots: FormulaSlots, paramVec4s: number): { bindings: Bin
   return { bindings, decls };
 }
 
+const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join('\n');
+
+/**
+ * The start of a tile iteration: jt, then the workgroup's threads compute the tile's staged y_j values (and
+ * write `extraWrites`, e.g. the weights) into workgroup memory, between two barriers.
+ */
+function stageTile(e: Emitter, arrays: number, extraWrites: readonly string[]): string {
+  const writes = Array.from({ length: arrays }, (_, a) =>
+    `T${a}[q] = vec4<f32>(${[0, 1, 2, 3].map((l) => e.staged[4 * a + l] ?? '0.0').join(', ')});`);
+  return `    let jt = t * TILE;
+    workgroupBarrier();
+    for (var q = lid; q < TILE; q += WG) {
+      let j = min(jt + q, mb - 1u);
+${indent([...e.staging, ...writes, ...extraWrites], '      ')}
+    }
+    workgroupBarrier();`;
+}
+
 /** Declarations, the helpers the formula uses, the constants and the entry point up to nb and mb. */
 function programHead(decls: readonly string[], e: Emitter, WG: number, tile: number): string {
   return `${decls.join('\n')}
@@ -609,12 +620,7 @@ export function emitKernelProgram(
 
   const rows = Array.from({ length: R }, (_, r) => r);
   const groups = Array.from({ length: G }, (_, g) => g);
-  const stagingWrites: string[] = [];
-  for (let a = 0; a < arrays; a++) {
-    const lanes = [0, 1, 2, 3].map((l) => e.staged[4 * a + l] ?? '0.0');
-    stagingWrites.push(`T${a}[q] = vec4<f32>(${lanes.join(', ')});`);
-  }
-  if (W !== 1) for (const g of groups) stagingWrites.push(`TW${g}[q] = B[(u.h.rhsOffset + j) * ${G}u + ${g}u];`);
+  const weightWrites = W === 1 ? [] : groups.map((g) => `TW${g}[q] = B[(u.h.rhsOffset + j) * ${G}u + ${g}u];`);
 
   const body = [
     ...Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`),
@@ -624,7 +630,6 @@ export function emitKernelProgram(
       ...groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`),
     ]),
   ];
-  const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join('\n');
   const accumulate = rows.flatMap((r) => groups.map((g) => kahan
     ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
     : `acc${r}_${g} += part${r}_${g};`));
@@ -640,13 +645,7 @@ ${rows.flatMap((r) => groups.map((g) => `  var acc${r}_${g} = ${AT}(0.0);${kahan
   let tBegin = split * u.h.tilesPerSplit;
   let tEnd = min(tBegin + u.h.tilesPerSplit, tiles);
   for (var t = tBegin; t < tEnd; t++) {
-    let jt = t * TILE;
-    workgroupBarrier();
-    for (var q = lid; q < TILE; q += WG) {
-      let j = min(jt + q, mb - 1u);
-${indent([...e.staging, ...stagingWrites], '      ')}
-    }
-    workgroupBarrier();
+${stageTile(e, arrays, weightWrites)}
 ${rows.flatMap((r) => groups.map((g) => `    var part${r}_${g} = ${AT}(0.0);`)).join('\n')}
     let cnt = min(TILE, mb - jt);
     if (cnt == TILE) {
@@ -729,9 +728,6 @@ export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workg
   bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
   decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<f32>;`);
   for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
-  const stagingWrites = Array.from({ length: arrays }, (_, a) =>
-    `T${a}[q] = vec4<f32>(${[0, 1, 2, 3].map((l) => e.staged[4 * a + l] ?? '0.0').join(', ')});`);
-  const indent = (lines: readonly string[], pad: string) => lines.map((l) => pad + l).join('\n');
   const code = `${programHead(decls, e, WG, tile)}
   let row = (wid.x + wid.z * u.h.gx) * WG + lid;
 ${indent(e.pre, '  ')}
@@ -739,13 +735,7 @@ ${indent(e.pre, '  ')}
 ${indent(e.rows[0]!, '  ')}
   let tiles = (mb + TILE - 1u) / TILE;
   for (var t = 0u; t < tiles; t++) {
-    let jt = t * TILE;
-    workgroupBarrier();
-    for (var q = lid; q < TILE; q += WG) {
-      let j = min(jt + q, mb - 1u);
-${indent([...e.staging, ...stagingWrites], '      ')}
-    }
-    workgroupBarrier();
+${stageTile(e, arrays, [])}
     let cnt = min(TILE, mb - jt);
     for (var jj = 0u; jj < cnt; jj++) {
 ${indent(Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`), '      ')}
