@@ -6,6 +6,7 @@
 import { expect } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../src/operators/index.js';
+import { mulberry32 } from '../src/krylov/random.js';
 
 export interface ConformanceOptions {
   /** Relative error bound ‖got − want‖ / ‖want‖ (default 1e-12). */
@@ -22,17 +23,8 @@ export interface ConformanceOptions {
   k?: number;
 }
 
-/** mulberry32: a tiny deterministic PRNG (independent of src/), so failures reproduce. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The library's seeded PRNG (src/krylov/random.ts): the same seeds give the same test data everywhere. */
+export { mulberry32 };
 
 function randomVector(rand: () => number, n: number): Float64Array {
   const v = new Float64Array(n);
