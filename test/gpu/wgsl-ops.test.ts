@@ -16,12 +16,11 @@ import { parseFormula } from '../../src/formula/parse.js';
 import { describeGpuPlan, gpuProgramFor, gpuReduceKernel, type GpuKernelOptions } from '../../src/gpu/reduce.js';
 import { gpu, hasGpu } from './gpu-env.js';
 import { mulberry32 } from '../conformance.js';
+import {
+  F32_CANCEL as CANCEL, OPS as COMMON_OPS, M, N, X, Y, diff1, floorFor, points, r2, s,
+} from '../op-table.js';
 
 
-function points(seed: number, n: number, d: number, lo = -1, hi = 1): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(lo + (hi - lo) * r())));
-}
 
 const f32 = Math.fround;
 /** Per-entry bound (relative to Σ_j |K_ij b_j|): float32 arithmetic plus WGSL's builtin accuracy. */
@@ -85,89 +84,20 @@ async function checkFormula(f: Formula, label: string, floor = 0): Promise<numbe
   return Math.max(a.worst, b.worst);
 }
 
-const N = 11;
-const M = 37;
-const X = Vi(points(101, N, 3), 'x');
-const Y = Vj(points(102, M, 3), 'y');
-const x1 = Vi(points(103, N, 1), 'u');
-const y1 = Vj(points(104, M, 1), 'v');
-const w = Pm([f32(0.5), f32(-1.25), f32(2)], 'w');
-const s = Pm(f32(0.7), 's');
-const r2 = X.sub(Y).sqnorm2();
-const diff1 = x1.sub(y1);
-
-/** Entries that are sums of O(1) terms: compared relative to max(|entry|, 0.1) (see wasm-ops.test.ts). */
-const CANCEL = 0.1;
-const CANCELS = new Set([
-  'neg', 'log', 'log near 1', 'log of a vector', 'max (vector, scalar broadcast)', 'min/max with a parameter vector',
-  'add/sub/mul', 'div of a vector by a parameter', 'div vector by vector', 'div by a parameter vector', 'sum', 'dot',
-  'dot with a parameter-scaled vector', 'sign', 'step', 'min (vectors)', 'abs', 'sin/cos of a vector',
-]);
-/** sin/cos of arguments up to 40: the float32 argument carries ≈ 40·ε absolute error (floor 1). */
-const ABSOLUTE = new Set(['sin (|arg| ≤ 40)', 'cos (|arg| ≤ 40)']);
-
+/** The shared table plus what only the WGSL emitter does differently (staging, pre-scaling, pow via exp2). */
 const OPS: [string, Formula][] = [
-  ['neg', X.sub(Y).neg().dot(w)],
-  ['exp (Gaussian)', r2.neg().exp()],
-  ['exp (both signs, |arg| ≤ 8)', diff1.mul(4).exp()],
-  ['exp of a vector', X.sub(Y).exp().sum()],
-  ['log', r2.add(0.1).log()],
-  ['log near 1', diff1.mul(0.01).add(1).log()],
-  ['log of a vector', X.sub(Y).abs().add(0.25).log().sum()],
-  ['sqrt', r2.sqrt()],
-  ['rsqrt', r2.add(0.5).rsqrt()],
-  ['abs', X.sub(Y).abs().sum()],
-  ['square', X.sub(Y).square().sum()],
-  ['inv', r2.add(1).inv()],
-  ['tanh (|arg| ≥ 0.5)', diff1.abs().add(0.5).mul(diff1.sign()).mul(1.5).tanh()],
+  ...COMMON_OPS,
   ['tanh (near 0)', diff1.mul(0.3).tanh()],
-  ['tanh (saturating)', diff1.mul(40).tanh()],
-  ['sin (|arg| ≤ 40)', diff1.mul(20).sin()],
-  ['cos (|arg| ≤ 40)', diff1.mul(20).cos()],
-  ['sin/cos of a vector', X.sub(Y).mul(3).sin().add(X.add(Y).cos()).sum()],
-  ['sign', X.sub(Y).sign().dot(w)],
-  ['step', X.sub(Y).step().dot(w)],
-  ['relu', X.sub(Y).relu().sum()],
-  ['min (vectors)', X.min(Y).sum()],
-  ['max (vector, scalar broadcast)', X.max(0.2).sub(Y).sum()],
-  ['min/max with a parameter vector', X.min(w).add(Y.max(w)).sum()],
-  ...[-3, -2, -1, 0, 2, 3, 4, 5].map((e): [string, Formula] => [`pow integer ${e} (negative bases)`, diff1.add(0.05).pow(e)]),
-  ...[0.5, -0.5, 1.5, 2.5, -1.5].map((e): [string, Formula] => [`pow half-integer ${e}`, r2.add(0.05).pow(e)]),
-  ['pow general 0.37', r2.add(0.05).pow(0.37)],
-  ['pow general -2.3 on a vector', X.sub(Y).abs().add(0.1).pow(-2.3).sum()],
-  ['pow variable exponent (parameter)', r2.add(0.05).pow(Pm(f32(1.3), 'e'))],
-  ['pow variable exponent (x_i-dependent)', r2.add(0.05).pow(x1.abs())],
-  ['pow variable exponent (y_j-dependent)', r2.add(0.05).pow(y1.mul(2))],
   ['pow variable integer exponent, negative base', diff1.pow(Pm(3, 'k'))],
-  ['add/sub/mul', X.add(Y).mul(X.sub(Y)).sum()],
-  ['div by a parameter (hoisted reciprocal)', r2.div(s)],
-  ['div of a vector by a parameter', X.sub(Y).div(s).sum()],
-  ['div by an x_i-only scalar (row-hoisted reciprocal)', r2.div(x1.abs().add(0.5))],
-  ['div by a j-dependent scalar (staged reciprocal)', r2.div(y1.square().add(0.25))],
-  ['div vector by vector', X.div(Y.abs().add(1)).sum()],
-  ['div by a parameter vector', X.sub(Y).div(w).sum()],
-  ['sqnorm2', r2],
-  ['norm2', X.sub(Y).norm2()],
-  ['sum', X.mul(Y).sum()],
-  ['dot', X.dot(Y)],
-  ['dot with a parameter-scaled vector', X.mul(w).dot(Y)],
-  ['scalar broadcast of x_i against a j vector', Y.mul(x1).sub(X).sqnorm2()],
-  ['scalar broadcast of y_j against an i vector', X.sub(y1).mul(w).sqnorm2()],
-  ['ARD Gaussian with parameter vector', X.sub(Y).mul(w).sqnorm2().div(s.square().mul(2)).neg().exp()],
   ['Gaussian with j on the left (pre-scaled, transposed pattern)', Y.sub(X).sqnorm2().mul(s).neg().exp()],
-  ['Matérn 5/2 shape', (() => {
-    const t = r2.sqrt().mul(Math.sqrt(5)).div(s);
-    return t.add(1).add(r2.mul(5 / 3).div(s.square())).mul(t.neg().exp());
-  })()],
   ['j-only subtree staged per tile', r2.add(Y.sqnorm2().log().abs()).neg().exp()],
-  ['constant-only subtree', r2.mul(Pm(f32(3)).log().add(2)).neg().exp()],
 ];
 
 describe.runIf(hasGpu)('WGSL emitter vs the JS twin, every op', () => {
   const worst: Record<string, number> = {};
   for (const [label, f] of OPS) {
     it(label, async () => {
-      const floor = CANCELS.has(label) ? CANCEL : ABSOLUTE.has(label) ? 1 : 0;
+      const floor = floorFor(label);
       worst[label] = await checkFormula(f, label, floor);
     });
   }
