@@ -19,6 +19,7 @@
  */
 import type { BoundData, Node } from '../formula/ast.js';
 import { acquireGpu, type GpuContext, type GpuLimits } from './device.js';
+import { describeValue } from '../operators/validate.js';
 import {
   emitKernelProgram, emitSplitSumProgram, HEADER_BYTES, matchExpandedGaussian,
   type BindingSpec, type ExpandedGaussianMatch, type FormulaSlots, type GpuProgram, type KernelShape, type PassWidth,
@@ -244,6 +245,11 @@ function chooseShape(
     }
   }
   if (!Number.isInteger(R) || R < 1 || R > 32) throw new RangeError(`gpu.rowsPerThread must be an integer in [1, 32], got ${String(R)}`);
+  for (const flag of ['kahan', 'expandedGaussian'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
+      throw new TypeError(`gpu.${flag} must be true or false, got ${describeValue(o[flag])}`);
+    }
+  }
   const tile = o.tile ?? WG;
   if (!Number.isInteger(tile) || tile < 1) throw new RangeError(`gpu.tile must be a positive integer, got ${String(tile)}`);
   const shape: KernelShape = { workgroupSize: WG, rowsPerThread: R, tile, width, kahan: o.kahan ?? true };

@@ -208,6 +208,10 @@ describe.runIf(hasGpu)('bad input on the GPU backend', () => {
       .rejects.toThrow(/gpu.workgroupSize must be an integer in \[1, \d+\] \(the device's limit\), got 1000000/);
     await expect(gaussianKernel(X, { backend: 'gpu', gpu: { columnsPerPass: 3 as 4 } }).matvec(new Float64Array(20)))
       .rejects.toThrow('gpu.columnsPerPass must be 1, 4 or 8, got 3');
+    await expect(gaussianKernel(X, { backend: 'gpu', gpu: { expandedGaussian: 'yes' as unknown as boolean } }).matvec(new Float64Array(20)))
+      .rejects.toThrow(/gpu.expandedGaussian must be true or false, got .*yes/);
+    await expect(gaussianKernel(X, { backend: 'gpu', gpu: { kahan: 1 as unknown as boolean } }).matvec(new Float64Array(20)))
+      .rejects.toThrow(/gpu.kahan must be true or false, got number 1/);
   });
   it('concurrent products on one operator all come back right (they are serialised per plan)', async () => {
     const K = gaussianKernel(X, { backend: 'gpu', sigma: 0.5 });
