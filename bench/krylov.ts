@@ -2,12 +2,15 @@
  * Krylov benchmark beside scipy (issue 3): Gaussian kernel, d = 3, σ = 0.1, n = 16,384 (default).
  *
  *   npm run build:bench && node build/bench/krylov.js [--n 16384] [--dtype float64|float32|both]
+ *                                                     [--cache auto|never|both] [--solves default,none]
  *
  * Runs bench/krylov_scipy.py first (dense numpy K, then ARPACK eigsh(K, 5) and cg(K + I, b,
  * rtol 1e-6), timed end to end including building K); it writes the points and b, so both sides
- * solve the same problem. Then lazylinalg, end to end: build the symbolic operator, eigsh(K, 5);
+ * solve the same problem. Then lazylinalg, end to end: build the operator, eigsh(K, 5);
  * build it again, K.solve(b, 1.0, { rtol: 1e-6 }) with the default preconditioning rule and with
- * plain CG. Prints a JSON summary and a table.
+ * plain CG. `--cache auto` is what a user gets (the operator's default dense-cache rule: K stored
+ * after two products when it fits the budget); `--cache never` keeps K symbolic throughout.
+ * Prints a JSON summary and a table.
  */
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -23,6 +26,9 @@ const flag = (name: string, fallback: string) => {
 const n = Number(flag('n', '16384'));
 const dtypeFlag = flag('dtype', 'both');
 const dtypes: Dtype[] = dtypeFlag === 'both' ? ['float64', 'float32'] : [dtypeFlag as Dtype];
+const cacheFlag = flag('cache', 'both');
+const caches = (cacheFlag === 'both' ? ['auto', 'never'] : [cacheFlag]) as ('auto' | 'never')[];
+const solveKinds = flag('solves', 'default,none').split(',') as ('default' | 'none')[];
 const SIGMA = 0.1;
 const ALPHA = 1.0;
 const RTOL = 1e-6;
@@ -51,28 +57,29 @@ async function main(): Promise<void> {
   const b = readF64(`${here}krylov_data/b-${n}.f64`);
   const rows: string[] = [];
   const summary: Record<string, unknown> = { n, scipy };
-  for (const dtype of dtypes) {
+  for (const dtype of dtypes) for (const denseCache of caches) {
+    const label = `${dtype}${denseCache === 'auto' ? '' : ', symbolic (denseCache never)'}`;
     let t0 = performance.now();
-    const K = gaussianKernel(points, { sigma: SIGMA, dtype, denseCache: 'never' });
+    const K = gaussianKernel(points, { sigma: SIGMA, dtype, denseCache });
     const eig = await K.eigsh(5, {
       onProgress: (p: { iteration: number; matvecs: number; nconv: number; elapsedMs: number }) =>
-        console.log(`  [${dtype}] eigsh restart ${p.iteration}: ${p.matvecs} matvecs, ${p.nconv}/5 converged, ${(p.elapsedMs / 1e3).toFixed(1)} s`),
+        console.log(`  [${label}] eigsh restart ${p.iteration}: ${p.matvecs} matvecs, ${p.nconv}/5 converged, ${(p.elapsedMs / 1e3).toFixed(1)} s`),
     }) as { eigenvalues: Float64Array; matvecs: number };
     const eigsS = (performance.now() - t0) / 1e3;
     const relDiff = Math.max(...Array.from(eig.eigenvalues, (v, i) => Math.abs(v - scipy.eigsh.eigenvalues[i]!) / Math.abs(scipy.eigsh.eigenvalues[i]!)));
 
     // K.solve as a user calls it (default preconditioning rule), and with plain CG for reference
     const solves: Record<string, { seconds: number; iterations: number; relativeResidual: number }> = {};
-    for (const preconditioner of ['default', 'none'] as const) {
+    for (const preconditioner of solveKinds) {
       t0 = performance.now();
-      const K2 = gaussianKernel(points, { sigma: SIGMA, dtype, denseCache: 'never' });
+      const K2 = gaussianKernel(points, { sigma: SIGMA, dtype, denseCache });
       let iterations = 0;
       const x = await K2.solve(b, ALPHA, {
         rtol: RTOL,
         ...(preconditioner === 'none' ? { preconditioner: 'none' } : {}),
         onProgress: (p: { iteration: number; residualNorm: number; elapsedMs: number }) => {
           iterations = p.iteration;
-          if (p.iteration % 10 === 0) console.log(`  [${dtype}, ${preconditioner}] cg iteration ${p.iteration}: residual ${p.residualNorm.toExponential(2)}, ${(p.elapsedMs / 1e3).toFixed(1)} s`);
+          if (p.iteration % 10 === 0) console.log(`  [${label}, ${preconditioner}] cg iteration ${p.iteration}: residual ${p.residualNorm.toExponential(2)}, ${(p.elapsedMs / 1e3).toFixed(1)} s`);
         },
       }) as Float64Array;
       const seconds = (performance.now() - t0) / 1e3;
@@ -81,10 +88,10 @@ async function main(): Promise<void> {
       let r2 = 0, b2 = 0;
       for (let i = 0; i < n; i++) { r2 += (b[i]! - Kx[i]! - ALPHA * x[i]!) ** 2; b2 += b[i]! ** 2; }
       solves[preconditioner] = { seconds, iterations, relativeResidual: Math.sqrt(r2 / b2) };
-      rows.push(`| K.solve(b, 1.0)${preconditioner === 'none' ? ", preconditioner 'none'" : ''} | lazylinalg ${dtype} | ${seconds.toFixed(2)} | ${iterations} iterations (scipy ${scipy.cg.iterations}); rel. residual ${Math.sqrt(r2 / b2).toExponential(1)} | ${(scipy.cg.total_s / seconds).toFixed(2)} |`);
+      rows.push(`| K.solve(b, 1.0)${preconditioner === 'none' ? ", preconditioner 'none'" : ''} | lazylinalg ${label} | ${seconds.toFixed(2)} | ${iterations} iterations (scipy ${scipy.cg.iterations}); rel. residual ${Math.sqrt(r2 / b2).toExponential(1)} | ${(scipy.cg.total_s / seconds).toFixed(2)} |`);
     }
-    summary[dtype] = { eigsh: { seconds: eigsS, matvecs: eig.matvecs, maxRelDiffToArpack: relDiff }, solve: solves };
-    rows.splice(rows.length - 2, 0, `| eigsh(K, 5) | lazylinalg ${dtype} | ${eigsS.toFixed(2)} | ${eig.matvecs} matvecs (ARPACK ${scipy.eigsh.matvecs}); max rel. diff to ARPACK ${relDiff.toExponential(1)} | ${(scipy.eigsh.total_s / eigsS).toFixed(2)} |`);
+    summary[`${dtype}|${denseCache}`] = { eigsh: { seconds: eigsS, matvecs: eig.matvecs, maxRelDiffToArpack: relDiff }, solve: solves };
+    rows.splice(rows.length - solveKinds.length, 0, `| eigsh(K, 5) | lazylinalg ${label} | ${eigsS.toFixed(2)} | ${eig.matvecs} matvecs (ARPACK ${scipy.eigsh.matvecs}); max rel. diff to ARPACK ${relDiff.toExponential(1)} | ${(scipy.eigsh.total_s / eigsS).toFixed(2)} |`);
   }
   await shutdownCpuPool();
   console.log(JSON.stringify(summary));

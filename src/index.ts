@@ -5,7 +5,7 @@ export {
   aslinearoperator, FunctionOperator,
   KernelOperator, kernelOperator,
   gaussianKernel, laplacianKernel, maternKernel, cauchyKernel, polynomialKernel, linearKernel,
-  DENSE_CACHE_AFTER_PRODUCTS, DEFAULT_DENSE_CACHE_BYTES,
+  DENSE_CACHE_AFTER_PRODUCTS, defaultDenseCacheBytes,
 } from './operators/index.js';
 export type {
   Dtype, VectorLike, BlockLike, LinearOperatorOptions, DenseOperatorOptions, OperatorSpec,

@@ -49,11 +49,16 @@ function useOptimizingCompiler(): Promise<void> {
 
 /** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
 export function compileProgram(program: ReductionProgram): Promise<WebAssembly.Module> {
-  let m = moduleCache.get(program.key);
+  return compileWat(program.key, () => program.wat);
+}
+
+/** Compiles (once per key) the WAT text that `wat()` returns — SIMD and threads enabled. */
+export function compileWat(key: string, wat: () => string): Promise<WebAssembly.Module> {
+  let m = moduleCache.get(key);
   if (!m) {
     m = wabt().then(async (w) => {
       await useOptimizingCompiler();
-      const parsed = w.parseWat('kernel.wat', program.wat, { simd: true, threads: true });
+      const parsed = w.parseWat('kernel.wat', wat(), { simd: true, threads: true });
       try {
         // V8 validates on compile (wabt's own validator ignores the feature flags)
         return WebAssembly.compile(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
@@ -61,8 +66,8 @@ export function compileProgram(program: ReductionProgram): Promise<WebAssembly.M
         parsed.destroy();
       }
     });
-    moduleCache.set(program.key, m);
-    m.catch(() => moduleCache.delete(program.key));
+    moduleCache.set(key, m);
+    m.catch(() => moduleCache.delete(key));
   }
   return m;
 }
@@ -70,9 +75,9 @@ export function compileProgram(program: ReductionProgram): Promise<WebAssembly.M
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
 
 export function reductionProgram(
-  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense', symmetric = false,
+  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense' | 'dense-f32', symmetric = false,
 ): ReductionProgram {
-  const mode = columns === 'dense' ? 'dense' : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
+  const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
   const sym = symmetric && typeof mode === 'number';
   let perNode = programCache.get(formula);
   if (!perNode) programCache.set(formula, (perNode = new Map()));
@@ -132,6 +137,33 @@ export async function evaluateKernelDense(
   return out;
 }
 
+/** WebAssembly memories (wasm32) hold at most 65,536 pages of 64 KiB: 4 GiB. */
+export const MAX_WASM_PAGES = 65536;
+
+/** K materialised in a shared WebAssembly memory, row-major with row stride mPad (padding entries 0). */
+export interface MaterialisedKernel {
+  readonly memory: WebAssembly.Memory;
+  /** Byte offset of K_00. */
+  readonly offset: number;
+  readonly mPad: number;
+  readonly storage: CpuDtype;
+  /** Byte offset of `reserveBytes` free bytes after everything else (16-aligned). */
+  readonly reserveOffset: number;
+}
+
+/**
+ * K evaluated in float64 by the generated code and the thread pool, stored as `storage` in a
+ * shared memory that also has `reserveBytes` free for the products that will read it (so K is
+ * never copied). float32 storage rounds each float64 entry once.
+ */
+export async function materialiseKernel(
+  formula: Node, slots: FormulaSlots, n: number, m: number, storage: CpuDtype, reserveBytes: number,
+): Promise<MaterialisedKernel> {
+  const mode = storage === 'float64' ? 'dense' : 'dense-f32';
+  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64' }, reserveBytes);
+  return { memory: r.memory, offset: r.outOffset, mPad: r.mPad, storage, reserveOffset: r.reserveOffset };
+}
+
 /** Lays out the shared memory, runs the program over row ranges, returns the memory. */
 async function runProgram(
   formula: Node,
@@ -139,9 +171,10 @@ async function runProgram(
   n: number,
   m: number,
   columns: readonly Float64Array[],
-  mode: number | 'dense',
+  mode: number | 'dense' | 'dense-f32',
   options: ReduceOptions,
-): Promise<{ buf: ArrayBuffer; outOffset: number; mPad: number; E: number }> {
+  reserveBytes = 0,
+): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; mPad: number; E: number; reserveOffset: number }> {
   const ncols = columns.length;
   if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
   const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
@@ -161,15 +194,17 @@ async function runProgram(
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
   const parOffset = offset; offset += align16(paramDims * 8);
   const rhsOffset = offset; offset += align16(ncols * mPad * E);
-  const outOffset = offset; offset += align16(mode === 'dense' ? n * mPad * E : ncols * n * 8);
+  const outBytes = mode === 'dense' ? n * mPad * E : mode === 'dense-f32' ? n * mPad * 4 : ncols * n * 8;
+  const outOffset = offset; offset += align16(outBytes);
   const maskOffset = offset; offset += step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
   // symmetric mode: a float64 mirror accumulator per task, and the diagonal-group mask tables
   const outJBytes = program.symmetric ? align16(ncols * mPad * 8) : 0;
   const outJOffset = offset; offset += tasks * outJBytes;
   const maskTabOffset = offset; offset += program.symmetric ? (2 * step + 1) * step * E : 0;
+  const reserveOffset = offset; offset += align16(reserveBytes);
   const pages = Math.ceil(offset / 65536);
-  if (pages > 65536) {
+  if (pages > MAX_WASM_PAGES) {
     throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
   const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
@@ -246,5 +281,5 @@ async function runProgram(
       }
     }
   }
-  return { buf, outOffset, mPad, E };
+  return { memory, buf, outOffset, mPad, E, reserveOffset };
 }

@@ -27,7 +27,12 @@ import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, splatConst, 
 import { isNonPositive } from '../formula/sign.js';
 
 export type CpuDtype = 'float32' | 'float64';
-export type ProgramColumns = number | 'scratch' | 'dense';
+/**
+ * 'dense' writes K in the lane element type; 'dense-f32' (float64 programs only) evaluates in
+ * float64 and stores K rounded to float32 — the dense cache of a float32 operator: half the
+ * memory of float64, and entries carry only their final rounding (no float32 inputs or exp).
+ */
+export type ProgramColumns = number | 'scratch' | 'dense' | 'dense-f32';
 
 export type { FormulaSlots } from '../formula/slots.js';
 
@@ -76,6 +81,7 @@ export function emitReductionProgram(
   symmetric = false,
 ): ReductionProgram {
   if (symmetric && typeof columns !== 'number') throw new Error(`internal: symmetric mode needs fused columns, got '${columns}'`);
+  if (columns === 'dense-f32' && dtype !== 'float64') throw new Error(`internal: 'dense-f32' evaluates in float64, got dtype ${dtype}`);
   const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
   const lanes = dtype === 'float64' ? 2 : 4;
   const elem = dtype === 'float64' ? 8 : 4;
@@ -419,9 +425,11 @@ function assemble(
     e.newI32(`$ra${s}`);
     return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
   });
-  if (columns === 'dense') {
+  if (columns === 'dense' || columns === 'dense-f32') {
     e.newI32('$denseRow');
-    rowSetup.push('(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) (local.get $mBytes))))');
+    // dense-f32 rows are mPad float32 wide: half the float64 row bytes
+    const rowBytes = columns === 'dense' ? '(local.get $mBytes)' : '(i32.shr_u (local.get $mBytes) (i32.const 1))';
+    rowSetup.push(`(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) ${rowBytes})))`);
   }
   const bi: string[] = []; // symmetric: splat of b_r[i], the weight of the mirrored pair
   if (symmetric) {
@@ -449,9 +457,16 @@ function assemble(
     const lines: string[] = [];
     for (let u = 0; u < UNROLL; u++) {
       lines.push(...e.inner[u]!);
-      const masked = (m: ((u: number) => string) | null) => (m ? `(v128.and (local.get ${kernel[u]}) ${m(u)})` : `(local.get ${kernel[u]})`);
+      const maskedAt = (m: ((u: number) => string) | null, w: number) => (m ? `(v128.and (local.get ${kernel[w]}) ${m(w)})` : `(local.get ${kernel[w]})`);
+      const masked = (m: ((u: number) => string) | null) => maskedAt(m, u);
       const k = masked(accMask);
-      if (columns === 'scratch') {
+      if (columns === 'dense-f32') {
+        // two f64x2 vectors → one f32x4: lanes of vector u−1 then of vector u (UNROLL is even)
+        if (u % 2 === 1) {
+          const demote = (v: string) => `(f32x4.demote_f64x2_zero ${v})`;
+          lines.push(`(v128.store offset=${(u - 1) * 8} (i32.add (local.get $denseRow) (i32.shr_u (local.get $jb) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${demote(maskedAt(accMask, u - 1))} ${demote(k)}))`);
+        }
+      } else if (columns === 'scratch') {
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) ${k})`);
       } else if (columns === 'dense') {
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $denseRow) (local.get $jb)) ${k})`);

@@ -197,6 +197,7 @@ export async function cg(
   const fn = 'cg';
   const A = toOperator(Ain, fn);
   const n = requireSquare(A, fn);
+  A.expectRepeatedProducts(); // a Krylov method applies A many times
   const block = isBlock(b);
   const bs = block ? blockArg(b as BlockInput, n, fn, 'b') : [vectorArg(b, n, fn, 'b')];
   const k = bs.length;

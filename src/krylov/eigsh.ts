@@ -288,6 +288,7 @@ export async function eigsh(Ain: OperatorInput, k = 6, options: EigshOptions = {
   const fn = 'eigsh';
   const A = toOperator(Ain, fn);
   const n = requireSquare(A, fn);
+  A.expectRepeatedProducts(); // a Krylov method applies A many times
   if (typeof k !== 'number' || !Number.isInteger(k) || k <= 0 || k >= n) {
     throw new RangeError(`${fn}: k must be an integer with 0 < k < n = ${n}, got k = ${String(k)}`);
   }

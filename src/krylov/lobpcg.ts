@@ -129,6 +129,7 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options: Lobpc
   const fn = 'lobpcg';
   const A = toOperator(Ain, fn);
   const n = requireSquare(A, fn);
+  A.expectRepeatedProducts(); // a Krylov method applies A many times
   if (!Matrix.isMatrix(Xin) && !Array.isArray(Xin)) throw new TypeError(`${fn}: X must be an n×k Matrix or number[][]`);
   let X = blockArg(Xin, n, fn, 'X');
   const k = X.length;

@@ -68,6 +68,7 @@ export async function minres(Ain: OperatorInput, bIn: VectorInput, options: Minr
   const fn = 'minres';
   const A = toOperator(Ain, fn);
   const n = requireSquare(A, fn);
+  A.expectRepeatedProducts(); // a Krylov method applies A many times
   if (isBlock(bIn)) throw new TypeError(`${fn}: b must be a vector (scipy's minres takes one right-hand side); loop over the columns`);
   const b = vectorArg(bIn, n, fn, 'b');
   const shift = options.shift ?? 0;

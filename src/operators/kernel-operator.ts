@@ -3,26 +3,29 @@
  * K is never stored (unless the dense cache below decides it pays); products are kernel
  * reductions compiled from the formula AST by the backend.
  */
+import { totalmem } from 'node:os';
 import { Matrix } from 'ml-matrix';
 import type { Node } from '../formula/ast.js';
 import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
 import { Formula } from '../formula/builder.js';
 import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
-import { evaluateKernelDense, reduceKernel } from '../cpu/reduce.js';
+import { materialiseKernel, MAX_WASM_PAGES, reduceKernel } from '../cpu/reduce.js';
+import { DenseKernelMatrix, denseProductReserve } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
 import type { Dtype } from './types.js';
-import { rowMajorMatvec } from './row-major.js';
 import { columnsToMatrix, matrixColumns } from './validate.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'gpu';
 
 /**
  * When the dense matrix is cached: 'auto' caches once the operator has served
- * `DENSE_CACHE_AFTER_PRODUCTS` products and K fits in `denseCacheBytes` (default 32 MiB, i.e.
- * n = m ≈ 2,000); 'never' and 'always' force the choice.
+ * `DENSE_CACHE_AFTER_PRODUCTS` products and K fits in `denseCacheBytes` (default
+ * `defaultDenseCacheBytes()`: an eighth of the machine's memory, at most 2 GiB — n = m = 16,384
+ * in float32); 'never' and 'always' force the choice. The cache is evaluated in float64 and
+ * stored in the operator's dtype (float32 operators: 4 bytes per entry, each rounded once).
  */
 export type DenseCachePolicy = 'auto' | 'never' | 'always';
 
@@ -45,6 +48,7 @@ export interface KernelOperatorOptions {
   /** Named kernel parameters (σ, ν, …), for introspection and gradients. */
   params?: Readonly<Record<string, number>>;
   denseCache?: DenseCachePolicy;
+  /** Memory budget of the 'auto' dense cache in bytes (default `defaultDenseCacheBytes()`). */
   denseCacheBytes?: number;
 }
 
@@ -53,7 +57,11 @@ export interface KernelOperatorOptions {
  * product) and only while K fits comfortably in memory; measured figures in bench/RESULTS.md.
  */
 export const DENSE_CACHE_AFTER_PRODUCTS = 2;
-export const DEFAULT_DENSE_CACHE_BYTES = 32 * 2 ** 20;
+
+/** The default budget of 'auto' dense caches: totalmem/8, at most 2 GiB. */
+export function defaultDenseCacheBytes(): number {
+  return Math.min(2 ** 31, Math.floor(totalmem() / 8));
+}
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
 
@@ -67,8 +75,9 @@ export class KernelOperator extends LinearOperator {
   private readonly variables: FormulaVariables;
   private readonly options: KernelOperatorOptions;
   private products = 0;
-  private dense: Float64Array | undefined;
-  private densePromise: Promise<Float64Array> | undefined;
+  private repeatedProducts = false;
+  private dense: DenseKernelMatrix | undefined;
+  private densePromise: Promise<DenseKernelMatrix> | undefined;
 
   constructor(formula: Formula | Node, options: KernelOperatorOptions = {}) {
     const f = formula instanceof Formula ? formula : new Formula(formula);
@@ -88,6 +97,13 @@ export class KernelOperator extends LinearOperator {
       throw new Error("kernelOperator: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'");
     }
     const dtype = options.dtype ?? (backend === 'gpu' ? 'float32' : 'float64');
+    if (options.denseCache !== undefined && !['auto', 'never', 'always'].includes(options.denseCache)) {
+      throw new Error(`kernelOperator: denseCache must be 'auto', 'never' or 'always', got ${String(options.denseCache)}`);
+    }
+    const budget = options.denseCacheBytes;
+    if (budget !== undefined && !(typeof budget === 'number' && budget >= 0 && budget <= Number.MAX_SAFE_INTEGER)) {
+      throw new RangeError(`kernelOperator: denseCacheBytes must be a number of bytes ≥ 0, got ${String(budget)}`);
+    }
     if (options.symmetric && n !== m) {
       throw new Error(`kernelOperator: symmetric requires a square operator, got ${n}x${m}`);
     }
@@ -111,7 +127,7 @@ export class KernelOperator extends LinearOperator {
   /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache). */
   private async product(columns: Float64Array[]): Promise<Float64Array[]> {
     const dense = await this.denseIfWorthIt();
-    if (dense) return columns.map((c) => rowMajorMatvec(dense, this.shape[0], this.shape[1], c));
+    if (dense) return dense.multiply(columns);
     if (this.backend === 'gpu') {
       return gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu);
     }
@@ -121,19 +137,32 @@ export class KernelOperator extends LinearOperator {
     });
   }
 
-  /** The cached dense K (float64, by the generated code: about one product's cost), if the policy says so. */
-  private async denseIfWorthIt(): Promise<Float64Array | undefined> {
+  /** The cached dense K (evaluated by the generated code: about one product's cost), if the policy says so. */
+  private async denseIfWorthIt(): Promise<DenseKernelMatrix | undefined> {
     this.products++;
     // 'auto' never caches on the GPU: a GPU product is faster than a host dense product of that size
     const policy = this.options.denseCache ?? (this.backend === 'gpu' ? 'never' : 'auto');
     if (this.dense || policy === 'never') return this.dense;
-    const bytes = this.shape[0] * this.shape[1] * 8;
-    const budget = this.options.denseCacheBytes ?? DEFAULT_DENSE_CACHE_BYTES;
-    if (policy === 'always' || (this.products > DENSE_CACHE_AFTER_PRODUCTS && bytes <= budget)) {
-      this.densePromise ??= evaluateKernelDense(this.formula.node, this.variables, this.shape[0], this.shape[1], { dtype: 'float64' });
+    const [n, m] = this.shape;
+    const storage = this.dtype;
+    const mPad = Math.ceil(m / 16) * 16; // the float64 dense program's lane group
+    const bytes = n * m * (storage === 'float64' ? 8 : 4);
+    const budget = this.options.denseCacheBytes ?? defaultDenseCacheBytes();
+    // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
+    const fitsWasm = (bytes / m) * mPad + denseProductReserve(n, mPad) + (n + m) * 64 < MAX_WASM_PAGES * 65536;
+    const often = this.products > DENSE_CACHE_AFTER_PRODUCTS || this.repeatedProducts;
+    if (policy === 'always' || (often && bytes <= budget && fitsWasm)) {
+      this.densePromise ??= materialiseKernel(this.formula.node, this.variables, n, m, storage, denseProductReserve(n, mPad))
+        .then((stored) => new DenseKernelMatrix(n, m, stored));
       this.dense = await this.densePromise;
     }
     return this.dense;
+  }
+
+  /** 'auto' dense cache: store K at the next product (see LinearOperator.expectRepeatedProducts). */
+  override expectRepeatedProducts(): this {
+    this.repeatedProducts = true;
+    return this;
   }
 
   /** Whether products currently use a cached dense K. */

@@ -17,6 +17,8 @@ export interface KernelOptions {
   dtype?: Dtype;
   backend?: KernelOperatorOptions['backend'];
   denseCache?: KernelOperatorOptions['denseCache'];
+  /** Memory budget of the 'auto' dense cache in bytes (default `defaultDenseCacheBytes()`). */
+  denseCacheBytes?: number;
   /** Shape of the GPU kernel (see GpuKernelOptions). */
   gpu?: KernelOperatorOptions['gpu'];
 }
@@ -65,7 +67,7 @@ function pointVariables(kernel: string, x: PointsLike, options: KernelOptions): 
 
 function make(kernel: string, f: Formula, symmetric: boolean, options: KernelOptions, label: string, params: Record<string, number>) {
   return new KernelOperator(f, {
-    dtype: options.dtype, backend: options.backend, denseCache: options.denseCache, gpu: options.gpu,
+    dtype: options.dtype, backend: options.backend, denseCache: options.denseCache, denseCacheBytes: options.denseCacheBytes, gpu: options.gpu,
     symmetric, label, params,
   });
 }

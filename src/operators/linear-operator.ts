@@ -121,7 +121,23 @@ export abstract class LinearOperator {
     return callMatmat(this.T, M);
   }
 
+  /**
+   * A hint that many products with this operator follow (the Krylov solvers give it when they
+   * start): an operator that can trade memory for speed may do so now — a KernelOperator with
+   * `denseCache: 'auto'` stores K at its next product (when K fits the budget) instead of after
+   * DENSE_CACHE_AFTER_PRODUCTS products. Composite operators pass it on to their operands.
+   */
+  expectRepeatedProducts(): this {
+    for (const op of this.operands()) op.expectRepeatedProducts();
+    return this;
+  }
+
   // ---------------------------------------------------------------- hooks for subclasses
+
+  /** The operators this one applies (composites), for hints such as `expectRepeatedProducts`. */
+  protected operands(): readonly LinearOperator[] {
+    return [];
+  }
 
   /** Default: `_matmat` on a one-column block. */
   protected async _matvec(x: Float64Array): Promise<Float64Array> {
@@ -276,6 +292,8 @@ export abstract class LinearOperator {
     const isBlock = Matrix.isMatrix(b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
     const rhs = isBlock ? toBlock(b as BlockLike, this.shape[0], 'solve') : toVector(b as VectorLike, this.shape[0], 'solve');
     let cgOptions = options;
+    // before the preconditioner's build, whose sketch is already one of the many products
+    this.expectRepeatedProducts();
     if (options?.M === undefined) {
       const { preconditioner: choice, preconditionerOptions, ...rest } = options ?? {};
       const M = choice instanceof LinearOperator ? choice : await this.preconditioner(alpha, choice as string | undefined, preconditionerOptions);
@@ -357,6 +375,10 @@ export class SumOperator extends LinearOperator {
     this.parts = Object.freeze([...flat]);
   }
 
+  protected override operands(): readonly LinearOperator[] {
+    return this.parts;
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
     const ys = await Promise.all(this.parts.map((p) => callMatvec(p, x)));
     const y = ys[0]!;
@@ -413,6 +435,10 @@ export class ScaledOperator extends LinearOperator {
     return folded === 1 ? this.base : new ScaledOperator(this.base, folded);
   }
 
+  protected override operands(): readonly LinearOperator[] {
+    return [this.base];
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
     const y = await callMatvec(this.base, x);
     for (let i = 0; i < y.length; i++) y[i]! *= this.factor;
@@ -462,6 +488,10 @@ export class ProductOperator extends LinearOperator {
     this.parts = Object.freeze([...flat]);
   }
 
+  protected override operands(): readonly LinearOperator[] {
+    return this.parts;
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
     let y = x;
     for (let k = this.parts.length - 1; k >= 0; k--) y = await callMatvec(this.parts[k]!, y);
@@ -507,6 +537,10 @@ export class ShiftedOperator extends LinearOperator {
     return folded === 0 ? this.base : new ShiftedOperator(this.base, folded);
   }
 
+  protected override operands(): readonly LinearOperator[] {
+    return [this.base];
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
     const y = await callMatvec(this.base, x);
     for (let i = 0; i < y.length; i++) y[i]! += this.alpha * x[i]!;
@@ -549,6 +583,10 @@ export class TransposedOperator extends LinearOperator {
   constructor(original: LinearOperator) {
     super([original.shape[1], original.shape[0]], original.dtype);
     this.original = original;
+  }
+
+  protected override operands(): readonly LinearOperator[] {
+    return [this.original];
   }
 
   protected override _matvec(x: Float64Array): Promise<Float64Array> {

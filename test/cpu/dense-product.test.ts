@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest';
+import { DenseKernelMatrix, denseProductReserve, denseProductWat } from '../../src/cpu/dense-product.js';
+import { materialiseKernel, MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
+import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
+import { mulberry32 } from '../../src/krylov/random.js';
+
+function points(n: number, d: number, seed: number): number[][] {
+  const r = mulberry32(seed);
+  return Array.from({ length: n }, () => Array.from({ length: d }, () => r() * 2 - 1));
+}
+
+function column(len: number, seed: number): Float64Array {
+  const r = mulberry32(seed);
+  return Float64Array.from({ length: len }, () => r() - 0.5);
+}
+
+/** Reference K·c in float64 from the JS twin's dense matrix; also Σ_j |K_ij c_j| for the error scale. */
+function reference(K: Float64Array, n: number, m: number, c: Float64Array): { y: Float64Array; scale: Float64Array } {
+  const y = new Float64Array(n);
+  const scale = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < m; j++) {
+      y[i] += K[i * m + j]! * c[j]!;
+      scale[i] += Math.abs(K[i * m + j]! * c[j]!);
+    }
+  }
+  return { y, scale };
+}
+
+describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)', () => {
+  // m around the 16-entry lane group and across the 512-entry float32 tile; the last size runs on
+  // the pool (n·m ≥ MIN_PAIRS_FOR_POOL)
+  const shapes = [[1, 1], [7, 17], [33, 31], [40, 1100], [300, 600]] as const;
+  expect(300 * 600).toBeGreaterThanOrEqual(MIN_PAIRS_FOR_POOL);
+  for (const [n, m] of shapes) {
+    for (const storage of ['float64', 'float32'] as const) {
+      it(`${storage} storage, ${n}x${m}, 1..9 columns match the JS twin`, async () => {
+        const f = Vi(points(n, 3, 1)).sub(Vj(points(m, 3, 2))).sqnorm2().div(Pm(0.7, 's')).neg().exp().mul(Vi(points(n, 1, 3)).add(2));
+        const Kjs = evaluateDenseJs(f.node);
+        const stored = await materialiseKernel(f.node, collectVariables(f.node), n, m, storage, denseProductReserve(n, Math.ceil(m / 16) * 16));
+        const K = new DenseKernelMatrix(n, m, stored);
+        expect(K.storage).toBe(storage);
+        const cols = Array.from({ length: 9 }, (_, r) => column(m, 10 + r));
+        for (const count of [1, 2, 3, 4, 5, 9]) {
+          const got = await K.multiply(cols.slice(0, count));
+          expect(got.length).toBe(count);
+          for (let r = 0; r < count; r++) {
+            const { y, scale } = reference(Kjs, n, m, cols[r]!);
+            // float32: each entry rounded once (2⁻²⁴); right-hand sides and sums float64
+            const tol = storage === 'float64' ? 1e-14 : 6e-8;
+            for (let i = 0; i < n; i++) expect(Math.abs(got[r]![i]! - y[i]!), `row ${i} column ${r}`).toBeLessThanOrEqual(tol * scale[i]! + 1e-300);
+          }
+        }
+      });
+    }
+  }
+
+  it('concurrent products on one matrix are serialised, each gets its own result', async () => {
+    const n = 64, m = 50;
+    const f = Vi(points(n, 2, 4)).sub(Vj(points(m, 2, 5))).sqnorm2().neg().exp();
+    const Kjs = evaluateDenseJs(f.node);
+    const K = new DenseKernelMatrix(n, m, await materialiseKernel(f.node, collectVariables(f.node), n, m, 'float64', denseProductReserve(n, 64)));
+    const cols = Array.from({ length: 6 }, (_, r) => column(m, 20 + r));
+    const got = await Promise.all(cols.map((c) => K.multiply([c])));
+    got.forEach((g, r) => {
+      const { y, scale } = reference(Kjs, n, m, cols[r]!);
+      for (let i = 0; i < n; i++) expect(Math.abs(g[0]![i]! - y[i]!)).toBeLessThanOrEqual(1e-14 * scale[i]!);
+    });
+  });
+
+  it('float32 entries are promoted: every multiply-add is float64', () => {
+    const a = denseProductWat('float32');
+    expect(a).toContain('f64x2.promote_low_f32x4');
+    expect(a).not.toContain('f32x4.mul');
+    expect(denseProductWat('float64')).not.toContain('promote');
+  });
+});
