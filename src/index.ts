@@ -24,7 +24,7 @@ export {
   nystromPreconditioner, jacobiPreconditioner, pivotedCholeskyPreconditioner, partialPivotedCholesky, landmarkPreconditioner,
   NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
   preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
-  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner,
+  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, AUTO_MIN_PLAIN_ITERATIONS, cgIterationBound,
 } from './preconditioners/index.js';
 export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,

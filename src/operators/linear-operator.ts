@@ -278,7 +278,8 @@ export abstract class LinearOperator {
    * `options.preconditioner` picks one — 'auto' (default), 'none', 'nystrom', 'landmarks',
    * 'jacobi', 'pivoted-cholesky' or a LinearOperator — with `options.preconditionerOptions`
    * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 4096 and alpha > 0 gets the
-   * randomized Nyström preconditioner with rank 'auto'; everything else runs unpreconditioned.
+   * randomized Nyström preconditioner with rank 'auto' (unless the CG bound from one product says
+   * plain CG is short: see src/preconditioners/auto.ts); everything else runs unpreconditioned.
    * The preconditioner is built once and cached on this operator (see `preconditioner`).
    */
   solve(b: VectorLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array>;

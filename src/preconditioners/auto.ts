@@ -13,6 +13,11 @@
  * dense cache for n ≤ 2048) while a build of several hundred sketch columns plus its O(nℓ²) host
  * algebra costs seconds: measured at n = 2000, σ = 0.1, α = 1e-2, CG took 449 iterations in 1.3 s
  * against a 15 s build (ℓ = 1024) + 24 iterations. Without α > 0 the formula has no μ.
+ * The sketch itself costs its first ℓ₀ = 64 columns of products, so before building it 'auto' bounds
+ * plain CG with one product: λ̂ = ‖A1‖/‖1‖ (≤ λ_max), κ̂ = λ̂/α + 1, and the CG bound
+ * ½·√κ̂·ln(2/10⁻⁵) iterations; below AUTO_MIN_PLAIN_ITERATIONS (2ℓ₀) the solve runs unpreconditioned.
+ * Measured at n = 16,384, σ = 0.1, α = 1 (bound 116, plain CG 92 iterations): the Nyström build cost
+ * more than the 18 iterations it saved — 6.9 s against 4.9 s end to end (float32, dense cache).
  * GPU kernel operators from AUTO_DEVICE_MIN_N (2¹⁷) points get the device-landmark preconditioner instead
  * (`deviceLandmarkPreconditioner`, m = 2048): the randomized build's host algebra grows as nℓ² — at
  * n = 2²⁰ on the H100 machine it stopped at ℓ = 106 after 73 s and left CG where it was — while the device
@@ -38,6 +43,17 @@ export const AUTO_MIN_N = 4096;
 
 /** n from which 'auto' uses the device-landmark preconditioner for a kernel operator on the GPU backend. */
 export const AUTO_DEVICE_MIN_N = 1 << 17;
+
+/**
+ * 'auto' skips the randomized Nyström build when plain CG is bounded by fewer iterations than this:
+ * twice the 64 sketch columns of its first stage, which cost about one product each.
+ */
+export const AUTO_MIN_PLAIN_ITERATIONS = 128;
+
+/** The classical CG bound ½·√κ·ln(2/tol) on the iterations of plain CG for condition number κ. */
+export function cgIterationBound(kappa: number, tol = 1e-5): number {
+  return 0.5 * Math.sqrt(kappa) * Math.log(2 / tol);
+}
 
 /** Options of the chosen builder, minus `shift` (the solve's α). */
 export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & { tol?: number; tau?: number };
@@ -84,7 +100,7 @@ export async function buildPreconditioner(
   }
 }
 
-const cache = new WeakMap<LinearOperator, Map<string, Promise<LinearOperator>>>();
+const cache = new WeakMap<LinearOperator, Map<string, Promise<unknown>>>();
 
 /** Stable text of the options (sorted keys; arrays of landmark indices included verbatim). */
 function optionsKey(options: PreconditionerOptions): string {
@@ -96,6 +112,28 @@ function optionsKey(options: PreconditionerOptions): string {
       return `${k}=${ArrayBuffer.isView(v) || Array.isArray(v) ? `[${Array.from(v as ArrayLike<number>).join(',')}]` : String(v)}`;
     })
     .join(';');
+}
+
+/**
+ * Whether the CG bound for A + αI (κ from λ̂ = ‖A1‖/‖1‖, one product) reaches
+ * AUTO_MIN_PLAIN_ITERATIONS; decided once per operator and α (cached with the preconditioners).
+ */
+function plainCgIsLong(A: LinearOperator, alpha: number, perOp: Map<string, Promise<unknown>>): Promise<boolean> {
+  const key = `auto-bound|${alpha}`;
+  let p = perOp.get(key) as Promise<boolean> | undefined;
+  if (!p) {
+    p = (async () => {
+      const n = A.shape[0];
+      const y = await A.matvec(new Float64Array(n).fill(1));
+      let s = 0;
+      for (let i = 0; i < n; i++) s += y[i]! * y[i]!;
+      const lambda = Math.sqrt(s / n);
+      return cgIterationBound(lambda / alpha + 1) >= AUTO_MIN_PLAIN_ITERATIONS;
+    })();
+    perOp.set(key, p);
+    p.catch(() => perOp.delete(key));
+  }
+  return p;
 }
 
 /**
@@ -118,8 +156,9 @@ export async function preconditionerFor(
   if (resolved === 'none') return undefined;
   let perOp = cache.get(A);
   if (!perOp) cache.set(A, (perOp = new Map()));
+  if (choice === 'auto' && resolved === 'nystrom' && !(await plainCgIsLong(A, alpha, perOp))) return undefined;
   const key = `${resolved}|${alpha}|${optionsKey(options)}`;
-  let p = perOp.get(key);
+  let p = perOp.get(key) as Promise<LinearOperator> | undefined;
   if (!p) {
     p = buildPreconditioner(A, alpha, resolved, options);
     perOp.set(key, p);

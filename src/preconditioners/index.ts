@@ -26,5 +26,6 @@ export { Preconditioner } from './common.js';
 export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
 export {
   preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, AUTO_DEVICE_MIN_N, PRECONDITIONER_CHOICES,
+  AUTO_MIN_PLAIN_ITERATIONS, cgIterationBound,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';

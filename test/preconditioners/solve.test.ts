@@ -4,7 +4,8 @@ import { eigsh } from '../../src/krylov/eigsh.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { registerKrylovModule, type KrylovModule } from '../../src/operators/krylov-bridge.js';
 import {
-  AUTO_MIN_N, JacobiPreconditioner, NystromPreconditioner, PivotedCholeskyPreconditioner, defaultPreconditionerChoice,
+  AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS, JacobiPreconditioner, NystromPreconditioner, PivotedCholeskyPreconditioner,
+  cgIterationBound, defaultPreconditionerChoice,
 } from '../../src/preconditioners/index.js';
 import { points, randomVector, relErr } from './helpers.js';
 
@@ -56,6 +57,20 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     expect(['cost', 'tolerance', 'maxRank']).toContain(stages[stages.length - 1]!.decision!.action);
     const plain = await cg(K.shift(alpha), b, { rtol: 1e-10 });
     expect(rec.iterations[0]!).toBeLessThan(plain.iterations);
+  });
+
+  it("default rule: a well-conditioned system (CG bound < AUTO_MIN_PLAIN_ITERATIONS from λ̂ = ‖K1‖/‖1‖) runs unpreconditioned", async () => {
+    // λ̂ ≈ 64 here: α = 1 bounds plain CG by ½·√65·ln(2·10⁵) ≈ 49 iterations; α = 0.1 by 155
+    const ones = await K.matvec(new Float64Array(n).fill(1));
+    const lambda = Math.hypot(...ones) / Math.sqrt(n);
+    expect(cgIterationBound(lambda / 1 + 1)).toBeLessThan(AUTO_MIN_PLAIN_ITERATIONS);
+    expect(cgIterationBound(lambda / alpha + 1)).toBeGreaterThanOrEqual(AUTO_MIN_PLAIN_ITERATIONS);
+    expect(await K.preconditioner(1)).toBeUndefined();
+    expect(await K.preconditioner(1, 'nystrom', { rank: 16 })).toBeInstanceOf(NystromPreconditioner); // named: built as asked
+    const rec = recordingKrylov();
+    const x = (await K.solve(b, 1, { rtol: 1e-8 })) as Float64Array;
+    expect(rec.seen[0]!.M).toBeUndefined();
+    expect(relErr(await K.shift(1).matvec(x), b)).toBeLessThan(1e-7);
   });
 
   it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {
