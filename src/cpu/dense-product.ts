@@ -13,8 +13,8 @@
  * The program text below is fixed: only numeric literals derived from the storage type and the
  * column count enter it.
  */
-import { getPool, poolThreads } from './pool.js';
-import { compileWat, MIN_PAIRS_FOR_POOL, type MaterialisedKernel } from './reduce.js';
+import { poolThreads } from './pool.js';
+import { compileWat, MIN_PAIRS_FOR_POOL, runRowRanges, type MaterialisedKernel } from './reduce.js';
 
 /**
  * Rows per block of the product: the B values an iteration loads serve 4 rows. A pass takes one
@@ -133,20 +133,8 @@ export class DenseKernelMatrix {
       const rhs = new Float64Array(buf, rhsOffset, mPad);
       rhs.fill(0, m);
       rhs.set(column);
-      const args = (iStart: number, iEnd: number) => [iStart, iEnd, offset, mPad * elem, rhsOffset, outOffset];
-      if (tasks === 1) {
-        const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
-        (instance.exports['reduce'] as (...a: number[]) => void)(...args(0, n));
-      } else {
-        const pool = getPool();
-        const jobs: Promise<unknown>[] = [];
-        for (let t = 0; t < tasks; t++) {
-          const iStart = Math.floor((t * n) / tasks);
-          const iEnd = Math.floor(((t + 1) * n) / tasks);
-          if (iEnd > iStart) jobs.push(pool.run({ module, memory, args: args(iStart, iEnd) }));
-        }
-        await Promise.all(jobs);
-      }
+      await runRowRanges(module, memory, tasks, (t) => Math.floor((t * n) / tasks),
+        (_t, iStart, iEnd) => [iStart, iEnd, offset, mPad * elem, rhsOffset, outOffset]);
       results.push(new Float64Array(buf, outOffset, n).slice());
     }
     return results;

@@ -137,6 +137,32 @@ export async function evaluateKernelDense(
   return out;
 }
 
+/**
+ * Runs the module's `reduce` export over row ranges [boundary(t), boundary(t + 1)) for t < tasks:
+ * on the calling thread for one task, else one pool task per range (all on the same shared memory).
+ */
+export async function runRowRanges(
+  module: WebAssembly.Module,
+  memory: WebAssembly.Memory,
+  tasks: number,
+  boundary: (t: number) => number,
+  argsFor: (t: number, iStart: number, iEnd: number) => number[],
+): Promise<void> {
+  if (tasks === 1) {
+    const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
+    (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, boundary(0), boundary(1)));
+    return;
+  }
+  const pool = getPool();
+  const jobs: Promise<unknown>[] = [];
+  for (let t = 0; t < tasks; t++) {
+    const iStart = boundary(t);
+    const iEnd = boundary(t + 1);
+    if (iEnd > iStart) jobs.push(pool.run({ module, memory, args: argsFor(t, iStart, iEnd) }));
+  }
+  await Promise.all(jobs);
+}
+
 /** WebAssembly memories (wasm32) hold at most 65,536 pages of 64 KiB: 4 GiB. */
 export const MAX_WASM_PAGES = 65536;
 
@@ -256,19 +282,7 @@ async function runProgram(
   const boundary = (t: number) => program.symmetric
     ? Math.round(n * (1 - Math.sqrt(1 - t / tasks)))
     : Math.floor((t * n) / tasks);
-  if (tasks === 1) {
-    const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
-    (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, 0, n));
-  } else {
-    const pool = getPool();
-    const jobs: Promise<unknown>[] = [];
-    for (let t = 0; t < tasks; t++) {
-      const iStart = boundary(t);
-      const iEnd = boundary(t + 1);
-      if (iEnd > iStart) jobs.push(pool.run({ module, memory, args: argsFor(t, iStart, iEnd) }));
-    }
-    await Promise.all(jobs);
-  }
+  await runRowRanges(module, memory, tasks, boundary, argsFor);
   if (program.symmetric) {
     // out += Σ_t outJ_t (the mirrored halves)
     const out = new Float64Array(buf, outOffset, ncols * n);
