@@ -7,7 +7,7 @@
  * Options (defaults = the CPU must-show): --n 8000  --sigma 0.1  --alpha 1e-3  --rtol 1e-6
  *   --maxiter 3000 (cap of the unpreconditioned run)  --seed 1  --backend cpu|gpu|auto (cpu)
  *   --dtype float32|float64 (backend default)  --rank auto|<ℓ>  --preconditioner nystrom|landmarks|pivoted-cholesky|jacobi
- *   --skip-plain (only the preconditioned run)
+ *   --skip-plain (only the preconditioned run)  --dense-cache auto|never (auto: the operator's default)
  * The H100 run: --n 1048576 --backend gpu --dtype float32.
  *
  * Points: n uniform in [0,1]³ (mulberry32(seed)); b: uniform in [-1, 1). Times include the
@@ -35,6 +35,8 @@ const dtypeArg = arg('dtype', '');
 const rankArg = arg('rank', 'auto');
 const choice = arg('preconditioner', 'nystrom') as Exclude<PreconditionerChoice, 'auto' | 'none'>;
 const skipPlain = process.argv.includes('--skip-plain');
+const denseCache = arg('dense-cache', 'auto') as 'auto' | 'never';
+if (denseCache !== 'auto' && denseCache !== 'never') throw new Error(`--dense-cache must be auto or never, got ${String(denseCache)}`);
 
 function log(msg: string): void {
   process.stderr.write(`[precond] ${msg}\n`);
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
   for (let t = 0; t < flat.length; t++) flat[t] = rand();
   const b = Float64Array.from({ length: n }, () => 2 * rand() - 1);
   const K = gaussianKernel({ data: flat, rows: n, cols: 3 }, {
-    sigma, backend, ...(dtypeArg ? { dtype: dtypeArg as 'float32' | 'float64' } : {}),
+    sigma, backend, ...(dtypeArg ? { dtype: dtypeArg as 'float32' | 'float64' } : {}), denseCache,
   });
   log(`${K}, alpha ${alpha}, rtol ${rtol}`);
 
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
   if (plain) log(`unpreconditioned: ${plain.iterations} iterations, ${plain.totalSeconds.toFixed(2)} s`);
 
   const result = {
-    benchmark: 'precond', n, d: 3, sigma, alpha, rtol, seed, backend: K.backend, dtype: K.dtype, maxiterPlain: maxiter,
+    benchmark: 'precond', n, d: 3, sigma, alpha, rtol, seed, backend: K.backend, dtype: K.dtype, denseCache, maxiterPlain: maxiter,
     preconditioner: info, preconditioned: pre, unpreconditioned: plain ?? null,
     iterationRatio: plain ? plain.iterations / pre.iterations : null,
     // a lower bound when the unpreconditioned run hit the cap
