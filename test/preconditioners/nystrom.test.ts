@@ -20,6 +20,18 @@ function lowRankPlusTiny(n: number, r: number, tiny: number, seed: number): Matr
 }
 
 describe('randomized Nyström preconditioner', () => {
+  it("announces repeated products: a kernel's 'auto' dense cache is built by the sketch, not after it; P is unchanged by it", async () => {
+    const X = points(300, 3, 11);
+    const K = gaussianKernel(X, { sigma: 0.3 });
+    const P = (await nystromPreconditioner(K, { rank: 20, shift: 0.1, seed: 2 })) as NystromPreconditioner;
+    expect(K.isDenseCached).toBe(true);
+    const symbolic = gaussianKernel(X, { sigma: 0.3, denseCache: 'never' });
+    const Q = (await nystromPreconditioner(symbolic, { rank: 20, shift: 0.1, seed: 2 })) as NystromPreconditioner;
+    expect(symbolic.isDenseCached).toBe(false);
+    const v = randomVector(300, 12);
+    expect(relErr(await P.matvec(v), await Q.matvec(v))).toBeLessThan(1e-10);
+  });
+
   it('equals μ(A + μI)⁻¹ when rank(A) ≤ ℓ (closed form, independent of Ω)', async () => {
     const n = 60;
     const mu = 0.05;
