@@ -1,23 +1,22 @@
 /**
- * Products with a materialised kernel matrix: out = K·B for K stored row-major in a shared
+ * Products with a materialised kernel matrix: out = K·b for K stored row-major in a shared
  * WebAssembly memory (see `materialiseKernel`), by WASM SIMD code split by rows over the worker
  * pool. This is the dense cache of a KernelOperator: once K is stored, a product is a pass over
  * n·m stored entries — memory-bound, several times cheaper than re-evaluating the formula.
  *
  * Right-hand sides and sums are float64 for both storages: a float32 cache (each entry rounded
- * once from its float64 value) is a fixed symmetric matrix within 2⁻²⁴ of K entry by entry, so
+ * once from its float64 value) is one fixed matrix within 2⁻²⁴ of K entry by entry, so
  * Krylov methods run on it as on a float64 matrix — no float32 rounding of the vectors, no
  * residual floor from the products (a float32 rhs measured a CG stall at ≈ 5·10⁻⁶‖b‖ at
  * n = 16,384, α = 1, rtol 1e-6).
  *
- * The program text below is fixed: only numeric literals derived from the storage type and the
- * column count enter it.
+ * The program text below is fixed: only the storage type changes it.
  */
 import { poolThreads } from './pool.js';
 import { compileWat, MIN_PAIRS_FOR_POOL, runRowRanges, type MaterialisedKernel } from './reduce.js';
 
 /**
- * Rows per block of the product: the B values an iteration loads serve 4 rows. A pass takes one
+ * Rows per block of the product: the b values an iteration loads serve 4 rows. A pass takes one
  * right-hand side: passes of 2 and 4 columns (2 and 1 rows per block, to keep the accumulators in
  * registers) measured slower per column than one-column passes (n = 16,384, float32: 78 and
  * 132 ms against 2·32 and 4·32 ms).
@@ -104,11 +103,6 @@ export class DenseKernelMatrix {
 
   get storage(): 'float32' | 'float64' {
     return this.stored.storage;
-  }
-
-  /** Bytes held by K (padding included). */
-  get bytes(): number {
-    return this.n * this.stored.mPad * (this.stored.storage === 'float64' ? 8 : 4);
   }
 
   /** K·c for each column c (length m), as float64 columns of length n (one pass over K per column). */
