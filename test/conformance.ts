@@ -6,7 +6,7 @@
 import { expect } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../src/operators/index.js';
-import { mulberry32 } from '../src/krylov/random.js';
+import { mulberry32, randomBlock, randomVector } from './random-data.js';
 
 export interface ConformanceOptions {
   /** Relative error bound ‖got − want‖ / ‖want‖ (default 1e-12). */
@@ -25,18 +25,6 @@ export interface ConformanceOptions {
 
 /** The library's seeded PRNG (src/krylov/random.ts): the same seeds give the same test data everywhere. */
 export { mulberry32 };
-
-function randomVector(rand: () => number, n: number): Float64Array {
-  const v = new Float64Array(n);
-  for (let i = 0; i < n; i++) v[i] = 2 * rand() - 1;
-  return v;
-}
-
-function randomBlock(rand: () => number, rows: number, cols: number): Matrix {
-  const M = new Matrix(rows, cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) M.set(i, j, 2 * rand() - 1);
-  return M;
-}
 
 function denseMatvec(A: Matrix, x: ArrayLike<number>): Float64Array {
   const y = new Float64Array(A.rows);
@@ -89,7 +77,7 @@ export async function checkOperatorAgainstDense(op: LinearOperator, dense: Matri
   const denseT = dense.transpose();
 
   // matvec (and the input is left untouched)
-  const x = randomVector(rand, n);
+  const x = randomVector(n, rand);
   const xCopy = Float64Array.from(x);
   const y = await op.matvec(x);
   expect(y).toBeInstanceOf(Float64Array);
@@ -99,7 +87,7 @@ export async function checkOperatorAgainstDense(op: LinearOperator, dense: Matri
   expectClose(await op.matvec(Array.from(x)), denseMatvec(dense, x), tol, `${name} matvec(number[])`);
 
   // matmat
-  const X = randomBlock(rand, n, k);
+  const X = randomBlock(n, k, rand);
   const XCopy = X.clone();
   const Y = await op.matmat(X);
   expect(Y).toBeInstanceOf(Matrix);
@@ -109,7 +97,7 @@ export async function checkOperatorAgainstDense(op: LinearOperator, dense: Matri
   expectClose(flat(await op.matmat(X.to2DArray())), flat(dense.mmul(X)), tol, `${name} matmat(number[][])`);
 
   if (checkTranspose) {
-    const t = randomVector(rand, m);
+    const t = randomVector(m, rand);
     const z = await op.rmatvec(t);
     expect(z).toBeInstanceOf(Float64Array);
     expect(z.length).toBe(n);
@@ -123,7 +111,7 @@ export async function checkOperatorAgainstDense(op: LinearOperator, dense: Matri
     expectClose(await T.matvec(t), denseMatvec(denseT, t), tol, `${name} T.matvec`);
     expectClose(await T.rmatvec(x), denseMatvec(dense, x), tol, `${name} T.rmatvec`);
 
-    const R = randomBlock(rand, m, k);
+    const R = randomBlock(m, k, rand);
     expectClose(flat(await op.rmatmat(R)), flat(denseT.mmul(R)), tol, `${name} rmatmat`);
     expectClose(flat(await T.matmat(R)), flat(denseT.mmul(R)), tol, `${name} T.matmat`);
 

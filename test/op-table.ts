@@ -5,12 +5,10 @@
  * oracle see the same numbers.
  */
 import { Pm, Vi, Vj, type Formula } from '../src/formula/builder.js';
-import { mulberry32 } from './conformance.js';
+import { seededPoints } from './random-data.js';
 
-export function points(seed: number, n: number, d: number, lo = -1, hi = 1): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(lo + (hi - lo) * r())));
-}
+/** float32-representable points uniform in [lo, hi) (default [−1, 1)). */
+export const points = (seed: number, n: number, d: number, lo = -1, hi = 1) => seededPoints(seed, n, d, { lo, hi, float32: true });
 
 const f32 = Math.fround;
 

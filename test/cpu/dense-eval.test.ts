@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { evaluateKernelDense } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
-import { mulberry32 } from '../../src/krylov/random.js';
+import { seededPoints } from '../random-data.js';
 
-function points(n: number, d: number, seed: number): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => r() * 2 - 1));
-}
+const points = (n: number, d: number, seed: number) => seededPoints(seed, n, d, { lo: -1 });
 
 describe("evaluateKernelDense ('dense' program: K written instead of reduced)", () => {
   // m values around the lane·unroll step (16 for float64, 32 for float32) and across a tile

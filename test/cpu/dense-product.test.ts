@@ -2,17 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { DenseKernelMatrix, denseProductReserve, denseProductWat } from '../../src/cpu/dense-product.js';
 import { materialiseKernel, MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
-import { mulberry32 } from '../../src/krylov/random.js';
+import { seededPoints, seededVector } from '../random-data.js';
 
-function points(n: number, d: number, seed: number): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => r() * 2 - 1));
-}
-
-function column(len: number, seed: number): Float64Array {
-  const r = mulberry32(seed);
-  return Float64Array.from({ length: len }, () => r() - 0.5);
-}
+const points = (n: number, d: number, seed: number) => seededPoints(seed, n, d, { lo: -1 });
+const column = (len: number, seed: number) => seededVector(seed, len);
 
 /** Reference K·c in float64 from the JS twin's dense matrix; also Σ_j |K_ij c_j| for the error scale. */
 function reference(K: Float64Array, n: number, m: number, c: Float64Array): { y: Float64Array; scale: Float64Array } {

@@ -1,12 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { reduceKernel } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj, type Formula } from '../../src/formula/index.js';
-import { mulberry32 } from '../../src/krylov/random.js';
+import { mulberry32, seededPoints } from '../random-data.js';
 
-function points(n: number, d: number, seed: number): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => r()));
-}
+const points = (n: number, d: number, seed: number) => seededPoints(seed, n, d);
 function vectors(k: number, n: number, seed: number): Float64Array[] {
   const r = mulberry32(seed);
   return Array.from({ length: k }, () => Float64Array.from({ length: n }, () => r() - 0.5));

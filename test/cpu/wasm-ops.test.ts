@@ -19,30 +19,16 @@ import { parseFormula } from '../../src/formula/parse.js';
 import { reduceKernel } from '../../src/cpu/reduce.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, UnsupportedInWasm, type CpuDtype } from '../../src/cpu/wasm-emit.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
-import { mulberry32 } from '../conformance.js';
+import { seededVector, unitVector } from '../random-data.js';
 import { F32_CANCEL, OPS, X, Y, floorFor, points } from '../op-table.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
 });
 
-
-/** n×d float32-representable points uniform in [lo, hi). */
-
 const f32 = Math.fround;
 const DTYPES: CpuDtype[] = ['float64', 'float32'];
 const TOL: Record<CpuDtype, number> = { float64: 1e-13, float32: 5e-6 };
-
-function unit(m: number, j: number): Float64Array {
-  const e = new Float64Array(m);
-  e[j] = 1;
-  return e;
-}
-
-function randomColumn(seed: number, m: number): Float64Array {
-  const r = mulberry32(seed);
-  return Float64Array.from({ length: m }, () => 2 * r() - 1);
-}
 
 /** Plain-loop oracle: K (row-major n×m, float64 from the JS twin) times each column. */
 function oracleProducts(K: Float64Array, n: number, m: number, cols: readonly Float64Array[]) {
@@ -106,10 +92,10 @@ function expectClean(r: { worst: number; bad: Mismatch[] }, label: string): void
 /** K entries by unit vectors (scratch path: m columns, plus two random ones) and a fused block. */
 async function checkFormula(f: Formula, dtype: CpuDtype, label: string, f32Floor = 0): Promise<number> {
   const { m } = rowCounts(f.node);
-  const scratchCols = [...Array.from({ length: m }, (_, j) => unit(m, j)), randomColumn(1, m), randomColumn(2, m)];
+  const scratchCols = [...Array.from({ length: m }, (_, j) => unitVector(m, j)), seededVector(1, m), seededVector(2, m)];
   const a = await compare(f, dtype, scratchCols, false, f32Floor);
   expectClean(a, `${label} ${dtype} scratch`);
-  const fusedCols = [unit(m, 0), unit(m, m - 1), randomColumn(3, m)];
+  const fusedCols = [unitVector(m, 0), unitVector(m, m - 1), seededVector(3, m)];
   const b = await compare(f, dtype, fusedCols, false, f32Floor);
   expectClean(b, `${label} ${dtype} fused(3)`);
   return Math.max(a.worst, b.worst);
@@ -152,7 +138,7 @@ describe('dimensions, paths and sizes', () => {
     const f = x.sub(y).sqnorm2().add(1).log().add(x.dot(y));
     for (const dtype of DTYPES) {
       for (const k of [1, 3, MAX_FUSED_COLUMNS, 5, 9]) {
-        const cols = Array.from({ length: k }, (_, c) => (c < m && c % 2 === 0 ? unit(m, c) : randomColumn(500 + c, m)));
+        const cols = Array.from({ length: k }, (_, c) => (c < m && c % 2 === 0 ? unitVector(m, c) : seededVector(500 + c, m)));
         expectClean(await compare(f, dtype, cols, false, F32_CANCEL), `m=${m} k=${k} ${dtype}`);
       }
     }
@@ -162,7 +148,7 @@ describe('dimensions, paths and sizes', () => {
     const x = Vi(points(600, 700, 3, 0, 1), 'x');
     const y = Vj(points(601, 500, 3, 0, 1), 'y');
     const f = x.sub(y).sqnorm2().div(Pm(0.02, 'two_s2')).neg().exp();
-    const cols = [randomColumn(7, 500), randomColumn(8, 500), randomColumn(9, 500), randomColumn(10, 500), randomColumn(11, 500)];
+    const cols = [seededVector(7, 500), seededVector(8, 500), seededVector(9, 500), seededVector(10, 500), seededVector(11, 500)];
     for (const dtype of DTYPES) {
       for (const k of [1, 5]) {
         const par = await compare(f, dtype, cols.slice(0, k), true);

@@ -11,7 +11,8 @@ import {
   linearKernel, lobpcg, maternKernel, polynomialKernel, type KernelOptions, type PointsLike,
 } from '../../src/index.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
-import { checkOperatorAgainstDense, relativeError, mulberry32 } from '../conformance.js';
+import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
+import { mulberry32, seededPoints, seededVector } from '../random-data.js';
 import { gpu, hasGpu } from './gpu-env.js';
 
 afterAll(async () => {
@@ -19,15 +20,7 @@ afterAll(async () => {
 });
 
 
-function points(seed: number, n: number, d: number): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(r())));
-}
-
-function randomVector(seed: number, n: number): Float64Array {
-  const r = mulberry32(seed);
-  return Float64Array.from({ length: n }, () => 2 * r() - 1);
-}
+const points = (seed: number, n: number, d: number) => seededPoints(seed, n, d, { float32: true });
 
 const sq = (a: readonly number[], b: readonly number[]) => a.reduce((s, v, k) => s + (v - b[k]!) ** 2, 0);
 const dotp = (a: readonly number[], b: readonly number[]) => a.reduce((s, v, k) => s + v * b[k]!, 0);
@@ -79,7 +72,7 @@ describe.runIf(hasGpu)('named kernels on the GPU: conformance against closed for
 describe.runIf(hasGpu)('acceptance: every named kernel at n = 10⁴ within 1e-5 of float64', () => {
   const n = 10_000;
   const X = points(10, n, 3);
-  const b = randomVector(11, n);
+  const b = seededVector(11, n);
   const errors: string[] = [];
   for (const [name, make] of KERNELS) {
     it(name, async () => {
@@ -132,7 +125,7 @@ describe.runIf(hasGpu)('GPU operators: formulas, sizes, columns', () => {
 
   it('kernel shape options reach the GPU (R, tile, workgroup, splits, blocks) with the same results', async () => {
     const X = points(40, 517, 3);
-    const b = randomVector(41, 517);
+    const b = seededVector(41, 517);
     const want = await gaussianKernel(X, { sigma: 0.2, backend: 'cpu' }).matvec(b);
     for (const g of [{}, { rowsPerThread: 8, workgroupSize: 64 }, { tile: 32, splits: 5 }, { maxBindingBytes: 1024 }, { kahan: false }]) {
       const got = await gaussianKernel(X, { sigma: 0.2, backend: 'gpu', gpu: g }).matvec(b);
@@ -162,7 +155,7 @@ describe.runIf(hasGpu)('GPU operators: formulas, sizes, columns', () => {
 describe.runIf(hasGpu)('Krylov solvers on GPU operators', () => {
   const n = 600;
   const X = points(70, n, 3);
-  const b = randomVector(71, n);
+  const b = seededVector(71, n);
 
   // rtol 1e-4: float32 products (GPU or CPU) carry ~1e-7 noise per product; with cond(K + 0.1·I) ≈ 600
   // cg's residual floor is ~1e-5 relative here (see the closing note of the GPU backend work)
@@ -216,7 +209,7 @@ describe.runIf(hasGpu)('bad input on the GPU backend', () => {
   it('concurrent products on one operator all come back right (they are serialised per plan)', async () => {
     const K = gaussianKernel(X, { backend: 'gpu', sigma: 0.5 });
     const C = gaussianKernel(X, { backend: 'cpu', sigma: 0.5 });
-    const bs = Array.from({ length: 6 }, (_, s) => randomVector(90 + s, 20));
+    const bs = Array.from({ length: 6 }, (_, s) => seededVector(90 + s, 20));
     const got = await Promise.all(bs.map((v) => K.matvec(v)));
     for (let s = 0; s < bs.length; s++) expect(relativeError(got[s]!, await C.matvec(bs[s]!))).toBeLessThanOrEqual(TOL);
   });

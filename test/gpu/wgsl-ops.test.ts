@@ -15,27 +15,14 @@ import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
 import { describeGpuPlan, gpuProgramFor, gpuReduceKernel, type GpuKernelOptions } from '../../src/gpu/reduce.js';
 import { gpu, hasGpu } from './gpu-env.js';
-import { mulberry32 } from '../conformance.js';
+import { seededVector, unitVector } from '../random-data.js';
 import {
   F32_CANCEL as CANCEL, OPS as COMMON_OPS, M, N, X, Y, diff1, floorFor, points, r2, s,
 } from '../op-table.js';
 
-
-
 const f32 = Math.fround;
 /** Per-entry bound (relative to Σ_j |K_ij b_j|): float32 arithmetic plus WGSL's builtin accuracy. */
 const TOL = 2e-5;
-
-function unit(m: number, j: number): Float64Array {
-  const e = new Float64Array(m);
-  e[j] = 1;
-  return e;
-}
-
-function randomColumn(seed: number, m: number): Float64Array {
-  const r = mulberry32(seed);
-  return Float64Array.from({ length: m }, () => 2 * r() - 1);
-}
 
 interface Mismatch { col: number; row: number; got: number; want: number; err: number }
 
@@ -76,10 +63,10 @@ function expectClean(r: { worst: number; bad: Mismatch[] }, label: string): void
 /** Every entry through unit vectors (W = 4 passes) plus random columns, and one column alone (W = 1). */
 async function checkFormula(f: Formula, label: string, floor = 0): Promise<number> {
   const { m } = rowCounts(f.node);
-  const units = [...Array.from({ length: m }, (_, j) => unit(m, j)), randomColumn(1, m), randomColumn(2, m)];
+  const units = [...Array.from({ length: m }, (_, j) => unitVector(m, j)), seededVector(1, m), seededVector(2, m)];
   const a = await compare(f, units, floor);
   expectClean(a, `${label} entries`);
-  const b = await compare(f, [randomColumn(3, m)], floor);
+  const b = await compare(f, [seededVector(3, m)], floor);
   expectClean(b, `${label} one column`);
   return Math.max(a.worst, b.worst);
 }
@@ -153,7 +140,7 @@ describe.runIf(hasGpu)('dimensions, columns, sizes and blocks', () => {
     const y = Vj(points(401 + m, m, 2), 'y');
     const f = x.sub(y).sqnorm2().add(1).log().add(x.dot(y));
     for (const k of [1, 3, 4, 5, 9]) {
-      const cols = Array.from({ length: k }, (_, c) => (c < m && c % 2 === 0 ? unit(m, c) : randomColumn(500 + c, m)));
+      const cols = Array.from({ length: k }, (_, c) => (c < m && c % 2 === 0 ? unitVector(m, c) : seededVector(500 + c, m)));
       expectClean(await compare(f, cols, CANCEL), `m=${m} k=${k}`);
     }
   });
@@ -163,7 +150,7 @@ describe.runIf(hasGpu)('dimensions, columns, sizes and blocks', () => {
     const y = Vj(points(601, 777, 3, 0, 1), 'y');
     return x.sub(y).sqnorm2().div(Pm(0.02, 'two_s2')).neg().exp();
   })();
-  const bigCols = Array.from({ length: 9 }, (_, c) => randomColumn(700 + c, 777));
+  const bigCols = Array.from({ length: 9 }, (_, c) => seededVector(700 + c, 777));
   const shapes: [string, GpuKernelOptions][] = [
     ['defaults', {}],
     ['R = 8, tile 64, workgroup 32', { rowsPerThread: 8, tile: 64, workgroupSize: 32 }],
@@ -228,7 +215,7 @@ describe.runIf(hasGpu)('the expanded Gaussian form', () => {
     const f = gauss(x, y, 0.02);
     expect((await plan(f)).expanded).toBe(true);
     expect((await plan(f, { expandedGaussian: false })).expanded).toBe(false);
-    const cols = [randomColumn(802, 200), randomColumn(803, 200), unit(200, 7)];
+    const cols = [seededVector(802, 200), seededVector(803, 200), unitVector(200, 7)];
     expectClean(await compare(f, cols, 0, ON), 'expanded');
     expectClean(await compare(f, cols, 0, { ...ON, rowsPerThread: 8, splits: 5, maxBindingBytes: 2048 }), 'expanded, row/column blocks and splits');
     expectClean(await compare(f, cols, 0, { expandedGaussian: false }), 'direct');
@@ -240,7 +227,7 @@ describe.runIf(hasGpu)('the expanded Gaussian form', () => {
     expect((await plan(y.sub(x).sqnorm2().mul(-3).exp())).expanded).toBe(true);
     const parsed = parseFormula('exp(-sqnorm2(x - y) / (2 * s^2))', { x: x, y: y, s: f32(0.2) });
     expect((await plan(parsed)).expanded).toBe(true);
-    expectClean(await compare(parsed, [unit(30, 3), randomColumn(812, 30)], 0, ON), 'parsed Gaussian');
+    expectClean(await compare(parsed, [unitVector(30, 3), seededVector(812, 30)], 0, ON), 'parsed Gaussian');
     expect((await plan(x.sub(y).sqnorm2().mul(-3).exp().mul(2))).expanded).toBe(false); // not exp at the root
     expect((await plan(x.sub(y).norm2().mul(-3).exp())).expanded).toBe(false); // Laplacian
     expect((await plan(x.sub(y).sqnorm2().mul(Pm(-3)).exp())).expanded).toBe(true); // negative by value
@@ -261,7 +248,7 @@ describe.runIf(hasGpu)('the expanded Gaussian form', () => {
     const y = Vj(points(831, 80, 3, 0, 1), 'y');
     const f = gauss(x, y, 0.02);
     expect((await plan(f)).expanded).toBe(true);
-    const base = randomColumn(832, 80);
+    const base = seededVector(832, 80);
     const small = await compare(f, [base], 0, ON);
     for (const factor of [1e30, 1e-30]) {
       const scaled = await compare(f, [base.map((v) => v * factor)], 0, ON);

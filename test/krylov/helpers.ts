@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Matrix } from 'ml-matrix';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import type { LinearOperator } from '../../src/operators/linear-operator.js';
-import { mulberry32 } from '../../src/krylov/random.js';
+import { mulberry32, seededBlock, seededVector } from '../random-data.js';
 
 export function loadFixture<T = any>(name: string): T {
   return JSON.parse(readFileSync(new URL(`../fixtures/${name}`, import.meta.url), 'utf8')) as T;
@@ -66,9 +66,7 @@ export function countingOperator(K: Matrix, opts: { dtype?: 'float32' | 'float64
 }
 
 export function randomSpd(n: number, seed: number, spread = 100): Matrix {
-  const rng = mulberry32(seed);
-  const Q = new Matrix(n, n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) Q.set(i, j, 2 * rng() - 1);
+  const Q = seededBlock(seed, n, n);
   const A = Q.mmul(Q.transpose()).div(n);
   for (let i = 0; i < n; i++) A.set(i, i, A.get(i, i) + 1 / spread);
   return A;
@@ -85,10 +83,7 @@ export function randomSymmetric(n: number, seed: number): Matrix {
   return A;
 }
 
-export function randomVec(n: number, seed: number): Float64Array {
-  const rng = mulberry32(seed);
-  return Float64Array.from({ length: n }, () => 2 * rng() - 1);
-}
+export const randomVec = (n: number, seed: number) => seededVector(seed, n);
 
 export function matvecDense(K: Matrix, x: ArrayLike<number>): Float64Array {
   const n = K.rows;
@@ -107,8 +102,5 @@ export function norm2(x: ArrayLike<number>): number {
   return Math.sqrt(s);
 }
 
-export function relErr(x: ArrayLike<number>, ref: ArrayLike<number>): number {
-  let s = 0;
-  for (let i = 0; i < ref.length; i++) s += (x[i]! - ref[i]!) ** 2;
-  return Math.sqrt(s) / norm2(ref);
-}
+/** ‖x − ref‖/‖ref‖ (the conformance suite's). */
+export { relativeError as relErr } from '../conformance.js';

@@ -17,7 +17,8 @@ import {
 } from '../../src/index.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { poolThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
-import { checkOperatorAgainstDense, relativeError, mulberry32 } from '../conformance.js';
+import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
+import { seededBlock, seededPoints, seededVector } from '../random-data.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
@@ -27,22 +28,7 @@ afterAll(async () => {
 
 
 /** n×d points uniform in [lo, hi), float32-representable (so every input format holds the same values). */
-function points(seed: number, n: number, d: number, lo = 0, hi = 1): number[][] {
-  const r = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => Math.fround(lo + (hi - lo) * r())));
-}
-
-function randomVector(seed: number, n: number): Float64Array {
-  const r = mulberry32(seed);
-  return Float64Array.from({ length: n }, () => 2 * r() - 1);
-}
-
-function randomBlock(seed: number, rows: number, cols: number): Matrix {
-  const r = mulberry32(seed);
-  const M = new Matrix(rows, cols);
-  for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) M.set(i, j, 2 * r() - 1);
-  return M;
-}
+const points = (seed: number, n: number, d: number, lo = 0, hi = 1) => seededPoints(seed, n, d, { lo, hi, float32: true });
 
 function sqdist(a: readonly number[], b: readonly number[]): number {
   let s = 0;
@@ -148,7 +134,7 @@ describe('named kernels against their closed forms', () => {
           expect((await K.toDense()).to2DArray()).toEqual(dense.to2DArray());
           expect(Array.from(await K.diagonal())).toEqual(X.map((p) => c.k(p, p)));
           // the product paths themselves, entry-wise bound on the closed form
-          const b = randomVector(3, 23);
+          const b = seededVector(3, 23);
           expect(relativeError(await K.matvec(b), closedMatvec(c.k, X, X, b))).toBeLessThanOrEqual(TOL[dtype]);
           expect(relativeError(await K.rmatvec(b), closedMatvec(c.k, X, X, b))).toBeLessThanOrEqual(TOL[dtype]);
         }
@@ -171,7 +157,7 @@ describe('named kernels against their closed forms', () => {
           expect((await T.toDense()).to2DArray()).toEqual(dense.transpose().to2DArray());
           await expect(K.diagonal()).rejects.toThrow(/square/);
           // rmatvec against the closed form of Kᵀ
-          const t = randomVector(4, 23);
+          const t = seededVector(4, 23);
           const want = new Float64Array(31);
           for (let j = 0; j < 31; j++) for (let i = 0; i < 23; i++) want[j] += c.k(X[i]!, Y[j]!) * t[i]!;
           expect(relativeError(await K.rmatvec(t), want)).toBeLessThanOrEqual(TOL[dtype]);
@@ -203,10 +189,10 @@ describe('product paths: dimensions, odd m, fused and scratch matmat, serial and
       for (const dtype of DTYPES) {
         const K = maternKernel(X, { y: Y, sigma: 0.9, nu: 2.5, dtype, denseCache: 'never' });
         expect(n * m).toBeLessThan(MIN_PAIRS_FOR_POOL); // serial path
-        const b = randomVector(d + m, m);
+        const b = seededVector(d + m, m);
         expect(relativeError(await K.matvec(b), closedMatvec(k, X, Y, b)), `matvec d=${d} m=${m} ${dtype}`).toBeLessThanOrEqual(TOL[dtype]);
         for (const cols of [1, 3, 4, 5, 9]) {
-          const B = randomBlock(cols * 31 + m, m, cols);
+          const B = seededBlock(cols * 31 + m, m, cols);
           const R = await K.matmat(B);
           expect([R.rows, R.columns]).toEqual([n, cols]);
           for (let c = 0; c < cols; c++) {
@@ -215,7 +201,7 @@ describe('product paths: dimensions, odd m, fused and scratch matmat, serial and
           }
         }
         // Kᵀ runs over the n = 9 rows as its j range (odd too)
-        const t = randomVector(5, n);
+        const t = seededVector(5, n);
         const want = new Float64Array(m);
         for (let j = 0; j < m; j++) for (let i = 0; i < n; i++) want[j] += k(X[i]!, Y[j]!) * t[i]!;
         expect(relativeError(await K.rmatvec(t), want), `rmatvec d=${d} m=${m} ${dtype}`).toBeLessThanOrEqual(TOL[dtype]);
@@ -231,11 +217,11 @@ describe('product paths: dimensions, odd m, fused and scratch matmat, serial and
     const X = points(300, n, 3);
     const Y = points(301, m, 3);
     const k = gauss(0.2);
-    const b = randomVector(302, m);
+    const b = seededVector(302, m);
     const want = closedMatvec(k, X, Y, b);
-    const B = randomBlock(303, m, 5);
+    const B = seededBlock(303, m, 5);
     const wantB = Array.from({ length: 5 }, (_, c) => closedMatvec(k, X, Y, columnOf(B, c)));
-    const t = randomVector(304, n);
+    const t = seededVector(304, n);
     const wantT = closedMatvec(k, Y, X, t);
     for (const dtype of DTYPES) {
       const K = gaussianKernel(X, { y: Y, sigma: 0.2, dtype, denseCache: 'never' });
@@ -252,7 +238,7 @@ describe('product paths: dimensions, odd m, fused and scratch matmat, serial and
 
   it('acceptance figure: Gaussian n = m = 2,000, d = 3, σ = 0.1 — matvec relative error ≤ 1e-12 (float64), ≤ 1e-5 (float32)', async () => {
     const P = points(2024, 2000, 3);
-    const b = randomVector(2025, 2000);
+    const b = seededVector(2025, 2000);
     // plain double loop
     const want = new Float64Array(2000);
     for (let i = 0; i < 2000; i++) {
@@ -294,7 +280,7 @@ describe('point formats', () => {
       ['Float64Array block', flat(P, Float64Array), flat(Q, Float64Array)],
     ];
     const dense = denseOf(cauchy(0.5), P, Q);
-    const b = randomVector(402, 9);
+    const b = seededVector(402, 9);
     for (const [name, x, y] of forms) {
       const K = cauchyKernel(x, { y, sigma: 0.5, denseCache: 'never' });
       expect(K.shape, name).toEqual([17, 9]);
@@ -337,7 +323,7 @@ describe('string formulas, builder formulas and named kernels', () => {
     const a = kernelOperator('exp(-sqnorm2(x - y) / (2 * s^2))', { x: Vi(P), y: Vj(P), s: 0.3 }, { denseCache: 'never' });
     const b = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().div(Pm(0.3, 's').square().mul(2)).neg().exp(), { denseCache: 'never' });
     const c = gaussianKernel(P, { sigma: 0.3, denseCache: 'never' });
-    const v = randomVector(501, 40);
+    const v = seededVector(501, 40);
     const ref = closedMatvec(gauss(0.3), P, P, v);
     const prods = [await a.matvec(v), await b.matvec(v), await c.matvec(v)];
     for (const p of prods) expect(relativeError(p, ref)).toBeLessThanOrEqual(1e-12);
@@ -516,7 +502,7 @@ describe('toString', () => {
 describe('dense cache policy', () => {
   const P = points(900, 30, 3);
   const Y = points(901, 20, 3);
-  const b = randomVector(902, 30);
+  const b = seededVector(902, 30);
 
   it(`'auto' switches after DENSE_CACHE_AFTER_PRODUCTS (= ${DENSE_CACHE_AFTER_PRODUCTS}) products; results stay equal`, async () => {
     for (const dtype of DTYPES) {
@@ -531,7 +517,7 @@ describe('dense cache policy', () => {
       results.push(await K.matvec(b));
       expect(K.isDenseCached).toBe(true);
       results.push(await K.matvec(b));
-      const B = randomBlock(903, 30, 6);
+      const B = seededBlock(903, 30, 6);
       const R = await K.matmat(B);
       for (const r of results) expect(relativeError(r, want)).toBeLessThanOrEqual(TOL[dtype]);
       for (let c = 0; c < 6; c++) expect(relativeError(columnOf(R, c), closedMatvec(gauss(0.4), P, P, columnOf(B, c)))).toBeLessThanOrEqual(TOL[dtype]);
@@ -543,7 +529,7 @@ describe('dense cache policy', () => {
 
   it("'auto' caches the rectangular operator and its transpose separately; still correct", async () => {
     const K = cauchyKernel(P, { y: Y, sigma: 0.5 });
-    const t = randomVector(904, 30);
+    const t = seededVector(904, 30);
     const want = closedMatvec(cauchy(0.5), Y, P, t);
     for (let p = 0; p < DENSE_CACHE_AFTER_PRODUCTS + 2; p++) expect(relativeError(await K.rmatvec(t), want)).toBeLessThanOrEqual(1e-12);
     expect((K.T as KernelOperator).isDenseCached).toBe(true);

@@ -1,6 +1,6 @@
 /** Independent dense references for the preconditioner tests (ml-matrix and plain loops). */
 import { EVD, Matrix, QrDecomposition, inverse } from 'ml-matrix';
-import { mulberry32 } from '../../src/krylov/random.js';
+import { mulberry32, seededPoints, seededVector } from '../random-data.js';
 import { DenseOperator } from '../../src/operators/dense.js';
 
 export function gaussianMatrix(n: number, k: number, seed: number): Matrix {
@@ -54,10 +54,8 @@ export function maxAbs(A: Matrix): number {
   return m;
 }
 
-export function points(n: number, d: number, seed: number): number[][] {
-  const rng = mulberry32(seed);
-  return Array.from({ length: n }, () => Array.from({ length: d }, () => rng()));
-}
+/** n×d points uniform in [0, 1)³ from seed. */
+export const points = (n: number, d: number, seed: number) => seededPoints(seed, n, d);
 
 export function gaussianDense(x: number[][], y: number[][], sigma: number): Matrix {
   const K = new Matrix(x.length, y.length);
@@ -71,20 +69,10 @@ export function gaussianDense(x: number[][], y: number[][], sigma: number): Matr
   return K;
 }
 
-export function randomVector(n: number, seed: number): Float64Array {
-  const rng = mulberry32(seed);
-  return Float64Array.from({ length: n }, () => 2 * rng() - 1);
-}
+export const randomVector = (n: number, seed: number) => seededVector(seed, n);
 
-export function relErr(x: ArrayLike<number>, y: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < x.length; i++) {
-    num += (x[i]! - y[i]!) ** 2;
-    den += y[i]! ** 2;
-  }
-  return Math.sqrt(num / den);
-}
+/** ‖x − y‖/‖y‖ (the conformance suite's). */
+export { relativeError as relErr } from '../conformance.js';
 
 /** CG iteration bound for κ: smallest k with 2((√κ−1)/(√κ+1))^k ≤ tol (the A-norm error bound). */
 export function cgBound(kappa: number, tol: number): number {
