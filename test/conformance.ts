@@ -43,6 +43,29 @@ function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {
 }
 
 /** ‖got − want‖₂ / ‖want‖₂ (absolute error when want = 0). */
+/**
+ * Plain-loop oracle for kernel products: K (row-major n×m float64, e.g. from the JS twin) times
+ * each column, with Σ_j |K_ij b_j| per row — the scale a product's rounding error is measured against.
+ */
+export function oracleProducts(K: Float64Array, n: number, m: number, cols: readonly Float64Array[]): { y: Float64Array; scale: Float64Array }[] {
+  return cols.map((b) => {
+    const y = new Float64Array(n);
+    const scale = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      let a = 0;
+      for (let j = 0; j < m; j++) {
+        const t = K[i * m + j]! * b[j]!;
+        s += t;
+        a += Math.abs(t);
+      }
+      y[i] = s;
+      scale[i] = a;
+    }
+    return { y, scale };
+  });
+}
+
 export function relativeError(got: ArrayLike<number>, want: ArrayLike<number>): number {
   expect(got.length).toBe(want.length);
   let diff = 0;

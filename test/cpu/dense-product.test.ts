@@ -2,23 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { DenseKernelMatrix, denseProductReserve, denseProductWat } from '../../src/cpu/dense-product.js';
 import { materialiseKernel, MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
+import { oracleProducts } from '../conformance.js';
 import { seededPoints, seededVector } from '../random-data.js';
 
 const points = (n: number, d: number, seed: number) => seededPoints(seed, n, d, { lo: -1 });
 const column = (len: number, seed: number) => seededVector(seed, len);
-
-/** Reference K·c in float64 from the JS twin's dense matrix; also Σ_j |K_ij c_j| for the error scale. */
-function reference(K: Float64Array, n: number, m: number, c: Float64Array): { y: Float64Array; scale: Float64Array } {
-  const y = new Float64Array(n);
-  const scale = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < m; j++) {
-      y[i] += K[i * m + j]! * c[j]!;
-      scale[i] += Math.abs(K[i * m + j]! * c[j]!);
-    }
-  }
-  return { y, scale };
-}
 
 describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)', () => {
   // m around the 16-entry lane group and across the 512-entry float32 tile; the last size runs on
@@ -34,11 +22,12 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
         const K = new DenseKernelMatrix(n, m, stored);
         expect(K.storage).toBe(storage);
         const cols = Array.from({ length: 9 }, (_, r) => column(m, 10 + r));
+        const want = oracleProducts(Kjs, n, m, cols);
         for (const count of [1, 2, 3, 4, 5, 9]) {
           const got = await K.multiply(cols.slice(0, count));
           expect(got.length).toBe(count);
           for (let r = 0; r < count; r++) {
-            const { y, scale } = reference(Kjs, n, m, cols[r]!);
+            const { y, scale } = want[r]!;
             // float32: each entry rounded once (2⁻²⁴); right-hand sides and sums float64
             const tol = storage === 'float64' ? 1e-14 : 6e-8;
             for (let i = 0; i < n; i++) expect(Math.abs(got[r]![i]! - y[i]!), `row ${i} column ${r}`).toBeLessThanOrEqual(tol * scale[i]! + 1e-300);
@@ -54,9 +43,10 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     const Kjs = evaluateDenseJs(f.node);
     const K = new DenseKernelMatrix(n, m, await materialiseKernel(f.node, collectVariables(f.node), n, m, 'float64', denseProductReserve(n, 64)));
     const cols = Array.from({ length: 6 }, (_, r) => column(m, 20 + r));
+    const want = oracleProducts(Kjs, n, m, cols);
     const got = await Promise.all(cols.map((c) => K.multiply([c])));
     got.forEach((g, r) => {
-      const { y, scale } = reference(Kjs, n, m, cols[r]!);
+      const { y, scale } = want[r]!;
       for (let i = 0; i < n; i++) expect(Math.abs(g[0]![i]! - y[i]!)).toBeLessThanOrEqual(1e-14 * scale[i]!);
     });
   });

@@ -19,6 +19,7 @@ import { parseFormula } from '../../src/formula/parse.js';
 import { reduceKernel } from '../../src/cpu/reduce.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, UnsupportedInWasm, type CpuDtype } from '../../src/cpu/wasm-emit.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
+import { oracleProducts } from '../conformance.js';
 import { seededVector, unitVector } from '../random-data.js';
 import { F32_CANCEL, OPS, X, Y, floorFor, points } from '../op-table.js';
 
@@ -29,26 +30,6 @@ afterAll(async () => {
 const f32 = Math.fround;
 const DTYPES: CpuDtype[] = ['float64', 'float32'];
 const TOL: Record<CpuDtype, number> = { float64: 1e-13, float32: 5e-6 };
-
-/** Plain-loop oracle: K (row-major n×m, float64 from the JS twin) times each column. */
-function oracleProducts(K: Float64Array, n: number, m: number, cols: readonly Float64Array[]) {
-  return cols.map((b) => {
-    const y = new Float64Array(n);
-    const scale = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      let s = 0;
-      let a = 0;
-      for (let j = 0; j < m; j++) {
-        const t = K[i * m + j]! * b[j]!;
-        s += t;
-        a += Math.abs(t);
-      }
-      y[i] = s;
-      scale[i] = a;
-    }
-    return { y, scale };
-  });
-}
 
 interface Mismatch { col: number; row: number; got: number; want: number; err: number }
 

@@ -15,6 +15,7 @@ import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
 import { describeGpuPlan, gpuProgramFor, gpuReduceKernel, type GpuKernelOptions } from '../../src/gpu/reduce.js';
 import { gpu, hasGpu } from './gpu-env.js';
+import { oracleProducts } from '../conformance.js';
 import { seededVector, unitVector } from '../random-data.js';
 import {
   F32_CANCEL as CANCEL, OPS as COMMON_OPS, M, N, X, Y, diff1, floorFor, points, r2, s,
@@ -30,19 +31,14 @@ async function compare(f: Formula | Node, cols: readonly Float64Array[], floorSc
   const node = f instanceof Formula ? f.node : f;
   const { n, m } = rowCounts(node);
   const got = await gpuReduceKernel(node, collectVariables(node), n, m, cols, options);
-  const K = evaluateDenseJs(node);
+  const oracle = oracleProducts(evaluateDenseJs(node), n, m, cols);
   let worst = 0;
   const bad: Mismatch[] = [];
   cols.forEach((b, c) => {
     const floor = floorScale > 0 ? floorScale * b.reduce((acc, v) => acc + Math.abs(v), 0) : 1e-300;
     for (let i = 0; i < n; i++) {
-      let want = 0;
-      let scale = 0;
-      for (let j = 0; j < m; j++) {
-        const t = K[i * m + j]! * b[j]!;
-        want += t;
-        scale += Math.abs(t);
-      }
+      const want = oracle[c]!.y[i]!;
+      const scale = oracle[c]!.scale[i]!;
       const g = got[c]![i]!;
       if (!Number.isFinite(want)) {
         if (!(Object.is(g, want) || (Number.isNaN(g) && Number.isNaN(want)))) bad.push({ col: c, row: i, got: g, want, err: Infinity });
