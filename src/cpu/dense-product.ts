@@ -12,8 +12,10 @@
  *
  * The program text below is fixed: only the storage type changes it.
  */
-import { poolThreads } from './pool.js';
-import { compileWat, MIN_PAIRS_FOR_POOL, runRowRanges, type MaterialisedKernel } from './reduce.js';
+import type { Node } from '../formula/ast.js';
+import type { FormulaSlots } from '../formula/slots.js';
+import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, type MaterialisedKernel } from './reduce.js';
+import { laneGroup } from './wasm-emit.js';
 
 /**
  * Rows per block of the product: the b values an iteration loads serve 4 rows. A pass takes one
@@ -26,8 +28,14 @@ const BLOCK_ROWS = 4;
 const align16 = (b: number) => Math.ceil(b / 16) * 16;
 
 /** Bytes a product needs next to K (the right-hand side and output of one pass). */
-export function denseProductReserve(n: number, mPad: number): number {
+function productReserve(n: number, mPad: number): number {
   return align16(mPad * 8) + align16(n * 8);
+}
+
+/** Row stride of a materialised K: the lane group of the float64 program that evaluates it. */
+function paddedRow(m: number): number {
+  const g = laneGroup('float64');
+  return Math.ceil(m / g) * g;
 }
 
 /**
@@ -99,7 +107,25 @@ export function denseProductWat(storage: 'float32' | 'float64'): string {
 export class DenseKernelMatrix {
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(readonly n: number, readonly m: number, private readonly stored: MaterialisedKernel) {}
+  private constructor(readonly n: number, readonly m: number, private readonly stored: MaterialisedKernel) {}
+
+  /**
+   * Whether K (n×m in `storage`), a product's buffers and the formula's points fit one
+   * WebAssembly memory (4 GiB); 64 KiB more cover the parameters and lane masks.
+   */
+  static fits(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64'): boolean {
+    const mPad = paddedRow(m);
+    const points = slots.i.reduce((s, v) => s + align16(n * v.dim * 8), 0) + slots.j.reduce((s, v) => s + align16(v.dim * mPad * 8), 0);
+    const bytes = n * mPad * (storage === 'float64' ? 8 : 4) + productReserve(n, mPad) + points + 65536;
+    return bytes <= MAX_WASM_PAGES * 65536;
+  }
+
+  /** K of the formula, evaluated once in float64 and stored as `storage` (see `materialiseKernel`). */
+  static async materialise(formula: Node, slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64'): Promise<DenseKernelMatrix> {
+    const stored = await materialiseKernel(formula, slots, n, m, storage, productReserve(n, paddedRow(m)));
+    if (stored.mPad !== paddedRow(m)) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${paddedRow(m)}`);
+    return new DenseKernelMatrix(n, m, stored);
+  }
 
   get storage(): 'float32' | 'float64' {
     return this.stored.storage;
@@ -119,13 +145,12 @@ export class DenseKernelMatrix {
     const buf = memory.buffer as unknown as ArrayBuffer;
     const rhsOffset = reserveOffset;
     const outOffset = reserveOffset + align16(mPad * 8);
-    const parallel = n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1;
-    const tasks = parallel ? Math.min(poolThreads(), n) : 1;
+    const tasks = rowTasks(n, m);
     const results: Float64Array[] = [];
     const module = await compileWat(`dense|${storage}`, () => denseProductWat(storage));
+    const rhs = new Float64Array(buf, rhsOffset, mPad);
+    rhs.fill(0, m); // padding: K is 0 there too, but 0·garbage could be NaN
     for (const column of columns) {
-      const rhs = new Float64Array(buf, rhsOffset, mPad);
-      rhs.fill(0, m);
       rhs.set(column);
       await runRowRanges(module, memory, tasks, (t) => Math.floor((t * n) / tasks),
         (_t, iStart, iEnd) => [iStart, iEnd, offset, mPad * elem, rhsOffset, outOffset]);

@@ -138,6 +138,15 @@ export async function evaluateKernelDense(
 }
 
 /**
+ * How many row ranges a product over n×m pairs is split into: one per pool thread when `parallel`
+ * (default: n·m ≥ MIN_PAIRS_FOR_POOL and more than one core), else 1.
+ */
+export function rowTasks(n: number, m: number, parallel?: boolean): number {
+  const pool = parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
+  return pool ? Math.max(1, Math.min(poolThreads(), n)) : 1;
+}
+
+/**
  * Runs the module's `reduce` export over row ranges [boundary(t), boundary(t + 1)) for t < tasks:
  * on the calling thread for one task, else one pool task per range (all on the same shared memory).
  */
@@ -210,8 +219,7 @@ async function runProgram(
   const mPad = Math.ceil(m / step) * step;
   const mFull = Math.floor(m / step) * step; // columns before the (masked) last lane group
 
-  const parallel = options.parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
-  const tasks = parallel ? Math.max(1, Math.min(poolThreads(), n)) : 1;
+  const tasks = rowTasks(n, m, options.parallel);
 
   // memory layout (see wasm-emit.ts)
   let offset = 16; // keep address 0 unused

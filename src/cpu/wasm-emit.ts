@@ -73,6 +73,14 @@ const TILE = { float64: 1024, float32: 512 } as const;
 // 8 chains in flight measured fastest here (f64: 1 → 0.22e9, 4 → 0.32e9, 8 → 0.38e9, 16 → 0.24e9 pairs/s).
 const UNROLL = 8;
 
+/** Pairs per SIMD vector. */
+const LANES = { float64: 2, float32: 4 } as const;
+
+/** Columns per lane group (lanes × unroll): a program's mPad is a multiple of it. */
+export function laneGroup(dtype: CpuDtype): number {
+  return LANES[dtype] * UNROLL;
+}
+
 export function emitReductionProgram(
   formula: Node,
   slots: FormulaSlots,
@@ -83,7 +91,7 @@ export function emitReductionProgram(
   if (symmetric && typeof columns !== 'number') throw new Error(`internal: symmetric mode needs fused columns, got '${columns}'`);
   if (columns === 'dense-f32' && dtype !== 'float64') throw new Error(`internal: 'dense-f32' evaluates in float64, got dtype ${dtype}`);
   const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
-  const lanes = dtype === 'float64' ? 2 : 4;
+  const lanes = LANES[dtype];
   const elem = dtype === 'float64' ? 8 : 4;
   const tile = TILE[dtype];
   if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);

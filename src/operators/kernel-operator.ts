@@ -10,8 +10,8 @@ import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../f
 import { Formula } from '../formula/builder.js';
 import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
-import { materialiseKernel, MAX_WASM_PAGES, reduceKernel } from '../cpu/reduce.js';
-import { DenseKernelMatrix, denseProductReserve } from '../cpu/dense-product.js';
+import { reduceKernel } from '../cpu/reduce.js';
+import { DenseKernelMatrix } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
@@ -145,15 +145,12 @@ export class KernelOperator extends LinearOperator {
     if (this.dense || policy === 'never') return this.dense;
     const [n, m] = this.shape;
     const storage = this.dtype;
-    const mPad = Math.ceil(m / 16) * 16; // the float64 dense program's lane group
     const bytes = n * m * (storage === 'float64' ? 8 : 4);
     const budget = this.options.denseCacheBytes ?? defaultDenseCacheBytes();
-    // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
-    const fitsWasm = (bytes / m) * mPad + denseProductReserve(n, mPad) + (n + m) * 64 < MAX_WASM_PAGES * 65536;
     const often = this.products > DENSE_CACHE_AFTER_PRODUCTS || this.repeatedProducts;
-    if (policy === 'always' || (often && bytes <= budget && fitsWasm)) {
-      this.densePromise ??= materialiseKernel(this.formula.node, this.variables, n, m, storage, denseProductReserve(n, mPad))
-        .then((stored) => new DenseKernelMatrix(n, m, stored));
+    // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
+    if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage))) {
+      this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage);
       this.dense = await this.densePromise;
     }
     return this.dense;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DenseKernelMatrix, denseProductReserve, denseProductWat } from '../../src/cpu/dense-product.js';
-import { materialiseKernel, MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
+import { DenseKernelMatrix, denseProductWat } from '../../src/cpu/dense-product.js';
+import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
 import { oracleProducts } from '../conformance.js';
 import { seededPoints, seededVector } from '../random-data.js';
@@ -18,8 +18,7 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
       it(`${storage} storage, ${n}x${m}, 1..9 columns match the JS twin`, async () => {
         const f = Vi(points(n, 3, 1)).sub(Vj(points(m, 3, 2))).sqnorm2().div(Pm(0.7, 's')).neg().exp().mul(Vi(points(n, 1, 3)).add(2));
         const Kjs = evaluateDenseJs(f.node);
-        const stored = await materialiseKernel(f.node, collectVariables(f.node), n, m, storage, denseProductReserve(n, Math.ceil(m / 16) * 16));
-        const K = new DenseKernelMatrix(n, m, stored);
+        const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, m, storage);
         expect(K.storage).toBe(storage);
         const cols = Array.from({ length: 9 }, (_, r) => column(m, 10 + r));
         const want = oracleProducts(Kjs, n, m, cols);
@@ -41,7 +40,7 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     const n = 64, m = 50;
     const f = Vi(points(n, 2, 4)).sub(Vj(points(m, 2, 5))).sqnorm2().neg().exp();
     const Kjs = evaluateDenseJs(f.node);
-    const K = new DenseKernelMatrix(n, m, await materialiseKernel(f.node, collectVariables(f.node), n, m, 'float64', denseProductReserve(n, 64)));
+    const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, m, 'float64');
     const cols = Array.from({ length: 6 }, (_, r) => column(m, 20 + r));
     const want = oracleProducts(Kjs, n, m, cols);
     const got = await Promise.all(cols.map((c) => K.multiply([c])));
