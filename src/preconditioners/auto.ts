@@ -27,6 +27,7 @@
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
+import { onesRayleighEstimate } from './common.js';
 import { DEFAULT_DEVICE_LANDMARKS, deviceLandmarkPreconditioner } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
@@ -122,14 +123,7 @@ function plainCgIsLong(A: LinearOperator, alpha: number, perOp: Map<string, Prom
   const key = `auto-bound|${alpha}`;
   let p = perOp.get(key) as Promise<boolean> | undefined;
   if (!p) {
-    p = (async () => {
-      const n = A.shape[0];
-      const y = await A.matvec(new Float64Array(n).fill(1));
-      let s = 0;
-      for (let i = 0; i < n; i++) s += y[i]! * y[i]!;
-      const lambda = Math.sqrt(s / n);
-      return cgIterationBound(lambda / alpha + 1) >= AUTO_MIN_PLAIN_ITERATIONS;
-    })();
+    p = onesRayleighEstimate(A).then((lambda) => cgIterationBound(lambda / alpha + 1) >= AUTO_MIN_PLAIN_ITERATIONS);
     perOp.set(key, p);
     p.catch(() => perOp.delete(key));
   }

@@ -47,6 +47,15 @@ export function checkSeed(seed: unknown, fn: string): number {
   return seed;
 }
 
+/** λ̂ = ‖A1‖/‖1‖, a lower bound on λ_max of a symmetric positive semi-definite A, from one product. */
+export async function onesRayleighEstimate(A: LinearOperator): Promise<number> {
+  const n = A.shape[1];
+  const y = await A.matvec(new Float64Array(n).fill(1));
+  let s2 = 0;
+  for (let i = 0; i < y.length; i++) s2 += y[i]! * y[i]!;
+  return Math.sqrt(s2 / n);
+}
+
 export function checkPositive(v: unknown, fn: string, what: string): number {
   if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
     throw new RangeError(`${fn}: ${what} must be a positive finite number, got ${show(v)}`);

@@ -25,7 +25,7 @@ import { DeviceKernelBlock } from '../gpu/tall.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { choleskySolveInPlace, choleskyUpper, tall, type Tall } from './dense.js';
-import { Preconditioner, checkRank, checkSeed, positiveShift } from './common.js';
+import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
 import { kernelBlock, restrictRows } from './kernel-access.js';
 import { selectUniform } from './landmarks.js';
 
@@ -118,11 +118,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     options.onProgress?.({ stage, elapsedMs: now - t0 });
   };
 
-  // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
-  const Kone = await A.matvec(new Float64Array(n).fill(1));
-  let s2 = 0;
-  for (let i = 0; i < n; i++) s2 += Kone[i]! * Kone[i]!;
-  const lambda = Math.sqrt(s2 / n);
+  const lambda = await onesRayleighEstimate(A); // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
   const nu = Math.max(mu, tau * lambda);
   mark('λ̂ (one product)');
 
