@@ -64,6 +64,7 @@ export function defaultDenseCacheBytes(): number {
 }
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
+const DENSE_CACHE_POLICIES: readonly DenseCachePolicy[] = ['auto', 'never', 'always'];
 
 export class KernelOperator extends LinearOperator {
   /** The scalar formula F(x_i, y_j, p). */
@@ -97,7 +98,7 @@ export class KernelOperator extends LinearOperator {
       throw new Error("kernelOperator: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'");
     }
     const dtype = options.dtype ?? (backend === 'gpu' ? 'float32' : 'float64');
-    if (options.denseCache !== undefined && !['auto', 'never', 'always'].includes(options.denseCache)) {
+    if (options.denseCache !== undefined && !DENSE_CACHE_POLICIES.includes(options.denseCache)) {
       throw new Error(`kernelOperator: denseCache must be 'auto', 'never' or 'always', got ${String(options.denseCache)}`);
     }
     const budget = options.denseCacheBytes;
