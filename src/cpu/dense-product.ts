@@ -27,9 +27,14 @@ const BLOCK_ROWS = 4;
 
 const align16 = (b: number) => Math.ceil(b / 16) * 16;
 
-/** Bytes a product needs next to K (the right-hand side and output of one pass). */
+/** Bytes a product needs next to K (the right-hand side and output of one pass, either way round). */
 function productReserve(n: number, mPad: number): number {
   return align16(mPad * 8) + align16(n * 8);
+}
+
+/** The reserve after K: a product's buffers, then the n×n float64 Gram matrix when asked for. */
+function reserveFor(n: number, mPad: number, options: { gram?: boolean }): number {
+  return productReserve(n, mPad) + (options.gram ? align16(n * n * 8) : 0);
 }
 
 /** Row stride of a materialised K: the lane group of the float64 program that evaluates it. */
@@ -100,6 +105,143 @@ export function denseProductWat(storage: 'float32' | 'float64'): string {
   ].join('\n');
 }
 
+/** Columns of K per chunk of the transposed product and the Gram: a chunk of a row (4 KiB in float64) stays in L1 while it is reused. */
+const CHUNK_COLUMNS = 512;
+
+/** Loads 2 entries of K at `addr` as one f64x2 (float32 entries promoted). */
+function loadPair(storage: 'float32' | 'float64', addr: string): string {
+  return storage === 'float32'
+    ? `(f64x2.promote_low_f32x4 (v128.load64_zero ${addr}))`
+    : `(v128.load ${addr})`;
+}
+
+/**
+ * The WAT text of out[c] = Σ_r K[r][c]·z[r] (out = Kᵀz) for columns [cStart, cEnd) (even; the
+ * padding columns of K are 0, so a range may run into them): columns in chunks of CHUNK_COLUMNS
+ * whose float64 outputs stay in L1 while blocks of 4 rows stream over them — each output pair
+ * is loaded and stored once per 4 rows, and every K entry is read once, in row order.
+ */
+export function denseTransposedProductWat(storage: 'float32' | 'float64'): string {
+  const elem = storage === 'float32' ? 4 : 8;
+  const rowBlock = (rows: number, label: string): string[] => {
+    const qs = Array.from({ length: rows }, (_, q) => q);
+    let sum = '(v128.load (i32.add (local.get $out) (local.get $ob)))';
+    for (const q of qs) sum = `(f64x2.add ${sum} (f64x2.mul ${loadPair(storage, `(i32.add (local.get $p${q}) (local.get $kb))`)} (local.get $z${q})))`;
+    return [
+      `(block $${label}Done (loop $${label}`,
+      `(br_if $${label}Done (i32.gt_u (i32.add (local.get $r) (i32.const ${rows})) (local.get $rows)))`,
+      ...qs.flatMap((q) => [
+        `(local.set $p${q} (i32.add (local.get $K) (i32.mul (i32.add (local.get $r) (i32.const ${q})) (local.get $rowBytes))))`,
+        `(local.set $z${q} (f64x2.splat (f64.load (i32.add (local.get $rhs) (i32.shl (i32.add (local.get $r) (i32.const ${q})) (i32.const 3))))))`,
+      ]),
+      `(local.set $kb (i32.mul (local.get $c0) (i32.const ${elem})))`,
+      '(local.set $ob (i32.shl (local.get $c0) (i32.const 3)))',
+      '(block $cDone (loop $cLoop',
+      '(br_if $cDone (i32.ge_u (local.get $ob) (local.get $obEnd)))',
+      `(v128.store (i32.add (local.get $out) (local.get $ob)) ${sum})`,
+      `(local.set $kb (i32.add (local.get $kb) (i32.const ${2 * elem})))`,
+      '(local.set $ob (i32.add (local.get $ob) (i32.const 16)))',
+      '(br $cLoop)))',
+      `(local.set $r (i32.add (local.get $r) (i32.const ${rows})))`,
+      `(br $${label})))`,
+    ];
+  };
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "reduce") (param $cStart i32) (param $cEnd i32) (param $K i32) (param $rowBytes i32) (param $rows i32) (param $rhs i32) (param $out i32)',
+    '(local $c0 i32) (local $c1 i32) (local $r i32) (local $kb i32) (local $ob i32) (local $obEnd i32)',
+    '(local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $z0 v128) (local $z1 v128) (local $z2 v128) (local $z3 v128)',
+    '(local.set $c0 (local.get $cStart))',
+    '(block $chunksDone (loop $chunks',
+    '(br_if $chunksDone (i32.ge_u (local.get $c0) (local.get $cEnd)))',
+    `(local.set $c1 (select (local.get $cEnd) (i32.add (local.get $c0) (i32.const ${CHUNK_COLUMNS})) (i32.lt_u (local.get $cEnd) (i32.add (local.get $c0) (i32.const ${CHUNK_COLUMNS})))))`,
+    '(local.set $obEnd (i32.shl (local.get $c1) (i32.const 3)))',
+    // zero the chunk's outputs
+    '(local.set $ob (i32.shl (local.get $c0) (i32.const 3)))',
+    '(block $zDone (loop $zLoop',
+    '(br_if $zDone (i32.ge_u (local.get $ob) (local.get $obEnd)))',
+    '(v128.store (i32.add (local.get $out) (local.get $ob)) (v128.const i64x2 0 0))',
+    '(local.set $ob (i32.add (local.get $ob) (i32.const 16)))',
+    '(br $zLoop)))',
+    '(local.set $r (i32.const 0))',
+    ...rowBlock(4, 'blocks'),
+    ...rowBlock(1, 'tail'),
+    '(local.set $c0 (local.get $c1))',
+    '(br $chunks)))',
+    '))',
+  ].join('\n');
+}
+
+/**
+ * The WAT text of the Gram matrix G = K·Kᵀ of the rows: for the row blocks of [aStart, aEnd),
+ * G[a][b] = Σ_c K[a][c]·K[b][c] for every b ≥ the block's first row (the upper triangle and the
+ * diagonal blocks; the caller mirrors it). Tiles of 4×2 rows keep 8 float64x2 accumulators in
+ * registers, so each pair of entries loaded serves 4 or 2 multiply-adds; columns run in chunks of
+ * CHUNK_COLUMNS so that the 4 rows of a block stay in L1 while the b rows stream past them.
+ * out is rows×rows float64, row-major (stride `rows`).
+ */
+export function denseGramWat(storage: 'float32' | 'float64'): string {
+  const elem = storage === 'float32' ? 4 : 8;
+  const acc = (q: number, s: number) => `$g${q}_${s}`;
+  /** Accumulates the R×S tile at rows (a + q), (b + s) over the chunk, then adds it into out. */
+  const tile = (R: number, S: number): string[] => {
+    const qs = Array.from({ length: R }, (_, q) => q);
+    const ss = Array.from({ length: S }, (_, s) => s);
+    const hsum = (v: string) => `(f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v}))`;
+    const outAddr = (q: number, s: number) =>
+      `(i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.add (local.get $a) (i32.const ${q})) (local.get $rows)) (i32.add (local.get $b) (i32.const ${s}))) (i32.const 3)))`;
+    return [
+      ...ss.map((s) => `(local.set $pb${s} (i32.add (local.get $K) (i32.mul (i32.add (local.get $b) (i32.const ${s})) (local.get $rowBytes))))`),
+      ...qs.flatMap((q) => ss.map((s) => `(local.set ${acc(q, s)} (v128.const i64x2 0 0))`)),
+      '(local.set $kb (local.get $kb0))',
+      '(block $iDone (loop $iLoop',
+      '(br_if $iDone (i32.ge_u (local.get $kb) (local.get $kb1)))',
+      ...ss.map((s) => `(local.set $y${s} ${loadPair(storage, `(i32.add (local.get $pb${s}) (local.get $kb))`)})`),
+      ...qs.flatMap((q) => [
+        `(local.set $x ${loadPair(storage, `(i32.add (local.get $pa${q}) (local.get $kb))`)})`,
+        ...ss.map((s) => `(local.set ${acc(q, s)} (f64x2.add (local.get ${acc(q, s)}) (f64x2.mul (local.get $x) (local.get $y${s}))))`),
+      ]),
+      `(local.set $kb (i32.add (local.get $kb) (i32.const ${2 * elem})))`,
+      '(br $iLoop)))',
+      ...qs.flatMap((q) => ss.map((s) => `(f64.store ${outAddr(q, s)} (f64.add (f64.load ${outAddr(q, s)}) ${hsum(`(local.get ${acc(q, s)})`)}))`)),
+    ];
+  };
+  /** The row blocks of R rows while a + R ≤ aEnd: for every column chunk, tiles of 2 and then 1 b row from b = a. */
+  const aLoop = (R: number, label: string): string[] => [
+    `(block $${label}Done (loop $${label}`,
+    `(br_if $${label}Done (i32.gt_u (i32.add (local.get $a) (i32.const ${R})) (local.get $aEnd)))`,
+    ...Array.from({ length: R }, (_, q) => `(local.set $pa${q} (i32.add (local.get $K) (i32.mul (i32.add (local.get $a) (i32.const ${q})) (local.get $rowBytes))))`),
+    '(local.set $kb0 (i32.const 0))',
+    `(block $${label}ChunksDone (loop $${label}Chunks`,
+    `(br_if $${label}ChunksDone (i32.ge_u (local.get $kb0) (local.get $rowBytes)))`,
+    `(local.set $kb1 (select (local.get $rowBytes) (i32.add (local.get $kb0) (i32.const ${CHUNK_COLUMNS * elem})) (i32.lt_u (local.get $rowBytes) (i32.add (local.get $kb0) (i32.const ${CHUNK_COLUMNS * elem})))))`,
+    '(local.set $b (local.get $a))',
+    `(block $${label}PairsDone (loop $${label}Pairs`,
+    `(br_if $${label}PairsDone (i32.gt_u (i32.add (local.get $b) (i32.const 2)) (local.get $rows)))`,
+    ...tile(R, 2),
+    '(local.set $b (i32.add (local.get $b) (i32.const 2)))',
+    `(br $${label}Pairs)))`,
+    `(if (i32.lt_u (local.get $b) (local.get $rows)) (then ${tile(R, 1).join(' ')}))`,
+    '(local.set $kb0 (local.get $kb1))',
+    `(br $${label}Chunks)))`,
+    `(local.set $a (i32.add (local.get $a) (i32.const ${R})))`,
+    `(br $${label})))`,
+  ];
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "reduce") (param $aStart i32) (param $aEnd i32) (param $K i32) (param $rowBytes i32) (param $rows i32) (param $out i32)',
+    '(local $a i32) (local $b i32) (local $kb i32) (local $kb0 i32) (local $kb1 i32) (local $x v128) (local $y0 v128) (local $y1 v128)',
+    '(local $pa0 i32) (local $pa1 i32) (local $pa2 i32) (local $pa3 i32) (local $pb0 i32) (local $pb1 i32)',
+    Array.from({ length: 4 }, (_, q) => [0, 1].map((s) => `(local ${acc(q, s)} v128)`).join(' ')).join(' '),
+    '(local.set $a (local.get $aStart))',
+    ...aLoop(4, 'blocks'),
+    ...aLoop(1, 'tail'),
+    '))',
+  ].join('\n');
+}
+
 /**
  * A materialised n×m kernel matrix and its products. Products on one matrix run one at a time
  * (they share the right-hand-side and output area of its memory).
@@ -107,24 +249,30 @@ export function denseProductWat(storage: 'float32' | 'float64'): string {
 export class DenseKernelMatrix {
   private queue: Promise<unknown> = Promise.resolve();
 
-  private constructor(readonly n: number, readonly m: number, private readonly stored: MaterialisedKernel) {}
+  private constructor(
+    readonly n: number, readonly m: number, private readonly stored: MaterialisedKernel, private readonly gramReserved: boolean,
+  ) {}
 
   /**
    * Whether K (n×m in `storage`), a product's buffers and the formula's points fit one
-   * WebAssembly memory (4 GiB); 64 KiB more cover the parameters and lane masks.
+   * WebAssembly memory (4 GiB); 64 KiB more cover the parameters and lane masks. `gram` reserves
+   * room for the n×n float64 Gram matrix K·Kᵀ too.
    */
-  static fits(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64'): boolean {
+  static fits(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: { gram?: boolean } = {}): boolean {
     const mPad = paddedRow(m);
     const points = slots.i.reduce((s, v) => s + align16(n * v.dim * 8), 0) + slots.j.reduce((s, v) => s + align16(v.dim * mPad * 8), 0);
-    const bytes = n * mPad * (storage === 'float64' ? 8 : 4) + productReserve(n, mPad) + points + 65536;
+    const bytes = n * mPad * (storage === 'float64' ? 8 : 4) + reserveFor(n, mPad, options) + points + 65536;
     return bytes <= MAX_WASM_PAGES * 65536;
   }
 
   /** K of the formula, evaluated once in float64 and stored as `storage` (see `materialiseKernel`). */
-  static async materialise(formula: Node, slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64'): Promise<DenseKernelMatrix> {
-    const stored = await materialiseKernel(formula, slots, n, m, storage, productReserve(n, paddedRow(m)));
-    if (stored.mPad !== paddedRow(m)) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${paddedRow(m)}`);
-    return new DenseKernelMatrix(n, m, stored);
+  static async materialise(
+    formula: Node, slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: { gram?: boolean } = {},
+  ): Promise<DenseKernelMatrix> {
+    const mPad = paddedRow(m);
+    const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options));
+    if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
+    return new DenseKernelMatrix(n, m, stored, options.gram === true);
   }
 
   get storage(): 'float32' | 'float64' {
@@ -133,9 +281,84 @@ export class DenseKernelMatrix {
 
   /** K·c for each column c (length m), as float64 columns of length n (one pass over K per column). */
   multiply(columns: readonly Float64Array[]): Promise<Float64Array[]> {
-    const run = this.queue.then(() => this.run(columns));
+    return this.enqueue(() => this.run(columns));
+  }
+
+  /** Kᵀ·z for each z (length n), as float64 columns of length m (one pass over K per column). */
+  multiplyTransposed(columns: readonly Float64Array[]): Promise<Float64Array[]> {
+    return this.enqueue(() => this.runTransposed(columns));
+  }
+
+  /**
+   * The Gram matrix K·Kᵀ (n×n, float64, row-major, symmetric): n²/2 dot products of stored rows,
+   * split over the pool in row blocks of equal triangle work. Needs `materialise(…, { gram: true })`.
+   */
+  gram(): Promise<Float64Array> {
+    if (!this.gramReserved) throw new Error('DenseKernelMatrix.gram: materialise with { gram: true } to reserve the n×n result');
+    return this.enqueue(() => this.runGram());
+  }
+
+  /** The stored entries K[r][c] for r in `rows`, c in `cols`, as a |rows|×|cols| float64 row-major block. */
+  entries(rows: ArrayLike<number>, cols: ArrayLike<number>): Float64Array {
+    const { memory, offset, mPad, storage } = this.stored;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const K = storage === 'float64' ? new Float64Array(buf, offset, this.n * mPad) : new Float32Array(buf, offset, this.n * mPad);
+    const out = new Float64Array(rows.length * cols.length);
+    for (let a = 0; a < rows.length; a++) {
+      const r = rows[a]!;
+      if (!(Number.isInteger(r) && r >= 0 && r < this.n)) throw new RangeError(`DenseKernelMatrix.entries: row ${r} outside [0, ${this.n})`);
+      for (let b = 0; b < cols.length; b++) {
+        const c = cols[b]!;
+        if (!(Number.isInteger(c) && c >= 0 && c < this.m)) throw new RangeError(`DenseKernelMatrix.entries: column ${c} outside [0, ${this.m})`);
+        out[a * cols.length + b] = K[r * mPad + c]!;
+      }
+    }
+    return out;
+  }
+
+  private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  private async runTransposed(columns: readonly Float64Array[]): Promise<Float64Array[]> {
+    const { n, m } = this;
+    const { memory, offset, mPad, storage, reserveOffset } = this.stored;
+    const elem = storage === 'float64' ? 8 : 4;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const rhsOffset = reserveOffset; // z: n float64
+    const outOffset = reserveOffset + align16(n * 8); // Kᵀz: mPad float64 (padding columns of K are 0)
+    const tasks = rowTasks(m, n);
+    const groups = mPad / 16; // column ranges in whole lane groups (even, as the pairs of the kernel need)
+    const module = await compileWat(`denseT|${storage}`, () => denseTransposedProductWat(storage));
+    const rhs = new Float64Array(buf, rhsOffset, n);
+    const results: Float64Array[] = [];
+    for (const column of columns) {
+      rhs.set(column);
+      await runRowRanges(module, memory, tasks, (t) => Math.floor((t * groups) / tasks) * 16,
+        (_t, cStart, cEnd) => [cStart, cEnd, offset, mPad * elem, n, rhsOffset, outOffset]);
+      results.push(new Float64Array(buf, outOffset, m).slice());
+    }
+    return results;
+  }
+
+  private async runGram(): Promise<Float64Array> {
+    const { n } = this;
+    const { memory, offset, mPad, storage, reserveOffset } = this.stored;
+    const elem = storage === 'float64' ? 8 : 4;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const gOffset = reserveOffset + productReserve(n, mPad);
+    const G = new Float64Array(buf, gOffset, n * n);
+    G.fill(0); // the tiles add into it
+    const tasks = rowTasks(n, n * mPad > 0 ? Math.ceil((mPad * (n + 1)) / 2) : 0);
+    const module = await compileWat(`gram|${storage}`, () => denseGramWat(storage));
+    // row a's tiles cover b ≥ a: task t ends where (1 − t/T) of the triangle remains; blocks of 4 rows
+    const boundary = (t: number) => t >= tasks ? n : Math.min(n, 4 * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / 4));
+    await runRowRanges(module, memory, tasks, boundary, (_t, aStart, aEnd) => [aStart, aEnd, offset, mPad * elem, n, gOffset]);
+    const out = G.slice();
+    for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) out[b * n + a] = out[a * n + b]!;
+    return out;
   }
 
   private async run(columns: readonly Float64Array[]): Promise<Float64Array[]> {

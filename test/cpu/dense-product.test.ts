@@ -56,4 +56,50 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     expect(a).not.toContain('f32x4.mul');
     expect(denseProductWat('float64')).not.toContain('promote');
   });
+
+  // Kᵀz and K·Kᵀ: row counts around the 4-row blocks, columns across the 512-column chunks; the
+  // last shape runs on the pool
+  const tShapes = [[1, 1], [5, 17], [6, 31], [13, 1100], [301, 600]] as const;
+  for (const [n, m] of tShapes) {
+    for (const storage of ['float64', 'float32'] as const) {
+      it(`${storage} storage, ${n}x${m}: Kᵀz, K·Kᵀ and stored entries match the JS twin`, async () => {
+        const f = Vi(points(n, 3, 6)).sub(Vj(points(m, 3, 7))).sqnorm2().div(Pm(0.9, 's')).neg().exp().mul(Vj(points(m, 1, 8)).add(1.5));
+        const Kjs = evaluateDenseJs(f.node);
+        // the oracle sees what is stored: float32 entries rounded once (from a float64 value that may
+        // differ from JS's Math.exp in the last bit, so a float32 entry may sit one float32 ulp away)
+        const tol = storage === 'float64' ? 1e-14 : 1.2e-7;
+        const stored = storage === 'float32' ? Float64Array.from(Float32Array.from(Kjs)) : Kjs;
+        const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, m, storage, { gram: true });
+        const zs = [column(n, 30), column(n, 31), column(n, 32)];
+        const got = await K.multiplyTransposed(zs);
+        zs.forEach((z, r) => {
+          for (let c = 0; c < m; c++) {
+            let want = 0, scale = 0;
+            for (let i = 0; i < n; i++) { want += stored[i * m + c]! * z[i]!; scale += Math.abs(stored[i * m + c]! * z[i]!); }
+            expect(Math.abs(got[r]![c]! - want), `column ${c} rhs ${r}`).toBeLessThanOrEqual(tol * scale + 1e-300);
+          }
+        });
+        const G = await K.gram();
+        for (let a = 0; a < n; a++) {
+          for (let b = 0; b < n; b++) {
+            let want = 0, scale = 0;
+            for (let c = 0; c < m; c++) { want += stored[a * m + c]! * stored[b * m + c]!; scale += Math.abs(stored[a * m + c]! * stored[b * m + c]!); }
+            expect(Math.abs(G[a * n + b]! - want), `G[${a}][${b}]`).toBeLessThanOrEqual(tol * scale + 1e-300);
+          }
+        }
+        expect(await K.gram()).toEqual(G); // a second Gram starts from zero again
+        const rows = [n - 1, 0], cols = [m - 1, 0, Math.floor(m / 2)];
+        const e = K.entries(rows, cols);
+        rows.forEach((r, a) => cols.forEach((c, b) => expect(Math.abs(e[a * cols.length + b]! - stored[r * m + c]!)).toBeLessThanOrEqual(tol * Math.abs(stored[r * m + c]!))));
+      });
+    }
+  }
+
+  it('gram needs the reserve; entries check their indices', async () => {
+    const f = Vi(points(4, 2, 9)).sub(Vj(points(5, 2, 10))).sqnorm2().neg().exp();
+    const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), 4, 5, 'float64');
+    expect(() => K.gram()).toThrow(/gram: true/);
+    expect(() => K.entries([4], [0])).toThrow(/row 4 outside \[0, 4\)/);
+    expect(() => K.entries([0], [-1])).toThrow(/column -1 outside \[0, 5\)/);
+  });
 });
