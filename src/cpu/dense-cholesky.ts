@@ -1,0 +1,433 @@
+/**
+ * Dense Cholesky factorisation and solves by WASM SIMD (f64x2), for the k×k Gram matrices of the
+ * preconditioners once k reaches the thousands, where the pure-JS `choleskyUpper` /
+ * `choleskySolveInPlace` of preconditioners/dense.ts take seconds.
+ *
+ * Measured 2026-11-21 on the development VM, 2 vCPUs (AMD EPYC, Node 20; best and median of
+ * 5–7 runs, random diagonally dominant SPD M, another job sometimes sharing the machine):
+ *
+ *   k      choleskyUpper (JS)   choleskyUpperWasm, 1 thread   2 threads (pool)
+ *   1024   171–178 ms           21–23 ms                      20–25 ms
+ *   2048   1.31–1.50 s          139–152 ms                    110–134 ms
+ *
+ *   solve, q = 1: k = 1024 0.2 ms (JS 3.3 ms); k = 2048 1.0–3 ms (JS 16 ms); q = 4 at k = 2048
+ *   2.5–4 ms (one pass over R for the four columns).
+ *
+ * The pool gains only 1.2–1.3× on these two vCPUs for this compute-bound loop; the trailing
+ * updates split by rows over as many threads as the pool has.
+ *
+ * The program text is fixed (generated here from constants; no input reaches it).
+ */
+import { compileWat, runRowRanges } from './reduce.js';
+import { poolThreads } from './pool.js';
+
+/**
+ * Rows of R per panel of the blocked factorisation (a multiple of 4 and of UNROLL). 32, 64, 96 and
+ * 128 measured alike at k = 2048; 64 keeps the packed panel (64·k·8 bytes, 1 MiB at k = 2048) in L2.
+ */
+const PANEL = 64;
+/**
+ * Panel rows per iteration of the trailing-update loop (the generated code repeats its body).
+ * Unrolling measured slower: k = 2048 on one thread took 140–150 ms at 1, 190–260 ms at 2 and
+ * 210–360 ms at 4.
+ */
+const UNROLL = 1;
+/**
+ * Below this many multiply-adds a trailing update runs on the calling thread: smaller updates
+ * (k ≲ 800) measured no faster on the pool, whose round trip each panel pays.
+ */
+const MIN_MADDS_FOR_POOL = 1 << 24;
+
+/** Largest memory the programs address: one page short of 4 GiB, so no end address wraps to 0. */
+const MAX_BYTES = (65536 - 1) * 65536;
+
+const align64 = (b: number) => Math.ceil(b / 64) * 64;
+const pagesFor = (bytes: number) => Math.ceil(bytes / 65536);
+
+function checkOrder(k: number, what: string): void {
+  if (!Number.isInteger(k) || k < 1) throw new RangeError(`${what}: k must be a positive integer, got ${k}`);
+}
+
+function sharedMemory(bytes: number, what: string): WebAssembly.Memory {
+  if (bytes > MAX_BYTES) {
+    throw new RangeError(`${what}: needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (more than 4 GiB)`);
+  }
+  const pages = pagesFor(bytes);
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+}
+
+const get = (name: string) => `(local.get $${name})`;
+const set = (name: string, value: string) => `(local.set $${name} ${value})`;
+const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
+const c32 = (v: number) => `(i32.const ${v})`;
+/** Byte address of entry (row, col) of a row-major matrix at `base` with row stride `stride` bytes. */
+const at = (base: string, row: string, stride: string, col: string) =>
+  add(add(base, `(i32.mul ${row} ${stride})`), `(i32.shl ${col} (i32.const 3))`);
+
+/**
+ * The factorisation program. It works on R itself, upper triangle, row-major with a row stride of
+ * kp (k rounded up to 4) entries, overwriting a copy of M's upper triangle — row t of R is column t of
+ * L = Rᵀ, so every inner loop runs along a contiguous row. Right-looking by panels of PANEL rows:
+ *
+ * - `panel(j0, j1, kp, A)`: rows [j0, j1) of the partly reduced matrix → rows of R, unblocked
+ *   (pivot, scale the row, rank-1 update of the panel's later rows, each along a row); returns the
+ *   first row whose pivot is not positive and finite, or −1.
+ * - `pack(j0, j1, nb, kp, A, P)`: copies the panel's columns [j1, kp) into P as blocks of 4
+ *   columns × nb rows, each block contiguous (no power-of-two strides in the update's loads).
+ * - `reduce(aStart, aEnd, j1, nb, kp, A, P)`: the trailing update A[a][b] −= Σ_t R[t][a]·R[t][b]
+ *   for rows a ∈ [aStart, aEnd) (multiples of 4) and columns b ≥ a, in 4×4 tiles: per panel row
+ *   t one pair of f64x2 loads of R[t][b..b+3] and four splats of R[t][a..a+3] feed 8 independent
+ *   accumulators (16 multiply-adds from 6 loads, all from L1/L2). Rows are independent, so the
+ *   pool can split them (`runRowRanges`).
+ *
+ * Entries below the diagonal of the working matrix are scratch: the 4×4 tiles on the diagonal
+ * write there, nothing else reads them, and the caller copies out the upper triangle only.
+ */
+function factorWat(): string {
+  const panel = [
+    '(func (export "panel") (param $j0 i32) (param $j1 i32) (param $kp i32) (param $A i32) (result i32)',
+    '(local $S i32) (local $j i32) (local $rowJ i32) (local $end i32) (local $pj i32) (local $a i32) (local $pa i32)',
+    '(local $d f64) (local $p f64) (local $r f64) (local $pv v128) (local $rv v128)',
+    set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+    set('j', get('j0')),
+    '(block $jDone (loop $jLoop',
+    `(br_if $jDone (i32.ge_u ${get('j')} ${get('j1')}))`,
+    set('rowJ', add(get('A'), `(i32.mul ${get('j')} ${get('S')})`)),
+    set('end', add(get('rowJ'), get('S'))),
+    set('pj', add(get('rowJ'), `(i32.shl ${get('j')} ${c32(3)})`)),
+    set('d', `(f64.load ${get('pj')})`),
+    // not (0 < d < ∞): NaN, ±∞, zero and negative pivots all stop here
+    `(if (i32.eqz (i32.and (f64.gt ${get('d')} (f64.const 0)) (f64.lt ${get('d')} (f64.const inf)))) (then (return ${get('j')})))`,
+    set('p', `(f64.sqrt ${get('d')})`),
+    `(f64.store ${get('pj')} ${get('p')})`,
+    // R[j][b] = A[j][b] / p for b > j: one scalar to reach an even column, then pairs
+    set('pj', add(get('pj'), c32(8))),
+    `(if (i32.eqz (i32.and ${get('j')} ${c32(1)})) (then`,
+    `(f64.store ${get('pj')} (f64.div (f64.load ${get('pj')}) ${get('p')}))`,
+    set('pj', add(get('pj'), c32(8))),
+    '))',
+    set('pv', `(f64x2.splat ${get('p')})`),
+    '(block $sDone (loop $sLoop',
+    `(br_if $sDone (i32.ge_u ${get('pj')} ${get('end')}))`,
+    `(v128.store ${get('pj')} (f64x2.div (v128.load ${get('pj')}) ${get('pv')}))`,
+    set('pj', add(get('pj'), c32(16))),
+    '(br $sLoop)))',
+    // rows a ∈ (j, j1) of the panel: A[a][b] −= R[j][a]·R[j][b] for b ≥ a
+    set('a', add(get('j'), c32(1))),
+    '(block $aDone (loop $aLoop',
+    `(br_if $aDone (i32.ge_u ${get('a')} ${get('j1')}))`,
+    set('pj', add(get('rowJ'), `(i32.shl ${get('a')} ${c32(3)})`)),
+    set('r', `(f64.load ${get('pj')})`),
+    set('rv', `(f64x2.splat ${get('r')})`),
+    set('pa', at(get('A'), get('a'), get('S'), get('a'))),
+    set('end', add(add(get('A'), `(i32.mul ${get('a')} ${get('S')})`), get('S'))),
+    `(if (i32.and ${get('a')} ${c32(1)}) (then`,
+    `(f64.store ${get('pa')} (f64.sub (f64.load ${get('pa')}) (f64.mul ${get('r')} (f64.load ${get('pj')}))))`,
+    set('pa', add(get('pa'), c32(8))),
+    set('pj', add(get('pj'), c32(8))),
+    '))',
+    '(block $uDone (loop $uLoop',
+    `(br_if $uDone (i32.ge_u ${get('pa')} ${get('end')}))`,
+    `(v128.store ${get('pa')} (f64x2.sub (v128.load ${get('pa')}) (f64x2.mul ${get('rv')} (v128.load ${get('pj')}))))`,
+    set('pa', add(get('pa'), c32(16))),
+    set('pj', add(get('pj'), c32(16))),
+    '(br $uLoop)))',
+    set('a', add(get('a'), c32(1))),
+    '(br $aLoop)))',
+    set('j', add(get('j'), c32(1))),
+    '(br $jLoop)))',
+    '(i32.const -1))',
+  ];
+
+  const pack = [
+    '(func (export "pack") (param $j0 i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
+    '(local $S i32) (local $blk i32) (local $t i32) (local $src i32) (local $end i32) (local $dst i32)',
+    set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+    set('blk', `(i32.shl ${get('nb')} ${c32(5)})`),
+    set('t', c32(0)),
+    '(block $tDone (loop $tLoop',
+    `(br_if $tDone (i32.ge_u ${get('t')} ${get('nb')}))`,
+    set('src', at(get('A'), add(get('j0'), get('t')), get('S'), get('j1'))),
+    set('end', add(add(get('A'), `(i32.mul ${add(get('j0'), get('t'))} ${get('S')})`), get('S'))),
+    set('dst', add(get('P'), `(i32.shl ${get('t')} ${c32(5)})`)),
+    '(block $cDone (loop $cLoop',
+    `(br_if $cDone (i32.ge_u ${get('src')} ${get('end')}))`,
+    `(v128.store offset=0 ${get('dst')} (v128.load offset=0 ${get('src')}))`,
+    `(v128.store offset=16 ${get('dst')} (v128.load offset=16 ${get('src')}))`,
+    set('src', add(get('src'), c32(32))),
+    set('dst', add(get('dst'), get('blk'))),
+    '(br $cLoop)))',
+    set('t', add(get('t'), c32(1))),
+    '(br $tLoop)))',
+    ')',
+  ];
+
+  const qs = [0, 1, 2, 3];
+  const acc = (q: number, h: number) => `c${q}_${h}`;
+  const tStep = (u: number) => [
+    set('rb0', `(v128.load offset=${u * 32} ${get('tb')})`),
+    set('rb1', `(v128.load offset=${u * 32 + 16} ${get('tb')})`),
+    ...qs.flatMap((q) => [
+      set('s', `(v128.load64_splat offset=${u * 32 + q * 8} ${get('ta')})`),
+      set(acc(q, 0), `(f64x2.add ${get(acc(q, 0))} (f64x2.mul ${get('s')} ${get('rb0')}))`),
+      set(acc(q, 1), `(f64x2.add ${get(acc(q, 1))} (f64x2.mul ${get('s')} ${get('rb1')}))`),
+    ]),
+  ];
+  const update = [
+    '(func (export "reduce") (param $aStart i32) (param $aEnd i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
+    '(local $S i32) (local $blk i32) (local $a i32) (local $b i32) (local $pa0 i32) (local $pb i32) (local $ta i32) (local $tb i32) (local $tend i32) (local $cp i32)',
+    '(local $rb0 v128) (local $rb1 v128) (local $s v128)',
+    qs.map((q) => `(local $${acc(q, 0)} v128) (local $${acc(q, 1)} v128)`).join(' '),
+    set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+    set('blk', `(i32.shl ${get('nb')} ${c32(5)})`),
+    set('a', get('aStart')),
+    '(block $aDone (loop $aLoop',
+    `(br_if $aDone (i32.ge_u ${get('a')} ${get('aEnd')}))`,
+    set('pa0', add(get('P'), `(i32.mul (i32.shr_u (i32.sub ${get('a')} ${get('j1')}) ${c32(2)}) ${get('blk')})`)),
+    set('b', get('a')),
+    set('pb', get('pa0')),
+    '(block $bDone (loop $bLoop',
+    `(br_if $bDone (i32.ge_u ${get('b')} ${get('kp')}))`,
+    ...qs.flatMap((q) => [set(acc(q, 0), '(v128.const i64x2 0 0)'), set(acc(q, 1), '(v128.const i64x2 0 0)')]),
+    set('ta', get('pa0')),
+    set('tb', get('pb')),
+    set('tend', add(get('pa0'), get('blk'))),
+    '(loop $tLoop',
+    ...Array.from({ length: UNROLL }, (_, u) => tStep(u)).flat(),
+    set('ta', add(get('ta'), c32(32 * UNROLL))),
+    set('tb', add(get('tb'), c32(32 * UNROLL))),
+    `(br_if $tLoop (i32.lt_u ${get('ta')} ${get('tend')})))`,
+    set('cp', at(get('A'), get('a'), get('S'), get('b'))),
+    ...qs.flatMap((q) => [
+      ...(q > 0 ? [set('cp', add(get('cp'), get('S')))] : []),
+      `(v128.store offset=0 ${get('cp')} (f64x2.sub (v128.load offset=0 ${get('cp')}) ${get(acc(q, 0))}))`,
+      `(v128.store offset=16 ${get('cp')} (f64x2.sub (v128.load offset=16 ${get('cp')}) ${get(acc(q, 1))}))`,
+    ]),
+    set('b', add(get('b'), c32(4))),
+    set('pb', add(get('pb'), get('blk'))),
+    '(br $bLoop)))',
+    set('a', add(get('a'), c32(4))),
+    '(br $aLoop)))',
+    ')',
+  ];
+
+  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...panel, ...pack, ...update, ')'].join('\n');
+}
+
+interface FactorExports {
+  panel(j0: number, j1: number, kp: number, A: number): number;
+  pack(j0: number, j1: number, nb: number, kp: number, A: number, P: number): void;
+  reduce(aStart: number, aEnd: number, j1: number, nb: number, kp: number, A: number, P: number): void;
+}
+
+/** Trailing-update row boundaries of equal work: row a of [j1, kp) costs kp − a tiles' worth. */
+function updateBoundary(j1: number, kp: number, tasks: number): (t: number) => number {
+  return (t) => {
+    if (t >= tasks) return kp;
+    const rows = (kp - j1) * (1 - Math.sqrt(1 - t / tasks));
+    return j1 + 4 * Math.round(rows / 4);
+  };
+}
+
+/**
+ * Upper Cholesky factor R (M = RᵀR, row-major k×k; only the upper triangle of M is read),
+ * computed by WASM SIMD; undefined when a pivot is not positive or not finite (M not numerically
+ * positive definite). Same contract and results (to rounding) as choleskyUpper in
+ * preconditioners/dense.ts.
+ */
+export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Float64Array | undefined> {
+  checkOrder(k, 'choleskyUpperWasm');
+  if (M.length !== k * k) {
+    throw new RangeError(`choleskyUpperWasm: M has ${M.length} entries, expected k*k = ${k * k} for k = ${k}`);
+  }
+  const kp = Math.ceil(k / 4) * 4;
+  const aOffset = 64;
+  const pOffset = align64(aOffset + kp * kp * 8);
+  const memory = sharedMemory(pOffset + PANEL * kp * 8, `choleskyUpperWasm (k = ${k})`);
+  const module = await compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat);
+  const wasm = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as FactorExports;
+  const buf = memory.buffer as unknown as ArrayBuffer;
+  const A = new Float64Array(buf, aOffset, kp * kp);
+  for (let i = 0; i < k; i++) A.set(M.subarray(i * k + i, i * k + k), i * kp + i);
+
+  const threads = poolThreads();
+  for (let j0 = 0; j0 < k; j0 += PANEL) {
+    const j1 = Math.min(j0 + PANEL, k);
+    if (wasm.panel(j0, j1, kp, aOffset) >= 0) return undefined;
+    if (j1 === k) break;
+    wasm.pack(j0, j1, PANEL, kp, aOffset, pOffset);
+    const rows = kp - j1;
+    const madds = (rows * rows * PANEL) / 2;
+    const tasks = threads > 1 && madds >= MIN_MADDS_FOR_POOL ? Math.min(threads, rows / 4) : 1;
+    if (tasks === 1) {
+      wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset);
+    } else {
+      await runRowRanges(module, memory, tasks, updateBoundary(j1, kp, tasks),
+        (_t, aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);
+    }
+  }
+
+  const R = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) R.set(A.subarray(i * kp + i, i * kp + k), i * k + i);
+  return R;
+}
+
+/**
+ * The solve program for nc ∈ 1..4 right-hand sides at once (`solve1` … `solve4`), each a column
+ * of kp entries (k rounded up to 2; padding 0) at X + c·kp·8, with R row-major (stride kp):
+ *
+ * - forward, Rᵀz = b, by columns of Rᵀ = rows of R: z_t = b_t / R[t][t], then
+ *   b_i −= R[t][i]·z_t for i > t — an f64x2 axpy along row t, one load of R serving nc columns
+ *   (the same order of operations as choleskySolveInPlace);
+ * - backward, Rx = z, by rows of R: x_i = (z_i − Σ_{t>i} R[i][t]·x_t) / R[i][i] — an f64x2 dot
+ *   product along row i (two accumulators per column when nc ≤ 2, to overlap the add latency).
+ *
+ * Each pass reads the upper triangle of R once, contiguously.
+ */
+function solveWat(): string {
+  const funcs: string[] = [];
+  for (let nc = 1; nc <= 4; nc++) {
+    const cs = Array.from({ length: nc }, (_, c) => c);
+    const sets = nc <= 2 ? 2 : 1;
+    const hs = Array.from({ length: sets }, (_, h) => h);
+    const col = (c: number) => `x${c}`;
+    const acc = (c: number, h: number) => `acc${c}_${h}`;
+    const at8 = (base: string, i: string) => add(base, `(i32.shl ${i} ${c32(3)})`);
+    funcs.push(
+      `(func (export "solve${nc}") (param $R i32) (param $kp i32) (param $k i32) (param $X i32)`,
+      '(local $S i32) (local $t i32) (local $i i32) (local $row i32) (local $pr i32) (local $end i32) (local $off i32) (local $d f64) (local $r f64) (local $rv v128)',
+      cs.map((c) => `(local $${col(c)} i32) (local $z${c} f64) (local $zv${c} v128) ${hs.map((h) => `(local $${acc(c, h)} v128)`).join(' ')}`).join(' '),
+      set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+      ...cs.map((c) => set(col(c), add(get('X'), `(i32.mul ${c32(c)} ${get('S')})`))),
+      // forward
+      set('t', c32(0)),
+      '(block $fDone (loop $fLoop',
+      `(br_if $fDone (i32.ge_u ${get('t')} ${get('k')}))`,
+      set('row', add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+      set('end', add(get('row'), get('S'))),
+      set('d', `(f64.load ${at8(get('row'), get('t'))})`),
+      ...cs.flatMap((c) => [
+        set(`z${c}`, `(f64.div (f64.load ${at8(get(col(c)), get('t'))}) ${get('d')})`),
+        `(f64.store ${at8(get(col(c)), get('t'))} ${get(`z${c}`)})`,
+        set(`zv${c}`, `(f64x2.splat ${get(`z${c}`)})`),
+      ]),
+      set('i', add(get('t'), c32(1))),
+      set('off', `(i32.shl ${get('i')} ${c32(3)})`),
+      set('pr', add(get('row'), get('off'))),
+      `(if (i32.and ${get('i')} ${c32(1)}) (then`,
+      set('r', `(f64.load ${get('pr')})`),
+      ...cs.map((c) => `(f64.store ${add(get(col(c)), get('off'))} (f64.sub (f64.load ${add(get(col(c)), get('off'))}) (f64.mul ${get('r')} ${get(`z${c}`)})))`),
+      set('pr', add(get('pr'), c32(8))),
+      set('off', add(get('off'), c32(8))),
+      '))',
+      '(block $aDone (loop $aLoop',
+      `(br_if $aDone (i32.ge_u ${get('pr')} ${get('end')}))`,
+      set('rv', `(v128.load ${get('pr')})`),
+      ...cs.map((c) => `(v128.store ${add(get(col(c)), get('off'))} (f64x2.sub (v128.load ${add(get(col(c)), get('off'))}) (f64x2.mul ${get('rv')} ${get(`zv${c}`)})))`),
+      set('pr', add(get('pr'), c32(16))),
+      set('off', add(get('off'), c32(16))),
+      '(br $aLoop)))',
+      set('t', add(get('t'), c32(1))),
+      '(br $fLoop)))',
+      // backward
+      set('t', get('k')),
+      '(block $bDone (loop $bLoop',
+      `(br_if $bDone (i32.eqz ${get('t')}))`,
+      set('t', `(i32.sub ${get('t')} ${c32(1)})`),
+      set('row', add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+      set('end', add(get('row'), get('S'))),
+      ...cs.flatMap((c) => [...hs.map((h) => set(acc(c, h), '(v128.const i64x2 0 0)')), set(`z${c}`, '(f64.const 0)')]),
+      set('i', add(get('t'), c32(1))),
+      set('off', `(i32.shl ${get('i')} ${c32(3)})`),
+      set('pr', add(get('row'), get('off'))),
+      `(if (i32.and ${get('i')} ${c32(1)}) (then`,
+      set('r', `(f64.load ${get('pr')})`),
+      ...cs.map((c) => set(`z${c}`, `(f64.mul ${get('r')} (f64.load ${add(get(col(c)), get('off'))}))`)),
+      set('pr', add(get('pr'), c32(8))),
+      set('off', add(get('off'), c32(8))),
+      '))',
+      ...(sets > 1
+        ? [
+          '(block $dDone (loop $dLoop',
+          `(br_if $dDone (i32.gt_u ${add(get('pr'), c32(16 * sets))} ${get('end')}))`,
+          ...hs.flatMap((h) => [
+            set('rv', `(v128.load offset=${16 * h} ${get('pr')})`),
+            ...cs.map((c) => set(acc(c, h), `(f64x2.add ${get(acc(c, h))} (f64x2.mul ${get('rv')} (v128.load offset=${16 * h} ${add(get(col(c)), get('off'))})))`)),
+          ]),
+          set('pr', add(get('pr'), c32(16 * sets))),
+          set('off', add(get('off'), c32(16 * sets))),
+          '(br $dLoop)))',
+        ]
+        : []),
+      '(block $eDone (loop $eLoop',
+      `(br_if $eDone (i32.ge_u ${get('pr')} ${get('end')}))`,
+      set('rv', `(v128.load ${get('pr')})`),
+      ...cs.map((c) => set(acc(c, 0), `(f64x2.add ${get(acc(c, 0))} (f64x2.mul ${get('rv')} (v128.load ${add(get(col(c)), get('off'))})))`)),
+      set('pr', add(get('pr'), c32(16))),
+      set('off', add(get('off'), c32(16))),
+      '(br $eLoop)))',
+      set('d', `(f64.load ${at8(get('row'), get('t'))})`),
+      ...cs.flatMap((c) => {
+        const v = sets > 1 ? `(f64x2.add ${get(acc(c, 0))} ${get(acc(c, 1))})` : get(acc(c, 0));
+        const sum = `(f64.add ${get(`z${c}`)} (f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v})))`;
+        const px = at8(get(col(c)), get('t'));
+        return [`(f64.store ${px} (f64.div (f64.sub (f64.load ${px}) ${sum}) ${get('d')}))`];
+      }),
+      '(br $bLoop)))',
+      ')',
+    );
+  }
+  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...funcs, ')'].join('\n');
+}
+
+type SolveFn = (R: number, kp: number, k: number, X: number) => void;
+
+/** An upper-triangular R (k×k row-major) held in a WebAssembly memory for repeated solves. */
+export class CholeskySolver {
+  private constructor(
+    readonly k: number,
+    private readonly kp: number,
+    private readonly rOffset: number,
+    private readonly xOffset: number,
+    private readonly X: Float64Array,
+    private readonly solvers: readonly SolveFn[],
+  ) {}
+
+  /** Copies R (only its upper triangle is read) into a new memory and instantiates the solve program. */
+  static async create(R: Float64Array, k: number): Promise<CholeskySolver> {
+    checkOrder(k, 'CholeskySolver.create');
+    if (R.length !== k * k) {
+      throw new RangeError(`CholeskySolver.create: R has ${R.length} entries, expected k*k = ${k * k} for k = ${k}`);
+    }
+    const kp = k + (k & 1);
+    const rOffset = 64;
+    const xOffset = align64(rOffset + kp * kp * 8);
+    const memory = sharedMemory(xOffset + 4 * kp * 8, `CholeskySolver.create (k = ${k})`);
+    const module = await compileWat('cholesky|solve|cols1-4', solveWat);
+    const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const stored = new Float64Array(buf, rOffset, kp * kp);
+    for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
+    const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
+    return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, 4 * kp), solvers);
+  }
+
+  /** Solves (RᵀR) X = B in place, B k×q row-major (same contract as choleskySolveInPlace), synchronously. */
+  solveInPlace(B: Float64Array, q: number): Float64Array {
+    const { k, kp, X } = this;
+    if (!Number.isInteger(q) || q < 1) throw new RangeError(`CholeskySolver.solveInPlace: q must be a positive integer, got ${q}`);
+    if (B.length !== k * q) {
+      throw new RangeError(`CholeskySolver.solveInPlace: B has ${B.length} entries, expected k*q = ${k * q} for k = ${k}, q = ${q}`);
+    }
+    for (let c0 = 0; c0 < q; c0 += 4) {
+      const nc = Math.min(4, q - c0);
+      X.fill(0, 0, nc * kp); // padding entries must be 0 (they meet R's zero padding)
+      if (q === 1) X.set(B);
+      else for (let c = 0; c < nc; c++) for (let i = 0, o = c * kp; i < k; i++) X[o + i] = B[i * q + c0 + c]!;
+      this.solvers[nc - 1]!(this.rOffset, kp, k, this.xOffset);
+      if (q === 1) B.set(X.subarray(0, k));
+      else for (let c = 0; c < nc; c++) for (let i = 0, o = c * kp; i < k; i++) B[i * q + c0 + c] = X[o + i]!;
+    }
+    return B;
+  }
+}

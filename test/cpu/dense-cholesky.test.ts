@@ -1,0 +1,207 @@
+import { describe, expect, it } from 'vitest';
+import { choleskyUpperWasm, CholeskySolver } from '../../src/cpu/dense-cholesky.js';
+import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
+import { poolThreads, setCpuThreads } from '../../src/cpu/pool.js';
+import { mulberry32 } from '../../src/krylov/random.js';
+
+/** A = XᵀX/k + I for a seeded k×k X with entries in [−1, 1): SPD, condition number of tens. */
+function spd(k: number, seed: number): Float64Array {
+  const rng = mulberry32(seed);
+  const X = Float64Array.from({ length: k * k }, () => 2 * rng() - 1);
+  const A = new Float64Array(k * k);
+  for (let r = 0; r < k; r++) {
+    const xr = r * k;
+    for (let i = 0; i < k; i++) {
+      const xi = X[xr + i]!;
+      if (xi === 0) continue;
+      for (let j = 0; j < k; j++) A[i * k + j]! += xi * X[xr + j]!;
+    }
+  }
+  for (let i = 0; i < k * k; i++) A[i]! /= k;
+  for (let i = 0; i < k; i++) A[i * k + i]! += 1;
+  return A;
+}
+
+const maxAbs = (a: Float64Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+const maxAbsDiff = (a: Float64Array, b: Float64Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+
+/** RᵀR (row-major k×k). */
+function gramOfUpper(R: Float64Array, k: number): Float64Array {
+  const G = new Float64Array(k * k);
+  for (let t = 0; t < k; t++) {
+    for (let i = t; i < k; i++) {
+      const r = R[t * k + i]!;
+      for (let j = t; j < k; j++) G[i * k + j]! += r * R[t * k + j]!;
+    }
+  }
+  for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) G[i * k + j] = G[j * k + i]!;
+  return G;
+}
+
+function randomBlock(k: number, q: number, seed: number): Float64Array {
+  const rng = mulberry32(seed);
+  return Float64Array.from({ length: k * q }, () => 2 * rng() - 1);
+}
+
+describe('choleskyUpperWasm', () => {
+  for (const k of [1, 2, 3, 5, 8, 63, 64, 65, 257, 600]) {
+    it(`k = ${k}: matches choleskyUpper, RᵀR = M, zero lower triangle`, async () => {
+      const M = spd(k, 1000 + k);
+      const want = choleskyUpper(M, k)!;
+      expect(want).toBeDefined();
+      const R = (await choleskyUpperWasm(M, k))!;
+      expect(R).toBeDefined();
+      expect(R.length).toBe(k * k);
+      expect(maxAbsDiff(R, want) / maxAbs(want)).toBeLessThan(1e-12);
+      expect(maxAbsDiff(gramOfUpper(R, k), M) / maxAbs(M)).toBeLessThan(1e-13);
+      for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) expect(Object.is(R[i * k + j], 0)).toBe(true);
+      for (let i = 0; i < k; i++) expect(R[i * k + i]).toBeGreaterThan(0);
+    });
+  }
+
+  it('k = 900: trailing updates split over a pool of 2 threads give the same factor', async () => {
+    const k = 900;
+    // symmetric, entries in [−1, 1), diagonal k: SPD by Gershgorin, cheap to build at this size
+    const rng = mulberry32(77);
+    const M = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
+      M[i * k + i] = k;
+    }
+    const threads = poolThreads();
+    if (threads < 2) await setCpuThreads(2);
+    try {
+      const R = (await choleskyUpperWasm(M, k))!;
+      const want = choleskyUpper(M, k)!;
+      expect(maxAbsDiff(R, want) / maxAbs(want)).toBeLessThan(1e-12);
+      // RᵀR v = M v for a random v
+      const v = randomBlock(k, 1, 8);
+      const Rv = new Float64Array(k);
+      for (let i = 0; i < k; i++) for (let j = i; j < k; j++) Rv[i]! += R[i * k + j]! * v[j]!;
+      const RtRv = new Float64Array(k);
+      for (let i = 0; i < k; i++) for (let j = i; j < k; j++) RtRv[j]! += R[i * k + j]! * Rv[i]!;
+      const Mv = new Float64Array(k);
+      for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) Mv[i]! += M[i * k + j]! * v[j]!;
+      expect(maxAbsDiff(RtRv, Mv) / maxAbs(Mv)).toBeLessThan(1e-13);
+    } finally {
+      if (threads < 2) await setCpuThreads(threads);
+    }
+  });
+
+  it('reads only the upper triangle of M (the lower one may hold anything)', async () => {
+    const k = 70;
+    const M = spd(k, 7);
+    const junk = Float64Array.from(M);
+    for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) junk[i * k + j] = j % 2 ? Number.NaN : -1e300;
+    const R = (await choleskyUpperWasm(junk, k))!;
+    expect(R).toBeDefined();
+    expect(maxAbsDiff(R, choleskyUpper(M, k)!) / maxAbs(R)).toBeLessThan(1e-12);
+  });
+
+  it('returns undefined for matrices that are not positive definite', async () => {
+    for (const k of [1, 5, 64, 65, 300]) {
+      // a negative diagonal entry, early and late
+      for (const at of [0, k - 1, Math.floor(k / 2)]) {
+        const M = spd(k, 20 + k);
+        M[at * k + at] = -1;
+        expect(choleskyUpper(M, k)).toBeUndefined();
+        expect(await choleskyUpperWasm(M, k)).toBeUndefined();
+      }
+      // a zero matrix: first pivot 0
+      expect(await choleskyUpperWasm(new Float64Array(k * k), k)).toBeUndefined();
+    }
+    // M = vvᵀ − I/10 (rank one plus a shift): one eigenvalue positive, the rest −0.1
+    for (const k of [2, 3, 64, 65, 200]) {
+      const v = randomBlock(k, 1, 99);
+      const M = new Float64Array(k * k);
+      for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) M[i * k + j] = v[i]! * v[j]! - (i === j ? 0.1 : 0);
+      expect(choleskyUpper(M, k)).toBeUndefined();
+      expect(await choleskyUpperWasm(M, k)).toBeUndefined();
+    }
+    // a positive semi-definite rank-deficient Gram matrix minus a small shift
+    const k = 130;
+    const rng = mulberry32(5);
+    const Y = Float64Array.from({ length: 40 * k }, () => 2 * rng() - 1); // 40×k: rank 40
+    const M = new Float64Array(k * k);
+    for (let r = 0; r < 40; r++) for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) M[i * k + j]! += Y[r * k + i]! * Y[r * k + j]!;
+    for (let i = 0; i < k; i++) M[i * k + i]! -= 1e-3;
+    expect(await choleskyUpperWasm(M, k)).toBeUndefined();
+  });
+
+  it('returns undefined for NaN or infinite entries of the upper triangle', async () => {
+    for (const k of [1, 3, 64, 65, 257]) {
+      const spots = k === 1 ? [[0, 0]] : [[0, 0], [0, k - 1], [Math.floor(k / 3), Math.floor((2 * k) / 3)], [k - 1, k - 1]];
+      for (const [i, j] of spots) {
+        for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY]) {
+          const M = spd(k, 40 + k);
+          M[i! * k + j!] = bad;
+          M[j! * k + i!] = bad;
+          expect(await choleskyUpperWasm(M, k), `k = ${k}, M[${i}][${j}] = ${bad}`).toBeUndefined();
+        }
+      }
+    }
+  });
+
+  it('rejects bad shapes with the sizes in the message', async () => {
+    await expect(choleskyUpperWasm(new Float64Array(10), 3)).rejects.toThrow(/10 entries.*k\*k = 9.*k = 3/);
+    await expect(choleskyUpperWasm(new Float64Array(0), 0)).rejects.toThrow(/positive integer, got 0/);
+    await expect(choleskyUpperWasm(new Float64Array(4), 2.5)).rejects.toThrow(/positive integer, got 2.5/);
+    await expect(choleskyUpperWasm(new Float64Array(4), Number.NaN)).rejects.toThrow(/positive integer, got NaN/);
+  });
+});
+
+describe('CholeskySolver', () => {
+  for (const k of [1, 2, 3, 5, 8, 63, 64, 65, 257, 600]) {
+    it(`k = ${k}: solveInPlace matches choleskySolveInPlace for q = 1, 3, 6`, async () => {
+      const M = spd(k, 3000 + k);
+      const R = choleskyUpper(M, k)!;
+      const solver = await CholeskySolver.create(R, k);
+      expect(solver.k).toBe(k);
+      for (const q of [1, 3, 6]) {
+        for (const seed of [1, 2]) {
+          const B = randomBlock(k, q, 100 * q + seed);
+          const want = choleskySolveInPlace(R, k, Float64Array.from(B), q);
+          const got = Float64Array.from(B);
+          expect(solver.solveInPlace(got, q)).toBe(got);
+          expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThan(1e-12);
+          // and M·X = B
+          let err = 0;
+          for (let i = 0; i < k; i++) {
+            for (let c = 0; c < q; c++) {
+              let s = 0;
+              for (let j = 0; j < k; j++) s += M[i * k + j]! * got[j * q + c]!;
+              err = Math.max(err, Math.abs(s - B[i * q + c]!));
+            }
+          }
+          expect(err / maxAbs(B)).toBeLessThan(1e-12);
+        }
+      }
+    });
+  }
+
+  it('solves with the factor of choleskyUpperWasm, and ignores R below the diagonal', async () => {
+    const k = 129;
+    const M = spd(k, 11);
+    const R = (await choleskyUpperWasm(M, k))!;
+    const withJunk = Float64Array.from(R);
+    for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) withJunk[i * k + j] = Number.NaN;
+    const solver = await CholeskySolver.create(withJunk, k);
+    const B = randomBlock(k, 2, 3);
+    const want = choleskySolveInPlace(R, k, Float64Array.from(B), 2);
+    const got = solver.solveInPlace(Float64Array.from(B), 2);
+    expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThan(1e-12);
+    // a NaN right-hand side does not poison later solves
+    solver.solveInPlace(new Float64Array(k).fill(Number.NaN), 1);
+    const again = solver.solveInPlace(Float64Array.from(B), 2);
+    expect(maxAbsDiff(again, want) / maxAbs(want)).toBeLessThan(1e-12);
+  });
+
+  it('rejects bad shapes with the sizes in the message', async () => {
+    await expect(CholeskySolver.create(new Float64Array(8), 3)).rejects.toThrow(/8 entries.*k\*k = 9.*k = 3/);
+    await expect(CholeskySolver.create(new Float64Array(1), -1)).rejects.toThrow(/positive integer, got -1/);
+    const solver = await CholeskySolver.create(choleskyUpper(spd(4, 1), 4)!, 4);
+    expect(() => solver.solveInPlace(new Float64Array(7), 2)).toThrow(/7 entries.*k\*q = 8.*k = 4, q = 2/);
+    expect(() => solver.solveInPlace(new Float64Array(4), 0)).toThrow(/positive integer, got 0/);
+    expect(() => solver.solveInPlace(new Float64Array(4), 1.5)).toThrow(/positive integer, got 1.5/);
+  });
+});
