@@ -6,7 +6,7 @@
  *
  * Options (defaults = the CPU must-show): --n 8000  --sigma 0.1  --alpha 1e-3  --rtol 1e-6
  *   --maxiter 3000 (cap of the unpreconditioned run)  --seed 1  --backend cpu|gpu|auto (cpu)
- *   --dtype float32|float64 (backend default)  --rank auto|<ℓ>  --preconditioner nystrom|landmarks|pivoted-cholesky|jacobi
+ *   --dtype float32|float64 (backend default)  --rank auto|<ℓ>  --preconditioner auto|nystrom|landmarks|pivoted-cholesky|jacobi (auto: what solve builds)
  *   --skip-plain (only the preconditioned run)  --dense-cache auto|never (auto: the operator's default)
  * The H100 run: --n 1048576 --backend gpu --dtype float32.
  *
@@ -15,7 +15,7 @@
  * Prints progress to stderr, then one JSON object and a table to stdout.
  */
 import {
-  cg, gaussianKernel, mulberry32, setBackend, shutdownCpuPool, NystromPreconditioner,
+  cg, gaussianKernel, mulberry32, setBackend, shutdownCpuPool, NystromPreconditioner, LandmarkPreconditioner, landmarkStages,
   type CgResult, type KernelOperator, type LinearOperator, type PreconditionerChoice,
 } from 'lazylinalg';
 
@@ -33,7 +33,7 @@ const seed = Number(arg('seed', '1'));
 const backend = arg('backend', 'cpu') as 'cpu' | 'gpu' | 'auto';
 const dtypeArg = arg('dtype', '');
 const rankArg = arg('rank', 'auto');
-const choice = arg('preconditioner', 'nystrom') as Exclude<PreconditionerChoice, 'auto' | 'none'>;
+const choice = arg('preconditioner', 'auto') as Exclude<PreconditionerChoice, 'none'>;
 const skipPlain = process.argv.includes('--skip-plain');
 const denseCache = arg('dense-cache', 'auto') as 'auto' | 'never';
 if (denseCache !== 'auto' && denseCache !== 'never') throw new Error(`--dense-cache must be auto or never, got ${String(denseCache)}`);
@@ -117,6 +117,15 @@ async function main(): Promise<void> {
           + d.steps.map((t) => `ℓ'=${t.rank}: λ̂ ${t.predictedEigenvalue.toPrecision(3)}, build ${(t.buildMs / 1000).toFixed(1)} s + ${t.iterations.toFixed(0)} it ${(t.solveMs / 1000).toFixed(1)} s = ${((t.buildMs + t.solveMs) / 1000).toFixed(1)} s`).join('; ') + ')' : ''}` : ''));
     }
     info.sketchColumns = P.sketchColumns;
+  }
+  if (P instanceof LandmarkPreconditioner) {
+    info.rank = P.rank;
+    info.timings = P.timings;
+    info.stages = landmarkStages(P);
+    for (const s of landmarkStages(P)) {
+      log(`stage m=${s.rank}: build ${(s.buildMs / 1000).toFixed(2)} s, κ̂ ${s.kappa.toPrecision(3)} → ${s.predictedIterations.toFixed(0)} iterations × ${s.iterationMs.toFixed(1)} ms (product ${s.productMs.toFixed(1)} + P⁻¹ ${s.applyMs.toFixed(1)})`
+        + ` → ${s.action}${s.nowMs !== undefined ? ` (now ${(s.nowMs / 1000).toFixed(2)} s, next ${(s.nextMs! / 1000).toFixed(2)} s)` : ''}`);
+    }
   }
   log(`built ${P} in ${buildSeconds.toFixed(2)} s`);
   const pre = await run(K, b, P, buildSeconds, 10 * n, 'preconditioned');

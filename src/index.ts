@@ -25,8 +25,9 @@ export {
   NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
   preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, AUTO_MIN_PLAIN_ITERATIONS, cgIterationBound,
+  adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS,
 } from './preconditioners/index.js';
 export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,
-  PreconditionerChoice, PreconditionerOptions, DeviceLandmarkOptions,
+  PreconditionerChoice, PreconditionerOptions, DeviceLandmarkOptions, AdaptiveLandmarkOptions, LandmarkStage, LandmarkBuildTimings,
 } from './preconditioners/index.js';

@@ -3,21 +3,21 @@
  * options) and cached on the operator, so repeated solves and the adjoint solve of a gradient
  * reuse it.
  *
- * Default rule ('auto'): a symmetric KernelOperator with n ≥ AUTO_MIN_N (4096) and α > 0 gets
- * the randomized Nyström preconditioner with rank 'auto' (ℓ grows from 64, by 1.5× or 2×, whichever
- * is predicted cheaper, while that step is expected to pay for itself in CG time — its measured
- * build cost against the iterations it saves, predicted by a CG model calibrated on measured
- * iteration counts, see `nystromNextStep` and `ITERATION_CALIBRATION` — and λ̂_ℓ > 10·α, capped at
- * `defaultMaxRank(n)` = 1024 up to n ≈ 11,000); anything else runs unpreconditioned.
- * Below 4096 points a CG iteration costs milliseconds (≤ 16M kernel pairs, or a product with the
- * dense cache for n ≤ 2048) while a build of several hundred sketch columns plus its O(nℓ²) host
- * algebra costs seconds: measured at n = 2000, σ = 0.1, α = 1e-2, CG took 449 iterations in 1.3 s
- * against a 15 s build (ℓ = 1024) + 24 iterations. Without α > 0 the formula has no μ.
- * The sketch itself costs its first ℓ₀ = 64 columns of products, so before building it 'auto' bounds
- * plain CG with one product: λ̂ = ‖A1‖/‖1‖ (≤ λ_max), κ̂ = λ̂/α + 1, and the CG bound
- * ½·√κ̂·ln(2/10⁻⁵) iterations; below AUTO_MIN_PLAIN_ITERATIONS (2ℓ₀) the solve runs unpreconditioned.
- * Measured at n = 16,384, σ = 0.1, α = 1 (bound 116, plain CG 92 iterations): the Nyström build cost
- * more than the 18 iterations it saved — 6.9 s against 4.9 s end to end (float32, dense cache).
+ * Default rule ('auto'): a symmetric KernelOperator with n ≥ AUTO_MIN_N (4096) and α > 0 is
+ * preconditioned; anything else runs unpreconditioned (without α > 0 the formula has no μ).
+ * - CPU backend: adaptive landmarks (`adaptiveLandmarkPreconditioner`: m doubles from 256 while a
+ *   κ estimate of 8 PCG steps and the measured build and iteration costs predict the step pays).
+ *   K_mn, its Gram and the Cholesky factor are evaluated and kept in WASM memory, so a landmark
+ *   costs n kernel evaluations and its share of an n·m² Gram — far less than a randomized sketch
+ *   column, which costs a product: measured at n = 8000, σ = 0.1, α = 1e-3 (2 cores), m = 1024 in
+ *   1.9 s with 199 CG iterations and 6.4–10.8 s in all, where randomized Nyström stopped at ℓ = 288
+ *   (9.1 s build, 848 iterations, 31.5 s) and plain CG took 2137 iterations (40.9–49.3 s).
+ *   Before the build, one product bounds plain CG: λ̂ = ‖A1‖/‖1‖ (≤ λ_max), κ̂ = λ̂/α + 1, and
+ *   the CG bound ½·√κ̂·ln(2/10⁻⁵); below AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS (32, four times the
+ *   8 estimate steps of the first stage) the solve runs unpreconditioned.
+ * - GPU backend below AUTO_DEVICE_MIN_N: randomized Nyström with rank 'auto' (ℓ grows from 64, by
+ *   1.5× or 2×, while the step is predicted to pay for itself, see `nystromNextStep`), skipped
+ *   below AUTO_MIN_PLAIN_ITERATIONS (128, twice its first 64 sketch columns) by the same bound.
  * GPU kernel operators from AUTO_DEVICE_MIN_N (2¹⁷) points get the device-landmark preconditioner instead
  * (`deviceLandmarkPreconditioner`, m = 2048): the randomized build's host algebra grows as nℓ² — at
  * n = 2²⁰ on the H100 machine it stopped at ℓ = 106 after 73 s and left CG where it was — while the device
@@ -62,8 +62,15 @@ export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & { t
 /** What 'auto' resolves to for A and α. */
 export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
   if (!(A instanceof KernelOperator && A.symmetric && A.shape[0] >= AUTO_MIN_N && alpha > 0)) return 'none';
-  return A.backend === 'gpu' && A.shape[0] >= AUTO_DEVICE_MIN_N ? 'device-landmarks' : 'nystrom';
+  if (A.backend === 'cpu') return 'landmarks';
+  return A.shape[0] >= AUTO_DEVICE_MIN_N ? 'device-landmarks' : 'nystrom';
 }
+
+/**
+ * 'auto' skips the adaptive landmark build (CPU) when plain CG is bounded by fewer iterations than
+ * this: four times the PCG steps of its first κ estimate, which cost a product each.
+ */
+export const AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS = 32;
 
 /** Default ranks when none is given: adaptive for randomized Nyström, min(n−1, ⌈√n⌉·4) landmarks / pivots otherwise. */
 function defaultFixedRank(n: number): number {
@@ -119,11 +126,11 @@ function optionsKey(options: PreconditionerOptions): string {
  * Whether the CG bound for A + αI (κ from λ̂ = ‖A1‖/‖1‖, one product) reaches
  * AUTO_MIN_PLAIN_ITERATIONS; decided once per operator and α (cached with the preconditioners).
  */
-function plainCgIsLong(A: LinearOperator, alpha: number, perOp: Map<string, Promise<unknown>>): Promise<boolean> {
-  const key = `auto-bound|${alpha}`;
+function plainCgIsLong(A: LinearOperator, alpha: number, perOp: Map<string, Promise<unknown>>, threshold: number): Promise<boolean> {
+  const key = `auto-bound|${alpha}|${threshold}`;
   let p = perOp.get(key) as Promise<boolean> | undefined;
   if (!p) {
-    p = onesRayleighEstimate(A).then((lambda) => cgIterationBound(lambda / alpha + 1) >= AUTO_MIN_PLAIN_ITERATIONS);
+    p = onesRayleighEstimate(A).then((lambda) => cgIterationBound(lambda / alpha + 1) >= threshold);
     perOp.set(key, p);
     p.catch(() => perOp.delete(key));
   }
@@ -150,7 +157,11 @@ export async function preconditionerFor(
   if (resolved === 'none') return undefined;
   let perOp = cache.get(A);
   if (!perOp) cache.set(A, (perOp = new Map()));
-  if (choice === 'auto' && resolved === 'nystrom' && !(await plainCgIsLong(A, alpha, perOp))) return undefined;
+  if (choice === 'auto' && resolved === 'nystrom' && !(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS))) return undefined;
+  if (choice === 'auto' && resolved === 'landmarks') {
+    if (!(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS))) return undefined;
+    options = { rank: 'auto', ...options };
+  }
   const key = `${resolved}|${alpha}|${optionsKey(options)}`;
   let p = perOp.get(key) as Promise<LinearOperator> | undefined;
   if (!p) {

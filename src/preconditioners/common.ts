@@ -3,6 +3,7 @@
  * operator base class (a symmetric LinearOperator applying P⁻¹ blockwise), and the Woodbury
  * inverse of a low-rank-plus-shift matrix.
  */
+import type { CholeskySolver } from '../cpu/dense-cholesky.js';
 import type { Matrix } from 'ml-matrix';
 import { LinearOperator } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
@@ -137,9 +138,11 @@ export function operatorFactor(F: LinearOperator, FT: LinearOperator): Factor {
  * With C = I this is the pivoted-Cholesky preconditioner (S = μI + LᵀL); with F = K_nm and
  * C = K_mm⁻¹ the landmark one (S = μK_mm + K_mn K_nm) — K_mm⁻¹ itself is never formed.
  */
-export async function applyWoodbury(F: Factor, R: Float64Array, mu: number, X: Tall): Promise<Tall> {
+export async function applyWoodbury(F: Factor, R: Float64Array | CholeskySolver, mu: number, X: Tall): Promise<Tall> {
   const T = await F.applyT(X);
-  choleskySolveInPlace(R, F.rank, T.data as Float64Array, X.cols);
+  // S⁻¹: the JS substitution for small factors, the WASM one held in its memory for large ones
+  if (R instanceof Float64Array) choleskySolveInPlace(R, F.rank, T.data as Float64Array, X.cols);
+  else R.solveInPlace(T.data as Float64Array, X.cols);
   const FT = await F.apply(T);
   const out = new Float64Array(X.data.length);
   const x = X.data;

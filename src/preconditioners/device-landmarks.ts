@@ -24,7 +24,8 @@ import { acquireGpu } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { choleskySolveInPlace, choleskyUpper, tall, type Tall } from './dense.js';
+import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
+import { tall, type Tall } from './dense.js';
 import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
 import { kernelBlock, restrictRows } from './kernel-access.js';
 import { selectUniform } from './landmarks.js';
@@ -42,7 +43,7 @@ export interface DeviceLandmarkOptions {
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 }
 
-/** Default m: at n = 2²⁰ the host Cholesky of the m×m core took 8.3 s for m = 2048 (≈ 8× that for 4096). */
+/** Default m: at n = 2²⁰ the host Cholesky of the m×m core took 8.3 s for m = 2048 in JS (≈ 8× that for 4096); it is WASM SIMD since (see `choleskyUpperWasm`). */
 export const DEFAULT_DEVICE_LANDMARKS = 2048;
 export const DEFAULT_DEVICE_TAU = 1e-3;
 
@@ -60,7 +61,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
 
   constructor(
     n: number, shift: number, nu: number, jitter: number, landmarks: Int32Array,
-    private readonly block: DeviceKernelBlock, private readonly R: Float64Array, stages: { stage: string; ms: number }[],
+    private readonly block: DeviceKernelBlock, private readonly R: CholeskySolver, stages: { stage: string; ms: number }[],
   ) {
     super(n, shift);
     this.rank = landmarks.length;
@@ -77,7 +78,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
     for (let c = 0; c < q; c++) {
       for (let i = 0; i < n; i++) col[i] = X.data[i * q + c]!;
       const y = await this.block.applyT(col);
-      choleskySolveInPlace(this.R, this.rank, y, 1);
+      this.R.solveInPlace(y, 1);
       const z = await this.block.apply(y);
       for (let i = 0; i < n; i++) out.data[i * q + c] = (col[i]! - z[i]!) / this.nu;
     }
@@ -136,17 +137,18 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     for (let t = 0; t < m * m; t++) S[t] = nu * Kmm[t]! + G[t]!;
     for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
     let jitter = 0;
-    let R = choleskyUpper(S, m);
+    let R = await choleskyUpperWasm(S, m);
     // G's entries carry ≈ 1e-8 relative rounding: start the jitter there and raise it until S factors
     for (let level = 1e-9; !R && level < 1; level *= 10) {
       jitter = level * maxDiag;
       const Sj = Float64Array.from(S);
       for (let a = 0; a < m; a++) Sj[a * m + a]! += jitter;
-      R = choleskyUpper(Sj, m);
+      R = await choleskyUpperWasm(Sj, m);
     }
     if (!R) throw new Error(`${fn}: νK_mm + K_mnK_nm did not factor even with a jitter of 0.1·max diag (is K positive semidefinite?)`);
-    mark('Cholesky of νK_mm + G (host)');
-    const P = new DeviceLandmarkPreconditioner(n, mu, nu, jitter, idx, block, R, stages);
+    const solver = await CholeskySolver.create(R, m);
+    mark('Cholesky of νK_mm + G (host, WASM)');
+    const P = new DeviceLandmarkPreconditioner(n, mu, nu, jitter, idx, block, solver, stages);
     P.buildMs = performance.now() - t0;
     return P;
   } catch (error) {

@@ -11,8 +11,13 @@ export {
 } from './nystrom.js';
 export {
   landmarkPreconditioner, LandmarkPreconditioner, DEFAULT_MAX_STORED_BYTES,
-  type LandmarkOptions, type LandmarkSelection,
+  type LandmarkOptions, type LandmarkSelection, type LandmarkBuildTimings,
 } from './landmarks.js';
+export {
+  adaptiveLandmarkPreconditioner, landmarkStages, preconditionedConditionEstimate, landmarkIterations,
+  LANDMARK_ESTIMATE_STEPS, FIRST_DOUBLING_RATIO, LANDMARK_ITERATION_CALIBRATION,
+  type AdaptiveLandmarkOptions, type LandmarkStage,
+} from './landmarks-auto.js';
 export {
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, DEFAULT_DEVICE_LANDMARKS, DEFAULT_DEVICE_TAU,
   type DeviceLandmarkOptions,
@@ -26,6 +31,6 @@ export { Preconditioner } from './common.js';
 export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
 export {
   preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, AUTO_DEVICE_MIN_N, PRECONDITIONER_CHOICES,
-  AUTO_MIN_PLAIN_ITERATIONS, cgIterationBound,
+  AUTO_MIN_PLAIN_ITERATIONS, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';

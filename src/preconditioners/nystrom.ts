@@ -52,6 +52,8 @@ import {
   type OperatorLike,
 } from './common.js';
 import { landmarkPreconditioner, type LandmarkOptions, type LandmarkPreconditioner } from './landmarks.js';
+import { adaptiveLandmarkPreconditioner } from './landmarks-auto.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
 
 export type NystromMethod = 'randomized' | 'landmarks';
 
@@ -713,7 +715,13 @@ export async function nystromPreconditioner(A: OperatorLike, options: NystromOpt
   if (method === 'randomized') return randomizedNystrom(op, options);
   if (method === 'landmarks') {
     if (options.rank === 'auto') {
-      throw new RangeError(`${fn}: rank 'auto' is for method 'randomized'; give the number of landmarks m for method 'landmarks'`);
+      if (!(op instanceof KernelOperator)) {
+        throw new TypeError(`${fn}: method 'landmarks' needs a KernelOperator (landmarks are rows of its point set), got ${op}; use method 'randomized' for other operators`);
+      }
+      const { rank: _rank, maxRank, initialRank, ...rest } = options;
+      return adaptiveLandmarkPreconditioner(op, {
+        ...rest, ...(maxRank !== undefined ? { maxRank } : {}), ...(initialRank !== undefined ? { initialRank } : {}),
+      });
     }
     return landmarkPreconditioner(op, { ...options, rank: options.rank });
   }

@@ -129,7 +129,7 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
   it("is K.solve's default for GPU kernel operators from 2¹⁷ points, and a named choice below", async () => {
     const big = cube(11, AUTO_DEVICE_MIN_N);
     expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('device-landmarks');
-    expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'cpu' }), 1e-3)).toBe('nystrom');
+    expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'cpu' }), 1e-3)).toBe('landmarks');
     expect(defaultPreconditionerChoice(gaussianKernel(big.slice(1), { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('nystrom');
     const b = vector(12, n);
     const x = await K.solve(b, 1e-2, { preconditioner: 'device-landmarks', preconditionerOptions: { rank: 200 }, rtol: 1e-3 });

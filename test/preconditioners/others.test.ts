@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Matrix } from 'ml-matrix';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { cg } from '../../src/krylov/cg.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { DenseOperator } from '../../src/operators/dense.js';
@@ -10,7 +10,12 @@ import {
   partialPivotedCholesky,
   pivotedCholeskyPreconditioner,
   LandmarkPreconditioner,
+  adaptiveLandmarkPreconditioner,
+  landmarkIterations,
+  landmarkStages,
+  preconditionedConditionEstimate,
   restrictRows,
+  type LandmarkStage,
   subKernel,
 } from '../../src/preconditioners/index.js';
 import { gaussianDense, denseOp, inv, maxAbsDiff, points, randomVector, relErr, shifted, withSpectrum, eigenvalues } from './helpers.js';
@@ -133,6 +138,7 @@ describe('landmark (Falkon-style) Nyström preconditioner', () => {
       const P = (await nystromPreconditioner(K, { rank: 15, shift: mu, method: 'landmarks', seed: 3, factor })) as LandmarkPreconditioner;
       expect(P).toBeInstanceOf(LandmarkPreconditioner);
       expect(P.stored).toBe(factor === 'stored');
+      expect(P.wasm).toBe(factor === 'stored'); // CPU backend: K_mn, its Gram and the factor of S in WASM memory
       expect(P.landmarks.length).toBe(15);
       expect(new Set(P.landmarks).size).toBe(15);
       const D = await P.toDense();
@@ -163,7 +169,8 @@ describe('landmark (Falkon-style) Nyström preconditioner', () => {
     await expect(landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 3] })).rejects.toThrow(/landmark index 3 .* repeated/);
     await expect(landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 200] })).rejects.toThrow(/landmark index 200 is out of range \[0, 200\)/);
     await expect(nystromPreconditioner(K, { rank: 200, shift: mu, method: 'landmarks' })).rejects.toThrow(/got 200/);
-    await expect(nystromPreconditioner(K, { rank: 'auto', shift: mu, method: 'landmarks' })).rejects.toThrow(/rank 'auto' is for method 'randomized'/);
+    await expect(nystromPreconditioner(denseOp(Kd), { rank: 'auto', shift: mu, method: 'landmarks' })).rejects.toThrow(/method 'landmarks' needs a KernelOperator/);
+    await expect(nystromPreconditioner(K, { rank: 'auto', shift: mu, method: 'landmarks', initialRank: 0 })).rejects.toThrow(/initialRank must be a positive integer, got 0/);
     await expect(nystromPreconditioner(K, { rank: 5, shift: mu, method: 'landmarks', landmarks: 'leverage' as never })).rejects.toThrow(/got 'leverage'/);
     const rect = gaussianKernel(x, { y: x.slice(0, 10) });
     await expect(nystromPreconditioner(rect, { rank: 5, shift: mu, method: 'landmarks' })).rejects.toThrow(/must be square, got shape 200x10/);
@@ -179,5 +186,47 @@ describe('landmark (Falkon-style) Nyström preconditioner', () => {
     const y = await sub.matvec([1, -2]);
     expect(y[1]).toBeCloseTo(Kd.get(0, 2) - 2 * Kd.get(0, 9), 12);
     expect(() => restrictRows(K.formula.node, { j: [n] })).toThrow(/row index 200 out of range for 'y' with 200 rows/);
+  });
+});
+
+describe("adaptive landmarks (rank 'auto', the CPU default of K.solve)", () => {
+  const n = 700;
+  const x = points(n, 3, 21);
+  const sigma = 0.1;
+  const K = gaussianKernel(x, { sigma });
+  const Kd = gaussianDense(x, x, sigma);
+  const mu = 1e-3;
+
+  it('doubles m from initialRank; κ̂ of each stage is the largest eigenvalue of P⁻¹(K + μI) from below; the rule is consistent', async () => {
+    const seen: LandmarkStage[] = [];
+    const P = await adaptiveLandmarkPreconditioner(K, { shift: mu, seed: 2, initialRank: 16, maxRank: 256, onStage: (s) => seen.push(s) });
+    const stages = landmarkStages(P);
+    expect(stages).toEqual(seen);
+    expect(stages.length).toBeGreaterThanOrEqual(1);
+    stages.forEach((s, k) => {
+      expect(s.rank).toBe(16 * 2 ** k);
+      expect(s.action).toBe(k < stages.length - 1 ? 'grow' : s.rank === 256 ? 'maxRank' : 'cost');
+      if (s.action === 'grow' || s.action === 'cost') expect(s.action === 'grow').toBe(s.nextMs! < s.nowMs!);
+      expect(s.predictedIterations).toBeCloseTo(landmarkIterations(s.kappa, 1e-6), 10);
+    });
+    expect(P.rank).toBe(stages[stages.length - 1]!.rank);
+    // the largest eigenvalue of P⁻¹(K + μI), densely: κ̂ (8 Lanczos steps) approaches it from below
+    const Pinv = await P.toDense();
+    const ev = new EigenvalueDecomposition(Pinv.mmul(shifted(Kd, mu))).realEigenvalues;
+    const lambdaMax = Math.max(...ev);
+    expect(Math.min(...ev)).toBeGreaterThan(1 - 1e-6); // P ≼ K + μI
+    const last = stages[stages.length - 1]!;
+    expect(last.kappa).toBeLessThanOrEqual(lambdaMax * (1 + 1e-8));
+    expect(last.kappa).toBeGreaterThan(0.5 * lambdaMax);
+  });
+
+  it('estimates κ of a given preconditioner from PCG steps', async () => {
+    const P = (await nystromPreconditioner(K, { rank: 64, shift: mu, method: 'landmarks', seed: 4 })) as LandmarkPreconditioner;
+    const ev = new EigenvalueDecomposition((await P.toDense()).mmul(shifted(Kd, mu))).realEigenvalues;
+    const est = await preconditionedConditionEstimate(K, P, mu, 30, 1);
+    expect(est.kappa / Math.max(...ev)).toBeGreaterThan(0.99);
+    expect(est.kappa / Math.max(...ev)).toBeLessThanOrEqual(1 + 1e-8);
+    expect(est.productMs).toBeGreaterThanOrEqual(0);
+    expect(est.applyMs).toBeGreaterThanOrEqual(0);
   });
 });

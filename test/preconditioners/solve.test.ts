@@ -4,8 +4,8 @@ import { eigsh } from '../../src/krylov/eigsh.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { registerKrylovModule, type KrylovModule } from '../../src/operators/krylov-bridge.js';
 import {
-  AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS, JacobiPreconditioner, NystromPreconditioner, PivotedCholeskyPreconditioner,
-  cgIterationBound, defaultPreconditionerChoice,
+  AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, JacobiPreconditioner, LandmarkPreconditioner, NystromPreconditioner,
+  PivotedCholeskyPreconditioner, cgIterationBound, defaultPreconditionerChoice, landmarkStages,
 } from '../../src/preconditioners/index.js';
 import { points, randomVector, relErr } from './helpers.js';
 
@@ -34,14 +34,15 @@ describe('LinearOperator.solve picks a preconditioner', () => {
   const alpha = 0.1;
   const b = randomVector(n, 4);
 
-  it("default rule: a symmetric kernel with n ≥ 4096 and α > 0 → randomized Nyström (rank 'auto'), built once and cached", async () => {
-    expect(defaultPreconditionerChoice(K, alpha)).toBe('nystrom');
+  it("default rule: a symmetric CPU kernel with n ≥ 4096 and α > 0 → adaptive landmarks (rank 'auto'), built once and cached", async () => {
+    expect(defaultPreconditionerChoice(K, alpha)).toBe('landmarks');
     expect(defaultPreconditionerChoice(K, 0)).toBe('none');
     expect(defaultPreconditionerChoice(gaussianKernel(points(n - 1, 3, 2)), alpha)).toBe('none');
     const rec = recordingKrylov();
     const x = (await K.solve(b, alpha, { rtol: 1e-10 })) as Float64Array;
     const P = await K.preconditioner(alpha);
-    expect(P).toBeInstanceOf(NystromPreconditioner);
+    expect(P).toBeInstanceOf(LandmarkPreconditioner);
+    expect((P as LandmarkPreconditioner).wasm).toBe(true);
     expect(rec.seen[0]!.M).toBe(P); // the cached instance was the one used
     expect(rec.seen[0]!.rtol).toBe(1e-10);
     expect('preconditioner' in rec.seen[0]!).toBe(false);
@@ -52,25 +53,25 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     const r = await K.shift(alpha).matvec(x);
     expect(relErr(r, b)).toBeLessThan(1e-9);
     // rank 'auto' stopped by its cost rule (measured costs: the rank depends on the machine), and
-    // the preconditioned solve takes fewer iterations than plain CG (about 230 here)
-    const stages = (P as NystromPreconditioner).stages;
-    expect(['cost', 'tolerance', 'maxRank']).toContain(stages[stages.length - 1]!.decision!.action);
+    // the preconditioned solve takes fewer iterations than plain CG
+    const stages = landmarkStages(P as LandmarkPreconditioner);
+    expect(['cost', 'maxRank', 'memory']).toContain(stages[stages.length - 1]!.action);
     const plain = await cg(K.shift(alpha), b, { rtol: 1e-10 });
     expect(rec.iterations[0]!).toBeLessThan(plain.iterations);
   });
 
-  it("default rule: a well-conditioned system (CG bound < AUTO_MIN_PLAIN_ITERATIONS from λ̂ = ‖K1‖/‖1‖) runs unpreconditioned", async () => {
-    // λ̂ ≈ 64 here: α = 1 bounds plain CG by ½·√65·ln(2·10⁵) ≈ 49 iterations; α = 0.1 by 155
+  it("default rule: a well-conditioned system (CG bound < AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS from λ̂ = ‖K1‖/‖1‖) runs unpreconditioned", async () => {
+    // λ̂ ≈ 64 here: α = 4 bounds plain CG by ½·√17·ln(2·10⁵) ≈ 25 iterations; α = 1 by 49
     const ones = await K.matvec(new Float64Array(n).fill(1));
     const lambda = Math.hypot(...ones) / Math.sqrt(n);
-    expect(cgIterationBound(lambda / 1 + 1)).toBeLessThan(AUTO_MIN_PLAIN_ITERATIONS);
-    expect(cgIterationBound(lambda / alpha + 1)).toBeGreaterThanOrEqual(AUTO_MIN_PLAIN_ITERATIONS);
-    expect(await K.preconditioner(1)).toBeUndefined();
-    expect(await K.preconditioner(1, 'nystrom', { rank: 16 })).toBeInstanceOf(NystromPreconditioner); // named: built as asked
+    expect(cgIterationBound(lambda / 4 + 1)).toBeLessThan(AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS);
+    expect(cgIterationBound(lambda / 1 + 1)).toBeGreaterThanOrEqual(AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS);
+    expect(await K.preconditioner(4)).toBeUndefined();
+    expect(await K.preconditioner(4, 'nystrom', { rank: 16 })).toBeInstanceOf(NystromPreconditioner); // named: built as asked
     const rec = recordingKrylov();
-    const x = (await K.solve(b, 1, { rtol: 1e-8 })) as Float64Array;
+    const x = (await K.solve(b, 4, { rtol: 1e-8 })) as Float64Array;
     expect(rec.seen[0]!.M).toBeUndefined();
-    expect(relErr(await K.shift(1).matvec(x), b)).toBeLessThan(1e-7);
+    expect(relErr(await K.shift(4).matvec(x), b)).toBeLessThan(1e-7);
   });
 
   it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {

@@ -1,0 +1,193 @@
+/**
+ * Landmark preconditioner with an adaptive number of landmarks (rank 'auto'): m doubles from
+ * `initialRank` while the step is predicted to pay for itself in CG time.
+ *
+ * After a stage with m landmarks, a few PCG steps on (A + μI) with a seeded right-hand side give
+ * the Lanczos tridiagonal of P⁻¹(A + μI) (from CG's α_k, β_k), whose largest Ritz value estimates
+ * κ_m: P = K̂ + μI ≼ A + μI (K̂ ≼ A for a Nyström approximation), so the smallest eigenvalue is ≥ 1
+ * and ≈ 1 — while the largest Ritz value converges in a few steps, the smallest does not (measured
+ * at n = 8000, α = 1e-3, m = 256: 11.0 after 8 steps, 1.09 after 100; the largest 2.74·10⁴ after 8,
+ * 2.75·10⁴ after 100), so κ_m is taken as the largest one. The same steps time one product and one
+ * application of P⁻¹. CG then needs about c·½·ln(2/rtol)·√κ_m iterations
+ * (c = LANDMARK_ITERATION_CALIBRATION). The step m → 2m is taken when
+ *   build(2m) + estimate steps + iterations(κ̂_2m)·iteration(2m) < iterations(κ_m)·iteration(m),
+ * with build(2m) extrapolated from this stage's measured parts (kernel columns ∝ m, Gram ∝ m²,
+ * Cholesky ∝ m³), an iteration at 2m costing the measured one plus the application's growth, and
+ * κ̂_2m − 1 = (κ_m − 1)·r, r the measured ratio of the last doubling (FIRST_DOUBLING_RATIO before
+ * there is one). Why doubling and a fresh build: the Gram grows as m², so the stages before the
+ * last cost a third of it together, and a fresh uniform draw with the same seed nests the sets.
+ */
+import { tridiagonalEigen } from '../krylov/tridiagonal.js';
+import { mulberry32 } from '../krylov/random.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
+import { checkSeed, positiveShift } from './common.js';
+import { fillGaussian } from './dense.js';
+import { landmarkPreconditioner, type LandmarkOptions, type LandmarkPreconditioner } from './landmarks.js';
+
+/** PCG steps per κ estimate. */
+export const LANDMARK_ESTIMATE_STEPS = 8;
+
+/**
+ * κ̂_2m − 1 over κ_m − 1 assumed for the first doubling. Measured on Gaussian kernels (σ = 0.1,
+ * [0,1]³): 0.38, 0.09, 0.06 for m = 256 → 512 → 1024 → 2048 at n = 8000, α = 1e-3 — the ratio
+ * shrinks as m grows (the spectrum decays faster than any power law), so the measured ratio of the
+ * last doubling errs towards stopping early.
+ */
+export const FIRST_DOUBLING_RATIO = 0.4;
+
+/**
+ * Measured CG iterations over ½·ln(2/rtol)·√κ̂ with κ̂ the 8-step estimate (rtol 1e-6, Gaussian
+ * kernels σ = 0.1 on uniform points in [0,1]³, n = 8000, α = 1e-3, scipy-style PCG in numpy):
+ * m = 512, 1024, 2048 → κ̂ 1.05·10⁴, 947, 56 and 500, 195, 42 iterations: ratios 0.67, 0.87, 0.77.
+ */
+export const LANDMARK_ITERATION_CALIBRATION = 0.8;
+
+export interface LandmarkStage {
+  rank: number;
+  /** κ̂ of P⁻¹(A + μI) (largest Ritz value of LANDMARK_ESTIMATE_STEPS PCG steps). */
+  kappa: number;
+  predictedIterations: number;
+  /** One CG iteration with this P (product + application), measured on the estimate's steps. */
+  iterationMs: number;
+  productMs: number;
+  applyMs: number;
+  buildMs: number;
+  /** What was decided after this stage. */
+  action: 'grow' | 'cost' | 'maxRank' | 'memory';
+  /** For 'grow'/'cost': the predicted build + CG time of the next stage against the CG time here. */
+  nextMs?: number;
+  nowMs?: number;
+}
+
+export interface AdaptiveLandmarkOptions extends LandmarkOptions {
+  shift: number;
+  seed?: number;
+  /** First m (default 256, at most n − 1). */
+  initialRank?: number;
+  /** Largest m (default min(n − 1, 4096)). */
+  maxRank?: number;
+  /** The solve's tolerance the iteration model aims at (default 1e-6). */
+  rtol?: number;
+  onStage?: (stage: LandmarkStage) => void;
+}
+
+/**
+ * κ of P⁻¹(A + μI) estimated by `steps` PCG steps (seeded Gaussian right-hand side), and the time
+ * of one product and of one application of P⁻¹ (the first step excluded: it may store A's dense cache).
+ */
+export async function preconditionedConditionEstimate(
+  A: KernelOperator, P: LandmarkPreconditioner, mu: number, steps: number, seed: number,
+): Promise<{ kappa: number; lambdaMin: number; productMs: number; applyMs: number }> {
+  const n = A.shape[0];
+  const b = fillGaussian(new Float64Array(n), mulberry32(seed ^ 0x5bd1e995));
+  const r = b;
+  let z = await P.matvec(r);
+  let p = Float64Array.from(z);
+  let rz = dot(r, z);
+  const alphas: number[] = [];
+  const betas: number[] = [];
+  let productMs = 0;
+  let applyMs = 0;
+  for (let k = 0; k < steps; k++) {
+    let t = performance.now();
+    const q = await A.matvec(p);
+    if (k > 0) productMs += performance.now() - t;
+    for (let i = 0; i < n; i++) q[i]! += mu * p[i]!;
+    const pq = dot(p, q);
+    if (!(pq > 0) || !(rz > 0)) break; // exact convergence (or breakdown): the steps so far are the estimate
+    const alpha = rz / pq;
+    for (let i = 0; i < n; i++) r[i]! -= alpha * q[i]!;
+    t = performance.now();
+    z = await P.matvec(r);
+    if (k > 0) applyMs += performance.now() - t;
+    const rzNext = dot(r, z);
+    const beta = rzNext / rz;
+    alphas.push(alpha);
+    betas.push(beta);
+    for (let i = 0; i < n; i++) p[i] = z[i]! + beta * p[i]!;
+    rz = rzNext;
+  }
+  const k = alphas.length;
+  const timed = Math.max(1, k - 1);
+  productMs /= timed;
+  applyMs /= timed;
+  if (k === 0) return { kappa: 1, lambdaMin: 1, productMs, applyMs };
+  // T_kk = 1/α_k + β_{k−1}/α_{k−1}, T_{k,k+1} = √β_k/α_k
+  const diag = alphas.map((a, j) => 1 / a + (j > 0 ? betas[j - 1]! / alphas[j - 1]! : 0));
+  const off = alphas.slice(0, k - 1).map((a, j) => Math.sqrt(Math.max(0, betas[j]!)) / a);
+  const ev = tridiagonalEigen(diag, off).eigenvalues;
+  return { kappa: Math.max(1, ev[k - 1]!), lambdaMin: ev[0]!, productMs, applyMs };
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** CG iterations the model predicts for κ at rtol. */
+export function landmarkIterations(kappa: number, rtol: number): number {
+  return LANDMARK_ITERATION_CALIBRATION * 0.5 * Math.log(2 / rtol) * Math.sqrt(Math.max(1, kappa));
+}
+
+const stagesOf = new WeakMap<LandmarkPreconditioner, readonly LandmarkStage[]>();
+
+/** The stages an adaptive build went through (empty for a fixed m). */
+export function landmarkStages(P: LandmarkPreconditioner): readonly LandmarkStage[] {
+  return stagesOf.get(P) ?? [];
+}
+
+export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options: AdaptiveLandmarkOptions): Promise<LandmarkPreconditioner> {
+  const fn = "nystromPreconditioner (method 'landmarks', rank 'auto')";
+  if (!(A instanceof KernelOperator) || !A.symmetric) {
+    throw new TypeError(`${fn}: needs a symmetric KernelOperator (y omitted), got ${String(A)}`);
+  }
+  const n = A.shape[0];
+  const mu = positiveShift(options.shift, fn);
+  const seed = checkSeed(options.seed ?? 0, fn);
+  const rtol = options.rtol ?? 1e-6;
+  if (!(rtol > 0 && rtol < 1)) throw new RangeError(`${fn}: rtol must be in (0, 1), got ${String(rtol)}`);
+  const maxRank = Math.min(n - 1, options.maxRank ?? 4096);
+  if (!(Number.isInteger(maxRank) && maxRank >= 1)) throw new RangeError(`${fn}: maxRank must be an integer in [1, n − 1 = ${n - 1}], got ${String(options.maxRank)}`);
+  let m = Math.min(maxRank, options.initialRank ?? 256);
+  if (!(Number.isInteger(m) && m >= 1)) throw new RangeError(`${fn}: initialRank must be a positive integer, got ${String(options.initialRank)}`);
+  A.expectRepeatedProducts();
+  let previousKappa: number | undefined;
+  const stages: LandmarkStage[] = [];
+  for (;;) {
+    const t0 = performance.now();
+    const P = await landmarkPreconditioner(A, { ...options, rank: m, shift: mu, seed, landmarks: 'uniform' });
+    const buildMs = performance.now() - t0;
+    const est = await preconditionedConditionEstimate(A, P, mu, LANDMARK_ESTIMATE_STEPS, seed);
+    const iterations = landmarkIterations(est.kappa, rtol);
+    const iterationMs = est.productMs + est.applyMs;
+    const stage: LandmarkStage = {
+      rank: m, kappa: est.kappa, predictedIterations: iterations, iterationMs, productMs: est.productMs, applyMs: est.applyMs, buildMs, action: 'cost',
+    };
+    const next = Math.min(maxRank, 2 * m);
+    const storedBytes = n * next * 8;
+    const budget = options.maxStoredBytes;
+    if (next === m) stage.action = 'maxRank';
+    else if (budget !== undefined && storedBytes > budget) stage.action = 'memory';
+    else {
+      const grow = next / m;
+      const { kernelMs, gramMs, choleskyMs } = P.timings;
+      const buildNext = kernelMs * grow + gramMs * grow * grow + choleskyMs * grow ** 3;
+      const ratio = previousKappa !== undefined && previousKappa > 1 ? Math.min(1, (est.kappa - 1) / (previousKappa - 1)) : FIRST_DOUBLING_RATIO;
+      const kappaNext = 1 + (est.kappa - 1) * ratio;
+      // an application of P⁻¹ is ~2nm multiply-adds: it grows with m, the product does not
+      const iterationNext = est.productMs + est.applyMs * grow;
+      stage.nowMs = iterations * iterationMs;
+      stage.nextMs = buildNext + LANDMARK_ESTIMATE_STEPS * iterationNext + landmarkIterations(kappaNext, rtol) * iterationNext;
+      stage.action = stage.nextMs < stage.nowMs ? 'grow' : 'cost';
+    }
+    stages.push(stage);
+    options.onStage?.(stage);
+    if (stage.action !== 'grow') {
+      stagesOf.set(P, Object.freeze(stages));
+      return P;
+    }
+    previousKappa = est.kappa;
+    m = next;
+  }
+}
