@@ -19,7 +19,8 @@
  */
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { mulberry32 } from '../krylov/random.js';
-import { KernelOperator } from '../operators/kernel-operator.js';
+import { MAX_WASM_PAGES } from '../cpu/reduce.js';
+import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
 import { checkSeed, positiveShift } from './common.js';
 import { fillGaussian } from './dense.js';
 import { landmarkPreconditioner, type LandmarkOptions, type LandmarkPreconditioner } from './landmarks.js';
@@ -52,7 +53,7 @@ export interface LandmarkStage {
   productMs: number;
   applyMs: number;
   buildMs: number;
-  /** What was decided after this stage. */
+  /** What was decided after this stage: 'memory' when K_mn at 2m would pass `maxStoredBytes` (default `defaultDenseCacheBytes()`). */
   action: 'grow' | 'cost' | 'maxRank' | 'memory';
   /** For 'grow'/'cost': the predicted build + CG time of the next stage against the CG time here. */
   nextMs?: number;
@@ -151,12 +152,16 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
   if (!(Number.isInteger(maxRank) && maxRank >= 1)) throw new RangeError(`${fn}: maxRank must be an integer in [1, n − 1 = ${n - 1}], got ${String(options.maxRank)}`);
   let m = Math.min(maxRank, options.initialRank ?? 256);
   if (!(Number.isInteger(m) && m >= 1)) throw new RangeError(`${fn}: initialRank must be a positive integer, got ${String(options.initialRank)}`);
+  // K_mn is stored (float64) while it fits the budget and one WebAssembly memory with its Gram
+  const budget = Math.min(options.maxStoredBytes ?? defaultDenseCacheBytes(), MAX_WASM_PAGES * 65536 * 0.75);
+  const fits = (r: number) => n * r * 8 + r * r * 8 <= budget;
+  while (m > 1 && !fits(m)) m = Math.floor(m / 2);
   A.expectRepeatedProducts();
   let previousKappa: number | undefined;
   const stages: LandmarkStage[] = [];
   for (;;) {
     const t0 = performance.now();
-    const P = await landmarkPreconditioner(A, { ...options, rank: m, shift: mu, seed, landmarks: 'uniform' });
+    const P = await landmarkPreconditioner(A, { ...options, rank: m, shift: mu, seed, landmarks: 'uniform', maxStoredBytes: budget });
     const buildMs = performance.now() - t0;
     const est = await preconditionedConditionEstimate(A, P, mu, LANDMARK_ESTIMATE_STEPS, seed);
     const iterations = landmarkIterations(est.kappa, rtol);
@@ -165,10 +170,8 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
       rank: m, kappa: est.kappa, predictedIterations: iterations, iterationMs, productMs: est.productMs, applyMs: est.applyMs, buildMs, action: 'cost',
     };
     const next = Math.min(maxRank, 2 * m);
-    const storedBytes = n * next * 8;
-    const budget = options.maxStoredBytes;
     if (next === m) stage.action = 'maxRank';
-    else if (budget !== undefined && storedBytes > budget) stage.action = 'memory';
+    else if (!fits(next)) stage.action = 'memory';
     else {
       const grow = next / m;
       const { kernelMs, gramMs, choleskyMs } = P.timings;

@@ -220,6 +220,14 @@ describe("adaptive landmarks (rank 'auto', the CPU default of K.solve)", () => {
     expect(last.kappa).toBeGreaterThan(0.5 * lambdaMax);
   });
 
+  it('stays within maxStoredBytes: the first m halves until K_mn fits, and growth stops on memory', async () => {
+    const budget = n * 32 * 8 + 32 * 32 * 8;
+    const P = await adaptiveLandmarkPreconditioner(K, { shift: mu, maxStoredBytes: budget });
+    expect(P.rank).toBe(32);
+    expect(P.wasm).toBe(true);
+    expect(landmarkStages(P).map((s) => s.action)).toEqual(['memory']);
+  });
+
   it('estimates κ of a given preconditioner from PCG steps', async () => {
     const P = (await nystromPreconditioner(K, { rank: 64, shift: mu, method: 'landmarks', seed: 4 })) as LandmarkPreconditioner;
     const ev = new EigenvalueDecomposition((await P.toDense()).mmul(shifted(Kd, mu))).realEigenvalues;
