@@ -5,7 +5,7 @@
  *
  * Default rule ('auto'): a symmetric KernelOperator with n ≥ AUTO_MIN_N (4096) and α > 0 is
  * preconditioned; anything else runs unpreconditioned (without α > 0 the formula has no μ).
- * - CPU backend: adaptive landmarks (`adaptiveLandmarkPreconditioner`: m doubles from 256 while a
+ * - CPU backend: adaptive landmarks (`adaptiveLandmarkPreconditioner`: m doubles from 512 while a
  *   κ estimate of 8 PCG steps and the measured build and iteration costs predict the step pays).
  *   K_mn, its Gram and the Cholesky factor are evaluated and kept in WASM memory, so a landmark
  *   costs n kernel evaluations and its share of an n·m² Gram — far less than a randomized sketch

@@ -15,7 +15,7 @@ export {
 } from './landmarks.js';
 export {
   adaptiveLandmarkPreconditioner, landmarkStages, preconditionedConditionEstimate, landmarkIterations,
-  LANDMARK_ESTIMATE_STEPS, FIRST_DOUBLING_RATIO, LANDMARK_ITERATION_CALIBRATION,
+  LANDMARK_ESTIMATE_STEPS, FIRST_DOUBLING_RATIO, DEFAULT_INITIAL_LANDMARKS, LANDMARK_ITERATION_CALIBRATION,
   type AdaptiveLandmarkOptions, type LandmarkStage,
 } from './landmarks-auto.js';
 export {

@@ -25,6 +25,14 @@ import { checkSeed, positiveShift } from './common.js';
 import { fillGaussian } from './dense.js';
 import { landmarkPreconditioner, type LandmarkOptions, type LandmarkPreconditioner } from './landmarks.js';
 
+/**
+ * The first m of rank 'auto'. Each stage costs LANDMARK_ESTIMATE_STEPS products besides its build,
+ * so a first stage that is surely too small is pure overhead: at n = 16,384, σ = 0.1, α = 1
+ * (float32, cached products, 2 cores) m = 256 stopped there with 44 CG iterations (2.7–3.8 s in all)
+ * where m = 512 took 25 (2.1–2.2 s); at n = 8000, α = 1e-3 the 256 stage only led to 512.
+ */
+export const DEFAULT_INITIAL_LANDMARKS = 512;
+
 /** PCG steps per κ estimate. */
 export const LANDMARK_ESTIMATE_STEPS = 8;
 
@@ -63,7 +71,7 @@ export interface LandmarkStage {
 export interface AdaptiveLandmarkOptions extends LandmarkOptions {
   shift: number;
   seed?: number;
-  /** First m (default 256, at most n − 1). */
+  /** First m (default DEFAULT_INITIAL_LANDMARKS = 512, at most n − 1). */
   initialRank?: number;
   /** Largest m (default min(n − 1, 4096)). */
   maxRank?: number;
@@ -150,7 +158,7 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
   if (!(rtol > 0 && rtol < 1)) throw new RangeError(`${fn}: rtol must be in (0, 1), got ${String(rtol)}`);
   const maxRank = Math.min(n - 1, options.maxRank ?? 4096);
   if (!(Number.isInteger(maxRank) && maxRank >= 1)) throw new RangeError(`${fn}: maxRank must be an integer in [1, n − 1 = ${n - 1}], got ${String(options.maxRank)}`);
-  let m = Math.min(maxRank, options.initialRank ?? 256);
+  let m = Math.min(maxRank, options.initialRank ?? DEFAULT_INITIAL_LANDMARKS);
   if (!(Number.isInteger(m) && m >= 1)) throw new RangeError(`${fn}: initialRank must be a positive integer, got ${String(options.initialRank)}`);
   // K_mn is stored (float64) while it fits the budget and one WebAssembly memory with its Gram
   const budget = Math.min(options.maxStoredBytes ?? defaultDenseCacheBytes(), MAX_WASM_PAGES * 65536 * 0.75);
