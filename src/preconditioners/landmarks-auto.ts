@@ -146,6 +146,10 @@ export function landmarkStages(P: LandmarkPreconditioner): readonly LandmarkStag
   return stagesOf.get(P) ?? [];
 }
 
+/**
+ * The landmark preconditioner of (A + shift·I) with m chosen by the cost rule of this module's
+ * comment (uniform landmarks, seeded; `onStage` reports each stage as it is decided).
+ */
 export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options: AdaptiveLandmarkOptions): Promise<LandmarkPreconditioner> {
   const fn = "nystromPreconditioner (method 'landmarks', rank 'auto')";
   if (!(A instanceof KernelOperator) || !A.symmetric) {
