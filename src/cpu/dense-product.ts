@@ -15,7 +15,8 @@
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
 import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, type MaterialisedKernel } from './reduce.js';
-import { laneGroup } from './wasm-emit.js';
+import { laneGroup, packedElements, packedRowOffset } from './wasm-emit.js';
+import { poolThreads } from './pool.js';
 
 /**
  * Rows per block of the product: the b values an iteration loads serve 4 rows. A pass takes one
@@ -32,9 +33,24 @@ function productReserve(n: number, mPad: number): number {
   return align16(mPad * 8) + align16(n * 8);
 }
 
-/** The reserve after K: a product's buffers, then the n×n float64 Gram matrix when asked for. */
-function reserveFor(n: number, mPad: number, options: { gram?: boolean }): number {
-  return productReserve(n, mPad) + (options.gram ? align16(n * n * 8) : 0);
+/** Options of a materialised K: room for its Gram, or packed symmetric storage (n = m). */
+export interface DenseKernelOptions {
+  /** Reserve room for the n×n float64 Gram matrix K·Kᵀ (see `gram`). */
+  gram?: boolean;
+  /** K is symmetric: store it packed (each pair once, see `packedRowOffset`) — half the memory. */
+  symmetric?: boolean;
+}
+
+/** The reserve after K: a product's buffers, then the Gram matrix or the per-task mirror sums. */
+function reserveFor(n: number, mPad: number, options: DenseKernelOptions): number {
+  return productReserve(n, mPad)
+    + (options.gram ? align16(n * n * 8) : 0)
+    + (options.symmetric ? poolThreads() * align16(mPad * 8) : 0);
+}
+
+/** Bytes of a stored n×m K in `storage` (packed when symmetric). */
+function storedBytes(n: number, mPad: number, storage: 'float32' | 'float64', symmetric: boolean): number {
+  return (symmetric ? packedElements(n, mPad) : n * mPad) * (storage === 'float64' ? 8 : 4);
 }
 
 /** Row stride of a materialised K: the lane group of the float64 program that evaluates it. */
@@ -174,6 +190,98 @@ export function denseTransposedProductWat(storage: 'float32' | 'float64'): strin
 }
 
 /**
+ * The WAT text of out = K·b for a symmetric K in packed storage (see `packedRowOffset`; group g of
+ * rows keeps columns j ≥ g·G, G = the float64 lane group), for the rows [iStart, iEnd): blocks of 4
+ * rows run over their diagonal G×G block with the plain product (stored whole), then over the
+ * columns after it with both halves of each entry — out_i += K_ij·b_j for the rows and
+ * mirror_j += K_ij·b_i for the columns (the lower triangle, never stored) — so every stored entry
+ * is loaded once and used twice. `mirror` is this task's float64 column sum (mPad), zeroed here;
+ * the caller adds the tasks' mirrors to out. Row blocks never straddle a group: G is a multiple of 4.
+ */
+export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string {
+  const G = laneGroup('float64');
+  const f32 = storage === 'float32';
+  const elem = f32 ? 4 : 8;
+  const storeShift = f32 ? 2 : 3;
+  const halves = [0, 1];
+  const acc = (q: number, h: number) => `$a${q}_${h}`;
+  const zero = '(v128.const i64x2 0 0)';
+  const loadK = (q: number) => f32
+    ? halves.map((h) => `(local.set $k${q}_${h} (f64x2.promote_low_f32x4 (v128.load64_zero offset=${h * 8} (i32.add (local.get $p${q}) (local.get $kb)))))`)
+    : halves.map((h) => `(local.set $k${q}_${h} (v128.load offset=${h * 16} (i32.add (local.get $p${q}) (local.get $kb))))`);
+  const rowLoop = (rows: number, label: string): string[] => {
+    const qs = Array.from({ length: rows }, (_, q) => q);
+    const total = (q: number) => `(f64x2.add (local.get ${acc(q, 0)}) (local.get ${acc(q, 1)}))`;
+    const store = (q: number) =>
+      `(f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))) (f64x2.extract_lane 0 (f64x2.add ${total(q)} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${total(q)} ${total(q)}))))`;
+    /** The j loop from $jx (bytes into b) to $jxEnd, K at $kb; `mirror` adds the lower-triangle half. */
+    const jLoop = (name: string, mirror: boolean) => [
+      `(block $${name}Done (loop $${name}`,
+      `(br_if $${name}Done (i32.ge_u (local.get $jx) (local.get $jxEnd)))`,
+      ...halves.map((h) => `(local.set $x${h} (v128.load offset=${h * 16} (i32.add (local.get $rhs) (local.get $jx))))`),
+      ...(mirror ? halves.map((h) => `(local.set $y${h} (v128.load offset=${h * 16} (i32.add (local.get $mirror) (local.get $jx))))`) : []),
+      ...qs.flatMap((q) => [
+        ...loadK(q),
+        ...halves.map((h) => `(local.set ${acc(q, h)} (f64x2.add (local.get ${acc(q, h)}) (f64x2.mul (local.get $k${q}_${h}) (local.get $x${h}))))`),
+        ...(mirror ? halves.map((h) => `(local.set $y${h} (f64x2.add (local.get $y${h}) (f64x2.mul (local.get $k${q}_${h}) (local.get $b${q}))))`) : []),
+      ]),
+      ...(mirror ? halves.map((h) => `(v128.store offset=${h * 16} (i32.add (local.get $mirror) (local.get $jx)) (local.get $y${h}))`) : []),
+      `(local.set $kb (i32.add (local.get $kb) (i32.const ${4 * elem})))`,
+      '(local.set $jx (i32.add (local.get $jx) (i32.const 32)))',
+      `(br $${name})))`,
+    ];
+    return [
+      `(block $${label}Done (loop $${label}`,
+      `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${rows})) (local.get $iEnd)))`,
+      // the group's first stored column c0 and the row length (elements), then each row's start
+      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(G)})))`,
+      `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${Math.log2(G)})))`,
+      '(local.set $len (i32.sub (local.get $mPad) (local.get $c0)))',
+      `(local.set $base (i32.mul (i32.const ${G}) (i32.sub (i32.mul (local.get $blk) (local.get $mPad)) (i32.shr_u (i32.mul (i32.mul (local.get $blk) (i32.sub (local.get $blk) (i32.const 1))) (i32.const ${G})) (i32.const 1)))))`,
+      ...qs.flatMap((q) => [
+        `(local.set $p${q} (i32.add (local.get $K) (i32.shl (i32.add (local.get $base) (i32.mul (i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0)) (local.get $len))) (i32.const ${storeShift}))))`,
+        `(local.set $b${q} (f64x2.splat (f64.load (i32.add (local.get $rhs) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))))))`,
+        ...halves.map((h) => `(local.set ${acc(q, h)} ${zero})`),
+      ]),
+      // the diagonal block: stored whole, plain product
+      '(local.set $kb (i32.const 0))',
+      '(local.set $jx (i32.shl (local.get $c0) (i32.const 3)))',
+      `(local.set $jxEnd (i32.add (local.get $jx) (i32.const ${G * 8})))`,
+      ...jLoop(`${label}Diag`, false),
+      // the columns after it: both halves
+      '(local.set $jxEnd (i32.shl (local.get $mPad) (i32.const 3)))',
+      ...jLoop(`${label}Off`, true),
+      ...qs.map(store),
+      `(local.set $i (i32.add (local.get $i) (i32.const ${rows})))`,
+      `(br $${label})))`,
+    ];
+  };
+  const kLocals = Array.from({ length: 4 }, (_, q) => halves.map((h) => `(local $k${q}_${h} v128)`).join(' ')).join(' ');
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs i32) (param $out i32) (param $mirror i32)',
+    '(local $i i32) (local $blk i32) (local $c0 i32) (local $len i32) (local $base i32) (local $kb i32) (local $jx i32) (local $jxEnd i32)',
+    '(local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128)',
+    '(local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)',
+    kLocals,
+    Array.from({ length: 4 }, (_, q) => halves.map((h) => `(local ${acc(q, h)} v128)`).join(' ')).join(' '),
+    // zero this task's mirror
+    '(local.set $jx (i32.const 0))',
+    '(local.set $jxEnd (i32.shl (local.get $mPad) (i32.const 3)))',
+    '(block $zDone (loop $z',
+    '(br_if $zDone (i32.ge_u (local.get $jx) (local.get $jxEnd)))',
+    `(v128.store (i32.add (local.get $mirror) (local.get $jx)) ${zero})`,
+    '(local.set $jx (i32.add (local.get $jx) (i32.const 16)))',
+    '(br $z)))',
+    '(local.set $i (local.get $iStart))',
+    ...rowLoop(4, 'blocks'),
+    ...rowLoop(1, 'tail'),
+    '))',
+  ].join('\n');
+}
+
+/**
  * The WAT text of the Gram matrix G = K·Kᵀ of the rows: for the row blocks of [aStart, aEnd),
  * G[a][b] = Σ_c K[a][c]·K[b][c] for every b ≥ the block's first row (the upper triangle and the
  * diagonal blocks; the caller mirrors it). Tiles of 4×2 rows keep 8 float64x2 accumulators in
@@ -249,30 +357,51 @@ export function denseGramWat(storage: 'float32' | 'float64'): string {
 export class DenseKernelMatrix {
   private queue: Promise<unknown> = Promise.resolve();
 
+  /** Per-task mirror sums reserved for packed products (the pool's size when K was stored). */
+  private readonly mirrorSlots: number;
+
   private constructor(
     readonly n: number, readonly m: number, private readonly stored: MaterialisedKernel, private readonly gramReserved: boolean,
-  ) {}
+  ) {
+    this.mirrorSlots = stored.packed ? poolThreads() : 0;
+  }
 
   /**
    * Whether K (n×m in `storage`), a product's buffers and the formula's points fit one
    * WebAssembly memory (4 GiB); 64 KiB more cover the parameters and lane masks. `gram` reserves
    * room for the n×n float64 Gram matrix K·Kᵀ too.
    */
-  static fits(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: { gram?: boolean } = {}): boolean {
+  static fits(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: DenseKernelOptions = {}): boolean {
     const mPad = paddedRow(m);
     const points = slots.i.reduce((s, v) => s + align16(n * v.dim * 8), 0) + slots.j.reduce((s, v) => s + align16(v.dim * mPad * 8), 0);
-    const bytes = n * mPad * (storage === 'float64' ? 8 : 4) + reserveFor(n, mPad, options) + points + 65536;
+    const bytes = storedBytes(n, mPad, storage, options.symmetric === true) + reserveFor(n, mPad, options) + points + 65536;
     return bytes <= MAX_WASM_PAGES * 65536;
   }
 
-  /** K of the formula, evaluated once in float64 and stored as `storage` (see `materialiseKernel`). */
+  /** Bytes K takes in storage: n·m entries, or about half of them packed (symmetric). */
+  static storedBytes(n: number, m: number, storage: 'float32' | 'float64', options: DenseKernelOptions = {}): number {
+    return storedBytes(n, paddedRow(m), storage, options.symmetric === true);
+  }
+
+  /**
+   * K of the formula, evaluated once in float64 and stored as `storage` (see `materialiseKernel`);
+   * `symmetric` (n = m, K_ij = K_ji) stores each pair once, packed.
+   */
   static async materialise(
-    formula: Node, slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: { gram?: boolean } = {},
+    formula: Node, slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: DenseKernelOptions = {},
   ): Promise<DenseKernelMatrix> {
+    if (options.symmetric && (n !== m || options.gram)) {
+      throw new Error(`internal: packed symmetric storage needs n = m and no Gram reserve, got ${n}x${m}${options.gram ? ' with gram' : ''}`);
+    }
     const mPad = paddedRow(m);
-    const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options));
+    const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
     return new DenseKernelMatrix(n, m, stored, options.gram === true);
+  }
+
+  /** Whether K is stored packed (symmetric: each pair once). */
+  get packed(): boolean {
+    return this.stored.packed;
   }
 
   get storage(): 'float32' | 'float64' {
@@ -281,11 +410,12 @@ export class DenseKernelMatrix {
 
   /** K·c for each column c (length m), as float64 columns of length n (one pass over K per column). */
   multiply(columns: readonly Float64Array[]): Promise<Float64Array[]> {
-    return this.enqueue(() => this.run(columns));
+    return this.enqueue(() => (this.stored.packed ? this.runSymmetric(columns) : this.run(columns)));
   }
 
   /** Kᵀ·z for each z (length n), as float64 columns of length m (one pass over K per column). */
   multiplyTransposed(columns: readonly Float64Array[]): Promise<Float64Array[]> {
+    if (this.stored.packed) return this.multiply(columns); // Kᵀ = K
     return this.enqueue(() => this.runTransposed(columns));
   }
 
@@ -294,15 +424,23 @@ export class DenseKernelMatrix {
    * split over the pool in row blocks of equal triangle work. Needs `materialise(…, { gram: true })`.
    */
   gram(): Promise<Float64Array> {
-    if (!this.gramReserved) throw new Error('DenseKernelMatrix.gram: materialise with { gram: true } to reserve the n×n result');
+    if (!this.gramReserved) throw new Error('DenseKernelMatrix.gram: materialise with { gram: true } to reserve the n×n result (not for packed symmetric storage)');
     return this.enqueue(() => this.runGram());
   }
 
   /** The stored entries K[r][c] for r in `rows`, c in `cols`, as a |rows|×|cols| float64 row-major block. */
   entries(rows: ArrayLike<number>, cols: ArrayLike<number>): Float64Array {
-    const { memory, offset, mPad, storage } = this.stored;
+    const { memory, offset, mPad, storage, packed } = this.stored;
     const buf = memory.buffer as unknown as ArrayBuffer;
-    const K = storage === 'float64' ? new Float64Array(buf, offset, this.n * mPad) : new Float32Array(buf, offset, this.n * mPad);
+    const size = packed ? packedElements(this.n, mPad) : this.n * mPad;
+    const K = storage === 'float64' ? new Float64Array(buf, offset, size) : new Float32Array(buf, offset, size);
+    const group = laneGroup('float64');
+    // packed: row r keeps columns from its group's first on; an entry before that is K[c][r]
+    const at = (r: number, c: number): number => {
+      if (!packed) return r * mPad + c;
+      const c0 = r - (r % group);
+      return c >= c0 ? packedRowOffset(r, mPad) + (c - c0) : at(c, r);
+    };
     const out = new Float64Array(rows.length * cols.length);
     for (let a = 0; a < rows.length; a++) {
       const r = rows[a]!;
@@ -310,7 +448,7 @@ export class DenseKernelMatrix {
       for (let b = 0; b < cols.length; b++) {
         const c = cols[b]!;
         if (!(Number.isInteger(c) && c >= 0 && c < this.m)) throw new RangeError(`DenseKernelMatrix.entries: column ${c} outside [0, ${this.m})`);
-        out[a * cols.length + b] = K[r * mPad + c]!;
+        out[a * cols.length + b] = K[at(r, c)]!;
       }
     }
     return out;
@@ -320,6 +458,35 @@ export class DenseKernelMatrix {
     const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  private async runSymmetric(columns: readonly Float64Array[]): Promise<Float64Array[]> {
+    const { n } = this;
+    const { memory, offset, mPad, storage, reserveOffset } = this.stored;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const rhsOffset = reserveOffset;
+    const outOffset = reserveOffset + align16(mPad * 8);
+    const mirrorOffset = reserveOffset + productReserve(n, mPad);
+    const mirrorBytes = align16(mPad * 8);
+    const tasks = Math.min(rowTasks(n, n), this.mirrorSlots);
+    const module = await compileWat(`denseSym|${storage}`, () => denseSymmetricProductWat(storage));
+    const rhs = new Float64Array(buf, rhsOffset, mPad);
+    rhs.fill(0, n);
+    // row ranges of equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows
+    const boundary = (t: number) => t >= tasks ? n : Math.min(n, 4 * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / 4));
+    const results: Float64Array[] = [];
+    for (const column of columns) {
+      rhs.set(column);
+      await runRowRanges(module, memory, tasks, boundary, (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorOffset + t * mirrorBytes]);
+      const out = new Float64Array(buf, outOffset, n).slice();
+      for (let t = 0; t < tasks; t++) {
+        if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale
+        const mirror = new Float64Array(buf, mirrorOffset + t * mirrorBytes, n);
+        for (let i = 0; i < n; i++) out[i]! += mirror[i]!;
+      }
+      results.push(out);
+    }
+    return results;
   }
 
   private async runTransposed(columns: readonly Float64Array[]): Promise<Float64Array[]> {

@@ -4,7 +4,7 @@
  * that share one WebAssembly memory. K is never stored: memory is O((n + m)·d + (n + m)·k).
  */
 import type { Node } from '../formula/ast.js';
-import { emitReductionProgram, MAX_FUSED_COLUMNS, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
+import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { getPool, poolThreads } from './pool.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
@@ -79,11 +79,13 @@ export function reductionProgram(
 ): ReductionProgram {
   const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
   const sym = symmetric && typeof mode === 'number';
+  // dense modes of a symmetric K write the packed upper storage (see packedRowOffset)
+  const packed = symmetric && typeof mode === 'string' && mode !== 'scratch';
   let perNode = programCache.get(formula);
   if (!perNode) programCache.set(formula, (perNode = new Map()));
-  const k = `${dtype}|${mode}|${sym}`;
+  const k = `${dtype}|${mode}|${sym}|${packed}`;
   let p = perNode.get(k);
-  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, dtype, mode, sym)));
+  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, dtype, mode, sym, packed)));
   return p;
 }
 
@@ -184,6 +186,8 @@ export interface MaterialisedKernel {
   readonly storage: CpuDtype;
   /** Byte offset of `reserveBytes` free bytes after everything else (16-aligned). */
   readonly reserveOffset: number;
+  /** Symmetric K in packed storage (rows from their diagonal lane group on, see `packedRowOffset`). */
+  readonly packed: boolean;
 }
 
 /**
@@ -192,11 +196,11 @@ export interface MaterialisedKernel {
  * never copied). float32 storage rounds each float64 entry once.
  */
 export async function materialiseKernel(
-  formula: Node, slots: FormulaSlots, n: number, m: number, storage: CpuDtype, reserveBytes: number,
+  formula: Node, slots: FormulaSlots, n: number, m: number, storage: CpuDtype, reserveBytes: number, packed = false,
 ): Promise<MaterialisedKernel> {
   const mode = storage === 'float64' ? 'dense' : 'dense-f32';
-  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64' }, reserveBytes);
-  return { memory: r.memory, offset: r.outOffset, mPad: r.mPad, storage, reserveOffset: r.reserveOffset };
+  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64', symmetric: packed }, reserveBytes);
+  return { memory: r.memory, offset: r.outOffset, mPad: r.mPad, storage, reserveOffset: r.reserveOffset, packed };
 }
 
 /** Lays out the shared memory, runs the program over row ranges, returns the memory. */
@@ -228,7 +232,9 @@ async function runProgram(
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
   const parOffset = offset; offset += align16(paramDims * 8);
   const rhsOffset = offset; offset += align16(ncols * mPad * E);
-  const outBytes = mode === 'dense' ? n * mPad * E : mode === 'dense-f32' ? n * mPad * 4 : ncols * n * 8;
+  const packed = program.columns !== 'scratch' && typeof program.columns === 'string' && options.symmetric === true;
+  const denseElements = packed ? packedElements(n, mPad) : n * mPad;
+  const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : ncols * n * 8;
   const outOffset = offset; offset += align16(outBytes);
   const maskOffset = offset; offset += step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
@@ -287,7 +293,7 @@ async function runProgram(
   ];
   // row ranges of equal work: a full product's rows cost the same; in symmetric mode row i costs
   // n − i pairs, so task t ends where the remaining triangle is (1 − t/T) of the whole
-  const boundary = (t: number) => program.symmetric
+  const boundary = (t: number) => program.symmetric || packed
     ? Math.round(n * (1 - Math.sqrt(1 - t / tasks)))
     : Math.floor((t * n) / tasks);
   await runRowRanges(module, memory, tasks, boundary, argsFor);

@@ -76,6 +76,22 @@ const UNROLL = 8;
 /** Pairs per SIMD vector. */
 const LANES = { float64: 2, float32: 4 } as const;
 
+/**
+ * Packed symmetric storage of an n×n K with row stride mPad (a multiple of the float64 lane group
+ * g = laneGroup('float64')): row i keeps only columns j ≥ c0 = i − i mod g, so the g×g diagonal
+ * blocks are stored whole and the rest once, as the upper triangle. Element offset of row i.
+ */
+export function packedRowOffset(i: number, mPad: number): number {
+  const g = laneGroup('float64');
+  const b = Math.floor(i / g);
+  return g * (b * mPad - (g * b * (b - 1)) / 2) + (i - b * g) * (mPad - b * g);
+}
+
+/** Elements of the packed storage of n rows (see `packedRowOffset`). */
+export function packedElements(n: number, mPad: number): number {
+  return packedRowOffset(n, mPad);
+}
+
 /** Columns per lane group (lanes × unroll): a program's mPad is a multiple of it. */
 export function laneGroup(dtype: CpuDtype): number {
   return LANES[dtype] * UNROLL;
@@ -87,8 +103,12 @@ export function emitReductionProgram(
   dtype: CpuDtype,
   columns: ProgramColumns,
   symmetric = false,
+  packed = false,
 ): ReductionProgram {
   if (symmetric && typeof columns !== 'number') throw new Error(`internal: symmetric mode needs fused columns, got '${columns}'`);
+  if (packed && !((columns === 'dense' || columns === 'dense-f32') && dtype === 'float64')) {
+    throw new Error(`internal: packed storage is for the float64 dense modes, got '${columns}' ${dtype}`);
+  }
   if (columns === 'dense-f32' && dtype !== 'float64') throw new Error(`internal: 'dense-f32' evaluates in float64, got dtype ${dtype}`);
   const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
   const lanes = LANES[dtype];
@@ -98,8 +118,8 @@ export function emitReductionProgram(
   const e = new Emitter(slots, lane, elem);
   const kernelLocals: string[] = [];
   for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
-  const key = `wasm|${dtype}|${columns}|${symmetric ? 'sym' : 'full'}|${e.key(formula)}`;
-  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, symmetric);
+  const key = `wasm|${dtype}|${columns}|${symmetric ? 'sym' : packed ? 'packed' : 'full'}|${e.key(formula)}`;
+  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, symmetric, packed);
   return {
     key, wat, dtype, lane, lanes, unroll: UNROLL, tile, columns, symmetric,
     scratchBytes: columns === 'scratch' ? tile * elem : 0,
@@ -398,7 +418,7 @@ function addToOut(r: string | number, value: string): string {
 
 function assemble(
   e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number,
-  columns: ProgramColumns, kernel: string[], symmetric: boolean,
+  columns: ProgramColumns, kernel: string[], symmetric: boolean, packed = false,
 ): string {
   const stepBytes = 16 * UNROLL;
   const step = stepBytes / elem; // columns per lane group
@@ -433,12 +453,30 @@ function assemble(
     e.newI32(`$ra${s}`);
     return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
   });
-  if (columns === 'dense' || columns === 'dense-f32') {
+  if ((columns === 'dense' || columns === 'dense-f32') && packed) {
+    // Packed symmetric storage (see `packedRowOffset`): row i holds columns j ≥ c0(i) = i & −step
+    // (its lane group of rows), at element offset step·(b·mPad − step·b(b−1)/2) + (i − c0)·(mPad − c0)
+    // with b = i / step.
+    e.newI32('$denseRow');
+    e.newI32('$c0');
+    e.newI32('$blk');
+    const storeShift = columns === 'dense' ? 3 : 2;
+    rowSetup.push(
+      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(step)})))`,
+      `(local.set $c0 (i32.and (local.get $i) (i32.const ${-step})))`,
+      `(local.set $denseRow (i32.add (local.get $out) (i32.shl (i32.add
+        (i32.mul (i32.const ${step}) (i32.sub (i32.mul (local.get $blk) (local.get $mPad)) (i32.shr_u (i32.mul (i32.mul (local.get $blk) (i32.sub (local.get $blk) (i32.const 1))) (i32.const ${step})) (i32.const 1))))
+        (i32.mul (i32.sub (local.get $i) (local.get $c0)) (i32.sub (local.get $mPad) (local.get $c0)))) (i32.const ${storeShift}))))`,
+      `(local.set $c0 (i32.mul (local.get $c0) (i32.const ${elem})))`, // in bytes of jb
+    );
+  } else if (columns === 'dense' || columns === 'dense-f32') {
     e.newI32('$denseRow');
     // dense-f32 rows are mPad float32 wide: half the float64 row bytes
     const rowBytes = columns === 'dense' ? '(local.get $mBytes)' : '(i32.shr_u (local.get $mBytes) (i32.const 1))';
     rowSetup.push(`(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) ${rowBytes})))`);
   }
+  // where column jb of the row is stored: packed rows start at their column c0
+  const denseAt = packed ? '(i32.sub (local.get $jb) (local.get $c0))' : '(local.get $jb)';
   const bi: string[] = []; // symmetric: splat of b_r[i], the weight of the mirrored pair
   if (symmetric) {
     const load = elem === 8 ? 'f64.load' : 'f32.load';
@@ -472,12 +510,12 @@ function assemble(
         // two f64x2 vectors → one f32x4: lanes of vector u−1 then of vector u (UNROLL is even)
         if (u % 2 === 1) {
           const demote = (v: string) => `(f32x4.demote_f64x2_zero ${v})`;
-          lines.push(`(v128.store offset=${(u - 1) * 8} (i32.add (local.get $denseRow) (i32.shr_u (local.get $jb) (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${demote(maskedAt(accMask, u - 1))} ${demote(k)}))`);
+          lines.push(`(v128.store offset=${(u - 1) * 8} (i32.add (local.get $denseRow) (i32.shr_u ${denseAt} (i32.const 1))) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 ${demote(maskedAt(accMask, u - 1))} ${demote(k)}))`);
         }
       } else if (columns === 'scratch') {
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) ${k})`);
       } else if (columns === 'dense') {
-        lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $denseRow) (local.get $jb)) ${k})`);
+        lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $denseRow) ${denseAt}) ${k})`);
       } else {
         for (let r = 0; r < fusedCols; r++) {
           lines.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul ${k} (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
@@ -519,12 +557,14 @@ function assemble(
     '$gb', '$dge', '$dgt', '$padSel', ...e.i32Locals];
   // symmetric: a task's rows need columns j ≥ i only — tiles start at its first row's tile, and a
   // tile serves the rows whose diagonal group starts before its end
-  const firstTile = symmetric
+  const firstTile = symmetric || packed
     ? `(i32.mul (i32.div_u (i32.mul (i32.and (local.get $iStart) (i32.const ${-step})) (i32.const ${elem})) (i32.const ${tile * elem})) (i32.const ${tile * elem}))`
     : '(i32.const 0)';
   const rowsDone = symmetric
     ? '(br_if $rowsDone (i32.or (i32.ge_u (local.get $i) (local.get $iEnd)) (i32.ge_u (i32.mul (local.get $i) (i32.const ELEM)) (local.get $jtEnd))))'.replace('ELEM', String(elem))
-    : '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))';
+    : packed // rows are ascending: once a row's first stored column is past the tile, so are the rest
+      ? `(br_if $rowsDone (i32.or (i32.ge_u (local.get $i) (local.get $iEnd)) (i32.ge_u (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})) (local.get $jtEnd))))`
+      : '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))';
   const diagonalGroup = symmetric
     ? [
         '(local.set $jb (local.get $jt))',
@@ -537,7 +577,9 @@ function assemble(
         `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
         '))',
       ]
-    : ['(local.set $jb (local.get $jt))'];
+    : packed
+      ? ['(local.set $jb (select (local.get $c0) (local.get $jt) (i32.gt_u (local.get $c0) (local.get $jt))))']
+      : ['(local.set $jb (local.get $jt))'];
   const body = [
     ...setup,
     ...e.prologue,

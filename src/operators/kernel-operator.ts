@@ -23,9 +23,11 @@ export type BackendChoice = 'auto' | 'cpu' | 'gpu';
 /**
  * When the dense matrix is cached: 'auto' caches once the operator has served
  * `DENSE_CACHE_AFTER_PRODUCTS` products and K fits in `denseCacheBytes` (default
- * `defaultDenseCacheBytes()`: an eighth of the machine's memory, at most 2 GiB — n = m = 16,384
- * in float32); 'never' and 'always' force the choice. The cache is evaluated in float64 and
- * stored in the operator's dtype (float32 operators: 4 bytes per entry, each rounded once).
+ * `defaultDenseCacheBytes()`: an eighth of the machine's memory, at most 2 GiB); 'never' and
+ * 'always' force the choice. The cache is evaluated in float64 and stored in the operator's dtype
+ * (float32 operators: 4 bytes per entry, each rounded once); a symmetric operator stores each pair
+ * once (packed: n = 16,384 takes 0.5 GiB in float32), and the budget counts the bytes stored,
+ * row padding included (`DenseKernelMatrix.storedBytes`).
  */
 export type DenseCachePolicy = 'auto' | 'never' | 'always';
 
@@ -48,7 +50,7 @@ export interface KernelOperatorOptions {
   /** Named kernel parameters (σ, ν, …), for introspection and gradients. */
   params?: Readonly<Record<string, number>>;
   denseCache?: DenseCachePolicy;
-  /** Memory budget of the 'auto' dense cache in bytes (default `defaultDenseCacheBytes()`). */
+  /** Memory budget of the 'auto' dense cache in bytes stored (default `defaultDenseCacheBytes()`; see DenseCachePolicy). */
   denseCacheBytes?: number;
 }
 
@@ -146,12 +148,14 @@ export class KernelOperator extends LinearOperator {
     if (this.dense || policy === 'never') return this.dense;
     const [n, m] = this.shape;
     const storage = this.dtype;
-    const bytes = n * m * (storage === 'float64' ? 8 : 4);
+    // a symmetric K is stored packed: each pair once, half the memory and half the evaluations
+    const layout = { symmetric: this.symmetric && n === m };
+    const bytes = DenseKernelMatrix.storedBytes(n, m, storage, layout);
     const budget = this.options.denseCacheBytes ?? defaultDenseCacheBytes();
     const often = this.products > DENSE_CACHE_AFTER_PRODUCTS || this.repeatedProducts;
     // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
-    if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage))) {
-      this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage);
+    if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage, layout))) {
+      this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage, layout);
       this.dense = await this.densePromise;
     }
     return this.dense;

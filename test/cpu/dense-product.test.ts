@@ -102,4 +102,40 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     expect(() => K.entries([4], [0])).toThrow(/row 4 outside \[0, 4\)/);
     expect(() => K.entries([0], [-1])).toThrow(/column -1 outside \[0, 5\)/);
   });
+
+  // packed symmetric storage: sizes around the 16-row groups and the 4-row blocks; the last on the pool
+  for (const n of [1, 5, 16, 17, 33, 100, 301]) {
+    for (const storage of ['float64', 'float32'] as const) {
+      it(`${storage} packed symmetric storage, n = ${n}: K·b, Kᵀ·b and stored entries match the JS twin`, async () => {
+        const x = points(n, 3, 40);
+        const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.8, 's')).neg().exp();
+        const Kjs = evaluateDenseJs(f.node);
+        const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, storage, { symmetric: true });
+        expect(K.packed).toBe(true);
+        expect(DenseKernelMatrix.storedBytes(n, n, storage, { symmetric: true }))
+          .toBeLessThan(DenseKernelMatrix.storedBytes(n, n, storage) * (0.5 + 16 / n)); // the 16×16 diagonal blocks are stored whole
+        const cols = [column(n, 41), column(n, 42), column(n, 43)];
+        const want = oracleProducts(Kjs, n, n, cols);
+        const tol = storage === 'float64' ? 1e-14 : 1.2e-7;
+        const got = await K.multiply(cols);
+        const gotT = await K.multiplyTransposed(cols);
+        cols.forEach((_, r) => {
+          const { y, scale } = want[r]!;
+          for (let i = 0; i < n; i++) {
+            expect(Math.abs(got[r]![i]! - y[i]!), `row ${i} column ${r}`).toBeLessThanOrEqual(tol * scale[i]! + 1e-300);
+            expect(gotT[r]![i]).toBe(got[r]![i]);
+          }
+        });
+        // a second product starts its mirror sums from zero again
+        expect(await K.multiply([cols[0]!])).toEqual([got[0]]);
+        const idx = [0, n - 1, Math.floor(n / 2), Math.min(n - 1, 20)];
+        const e = K.entries(idx, idx);
+        idx.forEach((r, a) => idx.forEach((c, b) => {
+          expect(Math.abs(e[a * idx.length + b]! - Kjs[r * n + c]!)).toBeLessThanOrEqual(tol * Math.abs(Kjs[r * n + c]!) + 1e-300);
+          expect(e[a * idx.length + b]).toBe(e[b * idx.length + a]); // one stored value per pair
+        }));
+        expect(() => K.gram()).toThrow(/packed symmetric/);
+      });
+    }
+  }
 });

@@ -16,6 +16,7 @@ import {
   type KernelOptions, type PointsLike,
 } from '../../src/index.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
+import { DenseKernelMatrix } from '../../src/cpu/dense-product.js';
 import { poolThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
 import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
 import { seededBlock, seededPoints, seededVector } from '../random-data.js';
@@ -527,6 +528,19 @@ describe('dense cache policy', () => {
     }
   });
 
+  it('a symmetric operator stores its cache packed and passes the conformance suite on it (both dtypes, pool sizes)', async () => {
+    for (const n of [45, 400]) {
+      const X = points(905, n, 3);
+      for (const dtype of DTYPES) {
+        const K = gaussianKernel(X, { sigma: 0.3, dtype, denseCache: 'always' });
+        await K.matvec(seededVector(906, n));
+        expect(K.isDenseCached).toBe(true);
+        expect(((K as unknown as { dense: DenseKernelMatrix }).dense).packed).toBe(true);
+        await checkOperatorAgainstDense(K, await K.toDense(), { tol: dtype === 'float64' ? 1e-13 : 2e-7 });
+      }
+    }
+  });
+
   it("'auto' caches the rectangular operator and its transpose separately; still correct", async () => {
     const K = cauchyKernel(P, { y: Y, sigma: 0.5 });
     const t = seededVector(904, 30);
@@ -573,10 +587,13 @@ describe('dense cache policy', () => {
     expect(always.isDenseCached).toBe(false); // materialised by the first product, not the constructor
     expect(relativeError(await always.matvec(b), closedMatvec(gauss(0.4), P, P, b))).toBeLessThanOrEqual(1e-13);
     expect(always.isDenseCached).toBe(true);
-    const small = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: 30 * 30 * 8 - 1 });
+    // the budget counts the bytes stored: 30 rows of 32 (padded) float64 entries
+    const stored = DenseKernelMatrix.storedBytes(30, 30, 'float64');
+    expect(stored).toBe(30 * 32 * 8);
+    const small = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: stored - 1 });
     for (let p = 0; p < DENSE_CACHE_AFTER_PRODUCTS + 3; p++) await small.matvec(b);
     expect(small.isDenseCached).toBe(false);
-    const fits = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: 30 * 30 * 8 });
+    const fits = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: stored });
     for (let p = 0; p < DENSE_CACHE_AFTER_PRODUCTS + 1; p++) await fits.matvec(b);
     expect(fits.isDenseCached).toBe(true);
   });
