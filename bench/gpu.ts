@@ -6,6 +6,7 @@
  *
  * Sizes default to 65,536, 262,144 and 1,048,576. Options (kernel shape, see GpuKernelOptions):
  *   --rows=R --wg=N --tile=T --splits=S --columns=1|4|8 --target=W --no-kahan --direct (no expanded Gaussian)
+ *   --compensated (double-float products: GpuKernelOptions.compensated, for every operator of the run)
  *   --profile (after the timed matvecs, 5 more with GPU timestamps: the compute pass's device time)
  *   --reps=K (timed matvecs per size, default 10)   --sample=S (rows checked against float64, default 256)
  *   --e2e / --no-e2e (eigsh(K, 5) and K.solve(b, 1e-2) at the largest size; default on)   --no-solve, --no-eigsh
@@ -48,6 +49,7 @@ if (flag('columns')) gpuOptions.columnsPerPass = num('columns', 4) as 1 | 4 | 8;
 if (flag('target')) gpuOptions.targetWorkgroups = num('target', 1024);
 if (args.includes('--no-kahan')) gpuOptions.kahan = false;
 if (args.includes('--direct')) gpuOptions.expandedGaussian = false;
+if (args.includes('--compensated')) gpuOptions.compensated = true;
 const PROFILE = args.includes('--profile');
 
 const log = (o: Record<string, unknown>) => console.log(JSON.stringify(o));

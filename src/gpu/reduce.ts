@@ -41,6 +41,15 @@ export interface GpuKernelOptions {
   targetWorkgroups?: number;
   /** Compensated addition of the per-tile partials (default true). */
   kahan?: boolean;
+  /**
+   * Double-float products (default false): the right-hand side goes up as float32 pairs hi + lo, every
+   * term is formed with its rounding error (fma) and summed with TwoSum, and each row comes back as a pair
+   * — the fixed matrix of float32 entries applied in ≈ float64, one column per pass, in the direct form
+   * (no expanded Gaussian). Costs more per pair (see bench/RESULTS.md); for Krylov solves to tolerances
+   * below the float32 floor ε₃₂·λ_max/α. The entries keep their float32 rounding: against exact float64
+   * K the solution is off by about that rounding times ‖x‖.
+   */
+  compensated?: boolean;
   /** Largest buffer binding to use, in bytes (default: the device's limit; tests lower it to force blocks). */
   maxBindingBytes?: number;
   /**
@@ -194,6 +203,8 @@ interface Plan {
   readonly splits: number;
   /** The expanded Gaussian form: columns of extreme magnitude are scaled by a power of two on upload. */
   readonly expanded: boolean;
+  /** Double-float products: right-hand sides and results as (hi, lo) float32 pairs. */
+  readonly compensated: boolean;
   /** Serialises products on this plan (they share its buffers). */
   chain: Promise<unknown>;
   /** Query set and buffers of the optional profiling, made on first use. */
@@ -229,11 +240,18 @@ function chooseShape(
   if (!Number.isInteger(WG) || WG < 1 || WG > maxWG) {
     throw new RangeError(`gpu.workgroupSize must be an integer in [1, ${maxWG}] (the device's limit), got ${String(WG)}`);
   }
-  const width = o.columnsPerPass ?? (ncols === 1 ? 1 : 4);
+  for (const flag of ['kahan', 'expandedGaussian', 'compensated'] as const) {
+    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
+      throw new TypeError(`gpu.${flag} must be true or false, got ${describeValue(o[flag])}`);
+    }
+  }
+  const compensated = o.compensated === true;
+  const width = o.columnsPerPass ?? (ncols === 1 || compensated ? 1 : 4);
   if (width !== 1 && width !== 4 && width !== 8) throw new RangeError(`gpu.columnsPerPass must be 1, 4 or 8, got ${String(width)}`);
+  if (compensated && width !== 1) throw new RangeError(`gpu.compensated products run one column per pass: columnsPerPass must be 1, got ${width}`);
   const target = o.targetWorkgroups ?? DEFAULT_TARGET_WORKGROUPS;
   const iFloats = slots.i.reduce((s, v) => s + v.dim, 0);
-  const perRow = iFloats + 2 * width * (o.kahan === false ? 1 : 1.5);
+  const perRow = iFloats + 2 * width * (compensated ? 2 : o.kahan === false ? 1 : 1.5);
   // R = 4 where the registers allow (then splits of the j range fill the device): on the H100, n = 65,536
   // ran its kernel in 1.25 ms with R = 2 or 4 and 16–32 splits, 1.31 ms with R = 8, 1.70 ms with R = 1
   // (4 splits); at n = 2²⁰, R = 4 and 8 are within 2% (bench/RESULTS.md)
@@ -245,28 +263,26 @@ function chooseShape(
     }
   }
   if (!Number.isInteger(R) || R < 1 || R > 32) throw new RangeError(`gpu.rowsPerThread must be an integer in [1, 32], got ${String(R)}`);
-  for (const flag of ['kahan', 'expandedGaussian'] as const) {
-    if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
-      throw new TypeError(`gpu.${flag} must be true or false, got ${describeValue(o[flag])}`);
-    }
-  }
   const tile = o.tile ?? WG;
   if (!Number.isInteger(tile) || tile < 1) throw new RangeError(`gpu.tile must be a positive integer, got ${String(tile)}`);
-  const shape: KernelShape = { workgroupSize: WG, rowsPerThread: R, tile, width, kahan: o.kahan ?? true };
+  const shape: KernelShape = { workgroupSize: WG, rowsPerThread: R, tile, width, kahan: o.kahan ?? true, ...(compensated ? { compensated } : {}) };
   return { shape, target };
 }
 
 function optionsKey(o: GpuKernelOptions): string {
-  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian].join(',');
+  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated].join(',');
 }
 
 async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
   const { device, limits } = ctx;
   const { shape: requested, target } = chooseShape(n, m, ncols, slots, limits, o, ctx.adapter.software);
-  const expanded = (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
+  // compensated products run the direct form: the expanded form's row factor would round each result once more
+  const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
   const program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
   const shape = program.shape;
   const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = shape;
+  const F = shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
+  const FB = shape.compensated ? 4 : 1; // floats per right-hand-side entry: hi, its halves, lo
   const passes = Math.ceil(ncols / W);
   const bindingsNeeded = program.bindings.length - 1;
   if (bindingsNeeded > limits.maxStorageBuffersPerShaderStage) {
@@ -277,8 +293,8 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, o.maxBindingBytes ?? Infinity);
   const maxIdim = Math.max(...slots.i.map((v) => v.dim));
   const maxJdim = Math.max(...slots.j.map((v) => v.dim));
-  const rowBytes = 4 * Math.max(maxIdim, passes * W);
-  const colBytes = 4 * Math.max(maxJdim, passes * W);
+  const rowBytes = 4 * Math.max(maxIdim, passes * W * F);
+  const colBytes = 4 * Math.max(maxJdim, passes * W * FB);
   const rowsPerBlock = Math.floor(maxBinding / rowBytes);
   const colsPerBlock = Math.floor(maxBinding / colBytes);
   if (rowsPerBlock < 1 || colsPerBlock < 1) {
@@ -299,12 +315,12 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const tilesMax = Math.ceil(mbMax / tile);
   let splits = o.splits ?? Math.max(1, Math.min(MAX_SPLITS, Math.floor(target / rowGroups)));
   if (!Number.isInteger(splits) || splits < 1) throw new RangeError(`gpu.splits must be a positive integer, got ${String(splits)}`);
-  splits = Math.min(splits, tilesMax, limits.maxComputeWorkgroupsPerDimension, Math.max(1, Math.floor(maxBinding / (4 * W * nbMax))));
+  splits = Math.min(splits, tilesMax, limits.maxComputeWorkgroupsPerDimension, Math.max(1, Math.floor(maxBinding / (4 * W * F * nbMax))));
   const direct = splits === 1 && colRanges.length === 1; // the kernel writes the output itself
 
   // header: nb, mb, tilesPerSplit, rhsOffset, gx, partStride, outOffset, zero (see wgsl-emit.ts)
   const kernel = await pipelineFor(ctx, program);
-  const sumProgram = emitSplitSumProgram(W);
+  const sumProgram = emitSplitSumProgram(W, 64, shape.compensated === true);
   const sum = direct ? undefined : await pipelineFor(ctx, sumProgram);
 
   // everything below is synchronous: the error scopes cannot interleave with other async work
@@ -327,17 +343,17 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
 
   const colBlocks = colRanges.map((b) => ({
     ...b,
-    rhs: device.createBuffer({ size: align4(passes * b.count * W * 4), usage: USAGE.STORAGE | USAGE.COPY_DST }),
+    rhs: device.createBuffer({ size: align4(passes * b.count * W * FB * 4), usage: USAGE.STORAGE | USAGE.COPY_DST }),
   }));
   let stagingBytes = 0;
   const rowBlocks = rowRanges.map((b) => {
-    const bytes = passes * b.count * W * 4;
+    const bytes = passes * b.count * W * F * 4;
     const out = device.createBuffer({ size: align4(bytes), usage: USAGE.STORAGE | USAGE.COPY_SRC });
     const block = { ...b, out, stagingOffset: stagingBytes };
     stagingBytes += align4(bytes);
     return block;
   });
-  const part = direct ? undefined : device.createBuffer({ size: align4(splits * nbMax * W * 4), usage: USAGE.STORAGE });
+  const part = direct ? undefined : device.createBuffer({ size: align4(splits * nbMax * W * F * 4), usage: USAGE.STORAGE });
   const staging = device.createBuffer({ size: stagingBytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
 
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
@@ -394,7 +410,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   if (v) throw new Error(`GPU validation error while preparing a ${n}x${m} kernel product: ${v.message}`);
   return {
     ctx, ncols, width: W, passes, colBlocks, rowBlocks, dispatches, staging, program, splits,
-    expanded: expanded !== undefined, chain: Promise.resolve(),
+    expanded: expanded !== undefined, compensated: F === 2, chain: Promise.resolve(),
   };
 }
 
@@ -458,9 +474,15 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
   const t0 = performance.now();
   // expanded form: columns of extreme magnitude scaled by an exact power of two (undone on readback)
   const scales = columns.map((col) => (plan.expanded ? unitScale(col) : 1));
+  const F = plan.compensated ? 2 : 1;
   for (const cb of plan.colBlocks) {
-    // pass-major, W floats per point; columns beyond ncols stay 0
-    const data = new Float32Array(passes * cb.count * W);
+    // pass-major, W floats per point (W = 1 and 4 floats when compensated); columns beyond ncols stay 0
+    const data = new Float32Array(passes * cb.count * W * (plan.compensated ? 4 : 1));
+    if (plan.compensated) {
+      columns.forEach((col, c) => packSplit(data, c * cb.count * 4, col, cb.start, cb.count, scales[c]!));
+      device.queue.writeBuffer(cb.rhs, 0, data);
+      continue;
+    }
     columns.forEach((col, c) => {
       const p = Math.floor(c / W);
       const lane = c % W;
@@ -486,7 +508,7 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
     pass.dispatchWorkgroups(d.x, d.y, d.z);
   }
   pass.end();
-  for (const rb of plan.rowBlocks) encoder.copyBufferToBuffer(rb.out, 0, plan.staging, rb.stagingOffset, passes * rb.count * W * 4);
+  for (const rb of plan.rowBlocks) encoder.copyBufferToBuffer(rb.out, 0, plan.staging, rb.stagingOffset, passes * rb.count * W * F * 4);
   if (profiler) {
     encoder.resolveQuerySet(profiler.querySet, 0, 2, profiler.resolve, 0);
     encoder.copyBufferToBuffer(profiler.resolve, 0, profiler.read, 0, 16);
@@ -525,6 +547,10 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
     const out = columns.map(() => new Float64Array(n));
     for (const rb of plan.rowBlocks) {
       const base0 = rb.stagingOffset / 4;
+      if (plan.compensated) {
+        out.forEach((col, c) => unpackPairs(col, rb.start, mapped, base0 + c * rb.count * 2, rb.count, 1 / scales[c]!));
+        continue;
+      }
       out.forEach((col, c) => {
         const p = Math.floor(c / W);
         const lane = c % W;
@@ -569,6 +595,28 @@ function packColumn(data: Float32Array, base: number, W: number, src: Float64Arr
     return;
   }
   for (let j = 0; j < count; j++) data[base + j * W] = src[start + j]! * scale;
+}
+
+/**
+ * data[base + 4j …] = hi, hh, hl, lo of v = src[start + j]·scale: hi = fl₃₂(v), lo = fl₃₂(v − hi), and
+ * hi = hh + hl exactly with 12-bit halves (Veltkamp's split, exact in float64), for Dekker's product.
+ */
+function packSplit(data: Float32Array, base: number, src: Float64Array, start: number, count: number, scale: number): void {
+  for (let j = 0; j < count; j++) {
+    const v = src[start + j]! * scale;
+    const hi = Math.fround(v);
+    const c = Math.fround(4097 * hi);
+    const hh = Math.fround(c - Math.fround(c - hi));
+    data[base + 4 * j] = hi;
+    data[base + 4 * j + 1] = hh;
+    data[base + 4 * j + 2] = hi - hh; // exact: the low 12 bits
+    data[base + 4 * j + 3] = v - hi; // rounded to float32 by the store
+  }
+}
+
+/** dst[start + i] = (hi + lo)·scale of the pair at src[base + 2i] (float64). */
+function unpackPairs(dst: Float64Array, start: number, src: Float32Array, base: number, count: number, scale: number): void {
+  for (let i = 0; i < count; i++) dst[start + i] = (src[base + 2 * i]! + src[base + 2 * i + 1]!) * scale;
 }
 
 /** dst[start + i] = src[base + i·W]·scale for i < count (float32 → float64). */

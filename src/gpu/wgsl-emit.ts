@@ -50,6 +50,14 @@ export interface KernelShape {
   readonly width: PassWidth;
   /** Compensated (Kahan) addition of the per-tile partials. */
   readonly kahan: boolean;
+  /**
+   * Double-float products (width 1 only): the right-hand side arrives as float32 hi + lo (with hi's
+   * Veltkamp halves), each term K_ij·(hi_j + lo_j) is formed exactly up to the rounding of K·lo
+   * (Dekker's TwoProduct) and summed with TwoSum into a pair per row, written as (hi, lo). The
+   * product is then the fixed matrix K̃ of float32 entries applied in ≈ float64 — no noise that
+   * depends on the vector, so CG on it has no float32 residual floor.
+   */
+  readonly compensated?: boolean;
 }
 
 export type BindingRole =
@@ -559,6 +567,15 @@ export interface EmitLimits {
 }
 
 /**
+ * opq(x) = x, opaque to the shader compiler (x's bits OR'ed with the header's runtime zero): what passes
+ * through it is rounded where written and not re-associated or folded. Error-free transformations
+ * (TwoSum, Dekker's product) need that: llvmpipe's compiler folded TwoSum's error to 0 even through a
+ * multiplication by a runtime 1 (measured in a test shader: (−204.94847, −776.49719) lost its error 2⁻¹⁶),
+ * while the bitwise form kept every step exact.
+ */
+const OPAQUE_HELPER = 'fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | u.h.zero); }\n';
+
+/**
  * The reduction program for `formula` with the given shape; `tile` is lowered if the staged values
  * do not fit the workgroup memory limit.
  */
@@ -568,6 +585,8 @@ export function emitKernelProgram(
   if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
   if (expanded && expanded.formula !== formula) throw new Error('internal: the expanded-Gaussian match is for another formula');
   const { workgroupSize: WG, rowsPerThread: R, width: W, kahan } = shape;
+  const comp = shape.compensated === true;
+  if (comp && W !== 1) throw new Error(`internal: compensated products run one column per pass, got width ${W}`);
   const e = new Emitter(slots, R);
   const slotFloats = slots.p.reduce((s, v) => s + v.dim, 0);
   const kernels: string[] = [];
@@ -586,7 +605,18 @@ export function emitKernelProgram(
   // weights: one staged scalar (W = 1) or W/4 vec4 arrays of their own
   const G = W === 1 ? 1 : W / 4;
   let weightRead: string[];
-  if (W === 1) {
+  let weightLo = '';
+  let weightSplit: [string, string] = ['', ''];
+  if (comp) {
+    // per entry 4 floats: hi, its Veltkamp halves hh + hl (12 bits each, so K-half × w-half products
+    // are exact), and lo — element 4(rhsOffset + j) on
+    const s = e.staged.length;
+    e.staged.push(...[0, 1, 2, 3].map((q) => `B[4u * (u.h.rhsOffset + j) + ${q}u]`));
+    const at = (q: number) => `sv${(s + q) >> 2}.${LANE[(s + q) & 3]}`;
+    weightRead = [at(0)];
+    weightSplit = [at(1), at(2)];
+    weightLo = at(3);
+  } else if (W === 1) {
     const s = e.staged.length;
     e.staged.push(`B[u.h.rhsOffset + j]`);
     weightRead = [`sv${s >> 2}.${LANE[s & 3]}`];
@@ -627,26 +657,41 @@ export function emitKernelProgram(
     ...(W === 1 ? [] : groups.map((g) => `let tw${g} = TW${g}[jj];`)),
     ...rows.flatMap((r) => [
       ...e.pairs[r]!,
-      ...groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`),
+      ...(comp
+        // p + pe = K·(hi + lo) up to the rounding of K·lo; TwoSum adds p to acc exactly (its error into cmp)
+        // Dekker's TwoProduct (K split by Veltkamp, w split on the host): p + pe = K·hi exactly; TwoSum adds p
+        // to acc exactly; K·lo and the errors go to cmp. No fma: a software adapter may not fuse it. Every
+        // rounding that must happen where written goes through opq (see OPAQUE_HELPER).
+        ? [`{ let kk = ${kernels[r]!}; let p = kk * ${weightRead[0]!}; let c = opq(4097.0 * kk); let kh = opq(c - opq(c - kk)); let kl = kk - kh;`
+          + ` let pe = opq(opq(opq(opq(kh * ${weightSplit[0]} - p) + kh * ${weightSplit[1]}) + kl * ${weightSplit[0]}) + kl * ${weightSplit[1]}) + kk * ${weightLo};`
+          + ` let s = opq(acc${r}_0 + p); let bb = opq(s - acc${r}_0); cmp${r}_0 += (opq(acc${r}_0 - opq(s - bb)) + opq(p - bb)) + pe; acc${r}_0 = s; }`]
+        : groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`)),
     ]),
   ];
-  const accumulate = rows.flatMap((r) => groups.map((g) => kahan
+  const accumulate = comp ? [] : rows.flatMap((r) => groups.map((g) => kahan
     ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
     : `acc${r}_${g} += part${r}_${g};`));
+  const outIndex = (r: number, g: number) => `(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u`;
+  const rowFactor = (r: number) => (rowFactors[r] ? ` * ${rowFactors[r]}` : '');
+  const writeRow = (r: number) => comp
+    // the pair renormalised (hi = fl(acc + cmp), lo = what hi missed), scaled by the row factor
+    ? [`    { let hi = opq(acc${r}_0 + cmp${r}_0); let lo = cmp${r}_0 - opq(hi - acc${r}_0);`,
+      `      O[2u * (${outIndex(r, 0)})] = hi${rowFactor(r)}; O[2u * (${outIndex(r, 0)}) + 1u] = lo${rowFactor(r)}; }`].join('\n')
+    : groups.map((g) => `    O[${outIndex(r, g)}] = acc${r}_${g}${rowFactor(r)};`).join('\n');
 
-  const code = `${programHead(decls, e, WG, tile)}
+  const code = `${comp ? OPAQUE_HELPER : ''}${programHead(decls, e, WG, tile)}
   let rowBase = (wid.x + wid.z * u.h.gx) * (WG * ${R}u) + lid;
   let split = wid.y;
 ${indent(e.pre, '  ')}
 ${rows.map((r) => `  let i${r} = min(rowBase + ${r * WG}u, nb - 1u);`).join('\n')}
 ${rows.map((r) => indent(e.rows[r]!, '  ')).filter((s) => s).join('\n')}
-${rows.flatMap((r) => groups.map((g) => `  var acc${r}_${g} = ${AT}(0.0);${kahan ? ` var cmp${r}_${g} = ${AT}(0.0);` : ''}`)).join('\n')}
+${rows.flatMap((r) => groups.map((g) => `  var acc${r}_${g} = ${AT}(0.0);${kahan || comp ? ` var cmp${r}_${g} = ${AT}(0.0);` : ''}`)).join('\n')}
   let tiles = (mb + TILE - 1u) / TILE;
   let tBegin = split * u.h.tilesPerSplit;
   let tEnd = min(tBegin + u.h.tilesPerSplit, tiles);
   for (var t = tBegin; t < tEnd; t++) {
 ${stageTile(e, arrays, weightWrites)}
-${rows.flatMap((r) => groups.map((g) => `    var part${r}_${g} = ${AT}(0.0);`)).join('\n')}
+${comp ? '' : rows.flatMap((r) => groups.map((g) => `    var part${r}_${g} = ${AT}(0.0);`)).join('\n')}
     let cnt = min(TILE, mb - jt);
     if (cnt == TILE) {
       for (var jj = 0u; jj < TILE; jj++) {
@@ -659,10 +704,10 @@ ${indent(body, '        ')}
     }
 ${indent(accumulate, '    ')}
   }
-${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${groups.map((g) => `    O[(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u] = acc${r}_${g}${rowFactors[r] ? ` * ${rowFactors[r]}` : ''};`).join('\n')}\n  }`).join('\n')}
+${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${writeRow(r)}\n  }`).join('\n')}
 }
 `;
-  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
+  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? 'df' : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
   return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
 }
 
@@ -671,7 +716,8 @@ ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${groups.map((g) => `    
  * scalars). Header fields reused: nb = n·G elements, mb = splits, outOffset (rows), rhsOffset ≠ 0:
  * add to O (column blocks after the first).
  */
-export function emitSplitSumProgram(width: PassWidth, workgroupSize = 64): GpuProgram {
+export function emitSplitSumProgram(width: PassWidth, workgroupSize = 64, compensated = false): GpuProgram {
+  if (compensated) return emitPairSplitSumProgram(workgroupSize);
   const AT = width === 1 ? 'f32' : 'vec4<f32>';
   const G = width === 1 ? 1 : width / 4;
   const code = `${uniformDecl(1)}
@@ -750,5 +796,51 @@ ${indent(e.pairs[0]!, '      ')}
     workgroupSize: WG, bindings, code,
     shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1, kahan: false },
     paramFloats, workgroupBytes: tile * bytesPerPoint,
+  };
+}
+
+/**
+ * The split sum of compensated products: elements are (hi, lo) pairs, summed with TwoSum so the
+ * pair keeps ≈ float64 accuracy; header as in `emitSplitSumProgram` (nb = pairs per split).
+ */
+function emitPairSplitSumProgram(workgroupSize: number): GpuProgram {
+  const code = `${uniformDecl(1)}
+@group(0) @binding(1) var<storage, read> Part: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> O: array<vec2<f32>>;
+
+${OPAQUE_HELPER}
+// TwoSum of the his, the los added to its error, renormalised
+fn addPair(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let s = opq(a.x + b.x);
+  let bb = opq(s - a.x);
+  let e = (opq(a.x - opq(s - bb)) + opq(b.x - bb)) + a.y + b.y;
+  let hi = opq(s + e);
+  return vec2<f32>(hi, e - opq(hi - s));
+}
+
+@compute @workgroup_size(${workgroupSize})
+fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let e = gid.x + gid.y * nwg.x * ${workgroupSize}u;
+  let count = u.h.nb;
+  if (e >= count) { return; }
+  var s = vec2<f32>(0.0, 0.0);
+  for (var k = 0u; k < u.h.mb; k++) { s = addPair(s, Part[k * count + e]); }
+  let o = u.h.outOffset + e;
+  if (u.h.rhsOffset != 0u) { s = addPair(s, O[o]); }
+  O[o] = s;
+}
+`;
+  return {
+    key: `wgsl-splitsum|pairs|wg${workgroupSize}`,
+    workgroupSize,
+    bindings: [
+      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
+      { binding: 1, type: 'read-only-storage', role: { kind: 'part' } },
+      { binding: 2, type: 'storage', role: { kind: 'out' } },
+    ],
+    code,
+    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width: 1, kahan: false, compensated: true },
+    paramFloats: 0,
+    workgroupBytes: 0,
   };
 }

@@ -1,0 +1,81 @@
+/**
+ * Double-float (compensated) GPU products: the float32 entries' matrix K̃ applied in ≈ float64.
+ * Checked by what distinguishes them from plain float32 products — linearity to ≈ 1e-12 (a fixed
+ * matrix, whatever the vector), agreement with a float64 product of the same points up to the
+ * entries' own rounding, the split and column-block paths, and a CG solve below the float32 floor.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { cg, gaussianKernel } from '../../src/index.js';
+import { gpuReduceKernel } from '../../src/gpu/reduce.js';
+import { collectVariables } from '../../src/formula/index.js';
+import { shutdownCpuPool } from '../../src/cpu/pool.js';
+import { relativeError } from '../conformance.js';
+import { seededPoints, seededVector } from '../random-data.js';
+import { hasGpu } from './gpu-env.js';
+
+afterAll(async () => {
+  await shutdownCpuPool();
+});
+
+describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
+  const n = 700;
+  const X = seededPoints(70, n, 3, { float32: true });
+  const K64 = gaussianKernel(X, { sigma: 0.2, backend: 'cpu', dtype: 'float64', denseCache: 'never' });
+  const node = K64.formula.node;
+  const slots = collectVariables(node);
+  // an oscillating vector of large entries: the case where float32 sums lose the most (|K||x| ≫ |Kx|)
+  const x1 = Float64Array.from(seededVector(71, n), (v, i) => 1e3 * v * (i % 2 ? 1 : -1));
+  const x2 = seededVector(72, n);
+  const sum = x1.map((v, i) => v + x2[i]!);
+
+  for (const shape of [
+    { label: 'direct, one split', options: { splits: 1 } },
+    { label: 'split j range (pair split sums)', options: { splits: 4 } },
+    { label: 'column blocks (pairs added across blocks)', options: { splits: 2, maxBindingBytes: 4096 } },
+  ]) {
+    it(`is linear to ~1e-12 and matches float64 up to the entries' rounding: ${shape.label}`, async () => {
+      const o = { ...shape.options, compensated: true };
+      const [y1, y2, ys] = await gpuReduceKernel(node, slots, n, n, [x1, x2, sum], o);
+      // plain float32 products for contrast
+      const [p1, p2, ps] = await gpuReduceKernel(node, slots, n, n, [x1, x2, sum], { ...shape.options, expandedGaussian: false });
+      const lin = (a: Float64Array, b: Float64Array, c: Float64Array) => relativeError(c, a.map((v, i) => v + b[i]!));
+      const compensatedLinearity = lin(y1!, y2!, ys!);
+      const plainLinearity = lin(p1!, p2!, ps!);
+      expect(compensatedLinearity).toBeLessThan(1e-11);
+      expect(plainLinearity).toBeGreaterThan(100 * compensatedLinearity); // what the compensation buys
+      // against the float64 product: only the float32 entries' rounding is left (≈ 1e-7 of Σ|K_ij x_j|)
+      const ref = await K64.matvec(x1);
+      expect(relativeError(y1!, ref)).toBeLessThan(relativeError(p1!, ref) * 2 + 1e-6);
+    });
+  }
+
+  it('runs the direct form even where the expanded Gaussian would run (its row factor rounds each result once more)', async () => {
+    const [a, b, c] = await gpuReduceKernel(node, slots, n, n, [x1, x2, sum], { compensated: true, expandedGaussian: true });
+    expect(relativeError(c!, a!.map((v, i) => v + b![i]!))).toBeLessThan(1e-11);
+  });
+
+  it('rejects a pass of several columns', async () => {
+    await expect(gpuReduceKernel(node, slots, n, n, [x1, x2], { compensated: true, columnsPerPass: 4 })).rejects.toThrow(/columnsPerPass must be 1, got 4/);
+    await expect(gpuReduceKernel(node, slots, n, n, [x1], { compensated: 'yes' as never })).rejects.toThrow(/gpu.compensated must be true or false/);
+  });
+
+  it('CG on a GPU operator with compensated products converges below the float32 floor', async () => {
+    // α small against λ_max: the floor ε₃₂·λ_max/α of plain float32 products is ≈ 1e-4 here
+    const m = 1500;
+    const Y = seededPoints(73, m, 3, { float32: true });
+    const b = seededVector(74, m);
+    const alpha = 1e-3;
+    const Kc = gaussianKernel(Y, { sigma: 0.1, backend: 'gpu', gpu: { compensated: true } });
+    const K64c = gaussianKernel(Y, { sigma: 0.1, backend: 'cpu', dtype: 'float64' });
+    const res = await cg(Kc.shift(alpha), b, { rtol: 1e-8, maxiter: 3000 });
+    expect(res.info).toBe(0);
+    // the residual against the operator itself (float32 entries, compensated products)
+    const own = relativeError(await Kc.shift(alpha).matvec(res.x), b);
+    expect(own).toBeLessThan(2e-8);
+    // and against float64 K: the entries' rounding bounds it, far below what plain float32 CG stalls at
+    const plain = await cg(gaussianKernel(Y, { sigma: 0.1, backend: 'gpu' }).shift(alpha), b, { rtol: 1e-8, maxiter: 3000 });
+    const exactC = relativeError(await K64c.shift(alpha).matvec(res.x), b);
+    const exactP = relativeError(await K64c.shift(alpha).matvec(plain.x), b);
+    expect(exactC).toBeLessThan(exactP);
+  });
+});
