@@ -9,7 +9,7 @@ import { cg, gaussianKernel } from '../../src/index.js';
 import { gpuReduceKernel } from '../../src/gpu/reduce.js';
 import { collectVariables } from '../../src/formula/index.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
-import { relativeError } from '../conformance.js';
+import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
 import { seededPoints, seededVector } from '../random-data.js';
 import { hasGpu } from './gpu-env.js';
 
@@ -52,6 +52,13 @@ describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
   it('runs the direct form even where the expanded Gaussian would run (its row factor rounds each result once more)', async () => {
     const [a, b, c] = await gpuReduceKernel(node, slots, n, n, [x1, x2, sum], { compensated: true, expandedGaussian: true });
     expect(relativeError(c!, a!.map((v, i) => v + b![i]!))).toBeLessThan(1e-11);
+  });
+
+  it('a GPU operator with compensated products passes the conformance suite (matvec, rmatvec, matmat, algebra)', async () => {
+    const Z = seededPoints(75, 90, 3, { float32: true });
+    const Kc = gaussianKernel(Z, { sigma: 0.3, backend: 'gpu', gpu: { compensated: true } });
+    // the float32 entries' rounding is all that separates it from the float64 matrix
+    await checkOperatorAgainstDense(Kc, await gaussianKernel(Z, { sigma: 0.3, backend: 'cpu' }).toDense(), { tol: 1e-6 });
   });
 
   it('rejects a pass of several columns', async () => {
