@@ -277,10 +277,12 @@ export abstract class LinearOperator {
    * Preconditioning (src/preconditioners): `options.M` is used as given; otherwise
    * `options.preconditioner` picks one — 'auto' (default), 'none', 'nystrom', 'landmarks',
    * 'jacobi', 'pivoted-cholesky' or a LinearOperator — with `options.preconditionerOptions`
-   * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 4096 and alpha > 0 gets the
-   * randomized Nyström preconditioner with rank 'auto' (unless the CG bound from one product says
-   * plain CG is short: see src/preconditioners/auto.ts); everything else runs unpreconditioned.
-   * The preconditioner is built once and cached on this operator (see `preconditioner`).
+   * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 4096 and alpha > 0 gets adaptive
+   * landmarks on the CPU, randomized Nyström or device landmarks on the GPU (unless the CG bound from
+   * one product says plain CG is short: see src/preconditioners/auto.ts); everything else runs
+   * unpreconditioned. The preconditioner is built once and cached on this operator (see
+   * `preconditioner`). CG runs on `solveOperator(alpha, rtol)` — this operator, or a more accurate
+   * twin where its products could not reach rtol (GPU kernel operators: compensated products).
    */
   solve(b: VectorLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array>;
   solve(b: BlockLike, alpha?: number, options?: KrylovOptions): Promise<Matrix>;
@@ -303,8 +305,19 @@ export abstract class LinearOperator {
       else if (choice !== undefined || preconditionerOptions !== undefined) cgOptions = rest;
     }
     const krylov = await loadKrylovModule();
-    const result = await krylov.cg(alpha ? this.shift(alpha) : this, rhs, cgOptions);
+    const rtol = typeof options?.['rtol'] === 'number' ? options['rtol'] : 1e-5; // cg's default (scipy's)
+    const A = await this.solveOperator(alpha, rtol);
+    const result = await krylov.cg(alpha ? A.shift(alpha) : A, rhs, cgOptions);
     return result.x;
+  }
+
+  /**
+   * The operator `solve` runs CG on for (A + alpha·I) x = b to tolerance rtol: this one by default.
+   * Subclasses whose products carry a rounding floor above rtol return a more accurate twin of the
+   * same matrix (see KernelOperator).
+   */
+  protected async solveOperator(_alpha: number, _rtol: number): Promise<LinearOperator> {
+    return this;
   }
 
   /**

@@ -4,8 +4,9 @@
  * matrix, whatever the vector), agreement with a float64 product of the same points up to the
  * entries' own rounding, the split and column-block paths, and a CG solve below the float32 floor.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { cg, gaussianKernel } from '../../src/index.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cg, gaussianKernel, type LinearOperator } from '../../src/index.js';
+import { registerKrylovModule } from '../../src/operators/krylov-bridge.js';
 import { gpuReduceKernel } from '../../src/gpu/reduce.js';
 import { collectVariables } from '../../src/formula/index.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
@@ -16,6 +17,7 @@ import { hasGpu } from './gpu-env.js';
 afterAll(async () => {
   await shutdownCpuPool();
 });
+afterEach(() => registerKrylovModule(undefined));
 
 describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
   const n = 700;
@@ -84,5 +86,32 @@ describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
     const exactC = relativeError(await K64c.shift(alpha).matvec(res.x), b);
     const exactP = relativeError(await K64c.shift(alpha).matvec(plain.x), b);
     expect(exactC).toBeLessThan(exactP);
+  });
+
+  it('K.solve switches a GPU operator to compensated products where the float32 floor ε₃₂·λ̂/α is above rtol/10', async () => {
+    const m = 800;
+    const Y = seededPoints(76, m, 3, { float32: true });
+    const b = seededVector(77, m);
+    const seen: string[] = [];
+    registerKrylovModule({
+      eigsh: () => { throw new Error('not used'); },
+      cg: async (A: LinearOperator, rhs: unknown, o: unknown) => { seen.push(String(A)); return cg(A, rhs as Float64Array, o as never) as never; },
+    });
+    const K = gaussianKernel(Y, { sigma: 0.1, backend: 'gpu' });
+    const ones = await K.matvec(new Float64Array(m).fill(1));
+    const lambda = Math.hypot(...ones) / Math.sqrt(m);
+    // α = 1e-3 at rtol 1e-8: floor ≈ 6e-8·λ̂/α far above rtol → compensated; α = 10 at rtol 1e-3: float32
+    expect(2 ** -24 * lambda / 1e-3).toBeGreaterThan(1e-9);
+    expect(2 ** -24 * lambda / 10).toBeLessThan(1e-4);
+    const x = await K.solve(b, 1e-3, { rtol: 1e-8, preconditioner: 'none', maxiter: 3000 });
+    expect(seen[0]).toMatch(/compensated products/);
+    const twinResidual = relativeError(await gaussianKernel(Y, { sigma: 0.1, backend: 'gpu', gpu: { compensated: true } }).shift(1e-3).matvec(x), b);
+    expect(twinResidual).toBeLessThan(2e-8);
+    await K.solve(b, 10, { rtol: 1e-3, preconditioner: 'none' });
+    expect(seen[1]).not.toMatch(/compensated/);
+    // an explicit choice is kept
+    const plain = gaussianKernel(Y, { sigma: 0.1, backend: 'gpu', gpu: { compensated: false } });
+    await plain.solve(b, 1e-3, { rtol: 1e-3, preconditioner: 'none', maxiter: 50 }).catch(() => undefined);
+    expect(seen[2]).not.toMatch(/compensated/);
   });
 });
