@@ -283,8 +283,21 @@ export function frobenius(a: Float64Array): number {
   return Math.sqrt(s);
 }
 
-/** Row-major k×q block as a Tall (k rows). */
+/** Column c of A as a new array. */
+export function columnOf(A: Tall, c: number): Float64Array {
+  const out = new Float64Array(A.rows);
+  for (let i = 0; i < A.rows; i++) out[i] = A.data[i * A.cols + c]!;
+  return out;
+}
+
+/** The columns of A (the data itself for a single column). */
+export function columnsOf(A: Tall): Float64Array[] {
+  return A.cols === 1 ? [A.data] : Array.from({ length: A.cols }, (_, c) => columnOf(A, c));
+}
+
+/** Row-major k×q block as a Tall (k rows); a single column is used as it is. */
 export function blockFromColumns(columns: readonly Float64Array[], n: number): Tall {
+  if (columns.length === 1 && columns[0]!.length === n) return tall(n, 1, columns[0]!);
   const q = columns.length;
   const out = new Float64Array(n * q);
   for (let c = 0; c < q; c++) {

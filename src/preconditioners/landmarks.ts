@@ -21,7 +21,7 @@ import { compileScalarJs } from '../formula/emit-js.js';
 import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { mulberry32 } from '../krylov/random.js';
-import { choleskyUpper, gram, gramInto, tall, type Tall } from './dense.js';
+import { blockFromColumns, choleskyUpper, columnsOf, gram, gramInto, tall, type Tall } from './dense.js';
 import {
   Preconditioner,
   applyWoodbury,
@@ -217,24 +217,7 @@ function denseKernelFactor(D: DenseKernelMatrix): Factor {
   const n = D.m;
   return {
     rank: m,
-    apply: async (Z) => fromColumns(await D.multiplyTransposed(columnsOf(Z)), n), // K_nm Z = K_mnᵀ Z
-    applyT: async (X) => fromColumns(await D.multiply(columnsOf(X)), m), //          K_mn X
+    apply: async (Z) => blockFromColumns(await D.multiplyTransposed(columnsOf(Z)), n), // K_nm Z = K_mnᵀ Z
+    applyT: async (X) => blockFromColumns(await D.multiply(columnsOf(X)), m), //          K_mn X
   };
-}
-
-function columnsOf(X: Tall): Float64Array[] {
-  if (X.cols === 1) return [X.data];
-  return Array.from({ length: X.cols }, (_, c) => {
-    const out = new Float64Array(X.rows);
-    for (let i = 0; i < X.rows; i++) out[i] = X.data[i * X.cols + c]!;
-    return out;
-  });
-}
-
-function fromColumns(columns: readonly Float64Array[], rows: number): Tall {
-  const k = columns.length;
-  if (k === 1) return tall(rows, 1, columns[0]!);
-  const out = new Float64Array(rows * k);
-  columns.forEach((col, c) => { for (let i = 0; i < rows; i++) out[i * k + c] = col[i]!; });
-  return tall(rows, k, out);
 }

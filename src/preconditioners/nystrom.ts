@@ -25,6 +25,7 @@ import { mulberry32 } from '../krylov/random.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import {
   choleskyUpper,
+  columnOf,
   concatColumns,
   cross,
   crossVector,
@@ -695,12 +696,6 @@ function stopDecision(l: number, lmin: number): Omit<NystromDecision, 'action'> 
   return {
     nextRank: l, predictedEigenvalue: lmin, underestimate: NaN, decayPerDoubling: NaN, iterationsNow: NaN, iterationsNext: NaN, solveMsNow: NaN, buildMsNext: NaN, solveMsNext: NaN, steps: [],
   };
-}
-
-function columnOf(A: Tall, c: number): Float64Array {
-  const out = new Float64Array(A.rows);
-  for (let i = 0; i < A.rows; i++) out[i] = A.data[i * A.cols + c]!;
-  return out;
 }
 
 /**
