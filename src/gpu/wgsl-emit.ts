@@ -736,8 +736,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   O[o] = s;
 }
 `;
+  return splitSumProgram(`wgsl-splitsum|w${width}|wg${workgroupSize}`, workgroupSize, code, { width, kahan: false });
+}
+
+/** A split-sum program's bindings (uniform, partials, output) and shape around its code. */
+function splitSumProgram(key: string, workgroupSize: number, code: string, shape: Pick<KernelShape, 'width' | 'kahan' | 'compensated'>): GpuProgram {
   return {
-    key: `wgsl-splitsum|w${width}|wg${workgroupSize}`,
+    key,
     workgroupSize,
     bindings: [
       { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
@@ -745,7 +750,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
       { binding: 2, type: 'storage', role: { kind: 'out' } },
     ],
     code,
-    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width, kahan: false },
+    shape: { workgroupSize, rowsPerThread: 1, tile: 1, ...shape },
     paramFloats: 0,
     workgroupBytes: 0,
   };
@@ -830,17 +835,5 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   O[o] = s;
 }
 `;
-  return {
-    key: `wgsl-splitsum|pairs|wg${workgroupSize}`,
-    workgroupSize,
-    bindings: [
-      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
-      { binding: 1, type: 'read-only-storage', role: { kind: 'part' } },
-      { binding: 2, type: 'storage', role: { kind: 'out' } },
-    ],
-    code,
-    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width: 1, kahan: false, compensated: true },
-    paramFloats: 0,
-    workgroupBytes: 0,
-  };
+  return splitSumProgram(`wgsl-splitsum|pairs|wg${workgroupSize}`, workgroupSize, code, { width: 1, kahan: false, compensated: true });
 }
