@@ -84,7 +84,6 @@ export class KernelOperator extends LinearOperator {
   private repeatedProducts = false;
   private dense: DenseKernelMatrix | undefined;
   private densePromise: Promise<DenseKernelMatrix> | undefined;
-  private onesEstimate: Promise<number> | undefined;
   private compensatedTwin: KernelOperator | undefined;
 
   constructor(formula: Formula | Node, options: KernelOperatorOptions = {}) {
@@ -138,8 +137,9 @@ export class KernelOperator extends LinearOperator {
    */
   protected override async solveOperator(alpha: number, rtol: number): Promise<LinearOperator> {
     if (this.backend !== 'gpu' || this.options.gpu?.compensated !== undefined || !(alpha > 0)) return this;
-    this.onesEstimate ??= this.matvec(new Float64Array(this.shape[0]).fill(1)).then((y) => Math.hypot(...y) / Math.sqrt(y.length));
-    const lambda = await this.onesEstimate;
+    // the preconditioners are loaded lazily (see linear-operator.ts); the estimate is shared with them
+    const { onesRayleighEstimate } = await import('../preconditioners/common.js');
+    const lambda = await onesRayleighEstimate(this);
     if (!(FLOAT32_UNIT_ROUNDOFF * lambda / alpha > rtol / 10)) return this;
     this.compensatedTwin ??= new KernelOperator(this.formula, {
       ...this.options, backend: 'gpu', dtype: this.dtype, gpu: { ...this.options.gpu, compensated: true },

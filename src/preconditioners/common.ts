@@ -48,13 +48,26 @@ export function checkSeed(seed: unknown, fn: string): number {
   return seed;
 }
 
-/** λ̂ = ‖A1‖/‖1‖, a lower bound on λ_max of a symmetric positive semi-definite A, from one product. */
-export async function onesRayleighEstimate(A: LinearOperator): Promise<number> {
-  const n = A.shape[1];
-  const y = await A.matvec(new Float64Array(n).fill(1));
-  let s2 = 0;
-  for (let i = 0; i < y.length; i++) s2 += y[i]! * y[i]!;
-  return Math.sqrt(s2 / n);
+const onesEstimates = new WeakMap<LinearOperator, Promise<number>>();
+
+/**
+ * λ̂ = ‖A1‖/‖1‖, a lower bound on λ_max of a symmetric positive semi-definite A, from one product —
+ * made once per operator (operators are immutable) and shared by the 'auto' CG bound, the
+ * device-landmark shift and a GPU kernel operator's choice of compensated products in `solve`.
+ */
+export function onesRayleighEstimate(A: LinearOperator): Promise<number> {
+  let p = onesEstimates.get(A);
+  if (!p) {
+    const n = A.shape[1];
+    p = A.matvec(new Float64Array(n).fill(1)).then((y) => {
+      let s2 = 0;
+      for (let i = 0; i < y.length; i++) s2 += y[i]! * y[i]!;
+      return Math.sqrt(s2 / n);
+    });
+    onesEstimates.set(A, p);
+    p.catch(() => onesEstimates.delete(A));
+  }
+  return p;
 }
 
 export function checkPositive(v: unknown, fn: string, what: string): number {

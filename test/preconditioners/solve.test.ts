@@ -7,6 +7,7 @@ import {
   AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, JacobiPreconditioner, LandmarkPreconditioner, NystromPreconditioner,
   PivotedCholeskyPreconditioner, cgIterationBound, defaultPreconditionerChoice, landmarkStages,
 } from '../../src/preconditioners/index.js';
+import { onesRayleighEstimate } from '../../src/preconditioners/common.js';
 import { points, randomVector, relErr } from './helpers.js';
 
 afterEach(() => registerKrylovModule(undefined));
@@ -72,6 +73,21 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     const x = (await K.solve(b, 4, { rtol: 1e-8 })) as Float64Array;
     expect(rec.seen[0]!.M).toBeUndefined();
     expect(relErr(await K.shift(4).matvec(x), b)).toBeLessThan(1e-7);
+  });
+
+  it('λ̂ = ‖K1‖/‖1‖ is one product per operator, shared by every rule that asks for it', async () => {
+    const A = gaussianKernel(points(300, 3, 7), { sigma: 0.2 });
+    let products = 0;
+    const counted = Object.assign(Object.create(Object.getPrototypeOf(A) as object) as typeof A, A);
+    const matvec = A.matvec.bind(A);
+    counted.matvec = async (x: Float64Array) => { products++; return matvec(x); };
+    const ones = await A.matvec(new Float64Array(300).fill(1));
+    const want = Math.sqrt(ones.reduce((s, v) => s + v * v, 0) / 300);
+    const [first, second] = await Promise.all([onesRayleighEstimate(counted), onesRayleighEstimate(counted)]);
+    expect(first).toBeCloseTo(want, 12);
+    expect(second).toBe(first);
+    expect(await onesRayleighEstimate(counted)).toBe(first);
+    expect(products).toBe(1);
   });
 
   it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {
