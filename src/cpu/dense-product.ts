@@ -14,8 +14,8 @@
  */
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
-import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, type MaterialisedKernel } from './reduce.js';
-import { laneGroup, packedElements, packedRowOffset } from './wasm-emit.js';
+import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
+import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
 import { poolThreads } from './pool.js';
 
 /**
@@ -233,13 +233,11 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string
     return [
       `(block $${label}Done (loop $${label}`,
       `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${rows})) (local.get $iEnd)))`,
-      // the group's first stored column c0 and the row length (elements), then each row's start
+      // the group's first stored column c0, then each row's start (the layout of packedRowOffset)
       `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(G)})))`,
       `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${Math.log2(G)})))`,
-      '(local.set $len (i32.sub (local.get $mPad) (local.get $c0)))',
-      `(local.set $base (i32.mul (i32.const ${G}) (i32.sub (i32.mul (local.get $blk) (local.get $mPad)) (i32.shr_u (i32.mul (i32.mul (local.get $blk) (i32.sub (local.get $blk) (i32.const 1))) (i32.const ${G})) (i32.const 1)))))`,
       ...qs.flatMap((q) => [
-        `(local.set $p${q} (i32.add (local.get $K) (i32.shl (i32.add (local.get $base) (i32.mul (i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0)) (local.get $len))) (i32.const ${storeShift}))))`,
+        `(local.set $p${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`,
         `(local.set $b${q} (f64x2.splat (f64.load (i32.add (local.get $rhs) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))))))`,
         ...halves.map((h) => `(local.set ${acc(q, h)} ${zero})`),
       ]),
@@ -261,7 +259,7 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
     '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs i32) (param $out i32) (param $mirror i32)',
-    '(local $i i32) (local $blk i32) (local $c0 i32) (local $len i32) (local $base i32) (local $kb i32) (local $jx i32) (local $jxEnd i32)',
+    '(local $i i32) (local $blk i32) (local $c0 i32) (local $kb i32) (local $jx i32) (local $jxEnd i32)',
     '(local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128)',
     '(local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)',
     kLocals,
@@ -473,7 +471,7 @@ export class DenseKernelMatrix {
     const rhs = new Float64Array(buf, rhsOffset, mPad);
     rhs.fill(0, n);
     // row ranges of equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows
-    const boundary = (t: number) => t >= tasks ? n : Math.min(n, 4 * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / 4));
+    const boundary = triangleBoundary(n, tasks, 4);
     const results: Float64Array[] = [];
     for (const column of columns) {
       rhs.set(column);
@@ -518,10 +516,10 @@ export class DenseKernelMatrix {
     const gOffset = reserveOffset + productReserve(n, mPad);
     const G = new Float64Array(buf, gOffset, n * n);
     G.fill(0); // the tiles add into it
-    const tasks = rowTasks(n, n * mPad > 0 ? Math.ceil((mPad * (n + 1)) / 2) : 0);
+    const tasks = rowTasks(n, Math.ceil((mPad * (n + 1)) / 2)); // n rows of ≈ (n + 1)/2 dot products of mPad terms
     const module = await compileWat(`gram|${storage}`, () => denseGramWat(storage));
-    // row a's tiles cover b ≥ a: task t ends where (1 − t/T) of the triangle remains; blocks of 4 rows
-    const boundary = (t: number) => t >= tasks ? n : Math.min(n, 4 * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / 4));
+    // row a's tiles cover b ≥ a: a triangle, in blocks of 4 rows
+    const boundary = triangleBoundary(n, tasks, 4);
     await runRowRanges(module, memory, tasks, boundary, (_t, aStart, aEnd) => [aStart, aEnd, offset, mPad * elem, n, gOffset]);
     const out = G.slice();
     for (let a = 0; a < n; a++) for (let b = a + 1; b < n; b++) out[b * n + a] = out[a * n + b]!;

@@ -174,6 +174,14 @@ export async function runRowRanges(
   await Promise.all(jobs);
 }
 
+/**
+ * Row ranges of equal work over a triangle of n rows (row i costs ≈ n − i): task t of `tasks` starts
+ * where (1 − t/tasks) of the triangle remains, rounded to a multiple of `block` rows.
+ */
+export function triangleBoundary(n: number, tasks: number, block = 1): (t: number) => number {
+  return (t) => (t >= tasks ? n : Math.min(n, block * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / block)));
+}
+
 /** WebAssembly memories (wasm32) hold at most 65,536 pages of 64 KiB: 4 GiB. */
 export const MAX_WASM_PAGES = 65536;
 
@@ -291,11 +299,9 @@ async function runProgram(
     outJOffset + t * outJBytes, maskTabOffset,
     ...iOffsets, ...jOffsets,
   ];
-  // row ranges of equal work: a full product's rows cost the same; in symmetric mode row i costs
-  // n − i pairs, so task t ends where the remaining triangle is (1 − t/T) of the whole
-  const boundary = (t: number) => program.symmetric || packed
-    ? Math.round(n * (1 - Math.sqrt(1 - t / tasks)))
-    : Math.floor((t * n) / tasks);
+  // row ranges of equal work: a full product's rows cost the same; in symmetric and packed mode
+  // row i costs n − i pairs
+  const boundary = program.symmetric || packed ? triangleBoundary(n, tasks) : (t: number) => Math.floor((t * n) / tasks);
   await runRowRanges(module, memory, tasks, boundary, argsFor);
   if (program.symmetric) {
     // out += Σ_t outJ_t (the mirrored halves)

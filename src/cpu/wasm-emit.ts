@@ -87,6 +87,18 @@ export function packedRowOffset(i: number, mPad: number): number {
   return g * (b * mPad - (g * b * (b - 1)) / 2) + (i - b * g) * (mPad - b * g);
 }
 
+/**
+ * The same offset as WAT (i32): `group` = i / g and `row` = i's place in its group (locals or
+ * constant expressions), `mPad` the row stride. Both the program that stores a packed K and the
+ * product that reads it use this text, so the layout is written once for each side.
+ */
+export function packedRowOffsetWat(group: string, row: string, mPad: string): string {
+  const g = laneGroup('float64');
+  const start = `(i32.mul ${group} (i32.const ${g}))`; // c0, the group's first stored column
+  return `(i32.add (i32.mul (i32.const ${g}) (i32.sub (i32.mul ${group} ${mPad}) (i32.shr_u (i32.mul (i32.mul ${group} (i32.sub ${group} (i32.const 1))) (i32.const ${g})) (i32.const 1))))`
+    + ` (i32.mul ${row} (i32.sub ${mPad} ${start})))`;
+}
+
 /** Elements of the packed storage of n rows (see `packedRowOffset`). */
 export function packedElements(n: number, mPad: number): number {
   return packedRowOffset(n, mPad);
@@ -455,19 +467,16 @@ function assemble(
   });
   if ((columns === 'dense' || columns === 'dense-f32') && packed) {
     // Packed symmetric storage (see `packedRowOffset`): row i holds columns j ≥ c0(i) = i & −step
-    // (its lane group of rows), at element offset step·(b·mPad − step·b(b−1)/2) + (i − c0)·(mPad − c0)
-    // with b = i / step.
+    // (its lane group of rows; step is the float64 lane group this program runs with).
     e.newI32('$denseRow');
     e.newI32('$c0');
     e.newI32('$blk');
     const storeShift = columns === 'dense' ? 3 : 2;
+    const offset = packedRowOffsetWat('(local.get $blk)', `(i32.and (local.get $i) (i32.const ${step - 1}))`, '(local.get $mPad)');
     rowSetup.push(
       `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(step)})))`,
-      `(local.set $c0 (i32.and (local.get $i) (i32.const ${-step})))`,
-      `(local.set $denseRow (i32.add (local.get $out) (i32.shl (i32.add
-        (i32.mul (i32.const ${step}) (i32.sub (i32.mul (local.get $blk) (local.get $mPad)) (i32.shr_u (i32.mul (i32.mul (local.get $blk) (i32.sub (local.get $blk) (i32.const 1))) (i32.const ${step})) (i32.const 1))))
-        (i32.mul (i32.sub (local.get $i) (local.get $c0)) (i32.sub (local.get $mPad) (local.get $c0)))) (i32.const ${storeShift}))))`,
-      `(local.set $c0 (i32.mul (local.get $c0) (i32.const ${elem})))`, // in bytes of jb
+      `(local.set $denseRow (i32.add (local.get $out) (i32.shl ${offset} (i32.const ${storeShift}))))`,
+      `(local.set $c0 (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})))`, // in bytes of jb
     );
   } else if (columns === 'dense' || columns === 'dense-f32') {
     e.newI32('$denseRow');
