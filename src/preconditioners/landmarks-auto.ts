@@ -18,6 +18,7 @@
  * last cost a third of it together, and a fresh uniform draw with the same seed nests the sets.
  */
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
+import { axpy, dot } from '../krylov/util.js';
 import { mulberry32 } from '../krylov/random.js';
 import { MAX_WASM_PAGES } from '../cpu/reduce.js';
 import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
@@ -101,11 +102,11 @@ export async function preconditionedConditionEstimate(
     let t = performance.now();
     const q = await A.matvec(p);
     if (k > 0) productMs += performance.now() - t;
-    for (let i = 0; i < n; i++) q[i]! += mu * p[i]!;
+    axpy(mu, p, q);
     const pq = dot(p, q);
     if (!(pq > 0) || !(rz > 0)) break; // exact convergence (or breakdown): the steps so far are the estimate
     const alpha = rz / pq;
-    for (let i = 0; i < n; i++) r[i]! -= alpha * q[i]!;
+    axpy(-alpha, q, r);
     t = performance.now();
     z = await P.matvec(r);
     if (k > 0) applyMs += performance.now() - t;
@@ -126,12 +127,6 @@ export async function preconditionedConditionEstimate(
   const off = alphas.slice(0, k - 1).map((a, j) => Math.sqrt(Math.max(0, betas[j]!)) / a);
   const ev = tridiagonalEigen(diag, off).eigenvalues;
   return { kappa: Math.max(1, ev[k - 1]!), lambdaMin: ev[0]!, productMs, applyMs };
-}
-
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
 }
 
 /** CG iterations the model predicts for κ at rtol. */
