@@ -13,7 +13,7 @@
  *   --precond-solve (issue 5: at the largest size, (K + αI)a = b with α = --alpha (1e-3), rtol --rtol (1e-5),
  *     first with the default preconditioner of K.solve (built and timed apart), then unpreconditioned, each capped
  *     at --maxiter-pre (150) / --maxiter-plain (300) iterations; the verified residual each reached)
- *   --device-landmarks=m (the solves also run with deviceLandmarkPreconditioner, m landmarks, --tau (1e-3))
+ *   --device-landmarks=m (the solves also run with deviceLandmarkPreconditioner, m landmarks, --tau (0))
  *   --solve-rtol=1e-3 --solve-maxiter=2000 --eigsh-tol=1e-6
  * Lines: {"kind":"device"…}, {"kind":"matvec", n, msPerMatvec, pairsPerS, relErr…},
  * (relErrSample: ‖y − y₆₄‖/‖y₆₄‖ over the sampled rows; maxRowErrScaled: max |y_i − y₆₄,i| / Σ_j K_ij|v_j|),
@@ -162,7 +162,7 @@ async function endToEnd(K: KernelOperator): Promise<void> {
   const b = Float64Array.from({ length: n }, () => rand() - 0.5);
   t = performance.now();
   const M1 = DEVICE_LANDMARKS ? await deviceLandmarkPreconditioner(K, {
-    shift: 1e-2, rank: DEVICE_LANDMARKS, tau: num('tau', 1e-3),
+    shift: 1e-2, rank: DEVICE_LANDMARKS, tau: num('tau', 0),
     onProgress: (p) => log({ kind: 'precond-stage', n, stage: p.stage, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
   }) : undefined;
   const x = await K.solve(b, 1e-2, {
@@ -210,7 +210,7 @@ async function precondSolve(K: KernelOperator): Promise<void> {
     let t = performance.now();
     const M = variant === 'default' ? await K.preconditioner(alpha)
       : variant === 'device-landmarks' ? await deviceLandmarkPreconditioner(K, {
-        shift: alpha, rank: DEVICE_LANDMARKS!, tau: num('tau', 1e-3),
+        shift: alpha, rank: DEVICE_LANDMARKS!, tau: num('tau', 0),
         onProgress: (p) => log({ kind: 'precond-stage', n, stage: p.stage, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
       }) : undefined;
     const buildS = (performance.now() - t) / 1e3;

@@ -601,7 +601,7 @@ function packColumn(data: Float32Array, base: number, W: number, src: Float64Arr
  * data[base + 4j …] = hi, hh, hl, lo of v = src[start + j]·scale: hi = fl₃₂(v), lo = fl₃₂(v − hi), and
  * hi = hh + hl exactly with 12-bit halves (Veltkamp's split, exact in float64), for Dekker's product.
  */
-function packSplit(data: Float32Array, base: number, src: Float64Array, start: number, count: number, scale: number): void {
+export function packSplit(data: Float32Array, base: number, src: Float64Array, start: number, count: number, scale: number): void {
   for (let j = 0; j < count; j++) {
     const v = src[start + j]! * scale;
     const hi = Math.fround(v);

@@ -8,18 +8,19 @@
  * Operations, each a fixed WGSL program (no formula text; the block itself comes from the formula AST through
  * `emitKernelBlockProgram`):
  *  - `gram()`: G = K_mn K_nm (m×m), 64×64 tiles per workgroup, 4×4 per thread, the i range staged 32 at a time,
- *    each 32-term partial added to the tile accumulators with compensation (Kahan), and the result returned as
+ *    each 8-term partial added to the tile accumulators with compensation (Kahan, kept from folding by opq), and the result returned as
  *    the pair hi + lo (summed in float64 on the host): the Woodbury core μK_mm + G is formed from G, and
  *    its small eigenvalues, below float32's resolution of G, decide which directions the preconditioner keeps;
- *  - `applyT(r)`: K_mn r (m values), a workgroup per landmark reducing over i (compensated per thread);
+ *  - `applyT(r)`: K_mn r (m values), a workgroup per landmark reducing over i;
  *  - `apply(c)`: K_nm c (n values), a thread per point summing over the landmarks.
- * Vectors cross as float32 and come back as float64.
+ * The products run in double-float arithmetic on float32 entries (see `PAIR_ARITHMETIC`); vectors come back as
+ * float64.
  */
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
 import type { GpuContext } from './device.js';
-import { pipelineFor } from './reduce.js';
-import { emitKernelBlockProgram, HEADER_BYTES, type GpuProgram } from './wgsl-emit.js';
+import { packSplit, pipelineFor } from './reduce.js';
+import { ADD_PAIR_WGSL, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 0x1;
@@ -35,11 +36,12 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
 @group(0) @binding(0) var<uniform> h: H;`;
 
 /** G[a0 + a][b0 + b] = Σ_i A[a][i]·B[b][i] over 64×64 tiles (see the module comment). */
-const GRAM: GpuProgram = fixedProgram('tall-gram', 256, ['read-only-storage', 'read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
+const GRAM: GpuProgram = fixedProgram('tall-gram-k8', 256, ['read-only-storage', 'read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> G: array<f32>;
 @group(0) @binding(4) var<storage, read_write> GL: array<f32>;
+${opaqueHelper('h.flag')}fn opq4(x: vec4<f32>) -> vec4<f32> { return vec4<f32>(opq(x.x), opq(x.y), opq(x.z), opq(x.w)); }
 var<workgroup> As: array<vec4<f32>, 512>;
 var<workgroup> Bs: array<vec4<f32>, 512>;
 
@@ -68,20 +70,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       Bs[k * 16u + (a >> 2u)][a & 3u] = vb;
     }
     workgroupBarrier();
-    var part = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-    for (var kk = 0u; kk < 32u; kk++) {
-      let av = As[kk * 16u + ty];
-      let bv = Bs[kk * 16u + tx];
-      part[0] = fma(vec4<f32>(av.x), bv, part[0]);
-      part[1] = fma(vec4<f32>(av.y), bv, part[1]);
-      part[2] = fma(vec4<f32>(av.z), bv, part[2]);
-      part[3] = fma(vec4<f32>(av.w), bv, part[3]);
-    }
-    for (var r = 0u; r < 4u; r++) {
-      let y = part[r] - cmp[r];
-      let s2 = acc[r] + y;
-      cmp[r] = (s2 - acc[r]) - y;
-      acc[r] = s2;
+    for (var k8 = 0u; k8 < 32u; k8 += 8u) {
+      var part = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+      for (var kk = k8; kk < k8 + 8u; kk++) {
+        let av = As[kk * 16u + ty];
+        let bv = Bs[kk * 16u + tx];
+        part[0] = fma(vec4<f32>(av.x), bv, part[0]);
+        part[1] = fma(vec4<f32>(av.y), bv, part[1]);
+        part[2] = fma(vec4<f32>(av.z), bv, part[2]);
+        part[3] = fma(vec4<f32>(av.w), bv, part[3]);
+      }
+      for (var r = 0u; r < 4u; r++) {
+        let y = part[r] - cmp[r];
+        let s2 = opq4(acc[r] + y);
+        cmp[r] = opq4(s2 - acc[r]) - y;
+        acc[r] = s2;
+      }
     }
   }
   for (var r = 0u; r < 4u; r++) {
@@ -100,57 +104,87 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 }
 `);
 
-/** y[a0 + a] = Σ_i A[a][i]·r[i]: one workgroup per landmark a. */
-const APPLY_T: GpuProgram = fixedProgram('tall-applyT', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> R: array<f32>;
-@group(0) @binding(3) var<storage, read_write> Y: array<f32>;
-var<workgroup> red: array<f32, 256>;
+/**
+ * The products' arithmetic: vectors cross as double-float (hi + lo, with hi's Veltkamp halves split on the host,
+ * `packSplit`), each term K̃·(hi + lo) is formed by Dekker's TwoProduct and summed by TwoSum into a (hi, lo) pair.
+ * Why: P⁻¹r = (r − K̃_nm S⁻¹K̃_mn r)/μ subtracts two nearly equal vectors, and w = S⁻¹K̃_mn r has large
+ * entries of both signs (the landmark columns are nearly collinear), so float32 vectors and sums put rounding
+ * into P⁻¹ that 1/μ amplifies until it is indefinite (n = 4,000, m = 800, μ = 10⁻³: rᵀP⁻¹r < 0 at iteration 12).
+ * The entries of K̃ stay float32: the products are those of one fixed matrix. `mb` (unused by the products)
+ * is the runtime zero of `opq`.
+ */
+const PAIR_ARITHMETIC = `${opaqueHelper('h.mb')}
+${ADD_PAIR_WGSL}
+// acc + k·w, w = (hi, hi's high half, hi's low half, lo): Dekker's TwoProduct k·hi = p + pe (k split here), TwoSum
+fn addProduct(acc: vec2<f32>, k: f32, w: vec4<f32>) -> vec2<f32> {
+  let p = k * w.x;
+  let c = opq(4097.0 * k);
+  let kh = opq(c - opq(c - k));
+  let kl = k - kh;
+  let pe = opq(opq(opq(opq(kh * w.y - p) + kh * w.z) + kl * w.y) + kl * w.z) + k * w.w;
+  let s = opq(acc.x + p);
+  let bb = opq(s - acc.x);
+  return vec2<f32>(s, acc.y + ((opq(acc.x - opq(s - bb)) + opq(p - bb)) + pe));
+}
+`;
 
+/** y[a0 + a] = Σ_i A[a][i]·r[i] as (hi, lo): one workgroup per landmark a. */
+const APPLY_T: GpuProgram = fixedProgram('tall-applyT-pairs', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read> R: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> Y: array<vec2<f32>>;
+var<workgroup> red: array<vec2<f32>, 256>;
+${PAIR_ARITHMETIC}
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
   let a = wid.x + wid.y * h.gx;
   let base = min(a, h.ma - 1u) * h.n;
-  var s = 0.0;
-  var c = 0.0;
+  var s = vec2<f32>(0.0, 0.0);
   for (var i = lid; i < h.n; i += 256u) {
-    let y = A[base + i] * R[i] - c;
-    let t = s + y;
-    c = (t - s) - y;
-    s = t;
+    s = addProduct(s, A[base + i], R[i]);
   }
   red[lid] = s;
   for (var w = 128u; w > 0u; w >>= 1u) {
     workgroupBarrier();
-    if (lid < w) { red[lid] += red[lid + w]; }
+    if (lid < w) { red[lid] = addPair(red[lid], red[lid + w]); }
   }
   if (lid == 0u && a < h.ma) { Y[h.a0 + a] = red[0]; }
 }
 `);
 
-/** Z[i] (+)= Σ_a A[a][i]·c[a0 + a]: one thread per point; flag ≠ 0 adds to Z. */
-const APPLY: GpuProgram = fixedProgram('tall-apply', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+/** Z[i] (+)= Σ_a A[a][i]·c[a0 + a] as (hi, lo): one thread per point; flag ≠ 0 adds to Z. */
+const APPLY: GpuProgram = fixedProgram('tall-apply-pairs', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> C: array<f32>;
-@group(0) @binding(3) var<storage, read_write> Z: array<f32>;
-
+@group(0) @binding(2) var<storage, read> C: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> Z: array<vec2<f32>>;
+${PAIR_ARITHMETIC}
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = gid.x + gid.y * nwg.x * 256u;
   let ii = min(i, h.n - 1u);
-  var s = 0.0;
-  var cp = 0.0;
+  var s = vec2<f32>(0.0, 0.0);
   for (var a = 0u; a < h.ma; a++) {
-    let y = A[a * h.n + ii] * C[h.a0 + a] - cp;
-    let t = s + y;
-    cp = (t - s) - y;
-    s = t;
+    s = addProduct(s, A[a * h.n + ii], C[h.a0 + a]);
   }
   if (i < h.n) {
-    if (h.flag != 0u) { Z[i] = Z[i] + s; } else { Z[i] = s; }
+    if (h.flag != 0u) { Z[i] = addPair(Z[i], s); } else { Z[i] = s; }
   }
 }
 `);
+
+/** v as double-float entries (hi, hh, hl, lo) for the pair products. */
+function splitVector(v: Float64Array): Float32Array<ArrayBuffer> {
+  const data = new Float32Array(4 * v.length);
+  packSplit(data, 0, v, 0, v.length, 1);
+  return data;
+}
+
+/** The (hi, lo) pairs summed in float64. */
+function joinPairs(p: Float32Array): Float64Array {
+  const out = new Float64Array(p.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = p[2 * i]! + p[2 * i + 1]!;
+  return out;
+}
 
 function fixedProgram(name: string, workgroupSize: number, storage: ('read-only-storage' | 'storage')[], code: string): GpuProgram {
   return {
@@ -242,12 +276,13 @@ export class DeviceKernelBlock {
     device.queue.submit([encoder.finish()]);
     const vec = (floats: number, usage: number) => device.createBuffer({ size: Math.max(16, 4 * floats), usage });
     const vectors = {
-      r: vec(n, USAGE.STORAGE | USAGE.COPY_DST),
-      y: vec(m, USAGE.STORAGE | USAGE.COPY_SRC),
-      c: vec(m, USAGE.STORAGE | USAGE.COPY_DST),
-      z: vec(n, USAGE.STORAGE | USAGE.COPY_SRC),
-      readM: vec(m, USAGE.MAP_READ | USAGE.COPY_DST),
-      readN: vec(n, USAGE.MAP_READ | USAGE.COPY_DST),
+      // double-float vectors: (hi, hh, hl, lo) in, (hi, lo) out
+      r: vec(4 * n, USAGE.STORAGE | USAGE.COPY_DST),
+      y: vec(2 * m, USAGE.STORAGE | USAGE.COPY_SRC),
+      c: vec(4 * m, USAGE.STORAGE | USAGE.COPY_DST),
+      z: vec(2 * n, USAGE.STORAGE | USAGE.COPY_SRC),
+      readM: vec(2 * m, USAGE.MAP_READ | USAGE.COPY_DST),
+      readN: vec(2 * n, USAGE.MAP_READ | USAGE.COPY_DST),
     };
     const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
     if (oom) throw new Error(`GPU out of memory forming a ${m}×${n} kernel block (${((4 * m * n) / 2 ** 30).toFixed(1)} GiB): ${oom.message}`);
@@ -390,7 +425,7 @@ export class DeviceKernelBlock {
   async applyT(r: Float64Array): Promise<Float64Array> {
     const { limits } = this.ctx;
     const { m, vectors } = this;
-    this.ctx.device.queue.writeBuffer(vectors.r, 0, new Float32Array(r));
+    this.ctx.device.queue.writeBuffer(vectors.r, 0, splitVector(r));
     const pipe = await pipelineFor(this.ctx, APPLY_T);
     const { applyT } = await this.bindings();
     const y = await this.run((pass) => {
@@ -400,15 +435,15 @@ export class DeviceKernelBlock {
         pass.setBindGroup(0, applyT[p]!);
         pass.dispatchWorkgroups(gx, Math.ceil(A.count / gx), 1);
       });
-    }, { from: vectors.y, to: vectors.readM, bytes: 4 * m });
-    return Float64Array.from(y);
+    }, { from: vectors.y, to: vectors.readM, bytes: 8 * m });
+    return joinPairs(y);
   }
 
   /** K_nm c (n values). */
   async apply(c: Float64Array): Promise<Float64Array> {
     const { limits } = this.ctx;
     const { n, vectors } = this;
-    this.ctx.device.queue.writeBuffer(vectors.c, 0, new Float32Array(c));
+    this.ctx.device.queue.writeBuffer(vectors.c, 0, splitVector(c));
     const pipe = await pipelineFor(this.ctx, APPLY);
     const { apply } = await this.bindings();
     const groups = Math.ceil(n / 256);
@@ -419,8 +454,8 @@ export class DeviceKernelBlock {
         pass.setBindGroup(0, group);
         pass.dispatchWorkgroups(gx, Math.ceil(groups / gx), 1);
       }
-    }, { from: vectors.z, to: vectors.readN, bytes: 4 * n });
-    return Float64Array.from(z);
+    }, { from: vectors.z, to: vectors.readN, bytes: 8 * n });
+    return joinPairs(z);
   }
 
   /** Frees the device memory (the object cannot be used afterwards). */

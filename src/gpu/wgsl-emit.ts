@@ -573,7 +573,20 @@ export interface EmitLimits {
  * multiplication by a runtime 1 (measured in a test shader: (−204.94847, −776.49719) lost its error 2⁻¹⁶),
  * while the bitwise form kept every step exact.
  */
-const OPAQUE_HELPER = 'fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | u.h.zero); }\n';
+export function opaqueHelper(zero: string): string {
+  return `fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | ${zero}); }\n`;
+}
+const OPAQUE_HELPER = opaqueHelper('u.h.zero');
+
+/** addPair(a, b): the (hi, lo) pairs a + b by TwoSum of the his, the los added to its error, renormalised (needs opq). */
+export const ADD_PAIR_WGSL = `fn addPair(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
+  let s = opq(a.x + b.x);
+  let bb = opq(s - a.x);
+  let e = (opq(a.x - opq(s - bb)) + opq(b.x - bb)) + a.y + b.y;
+  let hi = opq(s + e);
+  return vec2<f32>(hi, e - opq(hi - s));
+}
+`;
 
 /**
  * The reduction program for `formula` with the given shape; `tile` is lowered if the staged values
@@ -814,15 +827,7 @@ function emitPairSplitSumProgram(workgroupSize: number): GpuProgram {
 @group(0) @binding(2) var<storage, read_write> O: array<vec2<f32>>;
 
 ${OPAQUE_HELPER}
-// TwoSum of the his, the los added to its error, renormalised
-fn addPair(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
-  let s = opq(a.x + b.x);
-  let bb = opq(s - a.x);
-  let e = (opq(a.x - opq(s - bb)) + opq(b.x - bb)) + a.y + b.y;
-  let hi = opq(s + e);
-  return vec2<f32>(hi, e - opq(hi - s));
-}
-
+${ADD_PAIR_WGSL}
 @compute @workgroup_size(${workgroupSize})
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let e = gid.x + gid.y * nwg.x * ${workgroupSize}u;

@@ -3,20 +3,27 @@
  * algebra (n ≈ 10⁶, m in the thousands). With m landmarks (seeded uniform rows), K̃_nm formed on the device in
  * float32 (`DeviceKernelBlock`) and G = K̃_mn K̃_nm from it (compensated, returned as hi + lo):
  *
- *   P = K̃_nm K_mm⁻¹ K̃_mn + νI,   P⁻¹ = (1/ν) (I − K̃_nm S⁻¹ K̃_mn),   S = ν K_mm + G = RᵀR  (float64, host),
+ *   P = K̃_nm (K_mm + (j/ν)I)⁻¹ K̃_mn + νI,   P⁻¹ = (1/ν) (I − K̃_nm S⁻¹ K̃_mn),   S = ν K_mm + G + jI = RᵀR  (float64, host),
  *
- * with ν = max(μ, τ·λ̂), λ̂ = ‖K1‖/‖1‖ ≤ λ_max(K) from one product. Why ν and not μ (the solve's α): P⁻¹r is
- * r minus a float32 product K̃_nm S⁻¹ K̃_mn r, divided by ν; S⁻¹ amplifies that product's rounding by S's
- * condition, which grows as ν falls (K_mm is numerically singular for smooth kernels). Measured on llvmpipe
- * (Gaussian, n = 1,200 and 4,000, m = 300–800): τ = 10⁻³ kept P⁻¹ positive definite in every case, τ = 10⁻⁴
- * failed in two of four (CG stopped on rᵀP⁻¹r < 0 after 4 and 78 iterations), ν = μ = 10⁻³ failed at once.
- * The price: P⁻¹(K + μI) has eigenvalues in [μ/ν′, 1], ν′ = max(ν, λ_{m+1}) — ν bounds the condition number
- * it leaves, ν/μ. At n = 4,000, σ = 0.1, α = 10⁻², m = 800: 42 CG iterations to rtol 10⁻³ against 290.
- * S is positive definite when νK_mm + (G's rounding) is; a diagonal jitter, raised tenfold until the
- * Cholesky factorisation succeeds, covers that rounding.
+ * with ν = max(μ, τ·λ̂) (τ = 0 by default: ν = μ, the solve's α) and a jitter j.
  *
- * Each application: one upload of the residual, K̃_mn r on the device (m values back), two triangular solves
- * with R on the host (2m² flops), K̃_nm w on the device (n values back).
+ * Where rounding enters, and what keeps P⁻¹ positive definite at ν = μ:
+ *  - P⁻¹r subtracts K̃_nm S⁻¹ K̃_mn r from r and divides by ν, and S⁻¹K̃_mn r has large entries of both signs
+ *    (nearly collinear landmark columns): both products run in double-float arithmetic on the float32 entries
+ *    (see `DeviceKernelBlock`), so P is the formula's operator for the fixed matrix K̃.
+ *  - P⁻¹ is positive definite iff S ≻ G exactly, i.e. νK_mm + E + jI ≻ 0 for the Gram's rounding E. G's entries
+ *    are compensated sums of 8-term float32 partials (relative error ≈ u·8/√(3n), u = 2⁻²⁴, a random-walk model);
+ *    j starts at `GRAM_JITTER_SAFETY` times the model's ‖E‖₂ ≈ 2√m·u·8/√(3n)·max G_aa (`gramJitter`) and is raised
+ *    tenfold while S does not factor. j only regularises the core (K_mm + (j/ν)I): the preconditioned spectrum
+ *    degrades gently, to ≈ √(n·j/(ν·m·μ)) at the worst direction, where a larger ν would leave a condition of ν/μ.
+ *  - Measured on llvmpipe (Gaussian, σ = 0.1, n = 4,000, m = 800, μ = 10⁻³, CG to 10⁻⁸ with float64 products):
+ *    float64 landmarks 244 iterations; this preconditioner 257 / 248 / 255 iterations at j = 10⁻⁸ / 10⁻⁷ / 10⁻⁶
+ *    × max G_aa (the model gives 10⁻⁶), 349 at 10⁻⁹; before the double-float products and the opq-guarded
+ *    8-term Gram (32-term partials, float32 vectors), P⁻¹ was indefinite below j = 10⁻⁶ and the old default
+ *    ν = 10⁻³·λ̂ took 266–287.
+ *
+ * Each application: one upload of the residual (hi + lo), K̃_mn r on the device (m pairs back), two triangular
+ * solves with R on the host (2m² flops), K̃_nm w on the device (n pairs back).
  */
 import { compileScalarJs } from '../formula/emit-js.js';
 import { collectVariables } from '../formula/analyze.js';
@@ -37,7 +44,7 @@ export interface DeviceLandmarkOptions {
   shift: number;
   /** Seed of the uniform landmark choice (default 0). */
   seed?: number;
-  /** ν = max(shift, tau·λ̂) (default 1e-3; see the module comment). */
+  /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
   tau?: number;
   /** Called with the build's stages (ms since the start) — long builds report progress. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
@@ -45,7 +52,14 @@ export interface DeviceLandmarkOptions {
 
 /** Default m: at n = 2²⁰ the host Cholesky of the m×m core took 8.3 s for m = 2048 in JS (≈ 8× that for 4096); it is WASM SIMD since (see `choleskyUpperWasm`). */
 export const DEFAULT_DEVICE_LANDMARKS = 2048;
-export const DEFAULT_DEVICE_TAU = 1e-3;
+export const DEFAULT_DEVICE_TAU = 0;
+/** The jitter's margin over the Gram's rounding model (see the module comment). */
+export const GRAM_JITTER_SAFETY = 4;
+
+/** The starting jitter j: `GRAM_JITTER_SAFETY` × the model's ‖E‖₂ ≈ 2√m · u·8/√(3n) · max G_aa (module comment). */
+export function gramJitter(n: number, m: number, maxDiag: number): number {
+  return GRAM_JITTER_SAFETY * 2 * Math.sqrt(m) * (2 ** -24 * 8 / Math.sqrt(3 * n)) * maxDiag;
+}
 
 export class DeviceLandmarkPreconditioner extends Preconditioner {
   readonly method = 'device-landmarks' as const;
@@ -119,9 +133,11 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     options.onProgress?.({ stage, elapsedMs: now - t0 });
   };
 
-  const lambda = await onesRayleighEstimate(A); // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
-  const nu = Math.max(mu, tau * lambda);
-  mark('λ̂ (one product)');
+  let nu = mu;
+  if (tau > 0) {
+    nu = Math.max(mu, tau * (await onesRayleighEstimate(A))); // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
+    mark('λ̂ (one product)');
+  }
 
   const idx = selectUniform(n, m, seed);
   const node = restrictRows(A.formula.node, { j: idx });
@@ -136,16 +152,16 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     let maxDiag = 0;
     for (let t = 0; t < m * m; t++) S[t] = nu * Kmm[t]! + G[t]!;
     for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
-    let jitter = 0;
-    let R = await choleskyUpperWasm(S, m);
-    // G's entries carry ≈ 1e-8 relative rounding: start the jitter there and raise it until S factors
-    for (let level = 1e-9; !R && level < 1; level *= 10) {
-      jitter = level * maxDiag;
+    // start at the jitter of the Gram's rounding model (see gramJitter); raise it tenfold while S does not factor
+    let jitter = gramJitter(n, m, maxDiag);
+    const withJitter = (j: number) => {
       const Sj = Float64Array.from(S);
-      for (let a = 0; a < m; a++) Sj[a * m + a]! += jitter;
-      R = await choleskyUpperWasm(Sj, m);
-    }
-    if (!R) throw new Error(`${fn}: νK_mm + K_mnK_nm did not factor even with a jitter of 0.1·max diag (is K positive semidefinite?)`);
+      for (let a = 0; a < m; a++) Sj[a * m + a]! += j;
+      return choleskyUpperWasm(Sj, m);
+    };
+    let R = await withJitter(jitter);
+    for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
+    if (!R) throw new Error(`${fn}: νK_mm + K_mnK_nm did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)}; is K positive semidefinite?)`);
     const solver = await CholeskySolver.create(R, m);
     mark('Cholesky of νK_mm + G (host, WASM)');
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, jitter, idx, block, solver, stages);
