@@ -38,7 +38,12 @@ const E2E = !args.includes('--no-e2e');
 const SOLVE = !args.includes('--no-solve');
 const EIGSH = !args.includes('--no-eigsh');
 const PRECOND_SOLVE = args.includes('--precond-solve');
-const DEVICE_LANDMARKS = flag('device-landmarks') === undefined ? undefined : num('device-landmarks', 2048);
+/** `--device-landmarks=m[:jitter][,m[:jitter]…]`: one device-landmark solve per entry (jitter relative to max G_aa). */
+const DEVICE_LANDMARK_RUNS = (flag('device-landmarks') ?? '').split(',').filter((v) => v).map((v) => {
+  const [m, jitter] = v.split(':');
+  return { m: Number(m), ...(jitter !== undefined ? { jitter: Number(jitter) } : {}) };
+});
+const DEVICE_LANDMARKS = DEVICE_LANDMARK_RUNS[0]?.m;
 
 const gpuOptions: GpuKernelOptions = {};
 if (flag('rows')) gpuOptions.rowsPerThread = num('rows', 1);
@@ -202,15 +207,16 @@ async function precondSolve(K: KernelOperator): Promise<void> {
   const rand = mulberry32(5);
   const b = Float64Array.from({ length: n }, () => rand() - 0.5);
   const bNorm = Math.sqrt(b.reduce((s, v) => s + v * v, 0));
-  const variants: [string, number][] = [
-    ...(DEVICE_LANDMARKS ? [['device-landmarks', num('maxiter-pre', 150)] as [string, number]] : []),
-    ['default', num('maxiter-pre', 150)], ['none', num('maxiter-plain', 300)],
-  ].filter(([v]) => !(args.includes('--skip-default') && v === 'default')) as [string, number][];
-  for (const [variant, maxiter] of variants) {
+  type Variant = { name: string; maxiter: number; m?: number; jitter?: number };
+  const variants: Variant[] = [
+    ...DEVICE_LANDMARK_RUNS.map((r) => ({ name: 'device-landmarks', maxiter: num('maxiter-pre', 150), ...r })),
+    { name: 'default', maxiter: num('maxiter-pre', 150) }, { name: 'none', maxiter: num('maxiter-plain', 300) },
+  ].filter((v) => !(args.includes('--skip-default') && v.name === 'default'));
+  for (const { name: variant, maxiter, m, jitter } of variants) {
     let t = performance.now();
     const M = variant === 'default' ? await K.preconditioner(alpha)
       : variant === 'device-landmarks' ? await deviceLandmarkPreconditioner(K, {
-        shift: alpha, rank: DEVICE_LANDMARKS!, tau: num('tau', 0),
+        shift: alpha, rank: m!, tau: num('tau', 0), ...(jitter !== undefined ? { jitter } : {}),
         onProgress: (p) => log({ kind: 'precond-stage', n, stage: p.stage, elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
       }) : undefined;
     const buildS = (performance.now() - t) / 1e3;
@@ -219,7 +225,7 @@ async function precondSolve(K: KernelOperator): Promise<void> {
     const res = await cg(K.shift(alpha), b, {
       rtol, maxiter, ...(M ? { M } : {}),
       onProgress: (p) => {
-        if (p.iteration % 10 === 0) log({ kind: 'precond-progress', variant, iteration: p.iteration, relResidual: +(p.residualNorm / bNorm).toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
+        if (p.iteration % 10 === 0) log({ kind: 'precond-progress', variant, m, iteration: p.iteration, relResidual: +(p.residualNorm / bNorm).toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
       },
     });
     const solveS = (performance.now() - t) / 1e3;
@@ -228,7 +234,9 @@ async function precondSolve(K: KernelOperator): Promise<void> {
       kind: 'precond-solve', n, alpha, rtol, variant, maxiter, iterations: res.iterations, info: res.info,
       buildS: +buildS.toFixed(2), solveS: +solveS.toFixed(2), totalS: +(buildS + solveS).toFixed(2),
       relResidual: +(await verifiedResidual(K, b, x, alpha)).toPrecision(3),
+      ...(m !== undefined ? { m } : {}), ...(jitter !== undefined ? { jitter } : {}),
     });
+    (M as { dispose?: () => void } | undefined)?.dispose?.(); // the device block of the next variant needs the memory
   }
 }
 

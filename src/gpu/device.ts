@@ -68,6 +68,11 @@ export class GpuUnavailableError extends Error {
   override readonly name = 'GpuUnavailableError';
 }
 
+/** Raised when the device cannot allocate what an operation needs (the message says how much). */
+export class GpuOutOfMemoryError extends Error {
+  override readonly name = 'GpuOutOfMemoryError';
+}
+
 /**
  * 'auto' runs a kernel product on the GPU from this many pairs n·m on: below it a submit and
  * readback round trip (~0.1–0.3 ms under Dawn) costs more than the WASM SIMD product on the CPU.

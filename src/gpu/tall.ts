@@ -18,7 +18,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
-import type { GpuContext } from './device.js';
+import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { packSplit, pipelineFor } from './reduce.js';
 import { ADD_PAIR_WGSL, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
@@ -285,8 +285,11 @@ export class DeviceKernelBlock {
       readN: vec(2 * n, USAGE.MAP_READ | USAGE.COPY_DST),
     };
     const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
-    if (oom) throw new Error(`GPU out of memory forming a ${m}×${n} kernel block (${((4 * m * n) / 2 ** 30).toFixed(1)} GiB): ${oom.message}`);
-    if (invalid) throw new Error(`GPU validation error forming a kernel block: ${invalid.message}`);
+    if (oom || invalid) {
+      for (const b of [...temporaries, ...blocks.map((k) => k.buffer), ...Object.values(vectors)]) b.destroy();
+      if (oom) throw new GpuOutOfMemoryError(`GPU out of memory forming a ${m}×${n} kernel block (${((4 * m * n) / 2 ** 30).toFixed(1)} GiB): ${oom.message}`);
+      throw new Error(`GPU validation error forming a kernel block: ${invalid!.message}`);
+    }
     await device.queue.onSubmittedWorkDone();
     for (const t of temporaries) t.destroy();
     return new DeviceKernelBlock(ctx, n, m, blocks, vectors);
@@ -418,6 +421,26 @@ export class DeviceKernelBlock {
       return G;
     } finally {
       for (const b of [hi, lo, read, ...uniforms]) b.destroy();
+    }
+  }
+
+  /** Rows `landmarks` of K̃_mn as stored on the device (float32, row-major, landmarks.length × n). */
+  async rows(landmarks: readonly number[]): Promise<Float32Array> {
+    const { device } = this.ctx;
+    const { n, m } = this;
+    const read = device.createBuffer({ size: Math.max(16, 4 * n * landmarks.length), usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    try {
+      const encoder = device.createCommandEncoder();
+      landmarks.forEach((a, k) => {
+        if (!(Number.isInteger(a) && a >= 0 && a < m)) throw new RangeError(`rows: landmark ${a} out of range for ${m} landmarks`);
+        const block = this.blocks.find((b) => a >= b.start && a < b.start + b.count)!;
+        encoder.copyBufferToBuffer(block.buffer, 4 * n * (a - block.start), read, 4 * n * k, 4 * n);
+      });
+      device.queue.submit([encoder.finish()]);
+      await read.mapAsync(MAP_READ, 0, 4 * n * landmarks.length);
+      return new Float32Array(read.getMappedRange(0, 4 * n * landmarks.length)).slice();
+    } finally {
+      read.destroy();
     }
   }
 

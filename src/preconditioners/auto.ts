@@ -28,7 +28,7 @@ import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
 import { onesRayleighEstimate } from './common.js';
-import { DEFAULT_DEVICE_LANDMARKS, deviceLandmarkPreconditioner } from './device-landmarks.js';
+import { deviceLandmarkPreconditioner } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
 import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
@@ -90,10 +90,10 @@ export async function buildPreconditioner(
     case 'landmarks':
       return nystromPreconditioner(A, { ...options, method: 'landmarks', rank: options.rank ?? defaultFixedRank(n), shift: alpha });
     case 'device-landmarks': {
-      const rank = options.rank ?? Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS);
-      if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m");
+      const rank = options.rank;
+      if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m, or leave it out for the default");
       return deviceLandmarkPreconditioner(A, {
-        rank, shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
+        ...(rank !== undefined ? { rank } : {}), shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
       });
     }
     case 'jacobi':

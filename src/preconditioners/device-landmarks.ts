@@ -11,23 +11,27 @@
  *  - P⁻¹r subtracts K̃_nm S⁻¹ K̃_mn r from r and divides by ν, and S⁻¹K̃_mn r has large entries of both signs
  *    (nearly collinear landmark columns): both products run in double-float arithmetic on the float32 entries
  *    (see `DeviceKernelBlock`), so P is the formula's operator for the fixed matrix K̃.
- *  - P⁻¹ is positive definite iff S ≻ G exactly, i.e. νK_mm + E + jI ≻ 0 for the Gram's rounding E. G's entries
- *    are compensated sums of 8-term float32 partials (relative error ≈ u·8/√(3n), u = 2⁻²⁴, a random-walk model);
- *    j starts at `GRAM_JITTER_SAFETY` times the model's ‖E‖₂ ≈ 2√m·u·8/√(3n)·max G_aa (`gramJitter`) and is raised
- *    tenfold while S does not factor. j only regularises the core (K_mm + (j/ν)I): the preconditioned spectrum
- *    degrades gently, to ≈ √(n·j/(ν·m·μ)) at the worst direction, where a larger ν would leave a condition of ν/μ.
- *  - Measured on llvmpipe (Gaussian, σ = 0.1, n = 4,000, m = 800, μ = 10⁻³, CG to 10⁻⁸ with float64 products):
- *    float64 landmarks 244 iterations; this preconditioner 257 / 248 / 255 iterations at j = 10⁻⁸ / 10⁻⁷ / 10⁻⁶
- *    × max G_aa (the model gives 10⁻⁶), 349 at 10⁻⁹; before the double-float products and the opq-guarded
- *    8-term Gram (32-term partials, float32 vectors), P⁻¹ was indefinite below j = 10⁻⁶ and the old default
- *    ν = 10⁻³·λ̂ took 266–287.
+ *  - P⁻¹ is positive definite iff S ≻ G exactly, i.e. νK_mm + E + jI ≻ 0 for the Gram's rounding E (G's entries
+ *    are compensated sums of 8-term float32 partials). E is measured, not modelled: the rows of K̃ of
+ *    `GRAM_SAMPLE` landmarks are read back and their Gram entries recomputed in float64; j starts at
+ *    `GRAM_JITTER_SAFETY` · 2√m · rms(E) (`measuredGramJitter`) and is raised tenfold while S does not factor.
+ *    j only regularises the core (K_mm + (j/ν)I): the preconditioned spectrum degrades gently, to
+ *    ≈ √(n·j/(ν·m·μ)) at the worst direction, where a larger ν would leave a condition of ν/μ.
+ *  - Measured on llvmpipe (Gaussian, σ = 0.1, μ = 10⁻³, CG to 10⁻⁸ with float64 CPU products), iterations:
+ *
+ *      n, m          float64 landmarks   this, measured j     j = 10⁻⁹ / 10⁻⁸ / 10⁻⁷ · max G_aa
+ *      4,000, 800    244                 249 (2.7·10⁻⁷)       349 / 257 / 248
+ *      12,000, 1000  308                 320 (1.7·10⁻⁷)       indefinite / 448 / 317
+ *
+ *    Before the double-float products and the opq-guarded 8-term Gram, P⁻¹ was indefinite below j ≈ 10⁻⁶ · max G_aa
+ *    and ν was raised to 10⁻³·λ̂ instead, leaving a condition of ≈ 10⁴ at n = 2²⁰.
  *
  * Each application: one upload of the residual (hi + lo), K̃_mn r on the device (m pairs back), two triangular
  * solves with R on the host (2m² flops), K̃_nm w on the device (n pairs back).
  */
 import { compileScalarJs } from '../formula/emit-js.js';
 import { collectVariables } from '../formula/analyze.js';
-import { acquireGpu } from '../gpu/device.js';
+import { acquireGpu, GpuOutOfMemoryError } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
@@ -38,7 +42,7 @@ import { kernelBlock, restrictRows } from './kernel-access.js';
 import { selectUniform } from './landmarks.js';
 
 export interface DeviceLandmarkOptions {
-  /** m, the number of landmarks (default min(n − 1, 2048)). */
+  /** m, the number of landmarks (default `defaultDeviceLandmarks(n)`, halved while the device runs out of memory). */
   rank?: number;
   /** P approximates A + shift·I (the solve's α). */
   shift: number;
@@ -46,19 +50,61 @@ export interface DeviceLandmarkOptions {
   seed?: number;
   /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
   tau?: number;
+  /**
+   * The starting jitter j as a multiple of max G_aa (default: `gramJitter`'s model of the Gram's rounding); it is
+   * still raised tenfold while S does not factor.
+   */
+  jitter?: number;
   /** Called with the build's stages (ms since the start) — long builds report progress. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 }
 
-/** Default m: at n = 2²⁰ the host Cholesky of the m×m core took 8.3 s for m = 2048 in JS (≈ 8× that for 4096); it is WASM SIMD since (see `choleskyUpperWasm`). */
-export const DEFAULT_DEVICE_LANDMARKS = 2048;
+/** The largest default m (K̃_nm takes 4·n·m bytes of device memory: 32 GiB at n = 2²⁰). */
+export const DEFAULT_DEVICE_LANDMARKS = 8192;
+/** The smallest m the default halves down to when the device runs out of memory. */
+export const MIN_DEVICE_LANDMARKS = 512;
+
+/**
+ * The default m: the power of two nearest √(64n), at most `DEFAULT_DEVICE_LANDMARKS` and n − 1. Why √n: the Gram
+ * costs n·m² and a product n², so m ∝ √n keeps the build at a fixed number of products (≈ 20 compensated
+ * products at n = 2²⁰, m = 8192 on an H200: Gram 33 s, product 1.6 s); at n = 2²⁰, α = 10⁻³ m = 8192 reached
+ * 2·10⁻⁴ after 100 CG iterations where m = 4096 reached 1.5·10⁻³ (bench/RESULTS.md).
+ */
+export function defaultDeviceLandmarks(n: number): number {
+  return Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS, 2 ** Math.round(Math.log2(Math.sqrt(64 * n))));
+}
 export const DEFAULT_DEVICE_TAU = 0;
 /** The jitter's margin over the Gram's rounding model (see the module comment). */
 export const GRAM_JITTER_SAFETY = 4;
 
-/** The starting jitter j: `GRAM_JITTER_SAFETY` × the model's ‖E‖₂ ≈ 2√m · u·8/√(3n) · max G_aa (module comment). */
-export function gramJitter(n: number, m: number, maxDiag: number): number {
-  return GRAM_JITTER_SAFETY * 2 * Math.sqrt(m) * (2 ** -24 * 8 / Math.sqrt(3 * n)) * maxDiag;
+/** How many landmarks `measuredGramJitter` samples. */
+export const GRAM_SAMPLE = 24;
+
+/**
+ * The starting jitter j = `GRAM_JITTER_SAFETY` · 2√m · e, with e the root mean square of the Gram's rounding over
+ * the pairs of `GRAM_SAMPLE` evenly spaced landmarks: their rows of K̃ are read back and their Gram entries
+ * recomputed in float64 (2√m·e estimates ‖E‖₂ of an m×m error matrix with entries of that size).
+ */
+export async function measuredGramJitter(block: DeviceKernelBlock, G: Float64Array): Promise<number> {
+  const { n, m } = block;
+  const s = Math.min(m, GRAM_SAMPLE);
+  const sample = Array.from({ length: s }, (_, k) => Math.floor(((k + 0.5) * m) / s));
+  const rows = await block.rows(sample);
+  let sum = 0;
+  let pairs = 0;
+  for (let p = 0; p < s; p++) {
+    for (let q = p; q < s; q++) {
+      let g = 0;
+      const ap = p * n;
+      const aq = q * n;
+      for (let i = 0; i < n; i++) g += rows[ap + i]! * rows[aq + i]!;
+      const e = G[sample[p]! * m + sample[q]!]! - g;
+      const weight = p === q ? 1 : 2; // (p, q) stands for both (p, q) and (q, p)
+      sum += weight * e * e;
+      pairs += weight;
+    }
+  }
+  return GRAM_JITTER_SAFETY * 2 * Math.sqrt(m) * Math.sqrt(sum / pairs);
 }
 
 export class DeviceLandmarkPreconditioner extends Preconditioner {
@@ -119,10 +165,13 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   if (A.backend !== 'gpu') {
     throw new TypeError(`${fn}: needs a KernelOperator on the GPU backend (its factor lives on the device), got ${String(A)}`);
   }
-  const m = checkRank(options.rank ?? Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS), n, fn);
+  let m = checkRank(options.rank ?? defaultDeviceLandmarks(n), n, fn);
   const seed = checkSeed(options.seed ?? 0, fn);
   const tau = options.tau ?? DEFAULT_DEVICE_TAU;
   if (!(tau >= 0 && Number.isFinite(tau))) throw new RangeError(`${fn}: tau must be a finite number ≥ 0, got ${String(tau)}`);
+  if (options.jitter !== undefined && !(options.jitter >= 0 && Number.isFinite(options.jitter))) {
+    throw new RangeError(`${fn}: jitter must be a finite number ≥ 0, got ${String(options.jitter)}`);
+  }
   const t0 = performance.now();
   const stages: { stage: string; ms: number }[] = [];
   let last = t0;
@@ -139,10 +188,22 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     mark('λ̂ (one product)');
   }
 
-  const idx = selectUniform(n, m, seed);
-  const node = restrictRows(A.formula.node, { j: idx });
   const ctx = await acquireGpu();
-  const block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
+  let idx: Int32Array;
+  let block: DeviceKernelBlock;
+  for (;;) {
+    idx = selectUniform(n, m, seed);
+    const node = restrictRows(A.formula.node, { j: idx });
+    try {
+      block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
+      break;
+    } catch (error) {
+      // the default m halves until K̃_nm fits; an m the caller chose is kept (the error says why it failed)
+      if (!(error instanceof GpuOutOfMemoryError) || options.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
+      m /= 2;
+      mark(`out of device memory: m halved to ${m}`);
+    }
+  }
   mark('K_mn on the device');
   try {
     const G = await block.gram();
@@ -153,7 +214,8 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     for (let t = 0; t < m * m; t++) S[t] = nu * Kmm[t]! + G[t]!;
     for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
     // start at the jitter of the Gram's rounding model (see gramJitter); raise it tenfold while S does not factor
-    let jitter = gramJitter(n, m, maxDiag);
+    let jitter = options.jitter !== undefined ? options.jitter * maxDiag : await measuredGramJitter(block, G);
+    mark('Gram rounding measured on a sample');
     const withJitter = (j: number) => {
       const Sj = Float64Array.from(S);
       for (let a = 0; a < m; a++) Sj[a * m + a]! += j;

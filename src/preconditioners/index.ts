@@ -19,7 +19,8 @@ export {
   type AdaptiveLandmarkOptions, type LandmarkStage,
 } from './landmarks-auto.js';
 export {
-  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, DEFAULT_DEVICE_LANDMARKS, DEFAULT_DEVICE_TAU,
+  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, DEFAULT_DEVICE_LANDMARKS, DEFAULT_DEVICE_TAU, defaultDeviceLandmarks,
+  GRAM_JITTER_SAFETY, GRAM_SAMPLE, measuredGramJitter, MIN_DEVICE_LANDMARKS,
   type DeviceLandmarkOptions,
 } from './device-landmarks.js';
 export { jacobiPreconditioner, JacobiPreconditioner } from './jacobi.js';

@@ -10,7 +10,9 @@ import { collectVariables } from '../../src/formula/analyze.js';
 import { compileScalarJs } from '../../src/formula/emit-js.js';
 import { DeviceKernelBlock } from '../../src/gpu/tall.js';
 import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
-import { deviceLandmarkPreconditioner } from '../../src/preconditioners/device-landmarks.js';
+import {
+  defaultDeviceLandmarks, deviceLandmarkPreconditioner, GRAM_JITTER_SAFETY, measuredGramJitter,
+} from '../../src/preconditioners/device-landmarks.js';
 import { landmarkPreconditioner } from '../../src/preconditioners/landmarks.js';
 import { AUTO_DEVICE_MIN_N, defaultPreconditionerChoice } from '../../src/preconditioners/auto.js';
 import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
@@ -54,6 +56,20 @@ describe.runIf(hasGpu)('DeviceKernelBlock: K_mn on the device', () => {
         const yWant = new Float64Array(m);
         for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) yWant[a]! += Knm[i * m + a]! * r[i]!;
         expect(relativeError(y, yWant)).toBeLessThan(1e-6); // double-float sums: only the entries' float32 rounding
+        // rows read back as stored: the float32 entries, within float32 rounding of the float64 kernel
+        const picked = [0, 17, m - 1];
+        const rows = await block.rows(picked);
+        expect(rows.length).toBe(picked.length * n);
+        picked.forEach((a, k) => {
+          for (let i = 0; i < n; i += 97) expect(rows[k * n + i]).toBeCloseTo(Knm[i * m + a]!, 6);
+        });
+        await expect(block.rows([m])).rejects.toThrow(new RegExp(`landmark ${m} out of range for ${m} landmarks`));
+        // the measured Gram rounding: positive, and far below float32's resolution of G
+        const j = await measuredGramJitter(block, G);
+        let maxDiag = 0;
+        for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
+        expect(j).toBeGreaterThan(0);
+        expect(j).toBeLessThan(GRAM_JITTER_SAFETY * 2 * Math.sqrt(m) * 2 ** -24 * maxDiag);
         const c = vector(3, m);
         const z = await block.apply(c);
         const zWant = new Float64Array(n);
@@ -165,11 +181,21 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     expect(String(M)).toMatch(/DeviceLandmarkPreconditioner\(m=200, shift=0.01/);
   });
 
+  it('default m: the power of two nearest √(64n), at most 8192 and n − 1', () => {
+    expect(defaultDeviceLandmarks(2 ** 20)).toBe(8192);
+    expect(defaultDeviceLandmarks(2 ** 24)).toBe(8192);
+    expect(defaultDeviceLandmarks(2 ** 18)).toBe(4096);
+    expect(defaultDeviceLandmarks(2 ** 17)).toBe(4096); // √(2²³) = 2896: log₂ 11.5 rounds up
+    expect(defaultDeviceLandmarks(10_000)).toBe(1024);
+    expect(defaultDeviceLandmarks(20)).toBe(19);
+  });
+
   it('rejects non-kernel operators and bad options, naming the value', async () => {
     await expect(deviceLandmarkPreconditioner(gaussianKernel(X, { sigma: 0.15, backend: 'cpu' }), { shift: 1e-3 }))
       .rejects.toThrow(/needs a KernelOperator on the GPU backend/);
     await expect(deviceLandmarkPreconditioner(K, { shift: 0 })).rejects.toThrow(/shift/);
     await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, rank: n })).rejects.toThrow(new RegExp(String(n)));
     await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, tau: -1 })).rejects.toThrow(/tau must be a finite number ≥ 0, got -1/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, jitter: NaN })).rejects.toThrow(/jitter must be a finite number ≥ 0, got NaN/);
   });
 });
