@@ -57,7 +57,14 @@ export function cgIterationBound(kappa: number, tol = 1e-5): number {
 }
 
 /** Options of the chosen builder, minus `shift` (the solve's α). */
-export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & { tol?: number; tau?: number };
+export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & {
+  tol?: number;
+  /** device landmarks: ν = max(α, tau·λ̂) and the starting jitter (see DeviceLandmarkOptions). */
+  tau?: number;
+  jitter?: number;
+  /** device landmarks: the build's stages as they finish. */
+  onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
+};
 
 /** What 'auto' resolves to for A and α. */
 export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
@@ -94,6 +101,7 @@ export async function buildPreconditioner(
       if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m, or leave it out for the default");
       return deviceLandmarkPreconditioner(A, {
         ...(rank !== undefined ? { rank } : {}), shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
+        ...(options.jitter !== undefined ? { jitter: options.jitter } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
     }
     case 'jacobi':
@@ -110,11 +118,14 @@ export async function buildPreconditioner(
 
 const cache = new WeakMap<LinearOperator, Map<string, Promise<unknown>>>();
 
-/** Stable text of the options (sorted keys; arrays of landmark indices included verbatim). */
-function optionsKey(options: PreconditionerOptions): string {
+/**
+ * Stable text of the options (sorted keys; arrays of landmark indices included verbatim). Callbacks (onProgress)
+ * do not change what is built, so a preconditioner built with one is found by a solve without it.
+ */
+export function optionsKey(options: PreconditionerOptions): string {
   const keys = Object.keys(options).sort() as (keyof PreconditionerOptions)[];
   return keys
-    .filter((k) => options[k] !== undefined)
+    .filter((k) => options[k] !== undefined && typeof options[k] !== 'function')
     .map((k) => {
       const v = options[k] as unknown;
       return `${k}=${ArrayBuffer.isView(v) || Array.isArray(v) ? `[${Array.from(v as ArrayLike<number>).join(',')}]` : String(v)}`;

@@ -105,6 +105,8 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     expect(C.rank).toBe(50);
     expect(await K.preconditioner(alpha, 'pivoted-cholesky', { rank: 50 })).toBe(C);
     expect(await K.preconditioner(alpha, 'pivoted-cholesky', { rank: 51 })).not.toBe(C);
+    // a progress callback does not change what is built: the cached instance is found with or without one
+    expect(await K.preconditioner(alpha, 'pivoted-cholesky', { rank: 50, onProgress: () => {} })).toBe(C);
     await K.solve(b, alpha, { preconditioner: J, rtol: 1e-3 });
     expect(rec.seen[3]!.M).toBe(J);
     // a block b goes through the same preconditioner (one matmat per iteration)
