@@ -573,6 +573,9 @@ export interface EmitLimits {
  * multiplication by a runtime 1 (measured in a test shader: (−204.94847, −776.49719) lost its error 2⁻¹⁶),
  * while the bitwise form kept every step exact.
  */
+/** Compensated products renormalise their (hi, lo) accumulators every this many terms (see the emitter). */
+export const COMPENSATED_RENORM = 16;
+
 export function opaqueHelper(zero: string): string {
   return `fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | ${zero}); }\n`;
 }
@@ -681,7 +684,13 @@ export function emitKernelProgram(
         : groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`)),
     ]),
   ];
-  const accumulate = comp ? [] : rows.flatMap((r) => groups.map((g) => kahan
+  // compensated: (acc, cmp) renormalised by FastTwoSum (|cmp| ≤ |acc|, cmp holds only errors and K·lo) every
+  // RENORM terms. Why: cmp sums ≈ u·|acc| errors, so its own rounding grows as u²·|acc| per term; left alone over
+  // T terms that is ≈ u²·T·|acc| (n = 16,384, one split: linear to 9.6e-14 of Σ|K||x| against 7.4e-15 with 16
+  // splits); renormalised it stays ≈ u²·√(RENORM·T)·|acc|.
+  const renorm = rows.map((r) => `{ let s = opq(acc${r}_0 + cmp${r}_0); cmp${r}_0 = cmp${r}_0 - opq(s - acc${r}_0); acc${r}_0 = s; }`);
+  const renormEvery = comp && tile % COMPENSATED_RENORM === 0 ? COMPENSATED_RENORM : 0;
+  const accumulate = comp ? renorm : rows.flatMap((r) => groups.map((g) => kahan
     ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
     : `acc${r}_${g} += part${r}_${g};`));
   const outIndex = (r: number, g: number) => `(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u`;
@@ -707,9 +716,14 @@ ${stageTile(e, arrays, weightWrites)}
 ${comp ? '' : rows.flatMap((r) => groups.map((g) => `    var part${r}_${g} = ${AT}(0.0);`)).join('\n')}
     let cnt = min(TILE, mb - jt);
     if (cnt == TILE) {
-      for (var jj = 0u; jj < TILE; jj++) {
+${renormEvery ? `      for (var j0 = 0u; j0 < TILE; j0 += ${renormEvery}u) {
+        for (var jj = j0; jj < j0 + ${renormEvery}u; jj++) {
+${indent(body, '          ')}
+        }
+${indent(renorm, '        ')}
+      }` : `      for (var jj = 0u; jj < TILE; jj++) {
 ${indent(body, '        ')}
-      }
+      }`}
     } else {
       for (var jj = 0u; jj < cnt; jj++) {
 ${indent(body, '        ')}
@@ -720,7 +734,7 @@ ${indent(accumulate, '    ')}
 ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${writeRow(r)}\n  }`).join('\n')}
 }
 `;
-  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? 'df' : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
+  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
   return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
 }
 
