@@ -45,7 +45,8 @@ export interface DenseKernelOptions {
 function reserveFor(n: number, mPad: number, options: DenseKernelOptions): number {
   return productReserve(n, mPad)
     + (options.gram ? align16(n * n * 8) : 0)
-    + (options.symmetric ? poolThreads() * align16(mPad * 8) : 0);
+    // packed: per-task float64 mirror sums, and for float32-sums products per-task float32 ones and b in float32
+    + (options.symmetric ? poolThreads() * (align16(mPad * 8) + align16(mPad * 4)) + align16(mPad * 4) : 0);
 }
 
 /** Bytes of a stored n×m K in `storage` (packed when symmetric). */
@@ -279,6 +280,119 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string
   ].join('\n');
 }
 
+/** Columns summed in float32 before a float32-sums product adds them to its float64 row totals. */
+export const F32_SUM_CHUNK = 256;
+/** Rows whose mirror contributions a float32-sums product sums in float32 before adding them in float64. */
+export const F32_SUM_PANEL = 32;
+
+/**
+ * The packed symmetric product of a float32 K with float32 arithmetic (see `denseSymmetricProductWat` for the
+ * layout and the mirror sums): entries, b and the running sums stay float32 — no promotion, four entries per
+ * instruction — and the sums go to float64 every `F32_SUM_CHUNK` columns (row totals) and every `F32_SUM_PANEL`
+ * rows (mirror sums), so a product is float32-accurate (≈ 2⁻²⁴·Σ|K_ij b_j| per row) rather than exact on the
+ * stored K. For consumers that accept the dtype's rounding (eigsh at float32 tolerance): the float64 sums cost
+ * two promotions and twice the multiply-adds per pair of entries, which made that product compute-bound.
+ * rhs32 is b in float32 (mPad entries, zero padded); mirror64/mirror32 are this task's column sums (zeroed here).
+ */
+export function denseSymmetricProductF32Wat(): string {
+  const G = laneGroup('float64');
+  const lg = Math.log2(G);
+  const hsum = (v: string) => `(f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v}))`;
+  const high = (v: string) => `(i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${v} ${v})`;
+  const zero = '(v128.const i64x2 0 0)';
+  const flushMirror = [
+    '(local.set $f (local.get $flushFrom))',
+    '(block $mfDone (loop $mf',
+    '(br_if $mfDone (i32.ge_u (local.get $f) (local.get $colEnd)))',
+    '(local.set $y (v128.load (i32.add (local.get $mirror32) (local.get $f))))',
+    '(local.set $g (i32.add (local.get $mirror64) (i32.shl (local.get $f) (i32.const 1))))',
+    '(v128.store (local.get $g) (f64x2.add (v128.load (local.get $g)) (f64x2.promote_low_f32x4 (local.get $y))))',
+    `(v128.store offset=16 (local.get $g) (f64x2.add (v128.load offset=16 (local.get $g)) (f64x2.promote_low_f32x4 ${high('(local.get $y)')})))`,
+    `(v128.store (i32.add (local.get $mirror32) (local.get $f)) ${zero})`,
+    '(local.set $f (i32.add (local.get $f) (i32.const 16)))',
+    '(br $mf)))',
+    '(local.set $panelRows (i32.const 0))',
+  ];
+  const term = (q: number) => `(f32x4.mul (local.get $k${q}) (local.get $b${q}))`;
+  const mirrorTree = (qs: number[]): string => qs.length === 1 ? term(qs[0]!)
+    : `(f32x4.add ${mirrorTree(qs.slice(0, qs.length / 2))} ${mirrorTree(qs.slice(qs.length / 2))})`;
+  const rowLoop = (rows: number, label: string): string[] => {
+    const qs = Array.from({ length: rows }, (_, q) => q);
+    const flushRows = qs.map((q) => `(local.set $t${q} (f64x2.add (local.get $t${q}) (f64x2.add (f64x2.promote_low_f32x4 (local.get $a${q})) (f64x2.promote_low_f32x4 ${high(`(local.get $a${q})`)}))))`
+      + ` (local.set $a${q} ${zero})`);
+    return [
+      `(block $${label}Done (loop $${label}`,
+      `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${rows})) (local.get $iEnd)))`,
+      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${lg})))`,
+      `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${lg})))`,
+      `(if (i32.eqz (local.get $panelRows)) (then (local.set $flushFrom (i32.shl (i32.add (local.get $c0) (i32.const ${G})) (i32.const 2)))))`,
+      ...qs.flatMap((q) => [
+        // p_q − 4·c0, so that row q's entry at column byte jx (4 bytes a column) is at p_q + jx
+        `(local.set $p${q} (i32.sub (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const 2))) (i32.shl (local.get $c0) (i32.const 2))))`,
+        `(local.set $b${q} (f32x4.splat (f32.load (i32.add (local.get $rhs32) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 2))))))`,
+        `(local.set $a${q} ${zero}) (local.set $t${q} ${zero})`,
+      ]),
+      // the diagonal block: stored whole, plain product
+      '(local.set $jx (i32.shl (local.get $c0) (i32.const 2)))',
+      `(local.set $jxEnd (i32.add (local.get $jx) (i32.const ${G * 4})))`,
+      `(block $${label}DiagDone (loop $${label}Diag`,
+      `(br_if $${label}DiagDone (i32.ge_u (local.get $jx) (local.get $jxEnd)))`,
+      '(local.set $x (v128.load (i32.add (local.get $rhs32) (local.get $jx))))',
+      ...qs.map((q) => `(local.set $a${q} (f32x4.add (local.get $a${q}) (f32x4.mul (v128.load (i32.add (local.get $p${q}) (local.get $jx))) (local.get $x))))`),
+      '(local.set $jx (i32.add (local.get $jx) (i32.const 16)))',
+      `(br $${label}Diag)))`,
+      ...flushRows,
+      // the columns after it, both halves, in chunks summed in float32
+      `(block $${label}ChunksDone (loop $${label}Chunks`,
+      `(br_if $${label}ChunksDone (i32.ge_u (local.get $jx) (local.get $colEnd)))`,
+      `(local.set $jxEnd (select (local.get $colEnd) (i32.add (local.get $jx) (i32.const ${F32_SUM_CHUNK * 4})) (i32.lt_u (local.get $colEnd) (i32.add (local.get $jx) (i32.const ${F32_SUM_CHUNK * 4})))))`,
+      `(block $${label}OffDone (loop $${label}Off`,
+      `(br_if $${label}OffDone (i32.ge_u (local.get $jx) (local.get $jxEnd)))`,
+      '(local.set $x (v128.load (i32.add (local.get $rhs32) (local.get $jx))))',
+      '(local.set $y (v128.load (i32.add (local.get $mirror32) (local.get $jx))))',
+      ...qs.flatMap((q) => [
+        `(local.set $k${q} (v128.load (i32.add (local.get $p${q}) (local.get $jx))))`,
+        `(local.set $a${q} (f32x4.add (local.get $a${q}) (f32x4.mul (local.get $k${q}) (local.get $x))))`,
+      ]),
+      // the mirror terms as a tree: its additions do not wait on each other
+      `(v128.store (i32.add (local.get $mirror32) (local.get $jx)) (f32x4.add (local.get $y) ${mirrorTree(qs)}))`,
+      '(local.set $jx (i32.add (local.get $jx) (i32.const 16)))',
+      `(br $${label}Off)))`,
+      ...flushRows,
+      `(br $${label}Chunks)))`,
+      ...qs.map((q) => `(f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))) ${hsum(`(local.get $t${q})`)})`),
+      `(local.set $i (i32.add (local.get $i) (i32.const ${rows})))`,
+      `(local.set $panelRows (i32.add (local.get $panelRows) (i32.const ${rows})))`,
+      `(if (i32.ge_u (local.get $panelRows) (i32.const ${F32_SUM_PANEL})) (then ${flushMirror.join(' ')}))`,
+      `(br $${label})))`,
+    ];
+  };
+  const four = [0, 1, 2, 3];
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs32 i32) (param $out i32) (param $mirror64 i32) (param $mirror32 i32)',
+    '(local $i i32) (local $blk i32) (local $c0 i32) (local $jx i32) (local $jxEnd i32) (local $colEnd i32) (local $f i32) (local $g i32)',
+    '(local $panelRows i32) (local $flushFrom i32) (local $x v128) (local $y v128) (local $k v128)',
+    four.map((q) => `(local $p${q} i32) (local $b${q} v128) (local $a${q} v128) (local $t${q} v128) (local $k${q} v128)`).join(' '),
+    '(local.set $colEnd (i32.shl (local.get $mPad) (i32.const 2)))',
+    // zero this task's mirrors
+    '(local.set $f (i32.const 0))',
+    '(block $zDone (loop $z',
+    '(br_if $zDone (i32.ge_u (local.get $f) (local.get $colEnd)))',
+    `(v128.store (i32.add (local.get $mirror32) (local.get $f)) ${zero})`,
+    `(v128.store (i32.add (local.get $mirror64) (i32.shl (local.get $f) (i32.const 1))) ${zero})`,
+    `(v128.store offset=16 (i32.add (local.get $mirror64) (i32.shl (local.get $f) (i32.const 1))) ${zero})`,
+    '(local.set $f (i32.add (local.get $f) (i32.const 16)))',
+    '(br $z)))',
+    '(local.set $i (local.get $iStart))',
+    ...rowLoop(4, 'blocks'),
+    ...rowLoop(1, 'tail'),
+    `(if (i32.gt_u (local.get $panelRows) (i32.const 0)) (then ${flushMirror.join(' ')}))`,
+    '))',
+  ].join('\n');
+}
+
 /**
  * The WAT text of the Gram matrix G = K·Kᵀ of the rows: for the row blocks of [aStart, aEnd),
  * G[a][b] = Σ_c K[a][c]·K[b][c] for every b ≥ the block's first row (the upper triangle and the
@@ -406,9 +520,14 @@ export class DenseKernelMatrix {
     return this.stored.storage;
   }
 
-  /** K·c for each column c (length m), as float64 columns of length n (one pass over K per column). */
-  multiply(columns: readonly Float64Array[]): Promise<Float64Array[]> {
-    return this.enqueue(() => (this.stored.packed ? this.runSymmetric(columns) : this.run(columns)));
+  /**
+   * K·c for each column c (length m), as float64 columns of length n (one pass over K per column). Sums are
+   * float64 (the stored K applied exactly up to float64 rounding); `sums: 'float32'` — for a packed float32 K
+   * only, else ignored — sums in float32 chunks (`denseSymmetricProductF32Wat`): float32-accurate, faster.
+   */
+  multiply(columns: readonly Float64Array[], sums: 'float32' | 'float64' = 'float64'): Promise<Float64Array[]> {
+    const f32 = sums === 'float32' && this.stored.storage === 'float32';
+    return this.enqueue(() => (this.stored.packed ? this.runSymmetric(columns, f32) : this.run(columns)));
   }
 
   /** Kᵀ·z for each z (length n), as float64 columns of length m (one pass over K per column). */
@@ -458,7 +577,7 @@ export class DenseKernelMatrix {
     return run;
   }
 
-  private async runSymmetric(columns: readonly Float64Array[]): Promise<Float64Array[]> {
+  private async runSymmetric(columns: readonly Float64Array[], f32Sums: boolean): Promise<Float64Array[]> {
     const { n } = this;
     const { memory, offset, mPad, storage, reserveOffset } = this.stored;
     const buf = memory.buffer as unknown as ArrayBuffer;
@@ -466,16 +585,27 @@ export class DenseKernelMatrix {
     const outOffset = reserveOffset + align16(mPad * 8);
     const mirrorOffset = reserveOffset + productReserve(n, mPad);
     const mirrorBytes = align16(mPad * 8);
+    // float32 sums: their per-task mirrors and b in float32 after the float64 mirrors (see reserveFor)
+    const mirror32Offset = mirrorOffset + this.mirrorSlots * mirrorBytes;
+    const mirror32Bytes = align16(mPad * 4);
+    const rhs32Offset = mirror32Offset + this.mirrorSlots * mirror32Bytes;
     const tasks = Math.min(rowTasks(n, n), this.mirrorSlots);
-    const module = await compileWat(`denseSym|${storage}`, () => denseSymmetricProductWat(storage));
+    const module = f32Sums
+      ? await compileWat('denseSym|f32sums', denseSymmetricProductF32Wat)
+      : await compileWat(`denseSym|${storage}`, () => denseSymmetricProductWat(storage));
     const rhs = new Float64Array(buf, rhsOffset, mPad);
+    const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
     rhs.fill(0, n);
+    rhs32.fill(0, n);
     // row ranges of equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows
     const boundary = triangleBoundary(n, tasks, 4);
     const results: Float64Array[] = [];
     for (const column of columns) {
-      rhs.set(column);
-      await runRowRanges(module, memory, tasks, boundary, (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorOffset + t * mirrorBytes]);
+      if (f32Sums) rhs32.set(column);
+      else rhs.set(column);
+      await runRowRanges(module, memory, tasks, boundary, (t, iStart, iEnd) => f32Sums
+        ? [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorOffset + t * mirrorBytes, mirror32Offset + t * mirror32Bytes]
+        : [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorOffset + t * mirrorBytes]);
       const out = new Float64Array(buf, outOffset, n).slice();
       for (let t = 0; t < tasks; t++) {
         if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale

@@ -338,7 +338,8 @@ export async function eigsh(Ain: OperatorInput, k = 6, options: EigshOptions = {
   let tol = tolIn > 0 ? tolIn : eps;
   let innerMatvecs = 0;
   if (sigma === undefined) {
-    op = (x) => A.matvec(x);
+    const B = A.lanczosOperator(tol); // e.g. a float32 kernel's float32-sums view at float32 tolerance
+    op = (x) => B.matvec(x);
   } else {
     const innerRtol = options.sigmaRtol ?? (A.dtype === 'float32' ? 1e-6 : 1e-12);
     // An inexact OP caps the attainable Ritz residual near the inner tolerance.

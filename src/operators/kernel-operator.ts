@@ -151,10 +151,23 @@ export class KernelOperator extends LinearOperator {
     return `<${this.shape[0]}x${this.shape[1]} ${this.describe()} ${this.dtype} ${this.backend}>`;
   }
 
-  /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache). */
-  private async product(columns: Float64Array[]): Promise<Float64Array[]> {
+  /**
+   * The view eigsh applies at tolerance tol: for a symmetric float32 CPU operator with tol ≥ 2⁻²⁴, products whose
+   * dense-cache sums are float32 (`DenseKernelMatrix.multiply(…, 'float32')`: ≈ 2⁻²⁴·Σ_j|K_ij b_j| per row, like
+   * the float32 symbolic products) — the float64 sums of the cache, kept for CG where they decide the attainable
+   * residual, made its products compute-bound. Else this operator.
+   */
+  override lanczosOperator(tol: number): LinearOperator {
+    if (this.backend !== 'cpu' || this.dtype !== 'float32' || !this.symmetric || !(tol >= FLOAT32_UNIT_ROUNDOFF)) return this;
+    return (this.float32SumsView ??= new Float32SumsView(this));
+  }
+
+  private float32SumsView: Float32SumsView | undefined;
+
+  /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache, summing in `sums`). */
+  async product(columns: Float64Array[], sums: 'float32' | 'float64' = 'float64'): Promise<Float64Array[]> {
     const dense = await this.denseIfWorthIt();
-    if (dense) return dense.multiply(columns);
+    if (dense) return dense.multiply(columns, sums);
     if (this.backend === 'gpu') {
       return gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu);
     }
@@ -238,4 +251,35 @@ function resolveBackend(requested: BackendChoice, dtype: Dtype | undefined, pair
   const choice = requested === 'auto' ? backendSetting() : requested;
   if (choice !== 'auto') return choice;
   return dtype !== 'float64' && autoPrefersGpu(pairs) ? 'gpu' : 'cpu';
+}
+
+/**
+ * A symmetric float32 CPU KernelOperator whose dense-cache products sum in float32 (see
+ * `KernelOperator.lanczosOperator`): the same matrix, the same cache, float32-accurate products.
+ */
+class Float32SumsView extends LinearOperator {
+  constructor(private readonly kernel: KernelOperator) {
+    super(kernel.shape, kernel.dtype, { symmetric: true });
+  }
+
+  override expectRepeatedProducts(): this {
+    this.kernel.expectRepeatedProducts();
+    return this;
+  }
+
+  protected override async _matvec(x: Float64Array): Promise<Float64Array> {
+    return (await this.kernel.product([x], 'float32'))[0]!;
+  }
+
+  protected override async _matmat(X: Matrix): Promise<Matrix> {
+    return columnsToMatrix(await this.kernel.product(matrixColumns(X), 'float32'), this.shape[0]);
+  }
+
+  protected override _transpose(): LinearOperator {
+    return this; // symmetric
+  }
+
+  protected override describe(): string {
+    return `${String(this.kernel)} with float32 sums`;
+  }
 }

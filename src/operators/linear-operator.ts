@@ -312,6 +312,15 @@ export abstract class LinearOperator {
   }
 
   /**
+   * The operator a Lanczos run to relative tolerance `tol` may apply in place of this one (eigsh without a
+   * shift): this one by default. Subclasses whose exact products cost more than the tolerance needs return a
+   * cheaper view of the same matrix (see KernelOperator: float32 sums where tol is at float32's resolution).
+   */
+  lanczosOperator(_tol: number): LinearOperator {
+    return this;
+  }
+
+  /**
    * The operator `solve` runs CG on for (A + alpha·I) x = b to tolerance rtol: this one by default.
    * Subclasses whose products carry a rounding floor above rtol return a more accurate twin of the
    * same matrix (see KernelOperator).

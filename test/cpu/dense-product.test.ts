@@ -138,4 +138,31 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
       });
     }
   }
+
+  // float32 sums: past the 256-column chunks and the 32-row mirror panels; 1200 runs on the pool
+  for (const n of [5, 17, 100, 301, 1200]) {
+    it(`float32 packed storage with float32 sums, n = ${n}: float32-accurate against the float64 sums`, async () => {
+      const x = points(n, 3, 50);
+      const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.8, 's')).neg().exp();
+      const Kjs = evaluateDenseJs(f.node);
+      const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float32', { symmetric: true });
+      const cols = [column(n, 51), column(n, 52)];
+      const want = oracleProducts(Kjs, n, n, cols);
+      const exact = await K.multiply(cols);
+      const fast = await K.multiply(cols, 'float32');
+      let differs = false;
+      cols.forEach((_, r) => {
+        const { y, scale } = want[r]!;
+        for (let i = 0; i < n; i++) {
+          // the entries' rounding and the sums' float32 rounding: a few units of 2⁻²⁴ of Σ_j |K_ij b_j|
+          expect(Math.abs(fast[r]![i]! - y[i]!), `row ${i} column ${r}`).toBeLessThanOrEqual(4e-7 * scale[i]! + 1e-300);
+          differs ||= fast[r]![i] !== exact[r]![i];
+        }
+      });
+      if (n >= 100) expect(differs).toBe(true); // it is the float32 program that ran
+      // repeatable, and the float64 sums are unchanged by it
+      expect(await K.multiply(cols, 'float32')).toEqual(fast);
+      expect(await K.multiply(cols)).toEqual(exact);
+    });
+  }
 });

@@ -133,3 +133,35 @@ describe('eigsh vs dense eigh', () => {
     await expect(eigsh(A, 2, { sigma: NaN })).rejects.toThrow(/sigma/);
   });
 });
+
+describe('eigsh on a float32 kernel operator: the float32-sums view', () => {
+  it('lanczosOperator gives the float32-sums view only at float32 tolerance, and eigsh matches float64 eigh', async () => {
+    const { gaussianKernel } = await import('../../src/operators/kernels.js');
+    const { seededPoints } = await import('../random-data.js');
+    const n = 700;
+    const X = seededPoints(81, n, 3, { float32: true });
+    const K = gaussianKernel(X, { sigma: 0.15, dtype: 'float32', backend: 'cpu' });
+    const K64 = gaussianKernel(X, { sigma: 0.15, dtype: 'float64', backend: 'cpu' });
+    const view = K.lanczosOperator(2 ** -23);
+    expect(view).not.toBe(K);
+    expect(K.lanczosOperator(2 ** -23)).toBe(view); // made once
+    expect(view.symmetric).toBe(true);
+    expect(view.T).toBe(view);
+    expect(String(view)).toMatch(/with float32 sums/);
+    expect(K.lanczosOperator(1e-10)).toBe(K); // below float32's resolution: exact sums
+    expect(K64.lanczosOperator(1e-3)).toBe(K64);
+    // the view's products are K's within float32 rounding, on the stored K
+    K.expectRepeatedProducts();
+    const v = Float64Array.from({ length: n }, (_, i) => Math.cos(i));
+    const exact = await K.matvec(v);
+    const fast = await view.matvec(v);
+    const scale = await K.matvec(v.map(Math.abs));
+    for (let i = 0; i < n; i++) expect(Math.abs(fast[i]! - exact[i]!)).toBeLessThanOrEqual(4e-7 * scale[i]!);
+    const { checkOperatorAgainstDense } = await import('../conformance.js');
+    await checkOperatorAgainstDense(view, await K64.toDense(), { tol: 1e-6 });
+    // eigsh runs on the view: float32-accurate eigenpairs of the float64 matrix
+    const res = await eigsh(K, 5, { method: 'lanczos' });
+    const dense = new EigenvalueDecomposition(await K64.toDense(), { assumeSymmetric: true }).realEigenvalues.sort((a, b) => a - b).slice(-5);
+    res.eigenvalues.forEach((l, q) => expect(Math.abs(l - dense[q]!) / dense[4]!).toBeLessThan(1e-6));
+  });
+});
