@@ -125,8 +125,23 @@ async function matvecBench(n: number): Promise<KernelOperator> {
   const err = relErr(rows.map((i) => y[i]!), want);
   // per row: |error| / Σ_j K_ij |v_j| (rows with cancellation make |error| / |want| meaningless)
   const maxRow = Math.max(...rows.map((i, k) => Math.abs(y[i]! - want[k]!) / scale[k]!));
+  // compensated products: linearity, the property float32 products lack (‖K(v + w) − Kv − Kw‖ / ‖K(|v| + |w|)‖)
+  let linearity: number | undefined;
+  if (gpuOptions.compensated) {
+    const w = Float64Array.from({ length: n }, () => rand() - 0.5);
+    const big = v.map((a) => 1e3 * a);
+    const [yv, yw, ysum, yabs] = [await K.matvec(big), await K.matvec(w), await K.matvec(big.map((a, i) => a + w[i]!)), await K.matvec(big.map((a, i) => Math.abs(a) + Math.abs(w[i]!)))];
+    let e = 0;
+    let a = 0;
+    for (let i = 0; i < n; i++) {
+      e += (ysum[i]! - yv[i]! - yw[i]!) ** 2;
+      a += yabs[i]! ** 2;
+    }
+    linearity = Math.sqrt(e / a);
+  }
   log({
     kind: 'matvec', n, d: 3, sigma: SIGMA, reps: REPS, msPerMatvec: +ms.toFixed(3), minMs: +Math.min(...times).toFixed(3),
+    ...(linearity === undefined ? {} : { linearity: +linearity.toPrecision(3) }),
     pairsPerS: +(n * n / (ms / 1e3)).toPrecision(4), firstCallMs: +firstMs.toFixed(1),
     ...(kernelMs === undefined ? {} : { kernelMs: +kernelMs.toFixed(3), kernelPairsPerS: +(n * n / (kernelMs / 1e3)).toPrecision(4), phases }),
     relErrSample: +err.toPrecision(3), maxRowErrScaled: +maxRow.toPrecision(3), sampleRows: rows.length, gpu: gpuOptions,

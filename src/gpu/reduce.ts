@@ -20,6 +20,7 @@
 import type { BoundData, Node } from '../formula/ast.js';
 import { acquireGpu, type GpuContext, type GpuLimits } from './device.js';
 import { describeValue } from '../operators/validate.js';
+import { mulberry32 } from '../krylov/random.js';
 import {
   emitKernelProgram, emitSplitSumProgram, HEADER_BYTES, matchExpandedGaussian,
   type BindingSpec, type ExpandedGaussianMatch, type FormulaSlots, type GpuProgram, type KernelShape, type PassWidth,
@@ -155,6 +156,77 @@ export function pipelineFor(ctx: GpuContext, program: GpuProgram) {
   return p;
 }
 
+const FMA_PROBE_PAIRS = 64;
+const fmaProbes = new WeakMap<GPUDevice, Promise<boolean>>();
+
+/**
+ * Whether the device's `fma` is fused — fma(a, b, −fl(a·b)) is then the exact error of the product (one
+ * instruction for what Dekker's TwoProduct does in seventeen). WGSL does not promise it, so it is measured once
+ * per device: `FMA_PROBE_PAIRS` float32 pairs (one a rounding tie), each error checked against float64, which
+ * holds the 48-bit product exactly.
+ */
+export function fusedMultiplyAdd(ctx: GpuContext): Promise<boolean> {
+  let probe = fmaProbes.get(ctx.device);
+  if (!probe) {
+    probe = (async () => {
+      const { device } = ctx;
+      const rand = mulberry32(2024);
+      const pairs = new Float32Array(2 * FMA_PROBE_PAIRS);
+      pairs[0] = pairs[1] = 1 + 2 ** -12; // a·b = 1 + 2⁻¹¹ + 2⁻²⁴: a tie, error 2⁻²⁴ when fused
+      for (let k = 2; k < pairs.length; k++) pairs[k] = (rand() - 0.5) * 2 ** Math.floor(rand() * 16 - 8);
+      const program: GpuProgram = {
+        key: 'wgsl-fma-probe',
+        workgroupSize: 64,
+        bindings: [
+          { binding: 0, type: 'read-only-storage', role: { kind: 'rhs' } },
+          { binding: 1, type: 'storage', role: { kind: 'out' } },
+        ],
+        code: `@group(0) @binding(0) var<storage, read> P: array<f32>;
+@group(0) @binding(1) var<storage, read_write> E: array<f32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let k = gid.x;
+  if (k >= ${FMA_PROBE_PAIRS}u) { return; }
+  let p = P[2u * k] * P[2u * k + 1u];
+  E[2u * k] = p;
+  E[2u * k + 1u] = fma(P[2u * k], P[2u * k + 1u], -p);
+}
+`,
+        shape: { workgroupSize: 64, rowsPerThread: 1, tile: 1, width: 1, kahan: false },
+        paramFloats: 0,
+        workgroupBytes: 0,
+      };
+      const { pipeline, layout } = await pipelineFor(ctx, program);
+      const input = device.createBuffer({ size: pairs.byteLength, usage: USAGE.STORAGE | USAGE.COPY_DST });
+      const output = device.createBuffer({ size: pairs.byteLength, usage: USAGE.STORAGE | USAGE.COPY_SRC });
+      const read = device.createBuffer({ size: pairs.byteLength, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+      try {
+        device.queue.writeBuffer(input, 0, pairs);
+        const encoder = device.createCommandEncoder();
+        const pass = encoder.beginComputePass();
+        pass.setPipeline(pipeline);
+        pass.setBindGroup(0, device.createBindGroup({ layout, entries: [{ binding: 0, resource: { buffer: input } }, { binding: 1, resource: { buffer: output } }] }));
+        pass.dispatchWorkgroups(1);
+        pass.end();
+        encoder.copyBufferToBuffer(output, 0, read, 0, pairs.byteLength);
+        device.queue.submit([encoder.finish()]);
+        await read.mapAsync(MAP_READ);
+        const e = new Float32Array(read.getMappedRange().slice(0));
+        read.unmap();
+        for (let k = 0; k < FMA_PROBE_PAIRS; k++) {
+          const exact = pairs[2 * k]! * pairs[2 * k + 1]!; // float64: exact
+          if (e[2 * k] !== Math.fround(exact) || e[2 * k + 1] !== exact - e[2 * k]!) return false;
+        }
+        return true;
+      } finally {
+        for (const b of [input, output, read]) b.destroy();
+      }
+    })();
+    fmaProbes.set(ctx.device, probe);
+  }
+  return probe;
+}
+
 function layoutEntry(b: BindingSpec): GPUBindGroupLayoutEntry {
   return b.type === 'uniform'
     ? { binding: b.binding, visibility: SHADER_COMPUTE, buffer: { type: 'uniform' } }
@@ -275,7 +347,10 @@ function optionsKey(o: GpuKernelOptions): string {
 
 async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
   const { device, limits } = ctx;
-  const { shape: requested, target } = chooseShape(n, m, ncols, slots, limits, o, ctx.adapter.software);
+  const chosen = chooseShape(n, m, ncols, slots, limits, o, ctx.adapter.software);
+  const target = chosen.target;
+  // compensated products form each product's error with one fma where the device fuses it
+  const requested: KernelShape = chosen.shape.compensated && (await fusedMultiplyAdd(ctx)) ? { ...chosen.shape, fusedTwoProduct: true } : chosen.shape;
   // compensated products run the direct form: the expanded form's row factor would round each result once more
   const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
   const program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);

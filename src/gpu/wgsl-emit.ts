@@ -58,6 +58,11 @@ export interface KernelShape {
    * depends on the vector, so CG on it has no float32 residual floor.
    */
   readonly compensated?: boolean;
+  /**
+   * Compensated products only: the device's fma is fused (measured, see `fusedMultiplyAdd`), so each product's
+   * error is fma(K, hi, −K·hi) instead of Dekker's split products.
+   */
+  readonly fusedTwoProduct?: boolean;
 }
 
 export type BindingRole =
@@ -675,11 +680,14 @@ export function emitKernelProgram(
       ...e.pairs[r]!,
       ...(comp
         // p + pe = K·(hi + lo) up to the rounding of K·lo; TwoSum adds p to acc exactly (its error into cmp)
-        // Dekker's TwoProduct (K split by Veltkamp, w split on the host): p + pe = K·hi exactly; TwoSum adds p
-        // to acc exactly; K·lo and the errors go to cmp. No fma: a software adapter may not fuse it. Every
-        // rounding that must happen where written goes through opq (see OPAQUE_HELPER).
-        ? [`{ let kk = ${kernels[r]!}; let p = kk * ${weightRead[0]!}; let c = opq(4097.0 * kk); let kh = opq(c - opq(c - kk)); let kl = kk - kh;`
-          + ` let pe = opq(opq(opq(opq(kh * ${weightSplit[0]} - p) + kh * ${weightSplit[1]}) + kl * ${weightSplit[0]}) + kl * ${weightSplit[1]}) + kk * ${weightLo};`
+        // TwoProduct p + pe = K·hi exactly: one fma where the device fuses it (measured, `fusedTwoProduct`),
+        // else Dekker's (K split by Veltkamp, w split on the host); TwoSum adds p to acc exactly; K·lo and the
+        // errors go to cmp. Every rounding that must happen where written goes through opq (see OPAQUE_HELPER).
+        ? [`{ let kk = ${kernels[r]!}; `
+          + (shape.fusedTwoProduct
+            ? `let p = opq(kk * ${weightRead[0]!}); let pe = fma(kk, ${weightRead[0]!}, -p) + kk * ${weightLo};`
+            : `let p = kk * ${weightRead[0]!}; let c = opq(4097.0 * kk); let kh = opq(c - opq(c - kk)); let kl = kk - kh;`
+              + ` let pe = opq(opq(opq(opq(kh * ${weightSplit[0]} - p) + kh * ${weightSplit[1]}) + kl * ${weightSplit[0]}) + kl * ${weightSplit[1]}) + kk * ${weightLo};`)
           + ` let s = opq(acc${r}_0 + p); let bb = opq(s - acc${r}_0); cmp${r}_0 += (opq(acc${r}_0 - opq(s - bb)) + opq(p - bb)) + pe; acc${r}_0 = s; }`]
         : groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`)),
     ]),
@@ -734,7 +742,7 @@ ${indent(accumulate, '    ')}
 ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${writeRow(r)}\n  }`).join('\n')}
 }
 `;
-  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
+  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}${shape.fusedTwoProduct ? 'fma' : ''}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
   return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
 }
 

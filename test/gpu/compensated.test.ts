@@ -7,7 +7,9 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cg, gaussianKernel, type LinearOperator } from '../../src/index.js';
 import { registerKrylovModule } from '../../src/operators/krylov-bridge.js';
-import { gpuReduceKernel } from '../../src/gpu/reduce.js';
+import { fusedMultiplyAdd, gpuReduceKernel, pipelineFor } from '../../src/gpu/reduce.js';
+import { acquireGpu } from '../../src/gpu/device.js';
+import { emitKernelProgram } from '../../src/gpu/wgsl-emit.js';
 import { collectVariables } from '../../src/formula/index.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
@@ -29,6 +31,18 @@ describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
   const x1 = Float64Array.from(seededVector(71, n), (v, i) => 1e3 * v * (i % 2 ? 1 : -1));
   const x2 = seededVector(72, n);
   const sum = x1.map((v, i) => v + x2[i]!);
+
+  it('fusedMultiplyAdd measures the device; the fma form of the product compiles', async () => {
+    const ctx = await acquireGpu();
+    const fused = await fusedMultiplyAdd(ctx);
+    expect(typeof fused).toBe('boolean');
+    expect(await fusedMultiplyAdd(ctx)).toBe(fused); // measured once per device
+    // the fma form is what a fused device runs; here it must at least compile (llvmpipe measures unfused)
+    const program = emitKernelProgram(node, slots, { workgroupSize: 64, rowsPerThread: 1, tile: 64, width: 1, kahan: true, compensated: true, fusedTwoProduct: true }, ctx.limits);
+    expect(program.code).toMatch(/fma\(kk, /);
+    expect(program.key).toMatch(/fma/);
+    await pipelineFor(ctx, program);
+  });
 
   it('long sums stay linear: one split over 16,384 terms per thread (accumulators renormalised every 16 terms)', async () => {
     // without the renormalisation the low accumulator's own rounding grew as u²·T: 9.6e-14 of Σ|K||x| here
