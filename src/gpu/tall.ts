@@ -426,22 +426,31 @@ export class DeviceKernelBlock {
 
   /** Rows `landmarks` of K̃_mn as stored on the device (float32, row-major, landmarks.length × n). */
   async rows(landmarks: readonly number[]): Promise<Float32Array> {
-    const { device } = this.ctx;
+    const { device, limits } = this.ctx;
     const { n, m } = this;
-    const read = device.createBuffer({ size: Math.max(16, 4 * n * landmarks.length), usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    try {
-      const encoder = device.createCommandEncoder();
-      landmarks.forEach((a, k) => {
-        if (!(Number.isInteger(a) && a >= 0 && a < m)) throw new RangeError(`rows: landmark ${a} out of range for ${m} landmarks`);
-        const block = this.blocks.find((b) => a >= b.start && a < b.start + b.count)!;
-        encoder.copyBufferToBuffer(block.buffer, 4 * n * (a - block.start), read, 4 * n * k, 4 * n);
-      });
-      device.queue.submit([encoder.finish()]);
-      await read.mapAsync(MAP_READ, 0, 4 * n * landmarks.length);
-      return new Float32Array(read.getMappedRange(0, 4 * n * landmarks.length)).slice();
-    } finally {
-      read.destroy();
+    for (const a of landmarks) {
+      if (!(Number.isInteger(a) && a >= 0 && a < m)) throw new RangeError(`rows: landmark ${a} out of range for ${m} landmarks`);
     }
+    const out = new Float32Array(n * landmarks.length);
+    const perRead = Math.max(1, Math.floor(limits.maxBufferSize / (4 * n))); // rows per mapped read buffer
+    for (let first = 0; first < landmarks.length; first += perRead) {
+      const batch = landmarks.slice(first, first + perRead);
+      const bytes = 4 * n * batch.length;
+      const read = device.createBuffer({ size: Math.max(16, bytes), usage: USAGE.MAP_READ | USAGE.COPY_DST });
+      try {
+        const encoder = device.createCommandEncoder();
+        batch.forEach((a, k) => {
+          const block = this.blocks.find((b) => a >= b.start && a < b.start + b.count)!;
+          encoder.copyBufferToBuffer(block.buffer, 4 * n * (a - block.start), read, 4 * n * k, 4 * n);
+        });
+        device.queue.submit([encoder.finish()]);
+        await read.mapAsync(MAP_READ, 0, bytes);
+        out.set(new Float32Array(read.getMappedRange(0, bytes)), first * n);
+      } finally {
+        read.destroy();
+      }
+    }
+    return out;
   }
 
   /** K_mn r (m values). */

@@ -77,8 +77,10 @@ export const DEFAULT_DEVICE_TAU = 0;
 /** The jitter's margin over the Gram's rounding model (see the module comment). */
 export const GRAM_JITTER_SAFETY = 4;
 
-/** How many landmarks `measuredGramJitter` samples. */
+/** How many landmarks `measuredGramJitter` samples… */
 export const GRAM_SAMPLE = 24;
+/** …as long as their rows of K̃ take at most this many bytes on the host (n = 2²⁰: all 24, 96 MiB). */
+export const GRAM_SAMPLE_BYTES = 256 * 2 ** 20;
 
 /**
  * The starting jitter j = `GRAM_JITTER_SAFETY` · 2√m · e, with e the root mean square of the Gram's rounding over
@@ -87,7 +89,8 @@ export const GRAM_SAMPLE = 24;
  */
 export async function measuredGramJitter(block: DeviceKernelBlock, G: Float64Array): Promise<number> {
   const { n, m } = block;
-  const s = Math.min(m, GRAM_SAMPLE);
+  // the sample's rows on the host: at most GRAM_SAMPLE_BYTES (fewer rows for very large n), at least two
+  const s = Math.min(m, Math.max(2, Math.min(GRAM_SAMPLE, Math.floor(GRAM_SAMPLE_BYTES / (4 * n)))));
   const sample = Array.from({ length: s }, (_, k) => Math.floor(((k + 0.5) * m) / s));
   const rows = await block.rows(sample);
   let sum = 0;
