@@ -338,7 +338,9 @@ export async function eigsh(Ain: OperatorInput, k = 6, options: EigshOptions = {
   let tol = tolIn > 0 ? tolIn : eps;
   let innerMatvecs = 0;
   if (sigma === undefined) {
-    const B = A.lanczosOperator(tol); // e.g. a float32 kernel's float32-sums view at float32 tolerance
+    // the largest eigenvalues only: a cheaper operator's rounding (e.g. a float32 kernel's float32-sums view at
+    // float32 tolerance, ≈ 2⁻²⁴·λ_max) would keep the smallest from converging relative to themselves
+    const B = which === 'LM' || which === 'LA' ? A.lanczosOperator(tol) : A;
     op = (x) => B.matvec(x);
   } else {
     const innerRtol = options.sigmaRtol ?? (A.dtype === 'float32' ? 1e-6 : 1e-12);

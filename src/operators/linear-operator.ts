@@ -313,7 +313,7 @@ export abstract class LinearOperator {
 
   /**
    * The operator a Lanczos run to relative tolerance `tol` may apply in place of this one (eigsh without a
-   * shift): this one by default. Subclasses whose exact products cost more than the tolerance needs return a
+   * shift, for the largest eigenvalues: which 'LM' or 'LA'): this one by default. Subclasses whose exact products cost more than the tolerance needs return a
    * cheaper view of the same matrix (see KernelOperator: float32 sums where tol is at float32's resolution).
    */
   lanczosOperator(_tol: number): LinearOperator {
