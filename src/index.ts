@@ -24,7 +24,7 @@ export {
   nystromPreconditioner, jacobiPreconditioner, pivotedCholeskyPreconditioner, partialPivotedCholesky, landmarkPreconditioner,
   NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
   preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
-  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, AUTO_MIN_PLAIN_ITERATIONS, cgIterationBound,
+  deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, cgIterationBound,
   adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS,
 } from './preconditioners/index.js';
 export type {

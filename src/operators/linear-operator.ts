@@ -278,7 +278,7 @@ export abstract class LinearOperator {
    * `options.preconditioner` picks one — 'auto' (default), 'none', 'nystrom', 'landmarks',
    * 'jacobi', 'pivoted-cholesky' or a LinearOperator — with `options.preconditionerOptions`
    * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 4096 and alpha > 0 gets adaptive
-   * landmarks on the CPU, randomized Nyström or device landmarks on the GPU (unless the CG bound from
+   * landmarks on the CPU, device landmarks on the GPU (unless the CG bound from
    * one product says plain CG is short: see src/preconditioners/auto.ts); everything else runs
    * unpreconditioned. The preconditioner is built once and cached on this operator (see
    * `preconditioner`). CG runs on `solveOperator(alpha, rtol)` — this operator, or a more accurate

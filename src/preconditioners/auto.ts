@@ -15,14 +15,20 @@
  *   Before the build, one product bounds plain CG: λ̂ = ‖A1‖/‖1‖ (≤ λ_max), κ̂ = λ̂/α + 1, and
  *   the CG bound ½·√κ̂·ln(2/10⁻⁵); below AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS (32, four times the
  *   8 estimate steps of the first stage) the solve runs unpreconditioned.
- * - GPU backend below AUTO_DEVICE_MIN_N: randomized Nyström with rank 'auto' (ℓ grows from 64, by
- *   1.5× or 2×, while the step is predicted to pay for itself, see `nystromNextStep`), skipped
- *   below AUTO_MIN_PLAIN_ITERATIONS (128, twice its first 64 sketch columns) by the same bound.
- * GPU kernel operators from AUTO_DEVICE_MIN_N (2¹⁷) points get the device-landmark preconditioner instead
- * (`deviceLandmarkPreconditioner`, m = 2048): the randomized build's host algebra grows as nℓ² — at
- * n = 2²⁰ on the H100 machine it stopped at ℓ = 106 after 73 s and left CG where it was — while the device
- * build took 11.5 s (K_mn 0.3 s, Gram 2.6 s, host Cholesky 8.3 s) and cut the residual 6× faster than plain
- * CG (bench/RESULTS.md).
+ * - GPU backend: the device-landmark preconditioner (`deviceLandmarkPreconditioner`: K̃_nm, its Gram and both
+ *   factor products on the device, the m×m Cholesky on the host; m = the power of two nearest √(64n), ≤ 8192),
+ *   skipped by the same bound as on the CPU. It replaced randomized Nyström there: on llvmpipe (σ = 0.1, CG on
+ *   float64 products to rtol 1e-6, iterations with each preconditioner built from the GPU operator)
+ *
+ *     n, α               device landmarks (m)    randomized Nyström, rank 'auto' (ℓ)    plain CG
+ *     5,000, 1e-3        399 (512)               511 (384)                              1715
+ *     12,000, 1e-3       236 (1024)              310 (768)                              2594
+ *     12,000, 1e-1        25 (1024)              165 (128)                               253
+ *
+ *   with builds of 1.0 / 6.0 / 6.0 s against 6.4 / 48.7 / 6.1 s there; at n = 2²⁰ (H100) the randomized build's
+ *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 38 s for m = 8192 and
+ *   `K.solve(b, 1e-3)` converges in 169 iterations (bench/RESULTS.md). Randomized Nyström stays available
+ *   as the explicit choice 'nystrom' (rank 'auto' by default).
  */
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
@@ -42,15 +48,6 @@ export const PRECONDITIONER_CHOICES: readonly PreconditionerChoice[] = [
 /** n from which 'auto' preconditions a kernel solve. */
 export const AUTO_MIN_N = 4096;
 
-/** n from which 'auto' uses the device-landmark preconditioner for a kernel operator on the GPU backend. */
-export const AUTO_DEVICE_MIN_N = 1 << 17;
-
-/**
- * 'auto' skips the randomized Nyström build when plain CG is bounded by fewer iterations than this:
- * twice the 64 sketch columns of its first stage, which cost about one product each.
- */
-export const AUTO_MIN_PLAIN_ITERATIONS = 128;
-
 /** The classical CG bound ½·√κ·ln(2/tol) on the iterations of plain CG for condition number κ. */
 export function cgIterationBound(kappa: number, tol = 1e-5): number {
   return 0.5 * Math.sqrt(kappa) * Math.log(2 / tol);
@@ -69,8 +66,7 @@ export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & {
 /** What 'auto' resolves to for A and α. */
 export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
   if (!(A instanceof KernelOperator && A.symmetric && A.shape[0] >= AUTO_MIN_N && alpha > 0)) return 'none';
-  if (A.backend === 'cpu') return 'landmarks';
-  return A.shape[0] >= AUTO_DEVICE_MIN_N ? 'device-landmarks' : 'nystrom';
+  return A.backend === 'cpu' ? 'landmarks' : 'device-landmarks';
 }
 
 /**
@@ -135,7 +131,7 @@ export function optionsKey(options: PreconditionerOptions): string {
 
 /**
  * Whether the CG bound for A + αI (κ from λ̂ = ‖A1‖/‖1‖, one product) reaches
- * AUTO_MIN_PLAIN_ITERATIONS; decided once per operator and α (cached with the preconditioners).
+ * `threshold` iterations; decided once per operator and α (cached with the preconditioners).
  */
 function plainCgIsLong(A: LinearOperator, alpha: number, perOp: Map<string, Promise<unknown>>, threshold: number): Promise<boolean> {
   const key = `auto-bound|${alpha}|${threshold}`;
@@ -168,7 +164,7 @@ export async function preconditionerFor(
   if (resolved === 'none') return undefined;
   let perOp = cache.get(A);
   if (!perOp) cache.set(A, (perOp = new Map()));
-  if (choice === 'auto' && resolved === 'nystrom' && !(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS))) return undefined;
+  if (choice === 'auto' && resolved === 'device-landmarks' && !(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS))) return undefined;
   if (choice === 'auto' && resolved === 'landmarks') {
     if (!(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS))) return undefined;
     options = { rank: 'auto', ...options };

@@ -31,7 +31,7 @@ export {
 export { Preconditioner } from './common.js';
 export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
 export {
-  preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, AUTO_DEVICE_MIN_N, PRECONDITIONER_CHOICES,
-  AUTO_MIN_PLAIN_ITERATIONS, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
+  preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, PRECONDITIONER_CHOICES,
+  AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';

@@ -11,10 +11,13 @@ import { compileScalarJs } from '../../src/formula/emit-js.js';
 import { DeviceKernelBlock } from '../../src/gpu/tall.js';
 import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
 import {
-  defaultDeviceLandmarks, deviceLandmarkPreconditioner, GRAM_JITTER_SAFETY, measuredGramJitter,
+  defaultDeviceLandmarks, deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, GRAM_JITTER_SAFETY, measuredGramJitter,
 } from '../../src/preconditioners/device-landmarks.js';
 import { landmarkPreconditioner } from '../../src/preconditioners/landmarks.js';
-import { AUTO_DEVICE_MIN_N, defaultPreconditionerChoice } from '../../src/preconditioners/auto.js';
+import {
+  AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound, defaultPreconditionerChoice,
+} from '../../src/preconditioners/auto.js';
+import { onesRayleighEstimate } from '../../src/preconditioners/common.js';
 import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
 import { mulberry32, relativeError } from '../conformance.js';
 import { gpu, hasGpu } from './gpu-env.js';
@@ -169,11 +172,21 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     }
   });
 
-  it("is K.solve's default for GPU kernel operators from 2¹⁷ points, and a named choice below", async () => {
-    const big = cube(11, AUTO_DEVICE_MIN_N);
+  it("is K.solve's default for GPU kernel operators from AUTO_MIN_N points (gated by the plain-CG bound), and a named choice", async () => {
+    const big = cube(11, AUTO_MIN_N);
     expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('device-landmarks');
     expect(defaultPreconditionerChoice(gaussianKernel(big, { sigma: 0.1, backend: 'cpu' }), 1e-3)).toBe('landmarks');
-    expect(defaultPreconditionerChoice(gaussianKernel(big.slice(1), { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('nystrom');
+    expect(defaultPreconditionerChoice(gaussianKernel(big.slice(1), { sigma: 0.1, backend: 'gpu' }), 1e-3)).toBe('none');
+    // built by 'auto' where the plain-CG bound from λ̂ reaches AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, skipped where it does not
+    const Kbig = gaussianKernel(big, { sigma: 0.1, backend: 'gpu' });
+    const auto = await Kbig.preconditioner(1e-3);
+    expect(String(auto)).toMatch(/DeviceLandmarkPreconditioner\(m=512, shift=0.001/); // √(64·4096) = 512
+    expect(auto).toBeInstanceOf(DeviceLandmarkPreconditioner);
+    (auto as DeviceLandmarkPreconditioner).dispose();
+    const lambda = await onesRayleighEstimate(Kbig);
+    const bigAlpha = 2 * lambda; // κ̂ = 1.5: a bound of a few iterations
+    expect(cgIterationBound(lambda / bigAlpha + 1)).toBeLessThan(AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS);
+    expect(await Kbig.preconditioner(bigAlpha)).toBeUndefined();
     const b = vector(12, n);
     const x = await K.solve(b, 1e-2, { preconditioner: 'device-landmarks', preconditionerOptions: { rank: 200 }, rtol: 1e-3 });
     const r = await K.shift(1e-2).matvec(x);
