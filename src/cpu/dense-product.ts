@@ -373,7 +373,7 @@ export function denseSymmetricProductF32Wat(): string {
     '(import "env" "mem" (memory 1 65536 shared))',
     '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs32 i32) (param $out i32) (param $mirror64 i32) (param $mirror32 i32)',
     '(local $i i32) (local $blk i32) (local $c0 i32) (local $jx i32) (local $jxEnd i32) (local $colEnd i32) (local $f i32) (local $g i32)',
-    '(local $panelRows i32) (local $flushFrom i32) (local $x v128) (local $y v128) (local $k v128)',
+    '(local $panelRows i32) (local $flushFrom i32) (local $x v128) (local $y v128)',
     four.map((q) => `(local $p${q} i32) (local $b${q} v128) (local $a${q} v128) (local $t${q} v128) (local $k${q} v128)`).join(' '),
     '(local.set $colEnd (i32.shl (local.get $mPad) (i32.const 2)))',
     // zero this task's mirrors

@@ -690,7 +690,7 @@ export function packSplit(data: Float32Array, base: number, src: Float64Array, s
 }
 
 /** dst[start + i] = (hi + lo)·scale of the pair at src[base + 2i] (float64). */
-function unpackPairs(dst: Float64Array, start: number, src: Float32Array, base: number, count: number, scale: number): void {
+export function unpackPairs(dst: Float64Array, start: number, src: Float32Array, base: number, count: number, scale: number): void {
   for (let i = 0; i < count; i++) dst[start + i] = (src[base + 2 * i]! + src[base + 2 * i + 1]!) * scale;
 }
 

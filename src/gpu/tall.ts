@@ -19,8 +19,8 @@
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
-import { packSplit, pipelineFor } from './reduce.js';
-import { ADD_PAIR_WGSL, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
+import { packSplit, pipelineFor, unpackPairs } from './reduce.js';
+import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 0x1;
@@ -106,7 +106,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
 
 /**
  * The products' arithmetic: vectors cross as double-float (hi + lo, with hi's Veltkamp halves split on the host,
- * `packSplit`), each term K̃·(hi + lo) is formed by Dekker's TwoProduct and summed by TwoSum into a (hi, lo) pair.
+ * `packSplit`), each term K̃·(hi + lo) is formed by Dekker's TwoProduct and summed by TwoSum into a (hi, lo) pair
+ * (`compensatedTermWgsl`, the kernel products' term).
  * Why: P⁻¹r = (r − K̃_nm S⁻¹K̃_mn r)/μ subtracts two nearly equal vectors, and w = S⁻¹K̃_mn r has large
  * entries of both signs (the landmark columns are nearly collinear), so float32 vectors and sums put rounding
  * into P⁻¹ that 1/μ amplifies until it is indefinite (n = 4,000, m = 800, μ = 10⁻³: rᵀP⁻¹r < 0 at iteration 12).
@@ -115,16 +116,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
  */
 const PAIR_ARITHMETIC = `${opaqueHelper('h.mb')}
 ${ADD_PAIR_WGSL}
-// acc + k·w, w = (hi, hi's high half, hi's low half, lo): Dekker's TwoProduct k·hi = p + pe (k split here), TwoSum
+// acc + k·w, w = (hi, hi's high half, hi's low half, lo): the kernel products' compensated term (Dekker's form)
 fn addProduct(acc: vec2<f32>, k: f32, w: vec4<f32>) -> vec2<f32> {
-  let p = k * w.x;
-  let c = opq(4097.0 * k);
-  let kh = opq(c - opq(c - k));
-  let kl = k - kh;
-  let pe = opq(opq(opq(opq(kh * w.y - p) + kh * w.z) + kl * w.y) + kl * w.z) + k * w.w;
-  let s = opq(acc.x + p);
-  let bb = opq(s - acc.x);
-  return vec2<f32>(s, acc.y + ((opq(acc.x - opq(s - bb)) + opq(p - bb)) + pe));
+  var hi = acc.x;
+  var lo = acc.y;
+  ${compensatedTermWgsl('k', ['w.x', 'w.y', 'w.z', 'w.w'], 'hi', 'lo', false)}
+  return vec2<f32>(hi, lo);
 }
 `;
 
@@ -182,7 +179,7 @@ function splitVector(v: Float64Array): Float32Array<ArrayBuffer> {
 /** The (hi, lo) pairs summed in float64. */
 function joinPairs(p: Float32Array): Float64Array {
   const out = new Float64Array(p.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = p[2 * i]! + p[2 * i + 1]!;
+  unpackPairs(out, 0, p, 0, out.length, 1);
   return out;
 }
 

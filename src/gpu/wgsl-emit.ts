@@ -597,6 +597,22 @@ export const ADD_PAIR_WGSL = `fn addPair(a: vec2<f32>, b: vec2<f32>) -> vec2<f32
 `;
 
 /**
+ * One compensated term as a WGSL block (needs `opq`): acc + cmp += k·(hi + lo), with w = [hi, hi's high half, hi's
+ * low half, lo] (halves split on the host, `packSplit`). TwoProduct p + pe = k·hi exactly — one fma where the
+ * device fuses it (`fused`, measured by `fusedMultiplyAdd`), else Dekker's (k split by Veltkamp) — then TwoSum adds
+ * p to acc exactly; k·lo and the errors go to cmp. Every rounding that must happen where written goes through opq.
+ */
+export function compensatedTermWgsl(k: string, w: readonly [string, string, string, string], acc: string, cmp: string, fused: boolean): string {
+  const [hi, hh, hl, lo] = w;
+  return `{ let kk = ${k}; `
+    + (fused
+      ? `let p = opq(kk * ${hi}); let pe = fma(kk, ${hi}, -p) + kk * ${lo};`
+      : `let p = kk * ${hi}; let c = opq(4097.0 * kk); let kh = opq(c - opq(c - kk)); let kl = kk - kh;`
+        + ` let pe = opq(opq(opq(opq(kh * ${hh} - p) + kh * ${hl}) + kl * ${hh}) + kl * ${hl}) + kk * ${lo};`)
+    + ` let s = opq(${acc} + p); let bb = opq(s - ${acc}); ${cmp} += (opq(${acc} - opq(s - bb)) + opq(p - bb)) + pe; ${acc} = s; }`;
+}
+
+/**
  * The reduction program for `formula` with the given shape; `tile` is lowered if the staged values
  * do not fit the workgroup memory limit.
  */
@@ -679,16 +695,8 @@ export function emitKernelProgram(
     ...rows.flatMap((r) => [
       ...e.pairs[r]!,
       ...(comp
-        // p + pe = K·(hi + lo) up to the rounding of K·lo; TwoSum adds p to acc exactly (its error into cmp)
-        // TwoProduct p + pe = K·hi exactly: one fma where the device fuses it (measured, `fusedTwoProduct`),
-        // else Dekker's (K split by Veltkamp, w split on the host); TwoSum adds p to acc exactly; K·lo and the
-        // errors go to cmp. Every rounding that must happen where written goes through opq (see OPAQUE_HELPER).
-        ? [`{ let kk = ${kernels[r]!}; `
-          + (shape.fusedTwoProduct
-            ? `let p = opq(kk * ${weightRead[0]!}); let pe = fma(kk, ${weightRead[0]!}, -p) + kk * ${weightLo};`
-            : `let p = kk * ${weightRead[0]!}; let c = opq(4097.0 * kk); let kh = opq(c - opq(c - kk)); let kl = kk - kh;`
-              + ` let pe = opq(opq(opq(opq(kh * ${weightSplit[0]} - p) + kh * ${weightSplit[1]}) + kl * ${weightSplit[0]}) + kl * ${weightSplit[1]}) + kk * ${weightLo};`)
-          + ` let s = opq(acc${r}_0 + p); let bb = opq(s - acc${r}_0); cmp${r}_0 += (opq(acc${r}_0 - opq(s - bb)) + opq(p - bb)) + pe; acc${r}_0 = s; }`]
+        // K·(hi + lo) into the pair (acc, cmp) up to the rounding of K·lo (see compensatedTermWgsl)
+        ? [compensatedTermWgsl(kernels[r]!, [weightRead[0]!, weightSplit[0], weightSplit[1], weightLo], `acc${r}_0`, `cmp${r}_0`, shape.fusedTwoProduct === true)]
         : groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`)),
     ]),
   ];

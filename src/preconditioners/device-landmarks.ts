@@ -51,8 +51,8 @@ export interface DeviceLandmarkOptions {
   /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
   tau?: number;
   /**
-   * The starting jitter j as a multiple of max G_aa (default: `gramJitter`'s model of the Gram's rounding); it is
-   * still raised tenfold while S does not factor.
+   * The starting jitter j as a multiple of max G_aa (default: from the Gram's rounding measured on a sample,
+   * `measuredGramJitter`); it is still raised tenfold while S does not factor.
    */
   jitter?: number;
   /** Called with the build's stages (ms since the start) — long builds report progress. */
@@ -74,7 +74,7 @@ export function defaultDeviceLandmarks(n: number): number {
   return Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS, 2 ** Math.round(Math.log2(Math.sqrt(64 * n))));
 }
 export const DEFAULT_DEVICE_TAU = 0;
-/** The jitter's margin over the Gram's rounding model (see the module comment). */
+/** The jitter's margin over the Gram's measured rounding (see `measuredGramJitter`). */
 export const GRAM_JITTER_SAFETY = 4;
 
 /** How many landmarks `measuredGramJitter` samples… */
@@ -216,9 +216,14 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     let maxDiag = 0;
     for (let t = 0; t < m * m; t++) S[t] = nu * Kmm[t]! + G[t]!;
     for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
-    // start at the jitter of the Gram's rounding model (see gramJitter); raise it tenfold while S does not factor
-    let jitter = options.jitter !== undefined ? options.jitter * maxDiag : await measuredGramJitter(block, G);
-    mark('Gram rounding measured on a sample');
+    // start at the given jitter or at the Gram's measured rounding; raise it tenfold while S does not factor
+    let jitter: number;
+    if (options.jitter !== undefined) {
+      jitter = options.jitter * maxDiag;
+    } else {
+      jitter = await measuredGramJitter(block, G);
+      mark('Gram rounding measured on a sample');
+    }
     const withJitter = (j: number) => {
       const Sj = Float64Array.from(S);
       for (let a = 0; a < m; a++) Sj[a * m + a]! += j;
