@@ -8,7 +8,8 @@
  * rtol 1e-6), timed end to end including building K); it writes the points and b, so both sides
  * solve the same problem. Then lazylinalg, end to end: build the operator, eigsh(K, 5);
  * build it again, K.solve(b, 1.0, { rtol: 1e-6 }) with the default preconditioning rule and with
- * plain CG. `--cache auto` is what a user gets (the operator's default dense-cache rule: K stored
+ * plain CG. Each operator is disposed when its task is done (as scipy's script deletes its K), so the next
+ * one's stored K reuses the memory. `--cache auto` is what a user gets (the operator's default dense-cache rule: K stored
  * after two products when it fits the budget); `--cache never` keeps K symbolic throughout.
  * Prints a JSON summary and a table.
  */
@@ -66,6 +67,8 @@ async function main(): Promise<void> {
         console.log(`  [${label}] eigsh restart ${p.iteration}: ${p.matvecs} matvecs, ${p.nconv}/5 converged, ${(p.elapsedMs / 1e3).toFixed(1)} s`),
     }) as { eigenvalues: Float64Array; matvecs: number };
     const eigsS = (performance.now() - t0) / 1e3;
+    // as scipy's script deletes its K before the solve builds its own: the stored K's memory is recycled
+    await K.dispose();
     const relDiff = Math.max(...Array.from(eig.eigenvalues, (v, i) => Math.abs(v - scipy.eigsh.eigenvalues[i]!) / Math.abs(scipy.eigsh.eigenvalues[i]!)));
 
     // K.solve as a user calls it (default preconditioning rule), and with plain CG for reference
@@ -83,6 +86,7 @@ async function main(): Promise<void> {
         },
       }) as Float64Array;
       const seconds = (performance.now() - t0) / 1e3;
+      await K2.dispose();
       // true relative residual ‖b − (K + αI)x‖/‖b‖ by a float64 product
       const Kx = await gaussianKernel(points, { sigma: SIGMA, denseCache: 'never' }).matvec(x);
       let r2 = 0, b2 = 0;

@@ -15,6 +15,7 @@ export type {
 export { Formula, Vi, Vj, Pm, parseFormula, FormulaError } from './formula/index.js';
 export type { PointsLike, FormulaLike, FormulaScope } from './formula/index.js';
 export { setCpuThreads, shutdownCpuPool } from './cpu/pool.js';
+export { emptyMemoryCache, recycledMemoryBytes } from './cpu/memory-pool.js';
 export { setBackend, getBackendInfo, GpuUnavailableError, GpuOutOfMemoryError, GPU_AUTO_MIN_PAIRS } from './gpu/device.js';
 export type { BackendSetting, BackendInfo, AdapterDescription, GpuLimits } from './gpu/device.js';
 export { setGpuProfiling, lastGpuProfile } from './gpu/reduce.js';

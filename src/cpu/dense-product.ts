@@ -14,6 +14,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
+import { recycleMemory } from './memory-pool.js';
 import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
 import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
 import { poolThreads } from './pool.js';
@@ -468,6 +469,7 @@ export function denseGramWat(storage: 'float32' | 'float64'): string {
  */
 export class DenseKernelMatrix {
   private queue: Promise<unknown> = Promise.resolve();
+  private released = false;
 
   /** Per-task mirror sums reserved for packed products (the pool's size when K was stored). */
   private readonly mirrorSlots: number;
@@ -547,6 +549,7 @@ export class DenseKernelMatrix {
 
   /** The stored entries K[r][c] for r in `rows`, c in `cols`, as a |rows|×|cols| float64 row-major block. */
   entries(rows: ArrayLike<number>, cols: ArrayLike<number>): Float64Array {
+    this.live('entries');
     const { memory, offset, mPad, storage, packed } = this.stored;
     const buf = memory.buffer as unknown as ArrayBuffer;
     const size = packed ? packedElements(this.n, mPad) : this.n * mPad;
@@ -571,7 +574,23 @@ export class DenseKernelMatrix {
     return out;
   }
 
+  /**
+   * Hands the memory to the recycling pool (memory-pool.ts) once the products already queued have run;
+   * any later use throws. Idempotent.
+   */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    await this.queue;
+    recycleMemory(this.stored.memory);
+  }
+
+  private live(what: string): void {
+    if (this.released) throw new Error(`DenseKernelMatrix.${what}: the stored ${this.n}x${this.m} matrix was released (its operator was disposed)`);
+  }
+
   private enqueue<T>(work: () => Promise<T>): Promise<T> {
+    this.live('product');
     const run = this.queue.then(work);
     this.queue = run.catch(() => undefined);
     return run;

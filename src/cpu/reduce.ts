@@ -5,6 +5,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
+import { acquireMemory } from './memory-pool.js';
 import { getPool, poolThreads } from './pool.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
@@ -207,7 +208,8 @@ export async function materialiseKernel(
   formula: Node, slots: FormulaSlots, n: number, m: number, storage: CpuDtype, reserveBytes: number, packed = false,
 ): Promise<MaterialisedKernel> {
   const mode = storage === 'float64' ? 'dense' : 'dense-f32';
-  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64', symmetric: packed }, reserveBytes);
+  // a store's memory is released by its owner's dispose() and recycled (see memory-pool.ts)
+  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64', symmetric: packed }, reserveBytes, true);
   return { memory: r.memory, offset: r.outOffset, mPad: r.mPad, storage, reserveOffset: r.reserveOffset, packed };
 }
 
@@ -221,6 +223,7 @@ async function runProgram(
   mode: number | 'dense' | 'dense-f32',
   options: ReduceOptions,
   reserveBytes = 0,
+  recycled = false,
 ): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; mPad: number; E: number; reserveOffset: number }> {
   const ncols = columns.length;
   if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
@@ -255,7 +258,7 @@ async function runProgram(
   if (pages > MAX_WASM_PAGES) {
     throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
-  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const memory = recycled ? acquireMemory(pages) : new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
   const buf = memory.buffer as unknown as ArrayBuffer;
   const view = (byteOffset: number, length: number) =>
     E === 8 ? new Float64Array(buf, byteOffset, length) : new Float32Array(buf, byteOffset, length);

@@ -258,9 +258,14 @@ async function thickRestartLanczos(
     }
 
     // Thick restart with the most wanted Ritz vectors, continuing from the last Lanczos vector.
-    // ARPACK's choice (dsaup2): k plus as many as have converged, up to half the spare room;
-    // measured on the fixtures it beats a fixed half, third or two thirds over all `which`.
-    let keep = k + Math.min(nconv, Math.floor((ncv - k) / 2));
+    // For the largest end ('LM', 'LA' — also of the shift-inverted operator) k plus half the spare
+    // room from the first restart on; elsewhere ARPACK's choice (dsaup2): k plus as many as have
+    // converged, up to half the spare room. Matvecs measured (ARPACK's rule → a fixed half): Gaussian
+    // kernels, k = 5 'LM', ncv 20: n = 16,384, σ = 0.1, d = 3: 60 → 52; n = 3000: 88 → 76; n = 4000,
+    // σ = 0.05: 168 → 132; 'LA', k = 3: 100 → 65; the fixtures' 'LM'/'LA' cases 29 → 27, 33 → 28,
+    // 86 → 65 (σ = −0.1), 32 → 34. For 'SA'/'SM'/'BE' the fixed half ran out of restarts (SA, SM)
+    // or needed about as many (BE: 1675 → 1742, 1967 → 1500), so they keep ARPACK's rule.
+    let keep = k + (which === 'LM' || which === 'LA' ? Math.floor((ncv - k) / 2) : Math.min(nconv, Math.floor((ncv - k) / 2)));
     if (keep === 1) keep = ncv >= 6 ? Math.floor(ncv / 2) : 2; // one vector alone would be a plain restart
     keep = Math.min(keep, ncv - 1);
     const keepIdx = order.slice(0, keep);

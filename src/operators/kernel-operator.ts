@@ -3,7 +3,7 @@
  * K is never stored (unless the dense cache below decides it pays); products are kernel
  * reductions compiled from the formula AST by the backend.
  */
-import { totalmem } from 'node:os';
+import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { Matrix } from 'ml-matrix';
 import type { Node } from '../formula/ast.js';
 import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
@@ -63,10 +63,7 @@ export const DENSE_CACHE_AFTER_PRODUCTS = 2;
 /** 2⁻²⁴: the unit roundoff of float32. */
 const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
 
-/** The default budget of 'auto' dense caches: totalmem/8, at most 2 GiB. */
-export function defaultDenseCacheBytes(): number {
-  return Math.min(2 ** 31, Math.floor(totalmem() / 8));
-}
+export { defaultDenseCacheBytes };
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
 const DENSE_CACHE_POLICIES: readonly DenseCachePolicy[] = ['auto', 'never', 'always'];
@@ -202,6 +199,20 @@ export class KernelOperator extends LinearOperator {
   override expectRepeatedProducts(): this {
     this.repeatedProducts = true;
     return this;
+  }
+
+  /**
+   * Also releases the stored K (see LinearOperator.dispose): its memory is recycled, and the 'auto' policy
+   * starts counting products again.
+   */
+  override async dispose(): Promise<void> {
+    await super.dispose();
+    const pending = this.densePromise;
+    this.dense = undefined;
+    this.densePromise = undefined;
+    this.products = 0;
+    this.repeatedProducts = false;
+    if (pending) await (await pending.catch(() => undefined))?.release();
   }
 
   /** Whether products currently use a cached dense K. */

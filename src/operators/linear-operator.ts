@@ -132,6 +132,18 @@ export abstract class LinearOperator {
     return this;
   }
 
+  /**
+   * Releases what this operator keeps between calls: the preconditioners `solve` and `preconditioner` built
+   * and cached for it, and a KernelOperator's stored K. Their WebAssembly memories are recycled for the next
+   * store of about the same size (src/cpu/memory-pool.ts), where a fresh memory would pay the OS's first
+   * touch of every page again. The operator stays usable (what it needs is built again); a preconditioner
+   * obtained from it before is released too, and using it afterwards throws. Operands of a composite are
+   * not disposed (they may be shared).
+   */
+  async dispose(): Promise<void> {
+    if (preconditionerModule) await (await preconditionerModule).disposePreconditioners(this);
+  }
+
   // ---------------------------------------------------------------- hooks for subclasses
 
   /** The operators this one applies (composites), for hints such as `expectRepeatedProducts`. */
@@ -299,10 +311,18 @@ export abstract class LinearOperator {
     this.expectRepeatedProducts();
     if (options?.M === undefined) {
       const { preconditioner: choice, preconditionerOptions, ...rest } = options ?? {};
-      const M = choice instanceof LinearOperator ? choice : await this.preconditioner(alpha, choice as string | undefined, preconditionerOptions);
+      const single = rhs instanceof Float64Array;
+      // a vector b goes to the build: adaptive landmarks run their κ-estimate steps on it (warm start below)
+      const buildOptions = single && (preconditionerOptions === undefined || (typeof preconditionerOptions === 'object' && preconditionerOptions !== null))
+        ? { ...(preconditionerOptions as object | undefined), rhs }
+        : preconditionerOptions;
+      const M = choice instanceof LinearOperator ? choice : await this.preconditioner(alpha, choice as string | undefined, buildOptions);
       // Unchanged options when nothing was chosen: cg sees exactly what the caller passed.
-      if (M) cgOptions = { ...rest, M };
-      else if (choice !== undefined || preconditionerOptions !== undefined) cgOptions = rest;
+      if (M) {
+        cgOptions = { ...rest, M };
+        const warm = single && rest['x0'] === undefined ? (await loadPreconditionerModule()).warmStartFor(M, rhs) : undefined;
+        if (warm) cgOptions['x0'] = warm;
+      } else if (choice !== undefined || preconditionerOptions !== undefined) cgOptions = rest;
     }
     const krylov = await loadKrylovModule();
     const rtol = typeof options?.['rtol'] === 'number' ? options['rtol'] : 1e-5; // cg's default (scipy's)
@@ -352,6 +372,8 @@ export abstract class LinearOperator {
 /** The slice of src/preconditioners that `solve` needs; typed loosely (that module owns the types). */
 interface PreconditionerModule {
   preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown): Promise<LinearOperator | undefined>;
+  warmStartFor(M: LinearOperator, rhs: Float64Array): Float64Array | undefined;
+  disposePreconditioners(A: LinearOperator): Promise<void>;
 }
 
 let preconditionerModule: Promise<PreconditionerModule> | undefined;
@@ -370,8 +392,8 @@ function loadPreconditionerModule(): Promise<PreconditionerModule> {
       throw new Error(`solve/preconditioner need the preconditioners module (${spec}), which could not be loaded`, { cause });
     }
     const candidate = m as Partial<PreconditionerModule>;
-    if (typeof candidate.preconditionerFor !== 'function') {
-      throw new Error(`the preconditioners module (${spec}) does not export preconditionerFor`);
+    if (typeof candidate.preconditionerFor !== 'function' || typeof candidate.warmStartFor !== 'function' || typeof candidate.disposePreconditioners !== 'function') {
+      throw new Error(`the preconditioners module (${spec}) does not export preconditionerFor, warmStartFor and disposePreconditioners`);
     }
     return candidate as PreconditionerModule;
   })();

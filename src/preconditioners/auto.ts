@@ -31,11 +31,12 @@
  *   as the explicit choice 'nystrom' (rank 'auto' by default).
  */
 import { KernelOperator } from '../operators/kernel-operator.js';
-import type { LinearOperator } from '../operators/linear-operator.js';
+import { LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
 import { onesRayleighEstimate } from './common.js';
 import { deviceLandmarkPreconditioner } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
+import { landmarkWarmStart } from './landmarks-auto.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
 import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
 
@@ -115,13 +116,36 @@ export async function buildPreconditioner(
 const cache = new WeakMap<LinearOperator, Map<string, Promise<unknown>>>();
 
 /**
+ * Disposes the preconditioners cached for A (see LinearOperator.dispose) and forgets them and the
+ * cached CG bounds; a build still running is awaited first.
+ */
+export async function disposePreconditioners(A: LinearOperator): Promise<void> {
+  const perOp = cache.get(A);
+  if (!perOp) return;
+  cache.delete(A);
+  for (const pending of perOp.values()) {
+    const built = await pending.catch(() => undefined);
+    if (built instanceof LinearOperator && built !== A) await built.dispose();
+  }
+}
+
+/**
+ * A starting guess for CG on (A + αI) x = rhs that building M already paid for (rank-'auto' landmarks ran
+ * their κ estimate on `rhs`: see AdaptiveLandmarkOptions.rhs), or undefined. Given once.
+ */
+export function warmStartFor(M: LinearOperator, rhs: Float64Array): Float64Array | undefined {
+  return landmarkWarmStart(M, rhs);
+}
+
+/**
  * Stable text of the options (sorted keys; arrays of landmark indices included verbatim). Callbacks (onProgress)
- * do not change what is built, so a preconditioner built with one is found by a solve without it.
+ * and the solve's right-hand side `rhs` do not change what is built, so a preconditioner built with them is found by
+ * a solve without them.
  */
 export function optionsKey(options: PreconditionerOptions): string {
   const keys = Object.keys(options).sort() as (keyof PreconditionerOptions)[];
   return keys
-    .filter((k) => options[k] !== undefined && typeof options[k] !== 'function')
+    .filter((k) => options[k] !== undefined && typeof options[k] !== 'function' && k !== 'rhs')
     .map((k) => {
       const v = options[k] as unknown;
       return `${k}=${ArrayBuffer.isView(v) || Array.isArray(v) ? `[${Array.from(v as ArrayLike<number>).join(',')}]` : String(v)}`;

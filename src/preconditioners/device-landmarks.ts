@@ -148,9 +148,10 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
     return out;
   }
 
-  /** Frees the factor's device memory; the preconditioner cannot be applied afterwards. */
-  dispose(): void {
+  /** Frees the factor's device memory (at once); the preconditioner cannot be applied afterwards. */
+  override async dispose(): Promise<void> {
     this.block.destroy();
+    await super.dispose();
   }
 
   protected override describe(): string {

@@ -14,7 +14,7 @@ export {
   type LandmarkOptions, type LandmarkSelection, type LandmarkBuildTimings,
 } from './landmarks.js';
 export {
-  adaptiveLandmarkPreconditioner, landmarkStages, preconditionedConditionEstimate, landmarkIterations,
+  adaptiveLandmarkPreconditioner, landmarkStages, landmarkWarmStart, preconditionedConditionEstimate, landmarkIterations,
   LANDMARK_ESTIMATE_STEPS, FIRST_DOUBLING_RATIO, DEFAULT_INITIAL_LANDMARKS, LANDMARK_ITERATION_CALIBRATION,
   type AdaptiveLandmarkOptions, type LandmarkStage,
 } from './landmarks-auto.js';
@@ -31,7 +31,7 @@ export {
 export { Preconditioner } from './common.js';
 export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
 export {
-  preconditionerFor, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, PRECONDITIONER_CHOICES,
+  preconditionerFor, warmStartFor, disposePreconditioners, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, PRECONDITIONER_CHOICES,
   AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';

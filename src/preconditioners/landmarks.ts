@@ -75,6 +75,7 @@ export class LandmarkPreconditioner extends Preconditioner {
   constructor(
     n: number, shift: number, landmarks: Int32Array, factor: Factor, R: Float64Array | CholeskySolver, stored: boolean,
     wasm = false, timings: LandmarkBuildTimings = { kernelMs: 0, gramMs: 0, choleskyMs: 0 },
+    private readonly storedKnm?: DenseKernelMatrix,
   ) {
     super(n, shift);
     this.rank = landmarks.length;
@@ -88,6 +89,12 @@ export class LandmarkPreconditioner extends Preconditioner {
 
   protected override applyBlock(X: Tall): Promise<Tall> {
     return applyWoodbury(this.factor, this.R, this.mu, X);
+  }
+
+  /** Releases K_mn's WebAssembly memory (recycled, see LinearOperator.dispose); applying P afterwards throws. */
+  override async dispose(): Promise<void> {
+    await super.dispose();
+    await this.storedKnm?.release();
   }
 
   protected override describe(): string {
@@ -156,12 +163,13 @@ export async function landmarkPreconditioner(
   let Kmm: Float64Array;
   let G: Float64Array;
   let factor: Factor;
+  let Dmn: DenseKernelMatrix | undefined;
   // K_mn (landmarks as rows) in WASM memory, where its Gram and products run
   const restricted = stored && onCpu ? restrictRows(A.formula.node, { i: idx }) : undefined;
   const slots = restricted ? collectVariables(restricted) : undefined;
   const wasm = restricted !== undefined && slots !== undefined && DenseKernelMatrix.fits(slots, m, n, 'float64', { gram: true });
   if (wasm) {
-    const D = await DenseKernelMatrix.materialise(restricted!, slots!, m, n, 'float64', { gram: true });
+    const D = (Dmn = await DenseKernelMatrix.materialise(restricted!, slots!, m, n, 'float64', { gram: true }));
     Kmm = D.entries(Int32Array.from({ length: m }, (_, a) => a), idx);
     timings.kernelMs = lap();
     G = await D.gram();
@@ -206,7 +214,7 @@ export async function landmarkPreconditioner(
   }
   const solver = wasm ? await CholeskySolver.create(R, m) : R;
   timings.choleskyMs = lap();
-  const P = new LandmarkPreconditioner(n, mu, idx, factor, solver, stored, wasm, timings);
+  const P = new LandmarkPreconditioner(n, mu, idx, factor, solver, stored, wasm, timings, Dmn);
   P.buildMs = performance.now() - t0;
   return P;
 }

@@ -85,6 +85,8 @@ export interface NystromOptions extends LandmarkOptions {
   stopping?: 'cost' | 'tolerance';
   /** rank 'auto', stopping 'cost': fixed cost estimates instead of measured ones. */
   costModel?: NystromCostModel;
+  /** method 'landmarks', rank 'auto': the solve's right-hand side (see AdaptiveLandmarkOptions.rhs); ignored otherwise. */
+  rhs?: Float64Array;
 }
 
 /** rank 'auto' stops once λ̂_ℓ ≤ this · μ: the preconditioned condition number is then ≲ 1 + tolerance. */

@@ -5,7 +5,7 @@ import { gaussianKernel } from '../../src/operators/kernels.js';
 import { registerKrylovModule, type KrylovModule } from '../../src/operators/krylov-bridge.js';
 import {
   AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, JacobiPreconditioner, LandmarkPreconditioner, NystromPreconditioner,
-  PivotedCholeskyPreconditioner, cgIterationBound, defaultPreconditionerChoice, landmarkStages,
+  LANDMARK_ESTIMATE_STEPS, PivotedCholeskyPreconditioner, cgIterationBound, defaultPreconditionerChoice, landmarkStages,
 } from '../../src/preconditioners/index.js';
 import { onesRayleighEstimate } from '../../src/preconditioners/common.js';
 import { points, randomVector, relErr } from './helpers.js';
@@ -47,9 +47,15 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     expect(rec.seen[0]!.M).toBe(P); // the cached instance was the one used
     expect(rec.seen[0]!.rtol).toBe(1e-10);
     expect('preconditioner' in rec.seen[0]!).toBe(false);
-    // the adjoint/second solve reuses it (no new build)
+    // the build's κ-estimate steps ran PCG on b: their iterate is CG's start — the same as 8 PCG steps from 0 here
+    const warm = rec.seen[0]!.x0 as Float64Array;
+    expect(warm).toBeInstanceOf(Float64Array);
+    const eight = await cg(K.shift(alpha), b, { M: P!, maxiter: LANDMARK_ESTIMATE_STEPS, rtol: 0 });
+    expect(relErr(warm, eight.x)).toBeLessThan(1e-9);
+    // the adjoint/second solve reuses it (no new build) and has no warm start (its b is another)
     await K.solve(randomVector(n, 5), alpha, { rtol: 1e-6 });
     expect(rec.seen[1]!.M).toBe(P);
+    expect(rec.seen[1]!.x0).toBeUndefined();
     // converged to the solution: the true residual of (K + αI) x = b
     const r = await K.shift(alpha).matvec(x);
     expect(relErr(r, b)).toBeLessThan(1e-9);
