@@ -283,6 +283,12 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string
 
 /** Columns summed in float32 before a float32-sums product adds them to its float64 row totals. */
 export const F32_SUM_CHUNK = 256;
+
+/**
+ * Bound on a float32-sums product's error per row, relative to Σ_j |K_ij b_j| (the entries' rounding and the
+ * chunked float32 sums: a few units of 2⁻²⁴; the tests check it at every chunk and panel boundary).
+ */
+export const F32_SUMS_ERROR = 4e-7;
 /** Rows whose mirror contributions a float32-sums product sums in float32 before adding them in float64. */
 export const F32_SUM_PANEL = 32;
 

@@ -58,6 +58,14 @@ export interface CgOptions<X = Float64Array | Matrix> {
   residualCheckEvery?: number;
   /** Throw CgNoConvergence (carrying the result) instead of returning info ≠ 0. */
   throwOnNoConvergence?: boolean;
+  /**
+   * Relaxed products (inexact Krylov: the error a product may make grows as the residual falls, van den
+   * Eshof & Sleijpen, SIMAX 2004): `A`, a cheaper operator for the same matrix, forms the search-direction
+   * products of a column once its residual is ≤ below·‖b‖. True residuals (the periodic checks and every
+   * convergence claim) always use the main operator, and a column whose claim is refused goes back to it for
+   * good — so the result meets rtol as measured by the main operator, or cg says it did not.
+   */
+  relaxed?: { A: OperatorInput; below: number };
 }
 
 export interface CgResult<X = Float64Array, R = number[]> {
@@ -129,6 +137,8 @@ interface Column {
   status: Status;
   message?: string;
   history: number[];
+  /** The residual (×‖b‖) below which products may use `relaxed.A`; 0 once a refused claim turned it off. */
+  relaxBelow: number;
 }
 
 /** Checks without a 10% gain in the verified residual before CG gives up (250 iterations by default). */
@@ -215,6 +225,18 @@ export async function cg(
       throw new RangeError(`${fn}: M has shape ${M.shape[0]}x${M.shape[1]}, expected ${n}x${n} like A`);
     }
   }
+  let relaxedA: LinearOperator | undefined;
+  let relaxBelow = 0;
+  if (options.relaxed !== undefined) {
+    relaxedA = toOperator(options.relaxed.A, fn, 'relaxed.A');
+    if (relaxedA.shape[0] !== n || relaxedA.shape[1] !== n) {
+      throw new RangeError(`${fn}: relaxed.A has shape ${relaxedA.shape[0]}x${relaxedA.shape[1]}, expected ${n}x${n} like A`);
+    }
+    relaxBelow = options.relaxed.below;
+    if (typeof relaxBelow !== 'number' || !(relaxBelow >= 0) || !Number.isFinite(relaxBelow)) {
+      throw new RangeError(`${fn}: relaxed.below must be a finite number ≥ 0, got ${String(relaxBelow)}`);
+    }
+  }
   let x0s: Float64Array[] | undefined;
   if (options.x0 !== undefined) {
     if (block !== isBlock(options.x0)) throw new TypeError(`${fn}: x0 must be a ${block ? 'block (Matrix n×k)' : 'vector'} like b`);
@@ -231,7 +253,7 @@ export async function cg(
     return {
       b: bj, x, r: Float64Array.from(bj), p: null, rhoPrev: 0, rnorm: bnorm,
       tol: Math.max(rtol * bnorm, atol), fresh: true, sinceCheck: 0, bestTrue: Infinity, refusals: 0, iterations: 0,
-      best: null, checksSinceProgress: 0, restarts: 0, drifted: false,
+      best: null, checksSinceProgress: 0, restarts: 0, drifted: false, relaxBelow: relaxBelow * bnorm,
       // b = 0: x = 0 is exact, whatever x0 says (scipy returns b).
       status: zero ? Status.Converged : Status.Running, history: [] as number[],
     };
@@ -282,6 +304,7 @@ export async function cg(
         c.history[c.history.length - 1] = c.rnorm;
       }
       if (claims.includes(c) && c.rnorm > c.tol) {
+        c.relaxBelow = 0; // the relaxed products may be what limits it: exact ones from now on
         // A refused claim: the recursion ran below what the products can deliver. Give up after
         // 5 refusals in a row without the true residual improving by 10% (float32 floor).
         if (c.rnorm < 0.9 * c.bestTrue) {
@@ -330,7 +353,14 @@ export async function cg(
       stepping.push(c);
     });
     if (stepping.length === 0) continue;
-    const qs = await applyColumns(A, stepping.map((c) => c.p!));
+    // columns whose residual allows it take the relaxed operator's products
+    const relaxedCols = relaxedA ? stepping.filter((c) => c.rnorm <= c.relaxBelow) : [];
+    const exactCols = stepping.filter((c) => !relaxedCols.includes(c));
+    const [exactQ, relaxedQ] = await Promise.all([
+      applyColumns(A, exactCols.map((c) => c.p!)),
+      relaxedCols.length > 0 ? applyColumns(relaxedA!, relaxedCols.map((c) => c.p!)) : Promise.resolve([]),
+    ]);
+    const qs = stepping.map((c) => (relaxedCols.includes(c) ? relaxedQ[relaxedCols.indexOf(c)]! : exactQ[exactCols.indexOf(c)]!));
     matvecs += stepping.length;
     iteration++;
     stepping.forEach((c, i) => {

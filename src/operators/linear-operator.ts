@@ -327,8 +327,18 @@ export abstract class LinearOperator {
     const krylov = await loadKrylovModule();
     const rtol = typeof options?.['rtol'] === 'number' ? options['rtol'] : 1e-5; // cg's default (scipy's)
     const A = await this.solveOperator(alpha, rtol);
+    const relaxed = cgOptions?.['relaxed'] === undefined && alpha > 0 ? await this.relaxedSolveOperator(alpha, rtol) : undefined;
+    if (relaxed) cgOptions = { ...cgOptions, relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } };
     const result = await krylov.cg(alpha ? A.shift(alpha) : A, rhs, cgOptions);
     return result.x;
+  }
+
+  /**
+   * A cheaper operator for the later products of CG on (this + αI) to rtol, and the residual (relative to ‖b‖)
+   * below which its errors cannot limit rtol (cg's `relaxed`); none by default. See KernelOperator.
+   */
+  protected async relaxedSolveOperator(_alpha: number, _rtol: number): Promise<{ operator: LinearOperator; below: number } | undefined> {
+    return undefined;
   }
 
   /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DenseKernelMatrix, denseProductWat } from '../../src/cpu/dense-product.js';
+import { DenseKernelMatrix, F32_SUMS_ERROR, denseProductWat } from '../../src/cpu/dense-product.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
 import { oracleProducts } from '../conformance.js';
@@ -155,7 +155,7 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
         const { y, scale } = want[r]!;
         for (let i = 0; i < n; i++) {
           // the entries' rounding and the sums' float32 rounding: a few units of 2⁻²⁴ of Σ_j |K_ij b_j|
-          expect(Math.abs(fast[r]![i]! - y[i]!), `row ${i} column ${r}`).toBeLessThanOrEqual(4e-7 * scale[i]! + 1e-300);
+          expect(Math.abs(fast[r]![i]! - y[i]!), `row ${i} column ${r}`).toBeLessThanOrEqual(F32_SUMS_ERROR * scale[i]! + 1e-300);
           differs ||= fast[r]![i] !== exact[r]![i];
         }
       });

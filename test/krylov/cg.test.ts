@@ -144,6 +144,33 @@ describe('cg', () => {
     if (res.info === 0) expect(trueRes).toBeLessThanOrEqual(1e-6 * norm2(g.b) * 1.01);
   });
 
+  it('relaxed products: a cheaper operator once ‖r‖ ≤ below·‖b‖; the answer still meets rtol by the exact one', async () => {
+    const exact = countingOperator(Kg, { shift: 0.1 });
+    const cheap = countingOperator(Kg, { shift: 0.1, dtype: 'float32' }); // every product rounded to float32
+    const tol = 1e-10 * norm2(g.b);
+    const trueResidual = (x: Float64Array) => norm2(matvecDense(Kg, x).map((v, i) => g.b[i] - v - 0.1 * x[i]!));
+    const res = await cg(exact, g.b, { rtol: 1e-10, relaxed: { A: cheap, below: 1e-3 } });
+    expect(res.info).toBe(0);
+    expect(trueResidual(res.x)).toBeLessThanOrEqual(tol);
+    expect(cheap.count.columns).toBeGreaterThan(0); // it did take over …
+    expect(exact.count.columns).toBeLessThan(res.matvecs); // … from the exact operator
+    expect(exact.count.columns + cheap.count.columns).toBe(res.matvecs);
+    // the residual history before the switch is the exact run's
+    const plain = await cg(countingOperator(Kg, { shift: 0.1 }), g.b, { rtol: 1e-10 });
+    const switched = res.residualNorms.findIndex((r) => r <= 1e-3 * norm2(g.b));
+    for (let k = 0; k <= switched; k++) expect(res.residualNorms[k]).toBe(plain.residualNorms[k]);
+  });
+
+  it('relaxed products that are wrong: the refused claim sends the column back to the exact operator', async () => {
+    const exact = countingOperator(Kg, { shift: 0.1 });
+    const wrong = countingOperator(Kg.clone().mul(1.001), { shift: 0.1 }); // a 0.1% error: far above rtol
+    const res = await cg(exact, g.b, { rtol: 1e-8, relaxed: { A: wrong, below: 1 } });
+    expect(res.info).toBe(0);
+    expect(norm2(matvecDense(Kg, res.x).map((v, i) => g.b[i] - v - 0.1 * res.x[i]!))).toBeLessThanOrEqual(1e-8 * norm2(g.b));
+    expect(wrong.count.columns).toBeGreaterThan(0);
+    expect(exact.count.columns).toBeGreaterThan(1); // the checks, then the products after the refusal
+  });
+
   it('progress hooks fire once per iteration', async () => {
     const A = countingOperator(Kg, { shift: 0.1 });
     const seen: number[] = [];
@@ -163,5 +190,7 @@ describe('cg', () => {
     await expect(cg(A, [1, 2, 3, 4], { maxiter: 0 })).rejects.toThrow(/maxiter/);
     await expect(cg(A, new Matrix(3, 2))).rejects.toThrow(/3 rows, expected 4/);
     await expect(cg(A, [1, 2, 3, 4], { M: Matrix.eye(3) })).rejects.toThrow(/M has shape 3x3/);
+    await expect(cg(A, [1, 2, 3, 4], { relaxed: { A: Matrix.eye(3), below: 1 } })).rejects.toThrow(/relaxed.A has shape 3x3/);
+    await expect(cg(A, [1, 2, 3, 4], { relaxed: { A, below: NaN } })).rejects.toThrow(/relaxed.below must be a finite number ≥ 0, got NaN/);
   });
 });

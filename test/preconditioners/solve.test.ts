@@ -8,6 +8,7 @@ import {
   LANDMARK_ESTIMATE_STEPS, PivotedCholeskyPreconditioner, cgIterationBound, defaultPreconditionerChoice, landmarkStages,
 } from '../../src/preconditioners/index.js';
 import { onesRayleighEstimate } from '../../src/preconditioners/common.js';
+import { F32_SUMS_ERROR } from '../../src/cpu/dense-product.js';
 import { points, randomVector, relErr } from './helpers.js';
 
 afterEach(() => registerKrylovModule(undefined));
@@ -94,6 +95,25 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     expect(second).toBe(first);
     expect(await onesRayleighEstimate(counted)).toBe(first);
     expect(products).toBe(1);
+  });
+
+  it('a float32 CPU kernel: CG takes its float32-sums view once the residual allows (relaxed), and still meets rtol', async () => {
+    const K32 = gaussianKernel(points(n, 3, 2), { sigma: 0.1, dtype: 'float32' });
+    const rec = recordingKrylov();
+    const x = (await K32.solve(b, alpha, { rtol: 1e-8 })) as Float64Array;
+    const relaxed = rec.seen[0]!.relaxed as { A: unknown; below: number };
+    const lambda = await onesRayleighEstimate(K32);
+    expect(relaxed.below).toBeCloseTo(1e-8 / (F32_SUMS_ERROR * (lambda / alpha + 1)), 12);
+    expect(String(relaxed.A)).toMatch(/with float32 sums/);
+    // rtol holds for the operator's own matrix (float32 entries, float64 sums: the products CG verifies with) …
+    expect(K32.isDenseCached).toBe(true);
+    expect(relErr(await K32.shift(alpha).matvec(x), b)).toBeLessThanOrEqual(1e-8);
+    // … which differs from the float64 kernel by its entries' rounding (2⁻²⁴ relative each)
+    const K64 = gaussianKernel(points(n, 3, 2), { sigma: 0.1, denseCache: 'never' });
+    expect(relErr(await K64.shift(alpha).matvec(x), b)).toBeLessThan(1e-5);
+    // float64 operators and solves without α > 0 have no relaxed products
+    await K.solve(b, alpha, { rtol: 1e-6 });
+    expect(rec.seen[1]!.relaxed).toBeUndefined();
   });
 
   it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {
