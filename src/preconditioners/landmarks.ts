@@ -167,10 +167,17 @@ export async function landmarkPreconditioner(
   // K_mn (landmarks as rows) in WASM memory, where its Gram and products run
   const restricted = stored && onCpu ? restrictRows(A.formula.node, { i: idx }) : undefined;
   const slots = restricted ? collectVariables(restricted) : undefined;
-  const wasm = restricted !== undefined && slots !== undefined && DenseKernelMatrix.fits(slots, m, n, 'float64', { gram: true });
+  // a float32 operator's K_mn is stored in float32 (its products' precision): half the memory and the
+  // bytes each application reads. K_mm stays float64, evaluated apart: with B = K̃_nm (rounded) and C = K_mm
+  // ≻ 0, P = B C⁻¹ Bᵀ + μI and S = μC + BᵀB ≻ BᵀB keep Woodbury's P⁻¹ exact and positive definite, where a
+  // rounded C could be indefinite in its tiny eigenvalues.
+  const storage = A.dtype === 'float32' ? 'float32' : 'float64';
+  const wasm = restricted !== undefined && slots !== undefined && DenseKernelMatrix.fits(slots, m, n, storage, { gram: true });
   if (wasm) {
-    const D = (Dmn = await DenseKernelMatrix.materialise(restricted!, slots!, m, n, 'float64', { gram: true }));
-    Kmm = D.entries(Int32Array.from({ length: m }, (_, a) => a), idx);
+    const D = (Dmn = await DenseKernelMatrix.materialise(restricted!, slots!, m, n, storage, { gram: true }));
+    Kmm = storage === 'float64'
+      ? D.entries(Int32Array.from({ length: m }, (_, a) => a), idx)
+      : kernelBlock(compileScalarJs(A.formula.node), idx, idx);
     timings.kernelMs = lap();
     G = await D.gram();
     timings.gramMs = lap();

@@ -148,6 +148,22 @@ describe('landmark (Falkon-style) Nyström preconditioner', () => {
     });
   }
 
+  it('a float32 operator stores K_nm in float32: P = B K_mm⁻¹ Bᵀ + μI with B = K_nm rounded, K_mm in float64; SPD', async () => {
+    const K32 = gaussianKernel(x, { sigma, dtype: 'float32' });
+    const P = (await nystromPreconditioner(K32, { rank: 15, shift: mu, method: 'landmarks', seed: 3 })) as LandmarkPreconditioner;
+    expect(P.wasm).toBe(true);
+    const S = Array.from(P.landmarks);
+    const B = Kd.subMatrixColumn(S).clone();
+    for (let i = 0; i < n; i++) for (let c = 0; c < S.length; c++) B.set(i, c, Math.fround(B.get(i, c)));
+    const C = Kd.subMatrixColumn(S).subMatrixRow(S); // not rounded
+    const ref = inv(B.mmul(inv(C)).mmul(B.transpose()).add(Matrix.eye(n).mul(mu)));
+    const D = await P.toDense();
+    expect(maxAbsDiff(D, ref) * mu).toBeLessThan(1e-8);
+    const ev = new EigenvalueDecomposition(D.add(D.transpose()).mul(0.5)).realEigenvalues;
+    expect(Math.min(...ev)).toBeGreaterThan(0);
+    await P.dispose();
+  });
+
   it("'pivoted-cholesky' landmarks equal the pivoted Cholesky preconditioner (same Nyström approximation)", async () => {
     const L = await nystromPreconditioner(K, { rank: 25, shift: mu, method: 'landmarks', landmarks: 'pivoted-cholesky' });
     const C = await pivotedCholeskyPreconditioner(K, { rank: 25, shift: mu });
