@@ -161,6 +161,23 @@ describe('cg', () => {
     for (let k = 0; k <= switched; k++) expect(res.residualNorms[k]).toBe(plain.residualNorms[k]);
   });
 
+  it('relaxed products with a block b: each column switches on its own residual and meets rtol', async () => {
+    const n = Kg.rows;
+    const exact = countingOperator(Kg, { shift: 0.1 });
+    const cheap = countingOperator(Kg, { shift: 0.1, dtype: 'float32' });
+    const B = new Matrix(n, 3);
+    for (let i = 0; i < n; i++) { B.set(i, 0, g.b[i]); B.set(i, 1, Math.sin(i)); B.set(i, 2, i % 7 === 0 ? 1 : 0); }
+    const res = await cg(exact, B, { rtol: 1e-10, relaxed: { A: cheap, below: 1e-3 } });
+    expect(res.info).toBe(0);
+    expect(cheap.count.columns).toBeGreaterThan(0);
+    for (let c = 0; c < 3; c++) {
+      const x = res.x.getColumn(c);
+      const b = B.getColumn(c);
+      const r = matvecDense(Kg, Float64Array.from(x)).map((v, i) => b[i]! - v - 0.1 * x[i]!);
+      expect(norm2(r)).toBeLessThanOrEqual(1e-10 * norm2(b));
+    }
+  });
+
   it('relaxed products that are wrong: the refused claim sends the column back to the exact operator', async () => {
     const exact = countingOperator(Kg, { shift: 0.1 });
     const wrong = countingOperator(Kg.clone().mul(1.001), { shift: 0.1 }); // a 0.1% error: far above rtol
