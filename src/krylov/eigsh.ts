@@ -197,6 +197,40 @@ async function thickRestartLanczos(
   let kept = 0;
   let matvecs = 0;
   let anorm = 0; // running estimate of ‖OP‖ for the invariant-subspace test
+  /**
+   * Rayleigh–Ritz on the leading size×size block of T (plain tridiagonal before the first restart): Ritz values,
+   * vectors Y (row-major size×size), the wanted ones in `which` order and their residual estimates |β·y_last|.
+   */
+  const rayleighRitz = (size: number, beta: number) => {
+    let theta: Float64Array;
+    let Y: Float64Array;
+    if (kept === 0) {
+      const d = new Float64Array(size);
+      const e = new Float64Array(Math.max(0, size - 1));
+      for (let i = 0; i < size; i++) d[i] = T[i * ncv + i]!;
+      for (let i = 0; i < size - 1; i++) e[i] = T[i * ncv + i + 1]!;
+      const r = tridiagonalEigen(d, e, { eigenvectors: true });
+      theta = r.eigenvalues;
+      Y = r.eigenvectors!;
+    } else {
+      const block = new Float64Array(size * size);
+      for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) block[i * size + j] = T[i * ncv + j]!;
+      const r = symmetricEigen(block, size);
+      theta = r.eigenvalues;
+      Y = r.eigenvectors;
+    }
+    const order = wantedOrder(theta, which);
+    const est = Float64Array.from(theta, (_, i) => Math.abs(beta * Y[(size - 1) * size + i]!));
+    const wanted = order.slice(0, k);
+    const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
+    return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
+  };
+  const ritzVectorsOf = (Y: Float64Array, size: number, cols: number[]): Float64Array[] =>
+    cols.map((c) => {
+      const x = new Float64Array(n);
+      for (let j = 0; j < size; j++) axpy(Y[j * size + c]!, V[j]!, x);
+      return x;
+    });
   for (let iteration = 1; ; iteration++) {
     let betaLast = 0;
     for (let j = kept; j < ncv; j++) {
@@ -221,38 +255,27 @@ async function thickRestartLanczos(
       if (j + 1 < ncv) {
         T[j * ncv + j + 1] = beta;
         T[(j + 1) * ncv + j] = beta;
+        // A restarted cycle may end early: once every wanted Ritz pair of the basis so far has converged, the
+        // rest of the cycle's products would be spent for nothing (an s×s eigenproblem, s ≤ ncv, costs no
+        // product). Not in the first cycle, whose basis has not yet been through a full-size Rayleigh–Ritz: a
+        // short Krylov space can hold converged pairs while a wanted eigenvalue has not emerged yet.
+        if (kept > 0) {
+          const rr = rayleighRitz(j + 1, beta);
+          if (rr.nconv === k) {
+            report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
+            return {
+              theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), vectors: ritzVectorsOf(rr.Y, j + 1, rr.wanted),
+              converged: rr.converged, iterations: iteration, matvecs,
+            };
+          }
+        }
       } else betaLast = beta;
     }
 
-    // Rayleigh–Ritz on T (plain tridiagonal before the first restart).
-    let theta: Float64Array;
-    let Y: Float64Array;
-    if (kept === 0) {
-      const d = new Float64Array(ncv);
-      const e = new Float64Array(ncv - 1);
-      for (let i = 0; i < ncv; i++) d[i] = T[i * ncv + i]!;
-      for (let i = 0; i < ncv - 1; i++) e[i] = T[i * ncv + i + 1]!;
-      const r = tridiagonalEigen(d, e, { eigenvectors: true });
-      theta = r.eigenvalues;
-      Y = r.eigenvectors!;
-    } else {
-      const r = symmetricEigen(T, ncv);
-      theta = r.eigenvalues;
-      Y = r.eigenvectors;
-    }
-    const order = wantedOrder(theta, which);
-    const est = Float64Array.from(theta, (_, i) => Math.abs(betaLast * Y[(ncv - 1) * ncv + i]!));
-    const wanted = order.slice(0, k);
-    const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
-    const nconv = converged.filter(Boolean).length;
+    const { theta, Y, order, est, wanted, converged, nconv } = rayleighRitz(ncv, betaLast);
     report(iteration, matvecs, nconv, Float64Array.from(wanted, (i) => theta[i]!), Float64Array.from(wanted, (i) => est[i]!));
 
-    const ritzVectors = (cols: number[]): Float64Array[] =>
-      cols.map((c) => {
-        const x = new Float64Array(n);
-        for (let j = 0; j < ncv; j++) axpy(Y[j * ncv + c]!, V[j]!, x);
-        return x;
-      });
+    const ritzVectors = (cols: number[]): Float64Array[] => ritzVectorsOf(Y, ncv, cols);
     if (nconv === k || iteration >= maxiter) {
       return { theta: Float64Array.from(wanted, (i) => theta[i]!), vectors: ritzVectors(wanted), converged, iterations: iteration, matvecs };
     }
