@@ -66,6 +66,13 @@ export interface CgOptions<X = Float64Array | Matrix> {
    * good — so the result meets rtol as measured by the main operator, or cg says it did not.
    */
   relaxed?: { A: OperatorInput; below: number };
+  /**
+   * Go on with a PCG run made elsewhere with the same A and M (one vector b, with `x0` its iterate): r = b − A·x0
+   * as that run has it, p the direction of its last step and rho that step's rᵀM r. cg then takes exactly the step
+   * the run would have taken next, without a product for r (the adaptive landmark build's κ-estimate steps are
+   * continued so by `K.solve`). r is trusted like a recursive residual: verified before convergence is accepted.
+   */
+  resume?: { r: VectorInput; p: VectorInput; rho: number };
 }
 
 export interface CgResult<X = Float64Array, R = number[]> {
@@ -244,6 +251,16 @@ export async function cg(
     if (x0s.length !== k) throw new RangeError(`${fn}: x0 has ${x0s.length} columns, b has ${k}`);
   }
 
+  let resume: { r: Float64Array; p: Float64Array; rho: number } | undefined;
+  if (options.resume !== undefined) {
+    if (block || x0s === undefined) throw new TypeError(`${fn}: resume needs one right-hand side and its x0`);
+    const rho = options.resume.rho;
+    if (typeof rho !== 'number' || !(rho > 0) || !Number.isFinite(rho)) {
+      throw new RangeError(`${fn}: resume.rho must be a positive finite number, got ${String(rho)}`);
+    }
+    resume = { r: vectorArg(options.resume.r, n, fn, 'resume.r'), p: vectorArg(options.resume.p, n, fn, 'resume.p'), rho };
+  }
+
   const start = now();
   let matvecs = 0;
   const cols: Column[] = bs.map((bj, j) => {
@@ -279,7 +296,14 @@ export async function cg(
     (await trueResiduals(which)).forEach((r, i) => replaceResidual(which[i]!, r));
   };
 
-  if (x0s) await recomputeResiduals(cols.filter((c) => c.status === Status.Running && c.x.some((v) => v !== 0)));
+  if (resume && cols[0]!.status === Status.Running) {
+    const c = cols[0]!;
+    c.r = Float64Array.from(resume.r);
+    c.rnorm = norm(c.r);
+    c.p = Float64Array.from(resume.p);
+    c.rhoPrev = resume.rho;
+    c.fresh = false;
+  } else if (x0s) await recomputeResiduals(cols.filter((c) => c.status === Status.Running && c.x.some((v) => v !== 0)));
   for (const c of cols) c.history.push(c.rnorm);
 
   let iteration = 0;

@@ -320,8 +320,12 @@ export abstract class LinearOperator {
       // Unchanged options when nothing was chosen: cg sees exactly what the caller passed.
       if (M) {
         cgOptions = { ...rest, M };
+        // the build's κ-estimate steps were PCG on b with this M: CG goes on from where they stopped
         const warm = single && rest['x0'] === undefined ? (await loadPreconditionerModule()).warmStartFor(M, rhs) : undefined;
-        if (warm) cgOptions['x0'] = warm;
+        if (warm) {
+          cgOptions['x0'] = warm.x;
+          if (warm.state) cgOptions['resume'] = warm.state;
+        }
       } else if (choice !== undefined || preconditionerOptions !== undefined) cgOptions = rest;
     }
     const krylov = await loadKrylovModule();
@@ -382,7 +386,7 @@ export abstract class LinearOperator {
 /** The slice of src/preconditioners that `solve` needs; typed loosely (that module owns the types). */
 interface PreconditionerModule {
   preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown): Promise<LinearOperator | undefined>;
-  warmStartFor(M: LinearOperator, rhs: Float64Array): Float64Array | undefined;
+  warmStartFor(M: LinearOperator, rhs: Float64Array): { x: Float64Array; state?: { r: Float64Array; p: Float64Array; rho: number } } | undefined;
   disposePreconditioners(A: LinearOperator): Promise<void>;
 }
 

@@ -36,7 +36,7 @@ import { describeValue } from '../operators/validate.js';
 import { onesRayleighEstimate } from './common.js';
 import { deviceLandmarkPreconditioner } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
-import { landmarkWarmStart } from './landmarks-auto.js';
+import { landmarkWarmStart, type PcgState } from './landmarks-auto.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
 import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
 
@@ -130,10 +130,10 @@ export async function disposePreconditioners(A: LinearOperator): Promise<void> {
 }
 
 /**
- * A starting guess for CG on (A + αI) x = rhs that building M already paid for (rank-'auto' landmarks ran
- * their κ estimate on `rhs`: see AdaptiveLandmarkOptions.rhs), or undefined. Given once.
+ * Where building M left PCG on (A + αI) x = rhs (rank-'auto' landmarks ran their κ estimate on `rhs`: see
+ * AdaptiveLandmarkOptions.rhs): the iterate, and the state cg can resume from; or undefined. Given once.
  */
-export function warmStartFor(M: LinearOperator, rhs: Float64Array): Float64Array | undefined {
+export function warmStartFor(M: LinearOperator, rhs: Float64Array): { x: Float64Array; state?: PcgState } | undefined {
   return landmarkWarmStart(M, rhs);
 }
 

@@ -16,7 +16,7 @@ export {
 export {
   adaptiveLandmarkPreconditioner, landmarkStages, landmarkWarmStart, preconditionedConditionEstimate, landmarkIterations,
   LANDMARK_ESTIMATE_STEPS, FIRST_DOUBLING_RATIO, DEFAULT_INITIAL_LANDMARKS, LANDMARK_ITERATION_CALIBRATION,
-  type AdaptiveLandmarkOptions, type LandmarkStage,
+  type AdaptiveLandmarkOptions, type LandmarkStage, type PcgState,
 } from './landmarks-auto.js';
 export {
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, DEFAULT_DEVICE_LANDMARKS, DEFAULT_DEVICE_TAU, defaultDeviceLandmarks,

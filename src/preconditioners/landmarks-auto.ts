@@ -96,7 +96,7 @@ export interface AdaptiveLandmarkOptions extends LandmarkOptions {
  */
 export async function preconditionedConditionEstimate(
   A: KernelOperator, P: LandmarkPreconditioner, mu: number, steps: number, seed: number, rhs?: Float64Array,
-): Promise<{ kappa: number; lambdaMin: number; productMs: number; applyMs: number; x: Float64Array }> {
+): Promise<{ kappa: number; lambdaMin: number; productMs: number; applyMs: number; x: Float64Array; state?: PcgState }> {
   const n = A.shape[0];
   const r = rhs ? Float64Array.from(rhs) : fillGaussian(new Float64Array(n), mulberry32(seed ^ 0x5bd1e995));
   const x = new Float64Array(n);
@@ -107,6 +107,7 @@ export async function preconditionedConditionEstimate(
   const betas: number[] = [];
   let productMs = 0;
   let applyMs = 0;
+  let state: PcgState | undefined;
   for (let k = 0; k < steps; k++) {
     let t = performance.now();
     const q = await A.matvec(p);
@@ -124,6 +125,8 @@ export async function preconditionedConditionEstimate(
     const beta = rzNext / rz;
     alphas.push(alpha);
     betas.push(beta);
+    // what CG needs to go on from here (cg's `resume`): the residual, the step's direction and its rᵀz
+    state = k === steps - 1 ? { r, p: Float64Array.from(p), rho: rz } : undefined;
     for (let i = 0; i < n; i++) p[i] = z[i]! + beta * p[i]!;
     rz = rzNext;
   }
@@ -132,11 +135,12 @@ export async function preconditionedConditionEstimate(
   productMs /= timed;
   applyMs /= timed;
   if (k === 0) return { kappa: 1, lambdaMin: 1, productMs, applyMs, x };
+  const resumable = state ? { state } : {};
   // T_kk = 1/α_k + β_{k−1}/α_{k−1}, T_{k,k+1} = √β_k/α_k
   const diag = alphas.map((a, j) => 1 / a + (j > 0 ? betas[j - 1]! / alphas[j - 1]! : 0));
   const off = alphas.slice(0, k - 1).map((a, j) => Math.sqrt(Math.max(0, betas[j]!)) / a);
   const ev = tridiagonalEigen(diag, off).eigenvalues;
-  return { kappa: Math.max(1, ev[k - 1]!), lambdaMin: ev[0]!, productMs, applyMs, x };
+  return { kappa: Math.max(1, ev[k - 1]!), lambdaMin: ev[0]!, productMs, applyMs, x, ...resumable };
 }
 
 /** CG iterations the model predicts for κ at rtol. */
@@ -145,18 +149,26 @@ export function landmarkIterations(kappa: number, rtol: number): number {
 }
 
 const stagesOf = new WeakMap<LandmarkPreconditioner, readonly LandmarkStage[]>();
-const warmStarts = new WeakMap<LandmarkPreconditioner, { rhs: Float64Array; x: Float64Array }>();
+/** A PCG run's state after a step (cg's `resume`): residual r, that step's direction p and its rho = rᵀM⁻¹r. */
+export interface PcgState {
+  r: Float64Array;
+  p: Float64Array;
+  rho: number;
+}
+
+const warmStarts = new WeakMap<LandmarkPreconditioner, { rhs: Float64Array; x: Float64Array; state?: PcgState }>();
 
 /**
- * The PCG iterate the build's last κ estimate reached on `rhs` (see AdaptiveLandmarkOptions.rhs), once: a
- * later call, or one with another right-hand side, gets undefined.
+ * Where the build's last κ estimate left PCG on `rhs` (see AdaptiveLandmarkOptions.rhs): the iterate x and, when
+ * all its steps ran, the state cg resumes from. Given once: a later call, or one with another right-hand side,
+ * gets undefined.
  */
-export function landmarkWarmStart(P: LinearOperator, rhs: Float64Array): Float64Array | undefined {
+export function landmarkWarmStart(P: LinearOperator, rhs: Float64Array): { x: Float64Array; state?: PcgState } | undefined {
   if (!(P instanceof LandmarkPreconditioner)) return undefined;
   const warm = warmStarts.get(P);
   if (!warm || warm.rhs !== rhs) return undefined;
   warmStarts.delete(P);
-  return warm.x;
+  return warm.state ? { x: warm.x, state: warm.state } : { x: warm.x };
 }
 
 /** The stages an adaptive build went through (empty for a fixed m). */
@@ -222,7 +234,7 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
     options.onStage?.(stage);
     if (stage.action !== 'grow') {
       stagesOf.set(P, Object.freeze(stages));
-      if (rhs) warmStarts.set(P, { rhs, x: est.x });
+      if (rhs) warmStarts.set(P, { rhs, x: est.x, ...(est.state ? { state: est.state } : {}) });
       return P;
     }
     previousKappa = est.kappa;

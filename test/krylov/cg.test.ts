@@ -161,6 +161,36 @@ describe('cg', () => {
     for (let k = 0; k <= switched; k++) expect(res.residualNorms[k]).toBe(plain.residualNorms[k]);
   });
 
+  it('resume: going on from three CG steps made elsewhere retraces the straight run, without a product for r', async () => {
+    const A = countingOperator(Kg, { shift: 0.1 });
+    const straight = await cg(A, g.b, { rtol: 1e-10 });
+    // three plain CG steps by hand (independent of cg): x, r, the last step's p and rᵀr
+    const n = Kg.rows;
+    const x = new Float64Array(n), r = Float64Array.from(g.b as number[]), p = Float64Array.from(r);
+    let rho = r.reduce((s, v) => s + v * v, 0), lastP = p, lastRho = rho;
+    for (let k = 0; k < 3; k++) {
+      const q = matvecDense(Kg, p).map((v, i) => v + 0.1 * p[i]!);
+      const alpha = rho / p.reduce((s, v, i) => s + v * q[i]!, 0);
+      for (let i = 0; i < n; i++) { x[i]! += alpha * p[i]!; r[i]! -= alpha * q[i]!; }
+      lastP = Float64Array.from(p); lastRho = rho;
+      const next = r.reduce((s, v) => s + v * v, 0);
+      for (let i = 0; i < n; i++) p[i] = r[i]! + (next / rho) * p[i]!;
+      rho = next;
+    }
+    const counted = countingOperator(Kg, { shift: 0.1 });
+    const resumed = await cg(counted, g.b, { rtol: 1e-10, x0: x, resume: { r, p: lastP, rho: lastRho }, residualCheckEvery: 0 });
+    expect(resumed.info).toBe(0);
+    expect(3 + resumed.iterations).toBe(straight.iterations);
+    for (let k = 1; k <= resumed.iterations; k++) {
+      expect(Math.abs(resumed.residualNorms[k]! - straight.residualNorms[k + 3]!)).toBeLessThan(1e-9 * norm2(g.b));
+    }
+    expect(relErr(resumed.x, straight.x)).toBeLessThan(1e-9);
+    expect(counted.count.columns).toBe(resumed.iterations + 1); // its steps and the claim's verification: no product for r
+    await expect(cg(A, g.b, { resume: { r, p: lastP, rho: lastRho } })).rejects.toThrow(/resume needs one right-hand side and its x0/);
+    await expect(cg(A, g.b, { x0: x, resume: { r, p: lastP, rho: -1 } })).rejects.toThrow(/resume.rho must be a positive finite number, got -1/);
+    await expect(cg(A, g.b, { x0: x, resume: { r: [1, 2], p: lastP, rho: 1 } })).rejects.toThrow(/resume.r has length 2/);
+  });
+
   it('relaxed products with a block b: each column switches on its own residual and meets rtol', async () => {
     const n = Kg.rows;
     const exact = countingOperator(Kg, { shift: 0.1 });

@@ -48,11 +48,15 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     expect(rec.seen[0]!.M).toBe(P); // the cached instance was the one used
     expect(rec.seen[0]!.rtol).toBe(1e-10);
     expect('preconditioner' in rec.seen[0]!).toBe(false);
-    // the build's κ-estimate steps ran PCG on b: their iterate is CG's start — the same as 8 PCG steps from 0 here
+    // the build's κ-estimate steps ran PCG on b: CG resumed from them — their iterate is the same as 8 PCG steps
+    // from 0, and estimate steps + CG's iterations are the straight run's
     const warm = rec.seen[0]!.x0 as Float64Array;
     expect(warm).toBeInstanceOf(Float64Array);
+    expect(rec.seen[0]!.resume).toBeDefined();
     const eight = await cg(K.shift(alpha), b, { M: P!, maxiter: LANDMARK_ESTIMATE_STEPS, rtol: 0 });
     expect(relErr(warm, eight.x)).toBeLessThan(1e-9);
+    const straight = await cg(K.shift(alpha), b, { M: P!, rtol: 1e-10 });
+    expect(Math.abs(LANDMARK_ESTIMATE_STEPS + rec.iterations[0]! - straight.iterations)).toBeLessThanOrEqual(1);
     // the adjoint/second solve reuses it (no new build) and has no warm start (its b is another)
     await K.solve(randomVector(n, 5), alpha, { rtol: 1e-6 });
     expect(rec.seen[1]!.M).toBe(P);
