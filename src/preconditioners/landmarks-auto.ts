@@ -82,9 +82,10 @@ export interface AdaptiveLandmarkOptions extends LandmarkOptions {
   onStage?: (stage: LandmarkStage) => void;
   /**
    * The right-hand side of the solve this build serves (one vector of length n). The κ-estimate steps then run
-   * PCG on it instead of on a seeded vector, and the last stage's iterate is kept as that solve's starting
-   * guess (`landmarkWarmStart`): CG restarted from it needs about the iterations it had left (measured at
-   * n = 16,384, α = 1: 8 + 18 against 25 straight), so the estimate's products are not spent twice.
+   * PCG on it instead of on a seeded vector, and where the last stage's steps left PCG is kept for that solve
+   * (`landmarkWarmStart`): CG resumes from it, so the estimate's products are not spent twice (n = 16,384,
+   * α = 1: 8 steps + 17 CG iterations, the straight run's 25; restarting from the iterate alone took 8 + 18 and
+   * a product for the residual).
    */
   rhs?: Float64Array;
 }
@@ -149,7 +150,10 @@ export function landmarkIterations(kappa: number, rtol: number): number {
 }
 
 const stagesOf = new WeakMap<LandmarkPreconditioner, readonly LandmarkStage[]>();
-/** A PCG run's state after a step (cg's `resume`): residual r, that step's direction p and its rho = rᵀM⁻¹r. */
+/**
+ * A PCG run's state after a step, as cg's `resume` takes it: r the residual after the step, p the step's direction
+ * and rho the step's rᵀz (z = M·r for the residual before the step, M applying P⁻¹).
+ */
 export interface PcgState {
   r: Float64Array;
   p: Float64Array;
