@@ -154,7 +154,8 @@ export class KernelOperator extends LinearOperator {
    */
   protected override async relaxedSolveOperator(alpha: number, rtol: number): Promise<{ operator: LinearOperator; below: number } | undefined> {
     const view = this.lanczosOperator(FLOAT32_UNIT_ROUNDOFF);
-    if (view === this || !(alpha > 0)) return undefined;
+    // without a stored K the view's products are the symbolic ones: nothing to gain
+    if (view === this || !(alpha > 0) || this.options.denseCache === 'never') return undefined;
     const { onesRayleighEstimate } = await import('../preconditioners/common.js');
     const lambda = await onesRayleighEstimate(this);
     return { operator: view, below: rtol / (F32_SUMS_ERROR * (lambda / alpha + 1)) };

@@ -115,9 +115,12 @@ describe('LinearOperator.solve picks a preconditioner', () => {
     // … which differs from the float64 kernel by its entries' rounding (2⁻²⁴ relative each)
     const K64 = gaussianKernel(points(n, 3, 2), { sigma: 0.1, denseCache: 'never' });
     expect(relErr(await K64.shift(alpha).matvec(x), b)).toBeLessThan(1e-5);
-    // float64 operators and solves without α > 0 have no relaxed products
+    // float64 operators, and float32 ones that never store K (their view's products are the same), have none
     await K.solve(b, alpha, { rtol: 1e-6 });
     expect(rec.seen[1]!.relaxed).toBeUndefined();
+    const symbolic = gaussianKernel(points(n, 3, 2), { sigma: 0.1, dtype: 'float32', denseCache: 'never' });
+    await symbolic.solve(b, alpha, { rtol: 1e-3, preconditioner: 'none', maxiter: 3 });
+    expect(rec.seen[2]!.relaxed).toBeUndefined();
   });
 
   it("overrides: { M }, 'none', named choices with options; block right-hand sides", async () => {
