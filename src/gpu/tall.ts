@@ -7,7 +7,8 @@
  *
  * Operations, each a fixed WGSL program (no formula text; the block itself comes from the formula AST through
  * `emitKernelBlockProgram`):
- *  - `gram()`: G = K_mn K_nm (m×m), 64×64 tiles per workgroup, 4×4 per thread, the i range staged 32 at a time,
+ *  - `gram()`: G = K_mn K_nm (m×m) over chunks of columns gathered from all blocks into one buffer, 64×64 tiles
+ *    of the upper triangle per workgroup, 4×4 per thread, the i range staged 32 at a time,
  *    each 8-term partial added to the tile accumulators with compensation (Kahan, kept from folding by opq), and the result returned as
  *    the pair hi + lo (summed in float64 on the host): the Woodbury core μK_mm + G is formed from G, and
  *    its small eigenvalues, below float32's resolution of G, decide which directions the preconditioner keeps;
@@ -35,18 +36,22 @@ interface Block {
 const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: u32, flag: u32, gx: u32 }
 @group(0) @binding(0) var<uniform> h: H;`;
 
-/** G[a0 + a][b0 + b] = Σ_i A[a][i]·B[b][i] over 64×64 tiles (see the module comment). */
-const GRAM: GpuProgram = fixedProgram('tall-gram-k8', 256, ['read-only-storage', 'read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
+/**
+ * G[a][b] (+)= Σ_{i < n} A[a][i]·A[b][i] over 64×64 tiles of the upper triangle (b-tile ≥ a-tile), A a chunk of
+ * columns of K_mn (ma rows, row stride a0): `gx` = 1 goes on from the (hi, lo) state a previous chunk left in G, GL
+ * (see `gram`).
+ */
+const GRAM: GpuProgram = fixedProgram('tall-gram-chunked', 256, ['read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
-@group(0) @binding(3) var<storage, read_write> G: array<f32>;
-@group(0) @binding(4) var<storage, read_write> GL: array<f32>;
+@group(0) @binding(2) var<storage, read_write> G: array<f32>;
+@group(0) @binding(3) var<storage, read_write> GL: array<f32>;
 ${opaqueHelper('h.flag')}fn opq4(x: vec4<f32>) -> vec4<f32> { return vec4<f32>(opq(x.x), opq(x.y), opq(x.z), opq(x.w)); }
 var<workgroup> As: array<vec4<f32>, 512>;
 var<workgroup> Bs: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  if (wid.x < wid.y) { return; } // the lower triangle's tiles: G is symmetric (the host mirrors it)
   let tx = lid.x;
   let ty = lid.y;
   let t = ty * 16u + tx;
@@ -54,6 +59,18 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let bBase = wid.x * 64u;
   var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
   var cmp = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  if (h.gx == 1u) {
+    for (var r = 0u; r < 4u; r++) {
+      for (var c = 0u; c < 4u; c++) {
+        let a = aBase + ty * 4u + r;
+        let b = bBase + tx * 4u + c;
+        if (a < h.ma && b < h.ma) {
+          acc[r][c] = G[a * h.m + b];
+          cmp[r][c] = -GL[a * h.m + b];
+        }
+      }
+    }
+  }
   let k = t & 31u;
   for (var k0 = 0u; k0 < h.n; k0 += 32u) {
     let i = k0 + k;
@@ -63,8 +80,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var va = 0.0;
       var vb = 0.0;
       if (i < h.n) {
-        if (aBase + a < h.ma) { va = A[(aBase + a) * h.n + i]; }
-        if (bBase + a < h.mb) { vb = B[(bBase + a) * h.n + i]; }
+        if (aBase + a < h.ma) { va = A[(aBase + a) * h.a0 + i]; }
+        if (bBase + a < h.ma) { vb = A[(bBase + a) * h.a0 + i]; }
       }
       As[k * 16u + (a >> 2u)][a & 3u] = va;
       Bs[k * 16u + (a >> 2u)][a & 3u] = vb;
@@ -93,14 +110,30 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     if (a < h.ma) {
       for (var c = 0u; c < 4u; c++) {
         let b = bBase + tx * 4u + c;
-        if (b < h.mb) {
+        if (b < h.ma) {
           // the sum as an unevaluated pair hi + lo: the compensation is kept, not rounded away
-          G[(h.a0 + a) * h.m + h.b0 + b] = acc[r][c];
-          GL[(h.a0 + a) * h.m + h.b0 + b] = -cmp[r][c];
+          G[a * h.m + b] = acc[r][c];
+          GL[a * h.m + b] = -cmp[r][c];
         }
       }
     }
   }
+}
+`);
+
+/**
+ * C[a0 + a][j] = A[a][b0 + j] for a < ma, j < mb: columns [b0, b0 + mb) of a landmark block (row stride n) into
+ * rows a0… of a chunk (row stride m). One thread per entry; gx workgroups across.
+ */
+const GATHER: GpuProgram = fixedProgram('tall-gather', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;
+  let a = gid.y;
+  if (j < h.mb && a < h.ma) { C[(h.a0 + a) * h.m + j] = A[a * h.n + h.b0 + j]; }
 }
 `);
 
@@ -224,7 +257,7 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    await Promise.all([GRAM, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
+    await Promise.all([GRAM, GATHER, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -365,59 +398,86 @@ export class DeviceKernelBlock {
     }
   }
 
-  /** G = K_mn K_nm (m×m, row-major, float64 from the float32 device result). */
-  async gram(): Promise<Float64Array> {
+  /**
+   * G = K_mn K_nm (m×m, row-major, float64 from the float32 device result), over chunks of `chunk` columns
+   * (default: as many as fit one storage binding for all m rows, a multiple of 32): each chunk of every landmark
+   * is gathered into one buffer, whose Gram — one dispatch over the whole m×m upper triangle — goes on from the
+   * previous chunk's compensated state, so the sums are those of one pass over i. Why: the landmark blocks'
+   * rows lie n floats apart (4 MiB at n = 2²⁰), and one block pair at a time (512 × 512 landmarks there) kept
+   * most of the GPU idle: m = 8192 took 31–33 s at n = 2²⁰ where n = 2¹⁸ ran 2.5× faster per multiply-add.
+   */
+  async gram(options: { chunk?: number } = {}): Promise<Float64Array> {
     const { device, limits } = this.ctx;
     const { n, m } = this;
-    const hi = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC });
-    const lo = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC });
-    const read = device.createBuffer({ size: 8 * m * m, usage: USAGE.MAP_READ | USAGE.COPY_DST });
-    const pipe = await pipelineFor(this.ctx, GRAM);
-    const uniforms: GPUBuffer[] = [];
-    const uniformOf = (values: readonly number[]) => {
+    const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+    const fit = Math.floor(maxBinding / (4 * m) / 32) * 32;
+    const chunk = Math.min(options.chunk ?? fit, fit, Math.ceil(n / 32) * 32);
+    if (!(Number.isInteger(chunk) && chunk >= 32 && chunk % 32 === 0)) {
+      throw new RangeError(`DeviceKernelBlock.gram: chunk must be a multiple of 32 columns ≥ 32 that fits one binding for ${m} rows, got ${String(options.chunk ?? fit)}`);
+    }
+    const tiles = Math.ceil(m / 64);
+    const rowsPerDispatch = limits.maxComputeWorkgroupsPerDimension;
+    if (tiles > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {
+      throw new RangeError(`${m} landmarks exceed the device's workgroup grid`);
+    }
+    const [gramPipe, gatherPipe] = await Promise.all([pipelineFor(this.ctx, GRAM), pipelineFor(this.ctx, GATHER)]);
+    const temporaries: GPUBuffer[] = [];
+    const buffer = (size: number, usage: number) => {
+      const b = device.createBuffer({ size, usage });
+      temporaries.push(b);
+      return b;
+    };
+    const uniform = (values: readonly number[]) => {
       const u = this.uniform(values);
-      uniforms.push(u);
+      temporaries.push(u);
       return u;
     };
     try {
+      const hi = buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
+      const lo = buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
+      const columns = buffer(4 * m * chunk, USAGE.STORAGE);
+      const read = buffer(8 * m * m, USAGE.MAP_READ | USAGE.COPY_DST);
       const g = await this.run((pass) => {
-        pass.setPipeline(pipe.pipeline);
-        this.blocks.forEach((A, p) => {
-          for (let q = p; q < this.blocks.length; q++) {
-            const B = this.blocks[q]!;
-            const bind = device.createBindGroup({
-              layout: pipe.layout,
+        for (let c0 = 0, first = true; c0 < n; c0 += chunk, first = false) {
+          const len = Math.min(chunk, n - c0);
+          pass.setPipeline(gatherPipe.pipeline);
+          for (const A of this.blocks) {
+            pass.setBindGroup(0, device.createBindGroup({
+              layout: gatherPipe.layout,
               entries: [
-                { binding: 0, resource: { buffer: uniformOf([n, A.count, B.count, m, A.start, B.start, 0, 0]) } },
+                { binding: 0, resource: { buffer: uniform([n, A.count, len, chunk, A.start, c0, 0, 0]) } },
                 { binding: 1, resource: { buffer: A.buffer } },
-                { binding: 2, resource: { buffer: B.buffer } },
-                { binding: 3, resource: { buffer: hi } },
-                { binding: 4, resource: { buffer: lo } },
+                { binding: 2, resource: { buffer: columns } },
               ],
-            });
-            pass.setBindGroup(0, bind);
-            const gx = Math.ceil(B.count / 64);
-            const gy = Math.ceil(A.count / 64);
-            if (gx > limits.maxComputeWorkgroupsPerDimension || gy > limits.maxComputeWorkgroupsPerDimension) {
-              throw new RangeError(`a landmark block of ${Math.max(A.count, B.count)} exceeds the device's workgroup grid`);
-            }
-            pass.dispatchWorkgroups(gx, gy, 1);
+            }));
+            pass.dispatchWorkgroups(Math.ceil(len / 256), A.count, 1);
           }
-        });
+          pass.setPipeline(gramPipe.pipeline);
+          pass.setBindGroup(0, device.createBindGroup({
+            layout: gramPipe.layout,
+            entries: [
+              { binding: 0, resource: { buffer: uniform([len, m, m, m, chunk, 0, 0, first ? 0 : 1]) } },
+              { binding: 1, resource: { buffer: columns } },
+              { binding: 2, resource: { buffer: hi } },
+              { binding: 3, resource: { buffer: lo } },
+            ],
+          }));
+          pass.dispatchWorkgroups(tiles, tiles, 1);
+        }
       }, { from: [hi, lo], to: read, bytes: 8 * m * m });
-      // blocks p < q were formed once: mirror them
+      // the upper triangle as computed (hi + lo in float64), mirrored
       const G = new Float64Array(m * m);
       const mm = m * m;
-      for (let t = 0; t < mm; t++) G[t] = g[t]! + g[mm + t]!;
-      for (const A of this.blocks) {
-        for (const B of this.blocks) {
-          if (B.start >= A.start) continue;
-          for (let a = A.start; a < A.start + A.count; a++) for (let b = B.start; b < B.start + B.count; b++) G[a * m + b] = G[b * m + a]!;
+      for (let a = 0; a < m; a++) {
+        for (let b = a; b < m; b++) {
+          const v = g[a * m + b]! + g[mm + a * m + b]!;
+          G[a * m + b] = v;
+          G[b * m + a] = v;
         }
       }
       return G;
     } finally {
-      for (const b of [hi, lo, read, ...uniforms]) b.destroy();
+      for (const b of temporaries) b.destroy();
     }
   }
 

@@ -55,6 +55,11 @@ describe.runIf(hasGpu)('DeviceKernelBlock: K_mn on the device', () => {
         for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) want[a * m + b]! += Knm[i * m + a]! * Knm[i * m + b]!;
         expect(relativeError(G, want)).toBeLessThan(2e-6);
         for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) expect(G[a * m + b]).toBe(G[b * m + a]);
+        // the chunks of columns (here 320 by the binding limit) go on from each other's compensated state: other
+        // chunk sizes give the same sums, bit for bit (one pass over i, 32 columns at a time)
+        expect(await block.gram({ chunk: 64 })).toEqual(G);
+        expect(await block.gram({ chunk: 32 * Math.ceil(n / 32) })).toEqual(G);
+        await expect(block.gram({ chunk: 48 })).rejects.toThrow(/chunk must be a multiple of 32 columns/);
         const r = vector(2, n);
         const y = await block.applyT(r);
         const yWant = new Float64Array(m);
