@@ -26,7 +26,7 @@
  *     12,000, 1e-1        25 (1024)              165 (128)                               253
  *
  *   with builds of 1.0 / 6.0 / 6.0 s against 6.4 / 48.7 / 6.1 s there; at n = 2²⁰ (H100) the randomized build's
- *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 38 s for m = 8192 and
+ *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 17.5 s for m = 8192 (H100) and
  *   `K.solve(b, 1e-3)` converges in 169 iterations (bench/RESULTS.md). Randomized Nyström stays available
  *   as the explicit choice 'nystrom' (rank 'auto' by default).
  */

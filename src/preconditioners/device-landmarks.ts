@@ -66,9 +66,10 @@ export const MIN_DEVICE_LANDMARKS = 512;
 
 /**
  * The default m: the power of two nearest √(64n), at most `DEFAULT_DEVICE_LANDMARKS` and n − 1. Why √n: the Gram
- * costs n·m² and a product n², so m ∝ √n keeps the build at a fixed number of products (≈ 20 compensated
- * products at n = 2²⁰, m = 8192 on an H200: Gram 33 s, product 1.6 s); at n = 2²⁰, α = 10⁻³ m = 8192 reached
- * 2·10⁻⁴ after 100 CG iterations where m = 4096 reached 1.5·10⁻³ (bench/RESULTS.md).
+ * costs n·m² and a product n², so m ∝ √n keeps the build at a fixed number of products (≈ 7 compensated
+ * products at n = 2²⁰, m = 8192 on the H100: Gram 9 s since it runs in column chunks, product 1.3 s; 20 before);
+ * at n = 2²⁰, α = 10⁻³ m = 8192 reached 2·10⁻⁴ after 100 CG iterations where m = 4096 reached 1.5·10⁻³
+ * (bench/RESULTS.md).
  */
 export function defaultDeviceLandmarks(n: number): number {
   return Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS, 2 ** Math.round(Math.log2(Math.sqrt(64 * n))));
