@@ -206,8 +206,11 @@ export class KernelOperator extends LinearOperator {
     const often = this.products > DENSE_CACHE_AFTER_PRODUCTS || this.repeatedProducts;
     // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
     if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage, layout))) {
-      this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage, layout);
-      this.dense = await this.densePromise;
+      const pending = (this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage, layout));
+      const dense = await pending;
+      // a dispose() while K was being stored released it: this product fails, the next one stores K again
+      if (this.densePromise === pending) this.dense = dense;
+      return dense;
     }
     return this.dense;
   }

@@ -74,6 +74,22 @@ describe('dispose() and recycled memories', () => {
     await checkOperatorAgainstDense(K2, await K2.toDense(), { tol: 1e-13 });
   });
 
+  it('a dispose() while K is being stored: the product already queued finishes first, the next one stores K again', async () => {
+    const n = 400;
+    const X = seededPoints(20, n, 3);
+    const K = gaussianKernel(X, { sigma: 0.2, denseCache: 'always' });
+    const b = seededVector(21, n);
+    const want = await gaussianKernel(X, { sigma: 0.2, denseCache: 'never' }).matvec(b);
+    const inFlight = K.matvec(b);
+    const disposing = K.dispose(); // waits for the store, then releases it once the queued product has run
+    expect(relativeError(await inFlight, want)).toBeLessThan(1e-13);
+    await disposing;
+    expect(stored(K)).toBe(false); // the released store was not kept by the product that was in flight
+    expect(relativeError(await K.matvec(b), want)).toBeLessThan(1e-13);
+    expect(stored(K)).toBe(true);
+    await K.dispose();
+  });
+
   it('disposes the cached preconditioners: a kept reference throws when applied; the operator solves again', async () => {
     const n = 500;
     const K = gaussianKernel(seededPoints(12, n, 3), { sigma: 0.2 });
