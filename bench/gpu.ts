@@ -272,7 +272,7 @@ async function precondSolve(K: KernelOperator, x: ReturnType<typeof points>): Pr
       relResidual: +(await verifiedResidual(check, b, xs, alpha)).toPrecision(3),
       ...(m !== undefined ? { m } : {}), ...(jitter !== undefined ? { jitter } : {}),
     });
-    if (variant === 'device-landmarks') (M as { dispose?: () => void } | undefined)?.dispose?.(); // the next variant needs the memory
+    if (variant === 'device-landmarks') await M!.dispose(); // the next variant needs the memory
   }
 }
 

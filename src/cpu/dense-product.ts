@@ -123,7 +123,7 @@ export function denseProductWat(storage: 'float32' | 'float64'): string {
   ].join('\n');
 }
 
-/** Columns of K per chunk of the transposed product and the Gram: a chunk of a row (4 KiB in float64) stays in L1 while it is reused. */
+/** Columns of K per chunk of the transposed product: a chunk of a row (4 KiB in float64) stays in L1 while it is reused. */
 const CHUNK_COLUMNS = 512;
 
 /**

@@ -4,7 +4,7 @@
  * memories back here, and the next store of about the same size takes one instead of a fresh memory.
  *
  * Why: a fresh memory's pages are provided by the OS on first touch, and on virtualised hosts that is
- * the dominant and most variable part of storing K — measured on the 2-vCPU VM (gVisor): touching a
+ * the dominant and most variable part of storing K — measured on the 2-vCPU VM (Firecracker): touching a
  * fresh 512 MiB took 120 ms to 2.0 s from run to run, where writing pages already touched took 37 ms.
  * A JavaScript program cannot release a WebAssembly.Memory (only the garbage collector can), so
  * without recycling every new operator pays the first touch again.
@@ -47,13 +47,13 @@ export function acquireMemory(pages: number): WebAssembly.Memory {
 export function recycleMemory(memory: WebAssembly.Memory): void {
   if (free.includes(memory)) return;
   free.push(memory);
-  let bytes = free.reduce((s, m) => s + m.buffer.byteLength, 0);
+  let bytes = recycledMemoryBytes();
   while (free.length > 1 && bytes > defaultDenseCacheBytes()) bytes -= free.shift()!.buffer.byteLength;
 }
 
 /** Drops every recycled memory (the garbage collector frees them); returns the bytes dropped. */
 export function emptyMemoryCache(): number {
-  const bytes = free.reduce((s, m) => s + m.buffer.byteLength, 0);
+  const bytes = recycledMemoryBytes();
   free.length = 0;
   return bytes;
 }

@@ -571,16 +571,16 @@ export interface EmitLimits {
   readonly maxComputeWorkgroupStorageSize: number;
 }
 
-/**
- * opq(x) = x, opaque to the shader compiler (x's bits OR'ed with the header's runtime zero): what passes
- * through it is rounded where written and not re-associated or folded. Error-free transformations
- * (TwoSum, Dekker's product) need that: llvmpipe's compiler folded TwoSum's error to 0 even through a
- * multiplication by a runtime 1 (measured in a test shader: (−204.94847, −776.49719) lost its error 2⁻¹⁶),
- * while the bitwise form kept every step exact.
- */
 /** Compensated products renormalise their (hi, lo) accumulators every this many terms (see the emitter). */
 export const COMPENSATED_RENORM = 16;
 
+/**
+ * opq(x) = x, opaque to the shader compiler (x's bits OR'ed with `zero`, a u32 that is 0 at run time, e.g. the
+ * header's): what passes through it is rounded where written and not re-associated or folded. Error-free
+ * transformations (TwoSum, Dekker's product) need that: llvmpipe's compiler folded TwoSum's error to 0 even
+ * through a multiplication by a runtime 1 (measured in a test shader: (−204.94847, −776.49719) lost its error
+ * 2⁻¹⁶), while the bitwise form kept every step exact.
+ */
 export function opaqueHelper(zero: string): string {
   return `fn opq(x: f32) -> f32 { return bitcast<f32>(bitcast<u32>(x) | ${zero}); }\n`;
 }

@@ -134,10 +134,7 @@ export class KernelOperator extends LinearOperator {
    */
   protected override async solveOperator(alpha: number, rtol: number): Promise<LinearOperator> {
     if (this.backend !== 'gpu' || this.options.gpu?.compensated !== undefined || !(alpha > 0)) return this;
-    // the preconditioners are loaded lazily (see linear-operator.ts); the estimate is shared with them
-    const { onesRayleighEstimate } = await import('../preconditioners/common.js');
-    const lambda = await onesRayleighEstimate(this);
-    if (!(FLOAT32_UNIT_ROUNDOFF * lambda / alpha > rtol / 10)) return this;
+    if (!(FLOAT32_UNIT_ROUNDOFF * (await this.lambdaHat()) / alpha > rtol / 10)) return this;
     this.compensatedTwin ??= new KernelOperator(this.formula, {
       ...this.options, backend: 'gpu', dtype: this.dtype, gpu: { ...this.options.gpu, compensated: true },
     });
@@ -156,9 +153,16 @@ export class KernelOperator extends LinearOperator {
     const view = this.lanczosOperator(FLOAT32_UNIT_ROUNDOFF);
     // without a stored K the view's products are the symbolic ones: nothing to gain
     if (view === this || !(alpha > 0) || this.options.denseCache === 'never') return undefined;
+    return { operator: view, below: rtol / (F32_SUMS_ERROR * ((await this.lambdaHat()) / alpha + 1)) };
+  }
+
+  /**
+   * λ̂ = ‖K1‖/‖1‖ (one product, made once and shared with the preconditioners' rules; that module is loaded
+   * lazily, see linear-operator.ts).
+   */
+  private async lambdaHat(): Promise<number> {
     const { onesRayleighEstimate } = await import('../preconditioners/common.js');
-    const lambda = await onesRayleighEstimate(this);
-    return { operator: view, below: rtol / (F32_SUMS_ERROR * (lambda / alpha + 1)) };
+    return onesRayleighEstimate(this);
   }
 
   override toString(): string {
@@ -208,7 +212,8 @@ export class KernelOperator extends LinearOperator {
     if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage, layout))) {
       const pending = (this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage, layout));
       const dense = await pending;
-      // a dispose() while K was being stored released it: this product fails, the next one stores K again
+      // a dispose() while K was being stored releases it once this product (queued first) has run: the operator
+      // must not keep the released store — its next product stores K again
       if (this.densePromise === pending) this.dense = dense;
       return dense;
     }

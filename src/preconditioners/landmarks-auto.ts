@@ -127,7 +127,7 @@ export async function preconditionedConditionEstimate(
     alphas.push(alpha);
     betas.push(beta);
     // what CG needs to go on from here (cg's `resume`): the residual, the step's direction and its rᵀz
-    state = k === steps - 1 ? { r, p: Float64Array.from(p), rho: rz } : undefined;
+    if (k === steps - 1) state = { r, p: Float64Array.from(p), rho: rz };
     for (let i = 0; i < n; i++) p[i] = z[i]! + beta * p[i]!;
     rz = rzNext;
   }
