@@ -26,9 +26,9 @@ export {
   NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
   preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, cgIterationBound,
-  adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS,
+  adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, FarthestPointOrder, farthestPointLandmarks,
 } from './preconditioners/index.js';
 export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,
-  PreconditionerChoice, PreconditionerOptions, DeviceLandmarkOptions, AdaptiveLandmarkOptions, LandmarkStage, LandmarkBuildTimings,
+  PreconditionerChoice, PreconditionerOptions, DeviceLandmarkOptions, AdaptiveLandmarkOptions, LandmarkStage, LandmarkBuildTimings, PointRows,
 } from './preconditioners/index.js';

@@ -98,6 +98,7 @@ export async function buildPreconditioner(
       if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m, or leave it out for the default");
       return deviceLandmarkPreconditioner(A, {
         ...(rank !== undefined ? { rank } : {}), shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
+        ...(options.landmarks === 'farthest-point' || options.landmarks === 'uniform' ? { landmarks: options.landmarks } : {}),
         ...(options.jitter !== undefined ? { jitter: options.jitter } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
     }

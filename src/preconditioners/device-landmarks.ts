@@ -1,6 +1,6 @@
 /**
  * Landmark Nyström preconditioner with its n×m factor on the GPU, for kernel solves too large for host
- * algebra (n ≈ 10⁶, m in the thousands). With m landmarks (seeded uniform rows), K̃_nm formed on the device in
+ * algebra (n ≈ 10⁶, m in the thousands). With m landmarks (farthest-point rows by default), K̃_nm formed on the device in
  * float32 (`DeviceKernelBlock`) and G = K̃_mn K̃_nm from it (compensated, returned as hi + lo):
  *
  *   P = K̃_nm (K_mm + (j/ν)I)⁻¹ K̃_mn + νI,   P⁻¹ = (1/ν) (I − K̃_nm S⁻¹ K̃_mn),   S = ν K_mm + G + jI = RᵀR  (float64, host),
@@ -39,6 +39,7 @@ import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
 import { tall, type Tall } from './dense.js';
 import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
 import { kernelBlock, restrictRows } from './kernel-access.js';
+import { farthestPointLandmarks } from './farthest-point.js';
 import { selectUniform } from './landmarks.js';
 
 export interface DeviceLandmarkOptions {
@@ -46,7 +47,9 @@ export interface DeviceLandmarkOptions {
   rank?: number;
   /** P approximates A + shift·I (the solve's α). */
   shift: number;
-  /** Seed of the uniform landmark choice (default 0). */
+  /** How landmarks are chosen: 'farthest-point' (default) or 'uniform' (see LandmarkOptions.landmarks). */
+  landmarks?: 'farthest-point' | 'uniform';
+  /** Seed of the landmark choice (default 0). */
   seed?: number;
   /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
   tau?: number;
@@ -172,6 +175,10 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   }
   let m = checkRank(options.rank ?? defaultDeviceLandmarks(n), n, fn);
   const seed = checkSeed(options.seed ?? 0, fn);
+  const selection = options.landmarks ?? 'farthest-point';
+  if (selection !== 'farthest-point' && selection !== 'uniform') {
+    throw new RangeError(`${fn}: landmarks must be 'farthest-point' or 'uniform', got ${String(selection)}`);
+  }
   const tau = options.tau ?? DEFAULT_DEVICE_TAU;
   if (!(tau >= 0 && Number.isFinite(tau))) throw new RangeError(`${fn}: tau must be a finite number ≥ 0, got ${String(tau)}`);
   if (options.jitter !== undefined && !(options.jitter >= 0 && Number.isFinite(options.jitter))) {
@@ -197,7 +204,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   let idx: Int32Array;
   let block: DeviceKernelBlock;
   for (;;) {
-    idx = selectUniform(n, m, seed);
+    idx = selection === 'uniform' ? selectUniform(n, m, seed) : farthestPointLandmarks(A, m, seed);
     const node = restrictRows(A.formula.node, { j: idx });
     try {
       block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);

@@ -23,6 +23,7 @@ export {
   GRAM_JITTER_SAFETY, GRAM_SAMPLE, measuredGramJitter, MIN_DEVICE_LANDMARKS,
   type DeviceLandmarkOptions,
 } from './device-landmarks.js';
+export { FarthestPointOrder, farthestPointLandmarks, kernelPointRows, type PointRows } from './farthest-point.js';
 export { jacobiPreconditioner, JacobiPreconditioner } from './jacobi.js';
 export {
   pivotedCholeskyPreconditioner, partialPivotedCholesky, PivotedCholeskyPreconditioner,

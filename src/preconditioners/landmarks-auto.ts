@@ -15,7 +15,8 @@
  * Cholesky ∝ m³), an iteration at 2m costing the measured one plus the application's growth, and
  * κ̂_2m − 1 = (κ_m − 1)·r, r the measured ratio of the last doubling (FIRST_DOUBLING_RATIO before
  * there is one). Why doubling and a fresh build: the Gram grows as m², so the stages before the
- * last cost a third of it together, and a fresh uniform draw with the same seed nests the sets.
+ * last cost a third of it together, and both selections nest (the farthest-point order is extended, a fresh
+ * uniform draw with the same seed contains the last).
  */
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { axpy, dot } from '../krylov/util.js';
@@ -182,7 +183,7 @@ export function landmarkStages(P: LandmarkPreconditioner): readonly LandmarkStag
 
 /**
  * The landmark preconditioner of (A + shift·I) with m chosen by the cost rule of this module's
- * comment (uniform landmarks, seeded; `onStage` reports each stage as it is decided).
+ * comment (farthest-point landmarks by default, or uniform ones; seeded; `onStage` reports each stage as it is decided).
  */
 export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options: AdaptiveLandmarkOptions): Promise<LandmarkPreconditioner> {
   const fn = "nystromPreconditioner (method 'landmarks', rank 'auto')";
@@ -206,12 +207,16 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
   const budget = Math.min(options.maxStoredBytes ?? defaultDenseCacheBytes(), MAX_WASM_PAGES * 65536 * 0.75);
   const fits = (r: number) => n * r * 8 + r * r * 8 <= budget;
   while (m > 1 && !fits(m)) m = Math.floor(m / 2);
+  const selection = options.landmarks ?? 'farthest-point';
+  if (selection !== 'farthest-point' && selection !== 'uniform') {
+    throw new RangeError(`${fn}: landmarks must be 'farthest-point' or 'uniform' (sets that nest as m doubles), got ${typeof selection === 'string' ? `'${selection}'` : 'explicit indices'}`);
+  }
   A.expectRepeatedProducts();
   let previousKappa: number | undefined;
   const stages: LandmarkStage[] = [];
   for (;;) {
     const t0 = performance.now();
-    const P = await landmarkPreconditioner(A, { ...options, rank: m, shift: mu, seed, landmarks: 'uniform', maxStoredBytes: budget });
+    const P = await landmarkPreconditioner(A, { ...options, rank: m, shift: mu, seed, landmarks: selection, maxStoredBytes: budget });
     const buildMs = performance.now() - t0;
     const est = await preconditionedConditionEstimate(A, P, mu, LANDMARK_ESTIMATE_STEPS, seed, rhs);
     const iterations = landmarkIterations(est.kappa, rtol);

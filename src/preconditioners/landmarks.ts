@@ -33,12 +33,17 @@ import {
   type Factor,
 } from './common.js';
 import { kernelBlock, restrictRows, subKernel } from './kernel-access.js';
+import { farthestPointLandmarks } from './farthest-point.js';
 import { partialPivotedCholesky } from './pivoted-cholesky.js';
 
-export type LandmarkSelection = 'uniform' | 'pivoted-cholesky';
+export type LandmarkSelection = 'farthest-point' | 'uniform' | 'pivoted-cholesky';
 
 export interface LandmarkOptions {
-  /** How landmarks are chosen: 'uniform' (default; seeded, without replacement), 'pivoted-cholesky' (greedy by the residual diagonal), or explicit row indices. */
+  /**
+   * How landmarks are chosen: 'farthest-point' (default: the greedy farthest-point order of the kernel's points from a
+   * seeded first point, see farthest-point.ts), 'uniform' (seeded, without replacement), 'pivoted-cholesky' (greedy by
+   * the residual diagonal), or explicit row indices.
+   */
   landmarks?: LandmarkSelection | readonly number[] | Int32Array;
   /** 'auto' (default): store K_nm when n·m·8 ≤ maxStoredBytes; 'stored' / 'symbolic' force it. */
   factor?: 'auto' | 'stored' | 'symbolic';
@@ -62,7 +67,7 @@ export class LandmarkPreconditioner extends Preconditioner {
   readonly method = 'landmarks' as const;
   /** m, the number of landmarks. */
   readonly rank: number;
-  /** Landmark row indices (ascending for 'uniform', in pivot order for 'pivoted-cholesky'). */
+  /** Landmark row indices (in farthest-point order, ascending for 'uniform', in pivot order for 'pivoted-cholesky'). */
   readonly landmarks: Int32Array;
   /** Whether K_nm is held in memory or applied symbolically. */
   readonly stored: boolean;
@@ -129,13 +134,14 @@ export async function landmarkPreconditioner(
   const n = A.shape[0];
   const mu = positiveShift(options.shift, fn);
   const t0 = performance.now();
-  const selection = options.landmarks ?? 'uniform';
+  const selection = options.landmarks ?? 'farthest-point';
   let idx: Int32Array;
   if (typeof selection === 'string') {
     const m = checkRank(options.rank, n, fn);
-    if (selection === 'uniform') idx = selectUniform(n, m, checkSeed(options.seed ?? 0, fn));
+    if (selection === 'farthest-point') idx = farthestPointLandmarks(A, m, checkSeed(options.seed ?? 0, fn));
+    else if (selection === 'uniform') idx = selectUniform(n, m, checkSeed(options.seed ?? 0, fn));
     else if (selection === 'pivoted-cholesky') idx = (await partialPivotedCholesky(A, m, 0, fn)).pivots;
-    else throw new RangeError(`${fn}: landmarks must be 'uniform', 'pivoted-cholesky' or an array of row indices, got '${selection}'`);
+    else throw new RangeError(`${fn}: landmarks must be 'farthest-point', 'uniform', 'pivoted-cholesky' or an array of row indices, got '${selection}'`);
   } else {
     idx = Int32Array.from(selection as ArrayLike<number>);
     checkRank(idx.length, n, fn, 'the number of landmarks');

@@ -133,9 +133,9 @@ describe('landmark (Falkon-style) Nyström preconditioner', () => {
     return inv(Knm.mmul(inv(Kmm)).mmul(Knm.transpose()).add(Matrix.eye(n).mul(mu)));
   }
 
-  for (const factor of ['stored', 'symbolic'] as const) {
-    it(`uniform landmarks, ${factor} K_nm: equals the dense Woodbury formula`, async () => {
-      const P = (await nystromPreconditioner(K, { rank: 15, shift: mu, method: 'landmarks', seed: 3, factor })) as LandmarkPreconditioner;
+  for (const [factor, landmarks] of [['stored', 'uniform'], ['symbolic', 'uniform'], ['stored', 'farthest-point'], ['symbolic', 'farthest-point']] as const) {
+    it(`${landmarks} landmarks, ${factor} K_nm: equals the dense Woodbury formula`, async () => {
+      const P = (await nystromPreconditioner(K, { rank: 15, shift: mu, method: 'landmarks', seed: 3, factor, landmarks })) as LandmarkPreconditioner;
       expect(P).toBeInstanceOf(LandmarkPreconditioner);
       expect(P.stored).toBe(factor === 'stored');
       expect(P.wasm).toBe(factor === 'stored'); // CPU backend: K_mn, its Gram and the factor of S in WASM memory
