@@ -13,6 +13,7 @@
  *   --precond-solve (issue 5: at the largest size, (K + αI)a = b with α = --alpha (1e-3), rtol --rtol (1e-5),
  *     first with the default preconditioner of K.solve (built and timed apart), then unpreconditioned, each capped
  *     at --maxiter-pre (150) / --maxiter-plain (300) iterations; the verified residual each reached)
+ *   --no-refine (K.solve runs CG on compensated products throughout instead of refining float32 inner solves)
  *   --device-landmarks=m (the solves also run with deviceLandmarkPreconditioner, m landmarks, --tau (0))
  *   --solve-rtol=1e-3 --solve-maxiter=2000 --eigsh-tol=1e-6
  * Lines: {"kind":"device"…}, {"kind":"matvec", n, msPerMatvec, pairsPerS, relErr…},
@@ -250,6 +251,10 @@ async function precondSolve(K: KernelOperator, x: ReturnType<typeof points>): Pr
         iterations = p.iteration;
         if (p.iteration % 10 === 0) log({ kind: 'precond-progress', variant, m, iteration: p.iteration, relResidual: +(p.residualNorm / bNorm).toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
       },
+      // K.solve's mixed-precision refinement (float32 inner products, compensated true residuals): each outer step
+      onOuter: (p: { outer: number; residualNorm: number; innerIterations: number; contraction: number; elapsedMs: number }) =>
+        log({ kind: 'precond-outer', variant, outer: p.outer, innerIterations: p.innerIterations, relResidual: +(p.residualNorm / bNorm).toPrecision(4), contraction: +p.contraction.toPrecision(3), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) }),
+      ...(args.includes('--no-refine') ? { refine: false } : {}),
     };
     let xs: Float64Array;
     let info: number | string = 0;

@@ -63,6 +63,12 @@ export const DENSE_CACHE_AFTER_PRODUCTS = 2;
 /** 2⁻²⁴: the unit roundoff of float32. */
 const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
 
+/**
+ * The largest float32 floor ε₃₂·λ̂/α at which a GPU solve refines float32 inner solves instead of running CG on
+ * compensated products throughout (see `refinesSolve`): a tenth of the inner tolerance DEFAULT_INNER_RTOL = 0.05.
+ */
+export const REFINEMENT_MAX_FLOOR = 5e-3;
+
 export { defaultDenseCacheBytes };
 
 const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
@@ -139,6 +145,18 @@ export class KernelOperator extends LinearOperator {
       ...this.options, backend: 'gpu', dtype: this.dtype, gpu: { ...this.options.gpu, compensated: true },
     });
     return this.compensatedTwin;
+  }
+
+  /**
+   * Whether `solve` refines with float32 inner products (GPU, where `solveOperator` gives the compensated twin):
+   * when the float32 floor ε₃₂·λ̂/α is ≤ REFINEMENT_MAX_FLOOR. Float32 PCG stalls near that floor (llvmpipe,
+   * n = 8192, σ = 0.1, α = 2.6e-5, floor 0.3: at 0.37·‖b‖ after 200 iterations where compensated products went on
+   * to 0.05), so its inner solves to η = 0.05 need a floor well below η; on the H100 at n = 2²⁰, α = 10⁻³ (floor
+   * ≈ 0.35) an inner solve took 154 iterations for one contraction by 0.073 where CG on the twin needs ≈ 15 for it.
+   */
+  protected override async refinesSolve(alpha: number, _rtol: number): Promise<boolean> {
+    if (this.backend !== 'gpu' || !(alpha > 0)) return false;
+    return FLOAT32_UNIT_ROUNDOFF * (await this.lambdaHat()) / alpha <= REFINEMENT_MAX_FLOOR;
   }
 
   /**

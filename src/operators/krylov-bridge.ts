@@ -10,7 +10,16 @@ import type { Matrix } from 'ml-matrix';
 /** The slice of src/krylov that the eigsh/solve conveniences need; typed loosely on purpose. */
 export interface KrylovModule {
   eigsh(A: LinearOperator, k: number | undefined, options: unknown): Promise<EigshResultLike>;
-  cg(A: LinearOperator, b: Float64Array | Matrix, options: unknown): Promise<{ x: Float64Array | Matrix }>;
+  cg(A: LinearOperator, b: Float64Array | Matrix, options: unknown): Promise<SolveResultLike>;
+  /** Mixed-precision refinement (src/krylov/refine.ts); a module without it gets plain cg on the accurate operator. */
+  refinedCg?(A: LinearOperator, b: Float64Array, options: unknown): Promise<SolveResultLike>;
+}
+
+/** What `solve` reads of a cg result (src/krylov owns the real type). */
+export interface SolveResultLike {
+  x: Float64Array | Matrix;
+  info?: number;
+  message?: string;
 }
 
 let registered: KrylovModule | undefined;

@@ -294,7 +294,10 @@ export abstract class LinearOperator {
    * one product says plain CG is short: see src/preconditioners/auto.ts); everything else runs
    * unpreconditioned. The preconditioner is built once and cached on this operator (see
    * `preconditioner`). CG runs on `solveOperator(alpha, rtol)` — this operator, or a more accurate
-   * twin where its products could not reach rtol (GPU kernel operators: compensated products).
+   * twin where its products could not reach rtol (GPU kernel operators: compensated products). With such a twin,
+   * one vector b and products accurate enough (`refinesSolve`), the solve is mixed-precision iterative refinement
+   * (`refinedCg`): inner PCG on this operator's products, true residuals by the twin; `options.refine: false`
+   * runs CG on the twin alone, `refine: true` refines regardless.
    */
   solve(b: VectorLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array>;
   solve(b: BlockLike, alpha?: number, options?: KrylovOptions): Promise<Matrix>;
@@ -331,10 +334,34 @@ export abstract class LinearOperator {
     const krylov = await loadKrylovModule();
     const rtol = typeof options?.['rtol'] === 'number' ? options['rtol'] : 1e-5; // cg's default (scipy's)
     const A = await this.solveOperator(alpha, rtol);
-    const relaxed = cgOptions?.['relaxed'] === undefined && alpha > 0 ? await this.relaxedSolveOperator(alpha, rtol) : undefined;
-    if (relaxed) cgOptions = { ...cgOptions, relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } };
-    const result = await krylov.cg(alpha ? A.shift(alpha) : A, rhs, cgOptions);
+    const { refine, ...solverOptions } = cgOptions ?? {};
+    // A more accurate twin (GPU kernels: compensated products) for one b: iterative refinement where this operator's
+    // products are accurate enough for it (`refinesSolve`), inner PCG on them and true residuals by the twin
+    // (src/krylov/refine.ts). `refine: false` runs CG on the twin throughout, `refine: true` refines regardless.
+    const refining = A !== this && alpha > 0 && rhs instanceof Float64Array && refine !== false && solverOptions['resume'] === undefined
+      && krylov.refinedCg !== undefined && (refine === true || (await this.refinesSolve(alpha, rtol)));
+    const relaxed = !refining && solverOptions['relaxed'] === undefined && alpha > 0 ? await this.relaxedSolveOperator(alpha, rtol) : undefined;
+    const run = (o: Record<string, unknown>) => (refining
+      ? krylov.refinedCg!(A.shift(alpha), rhs as Float64Array, { ...o, inner: this.shift(alpha) })
+      : krylov.cg(alpha ? A.shift(alpha) : A, rhs, relaxed ? { ...o, relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } } : o));
+    let result = await run(solverOptions);
+    // A preconditioner whose positive definiteness rests on a measured margin (device landmarks' jitter) is made
+    // stiffer when CG finds it indefinite after all, and CG goes on from where it stopped.
+    const M = solverOptions['M'] as { stiffen?: () => Promise<void> } | undefined;
+    for (let retry = 0; retry < 2 && (result.info ?? 0) < 0 && /preconditioner M is not positive definite/.test(result.message ?? '') && typeof M?.stiffen === 'function'; retry++) {
+      await M.stiffen();
+      const { resume: _resume, ...rest } = solverOptions;
+      result = await run({ ...rest, x0: result.x });
+    }
     return result.x;
+  }
+
+  /**
+   * Whether `solve` refines (mixed-precision iterative refinement, inner PCG on this operator's products) where
+   * `solveOperator` returned a more accurate twin: false by default. See KernelOperator.
+   */
+  protected async refinesSolve(_alpha: number, _rtol: number): Promise<boolean> {
+    return false;
   }
 
   /**

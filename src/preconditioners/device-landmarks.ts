@@ -29,10 +29,14 @@
  * Each application: one upload of the residual (hi + lo), K̃_mn r on the device (m pairs back), two triangular
  * solves with R on the host (2m² flops), K̃_nm w on the device (n pairs back).
  */
+import type { Node } from '../formula/ast.js';
 import { compileScalarJs } from '../formula/emit-js.js';
 import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, GpuOutOfMemoryError } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
+import { mulberry32 } from '../krylov/random.js';
+import { tridiagonalEigen } from '../krylov/tridiagonal.js';
+import { norm } from '../krylov/util.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
@@ -54,8 +58,8 @@ export interface DeviceLandmarkOptions {
   /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
   tau?: number;
   /**
-   * The starting jitter j as a multiple of max G_aa (default: from the Gram's rounding measured on a sample,
-   * `measuredGramJitter`); it is still raised tenfold while S does not factor.
+   * The starting jitter j as a multiple of max G_aa (default: what lifts the bottom of νK_mm + E measured by Lanczos,
+   * `coreBottom`, at least MIN_RELATIVE_JITTER); it is still raised tenfold while S does not factor.
    */
   jitter?: number;
   /** Called with the build's stages (ms since the start) — long builds report progress. */
@@ -78,41 +82,84 @@ export function defaultDeviceLandmarks(n: number): number {
   return Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS, 2 ** Math.round(Math.log2(Math.sqrt(64 * n))));
 }
 export const DEFAULT_DEVICE_TAU = 0;
-/** The jitter's margin over the Gram's measured rounding (see `measuredGramJitter`). */
-export const GRAM_JITTER_SAFETY = 4;
-
-/** How many landmarks `measuredGramJitter` samples… */
-export const GRAM_SAMPLE = 24;
-/** …as long as their rows of K̃ take at most this many bytes on the host (n = 2²⁰: all 24, 96 MiB). */
-export const GRAM_SAMPLE_BYTES = 256 * 2 ** 20;
+/** Lanczos steps of `coreBottom`. */
+export const GRAM_FLOOR_STEPS = 30;
+/** The jitter's margin over the measured bottom of νK_mm + E. */
+export const GRAM_FLOOR_SAFETY = 2;
+/**
+ * The least jitter, as a multiple of max G_aa. Measured at n = 2²⁰, m = 8192, α = ν = 10⁻³ (H100): j = 10⁻⁸·max G_aa
+ * (6·10⁻⁵) took CG to rtol 10⁻⁶ in 47 iterations; the sampled-rounding model's 1.0·10⁻³ needed 96, and lifting the
+ * bottom of E alone (6.3·10⁻³) 149.
+ */
+export const MIN_RELATIVE_JITTER = 1e-8;
 
 /**
- * The starting jitter j = `GRAM_JITTER_SAFETY` · 2√m · e, with e the root mean square of the Gram's rounding over
- * the pairs of `GRAM_SAMPLE` evenly spaced landmarks: their rows of K̃ are read back and their Gram entries
- * recomputed in float64 (2√m·e estimates ‖E‖₂ of an m×m error matrix with entries of that size).
+ * The smallest eigenvalue of S₀ − K̃_mnK̃_nm = νK_mm + E (S₀ = νK_mm + G as computed, E its Gram's rounding),
+ * estimated by `steps` Lanczos steps (full reorthogonalisation, seeded start) on w ↦ S₀w − K̃_mn(K̃_nm w): the two
+ * device products in double-float arithmetic on the float32 entries and S₀w on the host in float64, both ≈ 10⁻¹⁴
+ * relative, far below E. P⁻¹ is positive definite iff νK_mm + E + jI ≻ 0: this is what the jitter j has to lift.
+ * Why this and not a bound on E: E's most negative directions are smooth ones, where νK_mm is large — at n = 2²⁰,
+ * m = 8192 λ_min(E) = −3.1·10⁻³, and lifting it (j = 6.3·10⁻³) left CG 149 iterations where j = 6·10⁻⁵ left 47 —
+ * while farthest-point landmarks keep K_mm well conditioned (n = 3000, m = 600: λ_min(K_mm) = 0.02, so νK_mm + E
+ * needs no jitter at all). The bottom of νK_mm + E sits in a dense cluster, where a Ritz value can stay above it
+ * (there 3·10⁻⁵ against 2·10⁻⁵ after 30 steps): hence MIN_RELATIVE_JITTER, and `stiffen` for the case CG finds
+ * P⁻¹ indefinite after all.
  */
-export async function measuredGramJitter(block: DeviceKernelBlock, G: Float64Array): Promise<number> {
-  const { n, m } = block;
-  // the sample's rows on the host: at most GRAM_SAMPLE_BYTES (fewer rows for very large n), at least two
-  const s = Math.min(m, Math.max(2, Math.min(GRAM_SAMPLE, Math.floor(GRAM_SAMPLE_BYTES / (4 * n)))));
-  const sample = Array.from({ length: s }, (_, k) => Math.floor(((k + 0.5) * m) / s));
-  const rows = await block.rows(sample);
-  let sum = 0;
-  let pairs = 0;
-  for (let p = 0; p < s; p++) {
-    for (let q = p; q < s; q++) {
-      let g = 0;
-      const ap = p * n;
-      const aq = q * n;
-      for (let i = 0; i < n; i++) g += rows[ap + i]! * rows[aq + i]!;
-      const e = G[sample[p]! * m + sample[q]!]! - g;
-      const weight = p === q ? 1 : 2; // (p, q) stands for both (p, q) and (q, p)
-      sum += weight * e * e;
-      pairs += weight;
+export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, steps = GRAM_FLOOR_STEPS, seed = 0): Promise<number> {
+  const { m } = block;
+  const k = Math.min(steps, m);
+  const rng = mulberry32(seed ^ 0x2545f491);
+  const V: Float64Array[] = [];
+  let v = Float64Array.from({ length: m }, () => rng() - 0.5);
+  let nv = norm(v);
+  for (let a = 0; a < m; a++) v[a]! /= nv;
+  const diag: number[] = [];
+  const off: number[] = [];
+  for (let j = 0; j < k; j++) {
+    V.push(v);
+    const Gw = await block.applyT(await block.apply(v));
+    const w = new Float64Array(m);
+    for (let a = 0; a < m; a++) {
+      let s = 0;
+      const row = a * m;
+      for (let b = 0; b < m; b++) s += S0[row + b]! * v[b]!;
+      w[a] = s - Gw[a]!;
     }
+    let alpha = 0;
+    for (let a = 0; a < m; a++) alpha += w[a]! * v[a]!;
+    diag.push(alpha);
+    // full reorthogonalisation, twice (the basis is short)
+    for (let pass = 0; pass < 2; pass++) {
+      for (const u of V) {
+        let c = 0;
+        for (let a = 0; a < m; a++) c += w[a]! * u[a]!;
+        for (let a = 0; a < m; a++) w[a]! -= c * u[a]!;
+      }
+    }
+    nv = norm(w);
+    if (j === k - 1 || !(nv > 0)) break;
+    off.push(nv);
+    for (let a = 0; a < m; a++) w[a]! /= nv;
+    v = w;
   }
-  return GRAM_JITTER_SAFETY * 2 * Math.sqrt(m) * Math.sqrt(sum / pairs);
+  return tridiagonalEigen(diag, off.slice(0, diag.length - 1)).eigenvalues[0]!;
 }
+
+/** νK_mm + G + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
+async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<{ solver: CholeskySolver; jitter: number }> {
+  const withJitter = (j: number) => {
+    const Sj = Float64Array.from(S0);
+    for (let a = 0; a < m; a++) Sj[a * m + a]! += j;
+    return choleskyUpperWasm(Sj, m);
+  };
+  let R = await withJitter(jitter);
+  for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
+  if (!R) throw new Error(`${fn}: νK_mm + K_mnK_nm did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)}; is K positive semidefinite?)`);
+  return { solver: await CholeskySolver.create(R, m), jitter };
+}
+
+/** How much `stiffen` raises the jitter. */
+export const STIFFEN_FACTOR = 100;
 
 export class DeviceLandmarkPreconditioner extends Preconditioner {
   readonly method = 'device-landmarks' as const;
@@ -120,20 +167,22 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   readonly rank: number;
   /** ν, the shift P is built with (≥ mu). */
   readonly nu: number;
-  /** The diagonal jitter the Cholesky factorisation of S needed. */
-  readonly jitter: number;
+  /** The diagonal jitter of the factored core (raised by `stiffen`). */
+  get jitter(): number {
+    return this.coreJitter;
+  }
   readonly landmarks: Int32Array;
   /** Build stages: name and milliseconds. */
   readonly stages: readonly { stage: string; ms: number }[];
 
   constructor(
-    n: number, shift: number, nu: number, jitter: number, landmarks: Int32Array,
-    private readonly block: DeviceKernelBlock, private readonly R: CholeskySolver, stages: { stage: string; ms: number }[],
+    n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
+    private readonly block: DeviceKernelBlock, private R: CholeskySolver, stages: { stage: string; ms: number }[],
+    private readonly formula: Node, private readonly maxGramDiagonal: number,
   ) {
     super(n, shift);
     this.rank = landmarks.length;
     this.nu = nu;
-    this.jitter = jitter;
     this.landmarks = landmarks;
     this.stages = stages;
   }
@@ -150,6 +199,22 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
       for (let i = 0; i < n; i++) out.data[i * q + c] = (col[i]! - z[i]!) / this.nu;
     }
     return out;
+  }
+
+  /**
+   * Refactors the core with the jitter raised STIFFEN_FACTOR-fold (the Gram recomputed on the device, K_mm on the host):
+   * for when CG finds P⁻¹ not positive definite (`LinearOperator.solve` calls it then and goes on from its iterate).
+   * The preconditioner's one mutation, so that the cached instance serves later solves as it is.
+   */
+  async stiffen(): Promise<void> {
+    const m = this.rank;
+    const G = await this.block.gram();
+    const Kmm = kernelBlock(compileScalarJs(this.formula), this.landmarks, this.landmarks);
+    const S = new Float64Array(m * m);
+    for (let t = 0; t < m * m; t++) S[t] = this.nu * Kmm[t]! + G[t]!;
+    const core = await factorCore(S, m, Math.max(this.coreJitter, MIN_RELATIVE_JITTER * this.maxGramDiagonal) * STIFFEN_FACTOR, this.maxGramDiagonal, 'DeviceLandmarkPreconditioner.stiffen');
+    this.R = core.solver;
+    this.coreJitter = core.jitter;
   }
 
   /** Frees the factor's device memory (at once); the preconditioner cannot be applied afterwards. */
@@ -225,25 +290,18 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     let maxDiag = 0;
     for (let t = 0; t < m * m; t++) S[t] = nu * Kmm[t]! + G[t]!;
     for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
-    // start at the given jitter or at the Gram's measured rounding; raise it tenfold while S does not factor
+    // start at the given jitter or at what lifts the measured bottom of νK_mm + E
     let jitter: number;
     if (options.jitter !== undefined) {
       jitter = options.jitter * maxDiag;
     } else {
-      jitter = await measuredGramJitter(block, G);
-      mark('Gram rounding measured on a sample');
+      const bottom = await coreBottom(block, S, GRAM_FLOOR_STEPS, seed);
+      jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), MIN_RELATIVE_JITTER * maxDiag);
+      mark(`bottom of νK_mm + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
     }
-    const withJitter = (j: number) => {
-      const Sj = Float64Array.from(S);
-      for (let a = 0; a < m; a++) Sj[a * m + a]! += j;
-      return choleskyUpperWasm(Sj, m);
-    };
-    let R = await withJitter(jitter);
-    for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
-    if (!R) throw new Error(`${fn}: νK_mm + K_mnK_nm did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)}; is K positive semidefinite?)`);
-    const solver = await CholeskySolver.create(R, m);
+    const core = await factorCore(S, m, jitter, maxDiag, fn);
     mark('Cholesky of νK_mm + G (host, WASM)');
-    const P = new DeviceLandmarkPreconditioner(n, mu, nu, jitter, idx, block, solver, stages);
+    const P = new DeviceLandmarkPreconditioner(n, mu, nu, core.jitter, idx, block, core.solver, stages, A.formula.node, maxDiag);
     P.buildMs = performance.now() - t0;
     return P;
   } catch (error) {

@@ -7,6 +7,7 @@
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cg, gaussianKernel, type LinearOperator } from '../../src/index.js';
 import { registerKrylovModule } from '../../src/operators/krylov-bridge.js';
+import { REFINEMENT_MAX_FLOOR } from '../../src/operators/kernel-operator.js';
 import { fusedMultiplyAdd, gpuReduceKernel, pipelineFor } from '../../src/gpu/reduce.js';
 import { acquireGpu } from '../../src/gpu/device.js';
 import { emitKernelProgram } from '../../src/gpu/wgsl-emit.js';
@@ -120,6 +121,29 @@ describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
     const exactC = relativeError(await K64c.shift(alpha).matvec(res.x), b);
     const exactP = relativeError(await K64c.shift(alpha).matvec(plain.x), b);
     expect(exactC).toBeLessThan(exactP);
+  });
+
+  it('K.solve with a compensated twin refines: inner PCG on float32 products, true residuals by the twin', async () => {
+    const m = 1500;
+    const Y = seededPoints(73, m, 3, { float32: true });
+    const b = seededVector(74, m);
+    const K = gaussianKernel(Y, { sigma: 0.1, backend: 'gpu' });
+    const twin = gaussianKernel(Y, { sigma: 0.1, backend: 'gpu', gpu: { compensated: true } }).shift(1e-3);
+    const outer: { residualNorm: number; contraction: number }[] = [];
+    const x = await K.solve(b, 1e-3, { rtol: 1e-8, preconditioner: 'none', maxiter: 5000, onOuter: (p: { residualNorm: number; contraction: number }) => outer.push(p) });
+    expect(outer.length).toBeGreaterThan(1);
+    for (const o of outer.slice(0, -1)) expect(o.contraction).toBeLessThan(0.1); // η = 0.05 where float32 products allow
+    expect(relativeError(await twin.matvec(x), b)).toBeLessThan(1e-8);
+    // as accurate as CG on the twin throughout (refine: false)
+    const plain = await K.solve(b, 1e-3, { rtol: 1e-8, preconditioner: 'none', maxiter: 5000, refine: false, onOuter: () => { throw new Error('no refinement asked'); } });
+    expect(relativeError(await twin.matvec(plain), b)).toBeLessThan(1e-8);
+    expect(relativeError(x, plain)).toBeLessThan(1e-5);
+    // where the float32 floor ε₃₂·λ̂/α passes REFINEMENT_MAX_FLOOR, float32 PCG could not reach η: CG on the twin
+    const ones = await K.matvec(new Float64Array(m).fill(1));
+    const lambda = Math.hypot(...ones) / Math.sqrt(m);
+    expect(2 ** -24 * lambda / 1e-3).toBeLessThan(REFINEMENT_MAX_FLOOR);
+    expect(2 ** -24 * lambda / 1e-5).toBeGreaterThan(REFINEMENT_MAX_FLOOR);
+    await K.solve(b, 1e-5, { rtol: 1e-8, preconditioner: 'none', maxiter: 3, onOuter: () => { throw new Error('refined past the floor rule'); } });
   });
 
   it('K.solve switches a GPU operator to compensated products where the float32 floor ε₃₂·λ̂/α is above rtol/10', async () => {

@@ -4,6 +4,7 @@
  * products, and P⁻¹ against its dense formula; then CG with it converges to the dense solution.
  */
 import { describe, expect, it } from 'vitest';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
 import { gaussianKernel, laplacianKernel } from '../../src/index.js';
 import { cg } from '../../src/krylov/index.js';
 import { collectVariables } from '../../src/formula/analyze.js';
@@ -11,9 +12,10 @@ import { compileScalarJs } from '../../src/formula/emit-js.js';
 import { DeviceKernelBlock } from '../../src/gpu/tall.js';
 import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
 import {
-  defaultDeviceLandmarks, deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, GRAM_JITTER_SAFETY, measuredGramJitter,
+  defaultDeviceLandmarks, deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, coreBottom, STIFFEN_FACTOR,
 } from '../../src/preconditioners/device-landmarks.js';
 import { landmarkPreconditioner } from '../../src/preconditioners/landmarks.js';
+import { DenseOperator } from '../../src/operators/dense.js';
 import {
   AUTO_MIN_N, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound, defaultPreconditionerChoice,
 } from '../../src/preconditioners/auto.js';
@@ -73,12 +75,25 @@ describe.runIf(hasGpu)('DeviceKernelBlock: K_mn on the device', () => {
           for (let i = k % 7; i < n; i += 97) expect(rows[k * n + i]).toBeCloseTo(Knm[i * m + a]!, 6);
         });
         await expect(block.rows([m])).rejects.toThrow(new RegExp(`landmark ${m} out of range for ${m} landmarks`));
-        // the measured Gram rounding: positive, and far below float32's resolution of G
-        const j = await measuredGramJitter(block, G);
-        let maxDiag = 0;
-        for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
-        expect(j).toBeGreaterThan(0);
-        expect(j).toBeLessThan(GRAM_JITTER_SAFETY * 2 * Math.sqrt(m) * 2 ** -24 * maxDiag);
+        // the Gram's rounding E = G − K̃_mnK̃_nm against its dense value from every row of K̃ read back (float32 entries,
+        // products exact in float64): Lanczos' bottom of E is its smallest eigenvalue, and the jitter lifts it
+        const all64 = await block.rows(Array.from({ length: m }, (_, a) => a));
+        const E = new Matrix(m, m);
+        for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) {
+          let g = 0;
+          for (let i = 0; i < n; i++) g += all64[a * n + i]! * all64[b * n + i]!;
+          E.set(a, b, G[a * m + b]! - g);
+        }
+        expect(Math.min(...new EigenvalueDecomposition(E, { assumeSymmetric: true }).realEigenvalues)).toBeLessThan(0); // rounding both ways
+        // P⁻¹ is positive definite iff νK_mm + E + jI ≻ 0: Lanczos' bottom of νK_mm + E against the dense one
+        const nu = 1e-6;
+        const Kmm = kernelBlock(compileScalarJs(K.formula.node), idx, idx);
+        const S0 = Float64Array.from(G, (g, t) => nu * Kmm[t]! + g);
+        const core = E.clone();
+        for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) core.set(a, b, core.get(a, b) + nu * Kmm[a * m + b]!);
+        const lambdaMin = Math.min(...new EigenvalueDecomposition(core, { assumeSymmetric: true }).realEigenvalues);
+        const bottom = await coreBottom(block, S0, 40);
+        expect(Math.abs(bottom - lambdaMin)).toBeLessThan(0.05 * Math.abs(lambdaMin));
         const c = vector(3, m);
         const z = await block.apply(c);
         const zWant = new Float64Array(n);
@@ -135,6 +150,37 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     } finally {
       P.dispose();
     }
+  });
+
+  it('stiffen() raises the core jitter STIFFEN_FACTOR-fold and keeps the dense formula; solve stiffens an indefinite M and goes on', async () => {
+    const P = await deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, seed: 2 });
+    try {
+      const before = P.jitter;
+      const r = vector(11, n);
+      const y0 = await P.matvec(r);
+      await P.stiffen();
+      expect(P.jitter).toBeCloseTo(before * STIFFEN_FACTOR, 10);
+      expect(String(P)).toContain(`jitter=${P.jitter.toPrecision(2)}`);
+      const y1 = await P.matvec(r);
+      // a stiffer core only nudges P⁻¹ (its jitter is tiny against νK_mm + G), and it stays positive definite
+      expect(relativeError(y1, y0)).toBeLessThan(1e-2);
+      expect(y1.reduce((acc, v, i) => acc + v * r[i]!, 0)).toBeGreaterThan(0);
+    } finally {
+      await P.dispose();
+    }
+    // the solve's retry: an M that CG finds indefinite, and that stiffen() repairs
+    const Kc = gaussianKernel(cube(31, 300), { sigma: 0.2, backend: 'cpu' });
+    const b = vector(32, 300);
+    let stiffened = 0;
+    class Flaky extends DenseOperator {
+      async stiffen(): Promise<void> { stiffened++; this.sign = 1; }
+      sign = -1;
+      protected override async _matvec(x: Float64Array): Promise<Float64Array> { return x.map((v) => this.sign * v); }
+    }
+    const M = new Flaky(Matrix.eye(300), undefined, { symmetric: true });
+    const x = await Kc.solve(b, 1e-2, { M, rtol: 1e-8 });
+    expect(stiffened).toBe(1);
+    expect(relativeError(await Kc.shift(1e-2).matvec(x), b)).toBeLessThan(1e-8);
   });
 
   it('at ν = μ = 1e-3 P⁻¹ stays positive definite and preconditions like the float64 landmark preconditioner', async () => {
