@@ -83,7 +83,7 @@ export function defaultDeviceLandmarks(n: number): number {
 }
 export const DEFAULT_DEVICE_TAU = 0;
 /** Lanczos steps of `coreBottom`. */
-export const GRAM_FLOOR_STEPS = 30;
+export const GRAM_FLOOR_STEPS = 10;
 /** The jitter's margin over the measured bottom of νK_mm + E. */
 export const GRAM_FLOOR_SAFETY = 2;
 /**
