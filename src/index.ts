@@ -5,7 +5,7 @@ export {
   aslinearoperator, FunctionOperator,
   KernelOperator, kernelOperator,
   gaussianKernel, laplacianKernel, maternKernel, cauchyKernel, polynomialKernel, linearKernel,
-  DENSE_CACHE_AFTER_PRODUCTS, defaultDenseCacheBytes,
+  DENSE_CACHE_AFTER_PRODUCTS, defaultDenseCacheBytes, REFINEMENT_MAX_FLOOR,
 } from './operators/index.js';
 export type {
   Dtype, VectorLike, BlockLike, LinearOperatorOptions, DenseOperatorOptions, OperatorSpec,
