@@ -257,6 +257,8 @@ async function runProgram(
 ): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; mPad: number; E: number; reserveOffset: number }> {
   const ncols = columns.length;
   if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
+  // the worker threads boot while this thread compiles the program (the first product of a process)
+  if (rowTasks(n, m, options.parallel) > 1) getPool();
   const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
   const module = await compileProgram(program);
   const E = options.dtype === 'float64' ? 8 : 4;
