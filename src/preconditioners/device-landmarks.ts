@@ -12,17 +12,21 @@
  *    (nearly collinear landmark columns): both products run in double-float arithmetic on the float32 entries
  *    (see `DeviceKernelBlock`), so P is the formula's operator for the fixed matrix K̃.
  *  - P⁻¹ is positive definite iff S ≻ G exactly, i.e. νK_mm + E + jI ≻ 0 for the Gram's rounding E (G's entries
- *    are compensated sums of 8-term float32 partials). E is measured, not modelled: the rows of K̃ of
- *    `GRAM_SAMPLE` landmarks are read back and their Gram entries recomputed in float64; j starts at
- *    `GRAM_JITTER_SAFETY` · 2√m · rms(E) (`measuredGramJitter`) and is raised tenfold while S does not factor.
+ *    are compensated sums of 8-term float32 partials). That bottom is measured, not modelled (`coreBottom`: Lanczos
+ *    on w ↦ S₀w − K̃_mn(K̃_nm w)); j lifts it with a margin, at least MIN_RELATIVE_JITTER · max G_aa
+ *    (UNIFORM_MIN_RELATIVE_JITTER for uniform landmarks), and is raised tenfold while S does not factor, a
+ *    hundredfold by `stiffen` if CG still finds P⁻¹ indefinite.
  *    j only regularises the core (K_mm + (j/ν)I): the preconditioned spectrum degrades gently, to
  *    ≈ √(n·j/(ν·m·μ)) at the worst direction, where a larger ν would leave a condition of ν/μ.
- *  - Measured on llvmpipe (Gaussian, σ = 0.1, μ = 10⁻³, CG to 10⁻⁸ with float64 CPU products), iterations:
+ *  - Measured on llvmpipe (bench/device-jitter.ts: Gaussian, σ = 0.1, μ = 10⁻³, CG to 10⁻⁸ with float64 CPU
+ *    products), iterations with this rule against the float64 host landmark preconditioner on the same landmarks:
  *
- *      n, m          float64 landmarks   this, measured j     j = 10⁻⁹ / 10⁻⁸ / 10⁻⁷ · max G_aa
- *      4,000, 800    244                 249 (2.7·10⁻⁷)       349 / 257 / 248
- *      12,000, 1000  308                 320 (1.7·10⁻⁷)       indefinite / 448 / 317
+ *      n, m          farthest-point: device / host    uniform: device / host
+ *      4,000, 800    180 / 177                        260 / 257
+ *      12,000, 1000  218 / 216                        338 / 332
  *
+ *    At n = 2²⁰, m = 8192 (H100): j = 6.0·10⁻⁵, 47 iterations to 10⁻⁶, where the earlier rule (the rms of E on 24
+ *    sampled landmarks scaled as a dense random matrix, j = 1.0·10⁻³) needed 96.
  *    Before the double-float products and the opq-guarded 8-term Gram, P⁻¹ was indefinite below j ≈ 10⁻⁶ · max G_aa
  *    and ν was raised to 10⁻³·λ̂ instead, leaving a condition of ≈ 10⁴ at n = 2²⁰.
  *
@@ -92,6 +96,12 @@ export const GRAM_FLOOR_SAFETY = 2;
  * bottom of E alone (6.3·10⁻³) 149.
  */
 export const MIN_RELATIVE_JITTER = 1e-8;
+/**
+ * The least jitter with uniform landmarks. Their close pairs leave K_mm nearly singular, and there the Gram's rounding
+ * matters below what 10 Lanczos steps see (llvmpipe, bench/device-jitter.ts 12000 1000 uniform: 403 iterations with
+ * 10⁻⁸·max G_aa, 338 with 10⁻⁷, against 332 for float64 host landmarks).
+ */
+export const UNIFORM_MIN_RELATIVE_JITTER = 1e-7;
 
 /**
  * The smallest eigenvalue of S₀ − K̃_mnK̃_nm = νK_mm + E (S₀ = νK_mm + G as computed, E its Gram's rounding),
@@ -296,7 +306,8 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       jitter = options.jitter * maxDiag;
     } else {
       const bottom = await coreBottom(block, S, GRAM_FLOOR_STEPS, seed);
-      jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), MIN_RELATIVE_JITTER * maxDiag);
+      const least = selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER;
+      jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least * maxDiag);
       mark(`bottom of νK_mm + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
     }
     const core = await factorCore(S, m, jitter, maxDiag, fn);
