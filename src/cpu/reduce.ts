@@ -213,6 +213,14 @@ export function triangleBoundary(n: number, tasks: number, block = 1): (t: numbe
   return (t) => (t >= tasks ? n : Math.min(n, block * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / block)));
 }
 
+/**
+ * Row ranges per pool thread when K is stored (`materialiseKernel`). Measured at n = 16,384 (float32, packed; fresh
+ * processes, 2 threads): two ranges took 707/714, 278/280, 263/873 and 264/341 ms — the third waited 610 ms on one.
+ * When page faults are cheap the extra ranges cost nothing measurable (first store + product, six fresh processes
+ * each: median 425 ms with 4 a thread, 417 ms with 1).
+ */
+export const STORE_TASKS_PER_THREAD = 4;
+
 /** WebAssembly memories (wasm32) hold at most 65,536 pages of 64 KiB: 4 GiB. */
 export const MAX_WASM_PAGES = 65536;
 
@@ -266,7 +274,10 @@ async function runProgram(
   const mPad = Math.ceil(m / step) * step;
   const mFull = Math.floor(m / step) * step; // columns before the (masked) last lane group
 
-  const tasks = rowTasks(n, m, options.parallel);
+  // a store (no sums) splits into STORE_TASKS_PER_THREAD ranges a thread, taken as threads come free: first-touch
+  // page faults can slow one range several-fold on this VM, and a two-way split then waits for it
+  const threadTasks = rowTasks(n, m, options.parallel);
+  const tasks = (mode === 'dense' || mode === 'dense-f32') && threadTasks > 1 ? Math.min(n, threadTasks * STORE_TASKS_PER_THREAD) : threadTasks;
 
   // memory layout (see wasm-emit.ts)
   let offset = 16; // keep address 0 unused
