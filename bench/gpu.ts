@@ -243,6 +243,16 @@ async function precondSolve(K: KernelOperator, x: ReturnType<typeof points>): Pr
       }) : undefined;
     const buildS = (performance.now() - t) / 1e3;
     log({ kind: 'precond-build', n, alpha, variant, preconditioner: M ? String(M) : 'none', buildS: +buildS.toFixed(2) });
+    // K.solve stiffens a preconditioner that CG finds indefinite: say when, and what it cost
+    const stiffenable = M as { stiffen?: () => Promise<void> } | undefined;
+    if (stiffenable?.stiffen) {
+      const stiffen = stiffenable.stiffen.bind(M);
+      stiffenable.stiffen = async () => {
+        const s0 = performance.now();
+        await stiffen();
+        log({ kind: 'precond-stiffened', n, variant, preconditioner: String(M), seconds: +((performance.now() - s0) / 1e3).toFixed(2) });
+      };
+    }
     t = performance.now();
     let iterations = 0;
     const progress = {
