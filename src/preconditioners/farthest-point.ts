@@ -59,6 +59,8 @@ export class FarthestPointOrder {
   private readonly treeMax: Float64Array;
   private readonly treeArg: Int32Array;
   private readonly chosen: number[] = [];
+  /** Grid positions before this one are all chosen (once only coinciding points are left). */
+  private cursor = 0;
   private readonly firstPosition: number;
 
   constructor(points: PointRows, seed: number) {
@@ -150,9 +152,11 @@ export class FarthestPointOrder {
     } else {
       pos = this.treeArg[1]!;
       radius2 = this.treeMax[1]!;
-      // every point left coincides with a chosen one: take them in grid order (distinct rows all the same)
+      // every point left coincides with a chosen one: take them in grid order (distinct rows all the same), by a
+      // cursor that only moves forward (chosen points are never unchosen)
       if (radius2 <= 0) {
-        pos = this.minD2.findIndex((v) => v >= 0);
+        while (this.minD2[this.cursor]! < 0) this.cursor++;
+        pos = this.cursor;
         radius2 = 0;
       }
     }
