@@ -265,8 +265,9 @@ async function runProgram(
 ): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; mPad: number; E: number; reserveOffset: number }> {
   const ncols = columns.length;
   if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
+  const threadTasks = rowTasks(n, m, options.parallel);
   // the worker threads boot while this thread compiles the program (the first product of a process)
-  if (rowTasks(n, m, options.parallel) > 1) getPool();
+  if (threadTasks > 1) getPool();
   const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
   const module = await compileProgram(program);
   const E = options.dtype === 'float64' ? 8 : 4;
@@ -276,7 +277,6 @@ async function runProgram(
 
   // a store (no sums) splits into STORE_TASKS_PER_THREAD ranges a thread, taken as threads come free: first-touch
   // page faults can slow one range several-fold on this VM, and a two-way split then waits for it
-  const threadTasks = rowTasks(n, m, options.parallel);
   const tasks = (mode === 'dense' || mode === 'dense-f32') && threadTasks > 1 ? Math.min(n, threadTasks * STORE_TASKS_PER_THREAD) : threadTasks;
 
   // memory layout (see wasm-emit.ts)

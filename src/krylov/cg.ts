@@ -75,6 +75,12 @@ export interface CgOptions<X = Float64Array | Matrix> {
   resume?: { r: VectorInput; p: VectorInput; rho: number };
 }
 
+/**
+ * The cause of a breakdown: a non-finite residual ('nonfinite'), rᵀM r ≤ 0 — M not positive definite as applied
+ * ('preconditioner') — or pᵀA p ≤ 0 or NaN ('operator').
+ */
+export type CgBreakdown = 'nonfinite' | 'preconditioner' | 'operator';
+
 export interface CgResult<X = Float64Array, R = number[]> {
   x: X;
   /** 0 converged; > 0 iterations done without convergence (= maxiter); < 0 breakdown (see `message`). */
@@ -87,6 +93,8 @@ export interface CgResult<X = Float64Array, R = number[]> {
   matvecs: number;
   /** Why it stopped, when it did not converge. */
   message?: string;
+  /** What broke down, when info < 0 (for a block: the first column that did). */
+  breakdown?: CgBreakdown;
   /** Block only: info per column. */
   columnInfo?: number[];
   /** Block only: iterations per column. */
@@ -143,6 +151,7 @@ interface Column {
   iterations: number;
   status: Status;
   message?: string;
+  breakdown?: CgBreakdown;
   history: number[];
   /** The residual (×‖b‖) below which products may use `relaxed.A`; 0 once a refused claim turned it off. */
   relaxBelow: number;
@@ -346,6 +355,7 @@ export async function cg(
       if (c.status !== Status.Running) continue;
       if (!Number.isFinite(c.rnorm)) {
         c.status = Status.Breakdown;
+        c.breakdown = 'nonfinite';
         c.message = `residual norm became ${c.rnorm} at iteration ${c.iterations} (NaN/Inf from the operator?)`;
       } else if (c.rnorm <= c.tol) c.status = Status.Converged;
       else if (c.iterations >= maxiter) {
@@ -364,6 +374,7 @@ export async function cg(
       const rho = dot(c.r, z);
       if (!(rho > 0)) {
         c.status = Status.Breakdown;
+        c.breakdown = 'preconditioner';
         c.message = `rᵀM r = ${rho} at iteration ${c.iterations}: the preconditioner M is not positive definite`;
         return;
       }
@@ -393,6 +404,7 @@ export async function cg(
       const pq = dot(p, q);
       if (!(pq > 0)) {
         c.status = Status.Breakdown;
+        c.breakdown = 'operator';
         c.message = Number.isNaN(pq)
           ? `pᵀA p is NaN at iteration ${c.iterations + 1} (the operator returned NaN)`
           : `pᵀA p = ${pq} ≤ 0 at iteration ${c.iterations + 1}: A is not positive definite`;
@@ -439,6 +451,7 @@ export async function cg(
     residualNorms: block ? cols.map((c) => c.history) : cols[0]!.history,
     matvecs,
   };
+  if (broken) result.breakdown = broken.breakdown!;
   const why = broken ?? unconverged;
   if (why) result.message = block ? `column ${cols.indexOf(why)}: ${why.message}` : why.message!;
   if (block) {

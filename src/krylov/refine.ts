@@ -16,7 +16,7 @@
  * from the best iterate, with the same preconditioner (`fellBack`). η_k follows the measured contraction: solving the
  * inner system further than the products' error lets the next residual fall is wasted work.
  */
-import type { CgOptions, CgResult, IterationProgress } from './cg.js';
+import type { CgBreakdown, CgOptions, CgResult, IterationProgress } from './cg.js';
 import { CgNoConvergence, cg } from './cg.js';
 import {
   axpy,
@@ -104,18 +104,27 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
   let eta = innerRtol;
   let info = 0;
   let message: string | undefined;
+  let breakdown: CgBreakdown | undefined;
   let fellBack = false;
 
   const finish = (): RefinedCgResult => {
     const result: RefinedCgResult = {
       x, info, iterations: total, residualNorms, matvecs, outerIterations: innerIterations.length, innerIterations, fellBack,
-      ...(message !== undefined ? { message } : {}),
+      ...(message !== undefined ? { message } : {}), ...(breakdown !== undefined ? { breakdown } : {}),
     };
     if (info !== 0 && options.throwOnNoConvergence) throw new CgNoConvergence(result);
     return result;
   };
 
   const callback = options.callback;
+  /** What the inner solves and the fallback share: M, the residual checks, progress numbered on from `base` iterations. */
+  const common = (base: number): CgOptions<Float64Array> => ({
+    ...(options.M !== undefined ? { M: options.M } : {}),
+    ...(options.residualCheckEvery !== undefined ? { residualCheckEvery: options.residualCheckEvery } : {}),
+    ...(options.onProgress
+      ? { onProgress: (p: IterationProgress) => options.onProgress!({ ...p, iteration: base + p.iteration, elapsedMs: now() - t0 }) }
+      : {}),
+  });
   for (let outer = 0; ; outer++) {
     if (rnorm <= target) return finish();
     const left = maxiter - total;
@@ -126,15 +135,10 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
     }
     // the last step needs only what is left to the target
     const tol = Math.max(eta, (0.5 * target) / rnorm);
-    const base = total;
     const step = await cg(inner, r, {
       rtol: tol,
       maxiter: left,
-      ...(options.M !== undefined ? { M: options.M } : {}),
-      ...(options.residualCheckEvery !== undefined ? { residualCheckEvery: options.residualCheckEvery } : {}),
-      ...(options.onProgress
-        ? { onProgress: (p: IterationProgress) => options.onProgress!({ ...p, iteration: base + p.iteration, elapsedMs: now() - t0 }) }
-        : {}),
+      ...common(total),
       ...(callback ? { callback: (d: Float64Array | unknown) => { const xk = Float64Array.from(x); axpy(1, d as Float64Array, xk); callback(xk); } } : {}),
     }) as CgResult<Float64Array>;
     total += step.iterations;
@@ -174,14 +178,9 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
 
   async function fallBack(): Promise<RefinedCgResult> {
     fellBack = true;
-    const base = total;
     const rest = await cg(A, b, {
       x0: x, rtol, atol, maxiter: Math.max(1, maxiter - total),
-      ...(options.M !== undefined ? { M: options.M } : {}),
-      ...(options.residualCheckEvery !== undefined ? { residualCheckEvery: options.residualCheckEvery } : {}),
-      ...(options.onProgress
-        ? { onProgress: (p: IterationProgress) => options.onProgress!({ ...p, iteration: base + p.iteration, elapsedMs: now() - t0 }) }
-        : {}),
+      ...common(total),
       ...(callback ? { callback: (xk: Float64Array | unknown) => callback(xk as Float64Array) } : {}),
     }) as CgResult<Float64Array>;
     total += rest.iterations;
@@ -190,6 +189,7 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
     residualNorms.push(...rest.residualNorms.slice(1));
     info = rest.info === 0 ? 0 : rest.info < 0 ? rest.info : Math.max(1, total);
     if (rest.info !== 0) message = `${message ?? ''}; ${rest.message ?? 'no convergence'}`;
+    if (rest.breakdown !== undefined) breakdown = rest.breakdown;
     return finish();
   }
 }

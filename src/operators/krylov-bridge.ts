@@ -20,6 +20,8 @@ export interface SolveResultLike {
   x: Float64Array | Matrix;
   info?: number;
   message?: string;
+  /** cg's cause of a breakdown (info < 0): 'preconditioner' when rᵀM r ≤ 0. */
+  breakdown?: string;
 }
 
 let registered: KrylovModule | undefined;

@@ -348,7 +348,7 @@ export abstract class LinearOperator {
     // A preconditioner whose positive definiteness rests on a measured margin (device landmarks' jitter) is made
     // stiffer when CG finds it indefinite after all, and CG goes on from where it stopped.
     const M = solverOptions['M'] as { stiffen?: () => Promise<void> } | undefined;
-    for (let retry = 0; retry < 2 && (result.info ?? 0) < 0 && /preconditioner M is not positive definite/.test(result.message ?? '') && typeof M?.stiffen === 'function'; retry++) {
+    for (let retry = 0; retry < 2 && result.breakdown === 'preconditioner' && typeof M?.stiffen === 'function'; retry++) {
       await M.stiffen();
       const { resume: _resume, ...rest } = solverOptions;
       result = await run({ ...rest, x0: result.x });

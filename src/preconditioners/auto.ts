@@ -26,15 +26,15 @@
  *     12,000, 1e-1        25 (1024)              165 (128)                               253
  *
  *   with builds of 1.0 / 6.0 / 6.0 s against 6.4 / 48.7 / 6.1 s there; at n = 2²⁰ (H100) the randomized build's
- *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 17.5 s for m = 8192 (H100) and
- *   `K.solve(b, 1e-3)` converges in 169 iterations (bench/RESULTS.md). Randomized Nyström stays available
+ *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 23.8 s for m = 8192 (H100) and
+ *   `K.solve(b, 1e-3)` converges in 47 iterations (bench/RESULTS.md). Randomized Nyström stays available
  *   as the explicit choice 'nystrom' (rank 'auto' by default).
  */
 import { KernelOperator } from '../operators/kernel-operator.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
 import { onesRayleighEstimate } from './common.js';
-import { deviceLandmarkPreconditioner } from './device-landmarks.js';
+import { deviceLandmarkPreconditioner, type DeviceLandmarkOptions } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
 import { landmarkWarmStart, type PcgState } from './landmarks-auto.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
@@ -98,7 +98,8 @@ export async function buildPreconditioner(
       if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m, or leave it out for the default");
       return deviceLandmarkPreconditioner(A, {
         ...(rank !== undefined ? { rank } : {}), shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
-        ...(options.landmarks === 'farthest-point' || options.landmarks === 'uniform' ? { landmarks: options.landmarks } : {}),
+        // any other selection is refused there, by name
+        ...(options.landmarks !== undefined ? { landmarks: options.landmarks as DeviceLandmarkOptions['landmarks'] } : {}),
         ...(options.jitter !== undefined ? { jitter: options.jitter } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
     }
@@ -189,10 +190,10 @@ export async function preconditionerFor(
   if (resolved === 'none') return undefined;
   let perOp = cache.get(A);
   if (!perOp) cache.set(A, (perOp = new Map()));
-  if (choice === 'auto' && resolved === 'device-landmarks' && !(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS))) return undefined;
-  if (choice === 'auto' && resolved === 'landmarks') {
+  // 'auto' resolves to (device) landmarks only, each skipped where one product's bound says plain CG is short
+  if (choice === 'auto') {
     if (!(await plainCgIsLong(A, alpha, perOp, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS))) return undefined;
-    options = { rank: 'auto', ...options };
+    if (resolved === 'landmarks') options = { rank: 'auto', ...options };
   }
   const key = `${resolved}|${alpha}|${optionsKey(options)}`;
   let p = perOp.get(key) as Promise<LinearOperator> | undefined;

@@ -155,6 +155,24 @@ export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, ste
   return tridiagonalEigen(diag, off.slice(0, diag.length - 1)).eigenvalues[0]!;
 }
 
+/**
+ * S₀ = νK_mm + G (m×m, host float64): G = K̃_mnK̃_nm from the device (`onGram` once it is back), K_mm by the
+ * scalar JS twin on the landmark rows; and max G_aa, the jitter's scale.
+ */
+async function coreMatrix(
+  block: DeviceKernelBlock, formula: Node, idx: Int32Array, nu: number, onGram?: () => void,
+): Promise<{ S0: Float64Array; maxDiag: number }> {
+  const m = idx.length;
+  const G = await block.gram();
+  onGram?.();
+  const Kmm = kernelBlock(compileScalarJs(formula), idx, idx);
+  const S0 = new Float64Array(m * m);
+  for (let t = 0; t < m * m; t++) S0[t] = nu * Kmm[t]! + G[t]!;
+  let maxDiag = 0;
+  for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
+  return { S0, maxDiag };
+}
+
 /** νK_mm + G + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
 async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<{ solver: CholeskySolver; jitter: number }> {
   const withJitter = (j: number) => {
@@ -188,7 +206,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   constructor(
     n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
     private readonly block: DeviceKernelBlock, private R: CholeskySolver, stages: { stage: string; ms: number }[],
-    private readonly formula: Node, private readonly maxGramDiagonal: number,
+    private readonly formula: Node,
   ) {
     super(n, shift);
     this.rank = landmarks.length;
@@ -217,12 +235,8 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
    * The preconditioner's one mutation, so that the cached instance serves later solves as it is.
    */
   async stiffen(): Promise<void> {
-    const m = this.rank;
-    const G = await this.block.gram();
-    const Kmm = kernelBlock(compileScalarJs(this.formula), this.landmarks, this.landmarks);
-    const S = new Float64Array(m * m);
-    for (let t = 0; t < m * m; t++) S[t] = this.nu * Kmm[t]! + G[t]!;
-    const core = await factorCore(S, m, Math.max(this.coreJitter, MIN_RELATIVE_JITTER * this.maxGramDiagonal) * STIFFEN_FACTOR, this.maxGramDiagonal, 'DeviceLandmarkPreconditioner.stiffen');
+    const { S0, maxDiag } = await coreMatrix(this.block, this.formula, this.landmarks, this.nu);
+    const core = await factorCore(S0, this.rank, Math.max(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag) * STIFFEN_FACTOR, maxDiag, 'DeviceLandmarkPreconditioner.stiffen');
     this.R = core.solver;
     this.coreJitter = core.jitter;
   }
@@ -293,13 +307,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   }
   mark('K_mn on the device');
   try {
-    const G = await block.gram();
-    mark('G = K_mn K_nm');
-    const Kmm = kernelBlock(compileScalarJs(A.formula.node), idx, idx);
-    const S = new Float64Array(m * m);
-    let maxDiag = 0;
-    for (let t = 0; t < m * m; t++) S[t] = nu * Kmm[t]! + G[t]!;
-    for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
+    const { S0: S, maxDiag } = await coreMatrix(block, A.formula.node, idx, nu, () => mark('G = K_mn K_nm'));
     // start at the given jitter or at what lifts the measured bottom of νK_mm + E
     let jitter: number;
     if (options.jitter !== undefined) {
@@ -312,7 +320,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     }
     const core = await factorCore(S, m, jitter, maxDiag, fn);
     mark('Cholesky of νK_mm + G (host, WASM)');
-    const P = new DeviceLandmarkPreconditioner(n, mu, nu, core.jitter, idx, block, core.solver, stages, A.formula.node, maxDiag);
+    const P = new DeviceLandmarkPreconditioner(n, mu, nu, core.jitter, idx, block, core.solver, stages, A.formula.node);
     P.buildMs = performance.now() - t0;
     return P;
   } catch (error) {

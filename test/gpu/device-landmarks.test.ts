@@ -246,6 +246,9 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     expect(relativeError(r, b)).toBeLessThan(2e-3);
     const M = await K.preconditioner(1e-2, 'device-landmarks', { rank: 200 });
     expect(String(M)).toMatch(/DeviceLandmarkPreconditioner\(m=200, shift=0.01/);
+    // a landmark selection device landmarks do not have is refused by name, not ignored
+    await expect(K.preconditioner(1e-2, 'device-landmarks', { rank: 200, landmarks: 'pivoted-cholesky' }))
+      .rejects.toThrow(/landmarks must be 'farthest-point' or 'uniform', got pivoted-cholesky/);
   });
 
   it('default m: the power of two nearest √(64n), at most 8192 and n − 1', () => {

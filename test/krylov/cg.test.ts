@@ -82,6 +82,7 @@ describe('cg', () => {
     const res = await cg(A, randomVec(40, 4), { maxiter: 10_000 });
     expect(res.info).toBeLessThan(0);
     expect(res.message).toMatch(/not positive definite/);
+    expect(res.breakdown).toBe('operator');
     expect(res.iterations).toBeLessThan(200);
     const diag = Matrix.diag([1, -1, 2]);
     const r2 = await cg(diag, [0, 1, 0]);
@@ -94,6 +95,7 @@ describe('cg', () => {
     const res = await cg(A, [1, 2, 3, 4, 5]);
     expect(res.info).toBe(-1);
     expect(res.message).toMatch(/NaN/);
+    expect(res.breakdown).toBe('operator');
   });
 
   it('returns info = maxiter without convergence, or throws CgNoConvergence if asked', async () => {
@@ -134,6 +136,8 @@ describe('cg', () => {
     const bad = await cg(A, randomVec(25, 12), { M: Matrix.eye(25).mul(-1) });
     expect(bad.info).toBe(-1);
     expect(bad.message).toMatch(/preconditioner/);
+    expect(bad.breakdown).toBe('preconditioner');
+    expect(res.breakdown).toBeUndefined();
   });
 
   it('float32 products: the true-residual check refuses a false convergence claim', async () => {

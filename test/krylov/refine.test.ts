@@ -63,6 +63,7 @@ describe('refinedCg: mixed-precision iterative refinement', () => {
     expect(indefinite.info).toBe(0);
     expect(indefinite.fellBack).toBe(true);
     expect(indefinite.message).toMatch(/inner CG broke down .* CG on the accurate operator finished/);
+    expect(indefinite.breakdown).toBeUndefined(); // the fallback on A converged
     expect(trueResidual(A, indefinite.x, b)).toBeLessThanOrEqual(1e-9);
   });
 
@@ -78,6 +79,12 @@ describe('refinedCg: mixed-precision iterative refinement', () => {
     // inner iterations are numbered across the outer steps
     expect(progress[progress.length - 1]).toBe(res.iterations);
     for (let t = 1; t < progress.length; t++) expect(progress[t]!).toBeGreaterThan(progress[t - 1]!);
+
+    // an indefinite M: the inner CG and then the fallback break down, and the cause is reported as cg's
+    const broken = await refinedCg(aslinearoperator(A), b, { inner: cheap, M: aslinearoperator(Matrix.eye(n).mul(-1)) });
+    expect(broken.info).toBe(-1);
+    expect(broken.fellBack).toBe(true);
+    expect(broken.breakdown).toBe('preconditioner');
 
     const capped = await refinedCg(aslinearoperator(A), b, { inner: cheap, rtol: 1e-12, maxiter: 5 });
     expect(capped.info).toBeGreaterThan(0);
