@@ -137,6 +137,122 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 `);
 
+/** A[a][b0 + j] = C[(a0 + a)·m + j]: GATHER's inverse (whitened columns back into their landmark block). */
+const SCATTER: GpuProgram = fixedProgram('tall-scatter', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> C: array<f32>;
+@group(0) @binding(2) var<storage, read_write> A: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j = gid.x;
+  let a = gid.y;
+  if (j < h.mb && a < h.ma) { A[a * h.n + h.b0 + j] = C[(h.a0 + a) * h.m + j]; }
+}
+`);
+
+/**
+ * The blocked forward substitution Bᵀ = L⁻¹C on a chunk C of columns (m rows, row stride n = the chunk width), one
+ * panel of ma ≤ 64 rows from row a0 at a time: TRSM_UPDATE subtracts L[panel, :a0]·C[:a0] (rows before the panel,
+ * already solved) from the panel's rows, 64×64 tiles (panel rows × columns) per workgroup, 4×4 per thread, the
+ * a0 range staged 32 at a time; TRSM_DIAG then solves with the panel's diagonal block, a thread per column.
+ * L is packed lower-triangular float32 (row a from a(a+1)/2), D its diagonal's reciprocals.
+ */
+const TRSM_UPDATE: GpuProgram = fixedProgram('tall-trsm-update', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> L: array<f32>;
+@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+var<workgroup> Ls: array<vec4<f32>, 512>;
+var<workgroup> Cs: array<vec4<f32>, 512>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let t = ty * 16u + tx;
+  let col0 = (wid.x + wid.y * h.gx) * 64u;
+  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  for (var k0 = 0u; k0 < h.a0; k0 += 32u) {
+    workgroupBarrier();
+    for (var s = 0u; s < 8u; s++) {
+      let kk = t & 31u;
+      let r = (t >> 5u) + 8u * s;
+      var lv = 0.0;
+      if (r < h.ma) {
+        let row = h.a0 + r;
+        lv = L[row * (row + 1u) / 2u + k0 + kk];
+      }
+      Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
+      let c = t & 63u;
+      let kc = (t >> 6u) + 4u * s;
+      var cv = 0.0;
+      if (col0 + c < h.n) { cv = C[(k0 + kc) * h.n + col0 + c]; }
+      Cs[kc * 16u + (c >> 2u)][c & 3u] = cv;
+    }
+    workgroupBarrier();
+    for (var kk = 0u; kk < 32u; kk++) {
+      let av = Ls[kk * 16u + ty];
+      let bv = Cs[kk * 16u + tx];
+      acc[0] = fma(vec4<f32>(av.x), bv, acc[0]);
+      acc[1] = fma(vec4<f32>(av.y), bv, acc[1]);
+      acc[2] = fma(vec4<f32>(av.z), bv, acc[2]);
+      acc[3] = fma(vec4<f32>(av.w), bv, acc[3]);
+    }
+  }
+  for (var r = 0u; r < 4u; r++) {
+    let row = ty * 4u + r;
+    if (row < h.ma) {
+      for (var c = 0u; c < 4u; c++) {
+        let col = col0 + tx * 4u + c;
+        if (col < h.n) {
+          let q = (h.a0 + row) * h.n + col;
+          C[q] = C[q] - acc[r][c];
+        }
+      }
+    }
+  }
+}
+`);
+
+const TRSM_DIAG: GpuProgram = fixedProgram('tall-trsm-diag', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> L: array<f32>;
+@group(0) @binding(2) var<storage, read> D: array<f32>;
+@group(0) @binding(3) var<storage, read_write> C: array<f32>;
+var<workgroup> Ld: array<f32, 4096>;
+var<workgroup> Dd: array<f32, 64>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  for (var q = lid; q < 4096u; q += 256u) {
+    let r = q >> 6u;
+    let c = q & 63u;
+    var v = 0.0;
+    if (r < h.ma && c < r) {
+      let row = h.a0 + r;
+      v = L[row * (row + 1u) / 2u + h.a0 + c];
+    }
+    Ld[q] = v;
+  }
+  if (lid < 64u) {
+    var d = 0.0;
+    if (lid < h.ma) { d = D[h.a0 + lid]; }
+    Dd[lid] = d;
+  }
+  workgroupBarrier();
+  let col = (wid.x + wid.y * h.gx) * 256u + lid;
+  if (col >= h.n) { return; }
+  var w: array<f32, 64>;
+  for (var r = 0u; r < h.ma; r++) {
+    let q = (h.a0 + r) * h.n + col;
+    var s = C[q];
+    for (var c = 0u; c < r; c++) { s = fma(-Ld[r * 64u + c], w[c], s); }
+    w[r] = s * Dd[r];
+    C[q] = w[r];
+  }
+}
+`);
+
+/** Rows per panel of the whitening substitution (TRSM_UPDATE's tile height, TRSM_DIAG's block). */
+const PANEL = 64;
+
 /**
  * The products' arithmetic: vectors cross as double-float (hi + lo, with hi's Veltkamp halves split on the host,
  * `packSplit`), each term K̃·(hi + lo) is formed by Dekker's TwoProduct and summed by TwoSum into a (hi, lo) pair
@@ -257,7 +373,7 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    await Promise.all([GRAM, GATHER, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
+    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -407,20 +523,50 @@ export class DeviceKernelBlock {
    * most of the GPU idle: m = 8192 took 31–33 s at n = 2²⁰ where n = 2¹⁸ ran 2.5× faster per multiply-add.
    */
   async gram(options: { chunk?: number } = {}): Promise<Float64Array> {
+    return this.chunkedGram('DeviceKernelBlock.gram', options.chunk);
+  }
+
+  /**
+   * Whitens the block in place, K̃_mn → Bᵀ = L⁻¹K̃_mn (L lower-triangular m×m, row-major float64, rounded to
+   * float32 on the device), and returns BᵀB's transpose-free Gram Σ_i b_i b_iᵀ (as `gram` does, on the whitened
+   * rows). The substitution runs in float32 on each gathered chunk of columns (blocked: panels of 64 rows, the
+   * update a tiled product, see TRSM_UPDATE) between the gather and the Gram, and the chunk is scattered back,
+   * so the block's products apply B afterwards. Why this and not L⁻¹GL⁻ᵀ from G: see device-landmarks.ts.
+   */
+  async whiten(lower: Float64Array, options: { chunk?: number } = {}): Promise<Float64Array> {
+    const { m } = this;
+    if (lower.length !== m * m) throw new RangeError(`DeviceKernelBlock.whiten: L has ${lower.length} entries, expected m·m = ${m * m} for m = ${m}`);
+    const packed = new Float32Array((m * (m + 1)) / 2);
+    const inv = new Float32Array(m);
+    for (let a = 0; a < m; a++) {
+      const d = lower[a * m + a]!;
+      if (!(d > 0 && Number.isFinite(d))) throw new RangeError(`DeviceKernelBlock.whiten: L's diagonal must be positive and finite, got L[${a}][${a}] = ${d}`);
+      inv[a] = 1 / d;
+      packed.set(lower.subarray(a * m, a * m + a + 1), (a * (a + 1)) / 2);
+    }
+    return this.chunkedGram('DeviceKernelBlock.whiten', options.chunk, { packed, inv });
+  }
+
+  private async chunkedGram(fn: string, chunkOption: number | undefined, whiten?: { packed: Float32Array; inv: Float32Array }): Promise<Float64Array> {
     const { device, limits } = this.ctx;
     const { n, m } = this;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
     const fit = Math.floor(maxBinding / (4 * m) / 32) * 32;
-    const chunk = Math.min(options.chunk ?? fit, fit, Math.ceil(n / 32) * 32);
+    const chunk = Math.min(chunkOption ?? fit, fit, Math.ceil(n / 32) * 32);
     if (!(Number.isInteger(chunk) && chunk >= 32 && chunk % 32 === 0)) {
-      throw new RangeError(`DeviceKernelBlock.gram: chunk must be a multiple of 32 columns ≥ 32 that fits one binding for ${m} rows, got ${String(options.chunk ?? fit)}`);
+      throw new RangeError(`${fn}: chunk must be a multiple of 32 columns ≥ 32 that fits one binding for ${m} rows, got ${String(chunkOption ?? fit)}`);
+    }
+    if (whiten && 4 * whiten.packed.length > maxBinding) {
+      throw new RangeError(`${fn}: L (${m}×${m}, packed ${4 * whiten.packed.length} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
     }
     const tiles = Math.ceil(m / 64);
     const rowsPerDispatch = limits.maxComputeWorkgroupsPerDimension;
     if (tiles > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {
       throw new RangeError(`${m} landmarks exceed the device's workgroup grid`);
     }
-    const [gramPipe, gatherPipe] = await Promise.all([pipelineFor(this.ctx, GRAM), pipelineFor(this.ctx, GATHER)]);
+    const [gramPipe, gatherPipe, scatterPipe, updatePipe, diagPipe] = await Promise.all(
+      [GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG].map((p) => pipelineFor(this.ctx, p)),
+    );
     const temporaries: GPUBuffer[] = [];
     const buffer = (size: number, usage: number) => {
       const b = device.createBuffer({ size, usage });
@@ -432,25 +578,77 @@ export class DeviceKernelBlock {
       temporaries.push(u);
       return u;
     };
+    const upload = (data: Float32Array) => {
+      const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: USAGE.STORAGE, mappedAtCreation: true });
+      new Float32Array(b.getMappedRange(), 0, data.length).set(data);
+      b.unmap();
+      temporaries.push(b);
+      return b;
+    };
+    const grid = (groups: number) => {
+      const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+      return [gx, Math.ceil(groups / gx)] as const;
+    };
     try {
       const hi = buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
       const lo = buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
       const columns = buffer(4 * m * chunk, USAGE.STORAGE);
       const read = buffer(8 * m * m, USAGE.MAP_READ | USAGE.COPY_DST);
+      // the substitution's dispatches per panel: they read and write only `columns`, the same for every chunk
+      const panels: { update?: GPUBindGroup; diag: GPUBindGroup }[] = [];
+      const [ux, uy] = grid(Math.ceil(chunk / 64));
+      const [dx, dy] = grid(Math.ceil(chunk / 256));
+      if (whiten) {
+        const L = upload(whiten.packed);
+        const D = upload(whiten.inv);
+        for (let a0 = 0; a0 < m; a0 += PANEL) {
+          const p = Math.min(PANEL, m - a0);
+          panels.push({
+            update: a0 === 0 ? undefined : device.createBindGroup({
+              layout: updatePipe.layout,
+              entries: [
+                { binding: 0, resource: { buffer: uniform([chunk, p, 0, m, a0, 0, 0, ux]) } },
+                { binding: 1, resource: { buffer: L } },
+                { binding: 2, resource: { buffer: columns } },
+              ],
+            }),
+            diag: device.createBindGroup({
+              layout: diagPipe.layout,
+              entries: [
+                { binding: 0, resource: { buffer: uniform([chunk, p, 0, m, a0, 0, 0, dx]) } },
+                { binding: 1, resource: { buffer: L } },
+                { binding: 2, resource: { buffer: D } },
+                { binding: 3, resource: { buffer: columns } },
+              ],
+            }),
+          });
+        }
+      }
       const g = await this.run((pass) => {
         for (let c0 = 0, first = true; c0 < n; c0 += chunk, first = false) {
           const len = Math.min(chunk, n - c0);
+          const moves = this.blocks.map((A) => ({ A, u: uniform([n, A.count, len, chunk, A.start, c0, 0, 0]) }));
           pass.setPipeline(gatherPipe.pipeline);
-          for (const A of this.blocks) {
+          for (const { A, u } of moves) {
             pass.setBindGroup(0, device.createBindGroup({
               layout: gatherPipe.layout,
               entries: [
-                { binding: 0, resource: { buffer: uniform([n, A.count, len, chunk, A.start, c0, 0, 0]) } },
+                { binding: 0, resource: { buffer: u } },
                 { binding: 1, resource: { buffer: A.buffer } },
                 { binding: 2, resource: { buffer: columns } },
               ],
             }));
             pass.dispatchWorkgroups(Math.ceil(len / 256), A.count, 1);
+          }
+          for (const panel of panels) {
+            if (panel.update) {
+              pass.setPipeline(updatePipe.pipeline);
+              pass.setBindGroup(0, panel.update);
+              pass.dispatchWorkgroups(ux, uy, 1);
+            }
+            pass.setPipeline(diagPipe.pipeline);
+            pass.setBindGroup(0, panel.diag);
+            pass.dispatchWorkgroups(dx, dy, 1);
           }
           pass.setPipeline(gramPipe.pipeline);
           pass.setBindGroup(0, device.createBindGroup({
@@ -463,6 +661,20 @@ export class DeviceKernelBlock {
             ],
           }));
           pass.dispatchWorkgroups(tiles, tiles, 1);
+          if (whiten) {
+            pass.setPipeline(scatterPipe.pipeline);
+            for (const { A, u } of moves) {
+              pass.setBindGroup(0, device.createBindGroup({
+                layout: scatterPipe.layout,
+                entries: [
+                  { binding: 0, resource: { buffer: u } },
+                  { binding: 1, resource: { buffer: columns } },
+                  { binding: 2, resource: { buffer: A.buffer } },
+                ],
+              }));
+              pass.dispatchWorkgroups(Math.ceil(len / 256), A.count, 1);
+            }
+          }
         }
       }, { from: [hi, lo], to: read, bytes: 8 * m * m });
       // the upper triangle as computed (hi + lo in float64), mirrored

@@ -156,24 +156,47 @@ export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, ste
 }
 
 /**
- * S₀ = νK_mm + G (m×m, host float64): G = K̃_mnK̃_nm from the device (`onGram` once it is back), K_mm by the
- * scalar JS twin on the landmark rows; and max G_aa, the jitter's scale.
+ * The whitening factor's regularisation δ, relative to max K_aa: L = chol(K_mm + δI). Its effect sits at K's
+ * eigenvalues ≈ δ·n/m (1.3·10⁻⁴ at n = 2²⁰, m = 8192, below α = 10⁻³), and below float32's ≈ 10⁻⁷ it would only
+ * resolve the substitution's rounding. Measured on emulated float32 (build/exp-bform.mjs, n = 8192, m = 512,
+ * σ = 0.25, α = λ̂/1.65·10⁷): 15 CG iterations with 10⁻⁶, 17 with 10⁻⁷ (14 for the float64 whitened form).
  */
-async function coreMatrix(
-  block: DeviceKernelBlock, formula: Node, idx: Int32Array, nu: number, onGram?: () => void,
-): Promise<{ S0: Float64Array; maxDiag: number }> {
+export const WHITENING_RELATIVE_JITTER = 1e-6;
+
+/**
+ * Whitens the block on the device (K̃_mn → Bᵀ = L⁻¹K̃_mn, L = chol(K_mm + δI) on the host in float64) and returns
+ * S₀ = νI + BᵀB (m×m, host float64) with max (BᵀB)_aa, the jitter's scale, and δ as used (raised tenfold while
+ * K_mm + δI does not factor).
+ */
+async function whitenedCore(
+  block: DeviceKernelBlock, formula: Node, idx: Int32Array, nu: number, fn: string, mark: (stage: string) => void,
+): Promise<{ S0: Float64Array; maxDiag: number; delta: number }> {
   const m = idx.length;
-  const G = await block.gram();
-  onGram?.();
   const Kmm = kernelBlock(compileScalarJs(formula), idx, idx);
-  const S0 = new Float64Array(m * m);
-  for (let t = 0; t < m * m; t++) S0[t] = nu * Kmm[t]! + G[t]!;
+  let maxK = 0;
+  for (let a = 0; a < m; a++) maxK = Math.max(maxK, Kmm[a * m + a]!);
+  let delta = WHITENING_RELATIVE_JITTER;
+  let R: Float64Array | undefined;
+  for (let attempt = 0; attempt < 8; attempt++, delta *= 10) {
+    const A = Float64Array.from(Kmm);
+    for (let a = 0; a < m; a++) A[a * m + a]! += delta * maxK;
+    if ((R = await choleskyUpperWasm(A, m))) break;
+  }
+  if (!R) throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
+  mark(`Cholesky of K_mm + ${delta.toPrecision(2)}·max K_aa (host, WASM)`);
+  const L = new Float64Array(m * m); // Rᵀ, row-major lower
+  for (let a = 0; a < m; a++) for (let b = a; b < m; b++) L[b * m + a] = R[a * m + b]!;
+  const S0 = await block.whiten(L);
+  mark('B = K_nm L⁻ᵀ and BᵀB on the device');
   let maxDiag = 0;
-  for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G[a * m + a]!);
-  return { S0, maxDiag };
+  for (let a = 0; a < m; a++) {
+    maxDiag = Math.max(maxDiag, S0[a * m + a]!);
+    S0[a * m + a]! += nu;
+  }
+  return { S0, maxDiag, delta };
 }
 
-/** νK_mm + G + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
+/** S₀ + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
 async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<{ solver: CholeskySolver; jitter: number }> {
   const withJitter = (j: number) => {
     const Sj = Float64Array.from(S0);
@@ -182,7 +205,7 @@ async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: 
   };
   let R = await withJitter(jitter);
   for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
-  if (!R) throw new Error(`${fn}: νK_mm + K_mnK_nm did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)}; is K positive semidefinite?)`);
+  if (!R) throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
   return { solver: await CholeskySolver.create(R, m), jitter };
 }
 
@@ -203,16 +226,21 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   /** Build stages: name and milliseconds. */
   readonly stages: readonly { stage: string; ms: number }[];
 
+  /** δ of the whitening factor L = chol(K_mm + δ·max K_aa·I), relative to max K_aa. */
+  readonly whiteningJitter: number;
+
   constructor(
     n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
     private readonly block: DeviceKernelBlock, private R: CholeskySolver, stages: { stage: string; ms: number }[],
-    private readonly formula: Node,
+    /** νI + BᵀB as the device computed it (kept for `stiffen`), and max (BᵀB)_aa. */
+    private readonly core: { S0: Float64Array; maxDiag: number; delta: number },
   ) {
     super(n, shift);
     this.rank = landmarks.length;
     this.nu = nu;
     this.landmarks = landmarks;
     this.stages = stages;
+    this.whiteningJitter = core.delta;
   }
 
   protected override async applyBlock(X: Tall): Promise<Tall> {
@@ -230,12 +258,12 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   }
 
   /**
-   * Refactors the core with the jitter raised STIFFEN_FACTOR-fold (the Gram recomputed on the device, K_mm on the host):
+   * Refactors the core νI + BᵀB + jI with the jitter raised STIFFEN_FACTOR-fold (from the kept S₀: no device work):
    * for when CG finds P⁻¹ not positive definite (`LinearOperator.solve` calls it then and goes on from its iterate).
    * The preconditioner's one mutation, so that the cached instance serves later solves as it is.
    */
   async stiffen(): Promise<void> {
-    const { S0, maxDiag } = await coreMatrix(this.block, this.formula, this.landmarks, this.nu);
+    const { S0, maxDiag } = this.core;
     const core = await factorCore(S0, this.rank, Math.max(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag) * STIFFEN_FACTOR, maxDiag, 'DeviceLandmarkPreconditioner.stiffen');
     this.R = core.solver;
     this.coreJitter = core.jitter;
@@ -248,7 +276,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   }
 
   protected override describe(): string {
-    return `DeviceLandmarkPreconditioner(m=${this.rank}, shift=${this.mu}, ν=${this.nu.toPrecision(3)}, jitter=${this.jitter.toPrecision(2)})`;
+    return `DeviceLandmarkPreconditioner(m=${this.rank}, shift=${this.mu}, ν=${this.nu.toPrecision(3)}, jitter=${this.jitter.toPrecision(2)}, δ=${this.whiteningJitter.toExponential(1)})`;
   }
 }
 
@@ -307,20 +335,21 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   }
   mark('K_mn on the device');
   try {
-    const { S0: S, maxDiag } = await coreMatrix(block, A.formula.node, idx, nu, () => mark('G = K_mn K_nm'));
-    // start at the given jitter or at what lifts the measured bottom of νK_mm + E
+    const core = await whitenedCore(block, A.formula.node, idx, nu, fn, mark);
+    const { S0, maxDiag } = core;
+    // start at the given jitter or at what lifts the measured bottom of νI + E
     let jitter: number;
     if (options.jitter !== undefined) {
       jitter = options.jitter * maxDiag;
     } else {
-      const bottom = await coreBottom(block, S, GRAM_FLOOR_STEPS, seed);
+      const bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
       const least = selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER;
       jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least * maxDiag);
-      mark(`bottom of νK_mm + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
+      mark(`bottom of νI + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
     }
-    const core = await factorCore(S, m, jitter, maxDiag, fn);
-    mark('Cholesky of νK_mm + G (host, WASM)');
-    const P = new DeviceLandmarkPreconditioner(n, mu, nu, core.jitter, idx, block, core.solver, stages, A.formula.node);
+    const factored = await factorCore(S0, m, jitter, maxDiag, fn);
+    mark('Cholesky of νI + BᵀB (host, WASM)');
+    const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);
     P.buildMs = performance.now() - t0;
     return P;
   } catch (error) {

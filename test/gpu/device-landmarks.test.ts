@@ -85,15 +85,6 @@ describe.runIf(hasGpu)('DeviceKernelBlock: K_mn on the device', () => {
           E.set(a, b, G[a * m + b]! - g);
         }
         expect(Math.min(...new EigenvalueDecomposition(E, { assumeSymmetric: true }).realEigenvalues)).toBeLessThan(0); // rounding both ways
-        // P⁻¹ is positive definite iff νK_mm + E + jI ≻ 0: Lanczos' bottom of νK_mm + E against the dense one
-        const nu = 1e-6;
-        const Kmm = kernelBlock(compileScalarJs(K.formula.node), idx, idx);
-        const S0 = Float64Array.from(G, (g, t) => nu * Kmm[t]! + g);
-        const core = E.clone();
-        for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) core.set(a, b, core.get(a, b) + nu * Kmm[a * m + b]!);
-        const lambdaMin = Math.min(...new EigenvalueDecomposition(core, { assumeSymmetric: true }).realEigenvalues);
-        const bottom = await coreBottom(block, S0, 40);
-        expect(Math.abs(bottom - lambdaMin)).toBeLessThan(0.05 * Math.abs(lambdaMin));
         const c = vector(3, m);
         const z = await block.apply(c);
         const zWant = new Float64Array(n);
@@ -106,28 +97,110 @@ describe.runIf(hasGpu)('DeviceKernelBlock: K_mn on the device', () => {
   }
 });
 
+describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, and its Gram', () => {
+  const n = 1500;
+  const X = cube(4, n);
+  const K = gaussianKernel(X, { sigma: 0.25, backend: 'gpu' });
+  // 150 landmarks: three 64-row panels (the last one short), several landmark blocks and column chunks
+  const idx = Int32Array.from({ length: 150 }, (_, k) => (k * 10 + 3) % n).sort();
+  it('matches float64 substitution on the same float32 entries; the products apply B; Lanczos finds the Gram\'s bottom', async () => {
+    const node = restrictRows(K.formula.node, { j: idx });
+    const m = idx.length;
+    const ctx = { ...gpu!, limits: { ...gpu!.limits, maxStorageBufferBindingSize: 4 * n * 40, maxBufferSize: 4 * n * 40 } };
+    const block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
+    try {
+      const Kt = await block.rows(Array.from({ length: m }, (_, a) => a)); // the float32 entries, m×n
+      const Kmm = kernelBlock(compileScalarJs(K.formula.node), idx, idx);
+      for (let a = 0; a < m; a++) Kmm[a * m + a]! += 1e-6;
+      const R = choleskyUpper(Kmm, m)!;
+      const L = new Float64Array(m * m);
+      for (let a = 0; a < m; a++) for (let b = a; b < m; b++) L[b * m + a] = R[a * m + b]!;
+      await expect(block.whiten(L.subarray(1))).rejects.toThrow(/L has 22499 entries, expected m·m = 22500/);
+      const bad = Float64Array.from(L);
+      bad[5 * m + 5] = 0;
+      await expect(block.whiten(bad)).rejects.toThrow(/L\[5\]\[5\] = 0/);
+      // float64 reference: forward substitution on the stored float32 rows
+      const Bt = new Float64Array(m * n);
+      for (let i = 0; i < n; i++) {
+        for (let a = 0; a < m; a++) {
+          let s = Kt[a * n + i]!;
+          for (let b = 0; b < a; b++) s -= L[a * m + b]! * Bt[b * n + i]!;
+          Bt[a * n + i] = s / L[a * m + a]!;
+        }
+      }
+      const G = await block.whiten(L, { chunk: 320 }); // five chunks, the last one short
+      const got = await block.rows(Array.from({ length: m }, (_, a) => a));
+      // float32 substitution against float64: the error grows with L's condition (≈ 10³ here), not more
+      expect(relativeError(Float64Array.from(got), Bt)).toBeLessThan(2e-4); // measured 2.2e-5
+      const want = new Float64Array(m * m);
+      for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) {
+        let g = 0;
+        for (let i = 0; i < n; i++) g += got[a * n + i]! * got[b * n + i]!;
+        want[a * m + b] = g;
+      }
+      // the Gram is that of the whitened rows as stored (compensated sums), symmetric
+      expect(relativeError(G, want)).toBeLessThan(1e-6);
+      for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) expect(G[a * m + b]).toBe(G[b * m + a]);
+      // and BBᵀ ≈ K_nm (K_mm + δI)⁻¹ K_mn: B's rows are whitened (BᵀB's trace ≈ trace of the Nyström approximation ≤ n)
+      let trace = 0;
+      for (let a = 0; a < m; a++) trace += G[a * m + a]!;
+      expect(trace).toBeLessThanOrEqual(n * 1.0001);
+      expect(trace).toBeGreaterThan(0.9 * n);
+      // the products now apply B (double-float sums on the stored entries)
+      const r = vector(2, n);
+      const y = await block.applyT(r);
+      const yWant = new Float64Array(m);
+      for (let a = 0; a < m; a++) for (let i = 0; i < n; i++) yWant[a]! += got[a * n + i]! * r[i]!;
+      expect(relativeError(y, yWant)).toBeLessThan(1e-9);
+      // P⁻¹ is positive definite iff νI + E + jI ≻ 0 (E = G − BᵀB's rounding): Lanczos' bottom against the dense one
+      const nu = 1e-7;
+      const E = new Matrix(m, m);
+      for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) E.set(a, b, G[a * m + b]! - want[a * m + b]! + (a === b ? nu : 0));
+      const lambdaMin = Math.min(...new EigenvalueDecomposition(E, { assumeSymmetric: true }).realEigenvalues);
+      const S0 = Float64Array.from(G, (g, t) => g + (t % (m + 1) === 0 ? nu : 0));
+      const bottom = await coreBottom(block, S0, 60);
+      expect(Math.abs(bottom - lambdaMin)).toBeLessThan(0.05 * Math.abs(lambdaMin));
+    } finally {
+      block.destroy();
+    }
+  });
+});
+
 describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
   const n = 1200;
   const X = cube(5, n);
   const K = gaussianKernel(X, { sigma: 0.15, backend: 'gpu' });
   const alpha = 1e-3;
 
-  it('applies its dense formula (1/ν)(I − K_nm S⁻¹ K_mn), S = νK_mm + K_mnK_nm', async () => {
+  it('applies its dense formula (1/ν)(I − B S⁻¹ Bᵀ), B = K_nm L⁻ᵀ, LLᵀ = K_mm + δI, S = νI + BᵀB + jI', async () => {
     const P = await deviceLandmarkPreconditioner(K, { shift: alpha, rank: 150, seed: 3 });
     try {
       expect(P.rank).toBe(150);
       expect(P.nu).toBeGreaterThanOrEqual(alpha);
-      expect(String(P)).toMatch(/DeviceLandmarkPreconditioner\(m=150/);
+      expect(P.whiteningJitter).toBe(1e-6);
+      expect(String(P)).toMatch(/DeviceLandmarkPreconditioner\(m=150, .*δ=1\.0e-6\)/);
       const m = P.rank;
       const all = Array.from({ length: n }, (_, i) => i);
       const kernel = compileScalarJs(K.formula.node);
-      const Knm = kernelBlock(kernel, all, P.landmarks);
+      const Kmn = kernelBlock(kernel, P.landmarks, all); // m×n
       const Kmm = kernelBlock(kernel, P.landmarks, P.landmarks);
+      let maxK = 0;
+      for (let a = 0; a < m; a++) maxK = Math.max(maxK, Kmm[a * m + a]!);
+      for (let a = 0; a < m; a++) Kmm[a * m + a]! += P.whiteningJitter * maxK;
+      const U = choleskyUpper(Kmm, m)!; // K_mm + δI = UᵀU: Bᵀ = U⁻ᵀK_mn by forward substitution
+      const Bt = new Float64Array(m * n);
+      for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) {
+        let v = Kmn[a * n + i]!;
+        for (let b = 0; b < a; b++) v -= U[b * m + a]! * Bt[b * n + i]!;
+        Bt[a * n + i] = v / U[a * m + a]!;
+      }
+      const Knm = new Float64Array(n * m); // B, n×m, for the formula below
+      for (let a = 0; a < m; a++) for (let i = 0; i < n; i++) Knm[i * m + a] = Bt[a * n + i]!;
       const S = new Float64Array(m * m);
       for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) {
         let g = 0;
         for (let i = 0; i < n; i++) g += Knm[i * m + a]! * Knm[i * m + b]!;
-        S[a * m + b] = P.nu * Kmm[a * m + b]! + g + (a === b ? P.jitter : 0);
+        S[a * m + b] = g + (a === b ? P.nu + P.jitter : 0);
       }
       const R = choleskyUpper(S, m)!;
       const r = vector(7, n);
