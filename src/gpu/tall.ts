@@ -9,7 +9,7 @@
  * `emitKernelBlockProgram`):
  *  - `gram()`: G = K_mn K_nm (m×m) over chunks of columns gathered from all blocks into one buffer, 64×64 tiles
  *    of the upper triangle per workgroup, 4×4 per thread, the i range staged 32 at a time,
- *    each 8-term partial added to the tile accumulators with compensation (Kahan, kept from folding by opq), and the result returned as
+ *    each GRAM_PARTIAL_TERMS-term partial added to the tile accumulators with compensation (Kahan, kept from folding by opq), and the result returned as
  *    the pair hi + lo (summed in float64 on the host): the Woodbury core μK_mm + G is formed from G, and
  *    its small eigenvalues, below float32's resolution of G, decide which directions the preconditioner keeps;
  *  - `applyT(r)`: K_mn r (m values), a workgroup per landmark reducing over i;
@@ -35,6 +35,14 @@ interface Block {
 
 const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: u32, flag: u32, gx: u32 }
 @group(0) @binding(0) var<uniform> h: H;`;
+
+/**
+ * Terms per float32 partial of the Gram before it is added with compensation. The compensated add costs ≈ 6 vector
+ * operations per 4 accumulators, so with 8-term partials it took 43% of the work; 32 cuts that to 16%, and the
+ * partials' own rounding (≈ √32·u of their terms) stays far below what the whitened core needs (ν, see
+ * device-landmarks.ts; the Lanczos floor measures it).
+ */
+const GRAM_PARTIAL_TERMS = 32;
 
 /**
  * G[a][b] (+)= Σ_{i < n} A[a][i]·A[b][i] over 64×64 tiles of the upper triangle (b-tile ≥ a-tile), A a chunk of
@@ -87,9 +95,9 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       Bs[k * 16u + (a >> 2u)][a & 3u] = vb;
     }
     workgroupBarrier();
-    for (var k8 = 0u; k8 < 32u; k8 += 8u) {
+    for (var k8 = 0u; k8 < 32u; k8 += ${GRAM_PARTIAL_TERMS}u) {
       var part = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-      for (var kk = k8; kk < k8 + 8u; kk++) {
+      for (var kk = k8; kk < k8 + ${GRAM_PARTIAL_TERMS}u; kk++) {
         let av = As[kk * 16u + ty];
         let bv = Bs[kk * 16u + tx];
         part[0] = fma(vec4<f32>(av.x), bv, part[0]);
@@ -150,17 +158,26 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }
 `);
 
+/** Rows per panel of the whitening substitution (TRSM_UPDATE's tile height, TRSM_DIAG's block). */
+const PANEL = 64;
+/**
+ * Columns per TRSM_UPDATE workgroup: 4×8 per thread, so each staged value read from workgroup memory feeds 8 (of L)
+ * or 4 (of C) multiply-adds where 4×4 fed 4 each; the staging (16 steps of k) stays within WebGPU's default 16 KiB of
+ * workgroup memory.
+ */
+const UPDATE_COLUMNS = 128;
+
 /**
  * The blocked forward substitution Bᵀ = L⁻¹C on a chunk C of columns (m rows, row stride n = the chunk width), one
  * panel of ma ≤ 64 rows from row a0 at a time: TRSM_UPDATE subtracts L[panel, :a0]·C[:a0] (rows before the panel,
- * already solved) from the panel's rows, 64×64 tiles (panel rows × columns) per workgroup, 4×4 per thread, the
- * a0 range staged 32 at a time; TRSM_DIAG then solves with the panel's diagonal block, a thread per column.
+ * already solved) from the panel's rows, 64 × UPDATE_COLUMNS tiles (panel rows × columns) per workgroup, the a0
+ * range staged 16 at a time; TRSM_DIAG then solves with the panel's diagonal block, a thread per column.
  * L is packed lower-triangular float32 (row a from a(a+1)/2), D its diagonal's reciprocals.
  */
 const TRSM_UPDATE: GpuProgram = fixedProgram('tall-trsm-update', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> L: array<f32>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
-var<workgroup> Ls: array<vec4<f32>, 512>;
+var<workgroup> Ls: array<vec4<f32>, 256>;
 var<workgroup> Cs: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(16, 16)
@@ -168,43 +185,54 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let tx = lid.x;
   let ty = lid.y;
   let t = ty * 16u + tx;
-  let col0 = (wid.x + wid.y * h.gx) * 64u;
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  for (var k0 = 0u; k0 < h.a0; k0 += 32u) {
+  let col0 = (wid.x + wid.y * h.gx) * ${UPDATE_COLUMNS}u;
+  // acc[2r + q]: panel row 4ty + r, columns col0 + 64q + 4tx … + 3
+  var acc: array<vec4<f32>, 8>;
+  for (var q = 0u; q < 8u; q++) { acc[q] = vec4<f32>(0.0); }
+  for (var k0 = 0u; k0 < h.a0; k0 += 16u) {
     workgroupBarrier();
-    for (var s = 0u; s < 8u; s++) {
-      let kk = t & 31u;
-      let r = (t >> 5u) + 8u * s;
+    for (var s = 0u; s < 4u; s++) {
+      let kk = t & 15u;
+      let r = (t >> 4u) + 16u * s;
       var lv = 0.0;
       if (r < h.ma) {
         let row = h.a0 + r;
         lv = L[row * (row + 1u) / 2u + k0 + kk];
       }
       Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
-      let c = t & 63u;
-      let kc = (t >> 6u) + 4u * s;
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let c = t & 127u;
+      let kk = (t >> 7u) + 2u * s;
       var cv = 0.0;
-      if (col0 + c < h.n) { cv = C[(k0 + kc) * h.n + col0 + c]; }
-      Cs[kc * 16u + (c >> 2u)][c & 3u] = cv;
+      if (col0 + c < h.n) { cv = C[(k0 + kk) * h.n + col0 + c]; }
+      Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < 32u; kk++) {
+    for (var kk = 0u; kk < 16u; kk++) {
       let av = Ls[kk * 16u + ty];
-      let bv = Cs[kk * 16u + tx];
-      acc[0] = fma(vec4<f32>(av.x), bv, acc[0]);
-      acc[1] = fma(vec4<f32>(av.y), bv, acc[1]);
-      acc[2] = fma(vec4<f32>(av.z), bv, acc[2]);
-      acc[3] = fma(vec4<f32>(av.w), bv, acc[3]);
+      let b0 = Cs[kk * 32u + tx];
+      let b1 = Cs[kk * 32u + 16u + tx];
+      acc[0] = fma(vec4<f32>(av.x), b0, acc[0]);
+      acc[1] = fma(vec4<f32>(av.x), b1, acc[1]);
+      acc[2] = fma(vec4<f32>(av.y), b0, acc[2]);
+      acc[3] = fma(vec4<f32>(av.y), b1, acc[3]);
+      acc[4] = fma(vec4<f32>(av.z), b0, acc[4]);
+      acc[5] = fma(vec4<f32>(av.z), b1, acc[5]);
+      acc[6] = fma(vec4<f32>(av.w), b0, acc[6]);
+      acc[7] = fma(vec4<f32>(av.w), b1, acc[7]);
     }
   }
   for (var r = 0u; r < 4u; r++) {
     let row = ty * 4u + r;
     if (row < h.ma) {
-      for (var c = 0u; c < 4u; c++) {
-        let col = col0 + tx * 4u + c;
-        if (col < h.n) {
-          let q = (h.a0 + row) * h.n + col;
-          C[q] = C[q] - acc[r][c];
+      for (var q = 0u; q < 2u; q++) {
+        for (var c = 0u; c < 4u; c++) {
+          let col = col0 + q * 64u + tx * 4u + c;
+          if (col < h.n) {
+            let at = (h.a0 + row) * h.n + col;
+            C[at] = C[at] - acc[2u * r + q][c];
+          }
         }
       }
     }
@@ -250,8 +278,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 `);
 
-/** Rows per panel of the whitening substitution (TRSM_UPDATE's tile height, TRSM_DIAG's block). */
-const PANEL = 64;
 
 /**
  * The products' arithmetic: vectors cross as double-float (hi + lo, with hi's Veltkamp halves split on the host,
@@ -596,7 +622,7 @@ export class DeviceKernelBlock {
       const read = buffer(8 * m * m, USAGE.MAP_READ | USAGE.COPY_DST);
       // the substitution's dispatches per panel: they read and write only `columns`, the same for every chunk
       const panels: { update?: GPUBindGroup; diag: GPUBindGroup }[] = [];
-      const [ux, uy] = grid(Math.ceil(chunk / 64));
+      const [ux, uy] = grid(Math.ceil(chunk / UPDATE_COLUMNS));
       const [dx, dy] = grid(Math.ceil(chunk / 256));
       if (whiten) {
         const L = upload(whiten.packed);

@@ -34,9 +34,8 @@
  * solves with R on the host (2m² flops), K̃_nm w on the device (n pairs back).
  */
 import type { Node } from '../formula/ast.js';
-import { compileScalarJs } from '../formula/emit-js.js';
 import { collectVariables } from '../formula/analyze.js';
-import { acquireGpu, GpuOutOfMemoryError } from '../gpu/device.js';
+import { acquireGpu, GpuOutOfMemoryError, type GpuContext } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
 import { mulberry32 } from '../krylov/random.js';
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
@@ -46,7 +45,7 @@ import type { LinearOperator } from '../operators/linear-operator.js';
 import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
 import { tall, type Tall } from './dense.js';
 import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
-import { kernelBlock, restrictRows } from './kernel-access.js';
+import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks } from './farthest-point.js';
 import { selectUniform } from './landmarks.js';
 
@@ -66,6 +65,11 @@ export interface DeviceLandmarkOptions {
    * `coreBottom`, at least MIN_RELATIVE_JITTER); it is still raised tenfold while S does not factor.
    */
   jitter?: number;
+  /**
+   * δ of the whitening factor L = chol(K_mm + δ·max K_aa·I) (default `defaultWhiteningJitter`: see WHITENING_SHIFT_FACTOR); it is still raised
+   * tenfold while K_mm + δI does not factor.
+   */
+  whiteningJitter?: number;
   /** Called with the build's stages (ms since the start) — long builds report progress. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 }
@@ -87,7 +91,7 @@ export function defaultDeviceLandmarks(n: number): number {
 }
 export const DEFAULT_DEVICE_TAU = 0;
 /** Lanczos steps of `coreBottom`. */
-export const GRAM_FLOOR_STEPS = 10;
+export const GRAM_FLOOR_STEPS = 6;
 /** The jitter's margin over the measured bottom of νK_mm + E. */
 export const GRAM_FLOOR_SAFETY = 2;
 /**
@@ -156,26 +160,66 @@ export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, ste
 }
 
 /**
- * The whitening factor's regularisation δ, relative to max K_aa: L = chol(K_mm + δI). Its effect sits at K's
- * eigenvalues ≈ δ·n/m (1.3·10⁻⁴ at n = 2²⁰, m = 8192, below α = 10⁻³), and below float32's ≈ 10⁻⁷ it would only
- * resolve the substitution's rounding. Measured on emulated float32 (build/exp-bform.mjs, n = 8192, m = 512,
- * σ = 0.25, α = λ̂/1.65·10⁷): 15 CG iterations with 10⁻⁶, 17 with 10⁻⁷ (14 for the float64 whitened form).
+ * The whitening factor's regularisation: L = chol(K_mm + δ·max K_aa·I) with
+ *
+ *   δ = clamp(WHITENING_SHIFT_FACTOR · ν·m / (n·max K_aa), WHITENING_MIN_RELATIVE_JITTER, WHITENING_MAX_RELATIVE_JITTER).
+ *
+ * Why: B = K̃_nm L⁻ᵀ is formed by float32 substitution, whose error grows with L's condition √(max K_aa/δ) and
+ * spoils the directions P is meant to catch; δ only drops K_mm's directions below δ·max K_aa, which carry K's
+ * eigenvalues up to ≈ δ·max K_aa·n/m — harmless while that stays within a few ν (P then treats them as ν does,
+ * a factor ≤ 1 + δ·max K_aa·n/(m·ν) on the preconditioned spectrum). Measured on the H100 (n = 2²⁰, m = 8192,
+ * α = ν = 10⁻³, Gaussian σ = 0.1, rtol 10⁻⁶; ν·m/n = 7.8·10⁻⁶): δ = 10⁻⁶ took 30 CG iterations, 10⁻⁵ 14,
+ * 3·10⁻⁵ 13, 10⁻⁴ 14 (bench/RESULTS.md).
  */
-export const WHITENING_RELATIVE_JITTER = 1e-6;
+export const WHITENING_SHIFT_FACTOR = 4;
+/** Below this float32's substitution error dominates whatever δ would resolve (≈ 16u). */
+export const WHITENING_MIN_RELATIVE_JITTER = 1e-6;
+/** At most: K_mm's well-resolved directions are kept whatever ν is. */
+export const WHITENING_MAX_RELATIVE_JITTER = 1e-2;
+
+/** The default δ (see WHITENING_SHIFT_FACTOR). */
+export function defaultWhiteningJitter(nu: number, m: number, n: number, maxK: number): number {
+  const delta = (WHITENING_SHIFT_FACTOR * nu * m) / (n * maxK);
+  return Math.min(WHITENING_MAX_RELATIVE_JITTER, Math.max(WHITENING_MIN_RELATIVE_JITTER, delta));
+}
 
 /**
- * Whitens the block on the device (K̃_mn → Bᵀ = L⁻¹K̃_mn, L = chol(K_mm + δI) on the host in float64) and returns
- * S₀ = νI + BᵀB (m×m, host float64) with max (BᵀB)_aa, the jitter's scale, and δ as used (raised tenfold while
- * K_mm + δI does not factor).
+ * K̃_mm on the device: the same float32 entries K̃_nm holds at the landmarks' own rows (the kernel-block program on
+ * the landmarks alone), symmetrised in float64. Why not the scalar JS twin in float64: 2.8 s at m = 8192 on the H100
+ * host against ≈ 0.2 s here, and B then whitens exactly the entries it is formed from.
  */
-async function whitenedCore(
-  block: DeviceKernelBlock, formula: Node, idx: Int32Array, nu: number, fn: string, mark: (stage: string) => void,
-): Promise<{ S0: Float64Array; maxDiag: number; delta: number }> {
+async function deviceKmm(ctx: GpuContext, formula: Node, idx: Int32Array): Promise<Float64Array> {
   const m = idx.length;
-  const Kmm = kernelBlock(compileScalarJs(formula), idx, idx);
+  const node = restrictRows(formula, { i: idx, j: idx });
+  const block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), m, m);
+  let rows: Float32Array;
+  try {
+    rows = await block.rows(Array.from({ length: m }, (_, a) => a));
+  } finally {
+    block.destroy();
+  }
+  const Kmm = new Float64Array(m * m);
+  for (let a = 0; a < m; a++) {
+    for (let b = a; b < m; b++) {
+      const v = 0.5 * (rows[a * m + b]! + rows[b * m + a]!);
+      Kmm[a * m + b] = v;
+      Kmm[b * m + a] = v;
+    }
+  }
+  return Kmm;
+}
+
+/**
+ * The whitening factor L = chol(K_mm + δ·max K_aa·I) (host float64, WASM; row-major lower), δ from `start`
+ * raised tenfold while it does not factor.
+ */
+async function whiteningFactor(
+  Kmm: Float64Array, m: number, start: (maxK: number) => number, fn: string,
+): Promise<{ L: Float64Array; delta: number }> {
   let maxK = 0;
   for (let a = 0; a < m; a++) maxK = Math.max(maxK, Kmm[a * m + a]!);
-  let delta = WHITENING_RELATIVE_JITTER;
+  if (!(maxK > 0 && Number.isFinite(maxK))) throw new RangeError(`${fn}: K_mm's largest diagonal entry must be positive and finite, got ${maxK}`);
+  let delta = start(maxK);
   let R: Float64Array | undefined;
   for (let attempt = 0; attempt < 8; attempt++, delta *= 10) {
     const A = Float64Array.from(Kmm);
@@ -183,17 +227,24 @@ async function whitenedCore(
     if ((R = await choleskyUpperWasm(A, m))) break;
   }
   if (!R) throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
-  mark(`Cholesky of K_mm + ${delta.toPrecision(2)}·max K_aa (host, WASM)`);
-  const L = new Float64Array(m * m); // Rᵀ, row-major lower
+  const L = new Float64Array(m * m); // Rᵀ
   for (let a = 0; a < m; a++) for (let b = a; b < m; b++) L[b * m + a] = R[a * m + b]!;
+  return { L, delta };
+}
+
+/**
+ * Whitens the block on the device (K̃_mn → Bᵀ = L⁻¹K̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
+ * max (BᵀB)_aa, the jitter's scale.
+ */
+async function whitenedCore(block: DeviceKernelBlock, L: Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
+  const { m } = block;
   const S0 = await block.whiten(L);
-  mark('B = K_nm L⁻ᵀ and BᵀB on the device');
   let maxDiag = 0;
   for (let a = 0; a < m; a++) {
     maxDiag = Math.max(maxDiag, S0[a * m + a]!);
     S0[a * m + a]! += nu;
   }
-  return { S0, maxDiag, delta };
+  return { S0, maxDiag };
 }
 
 /** S₀ + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
@@ -301,6 +352,9 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   if (options.jitter !== undefined && !(options.jitter >= 0 && Number.isFinite(options.jitter))) {
     throw new RangeError(`${fn}: jitter must be a finite number ≥ 0, got ${String(options.jitter)}`);
   }
+  if (options.whiteningJitter !== undefined && !(options.whiteningJitter > 0 && options.whiteningJitter < 1)) {
+    throw new RangeError(`${fn}: whiteningJitter must be a number in (0, 1), got ${String(options.whiteningJitter)}`);
+  }
   const t0 = performance.now();
   const stages: { stage: string; ms: number }[] = [];
   let last = t0;
@@ -320,34 +374,58 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   const ctx = await acquireGpu();
   let idx: Int32Array;
   let block: DeviceKernelBlock;
+  let whitening: { L: Float64Array; delta: number };
   for (;;) {
     idx = selection === 'uniform' ? selectUniform(n, m, seed) : farthestPointLandmarks(A, m, seed);
+    const Kmm = await deviceKmm(ctx, A.formula.node, idx);
+    // the host factors K_mm while the device forms K_mn
+    const factoring = whiteningFactor(Kmm, m, (maxK) => options.whiteningJitter ?? defaultWhiteningJitter(nu, m, n, maxK), fn);
     const node = restrictRows(A.formula.node, { j: idx });
     try {
       block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
-      break;
     } catch (error) {
+      await factoring.catch(() => undefined);
       // the default m halves until K̃_nm fits; an m the caller chose is kept (the error says why it failed)
       if (!(error instanceof GpuOutOfMemoryError) || options.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
       m /= 2;
       mark(`out of device memory: m halved to ${m}`);
+      continue;
     }
+    mark('K_mn on the device');
+    try {
+      whitening = await factoring;
+    } catch (error) {
+      block.destroy();
+      throw error;
+    }
+    mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (host, WASM)`);
+    break;
   }
-  mark('K_mn on the device');
   try {
-    const core = await whitenedCore(block, A.formula.node, idx, nu, fn, mark);
-    const { S0, maxDiag } = core;
-    // start at the given jitter or at what lifts the measured bottom of νI + E
-    let jitter: number;
+    const { S0, maxDiag } = await whitenedCore(block, whitening.L, nu);
+    mark('B = K_nm L⁻ᵀ and BᵀB on the device');
+    const core = { S0, maxDiag, delta: whitening.delta };
+    // the given jitter, or at least the floor — factored on the host while Lanczos measures the bottom of νI + E
+    // on the device; refactored only where that bottom needs more
+    const least = options.jitter !== undefined ? options.jitter * maxDiag
+      : (selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER) * maxDiag;
+    const speculative = factorCore(S0, m, least, maxDiag, fn);
+    let factored: { solver: CholeskySolver; jitter: number };
     if (options.jitter !== undefined) {
-      jitter = options.jitter * maxDiag;
+      factored = await speculative;
     } else {
-      const bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
-      const least = selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER;
-      jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least * maxDiag);
+      let bottom: number;
+      try {
+        bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
+      } catch (error) {
+        await speculative.catch(() => undefined);
+        throw error;
+      }
+      const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
       mark(`bottom of νI + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
+      factored = await speculative;
+      if (factored.jitter < jitter) factored = await factorCore(S0, m, jitter, maxDiag, fn);
     }
-    const factored = await factorCore(S0, m, jitter, maxDiag, fn);
     mark('Cholesky of νI + BᵀB (host, WASM)');
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);
     P.buildMs = performance.now() - t0;

@@ -13,6 +13,7 @@ import { DeviceKernelBlock } from '../../src/gpu/tall.js';
 import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
 import {
   defaultDeviceLandmarks, deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, coreBottom, STIFFEN_FACTOR,
+  defaultWhiteningJitter, WHITENING_MAX_RELATIVE_JITTER, WHITENING_MIN_RELATIVE_JITTER,
 } from '../../src/preconditioners/device-landmarks.js';
 import { landmarkPreconditioner } from '../../src/preconditioners/landmarks.js';
 import { DenseOperator } from '../../src/operators/dense.js';
@@ -177,8 +178,10 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     try {
       expect(P.rank).toBe(150);
       expect(P.nu).toBeGreaterThanOrEqual(alpha);
-      expect(P.whiteningJitter).toBe(1e-6);
-      expect(String(P)).toMatch(/DeviceLandmarkPreconditioner\(m=150, .*δ=1\.0e-6\)/);
+      // δ = 4·ν·m/(n·max K_aa) = 4·10⁻³·150/1200 (max K_aa = 1 for the Gaussian)
+      expect(P.whiteningJitter).toBeCloseTo(5e-4, 15);
+      expect(P.whiteningJitter).toBe(defaultWhiteningJitter(alpha, 150, n, 1));
+      expect(String(P)).toMatch(/DeviceLandmarkPreconditioner\(m=150, .*δ=5\.0e-4\)/);
       const m = P.rank;
       const all = Array.from({ length: n }, (_, i) => i);
       const kernel = compileScalarJs(K.formula.node);
@@ -277,7 +280,7 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       expect(device.info).toBe(0);
       expect(host.info).toBe(0);
       expect(device.iterations).toBeLessThan(1.15 * host.iterations);
-      expect(device.iterations * 4).toBeLessThan(plain.iterations); // measured 240 / 238 / 1735 (uniform landmarks: 347 / 337)
+      expect(device.iterations * 4).toBeLessThan(plain.iterations); // measured 238 / 238 / 1735 (δ = 8·10⁻⁴)
     } finally {
       P.dispose();
     }
@@ -324,6 +327,20 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       .rejects.toThrow(/landmarks must be 'farthest-point' or 'uniform', got pivoted-cholesky/);
   });
 
+  it('default δ: 4·ν·m/(n·max K_aa), clamped; an explicit whiteningJitter is used as given', async () => {
+    expect(defaultWhiteningJitter(1e-3, 8192, 2 ** 20, 1)).toBeCloseTo(3.125e-5, 15);
+    expect(defaultWhiteningJitter(1e-3, 8192, 2 ** 20, 2)).toBeCloseTo(1.5625e-5, 15);
+    expect(defaultWhiteningJitter(1e-9, 8192, 2 ** 20, 1)).toBe(WHITENING_MIN_RELATIVE_JITTER);
+    expect(defaultWhiteningJitter(10, 8192, 2 ** 20, 1)).toBe(WHITENING_MAX_RELATIVE_JITTER);
+    const P = await deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, whiteningJitter: 2e-6 });
+    try {
+      expect(P.whiteningJitter).toBe(2e-6);
+      expect(String(P)).toContain('δ=2.0e-6');
+    } finally {
+      await P.dispose();
+    }
+  });
+
   it('default m: the power of two nearest √(64n), at most 8192 and n − 1', () => {
     expect(defaultDeviceLandmarks(2 ** 20)).toBe(8192);
     expect(defaultDeviceLandmarks(2 ** 24)).toBe(8192);
@@ -340,5 +357,7 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, rank: n })).rejects.toThrow(new RegExp(String(n)));
     await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, tau: -1 })).rejects.toThrow(/tau must be a finite number ≥ 0, got -1/);
     await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, jitter: NaN })).rejects.toThrow(/jitter must be a finite number ≥ 0, got NaN/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, whiteningJitter: 0 })).rejects.toThrow(/whiteningJitter must be a number in \(0, 1\), got 0/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, whiteningJitter: NaN })).rejects.toThrow(/whiteningJitter must be a number in \(0, 1\), got NaN/);
   });
 });
