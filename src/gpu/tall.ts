@@ -7,8 +7,8 @@
  *
  * Operations, each a fixed WGSL program (no formula text; the block itself comes from the formula AST through
  * `emitKernelBlockProgram`):
- *  - `gram()`: G = K_mn K_nm (m×m) over chunks of columns gathered from all blocks into one buffer, 64×64 tiles
- *    of the upper triangle per workgroup, 4×4 per thread, the i range staged 32 at a time,
+ *  - `gram()`: G = K_mn K_nm (m×m) over chunks of columns gathered from all blocks into one buffer, 64×128 tiles
+ *    of the upper triangle per workgroup, 4×8 per thread, the i range staged 16 at a time,
  *    each GRAM_PARTIAL_TERMS-term partial added to the tile accumulators with compensation (Kahan, kept from folding by opq), and the result returned as
  *    the pair hi + lo (summed in float64 on the host): the Woodbury core μK_mm + G is formed from G, and
  *    its small eigenvalues, below float32's resolution of G, decide which directions the preconditioner keeps;
@@ -37,91 +37,118 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
 @group(0) @binding(0) var<uniform> h: H;`;
 
 /**
- * Terms per float32 partial of the Gram before it is added with compensation. The compensated add costs ≈ 6 vector
- * operations per 4 accumulators, so with 8-term partials it took 43% of the work; 32 cuts that to 16%, and the
+ * Terms per float32 partial of the Gram before it is added with compensation (a multiple of 16, the staging). The
+ * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work; 32
+ * cuts that to 16%, and the
  * partials' own rounding (≈ √32·u of their terms) stays far below what the whitened core needs (ν, see
  * device-landmarks.ts; the Lanczos floor measures it).
  */
 const GRAM_PARTIAL_TERMS = 32;
 
+/** Gram tile: GRAM_ROWS landmarks a × GRAM_COLUMNS landmarks b per workgroup, 4×8 per thread (as TRSM_UPDATE). */
+const GRAM_ROWS = 64;
+const GRAM_COLUMNS = 128;
+
 /**
- * G[a][b] (+)= Σ_{i < n} A[a][i]·A[b][i] over 64×64 tiles of the upper triangle (b-tile ≥ a-tile), A a chunk of
- * columns of K_mn (ma rows, row stride a0): `gx` = 1 goes on from the (hi, lo) state a previous chunk left in G, GL
- * (see `gram`).
+ * G[a][b] (+)= Σ_{i < n} A[a][i]·A[b][i] over GRAM_ROWS × GRAM_COLUMNS tiles that reach the upper triangle, A a chunk
+ * of columns of K_mn (ma rows, row stride a0), the i range staged 16 at a time, a float32 partial of
+ * GRAM_PARTIAL_TERMS terms added to the (acc, cmp) pair by Kahan's step: `gx` = 1 goes on from the (hi, lo) state a
+ * previous chunk left in G, GL (see `gram`). Why 4×8: the 4×4 tiles' staged reads and compensation held the Gram to
+ * 8.2 TFLOP/s on the H100 (8.4 s at n = 2²⁰, m = 8192), half the substitution's rate.
  */
 const GRAM: GpuProgram = fixedProgram('tall-gram-chunked', 256, ['read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read_write> G: array<f32>;
 @group(0) @binding(3) var<storage, read_write> GL: array<f32>;
 ${opaqueHelper('h.flag')}fn opq4(x: vec4<f32>) -> vec4<f32> { return vec4<f32>(opq(x.x), opq(x.y), opq(x.z), opq(x.w)); }
-var<workgroup> As: array<vec4<f32>, 512>;
+var<workgroup> As: array<vec4<f32>, 256>;
 var<workgroup> Bs: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-  if (wid.x < wid.y) { return; } // the lower triangle's tiles: G is symmetric (the host mirrors it)
+  let aBase = wid.y * ${GRAM_ROWS}u;
+  let bBase = wid.x * ${GRAM_COLUMNS}u;
+  if (bBase + ${GRAM_COLUMNS - 1}u < aBase) { return; } // below the diagonal: G is symmetric (the host mirrors it)
   let tx = lid.x;
   let ty = lid.y;
   let t = ty * 16u + tx;
-  let aBase = wid.y * 64u;
-  let bBase = wid.x * 64u;
-  var acc = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-  var cmp = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
+  // acc[2r + q]: row a = aBase + 4ty + r, columns b = bBase + 64q + 4tx … + 3
+  var acc: array<vec4<f32>, 8>;
+  var cmp: array<vec4<f32>, 8>;
+  var part: array<vec4<f32>, 8>;
+  for (var q = 0u; q < 8u; q++) {
+    acc[q] = vec4<f32>(0.0);
+    cmp[q] = vec4<f32>(0.0);
+    part[q] = vec4<f32>(0.0);
+  }
   if (h.gx == 1u) {
     for (var r = 0u; r < 4u; r++) {
-      for (var c = 0u; c < 4u; c++) {
-        let a = aBase + ty * 4u + r;
-        let b = bBase + tx * 4u + c;
-        if (a < h.ma && b < h.ma) {
-          acc[r][c] = G[a * h.m + b];
-          cmp[r][c] = -GL[a * h.m + b];
+      let a = aBase + ty * 4u + r;
+      for (var q = 0u; q < 2u; q++) {
+        for (var c = 0u; c < 4u; c++) {
+          let b = bBase + q * 64u + tx * 4u + c;
+          if (a < h.ma && b < h.ma) {
+            acc[2u * r + q][c] = G[a * h.m + b];
+            cmp[2u * r + q][c] = -GL[a * h.m + b];
+          }
         }
       }
     }
   }
-  let k = t & 31u;
-  for (var k0 = 0u; k0 < h.n; k0 += 32u) {
-    let i = k0 + k;
+  let kk = t & 15u;
+  var stage = 0u;
+  for (var k0 = 0u; k0 < h.n; k0 += 16u) {
+    let i = k0 + kk;
     workgroupBarrier();
-    for (var s = 0u; s < 8u; s++) {
-      let a = (t >> 5u) + 8u * s;
+    for (var s = 0u; s < 4u; s++) {
+      let a = (t >> 4u) + 16u * s;
       var va = 0.0;
+      if (i < h.n && aBase + a < h.ma) { va = A[(aBase + a) * h.a0 + i]; }
+      As[kk * 16u + (a >> 2u)][a & 3u] = va;
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let b = (t >> 4u) + 16u * s;
       var vb = 0.0;
-      if (i < h.n) {
-        if (aBase + a < h.ma) { va = A[(aBase + a) * h.a0 + i]; }
-        if (bBase + a < h.ma) { vb = A[(bBase + a) * h.a0 + i]; }
-      }
-      As[k * 16u + (a >> 2u)][a & 3u] = va;
-      Bs[k * 16u + (a >> 2u)][a & 3u] = vb;
+      if (i < h.n && bBase + b < h.ma) { vb = A[(bBase + b) * h.a0 + i]; }
+      Bs[kk * 32u + (b >> 2u)][b & 3u] = vb;
     }
     workgroupBarrier();
-    for (var k8 = 0u; k8 < 32u; k8 += ${GRAM_PARTIAL_TERMS}u) {
-      var part = array<vec4<f32>, 4>(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
-      for (var kk = k8; kk < k8 + ${GRAM_PARTIAL_TERMS}u; kk++) {
-        let av = As[kk * 16u + ty];
-        let bv = Bs[kk * 16u + tx];
-        part[0] = fma(vec4<f32>(av.x), bv, part[0]);
-        part[1] = fma(vec4<f32>(av.y), bv, part[1]);
-        part[2] = fma(vec4<f32>(av.z), bv, part[2]);
-        part[3] = fma(vec4<f32>(av.w), bv, part[3]);
-      }
-      for (var r = 0u; r < 4u; r++) {
-        let y = part[r] - cmp[r];
-        let s2 = opq4(acc[r] + y);
-        cmp[r] = opq4(s2 - acc[r]) - y;
-        acc[r] = s2;
+    for (var k = 0u; k < 16u; k++) {
+      let av = As[k * 16u + ty];
+      let b0 = Bs[k * 32u + tx];
+      let b1 = Bs[k * 32u + 16u + tx];
+      part[0] = fma(vec4<f32>(av.x), b0, part[0]);
+      part[1] = fma(vec4<f32>(av.x), b1, part[1]);
+      part[2] = fma(vec4<f32>(av.y), b0, part[2]);
+      part[3] = fma(vec4<f32>(av.y), b1, part[3]);
+      part[4] = fma(vec4<f32>(av.z), b0, part[4]);
+      part[5] = fma(vec4<f32>(av.z), b1, part[5]);
+      part[6] = fma(vec4<f32>(av.w), b0, part[6]);
+      part[7] = fma(vec4<f32>(av.w), b1, part[7]);
+    }
+    stage += 16u;
+    if (stage == ${GRAM_PARTIAL_TERMS}u || k0 + 16u >= h.n) {
+      stage = 0u;
+      for (var q = 0u; q < 8u; q++) {
+        let y = part[q] - cmp[q];
+        let s2 = opq4(acc[q] + y);
+        cmp[q] = opq4(s2 - acc[q]) - y;
+        acc[q] = s2;
+        part[q] = vec4<f32>(0.0);
       }
     }
   }
   for (var r = 0u; r < 4u; r++) {
     let a = aBase + ty * 4u + r;
     if (a < h.ma) {
-      for (var c = 0u; c < 4u; c++) {
-        let b = bBase + tx * 4u + c;
-        if (b < h.ma) {
-          // the sum as an unevaluated pair hi + lo: the compensation is kept, not rounded away
-          G[a * h.m + b] = acc[r][c];
-          GL[a * h.m + b] = -cmp[r][c];
+      for (var q = 0u; q < 2u; q++) {
+        for (var c = 0u; c < 4u; c++) {
+          let b = bBase + q * 64u + tx * 4u + c;
+          if (b < h.ma) {
+            // the sum as an unevaluated pair hi + lo: the compensation is kept, not rounded away
+            G[a * h.m + b] = acc[2u * r + q][c];
+            GL[a * h.m + b] = -cmp[2u * r + q][c];
+          }
         }
       }
     }
@@ -585,9 +612,8 @@ export class DeviceKernelBlock {
     if (whiten && 4 * whiten.packed.length > maxBinding) {
       throw new RangeError(`${fn}: L (${m}×${m}, packed ${4 * whiten.packed.length} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
     }
-    const tiles = Math.ceil(m / 64);
     const rowsPerDispatch = limits.maxComputeWorkgroupsPerDimension;
-    if (tiles > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {
+    if (Math.ceil(m / GRAM_ROWS) > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {
       throw new RangeError(`${m} landmarks exceed the device's workgroup grid`);
     }
     const [gramPipe, gatherPipe, scatterPipe, updatePipe, diagPipe] = await Promise.all(
@@ -686,7 +712,7 @@ export class DeviceKernelBlock {
               { binding: 3, resource: { buffer: lo } },
             ],
           }));
-          pass.dispatchWorkgroups(tiles, tiles, 1);
+          pass.dispatchWorkgroups(Math.ceil(m / GRAM_COLUMNS), Math.ceil(m / GRAM_ROWS), 1);
           if (whiten) {
             pass.setPipeline(scatterPipe.pipeline);
             for (const { A, u } of moves) {
