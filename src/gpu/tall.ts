@@ -199,7 +199,8 @@ const UPDATE_COLUMNS = 128;
  * panel of ma ≤ 64 rows from row a0 at a time: TRSM_UPDATE subtracts L[panel, :a0]·C[:a0] (rows before the panel,
  * already solved) from the panel's rows, 64 × UPDATE_COLUMNS tiles (panel rows × columns) per workgroup, the a0
  * range staged 16 at a time; TRSM_DIAG then solves with the panel's diagonal block, a thread per column.
- * L is packed lower-triangular float32 (row a from a(a+1)/2), D its diagonal's reciprocals.
+ * L = Rᵀ comes as R's rows packed (float32; row k holds R[k][k…m−1] from k(2m − k + 1)/2, so L[a][k] = R[k][a] sits
+ * there at a − k, and a panel's rows are contiguous for each k), D its diagonal's reciprocals.
  */
 const TRSM_UPDATE: GpuProgram = fixedProgram('tall-trsm-update', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> L: array<f32>;
@@ -219,12 +220,12 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var k0 = 0u; k0 < h.a0; k0 += 16u) {
     workgroupBarrier();
     for (var s = 0u; s < 4u; s++) {
-      let kk = t & 15u;
-      let r = (t >> 4u) + 16u * s;
+      let r = t & 63u;
+      let kk = (t >> 6u) + 4u * s;
       var lv = 0.0;
       if (r < h.ma) {
-        let row = h.a0 + r;
-        lv = L[row * (row + 1u) / 2u + k0 + kk];
+        let k = k0 + kk;
+        lv = L[k * (2u * h.m - k + 1u) / 2u + h.a0 + r - k];
       }
       Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
     }
@@ -281,8 +282,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     let c = q & 63u;
     var v = 0.0;
     if (r < h.ma && c < r) {
-      let row = h.a0 + r;
-      v = L[row * (row + 1u) / 2u + h.a0 + c];
+      let k = h.a0 + c;
+      v = L[k * (2u * h.m - k + 1u) / 2u + r - c];
     }
     Ld[q] = v;
   }
@@ -580,22 +581,22 @@ export class DeviceKernelBlock {
   }
 
   /**
-   * Whitens the block in place, K̃_mn → Bᵀ = L⁻¹K̃_mn (L lower-triangular m×m, row-major float64, rounded to
-   * float32 on the device), and returns BᵀB's transpose-free Gram Σ_i b_i b_iᵀ (as `gram` does, on the whitened
-   * rows). The substitution runs in float32 on each gathered chunk of columns (blocked: panels of 64 rows, the
-   * update a tiled product, see TRSM_UPDATE) between the gather and the Gram, and the chunk is scattered back,
-   * so the block's products apply B afterwards. Why this and not L⁻¹GL⁻ᵀ from G: see device-landmarks.ts.
+   * Whitens the block in place, K̃_mn → Bᵀ = L⁻¹K̃_mn with L = Rᵀ (R upper-triangular m×m, row-major float64, as
+   * `choleskyUpperWasm` returns it; rounded to float32 on the device), and returns the Gram of the whitened rows,
+   * BᵀB (as `gram` does). The substitution runs in float32 on each gathered chunk of columns (blocked: panels of 64
+   * rows, the update a tiled product, see TRSM_UPDATE) between the gather and the Gram, and the chunk is scattered
+   * back, so the block's products apply B afterwards. Why this and not L⁻¹GL⁻ᵀ from G: see device-landmarks.ts.
    */
-  async whiten(lower: Float64Array, options: { chunk?: number } = {}): Promise<Float64Array> {
+  async whiten(upper: Float64Array, options: { chunk?: number } = {}): Promise<Float64Array> {
     const { m } = this;
-    if (lower.length !== m * m) throw new RangeError(`DeviceKernelBlock.whiten: L has ${lower.length} entries, expected m·m = ${m * m} for m = ${m}`);
+    if (upper.length !== m * m) throw new RangeError(`DeviceKernelBlock.whiten: R has ${upper.length} entries, expected m·m = ${m * m} for m = ${m}`);
     const packed = new Float32Array((m * (m + 1)) / 2);
     const inv = new Float32Array(m);
-    for (let a = 0; a < m; a++) {
-      const d = lower[a * m + a]!;
-      if (!(d > 0 && Number.isFinite(d))) throw new RangeError(`DeviceKernelBlock.whiten: L's diagonal must be positive and finite, got L[${a}][${a}] = ${d}`);
-      inv[a] = 1 / d;
-      packed.set(lower.subarray(a * m, a * m + a + 1), (a * (a + 1)) / 2);
+    for (let k = 0, at = 0; k < m; at += m - k, k++) {
+      const d = upper[k * m + k]!;
+      if (!(d > 0 && Number.isFinite(d))) throw new RangeError(`DeviceKernelBlock.whiten: R's diagonal must be positive and finite, got R[${k}][${k}] = ${d}`);
+      inv[k] = 1 / d;
+      packed.set(upper.subarray(k * m + k, k * m + m), at);
     }
     return this.chunkedGram('DeviceKernelBlock.whiten', options.chunk, { packed, inv });
   }
@@ -610,7 +611,7 @@ export class DeviceKernelBlock {
       throw new RangeError(`${fn}: chunk must be a multiple of 32 columns ≥ 32 that fits one binding for ${m} rows, got ${String(chunkOption ?? fit)}`);
     }
     if (whiten && 4 * whiten.packed.length > maxBinding) {
-      throw new RangeError(`${fn}: L (${m}×${m}, packed ${4 * whiten.packed.length} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
+      throw new RangeError(`${fn}: R (${m}×${m}, packed ${4 * whiten.packed.length} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
     }
     const rowsPerDispatch = limits.maxComputeWorkgroupsPerDimension;
     if (Math.ceil(m / GRAM_ROWS) > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {

@@ -185,60 +185,49 @@ export function defaultWhiteningJitter(nu: number, m: number, n: number, maxK: n
 
 /**
  * K̃_mm on the device: the same float32 entries K̃_nm holds at the landmarks' own rows (the kernel-block program on
- * the landmarks alone), symmetrised in float64. Why not the scalar JS twin in float64: 2.8 s at m = 8192 on the H100
- * host against ≈ 0.2 s here, and B then whitens exactly the entries it is formed from.
+ * the landmarks alone), as float64 (row a: k̃(y_a, y_b); the Cholesky reads the upper triangle). Why not the scalar
+ * JS twin in float64: 2.8 s at m = 8192 on the H100 host against ≈ 0.2 s here, and B then whitens exactly the
+ * entries it is formed from.
  */
 async function deviceKmm(ctx: GpuContext, formula: Node, idx: Int32Array): Promise<Float64Array> {
   const m = idx.length;
   const node = restrictRows(formula, { i: idx, j: idx });
   const block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), m, m);
-  let rows: Float32Array;
   try {
-    rows = await block.rows(Array.from({ length: m }, (_, a) => a));
+    return Float64Array.from(await block.rows(Array.from({ length: m }, (_, a) => a)));
   } finally {
     block.destroy();
   }
-  const Kmm = new Float64Array(m * m);
-  for (let a = 0; a < m; a++) {
-    for (let b = a; b < m; b++) {
-      const v = 0.5 * (rows[a * m + b]! + rows[b * m + a]!);
-      Kmm[a * m + b] = v;
-      Kmm[b * m + a] = v;
-    }
-  }
-  return Kmm;
 }
 
 /**
- * The whitening factor L = chol(K_mm + δ·max K_aa·I) (host float64, WASM; row-major lower), δ from `start`
- * raised tenfold while it does not factor.
+ * The whitening factor R = chol(K_mm + δ·max K_aa·I) (K_mm = RᵀR, host float64, WASM; row-major upper), δ from
+ * `start` raised tenfold while it does not factor. K_mm's diagonal is shifted in place (it is not used afterwards).
  */
 async function whiteningFactor(
   Kmm: Float64Array, m: number, start: (maxK: number) => number, fn: string,
-): Promise<{ L: Float64Array; delta: number }> {
+): Promise<{ R: Float64Array; delta: number }> {
   let maxK = 0;
   for (let a = 0; a < m; a++) maxK = Math.max(maxK, Kmm[a * m + a]!);
   if (!(maxK > 0 && Number.isFinite(maxK))) throw new RangeError(`${fn}: K_mm's largest diagonal entry must be positive and finite, got ${maxK}`);
   let delta = start(maxK);
-  let R: Float64Array | undefined;
+  let shifted = 0;
   for (let attempt = 0; attempt < 8; attempt++, delta *= 10) {
-    const A = Float64Array.from(Kmm);
-    for (let a = 0; a < m; a++) A[a * m + a]! += delta * maxK;
-    if ((R = await choleskyUpperWasm(A, m))) break;
+    for (let a = 0; a < m; a++) Kmm[a * m + a]! += delta * maxK - shifted;
+    shifted = delta * maxK;
+    const R = await choleskyUpperWasm(Kmm, m);
+    if (R) return { R, delta };
   }
-  if (!R) throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
-  const L = new Float64Array(m * m); // Rᵀ
-  for (let a = 0; a < m; a++) for (let b = a; b < m; b++) L[b * m + a] = R[a * m + b]!;
-  return { L, delta };
+  throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
 }
 
 /**
  * Whitens the block on the device (K̃_mn → Bᵀ = L⁻¹K̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
  * max (BᵀB)_aa, the jitter's scale.
  */
-async function whitenedCore(block: DeviceKernelBlock, L: Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
+async function whitenedCore(block: DeviceKernelBlock, R: Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
   const { m } = block;
-  const S0 = await block.whiten(L);
+  const S0 = await block.whiten(R);
   let maxDiag = 0;
   for (let a = 0; a < m; a++) {
     maxDiag = Math.max(maxDiag, S0[a * m + a]!);
@@ -249,10 +238,14 @@ async function whitenedCore(block: DeviceKernelBlock, L: Float64Array, nu: numbe
 
 /** S₀ + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
 async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<{ solver: CholeskySolver; jitter: number }> {
-  const withJitter = (j: number) => {
-    const Sj = Float64Array.from(S0);
-    for (let a = 0; a < m; a++) Sj[a * m + a]! += j;
-    return choleskyUpperWasm(Sj, m);
+  // S₀ + jI in place, S₀ restored after (it is kept for `stiffen`; a copy would be 8m² bytes more)
+  const withJitter = async (j: number) => {
+    for (let a = 0; a < m; a++) S0[a * m + a]! += j;
+    try {
+      return await choleskyUpperWasm(S0, m);
+    } finally {
+      for (let a = 0; a < m; a++) S0[a * m + a]! -= j;
+    }
   };
   let R = await withJitter(jitter);
   for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
@@ -374,7 +367,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   const ctx = await acquireGpu();
   let idx: Int32Array;
   let block: DeviceKernelBlock;
-  let whitening: { L: Float64Array; delta: number };
+  let whitening: { R: Float64Array; delta: number };
   for (;;) {
     idx = selection === 'uniform' ? selectUniform(n, m, seed) : farthestPointLandmarks(A, m, seed);
     const Kmm = await deviceKmm(ctx, A.formula.node, idx);
@@ -402,30 +395,22 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     break;
   }
   try {
-    const { S0, maxDiag } = await whitenedCore(block, whitening.L, nu);
+    const { S0, maxDiag } = await whitenedCore(block, whitening.R, nu);
     mark('B = K_nm L⁻ᵀ and BᵀB on the device');
     const core = { S0, maxDiag, delta: whitening.delta };
-    // the given jitter, or at least the floor — factored on the host while Lanczos measures the bottom of νI + E
-    // on the device; refactored only where that bottom needs more
-    const least = options.jitter !== undefined ? options.jitter * maxDiag
-      : (selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER) * maxDiag;
-    const speculative = factorCore(S0, m, least, maxDiag, fn);
-    let factored: { solver: CholeskySolver; jitter: number };
+    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. Not overlapped with the
+    // Cholesky: both need the main thread (the Lanczos products and S₀w, the factor's panels), and interleaved on
+    // the H100 they took 7.0 s where one after the other takes ≈ 6.
+    let jitter: number;
     if (options.jitter !== undefined) {
-      factored = await speculative;
+      jitter = options.jitter * maxDiag;
     } else {
-      let bottom: number;
-      try {
-        bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
-      } catch (error) {
-        await speculative.catch(() => undefined);
-        throw error;
-      }
-      const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
+      const bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
+      const least = (selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER) * maxDiag;
+      jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
       mark(`bottom of νI + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
-      factored = await speculative;
-      if (factored.jitter < jitter) factored = await factorCore(S0, m, jitter, maxDiag, fn);
     }
+    const factored = await factorCore(S0, m, jitter, maxDiag, fn);
     mark('Cholesky of νI + BᵀB (host, WASM)');
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);
     P.buildMs = performance.now() - t0;

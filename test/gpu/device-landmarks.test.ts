@@ -113,13 +113,13 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
       const Kt = await block.rows(Array.from({ length: m }, (_, a) => a)); // the float32 entries, m×n
       const Kmm = kernelBlock(compileScalarJs(K.formula.node), idx, idx);
       for (let a = 0; a < m; a++) Kmm[a * m + a]! += 1e-6;
-      const R = choleskyUpper(Kmm, m)!;
+      const R = choleskyUpper(Kmm, m)!; // K_mm + 10⁻⁶I = RᵀR: L = Rᵀ
       const L = new Float64Array(m * m);
       for (let a = 0; a < m; a++) for (let b = a; b < m; b++) L[b * m + a] = R[a * m + b]!;
-      await expect(block.whiten(L.subarray(1))).rejects.toThrow(/L has 22499 entries, expected m·m = 22500/);
-      const bad = Float64Array.from(L);
+      await expect(block.whiten(R.subarray(1))).rejects.toThrow(/R has 22499 entries, expected m·m = 22500/);
+      const bad = Float64Array.from(R);
       bad[5 * m + 5] = 0;
-      await expect(block.whiten(bad)).rejects.toThrow(/L\[5\]\[5\] = 0/);
+      await expect(block.whiten(bad)).rejects.toThrow(/R\[5\]\[5\] = 0/);
       // float64 reference: forward substitution on the stored float32 rows
       const Bt = new Float64Array(m * n);
       for (let i = 0; i < n; i++) {
@@ -129,7 +129,7 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
           Bt[a * n + i] = s / L[a * m + a]!;
         }
       }
-      const G = await block.whiten(L, { chunk: 320 }); // five chunks, the last one short
+      const G = await block.whiten(R, { chunk: 320 }); // five chunks, the last one short
       const got = await block.rows(Array.from({ length: m }, (_, a) => a));
       // float32 substitution against float64: the error grows with L's condition (≈ 10³ here), not more
       expect(relativeError(Float64Array.from(got), Bt)).toBeLessThan(2e-4); // measured 2.2e-5
