@@ -1,6 +1,6 @@
 /**
  * The device-landmark preconditioner's jitter rule (issue 5; src/preconditioners/device-landmarks.ts): for each landmark
- * selection, the measured bottom of νK_mm + E and the jitter chosen, then CG iterations to rtol 1e-8 on float64 CPU
+ * selection, the measured bottom of νI + E, the jitter and the whitening δ chosen, then CG iterations to rtol 1e-8 on float64 CPU
  * products with the device preconditioner and with the float64 host landmark preconditioner on the same landmarks
  * (the preconditioners alone compared: no float32 floor). Gaussian σ = 0.1, float32 points uniform in [0,1]³
  * (mulberry32(21)), b uniform in [−½, ½], μ = 1e-3.
@@ -30,7 +30,7 @@ async function main(): Promise<void> {
     const H = await landmarkPreconditioner(Kc, { shift: alpha, rank: m, landmarks });
     const host = await cg(A, b, { M: H, rtol: 1e-8, maxiter: 3000 });
     console.log(JSON.stringify({
-      n, m, landmarks, stage: stages.find((s) => s.startsWith('bottom')), jitter: P.jitter,
+      n, m, landmarks, stage: stages.find((s) => s.startsWith('bottom')), jitter: P.jitter, whiteningJitter: P.whiteningJitter,
       deviceIterations: device.iterations, deviceInfo: device.info, hostIterations: host.iterations,
     }));
     await P.dispose();

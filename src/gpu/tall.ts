@@ -8,10 +8,11 @@
  * Operations, each a fixed WGSL program (no formula text; the block itself comes from the formula AST through
  * `emitKernelBlockProgram`):
  *  - `gram()`: G = K_mn K_nm (m×m) over chunks of columns gathered from all blocks into one buffer, 64×128 tiles
- *    of the upper triangle per workgroup, 4×8 per thread, the i range staged 16 at a time,
- *    each GRAM_PARTIAL_TERMS-term partial added to the tile accumulators with compensation (Kahan, kept from folding by opq), and the result returned as
- *    the pair hi + lo (summed in float64 on the host): the Woodbury core μK_mm + G is formed from G, and
- *    its small eigenvalues, below float32's resolution of G, decide which directions the preconditioner keeps;
+ *    of the upper triangle per workgroup, 4×8 per thread, the i range staged 16 at a time, each
+ *    GRAM_PARTIAL_TERMS-term partial added to the tile accumulators with compensation (Kahan, kept from folding by
+ *    opq), and the result returned as the pair hi + lo (summed in float64 on the host);
+ *  - `whiten(R)`: the block becomes Bᵀ = R⁻ᵀK_mn in place (blocked float32 substitution on each gathered chunk,
+ *    scattered back) and returns BᵀB as `gram` does, in the same pass (device-landmarks.ts says why);
  *  - `applyT(r)`: K_mn r (m values), a workgroup per landmark reducing over i;
  *  - `apply(c)`: K_nm c (n values), a thread per point summing over the landmarks.
  * The products run in double-float arithmetic on float32 entries (see `PAIR_ARITHMETIC`); vectors come back as

@@ -15,8 +15,9 @@
  *   Before the build, one product bounds plain CG: λ̂ = ‖A1‖/‖1‖ (≤ λ_max), κ̂ = λ̂/α + 1, and
  *   the CG bound ½·√κ̂·ln(2/10⁻⁵); below AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS (32, four times the
  *   8 estimate steps of the first stage) the solve runs unpreconditioned.
- * - GPU backend: the device-landmark preconditioner (`deviceLandmarkPreconditioner`: K̃_nm, its Gram and both
- *   factor products on the device, the m×m Cholesky on the host; m = the power of two nearest √(64n), ≤ 8192),
+ * - GPU backend: the device-landmark preconditioner (`deviceLandmarkPreconditioner`: K̃_nm whitened on the device,
+ *   its Gram and both factor products there, the m×m Cholesky factorizations on the host; m = the power of two
+ *   nearest √(64n), ≤ 8192),
  *   skipped by the same bound as on the CPU. It replaced randomized Nyström there: on llvmpipe (σ = 0.1, CG on
  *   float64 products to rtol 1e-6, iterations with each preconditioner built from the GPU operator)
  *
@@ -26,8 +27,9 @@
  *     12,000, 1e-1        25 (1024)              165 (128)                               253
  *
  *   with builds of 1.0 / 6.0 / 6.0 s against 6.4 / 48.7 / 6.1 s there; at n = 2²⁰ (H100) the randomized build's
- *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 23.8 s for m = 8192 (H100) and
- *   `K.solve(b, 1e-3)` converges in 47 iterations (bench/RESULTS.md). Randomized Nyström stays available
+ *   host algebra (∝ nℓ²) stopped at ℓ = 106 after 73 s, where the device build takes 24.2 s for m = 8192 (H100) and
+ *   `K.solve(b, 1e-3)` converges in 12 iterations (bench/RESULTS.md; the table's device counts are the fifth
+ *   session's unwhitened form, which the whitened one matches or beats). Randomized Nyström stays available
  *   as the explicit choice 'nystrom' (rank 'auto' by default).
  */
 import { KernelOperator } from '../operators/kernel-operator.js';
@@ -57,9 +59,10 @@ export function cgIterationBound(kappa: number, tol = 1e-5): number {
 /** Options of the chosen builder, minus `shift` (the solve's α). */
 export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & {
   tol?: number;
-  /** device landmarks: ν = max(α, tau·λ̂) and the starting jitter (see DeviceLandmarkOptions). */
+  /** device landmarks: ν = max(α, tau·λ̂), the starting jitter and the whitening shift δ (see DeviceLandmarkOptions). */
   tau?: number;
   jitter?: number;
+  whiteningJitter?: number;
   /** device landmarks: the build's stages as they finish. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 };
@@ -101,6 +104,7 @@ export async function buildPreconditioner(
         // any other selection is refused there, by name
         ...(options.landmarks !== undefined ? { landmarks: options.landmarks as DeviceLandmarkOptions['landmarks'] } : {}),
         ...(options.jitter !== undefined ? { jitter: options.jitter } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        ...(options.whiteningJitter !== undefined ? { whiteningJitter: options.whiteningJitter } : {}),
       });
     }
     case 'jacobi':

@@ -1,37 +1,41 @@
 /**
  * Landmark Nyström preconditioner with its n×m factor on the GPU, for kernel solves too large for host
  * algebra (n ≈ 10⁶, m in the thousands). With m landmarks (farthest-point rows by default), K̃_nm formed on the device in
- * float32 (`DeviceKernelBlock`) and G = K̃_mn K̃_nm from it (compensated, returned as hi + lo):
+ * float32 (`DeviceKernelBlock`), K̃_mm = RᵀR + … factored on the host, and the factor whitened on the device:
  *
- *   P = K̃_nm (K_mm + (j/ν)I)⁻¹ K̃_mn + νI,   P⁻¹ = (1/ν) (I − K̃_nm S⁻¹ K̃_mn),   S = ν K_mm + G + jI = RᵀR  (float64, host),
+ *   B = K̃_nm R⁻¹,  RᵀR = K̃_mm + δI  (float64 Cholesky on the host; B by float32 substitution on the device),
+ *   P = BBᵀ + νI,   P⁻¹ = (1/ν) (I − B S⁻¹ Bᵀ),   S = νI + BᵀB + jI = UᵀU  (BᵀB compensated on the device, U host),
  *
- * with ν = max(μ, τ·λ̂) (τ = 0 by default: ν = μ, the solve's α) and a jitter j.
+ * with ν = max(μ, τ·λ̂) (τ = 0 by default: ν = μ, the solve's α), δ the whitening shift (`defaultWhiteningJitter`)
+ * and j a jitter.
+ *
+ * Why whiten on the device, and not S = νK_mm + K̃_mnK̃_nm (the host's form, and this one's before): that core
+ * squares K's conditioning. G = K̃_mnK̃_nm reaches ≈ 6·10³ at n = 2²⁰, m = 8192, and its float32 Gram's rounding
+ * (−3·10⁻³ at the bottom) is what the core's small directions are made of: the jitter that kept S positive
+ * definite, j/ν ≈ 0.06 on K_mm, dropped every direction of K below ≈ 8 (= 8000ν), and CG took 47 iterations. In
+ * B's coordinates the core is νI + BᵀB, whose Gram rounding is far below ν (bottom of νI + E: 0.87ν there), and δ
+ * drops only K's directions below ≈ δ·n/m (`WHITENING_SHIFT_FACTOR`): 12 iterations to 10⁻⁶ (H100; measured on
+ * emulated float32 first, bench/whitening-emulation.mjs: 106 → 15 iterations at n = 8192, m = 512).
  *
  * Where rounding enters, and what keeps P⁻¹ positive definite at ν = μ:
- *  - P⁻¹r subtracts K̃_nm S⁻¹ K̃_mn r from r and divides by ν, and S⁻¹K̃_mn r has large entries of both signs
- *    (nearly collinear landmark columns): both products run in double-float arithmetic on the float32 entries
- *    (see `DeviceKernelBlock`), so P is the formula's operator for the fixed matrix K̃.
- *  - P⁻¹ is positive definite iff S ≻ G exactly, i.e. νK_mm + E + jI ≻ 0 for the Gram's rounding E (G's entries
- *    are compensated sums of 8-term float32 partials). That bottom is measured, not modelled (`coreBottom`: Lanczos
- *    on w ↦ S₀w − K̃_mn(K̃_nm w)); j lifts it with a margin, at least MIN_RELATIVE_JITTER · max G_aa
- *    (UNIFORM_MIN_RELATIVE_JITTER for uniform landmarks), and is raised tenfold while S does not factor, a
- *    hundredfold by `stiffen` if CG still finds P⁻¹ indefinite.
- *    j only regularises the core (K_mm + (j/ν)I): the preconditioned spectrum degrades gently, to
- *    ≈ √(n·j/(ν·m·μ)) at the worst direction, where a larger ν would leave a condition of ν/μ.
+ *  - P⁻¹r subtracts BS⁻¹Bᵀr from r and divides by ν: both products run in double-float arithmetic on B's float32
+ *    entries (see `DeviceKernelBlock`), so P is the formula's operator for the fixed matrix B.
+ *  - P⁻¹ is positive definite iff S ≻ BᵀB exactly, i.e. νI + E + jI ≻ 0 for the Gram's rounding E (compensated
+ *    sums of 32-term float32 partials). That bottom is measured, not modelled (`coreBottom`: Lanczos on
+ *    w ↦ S₀w − Bᵀ(Bw)); j lifts it with a margin, at least MIN_RELATIVE_JITTER · max (BᵀB)_aa, and is raised tenfold
+ *    while S does not factor, a hundredfold by `stiffen` if CG still finds P⁻¹ indefinite.
+ *  - B's float32 substitution errs by ≈ u·cond(R) relative, in the directions R⁻¹ amplifies — those δ is there to
+ *    tame (see WHITENING_SHIFT_FACTOR). B is still a fixed matrix, and P = BBᵀ + νI is positive definite whatever
+ *    that error: it costs iterations, never definiteness.
  *  - Measured on llvmpipe (bench/device-jitter.ts: Gaussian, σ = 0.1, μ = 10⁻³, CG to 10⁻⁸ with float64 CPU
- *    products), iterations with this rule against the float64 host landmark preconditioner on the same landmarks:
+ *    products), iterations against the float64 host landmark preconditioner on the same landmarks: see
+ *    bench/RESULTS.md (farthest-point 4,000/800 and 12,000/1000; uniform likewise).
  *
- *      n, m          farthest-point: device / host    uniform: device / host
- *      4,000, 800    180 / 177                        260 / 257
- *      12,000, 1000  218 / 216                        338 / 332
- *
- *    At n = 2²⁰, m = 8192 (H100): j = 6.0·10⁻⁵, 47 iterations to 10⁻⁶, where the earlier rule (the rms of E on 24
- *    sampled landmarks scaled as a dense random matrix, j = 1.0·10⁻³) needed 96.
- *    Before the double-float products and the opq-guarded 8-term Gram, P⁻¹ was indefinite below j ≈ 10⁻⁶ · max G_aa
- *    and ν was raised to 10⁻³·λ̂ instead, leaving a condition of ≈ 10⁴ at n = 2²⁰.
- *
- * Each application: one upload of the residual (hi + lo), K̃_mn r on the device (m pairs back), two triangular
- * solves with R on the host (2m² flops), K̃_nm w on the device (n pairs back).
+ * Build (n = 2²⁰, m = 8192, H100, 24.2 s): farthest-point order and K̃_mm, then the host factors K̃_mm while the device
+ * forms K̃_nm (5.7 s together), whitening and BᵀB on the device (10.7 s; the host's Cholesky of K̃_mm ends 2.7 s
+ * into it), Lanczos floor 1.8 s, Cholesky of S 3.0 s.
+ * Each application: one upload of the residual (hi + lo), Bᵀr on the device (m pairs back), two triangular solves
+ * with U on the host (2m² flops), Bw on the device (n pairs back): 0.19 s at n = 2²⁰, m = 8192.
  */
 import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
@@ -61,7 +65,7 @@ export interface DeviceLandmarkOptions {
   /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
   tau?: number;
   /**
-   * The starting jitter j as a multiple of max G_aa (default: what lifts the bottom of νK_mm + E measured by Lanczos,
+   * The starting jitter j as a multiple of max (BᵀB)_aa (default: what lifts the bottom of νI + E measured by Lanczos,
    * `coreBottom`, at least MIN_RELATIVE_JITTER); it is still raised tenfold while S does not factor.
    */
   jitter?: number;
@@ -80,11 +84,10 @@ export const DEFAULT_DEVICE_LANDMARKS = 8192;
 export const MIN_DEVICE_LANDMARKS = 512;
 
 /**
- * The default m: the power of two nearest √(64n), at most `DEFAULT_DEVICE_LANDMARKS` and n − 1. Why √n: the Gram
- * costs n·m² and a product n², so m ∝ √n keeps the build at a fixed number of products (≈ 7 compensated
- * products at n = 2²⁰, m = 8192 on the H100: Gram 9 s since it runs in column chunks, product 1.3 s; 20 before);
- * at n = 2²⁰, α = 10⁻³ m = 8192 reached 2·10⁻⁴ after 100 CG iterations where m = 4096 reached 1.5·10⁻³
- * (bench/RESULTS.md).
+ * The default m: the power of two nearest √(64n), at most `DEFAULT_DEVICE_LANDMARKS` and n − 1. Why √n: the
+ * whitening and the Gram cost n·m² each and a product n², so m ∝ √n keeps the build at a fixed number of products
+ * (≈ 15 compensated products at n = 2²⁰, m = 8192 on the H100). There, at α = 10⁻³, m = 8192 took CG 12 iterations
+ * (24 s build, 44 s in all), m = 6144 17 (18 s build, 43 s), m = 4096 65 (bench/RESULTS.md).
  */
 export function defaultDeviceLandmarks(n: number): number {
   return Math.min(n - 1, DEFAULT_DEVICE_LANDMARKS, 2 ** Math.round(Math.log2(Math.sqrt(64 * n))));
@@ -92,32 +95,24 @@ export function defaultDeviceLandmarks(n: number): number {
 export const DEFAULT_DEVICE_TAU = 0;
 /** Lanczos steps of `coreBottom`. */
 export const GRAM_FLOOR_STEPS = 6;
-/** The jitter's margin over the measured bottom of νK_mm + E. */
+/** The jitter's margin over the measured bottom of νI + E. */
 export const GRAM_FLOOR_SAFETY = 2;
 /**
- * The least jitter, as a multiple of max G_aa. Measured at n = 2²⁰, m = 8192, α = ν = 10⁻³ (H100): j = 10⁻⁸·max G_aa
- * (6·10⁻⁵) took CG to rtol 10⁻⁶ in 47 iterations; the sampled-rounding model's 1.0·10⁻³ needed 96, and lifting the
- * bottom of E alone (6.3·10⁻³) 149.
+ * The least jitter, as a multiple of max (BᵀB)_aa: a floor under the Lanczos estimate, whose Ritz value can sit above
+ * the bottom of a dense cluster. At n = 2²⁰, m = 8192, α = ν = 10⁻³ (H100) it is 5.9·10⁻⁵ = 0.06ν, and the measured
+ * bottom (0.87ν) needs none. Uniform landmarks, which needed 10⁻⁷ with the unwhitened core (their close pairs leave
+ * K_mm nearly singular), do with this floor too now that δ regularises K_mm: llvmpipe, bench/device-jitter.ts
+ * 12000 1000 uniform, 331 iterations (330 at 10⁻⁷, 332 for float64 host landmarks).
  */
 export const MIN_RELATIVE_JITTER = 1e-8;
-/**
- * The least jitter with uniform landmarks. Their close pairs leave K_mm nearly singular, and there the Gram's rounding
- * matters below what 10 Lanczos steps see (llvmpipe, bench/device-jitter.ts 12000 1000 uniform: 403 iterations with
- * 10⁻⁸·max G_aa, 338 with 10⁻⁷, against 332 for float64 host landmarks).
- */
-export const UNIFORM_MIN_RELATIVE_JITTER = 1e-7;
 
 /**
- * The smallest eigenvalue of S₀ − K̃_mnK̃_nm = νK_mm + E (S₀ = νK_mm + G as computed, E its Gram's rounding),
- * estimated by `steps` Lanczos steps (full reorthogonalisation, seeded start) on w ↦ S₀w − K̃_mn(K̃_nm w): the two
- * device products in double-float arithmetic on the float32 entries and S₀w on the host in float64, both ≈ 10⁻¹⁴
- * relative, far below E. P⁻¹ is positive definite iff νK_mm + E + jI ≻ 0: this is what the jitter j has to lift.
- * Why this and not a bound on E: E's most negative directions are smooth ones, where νK_mm is large — at n = 2²⁰,
- * m = 8192 λ_min(E) = −3.1·10⁻³, and lifting it (j = 6.3·10⁻³) left CG 149 iterations where j = 6·10⁻⁵ left 47 —
- * while farthest-point landmarks keep K_mm well conditioned (n = 3000, m = 600: λ_min(K_mm) = 0.02, so νK_mm + E
- * needs no jitter at all). The bottom of νK_mm + E sits in a dense cluster, where a Ritz value can stay above it
- * (there 3·10⁻⁵ against 2·10⁻⁵ after 30 steps): hence MIN_RELATIVE_JITTER, and `stiffen` for the case CG finds
- * P⁻¹ indefinite after all.
+ * The smallest eigenvalue of S₀ − BᵀB = νI + E (S₀ = νI + BᵀB as computed, E its Gram's rounding), estimated by
+ * `steps` Lanczos steps (full reorthogonalisation, seeded start) on w ↦ S₀w − Bᵀ(Bw): the two device products in
+ * double-float arithmetic on the float32 entries and S₀w on the host in float64, both ≈ 10⁻¹⁴ relative, far below E.
+ * P⁻¹ is positive definite iff νI + E + jI ≻ 0: this is what the jitter j has to lift. Why measure and not bound E:
+ * the rounding bound (≈ 33u·trace BᵀB ≈ 2 at n = 2²⁰) is 2000 times ν, the measured bottom of E −1.3·10⁻⁴. (`block`
+ * may also be unwhitened, S₀ = νK_mm + K̃_mnK̃_nm: the same identity holds.)
  */
 export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, steps = GRAM_FLOOR_STEPS, seed = 0): Promise<number> {
   const { m } = block;
@@ -406,7 +401,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       jitter = options.jitter * maxDiag;
     } else {
       const bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
-      const least = (selection === 'uniform' ? UNIFORM_MIN_RELATIVE_JITTER : MIN_RELATIVE_JITTER) * maxDiag;
+      const least = MIN_RELATIVE_JITTER * maxDiag;
       jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
       mark(`bottom of νI + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
     }
