@@ -46,6 +46,22 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
  */
 const GRAM_PARTIAL_TERMS = 32;
 
+/**
+ * The 4×8 register tile shared by the Gram and the substitution's update: 16 staged steps of k, each a vec4 of 4 rows
+ * from `rows` ([k][row/4], 16 per step) and two vec4 of columns from `cols` ([k][col/4], 32 per step: columns 4tx…
+ * and 64 + 4tx…), multiply-added into `acc`[2r + q] (row 4ty + r, column half q).
+ */
+function microTile(rows: string, cols: string, acc: string): string {
+  const lanes = ['x', 'y', 'z', 'w'];
+  return `    for (var k = 0u; k < 16u; k++) {
+      let av = ${rows}[k * 16u + ty];
+      let b0 = ${cols}[k * 32u + tx];
+      let b1 = ${cols}[k * 32u + 16u + tx];
+${lanes.flatMap((lane, r) => [0, 1].map((q) => `      ${acc}[${2 * r + q}] = fma(vec4<f32>(av.${lane}), b${q}, ${acc}[${2 * r + q}]);`)).join('\n')}
+    }
+`;
+}
+
 /** Gram tile: GRAM_ROWS landmarks a × GRAM_COLUMNS landmarks b per workgroup, 4×8 per thread (as TRSM_UPDATE). */
 const GRAM_ROWS = 64;
 const GRAM_COLUMNS = 128;
@@ -114,20 +130,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       Bs[kk * 32u + (b >> 2u)][b & 3u] = vb;
     }
     workgroupBarrier();
-    for (var k = 0u; k < 16u; k++) {
-      let av = As[k * 16u + ty];
-      let b0 = Bs[k * 32u + tx];
-      let b1 = Bs[k * 32u + 16u + tx];
-      part[0] = fma(vec4<f32>(av.x), b0, part[0]);
-      part[1] = fma(vec4<f32>(av.x), b1, part[1]);
-      part[2] = fma(vec4<f32>(av.y), b0, part[2]);
-      part[3] = fma(vec4<f32>(av.y), b1, part[3]);
-      part[4] = fma(vec4<f32>(av.z), b0, part[4]);
-      part[5] = fma(vec4<f32>(av.z), b1, part[5]);
-      part[6] = fma(vec4<f32>(av.w), b0, part[6]);
-      part[7] = fma(vec4<f32>(av.w), b1, part[7]);
-    }
-    stage += 16u;
+${microTile('As', 'Bs', 'part')}    stage += 16u;
     if (stage == ${GRAM_PARTIAL_TERMS}u || k0 + 16u >= h.n) {
       stage = 0u;
       for (var q = 0u; q < 8u; q++) {
@@ -238,20 +241,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
     }
     workgroupBarrier();
-    for (var kk = 0u; kk < 16u; kk++) {
-      let av = Ls[kk * 16u + ty];
-      let b0 = Cs[kk * 32u + tx];
-      let b1 = Cs[kk * 32u + 16u + tx];
-      acc[0] = fma(vec4<f32>(av.x), b0, acc[0]);
-      acc[1] = fma(vec4<f32>(av.x), b1, acc[1]);
-      acc[2] = fma(vec4<f32>(av.y), b0, acc[2]);
-      acc[3] = fma(vec4<f32>(av.y), b1, acc[3]);
-      acc[4] = fma(vec4<f32>(av.z), b0, acc[4]);
-      acc[5] = fma(vec4<f32>(av.z), b1, acc[5]);
-      acc[6] = fma(vec4<f32>(av.w), b0, acc[6]);
-      acc[7] = fma(vec4<f32>(av.w), b1, acc[7]);
-    }
-  }
+${microTile('Ls', 'Cs', 'acc')}  }
   for (var r = 0u; r < 4u; r++) {
     let row = ty * 4u + r;
     if (row < h.ma) {
