@@ -155,7 +155,7 @@ export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, ste
 }
 
 /**
- * The whitening factor's regularisation: L = chol(K_mm + δ·max K_aa·I) with
+ * The whitening factor's regularisation: RᵀR = K_mm + δ·max K_aa·I (L = Rᵀ) with
  *
  *   δ = clamp(WHITENING_SHIFT_FACTOR · ν·m / (n·max K_aa), WHITENING_MIN_RELATIVE_JITTER, WHITENING_MAX_RELATIVE_JITTER).
  *
@@ -217,7 +217,7 @@ async function whiteningFactor(
 }
 
 /**
- * Whitens the block on the device (K̃_mn → Bᵀ = L⁻¹K̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
+ * Whitens the block on the device (K̃_mn → Bᵀ = R⁻ᵀK̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
  * max (BᵀB)_aa, the jitter's scale.
  */
 async function whitenedCore(block: DeviceKernelBlock, R: Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
@@ -233,13 +233,14 @@ async function whitenedCore(block: DeviceKernelBlock, R: Float64Array, nu: numbe
 
 /** S₀ + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
 async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<{ solver: CholeskySolver; jitter: number }> {
-  // S₀ + jI in place, S₀ restored after (it is kept for `stiffen`; a copy would be 8m² bytes more)
+  // S₀ + jI in place, S₀'s diagonal restored bit for bit after (S₀ is kept for `stiffen`; a copy would be 8m² bytes)
+  const diagonal = Float64Array.from({ length: m }, (_, a) => S0[a * m + a]!);
   const withJitter = async (j: number) => {
-    for (let a = 0; a < m; a++) S0[a * m + a]! += j;
+    for (let a = 0; a < m; a++) S0[a * m + a] = diagonal[a]! + j;
     try {
       return await choleskyUpperWasm(S0, m);
     } finally {
-      for (let a = 0; a < m; a++) S0[a * m + a]! -= j;
+      for (let a = 0; a < m; a++) S0[a * m + a] = diagonal[a]!;
     }
   };
   let R = await withJitter(jitter);
