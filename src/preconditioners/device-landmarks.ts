@@ -396,7 +396,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     const core = { S0, maxDiag, delta: whitening.delta };
     // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. Not overlapped with the
     // Cholesky: both need the main thread (the Lanczos products and S₀w, the factor's panels), and interleaved on
-    // the H100 they took 7.0 s where one after the other takes ≈ 6.
+    // the H100 (n = 2²⁰, m = 8192) they took 7.0 s where one after the other took 1.8 + 3.0 s.
     let jitter: number;
     if (options.jitter !== undefined) {
       jitter = options.jitter * maxDiag;
