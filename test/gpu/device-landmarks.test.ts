@@ -167,6 +167,39 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
   });
 });
 
+describe.runIf(hasGpu)('DeviceKernelBlock.whiten with one short panel', () => {
+  it('m = 37 < 64: only the diagonal solve runs, and matches float64', async () => {
+    const n = 700;
+    const K = gaussianKernel(cube(6, n), { sigma: 0.3, backend: 'gpu' });
+    const idx = Int32Array.from({ length: 37 }, (_, k) => k * 17);
+    const m = idx.length;
+    const node = restrictRows(K.formula.node, { j: idx });
+    const block = await DeviceKernelBlock.create(gpu!, node, collectVariables(node), n, m);
+    try {
+      const Kt = await block.rows(Array.from({ length: m }, (_, a) => a));
+      const Kmm = kernelBlock(compileScalarJs(K.formula.node), idx, idx);
+      for (let a = 0; a < m; a++) Kmm[a * m + a]! += 1e-4;
+      const R = choleskyUpper(Kmm, m)!;
+      const Bt = new Float64Array(m * n);
+      for (let i = 0; i < n; i++) for (let a = 0; a < m; a++) {
+        let v = Kt[a * n + i]!;
+        for (let b = 0; b < a; b++) v -= R[b * m + a]! * Bt[b * n + i]!;
+        Bt[a * n + i] = v / R[a * m + a]!;
+      }
+      const G = await block.whiten(R);
+      const got = Float64Array.from(await block.rows(Array.from({ length: m }, (_, a) => a)));
+      expect(relativeError(got, Bt)).toBeLessThan(1e-5);
+      let trace = 0;
+      for (let a = 0; a < m; a++) trace += G[a * m + a]!;
+      let want = 0;
+      for (const v of got) want += v * v;
+      expect(Math.abs(trace - want) / want).toBeLessThan(1e-6);
+    } finally {
+      block.destroy();
+    }
+  });
+});
+
 describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
   const n = 1200;
   const X = cube(5, n);
