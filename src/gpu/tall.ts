@@ -8,7 +8,7 @@
  * Operations, each a fixed WGSL program (no formula text; the block itself comes from the formula AST through
  * `emitKernelBlockProgram`):
  *  - `gram()`: G = K_mn K_nm (m×m) over chunks of columns gathered from all blocks into one buffer, 64×128 tiles
- *    of the upper triangle per workgroup, 4×8 per thread, the i range staged 16 or 32 at a time, each
+ *    of the upper triangle per workgroup, 4×8 per thread, the i range staged 16 at a time, each
  *    GRAM_PARTIAL_TERMS-term partial added to the tile accumulators with compensation (Kahan, kept from folding by
  *    opq), and the result returned as the pair hi + lo (summed in float64 on the host);
  *  - `whiten(R)`: the block becomes Bᵀ = R⁻ᵀK_mn in place (blocked float32 substitution on each gathered chunk,
@@ -38,7 +38,7 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
 @group(0) @binding(0) var<uniform> h: H;`;
 
 /**
- * Terms per float32 partial of the Gram before it is added with compensation (a multiple of the staging, 16 or 32). The
+ * Terms per float32 partial of the Gram before it is added with compensation (a multiple of 16, the staging). The
  * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work; 32
  * cuts that to 16%, and the
  * partials' own rounding (≈ √32·u of their terms) stays far below what the whitened core needs (ν, see
@@ -47,32 +47,19 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
 const GRAM_PARTIAL_TERMS = 32;
 
 /**
- * The register tile shared by the Gram and the substitution's update: 16 staged steps of k from `k0` (a WGSL
- * expression), each `rowsPerThread`/4 vec4 of rows from `rows` ([k][row/4], 16 vec4 per step: rows
- * rowsPerThread·ty …) and two vec4 of columns from `cols` ([k][col/4], `colVec4s` per step: columns 4tx… and
- * 2·colVec4s + 4tx…), multiply-added into `acc`[2r + q] (row rowsPerThread·ty + r, column half q).
+ * The 4×8 register tile shared by the Gram and the substitution's update: 16 staged steps of k, each a vec4 of 4 rows
+ * from `rows` ([k][row/4], 16 per step) and two vec4 of columns from `cols` ([k][col/4], 32 per step: columns 4tx…
+ * and 64 + 4tx…), multiply-added into `acc`[2r + q] (row 4ty + r, column half q).
  */
-function microTile(rows: string, cols: string, acc: string, rowsPerThread: 4 | 8, colVec4s: number, k0 = '0u'): string {
+function microTile(rows: string, cols: string, acc: string): string {
   const lanes = ['x', 'y', 'z', 'w'];
-  const groups = rowsPerThread / 4;
-  const rowLoads = Array.from({ length: groups }, (_, g) => `      let av${g} = ${rows}[k * 16u + ${groups}u * ty + ${g}u];`);
-  const fmas = Array.from({ length: rowsPerThread }, (_, r) => [0, 1].map((q) =>
-    `      ${acc}[${2 * r + q}] = fma(vec4<f32>(av${r >> 2}.${lanes[r & 3]}), b${q}, ${acc}[${2 * r + q}]);`)).flat();
-  return `    for (var k = ${k0}; k < ${k0} + 16u; k++) {
-${rowLoads.join('\n')}
-      let b0 = ${cols}[k * ${colVec4s}u + tx];
-      let b1 = ${cols}[k * ${colVec4s}u + ${colVec4s / 2}u + tx];
-${fmas.join('\n')}
+  return `    for (var k = 0u; k < 16u; k++) {
+      let av = ${rows}[k * 16u + ty];
+      let b0 = ${cols}[k * 32u + tx];
+      let b1 = ${cols}[k * 32u + 16u + tx];
+${lanes.flatMap((lane, r) => [0, 1].map((q) => `      ${acc}[${2 * r + q}] = fma(vec4<f32>(av.${lane}), b${q}, ${acc}[${2 * r + q}]);`)).join('\n')}
     }
 `;
-}
-
-/**
- * Whether the device's workgroup memory takes the wide variants of the Gram (the i range staged 32 at a time, 24 KiB)
- * and of the substitution's update (8 rows × 8 columns per thread, 20 KiB); WebGPU's default limit is 16 KiB.
- */
-function wideTiles(limits: { maxComputeWorkgroupStorageSize: number }): boolean {
-  return limits.maxComputeWorkgroupStorageSize >= 24576;
 }
 
 /** Gram tile: GRAM_ROWS landmarks a × GRAM_COLUMNS landmarks b per workgroup, 4×8 per thread (as TRSM_UPDATE). */
@@ -81,21 +68,18 @@ const GRAM_COLUMNS = 128;
 
 /**
  * G[a][b] (+)= Σ_{i < n} A[a][i]·A[b][i] over GRAM_ROWS × GRAM_COLUMNS tiles that reach the upper triangle, A a chunk
- * of columns of K_mn (ma rows, row stride a0), the i range staged 16 at a time (32 with `wideTiles`: 128-byte reads
- * of each row), a float32 partial of
+ * of columns of K_mn (ma rows, row stride a0), the i range staged 16 at a time, a float32 partial of
  * GRAM_PARTIAL_TERMS terms added to the (acc, cmp) pair by Kahan's step: `gx` = 1 goes on from the (hi, lo) state a
  * previous chunk left in G, GL (see `gram`). Why 4×8: the 4×4 tiles' staged reads and compensation held the Gram to
  * 8.2 TFLOP/s on the H100 (8.4 s at n = 2²⁰, m = 8192), half the substitution's rate.
  */
-function gramProgram(wide: boolean): GpuProgram {
-  const K = wide ? 32 : 16; // the i range staged per step
-  return fixedProgram(`tall-gram-chunked|k${K}`, 256, ['read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
+const GRAM: GpuProgram = fixedProgram('tall-gram-chunked', 256, ['read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read_write> G: array<f32>;
 @group(0) @binding(3) var<storage, read_write> GL: array<f32>;
 ${opaqueHelper('h.flag')}fn opq4(x: vec4<f32>) -> vec4<f32> { return vec4<f32>(opq(x.x), opq(x.y), opq(x.z), opq(x.w)); }
-var<workgroup> As: array<vec4<f32>, ${16 * K}>;
-var<workgroup> Bs: array<vec4<f32>, ${32 * K}>;
+var<workgroup> As: array<vec4<f32>, 256>;
+var<workgroup> Bs: array<vec4<f32>, 512>;
 
 @compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -128,26 +112,26 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
     }
   }
-  let kk = t & ${K - 1}u;
+  let kk = t & 15u;
   var stage = 0u;
-  for (var k0 = 0u; k0 < h.n; k0 += ${K}u) {
+  for (var k0 = 0u; k0 < h.n; k0 += 16u) {
     let i = k0 + kk;
     workgroupBarrier();
-    for (var s = 0u; s < ${(64 * K) / 256}u; s++) {
-      let a = (t >> ${Math.log2(K)}u) + ${256 / K}u * s;
+    for (var s = 0u; s < 4u; s++) {
+      let a = (t >> 4u) + 16u * s;
       var va = 0.0;
       if (i < h.n && aBase + a < h.ma) { va = A[(aBase + a) * h.a0 + i]; }
       As[kk * 16u + (a >> 2u)][a & 3u] = va;
     }
-    for (var s = 0u; s < ${(128 * K) / 256}u; s++) {
-      let b = (t >> ${Math.log2(K)}u) + ${256 / K}u * s;
+    for (var s = 0u; s < 8u; s++) {
+      let b = (t >> 4u) + 16u * s;
       var vb = 0.0;
       if (i < h.n && bBase + b < h.ma) { vb = A[(bBase + b) * h.a0 + i]; }
       Bs[kk * 32u + (b >> 2u)][b & 3u] = vb;
     }
     workgroupBarrier();
-${microTile('As', 'Bs', 'part', 4, 32)}${K === 32 ? microTile('As', 'Bs', 'part', 4, 32, '16u') : ''}    stage += ${K}u;
-    if (stage == ${GRAM_PARTIAL_TERMS}u || k0 + ${K}u >= h.n) {
+${microTile('As', 'Bs', 'part')}    stage += 16u;
+    if (stage == ${GRAM_PARTIAL_TERMS}u || k0 + 16u >= h.n) {
       stage = 0u;
       for (var q = 0u; q < 8u; q++) {
         let y = part[q] - cmp[q];
@@ -175,7 +159,6 @@ ${microTile('As', 'Bs', 'part', 4, 32)}${K === 32 ? microTile('As', 'Bs', 'part'
   }
 }
 `);
-}
 
 /**
  * C[a0 + a][j] = A[a][b0 + j] for a < ma, j < mb: columns [b0, b0 + mb) of a landmark block (row stride n) into
@@ -209,41 +192,35 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 /** Rows per panel of the whitening substitution (TRSM_UPDATE's tile height, TRSM_DIAG's block). */
 const PANEL = 64;
 /**
- * Columns per TRSM_UPDATE workgroup: 256 with 8×8 per thread where the workgroup memory allows (`wideTiles`), else
- * 128 with 4×8 (within WebGPU's default 16 KiB), so each staged value read from workgroup memory feeds 8 (or 4 of
- * C's, 4×8) multiply-adds where 4×4 fed 4 each.
+ * Columns per TRSM_UPDATE workgroup: 4×8 per thread, so each staged value read from workgroup memory feeds 8 (of L)
+ * or 4 (of C) multiply-adds where 4×4 fed 4 each; the staging (16 steps of k) stays within WebGPU's default 16 KiB of
+ * workgroup memory.
  */
-function updateColumns(wide: boolean): number {
-  return wide ? 256 : 128;
-}
+const UPDATE_COLUMNS = 128;
 
 /**
  * The blocked forward substitution Bᵀ = L⁻¹C on a chunk C of columns (m rows, row stride n = the chunk width), one
  * panel of ma ≤ 64 rows from row a0 at a time: TRSM_UPDATE subtracts L[panel, :a0]·C[:a0] (rows before the panel,
- * already solved) from the panel's rows, 64 × `updateColumns` tiles (panel rows × columns) per workgroup, the a0
+ * already solved) from the panel's rows, 64 × UPDATE_COLUMNS tiles (panel rows × columns) per workgroup, the a0
  * range staged 16 at a time; TRSM_DIAG then solves with the panel's diagonal block, a thread per column.
  * L = Rᵀ comes as R's rows packed (float32; row k holds R[k][k…m−1] from k(2m − k + 1)/2, so L[a][k] = R[k][a] sits
  * there at a − k, and a panel's rows are contiguous for each k), D its diagonal's reciprocals.
  */
-function trsmUpdateProgram(wide: boolean): GpuProgram {
-  const R = wide ? 8 : 4; // panel rows per thread
-  const COLS = updateColumns(wide);
-  const TX = COLS / 8; // threads across: 8 columns each, as two vec4 COLS/2 apart
-  return fixedProgram(`tall-trsm-update|r${R}`, 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+const TRSM_UPDATE: GpuProgram = fixedProgram('tall-trsm-update', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> L: array<f32>;
 @group(0) @binding(2) var<storage, read_write> C: array<f32>;
 var<workgroup> Ls: array<vec4<f32>, 256>;
-var<workgroup> Cs: array<vec4<f32>, ${4 * COLS}>;
+var<workgroup> Cs: array<vec4<f32>, 512>;
 
-@compute @workgroup_size(${TX}, ${64 / R})
+@compute @workgroup_size(16, 16)
 fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
   let tx = lid.x;
   let ty = lid.y;
-  let t = ty * ${TX}u + tx;
-  let col0 = (wid.x + wid.y * h.gx) * ${COLS}u;
-  // acc[2r + q]: panel row ${R}ty + r, columns col0 + ${COLS / 2}q + 4tx … + 3
-  var acc: array<vec4<f32>, ${2 * R}>;
-  for (var q = 0u; q < ${2 * R}u; q++) { acc[q] = vec4<f32>(0.0); }
+  let t = ty * 16u + tx;
+  let col0 = (wid.x + wid.y * h.gx) * ${UPDATE_COLUMNS}u;
+  // acc[2r + q]: panel row 4ty + r, columns col0 + 64q + 4tx … + 3
+  var acc: array<vec4<f32>, 8>;
+  for (var q = 0u; q < 8u; q++) { acc[q] = vec4<f32>(0.0); }
   for (var k0 = 0u; k0 < h.a0; k0 += 16u) {
     workgroupBarrier();
     for (var s = 0u; s < 4u; s++) {
@@ -256,21 +233,21 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       }
       Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
     }
-    for (var s = 0u; s < ${(16 * COLS) / 256}u; s++) {
-      let c = t & ${COLS - 1}u;
-      let kk = (t >> ${Math.log2(COLS)}u) + ${256 / COLS}u * s;
+    for (var s = 0u; s < 8u; s++) {
+      let c = t & 127u;
+      let kk = (t >> 7u) + 2u * s;
       var cv = 0.0;
       if (col0 + c < h.n) { cv = C[(k0 + kk) * h.n + col0 + c]; }
-      Cs[kk * ${COLS / 4}u + (c >> 2u)][c & 3u] = cv;
+      Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
     }
     workgroupBarrier();
-${microTile('Ls', 'Cs', 'acc', R, COLS / 4)}  }
-  for (var r = 0u; r < ${R}u; r++) {
-    let row = ty * ${R}u + r;
+${microTile('Ls', 'Cs', 'acc')}  }
+  for (var r = 0u; r < 4u; r++) {
+    let row = ty * 4u + r;
     if (row < h.ma) {
       for (var q = 0u; q < 2u; q++) {
         for (var c = 0u; c < 4u; c++) {
-          let col = col0 + q * ${COLS / 2}u + tx * 4u + c;
+          let col = col0 + q * 64u + tx * 4u + c;
           if (col < h.n) {
             let at = (h.a0 + row) * h.n + col;
             C[at] = C[at] - acc[2u * r + q][c];
@@ -281,7 +258,6 @@ ${microTile('Ls', 'Cs', 'acc', R, COLS / 4)}  }
   }
 }
 `);
-}
 
 const TRSM_DIAG: GpuProgram = fixedProgram('tall-trsm-diag', 256, ['read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> L: array<f32>;
@@ -442,8 +418,7 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    const wide = wideTiles(limits);
-    await Promise.all([gramProgram(wide), GATHER, SCATTER, trsmUpdateProgram(wide), TRSM_DIAG, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
+    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -633,9 +608,8 @@ export class DeviceKernelBlock {
     if (Math.ceil(m / GRAM_ROWS) > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {
       throw new RangeError(`${m} landmarks exceed the device's workgroup grid`);
     }
-    const wide = wideTiles(limits);
     const [gramPipe, gatherPipe, scatterPipe, updatePipe, diagPipe] = await Promise.all(
-      [gramProgram(wide), GATHER, SCATTER, trsmUpdateProgram(wide), TRSM_DIAG].map((p) => pipelineFor(this.ctx, p)),
+      [GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG].map((p) => pipelineFor(this.ctx, p)),
     );
     const temporaries: GPUBuffer[] = [];
     const buffer = (size: number, usage: number) => {
@@ -666,7 +640,7 @@ export class DeviceKernelBlock {
       const read = buffer(8 * m * m, USAGE.MAP_READ | USAGE.COPY_DST);
       // the substitution's dispatches per panel: they read and write only `columns`, the same for every chunk
       const panels: { update?: GPUBindGroup; diag: GPUBindGroup }[] = [];
-      const [ux, uy] = grid(Math.ceil(chunk / updateColumns(wide)));
+      const [ux, uy] = grid(Math.ceil(chunk / UPDATE_COLUMNS));
       const [dx, dy] = grid(Math.ceil(chunk / 256));
       if (whiten) {
         const L = upload(whiten.packed);

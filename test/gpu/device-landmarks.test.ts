@@ -142,15 +142,6 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
       // the Gram is that of the whitened rows as stored (compensated sums), symmetric
       expect(relativeError(G, want)).toBeLessThan(1e-6);
       for (let a = 0; a < m; a++) for (let b = 0; b < a; b++) expect(G[a * m + b]).toBe(G[b * m + a]);
-      // the narrow kernels (WebGPU's default 16 KiB of workgroup memory) sum in the same order: the same bits
-      const narrowCtx = { ...ctx, limits: { ...ctx.limits, maxComputeWorkgroupStorageSize: 16384 } };
-      const narrow = await DeviceKernelBlock.create(narrowCtx, node, collectVariables(node), n, m);
-      try {
-        expect(await narrow.whiten(R, { chunk: 320 })).toEqual(G);
-        expect(await narrow.rows(Array.from({ length: m }, (_, a) => a))).toEqual(got);
-      } finally {
-        narrow.destroy();
-      }
       // and BBᵀ ≈ K_nm (K_mm + δI)⁻¹ K_mn: B's rows are whitened (BᵀB's trace ≈ trace of the Nyström approximation ≤ n)
       let trace = 0;
       for (let a = 0; a < m; a++) trace += G[a * m + a]!;
