@@ -14,7 +14,7 @@
  * (−3·10⁻³ at the bottom) is what the core's small directions are made of: the jitter that kept S positive
  * definite, j/ν ≈ 0.06 on K_mm, dropped every direction of K below ≈ 8 (= 8000ν), and CG took 47 iterations. In
  * B's coordinates the core is νI + BᵀB, whose Gram rounding is far below ν (bottom of νI + E: 0.87ν there), and δ
- * drops only K's directions below ≈ δ·n/m (`WHITENING_SHIFT_FACTOR`): 12 iterations to 10⁻⁶ (H100; measured on
+ * drops only K's directions below ≈ δ·n/m (`WHITENING_FLOAT32_JITTER`): 12 iterations to 10⁻⁶ (H100; measured on
  * emulated float32 first, bench/whitening-emulation.mjs: 106 → 15 iterations at n = 8192, m = 512).
  *
  * Where rounding enters, and what keeps P⁻¹ positive definite at ν = μ:
@@ -25,11 +25,14 @@
  *    w ↦ S₀w − Bᵀ(Bw)); j lifts it with a margin, at least MIN_RELATIVE_JITTER · max (BᵀB)_aa, and is raised tenfold
  *    while S does not factor, a hundredfold by `stiffen` if CG still finds P⁻¹ indefinite.
  *  - B's float32 substitution errs by ≈ u·cond(R) relative, in the directions R⁻¹ amplifies — those δ is there to
- *    tame (see WHITENING_SHIFT_FACTOR). B is still a fixed matrix, and P = BBᵀ + νI is positive definite whatever
+ *    tame (see WHITENING_FLOAT32_JITTER). B is still a fixed matrix, and P = BBᵀ + νI is positive definite whatever
  *    that error: it costs iterations, never definiteness.
  *  - Measured on llvmpipe (bench/device-jitter.ts: Gaussian, σ = 0.1, μ = 10⁻³, CG to 10⁻⁸ with float64 CPU
- *    products), iterations against the float64 host landmark preconditioner on the same landmarks: see
- *    bench/RESULTS.md (farthest-point 4,000/800 and 12,000/1000; uniform likewise).
+ *    products), iterations against the float64 host landmark preconditioner on the same landmarks:
+ *
+ *      n, m          farthest-point: device / host    uniform: device / host
+ *      4,000, 800    178 / 177                        256 / 257
+ *      12,000, 1000  217 / 216                        328 / 332
  *
  * Build (n = 2²⁰, m = 8192, H100, 24.2 s): farthest-point order and K̃_mm, then the host factors K̃_mm while the device
  * forms K̃_nm (5.7 s together), whitening and BᵀB on the device (10.7 s; the host's Cholesky of K̃_mm ends 2.7 s
@@ -70,7 +73,7 @@ export interface DeviceLandmarkOptions {
    */
   jitter?: number;
   /**
-   * δ of the whitening factor L = chol(K_mm + δ·max K_aa·I) (default `defaultWhiteningJitter`: see WHITENING_SHIFT_FACTOR); it is still raised
+   * δ of the whitening factor L = chol(K_mm + δ·max K_aa·I) (default `defaultWhiteningJitter`: see WHITENING_FLOAT32_JITTER); it is still raised
    * tenfold while K_mm + δI does not factor.
    */
   whiteningJitter?: number;
@@ -102,7 +105,7 @@ export const GRAM_FLOOR_SAFETY = 2;
  * the bottom of a dense cluster. At n = 2²⁰, m = 8192, α = ν = 10⁻³ (H100) it is 5.9·10⁻⁵ = 0.06ν, and the measured
  * bottom (0.87ν) needs none. Uniform landmarks, which needed 10⁻⁷ with the unwhitened core (their close pairs leave
  * K_mm nearly singular), do with this floor too now that δ regularises K_mm: llvmpipe, bench/device-jitter.ts
- * 12000 1000 uniform, 331 iterations (330 at 10⁻⁷, 332 for float64 host landmarks).
+ * 12000 1000 uniform, 328 iterations (332 for float64 host landmarks).
  */
 export const MIN_RELATIVE_JITTER = 1e-8;
 
@@ -157,25 +160,27 @@ export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, ste
 /**
  * The whitening factor's regularisation: RᵀR = K_mm + δ·max K_aa·I (L = Rᵀ) with
  *
- *   δ = clamp(WHITENING_SHIFT_FACTOR · ν·m / (n·max K_aa), WHITENING_MIN_RELATIVE_JITTER, WHITENING_MAX_RELATIVE_JITTER).
+ *   δ = max(WHITENING_MIN_RELATIVE_JITTER, min(WHITENING_FLOAT32_JITTER, WHITENING_SHIFT_FACTOR·ν·m / (n·max K_aa))).
  *
  * Why: B = K̃_nm L⁻ᵀ is formed by float32 substitution, whose error grows with L's condition √(max K_aa/δ) and
- * spoils the directions P is meant to catch; δ only drops K_mm's directions below δ·max K_aa, which carry K's
- * eigenvalues up to ≈ δ·max K_aa·n/m — harmless while that stays within a few ν (P then treats them as ν does,
- * a factor ≤ 1 + δ·max K_aa·n/(m·ν) on the preconditioned spectrum). Measured on the H100 (n = 2²⁰, m = 8192,
- * α = ν = 10⁻³, Gaussian σ = 0.1, rtol 10⁻⁶; ν·m/n = 7.8·10⁻⁶): δ = 10⁻⁶ took 30 CG iterations, 10⁻⁵ 14,
- * 3·10⁻⁵ 13, 10⁻⁴ 14 (bench/RESULTS.md).
+ * spoils the directions P is meant to catch. On the H100 (n = 2²⁰, m = 8192, α = ν = 10⁻³, Gaussian σ = 0.1, rtol
+ * 10⁻⁶) δ = 10⁻⁶ took 30 CG iterations, 10⁻⁵ 14, 3·10⁻⁵ 13, 10⁻⁴ 14 (bench/RESULTS.md): WHITENING_FLOAT32_JITTER is
+ * where the substitution stopped costing iterations. More than that only drops directions: δ drops K_mm's below
+ * δ·max K_aa, which carry K's eigenvalues up to ≈ δ·max K_aa·n/m. On llvmpipe, for a Laplacian kernel (n = 2000,
+ * m = 400, σ = 0.3, α = 10⁻², CG on float64 products to 10⁻⁸) δ = 8·10⁻³ took 70 iterations, 10⁻³ 65, 10⁻⁴ to 10⁻⁶
+ * 58 (float64 host landmarks 52); a Gaussian (σ = 0.15, α = 10⁻³) took 93–94 for every δ from 10⁻⁶ to 8·10⁻⁴. Hence
+ * never more than the float32 need, nor more than what keeps those eigenvalues within a few ν.
  */
+export const WHITENING_FLOAT32_JITTER = 3e-5;
+/** δ ≤ WHITENING_SHIFT_FACTOR·ν·m/(n·max K_aa): the K eigenvalues δ drops stay below ≈ 4ν. */
 export const WHITENING_SHIFT_FACTOR = 4;
-/** Below this float32's substitution error dominates whatever δ would resolve (≈ 16u). */
+/** The least δ: below it float32's substitution error dominates whatever δ would resolve (≈ 16u). */
 export const WHITENING_MIN_RELATIVE_JITTER = 1e-6;
-/** At most: K_mm's well-resolved directions are kept whatever ν is. */
-export const WHITENING_MAX_RELATIVE_JITTER = 1e-2;
 
-/** The default δ (see WHITENING_SHIFT_FACTOR). */
+/** The default δ (see WHITENING_FLOAT32_JITTER). */
 export function defaultWhiteningJitter(nu: number, m: number, n: number, maxK: number): number {
-  const delta = (WHITENING_SHIFT_FACTOR * nu * m) / (n * maxK);
-  return Math.min(WHITENING_MAX_RELATIVE_JITTER, Math.max(WHITENING_MIN_RELATIVE_JITTER, delta));
+  const dropped = (WHITENING_SHIFT_FACTOR * nu * m) / (n * maxK);
+  return Math.max(WHITENING_MIN_RELATIVE_JITTER, Math.min(WHITENING_FLOAT32_JITTER, dropped));
 }
 
 /**

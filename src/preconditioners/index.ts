@@ -21,7 +21,7 @@ export {
 export {
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, DEFAULT_DEVICE_LANDMARKS, DEFAULT_DEVICE_TAU, defaultDeviceLandmarks,
   GRAM_FLOOR_SAFETY, GRAM_FLOOR_STEPS, MIN_RELATIVE_JITTER, coreBottom, STIFFEN_FACTOR, MIN_DEVICE_LANDMARKS,
-  WHITENING_SHIFT_FACTOR, WHITENING_MIN_RELATIVE_JITTER, WHITENING_MAX_RELATIVE_JITTER, defaultWhiteningJitter,
+  WHITENING_FLOAT32_JITTER, WHITENING_SHIFT_FACTOR, WHITENING_MIN_RELATIVE_JITTER, defaultWhiteningJitter,
   type DeviceLandmarkOptions,
 } from './device-landmarks.js';
 export { FarthestPointOrder, farthestPointLandmarks, kernelPointRows, type PointRows } from './farthest-point.js';
