@@ -39,10 +39,9 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
 
 /**
  * Terms per float32 partial of the Gram before it is added with compensation (a multiple of 16, the staging). The
- * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work; 32
- * cuts that to 16%, and the
- * partials' own rounding (≈ √32·u of their terms) stays far below what the whitened core needs (ν, see
- * device-landmarks.ts; the Lanczos floor measures it).
+ * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work;
+ * 32 cuts that to 16%, and the partials' own rounding (≈ √32·u of their terms) stays far below what the whitened
+ * core needs (ν, see device-landmarks.ts; the Lanczos floor measures it).
  */
 const GRAM_PARTIAL_TERMS = 32;
 
@@ -161,33 +160,27 @@ ${microTile('As', 'Bs', 'part')}    stage += 16u;
 `);
 
 /**
- * C[a0 + a][j] = A[a][b0 + j] for a < ma, j < mb: columns [b0, b0 + mb) of a landmark block (row stride n) into
- * rows a0… of a chunk (row stride m). One thread per entry; gx workgroups across.
+ * Moves columns [b0, b0 + mb) of a landmark block A (ma rows, row stride n) to or from rows a0… of a chunk C (row
+ * stride m): 'gather' copies C[(a0 + a)·m + j] = A[a·n + b0 + j], 'scatter' (whitened columns back into their block)
+ * the reverse. One thread per entry.
  */
-const GATHER: GpuProgram = fixedProgram('tall-gather', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read_write> C: array<f32>;
+function chunkCopyProgram(direction: 'gather' | 'scatter'): GpuProgram {
+  const [from, to] = direction === 'gather' ? (['A', 'C'] as const) : (['C', 'A'] as const);
+  const at = { A: 'A[a * h.n + h.b0 + j]', C: 'C[(h.a0 + a) * h.m + j]' };
+  return fixedProgram(`tall-${direction}`, 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> ${from}: array<f32>;
+@group(0) @binding(2) var<storage, read_write> ${to}: array<f32>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let j = gid.x;
   let a = gid.y;
-  if (j < h.mb && a < h.ma) { C[(h.a0 + a) * h.m + j] = A[a * h.n + h.b0 + j]; }
+  if (j < h.mb && a < h.ma) { ${at[to]} = ${at[from]}; }
 }
 `);
-
-/** A[a][b0 + j] = C[(a0 + a)·m + j]: GATHER's inverse (whitened columns back into their landmark block). */
-const SCATTER: GpuProgram = fixedProgram('tall-scatter', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
-@group(0) @binding(1) var<storage, read> C: array<f32>;
-@group(0) @binding(2) var<storage, read_write> A: array<f32>;
-
-@compute @workgroup_size(256)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let j = gid.x;
-  let a = gid.y;
-  if (j < h.mb && a < h.ma) { A[a * h.n + h.b0 + j] = C[(h.a0 + a) * h.m + j]; }
 }
-`);
+const GATHER = chunkCopyProgram('gather');
+const SCATTER = chunkCopyProgram('scatter');
 
 /** Rows per panel of the whitening substitution (TRSM_UPDATE's tile height, TRSM_DIAG's block). */
 const PANEL = 64;
@@ -672,18 +665,24 @@ export class DeviceKernelBlock {
         for (let c0 = 0, first = true; c0 < n; c0 += chunk, first = false) {
           const len = Math.min(chunk, n - c0);
           const moves = this.blocks.map((A) => ({ A, u: uniform([n, A.count, len, chunk, A.start, c0, 0, 0]) }));
-          pass.setPipeline(gatherPipe.pipeline);
-          for (const { A, u } of moves) {
-            pass.setBindGroup(0, device.createBindGroup({
-              layout: gatherPipe.layout,
-              entries: [
-                { binding: 0, resource: { buffer: u } },
-                { binding: 1, resource: { buffer: A.buffer } },
-                { binding: 2, resource: { buffer: columns } },
-              ],
-            }));
-            pass.dispatchWorkgroups(Math.ceil(len / 256), A.count, 1);
-          }
+          // this chunk's columns of every landmark block into `columns` ('gather') or back ('scatter')
+          const move = (direction: 'gather' | 'scatter') => {
+            const pipe = direction === 'gather' ? gatherPipe : scatterPipe;
+            pass.setPipeline(pipe.pipeline);
+            for (const { A, u } of moves) {
+              const [source, target] = direction === 'gather' ? [A.buffer, columns] : [columns, A.buffer];
+              pass.setBindGroup(0, device.createBindGroup({
+                layout: pipe.layout,
+                entries: [
+                  { binding: 0, resource: { buffer: u } },
+                  { binding: 1, resource: { buffer: source } },
+                  { binding: 2, resource: { buffer: target } },
+                ],
+              }));
+              pass.dispatchWorkgroups(Math.ceil(len / 256), A.count, 1);
+            }
+          };
+          move('gather');
           for (const panel of panels) {
             if (panel.update) {
               pass.setPipeline(updatePipe.pipeline);
@@ -705,20 +704,7 @@ export class DeviceKernelBlock {
             ],
           }));
           pass.dispatchWorkgroups(Math.ceil(m / GRAM_COLUMNS), Math.ceil(m / GRAM_ROWS), 1);
-          if (whiten) {
-            pass.setPipeline(scatterPipe.pipeline);
-            for (const { A, u } of moves) {
-              pass.setBindGroup(0, device.createBindGroup({
-                layout: scatterPipe.layout,
-                entries: [
-                  { binding: 0, resource: { buffer: u } },
-                  { binding: 1, resource: { buffer: columns } },
-                  { binding: 2, resource: { buffer: A.buffer } },
-                ],
-              }));
-              pass.dispatchWorkgroups(Math.ceil(len / 256), A.count, 1);
-            }
-          }
+          if (whiten) move('scatter');
         }
       }, { from: [hi, lo], to: read, bytes: 8 * m * m });
       // the upper triangle as computed (hi + lo in float64), mirrored

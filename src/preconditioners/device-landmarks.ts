@@ -271,8 +271,6 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   /** Build stages: name and milliseconds. */
   readonly stages: readonly { stage: string; ms: number }[];
 
-  /** δ of the whitening factor L = chol(K_mm + δ·max K_aa·I), relative to max K_aa. */
-  readonly whiteningJitter: number;
 
   constructor(
     n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
@@ -285,7 +283,11 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
     this.nu = nu;
     this.landmarks = landmarks;
     this.stages = stages;
-    this.whiteningJitter = core.delta;
+  }
+
+  /** δ of the whitening factor RᵀR = K_mm + δ·max K_aa·I, relative to max K_aa. */
+  get whiteningJitter(): number {
+    return this.core.delta;
   }
 
   protected override async applyBlock(X: Tall): Promise<Tall> {
