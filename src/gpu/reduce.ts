@@ -51,6 +51,11 @@ export interface GpuKernelOptions {
    * K the solution is off by about that rounding times ‖x‖.
    */
   compensated?: boolean;
+  /**
+   * Compensated products only: guard only the rounded product with `opq` (KernelShape.lightGuards). Default: false
+   * (every step guarded).
+   */
+  lightGuards?: boolean;
   /** Largest buffer binding to use, in bytes (default: the device's limit; tests lower it to force blocks). */
   maxBindingBytes?: number;
   /**
@@ -312,7 +317,7 @@ function chooseShape(
   if (!Number.isInteger(WG) || WG < 1 || WG > maxWG) {
     throw new RangeError(`gpu.workgroupSize must be an integer in [1, ${maxWG}] (the device's limit), got ${String(WG)}`);
   }
-  for (const flag of ['kahan', 'expandedGaussian', 'compensated'] as const) {
+  for (const flag of ['kahan', 'expandedGaussian', 'compensated', 'lightGuards'] as const) {
     if (o[flag] !== undefined && typeof o[flag] !== 'boolean') {
       throw new TypeError(`gpu.${flag} must be true or false, got ${describeValue(o[flag])}`);
     }
@@ -342,7 +347,7 @@ function chooseShape(
 }
 
 function optionsKey(o: GpuKernelOptions): string {
-  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated].join(',');
+  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated, o.lightGuards].join(',');
 }
 
 async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
@@ -350,7 +355,8 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const chosen = chooseShape(n, m, ncols, slots, limits, o, ctx.adapter.software);
   const target = chosen.target;
   // compensated products form each product's error with one fma where the device fuses it
-  const requested: KernelShape = chosen.shape.compensated && (await fusedMultiplyAdd(ctx)) ? { ...chosen.shape, fusedTwoProduct: true } : chosen.shape;
+  const fused = chosen.shape.compensated === true && (await fusedMultiplyAdd(ctx));
+  const requested: KernelShape = fused ? { ...chosen.shape, fusedTwoProduct: true, ...(o.lightGuards === true ? { lightGuards: true } : {}) } : chosen.shape;
   // compensated products run the direct form: the expanded form's row factor would round each result once more
   const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
   const program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);

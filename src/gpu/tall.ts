@@ -23,6 +23,8 @@ import type { FormulaSlots } from '../formula/slots.js';
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { packSplit, pipelineFor, unpackPairs } from './reduce.js';
 import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
+import { fixedProgram, microTile, UNIFORM_DECL } from './fixed-programs.js';
+import type { DeviceCholeskyFactor } from './cholesky.js';
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 0x1;
@@ -34,9 +36,6 @@ interface Block {
   readonly buffer: GPUBuffer;
 }
 
-const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: u32, flag: u32, gx: u32 }
-@group(0) @binding(0) var<uniform> h: H;`;
-
 /**
  * Terms per float32 partial of the Gram before it is added with compensation (a multiple of 16, the staging). The
  * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work;
@@ -44,22 +43,6 @@ const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: 
  * core needs (ν, see device-landmarks.ts; the Lanczos floor measures it).
  */
 const GRAM_PARTIAL_TERMS = 32;
-
-/**
- * The 4×8 register tile shared by the Gram and the substitution's update: 16 staged steps of k, each a vec4 of 4 rows
- * from `rows` ([k][row/4], 16 per step) and two vec4 of columns from `cols` ([k][col/4], 32 per step: columns 4tx…
- * and 64 + 4tx…), multiply-added into `acc`[2r + q] (row 4ty + r, column half q).
- */
-function microTile(rows: string, cols: string, acc: string): string {
-  const lanes = ['x', 'y', 'z', 'w'];
-  return `    for (var k = 0u; k < 16u; k++) {
-      let av = ${rows}[k * 16u + ty];
-      let b0 = ${cols}[k * 32u + tx];
-      let b1 = ${cols}[k * 32u + 16u + tx];
-${lanes.flatMap((lane, r) => [0, 1].map((q) => `      ${acc}[${2 * r + q}] = fma(vec4<f32>(av.${lane}), b${q}, ${acc}[${2 * r + q}]);`)).join('\n')}
-    }
-`;
-}
 
 /** Gram tile: GRAM_ROWS landmarks a × GRAM_COLUMNS landmarks b per workgroup, 4×8 per thread (as TRSM_UPDATE). */
 const GRAM_ROWS = 64;
@@ -196,8 +179,8 @@ const UPDATE_COLUMNS = 128;
  * panel of ma ≤ 64 rows from row a0 at a time: TRSM_UPDATE subtracts L[panel, :a0]·C[:a0] (rows before the panel,
  * already solved) from the panel's rows, 64 × UPDATE_COLUMNS tiles (panel rows × columns) per workgroup, the a0
  * range staged 16 at a time; TRSM_DIAG then solves with the panel's diagonal block, a thread per column.
- * L = Rᵀ comes as R's rows packed (float32; row k holds R[k][k…m−1] from k(2m − k + 1)/2, so L[a][k] = R[k][a] sits
- * there at a − k, and a panel's rows are contiguous for each k), D its diagonal's reciprocals.
+ * L = Rᵀ comes as R, row-major m×m float32 (L[a][k] = R[k][a], so a panel's rows are contiguous for each k; R's
+ * strict lower triangle is never read), D its diagonal's reciprocals.
  */
 const TRSM_UPDATE: GpuProgram = fixedProgram('tall-trsm-update', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> L: array<f32>;
@@ -222,7 +205,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
       var lv = 0.0;
       if (r < h.ma) {
         let k = k0 + kk;
-        lv = L[k * (2u * h.m - k + 1u) / 2u + h.a0 + r - k];
+        lv = L[k * h.m + h.a0 + r];
       }
       Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
     }
@@ -267,7 +250,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
     var v = 0.0;
     if (r < h.ma && c < r) {
       let k = h.a0 + c;
-      v = L[k * (2u * h.m - k + 1u) / 2u + r - c];
+      v = L[k * h.m + h.a0 + r];
     }
     Ld[q] = v;
   }
@@ -368,21 +351,6 @@ function joinPairs(p: Float32Array): Float64Array {
   const out = new Float64Array(p.length / 2);
   unpackPairs(out, 0, p, 0, out.length, 1);
   return out;
-}
-
-function fixedProgram(name: string, workgroupSize: number, storage: ('read-only-storage' | 'storage')[], code: string): GpuProgram {
-  return {
-    key: `wgsl-${name}`,
-    workgroupSize,
-    bindings: [
-      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
-      ...storage.map((type, k) => ({ binding: k + 1, type, role: { kind: k === storage.length - 1 ? 'out' as const : 'part' as const } })),
-    ],
-    code,
-    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width: 1, kahan: true },
-    paramFloats: 0,
-    workgroupBytes: 0,
-  };
 }
 
 /** K_mn on the device (see the module comment). */
@@ -565,27 +533,49 @@ export class DeviceKernelBlock {
   }
 
   /**
-   * Whitens the block in place, K̃_mn → Bᵀ = L⁻¹K̃_mn with L = Rᵀ (R upper-triangular m×m, row-major float64, as
-   * `choleskyUpperWasm` returns it; rounded to float32 on the device), and returns the Gram of the whitened rows,
+   * Whitens the block in place, K̃_mn → Bᵀ = L⁻¹K̃_mn with L = Rᵀ — R upper-triangular m×m, either a device factor
+   * (`deviceCholesky`) or row-major float64 as `choleskyUpperWasm` returns it (rounded to float32 on the device) —
+   * and returns the Gram of the whitened rows,
    * BᵀB (as `gram` does). The substitution runs in float32 on each gathered chunk of columns (blocked: panels of 64
    * rows, the update a tiled product, see TRSM_UPDATE) between the gather and the Gram, and the chunk is scattered
    * back, so the block's products apply B afterwards. Why this and not L⁻¹GL⁻ᵀ from G: see device-landmarks.ts.
    */
-  async whiten(upper: Float64Array, options: { chunk?: number } = {}): Promise<Float64Array> {
+  async whiten(factor: Float64Array | DeviceCholeskyFactor, options: { chunk?: number } = {}): Promise<Float64Array> {
     const { m } = this;
-    if (upper.length !== m * m) throw new RangeError(`DeviceKernelBlock.whiten: R has ${upper.length} entries, expected m·m = ${m * m} for m = ${m}`);
-    const packed = new Float32Array((m * (m + 1)) / 2);
-    const inv = new Float32Array(m);
-    for (let k = 0, at = 0; k < m; at += m - k, k++) {
-      const d = upper[k * m + k]!;
-      if (!(d > 0 && Number.isFinite(d))) throw new RangeError(`DeviceKernelBlock.whiten: R's diagonal must be positive and finite, got R[${k}][${k}] = ${d}`);
-      inv[k] = 1 / d;
-      packed.set(upper.subarray(k * m + k, k * m + m), at);
+    const fn = 'DeviceKernelBlock.whiten';
+    if (!(factor instanceof Float64Array)) {
+      if (factor.m !== m) throw new RangeError(`${fn}: the device factor is ${factor.m}×${factor.m}, expected m = ${m}`);
+      return this.chunkedGram(fn, options.chunk, { L: factor.R, D: factor.inverseDiagonal });
     }
-    return this.chunkedGram('DeviceKernelBlock.whiten', options.chunk, { packed, inv });
+    if (factor.length !== m * m) throw new RangeError(`${fn}: R has ${factor.length} entries, expected m·m = ${m * m} for m = ${m}`);
+    const inv = new Float32Array(m);
+    for (let k = 0; k < m; k++) {
+      const d = factor[k * m + k]!;
+      if (!(d > 0 && Number.isFinite(d))) throw new RangeError(`${fn}: R's diagonal must be positive and finite, got R[${k}][${k}] = ${d}`);
+      inv[k] = 1 / d;
+    }
+    const { limits } = this.ctx;
+    if (4 * m * m > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)) {
+      throw new RangeError(`${fn}: R (${m}×${m} float32, ${4 * m * m} bytes) exceeds the device's buffer binding limit (${limits.maxStorageBufferBindingSize} bytes)`);
+    }
+    const L = this.upload(new Float32Array(factor));
+    const D = this.upload(inv);
+    try {
+      return await this.chunkedGram(fn, options.chunk, { L, D });
+    } finally {
+      L.destroy();
+      D.destroy();
+    }
   }
 
-  private async chunkedGram(fn: string, chunkOption: number | undefined, whiten?: { packed: Float32Array; inv: Float32Array }): Promise<Float64Array> {
+  private upload(data: Float32Array): GPUBuffer {
+    const b = this.ctx.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: USAGE.STORAGE, mappedAtCreation: true });
+    new Float32Array(b.getMappedRange(), 0, data.length).set(data);
+    b.unmap();
+    return b;
+  }
+
+  private async chunkedGram(fn: string, chunkOption: number | undefined, whiten?: { L: GPUBuffer; D: GPUBuffer }): Promise<Float64Array> {
     const { device, limits } = this.ctx;
     const { n, m } = this;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -593,9 +583,6 @@ export class DeviceKernelBlock {
     const chunk = Math.min(chunkOption ?? fit, fit, Math.ceil(n / 32) * 32);
     if (!(Number.isInteger(chunk) && chunk >= 32 && chunk % 32 === 0)) {
       throw new RangeError(`${fn}: chunk must be a multiple of 32 columns ≥ 32 that fits one binding for ${m} rows, got ${String(chunkOption ?? fit)}`);
-    }
-    if (whiten && 4 * whiten.packed.length > maxBinding) {
-      throw new RangeError(`${fn}: R (${m}×${m}, packed ${4 * whiten.packed.length} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
     }
     const rowsPerDispatch = limits.maxComputeWorkgroupsPerDimension;
     if (Math.ceil(m / GRAM_ROWS) > rowsPerDispatch || this.blocks.some((A) => A.count > rowsPerDispatch)) {
@@ -615,13 +602,6 @@ export class DeviceKernelBlock {
       temporaries.push(u);
       return u;
     };
-    const upload = (data: Float32Array) => {
-      const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: USAGE.STORAGE, mappedAtCreation: true });
-      new Float32Array(b.getMappedRange(), 0, data.length).set(data);
-      b.unmap();
-      temporaries.push(b);
-      return b;
-    };
     const grid = (groups: number) => {
       const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
       return [gx, Math.ceil(groups / gx)] as const;
@@ -636,8 +616,7 @@ export class DeviceKernelBlock {
       const [ux, uy] = grid(Math.ceil(chunk / UPDATE_COLUMNS));
       const [dx, dy] = grid(Math.ceil(chunk / 256));
       if (whiten) {
-        const L = upload(whiten.packed);
-        const D = upload(whiten.inv);
+        const { L, D } = whiten;
         for (let a0 = 0; a0 < m; a0 += PANEL) {
           const p = Math.min(PANEL, m - a0);
           panels.push({
@@ -721,6 +700,11 @@ export class DeviceKernelBlock {
     } finally {
       for (const b of temporaries) b.destroy();
     }
+  }
+
+  /** The whole block as one row-major m×n float32 buffer, where it fits one binding (else undefined). */
+  get buffer(): GPUBuffer | undefined {
+    return this.blocks.length === 1 ? this.blocks[0]!.buffer : undefined;
   }
 
   /** Rows `landmarks` of K̃_mn as stored on the device (float32, row-major, landmarks.length × n). */

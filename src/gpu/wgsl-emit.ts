@@ -63,6 +63,15 @@ export interface KernelShape {
    * error is fma(K, hi, −K·hi) instead of Dekker's split products.
    */
   readonly fusedTwoProduct?: boolean;
+  /**
+   * Compensated products with a fused fma only: `opq` guards only the values whose rounding the error terms are
+   * formed from — the product p = fl(K·hi) (else a compiler may contract it into the sum), the sum s and bb = s − acc
+   * (else (acc + p) − acc folds to p) — not the differences formed from them, which no fold can reach once s and bb
+   * are opaque. Half the guards: decided per device by a probe that runs both forms on the same terms and requires
+   * bit-identical sums (`lightGuardsHold` in reduce.ts). (With p alone guarded the H100's compiler folded the
+   * compensation away: 2·10⁻⁵ relative off the fully guarded sums.)
+   */
+  readonly lightGuards?: boolean;
 }
 
 export type BindingRole =
@@ -602,14 +611,22 @@ export const ADD_PAIR_WGSL = `fn addPair(a: vec2<f32>, b: vec2<f32>) -> vec2<f32
  * device fuses it (`fused`, measured by `fusedMultiplyAdd`), else Dekker's (k split by Veltkamp) — then TwoSum adds
  * p to acc exactly; k·lo and the errors go to cmp. Every rounding that must happen where written goes through opq.
  */
-export function compensatedTermWgsl(k: string, w: readonly [string, string, string, string], acc: string, cmp: string, fused: boolean): string {
+export function compensatedTermWgsl(
+  k: string, w: readonly [string, string, string, string], acc: string, cmp: string, fused: boolean, light = false,
+): string {
   const [hi, hh, hl, lo] = w;
+  const g = guard(light && fused);
   return `{ let kk = ${k}; `
     + (fused
       ? `let p = opq(kk * ${hi}); let pe = fma(kk, ${hi}, -p) + kk * ${lo};`
       : `let p = kk * ${hi}; let c = opq(4097.0 * kk); let kh = opq(c - opq(c - kk)); let kl = kk - kh;`
         + ` let pe = opq(opq(opq(opq(kh * ${hh} - p) + kh * ${hl}) + kl * ${hh}) + kl * ${hl}) + kk * ${lo};`)
-    + ` let s = opq(${acc} + p); let bb = opq(s - ${acc}); ${cmp} += (opq(${acc} - opq(s - bb)) + opq(p - bb)) + pe; ${acc} = s; }`;
+    + ` let s = opq(${acc} + p); let bb = opq(s - ${acc}); ${cmp} += (${g(`${acc} - ${g('s - bb')}`)} + ${g('p - bb')}) + pe; ${acc} = s; }`;
+}
+
+/** x through `opq`, or as it is where the light guards hold (see KernelShape.lightGuards). */
+function guard(light: boolean): (x: string) => string {
+  return light ? (x) => `(${x})` : (x) => `opq(${x})`;
 }
 
 /**
@@ -623,6 +640,9 @@ export function emitKernelProgram(
   if (expanded && expanded.formula !== formula) throw new Error('internal: the expanded-Gaussian match is for another formula');
   const { workgroupSize: WG, rowsPerThread: R, width: W, kahan } = shape;
   const comp = shape.compensated === true;
+  const fused = comp && shape.fusedTwoProduct === true;
+  const light = fused && shape.lightGuards === true;
+  const g = guard(light);
   if (comp && W !== 1) throw new Error(`internal: compensated products run one column per pass, got width ${W}`);
   const e = new Emitter(slots, R);
   const slotFloats = slots.p.reduce((s, v) => s + v.dim, 0);
@@ -696,7 +716,7 @@ export function emitKernelProgram(
       ...e.pairs[r]!,
       ...(comp
         // K·(hi + lo) into the pair (acc, cmp) up to the rounding of K·lo (see compensatedTermWgsl)
-        ? [compensatedTermWgsl(kernels[r]!, [weightRead[0]!, weightSplit[0], weightSplit[1], weightLo], `acc${r}_0`, `cmp${r}_0`, shape.fusedTwoProduct === true)]
+        ? [compensatedTermWgsl(kernels[r]!, [weightRead[0]!, weightSplit[0], weightSplit[1], weightLo], `acc${r}_0`, `cmp${r}_0`, fused, light)]
         : groups.map((g) => `part${r}_${g} += ${kernels[r]!} * ${weightRead[g]!};`)),
     ]),
   ];
@@ -704,7 +724,7 @@ export function emitKernelProgram(
   // RENORM terms. Why: cmp sums ≈ u·|acc| errors, so its own rounding grows as u²·|acc| per term; left alone over
   // T terms that is ≈ u²·T·|acc| (n = 16,384, one split: linear to 9.6e-14 of Σ|K||x| against 7.4e-15 with 16
   // splits); renormalised it stays ≈ u²·√(RENORM·T)·|acc|.
-  const renorm = rows.map((r) => `{ let s = opq(acc${r}_0 + cmp${r}_0); cmp${r}_0 = cmp${r}_0 - opq(s - acc${r}_0); acc${r}_0 = s; }`);
+  const renorm = rows.map((r) => `{ let s = opq(acc${r}_0 + cmp${r}_0); cmp${r}_0 = cmp${r}_0 - ${g(`s - acc${r}_0`)}; acc${r}_0 = s; }`);
   const renormEvery = comp && tile % COMPENSATED_RENORM === 0 ? COMPENSATED_RENORM : 0;
   const accumulate = comp ? renorm : rows.flatMap((r) => groups.map((g) => kahan
     ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
@@ -713,7 +733,7 @@ export function emitKernelProgram(
   const rowFactor = (r: number) => (rowFactors[r] ? ` * ${rowFactors[r]}` : '');
   const writeRow = (r: number) => comp
     // the pair renormalised (hi = fl(acc + cmp), lo = what hi missed), scaled by the row factor
-    ? [`    { let hi = opq(acc${r}_0 + cmp${r}_0); let lo = cmp${r}_0 - opq(hi - acc${r}_0);`,
+    ? [`    { let hi = opq(acc${r}_0 + cmp${r}_0); let lo = cmp${r}_0 - ${g(`hi - acc${r}_0`)};`,
       `      O[2u * (${outIndex(r, 0)})] = hi${rowFactor(r)}; O[2u * (${outIndex(r, 0)}) + 1u] = lo${rowFactor(r)}; }`].join('\n')
     : groups.map((g) => `    O[${outIndex(r, g)}] = acc${r}_${g}${rowFactor(r)};`).join('\n');
 
@@ -750,7 +770,7 @@ ${indent(accumulate, '    ')}
 ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${writeRow(r)}\n  }`).join('\n')}
 }
 `;
-  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}${shape.fusedTwoProduct ? 'fma' : ''}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
+  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}${fused ? 'fma' : ''}${light ? 'light' : ''}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
   return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
 }
 

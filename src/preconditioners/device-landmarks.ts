@@ -44,6 +44,7 @@ import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, GpuOutOfMemoryError, type GpuContext } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
+import { deviceCholesky, deviceDiagonal, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
 import { mulberry32 } from '../krylov/random.js';
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { norm } from '../krylov/util.js';
@@ -53,7 +54,8 @@ import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
 import { tall, type Tall } from './dense.js';
 import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
 import { restrictRows } from './kernel-access.js';
-import { farthestPointLandmarks } from './farthest-point.js';
+import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
+import { deviceFarthestPointOrder } from '../gpu/farthest-point.js';
 import { selectUniform } from './landmarks.js';
 
 export interface DeviceLandmarkOptions {
@@ -77,6 +79,18 @@ export interface DeviceLandmarkOptions {
    * tenfold while K_mm + δI does not factor.
    */
   whiteningJitter?: number;
+  /**
+   * Where the farthest-point order is computed: 'device' (`deviceFarthestPointOrder`, float32 distances) or 'host'
+   * (`FarthestPointOrder`, float64). Default: the device on hardware adapters (the host order of 8192 of 2²⁰ points
+   * took 3.6 s on the H100 machine's host), the host on software ones (llvmpipe ran the device order slower than the
+   * host's grid-pruned one: n = 2²⁰, m = 256 in 3.9 s against 0.86 s).
+   */
+  landmarkOrder?: 'device' | 'host';
+  /**
+   * Where the whitening factor R is computed: 'device' (float32 `deviceCholesky`, the default where K̃_mm fits one
+   * storage binding) or 'host' (float64 WASM, the fallback). See `deviceWhiteningFactor`.
+   */
+  whiteningFactor?: 'device' | 'host';
   /** Called with the build's stages (ms since the start) — long builds report progress. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 }
@@ -185,28 +199,48 @@ export function defaultWhiteningJitter(nu: number, m: number, n: number, maxK: n
 
 /**
  * K̃_mm on the device: the same float32 entries K̃_nm holds at the landmarks' own rows (the kernel-block program on
- * the landmarks alone), as float64 (row a: k̃(y_a, y_b); the Cholesky reads the upper triangle). Why not the scalar
- * JS twin in float64: its m² evaluations on the main thread (0.46 s at m = 4096 on the 2-vCPU VM, four times that at
- * 8192) sat on the build's critical path, and B then whitens exactly the entries it is formed from.
+ * the landmarks alone; row a: k̃(y_a, y_b)), so that B whitens exactly the entries it is formed from.
  */
-async function deviceKmm(ctx: GpuContext, formula: Node, idx: Int32Array): Promise<Float64Array> {
+async function deviceKmm(ctx: GpuContext, formula: Node, idx: Int32Array): Promise<DeviceKernelBlock> {
   const m = idx.length;
   const node = restrictRows(formula, { i: idx, j: idx });
-  const block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), m, m);
-  try {
-    return Float64Array.from(await block.rows(Array.from({ length: m }, (_, a) => a)));
-  } finally {
-    block.destroy();
-  }
+  return DeviceKernelBlock.create(ctx, node, collectVariables(node), m, m);
+}
+
+/** The whitening factor and the δ it was built with. */
+interface WhiteningFactor {
+  /** R (RᵀR = K̃_mm + δ·max K_aa·I): on the device, or row-major float64 from the host. */
+  readonly R: DeviceCholeskyFactor | Float64Array;
+  readonly delta: number;
 }
 
 /**
- * The whitening factor R = chol(K_mm + δ·max K_aa·I) (K_mm = RᵀR, host float64, WASM; row-major upper), δ from
- * `start` raised tenfold while it does not factor. K_mm's diagonal is shifted in place (it is not used afterwards).
+ * R = chol(K̃_mm + δ·max K_aa·I) on the device in float32 (`deviceCholesky`), δ from `start` raised tenfold while it
+ * does not factor. Why there and in float32: on the H100 machine the host's float64 factorisation of m = 8192 took
+ * 4.5 s on the build's critical path (its 16-core pool: 4.0 s with 16 threads, 7.6 s with 4), and float32 is what
+ * the substitution that uses R runs in anyway — its backward error (≈ u·|K̃_mm| with the compensated update) sits
+ * far below δ·max K_aa, the least eigenvalue it must not disturb (src/gpu/cholesky.ts).
  */
-async function whiteningFactor(
+async function deviceWhiteningFactor(
+  ctx: GpuContext, Kmm: GPUBuffer, m: number, start: (maxK: number) => number, fn: string,
+): Promise<WhiteningFactor> {
+  const maxK = (await deviceDiagonal(ctx, Kmm, m)).reduce((a, v) => Math.max(a, v), 0);
+  if (!(maxK > 0 && Number.isFinite(maxK))) throw new RangeError(`${fn}: K_mm's largest diagonal entry must be positive and finite, got ${maxK}`);
+  let delta = start(maxK);
+  for (let attempt = 0; attempt < 8; attempt++, delta *= 10) {
+    const R = await deviceCholesky(ctx, Kmm, m, delta * maxK);
+    if (R) return { R, delta };
+  }
+  throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
+}
+
+/**
+ * The same on the host in float64 (WASM), for K̃_mm too large for one storage binding. K_mm's diagonal is shifted in
+ * place (it is not used afterwards).
+ */
+async function hostWhiteningFactor(
   Kmm: Float64Array, m: number, start: (maxK: number) => number, fn: string,
-): Promise<{ R: Float64Array; delta: number }> {
+): Promise<WhiteningFactor> {
   let maxK = 0;
   for (let a = 0; a < m; a++) maxK = Math.max(maxK, Kmm[a * m + a]!);
   if (!(maxK > 0 && Number.isFinite(maxK))) throw new RangeError(`${fn}: K_mm's largest diagonal entry must be positive and finite, got ${maxK}`);
@@ -225,7 +259,7 @@ async function whiteningFactor(
  * Whitens the block on the device (K̃_mn → Bᵀ = R⁻ᵀK̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
  * max (BᵀB)_aa, the jitter's scale.
  */
-async function whitenedCore(block: DeviceKernelBlock, R: Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
+async function whitenedCore(block: DeviceKernelBlock, R: DeviceCholeskyFactor | Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
   const { m } = block;
   const S0 = await block.whiten(R);
   let maxDiag = 0;
@@ -367,20 +401,51 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     mark('λ̂ (one product)');
   }
 
+  const factorWhere = options.whiteningFactor ?? 'device';
+  if (factorWhere !== 'device' && factorWhere !== 'host') {
+    throw new RangeError(`${fn}: whiteningFactor must be 'device' or 'host', got ${String(factorWhere)}`);
+  }
   const ctx = await acquireGpu();
+  const orderWhere = options.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
+  if (orderWhere !== 'device' && orderWhere !== 'host') {
+    throw new RangeError(`${fn}: landmarkOrder must be 'device' or 'host', got ${String(orderWhere)}`);
+  }
+  const startDelta = (mm: number) => (maxK: number) => options.whiteningJitter ?? defaultWhiteningJitter(nu, mm, n, maxK);
   let idx: Int32Array;
   let block: DeviceKernelBlock;
-  let whitening: { R: Float64Array; delta: number };
+  let whitening: WhiteningFactor;
   for (;;) {
-    idx = selection === 'uniform' ? selectUniform(n, m, seed) : farthestPointLandmarks(A, m, seed);
+    idx = selection === 'uniform' ? selectUniform(n, m, seed)
+      : orderWhere === 'device' ? await deviceFarthestPointOrder(ctx, kernelPointRows(A), m, farthestPointStart(n, seed))
+        : farthestPointLandmarks(A, m, seed);
+    mark(`${m} ${selection} landmarks${selection === 'farthest-point' ? ` (${orderWhere})` : ''}`);
     const Kmm = await deviceKmm(ctx, A.formula.node, idx);
-    // the host factors K_mm while the device forms K_mn
-    const factoring = whiteningFactor(Kmm, m, (maxK) => options.whiteningJitter ?? defaultWhiteningJitter(nu, m, n, maxK), fn);
+    let factoring: Promise<WhiteningFactor>;
+    if (factorWhere === 'device' && Kmm.buffer) {
+      try {
+        whitening = await deviceWhiteningFactor(ctx, Kmm.buffer, m, startDelta(m), fn);
+      } finally {
+        Kmm.destroy();
+      }
+      mark(`K_mm and its Cholesky (+ ${whitening.delta.toExponential(1)}·max K_aa) on the device`);
+      factoring = Promise.resolve(whitening);
+    } else {
+      // the host factors K_mm while the device forms K_mn
+      let host: Float64Array;
+      try {
+        host = Float64Array.from(await Kmm.rows(Array.from({ length: m }, (_, a) => a)));
+      } finally {
+        Kmm.destroy();
+      }
+      mark('K_mm on the device');
+      factoring = hostWhiteningFactor(host, m, startDelta(m), fn);
+    }
     const node = restrictRows(A.formula.node, { j: idx });
     try {
       block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
     } catch (error) {
-      await factoring.catch(() => undefined);
+      const R = (await factoring.catch(() => undefined))?.R;
+      if (R && !(R instanceof Float64Array)) R.destroy();
       // the default m halves until K̃_nm fits; an m the caller chose is kept (the error says why it failed)
       if (!(error instanceof GpuOutOfMemoryError) || options.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
       m /= 2;
@@ -394,11 +459,17 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       block.destroy();
       throw error;
     }
-    mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (host, WASM)`);
+    if (whitening.R instanceof Float64Array) mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (host, WASM)`);
     break;
   }
   try {
-    const { S0, maxDiag } = await whitenedCore(block, whitening.R, nu);
+    let whitened: { S0: Float64Array; maxDiag: number };
+    try {
+      whitened = await whitenedCore(block, whitening.R, nu);
+    } finally {
+      if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
+    }
+    const { S0, maxDiag } = whitened;
     mark('B = K_nm L⁻ᵀ and BᵀB on the device');
     const core = { S0, maxDiag, delta: whitening.delta };
     // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. Not overlapped with the

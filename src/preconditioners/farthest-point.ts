@@ -107,7 +107,7 @@ export class FarthestPointOrder {
     this.members = new Int32Array(n);
     this.coords = new Float64Array(n * d);
     let first = 0;
-    const start = Math.floor(mulberry32(seed)() * n);
+    const start = farthestPointStart(n, seed);
     for (let i = 0; i < n; i++) {
       const pos = fill[cellOf[i]!]!++;
       this.members[pos] = i;
@@ -232,6 +232,11 @@ export class FarthestPointOrder {
       node >>= 1;
     }
   }
+}
+
+/** The seeded first point of a farthest-point order over n points (the host's and the device's). */
+export function farthestPointStart(n: number, seed: number): number {
+  return Math.floor(mulberry32(seed)() * n);
 }
 
 /** A kernel's point rows for landmark geometry: its j variables side by side (the points themselves, for x against x). */

@@ -407,6 +407,40 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     }
   });
 
+  it('the landmark order and the whitening factor each run on the device or the host; either way CG converges alike', async () => {
+    const Kc = gaussianKernel(X, { sigma: 0.15, backend: 'cpu' });
+    const b = vector(31, n);
+    const runs: { landmarks: number[]; iterations: number }[] = [];
+    for (const [landmarkOrder, whiteningFactor] of [['host', 'host'], ['device', 'host'], ['host', 'device'], ['device', 'device']] as const) {
+      const stages: string[] = [];
+      const P = await deviceLandmarkPreconditioner(K, {
+        shift: alpha, rank: 150, landmarkOrder, whiteningFactor, onProgress: (p) => stages.push(p.stage),
+      });
+      try {
+        expect(stages[0]).toBe(`150 farthest-point landmarks (${landmarkOrder})`);
+        expect(stages.some((t) => t.includes(whiteningFactor === 'device' ? 'Cholesky (+ 3.0e-5·max K_aa) on the device' : '(host, WASM)'))).toBe(true);
+        const r = await cg(Kc.shift(alpha), b, { M: P, rtol: 1e-8, maxiter: 2000 });
+        expect(r.info).toBe(0);
+        runs.push({ landmarks: Array.from(P.landmarks), iterations: r.iterations });
+      } finally {
+        await P.dispose();
+      }
+    }
+    // the same first point; float32 distances may break near-ties differently, so most (not all) landmarks agree
+    const [host, device] = [runs[0]!.landmarks, runs[1]!.landmarks];
+    expect(device[0]).toBe(host[0]);
+    expect(new Set(device).size).toBe(150);
+    expect(device.filter((a) => host.includes(a)).length).toBeGreaterThan(0.8 * 150);
+    expect(runs[3]!.landmarks).toEqual(device);
+    // the float32 factor preconditions as the float64 one does (same landmarks: within 10% of the iterations)
+    for (const [f32, f64] of [[2, 0], [3, 1]] as const) expect(runs[f32]!.iterations).toBeLessThanOrEqual(Math.ceil(1.1 * runs[f64]!.iterations));
+    for (const r of runs) expect(r.iterations).toBeLessThanOrEqual(Math.ceil(1.15 * runs[0]!.iterations));
+    await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, landmarkOrder: 'gpu' as 'device' }))
+      .rejects.toThrow(/landmarkOrder must be 'device' or 'host', got gpu/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, whiteningFactor: 'cpu' as 'host' }))
+      .rejects.toThrow(/whiteningFactor must be 'device' or 'host', got cpu/);
+  });
+
   it('default m: the power of two nearest √(64n), at most 8192 and n − 1', () => {
     expect(defaultDeviceLandmarks(2 ** 20)).toBe(8192);
     expect(defaultDeviceLandmarks(2 ** 24)).toBe(8192);

@@ -1,0 +1,351 @@
+/// <reference types="@webgpu/types" />
+/**
+ * Cholesky factorisation A + sI = RᵀR of a symmetric m×m float32 matrix on the device, for the whitening factor of the
+ * device landmark preconditioner (K̃_mm + δI, m up to 8192). Why on the device: the host's float64 WASM factorisation
+ * of m = 8192 took 4.5 s on the H100 machine's 16-core host (the pool scales poorly there: 4.0 s with 16 threads,
+ * 7.6 s with 4), on the build's critical path, plus K̃_mm's readback and R's upload (bench/RESULTS.md).
+ *
+ * Why float32 is enough there: R only whitens, B = K̃_nm R⁻¹, which the float32 substitution already forms with an
+ * error ≈ u·cond(R); a backward error E of the factorisation (RᵀR = A + sI + E) only changes which matrix whitens, as
+ * long as ‖E‖ stays well below the shift s = δ·max K_aa that keeps A + sI positive definite. The update's sums are
+ * compensated (Kahan, per 16 staged terms) so that E is ≈ u·|A| entrywise, not u·√m.
+ *
+ * Up-looking by panels of 64 rows, in place on a copy of A (row-major; only the upper triangle is read or written):
+ *  - CHOL_UPDATE: rows [a0, a0 + p) of the panel, columns c ≥ a0: A[a][c] −= Σ_{k<a0} R[k][a]·R[k][c] — the rows
+ *    above are final rows of R — 64 × 128 tiles per workgroup, the k range staged 16 at a time (`microTile`);
+ *  - CHOL_BLOCK: one workgroup factors the panel's p×p diagonal block in workgroup memory (adding s to its
+ *    diagonal) and writes it with 1/R_aa; a pivot that is not positive and finite is recorded (atomicMin of its
+ *    row), and the factor reported as failed;
+ *  - CHOL_SOLVE: the panel's columns c ≥ a0 + p by forward substitution with the factored block, a thread per column.
+ * All ≈ 3·⌈m/64⌉ dispatches go in one command buffer.
+ */
+import { GpuOutOfMemoryError, type GpuContext } from './device.js';
+import { fixedProgram, microTile, UNIFORM_DECL } from './fixed-programs.js';
+import { pipelineFor } from './reduce.js';
+import { HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
+
+const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+
+/** Rows per panel (CHOL_BLOCK's block, held in workgroup memory: 64² floats = 16 KiB). */
+const PANEL = 64;
+/** Columns per CHOL_UPDATE workgroup (4×8 per thread, as the whitening's update). */
+const UPDATE_COLUMNS = 128;
+/** Columns per CHOL_SOLVE workgroup (a thread per column). */
+const SOLVE_COLUMNS = 256;
+/** No failed pivot (the status word's initial value). */
+const NO_FAILURE = 0xffffffff;
+
+/** Header: m = order, ma = p (panel rows), a0 = first panel row, b0 = the shift's float32 bits, gx = grid width. */
+const CHOL_UPDATE: GpuProgram = fixedProgram('chol-update', 256, ['storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read_write> R: array<f32>;
+${opaqueHelper('h.flag')}fn opq4(x: vec4<f32>) -> vec4<f32> { return vec4<f32>(opq(x.x), opq(x.y), opq(x.z), opq(x.w)); }
+var<workgroup> Ls: array<vec4<f32>, 256>;
+var<workgroup> Cs: array<vec4<f32>, 512>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let t = ty * 16u + tx;
+  let col0 = h.a0 + (wid.x + wid.y * h.gx) * ${UPDATE_COLUMNS}u;
+  if (col0 >= h.m) { return; }
+  // acc[2r + q] − cmp[2r + q]: the sum for panel row 4ty + r, columns col0 + 64q + 4tx … + 3
+  var acc: array<vec4<f32>, 8>;
+  var cmp: array<vec4<f32>, 8>;
+  var part: array<vec4<f32>, 8>;
+  for (var q = 0u; q < 8u; q++) {
+    acc[q] = vec4<f32>(0.0);
+    cmp[q] = vec4<f32>(0.0);
+    part[q] = vec4<f32>(0.0);
+  }
+  for (var k0 = 0u; k0 < h.a0; k0 += 16u) {
+    workgroupBarrier();
+    for (var s = 0u; s < 4u; s++) {
+      let r = t & 63u;
+      let kk = (t >> 6u) + 4u * s;
+      var lv = 0.0;
+      if (r < h.ma) { lv = R[(k0 + kk) * h.m + h.a0 + r]; }
+      Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let c = t & 127u;
+      let kk = (t >> 7u) + 2u * s;
+      var cv = 0.0;
+      if (col0 + c < h.m) { cv = R[(k0 + kk) * h.m + col0 + c]; }
+      Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
+    }
+    workgroupBarrier();
+${microTile('Ls', 'Cs', 'part')}    for (var q = 0u; q < 8u; q++) {
+      let y = part[q] - cmp[q];
+      let s2 = opq4(acc[q] + y);
+      cmp[q] = opq4(s2 - acc[q]) - y;
+      acc[q] = s2;
+      part[q] = vec4<f32>(0.0);
+    }
+  }
+  for (var r = 0u; r < 4u; r++) {
+    let row = ty * 4u + r;
+    if (row < h.ma) {
+      for (var q = 0u; q < 2u; q++) {
+        for (var c = 0u; c < 4u; c++) {
+          let col = col0 + q * 64u + tx * 4u + c;
+          if (col < h.m) {
+            let at = (h.a0 + row) * h.m + col;
+            R[at] = opq(R[at] - acc[2u * r + q][c]) + cmp[2u * r + q][c];
+          }
+        }
+      }
+    }
+  }
+}
+`);
+
+/** One workgroup: the panel's p×p diagonal block (s added to its diagonal) factored in workgroup memory, written back. */
+const CHOL_BLOCK: GpuProgram = fixedProgram('chol-block', 256, ['storage', 'storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read_write> R: array<f32>;
+@group(0) @binding(2) var<storage, read_write> D: array<f32>;
+@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>>;
+var<workgroup> Ld: array<f32, 4096>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let p = h.ma;
+  let a0 = h.a0;
+  for (var q = lid; q < 4096u; q += 256u) {
+    let r = q >> 6u;
+    let c = q & 63u;
+    var v = 0.0;
+    if (r < p && c < p && c >= r) {
+      v = R[(a0 + r) * h.m + a0 + c];
+      if (c == r) { v = v + bitcast<f32>(h.b0); }
+    }
+    Ld[q] = v;
+  }
+  workgroupBarrier();
+  // unblocked, row by row: R[j][j] = √d, R[j][c] /= R[j][j], then the rank-1 update of the rows below
+  for (var j = 0u; j < p; j++) {
+    let d = Ld[j * 64u + j];
+    let pivot = sqrt(d);
+    workgroupBarrier();
+    if (lid == 0u) {
+      Ld[j * 64u + j] = pivot;
+      // not 0 < d < ∞ (NaN fails every comparison): the first such row is the failure
+      if (!(d > 0.0 && d <= 3.4028234e38)) { atomicMin(&status[0], a0 + j); }
+    }
+    for (var c = j + 1u + lid; c < p; c += 256u) { Ld[j * 64u + c] = Ld[j * 64u + c] / pivot; }
+    workgroupBarrier();
+    for (var q = lid; q < 4096u; q += 256u) {
+      let r = q >> 6u;
+      let c = q & 63u;
+      if (r > j && c >= r && c < p) { Ld[q] = Ld[q] - Ld[j * 64u + r] * Ld[j * 64u + c]; }
+    }
+    workgroupBarrier();
+  }
+  if (lid < p) { D[a0 + lid] = 1.0 / Ld[lid * 64u + lid]; }
+  for (var q = lid; q < 4096u; q += 256u) {
+    let r = q >> 6u;
+    let c = q & 63u;
+    if (r < p && c < p && c >= r) { R[(a0 + r) * h.m + a0 + c] = Ld[q]; }
+  }
+}
+`);
+
+/**
+ * The panel's rows right of its block, R[panel][c] = R_pp⁻ᵀ S[panel][c] for c ≥ a0 + p, a thread per column, with the
+ * factored block (CHOL_BLOCK's, in the dispatch before: a block factored and read in one dispatch would race).
+ */
+const CHOL_SOLVE: GpuProgram = fixedProgram('chol-solve', 256, ['storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read_write> R: array<f32>;
+var<workgroup> Ld: array<f32, 4096>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let p = h.ma;
+  let a0 = h.a0;
+  for (var q = lid; q < 4096u; q += 256u) {
+    let r = q >> 6u;
+    let c = q & 63u;
+    var v = 0.0;
+    if (r < p && c < p && c >= r) { v = R[(a0 + r) * h.m + a0 + c]; }
+    Ld[q] = v;
+  }
+  workgroupBarrier();
+  let col = a0 + p + (wid.x + wid.y * h.gx) * ${SOLVE_COLUMNS}u + lid;
+  if (col >= h.m) { return; }
+  // forward substitution Rᵀ_pp w = S[panel][col], L[r][t] = R[a0 + t][a0 + r] = Ld[t·64 + r]
+  var w: array<f32, 64>;
+  for (var r = 0u; r < p; r++) {
+    let at = (a0 + r) * h.m + col;
+    var s = R[at];
+    for (var t = 0u; t < r; t++) { s = fma(-Ld[t * 64u + r], w[t], s); }
+    w[r] = s / Ld[r * 64u + r];
+    R[at] = w[r];
+  }
+}
+`);
+
+/** Copies the diagonal of a row-major m×m matrix: D[a] = A[a·m + a] (header m). */
+const DIAGONAL: GpuProgram = fixedProgram('chol-diagonal', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(2) var<storage, read_write> D: array<f32>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let a = gid.x;
+  if (a < h.m) { D[a] = A[a * h.m + a]; }
+}
+`);
+
+/** An upper Cholesky factor on the device. */
+export interface DeviceCholeskyFactor {
+  readonly m: number;
+  /** R, row-major m×m float32 (the strict lower triangle is scratch). */
+  readonly R: GPUBuffer;
+  /** 1/R_aa, m float32. */
+  readonly inverseDiagonal: GPUBuffer;
+  /** Frees both buffers. */
+  destroy(): void;
+}
+
+function checkOrder(ctx: GpuContext, m: number, fn: string): void {
+  if (!(Number.isInteger(m) && m >= 1)) throw new RangeError(`${fn}: m must be a positive integer, got ${String(m)}`);
+  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  if (4 * m * m > maxBinding) {
+    throw new RangeError(`${fn}: a ${m}×${m} float32 matrix (${4 * m * m} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
+  }
+}
+
+function uniformBuffer(device: GPUDevice, values: readonly number[]): GPUBuffer {
+  const buf = device.createBuffer({ size: HEADER_BYTES, usage: USAGE.UNIFORM, mappedAtCreation: true });
+  new Uint32Array(buf.getMappedRange()).set(values);
+  buf.unmap();
+  return buf;
+}
+
+async function readBack(device: GPUDevice, encoder: GPUCommandEncoder, source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
+  const read = device.createBuffer({ size: Math.max(16, bytes), usage: USAGE.MAP_READ | USAGE.COPY_DST });
+  try {
+    encoder.copyBufferToBuffer(source, 0, read, 0, bytes);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(USAGE.MAP_READ, 0, bytes);
+    return read.getMappedRange(0, bytes).slice(0);
+  } finally {
+    read.destroy();
+  }
+}
+
+/** The diagonal of a row-major m×m float32 matrix on the device, as float32 on the host. */
+export async function deviceDiagonal(ctx: GpuContext, A: GPUBuffer, m: number): Promise<Float32Array> {
+  checkOrder(ctx, m, 'deviceDiagonal');
+  const { device } = ctx;
+  const pipe = await pipelineFor(ctx, DIAGONAL);
+  const u = uniformBuffer(device, [0, 0, 0, m, 0, 0, 0, 0]);
+  const D = device.createBuffer({ size: Math.max(16, 4 * m), usage: USAGE.STORAGE | USAGE.COPY_SRC });
+  try {
+    device.pushErrorScope('validation');
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipe.pipeline);
+    pass.setBindGroup(0, device.createBindGroup({
+      layout: pipe.layout,
+      entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: A } }, { binding: 2, resource: { buffer: D } }],
+    }));
+    pass.dispatchWorkgroups(Math.ceil(m / 256), 1, 1);
+    pass.end();
+    const out = readBack(device, encoder, D, 4 * m);
+    const invalid = await device.popErrorScope();
+    if (invalid) throw new Error(`deviceDiagonal: GPU validation error: ${invalid.message}`);
+    return new Float32Array(await out);
+  } finally {
+    u.destroy();
+    D.destroy();
+  }
+}
+
+/**
+ * R with RᵀR = A + shift·I (A: row-major m×m float32 on the device, symmetric, only its upper triangle read, left
+ * unchanged), or undefined where a pivot is not positive and finite (A + shift·I not numerically positive definite
+ * in float32) — the contract of `choleskyUpperWasm`.
+ */
+export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, shift = 0): Promise<DeviceCholeskyFactor | undefined> {
+  const fn = 'deviceCholesky';
+  checkOrder(ctx, m, fn);
+  if (!Number.isFinite(shift)) throw new RangeError(`${fn}: shift must be finite, got ${shift}`);
+  if (A.size < 4 * m * m) throw new RangeError(`${fn}: the buffer holds ${A.size} bytes, fewer than a ${m}×${m} float32 matrix (${4 * m * m})`);
+  const { device, limits } = ctx;
+  const [updatePipe, blockPipe, solvePipe] = await Promise.all([CHOL_UPDATE, CHOL_BLOCK, CHOL_SOLVE].map((p) => pipelineFor(ctx, p)));
+  const shiftBits = new Uint32Array(new Float32Array([shift]).buffer)[0]!;
+  const grid = (groups: number) => {
+    const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    return [gx, Math.ceil(groups / gx)] as const;
+  };
+  const temporaries: GPUBuffer[] = [];
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const R = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+  const D = device.createBuffer({ size: Math.max(16, 4 * m), usage: USAGE.STORAGE | USAGE.COPY_SRC });
+  const status = device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_SRC, mappedAtCreation: true });
+  new Uint32Array(status.getMappedRange()).fill(NO_FAILURE);
+  status.unmap();
+  temporaries.push(status);
+  let failedAt = NO_FAILURE;
+  try {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(A, 0, R, 0, 4 * m * m);
+    const pass = encoder.beginComputePass();
+    for (let a0 = 0; a0 < m; a0 += PANEL) {
+      const p = Math.min(PANEL, m - a0);
+      if (a0 > 0) {
+        const [gx, gy] = grid(Math.ceil((m - a0) / UPDATE_COLUMNS));
+        const u = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
+        temporaries.push(u);
+        pass.setPipeline(updatePipe.pipeline);
+        pass.setBindGroup(0, device.createBindGroup({
+          layout: updatePipe.layout,
+          entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: R } }],
+        }));
+        pass.dispatchWorkgroups(gx, gy, 1);
+      }
+      const u = uniformBuffer(device, [0, p, 0, m, a0, shiftBits, 0, 0]);
+      temporaries.push(u);
+      pass.setPipeline(blockPipe.pipeline);
+      pass.setBindGroup(0, device.createBindGroup({
+        layout: blockPipe.layout,
+        entries: [
+          { binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: R } },
+          { binding: 2, resource: { buffer: D } }, { binding: 3, resource: { buffer: status } },
+        ],
+      }));
+      pass.dispatchWorkgroups(1, 1, 1);
+      if (a0 + p < m) {
+        const [gx, gy] = grid(Math.ceil((m - a0 - p) / SOLVE_COLUMNS));
+        const v = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
+        temporaries.push(v);
+        pass.setPipeline(solvePipe.pipeline);
+        pass.setBindGroup(0, device.createBindGroup({
+          layout: solvePipe.layout,
+          entries: [{ binding: 0, resource: { buffer: v } }, { binding: 1, resource: { buffer: R } }],
+        }));
+        pass.dispatchWorkgroups(gx, gy, 1);
+      }
+    }
+    pass.end();
+    const word = readBack(device, encoder, status, 4);
+    const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    if (oom) throw new GpuOutOfMemoryError(`${fn}: GPU out of memory factoring a ${m}×${m} matrix: ${oom.message}`);
+    if (invalid) throw new Error(`${fn}: GPU validation error: ${invalid.message}`);
+    failedAt = new Uint32Array(await word)[0]!;
+  } catch (error) {
+    R.destroy();
+    D.destroy();
+    throw error;
+  } finally {
+    for (const b of temporaries) b.destroy();
+  }
+  if (failedAt !== NO_FAILURE) {
+    R.destroy();
+    D.destroy();
+    return undefined;
+  }
+  return { m, R, inverseDiagonal: D, destroy: () => { R.destroy(); D.destroy(); } };
+}

@@ -1,0 +1,41 @@
+/**
+ * Pieces shared by the fixed (formula-free) WGSL programs of the device's dense block algebra (tall.ts, cholesky.ts):
+ * the uniform header, the 4×8 register tile of their tiled products, and the program descriptor.
+ */
+import type { GpuProgram } from './wgsl-emit.js';
+
+/** The header every fixed program reads (8 u32; what each field means is each program's own). */
+export const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: u32, flag: u32, gx: u32 }
+@group(0) @binding(0) var<uniform> h: H;`;
+
+/**
+ * The 4×8 register tile shared by the Gram and the substitution's update: 16 staged steps of k, each a vec4 of 4 rows
+ * from `rows` ([k][row/4], 16 per step) and two vec4 of columns from `cols` ([k][col/4], 32 per step: columns 4tx…
+ * and 64 + 4tx…), multiply-added into `acc`[2r + q] (row 4ty + r, column half q).
+ */
+export function microTile(rows: string, cols: string, acc: string): string {
+  const lanes = ['x', 'y', 'z', 'w'];
+  return `    for (var k = 0u; k < 16u; k++) {
+      let av = ${rows}[k * 16u + ty];
+      let b0 = ${cols}[k * 32u + tx];
+      let b1 = ${cols}[k * 32u + 16u + tx];
+${lanes.flatMap((lane, r) => [0, 1].map((q) => `      ${acc}[${2 * r + q}] = fma(vec4<f32>(av.${lane}), b${q}, ${acc}[${2 * r + q}]);`)).join('\n')}
+    }
+`;
+}
+
+/** A fixed program's descriptor: a uniform at binding 0, then the storage bindings in order (the last one written). */
+export function fixedProgram(name: string, workgroupSize: number, storage: ('read-only-storage' | 'storage')[], code: string): GpuProgram {
+  return {
+    key: `wgsl-${name}`,
+    workgroupSize,
+    bindings: [
+      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
+      ...storage.map((type, k) => ({ binding: k + 1, type, role: { kind: k === storage.length - 1 ? 'out' as const : 'part' as const } })),
+    ],
+    code,
+    shape: { workgroupSize, rowsPerThread: 1, tile: 1, width: 1, kahan: true },
+    paramFloats: 0,
+    workgroupBytes: 0,
+  };
+}
