@@ -339,6 +339,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 `);
 
+/**
+ * Y[a] = Σ_b G[a][b]·w[b] as (hi, lo), G the Gram as `chunkedGram` left it on the device: the upper triangle as
+ * pairs (GH + GL, row-major m×m), the lower read from it mirrored. One workgroup per row a. Both halves of each entry
+ * go through the compensated term, so the product is that of G in ≈ float64 (header: m, gx).
+ */
+const GRAM_APPLY: GpuProgram = fixedProgram('tall-gram-apply', 256, ['read-only-storage', 'read-only-storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> GH: array<f32>;
+@group(0) @binding(2) var<storage, read> GL: array<f32>;
+@group(0) @binding(3) var<storage, read> W: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> Y: array<vec2<f32>>;
+var<workgroup> red: array<vec2<f32>, 256>;
+${PAIR_ARITHMETIC}
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let a = min(wid.x + wid.y * h.gx, h.m - 1u);
+  var s = vec2<f32>(0.0, 0.0);
+  for (var b = lid; b < h.m; b += 256u) {
+    var at = a * h.m + b;
+    if (b < a) { at = b * h.m + a; }
+    s = addProduct(s, GH[at], W[b]);
+    s = addProduct(s, GL[at], W[b]);
+  }
+  red[lid] = s;
+  for (var w = 128u; w > 0u; w >>= 1u) {
+    workgroupBarrier();
+    if (lid < w) { red[lid] = addPair(red[lid], red[lid + w]); }
+  }
+  if (lid == 0u && wid.x + wid.y * h.gx < h.m) { Y[a] = red[0]; }
+}
+`);
+
 /** v as double-float entries (hi, hh, hl, lo) for the pair products. */
 function splitVector(v: Float64Array): Float32Array<ArrayBuffer> {
   const data = new Float32Array(4 * v.length);
@@ -379,7 +410,7 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
+    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY, GRAM_APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -540,12 +571,12 @@ export class DeviceKernelBlock {
    * rows, the update a tiled product, see TRSM_UPDATE) between the gather and the Gram, and the chunk is scattered
    * back, so the block's products apply B afterwards. Why this and not L⁻¹GL⁻ᵀ from G: see device-landmarks.ts.
    */
-  async whiten(factor: Float64Array | DeviceCholeskyFactor, options: { chunk?: number } = {}): Promise<Float64Array> {
+  async whiten(factor: Float64Array | DeviceCholeskyFactor, options: { chunk?: number; keepGram?: boolean } = {}): Promise<Float64Array> {
     const { m } = this;
     const fn = 'DeviceKernelBlock.whiten';
     if (!(factor instanceof Float64Array)) {
       if (factor.m !== m) throw new RangeError(`${fn}: the device factor is ${factor.m}×${factor.m}, expected m = ${m}`);
-      return this.chunkedGram(fn, options.chunk, { L: factor.R, D: factor.inverseDiagonal });
+      return this.chunkedGram(fn, options.chunk, { L: factor.R, D: factor.inverseDiagonal }, options.keepGram);
     }
     if (factor.length !== m * m) throw new RangeError(`${fn}: R has ${factor.length} entries, expected m·m = ${m * m} for m = ${m}`);
     const inv = new Float32Array(m);
@@ -561,7 +592,7 @@ export class DeviceKernelBlock {
     const L = this.upload(new Float32Array(factor));
     const D = this.upload(inv);
     try {
-      return await this.chunkedGram(fn, options.chunk, { L, D });
+      return await this.chunkedGram(fn, options.chunk, { L, D }, options.keepGram);
     } finally {
       L.destroy();
       D.destroy();
@@ -575,7 +606,7 @@ export class DeviceKernelBlock {
     return b;
   }
 
-  private async chunkedGram(fn: string, chunkOption: number | undefined, whiten?: { L: GPUBuffer; D: GPUBuffer }): Promise<Float64Array> {
+  private async chunkedGram(fn: string, chunkOption: number | undefined, whiten?: { L: GPUBuffer; D: GPUBuffer }, keepGram = false): Promise<Float64Array> {
     const { device, limits } = this.ctx;
     const { n, m } = this;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -607,8 +638,10 @@ export class DeviceKernelBlock {
       return [gx, Math.ceil(groups / gx)] as const;
     };
     try {
-      const hi = buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
-      const lo = buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
+      this.releaseGram();
+      const hi = keepGram ? device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC }) : buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
+      const lo = keepGram ? device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC }) : buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
+      if (keepGram) this.keptGram = { hi, lo };
       const columns = buffer(4 * m * chunk, USAGE.STORAGE);
       const read = buffer(8 * m * m, USAGE.MAP_READ | USAGE.COPY_DST);
       // the substitution's dispatches per panel: they read and write only `columns`, the same for every chunk
@@ -702,6 +735,50 @@ export class DeviceKernelBlock {
     }
   }
 
+  /** The Gram's device pairs, kept by `whiten(…, { keepGram: true })` for `gramApply`. */
+  private keptGram?: { hi: GPUBuffer; lo: GPUBuffer };
+
+  /**
+   * G w (m values) for the Gram the last `whiten(…, { keepGram: true })` computed, on the device in double-float
+   * arithmetic: the same matrix the host received, without an m² pass on the host.
+   */
+  async gramApply(w: Float64Array): Promise<Float64Array> {
+    const { limits, device } = this.ctx;
+    const { m, vectors } = this;
+    if (!this.keptGram) throw new Error('DeviceKernelBlock.gramApply: no Gram kept (whiten with { keepGram: true } first)');
+    if (w.length !== m) throw new RangeError(`DeviceKernelBlock.gramApply: w has ${w.length} entries, expected m = ${m}`);
+    device.queue.writeBuffer(vectors.c, 0, splitVector(w));
+    const pipe = await pipelineFor(this.ctx, GRAM_APPLY);
+    const gx = Math.min(m, limits.maxComputeWorkgroupsPerDimension);
+    const u = this.uniform([0, 0, 0, m, 0, 0, 0, gx]);
+    try {
+      const y = await this.run((pass) => {
+        pass.setPipeline(pipe.pipeline);
+        pass.setBindGroup(0, device.createBindGroup({
+          layout: pipe.layout,
+          entries: [
+            { binding: 0, resource: { buffer: u } },
+            { binding: 1, resource: { buffer: this.keptGram!.hi } },
+            { binding: 2, resource: { buffer: this.keptGram!.lo } },
+            { binding: 3, resource: { buffer: vectors.c } },
+            { binding: 4, resource: { buffer: vectors.y } },
+          ],
+        }));
+        pass.dispatchWorkgroups(gx, Math.ceil(m / gx), 1);
+      }, { from: vectors.y, to: vectors.readM, bytes: 8 * m });
+      return joinPairs(y);
+    } finally {
+      u.destroy();
+    }
+  }
+
+  /** Frees the kept Gram (2·4m² bytes). */
+  releaseGram(): void {
+    this.keptGram?.hi.destroy();
+    this.keptGram?.lo.destroy();
+    this.keptGram = undefined;
+  }
+
   /** The whole block as one row-major m×n float32 buffer, where it fits one binding (else undefined). */
   get buffer(): GPUBuffer | undefined {
     return this.blocks.length === 1 ? this.blocks[0]!.buffer : undefined;
@@ -775,6 +852,7 @@ export class DeviceKernelBlock {
 
   /** Frees the device memory (the object cannot be used afterwards). */
   destroy(): void {
+    this.releaseGram();
     for (const b of this.blocks) b.buffer.destroy();
     for (const v of Object.values(this.vectors)) v.destroy();
     for (const u of this.bound?.uniforms ?? []) u.destroy();

@@ -124,14 +124,15 @@ export const GRAM_FLOOR_SAFETY = 2;
 export const MIN_RELATIVE_JITTER = 1e-8;
 
 /**
- * The smallest eigenvalue of S₀ − BᵀB = νI + E (S₀ = νI + BᵀB as computed, E its Gram's rounding), estimated by
- * `steps` Lanczos steps (full reorthogonalisation, seeded start) on w ↦ S₀w − Bᵀ(Bw): the two device products in
- * double-float arithmetic on the float32 entries and S₀w on the host in float64, both ≈ 10⁻¹⁴ relative, far below E.
- * P⁻¹ is positive definite iff νI + E + jI ≻ 0: this is what the jitter j has to lift. Why measure and not bound E:
- * the rounding bound (≈ 33u·trace BᵀB ≈ 2 at n = 2²⁰) is 2000 times ν, the measured bottom of E −1.3·10⁻⁴. (`block`
- * may also be unwhitened, S₀ = νK_mm + K̃_mnK̃_nm: the same identity holds.)
+ * The smallest eigenvalue of S₀ − BᵀB = νI + E (S₀ = νI + G, G = BᵀB as the device computed it, E its rounding),
+ * estimated by `steps` Lanczos steps (full reorthogonalisation, seeded start) on w ↦ νw + Gw − Bᵀ(Bw): all three
+ * products on the device in double-float arithmetic (G the Gram `whiten` kept there, B's float32 entries), ≈ 10⁻¹⁴
+ * relative, far below E. P⁻¹ is positive definite iff νI + E + jI ≻ 0: this is what the jitter j has to lift. Why
+ * measure and not bound E: the rounding bound (≈ 33u·trace BᵀB ≈ 2 at n = 2²⁰) is 2000 times ν, the measured bottom
+ * of E −1.3·10⁻⁴. Why G on the device: the host's m² product per step took most of the 2.9 s six steps took on the
+ * H100 machine, and it kept the main thread from the core's factorisation, which now runs alongside.
  */
-export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, steps = GRAM_FLOOR_STEPS, seed = 0): Promise<number> {
+export async function coreBottom(block: DeviceKernelBlock, nu: number, steps = GRAM_FLOOR_STEPS, seed = 0): Promise<number> {
   const { m } = block;
   const k = Math.min(steps, m);
   const rng = mulberry32(seed ^ 0x2545f491);
@@ -143,14 +144,10 @@ export async function coreBottom(block: DeviceKernelBlock, S0: Float64Array, ste
   const off: number[] = [];
   for (let j = 0; j < k; j++) {
     V.push(v);
-    const Gw = await block.applyT(await block.apply(v));
+    const Gv = await block.gramApply(v);
+    const BtBv = await block.applyT(await block.apply(v));
     const w = new Float64Array(m);
-    for (let a = 0; a < m; a++) {
-      let s = 0;
-      const row = a * m;
-      for (let b = 0; b < m; b++) s += S0[row + b]! * v[b]!;
-      w[a] = s - Gw[a]!;
-    }
+    for (let a = 0; a < m; a++) w[a] = nu * v[a]! + (Gv[a]! - BtBv[a]!);
     let alpha = 0;
     for (let a = 0; a < m; a++) alpha += w[a]! * v[a]!;
     diag.push(alpha);
@@ -259,9 +256,11 @@ async function hostWhiteningFactor(
  * Whitens the block on the device (K̃_mn → Bᵀ = R⁻ᵀK̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
  * max (BᵀB)_aa, the jitter's scale.
  */
-async function whitenedCore(block: DeviceKernelBlock, R: DeviceCholeskyFactor | Float64Array, nu: number): Promise<{ S0: Float64Array; maxDiag: number }> {
+async function whitenedCore(
+  block: DeviceKernelBlock, R: DeviceCholeskyFactor | Float64Array, nu: number, keepGram: boolean,
+): Promise<{ S0: Float64Array; maxDiag: number }> {
   const { m } = block;
-  const S0 = await block.whiten(R);
+  const S0 = await block.whiten(R, { keepGram });
   let maxDiag = 0;
   for (let a = 0; a < m; a++) {
     maxDiag = Math.max(maxDiag, S0[a * m + a]!);
@@ -465,26 +464,29 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   try {
     let whitened: { S0: Float64Array; maxDiag: number };
     try {
-      whitened = await whitenedCore(block, whitening.R, nu);
+      whitened = await whitenedCore(block, whitening.R, nu, options.jitter === undefined);
     } finally {
       if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
     }
     const { S0, maxDiag } = whitened;
     mark('B = K_nm L⁻ᵀ and BᵀB on the device');
     const core = { S0, maxDiag, delta: whitening.delta };
-    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. Not overlapped with the
-    // Cholesky: both need the main thread (the Lanczos products and S₀w, the factor's panels), and interleaved on
-    // the H100 (n = 2²⁰, m = 8192) they took 7.0 s where one after the other took 1.8 + 3.0 s.
-    let jitter: number;
+    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. The Lanczos runs on the
+    // device while the host factors S₀ + jI with the floor (the jitter the bottom asks for when it is positive, as at
+    // n = 2²⁰); a negative bottom that asks for more refactors.
+    let factored: { solver: CholeskySolver; jitter: number };
+    const least = MIN_RELATIVE_JITTER * maxDiag;
     if (options.jitter !== undefined) {
-      jitter = options.jitter * maxDiag;
+      factored = await factorCore(S0, m, options.jitter * maxDiag, maxDiag, fn);
     } else {
-      const bottom = await coreBottom(block, S0, GRAM_FLOOR_STEPS, seed);
-      const least = MIN_RELATIVE_JITTER * maxDiag;
-      jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
-      mark(`bottom of νI + E measured (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
+      const measuring = coreBottom(block, nu, GRAM_FLOOR_STEPS, seed);
+      const [bottom, first] = await Promise.all([measuring, factorCore(S0, m, least, maxDiag, fn).catch((error: unknown) => ({ error }))]);
+      block.releaseGram();
+      const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
+      mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
+      if ('error' in first) throw first.error;
+      factored = first.jitter >= jitter ? first : await factorCore(S0, m, jitter, maxDiag, fn);
     }
-    const factored = await factorCore(S0, m, jitter, maxDiag, fn);
     mark('Cholesky of νI + BᵀB (host, WASM)');
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);
     P.buildMs = performance.now() - t0;

@@ -151,7 +151,7 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
           Bt[a * n + i] = s / L[a * m + a]!;
         }
       }
-      const G = await block.whiten(R, { chunk: 320 }); // five chunks, the last one short
+      const G = await block.whiten(R, { chunk: 320, keepGram: true }); // five chunks, the last one short
       const got = await block.rows(Array.from({ length: m }, (_, a) => a));
       // float32 substitution against float64: the error grows with L's condition (≈ 10³ here), not more
       expect(relativeError(Float64Array.from(got), Bt)).toBeLessThan(2e-4); // measured 2.2e-5
@@ -180,9 +180,17 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
       const E = new Matrix(m, m);
       for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) E.set(a, b, G[a * m + b]! - want[a * m + b]! + (a === b ? nu : 0));
       const lambdaMin = Math.min(...new EigenvalueDecomposition(E, { assumeSymmetric: true }).realEigenvalues);
-      const S0 = Float64Array.from(G, (g, t) => g + (t % (m + 1) === 0 ? nu : 0));
-      const bottom = await coreBottom(block, S0, 60);
+      // the kept Gram's device product is the host's G (double-float sums of its pairs)
+      const v = vector(3, m);
+      const Gv = await block.gramApply(v);
+      const GvWant = new Float64Array(m);
+      for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) GvWant[a]! += G[a * m + b]! * v[b]!;
+      expect(relativeError(Gv, GvWant)).toBeLessThan(1e-12);
+      await expect(block.gramApply(v.subarray(1))).rejects.toThrow(/w has 149 entries, expected m = 150/);
+      const bottom = await coreBottom(block, nu, 60);
       expect(Math.abs(bottom - lambdaMin)).toBeLessThan(0.05 * Math.abs(lambdaMin));
+      block.releaseGram();
+      await expect(block.gramApply(v)).rejects.toThrow(/no Gram kept/);
     } finally {
       block.destroy();
     }
@@ -439,6 +447,26 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       .rejects.toThrow(/landmarkOrder must be 'device' or 'host', got gpu/);
     await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, whiteningFactor: 'cpu' as 'host' }))
       .rejects.toThrow(/whiteningFactor must be 'device' or 'host', got cpu/);
+  });
+
+  it('a negative bottom of νI + E raises the jitter: the core factored at the floor alongside the Lanczos is refactored', async () => {
+    const stages: string[] = [];
+    const P = await deviceLandmarkPreconditioner(K, { shift: 1e-8, rank: 150, onProgress: (p) => stages.push(p.stage) });
+    try {
+      const line = stages.find((t) => t.startsWith('bottom of νI + E measured on the device'))!;
+      const [, bottom, jitter] = /\(([^)]+)\): jitter (\S+)/.exec(line)!;
+      expect(Number(bottom)).toBeLessThan(0); // ν = 10⁻⁸ sits below the Gram's rounding here
+      expect(Math.abs(Number(jitter) / (-2 * Number(bottom)) - 1)).toBeLessThan(5e-3); // both printed to 3 digits
+      expect(P.jitter).toBeGreaterThanOrEqual(Number(jitter) * (1 - 5e-3));
+      // P⁻¹ is positive definite with it: rᵀP⁻¹r > 0 for random r
+      for (let seed = 40; seed < 44; seed++) {
+        const r = vector(seed, n);
+        const z = await P.matvec(r);
+        expect(r.reduce((acc, v, i) => acc + v * z[i]!, 0)).toBeGreaterThan(0);
+      }
+    } finally {
+      await P.dispose();
+    }
   });
 
   it('default m: the power of two nearest √(64n), at most 8192 and n − 1', () => {
