@@ -399,6 +399,28 @@ export class CholeskySolver {
     if (R.length !== k * k) {
       throw new RangeError(`CholeskySolver.create: R has ${R.length} entries, expected k*k = ${k * k} for k = ${k}`);
     }
+    return CholeskySolver.build(k, (stored, kp) => {
+      for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
+    });
+  }
+
+  /**
+   * The same for R = hi + lo given as float32 pairs (a double-float factor from the device, `deviceCholeskyDouble`),
+   * summed in float64 straight into the solver's memory.
+   */
+  static async fromPairs(hi: Float32Array, lo: Float32Array, k: number): Promise<CholeskySolver> {
+    checkOrder(k, 'CholeskySolver.fromPairs');
+    if (hi.length !== k * k || lo.length !== k * k) {
+      throw new RangeError(`CholeskySolver.fromPairs: hi, lo have ${hi.length}, ${lo.length} entries, expected k*k = ${k * k} for k = ${k}`);
+    }
+    return CholeskySolver.build(k, (stored, kp) => {
+      for (let i = 0; i < k; i++) {
+        for (let j = i, o = i * kp, q = i * k; j < k; j++) stored[o + j] = hi[q + j]! + lo[q + j]!;
+      }
+    });
+  }
+
+  private static async build(k: number, fill: (stored: Float64Array, kp: number) => void): Promise<CholeskySolver> {
     const kp = k + (k & 1);
     const rOffset = 64;
     const xOffset = align64(rOffset + kp * kp * 8);
@@ -406,8 +428,7 @@ export class CholeskySolver {
     const module = await compileWat('cholesky|solve|cols1-4', solveWat);
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;
-    const stored = new Float64Array(buf, rOffset, kp * kp);
-    for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
+    fill(new Float64Array(buf, rOffset, kp * kp), kp);
     const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
     return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, 4 * kp), solvers);
   }

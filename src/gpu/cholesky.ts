@@ -21,7 +21,7 @@
  */
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { fixedProgram, microTile, UNIFORM_DECL } from './fixed-programs.js';
-import { pipelineFor } from './reduce.js';
+import { fusedMultiplyAdd, pipelineFor } from './reduce.js';
 import { HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -348,4 +348,346 @@ export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, s
     return undefined;
   }
   return { m, R, inverseDiagonal: D, destroy: () => { R.destroy(); D.destroy(); } };
+}
+
+// ------------------------------------------------------------------ double-float (the landmark preconditioner's core)
+
+/**
+ * Double-float arithmetic on (hi, lo) pairs of float32, for the core factorisation: every rounding an error-free
+ * transformation relies on goes through `opq` (see wgsl-emit.ts). `fused`: the device's fma is fused (measured,
+ * `fusedMultiplyAdd`), so TwoProduct is one fma; else Dekker's split products.
+ */
+function doubleFloatWgsl(fused: boolean): string {
+  const twoProd = fused
+    ? `fn twoProd(a: f32, b: f32) -> vec2<f32> { let p = opq(a * b); return vec2<f32>(p, fma(a, b, -p)); }`
+    : `fn split(a: f32) -> vec2<f32> { let c = opq(4097.0 * a); let hi = opq(c - opq(c - a)); return vec2<f32>(hi, a - hi); }
+fn twoProd(a: f32, b: f32) -> vec2<f32> {
+  let p = opq(a * b);
+  let x = split(a);
+  let y = split(b);
+  return vec2<f32>(p, opq(opq(opq(opq(x.x * y.x - p) + x.x * y.y) + x.y * y.x) + x.y * y.y));
+}`;
+  return `${opaqueHelper('h.flag')}${twoProd}
+fn twoSum(a: f32, b: f32) -> vec2<f32> { let s = opq(a + b); let bb = opq(s - a); return vec2<f32>(s, opq(a - opq(s - bb)) + opq(b - bb)); }
+// |a| ≥ |b|
+fn fastTwoSum(a: f32, b: f32) -> vec2<f32> { let s = opq(a + b); return vec2<f32>(s, b - opq(s - a)); }
+fn dfAdd(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> { let s = twoSum(x.x, y.x); return fastTwoSum(s.x, s.y + (x.y + y.y)); }
+fn dfMul(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> { let p = twoProd(x.x, y.x); return fastTwoSum(p.x, p.y + (x.x * y.y + x.y * y.x)); }
+// acc + x·y, not renormalised (acc.y gathers the errors; callers renormalise every few terms)
+fn dfMad(acc: vec2<f32>, x: vec2<f32>, y: vec2<f32>) -> vec2<f32> {
+  let p = twoProd(x.x, y.x);
+  let s = twoSum(acc.x, p.x);
+  return vec2<f32>(s.x, acc.y + (s.y + (p.y + (x.x * y.y + x.y * y.x))));
+}
+fn dfDiv(x: vec2<f32>, y: vec2<f32>) -> vec2<f32> {
+  let q = opq(x.x / y.x);
+  let r = dfAdd(x, -dfMul(vec2<f32>(q, 0.0), y));
+  return fastTwoSum(q, (r.x + r.y) / y.x);
+}
+fn dfSqrt(x: vec2<f32>) -> vec2<f32> {
+  let s = opq(sqrt(x.x));
+  let p = twoProd(s, s);
+  return fastTwoSum(s, (((x.x - p.x) - p.y) + x.y) / (2.0 * s));
+}
+`;
+}
+
+/** Rows per panel of the double-float factorisation (its block: 32² pairs = 8 KiB of workgroup memory). */
+const DF_PANEL = 32;
+/** Columns per DF_UPDATE workgroup (2 rows × 4 columns per thread). */
+const DF_UPDATE_COLUMNS = 64;
+
+/** Header: m, ma = p, a0, flag = 0 (opq's zero), gx. U = UH + UL (row-major m×m pairs, upper triangle). */
+function dfUpdateProgram(fused: boolean): GpuProgram {
+  return fixedProgram(`chol-df-update${fused ? '-fma' : ''}`, 256, ['storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read_write> UH: array<f32>;
+@group(0) @binding(2) var<storage, read_write> UL: array<f32>;
+${doubleFloatWgsl(fused)}var<workgroup> Lh: array<f32, 256>;
+var<workgroup> Ll: array<f32, 256>;
+var<workgroup> Ch: array<f32, 512>;
+var<workgroup> Cl: array<f32, 512>;
+
+@compute @workgroup_size(16, 16)
+fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+  let tx = lid.x;
+  let ty = lid.y;
+  let t = ty * 16u + tx;
+  let col0 = h.a0 + (wid.x + wid.y * h.gx) * ${DF_UPDATE_COLUMNS}u;
+  if (col0 >= h.m) { return; }
+  // acc[4r + c]: Σ_k U[k][a0 + 2ty + r]·U[k][col0 + 4tx + c]
+  var acc: array<vec2<f32>, 8>;
+  for (var q = 0u; q < 8u; q++) { acc[q] = vec2<f32>(0.0); }
+  for (var k0 = 0u; k0 < h.a0; k0 += 8u) {
+    workgroupBarrier();
+    {
+      let r = t & 31u;
+      let kk = t >> 5u;
+      var lh = 0.0;
+      var ll = 0.0;
+      if (r < h.ma) {
+        let at = (k0 + kk) * h.m + h.a0 + r;
+        lh = UH[at];
+        ll = UL[at];
+      }
+      Lh[kk * 32u + r] = lh;
+      Ll[kk * 32u + r] = ll;
+    }
+    for (var s = 0u; s < 2u; s++) {
+      let c = t & 63u;
+      let kk = (t >> 6u) + 4u * s;
+      var ch = 0.0;
+      var cl = 0.0;
+      if (col0 + c < h.m) {
+        let at = (k0 + kk) * h.m + col0 + c;
+        ch = UH[at];
+        cl = UL[at];
+      }
+      Ch[kk * 64u + c] = ch;
+      Cl[kk * 64u + c] = cl;
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < 8u; k++) {
+      let a0v = vec2<f32>(Lh[k * 32u + 2u * ty], Ll[k * 32u + 2u * ty]);
+      let a1v = vec2<f32>(Lh[k * 32u + 2u * ty + 1u], Ll[k * 32u + 2u * ty + 1u]);
+      for (var c = 0u; c < 4u; c++) {
+        let b = vec2<f32>(Ch[k * 64u + 4u * tx + c], Cl[k * 64u + 4u * tx + c]);
+        acc[c] = dfMad(acc[c], a0v, b);
+        acc[4u + c] = dfMad(acc[4u + c], a1v, b);
+      }
+    }
+    for (var q = 0u; q < 8u; q++) { acc[q] = fastTwoSum(acc[q].x, acc[q].y); }
+  }
+  for (var r = 0u; r < 2u; r++) {
+    let row = 2u * ty + r;
+    if (row < h.ma) {
+      for (var c = 0u; c < 4u; c++) {
+        let col = col0 + 4u * tx + c;
+        if (col < h.m) {
+          let at = (h.a0 + row) * h.m + col;
+          let v = dfAdd(vec2<f32>(UH[at], UL[at]), -acc[4u * r + c]);
+          UH[at] = v.x;
+          UL[at] = v.y;
+        }
+      }
+    }
+  }
+}
+`);
+}
+
+/** One workgroup: the panel's p×p block (+ the shift, a pair in (b0, n) as bits) factored in double-float. */
+function dfBlockProgram(fused: boolean): GpuProgram {
+  return fixedProgram(`chol-df-block${fused ? '-fma' : ''}`, 256, ['storage', 'storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read_write> UH: array<f32>;
+@group(0) @binding(2) var<storage, read_write> UL: array<f32>;
+@group(0) @binding(3) var<storage, read_write> status: array<atomic<u32>>;
+${doubleFloatWgsl(fused)}var<workgroup> Bh: array<f32, 1024>;
+var<workgroup> Bl: array<f32, 1024>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32) {
+  let p = h.ma;
+  let a0 = h.a0;
+  let shift = vec2<f32>(bitcast<f32>(h.b0), bitcast<f32>(h.n));
+  for (var q = lid; q < 1024u; q += 256u) {
+    let r = q >> 5u;
+    let c = q & 31u;
+    var v = vec2<f32>(0.0);
+    if (r < p && c < p && c >= r) {
+      let at = (a0 + r) * h.m + a0 + c;
+      v = vec2<f32>(UH[at], UL[at]);
+      if (c == r) { v = dfAdd(v, shift); }
+    }
+    Bh[q] = v.x;
+    Bl[q] = v.y;
+  }
+  workgroupBarrier();
+  for (var j = 0u; j < p; j++) {
+    let d = vec2<f32>(Bh[j * 32u + j], Bl[j * 32u + j]);
+    let pivot = dfSqrt(d);
+    workgroupBarrier();
+    if (lid == 0u) {
+      Bh[j * 32u + j] = pivot.x;
+      Bl[j * 32u + j] = pivot.y;
+      if (!(d.x > 0.0 && d.x <= 3.4028234e38)) { atomicMin(&status[0], a0 + j); }
+    }
+    for (var c = j + 1u + lid; c < p; c += 256u) {
+      let v = dfDiv(vec2<f32>(Bh[j * 32u + c], Bl[j * 32u + c]), pivot);
+      Bh[j * 32u + c] = v.x;
+      Bl[j * 32u + c] = v.y;
+    }
+    workgroupBarrier();
+    for (var q = lid; q < 1024u; q += 256u) {
+      let r = q >> 5u;
+      let c = q & 31u;
+      if (r > j && c >= r && c < p) {
+        let prod = dfMul(vec2<f32>(Bh[j * 32u + r], Bl[j * 32u + r]), vec2<f32>(Bh[j * 32u + c], Bl[j * 32u + c]));
+        let v = dfAdd(vec2<f32>(Bh[q], Bl[q]), -prod);
+        Bh[q] = v.x;
+        Bl[q] = v.y;
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var q = lid; q < 1024u; q += 256u) {
+    let r = q >> 5u;
+    let c = q & 31u;
+    if (r < p && c < p && c >= r) {
+      let at = (a0 + r) * h.m + a0 + c;
+      UH[at] = Bh[q];
+      UL[at] = Bl[q];
+    }
+  }
+}
+`);
+}
+
+/** The panel's rows right of its block, by double-float substitution with the factored block (a thread per column). */
+function dfSolveProgram(fused: boolean): GpuProgram {
+  return fixedProgram(`chol-df-solve${fused ? '-fma' : ''}`, 256, ['storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read_write> UH: array<f32>;
+@group(0) @binding(2) var<storage, read_write> UL: array<f32>;
+${doubleFloatWgsl(fused)}var<workgroup> Bh: array<f32, 1024>;
+var<workgroup> Bl: array<f32, 1024>;
+
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+  let p = h.ma;
+  let a0 = h.a0;
+  for (var q = lid; q < 1024u; q += 256u) {
+    let r = q >> 5u;
+    let c = q & 31u;
+    var v = vec2<f32>(0.0);
+    if (r < p && c < p && c >= r) {
+      let at = (a0 + r) * h.m + a0 + c;
+      v = vec2<f32>(UH[at], UL[at]);
+    }
+    Bh[q] = v.x;
+    Bl[q] = v.y;
+  }
+  workgroupBarrier();
+  let col = a0 + p + (wid.x + wid.y * h.gx) * 256u + lid;
+  if (col >= h.m) { return; }
+  var w: array<vec2<f32>, 32>;
+  for (var r = 0u; r < p; r++) {
+    let at = (a0 + r) * h.m + col;
+    var s = vec2<f32>(UH[at], UL[at]);
+    var acc = vec2<f32>(0.0);
+    for (var t = 0u; t < r; t++) { acc = dfMad(acc, vec2<f32>(Bh[t * 32u + r], Bl[t * 32u + r]), w[t]); }
+    s = dfAdd(s, -fastTwoSum(acc.x, acc.y));
+    w[r] = dfDiv(s, vec2<f32>(Bh[r * 32u + r], Bl[r * 32u + r]));
+    UH[at] = w[r].x;
+    UL[at] = w[r].y;
+  }
+}
+`);
+}
+
+/** An upper Cholesky factor U = UH + UL on the device (row-major m×m float32 pairs; the strict lower triangle scratch). */
+export interface DeviceDoubleFactor {
+  readonly m: number;
+  readonly hi: GPUBuffer;
+  readonly lo: GPUBuffer;
+  destroy(): void;
+}
+
+/**
+ * U with UᵀU = G + shift·I in double-float arithmetic on the device, G = GH + GL (row-major m×m float32 pairs, only the
+ * upper triangle read, left unchanged), or undefined where a pivot is not positive and finite. For the whitened core
+ * νI + BᵀB of the device landmark preconditioner, whose condition (≈ 10⁷ at n = 2²⁰) float32 cannot factor: the
+ * host's float64 factorisation of m = 8192 took 3.9–4.6 s on the H100 machine's host. Same panels as
+ * `deviceCholesky`, 32 rows each; the update's sums are double-float MADs (renormalised every 8 terms).
+ */
+export async function deviceCholeskyDouble(
+  ctx: GpuContext, GH: GPUBuffer, GL: GPUBuffer, m: number, shift: number,
+): Promise<DeviceDoubleFactor | undefined> {
+  const fn = 'deviceCholeskyDouble';
+  checkOrder(ctx, m, fn);
+  if (!Number.isFinite(shift)) throw new RangeError(`${fn}: shift must be finite, got ${shift}`);
+  for (const b of [GH, GL]) {
+    if (b.size < 4 * m * m) throw new RangeError(`${fn}: a buffer holds ${b.size} bytes, fewer than a ${m}×${m} float32 matrix (${4 * m * m})`);
+  }
+  const { device, limits } = ctx;
+  const fused = await fusedMultiplyAdd(ctx);
+  const [updatePipe, blockPipe, solvePipe] = await Promise.all(
+    [dfUpdateProgram(fused), dfBlockProgram(fused), dfSolveProgram(fused)].map((p) => pipelineFor(ctx, p)),
+  );
+  const shiftHi = Math.fround(shift);
+  const bits = new Uint32Array(new Float32Array([shiftHi, Math.fround(shift - shiftHi)]).buffer);
+  const grid = (groups: number) => {
+    const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    return [gx, Math.ceil(groups / gx)] as const;
+  };
+  const temporaries: GPUBuffer[] = [];
+  device.pushErrorScope('out-of-memory');
+  device.pushErrorScope('validation');
+  const UH = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+  const UL = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+  const status = device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_SRC, mappedAtCreation: true });
+  new Uint32Array(status.getMappedRange()).fill(NO_FAILURE);
+  status.unmap();
+  temporaries.push(status);
+  let failedAt = NO_FAILURE;
+  const bind = (pipe: { layout: GPUBindGroupLayout }, u: GPUBuffer, ...buffers: GPUBuffer[]) => device.createBindGroup({
+    layout: pipe.layout,
+    entries: [u, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
+  });
+  try {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(GH, 0, UH, 0, 4 * m * m);
+    encoder.copyBufferToBuffer(GL, 0, UL, 0, 4 * m * m);
+    const pass = encoder.beginComputePass();
+    for (let a0 = 0; a0 < m; a0 += DF_PANEL) {
+      const p = Math.min(DF_PANEL, m - a0);
+      if (a0 > 0) {
+        const [gx, gy] = grid(Math.ceil((m - a0) / DF_UPDATE_COLUMNS));
+        const u = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
+        temporaries.push(u);
+        pass.setPipeline(updatePipe.pipeline);
+        pass.setBindGroup(0, bind(updatePipe, u, UH, UL));
+        pass.dispatchWorkgroups(gx, gy, 1);
+      }
+      const u = uniformBuffer(device, [bits[1]!, p, 0, m, a0, bits[0]!, 0, 0]);
+      temporaries.push(u);
+      pass.setPipeline(blockPipe.pipeline);
+      pass.setBindGroup(0, bind(blockPipe, u, UH, UL, status));
+      pass.dispatchWorkgroups(1, 1, 1);
+      if (a0 + p < m) {
+        const [gx, gy] = grid(Math.ceil((m - a0 - p) / 256));
+        const v = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
+        temporaries.push(v);
+        pass.setPipeline(solvePipe.pipeline);
+        pass.setBindGroup(0, bind(solvePipe, v, UH, UL));
+        pass.dispatchWorkgroups(gx, gy, 1);
+      }
+    }
+    pass.end();
+    const word = readBack(device, encoder, status, 4);
+    const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
+    if (oom) throw new GpuOutOfMemoryError(`${fn}: GPU out of memory factoring a ${m}×${m} matrix: ${oom.message}`);
+    if (invalid) throw new Error(`${fn}: GPU validation error: ${invalid.message}`);
+    failedAt = new Uint32Array(await word)[0]!;
+  } catch (error) {
+    UH.destroy();
+    UL.destroy();
+    throw error;
+  } finally {
+    for (const b of temporaries) b.destroy();
+  }
+  if (failedAt !== NO_FAILURE) {
+    UH.destroy();
+    UL.destroy();
+    return undefined;
+  }
+  return { m, hi: UH, lo: UL, destroy: () => { UH.destroy(); UL.destroy(); } };
+}
+
+/** A row-major m×m float32 matrix on the device, read back (for pairs: once per half). */
+export async function readMatrix(ctx: GpuContext, buffer: GPUBuffer, m: number): Promise<Float32Array> {
+  const { device } = ctx;
+  device.pushErrorScope('validation');
+  const out = readBack(device, device.createCommandEncoder(), buffer, 4 * m * m);
+  const invalid = await device.popErrorScope();
+  if (invalid) throw new Error(`readMatrix: GPU validation error: ${invalid.message}`);
+  return new Float32Array(await out);
 }

@@ -560,7 +560,7 @@ export class DeviceKernelBlock {
    * most of the GPU idle: m = 8192 took 31–33 s at n = 2²⁰ where n = 2¹⁸ ran 2.5× faster per multiply-add.
    */
   async gram(options: { chunk?: number } = {}): Promise<Float64Array> {
-    return this.chunkedGram('DeviceKernelBlock.gram', options.chunk);
+    return (await this.chunkedGram('DeviceKernelBlock.gram', options.chunk))!;
   }
 
   /**
@@ -572,11 +572,24 @@ export class DeviceKernelBlock {
    * back, so the block's products apply B afterwards. Why this and not L⁻¹GL⁻ᵀ from G: see device-landmarks.ts.
    */
   async whiten(factor: Float64Array | DeviceCholeskyFactor, options: { chunk?: number; keepGram?: boolean } = {}): Promise<Float64Array> {
+    return (await this.whitenAndGram('DeviceKernelBlock.whiten', factor, options.chunk, options.keepGram === true, true))!;
+  }
+
+  /**
+   * `whiten` without reading the Gram back: it stays on the device (`gramPairs`, `gramApply`), for a core factored
+   * there (`deviceCholeskyDouble`) — the m² readback and its float64 sums are the host's to skip.
+   */
+  async whitenOnDevice(factor: Float64Array | DeviceCholeskyFactor, options: { chunk?: number } = {}): Promise<void> {
+    await this.whitenAndGram('DeviceKernelBlock.whitenOnDevice', factor, options.chunk, true, false);
+  }
+
+  private async whitenAndGram(
+    fn: string, factor: Float64Array | DeviceCholeskyFactor, chunk: number | undefined, keep: boolean, read: boolean,
+  ): Promise<Float64Array | undefined> {
     const { m } = this;
-    const fn = 'DeviceKernelBlock.whiten';
     if (!(factor instanceof Float64Array)) {
       if (factor.m !== m) throw new RangeError(`${fn}: the device factor is ${factor.m}×${factor.m}, expected m = ${m}`);
-      return this.chunkedGram(fn, options.chunk, { L: factor.R, D: factor.inverseDiagonal }, options.keepGram);
+      return this.chunkedGram(fn, chunk, { L: factor.R, D: factor.inverseDiagonal }, keep, read);
     }
     if (factor.length !== m * m) throw new RangeError(`${fn}: R has ${factor.length} entries, expected m·m = ${m * m} for m = ${m}`);
     const inv = new Float32Array(m);
@@ -592,7 +605,7 @@ export class DeviceKernelBlock {
     const L = this.upload(new Float32Array(factor));
     const D = this.upload(inv);
     try {
-      return await this.chunkedGram(fn, options.chunk, { L, D }, options.keepGram);
+      return await this.chunkedGram(fn, chunk, { L, D }, keep, read);
     } finally {
       L.destroy();
       D.destroy();
@@ -606,7 +619,9 @@ export class DeviceKernelBlock {
     return b;
   }
 
-  private async chunkedGram(fn: string, chunkOption: number | undefined, whiten?: { L: GPUBuffer; D: GPUBuffer }, keepGram = false): Promise<Float64Array> {
+  private async chunkedGram(
+    fn: string, chunkOption: number | undefined, whiten?: { L: GPUBuffer; D: GPUBuffer }, keepGram = false, read = true,
+  ): Promise<Float64Array | undefined> {
     const { device, limits } = this.ctx;
     const { n, m } = this;
     const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
@@ -643,7 +658,9 @@ export class DeviceKernelBlock {
       const lo = keepGram ? device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_SRC }) : buffer(4 * m * m, USAGE.STORAGE | USAGE.COPY_SRC);
       if (keepGram) this.keptGram = { hi, lo };
       const columns = buffer(4 * m * chunk, USAGE.STORAGE);
-      const read = buffer(8 * m * m, USAGE.MAP_READ | USAGE.COPY_DST);
+      // without a read back, 16 bytes still wait for the work (and its errors)
+      const readBytes = read ? 8 * m * m : 16;
+      const readBuffer = buffer(readBytes, USAGE.MAP_READ | USAGE.COPY_DST);
       // the substitution's dispatches per panel: they read and write only `columns`, the same for every chunk
       const panels: { update?: GPUBindGroup; diag: GPUBindGroup }[] = [];
       const [ux, uy] = grid(Math.ceil(chunk / UPDATE_COLUMNS));
@@ -718,7 +735,8 @@ export class DeviceKernelBlock {
           pass.dispatchWorkgroups(Math.ceil(m / GRAM_COLUMNS), Math.ceil(m / GRAM_ROWS), 1);
           if (whiten) move('scatter');
         }
-      }, { from: [hi, lo], to: read, bytes: 8 * m * m });
+      }, { from: [hi, lo], to: readBuffer, bytes: readBytes });
+      if (!read) return undefined;
       // the upper triangle as computed (hi + lo in float64), mirrored
       const G = new Float64Array(m * m);
       const mm = m * m;
@@ -770,6 +788,11 @@ export class DeviceKernelBlock {
     } finally {
       u.destroy();
     }
+  }
+
+  /** The kept Gram as device pairs (upper triangle, row-major m×m float32 each), or undefined. */
+  get gramPairs(): { readonly hi: GPUBuffer; readonly lo: GPUBuffer } | undefined {
+    return this.keptGram;
   }
 
   /** Frees the kept Gram (2·4m² bytes). */

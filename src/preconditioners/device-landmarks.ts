@@ -44,7 +44,7 @@ import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, GpuOutOfMemoryError, type GpuContext } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
-import { deviceCholesky, deviceDiagonal, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, readMatrix, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
 import { mulberry32 } from '../krylov/random.js';
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { norm } from '../krylov/util.js';
@@ -91,6 +91,11 @@ export interface DeviceLandmarkOptions {
    * storage binding) or 'host' (float64 WASM, the fallback). See `deviceWhiteningFactor`.
    */
   whiteningFactor?: 'device' | 'host';
+  /**
+   * Where the core νI + BᵀB + jI is factored: 'device' (double-float `deviceCholeskyDouble` on the Gram kept there,
+   * the default where it fits one storage binding) or 'host' (float64 WASM from the Gram read back).
+   */
+  coreFactor?: 'device' | 'host';
   /** Called with the build's stages (ms since the start) — long builds report progress. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 }
@@ -287,6 +292,34 @@ async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: 
   return { solver: await CholeskySolver.create(R, m), jitter };
 }
 
+/**
+ * νI + BᵀB + jI factored on the device in double-float (`deviceCholeskyDouble` on the Gram `whitenOnDevice` kept
+ * there), the jitter raised tenfold while it does not factor; the factor comes back as float32 pairs, summed into the
+ * host solver. Why: the host's float64 factorisation of m = 8192 took 3.9–4.6 s on the H100 machine's host, and the
+ * Gram's m² readback with it.
+ */
+async function factorCoreOnDevice(
+  ctx: GpuContext, block: DeviceKernelBlock, nu: number, jitter: number, maxDiag: number, fn: string,
+): Promise<{ solver: CholeskySolver; jitter: number }> {
+  const { m } = block;
+  const G = block.gramPairs;
+  if (!G) throw new Error(`${fn}: internal: the whitened Gram is not kept on the device`);
+  for (let attempt = 0; attempt < 8; attempt++, jitter *= 10) {
+    const U = await deviceCholeskyDouble(ctx, G.hi, G.lo, m, nu + jitter);
+    if (!U) continue;
+    try {
+      const [hi, lo] = await Promise.all([readMatrix(ctx, U.hi, m), readMatrix(ctx, U.lo, m)]);
+      return { solver: await CholeskySolver.fromPairs(hi, lo, m), jitter };
+    } finally {
+      U.destroy();
+    }
+  }
+  throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${(jitter / 10).toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
+}
+
+/** How the core is refactored (`stiffen`): from the Gram kept on the device, or from S₀ kept on the host. */
+type CoreRefactor = (jitter: number) => Promise<{ solver: CholeskySolver; jitter: number }>;
+
 /** How much `stiffen` raises the jitter. */
 export const STIFFEN_FACTOR = 100;
 
@@ -308,8 +341,8 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   constructor(
     n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
     private readonly block: DeviceKernelBlock, private R: CholeskySolver, stages: { stage: string; ms: number }[],
-    /** νI + BᵀB as the device computed it (kept for `stiffen`), and max (BᵀB)_aa. */
-    private readonly core: { S0: Float64Array; maxDiag: number; delta: number },
+    /** How the core νI + BᵀB + jI is refactored (`stiffen`), max (BᵀB)_aa, and δ. */
+    private readonly core: { refactor: CoreRefactor; maxDiag: number; delta: number },
   ) {
     super(n, shift);
     this.rank = landmarks.length;
@@ -343,8 +376,8 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
    * The preconditioner's one mutation, so that the cached instance serves later solves as it is.
    */
   async stiffen(): Promise<void> {
-    const { S0, maxDiag } = this.core;
-    const core = await factorCore(S0, this.rank, Math.max(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag) * STIFFEN_FACTOR, maxDiag, 'DeviceLandmarkPreconditioner.stiffen');
+    const { refactor, maxDiag } = this.core;
+    const core = await refactor(Math.max(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag) * STIFFEN_FACTOR);
     this.R = core.solver;
     this.coreJitter = core.jitter;
   }
@@ -401,10 +434,14 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   }
 
   const factorWhere = options.whiteningFactor ?? 'device';
+  if (options.coreFactor !== undefined && options.coreFactor !== 'device' && options.coreFactor !== 'host') {
+    throw new RangeError(`${fn}: coreFactor must be 'device' or 'host', got ${String(options.coreFactor)}`);
+  }
   if (factorWhere !== 'device' && factorWhere !== 'host') {
     throw new RangeError(`${fn}: whiteningFactor must be 'device' or 'host', got ${String(factorWhere)}`);
   }
   const ctx = await acquireGpu();
+  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const orderWhere = options.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
   if (orderWhere !== 'device' && orderWhere !== 'host') {
     throw new RangeError(`${fn}: landmarkOrder must be 'device' or 'host', got ${String(orderWhere)}`);
@@ -462,32 +499,44 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     break;
   }
   try {
-    let whitened: { S0: Float64Array; maxDiag: number };
+    // the core on the device where its Gram fits one binding (else, or when asked, on the host from S₀)
+    const coreWhere = options.coreFactor ?? (4 * m * m <= maxBinding ? 'device' : 'host');
+    let maxDiag: number;
+    let refactor: CoreRefactor;
     try {
-      whitened = await whitenedCore(block, whitening.R, nu, options.jitter === undefined);
+      if (coreWhere === 'device') {
+        await block.whitenOnDevice(whitening.R);
+        const G = block.gramPairs!;
+        const [dh, dl] = await Promise.all([deviceDiagonal(ctx, G.hi, m), deviceDiagonal(ctx, G.lo, m)]);
+        maxDiag = dh.reduce((acc, v, a) => Math.max(acc, v + dl[a]!), 0);
+        refactor = (jitter) => factorCoreOnDevice(ctx, block, nu, jitter, maxDiag, fn);
+      } else {
+        const whitened = await whitenedCore(block, whitening.R, nu, options.jitter === undefined);
+        maxDiag = whitened.maxDiag;
+        refactor = (jitter) => factorCore(whitened.S0, m, jitter, maxDiag, fn);
+      }
     } finally {
       if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
     }
-    const { S0, maxDiag } = whitened;
     mark('B = K_nm L⁻ᵀ and BᵀB on the device');
-    const core = { S0, maxDiag, delta: whitening.delta };
-    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. The Lanczos runs on the
-    // device while the host factors S₀ + jI with the floor (the jitter the bottom asks for when it is positive, as at
-    // n = 2²⁰); a negative bottom that asks for more refactors.
+    const core = { refactor, maxDiag, delta: whitening.delta };
+    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. The Lanczos runs alongside
+    // the core's factorisation with the floor (the jitter the bottom asks for when it is positive, as at n = 2²⁰);
+    // a negative bottom that asks for more refactors.
     let factored: { solver: CholeskySolver; jitter: number };
     const least = MIN_RELATIVE_JITTER * maxDiag;
     if (options.jitter !== undefined) {
-      factored = await factorCore(S0, m, options.jitter * maxDiag, maxDiag, fn);
+      factored = await refactor(options.jitter * maxDiag);
     } else {
       const measuring = coreBottom(block, nu, GRAM_FLOOR_STEPS, seed);
-      const [bottom, first] = await Promise.all([measuring, factorCore(S0, m, least, maxDiag, fn).catch((error: unknown) => ({ error }))]);
-      block.releaseGram();
+      const [bottom, first] = await Promise.all([measuring, refactor(least).catch((error: unknown) => ({ error }))]);
+      if (coreWhere === 'host') block.releaseGram();
       const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
       mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
       if ('error' in first) throw first.error;
-      factored = first.jitter >= jitter ? first : await factorCore(S0, m, jitter, maxDiag, fn);
+      factored = first.jitter >= jitter ? first : await refactor(jitter);
     }
-    mark('Cholesky of νI + BᵀB (host, WASM)');
+    mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);
     P.buildMs = performance.now() - t0;
     return P;

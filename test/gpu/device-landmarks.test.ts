@@ -449,6 +449,28 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       .rejects.toThrow(/whiteningFactor must be 'device' or 'host', got cpu/);
   });
 
+  it('the core factored on the device (double-float) applies the same P⁻¹ as the host\'s float64 factor', async () => {
+    const build = (coreFactor: 'device' | 'host') => deviceLandmarkPreconditioner(K, { shift: alpha, rank: 150, jitter: 1e-8, coreFactor });
+    const [D, H] = [await build('device'), await build('host')];
+    try {
+      expect(D.jitter).toBe(H.jitter);
+      for (let seed = 50; seed < 53; seed++) {
+        const r = vector(seed, n);
+        const [zd, zh] = [await D.matvec(r), await H.matvec(r)];
+        // the same B and BᵀB; the factors differ by double-float against float64 rounding of a core of condition ≈ 10⁶
+        expect(relativeError(zd, zh)).toBeLessThan(1e-7);
+      }
+      // stiffen refactors each where it was factored
+      await D.stiffen();
+      expect(D.jitter).toBeCloseTo(H.jitter * STIFFEN_FACTOR, 15);
+    } finally {
+      await D.dispose();
+      await H.dispose();
+    }
+    await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, coreFactor: 'gpu' as 'device' }))
+      .rejects.toThrow(/coreFactor must be 'device' or 'host', got gpu/);
+  });
+
   it('a negative bottom of νI + E raises the jitter: the core factored at the floor alongside the Lanczos is refactored', async () => {
     const stages: string[] = [];
     const P = await deviceLandmarkPreconditioner(K, { shift: 1e-8, rank: 150, onProgress: (p) => stages.push(p.stage) });
