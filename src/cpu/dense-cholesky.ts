@@ -404,22 +404,6 @@ export class CholeskySolver {
     });
   }
 
-  /**
-   * The same for R = hi + lo given as float32 pairs (a double-float factor from the device, `deviceCholeskyDouble`),
-   * summed in float64 straight into the solver's memory.
-   */
-  static async fromPairs(hi: Float32Array, lo: Float32Array, k: number): Promise<CholeskySolver> {
-    checkOrder(k, 'CholeskySolver.fromPairs');
-    if (hi.length !== k * k || lo.length !== k * k) {
-      throw new RangeError(`CholeskySolver.fromPairs: hi, lo have ${hi.length}, ${lo.length} entries, expected k*k = ${k * k} for k = ${k}`);
-    }
-    return CholeskySolver.build(k, (stored, kp) => {
-      for (let i = 0; i < k; i++) {
-        for (let j = i, o = i * kp, q = i * k; j < k; j++) stored[o + j] = hi[q + j]! + lo[q + j]!;
-      }
-    });
-  }
-
   private static async build(k: number, fill: (stored: Float64Array, kp: number) => void): Promise<CholeskySolver> {
     const kp = k + (k & 1);
     const rOffset = 64;

@@ -24,7 +24,7 @@ import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { packSplit, pipelineFor, unpackPairs } from './reduce.js';
 import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 import { fixedProgram, microTile, UNIFORM_DECL } from './fixed-programs.js';
-import type { DeviceCholeskyFactor } from './cholesky.js';
+import { DeviceCoreSolver, type DeviceCholeskyFactor, type DeviceDoubleFactor } from './cholesky.js';
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
 const MAP_READ = 0x1;
@@ -370,6 +370,22 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 }
 `);
 
+/** C[a] = (hi, hi's Veltkamp halves, lo) of the pair Y[a], as `packSplit` forms them on the host (header: m). */
+const SPLIT_PAIRS: GpuProgram = fixedProgram('tall-split-pairs', 256, ['read-only-storage', 'storage'], `${UNIFORM_DECL}
+@group(0) @binding(1) var<storage, read> Y: array<vec2<f32>>;
+@group(0) @binding(2) var<storage, read_write> C: array<vec4<f32>>;
+${opaqueHelper('h.flag')}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let a = gid.x;
+  if (a >= h.m) { return; }
+  let v = Y[a];
+  let c = opq(4097.0 * v.x);
+  let hh = opq(c - opq(c - v.x));
+  C[a] = vec4<f32>(v.x, hh, v.x - hh, v.y);
+}
+`);
+
 /** v as double-float entries (hi, hh, hl, lo) for the pair products. */
 function splitVector(v: Float64Array): Float32Array<ArrayBuffer> {
   const data = new Float32Array(4 * v.length);
@@ -410,7 +426,7 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY, GRAM_APPLY].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
+    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY, GRAM_APPLY, SPLIT_PAIRS].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -854,6 +870,59 @@ export class DeviceKernelBlock {
     return joinPairs(y);
   }
 
+  /** A solver of the core UᵀU on this block's m-vector, for `applyThroughCore`. */
+  coreSolver(factor: DeviceDoubleFactor): Promise<DeviceCoreSolver> {
+    if (factor.m !== this.m) throw new RangeError(`DeviceKernelBlock.coreSolver: the factor is ${factor.m}×${factor.m}, expected m = ${this.m}`);
+    return DeviceCoreSolver.create(this.ctx, factor, this.vectors.y);
+  }
+
+  /**
+   * K_nm S⁻¹ K_mn r (n values) in one submission: K_mn r, the core solve on the device (`solver`, from `coreSolver`),
+   * the result split into pairs with halves there, K_nm c — double-float throughout, one upload and one readback.
+   */
+  async applyThroughCore(r: Float64Array, solver: DeviceCoreSolver): Promise<Float64Array> {
+    const { device, limits } = this.ctx;
+    const { n, m, vectors } = this;
+    if (solver.vector !== vectors.y) throw new Error('DeviceKernelBlock.applyThroughCore: the solver is not this block\'s (see coreSolver)');
+    if (r.length !== n) throw new RangeError(`DeviceKernelBlock.applyThroughCore: r has ${r.length} entries, expected n = ${n}`);
+    device.queue.writeBuffer(vectors.r, 0, splitVector(r));
+    const [pT, pN, pS] = await Promise.all([APPLY_T, APPLY, SPLIT_PAIRS].map((p) => pipelineFor(this.ctx, p)));
+    const { applyT, apply } = await this.bindings();
+    this.split ??= (() => {
+      const u = this.uniform([0, 0, 0, m, 0, 0, 0, 0]);
+      return {
+        u,
+        group: device.createBindGroup({
+          layout: pS!.layout,
+          entries: [u, vectors.y, vectors.c].map((buffer, binding) => ({ binding, resource: { buffer } })),
+        }),
+      };
+    })();
+    const split = this.split;
+    const groups = Math.ceil(n / 256);
+    const gxN = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    const z = await this.run((pass) => {
+      pass.setPipeline(pT!.pipeline);
+      this.blocks.forEach((A, p) => {
+        const gx = Math.min(A.count, limits.maxComputeWorkgroupsPerDimension);
+        pass.setBindGroup(0, applyT[p]!);
+        pass.dispatchWorkgroups(gx, Math.ceil(A.count / gx), 1);
+      });
+      solver.encode(pass);
+      pass.setPipeline(pS!.pipeline);
+      pass.setBindGroup(0, split.group);
+      pass.dispatchWorkgroups(Math.ceil(m / 256), 1, 1);
+      pass.setPipeline(pN!.pipeline);
+      for (const group of apply) {
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(gxN, Math.ceil(groups / gxN), 1);
+      }
+    }, { from: vectors.z, to: vectors.readN, bytes: 8 * n });
+    return joinPairs(z);
+  }
+
+  private split?: { u: GPUBuffer; group: GPUBindGroup };
+
   /** K_nm c (n values). */
   async apply(c: Float64Array): Promise<Float64Array> {
     const { limits } = this.ctx;
@@ -876,6 +945,7 @@ export class DeviceKernelBlock {
   /** Frees the device memory (the object cannot be used afterwards). */
   destroy(): void {
     this.releaseGram();
+    this.split?.u.destroy();
     for (const b of this.blocks) b.buffer.destroy();
     for (const v of Object.values(this.vectors)) v.destroy();
     for (const u of this.bound?.uniforms ?? []) u.destroy();

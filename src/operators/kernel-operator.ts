@@ -148,6 +148,15 @@ export class KernelOperator extends LinearOperator {
   }
 
   /**
+   * Compensated GPU products (`GpuKernelOptions.compensated`) are the fixed float32 entries applied with ≈ float64
+   * sums: CG's recursive residual on them tracks the true one (H100, n = 2²⁰, α = 10⁻³: recursive and verified
+   * residual agree, bench/RESULTS.md), so `solve` skips the verifying product (1.2 s there).
+   */
+  protected override productsExact(): boolean {
+    return this.backend === 'gpu' && this.options.gpu?.compensated === true;
+  }
+
+  /**
    * Whether `solve` refines with float32 inner products (GPU, where `solveOperator` gives the compensated twin):
    * when the float32 floor ε₃₂·λ̂/α is ≤ REFINEMENT_MAX_FLOOR. Float32 PCG stalls near that floor (llvmpipe,
    * n = 8192, σ = 0.1, α = 2.6e-5, floor 0.3: at 0.37·‖b‖ after 200 iterations where compensated products went on

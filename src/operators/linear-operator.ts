@@ -341,9 +341,12 @@ export abstract class LinearOperator {
     const refining = A !== this && alpha > 0 && rhs instanceof Float64Array && refine !== false && solverOptions['resume'] === undefined
       && krylov.refinedCg !== undefined && (refine === true || (await this.refinesSolve(alpha, rtol)));
     const relaxed = !refining && solverOptions['relaxed'] === undefined && alpha > 0 ? await this.relaxedSolveOperator(alpha, rtol) : undefined;
+    // products exact to rounding (the compensated twin): CG's recursive residual is the true one, so a convergence
+    // claim is accepted without one more product to verify it (cg's `verify`)
+    const trusted = A.productsExact() && solverOptions['verify'] === undefined ? { verify: false } : {};
     const run = (o: Record<string, unknown>) => (refining
       ? krylov.refinedCg!(A.shift(alpha), rhs as Float64Array, { ...o, inner: this.shift(alpha) })
-      : krylov.cg(alpha ? A.shift(alpha) : A, rhs, relaxed ? { ...o, relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } } : o));
+      : krylov.cg(alpha ? A.shift(alpha) : A, rhs, relaxed ? { ...o, relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } } : { ...trusted, ...o }));
     let result = await run(solverOptions);
     // A preconditioner whose positive definiteness rests on a measured margin (device landmarks' jitter) is made
     // stiffer when CG finds it indefinite after all, and CG goes on from where it stopped.
@@ -354,6 +357,14 @@ export abstract class LinearOperator {
       result = await run({ ...rest, x0: result.x });
     }
     return result.x;
+  }
+
+  /**
+   * Whether this operator's products are exact to rounding (≈ float64 sums of its entries), so that CG's recursive
+   * residual can be trusted without a verifying product: false by default. See KernelOperator.
+   */
+  protected productsExact(): boolean {
+    return false;
   }
 
   /**

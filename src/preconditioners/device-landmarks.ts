@@ -44,7 +44,7 @@ import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, GpuOutOfMemoryError, type GpuContext } from '../gpu/device.js';
 import { DeviceKernelBlock } from '../gpu/tall.js';
-import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, readMatrix, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
 import { mulberry32 } from '../krylov/random.js';
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { norm } from '../krylov/util.js';
@@ -294,13 +294,13 @@ async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: 
 
 /**
  * νI + BᵀB + jI factored on the device in double-float (`deviceCholeskyDouble` on the Gram `whitenOnDevice` kept
- * there), the jitter raised tenfold while it does not factor; the factor comes back as float32 pairs, summed into the
- * host solver. Why: the host's float64 factorisation of m = 8192 took 3.9–4.6 s on the H100 machine's host, and the
- * Gram's m² readback with it.
+ * there), the jitter raised tenfold while it does not factor; the factor stays there for the applications' solves
+ * (`DeviceCoreSolver`). Why: the host's float64 factorisation of m = 8192 took 3.9–4.6 s on the H100 machine's host,
+ * the Gram's m² readback 1.6 s more, and each application's two host triangular solves 86 ms.
  */
 async function factorCoreOnDevice(
   ctx: GpuContext, block: DeviceKernelBlock, nu: number, jitter: number, maxDiag: number, fn: string,
-): Promise<{ solver: CholeskySolver; jitter: number }> {
+): Promise<{ solver: DeviceCoreSolver; jitter: number }> {
   const { m } = block;
   const G = block.gramPairs;
   if (!G) throw new Error(`${fn}: internal: the whitened Gram is not kept on the device`);
@@ -308,17 +308,17 @@ async function factorCoreOnDevice(
     const U = await deviceCholeskyDouble(ctx, G.hi, G.lo, m, nu + jitter);
     if (!U) continue;
     try {
-      const [hi, lo] = await Promise.all([readMatrix(ctx, U.hi, m), readMatrix(ctx, U.lo, m)]);
-      return { solver: await CholeskySolver.fromPairs(hi, lo, m), jitter };
-    } finally {
+      return { solver: await block.coreSolver(U), jitter };
+    } catch (error) {
       U.destroy();
+      throw error;
     }
   }
   throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${(jitter / 10).toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
 }
 
 /** How the core is refactored (`stiffen`): from the Gram kept on the device, or from S₀ kept on the host. */
-type CoreRefactor = (jitter: number) => Promise<{ solver: CholeskySolver; jitter: number }>;
+type CoreRefactor = (jitter: number) => Promise<{ solver: CholeskySolver | DeviceCoreSolver; jitter: number }>;
 
 /** How much `stiffen` raises the jitter. */
 export const STIFFEN_FACTOR = 100;
@@ -340,7 +340,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
 
   constructor(
     n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
-    private readonly block: DeviceKernelBlock, private R: CholeskySolver, stages: { stage: string; ms: number }[],
+    private readonly block: DeviceKernelBlock, private R: CholeskySolver | DeviceCoreSolver, stages: { stage: string; ms: number }[],
     /** How the core νI + BᵀB + jI is refactored (`stiffen`), max (BᵀB)_aa, and δ. */
     private readonly core: { refactor: CoreRefactor; maxDiag: number; delta: number },
   ) {
@@ -362,9 +362,13 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
     const col = new Float64Array(n);
     for (let c = 0; c < q; c++) {
       for (let i = 0; i < n; i++) col[i] = X.data[i * q + c]!;
-      const y = await this.block.applyT(col);
-      this.R.solveInPlace(y, 1);
-      const z = await this.block.apply(y);
+      let z: Float64Array;
+      if (this.R instanceof DeviceCoreSolver) z = await this.block.applyThroughCore(col, this.R);
+      else {
+        const y = await this.block.applyT(col);
+        this.R.solveInPlace(y, 1);
+        z = await this.block.apply(y);
+      }
       for (let i = 0; i < n; i++) out.data[i * q + c] = (col[i]! - z[i]!) / this.nu;
     }
     return out;
@@ -378,12 +382,14 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   async stiffen(): Promise<void> {
     const { refactor, maxDiag } = this.core;
     const core = await refactor(Math.max(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag) * STIFFEN_FACTOR);
+    if (this.R instanceof DeviceCoreSolver) this.R.destroy();
     this.R = core.solver;
     this.coreJitter = core.jitter;
   }
 
   /** Frees the factor's device memory (at once); the preconditioner cannot be applied afterwards. */
   override async dispose(): Promise<void> {
+    if (this.R instanceof DeviceCoreSolver) this.R.destroy();
     this.block.destroy();
     await super.dispose();
   }
@@ -523,7 +529,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. The Lanczos runs alongside
     // the core's factorisation with the floor (the jitter the bottom asks for when it is positive, as at n = 2²⁰);
     // a negative bottom that asks for more refactors.
-    let factored: { solver: CholeskySolver; jitter: number };
+    let factored: { solver: CholeskySolver | DeviceCoreSolver; jitter: number };
     const least = MIN_RELATIVE_JITTER * maxDiag;
     if (options.jitter !== undefined) {
       factored = await refactor(options.jitter * maxDiag);
@@ -534,7 +540,11 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
       mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
       if ('error' in first) throw first.error;
-      factored = first.jitter >= jitter ? first : await refactor(jitter);
+      if (first.jitter >= jitter) factored = first;
+      else {
+        if (first.solver instanceof DeviceCoreSolver) first.solver.destroy();
+        factored = await refactor(jitter);
+      }
     }
     mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);

@@ -3,12 +3,12 @@
  * matrices, and the whitening with a device factor against the whitening with the host's.
  */
 import { describe, expect, it } from 'vitest';
-import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, readMatrix } from '../../src/gpu/cholesky.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, readMatrix } from '../../src/gpu/cholesky.js';
 import { DeviceKernelBlock } from '../../src/gpu/tall.js';
 import { collectVariables } from '../../src/formula/analyze.js';
 import { gaussianKernel } from '../../src/index.js';
 import { restrictRows } from '../../src/preconditioners/kernel-access.js';
-import { choleskyUpper } from '../../src/preconditioners/dense.js';
+import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
 import { mulberry32 } from '../conformance.js';
 import { gpu, hasGpu } from './gpu-env.js';
 
@@ -290,3 +290,63 @@ describe.runIf(hasGpu)('deviceCholeskyDouble: UᵀU = G + sI in double-float on 
     }
   });
 });
+
+describe.runIf(hasGpu)('DeviceCoreSolver: UᵀU c = y on the device in double-float', () => {
+  it.each([[20], [75], [200]])('m = %i: backward stable against G + sI, and close to float64', async (m) => {
+    const G = gradedGram(m, 100 + m);
+    const shift = 1e-7;
+    const [hi, lo] = pairs(G);
+    const GH = upload(hi);
+    const GL = upload(lo);
+    const r = mulberry32(m);
+    const y = Float64Array.from({ length: m }, () => r() - 0.5);
+    const pairsOfY = new Float32Array(2 * m);
+    for (let a = 0; a < m; a++) {
+      pairsOfY[2 * a] = y[a]!;
+      pairsOfY[2 * a + 1] = y[a]! - pairsOfY[2 * a]!;
+    }
+    const V = upload(pairsOfY);
+    const F = await deviceCholeskyDouble(gpu!, GH, GL, m, shift);
+    const solver = await DeviceCoreSolver.create(gpu!, F!, V);
+    try {
+      const encoder = gpu!.device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      solver.encode(pass);
+      pass.end();
+      gpu!.device.queue.submit([encoder.finish()]);
+      const got = await download(V, 2 * m);
+      const c = Float64Array.from({ length: m }, (_, a) => got[2 * a]! + got[2 * a + 1]!);
+      const M = Float64Array.from(G, (v, q) => (Math.floor(q / m) === q % m ? v + shift : v));
+      let res = 0;
+      let scale = 0;
+      let cNorm = 0;
+      for (let a = 0; a < m; a++) {
+        let s = 0;
+        for (let b = 0; b < m; b++) s += M[a * m + b]! * c[b]!;
+        res = Math.max(res, Math.abs(s - y[a]!));
+        cNorm = Math.max(cNorm, Math.abs(c[a]!));
+      }
+      for (const v of M) scale = Math.max(scale, Math.abs(v));
+      expect(res / (scale * cNorm)).toBeLessThan(1e-13);
+      const want = Float64Array.from(y);
+      choleskySolveInPlace(choleskyUpper(M, m)!, m, want, 1);
+      expect(relativeErr(c, want)).toBeLessThan(1e-6); // condition ≈ 10⁷ times 2⁻⁴⁸ at most
+      const tiny = upload(new Float32Array(2));
+      await expect(DeviceCoreSolver.create(gpu!, F!, tiny)).rejects.toThrow(new RegExp(`holds 16 bytes, fewer than ${m} pairs`));
+      tiny.destroy();
+    } finally {
+      solver.destroy();
+      for (const b of [GH, GL, V]) b.destroy();
+    }
+  });
+});
+
+function relativeErr(a: Float64Array, b: Float64Array): number {
+  let d = 0;
+  let w = 0;
+  for (let i = 0; i < a.length; i++) {
+    d += (a[i]! - b[i]!) ** 2;
+    w += b[i]! ** 2;
+  }
+  return Math.sqrt(d / w);
+}

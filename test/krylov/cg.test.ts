@@ -34,6 +34,20 @@ describe('cg vs scipy fixtures', () => {
 });
 
 describe('cg', () => {
+  it('verify: false accepts the recursive residual (one product fewer, the same iterate); true residual still ≤ tol on exact products', async () => {
+    const c = g.cg[0]!;
+    const A = countingOperator(Kg, { shift: c.alpha });
+    const checked = await cg(A, g.b, { rtol: c.rtol });
+    const trusted = await cg(A, g.b, { rtol: c.rtol, verify: false });
+    expect(trusted.info).toBe(0);
+    expect(trusted.iterations).toBe(checked.iterations);
+    expect(trusted.matvecs).toBe(checked.matvecs - 1);
+    expect(relErr(trusted.x, checked.x)).toBeLessThan(1e-12);
+    const Ax = matvecDense(Kg, trusted.x).map((v, i) => v + c.alpha * trusted.x[i]!);
+    expect(norm2(Ax.map((v, i) => g.b[i] - v))).toBeLessThanOrEqual(c.rtol * norm2(g.b));
+    await expect(cg(A, g.b, { verify: 'no' as unknown as boolean })).rejects.toThrow(/verify must be true or false, got no/);
+  });
+
   it('solves random SPD systems like a dense solve', async () => {
     for (const [n, seed] of [[30, 1], [80, 2]] as const) {
       const A = randomSpd(n, seed);
