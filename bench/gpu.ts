@@ -255,10 +255,12 @@ async function precondSolve(K: KernelOperator, x: ReturnType<typeof points>): Pr
     }
     t = performance.now();
     let iterations = 0;
+    let lastResidual = NaN;
     const progress = {
       rtol, maxiter,
       onProgress: (p: { iteration: number; residualNorm: number; elapsedMs: number }) => {
         iterations = p.iteration;
+        lastResidual = p.residualNorm;
         if (p.iteration % 10 === 0) log({ kind: 'precond-progress', variant, m, iteration: p.iteration, relResidual: +(p.residualNorm / bNorm).toPrecision(4), elapsedS: +(p.elapsedMs / 1e3).toFixed(2) });
       },
       // K.solve's mixed-precision refinement (float32 inner products, compensated true residuals): each outer step
@@ -285,6 +287,7 @@ async function precondSolve(K: KernelOperator, x: ReturnType<typeof points>): Pr
       kind: 'precond-solve', n, alpha, rtol, variant, maxiter, iterations, info,
       buildS: +buildS.toFixed(2), solveS: +solveS.toFixed(2), totalS: +(buildS + solveS).toFixed(2),
       relResidual: +(await verifiedResidual(check, b, xs, alpha)).toPrecision(3),
+      recursiveResidual: +(lastResidual / bNorm).toPrecision(3), // CG's own, at its last iteration
       ...(m !== undefined ? { m } : {}), ...(jitter !== undefined ? { jitter } : {}),
     });
     if (variant === 'device-landmarks') await M!.dispose(); // the next variant needs the memory

@@ -397,6 +397,9 @@ const DF_PANEL = 32;
 /** Columns per DF_UPDATE workgroup (2 rows × 4 columns per thread). */
 const DF_UPDATE_COLUMNS = 64;
 
+/** The update's accumulators per thread (2 rows × 4 columns). */
+const ACC = [0, 1, 2, 3, 4, 5, 6, 7];
+
 /** Header: m, ma = p, a0, flag = 0 (opq's zero), gx. U = UH + UL (row-major m×m pairs, upper triangle). */
 function dfUpdateProgram(fused: boolean): GpuProgram {
   return fixedProgram(`chol-df-update${fused ? '-fma' : ''}`, 256, ['storage', 'storage'], `${UNIFORM_DECL}
@@ -414,9 +417,8 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   let t = ty * 16u + tx;
   let col0 = h.a0 + (wid.x + wid.y * h.gx) * ${DF_UPDATE_COLUMNS}u;
   if (col0 >= h.m) { return; }
-  // acc[4r + c]: Σ_k U[k][a0 + 2ty + r]·U[k][col0 + 4tx + c]
-  var acc: array<vec2<f32>, 8>;
-  for (var q = 0u; q < 8u; q++) { acc[q] = vec2<f32>(0.0); }
+  // acc{4r + c}: Σ_k U[k][a0 + 2ty + r]·U[k][col0 + 4tx + c] (named, not an array: constant registers)
+${ACC.map((q) => `  var acc${q} = vec2<f32>(0.0);`).join('\n')}
   for (var k0 = 0u; k0 < h.a0; k0 += 8u) {
     workgroupBarrier();
     {
@@ -449,28 +451,22 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
     for (var k = 0u; k < 8u; k++) {
       let a0v = vec2<f32>(Lh[k * 32u + 2u * ty], Ll[k * 32u + 2u * ty]);
       let a1v = vec2<f32>(Lh[k * 32u + 2u * ty + 1u], Ll[k * 32u + 2u * ty + 1u]);
-      for (var c = 0u; c < 4u; c++) {
-        let b = vec2<f32>(Ch[k * 64u + 4u * tx + c], Cl[k * 64u + 4u * tx + c]);
-        acc[c] = dfMad(acc[c], a0v, b);
-        acc[4u + c] = dfMad(acc[4u + c], a1v, b);
-      }
+${[0, 1, 2, 3].map((c) => `      let b${c} = vec2<f32>(Ch[k * 64u + 4u * tx + ${c}u], Cl[k * 64u + 4u * tx + ${c}u]);
+      acc${c} = dfMad(acc${c}, a0v, b${c});
+      acc${4 + c} = dfMad(acc${4 + c}, a1v, b${c});`).join('\n')}
     }
-    for (var q = 0u; q < 8u; q++) { acc[q] = fastTwoSum(acc[q].x, acc[q].y); }
+${ACC.map((q) => `    acc${q} = fastTwoSum(acc${q}.x, acc${q}.y);`).join('\n')}
   }
-  for (var r = 0u; r < 2u; r++) {
-    let row = 2u * ty + r;
-    if (row < h.ma) {
-      for (var c = 0u; c < 4u; c++) {
-        let col = col0 + 4u * tx + c;
-        if (col < h.m) {
-          let at = (h.a0 + row) * h.m + col;
-          let v = dfAdd(vec2<f32>(UH[at], UL[at]), -acc[4u * r + c]);
-          UH[at] = v.x;
-          UL[at] = v.y;
-        }
-      }
+${ACC.map((q) => `  {
+    let row = 2u * ty + ${q >> 2}u;
+    let col = col0 + 4u * tx + ${q & 3}u;
+    if (row < h.ma && col < h.m) {
+      let at = (h.a0 + row) * h.m + col;
+      let v = dfAdd(vec2<f32>(UH[at], UL[at]), -acc${q});
+      UH[at] = v.x;
+      UL[at] = v.y;
     }
-  }
+  }`).join('\n')}
 }
 `);
 }
@@ -824,4 +820,14 @@ export class DeviceCoreSolver {
     for (const u of this.uniforms) u.destroy();
     this.factor.destroy();
   }
+}
+
+/** Starts compiling the factorisations' and solves' programs (see `warmBlockPipelines` in tall.ts). */
+export async function warmCholeskyPipelines(ctx: GpuContext): Promise<void> {
+  const fused = await fusedMultiplyAdd(ctx);
+  const programs = [
+    CHOL_UPDATE, CHOL_BLOCK, CHOL_SOLVE, DIAGONAL, dfUpdateProgram(fused), dfBlockProgram(fused), dfSolveProgram(fused),
+    ...(['fwd-block', 'fwd-update', 'bwd-block', 'bwd-update'] as const).map((k) => triProgram(k, fused)),
+  ];
+  for (const p of programs) pipelineFor(ctx, p).catch(() => undefined); // a failure surfaces where it is used
 }

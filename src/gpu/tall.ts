@@ -39,10 +39,10 @@ interface Block {
 /**
  * Terms per float32 partial of the Gram before it is added with compensation (a multiple of 16, the staging). The
  * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work;
- * 32 cuts that to 16%, and the partials' own rounding (≈ √32·u of their terms) stays far below what the whitened
+ * 64 cuts that to 9%, and the partials' own rounding (≈ √64·u of their terms) stays far below what the whitened
  * core needs (ν, see device-landmarks.ts; the Lanczos floor measures it).
  */
-const GRAM_PARTIAL_TERMS = 32;
+const GRAM_PARTIAL_TERMS = 64;
 
 /** Gram tile: GRAM_ROWS landmarks a × GRAM_COLUMNS landmarks b per workgroup, 4×8 per thread (as TRSM_UPDATE). */
 const GRAM_ROWS = 64;
@@ -400,6 +400,16 @@ function joinPairs(p: Float32Array): Float64Array {
   return out;
 }
 
+/**
+ * Starts compiling the block algebra's programs (not the formula's own block program), so that a build which
+ * needs them later finds them compiled: Dawn compiles pipelines asynchronously, off the host's critical path.
+ */
+export function warmBlockPipelines(ctx: GpuContext): void {
+  for (const p of [GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY, GRAM_APPLY, SPLIT_PAIRS]) {
+    pipelineFor(ctx, p).catch(() => undefined); // a failure surfaces where the program is used
+  }
+}
+
 /** K_mn on the device (see the module comment). */
 export class DeviceKernelBlock {
   private constructor(
@@ -546,6 +556,15 @@ export class DeviceKernelBlock {
     build: (pass: GPUComputePassEncoder) => void,
     copy: { from: GPUBuffer | GPUBuffer[]; to: GPUBuffer; bytes: number },
   ): Promise<Float32Array> {
+    return this.runAndRead(build, copy, (mapped) => mapped.slice());
+  }
+
+  /** As `run`, handing the mapped readback to `consume` (valid only during the call). */
+  private async runAndRead<T>(
+    build: (pass: GPUComputePassEncoder) => void,
+    copy: { from: GPUBuffer | GPUBuffer[]; to: GPUBuffer; bytes: number },
+    consume: (mapped: Float32Array) => T,
+  ): Promise<T> {
     const { device } = this.ctx;
     device.pushErrorScope('validation');
     const encoder = device.createCommandEncoder();
@@ -561,7 +580,7 @@ export class DeviceKernelBlock {
     try {
       const e = await invalid;
       if (e) throw new Error(`GPU validation error in a kernel-block product: ${e.message}`);
-      return new Float32Array(copy.to.getMappedRange(0, copy.bytes)).slice();
+      return consume(new Float32Array(copy.to.getMappedRange(0, copy.bytes)));
     } finally {
       copy.to.unmap();
     }
@@ -881,10 +900,26 @@ export class DeviceKernelBlock {
    * the result split into pairs with halves there, K_nm c — double-float throughout, one upload and one readback.
    */
   async applyThroughCore(r: Float64Array, solver: DeviceCoreSolver): Promise<Float64Array> {
+    return this.throughCore('DeviceKernelBlock.applyThroughCore', r, solver, (z) => joinPairs(z));
+  }
+
+  /**
+   * (r − K_nm S⁻¹ K_mn r)/ν, the Woodbury form of the landmark preconditioner's P⁻¹r, as `applyThroughCore` with the
+   * last step taken on the mapped readback (no intermediate n-vector).
+   */
+  async woodbury(r: Float64Array, solver: DeviceCoreSolver, nu: number): Promise<Float64Array> {
+    return this.throughCore('DeviceKernelBlock.woodbury', r, solver, (z) => {
+      const out = new Float64Array(r.length);
+      for (let i = 0; i < out.length; i++) out[i] = (r[i]! - (z[2 * i]! + z[2 * i + 1]!)) / nu;
+      return out;
+    });
+  }
+
+  private async throughCore(fn: string, r: Float64Array, solver: DeviceCoreSolver, finish: (z: Float32Array) => Float64Array): Promise<Float64Array> {
     const { device, limits } = this.ctx;
     const { n, m, vectors } = this;
-    if (solver.vector !== vectors.y) throw new Error('DeviceKernelBlock.applyThroughCore: the solver is not this block\'s (see coreSolver)');
-    if (r.length !== n) throw new RangeError(`DeviceKernelBlock.applyThroughCore: r has ${r.length} entries, expected n = ${n}`);
+    if (solver.vector !== vectors.y) throw new Error(`${fn}: the solver is not this block's (see coreSolver)`);
+    if (r.length !== n) throw new RangeError(`${fn}: r has ${r.length} entries, expected n = ${n}`);
     device.queue.writeBuffer(vectors.r, 0, splitVector(r));
     const [pT, pN, pS] = await Promise.all([APPLY_T, APPLY, SPLIT_PAIRS].map((p) => pipelineFor(this.ctx, p)));
     const { applyT, apply } = await this.bindings();
@@ -901,7 +936,7 @@ export class DeviceKernelBlock {
     const split = this.split;
     const groups = Math.ceil(n / 256);
     const gxN = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
-    const z = await this.run((pass) => {
+    return this.runAndRead((pass) => {
       pass.setPipeline(pT!.pipeline);
       this.blocks.forEach((A, p) => {
         const gx = Math.min(A.count, limits.maxComputeWorkgroupsPerDimension);
@@ -917,8 +952,7 @@ export class DeviceKernelBlock {
         pass.setBindGroup(0, group);
         pass.dispatchWorkgroups(gxN, Math.ceil(groups / gxN), 1);
       }
-    }, { from: vectors.z, to: vectors.readN, bytes: 8 * n });
-    return joinPairs(z);
+    }, { from: vectors.z, to: vectors.readN, bytes: 8 * n }, finish);
   }
 
   private split?: { u: GPUBuffer; group: GPUBindGroup };

@@ -13,7 +13,7 @@ import { describeNode } from '../formula/print.js';
 import { reduceKernel } from '../cpu/reduce.js';
 import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
-import { gpuReduceKernel, type GpuKernelOptions } from '../gpu/reduce.js';
+import { gpuReduceKernel, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator } from './linear-operator.js';
 import type { Dtype } from './types.js';
 import { columnsToMatrix, matrixColumns } from './validate.js';
@@ -152,6 +152,13 @@ export class KernelOperator extends LinearOperator {
    * sums: CG's recursive residual on them tracks the true one (H100, n = 2²⁰, α = 10⁻³: recursive and verified
    * residual agree, bench/RESULTS.md), so `solve` skips the verifying product (1.2 s there).
    */
+  /** GPU: the one-column product's plan built (pipeline compiled, buffers allocated) ahead of the first product. */
+  protected override async prepareProducts(): Promise<void> {
+    if (this.backend === 'gpu' && this.options.denseCache !== 'always') {
+      await prepareGpuKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], 1, this.options.gpu);
+    }
+  }
+
   protected override productsExact(): boolean {
     return this.backend === 'gpu' && this.options.gpu?.compensated === true;
   }

@@ -43,8 +43,8 @@
 import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, GpuOutOfMemoryError, type GpuContext } from '../gpu/device.js';
-import { DeviceKernelBlock } from '../gpu/tall.js';
-import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
+import { DeviceKernelBlock, warmBlockPipelines } from '../gpu/tall.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, warmCholeskyPipelines, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
 import { mulberry32 } from '../krylov/random.js';
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { norm } from '../krylov/util.js';
@@ -362,13 +362,14 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
     const col = new Float64Array(n);
     for (let c = 0; c < q; c++) {
       for (let i = 0; i < n; i++) col[i] = X.data[i * q + c]!;
-      let z: Float64Array;
-      if (this.R instanceof DeviceCoreSolver) z = await this.block.applyThroughCore(col, this.R);
-      else {
-        const y = await this.block.applyT(col);
-        this.R.solveInPlace(y, 1);
-        z = await this.block.apply(y);
+      if (this.R instanceof DeviceCoreSolver) {
+        const w = await this.block.woodbury(col, this.R, this.nu);
+        for (let i = 0; i < n; i++) out.data[i * q + c] = w[i]!;
+        continue;
       }
+      const y = await this.block.applyT(col);
+      this.R.solveInPlace(y, 1);
+      const z = await this.block.apply(y);
       for (let i = 0; i < n; i++) out.data[i * q + c] = (col[i]! - z[i]!) / this.nu;
     }
     return out;
@@ -447,6 +448,9 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     throw new RangeError(`${fn}: whiteningFactor must be 'device' or 'host', got ${String(factorWhere)}`);
   }
   const ctx = await acquireGpu();
+  // the build's fixed programs compile in the background while the landmarks are chosen
+  warmBlockPipelines(ctx);
+  warmCholeskyPipelines(ctx).catch(() => undefined);
   const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const orderWhere = options.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
   if (orderWhere !== 'device' && orderWhere !== 'host') {
@@ -462,29 +466,20 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
         : farthestPointLandmarks(A, m, seed);
     mark(`${m} ${selection} landmarks${selection === 'farthest-point' ? ` (${orderWhere})` : ''}`);
     const Kmm = await deviceKmm(ctx, A.formula.node, idx);
+    // K_mm is factored (on the device, or the host) while K_mn's buffers are allocated and it is formed
+    const node = restrictRows(A.formula.node, { j: idx });
+    const creating = DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
+    creating.catch(() => undefined); // awaited below
     let factoring: Promise<WhiteningFactor>;
     if (factorWhere === 'device' && Kmm.buffer) {
-      try {
-        whitening = await deviceWhiteningFactor(ctx, Kmm.buffer, m, startDelta(m), fn);
-      } finally {
-        Kmm.destroy();
-      }
-      mark(`K_mm and its Cholesky (+ ${whitening.delta.toExponential(1)}·max K_aa) on the device`);
-      factoring = Promise.resolve(whitening);
+      factoring = deviceWhiteningFactor(ctx, Kmm.buffer, m, startDelta(m), fn).finally(() => Kmm.destroy());
     } else {
-      // the host factors K_mm while the device forms K_mn
-      let host: Float64Array;
-      try {
-        host = Float64Array.from(await Kmm.rows(Array.from({ length: m }, (_, a) => a)));
-      } finally {
-        Kmm.destroy();
-      }
-      mark('K_mm on the device');
-      factoring = hostWhiteningFactor(host, m, startDelta(m), fn);
+      factoring = Kmm.rows(Array.from({ length: m }, (_, a) => a)).finally(() => Kmm.destroy())
+        .then((rows) => hostWhiteningFactor(Float64Array.from(rows), m, startDelta(m), fn));
     }
-    const node = restrictRows(A.formula.node, { j: idx });
+    factoring.catch(() => undefined); // awaited below
     try {
-      block = await DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
+      block = await creating;
     } catch (error) {
       const R = (await factoring.catch(() => undefined))?.R;
       if (R && !(R instanceof Float64Array)) R.destroy();
@@ -501,7 +496,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       block.destroy();
       throw error;
     }
-    if (whitening.R instanceof Float64Array) mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (host, WASM)`);
+    mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (${whitening.R instanceof Float64Array ? 'host, WASM' : 'device, float32'})`);
     break;
   }
   try {

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cg, gaussianKernel, type LinearOperator } from '../../src/index.js';
 import { registerKrylovModule } from '../../src/operators/krylov-bridge.js';
 import { REFINEMENT_MAX_FLOOR } from '../../src/operators/kernel-operator.js';
-import { fusedMultiplyAdd, gpuReduceKernel, pipelineFor } from '../../src/gpu/reduce.js';
+import { fusedMultiplyAdd, gpuReduceKernel, lightGuardsHold, pipelineFor } from '../../src/gpu/reduce.js';
 import { acquireGpu } from '../../src/gpu/device.js';
 import { emitKernelProgram } from '../../src/gpu/wgsl-emit.js';
 import { collectVariables } from '../../src/formula/index.js';
@@ -171,5 +171,24 @@ describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
     const plain = gaussianKernel(Y, { sigma: 0.1, backend: 'gpu', gpu: { compensated: false } });
     await plain.solve(b, 1e-3, { rtol: 1e-3, preconditioner: 'none', maxiter: 50 }).catch(() => undefined);
     expect(seen[2]).not.toMatch(/compensated/);
+  });
+});
+
+describe.runIf(hasGpu)('light guards (half the opq of a compensated term)', () => {
+  it('guard only p, s and bb per term; used only where the device fuses fma and the probe finds identical sums', async () => {
+    const K = gaussianKernel([[0, 0, 0], [1, 1, 1]], { sigma: 0.3, backend: 'cpu' });
+    const node = K.formula.node;
+    const slots = collectVariables(node);
+    const shape = { workgroupSize: 64, rowsPerThread: 1, tile: 64, width: 1 as const, kahan: true, compensated: true, fusedTwoProduct: true };
+    const term = (code: string) => /\{ let kk = [^}]*\}/.exec(code)![0];
+    const full = term(emitKernelProgram(node, slots, shape, { maxComputeWorkgroupStorageSize: 16384 }).code);
+    const light = term(emitKernelProgram(node, slots, { ...shape, lightGuards: true }, { maxComputeWorkgroupStorageSize: 16384 }).code);
+    expect(full.match(/opq\(/g)!.length).toBe(6);
+    expect(light.match(/opq\(/g)!.length).toBe(3);
+    for (const guarded of ['opq(kk * ', 'let s = opq(', 'let bb = opq(']) expect(light).toContain(guarded);
+    const ctx = await acquireGpu();
+    const holds = await lightGuardsHold(ctx);
+    if (!(await fusedMultiplyAdd(ctx))) expect(holds).toBe(false); // Dekker's products keep every guard
+    expect(await lightGuardsHold(ctx)).toBe(holds); // measured once
   });
 });
