@@ -39,10 +39,11 @@ interface Block {
 /**
  * Terms per float32 partial of the Gram before it is added with compensation (a multiple of 16, the staging). The
  * compensated add costs ≈ 6 vector operations per 4 accumulators, so with 8-term partials it took 43% of the work;
- * 64 cuts that to 9%, and the partials' own rounding (≈ √64·u of their terms) stays far below what the whitened
- * core needs (ν, see device-landmarks.ts; the Lanczos floor measures it).
+ * 32 cuts that to 16%, and the partials' own rounding (≈ √32·u of their terms) stays far below what the whitened
+ * core needs (ν, see device-landmarks.ts; the Lanczos floor measures it). 64-term partials measured no faster on
+ * the H100 (whitening with the Gram 8.8 s against 8.5 s) and lowered the bottom of νI + E from 0.87ν to 0.72ν.
  */
-const GRAM_PARTIAL_TERMS = 64;
+const GRAM_PARTIAL_TERMS = 32;
 
 /** Gram tile: GRAM_ROWS landmarks a × GRAM_COLUMNS landmarks b per workgroup, 4×8 per thread (as TRSM_UPDATE). */
 const GRAM_ROWS = 64;

@@ -471,9 +471,9 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       .rejects.toThrow(/coreFactor must be 'device' or 'host', got gpu/);
   });
 
-  it('a negative bottom of νI + E raises the jitter: the core factored at the floor alongside the Lanczos is refactored', async () => {
+  it.each(['device', 'host'] as const)('a negative bottom of νI + E raises the jitter (core on the %s; the host\'s, factored at the floor alongside the Lanczos, is refactored)', async (coreFactor) => {
     const stages: string[] = [];
-    const P = await deviceLandmarkPreconditioner(K, { shift: 1e-8, rank: 150, onProgress: (p) => stages.push(p.stage) });
+    const P = await deviceLandmarkPreconditioner(K, { shift: 1e-8, rank: 150, coreFactor, onProgress: (p) => stages.push(p.stage) });
     try {
       const line = stages.find((t) => t.startsWith('bottom of νI + E measured on the device'))!;
       const [, bottom, jitter] = /\(([^)]+)\): jitter (\S+)/.exec(line)!;
