@@ -824,10 +824,12 @@ export class DeviceCoreSolver {
 
 /** Starts compiling the factorisations' and solves' programs (see `warmBlockPipelines` in tall.ts). */
 export async function warmCholeskyPipelines(ctx: GpuContext): Promise<void> {
+  // the float32 factorisation's now (a build needs them first), the double-float ones once the fma probe has run
+  for (const p of [DIAGONAL, CHOL_UPDATE, CHOL_BLOCK, CHOL_SOLVE]) pipelineFor(ctx, p).catch(() => undefined); // a failure surfaces where it is used
   const fused = await fusedMultiplyAdd(ctx);
   const programs = [
-    CHOL_UPDATE, CHOL_BLOCK, CHOL_SOLVE, DIAGONAL, dfUpdateProgram(fused), dfBlockProgram(fused), dfSolveProgram(fused),
+    dfUpdateProgram(fused), dfBlockProgram(fused), dfSolveProgram(fused),
     ...(['fwd-block', 'fwd-update', 'bwd-block', 'bwd-update'] as const).map((k) => triProgram(k, fused)),
   ];
-  for (const p of programs) pipelineFor(ctx, p).catch(() => undefined); // a failure surfaces where it is used
+  for (const p of programs) pipelineFor(ctx, p).catch(() => undefined);
 }

@@ -406,7 +406,8 @@ function joinPairs(p: Float32Array): Float64Array {
  * needs them later finds them compiled: Dawn compiles pipelines asynchronously, off the host's critical path.
  */
 export function warmBlockPipelines(ctx: GpuContext): void {
-  for (const p of [GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY, GRAM_APPLY, SPLIT_PAIRS]) {
+  // in the order a landmark build needs them (compilation may be serial)
+  for (const p of [GATHER, TRSM_UPDATE, TRSM_DIAG, GRAM, SCATTER, GRAM_APPLY, APPLY, SPLIT_PAIRS, APPLY_T]) {
     pipelineFor(ctx, p).catch(() => undefined); // a failure surfaces where the program is used
   }
 }
@@ -437,7 +438,6 @@ export class DeviceKernelBlock {
     const WG = Math.min(256, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
     const program = emitKernelBlockProgram(formula, slots, WG, limits);
     const blockPipe = await pipelineFor(ctx, program);
-    await Promise.all([GRAM, GATHER, SCATTER, TRSM_UPDATE, TRSM_DIAG, APPLY_T, APPLY, GRAM_APPLY, SPLIT_PAIRS].map((p) => pipelineFor(ctx, p))); // compiled now, cached for later
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
@@ -790,7 +790,11 @@ export class DeviceKernelBlock {
   }
 
   /** The Gram's device pairs, kept by `whiten(…, { keepGram: true })` for `gramApply`. */
-  private keptGram?: { hi: GPUBuffer; lo: GPUBuffer };
+  private keptGram?: {
+    hi: GPUBuffer; lo: GPUBuffer;
+    /** `gramRounding`'s buffers and bind groups, made on its first call. */
+    lanczos?: { gy: GPUBuffer; read: GPUBuffer; buffers: GPUBuffer[]; gramGrid: readonly [number, number]; gram: GPUBindGroup; split: GPUBindGroup };
+  };
 
   /**
    * G w (m values) for the Gram the last `whiten(…, { keepGram: true })` computed, on the device in double-float
@@ -831,10 +835,68 @@ export class DeviceKernelBlock {
     return this.keptGram;
   }
 
+  /**
+   * G w − Bᵀ(B w) (m values) in one submission, G the kept Gram and B this block: the Gram's rounding applied to w,
+   * in double-float arithmetic throughout (B w stays on the device as pairs, split there for Bᵀ). For the Lanczos
+   * floor (`coreBottom`): one upload and one m-vector readback per step, where `gramApply`, `apply` and `applyT` each
+   * moved an n-vector through the host.
+   */
+  async gramRounding(w: Float64Array): Promise<Float64Array<ArrayBuffer>> {
+    const { device, limits } = this.ctx;
+    const { n, m, vectors } = this;
+    const G = this.keptGram;
+    if (!G) throw new Error('DeviceKernelBlock.gramRounding: no Gram kept (whiten with { keepGram: true } first)');
+    if (w.length !== m) throw new RangeError(`DeviceKernelBlock.gramRounding: w has ${w.length} entries, expected m = ${m}`);
+    device.queue.writeBuffer(vectors.c, 0, splitVector(w));
+    const [pG, pT, pN, pS] = await Promise.all([GRAM_APPLY, APPLY_T, APPLY, SPLIT_PAIRS].map((p) => pipelineFor(this.ctx, p)));
+    const { applyT, apply } = await this.bindings();
+    G.lanczos ??= (() => {
+      const gy = device.createBuffer({ size: Math.max(16, 8 * m), usage: USAGE.STORAGE | USAGE.COPY_SRC });
+      const read = device.createBuffer({ size: Math.max(32, 16 * m), usage: USAGE.MAP_READ | USAGE.COPY_DST });
+      const gx = Math.min(m, limits.maxComputeWorkgroupsPerDimension);
+      const uG = this.uniform([0, 0, 0, m, 0, 0, 0, gx]);
+      const uS = this.uniform([0, 0, 0, n, 0, 0, 0, 0]);
+      const bind = (pipe: { layout: GPUBindGroupLayout }, buffers: GPUBuffer[]) => device.createBindGroup({
+        layout: pipe.layout, entries: buffers.map((buffer, binding) => ({ binding, resource: { buffer } })),
+      });
+      return {
+        gy, read, buffers: [gy, read, uG, uS], gramGrid: [gx, Math.ceil(m / gx)] as const,
+        gram: bind(pG!, [uG, G.hi, G.lo, vectors.c, gy]),
+        split: bind(pS!, [uS, vectors.z, vectors.r]),
+      };
+    })();
+    const L = G.lanczos;
+    const groups = Math.ceil(n / 256);
+    const gxN = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+    const out = await this.run((pass) => {
+      pass.setPipeline(pG!.pipeline);
+      pass.setBindGroup(0, L.gram);
+      pass.dispatchWorkgroups(L.gramGrid[0], L.gramGrid[1], 1);
+      pass.setPipeline(pN!.pipeline);
+      for (const group of apply) {
+        pass.setBindGroup(0, group);
+        pass.dispatchWorkgroups(gxN, Math.ceil(groups / gxN), 1);
+      }
+      pass.setPipeline(pS!.pipeline);
+      pass.setBindGroup(0, L.split);
+      pass.dispatchWorkgroups(gxN, Math.ceil(groups / gxN), 1);
+      pass.setPipeline(pT!.pipeline);
+      this.blocks.forEach((A, p) => {
+        const gx = Math.min(A.count, limits.maxComputeWorkgroupsPerDimension);
+        pass.setBindGroup(0, applyT[p]!);
+        pass.dispatchWorkgroups(gx, Math.ceil(A.count / gx), 1);
+      });
+    }, { from: [L.gy, vectors.y], to: L.read, bytes: 16 * m });
+    const result = new Float64Array(m);
+    for (let a = 0; a < m; a++) result[a] = (out[2 * a]! + out[2 * a + 1]!) - (out[2 * m + 2 * a]! + out[2 * m + 2 * a + 1]!);
+    return result;
+  }
+
   /** Frees the kept Gram (2·4m² bytes). */
   releaseGram(): void {
     this.keptGram?.hi.destroy();
     this.keptGram?.lo.destroy();
+    for (const b of this.keptGram?.lanczos?.buffers ?? []) b.destroy();
     this.keptGram = undefined;
   }
 

@@ -149,10 +149,8 @@ export async function coreBottom(block: DeviceKernelBlock, nu: number, steps = G
   const off: number[] = [];
   for (let j = 0; j < k; j++) {
     V.push(v);
-    const Gv = await block.gramApply(v);
-    const BtBv = await block.applyT(await block.apply(v));
-    const w = new Float64Array(m);
-    for (let a = 0; a < m; a++) w[a] = nu * v[a]! + (Gv[a]! - BtBv[a]!);
+    const w = await block.gramRounding(v);
+    for (let a = 0; a < m; a++) w[a] = nu * v[a]! + w[a]!;
     let alpha = 0;
     for (let a = 0; a < m; a++) alpha += w[a]! * v[a]!;
     diag.push(alpha);
@@ -449,8 +447,8 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   }
   const ctx = await acquireGpu();
   // the build's fixed programs compile in the background while the landmarks are chosen
-  warmBlockPipelines(ctx);
   warmCholeskyPipelines(ctx).catch(() => undefined);
+  warmBlockPipelines(ctx);
   const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
   const orderWhere = options.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
   if (orderWhere !== 'device' && orderWhere !== 'host') {

@@ -187,10 +187,19 @@ describe.runIf(hasGpu)('DeviceKernelBlock.whiten: Bᵀ = L⁻¹K̃_mn in place, 
       for (let a = 0; a < m; a++) for (let b = 0; b < m; b++) GvWant[a]! += G[a * m + b]! * v[b]!;
       expect(relativeError(Gv, GvWant)).toBeLessThan(1e-12);
       await expect(block.gramApply(v.subarray(1))).rejects.toThrow(/w has 149 entries, expected m = 150/);
+      // Gw − Bᵀ(Bw) in one submission: what the three products give through the host, to double-float rounding
+      const BtBv = await block.applyT(await block.apply(v));
+      const rounding = await block.gramRounding(v);
+      let diff = 0;
+      for (let a = 0; a < m; a++) diff = Math.max(diff, Math.abs(rounding[a]! - (Gv[a]! - BtBv[a]!)));
+      expect(diff).toBeLessThan(1e-11 * Math.max(...Array.from(Gv, Math.abs)));
+      expect(Math.max(...Array.from(rounding, Math.abs))).toBeGreaterThan(0); // the Gram's rounding is not nothing
+      await expect(block.gramRounding(v.subarray(1))).rejects.toThrow(/w has 149 entries, expected m = 150/);
       const bottom = await coreBottom(block, nu, 60);
       expect(Math.abs(bottom - lambdaMin)).toBeLessThan(0.05 * Math.abs(lambdaMin));
       block.releaseGram();
       await expect(block.gramApply(v)).rejects.toThrow(/no Gram kept/);
+      await expect(block.gramRounding(v)).rejects.toThrow(/no Gram kept/);
     } finally {
       block.destroy();
     }
