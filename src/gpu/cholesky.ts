@@ -20,7 +20,7 @@
  * All ≈ 3·⌈m/64⌉ dispatches go in one command buffer.
  */
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
-import { fixedProgram, microTile, UNIFORM_DECL } from './fixed-programs.js';
+import { bindDispatches, encodeDispatches, fixedProgram, microTile, UNIFORM_DECL, type FixedDispatch } from './fixed-programs.js';
 import { fusedMultiplyAdd, pipelineFor } from './reduce.js';
 import { HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
@@ -290,45 +290,25 @@ export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, s
   temporaries.push(status);
   let failedAt = NO_FAILURE;
   try {
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(A, 0, R, 0, 4 * m * m);
-    const pass = encoder.beginComputePass();
+    const list: FixedDispatch[] = [];
     for (let a0 = 0; a0 < m; a0 += PANEL) {
       const p = Math.min(PANEL, m - a0);
       if (a0 > 0) {
         const [gx, gy] = grid(Math.ceil((m - a0) / UPDATE_COLUMNS));
-        const u = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
-        temporaries.push(u);
-        pass.setPipeline(updatePipe.pipeline);
-        pass.setBindGroup(0, device.createBindGroup({
-          layout: updatePipe.layout,
-          entries: [{ binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: R } }],
-        }));
-        pass.dispatchWorkgroups(gx, gy, 1);
+        list.push({ pipe: updatePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [R], grid: [gx, gy] });
       }
-      const u = uniformBuffer(device, [0, p, 0, m, a0, shiftBits, 0, 0]);
-      temporaries.push(u);
-      pass.setPipeline(blockPipe.pipeline);
-      pass.setBindGroup(0, device.createBindGroup({
-        layout: blockPipe.layout,
-        entries: [
-          { binding: 0, resource: { buffer: u } }, { binding: 1, resource: { buffer: R } },
-          { binding: 2, resource: { buffer: D } }, { binding: 3, resource: { buffer: status } },
-        ],
-      }));
-      pass.dispatchWorkgroups(1, 1, 1);
+      list.push({ pipe: blockPipe, header: [0, p, 0, m, a0, shiftBits, 0, 0], buffers: [R, D, status], grid: [1, 1] });
       if (a0 + p < m) {
         const [gx, gy] = grid(Math.ceil((m - a0 - p) / SOLVE_COLUMNS));
-        const v = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
-        temporaries.push(v);
-        pass.setPipeline(solvePipe.pipeline);
-        pass.setBindGroup(0, device.createBindGroup({
-          layout: solvePipe.layout,
-          entries: [{ binding: 0, resource: { buffer: v } }, { binding: 1, resource: { buffer: R } }],
-        }));
-        pass.dispatchWorkgroups(gx, gy, 1);
+        list.push({ pipe: solvePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [R], grid: [gx, gy] });
       }
     }
+    const { groups, uniforms } = bindDispatches(device, list);
+    temporaries.push(uniforms);
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(A, 0, R, 0, 4 * m * m);
+    const pass = encoder.beginComputePass();
+    encodeDispatches(pass, list, groups);
     pass.end();
     const word = readBack(device, encoder, status, 4);
     const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
@@ -624,39 +604,27 @@ export async function deviceCholeskyDouble(
   status.unmap();
   temporaries.push(status);
   let failedAt = NO_FAILURE;
-  const bind = (pipe: { layout: GPUBindGroupLayout }, u: GPUBuffer, ...buffers: GPUBuffer[]) => device.createBindGroup({
-    layout: pipe.layout,
-    entries: [u, ...buffers].map((buffer, binding) => ({ binding, resource: { buffer } })),
-  });
   try {
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(GH, 0, UH, 0, 4 * m * m);
-    encoder.copyBufferToBuffer(GL, 0, UL, 0, 4 * m * m);
-    const pass = encoder.beginComputePass();
+    const list: FixedDispatch[] = [];
     for (let a0 = 0; a0 < m; a0 += DF_PANEL) {
       const p = Math.min(DF_PANEL, m - a0);
       if (a0 > 0) {
         const [gx, gy] = grid(Math.ceil((m - a0) / DF_UPDATE_COLUMNS));
-        const u = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
-        temporaries.push(u);
-        pass.setPipeline(updatePipe.pipeline);
-        pass.setBindGroup(0, bind(updatePipe, u, UH, UL));
-        pass.dispatchWorkgroups(gx, gy, 1);
+        list.push({ pipe: updatePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [UH, UL], grid: [gx, gy] });
       }
-      const u = uniformBuffer(device, [bits[1]!, p, 0, m, a0, bits[0]!, 0, 0]);
-      temporaries.push(u);
-      pass.setPipeline(blockPipe.pipeline);
-      pass.setBindGroup(0, bind(blockPipe, u, UH, UL, status));
-      pass.dispatchWorkgroups(1, 1, 1);
+      list.push({ pipe: blockPipe, header: [bits[1]!, p, 0, m, a0, bits[0]!, 0, 0], buffers: [UH, UL, status], grid: [1, 1] });
       if (a0 + p < m) {
         const [gx, gy] = grid(Math.ceil((m - a0 - p) / 256));
-        const v = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
-        temporaries.push(v);
-        pass.setPipeline(solvePipe.pipeline);
-        pass.setBindGroup(0, bind(solvePipe, v, UH, UL));
-        pass.dispatchWorkgroups(gx, gy, 1);
+        list.push({ pipe: solvePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [UH, UL], grid: [gx, gy] });
       }
     }
+    const { groups, uniforms } = bindDispatches(device, list);
+    temporaries.push(uniforms);
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(GH, 0, UH, 0, 4 * m * m);
+    encoder.copyBufferToBuffer(GL, 0, UL, 0, 4 * m * m);
+    const pass = encoder.beginComputePass();
+    encodeDispatches(pass, list, groups);
     pass.end();
     const word = readBack(device, encoder, status, 4);
     const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
@@ -761,10 +729,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
  * of each 0.3 s application on the H100 machine (memory-bound on one thread), and the factor's readback 512 MiB.
  */
 export class DeviceCoreSolver {
-  private readonly dispatches: { pipeline: GPUComputePipeline; group: GPUBindGroup; grid: readonly [number, number] }[] = [];
-  private readonly uniforms: GPUBuffer[] = [];
-
-  private constructor(readonly factor: DeviceDoubleFactor, readonly vector: GPUBuffer) {}
+  private constructor(
+    readonly factor: DeviceDoubleFactor,
+    readonly vector: GPUBuffer,
+    private readonly list: readonly FixedDispatch[],
+    private readonly groups: readonly GPUBindGroup[],
+    private readonly uniforms: GPUBuffer,
+  ) {}
 
   /** The solver for `factor` acting on `vector` (m pairs, a STORAGE buffer the caller owns). */
   static async create(ctx: GpuContext, factor: DeviceDoubleFactor, vector: GPUBuffer): Promise<DeviceCoreSolver> {
@@ -774,22 +745,12 @@ export class DeviceCoreSolver {
     const fused = await fusedMultiplyAdd(ctx);
     const kinds = ['fwd-block', 'fwd-update', 'bwd-block', 'bwd-update'] as const;
     const pipes = Object.fromEntries(await Promise.all(kinds.map(async (k) => [k, await pipelineFor(ctx, triProgram(k, fused))] as const)));
-    const solver = new DeviceCoreSolver(factor, vector);
+    const list: FixedDispatch[] = [];
     const add = (kind: (typeof kinds)[number], p: number, a0: number, threads: number) => {
       const groups = kind.endsWith('block') ? 1 : Math.ceil(threads / 256);
       if (groups === 0) return;
       const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
-      const u = uniformBuffer(device, [0, p, 0, m, a0, 0, 0, gx]);
-      solver.uniforms.push(u);
-      const pipe = pipes[kind]!;
-      solver.dispatches.push({
-        pipeline: pipe.pipeline,
-        group: device.createBindGroup({
-          layout: pipe.layout,
-          entries: [u, factor.hi, factor.lo, vector].map((buffer, binding) => ({ binding, resource: { buffer } })),
-        }),
-        grid: [gx, Math.ceil(groups / gx)],
-      });
+      list.push({ pipe: pipes[kind]!, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [factor.hi, factor.lo, vector], grid: [gx, Math.ceil(groups / gx)] });
     };
     const panels: number[] = [];
     for (let a0 = 0; a0 < m; a0 += DF_PANEL) panels.push(a0);
@@ -803,21 +764,18 @@ export class DeviceCoreSolver {
       add('bwd-block', p, a0, 1);
       add('bwd-update', p, a0, a0);
     }
-    return solver;
+    const { groups, uniforms } = bindDispatches(device, list);
+    return new DeviceCoreSolver(factor, vector, list, groups, uniforms);
   }
 
   /** Records the solve into `pass`. */
   encode(pass: GPUComputePassEncoder): void {
-    for (const d of this.dispatches) {
-      pass.setPipeline(d.pipeline);
-      pass.setBindGroup(0, d.group);
-      pass.dispatchWorkgroups(d.grid[0], d.grid[1], 1);
-    }
+    encodeDispatches(pass, this.list, this.groups);
   }
 
   /** Frees its uniforms and the factor. */
   destroy(): void {
-    for (const u of this.uniforms) u.destroy();
+    this.uniforms.destroy();
     this.factor.destroy();
   }
 }
