@@ -679,10 +679,17 @@ export class DeviceKernelBlock {
       temporaries.push(b);
       return b;
     };
-    const uniform = (values: readonly number[]) => {
-      const u = this.uniform(values);
-      temporaries.push(u);
-      return u;
+    // every dispatch's header in one uniform buffer at aligned offsets, written once before the submission (a
+    // mapped buffer per header cost ≈ 1 ms each on the H100 machine: see bindDispatches)
+    const stride = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
+    const slots = 2 * Math.ceil(m / PANEL) + Math.ceil(n / chunk) * (this.blocks.length + 1);
+    const headers = new Uint32Array((slots * stride) / 4);
+    const arena = buffer(slots * stride, USAGE.UNIFORM | USAGE.COPY_DST);
+    let used = 0;
+    const uniform = (values: readonly number[]): GPUBufferBinding => {
+      if (used === slots) throw new Error(`${fn}: internal: more than ${slots} dispatch headers`);
+      headers.set(values, (used * stride) / 4);
+      return { buffer: arena, offset: stride * used++, size: HEADER_BYTES };
     };
     const grid = (groups: number) => {
       const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
@@ -709,7 +716,7 @@ export class DeviceKernelBlock {
             update: a0 === 0 ? undefined : device.createBindGroup({
               layout: updatePipe.layout,
               entries: [
-                { binding: 0, resource: { buffer: uniform([chunk, p, 0, m, a0, 0, 0, ux]) } },
+                { binding: 0, resource: uniform([chunk, p, 0, m, a0, 0, 0, ux]) },
                 { binding: 1, resource: { buffer: L } },
                 { binding: 2, resource: { buffer: columns } },
               ],
@@ -717,7 +724,7 @@ export class DeviceKernelBlock {
             diag: device.createBindGroup({
               layout: diagPipe.layout,
               entries: [
-                { binding: 0, resource: { buffer: uniform([chunk, p, 0, m, a0, 0, 0, dx]) } },
+                { binding: 0, resource: uniform([chunk, p, 0, m, a0, 0, 0, dx]) },
                 { binding: 1, resource: { buffer: L } },
                 { binding: 2, resource: { buffer: D } },
                 { binding: 3, resource: { buffer: columns } },
@@ -739,7 +746,7 @@ export class DeviceKernelBlock {
               pass.setBindGroup(0, device.createBindGroup({
                 layout: pipe.layout,
                 entries: [
-                  { binding: 0, resource: { buffer: u } },
+                  { binding: 0, resource: u },
                   { binding: 1, resource: { buffer: source } },
                   { binding: 2, resource: { buffer: target } },
                 ],
@@ -762,7 +769,7 @@ export class DeviceKernelBlock {
           pass.setBindGroup(0, device.createBindGroup({
             layout: gramPipe.layout,
             entries: [
-              { binding: 0, resource: { buffer: uniform([len, m, m, m, chunk, 0, 0, first ? 0 : 1]) } },
+              { binding: 0, resource: uniform([len, m, m, m, chunk, 0, 0, first ? 0 : 1]) },
               { binding: 1, resource: { buffer: columns } },
               { binding: 2, resource: { buffer: hi } },
               { binding: 3, resource: { buffer: lo } },
@@ -771,6 +778,7 @@ export class DeviceKernelBlock {
           pass.dispatchWorkgroups(Math.ceil(m / GRAM_COLUMNS), Math.ceil(m / GRAM_ROWS), 1);
           if (whiten) move('scatter');
         }
+        device.queue.writeBuffer(arena, 0, headers); // queued before the submission that reads it
       }, { from: [hi, lo], to: readBuffer, bytes: readBytes });
       if (!read) return undefined;
       // the upper triangle as computed (hi + lo in float64), mirrored
