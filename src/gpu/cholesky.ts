@@ -20,7 +20,7 @@
  * All ≈ 3·⌈m/64⌉ dispatches go in one command buffer.
  */
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
-import { bindDispatches, encodeDispatches, fixedProgram, microTile, UNIFORM_DECL, type FixedDispatch } from './fixed-programs.js';
+import { bindDispatches, encodeDispatches, fixedProgram, microTile, panelStaging, UNIFORM_DECL, type FixedDispatch } from './fixed-programs.js';
 import { fusedMultiplyAdd, pipelineFor } from './reduce.js';
 import { HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
@@ -60,21 +60,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   }
   for (var k0 = 0u; k0 < h.a0; k0 += 16u) {
     workgroupBarrier();
-    for (var s = 0u; s < 4u; s++) {
-      let r = t & 63u;
-      let kk = (t >> 6u) + 4u * s;
-      var lv = 0.0;
-      if (r < h.ma) { lv = R[(k0 + kk) * h.m + h.a0 + r]; }
-      Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
-    }
-    for (var s = 0u; s < 8u; s++) {
-      let c = t & 127u;
-      let kk = (t >> 7u) + 2u * s;
-      var cv = 0.0;
-      if (col0 + c < h.m) { cv = R[(k0 + kk) * h.m + col0 + c]; }
-      Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
-    }
-    workgroupBarrier();
+${panelStaging('R', 'R', 'h.m')}    workgroupBarrier();
 ${microTile('Ls', 'Cs', 'part')}    for (var q = 0u; q < 8u; q++) {
       let y = part[q] - cmp[q];
       let s2 = opq4(acc[q] + y);
@@ -272,9 +258,41 @@ export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, s
   checkOrder(ctx, m, fn);
   if (!Number.isFinite(shift)) throw new RangeError(`${fn}: shift must be finite, got ${shift}`);
   if (A.size < 4 * m * m) throw new RangeError(`${fn}: the buffer holds ${A.size} bytes, fewer than a ${m}×${m} float32 matrix (${4 * m * m})`);
-  const { device, limits } = ctx;
-  const [updatePipe, blockPipe, solvePipe] = await Promise.all([CHOL_UPDATE, CHOL_BLOCK, CHOL_SOLVE].map((p) => pipelineFor(ctx, p)));
+  const pipes = await Promise.all([CHOL_UPDATE, CHOL_BLOCK, CHOL_SOLVE].map((p) => pipelineFor(ctx, p)));
   const shiftBits = new Uint32Array(new Float32Array([shift]).buffer)[0]!;
+  const made = await factorByPanels(ctx, fn, m, {
+    panel: PANEL, updateColumns: UPDATE_COLUMNS, pipes,
+    blockHeader: (p, a0) => [0, p, 0, m, a0, shiftBits, 0, 0],
+    outputs: () => {
+      const R = ctx.device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+      const D = ctx.device.createBuffer({ size: Math.max(16, 4 * m), usage: USAGE.STORAGE | USAGE.COPY_SRC });
+      return { factor: [R], extra: [D], copies: [[A, R]] };
+    },
+  });
+  if (!made) return undefined;
+  const [R] = made.factor as [GPUBuffer];
+  const [D] = made.extra as [GPUBuffer];
+  return { m, R, inverseDiagonal: D, destroy: () => { R.destroy(); D.destroy(); } };
+}
+
+/** What `factorByPanels` makes and binds: the factor's buffers (bound by all three programs), the block's extra ones. */
+interface PanelSpec {
+  readonly panel: number;
+  readonly updateColumns: number;
+  readonly pipes: readonly { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }[];
+  readonly blockHeader: (p: number, a0: number) => number[];
+  readonly outputs: () => { factor: GPUBuffer[]; extra: GPUBuffer[]; copies: [GPUBuffer, GPUBuffer][] };
+}
+
+/**
+ * The up-looking panel loop both factorisations share: per panel of `spec.panel` rows the update (not for the
+ * first), the block's factorisation (binding the factor, the extra buffers and the status word) and the substitution
+ * of the columns right of the block (256 per workgroup), all in one submission after the input's copies; the
+ * buffers made in the error scopes (out of memory is `GpuOutOfMemoryError`). Undefined where a pivot failed.
+ */
+async function factorByPanels(ctx: GpuContext, fn: string, m: number, spec: PanelSpec): Promise<{ factor: GPUBuffer[]; extra: GPUBuffer[] } | undefined> {
+  const { device, limits } = ctx;
+  const [updatePipe, blockPipe, solvePipe] = spec.pipes as [PanelSpec['pipes'][0], PanelSpec['pipes'][0], PanelSpec['pipes'][0]];
   const grid = (groups: number) => {
     const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
     return [gx, Math.ceil(groups / gx)] as const;
@@ -282,8 +300,8 @@ export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, s
   const temporaries: GPUBuffer[] = [];
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  const R = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
-  const D = device.createBuffer({ size: Math.max(16, 4 * m), usage: USAGE.STORAGE | USAGE.COPY_SRC });
+  const { factor, extra, copies } = spec.outputs();
+  const made = [...factor, ...extra];
   const status = device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_SRC, mappedAtCreation: true });
   new Uint32Array(status.getMappedRange()).fill(NO_FAILURE);
   status.unmap();
@@ -291,22 +309,22 @@ export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, s
   let failedAt = NO_FAILURE;
   try {
     const list: FixedDispatch[] = [];
-    for (let a0 = 0; a0 < m; a0 += PANEL) {
-      const p = Math.min(PANEL, m - a0);
+    for (let a0 = 0; a0 < m; a0 += spec.panel) {
+      const p = Math.min(spec.panel, m - a0);
       if (a0 > 0) {
-        const [gx, gy] = grid(Math.ceil((m - a0) / UPDATE_COLUMNS));
-        list.push({ pipe: updatePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [R], grid: [gx, gy] });
+        const [gx, gy] = grid(Math.ceil((m - a0) / spec.updateColumns));
+        list.push({ pipe: updatePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: factor, grid: [gx, gy] });
       }
-      list.push({ pipe: blockPipe, header: [0, p, 0, m, a0, shiftBits, 0, 0], buffers: [R, D, status], grid: [1, 1] });
+      list.push({ pipe: blockPipe, header: spec.blockHeader(p, a0), buffers: [...factor, ...extra, status], grid: [1, 1] });
       if (a0 + p < m) {
         const [gx, gy] = grid(Math.ceil((m - a0 - p) / SOLVE_COLUMNS));
-        list.push({ pipe: solvePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [R], grid: [gx, gy] });
+        list.push({ pipe: solvePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: factor, grid: [gx, gy] });
       }
     }
     const { groups, uniforms } = bindDispatches(device, list);
     temporaries.push(uniforms);
     const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(A, 0, R, 0, 4 * m * m);
+    for (const [from, to] of copies) encoder.copyBufferToBuffer(from, 0, to, 0, 4 * m * m);
     const pass = encoder.beginComputePass();
     encodeDispatches(pass, list, groups);
     pass.end();
@@ -316,18 +334,16 @@ export async function deviceCholesky(ctx: GpuContext, A: GPUBuffer, m: number, s
     if (invalid) throw new Error(`${fn}: GPU validation error: ${invalid.message}`);
     failedAt = new Uint32Array(await word)[0]!;
   } catch (error) {
-    R.destroy();
-    D.destroy();
+    for (const b of made) b.destroy();
     throw error;
   } finally {
     for (const b of temporaries) b.destroy();
   }
   if (failedAt !== NO_FAILURE) {
-    R.destroy();
-    D.destroy();
+    for (const b of made) b.destroy();
     return undefined;
   }
-  return { m, R, inverseDiagonal: D, destroy: () => { R.destroy(); D.destroy(); } };
+  return { factor, extra };
 }
 
 // ------------------------------------------------------------------ double-float (the landmark preconditioner's core)
@@ -583,66 +599,21 @@ export async function deviceCholeskyDouble(
   for (const b of [GH, GL]) {
     if (b.size < 4 * m * m) throw new RangeError(`${fn}: a buffer holds ${b.size} bytes, fewer than a ${m}×${m} float32 matrix (${4 * m * m})`);
   }
-  const { device, limits } = ctx;
   const fused = await fusedMultiplyAdd(ctx);
-  const [updatePipe, blockPipe, solvePipe] = await Promise.all(
-    [dfUpdateProgram(fused), dfBlockProgram(fused), dfSolveProgram(fused)].map((p) => pipelineFor(ctx, p)),
-  );
+  const pipes = await Promise.all([dfUpdateProgram(fused), dfBlockProgram(fused), dfSolveProgram(fused)].map((p) => pipelineFor(ctx, p)));
   const shiftHi = Math.fround(shift);
   const bits = new Uint32Array(new Float32Array([shiftHi, Math.fround(shift - shiftHi)]).buffer);
-  const grid = (groups: number) => {
-    const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
-    return [gx, Math.ceil(groups / gx)] as const;
-  };
-  const temporaries: GPUBuffer[] = [];
-  device.pushErrorScope('out-of-memory');
-  device.pushErrorScope('validation');
-  const UH = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
-  const UL = device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
-  const status = device.createBuffer({ size: 16, usage: USAGE.STORAGE | USAGE.COPY_SRC, mappedAtCreation: true });
-  new Uint32Array(status.getMappedRange()).fill(NO_FAILURE);
-  status.unmap();
-  temporaries.push(status);
-  let failedAt = NO_FAILURE;
-  try {
-    const list: FixedDispatch[] = [];
-    for (let a0 = 0; a0 < m; a0 += DF_PANEL) {
-      const p = Math.min(DF_PANEL, m - a0);
-      if (a0 > 0) {
-        const [gx, gy] = grid(Math.ceil((m - a0) / DF_UPDATE_COLUMNS));
-        list.push({ pipe: updatePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [UH, UL], grid: [gx, gy] });
-      }
-      list.push({ pipe: blockPipe, header: [bits[1]!, p, 0, m, a0, bits[0]!, 0, 0], buffers: [UH, UL, status], grid: [1, 1] });
-      if (a0 + p < m) {
-        const [gx, gy] = grid(Math.ceil((m - a0 - p) / 256));
-        list.push({ pipe: solvePipe, header: [0, p, 0, m, a0, 0, 0, gx], buffers: [UH, UL], grid: [gx, gy] });
-      }
-    }
-    const { groups, uniforms } = bindDispatches(device, list);
-    temporaries.push(uniforms);
-    const encoder = device.createCommandEncoder();
-    encoder.copyBufferToBuffer(GH, 0, UH, 0, 4 * m * m);
-    encoder.copyBufferToBuffer(GL, 0, UL, 0, 4 * m * m);
-    const pass = encoder.beginComputePass();
-    encodeDispatches(pass, list, groups);
-    pass.end();
-    const word = readBack(device, encoder, status, 4);
-    const [invalid, oom] = await Promise.all([device.popErrorScope(), device.popErrorScope()]);
-    if (oom) throw new GpuOutOfMemoryError(`${fn}: GPU out of memory factoring a ${m}×${m} matrix: ${oom.message}`);
-    if (invalid) throw new Error(`${fn}: GPU validation error: ${invalid.message}`);
-    failedAt = new Uint32Array(await word)[0]!;
-  } catch (error) {
-    UH.destroy();
-    UL.destroy();
-    throw error;
-  } finally {
-    for (const b of temporaries) b.destroy();
-  }
-  if (failedAt !== NO_FAILURE) {
-    UH.destroy();
-    UL.destroy();
-    return undefined;
-  }
+  const made = await factorByPanels(ctx, fn, m, {
+    panel: DF_PANEL, updateColumns: DF_UPDATE_COLUMNS, pipes,
+    blockHeader: (p, a0) => [bits[1]!, p, 0, m, a0, bits[0]!, 0, 0],
+    outputs: () => {
+      const UH = ctx.device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+      const UL = ctx.device.createBuffer({ size: 4 * m * m, usage: USAGE.STORAGE | USAGE.COPY_DST | USAGE.COPY_SRC });
+      return { factor: [UH, UL], extra: [], copies: [[GH, UH], [GL, UL]] };
+    },
+  });
+  if (!made) return undefined;
+  const [UH, UL] = made.factor as [GPUBuffer, GPUBuffer];
   return { m, hi: UH, lo: UL, destroy: () => { UH.destroy(); UL.destroy(); } };
 }
 

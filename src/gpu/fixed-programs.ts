@@ -24,6 +24,29 @@ ${lanes.flatMap((lane, r) => [0, 1].map((q) => `      ${acc}[${2 * r + q}] = fma
 `;
 }
 
+/**
+ * The staging of a 64-row panel update's step of 16 k (TRSM_UPDATE, CHOL_UPDATE): rows r of L[k][a0 + r] from `l`
+ * (row-major, stride h.m) into Ls, columns col0 + c of row k of `c` (row stride `stride`) into Cs, as `microTile`
+ * reads them; zero outside the panel and the columns.
+ */
+export function panelStaging(l: string, c: string, stride: string): string {
+  return `    for (var s = 0u; s < 4u; s++) {
+      let r = t & 63u;
+      let kk = (t >> 6u) + 4u * s;
+      var lv = 0.0;
+      if (r < h.ma) { lv = ${l}[(k0 + kk) * h.m + h.a0 + r]; }
+      Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
+    }
+    for (var s = 0u; s < 8u; s++) {
+      let c = t & 127u;
+      let kk = (t >> 7u) + 2u * s;
+      var cv = 0.0;
+      if (col0 + c < ${stride}) { cv = ${c}[(k0 + kk) * ${stride} + col0 + c]; }
+      Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
+    }
+`;
+}
+
 /** A fixed program's descriptor: a uniform at binding 0, then the storage bindings in order (the last one written). */
 export function fixedProgram(name: string, workgroupSize: number, storage: ('read-only-storage' | 'storage')[], code: string): GpuProgram {
   return {

@@ -23,7 +23,7 @@ import type { FormulaSlots } from '../formula/slots.js';
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { packSplit, pipelineFor, unpackPairs } from './reduce.js';
 import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
-import { fixedProgram, microTile, UNIFORM_DECL } from './fixed-programs.js';
+import { fixedProgram, microTile, panelStaging, UNIFORM_DECL } from './fixed-programs.js';
 import { DeviceCoreSolver, type DeviceCholeskyFactor, type DeviceDoubleFactor } from './cholesky.js';
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
@@ -200,24 +200,7 @@ fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid
   for (var q = 0u; q < 8u; q++) { acc[q] = vec4<f32>(0.0); }
   for (var k0 = 0u; k0 < h.a0; k0 += 16u) {
     workgroupBarrier();
-    for (var s = 0u; s < 4u; s++) {
-      let r = t & 63u;
-      let kk = (t >> 6u) + 4u * s;
-      var lv = 0.0;
-      if (r < h.ma) {
-        let k = k0 + kk;
-        lv = L[k * h.m + h.a0 + r];
-      }
-      Ls[kk * 16u + (r >> 2u)][r & 3u] = lv;
-    }
-    for (var s = 0u; s < 8u; s++) {
-      let c = t & 127u;
-      let kk = (t >> 7u) + 2u * s;
-      var cv = 0.0;
-      if (col0 + c < h.n) { cv = C[(k0 + kk) * h.n + col0 + c]; }
-      Cs[kk * 32u + (c >> 2u)][c & 3u] = cv;
-    }
-    workgroupBarrier();
+${panelStaging('L', 'C', 'h.n')}    workgroupBarrier();
 ${microTile('Ls', 'Cs', 'acc')}  }
   for (var r = 0u; r < 4u; r++) {
     let row = ty * 4u + r;

@@ -1,10 +1,10 @@
 /**
  * Landmark Nyström preconditioner with its n×m factor on the GPU, for kernel solves too large for host
  * algebra (n ≈ 10⁶, m in the thousands). With m landmarks (farthest-point rows by default), K̃_nm formed on the device in
- * float32 (`DeviceKernelBlock`), K̃_mm = RᵀR + … factored on the host, and the factor whitened on the device:
+ * float32 (`DeviceKernelBlock`), K̃_mm = RᵀR + … factored there too, and the factor whitened on the device:
  *
- *   B = K̃_nm R⁻¹,  RᵀR = K̃_mm + δI  (float64 Cholesky on the host; B by float32 substitution on the device),
- *   P = BBᵀ + νI,   P⁻¹ = (1/ν) (I − B S⁻¹ Bᵀ),   S = νI + BᵀB + jI = UᵀU  (BᵀB compensated on the device, U host),
+ *   B = K̃_nm R⁻¹,  RᵀR = K̃_mm + δI  (float32 Cholesky on the device; B by float32 substitution on the device),
+ *   P = BBᵀ + νI,   P⁻¹ = (1/ν) (I − B S⁻¹ Bᵀ),   S = νI + BᵀB + jI = UᵀU  (BᵀB compensated, U double-float: device),
  *
  * with ν = max(μ, τ·λ̂) (τ = 0 by default: ν = μ, the solve's α), δ the whitening shift (`defaultWhiteningJitter`)
  * and j a jitter.
@@ -34,11 +34,13 @@
  *      4,000, 800    178 / 177                        256 / 257
  *      12,000, 1000  217 / 216                        328 / 332
  *
- * Build (n = 2²⁰, m = 8192, H100, 24.2 s): farthest-point order and K̃_mm, then the host factors K̃_mm while the device
- * forms K̃_nm (5.7 s together), whitening and BᵀB on the device (10.7 s; the host's Cholesky of K̃_mm ends 2.7 s
- * into it), Lanczos floor 1.8 s, Cholesky of S 3.0 s.
- * Each application: one upload of the residual (hi + lo), Bᵀr on the device (m pairs back), two triangular solves
- * with U on the host (2m² flops), Bw on the device (n pairs back): 0.19 s at n = 2²⁰, m = 8192.
+ * Build, all on the device (n = 2²⁰, m = 8192, H100, 11.4 s): farthest-point order 0.7 s (`deviceFarthestPointOrder`),
+ * K̃_mm factored in float32 (`deviceCholesky`) while K̃_nm is formed 1.2 s, whitening and BᵀB 8.1 s (the Gram kept on
+ * the device), Lanczos floor 0.6 s, the core factored in double-float 0.5 s (`deviceCholeskyDouble`). The host's
+ * order, factorisations and m² products had taken 16 s of a 28 s build there (bench/RESULTS.md, ninth session);
+ * `landmarkOrder`, `whiteningFactor` and `coreFactor` still choose the host.
+ * Each application, one submission: the residual up as pairs, Bᵀr, the core's two triangular solves
+ * (`DeviceCoreSolver`), Bw, and n pairs back (`DeviceKernelBlock.woodbury`): 0.13–0.2 s at n = 2²⁰, m = 8192.
  */
 import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
@@ -235,7 +237,7 @@ async function deviceWhiteningFactor(
 }
 
 /**
- * The same on the host in float64 (WASM), for K̃_mm too large for one storage binding. K_mm's diagonal is shifted in
+ * The same on the host in float64 (WASM), for K̃_mm too large for one storage binding (or `whiteningFactor: 'host'`). K_mm's diagonal is shifted in
  * place (it is not used afterwards).
  */
 async function hostWhiteningFactor(
@@ -521,8 +523,9 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     const core = { refactor, maxDiag, delta: whitening.delta };
     // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. With the core on the device
     // the Lanczos runs first (both are device work: alongside, its steps queued behind the factorisation's one
-    // submission, and the two took 2.4 s on the H100 against ≈ 0.6 + 1.0 s in turn); with the core on the host it runs
-    // while the host factors S₀ at the floor (the jitter a positive bottom asks for), and a negative bottom refactors.
+    // submission and took 2.41 s on the H100, where in turn the two take 0.4–0.6 + 0.5 s); with the core on the host
+    // it runs while the host factors S₀ at the floor (the jitter a positive bottom asks for), and a negative bottom
+    // refactors.
     let factored: { solver: CholeskySolver | DeviceCoreSolver; jitter: number };
     const least = MIN_RELATIVE_JITTER * maxDiag;
     const jitterFor = (bottom: number) => {
