@@ -20,7 +20,7 @@ const M = await K.preconditioner(1e-3, 'auto', { onProgress: (p) => log({ stage:
 log({ build: +((performance.now() - t) / 1e3).toFixed(2), M: String(M) });
 const time = async (name, f, reps = 3) => { const ms = []; for (let k = 0; k < reps; k++) { const t0 = performance.now(); await f(); ms.push(+(performance.now() - t0).toFixed(1)); } log({ name, ms }); };
 await time('P⁻¹ r (M.matvec)', () => M.matvec(b));
-await time('block.applyThroughCore', () => M.block.applyThroughCore(b, M.R));
+await time('block.woodbury', () => M.block.woodbury(b, M.R, M.nu));
 await time('block.applyT', () => M.block.applyT(b));
 const { acquireGpu } = await import('../dist/gpu/device.js');
 const { deviceCholeskyDouble } = await import('../dist/gpu/cholesky.js');

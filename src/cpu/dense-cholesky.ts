@@ -399,12 +399,6 @@ export class CholeskySolver {
     if (R.length !== k * k) {
       throw new RangeError(`CholeskySolver.create: R has ${R.length} entries, expected k*k = ${k * k} for k = ${k}`);
     }
-    return CholeskySolver.build(k, (stored, kp) => {
-      for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
-    });
-  }
-
-  private static async build(k: number, fill: (stored: Float64Array, kp: number) => void): Promise<CholeskySolver> {
     const kp = k + (k & 1);
     const rOffset = 64;
     const xOffset = align64(rOffset + kp * kp * 8);
@@ -412,7 +406,8 @@ export class CholeskySolver {
     const module = await compileWat('cholesky|solve|cols1-4', solveWat);
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;
-    fill(new Float64Array(buf, rOffset, kp * kp), kp);
+    const stored = new Float64Array(buf, rOffset, kp * kp);
+    for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
     const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
     return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, 4 * kp), solvers);
   }

@@ -20,11 +20,9 @@
  * All ≈ 3·⌈m/64⌉ dispatches go in one command buffer.
  */
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
-import { bindDispatches, encodeDispatches, fixedProgram, microTile, panelStaging, UNIFORM_DECL, type FixedDispatch } from './fixed-programs.js';
+import { bindDispatches, encodeDispatches, fixedProgram, microTile, panelStaging, uniformBuffer, UNIFORM_DECL, USAGE, type FixedDispatch } from './fixed-programs.js';
 import { fusedMultiplyAdd, pipelineFor } from './reduce.js';
-import { HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
-
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+import { opaqueHelper, type GpuProgram } from './wgsl-emit.js';
 
 /** Rows per panel (CHOL_BLOCK's block, held in workgroup memory: 64² floats = 16 KiB). */
 const PANEL = 64;
@@ -199,13 +197,6 @@ function checkOrder(ctx: GpuContext, m: number, fn: string): void {
   if (4 * m * m > maxBinding) {
     throw new RangeError(`${fn}: a ${m}×${m} float32 matrix (${4 * m * m} bytes) exceeds the device's buffer binding limit (${maxBinding} bytes)`);
   }
-}
-
-function uniformBuffer(device: GPUDevice, values: readonly number[]): GPUBuffer {
-  const buf = device.createBuffer({ size: HEADER_BYTES, usage: USAGE.UNIFORM, mappedAtCreation: true });
-  new Uint32Array(buf.getMappedRange()).set(values);
-  buf.unmap();
-  return buf;
 }
 
 async function readBack(device: GPUDevice, encoder: GPUCommandEncoder, source: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
@@ -615,16 +606,6 @@ export async function deviceCholeskyDouble(
   if (!made) return undefined;
   const [UH, UL] = made.factor as [GPUBuffer, GPUBuffer];
   return { m, hi: UH, lo: UL, destroy: () => { UH.destroy(); UL.destroy(); } };
-}
-
-/** A row-major m×m float32 matrix on the device, read back (for pairs: once per half). */
-export async function readMatrix(ctx: GpuContext, buffer: GPUBuffer, m: number): Promise<Float32Array> {
-  const { device } = ctx;
-  device.pushErrorScope('validation');
-  const out = readBack(device, device.createCommandEncoder(), buffer, 4 * m * m);
-  const invalid = await device.popErrorScope();
-  if (invalid) throw new Error(`readMatrix: GPU validation error: ${invalid.message}`);
-  return new Float32Array(await out);
 }
 
 // ------------------------------------------------------------------ solves with the double-float factor

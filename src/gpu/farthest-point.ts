@@ -18,9 +18,9 @@ import type { PointRows } from '../preconditioners/farthest-point.js';
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { pipelineFor } from './reduce.js';
 import { HEADER_BYTES, type GpuProgram } from './wgsl-emit.js';
+import { fixedProgram, USAGE } from './fixed-programs.js';
 
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
-const MAP_READ = 0x1;
+const MAP_READ = USAGE.MAP_READ;
 
 /**
  * Points per thread of the update pass (at least): with 256 threads a workgroup covers 1024 points, 1024 partials at
@@ -59,21 +59,6 @@ function reduceWorkgroup(wg: number): string {
 `;
 }
 
-function program(name: string, wg: number, storage: ('read-only-storage' | 'storage')[], code: string): GpuProgram {
-  return {
-    key: `wgsl-fps-${name}-${wg}`,
-    workgroupSize: wg,
-    bindings: [
-      { binding: 0, type: 'uniform', role: { kind: 'uniform' } },
-      ...storage.map((type, k) => ({ binding: k + 1, type, role: { kind: k === storage.length - 1 ? 'out' as const : 'part' as const } })),
-    ],
-    code,
-    shape: { workgroupSize: wg, rowsPerThread: 1, tile: 1, width: 1, kahan: false },
-    paramFloats: 0,
-    workgroupBytes: 8 * wg,
-  };
-}
-
 /**
  * Pass 1 of a step: the point chosen last (S[0]) lowers the distances D of workgroup g's points [g·chunk, …) and is
  * marked chosen (−1); the workgroup's largest distance and its smallest index go to P[g]. X holds `stride` vec4 per
@@ -88,7 +73,7 @@ function updateProgram(wg: number, wide: boolean): GpuProgram {
       }`
     : `      let t4 = X[i] - cx;
       let s = dot(t4, t4);`;
-  return program(wide ? 'update-wide' : 'update', wg, ['read-only-storage', 'storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
+  return fixedProgram(`fps-${wide ? 'update-wide' : 'update'}-${wg}`, wg, ['read-only-storage', 'storage', 'read-only-storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> X: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> D: array<f32>;
 @group(0) @binding(3) var<storage, read> S: array<u32>;
@@ -130,7 +115,7 @@ ${reduceWorkgroup(wg)}  if (t == 0u) { P[g] = Best(wv[0], wi[0]); }
 
 /** Pass 2 of a step: one workgroup reduces the partials and appends the winner to O (at S[1]) and to S[0]. */
 function selectProgram(wg: number): GpuProgram {
-  return program('select', wg, ['read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
+  return fixedProgram(`fps-select-${wg}`, wg, ['read-only-storage', 'storage', 'storage'], `${UNIFORM_DECL}
 @group(0) @binding(1) var<storage, read> P: array<Best>;
 @group(0) @binding(2) var<storage, read_write> S: array<u32>;
 @group(0) @binding(3) var<storage, read_write> O: array<u32>;

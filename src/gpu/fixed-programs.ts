@@ -2,7 +2,26 @@
  * Pieces shared by the fixed (formula-free) WGSL programs of the device's dense block algebra (tall.ts, cholesky.ts):
  * the uniform header, the 4×8 register tile of their tiled products, and the program descriptor.
  */
-import type { GpuProgram } from './wgsl-emit.js';
+import { HEADER_BYTES, type GpuProgram } from './wgsl-emit.js';
+
+/** GPUBufferUsage flags the fixed programs' buffers use (numeric: no global `GPUBufferUsage` in every runtime). */
+export const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
+
+/** A 32-byte uniform buffer holding one header (8 u32). */
+export function uniformBuffer(device: GPUDevice, values: readonly number[]): GPUBuffer {
+  const buf = device.createBuffer({ size: HEADER_BYTES, usage: USAGE.UNIFORM, mappedAtCreation: true });
+  new Uint32Array(buf.getMappedRange()).set(values);
+  buf.unmap();
+  return buf;
+}
+
+/** A storage buffer (plus `usage`) holding float32 `data`, sized up to a multiple of 16 bytes. */
+export function uploadFloats(device: GPUDevice, data: Float32Array, usage = 0): GPUBuffer {
+  const b = device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: USAGE.STORAGE | usage, mappedAtCreation: true });
+  new Float32Array(b.getMappedRange(), 0, data.length).set(data);
+  b.unmap();
+  return b;
+}
 
 /** The header every fixed program reads (8 u32; what each field means is each program's own). */
 export const UNIFORM_DECL = `struct H { n: u32, ma: u32, mb: u32, m: u32, a0: u32, b0: u32, flag: u32, gx: u32 }
@@ -78,7 +97,7 @@ export interface FixedDispatch {
  */
 export function bindDispatches(device: GPUDevice, list: readonly FixedDispatch[]): { groups: GPUBindGroup[]; uniforms: GPUBuffer } {
   const stride = Math.max(256, device.limits.minUniformBufferOffsetAlignment);
-  const uniforms = device.createBuffer({ size: Math.max(stride, stride * list.length), usage: 0x40 /* UNIFORM */, mappedAtCreation: true });
+  const uniforms = device.createBuffer({ size: Math.max(stride, stride * list.length), usage: USAGE.UNIFORM, mappedAtCreation: true });
   const words = new Uint32Array(uniforms.getMappedRange());
   list.forEach((d, k) => words.set(d.header, (k * stride) / 4));
   uniforms.unmap();

@@ -23,11 +23,10 @@ import type { FormulaSlots } from '../formula/slots.js';
 import { GpuOutOfMemoryError, type GpuContext } from './device.js';
 import { packSplit, pipelineFor, unpackPairs } from './reduce.js';
 import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
-import { fixedProgram, microTile, panelStaging, UNIFORM_DECL } from './fixed-programs.js';
+import { fixedProgram, microTile, panelStaging, uniformBuffer, UNIFORM_DECL, uploadFloats, USAGE } from './fixed-programs.js';
 import { DeviceCoreSolver, type DeviceCholeskyFactor, type DeviceDoubleFactor } from './cholesky.js';
 
-const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;
-const MAP_READ = 0x1;
+const MAP_READ = USAGE.MAP_READ;
 
 interface Block {
   /** First landmark of the block and how many. */
@@ -424,13 +423,7 @@ export class DeviceKernelBlock {
 
     device.pushErrorScope('out-of-memory');
     device.pushErrorScope('validation');
-    const upload = (data: Float64Array | Float32Array): GPUBuffer => {
-      const f = data instanceof Float32Array ? data : new Float32Array(data);
-      const buf = device.createBuffer({ size: Math.max(16, Math.ceil(f.byteLength / 16) * 16), usage: USAGE.STORAGE | USAGE.COPY_DST, mappedAtCreation: true });
-      new Float32Array(buf.getMappedRange(), 0, f.length).set(f);
-      buf.unmap();
-      return buf;
-    };
+    const upload = (data: Float64Array): GPUBuffer => uploadFloats(device, new Float32Array(data), USAGE.COPY_DST);
     const temporaries: GPUBuffer[] = []; // inputs of the block formation, freed once it has run
     const iBuffers = slots.i.map((v) => upload(v.value.data));
     temporaries.push(...iBuffers);
@@ -530,10 +523,7 @@ export class DeviceKernelBlock {
   }
 
   private uniform(values: readonly number[]): GPUBuffer {
-    const buf = this.ctx.device.createBuffer({ size: HEADER_BYTES, usage: USAGE.UNIFORM, mappedAtCreation: true });
-    new Uint32Array(buf.getMappedRange()).set(values);
-    buf.unmap();
-    return buf;
+    return uniformBuffer(this.ctx.device, values);
   }
 
   private async run(
@@ -595,7 +585,7 @@ export class DeviceKernelBlock {
   }
 
   /**
-   * `whiten` without reading the Gram back: it stays on the device (`gramPairs`, `gramApply`), for a core factored
+   * `whiten` without reading the Gram back: it stays on the device (`gramPairs`, `gramRounding`), for a core factored
    * there (`deviceCholeskyDouble`) — the m² readback and its float64 sums are the host's to skip.
    */
   async whitenOnDevice(factor: Float64Array | DeviceCholeskyFactor, options: { chunk?: number } = {}): Promise<void> {
@@ -621,21 +611,14 @@ export class DeviceKernelBlock {
     if (4 * m * m > Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize)) {
       throw new RangeError(`${fn}: R (${m}×${m} float32, ${4 * m * m} bytes) exceeds the device's buffer binding limit (${limits.maxStorageBufferBindingSize} bytes)`);
     }
-    const L = this.upload(new Float32Array(factor));
-    const D = this.upload(inv);
+    const L = uploadFloats(this.ctx.device, new Float32Array(factor));
+    const D = uploadFloats(this.ctx.device, inv);
     try {
       return await this.chunkedGram(fn, chunk, { L, D }, keep, read);
     } finally {
       L.destroy();
       D.destroy();
     }
-  }
-
-  private upload(data: Float32Array): GPUBuffer {
-    const b = this.ctx.device.createBuffer({ size: Math.max(16, Math.ceil(data.byteLength / 16) * 16), usage: USAGE.STORAGE, mappedAtCreation: true });
-    new Float32Array(b.getMappedRange(), 0, data.length).set(data);
-    b.unmap();
-    return b;
   }
 
   private async chunkedGram(
@@ -780,46 +763,12 @@ export class DeviceKernelBlock {
     }
   }
 
-  /** The Gram's device pairs, kept by `whiten(…, { keepGram: true })` for `gramApply`. */
+  /** The Gram's device pairs, kept by `whiten(…, { keepGram: true })` or `whitenOnDevice` (`gramRounding`, the core). */
   private keptGram?: {
     hi: GPUBuffer; lo: GPUBuffer;
     /** `gramRounding`'s buffers and bind groups, made on its first call. */
     lanczos?: { gy: GPUBuffer; read: GPUBuffer; buffers: GPUBuffer[]; gramGrid: readonly [number, number]; gram: GPUBindGroup; split: GPUBindGroup };
   };
-
-  /**
-   * G w (m values) for the Gram the last `whiten(…, { keepGram: true })` computed, on the device in double-float
-   * arithmetic: the same matrix the host received, without an m² pass on the host.
-   */
-  async gramApply(w: Float64Array): Promise<Float64Array> {
-    const { limits, device } = this.ctx;
-    const { m, vectors } = this;
-    if (!this.keptGram) throw new Error('DeviceKernelBlock.gramApply: no Gram kept (whiten with { keepGram: true } first)');
-    if (w.length !== m) throw new RangeError(`DeviceKernelBlock.gramApply: w has ${w.length} entries, expected m = ${m}`);
-    device.queue.writeBuffer(vectors.c, 0, splitVector(w));
-    const pipe = await pipelineFor(this.ctx, GRAM_APPLY);
-    const gx = Math.min(m, limits.maxComputeWorkgroupsPerDimension);
-    const u = this.uniform([0, 0, 0, m, 0, 0, 0, gx]);
-    try {
-      const y = await this.run((pass) => {
-        pass.setPipeline(pipe.pipeline);
-        pass.setBindGroup(0, device.createBindGroup({
-          layout: pipe.layout,
-          entries: [
-            { binding: 0, resource: { buffer: u } },
-            { binding: 1, resource: { buffer: this.keptGram!.hi } },
-            { binding: 2, resource: { buffer: this.keptGram!.lo } },
-            { binding: 3, resource: { buffer: vectors.c } },
-            { binding: 4, resource: { buffer: vectors.y } },
-          ],
-        }));
-        pass.dispatchWorkgroups(gx, Math.ceil(m / gx), 1);
-      }, { from: vectors.y, to: vectors.readM, bytes: 8 * m });
-      return joinPairs(y);
-    } finally {
-      u.destroy();
-    }
-  }
 
   /** The kept Gram as device pairs (upper triangle, row-major m×m float32 each), or undefined. */
   get gramPairs(): { readonly hi: GPUBuffer; readonly lo: GPUBuffer } | undefined {
@@ -829,8 +778,8 @@ export class DeviceKernelBlock {
   /**
    * G w − Bᵀ(B w) (m values) in one submission, G the kept Gram and B this block: the Gram's rounding applied to w,
    * in double-float arithmetic throughout (B w stays on the device as pairs, split there for Bᵀ). For the Lanczos
-   * floor (`coreBottom`): one upload and one m-vector readback per step, where `gramApply`, `apply` and `applyT` each
-   * moved an n-vector through the host.
+   * floor (`coreBottom`): one upload and one m-vector readback per step, where a G w, `apply` and `applyT` each
+   * moved its vector through the host (the n-vectors both ways).
    */
   async gramRounding(w: Float64Array): Promise<Float64Array<ArrayBuffer>> {
     const { device, limits } = this.ctx;
@@ -943,33 +892,19 @@ export class DeviceKernelBlock {
     return joinPairs(y);
   }
 
-  /** A solver of the core UᵀU on this block's m-vector, for `applyThroughCore`. */
+  /** A solver of the core UᵀU on this block's m-vector, for `woodbury`. */
   coreSolver(factor: DeviceDoubleFactor): Promise<DeviceCoreSolver> {
     if (factor.m !== this.m) throw new RangeError(`DeviceKernelBlock.coreSolver: the factor is ${factor.m}×${factor.m}, expected m = ${this.m}`);
     return DeviceCoreSolver.create(this.ctx, factor, this.vectors.y);
   }
 
   /**
-   * K_nm S⁻¹ K_mn r (n values) in one submission: K_mn r, the core solve on the device (`solver`, from `coreSolver`),
-   * the result split into pairs with halves there, K_nm c — double-float throughout, one upload and one readback.
-   */
-  async applyThroughCore(r: Float64Array, solver: DeviceCoreSolver): Promise<Float64Array> {
-    return this.throughCore('DeviceKernelBlock.applyThroughCore', r, solver, (z) => joinPairs(z));
-  }
-
-  /**
-   * (r − K_nm S⁻¹ K_mn r)/ν, the Woodbury form of the landmark preconditioner's P⁻¹r, as `applyThroughCore` with the
-   * last step taken on the mapped readback (no intermediate n-vector).
+   * (r − K_nm S⁻¹ K_mn r)/ν, the Woodbury form of the landmark preconditioner's P⁻¹r, in one submission: K_mn r, the
+   * core solve on the device (`solver`, from `coreSolver`), the result split into pairs with halves there, K_nm c —
+   * double-float throughout, one upload, and the last step taken on the mapped readback (no intermediate n-vector).
    */
   async woodbury(r: Float64Array, solver: DeviceCoreSolver, nu: number): Promise<Float64Array> {
-    return this.throughCore('DeviceKernelBlock.woodbury', r, solver, (z) => {
-      const out = new Float64Array(r.length);
-      for (let i = 0; i < out.length; i++) out[i] = (r[i]! - (z[2 * i]! + z[2 * i + 1]!)) / nu;
-      return out;
-    });
-  }
-
-  private async throughCore(fn: string, r: Float64Array, solver: DeviceCoreSolver, finish: (z: Float32Array) => Float64Array): Promise<Float64Array> {
+    const fn = 'DeviceKernelBlock.woodbury';
     const { device, limits } = this.ctx;
     const { n, m, vectors } = this;
     if (solver.vector !== vectors.y) throw new Error(`${fn}: the solver is not this block's (see coreSolver)`);
@@ -1006,7 +941,11 @@ export class DeviceKernelBlock {
         pass.setBindGroup(0, group);
         pass.dispatchWorkgroups(gxN, Math.ceil(groups / gxN), 1);
       }
-    }, { from: vectors.z, to: vectors.readN, bytes: 8 * n }, finish);
+    }, { from: vectors.z, to: vectors.readN, bytes: 8 * n }, (z) => {
+      const out = new Float64Array(n);
+      for (let i = 0; i < n; i++) out[i] = (r[i]! - (z[2 * i]! + z[2 * i + 1]!)) / nu;
+      return out;
+    });
   }
 
   private split?: { u: GPUBuffer; group: GPUBindGroup };

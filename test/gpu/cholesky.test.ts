@@ -3,7 +3,7 @@
  * matrices, and the whitening with a device factor against the whitening with the host's.
  */
 import { describe, expect, it } from 'vitest';
-import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, readMatrix } from '../../src/gpu/cholesky.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver } from '../../src/gpu/cholesky.js';
 import { DeviceKernelBlock } from '../../src/gpu/tall.js';
 import { collectVariables } from '../../src/formula/analyze.js';
 import { gaussianKernel } from '../../src/index.js';
@@ -246,7 +246,7 @@ describe.runIf(hasGpu)('deviceCholeskyDouble: UᵀU = G + sI in double-float on 
     const F = await deviceCholeskyDouble(gpu!, GH, GL, m, shift);
     try {
       expect(F).toBeDefined();
-      const [uh, ul] = await Promise.all([readMatrix(gpu!, F!.hi, m), readMatrix(gpu!, F!.lo, m)]);
+      const [uh, ul] = [await download(F!.hi, m * m), await download(F!.lo, m * m)];
       const M = Float64Array.from(G, (v, q) => (Math.floor(q / m) === q % m ? v + shift : v));
       const R64 = choleskyUpper(M, m)!;
       let err = 0;
@@ -266,7 +266,7 @@ describe.runIf(hasGpu)('deviceCholeskyDouble: UᵀU = G + sI in double-float on 
       expect(back / norm).toBeLessThan(1e-13);
       expect(err).toBeLessThan(1e-11);
       // the input is left as it was
-      expect(Array.from(await readMatrix(gpu!, GH, m))).toEqual(Array.from(hi));
+      expect(Array.from(await download(GH, m * m))).toEqual(Array.from(hi));
     } finally {
       F?.destroy();
       GH.destroy();
