@@ -1,5 +1,5 @@
 /**
- * Device timing of `DeviceKernelBlock.gram()` and `.whiten()` (issue 5; src/gpu/tall.ts): K̃_nm for a Gaussian
+ * Device timing of `DeviceKernelBlock.gram()` and `.whiten()` (issue 5; src/gpu/dense/tall.ts): K̃_nm for a Gaussian
  * (σ = 0.1, points uniform in [0,1]³, mulberry32(7)) against m evenly spaced landmarks, each operation twice;
  * whiten with R = I (the substitution's cost does not depend on R's values).
  *
@@ -7,7 +7,7 @@
  */
 import { gaussianKernel, setBackend } from '../dist/index.js';
 import { mulberry32 } from '../dist/krylov/random.js';
-import { DeviceKernelBlock } from '../dist/gpu/tall.js';
+import { DeviceKernelBlock } from '../dist/gpu/dense/tall.js';
 import { acquireGpu } from '../dist/gpu/device.js';
 import { restrictRows } from '../dist/preconditioners/kernel-access.js';
 import { collectVariables } from '../dist/formula/analyze.js';

@@ -45,8 +45,8 @@
 import type { Node } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, GpuOutOfMemoryError, type GpuContext } from '../gpu/device.js';
-import { DeviceKernelBlock, warmBlockPipelines } from '../gpu/tall.js';
-import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, warmCholeskyPipelines, type DeviceCholeskyFactor } from '../gpu/cholesky.js';
+import { DeviceKernelBlock, warmBlockPipelines } from '../gpu/dense/tall.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver, warmCholeskyPipelines, type DeviceCholeskyFactor } from '../gpu/dense/cholesky.js';
 import { mulberry32 } from '../krylov/random.js';
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { norm } from '../krylov/util.js';
@@ -57,7 +57,7 @@ import { tall, type Tall } from './dense.js';
 import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
 import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
-import { deviceFarthestPointOrder } from '../gpu/farthest-point.js';
+import { deviceFarthestPointOrder } from '../gpu/dense/farthest-point.js';
 import { selectUniform } from './landmarks.js';
 
 export interface DeviceLandmarkOptions {
@@ -221,7 +221,7 @@ interface WhiteningFactor {
  * does not factor. Why there and in float32: on the H100 machine the host's float64 factorisation of m = 8192 took
  * 4.5 s on the build's critical path (its 16-core pool: 4.0 s with 16 threads, 7.6 s with 4), and float32 is what
  * the substitution that uses R runs in anyway — its backward error (≈ u·|K̃_mm| with the compensated update) sits
- * far below δ·max K_aa, the least eigenvalue it must not disturb (src/gpu/cholesky.ts).
+ * far below δ·max K_aa, the least eigenvalue it must not disturb (src/gpu/dense/cholesky.ts).
  */
 async function deviceWhiteningFactor(
   ctx: GpuContext, Kmm: GPUBuffer, m: number, start: (maxK: number) => number, fn: string,

@@ -1,5 +1,5 @@
 /**
- * The device-resident kernel block (src/gpu/tall.ts) and the landmark preconditioner built on it
+ * The device-resident kernel block (src/gpu/dense/tall.ts) and the landmark preconditioner built on it
  * (src/preconditioners/device-landmarks.ts), against float64 host references: K_mn entries, its Gram, both
  * products, and P⁻¹ against its dense formula; then CG with it converges to the dense solution.
  */
@@ -9,7 +9,7 @@ import { gaussianKernel, laplacianKernel, type KernelOperator } from '../../src/
 import { cg, type CgResult } from '../../src/krylov/index.js';
 import { collectVariables } from '../../src/formula/analyze.js';
 import { compileScalarJs } from '../../src/formula/emit-js.js';
-import { DeviceKernelBlock } from '../../src/gpu/tall.js';
+import { DeviceKernelBlock } from '../../src/gpu/dense/tall.js';
 import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
 import {
   defaultDeviceLandmarks, deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, coreBottom, STIFFEN_FACTOR,

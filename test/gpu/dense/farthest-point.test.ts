@@ -1,13 +1,13 @@
 /**
- * The device farthest-point order (src/gpu/farthest-point.ts) against a brute-force float64 greedy reference: every
+ * The device farthest-point order (src/gpu/dense/farthest-point.ts) against a brute-force float64 greedy reference: every
  * step is a valid greedy step up to float32 rounding, most indices agree exactly, coinciding points continue in
  * increasing index, odd sizes and a 2-D dispatch grid work, and bad input is refused naming the value.
  */
 import { describe, expect, it } from 'vitest';
-import { deviceFarthestPointOrder, placement } from '../../src/gpu/farthest-point.js';
-import type { PointRows } from '../../src/preconditioners/farthest-point.js';
-import { mulberry32 } from '../conformance.js';
-import { gpu, hasGpu } from './gpu-env.js';
+import { deviceFarthestPointOrder, placement } from '../../../src/gpu/dense/farthest-point.js';
+import type { PointRows } from '../../../src/preconditioners/farthest-point.js';
+import { mulberry32 } from '../../conformance.js';
+import { gpu, hasGpu } from '../gpu-env.js';
 
 /** n points of d float32-representable coordinates, uniform in [0, 1)^d. */
 function uniform(seed: number, n: number, d: number): PointRows {

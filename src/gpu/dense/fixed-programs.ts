@@ -2,7 +2,7 @@
  * Pieces shared by the fixed (formula-free) WGSL programs of the device's dense block algebra (tall.ts, cholesky.ts):
  * the uniform header, the 4×8 register tile of their tiled products, and the program descriptor.
  */
-import { HEADER_BYTES, type GpuProgram } from './wgsl-emit.js';
+import { HEADER_BYTES, type GpuProgram } from '../wgsl-emit.js';
 
 /** GPUBufferUsage flags the fixed programs' buffers use (numeric: no global `GPUBufferUsage` in every runtime). */
 export const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80 } as const;

@@ -19,10 +19,10 @@
  *  - CHOL_SOLVE: the panel's columns c ≥ a0 + p by forward substitution with the factored block, a thread per column.
  * All ≈ 3·⌈m/64⌉ dispatches go in one command buffer.
  */
-import { GpuOutOfMemoryError, type GpuContext } from './device.js';
+import { GpuOutOfMemoryError, type GpuContext } from '../device.js';
 import { bindDispatches, encodeDispatches, fixedProgram, microTile, panelStaging, uniformBuffer, UNIFORM_DECL, USAGE, type FixedDispatch } from './fixed-programs.js';
-import { fusedMultiplyAdd, pipelineFor } from './reduce.js';
-import { opaqueHelper, type GpuProgram } from './wgsl-emit.js';
+import { fusedMultiplyAdd, pipelineFor } from '../reduce.js';
+import { opaqueHelper, type GpuProgram } from '../wgsl-emit.js';
 
 /** Rows per panel (CHOL_BLOCK's block, held in workgroup memory: 64² floats = 16 KiB). */
 const PANEL = 64;

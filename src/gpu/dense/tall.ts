@@ -18,11 +18,11 @@
  * The products run in double-float arithmetic on float32 entries (see `PAIR_ARITHMETIC`); vectors come back as
  * float64.
  */
-import type { Node } from '../formula/ast.js';
-import type { FormulaSlots } from '../formula/slots.js';
-import { GpuOutOfMemoryError, type GpuContext } from './device.js';
-import { packSplit, pipelineFor, unpackPairs } from './reduce.js';
-import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from './wgsl-emit.js';
+import type { Node } from '../../formula/ast.js';
+import type { FormulaSlots } from '../../formula/slots.js';
+import { GpuOutOfMemoryError, type GpuContext } from '../device.js';
+import { packSplit, pipelineFor, unpackPairs } from '../reduce.js';
+import { ADD_PAIR_WGSL, compensatedTermWgsl, emitKernelBlockProgram, HEADER_BYTES, opaqueHelper, type GpuProgram } from '../wgsl-emit.js';
 import { fixedProgram, microTile, panelStaging, uniformBuffer, UNIFORM_DECL, uploadFloats, USAGE } from './fixed-programs.js';
 import { DeviceCoreSolver, type DeviceCholeskyFactor, type DeviceDoubleFactor } from './cholesky.js';
 

@@ -14,10 +14,10 @@
  * unchanged in exact arithmetic, squared distances cannot overflow, and a far-off origin costs no digits, while
  * coordinates that are float32 values already stay exact.
  */
-import type { PointRows } from '../preconditioners/farthest-point.js';
-import { GpuOutOfMemoryError, type GpuContext } from './device.js';
-import { pipelineFor } from './reduce.js';
-import { HEADER_BYTES, type GpuProgram } from './wgsl-emit.js';
+import type { PointRows } from '../../preconditioners/farthest-point.js';
+import { GpuOutOfMemoryError, type GpuContext } from '../device.js';
+import { pipelineFor } from '../reduce.js';
+import { HEADER_BYTES, type GpuProgram } from '../wgsl-emit.js';
 import { fixedProgram, USAGE } from './fixed-programs.js';
 
 const MAP_READ = USAGE.MAP_READ;

@@ -1,16 +1,16 @@
 /**
- * The device's float32 Cholesky (src/gpu/cholesky.ts) against float64 host factorisations of the same float32
+ * The device's float32 Cholesky (src/gpu/dense/cholesky.ts) against float64 host factorisations of the same float32
  * matrices, and the whitening with a device factor against the whitening with the host's.
  */
 import { describe, expect, it } from 'vitest';
-import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver } from '../../src/gpu/cholesky.js';
-import { DeviceKernelBlock } from '../../src/gpu/tall.js';
-import { collectVariables } from '../../src/formula/analyze.js';
-import { gaussianKernel } from '../../src/index.js';
-import { restrictRows } from '../../src/preconditioners/kernel-access.js';
-import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
-import { mulberry32 } from '../conformance.js';
-import { gpu, hasGpu } from './gpu-env.js';
+import { deviceCholesky, deviceCholeskyDouble, deviceDiagonal, DeviceCoreSolver } from '../../../src/gpu/dense/cholesky.js';
+import { DeviceKernelBlock } from '../../../src/gpu/dense/tall.js';
+import { collectVariables } from '../../../src/formula/analyze.js';
+import { gaussianKernel } from '../../../src/index.js';
+import { restrictRows } from '../../../src/preconditioners/kernel-access.js';
+import { choleskySolveInPlace, choleskyUpper } from '../../../src/preconditioners/dense.js';
+import { mulberry32 } from '../../conformance.js';
+import { gpu, hasGpu } from '../gpu-env.js';
 
 const MAP_READ = 0x1;
 const COPY_SRC = 0x4;
