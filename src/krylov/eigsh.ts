@@ -10,24 +10,28 @@
  *   A V = V T + β v_{ncv} e_ncvᵀ  stays exact and  ‖A x_i − θ_i x_i‖ = β·|y_i(ncv)|.
  * A Ritz pair is accepted as ARPACK does: β·|y_i(ncv)| ≤ tol·max(eps^(2/3), |θ_i|).
  *
- * Shift-invert (`sigma`): Lanczos runs on OP = (A − σI)⁻¹, applied by an inner minres solve
- * (or cg when the shifted operator is known SPD), and λ = σ + 1/ν; `which` applies to ν as in
- * scipy, so the default 'LM' returns the eigenvalues nearest σ.
+ * Shift-invert (`sigma`): Lanczos runs on OP = (A − σI)⁻¹ — a dense factor of A − σI made once where it fits,
+ * else inner iterative solves (shift-invert.ts) — and λ = σ + 1/ν; `which` applies to ν as in scipy, so the
+ * default 'LM' returns the eigenvalues nearest σ.
+ *
+ * A must be symmetric: eigsh checks it (symmetry.ts) unless the caller declares `symmetric: true`.
  *
  * Small problems (n ≤ 2·ncv, where Lanczos would span most of the space anyway) are solved
  * densely: A is materialised with one matmat against the identity and decomposed.
  */
 import type { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { cg } from './cg.js';
-import { minres } from './minres.js';
+import {
+  any, boolean, checkArgument, field, finiteNumber, func, integer, nonNegativeNumber, oneOf, optional, OptionRangeError, parseOptions,
+  positiveInt, positiveNumber, quote, refined, withDefault, type OptionField,
+} from '../operators/options.js';
 import { mulberry32, randomVector } from './random.js';
+import { shiftInvert, type SigmaSolver } from './shift-invert.js';
+import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry } from './symmetry.js';
 import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
 import {
   applyColumns,
   axpy,
-  checkNonNegative,
-  checkPositiveInt,
   columnsToMatrix,
   dot,
   dtypeEps,
@@ -41,7 +45,15 @@ import {
 } from './util.js';
 
 export type Which = 'LM' | 'SM' | 'LA' | 'SA' | 'BE';
-const WHICH: readonly Which[] = ['LM', 'SM', 'LA', 'SA', 'BE'];
+
+/**
+ * Default restart limit: ARPACK's own drivers use 300 (scipy's 10·n let a case that cannot converge run for
+ * hours); the smaller of the two.
+ */
+export const EIGSH_DEFAULT_MAXITER = 300;
+
+/** Slack of the shift-invert pairs' true-residual check (verifyShiftInvert), for the rounding of Ax itself and of the bound. */
+const TRUE_RESIDUAL_SLACK = 1000;
 
 export interface EigshProgress {
   /** Restart cycles done. */
@@ -64,21 +76,63 @@ export interface EigshOptions {
   v0?: VectorInput;
   /** Basis size, k < ncv ≤ n (default min(n, max(2k + 1, 20))). */
   ncv?: number;
-  /** Restart cycles allowed (default 10·n, scipy's). */
+  /** Restart cycles allowed (default min(10·n, EIGSH_DEFAULT_MAXITER = 300)). */
   maxiter?: number;
   /** Relative accuracy of the eigenvalues; 0 = machine precision of the operator's dtype. */
   tol?: number;
   returnEigenvectors?: boolean;
-  /** Seed of the start vector when v0 is not given (default 0: reproducible, like ARPACK). */
+  /** Seed of the start vector when v0 is not given, and of the symmetry probe (default 0: reproducible, like ARPACK). */
   seed?: number;
   onProgress?: (p: EigshProgress) => void;
-  /** Shift-invert inner solver: 'auto' (cg when A is declared positive semidefinite and σ < 0, else minres). */
-  sigmaSolver?: 'auto' | 'cg' | 'minres';
-  /** Shift-invert inner solver tolerance (default 1e-12 in float64, 1e-6 in float32). */
+  /**
+   * Shift-invert inner solver: 'auto' (default: A − σI materialised and factored once — Cholesky, else pivoted
+   * LU — where its dense form is cheap and fits the dense-cache budget; else minres), 'dense', 'minres', 'cg'.
+   */
+  sigmaSolver?: SigmaSolver;
+  /** Tolerance of the iterative inner solves (default: tol, or 2·eps of the dtype for tol = 0, as scipy's). */
   sigmaRtol?: number;
   /** 'auto' (dense when n ≤ 2·ncv), or force 'lanczos' / 'dense'. */
   method?: 'auto' | 'lanczos' | 'dense';
+  /** Declares A symmetric, skipping eigsh's check (structure, else a one-product probe). `false` is refused. */
+  symmetric?: true;
+  /** scipy's mode: only 'normal' ('buckling' and 'cayley' need the generalized problem, not supported). */
+  mode?: 'normal';
 }
+
+/** A field that refuses any value, naming why (options scipy has and eigsh does not support). */
+function unsupported(why: string): OptionField<never> {
+  return {
+    expected: 'absent',
+    check: (value, where) => {
+      throw new OptionRangeError(`${where} is not supported: ${why} (got ${quote(value)})`, where);
+    },
+  };
+}
+
+const GENERALIZED = 'eigsh solves the standard problem A x = λ x only; the generalized problem A x = λ M x (M, Minv, OPinv, mode \'buckling\' or \'cayley\') is not implemented';
+
+export const EIGSH_SPEC = {
+  which: withDefault(oneOf('LM', 'SM', 'LA', 'SA', 'BE'), 'LM' as Which),
+  sigma: optional(finiteNumber()),
+  v0: optional(any),
+  ncv: optional(integer({ min: 1 })),
+  maxiter: optional(positiveInt),
+  tol: withDefault(nonNegativeNumber, 0),
+  returnEigenvectors: withDefault(boolean, true),
+  seed: withDefault(integer(), 0),
+  onProgress: optional(func),
+  sigmaSolver: withDefault(oneOf('auto', 'dense', 'cg', 'minres'), 'auto' as SigmaSolver),
+  sigmaRtol: optional(positiveNumber),
+  method: withDefault(oneOf('auto', 'lanczos', 'dense'), 'auto' as 'auto' | 'lanczos' | 'dense'),
+  symmetric: optional(oneOf(true)),
+  mode: optional(refined(oneOf('normal', 'buckling', 'cayley'), (v, where) => {
+    if (v !== 'normal') throw new OptionRangeError(`${where} '${v}' is not supported: ${GENERALIZED}`, where);
+    return v;
+  })),
+  M: optional(unsupported(GENERALIZED)),
+  Minv: optional(unsupported(GENERALIZED)),
+  OPinv: optional(unsupported('the inverse comes from sigmaSolver (a dense factor or inner minres/cg solves)')),
+} as const;
 
 export interface EigshResult {
   /** Ascending, as scipy returns them. */
@@ -101,8 +155,9 @@ export class EigshNoConvergence extends Error {
     readonly iterations: number,
     readonly matvecs: number,
     readonly k: number,
+    detail?: string,
   ) {
-    super(`eigsh: no convergence (${iterations} iterations, ${matvecs} matvecs, ${eigenvalues.length}/${k} eigenvectors converged)`);
+    super(`eigsh: no convergence (${iterations} iterations, ${matvecs} matvecs, ${eigenvalues.length}/${k} eigenvectors converged)${detail ? `: ${detail}` : ''}`);
     this.name = 'EigshNoConvergence';
   }
 }
@@ -244,9 +299,14 @@ async function thickRestartLanczos(
       let beta = wnorm;
       let next: Float64Array;
       if (dependent || wnorm <= 2.220446049250313e-16 * anorm) {
-        // Invariant subspace found: continue in a fresh direction with a zero coupling.
+        // Invariant subspace found: continue in a fresh direction with a zero coupling — none is left once the
+        // basis spans the whole space (ncv = n): the projection is then A itself and every Ritz pair exact.
         beta = 0;
-        next = randomOrthogonal(V, j + 1, n, rng);
+        next = j + 1 < n ? randomOrthogonal(V, j + 1, n, rng) : new Float64Array(n);
+      } else if (j + 1 >= n) {
+        // n orthonormal vectors span the space: what is left of w is rounding
+        beta = 0;
+        next = new Float64Array(n);
       } else {
         next = w;
         for (let i = 0; i < n; i++) next[i]! /= beta;
@@ -312,111 +372,142 @@ function denseSelect(values: Float64Array, k: number, which: Which, sigma: numbe
   return wantedOrder(key, which).slice(0, k);
 }
 
-export async function eigsh(Ain: OperatorInput, k = 6, options: EigshOptions = {}): Promise<EigshResult> {
+
+type ParsedEigsh = ReturnType<typeof parseEigshOptions>;
+
+/** k and the options checked (k as a positional argument: its type is quoted), defaults applied. */
+function parseEigshOptions(fn: string, k: unknown, options: unknown, n: number, dtype: 'float32' | 'float64') {
+  const kField = field<number>(`an integer with 0 < k < n = ${n}`, (v) => typeof v === 'number', (v) => Number.isInteger(v) && v > 0 && v < n);
+  const kk = checkArgument(fn, 'k', k, withDefault(kField, 6));
+  const o = parseOptions(fn, options, EIGSH_SPEC);
+  const ncv = o.ncv ?? Math.min(n, Math.max(2 * kk + 1, 20));
+  if (ncv <= kk || ncv > n) {
+    throw new RangeError(`${fn}: ncv must be an integer with k < ncv <= n (k = ${kk}, n = ${n}), got ncv = ${ncv}`);
+  }
+  const v0 = o.v0 !== undefined ? vectorArg(o.v0, n, fn, 'v0') : randomVector(n, mulberry32(o.seed));
+  if (norm(v0) === 0) throw new RangeError(`${fn}: v0 must not be the zero vector`);
+  return {
+    ...o, k: kk, ncv, v0,
+    maxiter: o.maxiter ?? Math.min(10 * n, EIGSH_DEFAULT_MAXITER),
+    eps: dtypeEps(dtype),
+    onProgress: o.onProgress as ((p: EigshProgress) => void) | undefined,
+  };
+}
+
+/** Materialises A (one n-column product), checks or restores its symmetry, and decomposes it. */
+async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEigsh, checkEntries: boolean): Promise<EigshResult> {
+  const I = Array.from({ length: n }, (_, j) => {
+    const e = new Float64Array(n);
+    e[j] = 1;
+    return e;
+  });
+  const cols = await applyColumns(A, I);
+  if (checkEntries) {
+    const why = denseAsymmetry((i, j) => cols[j]![i]!, n, o.eps);
+    if (why) throw asymmetricError(fn, `${A}: ${why}`);
+  }
+  const dense = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) dense[i * n + j] = 0.5 * (cols[j]![i]! + cols[i]![j]!);
+  const { eigenvalues, eigenvectors } = symmetricEigen(dense, n);
+  const sel = denseSelect(eigenvalues, o.k, o.which, o.sigma).sort((a, b) => eigenvalues[a]! - eigenvalues[b]!);
+  const result: EigshResult = { eigenvalues: Float64Array.from(sel, (i) => eigenvalues[i]!), iterations: 1, matvecs: n, method: 'dense' };
+  if (o.returnEigenvectors) {
+    result.eigenvectors = columnsToMatrix(sel.map((c) => Float64Array.from({ length: n }, (_, i) => eigenvectors[i * n + c]!)), n);
+  }
+  return result;
+}
+
+/** The Lanczos operator and tolerance: A (or its cheaper Lanczos view), or (A − σI)⁻¹ with the tolerance its application allows. */
+async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: ParsedEigsh) {
+  const tol = o.tol > 0 ? o.tol : o.eps;
+  if (o.sigma === undefined) {
+    // the largest eigenvalues only: a cheaper operator's rounding (e.g. a float32 kernel's float32-sums view at
+    // float32 tolerance, ≈ 2⁻²⁴·λ_max) would keep the smallest from converging relative to themselves
+    const B = o.which === 'LM' || o.which === 'LA' ? A.lanczosOperator(tol) : A;
+    return { op: (x: Float64Array) => B.matvec(x), tol, innerMatvecs: undefined, normBound: () => undefined };
+  }
+  // scipy's iterative OPinv: the inner tolerance is the outer one, 2·eps for tol = 0
+  const innerRtol = o.sigmaRtol ?? (o.tol > 0 ? o.tol : 2 * o.eps);
+  const si = await shiftInvert(fn, A, n, o.sigma, { solver: o.sigmaSolver, innerRtol });
+  // an inexact OP caps the attainable Ritz residual near the inner tolerance; a factor's solves are exact to rounding
+  const exact = si.kind === 'cholesky' || si.kind === 'lu';
+  return {
+    op: si.apply, tol: o.tol > 0 || exact ? tol : Math.max(o.eps, 100 * innerRtol), innerMatvecs: () => si.innerMatvecs(), normBound: () => si.normBound,
+  };
+}
+
+/**
+ * Shift-invert pairs checked against A: Lanczos on an exact OP leaves ‖Ax − λx‖ ≤ ‖A − σI‖·(tol + eps·‖OP‖/|ν|)
+ * (its rounding is eps·‖OP‖, mapped back through |λ − σ| = 1/|ν|). Far above that, OP was not what Lanczos assumed —
+ * a nearly singular A − σI, whose solves are exact only in the backward sense — and those pairs are not reported
+ * converged: EigshNoConvergence carries the others.
+ */
+function verifyShiftInvert(
+  out: LanczosOutcome, pick: number[], lambda: Float64Array, xs: Float64Array[], Ax: Float64Array[], normShifted: number, tol: number,
+  o: ParsedEigsh, n: number,
+): void {
+  const eps = 2.220446049250313e-16;
+  const opNorm = Math.max(...Array.from(out.theta, Math.abs));
+  const residual = (t: number) => norm(Ax[t]!.map((v, r) => v - lambda[pick[t]!]! * xs[t]![r]!)) / norm(xs[t]!);
+  const bound = (t: number) => TRUE_RESIDUAL_SLACK * normShifted * (tol + eps * opNorm / Math.abs(out.theta[pick[t]!]!));
+  const bad = pick.map((_, t) => t).filter((t) => !(residual(t) <= bound(t)));
+  if (bad.length === 0) return;
+  const good = pick.filter((_, t) => !bad.includes(t)).sort((a, b) => lambda[a]! - lambda[b]!);
+  const vectors = o.returnEigenvectors ? columnsToMatrix(good.map((i) => out.vectors![i]!), n) : undefined;
+  const t = bad[0]!;
+  throw new EigshNoConvergence(Float64Array.from(good, (i) => lambda[i]!), vectors, out.iterations, out.matvecs, o.k,
+    `${bad.length} Ritz pairs met the Lanczos test but not the true residual's: ‖Ax − λx‖ = ${residual(t).toExponential(1)} > ${bound(t).toExponential(1)} at λ = ${lambda[pick[t]!]}; A − σI is nearly singular at sigma = ${o.sigma}`);
+}
+
+/**
+ * k eigenpairs of a symmetric A (scipy.sparse.linalg.eigsh's contract). Throws RangeError on a non-symmetric A,
+ * SingularShiftError when A − σI is singular, EigshNoConvergence (carrying the converged pairs) after maxiter restarts.
+ */
+export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptions): Promise<EigshResult> {
   const fn = 'eigsh';
   const A = toOperator(Ain, fn);
   const n = requireSquare(A, fn);
+  const o = parseEigshOptions(fn, k, options, n, A.dtype);
+  const symmetry = o.symmetric ? { kind: 'symmetric' as const } : structuralSymmetry(A);
+  if (symmetry.kind === 'asymmetric') throw asymmetricError(fn, symmetry.why);
   A.expectRepeatedProducts(); // a Krylov method applies A many times
-  if (typeof k !== 'number' || !Number.isInteger(k) || k <= 0 || k >= n) {
-    throw new RangeError(`${fn}: k must be an integer with 0 < k < n = ${n}, got k = ${String(k)}`);
-  }
-  const which = options.which ?? 'LM';
-  if (!WHICH.includes(which)) throw new RangeError(`${fn}: which must be one of ${WHICH.join(', ')}, got ${String(which)}`);
-  const ncv = options.ncv ?? Math.min(n, Math.max(2 * k + 1, 20));
-  if (!Number.isInteger(ncv) || ncv <= k || ncv > n) {
-    throw new RangeError(`${fn}: ncv must be an integer with k < ncv <= n (k = ${k}, n = ${n}), got ncv = ${ncv}`);
-  }
-  const maxiter = checkPositiveInt(options.maxiter ?? 10 * n, fn, 'maxiter');
-  const eps = dtypeEps(A.dtype);
-  const tolIn = checkNonNegative(options.tol ?? 0, fn, 'tol');
-  const sigma = options.sigma;
-  if (sigma !== undefined && (typeof sigma !== 'number' || !Number.isFinite(sigma))) {
-    throw new RangeError(`${fn}: sigma must be a finite number, got ${String(sigma)}`);
-  }
-  const v0 = options.v0 !== undefined ? vectorArg(options.v0, n, fn, 'v0') : randomVector(n, mulberry32(options.seed ?? 0));
-  if (norm(v0) === 0) throw new RangeError(`${fn}: v0 must not be the zero vector`);
-  const returnVectors = options.returnEigenvectors ?? true;
-  const method = options.method ?? 'auto';
-  if (!['auto', 'lanczos', 'dense'].includes(method)) throw new RangeError(`${fn}: method must be 'auto', 'lanczos' or 'dense', got ${String(method)}`);
   const start = now();
 
-  if (method === 'dense' || (method === 'auto' && n <= 2 * ncv)) {
-    // Materialise A (one n-column product), symmetrise against rounding, decompose.
-    const I = Array.from({ length: n }, (_, j) => {
-      const e = new Float64Array(n);
-      e[j] = 1;
-      return e;
-    });
-    const cols = await applyColumns(A, I);
-    const dense = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) dense[i * n + j] = 0.5 * (cols[j]![i]! + cols[i]![j]!);
-    const { eigenvalues, eigenvectors } = symmetricEigen(dense, n);
-    const sel = denseSelect(eigenvalues, k, which, sigma).sort((a, b) => eigenvalues[a]! - eigenvalues[b]!);
-    const result: EigshResult = { eigenvalues: Float64Array.from(sel, (i) => eigenvalues[i]!), iterations: 1, matvecs: n, method: 'dense' };
-    if (returnVectors) {
-      result.eigenvectors = columnsToMatrix(
-        sel.map((c) => Float64Array.from({ length: n }, (_, i) => eigenvectors[i * n + c]!)),
-        n,
-      );
-    }
-    return result;
+  if (o.method === 'dense' || (o.method === 'auto' && n <= 2 * o.ncv)) return denseEigsh(fn, A, n, o, symmetry.kind === 'unknown');
+  if (symmetry.kind === 'unknown') {
+    const probe = await probeSymmetry(A, n, o.seed);
+    if (probe.kind === 'asymmetric') throw asymmetricError(fn, probe.why);
   }
 
-  let op: (x: Float64Array) => Promise<Float64Array>;
-  let tol = tolIn > 0 ? tolIn : eps;
-  let innerMatvecs = 0;
-  if (sigma === undefined) {
-    // the largest eigenvalues only: a cheaper operator's rounding (e.g. a float32 kernel's float32-sums view at
-    // float32 tolerance, ≈ 2⁻²⁴·λ_max) would keep the smallest from converging relative to themselves
-    const B = which === 'LM' || which === 'LA' ? A.lanczosOperator(tol) : A;
-    op = (x) => B.matvec(x);
-  } else {
-    const innerRtol = options.sigmaRtol ?? (A.dtype === 'float32' ? 1e-6 : 1e-12);
-    // An inexact OP caps the attainable Ritz residual near the inner tolerance.
-    if (tolIn === 0) tol = Math.max(eps, 100 * innerRtol);
-    const declaredPsd = (A as unknown as { positiveSemidefinite?: boolean }).positiveSemidefinite === true;
-    let useCg = options.sigmaSolver === 'cg' || ((options.sigmaSolver ?? 'auto') === 'auto' && declaredPsd && sigma < 0);
-    const shifted = A.shift(-sigma);
-    op = async (x) => {
-      if (useCg) {
-        const r = await cg(shifted, x, { rtol: innerRtol, maxiter: 10 * n });
-        innerMatvecs += r.matvecs;
-        if (r.info === 0) return r.x;
-        if (options.sigmaSolver === 'cg') {
-          throw new Error(`${fn}: inner cg solve of (A − ${sigma}·I) y = v failed (info ${r.info}: ${r.message}); use sigmaSolver 'minres'`);
-        }
-        useCg = false; // not SPD after all: minres from now on
-      }
-      const r = await minres(A, x, { shift: sigma, rtol: innerRtol, maxiter: 10 * n });
-      innerMatvecs += r.matvecs;
-      if (r.info < 0) throw new Error(`${fn}: inner minres solve of (A − ${sigma}·I) y = v broke down: ${r.message}`);
-      return r.x;
-    };
-  }
+  const { op, tol, innerMatvecs, normBound } = await lanczosOperator(fn, A, n, o);
+  const sigma = o.sigma;
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
-  const rng = mulberry32((options.seed ?? 0) + 1);
-  const out = await thickRestartLanczos(op, n, k, which, ncv, maxiter, tol, v0, rng, (iteration, mv, nconv, theta, est) => {
-    options.onProgress?.({
+  const rng = mulberry32(o.seed + 1);
+  const out = await thickRestartLanczos(op, n, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) => {
+    o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,
     });
   });
 
   const pick = Array.from(out.theta, (_, i) => i).filter((i) => out.converged[i]);
   const lambda = out.theta.map(toLambda);
+  let rayleighProducts = 0;
   if (sigma !== undefined && pick.length > 0) {
     // σ + 1/ν inherits the inner solves' error linearly; the Rayleigh quotient xᵀAx of the same
     // vector is accurate to its square, for one k-column product.
     const xs = pick.map((i) => out.vectors![i]!);
     const Ax = await applyColumns(A, xs);
-    innerMatvecs += xs.length;
+    rayleighProducts = xs.length;
     pick.forEach((i, t) => (lambda[i] = dot(xs[t]!, Ax[t]!) / dot(xs[t]!, xs[t]!)));
+    const normShifted = normBound();
+    if (normShifted !== undefined) verifyShiftInvert(out, pick, lambda, xs, Ax, normShifted, Math.max(tol, o.eps), o, n);
   }
   pick.sort((a, b) => lambda[a]! - lambda[b]!);
   const eigenvalues = Float64Array.from(pick, (i) => lambda[i]!);
-  const eigenvectors = returnVectors ? columnsToMatrix(pick.map((i) => out.vectors![i]!), n) : undefined;
-  if (pick.length < k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, k);
+  const eigenvectors = o.returnEigenvectors ? columnsToMatrix(pick.map((i) => out.vectors![i]!), n) : undefined;
+  if (pick.length < o.k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, o.k);
   const result: EigshResult = { eigenvalues, iterations: out.iterations, matvecs: out.matvecs, method: 'lanczos' };
   if (eigenvectors) result.eigenvectors = eigenvectors;
-  if (sigma !== undefined) result.innerMatvecs = innerMatvecs;
+  if (innerMatvecs) result.innerMatvecs = innerMatvecs() + rayleighProducts;
   return result;
 }

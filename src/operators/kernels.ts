@@ -62,7 +62,8 @@ function pointVariables(kernel: string, x: PointsLike, options: KernelOptions): 
   if (yj.dim !== xi.dim) {
     throw new RangeError(`${kernel}: x and y must have the same dimension, got x with d = ${xi.dim} and y with d = ${yj.dim}`);
   }
-  return { x: xi, y: yj, symmetric: options.y === undefined };
+  // y omitted or the very same points: K_ij = k(x_i, x_j) = K_ji
+  return { x: xi, y: yj, symmetric: options.y === undefined || options.y === x };
 }
 
 function make(kernel: string, f: Formula, symmetric: boolean, options: KernelOptions, label: string, params: Record<string, number>) {

@@ -120,9 +120,9 @@ describe('eigsh vs dense eigh', () => {
 
   it('rejects bad input with clear messages', async () => {
     const A = randomSymmetric(50, 1);
-    await expect(eigsh(A, 0)).rejects.toThrow(/0 < k < n = 50, got k = 0/);
-    await expect(eigsh(A, 50)).rejects.toThrow(/got k = 50/);
-    await expect(eigsh(A, 2.5)).rejects.toThrow(/k = 2.5/);
+    await expect(eigsh(A, 0)).rejects.toThrow(/0 < k < n = 50, got number 0/);
+    await expect(eigsh(A, 50)).rejects.toThrow(/got number 50/);
+    await expect(eigsh(A, 2.5)).rejects.toThrow(/got number 2.5/);
     await expect(eigsh(new Matrix(4, 5), 1)).rejects.toThrow(/square/);
     await expect(eigsh(A, 5, { ncv: 5 })).rejects.toThrow(/k < ncv <= n \(k = 5, n = 50\), got ncv = 5/);
     await expect(eigsh(A, 5, { ncv: 51 })).rejects.toThrow(/ncv = 51/);

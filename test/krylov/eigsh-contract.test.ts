@@ -1,0 +1,174 @@
+/**
+ * eigsh's contract (issue 16): no answer for a non-symmetric A, a singular shift reported, ncv = n accepted,
+ * shift-invert accurate to scipy's residuals (fixtures from test/fixtures/make_eigsh_fixtures.py), a case that
+ * cannot converge ends in bounded time, and every option checked.
+ */
+import { describe, expect, it } from 'vitest';
+import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
+import { eigsh, EigshNoConvergence } from '../../src/krylov/eigsh.js';
+import { SingularShiftError } from '../../src/krylov/shift-invert.js';
+import { luFactor, luSolve } from '../../src/cpu/dense-lu.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+import { DenseOperator, DiagonalOperator } from '../../src/operators/dense.js';
+import { gaussianKernel } from '../../src/operators/kernels.js';
+import { seededPoints } from '../random-data.js';
+import { loadFixture, matvecDense, norm2, randomSymmetric } from './helpers.js';
+
+const fx = loadFixture('eigsh_contract.json');
+const n: number = fx.n;
+const A = new Matrix(Array.from({ length: n }, (_, i) => fx.A.slice(i * n, (i + 1) * n)));
+
+function maxResidual(M: Matrix, values: Float64Array, V: Matrix): number {
+  let r = 0;
+  values.forEach((l, i) => {
+    const v = V.getColumn(i);
+    r = Math.max(r, norm2(matvecDense(M, v).map((x, t) => x - l * v[t]!)));
+  });
+  return r;
+}
+
+/** An opaque (function) operator: no structure eigsh could read. */
+function opaque(M: Matrix, dtype: 'float32' | 'float64' = 'float64') {
+  const round = dtype === 'float32' ? Math.fround : (v: number) => v;
+  return aslinearoperator({ shape: [M.rows, M.columns], dtype, matvec: (x: Float64Array) => matvecDense(M, x).map(round) });
+}
+
+describe('eigsh refuses a non-symmetric operator (item 2)', () => {
+  it('dense matrices: compared entry by entry, the offending pair named', async () => {
+    await expect(eigsh([[1, 2], [0, 1]], 1)).rejects.toThrow(/not symmetric.*entry \(0, 1\) = 2 differs from \(1, 0\) = 0/);
+    const T = Matrix.zeros(60, 60);
+    for (let i = 0; i < 60; i++) for (let j = i; j < 60; j++) T.set(i, j, 1 + ((i * 7 + j * 3) % 11));
+    await expect(eigsh(T, 2)).rejects.toThrow(/not symmetric/);
+    await expect(eigsh(T, 2, { sigma: 0.5 })).rejects.toThrow(/not symmetric/);
+    // a symmetric one passes whatever its flag, and so does rounding-level asymmetry
+    const S = A.clone();
+    S.set(3, 7, S.get(3, 7) * (1 + 1e-15));
+    expect((await eigsh(S, 2, { which: 'LA' })).eigenvalues.length).toBe(2);
+  });
+
+  it('algebra of known parts: an asymmetric part among symmetric ones', async () => {
+    const B = new DenseOperator([[1, 2, 0], [0, 1, 0], [0, 0, 3]]);
+    const op = B.add(new DiagonalOperator([1, 2, 3])).scale(2).shift(1);
+    await expect(eigsh(op, 1)).rejects.toThrow(/not symmetric.*entry \(0, 1\)/);
+    await expect(eigsh(B.add(B.T), 1)).resolves.toBeTruthy(); // B + Bᵀ is symmetric: decided from its entries
+  });
+
+  it('opaque operators: a seeded probe, float64 and float32; symmetric: true skips it', async () => {
+    const T = A.clone();
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) T.set(i, j, 0);
+    await expect(eigsh(opaque(T), 2)).rejects.toThrow(/not symmetric.*probe/);
+    await expect(eigsh(opaque(T), 2, { sigma: 0.3 })).rejects.toThrow(/not symmetric.*probe/);
+    // symmetric opaque operators pass, float32 rounding included
+    const r64 = await eigsh(opaque(A), 3, { which: 'LA' });
+    const r32 = await eigsh(opaque(A, 'float32'), 3, { which: 'LA' });
+    const top = fx.eigenvalues.slice(-3);
+    r64.eigenvalues.forEach((l, i) => expect(Math.abs(l - top[i])).toBeLessThan(1e-10));
+    r32.eigenvalues.forEach((l, i) => expect(Math.abs(l - top[i])).toBeLessThan(1e-4));
+    // the caller's word is taken (and the wrong answer is then the caller's)
+    await expect(eigsh(opaque(T), 2, { symmetric: true })).resolves.toBeTruthy();
+  });
+
+  it('kernels: y === x is symmetric, a different y is refused', async () => {
+    const X = seededPoints(3, 120, 2);
+    const Y = seededPoints(4, 120, 2);
+    const K = gaussianKernel(X, { y: X, sigma: 0.5, backend: 'cpu' });
+    expect(K.symmetric).toBe(true);
+    const ref = new EigenvalueDecomposition(await K.toDense(), { assumeSymmetric: true }).realEigenvalues.sort((a, b) => a - b).slice(-3);
+    (await eigsh(K, 3)).eigenvalues.forEach((l, i) => expect(Math.abs(l - ref[i]!)).toBeLessThan(1e-10 * ref[2]!));
+    await expect(eigsh(gaussianKernel(X, { y: Y, sigma: 0.5, backend: 'cpu' }), 3)).rejects.toThrow(/not symmetric/);
+    const K32 = gaussianKernel(X, { sigma: 0.5, backend: 'cpu', dtype: 'float32' });
+    const opaque32 = aslinearoperator({ shape: K32.shape, dtype: 'float32', matvec: (x: Float64Array) => K32.matvec(x) });
+    await expect(eigsh(opaque32, 3)).resolves.toBeTruthy();
+  });
+});
+
+describe('shift-invert (items 3, 14)', () => {
+  it('sigma exactly on an eigenvalue: the singular factor is reported, as scipy\'s LU does', async () => {
+    expect(fx.singular.luWarning).toMatch(/exactly zero/);
+    const D = new DiagonalOperator(Float64Array.from({ length: 60 }, (_, i) => i + 1));
+    await expect(eigsh(D, 2, { sigma: 3 })).rejects.toThrow(SingularShiftError);
+    await expect(eigsh(D, 2, { sigma: 3 })).rejects.toThrow(/singular for sigma = 3/);
+    // minres meets rounding where the pivot was exactly zero: its huge "solutions" fail eigsh's true-residual check
+    await expect(eigsh(D, 2, { sigma: 3, sigmaSolver: 'minres' })).rejects.toThrow(/singular/);
+    // off the eigenvalue by a little, inverse iteration finds it
+    const r = await eigsh(D, 2, { sigma: 3 * (1 + 1e-9) });
+    expect(Array.from(r.eigenvalues)).toEqual([2, 3].map((v) => expect.closeTo(v, 12)));
+  });
+
+  it('eigenvalues and residuals as scipy\'s (dense LU) on the fixture matrix', async () => {
+    for (const c of fx.shiftInvert) {
+      const r = await eigsh(A, c.k, { sigma: c.sigma, which: c.which });
+      c.eigenvalues.forEach((l: number, i: number) => expect(Math.abs(r.eigenvalues[i]! - l)).toBeLessThan(1e-12 * fx.normA));
+      const res = maxResidual(A, r.eigenvalues, r.eigenvectors!);
+      expect(res, `sigma ${c.sigma}: residual ${res} vs scipy ${c.maxResidual}`).toBeLessThan(Math.max(10 * c.maxResidual, 50 * 2.2e-16 * fx.normA));
+    }
+  });
+
+  it('iterative inner solves follow the outer tolerance (2·eps for tol = 0)', async () => {
+    const c = fx.shiftInvert[0];
+    const r = await eigsh(A, c.k, { sigma: c.sigma, sigmaSolver: 'minres' });
+    expect(maxResidual(A, r.eigenvalues, r.eigenvectors!)).toBeLessThan(1e3 * 2.2e-16 * fx.normA);
+  });
+});
+
+describe('ncv = n (item 13)', () => {
+  it('the Krylov space is the whole space: the exact answer, dense path or Lanczos', async () => {
+    for (const method of ['auto', 'lanczos'] as const) {
+      const r = await eigsh(A, 4, { ncv: n, method });
+      fx.ncvFull.eigenvalues.forEach((l: number, i: number) => expect(Math.abs(r.eigenvalues[i]! - l)).toBeLessThan(1e-11 * fx.normA));
+      expect(maxResidual(A, r.eigenvalues, r.eigenvectors!)).toBeLessThan(1e-11 * fx.normA);
+    }
+    const D = new DiagonalOperator([1, 1, 1, 2, 2, 5, 5, 5, 9, 9]); // invariant subspaces on the way
+    const r = await eigsh(D, 3, { ncv: 10, method: 'lanczos', which: 'LA' });
+    expect(Array.from(r.eigenvalues)).toEqual([5, 9, 9].map((v) => expect.closeTo(v, 12)));
+  });
+});
+
+describe('a case that cannot converge ends in bounded time (item 15)', () => {
+  it('Gaussian kernel, a degenerate cluster at sigma = 0: EigshNoConvergence, progress reported', async () => {
+    const K = gaussianKernel(seededPoints(5, 400, 2), { sigma: 5, backend: 'cpu' });
+    const seen: number[] = [];
+    const err = await eigsh(K, 3, { sigma: 0, onProgress: (p) => seen.push(p.iteration) }).catch((e) => e);
+    expect(err).toBeInstanceOf(EigshNoConvergence);
+    expect(err.iterations).toBeLessThanOrEqual(300);
+    expect(seen.length).toBe(err.iterations);
+    // the default restart limit is bounded: min(10·n, 300)
+    const slow = await eigsh(randomSymmetric(500, 2), 4, { which: 'SM', ncv: 9 }).catch((e) => e);
+    expect(slow).toBeInstanceOf(EigshNoConvergence);
+    expect(slow.iterations).toBe(300);
+  });
+});
+
+describe('options are checked (items 5, 7)', () => {
+  it('k is a positional argument: its type quoted', async () => {
+    await expect(eigsh(A, '2' as unknown as number)).rejects.toThrow(/eigsh: k must be an integer with 0 < k < n = 60, got a string "2"/);
+    await expect(aslinearoperator(A).eigsh('2' as unknown as number)).rejects.toThrow(/got a string "2"/);
+  });
+
+  it('unknown keys refused by name; M, Minv, OPinv and modes other than normal refused, never ignored', async () => {
+    await expect(eigsh(A, 2, { whcih: 'LA' } as never)).rejects.toThrow(/unknown option 'whcih'.*did you mean 'which'/);
+    await expect(eigsh(A, 2, { M: A } as never)).rejects.toThrow(/eigsh: M is not supported: .*generalized problem/);
+    await expect(eigsh(A, 2, { Minv: A } as never)).rejects.toThrow(/Minv is not supported/);
+    await expect(eigsh(A, 2, { mode: 'buckling' } as never)).rejects.toThrow(/mode 'buckling' is not supported/);
+    await expect(eigsh(A, 2, { mode: 'cayley' } as never)).rejects.toThrow(/mode 'cayley' is not supported/);
+    await expect(eigsh(A, 2, { mode: 'normal', which: 'LA' })).resolves.toBeTruthy();
+    await expect(eigsh(A, 2, { sigma: '1' } as never)).rejects.toThrow(/sigma must be a finite number, got a string "1"/);
+    await expect(eigsh(A, 2, { symmetric: false } as never)).rejects.toThrow(/symmetric must be/);
+    await expect(eigsh(A, 2, { sigmaSolver: 'lu' } as never)).rejects.toThrow(/sigmaSolver must be one of/);
+  });
+});
+
+describe('dense LU (src/cpu/dense-lu.ts)', () => {
+  it('solves against a dense reference; an exactly zero pivot is reported', () => {
+    const M = randomSymmetric(40, 7);
+    const b = Float64Array.from({ length: 40 }, (_, i) => Math.sin(i));
+    const out = luFactor(Float64Array.from(M.to1DArray()), 40);
+    if (!('factors' in out)) throw new Error('unexpected singular');
+    const x = luSolve(out.factors, b);
+    const r = matvecDense(M, x).map((v, i) => v - b[i]!);
+    expect(norm2(r)).toBeLessThan(1e-12 * norm2(b) * 40);
+    const S = Matrix.eye(5).mul(2);
+    S.set(2, 2, 0);
+    expect(luFactor(Float64Array.from(S.to1DArray()), 5)).toEqual({ singularColumn: 2 });
+  });
+});
