@@ -20,11 +20,12 @@
  *  - out: columns × n float64.
  * The emitted text only ever contains slot-derived identifiers and numeric literals.
  */
-import type { Node, VarNode } from '../formula/ast.js';
+import type { DotNode, Node, ReduceNode, VarNode } from '../formula/ast.js';
 import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
 import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, splatConst, type LaneType } from './wasm-math.js';
 import { isNonPositive } from '../formula/sign.js';
+import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
 
 export type CpuDtype = 'float32' | 'float64';
 /**
@@ -125,7 +126,7 @@ export function emitReductionProgram(
   const lane: LaneType = dtype === 'float64' ? 'f64x2' : 'f32x4';
   const lanes = LANES[dtype];
   const elem = dtype === 'float64' ? 8 : 4;
-  const tile = TILE[dtype];
+  const tile = tileFor(dtype, slots);
   if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
   const e = new Emitter(slots, lane, elem);
   const kernelLocals: string[] = [];
@@ -138,7 +139,31 @@ export function emitReductionProgram(
   };
 }
 
+/**
+ * j columns per tile: TILE, fewer where the tile's y_j data (Σ dims of the j-variables per column) would not
+ * stay in a core's cache while every row of the task sweeps it (large d, see `emitLoopReduction`).
+ */
+function tileFor(dtype: CpuDtype, slots: FormulaSlots): number {
+  const step = laneGroup(dtype);
+  const columnBytes = slots.j.reduce((s, v) => s + v.dim, 0) * (dtype === 'float64' ? 8 : 4);
+  const fit = Math.floor(TILE_CACHE_BYTES / Math.max(1, columnBytes) / step) * step;
+  return Math.max(step, Math.min(TILE[dtype], fit));
+}
+
+/** Bytes of y_j data one tile may hold (a share of a core's L2). */
+const TILE_CACHE_BYTES = 256 * 1024;
+
 type Stage = 0 | 1 | 2; // 0: once per call, 1: once per row i, 2: per lane vector of j
+
+/** Where a loop over a vector's components is being emitted (see `emitLoopReduction`). */
+interface LoopCtx {
+  readonly body: string[];
+  /** Component locals of this loop: j-dependent nodes per unroll unit, the others shared by all units. */
+  readonly memo: Map<string, string>;
+  readonly unit: number;
+  /** j-variable slots the loop reads (their column pointers advance with k). */
+  readonly jSlots: Set<number>;
+}
 
 class Emitter {
   readonly prologue: string[] = [];
@@ -148,6 +173,9 @@ class Emitter {
   readonly i32Locals: string[] = [];
   private readonly memo = new Map<string, string[]>();
   private readonly index: SlotIndex;
+  /** Stage-2 code goes here instead of inner[u] while a fused loop's operands are emitted. */
+  private redirect: string[] | null = null;
+  private loops = 0;
 
   constructor(readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number) {
     this.index = new SlotIndex(slots);
@@ -178,7 +206,7 @@ class Emitter {
   }
 
   private target(stage: Stage, u: number): string[] {
-    return stage === 0 ? this.prologue : stage === 1 ? this.row : this.inner[u]!;
+    return stage === 0 ? this.prologue : stage === 1 ? this.row : this.redirect ?? this.inner[u]!;
   }
 
   /** Emits `n` (for unroll unit u) and returns one v128 local per component. */
@@ -202,6 +230,10 @@ class Emitter {
     const L = this.lane;
     const E = this.elem;
     const load = E === 8 ? 'f64.load' : 'f32.load';
+    if (n.dim > UNROLL_MAX_DIM) throw new Error(`internal: a vector of dimension ${n.dim} outside a loop over its components`);
+    if ((n.op === 'dot' ? n.left.dim : isReduce(n) ? n.arg.dim : 1) > UNROLL_MAX_DIM) {
+      return this.emitLoopReduction(n as ReduceNode | DotNode, u, stage, code);
+    }
     if (n.op === 'var') {
       const s = this.slot(n);
       const comps: string[] = [];
@@ -237,7 +269,7 @@ class Emitter {
       return [acc];
     }
     if (isBinary(n)) {
-      if (n.op === 'pow') return this.emitPow(n.left, n.right, u, code);
+      if (n.op === 'pow') return this.emitPow(this.emit(n.left, u), n.right, () => this.emit(n.right, u), code);
       if (n.op === 'div' && n.right.dim === 1 && this.stage(n.right) < stage) {
         // division by a loop invariant: multiply by its reciprocal, computed in the outer loop
         const inv = this.emitUnary('inv', this.emit(n.right, u)[0]!, this.target(this.stage(n.right), u));
@@ -258,6 +290,99 @@ class Emitter {
       return a.map((c) => this.emitUnary(n.op, c, code));
     }
     throw new Error(`internal: unknown formula node '${(n as Node).op}'`);
+  }
+
+  /**
+   * A reduction (sum, sqnorm2, norm2, dot) of a vector longer than UNROLL_MAX_DIM, as a loop over its
+   * components — KeOps' chunked mode for large D: the element-wise subtree is evaluated for component k in the
+   * loop body and accumulated, so code size and locals do not grow with the dimension. Scalar operands of the
+   * subtree are computed before the loop, at their own stage. Per lane vector (stage 2) one loop serves all
+   * UNROLL units: x_i and parameter components are loaded once per k for all of them, and the units' sums are
+   * independent dependency chains.
+   */
+  private emitLoopReduction(n: ReduceNode | DotNode, u: number, stage: Stage, code: string[]): string[] {
+    const L = this.lane;
+    const units = stage === 2 ? Array.from({ length: UNROLL }, (_, w) => w) : [u];
+    const dim = n.op === 'dot' ? n.left.dim : n.arg.dim;
+    const body: string[] = [];
+    const memo = new Map<string, string>();
+    const jSlots = new Set<number>();
+    const saved = this.redirect;
+    if (stage === 2) this.redirect = code; // every unit's scalar operands before the loop
+    const terms: string[] = [];
+    try {
+      for (const unit of units) {
+        const loop: LoopCtx = { body, memo, unit, jSlots };
+        if (n.op === 'dot') {
+          terms.push(`(${L}.mul (local.get ${this.at(n.left, loop)}) (local.get ${this.at(n.right, loop)}))`);
+        } else {
+          const c = this.at(n.arg, loop);
+          terms.push(n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`);
+        }
+      }
+    } finally {
+      this.redirect = saved;
+    }
+    const accs = units.map(() => this.newV128());
+    const label = `$k${this.loops++}`;
+    const counter = this.newI32('$kc');
+    const pointers = [...jSlots].map((s) => ({ p: this.newI32(`$jp${s}`), s }));
+    code.push(
+      ...accs.map((a) => `(local.set ${a} (v128.const i64x2 0 0))`),
+      `(local.set ${counter} (i32.const 0))`,
+      ...pointers.map(({ p, s }) => `(local.set ${p} (i32.add (local.get $J${s}) (local.get $jb)))`),
+      `(loop ${label}`,
+      ...body,
+      ...accs.map((a, w) => `(local.set ${a} (${L}.add (local.get ${a}) ${terms[w]!}))`),
+      `(local.set ${counter} (i32.add (local.get ${counter}) (i32.const 1)))`,
+      ...pointers.map(({ p }) => `(local.set ${p} (i32.add (local.get ${p}) (local.get $mBytes)))`),
+      `(br_if ${label} (i32.lt_u (local.get ${counter}) (i32.const ${dim}))))`,
+    );
+    const results = accs.map((a) => (n.op === 'norm2' ? this.set(code, `(${L}.sqrt (local.get ${a}))`) : a));
+    if (stage === 2) units.forEach((w) => this.memo.set(`${w}|${this.key(n)}`, [results[w]!]));
+    return [results[units.indexOf(u)]!];
+  }
+
+  /** Component k (the loop's counter) of `n` in a loop; a scalar `n` is computed before the loop. */
+  private at(n: Node, loop: LoopCtx): string {
+    if (n.dim === 1) return this.emit(n, loop.unit)[0]!;
+    const key = (this.index.deps(n) & 2) === 0 ? this.key(n) : `${loop.unit}|${this.key(n)}`;
+    let c = loop.memo.get(key);
+    if (c === undefined) {
+      c = this.atFresh(n, loop);
+      loop.memo.set(key, c);
+    }
+    return c;
+  }
+
+  private atFresh(n: Node, loop: LoopCtx): string {
+    const L = this.lane;
+    const code = loop.body;
+    const k = (shift: number) => `(i32.shl (local.get $kc) (i32.const ${shift}))`;
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      if (s.cat === 'p') {
+        const scalar = `(f64.load offset=${s.offset * 8} (i32.add (local.get $par) ${k(3)}))`;
+        return this.set(code, L === 'f64x2' ? `(f64x2.splat ${scalar})` : `(f32x4.splat (f32.demote_f64 ${scalar}))`);
+      }
+      if (s.cat === 'i') {
+        const load = this.elem === 8 ? 'f64.load' : 'f32.load';
+        return this.set(code, `(${L}.splat (${load} (i32.add (local.get $ra${s.slot}) ${k(this.elem === 8 ? 3 : 2)})))`);
+      }
+      loop.jSlots.add(s.slot);
+      return this.set(code, `(v128.load offset=${loop.unit * 16} (local.get $jp${s.slot}))`);
+    }
+    if (isBinary(n)) {
+      if (n.op === 'pow') return this.emitPow([this.at(n.left, loop)], n.right, () => [this.at(n.right, loop)], code)[0]!;
+      if (n.op === 'div' && n.right.dim === 1) {
+        // division by a scalar: a multiply by its reciprocal, formed before the loop
+        const inv = this.emitUnary('inv', this.at(n.right, loop), this.target(this.stage(n.right), loop.unit));
+        return this.set(code, `(${L}.mul (local.get ${this.at(n.left, loop)}) (local.get ${inv}))`);
+      }
+      return this.set(code, `(${L}.${n.op} (local.get ${this.at(n.left, loop)}) (local.get ${this.at(n.right, loop)}))`);
+    }
+    if (isUnary(n)) return this.emitUnary(n.op, this.at(n.arg, loop), code);
+    throw new Error(`internal: '${n.op}' of dimension ${n.dim} inside a loop over components`);
   }
 
   private emitUnary(op: string, a: string, code: string[]): string {
@@ -351,9 +476,9 @@ class Emitter {
     return this.newV128();
   }
 
-  private emitPow(base: Node, exponent: Node, u: number, code: string[]): string[] {
+  /** base^exponent per component of `a` (the base's locals); `b` gives the exponent's locals when needed. */
+  private emitPow(a: readonly string[], exponent: Node, b: () => readonly string[], code: string[]): string[] {
     const L = this.lane;
-    const a = this.emit(base, u);
     if (exponent.op === 'const') {
       const e = exponent.value;
       // exact integer powers by repeated squaring, half-integers through one sqrt
@@ -369,12 +494,12 @@ class Emitter {
       }
     }
     // run-time (or large / fractional) exponents: as Math.pow, including negative bases
-    const b = this.emit(exponent, u);
-    const d = Math.max(a.length, b.length);
+    const e = b();
+    const d = Math.max(a.length, e.length);
     const comps: string[] = [];
     for (let k = 0; k < d; k++) {
       const dst = this.newV128();
-      code.push(...emitPow(L, dst, pick(a, k), pick(b, k), this));
+      code.push(...emitPow(L, dst, pick(a, k), pick(e, k), this));
       comps.push(dst);
     }
     return comps;
