@@ -395,7 +395,12 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const requested: KernelShape = fused ? { ...chosen.shape, fusedTwoProduct: true, ...(light ? { lightGuards: true } : {}) } : chosen.shape;
   // compensated products run the direct form: the expanded form's row factor would round each result once more
   const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
-  const program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
+  let program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
+  const loopTile = Math.floor(SOFTWARE_LOOP_BUDGET / (program.loopIterationsPerPair ?? 1));
+  if (ctx.adapter.software && o.tile === undefined && program.shape.tile > loopTile && loopTile >= 1) {
+    // llvmpipe's loop budget (see softwareLoopSplits) holds at least one tile per invocation
+    program = emitKernelProgram(formula, slots, { ...requested, tile: loopTile }, limits, expanded?.match);
+  }
   const shape = program.shape;
   const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = shape;
   const F = shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
@@ -432,7 +437,9 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const tilesMax = Math.ceil(mbMax / tile);
   let splits = o.splits ?? Math.max(1, Math.min(MAX_SPLITS, Math.floor(target / rowGroups)));
   if (!Number.isInteger(splits) || splits < 1) throw new RangeError(`gpu.splits must be a positive integer, got ${String(splits)}`);
-  splits = Math.min(splits, tilesMax, limits.maxComputeWorkgroupsPerDimension, Math.max(1, Math.floor(maxBinding / (4 * W * F * nbMax))));
+  const maxSplits = Math.min(tilesMax, limits.maxComputeWorkgroupsPerDimension, Math.max(1, Math.floor(maxBinding / (4 * W * F * nbMax))));
+  splits = Math.min(splits, maxSplits);
+  if (ctx.adapter.software) splits = Math.max(splits, softwareLoopSplits(program, tilesMax, maxSplits));
   const direct = splits === 1 && colRanges.length === 1; // the kernel writes the output itself
 
   // header: nb, mb, tilesPerSplit, rhsOffset, gx, partStride, outOffset, zero (see wgsl-emit.ts)
@@ -529,6 +536,24 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     ctx, ncols, width: W, passes, colBlocks, rowBlocks, dispatches, staging, program, splits,
     expanded: expanded !== undefined, compensated: F === 2, chain: Promise.resolve(),
   };
+}
+
+/** Mesa's llvmpipe ends an invocation's loops after 65,535 iterations in all (LP_MAX_TGSI_LOOP_ITERATIONS). */
+const SOFTWARE_LOOP_BUDGET = 60_000;
+
+/**
+ * Splits of the j range the software adapter needs so that one invocation's loop iterations (pairs × the
+ * program's iterations per pair, loops over large dimensions included) stay within llvmpipe's budget; past it
+ * the loops stop early and the sums silently miss terms.
+ */
+function softwareLoopSplits(program: GpuProgram, tilesMax: number, maxSplits: number): number {
+  const perPair = program.loopIterationsPerPair ?? 1;
+  const tilesPerSplit = Math.floor(SOFTWARE_LOOP_BUDGET / (perPair * program.shape.tile));
+  const needed = tilesPerSplit < 1 ? Infinity : Math.ceil(tilesMax / tilesPerSplit);
+  if (needed > maxSplits) {
+    throw new RangeError(`the software GPU adapter (llvmpipe) stops a shader's loops after 65,535 iterations: this formula costs ${perPair} per pair, and ${tilesMax} tiles of ${program.shape.tile} points need ${needed} splits (at most ${maxSplits} here); use the CPU backend for it`);
+  }
+  return needed;
 }
 
 /**

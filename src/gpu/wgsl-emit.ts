@@ -27,12 +27,12 @@
  * its key and its bindings; it never contains a user-provided name, only slot-derived identifiers
  * and numeric literals.
  */
-import type { Node, UnaryNode, VarNode } from '../formula/ast.js';
+import type { DotNode, Node, ReduceNode, UnaryNode, VarNode } from '../formula/ast.js';
 import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
 import { formulaKey } from '../formula/analyze.js';
 import { isNonPositive } from '../formula/sign.js';
-import { compileScalarJs } from '../formula/emit-js.js';
+import { compileScalarJs, UNROLL_MAX_DIM } from '../formula/emit-js.js';
 
 export type { FormulaSlots } from '../formula/slots.js';
 
@@ -98,6 +98,12 @@ export interface GpuProgram {
   readonly paramFloats: number;
   /** Bytes of workgroup memory the program declares. */
   readonly workgroupBytes: number;
+  /**
+   * Loop iterations one pair costs (the loop over j and the loops over vector components, see `loopReduction`):
+   * llvmpipe ends an invocation's loops after 65,535 iterations in all, so the software adapter needs splits
+   * that keep pairs per invocation × this below that.
+   */
+  readonly loopIterationsPerPair?: number;
 }
 
 /** Byte size of the uniform header (8 u32). */
@@ -105,6 +111,17 @@ export const HEADER_BYTES = 32;
 
 type Stage = 'P' | 'I' | 'J' | 'Q';
 type Ctx = { readonly k: 'P' } | { readonly k: 'I'; readonly r: number } | { readonly k: 'J' } | { readonly k: 'Q'; readonly r: number };
+
+/** Components per iteration of a loop over a vector's components (the rest of the chunk is unrolled). */
+const LOOP_CHUNK = 32;
+
+/** A loop over a vector's components being emitted (see `loopReduction`): its body, memo and component index. */
+interface LoopCtx {
+  readonly body: string[];
+  readonly memo: Map<string, string>;
+  readonly ctx: Ctx;
+  readonly k: string;
+}
 
 interface PeeledExp {
   /** Stage of exp's argument. */
@@ -162,6 +179,10 @@ class Emitter {
   readonly staged: string[] = [];
   usesPow = false;
   usesTanh = false;
+  /** A loop in the pair code reads y_j from its buffer: the pair body defines j. */
+  pairJ = false;
+  /** Loop iterations per pair (and per staged point) of the loops over components. */
+  loopIterations = 0;
   private names = 0;
   private readonly memo = new Map<string, string[]>();
   private readonly index: SlotIndex;
@@ -245,6 +266,8 @@ class Emitter {
   }
 
   private fresh(n: Node, ctx: Ctx): string[] {
+    if (n.dim > UNROLL_MAX_DIM) throw new Error(`internal: a vector of dimension ${n.dim} outside a loop over its components`);
+    if ((n.op === 'dot' ? n.left.dim : isReduce(n) ? n.arg.dim : 1) > UNROLL_MAX_DIM) return this.loopReduction(n as ReduceNode | DotNode, ctx);
     if (n.op === 'var') return this.variable(n, ctx);
     if (n.op === 'const') return [f32Literal(n.value)];
     if (isReduce(n) || n.op === 'dot') {
@@ -261,7 +284,7 @@ class Emitter {
       return [n.op === 'norm2' ? this.let(ctx, `sqrt(${s})`) : s];
     }
     if (isBinary(n)) {
-      if (n.op === 'pow') return this.pow(n.left, n.right, ctx);
+      if (n.op === 'pow') return this.pow(this.get(n.left, ctx), n.right, () => this.get(n.right, ctx), (x) => this.let(ctx, x));
       const st = this.stage(n);
       if (n.op === 'div' && n.right.dim === 1 && RANK[this.stage(n.right)] < RANK[st]) {
         // division by a loop invariant: a multiply by its reciprocal, formed where it is known
@@ -352,7 +375,7 @@ class Emitter {
     const p = this.peel(arg);
     const { st, base } = p;
     // Gaussian pattern: exp(F·|A − B|²) with A per row, B per point, F ≤ 0 by structure
-    if (st === 'Q' && p.fStage === 'P' && base.op === 'sqnorm2' && base.arg.op === 'sub' && isNonPositive(arg)) {
+    if (st === 'Q' && p.fStage === 'P' && base.op === 'sqnorm2' && base.arg.op === 'sub' && base.arg.dim <= UNROLL_MAX_DIM && isNonPositive(arg)) {
       const [l, r] = [base.arg.left, base.arg.right];
       const sl = this.stage(l);
       const sr = this.stage(r);
@@ -399,36 +422,113 @@ class Emitter {
     return { pair: this.let(q, `exp2(${t})`), rowFactor: row[0]! };
   }
 
-  private pow(base: Node, exponent: Node, ctx: Ctx): string[] {
-    const a = this.get(base, ctx);
+  /** base^exponent per component of `a`; `b` gives the exponent's components, `put` binds an expression. */
+  private pow(a: readonly string[], exponent: Node, b: () => readonly string[], put: (expr: string) => string): string[] {
     if (exponent.op === 'const') {
       const e = exponent.value;
       // exact integer powers by repeated squaring, half-integers through one sqrt (as the CPU backend)
-      if (Number.isInteger(e) && Math.abs(e) <= 64) return a.map((c) => this.intPow(c, e, ctx));
+      if (Number.isInteger(e) && Math.abs(e) <= 64) return a.map((c) => this.intPow(c, e, put));
       if (Number.isInteger(e - 0.5) && Math.abs(e) <= 64.5) {
         return a.map((c) => {
-          const root = this.let(ctx, `sqrt(${c})`);
+          const root = put(`sqrt(${c})`);
           const whole = Math.floor(Math.abs(e));
-          const p = whole === 0 ? root : this.let(ctx, `${this.intPow(c, whole, ctx)} * ${root}`);
-          return e < 0 ? this.let(ctx, `1.0 / ${p}`) : p; // 1/x^|e|: +∞ at 0, as Math.pow
+          const p = whole === 0 ? root : put(`${this.intPow(c, whole, put)} * ${root}`);
+          return e < 0 ? put(`1.0 / ${p}`) : p; // 1/x^|e|: +∞ at 0, as Math.pow
         });
       }
     }
     this.usesPow = true;
-    const b = this.get(exponent, ctx);
-    const d = Math.max(a.length, b.length);
-    return Array.from({ length: d }, (_, k) => this.let(ctx, `pow_(${pick(a, k)}, ${pick(b, k)})`));
+    const bs = b();
+    const d = Math.max(a.length, bs.length);
+    return Array.from({ length: d }, (_, k) => put(`pow_(${pick(a, k)}, ${pick(bs, k)})`));
   }
 
-  private intPow(c: string, e: number, ctx: Ctx): string {
+  private intPow(c: string, e: number, put: (expr: string) => string): string {
     if (e === 0) return '1.0f';
     let result: string | undefined;
     let square = c;
     for (let k = Math.abs(e); k > 0; k >>= 1) {
-      if (k & 1) result = result === undefined ? square : this.let(ctx, `${result} * ${square}`);
-      if (k > 1) square = this.let(ctx, `${square} * ${square}`);
+      if (k & 1) result = result === undefined ? square : put(`${result} * ${square}`);
+      if (k > 1) square = put(`${square} * ${square}`);
     }
-    return e < 0 ? this.let(ctx, `1.0 / ${result!}`) : result!;
+    return e < 0 ? put(`1.0 / ${result!}`) : result!;
+  }
+
+  /**
+   * A reduction (sum, sqnorm2, norm2, dot) of a vector longer than UNROLL_MAX_DIM, as a loop over its
+   * components — KeOps' chunked mode for large D: the element-wise subtree is evaluated for component k in the
+   * loop body (reading the points' k-th coordinate from their storage buffers, parameters from the uniform) and
+   * accumulated, so the shader does not grow with the dimension. Scalar operands are computed before the loop.
+   */
+  private loopReduction(n: ReduceNode | DotNode, ctx: Ctx): string[] {
+    const dim = n.op === 'dot' ? n.left.dim : n.arg.dim;
+    const counter = `k${this.names++}`;
+    const acc = `t${this.names++}`;
+    // LOOP_CHUNK components per iteration (unrolled), then the remaining ones unrolled after the loop
+    const full = Math.floor(dim / LOOP_CHUNK) * LOOP_CHUNK;
+    const chunk = (k: (c: number) => string, count: number): string[] => {
+      const body: string[] = [];
+      for (let c = 0; c < count; c++) {
+        const loop: LoopCtx = { body, memo: new Map(), ctx, k: k(c) };
+        const term = n.op === 'dot'
+          ? `${this.at(n.left, loop)} * ${this.at(n.right, loop)}`
+          : ((x) => (n.op === 'sum' ? x : `${x} * ${x}`))(this.at(n.arg, loop));
+        body.push(`${acc} += ${term};`);
+      }
+      return body;
+    };
+    const looped = full > 0 ? chunk((c) => `(${counter} + ${c}u)`, LOOP_CHUNK) : [];
+    const tail = chunk((c) => `${full + c}u`, dim - full);
+    const code = this.code(ctx);
+    code.push(`var ${acc} = 0.0f;`);
+    if (full > 0) {
+      code.push(`for (var ${counter} = 0u; ${counter} < ${full}u; ${counter} += ${LOOP_CHUNK}u) {`, ...looped.map((l) => `  ${l}`), '}');
+      if (ctx.k === 'Q' || ctx.k === 'J') this.loopIterations += full / LOOP_CHUNK;
+    }
+    code.push(...tail);
+    return [n.op === 'norm2' ? this.let(ctx, `sqrt(${acc})`) : acc];
+  }
+
+  /** Component k of `n` in a loop; a scalar `n` is computed before the loop, in the loop's context. */
+  private at(n: Node, loop: LoopCtx): string {
+    if (n.dim === 1) return this.get(n, loop.ctx)[0]!;
+    const key = this.key(n);
+    let c = loop.memo.get(key);
+    if (c === undefined) {
+      c = this.atFresh(n, loop);
+      loop.memo.set(key, c);
+    }
+    return c;
+  }
+
+  private atFresh(n: Node, loop: LoopCtx): string {
+    const put = (expr: string): string => {
+      const name = `t${this.names++}`;
+      loop.body.push(`let ${name} = ${expr};`);
+      return name;
+    };
+    const { k, ctx } = loop;
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      if (s.cat === 'p') return put(`u.p[(${s.offset}u + ${k}) >> 2u][(${s.offset}u + ${k}) & 3u]`);
+      if (s.cat === 'i') return put(`I${s.slot}[i${(ctx as { r: number }).r} * ${n.dim}u + ${k}]`);
+      if (ctx.k === 'Q') this.pairJ = true;
+      return put(`J${s.slot}[j * ${n.dim}u + ${k}]`);
+    }
+    if (isBinary(n)) {
+      if (n.op === 'pow') return this.pow([this.at(n.left, loop)], n.right, () => [this.at(n.right, loop)], put)[0]!;
+      if (n.op === 'div' && n.right.dim === 1) {
+        const inv = this.synth(`inv(${this.key(n.right)})`, this.stage(n.right), ctx,
+          (c) => [this.let(c, `1.0 / ${this.get(n.right, c)[0]!}`)])[0]!;
+        return put(`${this.at(n.left, loop)} * ${inv}`);
+      }
+      return put(binaryExpr(n.op, this.at(n.left, loop), this.at(n.right, loop)));
+    }
+    if (isUnary(n)) {
+      if (n.op === 'tanh') this.usesTanh = true;
+      return put(unaryExpr(n.op, this.at(n.arg, loop)));
+    }
+    throw new Error(`internal: '${n.op}' of dimension ${n.dim} inside a loop over components`);
   }
 }
 
@@ -517,6 +617,7 @@ export function matchExpandedGaussian(formula: Node, slots: FormulaSlots): Expan
   if (p.st !== 'Q' || p.fStage !== 'P' || p.base.op !== 'sqnorm2' || p.base.arg.op !== 'sub') return undefined;
   const { left, right } = p.base.arg;
   if (left.op !== 'var' || right.op !== 'var' || left.dim !== right.dim) return undefined;
+  if (left.dim > UNROLL_MAX_DIM) return undefined; // the expanded form holds x̂ per row: the direct form loops
   const [iVar, jVar] = left.cat === 'i' && right.cat === 'j' ? [left, right]
     : left.cat === 'j' && right.cat === 'i' ? [right, left] : [undefined, undefined];
   if (!iVar || !jVar) return undefined;
@@ -710,6 +811,7 @@ export function emitKernelProgram(
   const weightWrites = W === 1 ? [] : groups.map((g) => `TW${g}[q] = B[(u.h.rhsOffset + j) * ${G}u + ${g}u];`);
 
   const body = [
+    ...(e.pairJ ? ['let j = jt + jj;'] : []),
     ...Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`),
     ...(W === 1 ? [] : groups.map((g) => `let tw${g} = TW${g}[jj];`)),
     ...rows.flatMap((r) => [
@@ -771,7 +873,10 @@ ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${writeRow(r)}\n  }`).joi
 }
 `;
   const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}${fused ? 'fma' : ''}${light ? 'light' : ''}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
-  return { key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint };
+  return {
+    key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint,
+    loopIterationsPerPair: 1 + e.loopIterations,
+  };
 }
 
 /**
@@ -816,6 +921,7 @@ function splitSumProgram(key: string, workgroupSize: number, code: string, shape
     shape: { workgroupSize, rowsPerThread: 1, tile: 1, ...shape },
     paramFloats: 0,
     workgroupBytes: 0,
+    loopIterationsPerPair: 1,
   };
 }
 
@@ -853,7 +959,7 @@ ${stageTile(e, arrays, [])}
     let cnt = min(TILE, mb - jt);
     for (var jj = 0u; jj < cnt; jj++) {
 ${indent(Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`), '      ')}
-${indent(e.pairs[0]!, '      ')}
+${e.pairJ ? '      let j = jt + jj;\n' : ''}${indent(e.pairs[0]!, '      ')}
       if (row < nb) { O[(jt + jj) * nb + row] = ${kernel}; }
     }
   }
@@ -863,7 +969,7 @@ ${indent(e.pairs[0]!, '      ')}
     key: `wgsl-block|${formulaKey(formula)}|wg${WG}|t${tile}`,
     workgroupSize: WG, bindings, code,
     shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1, kahan: false },
-    paramFloats, workgroupBytes: tile * bytesPerPoint,
+    paramFloats, workgroupBytes: tile * bytesPerPoint, loopIterationsPerPair: 1 + e.loopIterations,
   };
 }
 
