@@ -393,7 +393,8 @@ class Emitter {
       case 'neg': return this.set(code, `(${L}.neg (local.get ${a}))`);
       case 'abs': return this.set(code, `(${L}.abs (local.get ${a}))`);
       case 'sqrt': return this.set(code, `(${L}.sqrt (local.get ${a}))`);
-      case 'rsqrt': return this.set(code, `(${L}.div ${one} (${L}.sqrt (local.get ${a})))`);
+      // KeOps: rsqrt(0) = 0 (scalar-ops.ts): the +∞ lanes of 1/√0 cleared
+      case 'rsqrt': return this.set(code, `(v128.andnot (${L}.div ${one} (${L}.sqrt (local.get ${a}))) (${L}.eq (local.get ${a}) ${zero}))`);
       case 'inv': return this.set(code, `(${L}.div ${one} (local.get ${a}))`);
       case 'square': return this.set(code, `(${L}.mul (local.get ${a}) (local.get ${a}))`);
       case 'relu': return this.set(code, `(${L}.max (local.get ${a}) ${zero})`);

@@ -52,7 +52,7 @@ function unaryExpr(op: string, a: string): string {
     case 'exp': return `Math.exp(${a})`;
     case 'log': return `Math.log(${a})`;
     case 'sqrt': return `Math.sqrt(${a})`;
-    case 'rsqrt': return `(1 / Math.sqrt(${a}))`;
+    case 'rsqrt': return `(${a} === 0 ? 0 : 1 / Math.sqrt(${a}))`; // KeOps: rsqrt(0) = 0 (scalar-ops.ts)
     case 'abs': return `Math.abs(${a})`;
     case 'square': return `(${a} * ${a})`;
     case 'inv': return `(1 / ${a})`;

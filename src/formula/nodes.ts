@@ -21,6 +21,33 @@ import { FormulaError } from './errors.js';
 import { describeNode } from './print.js';
 import { applyBinary, applyReduce, applyUnary } from './scalar-ops.js';
 
+/**
+ * Deepest formula tree accepted (a chain a + b + c + … of N terms is N levels deep). Every consumer of the tree
+ * (emitters, keys, printing) recurses over it; this bound keeps them far from the call-stack limit, so a too
+ * deep formula is refused here, where it is built, with this limit named.
+ */
+export const MAX_FORMULA_DEPTH = 1000;
+
+const depths = new WeakMap<Node, number>();
+
+/** Levels of the tree below and including `n` (memoised: each constructor asks only its children). */
+export function formulaDepth(n: Node): number {
+  return depths.get(n) ?? 1; // leaves are not recorded
+}
+
+/** Records the depth of a new inner node, refusing trees deeper than MAX_FORMULA_DEPTH. */
+function checked<T extends Node>(node: T, ...operands: Node[]): T {
+  const depth = 1 + Math.max(...operands.map(formulaDepth));
+  if (depth > MAX_FORMULA_DEPTH) {
+    throw new FormulaError(
+      `formula too deep: ${depth} nested operations (a chain a + b + c + … counts one level per term); the limit is ${MAX_FORMULA_DEPTH}. ` +
+      'Sum long lists of terms as a vector (sum, dot) or in several operators',
+    );
+  }
+  depths.set(node, depth);
+  return node;
+}
+
 export function constant(value: number): ConstNode {
   if (typeof value !== 'number' || !Number.isFinite(value)) {
     throw new FormulaError(`constant must be a finite number (got ${String(value)})`);
@@ -60,7 +87,7 @@ export function unary(op: UnaryOp, a: Node): Node {
   if (!(UNARY_OPS as readonly string[]).includes(op)) {
     throw new FormulaError(`unknown unary operator '${String(op)}'; allowed: ${UNARY_OPS.join(', ')}`);
   }
-  const build = (): UnaryNode => Object.freeze({ op, dim: a.dim, arg: a });
+  const build = (): UnaryNode => checked(Object.freeze({ op, dim: a.dim, arg: a }), a);
   if (isConst(a)) return foldedOr(applyUnary(op, a.value), build);
   if (op === 'neg' && a.op === 'neg') return (a as UnaryNode).arg;
   return build();
@@ -79,7 +106,7 @@ export function binary(op: BinaryOp, a: Node, b: Node): Node {
     throw new FormulaError(`unknown binary operator '${String(op)}'; allowed: ${BINARY_OPS.join(', ')}`);
   }
   const dim = checkBroadcast(op, a, b);
-  const build = (): BinaryNode => Object.freeze({ op, dim, left: a, right: b });
+  const build = (): BinaryNode => checked(Object.freeze({ op, dim, left: a, right: b }), a, b);
   if (isConst(a) && isConst(b)) return foldedOr(applyBinary(op, a.value, b.value), build);
   // Identity rewrites: the surviving operand has the result's dimension because the constant is a scalar.
   switch (op) {
@@ -116,7 +143,7 @@ export function reduce(op: ReduceOp, a: Node): Node {
   }
   return build();
   function build(): ReduceNode {
-    return Object.freeze({ op, dim: 1, arg: a });
+    return checked(Object.freeze({ op, dim: 1, arg: a }), a);
   }
 }
 
@@ -127,6 +154,6 @@ export function dot(a: Node, b: Node): Node {
     );
   }
   if (a.dim === 1) return binary('mul', a, b);
-  const node: DotNode = Object.freeze({ op: 'dot', dim: 1, left: a, right: b });
+  const node: DotNode = checked(Object.freeze({ op: 'dot', dim: 1, left: a, right: b }), a, b);
   return node;
 }

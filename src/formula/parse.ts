@@ -11,7 +11,7 @@ import { parse, type MathNode } from 'mathjs';
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
 import { Formula, Pm } from './builder.js';
 import { FormulaError } from './errors.js';
-import { unary } from './nodes.js';
+import { MAX_FORMULA_DEPTH, unary } from './nodes.js';
 
 export type ScopeValue = Formula | number | number[];
 export type FormulaScope = Record<string, ScopeValue>;
@@ -47,6 +47,36 @@ const ALLOWED_SYNTAX =
   'allowed: numbers, scope symbols, pi, e, + - * / ^, unary -/+, parentheses and the functions ' +
   ALLOWED_FUNCTIONS.join(', ');
 
+/**
+ * Deepest nesting of parentheses (function calls included) accepted. mathjs parses recursively, about 25 calls
+ * per level, and ran out of call stack near 260 levels: the limit keeps a wide margin for callers' own frames.
+ */
+export const MAX_PARENTHESIS_DEPTH = 100;
+
+/** Deepest parenthesis nesting of `source` (a '(' inside a string literal counts too: those are refused anyway). */
+function parenthesisDepth(source: string): number {
+  let depth = 0;
+  let deepest = 0;
+  for (let k = 0; k < source.length; k++) {
+    const c = source.charCodeAt(k);
+    if (c === 40) deepest = Math.max(deepest, ++depth); // (
+    else if (c === 41) depth--; // )
+  }
+  return deepest;
+}
+
+/** Levels of a mathjs tree, walked with an explicit stack (the tree may be deeper than the call stack allows). */
+function treeDepth(root: MathNode): number {
+  let deepest = 0;
+  const stack: [MathNode, number][] = [[root, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > deepest) deepest = depth;
+    node.forEach((child: MathNode) => { stack.push([child, depth + 1]); });
+  }
+  return deepest;
+}
+
 function hasOwn(o: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(o, key);
 }
@@ -57,7 +87,7 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
   if (typeof scope !== 'object' || scope === null) {
     throw new FormulaError('parseFormula: scope must be an object mapping names to Formulas or numbers');
   }
-  const where = `in formula "${source}"`;
+  const where = shortWhere(source);
   const knownNames = Object.keys(scope);
   const located = new WeakSet<Error>();
   /** Throw `message` located in the source; `tail` follows the location (lists of what is allowed). */
@@ -67,12 +97,19 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
     throw err;
   };
 
+  const nesting = parenthesisDepth(source);
+  if (nesting > MAX_PARENTHESIS_DEPTH) {
+    throw new FormulaError(`formula nests parentheses ${nesting} deep; the limit is ${MAX_PARENTHESIS_DEPTH} ${shortWhere(source)}`);
+  }
   let tree: MathNode;
   try {
     tree = parse(source);
   } catch (err) {
+    if (err instanceof RangeError) throw tooDeep(source, 'for the parser'); // e.g. thousands of unary minus signs
     throw new FormulaError(`syntax error ${where}: ${(err as Error).message}`);
   }
+  const depth = treeDepth(tree);
+  if (depth > MAX_FORMULA_DEPTH) throw tooDeep(source, `(${depth} nested operations)`);
 
   // One Pm per scope key per parse, so `s` used twice is one parameter (one slot).
   const parameters = new Map<string, Formula>();
@@ -169,8 +206,21 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
   try {
     return walk(tree);
   } catch (err) {
+    if (err instanceof RangeError) throw tooDeep(source, 'to compile');
     // Dimension errors from the constructors: add where they happened.
     if (err instanceof FormulaError && !located.has(err)) throw new FormulaError(`${err.message} ${where}`);
     throw err;
   }
+}
+
+/** Where a formula is, shortened: a formula at a limit can be megabytes long. */
+function shortWhere(source: string): string {
+  return source.length <= 120 ? `in formula "${source}"` : `in formula "${source.slice(0, 60)}…${source.slice(-40)}" (${source.length} characters)`;
+}
+
+function tooDeep(source: string, what: string): FormulaError {
+  return new FormulaError(
+    `formula too deep ${what}: a chain a + b + c + … counts one level per term, and the limit is ${MAX_FORMULA_DEPTH} levels ` +
+    `(parentheses: ${MAX_PARENTHESIS_DEPTH}); sum long lists of terms as a vector (sum, dot) ${shortWhere(source)}`,
+  );
 }

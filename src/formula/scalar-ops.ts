@@ -6,7 +6,8 @@
  *  - step(x) = 1 for x ≥ 0, else 0 (KeOps `Step`); NaN gives 0.
  *  - relu(x) = x < 0 ? 0 : x (NaN propagates).
  *  - sign(x) = Math.sign(x) (sign(0) = 0).
- *  - rsqrt(x) = 1 / sqrt(x) (rsqrt(0) = +Infinity), inv(x) = 1 / x.
+ *  - rsqrt(x) = 1 / sqrt(x) except rsqrt(0) = 0 (KeOps `Rsqrt`: "rsqrt(0) = 0", so that a Coulomb-type
+ *    kernel rsqrt(|x − y|²) drops the self-interaction i = j); −0 counts as 0, x < 0 gives NaN. inv(x) = 1 / x.
  *  - pow(x, n) for an integer constant |n| ≤ MAX_UNROLLED_POWER is repeated multiplication
  *    (x^2 is exactly x·x, and negative bases work); other exponents use Math.pow.
  */
@@ -33,7 +34,7 @@ export function applyUnary(op: UnaryOp, x: number): number {
     case 'exp': return Math.exp(x);
     case 'log': return Math.log(x);
     case 'sqrt': return Math.sqrt(x);
-    case 'rsqrt': return 1 / Math.sqrt(x);
+    case 'rsqrt': return x === 0 ? 0 : 1 / Math.sqrt(x); // KeOps: rsqrt(0) = 0 (module comment)
     case 'abs': return Math.abs(x);
     case 'square': return x * x;
     case 'inv': return 1 / x;

@@ -542,7 +542,7 @@ function unaryExpr(op: string, a: string): string {
     case 'exp': return `exp(${a})`;
     case 'log': return `log(${a})`;
     case 'sqrt': return `sqrt(${a})`;
-    case 'rsqrt': return `1.0 / sqrt(${a})`; // not inverseSqrt: +∞ at 0 as the JS twin
+    case 'rsqrt': return `select(1.0 / sqrt(${a}), 0.0, ${a} == 0.0)`; // KeOps: rsqrt(0) = 0 (scalar-ops.ts); not inverseSqrt, whose precision varies
     case 'abs': return `abs(${a})`;
     case 'square': return `${a} * ${a}`;
     case 'inv': return `1.0 / ${a}`;
