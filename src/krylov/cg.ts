@@ -12,19 +12,25 @@
 import type { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import {
+  boolean, func, nonNegativeInt, nonNegativeNumber, nonNegativeOrInfinity, optional, parseOptions, positiveInt, positiveNumber,
+  withDefault, type OptionField,
+} from '../operators/options.js';
+import {
   applyColumns,
   axpy,
   blockArg,
-  checkNonNegative,
-  checkPositiveInt,
   columnsToMatrix,
   dot,
   isBlock,
+  nested,
   norm,
   now,
+  operatorLike,
   requireSquare,
   toOperator,
   vectorArg,
+  vectorLike,
+  vectorOrBlock,
   type BlockInput,
   type OperatorInput,
   type VectorInput,
@@ -43,9 +49,9 @@ export interface IterationProgress {
 export interface CgOptions<X = Float64Array | Matrix> {
   /** Starting guess (default 0); a Matrix n×k for a block b. */
   x0?: VectorInput | BlockInput;
-  /** Relative tolerance (default 1e-5). */
+  /** Relative tolerance (default 1e-5); Infinity: converged at once (x0 returned), as scipy. */
   rtol?: number;
-  /** Absolute tolerance (default 0). */
+  /** Absolute tolerance (default 0); Infinity: converged at once (x0 returned), as scipy. */
   atol?: number;
   /** Iteration limit (default 10·n). */
   maxiter?: number;
@@ -82,6 +88,22 @@ export interface CgOptions<X = Float64Array | Matrix> {
    */
   resume?: { r: VectorInput; p: VectorInput; rho: number };
 }
+
+/** cg's options, checked by `parseOptions`: every key of CgOptions, nothing else. */
+export const CG_SPEC = {
+  x0: optional(vectorOrBlock),
+  rtol: withDefault(nonNegativeOrInfinity, 1e-5),
+  atol: withDefault(nonNegativeOrInfinity, 0),
+  maxiter: optional(positiveInt),
+  M: optional(operatorLike),
+  callback: optional(func),
+  onProgress: optional(func),
+  residualCheckEvery: withDefault(nonNegativeInt, 25),
+  verify: withDefault(boolean, true),
+  throwOnNoConvergence: withDefault(boolean, false),
+  relaxed: optional(nested({ A: operatorLike, below: nonNegativeNumber })),
+  resume: optional(nested({ r: vectorLike, p: vectorLike, rho: positiveNumber })),
+} satisfies Record<keyof CgOptions, OptionField<unknown>>;
 
 /**
  * The cause of a breakdown: a non-finite residual ('nonfinite'), rᵀM r ≤ 0 — M not positive definite as applied
@@ -215,6 +237,289 @@ function restoreBest(c: Column): void {
   c.fresh = true;
 }
 
+/** Everything a cg run needs, checked: the options parsed against CG_SPEC and sized against A and b. */
+interface CgSetup {
+  A: LinearOperator;
+  n: number;
+  block: boolean;
+  bs: Float64Array[];
+  rtol: number;
+  atol: number;
+  maxiter: number;
+  verify: boolean;
+  checkEvery: number;
+  M: LinearOperator | undefined;
+  relaxed: { A: LinearOperator; below: number } | undefined;
+  x0s: Float64Array[] | undefined;
+  resume: { r: Float64Array; p: Float64Array; rho: number } | undefined;
+  callback: ((xk: Float64Array | Matrix) => void) | undefined;
+  onProgress: ((p: IterationProgress) => void) | undefined;
+  throwOnNoConvergence: boolean;
+}
+
+function requireShape(op: LinearOperator, n: number, what: string): LinearOperator {
+  if (op.shape[0] !== n || op.shape[1] !== n) {
+    throw new RangeError(`cg: ${what} has shape ${op.shape[0]}x${op.shape[1]}, expected ${n}x${n} like A`);
+  }
+  return op;
+}
+
+/** Parses cg's arguments (options against CG_SPEC, then every vector against n). */
+function setupCg(Ain: OperatorInput, b: VectorInput | BlockInput, options: unknown): CgSetup {
+  const fn = 'cg';
+  const o = parseOptions(fn, options, CG_SPEC);
+  const A = toOperator(Ain, fn);
+  const n = requireSquare(A, fn);
+  const block = isBlock(b);
+  const bs = block ? blockArg(b, n, fn, 'b') : [vectorArg(b, n, fn, 'b')];
+  let x0s: Float64Array[] | undefined;
+  if (o.x0 !== undefined) {
+    if (block !== isBlock(o.x0)) throw new TypeError(`${fn}: x0 must be a ${block ? 'block (Matrix n×k)' : 'vector'} like b`);
+    x0s = isBlock(o.x0) ? blockArg(o.x0, n, fn, 'x0') : [vectorArg(o.x0, n, fn, 'x0')];
+    if (x0s.length !== bs.length) throw new RangeError(`${fn}: x0 has ${x0s.length} columns, b has ${bs.length}`);
+  }
+  if (o.resume !== undefined && (block || x0s === undefined)) throw new TypeError(`${fn}: resume needs one right-hand side and its x0`);
+  return {
+    A, n, block, bs, x0s,
+    rtol: o.rtol,
+    atol: o.atol,
+    maxiter: o.maxiter ?? 10 * n,
+    // relaxed products and a resumed residual are never trusted without a true residual
+    verify: o.verify || o.relaxed !== undefined || o.resume !== undefined,
+    checkEvery: o.residualCheckEvery,
+    M: o.M && requireShape(o.M, n, 'M'),
+    relaxed: o.relaxed && { A: requireShape(o.relaxed.A, n, 'relaxed.A'), below: o.relaxed.below },
+    resume: o.resume && { r: vectorArg(o.resume.r, n, fn, 'resume.r'), p: vectorArg(o.resume.p, n, fn, 'resume.p'), rho: o.resume.rho },
+    callback: o.callback as CgSetup['callback'],
+    onProgress: o.onProgress as CgSetup['onProgress'],
+    throwOnNoConvergence: o.throwOnNoConvergence,
+  };
+}
+
+/** A cg run in progress: its setup, its columns, the products spent. */
+interface CgRun {
+  readonly s: CgSetup;
+  readonly cols: Column[];
+  matvecs: number;
+  iteration: number;
+  readonly start: number;
+}
+
+function initColumns(s: CgSetup): Column[] {
+  const n = s.n;
+  return s.bs.map((bj, j) => {
+    const bnorm = norm(bj);
+    const zero = bnorm === 0;
+    const x = zero ? new Float64Array(n) : s.x0s ? s.x0s[j]! : new Float64Array(n);
+    return {
+      b: bj, x, r: Float64Array.from(bj), p: null, rhoPrev: 0, rnorm: bnorm,
+      // rtol or atol = Infinity: converged at once (scipy's reading), x0 returned
+      tol: zero ? 0 : Math.max(s.rtol * bnorm, s.atol), fresh: true, sinceCheck: 0, bestTrue: Infinity, refusals: 0,
+      iterations: 0, best: null, checksSinceProgress: 0, restarts: 0, drifted: false, relaxBelow: (s.relaxed?.below ?? 0) * bnorm,
+      // b = 0: x = 0 is exact, whatever x0 says (scipy returns b).
+      status: zero ? Status.Converged : Status.Running, history: [] as number[],
+    };
+  });
+}
+
+/** True residuals b − A x of the given columns, in one product. */
+async function trueResiduals(run: CgRun, which: readonly Column[]): Promise<Float64Array[]> {
+  if (which.length === 0) return [];
+  const Ax = await applyColumns(run.s.A, which.map((c) => c.x));
+  run.matvecs += which.length;
+  return which.map((c, i) => {
+    const ax = Ax[i]!;
+    for (let t = 0; t < ax.length; t++) ax[t] = c.b[t]! - ax[t]!;
+    return ax;
+  });
+}
+
+function replaceResidual(c: Column, r: Float64Array): void {
+  c.r.set(r);
+  c.rnorm = norm(r);
+  c.fresh = true;
+}
+
+/** The initial residuals: b, b − A x0 (one product), or a resumed run's r and p. */
+async function startColumns(run: CgRun): Promise<void> {
+  const { resume, x0s } = run.s;
+  const first = run.cols[0]!;
+  if (resume && first.status === Status.Running) {
+    first.r = Float64Array.from(resume.r);
+    first.rnorm = norm(first.r);
+    first.p = Float64Array.from(resume.p);
+    first.rhoPrev = resume.rho;
+    first.fresh = false;
+  } else if (x0s) {
+    const which = run.cols.filter((c) => c.status === Status.Running && c.x.some((v) => v !== 0));
+    (await trueResiduals(run, which)).forEach((r, i) => replaceResidual(which[i]!, r));
+  }
+  for (const c of run.cols) c.history.push(c.rnorm);
+}
+
+/**
+ * Convergence claims of the recursive residual are verified against b − A x before they are accepted (and the
+ * residual replaced); a refused claim that does not improve the true residual 5 times in a row ends the column
+ * (the products' accuracy floor). The periodic check replaces the recursive residual only when it has drifted
+ * (> 1% of its norm, e.g. float32 products): replacing it needlessly perturbs the recurrence — measured +10%
+ * iterations in float64 when replacing every 25 iterations.
+ */
+async function checkResiduals(run: CgRun, running: readonly Column[]): Promise<void> {
+  const { verify, checkEvery, A } = run.s;
+  const claims = running.filter((c) => c.rnorm <= c.tol && !c.fresh && verify);
+  const periodic = running.filter((c) => !claims.includes(c) && checkEvery > 0 && c.sinceCheck >= checkEvery);
+  const checked = [...claims, ...periodic];
+  const truths = await trueResiduals(run, checked);
+  checked.forEach((c, i) => {
+    const r = truths[i]!;
+    c.sinceCheck = 0;
+    let gap = 0;
+    for (let t = 0; t < r.length; t++) gap += (r[t]! - c.r[t]!) ** 2;
+    if (guardAgainstDrift(c, r, Math.sqrt(gap))) return;
+    const claim = claims.includes(c);
+    if (claim || !(Math.sqrt(gap) <= 0.01 * c.rnorm)) {
+      replaceResidual(c, r);
+      c.history[c.history.length - 1] = c.rnorm;
+    }
+    if (!claim || c.rnorm <= c.tol) return;
+    c.relaxBelow = 0; // the relaxed products may be what limits it: exact ones from now on
+    if (c.rnorm < 0.9 * c.bestTrue) {
+      c.bestTrue = c.rnorm;
+      c.refusals = 0;
+    } else if (++c.refusals >= 5) {
+      c.status = Status.MaxIter;
+      c.message = `stagnated at residual ${c.rnorm.toExponential(3)} > tolerance ${c.tol.toExponential(3)} after ` +
+        `${c.iterations} iterations: the tolerance is below the accuracy of the ${A.dtype} products`;
+    }
+  });
+}
+
+/** Whether a running column stops here: a non-finite residual (breakdown), converged, or out of iterations. */
+function settleColumn(c: Pick<Column, 'rnorm' | 'tol' | 'iterations' | 'status' | 'message' | 'breakdown'>, maxiter: number): void {
+  if (c.status !== Status.Running) return;
+  if (!Number.isFinite(c.rnorm)) {
+    c.status = Status.Breakdown;
+    c.breakdown = 'nonfinite';
+    c.message = `residual norm became ${c.rnorm} at iteration ${c.iterations} (NaN/Inf from the operator?)`;
+  } else if (c.rnorm <= c.tol) c.status = Status.Converged;
+  else if (c.iterations >= maxiter) {
+    c.status = Status.MaxIter;
+    c.message = `maxiter = ${maxiter} reached with residual ${c.rnorm.toExponential(3)} > tolerance ${c.tol.toExponential(3)}`;
+  }
+}
+
+/** The next search directions p = M r + β p of the running columns; a column with rᵀM r ≤ 0 breaks down. */
+async function nextDirections(run: CgRun, running: readonly Column[]): Promise<Column[]> {
+  const { M, n } = run.s;
+  const zs = M ? await applyColumns(M, running.map((c) => c.r)) : running.map((c) => c.r);
+  const stepping: Column[] = [];
+  running.forEach((c, i) => {
+    const z = zs[i]!;
+    const rho = dot(c.r, z);
+    if (!(rho > 0)) {
+      c.status = Status.Breakdown;
+      c.breakdown = 'preconditioner';
+      c.message = `rᵀM r = ${rho} at iteration ${c.iterations}: the preconditioner M is not positive definite`;
+      return;
+    }
+    if (c.p === null) c.p = Float64Array.from(z);
+    else {
+      const beta = rho / c.rhoPrev;
+      const p = c.p;
+      for (let t = 0; t < n; t++) p[t] = z[t]! + beta * p[t]!;
+    }
+    c.rhoPrev = rho;
+    stepping.push(c);
+  });
+  return stepping;
+}
+
+/** A p for the stepping columns, one product (columns whose residual allows it take the relaxed operator's). */
+async function directionProducts(run: CgRun, stepping: readonly Column[]): Promise<Float64Array[]> {
+  const { A, relaxed } = run.s;
+  const relaxedCols = relaxed ? stepping.filter((c) => c.rnorm <= c.relaxBelow) : [];
+  const exactCols = stepping.filter((c) => !relaxedCols.includes(c));
+  const [exactQ, relaxedQ] = await Promise.all([
+    applyColumns(A, exactCols.map((c) => c.p!)),
+    relaxedCols.length > 0 ? applyColumns(relaxed!.A, relaxedCols.map((c) => c.p!)) : Promise.resolve([]),
+  ]);
+  run.matvecs += stepping.length;
+  return stepping.map((c) => (relaxedCols.includes(c) ? relaxedQ[relaxedCols.indexOf(c)]! : exactQ[exactCols.indexOf(c)]!));
+}
+
+/** One CG step x += α p, r −= α A p for every stepping column; pᵀA p ≤ 0 or NaN is a breakdown. */
+async function stepColumns(run: CgRun, stepping: readonly Column[]): Promise<void> {
+  const qs = await directionProducts(run, stepping);
+  run.iteration++;
+  stepping.forEach((c, i) => {
+    const q = qs[i]!;
+    const p = c.p!;
+    const pq = dot(p, q);
+    if (!(pq > 0)) {
+      c.status = Status.Breakdown;
+      c.breakdown = 'operator';
+      c.message = Number.isNaN(pq)
+        ? `pᵀA p is NaN at iteration ${c.iterations + 1} (the operator returned NaN)`
+        : `pᵀA p = ${pq} ≤ 0 at iteration ${c.iterations + 1}: A is not positive definite`;
+      return;
+    }
+    const alpha = c.rhoPrev / pq;
+    axpy(alpha, p, c.x);
+    axpy(-alpha, q, c.r);
+    c.rnorm = norm(c.r);
+    c.fresh = false;
+    c.sinceCheck++;
+    c.iterations++;
+    c.history.push(c.rnorm);
+  });
+}
+
+function report(run: CgRun, stepping: readonly Column[]): void {
+  const { block, n, callback, onProgress } = run.s;
+  const cols = run.cols;
+  if (callback) callback(block ? columnsToMatrix(cols.map((c) => c.x), n) : Float64Array.from(cols[0]!.x));
+  if (onProgress) {
+    const active = stepping.filter((c) => c.status === Status.Running);
+    onProgress({
+      iteration: run.iteration,
+      residualNorm: Math.max(0, ...active.map((c) => c.rnorm)),
+      ...(block ? { residualNorms: cols.map((c) => c.rnorm) } : {}),
+      elapsedMs: now() - run.start,
+    });
+  }
+}
+
+/** A column that stopped without converging returns its best verified iterate. */
+async function restoreBestIterates(run: CgRun): Promise<void> {
+  const stopped = run.cols.filter((c) => c.status === Status.MaxIter && c.best !== null && !c.fresh);
+  const finalTruths = await trueResiduals(run, stopped);
+  stopped.forEach((c, i) => {
+    if (c.best!.norm < norm(finalTruths[i]!)) restoreBest(c);
+  });
+}
+
+function cgResult(run: CgRun): CgResult<Float64Array | Matrix, number[] | number[][]> {
+  const { cols, s } = run;
+  const infoOf = (c: Column): number => (c.status === Status.Converged ? 0 : c.status === Status.Breakdown ? -1 : c.iterations);
+  const broken = cols.find((c) => c.status === Status.Breakdown);
+  const unconverged = cols.filter((c) => c.status === Status.MaxIter);
+  const result: CgResult<Float64Array | Matrix, number[] | number[][]> = {
+    x: s.block ? columnsToMatrix(cols.map((c) => c.x), s.n) : cols[0]!.x,
+    info: broken ? -1 : unconverged.length > 0 ? Math.max(1, ...unconverged.map((c) => c.iterations)) : 0,
+    iterations: Math.max(...cols.map((c) => c.iterations)),
+    residualNorms: s.block ? cols.map((c) => c.history) : cols[0]!.history,
+    matvecs: run.matvecs,
+  };
+  if (broken) result.breakdown = broken.breakdown!;
+  const why = broken ?? unconverged[0];
+  if (why) result.message = s.block ? `column ${cols.indexOf(why)}: ${why.message}` : why.message!;
+  if (s.block) {
+    result.columnInfo = cols.map(infoOf);
+    result.columnIterations = cols.map((c) => c.iterations);
+  }
+  return result;
+}
+
 export function cg(A: OperatorInput, b: VectorInput, options?: CgOptions<Float64Array>): Promise<CgResult<Float64Array, number[]>>;
 export function cg(A: OperatorInput, b: BlockInput, options?: CgOptions<Matrix>): Promise<CgResult<Matrix, number[][]>>;
 export function cg(
@@ -225,251 +530,25 @@ export function cg(
 export async function cg(
   Ain: OperatorInput,
   b: VectorInput | BlockInput,
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- the overloads above type the callback
-  options: CgOptions<any> = {},
+  options?: CgOptions<never>,
 ): Promise<CgResult<Float64Array | Matrix, number[] | number[][]>> {
-  const fn = 'cg';
-  const A = toOperator(Ain, fn);
-  const n = requireSquare(A, fn);
-  A.expectRepeatedProducts(); // a Krylov method applies A many times
-  const block = isBlock(b);
-  const bs = block ? blockArg(b as BlockInput, n, fn, 'b') : [vectorArg(b, n, fn, 'b')];
-  const k = bs.length;
-  const rtol = checkNonNegative(options.rtol ?? 1e-5, fn, 'rtol');
-  const atol = checkNonNegative(options.atol ?? 0, fn, 'atol');
-  const maxiter = checkPositiveInt(options.maxiter ?? 10 * n, fn, 'maxiter');
-  if (options.verify !== undefined && typeof options.verify !== 'boolean') {
-    throw new TypeError(`${fn}: verify must be true or false, got ${String(options.verify)}`);
-  }
-  const verifyClaims = options.verify !== false || options.relaxed !== undefined || options.resume !== undefined;
-  const checkEvery = options.residualCheckEvery ?? 25;
-  if (!Number.isInteger(checkEvery) || checkEvery < 0) {
-    throw new RangeError(`${fn}: residualCheckEvery must be an integer ≥ 0, got ${checkEvery}`);
-  }
-  let M: LinearOperator | undefined;
-  if (options.M !== undefined) {
-    M = toOperator(options.M, fn, 'M');
-    if (M.shape[0] !== n || M.shape[1] !== n) {
-      throw new RangeError(`${fn}: M has shape ${M.shape[0]}x${M.shape[1]}, expected ${n}x${n} like A`);
-    }
-  }
-  let relaxedA: LinearOperator | undefined;
-  let relaxBelow = 0;
-  if (options.relaxed !== undefined) {
-    relaxedA = toOperator(options.relaxed.A, fn, 'relaxed.A');
-    if (relaxedA.shape[0] !== n || relaxedA.shape[1] !== n) {
-      throw new RangeError(`${fn}: relaxed.A has shape ${relaxedA.shape[0]}x${relaxedA.shape[1]}, expected ${n}x${n} like A`);
-    }
-    relaxBelow = options.relaxed.below;
-    if (typeof relaxBelow !== 'number' || !(relaxBelow >= 0) || !Number.isFinite(relaxBelow)) {
-      throw new RangeError(`${fn}: relaxed.below must be a finite number ≥ 0, got ${String(relaxBelow)}`);
-    }
-  }
-  let x0s: Float64Array[] | undefined;
-  if (options.x0 !== undefined) {
-    if (block !== isBlock(options.x0)) throw new TypeError(`${fn}: x0 must be a ${block ? 'block (Matrix n×k)' : 'vector'} like b`);
-    x0s = block ? blockArg(options.x0 as BlockInput, n, fn, 'x0') : [vectorArg(options.x0, n, fn, 'x0')];
-    if (x0s.length !== k) throw new RangeError(`${fn}: x0 has ${x0s.length} columns, b has ${k}`);
-  }
-
-  let resume: { r: Float64Array; p: Float64Array; rho: number } | undefined;
-  if (options.resume !== undefined) {
-    if (block || x0s === undefined) throw new TypeError(`${fn}: resume needs one right-hand side and its x0`);
-    const rho = options.resume.rho;
-    if (typeof rho !== 'number' || !(rho > 0) || !Number.isFinite(rho)) {
-      throw new RangeError(`${fn}: resume.rho must be a positive finite number, got ${String(rho)}`);
-    }
-    resume = { r: vectorArg(options.resume.r, n, fn, 'resume.r'), p: vectorArg(options.resume.p, n, fn, 'resume.p'), rho };
-  }
-
-  const start = now();
-  let matvecs = 0;
-  const cols: Column[] = bs.map((bj, j) => {
-    const bnorm = norm(bj);
-    const zero = bnorm === 0;
-    const x = zero ? new Float64Array(n) : x0s ? x0s[j]! : new Float64Array(n);
-    return {
-      b: bj, x, r: Float64Array.from(bj), p: null, rhoPrev: 0, rnorm: bnorm,
-      tol: Math.max(rtol * bnorm, atol), fresh: true, sinceCheck: 0, bestTrue: Infinity, refusals: 0, iterations: 0,
-      best: null, checksSinceProgress: 0, restarts: 0, drifted: false, relaxBelow: relaxBelow * bnorm,
-      // b = 0: x = 0 is exact, whatever x0 says (scipy returns b).
-      status: zero ? Status.Converged : Status.Running, history: [] as number[],
-    };
-  });
-
-  // True residuals b − A x for the given columns, in one product.
-  const trueResiduals = async (which: Column[]): Promise<Float64Array[]> => {
-    if (which.length === 0) return [];
-    const Ax = await applyColumns(A, which.map((c) => c.x));
-    matvecs += which.length;
-    return which.map((c, i) => {
-      const ax = Ax[i]!;
-      for (let t = 0; t < n; t++) ax[t] = c.b[t]! - ax[t]!;
-      return ax;
-    });
-  };
-  const replaceResidual = (c: Column, r: Float64Array): void => {
-    c.r.set(r);
-    c.rnorm = norm(r);
-    c.fresh = true;
-  };
-  const recomputeResiduals = async (which: Column[]): Promise<void> => {
-    (await trueResiduals(which)).forEach((r, i) => replaceResidual(which[i]!, r));
-  };
-
-  if (resume && cols[0]!.status === Status.Running) {
-    const c = cols[0]!;
-    c.r = Float64Array.from(resume.r);
-    c.rnorm = norm(c.r);
-    c.p = Float64Array.from(resume.p);
-    c.rhoPrev = resume.rho;
-    c.fresh = false;
-  } else if (x0s) await recomputeResiduals(cols.filter((c) => c.status === Status.Running && c.x.some((v) => v !== 0)));
-  for (const c of cols) c.history.push(c.rnorm);
-
-  let iteration = 0;
+  const s = setupCg(Ain, b, options);
+  s.A.expectRepeatedProducts(); // a Krylov method applies A many times
+  const run: CgRun = { s, cols: initColumns(s), matvecs: 0, iteration: 0, start: now() };
+  await startColumns(run);
   for (;;) {
-    // Convergence claims of the recursive residual are verified against b − A x before they are
-    // accepted (and the residual replaced). The periodic check replaces the recursive residual only
-    // when it has drifted (> 1% of its norm, e.g. float32 products): replacing it needlessly perturbs
-    // the recurrence — measured +10% iterations in float64 when replacing every 25 iterations.
-    let running = cols.filter((c) => c.status === Status.Running);
-    const claims = running.filter((c) => c.rnorm <= c.tol && !c.fresh && verifyClaims);
-    const periodic = running.filter((c) => !claims.includes(c) && checkEvery > 0 && c.sinceCheck >= checkEvery);
-    const checked = [...claims, ...periodic];
-    const truths = await trueResiduals(checked);
-    checked.forEach((c, i) => {
-      const r = truths[i]!;
-      c.sinceCheck = 0;
-      let gap = 0;
-      for (let t = 0; t < n; t++) gap += (r[t]! - c.r[t]!) ** 2;
-      if (guardAgainstDrift(c, r, Math.sqrt(gap))) return;
-      if (claims.includes(c) || !(Math.sqrt(gap) <= 0.01 * c.rnorm)) {
-        replaceResidual(c, r);
-        c.history[c.history.length - 1] = c.rnorm;
-      }
-      if (claims.includes(c) && c.rnorm > c.tol) {
-        c.relaxBelow = 0; // the relaxed products may be what limits it: exact ones from now on
-        // A refused claim: the recursion ran below what the products can deliver. Give up after
-        // 5 refusals in a row without the true residual improving by 10% (float32 floor).
-        if (c.rnorm < 0.9 * c.bestTrue) {
-          c.bestTrue = c.rnorm;
-          c.refusals = 0;
-        } else if (++c.refusals >= 5) {
-          c.status = Status.MaxIter;
-          c.message =
-            `stagnated at residual ${c.rnorm.toExponential(3)} > tolerance ${c.tol.toExponential(3)} after ` +
-            `${c.iterations} iterations: the tolerance is below the accuracy of the ${A.dtype} products`;
-        }
-      }
-    });
-    for (const c of running) {
-      if (c.status !== Status.Running) continue;
-      if (!Number.isFinite(c.rnorm)) {
-        c.status = Status.Breakdown;
-        c.breakdown = 'nonfinite';
-        c.message = `residual norm became ${c.rnorm} at iteration ${c.iterations} (NaN/Inf from the operator?)`;
-      } else if (c.rnorm <= c.tol) c.status = Status.Converged;
-      else if (c.iterations >= maxiter) {
-        c.status = Status.MaxIter;
-        c.message = `maxiter = ${maxiter} reached with residual ${c.rnorm.toExponential(3)} > tolerance ${c.tol.toExponential(3)}`;
-      }
-    }
+    let running = run.cols.filter((c) => c.status === Status.Running);
+    await checkResiduals(run, running);
+    for (const c of running) settleColumn(c, s.maxiter);
     running = running.filter((c) => c.status === Status.Running);
     if (running.length === 0) break;
-
-    // One preconditioned CG step for every running column.
-    const zs = M ? await applyColumns(M, running.map((c) => c.r)) : running.map((c) => c.r);
-    const stepping: Column[] = [];
-    running.forEach((c, i) => {
-      const z = zs[i]!;
-      const rho = dot(c.r, z);
-      if (!(rho > 0)) {
-        c.status = Status.Breakdown;
-        c.breakdown = 'preconditioner';
-        c.message = `rᵀM r = ${rho} at iteration ${c.iterations}: the preconditioner M is not positive definite`;
-        return;
-      }
-      if (c.p === null) c.p = Float64Array.from(z);
-      else {
-        const beta = rho / c.rhoPrev;
-        const p = c.p;
-        for (let t = 0; t < n; t++) p[t] = z[t]! + beta * p[t]!;
-      }
-      c.rhoPrev = rho;
-      stepping.push(c);
-    });
+    const stepping = await nextDirections(run, running);
     if (stepping.length === 0) continue;
-    // columns whose residual allows it take the relaxed operator's products
-    const relaxedCols = relaxedA ? stepping.filter((c) => c.rnorm <= c.relaxBelow) : [];
-    const exactCols = stepping.filter((c) => !relaxedCols.includes(c));
-    const [exactQ, relaxedQ] = await Promise.all([
-      applyColumns(A, exactCols.map((c) => c.p!)),
-      relaxedCols.length > 0 ? applyColumns(relaxedA!, relaxedCols.map((c) => c.p!)) : Promise.resolve([]),
-    ]);
-    const qs = stepping.map((c) => (relaxedCols.includes(c) ? relaxedQ[relaxedCols.indexOf(c)]! : exactQ[exactCols.indexOf(c)]!));
-    matvecs += stepping.length;
-    iteration++;
-    stepping.forEach((c, i) => {
-      const q = qs[i]!;
-      const p = c.p!;
-      const pq = dot(p, q);
-      if (!(pq > 0)) {
-        c.status = Status.Breakdown;
-        c.breakdown = 'operator';
-        c.message = Number.isNaN(pq)
-          ? `pᵀA p is NaN at iteration ${c.iterations + 1} (the operator returned NaN)`
-          : `pᵀA p = ${pq} ≤ 0 at iteration ${c.iterations + 1}: A is not positive definite`;
-        return;
-      }
-      const alpha = c.rhoPrev / pq;
-      axpy(alpha, p, c.x);
-      axpy(-alpha, q, c.r);
-      c.rnorm = norm(c.r);
-      c.fresh = false;
-      c.sinceCheck++;
-      c.iterations++;
-      c.history.push(c.rnorm);
-    });
-    if (options.callback) options.callback(block ? columnsToMatrix(cols.map((c) => c.x), n) : Float64Array.from(cols[0]!.x));
-    if (options.onProgress) {
-      const active = stepping.filter((c) => c.status === Status.Running);
-      options.onProgress({
-        iteration,
-        residualNorm: Math.max(0, ...active.map((c) => c.rnorm)),
-        ...(block ? { residualNorms: cols.map((c) => c.rnorm) } : {}),
-        elapsedMs: now() - start,
-      });
-    }
+    await stepColumns(run, stepping);
+    report(run, stepping);
   }
-
-  // a column that stopped without converging returns its best verified iterate
-  const stopped = cols.filter((c) => c.status === Status.MaxIter && c.best !== null && !c.fresh);
-  const finalTruths = await trueResiduals(stopped);
-  stopped.forEach((c, i) => {
-    if (c.best!.norm < norm(finalTruths[i]!)) restoreBest(c);
-  });
-  const infoOf = (c: Column): number =>
-    c.status === Status.Converged ? 0 : c.status === Status.Breakdown ? -1 : c.iterations;
-  const columnInfo = cols.map(infoOf);
-  const broken = cols.find((c) => c.status === Status.Breakdown);
-  const unconverged = cols.find((c) => c.status === Status.MaxIter);
-  const info = broken ? -1 : unconverged ? Math.max(1, ...cols.filter((c) => c.status === Status.MaxIter).map((c) => c.iterations)) : 0;
-  const iterations = Math.max(...cols.map((c) => c.iterations));
-  const result: CgResult<Float64Array | Matrix, number[] | number[][]> = {
-    x: block ? columnsToMatrix(cols.map((c) => c.x), n) : cols[0]!.x,
-    info,
-    iterations,
-    residualNorms: block ? cols.map((c) => c.history) : cols[0]!.history,
-    matvecs,
-  };
-  if (broken) result.breakdown = broken.breakdown!;
-  const why = broken ?? unconverged;
-  if (why) result.message = block ? `column ${cols.indexOf(why)}: ${why.message}` : why.message!;
-  if (block) {
-    result.columnInfo = columnInfo;
-    result.columnIterations = cols.map((c) => c.iterations);
-  }
-  if (info !== 0 && options.throwOnNoConvergence) throw new CgNoConvergence(result);
+  await restoreBestIterates(run);
+  const result = cgResult(run);
+  if (result.info !== 0 && s.throwOnNoConvergence) throw new CgNoConvergence(result);
   return result;
 }

@@ -1,7 +1,11 @@
-/** Shared plumbing of the Krylov solvers: operator normalisation, column blocks, BLAS-1. */
+/** Shared plumbing of the Krylov solvers: operator normalisation, option fields, column blocks, BLAS-1. */
 import { Matrix } from 'ml-matrix';
 import { LinearOperator } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
+import {
+  assertOptionsObject, closestKey, field, OptionRangeError, OptionTypeError, quote, type OptionField, type OptionSpec, type ParsedOptions,
+} from '../operators/options.js';
+import { isVectorLike } from '../operators/validate.js';
 
 /** Anything `aslinearoperator` accepts: a LinearOperator, a Matrix, a number[][] or `{ shape, matvec }`. */
 export type OperatorInput = Parameters<typeof aslinearoperator>[0];
@@ -18,6 +22,65 @@ export function toOperator(A: OperatorInput, fn: string, what = 'A'): LinearOper
     return aslinearoperator(A);
   } catch (cause) {
     throw new TypeError(`${fn}: ${what} is not operator-like (${(cause as Error).message})`, { cause });
+  }
+}
+
+/** An option that is an operator (anything `aslinearoperator` takes), converted. */
+export const operatorLike: OptionField<LinearOperator> = {
+  expected: 'an operator (LinearOperator, Matrix, number[][] or { shape, matvec })',
+  check: (value, where) => {
+    try {
+      return aslinearoperator(value as OperatorInput);
+    } catch (cause) {
+      throw new OptionTypeError(`${where} must be ${operatorLike.expected}, got ${quote(value)} (${(cause as Error).message})`, where);
+    }
+  },
+};
+
+/** A vector option (its length and entries are checked by `vectorArg` once n is known). */
+export const vectorLike: OptionField<VectorInput> = field<VectorInput>('a Float64Array, Float32Array or number[]', isVectorLike);
+
+/** A vector or a block (Matrix or number[][]) option. */
+export const vectorOrBlock: OptionField<VectorInput | BlockInput> = field<VectorInput | BlockInput>(
+  'a vector (Float64Array, Float32Array, number[]) or a block (Matrix, number[][])', (v) => isBlock(v) || isVectorLike(v));
+
+/** An options object inside options ("cg: relaxed.below must be …"): a plain object, unknown keys refused by name. */
+export function nested<S extends OptionSpec>(spec: S): OptionField<ParsedOptions<S>> {
+  const known = Object.keys(spec);
+  const expected = `an object { ${known.join(', ')} }`;
+  return {
+    expected,
+    check: (value, where) => {
+      assertOptionsObject(where, value, 'the value');
+      if (value === undefined) throw new OptionTypeError(`${where} must be ${expected}, got undefined`, where);
+      for (const key of Object.keys(value)) {
+        if (known.includes(key)) continue;
+        const hint = closestKey(key, known);
+        throw new OptionRangeError(`${where}: unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; known keys: ${known.join(', ')}`, key);
+      }
+      const out: Record<string, unknown> = {};
+      for (const [key, f] of Object.entries(spec)) {
+        const v = value[key];
+        if (v !== undefined) out[key] = f.check(v, `${where}.${key}`);
+        else if (f.absent) out[key] = 'make' in f.absent ? f.absent.make() : f.absent.value;
+        else throw new OptionTypeError(`${where}.${key} is required (${f.expected})`, key);
+      }
+      return out as ParsedOptions<S>;
+    },
+  };
+}
+
+/**
+ * Refuses options that scipy's function of the same name takes but this one does not, each with what to use
+ * instead (before `parseOptions`, whose unknown-key message could not say why).
+ */
+export function refuseUnsupported(fn: string, options: unknown, unsupported: Readonly<Record<string, string>>): void {
+  if (typeof options !== 'object' || options === null) return;
+  for (const key of Object.keys(options)) {
+    const why = unsupported[key];
+    if (why !== undefined && (options as Record<string, unknown>)[key] !== undefined) {
+      throw new OptionRangeError(`${fn}: scipy's option '${key}' is not supported: ${why}`, key);
+    }
   }
 }
 

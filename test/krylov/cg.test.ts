@@ -45,7 +45,7 @@ describe('cg', () => {
     expect(relErr(trusted.x, checked.x)).toBeLessThan(1e-12);
     const Ax = matvecDense(Kg, trusted.x).map((v, i) => v + c.alpha * trusted.x[i]!);
     expect(norm2(Ax.map((v, i) => g.b[i] - v))).toBeLessThanOrEqual(c.rtol * norm2(g.b));
-    await expect(cg(A, g.b, { verify: 'no' as unknown as boolean })).rejects.toThrow(/verify must be true or false, got no/);
+    await expect(cg(A, g.b, { verify: 'no' as unknown as boolean })).rejects.toThrow('cg: verify must be true or false, got a string "no"');
   });
 
   it('solves random SPD systems like a dense solve', async () => {
@@ -205,7 +205,7 @@ describe('cg', () => {
     expect(relErr(resumed.x, straight.x)).toBeLessThan(1e-9);
     expect(counted.count.columns).toBe(resumed.iterations + 1); // its steps and the claim's verification: no product for r
     await expect(cg(A, g.b, { resume: { r, p: lastP, rho: lastRho } })).rejects.toThrow(/resume needs one right-hand side and its x0/);
-    await expect(cg(A, g.b, { x0: x, resume: { r, p: lastP, rho: -1 } })).rejects.toThrow(/resume.rho must be a positive finite number, got -1/);
+    await expect(cg(A, g.b, { x0: x, resume: { r, p: lastP, rho: -1 } })).rejects.toThrow('cg: resume.rho must be a positive finite number, got number -1');
     await expect(cg(A, g.b, { x0: x, resume: { r: [1, 2], p: lastP, rho: 1 } })).rejects.toThrow(/resume.r has length 2/);
   });
 
@@ -245,6 +245,39 @@ describe('cg', () => {
     expect(calls).toBe(res.iterations);
   });
 
+  it('options: an unknown key is refused by name (with the nearest known one), a wrong type quoted with its type', async () => {
+    const A = randomSpd(4, 1);
+    const b = [1, 2, 3, 4];
+    await expect(cg(A, b, { rtoll: 1e-8 } as never)).rejects.toThrow(/cg: unknown option 'rtoll' in options \(did you mean 'rtol'\?\); known options: x0, rtol, atol/);
+    await expect(cg(A, b, { tol: 1e-8 } as never)).rejects.toThrow(/unknown option 'tol'.*did you mean 'rtol'/);
+    await expect(cg(A, b, { rtol: '1e-5' } as never)).rejects.toThrow('cg: rtol must be a number ≥ 0 (Infinity allowed), got a string "1e-5"');
+    await expect(cg(A, b, { atol: NaN })).rejects.toThrow('cg: atol must be a number ≥ 0 (Infinity allowed), got number NaN');
+    await expect(cg(A, b, { maxiter: 2.5 })).rejects.toThrow('cg: maxiter must be an integer ≥ 1, got number 2.5');
+    await expect(cg(A, b, { callback: 3 } as never)).rejects.toThrow('cg: callback must be a function, got number 3');
+    await expect(cg(A, b, { M: 'jacobi' } as never)).rejects.toThrow(/cg: M must be an operator .*got a string "jacobi"/);
+    await expect(cg(A, b, { x0: 'zeros' } as never)).rejects.toThrow(/cg: x0 must be a vector .*got a string "zeros"/);
+    await expect(cg(A, b, { relaxed: { A, blow: 0.1 } } as never)).rejects.toThrow(/cg: relaxed: unknown key 'blow' \(did you mean 'below'\?\)/);
+    await expect(cg(A, b, [] as never)).rejects.toThrow(/cg: options must be a plain object, got an array/);
+  });
+
+  it('rtol = Infinity or atol = Infinity: converged at once with x0 returned and info 0, as scipy', async () => {
+    const A = countingOperator(randomSpd(20, 3));
+    const b = randomVec(20, 4);
+    for (const tol of [{ rtol: Infinity }, { atol: Infinity }, { rtol: Infinity, atol: Infinity }]) {
+      const zero = await cg(A, b, tol);
+      expect(zero.info).toBe(0);
+      expect(zero.iterations).toBe(0);
+      expect(zero.matvecs).toBe(0);
+      expect(zero.x.every((v) => v === 0)).toBe(true);
+      const x0 = randomVec(20, 5);
+      const warm = await cg(A, b, { ...tol, x0 });
+      expect(warm.info).toBe(0);
+      expect(Array.from(warm.x)).toEqual(Array.from(x0));
+    }
+    const block = await cg(A, new Matrix([[1, 2], ...Array.from({ length: 19 }, () => [0, 1])]), { atol: Infinity });
+    expect(block.columnInfo).toEqual([0, 0]);
+  });
+
   it('validates its input', async () => {
     const A = randomSpd(4, 1);
     await expect(cg(new Matrix(3, 4), [1, 2, 3])).rejects.toThrow(/square/);
@@ -256,6 +289,6 @@ describe('cg', () => {
     await expect(cg(A, new Matrix(3, 2))).rejects.toThrow(/3 rows, expected 4/);
     await expect(cg(A, [1, 2, 3, 4], { M: Matrix.eye(3) })).rejects.toThrow(/M has shape 3x3/);
     await expect(cg(A, [1, 2, 3, 4], { relaxed: { A: Matrix.eye(3), below: 1 } })).rejects.toThrow(/relaxed.A has shape 3x3/);
-    await expect(cg(A, [1, 2, 3, 4], { relaxed: { A, below: NaN } })).rejects.toThrow(/relaxed.below must be a finite number ≥ 0, got NaN/);
+    await expect(cg(A, [1, 2, 3, 4], { relaxed: { A, below: NaN } })).rejects.toThrow('cg: relaxed.below must be a finite number ≥ 0, got number NaN');
   });
 });
