@@ -1,12 +1,13 @@
 /**
- * LOBPCG (Knyazev 2001), scipy.sparse.linalg.lobpcg's contract for the standard problem A x = λ x.
+ * LOBPCG (Knyazev 2001), scipy.sparse.linalg.lobpcg's contract for A x = λ x and the generalized A x = λ B x
+ * (B symmetric positive definite).
  *
- * Each iteration: residuals R = A X − X Λ; the active columns (‖r_i‖ > tol) are preconditioned
- * (W = M R), made orthogonal to the constraints Y and to X, and orthonormalised; one `A.matmat`
- * gives A W; Rayleigh–Ritz on span[X, W, P] (P the previous search directions, whose A P is
- * carried along as a linear combination, never recomputed). The Gram matrix of [X, W, P] is
- * orthonormalised through its own eigen-decomposition (SVQB: directions with tiny Gram
- * eigenvalues dropped), which is what keeps the small 3k×3k problem stable.
+ * Each iteration: residuals R = A X − B X Λ; the active columns (‖r_i‖ > tol) are preconditioned
+ * (W = M R), made B-orthogonal to the constraints Y and to X, and B-orthonormalised; one `A.matmat`
+ * gives A W (and one `B.matmat` B W); Rayleigh–Ritz on span[X, W, P] (P the previous search directions, whose
+ * A P and B P are carried along as linear combinations, never recomputed). The B-Gram matrix of [X, W, P] is
+ * orthonormalised through its own eigen-decomposition (SVQB: directions with tiny Gram eigenvalues dropped),
+ * which is what keeps the small 3k×3k problem stable.
  *
  * Differences from scipy: eigenvalues are returned ascending (like eigsh) whatever `largest`;
  * the default tol n·sqrt(eps) uses the eps of the operator's dtype; a small problem
@@ -14,17 +15,19 @@
  */
 import { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
+import { boolean, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
 import { symmetricEigen } from './tridiagonal.js';
 import {
   applyColumns,
   blockArg,
-  checkNonNegative,
-  checkPositiveInt,
+  blockLike,
   columnsToMatrix,
   dot,
   dtypeEps,
   norm,
   now,
+  operatorLike,
+  refuseUnsupported,
   requireSquare,
   toOperator,
   type BlockInput,
@@ -32,9 +35,11 @@ import {
 } from './util.js';
 
 export interface LobpcgOptions {
+  /** The generalized problem A x = λ B x (B symmetric positive definite); eigenvectors come back B-orthonormal. */
+  B?: OperatorInput;
   /** Preconditioner applied to the residuals (M ≈ A⁻¹, SPD). */
   M?: OperatorInput;
-  /** Constraints: iterate in the orthogonal complement of span(Y) (n×sizeY). */
+  /** Constraints: iterate in the B-orthogonal complement of span(Y) (n×sizeY). */
   Y?: BlockInput;
   /** Largest (default) or smallest eigenvalues. */
   largest?: boolean;
@@ -45,18 +50,39 @@ export interface LobpcgOptions {
   onProgress?: (p: { iteration: number; eigenvalues: Float64Array; residualNorms: Float64Array; elapsedMs: number }) => void;
 }
 
+/** lobpcg's options, checked by `parseOptions`: every key of LobpcgOptions, nothing else. */
+export const LOBPCG_SPEC = {
+  B: optional(operatorLike),
+  M: optional(operatorLike),
+  Y: optional(blockLike),
+  largest: withDefault(boolean, true),
+  tol: optional(nonNegativeOrInfinity),
+  maxiter: withDefault(positiveInt, 20),
+  onProgress: optional(func),
+} satisfies Record<keyof LobpcgOptions, OptionField<unknown>>;
+
+/** scipy.sparse.linalg.lobpcg options we do not take, and what to use instead. */
+const SCIPY_UNSUPPORTED = {
+  verbosityLevel: 'use onProgress to follow the iterations',
+  retLambdaHistory: 'onProgress reports the eigenvalues at every iteration',
+  retResidualNormsHistory: 'onProgress reports the residual norms at every iteration',
+  restartControl: 'lobpcg does not restart; it returns its best iterate when the residuals grow',
+};
+
 export interface LobpcgResult {
   /** Ascending. */
   eigenvalues: Float64Array;
-  /** n×k, column i ↔ eigenvalues[i]. */
+  /** n×k, column i ↔ eigenvalues[i]; B-orthonormal for a generalized problem. */
   eigenvectors: Matrix;
   iterations: number;
-  /** Final ‖A x_i − λ_i x_i‖, in the order of `eigenvalues`. */
+  /** Final ‖A x_i − λ_i B x_i‖, in the order of `eigenvalues`. */
   residualNorms: Float64Array;
   /** All residual norms ≤ tol (scipy only warns otherwise; so do we not throw). */
   converged: boolean;
-  /** Operator products in vectors (a k-column matmat counts k). */
+  /** Products with A in vectors (a k-column matmat counts k). */
   matvecs: number;
+  /** Products with B in vectors (generalized problems only). */
+  bMatvecs?: number;
 }
 
 /** Entries (i, j) = aᵢ·bⱼ, row-major p×q. */
@@ -82,13 +108,19 @@ function combine(cols: readonly Float64Array[], C: Float64Array, q: number): Flo
   return out;
 }
 
-/** x ← x − Q (Qᵀ x) for orthonormal Q, twice (classical Gram–Schmidt, twice is enough). */
-function project(cols: Float64Array[], Q: readonly Float64Array[]): void {
-  if (Q.length === 0) return;
+/** A block and its product with B (the same arrays when there is no B). */
+interface BBlock {
+  X: Float64Array[];
+  BX: Float64Array[];
+}
+
+/** x ← x − Q (BQᵀ x) for B-orthonormal Q, twice (classical Gram–Schmidt, twice is enough). */
+function project(cols: Float64Array[], Q: BBlock): void {
+  if (Q.X.length === 0) return;
   for (let pass = 0; pass < 2; pass++) {
     for (const x of cols) {
-      const c = Q.map((q) => dot(q, x));
-      Q.forEach((q, i) => {
+      const c = Q.BX.map((q) => dot(q, x));
+      Q.X.forEach((q, i) => {
         const ci = c[i]!;
         for (let t = 0; t < x.length; t++) x[t]! -= ci * q[t]!;
       });
@@ -97,8 +129,8 @@ function project(cols: Float64Array[], Q: readonly Float64Array[]): void {
 }
 
 /**
- * SVQB: the transform T (m×r row-major) with [cols]·T orthonormal, dropping directions whose
- * Gram eigenvalue is below `drop`·max (they carry no new information).
+ * SVQB: the transform T (m×r row-major) with [cols]·T orthonormal in the inner product whose Gram matrix is G,
+ * dropping directions whose Gram eigenvalue is below `drop`·max (they carry no new information).
  */
 function svqbTransform(G: Float64Array, m: number, drop: number): { T: Float64Array; r: number } {
   // Scale to unit diagonal first so that the drop test is relative per column.
@@ -119,157 +151,211 @@ function svqbTransform(G: Float64Array, m: number, drop: number): { T: Float64Ar
   return { T, r };
 }
 
-function orthonormalize(cols: Float64Array[], drop: number): Float64Array[] {
-  if (cols.length === 0) return [];
-  const { T, r } = svqbTransform(gram(cols, cols), cols.length, drop);
-  return combine(cols, T, r);
+/** [X, BX]·T for the T that makes X B-orthonormal (BX is X itself without B). */
+function orthonormalize(b: BBlock, drop: number): BBlock {
+  if (b.X.length === 0) return { X: [], BX: [] };
+  const { T, r } = svqbTransform(gram(b.X, b.BX), b.X.length, drop);
+  const X = combine(b.X, T, r);
+  return { X, BX: b.BX === b.X ? X : combine(b.BX, T, r) };
 }
 
-export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options: LobpcgOptions = {}): Promise<LobpcgResult> {
+interface LobpcgSetup {
+  A: LinearOperator;
+  n: number;
+  X: Float64Array[];
+  k: number;
+  B: LinearOperator | undefined;
+  M: LinearOperator | undefined;
+  Y: Float64Array[] | undefined;
+  largest: boolean;
+  tol: number;
+  maxiter: number;
+  onProgress: LobpcgOptions['onProgress'];
+}
+
+function setupLobpcg(Ain: OperatorInput, Xin: BlockInput, options: unknown): LobpcgSetup {
   const fn = 'lobpcg';
+  refuseUnsupported(fn, options, SCIPY_UNSUPPORTED);
+  const o = parseOptions(fn, options, LOBPCG_SPEC);
   const A = toOperator(Ain, fn);
   const n = requireSquare(A, fn);
-  A.expectRepeatedProducts(); // a Krylov method applies A many times
   if (!Matrix.isMatrix(Xin) && !Array.isArray(Xin)) throw new TypeError(`${fn}: X must be an n×k Matrix or number[][]`);
-  let X = blockArg(Xin, n, fn, 'X');
-  const k = X.length;
-  const largest = options.largest ?? true;
-  const eps = dtypeEps(A.dtype);
-  const tol = options.tol === undefined || options.tol <= 0 ? Math.sqrt(eps) * n : checkNonNegative(options.tol, fn, 'tol');
-  const maxiter = checkPositiveInt(options.maxiter ?? 20, fn, 'maxiter');
-  let M: LinearOperator | undefined;
-  if (options.M !== undefined) {
-    M = toOperator(options.M, fn, 'M');
-    if (M.shape[0] !== n || M.shape[1] !== n) throw new RangeError(`${fn}: M has shape ${M.shape[0]}x${M.shape[1]}, expected ${n}x${n}`);
+  const X = blockArg(Xin, n, fn, 'X');
+  for (const [what, op] of [['B', o.B], ['M', o.M]] as const) {
+    if (op && (op.shape[0] !== n || op.shape[1] !== n)) throw new RangeError(`${fn}: ${what} has shape ${op.shape[0]}x${op.shape[1]}, expected ${n}x${n}`);
   }
-  let Y: Float64Array[] = [];
-  if (options.Y !== undefined) {
-    Y = orthonormalize(blockArg(options.Y, n, fn, 'Y'), 1e-14);
-    if (Y.length < blockArg(options.Y, n, fn, 'Y').length) throw new RangeError(`${fn}: the constraints Y are not of full column rank`);
-  }
-  if (k + Y.length >= n) throw new RangeError(`${fn}: block size k = ${k} plus ${Y.length} constraints must be < n = ${n}`);
-  const start = now();
-  let matvecs = 0;
-  const wantedFirst = (theta: Float64Array): number[] => {
-    const idx = Array.from(theta, (_, i) => i);
-    return largest ? idx.sort((a, b) => theta[b]! - theta[a]!) : idx.sort((a, b) => theta[a]! - theta[b]!);
+  const Y = o.Y === undefined ? undefined : blockArg(o.Y, n, fn, 'Y');
+  // scipy's default tolerance (and ours for tol = 0)
+  const tol = o.tol === undefined || o.tol === 0 ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol;
+  return {
+    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, maxiter: o.maxiter, onProgress: o.onProgress as LobpcgOptions['onProgress'],
   };
-  const finish = (lam: Float64Array, Xc: Float64Array[], res: Float64Array, iterations: number): LobpcgResult => {
-    const order = Array.from(lam, (_, i) => i).sort((a, b) => lam[a]! - lam[b]!);
-    return {
-      eigenvalues: Float64Array.from(order, (i) => lam[i]!),
-      eigenvectors: columnsToMatrix(order.map((i) => Xc[i]!), n),
-      iterations,
-      residualNorms: Float64Array.from(order, (i) => res[i]!),
-      converged: res.every((r) => r <= tol),
-      matvecs,
-    };
+}
+
+/** Products of a lobpcg run, counted. */
+interface Products {
+  A(cols: Float64Array[]): Promise<Float64Array[]>;
+  /** B·cols, or cols itself without B. */
+  B(cols: Float64Array[]): Promise<Float64Array[]>;
+  matvecs: number;
+  bMatvecs: number;
+}
+
+function products(s: LobpcgSetup): Products {
+  const p: Products = {
+    matvecs: 0,
+    bMatvecs: 0,
+    A: async (cols) => {
+      p.matvecs += cols.length;
+      return applyColumns(s.A, cols);
+    },
+    B: async (cols) => {
+      if (!s.B) return cols;
+      p.bMatvecs += cols.length;
+      return applyColumns(s.B, cols);
+    },
   };
+  return p;
+}
 
-  if (n - Y.length < 5 * k) {
-    // scipy's rule: too small for a block iteration; decompose A (projected off Y) densely.
-    const I = Array.from({ length: n }, (_, j) => {
-      const e = new Float64Array(n);
-      e[j] = 1;
-      return e;
-    });
-    project(I, Y); // columns of P = I − YYᵀ
-    const basis = orthonormalize(I, 1e-10);
-    const AB = await applyColumns(A, basis);
-    matvecs += basis.length;
-    const H = gram(basis, AB);
-    const m = basis.length;
-    for (let i = 0; i < m; i++) for (let j = 0; j < i; j++) H[i * m + j] = H[j * m + i] = 0.5 * (H[i * m + j]! + H[j * m + i]!);
-    const { eigenvalues, eigenvectors } = symmetricEigen(H, m);
-    const sel = wantedFirst(eigenvalues).slice(0, k);
-    const C = new Float64Array(m * k);
-    sel.forEach((c, j) => {
-      for (let i = 0; i < m; i++) C[i * k + j] = eigenvectors[i * m + c]!;
-    });
-    const Xd = combine(basis, C, k);
-    return finish(Float64Array.from(sel, (i) => eigenvalues[i]!), Xd, new Float64Array(k), 0);
+/** Indices of theta, the wanted eigenvalues first. */
+function wantedFirst(theta: Float64Array, largest: boolean): number[] {
+  const idx = Array.from(theta, (_, i) => i);
+  return largest ? idx.sort((a, b) => theta[b]! - theta[a]!) : idx.sort((a, b) => theta[a]! - theta[b]!);
+}
+
+/**
+ * Rayleigh–Ritz on span(S) (S, A S and B S given): the k wanted Ritz values and their coefficients C (m×k
+ * row-major) in S, through T with Tᵀ (Sᵀ B S) T = I; `drop` as in svqbTransform, never below k directions.
+ */
+function rayleighRitz(S: BBlock, AS: readonly Float64Array[], k: number, largest: boolean, drop: number): { theta: Float64Array; C: Float64Array } {
+  const m = S.X.length;
+  const G = gram(S.X, S.BX);
+  let { T, r } = svqbTransform(G, m, drop);
+  if (r < k) ({ T, r } = svqbTransform(G, m, 0));
+  const H = gram(S.X, AS);
+  // H' = Tᵀ H T (symmetrised).
+  const HT = new Float64Array(m * r);
+  for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) {
+    let v = 0;
+    for (let l = 0; l < m; l++) v += 0.5 * (H[i * m + l]! + H[l * m + i]!) * T[l * r + j]!;
+    HT[i * r + j] = v;
   }
+  const Hp = new Float64Array(r * r);
+  for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) {
+    let v = 0;
+    for (let l = 0; l < m; l++) v += T[l * r + i]! * HT[l * r + j]!;
+    Hp[i * r + j] = v;
+  }
+  const { eigenvalues, eigenvectors } = symmetricEigen(Hp, r);
+  const sel = wantedFirst(eigenvalues, largest).slice(0, k);
+  const C = new Float64Array(m * k);
+  for (let i = 0; i < m; i++) sel.forEach((c, j) => {
+    let v = 0;
+    for (let l = 0; l < r; l++) v += T[i * r + l]! * eigenvectors[l * r + c]!;
+    C[i * k + j] = v;
+  });
+  return { theta: Float64Array.from(sel, (i) => eigenvalues[i]!), C };
+}
 
-  project(X, Y);
-  X = orthonormalize(X, 1e-14);
-  if (X.length < k) throw new RangeError(`${fn}: the initial block X has rank ${X.length} < k = ${k} (after projecting off Y)`);
-  let AX = await applyColumns(A, X);
-  matvecs += k;
-  // Initial Rayleigh–Ritz on span(X).
+function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array[], res: Float64Array, iterations: number): LobpcgResult {
+  const order = Array.from(lam, (_, i) => i).sort((a, b) => lam[a]! - lam[b]!);
+  return {
+    eigenvalues: Float64Array.from(order, (i) => lam[i]!),
+    eigenvectors: columnsToMatrix(order.map((i) => Xc[i]!), s.n),
+    iterations,
+    residualNorms: Float64Array.from(order, (i) => res[i]!),
+    converged: res.every((r) => r <= s.tol),
+    matvecs: p.matvecs,
+    ...(s.B ? { bMatvecs: p.bMatvecs } : {}),
+  };
+}
+
+/** scipy's rule for n − sizeY < 5k: too small for a block iteration; the dense problem on the complement of Y. */
+async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<LobpcgResult> {
+  const I = Array.from({ length: s.n }, (_, j) => {
+    const e = new Float64Array(s.n);
+    e[j] = 1;
+    return e;
+  });
+  project(I, Y); // columns of I − Y (BY)ᵀ
+  const basis = orthonormalize({ X: I, BX: await p.B(I) }, 1e-10);
+  const AB = await p.A(basis.X);
+  const { theta, C } = rayleighRitz(basis, AB, s.k, s.largest, 0);
+  const X = combine(basis.X, C, s.k);
+  const BX = s.B ? combine(basis.BX, C, s.k) : X;
+  const AX = combine(AB, C, s.k);
+  return finish(s, p, theta, X, residuals(AX, BX, theta).norms, 0);
+}
+
+/** R = A X − B X Λ and its column norms. */
+function residuals(AX: readonly Float64Array[], BX: readonly Float64Array[], lambda: Float64Array): { R: Float64Array[]; norms: Float64Array } {
+  const R = AX.map((ax, j) => Float64Array.from(ax, (v, t) => v - lambda[j]! * BX[j]![t]!));
+  return { R, norms: Float64Array.from(R, (r) => norm(r)) };
+}
+
+export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: LobpcgOptions): Promise<LobpcgResult> {
+  const s = setupLobpcg(Ain, Xin, options);
+  const { n, k } = s;
+  s.A.expectRepeatedProducts(); // a Krylov method applies A many times
+  const p = products(s);
+  let Y: BBlock = { X: [], BX: [] };
+  if (s.Y) {
+    Y = orthonormalize({ X: s.Y, BX: await p.B(s.Y) }, 1e-14);
+    if (Y.X.length < s.Y.length) throw new RangeError('lobpcg: the constraints Y are not of full column rank');
+  }
+  if (k + Y.X.length >= n) throw new RangeError(`lobpcg: block size k = ${k} plus ${Y.X.length} constraints must be < n = ${n}`);
+  if (n - Y.X.length < 5 * k) return denseLobpcg(s, p, Y);
+
+  project(s.X, Y);
+  let X = orthonormalize({ X: s.X, BX: await p.B(s.X) }, 1e-14);
+  if (X.X.length < k) throw new RangeError(`lobpcg: the initial block X has rank ${X.X.length} < k = ${k} (after projecting off Y)`);
+  let AX = await p.A(X.X);
   let lambda: Float64Array;
   {
-    const H = gram(X, AX);
-    const { eigenvalues, eigenvectors } = symmetricEigen(H, k);
-    const sel = wantedFirst(eigenvalues);
-    const C = new Float64Array(k * k);
-    sel.forEach((c, j) => {
-      for (let i = 0; i < k; i++) C[i * k + j] = eigenvectors[i * k + c]!;
-    });
-    X = combine(X, C, k);
+    const { theta, C } = rayleighRitz(X, AX, k, s.largest, 0); // the initial Rayleigh–Ritz, on span(X)
+    X = { X: combine(X.X, C, k), BX: s.B ? combine(X.BX, C, k) : [] };
+    if (!s.B) X.BX = X.X;
     AX = combine(AX, C, k);
-    lambda = Float64Array.from(sel, (i) => eigenvalues[i]!);
+    lambda = theta;
   }
-  let P: Float64Array[] = [];
+  let P: BBlock = { X: [], BX: [] };
   let AP: Float64Array[] = [];
-  let best = { maxRes: Infinity, lambda, X, res: new Float64Array(k) };
+  const start = now();
+  let best: { maxRes: number; lambda: Float64Array; X: Float64Array[]; res: Float64Array } = { maxRes: Infinity, lambda, X: X.X, res: new Float64Array(k) };
   let iterations = 0;
   for (;;) {
-    const R = X.map((x, j) => Float64Array.from(AX[j]!, (v, t) => v - lambda[j]! * x[t]!));
-    const res = Float64Array.from(R, (r) => norm(r));
+    const { R, norms: res } = residuals(AX, X.BX, lambda);
     const maxRes = Math.max(...res);
-    if (maxRes < best.maxRes) best = { maxRes, lambda, X, res };
-    options.onProgress?.({ iteration: iterations, eigenvalues: Float64Array.from(lambda), residualNorms: res, elapsedMs: now() - start });
-    const active = R.filter((_, j) => res[j]! > tol);
-    if (active.length === 0 || iterations >= maxiter) break;
+    if (maxRes < best.maxRes) best = { maxRes, lambda, X: X.X, res };
+    s.onProgress?.({ iteration: iterations, eigenvalues: Float64Array.from(lambda), residualNorms: res, elapsedMs: now() - start });
+    // scipy returns the best iterate too
+    const done = () => (maxRes <= best.maxRes ? finish(s, p, lambda, X.X, res, iterations) : finish(s, p, best.lambda, best.X, best.res, iterations));
+    const active = R.filter((_, j) => res[j]! > s.tol);
+    if (active.length === 0 || iterations >= s.maxiter) return done();
     iterations++;
 
-    let W = M ? await applyColumns(M, active) : active;
-    project(W, Y);
-    project(W, X);
-    W = orthonormalize(W, 1e-12);
-    if (W.length === 0) break; // residuals entirely inside span(X): nothing new to add
-    const AW = await applyColumns(A, W);
-    matvecs += W.length;
+    const Wr = s.M ? await applyColumns(s.M, active) : active;
+    project(Wr, Y);
+    project(Wr, X);
+    const W = orthonormalize({ X: Wr, BX: await p.B(Wr) }, 1e-12);
+    if (W.X.length === 0) return done(); // residuals entirely inside span(X): nothing new to add
+    const AW = await p.A(W.X);
 
-    // Rayleigh–Ritz on [X, W, P], orthonormalised through its Gram matrix.
-    const S = [...X, ...W, ...P];
+    // Rayleigh–Ritz on [X, W, P]; P becomes the [W, P] part of the update (its A P, B P from the same coefficients).
+    const S: BBlock = { X: [...X.X, ...W.X, ...P.X], BX: [...X.BX, ...W.BX, ...P.BX] };
     const AS = [...AX, ...AW, ...AP];
-    const m = S.length;
-    let { T, r } = svqbTransform(gram(S, S), m, 1e-12);
-    if (r < k) ({ T, r } = svqbTransform(gram(S, S), m, 0)); // never drop below the block size
-    const H = gram(S, AS);
-    // H' = Tᵀ H T (symmetrised).
-    const HT = new Float64Array(m * r);
-    for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) {
-      let s = 0;
-      for (let l = 0; l < m; l++) s += 0.5 * (H[i * m + l]! + H[l * m + i]!) * T[l * r + j]!;
-      HT[i * r + j] = s;
-    }
-    const Hp = new Float64Array(r * r);
-    for (let i = 0; i < r; i++) for (let j = 0; j < r; j++) {
-      let s = 0;
-      for (let l = 0; l < m; l++) s += T[l * r + i]! * HT[l * r + j]!;
-      Hp[i * r + j] = s;
-    }
-    const { eigenvalues, eigenvectors } = symmetricEigen(Hp, r);
-    const sel = wantedFirst(eigenvalues).slice(0, k);
-    // Coefficients of the new X in S: C = T·Z[:, sel] (m×k).
-    const C = new Float64Array(m * k);
-    for (let i = 0; i < m; i++) sel.forEach((c, j) => {
-      let s = 0;
-      for (let l = 0; l < r; l++) s += T[i * r + l]! * eigenvectors[l * r + c]!;
-      C[i * k + j] = s;
-    });
-    // P = the [W, P] part of the update (its A P follows from the same coefficients).
+    const { theta, C } = rayleighRitz(S, AS, k, s.largest, 1e-12);
     const Cp = C.slice(k * k);
-    P = combine(S.slice(k), Cp, k);
-    AP = combine(AS.slice(k), Cp, k);
-    X = combine(S, C, k);
+    const tail = (cols: Float64Array[]) => combine(cols.slice(k), Cp, k);
+    P = { X: tail(S.X), BX: s.B ? tail(S.BX) : [] };
+    AP = tail(AS);
+    X = { X: combine(S.X, C, k), BX: s.B ? combine(S.BX, C, k) : [] };
+    if (!s.B) {
+      P.BX = P.X;
+      X.BX = X.X;
+    }
     AX = combine(AS, C, k);
-    lambda = Float64Array.from(sel, (i) => eigenvalues[i]!);
+    lambda = theta;
   }
-  const last = X.map((x, j) => norm(Float64Array.from(AX[j]!, (v, t) => v - lambda[j]! * x[t]!)));
-  const lastMax = Math.max(...last);
-  if (lastMax <= best.maxRes) return finish(lambda, X, Float64Array.from(last), iterations);
-  return finish(best.lambda, best.X, best.res, iterations); // scipy returns the best iterate too
 }

@@ -16,17 +16,18 @@
  * from the best iterate, with the same preconditioner (`fellBack`). η_k follows the measured contraction: solving the
  * inner system further than the products' error lets the next residual fall is wasted work.
  */
+import { finiteNumber, func, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
 import type { CgBreakdown, CgOptions, CgResult, IterationProgress } from './cg.js';
-import { CgNoConvergence, cg } from './cg.js';
+import { CG_SPEC, CgNoConvergence, cg } from './cg.js';
 import {
   axpy,
-  checkNonNegative,
-  checkPositiveInt,
   norm,
   now,
+  operatorLike,
   requireSquare,
   toOperator,
   vectorArg,
+  vectorLike,
   type OperatorInput,
 } from './util.js';
 
@@ -47,7 +48,9 @@ export interface RefinementProgress {
   elapsedMs: number;
 }
 
-export interface RefinedCgOptions extends Omit<CgOptions<Float64Array>, 'relaxed' | 'resume'> {
+export interface RefinedCgOptions extends Omit<CgOptions<Float64Array>, 'relaxed' | 'resume' | 'x0'> {
+  /** Starting guess (default 0). */
+  x0?: Float64Array | Float32Array | number[];
   /** Ã: cheaper, less accurate products of the same (shifted) matrix, for the inner solves. */
   inner: OperatorInput;
   /** η, the inner solves' relative tolerance (default DEFAULT_INNER_RTOL; raised to the measured contraction). */
@@ -57,6 +60,20 @@ export interface RefinedCgOptions extends Omit<CgOptions<Float64Array>, 'relaxed
   /** Called after every outer step with the true residual. (`onProgress` reports the inner iterations, numbered across steps.) */
   onOuter?: (p: RefinementProgress) => void;
 }
+
+const { relaxed: _relaxed, resume: _resume, ...CG_SHARED } = CG_SPEC;
+/**
+ * refinedCg's options, checked by `parseOptions`: cg's (but `relaxed`, `resume`: refinement is how it relaxes; `verify`,
+ * `residualCheckEvery` and `M` go to the CG runs it makes) and its own.
+ */
+export const REFINED_CG_SPEC = {
+  ...CG_SHARED,
+  x0: optional(vectorLike),
+  inner: operatorLike,
+  innerRtol: withDefault(finiteNumber({ above: 0, below: 1 }), DEFAULT_INNER_RTOL),
+  maxOuter: withDefault(positiveInt, 50),
+  onOuter: optional(func),
+} satisfies Record<keyof RefinedCgOptions, OptionField<unknown>>;
 
 export interface RefinedCgResult extends CgResult<Float64Array> {
   /** Outer steps (products with A beyond the first residual). */
@@ -69,24 +86,21 @@ export interface RefinedCgResult extends CgResult<Float64Array> {
 
 export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, options: RefinedCgOptions): Promise<RefinedCgResult> {
   const fn = 'refinedCg';
+  const o = parseOptions(fn, options, REFINED_CG_SPEC);
   const A = toOperator(Ainput, fn);
   const n = requireSquare(A, fn);
-  const inner = toOperator(options.inner, fn, 'inner');
+  const inner = o.inner;
   if (inner.shape[0] !== n || inner.shape[1] !== n) {
     throw new RangeError(`${fn}: inner operator must be ${n}x${n} like A, got ${inner.shape[0]}x${inner.shape[1]}`);
   }
   const b = vectorArg(bInput, n, fn, 'b');
-  const rtol = checkNonNegative(options.rtol ?? 1e-5, fn, 'rtol');
-  const atol = checkNonNegative(options.atol ?? 0, fn, 'atol');
-  const maxiter = checkPositiveInt(options.maxiter ?? 10 * n, fn, 'maxiter');
-  const maxOuter = checkPositiveInt(options.maxOuter ?? 50, fn, 'maxOuter');
-  const innerRtol = options.innerRtol ?? DEFAULT_INNER_RTOL;
-  if (!(innerRtol > 0 && innerRtol < 1)) throw new RangeError(`${fn}: innerRtol must be in (0, 1), got ${String(innerRtol)}`);
+  const { rtol, atol, maxOuter, innerRtol } = o;
+  const maxiter = o.maxiter ?? 10 * n;
   const t0 = now();
   const bnorm = norm(b);
   const target = Math.max(rtol * bnorm, atol);
 
-  const x = options.x0 !== undefined ? Float64Array.from(vectorArg(options.x0, n, fn, 'x0')) : new Float64Array(n);
+  const x = o.x0 !== undefined ? vectorArg(o.x0, n, fn, 'x0') : new Float64Array(n);
   let matvecs = 0;
   const trueResidual = async (at: Float64Array): Promise<Float64Array> => {
     const Ax = await A.matvec(at);
@@ -95,7 +109,7 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
     axpy(-1, Ax, r);
     return r;
   };
-  let r = options.x0 !== undefined ? await trueResidual(x) : Float64Array.from(b);
+  let r = o.x0 !== undefined ? await trueResidual(x) : Float64Array.from(b);
   let rnorm = norm(r);
   if (!Number.isFinite(rnorm)) throw new RangeError(`${fn}: the initial residual is not finite (${rnorm}); check b, x0 and A`);
   const residualNorms = [rnorm];
@@ -112,18 +126,19 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
       x, info, iterations: total, residualNorms, matvecs, outerIterations: innerIterations.length, innerIterations, fellBack,
       ...(message !== undefined ? { message } : {}), ...(breakdown !== undefined ? { breakdown } : {}),
     };
-    if (info !== 0 && options.throwOnNoConvergence) throw new CgNoConvergence(result);
+    if (info !== 0 && o.throwOnNoConvergence) throw new CgNoConvergence(result);
     return result;
   };
 
-  const callback = options.callback;
+  const callback = o.callback as ((xk: Float64Array) => void) | undefined;
+  const onProgress = o.onProgress as ((p: IterationProgress) => void) | undefined;
+  const onOuter = o.onOuter as ((p: RefinementProgress) => void) | undefined;
   /** What the inner solves and the fallback share: M, the residual checks, progress numbered on from `base` iterations. */
   const common = (base: number): CgOptions<Float64Array> => ({
-    ...(options.M !== undefined ? { M: options.M } : {}),
-    ...(options.residualCheckEvery !== undefined ? { residualCheckEvery: options.residualCheckEvery } : {}),
-    ...(options.onProgress
-      ? { onProgress: (p: IterationProgress) => options.onProgress!({ ...p, iteration: base + p.iteration, elapsedMs: now() - t0 }) }
-      : {}),
+    ...(o.M !== undefined ? { M: o.M } : {}),
+    residualCheckEvery: o.residualCheckEvery,
+    verify: o.verify,
+    ...(onProgress ? { onProgress: (p: IterationProgress) => onProgress({ ...p, iteration: base + p.iteration, elapsedMs: now() - t0 }) } : {}),
   });
   for (let outer = 0; ; outer++) {
     if (rnorm <= target) return finish();
@@ -160,7 +175,7 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
       rnorm = nextNorm;
     }
     residualNorms.push(rnorm);
-    options.onOuter?.({ outer: outer + 1, residualNorm: rnorm, innerIterations: step.iterations, contraction, elapsedMs: now() - t0 });
+    onOuter?.({ outer: outer + 1, residualNorm: rnorm, innerIterations: step.iterations, contraction, elapsedMs: now() - t0 });
     if (rnorm <= target) return finish();
     if (step.info > 0) {
       // the inner solve used up maxiter: no iterations are left for anything else

@@ -40,6 +40,9 @@ export const operatorLike: OptionField<LinearOperator> = {
 /** A vector option (its length and entries are checked by `vectorArg` once n is known). */
 export const vectorLike: OptionField<VectorInput> = field<VectorInput>('a Float64Array, Float32Array or number[]', isVectorLike);
 
+/** A block option (Matrix or number[][]; its shape and entries are checked by `blockArg` once n is known). */
+export const blockLike: OptionField<BlockInput> = field<BlockInput>('a block (Matrix or number[][])', isBlock);
+
 /** A vector or a block (Matrix or number[][]) option. */
 export const vectorOrBlock: OptionField<VectorInput | BlockInput> = field<VectorInput | BlockInput>(
   'a vector (Float64Array, Float32Array, number[]) or a block (Matrix, number[][])', (v) => isBlock(v) || isVectorLike(v));

@@ -91,7 +91,10 @@ describe('refinedCg: mixed-precision iterative refinement', () => {
     expect(capped.message).toMatch(/maxiter \(5\)/);
     await expect(refinedCg(aslinearoperator(A), b, { inner: cheap, rtol: 1e-12, maxiter: 5, throwOnNoConvergence: true })).rejects.toBeInstanceOf(CgNoConvergence);
     await expect(refinedCg(aslinearoperator(A), b, { inner: aslinearoperator(Matrix.eye(n - 1)) })).rejects.toThrow(/inner operator must be 300x300 like A, got 299x299/);
-    await expect(refinedCg(aslinearoperator(A), b, { inner: cheap, innerRtol: 1 })).rejects.toThrow(/innerRtol must be in \(0, 1\), got 1/);
+    await expect(refinedCg(aslinearoperator(A), b, { inner: cheap, innerRtol: 1 })).rejects.toThrow('refinedCg: innerRtol must be a finite number > 0 and < 1, got number 1');
+    await expect(refinedCg(aslinearoperator(A), b, { inner: cheap, maxOuterr: 3 } as never)).rejects.toThrow(/refinedCg: unknown option 'maxOuterr' in options \(did you mean 'maxOuter'\?\)/);
+    await expect(refinedCg(aslinearoperator(A), b, { inner: cheap, relaxed: { A: cheap, below: 1 } } as never)).rejects.toThrow(/refinedCg: unknown option 'relaxed'/);
+    await expect(refinedCg(aslinearoperator(A), b, {} as never)).rejects.toThrow(/refinedCg: option 'inner' is required/);
     await expect(refinedCg(aslinearoperator(A), b.subarray(1), { inner: cheap })).rejects.toThrow(/b/);
     const bad = Float64Array.from(b);
     bad[4] = NaN;
