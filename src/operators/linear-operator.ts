@@ -63,6 +63,12 @@ function assertOperator(B: unknown, what: string): asserts B is LinearOperator {
 }
 
 /** 'float32' if any part computes in float32: a composite is only as precise as its weakest part. */
+/** solve's options less refinedCg's own keys, for a solve that runs plain cg (cg refuses unknown keys). */
+function cgOnly(o: Record<string, unknown>): Record<string, unknown> {
+  const { innerRtol: _innerRtol, maxOuter: _maxOuter, onOuter: _onOuter, ...rest } = o;
+  return rest;
+}
+
 function combinedDtype(parts: readonly LinearOperator[]): Dtype {
   return parts.some((p) => p.dtype === 'float32') ? 'float32' : 'float64';
 }
@@ -353,7 +359,7 @@ export abstract class LinearOperator {
     const trusted = A.productsExact() && solverOptions['verify'] === undefined ? { verify: false } : {};
     const run = (o: Record<string, unknown>) => (refining
       ? krylov.refinedCg!(A.shift(alpha), rhs as Float64Array, { ...o, inner: this.shift(alpha) })
-      : krylov.cg(alpha ? A.shift(alpha) : A, rhs, relaxed ? { ...o, relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } } : { ...trusted, ...o }));
+      : krylov.cg(alpha ? A.shift(alpha) : A, rhs, relaxed ? { ...cgOnly(o), relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } } : { ...trusted, ...cgOnly(o) }));
     let result = await run(solverOptions);
     // A preconditioner whose positive definiteness rests on a measured margin (device landmarks' jitter) is made
     // stiffer when CG finds it indefinite after all, and CG goes on from where it stopped.
