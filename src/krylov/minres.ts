@@ -78,7 +78,8 @@ const SCIPY_UNSUPPORTED = { show: 'use onProgress (or callback) to follow the it
 export interface MinresResult extends CgResult<Float64Array, number[]> {
   /**
    * Paige–Saunders stop code of the last test that fired: −1 (b is an eigenvector), 0 (x0 exact), 1 solution,
-   * 2 least squares, 3 eps, 4 cond, 6 maxiter; 7–9 breakdowns. info says whether the true residual met the tolerance.
+   * 2 least squares, 3 eps, 4 cond, 6 maxiter; 7–9 breakdowns. info says whether the true residual met the tolerance:
+   * info > 0 with istop 3 is x at the accuracy float64 attains (‖A‖·‖x‖·eps), above an rtol asked below it.
    */
   istop: number;
   /** Estimates from the recurrence at exit. */
@@ -398,6 +399,7 @@ function refuseClaim(claims: Claims, istop: number, own: boolean, rnorm: number,
 function stopMessage(istop: number, miss: string, stalls: number, dtype: string): string {
   const stalled = stalls >= STALL_CHECKS ? `, ${STALL_CHECKS} checks in a row without progress (returning the best iterate)` : '';
   if (istop === 2) return `${MESSAGES[2]} but ${miss}${stalled}: b looks outside the range of A − shift·I (singular)`;
-  if (istop === 3 || istop === 4) return `${MESSAGES[istop]} but ${miss}`;
+  if (istop === 3) return `${MESSAGES[3]} but ${miss}: the tolerance is below the accuracy float64 attains here (‖A‖·‖x‖·eps)`;
+  if (istop === 4) return `${MESSAGES[4]} but ${miss}: A − shift·I is singular to working precision`;
   return `stagnated: ${miss}${stalled}: A − shift·I is singular or too ill-conditioned for the accuracy of its ${dtype} products`;
 }

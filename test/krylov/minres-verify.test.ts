@@ -93,6 +93,16 @@ describe('minres verifies its convergence claims', () => {
     expect(residualOf(A, floor.x, b)).toBeLessThan(1e-4 * norm2(b));
   });
 
+  it('rtol below what float64 attains: info > 0 with istop 3 (scipy: info 0), x at the floor', async () => {
+    const A = randomSymmetric(40, 12);
+    const b = randomVec(40, 13);
+    const res = await minres(A, b, { rtol: 1e-18, maxiter: 400 });
+    expect(res.info).toBeGreaterThan(0);
+    expect(res.istop).toBe(3);
+    expect(res.message).toMatch(/Reasonable accuracy achieved, given eps but .* > tolerance .*: the tolerance is below the accuracy float64 attains/);
+    expect(residualOf(A, res.x, b) / norm2(b)).toBeLessThan(1e-12);
+  });
+
   it('rtol = Infinity or atol = Infinity: converged at once with x0 returned and info 0', async () => {
     const A = countingOperator(randomSymmetric(30, 3));
     const b = randomVec(30, 4);
