@@ -19,6 +19,7 @@
  * The program text is fixed (generated here from constants; no input reaches it).
  */
 import { compileWat, runRowRanges } from './reduce.js';
+import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { poolThreads } from './pool.js';
 
 /**
@@ -230,6 +231,33 @@ function updateBoundary(j1: number, kp: number, tasks: number): (t: number) => n
 }
 
 /**
+ * Runs the panel factorisation on the kp×kp working matrix at `aOffset` (panels packed at `pOffset`):
+ * R overwrites its upper triangle. Returns the first row whose pivot is not positive and finite, or −1.
+ */
+async function factorPanels(
+  module: WebAssembly.Module, memory: WebAssembly.Memory, wasm: FactorExports, k: number, kp: number, aOffset: number, pOffset: number,
+): Promise<number> {
+  const threads = poolThreads();
+  for (let j0 = 0; j0 < k; j0 += PANEL) {
+    const j1 = Math.min(j0 + PANEL, k);
+    const failed = wasm.panel(j0, j1, kp, aOffset);
+    if (failed >= 0) return failed;
+    if (j1 === k) break;
+    wasm.pack(j0, j1, PANEL, kp, aOffset, pOffset);
+    const rows = kp - j1;
+    const madds = (rows * rows * PANEL) / 2;
+    const tasks = threads > 1 && madds >= MIN_MADDS_FOR_POOL ? Math.min(threads, rows / 4) : 1;
+    if (tasks === 1) {
+      wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset);
+    } else {
+      await runRowRanges(module, memory, tasks, updateBoundary(j1, kp, tasks),
+        (_t, aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);
+    }
+  }
+  return -1;
+}
+
+/**
  * Upper Cholesky factor R (M = RᵀR, row-major k×k; only the upper triangle of M is read),
  * computed by WASM SIMD; undefined when a pivot is not positive or not finite (M not numerically
  * positive definite). Same contract and results (to rounding) as choleskyUpper in
@@ -250,22 +278,7 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
   const A = new Float64Array(buf, aOffset, kp * kp);
   for (let i = 0; i < k; i++) A.set(M.subarray(i * k + i, i * k + k), i * kp + i);
 
-  const threads = poolThreads();
-  for (let j0 = 0; j0 < k; j0 += PANEL) {
-    const j1 = Math.min(j0 + PANEL, k);
-    if (wasm.panel(j0, j1, kp, aOffset) >= 0) return undefined;
-    if (j1 === k) break;
-    wasm.pack(j0, j1, PANEL, kp, aOffset, pOffset);
-    const rows = kp - j1;
-    const madds = (rows * rows * PANEL) / 2;
-    const tasks = threads > 1 && madds >= MIN_MADDS_FOR_POOL ? Math.min(threads, rows / 4) : 1;
-    if (tasks === 1) {
-      wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset);
-    } else {
-      await runRowRanges(module, memory, tasks, updateBoundary(j1, kp, tasks),
-        (_t, aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);
-    }
-  }
+  if ((await factorPanels(module, memory, wasm, k, kp, aOffset, pOffset)) >= 0) return undefined;
 
   const R = new Float64Array(k * k);
   for (let i = 0; i < k; i++) R.set(A.subarray(i * kp + i, i * kp + k), i * k + i);
@@ -391,7 +404,52 @@ export class CholeskySolver {
     private readonly xOffset: number,
     private readonly X: Float64Array,
     private readonly solvers: readonly SolveFn[],
+    private readonly memory?: WebAssembly.Memory,
   ) {}
+
+  /**
+   * Factors M = RᵀR (k×k symmetric) and keeps R for solves in the memory it was factored in — no copy of R:
+   * `writeRow(i, row)` fills row i of M's upper triangle, row[c] = M[i][i + c] for c < k − i. Returns the
+   * solver, or the first row whose pivot was not positive and finite (M not numerically positive definite;
+   * its memory is recycled). The memory comes from, and `release()` returns it to, src/cpu/memory-pool.ts.
+   */
+  static async factor(k: number, writeRow: (i: number, row: Float64Array) => void): Promise<CholeskySolver | { failedRow: number }> {
+    checkOrder(k, 'CholeskySolver.factor');
+    const kp = Math.ceil(k / 4) * 4;
+    const aOffset = 64;
+    const pOffset = align64(aOffset + kp * kp * 8);
+    const bytes = pOffset + PANEL * kp * 8;
+    if (bytes > MAX_BYTES) throw new RangeError(`CholeskySolver.factor: needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (more than 4 GiB)`);
+    const memory = acquireMemory(pagesFor(bytes));
+    const [factorModule, solveModule] = await Promise.all([
+      compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat), compileWat('cholesky|solve|cols1-4', solveWat),
+    ]);
+    const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them
+    for (let i = 0; i < kp; i++) {
+      const row = new Float64Array(buf, aOffset + (i * kp + i) * 8, kp - i);
+      if (i < k) writeRow(i, row.subarray(0, k - i));
+      row.fill(0, i < k ? k - i : 0);
+    }
+    const failedRow = await factorPanels(factorModule, memory, wasm, k, kp, aOffset, pOffset);
+    if (failedRow >= 0) {
+      recycleMemory(memory);
+      return { failedRow };
+    }
+    const exports = new WebAssembly.Instance(solveModule, { env: { mem: memory } }).exports;
+    const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
+    // the packed panel's area serves as the right-hand sides' (4·kp ≤ PANEL·kp entries)
+    return new CholeskySolver(k, kp, aOffset, pOffset, new Float64Array(buf, pOffset, 4 * kp), solvers, memory);
+  }
+
+  /** Hands a memory from `factor` back for recycling; the solver must not be used afterwards. */
+  release(): void {
+    if (this.memory && !this.released) recycleMemory(this.memory);
+    this.released = true;
+  }
+
+  private released = false;
 
   /** Copies R (only its upper triangle is read) into a new memory and instantiates the solve program. */
   static async create(R: Float64Array, k: number): Promise<CholeskySolver> {
@@ -415,6 +473,7 @@ export class CholeskySolver {
   /** Solves (RᵀR) X = B in place, B k×q row-major (same contract as choleskySolveInPlace), synchronously. */
   solveInPlace(B: Float64Array, q: number): Float64Array {
     const { k, kp, X } = this;
+    if (this.released) throw new Error(`CholeskySolver.solveInPlace: the ${k}x${k} factor was released`);
     if (!Number.isInteger(q) || q < 1) throw new RangeError(`CholeskySolver.solveInPlace: q must be a positive integer, got ${q}`);
     if (B.length !== k * q) {
       throw new RangeError(`CholeskySolver.solveInPlace: B has ${B.length} entries, expected k*q = ${k * q} for k = ${k}, q = ${q}`);

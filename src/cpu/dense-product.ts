@@ -591,6 +591,23 @@ export class DenseKernelMatrix {
   }
 
   /**
+   * Row i of the stored K as a view into its memory, from column `first` to m − 1 (packed storage: from the
+   * first column of i's lane group, ≤ i; else from 0), in the storage type — for copying out (a dense
+   * factorisation). Valid until `release`.
+   */
+  row(i: number): { values: Float32Array | Float64Array; first: number } {
+    this.live('row');
+    if (!(Number.isInteger(i) && i >= 0 && i < this.n)) throw new RangeError(`DenseKernelMatrix.row: row ${i} outside [0, ${this.n})`);
+    const { memory, offset, mPad, storage, packed } = this.stored;
+    const first = packed ? i - (i % laneGroup('float64')) : 0;
+    const start = packed ? packedRowOffset(i, mPad) : i * mPad;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    return storage === 'float64'
+      ? { values: new Float64Array(buf, offset + start * 8, this.m - first), first }
+      : { values: new Float32Array(buf, offset + start * 4, this.m - first), first };
+  }
+
+  /**
    * Hands the memory to the recycling pool (memory-pool.ts) once the products already queued have run;
    * any later use throws. Idempotent.
    */

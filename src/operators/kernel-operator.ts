@@ -14,7 +14,7 @@ import { reduceKernel } from '../cpu/reduce.js';
 import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
-import { LinearOperator } from './linear-operator.js';
+import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { Dtype } from './types.js';
 import { columnsToMatrix, matrixColumns } from './validate.js';
 
@@ -65,7 +65,7 @@ const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
 
 /**
  * The largest float32 floor ε₃₂·λ̂/α at which a GPU solve refines float32 inner solves instead of running CG on
- * compensated products throughout (see `refinesSolve`): a tenth of the inner tolerance DEFAULT_INNER_RTOL = 0.05.
+ * compensated products throughout (see `refinesOnTwin`): a tenth of the inner tolerance DEFAULT_INNER_RTOL = 0.05.
  */
 export const REFINEMENT_MAX_FLOOR = 5e-3;
 
@@ -131,6 +131,47 @@ export class KernelOperator extends LinearOperator {
   }
 
   /**
+   * How CG runs on (K + αI) x = b to rtol (see LinearOperator.solveCapabilities): on the twin of `solveTwin` (its
+   * program compiled and buffers allocated ahead of the first product: on the GPU that product took 0.44 s more than
+   * the next ones at n = 2²⁰, H100), refining where `refinesOnTwin` says so, with the relaxed products of
+   * `relaxedProducts`. Compensated GPU products are the fixed float32 entries applied with ≈ float64 sums: CG's
+   * recursive residual on them tracks the true one (H100, n = 2²⁰, α = 10⁻³: recursive and verified residual
+   * agree, bench/RESULTS.md), so they are `exact` — no verifying product (1.2 s there).
+   */
+  override async solveCapabilities(alpha: number, rtol: number): Promise<SolveCapabilities> {
+    const operator = await this.solveTwin(alpha, rtol);
+    if (operator.backend === 'gpu' && operator.options.denseCache !== 'always') {
+      await prepareGpuKernel(operator.formula.node, operator.variables, operator.shape[0], operator.shape[1], 1, operator.options.gpu);
+    }
+    const exact = operator.backend === 'gpu' && operator.options.gpu?.compensated === true;
+    const refine = operator !== this && (await this.refinesOnTwin(alpha));
+    const relaxed = await this.relaxedProducts(alpha, rtol);
+    return { operator, exact, refine, ...(relaxed ? { relaxed } : {}) };
+  }
+
+  /**
+   * A CPU operator whose K may be stored (symmetric, dense cache not 'never', and K plus a float64 factor of it
+   * within `denseCacheBytes`): rows of the stored K, stored at once if it is not yet.
+   */
+  override denseSource(): DenseSource | undefined {
+    const n = this.shape[0];
+    if (this.backend !== 'cpu' || !this.symmetric || this.options.denseCache === 'never') return undefined;
+    const layout = { symmetric: true };
+    const budget = this.options.denseCacheBytes ?? defaultDenseCacheBytes();
+    const factorBytes = 8 * (Math.ceil(n / 4) * 4) ** 2;
+    if (DenseKernelMatrix.storedBytes(n, n, this.dtype, layout) + factorBytes > budget) return undefined;
+    if (!DenseKernelMatrix.fits(this.variables, n, n, this.dtype, layout)) return undefined;
+    return {
+      rows: async () => {
+        this.expectRepeatedProducts();
+        const dense = await this.denseIfWorthIt();
+        if (!dense) throw new Error(`internal: ${this} did not store K for its dense factorisation`);
+        return (i) => dense.row(i);
+      },
+    };
+  }
+
+  /**
    * The operator `solve` runs CG on: this one, except a GPU operator with float32 products whose
    * floor ε₃₂·λ̂/α (λ̂ = ‖K1‖/‖1‖ ≤ λ_max, one product, remembered) is above rtol/10 — there float32
    * products stall CG above the tolerance (measured: ≈ 1 at n = 2²⁰, σ = 0.1, α = 1e-3) — which
@@ -138,7 +179,7 @@ export class KernelOperator extends LinearOperator {
    * applied in ≈ float64, at 3–4.75× the cost of a product on the H100. An explicit
    * `gpu: { compensated: false }` (or true) is kept as given.
    */
-  protected override async solveOperator(alpha: number, rtol: number): Promise<LinearOperator> {
+  private async solveTwin(alpha: number, rtol: number): Promise<KernelOperator> {
     if (this.backend !== 'gpu' || this.options.gpu?.compensated !== undefined || !(alpha > 0)) return this;
     if (!(FLOAT32_UNIT_ROUNDOFF * (await this.lambdaHat()) / alpha > rtol / 10)) return this;
     this.compensatedTwin ??= new KernelOperator(this.formula, {
@@ -148,29 +189,13 @@ export class KernelOperator extends LinearOperator {
   }
 
   /**
-   * Compensated GPU products (`GpuKernelOptions.compensated`) are the fixed float32 entries applied with ≈ float64
-   * sums: CG's recursive residual on them tracks the true one (H100, n = 2²⁰, α = 10⁻³: recursive and verified
-   * residual agree, bench/RESULTS.md), so `solve` skips the verifying product (1.2 s there).
-   */
-  /** GPU: the one-column product's plan built (pipeline compiled, buffers allocated) ahead of the first product. */
-  protected override async prepareProducts(): Promise<void> {
-    if (this.backend === 'gpu' && this.options.denseCache !== 'always') {
-      await prepareGpuKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], 1, this.options.gpu);
-    }
-  }
-
-  protected override productsExact(): boolean {
-    return this.backend === 'gpu' && this.options.gpu?.compensated === true;
-  }
-
-  /**
-   * Whether `solve` refines with float32 inner products (GPU, where `solveOperator` gives the compensated twin):
+   * Whether `solve` refines with float32 inner products (GPU, where `solveTwin` gives the compensated twin):
    * when the float32 floor ε₃₂·λ̂/α is ≤ REFINEMENT_MAX_FLOOR. Float32 PCG stalls near that floor (llvmpipe,
    * n = 8192, σ = 0.1, α = 2.6e-5, floor 0.3: at 0.37·‖b‖ after 200 iterations where compensated products went on
    * to 0.05), so its inner solves to η = 0.05 need a floor well below η; on the H100 at n = 2²⁰, α = 10⁻³ (floor
    * ≈ 0.35) an inner solve took 154 iterations for one contraction by 0.073 where CG on the twin needs ≈ 15 for it.
    */
-  protected override async refinesSolve(alpha: number, _rtol: number): Promise<boolean> {
+  private async refinesOnTwin(alpha: number): Promise<boolean> {
     if (this.backend !== 'gpu' || !(alpha > 0)) return false;
     return FLOAT32_UNIT_ROUNDOFF * (await this.lambdaHat()) / alpha <= REFINEMENT_MAX_FLOOR;
   }
@@ -183,7 +208,7 @@ export class KernelOperator extends LinearOperator {
    * from the third product on (‖r‖ = 0.18‖b‖, ten times past this bound) left a true residual of 3e-8·‖b‖; the
    * view throughout stalled at 1e-6·‖b‖.
    */
-  protected override async relaxedSolveOperator(alpha: number, rtol: number): Promise<{ operator: LinearOperator; below: number } | undefined> {
+  private async relaxedProducts(alpha: number, rtol: number): Promise<{ operator: LinearOperator; below: number } | undefined> {
     const view = this.lanczosOperator(FLOAT32_UNIT_ROUNDOFF);
     // without a stored K the view's products are the symbolic ones: nothing to gain
     if (view === this || !(alpha > 0) || this.options.denseCache === 'never') return undefined;

@@ -28,7 +28,25 @@ import {
   toBlock,
   toVector,
 } from './validate.js';
-import { loadKrylovModule, type EigshResultLike } from './krylov-bridge.js';
+import { loadKrylovModule, type EigshResultLike, type SolveResultLike } from './krylov-bridge.js';
+
+/** How CG may run on (A + αI) x = b to a tolerance: see `LinearOperator.solveCapabilities`. */
+export interface SolveCapabilities {
+  /** The operator CG runs on, ready for products: this one or a more accurate twin of the same matrix. */
+  readonly operator: LinearOperator;
+  /** `operator`'s products are exact to rounding: CG's recursive residual is trusted without a verifying product. */
+  readonly exact: boolean;
+  /** With a twin: mixed-precision refinement (inner PCG on this operator's products, true residuals by the twin). */
+  readonly refine: boolean;
+  /** Cheaper products of the same matrix for CG's later iterations (cg's `relaxed`), below this residual/‖b‖. */
+  readonly relaxed?: { readonly operator: LinearOperator; readonly below: number };
+}
+
+/** A symmetric operator's stored entries, for a dense factorisation: see `LinearOperator.denseSource`. */
+export interface DenseSource {
+  /** Row access once the entries are stored (storing them first where needed): row i from column `first` ≤ i to n − 1. */
+  rows(): Promise<(i: number) => { values: Float32Array | Float64Array; first: number }>;
+}
 
 export interface LinearOperatorOptions {
   /** Aᵀ = A: then `T` returns the operator itself. Requires a square shape. */
@@ -63,12 +81,6 @@ function assertOperator(B: unknown, what: string): asserts B is LinearOperator {
 }
 
 /** 'float32' if any part computes in float32: a composite is only as precise as its weakest part. */
-/** solve's options less refinedCg's own keys, for a solve that runs plain cg (cg refuses unknown keys). */
-function cgOnly(o: Record<string, unknown>): Record<string, unknown> {
-  const { innerRtol: _innerRtol, maxOuter: _maxOuter, onOuter: _onOuter, ...rest } = o;
-  return rest;
-}
-
 function combinedDtype(parts: readonly LinearOperator[]): Dtype {
   return parts.some((p) => p.dtype === 'float32') ? 'float32' : 'float64';
 }
@@ -289,113 +301,38 @@ export abstract class LinearOperator {
   }
 
   /**
-   * Solves (A + alpha·I) x = b by conjugate gradients (A symmetric positive definite), through
-   * src/krylov's `cg`; non-convergence is reported (thrown) as the krylov module decides.
-   *
-   * Preconditioning (src/preconditioners): `options.M` is used as given; otherwise
-   * `options.preconditioner` picks one — 'auto' (default), 'none', 'nystrom', 'landmarks',
-   * 'jacobi', 'pivoted-cholesky' or a LinearOperator — with `options.preconditionerOptions`
-   * (rank, seed, …). 'auto': a symmetric KernelOperator with n ≥ 4096 and alpha > 0 gets adaptive
-   * landmarks on the CPU, device landmarks on the GPU (unless the CG bound from
-   * one product says plain CG is short: see src/preconditioners/auto.ts); everything else runs
-   * unpreconditioned. The preconditioner is built once and cached on this operator (see
-   * `preconditioner`). CG runs on `solveOperator(alpha, rtol)` — this operator, or a more accurate
-   * twin where its products could not reach rtol (GPU kernel operators: compensated products). With such a twin,
-   * one vector b and products accurate enough (`refinesSolve`), the solve is mixed-precision iterative refinement
-   * (`refinedCg`): inner PCG on this operator's products, true residuals by the twin; `options.refine: false`
-   * runs CG on the twin alone, `refine: true` refines regardless.
+   * Solves (A + alpha·I) x = b for A symmetric positive definite (b a vector or an n×k block): the free
+   * function `solveShifted(this, b, alpha, options)` of src/preconditioners/solve.ts, which holds the policy —
+   * a dense Cholesky factorisation where it is cheaper than CG (`method`), else preconditioned CG
+   * (`preconditioner`, 'auto' by default), on a more accurate twin where this operator's products cannot reach
+   * rtol. `solvePlan` there shows the decisions. Throws `CgNoConvergence` (carrying the partial result) unless
+   * `{ returnInfo: true }` asks for the result object; refuses a non-symmetric operator and an α for which the
+   * diagonal shows A + αI is not positive definite.
    */
-  solve(b: VectorLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array>;
-  solve(b: BlockLike, alpha?: number, options?: KrylovOptions): Promise<Matrix>;
-  solve(b: VectorLike | BlockLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array | Matrix>;
-  async solve(b: VectorLike | BlockLike, alpha = 0, options?: KrylovOptions): Promise<Float64Array | Matrix> {
-    if (this.shape[0] !== this.shape[1]) {
-      throw new RangeError(`solve: needs a square operator, got shape ${formatShape(this.shape)} (${this})`);
-    }
-    assertFiniteScalar(alpha, 'solve (alpha)');
-    const isBlock = Matrix.isMatrix(b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
-    const rhs = isBlock ? toBlock(b as BlockLike, this.shape[0], 'solve') : toVector(b as VectorLike, this.shape[0], 'solve');
-    let cgOptions = options;
-    // before the preconditioner's build, whose sketch is already one of the many products
-    this.expectRepeatedProducts();
-    const rtol = typeof options?.['rtol'] === 'number' ? options['rtol'] : 1e-5; // cg's default (scipy's)
-    // the operator CG runs on (a compensated twin on the GPU) made ready — program compiled, buffers allocated —
-    // while the preconditioner builds: its first product took 0.44 s more than the next ones at n = 2²⁰ (H100)
-    const preparing = this.solveOperator(alpha, rtol).then(async (A) => {
-      await A.prepareProducts();
-      return A;
-    });
-    preparing.catch(() => undefined); // awaited below
-    if (options?.M === undefined) {
-      const { preconditioner: choice, preconditionerOptions, ...rest } = options ?? {};
-      const single = rhs instanceof Float64Array;
-      // a vector b goes to the build: adaptive landmarks run their κ-estimate steps on it (warm start below)
-      const buildOptions = single && (preconditionerOptions === undefined || (typeof preconditionerOptions === 'object' && preconditionerOptions !== null))
-        ? { ...(preconditionerOptions as object | undefined), rhs }
-        : preconditionerOptions;
-      const M = choice instanceof LinearOperator ? choice : await this.preconditioner(alpha, choice as string | undefined, buildOptions);
-      // Unchanged options when nothing was chosen: cg sees exactly what the caller passed.
-      if (M) {
-        cgOptions = { ...rest, M };
-        // the build's κ-estimate steps were PCG on b with this M: CG goes on from where they stopped
-        const warm = single && rest['x0'] === undefined ? (await loadPreconditionerModule()).warmStartFor(M, rhs) : undefined;
-        if (warm) {
-          cgOptions['x0'] = warm.x;
-          if (warm.state) cgOptions['resume'] = warm.state;
-        }
-      } else if (choice !== undefined || preconditionerOptions !== undefined) cgOptions = rest;
-    }
-    const krylov = await loadKrylovModule();
-    const A = await preparing;
-    const { refine, ...solverOptions } = cgOptions ?? {};
-    // A more accurate twin (GPU kernels: compensated products) for one b: iterative refinement where this operator's
-    // products are accurate enough for it (`refinesSolve`), inner PCG on them and true residuals by the twin
-    // (src/krylov/refine.ts). `refine: false` runs CG on the twin throughout, `refine: true` refines regardless.
-    const refining = A !== this && alpha > 0 && rhs instanceof Float64Array && refine !== false && solverOptions['resume'] === undefined
-      && krylov.refinedCg !== undefined && (refine === true || (await this.refinesSolve(alpha, rtol)));
-    const relaxed = !refining && solverOptions['relaxed'] === undefined && alpha > 0 ? await this.relaxedSolveOperator(alpha, rtol) : undefined;
-    // products exact to rounding (the compensated twin): CG's recursive residual is the true one, so a convergence
-    // claim is accepted without one more product to verify it (cg's `verify`)
-    const trusted = A.productsExact() && solverOptions['verify'] === undefined ? { verify: false } : {};
-    const run = (o: Record<string, unknown>) => (refining
-      ? krylov.refinedCg!(A.shift(alpha), rhs as Float64Array, { ...o, inner: this.shift(alpha) })
-      : krylov.cg(alpha ? A.shift(alpha) : A, rhs, relaxed ? { ...cgOnly(o), relaxed: { A: relaxed.operator.shift(alpha), below: relaxed.below } } : { ...trusted, ...cgOnly(o) }));
-    let result = await run(solverOptions);
-    // A preconditioner whose positive definiteness rests on a measured margin (device landmarks' jitter) is made
-    // stiffer when CG finds it indefinite after all, and CG goes on from where it stopped.
-    const M = solverOptions['M'] as { stiffen?: () => Promise<void> } | undefined;
-    for (let retry = 0; retry < 2 && result.breakdown === 'preconditioner' && typeof M?.stiffen === 'function'; retry++) {
-      await M.stiffen();
-      const { resume: _resume, ...rest } = solverOptions;
-      result = await run({ ...rest, x0: result.x });
-    }
-    return result.x;
-  }
-
-  /** Makes the products ready ahead of the first one (compiled programs, allocated buffers): nothing by default. */
-  protected async prepareProducts(): Promise<void> {}
-
-  /**
-   * Whether this operator's products are exact to rounding (≈ float64 sums of its entries), so that CG's recursive
-   * residual can be trusted without a verifying product: false by default. See KernelOperator.
-   */
-  protected productsExact(): boolean {
-    return false;
+  solve(b: VectorLike, alpha?: number, options?: KrylovOptions & { returnInfo?: false }): Promise<Float64Array>;
+  solve(b: BlockLike, alpha?: number, options?: KrylovOptions & { returnInfo?: false }): Promise<Matrix>;
+  solve(b: VectorLike | BlockLike, alpha: number | undefined, options: KrylovOptions & { returnInfo: true }): Promise<SolveResultLike>;
+  solve(b: VectorLike | BlockLike, alpha?: number, options?: KrylovOptions): Promise<Float64Array | Matrix | SolveResultLike>;
+  async solve(b: VectorLike | BlockLike, alpha = 0, options?: KrylovOptions): Promise<Float64Array | Matrix | SolveResultLike> {
+    return (await loadPreconditionerModule()).solveShifted(this, b, alpha, options);
   }
 
   /**
-   * Whether `solve` refines (mixed-precision iterative refinement, inner PCG on this operator's products) where
-   * `solveOperator` returned a more accurate twin: false by default. See KernelOperator.
+   * How CG may run on (this + alpha·I) x = b to tolerance rtol, for `solve`'s policy (src/preconditioners/solve.ts):
+   * by default on this operator, verifying convergence claims with a product, no refinement or relaxed products.
+   * Subclasses whose products carry a rounding floor above rtol name a more accurate twin (made ready for products),
+   * and say whether to refine on their own products or where cheaper ones serve (see KernelOperator).
    */
-  protected async refinesSolve(_alpha: number, _rtol: number): Promise<boolean> {
-    return false;
+  async solveCapabilities(_alpha: number, _rtol: number): Promise<SolveCapabilities> {
+    return { operator: this, exact: false, refine: false };
   }
 
   /**
-   * A cheaper operator for the later products of CG on (this + αI) to rtol, and the residual (relative to ‖b‖)
-   * below which its errors cannot limit rtol (cg's `relaxed`); none by default. See KernelOperator.
+   * This operator's entries for a direct factorisation (`solve`'s dense Cholesky path), where they are stored or
+   * cheap to store within the operator's memory budget: undefined by default (the dense path then needs an
+   * explicit `method: 'cholesky'`, and takes `toDense()`). See KernelOperator.
    */
-  protected async relaxedSolveOperator(_alpha: number, _rtol: number): Promise<{ operator: LinearOperator; below: number } | undefined> {
+  denseSource(): DenseSource | undefined {
     return undefined;
   }
 
@@ -405,15 +342,6 @@ export abstract class LinearOperator {
    * cheaper view of the same matrix (see KernelOperator: float32 sums where tol is at float32's resolution).
    */
   lanczosOperator(_tol: number): LinearOperator {
-    return this;
-  }
-
-  /**
-   * The operator `solve` runs CG on for (A + alpha·I) x = b to tolerance rtol: this one by default.
-   * Subclasses whose products carry a rounding floor above rtol return a more accurate twin of the
-   * same matrix (see KernelOperator).
-   */
-  protected async solveOperator(_alpha: number, _rtol: number): Promise<LinearOperator> {
     return this;
   }
 
@@ -437,10 +365,10 @@ export abstract class LinearOperator {
 
 // ==================================================================== lazy preconditioners
 
-/** The slice of src/preconditioners that `solve` needs; typed loosely (that module owns the types). */
+/** The slice of src/preconditioners that `solve`, `preconditioner` and `dispose` need; typed loosely (that module owns the types). */
 interface PreconditionerModule {
+  solveShifted(A: LinearOperator, b: VectorLike | BlockLike, alpha: number, options: unknown): Promise<Float64Array | Matrix | SolveResultLike>;
   preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown): Promise<LinearOperator | undefined>;
-  warmStartFor(M: LinearOperator, rhs: Float64Array): { x: Float64Array; state?: { r: Float64Array; p: Float64Array; rho: number } } | undefined;
   disposePreconditioners(A: LinearOperator): Promise<void>;
 }
 
@@ -460,8 +388,8 @@ function loadPreconditionerModule(): Promise<PreconditionerModule> {
       throw new Error(`solve/preconditioner need the preconditioners module (${spec}), which could not be loaded`, { cause });
     }
     const candidate = m as Partial<PreconditionerModule>;
-    if (typeof candidate.preconditionerFor !== 'function' || typeof candidate.warmStartFor !== 'function' || typeof candidate.disposePreconditioners !== 'function') {
-      throw new Error(`the preconditioners module (${spec}) does not export preconditionerFor, warmStartFor and disposePreconditioners`);
+    if (typeof candidate.solveShifted !== 'function' || typeof candidate.preconditionerFor !== 'function' || typeof candidate.disposePreconditioners !== 'function') {
+      throw new Error(`the preconditioners module (${spec}) does not export solveShifted, preconditionerFor and disposePreconditioners`);
     }
     return candidate as PreconditionerModule;
   })();

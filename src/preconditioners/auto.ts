@@ -36,17 +36,19 @@ import { KernelOperator } from '../operators/kernel-operator.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
 import { onesRayleighEstimate } from './common.js';
+import { choleskyFactorPreconditioner } from './dense-factor.js';
 import { deviceLandmarkPreconditioner, type DeviceLandmarkOptions } from './device-landmarks.js';
 import { jacobiPreconditioner } from './jacobi.js';
 import { landmarkWarmStart, type PcgState } from './landmarks-auto.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
 import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
 
-export type PreconditionerChoice = 'auto' | 'none' | 'nystrom' | 'landmarks' | 'device-landmarks' | 'jacobi' | 'pivoted-cholesky';
+/** 'cholesky' is the exact inverse by a dense factorisation (see dense-factor.ts): what `solve`'s direct path uses. */
+export type PreconditionerChoice = 'auto' | 'none' | 'nystrom' | 'landmarks' | 'device-landmarks' | 'jacobi' | 'pivoted-cholesky' | 'cholesky';
 
-export const PRECONDITIONER_CHOICES: readonly PreconditionerChoice[] = [
-  'auto', 'none', 'nystrom', 'landmarks', 'device-landmarks', 'jacobi', 'pivoted-cholesky',
-];
+export const PRECONDITIONER_CHOICES = [
+  'auto', 'none', 'nystrom', 'landmarks', 'device-landmarks', 'jacobi', 'pivoted-cholesky', 'cholesky',
+] as const satisfies readonly PreconditionerChoice[];
 
 /** n from which 'auto' preconditions a kernel solve. */
 export const AUTO_MIN_N = 4096;
@@ -109,6 +111,8 @@ export async function buildPreconditioner(
     }
     case 'jacobi':
       return jacobiPreconditioner(A, alpha);
+    case 'cholesky':
+      return choleskyFactorPreconditioner(A, alpha);
     case 'pivoted-cholesky': {
       const rank = options.rank ?? defaultFixedRank(n);
       if (rank === 'auto') throw new RangeError("pivoted-cholesky: rank 'auto' is not supported; give a number (or use tol)");
@@ -174,6 +178,11 @@ function plainCgIsLong(A: LinearOperator, alpha: number, perOp: Map<string, Prom
   return p;
 }
 
+/** Whether the preconditioner `choice` (not 'auto') for (A + αI) with `options` is built or building, cached on A. */
+export function isCached(A: LinearOperator, alpha: number, choice: Exclude<PreconditionerChoice, 'auto' | 'none'>, options: PreconditionerOptions = {}): boolean {
+  return cache.get(A)?.has(`${choice}|${alpha}|${optionsKey(options)}`) ?? false;
+}
+
 /**
  * The preconditioner for (A + αI), or undefined for 'none' (and for 'auto' where the rule says
  * no). Built once per operator and key; a failed build is not cached.
@@ -184,7 +193,7 @@ export async function preconditionerFor(
   choice: PreconditionerChoice = 'auto',
   options: PreconditionerOptions = {},
 ): Promise<LinearOperator | undefined> {
-  if (!PRECONDITIONER_CHOICES.includes(choice)) {
+  if (!(PRECONDITIONER_CHOICES as readonly string[]).includes(choice)) {
     throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')} or a LinearOperator, got ${describeValue(choice)}`);
   }
   if (options === null || typeof options !== 'object') {

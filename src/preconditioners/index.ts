@@ -37,3 +37,8 @@ export {
   AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
+export { choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite } from './dense-factor.js';
+export {
+  solveShifted, solvePlan, assertSolvable, asymmetry, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, FACTOR_REFINEMENT_STEPS,
+  type SolveOptions, type SolvePlan, type SolveResult, type SolveMethod,
+} from './solve.js';

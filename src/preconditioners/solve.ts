@@ -1,0 +1,379 @@
+/**
+ * `LinearOperator.solve`'s policy as free functions, as lineax's `linear_solve` and `AutoLinearSolver`: for
+ * (A + αI) x = b, `solvePlan` decides — a dense Cholesky factorisation or CG, the operator CG runs on (a more
+ * accurate twin where A's products cannot reach rtol), the preconditioner and its warm start, refinement or
+ * relaxed products — and returns the decisions as a record; `solveShifted` carries a plan out and checks the
+ * answer (CgNoConvergence unless `returnInfo`). Operators take part only through their capability hooks
+ * (`solveCapabilities`, `denseSource`); the factor and the preconditioners are cached on the operator
+ * (auto.ts), so repeated and adjoint solves with the same α reuse them.
+ */
+import type { Matrix } from 'ml-matrix';
+import { CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
+import { mulberry32 } from '../krylov/random.js';
+import type { RefinedCgOptions } from '../krylov/refine.js';
+import { loadKrylovModule } from '../operators/krylov-bridge.js';
+import { LinearOperator } from '../operators/linear-operator.js';
+import {
+  any, boolean, field, instanceOf, nonNegativeOrInfinity, oneOf, optional, parseOptions, union, withDefault, type OptionField,
+} from '../operators/options.js';
+import type { BlockLike, VectorLike } from '../operators/types.js';
+import { assertFiniteScalar, columnsToMatrix, formatShape, matrixColumns, toBlock, toVector } from '../operators/validate.js';
+import {
+  cgIterationBound, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+} from './auto.js';
+import { onesRayleighEstimate } from './common.js';
+import { NotPositiveDefinite } from './dense-factor.js';
+
+export type SolveMethod = 'auto' | 'cholesky' | 'cg';
+
+export interface SolveOptions
+  extends Omit<CgOptions, 'throwOnNoConvergence'>, Pick<RefinedCgOptions, 'innerRtol' | 'maxOuter' | 'onOuter'> {
+  /** Return the result object (x, info, iterations, residualNorms, …, and the `plan`) instead of throwing on non-convergence. Default false. */
+  returnInfo?: boolean;
+  /**
+   * 'auto' (default): a dense Cholesky factorisation of A + αI where A's entries are stored within its budget
+   * (`denseSource`) and the factorisation costs less than the expected CG run (`choleskyPays`), else CG;
+   * 'cholesky': the factorisation always (from `toDense()` where nothing is stored); 'cg': CG always.
+   */
+  method?: SolveMethod;
+  /** CG's preconditioner: 'auto' (default, see auto.ts), a named choice, or an operator applying P⁻¹. `M` overrides it. */
+  preconditioner?: PreconditionerChoice | LinearOperator;
+  /** Options of the preconditioner's builder (rank, seed, …). */
+  preconditionerOptions?: PreconditionerOptions;
+  /** With a more accurate twin (GPU): false runs CG on the twin throughout, true refines regardless of the floor rule. */
+  refine?: boolean;
+}
+
+/** CG's own keys (values checked by cg), refinedCg's, and solve's. */
+export const SOLVE_SPEC = {
+  x0: optional(any), rtol: optional(nonNegativeOrInfinity), atol: optional(nonNegativeOrInfinity), maxiter: optional(any),
+  M: optional(any), callback: optional(any), onProgress: optional(any), residualCheckEvery: optional(any), verify: optional(any),
+  relaxed: optional(any), resume: optional(any), innerRtol: optional(any), maxOuter: optional(any), onOuter: optional(any),
+  returnInfo: withDefault(boolean, false),
+  method: withDefault(oneOf('auto', 'cholesky', 'cg'), 'auto' as SolveMethod),
+  preconditioner: optional(union(oneOf(...PRECONDITIONER_CHOICES), instanceOf(LinearOperator))),
+  preconditionerOptions: optional(field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v))),
+  refine: optional(boolean),
+} satisfies Record<keyof SolveOptions, OptionField<unknown>>;
+
+/** Keys that only CG uses: given, they make 'auto' choose CG, and 'cholesky' refuses them. */
+const CG_ONLY_KEYS = [
+  'x0', 'M', 'callback', 'onProgress', 'residualCheckEvery', 'verify', 'relaxed', 'resume', 'innerRtol', 'maxOuter', 'onOuter',
+  'preconditioner', 'preconditionerOptions', 'refine',
+] as const;
+/** solve's own keys and refinedCg's: stripped before cg sees the options. */
+const NOT_CG_KEYS = ['returnInfo', 'method', 'preconditioner', 'preconditionerOptions', 'refine', 'innerRtol', 'maxOuter', 'onOuter'] as const;
+
+type ParsedSolveOptions = ReturnType<typeof parseSolveOptions>;
+
+function parseSolveOptions(options: unknown) {
+  return parseOptions('solve', options, SOLVE_SPEC);
+}
+
+/**
+ * The cost of a dense factorisation in products with the stored K (n² multiply-adds each): the factor's n³/3
+ * multiply-adds at CHOLESKY_MADD_COST of a product's each. Measured by bench/small-solve.mjs (2-vCPU VM, two pool
+ * threads): the WASM factorisation ran at 8.5·10⁹ multiply-adds/s at n = 5000 where a product with the packed
+ * float64 K ran at 2–3.6·10⁹ per second; see bench/RESULTS.md.
+ */
+export const CHOLESKY_MADD_COST = 0.4;
+/** Two triangular solves with the factor, per right-hand side, in products (11.7 ms against 7 ms at n = 5000). */
+export const FACTOR_SOLVE_PRODUCTS = 1.6;
+/** Iterative-refinement steps with the factor (x += F⁻¹ r) before CG preconditioned by it takes over. */
+export const FACTOR_REFINEMENT_STEPS = 3;
+
+/** What `solvePlan` decided, for inspection and for `solveShifted` to carry out. */
+export interface SolvePlan {
+  /** 'cholesky': x = F⁻¹ b by the dense factor, refined on A's products to rtol; 'cg' or 'refined-cg' (on a twin). */
+  readonly method: 'cholesky' | 'cg' | 'refined-cg';
+  /** Why (the option that fixed it, the cost comparison, or the factorisation's failure). */
+  readonly reason: string;
+  /** The operator the products run on (the system is operator + αI): A, or its more accurate twin. */
+  readonly operator: LinearOperator;
+  readonly twin: boolean;
+  /** The preconditioner as resolved ('given': options.M or an operator), and M; 'cholesky' is the factor. */
+  readonly preconditioner: Exclude<PreconditionerChoice, 'auto'> | 'given';
+  readonly M?: LinearOperator;
+  /** Where the preconditioner's build left PCG on b (one vector): CG goes on from there. */
+  readonly warmStart?: { readonly x: Float64Array; readonly state?: { r: Float64Array; p: Float64Array; rho: number } };
+  /** Cheaper products for CG's later iterations (cg's `relaxed`). */
+  readonly relaxed?: { readonly operator: LinearOperator; readonly below: number };
+  /** CG accepts its recursive residual without a verifying product (the operator's products are exact to rounding). */
+  readonly trusted: boolean;
+  /** The figures behind 'auto' (products with the stored K): λ̂ = ‖A1‖/‖1‖, the CG bound, both costs. */
+  readonly estimate?: { readonly lambda: number; readonly iterations: number; readonly cgProducts: number; readonly choleskyProducts: number };
+}
+
+/** The result with `returnInfo`: cg's (or refinedCg's) result object, and the plan it followed. */
+export type SolveResult<X extends Float64Array | Matrix = Float64Array | Matrix> =
+  CgResult<X, X extends Matrix ? number[][] : number[]> & { plan: SolvePlan };
+
+/**
+ * Solves (A + αI) x = b (b a vector or an n×k block) by the plan of `solvePlan`. Throws CgNoConvergence (its
+ * `result` the partial one) when the answer does not meet max(rtol·‖b‖, atol), unless `returnInfo`.
+ */
+export async function solveShifted(A: LinearOperator, b: VectorLike | BlockLike, alpha = 0, options?: SolveOptions): Promise<Float64Array | Matrix | SolveResult> {
+  const o = parseSolveOptions(options);
+  const rhs = rightHandSide(A, b, alpha);
+  const plan = await planFor(A, rhs, alpha, o);
+  const result = plan.method === 'cholesky' ? await solveByFactor(A, rhs, alpha, plan, o) : await solveByCg(A, rhs, alpha, plan, o);
+  if (o.returnInfo) return { ...result, plan } as SolveResult;
+  if (result.info !== 0) throw new CgNoConvergence(result);
+  return result.x;
+}
+
+/** The decisions `solveShifted(A, b, alpha, options)` would make, with the factor or preconditioner built (and cached). */
+export async function solvePlan(A: LinearOperator, b: VectorLike | BlockLike, alpha = 0, options?: SolveOptions): Promise<SolvePlan> {
+  const o = parseSolveOptions(options);
+  return planFor(A, rightHandSide(A, b, alpha), alpha, o);
+}
+
+function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: number): Float64Array | Matrix {
+  if (!(A instanceof LinearOperator)) throw new TypeError(`solve: expected a LinearOperator A, got ${String(A)}`);
+  if (A.shape[0] !== A.shape[1]) throw new RangeError(`solve: needs a square operator, got shape ${formatShape(A.shape)} (${A})`);
+  assertFiniteScalar(alpha, 'solve (alpha)');
+  const isBlock = (typeof b === 'object' && b !== null && 'columns' in b && 'rows' in b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
+  return isBlock ? toBlock(b as BlockLike, A.shape[0], 'solve') : toVector(b as VectorLike, A.shape[0], 'solve');
+}
+
+async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
+  await assertSolvable(A, alpha);
+  // before any build: the products that follow are many (a KernelOperator stores K at its next product)
+  A.expectRepeatedProducts();
+  const rtol = o.rtol ?? 1e-5; // cg's default (scipy's)
+  const columns = rhs instanceof Float64Array ? 1 : rhs.columns;
+  const choice = await chooseMethod(A, alpha, rtol, columns, o);
+  if (choice.method === 'cholesky') {
+    try {
+      const factor = await preconditionerFor(A, alpha, 'cholesky');
+      return { ...choice, method: 'cholesky', operator: A, twin: false, preconditioner: 'cholesky', M: factor!, trusted: false };
+    } catch (e) {
+      if (!(e instanceof NotPositiveDefinite) || o.method === 'cholesky') throw e;
+      return cgPlan(A, rhs, alpha, rtol, o, `${e.message}: CG instead`, choice.estimate);
+    }
+  }
+  return cgPlan(A, rhs, alpha, rtol, o, choice.reason, choice.estimate);
+}
+
+type Estimate = NonNullable<SolvePlan['estimate']>;
+
+/** 'cholesky' or 'cg', and why: the option that fixes it, a factor already cached, or the cost comparison. */
+async function chooseMethod(
+  A: LinearOperator, alpha: number, rtol: number, columns: number, o: ParsedSolveOptions,
+): Promise<{ method: 'cholesky' | 'cg'; reason: string; estimate?: Estimate }> {
+  const cgOnly = CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'));
+  if (o.method === 'cholesky') {
+    if (cgOnly) throw new RangeError(`solve: option '${cgOnly}' is for CG; method 'cholesky' does not use it`);
+    return { method: 'cholesky', reason: "method: 'cholesky'" };
+  }
+  if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
+  if (cgOnly) return { method: 'cg', reason: `option '${cgOnly}' is for CG` };
+  if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
+  if (isCached(A, alpha, 'cholesky')) return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
+  if (A.denseSource() === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
+  const n = A.shape[0];
+  const lambda = await onesRayleighEstimate(A);
+  const iterations = alpha > 0 ? Math.min(n, cgIterationBound(lambda / alpha + 1, Math.max(rtol, 1e-16))) : n;
+  const estimate: Estimate = {
+    lambda, iterations,
+    cgProducts: iterations * columns,
+    choleskyProducts: (n / 3) * CHOLESKY_MADD_COST + columns * (FACTOR_SOLVE_PRODUCTS + 1),
+  };
+  const pays = estimate.choleskyProducts < estimate.cgProducts;
+  const reason = `${pays ? 'factorisation' : 'CG'} cheaper: ≈ ${estimate.choleskyProducts.toFixed(0)} products' worth against ` +
+    `${estimate.cgProducts.toFixed(0)} for CG (bound ${iterations.toFixed(0)} iterations × ${columns} columns)`;
+  return { method: pays ? 'cholesky' : 'cg', reason, estimate };
+}
+
+/** CG's plan: the twin and its traits (made ready while the preconditioner builds), the preconditioner, its warm start. */
+async function cgPlan(
+  A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, rtol: number, o: ParsedSolveOptions, reason: string, estimate?: Estimate,
+): Promise<SolvePlan> {
+  const capabilities = A.solveCapabilities(alpha, rtol);
+  capabilities.catch(() => undefined); // awaited below
+  const single = rhs instanceof Float64Array;
+  let M: LinearOperator | undefined;
+  let preconditioner: SolvePlan['preconditioner'];
+  if (o.M !== undefined || o.preconditioner instanceof LinearOperator) {
+    M = (o.M ?? o.preconditioner) as LinearOperator;
+    preconditioner = 'given';
+  } else {
+    const choice = o.preconditioner ?? 'auto';
+    // a vector b goes to the build: adaptive landmarks run their κ-estimate steps on it (warm start below)
+    M = await A.preconditioner(alpha, choice, single ? { ...o.preconditionerOptions, rhs } : o.preconditionerOptions);
+    preconditioner = M === undefined ? 'none' : choice === 'auto' ? resolvedChoice(M) : choice;
+  }
+  const warm = M && single && o.M === undefined && o.x0 === undefined ? warmStartFor(M, rhs) : undefined;
+  const caps = await capabilities;
+  const twin = caps.operator !== A;
+  const refining = twin && alpha > 0 && single && o.refine !== false && o.resume === undefined && warm?.state === undefined
+    && (o.refine === true || caps.refine);
+  const relaxed = !refining && o.relaxed === undefined && alpha > 0 ? caps.relaxed : undefined;
+  return {
+    method: refining ? 'refined-cg' : 'cg', reason, operator: caps.operator, twin, preconditioner,
+    ...(M ? { M } : {}), ...(warm ? { warmStart: warm } : {}), ...(relaxed ? { relaxed } : {}),
+    trusted: caps.exact && o.verify === undefined, ...(estimate ? { estimate } : {}),
+  };
+}
+
+/** The name of what 'auto' built (its class), for the plan. */
+function resolvedChoice(M: LinearOperator): Exclude<PreconditionerChoice, 'auto'> {
+  const name = M.constructor.name;
+  if (name.startsWith('DeviceLandmark')) return 'device-landmarks';
+  if (name.startsWith('Landmark')) return 'landmarks';
+  if (name.startsWith('Nystrom')) return 'nystrom';
+  if (name.startsWith('Jacobi')) return 'jacobi';
+  if (name.startsWith('PivotedCholesky')) return 'pivoted-cholesky';
+  return 'cholesky';
+}
+
+type AnyCgResult = CgResult<Float64Array | Matrix, number[] | number[][]>;
+
+/** cg (or refinedCg) as planned; a preconditioner whose definiteness rests on a measured margin is stiffened and CG goes on. */
+async function solveByCg(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
+  const krylov = await loadKrylovModule();
+  const given = definedEntries(o, NOT_CG_KEYS);
+  const options: Record<string, unknown> = { ...given, ...(plan.M ? { M: plan.M } : {}) };
+  if (plan.warmStart) {
+    options['x0'] = plan.warmStart.x;
+    if (plan.warmStart.state) options['resume'] = plan.warmStart.state;
+  }
+  const op = plan.operator;
+  const run = async (opts: Record<string, unknown>): Promise<AnyCgResult> => {
+    if (plan.method === 'refined-cg' && krylov.refinedCg) {
+      const { relaxed: _r, resume: _s, ...rest } = opts;
+      const refineKeys = definedEntries({ innerRtol: o.innerRtol, maxOuter: o.maxOuter, onOuter: o.onOuter }, []);
+      return (await krylov.refinedCg(op.shift(alpha), rhs as Float64Array, { ...rest, ...refineKeys, inner: A.shift(alpha) })) as AnyCgResult;
+    }
+    const extra = plan.relaxed ? { relaxed: { A: plan.relaxed.operator.shift(alpha), below: plan.relaxed.below } } : plan.trusted ? { verify: false } : {};
+    return (await krylov.cg(alpha ? op.shift(alpha) : op, rhs, { ...extra, ...opts })) as AnyCgResult;
+  };
+  let result = await run(options);
+  const M = plan.M as { stiffen?: () => Promise<void> } | undefined;
+  for (let retry = 0; retry < 2 && result.breakdown === 'preconditioner' && typeof M?.stiffen === 'function'; retry++) {
+    await M.stiffen();
+    const { resume: _resume, ...rest } = options;
+    result = await run({ ...rest, x0: result.x });
+  }
+  return result;
+}
+
+/**
+ * x = F⁻¹ b by the factor, then iterative refinement on A's own products (x += F⁻¹(b − (A + αI)x)) until every
+ * column meets max(rtol·‖b‖, atol) — the factor's rounding (κ·ε) can leave it short; past FACTOR_REFINEMENT_STEPS,
+ * CG preconditioned by the factor finishes from there. The residuals reported are true ones.
+ */
+async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
+  const F = plan.M!;
+  const B = rhs instanceof Float64Array ? [rhs] : matrixColumns(rhs);
+  const n = A.shape[0];
+  const shifted = alpha ? A.shift(alpha) : A;
+  const tol = B.map((b) => Math.max((o.rtol ?? 1e-5) * norm(b), o.atol ?? 0));
+  const history: number[][] = B.map((b) => [norm(b)]);
+  const X = await applyColumns(F, B);
+  let matvecs = 0;
+  let steps = 0;
+  for (;;) {
+    const AX = await applyColumns(shifted, X);
+    matvecs += X.length;
+    const R = B.map((b, j) => b.map((v, t) => v - AX[j]![t]!));
+    R.forEach((r, j) => history[j]!.push(norm(r)));
+    const open = R.map((_, j) => j).filter((j) => !(history[j]!.at(-1)! <= tol[j]!));
+    if (open.length === 0 || steps === FACTOR_REFINEMENT_STEPS) {
+      if (open.length === 0) return factorResult(X, history, steps, matvecs, rhs, n);
+      break;
+    }
+    const D = await applyColumns(F, open.map((j) => R[j]!));
+    open.forEach((j, i) => X[j]!.forEach((_, t) => { X[j]![t]! += D[i]![t]!; }));
+    steps++;
+  }
+  // the factor's accuracy does not reach rtol on A's products: CG preconditioned by it, from the refined x
+  const x0 = rhs instanceof Float64Array ? X[0]! : columnsToMatrix(X, n);
+  const cgPlanned: SolvePlan = { ...plan, method: 'cg', reason: `${plan.reason}; refinement stalled, CG preconditioned by the factor` };
+  return solveByCg(A, rhs, alpha, cgPlanned, { ...o, x0 });
+}
+
+function factorResult(X: Float64Array[], history: number[][], steps: number, matvecs: number, rhs: Float64Array | Matrix, n: number): AnyCgResult {
+  const block = !(rhs instanceof Float64Array);
+  return {
+    x: block ? columnsToMatrix(X, n) : X[0]!, info: 0, iterations: steps,
+    residualNorms: block ? history : history[0]!, matvecs,
+    ...(block ? { columnInfo: X.map(() => 0), columnIterations: X.map(() => steps) } : {}),
+  };
+}
+
+async function applyColumns(op: LinearOperator, columns: Float64Array[]): Promise<Float64Array[]> {
+  if (columns.length === 1) return [await op.matvec(columns[0]!)];
+  return matrixColumns(await op.matmat(columnsToMatrix(columns, op.shape[1])));
+}
+
+function norm(v: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
+  return Math.sqrt(s);
+}
+
+function definedEntries(o: Record<string, unknown>, drop: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && !drop.includes(k)));
+}
+
+// ---------------------------------------------------------------- what CG cannot do
+
+const symmetryProbes = new WeakMap<LinearOperator, Promise<number>>();
+
+/**
+ * The relative asymmetry |uᵀAv − vᵀAu| / (‖Au‖‖v‖ + ‖Av‖‖u‖) for two seeded random vectors (one two-column
+ * product), measured once per operator: 0 for an operator declared symmetric.
+ */
+export function asymmetry(A: LinearOperator): Promise<number> {
+  if (A.symmetric) return Promise.resolve(0);
+  let p = symmetryProbes.get(A);
+  if (!p) {
+    const n = A.shape[0];
+    const rand = mulberry32(0x5eed);
+    const u = Float64Array.from({ length: n }, () => rand() - 0.5);
+    const v = Float64Array.from({ length: n }, () => rand() - 0.5);
+    p = applyColumns(A, [u, v]).then(([Au, Av]) => {
+      const gap = Math.abs(dot(v, Au!) - dot(u, Av!));
+      const scale = norm(Au!) * norm(v) + norm(Av!) * norm(u);
+      return scale > 0 ? gap / scale : 0;
+    });
+    symmetryProbes.set(A, p);
+    p.catch(() => symmetryProbes.delete(A));
+  }
+  return p;
+}
+
+function dot(a: Float64Array, b: Float64Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
+  return s;
+}
+
+/** Beyond this relative asymmetry (√ε of the dtype: far above the products' rounding) CG is refused. */
+const ASYMMETRY_LIMIT = { float64: 2 ** -26, float32: 2 ** -12 } as const;
+
+/**
+ * Refuses what CG cannot solve: a non-symmetric operator (declared, else probed once), and an α for which a
+ * diagonal entry of A + αI is ≤ 0 (then it is not positive definite) where the diagonal is known.
+ */
+export async function assertSolvable(A: LinearOperator, alpha: number): Promise<void> {
+  const s = await asymmetry(A);
+  if (!(s <= ASYMMETRY_LIMIT[A.dtype])) {
+    throw new RangeError(
+      `solve: ${A} is not symmetric (|uᵀAv − vᵀAu| is ${s.toExponential(2)} of its scale for random u, v); CG and ` +
+        'Cholesky solve symmetric positive definite systems only — a kernel with y ≠ x is rectangular in meaning (use least squares on it)',
+    );
+  }
+  if (alpha >= 0) return;
+  const d = await A.diagonal().catch(() => undefined);
+  if (!d) return;
+  let i = 0;
+  for (let t = 1; t < d.length; t++) if (d[t]! < d[i]!) i = t;
+  if (d.length > 0 && !(d[i]! + alpha > 0)) {
+    throw new RangeError(
+      `solve: A + αI is not positive definite for α = ${alpha}: its diagonal entry ${i} is ${d[i]} + (${alpha}) ≤ 0; ` +
+        'CG and Cholesky need a symmetric positive definite A + αI',
+    );
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * `solve`'s contract (issue 16 items 1 and 19): no answer returned without meeting the tolerance (CgNoConvergence
+ * carrying the partial result, or the result object with `returnInfo`), non-symmetric operators and α that make
+ * A + αI indefinite refused, options checked by name; the dense Cholesky path against a dense reference, its factor
+ * cached on the operator for later solves with the same α and released by dispose().
+ */
+import { describe, expect, it } from 'vitest';
+import { CholeskyDecomposition, Matrix } from 'ml-matrix';
+import { CgNoConvergence } from '../../src/krylov/cg.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+import { DenseOperator } from '../../src/operators/dense.js';
+import { gaussianKernel } from '../../src/operators/kernels.js';
+import { NotPositiveDefinite, solvePlan, solveShifted, type SolveResult } from '../../src/preconditioners/index.js';
+import { gaussianDense, points, randomVector, relErr } from './helpers.js';
+
+/** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
+function relativeResidual(A: Matrix, alpha: number, x: Float64Array, b: Float64Array): number {
+  const Ax = A.mmul(Matrix.columnVector(Array.from(x))).to1DArray();
+  let r = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    r += (b[i]! - Ax[i]! - alpha * x[i]!) ** 2;
+    s += b[i]! ** 2;
+  }
+  return Math.sqrt(r / s);
+}
+
+/** (A + αI)⁻¹ B by ml-matrix's Cholesky (the independent reference). */
+function denseSolve(A: Matrix, alpha: number, B: Matrix): Matrix {
+  return new CholeskyDecomposition(A.clone().add(Matrix.eye(A.rows).mul(alpha))).solve(B);
+}
+
+describe('solve never returns an answer that misses the tolerance (item 1)', () => {
+  const x = points(200, 3, 1);
+  const K = gaussianKernel(x, { sigma: 0.5 });
+  const Kd = gaussianDense(x, x, 0.5);
+  const b = randomVector(200, 2);
+
+  it('α = −10: refused, the diagonal shows K − 10·I is not positive definite', async () => {
+    await expect(K.solve(b, -10)).rejects.toThrow(/solve: A \+ αI is not positive definite for α = -10: its diagonal entry \d+ is 1 \+ \(-10\) ≤ 0/);
+    // an operator whose diagonal is unknown: CG's breakdown, thrown with the partial result
+    const opaque = aslinearoperator({ shape: [200, 200], matvec: (v: Float64Array) => K.matvec(v), symmetric: true });
+    const err = await opaque.solve(b, -10).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    const { result } = err as CgNoConvergence;
+    expect(result.info).toBeLessThan(0);
+    expect(result.breakdown).toBe('operator');
+    expect(result.x).toBeInstanceOf(Float64Array);
+  });
+
+  it('maxiter: 2 throws CgNoConvergence carrying x, info, iterations and the residual history', async () => {
+    const err = await K.solve(b, 1e-3, { maxiter: 2 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    const { result } = err as CgNoConvergence;
+    expect(result.info).toBe(2);
+    expect(result.iterations).toBe(2);
+    const history = result.residualNorms as number[];
+    expect(history).toHaveLength(3);
+    // the partial x is the one whose residual the result reports
+    const bNorm = Math.hypot(...b);
+    expect(relativeResidual(Kd, 1e-3, result.x as Float64Array, b)).toBeCloseTo(history[2]! / bNorm, 6);
+    expect(history[2]! / bNorm).toBeGreaterThan(1e-5);
+  });
+
+  it('a square kernel with y ≠ x is refused as not symmetric', async () => {
+    const Kxy = gaussianKernel(x, { sigma: 0.5, y: points(200, 3, 9) });
+    await expect(Kxy.solve(b, 1e-3)).rejects.toThrow(/solve: .*KernelOperator.* is not symmetric/);
+  });
+
+  it('DenseOperator([[1, 2], [3, 1]]).solve([1, 1]) is refused as not symmetric; the same matrix made symmetric solves', async () => {
+    await expect(new DenseOperator([[1, 2], [3, 1]]).solve([1, 1])).rejects.toThrow(/is not symmetric/);
+    const x2 = await new DenseOperator([[2, 1], [1, 2]]).solve([1, 1], 0, { rtol: 1e-12 });
+    expect(Array.from(x2)).toEqual([expect.closeTo(1 / 3, 12), expect.closeTo(1 / 3, 12)]);
+  });
+
+  it('returnInfo: the result object (info ≠ 0 returned, not thrown) with the plan it followed', async () => {
+    const partial = await K.solve(b, 1e-3, { maxiter: 2, returnInfo: true });
+    expect(partial.info).toBe(2);
+    expect(partial.x).toBeInstanceOf(Float64Array);
+    const full = (await K.solve(b, 1e-3, { method: 'cg', rtol: 1e-8, returnInfo: true })) as SolveResult<Float64Array>;
+    expect(full.info).toBe(0);
+    expect(full.plan.method).toBe('cg');
+    expect(full.plan.reason).toBe("method: 'cg'");
+    expect(relativeResidual(Kd, 1e-3, full.x, b)).toBeLessThanOrEqual(1e-8);
+  });
+
+  it("options are checked by name: unknown keys and wrong types refused, CG's keys refused by method 'cholesky'", async () => {
+    await expect(K.solve(b, 1e-3, { rtoll: 1e-8 })).rejects.toThrow(/solve: unknown option 'rtoll' in options \(did you mean 'rtol'\?\)/);
+    await expect(K.solve(b, 1e-3, { returnInfo: 'yes' })).rejects.toThrow(/solve: returnInfo must be true or false, got a string "yes"/);
+    await expect(K.solve(b, 1e-3, { method: 'lu' })).rejects.toThrow(/solve: method must be one of "auto", "cholesky", "cg"/);
+    await expect(K.solve(b, 1e-3, { method: 'cholesky', x0: b })).rejects.toThrow(/solve: option 'x0' is for CG; method 'cholesky' does not use it/);
+    await expect(K.solve(b, 1e-3, { preconditioner: 'ilu' })).rejects.toThrow(/solve: preconditioner must be one of "auto", .*"cholesky" or a LinearOperator, got a string "ilu"/);
+  });
+});
+
+describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
+  const x = points(300, 3, 3);
+  const Kd = gaussianDense(x, x, 0.5);
+  const B = new Matrix(300, 3);
+  for (let j = 0; j < 3; j++) B.setColumn(j, Array.from(randomVector(300, 10 + j)));
+
+  it("'auto' factors where it costs less than CG's bound, and the answer matches a dense reference", async () => {
+    const K = gaussianKernel(x, { sigma: 0.5 });
+    const plan = await solvePlan(K, B, 1e-3);
+    expect(plan.method).toBe('cholesky');
+    expect(plan.estimate!.choleskyProducts).toBeLessThan(plan.estimate!.cgProducts);
+    const result = (await solveShifted(K, B, 1e-3, { rtol: 1e-10, returnInfo: true })) as SolveResult<Matrix>;
+    expect(result.info).toBe(0);
+    const want = denseSolve(Kd, 1e-3, B);
+    for (let j = 0; j < 3; j++) {
+      expect(relErr(Float64Array.from(result.x.getColumn(j)), Float64Array.from(want.getColumn(j)))).toBeLessThan(1e-8);
+      // the residuals reported are true ones, each within rtol
+      const hist = result.residualNorms[j]!;
+      expect(hist.at(-1)! / hist[0]!).toBeLessThanOrEqual(1e-10);
+    }
+    // a large α makes CG short: then CG
+    expect((await solvePlan(K, B.getColumnVector(0).to1DArray(), 100)).method).toBe('cg');
+    await K.dispose();
+  });
+
+  it('the factor is cached on the operator: reused by every later solve with that α, rebuilt after dispose()', async () => {
+    const K = gaussianKernel(x, { sigma: 0.5 });
+    const first = await solvePlan(K, B, 1e-3);
+    const factor = first.M!;
+    expect(await K.preconditioner(1e-3, 'cholesky')).toBe(factor);
+    const b = randomVector(300, 20);
+    // one vector, whose CG bound alone would not pay for a factor: the cached one serves
+    const again = (await K.solve(b, 1e-3, { rtol: 1e-10, returnInfo: true })) as SolveResult<Float64Array>;
+    expect(again.plan.M).toBe(factor);
+    expect(again.plan.reason).toMatch(/cached/);
+    expect(relativeResidual(Kd, 1e-3, again.x, b)).toBeLessThanOrEqual(1e-10);
+    expect((await solvePlan(K, b, 1e-2)).M).not.toBe(factor); // another α, another factor
+    await K.dispose();
+    await expect(factor.matvec(b)).rejects.toThrow(/released/);
+    const rebuilt = await solvePlan(K, B, 1e-3);
+    expect(rebuilt.M).not.toBe(factor);
+    expect(relErr(await rebuilt.M!.matvec(b), again.x)).toBeLessThan(1e-8);
+    await K.dispose();
+  });
+
+  it('a factorisation that fails (A + αI indefinite) falls back to CG under auto, and is an error when asked for', async () => {
+    const K = gaussianKernel(x, { sigma: 0.5 });
+    // diagonal 1 − 0.5 > 0, but λ_min(K) ≈ 0: K − 0.5·I is indefinite
+    const plan = await solvePlan(K, B, -0.5);
+    expect(plan.method).toBe('cg');
+    expect(plan.reason).toMatch(/not numerically positive definite .*CG instead/);
+    await expect(K.solve(B, -0.5, { method: 'cholesky' })).rejects.toThrow(NotPositiveDefinite);
+    // CG cannot solve it either: an error with the partial result, never a wrong answer
+    const err = await K.solve(B.getColumnVector(0).to1DArray(), -0.5).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    await K.dispose();
+  });
+
+  it("method: 'cholesky' on an operator without a stored form factors toDense(); float32 kernels factor their stored entries", async () => {
+    const A = new DenseOperator(Kd, undefined, { symmetric: true });
+    const b = randomVector(300, 21);
+    const result = (await A.solve(b, 1e-3, { method: 'cholesky', rtol: 1e-10, returnInfo: true })) as SolveResult<Float64Array>;
+    expect(result.plan.method).toBe('cholesky');
+    expect(relErr(result.x, Float64Array.from(denseSolve(Kd, 1e-3, Matrix.columnVector(Array.from(b))).getColumn(0)))).toBeLessThan(1e-8);
+    const K32 = gaussianKernel(x, { sigma: 0.5, dtype: 'float32' });
+    const x32 = (await K32.solve(b, 1e-3, { method: 'cholesky', rtol: 1e-10 })) as Float64Array;
+    // rtol holds for the operator's own products (float32 entries, float64 sums) …
+    expect(relErr(await K32.shift(1e-3).matvec(x32), b)).toBeLessThanOrEqual(1e-10);
+    // … whose matrix is the float64 one to the entries' rounding
+    expect(relativeResidual(Kd, 1e-3, x32, b)).toBeLessThan(1e-3);
+    await K32.dispose();
+  });
+});
