@@ -19,7 +19,7 @@ import {
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { assertFiniteScalar, columnsToMatrix, formatShape, matrixColumns, toBlock, toVector } from '../operators/validate.js';
 import {
-  cgIterationBound, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  AUTO_MIN_N, cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { NotPositiveDefinite } from './dense-factor.js';
@@ -71,10 +71,14 @@ function parseSolveOptions(options: unknown) {
 }
 
 /**
- * The cost of a dense factorisation in products with the stored K (n² multiply-adds each): the factor's n³/3
- * multiply-adds at CHOLESKY_MADD_COST of a product's each. Measured by bench/small-solve.mjs (2-vCPU VM, two pool
- * threads): the WASM factorisation ran at 8.5·10⁹ multiply-adds/s at n = 5000 where a product with the packed
- * float64 K ran at 2–3.6·10⁹ per second; see bench/RESULTS.md.
+ * The factorisation's cost per multiply-add, in multiply-adds of a product with the stored K: 'auto' factors where
+ * (n/3)·CHOLESKY_MADD_COST + k·(FACTOR_SOLVE_PRODUCTS + 1) products cost less than CG's bound ½√κ̂·ln(2/rtol)
+ * (κ̂ = λ̂/α + 1, at most n iterations) times k columns — below AUTO_MIN_N points only: from there 'auto' preconditions
+ * CG, which then beat the factor at every α and k tried. Measured by `node bench/small-solve.mjs --crossover` on the
+ * 2-vCPU VM (Gaussian σ = 0.2, d = 3, rtol 1e-6; bench/RESULTS.md): the factor took 0.03 s at n = 1000, 0.5–0.9 s
+ * at 2000, 1.7–2.6 s at 3000 — 0.2 to 0.5 of n/3 products — and 6.5–10 s at 5000, where landmark PCG took 0.7–2.8 s
+ * (one column) and 1.8–5.3 s (ten); the bound overestimated plain CG's iterations 1.4–1.9-fold, which leans the
+ * rule towards the factor, whose cost is bounded and known.
  */
 export const CHOLESKY_MADD_COST = 0.4;
 /** Two triangular solves with the factor, per right-hand side, in products (11.7 ms against 7 ms at n = 5000). */
@@ -171,6 +175,9 @@ async function chooseMethod(
   if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
   if (isCached(A, alpha, 'cholesky')) return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   if (A.denseSource() === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
+  if (defaultPreconditionerChoice(A, alpha) !== 'none') {
+    return { method: 'cg', reason: `preconditioned CG from AUTO_MIN_N = ${AUTO_MIN_N} points: measured cheaper than the factorisation (see CHOLESKY_MADD_COST)` };
+  }
   const n = A.shape[0];
   const lambda = await onesRayleighEstimate(A);
   const iterations = alpha > 0 ? Math.min(n, cgIterationBound(lambda / alpha + 1, Math.max(rtol, 1e-16))) : n;

@@ -143,7 +143,7 @@ describe.runIf(hasGpu)('compensated (double-float) GPU products', () => {
     const lambda = Math.hypot(...ones) / Math.sqrt(m);
     expect(2 ** -24 * lambda / 1e-3).toBeLessThan(REFINEMENT_MAX_FLOOR);
     expect(2 ** -24 * lambda / 1e-5).toBeGreaterThan(REFINEMENT_MAX_FLOOR);
-    await K.solve(b, 1e-5, { rtol: 1e-8, preconditioner: 'none', maxiter: 3, onOuter: () => { throw new Error('refined past the floor rule'); } });
+    await K.solve(b, 1e-5, { rtol: 1e-8, preconditioner: 'none', maxiter: 3, returnInfo: true, onOuter: () => { throw new Error('refined past the floor rule'); } });
   });
 
   it('K.solve switches a GPU operator to compensated products where the float32 floor ε₃₂·λ̂/α is above rtol/10', async () => {

@@ -13,7 +13,7 @@ describe('eigsh / solve conveniences delegate to the krylov module', () => {
       eigsh: async (op, k, options) => ({ eigenvalues: new Float64Array([k ?? -1]), iterations: 0, matvecs: 0, op, options }) as never,
       cg: async (op, b, options) => {
         calls.push({ op, b, options });
-        return { x: b instanceof Matrix ? b.clone() : Float64Array.from(b) };
+        return { x: b instanceof Matrix ? b.clone() : Float64Array.from(b), info: 0 };
       },
     };
     registerKrylovModule(fake);

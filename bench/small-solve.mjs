@@ -1,0 +1,98 @@
+/**
+ * Small kernel ridge problems beside scikit-learn's KernelRidge (issue 16, item 19): fit + predict time at equal
+ * accuracy, n ≈ 1,000–5,000, d = 3 and 64, 1 and 10 right-hand sides. One command runs both sides on the same data
+ * (bench/small_solve_sklearn.py makes it and times sklearn, best of 3); lazylinalg fits with K.solve(Y, α) (its
+ * 'auto' method: a dense Cholesky factor where it pays, else CG) and predicts with the cross kernel K(t, x)·a, in this
+ * process, first run (cold: pool start, compilation) and best of 3 (each on fresh operators).
+ *
+ *   npm run build && node bench/small-solve.mjs            # the comparison
+ *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Matrix } from 'ml-matrix';
+import { gaussianKernel, mulberry32, shutdownCpuPool } from '../dist/index.js';
+
+const log = (o) => console.log(JSON.stringify(o));
+const rows = (flat, n, d) => ({ data: Float64Array.from(flat), rows: n, cols: d });
+const block = (flat, n, k) => { const M = new Matrix(n, k); for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) M.set(i, j, flat[i * k + j]); return M; };
+
+async function fitPredict(c, options = {}) {
+  const t0 = performance.now();
+  const K = gaussianKernel(rows(c.X, c.n, c.d), { sigma: c.sigma });
+  const Y = c.k === 1 ? Float64Array.from(c.Y) : block(c.Y, c.n, c.k);
+  const result = await K.solve(Y, c.alpha, { rtol: 1e-6, returnInfo: true, ...options });
+  const cross = gaussianKernel(rows(c.T, c.test, c.d), { y: rows(c.X, c.n, c.d), sigma: c.sigma });
+  const P = c.k === 1 ? await cross.matvec(result.x) : await cross.matmat(result.x);
+  const seconds = (performance.now() - t0) / 1e3;
+  await K.dispose();
+  await cross.dispose();
+  return { seconds, P: c.k === 1 ? Array.from(P) : P.to1DArray(), plan: result.plan, iterations: result.iterations };
+}
+
+/** max |P − P_sklearn| / max |P_sklearn|. */
+const predictionGap = (P, Q) => P.reduce((m, v, i) => Math.max(m, Math.abs(v - Q[i])), 0) / Q.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+
+async function comparison() {
+  const cases = [];
+  for (const [n, d] of [[1257, 64], [1000, 3], [2000, 3], [2000, 64], [5000, 3], [5000, 64]]) {
+    for (const k of [1, 10]) cases.push({ n, d, k, sigma: d === 64 ? 2 : 0.2, alpha: 1e-3, test: d === 64 && n === 1257 ? 540 : 1000 });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'small-solve-'));
+  const out = join(dir, 'sklearn.json');
+  const script = fileURLToPath(new URL('./small_solve_sklearn.py', import.meta.url));
+  const py = spawnSync('python3', [script, out], { input: JSON.stringify(cases), stdio: ['pipe', 'inherit', 'inherit'] });
+  if (py.status !== 0) throw new Error('small_solve_sklearn.py failed');
+  const summary = [];
+  for (const c of JSON.parse(readFileSync(out, 'utf8'))) {
+    const cold = await fitPredict(c);
+    let best = cold;
+    for (let r = 0; r < 2; r++) { const run = await fitPredict(c); if (run.seconds < best.seconds) best = run; }
+    const row = {
+      n: c.n, d: c.d, k: c.k, sklearn: +c.seconds.toFixed(3), cold: +cold.seconds.toFixed(3), best: +best.seconds.toFixed(3),
+      ratioCold: +(cold.seconds / c.seconds).toFixed(2), ratioBest: +(best.seconds / c.seconds).toFixed(2),
+      method: best.plan.method, predictionGap: +predictionGap(best.P, c.P).toExponential(1),
+    };
+    log(row);
+    summary.push(row);
+  }
+  console.table(summary);
+}
+
+/** Wall time of K.solve(b, α) by each method on fresh operators (K stored first, as both paths store it). */
+async function crossover() {
+  const rand = mulberry32(7);
+  for (const n of [500, 1000, 2000, 3000, 5000]) {
+    const X = Float64Array.from({ length: 3 * n }, () => rand());
+    for (const alpha of [1e-3, 1e-2, 1e-1, 1]) {
+      for (const k of [1, 10]) {
+        const row = { n, alpha, k };
+        for (const method of ['cg', 'cholesky']) {
+          const K = gaussianKernel({ data: X, rows: n, cols: 3 }, { sigma: 0.2 });
+          const B = k === 1 ? Float64Array.from({ length: n }, () => rand() - 0.5) : Matrix.rand(n, k, { random: rand });
+          await K.matvec(new Float64Array(n).fill(1)); // K stored (expectRepeatedProducts) and λ̂ made, outside the timing
+          const t0 = performance.now();
+          const r = await K.solve(B, alpha, { method, rtol: 1e-6, returnInfo: true });
+          row[method] = +((performance.now() - t0) / 1e3).toFixed(3);
+          if (method === 'cg') row.iterations = r.iterations;
+          await K.dispose();
+        }
+        const K = gaussianKernel({ data: X, rows: n, cols: 3 }, { sigma: 0.2 });
+        const plan = await (await import('../dist/preconditioners/solve.js')).solvePlan(K, k === 1 ? new Float64Array(n) : new Matrix(n, k), alpha, { rtol: 1e-6 });
+        row.auto = plan.method;
+        row.estimate = plan.estimate && { cg: Math.round(plan.estimate.cgProducts), cholesky: Math.round(plan.estimate.choleskyProducts) };
+        await K.dispose();
+        log(row);
+      }
+    }
+  }
+}
+
+try {
+  await (process.argv.includes('--crossover') ? crossover() : comparison());
+} finally {
+  await shutdownCpuPool();
+}
