@@ -5,7 +5,7 @@
  * 'auto' method: a dense Cholesky factor where it pays, else CG) and predicts with the cross kernel K(t, x)·a, in this
  * process, first run (cold: pool start, compilation) and best of 3 (each on fresh operators).
  *
- *   npm run build && node bench/small-solve.mjs            # the comparison
+ *   npm run build && node bench/small-solve.mjs [--n 5000]  # the comparison (--n: only that size)
  *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
  */
 import { spawnSync } from 'node:child_process';
@@ -38,7 +38,9 @@ const predictionGap = (P, Q) => P.reduce((m, v, i) => Math.max(m, Math.abs(v - Q
 
 async function comparison() {
   const cases = [];
+  const only = process.argv.includes('--n') ? Number(process.argv[process.argv.indexOf('--n') + 1]) : undefined;
   for (const [n, d] of [[1257, 64], [1000, 3], [2000, 3], [2000, 64], [5000, 3], [5000, 64]]) {
+    if (only !== undefined && n !== only) continue;
     for (const k of [1, 10]) cases.push({ n, d, k, sigma: d === 64 ? 2 : 0.2, alpha: 1e-3, test: d === 64 && n === 1257 ? 540 : 1000 });
   }
   const dir = mkdtempSync(join(tmpdir(), 'small-solve-'));

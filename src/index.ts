@@ -28,8 +28,9 @@ export {
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, cgIterationBound,
   adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, FarthestPointOrder, farthestPointLandmarks,
   preconditionedConditionEstimate,
+  solveShifted, solvePlan, choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite,
 } from './preconditioners/index.js';
 export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,
-  PreconditionerChoice, PreconditionerOptions, DeviceLandmarkOptions, AdaptiveLandmarkOptions, LandmarkStage, LandmarkBuildTimings, PointRows,
+  PreconditionerChoice, PreconditionerOptions, SolveOptions, SolvePlan, SolveResult, SolveMethod, DeviceLandmarkOptions, AdaptiveLandmarkOptions, LandmarkStage, LandmarkBuildTimings, PointRows,
 } from './preconditioners/index.js';

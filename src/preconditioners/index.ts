@@ -39,6 +39,6 @@ export {
 } from './auto.js';
 export { choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite } from './dense-factor.js';
 export {
-  solveShifted, solvePlan, assertSolvable, asymmetry, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, FACTOR_REFINEMENT_STEPS,
+  solveShifted, solvePlan, assertSolvable, asymmetry, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, PRECONDITIONED_CG_BUILD_PRODUCTS, PRECONDITIONED_CG_PRODUCTS_PER_COLUMN, FACTOR_REFINEMENT_STEPS,
   type SolveOptions, type SolvePlan, type SolveResult, type SolveMethod,
 } from './solve.js';

@@ -19,7 +19,7 @@ import {
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { assertFiniteScalar, columnsToMatrix, formatShape, matrixColumns, toBlock, toVector } from '../operators/validate.js';
 import {
-  AUTO_MIN_N, cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { NotPositiveDefinite } from './dense-factor.js';
@@ -72,15 +72,22 @@ function parseSolveOptions(options: unknown) {
 
 /**
  * The factorisation's cost per multiply-add, in multiply-adds of a product with the stored K: 'auto' factors where
- * (n/3)·CHOLESKY_MADD_COST + k·(FACTOR_SOLVE_PRODUCTS + 1) products cost less than CG's bound ½√κ̂·ln(2/rtol)
- * (κ̂ = λ̂/α + 1, at most n iterations) times k columns — below AUTO_MIN_N points only: from there 'auto' preconditions
- * CG, which then beat the factor at every α and k tried. Measured by `node bench/small-solve.mjs --crossover` on the
- * 2-vCPU VM (Gaussian σ = 0.2, d = 3, rtol 1e-6; bench/RESULTS.md): the factor took 0.03 s at n = 1000, 0.5–0.9 s
- * at 2000, 1.7–2.6 s at 3000 — 0.2 to 0.5 of n/3 products — and 6.5–10 s at 5000, where landmark PCG took 0.7–2.8 s
- * (one column) and 1.8–5.3 s (ten); the bound overestimated plain CG's iterations 1.4–1.9-fold, which leans the
+ * (n/3)·CHOLESKY_MADD_COST + k·(FACTOR_SOLVE_PRODUCTS + 1) products cost less than CG's: its bound ½√κ̂·ln(2/rtol)
+ * (κ̂ = λ̂/α + 1, at most n iterations) times k columns, or from AUTO_MIN_N points, where 'auto' preconditions CG,
+ * PRECONDITIONED_CG_BUILD_PRODUCTS + k·PRECONDITIONED_CG_PRODUCTS_PER_COLUMN if lower. Measured by
+ * `node bench/small-solve.mjs --crossover` on the 2-vCPU VM under load (Gaussian σ = 0.2, d = 3, rtol 1e-6;
+ * bench/RESULTS.md): the factor took 0.03 s at n = 1000, 0.5–0.9 s at 2000, 1.7–2.6 s at 3000 — 0.2 to 0.5 of
+ * n/3 products — and 6.5–10 s at 5000; the bound overestimated plain CG's iterations 1.4–1.9-fold, which leans the
  * rule towards the factor, whose cost is bounded and known.
  */
 export const CHOLESKY_MADD_COST = 0.4;
+/**
+ * Landmark-preconditioned CG (the build with its κ-estimate steps, then the iterations per column) in products, fitted
+ * to n = 5000 (7 ms a product): one column took 0.7–2.8 s, ten 1.8–6.2 s at d = 3 and 11.7 s at d = 64
+ * (bench/small-solve.mjs, both modes).
+ */
+export const PRECONDITIONED_CG_BUILD_PRODUCTS = 200;
+export const PRECONDITIONED_CG_PRODUCTS_PER_COLUMN = 80;
 /** Two triangular solves with the factor, per right-hand side, in products (11.7 ms against 7 ms at n = 5000). */
 export const FACTOR_SOLVE_PRODUCTS = 1.6;
 /** Iterative-refinement steps with the factor (x += F⁻¹ r) before CG preconditioned by it takes over. */
@@ -175,20 +182,20 @@ async function chooseMethod(
   if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
   if (isCached(A, alpha, 'cholesky')) return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   if (A.denseSource() === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
-  if (defaultPreconditionerChoice(A, alpha) !== 'none') {
-    return { method: 'cg', reason: `preconditioned CG from AUTO_MIN_N = ${AUTO_MIN_N} points: measured cheaper than the factorisation (see CHOLESKY_MADD_COST)` };
-  }
   const n = A.shape[0];
   const lambda = await onesRayleighEstimate(A);
   const iterations = alpha > 0 ? Math.min(n, cgIterationBound(lambda / alpha + 1, Math.max(rtol, 1e-16))) : n;
+  // from AUTO_MIN_N points 'auto' preconditions CG (where the bound is long): its measured cost, if lower
+  const preconditioned = defaultPreconditionerChoice(A, alpha) !== 'none'
+    ? PRECONDITIONED_CG_BUILD_PRODUCTS + columns * PRECONDITIONED_CG_PRODUCTS_PER_COLUMN : Infinity;
   const estimate: Estimate = {
     lambda, iterations,
-    cgProducts: iterations * columns,
+    cgProducts: Math.min(iterations * columns, preconditioned),
     choleskyProducts: (n / 3) * CHOLESKY_MADD_COST + columns * (FACTOR_SOLVE_PRODUCTS + 1),
   };
   const pays = estimate.choleskyProducts < estimate.cgProducts;
   const reason = `${pays ? 'factorisation' : 'CG'} cheaper: ≈ ${estimate.choleskyProducts.toFixed(0)} products' worth against ` +
-    `${estimate.cgProducts.toFixed(0)} for CG (bound ${iterations.toFixed(0)} iterations × ${columns} columns)`;
+    `${estimate.cgProducts.toFixed(0)} for CG (bound ${iterations.toFixed(0)} iterations × ${columns} columns${preconditioned < Infinity ? `, preconditioned ${preconditioned}` : ''})`;
   return { method: pays ? 'cholesky' : 'cg', reason, estimate };
 }
 
@@ -208,7 +215,7 @@ async function cgPlan(
     const choice = o.preconditioner ?? 'auto';
     // a vector b goes to the build: adaptive landmarks run their κ-estimate steps on it (warm start below)
     M = await A.preconditioner(alpha, choice, single ? { ...o.preconditionerOptions, rhs } : o.preconditionerOptions);
-    preconditioner = M === undefined ? 'none' : choice === 'auto' ? resolvedChoice(M) : choice;
+    preconditioner = M === undefined ? 'none' : choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
   }
   const warm = M && single && o.M === undefined && o.x0 === undefined ? warmStartFor(M, rhs) : undefined;
   const caps = await capabilities;
@@ -221,17 +228,6 @@ async function cgPlan(
     ...(M ? { M } : {}), ...(warm ? { warmStart: warm } : {}), ...(relaxed ? { relaxed } : {}),
     trusted: caps.exact && o.verify === undefined, ...(estimate ? { estimate } : {}),
   };
-}
-
-/** The name of what 'auto' built (its class), for the plan. */
-function resolvedChoice(M: LinearOperator): Exclude<PreconditionerChoice, 'auto'> {
-  const name = M.constructor.name;
-  if (name.startsWith('DeviceLandmark')) return 'device-landmarks';
-  if (name.startsWith('Landmark')) return 'landmarks';
-  if (name.startsWith('Nystrom')) return 'nystrom';
-  if (name.startsWith('Jacobi')) return 'jacobi';
-  if (name.startsWith('PivotedCholesky')) return 'pivoted-cholesky';
-  return 'cholesky';
 }
 
 type AnyCgResult = CgResult<Float64Array | Matrix, number[] | number[][]>;
