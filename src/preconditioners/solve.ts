@@ -8,13 +8,13 @@
  * (auto.ts), so repeated and adjoint solves with the same α reuse them.
  */
 import type { Matrix } from 'ml-matrix';
-import { CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
+import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
 import { mulberry32 } from '../krylov/random.js';
-import type { RefinedCgOptions } from '../krylov/refine.js';
+import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import {
-  any, boolean, field, instanceOf, nonNegativeOrInfinity, oneOf, optional, parseOptions, union, withDefault, type OptionField,
+  boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
 } from '../operators/options.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { assertFiniteScalar, columnsToMatrix, formatShape, matrixColumns, toBlock, toVector } from '../operators/validate.js';
@@ -44,11 +44,15 @@ export interface SolveOptions
   refine?: boolean;
 }
 
-/** CG's own keys (values checked by cg), refinedCg's, and solve's. */
+/**
+ * CG's keys and refinedCg's (their checks, without their defaults: an absent key stays absent, so the solver applies
+ * its own default and the plan can tell what the caller gave), and solve's.
+ */
 export const SOLVE_SPEC = {
-  x0: optional(any), rtol: optional(nonNegativeOrInfinity), atol: optional(nonNegativeOrInfinity), maxiter: optional(any),
-  M: optional(any), callback: optional(any), onProgress: optional(any), residualCheckEvery: optional(any), verify: optional(any),
-  relaxed: optional(any), resume: optional(any), innerRtol: optional(any), maxOuter: optional(any), onOuter: optional(any),
+  x0: CG_SPEC.x0, rtol: optional(CG_SPEC.rtol), atol: optional(CG_SPEC.atol), maxiter: CG_SPEC.maxiter, M: CG_SPEC.M,
+  callback: CG_SPEC.callback, onProgress: CG_SPEC.onProgress, residualCheckEvery: optional(CG_SPEC.residualCheckEvery),
+  verify: optional(CG_SPEC.verify), relaxed: CG_SPEC.relaxed, resume: CG_SPEC.resume,
+  innerRtol: optional(REFINED_CG_SPEC.innerRtol), maxOuter: optional(REFINED_CG_SPEC.maxOuter), onOuter: REFINED_CG_SPEC.onOuter,
   returnInfo: withDefault(boolean, false),
   method: withDefault(oneOf('auto', 'cholesky', 'cg'), 'auto' as SolveMethod),
   preconditioner: optional(union(oneOf(...PRECONDITIONER_CHOICES), instanceOf(LinearOperator))),

@@ -87,6 +87,7 @@ describe('solve never returns an answer that misses the tolerance (item 1)', () 
   it("options are checked by name: unknown keys and wrong types refused, CG's keys refused by method 'cholesky'", async () => {
     await expect(K.solve(b, 1e-3, { rtoll: 1e-8 })).rejects.toThrow(/solve: unknown option 'rtoll' in options \(did you mean 'rtol'\?\)/);
     await expect(K.solve(b, 1e-3, { returnInfo: 'yes' })).rejects.toThrow(/solve: returnInfo must be true or false, got a string "yes"/);
+    await expect(K.solve(b, 1e-3, { maxiter: 0 })).rejects.toThrow(/solve: maxiter must be an integer ≥ 1, got number 0/);
     await expect(K.solve(b, 1e-3, { method: 'lu' })).rejects.toThrow(/solve: method must be one of "auto", "cholesky", "cg"/);
     await expect(K.solve(b, 1e-3, { method: 'cholesky', x0: b })).rejects.toThrow(/solve: option 'x0' is for CG; method 'cholesky' does not use it/);
     await expect(K.solve(b, 1e-3, { preconditioner: 'ilu' })).rejects.toThrow(/solve: preconditioner must be one of "auto", .*"cholesky" or a LinearOperator, got a string "ilu"/);
