@@ -7,36 +7,88 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 
 let pool: Piscina | undefined;
-let threads = defaultThreads();
+let threads: number | undefined;
 
-function defaultThreads(): number {
-  const fromEnv = Number(process.env['LAZYLINALG_THREADS']);
-  return Number.isInteger(fromEnv) && fromEnv > 0 ? fromEnv : availableParallelism();
+/**
+ * The thread count asked for by `source` (LAZYLINALG_THREADS or setCpuThreads), clamped to the cores
+ * available: more threads than cores only add memory (each worker holds its own compiled programs) and
+ * context switches — 1,000 threads took 177 s and 9 GB for a 1,000-point demo.
+ */
+export function clampThreads(count: number, source: string, cores = availableParallelism()): number {
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`${source}: expected a positive integer number of threads, got ${typeof count === 'number' ? count : `${JSON.stringify(count)} (${typeof count})`}`);
+  }
+  if (count <= cores) return count;
+  process.emitWarning(`${source} = ${count} exceeds the ${cores} cores available; using ${cores} threads`, { code: 'LAZYLINALG_THREADS_CLAMPED' });
+  return cores;
 }
 
-/** Number of threads CPU products are split over. */
+/** LAZYLINALG_THREADS when set (a positive integer, at most the cores available), else one thread per core. */
+function defaultThreads(): number {
+  const raw = process.env['LAZYLINALG_THREADS'];
+  if (raw === undefined || raw.trim() === '') return availableParallelism();
+  if (!/^\s*\d+\s*$/.test(raw)) throw new RangeError(`LAZYLINALG_THREADS must be a positive integer number of threads, got '${raw}'`);
+  return clampThreads(Number(raw), 'LAZYLINALG_THREADS');
+}
+
+/** Number of threads CPU products are split over (LAZYLINALG_THREADS is read at the first call). */
 export function poolThreads(): number {
+  threads ??= defaultThreads();
   return threads;
 }
 
-/** Sets the number of CPU threads (takes effect for products started afterwards). */
+/**
+ * Sets the number of CPU threads (takes effect for products started afterwards). A count above the
+ * cores available is clamped to them, with a warning.
+ */
 export async function setCpuThreads(count: number): Promise<void> {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`setCpuThreads: expected a positive integer, got ${count}`);
-  if (count === threads) return;
-  threads = count;
+  const clamped = clampThreads(count, 'setCpuThreads');
+  if (clamped === threads) return;
+  threads = clamped;
   await shutdownCpuPool();
 }
 
 export function getPool(): Piscina {
   pool ??= new Piscina({
     filename: new URL('./pool-worker.js', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
+    minThreads: poolThreads(),
+    maxThreads: poolThreads(),
     // one task per worker at a time: tasks are already sized to one row range per core
     concurrentTasksPerWorker: 1,
     idleTimeout: 30_000,
   });
   return pool;
+}
+
+/** Whether the pool's worker threads are running (started and not shut down). */
+export function poolStarted(): boolean {
+  return pool !== undefined;
+}
+
+/** One task of a product on the pool's memory: `module`'s `reduce(...args)` against `memory`. */
+export interface PoolTask {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  args: number[];
+}
+
+/**
+ * Runs `task` on a worker. A worker that dies under it (killed, out of memory) or a shutdownCpuPool()
+ * meanwhile rejects with an error saying so, the pool's own error as its cause.
+ */
+export async function runOnPool(task: PoolTask): Promise<void> {
+  const p = getPool();
+  try {
+    await p.run(task);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if (pool !== p) throw new Error(`CPU product interrupted: shutdownCpuPool() ran while it was computing (${message})`, { cause: error });
+    // piscina's errors for a worker that exited or was terminated under a task
+    if (/^worker exited with code|^Terminating worker thread/.test(message)) {
+      throw new Error(`CPU product failed: a worker thread died while computing it (${message})`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** Stops the worker threads (they restart on the next parallel product). */

@@ -5,8 +5,8 @@
  */
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
-import { acquireMemory } from './memory-pool.js';
-import { getPool, poolThreads } from './pool.js';
+import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { getPool, poolThreads, runOnPool } from './pool.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
@@ -147,9 +147,11 @@ export async function reduceKernel(
 ): Promise<Float64Array[]> {
   const ncols = columns.length;
   if (ncols === 0) return [];
-  const { buf, outOffset } = await runProgram(formula, slots, n, m, columns, ncols, options);
+  const { memory, buf, outOffset } = await runProgram(formula, slots, n, m, columns, ncols, options);
   const out = new Float64Array(buf, outOffset, ncols * n);
-  return Array.from({ length: ncols }, (_, r) => out.slice(r * n, (r + 1) * n));
+  const result = Array.from({ length: ncols }, (_, r) => out.slice(r * n, (r + 1) * n));
+  recycleMemory(memory);
+  return result;
 }
 
 /**
@@ -163,10 +165,11 @@ export async function evaluateKernelDense(
   m: number,
   options: ReduceOptions,
 ): Promise<Float64Array> {
-  const { buf, outOffset, mPad, E } = await runProgram(formula, slots, n, m, [], 'dense', options);
+  const { memory, buf, outOffset, mPad, E } = await runProgram(formula, slots, n, m, [], 'dense', options);
   const out = new Float64Array(n * m);
   const rows = E === 8 ? new Float64Array(buf, outOffset, n * mPad) : new Float32Array(buf, outOffset, n * mPad);
   for (let i = 0; i < n; i++) out.set(rows.subarray(i * mPad, i * mPad + m), i * m);
+  recycleMemory(memory);
   return out;
 }
 
@@ -195,14 +198,15 @@ export async function runRowRanges(
     (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, boundary(0), boundary(1)));
     return;
   }
-  const pool = getPool();
-  const jobs: Promise<unknown>[] = [];
+  const jobs: Promise<void>[] = [];
   for (let t = 0; t < tasks; t++) {
     const iStart = boundary(t);
     const iEnd = boundary(t + 1);
-    if (iEnd > iStart) jobs.push(pool.run({ module, memory, args: argsFor(t, iStart, iEnd) }));
+    if (iEnd > iStart) jobs.push(runOnPool({ module, memory, args: argsFor(t, iStart, iEnd) }));
   }
-  await Promise.all(jobs);
+  // every range settles before a failure is reported: the caller must not reuse memory still being written
+  const failed = (await Promise.allSettled(jobs)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /**
@@ -247,11 +251,17 @@ export async function materialiseKernel(
 ): Promise<MaterialisedKernel> {
   const mode = storage === 'float64' ? 'dense' : 'dense-f32';
   // a store's memory is released by its owner's dispose() and recycled (see memory-pool.ts)
-  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64', symmetric: packed }, reserveBytes, true);
+  const r = await runProgram(formula, slots, n, m, [], mode, { dtype: 'float64', symmetric: packed }, reserveBytes);
   return { memory: r.memory, offset: r.outOffset, mPad: r.mPad, storage, reserveOffset: r.reserveOffset, packed };
 }
 
-/** Lays out the shared memory, runs the program over row ranges, returns the memory. */
+/**
+ * Lays out a shared memory, runs the program over row ranges, returns the memory (the caller recycles it).
+ * Every memory comes from the recycling pool (memory-pool.ts): a fresh memory a product would be a leak — its
+ * backing store lives until each worker that was handed it collects its own handle, and an idle worker's
+ * garbage collector hardly ever runs. A recycled memory is reused as the same backing store instead.
+ * On failure the memory is left to the garbage collector: a terminated worker may still be writing to it.
+ */
 async function runProgram(
   formula: Node,
   slots: FormulaSlots,
@@ -261,7 +271,6 @@ async function runProgram(
   mode: number | 'dense' | 'dense-f32',
   options: ReduceOptions,
   reserveBytes = 0,
-  recycled = false,
 ): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; mPad: number; E: number; reserveOffset: number }> {
   const ncols = columns.length;
   if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
@@ -301,8 +310,13 @@ async function runProgram(
   if (pages > MAX_WASM_PAGES) {
     throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
-  const memory = recycled ? acquireMemory(pages) : new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  const memory = acquireMemory(pages);
   const buf = memory.buffer as unknown as ArrayBuffer;
+  // a recycled memory holds old data: clear what the programs accumulate into (sums += K_ij·b_j, mirrors) and
+  // the right-hand sides' padding; stored entries (dense modes) are each written once
+  const sums = typeof mode === 'number';
+  new Uint8Array(buf, rhsOffset, (sums ? outOffset + outBytes : outOffset) - rhsOffset).fill(0);
+  new Uint8Array(buf, outJOffset, maskTabOffset - outJOffset).fill(0);
   const view = (byteOffset: number, length: number) =>
     E === 8 ? new Float64Array(buf, byteOffset, length) : new Float32Array(buf, byteOffset, length);
 
