@@ -270,7 +270,14 @@ export class KernelOperator extends LinearOperator {
     // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
     if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage, layout))) {
       const pending = (this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage, layout));
-      const dense = await pending;
+      let dense: DenseKernelMatrix;
+      try {
+        dense = await pending;
+      } catch (error) {
+        // a failed store (a worker died, the pool was shut down) is not kept: the next product stores K again
+        if (this.densePromise === pending) this.densePromise = undefined;
+        throw error;
+      }
       // a dispose() while K was being stored releases it once this product (queued first) has run: the operator
       // must not keep the released store — its next product stores K again
       if (this.densePromise === pending) this.dense = dense;
