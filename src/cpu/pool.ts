@@ -23,17 +23,22 @@ export function clampThreads(count: number, source: string, cores = availablePar
   return cores;
 }
 
-/** LAZYLINALG_THREADS when set (a positive integer, at most the cores available), else one thread per core. */
-function defaultThreads(): number {
-  const raw = process.env['LAZYLINALG_THREADS'];
-  if (raw === undefined || raw.trim() === '') return availableParallelism();
-  if (!/^\s*\d+\s*$/.test(raw)) throw new RangeError(`LAZYLINALG_THREADS must be a positive integer number of threads, got '${raw}'`);
-  return clampThreads(Number(raw), 'LAZYLINALG_THREADS');
+/**
+ * The thread count LAZYLINALG_THREADS asks for (`raw`): unset or blank gives one thread per core, a positive
+ * integer (decimal or exponent form) is clamped to the cores available, anything else is an error naming it.
+ */
+export function threadsFromEnvironment(raw: string | undefined, cores = availableParallelism()): number {
+  if (raw === undefined || raw.trim() === '') return cores;
+  const count = Number(raw.trim());
+  if (!Number.isInteger(count) || count < 1) {
+    throw new RangeError(`LAZYLINALG_THREADS must be a positive integer number of threads, got '${raw}'`);
+  }
+  return clampThreads(count, 'LAZYLINALG_THREADS', cores);
 }
 
 /** Number of threads CPU products are split over (LAZYLINALG_THREADS is read at the first call). */
 export function poolThreads(): number {
-  threads ??= defaultThreads();
+  threads ??= threadsFromEnvironment(process.env['LAZYLINALG_THREADS']);
   return threads;
 }
 
