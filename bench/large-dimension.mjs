@@ -3,7 +3,7 @@
  * exp(−|x − y|²/d) against d = 3, on the CPU (WASM SIMD, float64 and float32) and the GPU (whatever adapter:
  * llvmpipe in CI).
  *
- *   npm run build && node bench/large-dimension.mjs [cpu,gpu] [d=3,32,64,256,1024,4096]
+ *   npm run build && node bench/large-dimension.mjs [cpu,gpu] [d=3,32,64,256,1024,4096] [GPU options as JSON]
  *
  * Criterion: ratio = (t_d / (n·m·d)) / (t_3 / (n·m·3)) ≤ 1.5 at d = 1,024, i.e. a product at d = 1,024 costs at
  * most 1.5 × (1024/3) times the d = 3 one for the same number of pairs. Lines: {"backend", dtype, d, n, m, ms
@@ -18,6 +18,7 @@ const log = (o) => console.log(JSON.stringify(o));
 const args = process.argv.slice(2);
 const backends = (args[0] ?? 'cpu,gpu').split(',');
 const dims = (args[1] ?? '3,32,64,256,1024,4096').split(',').map(Number);
+const gpuOptions = JSON.parse(args[2] ?? '{}'); // e.g. '{"dimensionChunk":16}' (GpuKernelOptions)
 // about the same work per product: n·m·max(d, 16) ≈ budget
 const SIZES = { cpu: 2 ** 31, gpu: 2 ** 26 };
 
@@ -48,7 +49,7 @@ async function bench(backend, dtype) {
     if (backend === 'cpu') run = () => reduceKernel(f.node, vars, n, n, b, { dtype });
     else {
       const { gpuReduceKernel } = await import('../dist/gpu/reduce.js');
-      run = () => gpuReduceKernel(f.node, vars, n, n, b, {});
+      run = () => gpuReduceKernel(f.node, vars, n, n, b, gpuOptions);
     }
     const ms = await time(run);
     const nsPerPair = (ms * 1e6) / (n * n);

@@ -23,6 +23,7 @@ import { collectVariables } from '../formula/analyze.js';
 import { acquireGpu, type GpuContext, type GpuLimits } from './device.js';
 import { describeValue } from '../operators/validate.js';
 import { mulberry32 } from '../krylov/random.js';
+import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
 import {
   emitKernelProgram, emitSplitSumProgram, HEADER_BYTES, matchExpandedGaussian,
   type BindingSpec, type ExpandedGaussianMatch, type FormulaSlots, type GpuProgram, type KernelShape, type PassWidth,
@@ -68,6 +69,14 @@ export interface GpuKernelOptions {
    * slower than the direct form). `gpuProgramFor` uses it only when asked.
    */
   expandedGaussian?: boolean;
+  /**
+   * Components per chunk of KeOps' chunked mode (`KernelShape.dimensionChunk`) for reductions over vectors longer
+   * than 32 that depend on both points: a multiple of 4 in [4, 64], or 0 to loop over the components per pair.
+   * Default: 8 on software adapters (llvmpipe: a load from memory inside a loop costs a loop over the SIMD lanes,
+   * so each staged y_j component serves 4 rows × 8 lanes, and 4 rows × 8 components of x_i fit the registers),
+   * 32 on hardware adapters.
+   */
+  dimensionChunk?: number;
 }
 
 const USAGE = { MAP_READ: 0x1, COPY_SRC: 0x4, COPY_DST: 0x8, UNIFORM: 0x40, STORAGE: 0x80, QUERY_RESOLVE: 0x200 } as const;
@@ -348,7 +357,7 @@ function chooseShape(
   n: number, m: number, ncols: number, slots: FormulaSlots, limits: GpuLimits, o: GpuKernelOptions, software = true,
 ) {
   const maxWG = Math.min(limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
-  const WG = o.workgroupSize ?? Math.min(defaultWorkgroupSize(software), maxWG);
+  let WG = o.workgroupSize ?? Math.min(defaultWorkgroupSize(software), maxWG);
   if (!Number.isInteger(WG) || WG < 1 || WG > maxWG) {
     throw new RangeError(`gpu.workgroupSize must be an integer in [1, ${maxWG}] (the device's limit), got ${String(WG)}`);
   }
@@ -362,7 +371,12 @@ function chooseShape(
   if (width !== 1 && width !== 4 && width !== 8) throw new RangeError(`gpu.columnsPerPass must be 1, 4 or 8, got ${String(width)}`);
   if (compensated && width !== 1) throw new RangeError(`gpu.compensated products run one column per pass: columnsPerPass must be 1, got ${width}`);
   const target = o.targetWorkgroups ?? DEFAULT_TARGET_WORKGROUPS;
-  const iFloats = slots.i.reduce((s, v) => s + v.dim, 0);
+  const dimensionChunk = o.dimensionChunk ?? (software ? SOFTWARE_DIMENSION_CHUNK : HARDWARE_DIMENSION_CHUNK);
+  if (!(Number.isInteger(dimensionChunk) && dimensionChunk % 4 === 0 && dimensionChunk >= 0 && dimensionChunk <= 64)) {
+    throw new RangeError(`gpu.dimensionChunk must be 0 or a multiple of 4 in [4, 64], got ${describeValue(dimensionChunk)}`);
+  }
+  // registers a row holds: a long x_i only a chunk at a time (or none: the per-pair loops read it from memory)
+  const iFloats = slots.i.reduce((s, v) => s + (v.dim > UNROLL_MAX_DIM ? dimensionChunk : v.dim), 0);
   const perRow = iFloats + 2 * width * (compensated ? 2 : o.kahan === false ? 1 : 1.5);
   // R = 4 where the registers allow (then splits of the j range fill the device): on the H100, n = 65,536
   // ran its kernel in 1.25 ms with R = 2 or 4 and 16–32 splits, 1.31 ms with R = 8, 1.70 ms with R = 1
@@ -375,14 +389,32 @@ function chooseShape(
     }
   }
   if (!Number.isInteger(R) || R < 1 || R > 32) throw new RangeError(`gpu.rowsPerThread must be an integer in [1, 32], got ${String(R)}`);
-  const tile = o.tile ?? WG;
+  const chunked = dimensionChunk > 0 && [...slots.i, ...slots.j].some((v) => v.dim > UNROLL_MAX_DIM);
+  if (chunked && software) ({ WG, R } = fitRows(n, WG, R, o));
+  // chunked: a private array of tile × ⌈R/4⌉ vec4 per reduction; llvmpipe's compile time jumps past 64 points
+  // (a 1,024-dimensional Gaussian: 0.45 s with 64, 2.7 s with 128)
+  const tile = o.tile ?? (chunked ? Math.min(WG, CHUNKED_TILE) : WG);
   if (!Number.isInteger(tile) || tile < 1) throw new RangeError(`gpu.tile must be a positive integer, got ${String(tile)}`);
-  const shape: KernelShape = { workgroupSize: WG, rowsPerThread: R, tile, width, kahan: o.kahan ?? true, ...(compensated ? { compensated } : {}) };
+  const shape: KernelShape = {
+    workgroupSize: WG, rowsPerThread: R, tile, width, kahan: o.kahan ?? true, dimensionChunk, ...(compensated ? { compensated } : {}),
+  };
   return { shape, target };
 }
 
+/**
+ * Workgroup size and rows per thread cut down to a few rows (software adapters, chunked programs, where a row
+ * slot without a row costs as much as one with): WG ≥ 32, a power of two near n / R, then R near n / WG.
+ * Explicit options stay as given.
+ */
+function fitRows(n: number, WG: number, R: number, o: GpuKernelOptions): { WG: number; R: number } {
+  const pow2 = (v: number) => 2 ** Math.ceil(Math.log2(Math.max(1, v)));
+  const wg = o.workgroupSize ?? Math.max(Math.min(32, WG), Math.min(WG, pow2(Math.ceil(n / R))));
+  const r = o.rowsPerThread ?? Math.min(R, pow2(Math.ceil(n / wg)));
+  return { WG: wg, R: r };
+}
+
 function optionsKey(o: GpuKernelOptions): string {
-  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated, o.lightGuards].join(',');
+  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated, o.lightGuards, o.dimensionChunk].join(',');
 }
 
 async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
@@ -396,9 +428,11 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   // compensated products run the direct form: the expanded form's row factor would round each result once more
   const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
   let program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
-  const loopTile = Math.floor(SOFTWARE_LOOP_BUDGET / (program.loopIterationsPerPair ?? 1));
-  if (ctx.adapter.software && o.tile === undefined && program.shape.tile > loopTile && loopTile >= 1) {
-    // llvmpipe's loop budget (see softwareLoopSplits) holds at least one tile per invocation
+  for (let pass = 0; pass < 3 && ctx.adapter.software && o.tile === undefined; pass++) {
+    // llvmpipe's loop budget (see softwareLoopSplits) holds at least one tile per invocation (the chunk loops'
+    // iterations per pair depend a little on the tile: checked again on the smaller one)
+    const loopTile = Math.floor(SOFTWARE_LOOP_BUDGET / (program.loopIterationsPerPair ?? 1));
+    if (program.shape.tile <= loopTile || loopTile < 1) break;
     program = emitKernelProgram(formula, slots, { ...requested, tile: loopTile }, limits, expanded?.match);
   }
   const shape = program.shape;
@@ -408,7 +442,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const passes = Math.ceil(ncols / W);
   const bindingsNeeded = program.bindings.length - 1;
   if (bindingsNeeded > limits.maxStorageBuffersPerShaderStage) {
-    throw new Error(`the formula needs ${bindingsNeeded} storage buffers (one per Vi/Vj variable, plus 2), more than the device's maxStorageBuffersPerShaderStage (${limits.maxStorageBuffersPerShaderStage})`);
+    throw new Error(`the formula needs ${bindingsNeeded} storage buffers (one per Vi/Vj variable, plus 2, plus 1 for parameters beyond the uniform), more than the device's maxStorageBuffersPerShaderStage (${limits.maxStorageBuffersPerShaderStage})`);
   }
 
   // blocks: every binding within the largest allowed size
@@ -450,17 +484,23 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   // everything below is synchronous: the error scopes cannot interleave with other async work
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  const uniformBytes = HEADER_BYTES + 16 * Math.max(1, Math.ceil(program.paramFloats / 4));
   const params = new Float32Array(Math.max(4, Math.ceil(program.paramFloats / 4) * 4));
   let po = 0;
   for (const v of slots.p) { params.set(v.value.data, po); po += v.dim; }
   if (expanded) params.set(expanded.center, po);
+  // parameters beyond the uniform binding limit: one storage buffer shared by every dispatch
+  const paramBuffer = shape.paramsInStorage ? device.createBuffer({ size: params.byteLength, usage: USAGE.STORAGE, mappedAtCreation: true }) : undefined;
+  if (paramBuffer) {
+    new Float32Array(paramBuffer.getMappedRange()).set(params);
+    paramBuffer.unmap();
+  }
+  const uniformBytes = HEADER_BYTES + (paramBuffer ? 16 : params.byteLength);
   const uniform = (header: readonly number[], withParams: boolean): GPUBuffer => {
     const bytes = withParams ? uniformBytes : HEADER_BYTES + 16;
     const buf = device.createBuffer({ size: bytes, usage: USAGE.UNIFORM | USAGE.COPY_DST, mappedAtCreation: true });
     const mapped = buf.getMappedRange();
     new Uint32Array(mapped, 0, 8).set(header);
-    if (withParams) new Float32Array(mapped, HEADER_BYTES, params.length).set(params);
+    if (withParams && !paramBuffer) new Float32Array(mapped, HEADER_BYTES, params.length).set(params);
     buf.unmap();
     return buf;
   };
@@ -495,6 +535,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
         const entries: GPUBindGroupEntry[] = program.bindings.map((b) => {
           switch (b.role.kind) {
             case 'uniform': return { binding: b.binding, resource: { buffer: uniform(header, true) } };
+            case 'params': return { binding: b.binding, resource: { buffer: paramBuffer! } };
             case 'i': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.i[b.role.slot]!.value, rb.start, rb.count) } };
             case 'j': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.j[b.role.slot]!.value, cb.start, cb.count) } };
             case 'rhs': return { binding: b.binding, resource: { buffer: cb.rhs } };
@@ -537,6 +578,12 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     expanded: expanded !== undefined, compensated: F === 2, chain: Promise.resolve(),
   };
 }
+
+/** Default `dimensionChunk` on software and hardware adapters (see GpuKernelOptions.dimensionChunk). */
+const SOFTWARE_DIMENSION_CHUNK = 8;
+const HARDWARE_DIMENSION_CHUNK = 32;
+/** Default points per tile of chunked programs (see chooseShape). */
+const CHUNKED_TILE = 64;
 
 /** Mesa's llvmpipe ends an invocation's loops after 65,535 iterations in all (LP_MAX_TGSI_LOOP_ITERATIONS). */
 const SOFTWARE_LOOP_BUDGET = 60_000;

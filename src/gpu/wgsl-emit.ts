@@ -72,10 +72,25 @@ export interface KernelShape {
    * compensation away: 2·10⁻⁵ relative off the fully guarded sums.)
    */
   readonly lightGuards?: boolean;
+  /**
+   * KeOps' chunked mode for reductions over vectors longer than UNROLL_MAX_DIM that depend on both x_i and y_j
+   * (e.g. |x − y|² at d = 1,024): components per chunk (a multiple of 4). Per tile and chunk, the tile's y_j
+   * components are staged in workgroup memory (vec4, coalesced loads), each thread holds its rows' x_i components
+   * in registers, and every pair's partial sum goes to a private array (one vec4 per point and four rows), read
+   * by the pair code after the last chunk. Absent or 0: such reductions loop over the components per pair,
+   * reading both points from their buffers.
+   */
+  readonly dimensionChunk?: number;
+  /**
+   * The parameters live in a read-only storage buffer (binding role 'params') instead of the uniform: set by the
+   * emitter when they exceed the uniform binding limit (`EmitLimits.maxUniformBufferBindingSize`).
+   */
+  readonly paramsInStorage?: boolean;
 }
 
 export type BindingRole =
   | { readonly kind: 'uniform' }
+  | { readonly kind: 'params' }
   | { readonly kind: 'i'; readonly slot: number }
   | { readonly kind: 'j'; readonly slot: number }
   | { readonly kind: 'rhs' }
@@ -109,6 +124,9 @@ export interface GpuProgram {
 /** Byte size of the uniform header (8 u32). */
 export const HEADER_BYTES = 32;
 
+/** WebGPU's default maxUniformBufferBindingSize (64 KiB), where the limits do not say. */
+const DEFAULT_MAX_UNIFORM_BYTES = 65536;
+
 type Stage = 'P' | 'I' | 'J' | 'Q';
 type Ctx = { readonly k: 'P' } | { readonly k: 'I'; readonly r: number } | { readonly k: 'J' } | { readonly k: 'Q'; readonly r: number };
 
@@ -121,6 +139,47 @@ interface LoopCtx {
   readonly memo: Map<string, string>;
   readonly ctx: Ctx;
   readonly k: string;
+}
+
+/**
+ * One pass over a chunk of components in KeOps' chunked mode (see `KernelShape.dimensionChunk`): the loop over
+ * the full chunks (base = the loop counter) or the tail (a constant base, fewer components).
+ */
+interface ChunkSection {
+  /** WGSL expression of the chunk's first component. */
+  readonly base: string;
+  /** Components in a chunk of this section. */
+  readonly count: number;
+  /** Emitted as a loop over the full chunks (else once, for the tail). */
+  readonly loop: boolean;
+  /** Once per chunk: parameter components. */
+  readonly pre: string[];
+  /** Once per chunk and row: x_i components (held in registers for the chunk's points). */
+  readonly rows: string[][];
+  /** Once per staged point, shared by the rows: reads of the staged y_j chunk, j-only components. */
+  readonly head: string[];
+  /** Once per point and row: the pair's terms, summed into one scalar per reduction. */
+  readonly pairs: string[][];
+  /** Per reduction, per row: the name of the chunk's sum. */
+  readonly sums: Map<number, string[]>;
+  readonly memo: Map<string, string>;
+}
+
+/** The chunked reductions over vectors of one dimension: their sections and their staged j-variables. */
+interface ChunkGroup {
+  readonly dim: number;
+  readonly counter: string;
+  /** Slot of a staged j-variable → its workgroup array (vec4 per 4 components, point-major). */
+  readonly staged: Map<number, string>;
+  readonly sections: readonly ChunkSection[];
+  /** Reductions of this group (indices of their private partial arrays `pc<l>`). */
+  readonly reductions: number[];
+}
+
+interface EmitterOptions {
+  /** Components per chunk of the chunked mode (0: off). */
+  readonly chunk?: number;
+  readonly paramsInStorage?: boolean;
 }
 
 interface PeeledExp {
@@ -183,14 +242,24 @@ class Emitter {
   pairJ = false;
   /** Loop iterations per pair (and per staged point) of the loops over components. */
   loopIterations = 0;
+  /** Chunked-mode groups, one per dimension, and the number of partial arrays (one per chunked reduction). */
+  readonly chunkGroups: ChunkGroup[] = [];
+  chunkedReductions = 0;
+  private readonly chunkIndex = new Map<string, number>();
   private names = 0;
   private readonly memo = new Map<string, string[]>();
   private readonly index: SlotIndex;
 
-  constructor(slots: FormulaSlots, readonly R: number) {
+  constructor(slots: FormulaSlots, readonly R: number, readonly options: EmitterOptions = {}) {
     this.rows = Array.from({ length: R }, () => []);
     this.pairs = Array.from({ length: R }, () => []);
     this.index = new SlotIndex(slots);
+  }
+
+  /** The parameter float at `offset` (a number or a u32 WGSL expression), from the uniform or the storage buffer. */
+  param(offset: number | string): string {
+    if (this.options.paramsInStorage) return `P[${offset}${typeof offset === 'number' ? 'u' : ''}]`;
+    return typeof offset === 'number' ? `u.p[${offset >> 2}].${LANE[offset & 3]}` : `u.p[(${offset}) >> 2u][(${offset}) & 3u]`;
   }
 
   private slot(v: VarNode) {
@@ -267,7 +336,10 @@ class Emitter {
 
   private fresh(n: Node, ctx: Ctx): string[] {
     if (n.dim > UNROLL_MAX_DIM) throw new Error(`internal: a vector of dimension ${n.dim} outside a loop over its components`);
-    if ((n.op === 'dot' ? n.left.dim : isReduce(n) ? n.arg.dim : 1) > UNROLL_MAX_DIM) return this.loopReduction(n as ReduceNode | DotNode, ctx);
+    if ((n.op === 'dot' ? n.left.dim : isReduce(n) ? n.arg.dim : 1) > UNROLL_MAX_DIM) {
+      const red = n as ReduceNode | DotNode;
+      return ctx.k === 'Q' && this.chunkable(red) ? this.chunkedReduction(red, ctx.r) : this.loopReduction(red, ctx);
+    }
     if (n.op === 'var') return this.variable(n, ctx);
     if (n.op === 'const') return [f32Literal(n.value)];
     if (isReduce(n) || n.op === 'dot') {
@@ -310,8 +382,7 @@ class Emitter {
     const comps: string[] = [];
     for (let k = 0; k < v.dim; k++) {
       if (s.cat === 'p') {
-        const o = s.offset + k;
-        comps.push(this.let(ctx, `u.p[${o >> 2}].${LANE[o & 3]}`));
+        comps.push(this.let(ctx, this.param(s.offset + k)));
       } else if (s.cat === 'i') {
         const r = (ctx as { r: number }).r;
         comps.push(this.let(ctx, `I${s.slot}[i${r} * ${v.dim}u + ${k}u]`));
@@ -405,8 +476,7 @@ class Emitter {
     const p = this.peel(m.formula.arg);
     const scale = this.gaussianScale(p, q);
     const center = this.synth('center', 'P', q, (c) => Array.from({ length: m.dim }, (_, k) => {
-      const o = centerOffset + k;
-      return this.let(c, `u.p[${o >> 2}].${LANE[o & 3]}`);
+      return this.let(c, this.param(centerOffset + k));
     }));
     const row = this.synth(`xg(${p.tag})`, 'I', q, (c) => {
       const x = this.get(m.iVar, c).map((v, k) => this.let(c, `(${v} - ${center[k]!}) * ${scale}`));
@@ -510,7 +580,7 @@ class Emitter {
     const { k, ctx } = loop;
     if (n.op === 'var') {
       const s = this.slot(n);
-      if (s.cat === 'p') return put(`u.p[(${s.offset}u + ${k}) >> 2u][(${s.offset}u + ${k}) & 3u]`);
+      if (s.cat === 'p') return put(this.param(`${s.offset}u + ${k}`));
       if (s.cat === 'i') return put(`I${s.slot}[i${(ctx as { r: number }).r} * ${n.dim}u + ${k}]`);
       if (ctx.k === 'Q') this.pairJ = true;
       return put(`J${s.slot}[j * ${n.dim}u + ${k}]`);
@@ -529,6 +599,142 @@ class Emitter {
       return put(unaryExpr(n.op, this.at(n.arg, loop)));
     }
     throw new Error(`internal: '${n.op}' of dimension ${n.dim} inside a loop over components`);
+  }
+
+  /**
+   * Whether a pair-stage reduction of a long vector can run in the chunked mode: chunks are on, and every scalar
+   * its element-wise body uses is known before the pairs (parameters, per row, or staged per point) — a scalar
+   * that depends on the pair would have to be formed inside the chunk loops, before its own reduction is done.
+   */
+  private chunkable(n: ReduceNode | DotNode): boolean {
+    if (!this.options.chunk) return false;
+    const ok = (m: Node): boolean => {
+      if (m.dim === 1) return m.op === 'const' || this.stage(m) !== 'Q';
+      if (m.op === 'var') return true;
+      if (isBinary(m)) return ok(m.left) && ok(m.right);
+      return isUnary(m) && ok(m.arg);
+    };
+    return n.op === 'dot' ? ok(n.left) && ok(n.right) : ok(n.arg);
+  }
+
+  /** The chunk group of vectors of dimension `dim` (made on first use, with its loop and tail sections). */
+  private chunkGroup(dim: number): ChunkGroup {
+    let g = this.chunkGroups.find((x) => x.dim === dim);
+    if (g) return g;
+    const DC = this.options.chunk!;
+    const full = Math.floor(dim / DC) * DC;
+    const counter = `c${this.chunkGroups.length}`;
+    const section = (base: string, count: number, loop: boolean): ChunkSection => ({
+      base, count, loop, pre: [], head: [], memo: new Map(), sums: new Map(),
+      rows: Array.from({ length: this.R }, () => []), pairs: Array.from({ length: this.R }, () => []),
+    });
+    const sections = [
+      ...(full > 0 ? [section(counter, DC, true)] : []),
+      ...(dim > full ? [section(`${full}u`, dim - full, false)] : []),
+    ];
+    g = { dim, counter, staged: new Map(), sections, reductions: [] };
+    this.chunkGroups.push(g);
+    return g;
+  }
+
+  /**
+   * A reduction in the chunked mode for row r: its terms summed chunk by chunk into the private partial array
+   * `pc<l>` (emitted by `chunkLoops`); the pair code reads the pair's total after the last chunk.
+   */
+  private chunkedReduction(n: ReduceNode | DotNode, r: number): string[] {
+    const key = this.key(n);
+    const g = this.chunkGroup(n.op === 'dot' ? n.left.dim : n.arg.dim);
+    let l = this.chunkIndex.get(key);
+    if (l === undefined) {
+      this.chunkIndex.set(key, (l = this.chunkedReductions++));
+      g.reductions.push(l);
+    }
+    for (const sec of g.sections) {
+      const acc = `t${this.names++}`;
+      sec.pairs[r]!.push(`var ${acc} = 0.0f;`);
+      for (let k = 0; k < sec.count; k++) {
+        const at = (m: Node) => this.chunkAt(m, g, sec, r, k);
+        const term = n.op === 'dot' ? `${at(n.left)} * ${at(n.right)}` : ((x) => (n.op === 'sum' ? x : `${x} * ${x}`))(at(n.arg));
+        sec.pairs[r]!.push(`${acc} += ${term};`);
+      }
+      let sums = sec.sums.get(l);
+      if (!sums) sec.sums.set(l, (sums = []));
+      sums[r] = acc;
+    }
+    const q: Ctx = { k: 'Q', r };
+    const total = this.let(q, `pc${l}[jj * ${Math.ceil(this.R / 4)}u + ${r >> 2}u].${LANE[r & 3]}`);
+    return [n.op === 'norm2' ? this.let(q, `sqrt(${total})`) : total];
+  }
+
+  /**
+   * Component k of the chunk's section of vector `m` for row r, emitted where its inputs are known: parameter
+   * components once per chunk, x_i components once per chunk and row, y_j components from the staged chunk once
+   * per point, the rest per pair. Scalars come from their own stage (`chunkable` excludes pair-stage ones).
+   */
+  private chunkAt(m: Node, g: ChunkGroup, sec: ChunkSection, r: number, k: number): string {
+    if (m.dim === 1) return this.get(m, { k: 'Q', r })[0]!;
+    const st = this.stage(m);
+    const memoKey = `${st === 'P' || st === 'J' ? '' : r}|${k}|${this.key(m)}`;
+    const hit = sec.memo.get(memoKey);
+    if (hit !== undefined) return hit;
+    const code = st === 'P' ? sec.pre : st === 'I' ? sec.rows[r]! : st === 'J' ? sec.head : sec.pairs[r]!;
+    const put = (expr: string): string => {
+      const name = `t${this.names++}`;
+      code.push(`let ${name} = ${expr};`);
+      return name;
+    };
+    const at = (x: Node) => this.chunkAt(x, g, sec, r, k);
+    let out: string;
+    if (m.op === 'var') {
+      const s = this.slot(m);
+      if (s.cat === 'p') out = put(this.param(`${s.offset}u + ${sec.base} + ${k}u`));
+      else if (s.cat === 'i') out = put(`I${s.slot}[i${r} * ${m.dim}u + ${sec.base} + ${k}u]`);
+      else out = `${this.stagedChunk(g, sec, s.slot, k >> 2)}.${LANE[k & 3]}`;
+    } else if (isBinary(m)) {
+      if (m.op === 'pow') out = this.pow([at(m.left)], m.right, () => [at(m.right)], put)[0]!;
+      else if (m.op === 'div' && m.right.dim === 1) {
+        const inv = this.synth(`inv(${this.key(m.right)})`, this.stage(m.right), { k: 'Q', r },
+          (c) => [this.let(c, `1.0 / ${this.get(m.right, c)[0]!}`)])[0]!;
+        out = put(`${at(m.left)} * ${inv}`);
+      } else out = put(binaryExpr(m.op, at(m.left), at(m.right)));
+    } else if (isUnary(m)) {
+      if (m.op === 'tanh') this.usesTanh = true;
+      out = put(unaryExpr(m.op, at(m.arg)));
+    } else throw new Error(`internal: '${m.op}' of dimension ${m.dim} inside a chunk`);
+    sec.memo.set(memoKey, out);
+    return out;
+  }
+
+  /** The vec4 of staged components 4·q4 … 4·q4 + 3 of j-variable `slot` for the current point of the chunk. */
+  private stagedChunk(g: ChunkGroup, sec: ChunkSection, slot: number, q4: number): string {
+    let array = g.staged.get(slot);
+    if (!array) g.staged.set(slot, (array = `YC${this.chunkGroups.indexOf(g)}_${slot}`));
+    const memoKey = `Y|${slot}|${q4}`;
+    let name = sec.memo.get(memoKey);
+    if (name === undefined) {
+      name = `t${this.names++}`;
+      sec.head.push(`let ${name} = ${array}[jj * ${Math.ceil(sec.count / 4)}u + ${q4}u];`);
+      sec.memo.set(memoKey, name);
+    }
+    return name;
+  }
+
+  /** Loop iterations a tile of `tile` points costs in the chunk loops (llvmpipe's budget, see `loopReduction`). */
+  chunkLoopIterations(tile: number, WG: number): number {
+    let total = 0;
+    for (const g of this.chunkGroups) {
+      for (const sec of g.sections) {
+        const passes = sec.loop ? Math.floor(g.dim / sec.count) : 1;
+        const staging = g.staged.size > 0 ? Math.ceil((tile * Math.ceil(sec.count / 4)) / WG) : 0;
+        total += passes * (staging + tile);
+      }
+    }
+    return total;
+  }
+
+  /** Workgroup bytes per staged point of the chunk loops (a vec4 per 4 components of each staged j-variable). */
+  chunkBytesPerPoint(): number {
+    return this.chunkGroups.reduce((s, g) => s + g.staged.size * 16 * Math.ceil(Math.min(g.dim, this.options.chunk ?? 0) / 4), 0);
   }
 }
 
@@ -631,10 +837,17 @@ export function matchExpandedGaussian(formula: Node, slots: FormulaSlots): Expan
   return { formula, iVar, jVar, dim: iVar.dim, scale2 };
 }
 
-/** The uniform block, then one read-only f32 array per i-variable (I0, I1, …) and per j-variable (J0, …). */
-function pointBindings(slots: FormulaSlots, paramVec4s: number): { bindings: BindingSpec[]; decls: string[] } {
+/**
+ * The uniform block (header, then the parameter floats vec4-padded, or `inStorage`: the parameters in the storage
+ * array P, the next binding), then one read-only f32 array per i-variable (I0, I1, …) and per j-variable (J0, …).
+ */
+function pointBindings(slots: FormulaSlots, paramFloats: number, inStorage: boolean): { bindings: BindingSpec[]; decls: string[] } {
   const bindings: BindingSpec[] = [{ binding: 0, type: 'uniform', role: { kind: 'uniform' } }];
-  const decls: string[] = [uniformDecl(paramVec4s)];
+  const decls: string[] = [uniformDecl(inStorage ? 1 : Math.max(1, Math.ceil(paramFloats / 4)))];
+  if (inStorage) {
+    bindings.push({ binding: 1, type: 'read-only-storage', role: { kind: 'params' } });
+    decls.push('@group(0) @binding(1) var<storage, read> P: array<f32>;');
+  }
   for (const cat of ['i', 'j'] as const) {
     slots[cat].forEach((_, s) => {
       const b = bindings.length;
@@ -679,6 +892,8 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
 
 export interface EmitLimits {
   readonly maxComputeWorkgroupStorageSize: number;
+  /** Largest uniform binding (default 64 KiB): longer parameter blocks go to a storage buffer. */
+  readonly maxUniformBufferBindingSize?: number;
 }
 
 /** Compensated products renormalise their (hi, lo) accumulators every this many terms (see the emitter). */
@@ -745,8 +960,16 @@ export function emitKernelProgram(
   const light = fused && shape.lightGuards === true;
   const g = guard(light);
   if (comp && W !== 1) throw new Error(`internal: compensated products run one column per pass, got width ${W}`);
-  const e = new Emitter(slots, R);
   const slotFloats = slots.p.reduce((s, v) => s + v.dim, 0);
+  // parameters, then (expanded form) the centre c: in the uniform where they fit, else in a storage buffer
+  const paramFloats = slotFloats + (expanded ? expanded.dim : 0);
+  const paramsInStorage = shape.paramsInStorage === true
+    || HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > (limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES);
+  const chunk = shape.dimensionChunk ?? 0;
+  if (chunk !== 0 && !(Number.isInteger(chunk) && chunk % 4 === 0 && chunk >= 4 && chunk <= 64)) {
+    throw new RangeError(`gpu.dimensionChunk must be a multiple of 4 in [4, 64], got ${String(chunk)}`);
+  }
+  const e = new Emitter(slots, R, { chunk, paramsInStorage });
   const kernels: string[] = [];
   const rowFactors: (string | undefined)[] = [];
   for (let r = 0; r < R; r++) {
@@ -782,21 +1005,19 @@ export function emitKernelProgram(
     weightRead = Array.from({ length: G }, (_, g) => `tw${g}`);
   }
   const arrays = Math.ceil(e.staged.length / 4);
-  const bytesPerPoint = 16 * (arrays + (W === 1 ? 0 : G));
+  const bytesPerPoint = 16 * (arrays + (W === 1 ? 0 : G)) + e.chunkBytesPerPoint();
   let tile = shape.tile;
   const maxTile = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerPoint);
   if (maxTile < 1) {
     throw new Error(`the formula stages ${e.staged.length} values per point y_j: ${bytesPerPoint} bytes, more than the device's maxComputeWorkgroupStorageSize (${limits.maxComputeWorkgroupStorageSize})`);
   }
   if (tile > maxTile) tile = maxTile >= WG ? WG * Math.floor(maxTile / WG) : maxTile;
-  const finalShape: KernelShape = { ...shape, tile };
+  const finalShape: KernelShape = {
+    ...shape, tile, dimensionChunk: e.chunkGroups.length > 0 ? chunk : 0, ...(paramsInStorage ? { paramsInStorage } : {}),
+  };
 
   const AT = W === 1 ? 'f32' : 'vec4<f32>';
-  // parameters, then (expanded form) the centre c
-  const paramFloats = slotFloats + (expanded ? expanded.dim : 0);
-  const paramVec4s = Math.max(1, Math.ceil(paramFloats / 4));
-
-  const { bindings, decls } = pointBindings(slots, paramVec4s);
+  const { bindings, decls } = pointBindings(slots, paramFloats, paramsInStorage);
   const bB = bindings.length;
   bindings.push({ binding: bB, type: 'read-only-storage', role: { kind: 'rhs' } });
   decls.push(`@group(0) @binding(${bB}) var<storage, read> B: array<${W === 1 ? 'f32' : 'vec4<f32>'}>;`);
@@ -805,6 +1026,9 @@ export function emitKernelProgram(
   decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<${AT}>;`);
   for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
   if (W !== 1) for (let g = 0; g < G; g++) decls.push(`var<workgroup> TW${g}: array<vec4<f32>, ${tile}>;`);
+  for (const cg of e.chunkGroups) {
+    for (const array of cg.staged.values()) decls.push(`var<workgroup> ${array}: array<vec4<f32>, ${tile * Math.ceil(Math.min(cg.dim, chunk) / 4)}>;`);
+  }
 
   const rows = Array.from({ length: R }, (_, r) => r);
   const groups = Array.from({ length: G }, (_, g) => g);
@@ -846,11 +1070,13 @@ ${indent(e.pre, '  ')}
 ${rows.map((r) => `  let i${r} = min(rowBase + ${r * WG}u, nb - 1u);`).join('\n')}
 ${rows.map((r) => indent(e.rows[r]!, '  ')).filter((s) => s).join('\n')}
 ${rows.flatMap((r) => groups.map((g) => `  var acc${r}_${g} = ${AT}(0.0);${kahan || comp ? ` var cmp${r}_${g} = ${AT}(0.0);` : ''}`)).join('\n')}
+${Array.from({ length: e.chunkedReductions }, (_, l) => `  var pc${l}: array<vec4<f32>, ${tile * Math.ceil(R / 4)}>;`).join('\n')}
   let tiles = (mb + TILE - 1u) / TILE;
   let tBegin = split * u.h.tilesPerSplit;
   let tEnd = min(tBegin + u.h.tilesPerSplit, tiles);
   for (var t = tBegin; t < tEnd; t++) {
 ${stageTile(e, arrays, weightWrites)}
+${chunkLoops(e, arrays)}
 ${comp ? '' : rows.flatMap((r) => groups.map((g) => `    var part${r}_${g} = ${AT}(0.0);`)).join('\n')}
     let cnt = min(TILE, mb - jt);
     if (cnt == TILE) {
@@ -872,10 +1098,10 @@ ${indent(accumulate, '    ')}
 ${rows.map((r) => `  if (rowBase + ${r * WG}u < nb) {\n${writeRow(r)}\n  }`).join('\n')}
 }
 `;
-  const key = `wgsl|${formulaKey(formula)}|wg${WG}|r${R}|t${tile}|w${W}|${comp ? `df${renormEvery}${fused ? 'fma' : ''}${light ? 'light' : ''}` : kahan ? 'kahan' : 'plain'}${expanded ? '|expanded' : ''}`;
+  const key = `wgsl|${formulaKey(formula)}|${shapeKey(finalShape)}${comp ? `|df${renormEvery}` : ''}${expanded ? '|expanded' : ''}`;
   return {
     key, workgroupSize: WG, bindings, code, shape: finalShape, paramFloats, workgroupBytes: tile * bytesPerPoint,
-    loopIterationsPerPair: 1 + e.loopIterations,
+    loopIterationsPerPair: 1 + e.loopIterations + Math.ceil(e.chunkLoopIterations(tile, WG) / tile),
   };
 }
 
@@ -905,6 +1131,73 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 }
 `;
   return splitSumProgram(`wgsl-splitsum|w${width}|wg${workgroupSize}`, workgroupSize, code, { width, kahan: false });
+}
+
+/** One tag per field of a kernel shape: `shapeKey` covers every field (the type makes a new field need a tag). */
+const SHAPE_TAGS: { readonly [K in keyof Required<KernelShape>]: (v: Required<KernelShape>[K]) => string } = {
+  workgroupSize: (v) => `wg${v}`,
+  rowsPerThread: (v) => `r${v}`,
+  tile: (v) => `t${v}`,
+  width: (v) => `w${v}`,
+  kahan: (v) => (v ? 'kahan' : 'plain'),
+  compensated: (v) => (v ? 'df' : ''),
+  fusedTwoProduct: (v) => (v ? 'fma' : ''),
+  lightGuards: (v) => (v ? 'light' : ''),
+  dimensionChunk: (v) => (v ? `dc${v}` : ''),
+  paramsInStorage: (v) => (v ? 'pstore' : ''),
+};
+
+/** The part of a program key that a kernel shape decides: every field, in a fixed order. */
+export function shapeKey(shape: KernelShape): string {
+  const tag = <K extends keyof KernelShape>(k: K) => (shape[k] === undefined ? '' : (SHAPE_TAGS[k] as (v: unknown) => string)(shape[k]));
+  return (Object.keys(SHAPE_TAGS) as (keyof KernelShape)[]).map(tag).filter((t) => t !== '').join('|');
+}
+
+/**
+ * The chunk loops of a tile (KeOps' chunked mode, `KernelShape.dimensionChunk`), after the tile's staging: per
+ * group and chunk, the y_j components staged (coalesced vec4 loads) between two barriers, the x_i components read
+ * into registers, then per point of the tile the pair terms summed and added to the partial arrays `pc<l>` (the
+ * first chunk overwrites what the previous tile left).
+ */
+function chunkLoops(e: Emitter, arrays: number): string {
+  const RG = Math.ceil(e.R / 4);
+  const out: string[] = [];
+  for (const g of e.chunkGroups) {
+    g.sections.forEach((sec, si) => {
+      const q4 = Math.ceil(sec.count / 4);
+      const staging = [...g.staged].map(([slot, array]) => `${array}[q] = vec4<f32>(${[0, 1, 2, 3].map((l) =>
+        `J${slot}[jq * ${g.dim}u + ${sec.loop ? `kq + ${l}u` : `min(kq + ${l}u, ${g.dim - 1}u)`}]`).join(', ')});`);
+      const updates = g.reductions.flatMap((l) => Array.from({ length: RG }, (_, rg) => {
+        const sums = sec.sums.get(l)!;
+        const v = `vec4<f32>(${[0, 1, 2, 3].map((lane) => sums[4 * rg + lane] ?? '0.0').join(', ')})`;
+        const at = `pc${l}[jj * ${RG}u + ${rg}u]`;
+        if (si > 0) return `${at} += ${v};`;
+        return sec.loop ? `${at} = select(${at}, vec4<f32>(0.0), ${sec.base} == 0u) + ${v};` : `${at} = ${v};`;
+      }));
+      const perPoint = [...sec.head, ...sec.pairs.flat(), ...updates];
+      const text = perPoint.join('\n');
+      const body = [
+        ...(staging.length > 0 ? [
+          'workgroupBarrier();',
+          `for (var q = lid; q < TILE * ${q4}u; q += WG) {`,
+          `  let jq = min(jt + q / ${q4}u, mb - 1u);`,
+          `  let kq = ${sec.base} + 4u * (q % ${q4}u);`,
+          ...staging.map((l) => `  ${l}`),
+          '}',
+          'workgroupBarrier();',
+        ] : []),
+        ...sec.pre,
+        ...sec.rows.flat(),
+        'for (var jj = 0u; jj < TILE; jj++) {',
+        ...Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`).filter((_, a) => text.includes(`sv${a}.`)).map((l) => `  ${l}`),
+        ...perPoint.map((l) => `  ${l}`),
+        '}',
+      ];
+      if (sec.loop) out.push(`for (var ${sec.base} = 0u; ${sec.base} < ${Math.floor(g.dim / sec.count) * sec.count}u; ${sec.base} += ${sec.count}u) {`, ...body.map((l) => `  ${l}`), '}');
+      else out.push('{', ...body.map((l) => `  ${l}`), '}');
+    });
+  }
+  return indent(out, '    ');
 }
 
 /** A split-sum program's bindings (uniform, partials, output) and shape around its code. */
@@ -943,7 +1236,11 @@ export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workg
   if (maxTile < 1) throw new Error(`the formula stages ${e.staged.length} values per point y_j: more than the device's workgroup memory`);
   const tile = Math.min(WG, maxTile);
   const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
-  const { bindings, decls } = pointBindings(slots, Math.max(1, Math.ceil(paramFloats / 4)));
+  const maxUniform = limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES;
+  if (HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > maxUniform) {
+    throw new RangeError(`the formula's parameters (${paramFloats} floats) exceed the uniform binding limit (${maxUniform} bytes) that materialised kernel blocks read them from`);
+  }
+  const { bindings, decls } = pointBindings(slots, paramFloats, false);
   const bO = bindings.length;
   bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
   decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<f32>;`);
