@@ -421,9 +421,7 @@ export class CholeskySolver {
     const bytes = pOffset + PANEL * kp * 8;
     if (bytes > MAX_BYTES) throw new RangeError(`CholeskySolver.factor: needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (more than 4 GiB)`);
     const memory = acquireMemory(pagesFor(bytes));
-    const [factorModule, solveModule] = await Promise.all([
-      compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat), compileWat('cholesky|solve|cols1-4', solveWat),
-    ]);
+    const [factorModule, solveModule] = await CholeskySolver.compile();
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
     const buf = memory.buffer as unknown as ArrayBuffer;
     // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them
@@ -441,6 +439,11 @@ export class CholeskySolver {
     const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
     // the packed panel's area serves as the right-hand sides' (4·kp ≤ PANEL·kp entries)
     return new CholeskySolver(k, kp, aOffset, pOffset, new Float64Array(buf, pOffset, 4 * kp), solvers, memory);
+  }
+
+  /** The factorisation and solve programs, compiled once: call early to overlap their compilation with other work. */
+  static compile(): Promise<[WebAssembly.Module, WebAssembly.Module]> {
+    return Promise.all([compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat), compileWat('cholesky|solve|cols1-4', solveWat)]);
   }
 
   /** Hands a memory from `factor` back for recycling; the solver must not be used afterwards. */

@@ -27,7 +27,7 @@ import {
 } from '../operators/options.js';
 import { mulberry32, randomVector } from './random.js';
 import { shiftInvert, type SigmaSolver } from './shift-invert.js';
-import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry } from './symmetry.js';
+import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
 import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
 import {
   applyColumns,
@@ -403,7 +403,7 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   });
   const cols = await applyColumns(A, I);
   if (checkEntries) {
-    const why = denseAsymmetry((i, j) => cols[j]![i]!, n, o.eps);
+    const why = denseAsymmetry((i, j) => cols[j]![i]!, n, symmetryTolerance(A.dtype));
     if (why) throw asymmetricError(fn, `${A}: ${why}`);
   }
   const dense = new Float64Array(n * n);
@@ -424,7 +424,7 @@ async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: Pars
     // the largest eigenvalues only: a cheaper operator's rounding (e.g. a float32 kernel's float32-sums view at
     // float32 tolerance, ≈ 2⁻²⁴·λ_max) would keep the smallest from converging relative to themselves
     const B = o.which === 'LM' || o.which === 'LA' ? A.lanczosOperator(tol) : A;
-    return { op: (x: Float64Array) => B.matvec(x), tol, innerMatvecs: undefined, normBound: () => undefined };
+    return { op: (x: Float64Array) => B.matvec(x), tol, innerMatvecs: undefined, normBound: () => undefined, release: () => undefined };
   }
   // scipy's iterative OPinv: the inner tolerance is the outer one, 2·eps for tol = 0
   const innerRtol = o.sigmaRtol ?? (o.tol > 0 ? o.tol : 2 * o.eps);
@@ -433,6 +433,7 @@ async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: Pars
   const exact = si.kind === 'cholesky' || si.kind === 'lu';
   return {
     op: si.apply, tol: o.tol > 0 || exact ? tol : Math.max(o.eps, 100 * innerRtol), innerMatvecs: () => si.innerMatvecs(), normBound: () => si.normBound,
+    release: () => si.release(),
   };
 }
 
@@ -475,11 +476,23 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
 
   if (o.method === 'dense' || (o.method === 'auto' && n <= 2 * o.ncv)) return denseEigsh(fn, A, n, o, symmetry.kind === 'unknown');
   if (symmetry.kind === 'unknown') {
-    const probe = await probeSymmetry(A, n, o.seed);
+    const probe = await probeSymmetry(A, o.seed);
     if (probe.kind === 'asymmetric') throw asymmetricError(fn, probe.why);
   }
 
-  const { op, tol, innerMatvecs, normBound } = await lanczosOperator(fn, A, n, o);
+  const lanczos = await lanczosOperator(fn, A, n, o);
+  try {
+    return await lanczosEigsh(A, n, o, lanczos, start);
+  } finally {
+    lanczos.release(); // a dense factor's memory goes back at once
+  }
+}
+
+/** Thick-restart Lanczos on the planned operator; shift-invert pairs refined by Rayleigh quotients and verified. */
+async function lanczosEigsh(
+  A: LinearOperator, n: number, o: ParsedEigsh, lanczos: Awaited<ReturnType<typeof lanczosOperator>>, start: number,
+): Promise<EigshResult> {
+  const { op, tol, innerMatvecs, normBound } = lanczos;
   const sigma = o.sigma;
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);

@@ -1,8 +1,9 @@
 /**
- * Is A symmetric? eigsh (Lanczos) answers wrongly, without a sign, on a non-symmetric operator, so it asks first:
- * from the structure where that is cheap and certain (a declared flag; a dense matrix's entries; scaled, shifted,
- * transposed and summed operators of those), else by a seeded probe: for a block U of random columns, UᵀAU must be
- * symmetric — one product of a few columns, compared within the rounding the operator's dtype allows.
+ * Is A symmetric? The one check that eigsh and `solve` (src/preconditioners/solve.ts) both ask: from the structure
+ * where that is cheap and certain (a declared flag; a dense matrix's entries; scaled, shifted, transposed and summed
+ * operators of those), else by a seeded probe: for a block U of random columns, UᵀAU must be symmetric — one product
+ * of a few columns, measured once per operator and seed. Each caller states the relative asymmetry it tolerates:
+ * eigsh the rounding of products (`symmetryTolerance`), CG — whose answer is verified by true residuals — more.
  */
 import { DenseOperator } from '../operators/dense.js';
 import {
@@ -13,14 +14,19 @@ import { applyColumns, dot, dtypeEps, norm } from './util.js';
 
 export type Symmetry = { readonly kind: 'symmetric' | 'unknown' } | { readonly kind: 'asymmetric'; readonly why: string };
 
-/** Relative asymmetry tolerated, in units of the dtype's epsilon (rounding of products or of stored entries). */
+/** Relative asymmetry tolerated by default, in units of the dtype's epsilon (rounding of products or of stored entries). */
 export const SYMMETRY_TOLERANCE_EPS = 100;
 
 /** Columns of the probe block (3 give 3 independent comparisons for one 3-column product). */
 const PROBE_COLUMNS = 3;
 
-/** The largest |a_ij − a_ji| of a dense n×n matrix (`at(i, j)`) against the tolerance; the worst pair when over it. */
-export function denseAsymmetry(at: (i: number, j: number) => number, n: number, eps: number): string | undefined {
+/** The default relative tolerance for an operator of this dtype: SYMMETRY_TOLERANCE_EPS·ε. */
+export function symmetryTolerance(dtype: 'float32' | 'float64'): number {
+  return SYMMETRY_TOLERANCE_EPS * dtypeEps(dtype);
+}
+
+/** The largest |a_ij − a_ji| of a dense n×n matrix (`at(i, j)`) against tolerance·max|a|; the worst pair when over it. */
+export function denseAsymmetry(at: (i: number, j: number) => number, n: number, tolerance: number): string | undefined {
   let maxAbs = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) maxAbs = Math.max(maxAbs, Math.abs(at(i, j)));
   let worst = 0;
@@ -32,23 +38,23 @@ export function denseAsymmetry(at: (i: number, j: number) => number, n: number, 
       if (d > worst) [worst, wi, wj] = [d, i, j];
     }
   }
-  if (worst <= SYMMETRY_TOLERANCE_EPS * eps * maxAbs) return undefined;
+  if (worst <= tolerance * maxAbs) return undefined;
   return `entry (${wi}, ${wj}) = ${at(wi, wj)} differs from (${wj}, ${wi}) = ${at(wj, wi)}`;
 }
 
-/** What the structure of A says about its symmetry (no product spent). */
-export function structuralSymmetry(A: LinearOperator): Symmetry {
+/** What the structure of A says about its symmetry (no product spent); dense entries compared within `tolerance`. */
+export function structuralSymmetry(A: LinearOperator, tolerance = symmetryTolerance(A.dtype)): Symmetry {
   if (A.symmetric) return { kind: 'symmetric' };
   if (A instanceof DenseOperator) {
-    const why = denseAsymmetry((i, j) => A.get(i, j), A.shape[0], dtypeEps(A.dtype));
+    const why = denseAsymmetry((i, j) => A.get(i, j), A.shape[0], tolerance);
     return why ? { kind: 'asymmetric', why: `${A}: ${why}` } : { kind: 'symmetric' };
   }
-  if (A instanceof ScaledOperator) return A.factor === 0 ? { kind: 'symmetric' } : structuralSymmetry(A.base);
-  if (A instanceof ShiftedOperator) return structuralSymmetry(A.base);
-  if (A instanceof TransposedOperator) return structuralSymmetry(A.original);
+  if (A instanceof ScaledOperator) return A.factor === 0 ? { kind: 'symmetric' } : structuralSymmetry(A.base, tolerance);
+  if (A instanceof ShiftedOperator) return structuralSymmetry(A.base, tolerance);
+  if (A instanceof TransposedOperator) return structuralSymmetry(A.original, tolerance);
   if (A instanceof SumOperator) {
     // one asymmetric part among symmetric ones makes the sum asymmetric; two may cancel (B + Bᵀ)
-    const parts = A.parts.map(structuralSymmetry);
+    const parts = A.parts.map((p) => structuralSymmetry(p, tolerance));
     const odd = parts.filter((p) => p.kind === 'asymmetric');
     if (parts.every((p) => p.kind === 'symmetric')) return { kind: 'symmetric' };
     if (odd.length === 1 && parts.every((p) => p.kind !== 'unknown')) return odd[0]!;
@@ -56,36 +62,66 @@ export function structuralSymmetry(A: LinearOperator): Symmetry {
   return { kind: 'unknown' };
 }
 
+/** The probe's worst pair: G_ij = ⟨u_i, A u_j⟩ against G_ji, and their difference relative to the products' scale. */
+export interface ProbeMeasure {
+  readonly relative: number;
+  readonly gij: number;
+  readonly gji: number;
+}
+
+const probes = new WeakMap<LinearOperator, Map<number, Promise<ProbeMeasure>>>();
+
 /**
- * The probe: U (n×3, seeded), W = A·U, G = UᵀW; asymmetric when some |G_ij − G_ji| exceeds
- * SYMMETRY_TOLERANCE_EPS·eps·(‖W_i‖‖U_j‖ + ‖W_j‖‖U_i‖). The rounding of a product lands in a direction
- * independent of U, so its share of G_ij is about eps·‖W_i‖‖U_j‖ whatever n; a relative asymmetry δ = ‖A − Aᵀ‖/‖A‖
- * shows as about δ/√n of the same scale.
+ * The probe, once per (operator, seed): U (n×3, seeded), W = A·U, G = UᵀW; the largest
+ * |G_ij − G_ji| / (‖W_i‖‖U_j‖ + ‖W_j‖‖U_i‖). The rounding of a product lands in a direction independent of U, so its
+ * share of G_ij is about ε·‖W_i‖‖U_j‖ whatever n; a relative asymmetry δ = ‖A − Aᵀ‖/‖A‖ shows as about δ/√n.
  */
-export async function probeSymmetry(A: LinearOperator, n: number, seed: number): Promise<Symmetry> {
+export function measureAsymmetry(A: LinearOperator, seed = 0): Promise<ProbeMeasure> {
+  let bySeed = probes.get(A);
+  if (!bySeed) probes.set(A, (bySeed = new Map()));
+  let p = bySeed.get(seed);
+  if (!p) {
+    p = probe(A, seed);
+    bySeed.set(seed, p);
+    p.catch(() => bySeed.delete(seed));
+  }
+  return p;
+}
+
+async function probe(A: LinearOperator, seed: number): Promise<ProbeMeasure> {
   const rng = mulberry32(seed ^ 0x5eed);
-  const U = Array.from({ length: PROBE_COLUMNS }, () => randomVector(n, rng));
+  const U = Array.from({ length: PROBE_COLUMNS }, () => randomVector(A.shape[0], rng));
   const W = await applyColumns(A, U);
-  const eps = dtypeEps(A.dtype);
+  let worst: ProbeMeasure = { relative: 0, gij: 0, gji: 0 };
   for (let i = 0; i < PROBE_COLUMNS; i++) {
     for (let j = i + 1; j < PROBE_COLUMNS; j++) {
       const gij = dot(U[i]!, W[j]!);
       const gji = dot(U[j]!, W[i]!);
       const scale = norm(W[i]!) * norm(U[j]!) + norm(W[j]!) * norm(U[i]!);
-      if (!(Math.abs(gij - gji) <= SYMMETRY_TOLERANCE_EPS * eps * scale)) {
-        const rel = Math.abs(gij - gji) / scale;
-        return { kind: 'asymmetric', why: `${A}: the probe ⟨u, A w⟩ = ${gij.toPrecision(6)} but ⟨A u, w⟩ = ${gji.toPrecision(6)} (relative difference ${rel.toExponential(1)}, tolerance ${(SYMMETRY_TOLERANCE_EPS * eps).toExponential(1)})` };
-      }
+      const gap = Math.abs(gij - gji);
+      // NaN (a product that overflowed) counts as asymmetric
+      const relative = scale > 0 ? gap / scale : gap > 0 || Number.isNaN(gap) ? Infinity : 0;
+      if (!(relative <= worst.relative)) worst = { relative: Number.isNaN(relative) ? Infinity : relative, gij, gji };
     }
   }
-  return { kind: 'symmetric' };
+  return worst;
 }
 
-/** Throws unless A is symmetric: by its structure, else by the probe. */
-export async function requireSymmetric(fn: string, A: LinearOperator, n: number, seed: number): Promise<void> {
-  let s = structuralSymmetry(A);
-  if (s.kind === 'unknown') s = await probeSymmetry(A, n, seed);
-  if (s.kind === 'asymmetric') throw asymmetricError(fn, s.why);
+/** The probe's verdict at `tolerance` (relative; default `symmetryTolerance(A.dtype)`). */
+export async function probeSymmetry(A: LinearOperator, seed = 0, tolerance = symmetryTolerance(A.dtype)): Promise<Symmetry> {
+  const m = await measureAsymmetry(A, seed);
+  if (m.relative <= tolerance) return { kind: 'symmetric' };
+  return {
+    kind: 'asymmetric',
+    why: `${A}: the probe ⟨u, A w⟩ = ${m.gij.toPrecision(6)} but ⟨A u, w⟩ = ${m.gji.toPrecision(6)} (relative difference ${m.relative.toExponential(1)}, tolerance ${tolerance.toExponential(1)})`,
+  };
+}
+
+/** By the structure, else by the probe: 'symmetric' or 'asymmetric' (with the reason). */
+export async function checkSymmetry(A: LinearOperator, options: { seed?: number; tolerance?: number } = {}): Promise<Symmetry> {
+  const tolerance = options.tolerance ?? symmetryTolerance(A.dtype);
+  const s = structuralSymmetry(A, tolerance);
+  return s.kind === 'unknown' ? probeSymmetry(A, options.seed, tolerance) : s;
 }
 
 export function asymmetricError(fn: string, why: string): RangeError {

@@ -1,12 +1,22 @@
 /**
- * (A + αI)⁻¹ applied exactly (to rounding) by a dense Cholesky factor held in WebAssembly memory
- * (src/cpu/dense-cholesky.ts, factored where it is stored: no copy of R). It is `solve`'s direct path for
- * problems small enough to factor (see src/preconditioners/solve.ts) and, as the preconditioner choice
- * 'cholesky', the exact preconditioner.
+ * Dense factorisations of A + shift·I, the one place they are built: the Cholesky factor (WASM SIMD, factored where
+ * it is stored: no copy of R, src/cpu/dense-cholesky.ts) and, for an indefinite A + shift·I, LU with partial
+ * pivoting (src/cpu/dense-lu.ts). They are `solve`'s direct path (src/preconditioners/solve.ts), the exact
+ * preconditioner 'cholesky', and eigsh's shift-invert operator (A − σI)⁻¹ (planned by `planShiftedInverse`).
+ *
+ * The entries come from the cheapest place that holds them: shifted and scaled operators are peeled to the operator
+ * underneath (A = c·B + s·I), whose stored entries (`denseSource`: a KernelOperator's dense cache, evaluated by the
+ * generated WASM) are copied row by row into the factor's memory; else from the structure (dense, diagonal, sums,
+ * transposes, `toDense()` of their parts); else, where allowed, from n products.
  */
 import { CholeskySolver } from '../cpu/dense-cholesky.js';
-import type { LinearOperator } from '../operators/linear-operator.js';
-import { formatShape } from '../operators/validate.js';
+import { luFactor, luSolve } from '../cpu/dense-lu.js';
+import { DenseOperator, DiagonalOperator, IdentityOperator, ZeroOperator } from '../operators/dense.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
+import {
+  ScaledOperator, ShiftedOperator, SumOperator, TransposedOperator, type LinearOperator,
+} from '../operators/linear-operator.js';
+import { formatShape, matrixToRowMajor } from '../operators/validate.js';
 import { Preconditioner } from './common.js';
 import { tall, type Tall } from './dense.js';
 
@@ -18,11 +28,133 @@ export class NotPositiveDefinite extends RangeError {
   }
 }
 
-export class CholeskyFactorPreconditioner extends Preconditioner {
-  /** Where the entries came from: a stored dense form of the operator, or `toDense()`. */
-  readonly source: 'stored' | 'toDense';
+/** Where a factor's entries came from: the operator's stored dense form, `toDense()` of it or its parts, or n products. */
+export type DenseEntriesSource = 'stored' | 'toDense' | 'products';
 
-  constructor(n: number, shift: number, private readonly solver: CholeskySolver, source: 'stored' | 'toDense') {
+/** A symmetric n×n matrix's rows from the diagonal on, and where they came from. */
+interface UpperRows {
+  readonly source: DenseEntriesSource;
+  /** Products with the operator spent reading them. */
+  readonly matvecs: number;
+  /** A = scale·(these rows) + shift·I. */
+  readonly scale: number;
+  readonly shift: number;
+  /** Row i from column `first` ≤ i on. */
+  row(i: number): { values: ArrayLike<number>; first: number };
+}
+
+/** A = scale·core + shift·I, with shifted and scaled operators peeled off. */
+export function affineParts(A: LinearOperator): { core: LinearOperator; scale: number; shift: number } {
+  let core = A;
+  let scale = 1;
+  let shift = 0;
+  for (;;) {
+    if (core instanceof ShiftedOperator) {
+      shift += scale * core.alpha;
+      core = core.base;
+    } else if (core instanceof ScaledOperator && core.factor !== 0) {
+      scale *= core.factor;
+      core = core.base;
+    } else {
+      return { core, scale, shift };
+    }
+  }
+}
+
+/** Whether `denseRows(A, …)` reads stored entries (no evaluation, no products): a stored or storable dense form. */
+export function hasStoredEntries(A: LinearOperator): boolean {
+  return affineParts(A).core.denseSource() !== undefined;
+}
+
+/** A's dense row-major form from its structure (dense, diagonal, kernel entries and their algebra), or undefined. */
+async function structuralDense(A: LinearOperator): Promise<Float64Array | undefined> {
+  const n = A.shape[0];
+  if (A instanceof ShiftedOperator || A instanceof ScaledOperator) {
+    const base = await structuralDense(A.base);
+    if (!base) return undefined;
+    if (A instanceof ScaledOperator) for (let i = 0; i < base.length; i++) base[i]! *= A.factor;
+    else for (let i = 0; i < n; i++) base[i * n + i]! += A.alpha;
+    return base;
+  }
+  if (A instanceof SumOperator) {
+    let sum: Float64Array | undefined;
+    for (const part of A.parts) {
+      const d = await structuralDense(part);
+      if (!d) return undefined;
+      if (!sum) sum = d;
+      else for (let i = 0; i < d.length; i++) sum[i]! += d[i]!;
+    }
+    return sum;
+  }
+  if (A instanceof TransposedOperator) {
+    const d = await structuralDense(A.original);
+    if (!d) return undefined;
+    const t = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) t[j * n + i] = d[i * n + j]!;
+    return t;
+  }
+  if (A.denseSource()) return fullFromRows(await storedRows(A), n);
+  const cheap = A instanceof DenseOperator || A instanceof DiagonalOperator || A instanceof IdentityOperator
+    || A instanceof ZeroOperator || A instanceof KernelOperator;
+  return cheap ? matrixToRowMajor(await A.toDense()) : undefined;
+}
+
+async function storedRows(A: LinearOperator): Promise<UpperRows> {
+  const row = await A.denseSource()!.rows();
+  return { source: 'stored', matvecs: 0, scale: 1, shift: 0, row };
+}
+
+/** The full symmetric matrix (row-major) from upper rows, scale and shift applied. */
+function fullFromRows(rows: UpperRows, n: number): Float64Array {
+  const M = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    const { values, first } = rows.row(i);
+    for (let j = i; j < n; j++) M[i * n + j] = M[j * n + i] = rows.scale * values[j - first]!;
+    M[i * n + i]! += rows.shift;
+  }
+  return M;
+}
+
+/**
+ * A's rows (A symmetric n×n; only its upper triangle is read): stored entries of the peeled operator, else its
+ * structure, else — with `allowProducts` — n products with the identity. Undefined when none applies.
+ */
+async function denseRows(A: LinearOperator, allowProducts: boolean): Promise<UpperRows | undefined> {
+  const n = A.shape[0];
+  const { core, scale, shift } = affineParts(A);
+  if (core.denseSource()) return { ...(await storedRows(core)), scale, shift };
+  const d = await structuralDense(A);
+  if (d) return { source: 'toDense', matvecs: 0, scale: 1, shift: 0, row: (i) => ({ values: d.subarray(i * n, i * n + n), first: 0 }) };
+  if (!allowProducts) return undefined;
+  const D = matrixToRowMajor(await A.toDense());
+  return { source: 'products', matvecs: n, scale: 1, shift: 0, row: (i) => ({ values: D.subarray(i * n, i * n + n), first: 0 }) };
+}
+
+/** Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`, adding |entries| to the row sums. */
+function rowWriter(rows: UpperRows, shift: number, absRowSums: Float64Array): (i: number, out: Float64Array) => void {
+  const diagonal = rows.shift + shift;
+  return (i, out) => {
+    const { values, first } = rows.row(i);
+    const from = i - first;
+    const len = out.length;
+    if (rows.scale === 1 && ArrayBuffer.isView(values)) out.set((values as Float64Array).subarray(from, from + len));
+    else for (let c = 0; c < len; c++) out[c] = rows.scale * values[from + c]!;
+    out[0]! += diagonal;
+    let s = Math.abs(out[0]!);
+    for (let c = 1; c < len; c++) {
+      const v = Math.abs(out[c]!);
+      s += v;
+      absRowSums[i + c]! += v;
+    }
+    absRowSums[i]! += s;
+  };
+}
+
+export class CholeskyFactorPreconditioner extends Preconditioner {
+  /** Where the entries came from: a stored dense form of the operator, `toDense()`, or products. */
+  readonly source: DenseEntriesSource;
+
+  constructor(n: number, shift: number, private readonly solver: CholeskySolver, source: DenseEntriesSource) {
     super(n, shift);
     this.source = source;
   }
@@ -45,29 +177,66 @@ export class CholeskyFactorPreconditioner extends Preconditioner {
 }
 
 /**
- * Factors A + shift·I (A symmetric, n×n) from A's stored entries (`denseSource`), else from `toDense()` (n products:
- * for small or explicit operators). Throws NotPositiveDefinite when a pivot is not positive.
+ * Factors A + shift·I (A symmetric, n×n) from A's stored entries (`denseSource`, shifts and scalings peeled), else
+ * its structure, else `toDense()` (n products: for small or explicit operators). Throws NotPositiveDefinite when a
+ * pivot is not positive.
  */
 export async function choleskyFactorPreconditioner(A: LinearOperator, shift: number): Promise<CholeskyFactorPreconditioner> {
   const n = A.shape[0];
   if (n !== A.shape[1]) throw new RangeError(`cholesky: A must be square, got shape ${formatShape(A.shape)} (${A})`);
   const t0 = performance.now();
-  const source = A.denseSource();
-  let row: (i: number) => { values: ArrayLike<number>; first: number };
-  if (source) row = await source.rows();
-  else {
-    const D = await A.toDense();
-    row = (i) => ({ values: D.getRow(i), first: 0 });
-  }
-  const solver = await CholeskySolver.factor(n, (i, out) => {
-    const { values, first } = row(i);
-    const from = i - first;
-    if (ArrayBuffer.isView(values)) out.set((values as Float64Array).subarray(from, from + n - i));
-    else for (let c = 0; c < n - i; c++) out[c] = values[from + c]!;
-    out[0]! += shift;
-  });
+  CholeskySolver.compile().catch(() => undefined); // compiles while the entries are stored
+  const rows = (await denseRows(A, true))!;
+  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift, new Float64Array(n)));
   if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
-  const P = new CholeskyFactorPreconditioner(n, shift, solver, source ? 'stored' : 'toDense');
+  const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source);
   P.buildMs = performance.now() - t0;
   return P;
+}
+
+/** y = (A + shift·I)⁻¹ b by a dense factor, exact to rounding. */
+export interface DenseShiftedFactor {
+  readonly kind: 'cholesky' | 'lu';
+  readonly source: DenseEntriesSource;
+  /** ‖A + shift·I‖_∞ (≥ its 2-norm). */
+  readonly normBound: number;
+  /** Products with A spent reading its entries. */
+  readonly matvecs: number;
+  /** A fresh y (b untouched). */
+  solve(b: Float64Array): Float64Array;
+  /** Hands the factor's memory back; `solve` throws afterwards. */
+  release(): void;
+}
+
+/**
+ * Factors A + shift·I (A symmetric, n×n): Cholesky where it is positive definite, else LU with partial pivoting.
+ * Undefined where A has no dense form to read (see `denseRows`); `{ singular }` (why) where a pivot of LU is exactly 0.
+ */
+export async function factorShifted(
+  A: LinearOperator, shift: number, options: { allowProducts: boolean },
+): Promise<DenseShiftedFactor | { singular: string } | undefined> {
+  const n = A.shape[0];
+  // the factor's programs compile while the entries are stored
+  CholeskySolver.compile().catch(() => undefined);
+  const rows = await denseRows(A, options.allowProducts);
+  if (!rows) return undefined;
+  const absRowSums = new Float64Array(n);
+  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift, absRowSums));
+  const normBound = absRowSums.reduce((m, v) => Math.max(m, v), 0);
+  const common = { source: rows.source, normBound, matvecs: rows.matvecs };
+  if (solver instanceof CholeskySolver) {
+    return { ...common, kind: 'cholesky', solve: (b) => solver.solveInPlace(Float64Array.from(b), 1), release: () => solver.release() };
+  }
+  const out = luFactor(fullFromRows({ ...rows, shift: rows.shift + shift }, n), n);
+  if ('singularColumn' in out) return { singular: `the LU factor's pivot ${out.singularColumn} is exactly zero` };
+  let factors: typeof out.factors | undefined = out.factors;
+  return {
+    ...common,
+    kind: 'lu',
+    solve: (b) => {
+      if (!factors) throw new Error(`the ${n}x${n} LU factor was released`);
+      return luSolve(factors, b);
+    },
+    release: () => { factors = undefined; },
+  };
 }

@@ -37,8 +37,12 @@ export {
   AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
-export { choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite } from './dense-factor.js';
+export {
+  choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite, factorShifted, affineParts,
+  type DenseShiftedFactor, type DenseEntriesSource,
+} from './dense-factor.js';
 export {
   solveShifted, solvePlan, assertSolvable, asymmetry, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, PRECONDITIONED_CG_BUILD_PRODUCTS, PRECONDITIONED_CG_PRODUCTS_PER_COLUMN, FACTOR_REFINEMENT_STEPS,
-  type SolveOptions, type SolvePlan, type SolveResult, type SolveMethod,
+  planShiftedInverse, MATERIALISE_BY_PRODUCTS_MAX_N,
+  type SolveOptions, type SolvePlan, type SolveResult, type SolveMethod, type ShiftedInversePlan, type ShiftedInverseMethod,
 } from './solve.js';

@@ -9,7 +9,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
-import { mulberry32 } from '../krylov/random.js';
+import { checkSymmetry, measureAsymmetry } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator } from '../operators/linear-operator.js';
@@ -22,7 +22,8 @@ import {
   cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
-import { NotPositiveDefinite } from './dense-factor.js';
+import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
+import { factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
 
@@ -324,51 +325,71 @@ function definedEntries(o: Record<string, unknown>, drop: readonly string[]): Re
   return Object.fromEntries(Object.entries(o).filter(([k, v]) => v !== undefined && !drop.includes(k)));
 }
 
-// ---------------------------------------------------------------- what CG cannot do
+// ---------------------------------------------------------------- (A + shift·I)⁻¹ for eigsh's shift-invert mode
 
-const symmetryProbes = new WeakMap<LinearOperator, Promise<number>>();
+/** How (A − σI)⁻¹ is applied: 'auto' (a dense factor where it fits, else minres), 'dense', or inner 'cg' / 'minres'. */
+export type ShiftedInverseMethod = 'auto' | 'dense' | 'cg' | 'minres';
+
+/** Operators with no stored or structural dense form are read by products (n of them) only up to this order under 'auto'. */
+export const MATERIALISE_BY_PRODUCTS_MAX_N = 1024;
+
+/** A dense form and its factor not stored by the operator itself keep about this many n×n float64 arrays alive at the peak. */
+const DENSE_FACTOR_COPIES = 3;
+
+/** What `planShiftedInverse` decided: a dense factor (built), or the inner iterative solver to use. */
+export type ShiftedInversePlan =
+  | { readonly method: 'cholesky' | 'lu'; readonly reason: string; readonly factor: DenseShiftedFactor }
+  | { readonly method: 'cg' | 'minres'; readonly reason: string }
+  | { readonly method: 'singular'; readonly reason: string };
 
 /**
- * The relative asymmetry |uᵀAv − vᵀAu| / (‖Au‖‖v‖ + ‖Av‖‖u‖) for two seeded random vectors (one two-column
- * product), measured once per operator: 0 for an operator declared symmetric.
+ * How eigsh applies (A + shift·I)⁻¹ (shift = −σ) at every Lanczos step: a dense factor — Cholesky where A + shift·I is
+ * positive definite, else LU — where A's entries are stored (`denseSource`, within its budget) or its dense form and
+ * factor fit `defaultDenseCacheBytes()`, as scipy factors a dense A; else inner iterative solves ('minres': A + shift·I
+ * may be indefinite). The factor pays at once: the Lanczos run applies the inverse tens to hundreds of times, each an
+ * inner solve to the outer tolerance. 'singular': an LU pivot is exactly zero (σ an eigenvalue).
  */
-export function asymmetry(A: LinearOperator): Promise<number> {
-  if (A.symmetric) return Promise.resolve(0);
-  let p = symmetryProbes.get(A);
-  if (!p) {
-    const n = A.shape[0];
-    const rand = mulberry32(0x5eed);
-    const u = Float64Array.from({ length: n }, () => rand() - 0.5);
-    const v = Float64Array.from({ length: n }, () => rand() - 0.5);
-    p = applyColumns(A, [u, v]).then(([Au, Av]) => {
-      const gap = Math.abs(dot(v, Au!) - dot(u, Av!));
-      const scale = norm(Au!) * norm(v) + norm(Av!) * norm(u);
-      return scale > 0 ? gap / scale : 0;
-    });
-    symmetryProbes.set(A, p);
-    p.catch(() => symmetryProbes.delete(A));
+export async function planShiftedInverse(A: LinearOperator, shift: number, method: ShiftedInverseMethod): Promise<ShiftedInversePlan> {
+  const n = A.shape[0];
+  if (method === 'cg' || method === 'minres') return { method, reason: `sigmaSolver: '${method}'` };
+  const stored = hasStoredEntries(A);
+  const fits = stored || n * n * 8 * DENSE_FACTOR_COPIES <= defaultDenseCacheBytes();
+  if (method === 'auto' && !fits) {
+    return { method: 'minres', reason: `a dense ${n}x${n} factor does not fit the dense budget (${defaultDenseCacheBytes()} bytes)` };
   }
-  return p;
+  A.expectRepeatedProducts(); // a KernelOperator stores K now: its rows are the factor's entries
+  const factor = await factorShifted(A, shift, { allowProducts: method === 'dense' || n <= MATERIALISE_BY_PRODUCTS_MAX_N });
+  if (factor === undefined) {
+    if (method === 'dense') throw new RangeError(`eigsh: sigmaSolver 'dense' could not materialise ${A}`);
+    return { method: 'minres', reason: `${A} has no dense form to read below ${MATERIALISE_BY_PRODUCTS_MAX_N + 1} rows` };
+  }
+  if ('singular' in factor) return { method: 'singular', reason: factor.singular };
+  const why = factor.kind === 'cholesky' ? 'positive definite' : 'indefinite: LU with partial pivoting';
+  return { method: factor.kind, reason: `dense factor of A + ${shift}·I from ${factor.source} entries (${why})`, factor };
 }
 
-function dot(a: Float64Array, b: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < a.length; i++) s += a[i]! * b[i]!;
-  return s;
+// ---------------------------------------------------------------- what CG cannot do
+
+/**
+ * The relative asymmetry |uᵀAv − vᵀAu| / (‖Au‖‖v‖ + ‖Av‖‖u‖) of seeded random vectors (src/krylov/symmetry.ts's
+ * probe, shared with eigsh: one product, measured once per operator): 0 for an operator declared symmetric.
+ */
+export async function asymmetry(A: LinearOperator): Promise<number> {
+  return A.symmetric ? 0 : (await measureAsymmetry(A)).relative;
 }
 
 /** Beyond this relative asymmetry (√ε of the dtype: far above the products' rounding) CG is refused. */
 const ASYMMETRY_LIMIT = { float64: 2 ** -26, float32: 2 ** -12 } as const;
 
 /**
- * Refuses what CG cannot solve: a non-symmetric operator (declared, else probed once), and an α for which a
+ * Refuses what CG cannot solve: a non-symmetric operator (by its structure, else probed once: see symmetry.ts), and an α for which a
  * diagonal entry of A + αI is ≤ 0 (then it is not positive definite) where the diagonal is known.
  */
 export async function assertSolvable(A: LinearOperator, alpha: number): Promise<void> {
-  const s = await asymmetry(A);
-  if (!(s <= ASYMMETRY_LIMIT[A.dtype])) {
+  const s = await checkSymmetry(A, { tolerance: ASYMMETRY_LIMIT[A.dtype] });
+  if (s.kind === 'asymmetric') {
     throw new RangeError(
-      `solve: ${A} is not symmetric (|uᵀAv − vᵀAu| is ${s.toExponential(2)} of its scale for random u, v); CG and ` +
+      `solve: ${A} is not symmetric (${s.why}); CG and ` +
         'Cholesky solve symmetric positive definite systems only — a kernel with y ≠ x is rectangular in meaning (use least squares on it)',
     );
   }
