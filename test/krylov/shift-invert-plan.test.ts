@@ -1,0 +1,100 @@
+/**
+ * How eigsh's (A − σI)⁻¹ is planned (issue 16, items 15 and the structure it asks for): in src/preconditioners/solve.ts
+ * (`planShiftedInverse`), from the stored entries of the operator under shifts and scalings (a KernelOperator's WASM
+ * dense cache, not its scalar `toDense()`), Cholesky where positive definite, LU where indefinite; src/krylov imports no
+ * backend; and one symmetry probe serves eigsh and solve.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { Matrix, EigenvalueDecomposition } from 'ml-matrix';
+import { eigsh } from '../../src/krylov/eigsh.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+import { laplacianKernel } from '../../src/operators/kernels.js';
+import { planShiftedInverse, solvePlan } from '../../src/preconditioners/solve.js';
+import { seededPoints } from '../random-data.js';
+
+const n = 160;
+const X = seededPoints(15, n, 3);
+
+/** The eigenvalues of K + αI, ascending, from the dense reference (toDense: scalar JS entries). */
+async function referenceEigenvalues(alpha: number): Promise<number[]> {
+  const D = (await laplacianKernel(X, { sigma: 0.3, backend: 'cpu' }).toDense()).add(Matrix.eye(n).mul(alpha));
+  return [...new EigenvalueDecomposition(D, { assumeSymmetric: true }).realEigenvalues].sort((a, b) => a - b);
+}
+
+describe('planShiftedInverse (src/preconditioners/solve.ts)', () => {
+  it('K + 0.1·I at σ = 0: Cholesky of the stored K (the WASM dense cache), the shift peeled off', async () => {
+    const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
+    const plan = await planShiftedInverse(K.shift(0.1), 0, 'auto');
+    expect(plan.method).toBe('cholesky');
+    if (plan.method !== 'cholesky') return;
+    expect(plan.factor.source).toBe('stored');
+    expect(plan.factor.matvecs).toBe(0);
+    expect(K.isDenseCached).toBe(true);
+    // the factor applies (K + 0.1·I)⁻¹: check against the dense reference
+    const D = (await K.toDense()).add(Matrix.eye(n).mul(0.1));
+    const b = Float64Array.from({ length: n }, (_, i) => Math.sin(i + 1));
+    const y = plan.factor.solve(b);
+    const r = D.mmul(Matrix.columnVector(Array.from(y))).to1DArray().map((v, i) => v - b[i]!);
+    expect(Math.hypot(...r) / Math.hypot(...b)).toBeLessThan(1e-12);
+    plan.factor.release();
+    expect(() => plan.factor.solve(b)).toThrow(/released/);
+  });
+
+  it('σ inside the spectrum: LU of the same stored entries; eigsh then matches the dense reference', async () => {
+    const ref = await referenceEigenvalues(0.1);
+    const sigma = 0.5 * (ref[n - 3]! + ref[n - 4]!);
+    const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
+    const plan = await planShiftedInverse(K.shift(0.1), -sigma, 'auto');
+    expect(plan.method).toBe('lu');
+    if (plan.method === 'lu') expect(plan.factor.source).toBe('stored');
+    const res = await eigsh(K.shift(0.1), 2, { sigma });
+    const nearest = [...ref].sort((a, b) => Math.abs(a - sigma) - Math.abs(b - sigma)).slice(0, 2).sort((a, b) => a - b);
+    res.eigenvalues.forEach((v, i) => expect(Math.abs(v - nearest[i]!)).toBeLessThan(1e-10 * ref[n - 1]!));
+  });
+
+  it('scaled and shifted: 2·K + 0.3·I at σ = 0.1 reads the stored K; eigsh agrees with the dense reference', async () => {
+    const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
+    const A = K.scale(2).shift(0.3);
+    const plan = await planShiftedInverse(A, -0.1, 'auto');
+    expect(plan.method === 'cholesky' && plan.factor.source).toBe('stored');
+    const res = await eigsh(A, 3, { sigma: 0.1 });
+    const ref = (await referenceEigenvalues(0)).map((v) => 2 * v + 0.3);
+    res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-10 * ref[n - 1]!));
+  });
+
+  it("iterative where asked: 'minres' and 'cg' plan no factor", async () => {
+    const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
+    expect((await planShiftedInverse(K, 0.1, 'minres')).method).toBe('minres');
+    expect((await planShiftedInverse(K, 0.1, 'cg')).method).toBe('cg');
+  });
+
+  it("solve's Cholesky path reads the stored K under a shift too (not toDense)", async () => {
+    const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
+    const plan = await solvePlan(K.shift(0.1), new Float64Array(n).fill(1), 0.05, { method: 'cholesky' });
+    expect((plan.M as unknown as { source: string }).source).toBe('stored');
+  });
+});
+
+describe('layers and the one symmetry check', () => {
+  it('src/krylov imports no backend (solvers know LinearOperator: DESIGN.md)', () => {
+    const dir = new URL('../../src/krylov/', import.meta.url);
+    const offenders = readdirSync(dir).filter((f) => /from '\.\.\/(cpu|gpu)\//.test(readFileSync(new URL(f, dir), 'utf8')));
+    expect(offenders).toEqual([]);
+  });
+
+  it('solve and eigsh share one probe: after solve refuses an opaque asymmetric operator, eigsh spends no product on it', async () => {
+    let products = 0;
+    const T = Matrix.zeros(30, 30);
+    for (let i = 0; i < 30; i++) for (let j = i; j < 30; j++) T.set(i, j, 1 + ((i * 7 + j * 3) % 11));
+    const op = aslinearoperator({
+      shape: [30, 30],
+      matvec: (x: Float64Array) => { products++; return Float64Array.from(T.mmul(Matrix.columnVector(Array.from(x))).to1DArray()); },
+    });
+    await expect(op.solve(new Float64Array(30).fill(1), 1)).rejects.toThrow(/not symmetric.*probe/);
+    const spent = products;
+    expect(spent).toBeGreaterThan(0);
+    await expect(eigsh(op, 2, { method: 'lanczos' })).rejects.toThrow(/not symmetric.*probe/);
+    expect(products).toBe(spent);
+  });
+});
