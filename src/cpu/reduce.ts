@@ -148,10 +148,10 @@ export async function reduceKernel(
   const ncols = columns.length;
   if (ncols === 0) return [];
   const { memory, buf, outOffset } = await runProgram(formula, slots, n, m, columns, ncols, options);
-  const out = new Float64Array(buf, outOffset, ncols * n);
-  const result = Array.from({ length: ncols }, (_, r) => out.slice(r * n, (r + 1) * n));
+  // one copy out of the shared memory, the columns as views of it: a Block wraps them as they are (Block.adoptColumns)
+  const out = new Float64Array(buf, outOffset, ncols * n).slice();
   recycleMemory(memory);
-  return result;
+  return Array.from({ length: ncols }, (_, r) => out.subarray(r * n, (r + 1) * n));
 }
 
 /**

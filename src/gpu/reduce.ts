@@ -733,7 +733,9 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
     const mapped = new Float32Array(plan.staging.getMappedRange()).slice();
     plan.staging.unmap();
     stillMapped = false;
-    const out = columns.map(() => new Float64Array(n));
+    // the columns as views of one column-major buffer: a Block wraps them without a copy (Block.adoptColumns)
+    const all = new Float64Array(n * columns.length);
+    const out = columns.map((_, c) => all.subarray(c * n, (c + 1) * n));
     for (const rb of plan.rowBlocks) {
       const base0 = rb.stagingOffset / 4;
       if (plan.compensated) {

@@ -19,7 +19,6 @@ import {
   applyColumns,
   axpy,
   blockArg,
-  columnsToMatrix,
   dot,
   isBlock,
   nested,
@@ -35,6 +34,7 @@ import {
   type OperatorInput,
   type VectorInput,
 } from './util.js';
+import { Block } from '../operators/block.js';
 
 export interface IterationProgress {
   /** Iterations done so far (for a block: of the columns still running). */
@@ -477,7 +477,7 @@ async function stepColumns(run: CgRun, stepping: readonly Column[]): Promise<voi
 function report(run: CgRun, stepping: readonly Column[]): void {
   const { block, n, callback, onProgress } = run.s;
   const cols = run.cols;
-  if (callback) callback(block ? columnsToMatrix(cols.map((c) => c.x), n) : Float64Array.from(cols[0]!.x));
+  if (callback) callback(block ? Block.fromColumns(cols.map((c) => c.x), n).toMatrix() : Float64Array.from(cols[0]!.x));
   if (onProgress) {
     const active = stepping.filter((c) => c.status === Status.Running);
     onProgress({
@@ -504,7 +504,7 @@ function cgResult(run: CgRun): CgResult<Float64Array | Matrix, number[] | number
   const broken = cols.find((c) => c.status === Status.Breakdown);
   const unconverged = cols.filter((c) => c.status === Status.MaxIter);
   const result: CgResult<Float64Array | Matrix, number[] | number[][]> = {
-    x: s.block ? columnsToMatrix(cols.map((c) => c.x), s.n) : cols[0]!.x,
+    x: s.block ? Block.fromColumns(cols.map((c) => c.x), s.n).toMatrix() : cols[0]!.x,
     info: broken ? -1 : unconverged.length > 0 ? Math.max(1, ...unconverged.map((c) => c.iterations)) : 0,
     iterations: Math.max(...cols.map((c) => c.iterations)),
     residualNorms: s.block ? cols.map((c) => c.history) : cols[0]!.history,

@@ -32,7 +32,6 @@ import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
 import {
   applyColumns,
   axpy,
-  columnsToMatrix,
   dot,
   dtypeEps,
   norm,
@@ -43,6 +42,7 @@ import {
   type OperatorInput,
   type VectorInput,
 } from './util.js';
+import { Block } from '../operators/block.js';
 
 export type Which = 'LM' | 'SM' | 'LA' | 'SA' | 'BE';
 
@@ -412,7 +412,7 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   const sel = denseSelect(eigenvalues, o.k, o.which, o.sigma).sort((a, b) => eigenvalues[a]! - eigenvalues[b]!);
   const result: EigshResult = { eigenvalues: Float64Array.from(sel, (i) => eigenvalues[i]!), iterations: 1, matvecs: n, method: 'dense' };
   if (o.returnEigenvectors) {
-    result.eigenvectors = columnsToMatrix(sel.map((c) => Float64Array.from({ length: n }, (_, i) => eigenvectors[i * n + c]!)), n);
+    result.eigenvectors = Block.fromColumns(sel.map((c) => Float64Array.from({ length: n }, (_, i) => eigenvectors[i * n + c]!)), n).toMatrix();
   }
   return result;
 }
@@ -454,7 +454,7 @@ function verifyShiftInvert(
   const bad = pick.map((_, t) => t).filter((t) => !(residual(t) <= bound(t)));
   if (bad.length === 0) return;
   const good = pick.filter((_, t) => !bad.includes(t)).sort((a, b) => lambda[a]! - lambda[b]!);
-  const vectors = o.returnEigenvectors ? columnsToMatrix(good.map((i) => out.vectors![i]!), n) : undefined;
+  const vectors = o.returnEigenvectors ? Block.fromColumns(good.map((i) => out.vectors![i]!), n).toMatrix() : undefined;
   const t = bad[0]!;
   throw new EigshNoConvergence(Float64Array.from(good, (i) => lambda[i]!), vectors, out.iterations, out.matvecs, o.k,
     `${bad.length} Ritz pairs met the Lanczos test but not the true residual's: ‖Ax − λx‖ = ${residual(t).toExponential(1)} > ${bound(t).toExponential(1)} at λ = ${lambda[pick[t]!]}; A − σI is nearly singular at sigma = ${o.sigma}`);
@@ -517,7 +517,7 @@ async function lanczosEigsh(
   }
   pick.sort((a, b) => lambda[a]! - lambda[b]!);
   const eigenvalues = Float64Array.from(pick, (i) => lambda[i]!);
-  const eigenvectors = o.returnEigenvectors ? columnsToMatrix(pick.map((i) => out.vectors![i]!), n) : undefined;
+  const eigenvectors = o.returnEigenvectors ? Block.fromColumns(pick.map((i) => out.vectors![i]!), n).toMatrix() : undefined;
   if (pick.length < o.k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, o.k);
   const result: EigshResult = { eigenvalues, iterations: out.iterations, matvecs: out.matvecs, method: 'lanczos' };
   if (eigenvectors) result.eigenvectors = eigenvectors;

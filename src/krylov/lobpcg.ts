@@ -21,7 +21,6 @@ import {
   applyColumns,
   blockArg,
   blockLike,
-  columnsToMatrix,
   dot,
   dtypeEps,
   norm,
@@ -33,6 +32,7 @@ import {
   type BlockInput,
   type OperatorInput,
 } from './util.js';
+import { Block } from '../operators/block.js';
 
 export interface LobpcgOptions {
   /** The generalized problem A x = λ B x (B symmetric positive definite); eigenvectors come back B-orthonormal. */
@@ -262,7 +262,7 @@ function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array
   const order = Array.from(lam, (_, i) => i).sort((a, b) => lam[a]! - lam[b]!);
   return {
     eigenvalues: Float64Array.from(order, (i) => lam[i]!),
-    eigenvectors: columnsToMatrix(order.map((i) => Xc[i]!), s.n),
+    eigenvectors: Block.fromColumns(order.map((i) => Xc[i]!), s.n).toMatrix(),
     iterations,
     residualNorms: Float64Array.from(order, (i) => res[i]!),
     converged: res.every((r) => r <= s.tol),

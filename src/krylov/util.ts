@@ -1,11 +1,12 @@
 /** Shared plumbing of the Krylov solvers: operator normalisation, option fields, column blocks, BLAS-1. */
 import { Matrix } from 'ml-matrix';
-import { LinearOperator } from '../operators/linear-operator.js';
+import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
 import {
   assertOptionsObject, closestKey, field, OptionRangeError, OptionTypeError, quote, type OptionField, type OptionSpec, type ParsedOptions,
 } from '../operators/options.js';
 import { isVectorLike } from '../operators/validate.js';
+import { Block } from '../operators/block.js';
 
 /** Anything `aslinearoperator` accepts: a LinearOperator, a Matrix, a number[][] or `{ shape, matvec }`. */
 export type OperatorInput = Parameters<typeof aslinearoperator>[0];
@@ -114,66 +115,33 @@ export function vectorArg(x: unknown, n: number, fn: string, what: string): Floa
   return v;
 }
 
-/** A block argument (Matrix or number[][], n×k) as k fresh finite columns. */
+/** A block argument (Matrix or number[][], n×k) as k fresh finite columns (views of one new Block). */
 export function blockArg(X: BlockInput, n: number, fn: string, what: string): Float64Array[] {
   const M = Matrix.isMatrix(X) ? (X as Matrix) : null;
   const rows = M ? M.rows : (X as number[][]).length;
   if (rows !== n) throw new RangeError(`${fn}: ${what} has ${rows} rows, expected ${n}`);
   const k = M ? M.columns : (X as number[][])[0]!.length;
   if (k === 0) throw new RangeError(`${fn}: ${what} has no columns`);
-  const cols = Array.from({ length: k }, () => new Float64Array(n));
+  const out = M ? Block.fromMatrix(M) : Block.zeros(n, k);
+  const d = out.data;
   for (let i = 0; i < n; i++) {
     const row = M ? null : (X as number[][])[i]!;
     if (row && row.length !== k) throw new RangeError(`${fn}: ${what} row ${i} has length ${row.length}, expected ${k}`);
     for (let j = 0; j < k; j++) {
-      const v = M ? M.get(i, j) : row![j]!;
+      const v = row ? row[j]! : d[j * n + i]!;
       if (typeof v !== 'number' || !Number.isFinite(v)) {
         throw new RangeError(`${fn}: ${what}[${i}][${j}] is ${String(v)}; entries must be finite numbers`);
       }
-      cols[j]![i] = v;
+      d[j * n + i] = v;
     }
   }
-  return cols;
+  return out.columns();
 }
 
-/** ml-matrix keeps a plain Matrix as Float64Array rows (`data`, untyped in its d.ts); views do not. */
-function rowArrays(M: Matrix): Float64Array[] | null {
-  const data = (M as unknown as { data?: unknown }).data;
-  return Array.isArray(data) && data.length === M.rows && data[0] instanceof Float64Array ? (data as Float64Array[]) : null;
-}
-
-export function columnsToMatrix(cols: readonly Float64Array[], n: number): Matrix {
-  const M = new Matrix(n, cols.length);
-  const k = cols.length;
-  const rows = rowArrays(M);
-  for (let i = 0; i < n; i++) {
-    if (rows) {
-      const row = rows[i]!;
-      for (let j = 0; j < k; j++) row[j] = cols[j]![i]!;
-    } else for (let j = 0; j < k; j++) M.set(i, j, cols[j]![i]!);
-  }
-  return M;
-}
-
-export function matrixToColumns(M: Matrix): Float64Array[] {
-  const n = M.rows;
-  const k = M.columns;
-  const cols = Array.from({ length: k }, () => new Float64Array(n));
-  const rows = rowArrays(M);
-  for (let i = 0; i < n; i++) {
-    if (rows) {
-      const row = rows[i]!;
-      for (let j = 0; j < k; j++) cols[j]![i] = row[j]!;
-    } else for (let j = 0; j < k; j++) cols[j]![i] = M.get(i, j);
-  }
-  return cols;
-}
-
-/** A·[c₀ … c_{k−1}]: one matvec for a single column, one matmat for several. */
+/** A·[c₀ … c_{k−1}] as columns (views of one result block): one product for all of them, no Matrix built. */
 export async function applyColumns(A: LinearOperator, cols: readonly Float64Array[]): Promise<Float64Array[]> {
   if (cols.length === 0) return [];
-  if (cols.length === 1) return [await A.matvec(cols[0]!)];
-  return matrixToColumns(await A.matmat(columnsToMatrix(cols, cols[0]!.length)));
+  return (await matmatBlock(A, Block.fromColumns(cols))).columns();
 }
 
 export function dot(x: Float64Array, y: Float64Array): number {

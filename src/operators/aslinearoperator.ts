@@ -1,15 +1,14 @@
 /** aslinearoperator: the one entry point that turns user data into a LinearOperator. */
 import { Matrix } from 'ml-matrix';
+import { Block } from './block.js';
 import { LinearOperator } from './linear-operator.js';
 import { DenseOperator } from './dense.js';
 import type { Dtype } from './types.js';
 import {
   assertShape,
-  columnMatrix,
   describeValue,
   formatShape,
   isVectorLike,
-  matrixColumn,
   rowsToFloat64,
   toBlock,
 } from './validate.js';
@@ -38,7 +37,7 @@ export interface OperatorSpec {
 /** Normalises a user function's vector result, checking its type and length. */
 function vectorResult(value: unknown, length: number, source: string): Float64Array {
   if (Matrix.isMatrix(value)) {
-    if (value.columns === 1 && value.rows === length) return matrixColumn(value as Matrix, 0);
+    if (value.columns === 1 && value.rows === length) return Float64Array.from((value as Matrix).getColumn(0));
     if (value.rows === 1 && value.columns === length) return Float64Array.from((value as Matrix).getRow(0));
     throw new RangeError(`${source} returned a ${value.rows}x${value.columns} Matrix, expected a vector of length ${length}`);
   }
@@ -57,17 +56,17 @@ function vectorResult(value: unknown, length: number, source: string): Float64Ar
   return out;
 }
 
-/** Normalises a user function's block result, checking its shape. */
-function blockResult(value: unknown, rows: number, cols: number, source: string): Matrix {
+/** Normalises a user function's block result (copied into a Block), checking its shape. */
+function blockResult(value: unknown, rows: number, cols: number, source: string): Block {
   if (!Matrix.isMatrix(value) && !Array.isArray(value)) {
     throw new TypeError(`${source} returned ${describeValue(value)}, expected a ${rows}x${cols} Matrix or number[][]`);
   }
-  // toBlock checks rows and finiteness; the user's Matrix is copied so we never hand it back aliased.
-  const M = toBlock(value as Matrix | number[][], rows, source);
-  if (M.columns !== cols) {
-    throw new RangeError(`${source} returned a ${M.rows}x${M.columns} block, expected ${rows}x${cols}`);
+  // toBlock checks rows and finiteness, and copies: we never hand the user's Matrix back aliased
+  const B = toBlock(value as Matrix | number[][], rows, source);
+  if (B.cols !== cols) {
+    throw new RangeError(`${source} returned a ${B.rows}x${B.cols} block, expected ${rows}x${cols}`);
   }
-  return M === value ? M.clone() : M;
+  return B;
 }
 
 /** A LinearOperator built from user functions (sync or async). */
@@ -84,13 +83,12 @@ export class FunctionOperator extends LinearOperator {
     const { matvec, matmat } = this.spec;
     const m = this.shape[0];
     if (matvec) return vectorResult(await matvec(Float64Array.from(x)), m, `matvec of ${this}`);
-    const Y = blockResult(await matmat!(columnMatrix(x)), m, 1, `matmat of ${this}`);
-    return matrixColumn(Y, 0);
+    return blockResult(await matmat!(new Block(x, x.length, 1).toMatrix()), m, 1, `matmat of ${this}`).data;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
+  protected override async _matmat(X: Block): Promise<Block> {
     const { matmat } = this.spec;
-    if (matmat) return blockResult(await matmat(X.clone()), this.shape[0], X.columns, `matmat of ${this}`);
+    if (matmat) return blockResult(await matmat(X.toMatrix()), this.shape[0], X.cols, `matmat of ${this}`);
     return this.columnByColumn(X, (x) => this._matvec(x), this.shape[0]);
   }
 
@@ -98,20 +96,20 @@ export class FunctionOperator extends LinearOperator {
     const { rmatvec, rmatmat } = this.spec;
     const n = this.shape[1];
     if (rmatvec) return vectorResult(await rmatvec(Float64Array.from(x)), n, `rmatvec of ${this}`);
-    if (rmatmat) return matrixColumn(blockResult(await rmatmat(columnMatrix(x)), n, 1, `rmatmat of ${this}`), 0);
+    if (rmatmat) return blockResult(await rmatmat(new Block(x, x.length, 1).toMatrix()), n, 1, `rmatmat of ${this}`).data;
     throw this.noTransposeError();
   }
 
-  protected override async _rmatmat(X: Matrix): Promise<Matrix> {
+  protected override async _rmatmat(X: Block): Promise<Block> {
     const { rmatvec, rmatmat } = this.spec;
-    if (rmatmat) return blockResult(await rmatmat(X.clone()), this.shape[1], X.columns, `rmatmat of ${this}`);
+    if (rmatmat) return blockResult(await rmatmat(X.toMatrix()), this.shape[1], X.cols, `rmatmat of ${this}`);
     if (rmatvec) return this.columnByColumn(X, (x) => this._rmatvec(x), this.shape[1]);
     throw this.noTransposeError();
   }
 
-  private async columnByColumn(X: Matrix, apply: (x: Float64Array) => Promise<Float64Array>, rows: number): Promise<Matrix> {
-    const Y = new Matrix(rows, X.columns);
-    for (let j = 0; j < X.columns; j++) Y.setColumn(j, Array.from(await apply(matrixColumn(X, j))));
+  private async columnByColumn(X: Block, apply: (x: Float64Array) => Promise<Float64Array>, rows: number): Promise<Block> {
+    const Y = Block.zeros(rows, X.cols);
+    for (let j = 0; j < X.cols; j++) Y.data.set(await apply(X.column(j)), j * rows);
     return Y;
   }
 

@@ -1,5 +1,6 @@
 /** Explicit operators: dense matrices, diagonals, the identity and zero. */
 import { Matrix } from 'ml-matrix';
+import { Block } from './block.js';
 import { LinearOperator } from './linear-operator.js';
 import type { VectorLike } from './types.js';
 import {
@@ -7,7 +8,6 @@ import {
   describeValue,
   formatShape,
   matrixToRowMajor,
-  rowMajorToMatrix,
   rowsToFloat64,
   assertFiniteVector,
   isVectorLike,
@@ -127,37 +127,37 @@ export class DenseOperator extends LinearOperator {
     return y;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
+  protected override async _matmat(X: Block): Promise<Block> {
     const [m, n] = this.shape;
-    const k = X.columns;
+    const k = X.cols;
     const a = this.data;
-    const x = matrixToRowMajor(X); // n×k row-major, so the inner loop runs along contiguous memory
-    const y = new Float64Array(m * k);
+    const x = X.data; // column-major: column c at x[c·n, (c+1)·n)
+    const Y = Block.zeros(m, k);
+    const y = Y.data;
     if (!this.transposedView) {
+      // y_ic = Σ_l a_il x_lc: each stored row, while in cache, meets every column as a contiguous dot product
       for (let i = 0; i < m; i++) {
-        const yBase = i * k;
         const aBase = i * n;
-        for (let l = 0; l < n; l++) {
-          const ail = a[aBase + l]!;
-          if (ail === 0) continue;
-          const xBase = l * k;
-          for (let c = 0; c < k; c++) y[yBase + c]! += ail * x[xBase + c]!;
+        for (let c = 0; c < k; c++) {
+          const xBase = c * n;
+          let s = 0;
+          for (let l = 0; l < n; l++) s += a[aBase + l]! * x[xBase + l]!;
+          y[c * m + i] = s;
         }
       }
     } else {
-      // Y = BᵀX for the stored n×m matrix B: Y += (row r of B)ᵀ ⊗ (row r of X).
+      // Y = BᵀX for the stored n×m matrix B: column c of Y += x_rc · (row r of B), reading B row by row.
       for (let r = 0; r < n; r++) {
         const aBase = r * m;
-        const xBase = r * k;
-        for (let i = 0; i < m; i++) {
-          const ari = a[aBase + i]!;
-          if (ari === 0) continue;
-          const yBase = i * k;
-          for (let c = 0; c < k; c++) y[yBase + c]! += ari * x[xBase + c]!;
+        for (let c = 0; c < k; c++) {
+          const xrc = x[c * n + r]!;
+          if (xrc === 0) continue;
+          const yBase = c * m;
+          for (let i = 0; i < m; i++) y[yBase + i]! += a[aBase + i]! * xrc;
         }
       }
     }
-    return rowMajorToMatrix(y, m, k);
+    return Y;
   }
 
   protected override _transpose(): LinearOperator {
@@ -201,12 +201,10 @@ export class DiagonalOperator extends LinearOperator {
     return y;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
-    const Y = new Matrix(X.rows, X.columns);
-    for (let i = 0; i < X.rows; i++) {
-      const di = this.d[i]!;
-      for (let j = 0; j < X.columns; j++) Y.set(i, j, di * X.get(i, j));
-    }
+  protected override async _matmat(X: Block): Promise<Block> {
+    const Y = Block.zeros(X.rows, X.cols);
+    const n = X.rows;
+    for (let t = 0; t < Y.data.length; t++) Y.data[t] = this.d[t % n]! * X.data[t]!;
     return Y;
   }
 
@@ -233,7 +231,7 @@ export class IdentityOperator extends LinearOperator {
     return Float64Array.from(x);
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
+  protected override async _matmat(X: Block): Promise<Block> {
     return X.clone();
   }
 
@@ -257,8 +255,8 @@ export class ZeroOperator extends LinearOperator {
     return new Float64Array(this.shape[0]);
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
-    return new Matrix(this.shape[0], X.columns);
+  protected override async _matmat(X: Block): Promise<Block> {
+    return Block.zeros(this.shape[0], X.cols);
   }
 
   protected override _transpose(): LinearOperator {

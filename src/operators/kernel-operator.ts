@@ -5,6 +5,7 @@
  */
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { Matrix } from 'ml-matrix';
+import { Block } from './block.js';
 import type { Node } from '../formula/ast.js';
 import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
 import { Formula } from '../formula/builder.js';
@@ -16,7 +17,6 @@ import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { Dtype } from './types.js';
-import { columnsToMatrix, matrixColumns } from './validate.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'gpu';
 
@@ -241,17 +241,19 @@ export class KernelOperator extends LinearOperator {
 
   private float32SumsView: Float32SumsView | undefined;
 
-  /** The columns of K·[c₀ c₁ …] by the backend (or the dense cache, summing in `sums`). */
-  async product(columns: Float64Array[], sums: 'float32' | 'float64' = 'float64'): Promise<Float64Array[]> {
+  /** K·X by the backend (or the dense cache, summing in `sums`); the backends read X's columns in place. */
+  async product(X: Block, sums: 'float32' | 'float64' = 'float64'): Promise<Block> {
+    const columns = X.columns();
     const dense = await this.denseIfWorthIt();
-    if (dense) return dense.multiply(columns, sums);
-    if (this.backend === 'gpu') {
-      return gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu);
-    }
-    return reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, {
-      dtype: this.dtype,
-      symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
-    });
+    const out = dense
+      ? await dense.multiply(columns, sums)
+      : this.backend === 'gpu'
+        ? await gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu)
+        : await reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, {
+          dtype: this.dtype,
+          symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
+        });
+    return Block.adoptColumns(out, this.shape[0]);
   }
 
   /** The cached dense K (evaluated by the generated code: about one product's cost), if the policy says so. */
@@ -312,12 +314,11 @@ export class KernelOperator extends LinearOperator {
   }
 
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
-    return (await this.product([x]))[0]!;
+    return (await this.product(new Block(x, x.length, 1))).data;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
-    const cols = matrixColumns(X);
-    return columnsToMatrix(await this.product(cols), this.shape[0]);
+  protected override async _matmat(X: Block): Promise<Block> {
+    return this.product(X);
   }
 
   protected override _transpose(): LinearOperator {
@@ -370,11 +371,11 @@ class Float32SumsView extends LinearOperator {
   }
 
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
-    return (await this.kernel.product([x], 'float32'))[0]!;
+    return (await this.kernel.product(new Block(x, x.length, 1), 'float32')).data;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
-    return columnsToMatrix(await this.kernel.product(matrixColumns(X), 'float32'), this.shape[0]);
+  protected override async _matmat(X: Block): Promise<Block> {
+    return this.kernel.product(X, 'float32');
   }
 
   protected override _transpose(): LinearOperator {

@@ -7,9 +7,9 @@
  * defined. `./algebra.js` re-exports them for discoverability.
  *
  * Contract for subclasses (the protected hooks):
- *  - `_matvec(x)` / `_matmat(X)`: implement at least one; the other derives from it. Inputs are
- *    already validated (right length, finite, float64) and must NOT be mutated; results must be
- *    fresh arrays/matrices the caller may own.
+ *  - `_matvec(x)` / `_matmat(X)`: implement at least one; the other derives from it. Blocks are
+ *    column-major `Block`s (./block.ts). Inputs are already validated (right length, finite, float64)
+ *    and must NOT be mutated; results must be fresh arrays/blocks the caller may own.
  *  - `_rmatvec(x)` / `_rmatmat(X)`: the transpose product, used by the default `_transpose()`.
  *  - `_transpose()`: override when a cheaper transpose exists (dense, sums, products …).
  *  - `diagonal()`, `toDense()`: override when known exactly / cheaply.
@@ -17,14 +17,13 @@
  */
 import { Matrix } from 'ml-matrix';
 import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
+import { Block } from './block.js';
 import {
+  assertFiniteBlock,
   assertFiniteScalar,
   assertShape,
-  columnMatrix,
-  columnsToMatrix,
   describeValue,
   formatShape,
-  matrixColumn,
   toBlock,
   toVector,
 } from './validate.js';
@@ -56,9 +55,9 @@ export interface LinearOperatorOptions {
 // Module-private access to other operators' protected hooks, granted inside LinearOperator's
 // static block: composites call their parts without validating inputs a second time.
 let callMatvec!: (op: LinearOperator, x: Float64Array) => Promise<Float64Array>;
-let callMatmat!: (op: LinearOperator, X: Matrix) => Promise<Matrix>;
+let callMatmat!: (op: LinearOperator, X: Block) => Promise<Block>;
 let callRmatvec!: (op: LinearOperator, x: Float64Array) => Promise<Float64Array>;
-let callRmatmat!: (op: LinearOperator, X: Matrix) => Promise<Matrix>;
+let callRmatmat!: (op: LinearOperator, X: Block) => Promise<Block>;
 
 function checkVectorResult(y: unknown, length: number, hook: string, op: LinearOperator): Float64Array {
   if (!(y instanceof Float64Array) || y.length !== length) {
@@ -67,11 +66,34 @@ function checkVectorResult(y: unknown, length: number, hook: string, op: LinearO
   return y;
 }
 
-function checkBlockResult(Y: unknown, rows: number, cols: number, hook: string, op: LinearOperator): Matrix {
-  if (!(Y instanceof Matrix) || Y.rows !== rows || Y.columns !== cols) {
-    throw new Error(`${hook} of ${op} returned ${describeValue(Y)}, expected a ${rows}x${cols} Matrix`);
+function checkBlockResult(Y: unknown, rows: number, cols: number, hook: string, op: LinearOperator): Block {
+  if (!(Y instanceof Block) || Y.rows !== rows || Y.cols !== cols) {
+    throw new Error(`${hook} of ${op} returned ${describeValue(Y)}, expected a ${rows}x${cols} Block`);
   }
   return Y;
+}
+
+/**
+ * Y = A X inside the library (the Krylov solvers, the preconditioners): blocks stay column-major, no ml-matrix
+ * Matrix is built. One column goes through `_matvec`, several through `_matmat`. X is checked finite (as the public
+ * products check their input) and must not be mutated while the product runs.
+ */
+export function matmatBlock(A: LinearOperator, X: Block): Promise<Block> {
+  return blockProduct(A, X, false);
+}
+
+/** Y = Aᵀ X inside the library (see `matmatBlock`). */
+export function rmatmatBlock(A: LinearOperator, X: Block): Promise<Block> {
+  return blockProduct(A, X, true);
+}
+
+async function blockProduct(A: LinearOperator, X: Block, transposed: boolean): Promise<Block> {
+  const op = transposed ? A.T : A;
+  const what = transposed ? 'rmatmat' : 'matmat';
+  if (X.rows !== op.shape[1]) throw new RangeError(`${what}: expected a block with ${op.shape[1]} rows, got ${X.rows}x${X.cols} (${A})`);
+  assertFiniteBlock(X, what);
+  if (X.cols === 1) return new Block(await callMatvec(op, X.data), op.shape[0], 1);
+  return callMatmat(op, X);
 }
 
 function assertOperator(B: unknown, what: string): asserts B is LinearOperator {
@@ -94,9 +116,9 @@ export abstract class LinearOperator {
 
   static {
     callMatvec = async (op, x) => checkVectorResult(await op._matvec(x), op.shape[0], '_matvec', op);
-    callMatmat = async (op, X) => checkBlockResult(await op._matmat(X), op.shape[0], X.columns, '_matmat', op);
+    callMatmat = async (op, X) => checkBlockResult(await op._matmat(X), op.shape[0], X.cols, '_matmat', op);
     callRmatvec = async (op, x) => checkVectorResult(await op._rmatvec(x), op.shape[1], '_rmatvec', op);
-    callRmatmat = async (op, X) => checkBlockResult(await op._rmatmat(X), op.shape[1], X.columns, '_rmatmat', op);
+    callRmatmat = async (op, X) => checkBlockResult(await op._rmatmat(X), op.shape[1], X.cols, '_rmatmat', op);
   }
 
   constructor(shape: readonly [number, number], dtype: Dtype = 'float64', options: LinearOperatorOptions = {}) {
@@ -129,14 +151,14 @@ export abstract class LinearOperator {
 
   /** Y = A X for an n×k block X. */
   async matmat(X: BlockLike): Promise<Matrix> {
-    const M = toBlock(X, this.shape[1], 'matmat');
-    return checkBlockResult(await this._matmat(M), this.shape[0], M.columns, '_matmat', this);
+    const B = toBlock(X, this.shape[1], 'matmat');
+    return checkBlockResult(await this._matmat(B), this.shape[0], B.cols, '_matmat', this).toMatrix();
   }
 
   /** Y = Aᵀ X (through `this.T`). */
   async rmatmat(X: BlockLike): Promise<Matrix> {
-    const M = toBlock(X, this.shape[0], 'rmatmat');
-    return callMatmat(this.T, M);
+    const B = toBlock(X, this.shape[0], 'rmatmat');
+    return (await callMatmat(this.T, B)).toMatrix();
   }
 
   /**
@@ -172,29 +194,29 @@ export abstract class LinearOperator {
   /** Default: `_matmat` on a one-column block. */
   protected async _matvec(x: Float64Array): Promise<Float64Array> {
     if (this._matmat === LinearOperator.prototype._matmat) throw this.noProductError();
-    return matrixColumn(await callMatmat(this, columnMatrix(x)), 0);
+    return (await callMatmat(this, new Block(x, x.length, 1))).data;
   }
 
   /** Default: `_matvec` column by column (sequentially, to keep device memory bounded). */
-  protected async _matmat(X: Matrix): Promise<Matrix> {
+  protected async _matmat(X: Block): Promise<Block> {
     if (this._matvec === LinearOperator.prototype._matvec) throw this.noProductError();
-    const columns: Float64Array[] = [];
-    for (let j = 0; j < X.columns; j++) columns.push(await callMatvec(this, matrixColumn(X, j)));
-    return columnsToMatrix(columns, this.shape[0]);
+    const Y = Block.zeros(this.shape[0], X.cols);
+    for (let j = 0; j < X.cols; j++) Y.data.set(await callMatvec(this, X.column(j)), j * Y.rows);
+    return Y;
   }
 
   /** Aᵀ x, used by the default transpose. Default: `_rmatmat` on one column, else an error. */
   protected async _rmatvec(x: Float64Array): Promise<Float64Array> {
     if (this._rmatmat === LinearOperator.prototype._rmatmat) throw this.noTransposeError();
-    return matrixColumn(await callRmatmat(this, columnMatrix(x)), 0);
+    return (await callRmatmat(this, new Block(x, x.length, 1))).data;
   }
 
   /** Aᵀ X. Default: `_rmatvec` column by column, else an error. */
-  protected async _rmatmat(X: Matrix): Promise<Matrix> {
+  protected async _rmatmat(X: Block): Promise<Block> {
     if (this._rmatvec === LinearOperator.prototype._rmatvec) throw this.noTransposeError();
-    const columns: Float64Array[] = [];
-    for (let j = 0; j < X.columns; j++) columns.push(await callRmatvec(this, matrixColumn(X, j)));
-    return columnsToMatrix(columns, this.shape[1]);
+    const Y = Block.zeros(this.shape[1], X.cols);
+    for (let j = 0; j < X.cols; j++) Y.data.set(await callRmatvec(this, X.column(j)), j * Y.rows);
+    return Y;
   }
 
   /** The transpose operator, built once by the `T` getter. Default: a TransposedOperator over `_rmatvec`. */
@@ -289,7 +311,7 @@ export abstract class LinearOperator {
    * shape[0]·shape[1] doubles of memory — for small operators and tests only.
    */
   async toDense(): Promise<Matrix> {
-    return callMatmat(this, Matrix.eye(this.shape[1]));
+    return (await callMatmat(this, Block.eye(this.shape[1]))).toMatrix();
   }
 
   // ---------------------------------------------------------------- krylov conveniences
@@ -430,11 +452,14 @@ export class SumOperator extends LinearOperator {
     return y;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
+  protected override async _matmat(X: Block): Promise<Block> {
     const Ys = await Promise.all(this.parts.map((p) => callMatmat(p, X)));
-    const Y = Ys[0]!;
-    for (let k = 1; k < Ys.length; k++) Y.add(Ys[k]!);
-    return Y;
+    const y = Ys[0]!.data;
+    for (let k = 1; k < Ys.length; k++) {
+      const yk = Ys[k]!.data;
+      for (let t = 0; t < y.length; t++) y[t]! += yk[t]!;
+    }
+    return Ys[0]!;
   }
 
   protected override _transpose(): LinearOperator {
@@ -486,8 +511,11 @@ export class ScaledOperator extends LinearOperator {
     return y;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
-    return (await callMatmat(this.base, X)).mul(this.factor);
+  protected override async _matmat(X: Block): Promise<Block> {
+    const Y = await callMatmat(this.base, X);
+    const y = Y.data;
+    for (let t = 0; t < y.length; t++) y[t]! *= this.factor;
+    return Y;
   }
 
   protected override _transpose(): LinearOperator {
@@ -539,7 +567,7 @@ export class ProductOperator extends LinearOperator {
     return y === x ? Float64Array.from(x) : y;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
+  protected override async _matmat(X: Block): Promise<Block> {
     let Y = X;
     for (let k = this.parts.length - 1; k >= 0; k--) Y = await callMatmat(this.parts[k]!, Y);
     return Y === X ? X.clone() : Y;
@@ -588,11 +616,11 @@ export class ShiftedOperator extends LinearOperator {
     return y;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
+  protected override async _matmat(X: Block): Promise<Block> {
     const Y = await callMatmat(this.base, X);
-    for (let i = 0; i < Y.rows; i++) {
-      for (let j = 0; j < Y.columns; j++) Y.set(i, j, Y.get(i, j) + this.alpha * X.get(i, j));
-    }
+    const y = Y.data;
+    const x = X.data;
+    for (let t = 0; t < y.length; t++) y[t]! += this.alpha * x[t]!;
     return Y;
   }
 
@@ -634,7 +662,7 @@ export class TransposedOperator extends LinearOperator {
     return callRmatvec(this.original, x);
   }
 
-  protected override _matmat(X: Matrix): Promise<Matrix> {
+  protected override _matmat(X: Block): Promise<Block> {
     return callRmatmat(this.original, X);
   }
 
@@ -642,7 +670,7 @@ export class TransposedOperator extends LinearOperator {
     return callMatvec(this.original, x);
   }
 
-  protected override _rmatmat(X: Matrix): Promise<Matrix> {
+  protected override _rmatmat(X: Block): Promise<Block> {
     return callMatmat(this.original, X);
   }
 

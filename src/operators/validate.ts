@@ -4,6 +4,7 @@
  */
 import { Matrix } from 'ml-matrix';
 import type { BlockLike, VectorLike } from './types.js';
+import { Block } from './block.js';
 
 /** "2000x3" */
 export function formatShape(shape: readonly [number, number]): string {
@@ -24,6 +25,7 @@ export function describeValue(value: unknown): string {
     return `a ${value.constructor.name}${'length' in value ? ` of length ${(value as unknown as { length: number }).length}` : ''}`;
   }
   if (Matrix.isMatrix(value)) return `a ${value.rows}x${value.columns} Matrix`;
+  if (value instanceof Block) return `a ${value.rows}x${value.cols} Block`;
   if (typeof value === 'object') {
     const name = (value as object).constructor?.name;
     const keys = Object.keys(value as object);
@@ -71,24 +73,17 @@ export function toVector(x: VectorLike, n: number, what: string): Float64Array {
 }
 
 /**
- * Checks that `X` is an n×k block with `rows` rows and finite entries. A Matrix is returned as is
- * (operators must not mutate their inputs); number[][] is copied into a new Matrix.
+ * Checks that `X` is an n×k block with `rows` rows and finite entries, and returns it as a column-major
+ * Block (always a copy: operators never alias the caller's data).
  */
-export function toBlock(X: BlockLike, rows: number, what: string): Matrix {
+export function toBlock(X: BlockLike, rows: number, what: string): Block {
   if (Matrix.isMatrix(X)) {
-    const M = X instanceof Matrix ? X : new Matrix(X);
-    if (M.rows !== rows) {
-      throw new RangeError(`${what}: expected a block with ${rows} rows, got a ${M.rows}x${M.columns} Matrix`);
+    if (X.rows !== rows) {
+      throw new RangeError(`${what}: expected a block with ${rows} rows, got a ${X.rows}x${X.columns} Matrix`);
     }
-    for (let i = 0; i < M.rows; i++) {
-      for (let j = 0; j < M.columns; j++) {
-        const value = M.get(i, j);
-        if (!Number.isFinite(value)) {
-          throw new RangeError(`${what}: entry (${i}, ${j}) of the block is ${value}; entries must be finite`);
-        }
-      }
-    }
-    return M;
+    const B = Block.fromMatrix(X as Matrix);
+    assertFiniteBlock(B, what);
+    return B;
   }
   if (!Array.isArray(X)) {
     throw new TypeError(`${what}: expected a block (ml-matrix Matrix or number[][]) with ${rows} rows, got ${describeValue(X)}`);
@@ -97,7 +92,20 @@ export function toBlock(X: BlockLike, rows: number, what: string): Matrix {
   if (X.length !== rows) {
     throw new RangeError(`${what}: expected a block with ${rows} rows, got a ${X.length}x${data.columns} number[][]`);
   }
-  return rowMajorToMatrix(data.values, X.length, data.columns);
+  return Block.fromRowMajor(data.values, X.length, data.columns);
+}
+
+/** Throws naming the first non-finite entry of B (in row order, as the user wrote the block). */
+export function assertFiniteBlock(B: Block, what: string): void {
+  const { data, rows, cols } = B;
+  for (let t = 0; t < data.length; t++) {
+    if (Number.isFinite(data[t]!)) continue;
+    let first = t;
+    for (let u = t; u < data.length; u++) {
+      if (!Number.isFinite(data[u]!) && (u % rows) * cols + Math.floor(u / rows) < (first % rows) * cols + Math.floor(first / rows)) first = u;
+    }
+    throw new RangeError(`${what}: entry (${first % rows}, ${Math.floor(first / rows)}) of the block is ${data[first]}; entries must be finite`);
+  }
 }
 
 /**
@@ -146,49 +154,6 @@ export function matrixToRowMajor(M: Matrix): Float64Array {
     for (let j = 0; j < cols; j++) out[base + j] = M.get(i, j);
   }
   return out;
-}
-
-/** Builds a Matrix from row-major data (copied). */
-export function rowMajorToMatrix(data: ArrayLike<number>, rows: number, cols: number): Matrix {
-  if (data.length !== rows * cols) {
-    throw new RangeError(`rowMajorToMatrix: ${data.length} values cannot fill a ${rows}x${cols} matrix`);
-  }
-  const M = new Matrix(rows, cols);
-  for (let i = 0; i < rows; i++) {
-    const base = i * cols;
-    for (let j = 0; j < cols; j++) M.set(i, j, data[base + j]!);
-  }
-  return M;
-}
-
-/** Column j of M as a fresh Float64Array. */
-export function matrixColumn(M: Matrix, j: number): Float64Array {
-  const out = new Float64Array(M.rows);
-  for (let i = 0; i < M.rows; i++) out[i] = M.get(i, j);
-  return out;
-}
-
-/** An n×1 Matrix holding x. */
-export function columnMatrix(x: ArrayLike<number>): Matrix {
-  const M = new Matrix(x.length, 1);
-  for (let i = 0; i < x.length; i++) M.set(i, 0, x[i]!);
-  return M;
-}
-
-/** All columns of M as fresh Float64Arrays, in one row-major pass (ml-matrix stores rows). */
-export function matrixColumns(M: Matrix): Float64Array[] {
-  const k = M.columns;
-  const out = Array.from({ length: k }, () => new Float64Array(M.rows));
-  for (let i = 0; i < M.rows; i++) for (let j = 0; j < k; j++) out[j]![i] = M.get(i, j);
-  return out;
-}
-
-/** An n×k Matrix whose columns are the given vectors (all of length n), filled row by row. */
-export function columnsToMatrix(columns: ArrayLike<number>[], n: number): Matrix {
-  const k = columns.length;
-  const M = new Matrix(n, k);
-  for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) M.set(i, j, columns[j]![i]!);
-  return M;
 }
 
 /** Throws unless `shape` is a pair of positive integers. */

@@ -4,11 +4,11 @@
  * inverse of a low-rank-plus-shift matrix.
  */
 import type { CholeskySolver } from '../cpu/dense-cholesky.js';
-import type { Matrix } from 'ml-matrix';
-import { LinearOperator } from '../operators/linear-operator.js';
+import type { Block } from '../operators/block.js';
+import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
 import { describeValue, formatShape } from '../operators/validate.js';
-import { choleskySolveInPlace, cross, fromMatrix, mulSmall, tall, toMatrix, type Tall } from './dense.js';
+import { blockFromTall, choleskySolveInPlace, cross, mulSmall, tall, tallFromBlock, type Tall } from './dense.js';
 
 export type OperatorLike = Parameters<typeof aslinearoperator>[0];
 
@@ -109,8 +109,8 @@ export abstract class Preconditioner extends LinearOperator {
     return (await this.applyBlock(tall(x.length, 1, x))).data;
   }
 
-  protected override async _matmat(X: Matrix): Promise<Matrix> {
-    return toMatrix(await this.applyBlock(fromMatrix(X)));
+  protected override async _matmat(X: Block): Promise<Block> {
+    return blockFromTall(await this.applyBlock(tallFromBlock(X)));
   }
 }
 
@@ -132,16 +132,13 @@ export function storedFactor(F: Tall): Factor {
   };
 }
 
-/** A factor given as an n×r operator (products through matmat of F and of Fᵀ). */
+/** A factor given as an n×r operator (products of F and of Fᵀ, one for all columns). */
 export function operatorFactor(F: LinearOperator, FT: LinearOperator): Factor {
-  const n = F.shape[0];
-  const r = F.shape[1];
-  const run = async (op: LinearOperator, Z: Tall, rows: number): Promise<Tall> =>
-    Z.cols === 1 ? tall(rows, 1, await op.matvec(Z.data)) : fromMatrix(await op.matmat(toMatrix(Z)));
+  const run = async (op: LinearOperator, Z: Tall): Promise<Tall> => tallFromBlock(await matmatBlock(op, blockFromTall(Z)));
   return {
-    rank: r,
-    apply: (Z) => run(F, Z, n),
-    applyT: (R) => run(FT, R, r),
+    rank: F.shape[1],
+    apply: (Z) => run(F, Z),
+    applyT: (R) => run(FT, R),
   };
 }
 

@@ -9,6 +9,7 @@
  */
 import { Matrix } from 'ml-matrix';
 import { rowMajorMatvec } from '../operators/row-major.js';
+import { Block } from '../operators/block.js';
 
 /** An n×k row-major block. */
 export interface Tall {
@@ -41,10 +42,14 @@ export function concatColumns(A: Tall, B: Tall): Tall {
   return tall(A.rows, k, out);
 }
 
-export function fromMatrix(M: Matrix): Tall {
-  const out = new Float64Array(M.rows * M.columns);
-  for (let i = 0; i < M.rows; i++) out.set(M.getRow(i), i * M.columns);
-  return tall(M.rows, M.columns, out);
+/** A column-major Block as a row-major Tall (a single column is shared, not copied). */
+export function tallFromBlock(B: Block): Tall {
+  return tall(B.rows, B.cols, B.cols === 1 ? B.data : B.toRowMajor());
+}
+
+/** A row-major Tall as a column-major Block (a single column is shared, not copied). */
+export function blockFromTall(T: Tall): Block {
+  return T.cols === 1 ? new Block(T.data, T.rows, 1) : Block.fromRowMajor(T.data, T.rows, T.cols);
 }
 
 export function toMatrix(A: Tall): Matrix {

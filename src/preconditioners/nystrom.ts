@@ -22,15 +22,15 @@
  */
 import { EVD, Matrix } from 'ml-matrix';
 import { mulberry32 } from '../krylov/random.js';
-import type { LinearOperator } from '../operators/linear-operator.js';
+import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
 import {
+  blockFromTall,
   choleskyUpper,
   columnOf,
   concatColumns,
   cross,
   crossVector,
   fillGaussian,
-  fromMatrix,
   frobenius,
   gram,
   mulSmall,
@@ -38,6 +38,7 @@ import {
   orthonormalize,
   rightSolveUpper,
   tall,
+  tallFromBlock,
   toMatrix,
   type Tall,
 } from './dense.js';
@@ -609,7 +610,7 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
       await A.matvec(columnOf(Gn, 0));
     }
     const tm = performance.now();
-    const Ynew = fromMatrix(await A.matmat(toMatrix(Gn)));
+    const Ynew = tallFromBlock(await matmatBlock(A, blockFromTall(Gn)));
     const sketchMs = performance.now() - tm;
     assertFiniteBlock(Ynew, fn, 'the sketch A·Ω');
     Omega = concatColumns(Omega, Gn);

@@ -12,12 +12,13 @@ import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../kryl
 import { checkSymmetry, measureAsymmetry } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
-import { LinearOperator } from '../operators/linear-operator.js';
+import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import {
   boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
 } from '../operators/options.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
-import { assertFiniteScalar, columnsToMatrix, formatShape, matrixColumns, toBlock, toVector } from '../operators/validate.js';
+import { Block } from '../operators/block.js';
+import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
 import {
   cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
@@ -149,7 +150,7 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
   if (A.shape[0] !== A.shape[1]) throw new RangeError(`solve: needs a square operator, got shape ${formatShape(A.shape)} (${A})`);
   assertFiniteScalar(alpha, 'solve (alpha)');
   const isBlock = (typeof b === 'object' && b !== null && 'columns' in b && 'rows' in b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
-  return isBlock ? toBlock(b as BlockLike, A.shape[0], 'solve') : toVector(b as VectorLike, A.shape[0], 'solve');
+  return isBlock ? toBlock(b as BlockLike, A.shape[0], 'solve').toMatrix() : toVector(b as VectorLike, A.shape[0], 'solve');
 }
 
 async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
@@ -273,7 +274,7 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Matrix, alpha: n
  */
 async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
   const F = plan.M!;
-  const B = rhs instanceof Float64Array ? [rhs] : matrixColumns(rhs);
+  const B = rhs instanceof Float64Array ? [rhs] : Block.fromMatrix(rhs).columns();
   const n = A.shape[0];
   const shifted = alpha ? A.shift(alpha) : A;
   const tol = B.map((b) => Math.max((o.rtol ?? 1e-5) * norm(b), o.atol ?? 0));
@@ -296,7 +297,7 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
     steps++;
   }
   // the factor's accuracy does not reach rtol on A's products: CG preconditioned by it, from the refined x
-  const x0 = rhs instanceof Float64Array ? X[0]! : columnsToMatrix(X, n);
+  const x0 = rhs instanceof Float64Array ? X[0]! : Block.fromColumns(X, n).toMatrix();
   const cgPlanned: SolvePlan = { ...plan, method: 'cg', reason: `${plan.reason}; refinement stalled, CG preconditioned by the factor` };
   return solveByCg(A, rhs, alpha, cgPlanned, { ...o, x0 });
 }
@@ -304,15 +305,15 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
 function factorResult(X: Float64Array[], history: number[][], steps: number, matvecs: number, rhs: Float64Array | Matrix, n: number): AnyCgResult {
   const block = !(rhs instanceof Float64Array);
   return {
-    x: block ? columnsToMatrix(X, n) : X[0]!, info: 0, iterations: steps,
+    x: block ? Block.fromColumns(X, n).toMatrix() : X[0]!, info: 0, iterations: steps,
     residualNorms: block ? history : history[0]!, matvecs,
     ...(block ? { columnInfo: X.map(() => 0), columnIterations: X.map(() => steps) } : {}),
   };
 }
 
+/** op·[c₀ … c_{k−1}] as columns (views of one result block): one product for all of them, no Matrix built. */
 async function applyColumns(op: LinearOperator, columns: Float64Array[]): Promise<Float64Array[]> {
-  if (columns.length === 1) return [await op.matvec(columns[0]!)];
-  return matrixColumns(await op.matmat(columnsToMatrix(columns, op.shape[1])));
+  return (await matmatBlock(op, Block.fromColumns(columns, op.shape[1]))).columns();
 }
 
 function norm(v: Float64Array): number {

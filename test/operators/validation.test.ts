@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import { DenseOperator, LinearOperator } from '../../src/operators/index.js';
+import { Block } from '../../src/operators/block.js';
 import { randomMatrix } from './helpers.js';
 
 const big = new DenseOperator(new Float64Array(20 * 2000), [20, 2000]);
@@ -50,8 +51,8 @@ describe('LinearOperator subclass contract', () => {
   }
   class OnlyMatmat extends LinearOperator {
     constructor() { super([2, 2]); }
-    protected override async _matmat(X: Matrix): Promise<Matrix> {
-      return X.clone().mul(2);
+    protected override async _matmat(X: Block): Promise<Block> {
+      return new Block(X.data.map((v) => 2 * v), X.rows, X.cols);
     }
   }
   class Neither extends LinearOperator {
@@ -73,6 +74,18 @@ describe('LinearOperator subclass contract', () => {
   it('a subclass implementing neither hook gets a clear error naming it (no infinite recursion)', async () => {
     await expect(new Neither().matvec([1, 2])).rejects.toThrow('Neither implements neither _matvec nor _matmat');
     await expect(new Neither().matmat([[1], [2]])).rejects.toThrow('Neither implements neither _matvec nor _matmat');
+  });
+
+  it('a _matmat hook returning anything but a Block of the right shape is reported', async () => {
+    class MatrixHook extends LinearOperator {
+      constructor() { super([2, 2]); }
+      protected override async _matmat(X: Block): Promise<Block> {
+        return X.toMatrix() as unknown as Block;
+      }
+    }
+    await expect(new MatrixHook().matmat([[1, 2], [3, 4]])).rejects.toThrow(
+      '_matmat of <2x2 MatrixHook float64> returned a 2x2 Matrix, expected a 2x2 Block',
+    );
   });
 
   it('a hook returning the wrong length is reported', async () => {
