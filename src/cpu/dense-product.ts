@@ -20,10 +20,11 @@ import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from '
 import { poolThreads } from './pool.js';
 
 /**
- * Rows per block of the product: the b values an iteration loads serve 4 rows. A pass takes one
+ * Rows per block of the (unpacked) product: the b values an iteration loads serve 4 rows. A pass takes one
  * right-hand side: passes of 2 and 4 columns (2 and 1 rows per block, to keep the accumulators in
  * registers) measured slower per column than one-column passes (n = 16,384, float32: 78 and
- * 132 ms against 2·32 and 4·32 ms).
+ * 132 ms against 2·32 and 4·32 ms). Packed symmetric products, whose every entry also feeds the mirror
+ * sums, do take several columns per pass (PACKED_BLOCK_COLUMNS).
  */
 const BLOCK_ROWS = 4;
 
@@ -42,12 +43,32 @@ export interface DenseKernelOptions {
   symmetric?: boolean;
 }
 
-/** The reserve after K: a product's buffers, then the Gram matrix or the per-task mirror sums. */
+/**
+ * Right-hand sides a packed symmetric float64 product takes per pass over K: each stored entry loaded serves
+ * them all, where one pass per column read K once per column (block CG's 10 columns: 10 passes).
+ */
+export const PACKED_BLOCK_COLUMNS = 4;
+// 10 columns took 0.64× the CPU time of ten one-column passes at n = 1,257 and 6,000 (2 rows per block; 1 row: 0.70×)
+
+/**
+ * The reserve of a packed product after K: PACKED_BLOCK_COLUMNS columns of b and of out, the per-task float64
+ * mirror sums of as many columns, then for float32-sums products per-task float32 mirrors and b in float32.
+ */
+function packedLayout(reserveOffset: number, mPad: number, slots: number) {
+  const mirrorBytes = align16(mPad * 8);
+  const mirror32Bytes = align16(mPad * 4);
+  const rhsOffset = reserveOffset;
+  const outOffset = rhsOffset + PACKED_BLOCK_COLUMNS * mirrorBytes;
+  const mirrorOffset = outOffset + PACKED_BLOCK_COLUMNS * mirrorBytes;
+  const mirror32Offset = mirrorOffset + slots * PACKED_BLOCK_COLUMNS * mirrorBytes;
+  const rhs32Offset = mirror32Offset + slots * mirror32Bytes;
+  return { rhsOffset, outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset, end: rhs32Offset + mirror32Bytes };
+}
+
+/** The reserve after K: a product's buffers, then the Gram matrix; packed: see `packedLayout`. */
 function reserveFor(n: number, mPad: number, options: DenseKernelOptions): number {
-  return productReserve(n, mPad)
-    + (options.gram ? align16(n * n * 8) : 0)
-    // packed: per-task float64 mirror sums, and for float32-sums products per-task float32 ones and b in float32
-    + (options.symmetric ? poolThreads() * (align16(mPad * 8) + align16(mPad * 4)) + align16(mPad * 4) : 0);
+  if (options.symmetric) return packedLayout(0, mPad, poolThreads()).end;
+  return productReserve(n, mPad) + (options.gram ? align16(n * n * 8) : 0);
 }
 
 /** Bytes of a stored n×m K in `storage` (packed when symmetric). */
@@ -200,56 +221,65 @@ export function denseTransposedProductWat(storage: 'float32' | 'float64'): strin
 }
 
 /**
- * The WAT text of out = K·b for a symmetric K in packed storage (see `packedRowOffset`; group g of
- * rows keeps columns j ≥ g·G, G = the float64 lane group), for the rows [iStart, iEnd): blocks of 4
- * rows run over their diagonal G×G block with the plain product (stored whole), then over the
- * columns after it with both halves of each entry — out_i += K_ij·b_j for the rows and
- * mirror_j += K_ij·b_i for the columns (the lower triangle, never stored) — so every stored entry
- * is loaded once and used twice. `mirror` is this task's float64 column sum (mPad), zeroed here;
- * the caller adds the tasks' mirrors to out. Row blocks never straddle a group: G is a multiple of 4.
+ * The WAT text of out = K·B for a symmetric K in packed storage (see `packedRowOffset`; group g of
+ * rows keeps columns j ≥ g·G, G = the float64 lane group) and `cols` right-hand sides, for the rows
+ * [iStart, iEnd): blocks of `rows` rows run over their diagonal G×G block with the plain product
+ * (stored whole), then over the columns after it with both halves of each entry — out_i += K_ij·b_j
+ * for the rows and mirror_j += K_ij·b_i for the columns (the lower triangle, never stored) — so every
+ * stored entry is loaded once and used 2·cols times. Column c of B, of out and of `mirror` (this task's
+ * float64 column sums, zeroed here; the caller adds the tasks' mirrors to out) lies c·mPad doubles
+ * after the first. Row blocks never straddle a group: G is a multiple of `rows`.
  */
-export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string {
+export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : 2): string {
   const G = laneGroup('float64');
   const f32 = storage === 'float32';
   const elem = f32 ? 4 : 8;
   const storeShift = f32 ? 2 : 3;
   const halves = [0, 1];
-  const acc = (q: number, h: number) => `$a${q}_${h}`;
+  const cs = Array.from({ length: cols }, (_, c) => c);
+  const acc = (q: number, c: number, h: number) => `$a${q}_${c}_${h}`;
   const zero = '(v128.const i64x2 0 0)';
+  /** Byte address of column c's vector at `base` + the byte offset `at` (columns mPad doubles apart). */
+  const colAt = (base: string, c: number, at: string) =>
+    c === 0 ? `(i32.add (local.get ${base}) ${at})` : `(i32.add (i32.add (local.get ${base}) (local.get $colBytes${c})) ${at})`;
   const loadK = (q: number) => f32
     ? halves.map((h) => `(local.set $k${q}_${h} (f64x2.promote_low_f32x4 (v128.load64_zero offset=${h * 8} (i32.add (local.get $p${q}) (local.get $kb)))))`)
     : halves.map((h) => `(local.set $k${q}_${h} (v128.load offset=${h * 16} (i32.add (local.get $p${q}) (local.get $kb))))`);
-  const rowLoop = (rows: number, label: string): string[] => {
-    const qs = Array.from({ length: rows }, (_, q) => q);
-    const total = (q: number) => `(f64x2.add (local.get ${acc(q, 0)}) (local.get ${acc(q, 1)}))`;
-    const store = (q: number) =>
-      `(f64.store (i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))) (f64x2.extract_lane 0 (f64x2.add ${total(q)} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${total(q)} ${total(q)}))))`;
-    /** The j loop from $jx (bytes into b) to $jxEnd, K at $kb; `mirror` adds the lower-triangle half. */
+  const rowLoop = (r: number, label: string): string[] => {
+    const qs = Array.from({ length: r }, (_, q) => q);
+    const total = (q: number, c: number) => `(f64x2.add (local.get ${acc(q, c, 0)}) (local.get ${acc(q, c, 1)}))`;
+    const store = (q: number, c: number) =>
+      `(f64.store ${colAt('$out', c, `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`)} (f64x2.extract_lane 0 (f64x2.add ${total(q, c)} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${total(q, c)} ${total(q, c)}))))`;
+    /** The j loop from $jx (bytes into a column) to $jxEnd, K at $kb; `mirror` adds the lower-triangle half. */
     const jLoop = (name: string, mirror: boolean) => [
       `(block $${name}Done (loop $${name}`,
       `(br_if $${name}Done (i32.ge_u (local.get $jx) (local.get $jxEnd)))`,
-      ...halves.map((h) => `(local.set $x${h} (v128.load offset=${h * 16} (i32.add (local.get $rhs) (local.get $jx))))`),
-      ...(mirror ? halves.map((h) => `(local.set $y${h} (v128.load offset=${h * 16} (i32.add (local.get $mirror) (local.get $jx))))`) : []),
-      ...qs.flatMap((q) => [
-        ...loadK(q),
-        ...halves.map((h) => `(local.set ${acc(q, h)} (f64x2.add (local.get ${acc(q, h)}) (f64x2.mul (local.get $k${q}_${h}) (local.get $x${h}))))`),
-        ...(mirror ? halves.map((h) => `(local.set $y${h} (f64x2.add (local.get $y${h}) (f64x2.mul (local.get $k${q}_${h}) (local.get $b${q}))))`) : []),
+      ...qs.flatMap(loadK),
+      ...cs.flatMap((c) => [
+        ...halves.map((h) => `(local.set $x${h} (v128.load offset=${h * 16} ${colAt('$rhs', c, '(local.get $jx)')}))`),
+        ...(mirror ? halves.map((h) => `(local.set $y${h} (v128.load offset=${h * 16} ${colAt('$mirror', c, '(local.get $jx)')}))`) : []),
+        ...qs.flatMap((q) => [
+          ...halves.map((h) => `(local.set ${acc(q, c, h)} (f64x2.add (local.get ${acc(q, c, h)}) (f64x2.mul (local.get $k${q}_${h}) (local.get $x${h}))))`),
+          ...(mirror ? halves.map((h) => `(local.set $y${h} (f64x2.add (local.get $y${h}) (f64x2.mul (local.get $k${q}_${h}) (local.get $b${q}_${c}))))`) : []),
+        ]),
+        ...(mirror ? halves.map((h) => `(v128.store offset=${h * 16} ${colAt('$mirror', c, '(local.get $jx)')} (local.get $y${h}))`) : []),
       ]),
-      ...(mirror ? halves.map((h) => `(v128.store offset=${h * 16} (i32.add (local.get $mirror) (local.get $jx)) (local.get $y${h}))`) : []),
       `(local.set $kb (i32.add (local.get $kb) (i32.const ${4 * elem})))`,
       '(local.set $jx (i32.add (local.get $jx) (i32.const 32)))',
       `(br $${name})))`,
     ];
     return [
       `(block $${label}Done (loop $${label}`,
-      `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${rows})) (local.get $iEnd)))`,
+      `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${r})) (local.get $iEnd)))`,
       // the group's first stored column c0, then each row's start (the layout of packedRowOffset)
       `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(G)})))`,
       `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${Math.log2(G)})))`,
       ...qs.flatMap((q) => [
         `(local.set $p${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`,
-        `(local.set $b${q} (f64x2.splat (f64.load (i32.add (local.get $rhs) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))))))`,
-        ...halves.map((h) => `(local.set ${acc(q, h)} ${zero})`),
+        ...cs.flatMap((c) => [
+          `(local.set $b${q}_${c} (f64x2.splat (f64.load ${colAt('$rhs', c, `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`)})))`,
+          ...halves.map((h) => `(local.set ${acc(q, c, h)} ${zero})`),
+        ]),
       ]),
       // the diagonal block: stored whole, plain product
       '(local.set $kb (i32.const 0))',
@@ -259,32 +289,32 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64'): string
       // the columns after it: both halves
       '(local.set $jxEnd (i32.shl (local.get $mPad) (i32.const 3)))',
       ...jLoop(`${label}Off`, true),
-      ...qs.map(store),
-      `(local.set $i (i32.add (local.get $i) (i32.const ${rows})))`,
+      ...qs.flatMap((q) => cs.map((c) => store(q, c))),
+      `(local.set $i (i32.add (local.get $i) (i32.const ${r})))`,
       `(br $${label})))`,
     ];
   };
-  const kLocals = Array.from({ length: 4 }, (_, q) => halves.map((h) => `(local $k${q}_${h} v128)`).join(' ')).join(' ');
+  const perRow = (q: number) => cs.map((c) => `(local $b${q}_${c} v128) ${halves.map((h) => `(local ${acc(q, c, h)} v128)`).join(' ')}`).join(' ');
   return [
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
     '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs i32) (param $out i32) (param $mirror i32)',
     '(local $i i32) (local $blk i32) (local $c0 i32) (local $kb i32) (local $jx i32) (local $jxEnd i32)',
-    '(local $p0 i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128)',
-    '(local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)',
-    kLocals,
-    Array.from({ length: 4 }, (_, q) => halves.map((h) => `(local ${acc(q, h)} v128)`).join(' ')).join(' '),
-    // zero this task's mirror
+    '(local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128)',
+    cs.slice(1).map((c) => `(local $colBytes${c} i32)`).join(' '),
+    Array.from({ length: rows }, (_, q) => `(local $p${q} i32) ${halves.map((h) => `(local $k${q}_${h} v128)`).join(' ')} ${perRow(q)}`).join(' '),
+    ...cs.slice(1).map((c) => `(local.set $colBytes${c} (i32.shl (i32.mul (local.get $mPad) (i32.const ${c})) (i32.const 3)))`),
+    // zero this task's mirror columns
     '(local.set $jx (i32.const 0))',
-    '(local.set $jxEnd (i32.shl (local.get $mPad) (i32.const 3)))',
+    `(local.set $jxEnd (i32.shl (i32.mul (local.get $mPad) (i32.const ${cols})) (i32.const 3)))`,
     '(block $zDone (loop $z',
     '(br_if $zDone (i32.ge_u (local.get $jx) (local.get $jxEnd)))',
     `(v128.store (i32.add (local.get $mirror) (local.get $jx)) ${zero})`,
     '(local.set $jx (i32.add (local.get $jx) (i32.const 16)))',
     '(br $z)))',
     '(local.set $i (local.get $iStart))',
-    ...rowLoop(4, 'blocks'),
-    ...rowLoop(1, 'tail'),
+    ...rowLoop(rows, 'blocks'),
+    ...(rows > 1 ? rowLoop(1, 'tail') : []),
     '))',
   ].join('\n');
 }
@@ -633,40 +663,38 @@ export class DenseKernelMatrix {
     const { n } = this;
     const { memory, offset, mPad, storage, reserveOffset } = this.stored;
     const buf = memory.buffer as unknown as ArrayBuffer;
-    const rhsOffset = reserveOffset;
-    const outOffset = reserveOffset + align16(mPad * 8);
-    const mirrorOffset = reserveOffset + productReserve(n, mPad);
-    const mirrorBytes = align16(mPad * 8);
-    // float32 sums: their per-task mirrors and b in float32 after the float64 mirrors (see reserveFor)
-    const mirror32Offset = mirrorOffset + this.mirrorSlots * mirrorBytes;
-    const mirror32Bytes = align16(mPad * 4);
-    const rhs32Offset = mirror32Offset + this.mirrorSlots * mirror32Bytes;
+    const { rhsOffset, outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
     const tasks = Math.min(rowTasks(n, n), this.mirrorSlots);
-    const module = f32Sums
-      ? await compileWat('denseSym|f32sums', denseSymmetricProductF32Wat)
-      : await compileWat(`denseSym|${storage}`, () => denseSymmetricProductWat(storage));
-    const rhs = new Float64Array(buf, rhsOffset, mPad);
-    const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
-    rhs.fill(0, n);
-    rhs32.fill(0, n);
     // row ranges of equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows
     const boundary = triangleBoundary(n, tasks, 4);
-    const results: Float64Array[] = [];
-    for (const column of columns) {
-      if (f32Sums) rhs32.set(column);
-      else rhs.set(column);
-      await runRowRanges(module, memory, tasks, boundary, (t, iStart, iEnd) => f32Sums
-        ? [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorOffset + t * mirrorBytes, mirror32Offset + t * mirror32Bytes]
-        : [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorOffset + t * mirrorBytes]);
-      const out = new Float64Array(buf, outOffset, n).slice();
-      for (let t = 0; t < tasks; t++) {
-        if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale
-        const mirror = new Float64Array(buf, mirrorOffset + t * mirrorBytes, n);
-        for (let i = 0; i < n; i++) out[i]! += mirror[i]!;
+    const all = new Float64Array(n * columns.length); // the results, column-major (a Block wraps them as they are)
+    const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
+    rhs32.fill(0, n);
+    // float64 sums: up to PACKED_BLOCK_COLUMNS right-hand sides per pass over K; float32 sums: one
+    const width = f32Sums ? 1 : PACKED_BLOCK_COLUMNS;
+    for (let first = 0; first < columns.length; first += width) {
+      const cols = Math.min(width, columns.length - first);
+      const module = f32Sums
+        ? await compileWat('denseSym|f32sums', denseSymmetricProductF32Wat)
+        : await compileWat(`denseSym|${storage}|${cols}`, () => denseSymmetricProductWat(storage, cols));
+      for (let c = 0; c < cols; c++) {
+        if (f32Sums) rhs32.set(columns[first + c]!);
+        else new Float64Array(buf, rhsOffset + c * mirrorBytes, mPad).fill(0, n).set(columns[first + c]!);
       }
-      results.push(out);
+      await runRowRanges(module, memory, tasks, boundary, (t, iStart, iEnd) => f32Sums
+        ? [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorOffset + t * width * mirrorBytes, mirror32Offset + t * mirror32Bytes]
+        : [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorOffset + t * width * mirrorBytes]);
+      for (let c = 0; c < cols; c++) {
+        const out = all.subarray((first + c) * n, (first + c + 1) * n);
+        out.set(new Float64Array(buf, outOffset + c * mirrorBytes, n));
+        for (let t = 0; t < tasks; t++) {
+          if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale
+          const mirror = new Float64Array(buf, mirrorOffset + (t * width + c) * mirrorBytes, n);
+          for (let i = 0; i < n; i++) out[i]! += mirror[i]!;
+        }
+      }
     }
-    return results;
+    return Array.from({ length: columns.length }, (_, c) => all.subarray(c * n, (c + 1) * n));
   }
 
   private async runTransposed(columns: readonly Float64Array[]): Promise<Float64Array[]> {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DenseKernelMatrix, F32_SUMS_ERROR, denseProductWat } from '../../src/cpu/dense-product.js';
+import { DenseKernelMatrix, F32_SUMS_ERROR, PACKED_BLOCK_COLUMNS, denseProductWat, denseSymmetricProductWat } from '../../src/cpu/dense-product.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
 import { oracleProducts } from '../conformance.js';
@@ -101,6 +101,29 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     expect(() => K.gram()).toThrow(/gram: true/);
     expect(() => K.entries([4], [0])).toThrow(/row 4 outside \[0, 4\)/);
     expect(() => K.entries([0], [-1])).toThrow(/column -1 outside \[0, 5\)/);
+  });
+
+  it('packed symmetric products take up to PACKED_BLOCK_COLUMNS right-hand sides per pass, equal to one-column passes', async () => {
+    const wat = denseSymmetricProductWat('float64', PACKED_BLOCK_COLUMNS);
+    // each stored entry is loaded once per row of the block and serves every column
+    // (2 rows per block + 1 row in the tail) × 2 halves × (diagonal, off-diagonal) loops
+    expect(wat.match(/\(local\.set \$k\d_\d \(v128\.load/g)!.length).toBe((2 + 1) * 2 * 2);
+    for (let c = 0; c < PACKED_BLOCK_COLUMNS; c++) expect(wat).toContain(`$a0_${c}_0`);
+    for (const n of [17, 301]) {
+      const x = points(n, 3, 50);
+      const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.8, 's')).neg().exp();
+      const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float64', { symmetric: true });
+      const cols = Array.from({ length: 9 }, (_, r) => column(n, 60 + r));
+      const want = oracleProducts(evaluateDenseJs(f.node), n, n, cols);
+      const single = await Promise.all(cols.map(async (c) => (await K.multiply([c]))[0]!));
+      for (const count of [2, 5, 9]) {
+        const got = await K.multiply(cols.slice(0, count));
+        for (let r = 0; r < count; r++) {
+          expect(Array.from(got[r]!), `n = ${n}, ${count} columns, column ${r}`).toEqual(Array.from(single[r]!));
+          for (let i = 0; i < n; i++) expect(Math.abs(got[r]![i]! - want[r]!.y[i]!)).toBeLessThanOrEqual(1e-14 * want[r]!.scale[i]!);
+        }
+      }
+    }
   });
 
   // packed symmetric storage: sizes around the 16-row groups and the 4-row blocks; the last on the pool
