@@ -49,12 +49,12 @@ function checkOrder(k: number, what: string): void {
   if (!Number.isInteger(k) || k < 1) throw new RangeError(`${what}: k must be a positive integer, got ${k}`);
 }
 
-function sharedMemory(bytes: number, what: string): WebAssembly.Memory {
+/** A shared memory of `bytes` from the recycling pool (memory-pool.ts), after checking it is addressable. */
+function poolMemory(bytes: number, what: string): WebAssembly.Memory {
   if (bytes > MAX_BYTES) {
     throw new RangeError(`${what}: needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (more than 4 GiB)`);
   }
-  const pages = pagesFor(bytes);
-  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  return acquireMemory(pagesFor(bytes));
 }
 
 const get = (name: string) => `(local.get $${name})`;
@@ -271,17 +271,22 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
   const kp = Math.ceil(k / 4) * 4;
   const aOffset = 64;
   const pOffset = align64(aOffset + kp * kp * 8);
-  const memory = sharedMemory(pOffset + PANEL * kp * 8, `choleskyUpperWasm (k = ${k})`);
+  // from the recycling pool: a fresh memory per factorisation handed to the workers outlives it (see memory-pool.ts)
+  const memory = poolMemory(pOffset + PANEL * kp * 8, `choleskyUpperWasm (k = ${k})`);
   const module = await compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat);
   const wasm = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as FactorExports;
   const buf = memory.buffer as unknown as ArrayBuffer;
   const A = new Float64Array(buf, aOffset, kp * kp);
-  for (let i = 0; i < k; i++) A.set(M.subarray(i * k + i, i * k + k), i * kp + i);
-
-  if ((await factorPanels(module, memory, wasm, k, kp, aOffset, pOffset)) >= 0) return undefined;
-
-  const R = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) R.set(A.subarray(i * kp + i, i * kp + k), i * k + i);
+  // a recycled memory holds old data: the padding columns and rows start at 0, as in a fresh memory
+  for (let i = 0; i < kp; i++) {
+    if (i < k) A.set(M.subarray(i * k + i, i * k + k), i * kp + i);
+    A.fill(0, i * kp + Math.max(i, k), (i + 1) * kp);
+  }
+  // on a throw the memory is left to the garbage collector: a terminated worker may still be writing to it
+  const failed = (await factorPanels(module, memory, wasm, k, kp, aOffset, pOffset)) >= 0;
+  const R = failed ? undefined : new Float64Array(k * k);
+  for (let i = 0; R && i < k; i++) R.set(A.subarray(i * kp + i, i * kp + k), i * k + i);
+  recycleMemory(memory);
   return R;
 }
 
@@ -418,9 +423,7 @@ export class CholeskySolver {
     const kp = Math.ceil(k / 4) * 4;
     const aOffset = 64;
     const pOffset = align64(aOffset + kp * kp * 8);
-    const bytes = pOffset + PANEL * kp * 8;
-    if (bytes > MAX_BYTES) throw new RangeError(`CholeskySolver.factor: needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (more than 4 GiB)`);
-    const memory = acquireMemory(pagesFor(bytes));
+    const memory = poolMemory(pOffset + PANEL * kp * 8, 'CholeskySolver.factor');
     const [factorModule, solveModule] = await CholeskySolver.compile();
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
     const buf = memory.buffer as unknown as ArrayBuffer;
@@ -463,7 +466,10 @@ export class CholeskySolver {
     const kp = k + (k & 1);
     const rOffset = 64;
     const xOffset = align64(rOffset + kp * kp * 8);
-    const memory = sharedMemory(xOffset + 4 * kp * 8, `CholeskySolver.create (k = ${k})`);
+    if (xOffset + 4 * kp * 8 > MAX_BYTES) throw new RangeError(`CholeskySolver.create (k = ${k}): needs more than 4 GiB of WASM memory`);
+    // a fresh memory: it never reaches a worker, so the garbage collector frees it with the solver
+    const pages = pagesFor(xOffset + 4 * kp * 8);
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
     const module = await compileWat('cholesky|solve|cols1-4', solveWat);
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;

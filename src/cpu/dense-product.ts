@@ -554,6 +554,9 @@ export class DenseKernelMatrix {
       throw new Error(`internal: packed symmetric storage needs n = m and no Gram reserve, got ${n}x${m}${options.gram ? ' with gram' : ''}`);
     }
     const mPad = paddedRow(m);
+    // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
+    const product = options.symmetric ? compileWat(`denseSym|${storage}`, () => denseSymmetricProductWat(storage)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
+    product.catch(() => undefined);
     const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
     return new DenseKernelMatrix(n, m, stored, options.gram === true);

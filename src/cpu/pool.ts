@@ -8,6 +8,8 @@ import { Piscina } from 'piscina';
 
 let pool: Piscina | undefined;
 let threads: number | undefined;
+/** Whether `pool`'s workers have answered (see getPool). */
+let ready = false;
 
 /**
  * The thread count asked for by `source` (LAZYLINALG_THREADS or setCpuThreads), clamped to the cores
@@ -53,16 +55,31 @@ export async function setCpuThreads(count: number): Promise<void> {
   await shutdownCpuPool();
 }
 
+/**
+ * The pool, started at the first call: its workers boot (a Node environment each, then this package's worker
+ * module) in the background, and a no-op task per thread marks the pool ready once they answer (`poolReady`).
+ */
 export function getPool(): Piscina {
-  pool ??= new Piscina({
+  if (pool) return pool;
+  const p = (pool = new Piscina({
     filename: new URL('./pool-worker.js', import.meta.url).href,
     minThreads: poolThreads(),
     maxThreads: poolThreads(),
     // one task per worker at a time: tasks are already sized to one row range per core
     concurrentTasksPerWorker: 1,
     idleTimeout: 30_000,
-  });
-  return pool;
+  }));
+  ready = false;
+  Promise.all(Array.from({ length: poolThreads() }, () => p.run(null))).then(
+    () => { if (pool === p) ready = true; },
+    () => undefined, // a failed start shows in the products that use the pool
+  );
+  return p;
+}
+
+/** Whether the pool is started and its workers have answered: a task sent now runs without waiting for a boot. */
+export function poolReady(): boolean {
+  return pool !== undefined && ready;
 }
 
 /** Whether the pool's worker threads are running (started and not shut down). */
@@ -100,5 +117,6 @@ export async function runOnPool(task: PoolTask): Promise<void> {
 export async function shutdownCpuPool(): Promise<void> {
   const p = pool;
   pool = undefined;
+  ready = false;
   if (p) await p.destroy();
 }

@@ -3,79 +3,39 @@
  * code generated from the AST (`wasm-emit.ts`), split by rows over a pool of worker threads
  * that share one WebAssembly memory. K is never stored: memory is O((n + m)·d + (n + m)·k).
  */
+import { setFlagsFromString } from 'node:v8';
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
-import { getPool, poolThreads, runOnPool } from './pool.js';
+import { getPool, poolReady, poolThreads, runOnPool } from './pool.js';
+import { assembleWat } from './wat-assemble.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
 
-interface WabtModule {
-  parseWat(filename: string, text: string, features?: Record<string, boolean>): {
-    toBinary(options: Record<string, unknown>): { buffer: Uint8Array };
-    destroy(): void;
-  };
-}
-
 /**
- * A module touching the parser's and the binary writer's paths for what the programs use (shared memory,
- * blocks and loops, i32/f64 scalars, v128 loads, stores, lanes, shuffles, f64x2/f32x4 arithmetic).
+ * Up to this many pairs a product runs on the calling thread while the pool's workers are still starting
+ * (their start is begun, for the products after): a fresh process's first products at n ≈ 2,000 would
+ * otherwise wait for the workers' boot, which costs more than the product on one thread.
  */
-const WABT_WARMUP_WAT = `(module (import "env" "mem" (memory 1 65536 shared))
-  (func (export "reduce") (param $a i32) (param $b i32) (local $i i32) (local $x f64) (local $v v128) (local $w v128)
-    (block $done (loop $top (br_if $done (i32.ge_u (local.get $i) (local.get $b)))
-      (local.set $v (v128.load offset=16 (i32.add (local.get $a) (i32.shl (local.get $i) (i32.const 3)))))
-      (local.set $w (f64x2.add (f64x2.mul (local.get $v) (local.get $v)) (f64x2.promote_low_f32x4 (v128.load64_zero (local.get $a)))))
-      (local.set $w (f32x4.demote_f64x2_zero (f64x2.sqrt (local.get $w))))
-      (local.set $w (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $v) (v128.and (local.get $w) (v128.const i64x2 -1 0))))
-      (local.set $x (f64.add (f64x2.extract_lane 0 (local.get $w)) (f64.load (local.get $a))))
-      (f64.store offset=8 (local.get $a) (select (local.get $x) (f64.const 0) (f64.gt (local.get $x) (f64.const 1.5))))
-      (v128.store (local.get $a) (f32x4.add (local.get $w) (f32x4.splat (f32.const 2))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $top)))))`;
-
-let wabtPromise: Promise<WabtModule> | undefined;
-/**
- * wabt, warmed up: it is itself WebAssembly, compiled lazily (each function at its first call), so a first
- * parse after `--no-liftoff` (see useOptimizingCompiler) compiled its parser with the optimizing compiler —
- * measured 150 ms of a first product. The warm-up parse runs before the flag, on the baseline compiler.
- */
-function wabt(): Promise<WabtModule> {
-  wabtPromise ??= import('wabt').then(async (m) => {
-    const w = await (m.default as unknown as () => Promise<WabtModule>)();
-    const parsed = w.parseWat('warmup.wat', WABT_WARMUP_WAT, { simd: true, threads: true });
-    try {
-      parsed.toBinary({});
-    } finally {
-      parsed.destroy();
-    }
-    return w;
-  });
-  return wabtPromise;
-}
+export const MAX_PAIRS_WHILE_POOL_STARTS = 1 << 22;
 
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
 
-let optimizingOnly: Promise<void> | undefined;
+let optimizingOnly = false;
 
 /**
- * Kernel modules are compiled by V8's optimizing compiler only (`--no-liftoff`), in Node, once,
- * after wabt's own module is loaded. With the default baseline-first tiering, the first product
- * of a new program runs entirely in baseline code — a wasm call does not switch tiers mid-call and
- * each worker runs one long call — measured 9.3 s instead of 0.63 s for a first 64-column product
- * at n = 8,000. The flag only changes how later wasm modules compile (slower to compile, fast from
- * the first call); LAZYLINALG_WASM_TIERING=default leaves V8 as it is.
+ * Kernel modules are compiled by V8's optimizing compiler only (`--no-liftoff`), in Node, from the first
+ * compile on. With the default baseline-first tiering, the first product of a new program runs entirely in
+ * baseline code — a wasm call does not switch tiers mid-call and each worker runs one long call — measured
+ * 9.3 s instead of 0.63 s for a first 64-column product at n = 8,000. The flag only changes how later wasm
+ * modules compile (slower to compile, fast from the first call); LAZYLINALG_WASM_TIERING=default leaves V8
+ * as it is.
  */
-function useOptimizingCompiler(): Promise<void> {
-  optimizingOnly ??= (async () => {
-    if (typeof process === 'undefined' || process.env['LAZYLINALG_WASM_TIERING'] === 'default') return;
-    try {
-      (await import('node:v8')).setFlagsFromString('--no-liftoff');
-    } catch {
-      // not Node (Deno, browsers): keep the engine's tiering
-    }
-  })();
-  return optimizingOnly;
+function useOptimizingCompiler(): void {
+  if (optimizingOnly) return;
+  optimizingOnly = true;
+  if (process.env['LAZYLINALG_WASM_TIERING'] !== 'default') setFlagsFromString('--no-liftoff');
 }
 
 /** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
@@ -87,16 +47,9 @@ export function compileProgram(program: ReductionProgram): Promise<WebAssembly.M
 export function compileWat(key: string, wat: () => string): Promise<WebAssembly.Module> {
   let m = moduleCache.get(key);
   if (!m) {
-    m = wabt().then(async (w) => {
-      await useOptimizingCompiler();
-      const parsed = w.parseWat('kernel.wat', wat(), { simd: true, threads: true });
-      try {
-        // V8 validates on compile (wabt's own validator ignores the feature flags)
-        return WebAssembly.compile(parsed.toBinary({}).buffer as Uint8Array<ArrayBuffer>);
-      } finally {
-        parsed.destroy();
-      }
-    });
+    useOptimizingCompiler();
+    // V8 validates on compile (the assembler checks syntax only); compilation runs on V8's background threads
+    m = (async () => WebAssembly.compile(assembleWat(wat()) as Uint8Array<ArrayBuffer>))();
     moduleCache.set(key, m);
     m.catch(() => moduleCache.delete(key));
   }
@@ -175,10 +128,15 @@ export async function evaluateKernelDense(
 
 /**
  * How many row ranges a product over n×m pairs is split into: one per pool thread when `parallel`
- * (default: n·m ≥ MIN_PAIRS_FOR_POOL and more than one core), else 1.
+ * (default: n·m ≥ MIN_PAIRS_FOR_POOL and more than one core, and for up to MAX_PAIRS_WHILE_POOL_STARTS
+ * pairs only once the pool is ready — it is started here), else 1.
  */
 export function rowTasks(n: number, m: number, parallel?: boolean): number {
-  const pool = parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
+  let pool = parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
+  if (parallel === undefined && pool && n * m <= MAX_PAIRS_WHILE_POOL_STARTS && !poolReady()) {
+    getPool();
+    pool = false;
+  }
   return pool ? Math.max(1, Math.min(poolThreads(), n)) : 1;
 }
 

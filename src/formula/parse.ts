@@ -7,11 +7,24 @@
  * properties only, so `constructor` or `__proto__` never reach Object.prototype).
  * Implicit multiplication (`2 x`, `2 sqnorm2(x - y)`) is mathjs syntax for `*` and is accepted.
  */
-import { parse, type MathNode } from 'mathjs';
+import { createRequire } from 'node:module';
+import type { MathNode } from 'mathjs';
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
 import { Formula, Pm } from './builder.js';
 import { FormulaError } from './errors.js';
 import { MAX_FORMULA_DEPTH, unary } from './nodes.js';
+
+/**
+ * mathjs's parser, loaded at the first string formula: loading mathjs builds its whole function library
+ * (measured 3.5–4.4 s of a fresh process's import on the loaded 2-vCPU VM), which operators built without
+ * strings never use. kernelOperator is synchronous and ESM has no synchronous dynamic import: this is a
+ * CommonJS require of the same package (its CommonJS build).
+ */
+let mathParse: ((source: string) => MathNode) | undefined;
+function mathjsParse(): (source: string) => MathNode {
+  mathParse ??= (createRequire(import.meta.url)('mathjs') as typeof import('mathjs')).parse;
+  return mathParse;
+}
 
 export type ScopeValue = Formula | number | number[];
 export type FormulaScope = Record<string, ScopeValue>;
@@ -101,6 +114,7 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
   if (nesting > MAX_PARENTHESIS_DEPTH) {
     throw new FormulaError(`formula nests parentheses ${nesting} deep; the limit is ${MAX_PARENTHESIS_DEPTH} ${shortWhere(source)}`);
   }
+  const parse = mathjsParse();
   let tree: MathNode;
   try {
     tree = parse(source);
