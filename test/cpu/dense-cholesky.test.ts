@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { choleskyUpperWasm, CholeskySolver } from '../../src/cpu/dense-cholesky.js';
 import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
 import { poolThreads, setCpuThreads } from '../../src/cpu/pool.js';
+import { emptyMemoryCache, recycledMemoryBytes } from '../../src/cpu/memory-pool.js';
 import { mulberry32 } from '../../src/krylov/random.js';
 
 /** A = XᵀX/k + I for a seeded k×k X with entries in [−1, 1): SPD, condition number of tens. */
@@ -203,5 +204,22 @@ describe('CholeskySolver', () => {
     expect(() => solver.solveInPlace(new Float64Array(7), 2)).toThrow(/7 entries.*k\*q = 8.*k = 4, q = 2/);
     expect(() => solver.solveInPlace(new Float64Array(4), 0)).toThrow(/positive integer, got 0/);
     expect(() => solver.solveInPlace(new Float64Array(4), 1.5)).toThrow(/positive integer, got 1.5/);
+  });
+});
+
+describe('choleskyUpperWasm memory', () => {
+  it('takes its memory from the recycling pool and hands it back: repeated factorisations reuse one memory', async () => {
+    // a fresh memory per factorisation, once handed to the workers, outlives it (the pool leak of products)
+    emptyMemoryCache();
+    const k = 203; // odd: padding rows and columns in the working matrix
+    const first = spd(k, 1);
+    expect(await choleskyUpperWasm(first, k)).toBeDefined();
+    const kept = recycledMemoryBytes();
+    expect(kept).toBeGreaterThan(k * k * 8);
+    // the second factorisation runs in the first one's memory, its data left behind: same R as the JS reference
+    const second = spd(k, 2);
+    const R = (await choleskyUpperWasm(second, k))!;
+    expect(recycledMemoryBytes()).toBe(kept);
+    expect(maxAbsDiff(R, choleskyUpper(second, k)!) / maxAbs(R)).toBeLessThan(1e-12);
   });
 });
