@@ -6,12 +6,10 @@
  */
 
 /**
- * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[] } | null} task null: the
- *   pool's start-up probe (see getPool)
+ * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[] }} task
  * @returns {number}
  */
 export default function runReduction(task) {
-  if (task === null) return 0;
   const instance = new WebAssembly.Instance(task.module, { env: { mem: task.memory } });
   const reduce = /** @type {(...args: number[]) => void} */ (instance.exports['reduce']);
   reduce(...task.args);

@@ -8,7 +8,7 @@ import { Piscina } from 'piscina';
 
 let pool: Piscina | undefined;
 let threads: number | undefined;
-/** Whether `pool`'s workers have answered (see getPool). */
+/** Whether `pool`'s workers all run (see getPool). */
 let ready = false;
 
 /**
@@ -56,8 +56,8 @@ export async function setCpuThreads(count: number): Promise<void> {
 }
 
 /**
- * The pool, started at the first call: its workers boot (a Node environment each, then this package's worker
- * module) in the background, and a no-op task per thread marks the pool ready once they answer (`poolReady`).
+ * The pool, started at the first call: its workers boot (a Node environment each) in the background; the pool
+ * is ready (`poolReady`) once they all run.
  */
 export function getPool(): Piscina {
   if (pool) return pool;
@@ -70,14 +70,18 @@ export function getPool(): Piscina {
     idleTimeout: 30_000,
   }));
   ready = false;
-  Promise.all(Array.from({ length: poolThreads() }, () => p.run(null))).then(
-    () => { if (pool === p) ready = true; },
-    () => undefined, // a failed start shows in the products that use the pool
-  );
+  // ready once every worker thread runs (its Node environment booted, the costly part); no probe task, which
+  // would hold a worker that a product could use
+  let online = 0;
+  for (const worker of p.threads) {
+    worker.once('online', () => {
+      if (++online === p.threads.length && pool === p) ready = true;
+    });
+  }
   return p;
 }
 
-/** Whether the pool is started and its workers have answered: a task sent now runs without waiting for a boot. */
+/** Whether the pool is started and its workers run: a task sent now does not wait for a thread's boot. */
 export function poolReady(): boolean {
   return pool !== undefined && ready;
 }
