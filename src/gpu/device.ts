@@ -14,6 +14,8 @@
  * A lost device is forgotten: the next `acquireGpu()` acquires a fresh one; products in flight on
  * the lost device reject with a message saying so (see `GpuContext.lost`).
  */
+// options.ts is a leaf (it imports validate.ts only, which imports nothing of this library), like reduce.ts's describeValue
+import { checkArgument, field, oneOf, optional, parseOptions } from '../operators/options.js';
 
 export type BackendSetting = 'auto' | 'cpu' | 'gpu';
 
@@ -311,22 +313,28 @@ export function backendSetting(): BackendSetting {
   return setting;
 }
 
+export interface SetBackendOptions {
+  /** The GPUDevice to use (from the caller's own adapter). */
+  device?: GPUDevice;
+}
+
+const BACKEND_CHOICE = oneOf('auto', 'cpu', 'gpu');
+const SET_BACKEND_SPEC = {
+  device: optional(field<GPUDevice>('a GPUDevice', (v) => typeof (v as { createBuffer?: unknown } | null)?.createBuffer === 'function')),
+} satisfies Record<keyof SetBackendOptions, unknown>;
+
 /**
  * Chooses where kernel products run: 'cpu'; 'gpu' (every kernel operator, an error when there is
  * no adapter); 'auto' (default): the GPU for large products when a hardware adapter exists, else
  * the CPU, said once with console.warn. `device` supplies the GPUDevice to use. Resolves to
  * `getBackendInfo()`; with 'gpu', rejects when no device can be acquired.
  */
-export async function setBackend(choice: BackendSetting, options: { device?: GPUDevice } = {}): Promise<BackendInfo> {
-  if (choice !== 'auto' && choice !== 'cpu' && choice !== 'gpu') {
-    throw new Error(`setBackend: expected 'auto', 'cpu' or 'gpu', got ${JSON.stringify(choice)}`);
-  }
-  if (options.device !== undefined) {
-    if (typeof (options.device as { createBuffer?: unknown }).createBuffer !== 'function') {
-      throw new TypeError('setBackend: options.device must be a GPUDevice');
-    }
-    suppliedDevice = options.device;
-    current = Promise.resolve(contextForDevice(options.device)).then((ctx) => (known = ctx));
+export async function setBackend(choice: BackendSetting, options: SetBackendOptions = {}): Promise<BackendInfo> {
+  checkArgument('setBackend', 'choice', choice, BACKEND_CHOICE);
+  const { device } = parseOptions('setBackend', options, SET_BACKEND_SPEC);
+  if (device !== undefined) {
+    suppliedDevice = device;
+    current = Promise.resolve(contextForDevice(device)).then((ctx) => (known = ctx));
   }
   setting = choice;
   if (choice === 'gpu') await acquireGpu();

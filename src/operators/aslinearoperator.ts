@@ -4,6 +4,7 @@ import { Block } from './block.js';
 import { LinearOperator } from './linear-operator.js';
 import { DenseOperator } from './dense.js';
 import type { Dtype } from './types.js';
+import { any, boolean, closestKey, func, oneOf, optional, OptionRangeError, string, type OptionField } from './options.js';
 import {
   assertShape,
   describeValue,
@@ -32,6 +33,37 @@ export interface OperatorSpec {
   symmetric?: boolean;
   /** Shown by toString(), default "FunctionOperator". */
   name?: string;
+}
+
+/**
+ * What `aslinearoperator` reads of an operator object, each value checked by its field. Its other keys are left
+ * alone — the object's own state, read by its functions through `this`, as scipy's duck typing allows — except a
+ * near miss of a known key ('rmatvect', 'symetric'), which would otherwise be silently ignored.
+ */
+const OPERATOR_SPEC_FIELDS = {
+  shape: any,
+  matvec: optional(func),
+  rmatvec: optional(func),
+  matmat: optional(func),
+  rmatmat: optional(func),
+  dtype: optional(oneOf('float32', 'float64')),
+  symmetric: optional(boolean),
+  name: optional(string),
+} satisfies Record<keyof OperatorSpec, OptionField<unknown>>;
+
+const OPERATOR_SPEC_KEYS = Object.keys(OPERATOR_SPEC_FIELDS);
+
+function checkOperatorSpec(spec: Record<string, unknown>): void {
+  for (const key of Object.keys(spec)) {
+    const hint = OPERATOR_SPEC_KEYS.includes(key) ? undefined : closestKey(key, OPERATOR_SPEC_KEYS);
+    if (hint !== undefined) {
+      throw new OptionRangeError(
+        `aslinearoperator: unknown key '${key}' in the operator object (did you mean '${hint}'?); known keys: ${OPERATOR_SPEC_KEYS.join(', ')}`, key);
+    }
+  }
+  for (const [key, f] of Object.entries(OPERATOR_SPEC_FIELDS)) {
+    if (spec[key] !== undefined) f.check(spec[key], `aslinearoperator: ${key}`);
+  }
 }
 
 /** Normalises a user function's vector result, checking its type and length. */
@@ -143,11 +175,7 @@ export function aslinearoperator(A: LinearOperator | Matrix | number[][] | Opera
   const spec = A as Partial<OperatorSpec> & Record<string, unknown>;
   if (!('shape' in spec)) throw new TypeError(`aslinearoperator: ${expected}, got ${describeValue(A)} (no shape)`);
   assertShape(spec.shape, 'aslinearoperator');
-  for (const key of ['matvec', 'rmatvec', 'matmat', 'rmatmat'] as const) {
-    if (spec[key] !== undefined && typeof spec[key] !== 'function') {
-      throw new TypeError(`aslinearoperator: ${key} must be a function, got ${describeValue(spec[key])}`);
-    }
-  }
+  checkOperatorSpec(spec);
   if (!spec.matvec && !spec.matmat) {
     throw new TypeError(
       `aslinearoperator: the object with shape ${formatShape(spec.shape)} has neither a matvec nor a matmat function ` +

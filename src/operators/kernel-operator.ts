@@ -17,6 +17,9 @@ import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { Dtype } from './types.js';
+import {
+  assertOptionsObject, boolean, field, finiteNumber, integer, nested, oneOf, optional, parseOptions, positiveInt, string, type OptionField,
+} from './options.js';
 
 export type BackendChoice = 'auto' | 'cpu' | 'gpu';
 
@@ -71,8 +74,103 @@ export const REFINEMENT_MAX_FLOOR = 5e-3;
 
 export { defaultDenseCacheBytes };
 
-const BACKENDS: readonly BackendChoice[] = ['auto', 'cpu', 'gpu'];
-const DENSE_CACHE_POLICIES: readonly DenseCachePolicy[] = ['auto', 'never', 'always'];
+/** What `gpu` may hold (GpuKernelOptions): values typed here, checked against the device's limits at the first product. */
+const GPU_KERNEL_SPEC = {
+  workgroupSize: optional(positiveInt),
+  rowsPerThread: optional(integer({ min: 1, max: 32 })),
+  tile: optional(positiveInt),
+  columnsPerPass: optional(oneOf(1, 4, 8)),
+  splits: optional(positiveInt),
+  targetWorkgroups: optional(positiveInt),
+  kahan: optional(boolean),
+  compensated: optional(boolean),
+  lightGuards: optional(boolean),
+  maxBindingBytes: optional(positiveInt),
+  expandedGaussian: optional(boolean),
+  dimensionChunk: optional(integer({ min: 0, max: 64 })),
+} satisfies Record<keyof GpuKernelOptions, OptionField<unknown>>;
+
+/** Named kernel parameters: a plain object of finite numbers. */
+const paramsRecord: OptionField<Readonly<Record<string, number>>> = {
+  expected: 'an object of finite numbers',
+  check: (value, where) => {
+    assertOptionsObject(where.slice(0, where.lastIndexOf(':')), value, 'params');
+    for (const [key, v] of Object.entries(value ?? {})) finiteNumber().check(v, `${where}.${key}`);
+    return value as Readonly<Record<string, number>>;
+  },
+};
+
+/** A byte budget: a number ≥ 0 up to 2⁵³ (Infinity is no budget). */
+const byteBudget = field<number>('a number of bytes ≥ 0', (v) => typeof v === 'number', (v) => v >= 0 && v <= Number.MAX_SAFE_INTEGER);
+
+/** KernelOperatorOptions, checked by `parseOptions` (unknown keys refused by name). */
+export const KERNEL_OPERATOR_SPEC = {
+  dtype: optional(oneOf('float32', 'float64')),
+  backend: optional(oneOf('auto', 'cpu', 'gpu')),
+  gpu: optional(nested(GPU_KERNEL_SPEC)),
+  symmetric: optional(boolean),
+  label: optional(string),
+  params: optional(paramsRecord),
+  denseCache: optional(oneOf('auto', 'never', 'always')),
+  denseCacheBytes: optional(byteBudget),
+} satisfies Record<keyof KernelOperatorOptions, OptionField<unknown>>;
+
+/** float32's largest finite value. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/**
+ * Where a new operator's products run and in what precision: its own choice, else the global setting
+ * ('auto': see KernelOperatorOptions.backend); float64 on the CPU and float32 on the GPU unless given.
+ */
+export function resolvePlacement(requested: BackendChoice | undefined, dtype: Dtype | undefined, pairs: number): { backend: 'cpu' | 'gpu'; dtype: Dtype } {
+  const backend = resolveBackend(requested ?? 'auto', dtype, pairs);
+  if (backend === 'gpu' && dtype === 'float64') {
+    throw new Error("kernelOperator: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'");
+  }
+  return { backend, dtype: dtype ?? (backend === 'gpu' ? 'float32' : 'float64') };
+}
+
+/**
+ * Products scale a column whose largest magnitude is beyond 2^±SAFE_EXPONENT: float32 sums of n ≤ 2⁶⁰ terms of
+ * |K_ij| ≤ 1 and entries ≤ 2⁶⁰ cannot overflow, and entries ≥ 2⁻⁶⁰ stay far above float32's underflow (2⁻¹²⁶).
+ */
+const SAFE_EXPONENT: Readonly<Record<Dtype, number>> = { float32: 60, float64: 500 };
+
+/** The binary exponent of max|c| when it is beyond 2^±limit (then c·2^−e has its largest entry in [1, 2)), else 0. */
+function outOfWindowExponent(c: Float64Array, limit: number): number {
+  let max = 0;
+  for (let i = 0; i < c.length; i++) max = Math.max(max, Math.abs(c[i]!));
+  if (max === 0) return 0;
+  const e = Math.floor(Math.log2(max));
+  return Math.abs(e) > limit ? e : 0;
+}
+
+/** c ← c·2^e, exact (two factors: 2^e alone may not be representable for |e| > 1023). */
+function scaleByPow2InPlace(c: Float64Array, e: number): void {
+  const a = 2 ** Math.trunc(e / 2);
+  const b = 2 ** (e - Math.trunc(e / 2));
+  for (let i = 0; i < c.length; i++) c[i] = c[i]! * a * b;
+}
+
+const float32Checked = new WeakSet<Float64Array>();
+
+/**
+ * Refuses bound values a float32 operator cannot hold (|v| > FLOAT32_MAX becomes ±Infinity, and every product
+ * touching it NaN), naming the variable, the entry and the value. Each point set is scanned once.
+ */
+function assertFloat32Range(variables: FormulaVariables, fn: string): void {
+  for (const v of [...variables.i, ...variables.j, ...variables.p]) {
+    const { data, cols } = v.value;
+    if (float32Checked.has(data)) continue;
+    for (let t = 0; t < data.length; t++) {
+      if (Math.abs(data[t]!) > FLOAT32_MAX) {
+        const where = v.cat === 'p' ? `parameter ${v.name}${data.length > 1 ? `[${t}]` : ''}` : `${v.name} at row ${Math.floor(t / cols)}, column ${t % cols}`;
+        throw new RangeError(`${fn}: ${where} is ${data[t]}, beyond float32's range (|v| ≤ ${FLOAT32_MAX}); use dtype 'float64'`);
+      }
+    }
+    float32Checked.add(data);
+  }
+}
 
 export class KernelOperator extends LinearOperator {
   /** The scalar formula F(x_i, y_j, p). */
@@ -95,35 +193,20 @@ export class KernelOperator extends LinearOperator {
       throw new Error(`kernelOperator: the formula must be scalar-valued, got dimension ${f.dim} for ${describeNode(f.node)}`);
     }
     const { n, m } = rowCounts(f.node);
-    if (options.dtype !== undefined && options.dtype !== 'float64' && options.dtype !== 'float32') {
-      throw new Error(`kernelOperator: dtype must be 'float32' or 'float64', got ${String(options.dtype)}`);
+    const o = parseOptions('kernelOperator', options, KERNEL_OPERATOR_SPEC);
+    const { backend, dtype } = resolvePlacement(o.backend, o.dtype, n * m);
+    const variables = collectVariables(f.node);
+    if (dtype === 'float32') assertFloat32Range(variables, 'kernelOperator');
+    if (o.symmetric && n !== m) {
+      throw new RangeError(`kernelOperator: symmetric requires a square operator, got ${n}x${m}`);
     }
-    const requested = options.backend ?? 'auto';
-    if (!BACKENDS.includes(requested)) {
-      throw new Error(`kernelOperator: backend must be 'auto', 'cpu' or 'gpu', got ${String(requested)}`);
-    }
-    const backend = resolveBackend(requested, options.dtype, n * m);
-    if (backend === 'gpu' && options.dtype === 'float64') {
-      throw new Error("kernelOperator: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'");
-    }
-    const dtype = options.dtype ?? (backend === 'gpu' ? 'float32' : 'float64');
-    if (options.denseCache !== undefined && !DENSE_CACHE_POLICIES.includes(options.denseCache)) {
-      throw new Error(`kernelOperator: denseCache must be 'auto', 'never' or 'always', got ${String(options.denseCache)}`);
-    }
-    const budget = options.denseCacheBytes;
-    if (budget !== undefined && !(typeof budget === 'number' && budget >= 0 && budget <= Number.MAX_SAFE_INTEGER)) {
-      throw new RangeError(`kernelOperator: denseCacheBytes must be a number of bytes ≥ 0, got ${String(budget)}`);
-    }
-    if (options.symmetric && n !== m) {
-      throw new Error(`kernelOperator: symmetric requires a square operator, got ${n}x${m}`);
-    }
-    super([n, m], dtype, { symmetric: options.symmetric ?? false });
+    super([n, m], dtype, { symmetric: o.symmetric ?? false });
     this.formula = f;
     this.backend = backend;
-    this.label = options.label ?? `formula ${describeNode(f.node)}`;
-    this.params = Object.freeze({ ...(options.params ?? {}) });
-    this.variables = collectVariables(f.node);
-    this.options = options;
+    this.label = o.label ?? `formula ${describeNode(f.node)}`;
+    this.params = Object.freeze({ ...(o.params ?? {}) });
+    this.variables = variables;
+    this.options = o;
   }
 
   protected override describe(): string {
@@ -241,8 +324,21 @@ export class KernelOperator extends LinearOperator {
 
   private float32SumsView: Float32SumsView | undefined;
 
-  /** K·X by the backend (or the dense cache, summing in `sums`); the backends read X's columns in place. */
+  /**
+   * K·X by the backend (or the dense cache, summing in `sums`); the backends read X's columns in place. A column
+   * whose largest entry lies outside the dtype's safe window (`SAFE_EXPONENT`) is scaled by a power of two for the
+   * product and the result scaled back: exact, where a float32 product of 1e39 would read Infinity and a tiny
+   * column zeros.
+   */
   async product(X: Block, sums: 'float32' | 'float64' = 'float64'): Promise<Block> {
+    const exponents = X.columns().map((c) => outOfWindowExponent(c, SAFE_EXPONENT[this.dtype]));
+    if (exponents.some((e) => e !== 0)) {
+      const scaled = X.clone();
+      exponents.forEach((e, j) => scaleByPow2InPlace(scaled.column(j), -e));
+      const Y = (await this.product(scaled, sums)).clone();
+      exponents.forEach((e, j) => scaleByPow2InPlace(Y.column(j), e));
+      return Y;
+    }
     const columns = X.columns();
     const dense = await this.denseIfWorthIt();
     const out = dense

@@ -1,15 +1,25 @@
 /**
  * The named kernels and `kernelOperator`. Every kernel is a formula built with the same AST
  * the string parser produces — no special path a user formula could not express — so every
- * backend compiles it the same way. σ, γ, … are parameters (`Pm`), not constants, so one
- * compiled program serves every bandwidth.
+ * backend compiles it the same way.
+ *
+ * The kernels of r/σ (Gaussian, Laplacian, Matérn, Cauchy) bind their points centred and divided by σ
+ * (`scaledPoints`): the formula is one of r̃ = |x̃ − ỹ| alone, so one compiled program serves every
+ * bandwidth and no backend ever forms σ² or 1/σ² (which under- or overflow: σ = 1e-200 in float64 or
+ * 1e-30 in float32 made the diagonal 0/0 = NaN). γ and c₀ of the polynomial kernel are parameters (`Pm`).
  */
+import { Matrix } from 'ml-matrix';
 import { Formula, Pm, Vi, Vj } from '../formula/builder.js';
 import { parseFormula, type FormulaScope } from '../formula/parse.js';
-import type { PointsLike } from '../formula/points.js';
+import { toBoundData, type PointsLike } from '../formula/points.js';
 import { formatNumber } from '../formula/print.js';
-import { KernelOperator, type KernelOperatorOptions } from './kernel-operator.js';
+import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
+import {
+  assertOptionsObject, checkArgument, field, finiteNumber, integer, oneOf, optional, parseOptions, positiveNumber, withDefault,
+  type OptionField, type ParsedOptions,
+} from './options.js';
 import type { Dtype } from './types.js';
+import { describeValue } from './validate.js';
 
 export interface KernelOptions {
   /** Second point set (m×d); omitted: y = x and the operator is symmetric. */
@@ -23,15 +33,35 @@ export interface KernelOptions {
   gpu?: KernelOperatorOptions['gpu'];
 }
 
+const isPointsLike = (v: unknown): boolean =>
+  Array.isArray(v) || Matrix.isMatrix(v) || (typeof v === 'object' && v !== null && 'data' in v && 'rows' in v && 'cols' in v);
+
+/** Points: their type here, their contents by `toBoundData` (finite, rectangular, non-empty). */
+const points: OptionField<PointsLike> = field<PointsLike>('points (number[][], number[], an ml-matrix Matrix or { data, rows, cols })', isPointsLike);
+
+/** KernelOptions, checked by `parseOptions` (unknown keys refused by name, with the known ones). */
+const KERNEL_SPEC = {
+  y: optional(points),
+  dtype: KERNEL_OPERATOR_SPEC.dtype,
+  backend: KERNEL_OPERATOR_SPEC.backend,
+  denseCache: KERNEL_OPERATOR_SPEC.denseCache,
+  denseCacheBytes: KERNEL_OPERATOR_SPEC.denseCacheBytes,
+  gpu: KERNEL_OPERATOR_SPEC.gpu,
+} satisfies Record<keyof KernelOptions, OptionField<unknown>>;
+
 export interface BandwidthKernelOptions extends KernelOptions {
   /** Length scale σ > 0 (default 1). */
   sigma?: number;
 }
 
+const BANDWIDTH_SPEC = { ...KERNEL_SPEC, sigma: withDefault(positiveNumber, 1) } satisfies Record<keyof BandwidthKernelOptions, OptionField<unknown>>;
+
 export interface MaternKernelOptions extends BandwidthKernelOptions {
   /** Smoothness ν ∈ {0.5, 1.5, 2.5} (default 1.5, as scikit-learn). */
   nu?: 0.5 | 1.5 | 2.5;
 }
+
+const MATERN_SPEC = { ...BANDWIDTH_SPEC, nu: withDefault(oneOf(0.5, 1.5, 2.5), 1.5) } satisfies Record<keyof MaternKernelOptions, OptionField<unknown>>;
 
 export interface PolynomialKernelOptions extends KernelOptions {
   /** Positive integer degree (default 2). */
@@ -40,109 +70,137 @@ export interface PolynomialKernelOptions extends KernelOptions {
   coef0?: number;
 }
 
-function positive(kernel: string, name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${kernel}: ${name} must be a positive finite number, got ${String(v)}`);
-  }
-  return v;
-}
+const POLYNOMIAL_SPEC = {
+  ...KERNEL_SPEC,
+  degree: withDefault(integer({ min: 1, max: 64 }), 2),
+  gamma: withDefault(finiteNumber(), 1),
+  coef0: withDefault(finiteNumber(), 1),
+} satisfies Record<keyof PolynomialKernelOptions, OptionField<unknown>>;
 
-function finite(kernel: string, name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isFinite(v)) {
-    throw new RangeError(`${kernel}: ${name} must be a finite number, got ${String(v)}`);
-  }
-  return v;
-}
+type ParsedKernelOptions = ParsedOptions<typeof KERNEL_SPEC>;
 
 /** x and y as formula variables (y = x when omitted). */
-function pointVariables(kernel: string, x: PointsLike, options: KernelOptions): { x: Formula; y: Formula; symmetric: boolean } {
-  if (x === undefined || x === null) throw new TypeError(`${kernel}: points x are required`);
-  const xi = Vi(x, 'x');
-  const yj = Vj(options.y ?? x, 'y');
+function pointVariables(kernel: string, x: PointsLike, o: ParsedKernelOptions): { x: Formula; y: Formula; symmetric: boolean } {
+  const xi = Vi(checkArgument(kernel, 'x', x, points), 'x');
+  const yj = Vj(o.y ?? x, 'y');
   if (yj.dim !== xi.dim) {
     throw new RangeError(`${kernel}: x and y must have the same dimension, got x with d = ${xi.dim} and y with d = ${yj.dim}`);
   }
   // y omitted or the very same points: K_ij = k(x_i, x_j) = K_ji
-  return { x: xi, y: yj, symmetric: options.y === undefined || options.y === x };
+  return { x: xi, y: yj, symmetric: o.y === undefined || o.y === x };
 }
 
-function make(kernel: string, f: Formula, symmetric: boolean, options: KernelOptions, label: string, params: Record<string, number>) {
+/**
+ * x̃ = (x − c)/σ and ỹ = (y − c)/σ in float64, c the centre of the joint bounding box, as formula variables. Why:
+ * r/σ = |x̃ − ỹ| is then formed from values of the data's own scale — finite wherever the dtype can hold x̃ (checked
+ * here for float32, which a float64 point set far wider than σ may overflow), and overflowing only to +∞ where
+ * every kernel of this module is 0 — and centring keeps offset data's float32 coordinates exact to their spread.
+ */
+function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { sigma: number }): { x: Formula; y: Formula; symmetric: boolean } {
+  const X = toBoundData(checkArgument(kernel, 'x', x, points), 'x');
+  const same = o.y === undefined || o.y === x; // y omitted or the very same points: K_ij = k(x_i, x_j) = K_ji
+  const Y = same ? X : toBoundData(o.y!, 'y');
+  if (Y.cols !== X.cols) {
+    throw new RangeError(`${kernel}: x and y must have the same dimension, got x with d = ${X.cols} and y with d = ${Y.cols}`);
+  }
+  const d = X.cols;
+  const lo = new Float64Array(d).fill(Infinity);
+  const hi = new Float64Array(d).fill(-Infinity);
+  for (const { data } of Y === X ? [X] : [X, Y]) {
+    for (let t = 0; t < data.length; t++) {
+      lo[t % d] = Math.min(lo[t % d]!, data[t]!);
+      hi[t % d] = Math.max(hi[t % d]!, data[t]!);
+    }
+  }
+  const center = lo.map((l, k) => l / 2 + hi[k]! / 2); // halves: no overflow at ±1.7e308
+  const { dtype } = resolvePlacement(o.backend, o.dtype, X.rows * Y.rows);
+  const limit = dtype === 'float32' ? FLOAT32_MAX : Number.MAX_VALUE;
+  const scale = (name: 'x' | 'y', data: Float64Array) => {
+    const out = new Float64Array(data.length);
+    for (let t = 0; t < data.length; t++) {
+      const v = (data[t]! - center[t % d]!) / o.sigma;
+      if (!(Math.abs(v) <= limit)) {
+        throw new RangeError(`${kernel}: ${name} at row ${Math.floor(t / d)}, column ${t % d} (${data[t]}) lies ${Math.abs(v)}·σ from the centre `
+          + `of the points (${center[t % d]}, σ = ${o.sigma}), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
+      }
+      out[t] = v;
+    }
+    return { data: out, rows: data.length / d, cols: d };
+  };
+  const xs = scale('x', X.data);
+  return { x: Vi(xs, 'x'), y: Vj(same ? xs : scale('y', Y.data), 'y'), symmetric: same };
+}
+
+function make(f: Formula, symmetric: boolean, o: ParsedKernelOptions, label: string, params: Record<string, number>) {
   return new KernelOperator(f, {
-    dtype: options.dtype, backend: options.backend, denseCache: options.denseCache, denseCacheBytes: options.denseCacheBytes, gpu: options.gpu,
-    symmetric, label, params,
+    dtype: o.dtype, backend: o.backend, denseCache: o.denseCache, denseCacheBytes: o.denseCacheBytes, gpu: o.gpu, symmetric, label, params,
   });
 }
 
-/** Gaussian (RBF) kernel exp(−|x − y|² / (2σ²)). */
+/** Gaussian (RBF) kernel exp(−|x − y|² / (2σ²)), formed as exp(−|x̃ − ỹ|²/2) on the scaled points. */
 export function gaussianKernel(x: PointsLike, options: BandwidthKernelOptions = {}): KernelOperator {
-  const sigma = positive('gaussianKernel', 'sigma', options.sigma ?? 1);
-  const v = pointVariables('gaussianKernel', x, options);
-  const s = Pm(sigma, 'sigma');
-  const f = v.x.sub(v.y).sqnorm2().div(s.square().mul(2)).neg().exp();
-  return make('gaussianKernel', f, v.symmetric, options, `gaussian σ=${formatNumber(sigma)}`, { sigma });
+  const o = parseOptions('gaussianKernel', options, BANDWIDTH_SPEC);
+  const v = scaledPoints('gaussianKernel', x, o);
+  const f = v.x.sub(v.y).sqnorm2().div(2).neg().exp();
+  return make(f, v.symmetric, o, `gaussian σ=${formatNumber(o.sigma)}`, { sigma: o.sigma });
 }
 
 /** Laplacian (exponential) kernel exp(−|x − y| / σ). */
 export function laplacianKernel(x: PointsLike, options: BandwidthKernelOptions = {}): KernelOperator {
-  const sigma = positive('laplacianKernel', 'sigma', options.sigma ?? 1);
-  const v = pointVariables('laplacianKernel', x, options);
-  const s = Pm(sigma, 'sigma');
-  const f = v.x.sub(v.y).norm2().div(s).neg().exp();
-  return make('laplacianKernel', f, v.symmetric, options, `laplacian σ=${formatNumber(sigma)}`, { sigma });
+  const o = parseOptions('laplacianKernel', options, BANDWIDTH_SPEC);
+  const v = scaledPoints('laplacianKernel', x, o);
+  const f = v.x.sub(v.y).norm2().neg().exp();
+  return make(f, v.symmetric, o, `laplacian σ=${formatNumber(o.sigma)}`, { sigma: o.sigma });
 }
 
 /**
- * Matérn kernel with half-integer ν, in closed form (r = |x − y|):
- * ν=½: e^{−r/σ};  ν=3/2: (1 + √3 r/σ) e^{−√3 r/σ};  ν=5/2: (1 + √5 r/σ + 5r²/(3σ²)) e^{−√5 r/σ}.
+ * √(2ν)·r/σ is clamped here in the Matérn kernels: their value is below 10⁻⁴⁰⁰ beyond it (0 in either dtype),
+ * while the polynomial factor alone would overflow to ∞ (r̃ = ∞ for points beyond float32's range of each other)
+ * and ∞ · 0 be NaN.
+ */
+export const MATERN_MAX_SCALED_DISTANCE = 1000;
+
+/**
+ * Matérn kernel with half-integer ν, in closed form (t = √(2ν)·|x − y|/σ):
+ * ν=½: e^{−t};  ν=3/2: (1 + t) e^{−t};  ν=5/2: (1 + t + t²/3) e^{−t}.
  */
 export function maternKernel(x: PointsLike, options: MaternKernelOptions = {}): KernelOperator {
-  const sigma = positive('maternKernel', 'sigma', options.sigma ?? 1);
-  const nu = options.nu ?? 1.5;
-  if (nu !== 0.5 && nu !== 1.5 && nu !== 2.5) {
-    throw new RangeError(`maternKernel: nu must be 0.5, 1.5 or 2.5 (closed forms), got ${String(nu)}`);
-  }
-  const v = pointVariables('maternKernel', x, options);
-  const s = Pm(sigma, 'sigma');
-  const r2 = v.x.sub(v.y).sqnorm2();
+  const o = parseOptions('maternKernel', options, MATERN_SPEC);
+  const v = scaledPoints('maternKernel', x, o);
+  const r = v.x.sub(v.y).norm2();
   let f: Formula;
-  if (nu === 0.5) {
-    f = r2.sqrt().div(s).neg().exp();
+  if (o.nu === 0.5) {
+    f = r.neg().exp();
   } else {
-    const c = nu === 1.5 ? Math.sqrt(3) : Math.sqrt(5);
-    const t = r2.sqrt().mul(c).div(s); // √(2ν)·r/σ
-    const poly = nu === 1.5 ? t.add(1) : t.add(1).add(r2.mul(5 / 3).div(s.square()));
+    const t = r.mul(Math.sqrt(2 * o.nu)).min(MATERN_MAX_SCALED_DISTANCE);
+    const poly = o.nu === 1.5 ? t.add(1) : t.add(1).add(t.square().div(3));
     f = poly.mul(t.neg().exp());
   }
-  return make('maternKernel', f, v.symmetric, options, `matern ν=${nu} σ=${formatNumber(sigma)}`, { sigma, nu });
+  return make(f, v.symmetric, o, `matern ν=${o.nu} σ=${formatNumber(o.sigma)}`, { sigma: o.sigma, nu: o.nu });
 }
 
 /** Cauchy kernel 1 / (1 + |x − y|²/σ²). */
 export function cauchyKernel(x: PointsLike, options: BandwidthKernelOptions = {}): KernelOperator {
-  const sigma = positive('cauchyKernel', 'sigma', options.sigma ?? 1);
-  const v = pointVariables('cauchyKernel', x, options);
-  const s = Pm(sigma, 'sigma');
-  const f = v.x.sub(v.y).sqnorm2().div(s.square()).add(1).inv();
-  return make('cauchyKernel', f, v.symmetric, options, `cauchy σ=${formatNumber(sigma)}`, { sigma });
+  const o = parseOptions('cauchyKernel', options, BANDWIDTH_SPEC);
+  const v = scaledPoints('cauchyKernel', x, o);
+  const f = v.x.sub(v.y).sqnorm2().add(1).inv();
+  return make(f, v.symmetric, o, `cauchy σ=${formatNumber(o.sigma)}`, { sigma: o.sigma });
 }
 
 /** Polynomial kernel (γ·⟨x, y⟩ + c₀)^degree. */
 export function polynomialKernel(x: PointsLike, options: PolynomialKernelOptions = {}): KernelOperator {
-  const degree = options.degree ?? 2;
-  if (!Number.isInteger(degree) || degree < 1 || degree > 64) {
-    throw new RangeError(`polynomialKernel: degree must be an integer in [1, 64], got ${String(degree)}`);
-  }
-  const gamma = finite('polynomialKernel', 'gamma', options.gamma ?? 1);
-  const coef0 = finite('polynomialKernel', 'coef0', options.coef0 ?? 1);
-  const v = pointVariables('polynomialKernel', x, options);
+  const o = parseOptions('polynomialKernel', options, POLYNOMIAL_SPEC);
+  const { degree, gamma, coef0 } = o;
+  const v = pointVariables('polynomialKernel', x, o);
   const f = v.x.dot(v.y).mul(Pm(gamma, 'gamma')).add(Pm(coef0, 'coef0')).pow(degree);
-  return make('polynomialKernel', f, v.symmetric, options,
-    `polynomial degree=${degree} γ=${formatNumber(gamma)} c₀=${formatNumber(coef0)}`, { degree, gamma, coef0 });
+  return make(f, v.symmetric, o, `polynomial degree=${degree} γ=${formatNumber(gamma)} c₀=${formatNumber(coef0)}`, { degree, gamma, coef0 });
 }
 
 /** Linear kernel ⟨x, y⟩. */
 export function linearKernel(x: PointsLike, options: KernelOptions = {}): KernelOperator {
-  const v = pointVariables('linearKernel', x, options);
-  return make('linearKernel', v.x.dot(v.y), v.symmetric, options, 'linear', {});
+  const o = parseOptions('linearKernel', options, KERNEL_SPEC);
+  const v = pointVariables('linearKernel', x, o);
+  return make(v.x.dot(v.y), v.symmetric, o, 'linear', {});
 }
 
 /**
@@ -160,13 +218,17 @@ export function kernelOperator(
 ): KernelOperator {
   if (typeof formula === 'string') {
     if (!scopeOrOptions || typeof scopeOrOptions !== 'object') {
-      throw new TypeError('kernelOperator: a string formula needs a scope object, e.g. { x: Vi(points), y: Vj(points), s: 0.1 }');
+      throw new TypeError(`kernelOperator: a string formula needs a scope object, e.g. { x: Vi(points), y: Vj(points), s: 0.1 }, got ${describeValue(scopeOrOptions)}`);
     }
+    assertOptionsObject('kernelOperator', maybeOptions);
     const f = parseFormula(formula, scopeOrOptions as FormulaScope);
-    return new KernelOperator(f, { label: formula.length <= 60 ? formula : `${formula.slice(0, 59)}…`, ...maybeOptions });
+    return new KernelOperator(f, { label: formula.length <= 60 ? formula : `${formula.slice(0, 59)}…`, ...(maybeOptions as KernelOperatorOptions | undefined) });
   }
   if (!(formula instanceof Formula)) {
-    throw new TypeError(`kernelOperator: expected a formula string or a Formula, got ${typeof formula}`);
+    throw new TypeError(`kernelOperator: expected a formula string or a Formula, got ${describeValue(formula)}`);
+  }
+  if (maybeOptions !== undefined) {
+    throw new TypeError(`kernelOperator: a Formula takes one options object, got a third argument ${describeValue(maybeOptions)}`);
   }
   return new KernelOperator(formula, scopeOrOptions as KernelOperatorOptions | undefined);
 }

@@ -238,3 +238,29 @@ export function checkArgument<T>(fn: string, name: string, value: unknown, f: Op
   if (value === undefined && f.absent) return absentValue(f.absent);
   return f.check(value, `${fn}: ${name}`);
 }
+
+/**
+ * A nested options object (`gpu`, `costModel` …), checked as the outer one is: plain, unknown keys refused by name,
+ * each key by its field, messages naming the path ("kernelOperator: gpu.tile must be …").
+ */
+export function nested<S extends OptionSpec>(spec: S): OptionField<ParsedOptions<S>> {
+  return {
+    expected: `an object with keys among ${Object.keys(spec).join(', ')}`,
+    check: (value, where) => {
+      const cut = where.lastIndexOf(': ');
+      const fn = cut < 0 ? where : where.slice(0, cut);
+      const name = where.slice(cut + 2);
+      assertOptionsObject(fn, value, name);
+      const given = value ?? {};
+      rejectUnknownKeys(fn, given, Object.keys(spec), name);
+      const out: Record<string, unknown> = {};
+      for (const [key, f] of Object.entries(spec)) {
+        const v = given[key];
+        if (v !== undefined) out[key] = f.check(v, `${where}.${key}`);
+        else if (f.absent) out[key] = absentValue(f.absent);
+        else throw new OptionTypeError(`${fn}: option '${name}.${key}' is required (${f.expected})`, `${name}.${key}`);
+      }
+      return out as ParsedOptions<S>;
+    },
+  };
+}

@@ -41,7 +41,8 @@ import { deviceLandmarkPreconditioner, type DeviceLandmarkOptions } from './devi
 import { jacobiPreconditioner } from './jacobi.js';
 import { landmarkWarmStart, type PcgState } from './landmarks-auto.js';
 import { nystromPreconditioner, type NystromOptions } from './nystrom.js';
-import { pivotedCholeskyPreconditioner } from './pivoted-cholesky.js';
+import { pivotedCholeskyPreconditioner, type PivotedCholeskyOptions } from './pivoted-cholesky.js';
+import { OptionRangeError, rejectUnknownKeys } from '../operators/options.js';
 
 /** 'cholesky' is the exact inverse by a dense factorisation (see dense-factor.ts): what `solve`'s direct path uses. */
 export type PreconditionerChoice = 'auto' | 'none' | 'nystrom' | 'landmarks' | 'device-landmarks' | 'jacobi' | 'pivoted-cholesky' | 'cholesky';
@@ -58,16 +59,30 @@ export function cgIterationBound(kappa: number, tol = 1e-5): number {
   return 0.5 * Math.sqrt(kappa) * Math.log(2 / tol);
 }
 
-/** Options of the chosen builder, minus `shift` (the solve's α). */
+/**
+ * Options of the chosen builder, minus `shift` (the solve's α). Each builder checks its own (an option it does not
+ * read is an error naming it); `preconditionerFor` refuses a key no builder knows even where none is built.
+ */
 export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & {
+  /** pivoted Cholesky: stop once trace(K − LLᵀ) ≤ tol · trace(K). */
   tol?: number;
   /** device landmarks: ν = max(α, tau·λ̂), the starting jitter and the whitening shift δ (see DeviceLandmarkOptions). */
   tau?: number;
   jitter?: number;
   whiteningJitter?: number;
+  /** device landmarks: where the order and the factorisations run (see DeviceLandmarkOptions). */
+  landmarkOrder?: DeviceLandmarkOptions['landmarkOrder'];
+  whiteningFactor?: DeviceLandmarkOptions['whiteningFactor'];
+  coreFactor?: DeviceLandmarkOptions['coreFactor'];
   /** device landmarks: the build's stages as they finish. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
 };
+
+/** Every key some builder reads. */
+const PRECONDITIONER_OPTION_KEYS = [
+  'rank', 'seed', 'method', 'initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel', 'rhs', 'landmarks', 'factor', 'maxStoredBytes',
+  'tol', 'tau', 'jitter', 'whiteningJitter', 'landmarkOrder', 'whiteningFactor', 'coreFactor', 'onProgress',
+] as const satisfies readonly (keyof PreconditionerOptions)[];
 
 /** What 'auto' resolves to for A and α. */
 export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
@@ -93,30 +108,38 @@ export async function buildPreconditioner(
   options: PreconditionerOptions = {},
 ): Promise<LinearOperator> {
   const n = A.shape[0];
+  const where = `preconditioner '${choice}'`;
+  rejectUnknownKeys(where, options, PRECONDITIONER_OPTION_KEYS, 'preconditionerOptions');
+  // the solve hands every build its right-hand side, which only the Nyström and landmark builds read; a progress
+  // callback is for builds that report progress (device landmarks): neither changes what is built, so a build that
+  // has no use for them goes without (what 'auto' picks differs by backend)
+  const { rhs, onProgress, ...rest } = options;
+  const withRhs = rhs === undefined ? rest : { ...rest, rhs };
   switch (choice) {
     case 'nystrom':
-      return nystromPreconditioner(A, { ...options, method: options.method ?? 'randomized', rank: options.rank ?? 'auto', shift: alpha });
-    case 'landmarks':
-      return nystromPreconditioner(A, { ...options, method: 'landmarks', rank: options.rank ?? defaultFixedRank(n), shift: alpha });
-    case 'device-landmarks': {
-      const rank = options.rank;
-      if (rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m, or leave it out for the default");
-      return deviceLandmarkPreconditioner(A, {
-        ...(rank !== undefined ? { rank } : {}), shift: alpha, ...(options.seed !== undefined ? { seed: options.seed } : {}), ...(options.tau !== undefined ? { tau: options.tau } : {}),
-        // any other selection is refused there, by name
-        ...(options.landmarks !== undefined ? { landmarks: options.landmarks as DeviceLandmarkOptions['landmarks'] } : {}),
-        ...(options.jitter !== undefined ? { jitter: options.jitter } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-        ...(options.whiteningJitter !== undefined ? { whiteningJitter: options.whiteningJitter } : {}),
-      });
+      return nystromPreconditioner(A, { ...withRhs, shift: alpha });
+    case 'landmarks': {
+      if (options.method !== undefined && options.method !== 'landmarks') {
+        throw new OptionRangeError(`${where}: method must be 'landmarks' (or left out), got ${describeValue(options.method)}; use preconditioner 'nystrom' for method '${options.method}'`, 'method');
+      }
+      const explicit = options.landmarks !== undefined && typeof options.landmarks !== 'string';
+      const rank = options.rank ?? (explicit ? undefined : defaultFixedRank(n));
+      return nystromPreconditioner(A, { ...withRhs, method: 'landmarks', rank, shift: alpha });
     }
+    case 'device-landmarks':
+      if (options.rank === 'auto') throw new RangeError("device-landmarks: rank 'auto' is not supported; give the number of landmarks m, or leave it out for the default");
+      // a key device landmarks do not read is refused there, by name
+      return deviceLandmarkPreconditioner(A, { ...rest, shift: alpha, ...(onProgress ? { onProgress } : {}) } as DeviceLandmarkOptions);
     case 'jacobi':
-      return jacobiPreconditioner(A, alpha);
-    case 'cholesky':
-      return choleskyFactorPreconditioner(A, alpha);
+    case 'cholesky': {
+      const key = Object.keys(rest).find((k) => rest[k as keyof typeof rest] !== undefined);
+      if (key !== undefined) throw new OptionRangeError(`${where}: takes no options (its only parameter is the solve's α), got '${key}'`, key);
+      return choice === 'jacobi' ? jacobiPreconditioner(A, alpha) : choleskyFactorPreconditioner(A, alpha);
+    }
     case 'pivoted-cholesky': {
       const rank = options.rank ?? defaultFixedRank(n);
       if (rank === 'auto') throw new RangeError("pivoted-cholesky: rank 'auto' is not supported; give a number (or use tol)");
-      return pivotedCholeskyPreconditioner(A, { rank, shift: alpha, ...(options.tol !== undefined ? { tol: options.tol } : {}) });
+      return pivotedCholeskyPreconditioner(A, { ...rest, rank, shift: alpha } as PivotedCholeskyOptions & { shift: number });
     }
     default:
       throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')}, got ${describeValue(choice)}`);
@@ -199,6 +222,7 @@ export async function preconditionerFor(
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`preconditionerOptions must be an object, got ${describeValue(options)}`);
   }
+  rejectUnknownKeys('solve', options, PRECONDITIONER_OPTION_KEYS, 'preconditionerOptions');
   const resolved = choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
   if (resolved === 'none') return undefined;
   let perOp = cache.get(A);

@@ -1,5 +1,5 @@
 /**
- * What every preconditioner shares: argument checks with messages that quote the value, the
+ * What every preconditioner shares: the option fields their specs are made of (`parseOptions`), the
  * operator base class (a symmetric LinearOperator applying P⁻¹ blockwise), and the Woodbury
  * inverse of a low-rank-plus-shift matrix.
  */
@@ -8,17 +8,18 @@ import type { Block } from '../operators/block.js';
 import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
 import { describeValue, formatShape } from '../operators/validate.js';
+import { field, integer, OptionRangeError, positiveNumber, withDefault, type OptionField } from '../operators/options.js';
 import { blockFromTall, choleskySolveInPlace, cross, mulSmall, tall, tallFromBlock, type Tall } from './dense.js';
 
 export type OperatorLike = Parameters<typeof aslinearoperator>[0];
 
-/** A value as it appears in messages: numbers verbatim (NaN, -2, 1.5), anything else described. */
-export function show(v: unknown): string {
-  return typeof v === 'number' ? String(v) : describeValue(v);
+/** A value in a message: an operator by its description, anything else by its type and value. */
+export function describeOperand(A: unknown): string {
+  return A instanceof LinearOperator ? String(A) : describeValue(A);
 }
 
 export function squareOperator(A: OperatorLike, fn: string): LinearOperator {
-  if (A === undefined || A === null) throw new TypeError(`${fn}: expected an operator A, got ${String(A)}`);
+  if (A === undefined || A === null) throw new TypeError(`${fn}: expected an operator A, got ${describeValue(A)}`);
   const op = A instanceof LinearOperator ? A : aslinearoperator(A);
   if (op.shape[0] !== op.shape[1]) {
     throw new RangeError(`${fn}: A must be square, got shape ${formatShape(op.shape)} (${op})`);
@@ -26,26 +27,33 @@ export function squareOperator(A: OperatorLike, fn: string): LinearOperator {
   return op;
 }
 
-export function positiveShift(shift: unknown, fn: string): number {
-  if (typeof shift !== 'number' || !Number.isFinite(shift) || shift <= 0) {
-    throw new RangeError(`${fn}: shift must be a positive finite number (P approximates A + shift·I), got ${show(shift)}`);
-  }
-  return shift;
+/** The shift μ > 0 of a preconditioner: P approximates A + μI. */
+export const shiftField = positiveNumber;
+
+/** A seed of a seeded choice (default 0). */
+export const seedField = withDefault(integer(), 0);
+
+/** A rank or a landmark count of an n×n operator: an integer with 1 ≤ r < n (r = n is a dense factorisation). */
+export function rankBelow(n: number): OptionField<number> {
+  return field<number>(`an integer with 1 ≤ r < n = ${n}`, (v) => typeof v === 'number', (v) => Number.isInteger(v) && v >= 1 && v < n);
 }
 
-/** An integer rank with 1 ≤ rank < n (rank = n is a dense factorisation, not a preconditioner). */
-export function checkRank(rank: unknown, n: number, fn: string, what = 'rank'): number {
-  if (typeof rank !== 'number' || !Number.isInteger(rank) || rank < 1 || rank >= n) {
-    throw new RangeError(`${fn}: ${what} must be an integer with 1 ≤ ${what} < n = ${n}, got ${show(rank)}`);
-  }
-  return rank;
+/** The solve's right-hand side handed to a build (a Float64Array of length n). */
+export function rhsField(n: number): OptionField<Float64Array> {
+  return field<Float64Array>(`a Float64Array of length n = ${n}`, (v) => v instanceof Float64Array, (v) => v.length === n);
 }
 
-export function checkSeed(seed: unknown, fn: string): number {
-  if (typeof seed !== 'number' || !Number.isInteger(seed)) {
-    throw new RangeError(`${fn}: seed must be an integer, got ${show(seed)}`);
+/** A byte budget ≥ 0. */
+export const bytesField = field<number>('a number of bytes ≥ 0', (v) => typeof v === 'number', (v) => v >= 0);
+
+/**
+ * Refuses options that the chosen variant would ignore ("… applies to method 'landmarks' only"): each key of
+ * `keys` given (not undefined) in `given`.
+ */
+export function refuseInapplicable(fn: string, given: Record<string, unknown>, keys: readonly string[], onlyFor: string): void {
+  for (const key of keys) {
+    if (given[key] !== undefined) throw new OptionRangeError(`${fn}: option '${key}' applies to ${onlyFor} only, got ${describeValue(given[key])}`, key);
   }
-  return seed;
 }
 
 const onesEstimates = new WeakMap<LinearOperator, Promise<number>>();
@@ -68,13 +76,6 @@ export function onesRayleighEstimate(A: LinearOperator): Promise<number> {
     p.catch(() => onesEstimates.delete(A));
   }
   return p;
-}
-
-export function checkPositive(v: unknown, fn: string, what: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${fn}: ${what} must be a positive finite number, got ${show(v)}`);
-  }
-  return v;
 }
 
 export function assertFiniteBlock(A: Tall, fn: string, what: string): void {

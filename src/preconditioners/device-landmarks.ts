@@ -54,7 +54,8 @@ import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
 import { tall, type Tall } from './dense.js';
-import { Preconditioner, checkRank, checkSeed, onesRayleighEstimate, positiveShift } from './common.js';
+import { Preconditioner, describeOperand, onesRayleighEstimate, rankBelow, seedField, shiftField } from './common.js';
+import { finiteNumber, func, nonNegativeNumber, oneOf, optional, parseOptions, withDefault } from '../operators/options.js';
 import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
 import { deviceFarthestPointOrder } from '../gpu/dense/farthest-point.js';
@@ -100,6 +101,23 @@ export interface DeviceLandmarkOptions {
   coreFactor?: 'device' | 'host';
   /** Called with the build's stages (ms since the start) — long builds report progress. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
+}
+
+/** DeviceLandmarkOptions, checked by `parseOptions`, for an n×n K. */
+function deviceLandmarkSpec(n: number) {
+  return {
+    rank: optional(rankBelow(n)),
+    shift: shiftField,
+    landmarks: withDefault(oneOf('farthest-point', 'uniform'), 'farthest-point'),
+    seed: seedField,
+    tau: withDefault(nonNegativeNumber, DEFAULT_DEVICE_TAU),
+    jitter: optional(nonNegativeNumber),
+    whiteningJitter: optional(finiteNumber({ above: 0, below: 1 })),
+    landmarkOrder: optional(oneOf('device', 'host')),
+    whiteningFactor: withDefault(oneOf('device', 'host'), 'device'),
+    coreFactor: optional(oneOf('device', 'host')),
+    onProgress: optional(func),
+  } satisfies Record<keyof DeviceLandmarkOptions, unknown>;
 }
 
 /** The largest default m (K̃_nm takes 4·n·m bytes of device memory: 32 GiB at n = 2²⁰). */
@@ -403,27 +421,15 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
 export async function deviceLandmarkPreconditioner(A: LinearOperator, options: DeviceLandmarkOptions): Promise<DeviceLandmarkPreconditioner> {
   const fn = 'deviceLandmarkPreconditioner';
   if (!(A instanceof KernelOperator) || !A.symmetric) {
-    throw new TypeError(`${fn}: needs a symmetric KernelOperator (landmarks are rows of its point set), got ${String(A)}`);
+    throw new TypeError(`${fn}: needs a symmetric KernelOperator (landmarks are rows of its point set), got ${describeOperand(A)}`);
   }
   const n = A.shape[0];
-  const mu = positiveShift(options.shift, fn);
+  const o = parseOptions(fn, options, deviceLandmarkSpec(n));
+  const { shift: mu, seed, tau, landmarks: selection } = o;
   if (A.backend !== 'gpu') {
-    throw new TypeError(`${fn}: needs a KernelOperator on the GPU backend (its factor lives on the device), got ${String(A)}`);
+    throw new TypeError(`${fn}: needs a KernelOperator on the GPU backend (its factor lives on the device), got ${A}`);
   }
-  let m = checkRank(options.rank ?? defaultDeviceLandmarks(n), n, fn);
-  const seed = checkSeed(options.seed ?? 0, fn);
-  const selection = options.landmarks ?? 'farthest-point';
-  if (selection !== 'farthest-point' && selection !== 'uniform') {
-    throw new RangeError(`${fn}: landmarks must be 'farthest-point' or 'uniform', got ${String(selection)}`);
-  }
-  const tau = options.tau ?? DEFAULT_DEVICE_TAU;
-  if (!(tau >= 0 && Number.isFinite(tau))) throw new RangeError(`${fn}: tau must be a finite number ≥ 0, got ${String(tau)}`);
-  if (options.jitter !== undefined && !(options.jitter >= 0 && Number.isFinite(options.jitter))) {
-    throw new RangeError(`${fn}: jitter must be a finite number ≥ 0, got ${String(options.jitter)}`);
-  }
-  if (options.whiteningJitter !== undefined && !(options.whiteningJitter > 0 && options.whiteningJitter < 1)) {
-    throw new RangeError(`${fn}: whiteningJitter must be a number in (0, 1), got ${String(options.whiteningJitter)}`);
-  }
+  let m = o.rank ?? defaultDeviceLandmarks(n);
   const t0 = performance.now();
   const stages: { stage: string; ms: number }[] = [];
   let last = t0;
@@ -440,23 +446,14 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     mark('λ̂ (one product)');
   }
 
-  const factorWhere = options.whiteningFactor ?? 'device';
-  if (options.coreFactor !== undefined && options.coreFactor !== 'device' && options.coreFactor !== 'host') {
-    throw new RangeError(`${fn}: coreFactor must be 'device' or 'host', got ${String(options.coreFactor)}`);
-  }
-  if (factorWhere !== 'device' && factorWhere !== 'host') {
-    throw new RangeError(`${fn}: whiteningFactor must be 'device' or 'host', got ${String(factorWhere)}`);
-  }
+  const factorWhere = o.whiteningFactor;
   const ctx = await acquireGpu();
   // the build's fixed programs compile in the background while the landmarks are chosen
   warmCholeskyPipelines(ctx).catch(() => undefined);
   warmBlockPipelines(ctx);
   const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
-  const orderWhere = options.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
-  if (orderWhere !== 'device' && orderWhere !== 'host') {
-    throw new RangeError(`${fn}: landmarkOrder must be 'device' or 'host', got ${String(orderWhere)}`);
-  }
-  const startDelta = (mm: number) => (maxK: number) => options.whiteningJitter ?? defaultWhiteningJitter(nu, mm, n, maxK);
+  const orderWhere = o.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
+  const startDelta = (mm: number) => (maxK: number) => o.whiteningJitter ?? defaultWhiteningJitter(nu, mm, n, maxK);
   let idx: Int32Array;
   let block: DeviceKernelBlock;
   let whitening: WhiteningFactor;
@@ -484,7 +481,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       const R = (await factoring.catch(() => undefined))?.R;
       if (R && !(R instanceof Float64Array)) R.destroy();
       // the default m halves until K̃_nm fits; an m the caller chose is kept (the error says why it failed)
-      if (!(error instanceof GpuOutOfMemoryError) || options.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
+      if (!(error instanceof GpuOutOfMemoryError) || o.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
       m /= 2;
       mark(`out of device memory: m halved to ${m}`);
       continue;
@@ -501,7 +498,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   }
   try {
     // the core on the device where its Gram fits one binding (else, or when asked, on the host from S₀)
-    const coreWhere = options.coreFactor ?? (4 * m * m <= maxBinding ? 'device' : 'host');
+    const coreWhere = o.coreFactor ?? (4 * m * m <= maxBinding ? 'device' : 'host');
     let maxDiag: number;
     let refactor: CoreRefactor;
     try {
@@ -512,7 +509,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
         maxDiag = dh.reduce((acc, v, a) => Math.max(acc, v + dl[a]!), 0);
         refactor = (jitter) => factorCoreOnDevice(ctx, block, nu, jitter, maxDiag, fn);
       } else {
-        const whitened = await whitenedCore(block, whitening.R, nu, options.jitter === undefined);
+        const whitened = await whitenedCore(block, whitening.R, nu, o.jitter === undefined);
         maxDiag = whitened.maxDiag;
         refactor = (jitter) => factorCore(whitened.S0, m, jitter, maxDiag, fn);
       }
@@ -533,8 +530,8 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
       return jitter;
     };
-    if (options.jitter !== undefined) {
-      factored = await refactor(options.jitter * maxDiag);
+    if (o.jitter !== undefined) {
+      factored = await refactor(o.jitter * maxDiag);
     } else if (coreWhere === 'device') {
       factored = await refactor(jitterFor(await coreBottom(block, nu, GRAM_FLOOR_STEPS, seed)));
     } else {

@@ -1,7 +1,8 @@
 /** Jacobi (diagonal) preconditioner: P⁻¹ = (diag(A) + shift·I)⁻¹, from `A.diagonal()`. */
 import type { Tall } from './dense.js';
 import { tall } from './dense.js';
-import { Preconditioner, positiveShift, squareOperator, type OperatorLike } from './common.js';
+import { checkArgument } from '../operators/options.js';
+import { Preconditioner, shiftField, squareOperator, type OperatorLike } from './common.js';
 
 export class JacobiPreconditioner extends Preconditioner {
   /** 1 / (A_ii + shift). */
@@ -38,7 +39,7 @@ export class JacobiPreconditioner extends Preconditioner {
 export async function jacobiPreconditioner(A: OperatorLike, shift: number): Promise<JacobiPreconditioner> {
   const fn = 'jacobiPreconditioner';
   const op = squareOperator(A, fn);
-  const mu = positiveShift(shift, fn);
+  const mu = checkArgument(fn, 'shift', shift, shiftField);
   const t0 = performance.now();
   const d = await op.diagonal();
   const inv = new Float64Array(d.length);

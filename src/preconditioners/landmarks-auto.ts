@@ -24,9 +24,10 @@ import { mulberry32 } from '../krylov/random.js';
 import { MAX_WASM_PAGES } from '../cpu/reduce.js';
 import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { checkSeed, positiveShift } from './common.js';
+import { describeOperand, rankBelow, rhsField, seedField, shiftField } from './common.js';
+import { finiteNumber, func, optional, parseOptions, withDefault } from '../operators/options.js';
 import { fillGaussian } from './dense.js';
-import { landmarkPreconditioner, LandmarkPreconditioner, type LandmarkOptions } from './landmarks.js';
+import { LANDMARK_SPEC, landmarkPreconditioner, LandmarkPreconditioner, type LandmarkOptions } from './landmarks.js';
 
 /**
  * The first m of rank 'auto'. Each stage costs LANDMARK_ESTIMATE_STEPS products besides its build,
@@ -91,6 +92,20 @@ export interface AdaptiveLandmarkOptions extends LandmarkOptions {
    * a product for the residual).
    */
   rhs?: Float64Array;
+}
+
+/** AdaptiveLandmarkOptions, checked by `parseOptions`, for an n×n K. */
+function adaptiveLandmarkSpec(n: number) {
+  return {
+    ...LANDMARK_SPEC,
+    shift: shiftField,
+    seed: seedField,
+    initialRank: optional(rankBelow(n)),
+    maxRank: optional(rankBelow(n)),
+    rtol: withDefault(finiteNumber({ above: 0, below: 1 }), 1e-6),
+    onStage: optional(func),
+    rhs: optional(rhsField(n)),
+  } satisfies Record<keyof AdaptiveLandmarkOptions, unknown>;
 }
 
 /**
@@ -190,26 +205,21 @@ export function landmarkStages(P: LandmarkPreconditioner): readonly LandmarkStag
 export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options: AdaptiveLandmarkOptions): Promise<LandmarkPreconditioner> {
   const fn = "nystromPreconditioner (method 'landmarks', rank 'auto')";
   if (!(A instanceof KernelOperator) || !A.symmetric) {
-    throw new TypeError(`${fn}: needs a symmetric KernelOperator (y omitted), got ${String(A)}`);
+    throw new TypeError(`${fn}: needs a symmetric KernelOperator (y omitted), got ${describeOperand(A)}`);
   }
   const n = A.shape[0];
-  const mu = positiveShift(options.shift, fn);
-  const seed = checkSeed(options.seed ?? 0, fn);
-  const rtol = options.rtol ?? 1e-6;
-  if (!(rtol > 0 && rtol < 1)) throw new RangeError(`${fn}: rtol must be in (0, 1), got ${String(rtol)}`);
-  const maxRank = Math.min(n - 1, options.maxRank ?? 4096);
-  if (!(Number.isInteger(maxRank) && maxRank >= 1)) throw new RangeError(`${fn}: maxRank must be an integer in [1, n − 1 = ${n - 1}], got ${String(options.maxRank)}`);
-  const rhs = options.rhs;
-  if (rhs !== undefined && !(rhs instanceof Float64Array && rhs.length === n)) {
-    throw new RangeError(`${fn}: rhs must be a Float64Array of length n = ${n}, got ${String(rhs?.length ?? rhs)} entries`);
+  const o = parseOptions(fn, options, adaptiveLandmarkSpec(n));
+  const { shift: mu, seed, rtol, rhs } = o;
+  const maxRank = o.maxRank ?? Math.min(n - 1, 4096);
+  if (o.initialRank !== undefined && o.initialRank > maxRank) {
+    throw new RangeError(`${fn}: initialRank = ${o.initialRank} exceeds maxRank = ${maxRank}`);
   }
-  let m = Math.min(maxRank, options.initialRank ?? DEFAULT_INITIAL_LANDMARKS);
-  if (!(Number.isInteger(m) && m >= 1)) throw new RangeError(`${fn}: initialRank must be a positive integer, got ${String(options.initialRank)}`);
+  let m = o.initialRank ?? Math.min(maxRank, DEFAULT_INITIAL_LANDMARKS);
   // K_mn is stored (float64) while it fits the budget and one WebAssembly memory with its Gram
-  const budget = Math.min(options.maxStoredBytes ?? defaultDenseCacheBytes(), MAX_WASM_PAGES * 65536 * 0.75);
+  const budget = Math.min(o.maxStoredBytes ?? defaultDenseCacheBytes(), MAX_WASM_PAGES * 65536 * 0.75);
   const fits = (r: number) => n * r * 8 + r * r * 8 <= budget;
   while (m > 1 && !fits(m)) m = Math.floor(m / 2);
-  const selection = options.landmarks ?? 'farthest-point';
+  const selection = o.landmarks;
   if (selection !== 'farthest-point' && selection !== 'uniform') {
     throw new RangeError(`${fn}: landmarks must be 'farthest-point' or 'uniform' (sets that nest as m doubles), got ${typeof selection === 'string' ? `'${selection}'` : 'explicit indices'}`);
   }
@@ -218,7 +228,7 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
   const stages: LandmarkStage[] = [];
   for (;;) {
     const t0 = performance.now();
-    const P = await landmarkPreconditioner(A, { ...options, rank: m, shift: mu, seed, landmarks: selection, maxStoredBytes: budget });
+    const P = await landmarkPreconditioner(A, { rank: m, shift: mu, seed, landmarks: selection, factor: o.factor, maxStoredBytes: budget });
     const buildMs = performance.now() - t0;
     const est = await preconditionedConditionEstimate(A, P, mu, LANDMARK_ESTIMATE_STEPS, seed, rhs);
     const iterations = landmarkIterations(est.kappa, rtol);

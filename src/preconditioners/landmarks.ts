@@ -21,17 +21,21 @@ import { compileScalarJs } from '../formula/emit-js.js';
 import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { mulberry32 } from '../krylov/random.js';
+import { describeValue } from '../operators/validate.js';
 import { blockFromColumns, choleskyUpper, columnsOf, gram, gramInto, tall, type Tall } from './dense.js';
 import {
   Preconditioner,
   applyWoodbury,
-  checkRank,
-  checkSeed,
+  bytesField,
+  describeOperand,
   operatorFactor,
-  positiveShift,
+  rankBelow,
+  seedField,
+  shiftField,
   storedFactor,
   type Factor,
 } from './common.js';
+import { field, oneOf, optional, parseOptions, union, withDefault, type OptionField } from '../operators/options.js';
 import { kernelBlock, restrictRows, subKernel } from './kernel-access.js';
 import { farthestPointLandmarks } from './farthest-point.js';
 import { partialPivotedCholesky } from './pivoted-cholesky.js';
@@ -52,6 +56,28 @@ export interface LandmarkOptions {
 }
 
 export const DEFAULT_MAX_STORED_BYTES = 64 * 2 ** 20;
+
+const landmarkIndices = field<readonly number[] | Int32Array>('an array of row indices', (v) => Array.isArray(v) || v instanceof Int32Array);
+
+/** LandmarkOptions, checked by `parseOptions` (shared by the fixed and the adaptive build). */
+export const LANDMARK_SPEC = {
+  landmarks: withDefault(union(oneOf('farthest-point', 'uniform', 'pivoted-cholesky'), landmarkIndices), 'farthest-point'),
+  factor: withDefault(oneOf('auto', 'stored', 'symbolic'), 'auto'),
+  maxStoredBytes: optional(bytesField),
+} satisfies Record<keyof LandmarkOptions, OptionField<unknown>>;
+
+/** The options of a build with fixed m on an n×n K: LandmarkOptions and rank (m), shift, seed. */
+export interface FixedLandmarkOptions extends LandmarkOptions {
+  /** m, the number of landmarks (1 ≤ m < n); may be left out with explicit indices, which give it. */
+  rank?: number;
+  shift: number;
+  /** Seed of the first farthest point or of the uniform draw (default 0). */
+  seed?: number;
+}
+
+function fixedLandmarkSpec(n: number) {
+  return { ...LANDMARK_SPEC, rank: optional(rankBelow(n)), shift: shiftField, seed: seedField } satisfies Record<keyof FixedLandmarkOptions, unknown>;
+}
 
 /** Where a landmark build spent its time (milliseconds; 0 for a step that did not run). */
 export interface LandmarkBuildTimings {
@@ -120,47 +146,33 @@ export function selectUniform(n: number, m: number, seed: number): Int32Array {
   return perm.slice(0, m).sort();
 }
 
-export async function landmarkPreconditioner(
-  A: LinearOperator,
-  options: LandmarkOptions & { rank: number; shift: number; seed?: number },
-): Promise<LandmarkPreconditioner> {
+export async function landmarkPreconditioner(A: LinearOperator, options: FixedLandmarkOptions): Promise<LandmarkPreconditioner> {
   const fn = "nystromPreconditioner (method 'landmarks')";
   if (!(A instanceof KernelOperator)) {
-    throw new TypeError(`${fn}: needs a KernelOperator (landmarks are rows of its point set), got ${A}; use method 'randomized' for other operators`);
+    throw new TypeError(`${fn}: needs a KernelOperator (landmarks are rows of its point set), got ${describeOperand(A)}; use method 'randomized' for other operators`);
   }
   if (!A.symmetric) {
     throw new TypeError(`${fn}: needs a symmetric KernelOperator (y omitted), got ${A}`);
   }
   const n = A.shape[0];
-  const mu = positiveShift(options.shift, fn);
+  const o = parseOptions(fn, options, fixedLandmarkSpec(n));
+  const mu = o.shift;
   const t0 = performance.now();
-  const selection = options.landmarks ?? 'farthest-point';
+  const selection = o.landmarks;
   let idx: Int32Array;
   if (typeof selection === 'string') {
-    const m = checkRank(options.rank, n, fn);
-    if (selection === 'farthest-point') idx = farthestPointLandmarks(A, m, checkSeed(options.seed ?? 0, fn));
-    else if (selection === 'uniform') idx = selectUniform(n, m, checkSeed(options.seed ?? 0, fn));
-    else if (selection === 'pivoted-cholesky') idx = (await partialPivotedCholesky(A, m, 0, fn)).pivots;
-    else throw new RangeError(`${fn}: landmarks must be 'farthest-point', 'uniform', 'pivoted-cholesky' or an array of row indices, got '${selection}'`);
+    if (o.rank === undefined) throw new TypeError(`${fn}: option 'rank' (the number of landmarks m) is required with landmarks '${selection}'`);
+    const m = o.rank;
+    if (selection === 'farthest-point') idx = farthestPointLandmarks(A, m, o.seed);
+    else if (selection === 'uniform') idx = selectUniform(n, m, o.seed);
+    else idx = (await partialPivotedCholesky(A, m, 0, fn)).pivots;
   } else {
-    idx = Int32Array.from(selection as ArrayLike<number>);
-    checkRank(idx.length, n, fn, 'the number of landmarks');
-    const seen = new Set<number>();
-    for (const i of idx) {
-      if (!Number.isInteger(i) || i < 0 || i >= n || seen.has(i)) {
-        throw new RangeError(`${fn}: landmark index ${i} is out of range [0, ${n}) or repeated`);
-      }
-      seen.add(i);
-    }
+    idx = explicitLandmarks(selection, n, o.rank, fn);
   }
   const m = idx.length;
-  const mode = options.factor ?? 'auto';
-  if (mode !== 'auto' && mode !== 'stored' && mode !== 'symbolic') {
-    throw new RangeError(`${fn}: factor must be 'auto', 'stored' or 'symbolic', got ${String(mode)}`);
-  }
+  const mode = o.factor;
   const onCpu = A.backend === 'cpu';
-  const budget = options.maxStoredBytes ?? (onCpu ? defaultDenseCacheBytes() : DEFAULT_MAX_STORED_BYTES);
-  if (!(typeof budget === 'number' && budget >= 0)) throw new RangeError(`${fn}: maxStoredBytes must be a number of bytes ≥ 0, got ${String(budget)}`);
+  const budget = o.maxStoredBytes ?? (onCpu ? defaultDenseCacheBytes() : DEFAULT_MAX_STORED_BYTES);
   const stored = mode === 'stored' || (mode === 'auto' && n * m * 8 <= budget);
 
   const timings: LandmarkBuildTimings = { kernelMs: 0, gramMs: 0, choleskyMs: 0 };
@@ -230,6 +242,23 @@ export async function landmarkPreconditioner(
   const P = new LandmarkPreconditioner(n, mu, idx, factor, solver, stored, wasm, timings, Dmn);
   P.buildMs = performance.now() - t0;
   return P;
+}
+
+/** Explicit landmark rows: distinct integers in [0, n), at least 1 and fewer than n, as many as `rank` if given. */
+function explicitLandmarks(rows: readonly number[] | Int32Array, n: number, rank: number | undefined, fn: string): Int32Array {
+  const count = rankBelow(n).check(rows.length, `${fn}: the number of landmarks`);
+  if (rank !== undefined && rank !== count) {
+    throw new RangeError(`${fn}: rank = ${rank} but ${count} landmark indices were given`);
+  }
+  const seen = new Set<number>();
+  for (let a = 0; a < rows.length; a++) {
+    const i: unknown = rows[a];
+    if (typeof i !== 'number' || !Number.isInteger(i) || i < 0 || i >= n || seen.has(i)) {
+      throw new RangeError(`${fn}: landmark index ${a} is ${describeValue(i)}: indices must be distinct integers in [0, ${n})`);
+    }
+    seen.add(i);
+  }
+  return Int32Array.from(rows);
 }
 
 /** The factor K_nm of a landmark preconditioner from K_mn stored in WASM memory (m rows × n columns). */

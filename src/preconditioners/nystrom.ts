@@ -45,23 +45,30 @@ import {
 import {
   Preconditioner,
   assertFiniteBlock,
-  checkPositive,
-  checkRank,
-  checkSeed,
-  positiveShift,
-  show,
+  describeOperand,
+  rankBelow,
+  refuseInapplicable,
+  rhsField,
+  seedField,
+  shiftField,
   squareOperator,
   type OperatorLike,
 } from './common.js';
-import { landmarkPreconditioner, type LandmarkOptions, type LandmarkPreconditioner } from './landmarks.js';
+import { LANDMARK_SPEC, landmarkPreconditioner, type LandmarkOptions, type LandmarkPreconditioner } from './landmarks.js';
+import {
+  nested, nonNegativeNumber, oneOf, optional, parseOptions, positiveNumber, union, withDefault, type ParsedOptions,
+} from '../operators/options.js';
 import { adaptiveLandmarkPreconditioner } from './landmarks-auto.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 
 export type NystromMethod = 'randomized' | 'landmarks';
 
 export interface NystromOptions extends LandmarkOptions {
-  /** Sketch size ℓ (1 ≤ ℓ < n), or 'auto' (randomized only): see `initialRank`, `maxRank`, `tolerance`. */
-  rank: number | 'auto';
+  /**
+   * Sketch size ℓ (1 ≤ ℓ < n; the number of landmarks m for method 'landmarks'), or 'auto' (default): see
+   * `initialRank`, `maxRank`, `tolerance`. With explicit landmark indices, their count.
+   */
+  rank?: number | 'auto';
   /** μ > 0: the preconditioner approximates (A + μI)⁻¹. */
   shift: number;
   /** Seed of the test matrix Ω, or of the uniform landmark choice (default 0). */
@@ -88,6 +95,53 @@ export interface NystromOptions extends LandmarkOptions {
   costModel?: NystromCostModel;
   /** method 'landmarks', rank 'auto': the solve's right-hand side (see AdaptiveLandmarkOptions.rhs); ignored otherwise. */
   rhs?: Float64Array;
+}
+
+/** NystromCostModel, checked by `parseOptions` (a nested object: "costModel.productMs must be …"). */
+const COST_MODEL_SPEC = {
+  sketchMsPerColumn: optional(nonNegativeNumber),
+  productMs: optional(nonNegativeNumber),
+  hostMsPerMultiplyAdd: optional(nonNegativeNumber),
+  eigenMsPerCube: optional(nonNegativeNumber),
+  iterationsPerSqrtKappa: optional(positiveNumber),
+};
+
+/** NystromOptions, checked by `parseOptions`, for an n×n A. */
+function nystromSpec(n: number) {
+  return {
+    ...LANDMARK_SPEC,
+    rank: withDefault(union(oneOf('auto'), rankBelow(n)), 'auto'),
+    shift: shiftField,
+    seed: seedField,
+    method: withDefault(oneOf('randomized', 'landmarks'), 'randomized'),
+    initialRank: optional(rankBelow(n)),
+    maxRank: optional(rankBelow(n)),
+    tolerance: optional(positiveNumber),
+    stopping: optional(oneOf('cost', 'tolerance')),
+    costModel: optional(nested(COST_MODEL_SPEC)),
+    rhs: optional(rhsField(n)),
+  } satisfies Record<keyof NystromOptions, unknown>;
+}
+
+/** Options only some variants read: given to another, they are refused (never ignored). */
+const LANDMARK_ONLY = ['landmarks', 'factor', 'maxStoredBytes'] as const;
+const AUTO_ONLY = ['initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel'] as const;
+const RANDOMIZED_AUTO_ONLY = ['tolerance', 'stopping', 'costModel'] as const;
+
+/**
+ * The checked options of a Nyström build on an n×n A: types and ranges by the spec, and no option the chosen
+ * variant would ignore (landmark choices for 'randomized', rank-'auto' bounds for a fixed rank, the randomized
+ * stopping rule for 'landmarks'). Explicit landmark indices without a rank give it.
+ */
+function parseNystromOptions(fn: string, n: number, options: unknown): ParsedOptions<ReturnType<typeof nystromSpec>> {
+  const o = parseOptions(fn, options, nystromSpec(n));
+  const given = (options ?? {}) as Record<string, unknown>;
+  const explicit = typeof o.landmarks !== 'string';
+  if (explicit && given['rank'] === undefined) o.rank = o.landmarks.length;
+  if (o.rank !== 'auto') refuseInapplicable(fn, given, AUTO_ONLY, "rank 'auto'");
+  if (o.method === 'randomized') refuseInapplicable(fn, given, LANDMARK_ONLY, "method 'landmarks'");
+  else refuseInapplicable(fn, given, RANDOMIZED_AUTO_ONLY, "method 'randomized'");
+  return o;
 }
 
 /** rank 'auto' stops once λ̂_ℓ ≤ this · μ: the preconditioned condition number is then ≲ 1 + tolerance. */
@@ -552,36 +606,26 @@ export function nystromNextStep(input: {
 export async function randomizedNystrom(A: LinearOperator, options: NystromOptions): Promise<NystromPreconditioner> {
   const fn = 'nystromPreconditioner';
   const n = A.shape[0];
-  const mu = positiveShift(options.shift, fn);
-  const seed = checkSeed(options.seed ?? 0, fn);
+  const o = parseNystromOptions(fn, n, options);
+  if (o.method !== 'randomized') throw new RangeError(`${fn}: randomizedNystrom builds method 'randomized', got method '${o.method}'`);
+  const { shift: mu, seed } = o;
   const t0 = performance.now();
   let target: number;
   let maxRank: number;
   let tolerance = Infinity;
   let stopping: 'cost' | 'tolerance' | 'fixed' = 'fixed';
   const given: NystromCostModel = {};
-  if (options.rank === 'auto') {
+  if (o.rank === 'auto') {
     if (n < 2) throw new RangeError(`${fn}: rank 'auto' needs n ≥ 2, got n = ${n}`);
-    maxRank = checkRank(options.maxRank ?? defaultMaxRank(n), n, fn, 'maxRank');
-    const initial = checkRank(options.initialRank ?? Math.min(64, maxRank), n, fn, 'initialRank');
+    maxRank = o.maxRank ?? defaultMaxRank(n);
+    const initial = o.initialRank ?? Math.min(64, maxRank);
     if (initial > maxRank) throw new RangeError(`${fn}: initialRank = ${initial} exceeds maxRank = ${maxRank}`);
-    tolerance = checkPositive(options.tolerance ?? DEFAULT_NYSTROM_TOLERANCE, fn, 'tolerance');
-    const st = options.stopping ?? (options.tolerance !== undefined ? 'tolerance' : 'cost');
-    if (st !== 'cost' && st !== 'tolerance') throw new RangeError(`${fn}: stopping must be 'cost' or 'tolerance', got ${show(st)}`);
-    stopping = st;
-    const cm = options.costModel ?? {};
-    if (typeof cm !== 'object' || cm === null) throw new TypeError(`${fn}: costModel must be an object, got ${show(cm)}`);
-    for (const key of ['sketchMsPerColumn', 'productMs', 'hostMsPerMultiplyAdd', 'eigenMsPerCube', 'iterationsPerSqrtKappa'] as const) {
-      const v = cm[key];
-      if (v === undefined) continue;
-      if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || (key === 'iterationsPerSqrtKappa' && v === 0)) {
-        throw new RangeError(`${fn}: costModel.${key} must be a finite number ≥ 0${key === 'iterationsPerSqrtKappa' ? ' (> 0)' : ''}, got ${show(v)}`);
-      }
-      given[key] = v;
-    }
+    tolerance = o.tolerance ?? DEFAULT_NYSTROM_TOLERANCE;
+    stopping = o.stopping ?? (o.tolerance !== undefined ? 'tolerance' : 'cost');
+    for (const [key, v] of Object.entries(o.costModel ?? {})) if (v !== undefined) given[key as keyof NystromCostModel] = v;
     target = initial;
   } else {
-    target = checkRank(options.rank, n, fn);
+    target = o.rank;
     maxRank = target;
   }
 
@@ -703,25 +747,21 @@ function stopDecision(l: number, lmin: number): Omit<NystromDecision, 'action'> 
 
 /**
  * P⁻¹ ≈ (A + shift·I)⁻¹ from a Nyström approximation of A (symmetric positive semidefinite).
- * method 'randomized' (default) works for any operator; 'landmarks' needs a KernelOperator.
+ * method 'randomized' (default) works for any operator; 'landmarks' needs a KernelOperator. rank defaults to
+ * 'auto' (adaptive sketch size, or adaptive number of landmarks). Every option is checked (`parseNystromOptions`):
+ * an unknown one, or one the chosen variant would not read, is an error naming it.
  */
 export async function nystromPreconditioner(A: OperatorLike, options: NystromOptions): Promise<NystromPreconditioner | LandmarkPreconditioner> {
   const fn = 'nystromPreconditioner';
   const op = squareOperator(A, fn);
-  if (!options || typeof options !== 'object') throw new TypeError(`${fn}: expected options { rank, shift, seed?, method? }, got ${String(options)}`);
-  const method = options.method ?? 'randomized';
-  if (method === 'randomized') return randomizedNystrom(op, options);
-  if (method === 'landmarks') {
-    if (options.rank === 'auto') {
-      if (!(op instanceof KernelOperator)) {
-        throw new TypeError(`${fn}: method 'landmarks' needs a KernelOperator (landmarks are rows of its point set), got ${op}; use method 'randomized' for other operators`);
-      }
-      const { rank: _rank, maxRank, initialRank, ...rest } = options;
-      return adaptiveLandmarkPreconditioner(op, {
-        ...rest, ...(maxRank !== undefined ? { maxRank } : {}), ...(initialRank !== undefined ? { initialRank } : {}),
-      });
-    }
-    return landmarkPreconditioner(op, { ...options, rank: options.rank });
+  const o = parseNystromOptions(fn, op.shape[0], options);
+  if (o.method === 'randomized') return randomizedNystrom(op, options);
+  if (!(op instanceof KernelOperator)) {
+    throw new TypeError(`${fn}: method 'landmarks' needs a KernelOperator (landmarks are rows of its point set), got ${describeOperand(op)}; use method 'randomized' for other operators`);
   }
-  throw new RangeError(`${fn}: method must be 'randomized' or 'landmarks', got ${String(method)}`);
+  const common = { shift: o.shift, seed: o.seed, landmarks: o.landmarks, factor: o.factor, maxStoredBytes: o.maxStoredBytes };
+  if (o.rank === 'auto') {
+    return adaptiveLandmarkPreconditioner(op, { ...common, initialRank: o.initialRank, maxRank: o.maxRank, rhs: o.rhs });
+  }
+  return landmarkPreconditioner(op, { ...common, rank: o.rank });
 }

@@ -12,13 +12,14 @@ import { columnSource } from './kernel-access.js';
 import {
   Preconditioner,
   applyWoodbury,
-  checkRank,
-  positiveShift,
+  rankBelow,
+  shiftField,
   squareOperator,
   storedFactor,
   type Factor,
   type OperatorLike,
 } from './common.js';
+import { checkArgument, finiteNumber, integer, parseOptions, withDefault } from '../operators/options.js';
 import type { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
 
@@ -38,12 +39,21 @@ export interface PivotedCholeskyOptions {
   tol?: number;
 }
 
+const tolField = withDefault(finiteNumber({ min: 0, below: 1 }), 0);
+
+/** PivotedCholeskyOptions & { shift }, checked by `parseOptions`, for an n×n A. */
+function pivotedCholeskySpec(n: number) {
+  return { rank: rankBelow(n), tol: tolField, shift: shiftField } satisfies Record<keyof PivotedCholeskyOptions | 'shift', unknown>;
+}
+
 /**
  * The factorization alone (also used to pick landmarks). Stops before `rank` when the residual
  * diagonal is exhausted (K has lower numerical rank: max residual ≤ n·eps·max K_ii) or `tol` is met.
  */
 export async function partialPivotedCholesky(A: LinearOperator, rank: number, tol = 0, fn = 'partialPivotedCholesky'): Promise<PartialCholesky> {
   const n = A.shape[0];
+  checkArgument(fn, 'rank', rank, integer({ min: 1, max: n }));
+  checkArgument(fn, 'tol', tol, tolField);
   const source = columnSource(A);
   const d = Float64Array.from(await source.diagonal());
   let trace = 0;
@@ -140,11 +150,7 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
 export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: PivotedCholeskyOptions & { shift: number }): Promise<PivotedCholeskyPreconditioner> {
   const fn = 'pivotedCholeskyPreconditioner';
   const op = squareOperator(A, fn);
-  if (!options || typeof options !== 'object') throw new TypeError(`${fn}: expected options { rank, shift }, got ${String(options)}`);
-  const mu = positiveShift(options.shift, fn);
-  const rank = checkRank(options.rank, op.shape[0], fn);
-  const tol = options.tol ?? 0;
-  if (typeof tol !== 'number' || !(tol >= 0) || !(tol < 1)) throw new RangeError(`${fn}: tol must be in [0, 1), got ${String(tol)}`);
+  const { rank, tol, shift: mu } = parseOptions(fn, options, pivotedCholeskySpec(op.shape[0]));
   const t0 = performance.now();
   const P = new PivotedCholeskyPreconditioner(await partialPivotedCholesky(op, rank, tol, fn), mu);
   P.buildMs = performance.now() - t0;

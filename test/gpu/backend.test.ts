@@ -59,9 +59,11 @@ describe('without an adapter (simulated)', () => {
     expect(gaussianKernel(points(10, 3), { backend: 'gpu' }).backend).toBe('gpu');
   });
 
-  it('rejects an unknown setting and a device that is not a GPUDevice', async () => {
-    await expect(setBackend('tpu' as 'gpu')).rejects.toThrow(`setBackend: expected 'auto', 'cpu' or 'gpu', got "tpu"`);
-    await expect(setBackend('gpu', { device: {} as GPUDevice })).rejects.toThrow('setBackend: options.device must be a GPUDevice');
+  it('rejects an unknown setting, a device that is not a GPUDevice and an unknown option, quoting type and value', async () => {
+    await expect(setBackend('tpu' as 'gpu')).rejects.toThrow('setBackend: choice must be one of "auto", "cpu", "gpu", got a string "tpu"');
+    await expect(setBackend('gpu', { device: {} as GPUDevice })).rejects.toThrow('setBackend: device must be a GPUDevice, got an object with keys []');
+    await expect(setBackend('cpu', { devcie: {} } as never)).rejects.toThrow("setBackend: unknown option 'devcie' in options (did you mean 'device'?); known options: device");
+    await expect(setBackend('cpu', null as never)).rejects.toThrow('setBackend: options must be a plain object, got null');
   });
 });
 

@@ -99,12 +99,14 @@ describe('farthest-point landmarks', () => {
     expect(() => ok.take(11)).toThrow(/m must be an integer in \[0, n = 10\], got 11/);
   });
 
-  it("a kernel's point rows are its points; landmarks are kept per operator and seed", () => {
+  it("a kernel's point rows are its bound points (for a kernel of r/σ: centred, over σ); landmarks are kept per operator and seed", () => {
     const x = points(300, 3, 4);
     const K = gaussianKernel(x, { sigma: 0.2 });
     const rows = kernelPointRows(K);
     expect([rows.rows, rows.cols]).toEqual([300, 3]);
-    expect(Array.from(rows.data.subarray(3, 6))).toEqual(x[1]);
+    const center = [0, 1, 2].map((k) => (Math.min(...x.map((p) => p[k]!)) + Math.max(...x.map((p) => p[k]!))) / 2);
+    const scaled = x[1]!.map((v, k) => (v - center[k]!) / 0.2);
+    Array.from(rows.data.subarray(3, 6)).forEach((v, k) => expect(v).toBeCloseTo(scaled[k]!, 13));
     const first = farthestPointLandmarks(K, 20, 0);
     expect(Array.from(farthestPointLandmarks(K, 40, 0).subarray(0, 20))).toEqual(Array.from(first));
     const flat = Float64Array.from(x.flat());

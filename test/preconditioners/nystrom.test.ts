@@ -369,10 +369,12 @@ describe('randomized Nyström preconditioner', () => {
     });
 
     it('rejects bad cost models and stopping rules', async () => {
-      await expect(build({ productMs: -1 })).rejects.toThrow(/costModel.productMs must be a finite number ≥ 0, got -1/);
-      await expect(build({ iterationsPerSqrtKappa: 0 })).rejects.toThrow(/costModel.iterationsPerSqrtKappa .* got 0/);
-      await expect(build({ sketchMsPerColumn: NaN })).rejects.toThrow(/sketchMsPerColumn .* got NaN/);
-      await expect(build(base, { stopping: 'never' })).rejects.toThrow(/stopping must be 'cost' or 'tolerance', got .*never/);
+      await expect(build({ productMs: -1 })).rejects.toThrow('nystromPreconditioner: costModel.productMs must be a finite number ≥ 0, got number -1');
+      await expect(build({ iterationsPerSqrtKappa: 0 })).rejects.toThrow('costModel.iterationsPerSqrtKappa must be a positive finite number, got number 0');
+      await expect(build({ sketchMsPerColumn: NaN })).rejects.toThrow('sketchMsPerColumn must be a finite number ≥ 0, got number NaN');
+      await expect(build({ productMs: '2' } as never)).rejects.toThrow('costModel.productMs must be a finite number ≥ 0, got a string "2"');
+      await expect(build({ prodcutMs: 2 } as never)).rejects.toThrow("unknown option 'prodcutMs' in costModel (did you mean 'productMs'?)");
+      await expect(build(base, { stopping: 'never' })).rejects.toThrow('stopping must be one of "cost", "tolerance", got a string "never"');
     });
   });
 
@@ -393,17 +395,17 @@ describe('randomized Nyström preconditioner', () => {
 
   it('rejects bad input with messages that name the value', async () => {
     const A = denseOp(withSpectrum([3, 2, 1, 0.5], 1));
-    await expect(nystromPreconditioner(A, { rank: 4, shift: 1 })).rejects.toThrow(/rank must be an integer with 1 ≤ rank < n = 4, got 4/);
-    await expect(nystromPreconditioner(A, { rank: 0, shift: 1 })).rejects.toThrow(/rank .* got 0/);
-    await expect(nystromPreconditioner(A, { rank: -2, shift: 1 })).rejects.toThrow(/got -2/);
-    await expect(nystromPreconditioner(A, { rank: 1.5, shift: 1 })).rejects.toThrow(/got 1.5/);
-    await expect(nystromPreconditioner(A, { rank: NaN, shift: 1 })).rejects.toThrow(/got NaN/);
-    await expect(nystromPreconditioner(A, { rank: 2, shift: 0 })).rejects.toThrow(/shift must be a positive finite number .* got 0/);
-    await expect(nystromPreconditioner(A, { rank: 2, shift: -1 })).rejects.toThrow(/got -1/);
-    await expect(nystromPreconditioner(A, { rank: 2, shift: NaN })).rejects.toThrow(/shift .* got NaN/);
-    await expect(nystromPreconditioner(A, { rank: 2, shift: 1, seed: 0.5 })).rejects.toThrow(/seed must be an integer, got 0.5/);
-    await expect(nystromPreconditioner(A, { rank: 2, shift: 1, method: 'magic' as never })).rejects.toThrow(/method must be 'randomized' or 'landmarks', got magic/);
-    await expect(nystromPreconditioner(A, { rank: 'auto', shift: 1, maxRank: 9 })).rejects.toThrow(/maxRank .* got 9/);
+    await expect(nystromPreconditioner(A, { rank: 4, shift: 1 })).rejects.toThrow('nystromPreconditioner: rank must be one of "auto" or an integer with 1 ≤ r < n = 4, got number 4');
+    await expect(nystromPreconditioner(A, { rank: 0, shift: 1 })).rejects.toThrow(/rank .* got number 0/);
+    await expect(nystromPreconditioner(A, { rank: -2, shift: 1 })).rejects.toThrow(/got number -2/);
+    await expect(nystromPreconditioner(A, { rank: 1.5, shift: 1 })).rejects.toThrow(/got number 1.5/);
+    await expect(nystromPreconditioner(A, { rank: NaN, shift: 1 })).rejects.toThrow(/got number NaN/);
+    await expect(nystromPreconditioner(A, { rank: 2, shift: 0 })).rejects.toThrow('nystromPreconditioner: shift must be a positive finite number, got number 0');
+    await expect(nystromPreconditioner(A, { rank: 2, shift: -1 })).rejects.toThrow(/got number -1/);
+    await expect(nystromPreconditioner(A, { rank: 2, shift: NaN })).rejects.toThrow(/shift .* got number NaN/);
+    await expect(nystromPreconditioner(A, { rank: 2, shift: 1, seed: 0.5 })).rejects.toThrow('seed must be an integer, got number 0.5');
+    await expect(nystromPreconditioner(A, { rank: 2, shift: 1, method: 'magic' as never })).rejects.toThrow('method must be one of "randomized", "landmarks", got a string "magic"');
+    await expect(nystromPreconditioner(A, { rank: 'auto', shift: 1, maxRank: 9 })).rejects.toThrow(/maxRank .* got number 9/);
     await expect(nystromPreconditioner(new Matrix([[1, 2, 3], [4, 5, 6]]), { rank: 1, shift: 1 })).rejects.toThrow(/A must be square, got shape 2x3/);
     await expect(nystromPreconditioner(A, { rank: 2, shift: 1, method: 'landmarks' })).rejects.toThrow(/needs a KernelOperator/);
     const nanOp = new (class NaNProducts extends LinearOperator {
@@ -413,6 +415,26 @@ describe('randomized Nyström preconditioner', () => {
     await expect(nystromPreconditioner(nanOp, { rank: 2, shift: 1 })).rejects.toThrow(/the sketch A·Ω has the non-finite value NaN at row 0, column 0/);
     const indefinite = denseOp(withSpectrum([5, -4, -3, 1, 1, 1], 2));
     await expect(nystromPreconditioner(indefinite, { rank: 5, shift: 1e-3 })).rejects.toThrow(/not positive definite .* positive semidefinite/);
+  });
+
+  it("rank defaults to 'auto' as documented; unknown options and options the variant would not read are refused by name", async () => {
+    const A = denseOp(withSpectrum(Array.from({ length: 40 }, (_, i) => 1 / (1 + i * i)), 4));
+    const P = (await nystromPreconditioner(A, { shift: 1e-2, tolerance: 10, seed: 1 })) as NystromPreconditioner;
+    const Q = (await nystromPreconditioner(A, { rank: 'auto', shift: 1e-2, tolerance: 10, seed: 1 })) as NystromPreconditioner;
+    expect(P.stages.length).toBeGreaterThanOrEqual(1);
+    expect(Array.from(P.eigenvalues)).toEqual(Array.from(Q.eigenvalues));
+    expect(P.eigenvalues[P.rank - 1]!).toBeLessThanOrEqual(10 * 1e-2);
+    const o = { shift: 1 };
+    await expect(nystromPreconditioner(A, { ...o, rnak: 5 } as never)).rejects.toThrow(
+      "nystromPreconditioner: unknown option 'rnak' in options (did you mean 'rank'?); known options: landmarks, factor, maxStoredBytes, rank, shift");
+    await expect(nystromPreconditioner(A, { ...o, rank: 5, maxRank: 10 })).rejects.toThrow("nystromPreconditioner: option 'maxRank' applies to rank 'auto' only, got number 10");
+    await expect(nystromPreconditioner(A, { ...o, rank: 5, landmarks: 'uniform' })).rejects.toThrow("option 'landmarks' applies to method 'landmarks' only, got a string \"uniform\"");
+    await expect(nystromPreconditioner(gaussianKernel(points(50, 2, 3)), { ...o, method: 'landmarks', stopping: 'cost' }))
+      .rejects.toThrow("option 'stopping' applies to method 'randomized' only");
+    await expect(nystromPreconditioner(A, { ...o, tolerance: '10' } as never)).rejects.toThrow('tolerance must be a positive finite number, got a string "10"');
+    await expect(nystromPreconditioner(A, { shift: null } as never)).rejects.toThrow('shift must be a positive finite number, got null');
+    await expect(nystromPreconditioner(A, { rank: 4 } as never)).rejects.toThrow("nystromPreconditioner: option 'shift' is required");
+    await expect(nystromPreconditioner(A, null as never)).rejects.toThrow('nystromPreconditioner: options must be a plain object, got null');
   });
 
   it('magnitudes: P⁻¹ entries bounded by 1 (it never amplifies)', async () => {

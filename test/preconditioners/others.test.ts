@@ -61,7 +61,8 @@ describe('Jacobi preconditioner', () => {
   it('rejects bad input', async () => {
     const op = denseOp(new Matrix([[1, 0], [0, -3]]));
     await expect(jacobiPreconditioner(op, 1)).rejects.toThrow(/diag\(A\)\[1\] \+ shift = -3 \+ 1 = -2 is not a positive finite number/);
-    await expect(jacobiPreconditioner(op, 0)).rejects.toThrow(/shift must be a positive finite number .* got 0/);
+    await expect(jacobiPreconditioner(op, 0)).rejects.toThrow('jacobiPreconditioner: shift must be a positive finite number, got number 0');
+    await expect(jacobiPreconditioner(op, '1' as never)).rejects.toThrow('jacobiPreconditioner: shift must be a positive finite number, got a string "1"');
     await expect(jacobiPreconditioner(new DenseOperator([[1, 2]]), 1)).rejects.toThrow(/must be square, got shape 1x2/);
   });
 });
@@ -110,9 +111,12 @@ describe('pivoted Cholesky preconditioner', () => {
     const P = await pivotedCholeskyPreconditioner(K, { rank: 100, shift: 1e-2, tol: 1e-3 });
     expect(P.rank).toBeLessThan(100);
     expect(P.residualTrace[P.rank]!).toBeLessThanOrEqual(1e-3 * 150);
-    await expect(pivotedCholeskyPreconditioner(K, { rank: 150, shift: 1 })).rejects.toThrow(/rank must be an integer with 1 ≤ rank < n = 150, got 150/);
-    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: -1 })).rejects.toThrow(/got -1/);
-    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: 1, tol: 2 })).rejects.toThrow(/tol must be in \[0, 1\), got 2/);
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 150, shift: 1 })).rejects.toThrow('pivotedCholeskyPreconditioner: rank must be an integer with 1 ≤ r < n = 150, got number 150');
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: -1 })).rejects.toThrow('got number -1');
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: 1, tol: 2 })).rejects.toThrow('tol must be a finite number ≥ 0 and < 1, got number 2');
+    await expect(pivotedCholeskyPreconditioner(K, { rank: 3, shift: 1, tolerance: 0.1 } as never)).rejects.toThrow(
+      "pivotedCholeskyPreconditioner: unknown option 'tolerance' in options; known options: rank, tol, shift");
+    await expect(partialPivotedCholesky(A, 11)).rejects.toThrow('partialPivotedCholesky: rank must be an integer ≥ 1 and ≤ 10, got number 11');
     await expect(partialPivotedCholesky(denseOp(new Matrix([[1, 0], [0, -1]])), 1)).rejects.toThrow(/diag\(A\)\[1\] = -1/);
   });
 });
@@ -180,14 +184,21 @@ describe('landmark (Falkon-style) Nyström preconditioner', () => {
   });
 
   it('explicit landmark indices; bad input', async () => {
-    const P = await landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 50, 199] });
+    const P = await landmarkPreconditioner(K, { shift: mu, landmarks: [3, 50, 199] });
     expect(Array.from((P as LandmarkPreconditioner).landmarks)).toEqual([3, 50, 199]);
-    await expect(landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 3] })).rejects.toThrow(/landmark index 3 .* repeated/);
-    await expect(landmarkPreconditioner(K, { rank: 0, shift: mu, landmarks: [3, 200] })).rejects.toThrow(/landmark index 200 is out of range \[0, 200\)/);
-    await expect(nystromPreconditioner(K, { rank: 200, shift: mu, method: 'landmarks' })).rejects.toThrow(/got 200/);
+    const Q = await nystromPreconditioner(K, { shift: mu, method: 'landmarks', landmarks: [3, 50, 199] });
+    expect(Array.from((Q as LandmarkPreconditioner).landmarks)).toEqual([3, 50, 199]);
+    await expect(landmarkPreconditioner(K, { rank: 2, shift: mu, landmarks: [3, 50, 199] })).rejects.toThrow('rank = 2 but 3 landmark indices were given');
+    await expect(landmarkPreconditioner(K, { shift: mu, landmarks: [3, 3] })).rejects.toThrow('landmark index 1 is number 3: indices must be distinct integers in [0, 200)');
+    await expect(landmarkPreconditioner(K, { shift: mu, landmarks: [3, 200] })).rejects.toThrow('landmark index 1 is number 200');
+    await expect(landmarkPreconditioner(K, { shift: mu, landmarks: [3, 1.5] })).rejects.toThrow('landmark index 1 is number 1.5');
+    await expect(landmarkPreconditioner(K, { shift: mu, landmarks: 'uniform' })).rejects.toThrow("option 'rank' (the number of landmarks m) is required with landmarks 'uniform'");
+    await expect(nystromPreconditioner(K, { rank: 200, shift: mu, method: 'landmarks' })).rejects.toThrow(/got number 200/);
     await expect(nystromPreconditioner(denseOp(Kd), { rank: 'auto', shift: mu, method: 'landmarks' })).rejects.toThrow(/method 'landmarks' needs a KernelOperator/);
-    await expect(nystromPreconditioner(K, { rank: 'auto', shift: mu, method: 'landmarks', initialRank: 0 })).rejects.toThrow(/initialRank must be a positive integer, got 0/);
-    await expect(nystromPreconditioner(K, { rank: 5, shift: mu, method: 'landmarks', landmarks: 'leverage' as never })).rejects.toThrow(/got 'leverage'/);
+    await expect(nystromPreconditioner(K, { rank: 'auto', shift: mu, method: 'landmarks', initialRank: 0 })).rejects.toThrow('initialRank must be an integer with 1 ≤ r < n = 200, got number 0');
+    await expect(nystromPreconditioner(K, { rank: 5, shift: mu, method: 'landmarks', landmarks: 'leverage' as never })).rejects.toThrow(/got a string "leverage"/);
+    await expect(nystromPreconditioner(K, { rank: 5, shift: mu, method: 'landmarks', factor: 'dense' as never }))
+      .rejects.toThrow('factor must be one of "auto", "stored", "symbolic", got a string "dense"');
     const rect = gaussianKernel(x, { y: x.slice(0, 10) });
     await expect(nystromPreconditioner(rect, { rank: 5, shift: mu, method: 'landmarks' })).rejects.toThrow(/must be square, got shape 200x10/);
   });

@@ -151,6 +151,17 @@ describe('LinearOperator.solve picks a preconditioner', () => {
   it('bad choices are clear errors', async () => {
     await expect(K.solve(b, alpha, { preconditioner: 'ilu' })).rejects.toThrow(/solve: preconditioner must be one of "auto", "none", "nystrom", "landmarks", "device-landmarks", "jacobi", "pivoted-cholesky", "cholesky" or a LinearOperator, got a string "ilu"/);
     await expect(K.preconditioner(NaN)).rejects.toThrow(/preconditioner \(alpha\): expected a finite number, got NaN/);
-    await expect(K.preconditioner(0, 'nystrom')).rejects.toThrow(/shift must be a positive finite number .* got 0/);
+    await expect(K.preconditioner(0, 'nystrom')).rejects.toThrow('nystromPreconditioner: shift must be a positive finite number, got number 0');
+  });
+
+  it('preconditioner options are checked by name: unknown keys (even where none is built) and keys the chosen build would not read', async () => {
+    await expect(K.solve(b, alpha, { preconditionerOptions: { rnak: 5 } as never })).rejects.toThrow(
+      "solve: unknown option 'rnak' in preconditionerOptions (did you mean 'rank'?)");
+    const small = gaussianKernel(points(50, 3, 2), { sigma: 0.1 }); // 'auto' builds nothing here
+    await expect(small.solve(randomVector(50, 1), alpha, { preconditionerOptions: { sed: 1 } as never })).rejects.toThrow(/unknown option 'sed'.*did you mean 'seed'/);
+    await expect(K.preconditioner(alpha, 'jacobi', { rank: 5 })).rejects.toThrow("preconditioner 'jacobi': takes no options (its only parameter is the solve's α), got 'rank'");
+    await expect(K.preconditioner(alpha, 'nystrom', { tol: 1e-3 })).rejects.toThrow(/nystromPreconditioner: unknown option 'tol' in options; known options: .*tolerance/);
+    await expect(K.preconditioner(alpha, 'pivoted-cholesky', { rank: 20, seed: 3 })).rejects.toThrow("pivotedCholeskyPreconditioner: unknown option 'seed'");
+    await expect(K.preconditioner(alpha, 'landmarks', { method: 'randomized' })).rejects.toThrow("preconditioner 'landmarks': method must be 'landmarks' (or left out), got a string \"randomized\"");
   });
 });
