@@ -4,7 +4,7 @@ import { Block } from './block.js';
 import { LinearOperator } from './linear-operator.js';
 import { DenseOperator } from './dense.js';
 import type { Dtype } from './types.js';
-import { any, boolean, closestKey, func, oneOf, optional, OptionRangeError, string, type OptionField } from './options.js';
+import { any, boolean, func, oneOf, optional, rejectUnknownKeys, string, type OptionField } from './options.js';
 import {
   assertShape,
   describeValue,
@@ -36,9 +36,8 @@ export interface OperatorSpec {
 }
 
 /**
- * What `aslinearoperator` reads of an operator object, each value checked by its field. Its other keys are left
- * alone — the object's own state, read by its functions through `this`, as scipy's duck typing allows — except a
- * near miss of a known key ('rmatvect', 'symetric'), which would otherwise be silently ignored.
+ * The keys of an operator object, each value checked by its field; any other own key is refused by name (its
+ * functions are called unbound, so state belongs in their closures, not beside them).
  */
 const OPERATOR_SPEC_FIELDS = {
   shape: any,
@@ -51,16 +50,8 @@ const OPERATOR_SPEC_FIELDS = {
   name: optional(string),
 } satisfies Record<keyof OperatorSpec, OptionField<unknown>>;
 
-const OPERATOR_SPEC_KEYS = Object.keys(OPERATOR_SPEC_FIELDS);
-
 function checkOperatorSpec(spec: Record<string, unknown>): void {
-  for (const key of Object.keys(spec)) {
-    const hint = OPERATOR_SPEC_KEYS.includes(key) ? undefined : closestKey(key, OPERATOR_SPEC_KEYS);
-    if (hint !== undefined) {
-      throw new OptionRangeError(
-        `aslinearoperator: unknown key '${key}' in the operator object (did you mean '${hint}'?); known keys: ${OPERATOR_SPEC_KEYS.join(', ')}`, key);
-    }
-  }
+  rejectUnknownKeys('aslinearoperator', spec, Object.keys(OPERATOR_SPEC_FIELDS), 'the operator object');
   for (const [key, f] of Object.entries(OPERATOR_SPEC_FIELDS)) {
     if (spec[key] !== undefined) f.check(spec[key], `aslinearoperator: ${key}`);
   }

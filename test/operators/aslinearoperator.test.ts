@@ -106,4 +106,16 @@ describe('aslinearoperator', () => {
     expect(bad({ shape: [3, 3], matvec: 'no' })).toThrow(/matvec must be a function, got a string "no"/);
     expect(bad({ shape: [3, -1], matvec: () => [] })).toThrow(/shape must be \[rows, cols\] with positive integers, got \[3, -1\]/);
   });
+
+  it('checks the keys of an operator object: unknown ones refused by name, values quoted with their type', () => {
+    const bad = (v: unknown) => () => aslinearoperator(v as LinearOperator);
+    const f = (x: Float64Array) => x;
+    expect(bad({ shape: [3, 3], matvec: f, rmatvect: f })).toThrow(
+      "aslinearoperator: unknown option 'rmatvect' in the operator object (did you mean 'rmatvec'?); known options: shape, matvec, rmatvec, matmat, rmatmat, dtype, symmetric, name");
+    expect(bad({ shape: [3, 3], matvec: f, symetric: true })).toThrow(/unknown option 'symetric' .*did you mean 'symmetric'/);
+    expect(bad({ shape: [3, 3], matvec: f, data: [1, 2, 3] })).toThrow("aslinearoperator: unknown option 'data' in the operator object; known options:");
+    expect(bad({ shape: [3, 3], matvec: f, symmetric: 'yes' })).toThrow('aslinearoperator: symmetric must be true or false, got a string "yes"');
+    expect(bad({ shape: [3, 3], matvec: f, dtype: 'float16' })).toThrow('aslinearoperator: dtype must be one of "float32", "float64", got a string "float16"');
+    expect(bad({ shape: [3, 3], matvec: f, name: 7 })).toThrow('aslinearoperator: name must be a string, got number 7');
+  });
 });

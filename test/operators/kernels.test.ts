@@ -476,6 +476,31 @@ describe('bad input gives clear errors naming the value', () => {
     expect(() => polynomialKernel(P, { gamma: NaN })).toThrow('gamma must be a finite number, got number NaN');
   });
 
+  it('options are checked: unknown keys refused by name with the known ones; null and type-confused values quoted with their type', () => {
+    expect(() => gaussianKernel(P, { sigam: 0.1 } as never)).toThrow(
+      "gaussianKernel: unknown option 'sigam' in options (did you mean 'sigma'?); known options: y, dtype, backend, denseCache, denseCacheBytes, gpu, sigma");
+    expect(() => gaussianKernel(P, { sigma: null } as never)).toThrow('gaussianKernel: sigma must be a positive finite number, got null');
+    expect(() => gaussianKernel(P, { sigma: '1' } as never)).toThrow('gaussianKernel: sigma must be a positive finite number, got a string "1"');
+    expect(() => maternKernel(P, { nu: '2.5' } as never)).toThrow('maternKernel: nu must be one of 0.5, 1.5, 2.5, got a string "2.5"');
+    expect(() => laplacianKernel(P, { nu: 1.5 } as never)).toThrow("laplacianKernel: unknown option 'nu' in options");
+    expect(() => polynomialKernel(P, { sigma: 1 } as never)).toThrow("polynomialKernel: unknown option 'sigma' in options");
+    expect(() => polynomialKernel(P, { degree: '3' } as never)).toThrow('polynomialKernel: degree must be an integer ≥ 1 and ≤ 64, got a string "3"');
+    expect(() => linearKernel(P, { y: null } as never)).toThrow(/linearKernel: y must be points .*, got null/);
+    expect(() => gaussianKernel(undefined as never)).toThrow(/gaussianKernel: x must be points .*, got undefined/);
+    expect(() => gaussianKernel(P, 0.5 as never)).toThrow('gaussianKernel: options must be a plain object, got number 0.5');
+    expect(() => gaussianKernel(P, { gpu: { tiles: 64 } } as never)).toThrow("gaussianKernel: unknown option 'tiles' in gpu (did you mean 'tile'?)");
+    expect(() => gaussianKernel(P, { gpu: { kahan: 'no' } } as never)).toThrow('gaussianKernel: gpu.kahan must be true or false, got a string "no"');
+    const f = Vi(P).sub(Vj(P)).sqnorm2().neg().exp();
+    expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, { dtyp: 'float32' } as never)).toThrow(
+      "kernelOperator: unknown option 'dtyp' in options (did you mean 'dtype'?)");
+    expect(() => kernelOperator(f, { symmetric: 'yes' } as never)).toThrow('kernelOperator: symmetric must be true or false, got a string "yes"');
+    expect(() => kernelOperator(f, { x: Vi(P) } as never)).toThrow("kernelOperator: unknown option 'x' in options");
+    expect(() => kernelOperator(f as never, {}, {} as never)).toThrow('kernelOperator: a Formula takes one options object, got a third argument an object with keys []');
+    expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, { params: { s: '1' } } as never)).toThrow(
+      'kernelOperator: params.s must be a finite number, got a string "1"');
+    expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, [] as never)).toThrow('kernelOperator: options must be a plain object, got an array of length 0');
+  });
+
   it('string formulas: unknown symbol, unknown function', () => {
     expect(() => kernelOperator('exp(-sqnorm2(x - z))', { x: Vi(P), y: Vj(P) })).toThrow(/unknown symbol 'z'.*known: x, y/);
     expect(() => kernelOperator('foo(x - y)', { x: Vi(P), y: Vj(P) })).toThrow(/unknown function 'foo'/);
