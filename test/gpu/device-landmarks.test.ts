@@ -403,7 +403,7 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     expect(String(M)).toMatch(/DeviceLandmarkPreconditioner\(m=200, shift=0.01/);
     // a landmark selection device landmarks do not have is refused by name, not ignored
     await expect(K.preconditioner(1e-2, 'device-landmarks', { rank: 200, landmarks: 'pivoted-cholesky' }))
-      .rejects.toThrow(/landmarks must be 'farthest-point' or 'uniform', got pivoted-cholesky/);
+      .rejects.toThrow('deviceLandmarkPreconditioner: landmarks must be one of "farthest-point", "uniform", got a string "pivoted-cholesky"');
   });
 
   it('default δ: the float32 need 3·10⁻⁵, at most 4·ν·m/(n·max K_aa), at least 10⁻⁶; an explicit whiteningJitter is used as given', async () => {
@@ -449,9 +449,9 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
     for (const [f32, f64] of [[2, 0], [3, 1]] as const) expect(runs[f32]!.iterations).toBeLessThanOrEqual(Math.ceil(1.1 * runs[f64]!.iterations));
     for (const r of runs) expect(r.iterations).toBeLessThanOrEqual(Math.ceil(1.15 * runs[0]!.iterations));
     await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, landmarkOrder: 'gpu' as 'device' }))
-      .rejects.toThrow(/landmarkOrder must be 'device' or 'host', got gpu/);
+      .rejects.toThrow('landmarkOrder must be one of "device", "host", got a string "gpu"');
     await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, whiteningFactor: 'cpu' as 'host' }))
-      .rejects.toThrow(/whiteningFactor must be 'device' or 'host', got cpu/);
+      .rejects.toThrow('whiteningFactor must be one of "device", "host", got a string "cpu"');
   });
 
   it('the core factored on the device (double-float) applies the same P⁻¹ as the host\'s float64 factor', async () => {
@@ -473,7 +473,7 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       await H.dispose();
     }
     await expect(deviceLandmarkPreconditioner(K, { shift: alpha, rank: 100, coreFactor: 'gpu' as 'device' }))
-      .rejects.toThrow(/coreFactor must be 'device' or 'host', got gpu/);
+      .rejects.toThrow('coreFactor must be one of "device", "host", got a string "gpu"');
   });
 
   it.each(['device', 'host'] as const)('a negative bottom of νI + E raises the jitter (core on the %s; the host\'s, factored at the floor alongside the Lanczos, is refactored)', async (coreFactor) => {
@@ -510,9 +510,12 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       .rejects.toThrow(/needs a KernelOperator on the GPU backend/);
     await expect(deviceLandmarkPreconditioner(K, { shift: 0 })).rejects.toThrow(/shift/);
     await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, rank: n })).rejects.toThrow(new RegExp(String(n)));
-    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, tau: -1 })).rejects.toThrow(/tau must be a finite number ≥ 0, got -1/);
-    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, jitter: NaN })).rejects.toThrow(/jitter must be a finite number ≥ 0, got NaN/);
-    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, whiteningJitter: 0 })).rejects.toThrow(/whiteningJitter must be a number in \(0, 1\), got 0/);
-    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, whiteningJitter: NaN })).rejects.toThrow(/whiteningJitter must be a number in \(0, 1\), got NaN/);
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, tau: -1 })).rejects.toThrow('tau must be a finite number ≥ 0, got number -1');
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, jitter: NaN })).rejects.toThrow('jitter must be a finite number ≥ 0, got number NaN');
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, whiteningJitter: 0 })).rejects.toThrow('whiteningJitter must be a finite number > 0 and < 1, got number 0');
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, whiteningJitter: NaN })).rejects.toThrow('got number NaN');
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, tau: '0.1' } as never)).rejects.toThrow('tau must be a finite number ≥ 0, got a string "0.1"');
+    await expect(deviceLandmarkPreconditioner(K, { shift: 1e-3, maxRank: 100 } as never)).rejects.toThrow(
+      "deviceLandmarkPreconditioner: unknown option 'maxRank' in options; known options: rank, shift, landmarks, seed, tau, jitter");
   });
 });

@@ -13,6 +13,8 @@ import {
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { relativeError } from '../conformance.js';
 import { hasGpu } from '../gpu/gpu-env.js';
+import { matchExpandedGaussian } from '../../src/gpu/wgsl-emit.js';
+import { collectVariables } from '../../src/formula/analyze.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
@@ -91,6 +93,15 @@ describe.each(TARGETS)('$name', ({ options, tol }) => {
     const offset = 2 ** 130; // ≈ 1.4e39: beyond float32 itself
     const K = gaussianKernel(P.map((p) => p.map((c) => offset + c * 2 ** 90)), { ...options, sigma: 0.5 * 2 ** 90 });
     expect(relativeError(await K.matvec(v), closed((r) => Math.exp(-(r * r) / 2), P, 0.5, v))).toBeLessThanOrEqual(tol * 10);
+  });
+});
+
+describe('the scaled form keeps the backends\' fast paths', () => {
+  it("the Gaussian is still the GPU's expanded-Gaussian pattern (exp of a constant times |x − y|², x and y bound points)", () => {
+    for (const sigma of [1e-30, 0.1, 1e30]) {
+      const f = gaussianKernel(P, { sigma, denseCache: 'never' }).formula.node;
+      expect(matchExpandedGaussian(f, collectVariables(f))?.scale2).toBeCloseTo(Math.LOG2E / 2, 15);
+    }
   });
 });
 
