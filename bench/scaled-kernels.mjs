@@ -7,13 +7,14 @@
  *
  * (backend 'gpu' needs an adapter; EGL_PLATFORM=surfaceless for Dawn on llvmpipe.)
  */
-import { gaussianKernel, kernelOperator, mulberry32, Pm, setBackend, shutdownCpuPool, Vi, Vj } from '../dist/index.js';
+import { gaussianKernel, kernelOperator, Pm, setBackend, shutdownCpuPool, Vi, Vj } from '../dist/index.js';
 
 const n = Number(process.argv[2] ?? 20000);
 const reps = Number(process.argv[3] ?? 7);
 const backend = process.argv[4] ?? 'cpu';
 if (backend === 'gpu') await setBackend('gpu');
-const rand = mulberry32(1);
+let seed = 1;
+const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32); // seeded, uniform in [0, 1)
 const pts = { data: Float64Array.from({ length: 3 * n }, () => rand()), rows: n, cols: 3 };
 const b = Float64Array.from({ length: n }, () => rand() - 0.5);
 const sigma = 0.1;
