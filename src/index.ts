@@ -12,12 +12,13 @@ export type {
   KernelOperatorOptions, KernelOptions, BandwidthKernelOptions, MaternKernelOptions, PolynomialKernelOptions,
   BackendChoice, DenseCachePolicy,
 } from './operators/index.js';
+export { OptionTypeError, OptionRangeError } from './operators/options.js';
 export { Formula, Vi, Vj, Pm, parseFormula, FormulaError } from './formula/index.js';
 export type { PointsLike, FormulaLike, FormulaScope } from './formula/index.js';
 export { setCpuThreads, shutdownCpuPool } from './cpu/pool.js';
 export { emptyMemoryCache, recycledMemoryBytes } from './cpu/memory-pool.js';
 export { setBackend, getBackendInfo, GpuUnavailableError, GpuOutOfMemoryError, GPU_AUTO_MIN_PAIRS } from './gpu/device.js';
-export type { BackendSetting, BackendInfo, AdapterDescription, GpuLimits } from './gpu/device.js';
+export type { BackendSetting, BackendInfo, AdapterDescription, GpuLimits, SetBackendOptions } from './gpu/device.js';
 export { setGpuProfiling, lastGpuProfile } from './gpu/reduce.js';
 export type { GpuKernelOptions, GpuProfile } from './gpu/reduce.js';
 export * from './krylov/index.js';
@@ -28,7 +29,7 @@ export {
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, cgIterationBound,
   adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, FarthestPointOrder, farthestPointLandmarks,
   preconditionedConditionEstimate,
-  solveShifted, solvePlan, choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite,
+  solveShifted, solvePlan, planShiftedInverse, choleskyFactorPreconditioner, CholeskyFactorPreconditioner, NotPositiveDefinite,
 } from './preconditioners/index.js';
 export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,

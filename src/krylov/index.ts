@@ -7,6 +7,7 @@ export { refinedCg, DEFAULT_INNER_RTOL, MAX_REFINEMENT_CONTRACTION, type Refined
 export { minres, type MinresOptions, type MinresResult } from './minres.js';
 export { eigsh, EigshNoConvergence, type EigshOptions, type EigshProgress, type EigshResult, type Which } from './eigsh.js';
 export { lobpcg, type LobpcgOptions, type LobpcgResult } from './lobpcg.js';
+export { SingularShiftError } from './shift-invert.js';
 export {
   tridiagonalEigen,
   symmetricEigen,
