@@ -25,7 +25,7 @@ export * from './krylov/index.js';
 export {
   nystromPreconditioner, jacobiPreconditioner, pivotedCholeskyPreconditioner, partialPivotedCholesky, landmarkPreconditioner,
   NystromPreconditioner, LandmarkPreconditioner, JacobiPreconditioner, PivotedCholeskyPreconditioner, Preconditioner,
-  preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
+  preconditionerFor, defaultPreconditionerChoice, defaultMaxRank, MAX_CACHED_PRECONDITIONERS, AUTO_MIN_N, DEFAULT_NYSTROM_TOLERANCE, PRECONDITIONER_CHOICES,
   deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, cgIterationBound,
   adaptiveLandmarkPreconditioner, landmarkStages, AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, FarthestPointOrder, farthestPointLandmarks,
   preconditionedConditionEstimate,

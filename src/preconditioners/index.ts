@@ -34,7 +34,7 @@ export { Preconditioner } from './common.js';
 export { restrictRows, subKernel, type RowSelection } from './kernel-access.js';
 export {
   preconditionerFor, warmStartFor, disposePreconditioners, buildPreconditioner, defaultPreconditionerChoice, AUTO_MIN_N, PRECONDITIONER_CHOICES,
-  AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound,
+  AUTO_MIN_PLAIN_ITERATIONS_LANDMARKS, cgIterationBound, MAX_CACHED_PRECONDITIONERS,
   type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 export {
