@@ -174,17 +174,3 @@ export function axpy(a: number, x: Float64Array, y: Float64Array): void {
 export function now(): number {
   return performance.now();
 }
-
-export function checkPositiveInt(v: unknown, fn: string, what: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new RangeError(`${fn}: ${what} must be a positive integer, got ${String(v)}`);
-  }
-  return v;
-}
-
-export function checkNonNegative(v: unknown, fn: string, what: string): number {
-  if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) {
-    throw new RangeError(`${fn}: ${what} must be a finite number ≥ 0, got ${String(v)}`);
-  }
-  return v;
-}
