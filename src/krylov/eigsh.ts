@@ -21,9 +21,10 @@
  */
 import type { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
+import { describeValue } from '../operators/validate.js';
 import {
   any, boolean, checkArgument, field, finiteNumber, func, integer, nonNegativeNumber, oneOf, optional, OptionRangeError, parseOptions,
-  positiveInt, positiveNumber, quote, refined, withDefault, type OptionField,
+  positiveInt, positiveNumber, refined, withDefault, type OptionField,
 } from '../operators/options.js';
 import { mulberry32, randomVector } from './random.js';
 import { shiftInvert, type SigmaSolver } from './shift-invert.js';
@@ -104,7 +105,7 @@ function unsupported(why: string): OptionField<never> {
   return {
     expected: 'absent',
     check: (value, where) => {
-      throw new OptionRangeError(`${where} is not supported: ${why} (got ${quote(value)})`, where);
+      throw new OptionRangeError(`${where} is not supported: ${why} (got ${describeValue(value)})`, where);
     },
   };
 }

@@ -3,9 +3,9 @@ import { Matrix } from 'ml-matrix';
 import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
 import {
-  assertOptionsObject, closestKey, field, OptionRangeError, OptionTypeError, quote, type OptionField, type OptionSpec, type ParsedOptions,
+  assertOptionsObject, closestKey, field, OptionRangeError, OptionTypeError, type OptionField, type OptionSpec, type ParsedOptions,
 } from '../operators/options.js';
-import { isVectorLike } from '../operators/validate.js';
+import { describeValue, isVectorLike } from '../operators/validate.js';
 import { Block } from '../operators/block.js';
 
 /** Anything `aslinearoperator` accepts: a LinearOperator, a Matrix, a number[][] or `{ shape, matvec }`. */
@@ -33,7 +33,7 @@ export const operatorLike: OptionField<LinearOperator> = {
     try {
       return aslinearoperator(value as OperatorInput);
     } catch (cause) {
-      throw new OptionTypeError(`${where} must be ${operatorLike.expected}, got ${quote(value)} (${(cause as Error).message})`, where);
+      throw new OptionTypeError(`${where} must be ${operatorLike.expected}, got ${describeValue(value)} (${(cause as Error).message})`, where);
     }
   },
 };

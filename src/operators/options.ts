@@ -40,13 +40,8 @@ export class OptionRangeError extends RangeError {
   }
 }
 
-/** A value as messages show it: its type and value ("number NaN", "a string \"1\"", "null"). */
-export function quote(value: unknown): string {
-  return describeValue(value);
-}
-
 function fail(where: string, expected: string, value: unknown, wrongType: boolean): never {
-  const message = `${where} must be ${expected}, got ${quote(value)}`;
+  const message = `${where} must be ${expected}, got ${describeValue(value)}`;
   throw wrongType ? new OptionTypeError(message, where) : new OptionRangeError(message, where);
 }
 
@@ -209,7 +204,7 @@ export function assertOptionsObject(fn: string, options: unknown, what = 'option
   if (options === undefined) return;
   const proto = typeof options === 'object' && options !== null ? Object.getPrototypeOf(options) : undefined;
   if (proto !== Object.prototype && proto !== null) {
-    throw new OptionTypeError(`${fn}: ${what} must be a plain object, got ${quote(options)}`, what);
+    throw new OptionTypeError(`${fn}: ${what} must be a plain object, got ${describeValue(options)}`, what);
   }
 }
 
