@@ -244,7 +244,7 @@ async function thickRestartLanczos(
   rng: () => number,
   report: (iteration: number, matvecs: number, nconv: number, theta: Float64Array, est: Float64Array) => void,
 ): Promise<LanczosOutcome> {
-  const eps23 = Math.pow(2.220446049250313e-16, 2 / 3);
+  const eps23 = Math.pow(Number.EPSILON, 2 / 3);
   const V: Float64Array[] = new Array(ncv + 1);
   const v0norm = norm(v0);
   V[0] = v0.map((v) => v / v0norm);
@@ -299,7 +299,7 @@ async function thickRestartLanczos(
       anorm = Math.max(anorm, Math.abs(h[j]!) + wnorm);
       let beta = wnorm;
       let next: Float64Array;
-      if (dependent || wnorm <= 2.220446049250313e-16 * anorm) {
+      if (dependent || wnorm <= Number.EPSILON * anorm) {
         // Invariant subspace found: continue in a fresh direction with a zero coupling — none is left once the
         // basis spans the whole space (ncv = n): the projection is then A itself and every Ritz pair exact.
         beta = 0;
@@ -448,10 +448,9 @@ function verifyShiftInvert(
   out: LanczosOutcome, pick: number[], lambda: Float64Array, xs: Float64Array[], Ax: Float64Array[], normShifted: number, tol: number,
   o: ParsedEigsh, n: number,
 ): void {
-  const eps = 2.220446049250313e-16;
   const opNorm = Math.max(...Array.from(out.theta, Math.abs));
   const residual = (t: number) => norm(Ax[t]!.map((v, r) => v - lambda[pick[t]!]! * xs[t]![r]!)) / norm(xs[t]!);
-  const bound = (t: number) => TRUE_RESIDUAL_SLACK * normShifted * (tol + eps * opNorm / Math.abs(out.theta[pick[t]!]!));
+  const bound = (t: number) => TRUE_RESIDUAL_SLACK * normShifted * (tol + Number.EPSILON * opNorm / Math.abs(out.theta[pick[t]!]!));
   const bad = pick.map((_, t) => t).filter((t) => !(residual(t) <= bound(t)));
   if (bad.length === 0) return;
   const good = pick.filter((_, t) => !bad.includes(t)).sort((a, b) => lambda[a]! - lambda[b]!);

@@ -98,7 +98,7 @@ const MESSAGES: Record<number, string> = {
   6: 'The iteration limit was reached',
 };
 
-const EPS = 2.220446049250313e-16;
+const EPS = Number.EPSILON;
 /** Checks in a row without a 10% gain in the true residual before minres gives up. */
 const STALL_CHECKS = 3;
 

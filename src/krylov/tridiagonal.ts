@@ -8,8 +8,6 @@
  * O(k²) per sweep with full vectors.
  */
 
-const EPS = 2.220446049250313e-16;
-
 /** Thrown when a QL sweep budget is exhausted (it never happens for finite input in practice). */
 export class TridiagonalNoConvergence extends Error {
   constructor(
@@ -74,7 +72,7 @@ function ql(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: num
       let m = l;
       for (; m < k - 1; m++) {
         const dd = Math.abs(d[m]!) + Math.abs(d[m + 1]!);
-        if (Math.abs(e[m]!) <= EPS * dd) break;
+        if (Math.abs(e[m]!) <= Number.EPSILON * dd) break;
       }
       if (m === l) break;
       if (++iter > maxIter) throw new TridiagonalNoConvergence(l, iter - 1);

@@ -15,7 +15,7 @@ export type BlockInput = Matrix | number[][];
 
 /** Machine epsilon of an operator's products: tolerances of 0 mean "as precise as the products". */
 export function dtypeEps(dtype: 'float32' | 'float64'): number {
-  return dtype === 'float32' ? 1.1920928955078125e-7 : 2.220446049250313e-16;
+  return dtype === 'float32' ? 1.1920928955078125e-7 : Number.EPSILON;
 }
 
 export function toOperator(A: OperatorInput, fn: string, what = 'A'): LinearOperator {

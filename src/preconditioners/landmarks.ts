@@ -233,7 +233,7 @@ export async function landmarkPreconditioner(A: LinearOperator, options: FixedLa
     // columns; a relative jitter of n·eps·trace restores positive definiteness without changing P materially.
     let trace = 0;
     for (let q = 0; q < m; q++) trace += S[q * m + q]!;
-    for (let q = 0; q < m; q++) S[q * m + q]! += n * 2.220446049250313e-16 * trace;
+    for (let q = 0; q < m; q++) S[q * m + q]! += n * Number.EPSILON * trace;
     R = await cholesky(S);
     if (!R) throw new Error(`${fn}: μK_mm + K_mnK_nm is not positive definite (is K positive semidefinite?)`);
   }

@@ -66,7 +66,7 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
     trace += v;
     dmax = Math.max(dmax, v);
   }
-  const floor = n * 2.220446049250313e-16 * dmax;
+  const floor = n * Number.EPSILON * dmax;
   const r = rank;
   const L = new Float64Array(n * r);
   const pivots: number[] = [];
