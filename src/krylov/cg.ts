@@ -12,7 +12,7 @@
 import type { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import {
-  boolean, func, nonNegativeInt, nonNegativeNumber, nonNegativeOrInfinity, optional, parseOptions, positiveInt, positiveNumber,
+  boolean, func, nested, nonNegativeInt, nonNegativeNumber, nonNegativeOrInfinity, optional, parseOptions, positiveInt, positiveNumber,
   withDefault, type OptionField,
 } from '../operators/options.js';
 import {
@@ -21,7 +21,6 @@ import {
   blockArg,
   dot,
   isBlock,
-  nested,
   norm,
   now,
   operatorLike,

@@ -2,9 +2,7 @@
 import { Matrix } from 'ml-matrix';
 import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
-import {
-  assertOptionsObject, closestKey, field, OptionRangeError, OptionTypeError, type OptionField, type OptionSpec, type ParsedOptions,
-} from '../operators/options.js';
+import { field, OptionRangeError, OptionTypeError, type OptionField } from '../operators/options.js';
 import { describeValue, isVectorLike } from '../operators/validate.js';
 import { Block } from '../operators/block.js';
 
@@ -47,32 +45,6 @@ export const blockLike: OptionField<BlockInput> = field<BlockInput>('a block (Ma
 /** A vector or a block (Matrix or number[][]) option. */
 export const vectorOrBlock: OptionField<VectorInput | BlockInput> = field<VectorInput | BlockInput>(
   'a vector (Float64Array, Float32Array, number[]) or a block (Matrix, number[][])', (v) => isBlock(v) || isVectorLike(v));
-
-/** An options object inside options ("cg: relaxed.below must be …"): a plain object, unknown keys refused by name. */
-export function nested<S extends OptionSpec>(spec: S): OptionField<ParsedOptions<S>> {
-  const known = Object.keys(spec);
-  const expected = `an object { ${known.join(', ')} }`;
-  return {
-    expected,
-    check: (value, where) => {
-      assertOptionsObject(where, value, 'the value');
-      if (value === undefined) throw new OptionTypeError(`${where} must be ${expected}, got undefined`, where);
-      for (const key of Object.keys(value)) {
-        if (known.includes(key)) continue;
-        const hint = closestKey(key, known);
-        throw new OptionRangeError(`${where}: unknown key '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; known keys: ${known.join(', ')}`, key);
-      }
-      const out: Record<string, unknown> = {};
-      for (const [key, f] of Object.entries(spec)) {
-        const v = value[key];
-        if (v !== undefined) out[key] = f.check(v, `${where}.${key}`);
-        else if (f.absent) out[key] = 'make' in f.absent ? f.absent.make() : f.absent.value;
-        else throw new OptionTypeError(`${where}.${key} is required (${f.expected})`, key);
-      }
-      return out as ParsedOptions<S>;
-    },
-  };
-}
 
 /**
  * Refuses options that scipy's function of the same name takes but this one does not, each with what to use

@@ -256,7 +256,7 @@ describe('cg', () => {
     await expect(cg(A, b, { callback: 3 } as never)).rejects.toThrow('cg: callback must be a function, got number 3');
     await expect(cg(A, b, { M: 'jacobi' } as never)).rejects.toThrow(/cg: M must be an operator .*got a string "jacobi"/);
     await expect(cg(A, b, { x0: 'zeros' } as never)).rejects.toThrow(/cg: x0 must be a vector .*got a string "zeros"/);
-    await expect(cg(A, b, { relaxed: { A, blow: 0.1 } } as never)).rejects.toThrow(/cg: relaxed: unknown key 'blow' \(did you mean 'below'\?\)/);
+    await expect(cg(A, b, { relaxed: { A, blow: 0.1 } } as never)).rejects.toThrow(/cg: unknown option 'blow' in relaxed \(did you mean 'below'\?\); known options: A, below/);
     await expect(cg(A, b, [] as never)).rejects.toThrow(/cg: options must be a plain object, got an array/);
   });
 
