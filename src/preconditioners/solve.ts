@@ -11,8 +11,9 @@ import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
 import { checkSymmetry, measureAsymmetry } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
+import { applyColumns, norm } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
-import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
+import { LinearOperator } from '../operators/linear-operator.js';
 import {
   boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
 } from '../operators/options.js';
@@ -309,17 +310,6 @@ function factorResult(X: Float64Array[], history: number[][], steps: number, mat
     residualNorms: block ? history : history[0]!, matvecs,
     ...(block ? { columnInfo: X.map(() => 0), columnIterations: X.map(() => steps) } : {}),
   };
-}
-
-/** op·[c₀ … c_{k−1}] as columns (views of one result block): one product for all of them, no Matrix built. */
-async function applyColumns(op: LinearOperator, columns: Float64Array[]): Promise<Float64Array[]> {
-  return (await matmatBlock(op, Block.fromColumns(columns, op.shape[1]))).columns();
-}
-
-function norm(v: Float64Array): number {
-  let s = 0;
-  for (let i = 0; i < v.length; i++) s += v[i]! * v[i]!;
-  return Math.sqrt(s);
 }
 
 function definedEntries(o: Record<string, unknown>, drop: readonly string[]): Record<string, unknown> {
