@@ -214,6 +214,11 @@ export function assertOptionsObject(fn: string, options: unknown, what = 'option
  * Messages read "<fn>: <key> must be <expected>, got <type and value>".
  */
 export function parseOptions<S extends OptionSpec>(fn: string, options: unknown, spec: S, what = 'options'): ParsedOptions<S> {
+  return checkObject(fn, options, spec, what, '');
+}
+
+/** `parseOptions`' work for the object `what`; `path` prefixes its keys in messages ('' at the top, 'gpu.' nested). */
+function checkObject<S extends OptionSpec>(fn: string, options: unknown, spec: S, what: string, path: string): ParsedOptions<S> {
   assertOptionsObject(fn, options, what);
   const given = options ?? {};
   rejectUnknownKeys(fn, given, Object.keys(spec), what);
@@ -221,9 +226,9 @@ export function parseOptions<S extends OptionSpec>(fn: string, options: unknown,
   for (const [key, f] of Object.entries(spec)) {
     const value = given[key];
     if (value === undefined) {
-      if (!f.absent) throw new OptionTypeError(`${fn}: option '${key}' is required (${f.expected})`, key);
+      if (!f.absent) throw new OptionTypeError(`${fn}: option '${path}${key}' is required (${f.expected})`, `${path}${key}`);
       out[key] = absentValue(f.absent);
-    } else out[key] = f.check(value, `${fn}: ${key}`);
+    } else out[key] = f.check(value, `${fn}: ${path}${key}`);
   }
   return out as ParsedOptions<S>;
 }
@@ -245,17 +250,7 @@ export function nested<S extends OptionSpec>(spec: S): OptionField<ParsedOptions
       const cut = where.lastIndexOf(': ');
       const fn = cut < 0 ? where : where.slice(0, cut);
       const name = where.slice(cut + 2);
-      assertOptionsObject(fn, value, name);
-      const given = value ?? {};
-      rejectUnknownKeys(fn, given, Object.keys(spec), name);
-      const out: Record<string, unknown> = {};
-      for (const [key, f] of Object.entries(spec)) {
-        const v = given[key];
-        if (v !== undefined) out[key] = f.check(v, `${where}.${key}`);
-        else if (f.absent) out[key] = absentValue(f.absent);
-        else throw new OptionTypeError(`${fn}: option '${name}.${key}' is required (${f.expected})`, `${name}.${key}`);
-      }
-      return out as ParsedOptions<S>;
+      return checkObject(fn, value, spec, name, `${name}.`);
     },
   };
 }
