@@ -170,7 +170,6 @@ export function assertShape(shape: unknown, what: string): asserts shape is [num
 
 /** Throws unless c is a finite number. */
 export function assertFiniteScalar(c: unknown, what: string): asserts c is number {
-  if (typeof c !== 'number' || !Number.isFinite(c)) {
-    throw new RangeError(`${what}: expected a finite number, got ${describeEntry(c)}`);
-  }
+  if (typeof c !== 'number') throw new TypeError(`${what}: expected a finite number, got ${describeValue(c)}`);
+  if (!Number.isFinite(c)) throw new RangeError(`${what}: expected a finite number, got ${c}`);
 }

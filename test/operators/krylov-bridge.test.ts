@@ -39,5 +39,7 @@ describe('eigsh / solve conveniences delegate to the krylov module', () => {
     await expect(A.solve([1, 2, 3])).rejects.toThrow('solve: expected a vector of length 2, got length 3');
     await expect(new DenseOperator([[1, 2, 3]]).solve([1])).rejects.toThrow(/solve: needs a square operator, got shape 1x3/);
     await expect(A.solve([1, 2], NaN)).rejects.toThrow(/solve \(alpha\): expected a finite number, got NaN/);
+    await expect(A.solve([1, 2], '1' as unknown as number)).rejects.toThrow(TypeError);
+    await expect(A.solve([1, 2], '1' as unknown as number)).rejects.toThrow('solve (alpha): expected a finite number, got a string "1"');
   });
 });
