@@ -373,7 +373,6 @@ function denseSelect(values: Float64Array, k: number, which: Which, sigma: numbe
   return wantedOrder(key, which).slice(0, k);
 }
 
-
 type ParsedEigsh = ReturnType<typeof parseEigshOptions>;
 
 /** k and the options checked (k as a positional argument: its type is quoted), defaults applied. */

@@ -15,8 +15,8 @@ export type Check<T> = (value: unknown, where: string) => T;
 /** A check for one key; `absent` says what an omitted key becomes (or that it is required). */
 export interface OptionField<T> {
   readonly check: Check<T>;
-  /** What an omitted key becomes (`make` is called per parse, for fresh objects). Absent → required. */
-  readonly absent?: { readonly value: T } | { readonly make: () => T };
+  /** What an omitted key becomes. Absent → required. */
+  readonly absent?: { readonly value: T };
   /** What the check accepts, for messages and docs ("a positive integer"). */
   readonly expected: string;
 }
@@ -147,15 +147,6 @@ export function withDefault<T>(f: OptionField<T>, value: T): OptionField<T> {
   return { ...f, absent: { value } };
 }
 
-/** Omitted → `make()`, called at each parse (fresh objects). */
-export function withLazyDefault<T>(f: OptionField<T>, make: () => T): OptionField<T> {
-  return { ...f, absent: { make } };
-}
-
-function absentValue<T>(absent: NonNullable<OptionField<T>['absent']>): T {
-  return 'make' in absent ? absent.make() : absent.value;
-}
-
 /** Optimal-string-alignment distance (edits and adjacent transpositions: "sigam" is one step from "sigma"). */
 function editDistance(a: string, b: string): number {
   const x = a.toLowerCase();
@@ -173,7 +164,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The known key closest to `key` when it is plausibly a typo. */
-export function closestKey(key: string, known: readonly string[]): string | undefined {
+function closestKey(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {
@@ -227,7 +218,7 @@ function checkObject<S extends OptionSpec>(fn: string, options: unknown, spec: S
     const value = given[key];
     if (value === undefined) {
       if (!f.absent) throw new OptionTypeError(`${fn}: option '${path}${key}' is required (${f.expected})`, `${path}${key}`);
-      out[key] = absentValue(f.absent);
+      out[key] = f.absent.value;
     } else out[key] = f.check(value, `${fn}: ${path}${key}`);
   }
   return out as ParsedOptions<S>;
@@ -235,7 +226,7 @@ function checkObject<S extends OptionSpec>(fn: string, options: unknown, spec: S
 
 /** A positional argument checked like an option ("eigsh: k must be a positive integer, got a string \"2\""). */
 export function checkArgument<T>(fn: string, name: string, value: unknown, f: OptionField<T>): T {
-  if (value === undefined && f.absent) return absentValue(f.absent);
+  if (value === undefined && f.absent) return f.absent.value;
   return f.check(value, `${fn}: ${name}`);
 }
 

@@ -42,7 +42,7 @@ export {
   type DenseShiftedFactor, type DenseEntriesSource,
 } from './dense-factor.js';
 export {
-  solveShifted, solvePlan, assertSolvable, asymmetry, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, PRECONDITIONED_CG_BUILD_PRODUCTS, PRECONDITIONED_CG_PRODUCTS_PER_COLUMN, FACTOR_REFINEMENT_STEPS,
+  solveShifted, solvePlan, assertSolvable, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, PRECONDITIONED_CG_BUILD_PRODUCTS, PRECONDITIONED_CG_PRODUCTS_PER_COLUMN, FACTOR_REFINEMENT_STEPS,
   planShiftedInverse, MATERIALISE_BY_PRODUCTS_MAX_N,
   type SolveOptions, type SolvePlan, type SolveResult, type SolveMethod, type ShiftedInversePlan, type ShiftedInverseMethod,
 } from './solve.js';

@@ -9,7 +9,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
-import { checkSymmetry, measureAsymmetry } from '../krylov/symmetry.js';
+import { checkSymmetry } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, norm } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
@@ -360,14 +360,6 @@ export async function planShiftedInverse(A: LinearOperator, shift: number, metho
 }
 
 // ---------------------------------------------------------------- what CG cannot do
-
-/**
- * The relative asymmetry |uᵀAv − vᵀAu| / (‖Au‖‖v‖ + ‖Av‖‖u‖) of seeded random vectors (src/krylov/symmetry.ts's
- * probe, shared with eigsh: one product, measured once per operator): 0 for an operator declared symmetric.
- */
-export async function asymmetry(A: LinearOperator): Promise<number> {
-  return A.symmetric ? 0 : (await measureAsymmetry(A)).relative;
-}
 
 /** Beyond this relative asymmetry (√ε of the dtype: far above the products' rounding) CG is refused. */
 const ASYMMETRY_LIMIT = { float64: 2 ** -26, float32: 2 ** -12 } as const;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   boolean, finiteNumber, integer, nonNegativeOrInfinity, oneOf, optional, parseOptions, positiveNumber, union, withDefault,
-  withLazyDefault, checkArgument, positiveInt, OptionRangeError, OptionTypeError,
+  checkArgument, positiveInt, OptionRangeError, OptionTypeError,
 } from '../../src/operators/options.js';
 
 const SPEC = {
@@ -11,7 +11,7 @@ const SPEC = {
   which: withDefault(oneOf('LM', 'SA'), 'LM'),
   flag: optional(boolean),
   rank: withDefault(union(oneOf('auto'), positiveInt), 'auto'),
-  list: withLazyDefault(optional(finiteNumber()), () => 3),
+  list: withDefault(finiteNumber(), 3),
 };
 
 describe('parseOptions', () => {
