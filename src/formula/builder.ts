@@ -7,6 +7,7 @@
  */
 import type { BinaryOp, Node, ReduceOp, UnaryOp } from './ast.js';
 import { FormulaError } from './errors.js';
+import { gradient } from './derivative.js';
 import { binary, constant, dot, reduce, unary, variable } from './nodes.js';
 import { toBoundData, type PointsLike } from './points.js';
 import { formatNode } from './print.js';
@@ -91,6 +92,23 @@ export class Formula {
     return this.red('sum');
   }
   dot(other: FormulaLike): Formula { return new Formula(dot(this.node, toNode(other, 'dot'))); }
+
+  /**
+   * The symbolic gradient ∂(direction·F)/∂v (KeOps' `Grad(F, v, direction)`): a formula of v's dimension; `variable`
+   * is a Vi, Vj or Pm of this formula, `direction` (F's dimension or a scalar) defaults to 1. Zero where F does not
+   * depend on v; subgradients where F is not smooth (see formula/derivative.ts).
+   *
+   *     const xi = Vi(x);
+   *     const k = xi.sub(Vj(y)).sqnorm2().div(-2).exp();
+   *     k.grad(xi);  // exp(…) · -(x - y), a d-vector formula
+   */
+  grad(variable: Formula, direction?: FormulaLike): Formula {
+    if (!(variable instanceof Formula) || variable.node.op !== 'var') {
+      throw new FormulaError(`grad: the variable must be a Vi, Vj or Pm formula (got ${variable instanceof Formula ? variable.toString() : typeof variable})`);
+    }
+    const seed = direction === undefined ? undefined : toNode(direction, 'grad');
+    return new Formula(gradient(this.node, variable.node, seed));
+  }
 
   toString(): string {
     return formatNode(this.node);

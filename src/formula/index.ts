@@ -15,3 +15,4 @@ export {
   compileScalarJs, compileScalarJsSource, evaluateDenseJs, evaluateDiagonalJs, numberLiteral,
   UNROLL_MAX_DIM, type ScalarKernel,
 } from './emit-js.js';
+export { gradient, gradients, partialDerivative, unitVector } from './derivative.js';

@@ -131,10 +131,22 @@ function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { 
   return { x: Vi(xs, 'x'), y: Vj(same ? xs : scale('y', Y.data), 'y'), symmetric: same };
 }
 
-function make(f: Formula, symmetric: boolean, o: ParsedKernelOptions, label: string, params: Record<string, number>) {
-  return new KernelOperator(f, {
+function make(f: Formula, symmetric: boolean, o: ParsedKernelOptions, label: string, params: Record<string, number>, scaled = false) {
+  const K = new KernelOperator(f, {
     dtype: o.dtype, backend: o.backend, denseCache: o.denseCache, denseCacheBytes: o.denseCacheBytes, gpu: o.gpu, symmetric, label, params,
   });
+  if (scaled) scaledKernels.add(K);
+  return K;
+}
+
+const scaledKernels = new WeakSet<KernelOperator>();
+
+/**
+ * Whether K's points are bound as (x − c)/σ with σ = K.params.sigma (`scaledPoints`: the kernels of r/σ made here):
+ * σ is then in no formula node, and ∂K/∂σ and ∂K/∂x go through the points (src/autodiff/kernel-derivatives.ts).
+ */
+export function pointsScaledBySigma(K: KernelOperator): boolean {
+  return scaledKernels.has(K);
 }
 
 /** Gaussian (RBF) kernel exp(−|x − y|² / (2σ²)), formed as exp(−|x̃ − ỹ|²/2) on the scaled points. */
@@ -142,7 +154,7 @@ export function gaussianKernel(x: PointsLike, options: BandwidthKernelOptions = 
   const o = parseOptions('gaussianKernel', options, BANDWIDTH_SPEC);
   const v = scaledPoints('gaussianKernel', x, o);
   const f = v.x.sub(v.y).sqnorm2().div(2).neg().exp();
-  return make(f, v.symmetric, o, `gaussian σ=${formatNumber(o.sigma)}`, { sigma: o.sigma });
+  return make(f, v.symmetric, o, `gaussian σ=${formatNumber(o.sigma)}`, { sigma: o.sigma }, true);
 }
 
 /** Laplacian (exponential) kernel exp(−|x − y| / σ). */
@@ -150,7 +162,7 @@ export function laplacianKernel(x: PointsLike, options: BandwidthKernelOptions =
   const o = parseOptions('laplacianKernel', options, BANDWIDTH_SPEC);
   const v = scaledPoints('laplacianKernel', x, o);
   const f = v.x.sub(v.y).norm2().neg().exp();
-  return make(f, v.symmetric, o, `laplacian σ=${formatNumber(o.sigma)}`, { sigma: o.sigma });
+  return make(f, v.symmetric, o, `laplacian σ=${formatNumber(o.sigma)}`, { sigma: o.sigma }, true);
 }
 
 /**
@@ -176,7 +188,7 @@ export function maternKernel(x: PointsLike, options: MaternKernelOptions = {}): 
     const poly = o.nu === 1.5 ? t.add(1) : t.add(1).add(t.square().div(3));
     f = poly.mul(t.neg().exp());
   }
-  return make(f, v.symmetric, o, `matern ν=${o.nu} σ=${formatNumber(o.sigma)}`, { sigma: o.sigma, nu: o.nu });
+  return make(f, v.symmetric, o, `matern ν=${o.nu} σ=${formatNumber(o.sigma)}`, { sigma: o.sigma, nu: o.nu }, true);
 }
 
 /** Cauchy kernel 1 / (1 + |x − y|²/σ²). */
@@ -184,7 +196,7 @@ export function cauchyKernel(x: PointsLike, options: BandwidthKernelOptions = {}
   const o = parseOptions('cauchyKernel', options, BANDWIDTH_SPEC);
   const v = scaledPoints('cauchyKernel', x, o);
   const f = v.x.sub(v.y).sqnorm2().add(1).inv();
-  return make(f, v.symmetric, o, `cauchy σ=${formatNumber(o.sigma)}`, { sigma: o.sigma });
+  return make(f, v.symmetric, o, `cauchy σ=${formatNumber(o.sigma)}`, { sigma: o.sigma }, true);
 }
 
 /** Polynomial kernel (γ·⟨x, y⟩ + c₀)^degree. */

@@ -1,0 +1,192 @@
+/**
+ * Symbolic derivatives of the formula AST (reverse mode, KeOps' `Grad`): the adjoint of every variable of a
+ * formula, built as formulas through the checking constructors of `nodes.ts` — so constants fold and the 0/1
+ * identities apply — and compiled by every backend like any formula.
+ *
+ * A structurally zero adjoint is never built: a subtree that does not depend on the targets gets nothing, so
+ * `d/dx exp(-sqnorm2(x - y)/2)` is `exp(…) · (-(1/2)·2(x - y))`, with no `0 · …` terms left (x·0 is not folded
+ * by nodes.ts, NaN·0 being NaN).
+ *
+ * Non-smooth points get a subgradient, finite everywhere:
+ *  - norm2(a) at a = 0: a/|a| is 0/0 there; written a / (|a| + 1 − sign(|a|)), exact for |a| > 0 and 0 at a = 0
+ *    (the Laplacian and Matérn kernels' gradient at r = 0 is the subgradient 0);
+ *  - abs, sign, step, relu, min, max: the derivative of the branch taken (sign' = step' = 0, abs'(0) = 0, relu'(0) = 1,
+ *    min/max at a tie: all to the first operand);
+ *  - rsqrt (rsqrt(0) = 0, KeOps): −rsqrt(a)³/2, 0 at a = 0; sqrt: 1/(2·sqrt(a)), infinite at 0 as the derivative is —
+ *    write kernels in r² (sqnorm2) or use norm2, whose rule above is safe.
+ */
+import type { BinaryNode, DotNode, Node, ReduceNode, UnaryNode, VarNode } from './ast.js';
+import { isBinary, isReduce, isUnary } from './ast.js';
+import { children } from './analyze.js';
+import { FormulaError } from './errors.js';
+import { binary, constant, dot, reduce, unary, variable } from './nodes.js';
+
+type Adjoint = Node | undefined;
+
+const add = (a: Adjoint, b: Adjoint): Adjoint => (a === undefined ? b : b === undefined ? a : binary('add', a, b));
+const mul = (a: Node, b: Node | number): Node => binary('mul', a, typeof b === 'number' ? constant(b) : b);
+const neg = (a: Node): Node => unary('neg', a);
+
+/** A constant vector parameter (ones, unit vectors): the AST has scalar constants only. */
+function constantVector(values: Float64Array, name: string): Node {
+  return variable('p', name, Object.freeze({ data: values, rows: 1, cols: values.length }));
+}
+
+/** `g` as an adjoint of a node of dimension `dim`: a vector adjoint of a scalar node is summed (broadcast's adjoint). */
+function fitTo(g: Node, dim: number): Node {
+  return g.dim > 1 && dim === 1 ? reduce('sum', g) : g;
+}
+
+/** The nodes of `root` in post-order (children first), each once. */
+function postOrder(root: Node): Node[] {
+  const out: Node[] = [];
+  const seen = new Set<Node>();
+  const visit = (n: Node): void => {
+    if (seen.has(n)) return;
+    seen.add(n);
+    for (const c of children(n)) visit(c);
+    out.push(n);
+  };
+  visit(root);
+  return out;
+}
+
+/** The nodes of `order` that depend on one of `targets` (order is children-first). */
+function dependents(order: readonly Node[], targets: ReadonlySet<VarNode>): Set<Node> {
+  const out = new Set<Node>();
+  for (const n of order) {
+    if (n.op === 'var' ? targets.has(n) : children(n).some((c) => out.has(c))) out.add(n);
+  }
+  return out;
+}
+
+/** The adjoint contributions of node `n` (value `n` itself, adjoint `g`) to its children, as [child, contribution]. */
+function localRule(n: Node, g: Node): Array<[Node, Node]> {
+  if (isUnary(n)) {
+    const c = unaryRule(n, g);
+    return c === undefined ? [] : [[n.arg, c]];
+  }
+  if (isReduce(n)) return [[n.arg, reduceRule(n, g)]];
+  if (n.op === 'dot') {
+    const d = n as DotNode;
+    return [[d.left, mul(d.right, g)], [d.right, mul(d.left, g)]];
+  }
+  if (isBinary(n)) return binaryRule(n as BinaryNode, g);
+  return [];
+}
+
+/** The adjoint of a unary node's argument; undefined where the derivative is 0 (sign, step). */
+function unaryRule(n: UnaryNode, g: Node): Node | undefined {
+  const a = n.arg;
+  switch (n.op) {
+    case 'neg': return neg(g);
+    case 'exp': return mul(g, n);
+    case 'log': return binary('div', g, a);
+    case 'sqrt': return binary('div', mul(g, 0.5), n);
+    case 'rsqrt': return mul(g, mul(unary('square', n), mul(n, -0.5))); // −½·a^(−3/2), 0 where rsqrt(0) = 0
+    case 'abs': return mul(g, unary('sign', a));
+    case 'square': return mul(g, mul(a, 2));
+    case 'inv': return neg(mul(g, unary('square', n)));
+    case 'sin': return mul(g, unary('cos', a));
+    case 'cos': return neg(mul(g, unary('sin', a)));
+    case 'tanh': return mul(g, binary('sub', constant(1), unary('square', n)));
+    case 'sign':
+    case 'step': return undefined;
+    case 'relu': return mul(g, unary('step', a));
+  }
+}
+
+function reduceRule(n: ReduceNode, g: Node): Node {
+  const a = n.arg;
+  switch (n.op) {
+    case 'sum': return g; // a scalar adjoint broadcasts over a's components
+    case 'sqnorm2': return mul(a, mul(g, 2));
+    case 'norm2': {
+      // a/|a|, with the denominator 1 where |a| = 0 (then a = 0: the subgradient 0)
+      const safe = binary('add', n, binary('sub', constant(1), unary('sign', n)));
+      return mul(binary('div', a, safe), g);
+    }
+  }
+}
+
+function binaryRule(n: BinaryNode, g: Node): Array<[Node, Node]> {
+  const { left: a, right: b } = n;
+  switch (n.op) {
+    case 'add': return [[a, g], [b, g]];
+    case 'sub': return [[a, g], [b, neg(g)]];
+    case 'mul': return [[a, mul(g, b)], [b, mul(g, a)]];
+    case 'div': return [[a, binary('div', g, b)], [b, neg(binary('div', mul(g, n), b))]];
+    case 'pow': return powRule(n, g);
+    case 'min':
+    case 'max': {
+      // the first operand where it is the one taken (ties included)
+      const first = unary('step', n.op === 'min' ? binary('sub', b, a) : binary('sub', a, b));
+      return [[a, mul(g, first)], [b, mul(g, binary('sub', constant(1), first))]];
+    }
+  }
+}
+
+function powRule(n: BinaryNode, g: Node): Array<[Node, Node]> {
+  const { left: a, right: b } = n;
+  // d/da a^c = c·a^(c−1), with the constant exponent folded (a^2 → 2a)
+  const base = b.op === 'const'
+    ? mul(g, b.value === 2 ? mul(a, 2) : mul(binary('pow', a, constant(b.value - 1)), b.value))
+    : mul(g, mul(b, binary('pow', a, binary('sub', b, constant(1)))));
+  return [[a, base], [b, mul(g, mul(n, unary('log', a)))]];
+}
+
+/**
+ * The adjoints ∂(seed·F)/∂v of the variables `targets` of formula `root` (seed: the adjoint of F, of F's dimension
+ * or a scalar; default 1), as formulas of each target's dimension; a target F does not depend on maps to undefined.
+ */
+export function gradients(root: Node, targets: readonly VarNode[], seed: Node = constant(1)): Map<VarNode, Node | undefined> {
+  if (seed.dim !== 1 && seed.dim !== root.dim) {
+    throw new FormulaError(`grad: the direction has dimension ${seed.dim}, the formula ${root.dim} (or give a scalar)`);
+  }
+  const order = postOrder(root);
+  const live = dependents(order, new Set(targets));
+  const adjoint = new Map<Node, Node>();
+  if (live.has(root)) adjoint.set(root, seed);
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k]!;
+    const g = adjoint.get(n);
+    if (g === undefined || n.op === 'var') continue;
+    for (const [child, contribution] of localRule(n, g)) {
+      if (!live.has(child)) continue;
+      adjoint.set(child, add(adjoint.get(child), fitTo(contribution, child.dim))!);
+    }
+  }
+  return new Map(targets.map((v) => [v, adjoint.get(v) && broadcastTo(adjoint.get(v)!, v.dim)]));
+}
+
+/** A scalar adjoint of a vector variable as the vector it stands for (g·1). */
+function broadcastTo(g: Node, dim: number): Node {
+  return g.dim === dim ? g : mul(constantVector(new Float64Array(dim).fill(1), 'ones'), g);
+}
+
+/** ∂F/∂v as a formula of v's dimension (zero where F does not depend on v). */
+export function gradient(root: Node, target: VarNode, seed?: Node): Node {
+  return gradients(root, [target], seed).get(target) ?? zeros(target.dim);
+}
+
+/** ∂F/∂v_k (component k of v; k = 0 for a scalar v) as a scalar formula: the gradient's k-th entry, dot(∇F, e_k). */
+export function partialDerivative(root: Node, target: VarNode, component = 0): Node {
+  if (root.dim !== 1) throw new FormulaError(`partialDerivative: the formula must be scalar, got dimension ${root.dim}`);
+  if (!Number.isInteger(component) || component < 0 || component >= target.dim) {
+    throw new FormulaError(`partialDerivative: component ${component} out of range for '${target.name}' of dimension ${target.dim}`);
+  }
+  const g = gradients(root, [target]).get(target);
+  if (g === undefined) return constant(0);
+  return target.dim === 1 ? g : dot(g, unitVector(target.dim, component));
+}
+
+/** e_k of dimension d, a parameter: one compiled program serves every k (formulaKey ignores bound values). */
+export function unitVector(d: number, k: number): Node {
+  const e = new Float64Array(d);
+  e[k] = 1;
+  return constantVector(e, `e${k}`);
+}
+
+function zeros(dim: number): Node {
+  return dim === 1 ? constant(0) : constantVector(new Float64Array(dim), 'zeros');
+}
