@@ -35,3 +35,9 @@ export type {
   NystromOptions, NystromMethod, NystromStage, LandmarkOptions, LandmarkSelection, PivotedCholeskyOptions, PartialCholesky,
   PreconditionerChoice, PreconditionerOptions, SolveOptions, SolvePlan, SolveResult, SolveMethod, DeviceLandmarkOptions, AdaptiveLandmarkOptions, LandmarkStage, LandmarkBuildTimings, PointRows,
 } from './preconditioners/index.js';
+export {
+  spectralClustering, defaultSpectralSigma, defaultNeighbors, KernelRidge, r2Score, twoMoons, concentricCircles, adjustedRandIndex,
+} from './apps/index.js';
+export type {
+  SpectralClusteringOptions, SpectralClusteringResult, SpectralProgress, KernelRidgeOptions, RidgeKernel, LabelledPoints, TwoMoonsOptions, CirclesOptions,
+} from './apps/index.js';

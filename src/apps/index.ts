@@ -1,0 +1,8 @@
+/** Applications built on the operators and solvers: spectral clustering, kernel ridge regression, toy data, metrics. */
+export {
+  spectralClustering, defaultSpectralSigma, defaultNeighbors, SIGMA_SAMPLE,
+  type SpectralClusteringOptions, type SpectralClusteringResult, type SpectralProgress,
+} from './spectral-clustering.js';
+export { twoMoons, concentricCircles, type LabelledPoints, type TwoMoonsOptions, type CirclesOptions } from './datasets.js';
+export { adjustedRandIndex } from './metrics.js';
+export { KernelRidge, r2Score, type KernelRidgeOptions, type RidgeKernel } from './kernel-ridge.js';

@@ -1,0 +1,196 @@
+/**
+ * Kernel ridge regression / kernel interpolation, as scikit-learn's `KernelRidge`: `fit` solves (K + αI) a = y on the
+ * symbolic kernel of the training points (`K.solve`: the solve policy of src/preconditioners/solve.ts — a dense
+ * factor where it pays, else preconditioned CG); `predict` applies the cross kernel K(t, x) to a — a product,
+ * never a stored matrix. α → 0 interpolates; α > 0 smooths noisy data.
+ */
+import { Matrix } from 'ml-matrix';
+import { toBoundData, type PointsLike } from '../formula/points.js';
+import type { BackendChoice, KernelOperator } from '../operators/kernel-operator.js';
+import { cauchyKernel, gaussianKernel, laplacianKernel, maternKernel } from '../operators/kernels.js';
+import {
+  field, nonNegativeNumber, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
+} from '../operators/options.js';
+import type { BlockLike, Dtype, VectorLike } from '../operators/types.js';
+import { isVectorLike } from '../operators/validate.js';
+import type { SolveOptions } from '../preconditioners/solve.js';
+
+export type RidgeKernel = 'gaussian' | 'laplacian' | 'matern' | 'cauchy';
+
+export interface KernelRidgeOptions {
+  /** The kernel of r = |x − y|: 'gaussian' (default) exp(−r²/(2σ²)), 'laplacian' exp(−r/σ), 'matern' (ν), 'cauchy' 1/(1 + r²/σ²). */
+  kernel?: RidgeKernel;
+  /** Length scale σ > 0 (default 1). scikit-learn's rbf `gamma` is 1/(2σ²). */
+  sigma?: number;
+  /** Ridge α ≥ 0 (required): the system is (K + αI) a = y; 0 interpolates (K must then be positive definite). */
+  alpha: number;
+  /** Matérn smoothness ν ∈ {0.5, 1.5, 2.5} (default 1.5); only with kernel 'matern'. */
+  nu?: 0.5 | 1.5 | 2.5;
+  backend?: BackendChoice;
+  /** Precision of the kernel products (default: the backend's, float64 on the CPU). */
+  dtype?: Dtype;
+  /** Options of `K.solve` (rtol, preconditioner, method, maxiter, onProgress, …), checked there. */
+  solveOptions?: Omit<SolveOptions, 'returnInfo'>;
+}
+
+const plainObject = field<Record<string, unknown>>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v));
+
+const KERNEL_RIDGE_SPEC = {
+  kernel: withDefault(oneOf('gaussian', 'laplacian', 'matern', 'cauchy'), 'gaussian' as RidgeKernel),
+  sigma: withDefault(positiveNumber, 1),
+  alpha: nonNegativeNumber,
+  nu: optional(oneOf(0.5, 1.5, 2.5)),
+  backend: optional(oneOf('auto', 'cpu', 'gpu')),
+  dtype: optional(oneOf('float32', 'float64')),
+  solveOptions: optional(plainObject),
+} satisfies Record<keyof KernelRidgeOptions, OptionField<unknown>>;
+
+type Points = { data: Float64Array; rows: number; cols: number };
+interface Fitted { readonly x: Points; readonly K: KernelOperator; readonly dualCoef: Float64Array | Matrix }
+
+/**
+ * Kernel ridge regression with a symbolic kernel. Outputs: one (y a vector → predictions a Float64Array) or several
+ * (y an n×k block → an m×k Matrix).
+ *
+ * @example
+ * const model = await new KernelRidge({ kernel: 'gaussian', sigma: 0.5, alpha: 1e-3 }).fit(x, y);
+ * const yHat = await model.predict(t);       // Float64Array
+ * const r2 = await model.score(t, yTrue);     // coefficient of determination
+ */
+export class KernelRidge {
+  readonly kernel: RidgeKernel;
+  readonly sigma: number;
+  readonly alpha: number;
+  readonly nu: 0.5 | 1.5 | 2.5 | undefined;
+  private readonly options: ReturnType<typeof parseKernelRidgeOptions>;
+  private fitted: Fitted | undefined;
+
+  constructor(options: KernelRidgeOptions) {
+    const o = parseKernelRidgeOptions(options);
+    this.options = o;
+    this.kernel = o.kernel;
+    this.sigma = o.sigma;
+    this.alpha = o.alpha;
+    this.nu = o.kernel === 'matern' ? (o.nu ?? 1.5) : undefined;
+  }
+
+  /** Solves (K + αI) a = y for the training points x (n×d) and targets y (n values, or n×k). Resolves to this model. */
+  async fit(x: PointsLike, y: VectorLike | BlockLike): Promise<this> {
+    const points = toBoundData(x, 'KernelRidge.fit: x') as Points;
+    const targets = asTargets(y, points.rows, 'KernelRidge.fit');
+    const K = this.makeKernel(points);
+    const solveOptions = (this.options.solveOptions ?? {}) as SolveOptions;
+    const dualCoef = await K.solve(targets, this.alpha, { ...solveOptions, returnInfo: false }) as Float64Array | Matrix;
+    if (this.fitted) await this.fitted.K.dispose();
+    this.fitted = { x: points, K, dualCoef };
+    return this;
+  }
+
+  /** The dual coefficients a of the last fit (Float64Array, or an n×k Matrix for several outputs). */
+  get dualCoef(): Float64Array | Matrix {
+    return this.model('dualCoef').dualCoef;
+  }
+
+  /** Predictions at t (m×d): K(t, x)·a, a product with the cross kernel. */
+  async predict(t: PointsLike): Promise<Float64Array | Matrix> {
+    const { x, dualCoef } = this.model('predict');
+    const points = toBoundData(t, 'KernelRidge.predict: t') as Points;
+    if (points.cols !== x.cols) {
+      throw new RangeError(`KernelRidge.predict: t has d = ${points.cols} columns but the model was fitted on d = ${x.cols}`);
+    }
+    const cross = this.makeKernel(points, x);
+    try {
+      return dualCoef instanceof Float64Array ? await cross.matvec(dualCoef) : await cross.matmat(dualCoef);
+    } finally {
+      await cross.dispose();
+    }
+  }
+
+  /**
+   * The coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² of the predictions at t, as scikit-learn's
+   * `r2_score` (several outputs: their uniform average; a constant y scores 1 if predicted exactly, else 0).
+   */
+  async score(t: PointsLike, y: VectorLike | BlockLike): Promise<number> {
+    const points = toBoundData(t, 'KernelRidge.score: t');
+    const truth = asTargets(y, points.rows, 'KernelRidge.score');
+    return r2Score(truth, await this.predict(t));
+  }
+
+  /** Releases what the fitted kernel caches (its dense store, preconditioners); the model stays usable. */
+  async dispose(): Promise<void> {
+    await this.fitted?.K.dispose();
+  }
+
+  toString(): string {
+    const nu = this.nu === undefined ? '' : ` ν=${this.nu}`;
+    return `<KernelRidge ${this.kernel}${nu} σ=${this.sigma} α=${this.alpha}${this.fitted ? ` fitted on ${this.fitted.x.rows}x${this.fitted.x.cols}` : ''}>`;
+  }
+
+  private model(what: string): Fitted {
+    if (!this.fitted) throw new Error(`KernelRidge.${what}: the model is not fitted yet; call await model.fit(x, y) first`);
+    return this.fitted;
+  }
+
+  private makeKernel(x: Points, y?: Points): KernelOperator {
+    const o = { sigma: this.sigma, backend: this.options.backend, dtype: this.options.dtype, ...(y ? { y } : {}) };
+    switch (this.kernel) {
+      case 'gaussian': return gaussianKernel(x, o);
+      case 'laplacian': return laplacianKernel(x, o);
+      case 'cauchy': return cauchyKernel(x, o);
+      case 'matern': return maternKernel(x, { ...o, nu: this.nu });
+    }
+  }
+}
+
+function parseKernelRidgeOptions(options: unknown) {
+  const o = parseOptions('KernelRidge', options, KERNEL_RIDGE_SPEC);
+  if (o.nu !== undefined && o.kernel !== 'matern') {
+    throw new RangeError(`KernelRidge: nu is an option of kernel 'matern' only, got nu = ${o.nu} with kernel '${o.kernel}'`);
+  }
+  return o;
+}
+
+/** y as a Float64Array (one output) or an n×k Matrix, with n rows checked. */
+function asTargets(y: VectorLike | BlockLike, n: number, what: string): Float64Array | Matrix {
+  if (Matrix.isMatrix(y) || (Array.isArray(y) && y.length > 0 && Array.isArray(y[0]))) {
+    const M = Matrix.isMatrix(y) ? (y as Matrix).clone() : new Matrix(y as number[][]);
+    if (M.rows !== n) throw new RangeError(`${what}: y has ${M.rows} rows but there are ${n} points`);
+    checkFinite(M.to1DArray(), what);
+    return M;
+  }
+  if (!isVectorLike(y)) throw new TypeError(`${what}: y must be a vector (Float64Array, number[]) or an n×k block (Matrix, number[][]), got ${typeof y}`);
+  if (y.length !== n) throw new RangeError(`${what}: y has ${y.length} values but there are ${n} points`);
+  const v = Float64Array.from(y as ArrayLike<number>);
+  checkFinite(v, what);
+  return v;
+}
+
+function checkFinite(v: ArrayLike<number>, what: string): void {
+  for (let i = 0; i < v.length; i++) {
+    if (!Number.isFinite(v[i])) throw new RangeError(`${what}: y has a non-finite value ${v[i]} at position ${i}`);
+  }
+}
+
+/** scikit-learn's r2_score (multioutput 'uniform_average', force_finite). */
+export function r2Score(truth: Float64Array | Matrix, predicted: Float64Array | Matrix): number {
+  const columns = (M: Float64Array | Matrix): Float64Array[] =>
+    M instanceof Float64Array ? [M] : Array.from({ length: M.columns }, (_, j) => Float64Array.from(M.getColumn(j)));
+  const a = columns(truth);
+  const b = columns(predicted);
+  if (a.length !== b.length || a[0]!.length !== b[0]!.length) throw new RangeError('r2Score: truth and predictions differ in shape');
+  let sum = 0;
+  for (let j = 0; j < a.length; j++) {
+    const y = a[j]!;
+    const p = b[j]!;
+    const mean = y.reduce((s, v) => s + v, 0) / y.length;
+    let res = 0;
+    let tot = 0;
+    for (let i = 0; i < y.length; i++) {
+      res += (y[i]! - p[i]!) ** 2;
+      tot += (y[i]! - mean) ** 2;
+    }
+    sum += tot === 0 ? (res === 0 ? 1 : 0) : 1 - res / tot;
+  }
+  return sum / a.length;
+}
+

@@ -1,0 +1,309 @@
+/**
+ * Spectral clustering (Ng, Jordan & Weiss 2001) on a symbolic Gaussian affinity: the normalised affinity
+ * A = D^{-1/2} (K − I) D^{-1/2} is a lazy composition of operators — K never stored by this module — its top
+ * nClusters eigenvectors (eigsh, 'LA') embed the points, rows normalised to unit length, and k-means++
+ * (ml-kmeans, several seeded restarts, best inertia) labels the embedded rows.
+ *
+ * Why K − I (the diagonal zeroed, as scikit-learn's `spectral_embedding` does through scipy's `laplacian`): with
+ * self-loops, a point far from all others has degree ≈ 1 made only of its own loop, so it forms a cluster of its
+ * own of conductance ≈ 0 and eigenvalue ≈ 1 — an outlier takes one of the nClusters eigenvectors. Without the
+ * loop its conductance is 1 and it joins the cluster it is nearest to. A degree the products cannot tell from 0
+ * (below the dtype's rounding of K·1) is floored there: such a point is isolated, and when many are, σ is too
+ * small and we say so.
+ */
+import { Matrix } from 'ml-matrix';
+import { kmeans } from 'ml-kmeans';
+import { toBoundData, type PointsLike } from '../formula/points.js';
+import { eigsh, type EigshProgress } from '../krylov/eigsh.js';
+import { lobpcg } from '../krylov/lobpcg.js';
+import { mulberry32 } from '../krylov/random.js';
+import { dtypeEps } from '../krylov/util.js';
+import { DiagonalOperator } from '../operators/dense.js';
+import { gaussianKernel } from '../operators/kernels.js';
+import { ProductOperator, type LinearOperator } from '../operators/linear-operator.js';
+import {
+  checkArgument, field, func, integer, nonNegativeNumber, oneOf, optional, parseOptions, positiveInt, positiveNumber, withDefault,
+  type OptionField,
+} from '../operators/options.js';
+import type { BackendChoice } from '../operators/kernel-operator.js';
+import type { Dtype } from '../operators/types.js';
+
+/** One stage's report: 'sigma' (the heuristic), 'degrees', 'eigsh' (each restart), 'kmeans' (each restart), 'done'. */
+export interface SpectralProgress {
+  readonly stage: 'sigma' | 'degrees' | 'eigsh' | 'kmeans' | 'done';
+  /** Milliseconds since spectralClustering started. */
+  readonly elapsedMs: number;
+  /** Milliseconds this stage took so far. */
+  readonly stageMs: number;
+  /** eigsh's own report (restart, matvecs, converged pairs). */
+  readonly eigsh?: EigshProgress;
+  /** lobpcg's report (iteration, current eigenvalues, residual norms). */
+  readonly lobpcg?: { iteration: number; eigenvalues: Float64Array; residualNorms: Float64Array; elapsedMs: number };
+  /** k-means: the restart done (1-based) and its inertia. */
+  readonly restart?: number;
+  readonly inertia?: number;
+  readonly sigma?: number;
+}
+
+export interface SpectralClusteringOptions {
+  /** Number of clusters k ≥ 1 (required). */
+  nClusters: number;
+  /** Gaussian bandwidth σ of the affinity exp(−|x − y|²/(2σ²)); omitted: `defaultSpectralSigma` (returned). */
+  sigma?: number;
+  /** 'rbf' (default): the Gaussian affinity. ('knn' is not available yet and refused by name.) */
+  affinity?: 'rbf';
+  /** Seed of σ's sample, eigsh's start vector and the k-means restarts (default 0). */
+  seed?: number;
+  backend?: BackendChoice;
+  /** Precision of the affinity's products (default 'float32': clustering needs no more, and it is 2–3× faster on the CPU). */
+  dtype?: Dtype;
+  /** k-means++ restarts; the one of least inertia wins (default 10, as scikit-learn). */
+  nInit?: number;
+  /** eigsh's relative tolerance of the Ritz pairs (default 1e-5). */
+  tol?: number;
+  /** eigsh's Lanczos basis size (default max(2·nClusters + 1, 40)). */
+  ncv?: number;
+  /** Neighbour rank of σ's heuristic (default `defaultNeighbors(n)` = max(10, ⌈n/300⌉)). */
+  sigmaNeighbors?: number;
+  /** 'lobpcg' (default): a block method; 'eigsh': single-vector Lanczos (see top: misses repeated eigenvalues). */
+  eigensolver?: 'lobpcg' | 'eigsh';
+  /** LOBPCG's block size (default max(2·nClusters, nClusters + 8)). */
+  blockSize?: number;
+  /** LOBPCG iterations (default 500). */
+  maxiter?: number;
+  onProgress?: (p: SpectralProgress) => void;
+}
+
+export interface SpectralClusteringResult {
+  /** Cluster of each point, 0 … nClusters − 1, numbered by first appearance. */
+  readonly labels: Int32Array;
+  /** The top nClusters eigenvalues of D^{-1/2}(K − I)D^{-1/2}, ascending (the largest is ≤ 1). */
+  readonly eigenvalues: Float64Array;
+  /** The n×nClusters row-normalised spectral embedding k-means ran on. */
+  readonly embedding: Matrix;
+  /** The σ used (given, or from the heuristic). */
+  readonly sigma: number;
+  /** k-means inertia of the labels on the embedding. */
+  readonly inertia: number;
+  /** Products eigsh spent. */
+  readonly matvecs: number;
+}
+
+const knnAffinity: OptionField<'rbf'> = field<'rbf'>("'rbf'", (v) => typeof v === 'string', (v) => {
+  if ((v as string) === 'knn') {
+    throw new RangeError("spectralClustering: affinity 'knn' is not available yet (it needs k-nearest-neighbour reductions); use affinity 'rbf'");
+  }
+  return v === 'rbf';
+});
+
+const SPECTRAL_SPEC = {
+  nClusters: positiveInt,
+  sigma: optional(positiveNumber),
+  affinity: withDefault(knnAffinity, 'rbf' as const),
+  seed: withDefault(integer(), 0),
+  backend: optional(oneOf('auto', 'cpu', 'gpu')),
+  dtype: withDefault(oneOf('float32', 'float64'), 'float32' as Dtype),
+  nInit: withDefault(integer({ min: 1, max: 1000 }), 10),
+  tol: withDefault(nonNegativeNumber, 1e-5),
+  ncv: optional(positiveInt),
+  sigmaNeighbors: optional(positiveInt),
+  eigensolver: withDefault(oneOf('lobpcg', 'eigsh'), 'lobpcg' as 'lobpcg' | 'eigsh'),
+  blockSize: optional(positiveInt),
+  maxiter: withDefault(positiveInt, 500),
+  onProgress: optional(func),
+} satisfies Record<keyof SpectralClusteringOptions, OptionField<unknown>>;
+
+/**
+ * The neighbour rank σ's heuristic uses by default: max(10, ⌈n/300⌉). A fixed share of n keeps σ about the same as the
+ * data grow denser (a fixed rank would shrink σ like n^{-1/d}, and with it the spectral gap LOBPCG converges by, ∝ σ²);
+ * the share is small enough that clusters of more than 1% of the points stay apart.
+ */
+export function defaultNeighbors(n: number): number {
+  return Math.max(10, Math.ceil(n / 300));
+}
+
+/** Points whose distances σ's heuristic measures. */
+export const SIGMA_SAMPLE = 512;
+
+/**
+ * σ's heuristic: the median, over a seeded sample of SIGMA_SAMPLE points, of the distance from each to its
+ * `neighbors`-th nearest neighbour among all n points (brute force, O(SIGMA_SAMPLE·n·d)). The affinity then links
+ * each point to about its `neighbors` nearest with weight ≥ e^{-1/2}: local enough to follow curved clusters, wide
+ * enough to keep each cluster connected; it shrinks as the data grow denser.
+ */
+export function defaultSpectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number } = {}): number {
+  const neighbors = checkArgument('defaultSpectralSigma', 'neighbors', options.neighbors, withDefault(positiveInt, 10));
+  const seed = checkArgument('defaultSpectralSigma', 'seed', options.seed, withDefault(integer(), 0));
+  const { data, rows: n, cols: d } = toBoundData(points, 'points');
+  if (n <= neighbors) throw new RangeError(`defaultSpectralSigma: needs more than ${neighbors} points (neighbors), got ${n}`);
+  const rand = mulberry32(seed);
+  const m = Math.min(n, SIGMA_SAMPLE);
+  const kth = new Float64Array(m);
+  const best = new Float64Array(neighbors);
+  for (let s = 0; s < m; s++) {
+    const i = m === n ? s : Math.floor(rand() * n);
+    best.fill(Infinity); // the `neighbors` smallest squared distances to others, ascending
+    for (let j = 0; j < n; j++) {
+      if (j === i) continue;
+      let r2 = 0;
+      for (let c = 0; c < d; c++) r2 += (data[i * d + c]! - data[j * d + c]!) ** 2;
+      if (r2 >= best[neighbors - 1]!) continue;
+      let t = neighbors - 1;
+      while (t > 0 && best[t - 1]! > r2) best[t] = best[--t]!;
+      best[t] = r2;
+    }
+    kth[s] = Math.sqrt(best[neighbors - 1]!);
+  }
+  kth.sort();
+  const median = m % 2 ? kth[(m - 1) / 2]! : (kth[m / 2 - 1]! + kth[m / 2]!) / 2;
+  if (!(median > 0)) throw new RangeError(`defaultSpectralSigma: the ${neighbors}-th neighbour distance is 0 for most points (duplicates); give sigma`);
+  return median;
+}
+
+/** Degrees below this many ulps of the row sum K·1 are rounding, not affinity: the point is isolated. */
+const ISOLATED_ULPS = 64;
+/** More isolated points than this fraction: σ is too small for the data, refused rather than clustered as noise. */
+const MAX_ISOLATED_FRACTION = 0.01;
+
+/**
+ * Clusters `points` (n×d) into `nClusters` groups by spectral clustering on the Gaussian affinity. The affinity is
+ * a symbolic kernel operator on the chosen backend; memory stays O(n·(d + nClusters)) besides what the kernel
+ * operator itself may cache (its 'auto' dense cache, within its budget).
+ *
+ * @example
+ * const { points } = twoMoons(3000, { noise: 0.06, seed: 1 });
+ * const { labels, sigma, eigenvalues } = await spectralClustering(points, { nClusters: 2, seed: 0 });
+ * @throws RangeError when σ is so small that more than 1% of the points have no neighbour within reach;
+ *   EigshNoConvergence when Lanczos does not converge in its restarts.
+ */
+export async function spectralClustering(points: PointsLike, options: SpectralClusteringOptions): Promise<SpectralClusteringResult> {
+  const o = parseSpectralOptions(options);
+  const t0 = performance.now();
+  const report = stageClock(t0, o.onProgress as SpectralClusteringOptions['onProgress']);
+  const { rows: n } = toBoundData(points, 'spectralClustering: points');
+  if (o.nClusters > n) throw new RangeError(`spectralClustering: nClusters (${o.nClusters}) exceeds the number of points (${n})`);
+
+  const sigma = o.sigma ?? defaultSpectralSigma(points, { neighbors: Math.min(o.sigmaNeighbors ?? defaultNeighbors(n), n - 1), seed: o.seed });
+  report('sigma', { sigma });
+  const K = gaussianKernel(points, { sigma, dtype: o.dtype, backend: o.backend });
+  try {
+    const scale = await inverseSqrtDegrees(K, n, sigma);
+    report('degrees');
+    const S = new DiagonalOperator(scale);
+    const A = new ProductOperator([S, K.shift(-1), S]); // D^{-1/2}(K − I)D^{-1/2}, applied right to left
+    const eig = await topEigenvectors(A, scale, o, (p) => report('eigsh', p));
+    const embedding = rowNormalised(eig.eigenvectors);
+    const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
+    report('done');
+    return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma, inertia: best.inertia, matvecs: eig.matvecs };
+  } finally {
+    await K.dispose();
+  }
+}
+
+type Parsed = ReturnType<typeof parseSpectralOptions>;
+function parseSpectralOptions(options: unknown) {
+  return parseOptions('spectralClustering', options, SPECTRAL_SPEC);
+}
+
+/** The top nClusters eigenpairs of A (ascending), by LOBPCG on a block started from D^{1/2}·1 (A's top eigenvector), or by eigsh. */
+async function topEigenvectors(A: LinearOperator, scale: Float64Array, o: Parsed, onProgress: (p: Partial<SpectralProgress>) => void) {
+  const n = A.shape[0];
+  const k = o.nClusters;
+  if (o.eigensolver === 'eigsh') {
+    const eig = await eigsh(A, k, {
+      which: 'LA', tol: o.tol, seed: o.seed, symmetric: true, ncv: o.ncv ?? Math.min(n, Math.max(2 * k + 1, 40)),
+      onProgress: (p: EigshProgress) => onProgress({ eigsh: p }),
+    });
+    return { eigenvalues: eig.eigenvalues, eigenvectors: eig.eigenvectors!, matvecs: eig.matvecs };
+  }
+  const m = Math.min(o.blockSize ?? Math.max(2 * k, k + 8), Math.floor(n / 5));
+  const rand = mulberry32(o.seed);
+  const X0 = new Matrix(n, m);
+  for (let i = 0; i < n; i++) {
+    X0.set(i, 0, 1 / scale[i]!);
+    for (let j = 1; j < m; j++) X0.set(i, j, 2 * rand() - 1);
+  }
+  const r = await lobpcg(A, X0, {
+    largest: true, tol: o.tol, maxiter: o.maxiter,
+    onProgress: (p) => onProgress({ lobpcg: p }),
+  });
+  const cols = Array.from({ length: k }, (_, j) => m - k + j);
+  return { eigenvalues: Float64Array.from(cols, (c) => r.eigenvalues[c]!), eigenvectors: r.eigenvectors.subMatrixColumn(cols), matvecs: r.matvecs, converged: r.converged };
+}
+
+/** A reporter that times each stage from the last report of the stage before it. */
+function stageClock(t0: number, onProgress: ((p: SpectralProgress) => void) | undefined) {
+  let stageStart = t0;
+  let last = t0;
+  let current: SpectralProgress['stage'] | undefined;
+  return (stage: SpectralProgress['stage'], extra: Partial<SpectralProgress> = {}) => {
+    const now = performance.now();
+    if (stage !== current) stageStart = last;
+    current = stage;
+    last = now;
+    onProgress?.({ stage, elapsedMs: now - t0, stageMs: now - stageStart, ...extra });
+  };
+}
+
+/** d^{-1/2} for the degrees d = (K − I)·1 of one product with the ones vector, isolated points floored (see top). */
+async function inverseSqrtDegrees(K: { matvec(x: Float64Array): Promise<Float64Array>; dtype: Dtype }, n: number, sigma: number): Promise<Float64Array> {
+  const rowSums = await K.matvec(new Float64Array(n).fill(1));
+  const ulp = ISOLATED_ULPS * dtypeEps(K.dtype);
+  let isolated = 0;
+  const scale = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const floor = ulp * rowSums[i]!;
+    let degree = rowSums[i]! - 1;
+    if (!(degree > floor)) {
+      isolated++;
+      degree = floor;
+    }
+    scale[i] = 1 / Math.sqrt(degree);
+  }
+  if (isolated > MAX_ISOLATED_FRACTION * n) {
+    throw new RangeError(`spectralClustering: σ = ${sigma} is too small: ${isolated} of ${n} points have no neighbour within reach of the affinity; give a larger sigma`);
+  }
+  return scale;
+}
+
+/** Rows of U scaled to unit length (a zero row stays zero). */
+function rowNormalised(U: Matrix): Matrix {
+  const E = new Matrix(U.rows, U.columns);
+  for (let i = 0; i < U.rows; i++) {
+    let s = 0;
+    for (let j = 0; j < U.columns; j++) s += U.get(i, j) ** 2;
+    const r = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let j = 0; j < U.columns; j++) E.set(i, j, U.get(i, j) * r);
+  }
+  return E;
+}
+
+/** k-means++ restarts (seeds seed, seed + 1, …): the labelling of least inertia, clusters numbered by first appearance. */
+function bestKmeans(E: Matrix, k: number, restarts: number, seed: number, onRestart: (restart: number, inertia: number) => void) {
+  const rows = E.to2DArray();
+  let best: { labels: Int32Array; inertia: number } | undefined;
+  for (let r = 0; r < restarts; r++) {
+    const result = kmeans(rows, k, { initialization: 'kmeans++', seed: seed + r, maxIterations: 300, tolerance: 1e-8 });
+    let inertia = 0;
+    for (let i = 0; i < rows.length; i++) {
+      const c = result.centroids[result.clusters[i]!]!;
+      for (let j = 0; j < c.length; j++) inertia += (rows[i]![j]! - c[j]!) ** 2;
+    }
+    onRestart(r + 1, inertia);
+    if (best === undefined || inertia < best.inertia) best = { labels: firstAppearance(result.clusters, k), inertia };
+  }
+  return best!;
+}
+
+function firstAppearance(clusters: readonly number[], k: number): Int32Array {
+  const names = new Int32Array(k).fill(-1);
+  let next = 0;
+  const out = new Int32Array(clusters.length);
+  for (let i = 0; i < clusters.length; i++) {
+    const c = clusters[i]!;
+    if (names[c] === -1) names[c] = next++;
+    out[i] = names[c]!;
+  }
+  return out;
+}

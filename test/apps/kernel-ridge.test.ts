@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { Matrix, solve } from 'ml-matrix';
+import { afterAll, describe, expect, it } from 'vitest';
+import { KernelRidge, r2Score, type RidgeKernel } from '../../src/apps/kernel-ridge.js';
+import { shutdownCpuPool } from '../../src/cpu/pool.js';
+import { mulberry32 } from '../../src/krylov/random.js';
+
+afterAll(() => shutdownCpuPool());
+
+// made by test/fixtures/make_apps_fixtures.py (scikit-learn KernelRidge(kernel='rbf'))
+const { ridge } = JSON.parse(readFileSync(new URL('../fixtures/apps_sklearn.json', import.meta.url), 'utf8')) as {
+  ridge: {
+    sigma: number; alpha: number; X: number[][]; Y: number[][]; T: number[][]; YT: number[][];
+    dualCoef: number[]; predict: number[]; score: number; predictMulti: number[][]; scoreMulti: number;
+  };
+};
+
+/** k(r) of each kernel, written out independently of the library's formulas. */
+const KERNELS: Record<RidgeKernel, (r: number, s: number) => number> = {
+  gaussian: (r, s) => Math.exp(-(r * r) / (2 * s * s)),
+  laplacian: (r, s) => Math.exp(-r / s),
+  cauchy: (r, s) => 1 / (1 + (r * r) / (s * s)),
+  matern: (r, s) => { const t = (Math.sqrt(5) * r) / s; return (1 + t + (t * t) / 3) * Math.exp(-t); }, // ν = 2.5
+};
+
+function denseKernel(k: (r: number) => number, a: number[][], b: number[][]): Matrix {
+  return Matrix.from1DArray(a.length, b.length, a.flatMap((p) => b.map((q) => k(Math.hypot(...p.map((v, c) => v - q[c]!))))));
+}
+
+function data(n: number, seed: number): { x: number[][]; y: number[] } {
+  const rand = mulberry32(seed);
+  const x = Array.from({ length: n }, () => [rand(), rand(), rand()]);
+  return { x, y: x.map((p) => Math.sin(4 * p[0]!) + p[1]! * p[2]! + 0.05 * (rand() - 0.5)) };
+}
+
+describe('KernelRidge', () => {
+  const train = data(150, 1);
+  const test = data(40, 2);
+
+  for (const kernel of ['gaussian', 'laplacian', 'matern', 'cauchy'] as const) {
+    it(`${kernel}: dual coefficients and predictions match a dense float64 solve of (K + αI) a = y`, async () => {
+      const sigma = 0.3;
+      const alpha = 1e-2;
+      const model = await new KernelRidge({ kernel, sigma, alpha, ...(kernel === 'matern' ? { nu: 2.5 } : {}), solveOptions: { rtol: 1e-12 } }).fit(train.x, train.y);
+      const k = (r: number) => KERNELS[kernel](r, sigma);
+      const K = denseKernel(k, train.x, train.x);
+      for (let i = 0; i < K.rows; i++) K.set(i, i, K.get(i, i) + alpha);
+      const a = solve(K, Matrix.columnVector(train.y)).getColumn(0);
+      const aOurs = model.dualCoef as Float64Array;
+      for (let i = 0; i < a.length; i++) expect(aOurs[i]).toBeCloseTo(a[i]!, 7);
+      const expected = denseKernel(k, test.x, train.x).mmul(Matrix.columnVector(a)).getColumn(0);
+      const p = await model.predict(test.x) as Float64Array;
+      expect(p).toBeInstanceOf(Float64Array);
+      for (let i = 0; i < p.length; i++) expect(p[i]).toBeCloseTo(expected[i]!, 8);
+    });
+  }
+
+  it("matches scikit-learn's KernelRidge (rbf, gamma = 1/(2σ²)): dual coefficients, predictions, score", async () => {
+    const y = ridge.Y.map((r) => r[0]!);
+    const model = await new KernelRidge({ sigma: ridge.sigma, alpha: ridge.alpha, solveOptions: { rtol: 1e-12 } }).fit(ridge.X, y);
+    const a = model.dualCoef as Float64Array;
+    ridge.dualCoef.forEach((v, i) => expect(a[i]).toBeCloseTo(v, 8));
+    const p = await model.predict(ridge.T) as Float64Array;
+    ridge.predict.forEach((v, i) => expect(p[i]).toBeCloseTo(v, 9));
+    expect(await model.score(ridge.T, ridge.YT.map((r) => r[0]!))).toBeCloseTo(ridge.score, 10);
+  });
+
+  it('fits several outputs at once: predictions an m×k Matrix equal to scikit-learn’s multi-output fit; score averages R²', async () => {
+    const model = await new KernelRidge({ sigma: ridge.sigma, alpha: ridge.alpha, solveOptions: { rtol: 1e-12 } }).fit(ridge.X, new Matrix(ridge.Y));
+    const P = await model.predict(ridge.T) as Matrix;
+    expect(Matrix.isMatrix(P)).toBe(true);
+    expect([P.rows, P.columns]).toEqual([ridge.T.length, 2]);
+    ridge.predictMulti.forEach((row, i) => row.forEach((v, j) => expect(P.get(i, j)).toBeCloseTo(v, 9)));
+    expect(await model.score(ridge.T, ridge.YT)).toBeCloseTo(ridge.scoreMulti, 10);
+    expect(r2Score(new Float64Array([1, 1]), new Float64Array([1, 1]))).toBe(1); // constant truth predicted exactly
+    expect(r2Score(new Float64Array([1, 1]), new Float64Array([1, 2]))).toBe(0);
+  });
+
+  it('refuses predict, score and dualCoef before fit, and bad options by name', async () => {
+    const model = new KernelRidge({ alpha: 1 });
+    await expect(model.predict([[0, 0]])).rejects.toThrow(/KernelRidge.predict: the model is not fitted yet; call await model.fit\(x, y\) first/);
+    await expect(model.score([[0, 0]], [1])).rejects.toThrow(/not fitted yet/);
+    expect(() => model.dualCoef).toThrow(/KernelRidge.dualCoef: the model is not fitted yet/);
+    expect(() => new KernelRidge({ alpha: 1, sigmaa: 2 } as never)).toThrow(/unknown option 'sigmaa'.*did you mean 'sigma'/);
+    expect(() => new KernelRidge({} as never)).toThrow(/option 'alpha' is required/);
+    expect(() => new KernelRidge({ alpha: -1 })).toThrow(/alpha must be a finite number ≥ 0, got/);
+    expect(() => new KernelRidge({ alpha: 1, kernel: 'rbf' as never })).toThrow(/kernel must be one of "gaussian", "laplacian", "matern", "cauchy"/);
+    expect(() => new KernelRidge({ alpha: 1, nu: 1.5 })).toThrow(/nu is an option of kernel 'matern' only/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [1, 2, 3])).rejects.toThrow(/y has 3 values but there are 2 points/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [1, NaN])).rejects.toThrow(/non-finite value NaN at position 1/);
+    await expect(new KernelRidge({ alpha: 1, solveOptions: { rtoll: 1 } as never }).fit([[0], [1]], [1, 2])).rejects.toThrow(/unknown option 'rtoll'/);
+    const fitted = await new KernelRidge({ alpha: 1 }).fit([[0, 0], [1, 1]], [1, 2]);
+    await expect(fitted.predict([[0, 0, 0]])).rejects.toThrow(/t has d = 3 columns but the model was fitted on d = 2/);
+  });
+});

@@ -1,0 +1,34 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { adjustedRandIndex } from '../../src/apps/metrics.js';
+import { concentricCircles, twoMoons } from '../../src/apps/datasets.js';
+
+// made by test/fixtures/make_apps_fixtures.py (scikit-learn's adjusted_rand_score)
+const fixture = JSON.parse(readFileSync(new URL('../fixtures/apps_sklearn.json', import.meta.url), 'utf8')) as {
+  ari: { a: number[]; b: number[]; ari: number }[];
+};
+
+describe('adjustedRandIndex', () => {
+  it("matches scikit-learn's adjusted_rand_score on random, noisy-copy and degenerate labellings", () => {
+    for (const c of fixture.ari) {
+      expect(adjustedRandIndex(c.a, c.b)).toBeCloseTo(c.ari, 12);
+      expect(adjustedRandIndex(Int32Array.from(c.b), Int32Array.from(c.a))).toBeCloseTo(c.ari, 12); // symmetric
+    }
+  });
+
+  it('refuses labellings of different lengths and non-integer labels', () => {
+    expect(() => adjustedRandIndex([0, 1], [0, 1, 1])).toThrow(/a has 2 labels and b has 3/);
+    expect(() => adjustedRandIndex([0, 0.5], [0, 1])).toThrow(/a\[1\] must be an integer label, got 0.5/);
+  });
+});
+
+describe('data sets', () => {
+  it('are reproducible from the seed, differ across seeds, and label their groups', () => {
+    expect(twoMoons(50, { seed: 3 }).points).toEqual(twoMoons(50, { seed: 3 }).points);
+    expect(twoMoons(50, { seed: 3 }).points).not.toEqual(twoMoons(50, { seed: 4 }).points);
+    const c = concentricCircles(300, { nCircles: 3, noise: 0, seed: 1 });
+    for (let i = 0; i < 300; i++) expect(Math.hypot(...c.points[i]!)).toBeCloseTo(c.labels[i]! + 1, 12);
+    expect(() => twoMoons(10, { noize: 0.1 } as never)).toThrow(/unknown option 'noize'.*did you mean 'noise'/);
+    expect(() => concentricCircles(0)).toThrow(/n must be an integer ≥ 1/);
+  });
+});
