@@ -16,7 +16,9 @@ import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
-import type { Dtype } from './types.js';
+import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
+import { loadAutodiffModule } from './autodiff-bridge.js';
+import type { MatvecWithVjp, SolveWithVjp } from './vjp-types.js';
 import {
   assertOptionsObject, boolean, field, finiteNumber, integer, nested, oneOf, optional, parseOptions, positiveInt, string, type OptionField,
 } from './options.js';
@@ -402,6 +404,19 @@ export class KernelOperator extends LinearOperator {
     this.products = 0;
     this.repeatedProducts = false;
     if (pending) await (await pending.catch(() => undefined))?.release();
+  }
+
+  /** y = K v (v a vector or an m×k block) and `vjp(ȳ)` → ∂L/∂v, ∂L/∂x, ∂L/∂y, ∂L/∂params (src/autodiff/vjp.ts). */
+  async matvecWithVjp(v: VectorLike | BlockLike): Promise<MatvecWithVjp> {
+    return (await loadAutodiffModule()).matvecWithVjp(this, v);
+  }
+
+  /**
+   * x = (K + αI)⁻¹ b as `solve` computes it, and `vjp(x̄)` → ∂L/∂b, ∂L/∂α, ∂L/∂x, ∂L/∂params by one adjoint solve with
+   * the same cached preconditioner (src/autodiff/vjp.ts). Throws CgNoConvergence as `solve` does, unless returnInfo.
+   */
+  async solveWithVjp(b: VectorLike | BlockLike, alpha = 0, options?: KrylovOptions): Promise<SolveWithVjp> {
+    return (await loadAutodiffModule()).solveWithVjp(this, b, alpha, options);
   }
 
   /** Whether products currently use a cached dense K. */

@@ -1,0 +1,40 @@
+/** Finite-difference helpers for the gradient tests. */
+import { Matrix } from 'ml-matrix';
+import { mulberry32 } from '../random-data.js';
+
+export type Theta = Record<string, number>;
+
+/** (f(h) − f(−h)) / 2h: the derivative of f at 0. */
+export async function directional(f: (h: number) => Promise<number>, h: number): Promise<number> {
+  return ((await f(h)) - (await f(-h))) / (2 * h);
+}
+
+/** Σ a ∘ b over vectors or matrices. */
+export function dotAll(a: ArrayLike<number> | Matrix, b: ArrayLike<number> | Matrix): number {
+  const A = a instanceof Matrix ? a.to1DArray() : Array.from(a);
+  const B = b instanceof Matrix ? b.to1DArray() : Array.from(b);
+  if (A.length !== B.length) throw new Error(`dotAll: ${A.length} vs ${B.length} entries`);
+  return A.reduce((s, t, k) => s + t * B[k]!, 0);
+}
+
+/** |a − b| / |b| for numbers; max|a − b| / max|b| for vectors. */
+export function relativeError(a: number | ArrayLike<number> | Matrix, b: number | ArrayLike<number> | Matrix): number {
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) / Math.max(Math.abs(b), 1e-300);
+  const flat = (v: ArrayLike<number> | Matrix | number) => (v instanceof Matrix ? v.to1DArray() : Array.from(v as ArrayLike<number>));
+  const A = flat(a);
+  const B = flat(b);
+  const scale = Math.max(...B.map(Math.abs), 1e-300);
+  return Math.max(...A.map((t, k) => Math.abs(t - B[k]!))) / scale;
+}
+
+/** Random directions for a gradient check: u (n-vector), U (n×d), and the points moved by h·U. */
+export function gradientCase(points: number[][], _theta: Theta, seed: number) {
+  const r = mulberry32(seed);
+  const n = points.length;
+  const d = points[0]!.length;
+  const u = Float64Array.from({ length: n }, () => 2 * r() - 1);
+  const U = new Matrix(n, d);
+  for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) U.set(i, k, 2 * r() - 1);
+  const moved = (h: number) => points.map((p, i) => p.map((t, k) => t + h * U.get(i, k)));
+  return { u, U, moved };
+}
