@@ -11,9 +11,11 @@ import { CgNoConvergence } from '../../src/krylov/cg.js';
 import { seededBlock, seededPoints, seededVector } from '../random-data.js';
 import { directional, dotAll, gradientCase, relativeError, type Theta } from './helpers.js';
 
-const n = 300;
+const n = 500;
 const d = 3;
-const x = seededPoints(21, n, d);
+/** A jittered 8×8×8 grid (first n nodes): no two points closer than 0.06, so the Laplacian's kink at r = 0 lies
+ * far outside every difference stencil (±2·10⁻³ per coordinate) — "away from r = 0". */
+const x = seededPoints(21, n, d).map((jitter, t) => [t % 8, Math.floor(t / 8) % 8, Math.floor(t / 64)].map((g, k) => (g + 0.25 * jitter[k]!) / 8));
 const yPoints = seededPoints(22, 200, d);
 
 /** The kernels checked: each a function of the points and of θ (its differentiable parameters). */
@@ -27,7 +29,7 @@ const KERNELS: Array<{ name: string; theta: Theta; make: (p: number[][], t: Thet
   },
 ];
 
-describe('matvecWithVjp vs central differences (float64 CPU, n = 300)', () => {
+describe('matvecWithVjp vs central differences (float64 CPU, n = 500)', () => {
   for (const { name, theta, make } of KERNELS) {
     it(`${name}: ∂L/∂v, ∂L/∂θ and ∂L/∂x`, async () => {
       const v = seededVector(1, n);
@@ -40,11 +42,11 @@ describe('matvecWithVjp vs central differences (float64 CPU, n = 300)', () => {
       // linear in v: the difference quotient is exact up to rounding
       expect(relativeError(dotAll(g.v as Float64Array, c.u), await directional((h) => loss(x, theta, v.map((t, i) => t + h * c.u[i]!)), 1e-3))).toBeLessThan(1e-9);
       for (const key of Object.keys(theta)) {
-        expect(relativeError(g.params[key]!, await directional((h) => loss(x, { ...theta, [key]: theta[key]! + h }), 1e-5)), key).toBeLessThan(1e-6);
+        expect(relativeError(g.params[key]!, await directional((h) => loss(x, { ...theta, [key]: theta[key]! + h }), 1e-3)), key).toBeLessThan(1e-6);
       }
       expect(g.y).toBeUndefined(); // y is x: both roles in g.x
       expect([g.x.rows, g.x.columns]).toEqual([n, d]);
-      expect(relativeError(dotAll(g.x, c.U), await directional((h) => loss(c.moved(h), theta), 1e-5))).toBeLessThan(1e-6);
+      expect(relativeError(dotAll(g.x, c.U), await directional((h) => loss(c.moved(h), theta), 1e-3))).toBeLessThan(1e-6);
     });
   }
 
@@ -57,25 +59,25 @@ describe('matvecWithVjp vs central differences (float64 CPU, n = 300)', () => {
     expect(g.v).toBeInstanceOf(Matrix);
     const cx = gradientCase(x, {}, 41);
     const cy = gradientCase(yPoints, {}, 42);
-    expect(relativeError(dotAll(g.x, cx.U), await directional((h) => loss(cx.moved(h), yPoints), 1e-5))).toBeLessThan(1e-6);
-    expect(relativeError(dotAll(g.y!, cy.U), await directional((h) => loss(x, cy.moved(h)), 1e-5))).toBeLessThan(1e-6);
-    expect(relativeError(g.params['sigma']!, await directional(async (h) => dotAll(Ybar, await gaussianKernel(x, { y: yPoints, sigma: 0.5 + h }).matmat(V)), 1e-5))).toBeLessThan(1e-6);
+    expect(relativeError(dotAll(g.x, cx.U), await directional((h) => loss(cx.moved(h), yPoints), 1e-3))).toBeLessThan(1e-6);
+    expect(relativeError(dotAll(g.y!, cy.U), await directional((h) => loss(x, cy.moved(h)), 1e-3))).toBeLessThan(1e-6);
+    expect(relativeError(g.params['sigma']!, await directional(async (h) => dotAll(Ybar, await gaussianKernel(x, { y: yPoints, sigma: 0.5 + h }).matmat(V)), 1e-3))).toBeLessThan(1e-6);
   });
 
   it('refuses ȳ of the wrong shape or with NaN, naming it', async () => {
     const { vjp } = await gaussianKernel(x, { sigma: 0.5 }).matvecWithVjp(seededVector(1, n));
-    await expect(vjp(new Float64Array(n - 1))).rejects.toThrow(/ybar.*length 300, got length 299/);
-    await expect(vjp(new Matrix(n, 2))).rejects.toThrow(/ybar.*vector of length 300, got a block/);
+    await expect(vjp(new Float64Array(n - 1))).rejects.toThrow(/ybar.*length 500, got length 499/);
+    await expect(vjp(new Matrix(n, 2))).rejects.toThrow(/ybar.*vector of length 500, got a block/);
     const nan = seededVector(2, n);
     nan[7] = NaN;
     await expect(vjp(nan)).rejects.toThrow(/ybar.*entry 7 of the vector is NaN/);
-    await expect(gaussianKernel(x).matvecWithVjp(new Float64Array(3))).rejects.toThrow(/\(v\).*length 300/);
+    await expect(gaussianKernel(x).matvecWithVjp(new Float64Array(3))).rejects.toThrow(/\(v\).*length 500/);
   });
 });
 
-describe('solveWithVjp vs central differences (float64 CPU, n = 300)', () => {
+describe('solveWithVjp vs central differences (float64 CPU, n = 500)', () => {
   const alpha = 0.05;
-  const options = { rtol: 1e-13, returnInfo: false as const };
+  const options = { rtol: 1e-12, returnInfo: false as const };
   for (const { name, theta, make } of KERNELS) {
     it(`${name}: ∂L/∂b, ∂L/∂α, ∂L/∂θ and ∂L/∂x`, async () => {
       const b = seededVector(3, n);
@@ -87,11 +89,11 @@ describe('solveWithVjp vs central differences (float64 CPU, n = 300)', () => {
       const g = await vjp(xbar);
       const c = gradientCase(x, theta, 51);
       expect(relativeError(dotAll(g.b as Float64Array, c.u), await directional((h) => loss(x, theta, alpha, b.map((t, i) => t + h * c.u[i]!)), 1e-3))).toBeLessThan(1e-8);
-      expect(relativeError(g.alpha, await directional((h) => loss(x, theta, alpha + h), 1e-5))).toBeLessThan(1e-6);
+      expect(relativeError(g.alpha, await directional((h) => loss(x, theta, alpha + h), 1e-3))).toBeLessThan(1e-6);
       for (const key of Object.keys(theta)) {
-        expect(relativeError(g.params[key]!, await directional((h) => loss(x, { ...theta, [key]: theta[key]! + h }), 1e-5)), key).toBeLessThan(1e-6);
+        expect(relativeError(g.params[key]!, await directional((h) => loss(x, { ...theta, [key]: theta[key]! + h }), 1e-3)), key).toBeLessThan(1e-6);
       }
-      expect(relativeError(dotAll(g.x, c.U), await directional((h) => loss(c.moved(h), theta), 1e-5))).toBeLessThan(1e-6);
+      expect(relativeError(dotAll(g.x, c.U), await directional((h) => loss(c.moved(h), theta), 1e-3))).toBeLessThan(1e-6);
     });
   }
 
@@ -103,8 +105,8 @@ describe('solveWithVjp vs central differences (float64 CPU, n = 300)', () => {
     expect(X).toBeInstanceOf(Matrix);
     const g = await vjp(Xbar);
     expect(g.b).toBeInstanceOf(Matrix);
-    expect(relativeError(g.params['sigma']!, await directional(async (h) => dotAll(Xbar, await make(0.4 + h).solve(B, alpha, options)), 1e-5))).toBeLessThan(1e-6);
-    expect(relativeError(g.alpha, await directional(async (h) => dotAll(Xbar, await make(0.4).solve(B, alpha + h, options)), 1e-5))).toBeLessThan(1e-6);
+    expect(relativeError(g.params['sigma']!, await directional(async (h) => dotAll(Xbar, await make(0.4 + h).solve(B, alpha, options)), 1e-3))).toBeLessThan(1e-6);
+    expect(relativeError(g.alpha, await directional(async (h) => dotAll(Xbar, await make(0.4).solve(B, alpha + h, options)), 1e-3))).toBeLessThan(1e-6);
   });
 
   it('the adjoint solve reuses the forward solve\'s cached preconditioner (the same object, built once)', async () => {
@@ -130,7 +132,7 @@ describe('solveWithVjp vs central differences (float64 CPU, n = 300)', () => {
     bad[4] = Infinity;
     await expect(K.solveWithVjp(bad, 0.1)).rejects.toThrow(/\(b\).*entry 4 of the vector is Infinity/);
     const { vjp } = await K.solveWithVjp(b, 0.1);
-    await expect(vjp(new Float64Array(10))).rejects.toThrow(/xbar.*length 300, got length 10/);
-    await expect(vjp([[1, 2]])).rejects.toThrow(/xbar.*vector of length 300, got a block/);
+    await expect(vjp(new Float64Array(10))).rejects.toThrow(/xbar.*length 500, got length 10/);
+    await expect(vjp([[1, 2]])).rejects.toThrow(/xbar.*vector of length 500, got a block/);
   });
 });
