@@ -41,3 +41,5 @@ export {
 export type {
   SpectralClusteringOptions, SpectralClusteringResult, SpectralProgress, KernelRidgeOptions, RidgeKernel, LabelledPoints, TwoMoonsOptions, CirclesOptions,
 } from './apps/index.js';
+export { matvecWithVjp, solveWithVjp, parameterDerivativeOperator, differentiableParameters } from './autodiff/index.js';
+export type { KernelGradients, MatvecVjpGradients, MatvecWithVjp, SolveVjpGradients, SolveWithVjp } from './operators/vjp-types.js';

@@ -78,7 +78,17 @@ function asKernelOperator(K: KernelOperator, node: Node, label: string, symmetri
 export function parameterDerivativeOperator(K: KernelOperator, name: string): LinearOperator {
   if (!(K instanceof KernelOperator)) throw new TypeError(`parameterDerivativeOperator: expected a KernelOperator, got ${String(K)}`);
   if (typeof name !== 'string') throw new TypeError(`parameterDerivativeOperator: the parameter name must be a string, got ${typeof name}`);
-  return asKernelOperator(K, parameterDerivativeFormula(K, name), `∂(${K.label})/∂${name}`, K.symmetric);
+  return memo(K, `param:${name}`, () => asKernelOperator(K, parameterDerivativeFormula(K, name), `∂(${K.label})/∂${name}`, K.symmetric));
+}
+
+const built = new WeakMap<KernelOperator, Map<string, unknown>>();
+
+/** The derivative operators of K, built once per K (repeated VJPs and a likelihood's gradient reuse them). */
+function memo<T>(K: KernelOperator, key: string, make: () => T): T {
+  let perK = built.get(K);
+  if (!perK) built.set(K, (perK = new Map()));
+  if (!perK.has(key)) perK.set(key, make());
+  return perK.get(key) as T;
 }
 
 /**
@@ -86,6 +96,10 @@ export function parameterDerivativeOperator(K: KernelOperator, name: string): Li
  * as given (the 1/σ of the kernels of r/σ included): d operators of K's shape, one compiled program for all k.
  */
 export function pointDerivativeOperators(K: KernelOperator, side: 'i' | 'j'): KernelOperator[] {
+  return memo(K, `points:${side}`, () => buildPointDerivatives(K, side));
+}
+
+function buildPointDerivatives(K: KernelOperator, side: 'i' | 'j'): KernelOperator[] {
   const vars = collectVariables(K.formula.node)[side];
   if (vars.length !== 1) {
     throw new RangeError(`point gradients need one ${side === 'i' ? 'Vi' : 'Vj'} variable in the formula of ${K}, found ${vars.length}`);

@@ -32,13 +32,14 @@ function columnsOf(B: Block, from: number, count: number): Block {
   return new Block(B.data.subarray(from * B.rows, (from + count) * B.rows), B.rows, count);
 }
 
-/** The n×d gradient with column k = rowDots(weights, D_k·V), the products of all k made on [V] (or [V, extra]). */
-async function pointGradient(ops: readonly KernelOperator[], rows: number, product: (k: number) => Promise<Float64Array>): Promise<Matrix> {
+/** The rows×d gradient whose column k is `column(k)`. */
+async function pointGradient(ops: readonly KernelOperator[], rows: number, column: (k: number) => Promise<Float64Array>): Promise<Matrix> {
   const G = new Matrix(rows, ops.length);
-  for (let k = 0; k < ops.length; k++) G.setColumn(k, Array.from(await product(k)));
+  for (let k = 0; k < ops.length; k++) G.setColumn(k, Array.from(await column(k)));
   return G;
 }
 
+/** ∂(Σ_c w_cᵀ K v_c) with respect to K's points and parameters (module comment); W n×c, V m×c. */
 export async function pairGradients(K: KernelOperator, W: Block, V: Block): Promise<KernelGradients> {
   const params: Record<string, number> = {};
   for (const name of differentiableParameters(K)) {
@@ -49,7 +50,9 @@ export async function pairGradients(K: KernelOperator, W: Block, V: Block): Prom
   const rowOps = pointDerivativeOperators(K, 'i');
   if (K.symmetric) {
     // y is x and F(x, y) = F(y, x): E_kᵀ = D_k, so one product D_k·[V, W] serves both roles
-    const both = new Block(new Float64Array([...V.data, ...W.data]), n, 2 * c);
+    const both = Block.zeros(n, 2 * c);
+    both.data.set(V.data);
+    both.data.set(W.data, V.data.length);
     const x = await pointGradient(rowOps, n, async (k) => {
       const P = await matmatBlock(rowOps[k]!, both);
       const asRow = rowDots(W, columnsOf(P, 0, c));
