@@ -7,7 +7,7 @@ export type Theta = Record<string, number>;
 /**
  * The derivative of f at 0 by the five-point central difference (f(−2h) − 8f(−h) + 8f(h) − f(2h)) / 12h: error
  * O(h⁴) for truncation, so h can stay large (1e-3) where the rounding of solves to rtol 1e-12 in f would swamp a
- * two-point quotient with h small enough for 1e-6.
+ * two-point quotient with h small enough for 1e-6. α takes h = 1e-4: (K + αI)⁻¹'s derivatives grow as k!/α^(k+1).
  */
 export async function directional(f: (h: number) => Promise<number>, h: number): Promise<number> {
   const [m2, m1, p1, p2] = [await f(-2 * h), await f(-h), await f(h), await f(2 * h)];
