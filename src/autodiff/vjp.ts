@@ -8,7 +8,7 @@
 import type { Matrix } from 'ml-matrix';
 import { CgNoConvergence, type CgResult } from '../krylov/cg.js';
 import { Block } from '../operators/block.js';
-import type { KernelOperator } from '../operators/kernel-operator.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
 import { matmatBlock, rmatmatBlock } from '../operators/linear-operator.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { assertFiniteScalar, describeValue, toBlock, toVector } from '../operators/validate.js';
@@ -39,10 +39,16 @@ function cotangent(value: VectorLike | BlockLike, like: { block: Block; vector: 
   return block;
 }
 
+/** Gradients with respect to points and parameters need a formula: a KernelOperator. */
+function assertKernel(K: unknown, fn: string): void {
+  if (!(K instanceof KernelOperator)) throw new TypeError(`${fn}: expected a KernelOperator, got ${describeValue(K)}`);
+}
+
 const out = (B: Block, vector: boolean): Float64Array | Matrix => (vector ? B.column(0).slice() : B.toMatrix());
 
 /** y = K v and its VJP (see the module comment). */
 export async function matvecWithVjp(K: KernelOperator, v: VectorLike | BlockLike): Promise<MatvecWithVjp> {
+  assertKernel(K, 'matvecWithVjp');
   const input = asBlock(v, K.shape[1], 'matvecWithVjp (v)');
   const Y = await matmatBlock(K, input.block);
   const result = { block: Y, vector: input.vector };
@@ -68,6 +74,7 @@ async function solveChecked(K: KernelOperator, b: Float64Array | Matrix, alpha: 
 
 /** x = (K + αI)⁻¹ b and its VJP (see the module comment); `options` are `solve`'s. */
 export async function solveWithVjp(K: KernelOperator, b: VectorLike | BlockLike, alpha = 0, options: SolveOptions = {}): Promise<SolveWithVjp> {
+  assertKernel(K, 'solveWithVjp');
   assertFiniteScalar(alpha, 'solveWithVjp (alpha)');
   if (alpha < 0) throw new RangeError(`solveWithVjp: alpha must be ≥ 0 (K + αI with K positive semidefinite), got ${alpha}`);
   if (options === null || typeof options !== 'object') throw new TypeError(`solveWithVjp: options must be an object, got ${describeValue(options)}`);

@@ -8,6 +8,7 @@ import { Vi, Vj } from '../../src/formula/builder.js';
 import { gaussianKernel, kernelOperator, laplacianKernel, maternKernel } from '../../src/operators/kernels.js';
 import type { KernelOperator } from '../../src/operators/kernel-operator.js';
 import { CgNoConvergence } from '../../src/krylov/cg.js';
+import { matvecWithVjp } from '../../src/autodiff/vjp.js';
 import { seededBlock, seededPoints, seededVector } from '../random-data.js';
 import { directional, dotAll, gradientCase, relativeError, type Theta } from './helpers.js';
 
@@ -72,6 +73,7 @@ describe('matvecWithVjp vs central differences (float64 CPU, n = 500)', () => {
     nan[7] = NaN;
     await expect(vjp(nan)).rejects.toThrow(/ybar.*entry 7 of the vector is NaN/);
     await expect(gaussianKernel(x).matvecWithVjp(new Float64Array(3))).rejects.toThrow(/\(v\).*length 500/);
+    await expect(matvecWithVjp({ shape: [2, 2] } as unknown as KernelOperator, [1, 2])).rejects.toThrow(/matvecWithVjp: expected a KernelOperator, got an object/);
   });
 });
 
