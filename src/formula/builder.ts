@@ -5,12 +5,15 @@
  * through the checking constructors of `nodes.ts`, so dimension errors surface at the call that
  * causes them. Numbers are accepted wherever a Formula is and become constants.
  */
+import type { Matrix } from 'ml-matrix';
 import type { BinaryOp, Node, ReduceOp, UnaryOp } from './ast.js';
 import { FormulaError } from './errors.js';
 import { gradient } from './derivative.js';
 import { binary, constant, dot, reduce, unary, variable } from './nodes.js';
 import { toBoundData, type PointsLike } from './points.js';
 import { formatNode } from './print.js';
+import { swapIJ } from './analyze.js';
+import { formulaOperator, type FormulaEigsh, type FormulaOperator } from './operator-hook.js';
 
 export type FormulaLike = Formula | number;
 
@@ -113,6 +116,30 @@ export class Formula {
   toString(): string {
     return formatNode(this.node);
   }
+
+  // ---- a scalar formula as the matrix K_ij = F(x_i, y_j) (KeOps' `K @ v`, scipy's aslinearoperator(K))
+
+  /** The kernel operator of this scalar formula: built once, with default options (see operator-hook.ts). */
+  toOperator(): FormulaOperator { return formulaOperator(this); }
+  /** K·v: one result per i. */
+  matvec(v: Float64Array | Float32Array | number[]): Promise<Float64Array> { return this.toOperator().matvec(v); }
+  /** Kᵀ·u: one result per j. */
+  rmatvec(u: Float64Array | Float32Array | number[]): Promise<Float64Array> { return this.toOperator().rmatvec(u); }
+  /** K·X for an m×k block. */
+  matmat(X: Matrix | number[][]): Promise<Matrix> { return this.toOperator().matmat(X); }
+  /** The formula of Kᵀ: i and j variables exchanged. */
+  get T(): Formula { return new Formula(swapIJ(this.node)); }
+  /**
+   * (K + αI)⁻¹ b by the operator's solve (symmetric formulas only: see `isStructurallySymmetric`; a non-symmetric
+   * one is refused there). Returns what `LinearOperator.solve` returns.
+   */
+  solve(b: Float64Array | Float32Array | number[], alpha?: number, options?: object): Promise<Float64Array>;
+  solve(b: Matrix | number[][], alpha?: number, options?: object): Promise<Matrix>;
+  solve(b: Float64Array | Float32Array | number[] | Matrix | number[][], alpha?: number, options?: object): Promise<Float64Array | Matrix | object> {
+    return this.toOperator().solve(b, alpha, options);
+  }
+  /** Extreme eigenpairs by the operator's eigsh (symmetric formulas only). */
+  eigsh(k?: number, options?: object): Promise<FormulaEigsh> { return this.toOperator().eigsh(k, options); }
 }
 
 function noReductionHere(op: string): string {

@@ -3,6 +3,8 @@ import { Matrix } from 'ml-matrix';
 import { Block } from './block.js';
 import { LinearOperator } from './linear-operator.js';
 import { DenseOperator } from './dense.js';
+import { Formula } from '../formula/builder.js';
+import { KernelOperator } from './kernel-operator.js';
 import type { Dtype } from './types.js';
 import { any, boolean, func, oneOf, optional, rejectUnknownKeys, string, type OptionField } from './options.js';
 import {
@@ -145,13 +147,16 @@ export class FunctionOperator extends LinearOperator {
  * Wraps anything operator-like as a LinearOperator:
  *  - a LinearOperator is returned as is;
  *  - an ml-matrix Matrix or a number[][] becomes a DenseOperator;
- *  - an object `{ shape, matvec | matmat, rmatvec?, rmatmat?, dtype?, symmetric? }` becomes a FunctionOperator.
+ *  - an object `{ shape, matvec | matmat, rmatvec?, rmatmat?, dtype?, symmetric? }` becomes a FunctionOperator;
+ *  - a scalar builder `Formula` (KeOps' LazyTensor) becomes its KernelOperator (`F.toOperator()`: the same one each
+ *    time), symmetric where `isStructurallySymmetric` says so.
  */
 // The OperatorSpec overload comes first so that inline functions get their parameter types.
 export function aslinearoperator(A: OperatorSpec): LinearOperator;
-export function aslinearoperator(A: LinearOperator | Matrix | number[][] | OperatorSpec): LinearOperator;
-export function aslinearoperator(A: LinearOperator | Matrix | number[][] | OperatorSpec): LinearOperator {
+export function aslinearoperator(A: LinearOperator | Matrix | number[][] | OperatorSpec | Formula): LinearOperator;
+export function aslinearoperator(A: LinearOperator | Matrix | number[][] | OperatorSpec | Formula): LinearOperator {
   if (A instanceof LinearOperator) return A;
+  if (A instanceof Formula) return A.toOperator() as KernelOperator;
   if (Matrix.isMatrix(A)) return new DenseOperator(A as Matrix);
   if (Array.isArray(A)) {
     // Validated here so that errors name aslinearoperator (empty, ragged, non-numeric, non-finite).
@@ -159,7 +164,7 @@ export function aslinearoperator(A: LinearOperator | Matrix | number[][] | Opera
     if (columns === 0) throw new RangeError(`aslinearoperator: the number[][] has ${A.length} rows of length 0`);
     return new DenseOperator(values, [A.length, columns]);
   }
-  const expected = 'expected a LinearOperator, an ml-matrix Matrix, a number[][] or an object { shape, matvec }';
+  const expected = 'expected a LinearOperator, a Formula, an ml-matrix Matrix, a number[][] or an object { shape, matvec }';
   if (typeof A !== 'object' || A === null || ArrayBuffer.isView(A)) {
     throw new TypeError(`aslinearoperator: ${expected}, got ${describeValue(A)}`);
   }

@@ -11,6 +11,8 @@ import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../f
 import { Formula } from '../formula/builder.js';
 import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
+import { isStructurallySymmetric } from '../formula/symmetry.js';
+import { registerFormulaOperator } from '../formula/operator-hook.js';
 import { reduceKernel } from '../cpu/reduce.js';
 import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
@@ -48,7 +50,11 @@ export interface KernelOperatorOptions {
   backend?: BackendChoice;
   /** Shape of the GPU kernel (rows per thread, workgroup size, tile, …); defaults follow the problem size. */
   gpu?: GpuKernelOptions;
-  /** Declares K symmetric (x and y the same points and F(x, y) = F(y, x)): then K.T === K. */
+  /**
+   * Declares K symmetric (x and y the same points and F(x, y) = F(y, x)): then K.T === K. Left out, it is inferred
+   * from the formula (`isStructurallySymmetric`: Vi and Vj on the same points, F unchanged by swapping them);
+   * `false` turns the inference off.
+   */
   symmetric?: boolean;
   /** Shown by toString(), e.g. "gaussian σ=0.1". */
   label?: string;
@@ -202,7 +208,7 @@ export class KernelOperator extends LinearOperator {
     if (o.symmetric && n !== m) {
       throw new RangeError(`kernelOperator: symmetric requires a square operator, got ${n}x${m}`);
     }
-    super([n, m], dtype, { symmetric: o.symmetric ?? false });
+    super([n, m], dtype, { symmetric: o.symmetric ?? (n === m && isStructurallySymmetric(f.node)) });
     this.formula = f;
     this.backend = backend;
     this.label = o.label ?? `formula ${describeNode(f.node)}`;
@@ -459,6 +465,9 @@ export class KernelOperator extends LinearOperator {
     return M;
   }
 }
+
+// a scalar Formula's own matvec/solve/eigsh (formula/operator-hook.ts) run on its KernelOperator
+registerFormulaOperator((formula) => new KernelOperator(formula as Formula));
 
 /** The backend of a new operator: its own choice, else the global setting ('auto': see KernelOperatorOptions.backend). */
 function resolveBackend(requested: BackendChoice, dtype: Dtype | undefined, pairs: number): 'cpu' | 'gpu' {
