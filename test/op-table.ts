@@ -34,6 +34,7 @@ export const CANCELS = new Set([
   'neg', 'log', 'log near 1', 'log of a vector', 'max (vector, scalar broadcast)', 'min/max with a parameter vector',
   'add/sub/mul', 'div of a vector by a parameter', 'div vector by vector', 'div by a parameter vector', 'sum', 'dot',
   'dot with a parameter-scaled vector', 'sign', 'step', 'min (vectors)', 'abs', 'sin/cos of a vector',
+  'atan2 of vectors', 'clamp', 'ifelse', 'ifelse of vectors (string)',
 ]);
 
 /**
@@ -41,7 +42,7 @@ export const CANCELS = new Set([
  * ≈ 40·ε_f32 ≈ 2.4e-6, so the result is good to that absolute error (floor 1), not relatively
  * near the zeros of sin/cos.
  */
-export const F32_ABSOLUTE = new Set(['sin (|arg| ≤ 40)', 'cos (|arg| ≤ 40)']);
+export const F32_ABSOLUTE = new Set(['sin (|arg| ≤ 40)', 'cos (|arg| ≤ 40)', 'sinxdivx (|arg| ≤ 12)', 'sinc (|arg| ≤ 4)']);
 
 /** The float32 floor of a case: CANCELS → F32_CANCEL, F32_ABSOLUTE → 1, else 0 (purely relative). */
 export function floorFor(label: string): number {
@@ -99,5 +100,24 @@ export const OPS: [string, Formula][] = [
     const t = r2.sqrt().mul(Math.sqrt(5)).div(s);
     return t.add(1).add(r2.mul(5 / 3).div(s.square())).mul(t.neg().exp());
   })()],
+  ['sinxdivx (|arg| ≤ 12)', diff1.mul(6).sinxdivx()],
+  ['sinc (|arg| ≤ 4)', diff1.mul(2).sinc()],
+  ['sinxdivx of a vector', X.sub(Y).sinxdivx().sum()],
+  ['log1p', r2.log1p()],
+  ['log1p of tiny values', diff1.mul(f32(1e-6)).log1p()],
+  ['log1p near −1', diff1.abs().mul(f32(0.45)).sub(f32(0.9)).log1p()],
+  ['expm1', diff1.mul(3).expm1()],
+  ['expm1 of tiny values', diff1.mul(f32(1e-5)).expm1()],
+  ['expm1 around the series switch', diff1.mul(f32(0.2)).expm1()],
+  ['atan2 (all quadrants)', y1.atan2(x1)],
+  ['atan2 of vectors', X.atan2(Y).sum()],
+  ['clamp', X.sub(Y).clamp(f32(-0.5), f32(0.75)).sum()],
+  ['ifelse', diff1.ifelse(r2, r2.neg().exp())],
+  ['ifelse of vectors (string)', (() => {
+    const t = X.sub(Y);
+    return t.ifelse(t.square(), t.abs().neg()).sum();
+  })()],
+  ['weightedSqDist (diagonal weights)', X.weightedSqDist(Y, w.abs()).neg().exp()],
+  ['weightedSqDist (scalar weight)', X.weightedSqDist(Y, s).neg().exp()],
   ['constant-only subtree', r2.mul(Pm(f32(3)).log().add(2)).neg().exp()],
 ];

@@ -23,7 +23,9 @@
 import type { DotNode, Node, ReduceNode, VarNode } from '../formula/ast.js';
 import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { emitExp, emitExp2, emitLog, emitPow, emitSinCos, emitTanh, splatConst, type LaneType } from './wasm-math.js';
+import {
+  emitAtan2, emitExp, emitExp2, emitExpm1, emitLog, emitLog1p, emitPow, emitSinCos, emitSinXDivX, emitTanh, splatConst, type LaneType,
+} from './wasm-math.js';
 import { isNonPositive } from '../formula/sign.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
 
@@ -279,9 +281,7 @@ class Emitter {
       const b = this.emit(n.right, u);
       const d = Math.max(a.length, b.length);
       const comps: string[] = [];
-      for (let k = 0; k < d; k++) {
-        comps.push(this.set(code, `(${L}.${n.op} (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`));
-      }
+      for (let k = 0; k < d; k++) comps.push(this.emitBinary(n.op, pick(a, k), pick(b, k), code));
       return comps;
     }
     if (n.op === 'exp' && n.dim === 1) return [this.emitScaledExp(n.arg, u, stage, code)];
@@ -379,7 +379,7 @@ class Emitter {
         const inv = this.emitUnary('inv', this.at(n.right, loop), this.target(this.stage(n.right), loop.unit));
         return this.set(code, `(${L}.mul (local.get ${this.at(n.left, loop)}) (local.get ${inv}))`);
       }
-      return this.set(code, `(${L}.${n.op} (local.get ${this.at(n.left, loop)}) (local.get ${this.at(n.right, loop)}))`);
+      return this.emitBinary(n.op, this.at(n.left, loop), this.at(n.right, loop), code);
     }
     if (isUnary(n)) return this.emitUnary(n.op, this.at(n.arg, loop), code);
     throw new Error(`internal: '${n.op}' of dimension ${n.dim} inside a loop over components`);
@@ -423,6 +423,12 @@ class Emitter {
         code.push(...emitTanh(L, dst, a, this));
         return dst;
       }
+      case 'sinxdivx': case 'log1p': case 'expm1': {
+        const dst = this.newV128();
+        const emitOne = op === 'sinxdivx' ? emitSinXDivX : op === 'log1p' ? emitLog1p : emitExpm1;
+        code.push(...emitOne(L, dst, a, this));
+        return dst;
+      }
       default:
         throw new UnsupportedInWasm(`the WASM SIMD backend has no '${op}'`);
     }
@@ -464,6 +470,25 @@ class Emitter {
     const dst = this.newV128();
     code.push(...emitExp2(L, dst, scaled, this, isNonPositive(arg)));
     return dst;
+  }
+
+  /**
+   * A binary operator other than pow on two locals: one instruction (add, sub, mul, div, min, max), atan2's
+   * sequence, or a select for the halves of ifelse (c ≥ 0 is false for NaN, as the JS twin's).
+   */
+  private emitBinary(op: string, a: string, b: string, code: string[]): string {
+    const L = this.lane;
+    const nonNegative = `(${L}.ge (local.get ${a}) ${splatConst(L, 0)})`;
+    switch (op) {
+      case 'atan2': {
+        const dst = this.newV128();
+        code.push(...emitAtan2(L, dst, a, b, this));
+        return dst;
+      }
+      case 'ifnonneg': return this.set(code, `(v128.and (local.get ${b}) ${nonNegative})`);
+      case 'ifneg': return this.set(code, `(v128.andnot (local.get ${b}) ${nonNegative})`);
+      default: return this.set(code, `(${L}.${op} (local.get ${a}) (local.get ${b}))`);
+    }
   }
 
   /** NaN inputs give NaN (comparisons alone would map them to 0). */

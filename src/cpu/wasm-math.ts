@@ -269,3 +269,95 @@ export function emitTanh(lane: LaneType, dst: string, src: string, locals: Local
     `(local.set ${dst} (v128.bitselect (local.get ${em1}) (local.get ${big}) (${L}.lt (${L}.abs (local.get ${src})) ${splatConst(L, 0.17)})))`,
   ];
 }
+
+/** 1/k! for k = 1 … 14: Taylor coefficients of expm1 (|x| < EXPM1_TAYLOR_MAX: the k = 14 term is below 2⁻⁵⁶·|x|). */
+const EXPM1_TAYLOR = Array.from({ length: 14 }, (_, k) => { let f = 1; for (let t = 2; t <= k + 1; t++) f *= t; return 1 / f; });
+/** Below this |x|, expm1 is its Taylor series; above it, e^x − 1 loses at most a factor 1/(1 − e^−0.35) ≈ 3.4 in relative error. */
+export const EXPM1_TAYLOR_MAX = 0.35;
+
+/**
+ * dst = expm1(src) = e^x − 1: x·(1 + x/2! + … ) (14 terms for float64, 8 for float32) for |x| < EXPM1_TAYLOR_MAX, no
+ * cancellation near 0; e^x − 1 beyond, which saturates to −1 and +∞ as Math.expm1. NaN propagates.
+ */
+export function emitExpm1(lane: LaneType, dst: string, src: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const coeffs = EXPM1_TAYLOR.slice(0, lane === 'f64x2' ? 14 : 8);
+  const small = locals.v128();
+  const ex = locals.v128();
+  return [
+    `(local.set ${small} (${L}.mul (local.get ${src}) ${horner(L, coeffs, src)}))`,
+    ...emitExp(L, ex, src, locals),
+    `(local.set ${dst} (v128.bitselect (local.get ${small}) (${L}.sub (local.get ${ex}) ${splatConst(L, 1)}) (${L}.lt (${L}.abs (local.get ${src})) ${splatConst(L, EXPM1_TAYLOR_MAX)})))`,
+  ];
+}
+
+/**
+ * dst = log1p(src): with u = 1 + x, log(u)·x/(u − 1) (Goldberg: the rounding of u cancels between log(u) and u − 1),
+ * x itself where u = 1, +∞ at x = +∞; log's special values otherwise (x = −1 → −∞, x < −1 or NaN → NaN).
+ */
+export function emitLog1p(lane: LaneType, dst: string, src: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const u = locals.v128();
+  const d = locals.v128();
+  const lg = locals.v128();
+  return [
+    `(local.set ${u} (${L}.add (local.get ${src}) ${splatConst(L, 1)}))`,
+    `(local.set ${d} (${L}.sub (local.get ${u}) ${splatConst(L, 1)}))`,
+    ...emitLog(L, lg, u, locals),
+    `(local.set ${dst} (${L}.mul (local.get ${lg}) (${L}.div (local.get ${src}) (local.get ${d}))))`,
+    `(local.set ${dst} (v128.bitselect (local.get ${src}) (local.get ${dst}) (${L}.eq (local.get ${d}) ${splatConst(L, 0)})))`,
+    `(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'inf')} (local.get ${dst}) (${L}.eq (local.get ${src}) ${splatSpecial(L, 'inf')})))`,
+    // x = −1: log(0)·(−1/−1) is already −∞
+  ];
+}
+
+/** dst = sin(x)/x, 1 at x = 0 (KeOps SinXDivX). */
+export function emitSinXDivX(lane: LaneType, dst: string, src: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const sn = locals.v128();
+  return [
+    ...emitSinCos(L, 'sin', sn, src, locals),
+    `(local.set ${dst} (v128.bitselect ${splatConst(L, 1)} (${L}.div (local.get ${sn}) (local.get ${src})) (${L}.eq (local.get ${src}) ${splatConst(L, 0)})))`,
+  ];
+}
+
+/** tan(π/8) = √2 − 1: above it atan(t) = π/4 + atan((t − 1)/(t + 1)). */
+const TAN_PI_8 = Math.SQRT2 - 1;
+/** Odd series of atan on |t| ≤ tan(π/16) ≈ 0.199 (after one half-angle step): 12 terms reach 2⁻⁵⁶ (float64), 5 float32. */
+const ATAN_TERMS_F64 = Array.from({ length: 12 }, (_, k) => (k % 2 === 0 ? 1 : -1) / (2 * k + 1));
+const ATAN_TERMS_F32 = ATAN_TERMS_F64.slice(0, 5);
+
+/**
+ * dst = atan2(y, x) as Math.atan2. t = min(|x|, |y|)/max(|x|, |y|) ∈ [0, 1] (0 when both are 0, 1 when both are ∞);
+ * above tan(π/8), t ← (t − 1)/(t + 1) and π/4 is added; one half-angle step t ← t/(1 + √(1 + t²)) (|t| ≤ 0.199)
+ * before the odd series, doubled after. Then r = π/2 − r where |y| > |x|, r = π − r where x is negative (−0 included,
+ * from its sign bit), and the sign of y (−0 included) is given to r. NaN in either gives NaN.
+ */
+export function emitAtan2(lane: LaneType, dst: string, y: string, x: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const f64 = lane === 'f64x2';
+  const terms = f64 ? ATAN_TERMS_F64 : ATAN_TERMS_F32;
+  const signMask = f64 ? '(i64x2.splat (i64.const 0x8000000000000000))' : '(i32x4.splat (i32.const 0x80000000))';
+  const negOf = (v: string) => f64 ? `(i64x2.shr_s (local.get ${v}) (i32.const 63))` : `(i32x4.shr_s (local.get ${v}) (i32.const 31))`;
+  const [ax, ay, lo, hi, t, big, h, h2, r, swap] = Array.from({ length: 10 }, () => locals.v128());
+  const one = splatConst(L, 1);
+  return [
+    `(local.set ${ax} (${L}.abs (local.get ${x})))`,
+    `(local.set ${ay} (${L}.abs (local.get ${y})))`,
+    `(local.set ${lo} (${L}.min (local.get ${ax}) (local.get ${ay})))`,
+    `(local.set ${hi} (${L}.max (local.get ${ax}) (local.get ${ay})))`,
+    `(local.set ${t} (${L}.div (local.get ${lo}) (local.get ${hi})))`,
+    `(local.set ${t} (v128.bitselect ${splatConst(L, 0)} (local.get ${t}) (${L}.eq (local.get ${hi}) ${splatConst(L, 0)})))`,
+    `(local.set ${t} (v128.bitselect ${one} (local.get ${t}) (${L}.eq (local.get ${lo}) ${splatSpecial(L, 'inf')})))`,
+    `(local.set ${big} (${L}.gt (local.get ${t}) ${splatConst(L, TAN_PI_8)}))`,
+    `(local.set ${t} (v128.bitselect (${L}.div (${L}.sub (local.get ${t}) ${one}) (${L}.add (local.get ${t}) ${one})) (local.get ${t}) (local.get ${big})))`,
+    `(local.set ${h} (${L}.div (local.get ${t}) (${L}.add ${one} (${L}.sqrt (${L}.add ${one} (${L}.mul (local.get ${t}) (local.get ${t})))))))`,
+    `(local.set ${h2} (${L}.mul (local.get ${h}) (local.get ${h})))`,
+    `(local.set ${r} (${L}.mul (${L}.add (local.get ${h}) (local.get ${h})) ${horner(L, terms, h2)}))`,
+    `(local.set ${r} (v128.bitselect (${L}.add (local.get ${r}) ${splatConst(L, Math.PI / 4)}) (local.get ${r}) (local.get ${big})))`,
+    `(local.set ${swap} (${L}.gt (local.get ${ay}) (local.get ${ax})))`,
+    `(local.set ${r} (v128.bitselect (${L}.sub ${splatConst(L, Math.PI / 2)} (local.get ${r})) (local.get ${r}) (local.get ${swap})))`,
+    `(local.set ${r} (v128.bitselect (${L}.sub ${splatConst(L, Math.PI)} (local.get ${r})) (local.get ${r}) ${negOf(x)}))`,
+    `(local.set ${dst} (v128.or (local.get ${r}) (v128.and (local.get ${y}) ${signMask})))`,
+  ];
+}

@@ -19,12 +19,12 @@ export type VarCategory = 'i' | 'j' | 'p';
 /** Functions of one argument, applied element-wise. */
 export const UNARY_OPS = [
   'neg', 'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'square', 'inv', 'sin', 'cos', 'tanh',
-  'sign', 'step', 'relu',
+  'sign', 'step', 'relu', 'sinxdivx', 'log1p', 'expm1',
 ] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
 /** Functions of two arguments, applied element-wise with scalar broadcast. */
-export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'min', 'max'] as const;
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div', 'pow', 'min', 'max', 'atan2', 'ifnonneg', 'ifneg'] as const;
 export type BinaryOp = (typeof BINARY_OPS)[number];
 
 /** Reductions of one vector argument to a scalar. */

@@ -81,6 +81,58 @@ export class Formula {
   /** 1 where the argument is ≥ 0, else 0 (KeOps `Step`). */
   step(): Formula { return this.un('step'); }
   relu(): Formula { return this.un('relu'); }
+  /** sin(x)/x, 1 at x = 0 (KeOps `SinXDivX`). */
+  sinxdivx(): Formula { return this.un('sinxdivx'); }
+  /** The normalised sinc sin(πx)/(πx), 1 at x = 0 (numpy's `sinc`): sinxdivx(π·x). */
+  sinc(): Formula { return this.mul(Math.PI).sinxdivx(); }
+  /** log(1 + x), accurate for tiny x. */
+  log1p(): Formula { return this.un('log1p'); }
+  /** eˣ − 1, accurate for tiny x. */
+  expm1(): Formula { return this.un('expm1'); }
+  /** atan2(this, x): the angle of the point (x, this) in (−π, π], as Math.atan2(y, x). */
+  atan2(x: FormulaLike): Formula { return this.bin('atan2', x); }
+
+  /**
+   * min(max(this, lo), hi), element-wise (KeOps `Clamp`). Bounds known when the formula is built (numbers and
+   * parameters) must satisfy lo ≤ hi component by component, else a FormulaError names them; bounds that vary with
+   * i or j are not checked, and where lo > hi the result is hi.
+   */
+  clamp(lo: FormulaLike, hi: FormulaLike): Formula {
+    const [a, b] = [Formula.from(lo), Formula.from(hi)];
+    const [va, vb] = [knownValues(a.node), knownValues(b.node)];
+    if (va && vb) {
+      const d = Math.max(va.length, vb.length);
+      for (let k = 0; k < d; k++) {
+        const [l, h] = [va[va.length === 1 ? 0 : k]!, vb[vb.length === 1 ? 0 : k]!];
+        if (!(l <= h)) throw new FormulaError(`clamp: lower bound ${l} is above upper bound ${h}${d > 1 ? ` (component ${k})` : ''}; clamp(x, lo, hi) needs lo ≤ hi`);
+      }
+    }
+    return this.max(a).min(b);
+  }
+
+  /**
+   * KeOps' IfElse: `a` where this ≥ 0, else `b` (NaN counts as negative, as `step`). Only the branch taken is read,
+   * so an ∞ or NaN in the other does not leak into the result.
+   */
+  ifelse(a: FormulaLike, b: FormulaLike): Formula {
+    return this.bin('ifnonneg', a).add(this.bin('ifneg', b));
+  }
+
+  /**
+   * Σ_k s_k·v_k² for v = this (KeOps `WeightedSqNorm` with a scalar or diagonal s: dimension 1 or that of v).
+   * A full d×d matrix s (dimension d²) is not supported: it is refused by name.
+   */
+  weightedSqNorm(s: FormulaLike): Formula {
+    const w = Formula.from(s);
+    if (w.dim !== 1 && w.dim !== this.dim) {
+      throw new FormulaError(`weightedSqNorm: weights of dimension ${w.dim} for a vector of dimension ${this.dim}; ` +
+        `give a scalar or ${this.dim} diagonal weights (a full ${this.dim}×${this.dim} matrix of weights is not supported)`);
+    }
+    return w.dim === 1 ? this.sqnorm2().mul(w) : this.square().mul(w).sum();
+  }
+
+  /** weightedSqNorm(s) of this − y (KeOps `WeightedSqDist`): Σ_k s_k (x_k − y_k)². */
+  weightedSqDist(y: FormulaLike, s: FormulaLike): Formula { return this.sub(y).weightedSqNorm(s); }
 
   /** Squared Euclidean norm of the vector (a scalar). */
   sqnorm2(): Formula { return this.red('sqnorm2'); }
@@ -140,6 +192,13 @@ export class Formula {
   }
   /** Extreme eigenpairs by the operator's eigsh (symmetric formulas only). */
   eigsh(k?: number, options?: object): Promise<FormulaEigsh> { return this.toOperator().eigsh(k, options); }
+}
+
+/** The values of a constant or parameter node (known when the formula is built), else undefined. */
+function knownValues(n: Node): readonly number[] | undefined {
+  if (n.op === 'const') return [n.value];
+  if (n.op === 'var' && n.cat === 'p') return Array.from(n.value.data);
+  return undefined;
 }
 
 function noReductionHere(op: string): string {

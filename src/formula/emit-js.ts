@@ -62,6 +62,9 @@ function unaryExpr(op: string, a: string): string {
     case 'sign': return `Math.sign(${a})`;
     case 'step': return `(${a} >= 0 ? 1 : 0)`; // KeOps Step: 1 at 0
     case 'relu': return `(${a} < 0 ? 0 : ${a})`;
+    case 'sinxdivx': return `(${a} === 0 ? 1 : Math.sin(${a}) / ${a})`;
+    case 'log1p': return `Math.log1p(${a})`;
+    case 'expm1': return `Math.expm1(${a})`;
     default: throw new FormulaError(`emit-js: unknown unary operator '${op}'`);
   }
 }
@@ -84,6 +87,9 @@ function binaryExpr(op: string, a: string, b: string, right: Node): string {
       return `Math.pow(${a}, ${b})`;
     case 'min': return `Math.min(${a}, ${b})`;
     case 'max': return `Math.max(${a}, ${b})`;
+    case 'atan2': return `Math.atan2(${a}, ${b})`;
+    case 'ifnonneg': return `(${a} >= 0 ? ${b} : 0)`;
+    case 'ifneg': return `(${a} >= 0 ? 0 : ${b})`;
     default: throw new FormulaError(`emit-js: unknown binary operator '${op}'`);
   }
 }

@@ -12,7 +12,7 @@ import type { MathNode } from 'mathjs';
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
 import { Formula, Pm } from './builder.js';
 import { FormulaError } from './errors.js';
-import { MAX_FORMULA_DEPTH, unary } from './nodes.js';
+import { MAX_FORMULA_DEPTH, binary, unary } from './nodes.js';
 
 /**
  * mathjs's parser, loaded at the first string formula: loading mathjs builds its whole function library
@@ -31,10 +31,14 @@ export type FormulaScope = Record<string, ScopeValue>;
 
 const UNARY_FUNCTIONS: readonly UnaryOp[] = [
   'exp', 'log', 'sqrt', 'rsqrt', 'abs', 'square', 'inv', 'sin', 'cos', 'tanh', 'sign', 'step', 'relu',
+  'sinxdivx', 'log1p', 'expm1',
 ];
 const REDUCE_FUNCTIONS: readonly ReduceOp[] = ['sqnorm2', 'norm2', 'sum'];
-const BINARY_FUNCTIONS = ['min', 'max', 'pow', 'dot'] as const;
-const ALLOWED_FUNCTIONS: readonly string[] = [...UNARY_FUNCTIONS, ...REDUCE_FUNCTIONS, ...BINARY_FUNCTIONS];
+/** mathjs names where mathjs has the function (atan2, log1p, expm1); ifnonneg/ifneg are what `ifelse` prints as. */
+const BINARY_FUNCTIONS = ['min', 'max', 'pow', 'dot', 'atan2', 'ifnonneg', 'ifneg', 'weightedSqNorm'] as const;
+/** Functions built from the others: sinc(x) = sinxdivx(πx); clamp, ifelse and weightedSqDist take three arguments. */
+const COMPOSED_FUNCTIONS: Readonly<Record<string, number>> = { sinc: 1, clamp: 3, ifelse: 3, weightedSqDist: 3 };
+const ALLOWED_FUNCTIONS: readonly string[] = [...UNARY_FUNCTIONS, ...REDUCE_FUNCTIONS, ...BINARY_FUNCTIONS, ...Object.keys(COMPOSED_FUNCTIONS)];
 
 const CONSTANTS: Readonly<Record<string, number>> = { pi: Math.PI, e: Math.E };
 
@@ -151,12 +155,19 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
     if (!ALLOWED_FUNCTIONS.includes(name)) {
       return fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
     }
-    const arity = (BINARY_FUNCTIONS as readonly string[]).includes(name) ? 2 : 1;
+    const arity = COMPOSED_FUNCTIONS[name] ?? ((BINARY_FUNCTIONS as readonly string[]).includes(name) ? 2 : 1);
     if (args.length !== arity) {
       return fail(`${name} takes ${arity} argument${arity === 1 ? '' : 's'} but got ${args.length}`);
     }
-    const [a, b] = args as [Formula, Formula];
+    const [a, b, c] = args as [Formula, Formula, Formula];
     switch (name) {
+      case 'sinc': return a.sinc();
+      case 'clamp': return a.clamp(b, c);
+      case 'ifelse': return a.ifelse(b, c);
+      case 'weightedSqDist': return a.weightedSqDist(b, c);
+      case 'weightedSqNorm': return a.weightedSqNorm(b);
+      case 'atan2': return a.atan2(b);
+      case 'ifnonneg': case 'ifneg': return new Formula(binary(name, a.node, b.node));
       case 'min': return a.min(b);
       case 'max': return a.max(b);
       case 'pow': return a.pow(b);

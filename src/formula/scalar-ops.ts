@@ -8,6 +8,11 @@
  *  - sign(x) = Math.sign(x) (sign(0) = 0).
  *  - rsqrt(x) = 1 / sqrt(x) except rsqrt(0) = 0 (KeOps `Rsqrt`: "rsqrt(0) = 0", so that a Coulomb-type
  *    kernel rsqrt(|x − y|²) drops the self-interaction i = j); −0 counts as 0, x < 0 gives NaN. inv(x) = 1 / x.
+ *  - sinxdivx(x) = sin(x)/x with sinxdivx(0) = 1 (KeOps `SinXDivX`); the builder's sinc(x) is sinxdivx(πx), numpy's
+ *    normalised sinc. log1p, expm1 as Math.log1p, Math.expm1 (accurate for tiny x); atan2(y, x) as Math.atan2.
+ *  - ifnonneg(c, a) = c ≥ 0 ? a : 0 and ifneg(c, b) = c ≥ 0 ? 0 : b (NaN c counts as negative, as step): the two
+ *    halves of KeOps' IfElse(c, a, b) = ifnonneg(c, a) + ifneg(c, b), where the branch not taken is never read, so
+ *    an ∞ or NaN there does not leak (a blend b + step(c)·(a − b) would give NaN).
  *  - pow(x, n) for an integer constant |n| ≤ MAX_UNROLLED_POWER is repeated multiplication
  *    (x^2 is exactly x·x, and negative bases work); other exponents use Math.pow.
  */
@@ -44,6 +49,9 @@ export function applyUnary(op: UnaryOp, x: number): number {
     case 'sign': return Math.sign(x);
     case 'step': return x >= 0 ? 1 : 0;
     case 'relu': return x < 0 ? 0 : x;
+    case 'sinxdivx': return x === 0 ? 1 : Math.sin(x) / x;
+    case 'log1p': return Math.log1p(x);
+    case 'expm1': return Math.expm1(x);
   }
 }
 
@@ -56,6 +64,9 @@ export function applyBinary(op: BinaryOp, a: number, b: number): number {
     case 'pow': return isSmallIntegerExponent(b) ? powInt(a, b) : Math.pow(a, b);
     case 'min': return Math.min(a, b);
     case 'max': return Math.max(a, b);
+    case 'atan2': return Math.atan2(a, b);
+    case 'ifnonneg': return a >= 0 ? b : 0;
+    case 'ifneg': return a >= 0 ? 0 : b;
   }
 }
 

@@ -17,6 +17,8 @@ export function isNonNegative(n: Node): boolean {
       return (isNonNegative(n.left) && isNonNegative(n.right)) || (isNonPositive(n.left) && isNonPositive(n.right));
     case 'max': return isNonNegative(n.left) || isNonNegative(n.right);
     case 'min': return isNonNegative(n.left) && isNonNegative(n.right);
+    case 'ifnonneg': case 'ifneg': return isNonNegative(n.right);
+    case 'log1p': case 'expm1': return isNonNegative(n.arg);
     case 'pow':
       return isNonNegative(n.left) || (n.right.op === 'const' && Number.isInteger(n.right.value) && n.right.value % 2 === 0);
     default: return false;
@@ -32,6 +34,8 @@ export function isNonPositive(n: Node): boolean {
       return (isNonNegative(n.left) && isNonPositive(n.right)) || (isNonPositive(n.left) && isNonNegative(n.right));
     case 'min': return isNonPositive(n.left) || isNonPositive(n.right);
     case 'max': return isNonPositive(n.left) && isNonPositive(n.right);
+    case 'ifnonneg': case 'ifneg': return isNonPositive(n.right);
+    case 'log1p': case 'expm1': return isNonPositive(n.arg);
     default: return false;
   }
 }

@@ -238,6 +238,20 @@ class Emitter {
   readonly staged: string[] = [];
   usesPow = false;
   usesTanh = false;
+  /** Helper functions of the operators the formula uses, by operator (OP_HELPERS). */
+  readonly helpers = new Set<string>();
+
+  /** Records that operator `op` is emitted, so the program includes its helper function (if it has one). */
+  private noteHelper(op: string): void {
+    if (op === 'tanh') this.usesTanh = true;
+    if (op in OP_HELPERS) this.helpers.add(op);
+  }
+
+  /** A binary operator's expression, its helper function noted. */
+  private binaryExpr(op: string, a: string, b: string): string {
+    this.noteHelper(op);
+    return binaryExpr(op, a, b);
+  }
   /** A loop in the pair code reads y_j from its buffer: the pair body defines j. */
   pairJ = false;
   /** Loop iterations per pair (and per staged point) of the loops over components. */
@@ -367,11 +381,11 @@ class Emitter {
       const a = this.get(n.left, ctx);
       const b = this.get(n.right, ctx);
       const d = Math.max(a.length, b.length);
-      return Array.from({ length: d }, (_, k) => this.let(ctx, binaryExpr(n.op, pick(a, k), pick(b, k))));
+      return Array.from({ length: d }, (_, k) => this.let(ctx, this.binaryExpr(n.op, pick(a, k), pick(b, k))));
     }
     if (n.op === 'exp' && n.dim === 1) return [this.scaledExp(n.arg, ctx)];
     if (isUnary(n)) {
-      if (n.op === 'tanh') this.usesTanh = true;
+      this.noteHelper(n.op);
       return this.get(n.arg, ctx).map((a) => this.let(ctx, unaryExpr(n.op, a)));
     }
     throw new Error(`internal: unknown formula node '${(n as Node).op}'`);
@@ -592,10 +606,10 @@ class Emitter {
           (c) => [this.let(c, `1.0 / ${this.get(n.right, c)[0]!}`)])[0]!;
         return put(`${this.at(n.left, loop)} * ${inv}`);
       }
-      return put(binaryExpr(n.op, this.at(n.left, loop), this.at(n.right, loop)));
+      return put(this.binaryExpr(n.op, this.at(n.left, loop), this.at(n.right, loop)));
     }
     if (isUnary(n)) {
-      if (n.op === 'tanh') this.usesTanh = true;
+      this.noteHelper(n.op);
       return put(unaryExpr(n.op, this.at(n.arg, loop)));
     }
     throw new Error(`internal: '${n.op}' of dimension ${n.dim} inside a loop over components`);
@@ -696,9 +710,9 @@ class Emitter {
         const inv = this.synth(`inv(${this.key(m.right)})`, this.stage(m.right), { k: 'Q', r },
           (c) => [this.let(c, `1.0 / ${this.get(m.right, c)[0]!}`)])[0]!;
         out = put(`${at(m.left)} * ${inv}`);
-      } else out = put(binaryExpr(m.op, at(m.left), at(m.right)));
+      } else out = put(this.binaryExpr(m.op, at(m.left), at(m.right)));
     } else if (isUnary(m)) {
-      if (m.op === 'tanh') this.usesTanh = true;
+      this.noteHelper(m.op);
       out = put(unaryExpr(m.op, at(m.arg)));
     } else throw new Error(`internal: '${m.op}' of dimension ${m.dim} inside a chunk`);
     sec.memo.set(memoKey, out);
@@ -758,6 +772,9 @@ function unaryExpr(op: string, a: string): string {
     case 'sign': return `sign(${a})`;
     case 'step': return `select(0.0, 1.0, ${a} >= 0.0)`; // NaN → 0, as the JS twin
     case 'relu': return `select(${a}, 0.0, ${a} < 0.0)`; // NaN propagates
+    case 'sinxdivx': return `select(sin(${a}) / ${a}, 1.0, ${a} == 0.0)`;
+    case 'log1p': return `log1p_(${a})`;
+    case 'expm1': return `expm1_(${a})`;
     default: throw new Error(`internal: the WGSL emitter has no unary '${op}'`);
   }
 }
@@ -770,6 +787,9 @@ function binaryExpr(op: string, a: string, b: string): string {
     case 'div': return `${a} / ${b}`;
     case 'min': return `min(${a}, ${b})`;
     case 'max': return `max(${a}, ${b})`;
+    case 'atan2': return `atan2_(${a}, ${b})`;
+    case 'ifnonneg': return `select(0.0, ${b}, ${a} >= 0.0)`; // NaN → the else branch, as the JS twin
+    case 'ifneg': return `select(${b}, 0.0, ${a} >= 0.0)`;
     default: throw new Error(`internal: the WGSL emitter has no binary '${op}'`);
   }
 }
@@ -802,6 +822,45 @@ fn tanh_(x: f32) -> f32 {
   let l = 1.0 - 2.0 / (exp2(a * 2.8853900817779268) + 1.0);
   return select(select(l, -l, x < 0.0), s, a < 0.55);
 }`;
+
+/**
+ * Helper functions of single operators, included where used. log1p and expm1 use series near 0 (where the builtins
+ * log(1 + x) and exp(x) − 1 cancel, and WGSL's log is specified only to an absolute 2⁻²¹ on [0.5, 2]): log1p(x) =
+ * 2·atanh(s), s = x/(2 + x), to s⁹ for |x| < 0.25 (truncation < 3e-10); expm1 by Taylor to x⁸/8! for |x| < 0.35.
+ * atan2 is the WASM emitter's scheme (wasm-math.ts emitAtan2: WGSL's builtin was off by 4e-5 relative on llvmpipe);
+ * a GPU does not tell −0 from 0, so atan2(±0, x < 0) is π.
+ */
+const OP_HELPERS: Readonly<Record<string, string>> = {
+  log1p: `
+fn log1p_(x: f32) -> f32 {
+  let s = x / (2.0 + x);
+  let z = s * s;
+  let series = 2.0 * s * (1.0 + z * (0.33333333 + z * (0.2 + z * (0.14285714 + z * 0.11111111))));
+  return select(log(1.0 + x), series, abs(x) < 0.25);
+}`,
+  expm1: `
+fn expm1_(x: f32) -> f32 {
+  let series = x * (1.0 + x * (0.5 + x * (0.16666667 + x * (0.041666668 + x * (0.0083333338 + x * (0.0013888889 + x * (0.00019841270 + x * 0.000024801587)))))));
+  return select(exp(x) - 1.0, series, abs(x) < 0.35);
+}`,
+  atan2: `
+fn atan2_(y: f32, x: f32) -> f32 {
+  let ax = abs(x);
+  let ay = abs(y);
+  let lo = min(ax, ay);
+  let hi = max(ax, ay);
+  var t = select(select(lo / hi, 0.0, hi == 0.0), 1.0, lo == inf_());
+  let big = t > 0.41421356;
+  t = select(t, (t - 1.0) / (t + 1.0), big);
+  let h = t / (1.0 + sqrt(1.0 + t * t));
+  let z = h * h;
+  var r = 2.0 * h * (1.0 + z * (-0.33333333 + z * (0.2 + z * (-0.14285714 + z * 0.11111111))));
+  r = select(r, r + 0.78539816, big);
+  r = select(r, 1.5707964 - r, ay > ax);
+  r = select(r, 3.1415927 - r, x < 0.0);
+  return select(select(r, -r, y < 0.0), nan_(), x != x || y != y);
+}`,
+};
 
 /** The uniform block: header (8 u32) and the parameters. */
 function uniformDecl(paramVec4s: number): string {
@@ -879,7 +938,7 @@ ${indent([...e.staging, ...writes, ...extraWrites], '      ')}
 /** Declarations, the helpers the formula uses, the constants and the entry point up to nb and mb. */
 function programHead(decls: readonly string[], e: Emitter, WG: number, tile: number): string {
   return `${decls.join('\n')}
-${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}
+${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}${[...e.helpers].map((op) => OP_HELPERS[op]).join('')}
 
 const WG: u32 = ${WG}u;
 const TILE: u32 = ${tile}u;

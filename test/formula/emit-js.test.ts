@@ -27,10 +27,13 @@ const UNARY_REFERENCE: Record<UnaryOp, (v: number) => number> = {
   sign: (v) => (v > 0 ? 1 : v < 0 ? -1 : 0),
   step: (v) => (v >= 0 ? 1 : 0),
   relu: (v) => (v > 0 ? v : 0),
+  sinxdivx: (v) => (v === 0 ? 1 : Math.sin(v) / v),
+  log1p: (v) => Math.log1p(v),
+  expm1: (v) => Math.expm1(v),
 };
 
 /** Ops that need a positive argument get |v| + 0.5. */
-const NEEDS_POSITIVE = new Set<UnaryOp>(['log', 'sqrt', 'rsqrt', 'inv']);
+const NEEDS_POSITIVE = new Set<UnaryOp>(['log', 'sqrt', 'rsqrt', 'inv', 'log1p']);
 
 function applyMethod(f: Formula, op: UnaryOp): Formula {
   return (f[op] as () => Formula).call(f);
