@@ -7,6 +7,10 @@ export {
   gaussianKernel, laplacianKernel, maternKernel, cauchyKernel, polynomialKernel, linearKernel,
   DENSE_CACHE_AFTER_PRODUCTS, defaultDenseCacheBytes, REFINEMENT_MAX_FLOOR,
 } from './operators/index.js';
+export { dmmv, mm } from './operators/falkon.js';
+export type { MmOptions } from './operators/falkon.js';
+export { cdist, kernelFromDescriptor, descriptorFormula } from './operators/cdist.js';
+export type { CdistOptions, KernelDescriptor, DescriptorKernelOptions } from './operators/cdist.js';
 export type {
   Dtype, VectorLike, BlockLike, LinearOperatorOptions, DenseOperatorOptions, OperatorSpec,
   KernelOperatorOptions, KernelOptions, BandwidthKernelOptions, MaternKernelOptions, PolynomialKernelOptions,

@@ -7,3 +7,5 @@ export * from './aslinearoperator.js';
 export * from './krylov-bridge.js';
 export * from './kernel-operator.js';
 export * from './kernels.js';
+export * from './falkon.js';
+export * from './cdist.js';

@@ -425,6 +425,19 @@ export class KernelOperator extends LinearOperator {
     return (await loadAutodiffModule()).solveWithVjp(this, b, alpha, options);
   }
 
+  /**
+   * The same operator with its dense cache off ('never'): products recompute K tile by tile whatever their number
+   * (dmmv's passes). Made once; this one if its policy is 'never' already.
+   */
+  uncached(): KernelOperator {
+    if (this.options.denseCache === 'never') return this;
+    return (this.uncachedTwin ??= new KernelOperator(this.formula, {
+      ...this.options, backend: this.backend, dtype: this.dtype, symmetric: this.symmetric, denseCache: 'never',
+    }));
+  }
+
+  private uncachedTwin: KernelOperator | undefined;
+
   /** Whether products currently use a cached dense K. */
   get isDenseCached(): boolean {
     return this.dense !== undefined;
@@ -455,14 +468,29 @@ export class KernelOperator extends LinearOperator {
 
   /**
    * The dense n×m matrix in float64 by the scalar JS twin (Math.exp & co., exact to the last ulp:
-   * this is the reference the products are checked against). Costs n·m memory.
+   * this is the reference the products are checked against). Costs n·m memory: refused (RangeError naming the size)
+   * beyond `maxBytes` of float64 entries (default `defaultDenseCacheBytes()`).
    */
-  override async toDense(): Promise<Matrix> {
+  override async toDense(options: { maxBytes?: number } = {}): Promise<Matrix> {
     const [n, m] = this.shape;
+    assertDenseFits('toDense', this, options.maxBytes);
     const data = evaluateDenseJs(this.formula.node);
     const M = new Matrix(n, m);
     for (let i = 0; i < n; i++) M.setRow(i, data.subarray(i * m, (i + 1) * m) as unknown as number[]);
     return M;
+  }
+}
+
+/**
+ * Refuses a dense n×m float64 copy of `A` beyond `maxBytes` (default `defaultDenseCacheBytes()`), naming the size.
+ */
+export function assertDenseFits(fn: string, A: LinearOperator, maxBytes = defaultDenseCacheBytes()): void {
+  const [n, m] = A.shape;
+  const bytes = 8 * n * m;
+  if (!(typeof maxBytes === 'number' && maxBytes >= 0)) throw new TypeError(`${fn}: maxBytes must be a number of bytes ≥ 0, got ${String(maxBytes)}`);
+  if (bytes > maxBytes) {
+    throw new RangeError(`${fn}: the dense ${n}x${m} matrix of ${A} takes ${bytes} bytes (${(bytes / 2 ** 30).toFixed(2)} GiB) in float64, ` +
+      `beyond maxBytes = ${maxBytes}; use products (matvec, matmat, dmmv) instead, or raise maxBytes`);
   }
 }
 

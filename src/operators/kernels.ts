@@ -20,6 +20,7 @@ import {
 } from './options.js';
 import type { Dtype } from './types.js';
 import { describeValue } from './validate.js';
+import { isKernelDescriptor, kernelFromDescriptor, type DescriptorKernelOptions, type KernelDescriptor } from './cdist.js';
 
 export interface KernelOptions {
   /** Second point set (m×d); omitted: y = x and the operator is symmetric. */
@@ -223,11 +224,14 @@ export function linearKernel(x: PointsLike, options: KernelOptions = {}): Kernel
  */
 export function kernelOperator(formula: string, scope: FormulaScope, options?: KernelOperatorOptions): KernelOperator;
 export function kernelOperator(formula: Formula, options?: KernelOperatorOptions): KernelOperator;
+/** kermac's fused kernel: `kernelOperator({ innerP: 1, epilogue: 'laplace', bandwidth: 0.5 }, x, { y })` (see cdist.ts). */
+export function kernelOperator(descriptor: KernelDescriptor, x: PointsLike, options?: DescriptorKernelOptions): KernelOperator;
 export function kernelOperator(
-  formula: string | Formula,
-  scopeOrOptions?: FormulaScope | KernelOperatorOptions,
-  maybeOptions?: KernelOperatorOptions,
+  formula: string | Formula | KernelDescriptor,
+  scopeOrOptions?: FormulaScope | KernelOperatorOptions | PointsLike,
+  maybeOptions?: KernelOperatorOptions | DescriptorKernelOptions,
 ): KernelOperator {
+  if (isKernelDescriptor(formula)) return kernelFromDescriptor(formula, scopeOrOptions as PointsLike, maybeOptions);
   if (typeof formula === 'string') {
     if (!scopeOrOptions || typeof scopeOrOptions !== 'object') {
       throw new TypeError(`kernelOperator: a string formula needs a scope object, e.g. { x: Vi(points), y: Vj(points), s: 0.1 }, got ${describeValue(scopeOrOptions)}`);
