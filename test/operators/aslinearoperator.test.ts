@@ -96,7 +96,7 @@ describe('aslinearoperator', () => {
   it('rejects non-objects and incomplete objects with TypeErrors describing the input', () => {
     const bad = (v: unknown) => () => aslinearoperator(v as LinearOperator);
     expect(bad(42)).toThrow(TypeError);
-    expect(bad(42)).toThrow(/expected a LinearOperator, an ml-matrix Matrix, a number\[\]\[\] or an object \{ shape, matvec \}, got number 42/);
+    expect(bad(42)).toThrow(/expected a LinearOperator, a Formula, an ml-matrix Matrix, a number\[\]\[\] or an object \{ shape, matvec \}, got number 42/);
     expect(bad(null)).toThrow(/got null/);
     expect(bad(undefined)).toThrow(/got undefined/);
     expect(bad('matrix')).toThrow(/got a string "matrix"/);

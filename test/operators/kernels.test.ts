@@ -628,10 +628,14 @@ describe('dense cache policy', () => {
     // the budget counts the bytes stored: 30 rows of 32 (padded) float64 entries
     const stored = DenseKernelMatrix.storedBytes(30, 30, 'float64');
     expect(stored).toBe(30 * 32 * 8);
-    const small = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: stored - 1 });
+    // the formula kernel on one point set is inferred symmetric: K is stored packed, each pair once
+    const packed = DenseKernelMatrix.storedBytes(30, 30, 'float64', { symmetric: true });
+    expect(packed).toBeLessThan(stored);
+    const small = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: packed - 1 });
+    expect(small.symmetric).toBe(true);
     for (let p = 0; p < DENSE_CACHE_AFTER_PRODUCTS + 3; p++) await small.matvec(b);
     expect(small.isDenseCached).toBe(false);
-    const fits = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: stored });
+    const fits = kernelOperator(Vi(P).sub(Vj(P)).sqnorm2().neg().exp(), { denseCache: 'auto', denseCacheBytes: packed });
     for (let p = 0; p < DENSE_CACHE_AFTER_PRODUCTS + 1; p++) await fits.matvec(b);
     expect(fits.isDenseCached).toBe(true);
   });
