@@ -93,6 +93,13 @@ function unaryRule(n: UnaryNode, g: Node): Node | undefined {
     case 'sign':
     case 'step': return undefined;
     case 'relu': return mul(g, unary('step', a));
+    case 'sinxdivx': {
+      // (cos a − sin(a)/a)/a, with the denominator 1 where a = 0 (there the numerator is 1 − 1 = 0: the slope 0)
+      const safe = binary('add', a, binary('sub', constant(1), unary('abs', unary('sign', a))));
+      return mul(g, binary('div', binary('sub', unary('cos', a), n), safe));
+    }
+    case 'log1p': return binary('div', g, binary('add', a, constant(1)));
+    case 'expm1': return mul(g, binary('add', n, constant(1)));
   }
 }
 
@@ -117,6 +124,14 @@ function binaryRule(n: BinaryNode, g: Node): Array<[Node, Node]> {
     case 'mul': return [[a, mul(g, b)], [b, mul(g, a)]];
     case 'div': return [[a, binary('div', g, b)], [b, neg(binary('div', mul(g, n), b))]];
     case 'pow': return powRule(n, g);
+    case 'atan2': {
+      // ∂/∂y = x/(x² + y²), ∂/∂x = −y/(x² + y²) (a = y, b = x)
+      const r2 = binary('add', unary('square', a), unary('square', b));
+      return [[a, mul(g, binary('div', b, r2))], [b, neg(mul(g, binary('div', a, r2)))]];
+    }
+    // the halves of ifelse: the taken branch gets the adjoint, the condition none (piecewise constant)
+    case 'ifnonneg':
+    case 'ifneg': return [[b, binary(n.op, a, g)]];
     case 'min':
     case 'max': {
       // the first operand where it is the one taken (ties included)

@@ -37,6 +37,11 @@ function formulas(): Array<{ name: string; f: Formula; smoothAtZero: boolean }> 
     { name: 'laplacian', f: r.neg().exp(), smoothAtZero: false },
     { name: 'matern 2.5', f: t.add(1).add(t.square().div(3)).mul(t.neg().exp()), smoothAtZero: true },
     { name: 'string with Pm', f: string, smoothAtZero: true },
+    { name: 'KeOps ops: sinc, log1p, expm1, atan2, ifelse, clamp, weightedSqDist',
+      f: xi.sub(yj).sinc().sum().add(xi.dot(yj).log1p()).add(xi.sub(yj).mul(0.3).expm1().sum())
+        .add(xi.atan2(yj.add(2)).sum()).add(xi.dot(yj).ifelse(xi.sqnorm2(), yj.norm2().neg()))
+        .add(xi.sub(yj).clamp(-0.3, 0.4).sum()).add(xi.weightedSqDist(yj, Pm([0.5, 1, 2], 'w')).neg().exp()),
+      smoothAtZero: false },
     { name: 'cauchy / tanh / log', f: xi.sub(yj).sqnorm2().add(1).inv().add(xi.dot(yj).tanh()).add(xi.sqnorm2().add(2).log()), smoothAtZero: true },
   ];
 }
