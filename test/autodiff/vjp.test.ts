@@ -37,7 +37,7 @@ describe('matvecWithVjp vs central differences (float64 CPU, n = 500)', () => {
       const ybar = seededVector(2, n);
       const loss = async (p: number[][], t: Theta, w = v) => dotAll(ybar, await make(p, t).matvec(w));
       const { y, vjp } = await make(x, theta).matvecWithVjp(v);
-      expect(relativeError(y, await make(x, theta).matvec(v))).toBe(0);
+      expect(relativeError(y, await make(x, theta).matvec(v))).toBeLessThan(1e-14); // same product; summation order may differ with the pool split
       const g = await vjp(ybar);
       const c = gradientCase(x, theta, 31);
       // linear in v: the difference quotient is exact up to rounding
