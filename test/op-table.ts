@@ -4,7 +4,7 @@
  * checked against the JS twin. Inputs are float32-representable so that float32 programs and the float64
  * oracle see the same numbers.
  */
-import { Pm, Vi, Vj, type Formula } from '../src/formula/builder.js';
+import { Pm, Vi, Vj, max, min, type Formula } from '../src/formula/builder.js';
 import { seededPoints } from './random-data.js';
 
 /** float32-representable points uniform in [lo, hi) (default [−1, 1)). */
@@ -71,9 +71,9 @@ export const OPS: [string, Formula][] = [
   ['sign', X.sub(Y).sign().dot(w)],
   ['step', X.sub(Y).step().dot(w)],
   ['relu', X.sub(Y).relu().sum()],
-  ['min (vectors)', X.min(Y).sum()],
-  ['max (vector, scalar broadcast)', X.max(0.2).sub(Y).sum()],
-  ['min/max with a parameter vector', X.min(w).add(Y.max(w)).sum()],
+  ['min (vectors)', min(X, Y).sum()],
+  ['max (vector, scalar broadcast)', max(X, 0.2).sub(Y).sum()],
+  ['min/max with a parameter vector', min(X, w).add(max(Y, w)).sum()],
   ...[-3, -2, -1, 0, 2, 3, 4, 5].map((e): [string, Formula] => [`pow integer ${e} (negative bases)`, diff1.add(0.05).pow(e)]),
   ...[0.5, -0.5, 1.5, 2.5, -1.5].map((e): [string, Formula] => [`pow half-integer ${e}`, r2.add(0.05).pow(e)]),
   ['pow general 0.37', r2.add(0.05).pow(0.37)],

@@ -14,6 +14,10 @@ import { toBoundData, type PointsLike } from './points.js';
 import { formatNode } from './print.js';
 import { swapIJ } from './analyze.js';
 import { formulaOperator, type FormulaEigsh, type FormulaOperator } from './operator-hook.js';
+import {
+  checkAxis, reductionSpec, runReduction,
+  type Axis, type ReductionKind, type ReductionOptions, type ReductionResult, type ReductionSpec, type ValuesAndIndices,
+} from './reduction.js';
 
 export type FormulaLike = Formula | number;
 
@@ -54,15 +58,62 @@ export class Formula {
   div(other: FormulaLike): Formula { return this.bin('div', other); }
   pow(exponent: FormulaLike): Formula { return this.bin('pow', exponent); }
 
-  /** Element-wise minimum with `other` (broadcasting a scalar). */
-  min(other: FormulaLike): Formula {
-    if (other === undefined) throw new FormulaError(noReductionHere('min'));
-    return this.bin('min', other);
+  /**
+   * The reduction over an index (KeOps `Min_Reduction`): axis 1 → min over j, one value per i; axis 0 → over i.
+   * Element-wise min(F, G) is the two-argument function `min(a, b)`; `F.min(G)` is refused as ambiguous.
+   */
+  min(axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
+    return this.reduceTo('min', ambiguousMinMax('min', axis), options) as Promise<Float64Array>;
   }
-  /** Element-wise maximum with `other` (broadcasting a scalar). */
-  max(other: FormulaLike): Formula {
-    if (other === undefined) throw new FormulaError(noReductionHere('max'));
-    return this.bin('max', other);
+  /** The reduction over an index (axis 1: over j); element-wise max is `max(a, b)`. */
+  max(axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
+    return this.reduceTo('max', ambiguousMinMax('max', axis), options) as Promise<Float64Array>;
+  }
+  /** Index of the minimum over j (axis 1) or i (axis 0); ties go to the lowest index. */
+  argmin(axis: Axis, options?: ReductionOptions): Promise<Int32Array> {
+    return this.reduceTo('argmin', checkAxis('argmin', axis), options) as Promise<Int32Array>;
+  }
+  argmax(axis: Axis, options?: ReductionOptions): Promise<Int32Array> {
+    return this.reduceTo('argmax', checkAxis('argmax', axis), options) as Promise<Int32Array>;
+  }
+  minArgmin(axis: Axis, options?: ReductionOptions): Promise<ValuesAndIndices> {
+    return this.reduceTo('minArgmin', checkAxis('minArgmin', axis), options) as Promise<ValuesAndIndices>;
+  }
+  maxArgmax(axis: Axis, options?: ReductionOptions): Promise<ValuesAndIndices> {
+    return this.reduceTo('maxArgmax', checkAxis('maxArgmax', axis), options) as Promise<ValuesAndIndices>;
+  }
+  /** The k smallest values per row, ascending (n×k row-major); k ≤ MAX_KMIN_K. */
+  kmin(k: number, axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
+    return this.reduceTo('kmin', checkAxis('kmin', axis), options, k) as Promise<Float64Array>;
+  }
+  /** Indices of the k smallest values per row, ascending by value, ties to the lowest index (n×k row-major). */
+  argKmin(k: number, axis: Axis, options?: ReductionOptions): Promise<Int32Array> {
+    return this.reduceTo('argKmin', checkAxis('argKmin', axis), options, k) as Promise<Int32Array>;
+  }
+  kminArgKmin(k: number, axis: Axis, options?: ReductionOptions): Promise<ValuesAndIndices> {
+    return this.reduceTo('kminArgKmin', checkAxis('kminArgKmin', axis), options, k) as Promise<ValuesAndIndices>;
+  }
+  /** log Σ exp(F)·weight over the axis, computed max-shifted (never overflows); a vector weight gives n×e. */
+  logsumexp(axis: Axis, weight?: FormulaLike, options?: ReductionOptions): Promise<Float64Array> {
+    const w = weight === undefined ? undefined : toNode(weight, 'logsumexp');
+    return this.reduceTo('logsumexp', checkAxis('logsumexp', axis), options, 1, w) as Promise<Float64Array>;
+  }
+  /** Σ softmax(F)·V over the axis (n×e for V of dimension e). */
+  sumSoftmaxWeight(V: FormulaLike, axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
+    return this.reduceTo('sumSoftmaxWeight', checkAxis('sumSoftmaxWeight', axis), options, 1, toNode(V, 'sumSoftmaxWeight')) as Promise<Float64Array>;
+  }
+
+  /** The spec of a reduction of this formula (validated now, computed by `runReduction`). */
+  reduction(kind: ReductionKind, axis: Axis, k = 1, weight?: FormulaLike): ReductionSpec {
+    return reductionSpec(kind, this.node, checkAxis(kind, axis), k, weight === undefined ? undefined : toNode(weight, kind));
+  }
+
+  private reduceTo(kind: ReductionKind, axis: Axis, options: ReductionOptions | undefined, k = 1, weight?: Node): Promise<ReductionResult> {
+    try {
+      return runReduction(reductionSpec(kind, this.node, axis, k, weight), options);
+    } catch (e) {
+      return Promise.reject(e);
+    }
   }
 
   neg(): Formula { return this.un('neg'); }
@@ -138,13 +189,15 @@ export class Formula {
   sqnorm2(): Formula { return this.red('sqnorm2'); }
   norm2(): Formula { return this.red('norm2'); }
   /**
-   * Sum of the vector's components (a scalar). `axis` -1 or 2 is accepted for KeOps
-   * compatibility; axis 0/1 (a reduction over i or j producing a vector of results) needs a
-   * backend and is not part of the formula layer.
+   * `sum()` (or axis -1 / 2, KeOps' inner axis): the sum of the vector's components, a scalar formula.
+   * `sum(1)`: the reduction over j (one row per i; n×e for a vector formula), `sum(0)` over i.
    */
-  sum(axis?: number): Formula {
-    if (axis !== undefined && axis !== -1 && axis !== 2) throw new FormulaError(noReductionHere('sum'));
-    return this.red('sum');
+  sum(): Formula;
+  sum(axis: -1 | 2): Formula;
+  sum(axis: Axis, options?: ReductionOptions): Promise<Float64Array>;
+  sum(axis?: number, options?: ReductionOptions): Formula | Promise<Float64Array> {
+    if (axis === undefined || axis === -1 || axis === 2) return this.red('sum');
+    return this.reduceTo('sum', checkAxis('sum', axis), options) as Promise<Float64Array>;
   }
   dot(other: FormulaLike): Formula { return new Formula(dot(this.node, toNode(other, 'dot'))); }
 
@@ -201,10 +254,24 @@ function knownValues(n: Node): readonly number[] | undefined {
   return undefined;
 }
 
-function noReductionHere(op: string): string {
-  return `Formula.${op}: the formula layer has no reduction over i/j (axis 0/1); ` +
-    `${op === 'sum' ? 'sum() with no axis sums the vector components' : `${op}(other) is the element-wise ${op}`}, ` +
-    'and reductions over an index are done by a kernel operator';
+/** F.min(G) / F.max(G) with G not an axis: refused, naming both meanings. */
+function ambiguousMinMax(op: 'min' | 'max', axis: unknown): Axis {
+  if (axis === 0 || axis === 1) return axis;
+  throw new FormulaError(
+    `Formula.${op}(${axis === undefined ? '' : axis instanceof Formula ? 'formula' : String(axis)}) is ambiguous: ` +
+    `F.${op}(axis) is the reduction over an index (axis 1: over j, one value per i; axis 0: over i), and the element-wise ` +
+    `${op === 'min' ? 'minimum' : 'maximum'} of two formulas is the function ${op}(a, b) (import { ${op} } from 'lazylinalg')`,
+  );
+}
+
+/** Element-wise minimum of two formulas (or numbers), broadcasting a scalar. */
+export function min(a: FormulaLike, b: FormulaLike): Formula {
+  return new Formula(binary('min', toNode(a, 'min'), toNode(b, 'min')));
+}
+
+/** Element-wise maximum of two formulas (or numbers), broadcasting a scalar. */
+export function max(a: FormulaLike, b: FormulaLike): Formula {
+  return new Formula(binary('max', toNode(a, 'max'), toNode(b, 'max')));
 }
 
 /** An `i` variable: one row of `points` per output index i. */

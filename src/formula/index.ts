@@ -3,7 +3,12 @@ export * from './ast.js';
 export { FormulaError } from './errors.js';
 export { toBoundData, type PointsLike, type FlatPoints } from './points.js';
 export { constant, variable, unary, binary, reduce, dot } from './nodes.js';
-export { Formula, Vi, Vj, Pm, type FormulaLike } from './builder.js';
+export { Formula, Vi, Vj, Pm, min, max, type FormulaLike } from './builder.js';
+export {
+  MAX_KMIN_K, reductionSpec, alongJ, reductionShape, resultWidth, componentOf, evaluateReductionJs, checkRowFilled,
+  shapeKminResult, registerReductionExecutor, runReduction,
+  type ReductionKind, type ReductionSpec, type ReductionResult, type ReductionOptions, type ValuesAndIndices, type Axis,
+} from './reduction.js';
 export { parseFormula, type FormulaScope, type ScopeValue } from './parse.js';
 export {
   collectVariables, variableSlots, formulaKey, dependencies, swapIJ, rowCounts, children,

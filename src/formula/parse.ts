@@ -10,7 +10,7 @@
 import { createRequire } from 'node:module';
 import type { MathNode } from 'mathjs';
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
-import { Formula, Pm } from './builder.js';
+import { Formula, Pm, max, min } from './builder.js';
 import { FormulaError } from './errors.js';
 import { MAX_FORMULA_DEPTH, binary, unary } from './nodes.js';
 
@@ -168,8 +168,8 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
       case 'weightedSqNorm': return a.weightedSqNorm(b);
       case 'atan2': return a.atan2(b);
       case 'ifnonneg': case 'ifneg': return new Formula(binary(name, a.node, b.node));
-      case 'min': return a.min(b);
-      case 'max': return a.max(b);
+      case 'min': return min(a, b);
+      case 'max': return max(a, b);
       case 'pow': return a.pow(b);
       case 'dot': return a.dot(b);
       case 'sqnorm2': return a.sqnorm2();

@@ -9,7 +9,7 @@
  * 1e-30 in float32 made the diagonal 0/0 = NaN). γ and c₀ of the polynomial kernel are parameters (`Pm`).
  */
 import { Matrix } from 'ml-matrix';
-import { Formula, Pm, Vi, Vj } from '../formula/builder.js';
+import { Formula, Pm, Vi, Vj, min } from '../formula/builder.js';
 import { parseFormula, type FormulaScope } from '../formula/parse.js';
 import { toBoundData, type PointsLike } from '../formula/points.js';
 import { formatNumber } from '../formula/print.js';
@@ -185,7 +185,7 @@ export function maternKernel(x: PointsLike, options: MaternKernelOptions = {}): 
   if (o.nu === 0.5) {
     f = r.neg().exp();
   } else {
-    const t = r.mul(Math.sqrt(2 * o.nu)).min(MATERN_MAX_SCALED_DISTANCE);
+    const t = min(r.mul(Math.sqrt(2 * o.nu)), MATERN_MAX_SCALED_DISTANCE);
     const poly = o.nu === 1.5 ? t.add(1) : t.add(1).add(t.square().div(3));
     f = poly.mul(t.neg().exp());
   }

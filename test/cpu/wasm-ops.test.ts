@@ -12,7 +12,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { UNARY_OPS, type Node } from '../../src/formula/ast.js';
-import { Formula, Pm, Vi, Vj } from '../../src/formula/builder.js';
+import { Formula, Pm, Vi, Vj, max, min } from '../../src/formula/builder.js';
 import { collectVariables, rowCounts } from '../../src/formula/analyze.js';
 import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
@@ -263,8 +263,8 @@ describe('special values', () => {
         ['sign(log)', (t) => t.log().sign()],
         ['relu(log)', (t) => t.log().relu()],
         ['abs(log)', (t) => t.log().abs()],
-        ['min(log, 1)', (t) => t.log().min(1)],
-        ['max(log, 1)', (t) => t.log().max(1)],
+        ['min(log, 1)', (t) => min(t.log(), 1)],
+        ['max(log, 1)', (t) => max(t.log(), 1)],
         ['pow(log, 2)', (t) => t.log().pow(2)],
         ['pow(log, 0.37)', (t) => t.log().pow(0.37)],
         ['log * 0', (t) => t.log().mul(0)],

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import {
   Formula, FormulaError, Pm, Vi, Vj, binary, constant, formulaKey, reduce, unary,
+  max, min,
 } from '../../src/formula/index.js';
 
 const x3 = Vi([[1, 2, 3], [4, 5, 6]]);
@@ -85,7 +86,7 @@ describe('smart constructors', () => {
     const g = Pm(0.5, 'g');
     expect(x3.sub(y3).sqnorm2().neg().mul(g).exp().toString()).toBe('exp(-(sqnorm2(x - y)) * g)');
     expect(x3.sub(y3.sub(x3)).sum().toString()).toBe('sum(x - (y - x))');
-    expect(Formula.from(-1).add(x3).pow(2).min(g).toString()).toBe('min((-1 + x) ^ 2, g)');
+    expect(min(Formula.from(-1).add(x3).pow(2), g).toString()).toBe('min((-1 + x) ^ 2, g)');
     expect(x3.dot(y3).pow(Formula.from(-2)).toString()).toBe('dot(x, y) ^ (-2)');
   });
 });

@@ -2,6 +2,7 @@ import { describe, expect, test } from 'vitest';
 import {
   Formula, FormulaError, Pm, UNARY_OPS, Vi, Vj, compileScalarJs, compileScalarJsSource, constant,
   evaluateDenseJs, evaluateDiagonalJs, numberLiteral, parseFormula, type UnaryOp,
+  max, min,
 } from '../../src/formula/index.js';
 import { denseOf, maxRelErr, randomPoints, rng, sqdist } from './helpers.js';
 
@@ -75,8 +76,8 @@ describe('JS emitter vs direct computation', () => {
     ['pow (integer 3, negative base)', x.sub(y).pow(3).sum(), (a, b) => a.reduce((s, _, k) => s + (a[k]! - b[k]!) ** 3, 0)],
     ['pow (integer -2)', x.sub(y).pow(-2).sum(), (a, b) => a.reduce((s, _, k) => s + (a[k]! - b[k]!) ** -2, 0)],
     ['pow (0)', x.sub(y).pow(0).sum(), () => 3],
-    ['min', x.min(y).sum(), (a, b) => a.reduce((s, _, k) => s + Math.min(a[k]!, b[k]!), 0)],
-    ['max with broadcast scalar', x.max(0.1).sub(y).sum(), (a, b) => a.reduce((s, _, k) => s + (Math.max(a[k]!, 0.1) - b[k]!), 0)],
+    ['min', min(x, y).sum(), (a, b) => a.reduce((s, _, k) => s + Math.min(a[k]!, b[k]!), 0)],
+    ['max with broadcast scalar', max(x, 0.1).sub(y).sum(), (a, b) => a.reduce((s, _, k) => s + (Math.max(a[k]!, 0.1) - b[k]!), 0)],
     ['scalar ⊕ vector broadcast', Pm(2).sub(x).mul(y).sum(), (a, b) => a.reduce((s, _, k) => s + (2 - a[k]!) * b[k]!, 0)],
     ['vector parameter', x.sub(y).mul(Pm([1, -2, 3])).sum(), (a, b) => (a[0]! - b[0]!) - 2 * (a[1]! - b[1]!) + 3 * (a[2]! - b[2]!)],
     ['sqnorm2', x.sub(y).sqnorm2(), (a, b) => sqdist(a, b)],
