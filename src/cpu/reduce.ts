@@ -59,7 +59,7 @@ export function compileWat(key: string, wat: () => string): Promise<WebAssembly.
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
 
 export function reductionProgram(
-  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense' | 'dense-f32', symmetric = false,
+  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense' | 'dense-f32' | 'kmin', symmetric = false,
 ): ReductionProgram {
   const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
   const sym = symmetric && typeof mode === 'number';
@@ -124,6 +124,21 @@ export async function evaluateKernelDense(
   for (let i = 0; i < n; i++) out.set(rows.subarray(i * mPad, i * mPad + m), i * m);
   recycleMemory(memory);
   return out;
+}
+
+/**
+ * The k smallest values of F(x_i, y_j) over j for every row i, ascending, with their column indices (ties to
+ * the lowest j; NaN values skipped, their slots left +∞ / −1): row-major n×k, by the generated 'kmin' program
+ * over the pool. Memory O((n + m)·d + n·k).
+ */
+export async function reduceKmin(
+  formula: Node, slots: FormulaSlots, n: number, m: number, k: number, options: ReduceOptions,
+): Promise<{ values: Float64Array; indices: Int32Array }> {
+  const { memory, buf, outOffset, rhsOffset } = await runProgram(formula, slots, n, m, [], 'kmin', { ...options, symmetric: false }, 0, k);
+  const values = new Float64Array(buf, outOffset, n * k).slice();
+  const indices = new Int32Array(buf, rhsOffset, n * k).slice();
+  recycleMemory(memory);
+  return { values, indices };
 }
 
 /**
@@ -226,11 +241,12 @@ async function runProgram(
   n: number,
   m: number,
   columns: readonly Float64Array[],
-  mode: number | 'dense' | 'dense-f32',
+  mode: number | 'dense' | 'dense-f32' | 'kmin',
   options: ReduceOptions,
   reserveBytes = 0,
-): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; mPad: number; E: number; reserveOffset: number }> {
-  const ncols = columns.length;
+  k = 0,
+): Promise<{ memory: WebAssembly.Memory; buf: ArrayBuffer; outOffset: number; rhsOffset: number; mPad: number; E: number; reserveOffset: number }> {
+  const ncols = mode === 'kmin' ? k : columns.length;
   if (options.symmetric && n !== m) throw new Error(`internal: symmetric reduction needs n = m, got ${n}x${m}`);
   const threadTasks = rowTasks(n, m, options.parallel);
   // the worker threads boot while this thread compiles the program (the first product of a process)
@@ -252,10 +268,10 @@ async function runProgram(
   const jOffsets = slots.j.map((v) => { const o = offset; offset += align16(v.dim * mPad * E); return o; });
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
   const parOffset = offset; offset += align16(paramDims * 8);
-  const rhsOffset = offset; offset += align16(ncols * mPad * E);
+  const rhsOffset = offset; offset += align16(mode === 'kmin' ? n * k * 4 : ncols * mPad * E);
   const packed = program.columns !== 'scratch' && typeof program.columns === 'string' && options.symmetric === true;
   const denseElements = packed ? packedElements(n, mPad) : n * mPad;
-  const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : ncols * n * 8;
+  const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : mode === 'kmin' ? n * k * 8 : ncols * n * 8;
   const outOffset = offset; offset += align16(outBytes);
   const maskOffset = offset; offset += step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
@@ -296,8 +312,13 @@ async function runProgram(
   // lane masks of the last group: all ones for real columns, zero for padding
   const mask = E === 8 ? new BigInt64Array(buf, maskOffset, step) : new Int32Array(buf, maskOffset, step);
   for (let j = 0; j < step; j++) mask[j] = (mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
-  const rhs = view(rhsOffset, ncols * mPad);
-  columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
+  if (mode === 'kmin') {
+    new Float64Array(buf, outOffset, n * k).fill(Infinity); // empty candidate slots (see KMIN_CANDIDATE_FUNC)
+    new Int32Array(buf, rhsOffset, n * k).fill(-1);
+  } else {
+    const rhs = view(rhsOffset, ncols * mPad);
+    columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
+  }
   if (program.symmetric) {
     // tables indexed by the row's lane offset o: lanes ≥ o, lanes > o, then an all-ones group
     const ones = E === 8 ? -1n : -1;
@@ -333,5 +354,5 @@ async function runProgram(
       }
     }
   }
-  return { memory, buf, outOffset, mPad, E, reserveOffset };
+  return { memory, buf, outOffset, rhsOffset, mPad, E, reserveOffset };
 }

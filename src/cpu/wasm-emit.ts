@@ -35,7 +35,7 @@ export type CpuDtype = 'float32' | 'float64';
  * float64 and stores K rounded to float32 — the dense cache of a float32 operator: half the
  * memory of float64, and entries carry only their final rounding (no float32 inputs or exp).
  */
-export type ProgramColumns = number | 'scratch' | 'dense' | 'dense-f32';
+export type ProgramColumns = number | 'scratch' | 'dense' | 'dense-f32' | 'kmin';
 
 export type { FormulaSlots } from '../formula/slots.js';
 
@@ -63,6 +63,36 @@ export interface ReductionProgram {
    * which the caller adds to out — half the kernel evaluations.
    */
   readonly symmetric: boolean;
+}
+
+/**
+ * 'kmin' mode (the min/max/k-min reductions): no right-hand sides; each row i keeps its k smallest values
+ * (float64, ascending) at out + 8·k·i and their column indices (int32) at rhs + 4·k·i, k passed as `ncols`.
+ * The caller fills values with +∞ and indices with −1. A lane vector enters the scalar insertion (`$cand`)
+ * only when one of its lanes is ≤ the row's k-th value, so after the first columns almost every vector costs
+ * one compare. Columns arrive in increasing j and insertion is strict, so ties keep the lowest index; NaN
+ * values (and padding lanes, set to NaN) never enter.
+ */
+// One candidate (value v, column j) into the row's sorted buffer: shifted in past the larger values.
+function kminCandidate(v: string, j: string): string {
+  const val = (p: string) => `(i32.add (local.get $vrow) (i32.shl ${p} (i32.const 3)))`;
+  const idx = (p: string) => `(i32.add (local.get $irow) (i32.shl ${p} (i32.const 2)))`;
+  const p = '(local.get $kp)';
+  const q = '(i32.sub (local.get $kp) (i32.const 1))';
+  return `(local.set $cv ${v})
+(block $skip
+(local.set $kp (i32.sub (local.get $ncols) (i32.const 1)))
+(br_if $skip (i32.eqz (i32.or (f64.lt (local.get $cv) (f64.load ${val(p)}))
+  (i32.and (i32.eq (i32.load ${idx(p)}) (i32.const -1)) (f64.eq (local.get $cv) (local.get $cv))))))
+(block $done (loop $shift
+  (br_if $done (i32.eqz (local.get $kp)))
+  (br_if $done (i32.eqz (i32.or (f64.gt (f64.load ${val(q)}) (local.get $cv)) (i32.eq (i32.load ${idx(q)}) (i32.const -1)))))
+  (f64.store ${val(p)} (f64.load ${val(q)}))
+  (i32.store ${idx(p)} (i32.load ${idx(q)}))
+  (local.set $kp ${q})
+  (br $shift)))
+(f64.store ${val(p)} (local.get $cv))
+(i32.store ${idx(p)} ${j}))`;
 }
 
 /** Raised for formulas using a function the SIMD emitter does not implement (JS twin runs them). */
@@ -573,6 +603,30 @@ function mirrorUpdate(lane: LaneType, base: string, u: number, v: string): strin
   ];
 }
 
+/** $thr = splat of the row's k-th smallest value so far (+∞ while the buffer has room). */
+function kminThreshold(lane: LaneType): string {
+  const kth = '(f64.load (i32.add (local.get $vrow) (i32.shl (i32.sub (local.get $ncols) (i32.const 1)) (i32.const 3))))';
+  return `(local.set $thr ${lane === 'f64x2' ? `(f64x2.splat ${kth})` : `(f32x4.splat (f32.demote_f64 ${kth}))`})`;
+}
+
+/** One lane vector of the k-min mode: the lanes ≤ the threshold go to `$cand` (see KMIN_CANDIDATE_FUNC). */
+function kminUpdate(lane: LaneType, elem: number, u: number, value: string): string[] {
+  const lanes = 16 / elem;
+  const j0 = `(i32.add (i32.shr_u (local.get $jb) (i32.const ${elem === 8 ? 3 : 2})) (i32.const ${u * lanes}))`;
+  const calls: string[] = [];
+  for (let l = 0; l < lanes; l++) {
+    const v = lane === 'f64x2' ? `(f64x2.extract_lane ${l} (local.get $kv))` : `(f64.promote_f32 (f32x4.extract_lane ${l} (local.get $kv)))`;
+    calls.push(kminCandidate(v, `(i32.add ${j0} (i32.const ${l}))`));
+  }
+  return [
+    `(local.set $kv ${value})`,
+    `(if (v128.any_true (${lane}.le (local.get $kv) (local.get $thr))) (then`,
+    ...calls,
+    kminThreshold(lane),
+    '))',
+  ];
+}
+
 /** `out[r·n + i] += value` */
 function addToOut(r: string | number, value: string): string {
   const addr = `(i32.add (local.get $out) (i32.shl (i32.add (i32.mul ${typeof r === 'number' ? `(i32.const ${r})` : `(local.get ${r})`} (local.get $n)) (local.get $i)) (i32.const 3)))`;
@@ -635,6 +689,15 @@ function assemble(
     const rowBytes = columns === 'dense' ? '(local.get $mBytes)' : '(i32.shr_u (local.get $mBytes) (i32.const 1))';
     rowSetup.push(`(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) ${rowBytes})))`);
   }
+  if (columns === 'kmin') {
+    e.newI32('$vrow');
+    e.newI32('$irow');
+    rowSetup.push(
+      '(local.set $vrow (i32.add (local.get $out) (i32.shl (i32.mul (local.get $i) (local.get $ncols)) (i32.const 3))))',
+      '(local.set $irow (i32.add (local.get $rhs) (i32.shl (i32.mul (local.get $i) (local.get $ncols)) (i32.const 2))))',
+      kminThreshold(lane),
+    );
+  }
   // where column jb of the row is stored: packed rows start at their column c0
   const denseAt = packed ? '(i32.sub (local.get $jb) (local.get $c0))' : '(local.get $jb)';
   const bi: string[] = []; // symmetric: splat of b_r[i], the weight of the mirrored pair
@@ -676,6 +739,8 @@ function assemble(
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt))) ${k})`);
       } else if (columns === 'dense') {
         lines.push(`(v128.store offset=${u * 16} (i32.add (local.get $denseRow) ${denseAt}) ${k})`);
+      } else if (columns === 'kmin') {
+        lines.push(...kminUpdate(lane, elem, u, accMask ? `(v128.bitselect (local.get ${kernel[u]}) ${lane === 'f64x2' ? '(f64x2.splat (f64.const nan))' : '(f32x4.splat (f32.const nan))'} ${accMask(u)})` : `(local.get ${kernel[u]})`));
       } else {
         for (let r = 0; r < fusedCols; r++) {
           lines.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul ${k} (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
@@ -776,7 +841,8 @@ function assemble(
     '(import "env" "mem" (memory 1 65536 shared))',
     `(func (export "reduce") ${params}`,
     [...new Set(i32Locals)].map((l) => `(local ${l} i32)`).join(' '),
-    [...e.v128Locals, '$mirror'].map((l) => `(local ${l} v128)`).join(' '),
+    [...e.v128Locals, '$mirror', '$thr', '$kv'].map((l) => `(local ${l} v128)`).join(' '),
+    '(local $cv f64) (local $kp i32)',
     ...body,
     '))',
   ].join('\n');

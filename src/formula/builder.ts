@@ -63,44 +63,44 @@ export class Formula {
    * Element-wise min(F, G) is the two-argument function `min(a, b)`; `F.min(G)` is refused as ambiguous.
    */
   min(axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
-    return this.reduceTo('min', ambiguousMinMax('min', axis), options) as Promise<Float64Array>;
+    return this.reduceTo('min', () => ambiguousMinMax('min', axis), options) as Promise<Float64Array>;
   }
   /** The reduction over an index (axis 1: over j); element-wise max is `max(a, b)`. */
   max(axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
-    return this.reduceTo('max', ambiguousMinMax('max', axis), options) as Promise<Float64Array>;
+    return this.reduceTo('max', () => ambiguousMinMax('max', axis), options) as Promise<Float64Array>;
   }
   /** Index of the minimum over j (axis 1) or i (axis 0); ties go to the lowest index. */
   argmin(axis: Axis, options?: ReductionOptions): Promise<Int32Array> {
-    return this.reduceTo('argmin', checkAxis('argmin', axis), options) as Promise<Int32Array>;
+    return this.reduceTo('argmin', () => checkAxis('argmin', axis), options) as Promise<Int32Array>;
   }
   argmax(axis: Axis, options?: ReductionOptions): Promise<Int32Array> {
-    return this.reduceTo('argmax', checkAxis('argmax', axis), options) as Promise<Int32Array>;
+    return this.reduceTo('argmax', () => checkAxis('argmax', axis), options) as Promise<Int32Array>;
   }
   minArgmin(axis: Axis, options?: ReductionOptions): Promise<ValuesAndIndices> {
-    return this.reduceTo('minArgmin', checkAxis('minArgmin', axis), options) as Promise<ValuesAndIndices>;
+    return this.reduceTo('minArgmin', () => checkAxis('minArgmin', axis), options) as Promise<ValuesAndIndices>;
   }
   maxArgmax(axis: Axis, options?: ReductionOptions): Promise<ValuesAndIndices> {
-    return this.reduceTo('maxArgmax', checkAxis('maxArgmax', axis), options) as Promise<ValuesAndIndices>;
+    return this.reduceTo('maxArgmax', () => checkAxis('maxArgmax', axis), options) as Promise<ValuesAndIndices>;
   }
   /** The k smallest values per row, ascending (n×k row-major); k ≤ MAX_KMIN_K. */
   kmin(k: number, axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
-    return this.reduceTo('kmin', checkAxis('kmin', axis), options, k) as Promise<Float64Array>;
+    return this.reduceTo('kmin', () => checkAxis('kmin', axis), options, k) as Promise<Float64Array>;
   }
   /** Indices of the k smallest values per row, ascending by value, ties to the lowest index (n×k row-major). */
   argKmin(k: number, axis: Axis, options?: ReductionOptions): Promise<Int32Array> {
-    return this.reduceTo('argKmin', checkAxis('argKmin', axis), options, k) as Promise<Int32Array>;
+    return this.reduceTo('argKmin', () => checkAxis('argKmin', axis), options, k) as Promise<Int32Array>;
   }
   kminArgKmin(k: number, axis: Axis, options?: ReductionOptions): Promise<ValuesAndIndices> {
-    return this.reduceTo('kminArgKmin', checkAxis('kminArgKmin', axis), options, k) as Promise<ValuesAndIndices>;
+    return this.reduceTo('kminArgKmin', () => checkAxis('kminArgKmin', axis), options, k) as Promise<ValuesAndIndices>;
   }
   /** log Σ exp(F)·weight over the axis, computed max-shifted (never overflows); a vector weight gives n×e. */
   logsumexp(axis: Axis, weight?: FormulaLike, options?: ReductionOptions): Promise<Float64Array> {
-    const w = weight === undefined ? undefined : toNode(weight, 'logsumexp');
-    return this.reduceTo('logsumexp', checkAxis('logsumexp', axis), options, 1, w) as Promise<Float64Array>;
+    const w = weight === undefined ? undefined : () => toNode(weight, 'logsumexp');
+    return this.reduceTo('logsumexp', () => checkAxis('logsumexp', axis), options, 1, w) as Promise<Float64Array>;
   }
   /** Σ softmax(F)·V over the axis (n×e for V of dimension e). */
   sumSoftmaxWeight(V: FormulaLike, axis: Axis, options?: ReductionOptions): Promise<Float64Array> {
-    return this.reduceTo('sumSoftmaxWeight', checkAxis('sumSoftmaxWeight', axis), options, 1, toNode(V, 'sumSoftmaxWeight')) as Promise<Float64Array>;
+    return this.reduceTo('sumSoftmaxWeight', () => checkAxis('sumSoftmaxWeight', axis), options, 1, () => toNode(V, 'sumSoftmaxWeight')) as Promise<Float64Array>;
   }
 
   /** The spec of a reduction of this formula (validated now, computed by `runReduction`). */
@@ -108,9 +108,10 @@ export class Formula {
     return reductionSpec(kind, this.node, checkAxis(kind, axis), k, weight === undefined ? undefined : toNode(weight, kind));
   }
 
-  private reduceTo(kind: ReductionKind, axis: Axis, options: ReductionOptions | undefined, k = 1, weight?: Node): Promise<ReductionResult> {
+  /** Every argument error of a reduction method becomes the returned promise's rejection. */
+  private reduceTo(kind: ReductionKind, axis: () => Axis, options: ReductionOptions | undefined, k = 1, weight?: () => Node): Promise<ReductionResult> {
     try {
-      return runReduction(reductionSpec(kind, this.node, axis, k, weight), options);
+      return runReduction(reductionSpec(kind, this.node, axis(), k, weight?.()), options);
     } catch (e) {
       return Promise.reject(e);
     }
@@ -197,7 +198,7 @@ export class Formula {
   sum(axis: Axis, options?: ReductionOptions): Promise<Float64Array>;
   sum(axis?: number, options?: ReductionOptions): Formula | Promise<Float64Array> {
     if (axis === undefined || axis === -1 || axis === 2) return this.red('sum');
-    return this.reduceTo('sum', checkAxis('sum', axis), options) as Promise<Float64Array>;
+    return this.reduceTo('sum', () => checkAxis('sum', axis), options) as Promise<Float64Array>;
   }
   dot(other: FormulaLike): Formula { return new Formula(dot(this.node, toNode(other, 'dot'))); }
 

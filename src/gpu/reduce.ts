@@ -25,7 +25,7 @@ import { describeValue } from '../operators/validate.js';
 import { mulberry32 } from '../krylov/random.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
 import {
-  emitKernelProgram, emitSplitSumProgram, HEADER_BYTES, matchExpandedGaussian,
+  emitKernelProgram, emitKminProgram, emitSplitSumProgram, HEADER_BYTES, matchExpandedGaussian,
   type BindingSpec, type ExpandedGaussianMatch, type FormulaSlots, type GpuProgram, type KernelShape, type PassWidth,
 } from './wgsl-emit.js';
 
@@ -868,4 +868,64 @@ export async function describeGpuPlan(
 export function gpuProgramFor(formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, limits: GpuLimits, options: GpuKernelOptions = {}): GpuProgram {
   const expanded = options.expandedGaussian ? expandedGaussianFor(formula, slots) : undefined;
   return emitKernelProgram(formula, slots, chooseShape(n, m, ncols, slots, limits, options).shape, limits, expanded?.match);
+}
+
+/**
+ * The k smallest values of F(x_i, y_j) over j per row i, ascending, with their indices (ties to the lowest j;
+ * NaN skipped, unreached slots +∞ / −1), computed in float32 by `emitKminProgram`: row-major n×k.
+ */
+export async function gpuReduceKmin(
+  formula: Node, slots: FormulaSlots, n: number, m: number, k: number, options: { context?: GpuContext } = {},
+): Promise<{ values: Float64Array; indices: Int32Array }> {
+  const ctx = options.context ?? await acquireGpu();
+  const { device, limits } = ctx;
+  const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);
+  if (4 * n * k > maxBinding || [...slots.i, ...slots.j].some((v) => 4 * v.value.data.length > maxBinding)) {
+    throw new RangeError(`k-min reduction: the point data or the ${n}×${k} result exceeds the device's buffer binding limit (${maxBinding} bytes)`);
+  }
+  const WG = Math.min(64, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
+  const program = emitKminProgram(formula, slots, k, WG, limits);
+  const pipe = await pipelineFor(ctx, program);
+  const groups = Math.ceil(n / WG);
+  const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
+  const params = new Float32Array(Math.max(4, Math.ceil(program.paramFloats / 4) * 4));
+  let po = 0;
+  for (const v of slots.p) { params.set(v.value.data, po); po += v.dim; }
+  const ubuf = device.createBuffer({ size: HEADER_BYTES + params.byteLength, usage: USAGE.UNIFORM, mappedAtCreation: true });
+  const mapped = ubuf.getMappedRange();
+  new Uint32Array(mapped, 0, 8).set([n, m, 0, 0, gx, 0, 0, 0]);
+  new Float32Array(mapped, HEADER_BYTES, params.length).set(params);
+  ubuf.unmap();
+  const bytes = align4(4 * n * k);
+  const outV = device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC });
+  const outX = device.createBuffer({ size: bytes, usage: USAGE.STORAGE | USAGE.COPY_SRC });
+  const read = device.createBuffer({ size: 2 * bytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+  try {
+    let outs = 0;
+    const entries: GPUBindGroupEntry[] = program.bindings.map((b) => {
+      switch (b.role.kind) {
+        case 'uniform': return { binding: b.binding, resource: { buffer: ubuf } };
+        case 'i': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.i[b.role.slot]!.value, 0, n) } };
+        case 'j': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.j[b.role.slot]!.value, 0, m) } };
+        default: return { binding: b.binding, resource: { buffer: outs++ === 0 ? outV : outX } };
+      }
+    });
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setPipeline(pipe.pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout: pipe.layout, entries }));
+    pass.dispatchWorkgroups(gx, 1, Math.ceil(groups / gx));
+    pass.end();
+    encoder.copyBufferToBuffer(outV, 0, read, 0, bytes);
+    encoder.copyBufferToBuffer(outX, 0, read, bytes, bytes);
+    device.queue.submit([encoder.finish()]);
+    await read.mapAsync(MAP_READ);
+    const range = read.getMappedRange();
+    const values = Float64Array.from(new Float32Array(range, 0, n * k));
+    const indices = new Int32Array(range, bytes, n * k).slice();
+    read.unmap();
+    return { values, indices };
+  } finally {
+    for (const b of [ubuf, outV, outX, read]) b.destroy();
+  }
 }

@@ -1354,3 +1354,78 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
 `;
   return splitSumProgram(`wgsl-splitsum|pairs|wg${workgroupSize}`, workgroupSize, code, { width: 1, kahan: false, compensated: true });
 }
+
+/**
+ * The k-min reduction program (min, argmin, k-min and, through −F, max): one thread per row i keeps its k
+ * smallest values and their indices in private arrays of k entries (registers or local memory), sorted by
+ * insertion, while the workgroup sweeps the y_j in staged tiles — memory O(n·k). Columns arrive in increasing
+ * j and insertion is strict, so ties keep the lowest index. NaN values (tested on the bits: WGSL compilers may
+ * assume comparisons never see NaN) never enter; a slot no value reached keeps +∞ and index −1.
+ * Outputs: V (f32, n×k row-major) and X (i32, n×k).
+ */
+export function emitKminProgram(formula: Node, slots: FormulaSlots, k: number, workgroupSize: number, limits: EmitLimits): GpuProgram {
+  if (formula.dim !== 1) throw new Error(`a k-min formula must be scalar, got dimension ${formula.dim}`);
+  const WG = workgroupSize;
+  const e = new Emitter(slots, 1);
+  const kernel = e.get(formula, { k: 'Q', r: 0 })[0]!;
+  const arrays = Math.max(1, Math.ceil(e.staged.length / 4));
+  const bytesPerPoint = 16 * arrays;
+  const maxTile = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerPoint);
+  if (maxTile < 1) throw new Error(`the formula stages ${e.staged.length} values per point y_j: more than the device's workgroup memory`);
+  const tile = Math.min(WG, maxTile);
+  const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
+  const maxUniform = limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES;
+  if (HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > maxUniform) {
+    throw new RangeError(`the formula's parameters (${paramFloats} floats) exceed the uniform binding limit (${maxUniform} bytes)`);
+  }
+  const { bindings, decls } = pointBindings(slots, paramFloats, false);
+  const bV = bindings.length;
+  bindings.push({ binding: bV, type: 'storage', role: { kind: 'out' } }, { binding: bV + 1, type: 'storage', role: { kind: 'out' } });
+  decls.push(
+    `@group(0) @binding(${bV}) var<storage, read_write> V: array<f32>;`,
+    `@group(0) @binding(${bV + 1}) var<storage, read_write> X: array<i32>;`,
+  );
+  for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
+  const code = `${programHead(decls, e, WG, tile)}
+  let row = (wid.x + wid.z * u.h.gx) * WG + lid;
+${indent(e.pre, '  ')}
+  let i0 = min(row, nb - 1u);
+${indent(e.rows[0]!, '  ')}
+  var bv: array<f32, ${k}>;
+  var bx: array<i32, ${k}>;
+  for (var p = 0u; p < ${k}u; p++) { bv[p] = bitcast<f32>(0x7f800000u + u.h.zero); bx[p] = -1; } // +∞ (a run-time value: WGSL refuses an ∞ constant)
+  let tiles = (mb + TILE - 1u) / TILE;
+  for (var t = 0u; t < tiles; t++) {
+${stageTile(e, arrays, [])}
+    let cnt = min(TILE, mb - jt);
+    for (var jj = 0u; jj < cnt; jj++) {
+${indent(Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`), '      ')}
+${e.pairJ ? '      let j = jt + jj;\n' : ''}${indent(e.pairs[0]!, '      ')}
+      let v = ${kernel};
+      let isNan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
+      if (!isNan && (v < bv[${k - 1}] || bx[${k - 1}] < 0)) {
+        var p = ${k - 1}u;
+        loop {
+          if (p == 0u) { break; }
+          if (!(bv[p - 1u] > v || bx[p - 1u] < 0)) { break; }
+          bv[p] = bv[p - 1u];
+          bx[p] = bx[p - 1u];
+          p = p - 1u;
+        }
+        bv[p] = v;
+        bx[p] = i32(jt + jj);
+      }
+    }
+  }
+  if (row < nb) {
+    for (var p = 0u; p < ${k}u; p++) { V[row * ${k}u + p] = bv[p]; X[row * ${k}u + p] = bx[p]; }
+  }
+}
+`;
+  return {
+    key: `wgsl-kmin|${formulaKey(formula)}|k${k}|wg${WG}|t${tile}`,
+    workgroupSize: WG, bindings, code,
+    shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1, kahan: false },
+    paramFloats, workgroupBytes: tile * bytesPerPoint, loopIterationsPerPair: 1 + e.loopIterations,
+  };
+}

@@ -9,3 +9,4 @@ export * from './kernel-operator.js';
 export * from './kernels.js';
 export * from './falkon.js';
 export * from './cdist.js';
+export * from './reductions.js';

@@ -1,0 +1,154 @@
+/**
+ * Formula reductions (`F.sum(1)`, `F.argKmin(k, 0)`, `F.logsumexp(1)` …) on the CPU or GPU backend, from the
+ * one spec of `formula/reduction.ts`. Each backend offers two generated programs, and every reduction is made
+ * of them:
+ *  - k-min: per row the k smallest values of a scalar formula with their indices (min, argmin, kmin, and max
+ *    through −F);
+ *  - weighted sums: Σ_j G_ij·b_j for a scalar formula G and columns b (the kernel product).
+ * logsumexp and sumSoftmaxWeight take two passes: m_i = max_j F_ij (k-min), then sums of exp(F_ij − m_i)·W_ij,
+ * a formula in which m is one more i-variable; every term is ≤ 1 and one equals 1, so nothing overflows or
+ * underflows to a zero sum. Vector formulas and weights are summed one component at a time, except a weight
+ * that is a j-variable, which becomes the product's columns (one pass).
+ */
+import type { Node, VarNode } from '../formula/ast.js';
+import { collectVariables } from '../formula/analyze.js';
+import { binary, unary, variable } from '../formula/nodes.js';
+import {
+  alongJ, checkRowFilled, componentOf, reductionShape, registerReductionExecutor, shapeKminResult,
+  type ReductionOptions, type ReductionResult, type ReductionSpec,
+} from '../formula/reduction.js';
+import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
+import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
+import { optional, oneOf, parseOptions } from './options.js';
+import { resolvePlacement } from './kernel-operator.js';
+
+const REDUCTION_SPEC = {
+  backend: optional(oneOf('auto', 'cpu', 'gpu')),
+  dtype: optional(oneOf('float32', 'float64')),
+};
+
+/** The two programs of a backend for one problem size (n rows of the result, m reduced). */
+interface Engine {
+  readonly rows: number;
+  readonly reduced: number;
+  kmin(node: Node, k: number): Promise<{ values: Float64Array; indices: Int32Array }>;
+  sums(node: Node, columns: readonly Float64Array[]): Promise<Float64Array[]>;
+}
+
+function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): Engine {
+  const o = parseOptions('reduction', options ?? {}, REDUCTION_SPEC);
+  const { rows, reduced } = reductionShape(spec);
+  const { backend, dtype } = resolvePlacement(o.backend, o.dtype, rows * reduced);
+  if (backend === 'gpu') {
+    return {
+      rows, reduced,
+      kmin: (node, k) => gpuReduceKmin(node, collectVariables(node), rows, reduced, k),
+      sums: (node, columns) => gpuReduceKernel(node, collectVariables(node), rows, reduced, columns),
+    };
+  }
+  return {
+    rows, reduced,
+    kmin: (node, k) => reduceKmin(node, collectVariables(node), rows, reduced, k, { dtype }),
+    sums: (node, columns) => reduceKernel(node, collectVariables(node), rows, reduced, columns, { dtype }),
+  };
+}
+
+/** Runs a reduction spec (registered with the formula layer as its executor). */
+export async function executeReduction(spec: ReductionSpec, options?: ReductionOptions): Promise<ReductionResult> {
+  const engine = engineFor(spec, options);
+  const s = alongJ(spec);
+  switch (s.kind) {
+    case 'sum': return sumOf(engine, s.formula);
+    case 'logsumexp': case 'sumSoftmaxWeight': return softmaxFamily(engine, s);
+    default: {
+      const isMax = s.kind === 'max' || s.kind === 'argmax' || s.kind === 'maxArgmax';
+      const { values, indices } = await kminChecked(engine, isMax ? unary('neg', s.formula) : s.formula, s.k);
+      if (isMax) for (let t = 0; t < values.length; t++) values[t] = -values[t]!;
+      return shapeKminResult(s.kind, values, indices);
+    }
+  }
+}
+
+async function kminChecked(engine: Engine, node: Node, k: number): Promise<{ values: Float64Array; indices: Int32Array }> {
+  const r = await engine.kmin(node, k);
+  for (let i = 0; i < engine.rows; i++) {
+    if (r.indices[i * k + k - 1] === -1) {
+      let filled = 0;
+      while (filled < k && r.indices[i * k + filled] !== -1) filled++;
+      checkRowFilled(i, filled, k);
+    }
+  }
+  return r;
+}
+
+/** Row-major rows×e from e columns. */
+function interleave(columns: readonly Float64Array[], rows: number): Float64Array {
+  const e = columns.length;
+  if (e === 1) return columns[0]!;
+  const out = new Float64Array(rows * e);
+  columns.forEach((col, c) => { for (let i = 0; i < rows; i++) out[i * e + c] = col[i]!; });
+  return out;
+}
+
+/** The columns of a j-variable (m×e row-major) as e Float64Arrays. */
+function columnsOf(v: VarNode): Float64Array[] {
+  const { rows, cols, data } = v.value;
+  return Array.from({ length: cols }, (_, c) => {
+    const col = new Float64Array(rows);
+    for (let r = 0; r < rows; r++) col[r] = data[r * cols + c]!;
+    return col;
+  });
+}
+
+const isJVar = (n: Node | undefined): n is VarNode => n !== undefined && n.op === 'var' && n.cat === 'j';
+
+/** Both an i- and a j-variable: a formula the kernel programs can run alone. */
+function hasBothIndices(n: Node): boolean {
+  const v = collectVariables(n);
+  return v.i.length > 0 && v.j.length > 0;
+}
+
+/** Σ_j G_ij·W_ij per component of W (W absent: Σ_j G_ij), as columns of length rows. */
+async function weightedSums(engine: Engine, G: Node, W: Node | undefined): Promise<Float64Array[]> {
+  const ones = new Float64Array(engine.reduced).fill(1);
+  if (W === undefined) return engine.sums(G, [ones]);
+  if (isJVar(W)) return engine.sums(G, columnsOf(W));
+  const out: Float64Array[] = [];
+  for (let c = 0; c < W.dim; c++) out.push(...await engine.sums(binary('mul', G, componentOf(W, c)), [ones]));
+  return out;
+}
+
+async function sumOf(engine: Engine, F: Node): Promise<Float64Array> {
+  if (F.dim === 1) return (await weightedSums(engine, F, undefined))[0]!;
+  // S·v with v a j-variable: one product with v's columns
+  if (F.op === 'mul') {
+    for (const [S, v] of [[F.left, F.right], [F.right, F.left]] as const) {
+      if (S.dim === 1 && isJVar(v) && hasBothIndices(S)) return interleave(await weightedSums(engine, S, v), engine.rows);
+    }
+  }
+  const cols: Float64Array[] = [];
+  for (let c = 0; c < F.dim; c++) cols.push(...await weightedSums(engine, componentOf(F, c), undefined));
+  return interleave(cols, engine.rows);
+}
+
+async function softmaxFamily(engine: Engine, s: ReductionSpec): Promise<Float64Array> {
+  const { values } = await kminChecked(engine, unary('neg', s.formula), 1);
+  const rows = engine.rows;
+  const mx = values.map((v) => -v);
+  const shift = mx.map((v) => (Number.isFinite(v) ? v : 0));
+  const shiftVar = variable('i', 'rowMax', Object.freeze({ data: shift, rows, cols: 1 }));
+  const G = unary('exp', binary('sub', s.formula, shiftVar));
+  if (s.kind === 'logsumexp') {
+    const sums = await weightedSums(engine, G, s.weight);
+    const out = sums.map((col) => col.map((v, i) => (Number.isFinite(mx[i]!) ? mx[i]! + Math.log(v) : mx[i]!)));
+    return interleave(out, rows);
+  }
+  const V = s.weight!;
+  // one pass for the denominator and a j-variable V's columns
+  const [den, ...num] = isJVar(V)
+    ? await engine.sums(G, [new Float64Array(engine.reduced).fill(1), ...columnsOf(V)])
+    : [...await weightedSums(engine, G, undefined), ...await weightedSums(engine, G, V)];
+  return interleave(num.map((col) => col.map((v, i) => v / den![i]!)), rows);
+}
+
+registerReductionExecutor(executeReduction);
