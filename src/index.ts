@@ -49,3 +49,5 @@ export type {
 } from './apps/index.js';
 export { matvecWithVjp, solveWithVjp, parameterDerivativeOperator, differentiableParameters } from './autodiff/index.js';
 export type { KernelGradients, MatvecVjpGradients, MatvecWithVjp, SolveVjpGradients, SolveWithVjp } from './operators/vjp-types.js';
+export { knn, KNN_METRICS } from './apps/knn.js';
+export type { KnnOptions, KnnResult, KnnMetric } from './apps/knn.js';
