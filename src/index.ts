@@ -18,7 +18,7 @@ export type {
 } from './operators/index.js';
 export { OptionTypeError, OptionRangeError } from './operators/options.js';
 export { Formula, Vi, Vj, Pm, parseFormula, FormulaError } from './formula/index.js';
-export { min, max, MAX_KMIN_K, evaluateReductionJs } from './formula/index.js';
+export { min, max, MAX_KMIN_K } from './formula/index.js';
 export type { ReductionKind, ReductionOptions, ReductionResult, ReductionSpec, ValuesAndIndices } from './formula/index.js';
 export type { PointsLike, FormulaLike, FormulaScope } from './formula/index.js';
 export { setCpuThreads, shutdownCpuPool } from './cpu/pool.js';

@@ -166,7 +166,7 @@ const float32Checked = new WeakSet<Float64Array>();
  * Refuses bound values a float32 operator cannot hold (|v| > FLOAT32_MAX becomes ±Infinity, and every product
  * touching it NaN), naming the variable, the entry and the value. Each point set is scanned once.
  */
-function assertFloat32Range(variables: FormulaVariables, fn: string): void {
+export function assertFloat32Range(variables: FormulaVariables, fn: string): void {
   for (const v of [...variables.i, ...variables.j, ...variables.p]) {
     const { data, cols } = v.value;
     if (float32Checked.has(data)) continue;

@@ -20,7 +20,7 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { resolvePlacement } from './kernel-operator.js';
+import { assertFloat32Range, resolvePlacement } from './kernel-operator.js';
 
 const REDUCTION_SPEC = {
   backend: optional(oneOf('auto', 'cpu', 'gpu')),
@@ -39,6 +39,10 @@ function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): 
   const o = parseOptions('reduction', options ?? {}, REDUCTION_SPEC);
   const { rows, reduced } = reductionShape(spec);
   const { backend, dtype } = resolvePlacement(o.backend, o.dtype, rows * reduced);
+  if (dtype === 'float32') {
+    assertFloat32Range(collectVariables(spec.formula), `Formula.${spec.kind}`);
+    if (spec.weight) assertFloat32Range(collectVariables(spec.weight), `Formula.${spec.kind}`);
+  }
   if (backend === 'gpu') {
     return {
       rows, reduced,

@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  Formula, FormulaError, MAX_KMIN_K, Pm, Vi, Vj, evaluateReductionJs, max, min,
+  Formula, FormulaError, MAX_KMIN_K, Pm, Vi, Vj, max, min,
   type ReductionKind, type ReductionResult, type ValuesAndIndices,
 } from '../../src/index.js';
+import { evaluateReductionJs } from '../../src/formula/index.js';
 import { hasGpu } from '../gpu/gpu-env.js';
 
 function points(n: number, d: number, seed: number): number[][] {
@@ -181,6 +182,7 @@ describe('API and errors', () => {
     await expect(many.argKmin(MAX_KMIN_K + 1, 1)).rejects.toThrow(/exceeds the limit 64/);
     await expect(X.sub(Y).min(1)).rejects.toThrow(/must be scalar \(it has dimension 3\)/);
     await expect(D.sum(1, { backend: 'cpu', dtyp: 'float32' } as never)).rejects.toThrow(/dtyp/);
+    await expect(Vi([[1e39]]).sub(Vj([[0]])).abs().min(1, { backend: 'cpu', dtype: 'float32' })).rejects.toThrow(/Formula\.min: x at row 0, column 0 is 1e\+39, beyond float32's range/);
   });
 
   it('empty inputs are refused where they are bound; NaN inputs name the array, row and column', () => {
