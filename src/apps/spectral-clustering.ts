@@ -27,6 +27,8 @@ import {
 } from '../operators/options.js';
 import type { BackendChoice } from '../operators/kernel-operator.js';
 import type { Dtype } from '../operators/types.js';
+import { MAX_KMIN_K } from '../formula/reduction.js';
+import { knnConnectivity } from './knn-graph.js';
 
 /** One stage's report: 'sigma' (the heuristic), 'degrees', 'eigsh' (each restart), 'kmeans' (each restart), 'done'. */
 export interface SpectralProgress {
@@ -50,8 +52,14 @@ export interface SpectralClusteringOptions {
   nClusters: number;
   /** Gaussian bandwidth σ of the affinity exp(−|x − y|²/(2σ²)); omitted: `defaultSpectralSigma` (returned). */
   sigma?: number;
-  /** 'rbf' (default): the Gaussian affinity. ('knn' is not available yet and refused by name.) */
-  affinity?: 'rbf';
+  /**
+   * 'rbf' (default): the Gaussian affinity. 'knn': scikit-learn's 'nearest_neighbors' — the symmetric k-NN
+   * connectivity graph (C + Cᵀ)/2, C_ij = 1 when j is among the `nNeighbors` nearest of i (itself included),
+   * stored sparse (O(n·nNeighbors)); `sigma` does not apply to it and is refused.
+   */
+  affinity?: 'rbf' | 'knn';
+  /** affinity 'knn' only: neighbours per point, the point itself included (default 10, as scikit-learn). */
+  nNeighbors?: number;
   /** Seed of σ's sample, eigsh's start vector and the k-means restarts (default 0). */
   seed?: number;
   backend?: BackendChoice;
@@ -81,7 +89,7 @@ export interface SpectralClusteringResult {
   readonly eigenvalues: Float64Array;
   /** The n×nClusters row-normalised spectral embedding k-means ran on. */
   readonly embedding: Matrix;
-  /** The σ used (given, or from the heuristic). */
+  /** The σ used (given, or from the heuristic); NaN for affinity 'knn'. */
   readonly sigma: number;
   /** k-means inertia of the labels on the embedding. */
   readonly inertia: number;
@@ -89,17 +97,11 @@ export interface SpectralClusteringResult {
   readonly matvecs: number;
 }
 
-const knnAffinity: OptionField<'rbf'> = field<'rbf'>("'rbf'", (v) => typeof v === 'string', (v) => {
-  if ((v as string) === 'knn') {
-    throw new RangeError("spectralClustering: affinity 'knn' is not available yet (it needs k-nearest-neighbour reductions); use affinity 'rbf'");
-  }
-  return v === 'rbf';
-});
-
 const SPECTRAL_SPEC = {
   nClusters: positiveInt,
   sigma: optional(positiveNumber),
-  affinity: withDefault(knnAffinity, 'rbf' as const),
+  affinity: withDefault(oneOf('rbf', 'knn'), 'rbf' as 'rbf' | 'knn'),
+  nNeighbors: optional(integer({ min: 1, max: MAX_KMIN_K })),
   seed: withDefault(integer(), 0),
   backend: optional(oneOf('auto', 'cpu', 'gpu')),
   dtype: withDefault(oneOf('float32', 'float64'), 'float32' as Dtype),
@@ -183,6 +185,8 @@ export async function spectralClustering(points: PointsLike, options: SpectralCl
   const { rows: n } = toBoundData(points, 'spectralClustering: points');
   if (o.nClusters > n) throw new RangeError(`spectralClustering: nClusters (${o.nClusters}) exceeds the number of points (${n})`);
 
+  if (o.affinity === 'knn') return knnSpectral(points, n, o, report);
+  if (o.nNeighbors !== undefined) throw new RangeError("spectralClustering: nNeighbors applies to affinity 'knn' only");
   const sigma = o.sigma ?? defaultSpectralSigma(points, { neighbors: Math.min(o.sigmaNeighbors ?? defaultNeighbors(n), n - 1), seed: o.seed });
   report('sigma', { sigma });
   const K = gaussianKernel(points, { sigma, dtype: o.dtype, backend: o.backend });
@@ -202,6 +206,28 @@ export async function spectralClustering(points: PointsLike, options: SpectralCl
 }
 
 type Parsed = ReturnType<typeof parseSpectralOptions>;
+
+/** Default neighbours of the k-NN affinity (scikit-learn's n_neighbors). */
+export const DEFAULT_KNN_NEIGHBORS = 10;
+
+/** Spectral clustering on the sparse k-NN connectivity graph W: D^{-1/2} W D^{-1/2}, W's diagonal already 0. */
+async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: ReturnType<typeof stageClock>): Promise<SpectralClusteringResult> {
+  if (o.sigma !== undefined) throw new RangeError("spectralClustering: sigma applies to affinity 'rbf' only (affinity 'knn' has no bandwidth)");
+  const k = o.nNeighbors ?? DEFAULT_KNN_NEIGHBORS;
+  if (k > n) throw new RangeError(`spectralClustering: nNeighbors (${k}) exceeds the number of points (${n})`);
+  const W = await knnConnectivity(points, k, { ...(o.backend ? { backend: o.backend } : {}), dtype: o.dtype });
+  const degrees = await W.matvec(new Float64Array(n).fill(1));
+  const scale = degrees.map((d) => 1 / Math.sqrt(d)); // every point links to ≥ 1 other when k ≥ 2
+  if (!scale.every(Number.isFinite)) throw new RangeError(`spectralClustering: nNeighbors = ${k} leaves points without a neighbour; use nNeighbors ≥ 2`);
+  report('degrees');
+  const S = new DiagonalOperator(scale);
+  const A = new ProductOperator([S, W, S]);
+  const eig = await topEigenvectors(A, scale, o, (p) => report('eigsh', p));
+  const embedding = rowNormalised(eig.eigenvectors);
+  const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
+  report('done');
+  return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma: NaN, inertia: best.inertia, matvecs: eig.matvecs };
+}
 function parseSpectralOptions(options: unknown) {
   return parseOptions('spectralClustering', options, SPECTRAL_SPEC);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Node, VarNode } from '../../src/formula/ast.js';
 import { collectVariables } from '../../src/formula/analyze.js';
-import { Formula, Pm, Vi, Vj } from '../../src/formula/builder.js';
+import { Formula, Pm, Vi, Vj, min } from '../../src/formula/builder.js';
 import { gradient, partialDerivative } from '../../src/formula/derivative.js';
 import { compileScalarJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
@@ -28,7 +28,7 @@ function formulas(): Array<{ name: string; f: Formula; smoothAtZero: boolean }> 
   const xi = Vi(x);
   const yj = Vj(y);
   const r = xi.sub(yj).norm2();
-  const t = r.mul(Math.sqrt(5)).min(1000);
+  const t = min(r.mul(Math.sqrt(5)), 1000);
   const string = parseFormula('exp(-sqnorm2(x - y) / (2 * s^2)) + c * dot(x, y)^3 + rsqrt(1 + sqnorm2(x - y))', {
     x: Vi(x), y: Vj(y), s: 0.7, c: 0.3,
   });
