@@ -76,10 +76,12 @@ describe('smart constructors', () => {
     expect(() => Pm(NaN, 's')).toThrow("s: parameter value 0 must be a finite number (got NaN)");
   });
 
-  test('min/max/sum without arguments explain where reductions over an index live', () => {
-    expect(() => (x3 as unknown as { min(): Formula }).min()).toThrow(/reduction over i\/j/);
-    expect(() => x3.sum(1)).toThrow(/reduction over i\/j/);
+  test('min/max without an axis say which call is the reduction and which the element-wise function; sum() sums components', async () => {
+    await expect((x3 as unknown as { min(): Promise<unknown> }).min()).rejects.toThrow(/F\.min\(axis\) is the reduction .* function min\(a, b\)/);
+    await expect((x3 as unknown as { max(o: Formula): Promise<unknown> }).max(y3)).rejects.toThrow(/F\.max\(axis\) is the reduction .* function max\(a, b\)/);
+    await expect(x3.sum(1)).rejects.toThrow(/needs at least one Vi and one Vj/);
     expect(x3.sum(-1).dim).toBe(1);
+    expect(x3.sum().dim).toBe(1);
   });
 
   test('toString is readable infix', () => {
