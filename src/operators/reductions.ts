@@ -38,6 +38,9 @@ interface Engine {
 function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): Engine {
   const o = parseOptions('reduction', options ?? {}, REDUCTION_SPEC);
   const { rows, reduced } = reductionShape(spec);
+  if (o.backend === 'gpu' && o.dtype === 'float64') {
+    throw new Error(`Formula.${spec.kind}: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'`);
+  }
   const { backend, dtype } = resolvePlacement(o.backend, o.dtype, rows * reduced);
   if (dtype === 'float32') {
     assertFloat32Range(collectVariables(spec.formula), `Formula.${spec.kind}`);

@@ -182,6 +182,7 @@ describe('API and errors', () => {
     await expect(many.argKmin(MAX_KMIN_K + 1, 1)).rejects.toThrow(/exceeds the limit 64/);
     await expect(X.sub(Y).min(1)).rejects.toThrow(/must be scalar \(it has dimension 3\)/);
     await expect(D.sum(1, { backend: 'cpu', dtyp: 'float32' } as never)).rejects.toThrow(/dtyp/);
+    await expect(D.argmin(1, { backend: 'gpu', dtype: 'float64' })).rejects.toThrow(/Formula\.argmin: float64 is not supported on the GPU/);
     await expect(Vi([[1e39]]).sub(Vj([[0]])).abs().min(1, { backend: 'cpu', dtype: 'float32' })).rejects.toThrow(/Formula\.min: x at row 0, column 0 is 1e\+39, beyond float32's range/);
   });
 
