@@ -159,7 +159,7 @@ export class Formula {
         if (!(l <= h)) throw new FormulaError(`clamp: lower bound ${l} is above upper bound ${h}${d > 1 ? ` (component ${k})` : ''}; clamp(x, lo, hi) needs lo ≤ hi`);
       }
     }
-    return this.max(a).min(b);
+    return min(max(this, a), b);
   }
 
   /**

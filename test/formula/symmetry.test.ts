@@ -3,7 +3,7 @@
  * JS twin (K_ij = K_ji entry by entry), and the formulas it must refuse are shown asymmetric the same way.
  */
 import { describe, expect, it } from 'vitest';
-import { Pm, Vi, Vj, type Formula } from '../../src/formula/builder.js';
+import { Pm, Vi, Vj, max, min, type Formula } from '../../src/formula/builder.js';
 import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
 import { isStructurallySymmetric } from '../../src/formula/symmetry.js';
@@ -34,7 +34,7 @@ describe('isStructurallySymmetric', () => {
     ['(x − y)·(x − y) written twice', parseFormula('dot(x - y, x - y)', { x, y })],
     ['linear kernel (commutative dot)', x.dot(y)],
     ['polynomial with commuted sum', y.dot(x).mul(Pm(0.5)).add(1).pow(3)],
-    ['min/max of the two sides', Vi(u).min(Vj(u)).add(Vj(u).max(Vi(u)))],
+    ['min/max of the two sides', min(Vi(u), Vj(u)).add(max(Vj(u), Vi(u)))],
     ['two pairs of variables', x.sub(y).sqnorm2().add(Vi(q, 'a').dot(Vj(q, 'b'))).neg().exp()],
   ];
   for (const [label, f] of symmetric) {
