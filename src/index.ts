@@ -51,3 +51,5 @@ export { matvecWithVjp, solveWithVjp, parameterDerivativeOperator, differentiabl
 export type { KernelGradients, MatvecVjpGradients, MatvecWithVjp, SolveVjpGradients, SolveWithVjp } from './operators/vjp-types.js';
 export { knn, KNN_METRICS } from './apps/knn.js';
 export type { KnnOptions, KnnResult, KnnMetric } from './apps/knn.js';
+export { clusterSpec, curveSpec, surfaceSpec, spectrumSpec, residualSpec, renderSvg, renderPng, writePlot } from './plot/index.js';
+export type { PlotSpec, PlotPoints } from './plot/index.js';

@@ -164,7 +164,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The known key closest to `key` when it is plausibly a typo. */
-function closestKey(key: string, known: readonly string[]): string | undefined {
+export function closestKey(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const k of known) {

@@ -1,0 +1,73 @@
+/** `lazylinalg eigsh`: extreme eigenpairs of the kernel matrix of a point file (or of a dense symmetric matrix). */
+import { Matrix } from 'ml-matrix';
+import type { EigshProgress, EigshResult } from '../../krylov/eigsh.js';
+import { aslinearoperator } from '../../operators/aslinearoperator.js';
+import type { LinearOperator } from '../../operators/linear-operator.js';
+import { spectrumSpec } from '../../plot/specs.js';
+import type { Args } from '../args.js';
+import { UsageError } from '../errors.js';
+import { columnTable, matrixTable, type Table } from '../io/table.js';
+import { formatMs } from '../progress.js';
+import {
+  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, kernelFor, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, writeResults,
+  type Command, type Context,
+} from './common.js';
+
+export const eigshCommand: Command = {
+  spec: {
+    name: 'eigsh',
+    summary: 'a few extreme eigenpairs of a kernel matrix, by thick-restart Lanczos',
+    positionals: [{ name: 'POINTS', help: 'n×d points (CSV or .npy); with --matrix, an n×n symmetric matrix' }],
+    flags: [
+      { name: 'k', kind: 'int', min: 1, default: 6, value: 'K', help: 'number of eigenpairs' },
+      { name: 'which', kind: 'choice', choices: ['LA', 'LM', 'SA', 'SM', 'BE'], default: 'LA', help: "which end of the spectrum (scipy's codes)" },
+      { name: 'tol', kind: 'number', min: 0, default: 0, value: 'T', help: 'relative accuracy of the eigenvalues (0: machine precision)' },
+      { name: 'matrix', kind: 'bool', help: 'the input is the matrix itself, not points' },
+      { name: 'vectors', kind: 'bool', help: 'write the n×k eigenvectors to --output instead of the eigenvalues' },
+      ...KERNEL_FLAGS, SEED_FLAG, ...BACKEND_FLAGS, OUTPUT_FLAG, PLOT_FLAG,
+    ],
+    examples: [
+      'lazylinalg eigsh points.csv --sigma 0.5 --k 10',
+      'lazylinalg eigsh points.npy --sigma 0.5 --k 20 --output eig.json --plot spectrum.png',
+      'lazylinalg eigsh K.csv --matrix --k 3 --which SA',
+    ],
+    details: 'With points, the operator is the n×n kernel matrix K_ij = k(x_i, x_j), never stored. Eigenvalues print in descending order.',
+  },
+  async run(args, ctx) {
+    checkOutputs(args);
+    await applyBackend(args);
+    const input = readPoints(args.positionals[0]!);
+    const A = operatorFor(args, input);
+    const k = args.number('k')!;
+    if (k >= A.shape[0]) throw new UsageError(`eigsh: --k ${k} must be below n = ${A.shape[0]}`);
+    ctx.out(`eigsh: ${A}, k = ${k}, which = ${args.string('which')}`);
+    const t0 = performance.now();
+    const result = await A.eigsh(k, {
+      which: args.string('which') as 'LA', tol: args.number('tol')!, seed: args.number('seed')!,
+      returnEigenvectors: args.bool('vectors'),
+      onProgress: (p: EigshProgress) => ctx.progress.update(`eigsh: restart ${p.iteration}, ${p.matvecs} products, ${p.nconv}/${k} converged, ${formatMs(p.elapsedMs)}`),
+    }) as EigshResult;
+    ctx.progress.done();
+    const values = Array.from(result.eigenvalues).reverse();
+    ctx.out(`eigenvalues (descending): ${values.map((v) => fmt(v, 6)).join(', ')}`);
+    ctx.out(`${result.iterations} restarts, ${result.matvecs} products, ${formatMs(performance.now() - t0)}`);
+    await writeResults(args, ctx, {
+      table: args.bool('vectors') ? matrixTable(result.eigenvectors!, Array.from(result.eigenvalues, (_, i) => `v${i}`)) : columnTable(result.eigenvalues, 'eigenvalue'),
+      json: { eigenvalues: Array.from(result.eigenvalues), iterations: result.iterations, matvecs: result.matvecs, ...(args.bool('vectors') ? { eigenvectors: result.eigenvectors!.to2DArray() } : {}) },
+      plot: () => spectrumSpec(result.eigenvalues, { title: `Top of the spectrum: ${String(A).replace(/^<|>$/g, '')}` }),
+    });
+  },
+};
+
+/** The kernel matrix of the points, or the matrix itself with --matrix. */
+export function operatorFor(args: Args, input: Table): LinearOperator {
+  if (args.bool('matrix')) {
+    args.refuse(['kernel', 'sigma', 'dtype'], 'with --matrix (the matrix is used as given)');
+    if (input.rows !== input.cols) throw new UsageError(`${args.command}: --matrix needs a square matrix, the file holds ${input.rows}×${input.cols}`);
+    const rows = Array.from({ length: input.rows }, (_, i) => Array.from(input.data.subarray(i * input.cols, (i + 1) * input.cols)));
+    return aslinearoperator(new Matrix(rows));
+  }
+  const sigma = args.number('sigma');
+  if (sigma === undefined) throw new UsageError(`${args.command}: --sigma is required with points (the kernel's length scale)`);
+  return kernelFor(args, input, sigma);
+}

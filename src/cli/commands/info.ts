@@ -1,0 +1,51 @@
+/** `lazylinalg info`: version, backend, adapter, limits, threads. */
+import { availableParallelism, totalmem } from 'node:os';
+import { poolThreads } from '../../cpu/pool.js';
+import { getBackendInfo, setBackend } from '../../gpu/device.js';
+import { cliVersion } from '../version.js';
+import type { Command } from './common.js';
+
+export const infoCommand: Command = {
+  spec: {
+    name: 'info',
+    summary: 'version, backend, GPU adapter and limits, CPU threads',
+    positionals: [],
+    flags: [
+      { name: 'backend', kind: 'choice', choices: ['auto', 'cpu', 'gpu'], default: 'auto', help: 'the setting to report on (gpu: fail when there is no adapter)' },
+      { name: 'json', kind: 'bool', help: 'print one JSON object' },
+    ],
+    examples: ['lazylinalg info', 'lazylinalg info --backend gpu', 'lazylinalg info --json'],
+    details: 'Environment: LAZYLINALG_THREADS sets the number of CPU worker threads (default: all cores).',
+  },
+  async run(args, ctx) {
+    await setBackend(args.string('backend') as 'auto' | 'cpu' | 'gpu');
+    const info = await getBackendInfo();
+    const report = {
+      version: cliVersion(),
+      node: process.versions.node,
+      backend: info.backend,
+      setting: info.setting,
+      ...(info.reason ? { reason: info.reason } : {}),
+      adapter: info.adapter ?? null,
+      limits: info.limits ?? null,
+      cpu: { threads: poolThreads(), cores: availableParallelism(), memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)) },
+    };
+    if (args.bool('json')) {
+      ctx.out(JSON.stringify(report, null, 1));
+      return;
+    }
+    ctx.out(`lazylinalg ${report.version} (Node ${report.node})`);
+    ctx.out(`backend:  ${report.backend} (setting '${report.setting}')${info.reason ? ` — ${info.reason}` : ''}`);
+    if (info.adapter) {
+      const a = info.adapter;
+      ctx.out(`adapter:  ${a.description || a.vendor || 'unnamed'} [${a.architecture || '-'}], ${a.featureLevel}, ${a.source}${a.software ? ', software rasteriser' : ''}`);
+    } else {
+      ctx.out('adapter:  none');
+    }
+    if (info.limits) {
+      const l = info.limits;
+      ctx.out(`limits:   storage binding ${(l.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, buffer ${(l.maxBufferSize / 2 ** 20).toFixed(0)} MiB, workgroup ≤ ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxComputeWorkgroupStorageSize} B shared`);
+    }
+    ctx.out(`cpu:      ${report.cpu.threads} worker threads of ${report.cpu.cores} cores, ${report.cpu.memoryGiB} GiB memory (WASM SIMD)`);
+  },
+};
