@@ -50,17 +50,23 @@ function unquote(s: string): string {
 
 const isNumber = (s: string) => NUMBER.test(s);
 
-/** The delimiter that splits every sampled data line into the same number (> 1) of numeric cells; else one column. */
+/**
+ * The first of , ; tab blanks that splits every sampled data line into the same number (> 1) of numeric
+ * cells; else the one whose split of the first line most other lines share (a ragged file then fails on
+ * its bad line, not on the first); else one column.
+ */
 export function sniffDelimiter(sample: readonly string[]): Delimiter {
   const data = sample.length > 1 ? sample.slice(1) : sample; // the first line may be a header
-  let consistent: Delimiter | null = null;
+  let best: Delimiter | null = null;
+  let bestShared = -1;
   for (const d of DELIMITERS) {
     const counts = sample.map((l) => splitLine(l, d).length);
-    if (counts[0]! < 2 || counts.some((c) => c !== counts[0])) continue;
-    if (data.every((l) => splitLine(l, d).every((c) => isNumber(c.text)))) return d;
-    consistent ??= d;
+    if (counts[0]! < 2) continue;
+    const shared = counts.filter((c) => c === counts[0]).length;
+    if (shared === counts.length && data.every((l) => splitLine(l, d).every((c) => isNumber(c.text)))) return d;
+    if (shared > bestShared) [best, bestShared] = [d, shared];
   }
-  return consistent ?? undefined;
+  return best ?? undefined;
 }
 
 /** Streams the lines of a text file with their 1-based numbers; refuses binary content. */
@@ -144,7 +150,10 @@ export function readCsv(file: string): Table {
 function settleLayout(file: string, sample: readonly { text: string; number: number }[]): Layout {
   const delimiter = sniffDelimiter(sample.map((l) => l.text));
   const first = splitLine(sample[0]!.text, delimiter);
-  const header = sample.length > 1 && first.some((c) => !isNumber(c.text)) && splitLine(sample[1]!.text, delimiter).every((c) => isNumber(c.text));
+  // a header: a first line with text over a numeric second line, or a lone line of text only
+  const header = sample.length > 1
+    ? first.some((c) => !isNumber(c.text)) && splitLine(sample[1]!.text, delimiter).every((c) => isNumber(c.text))
+    : first.every((c) => c.text !== '' && !isNumber(c.text));
   if (header) {
     const empty = first.find((c) => c.text === '');
     if (empty) throw new InputFileError(file, 'empty column name in the header', { line: sample[0]!.number, column: empty.column });
