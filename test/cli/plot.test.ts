@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { clusterSpec, curveSpec, renderPng, renderSvg, residualSpec, sampleIndices, spectrumSpec, surfaceSpec, writePlot } from '../../src/plot/index.js';
+import { scratch } from './helpers.js';
+
+const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Checks that the SVG's tags nest properly (a small XML well-formedness check) and returns its element names. */
+export function svgElements(svg: string): string[] {
+  const body = svg.replace(/<\?xml[^>]*\?>/, '').replace(/<!--[\s\S]*?-->/g, '');
+  const stack: string[] = [];
+  const names: string[] = [];
+  for (const m of body.matchAll(/<(\/?)([A-Za-z][\w:-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)(\/?)>/g)) {
+    const [, close, name, , selfClose] = m;
+    if (close) {
+      expect(stack.pop(), `</${name}> closes`).toBe(name);
+    } else {
+      names.push(name!);
+      if (!selfClose) stack.push(name!);
+    }
+  }
+  expect(stack).toEqual([]);
+  expect(names[0]).toBe('svg');
+  return names;
+}
+
+let cleanup: (() => void)[] = [];
+afterEach(() => { cleanup.forEach((f) => f()); cleanup = []; });
+
+describe('plots', () => {
+  it('clusters: one symbol per point, coloured by label; large sets are subsampled and the title says so', async () => {
+    const points = Array.from({ length: 30 }, (_, i) => [Math.cos(i), Math.sin(i)]);
+    const labels = Int32Array.from({ length: 30 }, (_, i) => i % 3);
+    const svg = await renderSvg(clusterSpec(points, labels));
+    svgElements(svg);
+    expect(svg).toContain('mark-symbol');
+    expect((svg.match(/<path[^>]*aria-roledescription="circle"/g) ?? []).length).toBe(30);
+    expect(svg).toContain('>cluster<'); // the legend title
+
+    const big = { data: new Float64Array(2 * 20_000).map((_, k) => Math.sin(k)), rows: 20_000, cols: 2 };
+    const spec = clusterSpec(big, new Int32Array(20_000), { maxPoints: 500 });
+    expect(spec['title']).toEqual(['Spectral clustering', '(500 of 20,000 points shown, uniform sample)']);
+    expect(((spec['data'] as { values: unknown[] }).values).length).toBe(500);
+  });
+
+  it('sampleIndices: distinct, ascending, seeded, all when n ≤ max', () => {
+    const s = sampleIndices(1000, 100, 5);
+    expect(new Set(s).size).toBe(100);
+    expect(Array.from(s)).toEqual(Array.from(s).sort((a, b) => a - b));
+    expect(Array.from(sampleIndices(1000, 100, 5))).toEqual(Array.from(s));
+    expect(Array.from(sampleIndices(4, 10))).toEqual([0, 1, 2, 3]);
+  });
+
+  it('curve, surface, spectrum and residual plots render to well-formed SVG with their marks', async () => {
+    const x = [0, 1, 2, 3];
+    const curve = await renderSvg(curveSpec({ x, y: [0, 1, 0, 1] }, { t: [3, 0, 1.5], f: [1, 0, 0.5] }));
+    expect(curve).toContain('mark-line');
+    expect(curve).toContain('mark-symbol');
+    const surface = await renderSvg(surfaceSpec({ x: [0, 1, 2], y: [0, 1], values: [1, 2, 3, 4, 5, 6] }, [[0.5, 0.5]]));
+    expect((surface.match(/aria-roledescription="rect mark"/g) ?? []).length).toBe(6);
+    const spectrum = await renderSvg(spectrumSpec([1, 100, 1e4]));
+    expect(spectrum).toContain('eigenvalue');
+    const residuals = await renderSvg(residualSpec([1, 0.1, 0.01, 1e-3], { target: 1e-3 }));
+    expect(residuals).toContain('mark-rule');
+    for (const svg of [curve, surface, spectrum, residuals]) svgElements(svg);
+  });
+
+  it('writePlot: PNG by extension (magic bytes), SVG otherwise; an unknown extension is refused and nothing written', async () => {
+    const s = scratch();
+    cleanup.push(s.remove);
+    const spec = spectrumSpec([3, 2, 1]);
+    await writePlot(spec, s.path('a.png'));
+    await writePlot(spec, s.path('a.svg'));
+    expect(Array.from(readFileSync(s.path('a.png')).subarray(0, 8))).toEqual(PNG_MAGIC);
+    svgElements(readFileSync(s.path('a.svg'), 'utf8'));
+    await expect(writePlot(spec, s.path('a.pdf'))).rejects.toThrow(/a\.pdf: the extension must be \.svg or \.png/);
+    expect(s.list()).toEqual(['a.png', 'a.svg']);
+    // the PNG's IHDR width is the SVG's width times the scale
+    const width = Number(/<svg[^>]* width="(\d+)"/.exec(await renderSvg(spec))![1]);
+    expect((await renderPng(spec, { scale: 1 })).readUInt32BE(16)).toBe(width);
+    expect((await renderPng(spec)).readUInt32BE(16)).toBe(2 * width);
+  });
+});
