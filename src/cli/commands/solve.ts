@@ -4,7 +4,7 @@ import type { IterationProgress } from '../../krylov/cg.js';
 import { PRECONDITIONER_CHOICES } from '../../preconditioners/auto.js';
 import type { SolveResult } from '../../preconditioners/solve.js';
 import { residualSpec } from '../../plot/specs.js';
-import { UsageError } from '../errors.js';
+import { InputFileError } from '../errors.js';
 import { readTable } from '../io/files.js';
 import { columnTable, matrixTable } from '../io/table.js';
 import { formatMs } from '../progress.js';
@@ -40,7 +40,7 @@ export const solveCommand: Command = {
     await applyBackend(args);
     const A = operatorFor(args, readPoints(args.positionals[0]!));
     const b = readTable(rhsFile);
-    if (b.rows !== A.shape[0]) throw new UsageError(`solve: ${rhsFile} has ${b.rows} rows, the operator is ${A.shape[0]}×${A.shape[1]}`);
+    if (b.rows !== A.shape[0]) throw new InputFileError(rhsFile, `${b.rows} rows, but the operator is ${A.shape[0]}×${A.shape[1]} (one row per point)`);
     const alpha = args.number('alpha')!;
     ctx.out(`solve: (${A} + ${alpha}·I) x = b, ${b.cols} right-hand side${b.cols > 1 ? 's' : ''}`);
     const t0 = performance.now();

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { EigenvalueDecomposition, Matrix, solve as denseSolve } from 'ml-matrix';
+import { afterEach, describe, expect, it } from 'vitest';
+import { readTable } from '../../src/cli/io/files.js';
+import { run, scratch } from './helpers.js';
+
+let cleanup: (() => void)[] = [];
+afterEach(() => { cleanup.forEach((f) => f()); cleanup = []; });
+function dir(files: Record<string, string | Uint8Array> = {}) {
+  const s = scratch(files);
+  cleanup.push(s.remove);
+  return s;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+/** 40 points on a noisy spiral (seeded) and the dense Gaussian kernel matrix at σ. */
+function spiral(n = 40): number[][] {
+  return Array.from({ length: n }, (_, i) => [Math.cos(i * 0.4) * (1 + i / n), Math.sin(i * 0.4) * (1 + i / n), ((i * 7) % 5) / 10]);
+}
+function denseGaussian(x: number[][], sigma: number): Matrix {
+  return new Matrix(x.map((a) => x.map((b) => Math.exp(-a.reduce((s, v, k) => s + (v - b[k]!) ** 2, 0) / (2 * sigma * sigma)))));
+}
+
+describe('command line: help, version, errors', () => {
+  it('--version prints package.json\'s version; no command or --help lists every command', async () => {
+    expect(await run('--version')).toEqual({ code: 0, out: VERSION, err: '' });
+    const help = await run('--help');
+    expect(help.code).toBe(0);
+    for (const c of ['eigsh', 'solve', 'info', 'bench']) expect(help.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+    expect((await run()).out).toBe(help.out);
+  });
+
+  it('every command has --help with its flags and examples', async () => {
+    for (const c of ['eigsh', 'solve', 'info', 'bench']) {
+      const r = await run(c, '--help');
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`Usage: lazylinalg ${c}`);
+      expect(r.out).toMatch(/Examples:\n {2}lazylinalg /);
+    }
+    expect((await run('eigsh', '--help')).out).toMatch(/--sigma S +kernel length scale σ/);
+  });
+
+  it('unknown commands and flags are errors naming them, with a did-you-mean; exit 2', async () => {
+    expect(await run('eigs')).toEqual({ code: 2, out: '', err: "lazylinalg: unknown command 'eigs' (did you mean 'eigsh'?); commands: eigsh, solve, info, bench" });
+    expect((await run('frobnicate')).err).toBe("lazylinalg: unknown command 'frobnicate'; commands: eigsh, solve, info, bench");
+    expect((await run('eigsh', 'p.csv', '--sigam', '1')).err).toBe("lazylinalg: eigsh: unknown flag '--sigam' (did you mean '--sigma'?); see lazylinalg eigsh --help");
+    expect((await run('info', '--verbose')).err).toBe("lazylinalg: info: unknown flag '--verbose'; see lazylinalg info --help");
+    expect((await run('--input', 'p.csv')).err).toBe("lazylinalg: unknown option '--input' (a command comes first); commands: eigsh, solve, info, bench");
+    for (const r of [await run('eigs'), await run('eigsh', 'p.csv', '--sigam', '1')]) expect(r.code).toBe(2);
+  });
+
+  it('bad flag values, a missing or extra argument, a repeated flag, an unknown output format: exit 2 before any work', async () => {
+    const cases: [string[], string][] = [
+      [['eigsh', 'p.csv', '--k', 'abc'], "eigsh: --k must be an integer ≥ 1, got 'abc'"],
+      [['eigsh', 'p.csv', '--sigma', '-1'], "eigsh: --sigma must be a positive number, got '-1'"],
+      [['eigsh', 'p.csv', '--backend', 'gpuu'], "eigsh: --backend must be one of auto, cpu, gpu (did you mean 'gpu'?), got 'gpuu'"],
+      [['eigsh', 'p.csv', '--sigma'], 'eigsh: --sigma needs a value (S)'],
+      [['eigsh'], 'eigsh: missing POINTS (n×d points (CSV or .npy); with --matrix, an n×n symmetric matrix); see lazylinalg eigsh --help'],
+      [['eigsh', 'a.csv', 'b.csv'], "eigsh: unexpected argument 'b.csv'; see lazylinalg eigsh --help"],
+      [['eigsh', 'p.csv', '--k', '2', '--k', '3'], 'eigsh: --k given twice'],
+      [['eigsh', 'p.csv', '--sigma', '1', '--output', 'x.txt'], '--output x.txt: the extension must be one of .csv, .json, .npy (the format follows it)'],
+      [['eigsh', 'p.csv', '--sigma', '1', '--plot', 'x.pdf'], '--plot: plot file x.pdf: the extension must be .svg or .png'],
+      [['solve', 'p.csv', '--sigma', '1'], 'solve: --rhs is required (see lazylinalg solve --help)'],
+      [['info', '--json=yes'], "info: --json takes no value, got 'yes'"],
+    ];
+    for (const [argv, message] of cases) expect(await run(...argv)).toEqual({ code: 2, out: '', err: `lazylinalg: ${message}` });
+  });
+});
+
+describe('command line: info, eigsh, solve', () => {
+  it('info reports the backend setting, threads and (as JSON) the same fields', async () => {
+    const r = await run('info', '--backend', 'cpu');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`^lazylinalg ${VERSION.replace(/\./g, '\\.')} \\(Node `));
+    expect(r.out).toMatch(/^backend: +cpu \(setting 'cpu'\)/m);
+    expect(r.out).toMatch(/^cpu: +\d+ worker threads of \d+ cores/m);
+    const j = JSON.parse((await run('info', '--backend', 'cpu', '--json')).out) as Record<string, unknown>;
+    expect(j).toMatchObject({ version: VERSION, backend: 'cpu', setting: 'cpu', adapter: null });
+    expect((j['cpu'] as { threads: number }).threads).toBeGreaterThan(0);
+  });
+
+  it('eigsh: the top eigenvalues of the kernel matrix match the dense decomposition; JSON, .npy and a PNG written', async () => {
+    const x = spiral();
+    const s = dir({ 'p.csv': x.map((r) => r.join(' ')).join('\n') });
+    const r = await run('eigsh', s.path('p.csv'), '--sigma', '0.7', '--k', '4', '--backend', 'cpu', '--output', s.path('e.json'), '--plot', s.path('e.png'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const reference = new EigenvalueDecomposition(denseGaussian(x, 0.7)).realEigenvalues.sort((a, b) => a - b).slice(-4);
+    const got = (JSON.parse(readFileSync(s.path('e.json'), 'utf8')) as { eigenvalues: number[] }).eigenvalues;
+    got.forEach((v, i) => expect(v).toBeCloseTo(reference[i]!, 9));
+    expect(Array.from(readFileSync(s.path('e.png')).subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    expect(r.out).toContain(`wrote ${s.path('e.json')}`);
+
+    const v = await run('eigsh', s.path('p.csv'), '--sigma', '0.7', '--k', '2', '--vectors', '--backend', 'cpu', '--output', s.path('v.npy'));
+    expect(v.code).toBe(0);
+    const vecs = readTable(s.path('v.npy'));
+    expect([vecs.rows, vecs.cols]).toEqual([40, 2]);
+  });
+
+  it('eigsh --matrix decomposes the given symmetric matrix; kernel flags are refused with it', async () => {
+    const A = [[4, 1, 0], [1, 3, 1], [0, 1, 2]];
+    const s = dir({ 'a.csv': A.map((r) => r.join(',')).join('\n') });
+    const r = await run('eigsh', s.path('a.csv'), '--matrix', '--k', '1', '--which', 'SA', '--output', s.path('e.csv'));
+    expect(r.code).toBe(0);
+    const reference = Math.min(...new EigenvalueDecomposition(new Matrix(A)).realEigenvalues);
+    const t = readTable(s.path('e.csv'));
+    expect(t.columns).toEqual(['eigenvalue']);
+    expect(t.data[0]).toBeCloseTo(reference, 10);
+    expect((await run('eigsh', s.path('a.csv'), '--matrix', '--sigma', '1')).err).toBe('lazylinalg: eigsh: --sigma does not apply with --matrix (the matrix is used as given)');
+  });
+
+  it('solve: x matches a dense solve of (K + αI) x = b; the residual plot is an SVG; a wrong-length b is refused', async () => {
+    const x = spiral();
+    const b = x.map((p) => Math.sin(p[0]!) + p[2]!);
+    const s = dir({ 'p.csv': x.map((r) => r.join(';')).join('\n'), 'b.csv': `b\n${b.join('\n')}\n`, 'short.csv': '1\n2\n' });
+    const pts = s.path('p.csv');
+    const r = await run('solve', pts, '--rhs', s.path('b.csv'), '--sigma', '0.5', '--alpha', '0.01', '--method', 'cg', '--rtol', '1e-10', '--backend', 'cpu', '--output', s.path('x.csv'), '--plot', s.path('r.svg'));
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const reference = denseSolve(denseGaussian(x, 0.5).add(Matrix.eye(40).mul(0.01)), Matrix.columnVector(b)).getColumn(0);
+    const got = readTable(s.path('x.csv'));
+    const err = Math.hypot(...reference.map((v, i) => v - got.data[i]!)) / Math.hypot(...reference);
+    expect(err).toBeLessThan(1e-7);
+    expect(readFileSync(s.path('r.svg'), 'utf8')).toContain('CG residual history (cg');
+    const bad = await run('solve', pts, '--rhs', s.path('short.csv'), '--sigma', '0.5', '--backend', 'cpu');
+    expect(bad).toEqual({ code: 1, out: '', err: `lazylinalg: ${s.path('short.csv')}: 2 rows, but the operator is 40×40 (one row per point)` });
+  });
+});
