@@ -5,6 +5,7 @@
  * importing the library costs nothing for them.
  */
 import { extname } from 'node:path';
+import type { ResvgRenderOptions } from '@resvg/resvg-js';
 import type * as vega from 'vega';
 import type { PlotSpec } from './specs.js';
 import { writeFileAtomic } from './write.js';
@@ -31,12 +32,16 @@ export async function renderSvg(spec: PlotSpec): Promise<string> {
 export async function renderPng(spec: PlotSpec, options: { scale?: number } = {}): Promise<Buffer> {
   const svg = await renderSvg(spec);
   const { Resvg } = await import('@resvg/resvg-js');
-  const resvg = new Resvg(svg, {
+  return new Resvg(svg, resvgOptions(options.scale ?? 2)).render().asPng();
+}
+
+/** resvg's options: white background, zoom, the system's fonts (DejaVu Sans for 'sans-serif'). */
+export function resvgOptions(scale: number): ResvgRenderOptions {
+  return {
     background: 'white',
-    fitTo: { mode: 'zoom', value: options.scale ?? 2 },
+    fitTo: { mode: 'zoom', value: scale },
     font: { loadSystemFonts: true, defaultFontFamily: 'DejaVu Sans', sansSerifFamily: 'DejaVu Sans' },
-  });
-  return resvg.render().asPng();
+  };
 }
 
 export const PLOT_FORMATS = ['.svg', '.png'] as const;

@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterSpec, curveSpec, renderPng, renderSvg, residualSpec, sampleIndices, spectrumSpec, surfaceSpec, writePlot } from '../../src/plot/index.js';
+import { Resvg } from '@resvg/resvg-js';
+import { resvgOptions } from '../../src/plot/render.js';
 import { scratch } from './helpers.js';
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -79,5 +81,17 @@ describe('plots', () => {
     const width = Number(/<svg[^>]* width="(\d+)"/.exec(await renderSvg(spec))![1]);
     expect((await renderPng(spec, { scale: 1 })).readUInt32BE(16)).toBe(width);
     expect((await renderPng(spec)).readUInt32BE(16)).toBe(2 * width);
+  });
+
+  it('PNG text is drawn: a system font is found (CI installs fonts-dejavu-core)', () => {
+    const dark = (svg: string) => {
+      const px = new Resvg(svg, resvgOptions(1)).render().pixels;
+      let n = 0;
+      for (let k = 0; k < px.length; k += 4) if (px[k]! < 128) n++;
+      return n;
+    };
+    const text = (t: string) => `<svg xmlns="http://www.w3.org/2000/svg" width="120" height="30"><text x="4" y="22" font-family="sans-serif" font-size="18">${t}</text></svg>`;
+    expect(dark(text(''))).toBe(0);
+    expect(dark(text('σ = 0.25'))).toBeGreaterThan(50);
   });
 });
