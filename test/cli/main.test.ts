@@ -27,12 +27,12 @@ describe('command line: help, version, errors', () => {
     expect(await run('--version')).toEqual({ code: 0, out: VERSION, err: '' });
     const help = await run('--help');
     expect(help.code).toBe(0);
-    for (const c of ['eigsh', 'solve', 'info', 'bench']) expect(help.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+    for (const c of ['demo', 'cluster', 'interpolate', 'eigsh', 'solve', 'info', 'bench']) expect(help.out).toMatch(new RegExp(`^  ${c} `, 'm'));
     expect((await run()).out).toBe(help.out);
   });
 
   it('every command has --help with its flags and examples', async () => {
-    for (const c of ['eigsh', 'solve', 'info', 'bench']) {
+    for (const c of ['demo', 'cluster', 'interpolate', 'eigsh', 'solve', 'info', 'bench']) {
       const r = await run(c, '--help');
       expect(r.code).toBe(0);
       expect(r.out).toContain(`Usage: lazylinalg ${c}`);
@@ -42,11 +42,11 @@ describe('command line: help, version, errors', () => {
   });
 
   it('unknown commands and flags are errors naming them, with a did-you-mean; exit 2', async () => {
-    expect(await run('eigs')).toEqual({ code: 2, out: '', err: "lazylinalg: unknown command 'eigs' (did you mean 'eigsh'?); commands: eigsh, solve, info, bench" });
-    expect((await run('frobnicate')).err).toBe("lazylinalg: unknown command 'frobnicate'; commands: eigsh, solve, info, bench");
+    expect(await run('eigs')).toEqual({ code: 2, out: '', err: "lazylinalg: unknown command 'eigs' (did you mean 'eigsh'?); commands: demo, cluster, interpolate, eigsh, solve, info, bench" });
+    expect((await run('frobnicate')).err).toBe("lazylinalg: unknown command 'frobnicate'; commands: demo, cluster, interpolate, eigsh, solve, info, bench");
     expect((await run('eigsh', 'p.csv', '--sigam', '1')).err).toBe("lazylinalg: eigsh: unknown flag '--sigam' (did you mean '--sigma'?); see lazylinalg eigsh --help");
     expect((await run('info', '--verbose')).err).toBe("lazylinalg: info: unknown flag '--verbose'; see lazylinalg info --help");
-    expect((await run('--input', 'p.csv')).err).toBe("lazylinalg: unknown option '--input' (a command comes first); commands: eigsh, solve, info, bench");
+    expect((await run('--input', 'p.csv')).err).toBe("lazylinalg: unknown option '--input' (a command comes first); commands: demo, cluster, interpolate, eigsh, solve, info, bench");
     for (const r of [await run('eigs'), await run('eigsh', 'p.csv', '--sigam', '1')]) expect(r.code).toBe(2);
   });
 
