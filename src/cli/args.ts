@@ -195,7 +195,7 @@ export function formatHelp(spec: CommandSpec): string {
   for (const f of [...spec.flags, HELP_FLAG]) {
     const head = `--${f.name}${f.kind === 'bool' ? '' : ` ${f.value ?? (f.kind === 'choice' ? f.choices!.join('|') : 'VALUE')}`}`;
     const dflt = f.default !== undefined ? ` (default ${f.default})` : '';
-    lines.push(`  ${head.padEnd(22)} ${f.help}${dflt}`);
+    lines.push(head.length > 22 ? `  ${head}\n  ${' '.repeat(22)} ${f.help}${dflt}` : `  ${head.padEnd(22)} ${f.help}${dflt}`);
   }
   if (spec.details) lines.push('', spec.details);
   lines.push('', 'Examples:', ...spec.examples.map((e) => `  ${e}`));

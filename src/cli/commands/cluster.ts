@@ -7,7 +7,7 @@ import { readTable } from '../io/files.js';
 import { asPoints, columnTable } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, writeResults, type Command, type Context,
+  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command, type Context,
 } from './common.js';
 
 export const clusterCommand: Command = {
@@ -21,14 +21,14 @@ export const clusterCommand: Command = {
       { name: 'affinity', kind: 'choice', choices: ['rbf'], default: 'rbf', help: 'affinity: the Gaussian exp(−|x − y|²/(2σ²))' },
       { name: 'n-init', kind: 'int', min: 1, max: 1000, default: 10, value: 'N', help: 'k-means++ restarts (the least inertia wins)' },
       { name: 'truth', kind: 'string', value: 'FILE', help: 'true labels (one column, n rows): print the adjusted Rand index' },
-      SEED_FLAG, ...BACKEND_FLAGS, OUTPUT_FLAG, PLOT_FLAG,
+      SEED_FLAG, ...withFlags(BACKEND_FLAGS, { dtype: { help: 'precision of the affinity products (default float32: clustering needs no more)' } }), OUTPUT_FLAG, PLOT_FLAG,
     ],
     examples: [
       'lazylinalg cluster points.csv --clusters 3 --plot clusters.png',
       'lazylinalg cluster points.npy --clusters 2 --sigma 0.1 --output labels.csv',
       'lazylinalg cluster moons.csv --clusters 2 --truth labels.csv --backend gpu',
     ],
-    details: 'The output holds one label (0 … K−1) per point; as JSON, also σ and the eigenvalues. Products run in float32 unless --dtype float64.',
+    details: 'The output holds one label (0 … K−1) per point; as JSON, also σ and the eigenvalues.',
   },
   async run(args, ctx) {
     checkOutputs(args);

@@ -38,6 +38,11 @@ export const KERNEL_FLAGS: readonly Flag[] = [
 export const OUTPUT_FLAG: Flag = { name: 'output', kind: 'string', value: 'FILE', help: 'write the result to FILE (.csv, .json or .npy, by extension)' };
 export const PLOT_FLAG: Flag = { name: 'plot', kind: 'string', value: 'FILE', help: 'write a plot to FILE (.svg or .png)' };
 
+/** `flags` with the help (and other fields) of some replaced: a command's own wording of a shared flag. */
+export function withFlags(flags: readonly Flag[], changes: Record<string, Partial<Flag>>): Flag[] {
+  return flags.map((f) => (changes[f.name] ? { ...f, ...changes[f.name] } : f));
+}
+
 /** Checks output paths before any work, so a typo does not cost a long run. */
 export function checkOutputs(args: Args): void {
   checkOutputPath(args.string('output'));

@@ -9,7 +9,7 @@ import { UsageError } from '../errors.js';
 import { columnTable, matrixTable, type Table } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, kernelFor, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, writeResults,
+  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, kernelFor, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults,
   type Command, type Context,
 } from './common.js';
 
@@ -24,7 +24,7 @@ export const eigshCommand: Command = {
       { name: 'tol', kind: 'number', min: 0, default: 0, value: 'T', help: 'relative accuracy of the eigenvalues (0: machine precision)' },
       { name: 'matrix', kind: 'bool', help: 'the input is the matrix itself, not points' },
       { name: 'vectors', kind: 'bool', help: 'write the n×k eigenvectors to --output instead of the eigenvalues' },
-      ...KERNEL_FLAGS, SEED_FLAG, ...BACKEND_FLAGS, OUTPUT_FLAG, PLOT_FLAG,
+      ...withFlags(KERNEL_FLAGS, { sigma: { help: 'kernel length scale σ (required with points)' } }), SEED_FLAG, ...BACKEND_FLAGS, OUTPUT_FLAG, PLOT_FLAG,
     ],
     examples: [
       'lazylinalg eigsh points.csv --sigma 0.5 --k 10',

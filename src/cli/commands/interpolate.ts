@@ -9,7 +9,7 @@ import { readTable } from '../io/files.js';
 import { asPoints, matrixTable, sliceColumns, type Table } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, writeResults, type Command, type Context,
+  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, withFlags, writeResults, type Command, type Context,
 } from './common.js';
 
 export const interpolateCommand: Command = {
@@ -18,7 +18,7 @@ export const interpolateCommand: Command = {
     summary: 'kernel ridge regression: fit (K + αI) a = y on a training file, predict K(t, x)·a',
     positionals: [{ name: 'TRAIN', help: 'n×(d + m) training file: d coordinates, then m targets (--targets)' }],
     flags: [
-      ...KERNEL_FLAGS,
+      ...withFlags(KERNEL_FLAGS, { sigma: { help: 'kernel length scale σ (required)' } }),
       { name: 'alpha', kind: 'number', min: 0, value: 'A', help: 'ridge α ≥ 0 (required; small: interpolate, larger: smooth noisy data)' },
       { name: 'targets', kind: 'int', min: 1, default: 1, value: 'M', help: 'number of target columns at the end of each row' },
       { name: 'predict', kind: 'string', value: 'FILE', help: 'points to predict at: d columns, or d + m (then the test RMSE and R² are printed)' },

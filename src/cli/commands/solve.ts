@@ -10,7 +10,7 @@ import { columnTable, matrixTable } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import { operatorFor } from './eigsh.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, writeResults, type Command,
+  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command,
 } from './common.js';
 
 export const solveCommand: Command = {
@@ -26,7 +26,7 @@ export const solveCommand: Command = {
       { name: 'method', kind: 'choice', choices: ['auto', 'cg', 'cholesky'], default: 'auto', help: 'how to solve' },
       { name: 'preconditioner', kind: 'choice', choices: PRECONDITIONER_CHOICES, default: 'auto', help: "CG's preconditioner" },
       { name: 'matrix', kind: 'bool', help: 'the input is the matrix itself, not points' },
-      ...KERNEL_FLAGS, SEED_FLAG, ...BACKEND_FLAGS, OUTPUT_FLAG, PLOT_FLAG,
+      ...withFlags(KERNEL_FLAGS, { sigma: { help: 'kernel length scale σ (required with points)' } }), SEED_FLAG, ...BACKEND_FLAGS, OUTPUT_FLAG, PLOT_FLAG,
     ],
     examples: [
       'lazylinalg solve points.csv --rhs b.csv --sigma 0.2 --alpha 1e-3 --output x.csv',
