@@ -1,7 +1,9 @@
 // `lazylinalg cluster points.csv --clusters 3 --plot out.png` on large CSV files (issue 17's must-show):
 // wall time and peak resident memory of the whole command (/usr/bin/time -v: the process, its worker
-// threads included), at several n, so that the growth of memory with n can be read off (O(n·d) expected:
-// no n×n matrix is ever stored). The points are three noisy concentric circles (d = 2, seeded); their true
+// threads included), at several n, so that the growth of memory with n can be read off. Below n ≈ 32,000
+// the kernel operator's 'auto' dense cache may store K (packed float32, within its budget: ⅛ of RAM, at
+// most 2 GiB) and the peak includes it (1.55 GiB at n = 25,000); above that, nothing n×n is stored and
+// memory is O(n·d). The points are three noisy concentric circles (d = 2, seeded); their true
 // labels go to a second file, and the CLI prints the adjusted Rand index against them (--truth).
 // Usage: npm run build && node bench/cli-cluster.mjs [n ...]        (default: 25000 100000)
 //        KEEP=1 keeps the generated files and plots in bench/cli-cluster-out/.
