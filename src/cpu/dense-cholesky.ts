@@ -21,6 +21,7 @@
 import { compileWat, runRowRanges } from './reduce.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { poolThreads } from './pool.js';
+import { newWasmMemory } from './platform.js';
 
 /**
  * Rows of R per panel of the blocked factorisation (a multiple of 4 and of UNROLL). 32, 64, 96 and
@@ -469,7 +470,7 @@ export class CholeskySolver {
     if (xOffset + 4 * kp * 8 > MAX_BYTES) throw new RangeError(`CholeskySolver.create (k = ${k}): needs more than 4 GiB of WASM memory`);
     // a fresh memory: it never reaches a worker, so the garbage collector frees it with the solver
     const pages = pagesFor(xOffset + 4 * kp * 8);
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+    const memory = newWasmMemory(pages);
     const module = await compileWat('cholesky|solve|cols1-4', solveWat);
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;

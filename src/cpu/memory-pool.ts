@@ -13,11 +13,11 @@
  * every product (re)initialises its accumulators, so nothing may rely on zeroed memory; the
  * conformance tests store into recycled memories to check it.
  */
-import { totalmem } from 'node:os';
+import { cpuPlatform, newWasmMemory } from './platform.js';
 
 /** The default budget of 'auto' dense caches, and the most memory kept here: totalmem/8, at most 2 GiB. */
 export function defaultDenseCacheBytes(): number {
-  return Math.min(2 ** 31, Math.floor(totalmem() / 8));
+  return Math.min(2 ** 31, Math.floor(cpuPlatform().totalMemory() / 8));
 }
 
 /** A recycled memory serves a request of `pages` if it has at most this much more (1/8, at least 1 MiB). */
@@ -37,7 +37,7 @@ export function acquireMemory(pages: number): WebAssembly.Memory {
     if (size >= pages && size <= most && (best < 0 || size < pagesOf(free[best]!))) best = k;
   }
   if (best >= 0) return free.splice(best, 1)[0]!;
-  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  return newWasmMemory(pages);
 }
 
 /**

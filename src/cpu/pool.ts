@@ -1,12 +1,13 @@
 /**
- * The CPU worker pool (piscina): one worker per core, each running row ranges of generated
- * WASM reductions on memory shared with the caller. Workers are created on first use and do
- * not keep the process alive when idle.
+ * The CPU worker pool (piscina in Node, Web Workers in a browser: see platform.ts): one worker per core,
+ * each running row ranges of generated WASM reductions on memory shared with the caller. Workers are
+ * created on first use and do not keep the process alive when idle.
  */
-import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import { cpuPlatform, type PoolTask, type WorkerPool } from './platform.js';
 
-let pool: Piscina | undefined;
+export type { PoolTask } from './platform.js';
+
+let pool: WorkerPool | undefined;
 let threads: number | undefined;
 /** Whether `pool`'s workers all run (see getPool). */
 let ready = false;
@@ -16,12 +17,12 @@ let ready = false;
  * available: more threads than cores only add memory (each worker holds its own compiled programs) and
  * context switches — 1,000 threads took 177 s and 9 GB for a 1,000-point demo.
  */
-export function clampThreads(count: number, source: string, cores = availableParallelism()): number {
+export function clampThreads(count: number, source: string, cores = cpuPlatform().cores()): number {
   if (!Number.isInteger(count) || count < 1) {
     throw new RangeError(`${source}: expected a positive integer number of threads, got ${typeof count === 'number' ? count : `${JSON.stringify(count)} (${typeof count})`}`);
   }
   if (count <= cores) return count;
-  process.emitWarning(`${source} = ${count} exceeds the ${cores} cores available; using ${cores} threads`, { code: 'LAZYLINALG_THREADS_CLAMPED' });
+  cpuPlatform().warn(`${source} = ${count} exceeds the ${cores} cores available; using ${cores} threads`, 'LAZYLINALG_THREADS_CLAMPED');
   return cores;
 }
 
@@ -29,7 +30,7 @@ export function clampThreads(count: number, source: string, cores = availablePar
  * The thread count LAZYLINALG_THREADS asks for (`raw`): unset or blank gives one thread per core, a positive
  * integer (decimal or exponent form) is clamped to the cores available, anything else is an error naming it.
  */
-export function threadsFromEnvironment(raw: string | undefined, cores = availableParallelism()): number {
+export function threadsFromEnvironment(raw: string | undefined, cores = cpuPlatform().cores()): number {
   if (raw === undefined || raw.trim() === '') return cores;
   const count = Number(raw.trim());
   if (!Number.isInteger(count) || count < 1) {
@@ -40,7 +41,7 @@ export function threadsFromEnvironment(raw: string | undefined, cores = availabl
 
 /** Number of threads CPU products are split over (LAZYLINALG_THREADS is read at the first call). */
 export function poolThreads(): number {
-  threads ??= threadsFromEnvironment(process.env['LAZYLINALG_THREADS']);
+  threads ??= threadsFromEnvironment(cpuPlatform().env('LAZYLINALG_THREADS'));
   return threads;
 }
 
@@ -59,16 +60,9 @@ export async function setCpuThreads(count: number): Promise<void> {
  * The pool, started at the first call: its workers boot (a Node environment each) in the background; the pool
  * is ready (`poolReady`) once they all run.
  */
-export function getPool(): Piscina {
+export function getPool(): WorkerPool {
   if (pool) return pool;
-  const p = (pool = new Piscina({
-    filename: new URL('./pool-worker.js', import.meta.url).href,
-    minThreads: poolThreads(),
-    maxThreads: poolThreads(),
-    // one task per worker at a time: tasks are already sized to one row range per core
-    concurrentTasksPerWorker: 1,
-    idleTimeout: 30_000,
-  }));
+  const p = (pool = cpuPlatform().createPool(poolThreads()));
   ready = false;
   // ready once every worker thread runs (its Node environment booted, the costly part); no probe task, which
   // would hold a worker that a product could use
@@ -89,13 +83,6 @@ export function poolReady(): boolean {
 /** Whether the pool's worker threads are running (started and not shut down). */
 export function poolStarted(): boolean {
   return pool !== undefined;
-}
-
-/** One task of a product on the pool's memory: `module`'s `reduce(...args)` against `memory`. */
-export interface PoolTask {
-  module: WebAssembly.Module;
-  memory: WebAssembly.Memory;
-  args: number[];
 }
 
 /**

@@ -3,12 +3,12 @@
  * code generated from the AST (`wasm-emit.ts`), split by rows over a pool of worker threads
  * that share one WebAssembly memory. K is never stored: memory is O((n + m)·d + (n + m)·k).
  */
-import { setFlagsFromString } from 'node:v8';
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { getPool, poolReady, poolThreads, runOnPool } from './pool.js';
 import { assembleWat } from './wat-assemble.js';
+import { cpuPlatform, watForPlatform } from './platform.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
@@ -24,18 +24,11 @@ const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
 
 let optimizingOnly = false;
 
-/**
- * Kernel modules are compiled by V8's optimizing compiler only (`--no-liftoff`), in Node, from the first
- * compile on. With the default baseline-first tiering, the first product of a new program runs entirely in
- * baseline code — a wasm call does not switch tiers mid-call and each worker runs one long call — measured
- * 9.3 s instead of 0.63 s for a first 64-column product at n = 8,000. The flag only changes how later wasm
- * modules compile (slower to compile, fast from the first call); LAZYLINALG_WASM_TIERING=default leaves V8
- * as it is.
- */
+/** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
 function useOptimizingCompiler(): void {
   if (optimizingOnly) return;
   optimizingOnly = true;
-  if (process.env['LAZYLINALG_WASM_TIERING'] !== 'default') setFlagsFromString('--no-liftoff');
+  cpuPlatform().optimizeWasm();
 }
 
 /** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
@@ -49,7 +42,7 @@ export function compileWat(key: string, wat: () => string): Promise<WebAssembly.
   if (!m) {
     useOptimizingCompiler();
     // V8 validates on compile (the assembler checks syntax only); compilation runs on V8's background threads
-    m = (async () => WebAssembly.compile(assembleWat(wat()) as Uint8Array<ArrayBuffer>))();
+    m = (async () => WebAssembly.compile(assembleWat(watForPlatform(wat())) as Uint8Array<ArrayBuffer>))();
     moduleCache.set(key, m);
     m.catch(() => moduleCache.delete(key));
   }

@@ -7,22 +7,30 @@
  * properties only, so `constructor` or `__proto__` never reach Object.prototype).
  * Implicit multiplication (`2 x`, `2 sqnorm2(x - y)`) is mathjs syntax for `*` and is accepted.
  */
-import { createRequire } from 'node:module';
 import type { MathNode } from 'mathjs';
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
 import { Formula, Pm, max, min } from './builder.js';
 import { FormulaError } from './errors.js';
 import { MAX_FORMULA_DEPTH, binary, unary } from './nodes.js';
 
-/**
- * mathjs's parser, loaded at the first string formula: loading mathjs builds its whole function library
- * (measured 3.5–4.4 s of a fresh process's import on the loaded 2-vCPU VM), which operators built without
- * strings never use. kernelOperator is synchronous and ESM has no synchronous dynamic import: this is a
- * CommonJS require of the same package (its CommonJS build).
- */
-let mathParse: ((source: string) => MathNode) | undefined;
-function mathjsParse(): (source: string) => MathNode {
-  mathParse ??= (createRequire(import.meta.url)('mathjs') as typeof import('mathjs')).parse;
+/** mathjs's `parse`, as a host loads it (`mathjs-node.ts`, `mathjs-browser.ts`). */
+export type MathjsParse = (source: string) => MathNode;
+
+/** Where mathjs's parser comes from, installed by the entry point; called at the first string formula. */
+let loadMathParse: (() => MathjsParse) | undefined;
+let mathParse: MathjsParse | undefined;
+
+/** Installs how mathjs's parser is loaded (the entry points do; tests importing internals use test/setup-platform.ts). */
+export function installMathjsLoader(load: () => MathjsParse): void {
+  loadMathParse = load;
+  mathParse = undefined;
+}
+
+function mathjsParse(): MathjsParse {
+  if (!mathParse) {
+    if (!loadMathParse) throw new Error("lazylinalg: no mathjs loader installed; import 'lazylinalg' (Node or browser entry) before its internal modules");
+    mathParse = loadMathParse();
+  }
   return mathParse;
 }
 

@@ -43,10 +43,12 @@ describe('CPU thread count', () => {
     vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
     vi.stubEnv('LAZYLINALG_THREADS', '1000');
     vi.resetModules();
+    await import('../../src/cpu/platform-node.js'); // the fresh modules' platform, as the Node entry installs it
     const fresh = await import('../../src/cpu/pool.js');
     expect(fresh.poolThreads()).toBe(availableParallelism());
     vi.stubEnv('LAZYLINALG_THREADS', '1.5');
     vi.resetModules();
+    await import('../../src/cpu/platform-node.js');
     const again = await import('../../src/cpu/pool.js');
     expect(() => again.poolThreads()).toThrow(/got '1\.5'/);
   });

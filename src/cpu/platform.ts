@@ -1,0 +1,72 @@
+/**
+ * What the CPU backend needs from its host, installed once by the entry point: the Node entry
+ * (`platform-node.ts`: os, piscina worker threads, V8 flags) or the browser entry
+ * (`platform-browser.ts`: Web Workers, `navigator`). Nothing below the entry sniffs its runtime, so a
+ * browser bundle's module graph holds no Node built-in.
+ */
+
+/** One task of a product on the pool's memory: `module`'s `reduce(...args)` against `memory`. */
+export interface PoolTask {
+  module: WebAssembly.Module;
+  memory: WebAssembly.Memory;
+  args: number[];
+}
+
+/** A worker of a pool: says 'online' once it can take tasks. */
+export interface PoolWorker {
+  once(event: 'online', listener: () => void): unknown;
+  terminate(): Promise<unknown> | void;
+}
+
+/** A pool of workers running one `PoolTask` each at a time (piscina's shape: its Node pool is one). */
+export interface WorkerPool {
+  readonly threads: readonly PoolWorker[];
+  /** Tasks waiting for a worker. */
+  readonly queueSize: number;
+  run(task: PoolTask): Promise<unknown>;
+  destroy(): Promise<void>;
+}
+
+export interface CpuPlatform {
+  /** For messages, e.g. 'node' or 'browser (cross-origin isolated)'. */
+  readonly name: string;
+  /** Whether WebAssembly memories are created shared (workers then read and write the caller's memory). */
+  readonly sharedMemory: boolean;
+  /** Threads products may use: the cores, or 1 where memories cannot be shared with workers. */
+  cores(): number;
+  /** Bytes of memory of the machine (an estimate where the host hides it). */
+  totalMemory(): number;
+  /** An environment setting (LAZYLINALG_THREADS, …), undefined where the host has none. */
+  env(name: string): string | undefined;
+  /** A warning to the user, once per call. */
+  warn(message: string, code: string): void;
+  /** Asks the host to compile later WebAssembly modules with its optimizing tier only, where it can. */
+  optimizeWasm(): void;
+  /** A pool of `threads` workers, each able to run a `PoolTask`. */
+  createPool(threads: number): WorkerPool;
+}
+
+let installed: CpuPlatform | undefined;
+
+/** Installs the host's platform (the entry points do; tests importing internals use test/setup-platform.ts). */
+export function installCpuPlatform(platform: CpuPlatform): void {
+  installed = platform;
+}
+
+/** The installed platform; an error saying how to get one when no entry point installed it. */
+export function cpuPlatform(): CpuPlatform {
+  if (!installed) {
+    throw new Error("lazylinalg: no CPU platform installed; import 'lazylinalg' (Node or browser entry) before its internal modules");
+  }
+  return installed;
+}
+
+/** A memory of `pages` 64 KiB pages (fixed size), shared with the workers where the platform allows. */
+export function newWasmMemory(pages: number): WebAssembly.Memory {
+  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: cpuPlatform().sharedMemory });
+}
+
+/** The module text for this platform: the emitters import a shared memory, which an unshared one cannot satisfy. */
+export function watForPlatform(wat: string): string {
+  return cpuPlatform().sharedMemory ? wat : wat.replace(/\(memory 1 65536 shared\)/g, '(memory 1 65536)');
+}
