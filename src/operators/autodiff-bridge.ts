@@ -14,6 +14,11 @@ export interface AutodiffModule {
 
 let autodiffModule: Promise<AutodiffModule> | undefined;
 
+/** Makes `m` the module the conveniences use instead of the lazy import (the browser entry registers it). */
+export function registerAutodiffModule(m: AutodiffModule): void {
+  autodiffModule = Promise.resolve(m);
+}
+
 export function loadAutodiffModule(): Promise<AutodiffModule> {
   autodiffModule ??= (async () => {
     const spec = new URL('../autodiff/index.js', import.meta.url).href;

@@ -388,13 +388,18 @@ export abstract class LinearOperator {
 // ==================================================================== lazy preconditioners
 
 /** The slice of src/preconditioners that `solve`, `preconditioner` and `dispose` need; typed loosely (that module owns the types). */
-interface PreconditionerModule {
+export interface PreconditionerModule {
   solveShifted(A: LinearOperator, b: VectorLike | BlockLike, alpha: number, options: unknown): Promise<Float64Array | Matrix | SolveResultLike>;
   preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown): Promise<LinearOperator | undefined>;
   disposePreconditioners(A: LinearOperator): Promise<void>;
 }
 
 let preconditionerModule: Promise<PreconditionerModule> | undefined;
+
+/** Makes `m` the module `solve` uses instead of the lazy import (the browser entry registers it: bundles have no runtime specifiers). */
+export function registerPreconditionerModule(m: PreconditionerModule): void {
+  preconditionerModule = Promise.resolve(m);
+}
 
 /**
  * src/preconditioners sits above operators (it builds kernel operators), so it is reached by a
