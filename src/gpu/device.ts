@@ -117,11 +117,19 @@ function isNode(): boolean {
   return typeof p?.versions?.node === 'string' && navigatorGpu() === undefined;
 }
 
+/** The Node `webgpu` package's loader, installed by the Node entry (dawn-node.ts); a browser bundle has none. */
+export type DawnLoader = () => Promise<{ create(options: string[]): GPU; globals: object }>;
+let dawnLoader: DawnLoader | undefined;
+
+/** Installs how the Node `webgpu` package (Dawn) is loaded (the Node entry does). */
+export function installDawnLoader(load: DawnLoader): void {
+  dawnLoader = load;
+}
+
 async function loadDawn(): Promise<{ create(options: string[]): GPU; globals: object } | string> {
+  if (!dawnLoader) return "no loader of the 'webgpu' package installed (import lazylinalg's Node entry)";
   try {
-    // a variable specifier, so browser bundlers leave the Node-only package alone
-    const specifier = 'webgpu';
-    return (await import(specifier)) as { create(options: string[]): GPU; globals: object };
+    return await dawnLoader();
   } catch (error) {
     return `the 'webgpu' package could not be loaded (${(error as Error).message})`;
   }
