@@ -13,11 +13,13 @@ import { drawClusters, drawSurface } from './draw.js';
 type Task = 'cluster' | 'interpolate';
 type Backend = 'gpu' | 'cpu';
 
-interface Dataset { name: string; points: number[][]; values?: Float64Array; truth?: Int32Array }
+interface Dataset { name: string; points: number[][]; values?: Float64Array; truth?: Int32Array; fn?: (x: number, y: number) => number }
 
 export interface DemoResult {
   task: Task;
   backend: Backend;
+  /** Interpolation of the 2-D signal sample: RMS error of the surface against the signal, on the grid. */
+  rmse?: number;
   /** GPU adapter or CPU threads, as shown in the page. */
   backendLabel: string;
   adapter?: { vendor: string; architecture: string; description: string; software: boolean };
@@ -52,15 +54,16 @@ function num(id: string): number | undefined {
 function signal(n: number, seed: number): Dataset {
   let s = (seed >>> 0) + 0x9e3779b9;
   const rand = () => { s = (s + 0x6d2b79f5) >>> 0; let t = s; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296; };
+  const fn = (x: number, y: number) => Math.sin(3 * x) * Math.cos(2 * y) + 0.5 * Math.exp(-8 * ((x - 0.4) ** 2 + (y + 0.3) ** 2));
   const points: number[][] = [];
   const values = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     const x = 2 * rand() - 1;
     const y = 2 * rand() - 1;
     points.push([x, y]);
-    values[i] = Math.sin(3 * x) * Math.cos(2 * y) + 0.5 * Math.exp(-8 * ((x - 0.4) ** 2 + (y + 0.3) ** 2));
+    values[i] = fn(x, y);
   }
-  return { name: '2-D signal', points, values };
+  return { name: '2-D signal', points, values, fn };
 }
 
 function dataset(): Dataset {
@@ -124,8 +127,20 @@ async function interpolate(d: Dataset, backend: Backend): Promise<DemoResult> {
   const surface = await kernelFor($<HTMLSelectElement>('kernel').value, grid, sigma, backend, d.points).matvec(coef);
   const ms = performance.now() - t0;
   drawSurface(canvas, d.points, surface, G, lo, hi);
-  const its = (fit as { iterations?: number }).iterations;
-  return { task: 'interpolate', backend, ...(await backendLabel(backend)), sigma, iterations: its ?? 'direct (dense factor)', ms };
+  // the solve's plan: a dense Cholesky factor where it pays (no iterations), else preconditioned CG
+  const plan = (fit as { plan?: { method?: string; preconditioner?: string } }).plan;
+  const cgIts = (fit as { iterations?: number }).iterations;
+  const its = plan?.method === 'cholesky' ? 'none (dense Cholesky factor)' : `${cgIts} (${plan?.method ?? 'cg'}${plan?.preconditioner ? `, preconditioner ${plan.preconditioner}` : ''})`;
+  let rmse: number | undefined;
+  if (d.fn) {
+    let s = 0;
+    grid.forEach((p, k) => { s += (surface[k]! - d.fn!(p[0]!, p[1]!)) ** 2; });
+    rmse = Math.sqrt(s / grid.length);
+  }
+  return {
+    task: 'interpolate', backend, ...(await backendLabel(backend)), sigma, iterations: its, ms,
+    ...(rmse !== undefined ? { rmse } : {}),
+  };
 }
 
 export function bounds(points: number[][]): [number[], number[]] {
@@ -154,6 +169,7 @@ async function run(): Promise<void> {
       `iterations: ${r.iterations}`,
       `σ = ${r.sigma.toPrecision(3)}`,
       ...(r.ari !== undefined ? [`ARI vs truth: ${r.ari.toFixed(3)}`] : []),
+      ...(r.rmse !== undefined ? [`RMS error vs the signal: ${r.rmse.toExponential(2)}`] : []),
     ].join('\n');
     setStatus('done', 'done');
   } catch (error) {

@@ -45,7 +45,7 @@ function serve(dir: string): Promise<{ server: Server; url: string }> {
   }));
 }
 
-interface PageResult { labels?: number[]; ari?: number; backendLabel: string; adapter?: { architecture: string; vendor: string; software: boolean }; iterations: number | string; ms: number }
+interface PageResult { labels?: number[]; ari?: number; rmse?: number; backendLabel: string; adapter?: { architecture: string; vendor: string; software: boolean }; iterations: number | string; ms: number }
 
 async function runInPage(page: Page, backend: 'gpu' | 'cpu'): Promise<PageResult> {
   await page.selectOption('#backend', backend);
@@ -126,6 +126,19 @@ describe('the demo page in Chromium', () => {
     expect(await canvasColours(page)).toBe(CLUSTERS);
     await page.screenshot({ path: join(OUT, 'clusters-cpu.png') });
     expect(consoleErrors).toEqual([]);
+  });
+
+  it('interpolates the 2-D signal on the GPU and on the CPU', async () => {
+    await page.selectOption('#sample', 'signal');
+    await page.fill('#n', '300');
+    await page.fill('#sigma', '0.3');
+    for (const backend of ['gpu', 'cpu'] as const) {
+      const r = await runInPage(page, backend);
+      console.log(`page interpolation on ${r.backendLabel}: ${r.iterations} iterations, RMS error ${r.rmse?.toExponential(2)}, ${r.ms.toFixed(0)} ms`);
+      // 300 points of a smooth signal on [-1, 1]², α = 1e-3: the surface follows the signal to a few percent
+      expect(r.rmse).toBeLessThan(0.05);
+      await page.screenshot({ path: join(OUT, `surface-${backend}.png`) });
+    }
   });
 
   it('shows an error in the page for a malformed CSV', async () => {
