@@ -3,6 +3,7 @@
  * on WebGPU or on the CPU, drawn on a canvas with timings, iterations and the backend used. The last run's
  * result is kept on `window.lazylinalgDemo` for the browser test.
  */
+import * as lazylinalg from 'lazylinalg';
 import {
   adjustedRandIndex, cauchyKernel, concentricCircles, gaussianKernel, getBackendInfo, laplacianKernel, maternKernel,
   setBackend, spectralClustering, twoMoons, type KernelOperator,
@@ -39,6 +40,8 @@ let dropped: Dataset | undefined;
 
 const state = { lastResult: undefined as DemoResult | undefined, lastError: undefined as string | undefined };
 (window as unknown as { lazylinalgDemo: typeof state }).lazylinalgDemo = state;
+// the library itself, for the browser console (and the browser test)
+(window as unknown as { lazylinalg: typeof lazylinalg }).lazylinalg = lazylinalg;
 
 function setStatus(s: 'idle' | 'running' | 'done' | 'error', text: string): void {
   status.dataset['state'] = s;

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { adjustedRandIndex, concentricCircles, spectralClustering } from '../../src/index.js';
+import { adjustedRandIndex, concentricCircles, gaussianKernel, spectralClustering } from '../../src/index.js';
 
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -32,10 +32,11 @@ function serve(dir: string): Promise<{ server: Server; url: string }> {
     let file = join(dir, path);
     if (existsSync(file) && statSync(file).isDirectory()) file = join(file, 'index.html');
     if (!file.startsWith(dir) || !existsSync(file)) { res.writeHead(404).end(); return; }
+    // ?isolation=off serves the page without COOP/COEP: not cross-origin isolated, unshared memory, one thread
+    const isolated = !(req.url ?? '').includes('isolation=off');
     res.writeHead(200, {
       'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-      'Cross-Origin-Opener-Policy': 'same-origin',
-      'Cross-Origin-Embedder-Policy': 'require-corp',
+      ...(isolated ? { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' } : {}),
     });
     res.end(readFileSync(file));
   });
@@ -72,6 +73,7 @@ describe('the demo page in Chromium', () => {
   let browser: Browser;
   let server: Server;
   let page: Page;
+  let url: string;
   const consoleErrors: string[] = [];
 
   beforeAll(async () => {
@@ -83,7 +85,8 @@ describe('the demo page in Chromium', () => {
     browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
     page.on('pageerror', (e) => consoleErrors.push(e.message));
-    await page.goto(s.url);
+    url = s.url;
+    await page.goto(url);
     await page.selectOption('#sample', 'circles');
     await page.fill('#n', String(N));
     await page.fill('#seed', String(SEED));
@@ -138,6 +141,40 @@ describe('the demo page in Chromium', () => {
       // 300 points of a smooth signal on [-1, 1]², α = 1e-3: the surface follows the signal to a few percent
       expect(r.rmse).toBeLessThan(0.05);
       await page.screenshot({ path: join(OUT, `surface-${backend}.png`) });
+    }
+  });
+
+  it('a large CPU product runs on Web Workers sharing the memory and equals Node\'s', async () => {
+    const n = 2500; // 6.25e6 pairs: enough for the product to start the pool and wait for it
+    const points = concentricCircles(n, { seed: SEED, nCircles: 2 }).points;
+    const v = Float64Array.from({ length: n }, (_, i) => Math.sin(i));
+    const expected = await gaussianKernel(points, { sigma: 0.5, backend: 'cpu', dtype: 'float64' }).matvec(v);
+    const got = await page.evaluate(async ({ points, v }) => {
+      const lib = (window as unknown as { lazylinalg: typeof import('../../src/browser.js') }).lazylinalg;
+      return Array.from(await lib.gaussianKernel(points, { sigma: 0.5, backend: 'cpu', dtype: 'float64' }).matvec(v));
+    }, { points, v: Array.from(v) });
+    expect(page.workers().length).toBeGreaterThanOrEqual(2);
+    let err = 0;
+    let norm = 0;
+    got.forEach((g, i) => { err = Math.max(err, Math.abs(g - expected[i]!)); norm = Math.max(norm, Math.abs(expected[i]!)); });
+    expect(err / norm).toBeLessThan(1e-12);
+  });
+
+  it('without cross-origin isolation the CPU path runs on one thread (unshared memory) with the same labels', async () => {
+    const sample = concentricCircles(N, { seed: SEED, nCircles: 2 });
+    const node = await spectralClustering(sample.points, { nClusters: CLUSTERS, seed: SEED, backend: 'cpu' });
+    const plain = await browser.newPage();
+    try {
+      await plain.goto(`${url}?isolation=off`);
+      expect(await plain.evaluate(() => self.crossOriginIsolated)).toBe(false);
+      await plain.fill('#n', String(N));
+      await plain.fill('#seed', String(SEED));
+      const cpu = await runInPage(plain, 'cpu');
+      expect(cpu.backendLabel).toBe('CPU: WebAssembly, 1 thread (not cross-origin isolated)');
+      expect(cpu.labels).toEqual(Array.from(node.labels));
+      expect(plain.workers()).toHaveLength(0);
+    } finally {
+      await plain.close();
     }
   });
 
