@@ -39,7 +39,7 @@ for nb in "${notebooks[@]}"; do
   if jupyter-nbconvert "${args[@]}" "$nb" >"$tmp/log" 2>&1; then
     echo "ok    $nb ($(( $(date +%s) - start )) s)"
   else
-    echo "FAIL  $nb"; grep -v '^\[NbConvertApp\]' "$tmp/log" | tail -40; status=1
+    echo "FAIL  $nb"; { grep -q CellExecutionError "$tmp/log" && sed -n '/^nbclient.exceptions.CellExecutionError/,$p' "$tmp/log" || tail -40 "$tmp/log"; } | head -60; status=1
   fi
 done
 exit $status
