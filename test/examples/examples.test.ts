@@ -27,6 +27,16 @@ const CHECKS: Record<string, (out: string) => void> = {
     expect(residuals).toHaveLength(5);
     for (const r of residuals) expect(r).toBeLessThan(1e-8);
   },
+  'spectral-clustering.mjs': (out) => {
+    const ari = numbersAfter(out, 'the true groups:');
+    expect(ari).toHaveLength(2);
+    for (const a of ari) expect(a).toBeGreaterThanOrEqual(0.95);
+  },
+  'kernel-ridge.mjs': (out) => {
+    expect(numbersAfter(out, 'noiseless f:')[0]).toBeLessThan(0.08);
+    expect(numbersAfter(out, 'held-out points:')[0]).toBeGreaterThan(0.95);
+    expect(out).toContain('two outputs at 3 points: 3×2');
+  },
   'choosing-a-preconditioner.mjs': (out) => {
     const infos = numbersAfter(out, 'info');
     expect(infos).toHaveLength(4);
