@@ -1,0 +1,88 @@
+import { EigenvalueDecomposition, Matrix, solve } from 'ml-matrix';
+import { afterAll, describe, expect, it } from 'vitest';
+import { concentricCircles, twoMoons } from '../../src/apps/datasets.js';
+import { adjustedRandIndex } from '../../src/apps/metrics.js';
+import { defaultSpectralSigma, spectralClustering } from '../../src/apps/spectral-clustering.js';
+import { shutdownCpuPool } from '../../src/cpu/pool.js';
+import { hasGpu } from '../gpu/gpu-env.js';
+
+afterAll(() => shutdownCpuPool());
+
+const moons = twoMoons(3000, { noise: 0.06, seed: 1 });
+const circles = concentricCircles(3000, { nCircles: 3, noise: 0.1, seed: 1 });
+
+describe('spectralClustering (CPU)', () => {
+  it('separates two noisy moons, n = 3,000: adjusted Rand index ≥ 0.95', async () => {
+    const r = await spectralClustering(moons.points, { nClusters: 2, seed: 0, backend: 'cpu' });
+    expect(adjustedRandIndex(r.labels, moons.labels)).toBeGreaterThanOrEqual(0.95);
+    expect(r.labels).toBeInstanceOf(Int32Array);
+    expect([r.embedding.rows, r.embedding.columns]).toEqual([3000, 2]);
+    expect(r.sigma).toBe(defaultSpectralSigma(moons.points, { neighbors: 10, seed: 0 }));
+    expect(r.eigenvalues[1]).toBeCloseTo(1, 6); // D^{1/2}·1 is the top eigenvector, eigenvalue exactly 1
+  });
+
+  it('separates three concentric noisy circles, n = 3,000: adjusted Rand index ≥ 0.95', async () => {
+    const r = await spectralClustering(circles.points, { nClusters: 3, seed: 0, backend: 'cpu' });
+    expect(adjustedRandIndex(r.labels, circles.labels)).toBeGreaterThanOrEqual(0.95);
+    expect(new Set(r.labels).size).toBe(3);
+  });
+
+  it('gives the same labels for the same seed', async () => {
+    const small = twoMoons(400, { seed: 5 });
+    const a = await spectralClustering(small.points, { nClusters: 2, seed: 3 });
+    const b = await spectralClustering(small.points, { nClusters: 2, seed: 3 });
+    expect(b.labels).toEqual(a.labels);
+    expect(b.sigma).toBe(a.sigma);
+  });
+
+  it('eigenvalues and embedding agree with a dense eigendecomposition of D^{-1/2}(K − I)D^{-1/2} (n = 300, float64)', async () => {
+    const { points } = concentricCircles(300, { nCircles: 2, noise: 0.05, seed: 2 });
+    const sigma = 0.3;
+    const r = await spectralClustering(points, { nClusters: 2, sigma, seed: 0, dtype: 'float64', tol: 1e-8 });
+    const n = points.length;
+    const W = new Matrix(n, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      if (i !== j) W.set(i, j, Math.exp(-((points[i]![0]! - points[j]![0]!) ** 2 + (points[i]![1]! - points[j]![1]!) ** 2) / (2 * sigma * sigma)));
+    }
+    const s = W.sum('row').map((d) => 1 / Math.sqrt(d));
+    const A = new Matrix(n, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) A.set(i, j, s[i]! * W.get(i, j) * s[j]!);
+    const e = new EigenvalueDecomposition(A, { assumeSymmetric: true });
+    const order = e.realEigenvalues.map((v, i) => [v, i] as const).sort((x, y) => x[0] - y[0]).slice(-2);
+    order.forEach(([v], t) => expect(r.eigenvalues[t]).toBeCloseTo(v, 7));
+    // the same subspace: U_ours = U·Q (Q orthogonal), and row normalisation commutes with Q: E_ours = rownorm(U)·Q
+    const U = e.eigenvectorMatrix.subMatrixColumn(order.map(([, i]) => i));
+    const P = U.clone();
+    for (let i = 0; i < n; i++) P.setRow(i, U.getRow(i).map((v) => v / Math.hypot(...U.getRow(i))));
+    const Q = solve(P, r.embedding); // least squares
+    expect(Q.transpose().mmul(Q).sub(Matrix.eye(2)).norm()).toBeLessThan(1e-5);
+    expect(r.embedding.clone().sub(P.mmul(Q)).norm() / r.embedding.norm()).toBeLessThan(1e-5);
+  });
+
+  it('refuses bad options by name', async () => {
+    const p = moons.points.slice(0, 50);
+    await expect(spectralClustering(p, { nClusters: 2, affinity: 'knn' as never })).rejects.toThrow(/affinity 'knn' is not available yet/);
+    await expect(spectralClustering(p, { nClusters: 2, affinity: 'nearest' as never })).rejects.toThrow(/affinity must be 'rbf'/);
+    await expect(spectralClustering(p, {} as never)).rejects.toThrow(/option 'nClusters' is required/);
+    await expect(spectralClustering(p, { nClusters: 2, sigmaa: 1 } as never)).rejects.toThrow(/unknown option 'sigmaa'.*did you mean 'sigma'/);
+    await expect(spectralClustering(p, { nClusters: 0 })).rejects.toThrow(/nClusters must be an integer ≥ 1, got/);
+    await expect(spectralClustering(p, { nClusters: 60 })).rejects.toThrow(/nClusters \(60\) exceeds the number of points \(50\)/);
+    await expect(spectralClustering(p, { nClusters: 2, sigma: -1 })).rejects.toThrow(/sigma must be a positive finite number/);
+    await expect(spectralClustering(p, { nClusters: 2, sigma: 1e-6 })).rejects.toThrow(/σ = 0.000001 is too small: \d+ of 50 points have no neighbour/);
+  });
+
+  it('reports its stages with timings', async () => {
+    const stages: string[] = [];
+    await spectralClustering(twoMoons(300).points, { nClusters: 2, nInit: 2, onProgress: (p) => { stages.push(p.stage); expect(p.elapsedMs).toBeGreaterThanOrEqual(0); } });
+    expect([...new Set(stages)]).toEqual(['sigma', 'degrees', 'eigsh', 'kmeans', 'done']);
+  });
+});
+
+describe.skipIf(!hasGpu)('spectralClustering (GPU backend, software adapter)', () => {
+  it('separates two noisy moons and three circles, n = 3,000 each: ARI ≥ 0.95', async () => {
+    const m = await spectralClustering(moons.points, { nClusters: 2, seed: 0, backend: 'gpu' });
+    expect(adjustedRandIndex(m.labels, moons.labels)).toBeGreaterThanOrEqual(0.95);
+    const c = await spectralClustering(circles.points, { nClusters: 3, seed: 0, backend: 'gpu' });
+    expect(adjustedRandIndex(c.labels, circles.labels)).toBeGreaterThanOrEqual(0.95);
+  }, 300_000);
+});
