@@ -195,7 +195,7 @@ export async function spectralClustering(points: PointsLike, options: SpectralCl
     report('degrees');
     const S = new DiagonalOperator(scale);
     const A = new ProductOperator([S, K.shift(-1), S]); // D^{-1/2}(K − I)D^{-1/2}, applied right to left
-    const eig = await topEigenvectors(A, scale, o, (p) => report('eigsh', p));
+    const eig = await topEigenvectors(A, scale, { points, sigma }, o, (p) => report('eigsh', p));
     const embedding = rowNormalised(eig.eigenvectors);
     const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
     report('done');
@@ -233,7 +233,9 @@ function parseSpectralOptions(options: unknown) {
 }
 
 /** The top nClusters eigenpairs of A (ascending), by LOBPCG on a block started from D^{1/2}·1 (A's top eigenvector), or by eigsh. */
-async function topEigenvectors(A: LinearOperator, scale: Float64Array, o: Parsed, onProgress: (p: Partial<SpectralProgress>) => void) {
+async function topEigenvectors(
+  A: LinearOperator, scale: Float64Array, data: { points: PointsLike; sigma: number }, o: Parsed, onProgress: (p: Partial<SpectralProgress>) => void,
+) {
   const n = A.shape[0];
   const k = o.nClusters;
   if (o.eigensolver === 'eigsh') {
@@ -244,18 +246,63 @@ async function topEigenvectors(A: LinearOperator, scale: Float64Array, o: Parsed
     return { eigenvalues: eig.eigenvalues, eigenvectors: eig.eigenvectors!, matvecs: eig.matvecs };
   }
   const m = Math.min(o.blockSize ?? Math.max(2 * k, k + 8), Math.floor(n / 5));
-  const rand = mulberry32(o.seed);
+  const X0 = n >= 2 * WARM_START_SAMPLE ? await warmStart(data.points, data.sigma, scale, m, o) : startBlock(scale, m, o.seed);
+  const r = await lobpcg(A, X0, { largest: true, tol: o.tol, maxiter: o.maxiter, onProgress: (p) => onProgress({ lobpcg: p }) });
+  if (!r.converged) {
+    throw new Error(`spectralClustering: LOBPCG did not converge in ${o.maxiter} iterations (largest residual ${Math.max(...r.residualNorms).toExponential(2)} > tol ${o.tol}); raise maxiter or tol, or give a larger sigma`);
+  }
+  const cols = Array.from({ length: k }, (_, j) => m - k + j);
+  return { eigenvalues: Float64Array.from(cols, (c) => r.eigenvalues[c]!), eigenvectors: r.eigenvectors.subMatrixColumn(cols), matvecs: r.matvecs };
+}
+
+
+/** D^{1/2}·1 (A's top eigenvector, eigenvalue 1) and m − 1 seeded random columns. */
+function startBlock(scale: Float64Array, m: number, seed: number): Matrix {
+  const n = scale.length;
+  const rand = mulberry32(seed);
   const X0 = new Matrix(n, m);
   for (let i = 0; i < n; i++) {
     X0.set(i, 0, 1 / scale[i]!);
     for (let j = 1; j < m; j++) X0.set(i, j, 2 * rand() - 1);
   }
-  const r = await lobpcg(A, X0, {
-    largest: true, tol: o.tol, maxiter: o.maxiter,
-    onProgress: (p) => onProgress({ lobpcg: p }),
-  });
-  const cols = Array.from({ length: k }, (_, j) => m - k + j);
-  return { eigenvalues: Float64Array.from(cols, (c) => r.eigenvalues[c]!), eigenvectors: r.eigenvectors.subMatrixColumn(cols), matvecs: r.matvecs, converged: r.converged };
+  return X0;
+}
+
+/** Points of the subsample whose embedding starts LOBPCG on large problems. */
+export const WARM_START_SAMPLE = 2000;
+
+/**
+ * LOBPCG's start on n ≥ 2·WARM_START_SAMPLE points: the top m eigenvectors of the same normalised affinity on a seeded
+ * subsample S, extended to every point by the Nyström formula u(x) ∝ d(x)^{-1/2} Σ_{s∈S} k(x, s) d_S(s)^{-1/2} u_S(s) —
+ * one product with the n×|S| cross kernel. The subsample's eigenvectors sample the same eigenfunctions, so the start
+ * is already close and the full LOBPCG needs a few iterations where a random start needs tens.
+ */
+async function warmStart(points: PointsLike, sigma: number, scale: Float64Array, m: number, o: Parsed): Promise<Matrix> {
+  const { data, rows: n, cols: d } = toBoundData(points, 'spectralClustering: points');
+  const rand = mulberry32(o.seed + 1);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const sample = new Float64Array(WARM_START_SAMPLE * d);
+  for (let t = 0; t < WARM_START_SAMPLE; t++) { // partial Fisher–Yates: a uniform sample without replacement
+    const j = t + Math.floor(rand() * (n - t));
+    [order[t], order[j]] = [order[j]!, order[t]!];
+    sample.set(data.subarray(order[t]! * d, order[t]! * d + d), t * d);
+  }
+  const S = { data: sample, rows: WARM_START_SAMPLE, cols: d };
+  const Ks = gaussianKernel(S, { sigma, dtype: o.dtype, backend: o.backend });
+  const cross = gaussianKernel(points, { y: S, sigma, dtype: o.dtype, backend: o.backend });
+  try {
+    const scaleS = await inverseSqrtDegrees(Ks, WARM_START_SAMPLE, sigma, false);
+    const Ds = new DiagonalOperator(scaleS);
+    // a start: a tenth of the final accuracy, and not-converged is no error here (the full LOBPCG checks)
+    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), startBlock(scaleS, m, o.seed), { largest: true, tol: 10 * o.tol, maxiter: o.maxiter });
+    const W = sub.eigenvectors.clone();
+    for (let i = 0; i < WARM_START_SAMPLE; i++) for (let j = 0; j < m; j++) W.set(i, j, W.get(i, j) * scaleS[i]!);
+    const V = await cross.matmat(W);
+    for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) V.set(i, j, V.get(i, j) * scale[i]!);
+    return V;
+  } finally {
+    await Promise.all([Ks.dispose(), cross.dispose()]);
+  }
 }
 
 /** A reporter that times each stage from the last report of the stage before it. */
@@ -273,7 +320,9 @@ function stageClock(t0: number, onProgress: ((p: SpectralProgress) => void) | un
 }
 
 /** d^{-1/2} for the degrees d = (K − I)·1 of one product with the ones vector, isolated points floored (see top). */
-async function inverseSqrtDegrees(K: { matvec(x: Float64Array): Promise<Float64Array>; dtype: Dtype }, n: number, sigma: number): Promise<Float64Array> {
+async function inverseSqrtDegrees(
+  K: { matvec(x: Float64Array): Promise<Float64Array>; dtype: Dtype }, n: number, sigma: number, refuseIsolated = true,
+): Promise<Float64Array> {
   const rowSums = await K.matvec(new Float64Array(n).fill(1));
   const ulp = ISOLATED_ULPS * dtypeEps(K.dtype);
   let isolated = 0;
@@ -287,7 +336,7 @@ async function inverseSqrtDegrees(K: { matvec(x: Float64Array): Promise<Float64A
     }
     scale[i] = 1 / Math.sqrt(degree);
   }
-  if (isolated > MAX_ISOLATED_FRACTION * n) {
+  if (refuseIsolated && isolated > MAX_ISOLATED_FRACTION * n) {
     throw new RangeError(`spectralClustering: σ = ${sigma} is too small: ${isolated} of ${n} points have no neighbour within reach of the affinity; give a larger sigma`);
   }
   return scale;
