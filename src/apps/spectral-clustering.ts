@@ -222,7 +222,7 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
   report('degrees');
   const S = new DiagonalOperator(scale);
   const A = new ProductOperator([S, W, S]);
-  const eig = await topEigenvectors(A, scale, o, (p) => report('eigsh', p));
+  const eig = await topEigenvectors(A, scale, undefined, o, (p) => report('eigsh', p)); // no Gaussian warm start for a graph
   const embedding = rowNormalised(eig.eigenvectors);
   const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
   report('done');
@@ -234,7 +234,7 @@ function parseSpectralOptions(options: unknown) {
 
 /** The top nClusters eigenpairs of A (ascending), by LOBPCG on a block started from D^{1/2}·1 (A's top eigenvector), or by eigsh. */
 async function topEigenvectors(
-  A: LinearOperator, scale: Float64Array, data: { points: PointsLike; sigma: number }, o: Parsed, onProgress: (p: Partial<SpectralProgress>) => void,
+  A: LinearOperator, scale: Float64Array, data: { points: PointsLike; sigma: number } | undefined, o: Parsed, onProgress: (p: Partial<SpectralProgress>) => void,
 ) {
   const n = A.shape[0];
   const k = o.nClusters;
@@ -246,7 +246,7 @@ async function topEigenvectors(
     return { eigenvalues: eig.eigenvalues, eigenvectors: eig.eigenvectors!, matvecs: eig.matvecs };
   }
   const m = Math.min(o.blockSize ?? Math.max(2 * k, k + 8), Math.floor(n / 5));
-  const X0 = n >= 2 * WARM_START_SAMPLE ? await warmStart(data.points, data.sigma, scale, m, o) : startBlock(scale, m, o.seed);
+  const X0 = data && n >= 2 * WARM_START_SAMPLE ? await warmStart(data.points, data.sigma, scale, m, o) : startBlock(scale, m, o.seed);
   const r = await lobpcg(A, X0, { largest: true, tol: o.tol, maxiter: o.maxiter, onProgress: (p) => onProgress({ lobpcg: p }) });
   if (!r.converged) {
     throw new Error(`spectralClustering: LOBPCG did not converge in ${o.maxiter} iterations (largest residual ${Math.max(...r.residualNorms).toExponential(2)} > tol ${o.tol}); raise maxiter or tol, or give a larger sigma`);
