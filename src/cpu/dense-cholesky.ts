@@ -20,7 +20,7 @@
  */
 import { compileWat, runRowRanges } from './reduce.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
-import { poolThreads } from './pool.js';
+import { cpuTimeMs, poolTasks, recordSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
 
 /**
@@ -238,7 +238,6 @@ function updateBoundary(j1: number, kp: number, tasks: number): (t: number) => n
 async function factorPanels(
   module: WebAssembly.Module, memory: WebAssembly.Memory, wasm: FactorExports, k: number, kp: number, aOffset: number, pOffset: number,
 ): Promise<number> {
-  const threads = poolThreads();
   for (let j0 = 0; j0 < k; j0 += PANEL) {
     const j1 = Math.min(j0 + PANEL, k);
     const failed = wasm.panel(j0, j1, kp, aOffset);
@@ -247,9 +246,12 @@ async function factorPanels(
     wasm.pack(j0, j1, PANEL, kp, aOffset, pOffset);
     const rows = kp - j1;
     const madds = (rows * rows * PANEL) / 2;
-    const tasks = threads > 1 && madds >= MIN_MADDS_FOR_POOL ? Math.min(threads, rows / 4) : 1;
+    // the pool when its workers run (it starts once the calling thread's share of such work adds up: poolTasks)
+    const tasks = madds >= MIN_MADDS_FOR_POOL ? Math.min(poolTasks(false), rows / 4) : 1;
     if (tasks === 1) {
+      const start = cpuTimeMs();
       wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset);
+      if (madds >= MIN_MADDS_FOR_POOL) recordSoloWork(cpuTimeMs() - start);
     } else {
       await runRowRanges(module, memory, tasks, updateBoundary(j1, kp, tasks),
         (_t, aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);

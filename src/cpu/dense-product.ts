@@ -555,7 +555,7 @@ export class DenseKernelMatrix {
     }
     const mPad = paddedRow(m);
     // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
-    const product = options.symmetric ? compileWat(`denseSym|${storage}`, () => denseSymmetricProductWat(storage)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
+    const product = options.symmetric ? compileWat(`denseSym|${storage}|1`, () => denseSymmetricProductWat(storage, 1)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
     product.catch(() => undefined);
     const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);

@@ -75,9 +75,67 @@ export function getPool(): WorkerPool {
   return p;
 }
 
+/**
+ * CPU time (ms) that starting the pool costs: each worker boots a Node environment — two workers took 136–156 ms
+ * of process CPU until ready on the 2-core VM of bench/RESULTS.md — taken from the cores the work runs on. A
+ * process whose splittable work stays below it never starts the pool.
+ */
+export const POOL_START_COST_MS = 140;
+
+/** Calling-thread runs shorter than this (ms) are not counted as splittable work: a few pool round trips. */
+export const MIN_COUNTED_SOLO_MS = 0.5;
+
+/** CPU milliseconds of splittable work run on the calling thread since the pool was last stopped (`recordSoloWork`). */
+let soloMs = 0;
+
+/**
+ * The process's CPU time in ms (Node's `process.cpuUsage`), the measure of calling-thread work: other processes on a
+ * busy machine do not inflate it as they inflate wall time. Where there is no process (a browser), wall time.
+ */
+export function cpuTimeMs(): number {
+  if (typeof process === 'undefined' || typeof process.cpuUsage !== 'function') return performance.now();
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1000;
+}
+
+/** Counts a calling-thread run of work that the pool could have split (see `poolTasks`). */
+export function recordSoloWork(ms: number): void {
+  if (ms >= MIN_COUNTED_SOLO_MS) soloMs += ms;
+}
+
+/** The splittable work run on the calling thread so far (ms), for tests. */
+export function soloWorkMs(): number {
+  return soloMs;
+}
+
+/**
+ * How many parts to split a piece of work the pool could take into: the pool's threads when its workers run,
+ * else 1 (the calling thread) — unless `big`, work that alone pays for the workers' boot, which starts the pool
+ * and waits for it. The pool is started, in the background, once the work run on the calling thread adds up to
+ * POOL_START_COST_MS: the ski-rental rule, so that a short-lived process (a small eigsh, a fit at n ≈ 1,000)
+ * never pays for workers it would not use, and a long one pays at most twice what starting at once would.
+ */
+export function poolTasks(big: boolean): number {
+  const threads = poolThreads();
+  if (threads === 1) return 1;
+  if (poolReady()) return threads;
+  if (big) {
+    getPool();
+    return threads;
+  }
+  if (soloMs >= POOL_START_COST_MS) getPool();
+  return 1;
+}
+
 /** Whether the pool is started and its workers run: a task sent now does not wait for a thread's boot. */
 export function poolReady(): boolean {
   return pool !== undefined && ready;
+}
+
+/** Starts the pool (if it is not) and resolves once its workers run: for callers that know large work follows. */
+export async function startCpuPool(): Promise<void> {
+  getPool();
+  while (!poolReady()) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 /** Whether the pool's worker threads are running (started and not shut down). */
@@ -109,5 +167,6 @@ export async function shutdownCpuPool(): Promise<void> {
   const p = pool;
   pool = undefined;
   ready = false;
+  soloMs = 0;
   if (p) await p.destroy();
 }

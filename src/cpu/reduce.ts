@@ -6,7 +6,7 @@
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
-import { getPool, poolReady, poolThreads, runOnPool } from './pool.js';
+import { cpuTimeMs, getPool, poolTasks, poolThreads, recordSoloWork, runOnPool } from './pool.js';
 import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
 
@@ -14,9 +14,9 @@ import { cpuPlatform, watForPlatform } from './platform.js';
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
 
 /**
- * Up to this many pairs a product runs on the calling thread while the pool's workers are still starting
- * (their start is begun, for the products after): a fresh process's first products at n ≈ 2,000 would
- * otherwise wait for the workers' boot, which costs more than the product on one thread.
+ * Above this many pairs a product alone pays for starting the pool: it starts the pool and waits for its workers
+ * (see `poolTasks`); smaller products run on the calling thread until the pool runs — a fresh process's first
+ * products at n ≈ 2,000 would otherwise wait for the workers' boot, which costs more than the product on one thread.
  */
 export const MAX_PAIRS_WHILE_POOL_STARTS = 1 << 22;
 
@@ -135,17 +135,16 @@ export async function reduceKmin(
 }
 
 /**
- * How many row ranges a product over n×m pairs is split into: one per pool thread when `parallel`
- * (default: n·m ≥ MIN_PAIRS_FOR_POOL and more than one core, and for up to MAX_PAIRS_WHILE_POOL_STARTS
- * pairs only once the pool is ready — it is started here), else 1.
+ * How many row ranges a product over n×m pairs is split into: `parallel` true gives one per pool thread, false 1;
+ * by default products of n·m ≥ MIN_PAIRS_FOR_POOL go to the pool when its workers run, and otherwise run on the
+ * calling thread (the pool starts once that work adds up, or at once for more than MAX_PAIRS_WHILE_POOL_STARTS
+ * pairs: `poolTasks`).
  */
 export function rowTasks(n: number, m: number, parallel?: boolean): number {
-  let pool = parallel ?? (n * m >= MIN_PAIRS_FOR_POOL && poolThreads() > 1);
-  if (parallel === undefined && pool && n * m <= MAX_PAIRS_WHILE_POOL_STARTS && !poolReady()) {
-    getPool();
-    pool = false;
-  }
-  return pool ? Math.max(1, Math.min(poolThreads(), n)) : 1;
+  const tasks = parallel === undefined
+    ? (n * m >= MIN_PAIRS_FOR_POOL ? poolTasks(n * m > MAX_PAIRS_WHILE_POOL_STARTS) : 1)
+    : (parallel ? poolThreads() : 1);
+  return Math.max(1, Math.min(tasks, n));
 }
 
 /**
@@ -161,7 +160,9 @@ export async function runRowRanges(
 ): Promise<void> {
   if (tasks === 1) {
     const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
+    const start = cpuTimeMs();
     (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, boundary(0), boundary(1)));
+    recordSoloWork(cpuTimeMs() - start);
     return;
   }
   const jobs: Promise<void>[] = [];

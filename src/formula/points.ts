@@ -112,9 +112,10 @@ function fromFlat(p: FlatPoints, name: string): BoundData {
       `${name}: data has length ${data.length} but rows·cols = ${rows}·${cols} = ${rows * cols}`,
     );
   }
-  const copy = new Float64Array(rows * cols);
+  const copy = new Float64Array(data); // typed entries are numbers: only finiteness is left to check
   for (let k = 0; k < copy.length; k++) {
-    copy[k] = checkFinite(data[k], Math.floor(k / cols), k % cols, name);
+    // the position is formed only for the message: per entry it cost more than the copy
+    if (!Number.isFinite(copy[k]!)) checkFinite(copy[k], Math.floor(k / cols), k % cols, name);
   }
   return freezeBound(copy, rows, cols);
 }

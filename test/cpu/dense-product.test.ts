@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DenseKernelMatrix, F32_SUMS_ERROR, PACKED_BLOCK_COLUMNS, denseProductWat, denseSymmetricProductWat } from '../../src/cpu/dense-product.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
+import { startCpuPool } from '../../src/cpu/pool.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
 import { oracleProducts } from '../conformance.js';
 import { seededPoints, seededVector } from '../random-data.js';
@@ -16,6 +17,7 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
   for (const [n, m] of shapes) {
     for (const storage of ['float64', 'float32'] as const) {
       it(`${storage} storage, ${n}x${m}, 1..9 columns match the JS twin`, async () => {
+        if (n * m >= MIN_PAIRS_FOR_POOL) await startCpuPool(); // small products run on the calling thread until it runs
         const f = Vi(points(n, 3, 1)).sub(Vj(points(m, 3, 2))).sqnorm2().div(Pm(0.7, 's')).neg().exp().mul(Vi(points(n, 1, 3)).add(2));
         const Kjs = evaluateDenseJs(f.node);
         const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, m, storage);

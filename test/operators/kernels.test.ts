@@ -18,7 +18,7 @@ import {
 } from '../../src/index.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { DenseKernelMatrix } from '../../src/cpu/dense-product.js';
-import { poolThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
+import { poolThreads, shutdownCpuPool, startCpuPool } from '../../src/cpu/pool.js';
 import { checkOperatorAgainstDense, relativeError } from '../conformance.js';
 import { seededBlock, seededPoints, seededVector } from '../random-data.js';
 
@@ -228,6 +228,7 @@ describe('product paths: dimensions, odd m, fused and scratch matmat, serial and
     const m = 500;
     expect(n * m).toBeGreaterThanOrEqual(MIN_PAIRS_FOR_POOL);
     if (poolThreads() < 2) console.warn('only one CPU thread: the pool path is not exercised');
+    await startCpuPool(); // small products run on the calling thread until the pool runs
     const X = points(300, n, 3);
     const Y = points(301, m, 3);
     const k = gauss(0.2);
