@@ -44,11 +44,17 @@ export interface DenseKernelOptions {
 }
 
 /**
- * Right-hand sides a packed symmetric float64 product takes per pass over K: each stored entry loaded serves
- * them all, where one pass per column read K once per column (block CG's 10 columns: 10 passes).
+ * Right-hand sides a packed symmetric float64 product takes per pass over K, in blocks of PACKED_BLOCK_ROWS rows with
+ * one accumulator per row and column: each stored entry loaded serves them all, where one pass per column
+ * read K once per column. Measured at n = 1,257 (one thread, best of 60): 10 columns in 1.83–1.88 ms with 2 columns
+ * by 2 rows, 1.88–2.12 ms with 4 by 2, against 2.22–2.62 ms for 4 by 2 with an accumulator per half (spilled);
+ * one column 0.24–0.28 ms against 0.27–0.30 ms.
+ * Ten columns then cost ≈ 6.6 one-column products: the pass is compute-bound (≈ 17 GFlop/s of 2-lane multiply and
+ * add), where one column is bound by reading K.
  */
-export const PACKED_BLOCK_COLUMNS = 4;
-// 10 columns took 0.64× the CPU time of ten one-column passes at n = 1,257 and 6,000 (2 rows per block; 1 row: 0.70×)
+export const PACKED_BLOCK_COLUMNS = 2;
+/** Rows per block of a packed product of several columns (see PACKED_BLOCK_COLUMNS). */
+export const PACKED_BLOCK_ROWS = 2;
 
 /**
  * The reserve of a packed product after K: PACKED_BLOCK_COLUMNS columns of b and of out, the per-task float64
@@ -230,7 +236,7 @@ export function denseTransposedProductWat(storage: 'float32' | 'float64'): strin
  * float64 column sums, zeroed here; the caller adds the tasks' mirrors to out) lies c·mPad doubles
  * after the first. Row blocks never straddle a group: G is a multiple of `rows`.
  */
-export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : 2): string {
+export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS): string {
   const G = laneGroup('float64');
   const f32 = storage === 'float32';
   const elem = f32 ? 4 : 8;
@@ -245,9 +251,16 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 
   const loadK = (q: number) => f32
     ? halves.map((h) => `(local.set $k${q}_${h} (f64x2.promote_low_f32x4 (v128.load64_zero offset=${h * 8} (i32.add (local.get $p${q}) (local.get $kb)))))`)
     : halves.map((h) => `(local.set $k${q}_${h} (v128.load offset=${h * 16} (i32.add (local.get $p${q}) (local.get $kb))))`);
+  // one accumulator per row and column, fed the sum of both halves' products: half the registers of one per half,
+  // so that several columns' accumulators stay in the 16 vector registers instead of spilling; one column uses the
+  // same order of operations, so a column's result does not depend on how many share its pass
+  const accs = [0];
   const rowLoop = (r: number, label: string): string[] => {
     const qs = Array.from({ length: r }, (_, q) => q);
-    const total = (q: number, c: number) => `(f64x2.add (local.get ${acc(q, c, 0)}) (local.get ${acc(q, c, 1)}))`;
+    const total = (q: number, c: number) => `(local.get ${acc(q, c, 0)})`;
+    const product = (q: number, h: number) => `(f64x2.mul (local.get $k${q}_${h}) (local.get $x${h}))`;
+    const accumulate = (q: number, c: number) =>
+      [`(local.set ${acc(q, c, 0)} (f64x2.add (local.get ${acc(q, c, 0)}) (f64x2.add ${product(q, 0)} ${product(q, 1)})))`];
     const store = (q: number, c: number) =>
       `(f64.store ${colAt('$out', c, `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`)} (f64x2.extract_lane 0 (f64x2.add ${total(q, c)} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${total(q, c)} ${total(q, c)}))))`;
     /** The j loop from $jx (bytes into a column) to $jxEnd, K at $kb; `mirror` adds the lower-triangle half. */
@@ -259,7 +272,7 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 
         ...halves.map((h) => `(local.set $x${h} (v128.load offset=${h * 16} ${colAt('$rhs', c, '(local.get $jx)')}))`),
         ...(mirror ? halves.map((h) => `(local.set $y${h} (v128.load offset=${h * 16} ${colAt('$mirror', c, '(local.get $jx)')}))`) : []),
         ...qs.flatMap((q) => [
-          ...halves.map((h) => `(local.set ${acc(q, c, h)} (f64x2.add (local.get ${acc(q, c, h)}) (f64x2.mul (local.get $k${q}_${h}) (local.get $x${h}))))`),
+          ...accumulate(q, c),
           ...(mirror ? halves.map((h) => `(local.set $y${h} (f64x2.add (local.get $y${h}) (f64x2.mul (local.get $k${q}_${h}) (local.get $b${q}_${c}))))`) : []),
         ]),
         ...(mirror ? halves.map((h) => `(v128.store offset=${h * 16} ${colAt('$mirror', c, '(local.get $jx)')} (local.get $y${h}))`) : []),
@@ -278,7 +291,7 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 
         `(local.set $p${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`,
         ...cs.flatMap((c) => [
           `(local.set $b${q}_${c} (f64x2.splat (f64.load ${colAt('$rhs', c, `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`)})))`,
-          ...halves.map((h) => `(local.set ${acc(q, c, h)} ${zero})`),
+          ...accs.map((h) => `(local.set ${acc(q, c, h)} ${zero})`),
         ]),
       ]),
       // the diagonal block: stored whole, plain product
@@ -294,7 +307,7 @@ export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 
       `(br $${label})))`,
     ];
   };
-  const perRow = (q: number) => cs.map((c) => `(local $b${q}_${c} v128) ${halves.map((h) => `(local ${acc(q, c, h)} v128)`).join(' ')}`).join(' ');
+  const perRow = (q: number) => cs.map((c) => `(local $b${q}_${c} v128) ${accs.map((h) => `(local ${acc(q, c, h)} v128)`).join(' ')}`).join(' ');
   return [
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
