@@ -147,6 +147,24 @@ export function rowTasks(n: number, m: number, parallel?: boolean): number {
   return Math.max(1, Math.min(tasks, n));
 }
 
+/** Instances on the calling thread by module and memory (memories are recycled, so the pairs recur). */
+const instances = new WeakMap<WebAssembly.Module, WeakMap<WebAssembly.Memory, (...a: number[]) => void>>();
+
+/**
+ * The `reduce` export of `module` instantiated on `memory`, made once per pair: an instantiation cost ≈ 0.1–0.3 ms,
+ * as much as a small product (block CG at n = 1,257 made one per pass, several per iteration).
+ */
+function reduceExport(module: WebAssembly.Module, memory: WebAssembly.Memory): (...a: number[]) => void {
+  let byMemory = instances.get(module);
+  if (!byMemory) instances.set(module, (byMemory = new WeakMap()));
+  let reduce = byMemory.get(memory);
+  if (!reduce) {
+    reduce = new WebAssembly.Instance(module, { env: { mem: memory } }).exports['reduce'] as (...a: number[]) => void;
+    byMemory.set(memory, reduce);
+  }
+  return reduce;
+}
+
 /**
  * Runs the module's `reduce` export over row ranges [boundary(t), boundary(t + 1)) for t < tasks:
  * on the calling thread for one task, else one pool task per range (all on the same shared memory).
@@ -159,9 +177,9 @@ export async function runRowRanges(
   argsFor: (t: number, iStart: number, iEnd: number) => number[],
 ): Promise<void> {
   if (tasks === 1) {
-    const instance = new WebAssembly.Instance(module, { env: { mem: memory } });
+    const reduce = reduceExport(module, memory);
     const start = cpuTimeMs();
-    (instance.exports['reduce'] as (...a: number[]) => void)(...argsFor(0, boundary(0), boundary(1)));
+    reduce(...argsFor(0, boundary(0), boundary(1)));
     recordSoloWork(cpuTimeMs() - start);
     return;
   }
