@@ -89,13 +89,11 @@ export const MIN_COUNTED_SOLO_MS = 0.5;
 let soloMs = 0;
 
 /**
- * The process's CPU time in ms (Node's `process.cpuUsage`), the measure of calling-thread work: other processes on a
- * busy machine do not inflate it as they inflate wall time. Where there is no process (a browser), wall time.
+ * The process's CPU time in ms, the measure of calling-thread work: other processes on a busy machine do not
+ * inflate it as they inflate wall time (a browser has no such clock: wall time there).
  */
 export function cpuTimeMs(): number {
-  if (typeof process === 'undefined' || typeof process.cpuUsage !== 'function') return performance.now();
-  const { user, system } = process.cpuUsage();
-  return (user + system) / 1000;
+  return cpuPlatform().cpuTimeMs();
 }
 
 /** Counts a calling-thread run of work that the pool could have split (see `poolTasks`). */
