@@ -106,6 +106,19 @@ export abstract class Preconditioner extends LinearOperator {
   /** P⁻¹ R for an n×k row-major block R (R is not modified). */
   protected abstract applyBlock(R: Tall): Promise<Tall>;
 
+  /**
+   * log det P, P the matrix whose inverse this applies, where its structure gives it exactly (the preconditioned
+   * log-determinant estimator adds it to its estimate of log det P^{-1/2}(A + μI)P^{-1/2}); undefined where it does not.
+   */
+  logdet(): number | undefined {
+    return undefined;
+  }
+
+  /** k probes z (n×k) with E[z zᵀ] = P, for preconditioned stochastic estimators; undefined where unsupported. */
+  sampleProbes(_k: number, _rng: () => number): Tall | undefined {
+    return undefined;
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
     return (await this.applyBlock(tall(x.length, 1, x))).data;
   }
@@ -160,4 +173,11 @@ export async function applyWoodbury(F: Factor, R: Float64Array | CholeskySolver,
   const f = FT.data;
   for (let t = 0; t < out.length; t++) out[t] = (x[t]! - f[t]!) / mu;
   return tall(X.rows, X.cols, out);
+}
+
+/** An n×k block of independent ±1 entries (Rademacher: identity covariance, the least variance for trace estimates). */
+export function rademacher(n: number, k: number, rng: () => number): Tall {
+  const out = new Float64Array(n * k);
+  for (let t = 0; t < out.length; t++) out[t] = rng() < 0.5 ? -1 : 1;
+  return tall(n, k, out);
 }

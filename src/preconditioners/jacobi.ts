@@ -2,7 +2,7 @@
 import type { Tall } from './dense.js';
 import { tall } from './dense.js';
 import { checkArgument } from '../operators/options.js';
-import { Preconditioner, shiftField, squareOperator, type OperatorLike } from './common.js';
+import { Preconditioner, rademacher, shiftField, squareOperator, type OperatorLike } from './common.js';
 
 export class JacobiPreconditioner extends Preconditioner {
   /** 1 / (A_ii + shift). */
@@ -21,6 +21,23 @@ export class JacobiPreconditioner extends Preconditioner {
       for (let c = 0; c < k; c++) out[i * k + c] = w * R.data[i * k + c]!;
     }
     return tall(R.rows, k, out);
+  }
+
+  /** log det P = Σ log(A_ii + shift). */
+  override logdet(): number {
+    let s = 0;
+    for (let i = 0; i < this.inverseDiagonal.length; i++) s -= Math.log(this.inverseDiagonal[i]!);
+    return s;
+  }
+
+  /** z = P^{1/2} ε, ε Rademacher. */
+  override sampleProbes(k: number, rng: () => number): Tall {
+    const z = rademacher(this.inverseDiagonal.length, k, rng);
+    for (let i = 0; i < z.rows; i++) {
+      const s = 1 / Math.sqrt(this.inverseDiagonal[i]!);
+      for (let c = 0; c < k; c++) z.data[i * k + c]! *= s;
+    }
+    return z;
   }
 
   override async diagonal(): Promise<Float64Array> {

@@ -46,6 +46,7 @@ import {
   Preconditioner,
   assertFiniteBlock,
   describeOperand,
+  rademacher,
   rankBelow,
   refuseInapplicable,
   rhsField,
@@ -321,6 +322,39 @@ export class NystromPreconditioner extends Preconditioner {
     const out = mulSmall(this.B, HT.data, k).data;
     for (let t = 0; t < out.length; t++) out[t]! += X.data[t]!;
     return tall(X.rows, k, out);
+  }
+
+  /** log det P = Σ_t log((λ̂_t + μ)/(λ̂_ℓ + μ)): P = I + U diag(1/d_t − 1) Uᵀ has eigenvalues 1/d_t on U and 1 beside it. */
+  override logdet(): number {
+    const l = this.rank;
+    const floor = this.eigenvalues[l - 1]! + this.mu;
+    let s = 0;
+    for (let t = 0; t < l; t++) if (this.sigma2[t]! > 0) s += Math.log((this.eigenvalues[t]! + this.mu) / floor);
+    return s;
+  }
+
+  /** z = P^{1/2} ε = ε + U diag(1/√d_t − 1) Uᵀ ε, ε Rademacher, applied as ε + B H' Bᵀ ε like P⁻¹ (U = B V Σ⁻¹). */
+  override sampleProbes(k: number, rng: () => number): Tall {
+    const l = this.rank;
+    const floor = this.eigenvalues[l - 1]! + this.mu;
+    const w = new Float64Array(l);
+    for (let t = 0; t < l; t++) {
+      const s = this.sigma2[t]!;
+      w[t] = s > 0 ? (Math.sqrt((this.eigenvalues[t]! + this.mu) / floor) - 1) / s : 0;
+    }
+    const H = new Float64Array(l * l);
+    for (let a = 0; a < l; a++) {
+      for (let b = 0; b < l; b++) {
+        let s = 0;
+        for (let t = 0; t < l; t++) s += this.V[a * l + t]! * w[t]! * this.V[b * l + t]!;
+        H[a * l + b] = s;
+      }
+    }
+    const E = rademacher(this.shape[0], k, rng);
+    const HT = mulSmall(tall(l, l, H), cross(this.B, E), k);
+    const out = mulSmall(this.B, HT.data, k);
+    for (let t = 0; t < out.data.length; t++) out.data[t]! += E.data[t]!;
+    return out;
   }
 
   /** U (n×ℓ, orthonormal columns aligned with `eigenvalues`), formed on request: O(nℓ²). */

@@ -7,11 +7,12 @@
  * The preconditioner is P = L Lᵀ + μI, inverted by Woodbury:
  *   P⁻¹ = (1/μ) (I − L (μI + LᵀL)⁻¹ Lᵀ),   with a Cholesky factor of the r×r middle matrix.
  */
-import { choleskyUpper, gram, tall, toMatrix, type Tall } from './dense.js';
+import { choleskyUpper, fillGaussian, gram, mulSmall, tall, toMatrix, type Tall } from './dense.js';
 import { columnSource } from './kernel-access.js';
 import {
   Preconditioner,
   applyWoodbury,
+  rademacher,
   rankBelow,
   shiftField,
   squareOperator,
@@ -135,6 +136,24 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
 
   protected override applyBlock(X: Tall): Promise<Tall> {
     return applyWoodbury(this.factor, this.R, this.mu, X);
+  }
+
+  /** log det(L Lᵀ + μI) = (n − r) log μ + log det(μI + LᵀL), the r×r determinant from its Cholesky factor. */
+  override logdet(): number {
+    const r = this.rank;
+    let s = (this.shape[0] - r) * Math.log(this.mu);
+    for (let t = 0; t < r; t++) s += 2 * Math.log(this.R[t * r + t]!);
+    return s;
+  }
+
+  /** z = L g + √μ ε (g Gaussian in R^r, ε Rademacher in R^n): E[z zᵀ] = L Lᵀ + μI = P. */
+  override sampleProbes(k: number, rng: () => number): Tall {
+    const g = fillGaussian(new Float64Array(this.rank * k), rng);
+    const z = mulSmall(this.Lt, g, k);
+    const e = rademacher(this.shape[0], k, rng);
+    const s = Math.sqrt(this.mu);
+    for (let t = 0; t < z.data.length; t++) z.data[t]! += s * e.data[t]!;
+    return z;
   }
 
   protected override describe(): string {

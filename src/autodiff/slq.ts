@@ -1,0 +1,235 @@
+/**
+ * Log-determinants by stochastic Lanczos quadrature (Ubaru, Chen & Saad, SIMAX 2017), the way GPyTorch's
+ * `inv_quad_logdet` does it (Gardner et al., NeurIPS 2018): one block PCG (`mbcg`) on [y, z₁ … z_t] gives A⁻¹y, the
+ * probes' solves A⁻¹zᵢ for trace terms, and per probe the Lanczos tridiagonal whose Gauss quadrature estimates zᵢᵀ log(A) zᵢ.
+ *
+ * The preconditioned estimator, written once. With P ≈ A (SPD, log det P known exactly) and B = P^{-1/2} A P^{-1/2}:
+ *   log det A = log det P + tr log B.
+ * PCG on A x = z with M = P⁻¹ makes the same coefficients as plain CG on B x̃ = w with w = P^{-1/2} z, so its tridiagonal
+ * T is B's Lanczos matrix from w/‖w‖, ‖w‖² = zᵀP⁻¹z = ρ₀, and wᵀ log(B) w ≈ ρ₀ · e₁ᵀ log(T) e₁ = ρ₀ Σ_k τ_k² log θ_k
+ * (θ, τ: T's eigenvalues and the first components of its eigenvectors). That is an unbiased estimate of tr log B only if
+ * E[w wᵀ] = I, i.e. E[z zᵀ] = P: the probes come from the preconditioner (`Preconditioner.sampleProbes`), Rademacher
+ * without one. The same probes give tr(A⁻¹ D) = E[(A⁻¹z)ᵀ D (P⁻¹z)] for any D, because E[P⁻¹z zᵀ] = I.
+ */
+import { tridiagonalEigen } from '../krylov/tridiagonal.js';
+import { mulberry32 } from '../krylov/random.js';
+import { applyColumns, dot } from '../krylov/util.js';
+import { LinearOperator, ShiftedOperator } from '../operators/linear-operator.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
+import {
+  field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, union, withDefault, integer, type OptionField,
+} from '../operators/options.js';
+import { describeValue, toVector } from '../operators/validate.js';
+import { Preconditioner, rademacher } from '../preconditioners/common.js';
+import { columnsOf } from '../preconditioners/dense.js';
+import type { PreconditionerOptions } from '../preconditioners/auto.js';
+import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
+
+/** Preconditioners whose P has an exact log-determinant and a probe sampler. */
+export const LOGDET_PRECONDITIONERS = ['auto', 'none', 'pivoted-cholesky', 'nystrom', 'jacobi'] as const;
+export type LogdetPreconditionerChoice = (typeof LOGDET_PRECONDITIONERS)[number];
+
+/** 'auto' preconditions A = K + αI (K a symmetric kernel, α > 0) from this n, by pivoted Cholesky of this rank. */
+export const LOGDET_AUTO_MIN_N = 1000;
+export const LOGDET_DEFAULT_RANK = 100;
+
+export interface LogdetOptions {
+  /** Probe vectors t (default 16): the error bar shrinks as 1/√t. */
+  probes?: number;
+  /** Lanczos steps (CG iterations) per probe at most (default 50); a probe stops earlier once its residual ≤ rtol. */
+  lanczosSteps?: number;
+  /** Relative residual at which a column stops (default 1e-6); the data column of `inverseQuadLogdet` must reach it. */
+  rtol?: number;
+  /** Iteration limit of the data column y (default 10·n): not converged there is an error. */
+  maxiter?: number;
+  /** Seed of the probes (default 0). */
+  seed?: number;
+  /**
+   * 'auto' (default: pivoted Cholesky of rank 100 for a symmetric kernel + αI from n = 1000, else none), 'none',
+   * 'pivoted-cholesky', 'nystrom' (randomized), 'jacobi' — built for A = K + αI and cached on K, as `solve`'s — or a
+   * Preconditioner whose `logdet()` and `sampleProbes` are defined. Landmark preconditioners have no exact log det here.
+   */
+  preconditioner?: LogdetPreconditionerChoice | Preconditioner;
+  /** Options of the preconditioner's builder (rank, seed, …). */
+  preconditionerOptions?: PreconditionerOptions;
+}
+
+export const LOGDET_SPEC = {
+  probes: withDefault(positiveInt, 16),
+  lanczosSteps: withDefault(positiveInt, 50),
+  rtol: withDefault(positiveNumber, 1e-6),
+  maxiter: optional(positiveInt),
+  seed: withDefault(integer(), 0),
+  preconditioner: withDefault(union(oneOf(...LOGDET_PRECONDITIONERS), instanceOf(Preconditioner)), 'auto' as LogdetPreconditionerChoice | Preconditioner),
+  preconditionerOptions: optional(field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v))),
+} satisfies Record<keyof LogdetOptions, OptionField<unknown>>;
+
+export interface LogdetResult {
+  /** The estimate of log det A. */
+  value: number;
+  /** Its standard error: the sample standard deviation of the per-probe estimates over √t. */
+  stderr: number;
+  /** t, and the per-probe estimates of log det A. */
+  probes: number;
+  estimates: Float64Array;
+  /** log det P added exactly (0 without a preconditioner), and P's description. */
+  preconditionerLogdet: number;
+  preconditioner: string;
+  /** CG iterations (= Lanczos steps) per probe. */
+  iterations: number[];
+  /** Operator products, in vectors. */
+  matvecs: number;
+}
+
+export interface InverseQuadLogdetOptions extends LogdetOptions {
+  /** Operators D_k (typically ∂A/∂θ_k): their trace terms tr(A⁻¹ D_k) and quadratic terms uᵀ D_k u, u = A⁻¹y. */
+  derivatives?: readonly LinearOperator[];
+}
+
+const INV_QUAD_SPEC = {
+  ...LOGDET_SPEC,
+  derivatives: optional(field<readonly LinearOperator[]>('an array of LinearOperators', (v) => Array.isArray(v) && v.every((d) => d instanceof LinearOperator))),
+} satisfies Record<keyof InverseQuadLogdetOptions, OptionField<unknown>>;
+
+export interface InverseQuadLogdetResult {
+  /** u = A⁻¹ y. */
+  solve: Float64Array;
+  /** yᵀ A⁻¹ y. */
+  inverseQuad: number;
+  logdet: LogdetResult;
+  /** Per derivative D_k: tr(A⁻¹ D_k) (stochastic, with its standard error) and uᵀ D_k u (exact up to the solve). */
+  traces: number[];
+  traceStderrs: number[];
+  quads: number[];
+  /** Iterations of the data column. */
+  iterations: number;
+}
+
+/** log det A of a symmetric positive definite A (typically K + αI), with its error bar. */
+export async function logdet(A: LinearOperator, options?: LogdetOptions): Promise<LogdetResult> {
+  const o = parseOptions('logdet', options, LOGDET_SPEC);
+  requireSpdOperator(A, 'logdet');
+  return (await run(A, undefined, o, [], 'logdet')).logdet;
+}
+
+/** GPyTorch's inv_quad_logdet: A⁻¹y, yᵀA⁻¹y, log det A and the trace and quadratic terms of `derivatives`, from one block CG. */
+export async function inverseQuadLogdet(A: LinearOperator, y: Float64Array | number[], options?: InverseQuadLogdetOptions): Promise<InverseQuadLogdetResult> {
+  const fn = 'inverseQuadLogdet';
+  const o = parseOptions(fn, options, INV_QUAD_SPEC);
+  const n = requireSpdOperator(A, fn);
+  const yv = toVector(y, n, `${fn} (y)`); // finite entries, length n
+  const derivatives = o.derivatives ?? [];
+  derivatives.forEach((D, k) => {
+    if (D.shape[0] !== n || D.shape[1] !== n) throw new RangeError(`${fn}: derivatives[${k}] has shape ${D.shape[0]}x${D.shape[1]}, expected ${n}x${n} like A`);
+  });
+  return run(A, yv, o, derivatives, fn) as Promise<InverseQuadLogdetResult>;
+}
+
+function requireSpdOperator(A: unknown, fn: string): number {
+  if (!(A instanceof LinearOperator)) throw new TypeError(`${fn}: expected a LinearOperator A, got ${describeValue(A)}`);
+  if (A.shape[0] !== A.shape[1]) throw new RangeError(`${fn}: A must be square, got shape ${A.shape[0]}x${A.shape[1]} (${A})`);
+  if (A instanceof ShiftedOperator && !(A.alpha >= 0)) throw new RangeError(`${fn}: the shift α of A = K + αI must be ≥ 0, got ${A.alpha}`);
+  return A.shape[0];
+}
+
+type Parsed = ReturnType<typeof parseOptions<typeof LOGDET_SPEC>>;
+
+/** The preconditioner of `choice` for A, or undefined; one without an exact log det is refused by name. */
+export async function logdetPreconditioner(A: LinearOperator, o: Pick<Parsed, 'preconditioner' | 'preconditionerOptions'>, fn: string): Promise<Preconditioner | undefined> {
+  const choice = o.preconditioner;
+  let P: LinearOperator | undefined;
+  if (choice instanceof Preconditioner) P = choice;
+  else {
+    const shifted = A instanceof ShiftedOperator && A.alpha > 0 ? A : undefined;
+    const resolved = choice === 'auto'
+      ? (shifted && shifted.base instanceof KernelOperator && shifted.base.symmetric && A.shape[0] >= LOGDET_AUTO_MIN_N ? 'pivoted-cholesky' : 'none')
+      : choice;
+    if (resolved === 'none') return undefined;
+    if (!shifted) throw new RangeError(`${fn}: preconditioner '${resolved}' is built for A = K + αI with α > 0 (K.shift(α)); got ${A}`);
+    const rank = o.preconditionerOptions?.rank ?? (resolved === 'pivoted-cholesky' ? Math.min(LOGDET_DEFAULT_RANK, A.shape[0] - 1) : undefined);
+    P = await shifted.base.preconditioner(shifted.alpha, resolved, { ...o.preconditionerOptions, ...(rank !== undefined ? { rank } : {}) });
+  }
+  if (!(P instanceof Preconditioner) || P.logdet() === undefined || P.shape[0] !== A.shape[0]) {
+    throw new RangeError(`${fn}: preconditioner ${P} has no exact log-determinant or probe sampler (or is not ${A.shape[0]}x${A.shape[0]}); use one of ${LOGDET_PRECONDITIONERS.join(', ')}`);
+  }
+  return P;
+}
+
+/** Probes with E[z zᵀ] = P (Rademacher where P = I). */
+function drawProbes(n: number, t: number, seed: number, P: Preconditioner | undefined): Float64Array[] {
+  const rng = mulberry32(seed);
+  const Z = P ? P.sampleProbes(t, rng)! : rademacher(n, t, rng);
+  return columnsOf(Z);
+}
+
+/** e₁ᵀ log(T) e₁ for the tridiagonal of one column (Gauss quadrature of log on T's spectral measure). */
+function quadratureLog(c: MbcgColumn): number {
+  const { diag, off } = lanczosTridiagonal(c.alphas, c.betas);
+  const m = diag.length;
+  if (m === 0) return 0;
+  const eig = tridiagonalEigen(diag, off, { eigenvectors: [0] });
+  let s = 0;
+  for (let k = 0; k < m; k++) {
+    const theta = eig.eigenvalues[k]!;
+    if (!(theta > 0)) throw new RangeError(`logdet: a Ritz value ${theta} ≤ 0: A is not positive definite (or its products are not symmetric)`);
+    s += eig.eigenvectors![k]! ** 2 * Math.log(theta);
+  }
+  return s;
+}
+
+function meanAndStderr(v: Float64Array): { mean: number; stderr: number } {
+  const t = v.length;
+  let mean = 0;
+  for (let i = 0; i < t; i++) mean += v[i]!;
+  mean /= t;
+  let s2 = 0;
+  for (let i = 0; i < t; i++) s2 += (v[i]! - mean) ** 2;
+  return { mean, stderr: t > 1 ? Math.sqrt(s2 / (t - 1) / t) : Infinity };
+}
+
+async function run(
+  A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string,
+): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
+  const n = A.shape[0];
+  const P = await logdetPreconditioner(A, o, fn);
+  const probes = drawProbes(n, o.probes, o.seed, P);
+  const bs = y ? [y, ...probes] : probes;
+  const maxiter = bs.map((_, j) => (y && j === 0 ? o.maxiter ?? 10 * n : o.lanczosSteps));
+  A.expectRepeatedProducts();
+  const cols = await mbcg(A, bs, { rtol: o.rtol, maxiter, M: P });
+  const probeCols = y ? cols.slice(1) : cols;
+  const estimates = Float64Array.from(probeCols, (c) => c.rho0 * quadratureLog(c));
+  const pld = P?.logdet() ?? 0;
+  const { mean, stderr } = meanAndStderr(estimates);
+  const iterations = probeCols.map((c) => c.alphas.length);
+  const ld: LogdetResult = {
+    value: pld + mean, stderr, probes: o.probes, estimates: estimates.map((e) => e + pld), preconditionerLogdet: pld,
+    preconditioner: P ? String(P) : 'none', iterations,
+    matvecs: cols.reduce((s, c) => s + c.alphas.length, 0),
+  };
+  if (!y) return { logdet: ld };
+  const u = cols[0]!;
+  if (!u.converged) {
+    throw new Error(`${fn}: the solve A⁻¹y did not converge in ${u.alphas.length} iterations (relative residual ${u.relativeResidual.toExponential(3)} > rtol ${o.rtol}); raise maxiter or rtol`);
+  }
+  const terms = await traceAndQuadTerms(derivatives, u.x, probeCols);
+  return { solve: u.x, inverseQuad: dot(y, u.x), logdet: ld, ...terms, iterations: u.alphas.length };
+}
+
+/** tr(A⁻¹D) ≈ mean (A⁻¹zᵢ)ᵀ D (P⁻¹zᵢ) and uᵀD u, with one product of D on [u, P⁻¹z₁ … P⁻¹z_t] per derivative. */
+async function traceAndQuadTerms(
+  derivatives: readonly LinearOperator[], u: Float64Array, probeCols: readonly MbcgColumn[],
+): Promise<Pick<InverseQuadLogdetResult, 'traces' | 'traceStderrs' | 'quads'>> {
+  const traces: number[] = [];
+  const traceStderrs: number[] = [];
+  const quads: number[] = [];
+  for (const D of derivatives) {
+    const Dv = await applyColumns(D, [u, ...probeCols.map((c) => c.mb)]);
+    quads.push(dot(u, Dv[0]!));
+    const { mean, stderr } = meanAndStderr(Float64Array.from(probeCols, (c, i) => dot(c.x, Dv[i + 1]!)));
+    traces.push(mean);
+    traceStderrs.push(stderr);
+  }
+  return { traces, traceStderrs, quads };
+}
+
