@@ -1,0 +1,138 @@
+/**
+ * The negative log marginal likelihood of a zero-mean Gaussian process and its gradient. With A = K + s·I (s = `noise`,
+ * the noise *variance* σₙ² added to K's diagonal) and u = A⁻¹y:
+ *   NLL = ½ yᵀu + ½ log det A + (n/2) log 2π,
+ *   ∂NLL/∂θ = ½ tr(A⁻¹ ∂K/∂θ) − ½ uᵀ(∂K/∂θ)u,     ∂NLL/∂s = ½ tr(A⁻¹) − ½ uᵀu.
+ * Large n: one block CG (`inverseQuadLogdet`) gives u, log det A and every trace term from the same probes; small n
+ * (policy.ts): a dense float64 Cholesky factorisation, exact.
+ */
+import { choleskyUpperWasm, CholeskySolver } from '../cpu/dense-cholesky.js';
+import { LinearOperator } from '../operators/linear-operator.js';
+import { field, oneOf, parseOptions, withDefault, optional, type OptionField } from '../operators/options.js';
+import { assertFiniteScalar, describeValue, toVector } from '../operators/validate.js';
+import { IdentityOperator } from '../operators/dense.js';
+import { gpRoute, type GpMethod } from './policy.js';
+import { inverseQuadLogdet, LOGDET_SPEC, type LogdetOptions } from './slq.js';
+
+export interface GpOptions extends LogdetOptions {
+  /** 'auto' (default: dense Cholesky up to GP_DENSE_MAX_N rows, else SLQ), 'cholesky' or 'slq'. */
+  method?: GpMethod;
+  /**
+   * ∂K/∂θ per parameter name, as n×n operators: the gradient gets one entry per name (besides `noise`). Default: none
+   * (the gradient holds `noise` only).
+   */
+  derivatives?: Readonly<Record<string, LinearOperator>>;
+}
+
+const GP_SPEC = {
+  ...LOGDET_SPEC,
+  method: withDefault(oneOf('auto', 'cholesky', 'slq'), 'auto' as GpMethod),
+  derivatives: optional(field<Readonly<Record<string, LinearOperator>>>(
+    'an object of LinearOperators (∂K/∂θ by name)',
+    (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((d) => d instanceof LinearOperator),
+  )),
+} satisfies Record<keyof GpOptions, OptionField<unknown>>;
+
+export interface GpResult {
+  /** The negative log marginal likelihood. */
+  value: number;
+  /** ∂NLL/∂noise (the variance), and ∂NLL/∂θ for each derivative given. */
+  grad: { noise: number } & Record<string, number>;
+  /** Standard errors of the value and of each gradient entry (0 on the dense route). */
+  stderr: { value: number } & Record<string, number>;
+  method: 'cholesky' | 'slq';
+  reason: string;
+}
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+/** −log p(y | K, noise) of the GP y ~ N(0, K + noise·I), and its gradient. */
+export async function gpNegativeLogMarginalLikelihood(
+  K: LinearOperator, y: Float64Array | Float32Array | number[], noise: number, options?: GpOptions,
+): Promise<GpResult> {
+  const fn = 'gpNegativeLogMarginalLikelihood';
+  const o = parseOptions(fn, options, GP_SPEC);
+  if (!(K instanceof LinearOperator)) throw new TypeError(`${fn}: expected a LinearOperator K, got ${describeValue(K)}`);
+  const n = K.shape[0];
+  if (K.shape[1] !== n) throw new RangeError(`${fn}: K must be square, got shape ${K.shape[0]}x${K.shape[1]} (${K})`);
+  assertFiniteScalar(noise, `${fn} (noise)`);
+  if (noise < 0) throw new RangeError(`${fn}: noise is the variance added to K's diagonal and must be ≥ 0, got ${noise}`);
+  const yv = toVector(y, n, `${fn} (y)`);
+  const names = Object.keys(o.derivatives ?? {});
+  const ders = names.map((name) => {
+    const D = o.derivatives![name]!;
+    if (D.shape[0] !== n || D.shape[1] !== n) throw new RangeError(`${fn}: derivatives.${name} has shape ${D.shape[0]}x${D.shape[1]}, expected ${n}x${n} like K`);
+    return D;
+  });
+  const route = gpRoute(n, o.method);
+  const { method: _m, derivatives: _d, ...slqOptions } = o;
+  const terms = route.method === 'cholesky'
+    ? await denseTerms(K, yv, noise, ders)
+    : await slqTerms(K, yv, noise, ders, slqOptions);
+  const grad: Record<string, number> = { noise: 0.5 * (terms.traces[0]! - terms.quads[0]!) };
+  const stderr: Record<string, number> = { value: 0.5 * terms.logdetStderr, noise: 0.5 * terms.traceStderrs[0]! };
+  names.forEach((name, k) => {
+    grad[name] = 0.5 * (terms.traces[k + 1]! - terms.quads[k + 1]!);
+    stderr[name] = 0.5 * terms.traceStderrs[k + 1]!;
+  });
+  return {
+    value: 0.5 * (terms.inverseQuad + terms.logdet + n * LOG_2PI),
+    grad: grad as GpResult['grad'], stderr: stderr as GpResult['stderr'], method: route.method, reason: route.reason,
+  };
+}
+
+/** yᵀA⁻¹y, log det A, and per derivative (the identity first, for the noise) tr(A⁻¹D) and uᵀD u. */
+interface Terms {
+  inverseQuad: number;
+  logdet: number;
+  logdetStderr: number;
+  traces: number[];
+  traceStderrs: number[];
+  quads: number[];
+}
+
+async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[], o: LogdetOptions): Promise<Terms> {
+  const I = new IdentityOperator(K.shape[0]);
+  const r = await inverseQuadLogdet(K.shift(noise), y, { ...o, derivatives: [I, ...ders] });
+  return { inverseQuad: r.inverseQuad, logdet: r.logdet.value, logdetStderr: r.logdet.stderr, traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads };
+}
+
+/** The dense float64 route: A = RᵀR (WASM Cholesky), A⁻¹ from it, then tr(A⁻¹D) = Σ_ij (A⁻¹)_ij D_ij exactly. */
+async function denseTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[]): Promise<Terms> {
+  const n = K.shape[0];
+  const Kd = await K.toDense();
+  const A = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) A[i * n + j] = Kd.get(i, j) + (i === j ? noise : 0);
+  const R = await choleskyUpperWasm(A, n);
+  if (!R) throw new RangeError(`gpNegativeLogMarginalLikelihood: K + ${noise}·I is not positive definite (Cholesky failed); raise the noise`);
+  let logdet = 0;
+  for (let i = 0; i < n; i++) logdet += 2 * Math.log(R[i * n + i]!);
+  const solver = await CholeskySolver.create(R, n);
+  try {
+    const u = solver.solveInPlace(Float64Array.from(y), 1).slice();
+    const Ainv = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) Ainv[i * n + i] = 1;
+    solver.solveInPlace(Ainv, n);
+    const traces = [0];
+    const quads = [0];
+    for (let i = 0; i < n; i++) { traces[0]! += Ainv[i * n + i]!; quads[0]! += u[i]! * u[i]!; }
+    for (const D of ders) {
+      const Dd = await D.toDense();
+      let tr = 0;
+      let q = 0;
+      for (let i = 0; i < n; i++) {
+        const row = Dd.getRow(i);
+        let du = 0;
+        for (let j = 0; j < n; j++) { tr += Ainv[i * n + j]! * row[j]!; du += row[j]! * u[j]!; }
+        q += u[i]! * du;
+      }
+      traces.push(tr);
+      quads.push(q);
+    }
+    let inverseQuad = 0;
+    for (let i = 0; i < n; i++) inverseQuad += y[i]! * u[i]!;
+    return { inverseQuad, logdet, logdetStderr: 0, traces, traceStderrs: traces.map(() => 0), quads };
+  } finally {
+    solver.release();
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The GP negative log marginal likelihood against an independent dense float64 computation (ml-matrix Cholesky), and
+ * its gradient against central finite differences of that dense NLL: exact on the Cholesky route, within the
+ * estimator's error bars on the SLQ route.
+ */
+import { describe, expect, it } from 'vitest';
+import { CholeskyDecomposition, Matrix } from 'ml-matrix';
+import { gpNegativeLogMarginalLikelihood } from '../../src/autodiff/gp.js';
+import { gaussianKernel, maternKernel } from '../../src/operators/kernels.js';
+import { DenseOperator } from '../../src/operators/dense.js';
+import { seededPoints, seededVector } from '../random-data.js';
+
+const n = 300;
+const X = seededPoints(11, n, 3);
+const y = seededVector(12, n);
+
+function denseNll(K: Matrix, noise: number): number {
+  const A = K.clone().add(Matrix.eye(n).mul(noise));
+  const c = new CholeskyDecomposition(A);
+  const L = c.lowerTriangularMatrix;
+  let ld = 0;
+  for (let i = 0; i < n; i++) ld += 2 * Math.log(L.get(i, i));
+  const u = c.solve(Matrix.columnVector([...y])).getColumn(0);
+  const q = u.reduce((s, v, i) => s + v * y[i]!, 0);
+  return 0.5 * (q + ld + n * Math.log(2 * Math.PI));
+}
+
+/** K of the Gaussian kernel at σ, and ∂K/∂σ = K ∘ r²/σ³, densely. */
+function gaussianDense(sigma: number): { K: Matrix; dK: Matrix } {
+  const K = new Matrix(n, n);
+  const dK = new Matrix(n, n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let r2 = 0;
+      for (let t = 0; t < 3; t++) r2 += (X[i]![t]! - X[j]![t]!) ** 2;
+      const k = Math.exp(-r2 / (2 * sigma * sigma));
+      K.set(i, j, k);
+      dK.set(i, j, (k * r2) / sigma ** 3);
+    }
+  }
+  return { K, dK };
+}
+
+const sym = (M: Matrix) => new DenseOperator(M, undefined, { symmetric: true });
+
+describe('gpNegativeLogMarginalLikelihood', () => {
+  const sigma = 0.3;
+  const noise = 0.05;
+  const { K: Kd, dK } = gaussianDense(sigma);
+  const h = 1e-5;
+  const fdNoise = (denseNll(Kd, noise + h) - denseNll(Kd, noise - h)) / (2 * h);
+  const fdSigma = (denseNll(gaussianDense(sigma + h).K, noise) - denseNll(gaussianDense(sigma - h).K, noise)) / (2 * h);
+
+  it('Cholesky route: value equals the dense NLL, gradient equals central differences (rel 1e-6)', async () => {
+    const K = gaussianKernel(X, { sigma });
+    const r = await gpNegativeLogMarginalLikelihood(K, y, noise, { method: 'cholesky', derivatives: { sigma: sym(dK) } });
+    expect(r.method).toBe('cholesky');
+    const ref = denseNll(Kd, noise);
+    expect(Math.abs(r.value - ref)).toBeLessThan(1e-10 * Math.abs(ref));
+    expect(Math.abs(r.grad.noise - fdNoise)).toBeLessThan(1e-6 * Math.abs(fdNoise));
+    expect(Math.abs(r.grad.sigma! - fdSigma)).toBeLessThan(1e-6 * Math.abs(fdSigma));
+  });
+
+  it('SLQ route: value and gradient within 4 standard errors of the dense ones (Gaussian and Matérn 2.5)', async () => {
+    for (const [K, Kdense] of [[gaussianKernel(X, { sigma }), Kd], [maternKernel(X, { sigma, nu: 2.5 }), undefined]] as const) {
+      const KD = Kdense ?? (await K.toDense());
+      const r = await gpNegativeLogMarginalLikelihood(K, y, noise, {
+        method: 'slq', probes: 32, seed: 1, preconditioner: 'pivoted-cholesky', preconditionerOptions: { rank: 60 },
+        derivatives: Kdense ? { sigma: sym(dK) } : {},
+      });
+      expect(r.method).toBe('slq');
+      const ref = denseNll(KD, noise);
+      expect(Math.abs(r.value - ref)).toBeLessThan(4 * r.stderr.value + 1e-9 * Math.abs(ref));
+      const fdN = (denseNll(KD, noise + h) - denseNll(KD, noise - h)) / (2 * h);
+      expect(Math.abs(r.grad.noise - fdN)).toBeLessThan(4 * r.stderr.noise!);
+      expect(r.stderr.noise!).toBeLessThan(0.05 * Math.abs(fdN));
+      if (Kdense) expect(Math.abs(r.grad.sigma! - fdSigma)).toBeLessThan(4 * r.stderr.sigma! + 1e-6 * Math.abs(fdSigma));
+    }
+  });
+
+  it("'auto' takes the dense route at small n and says why", async () => {
+    const r = await gpNegativeLogMarginalLikelihood(gaussianKernel(X, { sigma }), y, noise);
+    expect(r.method).toBe('cholesky');
+    expect(r.reason).toMatch(/300/);
+  });
+
+  it('refuses bad input, naming the value', async () => {
+    const K = gaussianKernel(X, { sigma });
+    await expect(gpNegativeLogMarginalLikelihood(K, y, -0.1)).rejects.toThrow(/-0\.1/);
+    await expect(gpNegativeLogMarginalLikelihood(K, y, NaN)).rejects.toThrow(/NaN/);
+    await expect(gpNegativeLogMarginalLikelihood(K, y.slice(1), noise)).rejects.toThrow(/299|300/);
+    const bad = Float64Array.from(y);
+    bad[3] = NaN;
+    await expect(gpNegativeLogMarginalLikelihood(K, bad, noise)).rejects.toThrow(/entry 3 .*NaN/);
+    await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { metod: 'slq' } as never)).rejects.toThrow(/metod/);
+    await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { method: 'lu' } as never)).rejects.toThrow(/lu/);
+    await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { derivatives: { sigma: sym(Matrix.eye(3)) } })).rejects.toThrow(/derivatives\.sigma has shape 3x3/);
+    await expect(gpNegativeLogMarginalLikelihood(gaussianKernel(X, { y: X.slice(0, 5) }), y, noise)).rejects.toThrow(/square/);
+  });
+});
