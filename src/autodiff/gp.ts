@@ -11,6 +11,8 @@ import { LinearOperator } from '../operators/linear-operator.js';
 import { field, oneOf, parseOptions, withDefault, optional, type OptionField } from '../operators/options.js';
 import { assertFiniteScalar, describeValue, toVector } from '../operators/validate.js';
 import { IdentityOperator } from '../operators/dense.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
+import { differentiableParameters, parameterDerivativeOperator } from './kernel-derivatives.js';
 import { gpRoute, type GpMethod } from './policy.js';
 import { inverseQuadLogdet, LOGDET_SPEC, type LogdetOptions } from './slq.js';
 
@@ -18,15 +20,18 @@ export interface GpOptions extends LogdetOptions {
   /** 'auto' (default: dense Cholesky up to GP_DENSE_MAX_N rows, else SLQ), 'cholesky' or 'slq'. */
   method?: GpMethod;
   /**
-   * ∂K/∂θ per parameter name, as n×n operators: the gradient gets one entry per name (besides `noise`). Default: none
-   * (the gradient holds `noise` only).
+   * The parameters of K to differentiate (besides `noise`): default every differentiable one of a KernelOperator
+   * ('sigma' for the kernels of r/σ, each scalar Pm by name: `differentiableParameters`), none for other operators.
    */
+  parameters?: readonly string[];
+  /** ∂K/∂θ per name as n×n operators, in place of (or besides) the symbolic `parameterDerivativeOperator(K, θ)`. */
   derivatives?: Readonly<Record<string, LinearOperator>>;
 }
 
 const GP_SPEC = {
   ...LOGDET_SPEC,
   method: withDefault(oneOf('auto', 'cholesky', 'slq'), 'auto' as GpMethod),
+  parameters: optional(field<readonly string[]>('an array of parameter names', (v) => Array.isArray(v) && v.every((s) => typeof s === 'string'))),
   derivatives: optional(field<Readonly<Record<string, LinearOperator>>>(
     'an object of LinearOperators (∂K/∂θ by name)',
     (v) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((d) => d instanceof LinearOperator),
@@ -40,6 +45,8 @@ export interface GpResult {
   grad: { noise: number } & Record<string, number>;
   /** Standard errors of the value and of each gradient entry (0 on the dense route). */
   stderr: { value: number } & Record<string, number>;
+  /** log det(K + noise·I) (its standard error is 2·stderr.value). */
+  logdet: number;
   method: 'cholesky' | 'slq';
   reason: string;
 }
@@ -58,14 +65,9 @@ export async function gpNegativeLogMarginalLikelihood(
   assertFiniteScalar(noise, `${fn} (noise)`);
   if (noise < 0) throw new RangeError(`${fn}: noise is the variance added to K's diagonal and must be ≥ 0, got ${noise}`);
   const yv = toVector(y, n, `${fn} (y)`);
-  const names = Object.keys(o.derivatives ?? {});
-  const ders = names.map((name) => {
-    const D = o.derivatives![name]!;
-    if (D.shape[0] !== n || D.shape[1] !== n) throw new RangeError(`${fn}: derivatives.${name} has shape ${D.shape[0]}x${D.shape[1]}, expected ${n}x${n} like K`);
-    return D;
-  });
+  const { names, ders } = derivativeOperators(K, o.parameters, o.derivatives ?? {}, fn);
   const route = gpRoute(n, o.method);
-  const { method: _m, derivatives: _d, ...slqOptions } = o;
+  const { method: _m, derivatives: _d, parameters: _p, ...slqOptions } = o;
   const terms = route.method === 'cholesky'
     ? await denseTerms(K, yv, noise, ders)
     : await slqTerms(K, yv, noise, ders, slqOptions);
@@ -77,8 +79,25 @@ export async function gpNegativeLogMarginalLikelihood(
   });
   return {
     value: 0.5 * (terms.inverseQuad + terms.logdet + n * LOG_2PI),
-    grad: grad as GpResult['grad'], stderr: stderr as GpResult['stderr'], method: route.method, reason: route.reason,
+    grad: grad as GpResult['grad'], stderr: stderr as GpResult['stderr'], logdet: terms.logdet, method: route.method, reason: route.reason,
   };
+}
+
+/** ∂K/∂θ for each parameter: given in `derivatives`, else symbolic (KernelOperator); checked against K's shape. */
+function derivativeOperators(
+  K: LinearOperator, parameters: readonly string[] | undefined, given: Readonly<Record<string, LinearOperator>>, fn: string,
+): { names: string[]; ders: LinearOperator[] } {
+  const n = K.shape[0];
+  const symbolic = K instanceof KernelOperator ? differentiableParameters(K) : [];
+  const names = [...new Set(parameters ?? [...symbolic, ...Object.keys(given)])];
+  const ders = names.map((name) => {
+    if (name === 'noise') throw new RangeError(`${fn}: 'noise' is always differentiated; it is not a parameter of K`);
+    const D = given[name] ?? (K instanceof KernelOperator ? parameterDerivativeOperator(K, name) : undefined);
+    if (D === undefined) throw new RangeError(`${fn}: no derivative of ${K} for '${name}': give it in options.derivatives`);
+    if (D.shape[0] !== n || D.shape[1] !== n) throw new RangeError(`${fn}: derivatives.${name} has shape ${D.shape[0]}x${D.shape[1]}, expected ${n}x${n} like K`);
+    return D;
+  });
+  return { names, ders };
 }
 
 /** yᵀA⁻¹y, log det A, and per derivative (the identity first, for the noise) tr(A⁻¹D) and uᵀD u. */

@@ -6,7 +6,9 @@
 import { describe, expect, it } from 'vitest';
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { gpNegativeLogMarginalLikelihood } from '../../src/autodiff/gp.js';
-import { gaussianKernel, maternKernel } from '../../src/operators/kernels.js';
+import { gaussianKernel, kernelOperator, maternKernel } from '../../src/operators/kernels.js';
+import type { KernelOperator } from '../../src/operators/kernel-operator.js';
+import { Vi, Vj } from '../../src/formula/index.js';
 import { DenseOperator } from '../../src/operators/dense.js';
 import { seededPoints, seededVector } from '../random-data.js';
 
@@ -61,12 +63,30 @@ describe('gpNegativeLogMarginalLikelihood', () => {
     expect(Math.abs(r.grad.sigma! - fdSigma)).toBeLessThan(1e-6 * Math.abs(fdSigma));
   });
 
+  const families: Record<string, (theta: Record<string, number>) => KernelOperator> = {
+    gaussian: (t) => gaussianKernel(X, { sigma: t['sigma']! }),
+    'matern 2.5': (t) => maternKernel(X, { sigma: t['sigma']!, nu: 2.5 }),
+    'string formula with Pm': (t) => kernelOperator('c * exp(-sqnorm2(x - y) / (2 * s^2))', { x: Vi(X), y: Vj(X), s: t['s']!, c: t['c']! }),
+  };
+  const thetas: Record<string, Record<string, number>> = { gaussian: { sigma: 0.3 }, 'matern 2.5': { sigma: 0.3 }, 'string formula with Pm': { s: 0.25, c: 1.5 } };
+  for (const [name, make] of Object.entries(families)) {
+    it(`${name}: the symbolic parameter derivatives give every gradient entry (Cholesky route, rel 1e-6 to central differences)`, async () => {
+      const theta = thetas[name]!;
+      const r = await gpNegativeLogMarginalLikelihood(make(theta), y, noise, { method: 'cholesky' });
+      expect(Object.keys(r.grad).sort()).toEqual(['noise', ...Object.keys(theta)].sort());
+      for (const p of Object.keys(theta)) {
+        const at = async (v: number) => denseNll(await make({ ...theta, [p]: v }).toDense(), noise);
+        const fd = ((await at(theta[p]! + h)) - (await at(theta[p]! - h))) / (2 * h);
+        expect(Math.abs(r.grad[p]! - fd)).toBeLessThan(1e-6 * Math.abs(fd));
+      }
+    });
+  }
+
   it('SLQ route: value and gradient within 4 standard errors of the dense ones (Gaussian and Matérn 2.5)', async () => {
     for (const [K, Kdense] of [[gaussianKernel(X, { sigma }), Kd], [maternKernel(X, { sigma, nu: 2.5 }), undefined]] as const) {
       const KD = Kdense ?? (await K.toDense());
       const r = await gpNegativeLogMarginalLikelihood(K, y, noise, {
         method: 'slq', probes: 32, seed: 1, preconditioner: 'pivoted-cholesky', preconditionerOptions: { rank: 60 },
-        derivatives: Kdense ? { sigma: sym(dK) } : {},
       });
       expect(r.method).toBe('slq');
       const ref = denseNll(KD, noise);
@@ -96,5 +116,6 @@ describe('gpNegativeLogMarginalLikelihood', () => {
     await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { method: 'lu' } as never)).rejects.toThrow(/lu/);
     await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { derivatives: { sigma: sym(Matrix.eye(3)) } })).rejects.toThrow(/derivatives\.sigma has shape 3x3/);
     await expect(gpNegativeLogMarginalLikelihood(gaussianKernel(X, { y: X.slice(0, 5) }), y, noise)).rejects.toThrow(/square/);
+    await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { parameters: ['gamma'] })).rejects.toThrow(/'gamma'/);
   });
 });
