@@ -52,6 +52,12 @@ export interface LogdetOptions {
   preconditioner?: LogdetPreconditionerChoice | Preconditioner;
   /** Options of the preconditioner's builder (rank, seed, …). */
   preconditionerOptions?: PreconditionerOptions;
+  /**
+   * Trace terms tr(A⁻¹D) as tr(P⁻¹D) (exact, from P's structure) + the estimate of tr((A⁻¹ − P⁻¹)D), whose variance
+   * is far smaller where P ≈ A: 'auto' (default) where tr(P⁻¹D) costs no products (D = I, or a Jacobi P), 'all' also
+   * where it costs one product of D with P's factor (rank columns), 'none' never.
+   */
+  traceControlVariate?: 'auto' | 'all' | 'none';
 }
 
 export const LOGDET_SPEC = {
@@ -62,6 +68,7 @@ export const LOGDET_SPEC = {
   seed: withDefault(integer(), 0),
   preconditioner: withDefault(union(oneOf(...LOGDET_PRECONDITIONERS), instanceOf(Preconditioner)), 'auto' as LogdetPreconditionerChoice | Preconditioner),
   preconditionerOptions: optional(field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v))),
+  traceControlVariate: withDefault(oneOf('auto', 'all', 'none'), 'auto' as 'auto' | 'all' | 'none'),
 } satisfies Record<keyof LogdetOptions, OptionField<unknown>>;
 
 export interface LogdetResult {
@@ -212,13 +219,17 @@ async function run(
   if (!u.converged) {
     throw new Error(`${fn}: the solve A⁻¹y did not converge in ${u.alphas.length} iterations (relative residual ${u.relativeResidual.toExponential(3)} > rtol ${o.rtol}); raise maxiter or rtol`);
   }
-  const terms = await traceAndQuadTerms(derivatives, u.x, probeCols);
+  const terms = await traceAndQuadTerms(derivatives, u.x, probeCols, P, o.traceControlVariate);
   return { solve: u.x, inverseQuad: dot(y, u.x), logdet: ld, ...terms, iterations: u.alphas.length };
 }
 
-/** tr(A⁻¹D) ≈ mean (A⁻¹zᵢ)ᵀ D (P⁻¹zᵢ) and uᵀD u, with one product of D on [u, P⁻¹z₁ … P⁻¹z_t] per derivative. */
+/**
+ * tr(A⁻¹D) ≈ mean (A⁻¹zᵢ)ᵀ D (P⁻¹zᵢ), or with the control variate tr(P⁻¹D) + mean (A⁻¹zᵢ − P⁻¹zᵢ)ᵀ D (P⁻¹zᵢ)
+ * (E[(P⁻¹z)ᵀD(P⁻¹z)] = tr(P⁻¹D)), and uᵀD u: one product of D on [u, P⁻¹z₁ … P⁻¹z_t] per derivative.
+ */
 async function traceAndQuadTerms(
-  derivatives: readonly LinearOperator[], u: Float64Array, probeCols: readonly MbcgColumn[],
+  derivatives: readonly LinearOperator[], u: Float64Array, probeCols: readonly MbcgColumn[], P: Preconditioner | undefined,
+  controlVariate: 'auto' | 'all' | 'none',
 ): Promise<Pick<InverseQuadLogdetResult, 'traces' | 'traceStderrs' | 'quads'>> {
   const traces: number[] = [];
   const traceStderrs: number[] = [];
@@ -226,10 +237,11 @@ async function traceAndQuadTerms(
   for (const D of derivatives) {
     const Dv = await applyColumns(D, [u, ...probeCols.map((c) => c.mb)]);
     quads.push(dot(u, Dv[0]!));
-    const { mean, stderr } = meanAndStderr(Float64Array.from(probeCols, (c, i) => dot(c.x, Dv[i + 1]!)));
-    traces.push(mean);
+    const exact = P && controlVariate !== 'none' ? await P.traceInverseProduct(D, controlVariate === 'all') : undefined;
+    const samples = Float64Array.from(probeCols, (c, i) => dot(c.x, Dv[i + 1]!) - (exact === undefined ? 0 : dot(c.mb, Dv[i + 1]!)));
+    const { mean, stderr } = meanAndStderr(samples);
+    traces.push((exact ?? 0) + mean);
     traceStderrs.push(stderr);
   }
   return { traces, traceStderrs, quads };
 }
-

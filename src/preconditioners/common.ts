@@ -114,6 +114,15 @@ export abstract class Preconditioner extends LinearOperator {
     return undefined;
   }
 
+  /**
+   * tr(P⁻¹D) exactly (D = I where omitted): the control variate of stochastic trace estimates of tr(A⁻¹D). Where it
+   * costs products with D (a low-rank P: D times its n×r factor, one pass of r columns), only when `products` is true;
+   * undefined where unsupported.
+   */
+  async traceInverseProduct(_D?: LinearOperator, _products = false): Promise<number | undefined> {
+    return undefined;
+  }
+
   /** k probes z (n×k) with E[z zᵀ] = P, for preconditioned stochastic estimators; undefined where unsupported. */
   sampleProbes(_k: number, _rng: () => number): Tall | undefined {
     return undefined;

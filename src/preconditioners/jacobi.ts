@@ -2,6 +2,7 @@
 import type { Tall } from './dense.js';
 import { tall } from './dense.js';
 import { checkArgument } from '../operators/options.js';
+import type { LinearOperator } from '../operators/linear-operator.js';
 import { Preconditioner, rademacher, shiftField, squareOperator, type OperatorLike } from './common.js';
 
 export class JacobiPreconditioner extends Preconditioner {
@@ -28,6 +29,16 @@ export class JacobiPreconditioner extends Preconditioner {
     let s = 0;
     for (let i = 0; i < this.inverseDiagonal.length; i++) s -= Math.log(this.inverseDiagonal[i]!);
     return s;
+  }
+
+  /** tr(P⁻¹D) = Σ D_ii/(A_ii + shift), from D's diagonal (no products). */
+  override async traceInverseProduct(D?: LinearOperator): Promise<number | undefined> {
+    const w = this.inverseDiagonal;
+    const d = D === undefined ? undefined : await D.diagonal().catch(() => undefined);
+    if (D !== undefined && d === undefined) return undefined;
+    let t = 0;
+    for (let i = 0; i < w.length; i++) t += w[i]! * (d ? d[i]! : 1);
+    return t;
   }
 
   /** z = P^{1/2} ε, ε Rademacher. */

@@ -23,6 +23,7 @@
 import { EVD, Matrix } from 'ml-matrix';
 import { mulberry32 } from '../krylov/random.js';
 import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
+import { IdentityOperator } from '../operators/dense.js';
 import {
   blockFromTall,
   choleskyUpper,
@@ -331,6 +332,16 @@ export class NystromPreconditioner extends Preconditioner {
     let s = 0;
     for (let t = 0; t < l; t++) if (this.sigma2[t]! > 0) s += Math.log((this.eigenvalues[t]! + this.mu) / floor);
     return s;
+  }
+
+  /** tr(P⁻¹) = Σ_t d_t + (n − ℓ) for D = I (P⁻¹ is d_t on U, 1 beside it); undefined for any other D. */
+  override async traceInverseProduct(D?: LinearOperator): Promise<number | undefined> {
+    if (D !== undefined && !(D instanceof IdentityOperator)) return undefined;
+    const l = this.rank;
+    const floor = this.eigenvalues[l - 1]! + this.mu;
+    let t = this.shape[0];
+    for (let s = 0; s < l; s++) if (this.sigma2[s]! > 0) t += floor / (this.eigenvalues[s]! + this.mu) - 1;
+    return t;
   }
 
   /** z = P^{1/2} ε = ε + U diag(1/√d_t − 1) Uᵀ ε, ε Rademacher, applied as ε + B H' Bᵀ ε like P⁻¹ (U = B V Σ⁻¹). */

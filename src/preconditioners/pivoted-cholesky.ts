@@ -7,7 +7,8 @@
  * The preconditioner is P = L Lᵀ + μI, inverted by Woodbury:
  *   P⁻¹ = (1/μ) (I − L (μI + LᵀL)⁻¹ Lᵀ),   with a Cholesky factor of the r×r middle matrix.
  */
-import { choleskyUpper, fillGaussian, gram, mulSmall, tall, toMatrix, type Tall } from './dense.js';
+import { blockFromTall, choleskySolveInPlace, choleskyUpper, cross, fillGaussian, gram, mulSmall, tall, tallFromBlock, toMatrix, type Tall } from './dense.js';
+import { IdentityOperator } from '../operators/dense.js';
 import { columnSource } from './kernel-access.js';
 import {
   Preconditioner,
@@ -22,7 +23,7 @@ import {
 } from './common.js';
 import { checkArgument, finiteNumber, integer, parseOptions, withDefault } from '../operators/options.js';
 import type { Matrix } from 'ml-matrix';
-import type { LinearOperator } from '../operators/linear-operator.js';
+import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
 
 export interface PartialCholesky {
   /** n×rank row-major factor, K ≈ L Lᵀ. */
@@ -144,6 +145,26 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
     let s = (this.shape[0] - r) * Math.log(this.mu);
     for (let t = 0; t < r; t++) s += 2 * Math.log(this.R[t * r + t]!);
     return s;
+  }
+
+  /** tr(P⁻¹D) = (tr D − tr(S⁻¹ LᵀD L))/μ, S = μI + LᵀL; LᵀD L from one product of D with L (r columns) unless D = I. */
+  override async traceInverseProduct(D?: LinearOperator, products = false): Promise<number | undefined> {
+    const r = this.rank;
+    const n = this.shape[0];
+    const identity = D === undefined || D instanceof IdentityOperator;
+    if (!identity && !products) return undefined;
+    let trD = n;
+    let LDL: Float64Array;
+    if (identity) LDL = gram(this.Lt);
+    else {
+      const diag = await D.diagonal();
+      trD = diag.reduce((s, v) => s + v, 0);
+      LDL = cross(this.Lt, tallFromBlock(await matmatBlock(D, blockFromTall(this.Lt))));
+    }
+    choleskySolveInPlace(this.R, r, LDL, r);
+    let t = 0;
+    for (let a = 0; a < r; a++) t += LDL[a * r + a]!;
+    return (trD - t) / this.mu;
   }
 
   /** z = L g + √μ ε (g Gaussian in R^r, ε Rademacher in R^n): E[z zᵀ] = L Lᵀ + μI = P. */

@@ -103,6 +103,25 @@ describe('inverseQuadLogdet', () => {
     expect(Math.abs(r.logdet.value - denseLogdet(A))).toBeLessThan(4 * r.logdet.stderr);
   });
 
+  it('the control variate tr(P⁻¹D) shrinks the trace error bars, and the estimates stay within them', async () => {
+    const K = gaussianKernel(X, { sigma: 0.3 });
+    const alpha = 0.05;
+    const Ainv = inverse(await shiftedDense(K, alpha));
+    const Kd = await K.toDense();
+    const D = new DenseOperator(Kd, undefined, { symmetric: true });
+    const I = new DenseOperator(Matrix.eye(300), undefined, { symmetric: true });
+    const run = (traceControlVariate: 'none' | 'all') => inverseQuadLogdet(K.shift(alpha), seededVector(2, 300), {
+      derivatives: [D, I], probes: 16, seed: 2, preconditioner: 'pivoted-cholesky', preconditionerOptions: { rank: 60 }, traceControlVariate,
+    });
+    const [plain, cv] = [await run('none'), await run('all')];
+    const exact = [Ainv.mmul(Kd).trace(), Ainv.trace()];
+    for (let k = 0; k < 2; k++) {
+      expect(cv.traceStderrs[k]!).toBeLessThan(0.9 * plain.traceStderrs[k]!);
+      expect(Math.abs(cv.traces[k]! - exact[k]!)).toBeLessThan(4 * cv.traceStderrs[k]! + 1e-9 * exact[k]!);
+      expect(Math.abs(plain.traces[k]! - exact[k]!)).toBeLessThan(4 * plain.traceStderrs[k]!);
+    }
+  });
+
   it('refuses y of the wrong length, NaN in y, and a derivative of the wrong shape, naming them', async () => {
     const A = gaussianKernel(X, { sigma: 0.3 }).shift(0.1);
     await expect(inverseQuadLogdet(A, new Float64Array(299))).rejects.toThrow(/299|300/);
@@ -136,6 +155,11 @@ describe('preconditioner log det and probes', () => {
     let scale = 0;
     for (let i = 0; i < n; i += 11) for (let j = 0; j < n; j += 13) { err = Math.max(err, Math.abs(C.get(i, j) - Pd.get(i, j))); scale = Math.max(scale, Math.abs(Pd.get(i, i))); }
     expect(err).toBeLessThan(0.1 * scale);
+    // tr(P⁻¹) and tr(P⁻¹D), the control variates of trace estimates
+    expect(await P.traceInverseProduct()).toBeCloseTo(Pinv.trace(), 6);
+    const D = await K.toDense();
+    const viaProducts = await P.traceInverseProduct(new DenseOperator(D, undefined, { symmetric: true }), true);
+    if (viaProducts !== undefined) expect(viaProducts).toBeCloseTo(Pinv.mmul(D).trace(), 6);
   }
   it('pivoted Cholesky: log det(LLᵀ + μI) and E[zzᵀ] = P against dense', async () => check(await pivotedCholeskyPreconditioner(K, { rank: 20, shift: 0.05 })));
   it('randomized Nyström: log det and E[zzᵀ] = P against dense', async () => check((await nystromPreconditioner(K, { rank: 20, shift: 0.05, method: 'randomized' })) as Preconditioner));
