@@ -5,7 +5,7 @@ Gaussian bandwidth σ:
 with ∂A/∂α = I and ∂A/∂σ = K ∘ r²/σ³. Timed from the points (K formed, factored, A⁻¹ formed, traces taken).
 
     python3 bench/gp_nll_numpy.py N SIGMA ALPHA OUTDIR [--no-slogdet]
-writes OUTDIR/x.bin (n×3 float64), OUTDIR/y.bin and prints one JSON line.
+writes OUTDIR/x.bin (n×3 float64), OUTDIR/y.bin, OUTDIR/ref.json (the line it prints).
 """
 import json
 import sys
@@ -65,6 +65,8 @@ def main():
     t = time.perf_counter()
     value, logdet, g_alpha, g_sigma = nll_and_grad(X, y, sigma, alpha)
     result.update(seconds=time.perf_counter() - t, value=value, logdet=logdet, grad={'noise': g_alpha, 'sigma': g_sigma})
+    with open(f'{out}/ref.json', 'w') as f:
+        json.dump(result, f)
     print(json.dumps(result))
 
 

@@ -47,6 +47,8 @@ export interface GpResult {
   stderr: { value: number } & Record<string, number>;
   /** log det(K + noise·I) (its standard error is 2·stderr.value). */
   logdet: number;
+  /** SLQ route: CG iterations of the solve A⁻¹y and of each probe (= its Lanczos steps). */
+  iterations?: { y: number; probes: number[] };
   method: 'cholesky' | 'slq';
   reason: string;
 }
@@ -79,7 +81,7 @@ export async function gpNegativeLogMarginalLikelihood(
   });
   return {
     value: 0.5 * (terms.inverseQuad + terms.logdet + n * LOG_2PI),
-    grad: grad as GpResult['grad'], stderr: stderr as GpResult['stderr'], logdet: terms.logdet, method: route.method, reason: route.reason,
+    grad: grad as GpResult['grad'], stderr: stderr as GpResult['stderr'], logdet: terms.logdet, ...(terms.iterations ? { iterations: terms.iterations } : {}), method: route.method, reason: route.reason,
   };
 }
 
@@ -108,12 +110,16 @@ interface Terms {
   traces: number[];
   traceStderrs: number[];
   quads: number[];
+  iterations?: { y: number; probes: number[] };
 }
 
 async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[], o: LogdetOptions): Promise<Terms> {
   const I = new IdentityOperator(K.shape[0]);
   const r = await inverseQuadLogdet(K.shift(noise), y, { ...o, derivatives: [I, ...ders] });
-  return { inverseQuad: r.inverseQuad, logdet: r.logdet.value, logdetStderr: r.logdet.stderr, traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads };
+  return {
+    inverseQuad: r.inverseQuad, logdet: r.logdet.value, logdetStderr: r.logdet.stderr, traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads,
+    iterations: { y: r.iterations, probes: r.logdet.iterations },
+  };
 }
 
 /** The dense float64 route: A = RᵀR (WASM Cholesky), A⁻¹ from it, then tr(A⁻¹D) = Σ_ij (A⁻¹)_ij D_ij exactly. */

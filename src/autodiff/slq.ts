@@ -36,11 +36,15 @@ export const LOGDET_DEFAULT_RANK = 100;
 export interface LogdetOptions {
   /** Probe vectors t (default 16): the error bar shrinks as 1/√t. */
   probes?: number;
-  /** Lanczos steps (CG iterations) per probe at most (default 50); a probe stops earlier once its residual ≤ rtol. */
+  /**
+   * Lanczos steps (CG iterations) per probe at most (default: none, each probe runs until its residual ≤ rtol, at most
+   * maxiter). A cap below convergence costs the log det little (Gauss quadrature converges fast) but biases the trace
+   * terms of `inverseQuadLogdet`, which use the probes' solves: `unconvergedProbes` counts the probes it stopped.
+   */
   lanczosSteps?: number;
   /** Relative residual at which a column stops (default 1e-6); the data column of `inverseQuadLogdet` must reach it. */
   rtol?: number;
-  /** Iteration limit of the data column y (default 10·n): not converged there is an error. */
+  /** Iteration limit of every column (default 10·n): the data column y not converged within it is an error. */
   maxiter?: number;
   /** Seed of the probes (default 0). */
   seed?: number;
@@ -62,7 +66,7 @@ export interface LogdetOptions {
 
 export const LOGDET_SPEC = {
   probes: withDefault(positiveInt, 16),
-  lanczosSteps: withDefault(positiveInt, 50),
+  lanczosSteps: optional(positiveInt),
   rtol: withDefault(positiveNumber, 1e-6),
   maxiter: optional(positiveInt),
   seed: withDefault(integer(), 0),
@@ -84,6 +88,8 @@ export interface LogdetResult {
   preconditioner: string;
   /** CG iterations (= Lanczos steps) per probe. */
   iterations: number[];
+  /** Probes stopped (by lanczosSteps or maxiter) above rtol. */
+  unconvergedProbes: number;
   /** Operator products, in vectors. */
   matvecs: number;
 }
@@ -201,7 +207,8 @@ async function run(
   const P = await logdetPreconditioner(A, o, fn);
   const probes = drawProbes(n, o.probes, o.seed, P);
   const bs = y ? [y, ...probes] : probes;
-  const maxiter = bs.map((_, j) => (y && j === 0 ? o.maxiter ?? 10 * n : o.lanczosSteps));
+  const limit = o.maxiter ?? 10 * n;
+  const maxiter = bs.map((_, j) => (y && j === 0 ? limit : Math.min(limit, o.lanczosSteps ?? Infinity)));
   A.expectRepeatedProducts();
   const cols = await mbcg(A, bs, { rtol: o.rtol, maxiter, M: P });
   const probeCols = y ? cols.slice(1) : cols;
@@ -211,7 +218,7 @@ async function run(
   const iterations = probeCols.map((c) => c.alphas.length);
   const ld: LogdetResult = {
     value: pld + mean, stderr, probes: o.probes, estimates: estimates.map((e) => e + pld), preconditionerLogdet: pld,
-    preconditioner: P ? String(P) : 'none', iterations,
+    preconditioner: P ? String(P) : 'none', iterations, unconvergedProbes: probeCols.filter((c) => !c.converged).length,
     matvecs: cols.reduce((s, c) => s + c.alphas.length, 0),
   };
   if (!y) return { logdet: ld };

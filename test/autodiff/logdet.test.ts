@@ -64,6 +64,10 @@ describe('logdet (stochastic Lanczos quadrature)', () => {
     const c = await logdet(A, { seed: 6, probes: 4 });
     expect(a.value).toBe(b.value);
     expect(c.value).not.toBe(a.value);
+    expect(a.unconvergedProbes).toBe(0);
+    const capped = await logdet(A, { seed: 5, probes: 4, lanczosSteps: 2, preconditioner: 'none' });
+    expect(capped.iterations).toEqual([2, 2, 2, 2]);
+    expect(capped.unconvergedProbes).toBe(4);
   });
 
   it('refuses bad input by name', async () => {
