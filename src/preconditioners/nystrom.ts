@@ -334,14 +334,24 @@ export class NystromPreconditioner extends Preconditioner {
     return s;
   }
 
-  /** tr(P⁻¹) = Σ_t d_t + (n − ℓ) for D = I (P⁻¹ is d_t on U, 1 beside it); undefined for any other D. */
-  override async traceInverseProduct(D?: LinearOperator): Promise<number | undefined> {
-    if (D !== undefined && !(D instanceof IdentityOperator)) return undefined;
+  /**
+   * tr(P⁻¹D) = tr D + tr(H BᵀD B) (P⁻¹ = I + B H Bᵀ): for D = I from BᵀB's eigenvalues σ_t², Σ_t d_t + (n − ℓ);
+   * for another D from one product of D with B (ℓ columns), only when `products`.
+   */
+  override async traceInverseProduct(D?: LinearOperator, products = false): Promise<number | undefined> {
     const l = this.rank;
-    const floor = this.eigenvalues[l - 1]! + this.mu;
-    let t = this.shape[0];
-    for (let s = 0; s < l; s++) if (this.sigma2[s]! > 0) t += floor / (this.eigenvalues[s]! + this.mu) - 1;
-    return t;
+    if (D === undefined || D instanceof IdentityOperator) {
+      const floor = this.eigenvalues[l - 1]! + this.mu;
+      let t = this.shape[0];
+      for (let s = 0; s < l; s++) if (this.sigma2[s]! > 0) t += floor / (this.eigenvalues[s]! + this.mu) - 1;
+      return t;
+    }
+    if (!products) return undefined;
+    const trD = (await D.diagonal()).reduce((a, v) => a + v, 0);
+    const BDB = cross(this.B, tallFromBlock(await matmatBlock(D, blockFromTall(this.B))));
+    let t = 0;
+    for (let a = 0; a < l; a++) for (let b = 0; b < l; b++) t += this.H[a * l + b]! * BDB[b * l + a]!;
+    return trD + t;
   }
 
   /** z = P^{1/2} ε = ε + U diag(1/√d_t − 1) Uᵀ ε, ε Rademacher, applied as ε + B H' Bᵀ ε like P⁻¹ (U = B V Σ⁻¹). */
