@@ -4,7 +4,7 @@
  * CG on [y, z₁ … z_t]) against numpy's dense Cholesky route (value + analytic gradient, bench/gp_nll_numpy.py), same
  * data, one command; and the SLQ log-determinant against numpy's `slogdet` of the dense float64 K + αI.
  *
- *   npm run build && node bench/gp-nll.mjs [--n 20000] [--sigma 0.2] [--probes 16] [--rank 500] [--steps S] [--cv-all] [--nystrom] [--no-slogdet] [--ref DIR]
+ *   npm run build && node bench/gp-nll.mjs [--n 20000] [--sigma 0.2] [--probes 16] [--rank 500] [--steps S] [--cv-auto] [--nystrom] [--no-slogdet] [--ref DIR]
  * --ref DIR reuses the data and numpy's figures of an earlier run (its temporary folder, printed as "ref"): numpy's side
  * takes minutes at n = 20,000 on a small machine, so that lazylinalg's options can be varied against one reference.
  */
@@ -23,7 +23,7 @@ const alpha = 1e-2;
 const probes = opt('probes', 16);
 const rank = opt('rank', 500);
 const lanczosSteps = opt('steps', undefined);
-const traceControlVariate = args.includes('--cv-all') ? 'all' : 'auto';
+const traceControlVariate = args.includes('--cv-auto') ? 'auto' : 'all';
 const preconditioner = args.includes('--nystrom') ? 'nystrom' : 'pivoted-cholesky';
 const log = (o) => console.log(JSON.stringify(o));
 

@@ -8,7 +8,7 @@ export { parameterDerivativeOperator, pointDerivativeOperators, differentiablePa
 export { pairGradients } from './pair-gradients.js';
 // log-determinants by stochastic Lanczos quadrature and the Gaussian-process likelihood (with gradients)
 export {
-  logdet, inverseQuadLogdet, logdetPreconditioner, LOGDET_PRECONDITIONERS, LOGDET_AUTO_MIN_N, LOGDET_DEFAULT_RANK,
+  logdet, inverseQuadLogdet, logdetPreconditioner, LOGDET_PRECONDITIONERS, LOGDET_AUTO_MIN_N,
   type LogdetOptions, type LogdetResult, type InverseQuadLogdetOptions, type InverseQuadLogdetResult, type LogdetPreconditionerChoice,
 } from './slq.js';
 export { gpNegativeLogMarginalLikelihood, type GpOptions, type GpResult } from './gp.js';

@@ -29,9 +29,8 @@ import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
 export const LOGDET_PRECONDITIONERS = ['auto', 'none', 'pivoted-cholesky', 'nystrom', 'jacobi'] as const;
 export type LogdetPreconditionerChoice = (typeof LOGDET_PRECONDITIONERS)[number];
 
-/** 'auto' preconditions A = K + αI (K a symmetric kernel, α > 0) from this n, by pivoted Cholesky of this rank. */
+/** 'auto' preconditions A = K + αI (K a symmetric kernel, α > 0) from this n, by pivoted Cholesky (solve's default rank). */
 export const LOGDET_AUTO_MIN_N = 1000;
-export const LOGDET_DEFAULT_RANK = 100;
 
 export interface LogdetOptions {
   /** Probe vectors t (default 16): the error bar shrinks as 1/√t. */
@@ -49,7 +48,7 @@ export interface LogdetOptions {
   /** Seed of the probes (default 0). */
   seed?: number;
   /**
-   * 'auto' (default: pivoted Cholesky of rank 100 for a symmetric kernel + αI from n = 1000, else none), 'none',
+   * 'auto' (default: pivoted Cholesky, of the rank `solve` gives it, for a symmetric kernel + αI from n = 1000, else none), 'none',
    * 'pivoted-cholesky', 'nystrom' (randomized), 'jacobi' — built for A = K + αI and cached on K, as `solve`'s — or a
    * Preconditioner whose `logdet()` and `sampleProbes` are defined. Landmark preconditioners have no exact log det here.
    */
@@ -58,8 +57,8 @@ export interface LogdetOptions {
   preconditionerOptions?: PreconditionerOptions;
   /**
    * Trace terms tr(A⁻¹D) as tr(P⁻¹D) (exact, from P's structure) + the estimate of tr((A⁻¹ − P⁻¹)D), whose variance
-   * is far smaller where P ≈ A: 'auto' (default) where tr(P⁻¹D) costs no products (D = I, or a Jacobi P), 'all' also
-   * where it costs one product of D with P's factor (rank columns), 'none' never.
+   * is far smaller where P ≈ A: 'all' (default) wherever P's structure gives it — for D ≠ I at the cost of one product of
+   * D with P's factor (rank columns) —, 'auto' only where it costs no products (D = I, or a Jacobi P), 'none' never.
    */
   traceControlVariate?: 'auto' | 'all' | 'none';
 }
@@ -72,7 +71,7 @@ export const LOGDET_SPEC = {
   seed: withDefault(integer(), 0),
   preconditioner: withDefault(union(oneOf(...LOGDET_PRECONDITIONERS), instanceOf(Preconditioner)), 'auto' as LogdetPreconditionerChoice | Preconditioner),
   preconditionerOptions: optional(field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v))),
-  traceControlVariate: withDefault(oneOf('auto', 'all', 'none'), 'auto' as 'auto' | 'all' | 'none'),
+  traceControlVariate: withDefault(oneOf('auto', 'all', 'none'), 'all' as 'auto' | 'all' | 'none'),
 } satisfies Record<keyof LogdetOptions, OptionField<unknown>>;
 
 export interface LogdetResult {
@@ -159,8 +158,7 @@ export async function logdetPreconditioner(A: LinearOperator, o: Pick<Parsed, 'p
       : choice;
     if (resolved === 'none') return undefined;
     if (!shifted) throw new RangeError(`${fn}: preconditioner '${resolved}' is built for A = K + αI with α > 0 (K.shift(α)); got ${A}`);
-    const rank = o.preconditionerOptions?.rank ?? (resolved === 'pivoted-cholesky' ? Math.min(LOGDET_DEFAULT_RANK, A.shape[0] - 1) : undefined);
-    P = await shifted.base.preconditioner(shifted.alpha, resolved, { ...o.preconditionerOptions, ...(rank !== undefined ? { rank } : {}) });
+    P = await shifted.base.preconditioner(shifted.alpha, resolved, o.preconditionerOptions);
   }
   if (!(P instanceof Preconditioner) || P.logdet() === undefined || P.shape[0] !== A.shape[0]) {
     throw new RangeError(`${fn}: preconditioner ${P} has no exact log-determinant or probe sampler (or is not ${A.shape[0]}x${A.shape[0]}); use one of ${LOGDET_PRECONDITIONERS.join(', ')}`);
