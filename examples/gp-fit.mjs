@@ -3,14 +3,14 @@
  * from a GP with known σ and s, then Adam on (log σ, log s) with the gradient of `gpNegativeLogMarginalLikelihood`
  * (∂/∂log θ = θ·∂/∂θ). Prints the start, the end and the iterations.
  *
- *   npm run build && node examples/gp-fit.mjs [--n 800] [--slq]
+ *   npm run build && node examples/gp-fit.mjs [--n 400] [--slq]
  * --slq takes the stochastic Lanczos quadrature route (the one used for large n) instead of the dense Cholesky one.
  */
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { gaussianKernel, gpNegativeLogMarginalLikelihood, mulberry32, shutdownCpuPool } from '../dist/index.js';
 
 const args = process.argv.slice(2);
-const n = args.includes('--n') ? Number(args[args.indexOf('--n') + 1]) : 800;
+const n = args.includes('--n') ? Number(args[args.indexOf('--n') + 1]) : 400;
 const method = args.includes('--slq') ? 'slq' : 'cholesky';
 const truth = { sigma: 0.25, noise: 0.01 };
 
