@@ -7,5 +7,3 @@ export * from './api.js';
 // Plots render with vega + resvg (a native module): Node only, so not in api.ts (the browser entry's list).
 export { clusterSpec, curveSpec, surfaceSpec, spectrumSpec, residualSpec, renderSvg, renderPng, writePlot } from './plot/index.js';
 export type { PlotSpec, PlotPoints } from './plot/index.js';
-export { logdet, inverseQuadLogdet, gpNegativeLogMarginalLikelihood, GP_DENSE_MAX_N } from './autodiff/index.js';
-export type { LogdetOptions, LogdetResult, InverseQuadLogdetOptions, InverseQuadLogdetResult, GpOptions, GpResult, GpMethod } from './autodiff/index.js';
