@@ -88,7 +88,7 @@ let lastProfile: GpuProfile | undefined;
 
 /** Device-side time of the last kernel product's compute pass (GPU timestamps). */
 export interface GpuProfile {
-  /** From the start to the end of the compute pass (every dispatch of the product), in ms. */
+  /** From the start to the end of the compute pass (every dispatch of the product), in ms; NaN without 'timestamp-query'. */
   readonly passMs: number;
   /** Host-side phases, in ms: right-hand sides converted and written, commands encoded and submitted, waiting
    * for the readback mapping, results copied out and converted. */
@@ -110,7 +110,7 @@ export function setGpuProfiling(on: boolean): void {
   lastProfile = undefined;
 }
 
-/** The last profiled product, or undefined (profiling off, no timestamps on this device, nothing run yet). */
+/** The last profiled product, or undefined (profiling off, nothing run yet). */
 export function lastGpuProfile(): GpuProfile | undefined {
   return lastProfile;
 }
@@ -330,6 +330,13 @@ interface Plan {
   chain: Promise<unknown>;
   /** Query set and buffers of the optional profiling, made on first use. */
   profiler?: { querySet: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer };
+  /**
+   * Host arrays reused by every product (products on a plan are serialised): each column block's float32
+   * right-hand sides, and the copy of the readback mapping. A fresh array per product cost more than the
+   * conversions themselves at n = 65,536 (page faults of a new allocation).
+   */
+  uploads?: Float32Array<ArrayBuffer>[];
+  readback?: Float32Array<ArrayBuffer>;
 }
 
 /** What a plan was built with: exposed for benchmarks and tests. */
@@ -656,17 +663,19 @@ function lostError(ctx: GpuContext, cause?: unknown): Error {
   );
 }
 
-async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number): Promise<Float64Array[]> {
+async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number, maxAbs?: readonly number[]): Promise<Float64Array[]> {
   const { ctx, width: W, passes } = plan;
   const { device } = ctx;
   if (ctx.lost) throw lostError(ctx);
   const t0 = performance.now();
   // expanded form: columns of extreme magnitude scaled by an exact power of two (undone on readback)
-  const scales = columns.map((col) => (plan.expanded ? unitScale(col) : 1));
+  const scales = columns.map((col, c) => (plan.expanded ? unitScale(maxAbs?.[c] ?? maxAbsOf(col)) : 1));
   const F = plan.compensated ? 2 : 1;
-  for (const cb of plan.colBlocks) {
-    // pass-major, W floats per point (W = 1 and 4 floats when compensated); columns beyond ncols stay 0
-    const data = new Float32Array(passes * cb.count * W * (plan.compensated ? 4 : 1));
+  const uploads = (plan.uploads ??= plan.colBlocks.map((cb) => new Float32Array(passes * cb.count * W * (plan.compensated ? 4 : 1))));
+  for (const [b, cb] of plan.colBlocks.entries()) {
+    // pass-major, W floats per point (W = 1 and 4 floats when compensated); lanes beyond ncols stay 0 (a plan's
+    // products all have its ncols columns, so no product writes them)
+    const data = uploads[b]!;
     if (plan.compensated) {
       columns.forEach((col, c) => packSplit(data, c * cb.count * 4, col, cb.start, cb.count, scales[c]!));
       device.queue.writeBuffer(cb.rhs, 0, data);
@@ -730,7 +739,9 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
     const t4 = performance.now();
     // one bulk copy out of the mapping: mapped memory may be uncached, where element-wise strided reads cost
     // ~20 ns each (H100 machine: 23 ms of a 336 ms product at n = 2²⁰ before this copy)
-    const mapped = new Float32Array(plan.staging.getMappedRange()).slice();
+    const range = new Float32Array(plan.staging.getMappedRange());
+    const mapped = (plan.readback ??= new Float32Array(range.length));
+    mapped.set(range);
     plan.staging.unmap();
     stillMapped = false;
     // the columns as views of one column-major buffer: a Block wraps them without a copy (Block.adoptColumns)
@@ -749,7 +760,7 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
         unpackColumn(col, rb.start, mapped, base, W, rb.count, 1 / scales[c]!);
       });
     }
-    if (profiler) {
+    if (profiling) { // host phases everywhere; passMs NaN where the device has no timestamps
       lastProfile = {
         passMs, uploadMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, readbackMs: performance.now() - t4,
         rows: n, columns: columns.length,
@@ -769,14 +780,19 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number):
  * at most 2²⁰ over ≤ 2²⁷ points per binding stay far below float32's 2¹²⁸, and no weight nears its underflow),
  * else 2^−e with max |w| · 2^−e ∈ (½, 1]; 1 for a zero or non-finite column (nothing to protect, or NaN anyway).
  */
-function unitScale(col: Float64Array): number {
+function unitScale(max: number): number {
+  if (!(max > 0) || !Number.isFinite(max) || (max >= 2 ** -20 && max <= 2 ** 20)) return 1;
+  return 2 ** -Math.ceil(Math.log2(max));
+}
+
+/** max_j |col_j| (NaN where col holds one). */
+export function maxAbsOf(col: Float64Array): number {
   let max = 0;
   for (let j = 0; j < col.length; j++) {
     const a = Math.abs(col[j]!);
-    if (a > max) max = a;
+    if (a > max || a !== a) max = a; // NaN wins, as in Math.max
   }
-  if (!(max > 0) || !Number.isFinite(max) || (max >= 2 ** -20 && max <= 2 ** 20)) return 1;
-  return 2 ** -Math.ceil(Math.log2(max));
+  return max;
 }
 
 /** data[base + j·W] = src[start + j]·scale for j < count (float64 → float32). */
@@ -822,6 +838,8 @@ function unpackColumn(dst: Float64Array, start: number, src: Float32Array, base:
 export interface GpuReduceOptions extends GpuKernelOptions {
   /** The device context (default: `acquireGpu()`). */
   context?: GpuContext;
+  /** max |w| of each column (`maxAbsOf`), where the caller has it already: saves a pass over the columns. */
+  columnMaxAbs?: readonly number[];
 }
 
 /**
@@ -839,7 +857,7 @@ export async function gpuReduceKernel(
   if (columns.length === 0) return [];
   const ctx = options.context ?? await acquireGpu();
   const plan = await planFor(ctx, formula, slots, n, m, columns.length, options);
-  const result = plan.chain.then(() => runPlan(plan, columns, n));
+  const result = plan.chain.then(() => runPlan(plan, columns, n, options.columnMaxAbs));
   plan.chain = result.catch(() => undefined);
   return result;
 }

@@ -16,7 +16,7 @@ import { registerFormulaOperator } from '../formula/operator-hook.js';
 import { reduceKernel } from '../cpu/reduce.js';
 import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
-import { gpuReduceKernel, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
+import { gpuReduceKernel, maxAbsOf, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
 import { loadAutodiffModule } from './autodiff-bridge.js';
@@ -144,10 +144,8 @@ export function resolvePlacement(requested: BackendChoice | undefined, dtype: Dt
  */
 const SAFE_EXPONENT: Readonly<Record<Dtype, number>> = { float32: 60, float64: 500 };
 
-/** The binary exponent of max|c| when it is beyond 2^±limit (then c·2^−e has its largest entry in [1, 2)), else 0. */
-function outOfWindowExponent(c: Float64Array, limit: number): number {
-  let max = 0;
-  for (let i = 0; i < c.length; i++) max = Math.max(max, Math.abs(c[i]!));
+/** The binary exponent of max = max|c| when it is beyond 2^±limit (then c·2^−e has its largest entry in [1, 2)), else 0. */
+function outOfWindowExponent(max: number, limit: number): number {
   if (max === 0) return 0;
   const e = Math.floor(Math.log2(max));
   return Math.abs(e) > limit ? e : 0;
@@ -339,7 +337,8 @@ export class KernelOperator extends LinearOperator {
    * column zeros.
    */
   async product(X: Block, sums: 'float32' | 'float64' = 'float64'): Promise<Block> {
-    const exponents = X.columns().map((c) => outOfWindowExponent(c, SAFE_EXPONENT[this.dtype]));
+    const maxima = X.columns().map(maxAbsOf); // also the GPU's own scaling check (one pass over the columns)
+    const exponents = maxima.map((max) => outOfWindowExponent(max, SAFE_EXPONENT[this.dtype]));
     if (exponents.some((e) => e !== 0)) {
       const scaled = X.clone();
       exponents.forEach((e, j) => scaleByPow2InPlace(scaled.column(j), -e));
@@ -352,7 +351,7 @@ export class KernelOperator extends LinearOperator {
     const out = dense
       ? await dense.multiply(columns, sums)
       : this.backend === 'gpu'
-        ? await gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, this.options.gpu)
+        ? await gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, { ...this.options.gpu, columnMaxAbs: maxima })
         : await reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, {
           dtype: this.dtype,
           symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)

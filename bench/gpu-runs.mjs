@@ -1,0 +1,386 @@
+/**
+ * Issue 21's device runs, one sub-command each; every figure is a JSON line ({"run": …, "kind": …}) and every
+ * reference runs in the same command on the same card. `--small` shrinks every size for a dry run on llvmpipe
+ * (`EGL_PLATFORM=surfaceless`); the command lines of the device session are in bench/gpu-runs.md.
+ *
+ *   npm run build && node bench/gpu-runs.mjs <run> [--small] [options]
+ *
+ *   products  Gaussian matvec (σ = 0.1, d = 3, x uniform in [0,1]³, float32): the whole `K.matvec` call and, with
+ *             GPU timestamps, its phases (f64→f32 upload, encode+submit, wait for the map, readback f32→f64, the rest
+ *             of the call) at --n=65536,1048576; --ref=/tmp/ref runs the KeOps-scheme CUDA kernel
+ *             (../shared/device/keops_scheme_ref.cu) on the same sizes and prints the ratios. Kernel-shape flags as
+ *             bench/gpu.ts: --rows --wg --tile --splits --target --direct; --reps=R (whole calls), --profile-reps=P.
+ *   host      the host side of a whole K.matvec at --n=65536 without an n×n kernel (n×64 and 64×n operators: their
+ *             readback and upload phases), for llvmpipe, where submit runs the kernel; --reps=200.
+ *   eigsh     eigsh(K, 5) end to end at --n=1048576 (tol 1e-6, seed 1; --ncv=).
+ *   spectral  spectralClustering of --n=1000000 points, three noisy concentric circles in 2-D (--noise=0.05), on
+ *             the GPU: end to end, per-stage times, ARI against the truth.
+ *   argkmin   argKmin (k = 10) of |x_i − y_j|², n = m = --n=1000000, d = 3, on the GPU, beside a PyTorch brute force
+ *             (bench/torch_argkmin_ref.py: cdist + topk in row chunks; numpy where torch is missing) in the same
+ *             command; neighbour agreement of both with exact float64 sets on --sample=500 rows.
+ *   grad      issue 18's VJP checks (bench/gradient-check.mjs) on the GPU, each error checked ≤ 1e-3 relative;
+ *             then gpNegativeLogMarginalLikelihood + gradient at --gp-n=100000,1000000 (time, iterations).
+ *   krr       KernelRidge (σ = 0.1, --alpha=1e-2) fit + predict at --n=1000000 (d = 3 synthetic, --test=100000):
+ *             times, test RMSE against the noiseless truth and the data; then K.solve(b, 1e-3, rtol 1e-5) at
+ *             --solve-n=1048576 (issue 5's problem), its time and verified residual (compensated products).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as lib from '../dist/index.js';
+
+const {
+  adjustedRandIndex, concentricCircles, gaussianKernel, getBackendInfo, KernelRidge, lastGpuProfile, mulberry32, setBackend,
+  setGpuProfiling, shutdownCpuPool, Vi, Vj,
+} = lib;
+
+const [run, ...args] = process.argv.slice(2);
+const SMALL = args.includes('--small');
+const flag = (name) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const num = (name, big, small) => (flag(name) === undefined ? (SMALL ? small : big) : Number(flag(name)));
+const list = (name, big, small) => (flag(name) === undefined ? (SMALL ? small : big) : flag(name).split(',').map(Number));
+const log = (o) => console.log(JSON.stringify({ run, ...o }));
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const r3 = (v) => +v.toFixed(3);
+const sig = (v, p = 4) => +v.toPrecision(p);
+const SIGMA = 0.1;
+
+function uniformPoints(n, d, seed) {
+  const rand = mulberry32(seed);
+  return { data: Float64Array.from({ length: n * d }, () => Math.fround(rand())), rows: n, cols: d };
+}
+
+const gpuShape = () => {
+  const o = {};
+  for (const [f, key] of [['rows', 'rowsPerThread'], ['wg', 'workgroupSize'], ['tile', 'tile'], ['splits', 'splits'], ['target', 'targetWorkgroups']]) {
+    if (flag(f) !== undefined) o[key] = Number(flag(f));
+  }
+  if (args.includes('--direct')) o.expandedGaussian = false;
+  return o;
+};
+
+/** ‖y − y₆₄‖/‖y₆₄‖ on `rows` sampled rows against the float64 CPU product. */
+async function sampledRelErr(x, v, y, count, seed) {
+  const rand = mulberry32(seed);
+  const rows = Array.from({ length: Math.min(count, x.rows) }, () => Math.floor(rand() * x.rows));
+  const xs = { data: new Float64Array(rows.length * x.cols), rows: rows.length, cols: x.cols };
+  rows.forEach((i, k) => xs.data.set(x.data.subarray(x.cols * i, x.cols * (i + 1)), x.cols * k));
+  const want = await gaussianKernel(xs, { y: x, sigma: SIGMA, backend: 'cpu', dtype: 'float64', denseCache: 'never' }).matvec(v);
+  let d = 0;
+  let w = 0;
+  rows.forEach((i, k) => { d += (y[i] - want[k]) ** 2; w += want[k] ** 2; });
+  return Math.sqrt(d / w);
+}
+
+// ------------------------------------------------------------------ 1. products
+
+async function products() {
+  const sizes = list('n', [65_536, 1_048_576], [2048, 8192]);
+  const gpu = gpuShape();
+  const measured = {};
+  for (const n of sizes) {
+    const x = uniformPoints(n, 3, 1);
+    const rand = mulberry32(2);
+    const v = Float64Array.from({ length: n }, () => rand() - 0.5);
+    const K = gaussianKernel(x, { sigma: SIGMA, backend: 'gpu', gpu });
+    let t = performance.now();
+    let y = await K.matvec(v);
+    const firstMs = performance.now() - t;
+    const reps = num('reps', n <= 100_000 ? 300 : 5, 20);
+    for (let r = 0; r < Math.min(20, reps); r++) await K.matvec(v); // V8 tiers up the host loops
+    const times = [];
+    for (let r = 0; r < reps; r++) {
+      t = performance.now();
+      y = await K.matvec(v);
+      times.push(performance.now() - t);
+    }
+    // phases: GPU timestamps around the pass (where the adapter has them) and the host's own clock
+    setGpuProfiling(true);
+    const prof = [];
+    for (let r = 0; r < num('profile-reps', n <= 100_000 ? 50 : 3, 10); r++) {
+      t = performance.now();
+      await K.matvec(v);
+      const total = performance.now() - t;
+      const p = lastGpuProfile();
+      if (p) prof.push({ ...p, total });
+    }
+    setGpuProfiling(false);
+    const ms = median(times);
+    const phases = prof.length ? Object.fromEntries(['passMs', 'uploadMs', 'submitMs', 'waitMs', 'readbackMs', 'total'].map((k) => [k, r3(median(prof.map((p) => p[k])))])) : undefined;
+    if (phases) {
+      // the call outside runPlan: input checks and copy, scaling checks, the Block wrapper
+      phases.restOfCallMs = r3(median(prof.map((p) => p.total - p.uploadMs - p.submitMs - p.waitMs - p.readbackMs)));
+      phases.hostMs = r3(median(prof.map((p) => p.total - p.waitMs))); // all but the map's wait (GL: submit runs the kernel)
+      phases.convertMs = r3(median(prof.map((p) => p.total - p.submitMs - p.waitMs))); // upload, readback, rest
+      if (Number.isFinite(phases.passMs)) phases.nonKernelMs = r3(median(prof.map((p) => p.total - p.passMs)));
+    }
+    measured[n] = ms;
+    log({
+      kind: 'matvec', n, reps, msPerCall: r3(ms), minMs: r3(Math.min(...times)), pairsPerS: sig(n * n / (ms / 1e3)),
+      ...(phases && Number.isFinite(phases.passMs) ? { kernelPairsPerS: sig(n * n / (phases.passMs / 1e3)) } : {}),
+      firstCallMs: +firstMs.toFixed(1), phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
+    });
+    await K.dispose();
+  }
+  const ref = flag('ref');
+  if (ref) {
+    if (!existsSync(ref)) throw new Error(`--ref=${ref}: no such binary (build it: nvcc -O3 -arch=sm_90 -o ${ref} keops_scheme_ref.cu)`);
+    const out = spawnSync(ref, sizes.map(String), { encoding: 'utf8' });
+    if (out.status !== 0) throw new Error(`${ref} failed: ${out.stderr}`);
+    const best = {};
+    for (const line of out.stdout.split('\n')) {
+      const m = /N=(\d+) BS=(\d+) R=(\d+) ms=([\d.]+)/.exec(line);
+      if (!m) continue;
+      log({ kind: 'cuda-ref', n: +m[1], bs: +m[2], rowsPerThread: +m[3], ms: +m[4], line: line.trim() });
+      best[m[1]] = Math.min(best[m[1]] ?? Infinity, +m[4]);
+    }
+    for (const n of sizes) if (best[n]) log({ kind: 'ratio', n, cudaMs: best[n], oursMsPerCall: r3(measured[n]), cudaOverOurs: sig(best[n] / measured[n], 3) });
+  }
+}
+
+/**
+ * The host side of a whole `K.matvec` at --n (default 65,536) without the cost of an n×n kernel, for llvmpipe (whose
+ * submit runs the kernel): an n×64 operator (its readback is n results) and a 64×n one (its upload is n weights); the
+ * phases that scale with n are the first's readback and the second's upload, plus the rest of each call.
+ */
+async function host() {
+  const n = num('n', 65_536, 65_536);
+  const reps = num('reps', 100, 100);
+  const few = uniformPoints(64, 3, 7);
+  const many = uniformPoints(n, 3, 8);
+  const phasesOf = async (K, v) => {
+    for (let r = 0; r < 30; r++) await K.matvec(v);
+    setGpuProfiling(true);
+    const prof = [];
+    for (let r = 0; r < reps; r++) {
+      const t = performance.now();
+      await K.matvec(v);
+      prof.push({ ...lastGpuProfile(), total: performance.now() - t });
+    }
+    setGpuProfiling(false);
+    const med = (f) => median(prof.map(f));
+    return { upload: med((p) => p.uploadMs), readback: med((p) => p.readbackMs), rest: med((p) => p.total - p.uploadMs - p.submitMs - p.waitMs - p.readbackMs), total: med((p) => p.total) };
+  };
+  const rand = mulberry32(2);
+  const tall = await phasesOf(gaussianKernel(many, { y: few, sigma: SIGMA, backend: 'gpu' }), Float64Array.from({ length: 64 }, () => rand() - 0.5));
+  const wide = await phasesOf(gaussianKernel(few, { y: many, sigma: SIGMA, backend: 'gpu' }), Float64Array.from({ length: n }, () => rand() - 0.5));
+  const hostMs = wide.upload + tall.readback + tall.rest + wide.rest;
+  log({
+    kind: 'host', n, reps, hostMsPerCall: r3(hostMs), uploadMs: r3(wide.upload), readbackMs: r3(tall.readback),
+    restOfCallMs: r3(tall.rest + wide.rest), restTallMs: r3(tall.rest), restWideMs: r3(wide.rest), tallCallMs: r3(tall.total), wideCallMs: r3(wide.total),
+  });
+}
+
+// ------------------------------------------------------------------ 2. eigsh
+
+async function eigsh() {
+  const n = num('n', 1_048_576, 4096);
+  const K = gaussianKernel(uniformPoints(n, 3, 1), { sigma: SIGMA, backend: 'gpu', gpu: gpuShape() });
+  await K.matvec(new Float64Array(n).fill(1)); // compile and upload outside the timing, as a second eigsh would
+  const t = performance.now();
+  const e = await K.eigsh(5, {
+    tol: num('tol', 1e-6, 1e-6), seed: 1, ...(flag('ncv') ? { ncv: Number(flag('ncv')) } : {}),
+    onProgress: (p) => log({ kind: 'progress', iteration: p.iteration, matvecs: p.matvecs, nconv: p.nconv, elapsedS: r3(p.elapsedMs / 1e3) }),
+  });
+  log({ kind: 'eigsh', n, k: 5, seconds: r3((performance.now() - t) / 1e3), matvecs: e.matvecs, iterations: e.iterations, eigenvalues: Array.from(e.eigenvalues, (v) => sig(v, 8)) });
+}
+
+// ------------------------------------------------------------------ 3. spectral clustering
+
+async function spectral() {
+  const n = num('n', 1_000_000, 3000);
+  const t0 = performance.now();
+  const { points, labels } = concentricCircles(n, { nCircles: 3, noise: num('noise', 0.05, 0.05), seed: 1 });
+  const data = new Float64Array(2 * n);
+  points.forEach((p, i) => { data[2 * i] = p[0]; data[2 * i + 1] = p[1]; });
+  log({ kind: 'data', n, clusters: 3, noise: num('noise', 0.05, 0.05), generateS: r3((performance.now() - t0) / 1e3) });
+  const stages = {};
+  let last = 0;
+  const t = performance.now();
+  const r = await lib.spectralClustering({ data, rows: n, cols: 2 }, {
+    nClusters: 3, backend: 'gpu', seed: 0,
+    onProgress: (p) => {
+      stages[p.stage] = r3(p.stageMs / 1e3);
+      // every stage change, every 10th LOBPCG iteration, and at least every 5 s
+      if (p.stage !== 'eigsh' || p.elapsedMs - last > 5000 || (p.lobpcg?.iteration ?? 1) % 10 === 0) {
+        last = p.elapsedMs;
+        log({ kind: 'progress', stage: p.stage, elapsedS: r3(p.elapsedMs / 1e3), stageS: r3(p.stageMs / 1e3), ...(p.lobpcg ? { iteration: p.lobpcg.iteration, maxResidual: sig(Math.max(...p.lobpcg.residualNorms), 3) } : {}), ...(p.restart ? { restart: p.restart } : {}) });
+      }
+    },
+  });
+  const seconds = (performance.now() - t) / 1e3;
+  log({
+    kind: 'spectral', n, seconds: r3(seconds), ari: sig(adjustedRandIndex(r.labels, labels), 6), sigma: sig(r.sigma),
+    matvecs: r.matvecs, eigenvalues: Array.from(r.eigenvalues, (v) => sig(v, 6)), stageSeconds: stages,
+  });
+}
+
+// ------------------------------------------------------------------ 4. argKmin
+
+/** Exact float64 squared distances of row i of X to all of Y: the k nearest (ties to the lower j) and the (k+1)-th. */
+function exactRow(X, Y, m, i, k) {
+  const best = [];
+  const x0 = X[3 * i];
+  const x1 = X[3 * i + 1];
+  const x2 = X[3 * i + 2];
+  for (let j = 0; j < m; j++) {
+    const a = x0 - Y[3 * j];
+    const b = x1 - Y[3 * j + 1];
+    const c = x2 - Y[3 * j + 2];
+    const s = a * a + b * b + c * c;
+    if (best.length <= k || s < best[k][0]) {
+      let p = best.length;
+      while (p > 0 && best[p - 1][0] > s) p--;
+      best.splice(p, 0, [s, j]);
+      if (best.length > k + 1) best.pop();
+    }
+  }
+  return best;
+}
+
+/** Rows whose neighbour set is the exact one; rows that differ only by near-ties (within `tol` of the k-th distance). */
+function agreement(idx, X, Y, m, rows, exact, k) {
+  let same = 0;
+  let ties = 0;
+  const other = [];
+  rows.forEach((i, s) => {
+    const want = exact[s];
+    const got = Array.from(idx.subarray(i * k, (i + 1) * k));
+    const wantSet = new Set(want.slice(0, k).map((e) => e[1]));
+    if (got.every((j) => wantSet.has(j))) { same++; return; }
+    const kth = want[k - 1][0];
+    const dist = (j) => { let t = 0; for (let c = 0; c < 3; c++) t += (X[3 * i + c] - Y[3 * j + c]) ** 2; return t; };
+    // float32 distances of points in [0,1]³ carry ≈ 1e-7 absolute error (cdist by matmul: |x|² + |y|² − 2x·y)
+    if (got.filter((j) => !wantSet.has(j)).every((j) => Math.abs(dist(j) - kth) <= 1e-6)) ties++;
+    else other.push(i);
+  });
+  return { rows: rows.length, same, nearTies: ties, other: other.length, firstOther: other.slice(0, 5) };
+}
+
+async function argkmin() {
+  const n = num('n', 1_000_000, 4000);
+  const k = 10;
+  const dir = mkdtempSync(join(tmpdir(), 'argkmin-'));
+  const P = uniformPoints(2 * n, 3, 19);
+  const X = P.data.subarray(0, 3 * n);
+  const Y = P.data.subarray(3 * n);
+  const F = Vi({ data: X, rows: n, cols: 3 }).sub(Vj({ data: Y, rows: n, cols: 3 })).sqnorm2();
+  const warm = Vi({ data: X.subarray(0, 3 * 64), rows: 64, cols: 3 }).sub(Vj({ data: Y, rows: n, cols: 3 })).sqnorm2();
+  await warm.argKmin(k, 1, { backend: 'gpu', dtype: 'float32' }); // compile, upload y
+  const t = performance.now();
+  const ours = await F.argKmin(k, 1, { backend: 'gpu', dtype: 'float32' });
+  const oursS = (performance.now() - t) / 1e3;
+  log({ kind: 'ours', n, m: n, d: 3, k, seconds: r3(oursS), pairsPerS: sig(n * n / oursS, 3) });
+
+  const pointsPath = join(dir, 'points.f32');
+  writeFileSync(pointsPath, new Uint8Array(Float32Array.from(P.data).buffer));
+  const idxPath = join(dir, 'torch-idx.i32');
+  const script = new URL('./torch_argkmin_ref.py', import.meta.url).pathname;
+  const py = spawnSync('python3', [script, pointsPath, String(n), String(n), '3', String(k), idxPath, ...(flag('chunk') ? ['--chunk', flag('chunk')] : [])], { encoding: 'utf8', maxBuffer: 1 << 24 });
+  if (py.status !== 0) throw new Error(`torch side failed: ${py.stderr}`);
+  const ref = JSON.parse(py.stdout.trim().split('\n').pop());
+  log({ kind: 'reference', ...ref, oursOverRef: sig(ref.seconds / oursS, 3) });
+  const torchIdx = new Int32Array(readFileSync(idxPath).buffer.slice(0));
+
+  const rand = mulberry32(5);
+  const rows = Array.from({ length: Math.min(num('sample', 500, 200), n) }, () => Math.floor(rand() * n));
+  const t1 = performance.now();
+  const exact = rows.map((i) => exactRow(X, Y, n, i, k));
+  log({ kind: 'agreement', side: 'ours', ...agreement(ours, X, Y, n, rows, exact, k), exactS: r3((performance.now() - t1) / 1e3) });
+  log({ kind: 'agreement', side: ref.engine, ...agreement(torchIdx, X, Y, n, rows, exact, k) });
+}
+
+// ------------------------------------------------------------------ 5. gradients
+
+async function grad() {
+  const script = new URL('./gradient-check.mjs', import.meta.url).pathname;
+  const gc = spawnSync(process.execPath, [script, '--n', String(num('vjp-n', 500, 200))], { encoding: 'utf8', maxBuffer: 1 << 24, env: process.env });
+  if (gc.status !== 0) throw new Error(`gradient-check failed: ${gc.stderr}`);
+  for (const line of gc.stdout.split('\n').filter((l) => l.startsWith('{'))) {
+    const r = JSON.parse(line);
+    const worst = r.errors ? Math.max(...Object.values(r.errors)) : undefined;
+    log({ kind: 'vjp-check', ...r, ...(worst === undefined ? {} : { worst: sig(worst, 3), tolerance: r.on?.startsWith('gpu') ? 1e-3 : 1e-6, pass: worst <= (r.on?.startsWith('gpu') ? 1e-3 : 1e-6) }) });
+  }
+  const gp = lib.gpNegativeLogMarginalLikelihood;
+  if (typeof gp !== 'function') {
+    log({ kind: 'gp', skipped: 'gpNegativeLogMarginalLikelihood is not in this build (lands with the SLQ helper\'s branch)' });
+    return;
+  }
+  for (const n of list('gp-n', [100_000, 1_000_000], [3000, 6000])) {
+    const x = uniformPoints(n, 3, 11);
+    const rand = mulberry32(12);
+    const noise = num('noise', 1e-2, 1e-2);
+    const y = Float64Array.from({ length: n }, (_, i) =>
+      Math.sin(2 * Math.PI * x.data[3 * i]) * Math.cos(2 * Math.PI * x.data[3 * i + 1]) + x.data[3 * i + 2] + Math.sqrt(noise) * (rand() + rand() + rand() - 1.5) * 2);
+    const K = gaussianKernel(x, { sigma: SIGMA, backend: 'gpu' });
+    const options = { method: 'slq' };
+    for (const f of ['probes', 'rtol', 'maxiter', 'lanczosSteps']) if (flag(f) !== undefined) options[f] = Number(flag(f));
+    const t = performance.now();
+    const r = await gp(K, y, noise, options);
+    log({
+      kind: 'gp', n, sigma: SIGMA, noise, seconds: r3((performance.now() - t) / 1e3), value: sig(r.value, 8), logdet: sig(r.logdet, 8),
+      grad: Object.fromEntries(Object.entries(r.grad).map(([key, v]) => [key, sig(v, 6)])), stderr: Object.fromEntries(Object.entries(r.stderr).map(([key, v]) => [key, sig(v, 3)])),
+      iterations: r.iterations ? { y: r.iterations.y, probesMax: Math.max(...r.iterations.probes), probesMedian: median(r.iterations.probes) } : undefined, method: r.method, options,
+    });
+    await K.dispose();
+  }
+}
+
+// ------------------------------------------------------------------ 6. kernel ridge regression, K.solve at α = 1e-3
+
+async function krr() {
+  const n = num('n', 1_000_000, 4000);
+  const nt = num('test', 100_000, 1000);
+  const alpha = num('alpha', 1e-2, 1e-2);
+  const truth = (p, i) => Math.sin(2 * Math.PI * p[3 * i]) * Math.cos(2 * Math.PI * p[3 * i + 1]) + p[3 * i + 2];
+  const x = uniformPoints(n, 3, 21);
+  const t = uniformPoints(nt, 3, 22);
+  const rand = mulberry32(23);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const y = Float64Array.from({ length: n }, (_, i) => truth(x.data, i) + 0.1 * gauss());
+  const f = Float64Array.from({ length: nt }, (_, i) => truth(t.data, i));
+  const yt = f.map((v) => v + 0.1 * gauss());
+  const t0 = performance.now();
+  const model = await new KernelRidge({ sigma: SIGMA, alpha, backend: 'gpu', solveOptions: { rtol: num('rtol', 1e-5, 1e-5) } }).fit(x, y);
+  const t1 = performance.now();
+  const p = await model.predict(t);
+  const t2 = performance.now();
+  const rmse = (a, b) => Math.sqrt(a.reduce((s, v, i) => s + (v - b[i]) ** 2, 0) / a.length);
+  log({ kind: 'krr', n, test: nt, d: 3, sigma: SIGMA, alpha, fitS: r3((t1 - t0) / 1e3), predictS: r3((t2 - t1) / 1e3), rmseVsTruth: sig(rmse(p, f)), rmseVsNoisy: sig(rmse(p, yt)), noiseStd: 0.1 });
+  await model.dispose();
+
+  // issue 5's solve: (K + 1e-3 I) a = b, b uniform in [−½, ½], as `K.solve` picks (default preconditioner, refinement)
+  const sn = num('solve-n', 1_048_576, 4096);
+  const xs = uniformPoints(sn, 3, 1);
+  const K = gaussianKernel(xs, { sigma: SIGMA, backend: 'gpu' });
+  const rb = mulberry32(5);
+  const b = Float64Array.from({ length: sn }, () => rb() - 0.5);
+  const ts = performance.now();
+  let iterations = 0;
+  const a = await K.solve(b, 1e-3, { rtol: 1e-5, onProgress: (q) => { iterations = q.iteration; } });
+  const seconds = (performance.now() - ts) / 1e3;
+  const check = gaussianKernel(xs, { sigma: SIGMA, backend: 'gpu', gpu: { compensated: true } });
+  const Ka = await check.matvec(a);
+  let res = 0;
+  let nb = 0;
+  for (let i = 0; i < sn; i++) { res += (b[i] - Ka[i] - 1e-3 * a[i]) ** 2; nb += b[i] ** 2; }
+  log({ kind: 'solve', n: sn, alpha: 1e-3, rtol: 1e-5, seconds: r3(seconds), iterations, relResidual: sig(Math.sqrt(res / nb), 3), preconditioner: String(await K.preconditioner(1e-3)) });
+}
+
+const RUNS = { host, products, eigsh, spectral, argkmin, grad, krr };
+
+async function main() {
+  if (!RUNS[run]) throw new Error(`usage: node bench/gpu-runs.mjs <${Object.keys(RUNS).join('|')}> [--small] [options]; got ${run}`);
+  await setBackend('gpu');
+  const info = await getBackendInfo();
+  log({ kind: 'device', node: process.version, adapter: info.adapter, small: SMALL });
+  const t = performance.now();
+  await RUNS[run]();
+  log({ kind: 'done', seconds: r3((performance.now() - t) / 1e3) });
+}
+
+main().then(() => shutdownCpuPool()).then(() => process.exit(0), (error) => {
+  console.error(error);
+  process.exit(1);
+});
