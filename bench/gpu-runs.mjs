@@ -13,8 +13,9 @@
  *   host      the host side of a whole K.matvec at --n=65536 without an n×n kernel (n×64 and 64×n operators: their
  *             readback and upload phases), for llvmpipe, where submit runs the kernel; --reps=200.
  *   eigsh     eigsh(K, 5) end to end at --n=1048576 (tol 1e-6, seed 1; --ncv=).
- *   spectral  spectralClustering of --n=1000000 points, three noisy concentric circles in 2-D (--noise=0.05), on
- *             the GPU: end to end, per-stage times, ARI against the truth.
+ *   spectral  spectralClustering of --n=1000000 points, three noisy concentric circles in 2-D (--noise=0.05), or
+ *             with --data=blobs three Gaussians in 3-D (--noise=0.15), on the GPU: end to end, per-stage times, ARI
+ *             against the truth.
  *   argkmin   argKmin (k = 10) of |x_i − y_j|², n = m = --n=1000000, d = 3, on the GPU, beside a PyTorch brute force
  *             (bench/torch_argkmin_ref.py: cdist + topk in row chunks; numpy where torch is missing) in the same
  *             command; neighbour agreement of both with exact float64 sets on --sample=500 rows.
@@ -188,17 +189,37 @@ async function eigsh() {
 
 // ------------------------------------------------------------------ 3. spectral clustering
 
+function circles(n, noise) {
+  const { points, labels } = concentricCircles(n, { nCircles: 3, noise, seed: 1 });
+  const data = new Float64Array(2 * n);
+  points.forEach((p, i) => { data[2 * i] = p[0]; data[2 * i + 1] = p[1]; });
+  return { data, labels, dim: 2 };
+}
+
+/** Three isotropic Gaussians in 3-D (standard deviation `noise`) centred on the corners of a unit triangle. */
+function gaussianBlobs(n, noise) {
+  const rand = mulberry32(1);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
+  const centres = [[0, 0, 0], [1, 0, 0], [0.5, Math.sqrt(3) / 2, 0]];
+  const data = new Float64Array(3 * n);
+  const labels = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 3;
+    for (let c = 0; c < 3; c++) data[3 * i + c] = centres[i % 3][c] + noise * gauss();
+  }
+  return { data, labels, dim: 3 };
+}
+
 async function spectral() {
   const n = num('n', 1_000_000, 3000);
   const t0 = performance.now();
-  const { points, labels } = concentricCircles(n, { nCircles: 3, noise: num('noise', 0.05, 0.05), seed: 1 });
-  const data = new Float64Array(2 * n);
-  points.forEach((p, i) => { data[2 * i] = p[0]; data[2 * i + 1] = p[1]; });
-  log({ kind: 'data', n, clusters: 3, noise: num('noise', 0.05, 0.05), generateS: r3((performance.now() - t0) / 1e3) });
+  const blobs = flag('data') === 'blobs';
+  const { data, labels, dim } = blobs ? gaussianBlobs(n, num('noise', 0.15, 0.15)) : circles(n, num('noise', 0.05, 0.05));
+  log({ kind: 'data', n, data: blobs ? 'blobs-3d' : 'circles-2d', clusters: 3, noise: num('noise', blobs ? 0.15 : 0.05, blobs ? 0.15 : 0.05), generateS: r3((performance.now() - t0) / 1e3) });
   const stages = {};
   let last = 0;
   const t = performance.now();
-  const r = await lib.spectralClustering({ data, rows: n, cols: 2 }, {
+  const r = await lib.spectralClustering({ data, rows: n, cols: dim }, {
     nClusters: 3, backend: 'gpu', seed: 0,
     onProgress: (p) => {
       stages[p.stage] = r3(p.stageMs / 1e3);
