@@ -10,6 +10,8 @@
  *             of the call) at --n=65536,1048576; --ref=/tmp/ref runs the KeOps-scheme CUDA kernel
  *             (../shared/device/keops_scheme_ref.cu) on the same sizes and prints the ratios. Kernel-shape flags as
  *             bench/gpu.ts: --rows --wg --tile --splits --target --direct; --reps=R (whole calls), --profile-reps=P.
+ *             Then (unless --no-upload-paths) the host cost of an upload of the smallest size on the raw device:
+ *             queue.writeBuffer against a persistent MAP_WRITE staging buffer.
  *   host      the host side of a whole K.matvec at --n=65536 without an n×n kernel (n×64 and 64×n operators: their
  *             readback and upload phases), for llvmpipe, where submit runs the kernel; --reps=200.
  *   eigsh     eigsh(K, 5) end to end at --n=1048576 (tol 1e-6, seed 1; --ncv=).
@@ -124,6 +126,7 @@ async function products() {
     });
     await K.dispose();
   }
+  if (!args.includes('--no-upload-paths')) await uploadPaths(Math.min(...sizes), num('reps', 200, 50));
   const ref = flag('ref');
   if (ref) {
     if (!existsSync(ref)) throw new Error(`--ref=${ref}: no such binary (build it: nvcc -O3 -arch=sm_90 -o ${ref} keops_scheme_ref.cu)`);
@@ -171,6 +174,51 @@ async function host() {
     kind: 'host', n, reps, hostMsPerCall: r3(hostMs), uploadMs: r3(wide.upload), readbackMs: r3(tall.readback),
     restOfCallMs: r3(tall.rest + wide.rest), restTallMs: r3(tall.rest), restWideMs: r3(wide.rest), tallCallMs: r3(tall.total), wideCallMs: r3(wide.total),
   });
+}
+
+/**
+ * Where an upload's host time goes, on the raw device (no library code): n float64 weights to a float32 storage
+ * buffer (a) converted into a reused Float32Array and written by queue.writeBuffer, (b) converted straight into a
+ * persistent MAP_WRITE staging buffer (mapped again after each use) and copied by the command encoder; each then
+ * submitted and waited for. Medians in ms per step.
+ */
+async function uploadPaths(n, reps) {
+  const { acquireGpu } = await import('../dist/gpu/device.js');
+  const { device } = await acquireGpu();
+  const rand = mulberry32(9);
+  const src = Float64Array.from({ length: n }, () => rand() - 0.5);
+  const dst = device.createBuffer({ size: 4 * n, usage: 0x80 | 0x8 }); // STORAGE | COPY_DST
+  const f32 = new Float32Array(n);
+  const staging = device.createBuffer({ size: 4 * n, usage: 0x2 | 0x4 }); // MAP_WRITE | COPY_SRC
+  const steps = { a: [], b: [] };
+  for (let r = 0; r < reps + 10; r++) {
+    let t0 = performance.now();
+    f32.set(src);
+    const t1 = performance.now();
+    device.queue.writeBuffer(dst, 0, f32);
+    const t2 = performance.now();
+    device.queue.submit([]);
+    await device.queue.onSubmittedWorkDone();
+    const t3 = performance.now();
+    if (r >= 10) steps.a.push({ convert: t1 - t0, writeBuffer: t2 - t1, submitWait: t3 - t2, total: t3 - t0 });
+
+    t0 = performance.now();
+    await staging.mapAsync(0x2); // MAP_WRITE
+    const u1 = performance.now();
+    new Float32Array(staging.getMappedRange()).set(src);
+    staging.unmap();
+    const u2 = performance.now();
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(staging, 0, dst, 0, 4 * n);
+    device.queue.submit([encoder.finish()]);
+    await device.queue.onSubmittedWorkDone();
+    const u3 = performance.now();
+    if (r >= 10) steps.b.push({ mapWait: u1 - t0, convertIntoMapping: u2 - u1, copySubmitWait: u3 - u2, total: u3 - t0 });
+  }
+  const med = (rows) => Object.fromEntries(Object.keys(rows[0]).map((k) => [k, +median(rows.map((x) => x[k])).toFixed(4)]));
+  log({ kind: 'upload-paths', n, reps, writeBuffer: med(steps.a), mappedStaging: med(steps.b) });
+  dst.destroy();
+  staging.destroy();
 }
 
 // ------------------------------------------------------------------ 2. eigsh

@@ -104,6 +104,22 @@ describe.runIf(hasGpu)('acceptance: every named kernel at n = 10⁴ within 1e-5 
 });
 
 describe.runIf(hasGpu)('GPU operators: formulas, sizes, columns', () => {
+  it('consecutive products on one operator (host arrays reused per plan) each match float64, weights of any magnitude', async () => {
+    // several row and column blocks (maxBindingBytes), the expanded form (it scales columns of extreme magnitude)
+    const X = points(30, 301, 3);
+    const K = gaussianKernel(X, { ...GPU, sigma: 0.3, gpu: { expandedGaussian: true, maxBindingBytes: 1024 } });
+    const ref = gaussianKernel(X, { backend: 'cpu', dtype: 'float64', sigma: 0.3 });
+    for (const [seed, magnitude] of [[31, 1], [32, 2 ** -40], [33, 2 ** 35], [34, 1]] as const) {
+      const v = seededVector(seed, 301).map((t) => t * magnitude);
+      expect(relativeError(await K.matvec(v), await ref.matvec(v)), `weights ~${magnitude}`).toBeLessThanOrEqual(1e-5);
+    }
+    const B = new Matrix(301, 2).apply(function (this: Matrix, i: number, j: number) { this.set(i, j, Math.sin(i + 7 * j) * (j ? 2 ** -30 : 1)); });
+    for (let r = 0; r < 2; r++) {
+      const [got, want] = [await K.matmat(B), await ref.matmat(B)];
+      for (let j = 0; j < 2; j++) expect(relativeError(got.getColumn(j), want.getColumn(j))).toBeLessThanOrEqual(1e-5);
+    }
+  });
+
   it('string formula and builder formula agree with the closed form (odd sizes 133x77)', async () => {
     const X = points(20, 133, 2);
     const Y = points(21, 77, 2);
