@@ -434,7 +434,7 @@ async function krr() {
   let res = 0;
   let nb = 0;
   for (let i = 0; i < sn; i++) { res += (b[i] - Ka[i] - 1e-3 * a[i]) ** 2; nb += b[i] ** 2; }
-  log({ kind: 'solve', n: sn, alpha: 1e-3, rtol: 1e-5, seconds: r3(seconds), iterations, relResidual: sig(Math.sqrt(res / nb), 3), preconditioner: String(await K.preconditioner(1e-3)) });
+  log({ kind: 'solve', n: sn, alpha: 1e-3, rtol: 1e-5, seconds: r3(seconds), iterations, relResidual: sig(Math.sqrt(res / nb), 3), preconditioner: String((await K.preconditioner(1e-3)) ?? 'none') });
 }
 
 const RUNS = { host, products, eigsh, spectral, argkmin, grad, krr };
