@@ -61,8 +61,8 @@ describe('spectralClustering (CPU)', () => {
 
   it('refuses bad options by name', async () => {
     const p = moons.points.slice(0, 50);
-    await expect(spectralClustering(p, { nClusters: 2, affinity: 'knn' as never })).rejects.toThrow(/affinity 'knn' is not available yet/);
-    await expect(spectralClustering(p, { nClusters: 2, affinity: 'nearest' as never })).rejects.toThrow(/affinity must be 'rbf'/);
+    await expect(spectralClustering(p, { nClusters: 2, affinity: 'knn', sigma: 0.3 })).rejects.toThrow(/sigma applies to affinity 'rbf' only/);
+    await expect(spectralClustering(p, { nClusters: 2, affinity: 'nearest' as never })).rejects.toThrow(/affinity must be one of "rbf", "knn", got a string "nearest"/);
     await expect(spectralClustering(p, {} as never)).rejects.toThrow(/option 'nClusters' is required/);
     await expect(spectralClustering(p, { nClusters: 2, sigmaa: 1 } as never)).rejects.toThrow(/unknown option 'sigmaa'.*did you mean 'sigma'/);
     await expect(spectralClustering(p, { nClusters: 0 })).rejects.toThrow(/nClusters must be an integer ≥ 1, got/);
