@@ -47,6 +47,12 @@ export interface LobpcgOptions {
   tol?: number;
   /** Iterations (default 20, scipy's). */
   maxiter?: number;
+  /**
+   * Eigenpairs that must converge (default all k, scipy's rule): the `wanted` best of the block; the other columns are
+   * guard vectors that speed up the wanted ones (their gap is to λ_{k+1}, not λ_{wanted+1}) and are returned as they are.
+   * Not in scipy.
+   */
+  wanted?: number;
   onProgress?: (p: { iteration: number; eigenvalues: Float64Array; residualNorms: Float64Array; elapsedMs: number }) => void;
 }
 
@@ -58,6 +64,7 @@ export const LOBPCG_SPEC = {
   largest: withDefault(boolean, true),
   tol: optional(nonNegativeOrInfinity),
   maxiter: withDefault(positiveInt, 20),
+  wanted: optional(positiveInt),
   onProgress: optional(func),
 } satisfies Record<keyof LobpcgOptions, OptionField<unknown>>;
 
@@ -77,7 +84,7 @@ export interface LobpcgResult {
   iterations: number;
   /** Final ‖A x_i − λ_i B x_i‖, in the order of `eigenvalues`. */
   residualNorms: Float64Array;
-  /** All residual norms ≤ tol (scipy only warns otherwise; so do we not throw). */
+  /** All residual norms of the `wanted` pairs ≤ tol (scipy only warns otherwise; so do we not throw). */
   converged: boolean;
   /** Products with A in vectors (a k-column matmat counts k). */
   matvecs: number;
@@ -85,10 +92,11 @@ export interface LobpcgResult {
   bMatvecs?: number;
 }
 
-/** Entries (i, j) = aᵢ·bⱼ, row-major p×q. */
-function gram(a: readonly Float64Array[], b: readonly Float64Array[]): Float64Array {
-  const G = new Float64Array(a.length * b.length);
-  for (let i = 0; i < a.length; i++) for (let j = 0; j < b.length; j++) G[i * b.length + j] = dot(a[i]!, b[j]!);
+/** aᵢ·bⱼ for i ≤ j, mirrored: the Gram matrix of a symmetric form (Sᵀ B S, Sᵀ A S) in half the dot products. */
+function symmetricGram(a: readonly Float64Array[], b: readonly Float64Array[]): Float64Array {
+  const m = a.length;
+  const G = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) for (let j = i; j < m; j++) G[i * m + j] = G[j * m + i] = dot(a[i]!, b[j]!);
   return G;
 }
 
@@ -154,7 +162,7 @@ function svqbTransform(G: Float64Array, m: number, drop: number): { T: Float64Ar
 /** [X, BX]·T for the T that makes X B-orthonormal (BX is X itself without B). */
 function orthonormalize(b: BBlock, drop: number): BBlock {
   if (b.X.length === 0) return { X: [], BX: [] };
-  const { T, r } = svqbTransform(gram(b.X, b.BX), b.X.length, drop);
+  const { T, r } = svqbTransform(symmetricGram(b.X, b.BX), b.X.length, drop);
   const X = combine(b.X, T, r);
   return { X, BX: b.BX === b.X ? X : combine(b.BX, T, r) };
 }
@@ -170,6 +178,8 @@ interface LobpcgSetup {
   largest: boolean;
   tol: number;
   maxiter: number;
+  /** Leading columns (wanted order) whose residuals decide convergence. */
+  wanted: number;
   onProgress: LobpcgOptions['onProgress'];
 }
 
@@ -187,8 +197,9 @@ function setupLobpcg(Ain: OperatorInput, Xin: BlockInput, options: unknown): Lob
   const Y = o.Y === undefined ? undefined : blockArg(o.Y, n, fn, 'Y');
   // scipy's default tolerance (and ours for tol = 0)
   const tol = o.tol === undefined || o.tol === 0 ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol;
+  if (o.wanted !== undefined && o.wanted > X.length) throw new RangeError(`${fn}: wanted (${o.wanted}) exceeds the block size k = ${X.length}`);
   return {
-    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, maxiter: o.maxiter, onProgress: o.onProgress as LobpcgOptions['onProgress'],
+    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, maxiter: o.maxiter, wanted: o.wanted ?? X.length, onProgress: o.onProgress as LobpcgOptions['onProgress'],
   };
 }
 
@@ -230,15 +241,15 @@ function wantedFirst(theta: Float64Array, largest: boolean): number[] {
  */
 function rayleighRitz(S: BBlock, AS: readonly Float64Array[], k: number, largest: boolean, drop: number): { theta: Float64Array; C: Float64Array } {
   const m = S.X.length;
-  const G = gram(S.X, S.BX);
+  const G = symmetricGram(S.X, S.BX);
   let { T, r } = svqbTransform(G, m, drop);
   if (r < k) ({ T, r } = svqbTransform(G, m, 0));
-  const H = gram(S.X, AS);
-  // H' = Tᵀ H T (symmetrised).
+  const H = symmetricGram(S.X, AS); // symmetric by construction: its upper triangle mirrored
+  // H' = Tᵀ H T
   const HT = new Float64Array(m * r);
   for (let i = 0; i < m; i++) for (let j = 0; j < r; j++) {
     let v = 0;
-    for (let l = 0; l < m; l++) v += 0.5 * (H[i * m + l]! + H[l * m + i]!) * T[l * r + j]!;
+    for (let l = 0; l < m; l++) v += H[i * m + l]! * T[l * r + j]!;
     HT[i * r + j] = v;
   }
   const Hp = new Float64Array(r * r);
@@ -265,7 +276,7 @@ function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array
     eigenvectors: Block.fromColumns(order.map((i) => Xc[i]!), s.n).toMatrix(),
     iterations,
     residualNorms: Float64Array.from(order, (i) => res[i]!),
-    converged: res.every((r) => r <= s.tol),
+    converged: res.every((r, i) => i >= s.wanted || r <= s.tol), // res in wanted-first order
     matvecs: p.matvecs,
     ...(s.B ? { bMatvecs: p.bMatvecs } : {}),
   };
@@ -326,13 +337,13 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
   let iterations = 0;
   for (;;) {
     const { R, norms: res } = residuals(AX, X.BX, lambda);
-    const maxRes = Math.max(...res);
+    const maxRes = Math.max(...res.subarray(0, s.wanted)); // columns are in wanted-first order
     if (maxRes < best.maxRes) best = { maxRes, lambda, X: X.X, res };
     s.onProgress?.({ iteration: iterations, eigenvalues: Float64Array.from(lambda), residualNorms: res, elapsedMs: now() - start });
     // scipy returns the best iterate too
     const done = () => (maxRes <= best.maxRes ? finish(s, p, lambda, X.X, res, iterations) : finish(s, p, best.lambda, best.X, best.res, iterations));
     const active = R.filter((_, j) => res[j]! > s.tol);
-    if (active.length === 0 || iterations >= s.maxiter) return done();
+    if (maxRes <= s.tol || active.length === 0 || iterations >= s.maxiter) return done();
     iterations++;
 
     const Wr = s.M ? await applyColumns(s.M, active) : active;

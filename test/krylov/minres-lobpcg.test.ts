@@ -117,6 +117,28 @@ describe('lobpcg', () => {
     expect(next.eigenvalues[0]).toBeCloseTo(all[197]!, 8);
   });
 
+  it('wanted: only the best `wanted` pairs must converge, the other columns guard them', async () => {
+    // A = Q diag(1..200) Qᵀ: the top 2 converge to tol, the 4 guard columns need not
+    const rng = mulberry32(9);
+    const Q = new QrDecomposition(Matrix.from1DArray(200, 200, Array.from({ length: 40000 }, () => rng() - 0.5))).orthogonalMatrix;
+    const A = Q.mmul(Matrix.diag(Array.from({ length: 200 }, (_, i) => i + 1))).mmul(Q.transpose());
+    for (let i = 0; i < 200; i++) for (let j = 0; j < i; j++) A.set(i, j, A.get(j, i));
+    const all = await lobpcg(A, X0(200, 6, 5), { maxiter: 500, tol: 1e-6 });
+    const two = await lobpcg(A, X0(200, 6, 5), { maxiter: 500, tol: 1e-6, wanted: 2 });
+    expect(all.converged && two.converged).toBe(true);
+    expect(two.iterations).toBeLessThan(all.iterations);
+    for (const i of [4, 5]) { // ascending: the wanted (largest) two come last
+      expect(two.residualNorms[i]).toBeLessThanOrEqual(1e-6);
+      expect(two.eigenvalues[i]).toBeCloseTo(195 + i, 9);
+      const v = two.eigenvectors.getColumn(i);
+      const r = A.mmul(Matrix.columnVector(v)).getColumn(0).map((x, t) => x - two.eigenvalues[i]! * v[t]!);
+      expect(norm2(r)).toBeLessThanOrEqual(1e-6);
+    }
+    expect(Math.max(...two.residualNorms.subarray(0, 4))).toBeGreaterThan(1e-6); // the guards stopped short
+    await expect(lobpcg(A, X0(200, 3, 1), { wanted: 4 })).rejects.toThrow(/wanted \(4\) exceeds the block size k = 3/);
+    await expect(lobpcg(A, X0(200, 3, 1), { wanted: 0 } as never)).rejects.toThrow(/wanted/);
+  });
+
   it('falls back to a dense solve when n < 5k (scipy rule) and reports non-convergence without throwing', async () => {
     const A = randomSymmetric(12, 5);
     const res = await lobpcg(A, X0(12, 3, 1));
