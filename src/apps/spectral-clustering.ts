@@ -274,35 +274,41 @@ function startBlock(scale: Float64Array, m: number, seed: number): Matrix {
   return X0;
 }
 
-/** Points of the subsample whose embedding starts LOBPCG on large problems. */
+/** Fewest points of the subsample whose embedding starts LOBPCG on large problems. */
 export const WARM_START_SAMPLE = 2000;
+/** The subsample is a quarter of the points (at least WARM_START_SAMPLE): the extension's error shrinks as it grows. */
+const WARM_START_SHARE = 4;
 
 /**
  * LOBPCG's start on n ≥ 2·WARM_START_SAMPLE points: the top m eigenvectors of the same normalised affinity on a seeded
- * subsample S, extended to every point by the Nyström formula u(x) ∝ d(x)^{-1/2} Σ_{s∈S} k(x, s) d_S(s)^{-1/2} u_S(s) —
- * one product with the n×|S| cross kernel. The subsample's eigenvectors sample the same eigenfunctions, so the start
- * is already close and the full LOBPCG needs a few iterations where a random start needs tens.
+ * subsample S of max(WARM_START_SAMPLE, n/WARM_START_SHARE) points — itself started this way when large enough —
+ * extended to every point by the Nyström formula u(x) ∝ d(x)^{-1/2} Σ_{s∈S} k(x, s) d_S(s)^{-1/2} u_S(s): one
+ * product with the n×|S| cross kernel. The subsample's eigenvectors sample the same eigenfunctions, so the start
+ * is already close and the full LOBPCG needs about half the iterations of a random start.
  */
 async function warmStart(points: PointsLike, sigma: number, scale: Float64Array, m: number, o: Parsed): Promise<Matrix> {
   const { data, rows: n, cols: d } = toBoundData(points, 'spectralClustering: points');
+  const size = Math.max(WARM_START_SAMPLE, Math.floor(n / WARM_START_SHARE));
   const rand = mulberry32(o.seed + 1);
   const order = Int32Array.from({ length: n }, (_, i) => i);
-  const sample = new Float64Array(WARM_START_SAMPLE * d);
-  for (let t = 0; t < WARM_START_SAMPLE; t++) { // partial Fisher–Yates: a uniform sample without replacement
+  const sample = new Float64Array(size * d);
+  for (let t = 0; t < size; t++) { // partial Fisher–Yates: a uniform sample without replacement
     const j = t + Math.floor(rand() * (n - t));
     [order[t], order[j]] = [order[j]!, order[t]!];
     sample.set(data.subarray(order[t]! * d, order[t]! * d + d), t * d);
   }
-  const S = { data: sample, rows: WARM_START_SAMPLE, cols: d };
+  const S = { data: sample, rows: size, cols: d };
   const Ks = gaussianKernel(S, { sigma, dtype: o.dtype, backend: o.backend });
   const cross = gaussianKernel(points, { y: S, sigma, dtype: o.dtype, backend: o.backend });
   try {
-    const scaleS = await inverseSqrtDegrees(Ks, WARM_START_SAMPLE, sigma, false);
+    Ks.expectRepeatedProducts();
+    const scaleS = await inverseSqrtDegrees(Ks, size, sigma, false);
     const Ds = new DiagonalOperator(scaleS);
+    const X0 = size >= 2 * WARM_START_SAMPLE ? await warmStart(S, sigma, scaleS, m, o) : startBlock(scaleS, m, o.seed);
     // a start: a tenth of the final accuracy, and not-converged is no error here (the full LOBPCG checks)
-    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), startBlock(scaleS, m, o.seed), { largest: true, tol: 10 * o.tol, maxiter: o.maxiter, wanted: o.nClusters });
+    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), X0, { largest: true, tol: 10 * o.tol, maxiter: o.maxiter, wanted: o.nClusters });
     const W = sub.eigenvectors.clone();
-    for (let i = 0; i < WARM_START_SAMPLE; i++) for (let j = 0; j < m; j++) W.set(i, j, W.get(i, j) * scaleS[i]!);
+    for (let i = 0; i < size; i++) for (let j = 0; j < m; j++) W.set(i, j, W.get(i, j) * scaleS[i]!);
     const V = await cross.matmat(W);
     for (let i = 0; i < n; i++) for (let j = 0; j < m; j++) V.set(i, j, V.get(i, j) * scale[i]!);
     return V;
