@@ -28,6 +28,7 @@ import {
 import type { BackendChoice } from '../operators/kernel-operator.js';
 import type { Dtype } from '../operators/types.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
+import { PACKED_BLOCK_COLUMNS } from '../cpu/dense-product.js';
 import { knnConnectivity } from './knn-graph.js';
 
 /** One stage's report: 'sigma' (the heuristic), 'degrees', 'eigsh' (each restart), 'kmeans' (each restart), 'done'. */
@@ -78,7 +79,7 @@ export interface SpectralClusteringOptions {
   sigmaNeighbors?: number;
   /** 'lobpcg' (default): a block method; 'eigsh': single-vector Lanczos (see top: misses repeated eigenvalues). */
   eigensolver?: 'lobpcg' | 'eigsh';
-  /** LOBPCG's block size (default max(2·nClusters, nClusters + 8)). */
+  /** LOBPCG's block size (default `defaultBlockSize(nClusters)`: nClusters + 1 rounded up to a multiple of 4). */
   blockSize?: number;
   /** LOBPCG iterations (default 500). */
   maxiter?: number;
@@ -249,7 +250,7 @@ async function topEigenvectors(
     });
     return { eigenvalues: eig.eigenvalues, eigenvectors: eig.eigenvectors!, matvecs: eig.matvecs };
   }
-  const m = Math.min(o.blockSize ?? Math.max(2 * k, k + 8), Math.floor(n / 5));
+  const m = Math.min(o.blockSize ?? defaultBlockSize(k), Math.floor(n / 5));
   const X0 = data && n >= 2 * WARM_START_SAMPLE ? await warmStart(data.points, data.sigma, scale, m, o) : startBlock(scale, m, o.seed);
   // only the top k must converge: the other m − k columns guard them (see lobpcg's `wanted`)
   const r = await lobpcg(A, X0, { largest: true, tol: o.tol, maxiter: o.maxiter, wanted: k, onProgress: (p) => onProgress({ lobpcg: p }) });
@@ -261,6 +262,16 @@ async function topEigenvectors(
   return { eigenvalues: Float64Array.from(cols, (c) => r.eigenvalues[c]!), eigenvectors: r.eigenvectors.subMatrixColumn(cols), matvecs: r.matvecs };
 }
 
+
+/**
+ * LOBPCG's default block: nClusters + 1 columns (at least one guard vector) rounded up to a multiple of
+ * PACKED_BLOCK_COLUMNS, the right-hand sides one pass over a stored K serves (the symbolic products take as many).
+ * Only the top nClusters must converge, and each iteration costs its passes over K: at n = 20,000 (moons, circles)
+ * 4 columns took ~30 iterations of one pass each where 10–11 columns took ~20 of three.
+ */
+export function defaultBlockSize(nClusters: number): number {
+  return PACKED_BLOCK_COLUMNS * Math.ceil((nClusters + 1) / PACKED_BLOCK_COLUMNS);
+}
 
 /** D^{1/2}·1 (A's top eigenvector, eigenvalue 1) and m − 1 seeded random columns. */
 function startBlock(scale: Float64Array, m: number, seed: number): Matrix {
@@ -276,19 +287,21 @@ function startBlock(scale: Float64Array, m: number, seed: number): Matrix {
 
 /** Fewest points of the subsample whose embedding starts LOBPCG on large problems. */
 export const WARM_START_SAMPLE = 2000;
-/** The subsample is a quarter of the points (at least WARM_START_SAMPLE): the extension's error shrinks as it grows. */
+/** The subsample is a quarter of the points, at least WARM_START_SAMPLE and at most WARM_START_MAX. */
 const WARM_START_SHARE = 4;
+/** Most points of the subsample: its stored K (packed float32, ≤ 50 MB) stays a constant, memory O(n·d). */
+export const WARM_START_MAX = 5000;
 
 /**
  * LOBPCG's start on n ≥ 2·WARM_START_SAMPLE points: the top m eigenvectors of the same normalised affinity on a seeded
- * subsample S of max(WARM_START_SAMPLE, n/WARM_START_SHARE) points — itself started this way when large enough —
+ * subsample S of n/WARM_START_SHARE points (within [WARM_START_SAMPLE, WARM_START_MAX]) — itself started this way when large enough —
  * extended to every point by the Nyström formula u(x) ∝ d(x)^{-1/2} Σ_{s∈S} k(x, s) d_S(s)^{-1/2} u_S(s): one
  * product with the n×|S| cross kernel. The subsample's eigenvectors sample the same eigenfunctions, so the start
  * is already close and the full LOBPCG needs about half the iterations of a random start.
  */
 async function warmStart(points: PointsLike, sigma: number, scale: Float64Array, m: number, o: Parsed): Promise<Matrix> {
   const { data, rows: n, cols: d } = toBoundData(points, 'spectralClustering: points');
-  const size = Math.max(WARM_START_SAMPLE, Math.floor(n / WARM_START_SHARE));
+  const size = Math.min(WARM_START_MAX, Math.max(WARM_START_SAMPLE, Math.floor(n / WARM_START_SHARE)));
   const rand = mulberry32(o.seed + 1);
   const order = Int32Array.from({ length: n }, (_, i) => i);
   const sample = new Float64Array(size * d);
