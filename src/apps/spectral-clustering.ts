@@ -250,7 +250,8 @@ async function topEigenvectors(
     });
     return { eigenvalues: eig.eigenvalues, eigenvectors: eig.eigenvectors!, matvecs: eig.matvecs };
   }
-  const m = Math.min(o.blockSize ?? defaultBlockSize(k), Math.floor(n / 5));
+  if (o.blockSize !== undefined && o.blockSize < k) throw new RangeError(`spectralClustering: blockSize (${o.blockSize}) must be ≥ nClusters (${k})`);
+  const m = Math.max(k, Math.min(o.blockSize ?? defaultBlockSize(k), Math.floor(n / 5))); // tiny n: lobpcg's dense path
   const X0 = data && n >= 2 * WARM_START_SAMPLE ? await warmStart(data.points, data.sigma, scale, m, o) : startBlock(scale, m, o.seed);
   // only the top k must converge: the other m − k columns guard them (see lobpcg's `wanted`)
   const r = await lobpcg(A, X0, { largest: true, tol: o.tol, maxiter: o.maxiter, wanted: k, onProgress: (p) => onProgress({ lobpcg: p }) });
