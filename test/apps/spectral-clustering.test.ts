@@ -68,6 +68,7 @@ describe('spectralClustering (CPU)', () => {
     await expect(spectralClustering(p, { nClusters: 0 })).rejects.toThrow(/nClusters must be an integer ≥ 1, got/);
     await expect(spectralClustering(p, { nClusters: 60 })).rejects.toThrow(/nClusters \(60\) exceeds the number of points \(50\)/);
     await expect(spectralClustering(p, { nClusters: 2, sigma: -1 })).rejects.toThrow(/sigma must be a positive finite number/);
+    await expect(spectralClustering(p, { nClusters: 2, blockSize: 1 })).rejects.toThrow(/blockSize \(1\) must be ≥ nClusters \(2\)/);
     await expect(spectralClustering(p, { nClusters: 2, sigma: 1e-6 })).rejects.toThrow(/σ = 0.000001 is too small: \d+ of 50 points have no neighbour/);
   });
 
