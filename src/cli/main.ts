@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 /** The `lazylinalg` command: dispatch to a subcommand, report errors, exit 0 / 1 (failure) / 2 (usage). */
+// The Node entry first: it installs the CPU platform, mathjs's loader and Dawn's (the internals below need them).
+import '../index.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { shutdownCpuPool } from '../cpu/pool.js';
