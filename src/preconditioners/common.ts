@@ -4,6 +4,7 @@
  * inverse of a low-rank-plus-shift matrix.
  */
 import type { CholeskySolver } from '../cpu/dense-cholesky.js';
+import { TallMatrix } from '../cpu/tall-product.js';
 import type { Block } from '../operators/block.js';
 import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
@@ -147,11 +148,13 @@ export interface Factor {
   applyT(R: Tall): Promise<Tall>; //  Fᵀ R  (n×k → r×k)
 }
 
+/** F stored in a WebAssembly memory: its products run in WASM SIMD over the worker pool (`TallMatrix`). */
 export function storedFactor(F: Tall): Factor {
+  const M = new TallMatrix(F.data as Float64Array, F.rows, F.cols);
   return {
     rank: F.cols,
-    apply: async (Z) => mulSmall(F, Z.data, Z.cols),
-    applyT: async (R) => tall(F.cols, R.cols, cross(F, R)),
+    apply: async (Z) => tall(F.rows, Z.cols, await M.mul(Z.data as Float64Array, Z.cols)),
+    applyT: async (R) => tall(F.cols, R.cols, await M.crossT(R.data as Float64Array, R.cols)),
   };
 }
 

@@ -8,6 +8,7 @@
  *   P⁻¹ = (1/μ) (I − L (μI + LᵀL)⁻¹ Lᵀ),   with a Cholesky factor of the r×r middle matrix.
  */
 import { blockFromTall, choleskySolveInPlace, choleskyUpper, cross, fillGaussian, gram, mulSmall, tall, tallFromBlock, toMatrix, type Tall } from './dense.js';
+import { TallMatrix } from '../cpu/tall-product.js';
 import { IdentityOperator } from '../operators/dense.js';
 import { columnSource } from './kernel-access.js';
 import {
@@ -116,14 +117,18 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
   private readonly Lt: Tall;
   private readonly R: Float64Array;
 
-  constructor(chol: PartialCholesky, shift: number) {
+  private readonly LtL: Float64Array;
+
+  /** `LtL`: LᵀL where the caller has it (the factory forms it by the factor's WASM product), else formed here. */
+  constructor(chol: PartialCholesky, shift: number, LtL?: Float64Array) {
     super(chol.L.rows, shift);
     this.rank = chol.L.cols;
     this.pivots = chol.pivots;
     this.residualTrace = chol.residualTrace;
     this.Lt = chol.L;
     this.factor = storedFactor(chol.L);
-    const S = gram(chol.L);
+    this.LtL = LtL ?? gram(chol.L);
+    const S = Float64Array.from(this.LtL);
     for (let t = 0; t < this.rank; t++) S[t * this.rank + t]! += shift;
     const R = choleskyUpper(S, this.rank);
     if (!R) throw new Error(`pivotedCholeskyPreconditioner: μI + LᵀL is not positive definite (shift ${shift})`);
@@ -155,11 +160,11 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
     if (!identity && !products) return undefined;
     let trD = n;
     let LDL: Float64Array;
-    if (identity) LDL = gram(this.Lt);
+    if (identity) LDL = Float64Array.from(this.LtL);
     else {
       const diag = await D.diagonal();
       trD = diag.reduce((s, v) => s + v, 0);
-      LDL = cross(this.Lt, tallFromBlock(await matmatBlock(D, blockFromTall(this.Lt))));
+      LDL = (await this.factor.applyT(tallFromBlock(await matmatBlock(D, blockFromTall(this.Lt))))).data as Float64Array;
     }
     choleskySolveInPlace(this.R, r, LDL, r);
     let t = 0;
@@ -192,7 +197,10 @@ export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: Pi
   const op = squareOperator(A, fn);
   const { rank, tol, shift: mu } = parseOptions(fn, options, pivotedCholeskySpec(op.shape[0]));
   const t0 = performance.now();
-  const P = new PivotedCholeskyPreconditioner(await partialPivotedCholesky(op, rank, tol, fn), mu);
+  const chol = await partialPivotedCholesky(op, rank, tol, fn);
+  const { cols: r, data } = chol.L;
+  const LtL = await new TallMatrix(data as Float64Array, chol.L.rows, r).crossT(data as Float64Array, r);
+  const P = new PivotedCholeskyPreconditioner(chol, mu, LtL);
   P.buildMs = performance.now() - t0;
   return P;
 }

@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { TallMatrix } from '../../src/cpu/tall-product.js';
+import { startCpuPool } from '../../src/cpu/pool.js';
+import { seededVector } from '../random-data.js';
+
+/** Plain triple loops: F·Z (n×k) and Fᵀ·X (r×k), row-major. */
+function naiveMul(F: Float64Array, n: number, r: number, Z: Float64Array, k: number): Float64Array {
+  const out = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) for (let t = 0; t < r; t++) for (let c = 0; c < k; c++) out[i * k + c]! += F[i * r + t]! * Z[t * k + c]!;
+  return out;
+}
+function naiveCross(F: Float64Array, n: number, r: number, X: Float64Array, k: number): Float64Array {
+  const out = new Float64Array(r * k);
+  for (let i = 0; i < n; i++) for (let t = 0; t < r; t++) for (let c = 0; c < k; c++) out[t * k + c]! += F[i * r + t]! * X[i * k + c]!;
+  return out;
+}
+function expectClose(got: Float64Array, want: Float64Array): void {
+  expect(got.length).toBe(want.length);
+  const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  for (let t = 0; t < want.length; t++) expect(Math.abs(got[t]! - want[t]!)).toBeLessThanOrEqual(1e-13 * scale * 64);
+}
+
+describe('TallMatrix: products of a stored tall factor (WASM SIMD over the pool)', () => {
+  // odd and even r (the 4-row blocks and their tails), k = 1, odd k (padded), a width that regrows the memory;
+  // the last shape is past the pool threshold
+  const cases = [[1, 1, [1, 2]], [7, 3, [1, 5, 2]], [53, 10, [3, 33, 1]], [301, 37, [33, 8, 64]], [1600, 66, [33, 66]]] as const;
+  for (const [n, r, ks] of cases) {
+    it(`${n}x${r}: F·Z and Fᵀ·X match plain loops for k = ${ks.join(', ')}`, async () => {
+      if (n * r >= 100_000) await startCpuPool();
+      const F = seededVector(1 + n, n * r);
+      const M = new TallMatrix(F, n, r);
+      for (const k of ks) {
+        const Z = seededVector(2 + k, r * k);
+        const X = seededVector(3 + k, n * k);
+        expectClose(await M.mul(Z, k), naiveMul(F, n, r, Z, k));
+        expectClose(await M.crossT(X, k), naiveCross(F, n, r, X, k));
+      }
+    });
+  }
+
+  it('concurrent products share the workspace one at a time, each with its own result', async () => {
+    const [n, r, k] = [120, 9, 3];
+    const F = seededVector(5, n * r);
+    const M = new TallMatrix(F, n, r);
+    const Zs = [0, 1, 2].map((s) => seededVector(10 + s, r * k));
+    const got = await Promise.all(Zs.map((Z) => M.mul(Z, k)));
+    got.forEach((g, s) => expectClose(g, naiveMul(F, n, r, Zs[s]!, k)));
+  });
+
+  it('refuses a block of the wrong size, naming it', async () => {
+    const M = new TallMatrix(new Float64Array(12), 4, 3);
+    await expect(M.mul(new Float64Array(5), 2)).rejects.toThrow(/5 entries for 3x2/);
+    await expect(M.crossT(new Float64Array(5), 2)).rejects.toThrow(/5 entries for 4x2/);
+    expect(() => new TallMatrix(new Float64Array(5), 2, 3)).toThrow(/5 entries for 2x3/);
+  });
+});
