@@ -47,11 +47,11 @@ function zeroRow(): string[] {
 
 const LOCALS = '(local $c i32) (local $t i32) (local $i i32) (local $acc i32) (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 i32) (local $b1 i32) (local $b2 i32) (local $b3 i32)';
 
-/** out[i,:] = Σ_t F[i,t]·Z[t,:] for the rows i in [iStart, iEnd); F's row stride r doubles, Z's and out's kBytes. */
+/** out[i,:] = Σ_{t<len} F[i,t]·Z[t,:] for the rows i in [iStart, iEnd); F's row stride r doubles, Z's and out's kBytes. */
 export function tallMulWat(): string {
   const block = (rows: number, label: string): string[] => [
     `(block $${label}Done (loop $${label}`,
-    `(br_if $${label}Done (i32.gt_u (i32.add (local.get $t) (i32.const ${rows})) (local.get $r)))`,
+    `(br_if $${label}Done (i32.gt_u (i32.add (local.get $t) (i32.const ${rows})) (local.get $len)))`,
     ...Array.from({ length: rows }, (_, q) => [
       `(local.set $a${q} (f64x2.splat (f64.load (i32.add (local.get $F) (i32.shl (i32.add (i32.mul (local.get $i) (local.get $r)) (i32.add (local.get $t) (i32.const ${q}))) (i32.const 3))))))`,
       `(local.set $b${q} (i32.add (local.get $Z) (i32.mul (i32.add (local.get $t) (i32.const ${q})) (local.get $kBytes))))`,
@@ -63,7 +63,7 @@ export function tallMulWat(): string {
   return [
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
-    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $F i32) (param $r i32) (param $Z i32) (param $kBytes i32) (param $out i32)',
+    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $F i32) (param $r i32) (param $Z i32) (param $kBytes i32) (param $out i32) (param $len i32)',
     LOCALS,
     '(local.set $i (local.get $iStart))',
     '(block $rowsDone (loop $rows',
@@ -139,9 +139,22 @@ export class TallMatrix {
     this.cols = cols;
   }
 
-  /** F·Z for Z r×k (row-major): n×k, row-major. */
-  mul(Z: Float64Array, k: number): Promise<Float64Array> {
-    return this.serial(() => this.mulNow(Z, k));
+  /** F·Z for Z r×k (row-major): n×k, row-major; with `len` < r, F[:, :len]·Z[:len, :] (Z's other rows unread). */
+  mul(Z: Float64Array, k: number, len = this.cols): Promise<Float64Array> {
+    if (!(Number.isInteger(len) && len >= 0 && len <= this.cols)) return Promise.reject(new RangeError(`TallMatrix.mul: len ${len} outside 0…${this.cols}`));
+    return this.serial(() => this.mulNow(Z, k, len));
+  }
+
+  /** Sets column t of F to `values` (n entries), in the stored copy too. */
+  setColumn(t: number, values: Float64Array): Promise<void> {
+    return this.serial(async () => {
+      const { rows: n, cols: r } = this;
+      for (let i = 0; i < n; i++) this.data[i * r + t] = values[i]!;
+      if (this.memory) {
+        const f = new Float64Array(this.memory.buffer, 0, n * r);
+        for (let i = 0; i < n; i++) f[i * r + t] = values[i]!;
+      }
+    });
   }
 
   /** Fᵀ·X for X n×k (row-major): r×k, row-major. */
@@ -155,15 +168,15 @@ export class TallMatrix {
     return next;
   }
 
-  private async mulNow(Z: Float64Array, k: number): Promise<Float64Array> {
+  private async mulNow(Z: Float64Array, k: number, len: number): Promise<Float64Array> {
     const { rows: n, cols: r } = this;
     if (Z.length !== r * k) throw new RangeError(`TallMatrix.mul: ${Z.length} entries for ${r}x${k}`);
     const L = this.layout(k);
     const f = new Float64Array(L.memory.buffer);
     writePadded(f, L.inOffset / 8, Z, r, k, L.kPad);
     const module = await compileWat('tall-mul', tallMulWat);
-    const tasks = taskCount(n * r * k, n);
-    await runRowRanges(module, L.memory, tasks, split(n, tasks), (_t, a, b) => [a, b, 0, r, L.inOffset, L.kPad * 8, L.outOffset]);
+    const tasks = taskCount(n * len * k, n);
+    await runRowRanges(module, L.memory, tasks, split(n, tasks), (_t, a, b) => [a, b, 0, r, L.inOffset, L.kPad * 8, L.outOffset, len]);
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, n, k, L.kPad);
   }
 

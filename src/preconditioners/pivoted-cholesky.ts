@@ -72,6 +72,9 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
   const floor = n * Number.EPSILON * dmax;
   const r = rank;
   const L = new Float64Array(n * r);
+  // L's columns so far times row p of L: the O(n·k) part of step k, in WASM (over the pool when large)
+  const stored = new TallMatrix(L, n, r);
+  const lk = new Float64Array(n);
   const pivots: number[] = [];
   const residual: number[] = [trace];
   let remaining = trace;
@@ -82,16 +85,15 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
     if (!(dp > floor) || remaining <= tol * trace) break;
     const col = await source.column(p);
     const s = Math.sqrt(dp);
-    const lp = p * r;
+    const prior = k > 0 ? await stored.mul(L.slice(p * r, p * r + r), 1, k) : undefined;
     for (let i = 0; i < n; i++) {
-      const li = i * r;
-      let v = col[i]!;
-      for (let t = 0; t < k; t++) v -= L[li + t]! * L[lp + t]!;
+      const v = col[i]! - (prior ? prior[i]! : 0);
       if (!Number.isFinite(v)) throw new Error(`${fn}: column ${p} of A has a non-finite value at row ${i}`);
       const l = v / s;
-      L[li + k] = l;
+      lk[i] = l;
       d[i] = Math.max(0, d[i]! - l * l); // round-off may push a residual below 0
     }
+    await stored.setColumn(k, lk); // writes L's column k too
     d[p] = 0; // exactly eliminated
     pivots.push(p);
     remaining = 0;

@@ -47,6 +47,23 @@ describe('TallMatrix: products of a stored tall factor (WASM SIMD over the pool)
     got.forEach((g, s) => expectClose(g, naiveMul(F, n, r, Zs[s]!, k)));
   });
 
+  it('a prefix of the columns (len < r) and setColumn, as pivoted Cholesky uses them', async () => {
+    const [n, r] = [77, 11];
+    const F = seededVector(6, n * r);
+    const M = new TallMatrix(Float64Array.from(F), n, r);
+    const z = seededVector(7, r);
+    for (const len of [0, 1, 4, 5, 11]) {
+      const Fp = new Float64Array(n * r);
+      for (let i = 0; i < n; i++) for (let t = 0; t < len; t++) Fp[i * r + t] = F[i * r + t]!;
+      expectClose(await M.mul(z, 1, len), naiveMul(Fp, n, r, z, 1));
+    }
+    const col = seededVector(8, n);
+    await M.setColumn(3, col);
+    for (let i = 0; i < n; i++) F[i * r + 3] = col[i]!;
+    expectClose(await M.mul(z, 1), naiveMul(F, n, r, z, 1));
+    await expect(M.mul(z, 1, 12)).rejects.toThrow(/len 12 outside 0…11/);
+  });
+
   it('refuses a block of the wrong size, naming it', async () => {
     const M = new TallMatrix(new Float64Array(12), 4, 3);
     await expect(M.mul(new Float64Array(5), 2)).rejects.toThrow(/5 entries for 3x2/);
