@@ -10,7 +10,10 @@
 import { blockFromTall, choleskySolveInPlace, choleskyUpper, cross, fillGaussian, gram, mulSmall, tall, tallFromBlock, toMatrix, type Tall } from './dense.js';
 import { TallMatrix } from '../cpu/tall-product.js';
 import { IdentityOperator } from '../operators/dense.js';
-import { columnSource } from './kernel-access.js';
+import { columnSource, restrictRows } from './kernel-access.js';
+import { evaluateKernelDense } from '../cpu/reduce.js';
+import { collectVariables } from '../formula/analyze.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
 import {
   Preconditioner,
   applyWoodbury,
@@ -111,6 +114,31 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
   return { L: out, pivots: Int32Array.from(pivots), residualTrace: Float64Array.from(residual) };
 }
 
+/** Columns of D per dense panel of `productWithFactor` (a panel is n × this many float64 entries, about 32 MB). */
+const panelColumns = (n: number) => Math.max(32, Math.min(512, Math.floor(2 ** 22 / n)));
+
+/**
+ * D·L (n×r): for a symmetric float64 CPU KernelOperator D by dense panels D[:, J] (generated code over the pool) times
+ * Lᵀ — (D L)[J, :] = (Lᵀ D[:, J])ᵀ — a WASM GEMM that reuses each loaded row of L across the panel's columns, where a
+ * kernel product of r right-hand sides streams them all past every row; else one product of D with L's columns.
+ */
+async function productWithFactor(D: LinearOperator, L: Tall, factor: Factor): Promise<Tall> {
+  const { rows: n, cols: r } = L;
+  if (!(D instanceof KernelOperator && D.backend === 'cpu' && D.dtype === 'float64' && D.symmetric)) {
+    return tallFromBlock(await matmatBlock(D, blockFromTall(L)));
+  }
+  const DL = new Float64Array(n * r);
+  const b = panelColumns(n);
+  for (let c0 = 0; c0 < n; c0 += b) {
+    const w = Math.min(b, n - c0);
+    const node = restrictRows(D.formula.node, { j: Array.from({ length: w }, (_, c) => c0 + c) });
+    const panel = await evaluateKernelDense(node, collectVariables(node), n, w, { dtype: 'float64' });
+    const T = (await factor.applyT(tall(n, w, panel))).data; // r×w
+    for (let t = 0; t < r; t++) for (let c = 0; c < w; c++) DL[(c0 + c) * r + t] = T[t * w + c]!;
+  }
+  return tall(n, r, DL);
+}
+
 export class PivotedCholeskyPreconditioner extends Preconditioner {
   readonly rank: number;
   readonly pivots: Int32Array;
@@ -166,7 +194,7 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
     else {
       const diag = await D.diagonal();
       trD = diag.reduce((s, v) => s + v, 0);
-      LDL = (await this.factor.applyT(tallFromBlock(await matmatBlock(D, blockFromTall(this.Lt))))).data as Float64Array;
+      LDL = (await this.factor.applyT(await productWithFactor(D, this.Lt, this.factor))).data as Float64Array;
     }
     choleskySolveInPlace(this.R, r, LDL, r);
     let t = 0;
