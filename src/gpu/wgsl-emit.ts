@@ -1278,14 +1278,17 @@ function splitSumProgram(key: string, workgroupSize: number, code: string, shape
 }
 
 /**
- * Materialises a kernel block column by column: O[a·nb + i] = F(x_i, y_a) for the rows i < nb of the
- * i-variables and the points a < mb of the j-variables — K_mn stored y-major, so that consecutive threads
- * (rows i) write consecutive addresses. The y_a values are staged in workgroup tiles as in the reduction
- * program (same emitter, same stages), in the direct form (no expanded Gaussian: entries are stored, and
- * the direct form is the more accurate). Header fields used: nb, mb.
+ * The shared frame of the one-row-per-thread programs (materialised blocks, k-min): the formula's emitter, its
+ * y_j staged in workgroup tiles sized to the device's limits, the point and parameter bindings, and a program
+ * that sweeps every tile for its row — `init` before the sweep, `pair` for each j (its value is `kernel`),
+ * `finish` after it.
  */
-export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workgroupSize: number, limits: EmitLimits): GpuProgram {
-  if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
+function rowSweepProgram(
+  formula: Node, slots: FormulaSlots, workgroupSize: number, limits: EmitLimits, what: string,
+  outputs: (first: number) => { bindings: GpuProgram['bindings']; decls: string[] },
+  body: (kernel: string) => { init: string; pair: string; finish: string },
+) {
+  if (formula.dim !== 1) throw new Error(`a ${what} formula must be scalar, got dimension ${formula.dim}`);
   const WG = workgroupSize;
   const e = new Emitter(slots, 1);
   const kernel = e.get(formula, { k: 'Q', r: 0 })[0]!;
@@ -1297,36 +1300,55 @@ export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workg
   const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
   const maxUniform = limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES;
   if (HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > maxUniform) {
-    throw new RangeError(`the formula's parameters (${paramFloats} floats) exceed the uniform binding limit (${maxUniform} bytes) that materialised kernel blocks read them from`);
+    throw new RangeError(`the formula's parameters (${paramFloats} floats) exceed the uniform binding limit (${maxUniform} bytes) that ${what} programs read them from`);
   }
   const { bindings, decls } = pointBindings(slots, paramFloats, false);
-  const bO = bindings.length;
-  bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
-  decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<f32>;`);
+  const out = outputs(bindings.length);
+  bindings.push(...out.bindings);
+  decls.push(...out.decls);
   for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
+  const { init, pair, finish } = body(kernel);
   const code = `${programHead(decls, e, WG, tile)}
   let row = (wid.x + wid.z * u.h.gx) * WG + lid;
 ${indent(e.pre, '  ')}
   let i0 = min(row, nb - 1u);
 ${indent(e.rows[0]!, '  ')}
-  let tiles = (mb + TILE - 1u) / TILE;
+${init}  let tiles = (mb + TILE - 1u) / TILE;
   for (var t = 0u; t < tiles; t++) {
 ${stageTile(e, arrays, [])}
     let cnt = min(TILE, mb - jt);
     for (var jj = 0u; jj < cnt; jj++) {
 ${indent(Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`), '      ')}
 ${e.pairJ ? '      let j = jt + jj;\n' : ''}${indent(e.pairs[0]!, '      ')}
-      if (row < nb) { O[(jt + jj) * nb + row] = ${kernel}; }
-    }
+${pair}    }
   }
-}
+${finish}}
 `;
   return {
-    key: `wgsl-block|${formulaKey(formula)}|wg${WG}|t${tile}`,
-    workgroupSize: WG, bindings, code,
-    shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1, kahan: false },
-    paramFloats, workgroupBytes: tile * bytesPerPoint, loopIterationsPerPair: 1 + e.loopIterations,
+    tile,
+    common: {
+      workgroupSize: WG, bindings, code,
+      shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1 as const, kahan: false },
+      paramFloats, workgroupBytes: tile * bytesPerPoint, loopIterationsPerPair: 1 + e.loopIterations,
+    },
   };
+}
+
+/**
+ * Materialises a kernel block column by column: O[a·nb + i] = F(x_i, y_a) for the rows i < nb of the
+ * i-variables and the points a < mb of the j-variables — K_mn stored y-major, so that consecutive threads
+ * (rows i) write consecutive addresses. The y_a values are staged in workgroup tiles as in the reduction
+ * program (same emitter, same stages), in the direct form (no expanded Gaussian: entries are stored, and
+ * the direct form is the more accurate). Header fields used: nb, mb.
+ */
+export function emitKernelBlockProgram(formula: Node, slots: FormulaSlots, workgroupSize: number, limits: EmitLimits): GpuProgram {
+  const { tile, common } = rowSweepProgram(formula, slots, workgroupSize, limits, 'kernel block',
+    (b) => ({
+      bindings: [{ binding: b, type: 'storage', role: { kind: 'out' } }],
+      decls: [`@group(0) @binding(${b}) var<storage, read_write> O: array<f32>;`],
+    }),
+    (kernel) => ({ init: '', pair: `      if (row < nb) { O[(jt + jj) * nb + row] = ${kernel}; }\n`, finish: '' }));
+  return { key: `wgsl-block|${formulaKey(formula)}|wg${workgroupSize}|t${tile}`, ...common };
 }
 
 /**
@@ -1364,44 +1386,17 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
  * Outputs: V (f32, n×k row-major) and X (i32, n×k).
  */
 export function emitKminProgram(formula: Node, slots: FormulaSlots, k: number, workgroupSize: number, limits: EmitLimits): GpuProgram {
-  if (formula.dim !== 1) throw new Error(`a k-min formula must be scalar, got dimension ${formula.dim}`);
-  const WG = workgroupSize;
-  const e = new Emitter(slots, 1);
-  const kernel = e.get(formula, { k: 'Q', r: 0 })[0]!;
-  const arrays = Math.max(1, Math.ceil(e.staged.length / 4));
-  const bytesPerPoint = 16 * arrays;
-  const maxTile = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerPoint);
-  if (maxTile < 1) throw new Error(`the formula stages ${e.staged.length} values per point y_j: more than the device's workgroup memory`);
-  const tile = Math.min(WG, maxTile);
-  const paramFloats = slots.p.reduce((s, v) => s + v.dim, 0);
-  const maxUniform = limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES;
-  if (HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > maxUniform) {
-    throw new RangeError(`the formula's parameters (${paramFloats} floats) exceed the uniform binding limit (${maxUniform} bytes)`);
-  }
-  const { bindings, decls } = pointBindings(slots, paramFloats, false);
-  const bV = bindings.length;
-  bindings.push({ binding: bV, type: 'storage', role: { kind: 'out' } }, { binding: bV + 1, type: 'storage', role: { kind: 'out' } });
-  decls.push(
-    `@group(0) @binding(${bV}) var<storage, read_write> V: array<f32>;`,
-    `@group(0) @binding(${bV + 1}) var<storage, read_write> X: array<i32>;`,
-  );
-  for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
-  const code = `${programHead(decls, e, WG, tile)}
-  let row = (wid.x + wid.z * u.h.gx) * WG + lid;
-${indent(e.pre, '  ')}
-  let i0 = min(row, nb - 1u);
-${indent(e.rows[0]!, '  ')}
-  var bv: array<f32, ${k}>;
+  const { tile, common } = rowSweepProgram(formula, slots, workgroupSize, limits, 'k-min',
+    (b) => ({
+      bindings: [{ binding: b, type: 'storage', role: { kind: 'out' } }, { binding: b + 1, type: 'storage', role: { kind: 'out' } }],
+      decls: [`@group(0) @binding(${b}) var<storage, read_write> V: array<f32>;`, `@group(0) @binding(${b + 1}) var<storage, read_write> X: array<i32>;`],
+    }),
+    (kernel) => ({
+      init: `  var bv: array<f32, ${k}>;
   var bx: array<i32, ${k}>;
   for (var p = 0u; p < ${k}u; p++) { bv[p] = bitcast<f32>(0x7f800000u + u.h.zero); bx[p] = -1; } // +∞ (a run-time value: WGSL refuses an ∞ constant)
-  let tiles = (mb + TILE - 1u) / TILE;
-  for (var t = 0u; t < tiles; t++) {
-${stageTile(e, arrays, [])}
-    let cnt = min(TILE, mb - jt);
-    for (var jj = 0u; jj < cnt; jj++) {
-${indent(Array.from({ length: arrays }, (_, a) => `let sv${a} = T${a}[jj];`), '      ')}
-${e.pairJ ? '      let j = jt + jj;\n' : ''}${indent(e.pairs[0]!, '      ')}
-      let v = ${kernel};
+`,
+      pair: `      let v = ${kernel};
       let isNan = (bitcast<u32>(v) & 0x7fffffffu) > 0x7f800000u;
       if (!isNan && (v < bv[${k - 1}] || bx[${k - 1}] < 0)) {
         var p = ${k - 1}u;
@@ -1415,17 +1410,11 @@ ${e.pairJ ? '      let j = jt + jj;\n' : ''}${indent(e.pairs[0]!, '      ')}
         bv[p] = v;
         bx[p] = i32(jt + jj);
       }
-    }
-  }
-  if (row < nb) {
+`,
+      finish: `  if (row < nb) {
     for (var p = 0u; p < ${k}u; p++) { V[row * ${k}u + p] = bv[p]; X[row * ${k}u + p] = bx[p]; }
   }
-}
-`;
-  return {
-    key: `wgsl-kmin|${formulaKey(formula)}|k${k}|wg${WG}|t${tile}`,
-    workgroupSize: WG, bindings, code,
-    shape: { workgroupSize: WG, rowsPerThread: 1, tile, width: 1, kahan: false },
-    paramFloats, workgroupBytes: tile * bytesPerPoint, loopIterationsPerPair: 1 + e.loopIterations,
-  };
+`,
+    }));
+  return { key: `wgsl-kmin|${formulaKey(formula)}|k${k}|wg${workgroupSize}|t${tile}`, ...common };
 }
