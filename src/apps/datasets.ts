@@ -2,7 +2,7 @@
  * Seeded toy data sets for clustering and regression demos: the same seed gives the same points on every platform
  * (mulberry32 and Box–Muller, no Math.random).
  */
-import { mulberry32 } from '../krylov/random.js';
+import { mulberry32, normalDraw } from '../krylov/random.js';
 import { nonNegativeNumber, integer, parseOptions, positiveInt, withDefault, checkArgument } from '../operators/options.js';
 
 /** Points (n rows of d coordinates) and the label of the group each was drawn from. */
@@ -26,16 +26,12 @@ export interface CirclesOptions extends TwoMoonsOptions {
 const TWO_MOONS_SPEC = { noise: withDefault(nonNegativeNumber, 0.06), seed: withDefault(integer(), 7) };
 const CIRCLES_SPEC = { ...TWO_MOONS_SPEC, nCircles: withDefault(integer({ min: 1, max: 1000 }), 3) };
 
-function gaussian(rand: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-}
-
 /** Two interleaved half-moons (scikit-learn's `make_moons` shape) with Gaussian noise; labels 0 (upper), 1 (lower), alternating. */
 export function twoMoons(n: number, options: TwoMoonsOptions = {}): LabelledPoints {
   checkArgument('twoMoons', 'n', n, positiveInt);
   const o = parseOptions('twoMoons', options, TWO_MOONS_SPEC);
   const rand = mulberry32(o.seed);
-  const gauss = gaussian(rand);
+  const gauss = () => normalDraw(rand);
   const points: number[][] = [];
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -56,7 +52,7 @@ export function concentricCircles(n: number, options: CirclesOptions = {}): Labe
   checkArgument('concentricCircles', 'n', n, positiveInt);
   const o = parseOptions('concentricCircles', options, CIRCLES_SPEC);
   const rand = mulberry32(o.seed);
-  const gauss = gaussian(rand);
+  const gauss = () => normalDraw(rand);
   const points: number[][] = [];
   const labels = new Int32Array(n);
   for (let i = 0; i < n; i++) {

@@ -20,3 +20,8 @@ export function randomVector(n: number, rng: () => number): Float64Array {
   for (let i = 0; i < n; i++) v[i] = 2 * rng() - 1;
   return v;
 }
+
+/** One standard normal draw from two uniforms (Box–Muller, the cosine branch only): the seeded toy data's noise. */
+export function normalDraw(rng: () => number): number {
+  return Math.sqrt(-2 * Math.log(1 - rng())) * Math.cos(2 * Math.PI * rng());
+}

@@ -12,7 +12,7 @@ import { spectralClustering } from '../../apps/spectral-clustering.js';
 import { poolThreads } from '../../cpu/pool.js';
 import { getBackendInfo } from '../../gpu/device.js';
 import type { EigshProgress, EigshResult } from '../../krylov/eigsh.js';
-import { mulberry32 } from '../../krylov/random.js';
+import { mulberry32, normalDraw } from '../../krylov/random.js';
 import { gaussianKernel } from '../../operators/kernels.js';
 import { writePlot } from '../../plot/render.js';
 import { clusterSpec, curveSpec, residualSpec, spectrumSpec } from '../../plot/specs.js';
@@ -82,7 +82,7 @@ async function interpolate(args: Args, ctx: Context, plot: PlotWriter): Promise<
   const rand = mulberry32(args.number('seed')! + 1);
   const signal = (x: number) => x + 0.5 * Math.sin(6 * x) + 0.1 * Math.sin(20 * x);
   const x = Float64Array.from({ length: n }, () => rand());
-  const b = Float64Array.from(x, (v) => signal(v) + 0.05 * Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand()));
+  const b = Float64Array.from(x, (v) => signal(v) + 0.05 * normalDraw(rand));
   ctx.out(`\n[2/3] kernel ridge regression of a noisy 1-D signal, n = ${n}, Gaussian σ = 0.1, α = 1`);
   const residuals = [Math.hypot(...b)]; // iteration 0: x = 0, r = b
   const model = new KernelRidge({
