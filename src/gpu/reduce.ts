@@ -20,7 +20,7 @@
 import type { BoundData, Node } from '../formula/ast.js';
 import { Pm, Vi, Vj } from '../formula/builder.js';
 import { collectVariables } from '../formula/analyze.js';
-import { acquireGpu, type GpuContext, type GpuLimits } from './device.js';
+import { acquireGpu, knownGpu, type GpuContext, type GpuLimits } from './device.js';
 import { describeValue } from '../operators/validate.js';
 import { mulberry32 } from '../krylov/random.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
@@ -136,13 +136,15 @@ interface DeviceCaches {
   readonly pipelines: Map<string, Promise<{ pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>>;
   readonly data: WeakMap<BoundData, Map<string, GPUBuffer>>;
   readonly plans: WeakMap<Node, Map<string, Promise<Plan>>>;
+  /** The same plans once built, for the synchronous fast path of `tryGpuMatvec`. */
+  readonly ready: WeakMap<Node, Map<string, Plan>>;
 }
 
 const caches = new WeakMap<GPUDevice, DeviceCaches>();
 
 function cachesFor(device: GPUDevice): DeviceCaches {
   let c = caches.get(device);
-  if (!c) caches.set(device, (c = { pipelines: new Map(), data: new WeakMap(), plans: new WeakMap() }));
+  if (!c) caches.set(device, (c = { pipelines: new Map(), data: new WeakMap(), plans: new WeakMap(), ready: new WeakMap() }));
   return c;
 }
 
@@ -328,6 +330,8 @@ interface Plan {
   readonly compensated: boolean;
   /** Serialises products on this plan (they share its buffers). */
   chain: Promise<unknown>;
+  /** Products queued or running on this plan: the fast path of `tryGpuMatvec` runs only on an idle plan. */
+  queued: number;
   /** Query set and buffers of the optional profiling, made on first use. */
   profiler?: { querySet: GPUQuerySet; resolve: GPUBuffer; read: GPUBuffer };
   /**
@@ -582,7 +586,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   if (v) throw new Error(`GPU validation error while preparing a ${n}x${m} kernel product: ${v.message}`);
   return {
     ctx, ncols, width: W, passes, colBlocks, rowBlocks, dispatches, staging, program, splits,
-    expanded: expanded !== undefined, compensated: F === 2, chain: Promise.resolve(),
+    expanded: expanded !== undefined, compensated: F === 2, chain: Promise.resolve(), queued: 0,
   };
 }
 
@@ -649,7 +653,11 @@ function planFor(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number,
   if (!plan) {
     plan = buildPlan(ctx, formula, slots, n, m, ncols, o);
     perNode.set(key, plan);
-    plan.catch(() => perNode.delete(key));
+    plan.then((built) => {
+      let ready = c.ready.get(formula);
+      if (!ready) c.ready.set(formula, (ready = new Map()));
+      ready.set(key, built);
+    }, () => perNode.delete(key));
   }
   return plan;
 }
@@ -664,32 +672,44 @@ function lostError(ctx: GpuContext, cause?: unknown): Error {
 }
 
 async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number, maxAbs?: readonly number[]): Promise<Float64Array[]> {
-  const { ctx, width: W, passes } = plan;
-  const { device } = ctx;
-  if (ctx.lost) throw lostError(ctx);
+  if (plan.ctx.lost) throw lostError(plan.ctx);
   const t0 = performance.now();
   // expanded form: columns of extreme magnitude scaled by an exact power of two (undone on readback)
   const scales = columns.map((col, c) => (plan.expanded ? unitScale(maxAbs?.[c] ?? maxAbsOf(col)) : 1));
-  const F = plan.compensated ? 2 : 1;
-  const uploads = (plan.uploads ??= plan.colBlocks.map((cb) => new Float32Array(passes * cb.count * W * (plan.compensated ? 4 : 1))));
+  const W = plan.width;
+  const uploads = uploadArrays(plan);
   for (const [b, cb] of plan.colBlocks.entries()) {
     // pass-major, W floats per point (W = 1 and 4 floats when compensated); lanes beyond ncols stay 0 (a plan's
     // products all have its ncols columns, so no product writes them)
     const data = uploads[b]!;
     if (plan.compensated) {
       columns.forEach((col, c) => packSplit(data, c * cb.count * 4, col, cb.start, cb.count, scales[c]!));
-      device.queue.writeBuffer(cb.rhs, 0, data);
-      continue;
+    } else {
+      columns.forEach((col, c) => {
+        const p = Math.floor(c / W);
+        const lane = c % W;
+        const base = p * cb.count * W + lane;
+        packColumn(data, base, W, col, cb.start, cb.count, scales[c]!);
+      });
     }
-    columns.forEach((col, c) => {
-      const p = Math.floor(c / W);
-      const lane = c % W;
-      const base = p * cb.count * W + lane;
-      packColumn(data, base, W, col, cb.start, cb.count, scales[c]!);
-    });
-    device.queue.writeBuffer(cb.rhs, 0, data);
+    plan.ctx.device.queue.writeBuffer(cb.rhs, 0, data);
   }
-  const t1 = performance.now();
+  return submitAndRead(plan, n, scales, t0, performance.now());
+}
+
+/** The plan's reused float32 right-hand sides, one array per column block (made on first use). */
+function uploadArrays(plan: Plan): Float32Array<ArrayBuffer>[] {
+  return (plan.uploads ??= plan.colBlocks.map((cb) => new Float32Array(plan.passes * cb.count * plan.width * (plan.compensated ? 4 : 1))));
+}
+
+/**
+ * Encodes and submits the product whose right-hand sides are written (one per entry of `scales`), waits for the
+ * readback and returns the columns (float64, unscaled); t0, t1 bound the upload, for the profile.
+ */
+async function submitAndRead(plan: Plan, n: number, scales: readonly number[], t0: number, t1: number): Promise<Float64Array[]> {
+  const { ctx, width: W, passes } = plan;
+  const { device } = ctx;
+  const F = plan.compensated ? 2 : 1;
   device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder();
   const profiler = profiling && ctx.timestamps ? (plan.profiler ??= {
@@ -745,8 +765,8 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number, 
     plan.staging.unmap();
     stillMapped = false;
     // the columns as views of one column-major buffer: a Block wraps them without a copy (Block.adoptColumns)
-    const all = new Float64Array(n * columns.length);
-    const out = columns.map((_, c) => all.subarray(c * n, (c + 1) * n));
+    const all = new Float64Array(n * scales.length);
+    const out = scales.map((_, c) => all.subarray(c * n, (c + 1) * n));
     for (const rb of plan.rowBlocks) {
       const base0 = rb.stagingOffset / 4;
       if (plan.compensated) {
@@ -763,7 +783,7 @@ async function runPlan(plan: Plan, columns: readonly Float64Array[], n: number, 
     if (profiling) { // host phases everywhere; passMs NaN where the device has no timestamps
       lastProfile = {
         passMs, uploadMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, readbackMs: performance.now() - t4,
-        rows: n, columns: columns.length,
+        rows: n, columns: scales.length,
       };
     }
     return out;
@@ -857,9 +877,65 @@ export async function gpuReduceKernel(
   if (columns.length === 0) return [];
   const ctx = options.context ?? await acquireGpu();
   const plan = await planFor(ctx, formula, slots, n, m, columns.length, options);
-  const result = plan.chain.then(() => runPlan(plan, columns, n, options.columnMaxAbs));
+  return enqueue(plan, () => runPlan(plan, columns, n, options.columnMaxAbs));
+}
+
+/** Runs `product` after every product queued on the plan before it (they share its buffers). */
+function enqueue<T>(plan: Plan, product: () => Promise<T>): Promise<T> {
+  plan.queued++;
+  const result = plan.chain.then(product).finally(() => { plan.queued--; });
   plan.chain = result.catch(() => undefined);
   return result;
+}
+
+/**
+ * The fast path of `tryGpuMatvec` takes x only where no path would scale it: max |x_j| within [2⁻²⁰, 2²⁰]
+ * (`unitScale`'s window, narrower than the operators'). It reads that off s = Σ x_j², which the conversion loop
+ * forms at less cost than a running maximum: max ≤ √s ≤ 2²⁰ and max ≥ √(s/m) ≥ 2⁻²⁰ where s ∈ [m·2⁻⁴⁰, 2⁴⁰];
+ * a NaN or ±∞ entry makes s NaN or ∞. Other vectors (zero, tiny, huge) take the general path.
+ */
+const FAST_MIN_SQUARES = 2 ** -40;
+const FAST_MAX_SQUARES = 2 ** 40;
+
+/**
+ * y = K x for one column, with the host work of a product cut to one pass each way: x is converted into the plan's
+ * float32 upload array in the same loop that checks its entries, with no copy of x and no other pass over it.
+ * Taken only where it needs nothing else: a device acquired, the one-column plan built and idle, plain float32
+ * products (not compensated), and x finite and in the window above. Otherwise it returns undefined having started
+ * nothing, and the caller runs the general path (which checks, scales and reports non-finite entries). x is read
+ * before this returns: the caller may reuse it at once.
+ */
+export function tryGpuMatvec(
+  formula: Node, n: number, m: number, x: Float64Array | Float32Array, options: GpuKernelOptions = {},
+): Promise<Float64Array> | undefined {
+  const ctx = knownGpu();
+  if (!ctx || x.length !== m) return undefined;
+  const plan = cachesFor(ctx.device).ready.get(formula)?.get(`1|${optionsKey(options)}`);
+  if (!plan || plan.queued > 0 || plan.compensated) return undefined;
+  const t0 = performance.now();
+  const uploads = uploadArrays(plan);
+  let squares = 0;
+  for (const [b, cb] of plan.colBlocks.entries()) squares += convertSquares(uploads[b]!, x, cb.start, cb.count);
+  if (!(squares >= m * FAST_MIN_SQUARES && squares <= FAST_MAX_SQUARES)) return undefined;
+  for (const [b, cb] of plan.colBlocks.entries()) ctx.device.queue.writeBuffer(cb.rhs, 0, uploads[b]!);
+  const t1 = performance.now();
+  return enqueue(plan, async () => (await submitAndRead(plan, n, [1], t0, t1))[0]!);
+}
+
+/** data[j] = src[start + j] (float64 → float32) for j < count; returns Σ src_j² (four sums: no single add chain). */
+function convertSquares(data: Float32Array, src: Float64Array | Float32Array, start: number, count: number): number {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
+  for (; j + 4 <= count; j += 4) {
+    const a = src[start + j]!, b = src[start + j + 1]!, c = src[start + j + 2]!, d = src[start + j + 3]!;
+    data[j] = a; data[j + 1] = b; data[j + 2] = c; data[j + 3] = d;
+    s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+  }
+  for (; j < count; j++) {
+    const a = src[start + j]!;
+    data[j] = a;
+    s0 += a * a;
+  }
+  return s0 + s1 + s2 + s3;
 }
 
 /** Builds (and caches) the plan of an `ncols`-column product ahead of it: pipeline compiled, buffers allocated. */

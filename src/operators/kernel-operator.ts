@@ -16,7 +16,7 @@ import { registerFormulaOperator } from '../formula/operator-hook.js';
 import { reduceKernel } from '../cpu/reduce.js';
 import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
-import { gpuReduceKernel, maxAbsOf, prepareGpuKernel, type GpuKernelOptions } from '../gpu/reduce.js';
+import { gpuReduceKernel, maxAbsOf, prepareGpuKernel, tryGpuMatvec, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
 import { loadAutodiffModule } from './autodiff-bridge.js';
@@ -442,8 +442,20 @@ export class KernelOperator extends LinearOperator {
     return this.dense !== undefined;
   }
 
+  /** y = K x; on the GPU by `tryGpuMatvec`'s one-pass path where it applies (x neither copied nor scanned first). */
+  override async matvec(x: VectorLike): Promise<Float64Array> {
+    return this.fastGpuMatvec(x) ?? super.matvec(x);
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
-    return (await this.product(new Block(x, x.length, 1))).data;
+    return this.fastGpuMatvec(x) ?? (await this.product(new Block(x, x.length, 1))).data;
+  }
+
+  /** The GPU fast path of a one-column product, where no stored K may serve it; undefined where it does not apply. */
+  private fastGpuMatvec(x: VectorLike): Promise<Float64Array> | undefined {
+    if (this.backend !== 'gpu' || (this.options.denseCache ?? 'never') !== 'never') return undefined;
+    if (!(x instanceof Float64Array || x instanceof Float32Array)) return undefined;
+    return tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu);
   }
 
   protected override async _matmat(X: Block): Promise<Block> {
