@@ -20,7 +20,7 @@
  * densely: A is materialised with one matmat against the identity and decomposed.
  */
 import type { Matrix } from 'ml-matrix';
-import type { LinearOperator } from '../operators/linear-operator.js';
+import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
 import {
   any, boolean, checkArgument, field, finiteNumber, func, integer, nonNegativeNumber, oneOf, optional, OptionRangeError, parseOptions,
@@ -30,9 +30,9 @@ import { mulberry32, randomVector } from './random.js';
 import { shiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
 import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
+import { combineColumns, dotsInto, subtractCombination } from './blocked.js';
 import {
   applyColumns,
-  axpy,
   dot,
   dtypeEps,
   norm,
@@ -197,11 +197,9 @@ function orthogonalize(w: Float64Array, V: readonly Float64Array[], count: numbe
   let before = norm(w);
   const c = new Float64Array(count);
   for (let pass = 0; pass < 2; pass++) {
-    for (let i = 0; i < count; i++) c[i] = dot(V[i]!, w);
-    for (let i = 0; i < count; i++) {
-      axpy(-c[i]!, V[i]!, w);
-      h[i]! += c[i]!;
-    }
+    dotsInto(c, V, count, w);
+    subtractCombination(w, V, count, c);
+    for (let i = 0; i < count; i++) h[i]! += c[i]!;
     const after = norm(w);
     if (after >= Math.SQRT1_2 * before) return { wnorm: after, dependent: false };
     if (pass === 1) return { wnorm: after, dependent: true };
@@ -281,12 +279,7 @@ async function thickRestartLanczos(
     const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
   };
-  const ritzVectorsOf = (Y: Float64Array, size: number, cols: number[]): Float64Array[] =>
-    cols.map((c) => {
-      const x = new Float64Array(n);
-      for (let j = 0; j < size; j++) axpy(Y[j * size + c]!, V[j]!, x);
-      return x;
-    });
+  const ritzVectorsOf = (Y: Float64Array, size: number, cols: number[]): Float64Array[] => combineColumns(V, Y, size, cols, n);
   for (let iteration = 1; ; iteration++) {
     let betaLast = 0;
     for (let j = kept; j < ncv; j++) {
@@ -424,7 +417,8 @@ async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: Pars
     // the largest eigenvalues only: a cheaper operator's rounding (e.g. a float32 kernel's float32-sums view at
     // float32 tolerance, ≈ 2⁻²⁴·λ_max) would keep the smallest from converging relative to themselves
     const B = o.which === 'LM' || o.which === 'LA' ? A.lanczosOperator(tol) : A;
-    return { op: (x: Float64Array) => B.matvec(x), tol, innerMatvecs: undefined, normBound: () => undefined, release: () => undefined };
+    // the internal product: the basis vector is finite and left alone while the product runs, so it is not copied
+    return { op: async (x: Float64Array) => (await matmatBlock(B, new Block(x, n, 1))).data, tol, innerMatvecs: undefined, normBound: () => undefined, release: () => undefined };
   }
   // scipy's iterative OPinv: the inner tolerance is the outer one, 2·eps for tol = 0
   const innerRtol = o.sigmaRtol ?? (o.tol > 0 ? o.tol : 2 * o.eps);
