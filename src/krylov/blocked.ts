@@ -2,7 +2,8 @@
  * Sweeps over a basis V of long vectors in cache-sized chunks, for Lanczos at large n: each chunk of the vector
  * being orthogonalised (or of the outputs being formed) stays in cache while every basis vector's chunk streams
  * past once, where one dot or axpy per basis vector would read and write the whole of w once per basis vector.
- * Sums are grouped by chunk (and four basis vectors at a time), so they round a little differently from plain loops.
+ * Every entry is formed in the same order as by plain dots and axpys; only the dots' sums over n > CHUNK entries are
+ * grouped by chunk (and so round a little differently).
  */
 
 /** Entries per chunk: 2,048 float64 = 16 KiB, so w's chunk and a few basis chunks share the L1/L2. */
@@ -63,7 +64,14 @@ function axpy4(
   a0: number, a1: number, a2: number, a3: number, v0: Float64Array, v1: Float64Array, v2: Float64Array, v3: Float64Array,
   y: Float64Array, s: number, e: number,
 ): void {
-  for (let t = s; t < e; t++) y[t]! += a0 * v0[t]! + a1 * v1[t]! + a2 * v2[t]! + a3 * v3[t]!;
+  for (let t = s; t < e; t++) {
+    let acc = y[t]!;
+    acc += a0 * v0[t]!; // one term at a time: the rounding of four plain axpys
+    acc += a1 * v1[t]!;
+    acc += a2 * v2[t]!;
+    acc += a3 * v3[t]!;
+    y[t] = acc;
+  }
 }
 
 function dotRange(x: Float64Array, y: Float64Array, s: number, e: number): number {
