@@ -22,14 +22,18 @@ import {
 import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher } from '../preconditioners/common.js';
 import { columnsOf } from '../preconditioners/dense.js';
-import type { PreconditionerOptions } from '../preconditioners/auto.js';
+import { defaultPreconditionerChoice, type PreconditionerOptions } from '../preconditioners/auto.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
 
 /** Preconditioners whose P has an exact log-determinant and a probe sampler. */
-export const LOGDET_PRECONDITIONERS = ['auto', 'none', 'pivoted-cholesky', 'nystrom', 'jacobi'] as const;
+export const LOGDET_PRECONDITIONERS = ['auto', 'none', 'pivoted-cholesky', 'nystrom', 'jacobi', 'device-landmarks'] as const;
 export type LogdetPreconditionerChoice = (typeof LOGDET_PRECONDITIONERS)[number];
 
-/** 'auto' preconditions A = K + αI (K a symmetric kernel, α > 0) from this n, by pivoted Cholesky (solve's default rank). */
+/**
+ * 'auto' preconditions A = K + αI (K a symmetric kernel, α > 0) from this n: as `solve` does on the GPU (device
+ * landmarks, where its policy picks them: a pivoted-Cholesky factor is n×r host memory, over WASM's 4 GiB at n = 10⁶),
+ * else by pivoted Cholesky (solve's default rank).
+ */
 export const LOGDET_AUTO_MIN_N = 1000;
 
 export interface LogdetOptions {
@@ -48,9 +52,10 @@ export interface LogdetOptions {
   /** Seed of the probes (default 0). */
   seed?: number;
   /**
-   * 'auto' (default: pivoted Cholesky, of the rank `solve` gives it, for a symmetric kernel + αI from n = 1000, else none), 'none',
-   * 'pivoted-cholesky', 'nystrom' (randomized), 'jacobi' — built for A = K + αI and cached on K, as `solve`'s — or a
-   * Preconditioner whose `logdet()` and `sampleProbes` are defined. Landmark preconditioners have no exact log det here.
+   * 'auto' (default: for a symmetric kernel + αI from n = 1000, device landmarks where `solve` picks them — a GPU
+   * kernel from n = 4096 —, else pivoted Cholesky of the rank `solve` gives it; none below), 'none', 'pivoted-cholesky',
+   * 'nystrom' (randomized), 'jacobi', 'device-landmarks' — built for A = K + αI and cached on K, as `solve`'s — or a
+   * Preconditioner whose `logdet()` and `sampleProbes` are defined. Host landmark preconditioners have no exact log det here.
    */
   preconditioner?: LogdetPreconditionerChoice | Preconditioner;
   /** Options of the preconditioner's builder (rank, seed, …). */
@@ -153,9 +158,7 @@ export async function logdetPreconditioner(A: LinearOperator, o: Pick<Parsed, 'p
   if (choice instanceof Preconditioner) P = choice;
   else {
     const shifted = A instanceof ShiftedOperator && A.alpha > 0 ? A : undefined;
-    const resolved = choice === 'auto'
-      ? (shifted && shifted.base instanceof KernelOperator && shifted.base.symmetric && A.shape[0] >= LOGDET_AUTO_MIN_N ? 'pivoted-cholesky' : 'none')
-      : choice;
+    const resolved = choice === 'auto' ? autoLogdetPreconditioner(A) : choice;
     if (resolved === 'none') return undefined;
     if (!shifted) throw new RangeError(`${fn}: preconditioner '${resolved}' is built for A = K + αI with α > 0 (K.shift(α)); got ${A}`);
     P = await shifted.base.preconditioner(shifted.alpha, resolved, o.preconditionerOptions);
@@ -166,10 +169,16 @@ export async function logdetPreconditioner(A: LinearOperator, o: Pick<Parsed, 'p
   return P;
 }
 
+/** What 'auto' resolves to for A (preconditioned only where A = K + αI, K a symmetric kernel, α > 0, n ≥ LOGDET_AUTO_MIN_N). */
+export function autoLogdetPreconditioner(A: LinearOperator | undefined): 'device-landmarks' | 'pivoted-cholesky' | 'none' {
+  if (!(A instanceof ShiftedOperator && A.alpha > 0 && A.base instanceof KernelOperator && A.base.symmetric && A.shape[0] >= LOGDET_AUTO_MIN_N)) return 'none';
+  return defaultPreconditionerChoice(A.base, A.alpha) === 'device-landmarks' ? 'device-landmarks' : 'pivoted-cholesky';
+}
+
 /** Probes with E[z zᵀ] = P (Rademacher where P = I). */
-function drawProbes(n: number, t: number, seed: number, P: Preconditioner | undefined): Float64Array[] {
+async function drawProbes(n: number, t: number, seed: number, P: Preconditioner | undefined): Promise<Float64Array[]> {
   const rng = mulberry32(seed);
-  const Z = P ? P.sampleProbes(t, rng)! : rademacher(n, t, rng);
+  const Z = P ? (await P.sampleProbes(t, rng))! : rademacher(n, t, rng);
   return columnsOf(Z);
 }
 
@@ -203,7 +212,7 @@ async function run(
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
   const n = A.shape[0];
   const P = await logdetPreconditioner(A, o, fn);
-  const probes = drawProbes(n, o.probes, o.seed, P);
+  const probes = await drawProbes(n, o.probes, o.seed, P);
   const bs = y ? [y, ...probes] : probes;
   const limit = o.maxiter ?? 10 * n;
   const maxiter = bs.map((_, j) => (y && j === 0 ? limit : Math.min(limit, o.lanczosSteps ?? Infinity)));

@@ -124,8 +124,11 @@ export abstract class Preconditioner extends LinearOperator {
     return undefined;
   }
 
-  /** k probes z (n×k) with E[z zᵀ] = P, for preconditioned stochastic estimators; undefined where unsupported. */
-  sampleProbes(_k: number, _rng: () => number): Tall | undefined {
+  /**
+   * k probes z (n×k) with E[z zᵀ] = P, for preconditioned stochastic estimators; undefined where unsupported. A
+   * promise where the factor lives on a device.
+   */
+  sampleProbes(_k: number, _rng: () => number): Tall | Promise<Tall> | undefined {
     return undefined;
   }
 

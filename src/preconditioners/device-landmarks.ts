@@ -53,8 +53,8 @@ import { norm } from '../krylov/util.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { CholeskySolver, choleskyUpperWasm } from '../cpu/dense-cholesky.js';
-import { tall, type Tall } from './dense.js';
-import { Preconditioner, describeOperand, onesRayleighEstimate, rankBelow, seedField, shiftField } from './common.js';
+import { fillGaussian, tall, type Tall } from './dense.js';
+import { Preconditioner, describeOperand, onesRayleighEstimate, rademacher, rankBelow, seedField, shiftField } from './common.js';
 import { finiteNumber, func, nonNegativeNumber, oneOf, optional, parseOptions, withDefault } from '../operators/options.js';
 import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
@@ -293,7 +293,7 @@ async function whitenedCore(
 }
 
 /** S₀ + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
-async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<{ solver: CholeskySolver; jitter: number }> {
+async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<FactoredCore> {
   // S₀ + jI in place, S₀'s diagonal restored bit for bit after (S₀ is kept for `stiffen`; a copy would be 8m² bytes)
   const diagonal = Float64Array.from({ length: m }, (_, a) => S0[a * m + a]!);
   const withJitter = async (j: number) => {
@@ -307,7 +307,9 @@ async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: 
   let R = await withJitter(jitter);
   for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
   if (!R) throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
-  return { solver: await CholeskySolver.create(R, m), jitter };
+  let logdet = 0;
+  for (let a = 0; a < m; a++) logdet += 2 * Math.log(R[a * m + a]!);
+  return { solver: await CholeskySolver.create(R, m), jitter, logdet };
 }
 
 /**
@@ -318,7 +320,7 @@ async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: 
  */
 async function factorCoreOnDevice(
   ctx: GpuContext, block: DeviceKernelBlock, nu: number, jitter: number, maxDiag: number, fn: string,
-): Promise<{ solver: DeviceCoreSolver; jitter: number }> {
+): Promise<FactoredCore> {
   const { m } = block;
   const G = block.gramPairs;
   if (!G) throw new Error(`${fn}: internal: the whitened Gram is not kept on the device`);
@@ -326,7 +328,10 @@ async function factorCoreOnDevice(
     const U = await deviceCholeskyDouble(ctx, G.hi, G.lo, m, nu + jitter);
     if (!U) continue;
     try {
-      return { solver: await block.coreSolver(U), jitter };
+      const [hi, lo] = await Promise.all([deviceDiagonal(ctx, U.hi, m), deviceDiagonal(ctx, U.lo, m)]);
+      let logdet = 0;
+      for (let a = 0; a < m; a++) logdet += 2 * Math.log(hi[a]! + lo[a]!);
+      return { solver: await block.coreSolver(U), jitter, logdet };
     } catch (error) {
       U.destroy();
       throw error;
@@ -335,8 +340,15 @@ async function factorCoreOnDevice(
   throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${(jitter / 10).toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
 }
 
+/** A factored core S = νI + BᵀB + jI: its solver, the jitter j, and log det S (from the factor's diagonal). */
+interface FactoredCore {
+  readonly solver: CholeskySolver | DeviceCoreSolver;
+  readonly jitter: number;
+  readonly logdet: number;
+}
+
 /** How the core is refactored (`stiffen`): from the Gram kept on the device, or from S₀ kept on the host. */
-type CoreRefactor = (jitter: number) => Promise<{ solver: CholeskySolver | DeviceCoreSolver; jitter: number }>;
+type CoreRefactor = (jitter: number) => Promise<FactoredCore>;
 
 /** How much `stiffen` raises the jitter. */
 export const STIFFEN_FACTOR = 100;
@@ -356,13 +368,21 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   readonly stages: readonly { stage: string; ms: number }[];
 
 
+  private R: CholeskySolver | DeviceCoreSolver;
+  private coreJitter: number;
+  /** log det S of the factored core S = νI + BᵀB + jI. */
+  private coreLogdet: number;
+
   constructor(
-    n: number, shift: number, nu: number, private coreJitter: number, landmarks: Int32Array,
-    private readonly block: DeviceKernelBlock, private R: CholeskySolver | DeviceCoreSolver, stages: { stage: string; ms: number }[],
+    n: number, shift: number, nu: number, factored: FactoredCore, landmarks: Int32Array,
+    private readonly block: DeviceKernelBlock, stages: { stage: string; ms: number }[],
     /** How the core νI + BᵀB + jI is refactored (`stiffen`), max (BᵀB)_aa, and δ. */
     private readonly core: { refactor: CoreRefactor; maxDiag: number; delta: number },
   ) {
     super(n, shift);
+    this.R = factored.solver;
+    this.coreJitter = factored.jitter;
+    this.coreLogdet = factored.logdet;
     this.rank = landmarks.length;
     this.nu = nu;
     this.landmarks = landmarks;
@@ -404,6 +424,37 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
     if (this.R instanceof DeviceCoreSolver) this.R.destroy();
     this.R = core.solver;
     this.coreJitter = core.jitter;
+    this.coreLogdet = core.logdet;
+  }
+
+  /**
+   * log det P of the P whose inverse this applies. With S = νI + BᵀB + jI, P⁻¹ = (1/ν)(I − B S⁻¹ Bᵀ) is, by Woodbury,
+   * the inverse of P = νI + c·BBᵀ with c = ν/(ν + j) (the jitter shrinks the low-rank term), so by the matrix
+   * determinant lemma log det P = n log ν + log det(I + BᵀB/(ν + j)) = n log ν + log det S − m log(ν + j). Taken for
+   * BᵀB is the Gram as the device computed it (S's factor is of that Gram), which differs from B's exact Gram by its
+   * rounding E: the neglected term, log det(I + E/(ν + j)), is below m·|E|/(ν + j) (`coreBottom` measures E's bottom).
+   */
+  override logdet(): number {
+    const [n] = this.shape;
+    return n * Math.log(this.nu) + this.coreLogdet - this.rank * Math.log(this.nu + this.coreJitter);
+  }
+
+  /**
+   * k probes z = √c·B g + √ν·ε (g Gaussian in R^m, ε Rademacher in R^n, c = ν/(ν + j)): E[z zᵀ] = c·BBᵀ + νI = P. B g
+   * is the same double-float product of B's float32 entries that P⁻¹ applies, one submission per probe.
+   */
+  override async sampleProbes(k: number, rng: () => number): Promise<Tall> {
+    const [n] = this.shape;
+    const m = this.rank;
+    const out = rademacher(n, k, rng);
+    const sn = Math.sqrt(this.nu);
+    const sc = Math.sqrt(this.nu / (this.nu + this.coreJitter));
+    const g = new Float64Array(m);
+    for (let c = 0; c < k; c++) {
+      const Bg = await this.block.apply(fillGaussian(g, rng));
+      for (let i = 0; i < n; i++) out.data[i * k + c] = sn * out.data[i * k + c]! + sc * Bg[i]!;
+    }
+    return out;
   }
 
   /** Frees the factor's device memory (at once); the preconditioner cannot be applied afterwards. */
@@ -523,7 +574,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     // submission and took 2.41 s on the H100, where in turn the two take 0.4–0.6 + 0.5 s); with the core on the host
     // it runs while the host factors S₀ at the floor (the jitter a positive bottom asks for), and a negative bottom
     // refactors.
-    let factored: { solver: CholeskySolver | DeviceCoreSolver; jitter: number };
+    let factored: FactoredCore;
     const least = MIN_RELATIVE_JITTER * maxDiag;
     const jitterFor = (bottom: number) => {
       const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
@@ -544,7 +595,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       factored = first.jitter >= jitter ? first : await refactor(jitter);
     }
     mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
-    const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored.jitter, idx, block, factored.solver, stages, core);
+    const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored, idx, block, stages, core);
     P.buildMs = performance.now() - t0;
     return P;
   } catch (error) {

@@ -146,7 +146,7 @@ describe('preconditioner log det and probes', () => {
     expect(P.logdet()).toBeCloseTo(denseLogdet(Pd.add(Pd.transpose()).mul(0.5)), 6);
     // E[z zᵀ] = P: the sample covariance of many probes approaches P
     const t = 4000;
-    const Z = P.sampleProbes(t, mulberry32(4))!;
+    const Z = (await P.sampleProbes(t, mulberry32(4)))!;
     const C = new Matrix(n, n);
     for (let i = 0; i < n; i += 11) {
       for (let j = 0; j < n; j += 13) {
