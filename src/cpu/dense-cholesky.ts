@@ -63,8 +63,42 @@ const set = (name: string, value: string) => `(local.set $${name} ${value})`;
 const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 const c32 = (v: number) => `(i32.const ${v})`;
 /** Byte address of entry (row, col) of a row-major matrix at `base` with row stride `stride` bytes. */
-const at = (base: string, row: string, stride: string, col: string) =>
-  add(add(base, `(i32.mul ${row} ${stride})`), `(i32.shl ${col} (i32.const 3))`);
+const at = (base: string, row: string, stride: string, col: string, shift = 3) =>
+  add(add(base, `(i32.mul ${row} ${stride})`), `(i32.shl ${col} (i32.const ${shift}))`);
+/** Working precision of a factor: float64 (f64x2 lanes) or float32 (f32x4 lanes, twice the multiply-adds per instruction). */
+export type FactorDtype = 'float64' | 'float32';
+
+/** The WAT vocabulary of one precision: scalar and vector types, bytes per entry, columns per 32-byte register pair. */
+interface Lanes {
+  readonly T: 'f64' | 'f32';
+  readonly V: 'f64x2' | 'f32x4';
+  readonly bytes: 8 | 4;
+  readonly shift: 3 | 2;
+  readonly lanes: 2 | 4;
+  /** Columns of a packed block and of an update tile: one pair of v128 registers (32 bytes). */
+  readonly width: 4 | 8;
+  readonly splat: 'v128.load64_splat' | 'v128.load32_splat';
+}
+
+const LANES: Record<FactorDtype, Lanes> = {
+  float64: { T: 'f64', V: 'f64x2', bytes: 8, shift: 3, lanes: 2, width: 4, splat: 'v128.load64_splat' },
+  float32: { T: 'f32', V: 'f32x4', bytes: 4, shift: 2, lanes: 4, width: 8, splat: 'v128.load32_splat' },
+};
+
+/** Working-matrix stride in entries: k rounded up to a whole tile width (the update writes whole tiles). */
+const paddedOrder = (k: number, dtype: FactorDtype) => Math.ceil(k / LANES[dtype].width) * LANES[dtype].width;
+
+/** WAT for `while (ptr & 15) and ptr < end: body; ptr += bytes` — scalar steps up to a 16-byte boundary. */
+function alignLoop(label: string, ptrs: string[], end: string, bytes: number, body: string[]): string[] {
+  return [
+    `(block $${label}Done (loop $${label}Loop`,
+    `(br_if $${label}Done (i32.eqz (i32.and ${get(ptrs[0]!)} ${c32(15)})))`,
+    `(br_if $${label}Done (i32.ge_u ${get(ptrs[0]!)} ${end}))`,
+    ...body,
+    ...ptrs.map((p) => set(p, add(get(p), c32(bytes)))),
+    `(br $${label}Loop)))`,
+  ];
+}
 
 /**
  * The factorisation program. It works on R itself, upper triangle, row-major with a row stride of
@@ -85,52 +119,49 @@ const at = (base: string, row: string, stride: string, col: string) =>
  * Entries below the diagonal of the working matrix are scratch: the 4×4 tiles on the diagonal
  * write there, nothing else reads them, and the caller copies out the upper triangle only.
  */
-function factorWat(): string {
+function factorWat(dtype: FactorDtype): string {
+  const { T, V, bytes, shift, width, splat } = LANES[dtype];
+  const sh = (v: string) => `(i32.shl ${v} ${c32(shift)})`;
   const panel = [
     '(func (export "panel") (param $j0 i32) (param $j1 i32) (param $kp i32) (param $A i32) (result i32)',
     '(local $S i32) (local $j i32) (local $rowJ i32) (local $end i32) (local $pj i32) (local $a i32) (local $pa i32)',
-    '(local $d f64) (local $p f64) (local $r f64) (local $pv v128) (local $rv v128)',
-    set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+    `(local $d ${T}) (local $p ${T}) (local $r ${T}) (local $pv v128) (local $rv v128)`,
+    set('S', sh(get('kp'))),
     set('j', get('j0')),
     '(block $jDone (loop $jLoop',
     `(br_if $jDone (i32.ge_u ${get('j')} ${get('j1')}))`,
     set('rowJ', add(get('A'), `(i32.mul ${get('j')} ${get('S')})`)),
     set('end', add(get('rowJ'), get('S'))),
-    set('pj', add(get('rowJ'), `(i32.shl ${get('j')} ${c32(3)})`)),
-    set('d', `(f64.load ${get('pj')})`),
+    set('pj', add(get('rowJ'), sh(get('j')))),
+    set('d', `(${T}.load ${get('pj')})`),
     // not (0 < d < ∞): NaN, ±∞, zero and negative pivots all stop here
-    `(if (i32.eqz (i32.and (f64.gt ${get('d')} (f64.const 0)) (f64.lt ${get('d')} (f64.const inf)))) (then (return ${get('j')})))`,
-    set('p', `(f64.sqrt ${get('d')})`),
-    `(f64.store ${get('pj')} ${get('p')})`,
-    // R[j][b] = A[j][b] / p for b > j: one scalar to reach an even column, then pairs
-    set('pj', add(get('pj'), c32(8))),
-    `(if (i32.eqz (i32.and ${get('j')} ${c32(1)})) (then`,
-    `(f64.store ${get('pj')} (f64.div (f64.load ${get('pj')}) ${get('p')}))`,
-    set('pj', add(get('pj'), c32(8))),
-    '))',
-    set('pv', `(f64x2.splat ${get('p')})`),
+    `(if (i32.eqz (i32.and (${T}.gt ${get('d')} (${T}.const 0)) (${T}.lt ${get('d')} (${T}.const inf)))) (then (return ${get('j')})))`,
+    set('p', `(${T}.sqrt ${get('d')})`),
+    `(${T}.store ${get('pj')} ${get('p')})`,
+    // R[j][b] = A[j][b] / p for b > j: scalars up to a 16-byte boundary, then whole vectors (rows end on one)
+    set('pj', add(get('pj'), c32(bytes))),
+    ...alignLoop('s0', ['pj'], get('end'), bytes, [`(${T}.store ${get('pj')} (${T}.div (${T}.load ${get('pj')}) ${get('p')}))`]),
+    set('pv', `(${V}.splat ${get('p')})`),
     '(block $sDone (loop $sLoop',
     `(br_if $sDone (i32.ge_u ${get('pj')} ${get('end')}))`,
-    `(v128.store ${get('pj')} (f64x2.div (v128.load ${get('pj')}) ${get('pv')}))`,
+    `(v128.store ${get('pj')} (${V}.div (v128.load ${get('pj')}) ${get('pv')}))`,
     set('pj', add(get('pj'), c32(16))),
     '(br $sLoop)))',
     // rows a ∈ (j, j1) of the panel: A[a][b] −= R[j][a]·R[j][b] for b ≥ a
     set('a', add(get('j'), c32(1))),
     '(block $aDone (loop $aLoop',
     `(br_if $aDone (i32.ge_u ${get('a')} ${get('j1')}))`,
-    set('pj', add(get('rowJ'), `(i32.shl ${get('a')} ${c32(3)})`)),
-    set('r', `(f64.load ${get('pj')})`),
-    set('rv', `(f64x2.splat ${get('r')})`),
-    set('pa', at(get('A'), get('a'), get('S'), get('a'))),
+    set('pj', add(get('rowJ'), sh(get('a')))),
+    set('r', `(${T}.load ${get('pj')})`),
+    set('rv', `(${V}.splat ${get('r')})`),
+    set('pa', at(get('A'), get('a'), get('S'), get('a'), shift)),
     set('end', add(add(get('A'), `(i32.mul ${get('a')} ${get('S')})`), get('S'))),
-    `(if (i32.and ${get('a')} ${c32(1)}) (then`,
-    `(f64.store ${get('pa')} (f64.sub (f64.load ${get('pa')}) (f64.mul ${get('r')} (f64.load ${get('pj')}))))`,
-    set('pa', add(get('pa'), c32(8))),
-    set('pj', add(get('pj'), c32(8))),
-    '))',
+    // pa and pj share their offset within 16 bytes (rows are whole vectors long)
+    ...alignLoop('u0', ['pa', 'pj'], get('end'), bytes,
+      [`(${T}.store ${get('pa')} (${T}.sub (${T}.load ${get('pa')}) (${T}.mul ${get('r')} (${T}.load ${get('pj')}))))`]),
     '(block $uDone (loop $uLoop',
     `(br_if $uDone (i32.ge_u ${get('pa')} ${get('end')}))`,
-    `(v128.store ${get('pa')} (f64x2.sub (v128.load ${get('pa')}) (f64x2.mul ${get('rv')} (v128.load ${get('pj')}))))`,
+    `(v128.store ${get('pa')} (${V}.sub (v128.load ${get('pa')}) (${V}.mul ${get('rv')} (v128.load ${get('pj')}))))`,
     set('pa', add(get('pa'), c32(16))),
     set('pj', add(get('pj'), c32(16))),
     '(br $uLoop)))',
@@ -141,15 +172,16 @@ function factorWat(): string {
     '(i32.const -1))',
   ];
 
+  // a packed block is `width` columns × nb rows, 32 bytes a row, whatever the precision
   const pack = [
     '(func (export "pack") (param $j0 i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
     '(local $S i32) (local $blk i32) (local $t i32) (local $src i32) (local $end i32) (local $dst i32)',
-    set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+    set('S', sh(get('kp'))),
     set('blk', `(i32.shl ${get('nb')} ${c32(5)})`),
     set('t', c32(0)),
     '(block $tDone (loop $tLoop',
     `(br_if $tDone (i32.ge_u ${get('t')} ${get('nb')}))`,
-    set('src', at(get('A'), add(get('j0'), get('t')), get('S'), get('j1'))),
+    set('src', at(get('A'), add(get('j0'), get('t')), get('S'), get('j1'), shift)),
     set('end', add(add(get('A'), `(i32.mul ${add(get('j0'), get('t'))} ${get('S')})`), get('S'))),
     set('dst', add(get('P'), `(i32.shl ${get('t')} ${c32(5)})`)),
     '(block $cDone (loop $cLoop',
@@ -170,42 +202,47 @@ function factorWat(): string {
     set('rb0', `(v128.load offset=${u * 32} ${get('tb')})`),
     set('rb1', `(v128.load offset=${u * 32 + 16} ${get('tb')})`),
     ...qs.flatMap((q) => [
-      set('s', `(v128.load64_splat offset=${u * 32 + q * 8} ${get('ta')})`),
-      set(acc(q, 0), `(f64x2.add ${get(acc(q, 0))} (f64x2.mul ${get('s')} ${get('rb0')}))`),
-      set(acc(q, 1), `(f64x2.add ${get(acc(q, 1))} (f64x2.mul ${get('s')} ${get('rb1')}))`),
+      set('s', `(${splat} offset=${u * 32 + q * bytes} ${get('ta')})`),
+      set(acc(q, 0), `(${V}.add ${get(acc(q, 0))} (${V}.mul ${get('s')} ${get('rb0')}))`),
+      set(acc(q, 1), `(${V}.add ${get(acc(q, 1))} (${V}.mul ${get('s')} ${get('rb1')}))`),
     ]),
   ];
+  const wShift = Math.log2(width);
   const update = [
     '(func (export "reduce") (param $aStart i32) (param $aEnd i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
-    '(local $S i32) (local $blk i32) (local $a i32) (local $b i32) (local $pa0 i32) (local $pb i32) (local $ta i32) (local $tb i32) (local $tend i32) (local $cp i32)',
+    '(local $S i32) (local $blk i32) (local $a i32) (local $b i32) (local $pa0 i32) (local $pb i32) (local $ta i32) (local $tb i32) (local $tend i32) (local $cp i32) (local $rel i32)',
     '(local $rb0 v128) (local $rb1 v128) (local $s v128)',
     qs.map((q) => `(local $${acc(q, 0)} v128) (local $${acc(q, 1)} v128)`).join(' '),
-    set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+    set('S', sh(get('kp'))),
     set('blk', `(i32.shl ${get('nb')} ${c32(5)})`),
     set('a', get('aStart')),
     '(block $aDone (loop $aLoop',
     `(br_if $aDone (i32.ge_u ${get('a')} ${get('aEnd')}))`,
-    set('pa0', add(get('P'), `(i32.mul (i32.shr_u (i32.sub ${get('a')} ${get('j1')}) ${c32(2)}) ${get('blk')})`)),
-    set('b', get('a')),
+    // rows a..a+3 lie in the packed block of columns b0 = j1 + width·⌊(a − j1)/width⌋; tiles start at b0 (≤ a:
+    // the part left of the diagonal is scratch)
+    set('rel', `(i32.sub ${get('a')} ${get('j1')})`),
+    set('pa0', add(get('P'), `(i32.mul (i32.shr_u ${get('rel')} ${c32(wShift)}) ${get('blk')})`)),
+    set('b', add(get('j1'), `(i32.and ${get('rel')} ${c32(-width)})`)),
     set('pb', get('pa0')),
+    set('pa0', add(get('pa0'), sh(`(i32.and ${get('rel')} ${c32(width - 1)})`))),
     '(block $bDone (loop $bLoop',
     `(br_if $bDone (i32.ge_u ${get('b')} ${get('kp')}))`,
     ...qs.flatMap((q) => [set(acc(q, 0), '(v128.const i64x2 0 0)'), set(acc(q, 1), '(v128.const i64x2 0 0)')]),
     set('ta', get('pa0')),
     set('tb', get('pb')),
-    set('tend', add(get('pa0'), get('blk'))),
+    set('tend', add(get('pb'), get('blk'))),
     '(loop $tLoop',
     ...Array.from({ length: UNROLL }, (_, u) => tStep(u)).flat(),
     set('ta', add(get('ta'), c32(32 * UNROLL))),
     set('tb', add(get('tb'), c32(32 * UNROLL))),
-    `(br_if $tLoop (i32.lt_u ${get('ta')} ${get('tend')})))`,
-    set('cp', at(get('A'), get('a'), get('S'), get('b'))),
+    `(br_if $tLoop (i32.lt_u ${get('tb')} ${get('tend')})))`,
+    set('cp', at(get('A'), get('a'), get('S'), get('b'), shift)),
     ...qs.flatMap((q) => [
       ...(q > 0 ? [set('cp', add(get('cp'), get('S')))] : []),
-      `(v128.store offset=0 ${get('cp')} (f64x2.sub (v128.load offset=0 ${get('cp')}) ${get(acc(q, 0))}))`,
-      `(v128.store offset=16 ${get('cp')} (f64x2.sub (v128.load offset=16 ${get('cp')}) ${get(acc(q, 1))}))`,
+      `(v128.store offset=0 ${get('cp')} (${V}.sub (v128.load offset=0 ${get('cp')}) ${get(acc(q, 0))}))`,
+      `(v128.store offset=16 ${get('cp')} (${V}.sub (v128.load offset=16 ${get('cp')}) ${get(acc(q, 1))}))`,
     ]),
-    set('b', add(get('b'), c32(4))),
+    set('b', add(get('b'), c32(width))),
     set('pb', add(get('pb'), get('blk'))),
     '(br $bLoop)))',
     set('a', add(get('a'), c32(4))),
@@ -276,7 +313,7 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
   const pOffset = align64(aOffset + kp * kp * 8);
   // from the recycling pool: a fresh memory per factorisation handed to the workers outlives it (see memory-pool.ts)
   const memory = poolMemory(pOffset + PANEL * kp * 8, `choleskyUpperWasm (k = ${k})`);
-  const module = await compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat);
+  const module = await compileFactor('float64');
   const wasm = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as FactorExports;
   const buf = memory.buffer as unknown as ArrayBuffer;
   const A = new Float64Array(buf, aOffset, kp * kp);
@@ -305,7 +342,8 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
  *
  * Each pass reads the upper triangle of R once, contiguously.
  */
-function solveWat(): string {
+function solveWat(dtype: FactorDtype): string {
+  const { T, V, bytes, shift, lanes } = LANES[dtype];
   const funcs: string[] = [];
   for (let nc = 1; nc <= 4; nc++) {
     const cs = Array.from({ length: nc }, (_, c) => c);
@@ -313,12 +351,14 @@ function solveWat(): string {
     const hs = Array.from({ length: sets }, (_, h) => h);
     const col = (c: number) => `x${c}`;
     const acc = (c: number, h: number) => `acc${c}_${h}`;
-    const at8 = (base: string, i: string) => add(base, `(i32.shl ${i} ${c32(3)})`);
+    const at8 = (base: string, i: string) => add(base, `(i32.shl ${i} ${c32(shift)})`);
+    const lanesSum = (v: string) => Array.from({ length: lanes }, (_, l) => `(${V}.extract_lane ${l} ${v})`)
+      .reduce((s, x) => (s ? `(${T}.add ${s} ${x})` : x), '');
     funcs.push(
       `(func (export "solve${nc}") (param $R i32) (param $kp i32) (param $k i32) (param $X i32)`,
-      '(local $S i32) (local $t i32) (local $i i32) (local $row i32) (local $pr i32) (local $end i32) (local $off i32) (local $d f64) (local $r f64) (local $rv v128)',
-      cs.map((c) => `(local $${col(c)} i32) (local $z${c} f64) (local $zv${c} v128) ${hs.map((h) => `(local $${acc(c, h)} v128)`).join(' ')}`).join(' '),
-      set('S', `(i32.shl ${get('kp')} ${c32(3)})`),
+      `(local $S i32) (local $t i32) (local $i i32) (local $row i32) (local $pr i32) (local $end i32) (local $off i32) (local $d ${T}) (local $r ${T}) (local $rv v128)`,
+      cs.map((c) => `(local $${col(c)} i32) (local $z${c} ${T}) (local $zv${c} v128) ${hs.map((h) => `(local $${acc(c, h)} v128)`).join(' ')}`).join(' '),
+      set('S', `(i32.shl ${get('kp')} ${c32(shift)})`),
       ...cs.map((c) => set(col(c), add(get('X'), `(i32.mul ${c32(c)} ${get('S')})`))),
       // forward
       set('t', c32(0)),
@@ -326,25 +366,22 @@ function solveWat(): string {
       `(br_if $fDone (i32.ge_u ${get('t')} ${get('k')}))`,
       set('row', add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
       set('end', add(get('row'), get('S'))),
-      set('d', `(f64.load ${at8(get('row'), get('t'))})`),
+      set('d', `(${T}.load ${at8(get('row'), get('t'))})`),
       ...cs.flatMap((c) => [
-        set(`z${c}`, `(f64.div (f64.load ${at8(get(col(c)), get('t'))}) ${get('d')})`),
-        `(f64.store ${at8(get(col(c)), get('t'))} ${get(`z${c}`)})`,
-        set(`zv${c}`, `(f64x2.splat ${get(`z${c}`)})`),
+        set(`z${c}`, `(${T}.div (${T}.load ${at8(get(col(c)), get('t'))}) ${get('d')})`),
+        `(${T}.store ${at8(get(col(c)), get('t'))} ${get(`z${c}`)})`,
+        set(`zv${c}`, `(${V}.splat ${get(`z${c}`)})`),
       ]),
-      set('i', add(get('t'), c32(1))),
-      set('off', `(i32.shl ${get('i')} ${c32(3)})`),
+      set('off', `(i32.shl ${add(get('t'), c32(1))} ${c32(shift)})`),
       set('pr', add(get('row'), get('off'))),
-      `(if (i32.and ${get('i')} ${c32(1)}) (then`,
-      set('r', `(f64.load ${get('pr')})`),
-      ...cs.map((c) => `(f64.store ${add(get(col(c)), get('off'))} (f64.sub (f64.load ${add(get(col(c)), get('off'))}) (f64.mul ${get('r')} ${get(`z${c}`)})))`),
-      set('pr', add(get('pr'), c32(8))),
-      set('off', add(get('off'), c32(8))),
-      '))',
+      ...alignLoop('fa', ['pr', 'off'], get('end'), bytes, [
+        set('r', `(${T}.load ${get('pr')})`),
+        ...cs.map((c) => `(${T}.store ${add(get(col(c)), get('off'))} (${T}.sub (${T}.load ${add(get(col(c)), get('off'))}) (${T}.mul ${get('r')} ${get(`z${c}`)})))`),
+      ]),
       '(block $aDone (loop $aLoop',
       `(br_if $aDone (i32.ge_u ${get('pr')} ${get('end')}))`,
       set('rv', `(v128.load ${get('pr')})`),
-      ...cs.map((c) => `(v128.store ${add(get(col(c)), get('off'))} (f64x2.sub (v128.load ${add(get(col(c)), get('off'))}) (f64x2.mul ${get('rv')} ${get(`zv${c}`)})))`),
+      ...cs.map((c) => `(v128.store ${add(get(col(c)), get('off'))} (${V}.sub (v128.load ${add(get(col(c)), get('off'))}) (${V}.mul ${get('rv')} ${get(`zv${c}`)})))`),
       set('pr', add(get('pr'), c32(16))),
       set('off', add(get('off'), c32(16))),
       '(br $aLoop)))',
@@ -357,23 +394,20 @@ function solveWat(): string {
       set('t', `(i32.sub ${get('t')} ${c32(1)})`),
       set('row', add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
       set('end', add(get('row'), get('S'))),
-      ...cs.flatMap((c) => [...hs.map((h) => set(acc(c, h), '(v128.const i64x2 0 0)')), set(`z${c}`, '(f64.const 0)')]),
-      set('i', add(get('t'), c32(1))),
-      set('off', `(i32.shl ${get('i')} ${c32(3)})`),
+      ...cs.flatMap((c) => [...hs.map((h) => set(acc(c, h), '(v128.const i64x2 0 0)')), set(`z${c}`, `(${T}.const 0)`)]),
+      set('off', `(i32.shl ${add(get('t'), c32(1))} ${c32(shift)})`),
       set('pr', add(get('row'), get('off'))),
-      `(if (i32.and ${get('i')} ${c32(1)}) (then`,
-      set('r', `(f64.load ${get('pr')})`),
-      ...cs.map((c) => set(`z${c}`, `(f64.mul ${get('r')} (f64.load ${add(get(col(c)), get('off'))}))`)),
-      set('pr', add(get('pr'), c32(8))),
-      set('off', add(get('off'), c32(8))),
-      '))',
+      ...alignLoop('ba', ['pr', 'off'], get('end'), bytes, [
+        set('r', `(${T}.load ${get('pr')})`),
+        ...cs.map((c) => set(`z${c}`, `(${T}.add ${get(`z${c}`)} (${T}.mul ${get('r')} (${T}.load ${add(get(col(c)), get('off'))})))`)),
+      ]),
       ...(sets > 1
         ? [
           '(block $dDone (loop $dLoop',
           `(br_if $dDone (i32.gt_u ${add(get('pr'), c32(16 * sets))} ${get('end')}))`,
           ...hs.flatMap((h) => [
             set('rv', `(v128.load offset=${16 * h} ${get('pr')})`),
-            ...cs.map((c) => set(acc(c, h), `(f64x2.add ${get(acc(c, h))} (f64x2.mul ${get('rv')} (v128.load offset=${16 * h} ${add(get(col(c)), get('off'))})))`)),
+            ...cs.map((c) => set(acc(c, h), `(${V}.add ${get(acc(c, h))} (${V}.mul ${get('rv')} (v128.load offset=${16 * h} ${add(get(col(c)), get('off'))})))`)),
           ]),
           set('pr', add(get('pr'), c32(16 * sets))),
           set('off', add(get('off'), c32(16 * sets))),
@@ -383,16 +417,16 @@ function solveWat(): string {
       '(block $eDone (loop $eLoop',
       `(br_if $eDone (i32.ge_u ${get('pr')} ${get('end')}))`,
       set('rv', `(v128.load ${get('pr')})`),
-      ...cs.map((c) => set(acc(c, 0), `(f64x2.add ${get(acc(c, 0))} (f64x2.mul ${get('rv')} (v128.load ${add(get(col(c)), get('off'))})))`)),
+      ...cs.map((c) => set(acc(c, 0), `(${V}.add ${get(acc(c, 0))} (${V}.mul ${get('rv')} (v128.load ${add(get(col(c)), get('off'))})))`)),
       set('pr', add(get('pr'), c32(16))),
       set('off', add(get('off'), c32(16))),
       '(br $eLoop)))',
-      set('d', `(f64.load ${at8(get('row'), get('t'))})`),
+      set('d', `(${T}.load ${at8(get('row'), get('t'))})`),
       ...cs.flatMap((c) => {
-        const v = sets > 1 ? `(f64x2.add ${get(acc(c, 0))} ${get(acc(c, 1))})` : get(acc(c, 0));
-        const sum = `(f64.add ${get(`z${c}`)} (f64.add (f64x2.extract_lane 0 ${v}) (f64x2.extract_lane 1 ${v})))`;
+        const v = sets > 1 ? `(${V}.add ${get(acc(c, 0))} ${get(acc(c, 1))})` : get(acc(c, 0));
+        const sum = `(${T}.add ${get(`z${c}`)} ${lanesSum(v)})`;
         const px = at8(get(col(c)), get('t'));
-        return [`(f64.store ${px} (f64.div (f64.sub (f64.load ${px}) ${sum}) ${get('d')}))`];
+        return [`(${T}.store ${px} (${T}.div (${T}.sub (${T}.load ${px}) ${sum}) ${get('d')}))`];
       }),
       '(br $bLoop)))',
       ')',
@@ -403,6 +437,9 @@ function solveWat(): string {
 
 type SolveFn = (R: number, kp: number, k: number, X: number) => void;
 
+const compileFactor = (dtype: FactorDtype) => compileWat(`cholesky|factor|${dtype}|panel${PANEL}|unroll${UNROLL}`, () => factorWat(dtype));
+const compileSolve = (dtype: FactorDtype) => compileWat(`cholesky|solve|${dtype}|cols1-4`, () => solveWat(dtype));
+
 /** An upper-triangular R (k×k row-major) held in a WebAssembly memory for repeated solves. */
 export class CholeskySolver {
   private constructor(
@@ -410,9 +447,11 @@ export class CholeskySolver {
     private readonly kp: number,
     private readonly rOffset: number,
     private readonly xOffset: number,
-    private readonly X: Float64Array,
+    private readonly X: Float64Array | Float32Array,
     private readonly solvers: readonly SolveFn[],
     private readonly memory?: WebAssembly.Memory,
+    /** The precision R is held (and the solves run) in. */
+    readonly dtype: FactorDtype = 'float64',
   ) {}
 
   /**
@@ -421,18 +460,22 @@ export class CholeskySolver {
    * solver, or the first row whose pivot was not positive and finite (M not numerically positive definite;
    * its memory is recycled). The memory comes from, and `release()` returns it to, src/cpu/memory-pool.ts.
    */
-  static async factor(k: number, writeRow: (i: number, row: Float64Array) => void): Promise<CholeskySolver | { failedRow: number }> {
+  static async factor(
+    k: number, writeRow: (i: number, row: Float64Array | Float32Array) => void, dtype: FactorDtype = 'float64',
+  ): Promise<CholeskySolver | { failedRow: number }> {
     checkOrder(k, 'CholeskySolver.factor');
-    const kp = Math.ceil(k / 4) * 4;
+    const { bytes } = LANES[dtype];
+    const Typed = dtype === 'float64' ? Float64Array : Float32Array;
+    const kp = paddedOrder(k, dtype);
     const aOffset = 64;
-    const pOffset = align64(aOffset + kp * kp * 8);
-    const memory = poolMemory(pOffset + PANEL * kp * 8, 'CholeskySolver.factor');
-    const [factorModule, solveModule] = await CholeskySolver.compile();
+    const pOffset = align64(aOffset + kp * kp * bytes);
+    const memory = poolMemory(pOffset + PANEL * kp * bytes, 'CholeskySolver.factor');
+    const [factorModule, solveModule] = await CholeskySolver.compile(dtype);
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
     const buf = memory.buffer as unknown as ArrayBuffer;
     // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them
     for (let i = 0; i < kp; i++) {
-      const row = new Float64Array(buf, aOffset + (i * kp + i) * 8, kp - i);
+      const row = new Typed(buf, aOffset + (i * kp + i) * bytes, kp - i);
       if (i < k) writeRow(i, row.subarray(0, k - i));
       row.fill(0, i < k ? k - i : 0);
     }
@@ -444,12 +487,12 @@ export class CholeskySolver {
     const exports = new WebAssembly.Instance(solveModule, { env: { mem: memory } }).exports;
     const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
     // the packed panel's area serves as the right-hand sides' (4·kp ≤ PANEL·kp entries)
-    return new CholeskySolver(k, kp, aOffset, pOffset, new Float64Array(buf, pOffset, 4 * kp), solvers, memory);
+    return new CholeskySolver(k, kp, aOffset, pOffset, new Typed(buf, pOffset, 4 * kp), solvers, memory, dtype);
   }
 
   /** The factorisation and solve programs, compiled once: call early to overlap their compilation with other work. */
-  static compile(): Promise<[WebAssembly.Module, WebAssembly.Module]> {
-    return Promise.all([compileWat(`cholesky|factor|panel${PANEL}|unroll${UNROLL}`, factorWat), compileWat('cholesky|solve|cols1-4', solveWat)]);
+  static compile(dtype: FactorDtype = 'float64'): Promise<[WebAssembly.Module, WebAssembly.Module]> {
+    return Promise.all([compileFactor(dtype), compileSolve(dtype)]);
   }
 
   /** Hands a memory from `factor` back for recycling; the solver must not be used afterwards. */
@@ -473,7 +516,7 @@ export class CholeskySolver {
     // a fresh memory: it never reaches a worker, so the garbage collector frees it with the solver
     const pages = pagesFor(xOffset + 4 * kp * 8);
     const memory = newWasmMemory(pages);
-    const module = await compileWat('cholesky|solve|cols1-4', solveWat);
+    const module = await compileSolve('float64');
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;
     const stored = new Float64Array(buf, rOffset, kp * kp);

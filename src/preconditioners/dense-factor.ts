@@ -131,7 +131,7 @@ async function denseRows(A: LinearOperator, allowProducts: boolean): Promise<Upp
 }
 
 /** Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`, adding |entries| to the row sums. */
-function rowWriter(rows: UpperRows, shift: number, absRowSums: Float64Array): (i: number, out: Float64Array) => void {
+function rowWriter(rows: UpperRows, shift: number, absRowSums: Float64Array): (i: number, out: Float64Array | Float32Array) => void {
   const diagonal = rows.shift + shift;
   return (i, out) => {
     const { values, first } = rows.row(i);
