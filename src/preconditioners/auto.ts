@@ -76,12 +76,14 @@ export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & {
   coreFactor?: DeviceLandmarkOptions['coreFactor'];
   /** device landmarks: the build's stages as they finish. */
   onProgress?: (stage: { stage: string; elapsedMs: number }) => void;
+  /** cholesky: the precision the factor is computed and held in (default 'float64'; see choleskyFactorPreconditioner). */
+  factorDtype?: 'float32' | 'float64';
 };
 
 /** Every key some builder reads. */
 const PRECONDITIONER_OPTION_KEYS = [
   'rank', 'seed', 'method', 'initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel', 'rhs', 'landmarks', 'factor', 'maxStoredBytes',
-  'tol', 'tau', 'jitter', 'whiteningJitter', 'landmarkOrder', 'whiteningFactor', 'coreFactor', 'onProgress',
+  'tol', 'tau', 'jitter', 'whiteningJitter', 'landmarkOrder', 'whiteningFactor', 'coreFactor', 'onProgress', 'factorDtype',
 ] as const satisfies readonly (keyof PreconditionerOptions)[];
 
 /** What 'auto' resolves to for A and α. */
@@ -132,9 +134,13 @@ export async function buildPreconditioner(
       return deviceLandmarkPreconditioner(A, { ...rest, shift: alpha, ...(onProgress ? { onProgress } : {}) } as DeviceLandmarkOptions);
     case 'jacobi':
     case 'cholesky': {
-      const key = Object.keys(rest).find((k) => rest[k as keyof typeof rest] !== undefined);
-      if (key !== undefined) throw new OptionRangeError(`${where}: takes no options (its only parameter is the solve's α), got '${key}'`, key);
-      return choice === 'jacobi' ? jacobiPreconditioner(A, alpha) : choleskyFactorPreconditioner(A, alpha);
+      const { factorDtype, ...others } = rest;
+      const key = Object.keys(choice === 'jacobi' ? rest : others).find((k) => rest[k as keyof typeof rest] !== undefined);
+      if (key !== undefined) throw new OptionRangeError(`${where}: takes no options (its only parameter is the solve's α${choice === 'cholesky' ? ', and factorDtype' : ''}), got '${key}'`, key);
+      if (factorDtype !== undefined && factorDtype !== 'float32' && factorDtype !== 'float64') {
+        throw new OptionRangeError(`${where}: factorDtype must be 'float32' or 'float64', got ${describeValue(factorDtype)}`, 'factorDtype');
+      }
+      return choice === 'jacobi' ? jacobiPreconditioner(A, alpha) : choleskyFactorPreconditioner(A, alpha, factorDtype);
     }
     case 'pivoted-cholesky': {
       const rank = options.rank ?? defaultFixedRank(n);

@@ -9,7 +9,7 @@
  * generated WASM) are copied row by row into the factor's memory; else from the structure (dense, diagonal, sums,
  * transposes, `toDense()` of their parts); else, where allowed, from n products.
  */
-import { CholeskySolver } from '../cpu/dense-cholesky.js';
+import { CholeskySolver, type FactorDtype } from '../cpu/dense-cholesky.js';
 import { luFactor, luSolve } from '../cpu/dense-lu.js';
 import { DenseOperator, DiagonalOperator, IdentityOperator, ZeroOperator } from '../operators/dense.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
@@ -154,9 +154,16 @@ export class CholeskyFactorPreconditioner extends Preconditioner {
   /** Where the entries came from: a stored dense form of the operator, `toDense()`, or products. */
   readonly source: DenseEntriesSource;
 
-  constructor(n: number, shift: number, private readonly solver: CholeskySolver, source: DenseEntriesSource) {
+  /** The precision the factor is held in: 'float32' approximates (A + αI)⁻¹ to about κ·ε₃₂; `solve` refines it. */
+  readonly factorDtype: FactorDtype;
+  /** ‖A + αI‖_∞ as read while factoring (≥ its 2-norm). */
+  readonly normBound: number;
+
+  constructor(n: number, shift: number, private readonly solver: CholeskySolver, source: DenseEntriesSource, normBound = NaN) {
     super(n, shift);
     this.source = source;
+    this.factorDtype = solver.dtype;
+    this.normBound = normBound;
   }
 
   protected override async applyBlock(R: Tall): Promise<Tall> {
@@ -172,24 +179,32 @@ export class CholeskyFactorPreconditioner extends Preconditioner {
   }
 
   protected override describe(): string {
-    return `CholeskyFactorPreconditioner(exact, shift ${this.mu})`;
+    return `CholeskyFactorPreconditioner(${this.factorDtype === 'float64' ? 'exact' : 'float32'}, shift ${this.mu})`;
   }
 }
 
 /**
  * Factors A + shift·I (A symmetric, n×n) from A's stored entries (`denseSource`, shifts and scalings peeled), else
  * its structure, else `toDense()` (n products: for small or explicit operators). Throws NotPositiveDefinite when a
- * pivot is not positive.
+ * pivot is not positive. With dtype 'float32' the factor is computed and held in float32 (twice the SIMD lanes: about
+ * half the time); where a pivot is not positive in float32, it is factored again in float64 (its `factorDtype` tells).
  */
-export async function choleskyFactorPreconditioner(A: LinearOperator, shift: number): Promise<CholeskyFactorPreconditioner> {
+export async function choleskyFactorPreconditioner(
+  A: LinearOperator, shift: number, dtype: FactorDtype = 'float64',
+): Promise<CholeskyFactorPreconditioner> {
   const n = A.shape[0];
   if (n !== A.shape[1]) throw new RangeError(`cholesky: A must be square, got shape ${formatShape(A.shape)} (${A})`);
   const t0 = performance.now();
-  CholeskySolver.compile().catch(() => undefined); // compiles while the entries are stored
+  CholeskySolver.compile(dtype).catch(() => undefined); // compiles while the entries are stored
   const rows = (await denseRows(A, true))!;
-  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift, new Float64Array(n)));
+  const absRowSums = new Float64Array(n);
+  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift, absRowSums), dtype);
+  if (!(solver instanceof CholeskySolver) && dtype === 'float32') {
+    absRowSums.fill(0);
+    solver = await CholeskySolver.factor(n, rowWriter(rows, shift, absRowSums), 'float64');
+  }
   if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
-  const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source);
+  const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source, absRowSums.reduce((m, v) => Math.max(m, v), 0));
   P.buildMs = performance.now() - t0;
   return P;
 }

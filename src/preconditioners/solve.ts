@@ -11,7 +11,7 @@ import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
 import { checkSymmetry } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
-import { applyColumns, norm } from '../krylov/util.js';
+import { applyColumns, dtypeEps, norm } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import {
@@ -25,7 +25,7 @@ import {
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
-import { factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
+import { CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
 
@@ -45,6 +45,13 @@ export interface SolveOptions
   preconditionerOptions?: PreconditionerOptions;
   /** With a more accurate twin (GPU): false runs CG on the twin throughout, true refines regardless of the floor rule. */
   refine?: boolean;
+  /**
+   * Precision of the dense factor (the 'cholesky' path): 'float32' factors in about half the time and refines x on
+   * A's float64 products to the accuracy a float64 factor gives (a float32 factor that fails or stalls is replaced by
+   * a float64 one); 'float64' factors in float64; 'auto' (default) takes float32 where α > 0, n ≥ FLOAT32_FACTOR_MIN_N
+   * and κ̂·ε₃₂ ≤ FLOAT32_FACTOR_MAX_KAPPA_EPS (κ̂ = λ̂/α + 1, λ̂ = ‖A1‖/‖1‖). Refused with method 'cg'.
+   */
+  factorDtype?: 'auto' | 'float32' | 'float64';
 }
 
 /**
@@ -61,6 +68,7 @@ export const SOLVE_SPEC = {
   preconditioner: optional(union(oneOf(...PRECONDITIONER_CHOICES), instanceOf(LinearOperator))),
   preconditionerOptions: optional(field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v))),
   refine: optional(boolean),
+  factorDtype: optional(oneOf('auto', 'float32', 'float64')),
 } satisfies Record<keyof SolveOptions, OptionField<unknown>>;
 
 /** Keys that only CG uses: given, they make 'auto' choose CG, and 'cholesky' refuses them. */
@@ -69,7 +77,7 @@ const CG_ONLY_KEYS = [
   'preconditioner', 'preconditionerOptions', 'refine',
 ] as const;
 /** solve's own keys and refinedCg's: stripped before cg sees the options. */
-const NOT_CG_KEYS = ['returnInfo', 'method', 'preconditioner', 'preconditionerOptions', 'refine', 'innerRtol', 'maxOuter', 'onOuter'] as const;
+const NOT_CG_KEYS = ['returnInfo', 'method', 'preconditioner', 'preconditionerOptions', 'refine', 'innerRtol', 'maxOuter', 'onOuter', 'factorDtype'] as const;
 
 type ParsedSolveOptions = ReturnType<typeof parseSolveOptions>;
 
@@ -99,6 +107,18 @@ export const PRECONDITIONED_CG_PRODUCTS_PER_COLUMN = 80;
 export const FACTOR_SOLVE_PRODUCTS = 1.6;
 /** Iterative-refinement steps with the factor (x += F⁻¹ r) before CG preconditioned by it takes over. */
 export const FACTOR_REFINEMENT_STEPS = 3;
+/**
+ * 'auto' factors in float32 from this order on: below it the factor costs little either way, and the float32 programs'
+ * compilation (a fresh process) and the refinement's extra products are not repaid.
+ */
+export const FLOAT32_FACTOR_MIN_N = 600;
+/**
+ * 'auto' factors in float32 where κ̂·ε₃₂ is at most this: the refinement's residual shrank 1e-5-fold a step at
+ * κ̂·ε₃₂ ≈ 0.04 (Gaussian K, n = 1,257, d = 64, α = 10⁻³); near 1 the float32 factor fails or the refinement stalls.
+ */
+export const FLOAT32_FACTOR_MAX_KAPPA_EPS = 0.25;
+/** Refinement steps with a float32 factor: each gains about −log₁₀(κ·ε₃₂·c) digits; a stalled one ends it. */
+export const FLOAT32_REFINEMENT_STEPS = 6;
 
 /** What `solvePlan` decided, for inspection and for `solveShifted` to carry out. */
 export interface SolvePlan {
@@ -163,7 +183,8 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: num
   const choice = await chooseMethod(A, alpha, rtol, columns, o);
   if (choice.method === 'cholesky') {
     try {
-      const factor = await preconditionerFor(A, alpha, 'cholesky');
+      const factorDtype = await factorDtypeFor(A, alpha, o, choice.estimate);
+      const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {});
       return { ...choice, method: 'cholesky', operator: A, twin: false, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite) || o.method === 'cholesky') throw e;
@@ -175,11 +196,24 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: num
 
 type Estimate = NonNullable<SolvePlan['estimate']>;
 
+/** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
+async function factorDtypeFor(A: LinearOperator, alpha: number, o: ParsedSolveOptions, estimate?: Estimate): Promise<'float32' | 'float64'> {
+  if (o.factorDtype === 'float32' || o.factorDtype === 'float64') return o.factorDtype;
+  if (isCached(A, alpha, 'cholesky')) return 'float64';
+  if (isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return 'float32';
+  if (!(alpha > 0) || A.shape[0] < FLOAT32_FACTOR_MIN_N) return 'float64';
+  const lambda = estimate?.lambda ?? (await onesRayleighEstimate(A));
+  return (lambda / alpha + 1) * dtypeEps('float32') <= FLOAT32_FACTOR_MAX_KAPPA_EPS ? 'float32' : 'float64';
+}
+
 /** 'cholesky' or 'cg', and why: the option that fixes it, a factor already cached, or the cost comparison. */
 async function chooseMethod(
   A: LinearOperator, alpha: number, rtol: number, columns: number, o: ParsedSolveOptions,
 ): Promise<{ method: 'cholesky' | 'cg'; reason: string; estimate?: Estimate }> {
   const cgOnly = CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'));
+  if (o.method === 'cg' && o.factorDtype !== undefined && o.factorDtype !== 'auto') {
+    throw new RangeError("solve: option 'factorDtype' is for the dense factor; method 'cg' does not use it");
+  }
   if (o.method === 'cholesky') {
     if (cgOnly) throw new RangeError(`solve: option '${cgOnly}' is for CG; method 'cholesky' does not use it`);
     return { method: 'cholesky', reason: "method: 'cholesky'" };
@@ -187,7 +221,9 @@ async function chooseMethod(
   if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
   if (cgOnly) return { method: 'cg', reason: `option '${cgOnly}' is for CG` };
   if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
-  if (isCached(A, alpha, 'cholesky')) return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
+  if (isCached(A, alpha, 'cholesky') || isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) {
+    return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
+  }
   if (A.denseSource() === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
   const n = A.shape[0];
   const lambda = await onesRayleighEstimate(A);
@@ -271,31 +307,47 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Matrix, alpha: n
 /**
  * x = F⁻¹ b by the factor, then iterative refinement on A's own products (x += F⁻¹(b − (A + αI)x)) until every
  * column meets max(rtol·‖b‖, atol) — the factor's rounding (κ·ε) can leave it short; past FACTOR_REFINEMENT_STEPS,
- * CG preconditioned by the factor finishes from there. The residuals reported are true ones.
+ * CG preconditioned by the factor finishes from there. A float32 factor refines further, to what a float64 factor
+ * gives (until the residual stops shrinking fast, or reaches n·ε₆₄·‖b‖); one that stalls short of the tolerance is
+ * replaced by a float64 factor. The residuals reported are true ones.
  */
 async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
   const F = plan.M!;
+  const mixed = F instanceof CholeskyFactorPreconditioner && F.factorDtype === 'float32';
   const B = rhs instanceof Float64Array ? [rhs] : Block.fromMatrix(rhs).columns();
   const n = A.shape[0];
   const shifted = alpha ? A.shift(alpha) : A;
   const tol = B.map((b) => Math.max((o.rtol ?? 1e-5) * norm(b), o.atol ?? 0));
+  const floor = B.map((b) => n * Number.EPSILON * norm(b));
   const history: number[][] = B.map((b) => [norm(b)]);
   const X = await applyColumns(F, B);
+  const maxSteps = mixed ? FLOAT32_REFINEMENT_STEPS : FACTOR_REFINEMENT_STEPS;
   let matvecs = 0;
   let steps = 0;
+  let open: number[] = B.map((_, j) => j);
   for (;;) {
-    const AX = await applyColumns(shifted, X);
-    matvecs += X.length;
-    const R = B.map((b, j) => b.map((v, t) => v - AX[j]![t]!));
-    R.forEach((r, j) => history[j]!.push(norm(r)));
-    const open = R.map((_, j) => j).filter((j) => !(history[j]!.at(-1)! <= tol[j]!));
-    if (open.length === 0 || steps === FACTOR_REFINEMENT_STEPS) {
-      if (open.length === 0) return factorResult(X, history, steps, matvecs, rhs, n);
-      break;
-    }
-    const D = await applyColumns(F, open.map((j) => R[j]!));
+    const AX = await applyColumns(shifted, open.map((j) => X[j]!));
+    matvecs += open.length;
+    const R = new Map(open.map((j, i) => [j, B[j]!.map((v, t) => v - AX[i]![t]!)]));
+    for (const [j, r] of R) history[j]!.push(norm(r));
+    open = open.filter((j) => {
+      const h = history[j]!;
+      const r = h.at(-1)!;
+      if (!(r <= tol[j]!)) return true;
+      // a float32 factor's x is refined on while the residual still shrinks fast (it lags a float64 factor's till then)
+      return mixed && h.length > 2 ? r > floor[j]! && r < h.at(-2)! / 4 : mixed && r > floor[j]!;
+    });
+    if (open.length === 0) return factorResult(X, history, steps, matvecs, rhs, n);
+    if (steps === maxSteps || (mixed && open.some((j) => history[j]!.length > 2 && !(history[j]!.at(-1)! < history[j]!.at(-2)! / 4)))) break;
+    const D = await applyColumns(F, open.map((j) => R.get(j)!));
     open.forEach((j, i) => X[j]!.forEach((_, t) => { X[j]![t]! += D[i]![t]!; }));
     steps++;
+  }
+  if (mixed) {
+    // the float32 factor's refinement stalled short of rtol: the float64 factor, as 'auto' would have taken
+    const exact = (await preconditionerFor(A, alpha, 'cholesky')) as LinearOperator;
+    const reason = `${plan.reason}; the float32 factor's refinement stalled at ${Math.max(...history.map((h) => h.at(-1)! / h[0]!)).toExponential(1)}: float64 factor`;
+    return solveByFactor(A, rhs, alpha, { ...plan, M: exact, reason }, o);
   }
   // the factor's accuracy does not reach rtol on A's products: CG preconditioned by it, from the refined x
   const x0 = rhs instanceof Float64Array ? X[0]! : Block.fromColumns(X, n).toMatrix();
