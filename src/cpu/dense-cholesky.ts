@@ -250,13 +250,43 @@ function factorWat(dtype: FactorDtype): string {
     ')',
   ];
 
-  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...panel, ...pack, ...update, ')'].join('\n');
+  // out[i] = Σ_j |M[i][j]| (f64, kp entries) from the upper triangle: row i adds its entries to out[i] and each
+  // off-diagonal one to out[j] — in WASM: a JS loop over n²/2 entries runs unoptimised in a fresh process (≈ 40 ms at n = 1,500)
+  const widen = (v: string) => (T === 'f64' ? v : `(f64.promote_f32 ${v})`);
+  const rowsums = [
+    '(func (export "rowsums") (param $k i32) (param $kp i32) (param $A i32) (param $out i32)',
+    '(local $S i32) (local $i i32) (local $p i32) (local $end i32) (local $po i32) (local $s f64) (local $v f64)',
+    set('S', sh(get('kp'))),
+    set('i', c32(0)),
+    '(block $iDone (loop $iLoop',
+    `(br_if $iDone (i32.ge_u ${get('i')} ${get('k')}))`,
+    set('p', at(get('A'), get('i'), get('S'), get('i'), shift)),
+    set('end', add(add(get('A'), `(i32.mul ${get('i')} ${get('S')})`), sh(get('k')))),
+    set('po', add(get('out'), `(i32.shl ${get('i')} ${c32(3)})`)),
+    set('s', `(f64.abs ${widen(`(${T}.load ${get('p')})`)})`),
+    '(block $jDone (loop $jLoop',
+    set('p', add(get('p'), c32(bytes))),
+    set('po', add(get('po'), c32(8))),
+    `(br_if $jDone (i32.ge_u ${get('p')} ${get('end')}))`,
+    set('v', `(f64.abs ${widen(`(${T}.load ${get('p')})`)})`),
+    set('s', `(f64.add ${get('s')} ${get('v')})`),
+    `(f64.store ${get('po')} (f64.add (f64.load ${get('po')}) ${get('v')}))`,
+    '(br $jLoop)))',
+    set('po', add(get('out'), `(i32.shl ${get('i')} ${c32(3)})`)),
+    `(f64.store ${get('po')} (f64.add (f64.load ${get('po')}) ${get('s')}))`,
+    set('i', add(get('i'), c32(1))),
+    '(br $iLoop)))',
+    ')',
+  ];
+
+  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...panel, ...pack, ...update, ...rowsums, ')'].join('\n');
 }
 
 interface FactorExports {
   panel(j0: number, j1: number, kp: number, A: number): number;
   pack(j0: number, j1: number, nb: number, kp: number, A: number, P: number): void;
   reduce(aStart: number, aEnd: number, j1: number, nb: number, kp: number, A: number, P: number): void;
+  rowsums(k: number, kp: number, A: number, out: number): void;
 }
 
 /** Trailing-update row boundaries of equal work: row a of [j1, kp) costs kp − a tiles' worth. */
@@ -458,10 +488,11 @@ export class CholeskySolver {
    * Factors M = RᵀR (k×k symmetric) and keeps R for solves in the memory it was factored in — no copy of R:
    * `writeRow(i, row)` fills row i of M's upper triangle, row[c] = M[i][i + c] for c < k − i. Returns the
    * solver, or the first row whose pivot was not positive and finite (M not numerically positive definite;
-   * its memory is recycled). The memory comes from, and `release()` returns it to, src/cpu/memory-pool.ts.
+   * its memory is recycled). `absRowSums` (k entries), where given, receives Σ_j |M_ij| of the matrix as written
+   * (before factoring). The memory comes from, and `release()` returns it to, src/cpu/memory-pool.ts.
    */
   static async factor(
-    k: number, writeRow: (i: number, row: Float64Array | Float32Array) => void, dtype: FactorDtype = 'float64',
+    k: number, writeRow: (i: number, row: Float64Array | Float32Array) => void, dtype: FactorDtype = 'float64', absRowSums?: Float64Array,
   ): Promise<CholeskySolver | { failedRow: number }> {
     checkOrder(k, 'CholeskySolver.factor');
     const { bytes } = LANES[dtype];
@@ -478,6 +509,12 @@ export class CholeskySolver {
       const row = new Typed(buf, aOffset + (i * kp + i) * bytes, kp - i);
       if (i < k) writeRow(i, row.subarray(0, k - i));
       row.fill(0, i < k ? k - i : 0);
+    }
+    if (absRowSums) {
+      // into the packed panel's area, free till the factorisation (kp·8 ≤ PANEL·kp·bytes)
+      new Float64Array(buf, pOffset, kp).fill(0);
+      wasm.rowsums(k, kp, aOffset, pOffset);
+      absRowSums.set(new Float64Array(buf, pOffset, k));
     }
     const failedRow = await factorPanels(factorModule, memory, wasm, k, kp, aOffset, pOffset);
     if (failedRow >= 0) {

@@ -130,8 +130,8 @@ async function denseRows(A: LinearOperator, allowProducts: boolean): Promise<Upp
   return { source: 'products', matvecs: n, scale: 1, shift: 0, row: (i) => ({ values: D.subarray(i * n, i * n + n), first: 0 }) };
 }
 
-/** Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`, adding |entries| to the row sums. */
-function rowWriter(rows: UpperRows, shift: number, absRowSums: Float64Array): (i: number, out: Float64Array | Float32Array) => void {
+/** Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`. */
+function rowWriter(rows: UpperRows, shift: number): (i: number, out: Float64Array | Float32Array) => void {
   const diagonal = rows.shift + shift;
   return (i, out) => {
     const { values, first } = rows.row(i);
@@ -140,13 +140,6 @@ function rowWriter(rows: UpperRows, shift: number, absRowSums: Float64Array): (i
     if (rows.scale === 1 && ArrayBuffer.isView(values)) out.set((values as Float64Array).subarray(from, from + len));
     else for (let c = 0; c < len; c++) out[c] = rows.scale * values[from + c]!;
     out[0]! += diagonal;
-    let s = Math.abs(out[0]!);
-    for (let c = 1; c < len; c++) {
-      const v = Math.abs(out[c]!);
-      s += v;
-      absRowSums[i + c]! += v;
-    }
-    absRowSums[i]! += s;
   };
 }
 
@@ -198,11 +191,8 @@ export async function choleskyFactorPreconditioner(
   CholeskySolver.compile(dtype).catch(() => undefined); // compiles while the entries are stored
   const rows = (await denseRows(A, true))!;
   const absRowSums = new Float64Array(n);
-  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift, absRowSums), dtype);
-  if (!(solver instanceof CholeskySolver) && dtype === 'float32') {
-    absRowSums.fill(0);
-    solver = await CholeskySolver.factor(n, rowWriter(rows, shift, absRowSums), 'float64');
-  }
+  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype, absRowSums);
+  if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums);
   if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
   const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source, absRowSums.reduce((m, v) => Math.max(m, v), 0));
   P.buildMs = performance.now() - t0;
@@ -236,7 +226,7 @@ export async function factorShifted(
   const rows = await denseRows(A, options.allowProducts);
   if (!rows) return undefined;
   const absRowSums = new Float64Array(n);
-  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift, absRowSums));
+  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums);
   const normBound = absRowSums.reduce((m, v) => Math.max(m, v), 0);
   const common = { source: rows.source, normBound, matvecs: rows.matvecs };
   if (solver instanceof CholeskySolver) {
