@@ -155,7 +155,8 @@ export async function solveShifted(A: LinearOperator, b: VectorLike | BlockLike,
   const rhs = rightHandSide(A, b, alpha);
   const plan = await planFor(A, rhs, alpha, o);
   const result = plan.method === 'cholesky' ? await solveByFactor(A, rhs, alpha, plan, o) : await solveByCg(A, rhs, alpha, plan, o);
-  if (o.returnInfo) return { ...result, plan } as SolveResult;
+  // a float32 factor that stalled hands back the plan it was replaced by
+  if (o.returnInfo) return { ...result, plan: (result as { plan?: SolvePlan }).plan ?? plan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
   return result.x;
 }
@@ -337,8 +338,9 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
       // a float32 factor's x is refined on while the residual still shrinks fast (it lags a float64 factor's till then)
       return mixed && h.length > 2 ? r > floor[j]! && r < h.at(-2)! / 4 : mixed && r > floor[j]!;
     });
-    if (open.length === 0) return factorResult(X, history, steps, matvecs, rhs, n);
-    if (steps === maxSteps || (mixed && open.some((j) => history[j]!.length > 2 && !(history[j]!.at(-1)! < history[j]!.at(-2)! / 4)))) break;
+    const short = open.filter((j) => !(history[j]!.at(-1)! <= tol[j]!));
+    if (short.length === 0 && (open.length === 0 || steps === maxSteps)) return factorResult(X, history, steps, matvecs, rhs, n);
+    if (steps === maxSteps || (mixed && short.some((j) => history[j]!.length > 2 && !(history[j]!.at(-1)! < history[j]!.at(-2)! / 4)))) break;
     const D = await applyColumns(F, open.map((j) => R.get(j)!));
     open.forEach((j, i) => X[j]!.forEach((_, t) => { X[j]![t]! += D[i]![t]!; }));
     steps++;
@@ -347,7 +349,8 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
     // the float32 factor's refinement stalled short of rtol: the float64 factor, as 'auto' would have taken
     const exact = (await preconditionerFor(A, alpha, 'cholesky')) as LinearOperator;
     const reason = `${plan.reason}; the float32 factor's refinement stalled at ${Math.max(...history.map((h) => h.at(-1)! / h[0]!)).toExponential(1)}: float64 factor`;
-    return solveByFactor(A, rhs, alpha, { ...plan, M: exact, reason }, o);
+    const replanned: SolvePlan = { ...plan, M: exact, reason };
+    return Object.assign(await solveByFactor(A, rhs, alpha, replanned, o), { plan: replanned });
   }
   // the factor's accuracy does not reach rtol on A's products: CG preconditioned by it, from the refined x
   const x0 = rhs instanceof Float64Array ? X[0]! : Block.fromColumns(X, n).toMatrix();

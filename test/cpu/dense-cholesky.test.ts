@@ -223,3 +223,75 @@ describe('choleskyUpperWasm memory', () => {
     expect(maxAbsDiff(R, choleskyUpper(second, k)!) / maxAbs(R)).toBeLessThan(1e-12);
   });
 });
+
+describe('CholeskySolver.factor in float32', () => {
+  const writeFrom = (M: Float64Array, k: number) => (i: number, row: Float64Array | Float32Array) => row.set(M.subarray(i * k + i, i * k + k));
+
+  for (const k of [1, 3, 8, 9, 63, 64, 65, 130, 203]) {
+    it(`k = ${k}: solves match the float64 reference to float32 accuracy (q = 1 and 6)`, async () => {
+      const M = spd(k, 500 + k);
+      const R64 = choleskyUpper(M, k)!;
+      const solver = await CholeskySolver.factor(k, writeFrom(M, k), 'float32');
+      if (!(solver instanceof CholeskySolver)) throw new Error(`float32 factor failed at row ${solver.failedRow}`);
+      expect(solver.dtype).toBe('float32');
+      for (const q of [1, 6]) {
+        const B = randomBlock(k, q, 40 + q);
+        const want = choleskySolveInPlace(R64, k, Float64Array.from(B), q);
+        const got = solver.solveInPlace(Float64Array.from(B), q);
+        const err = maxAbsDiff(got, want) / maxAbs(want);
+        expect(err).toBeLessThan(1e-5); // κ(M) of tens, ε₃₂ ≈ 1.2e-7
+        if (k > 8) expect(err).toBeGreaterThan(1e-12); // float32 arithmetic indeed (float64 would agree to 1e-15)
+      }
+      solver.release();
+    });
+  }
+
+  it('trailing updates split over a pool of 2 threads give the same float32 solves (k = 900)', async () => {
+    const k = 900;
+    const rng = mulberry32(78);
+    const M = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
+      M[i * k + i] = k;
+    }
+    const threads = poolThreads();
+    if (threads < 2) await setCpuThreads(2);
+    try {
+      const solver = await CholeskySolver.factor(k, writeFrom(M, k), 'float32');
+      if (!(solver instanceof CholeskySolver)) throw new Error('float32 factor failed');
+      const b = randomBlock(k, 1, 9);
+      const want = choleskySolveInPlace(choleskyUpper(M, k)!, k, Float64Array.from(b), 1);
+      expect(maxAbsDiff(solver.solveInPlace(Float64Array.from(b), 1), want) / maxAbs(want)).toBeLessThan(1e-5);
+      solver.release();
+    } finally {
+      if (threads < 2) await setCpuThreads(threads);
+    }
+  });
+
+  it('reports the failed row where M is positive definite in float64 but not in float32 (11ᵀ + 1e-8·I)', async () => {
+    const k = 40;
+    const M = new Float64Array(k * k).fill(1);
+    for (let i = 0; i < k; i++) M[i * k + i] = 1 + 1e-8;
+    expect(choleskyUpper(M, k)).toBeDefined();
+    const f64 = await CholeskySolver.factor(k, writeFrom(M, k), 'float64');
+    expect(f64).toBeInstanceOf(CholeskySolver);
+    (f64 as CholeskySolver).release();
+    expect(await CholeskySolver.factor(k, writeFrom(M, k), 'float32')).toEqual({ failedRow: 1 });
+  });
+
+  it('absRowSums receives Σ_j |M_ij| of the symmetric matrix, in both precisions', async () => {
+    for (const k of [1, 7, 65]) {
+      const M = spd(k, 600 + k);
+      for (let i = 0; i < k * k; i += 3) M[i] = -M[i]!; // signs: both triangles alike below
+      for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) M[i * k + j] = M[j * k + i]!;
+      for (let i = 0; i < k; i++) M[i * k + i] = Math.abs(M[i * k + i]!) + k;
+      const want = Float64Array.from({ length: k }, (_, i) => M.subarray(i * k, i * k + k).reduce((s, v) => s + Math.abs(v), 0));
+      for (const [dtype, tol] of [['float64', 1e-14], ['float32', 1e-6]] as const) {
+        const sums = new Float64Array(k);
+        const solver = await CholeskySolver.factor(k, writeFrom(M, k), dtype, sums);
+        expect(maxAbsDiff(sums, want) / maxAbs(want)).toBeLessThan(tol);
+        if (solver instanceof CholeskySolver) solver.release();
+      }
+    }
+  });
+});
