@@ -3,7 +3,8 @@
  * accuracy, n ≈ 1,000–5,000, d = 3 and 64, 1 and 10 right-hand sides. One command runs both sides on the same data
  * (bench/small_solve_sklearn.py makes it and times sklearn, best of 3); lazylinalg fits with K.solve(Y, α) (its
  * 'auto' method: a dense Cholesky factor where it pays, else CG) and predicts with the cross kernel K(t, x)·a, in this
- * process, first run (cold: pool start, compilation) and best of 3 (each on fresh operators).
+ * process, first run (cold: pool start, compilation) and best of 3 (each on fresh operators). Beside it, best of 3 with
+ * the dense factor held in float64 (`factorDtype: 'float64'`, what 'auto' did before the float32 factor), interleaved.
  *
  *   npm run build && node bench/small-solve.mjs [--n 5000]  # the comparison (--n: only that size)
  *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
@@ -22,15 +23,18 @@ const block = (flat, n, k) => { const M = new Matrix(n, k); for (let i = 0; i < 
 
 async function fitPredict(c, options = {}) {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const K = gaussianKernel(rows(c.X, c.n, c.d), { sigma: c.sigma });
   const Y = c.k === 1 ? Float64Array.from(c.Y) : block(c.Y, c.n, c.k);
   const result = await K.solve(Y, c.alpha, { rtol: 1e-6, returnInfo: true, ...options });
   const cross = gaussianKernel(rows(c.T, c.test, c.d), { y: rows(c.X, c.n, c.d), sigma: c.sigma });
   const P = c.k === 1 ? await cross.matvec(result.x) : await cross.matmat(result.x);
   const seconds = (performance.now() - t0) / 1e3;
+  const cpu = process.cpuUsage(c0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   await K.dispose();
   await cross.dispose();
-  return { seconds, P: c.k === 1 ? Array.from(P) : P.to1DArray(), plan: result.plan, iterations: result.iterations };
+  return { seconds, cpuSeconds, P: c.k === 1 ? Array.from(P) : P.to1DArray(), plan: result.plan, iterations: result.iterations };
 }
 
 /** max |P − P_sklearn| / max |P_sklearn|. */
@@ -52,11 +56,25 @@ async function comparison() {
   for (const c of JSON.parse(readFileSync(out, 'utf8'))) {
     const cold = await fitPredict(c);
     let best = cold;
-    for (let r = 0; r < 2; r++) { const run = await fitPredict(c); if (run.seconds < best.seconds) best = run; }
+    let best64;
+    let cpu = cold.cpuSeconds;
+    let cpu64 = Infinity;
+    for (let r = 0; r < 3; r++) {
+      if (r < 2) { const run = await fitPredict(c); if (run.seconds < best.seconds) best = run; cpu = Math.min(cpu, run.cpuSeconds); }
+      const run64 = await fitPredict(c, { factorDtype: 'float64' });
+      if (!best64 || run64.seconds < best64.seconds) best64 = run64;
+      cpu64 = Math.min(cpu64, run64.cpuSeconds);
+    }
+    const factor = best.plan.M?.factorDtype;
     const row = {
       n: c.n, d: c.d, k: c.k, sklearn: +c.seconds.toFixed(3), cold: +cold.seconds.toFixed(3), best: +best.seconds.toFixed(3),
       ratioCold: +(cold.seconds / c.seconds).toFixed(2), ratioBest: +(best.seconds / c.seconds).toFixed(2),
-      method: best.plan.method, predictionGap: +predictionGap(best.P, c.P).toExponential(1),
+      method: best.plan.method + (factor ? ` (${factor})` : ''), predictionGap: +predictionGap(best.P, c.P).toExponential(1),
+      cpuSklearn: +c.cpuSeconds.toFixed(3), cpu: +cpu.toFixed(3), ratioCpu: +(cpu / c.cpuSeconds).toFixed(2),
+      ...(best.plan.method === 'cholesky' ? {
+        bestF64: +best64.seconds.toFixed(3), ratioBestF64: +(best64.seconds / c.seconds).toFixed(2),
+        cpuF64: +cpu64.toFixed(3), ratioCpuF64: +(cpu64 / c.cpuSeconds).toFixed(2), gapF64: +predictionGap(best64.P, c.P).toExponential(1),
+      } : {}),
     };
     log(row);
     summary.push(row);
