@@ -203,8 +203,13 @@ async function factorDtypeFor(A: LinearOperator, alpha: number, o: ParsedSolveOp
   if (isCached(A, alpha, 'cholesky')) return 'float64';
   if (isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return 'float32';
   if (!(alpha > 0) || A.shape[0] < FLOAT32_FACTOR_MIN_N) return 'float64';
-  const lambda = estimate?.lambda ?? (await onesRayleighEstimate(A));
-  return (lambda / alpha + 1) * dtypeEps('float32') <= FLOAT32_FACTOR_MAX_KAPPA_EPS ? 'float32' : 'float64';
+  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(A)));
+}
+
+/** 'auto''s precision for a factor of A + αI (n×n, λ̂ = ‖A1‖/‖1‖): float32 where it pays and refines fast (see `factorDtype`). */
+export function autoFactorDtype(n: number, alpha: number, lambda: number): 'float32' | 'float64' {
+  const fast = (lambda / alpha + 1) * dtypeEps('float32') <= FLOAT32_FACTOR_MAX_KAPPA_EPS;
+  return alpha > 0 && lambda > 0 && n >= FLOAT32_FACTOR_MIN_N && fast ? 'float32' : 'float64';
 }
 
 /** 'cholesky' or 'cg', and why: the option that fixes it, a factor already cached, or the cost comparison. */
@@ -232,6 +237,7 @@ async function chooseMethod(
   // from AUTO_MIN_N points 'auto' preconditions CG (where the bound is long): its measured cost, if lower
   const preconditioned = defaultPreconditionerChoice(A, alpha) !== 'none'
     ? PRECONDITIONED_CG_BUILD_PRODUCTS + columns * PRECONDITIONED_CG_PRODUCTS_PER_COLUMN : Infinity;
+  // the float64 factor's cost, also where a float32 one is used (about half): the crossover stays where it was measured
   const estimate: Estimate = {
     lambda, iterations,
     cgProducts: Math.min(iterations * columns, preconditioned),

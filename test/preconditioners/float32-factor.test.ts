@@ -10,7 +10,9 @@ import { DenseOperator } from '../../src/operators/dense.js';
 import { matrixToRowMajor } from '../../src/operators/validate.js';
 import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
 import { CholeskyFactorPreconditioner } from '../../src/preconditioners/dense-factor.js';
-import { FLOAT32_FACTOR_MIN_N, solveShifted, type SolveResult } from '../../src/preconditioners/solve.js';
+import {
+  autoFactorDtype, FLOAT32_FACTOR_MAX_KAPPA_EPS, FLOAT32_FACTOR_MIN_N, solveShifted, type SolveResult,
+} from '../../src/preconditioners/solve.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { mulberry32 } from '../../src/krylov/random.js';
 
@@ -42,6 +44,18 @@ function residual(M: Float64Array, x: Float64Array, b: Float64Array): number {
 }
 
 const factorOf = (r: SolveResult) => r.plan.M as CholeskyFactorPreconditioner;
+
+describe('autoFactorDtype', () => {
+  it('float32 from FLOAT32_FACTOR_MIN_N on, for α > 0 and κ̂·ε₃₂ up to FLOAT32_FACTOR_MAX_KAPPA_EPS', () => {
+    const eps32 = 2 ** -23;
+    const edge = FLOAT32_FACTOR_MAX_KAPPA_EPS / eps32 - 1; // λ̂/α at the bound
+    expect(autoFactorDtype(FLOAT32_FACTOR_MIN_N, 1, 0.99 * edge)).toBe('float32');
+    expect(autoFactorDtype(FLOAT32_FACTOR_MIN_N, 1, 1.01 * edge)).toBe('float64');
+    expect(autoFactorDtype(FLOAT32_FACTOR_MIN_N - 1, 1, 10)).toBe('float64');
+    expect(autoFactorDtype(5000, 0, 10)).toBe('float64');
+    expect(autoFactorDtype(5000, 1, -3)).toBe('float64'); // λ̂ ≤ 0: not a positive semidefinite A, float64
+  });
+});
 
 describe("solve's float32 dense factor", () => {
   it("'auto' factors in float32 where κ̂·ε₃₂ is small, and x matches the float64 reference as the float64 factor's does", async () => {
