@@ -40,6 +40,12 @@ const UNROLL = 1;
  */
 const MIN_MADDS_FOR_POOL = 1 << 24;
 
+/**
+ * Right-hand sides per pass of the solves: each pass reads R once (R outgrows the caches from k ≈ 1,000), so a pass
+ * for 8 columns halves what a 10-column block reads against 4; 8 accumulators and 8 splats still fit the 16 registers.
+ */
+const SOLVE_COLUMNS = 8;
+
 /** Largest memory the programs address: one page short of 4 GiB, so no end address wraps to 0. */
 const MAX_BYTES = (65536 - 1) * 65536;
 
@@ -361,7 +367,7 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
 }
 
 /**
- * The solve program for nc ∈ 1..4 right-hand sides at once (`solve1` … `solve4`), each a column
+ * The solve program for nc ∈ 1..SOLVE_COLUMNS right-hand sides at once (`solve1` … `solve8`), each a column
  * of kp entries (k rounded up to 2; padding 0) at X + c·kp·8, with R row-major (stride kp):
  *
  * - forward, Rᵀz = b, by columns of Rᵀ = rows of R: z_t = b_t / R[t][t], then
@@ -375,7 +381,7 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
 function solveWat(dtype: FactorDtype): string {
   const { T, V, bytes, shift, lanes } = LANES[dtype];
   const funcs: string[] = [];
-  for (let nc = 1; nc <= 4; nc++) {
+  for (let nc = 1; nc <= SOLVE_COLUMNS; nc++) {
     const cs = Array.from({ length: nc }, (_, c) => c);
     const sets = nc <= 2 ? 2 : 1;
     const hs = Array.from({ length: sets }, (_, h) => h);
@@ -468,7 +474,8 @@ function solveWat(dtype: FactorDtype): string {
 type SolveFn = (R: number, kp: number, k: number, X: number) => void;
 
 const compileFactor = (dtype: FactorDtype) => compileWat(`cholesky|factor|${dtype}|panel${PANEL}|unroll${UNROLL}`, () => factorWat(dtype));
-const compileSolve = (dtype: FactorDtype) => compileWat(`cholesky|solve|${dtype}|cols1-4`, () => solveWat(dtype));
+const solverExports = (exports: WebAssembly.Exports) => Array.from({ length: SOLVE_COLUMNS }, (_, c) => exports[`solve${c + 1}`] as SolveFn);
+const compileSolve = (dtype: FactorDtype) => compileWat(`cholesky|solve|${dtype}|cols1-${SOLVE_COLUMNS}`, () => solveWat(dtype));
 
 /** An upper-triangular R (k×k row-major) held in a WebAssembly memory for repeated solves. */
 export class CholeskySolver {
@@ -522,9 +529,8 @@ export class CholeskySolver {
       return { failedRow };
     }
     const exports = new WebAssembly.Instance(solveModule, { env: { mem: memory } }).exports;
-    const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
-    // the packed panel's area serves as the right-hand sides' (4·kp ≤ PANEL·kp entries)
-    return new CholeskySolver(k, kp, aOffset, pOffset, new Typed(buf, pOffset, 4 * kp), solvers, memory, dtype);
+    // the packed panel's area serves as the right-hand sides' (SOLVE_COLUMNS·kp ≤ PANEL·kp entries)
+    return new CholeskySolver(k, kp, aOffset, pOffset, new Typed(buf, pOffset, SOLVE_COLUMNS * kp), solverExports(exports), memory, dtype);
   }
 
   /** The factorisation and solve programs, compiled once: call early to overlap their compilation with other work. */
@@ -549,17 +555,16 @@ export class CholeskySolver {
     const kp = k + (k & 1);
     const rOffset = 64;
     const xOffset = align64(rOffset + kp * kp * 8);
-    if (xOffset + 4 * kp * 8 > MAX_BYTES) throw new RangeError(`CholeskySolver.create (k = ${k}): needs more than 4 GiB of WASM memory`);
+    if (xOffset + SOLVE_COLUMNS * kp * 8 > MAX_BYTES) throw new RangeError(`CholeskySolver.create (k = ${k}): needs more than 4 GiB of WASM memory`);
     // a fresh memory: it never reaches a worker, so the garbage collector frees it with the solver
-    const pages = pagesFor(xOffset + 4 * kp * 8);
+    const pages = pagesFor(xOffset + SOLVE_COLUMNS * kp * 8);
     const memory = newWasmMemory(pages);
     const module = await compileSolve('float64');
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;
     const stored = new Float64Array(buf, rOffset, kp * kp);
     for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
-    const solvers = [1, 2, 3, 4].map((nc) => exports[`solve${nc}`] as SolveFn);
-    return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, 4 * kp), solvers);
+    return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, SOLVE_COLUMNS * kp), solverExports(exports));
   }
 
   /** Solves (RᵀR) X = B in place, B k×q row-major (same contract as choleskySolveInPlace), synchronously. */
@@ -570,8 +575,8 @@ export class CholeskySolver {
     if (B.length !== k * q) {
       throw new RangeError(`CholeskySolver.solveInPlace: B has ${B.length} entries, expected k*q = ${k * q} for k = ${k}, q = ${q}`);
     }
-    for (let c0 = 0; c0 < q; c0 += 4) {
-      const nc = Math.min(4, q - c0);
+    for (let c0 = 0; c0 < q; c0 += SOLVE_COLUMNS) {
+      const nc = Math.min(SOLVE_COLUMNS, q - c0);
       X.fill(0, 0, nc * kp); // padding entries must be 0 (they meet R's zero padding)
       if (q === 1) X.set(B);
       else for (let c = 0; c < nc; c++) for (let i = 0, o = c * kp; i < k; i++) X[o + i] = B[i * q + c0 + c]!;

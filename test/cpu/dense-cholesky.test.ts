@@ -153,12 +153,12 @@ describe('choleskyUpperWasm', () => {
 
 describe('CholeskySolver', () => {
   for (const k of [1, 2, 3, 5, 8, 63, 64, 65, 257, 600]) {
-    it(`k = ${k}: solveInPlace matches choleskySolveInPlace for q = 1, 3, 6`, async () => {
+    it(`k = ${k}: solveInPlace matches choleskySolveInPlace for q = 1, 3, 6, 11 (two passes of 8 and 3)`, async () => {
       const M = spd(k, 3000 + k);
       const R = choleskyUpper(M, k)!;
       const solver = await CholeskySolver.create(R, k);
       expect(solver.k).toBe(k);
-      for (const q of [1, 3, 6]) {
+      for (const q of [1, 3, 6, 11]) {
         for (const seed of [1, 2]) {
           const B = randomBlock(k, q, 100 * q + seed);
           const want = choleskySolveInPlace(R, k, Float64Array.from(B), q);
@@ -228,13 +228,13 @@ describe('CholeskySolver.factor in float32', () => {
   const writeFrom = (M: Float64Array, k: number) => (i: number, row: Float64Array | Float32Array) => row.set(M.subarray(i * k + i, i * k + k));
 
   for (const k of [1, 3, 8, 9, 63, 64, 65, 130, 203]) {
-    it(`k = ${k}: solves match the float64 reference to float32 accuracy (q = 1 and 6)`, async () => {
+    it(`k = ${k}: solves match the float64 reference to float32 accuracy (q = 1, 6 and 11)`, async () => {
       const M = spd(k, 500 + k);
       const R64 = choleskyUpper(M, k)!;
       const solver = await CholeskySolver.factor(k, writeFrom(M, k), 'float32');
       if (!(solver instanceof CholeskySolver)) throw new Error(`float32 factor failed at row ${solver.failedRow}`);
       expect(solver.dtype).toBe('float32');
-      for (const q of [1, 6]) {
+      for (const q of [1, 6, 11]) {
         const B = randomBlock(k, q, 40 + q);
         const want = choleskySolveInPlace(R64, k, Float64Array.from(B), q);
         const got = solver.solveInPlace(Float64Array.from(B), q);
