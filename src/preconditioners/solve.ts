@@ -21,10 +21,11 @@ import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
 import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
 import {
-  cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  AUTO_MIN_N, cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
+import { CholeskySolver } from '../cpu/dense-cholesky.js';
 import { CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
@@ -176,6 +177,7 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
 }
 
 async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
+  compileLikelyFactor(A, alpha, o);
   await assertSolvable(A, alpha);
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
   A.expectRepeatedProducts();
@@ -196,6 +198,17 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: num
 }
 
 type Estimate = NonNullable<SolvePlan['estimate']>;
+
+/**
+ * Starts compiling the factor's programs (V8 compiles in the background) where 'auto' will most likely factor — a
+ * stored dense form, below AUTO_MIN_N — so that it overlaps storing K and the cost estimate instead of following them.
+ */
+function compileLikelyFactor(A: LinearOperator, alpha: number, o: ParsedSolveOptions): void {
+  const n = A.shape[0];
+  if (o.method === 'cg' || n >= AUTO_MIN_N || A.denseSource() === undefined) return;
+  const likely = o.factorDtype === 'float64' || !(alpha > 0) || n < FLOAT32_FACTOR_MIN_N ? 'float64' : 'float32';
+  CholeskySolver.compile(likely).catch(() => undefined);
+}
 
 /** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
 async function factorDtypeFor(A: LinearOperator, alpha: number, o: ParsedSolveOptions, estimate?: Estimate): Promise<'float32' | 'float64'> {
