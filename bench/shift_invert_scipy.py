@@ -19,13 +19,15 @@ def main():
     path, n, d, s, alpha = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
     X = np.fromfile(path, dtype=np.float64).reshape(n, d)
     t0 = time.perf_counter()
+    c0 = time.process_time()
     A = np.exp(-cdist(X, X) / s)  # exact differences (|x|² + |y|² − 2x·y loses digits for close points)
     A[np.diag_indices(n)] += alpha
     t1 = time.perf_counter()
     vals, vecs = sla.eigsh(A, 3, sigma=0)
     t2 = time.perf_counter()
+    cpu = time.process_time() - c0
     res = max(float(np.linalg.norm(A @ vecs[:, i] - vals[i] * vecs[:, i])) for i in range(3))
-    print(json.dumps({'n': n, 'build_s': t1 - t0, 'eigsh_s': t2 - t1, 'total_s': t2 - t0,
+    print(json.dumps({'n': n, 'build_s': t1 - t0, 'eigsh_s': t2 - t1, 'total_s': t2 - t0, 'cpu_s': cpu,
                       'eigenvalues': sorted(float(v) for v in vals), 'maxResidual': res, 'scipy': scipy.__version__}))
 
 
