@@ -132,6 +132,23 @@ describe("solve's float32 dense factor", () => {
     await K.dispose();
   });
 
+  it("preconditioner 'cholesky' takes factorDtype (CG preconditioned by a float32 factor); 'jacobi' refuses it by name", async () => {
+    const { b, K: make } = problem(300, 0.3, 16);
+    const alpha = 1e-2;
+    const K = make();
+    const r = (await solveShifted(K, b, alpha, {
+      method: 'cg', preconditioner: 'cholesky', preconditionerOptions: { factorDtype: 'float32' }, rtol: 1e-10, returnInfo: true,
+    })) as SolveResult<Float64Array>;
+    expect(r.plan.method).toBe('cg');
+    expect(factorOf(r).factorDtype).toBe('float32');
+    expect(r.info).toBe(0);
+    expect(r.iterations).toBeLessThan(10); // a float32 factor is a near-exact preconditioner
+    expect(residual(await denseShifted(K, alpha), r.x, b)).toBeLessThan(2e-10);
+    await expect(solveShifted(K, b, alpha, { method: 'cg', preconditioner: 'jacobi', preconditionerOptions: { factorDtype: 'float32' } }))
+      .rejects.toThrow(/factorDtype/);
+    await K.dispose();
+  });
+
   it("refuses factorDtype with method 'cg' and an unknown precision, by name", async () => {
     const { b, K } = problem(50, 0.3, 15);
     await expect(solveShifted(K(), b, 1e-2, { method: 'cg', factorDtype: 'float32' })).rejects.toThrow(/factorDtype/);
