@@ -1,7 +1,9 @@
 /**
  * Dense Cholesky factorisation and solves by WASM SIMD (f64x2), for the k×k Gram matrices of the
  * preconditioners once k reaches the thousands, where the pure-JS `choleskyUpper` /
- * `choleskySolveInPlace` of preconditioners/dense.ts take seconds.
+ * `choleskySolveInPlace` of preconditioners/dense.ts take seconds. `CholeskySolver.factor` also
+ * runs in float32 (f32x4: twice the multiply-adds per instruction, half the bytes of R), for solves
+ * that refine the answer on float64 products (src/preconditioners/solve.ts).
  *
  * Measured 2026-11-21 on the development VM, 2 vCPUs (AMD EPYC, Node 20; best and median of
  * 5–7 runs, random diagonally dominant SPD M, another job sometimes sharing the machine):
@@ -107,22 +109,25 @@ function alignLoop(label: string, ptrs: string[], end: string, bytes: number, bo
 }
 
 /**
- * The factorisation program. It works on R itself, upper triangle, row-major with a row stride of
- * kp (k rounded up to 4) entries, overwriting a copy of M's upper triangle — row t of R is column t of
+ * The factorisation program, in float64 or float32 (`LANES`). It works on R itself, upper triangle, row-major
+ * with a row stride of kp entries (k rounded up to a tile's width W: 4 in float64, 8 in float32 — a tile row
+ * is one pair of v128 registers), overwriting a copy of M's upper triangle — row t of R is column t of
  * L = Rᵀ, so every inner loop runs along a contiguous row. Right-looking by panels of PANEL rows:
  *
  * - `panel(j0, j1, kp, A)`: rows [j0, j1) of the partly reduced matrix → rows of R, unblocked
  *   (pivot, scale the row, rank-1 update of the panel's later rows, each along a row); returns the
  *   first row whose pivot is not positive and finite, or −1.
- * - `pack(j0, j1, nb, kp, A, P)`: copies the panel's columns [j1, kp) into P as blocks of 4
+ * - `pack(j0, j1, nb, kp, A, P)`: copies the panel's columns [j1, kp) into P as blocks of W
  *   columns × nb rows, each block contiguous (no power-of-two strides in the update's loads).
  * - `reduce(aStart, aEnd, j1, nb, kp, A, P)`: the trailing update A[a][b] −= Σ_t R[t][a]·R[t][b]
- *   for rows a ∈ [aStart, aEnd) (multiples of 4) and columns b ≥ a, in 4×4 tiles: per panel row
- *   t one pair of f64x2 loads of R[t][b..b+3] and four splats of R[t][a..a+3] feed 8 independent
- *   accumulators (16 multiply-adds from 6 loads, all from L1/L2). Rows are independent, so the
- *   pool can split them (`runRowRanges`).
+ *   for rows a ∈ [aStart, aEnd) (multiples of 4) and columns b ≥ a, in 4×W tiles: per panel row
+ *   t one pair of vector loads of R[t][b..b+W) and four splats of R[t][a..a+3] feed 8 independent
+ *   accumulators (4·W multiply-adds from 6 loads, all from L1/L2). In float32 a row group's first
+ *   tile starts at its block's first column, up to 4 left of the diagonal. Rows are independent,
+ *   so the pool can split them (`runRowRanges`).
+ * - `rowsums(k, kp, A, out)`: Σ_j |M_ij| of the symmetric matrix from its upper triangle, before factoring.
  *
- * Entries below the diagonal of the working matrix are scratch: the 4×4 tiles on the diagonal
+ * Entries below the diagonal of the working matrix are scratch: the tiles on the diagonal
  * write there, nothing else reads them, and the caller copies out the upper triangle only.
  */
 function factorWat(dtype: FactorDtype): string {
@@ -367,13 +372,13 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
 }
 
 /**
- * The solve program for nc ∈ 1..SOLVE_COLUMNS right-hand sides at once (`solve1` … `solve8`), each a column
- * of kp entries (k rounded up to 2; padding 0) at X + c·kp·8, with R row-major (stride kp):
+ * The solve program for nc ∈ 1..SOLVE_COLUMNS right-hand sides at once (`solve1` … `solve8`), in R's precision,
+ * each a column of kp entries (rows of whole vectors; padding 0) at X + c·kp·bytes, with R row-major (stride kp):
  *
  * - forward, Rᵀz = b, by columns of Rᵀ = rows of R: z_t = b_t / R[t][t], then
- *   b_i −= R[t][i]·z_t for i > t — an f64x2 axpy along row t, one load of R serving nc columns
- *   (the same order of operations as choleskySolveInPlace);
- * - backward, Rx = z, by rows of R: x_i = (z_i − Σ_{t>i} R[i][t]·x_t) / R[i][i] — an f64x2 dot
+ *   b_i −= R[t][i]·z_t for i > t — a vector axpy along row t (scalars up to a 16-byte boundary), one load
+ *   of R serving nc columns (the same order of operations as choleskySolveInPlace);
+ * - backward, Rx = z, by rows of R: x_i = (z_i − Σ_{t>i} R[i][t]·x_t) / R[i][i] — a vector dot
  *   product along row i (two accumulators per column when nc ≤ 2, to overlap the add latency).
  *
  * Each pass reads the upper triangle of R once, contiguously.
