@@ -149,14 +149,11 @@ export class CholeskyFactorPreconditioner extends Preconditioner {
 
   /** The precision the factor is held in: 'float32' approximates (A + αI)⁻¹ to about κ·ε₃₂; `solve` refines it. */
   readonly factorDtype: FactorDtype;
-  /** ‖A + αI‖_∞ as read while factoring (≥ its 2-norm). */
-  readonly normBound: number;
 
-  constructor(n: number, shift: number, private readonly solver: CholeskySolver, source: DenseEntriesSource, normBound = NaN) {
+  constructor(n: number, shift: number, private readonly solver: CholeskySolver, source: DenseEntriesSource) {
     super(n, shift);
     this.source = source;
     this.factorDtype = solver.dtype;
-    this.normBound = normBound;
   }
 
   protected override async applyBlock(R: Tall): Promise<Tall> {
@@ -190,11 +187,10 @@ export async function choleskyFactorPreconditioner(
   const t0 = performance.now();
   CholeskySolver.compile(dtype).catch(() => undefined); // compiles while the entries are stored
   const rows = (await denseRows(A, true))!;
-  const absRowSums = new Float64Array(n);
-  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype, absRowSums);
-  if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums);
+  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype);
+  if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64');
   if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
-  const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source, absRowSums.reduce((m, v) => Math.max(m, v), 0));
+  const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source);
   P.buildMs = performance.now() - t0;
   return P;
 }
