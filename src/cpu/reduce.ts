@@ -264,7 +264,9 @@ async function runProgram(
   // the worker threads boot while this thread compiles the program (the first product of a process)
   if (threadTasks > 1) getPool();
   const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
-  const module = await compileProgram(program);
+  // V8 compiles on its own threads while this one lays out the memory (a first product's transposes and copies)
+  const compiling = compileProgram(program);
+  compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mPad = Math.ceil(m / step) * step;
@@ -350,6 +352,13 @@ async function runProgram(
     outJOffset + t * outJBytes, maskTabOffset,
     ...iOffsets, ...jOffsets,
   ];
+  let module: WebAssembly.Module;
+  try {
+    module = await compiling;
+  } catch (error) {
+    recycleMemory(memory); // no thread has seen it yet
+    throw error;
+  }
   // row ranges of equal work: a full product's rows cost the same; in symmetric and packed mode
   // row i costs n − i pairs
   const boundary = program.symmetric || packed ? triangleBoundary(n, tasks) : (t: number) => Math.floor((t * n) / tasks);

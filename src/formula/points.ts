@@ -120,6 +120,22 @@ function fromFlat(p: FlatPoints, name: string): BoundData {
   return freezeBound(copy, rows, cols);
 }
 
+/**
+ * The points of `p` for a caller that reads them once and binds a copy of its own (the kernels' scaled points): a
+ * flat Float64Array block is checked in shape only and its array shared, not copied — `checked: false` leaves the
+ * finiteness of its entries to the caller, which calls `toBoundData(p, name)` for the error when it meets a
+ * non-finite one. Any other input is `toBoundData`'s copy (`checked: true`).
+ */
+export function readPoints(p: PointsLike, name: string): { bound: BoundData; checked: boolean } {
+  if (!Array.isArray(p) && !Matrix.isMatrix(p) && isFlatPoints(p) && p.data instanceof Float64Array) {
+    const { rows, cols, data } = p;
+    if (Number.isInteger(rows) && rows > 0 && Number.isInteger(cols) && cols > 0 && data.length === rows * cols) {
+      return { bound: { data, rows, cols }, checked: false };
+    }
+  }
+  return { bound: toBoundData(p, name), checked: true };
+}
+
 /** Validate `p` and copy it into a frozen row-major Float64Array binding. `name` prefixes errors. */
 export function toBoundData(p: PointsLike, name: string): BoundData {
   if (Array.isArray(p)) return fromArray(p, name);

@@ -11,7 +11,9 @@
 import { Matrix } from 'ml-matrix';
 import { Formula, Pm, Vi, Vj, min } from '../formula/builder.js';
 import { parseFormula, type FormulaScope } from '../formula/parse.js';
-import { toBoundData, type PointsLike } from '../formula/points.js';
+import { readPoints, toBoundData, type PointsLike } from '../formula/points.js';
+import { variable } from '../formula/nodes.js';
+import type { BoundData } from '../formula/ast.js';
 import { formatNumber } from '../formula/print.js';
 import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
 import {
@@ -98,42 +100,54 @@ function pointVariables(kernel: string, x: PointsLike, o: ParsedKernelOptions): 
  * every kernel of this module is 0 — and centring keeps offset data's float32 coordinates exact to their spread.
  */
 function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { sigma: number }): { x: Formula; y: Formula; symmetric: boolean } {
-  const X = toBoundData(checkArgument(kernel, 'x', x, points), 'x');
+  // the points are read once here and bound only as their scaled copy: no copy of the caller's array first
+  const X = readPoints(checkArgument(kernel, 'x', x, points), 'x');
   const same = o.y === undefined || o.y === x; // y omitted or the very same points: K_ij = k(x_i, x_j) = K_ji
-  const Y = same ? X : toBoundData(o.y!, 'y');
-  if (Y.cols !== X.cols) {
-    throw new RangeError(`${kernel}: x and y must have the same dimension, got x with d = ${X.cols} and y with d = ${Y.cols}`);
+  const Y = same ? X : readPoints(o.y!, 'y');
+  if (Y.bound.cols !== X.bound.cols) {
+    throw new RangeError(`${kernel}: x and y must have the same dimension, got x with d = ${X.bound.cols} and y with d = ${Y.bound.cols}`);
   }
-  const d = X.cols;
+  const d = X.bound.cols;
   const lo = new Float64Array(d).fill(Infinity);
   const hi = new Float64Array(d).fill(-Infinity);
-  for (const { data } of Y === X ? [X] : [X, Y]) {
+  for (const [name, read, raw] of same ? [['x', X, x] as const] : [['x', X, x] as const, ['y', Y, o.y!] as const]) {
+    const data = read.bound.data;
+    let finite = true;
     // by rows, no t % d: the modulo per entry cost more than the rest of the kernel's construction
     for (let row = 0; row < data.length; row += d) {
       for (let k = 0; k < d; k++) {
         const v = data[row + k]!;
         if (v < lo[k]!) lo[k] = v;
         if (v > hi[k]!) hi[k] = v;
+        if (v - v !== 0) finite = false; // NaN or ±∞
       }
     }
+    if (!finite && !read.checked) toBoundData(raw, name); // throws, naming the entry
   }
   const center = lo.map((l, k) => l / 2 + hi[k]! / 2); // halves: no overflow at ±1.7e308
-  const { dtype } = resolvePlacement(o.backend, o.dtype, X.rows * Y.rows);
+  const { dtype } = resolvePlacement(o.backend, o.dtype, X.bound.rows * Y.bound.rows);
   const limit = dtype === 'float32' ? FLOAT32_MAX : Number.MAX_VALUE;
-  const scale = (name: 'x' | 'y', data: Float64Array) => {
+  const scale = (name: 'x' | 'y', data: Float64Array): BoundData => {
     const out = new Float64Array(data.length);
-    for (let t = 0; t < data.length; t++) {
-      const v = (data[t]! - center[t - d * Math.floor(t / d)]!) / o.sigma;
-      out[t] = v;
-      if (!(Math.abs(v) <= limit)) {
-        throw new RangeError(`${kernel}: ${name} at row ${Math.floor(t / d)}, column ${t % d} (${data[t]}) lies ${Math.abs(v)}·σ from the centre `
-          + `of the points (${center[t % d]}, σ = ${o.sigma}), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
+    for (let row = 0; row < data.length; row += d) {
+      for (let k = 0; k < d; k++) {
+        const v = (data[row + k]! - center[k]!) / o.sigma;
+        out[row + k] = v;
+        if (!(Math.abs(v) <= limit)) {
+          throw new RangeError(`${kernel}: ${name} at row ${row / d}, column ${k} (${data[row + k]}) lies ${Math.abs(v)}·σ from the centre `
+            + `of the points (${center[k]}, σ = ${o.sigma}), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
+        }
       }
     }
-    return { data: out, rows: data.length / d, cols: d };
+    return Object.freeze({ data: out, rows: data.length / d, cols: d });
   };
-  const xs = scale('x', X.data);
-  return { x: Vi(xs, 'x'), y: Vj(same ? xs : scale('y', Y.data), 'y'), symmetric: same };
+  // a fresh array of finite entries: bound as it is (Vi/Vj would copy and check it again)
+  const xs = scale('x', X.bound.data);
+  return {
+    x: new Formula(variable('i', 'x', xs)),
+    y: new Formula(variable('j', 'y', same ? xs : scale('y', Y.bound.data))),
+    symmetric: same,
+  };
 }
 
 function make(f: Formula, symmetric: boolean, o: ParsedKernelOptions, label: string, params: Record<string, number>, scaled = false) {
