@@ -14,50 +14,35 @@ type Sexp = string | Sexp[];
 
 const VALTYPES: Record<string, number> = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b };
 
-const OPEN = 40; // (
-const CLOSE = 41; // )
-const SEMI = 59; // ;
-const QUOTE = 34; // "
-
-/** Whether the character code ends an atom (whitespace, parentheses, quote, semicolon). */
-const isDelimiter = (c: number) => c <= 32 || c === OPEN || c === CLOSE || c === QUOTE || c === SEMI;
+/**
+ * Atoms, parentheses, strings and comments, in order: one native regular-expression pass, where a loop over the
+ * characters ran in the interpreter (a fresh process assembles each program once, before any of this code is hot).
+ */
+const TOKEN = /;;[^\n]*|\(;[\s\S]*?(?:;\)|$)|"(?:[^"\\]|\\.)*"|[()]|[^\s()";]+|\S/g;
 
 /** Tokens and nested lists of `text` (comments `;; …` and `(; … ;)` skipped, strings kept with their quotes). */
 function parse(text: string): Sexp[] {
   const stack: Sexp[][] = [[]];
   let top = stack[0]!;
-  let k = 0;
-  while (k < text.length) {
-    const c = text.charCodeAt(k);
-    if (c <= 32) k++;
-    else if (c === SEMI && text.charCodeAt(k + 1) === SEMI) {
-      const end = text.indexOf('\n', k);
-      k = end < 0 ? text.length : end;
-    } else if (c === OPEN && text.charCodeAt(k + 1) === SEMI) {
-      const end = text.indexOf(';)', k + 2);
-      if (end < 0) throw new SyntaxError('WAT: unterminated block comment');
-      k = end + 2;
-    } else if (c === OPEN) {
+  const tokens = text.match(TOKEN) ?? [];
+  for (let k = 0; k < tokens.length; k++) {
+    const t = tokens[k]!;
+    const c = t.charCodeAt(0);
+    if (t === '(') {
       stack.push((top = []));
-      k++;
-    } else if (c === CLOSE) {
+    } else if (t === ')') {
       const list = stack.pop()!;
       if (stack.length === 0) throw new SyntaxError('WAT: unbalanced ")"');
       (top = stack[stack.length - 1]!).push(list);
-      k++;
-    } else if (c === QUOTE) {
-      let end = k + 1;
-      while (end < text.length && text.charCodeAt(end) !== QUOTE) end += text.charCodeAt(end) === 92 ? 2 : 1;
-      if (end >= text.length) throw new SyntaxError('WAT: unterminated string');
-      top.push(text.slice(k, end + 1));
-      k = end + 1;
-    } else if (c === SEMI) {
-      throw new SyntaxError(`WAT: unexpected ';' at ${k}`);
+    } else if (c === 59 /* ; */ || (c === 40 /* ( */ && t.length > 1)) {
+      if (t.length === 1 || t.charCodeAt(1) !== 59) throw new SyntaxError(`WAT: unexpected ';' at token ${k}`);
+      if (c === 40 && !t.endsWith(';)')) throw new SyntaxError('WAT: unterminated block comment');
+      // a comment
+    } else if (c === 34 /* " */) {
+      if (t.length === 1) throw new SyntaxError('WAT: unterminated string'); // a lone quote: no string matched
+      top.push(t);
     } else {
-      let end = k + 1;
-      while (end < text.length && !isDelimiter(text.charCodeAt(end))) end++;
-      top.push(text.slice(k, end));
-      k = end;
+      top.push(t);
     }
   }
   if (stack.length !== 1) throw new SyntaxError('WAT: unbalanced "("');
@@ -94,6 +79,16 @@ class Bytes {
       const b = Number(v & 0x7fn);
       v >>= 7n;
       const done = (v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0);
+      this.byte(done ? b : b | 0x80);
+      if (done) return this;
+    }
+  }
+  /** Signed LEB128 of an int32 held as a number (the BigInt path costs far more per constant when cold). */
+  sleb32(v: number): this {
+    for (;;) {
+      const b = v & 0x7f;
+      v >>= 7;
+      const done = (v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0);
       this.byte(done ? b : b | 0x80);
       if (done) return this;
     }
@@ -199,6 +194,12 @@ function intLiteral(tok: string, bits: 32 | 64): bigint {
   return BigInt.asIntN(bits, v);
 }
 
+/** A decimal literal written as JavaScript prints it (no sign +, underscores or hex) within int32, else undefined. */
+function plainInt32(tok: string): number | undefined {
+  const v = Number(tok);
+  return v >= -2147483648 && v <= 2147483647 && String(v) === tok ? v : undefined;
+}
+
 /** The float64 value of a decimal (or inf/nan) literal. */
 function f64Literal(tok: string): number {
   const t = tok.replace(/_/g, '');
@@ -297,9 +298,10 @@ class BodyWriter {
   private labels: (string | undefined)[] = [];
   constructor(private readonly f: Func, readonly out: Bytes) {}
 
-  seq(items: Sexp[]): void {
-    let k = 0;
-    while (k < items.length) {
+  /** The instructions items[from…to) (no copies of the lists: a fresh process runs this code cold). */
+  seq(items: Sexp[], from = 0, to = items.length): void {
+    let k = from;
+    while (k < to) {
       const item = items[k++]!;
       if (isList(item)) this.folded(item);
       else k = this.plain(item, items, k);
@@ -310,10 +312,8 @@ class BodyWriter {
   private plain(name: string, items: Sexp[], k: number): number {
     const o = OPS.get(name);
     if (!o) throw new SyntaxError(`WAT: unsupported instruction ${name}${['block', 'loop', 'if'].includes(name) ? ' (only folded blocks)' : ''}`);
-    const imms: string[] = [];
     const want = immediateCount(o.imm, items, k);
-    for (let q = 0; q < want; q++) imms.push(items[k + q] as string);
-    this.emit(name, o, imms);
+    this.emit(name, o, items as string[], k, want);
     return k + want;
   }
 
@@ -324,9 +324,8 @@ class BodyWriter {
     const o = OPS.get(head);
     if (!o) throw new SyntaxError(`WAT: unsupported instruction ${head}`);
     const want = immediateCount(o.imm, list, 1);
-    const imms = list.slice(1, 1 + want) as string[];
-    this.seq(list.slice(1 + want));
-    this.emit(head, o, imms);
+    this.seq(list, 1 + want);
+    this.emit(head, o, list as string[], 1, want);
   }
 
   private structured(head: 'block' | 'loop' | 'if', list: Sexp[]): void {
@@ -338,47 +337,55 @@ class BodyWriter {
       if (r.length !== 1) throw new SyntaxError('WAT: blocks of several results are not supported');
       blockType = VALTYPES[r[0]!]!;
     }
-    const rest = list.slice(k);
     if (head === 'if') {
-      const thenAt = rest.findIndex((s) => isList(s) && s[0] === 'then');
-      if (thenAt < 0) throw new SyntaxError('WAT: folded if without (then …)');
-      this.seq(rest.slice(0, thenAt)); // the condition
+      let thenAt = k;
+      while (thenAt < list.length && !(isList(list[thenAt]) && (list[thenAt] as Sexp[])[0] === 'then')) thenAt++;
+      if (thenAt === list.length) throw new SyntaxError('WAT: folded if without (then …)');
+      this.seq(list, k, thenAt); // the condition
       this.out.byte(0x04).byte(blockType);
       this.labels.push(label);
-      this.seq((rest[thenAt] as Sexp[]).slice(1));
-      const other = rest[thenAt + 1];
+      this.seq(list[thenAt] as Sexp[], 1);
+      const other = list[thenAt + 1];
       if (isList(other) && other[0] === 'else') {
         this.out.byte(0x05);
-        this.seq(other.slice(1));
+        this.seq(other, 1);
       }
     } else {
       this.out.byte(head === 'block' ? 0x02 : 0x03).byte(blockType);
       this.labels.push(label);
-      this.seq(rest);
+      this.seq(list, k);
     }
     this.labels.pop();
     this.out.byte(0x0b);
   }
 
-  private emit(name: string, o: Op, imms: string[]): void {
+  /** The opcode of `name` and its immediates, the `count` atoms items[at…at + count). */
+  private emit(name: string, o: Op, items: string[], at: number, count: number): void {
     const out = this.out;
     out.bytes(o.code);
+    const first = items[at]!;
     switch (o.imm) {
       case 'none': return;
-      case 'local': out.u32(this.local(imms[0]!)); return;
-      case 'label': out.u32(this.label(imms[0]!)); return;
-      case 'i32': out.sleb(intLiteral(imms[0]!, 32)); return;
-      case 'i64': out.sleb(intLiteral(imms[0]!, 64)); return;
-      case 'f32': out.bytes(floatBytes(imms[0]!, 4)); return;
-      case 'f64': out.bytes(floatBytes(imms[0]!, 8)); return;
-      case 'lane': out.byte(laneIndex(imms[0]!, 255)); return;
-      case 'shuffle': imms.forEach((t) => out.byte(laneIndex(t, 31))); return;
-      case 'v128': out.bytes(v128Const(imms)); return;
+      case 'local': out.u32(this.local(first)); return;
+      case 'label': out.u32(this.label(first)); return;
+      case 'i32': {
+        const v = plainInt32(first);
+        if (v === undefined) out.sleb(intLiteral(first, 32));
+        else out.sleb32(v);
+        return;
+      }
+      case 'i64': out.sleb(intLiteral(first, 64)); return;
+      case 'f32': out.bytes(floatBytes(first, 4)); return;
+      case 'f64': out.bytes(floatBytes(first, 8)); return;
+      case 'lane': out.byte(laneIndex(first, 255)); return;
+      case 'shuffle': for (let q = 0; q < count; q++) out.byte(laneIndex(items[at + q]!, 31)); return;
+      case 'v128': out.bytes(v128Const(items.slice(at, at + count))); return;
       case 'mem': {
         let offset = 0;
         let align = o.align!;
-        for (const t of imms) {
-          if (t.startsWith('offset=')) offset = Number(intLiteral(t.slice(7), 32) & 0xffffffffn);
+        for (let q = 0; q < count; q++) {
+          const t = items[at + q]!;
+          if (t.startsWith('offset=')) offset = plainInt32(t.slice(7)) ?? Number(intLiteral(t.slice(7), 32) & 0xffffffffn);
           else align = Math.log2(Number(t.slice(6)));
         }
         if (!Number.isInteger(align)) throw new SyntaxError(`WAT: bad alignment in ${name}`);

@@ -75,6 +75,25 @@ describe('assembleWat writes the bytes wabt writes', () => {
     expect(assembleWat(wat)).toEqual(wabtBytes(wat));
   });
 
+  it('integers in every spelling (the int32 fast path and the exact path agree with wabt), comments and strings', () => {
+    const consts = ['0', '-0', '+5', '63', '64', '-64', '-65', '8191', '8192', '2147483647', '-2147483648', '2147483648', '4294967295',
+      '0x7f', '-0x80', '1_000', '007', '-1'];
+    const wat = `(module (; a (block) comment ;) ;; a line comment with "quotes" (and parentheses
+      (import "env" "mem" (memory 1 65536 shared))
+      (func (export "f\\\"q") (result i32)
+        ${consts.map((c) => `(drop (i32.const ${c}))`).join(' ')}
+        (drop (i32.load offset=4294967295 (i32.const 0))) (drop (i32.load offset=0x10 align=2 (i32.const 0)))
+        (i32.const 1);;end
+      ))`;
+    expect(assembleWat(wat)).toEqual(wabtBytes(wat));
+  });
+
+  it('reports an unterminated comment or string and a stray semicolon', () => {
+    expect(() => assembleWat('(module (; open')).toThrow(/unterminated block comment/);
+    expect(() => assembleWat('(module (func (export "f)))')).toThrow(/unterminated string/);
+    expect(() => assembleWat('(module ; (func))')).toThrow(/unexpected ';'/);
+  });
+
   it('refuses what it does not know, by name', () => {
     expect(() => assembleWat('(module (func (i32.frobnicate)))')).toThrow(/unsupported instruction i32\.frobnicate/);
     expect(() => assembleWat('(module (func (local.get $nope)))')).toThrow(/unknown local \$nope/);
