@@ -465,6 +465,21 @@ describe('bad input gives clear errors naming the value', () => {
     expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj([[1, 2]]) })).toThrow(/dimension mismatch/);
   });
 
+  it('flat float64 points (read in place, not copied first): non-finite entries named, later changes not seen', async () => {
+    const flat = (rows: number[][]) => ({ data: Float64Array.from(rows.flat()), rows: rows.length, cols: rows[0]!.length });
+    expect(() => gaussianKernel(flat([[0, 0], [NaN, 1]]))).toThrow(/x: non-finite value NaN at row 1, column 0/);
+    expect(() => gaussianKernel(flat([[0, 0], [1, -Infinity]]))).toThrow(/x: non-finite value -Infinity at row 1, column 1/);
+    expect(() => laplacianKernel(flat([[0, 1]]), { y: flat([[2, 3], [Infinity, 0]]) })).toThrow(/y: non-finite value Infinity at row 1, column 0/);
+    expect(() => gaussianKernel({ data: new Float64Array(5), rows: 2, cols: 3 })).toThrow(/data has length 5 but rows·cols = 2·3 = 6/);
+    const x = flat([[0, 0], [1, 0], [0, 2]]);
+    const K = gaussianKernel(x, { sigma: 1.5, denseCache: 'never' });
+    x.data.fill(7); // the operator holds its own (scaled) copy
+    const v = Float64Array.of(1, -2, 0.5);
+    const dense = [[0, 0], [1, 0], [0, 2]].map((a) => [[0, 0], [1, 0], [0, 2]].map((b) => Math.exp(-((a[0]! - b[0]!) ** 2 + (a[1]! - b[1]!) ** 2) / (2 * 1.5 ** 2))));
+    const Kv = await K.matvec(v);
+    dense.forEach((row, i) => expect(Kv[i]).toBeCloseTo(row.reduce((s, k, j) => s + k * v[j]!, 0), 14));
+  });
+
   it('kernel parameters: σ ≤ 0, NaN σ, ν = 1, degree 0 / 1.5', () => {
     expect(() => gaussianKernel(P, { sigma: 0 })).toThrow('gaussianKernel: sigma must be a positive finite number, got number 0');
     expect(() => gaussianKernel(P, { sigma: -1 })).toThrow('sigma must be a positive finite number, got number -1');
