@@ -6,7 +6,8 @@
  *   2. a 4-column block CG at n = 20,000 on the CPU (d = 3, σ = 0.1, α = 10⁻², K stored by the dense cache), per
  *      iteration, beside one column's;
  *   3. the small case of item 19 (n = 1,257, d = 64, σ = 2, α = 10⁻³): 10-column block CG per iteration beside one
- *      column's, and their ratio (target ≤ 1.5).
+ *      column's, and their ratio (target ≤ 1.5); and the products alone (10-column matmat against matvec on the stored
+ *      K), whose ratio bounds the iterations' from below, with the 10-column product's rate in GFlop/s (2·10·n² flops).
  *
  *   npm run build && node bench/block-flow.mjs [parts=1,2,3]
  */
@@ -91,6 +92,23 @@ if (parts.includes(3)) {
     cpuRatios.push(blockIt.cpuMs / oneIt.cpuMs);
     last = { blockMs: +blockIt.ms.toFixed(2), oneMs: +oneIt.ms.toFixed(2), blockCpuMs: +blockIt.cpuMs.toFixed(2), oneCpuMs: +oneIt.cpuMs.toFixed(2) };
   }
+  // the products alone (no CG arithmetic): 10 columns need 10·n² multiply-adds where one column is a pass over the stored K
+  const products = [];
+  for (let r = 0; r < 3; r++) {
+    const X = B.getColumn(0);
+    let t = performance.now();
+    for (let q = 0; q < 50; q++) await K.matmat(B);
+    const block = (performance.now() - t) / 50;
+    t = performance.now();
+    for (let q = 0; q < 50; q++) await K.matvec(X);
+    products.push({ block, one: (performance.now() - t) / 50 });
+  }
+  const productRatios = products.map((p) => p.block / p.one);
+  log({
+    case: 'products alone n=1257 d=64 (stored K), 10-column matmat vs matvec (cpu)',
+    blockMs: +median(products.map((p) => p.block)).toFixed(2), oneMs: +median(products.map((p) => p.one)).toFixed(2),
+    ratioMedian: +median(productRatios).toFixed(2), gflopsBlock: +(2 * 10 * n * n / median(products.map((p) => p.block)) / 1e6).toFixed(1),
+  });
   log({
     case: 'block CG n=1257 d=64, 10 columns vs 1 (cpu)', ...last, ratioMedian: +median(ratios).toFixed(2), cpuRatioMedian: +median(cpuRatios).toFixed(2),
     ratios: ratios.map((x) => +x.toFixed(2)), denseCached: K.isDenseCached,
