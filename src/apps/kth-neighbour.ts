@@ -65,41 +65,65 @@ export function kthSmallest(a: Float64Array, len: number, k: number): number {
 
 /** Exact k-th neighbour squared distances on the CPU (see top), one per query row. */
 export function kthNeighbourSqDistancesCpu(p: KthNeighbourProblem): Float64Array {
-  const { data, n, d, rows, k } = p;
+  const { n, rows, k } = p;
+  const data = Float64Array.from(p.data); // one element type in the hot loop
   const stride = n >= 4 * PILOT ? Math.floor(n / PILOT) : 0;
-  const all = new Float64Array(n);
   const cap = Math.min(n, 4 * PILOT_MARGIN * k + 1024);
   const cand = new Float64Array(cap);
+  const pilot = new Float64Array(stride ? Math.ceil(n / stride) : 0);
   const out = new Float64Array(rows.length);
+  // the query is among the n at distance 0: its k-th neighbour is the (k+1)-th of all n distances
   for (let s = 0; s < rows.length; s++) {
     const i = rows[s]!;
-    const t = stride ? pilotThreshold(p, i, stride, all) : Infinity;
-    let count = 0;
-    for (let j = 0; j < n; j++) {
-      if (j === i) continue;
-      const r2 = sqDistance(data, d, i, j);
-      if (r2 <= t) {
-        if (count === cap) { count = -1; break; } // the pilot aimed too high: select among all
-        cand[count++] = r2;
-      }
-    }
-    if (count >= k) {
-      out[s] = kthSmallest(cand, count, k);
-    } else {
-      let m = 0;
-      for (let j = 0; j < n; j++) if (j !== i) all[m++] = sqDistance(data, d, i, j);
-      out[s] = kthSmallest(all, m, k);
-    }
+    const t = stride ? pilotThreshold(data, p, i, stride, pilot) : Infinity;
+    const count = scanBelow(data, p.d, n, i, t, cand);
+    out[s] = count > k ? kthSmallest(cand, count, k + 1) : kthSmallest(allDistances(data, p.d, n, i), n, k + 1);
   }
   return out;
 }
 
-/** A distance below which about PILOT_MARGIN·k of the n points lie, from every stride-th point. */
-function pilotThreshold(p: KthNeighbourProblem, i: number, stride: number, work: Float64Array): number {
-  const { data, n, d, k } = p;
+/**
+ * The squared distances from point i to every point (itself included) that are ≤ t, into `out`; −1 when more than
+ * out.length are. Unrolled for d = 2 and 3; each sum adds the coordinates' squares in order from 0, as sqDistance.
+ */
+function scanBelow(data: Float64Array, d: number, n: number, i: number, t: number, out: Float64Array): number {
+  const cap = out.length;
+  let count = 0;
+  if (d === 3) {
+    const x0 = data[3 * i]!, x1 = data[3 * i + 1]!, x2 = data[3 * i + 2]!;
+    for (let o = 0; o < 3 * n; o += 3) {
+      const a = x0 - data[o]!, b = x1 - data[o + 1]!, c = x2 - data[o + 2]!;
+      const r2 = a * a + b * b + c * c;
+      if (r2 <= t) { if (count === cap) return -1; out[count++] = r2; }
+    }
+  } else if (d === 2) {
+    const x0 = data[2 * i]!, x1 = data[2 * i + 1]!;
+    for (let o = 0; o < 2 * n; o += 2) {
+      const a = x0 - data[o]!, b = x1 - data[o + 1]!;
+      const r2 = a * a + b * b;
+      if (r2 <= t) { if (count === cap) return -1; out[count++] = r2; }
+    }
+  } else {
+    for (let j = 0; j < n; j++) {
+      const r2 = sqDistance(data, d, i, j);
+      if (r2 <= t) { if (count === cap) return -1; out[count++] = r2; }
+    }
+  }
+  return count;
+}
+
+function allDistances(data: Float64Array, d: number, n: number, i: number): Float64Array {
+  const out = new Float64Array(n);
+  scanBelow(data, d, n, i, Infinity, out);
+  return out;
+}
+
+/** A squared distance below which about PILOT_MARGIN·k of the n points lie, from every stride-th point. */
+function pilotThreshold(data: Float64Array, p: KthNeighbourProblem, i: number, stride: number, work: Float64Array): number {
+  const { n, d, k } = p;
   let m = 0;
-  for (let j = 0; j < n; j += stride) if (j !== i) work[m++] = sqDistance(data, d, i, j);
-  const q = Math.min(m, Math.ceil((PILOT_MARGIN * k * m) / n) + 8);
+  for (let j = 0; j < n; j += stride) work[m++] = sqDistance(data, d, i, j);
+  const q = Math.min(m, Math.ceil((PILOT_MARGIN * k) / stride) + 8);
   return kthSmallest(work, m, q);
 }
 
