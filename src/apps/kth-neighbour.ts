@@ -71,13 +71,17 @@ export function kthNeighbourSqDistancesCpu(p: KthNeighbourProblem): Float64Array
   const cap = Math.min(n, 4 * PILOT_MARGIN * k + 1024);
   const cand = new Float64Array(cap);
   const pilot = new Float64Array(stride ? Math.ceil(n / stride) : 0);
+  const all = new Float64Array(n);
   const out = new Float64Array(rows.length);
   // the query is among the n at distance 0: its k-th neighbour is the (k+1)-th of all n distances
   for (let s = 0; s < rows.length; s++) {
     const i = rows[s]!;
-    const t = stride ? pilotThreshold(data, p, i, stride, pilot) : Infinity;
-    const count = scanBelow(data, p.d, n, i, t, cand);
-    out[s] = count > k ? kthSmallest(cand, count, k + 1) : kthSmallest(allDistances(data, p.d, n, i), n, k + 1);
+    const count = stride ? scanBelow(data, p.d, n, i, pilotThreshold(data, p, i, stride, pilot), cand) : -1;
+    if (count > k) out[s] = kthSmallest(cand, count, k + 1);
+    else {
+      scanBelow(data, p.d, n, i, Infinity, all);
+      out[s] = kthSmallest(all, n, k + 1);
+    }
   }
   return out;
 }
@@ -110,12 +114,6 @@ function scanBelow(data: Float64Array, d: number, n: number, i: number, t: numbe
     }
   }
   return count;
-}
-
-function allDistances(data: Float64Array, d: number, n: number, i: number): Float64Array {
-  const out = new Float64Array(n);
-  scanBelow(data, d, n, i, Infinity, out);
-  return out;
 }
 
 /** A squared distance below which about PILOT_MARGIN·k of the n points lie, from every stride-th point. */

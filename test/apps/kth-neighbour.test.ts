@@ -93,6 +93,14 @@ describe.skipIf(!hasGpu)('k-th neighbour distances on the GPU (software adapter)
     }
   }, 120_000);
 
+  it("the k-th neighbour over more points than llvmpipe's shader loop budget (n = 30,000, k = 100) agrees with the brute force", async () => {
+    const n = 30000;
+    const data = uniform(n, 3, 9);
+    const p = { data, n, d: 3, rows: Int32Array.from({ length: 64 }, (_, s) => s * 401), k: 100 };
+    const ours = await kthNeighbourSqDistancesReduced(p, 'gpu');
+    bruteKth(p).forEach((v, s) => expect(Math.abs(ours[s]! - v) / v).toBeLessThan(1e-5));
+  }, 120_000);
+
   it("spectralSigma on the GPU gives the CPU's σ to float32 rounding (n = 9,000, k = 30)", async () => {
     const n = 9000;
     const data = uniform(n, 3, 8);
