@@ -10,11 +10,12 @@
  *    with k-means++ (the former `bestKmeans`); after: kmeans.ts (restarts on a 20,000-row subsample, one full Lloyd).
  *    Time, inertia and ARI against the truth for both.
  *
- *   npm run build && node bench/spectral-stages.mjs [--n=1000000] [--legacy-rows=32] [--gpu] [--emb-noise=0.25]
+ *   npm run build && node bench/spectral-stages.mjs [--n=1000000] [--legacy-rows=32] [--gpu] [--emb-noise=0.25] [--only=sigma|kmeans]
  */
 import { kmeans as mlKmeans } from 'ml-kmeans';
 import { adjustedRandIndex, defaultNeighbors, defaultSpectralSigma, mulberry32, shutdownCpuPool } from '../dist/index.js';
 import { kmeans } from '../dist/apps/kmeans.js';
+import { kthNeighbourSqDistancesCpu } from '../dist/apps/kth-neighbour.js';
 import { spectralSigma } from '../dist/apps/spectral-clustering.js';
 
 const arg = (name, fallback) => {
@@ -25,6 +26,7 @@ const n = arg('n', 1_000_000);
 const legacyRows = arg('legacy-rows', 32);
 const embNoise = arg('emb-noise', 0.25);
 const withGpu = process.argv.includes('--gpu');
+const only = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1];
 const s3 = (x) => Number(x.toPrecision(3));
 
 function gaussianBlobs(count, noise) {
@@ -66,47 +68,53 @@ const { data, labels } = gaussianBlobs(n, 0.15);
 const k = defaultNeighbors(n);
 console.log(`n = ${n}, d = 3, k = ${k} (σ's neighbour rank), 512 sampled rows`);
 
-// σ: after first (the legacy rows are compared against its sample's first rows)
-let t = performance.now();
-const sigma = defaultSpectralSigma({ data, rows: n, cols: 3 }, { neighbors: k, seed: 0 });
-const afterSigma = (performance.now() - t) / 1e3;
-t = performance.now();
-const legacy = legacyKth(data, n, 3, k, legacyRows, 0);
-const legacyS = ((performance.now() - t) / 1e3) * (512 / legacyRows);
-const { kthNeighbourSqDistancesCpu } = await import('../dist/apps/kth-neighbour.js');
-const rand = mulberry32(0);
-const rows = Int32Array.from({ length: legacyRows }, () => Math.floor(rand() * n));
-const ours = kthNeighbourSqDistancesCpu({ data, n, d: 3, rows, k });
-const identical = legacy.every((v, s) => v === Math.sqrt(ours[s]));
-console.log(`sigma heuristic  before ${s3(legacyS)} s (${legacyRows} rows timed, ×${512 / legacyRows})  after ${s3(afterSigma)} s  ratio ${s3(legacyS / afterSigma)}×  σ = ${sigma}  k-th distances identical on ${legacyRows} rows: ${identical}`);
-if (withGpu) {
+if (only !== 'kmeans') await sigmaStage();
+if (only !== 'sigma') kmeansStage();
+await shutdownCpuPool();
+
+async function sigmaStage() {
+  // after first; the legacy rows are the first rows of the same sample
+  let t = performance.now();
+  const sigma = defaultSpectralSigma({ data, rows: n, cols: 3 }, { neighbors: k, seed: 0 });
+  const afterSigma = (performance.now() - t) / 1e3;
   t = performance.now();
-  const g = await spectralSigma({ data, rows: n, cols: 3 }, { neighbors: k, seed: 0, backend: 'gpu' });
-  console.log(`sigma heuristic  gpu ${s3((performance.now() - t) / 1e3)} s  σ = ${g}  relative difference ${(Math.abs(g - sigma) / sigma).toExponential(2)}`);
+  const legacy = legacyKth(data, n, 3, k, legacyRows, 0);
+  const legacyS = ((performance.now() - t) / 1e3) * (512 / legacyRows);
+  const rand = mulberry32(0);
+  const rows = Int32Array.from({ length: legacyRows }, () => Math.floor(rand() * n));
+  const ours = kthNeighbourSqDistancesCpu({ data, n, d: 3, rows, k });
+  const identical = legacy.every((v, s) => v === Math.sqrt(ours[s]));
+  console.log(`sigma heuristic  before ${s3(legacyS)} s (${legacyRows} rows timed, ×${512 / legacyRows})  after ${s3(afterSigma)} s  ratio ${s3(legacyS / afterSigma)}×  σ = ${sigma}  k-th distances identical on ${legacyRows} rows: ${identical}`);
+  if (withGpu) {
+    t = performance.now();
+    const g = await spectralSigma({ data, rows: n, cols: 3 }, { neighbors: k, seed: 0, backend: 'gpu' });
+    console.log(`sigma heuristic  gpu ${s3((performance.now() - t) / 1e3)} s  σ = ${g}  relative difference ${(Math.abs(g - sigma) / sigma).toExponential(2)}`);
+  }
 }
 
-// k-means on an embedding-like 10⁶ × 3
-const er = mulberry32(7);
-const gauss = () => Math.sqrt(-2 * Math.log(1 - er())) * Math.cos(2 * Math.PI * er());
-const emb = new Float64Array(3 * n);
-for (let i = 0; i < n; i++) {
-  let s = 0;
-  for (let c = 0; c < 3; c++) { const v = (labels[i] === c ? 1 : 0) + embNoise * gauss(); emb[3 * i + c] = v; s += v * v; }
-  for (let c = 0; c < 3; c++) emb[3 * i + c] /= Math.sqrt(s);
+/** k-means on 10⁶ embedding-like rows: one-hot of the label plus noise, unit length. */
+function kmeansStage() {
+  const er = mulberry32(7);
+  const gauss = () => Math.sqrt(-2 * Math.log(1 - er())) * Math.cos(2 * Math.PI * er());
+  const emb = new Float64Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let c = 0; c < 3; c++) { const v = (labels[i] === c ? 1 : 0) + embNoise * gauss(); emb[3 * i + c] = v; s += v * v; }
+    for (let c = 0; c < 3; c++) emb[3 * i + c] /= Math.sqrt(s);
+  }
+  const arrays = Array.from({ length: n }, (_, i) => Array.from(emb.subarray(3 * i, 3 * i + 3)));
+  let t = performance.now();
+  let before;
+  for (let r = 0; r < 10; r++) {
+    const res = mlKmeans(arrays, 3, { initialization: 'kmeans++', seed: r, maxIterations: 300, tolerance: 1e-8 });
+    let inertia = 0;
+    for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) inertia += (arrays[i][c] - res.centroids[res.clusters[i]][c]) ** 2;
+    if (!before || inertia < before.inertia) before = { inertia, labels: Int32Array.from(res.clusters) };
+  }
+  const beforeS = (performance.now() - t) / 1e3;
+  t = performance.now();
+  const after = kmeans({ data: emb, n, d: 3 }, 3, { nInit: 10, seed: 0 });
+  const afterS = (performance.now() - t) / 1e3;
+  console.log(`k-means (10 restarts)  before ${s3(beforeS)} s  inertia ${before.inertia.toFixed(3)}  ARI ${adjustedRandIndex(before.labels, labels).toFixed(5)}`);
+  console.log(`                       after  ${s3(afterS)} s  inertia ${after.inertia.toFixed(3)}  ARI ${adjustedRandIndex(after.labels, labels).toFixed(5)}  (${after.iterations} full Lloyd iterations)  ratio ${s3(beforeS / afterS)}×`);
 }
-const arrays = Array.from({ length: n }, (_, i) => Array.from(emb.subarray(3 * i, 3 * i + 3)));
-t = performance.now();
-let before;
-for (let r = 0; r < 10; r++) {
-  const res = mlKmeans(arrays, 3, { initialization: 'kmeans++', seed: r, maxIterations: 300, tolerance: 1e-8 });
-  let inertia = 0;
-  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) inertia += (arrays[i][c] - res.centroids[res.clusters[i]][c]) ** 2;
-  if (!before || inertia < before.inertia) before = { inertia, labels: Int32Array.from(res.clusters) };
-}
-const beforeS = (performance.now() - t) / 1e3;
-t = performance.now();
-const after = kmeans({ data: emb, n, d: 3 }, 3, { nInit: 10, seed: 0 });
-const afterS = (performance.now() - t) / 1e3;
-console.log(`k-means (10 restarts)  before ${s3(beforeS)} s  inertia ${before.inertia.toFixed(3)}  ARI ${adjustedRandIndex(before.labels, labels).toFixed(5)}`);
-console.log(`                       after  ${s3(afterS)} s  inertia ${after.inertia.toFixed(3)}  ARI ${adjustedRandIndex(after.labels, labels).toFixed(5)}  (${after.iterations} full Lloyd iterations)  ratio ${s3(beforeS / afterS)}×`);
-await shutdownCpuPool();

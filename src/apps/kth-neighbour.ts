@@ -13,6 +13,8 @@ import '../operators/reductions.js'; // the reductions' backends
 
 /** Points of the strided pilot a CPU query first measures to place its threshold. */
 const PILOT = 16384;
+/** Fewer points than this are selected among directly, without a pilot. */
+const MIN_PILOTED = 4096;
 /** The pilot's threshold aims at this many times k points under it: the filter then rarely misses. */
 const PILOT_MARGIN = 2;
 
@@ -67,7 +69,7 @@ export function kthSmallest(a: Float64Array, len: number, k: number): number {
 export function kthNeighbourSqDistancesCpu(p: KthNeighbourProblem): Float64Array {
   const { n, rows, k } = p;
   const data = Float64Array.from(p.data); // one element type in the hot loop
-  const stride = n >= 4 * PILOT ? Math.floor(n / PILOT) : 0;
+  const stride = n >= MIN_PILOTED ? Math.max(2, Math.floor(n / PILOT)) : 0; // every other point at least
   const cap = Math.min(n, 4 * PILOT_MARGIN * k + 1024);
   const cand = new Float64Array(cap);
   const pilot = new Float64Array(stride ? Math.ceil(n / stride) : 0);

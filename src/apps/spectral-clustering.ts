@@ -43,7 +43,7 @@ export interface SpectralProgress {
   readonly eigsh?: EigshProgress;
   /** lobpcg's report (iteration, current eigenvalues, residual norms). */
   readonly lobpcg?: { iteration: number; eigenvalues: Float64Array; residualNorms: Float64Array; elapsedMs: number };
-  /** k-means: the restart done (1-based) and its inertia. */
+  /** k-means: the restart done (1-based) and its inertia (on the restarts' subsample beyond 20,000 points). */
   readonly restart?: number;
   readonly inertia?: number;
   readonly sigma?: number;
@@ -67,7 +67,10 @@ export interface SpectralClusteringOptions {
   backend?: BackendChoice;
   /** Precision of the affinity's products (default 'float32': clustering needs no more, and it is 2–3× faster on the CPU). */
   dtype?: Dtype;
-  /** k-means++ restarts; the one of least inertia wins (default 10, as scikit-learn). */
+  /**
+   * k-means++ restarts; the one of least inertia wins (default 10, as scikit-learn). Beyond RESTART_SAMPLE (20,000)
+   * points the restarts run on a seeded subsample of that size and one Lloyd run on all points refines the winner.
+   */
   nInit?: number;
   /**
    * Residual tolerance of the top nClusters eigenpairs (default 1e-4). k-means needs the invariant subspace only to a
@@ -134,7 +137,7 @@ export const SIGMA_SAMPLE = 512;
 
 /**
  * σ's heuristic: the median, over a seeded sample of SIGMA_SAMPLE points, of the distance from each to its
- * `neighbors`-th nearest neighbour among all n points (brute force, O(SIGMA_SAMPLE·n·d)). The affinity then links
+ * `neighbors`-th nearest neighbour among all n points (exact, O(SIGMA_SAMPLE·n·d): see kth-neighbour.ts). The affinity then links
  * each point to about its `neighbors` nearest with weight ≥ e^{-1/2}: local enough to follow curved clusters, wide
  * enough to keep each cluster connected; it shrinks as the data grow denser.
  */
