@@ -164,19 +164,26 @@ export async function kthNeighbourSqDistancesReduced(p: KthNeighbourProblem, bac
       if (under < rank) { lo[s] = mid[s]!; below[s] = under; } else hi![s] = mid[s]!;
     }
   }
+  // rows the bisection could not narrow (more than MAX_KMIN_K float32 ties at the k-th): exactly on the CPU
+  const stuck = Int32Array.from(Array.from(rows.keys()).filter((s) => rank - below[s]! > MAX_KMIN_K));
+  const out = new Float64Array(m);
+  if (stuck.length > 0) {
+    const cpu = kthNeighbourSqDistancesCpu({ ...p, rows: Int32Array.from(stuck, (s) => rows[s]!) });
+    stuck.forEach((s, t) => { out[s] = cpu[t]!; below[s] = rank - 1; }); // below: keep these rows out of `want`
+  }
   const L = Vi({ data: lo, rows: m, cols: 1 }, 'lo');
   const above = r2.sub(L).ifelse(r2, Pm(OUT_OF_RACE, 'inf')); // r² where r² ≥ lo, else out of the race
   const want = Math.max(...Array.from(below, (b) => rank - b));
-  if (want > MAX_KMIN_K) throw new Error(`kthNeighbour: the threshold bisection did not narrow to ${MAX_KMIN_K} candidates (ties?)`);
-  const idx = await above.argKmin(Math.min(want, n), 1, place);
-  const out = new Float64Array(m);
+  const idx = await above.argKmin(want, 1, place);
   const row = new Float64Array(want);
+  const done = new Set(stuck);
   for (let s = 0; s < m; s++) {
+    if (done.has(s)) continue;
     const i = rows[s]!;
     let c = 0;
     for (let t = 0; t < want; t++) {
       const j = idx[s * want + t]!;
-      row[c++] = j === i ? 0 : sqDistance(data, d, i, j);
+      if (j >= 0) row[c++] = j === i ? 0 : sqDistance(data, d, i, j); // −1: fewer than `want` points at or above lo
     }
     out[s] = kthSmallest(row, c, rank - below[s]!);
   }

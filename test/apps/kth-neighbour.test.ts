@@ -35,6 +35,16 @@ function bruteSigma(data: Float64Array, n: number, d: number, k: number, seed: n
   return m % 2 ? kth[(m - 1) / 2]! : (kth[m / 2 - 1]! + kth[m / 2]!) / 2;
 }
 
+/** 199 copies of one point at distance 1 from point 0: the 100th neighbour of point 0 sits among > 64 exact ties. */
+function tiedAtKth(): KthNeighbourProblem {
+  const rand = mulberry32(11);
+  const n = 500;
+  const data = new Float64Array(n * 3);
+  for (let j = 1; j < 200; j++) data[3 * j] = 1;
+  for (let j = 200; j < n; j++) { data[3 * j] = 2 + rand(); data[3 * j + 1] = rand(); data[3 * j + 2] = rand(); }
+  return { data, n, d: 3, rows: Int32Array.from([0, 250, 7, 499]), k: 100 };
+}
+
 describe('k-th neighbour distances (σ heuristic)', () => {
   it('kthSmallest agrees with a sort, ties and repeats included', () => {
     const rand = mulberry32(3);
@@ -79,6 +89,11 @@ describe('k-th neighbour distances (σ heuristic)', () => {
     const ours = await kthNeighbourSqDistancesReduced(p, 'cpu');
     bruteKth(p).forEach((v, s) => expect(ours[s]).toBeCloseTo(v, 14));
   });
+
+  it('the reductions path hands rows with more than 64 exact ties at the k-th to the CPU selection', async () => {
+    const p = tiedAtKth();
+    expect(await kthNeighbourSqDistancesReduced(p, 'cpu')).toEqual(bruteKth(p));
+  });
 });
 
 describe.skipIf(!hasGpu)('k-th neighbour distances on the GPU (software adapter)', () => {
@@ -99,6 +114,12 @@ describe.skipIf(!hasGpu)('k-th neighbour distances on the GPU (software adapter)
     const p = { data, n, d: 3, rows: Int32Array.from({ length: 64 }, (_, s) => s * 401), k: 100 };
     const ours = await kthNeighbourSqDistancesReduced(p, 'gpu');
     bruteKth(p).forEach((v, s) => expect(Math.abs(ours[s]! - v) / v).toBeLessThan(1e-5));
+  }, 120_000);
+
+  it('hands rows with more than 64 exact ties at the k-th to the CPU selection', async () => {
+    const p = tiedAtKth();
+    const ours = await kthNeighbourSqDistancesReduced(p, 'gpu');
+    bruteKth(p).forEach((v, s) => expect(Math.abs(ours[s]! - v)).toBeLessThanOrEqual(1e-5 * v));
   }, 120_000);
 
   it("spectralSigma on the GPU gives the CPU's σ to float32 rounding (n = 9,000, k = 30)", async () => {
