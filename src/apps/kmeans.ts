@@ -3,10 +3,11 @@
  * centres per step, the one that lowers the potential most kept) and Lloyd iterations, best inertia of `nInit` seeded
  * restarts.
  *
- * Why not ml-kmeans' full runs, as before: on 10⁶ embedding rows its array-of-arrays and ten full restarts took 30 s.
- * Here the restarts run on a seeded subsample of at most RESTART_SAMPLE rows — they only choose the seeds, and a
- * subsample of 20,000 rows places k well-separated centres as all rows do — and one Lloyd run on every row starts from
- * the winner's centres. Up to RESTART_SAMPLE rows this is exactly scikit-learn's scheme (nInit full runs).
+ * Why not ml-kmeans: its rows are arrays of arrays and every restart is a full run, which at 10⁶ spectral-embedding
+ * rows cost more than the eigensolver (bench/spectral-stages.mjs). Here the rows are one typed array, and the restarts
+ * run on a seeded subsample of at most RESTART_SAMPLE rows — they only choose the seeds, and 20,000 rows place k
+ * well-separated centres as all rows do — then one Lloyd run on every row starts from the winner's centres.
+ * Up to RESTART_SAMPLE rows this is scikit-learn's scheme (nInit full runs).
  */
 import { mulberry32 } from '../krylov/random.js';
 
