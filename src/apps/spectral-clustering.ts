@@ -2,7 +2,7 @@
  * Spectral clustering (Ng, Jordan & Weiss 2001) on a symbolic Gaussian affinity: the normalised affinity
  * A = D^{-1/2} (K − I) D^{-1/2} is a lazy composition of operators — K never stored by this module — its top
  * nClusters eigenvectors (eigsh, 'LA') embed the points, rows normalised to unit length, and k-means++
- * (ml-kmeans, several seeded restarts, best inertia) labels the embedded rows.
+ * (kmeans.ts: several seeded restarts, best inertia) labels the embedded rows.
  *
  * Why K − I (the diagonal zeroed, as scikit-learn's `spectral_embedding` does through scipy's `laplacian`): with
  * self-loops, a point far from all others has degree ≈ 1 made only of its own loop, so it forms a cluster of its
@@ -12,7 +12,6 @@
  * small and we say so.
  */
 import { Matrix } from 'ml-matrix';
-import { kmeans } from 'ml-kmeans';
 import { toBoundData, type PointsLike } from '../formula/points.js';
 import { eigsh, type EigshProgress } from '../krylov/eigsh.js';
 import { lobpcg } from '../krylov/lobpcg.js';
@@ -25,11 +24,13 @@ import {
   checkArgument, field, func, integer, nonNegativeNumber, oneOf, optional, parseOptions, positiveInt, positiveNumber, withDefault,
   type OptionField,
 } from '../operators/options.js';
-import type { BackendChoice } from '../operators/kernel-operator.js';
+import { resolvePlacement, type BackendChoice } from '../operators/kernel-operator.js';
 import type { Dtype } from '../operators/types.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { PACKED_BLOCK_COLUMNS } from '../cpu/dense-product.js';
 import { knnConnectivity } from './knn-graph.js';
+import { kmeans } from './kmeans.js';
+import { kthNeighbourSqDistancesCpu, kthNeighbourSqDistancesReduced, type KthNeighbourProblem } from './kth-neighbour.js';
 
 /** One stage's report: 'sigma' (the heuristic), 'degrees', 'eigsh' (each restart), 'kmeans' (each restart), 'done'. */
 export interface SpectralProgress {
@@ -42,7 +43,7 @@ export interface SpectralProgress {
   readonly eigsh?: EigshProgress;
   /** lobpcg's report (iteration, current eigenvalues, residual norms). */
   readonly lobpcg?: { iteration: number; eigenvalues: Float64Array; residualNorms: Float64Array; elapsedMs: number };
-  /** k-means: the restart done (1-based) and its inertia. */
+  /** k-means: the restart done (1-based) and its inertia (on the restarts' subsample beyond 20,000 points). */
   readonly restart?: number;
   readonly inertia?: number;
   readonly sigma?: number;
@@ -66,7 +67,10 @@ export interface SpectralClusteringOptions {
   backend?: BackendChoice;
   /** Precision of the affinity's products (default 'float32': clustering needs no more, and it is 2–3× faster on the CPU). */
   dtype?: Dtype;
-  /** k-means++ restarts; the one of least inertia wins (default 10, as scikit-learn). */
+  /**
+   * k-means++ restarts; the one of least inertia wins (default 10, as scikit-learn). Beyond RESTART_SAMPLE (20,000)
+   * points the restarts run on a seeded subsample of that size and one Lloyd run on all points refines the winner.
+   */
   nInit?: number;
   /**
    * Residual tolerance of the top nClusters eigenpairs (default 1e-4). k-means needs the invariant subspace only to a
@@ -133,36 +137,43 @@ export const SIGMA_SAMPLE = 512;
 
 /**
  * σ's heuristic: the median, over a seeded sample of SIGMA_SAMPLE points, of the distance from each to its
- * `neighbors`-th nearest neighbour among all n points (brute force, O(SIGMA_SAMPLE·n·d)). The affinity then links
+ * `neighbors`-th nearest neighbour among all n points (exact, O(SIGMA_SAMPLE·n·d): see kth-neighbour.ts). The affinity then links
  * each point to about its `neighbors` nearest with weight ≥ e^{-1/2}: local enough to follow curved clusters, wide
  * enough to keep each cluster connected; it shrinks as the data grow denser.
  */
 export function defaultSpectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number } = {}): number {
-  const neighbors = checkArgument('defaultSpectralSigma', 'neighbors', options.neighbors, withDefault(positiveInt, 10));
+  const problem = sigmaProblem(points, options);
+  return medianDistance(kthNeighbourSqDistancesCpu(problem), problem.k);
+}
+
+/**
+ * `defaultSpectralSigma` with the k-th neighbour distances found on `backend`: the CPU's filtered selection (the same
+ * σ, bit for bit), or the GPU's count bisection and arg-k-min (float32 ranks re-ranked in float64: the same σ but
+ * where float32 rounding reorders near-ties at the k-th neighbour).
+ */
+export async function spectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number; backend: 'cpu' | 'gpu' }): Promise<number> {
+  const problem = sigmaProblem(points, options);
+  const r2 = options.backend === 'gpu' ? await kthNeighbourSqDistancesReduced(problem, 'gpu') : kthNeighbourSqDistancesCpu(problem);
+  return medianDistance(r2, problem.k);
+}
+
+/** The seeded sample (with replacement; all points when n ≤ SIGMA_SAMPLE) whose k-th neighbour distances σ takes the median of. */
+function sigmaProblem(points: PointsLike, options: { neighbors?: number; seed?: number }): KthNeighbourProblem {
+  const k = checkArgument('defaultSpectralSigma', 'neighbors', options.neighbors, withDefault(positiveInt, 10));
   const seed = checkArgument('defaultSpectralSigma', 'seed', options.seed, withDefault(integer(), 0));
   const { data, rows: n, cols: d } = toBoundData(points, 'points');
-  if (n <= neighbors) throw new RangeError(`defaultSpectralSigma: needs more than ${neighbors} points (neighbors), got ${n}`);
+  if (n <= k) throw new RangeError(`defaultSpectralSigma: needs more than ${k} points (neighbors), got ${n}`);
   const rand = mulberry32(seed);
   const m = Math.min(n, SIGMA_SAMPLE);
-  const kth = new Float64Array(m);
-  const best = new Float64Array(neighbors);
-  for (let s = 0; s < m; s++) {
-    const i = m === n ? s : Math.floor(rand() * n);
-    best.fill(Infinity); // the `neighbors` smallest squared distances to others, ascending
-    for (let j = 0; j < n; j++) {
-      if (j === i) continue;
-      let r2 = 0;
-      for (let c = 0; c < d; c++) r2 += (data[i * d + c]! - data[j * d + c]!) ** 2;
-      if (r2 >= best[neighbors - 1]!) continue;
-      let t = neighbors - 1;
-      while (t > 0 && best[t - 1]! > r2) best[t] = best[--t]!;
-      best[t] = r2;
-    }
-    kth[s] = Math.sqrt(best[neighbors - 1]!);
-  }
-  kth.sort();
+  const rows = Int32Array.from({ length: m }, (_, s) => (m === n ? s : Math.floor(rand() * n)));
+  return { data, n, d, rows, k };
+}
+
+function medianDistance(r2: Float64Array, k: number): number {
+  const kth = r2.map(Math.sqrt).sort();
+  const m = kth.length;
   const median = m % 2 ? kth[(m - 1) / 2]! : (kth[m / 2 - 1]! + kth[m / 2]!) / 2;
-  if (!(median > 0)) throw new RangeError(`defaultSpectralSigma: the ${neighbors}-th neighbour distance is 0 for most points (duplicates); give sigma`);
+  if (!(median > 0)) throw new RangeError(`defaultSpectralSigma: the ${k}-th neighbour distance is 0 for most points (duplicates); give sigma`);
   return median;
 }
 
@@ -191,7 +202,8 @@ export async function spectralClustering(points: PointsLike, options: SpectralCl
 
   if (o.affinity === 'knn') return knnSpectral(points, n, o, report);
   if (o.nNeighbors !== undefined) throw new RangeError("spectralClustering: nNeighbors applies to affinity 'knn' only");
-  const sigma = o.sigma ?? defaultSpectralSigma(points, { neighbors: Math.min(o.sigmaNeighbors ?? defaultNeighbors(n), n - 1), seed: o.seed });
+  const backend = resolvePlacement(o.backend, o.dtype, n * n).backend;
+  const sigma = o.sigma ?? await spectralSigma(points, { neighbors: Math.min(o.sigmaNeighbors ?? defaultNeighbors(n), n - 1), seed: o.seed, backend });
   report('sigma', { sigma });
   const K = gaussianKernel(points, { sigma, dtype: o.dtype, backend: o.backend });
   K.expectRepeatedProducts(); // a K that fits the dense cache is stored at the degrees' product, not after it
@@ -380,24 +392,17 @@ function rowNormalised(U: Matrix): Matrix {
   return E;
 }
 
-/** k-means++ restarts (seeds seed, seed + 1, …): the labelling of least inertia, clusters numbered by first appearance. */
+/** k-means++ restarts (seeds seed, seed + 1, …; see kmeans.ts): the labelling of least inertia, clusters numbered by first appearance. */
 function bestKmeans(E: Matrix, k: number, restarts: number, seed: number, onRestart: (restart: number, inertia: number) => void) {
-  const rows = E.to2DArray();
-  let best: { labels: Int32Array; inertia: number } | undefined;
-  for (let r = 0; r < restarts; r++) {
-    const result = kmeans(rows, k, { initialization: 'kmeans++', seed: seed + r, maxIterations: 300, tolerance: 1e-8 });
-    let inertia = 0;
-    for (let i = 0; i < rows.length; i++) {
-      const c = result.centroids[result.clusters[i]!]!;
-      for (let j = 0; j < c.length; j++) inertia += (rows[i]![j]! - c[j]!) ** 2;
-    }
-    onRestart(r + 1, inertia);
-    if (best === undefined || inertia < best.inertia) best = { labels: firstAppearance(result.clusters, k), inertia };
-  }
-  return best!;
+  const n = E.rows;
+  const d = E.columns;
+  const data = new Float64Array(n * d);
+  for (let i = 0; i < n; i++) data.set(E.getRow(i), i * d);
+  const result = kmeans({ data, n, d }, k, { nInit: restarts, seed, onRestart });
+  return { labels: firstAppearance(result.labels, k), inertia: result.inertia };
 }
 
-function firstAppearance(clusters: readonly number[], k: number): Int32Array {
+function firstAppearance(clusters: Int32Array, k: number): Int32Array {
   const names = new Int32Array(k).fill(-1);
   let next = 0;
   const out = new Int32Array(clusters.length);

@@ -980,6 +980,37 @@ export async function gpuReduceKmin(
   const WG = Math.min(64, limits.maxComputeWorkgroupSizeX, limits.maxComputeInvocationsPerWorkgroup);
   const program = emitKminProgram(formula, slots, k, WG, limits);
   const pipe = await pipelineFor(ctx, program);
+  // one invocation loops over every j, inserting into its k best: llvmpipe silently stops loops after 65,535
+  // iterations, so there the j range goes in blocks within the budget, merged here (earlier blocks win ties)
+  const block = ctx.adapter.software ? Math.max(1, Math.floor(SOFTWARE_LOOP_BUDGET / ((program.loopIterationsPerPair ?? 1) + k))) : m;
+  let best: { values: Float64Array; indices: Int32Array } | undefined;
+  for (let start = 0; start < m; start += block) {
+    const part = await kminPass(ctx, pipe, program, slots, n, k, WG, start, Math.min(block, m - start));
+    best = best ? mergeKmin(best, part, n, k) : part;
+  }
+  return best!;
+}
+
+/** Rows' k smallest of two candidate lists (each ascending; `a`'s entries first among equals). */
+function mergeKmin(a: { values: Float64Array; indices: Int32Array }, b: { values: Float64Array; indices: Int32Array }, n: number, k: number) {
+  const values = new Float64Array(n * k);
+  const indices = new Int32Array(n * k);
+  for (let i = 0; i < n; i++) {
+    let p = i * k, q = i * k;
+    for (let t = i * k; t < (i + 1) * k; t++) {
+      const takeB = b.indices[q]! >= 0 && (a.indices[p]! < 0 || b.values[q]! < a.values[p]!);
+      values[t] = takeB ? b.values[q]! : a.values[p]!;
+      indices[t] = takeB ? b.indices[q++]! : a.indices[p++]!;
+    }
+  }
+  return { values, indices };
+}
+
+/** One dispatch of the k-min program over the j rows [start, start + count); indices into the whole j range. */
+async function kminPass(
+  ctx: GpuContext, pipe: Awaited<ReturnType<typeof pipelineFor>>, program: GpuProgram, slots: FormulaSlots, n: number, k: number, WG: number, start: number, m: number,
+): Promise<{ values: Float64Array; indices: Int32Array }> {
+  const { device, limits } = ctx;
   const groups = Math.ceil(n / WG);
   const gx = Math.min(groups, limits.maxComputeWorkgroupsPerDimension);
   const params = new Float32Array(Math.max(4, Math.ceil(program.paramFloats / 4) * 4));
@@ -1000,7 +1031,7 @@ export async function gpuReduceKmin(
       switch (b.role.kind) {
         case 'uniform': return { binding: b.binding, resource: { buffer: ubuf } };
         case 'i': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.i[b.role.slot]!.value, 0, n) } };
-        case 'j': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.j[b.role.slot]!.value, 0, m) } };
+        case 'j': return { binding: b.binding, resource: { buffer: pointsBuffer(ctx, slots.j[b.role.slot]!.value, start, m) } };
         default: return { binding: b.binding, resource: { buffer: outs++ === 0 ? outV : outX } };
       }
     });
@@ -1016,7 +1047,7 @@ export async function gpuReduceKmin(
     await read.mapAsync(MAP_READ);
     const range = read.getMappedRange();
     const values = Float64Array.from(new Float32Array(range, 0, n * k));
-    const indices = new Int32Array(range, bytes, n * k).slice();
+    const indices = new Int32Array(range, bytes, n * k).map((j) => (j < 0 ? j : j + start));
     read.unmap();
     return { values, indices };
   } finally {
