@@ -79,6 +79,47 @@ export function tallMulWat(): string {
   ].join('\n');
 }
 
+/**
+ * out[i] = Σ_{t<len} F[i,t]·z[t] for the rows i in [iStart, iEnd): one column, a dot product per row along F's row,
+ * two lanes at a time with four accumulators (eight entries per iteration) and a scalar tail. The block loop above
+ * splats one entry of F per multiply and fills only one lane of each pair when k = 1 (the padding column).
+ */
+export function tallMatvecWat(): string {
+  const lane = (q: number) => `(f64x2.mul (v128.load offset=${16 * q} (local.get $p)) (v128.load offset=${16 * q} (local.get $q)))`;
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $F i32) (param $r i32) (param $Z i32) (param $out i32) (param $len i32)',
+    '(local $i i32) (local $p i32) (local $q i32) (local $end i32) (local $s f64)',
+    '(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)',
+    '(local.set $i (local.get $iStart))',
+    '(block $rowsDone (loop $rows',
+    '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))',
+    '(local.set $p (i32.add (local.get $F) (i32.shl (i32.mul (local.get $i) (local.get $r)) (i32.const 3))))',
+    '(local.set $q (local.get $Z))',
+    '(local.set $end (i32.add (local.get $p) (i32.shl (local.get $len) (i32.const 3))))',
+    '(local.set $a0 (v128.const i64x2 0 0)) (local.set $a1 (v128.const i64x2 0 0)) (local.set $a2 (v128.const i64x2 0 0)) (local.set $a3 (v128.const i64x2 0 0))',
+    '(block $eightDone (loop $eight',
+    '(br_if $eightDone (i32.gt_u (i32.add (local.get $p) (i32.const 64)) (local.get $end)))',
+    ...[0, 1, 2, 3].map((q) => `(local.set $a${q} (f64x2.add (local.get $a${q}) ${lane(q)}))`),
+    '(local.set $p (i32.add (local.get $p) (i32.const 64)))',
+    '(local.set $q (i32.add (local.get $q) (i32.const 64)))',
+    '(br $eight)))',
+    '(local.set $a0 (f64x2.add (f64x2.add (local.get $a0) (local.get $a1)) (f64x2.add (local.get $a2) (local.get $a3))))',
+    '(local.set $s (f64.add (f64x2.extract_lane 0 (local.get $a0)) (f64x2.extract_lane 1 (local.get $a0))))',
+    '(block $tailDone (loop $tail',
+    '(br_if $tailDone (i32.ge_u (local.get $p) (local.get $end)))',
+    '(local.set $s (f64.add (local.get $s) (f64.mul (f64.load (local.get $p)) (f64.load (local.get $q)))))',
+    '(local.set $p (i32.add (local.get $p) (i32.const 8)))',
+    '(local.set $q (i32.add (local.get $q) (i32.const 8)))',
+    '(br $tail)))',
+    '(f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (local.get $s))',
+    '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
+    '(br $rows)))',
+    '))',
+  ].join('\n');
+}
+
 /** out[t,:] = Σ_i F[i,t]·X[i,:] for the columns t in [tStart, tEnd) of F (n rows, row stride r doubles). */
 export function tallCrossWat(): string {
   const block = (rows: number, label: string): string[] => [
@@ -172,6 +213,15 @@ export class TallMatrix {
     const { rows: n, cols: r } = this;
     if (Z.length !== r * k) throw new RangeError(`TallMatrix.mul: ${Z.length} entries for ${r}x${k}`);
     const L = this.layout(k);
+    if (k === 1) {
+      // z and the output unpadded: one dot product per row (tallMatvecWat)
+      const f = new Float64Array(L.memory.buffer);
+      f.set(Z, L.inOffset / 8);
+      const module = await compileWat('tall-matvec', tallMatvecWat);
+      const tasks = taskCount(n * len, n);
+      await runRowRanges(module, L.memory, tasks, split(n, tasks), (_t, a, b) => [a, b, 0, r, L.inOffset, L.outOffset, len]);
+      return new Float64Array(L.memory.buffer).slice(L.outOffset / 8, L.outOffset / 8 + n);
+    }
     const f = new Float64Array(L.memory.buffer);
     writePadded(f, L.inOffset / 8, Z, r, k, L.kPad);
     const module = await compileWat('tall-mul', tallMulWat);
