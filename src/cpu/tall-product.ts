@@ -21,11 +21,11 @@ const align16 = (b: number) => Math.ceil(b / 16) * 16;
  * Rows of `rows` (4 or 1) at a time: acc(c) += Σ_q a_q · b_q(c) over the column pairs c, with `a_q` splat scalars
  * and `b_q` row pointers, the accumulator row at $acc. Shared by both products (their loops differ only in what runs).
  */
-function pairLoop(rows: number): string[] {
+function pairLoop(rows: number, start = '(i32.const 0)'): string[] {
   let sum = '(v128.load (i32.add (local.get $acc) (local.get $c)))';
   for (let q = 0; q < rows; q++) sum = `(f64x2.add ${sum} (f64x2.mul (local.get $a${q}) (v128.load (i32.add (local.get $b${q}) (local.get $c)))))`;
   return [
-    '(local.set $c (i32.const 0))',
+    `(local.set $c ${start})`,
     '(block $cDone (loop $cLoop',
     '(br_if $cDone (i32.ge_u (local.get $c) (local.get $kBytes)))',
     `(v128.store (i32.add (local.get $acc) (local.get $c)) ${sum})`,
@@ -120,8 +120,12 @@ export function tallMatvecWat(): string {
   ].join('\n');
 }
 
-/** out[t,:] = Σ_i F[i,t]·X[i,:] for the columns t in [tStart, tEnd) of F (n rows, row stride r doubles). */
-export function tallCrossWat(): string {
+/**
+ * out[t,:] = Σ_i F[i,t]·X[i,:] for the columns t in [tStart, tEnd) of F (n rows, row stride r doubles); `upper` (X = F,
+ * for FᵀF) sums only the columns c from t's pair on: the upper triangle, half the work.
+ */
+export function tallCrossWat(upper = false): string {
+  const start = upper ? '(i32.shl (i32.and (local.get $t) (i32.const -2)) (i32.const 3))' : undefined;
   const block = (rows: number, label: string): string[] => [
     `(block $${label}Done (loop $${label}`,
     `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${rows})) (local.get $n)))`,
@@ -132,7 +136,7 @@ export function tallCrossWat(): string {
     ...Array.from({ length: rows }, (_, q) =>
       `(local.set $a${q} (f64x2.splat (f64.load (i32.add (local.get $F) (i32.shl (i32.add (i32.mul (i32.add (local.get $i) (i32.const ${q})) (local.get $r)) (local.get $t)) (i32.const 3))))))`),
     '(local.set $acc (i32.add (local.get $out) (i32.mul (local.get $t) (local.get $kBytes))))',
-    ...pairLoop(rows),
+    ...pairLoop(rows, start),
     '(local.set $t (i32.add (local.get $t) (i32.const 1)))',
     '(br $tLoop)))',
     `(local.set $i (i32.add (local.get $i) (i32.const ${rows})))`,
@@ -163,6 +167,8 @@ function taskCount(work: number, units: number): number {
 }
 
 const split = (count: number, tasks: number) => (t: number) => Math.min(count, Math.round((count * t) / tasks));
+/** Boundaries of equal work where unit t costs count − t (the rows of an upper triangle). */
+const splitTriangle = (count: number, tasks: number) => (t: number) => (t >= tasks ? count : Math.round(count * (1 - Math.sqrt(1 - t / tasks))));
 
 /** A stored n×r float64 matrix F and its products F·Z, Fᵀ·X (row-major blocks of k columns). */
 export class TallMatrix {
@@ -203,6 +209,16 @@ export class TallMatrix {
     return this.serial(() => this.crossNow(X, k));
   }
 
+  /** The Gram matrix FᵀF (r×r, row-major): its upper triangle summed, the lower one mirrored from it. */
+  gram(): Promise<Float64Array> {
+    return this.serial(async () => {
+      const r = this.cols;
+      const G = await this.crossNow(this.data, r, true);
+      for (let t = 1; t < r; t++) for (let c = 0; c < t; c++) G[t * r + c] = G[c * r + t]!;
+      return G;
+    });
+  }
+
   private serial<T>(run: () => Promise<T>): Promise<T> {
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
@@ -230,14 +246,15 @@ export class TallMatrix {
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, n, k, L.kPad);
   }
 
-  private async crossNow(X: Float64Array, k: number): Promise<Float64Array> {
+  private async crossNow(X: Float64Array, k: number, upper = false): Promise<Float64Array> {
     const { rows: n, cols: r } = this;
     if (X.length !== n * k) throw new RangeError(`TallMatrix.crossT: ${X.length} entries for ${n}x${k}`);
     const L = this.layout(k);
     writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, X, n, k, L.kPad);
-    const module = await compileWat('tall-cross', tallCrossWat);
-    const tasks = taskCount(n * r * k, r);
-    await runRowRanges(module, L.memory, tasks, split(r, tasks), (_t, a, b) => [a, b, 0, r, n, L.inOffset, L.kPad * 8, L.outOffset]);
+    const module = upper ? await compileWat('tall-gram', () => tallCrossWat(true)) : await compileWat('tall-cross', () => tallCrossWat());
+    const tasks = taskCount(upper ? (n * r * k) / 2 : n * r * k, r);
+    const boundary = upper ? splitTriangle(r, tasks) : split(r, tasks);
+    await runRowRanges(module, L.memory, tasks, boundary, (_t, a, b) => [a, b, 0, r, n, L.inOffset, L.kPad * 8, L.outOffset]);
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, r, k, L.kPad);
   }
 

@@ -39,6 +39,14 @@ describe('TallMatrix: products of a stored tall factor (WASM SIMD over the pool)
     });
   }
 
+  it('gram: FᵀF from its upper triangle matches plain loops (odd and even r, over the pool from 3000x127 on)', async () => {
+    for (const [n, r] of [[1, 1], [9, 2], [40, 7], [301, 36], [3000, 127]] as const) {
+      if (n * r >= 100_000) await startCpuPool();
+      const F = seededVector(40 + r, n * r);
+      expectClose(await new TallMatrix(F, n, r).gram(), naiveCross(F, n, r, F, r));
+    }
+  });
+
   it('concurrent products share the workspace one at a time, each with its own result', async () => {
     const [n, r, k] = [120, 9, 3];
     const F = seededVector(5, n * r);
