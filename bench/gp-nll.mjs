@@ -4,7 +4,7 @@
  * CG on [y, z₁ … z_t]) against numpy's dense Cholesky route (value + analytic gradient, bench/gp_nll_numpy.py), same
  * data, one command; and the SLQ log-determinant against numpy's `slogdet` of the dense float64 K + αI.
  *
- *   npm run build && node bench/gp-nll.mjs [--n 20000] [--sigma 0.2] [--probes 16] [--rank 500] [--steps S] [--cv-auto] [--nystrom] [--no-slogdet] [--ref DIR]
+ *   npm run build && node bench/gp-nll.mjs [--n 20000] [--sigma 0.2] [--probes 16] [--rank 500] [--steps S] [--probe-rtol R] [--cv-auto] [--nystrom] [--no-slogdet] [--ref DIR]
  * --ref DIR reuses the data and numpy's figures of an earlier run (its temporary folder, printed as "ref"): numpy's side
  * takes minutes at n = 20,000 on a small machine, so that lazylinalg's options can be varied against one reference.
  */
@@ -23,6 +23,7 @@ const alpha = 1e-2;
 const probes = opt('probes', 16);
 const rank = opt('rank', 500);
 const lanczosSteps = opt('steps', undefined);
+const probeRtol = opt('probe-rtol', undefined); // the library's default (1e-4) where omitted
 const traceControlVariate = args.includes('--cv-auto') ? 'auto' : 'all';
 const preconditioner = args.includes('--nystrom') ? 'nystrom' : 'pivoted-cholesky';
 const log = (o) => console.log(JSON.stringify(o));
@@ -43,12 +44,12 @@ const points = { data: X, rows: n, cols: 3 };
 const t0 = performance.now();
 const K = gaussianKernel(points, { sigma });
 const r = await gpNegativeLogMarginalLikelihood(K, y, alpha, {
-  method: 'slq', probes, seed: 0, lanczosSteps, preconditioner, preconditionerOptions: preconditioner === 'nystrom' ? { method: 'randomized', ...(args.includes('--rank') ? { rank } : {}) } : { rank }, traceControlVariate,
+  method: 'slq', probes, seed: 0, lanczosSteps, probeRtol, preconditioner, preconditionerOptions: preconditioner === 'nystrom' ? { method: 'randomized', ...(args.includes('--rank') ? { rank } : {}) } : { rank }, traceControlVariate,
 });
 const seconds = (performance.now() - t0) / 1e3;
 const rel = (a, b) => Math.abs(a - b) / Math.abs(b);
 log({
-  n, d: 3, sigma, alpha, probes, preconditioner, rank, lanczosSteps, traceControlVariate, ref: dir,
+  n, d: 3, sigma, alpha, probes, preconditioner, rank, lanczosSteps, probeRtol, traceControlVariate, ref: dir,
   numpy: { seconds: ref.seconds, value: ref.value, grad: ref.grad, slogdet: ref.slogdet, slogdetSeconds: ref.slogdetSeconds },
   lazylinalg: { seconds, value: r.value, logdet: r.logdet, iterations: r.iterations, grad: r.grad, stderr: r.stderr, reason: r.reason, logdetStderr: 2 * r.stderr.value },
   speedup: ref.seconds / seconds,

@@ -4,8 +4,8 @@
  * (formula/derivative.ts), on K's backend and in K's dtype, so its products are compiled kernel reductions like K's.
  *
  * The kernels of r/σ (gaussianKernel, maternKernel, …) bind x̃ = (x − c)/σ, and σ appears in no formula node. For
- * them F = F(x̃, ỹ) with ∂x̃/∂σ = −x̃/σ, so ∂K/∂σ = −(x̃·∇_x̃F + ỹ·∇_ỹF)/σ, and ∂K/∂x = ∇_x̃F/σ (F depends on x̃ − ỹ
- * only, so the centre c, which moves with the points, drops out).
+ * them F = F(x̃, ỹ) with ∂x̃/∂σ = −x̃/σ, so ∂K/∂σ = −(x̃·∇_x̃F + ỹ·∇_ỹF)/σ = −(x̃ − ỹ)·∇_x̃F/σ, and ∂K/∂x = ∇_x̃F/σ
+ * (F depends on x̃ − ỹ only, so ∇_ỹF = −∇_x̃F and the centre c, which moves with the points, drops out).
  */
 import type { Node, VarNode } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
@@ -43,6 +43,12 @@ function parameterDerivativeFormula(K: KernelOperator, name: string): Node {
     return named.reduce<Node>((acc, p) => (grads.get(p) ? binary('add', acc, grads.get(p)!) : acc), constant(0));
   }
   if (name === 'sigma' && pointsScaledBySigma(K)) {
+    if (vars.i.length === 1 && vars.j.length === 1) {
+      // F depends on x̃ − ỹ only, so ∇_ỹF = −∇_x̃F and x̃·∇_x̃F + ỹ·∇_ỹF = (x̃ − ỹ)·∇_x̃F: one gradient to evaluate per pair
+      const [x, y] = [vars.i[0]!, vars.j[0]!];
+      const g = gradients(root, [x]).get(x);
+      return g ? binary('mul', dot(binary('sub', x, y), g), constant(-1 / pointScale(K))) : constant(0);
+    }
     const points = [...vars.i, ...vars.j];
     const grads = gradients(root, points);
     const sum = points.reduce<Node>((acc, v) => (grads.get(v) ? binary('add', acc, dot(v, grads.get(v)!)) : acc), constant(0));

@@ -24,8 +24,8 @@ export interface MbcgColumn {
 }
 
 export interface MbcgOptions {
-  /** Relative residual at which a column stops. */
-  readonly rtol: number;
+  /** Relative residual at which each column stops. */
+  readonly rtol: readonly number[];
   /** Iteration cap per column (probe columns: the Lanczos steps; the data column may get more). */
   readonly maxiter: readonly number[];
   readonly M?: LinearOperator;
@@ -33,7 +33,7 @@ export interface MbcgOptions {
 
 interface State {
   b: Float64Array; x: Float64Array; r: Float64Array; p: Float64Array; mb: Float64Array;
-  rho: number; rho0: number; bnorm: number; rnorm: number; alphas: number[]; betas: number[]; done: boolean; maxiter: number;
+  rho: number; rho0: number; bnorm: number; rnorm: number; alphas: number[]; betas: number[]; done: boolean; maxiter: number; rtol: number;
 }
 
 /** Runs the block PCG on the columns `bs` of A x = b; a breakdown (pᵀA p ≤ 0, rᵀM r ≤ 0, NaN) throws, naming the column. */
@@ -47,25 +47,25 @@ export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: Mb
     if (bnorm > 0 && !(rho > 0)) throw new RangeError(`logdet: bᵀM b = ${rho} for column ${j}: the preconditioner is not positive definite`);
     return {
       b, x: new Float64Array(n), r: Float64Array.from(b), p: Float64Array.from(mb), mb, rho, rho0: rho, bnorm, rnorm: bnorm,
-      alphas: [], betas: [], done: bnorm === 0 || o.maxiter[j]! === 0, maxiter: o.maxiter[j]!,
+      alphas: [], betas: [], done: bnorm === 0 || o.maxiter[j]! === 0, maxiter: o.maxiter[j]!, rtol: o.rtol[j]!,
     };
   });
   for (;;) {
     const running = cols.filter((c) => !c.done);
     if (running.length === 0) break;
     const qs = await applyColumns(A, running.map((c) => c.p));
-    running.forEach((c, i) => step(c, qs[i]!, cols.indexOf(c), o.rtol));
+    running.forEach((c, i) => step(c, qs[i]!, cols.indexOf(c)));
     const next = running.filter((c) => !c.done);
     const mrs = o.M ? await applyColumns(o.M, next.map((c) => c.r)) : next.map((c) => c.r);
     next.forEach((c, i) => direction(c, mrs[i]!, cols.indexOf(c)));
   }
   return cols.map((c) => ({
     x: c.x, mb: c.mb, rho0: c.rho0, alphas: c.alphas, betas: c.betas,
-    relativeResidual: c.bnorm === 0 ? 0 : c.rnorm / c.bnorm, converged: c.bnorm === 0 || c.rnorm <= o.rtol * c.bnorm,
+    relativeResidual: c.bnorm === 0 ? 0 : c.rnorm / c.bnorm, converged: c.bnorm === 0 || c.rnorm <= c.rtol * c.bnorm,
   }));
 }
 
-function step(c: State, q: Float64Array, j: number, rtol: number): void {
+function step(c: State, q: Float64Array, j: number): void {
   const pq = dot(c.p, q);
   if (!(pq > 0)) throw new RangeError(`logdet: pᵀA p = ${pq} in column ${j} at step ${c.alphas.length + 1}: A is not positive definite`);
   const alpha = c.rho / pq;
@@ -77,7 +77,7 @@ function step(c: State, q: Float64Array, j: number, rtol: number): void {
   c.alphas.push(alpha);
   c.rnorm = norm(r);
   if (!Number.isFinite(c.rnorm)) throw new RangeError(`logdet: the residual of column ${j} became ${c.rnorm} (NaN/Inf from the operator?)`);
-  if (c.rnorm <= rtol * c.bnorm || c.alphas.length >= c.maxiter) c.done = true;
+  if (c.rnorm <= c.rtol * c.bnorm || c.alphas.length >= c.maxiter) c.done = true;
 }
 
 function direction(c: State, mr: Float64Array, j: number): void {

@@ -21,11 +21,11 @@ const align16 = (b: number) => Math.ceil(b / 16) * 16;
  * Rows of `rows` (4 or 1) at a time: acc(c) += Σ_q a_q · b_q(c) over the column pairs c, with `a_q` splat scalars
  * and `b_q` row pointers, the accumulator row at $acc. Shared by both products (their loops differ only in what runs).
  */
-function pairLoop(rows: number): string[] {
+function pairLoop(rows: number, start = '(i32.const 0)'): string[] {
   let sum = '(v128.load (i32.add (local.get $acc) (local.get $c)))';
   for (let q = 0; q < rows; q++) sum = `(f64x2.add ${sum} (f64x2.mul (local.get $a${q}) (v128.load (i32.add (local.get $b${q}) (local.get $c)))))`;
   return [
-    '(local.set $c (i32.const 0))',
+    `(local.set $c ${start})`,
     '(block $cDone (loop $cLoop',
     '(br_if $cDone (i32.ge_u (local.get $c) (local.get $kBytes)))',
     `(v128.store (i32.add (local.get $acc) (local.get $c)) ${sum})`,
@@ -79,8 +79,53 @@ export function tallMulWat(): string {
   ].join('\n');
 }
 
-/** out[t,:] = Σ_i F[i,t]·X[i,:] for the columns t in [tStart, tEnd) of F (n rows, row stride r doubles). */
-export function tallCrossWat(): string {
+/**
+ * out[i] = Σ_{t<len} F[i,t]·z[t] for the rows i in [iStart, iEnd): one column, a dot product per row along F's row,
+ * two lanes at a time with four accumulators (eight entries per iteration) and a scalar tail. The block loop above
+ * splats one entry of F per multiply and fills only one lane of each pair when k = 1 (the padding column).
+ */
+export function tallMatvecWat(): string {
+  const lane = (q: number) => `(f64x2.mul (v128.load offset=${16 * q} (local.get $p)) (v128.load offset=${16 * q} (local.get $q)))`;
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $F i32) (param $r i32) (param $Z i32) (param $out i32) (param $len i32)',
+    '(local $i i32) (local $p i32) (local $q i32) (local $end i32) (local $s f64)',
+    '(local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)',
+    '(local.set $i (local.get $iStart))',
+    '(block $rowsDone (loop $rows',
+    '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))',
+    '(local.set $p (i32.add (local.get $F) (i32.shl (i32.mul (local.get $i) (local.get $r)) (i32.const 3))))',
+    '(local.set $q (local.get $Z))',
+    '(local.set $end (i32.add (local.get $p) (i32.shl (local.get $len) (i32.const 3))))',
+    '(local.set $a0 (v128.const i64x2 0 0)) (local.set $a1 (v128.const i64x2 0 0)) (local.set $a2 (v128.const i64x2 0 0)) (local.set $a3 (v128.const i64x2 0 0))',
+    '(block $eightDone (loop $eight',
+    '(br_if $eightDone (i32.gt_u (i32.add (local.get $p) (i32.const 64)) (local.get $end)))',
+    ...[0, 1, 2, 3].map((q) => `(local.set $a${q} (f64x2.add (local.get $a${q}) ${lane(q)}))`),
+    '(local.set $p (i32.add (local.get $p) (i32.const 64)))',
+    '(local.set $q (i32.add (local.get $q) (i32.const 64)))',
+    '(br $eight)))',
+    '(local.set $a0 (f64x2.add (f64x2.add (local.get $a0) (local.get $a1)) (f64x2.add (local.get $a2) (local.get $a3))))',
+    '(local.set $s (f64.add (f64x2.extract_lane 0 (local.get $a0)) (f64x2.extract_lane 1 (local.get $a0))))',
+    '(block $tailDone (loop $tail',
+    '(br_if $tailDone (i32.ge_u (local.get $p) (local.get $end)))',
+    '(local.set $s (f64.add (local.get $s) (f64.mul (f64.load (local.get $p)) (f64.load (local.get $q)))))',
+    '(local.set $p (i32.add (local.get $p) (i32.const 8)))',
+    '(local.set $q (i32.add (local.get $q) (i32.const 8)))',
+    '(br $tail)))',
+    '(f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (local.get $s))',
+    '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
+    '(br $rows)))',
+    '))',
+  ].join('\n');
+}
+
+/**
+ * out[t,:] = Σ_i F[i,t]·X[i,:] for the columns t in [tStart, tEnd) of F (n rows, row stride r doubles); `upper` (X = F,
+ * for FᵀF) sums only the columns c from t's pair on: the upper triangle, half the work.
+ */
+export function tallCrossWat(upper = false): string {
+  const start = upper ? '(i32.shl (i32.and (local.get $t) (i32.const -2)) (i32.const 3))' : undefined;
   const block = (rows: number, label: string): string[] => [
     `(block $${label}Done (loop $${label}`,
     `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${rows})) (local.get $n)))`,
@@ -91,7 +136,7 @@ export function tallCrossWat(): string {
     ...Array.from({ length: rows }, (_, q) =>
       `(local.set $a${q} (f64x2.splat (f64.load (i32.add (local.get $F) (i32.shl (i32.add (i32.mul (i32.add (local.get $i) (i32.const ${q})) (local.get $r)) (local.get $t)) (i32.const 3))))))`),
     '(local.set $acc (i32.add (local.get $out) (i32.mul (local.get $t) (local.get $kBytes))))',
-    ...pairLoop(rows),
+    ...pairLoop(rows, start),
     '(local.set $t (i32.add (local.get $t) (i32.const 1)))',
     '(br $tLoop)))',
     `(local.set $i (i32.add (local.get $i) (i32.const ${rows})))`,
@@ -122,6 +167,8 @@ function taskCount(work: number, units: number): number {
 }
 
 const split = (count: number, tasks: number) => (t: number) => Math.min(count, Math.round((count * t) / tasks));
+/** Boundaries of equal work where unit t costs count − t (the rows of an upper triangle). */
+const splitTriangle = (count: number, tasks: number) => (t: number) => (t >= tasks ? count : Math.round(count * (1 - Math.sqrt(1 - t / tasks))));
 
 /** A stored n×r float64 matrix F and its products F·Z, Fᵀ·X (row-major blocks of k columns). */
 export class TallMatrix {
@@ -162,6 +209,16 @@ export class TallMatrix {
     return this.serial(() => this.crossNow(X, k));
   }
 
+  /** The Gram matrix FᵀF (r×r, row-major): its upper triangle summed, the lower one mirrored from it. */
+  gram(): Promise<Float64Array> {
+    return this.serial(async () => {
+      const r = this.cols;
+      const G = await this.crossNow(this.data, r, true);
+      for (let t = 1; t < r; t++) for (let c = 0; c < t; c++) G[t * r + c] = G[c * r + t]!;
+      return G;
+    });
+  }
+
   private serial<T>(run: () => Promise<T>): Promise<T> {
     const next = this.queue.then(run, run);
     this.queue = next.catch(() => undefined);
@@ -172,6 +229,15 @@ export class TallMatrix {
     const { rows: n, cols: r } = this;
     if (Z.length !== r * k) throw new RangeError(`TallMatrix.mul: ${Z.length} entries for ${r}x${k}`);
     const L = this.layout(k);
+    if (k === 1) {
+      // z and the output unpadded: one dot product per row (tallMatvecWat)
+      const f = new Float64Array(L.memory.buffer);
+      f.set(Z, L.inOffset / 8);
+      const module = await compileWat('tall-matvec', tallMatvecWat);
+      const tasks = taskCount(n * len, n);
+      await runRowRanges(module, L.memory, tasks, split(n, tasks), (_t, a, b) => [a, b, 0, r, L.inOffset, L.outOffset, len]);
+      return new Float64Array(L.memory.buffer).slice(L.outOffset / 8, L.outOffset / 8 + n);
+    }
     const f = new Float64Array(L.memory.buffer);
     writePadded(f, L.inOffset / 8, Z, r, k, L.kPad);
     const module = await compileWat('tall-mul', tallMulWat);
@@ -180,14 +246,15 @@ export class TallMatrix {
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, n, k, L.kPad);
   }
 
-  private async crossNow(X: Float64Array, k: number): Promise<Float64Array> {
+  private async crossNow(X: Float64Array, k: number, upper = false): Promise<Float64Array> {
     const { rows: n, cols: r } = this;
     if (X.length !== n * k) throw new RangeError(`TallMatrix.crossT: ${X.length} entries for ${n}x${k}`);
     const L = this.layout(k);
     writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, X, n, k, L.kPad);
-    const module = await compileWat('tall-cross', tallCrossWat);
-    const tasks = taskCount(n * r * k, r);
-    await runRowRanges(module, L.memory, tasks, split(r, tasks), (_t, a, b) => [a, b, 0, r, n, L.inOffset, L.kPad * 8, L.outOffset]);
+    const module = upper ? await compileWat('tall-gram', () => tallCrossWat(true)) : await compileWat('tall-cross', () => tallCrossWat());
+    const tasks = taskCount(upper ? (n * r * k) / 2 : n * r * k, r);
+    const boundary = upper ? splitTriangle(r, tasks) : split(r, tasks);
+    await runRowRanges(module, L.memory, tasks, boundary, (_t, a, b) => [a, b, 0, r, n, L.inOffset, L.kPad * 8, L.outOffset]);
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, r, k, L.kPad);
   }
 

@@ -232,7 +232,7 @@ export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: Pi
   const t0 = performance.now();
   const chol = await partialPivotedCholesky(op, rank, tol, fn);
   const { cols: r, data } = chol.L;
-  const LtL = await new TallMatrix(data as Float64Array, chol.L.rows, r).crossT(data as Float64Array, r);
+  const LtL = await new TallMatrix(data as Float64Array, chol.L.rows, r).gram();
   const P = new PivotedCholeskyPreconditioner(chol, mu, LtL);
   P.buildMs = performance.now() - t0;
   return P;

@@ -126,6 +126,29 @@ describe('inverseQuadLogdet', () => {
     }
   });
 
+  it('probes stop at probeRtol and the data column at rtol; the looser probes stay within the error bars of dense references', async () => {
+    const K = gaussianKernel(X, { sigma: 0.3 });
+    const alpha = 0.05;
+    const A = await shiftedDense(K, alpha);
+    const Ainv = inverse(A);
+    const y = seededVector(4, 300);
+    const I = new DenseOperator(Matrix.eye(300), undefined, { symmetric: true });
+    const run = (probeRtol: number) => inverseQuadLogdet(K.shift(alpha), y, {
+      derivatives: [I], probes: 24, seed: 4, rtol: 1e-10, probeRtol, preconditioner: 'pivoted-cholesky', preconditionerOptions: { rank: 40 },
+    });
+    const [loose, tight] = [await run(1e-2), await run(1e-10)];
+    expect(Math.max(...loose.logdet.iterations)).toBeLessThan(Math.min(...tight.logdet.iterations));
+    expect(loose.logdet.unconvergedProbes).toBe(0);
+    const u = Ainv.mmul(Matrix.columnVector([...y])).getColumn(0);
+    const quadY = u.reduce((s, v, i) => s + v * y[i]!, 0);
+    for (const r of [loose, tight]) {
+      expect(Math.abs(r.inverseQuad - quadY)).toBeLessThan(1e-9 * quadY); // the data column at rtol either way
+      expect(Math.abs(r.traces[0]! - Ainv.trace())).toBeLessThan(4 * r.traceStderrs[0]!);
+      expect(Math.abs(r.logdet.value - denseLogdet(A))).toBeLessThan(4 * r.logdet.stderr);
+    }
+    await expect(logdet(K.shift(alpha), { probeRtol: 0 })).rejects.toThrow(/probeRtol/);
+  });
+
   it('refuses y of the wrong length, NaN in y, and a derivative of the wrong shape, naming them', async () => {
     const A = gaussianKernel(X, { sigma: 0.3 }).shift(0.1);
     await expect(inverseQuadLogdet(A, new Float64Array(299))).rejects.toThrow(/299|300/);

@@ -22,8 +22,9 @@ function expectClose(got: Float64Array, want: Float64Array): void {
 
 describe('TallMatrix: products of a stored tall factor (WASM SIMD over the pool)', () => {
   // odd and even r (the 4-row blocks and their tails), k = 1, odd k (padded), a width that regrows the memory;
-  // the last shape is past the pool threshold
-  const cases = [[1, 1, [1, 2]], [7, 3, [1, 5, 2]], [53, 10, [3, 33, 1]], [301, 37, [33, 8, 64]], [1600, 66, [33, 66]]] as const;
+  // the last shape is past the pool threshold; 30011x71 takes k = 1 (one dot product per row) over the pool, odd r
+  // leaving every other row's start 8 bytes off a 16-byte boundary
+  const cases = [[1, 1, [1, 2]], [7, 3, [1, 5, 2]], [53, 10, [3, 33, 1]], [301, 37, [33, 8, 64]], [1600, 66, [33, 66]], [30011, 71, [1]]] as const;
   for (const [n, r, ks] of cases) {
     it(`${n}x${r}: F·Z and Fᵀ·X match plain loops for k = ${ks.join(', ')}`, async () => {
       if (n * r >= 100_000) await startCpuPool();
@@ -37,6 +38,14 @@ describe('TallMatrix: products of a stored tall factor (WASM SIMD over the pool)
       }
     });
   }
+
+  it('gram: FᵀF from its upper triangle matches plain loops (odd and even r, over the pool from 3000x127 on)', async () => {
+    for (const [n, r] of [[1, 1], [9, 2], [40, 7], [301, 36], [3000, 127]] as const) {
+      if (n * r >= 100_000) await startCpuPool();
+      const F = seededVector(40 + r, n * r);
+      expectClose(await new TallMatrix(F, n, r).gram(), naiveCross(F, n, r, F, r));
+    }
+  });
 
   it('concurrent products share the workspace one at a time, each with its own result', async () => {
     const [n, r, k] = [120, 9, 3];
