@@ -1,5 +1,5 @@
 // Size of the library's browser entry (src/browser.ts) bundled alone with its dependencies (mathjs's parser,
-// ml-matrix, ml-kmeans), minified, and gzipped; fails if the bundle imports a Node built-in.
+// ml-matrix), minified, and gzipped; fails if the bundle imports a Node built-in.
 // Run: node web/bundle-size.mjs
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -23,4 +23,4 @@ for (const chunk of output) {
     if (foreign.length) throw new Error(`${chunk.fileName} imports ${foreign.join(', ')}: the browser entry must bundle on its own`);
   }
 }
-console.log(`browser entry (src/browser.ts + mathjs parser, ml-matrix, ml-kmeans): ${(raw / 1024).toFixed(1)} KiB minified, ${(gz / 1024).toFixed(1)} KiB gzip`);
+console.log(`browser entry (src/browser.ts + mathjs parser, ml-matrix): ${(raw / 1024).toFixed(1)} KiB minified, ${(gz / 1024).toFixed(1)} KiB gzip`);
