@@ -1,53 +1,93 @@
 /**
- * Sweeps over a basis V of long vectors in cache-sized chunks, for Lanczos at large n: each chunk of the vector
- * being orthogonalised (or of the outputs being formed) stays in cache while every basis vector's chunk streams
- * past once, where one dot or axpy per basis vector would read and write the whole of w once per basis vector.
- * Every entry is formed in the same order as by plain dots and axpys; only the dots' sums over n > CHUNK entries are
- * grouped by chunk (and so round a little differently).
+ * Lanczos' basis V (n × slots) and the sweeps over it at large n: dots against every basis vector, the subtraction
+ * of their combination, and combinations written back in place (thick-restart Ritz vectors). The basis lives in one
+ * WebAssembly memory whose kernels sweep it in WASM SIMD (cpu/basis-sweeps.ts); a basis over the 4 GiB of a memory
+ * falls back to plain arrays and the same sweeps in JS. Both run chunk by chunk, four basis vectors per pass, and
+ * round every axpy-like entry as plain axpys do; dots differ between them only in the grouping of their sums.
  */
+import { BasisSweeps, SWEEP_CHUNK } from '../cpu/basis-sweeps.js';
 
-/** Entries per chunk: 2,048 float64 = 16 KiB, so w's chunk and a few basis chunks share the L1/L2. */
-const CHUNK = 2048;
-
-/** c[i] = V[i]·w for i < count. */
-export function dotsInto(c: Float64Array, V: readonly Float64Array[], count: number, w: Float64Array): void {
-  c.fill(0, 0, count);
-  const n = w.length;
-  for (let s = 0; s < n; s += CHUNK) {
-    const e = Math.min(n, s + CHUNK);
-    let i = 0;
-    for (; i + 4 <= count; i += 4) dots4(c, i, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, w, s, e);
-    for (; i < count; i++) c[i]! += dotRange(V[i]!, w, s, e);
-  }
+export interface LanczosBasis {
+  readonly n: number;
+  readonly slots: number;
+  /** Slot j's vector, read and written in place (valid until `release`). */
+  column(j: number): Float64Array;
+  /** c[i] = V_i · V_w for i < count. */
+  dots(c: Float64Array, count: number, w: number): void;
+  /** V_w ← V_w − Σ_{i<count} c[i]·V_i. */
+  subtract(w: number, count: number, c: Float64Array): void;
+  /** V_t ← Σ_{j<size} Y[j·size + cols[t]]·V_j for t < cols.length (Y row-major size×size). */
+  combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): void;
+  release(): void;
 }
 
-/** w ← w − Σ_{i<count} c[i]·V[i]. */
-export function subtractCombination(w: Float64Array, V: readonly Float64Array[], count: number, c: Float64Array): void {
-  const n = w.length;
-  for (let s = 0; s < n; s += CHUNK) {
-    const e = Math.min(n, s + CHUNK);
-    let i = 0;
-    for (; i + 4 <= count; i += 4) axpy4(-c[i]!, -c[i + 1]!, -c[i + 2]!, -c[i + 3]!, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, w, s, e);
-    for (; i < count; i++) axpyRange(-c[i]!, V[i]!, w, s, e);
-  }
+/** A basis of `slots` vectors of n entries: in a WebAssembly memory where it fits, else in plain arrays. */
+export async function lanczosBasis(n: number, slots: number): Promise<LanczosBasis> {
+  return BasisSweeps.fits(n, slots) ? BasisSweeps.create(n, slots) : new ArrayBasis(n, slots);
 }
 
-/** out[t] = Σ_{j<size} Y[j·size + cols[t]]·V[j] (Ritz vectors from a row-major size×size Y), fresh arrays. */
-export function combineColumns(V: readonly Float64Array[], Y: Float64Array, size: number, cols: readonly number[], n: number): Float64Array[] {
-  const out = cols.map(() => new Float64Array(n));
-  for (let s = 0; s < n; s += CHUNK) {
-    const e = Math.min(n, s + CHUNK);
-    cols.forEach((c, t) => {
-      const y = (j: number) => Y[j * size + c]!;
-      let j = 0;
-      for (; j + 4 <= size; j += 4) axpy4(y(j), y(j + 1), y(j + 2), y(j + 3), V[j]!, V[j + 1]!, V[j + 2]!, V[j + 3]!, out[t]!, s, e);
-      for (; j < size; j++) axpyRange(y(j), V[j]!, out[t]!, s, e);
-    });
+const CHUNK = SWEEP_CHUNK;
+
+/** The basis in plain arrays, swept in JS (for a basis over 4 GiB, and as the tests' second implementation). */
+export class ArrayBasis implements LanczosBasis {
+  readonly n: number;
+  readonly slots: number;
+  private readonly V: Float64Array[];
+
+  constructor(n: number, slots: number) {
+    this.n = n;
+    this.slots = slots;
+    this.V = Array.from({ length: slots }, () => new Float64Array(n));
   }
-  return out;
+
+  column(j: number): Float64Array {
+    return this.V[j]!;
+  }
+
+  dots(c: Float64Array, count: number, w: number): void {
+    const { V, n } = this;
+    const x = V[w]!;
+    c.fill(0, 0, count);
+    for (let s = 0; s < n; s += CHUNK) {
+      const e = Math.min(n, s + CHUNK);
+      let i = 0;
+      for (; i + 4 <= count; i += 4) dots4(c, i, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, x, s, e);
+      for (; i < count; i++) c[i]! += dotRange(V[i]!, x, s, e);
+    }
+  }
+
+  subtract(w: number, count: number, c: Float64Array): void {
+    const { V, n } = this;
+    const y = V[w]!;
+    for (let s = 0; s < n; s += CHUNK) {
+      const e = Math.min(n, s + CHUNK);
+      let i = 0;
+      for (; i + 4 <= count; i += 4) axpy4(-c[i]!, -c[i + 1]!, -c[i + 2]!, -c[i + 3]!, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, y, 0, s, e);
+      for (; i < count; i++) axpyRange(-c[i]!, V[i]!, y, 0, s, e);
+    }
+  }
+
+  combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): void {
+    const { V, n } = this;
+    // each chunk of every output is formed before any is written back, so the outputs may overwrite the inputs
+    const scratch = cols.map(() => new Float64Array(CHUNK));
+    for (let s = 0; s < n; s += CHUNK) {
+      const e = Math.min(n, s + CHUNK);
+      cols.forEach((c, t) => {
+        const out = scratch[t]!.fill(0);
+        const y = (j: number) => Y[j * size + c]!;
+        let j = 0;
+        for (; j + 4 <= size; j += 4) axpy4(y(j), y(j + 1), y(j + 2), y(j + 3), V[j]!, V[j + 1]!, V[j + 2]!, V[j + 3]!, out, -s, s, e);
+        for (; j < size; j++) axpyRange(y(j), V[j]!, out, -s, s, e);
+      });
+      cols.forEach((_, t) => V[t]!.set(scratch[t]!.subarray(0, e - s), s));
+    }
+  }
+
+  release(): void {}
 }
 
-// four basis vectors per sweep of the chunk: w (or the output) loaded and stored once for four of them
+// four basis vectors per sweep of the chunk: the updated vector loaded and stored once for four of them
 
 function dots4(
   c: Float64Array, i: number, v0: Float64Array, v1: Float64Array, v2: Float64Array, v3: Float64Array, w: Float64Array, s: number, e: number,
@@ -60,17 +100,18 @@ function dots4(
   c[i]! += a0; c[i + 1]! += a1; c[i + 2]! += a2; c[i + 3]! += a3;
 }
 
+/** y[t + yd] += a0·v0[t] + … + a3·v3[t] for t in [s, e), one term at a time: the rounding of four plain axpys. */
 function axpy4(
   a0: number, a1: number, a2: number, a3: number, v0: Float64Array, v1: Float64Array, v2: Float64Array, v3: Float64Array,
-  y: Float64Array, s: number, e: number,
+  y: Float64Array, yd: number, s: number, e: number,
 ): void {
   for (let t = s; t < e; t++) {
-    let acc = y[t]!;
-    acc += a0 * v0[t]!; // one term at a time: the rounding of four plain axpys
+    let acc = y[t + yd]!;
+    acc += a0 * v0[t]!;
     acc += a1 * v1[t]!;
     acc += a2 * v2[t]!;
     acc += a3 * v3[t]!;
-    y[t] = acc;
+    y[t + yd] = acc;
   }
 }
 
@@ -80,6 +121,6 @@ function dotRange(x: Float64Array, y: Float64Array, s: number, e: number): numbe
   return acc;
 }
 
-function axpyRange(a: number, x: Float64Array, y: Float64Array, s: number, e: number): void {
-  for (let t = s; t < e; t++) y[t]! += a * x[t]!;
+function axpyRange(a: number, x: Float64Array, y: Float64Array, yd: number, s: number, e: number): void {
+  for (let t = s; t < e; t++) y[t + yd]! += a * x[t]!;
 }

@@ -30,7 +30,8 @@ import { mulberry32, randomVector } from './random.js';
 import { shiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
 import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
-import { combineColumns, dotsInto, subtractCombination } from './blocked.js';
+import { ArrayBasis, lanczosBasis, type LanczosBasis } from './blocked.js';
+import { SWEEP_CHUNK } from '../cpu/basis-sweeps.js';
 import {
   applyColumns,
   dot,
@@ -191,14 +192,15 @@ function wantedOrder(theta: Float64Array, which: Which): number[] {
   }
 }
 
-/** CGS against V[0..count), repeated once by the DGKS test. Returns the coefficients and whether w is (numerically) in span(V). */
-function orthogonalize(w: Float64Array, V: readonly Float64Array[], count: number, h: Float64Array): { wnorm: number; dependent: boolean } {
+/** CGS of slot `at` against V[0..count), repeated once by the DGKS test. Returns the coefficients and whether it is (numerically) in span(V). */
+function orthogonalize(V: LanczosBasis, at: number, count: number, h: Float64Array): { wnorm: number; dependent: boolean } {
+  const w = V.column(at);
   h.fill(0, 0, count);
   let before = norm(w);
   const c = new Float64Array(count);
   for (let pass = 0; pass < 2; pass++) {
-    dotsInto(c, V, count, w);
-    subtractCombination(w, V, count, c);
+    V.dots(c, count, at);
+    V.subtract(at, count, c);
     for (let i = 0; i < count; i++) h[i]! += c[i]!;
     const after = norm(w);
     if (after >= Math.SQRT1_2 * before) return { wnorm: after, dependent: false };
@@ -208,15 +210,16 @@ function orthogonalize(w: Float64Array, V: readonly Float64Array[], count: numbe
   return { wnorm: norm(w), dependent: true };
 }
 
-/** A random unit vector orthogonal to V[0..count) (used when Lanczos finds an invariant subspace). */
-function randomOrthogonal(V: readonly Float64Array[], count: number, n: number, rng: () => number): Float64Array {
+/** Slot `count` ← a random unit vector orthogonal to V[0..count) (used when Lanczos finds an invariant subspace). */
+function randomOrthogonal(V: LanczosBasis, count: number, n: number, rng: () => number): void {
   const h = new Float64Array(count);
   for (let attempt = 0; attempt < 5; attempt++) {
-    const w = randomVector(n, rng);
-    const { wnorm, dependent } = orthogonalize(w, V, count, h);
+    const w = V.column(count);
+    w.set(randomVector(n, rng));
+    const { wnorm, dependent } = orthogonalize(V, count, count, h);
     if (!dependent && wnorm > 0) {
-      for (let i = 0; i < n; i++) w[i]! /= wnorm;
-      return w;
+      divideBy(w, wnorm);
+      return;
     }
   }
   throw new Error(`eigsh: could not extend an orthonormal basis of ${count} vectors in dimension ${n}`);
@@ -230,9 +233,19 @@ interface LanczosOutcome {
   matvecs: number;
 }
 
+/** x ← x / d, entry by entry (a small function of its own: the loop inside the long async one below ran slowly). */
+function divideBy(x: Float64Array, d: number): void {
+  for (let i = 0; i < x.length; i++) x[i]! /= d;
+}
+
+/** The basis of a Lanczos run: in a WebAssembly memory swept by SIMD kernels past one chunk, else plain arrays. */
+function basisFor(n: number, slots: number): Promise<LanczosBasis> | LanczosBasis {
+  return n > SWEEP_CHUNK ? lanczosBasis(n, slots) : new ArrayBasis(n, slots);
+}
+
 async function thickRestartLanczos(
   op: (x: Float64Array) => Promise<Float64Array>,
-  n: number,
+  V: LanczosBasis,
   k: number,
   which: Which,
   ncv: number,
@@ -243,9 +256,10 @@ async function thickRestartLanczos(
   report: (iteration: number, matvecs: number, nconv: number, theta: Float64Array, est: Float64Array) => void,
 ): Promise<LanczosOutcome> {
   const eps23 = Math.pow(Number.EPSILON, 2 / 3);
-  const V: Float64Array[] = new Array(ncv + 1);
+  const n = V.n;
   const v0norm = norm(v0);
-  V[0] = v0.map((v) => v / v0norm);
+  V.column(0).set(v0);
+  divideBy(V.column(0), v0norm);
   let T = new Float64Array(ncv * ncv);
   const h = new Float64Array(ncv + 1);
   let kept = 0;
@@ -279,33 +293,34 @@ async function thickRestartLanczos(
     const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
   };
-  const ritzVectorsOf = (Y: Float64Array, size: number, cols: number[]): Float64Array[] => combineColumns(V, Y, size, cols, n);
+  // the final Ritz vectors: formed in place (the basis is not used again), copied out
+  const ritzVectorsOf = (Y: Float64Array, size: number, cols: number[]): Float64Array[] => {
+    V.combineInPlace(Y, size, cols);
+    return cols.map((_, t) => V.column(t).slice());
+  };
   for (let iteration = 1; ; iteration++) {
     let betaLast = 0;
     for (let j = kept; j < ncv; j++) {
-      const w = await op(V[j]!);
+      const w = V.column(j + 1);
+      w.set(await op(V.column(j)));
       matvecs++;
-      const { wnorm, dependent } = orthogonalize(w, V, j + 1, h);
+      const { wnorm, dependent } = orthogonalize(V, j + 1, j + 1, h);
       // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
       // and after a restart the arrow couplings already set from the Ritz residuals.
       T[j * ncv + j] = h[j]!;
       anorm = Math.max(anorm, Math.abs(h[j]!) + wnorm);
       let beta = wnorm;
-      let next: Float64Array;
       if (dependent || wnorm <= Number.EPSILON * anorm) {
         // Invariant subspace found: continue in a fresh direction with a zero coupling — none is left once the
         // basis spans the whole space (ncv = n): the projection is then A itself and every Ritz pair exact.
         beta = 0;
-        next = j + 1 < n ? randomOrthogonal(V, j + 1, n, rng) : new Float64Array(n);
+        if (j + 1 < n) randomOrthogonal(V, j + 1, n, rng);
+        else w.fill(0);
       } else if (j + 1 >= n) {
         // n orthonormal vectors span the space: what is left of w is rounding
         beta = 0;
-        next = new Float64Array(n);
-      } else {
-        next = w;
-        for (let i = 0; i < n; i++) next[i]! /= beta;
-      }
-      V[j + 1] = next;
+        w.fill(0);
+      } else divideBy(w, beta);
       if (j + 1 < ncv) {
         T[j * ncv + j + 1] = beta;
         T[(j + 1) * ncv + j] = beta;
@@ -346,9 +361,8 @@ async function thickRestartLanczos(
     if (keep === 1) keep = ncv >= 6 ? Math.floor(ncv / 2) : 2; // one vector alone would be a plain restart
     keep = Math.min(keep, ncv - 1);
     const keepIdx = order.slice(0, keep);
-    const newV = ritzVectors(keepIdx);
-    newV.push(V[ncv]!);
-    for (let i = 0; i <= keep; i++) V[i] = newV[i]!;
+    V.combineInPlace(Y, ncv, keepIdx);
+    V.column(keep).set(V.column(ncv));
     T = new Float64Array(ncv * ncv);
     keepIdx.forEach((c, i) => {
       T[i * ncv + i] = theta[c]!;
@@ -489,11 +503,12 @@ async function lanczosEigsh(
   const sigma = o.sigma;
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
-  const out = await thickRestartLanczos(op, n, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) => {
+  const basis = await basisFor(n, o.ncv + 1);
+  const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) => {
     o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,
     });
-  });
+  }).finally(() => basis.release()); // the Ritz vectors are copies: the basis' memory goes back for reuse
 
   const pick = Array.from(out.theta, (_, i) => i).filter((i) => out.converged[i]);
   const lambda = out.theta.map(toLambda);

@@ -1,0 +1,96 @@
+import { describe, expect, it } from 'vitest';
+import { BasisSweeps, SWEEP_CHUNK } from '../../src/cpu/basis-sweeps.js';
+import { ArrayBasis, type LanczosBasis } from '../../src/krylov/blocked.js';
+import { seededVector } from '../random-data.js';
+
+/** Plain float64 loops over whole vectors: the reference every sweep is checked against. */
+function plainDot(x: Float64Array, y: Float64Array): number {
+  let s = 0;
+  for (let t = 0; t < x.length; t++) s += x[t]! * y[t]!;
+  return s;
+}
+/** y ← y + Σ a[i]·V[i], one plain axpy after another. */
+function plainAxpys(y: Float64Array, V: readonly Float64Array[], a: readonly number[]): Float64Array {
+  const out = y.slice();
+  a.forEach((ai, i) => { for (let t = 0; t < out.length; t++) out[t]! += ai * V[i]![t]!; });
+  return out;
+}
+
+function filled(basis: LanczosBasis, seed: number): Float64Array[] {
+  return Array.from({ length: basis.slots }, (_, j) => {
+    const v = seededVector(seed + j, basis.n);
+    basis.column(j).set(v);
+    return v;
+  });
+}
+
+// n below a chunk, odd, and past a chunk by an odd tail; slot counts that leave 1–3 vectors past the groups of four
+const shapes = [[5, 4], [1, 2], [SWEEP_CHUNK - 3, 7], [2 * SWEEP_CHUNK + 7, 10], [3 * SWEEP_CHUNK + 2, 6]] as const;
+
+describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops', () => {
+  for (const [n, slots] of shapes) {
+    it(`n = ${n}, ${slots} slots: dots to rounding, the subtraction and in-place combinations bit for bit`, async () => {
+      const basis = await BasisSweeps.create(n, slots);
+      const twin = new ArrayBasis(n, slots);
+      const V = filled(basis, 100 + n);
+      filled(twin, 100 + n);
+      const w = slots - 1;
+      const count = slots - 1;
+      // dots: grouped by chunk and lane, so to rounding of the plain sums (bound: n·eps·Σ|v||w|)
+      const c = new Float64Array(count);
+      basis.dots(c, count, w);
+      const c2 = new Float64Array(count);
+      twin.dots(c2, count, w);
+      for (let i = 0; i < count; i++) {
+        const bound = 2 * n * Number.EPSILON * plainDot(V[i]!.map(Math.abs), V[w]!.map(Math.abs));
+        expect(Math.abs(c[i]! - plainDot(V[i]!, V[w]!))).toBeLessThanOrEqual(bound);
+        expect(Math.abs(c2[i]! - plainDot(V[i]!, V[w]!))).toBeLessThanOrEqual(bound);
+      }
+      // the subtraction: entry by entry the plain axpys' rounding
+      const coef = Float64Array.from(c, (v, i) => v * (i % 2 ? -1.5 : 1));
+      basis.subtract(w, count, coef);
+      twin.subtract(w, count, coef);
+      const want = plainAxpys(V[w]!, V, Array.from(coef, (v) => -v));
+      expect(basis.column(w)).toEqual(want);
+      expect(twin.column(w)).toEqual(want);
+      // combinations into the first columns, in place: every output from the inputs as they were
+      const size = slots - 1;
+      const Y = seededVector(7, size * size);
+      const cols = Array.from({ length: Math.min(3, size) }, (_, t) => (2 * t + 1) % size);
+      const inputs = Array.from({ length: size }, (_, j) => basis.column(j).slice());
+      basis.combineInPlace(Y, size, cols);
+      twin.combineInPlace(Y, size, cols);
+      cols.forEach((col, t) => {
+        const expected = plainAxpys(new Float64Array(n), inputs, Array.from({ length: size }, (_, j) => Y[j * size + col]!));
+        expect(basis.column(t)).toEqual(expected);
+        expect(twin.column(t)).toEqual(expected);
+      });
+      // columns past the outputs are untouched
+      for (let j = cols.length; j < size; j++) expect(basis.column(j)).toEqual(inputs[j]);
+      basis.release();
+    });
+  }
+
+  it('a recycled memory holds the previous basis: every result is formed from the new data', async () => {
+    const a = await BasisSweeps.create(SWEEP_CHUNK + 1, 5);
+    filled(a, 1);
+    a.release();
+    const b = await BasisSweeps.create(SWEEP_CHUNK + 1, 5);
+    const V = filled(b, 50);
+    const c = new Float64Array(4);
+    b.dots(c, 4, 4);
+    for (let i = 0; i < 4; i++) expect(c[i]).toBeCloseTo(plainDot(V[i]!, V[4]!), 10);
+    b.release();
+  });
+
+  it('refuses a basis over 4 GiB, slots out of range and use after release, by name', async () => {
+    expect(BasisSweeps.fits(2 ** 20, 21)).toBe(true);
+    expect(BasisSweeps.fits(2 ** 25, 21)).toBe(false);
+    await expect(BasisSweeps.create(2 ** 25, 21)).rejects.toThrow(/over the 4 GiB/);
+    const b = await BasisSweeps.create(10, 3);
+    expect(() => b.column(3)).toThrow(/slot 3 outside 0…2/);
+    expect(() => b.dots(new Float64Array(4), 4, 0)).toThrow(/count 4 outside 0…3/);
+    b.release();
+    expect(() => b.column(0)).toThrow(/after release/);
+  });
+});
