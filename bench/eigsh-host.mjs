@@ -3,14 +3,18 @@
  * top eigenvalues are those of the Gaussian kernel (σ = 0.1, x uniform in [0,1]³) scaled to n — the 64 below are
  * numpy's eigh of that kernel at n = 3000, times 2²⁰/3000; past them the spectrum decays exponentially. The products
  * cost ~ms, so the seconds are Lanczos' own work (orthogonalisation, Ritz vectors). Then scipy's eigsh (ARPACK) on
- * the same diagonal, same k, tol and ncv = 20, in the same run: its matvec count and seconds beside ours.
+ * the same diagonal, same k, tol and ncv = 20, in the same run: its matvec count and seconds beside ours. Host ms per
+ * restart = (seconds − matvecs × one product's ms, timed apart) / restarts. With LAZYLINALG_LIB_BEFORE set to another
+ * build's index.js (e.g. main's), that build runs first on the same diagonal: before and after in one run.
  *
  *   npm run build && node bench/eigsh-host.mjs [--n=1048576]
+ *   LAZYLINALG_LIB_BEFORE=/path/to/main/dist/index.js node bench/eigsh-host.mjs
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { DiagonalOperator, eigsh, mulberry32 } from '../dist/index.js';
 
 const n = Number(process.argv.find((a) => a.startsWith('--n='))?.slice(4) ?? 2 ** 20);
@@ -19,9 +23,25 @@ const d = new Float64Array(n);
 for (let i = 0; i < n; i++) d[i] = i < TOP.length ? TOP[i] : TOP[TOP.length - 1] * Math.exp(-(i - TOP.length) / 3000);
 const rand = mulberry32(5); // shuffled, so the start vector's components are not ordered by eigenvalue
 for (let i = n - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); [d[i], d[j]] = [d[j], d[i]]; }
-const t = performance.now();
-const e = await eigsh(new DiagonalOperator(d), 5, { tol: 1e-6, seed: 1 });
-const ours = { seconds: +((performance.now() - t) / 1e3).toFixed(3), matvecs: e.matvecs, restarts: e.iterations, eigenvalues: Array.from(e.eigenvalues, (v) => +v.toPrecision(10)) };
+/** eigsh(D, 5) with one library's build: seconds, matvecs, restarts, host ms per restart, eigenvalues. */
+async function run(lib) {
+  const D = new lib.DiagonalOperator(d);
+  const x = new Float64Array(n).fill(1);
+  await D.matvec(x);
+  const p0 = performance.now();
+  for (let r = 0; r < 5; r++) await D.matvec(x);
+  const productMs = (performance.now() - p0) / 5;
+  const t = performance.now();
+  const e = await lib.eigsh(D, 5, { tol: 1e-6, seed: 1 });
+  const ms = performance.now() - t;
+  return {
+    seconds: +(ms / 1e3).toFixed(3), matvecs: e.matvecs, restarts: e.iterations, productMs: +productMs.toFixed(1),
+    hostMsPerRestart: +((ms - e.matvecs * productMs) / e.iterations).toFixed(0), eigenvalues: Array.from(e.eigenvalues, (v) => +v.toPrecision(10)),
+  };
+}
+const beforeLib = process.env.LAZYLINALG_LIB_BEFORE;
+const before = beforeLib ? await run(await import(pathToFileURL(beforeLib).href)) : undefined;
+const ours = await run({ DiagonalOperator, eigsh });
 const file = join(tmpdir(), `eigsh-host-${process.pid}.f64`);
 writeFileSync(file, Buffer.from(d.buffer));
 const py = `
@@ -34,4 +54,5 @@ print(time.perf_counter() - t, count[0], *np.sort(w))`;
 const out = spawnSync('python3', ['-c', py, file], { encoding: 'utf8' });
 const [sec, mv, ...ev] = out.stdout.trim().split(/\s+/).map(Number);
 const scipy = out.status === 0 ? { seconds: +sec.toFixed(3), matvecs: mv, eigenvalues: ev.map((v) => +v.toPrecision(10)) } : { error: out.stderr.slice(-300) };
-console.log(JSON.stringify({ n, ours, scipy, ratio: scipy.seconds ? +(scipy.seconds / ours.seconds).toFixed(2) : undefined }));
+const ratio = (a, b) => (a && b ? +(a / b).toFixed(2) : undefined);
+console.log(JSON.stringify({ n, before, ours, scipy, 'scipy/ours': ratio(scipy.seconds, ours.seconds), 'before/ours': ratio(before?.seconds, ours.seconds) }));

@@ -30,8 +30,7 @@ import { mulberry32, randomVector } from './random.js';
 import { shiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
 import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
-import { ArrayBasis, lanczosBasis, type LanczosBasis } from './blocked.js';
-import { SWEEP_CHUNK } from '../cpu/basis-sweeps.js';
+import { lanczosBasis, type LanczosBasis } from '../operators/basis.js';
 import {
   applyColumns,
   dot,
@@ -236,11 +235,6 @@ interface LanczosOutcome {
 /** x ← x / d, entry by entry (a small function of its own: the loop inside the long async one below ran slowly). */
 function divideBy(x: Float64Array, d: number): void {
   for (let i = 0; i < x.length; i++) x[i]! /= d;
-}
-
-/** The basis of a Lanczos run: in a WebAssembly memory swept by SIMD kernels past one chunk, else plain arrays. */
-function basisFor(n: number, slots: number): Promise<LanczosBasis> | LanczosBasis {
-  return n > SWEEP_CHUNK ? lanczosBasis(n, slots) : new ArrayBasis(n, slots);
 }
 
 async function thickRestartLanczos(
@@ -503,7 +497,7 @@ async function lanczosEigsh(
   const sigma = o.sigma;
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
-  const basis = await basisFor(n, o.ncv + 1);
+  const basis = await lanczosBasis(n, o.ncv + 1);
   const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) => {
     o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,

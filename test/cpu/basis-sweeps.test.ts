@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BasisSweeps, SWEEP_CHUNK } from '../../src/cpu/basis-sweeps.js';
-import { ArrayBasis, type LanczosBasis } from '../../src/krylov/blocked.js';
+import { ArrayBasis, type LanczosBasis } from '../../src/operators/basis.js';
 import { seededVector } from '../random-data.js';
 
 /** Plain float64 loops over whole vectors: the reference every sweep is checked against. */

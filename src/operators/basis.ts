@@ -1,9 +1,11 @@
 /**
- * Lanczos' basis V (n × slots) and the sweeps over it at large n: dots against every basis vector, the subtraction
- * of their combination, and combinations written back in place (thick-restart Ritz vectors). The basis lives in one
- * WebAssembly memory whose kernels sweep it in WASM SIMD (cpu/basis-sweeps.ts); a basis over the 4 GiB of a memory
- * falls back to plain arrays and the same sweeps in JS. Both run chunk by chunk, four basis vectors per pass, and
- * round every axpy-like entry as plain axpys do; dots differ between them only in the grouping of their sums.
+ * A basis of long vectors (Lanczos' V, n × slots) and the sweeps a Krylov solver makes over it: dots against every
+ * basis vector, the subtraction of their combination, and combinations written back in place (thick-restart Ritz
+ * vectors). Beside Block, the other store of vectors the solvers share: its storage is the CPU backend's business, so
+ * the solvers (which know no backend) get it here. It lives in one WebAssembly memory swept in WASM SIMD
+ * (cpu/basis-sweeps.ts); a basis over the 4 GiB of a memory falls back to plain arrays and the same sweeps in JS. Both
+ * run chunk by chunk, four basis vectors per pass, and round every axpy-like entry as plain axpys do; dots differ
+ * between them only in the grouping of their sums.
  */
 import { BasisSweeps, SWEEP_CHUNK } from '../cpu/basis-sweeps.js';
 
@@ -21,9 +23,12 @@ export interface LanczosBasis {
   release(): void;
 }
 
-/** A basis of `slots` vectors of n entries: in a WebAssembly memory where it fits, else in plain arrays. */
+/**
+ * A basis of `slots` vectors of n entries: past one chunk, in a WebAssembly memory where it fits; else in plain
+ * arrays (where a memory's set-up would cost more than its sweeps save).
+ */
 export async function lanczosBasis(n: number, slots: number): Promise<LanczosBasis> {
-  return BasisSweeps.fits(n, slots) ? BasisSweeps.create(n, slots) : new ArrayBasis(n, slots);
+  return n > SWEEP_CHUNK && BasisSweeps.fits(n, slots) ? BasisSweeps.create(n, slots) : new ArrayBasis(n, slots);
 }
 
 const CHUNK = SWEEP_CHUNK;
