@@ -9,8 +9,9 @@
  * entries are rounded as plain axpys round them (one term at a time, no fused multiply-add); a dot sums even and
  * odd entries of a chunk apart (the two lanes) and adds the chunks in order.
  */
-import { compileWat } from './reduce.js';
+import { compileWat, runRowRanges } from './reduce.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { poolTasks, poolThreads } from './pool.js';
 
 /** Entries per chunk: 2,048 float64 = 16 KiB, so the updated chunk and a few basis chunks share the L1/L2. */
 export const SWEEP_CHUNK = 2048;
@@ -34,13 +35,13 @@ function groups(count: string, body: (g: number) => string[]): string[] {
   ]);
 }
 
-/** Chunks [s, e) of the n·8 bytes of a vector: `body` runs once per chunk. */
+/** The chunks [s, e) of bytes [$s0, $e0) of a vector, $cb bytes each: `body` runs once per chunk. */
 function chunks(body: string[]): string[] {
   return [
-    '(local.set $s (i32.const 0))',
+    '(local.set $s (local.get $s0))',
     '(block $cDone (loop $c',
-    '(br_if $cDone (i32.ge_u (local.get $s) (local.get $nb)))',
-    `(local.set $e (select (local.get $nb) (i32.add (local.get $s) (i32.const ${CHUNK_BYTES})) (i32.lt_u (i32.sub (local.get $nb) (local.get $s)) (i32.const ${CHUNK_BYTES}))))`,
+    '(br_if $cDone (i32.ge_u (local.get $s) (local.get $e0)))',
+    `(local.set $e (select (local.get $e0) (i32.add (local.get $s) (i32.const ${CHUNK_BYTES})) (i32.lt_u (i32.sub (local.get $e0) (local.get $s)) (i32.const ${CHUNK_BYTES}))))`,
     ...body,
     '(local.set $s (local.get $e))',
     '(br $c)))',
@@ -49,8 +50,13 @@ function chunks(body: string[]): string[] {
 
 const q4 = (g: number) => Array.from({ length: g }, (_, q) => q);
 
-/** out[i] = V_i · w for i < count: lanes summed apart over a chunk, then the chunk's sum added to out[i]. */
+/**
+ * Chunk q's partial dots V_i · w (i < count) into partials[q·count + i]: the lanes summed apart over the chunk, then
+ * added. Summed over the chunks in order by the caller, so the result does not depend on how the chunks were split.
+ */
 function dotsBody(): string[] {
+  const partial = (q: number) =>
+    `(i32.add (local.get $partials) (i32.shl (i32.add (i32.mul (i32.div_u (local.get $s) (i32.const ${CHUNK_BYTES})) (local.get $count)) (i32.add (local.get $i) (i32.const ${q}))) (i32.const 3)))`;
   const group = (g: number): string[] => [
     ...q4(g).flatMap((q) => [`(local.set $p${q} ${slotPointer('$tab', q)})`, `(local.set $a${q} (v128.const i64x2 0 0))`]),
     '(local.set $t (local.get $s))',
@@ -65,20 +71,9 @@ function dotsBody(): string[] {
     `(local.set $xs (f64.load ${at('$w', '$t')}))`,
     ...q4(g).map((q) => `(local.set $f${q} (f64.add (local.get $f${q}) (f64.mul (f64.load ${at(`$p${q}`, '$t')}) (local.get $xs))))`),
     '))',
-    ...q4(g).map((q) => {
-      const o = `(i32.add (local.get $out) (i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3)))`;
-      return `(f64.store ${o} (f64.add (f64.load ${o}) (local.get $f${q})))`;
-    }),
+    ...q4(g).map((q) => `(f64.store ${partial(q)} (local.get $f${q}))`),
   ];
-  return [
-    '(local.set $i (i32.const 0))',
-    '(block $zDone (loop $z',
-    '(br_if $zDone (i32.ge_u (local.get $i) (local.get $count)))',
-    '(f64.store (i32.add (local.get $out) (i32.shl (local.get $i) (i32.const 3))) (f64.const 0))',
-    '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
-    '(br $z)))',
-    ...chunks(['(local.set $i (i32.const 0))', ...groups('$count', group)]),
-  ];
+  return chunks(['(local.set $i (i32.const 0))', ...groups('$count', group)]);
 }
 
 /**
@@ -130,15 +125,29 @@ function copyChunk(): string[] {
   ];
 }
 
+const params = (names: string[]) => names.map((p) => `(param $${p} i32)`).join(' ');
+const MODULE_HEAD = '(module\n(import "env" "mem" (memory 1 65536 shared))';
+
+/** `reduce(tab, count, w, s0, e0, partials)`: the partial dots of bytes [s0, e0) (see dotsBody). */
+export function basisDotsWat(): string {
+  return [MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'w', 's0', 'e0', 'partials'])} ${LOCALS}`, ...dotsBody(), '))'].join('\n');
+}
+
+/** `reduce(tab, count, coef, y, s0, e0)`: y += Σ_{i<count} coef[i]·V_i over bytes [s0, e0). */
+export function basisAxpysWat(): string {
+  return [
+    MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'coef', 'y', 's0', 'e0'])} ${LOCALS}`,
+    '(local.set $yd (local.get $y))', ...chunks(axpysChunk()), '))',
+  ].join('\n');
+}
+
 /**
- * The module: `dots(tab, count, w, nb, out)`, `axpys(tab, count, coef, y, nb)` (y += Σ coef[i]·V_i) and
- * `combine(tab, size, coef, cols, outTab, scratch, nb)`: for t < cols, V_outTab[t] ← Σ_{j<size} coef[t·size + j]·V_j,
- * each chunk of every output formed in scratch before any is written, so outTab may name inputs. `tab` and `outTab`
- * hold i32 byte offsets of the vectors, `nb` = n·8.
+ * `reduce(tab, count, coefs, cols, outTab, scratch, s0, e0)` over bytes [s0, e0): for t < cols,
+ * V_outTab[t] ← Σ_{j<count} coefs[t·count + j]·V_j, each chunk of every output formed in scratch (cols chunks) before
+ * any is written, so outTab may name inputs. `tab` and `outTab` hold i32 byte offsets of the vectors.
  */
-export function basisSweepsWat(): string {
-  const params = (names: string[]) => names.map((p) => `(param $${p} i32)`).join(' ');
-  const combineChunk = [
+export function basisCombineWat(): string {
+  const body = [
     '(local.set $j (i32.const 0))',
     '(block $oDone (loop $o',
     '(br_if $oDone (i32.ge_u (local.get $j) (local.get $cols)))',
@@ -164,48 +173,33 @@ export function basisSweepsWat(): string {
     '(br $wr)))',
   ];
   return [
-    '(module',
-    '(import "env" "mem" (memory 1 65536 shared))',
-    `(func (export "dots") ${params(['tab', 'count', 'w', 'nb', 'out'])} ${LOCALS}`,
-    ...dotsBody(),
-    ')',
-    `(func (export "axpys") ${params(['tab', 'count', 'coef', 'y', 'nb'])} ${LOCALS}`,
-    '(local.set $yd (local.get $y))',
-    ...chunks(axpysChunk()),
-    ')',
-    `(func (export "combine") ${params(['tab', 'count', 'coefs', 'cols', 'outTab', 'scratch', 'nb'])} (local $coef i32) ${LOCALS}`,
-    ...chunks(combineChunk),
-    ')',
-    ')',
+    MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'coefs', 'cols', 'outTab', 'scratch', 's0', 'e0'])} (local $coef i32) ${LOCALS}`,
+    ...chunks(body), '))',
   ].join('\n');
 }
 
-interface Kernels {
-  dots(tab: number, count: number, w: number, nb: number, out: number): void;
-  axpys(tab: number, count: number, coef: number, y: number, nb: number): void;
-  combine(tab: number, count: number, coefs: number, cols: number, outTab: number, scratch: number, nb: number): void;
-}
+/** Multiply-adds (basis vectors × n) from which a sweep goes to the pool; below, the calling thread runs it. */
+const POOL_WORK = 1 << 21;
+
+interface Modules { dots: WebAssembly.Module; axpys: WebAssembly.Module; combine: WebAssembly.Module }
 
 /**
  * `slots` vectors of n float64 in one memory (a recycled one where the pool has it: its first touch is the cost at
- * large n), after a header of the slot table, coefficients and one chunk of scratch per slot.
+ * large n), after a header: the slot tables, coefficients, the dots' per-chunk partials, and combine's scratch (one
+ * chunk per output per pool thread). Sweeps go over the pool's threads at large n, split at chunk boundaries; every
+ * result is the same however they are split.
  */
 export class BasisSweeps {
   readonly n: number;
   readonly slots: number;
   private readonly memory: WebAssembly.Memory;
-  private readonly kernels: Kernels;
-  private readonly tab: number; // i32 byte offset of slot j at tab + 4j
-  private readonly outTab: number; // the same for combine's outputs
-  private readonly coef: number; // slots² float64
-  private readonly scratch: number; // slots × CHUNK float64
-  private readonly base: number; // slot j at base + j·n·8
+  private readonly modules: Modules;
+  private readonly layout: ReturnType<typeof layoutOf>;
   private released = false;
 
   /** Bytes a basis of `slots` vectors of n entries needs; over 4 GiB it cannot be made (see `fits`). */
   static bytes(n: number, slots: number): number {
-    const header = align16(slots * 4) * 2 + align16(slots * slots * 8) + slots * CHUNK_BYTES;
-    return header + slots * align16(n * 8);
+    return layoutOf(n, slots, poolThreads()).bytes;
   }
 
   /** Whether the basis fits in one WebAssembly memory. */
@@ -215,26 +209,23 @@ export class BasisSweeps {
 
   static async create(n: number, slots: number): Promise<BasisSweeps> {
     if (!(Number.isInteger(n) && n > 0 && Number.isInteger(slots) && slots > 0)) throw new RangeError(`BasisSweeps: bad shape n = ${n}, slots = ${slots}`);
-    if (!BasisSweeps.fits(n, slots)) throw new RangeError(`BasisSweeps: ${slots} vectors of ${n} need ${BasisSweeps.bytes(n, slots)} bytes, over the 4 GiB of a WebAssembly memory`);
-    const module = await compileWat('basis-sweeps', basisSweepsWat);
-    const memory = acquireMemory(Math.ceil(BasisSweeps.bytes(n, slots) / PAGE));
-    const kernels = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as Kernels;
-    return new BasisSweeps(n, slots, memory, kernels);
+    const layout = layoutOf(n, slots, poolThreads());
+    if (layout.bytes > MAX_BYTES) throw new RangeError(`BasisSweeps: ${slots} vectors of ${n} need ${layout.bytes} bytes, over the 4 GiB of a WebAssembly memory`);
+    const [dots, axpys, combine] = await Promise.all([
+      compileWat('basis-dots', basisDotsWat), compileWat('basis-axpys', basisAxpysWat), compileWat('basis-combine', basisCombineWat),
+    ]);
+    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpys, combine }, layout);
   }
 
-  private constructor(n: number, slots: number, memory: WebAssembly.Memory, kernels: Kernels) {
+  private constructor(n: number, slots: number, memory: WebAssembly.Memory, modules: Modules, layout: ReturnType<typeof layoutOf>) {
     this.n = n;
     this.slots = slots;
     this.memory = memory;
-    this.kernels = kernels;
-    this.tab = 0;
-    this.outTab = align16(slots * 4);
-    this.coef = 2 * this.outTab;
-    this.scratch = this.coef + align16(slots * slots * 8);
-    this.base = this.scratch + slots * CHUNK_BYTES;
-    const tab = new Int32Array(memory.buffer, this.tab, slots);
+    this.modules = modules;
+    this.layout = layout;
+    const tab = new Int32Array(memory.buffer, layout.tab, slots);
     for (let j = 0; j < slots; j++) tab[j] = this.offset(j);
-    new Int32Array(memory.buffer, this.outTab, slots).set(tab);
+    new Int32Array(memory.buffer, layout.outTab, slots).set(tab);
   }
 
   /** Slot j's vector: a view of the memory, valid until `release()`. */
@@ -243,30 +234,35 @@ export class BasisSweeps {
     return new Float64Array(this.memory.buffer, this.offset(j), this.n);
   }
 
-  /** c[i] = V_i · V_w for i < count (slots 0…count). */
-  dots(c: Float64Array, count: number, w: number): void {
+  /** c[i] = V_i · V_w for i < count (slots 0…count): the chunks' partial dots summed in chunk order. */
+  async dots(c: Float64Array, count: number, w: number): Promise<void> {
     this.check(w, 'slot');
     this.checkCount(count);
-    this.kernels.dots(this.tab, count, this.offset(w), this.n * 8, this.coef);
-    c.set(new Float64Array(this.memory.buffer, this.coef, count));
+    const { partials, chunks } = this.layout;
+    await this.sweep(this.modules.dots, count, (s0, e0) => [this.layout.tab, count, this.offset(w), s0, e0, partials]);
+    const p = new Float64Array(this.memory.buffer, partials, chunks * count);
+    c.fill(0, 0, count);
+    for (let q = 0; q < chunks; q++) for (let i = 0; i < count; i++) c[i]! += p[q * count + i]!;
   }
 
   /** V_w ← V_w − Σ_{i<count} c[i]·V_i. */
-  subtract(w: number, count: number, c: Float64Array): void {
+  async subtract(w: number, count: number, c: Float64Array): Promise<void> {
     this.check(w, 'slot');
     this.checkCount(count);
-    const coef = new Float64Array(this.memory.buffer, this.coef, count);
+    const coef = new Float64Array(this.memory.buffer, this.layout.coef, count);
     for (let i = 0; i < count; i++) coef[i] = -c[i]!;
-    this.kernels.axpys(this.tab, count, this.coef, this.offset(w), this.n * 8);
+    await this.sweep(this.modules.axpys, count, (s0, e0) => [this.layout.tab, count, this.layout.coef, this.offset(w), s0, e0]);
   }
 
   /** V_t ← Σ_{j<size} Y[j·size + cols[t]]·V_j for t < cols.length, in place (Y row-major size×size). */
-  combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): void {
+  async combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void> {
     this.checkCount(size);
     this.checkCount(cols.length);
-    const coef = new Float64Array(this.memory.buffer, this.coef, cols.length * size);
-    cols.forEach((c, t) => { for (let j = 0; j < size; j++) coef[t * size + j] = Y[j * size + c]!; });
-    this.kernels.combine(this.tab, size, this.coef, cols.length, this.outTab, this.scratch, this.n * 8);
+    const { coef, tab, outTab, scratch, scratchPerTask } = this.layout;
+    const co = new Float64Array(this.memory.buffer, coef, cols.length * size);
+    cols.forEach((c, t) => { for (let j = 0; j < size; j++) co[t * size + j] = Y[j * size + c]!; });
+    await this.sweep(this.modules.combine, size * cols.length, (s0, e0, task) =>
+      [tab, size, coef, cols.length, outTab, scratch + task * scratchPerTask, s0, e0]);
   }
 
   /** Hands the memory back for reuse; every view from `column` is then invalid. */
@@ -276,8 +272,18 @@ export class BasisSweeps {
     recycleMemory(this.memory);
   }
 
+  /** Runs `module` over the chunks, split into ranges of whole chunks over the pool's threads for large work. */
+  private sweep(module: WebAssembly.Module, vectors: number, args: (s0: number, e0: number, task: number) => number[]): Promise<void> {
+    const { chunks, tasks: most } = this.layout;
+    const work = vectors * this.n;
+    const tasks = Math.max(1, Math.min(chunks, most, work >= POOL_WORK ? poolTasks(work >= 4 * POOL_WORK) : 1));
+    const byte = (q: number) => Math.min(this.n * 8, q * CHUNK_BYTES);
+    const boundary = (t: number) => Math.round((chunks * t) / tasks);
+    return runRowRanges(module, this.memory, tasks, boundary, (t, q0, q1) => args(byte(q0), byte(q1), t));
+  }
+
   private offset(j: number): number {
-    return this.base + j * align16(this.n * 8);
+    return this.layout.base + j * this.layout.stride;
   }
 
   private checkCount(count: number): void {
@@ -288,4 +294,18 @@ export class BasisSweeps {
     if (this.released) throw new Error('BasisSweeps: used after release()');
     if (!(Number.isInteger(j) && j >= 0 && j < this.slots)) throw new RangeError(`BasisSweeps: ${what} ${j} outside 0…${this.slots - 1}`);
   }
+}
+
+/** Byte offsets of the header's parts and the slots, for `tasks` pool threads at most. */
+function layoutOf(n: number, slots: number, tasks: number) {
+  const chunks = Math.ceil(n / SWEEP_CHUNK);
+  const tab = 0;
+  const outTab = align16(slots * 4);
+  const coef = 2 * outTab;
+  const partials = coef + align16(slots * slots * 8);
+  const scratch = partials + align16(chunks * slots * 8);
+  const scratchPerTask = slots * CHUNK_BYTES;
+  const base = scratch + tasks * scratchPerTask;
+  const stride = align16(n * 8);
+  return { chunks, tasks, tab, outTab, coef, partials, scratch, scratchPerTask, base, stride, bytes: base + slots * stride };
 }

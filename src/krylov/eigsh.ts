@@ -192,14 +192,14 @@ function wantedOrder(theta: Float64Array, which: Which): number[] {
 }
 
 /** CGS of slot `at` against V[0..count), repeated once by the DGKS test. Returns the coefficients and whether it is (numerically) in span(V). */
-function orthogonalize(V: LanczosBasis, at: number, count: number, h: Float64Array): { wnorm: number; dependent: boolean } {
+async function orthogonalize(V: LanczosBasis, at: number, count: number, h: Float64Array): Promise<{ wnorm: number; dependent: boolean }> {
   const w = V.column(at);
   h.fill(0, 0, count);
   let before = norm(w);
   const c = new Float64Array(count);
   for (let pass = 0; pass < 2; pass++) {
-    V.dots(c, count, at);
-    V.subtract(at, count, c);
+    await V.dots(c, count, at);
+    await V.subtract(at, count, c);
     for (let i = 0; i < count; i++) h[i]! += c[i]!;
     const after = norm(w);
     if (after >= Math.SQRT1_2 * before) return { wnorm: after, dependent: false };
@@ -210,12 +210,12 @@ function orthogonalize(V: LanczosBasis, at: number, count: number, h: Float64Arr
 }
 
 /** Slot `count` ← a random unit vector orthogonal to V[0..count) (used when Lanczos finds an invariant subspace). */
-function randomOrthogonal(V: LanczosBasis, count: number, n: number, rng: () => number): void {
+async function randomOrthogonal(V: LanczosBasis, count: number, n: number, rng: () => number): Promise<void> {
   const h = new Float64Array(count);
   for (let attempt = 0; attempt < 5; attempt++) {
     const w = V.column(count);
     w.set(randomVector(n, rng));
-    const { wnorm, dependent } = orthogonalize(V, count, count, h);
+    const { wnorm, dependent } = await orthogonalize(V, count, count, h);
     if (!dependent && wnorm > 0) {
       divideBy(w, wnorm);
       return;
@@ -288,8 +288,8 @@ async function thickRestartLanczos(
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
   };
   // the final Ritz vectors: formed in place (the basis is not used again), copied out
-  const ritzVectorsOf = (Y: Float64Array, size: number, cols: number[]): Float64Array[] => {
-    V.combineInPlace(Y, size, cols);
+  const ritzVectorsOf = async (Y: Float64Array, size: number, cols: number[]): Promise<Float64Array[]> => {
+    await V.combineInPlace(Y, size, cols);
     return cols.map((_, t) => V.column(t).slice());
   };
   for (let iteration = 1; ; iteration++) {
@@ -298,7 +298,7 @@ async function thickRestartLanczos(
       const w = V.column(j + 1);
       w.set(await op(V.column(j)));
       matvecs++;
-      const { wnorm, dependent } = orthogonalize(V, j + 1, j + 1, h);
+      const { wnorm, dependent } = await orthogonalize(V, j + 1, j + 1, h);
       // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
       // and after a restart the arrow couplings already set from the Ritz residuals.
       T[j * ncv + j] = h[j]!;
@@ -308,7 +308,7 @@ async function thickRestartLanczos(
         // Invariant subspace found: continue in a fresh direction with a zero coupling — none is left once the
         // basis spans the whole space (ncv = n): the projection is then A itself and every Ritz pair exact.
         beta = 0;
-        if (j + 1 < n) randomOrthogonal(V, j + 1, n, rng);
+        if (j + 1 < n) await randomOrthogonal(V, j + 1, n, rng);
         else w.fill(0);
       } else if (j + 1 >= n) {
         // n orthonormal vectors span the space: what is left of w is rounding
@@ -327,7 +327,7 @@ async function thickRestartLanczos(
           if (rr.nconv === k) {
             report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
             return {
-              theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), vectors: ritzVectorsOf(rr.Y, j + 1, rr.wanted),
+              theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
               converged: rr.converged, iterations: iteration, matvecs,
             };
           }
@@ -338,9 +338,9 @@ async function thickRestartLanczos(
     const { theta, Y, order, est, wanted, converged, nconv } = rayleighRitz(ncv, betaLast);
     report(iteration, matvecs, nconv, Float64Array.from(wanted, (i) => theta[i]!), Float64Array.from(wanted, (i) => est[i]!));
 
-    const ritzVectors = (cols: number[]): Float64Array[] => ritzVectorsOf(Y, ncv, cols);
+    const ritzVectors = (cols: number[]): Promise<Float64Array[]> => ritzVectorsOf(Y, ncv, cols);
     if (nconv === k || iteration >= maxiter) {
-      return { theta: Float64Array.from(wanted, (i) => theta[i]!), vectors: ritzVectors(wanted), converged, iterations: iteration, matvecs };
+      return { theta: Float64Array.from(wanted, (i) => theta[i]!), vectors: await ritzVectors(wanted), converged, iterations: iteration, matvecs };
     }
 
     // Thick restart with the most wanted Ritz vectors, continuing from the last Lanczos vector.
@@ -355,7 +355,7 @@ async function thickRestartLanczos(
     if (keep === 1) keep = ncv >= 6 ? Math.floor(ncv / 2) : 2; // one vector alone would be a plain restart
     keep = Math.min(keep, ncv - 1);
     const keepIdx = order.slice(0, keep);
-    V.combineInPlace(Y, ncv, keepIdx);
+    await V.combineInPlace(Y, ncv, keepIdx);
     V.column(keep).set(V.column(ncv));
     T = new Float64Array(ncv * ncv);
     keepIdx.forEach((c, i) => {

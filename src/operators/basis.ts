@@ -15,11 +15,11 @@ export interface LanczosBasis {
   /** Slot j's vector, read and written in place (valid until `release`). */
   column(j: number): Float64Array;
   /** c[i] = V_i · V_w for i < count. */
-  dots(c: Float64Array, count: number, w: number): void;
+  dots(c: Float64Array, count: number, w: number): Promise<void>;
   /** V_w ← V_w − Σ_{i<count} c[i]·V_i. */
-  subtract(w: number, count: number, c: Float64Array): void;
+  subtract(w: number, count: number, c: Float64Array): Promise<void>;
   /** V_t ← Σ_{j<size} Y[j·size + cols[t]]·V_j for t < cols.length (Y row-major size×size). */
-  combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): void;
+  combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void>;
   release(): void;
 }
 
@@ -49,7 +49,7 @@ export class ArrayBasis implements LanczosBasis {
     return this.V[j]!;
   }
 
-  dots(c: Float64Array, count: number, w: number): void {
+  async dots(c: Float64Array, count: number, w: number): Promise<void> {
     const { V, n } = this;
     const x = V[w]!;
     c.fill(0, 0, count);
@@ -61,7 +61,7 @@ export class ArrayBasis implements LanczosBasis {
     }
   }
 
-  subtract(w: number, count: number, c: Float64Array): void {
+  async subtract(w: number, count: number, c: Float64Array): Promise<void> {
     const { V, n } = this;
     const y = V[w]!;
     for (let s = 0; s < n; s += CHUNK) {
@@ -72,7 +72,7 @@ export class ArrayBasis implements LanczosBasis {
     }
   }
 
-  combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): void {
+  async combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void> {
     const { V, n } = this;
     // each chunk of every output is formed before any is written back, so the outputs may overwrite the inputs
     const scratch = cols.map(() => new Float64Array(CHUNK));

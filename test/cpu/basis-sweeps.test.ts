@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BasisSweeps, SWEEP_CHUNK } from '../../src/cpu/basis-sweeps.js';
 import { ArrayBasis, type LanczosBasis } from '../../src/operators/basis.js';
+import { poolThreads, setCpuThreads, startCpuPool } from '../../src/cpu/pool.js';
 import { seededVector } from '../random-data.js';
 
 /** Plain float64 loops over whole vectors: the reference every sweep is checked against. */
@@ -38,9 +39,9 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       const count = slots - 1;
       // dots: grouped by chunk and lane, so to rounding of the plain sums (bound: n·eps·Σ|v||w|)
       const c = new Float64Array(count);
-      basis.dots(c, count, w);
+      await basis.dots(c, count, w);
       const c2 = new Float64Array(count);
-      twin.dots(c2, count, w);
+      await twin.dots(c2, count, w);
       for (let i = 0; i < count; i++) {
         const bound = 2 * n * Number.EPSILON * plainDot(V[i]!.map(Math.abs), V[w]!.map(Math.abs));
         expect(Math.abs(c[i]! - plainDot(V[i]!, V[w]!))).toBeLessThanOrEqual(bound);
@@ -48,8 +49,8 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       }
       // the subtraction: entry by entry the plain axpys' rounding
       const coef = Float64Array.from(c, (v, i) => v * (i % 2 ? -1.5 : 1));
-      basis.subtract(w, count, coef);
-      twin.subtract(w, count, coef);
+      await basis.subtract(w, count, coef);
+      await twin.subtract(w, count, coef);
       const want = plainAxpys(V[w]!, V, Array.from(coef, (v) => -v));
       expect(basis.column(w)).toEqual(want);
       expect(twin.column(w)).toEqual(want);
@@ -58,8 +59,8 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       const Y = seededVector(7, size * size);
       const cols = Array.from({ length: Math.min(3, size) }, (_, t) => (2 * t + 1) % size);
       const inputs = Array.from({ length: size }, (_, j) => basis.column(j).slice());
-      basis.combineInPlace(Y, size, cols);
-      twin.combineInPlace(Y, size, cols);
+      await basis.combineInPlace(Y, size, cols);
+      await twin.combineInPlace(Y, size, cols);
       cols.forEach((col, t) => {
         const expected = plainAxpys(new Float64Array(n), inputs, Array.from({ length: size }, (_, j) => Y[j * size + col]!));
         expect(basis.column(t)).toEqual(expected);
@@ -71,6 +72,33 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
     });
   }
 
+  it('over the pool: split at chunk boundaries, every result equals the one-thread result bit for bit', async () => {
+    const threads = poolThreads();
+    try {
+      await setCpuThreads(2);
+      await startCpuPool();
+      const n = 128 * SWEEP_CHUNK + 5; // 2.6M multiply-adds per sweep of 10 vectors: past the pool threshold
+      const basis = await BasisSweeps.create(n, 11);
+      filled(basis, 3);
+      const run = async () => {
+        const c = new Float64Array(10);
+        await basis.dots(c, 10, 10);
+        await basis.subtract(10, 10, c);
+        await basis.combineInPlace(seededVector(9, 100), 10, [4, 1, 7]);
+        return [c, ...Array.from({ length: 11 }, (_, j) => basis.column(j).slice())];
+      };
+      const saved = Array.from({ length: 11 }, (_, j) => basis.column(j).slice());
+      const pooled = await run();
+      saved.forEach((v, j) => basis.column(j).set(v));
+      await setCpuThreads(1);
+      const solo = await run();
+      pooled.forEach((v, k) => expect(v.every((x, t) => Object.is(x, solo[k]![t]))).toBe(true));
+      basis.release();
+    } finally {
+      await setCpuThreads(threads);
+    }
+  });
+
   it('a recycled memory holds the previous basis: every result is formed from the new data', async () => {
     const a = await BasisSweeps.create(SWEEP_CHUNK + 1, 5);
     filled(a, 1);
@@ -78,7 +106,7 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
     const b = await BasisSweeps.create(SWEEP_CHUNK + 1, 5);
     const V = filled(b, 50);
     const c = new Float64Array(4);
-    b.dots(c, 4, 4);
+    await b.dots(c, 4, 4);
     for (let i = 0; i < 4; i++) expect(c[i]).toBeCloseTo(plainDot(V[i]!, V[4]!), 10);
     b.release();
   });
@@ -89,7 +117,7 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
     await expect(BasisSweeps.create(2 ** 25, 21)).rejects.toThrow(/over the 4 GiB/);
     const b = await BasisSweeps.create(10, 3);
     expect(() => b.column(3)).toThrow(/slot 3 outside 0…2/);
-    expect(() => b.dots(new Float64Array(4), 4, 0)).toThrow(/count 4 outside 0…3/);
+    await expect(b.dots(new Float64Array(4), 4, 0)).rejects.toThrow(/count 4 outside 0…3/);
     b.release();
     expect(() => b.column(0)).toThrow(/after release/);
   });
