@@ -54,7 +54,7 @@ const q4 = (g: number) => Array.from({ length: g }, (_, q) => q);
  * Chunk q's partial dots V_i · w (i < count) into partials[q·count + i]: the lanes summed apart over the chunk, then
  * added. Summed over the chunks in order by the caller, so the result does not depend on how the chunks were split.
  */
-function dotsBody(): string[] {
+function dotsChunk(): string[] {
   const partial = (q: number) =>
     `(i32.add (local.get $partials) (i32.shl (i32.add (i32.mul (i32.div_u (local.get $s) (i32.const ${CHUNK_BYTES})) (local.get $count)) (i32.add (local.get $i) (i32.const ${q}))) (i32.const 3)))`;
   const group = (g: number): string[] => [
@@ -73,7 +73,7 @@ function dotsBody(): string[] {
     '))',
     ...q4(g).map((q) => `(f64.store ${partial(q)} (local.get $f${q}))`),
   ];
-  return chunks(['(local.set $i (i32.const 0))', ...groups('$count', group)]);
+  return ['(local.set $i (i32.const 0))', ...groups('$count', group)];
 }
 
 /**
@@ -130,7 +130,19 @@ const MODULE_HEAD = '(module\n(import "env" "mem" (memory 1 65536 shared))';
 
 /** `reduce(tab, count, w, s0, e0, partials)`: the partial dots of bytes [s0, e0) (see dotsBody). */
 export function basisDotsWat(): string {
-  return [MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'w', 's0', 'e0', 'partials'])} ${LOCALS}`, ...dotsBody(), '))'].join('\n');
+  return [MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'w', 's0', 'e0', 'partials'])} ${LOCALS}`, ...chunks(dotsChunk()), '))'].join('\n');
+}
+
+/**
+ * `reduce(tab, count, coef, w, s0, e0, partials)`: w += Σ coef[i]·V_i and then the partial dots V_i · w of the updated
+ * chunk, in one sweep: the second pass of classical Gram–Schmidt reads the basis chunks the first pass' update just
+ * brought into cache. Each result as the two sweeps apart give it.
+ */
+export function basisAxpysDotsWat(): string {
+  return [
+    MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'coef', 'w', 's0', 'e0', 'partials'])} ${LOCALS}`,
+    '(local.set $yd (local.get $w))', ...chunks([...axpysChunk(), ...dotsChunk()]), '))',
+  ].join('\n');
 }
 
 /** `reduce(tab, count, coef, y, s0, e0)`: y += Σ_{i<count} coef[i]·V_i over bytes [s0, e0). */
@@ -181,7 +193,7 @@ export function basisCombineWat(): string {
 /** Multiply-adds (basis vectors × n) from which a sweep goes to the pool; below, the calling thread runs it. */
 const POOL_WORK = 1 << 21;
 
-interface Modules { dots: WebAssembly.Module; axpys: WebAssembly.Module; combine: WebAssembly.Module }
+interface Modules { dots: WebAssembly.Module; axpys: WebAssembly.Module; axpysDots: WebAssembly.Module; combine: WebAssembly.Module }
 
 /**
  * `slots` vectors of n float64 in one memory (a recycled one where the pool has it: its first touch is the cost at
@@ -211,10 +223,11 @@ export class BasisSweeps {
     if (!(Number.isInteger(n) && n > 0 && Number.isInteger(slots) && slots > 0)) throw new RangeError(`BasisSweeps: bad shape n = ${n}, slots = ${slots}`);
     const layout = layoutOf(n, slots, poolThreads());
     if (layout.bytes > MAX_BYTES) throw new RangeError(`BasisSweeps: ${slots} vectors of ${n} need ${layout.bytes} bytes, over the 4 GiB of a WebAssembly memory`);
-    const [dots, axpys, combine] = await Promise.all([
-      compileWat('basis-dots', basisDotsWat), compileWat('basis-axpys', basisAxpysWat), compileWat('basis-combine', basisCombineWat),
+    const [dots, axpys, axpysDots, combine] = await Promise.all([
+      compileWat('basis-dots', basisDotsWat), compileWat('basis-axpys', basisAxpysWat), compileWat('basis-axpys-dots', basisAxpysDotsWat),
+      compileWat('basis-combine', basisCombineWat),
     ]);
-    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpys, combine }, layout);
+    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpys, axpysDots, combine }, layout);
   }
 
   private constructor(n: number, slots: number, memory: WebAssembly.Memory, modules: Modules, layout: ReturnType<typeof layoutOf>) {
@@ -238,8 +251,25 @@ export class BasisSweeps {
   async dots(c: Float64Array, count: number, w: number): Promise<void> {
     this.check(w, 'slot');
     this.checkCount(count);
-    const { partials, chunks } = this.layout;
+    const { partials } = this.layout;
     await this.sweep(this.modules.dots, count, (s0, e0) => [this.layout.tab, count, this.offset(w), s0, e0, partials]);
+    this.sumPartials(c, count);
+  }
+
+  /** V_w ← V_w − Σ_{i<count} c[i]·V_i, then next[i] = V_i · V_w: `subtract` and `dots` in one sweep, the same results. */
+  async subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<void> {
+    this.check(w, 'slot');
+    this.checkCount(count);
+    const { tab, coef, partials } = this.layout;
+    const co = new Float64Array(this.memory.buffer, coef, count);
+    for (let i = 0; i < count; i++) co[i] = -c[i]!;
+    await this.sweep(this.modules.axpysDots, 2 * count, (s0, e0) => [tab, count, coef, this.offset(w), s0, e0, partials]);
+    this.sumPartials(next, count);
+  }
+
+  /** c[i] = Σ_q partials[q·count + i], over the chunks q in order (from 0, as a running sum would give). */
+  private sumPartials(c: Float64Array, count: number): void {
+    const { chunks, partials } = this.layout;
     const p = new Float64Array(this.memory.buffer, partials, chunks * count);
     c.fill(0, 0, count);
     for (let q = 0; q < chunks; q++) for (let i = 0; i < count; i++) c[i]! += p[q * count + i]!;

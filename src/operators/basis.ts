@@ -18,6 +18,8 @@ export interface LanczosBasis {
   dots(c: Float64Array, count: number, w: number): Promise<void>;
   /** V_w ← V_w − Σ_{i<count} c[i]·V_i. */
   subtract(w: number, count: number, c: Float64Array): Promise<void>;
+  /** `subtract`, then next[i] = V_i · V_w (i < count): the same results, in one sweep where the kernels can. */
+  subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<void>;
   /** V_t ← Σ_{j<size} Y[j·size + cols[t]]·V_j for t < cols.length (Y row-major size×size). */
   combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void>;
   release(): void;
@@ -70,6 +72,11 @@ export class ArrayBasis implements LanczosBasis {
       for (; i + 4 <= count; i += 4) axpy4(-c[i]!, -c[i + 1]!, -c[i + 2]!, -c[i + 3]!, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, y, 0, s, e);
       for (; i < count; i++) axpyRange(-c[i]!, V[i]!, y, 0, s, e);
     }
+  }
+
+  async subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<void> {
+    await this.subtract(w, count, c);
+    await this.dots(next, count, w);
   }
 
   async combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void> {

@@ -54,6 +54,17 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       const want = plainAxpys(V[w]!, V, Array.from(coef, (v) => -v));
       expect(basis.column(w)).toEqual(want);
       expect(twin.column(w)).toEqual(want);
+      // the subtraction and the next dots in one sweep: as the two sweeps apart give them
+      const again = new Float64Array(count);
+      const saved = basis.column(w).slice();
+      await basis.subtractAndDots(w, count, c, again);
+      const subtracted = basis.column(w).slice();
+      basis.column(w).set(saved);
+      await basis.subtract(w, count, c);
+      expect(basis.column(w)).toEqual(subtracted);
+      const apart = new Float64Array(count);
+      await basis.dots(apart, count, w);
+      expect(again).toEqual(apart);
       // combinations into the first columns, in place: every output from the inputs as they were
       const size = slots - 1;
       const Y = seededVector(7, size * size);
@@ -83,9 +94,11 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       const run = async () => {
         const c = new Float64Array(10);
         await basis.dots(c, 10, 10);
-        await basis.subtract(10, 10, c);
+        const next = new Float64Array(10);
+        await basis.subtractAndDots(10, 10, c, next);
+        await basis.subtract(10, 10, next);
         await basis.combineInPlace(seededVector(9, 100), 10, [4, 1, 7]);
-        return [c, ...Array.from({ length: 11 }, (_, j) => basis.column(j).slice())];
+        return [c, next, ...Array.from({ length: 11 }, (_, j) => basis.column(j).slice())];
       };
       const saved = Array.from({ length: 11 }, (_, j) => basis.column(j).slice());
       const pooled = await run();
