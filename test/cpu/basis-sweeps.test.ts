@@ -3,6 +3,7 @@ import { BasisSweeps, SWEEP_CHUNK } from '../../src/cpu/basis-sweeps.js';
 import { ArrayBasis, type LanczosBasis } from '../../src/operators/basis.js';
 import { poolThreads, setCpuThreads, startCpuPool } from '../../src/cpu/pool.js';
 import { seededVector } from '../random-data.js';
+import { DiagonalOperator, eigsh } from '../../src/index.js';
 
 /** Plain float64 loops over whole vectors: the reference every sweep is checked against. */
 function plainDot(x: Float64Array, y: Float64Array): number {
@@ -133,5 +134,26 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
     await expect(b.dots(new Float64Array(4), 4, 0)).rejects.toThrow(/count 4 outside 0…3/);
     b.release();
     expect(() => b.column(0)).toThrow(/after release/);
+  });
+});
+
+describe('eigsh on the WASM basis (n past one chunk)', () => {
+  it('the top eigenpairs of a diagonal operator: values and unit eigenvectors exact to tolerance', async () => {
+    const n = 2 * SWEEP_CHUNK + 901;
+    const d = Float64Array.from({ length: n }, (_, i) => 1 + ((i * 7919) % n) / n); // a permutation of 1 + i/n
+    const r = await eigsh(new DiagonalOperator(d), 4, { which: 'LA', tol: 1e-10, seed: 3 });
+    const top = Array.from(d).sort((a, b) => b - a).slice(0, 4).reverse();
+    r.eigenvalues.forEach((v, t) => expect(Math.abs(v - top[t]!)).toBeLessThan(1e-8));
+    for (let t = 0; t < 4; t++) {
+      const at = d.indexOf(top[t]!);
+      expect(Math.abs(r.eigenvectors!.get(at, t))).toBeGreaterThan(1 - 1e-6);
+    }
+  });
+
+  it('an invariant subspace (three distinct eigenvalues): the basis is extended by random orthogonal vectors', async () => {
+    const n = SWEEP_CHUNK + 3;
+    const d = Float64Array.from({ length: n }, (_, i) => [3, 2, 1][i % 3]!);
+    const r = await eigsh(new DiagonalOperator(d), 2, { which: 'LA', ncv: 8, seed: 1 });
+    expect(Array.from(r.eigenvalues)).toEqual([expect.closeTo(3, 12), expect.closeTo(3, 12)]);
   });
 });
