@@ -291,10 +291,10 @@ async function thickRestartLanczos(
     const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
   };
-  // the final Ritz vectors: formed in place (the basis is not used again), copied out
+  // the final Ritz vectors: formed in place (the basis is not used again), views valid until the basis' release
   const ritzVectorsOf = async (Y: Float64Array, size: number, cols: number[]): Promise<Float64Array[]> => {
     await V.combineInPlace(Y, size, cols);
-    return cols.map((_, t) => V.column(t).slice());
+    return cols.map((_, t) => V.column(t));
   };
   for (let iteration = 1; ; iteration++) {
     let betaLast = 0;
@@ -486,27 +486,29 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
   }
 
   const lanczos = await lanczosOperator(fn, A, n, o);
+  const basis = await lanczosBasis(n, o.ncv + 1);
   try {
-    return await lanczosEigsh(A, n, o, lanczos, start);
+    return await lanczosEigsh(A, basis, o, lanczos, start);
   } finally {
+    basis.release(); // the results are copies: the basis' memory goes back for reuse
     lanczos.release(); // a dense factor's memory goes back at once
   }
 }
 
 /** Thick-restart Lanczos on the planned operator; shift-invert pairs refined by Rayleigh quotients and verified. */
 async function lanczosEigsh(
-  A: LinearOperator, n: number, o: ParsedEigsh, lanczos: Awaited<ReturnType<typeof lanczosOperator>>, start: number,
+  A: LinearOperator, basis: LanczosBasis, o: ParsedEigsh, lanczos: Awaited<ReturnType<typeof lanczosOperator>>, start: number,
 ): Promise<EigshResult> {
   const { op, tol, innerMatvecs, normBound } = lanczos;
   const sigma = o.sigma;
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
-  const basis = await lanczosBasis(n, o.ncv + 1);
+  const n = basis.n;
   const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) => {
     o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,
     });
-  }).finally(() => basis.release()); // the Ritz vectors are copies: the basis' memory goes back for reuse
+  });
 
   const pick = Array.from(out.theta, (_, i) => i).filter((i) => out.converged[i]);
   const lambda = out.theta.map(toLambda);
