@@ -54,11 +54,11 @@ const q4 = (g: number) => Array.from({ length: g }, (_, q) => q);
  * Chunk q's partial dots V_i · w (i < count) into partials[q·count + i]: the lanes summed apart over the chunk, then
  * added. Summed over the chunks in order by the caller, so the result does not depend on how the chunks were split.
  */
-function dotsChunk(): string[] {
+function dotsChunk(tab = '$tab', count = '$count'): string[] {
   const partial = (q: number) =>
-    `(i32.add (local.get $partials) (i32.shl (i32.add (i32.mul (i32.div_u (local.get $s) (i32.const ${CHUNK_BYTES})) (local.get $count)) (i32.add (local.get $i) (i32.const ${q}))) (i32.const 3)))`;
+    `(i32.add (local.get $partials) (i32.shl (i32.add (i32.mul (i32.div_u (local.get $s) (i32.const ${CHUNK_BYTES})) (local.get ${count})) (i32.add (local.get $i) (i32.const ${q}))) (i32.const 3)))`;
   const group = (g: number): string[] => [
-    ...q4(g).flatMap((q) => [`(local.set $p${q} ${slotPointer('$tab', q)})`, `(local.set $a${q} (v128.const i64x2 0 0))`]),
+    ...q4(g).flatMap((q) => [`(local.set $p${q} ${slotPointer(tab, q)})`, `(local.set $a${q} (v128.const i64x2 0 0))`]),
     '(local.set $t (local.get $s))',
     `(block $v${g}Done (loop $v${g}`,
     `(br_if $v${g}Done (i32.gt_u (i32.add (local.get $t) (i32.const 16)) (local.get $e)))`,
@@ -73,7 +73,7 @@ function dotsChunk(): string[] {
     '))',
     ...q4(g).map((q) => `(f64.store ${partial(q)} (local.get $f${q}))`),
   ];
-  return ['(local.set $i (i32.const 0))', ...groups('$count', group)];
+  return ['(local.set $i (i32.const 0))', ...groups(count, group)];
 }
 
 /**
@@ -128,28 +128,20 @@ function copyChunk(): string[] {
 const params = (names: string[]) => names.map((p) => `(param $${p} i32)`).join(' ');
 const MODULE_HEAD = '(module\n(import "env" "mem" (memory 1 65536 shared))';
 
-/** `reduce(tab, count, w, s0, e0, partials)`: the partial dots of bytes [s0, e0) (see dotsBody). */
+/** `reduce(tab, count, w, s0, e0, partials)`: the partial dots of bytes [s0, e0) (see dotsChunk). */
 export function basisDotsWat(): string {
   return [MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'w', 's0', 'e0', 'partials'])} ${LOCALS}`, ...chunks(dotsChunk()), '))'].join('\n');
 }
 
 /**
- * `reduce(tab, count, coef, w, s0, e0, partials)`: w += Σ coef[i]·V_i and then the partial dots V_i · w of the updated
- * chunk, in one sweep: the second pass of classical Gram–Schmidt reads the basis chunks the first pass' update just
- * brought into cache. Each result as the two sweeps apart give it.
+ * `reduce(tab, count, coef, w, s0, e0, partials, dtab, dcount)`: w += Σ_{i<count} coef[i]·V_i and then the partial
+ * dots of the updated chunk with the dcount vectors of dtab, in one sweep: the second pass of classical Gram–Schmidt
+ * (and w·w) reads the basis chunks the update just brought into cache. Each result as the two sweeps apart give it.
  */
 export function basisAxpysDotsWat(): string {
   return [
-    MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'coef', 'w', 's0', 'e0', 'partials'])} ${LOCALS}`,
-    '(local.set $yd (local.get $w))', ...chunks([...axpysChunk(), ...dotsChunk()]), '))',
-  ].join('\n');
-}
-
-/** `reduce(tab, count, coef, y, s0, e0)`: y += Σ_{i<count} coef[i]·V_i over bytes [s0, e0). */
-export function basisAxpysWat(): string {
-  return [
-    MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'coef', 'y', 's0', 'e0'])} ${LOCALS}`,
-    '(local.set $yd (local.get $y))', ...chunks(axpysChunk()), '))',
+    MODULE_HEAD, `(func (export "reduce") ${params(['tab', 'count', 'coef', 'w', 's0', 'e0', 'partials', 'dtab', 'dcount'])} ${LOCALS}`,
+    '(local.set $yd (local.get $w))', ...chunks([...axpysChunk(), ...dotsChunk('$dtab', '$dcount')]), '))',
   ].join('\n');
 }
 
@@ -193,7 +185,7 @@ export function basisCombineWat(): string {
 /** Multiply-adds (basis vectors × n) from which a sweep goes to the pool; below, the calling thread runs it. */
 const POOL_WORK = 1 << 21;
 
-interface Modules { dots: WebAssembly.Module; axpys: WebAssembly.Module; axpysDots: WebAssembly.Module; combine: WebAssembly.Module }
+interface Modules { dots: WebAssembly.Module; axpysDots: WebAssembly.Module; combine: WebAssembly.Module }
 
 /**
  * `slots` vectors of n float64 in one memory (a recycled one where the pool has it: its first touch is the cost at
@@ -223,11 +215,10 @@ export class BasisSweeps {
     if (!(Number.isInteger(n) && n > 0 && Number.isInteger(slots) && slots > 0)) throw new RangeError(`BasisSweeps: bad shape n = ${n}, slots = ${slots}`);
     const layout = layoutOf(n, slots, poolThreads());
     if (layout.bytes > MAX_BYTES) throw new RangeError(`BasisSweeps: ${slots} vectors of ${n} need ${layout.bytes} bytes, over the 4 GiB of a WebAssembly memory`);
-    const [dots, axpys, axpysDots, combine] = await Promise.all([
-      compileWat('basis-dots', basisDotsWat), compileWat('basis-axpys', basisAxpysWat), compileWat('basis-axpys-dots', basisAxpysDotsWat),
-      compileWat('basis-combine', basisCombineWat),
+    const [dots, axpysDots, combine] = await Promise.all([
+      compileWat('basis-dots', basisDotsWat), compileWat('basis-axpys-dots', basisAxpysDotsWat), compileWat('basis-combine', basisCombineWat),
     ]);
-    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpys, axpysDots, combine }, layout);
+    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpysDots, combine }, layout);
   }
 
   private constructor(n: number, slots: number, memory: WebAssembly.Memory, modules: Modules, layout: ReturnType<typeof layoutOf>) {
@@ -247,41 +238,60 @@ export class BasisSweeps {
     return new Float64Array(this.memory.buffer, this.offset(j), this.n);
   }
 
-  /** c[i] = V_i · V_w for i < count (slots 0…count): the chunks' partial dots summed in chunk order. */
-  async dots(c: Float64Array, count: number, w: number): Promise<void> {
+  /** c[i] = V_i · V_w for i < count; returns V_w · V_w (the same sweep): the chunks' partial dots summed in chunk order. */
+  async dots(c: Float64Array, count: number, w: number): Promise<number> {
     this.check(w, 'slot');
     this.checkCount(count);
-    const { partials } = this.layout;
-    await this.sweep(this.modules.dots, count, (s0, e0) => [this.layout.tab, count, this.offset(w), s0, e0, partials]);
-    this.sumPartials(c, count);
+    const dtab = this.dotTable(count, w);
+    await this.sweep(this.modules.dots, count + 1, (s0, e0) => [dtab, count + 1, this.offset(w), s0, e0, this.layout.partials]);
+    return this.sumPartials(c, count);
   }
 
-  /** V_w ← V_w − Σ_{i<count} c[i]·V_i, then next[i] = V_i · V_w: `subtract` and `dots` in one sweep, the same results. */
-  async subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<void> {
+  /** V_w ← V_w − Σ_{i<count} c[i]·V_i; returns the new V_w · V_w (the same sweep). */
+  subtract(w: number, count: number, c: Float64Array): Promise<number> {
+    return this.subtractThenDots(w, count, c, 0, new Float64Array(0));
+  }
+
+  /** `subtract`, then next[i] = V_i · V_w for i < count: the same results in one sweep; returns the new V_w · V_w. */
+  subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<number> {
+    return this.subtractThenDots(w, count, c, count, next);
+  }
+
+  private async subtractThenDots(w: number, count: number, c: Float64Array, dcount: number, next: Float64Array): Promise<number> {
     this.check(w, 'slot');
     this.checkCount(count);
     const { tab, coef, partials } = this.layout;
     const co = new Float64Array(this.memory.buffer, coef, count);
     for (let i = 0; i < count; i++) co[i] = -c[i]!;
-    await this.sweep(this.modules.axpysDots, 2 * count, (s0, e0) => [tab, count, coef, this.offset(w), s0, e0, partials]);
-    this.sumPartials(next, count);
+    const dtab = this.dotTable(dcount, w);
+    await this.sweep(this.modules.axpysDots, count + dcount + 1, (s0, e0) => [tab, count, coef, this.offset(w), s0, e0, partials, dtab, dcount + 1]);
+    return this.sumPartials(next, dcount);
   }
 
-  /** c[i] = Σ_q partials[q·count + i], over the chunks q in order (from 0, as a running sum would give). */
-  private sumPartials(c: Float64Array, count: number): void {
+  /** The table of slots 0…count − 1 and then w, for dots that also give w·w. */
+  private dotTable(count: number, w: number): number {
+    const { dtab } = this.layout;
+    const t = new Int32Array(this.memory.buffer, dtab, count + 1);
+    for (let i = 0; i < count; i++) t[i] = this.offset(i);
+    t[count] = this.offset(w);
+    return dtab;
+  }
+
+  /**
+   * c[i] = Σ_q partials[q·(count + 1) + i] for i < count, over the chunks q in order (from 0, as a running sum would
+   * give); returns the same sum of entry `count` (w·w).
+   */
+  private sumPartials(c: Float64Array, count: number): number {
     const { chunks, partials } = this.layout;
-    const p = new Float64Array(this.memory.buffer, partials, chunks * count);
+    const stride = count + 1;
+    const p = new Float64Array(this.memory.buffer, partials, chunks * stride);
     c.fill(0, 0, count);
-    for (let q = 0; q < chunks; q++) for (let i = 0; i < count; i++) c[i]! += p[q * count + i]!;
-  }
-
-  /** V_w ← V_w − Σ_{i<count} c[i]·V_i. */
-  async subtract(w: number, count: number, c: Float64Array): Promise<void> {
-    this.check(w, 'slot');
-    this.checkCount(count);
-    const coef = new Float64Array(this.memory.buffer, this.layout.coef, count);
-    for (let i = 0; i < count; i++) coef[i] = -c[i]!;
-    await this.sweep(this.modules.axpys, count, (s0, e0) => [this.layout.tab, count, this.layout.coef, this.offset(w), s0, e0]);
+    let ww = 0;
+    for (let q = 0; q < chunks; q++) {
+      for (let i = 0; i < count; i++) c[i]! += p[q * stride + i]!;
+      ww += p[q * stride + count]!;
+    }
+    return ww;
   }
 
   /** V_t ← Σ_{j<size} Y[j·size + cols[t]]·V_j for t < cols.length, in place (Y row-major size×size). */
@@ -331,11 +341,12 @@ function layoutOf(n: number, slots: number, tasks: number) {
   const chunks = Math.ceil(n / SWEEP_CHUNK);
   const tab = 0;
   const outTab = align16(slots * 4);
-  const coef = 2 * outTab;
+  const dtab = 2 * outTab;
+  const coef = dtab + align16((slots + 1) * 4);
   const partials = coef + align16(slots * slots * 8);
-  const scratch = partials + align16(chunks * slots * 8);
+  const scratch = partials + align16(chunks * (slots + 1) * 8);
   const scratchPerTask = slots * CHUNK_BYTES;
   const base = scratch + tasks * scratchPerTask;
   const stride = align16(n * 8);
-  return { chunks, tasks, tab, outTab, coef, partials, scratch, scratchPerTask, base, stride, bytes: base + slots * stride };
+  return { chunks, tasks, tab, outTab, dtab, coef, partials, scratch, scratchPerTask, base, stride, bytes: base + slots * stride };
 }

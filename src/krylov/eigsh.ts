@@ -191,20 +191,21 @@ function wantedOrder(theta: Float64Array, which: Which): number[] {
   }
 }
 
+/** ‖w‖ from the sum of squares a sweep formed; out of its safe range, the scaled norm. */
+const normFrom = (ww: number, w: Float64Array): number => (ww > 1e-280 && ww < 1e280 ? Math.sqrt(ww) : norm(w));
+
 /** CGS of slot `at` against V[0..count), repeated once by the DGKS test. Returns the coefficients and whether it is (numerically) in span(V). */
 async function orthogonalize(V: LanczosBasis, at: number, count: number, h: Float64Array): Promise<{ wnorm: number; dependent: boolean }> {
   const w = V.column(at);
   h.fill(0, 0, count);
-  let before = norm(w);
   const c = new Float64Array(count);
   const next = new Float64Array(count);
-  await V.dots(c, count, at);
+  let before = normFrom(await V.dots(c, count, at), w);
   for (let pass = 0; pass < 2; pass++) {
     // the first subtraction's sweep also forms the second pass' dots (used only if the DGKS test asks for them)
-    if (pass === 0) await V.subtractAndDots(at, count, c, next);
-    else await V.subtract(at, count, c);
+    const ww = pass === 0 ? await V.subtractAndDots(at, count, c, next) : await V.subtract(at, count, c);
     for (let i = 0; i < count; i++) h[i]! += c[i]!;
-    const after = norm(w);
+    const after = normFrom(ww, w);
     if (after >= Math.SQRT1_2 * before) return { wnorm: after, dependent: false };
     if (pass === 1) return { wnorm: after, dependent: true };
     before = after;

@@ -14,12 +14,12 @@ export interface LanczosBasis {
   readonly slots: number;
   /** Slot j's vector, read and written in place (valid until `release`). */
   column(j: number): Float64Array;
-  /** c[i] = V_i · V_w for i < count. */
-  dots(c: Float64Array, count: number, w: number): Promise<void>;
-  /** V_w ← V_w − Σ_{i<count} c[i]·V_i. */
-  subtract(w: number, count: number, c: Float64Array): Promise<void>;
+  /** c[i] = V_i · V_w for i < count; returns V_w · V_w. */
+  dots(c: Float64Array, count: number, w: number): Promise<number>;
+  /** V_w ← V_w − Σ_{i<count} c[i]·V_i; returns the new V_w · V_w. */
+  subtract(w: number, count: number, c: Float64Array): Promise<number>;
   /** `subtract`, then next[i] = V_i · V_w (i < count): the same results, in one sweep where the kernels can. */
-  subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<void>;
+  subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<number>;
   /** V_t ← Σ_{j<size} Y[j·size + cols[t]]·V_j for t < cols.length (Y row-major size×size). */
   combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void>;
   release(): void;
@@ -51,7 +51,7 @@ export class ArrayBasis implements LanczosBasis {
     return this.V[j]!;
   }
 
-  async dots(c: Float64Array, count: number, w: number): Promise<void> {
+  async dots(c: Float64Array, count: number, w: number): Promise<number> {
     const { V, n } = this;
     const x = V[w]!;
     c.fill(0, 0, count);
@@ -61,9 +61,10 @@ export class ArrayBasis implements LanczosBasis {
       for (; i + 4 <= count; i += 4) dots4(c, i, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, x, s, e);
       for (; i < count; i++) c[i]! += dotRange(V[i]!, x, s, e);
     }
+    return this.selfDot(w);
   }
 
-  async subtract(w: number, count: number, c: Float64Array): Promise<void> {
+  async subtract(w: number, count: number, c: Float64Array): Promise<number> {
     const { V, n } = this;
     const y = V[w]!;
     for (let s = 0; s < n; s += CHUNK) {
@@ -72,11 +73,20 @@ export class ArrayBasis implements LanczosBasis {
       for (; i + 4 <= count; i += 4) axpy4(-c[i]!, -c[i + 1]!, -c[i + 2]!, -c[i + 3]!, V[i]!, V[i + 1]!, V[i + 2]!, V[i + 3]!, y, 0, s, e);
       for (; i < count; i++) axpyRange(-c[i]!, V[i]!, y, 0, s, e);
     }
+    return this.selfDot(w);
   }
 
-  async subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<void> {
+  async subtractAndDots(w: number, count: number, c: Float64Array, next: Float64Array): Promise<number> {
     await this.subtract(w, count, c);
-    await this.dots(next, count, w);
+    return this.dots(next, count, w);
+  }
+
+  /** V_w · V_w by chunks (for n ≤ one chunk, the plain sum of squares). */
+  private selfDot(w: number): number {
+    const x = this.V[w]!;
+    let total = 0;
+    for (let s = 0; s < this.n; s += CHUNK) total += dotRange(x, x, s, Math.min(this.n, s + CHUNK));
+    return total;
   }
 
   async combineInPlace(Y: Float64Array, size: number, cols: readonly number[]): Promise<void> {

@@ -40,9 +40,11 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       const count = slots - 1;
       // dots: grouped by chunk and lane, so to rounding of the plain sums (bound: n·eps·Σ|v||w|)
       const c = new Float64Array(count);
-      await basis.dots(c, count, w);
+      const ww = await basis.dots(c, count, w);
       const c2 = new Float64Array(count);
-      await twin.dots(c2, count, w);
+      const ww2 = await twin.dots(c2, count, w);
+      // w·w from the same sweep: no cancellation, so to a relative n·eps
+      for (const v of [ww, ww2]) expect(Math.abs(v - plainDot(V[w]!, V[w]!))).toBeLessThanOrEqual(2 * n * Number.EPSILON * plainDot(V[w]!, V[w]!));
       for (let i = 0; i < count; i++) {
         const bound = 2 * n * Number.EPSILON * plainDot(V[i]!.map(Math.abs), V[w]!.map(Math.abs));
         expect(Math.abs(c[i]! - plainDot(V[i]!, V[w]!))).toBeLessThanOrEqual(bound);
@@ -50,21 +52,22 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       }
       // the subtraction: entry by entry the plain axpys' rounding
       const coef = Float64Array.from(c, (v, i) => v * (i % 2 ? -1.5 : 1));
-      await basis.subtract(w, count, coef);
-      await twin.subtract(w, count, coef);
+      const after = await basis.subtract(w, count, coef);
+      const after2 = await twin.subtract(w, count, coef);
       const want = plainAxpys(V[w]!, V, Array.from(coef, (v) => -v));
       expect(basis.column(w)).toEqual(want);
       expect(twin.column(w)).toEqual(want);
+      for (const v of [after, after2]) expect(Math.abs(v - plainDot(want, want))).toBeLessThanOrEqual(2 * n * Number.EPSILON * plainDot(want, want));
       // the subtraction and the next dots in one sweep: as the two sweeps apart give them
       const again = new Float64Array(count);
       const saved = basis.column(w).slice();
-      await basis.subtractAndDots(w, count, c, again);
+      const fusedNorm2 = await basis.subtractAndDots(w, count, c, again);
       const subtracted = basis.column(w).slice();
       basis.column(w).set(saved);
       await basis.subtract(w, count, c);
       expect(basis.column(w)).toEqual(subtracted);
       const apart = new Float64Array(count);
-      await basis.dots(apart, count, w);
+      expect(await basis.dots(apart, count, w)).toBe(fusedNorm2);
       expect(again).toEqual(apart);
       // combinations into the first columns, in place: every output from the inputs as they were
       const size = slots - 1;
@@ -94,12 +97,13 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       filled(basis, 3);
       const run = async () => {
         const c = new Float64Array(10);
-        await basis.dots(c, 10, 10);
         const next = new Float64Array(10);
-        await basis.subtractAndDots(10, 10, c, next);
-        await basis.subtract(10, 10, next);
+        const norms = new Float64Array(3);
+        norms[0] = await basis.dots(c, 10, 10);
+        norms[1] = await basis.subtractAndDots(10, 10, c, next);
+        norms[2] = await basis.subtract(10, 10, next);
         await basis.combineInPlace(seededVector(9, 100), 10, [4, 1, 7]);
-        return [c, next, ...Array.from({ length: 11 }, (_, j) => basis.column(j).slice())];
+        return [c, next, norms, ...Array.from({ length: 11 }, (_, j) => basis.column(j).slice())];
       };
       const saved = Array.from({ length: 11 }, (_, j) => basis.column(j).slice());
       const pooled = await run();
