@@ -1,13 +1,15 @@
 /**
  * A basis of long vectors (Lanczos' V, n × slots float64) held in one WebAssembly memory, and the sweeps a Krylov
- * method makes over it in WASM SIMD (f64x2): dots against every basis vector, the subtraction of their combination,
- * and combinations written back in place (thick-restart Ritz vectors). The kernels read the basis where it lies:
- * its vectors are views of the memory, handed to the operator's product without a copy.
+ * method makes over it in WASM SIMD (f64x2): dots against every basis vector (and w·w), the subtraction of their
+ * combination fused with the next pass' dots, and combinations written back in place (thick-restart Ritz vectors).
+ * The kernels read the basis where it lies: its vectors are views of the memory, handed to the operator's product
+ * without a copy.
  *
- * Each sweep runs chunk by chunk (CHUNK entries): the chunk of the vector being updated (or of the outputs being
+ * Each sweep runs chunk by chunk (SWEEP_CHUNK entries): the chunk of the vector being updated (or of the outputs being
  * formed) stays in cache while every basis vector's chunk streams past once, four basis vectors per pass. Axpy-like
  * entries are rounded as plain axpys round them (one term at a time, no fused multiply-add); a dot sums even and
- * odd entries of a chunk apart (the two lanes) and adds the chunks in order.
+ * odd entries of a chunk apart (the two lanes), and the chunks' sums are added in chunk order — so every result is
+ * the same whether a sweep runs on the calling thread or is split over the pool.
  */
 import { compileWat, runRowRanges } from './reduce.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';

@@ -237,7 +237,7 @@ interface LanczosOutcome {
   matvecs: number;
 }
 
-/** x ← x / d, entry by entry (a small function of its own: the loop inside the long async one below ran slowly). */
+/** x ← x / d, entry by entry (division, not a product with 1/d: the rounding of the plain loop it replaces). */
 function divideBy(x: Float64Array, d: number): void {
   for (let i = 0; i < x.length; i++) x[i]! /= d;
 }
