@@ -206,7 +206,35 @@ function readLimits(limits: GPUSupportedLimits): GpuLimits {
 
 const lostDevices = new WeakSet<GPUDevice>();
 
+/** The uncaptured errors a device has raised: how many, and the last one's message. */
+export interface UncapturedErrors {
+  count: number;
+  last: string;
+}
+
+const uncaptured = new WeakMap<GPUDevice, UncapturedErrors>();
+
+/**
+ * Counts the device's uncaptured errors (those raised outside an error scope), from the first call on for that
+ * device. A product that reads the count before its submit and again after its map knows whether anything failed
+ * in between without an error scope per product (pushErrorScope/popErrorScope cost a promise round trip each
+ * time); Dawn raises a submit's validation error during the submit itself.
+ */
+export function uncapturedErrors(device: GPUDevice): UncapturedErrors {
+  let errors = uncaptured.get(device);
+  if (!errors) {
+    const record: UncapturedErrors = { count: 0, last: '' };
+    device.addEventListener('uncapturederror', (event) => {
+      record.count++;
+      record.last = (event as GPUUncapturedErrorEvent).error?.message ?? String(event);
+    });
+    uncaptured.set(device, (errors = record));
+  }
+  return errors;
+}
+
 function watchLoss(ctx: GpuContext): void {
+  uncapturedErrors(ctx.device);
   void ctx.device.lost.then((info) => {
     ctx.lost = `${info.reason}${info.message ? `: ${info.message}` : ''}`;
     lostDevices.add(ctx.device);

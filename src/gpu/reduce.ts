@@ -20,7 +20,7 @@
 import type { BoundData, Node } from '../formula/ast.js';
 import { Pm, Vi, Vj } from '../formula/builder.js';
 import { collectVariables } from '../formula/analyze.js';
-import { acquireGpu, knownGpu, type GpuContext, type GpuLimits } from './device.js';
+import { acquireGpu, knownGpu, uncapturedErrors, type GpuContext, type GpuLimits, type UncapturedErrors } from './device.js';
 import { describeValue } from '../operators/validate.js';
 import { mulberry32 } from '../krylov/random.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
@@ -702,15 +702,14 @@ function uploadArrays(plan: Plan): Float32Array<ArrayBuffer>[] {
   return (plan.uploads ??= plan.colBlocks.map((cb) => new Float32Array(plan.passes * cb.count * plan.width * (plan.compensated ? 4 : 1))));
 }
 
-/**
- * Encodes and submits the product whose right-hand sides are written (one per entry of `scales`), waits for the
- * readback and returns the columns (float64, unscaled); t0, t1 bound the upload, for the profile.
- */
-async function submitAndRead(plan: Plan, n: number, scales: readonly number[], t0: number, t1: number): Promise<Float64Array[]> {
+/** A plan's timestamp queries and their buffers (profiling with 'timestamp-query' only). */
+type Profiler = NonNullable<Plan['profiler']>;
+
+/** Records the plan's dispatches and result copies (with the pass timestamps when profiling) and submits them. */
+function encodeAndSubmit(plan: Plan): Profiler | undefined {
   const { ctx, width: W, passes } = plan;
   const { device } = ctx;
   const F = plan.compensated ? 2 : 1;
-  device.pushErrorScope('validation');
   const encoder = device.createCommandEncoder();
   const profiler = profiling && ctx.timestamps ? (plan.profiler ??= {
     querySet: device.createQuerySet({ type: 'timestamp', count: 2 }),
@@ -732,6 +731,59 @@ async function submitAndRead(plan: Plan, n: number, scales: readonly number[], t
     encoder.copyBufferToBuffer(profiler.resolve, 0, profiler.read, 0, 16);
   }
   device.queue.submit([encoder.finish()]);
+  return profiler;
+}
+
+/** The error of a failed readback map: most often a lost device whose `lost` promise has not settled yet. */
+async function mapFailure(ctx: GpuContext, error: unknown): Promise<Error> {
+  await Promise.race([ctx.device.lost, new Promise((resolve) => setTimeout(resolve, 100))]);
+  if (ctx.lost) return lostError(ctx, error);
+  return new Error(`GPU readback failed: ${(error as Error).message}`, { cause: error });
+}
+
+/** The compute pass's device time in ms, from the profiler's timestamps. */
+async function passTimeMs(profiler: Profiler): Promise<number> {
+  await profiler.read.mapAsync(MAP_READ);
+  const [begin, end] = new BigUint64Array(profiler.read.getMappedRange());
+  profiler.read.unmap();
+  return Number(end! - begin!) / 1e6;
+}
+
+/**
+ * The mapped staging buffer's results, unscaled, into `out` (one float64 array per column), then unmapped. One
+ * bulk copy out of the mapping first: mapped memory may be uncached, where element-wise strided reads cost ~20 ns
+ * each (H100 machine: 23 ms of a 336 ms product at n = 2²⁰ before this copy).
+ */
+function unpackMapped(plan: Plan, out: readonly Float64Array[], scales: readonly number[]): void {
+  const W = plan.width;
+  const range = new Float32Array(plan.staging.getMappedRange());
+  const mapped = (plan.readback ??= new Float32Array(range.length));
+  mapped.set(range);
+  plan.staging.unmap();
+  for (const rb of plan.rowBlocks) {
+    const base0 = rb.stagingOffset / 4;
+    if (plan.compensated) {
+      out.forEach((col, c) => unpackPairs(col, rb.start, mapped, base0 + c * rb.count * 2, rb.count, 1 / scales[c]!));
+      continue;
+    }
+    out.forEach((col, c) => {
+      const p = Math.floor(c / W);
+      const lane = c % W;
+      const base = base0 + p * rb.count * W + lane;
+      unpackColumn(col, rb.start, mapped, base, W, rb.count, 1 / scales[c]!);
+    });
+  }
+}
+
+/**
+ * Encodes and submits the product whose right-hand sides are written (one per entry of `scales`), waits for the
+ * readback and returns the columns (float64, unscaled); t0, t1 bound the upload, for the profile.
+ */
+async function submitAndRead(plan: Plan, n: number, scales: readonly number[], t0: number, t1: number): Promise<Float64Array[]> {
+  const { ctx } = plan;
+  const { device } = ctx;
+  device.pushErrorScope('validation');
+  const profiler = encodeAndSubmit(plan);
   const validation = device.popErrorScope();
   const t2 = performance.now();
   let t3 = t2;
@@ -740,56 +792,31 @@ async function submitAndRead(plan: Plan, n: number, scales: readonly number[], t
     t3 = performance.now();
   } catch (error) {
     await validation.catch(() => undefined);
-    // a failed map is most often a lost device whose `lost` promise has not settled yet
-    await Promise.race([ctx.device.lost, new Promise((resolve) => setTimeout(resolve, 100))]);
-    if (ctx.lost) throw lostError(ctx, error);
-    throw new Error(`GPU readback failed: ${(error as Error).message}`, { cause: error });
+    throw await mapFailure(ctx, error);
   }
   let stillMapped = true;
   try {
     const invalid = await validation;
     if (invalid) throw new Error(`GPU validation error in a kernel product: ${invalid.message}`);
-    let passMs = NaN;
-    if (profiler) {
-      await profiler.read.mapAsync(MAP_READ);
-      const [begin, end] = new BigUint64Array(profiler.read.getMappedRange());
-      passMs = Number(end! - begin!) / 1e6;
-      profiler.read.unmap();
-    }
+    const passMs = profiler ? await passTimeMs(profiler) : NaN;
     const t4 = performance.now();
-    // one bulk copy out of the mapping: mapped memory may be uncached, where element-wise strided reads cost
-    // ~20 ns each (H100 machine: 23 ms of a 336 ms product at n = 2²⁰ before this copy)
-    const range = new Float32Array(plan.staging.getMappedRange());
-    const mapped = (plan.readback ??= new Float32Array(range.length));
-    mapped.set(range);
-    plan.staging.unmap();
-    stillMapped = false;
     // the columns as views of one column-major buffer: a Block wraps them without a copy (Block.adoptColumns)
     const all = new Float64Array(n * scales.length);
     const out = scales.map((_, c) => all.subarray(c * n, (c + 1) * n));
-    for (const rb of plan.rowBlocks) {
-      const base0 = rb.stagingOffset / 4;
-      if (plan.compensated) {
-        out.forEach((col, c) => unpackPairs(col, rb.start, mapped, base0 + c * rb.count * 2, rb.count, 1 / scales[c]!));
-        continue;
-      }
-      out.forEach((col, c) => {
-        const p = Math.floor(c / W);
-        const lane = c % W;
-        const base = base0 + p * rb.count * W + lane;
-        unpackColumn(col, rb.start, mapped, base, W, rb.count, 1 / scales[c]!);
-      });
-    }
-    if (profiling) { // host phases everywhere; passMs NaN where the device has no timestamps
-      lastProfile = {
-        passMs, uploadMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, readbackMs: performance.now() - t4,
-        rows: n, columns: scales.length,
-      };
-    }
+    stillMapped = false;
+    unpackMapped(plan, out, scales);
+    if (profiling) recordProfile(passMs, t0, t1, t2, t3, t4, n, scales.length);
     return out;
   } finally {
     if (stillMapped) plan.staging.unmap();
   }
+}
+
+/** The host phases of the last product (profiling on; passMs NaN where the device has no timestamps). */
+function recordProfile(passMs: number, t0: number, t1: number, t2: number, t3: number, t4: number, rows: number, columns: number): void {
+  lastProfile = {
+    passMs, uploadMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, readbackMs: performance.now() - t4, rows, columns,
+  };
 }
 
 // Host loops of a product, each in a small function of its own: V8 optimises those after a few calls,
@@ -906,24 +933,75 @@ const FAST_MAX_SQUARES = 2 ** 40;
  * before this returns: the caller may reuse it at once.
  */
 export function tryGpuMatvec(
-  formula: Node, n: number, m: number, x: Float64Array | Float32Array, options: GpuKernelOptions = {},
+  formula: Node, n: number, m: number, x: Float64Array | Float32Array, options?: GpuKernelOptions,
 ): Promise<Float64Array> | undefined {
   const ctx = knownGpu();
   if (!ctx || x.length !== m) return undefined;
-  const plan = cachesFor(ctx.device).ready.get(formula)?.get(`1|${optionsKey(options)}`);
+  const plan = cachesFor(ctx.device).ready.get(formula)?.get(oneColumnKey(options));
   if (!plan || plan.queued > 0 || plan.compensated) return undefined;
   const t0 = performance.now();
   const uploads = uploadArrays(plan);
   let squares = 0;
-  for (const [b, cb] of plan.colBlocks.entries()) squares += convertSquares(uploads[b]!, x, cb.start, cb.count);
+  for (const [b, cb] of plan.colBlocks.entries()) {
+    // one call site per input type: each loop stays monomorphic
+    squares += x instanceof Float64Array ? convertSquares(uploads[b]!, x, cb.start, cb.count) : convertSquares32(uploads[b]!, x, cb.start, cb.count);
+  }
   if (!(squares >= m * FAST_MIN_SQUARES && squares <= FAST_MAX_SQUARES)) return undefined;
+  // no error scope: errors raised from the first write to the map are counted by the device (see uncapturedErrors)
+  const errors = uncapturedErrors(ctx.device);
+  const before = errors.count;
   for (const [b, cb] of plan.colBlocks.entries()) ctx.device.queue.writeBuffer(cb.rhs, 0, uploads[b]!);
   const t1 = performance.now();
-  return enqueue(plan, async () => (await submitAndRead(plan, n, [1], t0, t1))[0]!);
+  const profiler = encodeAndSubmit(plan);
+  const t2 = performance.now();
+  plan.queued++;
+  const result = readOneColumn(plan, n, errors, before, profiler, [t0, t1, t2]);
+  plan.chain = result.catch(() => undefined); // a general product on this plan waits for this one
+  return result;
 }
 
+/** The plan-cache key of a one-column product with these options (`options` undefined: the default key, kept). */
+function oneColumnKey(options: GpuKernelOptions | undefined): string {
+  if (options === undefined) return (DEFAULT_ONE_COLUMN_KEY ??= `1|${optionsKey({})}`);
+  return `1|${optionsKey(options)}`;
+}
+let DEFAULT_ONE_COLUMN_KEY: string | undefined;
+
+/**
+ * The readback of `tryGpuMatvec`'s submitted product: the output is allocated while the device runs the kernel,
+ * and any error the device raised since `before` (a destroyed buffer, a failed submit: the staging buffer would
+ * then hold an older product's results) fails the product. Releases the plan (`queued`) however it ends.
+ */
+async function readOneColumn(
+  plan: Plan, n: number, errors: UncapturedErrors, before: number, profiler: Profiler | undefined, [t0, t1, t2]: readonly number[],
+): Promise<Float64Array> {
+  let stillMapped = false;
+  try {
+    const mapping = plan.staging.mapAsync(MAP_READ);
+    const out = new Float64Array(n);
+    try {
+      await mapping;
+    } catch (error) {
+      throw await mapFailure(plan.ctx, error);
+    }
+    stillMapped = true;
+    const t3 = performance.now();
+    if (errors.count !== before) throw new Error(`GPU validation error in a kernel product: ${errors.last}`);
+    const passMs = profiler ? await passTimeMs(profiler) : NaN;
+    const t4 = performance.now();
+    stillMapped = false;
+    unpackMapped(plan, [out], ONE_SCALE);
+    if (profiling) recordProfile(passMs, t0!, t1!, t2!, t3, t4, n, 1);
+    return out;
+  } finally {
+    if (stillMapped) plan.staging.unmap();
+    plan.queued--;
+  }
+}
+const ONE_SCALE: readonly number[] = [1];
+
 /** data[j] = src[start + j] (float64 → float32) for j < count; returns Σ src_j² (four sums: no single add chain). */
-function convertSquares(data: Float32Array, src: Float64Array | Float32Array, start: number, count: number): number {
+function convertSquares(data: Float32Array, src: Float64Array, start: number, count: number): number {
   let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
   for (; j + 4 <= count; j += 4) {
     const a = src[start + j]!, b = src[start + j + 1]!, c = src[start + j + 2]!, d = src[start + j + 3]!;
@@ -936,6 +1014,18 @@ function convertSquares(data: Float32Array, src: Float64Array | Float32Array, st
     s0 += a * a;
   }
   return s0 + s1 + s2 + s3;
+}
+
+/** `convertSquares` for float32 input (a copy; Σ src_j² in float64). */
+function convertSquares32(data: Float32Array, src: Float32Array, start: number, count: number): number {
+  data.set(src.subarray(start, start + count));
+  let s0 = 0, s1 = 0;
+  for (let j = 0; j < count; j++) {
+    const a = data[j]!;
+    if (j & 1) s1 += a * a;
+    else s0 += a * a;
+  }
+  return s0 + s1;
 }
 
 /** Builds (and caches) the plan of an `ncols`-column product ahead of it: pipeline compiled, buffers allocated. */

@@ -2,13 +2,15 @@
  * The one-column fast path of GPU products (`tryGpuMatvec`): after the first product has built the plan, K.matvec
  * converts x straight into the upload array. Checked against the float64 dense K (independent closed form), and
  * against the general path on the inputs the fast path must hand over: non-finite, huge, tiny and zero vectors,
- * Float32Array input, number[] input, products in flight at once, and x mutated right after the call.
+ * Float32Array input, number[] input, products in flight at once, and x mutated right after the call. A product
+ * whose commands the device refused (a destroyed buffer) fails with the device's message on both paths, instead of
+ * returning the staging buffer's older results.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { gaussianKernel } from '../../src/index.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { seededPoints, seededVector } from '../random-data.js';
-import { hasGpu } from './gpu-env.js';
+import { gpu, hasGpu } from './gpu-env.js';
 
 afterAll(async () => {
   await shutdownCpuPool();
@@ -18,9 +20,8 @@ const n = 300;
 const sigma = 0.3;
 const x = seededPoints(11, n, 3, { float32: true });
 
-/** y = K v in float64 from the closed form exp(−|x_i − x_j|²/(2σ²)). */
-function denseProduct(v: ArrayLike<number>): Float64Array {
-  const rows = x;
+/** y = K v in float64 from the closed form exp(−|x_i − x_j|²/(2σ²)) (on the points x unless others are given). */
+function denseProduct(v: ArrayLike<number>, rows: number[][] = x): Float64Array {
   const y = new Float64Array(n);
   for (let i = 0; i < n; i++) {
     let s = 0;
@@ -80,5 +81,47 @@ describe.runIf(hasGpu)('GPU one-column products after the first (fast path)', ()
     for (const u of inputs) u.fill(1e6); // the products read x before matvec returned
     const ys = await Promise.all(pending);
     ys.forEach((y, t) => expect(relErr(y, denseProduct(vs[t]!))).toBeLessThan(1e-5));
+  });
+});
+
+describe.runIf(hasGpu)('GPU products whose commands the device refuses', () => {
+  /** K on fresh points, with the buffers its first product creates (its plan's and its points'). */
+  async function operatorWithBuffers(seed: number) {
+    const device = gpu!.device;
+    const created: GPUBuffer[] = [];
+    const createBuffer = device.createBuffer;
+    device.createBuffer = function (this: GPUDevice, descriptor: GPUBufferDescriptor) {
+      const buffer = createBuffer.call(this, descriptor);
+      created.push(buffer);
+      return buffer;
+    };
+    const K = gaussianKernel(seededPoints(seed, n, 3), { sigma, backend: 'gpu' });
+    try {
+      await K.matvec(seededVector(seed, n));
+    } finally {
+      device.createBuffer = createBuffer;
+    }
+    return { K, created };
+  }
+  // the kernel's results (STORAGE 0x80 | COPY_SRC 0x4): destroyed, the submit is refused and the staging keeps the last product
+  const isOutput = (b: GPUBuffer) => b.usage === (0x80 | 0x4);
+
+  it('a destroyed output buffer fails the fast path and the general path with a validation error', async () => {
+    const { K, created } = await operatorWithBuffers(31);
+    const v = seededVector(32, n);
+    await K.matvec(v); // the fast path works before
+    const outputs = created.filter(isOutput);
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const b of outputs) b.destroy();
+    await expect(K.matvec(v)).rejects.toThrow(/GPU validation error in a kernel product: .*destroyed/s);
+    await expect(K.matvec(Array.from(v))).rejects.toThrow(/GPU validation error in a kernel product: .*destroyed/s);
+    await expect(K.matvec(v)).rejects.toThrow(/GPU validation error/); // and again: nothing stale comes back
+  });
+
+  it('a failed product does not fail the next products of other operators', async () => {
+    const { K } = await operatorWithBuffers(33);
+    const v = seededVector(34, n);
+    const want = denseProduct(v, seededPoints(33, n, 3));
+    for (let r = 0; r < 3; r++) expect(relErr(await K.matvec(v), want)).toBeLessThan(1e-5);
   });
 });
