@@ -11,7 +11,10 @@
  *             (../shared/device/keops_scheme_ref.cu) on the same sizes and prints the ratios. Kernel-shape flags as
  *             bench/gpu.ts: --rows --wg --tile --splits --target --direct; --reps=R (whole calls), --profile-reps=P.
  *             Then (unless --no-upload-paths) the host cost of an upload of the smallest size on the raw device:
- *             queue.writeBuffer against a persistent MAP_WRITE staging buffer.
+ *             queue.writeBuffer against a persistent MAP_WRITE staging buffer; and (unless --no-steps) each step of
+ *             the one-column fast path (`tryGpuMatvec`) timed alone on the raw device at that size, with a trivial
+ *             kernel in its place: the host cost of every step, and the alternatives (error scopes, reading the
+ *             mapping directly) beside them (--steps-n= another size: llvmpipe's dry run at 65,536).
  *   host      the host side of a whole K.matvec at --n=65536 without an n×n kernel (n×64 and 64×n operators: their
  *             readback and upload phases), for llvmpipe, where submit runs the kernel; --reps=200.
  *   eigsh     eigsh(K, 5) end to end at --n=1048576 (tol 1e-6, seed 1; --ncv=).
@@ -127,6 +130,7 @@ async function products() {
     await K.dispose();
   }
   if (!args.includes('--no-upload-paths')) await uploadPaths(Math.min(...sizes), num('reps', 200, 50));
+  if (!args.includes('--no-steps')) await fastPathSteps(num('steps-n', Math.min(...sizes), Math.min(...sizes)), num('reps', 200, 50));
   const ref = flag('ref');
   if (ref) {
     if (!existsSync(ref)) throw new Error(`--ref=${ref}: no such binary (build it: nvcc -O3 -arch=sm_90 -o ${ref} keops_scheme_ref.cu)`);
@@ -219,6 +223,112 @@ async function uploadPaths(n, reps) {
   log({ kind: 'upload-paths', n, reps, writeBuffer: med(steps.a), mappedStaging: med(steps.b) });
   dst.destroy();
   staging.destroy();
+}
+
+/** `tryGpuMatvec`'s conversion loop (src/gpu/reduce.ts convertSquares), copied: its cost alone. */
+function convertSquares(data, src) {
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
+  const count = src.length;
+  for (; j + 4 <= count; j += 4) {
+    const a = src[j], b = src[j + 1], c = src[j + 2], d = src[j + 3];
+    data[j] = a; data[j + 1] = b; data[j + 2] = c; data[j + 3] = d;
+    s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+  }
+  for (; j < count; j++) { const a = src[j]; data[j] = a; s0 += a * a; }
+  return s0 + s1 + s2 + s3;
+}
+
+/**
+ * The one-column fast path's steps, each timed alone on the raw device (no library code) at n: a trivial kernel
+ * (y = 2x, dispatched twice like the kernel and its split sum) stands in for the Gaussian, so `mapWait` is the
+ * round trip of a near-empty submit. Steps in the library's order: allocate the float64 output, convert x with its
+ * sum of squares, writeBuffer, encode, submit, wait for the map, getMappedRange, bulk copy out of the mapping,
+ * float32 → float64 into the output, unmap. Alternatives beside them: pushErrorScope + popErrorScope around the
+ * encode and submit, with the await of the pop (`scopes`, what the fast path no longer pays); and float32 → float64
+ * straight from the mapping (`directFromMapping`, in place of copy + toFloat64; its map measured as `mapWait2`).
+ * One microtask hop (`hop`) for scale. Medians in ms.
+ */
+async function fastPathSteps(n, reps) {
+  const { acquireGpu } = await import('../dist/gpu/device.js');
+  const { device } = await acquireGpu();
+  const rand = mulberry32(10);
+  const x = Float64Array.from({ length: n }, () => rand() - 0.5);
+  const module = device.createShaderModule({
+    code: `@group(0) @binding(0) var<storage, read> X: array<f32>;
+@group(0) @binding(1) var<storage, read_write> Y: array<f32>;
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < arrayLength(&Y)) { Y[g.x] = 2.0 * X[g.x]; } }`,
+  });
+  const pipeline = await device.createComputePipelineAsync({ layout: 'auto', compute: { module, entryPoint: 'main' } });
+  const rhs = device.createBuffer({ size: 4 * n, usage: 0x80 | 0x8 }); // STORAGE | COPY_DST
+  const out = device.createBuffer({ size: 4 * n, usage: 0x80 | 0x4 }); // STORAGE | COPY_SRC
+  const staging = device.createBuffer({ size: 4 * n, usage: 0x1 | 0x8 }); // MAP_READ | COPY_DST
+  const bindGroup = device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries: [{ binding: 0, resource: { buffer: rhs } }, { binding: 1, resource: { buffer: out } }] });
+  const upload = new Float32Array(n);
+  const readback = new Float32Array(n);
+  const encode = () => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    for (let k = 0; k < 2; k++) {
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, bindGroup);
+      pass.dispatchWorkgroups(Math.ceil(n / 256));
+    }
+    pass.end();
+    encoder.copyBufferToBuffer(out, 0, staging, 0, 4 * n);
+    return encoder.finish();
+  };
+  const rows = [];
+  let check = 0;
+  for (let r = 0; r < reps + 20; r++) {
+    const t = [performance.now()];
+    const y = new Float64Array(n);
+    t.push(performance.now());
+    check += convertSquares(upload, x);
+    t.push(performance.now());
+    device.queue.writeBuffer(rhs, 0, upload);
+    t.push(performance.now());
+    const commands = encode();
+    t.push(performance.now());
+    device.queue.submit([commands]);
+    t.push(performance.now());
+    await staging.mapAsync(0x1);
+    t.push(performance.now());
+    const range = new Float32Array(staging.getMappedRange());
+    t.push(performance.now());
+    readback.set(range);
+    t.push(performance.now());
+    y.set(readback);
+    t.push(performance.now());
+    staging.unmap();
+    t.push(performance.now());
+    check += y[n - 1];
+    // alternatives
+    const s0 = performance.now();
+    device.pushErrorScope('validation');
+    device.queue.submit([encode()]);
+    const pop = device.popErrorScope();
+    const s1 = performance.now();
+    await staging.mapAsync(0x1);
+    const s2 = performance.now();
+    if (await pop) throw new Error('validation error in the step bench');
+    const s3 = performance.now();
+    y.set(new Float32Array(staging.getMappedRange()));
+    staging.unmap();
+    const s4 = performance.now();
+    await Promise.resolve();
+    const s5 = performance.now();
+    if (r < 20) continue;
+    const step = (k) => t[k + 1] - t[k];
+    rows.push({
+      allocate: step(0), convert: step(1), writeBuffer: step(2), encode: step(3), submit: step(4), mapWait: step(5),
+      getMappedRange: step(6), copyOut: step(7), toFloat64: step(8), unmap: step(9), total: t[10] - t[0],
+      scopesAroundSubmit: s1 - s0 - step(3) - step(4), scopesAwaitPop: s3 - s2, mapWait2: s2 - s1, directFromMapping: s4 - s3, hop: s5 - s4,
+    });
+  }
+  const med = Object.fromEntries(Object.keys(rows[0]).map((k) => [k, +median(rows.map((x) => x[k])).toFixed(4)]));
+  log({ kind: 'fast-path-steps', n, reps, ...med, checksum: sig(check, 3) });
+  for (const b of [rhs, out, staging]) b.destroy();
 }
 
 // ------------------------------------------------------------------ 2. eigsh
