@@ -238,6 +238,18 @@ function convertSquares(data, src) {
   return s0 + s1 + s2 + s3;
 }
 
+/** The alternative to `convertSquares`: the runtime's converting copy, then Σ x_j² over the float32 copy. */
+function nativeThenSquares(data, src) {
+  data.set(src);
+  let s0 = 0, s1 = 0, s2 = 0, s3 = 0, j = 0;
+  for (; j + 4 <= data.length; j += 4) {
+    const a = data[j], b = data[j + 1], c = data[j + 2], d = data[j + 3];
+    s0 += a * a; s1 += b * b; s2 += c * c; s3 += d * d;
+  }
+  for (; j < data.length; j++) s0 += data[j] * data[j];
+  return s0 + s1 + s2 + s3;
+}
+
 /**
  * The one-column fast path's steps, each timed alone on the raw device (no library code) at n: a trivial kernel
  * (y = 2x, dispatched twice like the kernel and its split sum) stands in for the Gaussian, so `mapWait` is the
@@ -245,7 +257,8 @@ function convertSquares(data, src) {
  * sum of squares, writeBuffer, encode, submit, wait for the map, getMappedRange, bulk copy out of the mapping,
  * float32 → float64 into the output, unmap. Alternatives beside them: pushErrorScope + popErrorScope around the
  * encode and submit, with the await of the pop (`scopes`, what the fast path no longer pays); and float32 → float64
- * straight from the mapping (`directFromMapping`, in place of copy + toFloat64; its map measured as `mapWait2`).
+ * straight from the mapping (`directFromMapping`, in place of copy + toFloat64; its map measured as `mapWait2`);
+ * the runtime's converting copy and then the sum of squares over float32 (`convertNative`, in place of convert).
  * One microtask hop (`hop`) for scale. Medians in ms.
  */
 async function fastPathSteps(n, reps) {
@@ -318,12 +331,14 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < arrayLength(&Y)
     const s4 = performance.now();
     await Promise.resolve();
     const s5 = performance.now();
+    check += nativeThenSquares(upload, x);
+    const s6 = performance.now();
     if (r < 20) continue;
     const step = (k) => t[k + 1] - t[k];
     rows.push({
       allocate: step(0), convert: step(1), writeBuffer: step(2), encode: step(3), submit: step(4), mapWait: step(5),
       getMappedRange: step(6), copyOut: step(7), toFloat64: step(8), unmap: step(9), total: t[10] - t[0],
-      scopesAroundSubmit: s1 - s0 - step(3) - step(4), scopesAwaitPop: s3 - s2, mapWait2: s2 - s1, directFromMapping: s4 - s3, hop: s5 - s4,
+      scopesAroundSubmit: s1 - s0 - step(3) - step(4), scopesAwaitPop: s3 - s2, mapWait2: s2 - s1, directFromMapping: s4 - s3, hop: s5 - s4, convertNative: s6 - s5,
     });
   }
   const med = Object.fromEntries(Object.keys(rows[0]).map((k) => [k, +median(rows.map((x) => x[k])).toFixed(4)]));

@@ -443,8 +443,15 @@ export class KernelOperator extends LinearOperator {
   }
 
   /** y = K x; on the GPU by `tryGpuMatvec`'s one-pass path where it applies (x neither copied nor scanned first). */
-  override async matvec(x: VectorLike): Promise<Float64Array> {
-    return this.fastGpuMatvec(x) ?? super.matvec(x);
+  override matvec(x: VectorLike): Promise<Float64Array> {
+    // not async: the fast path's promise goes back as it is (an async wrapper costs microtask hops per call)
+    let fast: Promise<Float64Array> | undefined;
+    try {
+      fast = this.fastGpuMatvec(x);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return fast ?? super.matvec(x);
   }
 
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
