@@ -194,12 +194,26 @@ export class TallMatrix {
 
   /** Sets column t of F to `values` (n entries), in the stored copy too. */
   setColumn(t: number, values: Float64Array): Promise<void> {
+    return this.setColumns(t, 1, values);
+  }
+
+  /**
+   * Sets columns t0 … t0 + count − 1 of F from `values` (count columns of n entries each, one after another), in the
+   * stored copy too: row by row, so each row's count entries land in one cache line or two rather than count strided
+   * writes a row apart (a pivoted Cholesky writing one column per step spent seconds in those misses at n = 20,000).
+   */
+  setColumns(t0: number, count: number, values: Float64Array): Promise<void> {
     return this.serial(async () => {
       const { rows: n, cols: r } = this;
-      for (let i = 0; i < n; i++) this.data[i * r + t] = values[i]!;
-      if (this.memory) {
-        const f = new Float64Array(this.memory.buffer, 0, n * r);
-        for (let i = 0; i < n; i++) f[i * r + t] = values[i]!;
+      if (!(Number.isInteger(t0) && Number.isInteger(count) && t0 >= 0 && count >= 0 && t0 + count <= r) || values.length < n * count) {
+        throw new RangeError(`TallMatrix.setColumns: columns ${t0}…${t0 + count - 1} of ${r} from ${values.length} values (${n} rows)`);
+      }
+      const targets = this.memory ? [this.data, new Float64Array(this.memory.buffer, 0, n * r)] : [this.data];
+      for (const f of targets) {
+        for (let i = 0; i < n; i++) {
+          const at = i * r + t0;
+          for (let c = 0; c < count; c++) f[at + c] = values[c * n + i]!;
+        }
       }
     });
   }
@@ -213,7 +227,7 @@ export class TallMatrix {
   gram(): Promise<Float64Array> {
     return this.serial(async () => {
       const r = this.cols;
-      const G = await this.crossNow(this.data, r, true);
+      const G = await this.crossNow(undefined, r, true);
       for (let t = 1; t < r; t++) for (let c = 0; c < t; c++) G[t * r + c] = G[c * r + t]!;
       return G;
     });
@@ -246,16 +260,27 @@ export class TallMatrix {
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, n, k, L.kPad);
   }
 
-  private async crossNow(X: Float64Array, k: number, upper = false): Promise<Float64Array> {
+  /** Fᵀ·X, or FᵀF where X is undefined: read from F's own copy for an even r (no n×r input written, no room for one). */
+  private async crossNow(X: Float64Array | undefined, k: number, upper = false): Promise<Float64Array> {
     const { rows: n, cols: r } = this;
-    if (X.length !== n * k) throw new RangeError(`TallMatrix.crossT: ${X.length} entries for ${n}x${k}`);
-    const L = this.layout(k);
-    writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, X, n, k, L.kPad);
+    if (X && X.length !== n * k) throw new RangeError(`TallMatrix.crossT: ${X.length} entries for ${n}x${k}`);
+    const L = X ? this.layout(k) : this.gramLayout();
+    const input = X ?? (L.inOffset === 0 ? undefined : this.data); // odd r: F copied padded
+    if (input) writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, input, n, k, L.kPad);
     const module = upper ? await compileWat('tall-gram', () => tallCrossWat(true)) : await compileWat('tall-cross', () => tallCrossWat());
     const tasks = taskCount(upper ? (n * r * k) / 2 : n * r * k, r);
     const boundary = upper ? splitTriangle(r, tasks) : split(r, tasks);
     await runRowRanges(module, L.memory, tasks, boundary, (_t, a, b) => [a, b, 0, r, n, L.inOffset, L.kPad * 8, L.outOffset]);
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, r, k, L.kPad);
+  }
+
+  /** FᵀF reads F at 0 as its input (row stride r: r even, so F's rows are its own padded layout); only r×r of output room. */
+  private gramLayout(): { memory: WebAssembly.Memory; inOffset: number; outOffset: number; kPad: number } {
+    const r = this.cols;
+    if (r % 2 === 1) return this.layout(r);
+    const k = Math.ceil((r * r) / Math.max(this.rows, r)); // input room (unused here) and output room together hold r×r
+    const { memory, inOffset } = this.layout(k + (k & 1));
+    return { memory, inOffset: 0, outOffset: inOffset, kPad: r };
   }
 
   /** F at 0, then room for an n×kPad input and an n×kPad output; a wider k than before gets a larger memory (F copied once). */
