@@ -179,11 +179,16 @@ export class TallMatrix {
   private capacity = 0; // columns k the memory has room for
   private queue: Promise<unknown> = Promise.resolve(); // products share the workspace: one at a time
 
-  constructor(data: Float64Array, rows: number, cols: number) {
+  /**
+   * `reserveColumns`: blocks of up to this many columns fit the first memory made (untouched room costs no pages), so
+   * that a factor built column by column, then multiplied by wider blocks, is copied into a memory once.
+   */
+  constructor(data: Float64Array, rows: number, cols: number, reserveColumns = 0) {
     if (data.length !== rows * cols) throw new RangeError(`TallMatrix: ${data.length} entries for ${rows}x${cols}`);
     this.data = data;
     this.rows = rows;
     this.cols = cols;
+    this.capacity = reserveColumns + (reserveColumns & 1);
   }
 
   /** F·Z for Z r×k (row-major): n×k, row-major; with `len` < r, F[:, :len]·Z[:len, :] (Z's other rows unread). */
@@ -288,7 +293,7 @@ export class TallMatrix {
     const kPad = k + (k & 1);
     const fBytes = align16(this.data.length * 8);
     if (!this.memory || kPad > this.capacity) {
-      const cap = Math.max(kPad, this.capacity);
+      const cap = Math.max(kPad, this.capacity); // a first memory honours reserveColumns
       const bytes = fBytes + 2 * align16(Math.max(this.rows, this.cols) * cap * 8);
       if (bytes > 65536 * PAGE) throw new RangeError(`TallMatrix: ${this.rows}x${this.cols} with ${k} columns needs ${bytes} bytes, over the 4 GiB of a WebAssembly memory`);
       this.memory = newWasmMemory(Math.ceil(bytes / PAGE));

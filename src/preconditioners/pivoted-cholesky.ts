@@ -60,6 +60,14 @@ function pivotedCholeskySpec(n: number) {
  * diagonal is exhausted (K has lower numerical rank: max residual ≤ n·eps·max K_ii) or `tol` is met.
  */
 export async function partialPivotedCholesky(A: LinearOperator, rank: number, tol = 0, fn = 'partialPivotedCholesky'): Promise<PartialCholesky> {
+  return (await factorize(A, rank, tol, fn)).chol;
+}
+
+/** Columns of a block that the factor's memory has room for from the start (the preconditioner's block products). */
+const RESERVED_COLUMNS = 64;
+
+/** The factorization, and L in its WASM memory where no step stopped it early (`stored`, for LᵀL and the factor's products). */
+async function factorize(A: LinearOperator, rank: number, tol: number, fn: string): Promise<{ chol: PartialCholesky; stored?: TallMatrix }> {
   const n = A.shape[0];
   checkArgument(fn, 'rank', rank, integer({ min: 1, max: n }));
   checkArgument(fn, 'tol', tol, tolField);
@@ -79,7 +87,7 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
   const r = rank;
   const L = new Float64Array(n * r);
   // L's flushed columns times row p of L: the O(n·k) part of step k, in WASM (over the pool when large)
-  const stored = new TallMatrix(L, n, r);
+  const stored = new TallMatrix(L, n, r, Math.max(RESERVED_COLUMNS, Math.ceil((r * r) / n) + 1));
   // the newest columns (after `flushed`), column after column, until FLUSH_COLUMNS of them go to L in one row-wise pass
   const recent = new Float64Array(n * Math.min(FLUSH_COLUMNS, r));
   let flushed = 0;
@@ -120,13 +128,11 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
   if (pivots.length > flushed) await stored.setColumns(flushed, pivots.length - flushed, recent);
   const k = pivots.length;
   if (k === 0) throw new RangeError(`${fn}: A has a zero diagonal (max ${dmax}); nothing to factor`);
-  let out = tall(n, r, L);
-  if (k < r) {
-    const trimmed = new Float64Array(n * k);
-    for (let i = 0; i < n; i++) trimmed.set(L.subarray(i * r, i * r + k), i * k);
-    out = tall(n, k, trimmed);
-  }
-  return { L: out, pivots: Int32Array.from(pivots), residualTrace: Float64Array.from(residual) };
+  const chol = { pivots: Int32Array.from(pivots), residualTrace: Float64Array.from(residual) };
+  if (k === r) return { chol: { L: tall(n, r, L), ...chol }, stored };
+  const trimmed = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) trimmed.set(L.subarray(i * r, i * r + k), i * k);
+  return { chol: { L: tall(n, k, trimmed), ...chol } };
 }
 
 /**
@@ -167,14 +173,17 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
 
   private readonly LtL: Float64Array;
 
-  /** `LtL`: LᵀL where the caller has it (the factory forms it by the factor's WASM product), else formed here. */
-  constructor(chol: PartialCholesky, shift: number, LtL?: Float64Array) {
+  /**
+   * `LtL`: LᵀL where the caller has it (the factory forms it by the factor's WASM product), else formed here; `stored`:
+   * L already in a TallMatrix (the factorization's), for the factor's products.
+   */
+  constructor(chol: PartialCholesky, shift: number, LtL?: Float64Array, stored?: TallMatrix) {
     super(chol.L.rows, shift);
     this.rank = chol.L.cols;
     this.pivots = chol.pivots;
     this.residualTrace = chol.residualTrace;
     this.Lt = chol.L;
-    this.factor = storedFactor(chol.L);
+    this.factor = storedFactor(chol.L, stored);
     this.LtL = LtL ?? gram(chol.L);
     const S = Float64Array.from(this.LtL);
     for (let t = 0; t < this.rank; t++) S[t * this.rank + t]! += shift;
@@ -245,10 +254,10 @@ export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: Pi
   const op = squareOperator(A, fn);
   const { rank, tol, shift: mu } = parseOptions(fn, options, pivotedCholeskySpec(op.shape[0]));
   const t0 = performance.now();
-  const chol = await partialPivotedCholesky(op, rank, tol, fn);
+  const { chol, stored } = await factorize(op, rank, tol, fn);
   const { cols: r, data } = chol.L;
-  const LtL = await new TallMatrix(data as Float64Array, chol.L.rows, r).gram();
-  const P = new PivotedCholeskyPreconditioner(chol, mu, LtL);
+  const M = stored ?? new TallMatrix(data as Float64Array, chol.L.rows, r);
+  const P = new PivotedCholeskyPreconditioner(chol, mu, await M.gram(), M);
   P.buildMs = performance.now() - t0;
   return P;
 }
