@@ -174,21 +174,37 @@ const splitTriangle = (count: number, tasks: number) => (t: number) => (t >= tas
 export class TallMatrix {
   readonly rows: number;
   readonly cols: number;
-  private readonly data: Float64Array;
+  private readonly data: Float64Array; // the caller's array, or a view of the memory (`zeros`)
   private memory: WebAssembly.Memory | undefined;
   private capacity = 0; // columns k the memory has room for
   private queue: Promise<unknown> = Promise.resolve(); // products share the workspace: one at a time
 
   /**
+   * A zero n×r matrix whose entries live in its WebAssembly memory from the start (`data` is a view of it): filled by
+   * `setColumns`, it is written once — no JS copy to fill first, no copy of it into the memory at the first product.
+   */
+  static zeros(rows: number, cols: number, reserveColumns = 0): TallMatrix {
+    const kPad = Math.max(2, reserveColumns + (reserveColumns & 1));
+    const memory = newMemory(rows, cols, kPad);
+    return new TallMatrix(new Float64Array(memory.buffer, 0, rows * cols), rows, cols, kPad, memory);
+  }
+
+  /**
    * `reserveColumns`: blocks of up to this many columns fit the first memory made (untouched room costs no pages), so
    * that a factor built column by column, then multiplied by wider blocks, is copied into a memory once.
    */
-  constructor(data: Float64Array, rows: number, cols: number, reserveColumns = 0) {
+  constructor(data: Float64Array, rows: number, cols: number, reserveColumns = 0, memory?: WebAssembly.Memory) {
     if (data.length !== rows * cols) throw new RangeError(`TallMatrix: ${data.length} entries for ${rows}x${cols}`);
     this.data = data;
     this.rows = rows;
     this.cols = cols;
     this.capacity = reserveColumns + (reserveColumns & 1);
+    this.memory = memory; // `zeros`: data is its view
+  }
+
+  /** F's entries, row-major: the constructor's array, or (`zeros`) a view of the memory. */
+  view(): Float64Array {
+    return this.data;
   }
 
   /** F·Z for Z r×k (row-major): n×k, row-major; with `len` < r, F[:, :len]·Z[:len, :] (Z's other rows unread). */
@@ -213,7 +229,8 @@ export class TallMatrix {
       if (!(Number.isInteger(t0) && Number.isInteger(count) && t0 >= 0 && count >= 0 && t0 + count <= r) || values.length < n * count) {
         throw new RangeError(`TallMatrix.setColumns: columns ${t0}…${t0 + count - 1} of ${r} from ${values.length} values (${n} rows)`);
       }
-      const targets = this.memory ? [this.data, new Float64Array(this.memory.buffer, 0, n * r)] : [this.data];
+      const copy = this.memory ? new Float64Array(this.memory.buffer, 0, n * r) : undefined;
+      const targets = copy && copy.buffer !== this.data.buffer ? [this.data, copy] : [this.data];
       for (const f of targets) {
         for (let i = 0; i < n; i++) {
           const at = i * r + t0;
@@ -294,15 +311,20 @@ export class TallMatrix {
     const fBytes = align16(this.data.length * 8);
     if (!this.memory || kPad > this.capacity) {
       const cap = Math.max(kPad, this.capacity); // a first memory honours reserveColumns
-      const bytes = fBytes + 2 * align16(Math.max(this.rows, this.cols) * cap * 8);
-      if (bytes > 65536 * PAGE) throw new RangeError(`TallMatrix: ${this.rows}x${this.cols} with ${k} columns needs ${bytes} bytes, over the 4 GiB of a WebAssembly memory`);
-      this.memory = newWasmMemory(Math.ceil(bytes / PAGE));
+      this.memory = newMemory(this.rows, this.cols, cap);
       new Float64Array(this.memory.buffer, 0, this.data.length).set(this.data);
       this.capacity = cap;
     }
     const room = align16(Math.max(this.rows, this.cols) * this.capacity * 8);
     return { memory: this.memory, inOffset: fBytes, outOffset: fBytes + room, kPad };
   }
+}
+
+/** A memory for an n×r F and blocks of `cap` columns (see `TallMatrix.layout`). */
+function newMemory(rows: number, cols: number, cap: number): WebAssembly.Memory {
+  const bytes = align16(rows * cols * 8) + 2 * align16(Math.max(rows, cols) * cap * 8);
+  if (bytes > 65536 * PAGE) throw new RangeError(`TallMatrix: ${rows}x${cols} with ${cap} columns needs ${bytes} bytes, over the 4 GiB of a WebAssembly memory`);
+  return newWasmMemory(Math.ceil(bytes / PAGE));
 }
 
 function writePadded(f: Float64Array, at: number, src: Float64Array, rows: number, k: number, kPad: number): void {

@@ -85,9 +85,9 @@ async function factorize(A: LinearOperator, rank: number, tol: number, fn: strin
   }
   const floor = n * Number.EPSILON * dmax;
   const r = rank;
-  const L = new Float64Array(n * r);
-  // L's flushed columns times row p of L: the O(n·k) part of step k, in WASM (over the pool when large)
-  const stored = new TallMatrix(L, n, r, Math.max(RESERVED_COLUMNS, Math.ceil((r * r) / n) + 1));
+  // L in its WASM memory (written once, by setColumns), its flushed columns times row p of L the O(n·k) part of step k
+  const stored = TallMatrix.zeros(n, r, Math.max(RESERVED_COLUMNS, Math.ceil((r * r) / n) + 1));
+  const L = stored.view();
   // the newest columns (after `flushed`), column after column, until FLUSH_COLUMNS of them go to L in one row-wise pass
   const recent = new Float64Array(n * Math.min(FLUSH_COLUMNS, r));
   let flushed = 0;
