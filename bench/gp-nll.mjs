@@ -4,6 +4,7 @@
  * CG on [y, z₁ … z_t]) against numpy's dense Cholesky route (value + analytic gradient, bench/gp_nll_numpy.py), same
  * data, one command; and the SLQ log-determinant against numpy's `slogdet` of the dense float64 K + αI.
  *
+ * LAZYLINALG_LIB=/path/to/dist/index.js runs another build (e.g. main's) for a before/after on the same reference.
  *   npm run build && node bench/gp-nll.mjs [--n 20000] [--sigma 0.2] [--probes 16] [--rank 500] [--steps S] [--probe-rtol R] [--cv-auto] [--nystrom] [--no-slogdet] [--ref DIR]
  * --ref DIR reuses the data and numpy's figures of an earlier run (its temporary folder, printed as "ref"): numpy's side
  * takes minutes at n = 20,000 on a small machine, so that lazylinalg's options can be varied against one reference.
@@ -13,7 +14,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { gaussianKernel, gpNegativeLogMarginalLikelihood, shutdownCpuPool } from '../dist/index.js';
+const { gaussianKernel, gpNegativeLogMarginalLikelihood, shutdownCpuPool } = await import(process.env.LAZYLINALG_LIB ?? new URL('../dist/index.js', import.meta.url).href);
 
 const args = process.argv.slice(2);
 const opt = (name, dflt) => { const i = args.indexOf(`--${name}`); return i >= 0 ? Number(args[i + 1]) : dflt; };

@@ -174,16 +174,37 @@ const splitTriangle = (count: number, tasks: number) => (t: number) => (t >= tas
 export class TallMatrix {
   readonly rows: number;
   readonly cols: number;
-  private readonly data: Float64Array;
+  private readonly data: Float64Array; // the caller's array, or a view of the memory (`zeros`)
   private memory: WebAssembly.Memory | undefined;
   private capacity = 0; // columns k the memory has room for
   private queue: Promise<unknown> = Promise.resolve(); // products share the workspace: one at a time
 
-  constructor(data: Float64Array, rows: number, cols: number) {
+  /**
+   * A zero n×r matrix whose entries live in its WebAssembly memory from the start (`data` is a view of it): filled by
+   * `setColumns`, it is written once — no JS copy to fill first, no copy of it into the memory at the first product.
+   */
+  static zeros(rows: number, cols: number, reserveColumns = 0): TallMatrix {
+    const kPad = Math.max(2, reserveColumns + (reserveColumns & 1));
+    const memory = newMemory(rows, cols, kPad);
+    return new TallMatrix(new Float64Array(memory.buffer, 0, rows * cols), rows, cols, kPad, memory);
+  }
+
+  /**
+   * `reserveColumns`: blocks of up to this many columns fit the first memory made (untouched room costs no pages), so
+   * that a factor built column by column, then multiplied by wider blocks, is copied into a memory once.
+   */
+  constructor(data: Float64Array, rows: number, cols: number, reserveColumns = 0, memory?: WebAssembly.Memory) {
     if (data.length !== rows * cols) throw new RangeError(`TallMatrix: ${data.length} entries for ${rows}x${cols}`);
     this.data = data;
     this.rows = rows;
     this.cols = cols;
+    this.capacity = reserveColumns + (reserveColumns & 1);
+    this.memory = memory; // `zeros`: data is its view
+  }
+
+  /** F's entries, row-major: the constructor's array, or (`zeros`) a view of the memory. */
+  view(): Float64Array {
+    return this.data;
   }
 
   /** F·Z for Z r×k (row-major): n×k, row-major; with `len` < r, F[:, :len]·Z[:len, :] (Z's other rows unread). */
@@ -194,12 +215,27 @@ export class TallMatrix {
 
   /** Sets column t of F to `values` (n entries), in the stored copy too. */
   setColumn(t: number, values: Float64Array): Promise<void> {
+    return this.setColumns(t, 1, values);
+  }
+
+  /**
+   * Sets columns t0 … t0 + count − 1 of F from `values` (count columns of n entries each, one after another), in the
+   * stored copy too: row by row, so each row's count entries land in one cache line or two rather than count strided
+   * writes a row apart (a pivoted Cholesky writing one column per step spent seconds in those misses at n = 20,000).
+   */
+  setColumns(t0: number, count: number, values: Float64Array): Promise<void> {
     return this.serial(async () => {
       const { rows: n, cols: r } = this;
-      for (let i = 0; i < n; i++) this.data[i * r + t] = values[i]!;
-      if (this.memory) {
-        const f = new Float64Array(this.memory.buffer, 0, n * r);
-        for (let i = 0; i < n; i++) f[i * r + t] = values[i]!;
+      if (!(Number.isInteger(t0) && Number.isInteger(count) && t0 >= 0 && count >= 0 && t0 + count <= r) || values.length < n * count) {
+        throw new RangeError(`TallMatrix.setColumns: columns ${t0}…${t0 + count - 1} of ${r} from ${values.length} values (${n} rows)`);
+      }
+      const copy = this.memory ? new Float64Array(this.memory.buffer, 0, n * r) : undefined;
+      const targets = copy && copy.buffer !== this.data.buffer ? [this.data, copy] : [this.data];
+      for (const f of targets) {
+        for (let i = 0; i < n; i++) {
+          const at = i * r + t0;
+          for (let c = 0; c < count; c++) f[at + c] = values[c * n + i]!;
+        }
       }
     });
   }
@@ -213,7 +249,7 @@ export class TallMatrix {
   gram(): Promise<Float64Array> {
     return this.serial(async () => {
       const r = this.cols;
-      const G = await this.crossNow(this.data, r, true);
+      const G = await this.crossNow(undefined, r, true);
       for (let t = 1; t < r; t++) for (let c = 0; c < t; c++) G[t * r + c] = G[c * r + t]!;
       return G;
     });
@@ -246,11 +282,13 @@ export class TallMatrix {
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, n, k, L.kPad);
   }
 
-  private async crossNow(X: Float64Array, k: number, upper = false): Promise<Float64Array> {
+  /** Fᵀ·X, or FᵀF where X is undefined: read from F's own copy for an even r (no n×r input written, no room for one). */
+  private async crossNow(X: Float64Array | undefined, k: number, upper = false): Promise<Float64Array> {
     const { rows: n, cols: r } = this;
-    if (X.length !== n * k) throw new RangeError(`TallMatrix.crossT: ${X.length} entries for ${n}x${k}`);
-    const L = this.layout(k);
-    writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, X, n, k, L.kPad);
+    if (X && X.length !== n * k) throw new RangeError(`TallMatrix.crossT: ${X.length} entries for ${n}x${k}`);
+    const L = X ? this.layout(k) : this.gramLayout();
+    const input = X ?? (L.inOffset === 0 ? undefined : this.data); // odd r: F copied padded
+    if (input) writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, input, n, k, L.kPad);
     const module = upper ? await compileWat('tall-gram', () => tallCrossWat(true)) : await compileWat('tall-cross', () => tallCrossWat());
     const tasks = taskCount(upper ? (n * r * k) / 2 : n * r * k, r);
     const boundary = upper ? splitTriangle(r, tasks) : split(r, tasks);
@@ -258,21 +296,35 @@ export class TallMatrix {
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, r, k, L.kPad);
   }
 
+  /** FᵀF reads F at 0 as its input (row stride r: r even, so F's rows are its own padded layout); only r×r of output room. */
+  private gramLayout(): { memory: WebAssembly.Memory; inOffset: number; outOffset: number; kPad: number } {
+    const r = this.cols;
+    if (r % 2 === 1) return this.layout(r);
+    const k = Math.ceil((r * r) / Math.max(this.rows, r)); // input room (unused here) and output room together hold r×r
+    const { memory, inOffset } = this.layout(k + (k & 1));
+    return { memory, inOffset: 0, outOffset: inOffset, kPad: r };
+  }
+
   /** F at 0, then room for an n×kPad input and an n×kPad output; a wider k than before gets a larger memory (F copied once). */
   private layout(k: number): { memory: WebAssembly.Memory; inOffset: number; outOffset: number; kPad: number } {
     const kPad = k + (k & 1);
     const fBytes = align16(this.data.length * 8);
     if (!this.memory || kPad > this.capacity) {
-      const cap = Math.max(kPad, this.capacity);
-      const bytes = fBytes + 2 * align16(Math.max(this.rows, this.cols) * cap * 8);
-      if (bytes > 65536 * PAGE) throw new RangeError(`TallMatrix: ${this.rows}x${this.cols} with ${k} columns needs ${bytes} bytes, over the 4 GiB of a WebAssembly memory`);
-      this.memory = newWasmMemory(Math.ceil(bytes / PAGE));
+      const cap = Math.max(kPad, this.capacity); // a first memory honours reserveColumns
+      this.memory = newMemory(this.rows, this.cols, cap);
       new Float64Array(this.memory.buffer, 0, this.data.length).set(this.data);
       this.capacity = cap;
     }
     const room = align16(Math.max(this.rows, this.cols) * this.capacity * 8);
     return { memory: this.memory, inOffset: fBytes, outOffset: fBytes + room, kPad };
   }
+}
+
+/** A memory for an n×r F and blocks of `cap` columns (see `TallMatrix.layout`). */
+function newMemory(rows: number, cols: number, cap: number): WebAssembly.Memory {
+  const bytes = align16(rows * cols * 8) + 2 * align16(Math.max(rows, cols) * cap * 8);
+  if (bytes > 65536 * PAGE) throw new RangeError(`TallMatrix: ${rows}x${cols} with ${cap} columns needs ${bytes} bytes, over the 4 GiB of a WebAssembly memory`);
+  return newWasmMemory(Math.ceil(bytes / PAGE));
 }
 
 function writePadded(f: Float64Array, at: number, src: Float64Array, rows: number, k: number, kPad: number): void {

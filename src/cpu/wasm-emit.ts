@@ -627,6 +627,36 @@ function kminUpdate(lane: LaneType, elem: number, u: number, value: string): str
   ];
 }
 
+/** Right-hand sides per pass over the staged tile in 'scratch' mode: one load of K per SCRATCH_BLOCK multiply-adds. */
+const SCRATCH_BLOCK = 4;
+
+/**
+ * 'scratch' mode's columns SCRATCH_BLOCK at a time ($r from 0 up; the one-column loop after it takes the rest): each
+ * loaded vector of the staged K tile feeds SCRATCH_BLOCK accumulators, where one column at a time loads it again for
+ * every multiply-add. Each column's sum runs in the same order either way.
+ */
+function scratchColumnBlocks(e: Emitter, lane: LaneType): string[] {
+  const accs = Array.from({ length: SCRATCH_BLOCK }, () => e.newV128());
+  const kt = e.newV128();
+  const cols = accs.map((_, q) => e.newI32(`$sb${q}`));
+  return [
+    '(block $blocksDone (loop $blocks',
+    `  (br_if $blocksDone (i32.gt_u (i32.add (local.get $r) (i32.const ${SCRATCH_BLOCK})) (local.get $ncols)))`,
+    ...accs.map((a) => `  (local.set ${a} (v128.const i64x2 0 0))`),
+    `  (local.set ${cols[0]} (i32.add (local.get $rhs) (i32.mul (local.get $r) (local.get $mBytes))))`,
+    ...cols.slice(1).map((c, q) => `  (local.set ${c} (i32.add (local.get ${cols[q]}) (local.get $mBytes)))`),
+    '  (local.set $jb (local.get $jt))',
+    '  (block $bdotDone (loop $bdot',
+    '    (br_if $bdotDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
+    `    (local.set ${kt} (v128.load (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt)))))`,
+    ...accs.map((a, q) => `    (local.set ${a} (${lane}.add (local.get ${a}) (${lane}.mul (local.get ${kt}) (v128.load (i32.add (local.get ${cols[q]}) (local.get $jb))))))`),
+    '    (local.set $jb (i32.add (local.get $jb) (i32.const 16)))',
+    '    (br $bdot)))',
+    ...accs.flatMap((a) => [`  ${addToOut('$r', hsum(lane, a))}`, '  (local.set $r (i32.add (local.get $r) (i32.const 1)))']),
+    '  (br $blocks)))',
+  ];
+}
+
 /** `out[r·n + i] += value` */
 function addToOut(r: string | number, value: string): string {
   const addr = `(i32.add (local.get $out) (i32.shl (i32.add (i32.mul ${typeof r === 'number' ? `(i32.const ${r})` : `(local.get ${r})`} (local.get $n)) (local.get $i)) (i32.const 3)))`;
@@ -758,8 +788,8 @@ function assemble(
   const afterTile: string[] = [];
   if (columns === 'scratch') {
     const acc = e.newV128();
+    afterTile.push('(local.set $r (i32.const 0))', ...scratchColumnBlocks(e, lane));
     afterTile.push(
-      '(local.set $r (i32.const 0))',
       '(block $colsDone (loop $cols',
       '  (br_if $colsDone (i32.ge_u (local.get $r) (local.get $ncols)))',
       `  (local.set ${acc} ${zero})`,

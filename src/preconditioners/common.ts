@@ -151,9 +151,8 @@ export interface Factor {
   applyT(R: Tall): Promise<Tall>; //  Fᵀ R  (n×k → r×k)
 }
 
-/** F stored in a WebAssembly memory: its products run in WASM SIMD over the worker pool (`TallMatrix`). */
-export function storedFactor(F: Tall): Factor {
-  const M = new TallMatrix(F.data as Float64Array, F.rows, F.cols);
+/** F stored in a WebAssembly memory (M, where the caller has F there already): products in WASM SIMD over the worker pool (`TallMatrix`). */
+export function storedFactor(F: Tall, M = new TallMatrix(F.data as Float64Array, F.rows, F.cols)): Factor {
   return {
     rank: F.cols,
     apply: async (Z) => tall(F.rows, Z.cols, await M.mul(Z.data as Float64Array, Z.cols)),

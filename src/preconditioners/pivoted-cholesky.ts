@@ -7,7 +7,7 @@
  * The preconditioner is P = L Lᵀ + μI, inverted by Woodbury:
  *   P⁻¹ = (1/μ) (I − L (μI + LᵀL)⁻¹ Lᵀ),   with a Cholesky factor of the r×r middle matrix.
  */
-import { blockFromTall, choleskySolveInPlace, choleskyUpper, cross, fillGaussian, gram, mulSmall, tall, tallFromBlock, toMatrix, type Tall } from './dense.js';
+import { blockFromTall, choleskySolveInPlace, choleskyUpper, cross, fillGaussian, gram, tall, tallFromBlock, toMatrix, type Tall } from './dense.js';
 import { TallMatrix } from '../cpu/tall-product.js';
 import { IdentityOperator } from '../operators/dense.js';
 import { columnSource, restrictRows } from './kernel-access.js';
@@ -28,6 +28,9 @@ import {
 import { checkArgument, finiteNumber, integer, parseOptions, withDefault } from '../operators/options.js';
 import type { Matrix } from 'ml-matrix';
 import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
+
+/** New columns of L gathered before they are written into its rows (eight doubles: one cache line per row). */
+const FLUSH_COLUMNS = 8;
 
 export interface PartialCholesky {
   /** n×rank row-major factor, K ≈ L Lᵀ. */
@@ -57,6 +60,14 @@ function pivotedCholeskySpec(n: number) {
  * diagonal is exhausted (K has lower numerical rank: max residual ≤ n·eps·max K_ii) or `tol` is met.
  */
 export async function partialPivotedCholesky(A: LinearOperator, rank: number, tol = 0, fn = 'partialPivotedCholesky'): Promise<PartialCholesky> {
+  return (await factorize(A, rank, tol, fn)).chol;
+}
+
+/** Columns of a block that the factor's memory has room for from the start (the preconditioner's block products). */
+const RESERVED_COLUMNS = 64;
+
+/** The factorization, and L in its WASM memory where no step stopped it early (`stored`, for LᵀL and the factor's products). */
+async function factorize(A: LinearOperator, rank: number, tol: number, fn: string): Promise<{ chol: PartialCholesky; stored?: TallMatrix }> {
   const n = A.shape[0];
   checkArgument(fn, 'rank', rank, integer({ min: 1, max: n }));
   checkArgument(fn, 'tol', tol, tolField);
@@ -74,10 +85,12 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
   }
   const floor = n * Number.EPSILON * dmax;
   const r = rank;
-  const L = new Float64Array(n * r);
-  // L's columns so far times row p of L: the O(n·k) part of step k, in WASM (over the pool when large)
-  const stored = new TallMatrix(L, n, r);
-  const lk = new Float64Array(n);
+  // L in its WASM memory (written once, by setColumns), its flushed columns times row p of L the O(n·k) part of step k
+  const stored = TallMatrix.zeros(n, r, Math.max(RESERVED_COLUMNS, Math.ceil((r * r) / n) + 1));
+  const L = stored.view();
+  // the newest columns (after `flushed`), column after column, until FLUSH_COLUMNS of them go to L in one row-wise pass
+  const recent = new Float64Array(n * Math.min(FLUSH_COLUMNS, r));
+  let flushed = 0;
   const pivots: number[] = [];
   const residual: number[] = [trace];
   let remaining = trace;
@@ -88,30 +101,38 @@ export async function partialPivotedCholesky(A: LinearOperator, rank: number, to
     if (!(dp > floor) || remaining <= tol * trace) break;
     const col = await source.column(p);
     const s = Math.sqrt(dp);
-    const prior = k > 0 ? await stored.mul(L.slice(p * r, p * r + r), 1, k) : undefined;
+    const prior = flushed > 0 ? await stored.mul(L.slice(p * r, p * r + r), 1, flushed) : new Float64Array(n);
+    for (let c = 0; c < k - flushed; c++) {
+      const lc = recent.subarray(c * n, (c + 1) * n);
+      const w = lc[p]!;
+      for (let i = 0; i < n; i++) prior[i]! += w * lc[i]!;
+    }
+    const lk = recent.subarray((k - flushed) * n, (k - flushed + 1) * n);
     for (let i = 0; i < n; i++) {
-      const v = col[i]! - (prior ? prior[i]! : 0);
+      const v = col[i]! - prior[i]!;
       if (!Number.isFinite(v)) throw new Error(`${fn}: column ${p} of A has a non-finite value at row ${i}`);
       const l = v / s;
       lk[i] = l;
       d[i] = Math.max(0, d[i]! - l * l); // round-off may push a residual below 0
     }
-    await stored.setColumn(k, lk); // writes L's column k too
+    if (k + 1 - flushed === recent.length / n) {
+      await stored.setColumns(flushed, k + 1 - flushed, recent); // writes L's columns too
+      flushed = k + 1;
+    }
     d[p] = 0; // exactly eliminated
     pivots.push(p);
     remaining = 0;
     for (let i = 0; i < n; i++) remaining += d[i]!;
     residual.push(remaining);
   }
+  if (pivots.length > flushed) await stored.setColumns(flushed, pivots.length - flushed, recent);
   const k = pivots.length;
   if (k === 0) throw new RangeError(`${fn}: A has a zero diagonal (max ${dmax}); nothing to factor`);
-  let out = tall(n, r, L);
-  if (k < r) {
-    const trimmed = new Float64Array(n * k);
-    for (let i = 0; i < n; i++) trimmed.set(L.subarray(i * r, i * r + k), i * k);
-    out = tall(n, k, trimmed);
-  }
-  return { L: out, pivots: Int32Array.from(pivots), residualTrace: Float64Array.from(residual) };
+  const chol = { pivots: Int32Array.from(pivots), residualTrace: Float64Array.from(residual) };
+  if (k === r) return { chol: { L: tall(n, r, L), ...chol }, stored };
+  const trimmed = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) trimmed.set(L.subarray(i * r, i * r + k), i * k);
+  return { chol: { L: tall(n, k, trimmed), ...chol } };
 }
 
 /**
@@ -152,14 +173,17 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
 
   private readonly LtL: Float64Array;
 
-  /** `LtL`: LᵀL where the caller has it (the factory forms it by the factor's WASM product), else formed here. */
-  constructor(chol: PartialCholesky, shift: number, LtL?: Float64Array) {
+  /**
+   * `LtL`: LᵀL where the caller has it (the factory forms it by the factor's WASM product), else formed here; `stored`:
+   * L already in a TallMatrix (the factorization's), for the factor's products.
+   */
+  constructor(chol: PartialCholesky, shift: number, LtL?: Float64Array, stored?: TallMatrix) {
     super(chol.L.rows, shift);
     this.rank = chol.L.cols;
     this.pivots = chol.pivots;
     this.residualTrace = chol.residualTrace;
     this.Lt = chol.L;
-    this.factor = storedFactor(chol.L);
+    this.factor = storedFactor(chol.L, stored);
     this.LtL = LtL ?? gram(chol.L);
     const S = Float64Array.from(this.LtL);
     for (let t = 0; t < this.rank; t++) S[t * this.rank + t]! += shift;
@@ -205,10 +229,10 @@ export class PivotedCholeskyPreconditioner extends Preconditioner {
     return (trD - t) / this.mu;
   }
 
-  /** z = L g + √μ ε (g Gaussian in R^r, ε Rademacher in R^n): E[z zᵀ] = L Lᵀ + μI = P. */
-  override sampleProbes(k: number, rng: () => number): Tall {
+  /** z = L g + √μ ε (g Gaussian in R^r, ε Rademacher in R^n): E[z zᵀ] = L Lᵀ + μI = P. L g by the stored factor's product. */
+  override async sampleProbes(k: number, rng: () => number): Promise<Tall> {
     const g = fillGaussian(new Float64Array(this.rank * k), rng);
-    const z = mulSmall(this.Lt, g, k);
+    const z = await this.factor.apply(tall(this.rank, k, g));
     const e = rademacher(this.shape[0], k, rng);
     const s = Math.sqrt(this.mu);
     for (let t = 0; t < z.data.length; t++) z.data[t]! += s * e.data[t]!;
@@ -230,10 +254,10 @@ export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: Pi
   const op = squareOperator(A, fn);
   const { rank, tol, shift: mu } = parseOptions(fn, options, pivotedCholeskySpec(op.shape[0]));
   const t0 = performance.now();
-  const chol = await partialPivotedCholesky(op, rank, tol, fn);
+  const { chol, stored } = await factorize(op, rank, tol, fn);
   const { cols: r, data } = chol.L;
-  const LtL = await new TallMatrix(data as Float64Array, chol.L.rows, r).gram();
-  const P = new PivotedCholeskyPreconditioner(chol, mu, LtL);
+  const M = stored ?? new TallMatrix(data as Float64Array, chol.L.rows, r);
+  const P = new PivotedCholeskyPreconditioner(chol, mu, await M.gram(), M);
   P.buildMs = performance.now() - t0;
   return P;
 }

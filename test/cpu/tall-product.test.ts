@@ -73,6 +73,36 @@ describe('TallMatrix: products of a stored tall factor (WASM SIMD over the pool)
     await expect(M.mul(z, 1, 12)).rejects.toThrow(/len 12 outside 0…11/);
   });
 
+  it('setColumns writes a block of columns into F and its stored copy (products and gram see them); bad ranges refused', async () => {
+    const [n, r] = [53, 10];
+    const F = seededVector(20, n * r);
+    const M = new TallMatrix(Float64Array.from(F), n, r);
+    const z = seededVector(21, r);
+    expectClose(await M.mul(z, 1), naiveMul(F, n, r, z, 1)); // the stored copy exists before the write
+    const block = seededVector(22, 3 * n); // columns 4, 5, 6, one after another
+    await M.setColumns(4, 3, block);
+    for (let c = 0; c < 3; c++) for (let i = 0; i < n; i++) F[i * r + 4 + c] = block[c * n + i]!;
+    expectClose(await M.mul(z, 1), naiveMul(F, n, r, z, 1));
+    expectClose(await M.gram(), naiveCross(F, n, r, F, r));
+    await expect(M.setColumns(8, 3, block)).rejects.toThrow(/columns 8…10 of 10/);
+    await expect(M.setColumns(0, 3, new Float64Array(10))).rejects.toThrow(/from 10 values/);
+  });
+
+  it('reserveColumns: one-column products, then gram and wider blocks in the same memory, all matching plain loops', async () => {
+    const [n, r] = [61, 12];
+    const F = seededVector(30, n * r);
+    const M = new TallMatrix(Float64Array.from(F), n, r, 9);
+    const z = seededVector(31, r);
+    expectClose(await M.mul(z, 1), naiveMul(F, n, r, z, 1));
+    expectClose(await M.gram(), naiveCross(F, n, r, F, r));
+    for (const k of [9, 13]) { // within the reserve, then past it (a larger memory)
+      const Z = seededVector(32 + k, r * k);
+      const X = seededVector(33 + k, n * k);
+      expectClose(await M.mul(Z, k), naiveMul(F, n, r, Z, k));
+      expectClose(await M.crossT(X, k), naiveCross(F, n, r, X, k));
+    }
+  });
+
   it('refuses a block of the wrong size, naming it', async () => {
     const M = new TallMatrix(new Float64Array(12), 4, 3);
     await expect(M.mul(new Float64Array(5), 2)).rejects.toThrow(/5 entries for 3x2/);

@@ -113,12 +113,12 @@ describe('dimensions, paths and sizes', () => {
     }
   });
 
-  it.each([1, 3, 17, 129])('m = %i (padding), k = 1, 3, 4 (fused) and 5, 9 (scratch)', async (m) => {
+  it.each([1, 3, 17, 129])('m = %i (padding), k = 1, 3, 4 (fused) and 5, 8, 9, 14 (scratch: blocks of four columns and the rest one by one)', async (m) => {
     const x = Vi(points(400, 6, 2), 'x');
     const y = Vj(points(401 + m, m, 2), 'y');
     const f = x.sub(y).sqnorm2().add(1).log().add(x.dot(y));
     for (const dtype of DTYPES) {
-      for (const k of [1, 3, MAX_FUSED_COLUMNS, 5, 9]) {
+      for (const k of [1, 3, MAX_FUSED_COLUMNS, 5, 8, 9, 14]) {
         const cols = Array.from({ length: k }, (_, c) => (c < m && c % 2 === 0 ? unitVector(m, c) : seededVector(500 + c, m)));
         expectClean(await compare(f, dtype, cols, false, F32_CANCEL), `m=${m} k=${k} ${dtype}`);
       }
