@@ -372,7 +372,7 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
 }
 
 /**
- * The solve program for nc ∈ 1..SOLVE_COLUMNS right-hand sides at once (`solve1` … `solve8`), in R's precision,
+ * The solve program for nc ∈ 1..columns right-hand sides at once (`solve1` … `solve<columns>`, columns ≤ SOLVE_COLUMNS), in R's precision,
  * each a column of kp entries (rows of whole vectors; padding 0) at X + c·kp·bytes, with R row-major (stride kp):
  *
  * - forward, Rᵀz = b, by columns of Rᵀ = rows of R: z_t = b_t / R[t][t], then
@@ -383,10 +383,10 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
  *
  * Each pass reads the upper triangle of R once, contiguously.
  */
-function solveWat(dtype: FactorDtype): string {
+function solveWat(dtype: FactorDtype, columns: number): string {
   const { T, V, bytes, shift, lanes } = LANES[dtype];
   const funcs: string[] = [];
-  for (let nc = 1; nc <= SOLVE_COLUMNS; nc++) {
+  for (let nc = 1; nc <= columns; nc++) {
     const cs = Array.from({ length: nc }, (_, c) => c);
     const sets = nc <= 2 ? 2 : 1;
     const hs = Array.from({ length: sets }, (_, h) => h);
@@ -479,8 +479,16 @@ function solveWat(dtype: FactorDtype): string {
 type SolveFn = (R: number, kp: number, k: number, X: number) => void;
 
 const compileFactor = (dtype: FactorDtype) => compileWat(`cholesky|factor|${dtype}|panel${PANEL}|unroll${UNROLL}`, () => factorWat(dtype));
-const solverExports = (exports: WebAssembly.Exports) => Array.from({ length: SOLVE_COLUMNS }, (_, c) => exports[`solve${c + 1}`] as SolveFn);
-const compileSolve = (dtype: FactorDtype) => compileWat(`cholesky|solve|${dtype}|cols1-${SOLVE_COLUMNS}`, () => solveWat(dtype));
+const solverExports = (exports: WebAssembly.Exports, columns: number) => Array.from({ length: columns }, (_, c) => exports[`solve${c + 1}`] as SolveFn);
+/**
+ * The solve program for up to `columns` right-hand sides per pass. One column alone (eigsh's shift-invert: every
+ * application is one vector) is 1/36 of the eight-column program's code, whose assembly and compilation a fresh
+ * process otherwise pays before its first factor.
+ */
+const compileSolve = (dtype: FactorDtype, columns: SolveColumns) => compileWat(`cholesky|solve|${dtype}|cols1-${columns}`, () => solveWat(dtype, columns));
+
+/** Right-hand sides per pass a solver is compiled for: 1 (single vectors only) or SOLVE_COLUMNS. */
+export type SolveColumns = 1 | typeof SOLVE_COLUMNS;
 
 /** An upper-triangular R (k×k row-major) held in a WebAssembly memory for repeated solves. */
 export class CholeskySolver {
@@ -505,6 +513,7 @@ export class CholeskySolver {
    */
   static async factor(
     k: number, writeRow: (i: number, row: Float64Array | Float32Array) => void, dtype: FactorDtype = 'float64', absRowSums?: Float64Array,
+    columns: SolveColumns = SOLVE_COLUMNS,
   ): Promise<CholeskySolver | { failedRow: number }> {
     checkOrder(k, 'CholeskySolver.factor');
     const { bytes } = LANES[dtype];
@@ -513,7 +522,9 @@ export class CholeskySolver {
     const aOffset = 64;
     const pOffset = align64(aOffset + kp * kp * bytes);
     const memory = poolMemory(pOffset + PANEL * kp * bytes, 'CholeskySolver.factor');
-    const [factorModule, solveModule] = await CholeskySolver.compile(dtype);
+    // the solve program is needed only once R is: it compiles while M is written and factored
+    const solveModule = compileSolve(dtype, columns);
+    const factorModule = await compileFactor(dtype);
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
     const buf = memory.buffer as unknown as ArrayBuffer;
     // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them
@@ -533,14 +544,17 @@ export class CholeskySolver {
       recycleMemory(memory);
       return { failedRow };
     }
-    const exports = new WebAssembly.Instance(solveModule, { env: { mem: memory } }).exports;
+    const exports = new WebAssembly.Instance(await solveModule, { env: { mem: memory } }).exports;
     // the packed panel's area serves as the right-hand sides' (SOLVE_COLUMNS·kp ≤ PANEL·kp entries)
-    return new CholeskySolver(k, kp, aOffset, pOffset, new Typed(buf, pOffset, SOLVE_COLUMNS * kp), solverExports(exports), memory, dtype);
+    return new CholeskySolver(k, kp, aOffset, pOffset, new Typed(buf, pOffset, SOLVE_COLUMNS * kp), solverExports(exports, columns), memory, dtype);
   }
 
-  /** The factorisation and solve programs, compiled once: call early to overlap their compilation with other work. */
-  static compile(dtype: FactorDtype = 'float64'): Promise<[WebAssembly.Module, WebAssembly.Module]> {
-    return Promise.all([compileFactor(dtype), compileSolve(dtype)]);
+  /**
+   * The factorisation and solve programs (the latter for up to `columns` right-hand sides per pass), compiled once:
+   * call early to overlap their compilation with other work.
+   */
+  static compile(dtype: FactorDtype = 'float64', columns: SolveColumns = SOLVE_COLUMNS): Promise<[WebAssembly.Module, WebAssembly.Module]> {
+    return Promise.all([compileFactor(dtype), compileSolve(dtype, columns)]);
   }
 
   /** Hands a memory from `factor` back for recycling; the solver must not be used afterwards. */
@@ -564,12 +578,12 @@ export class CholeskySolver {
     // a fresh memory: it never reaches a worker, so the garbage collector frees it with the solver
     const pages = pagesFor(xOffset + SOLVE_COLUMNS * kp * 8);
     const memory = newWasmMemory(pages);
-    const module = await compileSolve('float64');
+    const module = await compileSolve('float64', SOLVE_COLUMNS);
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;
     const stored = new Float64Array(buf, rOffset, kp * kp);
     for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
-    return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, SOLVE_COLUMNS * kp), solverExports(exports));
+    return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, SOLVE_COLUMNS * kp), solverExports(exports, SOLVE_COLUMNS));
   }
 
   /** Solves (RᵀR) X = B in place, B k×q row-major (same contract as choleskySolveInPlace), synchronously. */
@@ -580,8 +594,9 @@ export class CholeskySolver {
     if (B.length !== k * q) {
       throw new RangeError(`CholeskySolver.solveInPlace: B has ${B.length} entries, expected k*q = ${k * q} for k = ${k}, q = ${q}`);
     }
-    for (let c0 = 0; c0 < q; c0 += SOLVE_COLUMNS) {
-      const nc = Math.min(SOLVE_COLUMNS, q - c0);
+    const columns = this.solvers.length;
+    for (let c0 = 0; c0 < q; c0 += columns) {
+      const nc = Math.min(columns, q - c0);
       X.fill(0, 0, nc * kp); // padding entries must be 0 (they meet R's zero padding)
       if (q === 1) X.set(B);
       else for (let c = 0; c < nc; c++) for (let i = 0, o = c * kp; i < k; i++) X[o + i] = B[i * q + c0 + c]!;

@@ -217,12 +217,12 @@ export async function factorShifted(
   A: LinearOperator, shift: number, options: { allowProducts: boolean },
 ): Promise<DenseShiftedFactor | { singular: string } | undefined> {
   const n = A.shape[0];
-  // the factor's programs compile while the entries are stored
-  CholeskySolver.compile().catch(() => undefined);
+  // the factor's programs compile while the entries are stored; `solve` takes one vector: the one-column program
+  CholeskySolver.compile('float64', 1).catch(() => undefined);
   const rows = await denseRows(A, options.allowProducts);
   if (!rows) return undefined;
   const absRowSums = new Float64Array(n);
-  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums);
+  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums, 1);
   const normBound = absRowSums.reduce((m, v) => Math.max(m, v), 0);
   const common = { source: rows.source, normBound, matvecs: rows.matvecs };
   if (solver instanceof CholeskySolver) {

@@ -224,6 +224,32 @@ describe('choleskyUpperWasm memory', () => {
   });
 });
 
+describe('CholeskySolver.factor with the one-column solve program', () => {
+  const writeFrom = (M: Float64Array, k: number) => (i: number, row: Float64Array | Float32Array) => row.set(M.subarray(i * k + i, i * k + k));
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype}: columns 1 solves q = 1, 3 and 11 one column a pass, equal to the eight-column program's solves`, async () => {
+      const k = 203;
+      const M = spd(k, 77);
+      const one = await CholeskySolver.factor(k, writeFrom(M, k), dtype, undefined, 1);
+      const eight = await CholeskySolver.factor(k, writeFrom(M, k), dtype);
+      if (!(one instanceof CholeskySolver) || !(eight instanceof CholeskySolver)) throw new Error('factor failed');
+      const R64 = choleskyUpper(M, k)!;
+      for (const q of [1, 3, 11]) {
+        const B = randomBlock(k, q, 900 + q);
+        const want = choleskySolveInPlace(R64, k, Float64Array.from(B), q);
+        const got = one.solveInPlace(Float64Array.from(B), q);
+        const tol = dtype === 'float64' ? 1e-12 : 1e-5;
+        expect(maxAbsDiff(got, want) / maxAbs(want)).toBeLessThan(tol);
+        // the eight-column passes sum the backward dot products in another order: equal to rounding
+        expect(maxAbsDiff(got, eight.solveInPlace(Float64Array.from(B), q)) / maxAbs(want)).toBeLessThan(dtype === 'float64' ? 1e-13 : 1e-6);
+      }
+      one.release();
+      eight.release();
+    });
+  }
+});
+
 describe('CholeskySolver.factor in float32', () => {
   const writeFrom = (M: Float64Array, k: number) => (i: number, row: Float64Array | Float32Array) => row.set(M.subarray(i * k + i, i * k + k));
 
