@@ -48,13 +48,6 @@ const MIN_MADDS_FOR_POOL = 1 << 24;
  */
 const SOLVE_COLUMNS = 8;
 
-/**
- * Vectors per iteration of the forward solve's axpy loop for one or two right-hand sides (fewer loop instructions per
- * load of R). One column at k = 1,500 (R in cache) measured 0.53–0.56 ms a solve against 0.56–0.62 ms without (best of
- * 7, loaded VM); at k = 5,000 (R read from memory) alike.
- */
-const FORWARD_UNROLL = 4;
-
 /** Largest memory the programs address: one page short of 4 GiB, so no end address wraps to 0. */
 const MAX_BYTES = (65536 - 1) * 65536;
 
@@ -426,20 +419,6 @@ function solveWat(dtype: FactorDtype, columns: number): string {
         set('r', `(${T}.load ${get('pr')})`),
         ...cs.map((c) => `(${T}.store ${add(get(col(c)), get('off'))} (${T}.sub (${T}.load ${add(get(col(c)), get('off'))}) (${T}.mul ${get('r')} ${get(`z${c}`)})))`),
       ]),
-      ...(sets > 1
-        ? [
-          // FORWARD_UNROLL vectors an iteration: fewer loop instructions per load of R where few columns share it
-          '(block $uDone (loop $uLoop',
-          `(br_if $uDone (i32.gt_u ${add(get('pr'), c32(16 * FORWARD_UNROLL))} ${get('end')}))`,
-          ...Array.from({ length: FORWARD_UNROLL }, (_, h) => [
-            set('rv', `(v128.load offset=${16 * h} ${get('pr')})`),
-            ...cs.map((c) => `(v128.store offset=${16 * h} ${add(get(col(c)), get('off'))} (${V}.sub (v128.load offset=${16 * h} ${add(get(col(c)), get('off'))}) (${V}.mul ${get('rv')} ${get(`zv${c}`)})))`),
-          ]).flat(),
-          set('pr', add(get('pr'), c32(16 * FORWARD_UNROLL))),
-          set('off', add(get('off'), c32(16 * FORWARD_UNROLL))),
-          '(br $uLoop)))',
-        ]
-        : []),
       '(block $aDone (loop $aLoop',
       `(br_if $aDone (i32.ge_u ${get('pr')} ${get('end')}))`,
       set('rv', `(v128.load ${get('pr')})`),
@@ -494,7 +473,96 @@ function solveWat(dtype: FactorDtype, columns: number): string {
       ')',
     );
   }
+  // one column: R's rows four at a time (solveRows4Wat), in place of the row-at-a-time solve1
+  funcs.splice(0, funcs.indexOf(')') + 1, ...solveRows4Wat(dtype));
   return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...funcs, ')'].join('\n');
+}
+
+/**
+ * `solve1` by four rows of R a step, for one right-hand side x (kp entries, padding 0) at X: the forward pass solves
+ * the 4×4 diagonal block, then x_j −= Σ_r R[t+r][j]·z_{t+r} for j ≥ t + 4 — one load and store of x for four rows of
+ * R (a row at a time loads and stores x once a row); the backward pass forms the four rows' dot products with x_j
+ * (j ≥ t + 4) sharing each load of x, then solves the 4×4 block. Rows past the last whole group of four (k mod 4 of
+ * them, at most 7 entries each) go one at a time by scalars. Groups start at multiples of 4 entries: every vector access
+ * is 16-byte aligned (kp·bytes is a multiple of 32).
+ */
+function solveRows4Wat(dtype: FactorDtype): string[] {
+  const { T, V, bytes, shift } = LANES[dtype];
+  const rs = [0, 1, 2, 3];
+  const row = (r: number) => `row${r}`;
+  const ld = (addr: string) => `(${T}.load ${addr})`;
+  const xAt = (i: string) => add(get('X'), `(i32.shl ${i} ${c32(shift)})`);
+  const rAt = (r: number, j: string) => add(get(row(r)), `(i32.shl ${j} ${c32(shift)})`);
+  const ti = (r: number) => add(get('t'), c32(r));
+  const setRows = rs.map((r) => set(row(r), add(get('R'), `(i32.mul ${ti(r)} ${get('S')})`)));
+  // scalar single rows [k4, k): forward z_t = x_t / R_tt, x_j −= R_tj z_t (j > t); backward x_i = (x_i − Σ_{j>i} R_ij x_j) / R_ii
+  const fTail = [
+    set('t', get('k4')),
+    '(block $ftDone (loop $ftLoop', `(br_if $ftDone (i32.ge_u ${get('t')} ${get('k')}))`,
+    set(row(0), add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+    set('z0', `(${T}.div ${ld(xAt(get('t')))} ${ld(rAt(0, get('t')))})`), `(${T}.store ${xAt(get('t'))} ${get('z0')})`,
+    set('j', ti(1)),
+    '(block $fjDone (loop $fjLoop', `(br_if $fjDone (i32.ge_u ${get('j')} ${get('k')}))`,
+    `(${T}.store ${xAt(get('j'))} (${T}.sub ${ld(xAt(get('j')))} (${T}.mul ${ld(rAt(0, get('j')))} ${get('z0')})))`,
+    set('j', add(get('j'), c32(1))), '(br $fjLoop)))',
+    set('t', add(get('t'), c32(1))), '(br $ftLoop)))',
+  ];
+  const bTail = [
+    set('t', get('k')),
+    '(block $btDone (loop $btLoop', `(br_if $btDone (i32.le_u ${get('t')} ${get('k4')}))`,
+    set('t', `(i32.sub ${get('t')} ${c32(1)})`),
+    set(row(0), add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+    set('z0', ld(xAt(get('t')))), set('j', ti(1)),
+    '(block $bjDone (loop $bjLoop', `(br_if $bjDone (i32.ge_u ${get('j')} ${get('k')}))`,
+    set('z0', `(${T}.sub ${get('z0')} (${T}.mul ${ld(rAt(0, get('j')))} ${ld(xAt(get('j')))}))`),
+    set('j', add(get('j'), c32(1))), '(br $bjLoop)))',
+    `(${T}.store ${xAt(get('t'))} (${T}.div ${get('z0')} ${ld(rAt(0, get('t')))}))`,
+    '(br $btLoop)))',
+  ];
+  // the 4×4 diagonal block, forward: z_r = (x_{t+r} − Σ_{q<r} R[t+q][t+r] z_q) / R[t+r][t+r]
+  const fBlock = rs.flatMap((r) => {
+    const terms = rs.slice(0, r).reduce((acc, q) => `(${T}.sub ${acc} (${T}.mul ${ld(rAt(q, ti(r)))} ${get(`z${q}`)}))`, ld(xAt(ti(r))));
+    return [set(`z${r}`, `(${T}.div ${terms} ${ld(rAt(r, ti(r)))})`), `(${T}.store ${xAt(ti(r))} ${get(`z${r}`)})`, set(`zv${r}`, `(${V}.splat ${get(`z${r}`)})`)];
+  });
+  const fRect = [
+    set('off', `(i32.shl ${ti(4)} ${c32(shift)})`),
+    '(block $frDone (loop $frLoop', `(br_if $frDone (i32.ge_u ${get('off')} ${get('S')}))`,
+    set('px', add(get('X'), get('off'))),
+    `(v128.store ${get('px')} ${rs.reduce((acc, r) => `(${V}.sub ${acc} (${V}.mul (v128.load ${add(get(row(r)), get('off'))}) ${get(`zv${r}`)}))`, `(v128.load ${get('px')})`)})`,
+    set('off', add(get('off'), c32(16))), '(br $frLoop)))',
+  ];
+  const bRect = [
+    ...rs.map((r) => set(`acc${r}`, '(v128.const i64x2 0 0)')),
+    set('off', `(i32.shl ${ti(4)} ${c32(shift)})`),
+    '(block $brDone (loop $brLoop', `(br_if $brDone (i32.ge_u ${get('off')} ${get('S')}))`,
+    set('xv', `(v128.load ${add(get('X'), get('off'))})`),
+    ...rs.map((r) => set(`acc${r}`, `(${V}.add ${get(`acc${r}`)} (${V}.mul (v128.load ${add(get(row(r)), get('off'))}) ${get('xv')}))`)),
+    set('off', add(get('off'), c32(16))), '(br $brLoop)))',
+  ];
+  const lanesSum = (v: string) => Array.from({ length: LANES[dtype].lanes }, (_, l) => `(${V}.extract_lane ${l} ${v})`).reduce((a, b) => `(${T}.add ${a} ${b})`);
+  // the 4×4 block, backward: x_{t+r} = (x_{t+r} − s_r − Σ_{q>r} R[t+r][t+q] x_{t+q}) / R[t+r][t+r]
+  const bBlock = [3, 2, 1, 0].flatMap((r) => {
+    const terms = rs.slice(r + 1).reduce((acc, q) => `(${T}.sub ${acc} (${T}.mul ${ld(rAt(r, ti(q)))} ${ld(xAt(ti(q)))}))`, `(${T}.sub ${ld(xAt(ti(r)))} ${lanesSum(get(`acc${r}`))})`);
+    return [`(${T}.store ${xAt(ti(r))} (${T}.div ${terms} ${ld(rAt(r, ti(r)))}))`];
+  });
+  return [
+    `(func (export "solve1") (param $R i32) (param $kp i32) (param $k i32) (param $X i32)`,
+    `(local $S i32) (local $t i32) (local $j i32) (local $k4 i32) (local $off i32) (local $px i32) (local $xv v128)`,
+    rs.map((r) => `(local $${row(r)} i32) (local $z${r} ${T}) (local $zv${r} v128) (local $acc${r} v128)`).join(' '),
+    set('S', `(i32.shl ${get('kp')} ${c32(shift)})`),
+    set('k4', `(i32.and ${get('k')} ${c32(-4)})`),
+    set('t', c32(0)),
+    '(block $fDone (loop $fLoop', `(br_if $fDone (i32.ge_u ${get('t')} ${get('k4')}))`,
+    ...setRows, ...fBlock, ...fRect,
+    set('t', add(get('t'), c32(4))), '(br $fLoop)))',
+    ...fTail, ...bTail,
+    set('t', get('k4')),
+    '(block $bDone (loop $bLoop', `(br_if $bDone (i32.eqz ${get('t')}))`,
+    set('t', `(i32.sub ${get('t')} ${c32(4)})`),
+    ...setRows, ...bRect, ...bBlock,
+    '(br $bLoop)))',
+    ')',
+  ];
 }
 
 type SolveFn = (R: number, kp: number, k: number, X: number) => void;
