@@ -143,9 +143,12 @@ function binaryRule(n: BinaryNode, g: Node): Array<[Node, Node]> {
 
 function powRule(n: BinaryNode, g: Node): Array<[Node, Node]> {
   const { left: a, right: b } = n;
-  // d/da a^c = c·a^(c−1), with the constant exponent folded (a^2 → 2a)
+  // d/da a^c = c·a^(c−1), with the constant exponent folded (a^2 → 2a); c = 0 and 1 folded too, since at a = 0
+  // c·a^(c−1) would be 0·∞ = NaN (c = 0) and pow(0, 0) is NaN in WGSL (c = 1)
+  const constantSlope = (c: number): Node =>
+    c === 0 ? mul(g, 0) : c === 1 ? g : mul(g, c === 2 ? mul(a, 2) : mul(binary('pow', a, constant(c - 1)), c));
   const base = b.op === 'const'
-    ? mul(g, b.value === 2 ? mul(a, 2) : mul(binary('pow', a, constant(b.value - 1)), b.value))
+    ? constantSlope(b.value)
     : mul(g, mul(b, binary('pow', a, binary('sub', b, constant(1)))));
   return [[a, base], [b, mul(g, mul(n, unary('log', a)))]];
 }

@@ -100,6 +100,17 @@ describe('symbolic derivatives of formulas', () => {
     expect(xi.sub(yj).sum().grad(yj).toString()).toBe('ones * -1');
   });
 
+  it('constant exponents 0 and 1 differentiate to 0 and 1 where the base is 0 (no 0·0⁻¹ = NaN)', () => {
+    const xi = Vi(x);
+    const yj = Vj(x); // pairs (i, i): x − y = 0
+    for (const [c, slope] of [[0, 0], [1, 1]] as const) {
+      const f = xi.sub(yj).sum().pow(c);
+      const d = compileScalarJs(partialDerivative(f.node, xi.node as VarNode, 0));
+      expect(d(2, 2), `c = ${c}`).toBe(slope);
+      expect(d(1, 3), `c = ${c}`).toBeCloseTo(slope, 14);
+    }
+  });
+
   it('refuses a non-variable and a direction of the wrong dimension, naming them', () => {
     const xi = Vi(x);
     const f = xi.sub(Vj(y)).sqnorm2();
