@@ -266,9 +266,10 @@ async function thickRestartLanczos(
   let anorm = 0; // running estimate of ‖OP‖ for the invariant-subspace test
   /**
    * Rayleigh–Ritz on the leading size×size block of T (plain tridiagonal before the first restart): Ritz values,
-   * vectors Y (row-major size×size), the wanted ones in `which` order and their residual estimates |β·y_last|.
+   * vectors Y (row-major size×size; with `lastRowOnly` after a restart, only Y's last row, 1×size — all the
+   * convergence test reads), the wanted ones in `which` order and their residual estimates |β·y_last|.
    */
-  const rayleighRitz = (size: number, beta: number) => {
+  const rayleighRitz = (size: number, beta: number, lastRowOnly = false) => {
     let theta: Float64Array;
     let Y: Float64Array;
     if (kept === 0) {
@@ -282,12 +283,13 @@ async function thickRestartLanczos(
     } else {
       const block = new Float64Array(size * size);
       for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) block[i * size + j] = T[i * ncv + j]!;
-      const r = symmetricEigen(block, size);
+      const r = symmetricEigen(block, size, lastRowOnly ? [size - 1] : undefined);
       theta = r.eigenvalues;
       Y = r.eigenvectors;
     }
     const order = wantedOrder(theta, which);
-    const est = Float64Array.from(theta, (_, i) => Math.abs(beta * Y[(size - 1) * size + i]!));
+    const last = Y.length === size ? 0 : (size - 1) * size;
+    const est = Float64Array.from(theta, (_, i) => Math.abs(beta * Y[last + i]!));
     const wanted = order.slice(0, k);
     const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
@@ -327,15 +329,14 @@ async function thickRestartLanczos(
         // rest of the cycle's products would be spent for nothing (an s×s eigenproblem, s ≤ ncv, costs no
         // product). Not in the first cycle, whose basis has not yet been through a full-size Rayleigh–Ritz: a
         // short Krylov space can hold converged pairs while a wanted eigenvalue has not emerged yet.
-        if (kept > 0) {
+        if (kept > 0 && rayleighRitz(j + 1, beta, true).nconv === k) {
+          // the same decomposition again with every row of Y, for the Ritz vectors (the values are the same)
           const rr = rayleighRitz(j + 1, beta);
-          if (rr.nconv === k) {
-            report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
-            return {
-              theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
-              converged: rr.converged, iterations: iteration, matvecs,
-            };
-          }
+          report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
+          return {
+            theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
+            converged: rr.converged, iterations: iteration, matvecs,
+          };
         }
       } else betaLast = beta;
     }

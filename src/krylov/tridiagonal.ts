@@ -189,9 +189,13 @@ export function tridiagonalEigen(
  * Eigen-decomposition of a small dense symmetric matrix (row-major m×m; only the lower
  * triangle is read): Householder reduction to tridiagonal form, then the QL above with the
  * reduction's Q as the starting eigenvector matrix. O(m³); meant for Rayleigh–Ritz steps.
- * Returns eigenvalues ascending and eigenvectors row-major m×m (column j ↔ eigenvalue j).
+ * Returns eigenvalues ascending and eigenvectors row-major m×m (column j ↔ eigenvalue j); with `rows`, only those rows
+ * of the eigenvector matrix (row-major rows.length×m) — each row is formed independently of the others, so they equal
+ * the full matrix's rows bit for bit, at O(m²) per row instead of O(m³).
  */
-export function symmetricEigen(a: ArrayLike<number>, m: number): { eigenvalues: Float64Array; eigenvectors: Float64Array } {
+export function symmetricEigen(
+  a: ArrayLike<number>, m: number, rows?: readonly number[],
+): { eigenvalues: Float64Array; eigenvectors: Float64Array } {
   if (a.length < m * m) throw new Error(`symmetricEigen: expected ${m * m} entries, got ${a.length}`);
   const A = new Float64Array(m * m);
   for (let i = 0; i < m; i++) {
@@ -202,8 +206,10 @@ export function symmetricEigen(a: ArrayLike<number>, m: number): { eigenvalues: 
       A[j * m + i] = v;
     }
   }
-  const Q = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) Q[i * m + i] = 1;
+  for (const r of rows ?? []) if (!(Number.isInteger(r) && r >= 0 && r < m)) throw new Error(`symmetricEigen: row ${r} out of range [0, ${m})`);
+  const qRows = rows ?? Array.from({ length: m }, (_, i) => i);
+  const Q = new Float64Array(qRows.length * m);
+  qRows.forEach((r, i) => (Q[i * m + r] = 1));
   const v = new Float64Array(m);
   const p = new Float64Array(m);
   for (let k = 0; k < m - 2; k++) {
@@ -241,7 +247,7 @@ export function symmetricEigen(a: ArrayLike<number>, m: number): { eigenvalues: 
       A[k * m + i] = 0;
     }
     // Q ← Q H.
-    for (let r = 0; r < m; r++) {
+    for (let r = 0; r < qRows.length; r++) {
       let s = 0;
       for (let j = k + 1; j < m; j++) s += Q[r * m + j]! * v[j]!;
       s *= tau;
@@ -252,7 +258,7 @@ export function symmetricEigen(a: ArrayLike<number>, m: number): { eigenvalues: 
   const e = new Float64Array(Math.max(m, 1));
   for (let i = 0; i < m; i++) d[i] = A[i * m + i]!;
   for (let i = 0; i < m - 1; i++) e[i] = A[(i + 1) * m + i]!;
-  ql(d, e, Q, m, 60);
-  sortAscending(d, Q, m);
+  ql(d, e, Q, qRows.length, 60);
+  sortAscending(d, Q, qRows.length);
   return { eigenvalues: d, eigenvectors: Q };
 }
