@@ -98,9 +98,12 @@ export class ArrayBasis implements LanczosBasis {
       cols.forEach((c, t) => {
         const out = scratch[t]!.fill(0);
         const y = (j: number) => Y[j * size + c]!;
+        // 0 − s, not −s: −0 is no small integer, and the sweeps' optimised code (made for integer offsets by the
+        // orthogonalisations before) was thrown away at the first chunk of every restart
+        const yd = 0 - s;
         let j = 0;
-        for (; j + 4 <= size; j += 4) axpy4(y(j), y(j + 1), y(j + 2), y(j + 3), V[j]!, V[j + 1]!, V[j + 2]!, V[j + 3]!, out, -s, s, e);
-        for (; j < size; j++) axpyRange(y(j), V[j]!, out, -s, s, e);
+        for (; j + 4 <= size; j += 4) axpy4(y(j), y(j + 1), y(j + 2), y(j + 3), V[j]!, V[j + 1]!, V[j + 2]!, V[j + 3]!, out, yd, s, e);
+        for (; j < size; j++) axpyRange(y(j), V[j]!, out, yd, s, e);
       });
       cols.forEach((_, t) => V[t]!.set(scratch[t]!.subarray(0, e - s), s));
     }
