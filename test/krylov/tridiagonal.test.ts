@@ -144,4 +144,21 @@ describe('symmetricEigen', () => {
     for (let i = 0; i < m; i++) expect(eigenvalues[i]!).toBeCloseTo(ref[i]!, 13);
     expect(checkVectors(A, eigenvalues, eigenvectors).orth).toBeLessThan(1e-13);
   });
+
+  it('forms only the rows asked for, equal bit for bit to the full matrix\'s rows (eigsh\'s convergence checks)', () => {
+    const rng = mulberry32(11);
+    for (const m of [1, 2, 5, 20]) {
+      const a = new Float64Array(m * m);
+      for (let i = 0; i < m; i++) for (let j = 0; j <= i; j++) a[i * m + j] = a[j * m + i] = 2 * rng() - 1;
+      const full = symmetricEigen(a, m);
+      for (const rows of [[m - 1], [0, m - 1], [m - 1, 0]]) {
+        const part = symmetricEigen(a, m, rows);
+        expect(Array.from(part.eigenvalues)).toEqual(Array.from(full.eigenvalues));
+        expect(part.eigenvectors.length).toBe(rows.length * m);
+        rows.forEach((r, i) => expect(Array.from(part.eigenvectors.subarray(i * m, (i + 1) * m))).toEqual(Array.from(full.eigenvectors.subarray(r * m, (r + 1) * m))));
+      }
+    }
+    expect(() => symmetricEigen(new Float64Array(4), 2, [2])).toThrow(/row 2 out of range \[0, 2\)/);
+    expect(() => symmetricEigen(new Float64Array(4), 2, [0.5])).toThrow(/row 0.5 out of range/);
+  });
 });
