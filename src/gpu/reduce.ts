@@ -761,11 +761,23 @@ function unpackMapped(plan: Plan, out: readonly Float64Array[], scales: readonly
   // the copy + conversion); strided lanes go through one bulk copy first, as element-wise strided reads of mapped
   // memory cost ~20 ns each there
   const direct = W === 1 && !plan.compensated;
-  const mapped = direct ? range : (plan.readback ??= new Float32Array(range.length));
-  if (!direct) {
-    mapped.set(range);
-    plan.staging.unmap();
+  if (direct) {
+    try {
+      unpackFrom(plan, range, out, scales);
+    } finally {
+      plan.staging.unmap();
+    }
+    return;
   }
+  const mapped = (plan.readback ??= new Float32Array(range.length));
+  mapped.set(range);
+  plan.staging.unmap();
+  unpackFrom(plan, mapped, out, scales);
+}
+
+/** The columns of `out` from the staging layout in `mapped` (float32), each divided by its scale. */
+function unpackFrom(plan: Plan, mapped: Float32Array, out: readonly Float64Array[], scales: readonly number[]): void {
+  const W = plan.width;
   for (const rb of plan.rowBlocks) {
     const base0 = rb.stagingOffset / 4;
     if (plan.compensated) {
@@ -779,7 +791,6 @@ function unpackMapped(plan: Plan, out: readonly Float64Array[], scales: readonly
       unpackColumn(col, rb.start, mapped, base, W, rb.count, 1 / scales[c]!);
     });
   }
-  if (direct) plan.staging.unmap();
 }
 
 /**
