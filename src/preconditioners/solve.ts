@@ -345,6 +345,8 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
   let matvecs = 0;
   let steps = 0;
   let open: number[] = B.map((_, j) => j);
+  // a float32 factor's refinement pays while each step still shrinks the residual fourfold
+  const shrinkingFast = (h: readonly number[]) => h.length <= 2 || h.at(-1)! < h.at(-2)! / 4;
   for (;;) {
     const AX = await applyColumns(shifted, open.map((j) => X[j]!));
     matvecs += open.length;
@@ -355,11 +357,11 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
       const r = h.at(-1)!;
       if (!(r <= tol[j]!)) return true;
       // a float32 factor's x is refined on while the residual still shrinks fast (it lags a float64 factor's till then)
-      return mixed && h.length > 2 ? r > floor[j]! && r < h.at(-2)! / 4 : mixed && r > floor[j]!;
+      return mixed && r > floor[j]! && shrinkingFast(h);
     });
     const short = open.filter((j) => !(history[j]!.at(-1)! <= tol[j]!));
     if (short.length === 0 && (open.length === 0 || steps === maxSteps)) return factorResult(X, history, steps, matvecs, rhs, n);
-    if (steps === maxSteps || (mixed && short.some((j) => history[j]!.length > 2 && !(history[j]!.at(-1)! < history[j]!.at(-2)! / 4)))) break;
+    if (steps === maxSteps || (mixed && short.some((j) => !shrinkingFast(history[j]!)))) break;
     const D = await applyColumns(F, open.map((j) => R.get(j)!));
     open.forEach((j, i) => X[j]!.forEach((_, t) => { X[j]![t]! += D[i]![t]!; }));
     steps++;
