@@ -11,6 +11,7 @@ import type { KernelOperator } from '../../src/operators/kernel-operator.js';
 import { Vi, Vj } from '../../src/formula/index.js';
 import { DenseOperator } from '../../src/operators/dense.js';
 import { seededPoints, seededVector } from '../random-data.js';
+import { gaussianDenseWithSigmaDerivative } from './helpers.js';
 
 const n = 300;
 const X = seededPoints(11, n, 3);
@@ -27,21 +28,8 @@ function denseNll(K: Matrix, noise: number): number {
   return 0.5 * (q + ld + n * Math.log(2 * Math.PI));
 }
 
-/** K of the Gaussian kernel at σ, and ∂K/∂σ = K ∘ r²/σ³, densely. */
-function gaussianDense(sigma: number): { K: Matrix; dK: Matrix } {
-  const K = new Matrix(n, n);
-  const dK = new Matrix(n, n);
-  for (let i = 0; i < n; i++) {
-    for (let j = 0; j < n; j++) {
-      let r2 = 0;
-      for (let t = 0; t < 3; t++) r2 += (X[i]![t]! - X[j]![t]!) ** 2;
-      const k = Math.exp(-r2 / (2 * sigma * sigma));
-      K.set(i, j, k);
-      dK.set(i, j, (k * r2) / sigma ** 3);
-    }
-  }
-  return { K, dK };
-}
+/** K of the Gaussian kernel at σ over X, and ∂K/∂σ, densely. */
+const gaussianDense = (sigma: number) => gaussianDenseWithSigmaDerivative(X, sigma);
 
 const sym = (M: Matrix) => new DenseOperator(M, undefined, { symmetric: true });
 

@@ -43,3 +43,20 @@ export function gradientCase(points: number[][], _theta: Theta, seed: number) {
   const moved = (h: number) => points.map((p, i) => p.map((t, k) => t + h * U.get(i, k)));
   return { u, U, moved };
 }
+
+/** The Gaussian kernel of σ over `points` and its σ-derivative ∂K/∂σ = K ∘ r²/σ³, densely in float64. */
+export function gaussianDenseWithSigmaDerivative(points: readonly (readonly number[])[], sigma: number): { K: Matrix; dK: Matrix } {
+  const n = points.length;
+  const K = new Matrix(n, n);
+  const dK = new Matrix(n, n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < n; j++) {
+      let r2 = 0;
+      for (let t = 0; t < points[i]!.length; t++) r2 += (points[i]![t]! - points[j]![t]!) ** 2;
+      const k = Math.exp(-r2 / (2 * sigma * sigma));
+      K.set(i, j, k);
+      dK.set(i, j, (k * r2) / sigma ** 3);
+    }
+  }
+  return { K, dK };
+}

@@ -12,6 +12,7 @@ import { gaussianKernel } from '../../src/operators/kernels.js';
 import { deviceLandmarkPreconditioner, type DeviceLandmarkPreconditioner } from '../../src/preconditioners/device-landmarks.js';
 import { mulberry32 } from '../random-data.js';
 import { hasGpu } from '../gpu/gpu-env.js';
+import { gaussianDenseWithSigmaDerivative } from './helpers.js';
 
 function cube(seed: number, n: number): number[][] {
   const r = mulberry32(seed);
@@ -122,17 +123,7 @@ describe.runIf(hasGpu)('GP NLL through SLQ with device landmarks (float32 GPU pr
     const r = mulberry32(22);
     const y = Float64Array.from(X, (p) => Math.sin(4 * p[0]!) + p[2]! + 0.2 * (r() - 0.5));
     // dense float64 reference: K, ∂K/∂σ = K ∘ r²/σ³, A = K + noise·I
-    const Kd = new Matrix(n, n);
-    const dK = new Matrix(n, n);
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let r2 = 0;
-        for (let t = 0; t < 3; t++) r2 += (X[i]![t]! - X[j]![t]!) ** 2;
-        const k = Math.exp(-r2 / (2 * sigma * sigma));
-        Kd.set(i, j, k);
-        dK.set(i, j, (k * r2) / sigma ** 3);
-      }
-    }
+    const { K: Kd, dK } = gaussianDenseWithSigmaDerivative(X, sigma);
     const A = Kd.clone().add(Matrix.eye(n).mul(noise));
     const chol = new CholeskyDecomposition(A);
     const Ainv = chol.solve(Matrix.eye(n));

@@ -23,6 +23,17 @@ function spd(k: number, seed: number): Float64Array {
   return A;
 }
 
+/** Symmetric, off-diagonal entries seeded in [−1, 1), diagonal k: SPD by Gershgorin, cheap to build at large k. */
+function gershgorinSpd(k: number, seed: number): Float64Array {
+  const rng = mulberry32(seed);
+  const M = new Float64Array(k * k);
+  for (let i = 0; i < k; i++) {
+    for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
+    M[i * k + i] = k;
+  }
+  return M;
+}
+
 const maxAbs = (a: Float64Array) => a.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 const maxAbsDiff = (a: Float64Array, b: Float64Array) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
@@ -62,13 +73,7 @@ describe('choleskyUpperWasm', () => {
 
   it('k = 900: trailing updates split over a pool of 2 threads give the same factor', async () => {
     const k = 900;
-    // symmetric, entries in [−1, 1), diagonal k: SPD by Gershgorin, cheap to build at this size
-    const rng = mulberry32(77);
-    const M = new Float64Array(k * k);
-    for (let i = 0; i < k; i++) {
-      for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
-      M[i * k + i] = k;
-    }
+    const M = gershgorinSpd(k, 77);
     const threads = poolThreads();
     if (threads < 2) await setCpuThreads(2);
     try {
@@ -274,12 +279,7 @@ describe('CholeskySolver.factor in float32', () => {
 
   it('trailing updates split over a pool of 2 threads give the same float32 solves (k = 900)', async () => {
     const k = 900;
-    const rng = mulberry32(78);
-    const M = new Float64Array(k * k);
-    for (let i = 0; i < k; i++) {
-      for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
-      M[i * k + i] = k;
-    }
+    const M = gershgorinSpd(k, 78);
     const threads = poolThreads();
     if (threads < 2) await setCpuThreads(2);
     try {
