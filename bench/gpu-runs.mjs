@@ -102,6 +102,20 @@ async function products() {
       y = await K.matvec(v);
       times.push(performance.now() - t);
     }
+    // the same call with the JS conversion loop instead of the WASM narrowing (tryGpuMatvec without `narrow`),
+    // alternating with K.matvec so both see the same host state
+    const { tryGpuMatvec } = await import('../dist/gpu/reduce.js');
+    const ab = { wasm: [], js: [] };
+    for (let r = 0; r < Math.min(reps, 200); r++) {
+      t = performance.now();
+      await K.matvec(v);
+      ab.wasm.push(performance.now() - t);
+      t = performance.now();
+      const p = tryGpuMatvec(K.formula.node, n, n, v, gpu);
+      if (!p) throw new Error('the fast path did not apply');
+      await p;
+      ab.js.push(performance.now() - t);
+    }
     // phases: GPU timestamps around the pass (where the adapter has them) and the host's own clock
     setGpuProfiling(true);
     const prof = [];
@@ -126,7 +140,7 @@ async function products() {
     log({
       kind: 'matvec', n, reps, msPerCall: r3(ms), minMs: r3(Math.min(...times)), pairsPerS: sig(n * n / (ms / 1e3)),
       ...(phases && Number.isFinite(phases.passMs) ? { kernelPairsPerS: sig(n * n / (phases.passMs / 1e3)) } : {}),
-      firstCallMs: +firstMs.toFixed(1), phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
+      firstCallMs: +firstMs.toFixed(1), alternating: { wasmNarrowMs: r3(median(ab.wasm)), jsConvertMs: r3(median(ab.js)) }, phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
     });
     await K.dispose();
   }
@@ -264,6 +278,7 @@ function nativeThenSquares(data, src) {
  */
 async function fastPathSteps(n, reps) {
   const { acquireGpu } = await import('../dist/gpu/device.js');
+  const { narrowWithSquares } = await import('../dist/cpu/narrow.js');
   const { device } = await acquireGpu();
   const rand = mulberry32(10);
   const x = Float64Array.from({ length: n }, () => rand() - 0.5);
@@ -334,12 +349,18 @@ fn main(@builtin(global_invocation_id) g: vec3<u32>) { if (g.x < arrayLength(&Y)
     const s5 = performance.now();
     check += nativeThenSquares(upload, x);
     const s6 = performance.now();
+    const narrowed = narrowWithSquares(x, 0, n);
+    const s7 = performance.now();
+    device.queue.writeBuffer(rhs, 0, narrowed.data.buffer, narrowed.data.byteOffset, narrowed.data.byteLength);
+    const s8 = performance.now();
+    check += narrowed.squares;
     if (r < 20) continue;
     const step = (k) => t[k + 1] - t[k];
     rows.push({
       allocate: step(0), convert: step(1), writeBuffer: step(2), encode: step(3), submit: step(4), mapWait: step(5),
       getMappedRange: step(6), copyOut: step(7), toFloat64: step(8), unmap: step(9), total: t[10] - t[0],
       scopesAroundSubmit: s1 - s0 - step(3) - step(4), scopesAwaitPop: s3 - s2, mapWait2: s2 - s1, directFromMapping: s4 - s3, hop: s5 - s4, convertNative: s6 - s5,
+      convertWasm: s7 - s6, writeFromWasm: s8 - s7,
     });
   }
   const med = Object.fromEntries(Object.keys(rows[0]).map((k) => [k, +median(rows.map((x) => x[k])).toFixed(4)]));

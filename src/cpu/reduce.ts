@@ -25,7 +25,7 @@ const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
 let optimizingOnly = false;
 
 /** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
-function useOptimizingCompiler(): void {
+export function useOptimizingCompiler(): void {
   if (optimizingOnly) return;
   optimizingOnly = true;
   cpuPlatform().optimizeWasm();

@@ -15,6 +15,7 @@ import { isStructurallySymmetric } from '../formula/symmetry.js';
 import { registerFormulaOperator } from '../formula/operator-hook.js';
 import { reduceKernel } from '../cpu/reduce.js';
 import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
+import { narrowWithSquares } from '../cpu/narrow.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, maxAbsOf, prepareGpuKernel, tryGpuMatvec, type GpuKernelOptions } from '../gpu/reduce.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
@@ -462,7 +463,7 @@ export class KernelOperator extends LinearOperator {
   private fastGpuMatvec(x: VectorLike): Promise<Float64Array> | undefined {
     if (this.backend !== 'gpu' || (this.options.denseCache ?? 'never') !== 'never') return undefined;
     if (!(x instanceof Float64Array || x instanceof Float32Array)) return undefined;
-    return tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu);
+    return tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu, narrowWithSquares);
   }
 
   protected override async _matmat(X: Block): Promise<Block> {
