@@ -9,7 +9,8 @@
  *             GPU timestamps, its phases (f64→f32 upload, encode+submit, wait for the map, readback f32→f64, the rest
  *             of the call) at --n=65536,1048576; --ref=/tmp/ref runs the KeOps-scheme CUDA kernel
  *             (../shared/device/keops_scheme_ref.cu) on the same sizes and prints the ratios. Kernel-shape flags as
- *             bench/gpu.ts: --rows --wg --tile --splits --target --direct; --reps=R (whole calls), --profile-reps=P.
+ *             bench/gpu.ts: --rows --wg --tile --splits --target --direct
+ *             (--expanded: the expanded form on llvmpipe too); --reps=R (whole calls), --profile-reps=P.
  *             Then (unless --no-upload-paths) the host cost of an upload of the smallest size on the raw device:
  *             queue.writeBuffer against a persistent MAP_WRITE staging buffer; and (unless --no-steps) each step of
  *             the one-column fast path (`tryGpuMatvec`) timed alone on the raw device at that size, with a trivial
@@ -64,6 +65,7 @@ const gpuShape = () => {
     if (flag(f) !== undefined) o[key] = Number(flag(f));
   }
   if (args.includes('--direct')) o.expandedGaussian = false;
+  if (args.includes('--expanded')) o.expandedGaussian = true; // llvmpipe's dry run of the hardware form
   return o;
 };
 
