@@ -97,7 +97,8 @@ async function products() {
     let y = await K.matvec(v);
     const firstMs = performance.now() - t;
     const reps = num('reps', n <= 100_000 ? 300 : 5, 20);
-    for (let r = 0; r < Math.min(20, reps); r++) await K.matvec(v); // V8 tiers up the host loops
+    // V8 tiers up the host loops (a fresh process's first hundreds of calls measured up to 0.17 ms slower at 65,536)
+    for (let r = 0; r < (SMALL ? 5 : n <= 100_000 ? 300 : 3); r++) await K.matvec(v);
     const times = [];
     for (let r = 0; r < reps; r++) {
       t = performance.now();
@@ -118,6 +119,19 @@ async function products() {
       await p;
       ab.js.push(performance.now() - t);
     }
+    // the fast path's own host marks (the path unchanged): where a call's time goes between the device's work
+    const { setFastPathTimeline, lastFastPathTimeline } = await import('../dist/gpu/reduce.js');
+    setFastPathTimeline(true);
+    const marks = [];
+    for (let r = 0; r < Math.min(reps, 300); r++) {
+      t = performance.now();
+      await K.matvec(v);
+      const end = performance.now();
+      const m = lastFastPathTimeline();
+      if (m?.length === 7) marks.push({ entry: m[0] - t, narrow: m[1] - m[0], writeBuffer: m[2] - m[1], submit: m[3] - m[2], arm: m[4] - m[3], wait: m[5] - m[4], unpack: m[6] - m[5], resume: end - m[6], total: end - t });
+    }
+    setFastPathTimeline(false);
+    const timeline = marks.length ? Object.fromEntries(Object.keys(marks[0]).map((k) => [k, +median(marks.map((x) => x[k])).toFixed(4)])) : undefined;
     // phases: GPU timestamps around the pass (where the adapter has them) and the host's own clock
     setGpuProfiling(true);
     const prof = [];
@@ -142,7 +156,7 @@ async function products() {
     log({
       kind: 'matvec', n, reps, msPerCall: r3(ms), minMs: r3(Math.min(...times)), pairsPerS: sig(n * n / (ms / 1e3)),
       ...(phases && Number.isFinite(phases.passMs) ? { kernelPairsPerS: sig(n * n / (phases.passMs / 1e3)) } : {}),
-      firstCallMs: +firstMs.toFixed(1), alternating: { wasmNarrowMs: r3(median(ab.wasm)), jsConvertMs: r3(median(ab.js)) }, phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
+      firstCallMs: +firstMs.toFixed(1), alternating: { wasmNarrowMs: r3(median(ab.wasm)), jsConvertMs: r3(median(ab.js)) }, timeline, phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
     });
     await K.dispose();
   }
