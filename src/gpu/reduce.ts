@@ -1004,7 +1004,7 @@ export function tryGpuMatvec(
   // no error scope: errors raised from the first write to the map are counted by the device (see uncapturedErrors)
   const errors = uncapturedErrors(ctx.device);
   const before = errors.count;
-  if (narrow && x instanceof Float64Array && colBlocks.length === 1) {
+  if (narrow && x instanceof Float64Array && colBlocks.length === 1 && m <= MAX_NARROWED) {
     // the host routine's float32 view goes to the device as it is (written only once x is known to fit)
     const { data, squares } = narrow(x, colBlocks[0]!.start, colBlocks[0]!.count);
     if (!fitsFastPath(squares, m)) return undefined;
@@ -1032,6 +1032,12 @@ export function tryGpuMatvec(
   plan.chain = result.catch(() => undefined); // a general product on this plan waits for this one
   return result;
 }
+
+/**
+ * Longest x given to `narrow`: its memory (12 bytes an entry) grows to the longest vector it took and cannot shrink,
+ * so past 2²² entries (48 MiB) the JS loop runs instead — there the kernel's seconds dwarf the loop's milliseconds.
+ */
+const MAX_NARROWED = 1 << 22;
 
 /**
  * A host routine narrowing x[start, start + count) to float32 with Σ x_j² (NaN or ∞ where an entry is), its view

@@ -74,6 +74,20 @@ describe.runIf(hasGpu)('GPU one-column products after the first (fast path)', ()
     expect(zero.every((t) => t === 0)).toBe(true);
   });
 
+  it('x split over several column blocks (the JS conversion loop, not the WASM narrowing) gives the same products', async () => {
+    // bindings of at most 512 bytes: 300 points of 3 floats need several blocks of rows and of columns
+    const blocked = gaussianKernel(x, { sigma, backend: 'gpu', gpu: { maxBindingBytes: 512 } });
+    await blocked.matvec(v);
+    for (const input of [v, Float32Array.from(v)]) {
+      const y = await blocked.matvec(input);
+      expect(relErr(y, input instanceof Float32Array ? denseProduct(input) : want)).toBeLessThan(1e-5);
+    }
+    const bad = Float64Array.from(v);
+    bad[250] = NaN;
+    await expect(blocked.matvec(bad)).rejects.toThrow(/matvec: entry 250 of the vector is NaN/);
+    await blocked.dispose();
+  });
+
   it('products started together each get their own right-hand side; x may change right after the call', async () => {
     const vs = [1, 2, 3, 4].map((s) => seededVector(20 + s, n));
     const inputs = vs.map((u) => Float64Array.from(u));
