@@ -568,13 +568,10 @@ export class DenseKernelMatrix {
       throw new Error(`internal: packed symmetric storage needs n = m and no Gram reserve, got ${n}x${m}${options.gram ? ' with gram' : ''}`);
     }
     const mPad = paddedRow(m);
-    // runs up to its wait for V8's compile of the store program (its layout and copies done)
-    const storing = materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
-    // meanwhile this thread assembles the product program, which V8 then compiles on its own threads while K is
-    // stored (assembled first, its 6–10 ms in a fresh process came on top of the wait); a failure shows at the first product
+    // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
     const product = options.symmetric ? compileWat(`denseSym|${storage}|1`, () => denseSymmetricProductWat(storage, 1)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
     product.catch(() => undefined);
-    const stored = await storing;
+    const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
     return new DenseKernelMatrix(n, m, stored, options.gram === true);
   }
