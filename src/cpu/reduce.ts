@@ -5,7 +5,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
-import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { acquireMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { cpuTimeMs, getPool, poolTasks, poolThreads, recordSoloWork, runOnPool } from './pool.js';
 import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
@@ -280,9 +280,6 @@ async function runProgram(
   // the worker threads boot while this thread compiles the program (the first product of a process)
   if (threadTasks > 1) getPool();
   const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
-  // V8 compiles on its own threads while this one lays out the memory (a first product's transposes and copies)
-  const compiling = compileProgram(program);
-  compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mPad = Math.ceil(m / step) * step;
@@ -314,8 +311,15 @@ async function runProgram(
   if (pages > MAX_WASM_PAGES) {
     throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
-  const memory = acquireMemory(pages);
+  // a store takes the memory `prefaultMemory` prepared for it, if any (see DenseKernelMatrix.materialise)
+  const prefaulted = mode === 'dense' || mode === 'dense-f32' ? takePrefaulted(pages) : undefined;
+  const memory = prefaulted?.memory ?? acquireMemory(pages);
   const buf = memory.buffer as unknown as ArrayBuffer;
+  // V8 compiles on its own threads while this one lays out the memory (a first product's transposes and copies)
+  const compiling = compileProgram(program);
+  compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
+  // the host's writes to the pages end before any of ours
+  if (prefaulted) await prefaulted.ready;
   // a recycled memory holds old data: clear what the programs accumulate into (sums += K_ij·b_j, mirrors) and
   // the right-hand sides' padding; stored entries (dense modes) are each written once
   const sums = typeof mode === 'number';
