@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DenseKernelMatrix } from '../../src/cpu/dense-product.js';
-import { emptyMemoryCache, PREFAULT_MIN_BYTES, prefaultMemory, takePrefaulted } from '../../src/cpu/memory-pool.js';
+import { acquireMemory, emptyMemoryCache, PREFAULT_MIN_BYTES, prefaultMemory, recycleMemory, takePrefaulted } from '../../src/cpu/memory-pool.js';
 import { cpuPlatform } from '../../src/cpu/platform.js';
-import { poolThreads, setCpuThreads } from '../../src/cpu/pool.js';
+import { poolThreads, setCpuThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
 import { collectVariables, evaluateDenseJs, Vi, Vj } from '../../src/formula/index.js';
 import { seededPoints } from '../random-data.js';
 
@@ -36,14 +36,17 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
   it('nothing is prepared below PREFAULT_MIN_BYTES, where a recycled memory serves, or with LAZYLINALG_PREFAULT=0', async () => {
     emptyMemoryCache();
     expect(prefaultMemory(PREFAULT_MIN_BYTES / 65536 - 1)).toBe(false);
+    const pages = PREFAULT_MIN_BYTES / 65536 + 1;
+    recycleMemory(acquireMemory(pages));
+    expect(prefaultMemory(pages)).toBe(false); // the recycled one serves: its pages are touched already
+    emptyMemoryCache();
     process.env['LAZYLINALG_PREFAULT'] = '0';
     expect(prefaultMemory(PREFAULT_MIN_BYTES / 65536 + 1)).toBe(false);
     expect(takePrefaulted(PREFAULT_MIN_BYTES / 65536 + 1)).toBeUndefined();
   });
 
-  it.runIf(twoCores)('a packed store on the calling thread takes the prepared memory (random bytes where K goes) and equals the JS twin', async () => {
-    await setCpuThreads(1); // the store runs on the calling thread
-    emptyMemoryCache();
+  /** A symmetric Gaussian K at n = 1,100 (packed float64 ≈ 4.9 MB: above PREFAULT_MIN_BYTES), its store and the host's prefaults. */
+  async function storeWatchingPrefaults() {
     const platform = cpuPlatform();
     const prefault = platform.prefault!;
     const filled: Uint8Array[] = [];
@@ -52,23 +55,38 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
       return prefault(bytes);
     };
     try {
-      const n = 1100; // packed float64 K ≈ 4.9 MB: above PREFAULT_MIN_BYTES
+      const n = 1100;
       const P = seededPoints(31, n, 3, { lo: -1 });
       const f = Vi(P).sub(Vj(P)).sqnorm2().div(2).neg().exp();
       const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float64', { symmetric: true });
-      // K was stored in the memory the host prefaulted, not in another one
-      expect(filled.length).toBe(1);
-      expect(filled[0]!.buffer).toBe((K as unknown as { stored: { memory: WebAssembly.Memory } }).stored.memory.buffer);
-      expect(K.packed).toBe(true);
-      const want = evaluateDenseJs(f.node);
-      const all = Array.from({ length: n }, (_, i) => i);
-      const got = K.entries(all, all);
-      let worst = 0;
-      for (let t = 0; t < n * n; t++) worst = Math.max(worst, Math.abs(got[t]! - want[t]!));
-      expect(worst).toBeLessThanOrEqual(1e-14);
-      await K.release();
+      return { n, f, K, filled };
     } finally {
       platform.prefault = prefault;
     }
+  }
+
+  it.runIf(twoCores)('a packed store on the calling thread takes the prepared memory (random bytes where K goes) and equals the JS twin', async () => {
+    await shutdownCpuPool(); // no pool and no calling-thread work counted yet: a store of 1.2·10⁶ pairs runs on this thread
+    emptyMemoryCache();
+    const { n, f, K, filled } = await storeWatchingPrefaults();
+    // K was stored in the memory the host prefaulted, not in another one
+    expect(filled.length).toBe(1);
+    expect(filled[0]!.buffer).toBe((K as unknown as { stored: { memory: WebAssembly.Memory } }).stored.memory.buffer);
+    expect(K.packed).toBe(true);
+    const want = evaluateDenseJs(f.node);
+    const all = Array.from({ length: n }, (_, i) => i);
+    const got = K.entries(all, all);
+    let worst = 0;
+    for (let t = 0; t < n * n; t++) worst = Math.max(worst, Math.abs(got[t]! - want[t]!));
+    expect(worst).toBeLessThanOrEqual(1e-14);
+    await K.release();
+  });
+
+  it('no prefault when the user asked for one thread (LAZYLINALG_THREADS=1, setCpuThreads(1))', async () => {
+    await setCpuThreads(1);
+    emptyMemoryCache();
+    const { K, filled } = await storeWatchingPrefaults();
+    expect(filled.length).toBe(0);
+    await K.release();
   });
 });
