@@ -48,8 +48,14 @@ export function prefaultMemory(pages: number): boolean {
   if (!platform.prefault || platform.env('LAZYLINALG_PREFAULT') === '0' || platform.cores() < 2) return false;
   if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit([...prefaulting.keys()], pages) >= 0) return false;
   const memory = newWasmMemory(pages);
-  // a failed prefault only leaves the pages to the store's own first touches
-  const ready = platform.prefault(new Uint8Array(memory.buffer as unknown as ArrayBuffer)).catch(() => undefined);
+  let ready: Promise<unknown>;
+  try {
+    // a failed prefault only leaves the pages to the store's own first touches
+    ready = platform.prefault(new Uint8Array(memory.buffer as unknown as ArrayBuffer)).catch(() => undefined);
+  } catch {
+    recycleMemory(memory); // a host that cannot prefault after all: the memory serves as any other
+    return false;
+  }
   prefaulting.set(memory, ready);
   void ready.then(() => {
     if (prefaulting.delete(memory)) recycleMemory(memory);
