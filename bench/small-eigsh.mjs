@@ -4,7 +4,9 @@
 // (cdist + exp) and ARPACK eigsh (imports excluded). Runs each REPS times alternately, prints medians and the ratio,
 // and for ours where the time went (medians): the import (not timed), the operator's construction, the first product
 // (K stored, programs compiled), the other products, and the rest (Lanczos on the calling thread); scipy's cdist + exp
-// apart from ARPACK, and both sides' operator applications.
+// apart from ARPACK, and both sides' operator applications. Ours runs twice per rep: as it is, and with
+// LAZYLINALG_PREFAULT=0 (K's fresh pages then come at the store's own first touches instead of being written on
+// libuv's thread pool meanwhile); mainCpuMs is the calling thread's CPU time (Linux), the work left on that thread.
 // Usage: npm run build && node bench/small-eigsh.mjs [reps]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -32,6 +34,9 @@ const i0 = performance.now();
 const { gaussianKernel, aslinearoperator, shutdownCpuPool } = await import(${JSON.stringify(lib)});
 const importMs = performance.now() - i0;
 const data = new Float64Array(readFileSync(${JSON.stringify(file)}).buffer.slice(0));
+// the calling thread's CPU time in ms where Linux gives it (schedstat), else NaN
+const threadCpu = () => { try { return Number(readFileSync('/proc/self/task/' + process.pid + '/schedstat', 'utf8').split(' ')[0]) / 1e6; } catch { return NaN; } };
+const cpu0 = threadCpu();
 const t = performance.now();
 const K = aslinearoperator(gaussianKernel({ data, rows: data.length / 64, cols: 64 }, { sigma: 2 }));
 const constructMs = performance.now() - t;
@@ -41,10 +46,11 @@ const products = [];
 K._matvec = async (x) => { const s = performance.now(); const y = await matvec(x); products.push(performance.now() - s); return y; };
 const r = await K.eigsh(5);
 const seconds = (performance.now() - t) / 1000;
+const mainCpuMs = threadCpu() - cpu0;
 const rest = products.slice(1).reduce((a, b) => a + b, 0);
 console.log(JSON.stringify({
   seconds, eigenvalues: Array.from(r.eigenvalues),
-  phases: { importMs, constructMs, firstProductMs: products[0], otherProductsMs: rest, products: products.length, lanczosMs: seconds * 1000 - constructMs - products[0] - rest },
+  phases: { importMs, constructMs, firstProductMs: products[0], otherProductsMs: rest, products: products.length, lanczosMs: seconds * 1000 - constructMs - products[0] - rest, mainCpuMs },
 }));
 await shutdownCpuPool();`;
 
@@ -64,15 +70,18 @@ w = eigsh(LinearOperator(K.shape, matvec=mv, dtype=K.dtype), 5)[0]
 t2 = time.perf_counter()
 print(json.dumps({'seconds': t2 - t, 'eigenvalues': sorted(w.tolist()), 'phases': {'denseKMs': (t1 - t) * 1e3, 'arpackMs': (t2 - t1) * 1e3, 'products': count[0]}}))`;
 
-const run = (cmd, args) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8' }).trim().split('\n').pop());
+const run = (cmd, args, env = {}) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env } }).trim().split('\n').pop());
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-const times = { ours: [], scipy: [] };
-const phases = { ours: [], scipy: [] };
+const times = { ours: [], oursNoPrefault: [], scipy: [] };
+const phases = { ours: [], oursNoPrefault: [], scipy: [] };
 let last;
 for (let i = 0; i < reps; i++) {
   const a = run(process.execPath, ['--input-type=module', '-e', ours]);
   times.ours.push(a.seconds);
   phases.ours.push(a.phases);
+  const c = run(process.execPath, ['--input-type=module', '-e', ours], { LAZYLINALG_PREFAULT: '0' });
+  times.oursNoPrefault.push(c.seconds);
+  phases.oursNoPrefault.push(c.phases);
   let b;
   try {
     b = run('python3', ['-c', scipy]);
@@ -90,9 +99,12 @@ const result = {
   source, n: 1797, d: 64, reps,
   ours_s: times.ours.map((t) => +t.toFixed(3)), scipy_s: times.scipy.map((t) => +t.toFixed(3)),
   ours_median_s: +median(times.ours).toFixed(3),
+  ours_no_prefault_s: times.oursNoPrefault.map((t) => +t.toFixed(3)),
+  ours_no_prefault_median_s: +median(times.oursNoPrefault).toFixed(3),
   scipy_median_s: times.scipy.length ? +median(times.scipy).toFixed(3) : null,
   ratio: times.scipy.length ? +(median(times.ours) / median(times.scipy)).toFixed(2) : null,
-  phases_median_ms: { ours: medianPhases(phases.ours), scipy: medianPhases(phases.scipy) },
+  ratio_no_prefault: times.scipy.length ? +(median(times.oursNoPrefault) / median(times.scipy)).toFixed(2) : null,
+  phases_median_ms: { ours: medianPhases(phases.ours), oursNoPrefault: medianPhases(phases.oursNoPrefault), scipy: medianPhases(phases.scipy) },
   eigenvalues: last,
 };
 console.log(JSON.stringify(result, null, 1));

@@ -14,7 +14,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
-import { recycleMemory } from './memory-pool.js';
+import { prefaultMemory, recycleMemory } from './memory-pool.js';
 import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
 import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
 import { poolThreads } from './pool.js';
@@ -81,6 +81,13 @@ function reserveFor(n: number, mPad: number, options: DenseKernelOptions): numbe
 /** Bytes of a stored n×m K in `storage` (packed when symmetric). */
 function storedBytes(n: number, mPad: number, storage: 'float32' | 'float64', symmetric: boolean): number {
   return (symmetric ? packedElements(n, mPad) : n * mPad) * (storage === 'float64' ? 8 : 4);
+}
+
+/** Bytes of the memory K is stored in, at most (K, a product's reserve, the points; 64 KiB cover parameters and masks). */
+function memoryBytes(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: DenseKernelOptions): number {
+  const mPad = paddedRow(m);
+  const points = slots.i.reduce((s, v) => s + align16(n * v.dim * 8), 0) + slots.j.reduce((s, v) => s + align16(v.dim * mPad * 8), 0);
+  return storedBytes(n, mPad, storage, options.symmetric === true) + reserveFor(n, mPad, options) + points + 65536;
 }
 
 /** Row stride of a materialised K: the lane group of the float64 program that evaluates it. */
@@ -546,10 +553,7 @@ export class DenseKernelMatrix {
    * room for the n×n float64 Gram matrix K·Kᵀ too.
    */
   static fits(slots: FormulaSlots, n: number, m: number, storage: 'float32' | 'float64', options: DenseKernelOptions = {}): boolean {
-    const mPad = paddedRow(m);
-    const points = slots.i.reduce((s, v) => s + align16(n * v.dim * 8), 0) + slots.j.reduce((s, v) => s + align16(v.dim * mPad * 8), 0);
-    const bytes = storedBytes(n, mPad, storage, options.symmetric === true) + reserveFor(n, mPad, options) + points + 65536;
-    return bytes <= MAX_WASM_PAGES * 65536;
+    return memoryBytes(slots, n, m, storage, options) <= MAX_WASM_PAGES * 65536;
   }
 
   /** Bytes K takes in storage: n·m entries, or about half of them packed (symmetric). */
@@ -568,6 +572,9 @@ export class DenseKernelMatrix {
       throw new Error(`internal: packed symmetric storage needs n = m and no Gram reserve, got ${n}x${m}${options.gram ? ' with gram' : ''}`);
     }
     const mPad = paddedRow(m);
+    // a store on this thread: the pages of its fresh memory are provided on another one while this thread assembles
+    // the programs and V8 compiles them (the store takes it, see runProgram); not when the user asked for one thread
+    if (poolThreads() > 1 && rowTasks(n, m) === 1) prefaultMemory(Math.ceil(memoryBytes(slots, n, m, storage, options) / 65536));
     // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
     const product = options.symmetric ? compileWat(`denseSym|${storage}|1`, () => denseSymmetricProductWat(storage, 1)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
     product.catch(() => undefined);

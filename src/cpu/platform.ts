@@ -46,6 +46,12 @@ export interface CpuPlatform {
   cpuTimeMs(): number;
   /** A pool of `threads` workers, each able to run a `PoolTask`. */
   createPool(threads: number): WorkerPool;
+  /**
+   * Writes every page of `bytes` (leaving them undefined) on threads other than the calling one, resolving when
+   * done: the OS then provides a fresh memory's pages there instead of at the first touches of the code that fills
+   * them. Absent where the host has no such threads.
+   */
+  prefault?(bytes: Uint8Array): Promise<void>;
 }
 
 let installed: CpuPlatform | undefined;

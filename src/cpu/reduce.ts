@@ -5,7 +5,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
-import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { acquireMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { cpuTimeMs, getPool, poolTasks, poolThreads, recordSoloWork, runOnPool } from './pool.js';
 import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
@@ -241,6 +241,22 @@ export async function materialiseKernel(
 }
 
 /**
+ * dst[k·mPad + j] = src[j·dim + k] for j < m, and point m − 1 again in the padding columns j < mPad. One call per
+ * dimension with running indices, no multiply per entry: a fresh process runs this once per store, in V8's
+ * unoptimised tiers for most of it.
+ */
+function transposePoints(src: Float64Array, dim: number, m: number, mPad: number, dst: Float64Array | Float32Array): void {
+  for (let k = 0; k < dim; k++) {
+    transposeDimension(src, dim, k, m, dst, k * mPad);
+    dst.fill(src[(m - 1) * dim + k]!, k * mPad + m, (k + 1) * mPad);
+  }
+}
+
+function transposeDimension(src: Float64Array, dim: number, k: number, m: number, dst: Float64Array | Float32Array, base: number): void {
+  for (let j = 0, t = k; j < m; j++, t += dim) dst[base + j] = src[t]!;
+}
+
+/**
  * Lays out a shared memory, runs the program over row ranges, returns the memory (the caller recycles it).
  * Every memory comes from the recycling pool (memory-pool.ts): a fresh memory a product would be a leak — its
  * backing store lives until each worker that was handed it collects its own handle, and an idle worker's
@@ -264,9 +280,6 @@ async function runProgram(
   // the worker threads boot while this thread compiles the program (the first product of a process)
   if (threadTasks > 1) getPool();
   const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
-  // V8 compiles on its own threads while this one lays out the memory (a first product's transposes and copies)
-  const compiling = compileProgram(program);
-  compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mPad = Math.ceil(m / step) * step;
@@ -298,8 +311,15 @@ async function runProgram(
   if (pages > MAX_WASM_PAGES) {
     throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
-  const memory = acquireMemory(pages);
+  // a store takes the memory `prefaultMemory` prepared for it, if any (see DenseKernelMatrix.materialise)
+  const prefaulted = mode === 'dense' || mode === 'dense-f32' ? takePrefaulted(pages) : undefined;
+  const memory = prefaulted?.memory ?? acquireMemory(pages);
   const buf = memory.buffer as unknown as ArrayBuffer;
+  // V8 compiles on its own threads while this one lays out the memory (a first product's transposes and copies)
+  const compiling = compileProgram(program);
+  compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
+  // the host's writes to the pages end before any of ours
+  if (prefaulted) await prefaulted.ready;
   // a recycled memory holds old data: clear what the programs accumulate into (sums += K_ij·b_j, mirrors) and
   // the right-hand sides' padding; stored entries (dense modes) are each written once
   const sums = typeof mode === 'number';
@@ -309,17 +329,8 @@ async function runProgram(
     E === 8 ? new Float64Array(buf, byteOffset, length) : new Float32Array(buf, byteOffset, length);
 
   slots.i.forEach((v, s) => view(iOffsets[s]!, n * v.dim).set(v.value.data));
-  slots.j.forEach((v, s) => {
-    // transpose to dim × mPad; padding repeats the last point so padded K entries stay finite
-    const dst = view(jOffsets[s]!, v.dim * mPad);
-    const src = v.value.data;
-    for (let k = 0; k < v.dim; k++) {
-      const base = k * mPad;
-      for (let j = 0; j < m; j++) dst[base + j] = src[j * v.dim + k]!;
-      const last = src[(m - 1) * v.dim + k]!;
-      for (let j = m; j < mPad; j++) dst[base + j] = last;
-    }
-  });
+  // transposed to dim × mPad; padding repeats the last point so padded K entries stay finite
+  slots.j.forEach((v, s) => transposePoints(v.value.data, v.dim, m, mPad, view(jOffsets[s]!, v.dim * mPad)));
   const par = new Float64Array(buf, parOffset, paramDims);
   let po = 0;
   for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }
