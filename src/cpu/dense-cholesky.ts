@@ -141,7 +141,8 @@ class RowLayout {
   /** Byte offset of entry (r, c) from the matrix's start. */
   offset(r: number, c: number, bytes: number): number {
     const g = r >> GROUP_SHIFT;
-    return (this.table[2 * g]! + r * this.table[2 * g + 1]! + c * bytes) | 0;
+    // modulo 2³², as the programs' i32 arithmetic: an origin may be stored wrapped (or be below 0: rows start past it)
+    return (this.table[2 * g]! + r * this.table[2 * g + 1]! + c * bytes) >>> 0;
   }
 
   /** Writes the table at `at` (bytes) of `buf` and its address at TABLE_POINTER. */
