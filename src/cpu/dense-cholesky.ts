@@ -48,6 +48,13 @@ const MIN_MADDS_FOR_POOL = 1 << 24;
  */
 const SOLVE_COLUMNS = 8;
 
+/** log₂ of the rows per group of a factor's layout (`RowLayout`): a panel's rows, so no panel straddles two groups. */
+const GROUP_SHIFT = Math.log2(PANEL);
+/** The address (in every memory holding a factor) of the i32 that points to its row table (`RowLayout`). */
+const TABLE_POINTER = 0;
+/** Bytes before a factor's matrix: the table pointer, then nothing (64 keeps the matrix aligned to a cache line). */
+const MATRIX_OFFSET = 64;
+
 /** Largest memory the programs address: one page short of 4 GiB, so no end address wraps to 0. */
 const MAX_BYTES = (65536 - 1) * 65536;
 
@@ -70,9 +77,14 @@ const get = (name: string) => `(local.get $${name})`;
 const set = (name: string, value: string) => `(local.set $${name} ${value})`;
 const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 const c32 = (v: number) => `(i32.const ${v})`;
-/** Byte address of entry (row, col) of a row-major matrix at `base` with row stride `stride` bytes. */
-const at = (base: string, row: string, stride: string, col: string, shift = 3) =>
-  add(add(base, `(i32.mul ${row} ${stride})`), `(i32.shl ${col} (i32.const ${shift}))`);
+/**
+ * Row r of a factor's matrix, from a table: entry (r, c) lies at base + origin[g] + r·stride[g] + c·bytes for the row
+ * group g = r >> GROUP_SHIFT, the pairs (origin, stride) i32s in a table whose address the programs read at address 0
+ * (`RowLayout`). `r` must be a side-effect-free expression (it is read three times).
+ */
+const groupEntry = (r: string) => add(`(i32.load ${c32(TABLE_POINTER)})`, `(i32.shl (i32.shr_u ${r} ${c32(GROUP_SHIFT)}) ${c32(3)})`);
+const rowPtr = (base: string, r: string) => add(add(base, `(i32.load ${groupEntry(r)})`), `(i32.mul ${r} (i32.load offset=4 ${groupEntry(r)}))`);
+const rowStride = (r: string) => `(i32.load offset=4 ${groupEntry(r)})`;
 /** Working precision of a factor: float64 (f64x2 lanes) or float32 (f32x4 lanes, twice the multiply-adds per instruction). */
 export type FactorDtype = 'float64' | 'float32';
 
@@ -92,6 +104,53 @@ const LANES: Record<FactorDtype, Lanes> = {
   float64: { T: 'f64', V: 'f64x2', bytes: 8, shift: 3, lanes: 2, width: 4, splat: 'v128.load64_splat' },
   float32: { T: 'f32', V: 'f32x4', bytes: 4, shift: 2, lanes: 4, width: 8, splat: 'v128.load32_splat' },
 };
+
+/**
+ * Where the rows of a factor's kp×kp matrix lie, relative to its start: a table of (origin, stride) per group of
+ * 2^GROUP_SHIFT rows, entry (r, c) at origin[g] + r·stride[g] + c·bytes. 'packed': group g keeps columns from its first
+ * row g·2^GROUP_SHIFT on (R is upper triangular; the left of the diagonal inside a group is the update's scratch): half
+ * the square's address space, so a float64 factor fits a 4 GiB memory up to k ≈ 32,000 (the square: ≈ 23,000). (The
+ * pages a process faults in barely change: the square's never-written lower triangle was never faulted in either.)
+ * 'full': every row all kp entries (R copied from a k×k array).
+ */
+class RowLayout {
+  private constructor(readonly table: Int32Array, readonly bytes: number) {}
+
+  static packed(kp: number, bytes: number): RowLayout {
+    const G = 1 << GROUP_SHIFT;
+    const groups = Math.ceil(kp / G);
+    const table = new Int32Array(2 * groups);
+    let start = 0;
+    for (let g = 0; g < groups; g++) {
+      const first = g * G;
+      const stride = (kp - first) * bytes;
+      // (r, c) at start + (r − first)·stride + (c − first)·bytes; i32 arithmetic wraps, as the programs' does
+      table[2 * g] = start - first * stride - first * bytes;
+      table[2 * g + 1] = stride;
+      start += Math.min(G, kp - first) * stride;
+    }
+    return new RowLayout(table, start);
+  }
+
+  static full(kp: number, bytes: number): RowLayout {
+    const table = new Int32Array(2 * Math.ceil(kp / (1 << GROUP_SHIFT)));
+    for (let g = 0; g < table.length; g += 2) table[g + 1] = kp * bytes;
+    return new RowLayout(table, kp * kp * bytes);
+  }
+
+  /** Byte offset of entry (r, c) from the matrix's start. */
+  offset(r: number, c: number, bytes: number): number {
+    const g = r >> GROUP_SHIFT;
+    // modulo 2³², as the programs' i32 arithmetic: an origin may be stored wrapped (or be below 0: rows start past it)
+    return (this.table[2 * g]! + r * this.table[2 * g + 1]! + c * bytes) >>> 0;
+  }
+
+  /** Writes the table at `at` (bytes) of `buf` and its address at TABLE_POINTER. */
+  install(buf: ArrayBuffer, at: number): void {
+    new Int32Array(buf, at, this.table.length).set(this.table);
+    new Int32Array(buf, TABLE_POINTER, 1)[0] = at;
+  }
+}
 
 /** Working-matrix stride in entries: k rounded up to a whole tile width (the update writes whole tiles). */
 const paddedOrder = (k: number, dtype: FactorDtype) => Math.ceil(k / LANES[dtype].width) * LANES[dtype].width;
@@ -141,7 +200,7 @@ function factorWat(dtype: FactorDtype): string {
     set('j', get('j0')),
     '(block $jDone (loop $jLoop',
     `(br_if $jDone (i32.ge_u ${get('j')} ${get('j1')}))`,
-    set('rowJ', add(get('A'), `(i32.mul ${get('j')} ${get('S')})`)),
+    set('rowJ', rowPtr(get('A'), get('j'))),
     set('end', add(get('rowJ'), get('S'))),
     set('pj', add(get('rowJ'), sh(get('j')))),
     set('d', `(${T}.load ${get('pj')})`),
@@ -165,8 +224,8 @@ function factorWat(dtype: FactorDtype): string {
     set('pj', add(get('rowJ'), sh(get('a')))),
     set('r', `(${T}.load ${get('pj')})`),
     set('rv', `(${V}.splat ${get('r')})`),
-    set('pa', at(get('A'), get('a'), get('S'), get('a'), shift)),
-    set('end', add(add(get('A'), `(i32.mul ${get('a')} ${get('S')})`), get('S'))),
+    set('pa', add(rowPtr(get('A'), get('a')), sh(get('a')))),
+    set('end', add(rowPtr(get('A'), get('a')), get('S'))),
     // pa and pj share their offset within 16 bytes (rows are whole vectors long)
     ...alignLoop('u0', ['pa', 'pj'], get('end'), bytes,
       [`(${T}.store ${get('pa')} (${T}.sub (${T}.load ${get('pa')}) (${T}.mul ${get('r')} (${T}.load ${get('pj')}))))`]),
@@ -186,14 +245,15 @@ function factorWat(dtype: FactorDtype): string {
   // a packed block is `width` columns × nb rows, 32 bytes a row, whatever the precision
   const pack = [
     '(func (export "pack") (param $j0 i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
-    '(local $S i32) (local $blk i32) (local $t i32) (local $src i32) (local $end i32) (local $dst i32)',
+    '(local $S i32) (local $blk i32) (local $t i32) (local $row i32) (local $src i32) (local $end i32) (local $dst i32)',
     set('S', sh(get('kp'))),
     set('blk', `(i32.shl ${get('nb')} ${c32(5)})`),
     set('t', c32(0)),
     '(block $tDone (loop $tLoop',
     `(br_if $tDone (i32.ge_u ${get('t')} ${get('nb')}))`,
-    set('src', at(get('A'), add(get('j0'), get('t')), get('S'), get('j1'), shift)),
-    set('end', add(add(get('A'), `(i32.mul ${add(get('j0'), get('t'))} ${get('S')})`), get('S'))),
+    set('row', add(get('j0'), get('t'))),
+    set('src', add(rowPtr(get('A'), get('row')), sh(get('j1')))),
+    set('end', add(rowPtr(get('A'), get('row')), get('S'))),
     set('dst', add(get('P'), `(i32.shl ${get('t')} ${c32(5)})`)),
     '(block $cDone (loop $cLoop',
     `(br_if $cDone (i32.ge_u ${get('src')} ${get('end')}))`,
@@ -221,7 +281,7 @@ function factorWat(dtype: FactorDtype): string {
   const wShift = Math.log2(width);
   const update = [
     '(func (export "reduce") (param $aStart i32) (param $aEnd i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
-    '(local $S i32) (local $blk i32) (local $a i32) (local $b i32) (local $pa0 i32) (local $pb i32) (local $ta i32) (local $tb i32) (local $tend i32) (local $cp i32) (local $rel i32)',
+    '(local $S i32) (local $blk i32) (local $a i32) (local $b i32) (local $pa0 i32) (local $pb i32) (local $ta i32) (local $tb i32) (local $tend i32) (local $cp i32) (local $rel i32) (local $rowA i32) (local $Sa i32)',
     '(local $rb0 v128) (local $rb1 v128) (local $s v128)',
     qs.map((q) => `(local $${acc(q, 0)} v128) (local $${acc(q, 1)} v128)`).join(' '),
     set('S', sh(get('kp'))),
@@ -232,6 +292,9 @@ function factorWat(dtype: FactorDtype): string {
     // rows a..a+3 lie in the packed block of columns b0 = j1 + width·⌊(a − j1)/width⌋; tiles start at b0 (≤ a:
     // the part left of the diagonal is scratch)
     set('rel', `(i32.sub ${get('a')} ${get('j1')})`),
+    // rows a..a+3 share a row group (groups are multiples of 4 rows): one start and stride for the four
+    set('rowA', rowPtr(get('A'), get('a'))),
+    set('Sa', rowStride(get('a'))),
     set('pa0', add(get('P'), `(i32.mul (i32.shr_u ${get('rel')} ${c32(wShift)}) ${get('blk')})`)),
     set('b', add(get('j1'), `(i32.and ${get('rel')} ${c32(-width)})`)),
     set('pb', get('pa0')),
@@ -247,9 +310,9 @@ function factorWat(dtype: FactorDtype): string {
     set('ta', add(get('ta'), c32(32 * UNROLL))),
     set('tb', add(get('tb'), c32(32 * UNROLL))),
     `(br_if $tLoop (i32.lt_u ${get('tb')} ${get('tend')})))`,
-    set('cp', at(get('A'), get('a'), get('S'), get('b'), shift)),
+    set('cp', add(get('rowA'), sh(get('b')))),
     ...qs.flatMap((q) => [
-      ...(q > 0 ? [set('cp', add(get('cp'), get('S')))] : []),
+      ...(q > 0 ? [set('cp', add(get('cp'), get('Sa')))] : []),
       `(v128.store offset=0 ${get('cp')} (${V}.sub (v128.load offset=0 ${get('cp')}) ${get(acc(q, 0))}))`,
       `(v128.store offset=16 ${get('cp')} (${V}.sub (v128.load offset=16 ${get('cp')}) ${get(acc(q, 1))}))`,
     ]),
@@ -271,8 +334,8 @@ function factorWat(dtype: FactorDtype): string {
     set('i', c32(0)),
     '(block $iDone (loop $iLoop',
     `(br_if $iDone (i32.ge_u ${get('i')} ${get('k')}))`,
-    set('p', at(get('A'), get('i'), get('S'), get('i'), shift)),
-    set('end', add(add(get('A'), `(i32.mul ${get('i')} ${get('S')})`), sh(get('k')))),
+    set('p', add(rowPtr(get('A'), get('i')), sh(get('i')))),
+    set('end', add(rowPtr(get('A'), get('i')), sh(get('k')))),
     set('po', add(get('out'), `(i32.shl ${get('i')} ${c32(3)})`)),
     set('s', `(f64.abs ${widen(`(${T}.load ${get('p')})`)})`),
     '(block $jDone (loop $jLoop',
@@ -350,13 +413,16 @@ export async function choleskyUpperWasm(M: Float64Array, k: number): Promise<Flo
     throw new RangeError(`choleskyUpperWasm: M has ${M.length} entries, expected k*k = ${k * k} for k = ${k}`);
   }
   const kp = Math.ceil(k / 4) * 4;
-  const aOffset = 64;
-  const pOffset = align64(aOffset + kp * kp * 8);
+  const aOffset = MATRIX_OFFSET;
+  const layout = RowLayout.full(kp, 8);
+  const pOffset = align64(aOffset + layout.bytes);
+  const tOffset = align64(pOffset + PANEL * kp * 8);
   // from the recycling pool: a fresh memory per factorisation handed to the workers outlives it (see memory-pool.ts)
-  const memory = poolMemory(pOffset + PANEL * kp * 8, `choleskyUpperWasm (k = ${k})`);
+  const memory = poolMemory(tOffset + 4 * layout.table.length, `choleskyUpperWasm (k = ${k})`);
   const module = await compileFactor('float64');
   const wasm = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as FactorExports;
   const buf = memory.buffer as unknown as ArrayBuffer;
+  layout.install(buf, tOffset);
   const A = new Float64Array(buf, aOffset, kp * kp);
   // a recycled memory holds old data: the padding columns and rows start at 0, as in a fresh memory
   for (let i = 0; i < kp; i++) {
@@ -405,7 +471,7 @@ function solveWat(dtype: FactorDtype, columns: number): string {
       set('t', c32(0)),
       '(block $fDone (loop $fLoop',
       `(br_if $fDone (i32.ge_u ${get('t')} ${get('k')}))`,
-      set('row', add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+      set('row', rowPtr(get('R'), get('t'))),
       set('end', add(get('row'), get('S'))),
       set('d', `(${T}.load ${at8(get('row'), get('t'))})`),
       ...cs.flatMap((c) => [
@@ -433,7 +499,7 @@ function solveWat(dtype: FactorDtype, columns: number): string {
       '(block $bDone (loop $bLoop',
       `(br_if $bDone (i32.eqz ${get('t')}))`,
       set('t', `(i32.sub ${get('t')} ${c32(1)})`),
-      set('row', add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+      set('row', rowPtr(get('R'), get('t'))),
       set('end', add(get('row'), get('S'))),
       ...cs.flatMap((c) => [...hs.map((h) => set(acc(c, h), '(v128.const i64x2 0 0)')), set(`z${c}`, `(${T}.const 0)`)]),
       set('off', `(i32.shl ${add(get('t'), c32(1))} ${c32(shift)})`),
@@ -494,12 +560,12 @@ function solveRows4Wat(dtype: FactorDtype): string[] {
   const xAt = (i: string) => add(get('X'), `(i32.shl ${i} ${c32(shift)})`);
   const rAt = (r: number, j: string) => add(get(row(r)), `(i32.shl ${j} ${c32(shift)})`);
   const ti = (r: number) => add(get('t'), c32(r));
-  const setRows = rs.map((r) => set(row(r), add(get('R'), `(i32.mul ${ti(r)} ${get('S')})`)));
+  const setRows = rs.map((r) => set(row(r), rowPtr(get('R'), ti(r))));
   // scalar single rows [k4, k): forward z_t = x_t / R_tt, x_j −= R_tj z_t (j > t); backward x_i = (x_i − Σ_{j>i} R_ij x_j) / R_ii
   const fTail = [
     set('t', get('k4')),
     '(block $ftDone (loop $ftLoop', `(br_if $ftDone (i32.ge_u ${get('t')} ${get('k')}))`,
-    set(row(0), add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+    set(row(0), rowPtr(get('R'), get('t'))),
     set('z0', `(${T}.div ${ld(xAt(get('t')))} ${ld(rAt(0, get('t')))})`), `(${T}.store ${xAt(get('t'))} ${get('z0')})`,
     set('j', ti(1)),
     '(block $fjDone (loop $fjLoop', `(br_if $fjDone (i32.ge_u ${get('j')} ${get('k')}))`,
@@ -511,7 +577,7 @@ function solveRows4Wat(dtype: FactorDtype): string[] {
     set('t', get('k')),
     '(block $btDone (loop $btLoop', `(br_if $btDone (i32.le_u ${get('t')} ${get('k4')}))`,
     set('t', `(i32.sub ${get('t')} ${c32(1)})`),
-    set(row(0), add(get('R'), `(i32.mul ${get('t')} ${get('S')})`)),
+    set(row(0), rowPtr(get('R'), get('t'))),
     set('z0', ld(xAt(get('t')))), set('j', ti(1)),
     '(block $bjDone (loop $bjLoop', `(br_if $bjDone (i32.ge_u ${get('j')} ${get('k')}))`,
     set('z0', `(${T}.sub ${get('z0')} (${T}.mul ${ld(rAt(0, get('j')))} ${ld(xAt(get('j')))}))`),
@@ -567,14 +633,14 @@ function solveRows4Wat(dtype: FactorDtype): string[] {
 
 type SolveFn = (R: number, kp: number, k: number, X: number) => void;
 
-const compileFactor = (dtype: FactorDtype) => compileWat(`cholesky|factor|${dtype}|panel${PANEL}|unroll${UNROLL}`, () => factorWat(dtype));
+const compileFactor = (dtype: FactorDtype) => compileWat(`cholesky|factor|${dtype}|panel${PANEL}|unroll${UNROLL}|rowtable`, () => factorWat(dtype));
 const solverExports = (exports: WebAssembly.Exports, columns: number) => Array.from({ length: columns }, (_, c) => exports[`solve${c + 1}`] as SolveFn);
 /**
  * The solve program for up to `columns` right-hand sides per pass. One column alone (eigsh's shift-invert: every
  * application is one vector) is 1/36 of the eight-column program's code, whose assembly and compilation a fresh
  * process otherwise pays before its first factor.
  */
-const compileSolve = (dtype: FactorDtype, columns: SolveColumns) => compileWat(`cholesky|solve|${dtype}|cols1-${columns}`, () => solveWat(dtype, columns));
+const compileSolve = (dtype: FactorDtype, columns: SolveColumns) => compileWat(`cholesky|solve|${dtype}|cols1-${columns}|rowtable`, () => solveWat(dtype, columns));
 
 /** Right-hand sides per pass a solver is compiled for: 1 (single vectors only) or SOLVE_COLUMNS. */
 export type SolveColumns = 1 | typeof SOLVE_COLUMNS;
@@ -608,17 +674,20 @@ export class CholeskySolver {
     const { bytes } = LANES[dtype];
     const Typed = dtype === 'float64' ? Float64Array : Float32Array;
     const kp = paddedOrder(k, dtype);
-    const aOffset = 64;
-    const pOffset = align64(aOffset + kp * kp * bytes);
-    const memory = poolMemory(pOffset + PANEL * kp * bytes, 'CholeskySolver.factor');
+    const aOffset = MATRIX_OFFSET;
+    const layout = RowLayout.packed(kp, bytes);
+    const pOffset = align64(aOffset + layout.bytes);
+    const tOffset = align64(pOffset + PANEL * kp * bytes);
+    const memory = poolMemory(tOffset + 4 * layout.table.length, 'CholeskySolver.factor');
     // the solve program is needed only once R is: it compiles while M is written and factored
     const solveModule = compileSolve(dtype, columns);
     const factorModule = await compileFactor(dtype);
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
     const buf = memory.buffer as unknown as ArrayBuffer;
+    layout.install(buf, tOffset);
     // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them
     for (let i = 0; i < kp; i++) {
-      const row = new Typed(buf, aOffset + (i * kp + i) * bytes, kp - i);
+      const row = new Typed(buf, aOffset + layout.offset(i, i, bytes), kp - i);
       if (i < k) writeRow(i, row.subarray(0, k - i));
       row.fill(0, i < k ? k - i : 0);
     }
@@ -661,15 +730,19 @@ export class CholeskySolver {
       throw new RangeError(`CholeskySolver.create: R has ${R.length} entries, expected k*k = ${k * k} for k = ${k}`);
     }
     const kp = k + (k & 1);
-    const rOffset = 64;
-    const xOffset = align64(rOffset + kp * kp * 8);
-    if (xOffset + SOLVE_COLUMNS * kp * 8 > MAX_BYTES) throw new RangeError(`CholeskySolver.create (k = ${k}): needs more than 4 GiB of WASM memory`);
+    const rOffset = MATRIX_OFFSET;
+    const layout = RowLayout.full(kp, 8);
+    const xOffset = align64(rOffset + layout.bytes);
+    const tOffset = align64(xOffset + SOLVE_COLUMNS * kp * 8);
+    const end = tOffset + 4 * layout.table.length;
+    if (end > MAX_BYTES) throw new RangeError(`CholeskySolver.create (k = ${k}): needs more than 4 GiB of WASM memory`);
     // a fresh memory: it never reaches a worker, so the garbage collector frees it with the solver
-    const pages = pagesFor(xOffset + SOLVE_COLUMNS * kp * 8);
+    const pages = pagesFor(end);
     const memory = newWasmMemory(pages);
     const module = await compileSolve('float64', SOLVE_COLUMNS);
     const exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
     const buf = memory.buffer as unknown as ArrayBuffer;
+    layout.install(buf, tOffset);
     const stored = new Float64Array(buf, rOffset, kp * kp);
     for (let i = 0; i < k; i++) stored.set(R.subarray(i * k + i, i * k + k), i * kp + i);
     return new CholeskySolver(k, kp, rOffset, xOffset, new Float64Array(buf, xOffset, SOLVE_COLUMNS * kp), solverExports(exports, SOLVE_COLUMNS));

@@ -130,6 +130,18 @@ export function poolReady(): boolean {
   return pool !== undefined && ready;
 }
 
+/**
+ * A few turns of the event loop while the pool boots, so that it can become ready: its workers' 'online' events
+ * arrive only through the event loop (two turns, measured, once they run), which a caller chaining already-resolved
+ * promises (back-to-back solves on stored entries) never yields to — the pool then stays unready and every product
+ * on the calling thread. No-op once ready or not started.
+ */
+export async function letPoolStart(): Promise<void> {
+  for (let turn = 0; turn < 4 && pool !== undefined && !ready; turn++) {
+    await new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+  }
+}
+
 /** Starts the pool (if it is not) and resolves once its workers run: for callers that know large work follows. */
 export async function startCpuPool(): Promise<void> {
   getPool();

@@ -255,6 +255,46 @@ describe('CholeskySolver.factor with the one-column solve program', () => {
   }
 });
 
+describe('CholeskySolver.factor: rows packed by panel groups', () => {
+  const writeFrom = (M: Float64Array, k: number) => (i: number, row: Float64Array | Float32Array) => row.set(M.subarray(i * k + i, i * k + k));
+
+  for (const dtype of ['float64', 'float32'] as const) {
+    it(`${dtype}: holds R in about half a k×k square (each 64-row group from its first column), recycled whole`, async () => {
+      emptyMemoryCache();
+      const k = 1000;
+      const solver = await CholeskySolver.factor(k, writeFrom(gershgorinSpd(k, 31), k), dtype, undefined, 1);
+      if (!(solver instanceof CholeskySolver)) throw new Error('factor failed');
+      solver.release();
+      const bytes = dtype === 'float64' ? 8 : 4;
+      // k²/2 + 32·k entries for R, 64·k for the packed panel, whole 64 KiB pages: well under the square's k²
+      expect(recycledMemoryBytes()).toBeLessThan(0.62 * k * k * bytes);
+      expect(recycledMemoryBytes()).toBeGreaterThan(0.5 * k * k * bytes);
+    });
+  }
+
+  it('float64, k = 900 over a pool of 2 threads: solves of 1 and 11 columns match the JS factor\'s, R below the diagonal ignored', async () => {
+    const k = 900;
+    const M = gershgorinSpd(k, 79);
+    for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) M[i * k + j] = 1e6; // the lower triangle is never read
+    const threads = poolThreads();
+    if (threads < 2) await setCpuThreads(2);
+    try {
+      const solver = await CholeskySolver.factor(k, writeFrom(M, k), 'float64');
+      if (!(solver instanceof CholeskySolver)) throw new Error('factor failed');
+      for (let i = 0; i < k; i++) for (let j = 0; j < i; j++) M[i * k + j] = M[j * k + i]!;
+      const R64 = choleskyUpper(M, k)!;
+      for (const q of [1, 11]) {
+        const B = randomBlock(k, q, 70 + q);
+        const want = choleskySolveInPlace(R64, k, Float64Array.from(B), q);
+        expect(maxAbsDiff(solver.solveInPlace(Float64Array.from(B), q), want) / maxAbs(want)).toBeLessThan(1e-13);
+      }
+      solver.release();
+    } finally {
+      if (threads < 2) await setCpuThreads(threads);
+    }
+  });
+});
+
 describe('CholeskySolver.factor in float32', () => {
   const writeFrom = (M: Float64Array, k: number) => (i: number, row: Float64Array | Float32Array) => row.set(M.subarray(i * k + i, i * k + k));
 
