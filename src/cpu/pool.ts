@@ -136,9 +136,12 @@ export function poolReady(): boolean {
  * promises (back-to-back solves on stored entries) never yields to — the pool then stays unready and every product
  * on the calling thread. No-op once ready or not started.
  */
+/** Node's setImmediate (one event-loop turn), absent in browsers: there a zero timeout. */
+const nextTurn = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+
 export async function letPoolStart(): Promise<void> {
   for (let turn = 0; turn < 4 && pool !== undefined && !ready; turn++) {
-    await new Promise<void>((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+    await new Promise<void>((resolve) => (nextTurn ? nextTurn(resolve) : setTimeout(resolve, 0)));
   }
 }
 
