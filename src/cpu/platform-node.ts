@@ -28,14 +28,20 @@ export const nodePlatform: CpuPlatform = {
   optimizeWasm: () => {
     if (process.env['LAZYLINALG_WASM_TIERING'] !== 'default') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
   },
-  createPool: (threads) => new Piscina({
-    filename: new URL('./pool-worker.js', import.meta.url).href,
-    minThreads: threads,
-    maxThreads: threads,
-    // one task per worker at a time: tasks are already sized to one row range per core
-    concurrentTasksPerWorker: 1,
-    idleTimeout: 30_000,
-  }),
+  createPool: (threads) => {
+    // each worker adds 1 here once its module runs (pool-worker.js): readiness without waiting for 'online' events
+    const booted = new Int32Array(new SharedArrayBuffer(4));
+    const pool = new Piscina({
+      filename: new URL('./pool-worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      // one task per worker at a time: tasks are already sized to one row range per core
+      concurrentTasksPerWorker: 1,
+      idleTimeout: 30_000,
+      workerData: { booted: booted.buffer },
+    });
+    return Object.assign(pool, { booted: () => Atomics.load(booted, 0) });
+  },
   prefault,
 };
 

@@ -25,6 +25,11 @@ export interface WorkerPool {
   readonly queueSize: number;
   run(task: PoolTask): Promise<unknown>;
   destroy(): Promise<void>;
+  /**
+   * How many workers have started running their code, read without the event loop (through which 'online' events
+   * arrive): absent where the host has no shared memory to count in.
+   */
+  booted?(): number;
 }
 
 export interface CpuPlatform {

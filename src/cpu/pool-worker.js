@@ -5,6 +5,11 @@
  * package and the TypeScript sources under vitest.
  */
 
+import { workerData } from 'piscina';
+
+// tells the pool this worker runs (platform-node.ts: a shared counter the caller reads without its event loop)
+if (workerData && workerData.booted instanceof SharedArrayBuffer) Atomics.add(new Int32Array(workerData.booted), 0, 1);
+
 /**
  * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[] }} task
  * @returns {number}

@@ -127,22 +127,9 @@ export function poolTasks(big: boolean): number {
 
 /** Whether the pool is started and its workers run: a task sent now does not wait for a thread's boot. */
 export function poolReady(): boolean {
-  return pool !== undefined && ready;
-}
-
-/** Node's setImmediate (one event-loop turn), absent in browsers: there a zero timeout. */
-const nextTurn = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
-
-/**
- * A few turns of the event loop while the pool boots, so that it can become ready: its workers' 'online' events
- * arrive only through the event loop (two turns, measured, once they run), which a caller chaining already-resolved
- * promises (back-to-back solves on stored entries) never yields to — the pool then stays unready and every product
- * on the calling thread. No-op once ready or not started.
- */
-export async function letPoolStart(): Promise<void> {
-  for (let turn = 0; turn < 4 && pool !== undefined && !ready; turn++) {
-    await new Promise<void>((resolve) => (nextTurn ? nextTurn(resolve) : setTimeout(resolve, 0)));
-  }
+  if (pool === undefined) return false;
+  if (!ready && pool.booted && pool.booted() >= pool.threads.length) ready = true;
+  return ready;
 }
 
 /** Starts the pool (if it is not) and resolves once its workers run: for callers that know large work follows. */

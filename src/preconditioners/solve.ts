@@ -26,7 +26,6 @@ import {
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { CholeskySolver } from '../cpu/dense-cholesky.js';
-import { letPoolStart } from '../cpu/pool.js';
 import { CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
@@ -179,7 +178,6 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
 
 async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
   compileLikelyFactor(A, alpha, o);
-  await letPoolStart(); // a pool that booted during earlier solves takes this one's store, factor and products
   await assertSolvable(A, alpha);
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
   A.expectRepeatedProducts();
@@ -426,7 +424,6 @@ export async function planShiftedInverse(A: LinearOperator, shift: number, metho
   if (method === 'auto' && !fits) {
     return { method: 'minres', reason: `a dense ${n}x${n} factor does not fit the dense budget (${defaultDenseCacheBytes()} bytes)` };
   }
-  await letPoolStart(); // a pool that booted during earlier work takes the store and the factor's updates
   A.expectRepeatedProducts(); // a KernelOperator stores K now: its rows are the factor's entries
   const factor = await factorShifted(A, shift, { allowProducts: method === 'dense' || n <= MATERIALISE_BY_PRODUCTS_MAX_N });
   if (factor === undefined) {
