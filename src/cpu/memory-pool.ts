@@ -36,8 +36,8 @@ export type PrefaultPurpose = 'store' | 'factor';
 /** Fresh memories whose pages the host is writing (`prefaultMemory`), until `takePrefaulted` hands one out. */
 const prefaulting = new Map<WebAssembly.Memory, { purpose: PrefaultPurpose; ready: Promise<unknown> }>();
 
-/** The end of the last prefault asked for: each starts when the one before ends (see `prefaultMemory`). */
-let lastPrefault: Promise<unknown> = Promise.resolve();
+/** The end of the last prefault asked for, while one runs: each starts when the one before ends (see `prefaultMemory`). */
+let lastPrefault: Promise<unknown> | undefined;
 
 /**
  * Bytes from which `prefaultMemory` prepares a memory: below, loading what the host needs for it (node:crypto,
@@ -62,11 +62,20 @@ export function prefaultMemory(pages: number, purpose: PrefaultPurpose = 'store'
   if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit(preparedFor(purpose), pages) >= 0) return false;
   const memory = newWasmMemory(pages);
   const bytes = new Uint8Array(memory.buffer as unknown as ArrayBuffer);
+  const start = (): Promise<unknown> => {
+    try {
+      return prefault(bytes);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  // at once where none runs: a microtask later would be after this thread's synchronous work (assembling programs);
   // a failed prefault only leaves the pages to the taker's own first touches
-  const ready = lastPrefault.then(() => prefault(bytes)).catch(() => undefined);
+  const ready = (lastPrefault ? lastPrefault.then(start) : start()).catch(() => undefined);
   lastPrefault = ready;
   prefaulting.set(memory, { purpose, ready });
   void ready.then(() => {
+    if (lastPrefault === ready) lastPrefault = undefined;
     if (prefaulting.delete(memory)) recycleMemory(memory);
   });
   return true;
