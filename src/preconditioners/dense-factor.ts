@@ -141,8 +141,8 @@ async function storeThenFactorMemory(
   A: LinearOperator, allowProducts: boolean, dtype: FactorDtype, columns: SolveColumns,
 ): Promise<UpperRows | undefined> {
   const pending = denseRows(A, allowProducts);
-  if (hasStoredEntries(A)) CholeskySolver.prefault(A.shape[0], dtype);
   CholeskySolver.compile(dtype, columns).catch(() => undefined); // a failure shows at the factorisation
+  if (hasStoredEntries(A)) CholeskySolver.prefault(A.shape[0], dtype);
   return pending;
 }
 
