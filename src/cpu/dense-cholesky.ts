@@ -22,7 +22,7 @@
  */
 import { compileWat, runRowRanges } from './reduce.js';
 import { acquireMemory, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
-import { cpuTimeMs, poolTasks, recordSoloWork } from './pool.js';
+import { cpuTimeMs, poolTasks, poolThreads, recordSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
 
 /**
@@ -721,13 +721,14 @@ export class CholeskySolver {
   /**
    * Prepares the fresh memory a later `factor(k, …, dtype)` takes, its pages provided by the host on another thread
    * (src/cpu/memory-pool.ts `prefaultMemory`): call it before work that precedes the factorisation, such as storing
-   * M's entries — ≈ 2,500 first touches (≈ 30 ms on the 2-vCPU VM) for k = 1,500 in float64. Nothing is done where a
-   * recycled memory serves, or where the host cannot. Returns whether a memory is being prepared.
+   * M's entries — for k = 1,500 in float64 ≈ 2,500 first touches, 37–41 ms of CPU on the 2-vCPU VM, taken off this
+   * thread. Nothing is done where a recycled memory serves, where the host cannot, or where the user asked for one
+   * thread (LAZYLINALG_THREADS=1, setCpuThreads(1)). Returns whether a memory is being prepared.
    */
   static prefault(k: number, dtype: FactorDtype = 'float64'): boolean {
     checkOrder(k, 'CholeskySolver.prefault');
     const { end } = factorLayout(k, dtype);
-    return end <= MAX_BYTES && prefaultMemory(pagesFor(end), 'factor');
+    return poolThreads() > 1 && end <= MAX_BYTES && prefaultMemory(pagesFor(end), 'factor');
   }
 
   /**

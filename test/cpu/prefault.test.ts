@@ -95,6 +95,8 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
     const { K, filled } = await storeWatchingPrefaults();
     expect(filled.length).toBe(0);
     await K.release();
+    emptyMemoryCache();
+    expect(CholeskySolver.prefault(1500)).toBe(false); // nor for a factor
   });
 
   it.runIf(twoCores)('a memory prepared for a factor is not taken by a store, nor one prepared for a store by a factor', async () => {
