@@ -21,8 +21,8 @@
  * The program text is fixed (generated here from constants; no input reaches it).
  */
 import { compileWat, runRowRanges } from './reduce.js';
-import { acquireMemory, recycleMemory } from './memory-pool.js';
-import { cpuTimeMs, poolTasks, recordSoloWork } from './pool.js';
+import { acquireMemory, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
+import { cpuTimeMs, poolTasks, poolThreads, recordSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
 
 /**
@@ -46,7 +46,7 @@ const MIN_MADDS_FOR_POOL = 1 << 24;
  * Right-hand sides per pass of the solves: each pass reads R once (R outgrows the caches from k ≈ 1,000), so a pass
  * for 8 columns halves what a 10-column block reads against 4; 8 accumulators and 8 splats still fit the 16 registers.
  */
-const SOLVE_COLUMNS = 8;
+export const SOLVE_COLUMNS = 8;
 
 /** log₂ of the rows per group of a factor's layout (`RowLayout`): a panel's rows, so no panel straddles two groups. */
 const GROUP_SHIFT = Math.log2(PANEL);
@@ -154,6 +154,16 @@ class RowLayout {
 
 /** Working-matrix stride in entries: k rounded up to a whole tile width (the update writes whole tiles). */
 const paddedOrder = (k: number, dtype: FactorDtype) => Math.ceil(k / LANES[dtype].width) * LANES[dtype].width;
+
+/** Where `CholeskySolver.factor` puts R (row-group packed), the packed panel and the row table; `end`: bytes in all. */
+function factorLayout(k: number, dtype: FactorDtype): { kp: number; layout: RowLayout; pOffset: number; tOffset: number; end: number } {
+  const { bytes } = LANES[dtype];
+  const kp = paddedOrder(k, dtype);
+  const layout = RowLayout.packed(kp, bytes);
+  const pOffset = align64(MATRIX_OFFSET + layout.bytes);
+  const tOffset = align64(pOffset + PANEL * kp * bytes);
+  return { kp, layout, pOffset, tOffset, end: tOffset + 4 * layout.table.length };
+}
 
 /** WAT for `while (ptr & 15) and ptr < end: body; ptr += bytes` — scalar steps up to a 16-byte boundary. */
 function alignLoop(label: string, ptrs: string[], end: string, bytes: number, body: string[]): string[] {
@@ -673,16 +683,17 @@ export class CholeskySolver {
     checkOrder(k, 'CholeskySolver.factor');
     const { bytes } = LANES[dtype];
     const Typed = dtype === 'float64' ? Float64Array : Float32Array;
-    const kp = paddedOrder(k, dtype);
+    const { kp, layout, pOffset, tOffset, end } = factorLayout(k, dtype);
     const aOffset = MATRIX_OFFSET;
-    const layout = RowLayout.packed(kp, bytes);
-    const pOffset = align64(aOffset + layout.bytes);
-    const tOffset = align64(pOffset + PANEL * kp * bytes);
-    const memory = poolMemory(tOffset + 4 * layout.table.length, 'CholeskySolver.factor');
+    // the memory `CholeskySolver.prefault` prepared for it, if any: its pages provided on another thread
+    const prefaulted = end <= MAX_BYTES ? takePrefaulted(pagesFor(end), 'factor') : undefined;
+    const memory = prefaulted?.memory ?? poolMemory(end, 'CholeskySolver.factor');
     // the solve program is needed only once R is: it compiles while M is written and factored
     const solveModule = compileSolve(dtype, columns);
     const factorModule = await compileFactor(dtype);
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
+    // the host's writes to the pages end before any of ours
+    if (prefaulted) await prefaulted.ready;
     const buf = memory.buffer as unknown as ArrayBuffer;
     layout.install(buf, tOffset);
     // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them
@@ -705,6 +716,19 @@ export class CholeskySolver {
     const exports = new WebAssembly.Instance(await solveModule, { env: { mem: memory } }).exports;
     // the packed panel's area serves as the right-hand sides' (SOLVE_COLUMNS·kp ≤ PANEL·kp entries)
     return new CholeskySolver(k, kp, aOffset, pOffset, new Typed(buf, pOffset, SOLVE_COLUMNS * kp), solverExports(exports, columns), memory, dtype);
+  }
+
+  /**
+   * Prepares the fresh memory a later `factor(k, …, dtype)` takes, its pages provided by the host on another thread
+   * (src/cpu/memory-pool.ts `prefaultMemory`): call it before work that precedes the factorisation, such as storing
+   * M's entries — for k = 1,500 in float64 ≈ 2,500 first touches, 37–41 ms of CPU on the 2-vCPU VM, taken off this
+   * thread. Nothing is done where a recycled memory serves, where the host cannot, or where the user asked for one
+   * thread (LAZYLINALG_THREADS=1, setCpuThreads(1)). Returns whether a memory is being prepared.
+   */
+  static prefault(k: number, dtype: FactorDtype = 'float64'): boolean {
+    checkOrder(k, 'CholeskySolver.prefault');
+    const { end } = factorLayout(k, dtype);
+    return poolThreads() > 1 && end <= MAX_BYTES && prefaultMemory(pagesFor(end), 'factor');
   }
 
   /**

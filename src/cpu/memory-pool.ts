@@ -26,8 +26,18 @@ const MIN_SLACK_PAGES = 16;
 
 const free: WebAssembly.Memory[] = [];
 
+/**
+ * What a prefaulted memory is for: a kernel store ('store', `DenseKernelMatrix.materialise`) or a Cholesky factor
+ * ('factor', src/cpu/dense-cholesky.ts). A taker gets only a memory prepared for its purpose: a factor's memory,
+ * prepared while K is stored, is about K's size and would otherwise serve K's store.
+ */
+export type PrefaultPurpose = 'store' | 'factor';
+
 /** Fresh memories whose pages the host is writing (`prefaultMemory`), until `takePrefaulted` hands one out. */
-const prefaulting = new Map<WebAssembly.Memory, Promise<unknown>>();
+const prefaulting = new Map<WebAssembly.Memory, { purpose: PrefaultPurpose; ready: Promise<unknown> }>();
+
+/** The end of the last prefault asked for, while one runs: each starts when the one before ends (see `prefaultMemory`). */
+let lastPrefault: Promise<unknown> | undefined;
 
 /**
  * Bytes from which `prefaultMemory` prepares a memory: below, loading what the host needs for it (node:crypto,
@@ -37,39 +47,54 @@ export const PREFAULT_MIN_BYTES = 4 * 2 ** 20;
 
 /**
  * Makes a fresh memory of `pages` pages whose pages the host provides on another thread (`CpuPlatform.prefault`),
- * for a store about to run on the calling thread to take (`takePrefaulted`) — while this thread assembles and
- * compiles its programs, where the store itself would take the page faults (≈ 12 µs a page on the 2-vCPU VM,
- * Firecracker: 41 ms for the 14 MiB of the digits' packed K at n = 1,797). Nothing is done where a recycled memory
- * serves `pages`, below PREFAULT_MIN_BYTES, on one core, on a host without the hook or with LAZYLINALG_PREFAULT=0.
- * A memory no store takes goes to the recycled ones once written. Returns whether a memory is being prepared.
+ * for work about to run on the calling thread to take (`takePrefaulted` with the same `purpose`) — while this thread
+ * assembles and compiles its programs or stores K, where that work would take the page faults itself (≈ 12 µs a page
+ * on the 2-vCPU VM, Firecracker: 41 ms for the 14 MiB of the digits' packed K at n = 1,797). Prefaults run one after
+ * another, in the order asked for (a second host thread would take the calling thread's core). Nothing is done
+ * where a recycled memory serves `pages`, below PREFAULT_MIN_BYTES, on one core, on a host without the hook or with
+ * LAZYLINALG_PREFAULT=0. A memory nobody takes goes to the recycled ones once written. Returns whether a memory is
+ * being prepared.
  */
-export function prefaultMemory(pages: number): boolean {
+export function prefaultMemory(pages: number, purpose: PrefaultPurpose = 'store'): boolean {
   const platform = cpuPlatform();
-  if (!platform.prefault || platform.env('LAZYLINALG_PREFAULT') === '0' || platform.cores() < 2) return false;
-  if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit([...prefaulting.keys()], pages) >= 0) return false;
+  const prefault = platform.prefault;
+  if (!prefault || platform.env('LAZYLINALG_PREFAULT') === '0' || platform.cores() < 2) return false;
+  if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit(preparedFor(purpose), pages) >= 0) return false;
   const memory = newWasmMemory(pages);
-  let ready: Promise<unknown>;
-  try {
-    // a failed prefault only leaves the pages to the store's own first touches
-    ready = platform.prefault(new Uint8Array(memory.buffer as unknown as ArrayBuffer)).catch(() => undefined);
-  } catch {
-    recycleMemory(memory); // a host that cannot prefault after all: the memory serves as any other
-    return false;
-  }
-  prefaulting.set(memory, ready);
+  const bytes = new Uint8Array(memory.buffer as unknown as ArrayBuffer);
+  const start = (): Promise<unknown> => {
+    try {
+      return prefault(bytes);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+  // at once where none runs: a microtask later would be after this thread's synchronous work (assembling programs);
+  // a failed prefault only leaves the pages to the taker's own first touches
+  const ready = (lastPrefault ? lastPrefault.then(start) : start()).catch(() => undefined);
+  lastPrefault = ready;
+  prefaulting.set(memory, { purpose, ready });
   void ready.then(() => {
+    if (lastPrefault === ready) lastPrefault = undefined;
     if (prefaulting.delete(memory)) recycleMemory(memory);
   });
   return true;
 }
 
-/** A memory `prefaultMemory` prepared that serves `pages`, and when the host's writes to it end (the taker awaits it). */
-export function takePrefaulted(pages: number): { memory: WebAssembly.Memory; ready: Promise<unknown> } | undefined {
-  const memories = [...prefaulting.keys()];
+/** The memories being prepared for `purpose`. */
+const preparedFor = (purpose: PrefaultPurpose): WebAssembly.Memory[] =>
+  [...prefaulting].filter(([, p]) => p.purpose === purpose).map(([memory]) => memory);
+
+/**
+ * A memory `prefaultMemory` prepared for `purpose` that serves `pages`, and when the host's writes to it end (the
+ * taker awaits it before writing).
+ */
+export function takePrefaulted(pages: number, purpose: PrefaultPurpose = 'store'): { memory: WebAssembly.Memory; ready: Promise<unknown> } | undefined {
+  const memories = preparedFor(purpose);
   const best = bestFit(memories, pages);
   if (best < 0) return undefined;
   const memory = memories[best]!;
-  const ready = prefaulting.get(memory)!;
+  const { ready } = prefaulting.get(memory)!;
   prefaulting.delete(memory);
   return { memory, ready };
 }

@@ -9,7 +9,7 @@
  * generated WASM) are copied row by row into the factor's memory; else from the structure (dense, diagonal, sums,
  * transposes, `toDense()` of their parts); else, where allowed, from n products.
  */
-import { CholeskySolver, type FactorDtype } from '../cpu/dense-cholesky.js';
+import { CholeskySolver, SOLVE_COLUMNS, type FactorDtype, type SolveColumns } from '../cpu/dense-cholesky.js';
 import { luFactor, luSolve } from '../cpu/dense-lu.js';
 import { DenseOperator, DiagonalOperator, IdentityOperator, ZeroOperator } from '../operators/dense.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
@@ -130,6 +130,22 @@ async function denseRows(A: LinearOperator, allowProducts: boolean): Promise<Upp
   return { source: 'products', matvecs: n, scale: 1, shift: 0, row: (i) => ({ values: D.subarray(i * n, i * n + n), first: 0 }) };
 }
 
+/**
+ * `denseRows`, with the factorisation's fixed costs overlapped with the store of the entries: its programs assembled
+ * (on this thread) and compiled (on V8's) while V8 compiles the store's program, and its fresh memory prepared on
+ * another thread (`CholeskySolver.prefault`) where the entries come from a stored dense form. Both are asked for
+ * once the store has asked for its program and memory — the call to `denseRows` runs up to the store's first wait —
+ * so that the store, first on the critical path, is not queued behind them (prefaults run in the order asked).
+ */
+async function storeThenFactorMemory(
+  A: LinearOperator, allowProducts: boolean, dtype: FactorDtype, columns: SolveColumns,
+): Promise<UpperRows | undefined> {
+  const pending = denseRows(A, allowProducts);
+  CholeskySolver.compile(dtype, columns).catch(() => undefined); // a failure shows at the factorisation
+  if (hasStoredEntries(A)) CholeskySolver.prefault(A.shape[0], dtype);
+  return pending;
+}
+
 /** Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`. */
 function rowWriter(rows: UpperRows, shift: number): (i: number, out: Float64Array | Float32Array) => void {
   const diagonal = rows.shift + shift;
@@ -185,8 +201,7 @@ export async function choleskyFactorPreconditioner(
   const n = A.shape[0];
   if (n !== A.shape[1]) throw new RangeError(`cholesky: A must be square, got shape ${formatShape(A.shape)} (${A})`);
   const t0 = performance.now();
-  CholeskySolver.compile(dtype).catch(() => undefined); // compiles while the entries are stored
-  const rows = (await denseRows(A, true))!;
+  const rows = (await storeThenFactorMemory(A, true, dtype, SOLVE_COLUMNS))!;
   let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype);
   if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64');
   if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
@@ -217,9 +232,8 @@ export async function factorShifted(
   A: LinearOperator, shift: number, options: { allowProducts: boolean },
 ): Promise<DenseShiftedFactor | { singular: string } | undefined> {
   const n = A.shape[0];
-  // the factor's programs compile while the entries are stored; `solve` takes one vector: the one-column program
-  CholeskySolver.compile('float64', 1).catch(() => undefined);
-  const rows = await denseRows(A, options.allowProducts);
+  // `solve` takes one vector: the one-column program
+  const rows = await storeThenFactorMemory(A, options.allowProducts, 'float64', 1);
   if (!rows) return undefined;
   const absRowSums = new Float64Array(n);
   const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums, 1);

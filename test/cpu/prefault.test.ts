@@ -1,9 +1,16 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DenseKernelMatrix } from '../../src/cpu/dense-product.js';
-import { acquireMemory, emptyMemoryCache, PREFAULT_MIN_BYTES, prefaultMemory, recycleMemory, takePrefaulted } from '../../src/cpu/memory-pool.js';
+import { CholeskySolver } from '../../src/cpu/dense-cholesky.js';
+import {
+  acquireMemory, emptyMemoryCache, PREFAULT_MIN_BYTES, prefaultMemory, recycledMemoryBytes, recycleMemory, takePrefaulted,
+} from '../../src/cpu/memory-pool.js';
 import { cpuPlatform } from '../../src/cpu/platform.js';
 import { poolThreads, setCpuThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
 import { collectVariables, evaluateDenseJs, Vi, Vj } from '../../src/formula/index.js';
+import { laplacianKernel } from '../../src/index.js';
+import { mulberry32 } from '../../src/krylov/random.js';
+import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
+import { factorShifted } from '../../src/preconditioners/dense-factor.js';
 import { seededPoints } from '../random-data.js';
 
 // the host writes a fresh memory's pages on another thread: meaningless (and not done) on one core
@@ -88,5 +95,125 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
     const { K, filled } = await storeWatchingPrefaults();
     expect(filled.length).toBe(0);
     await K.release();
+    emptyMemoryCache();
+    expect(CholeskySolver.prefault(1500)).toBe(false); // nor for a factor
+  });
+
+  it.runIf(twoCores)('a memory prepared for a factor is not taken by a store, nor one prepared for a store by a factor', async () => {
+    emptyMemoryCache();
+    const pages = PREFAULT_MIN_BYTES / 65536 + 5;
+    expect(prefaultMemory(pages, 'factor')).toBe(true);
+    expect(takePrefaulted(pages)).toBeUndefined(); // a store's taker ('store' by default)
+    expect(prefaultMemory(pages, 'store')).toBe(true); // the one of that size is for a factor
+    const store = takePrefaulted(pages, 'store')!;
+    const factor = takePrefaulted(pages, 'factor')!;
+    expect(store.memory).not.toBe(factor.memory);
+    await Promise.all([store.ready, factor.ready]);
+  });
+
+  it.runIf(twoCores)('prefaults run one after another, in the order asked for', async () => {
+    emptyMemoryCache();
+    const platform = cpuPlatform();
+    const prefault = platform.prefault!;
+    const started: { bytes: Uint8Array; done: () => void }[] = [];
+    platform.prefault = (bytes) => new Promise<void>((resolve) => started.push({ bytes, done: resolve }));
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      const pages = PREFAULT_MIN_BYTES / 65536;
+      expect(prefaultMemory(pages + 1, 'store')).toBe(true);
+      expect(prefaultMemory(pages + 40, 'factor')).toBe(true);
+      // the first at once (before this thread's synchronous work goes on), the second once the first has ended
+      expect(started.length).toBe(1);
+      await turn();
+      expect(started.map((s) => s.bytes.length)).toEqual([(pages + 1) * 65536]);
+      started[0]!.done();
+      await turn();
+      expect(started.map((s) => s.bytes.length)).toEqual([(pages + 1) * 65536, (pages + 40) * 65536]);
+      started[1]!.done();
+      await turn();
+      // neither was taken: both went to the recycled memories once written
+      expect(recycledMemoryBytes()).toBe((2 * pages + 41) * 65536);
+    } finally {
+      platform.prefault = prefault;
+    }
+  });
+
+  it.runIf(twoCores)('CholeskySolver.factor takes the memory CholeskySolver.prefault prepared (random bytes there) and solves as the JS factor', async () => {
+    await shutdownCpuPool();
+    emptyMemoryCache();
+    const k = 1000; // float64, packed rows: ≈ 4.8 MB of R and the packed panel
+    const rng = mulberry32(5);
+    // symmetric, off-diagonal entries in [−1, 1), diagonal k: positive definite by Gershgorin
+    const M = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
+      M[i * k + i] = k;
+    }
+    const platform = cpuPlatform();
+    const prefault = platform.prefault!;
+    const filled: Uint8Array[] = [];
+    platform.prefault = (bytes) => {
+      filled.push(bytes);
+      return prefault(bytes);
+    };
+    try {
+      // below PREFAULT_MIN_BYTES nothing is prepared; k = 1000 in float64 is above it
+      expect(CholeskySolver.prefault(k)).toBe(true);
+      expect(CholeskySolver.prefault(k)).toBe(false); // one is being prepared for that order already
+      const solver = await CholeskySolver.factor(k, (i, row) => row.set(M.subarray(i * k + i, i * k + k)), 'float64', undefined, 1);
+      if (!(solver instanceof CholeskySolver)) throw new Error('factor failed');
+      expect(filled.length).toBe(1);
+      expect((solver as unknown as { memory: WebAssembly.Memory }).memory.buffer).toBe(filled[0]!.buffer);
+      const b = Float64Array.from({ length: k }, (_, i) => Math.sin(i));
+      const want = choleskySolveInPlace(choleskyUpper(M, k)!, k, Float64Array.from(b), 1);
+      const got = solver.solveInPlace(Float64Array.from(b), 1);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0) / scale).toBeLessThan(1e-13);
+      solver.release();
+    } finally {
+      platform.prefault = prefault;
+    }
+  });
+
+  it.runIf(twoCores)("factorShifted of a kernel: K's store takes its prepared memory first, the factor the one prepared after it", async () => {
+    await shutdownCpuPool(); // a store of 1.2·10⁶ pairs on this thread: its memory is prefaulted
+    emptyMemoryCache();
+    const platform = cpuPlatform();
+    const prefault = platform.prefault!;
+    const filled: Uint8Array[] = [];
+    platform.prefault = (bytes) => {
+      filled.push(bytes);
+      return prefault(bytes);
+    };
+    try {
+      const n = 1100;
+      const P = seededPoints(41, n, 3);
+      const K = laplacianKernel(P, { sigma: 0.3, backend: 'cpu' });
+      const F = await factorShifted(K, 0.1, { allowProducts: false });
+      if (!F || 'singular' in F) throw new Error('no factor');
+      expect(F.kind).toBe('cholesky');
+      expect(filled.length).toBe(2);
+      // both prepared memories were taken (none recycled), K's asked for first
+      expect(recycledMemoryBytes()).toBe(0);
+      const stored = (K as unknown as { dense: { stored: { memory: WebAssembly.Memory } } }).dense.stored.memory;
+      expect(stored.buffer).toBe(filled[0]!.buffer);
+      F.release();
+      expect(recycledMemoryBytes()).toBe(filled[1]!.byteLength);
+      // the solve against the dense K + 0.1·I, evaluated in JS
+      const Kd = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) Kd[i * n + j] = Math.exp(-Math.hypot(...P[i]!.map((v, c) => v - P[j]![c]!)) / 0.3);
+      for (let i = 0; i < n; i++) Kd[i * n + i]! += 0.1;
+      const b = Float64Array.from({ length: n }, (_, i) => Math.cos(i));
+      const want = choleskySolveInPlace(choleskyUpper(Kd, n)!, n, Float64Array.from(b), 1);
+      const G = await factorShifted(K, 0.1, { allowProducts: false });
+      if (!G || 'singular' in G) throw new Error('no factor');
+      const got = G.solve(b);
+      const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0) / scale).toBeLessThan(1e-12);
+      G.release();
+      await K.dispose();
+    } finally {
+      platform.prefault = prefault;
+    }
   });
 });
