@@ -273,12 +273,12 @@ export function interleavedOffset(j: number, c: number, cols: number): number {
  * accumulators and as many splats of b_i. V8 places a loop's pure arithmetic as late as it can, so the row
  * sums (their accumulators feed only the next iteration) go after the mirror sums (anchored by their stores):
  * each step takes the mirror sums first, then reloads the step's entries of K (from L1) for the row sums, so
- * that only one section's values are live at a time. Every sum adds its terms in the same order whatever rows,
- * cols, groups and `unroll` (steps per loop iteration), so a column's result does not depend on how many
- * share its product.
+ * that only one section's values are live at a time (two steps per iteration measured no faster: the row sums'
+ * loads of both steps are then live together). Every sum adds its terms in the same order whatever rows, cols,
+ * groups and `chunk`, so a column's result does not depend on how many share its product.
  */
 export function denseSymmetricProductWat(
-  storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS, unroll = 1, chunk = PACKED_CHUNK,
+  storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS, chunk = PACKED_CHUNK,
 ): string {
   const G = laneGroup('float64');
   const lg = Math.log2(G);
@@ -288,14 +288,13 @@ export function denseSymmetricProductWat(
   const step = 32 * cols; // bytes of 4 entries of the interleaved columns
   const cs = Array.from({ length: cols }, (_, c) => c);
   const halves = [0, 1];
-  const us = Array.from({ length: unroll }, (_, u) => u);
   const acc = (q: number, c: number) => `$a${q}_${c}`;
   const zero = '(v128.const i64x2 0 0)';
-  const vec = (u: number, h: number, c: number) => u * step + (h * cols + c) * 16;
-  const loadK = (q: number, u: number, h: number) => `(local.set $k ${f32
-    ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${u * kStep + h * 8} (local.get $kp${q})))`
-    : `(v128.load offset=${u * kStep + h * 16} (local.get $kp${q}))`})`;
-  if (G % (4 * unroll) !== 0 || chunk % G !== 0 || G % rows !== 0 || ![1, 2, 4].includes(rows)) throw new Error(`internal: packed product of ${rows} rows, unroll ${unroll}`);
+  const vec = (h: number, c: number) => (h * cols + c) * 16;
+  const loadK = (q: number, h: number) => `(local.set $k ${f32
+    ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${h * 8} (local.get $kp${q})))`
+    : `(v128.load offset=${h * 16} (local.get $kp${q}))`})`;
+  if (chunk % G !== 0 || G % rows !== 0 || ![1, 2, 4].includes(rows)) throw new Error(`internal: packed product of ${rows} rows in chunks of ${chunk}`);
   /** `body` for each column group, with $gRhs, $gMirror, $gOut and $gAcc (its accumulators in the scratch) at the group's. */
   const groupLoop = (name: string, body: string[]) => [
     '(local.set $gRhs (local.get $rhs)) (local.set $gMirror (local.get $mirror)) (local.set $gOut (local.get $out)) (local.set $gAcc (local.get $scratch))',
@@ -310,18 +309,18 @@ export function denseSymmetricProductWat(
   ];
   const rowLoop = (r: number, label: string): string[] => {
     const qs = Array.from({ length: r }, (_, q) => q);
-    const mirrorHalf = (u: number, h: number) => [
-      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${vec(u, h, c)} (local.get $yp)))`),
+    const mirrorHalf = (h: number) => [
+      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${vec(h, c)} (local.get $yp)))`),
       ...qs.flatMap((q) => [
-        loadK(q, u, h),
+        loadK(q, h),
         ...cs.map((c) => `(local.set $y${c} (f64x2.add (local.get $y${c}) (f64x2.mul (local.get $k) (local.get $s${q}_${c}))))`),
       ]),
-      ...cs.map((c) => `(v128.store offset=${vec(u, h, c)} (local.get $yp) (local.get $y${c}))`),
+      ...cs.map((c) => `(v128.store offset=${vec(h, c)} (local.get $yp) (local.get $y${c}))`),
     ];
-    const rowHalf = (u: number, h: number) => [
-      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${vec(u, h, c)} (local.get $xp)))`),
+    const rowHalf = (h: number) => [
+      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${vec(h, c)} (local.get $xp)))`),
       ...qs.flatMap((q) => [
-        loadK(q, u, h),
+        loadK(q, h),
         ...cs.map((c) => `(local.set ${acc(q, c)} (f64x2.add (local.get ${acc(q, c)}) (f64x2.mul (local.get $k) (local.get $x${c}))))`),
       ]),
     ];
@@ -329,10 +328,11 @@ export function denseSymmetricProductWat(
     const jLoop = (name: string, mirror: boolean) => [
       `(block $${name}Done (loop $${name}`,
       `(br_if $${name}Done (i32.ge_u (local.get $xp) (local.get $xpEnd)))`,
-      ...us.flatMap((u) => [...(mirror ? halves.flatMap((h) => mirrorHalf(u, h)) : []), ...halves.flatMap((h) => rowHalf(u, h))]),
-      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${unroll * kStep})))`),
-      `(local.set $xp (i32.add (local.get $xp) (i32.const ${unroll * step})))`,
-      ...(mirror ? [`(local.set $yp (i32.add (local.get $yp) (i32.const ${unroll * step})))`] : []),
+      ...(mirror ? halves.flatMap(mirrorHalf) : []),
+      ...halves.flatMap(rowHalf),
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${kStep})))`),
+      `(local.set $xp (i32.add (local.get $xp) (i32.const ${step})))`,
+      ...(mirror ? [`(local.set $yp (i32.add (local.get $yp) (i32.const ${step})))`] : []),
       `(br $${name})))`,
     ];
     const hsum = (v: string) => `(f64x2.extract_lane 0 (f64x2.add ${v} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${v} ${v})))`;
