@@ -44,23 +44,23 @@ export interface DenseKernelOptions {
 }
 
 /**
- * Columns per group of a packed symmetric float64 product when K is out of cache (see `denseSymmetricProductWat`):
- * blocks of PACKED_BLOCK_ROWS rows keep one accumulator per row and column, so each stored entry loaded serves the
- * group's columns. A group's pass is compute-bound (≈ 15 GFlop/s of 2-lane multiply and add on one core; one column
- * is bound by reading K): measured at n = 8,000 (256 MB packed, one thread, 8 columns) 8.0 ms a column by groups of
- * 4, 8.7 by 2, against 13.4 for one-column products. While K is in cache (PACKED_CACHE_BYTES) groups of 2 columns
- * keep every value in registers and are faster: at n = 1,257, 0.186 ms a column against 0.206 by 4.
+ * Columns per group of a packed symmetric float64 product (see `denseSymmetricProductWat`): blocks of
+ * PACKED_BLOCK_ROWS rows keep one accumulator per row and column, so each stored entry loaded serves the group's
+ * columns. The product is compute-bound (2-lane multiply and add; one column is bound by reading K). Measured on one
+ * thread (`bench/packed-kernels.mjs`), per column: n = 1,257 (6 MB packed, in cache), 12 columns: 0.155 ms by groups
+ * of 4 (20.5 GFlop/s), 0.167 by 2, one-column products 0.231; n = 3,000, 8 columns: 1.06 ms by 4, 1.18 by 2,
+ * one-column 2.40. A group of 6 spills (13.5 GFlop/s at n = 1,257).
  */
 export const PACKED_BLOCK_COLUMNS = 4;
 /** Rows per block of a packed product of several columns (see PACKED_BLOCK_COLUMNS). */
 export const PACKED_BLOCK_ROWS = 2;
-/** Packed storage up to this size counts as in cache for the choice of columns per group (PACKED_BLOCK_COLUMNS). */
-const PACKED_CACHE_BYTES = 16 * 2 ** 20;
 /**
  * Right-hand sides of one packed product: its column groups take turns on each block of rows, so K is read from
  * memory once for all of them (more columns are taken in several products).
  */
 export const PACKED_PASS_COLUMNS = 12;
+/** Half-steps (2 stored entries) an iteration of a packed product's mirror-sum loop takes. */
+const MIRROR_UNROLL = 4;
 /** Stored columns of a row block that every column group of a packed product passes over in turn (see `denseSymmetricProductWat`). */
 const PACKED_CHUNK = 256;
 
@@ -271,11 +271,12 @@ export function interleavedOffset(j: number, c: number, cols: number): number {
  *
  * Registers decide the speed (V8 allocates 15 of x64's 16 vector registers): a block keeps rows·cols
  * accumulators and as many splats of b_i. V8 places a loop's pure arithmetic as late as it can, so the row
- * sums (their accumulators feed only the next iteration) go after the mirror sums (anchored by their stores):
- * each step takes the mirror sums first, then reloads the step's entries of K (from L1) for the row sums, so
- * that only one section's values are live at a time (two steps per iteration measured no faster: the row sums'
- * loads of both steps are then live together). Every sum adds its terms in the same order whatever rows, cols,
- * groups and `chunk`, so a column's result does not depend on how many share its product.
+ * sums (their accumulators feed only the next iteration) sink after everything anchored by a store. Several
+ * columns therefore take two loops over each chunk: the mirror sums (anchored by their stores, so unrolled),
+ * then the row sums one half-step (2 entries) an iteration, reloading the chunk's entries of K from L1, so that
+ * only rows + cols loaded values are live beside the accumulators. One column takes both in one loop of 4
+ * entries (measured as fast; two loops cost it ≈ 8% at n = 3,000). Every sum adds its terms in the same order
+ * whatever rows, cols, groups and `chunk`, so a column's result does not depend on how many share its product.
  */
 export function denseSymmetricProductWat(
   storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS, chunk = PACKED_CHUNK,
@@ -284,16 +285,10 @@ export function denseSymmetricProductWat(
   const lg = Math.log2(G);
   const f32 = storage === 'float32';
   const storeShift = f32 ? 2 : 3;
-  const kStep = f32 ? 16 : 32; // bytes of 4 entries of a K row
   const step = 32 * cols; // bytes of 4 entries of the interleaved columns
   const cs = Array.from({ length: cols }, (_, c) => c);
-  const halves = [0, 1];
   const acc = (q: number, c: number) => `$a${q}_${c}`;
   const zero = '(v128.const i64x2 0 0)';
-  const vec = (h: number, c: number) => (h * cols + c) * 16;
-  const loadK = (q: number, h: number) => `(local.set $k ${f32
-    ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${h * 8} (local.get $kp${q})))`
-    : `(v128.load offset=${h * 16} (local.get $kp${q}))`})`;
   if (chunk % G !== 0 || G % rows !== 0 || ![1, 2, 4].includes(rows)) throw new Error(`internal: packed product of ${rows} rows in chunks of ${chunk}`);
   /** `body` for each column group, with $gRhs, $gMirror, $gOut and $gAcc (its accumulators in the scratch) at the group's. */
   const groupLoop = (name: string, body: string[]) => [
@@ -309,31 +304,53 @@ export function denseSymmetricProductWat(
   ];
   const rowLoop = (r: number, label: string): string[] => {
     const qs = Array.from({ length: r }, (_, q) => q);
-    const mirrorHalf = (h: number) => [
-      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${vec(h, c)} (local.get $yp)))`),
+    const halfBytes = f32 ? 8 : 16; // 2 entries of a K row
+    const kAt = (q: number, u: number) => f32
+      ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${u * halfBytes} (local.get $kp${q})))`
+      : `(v128.load offset=${u * halfBytes} (local.get $kp${q}))`;
+    /** A loop over half-steps (2 entries) from $xp to $xpEnd, `unrolled` an iteration (`body`), K at $kp…. */
+    const halfLoop = (name: string, unrolled: number, body: string[], pointers: string[]) => [
+      `(block $${name}Done (loop $${name}`,
+      `(br_if $${name}Done (i32.ge_u (local.get $xp) (local.get $xpEnd)))`,
+      ...body,
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${unrolled * halfBytes})))`),
+      ...pointers.map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.const ${unrolled * 16 * cols})))`),
+      `(br $${name})))`,
+    ];
+    /** Half-step u of an iteration: mirror sums of the columns (anchored by their stores). */
+    const mirrorHalf = (u: number) => [
+      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $yp)))`),
       ...qs.flatMap((q) => [
-        loadK(q, h),
+        `(local.set $k ${kAt(q, u)})`,
         ...cs.map((c) => `(local.set $y${c} (f64x2.add (local.get $y${c}) (f64x2.mul (local.get $k) (local.get $s${q}_${c}))))`),
       ]),
-      ...cs.map((c) => `(v128.store offset=${vec(h, c)} (local.get $yp) (local.get $y${c}))`),
+      ...cs.map((c) => `(v128.store offset=${u * 16 * cols + c * 16} (local.get $yp) (local.get $y${c}))`),
     ];
-    const rowHalf = (h: number) => [
-      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${vec(h, c)} (local.get $xp)))`),
+    /** Half-step u of an iteration: row sums (their arithmetic sinks to the iteration's end, after all its loads). */
+    const rowHalf = (u: number) => [
+      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $xp)))`),
       ...qs.flatMap((q) => [
-        loadK(q, h),
+        `(local.set $k ${kAt(q, u)})`,
         ...cs.map((c) => `(local.set ${acc(q, c)} (f64x2.add (local.get ${acc(q, c)}) (f64x2.mul (local.get $k) (local.get $x${c}))))`),
       ]),
     ];
-    /** The loop over steps from $xp to $xpEnd (K at $kp…); `mirror` adds the lower-triangle half. */
-    const jLoop = (name: string, mirror: boolean) => [
-      `(block $${name}Done (loop $${name}`,
-      `(br_if $${name}Done (i32.ge_u (local.get $xp) (local.get $xpEnd)))`,
-      ...(mirror ? halves.flatMap(mirrorHalf) : []),
-      ...halves.flatMap(rowHalf),
-      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${kStep})))`),
-      `(local.set $xp (i32.add (local.get $xp) (i32.const ${step})))`,
-      ...(mirror ? [`(local.set $yp (i32.add (local.get $yp) (i32.const ${step})))`] : []),
-      `(br $${name})))`,
+    const unrolled = Array.from({ length: MIRROR_UNROLL }, (_, u) => u);
+    // several columns: the mirror sums, unrolled, then the row sums one half-step an iteration (rows + cols loaded
+    // values and rows·cols accumulators live); one column: both in one loop, 2 half-steps an iteration
+    const offLoops = (name: string) => cols === 1
+      ? [...startAt('(local.get $j0)', '(local.get $jcEnd)', true), ...halfLoop(name, 2, [...mirrorHalf(0), ...mirrorHalf(1), ...rowHalf(0), ...rowHalf(1)], ['$xp', '$yp'])]
+      : [
+        ...startAt('(local.get $j0)', '(local.get $jcEnd)', true),
+        ...halfLoop(`${name}Mirror`, MIRROR_UNROLL, unrolled.flatMap(mirrorHalf), ['$xp', '$yp']),
+        ...startAt('(local.get $j0)', '(local.get $jcEnd)', false),
+        ...halfLoop(`${name}Rows`, 1, rowHalf(0), ['$xp']),
+      ];
+    /** Sets $kp… and $xp at stored column `j` (an expression), $xpEnd at `jEnd`; with `mirror`, $yp too. */
+    const startAt = (j: string, jEnd: string, mirror: boolean) => [
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $r${q}) (i32.shl (i32.sub ${j} (local.get $c0)) (i32.const ${storeShift}))))`),
+      `(local.set $xp (i32.add (local.get $gRhs) (i32.mul ${j} (i32.const ${8 * cols}))))`,
+      `(local.set $xpEnd (i32.add (local.get $gRhs) (i32.mul ${jEnd} (i32.const ${8 * cols}))))`,
+      ...(mirror ? ['(local.set $yp (i32.add (local.get $gMirror) (i32.sub (local.get $xp) (local.get $gRhs))))'] : []),
     ];
     const hsum = (v: string) => `(f64x2.extract_lane 0 (f64x2.add ${v} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${v} ${v})))`;
     const at = (q: number) => `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`;
@@ -357,21 +374,19 @@ export function denseSymmetricProductWat(
       `(br_if $${label}ChunksDone (i32.ge_u (local.get $jc) (local.get $mPad)))`,
       `(local.set $jcEnd (select (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})) (i32.lt_u (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})))))`,
       ...groupLoop(`${label}Groups`, [
-        ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $r${q}) (i32.shl (i32.sub (local.get $jc) (local.get $c0)) (i32.const ${storeShift}))))`),
         ...qs.flatMap((q) => cs.flatMap((c) => [
           `(local.set $s${q}_${c} (v128.load64_splat offset=${(q >> 1) * cols * 16 + (q & 1) * 8 + c * 16} (i32.add (local.get $gRhs) (local.get $bOff))))`,
           `(local.set ${acc(q, c)} (v128.load offset=${(q * cols + c) * 16} (local.get $gAcc)))`,
         ])),
-        `(local.set $xp (i32.add (local.get $gRhs) (i32.mul (local.get $jc) (i32.const ${8 * cols}))))`,
-        // the diagonal block: stored whole, plain product
+        // the diagonal block (stored whole, plain product) starts the first chunk
+        '(local.set $j0 (local.get $jc))',
         '(if (i32.eq (local.get $jc) (local.get $c0)) (then',
-        `(local.set $xpEnd (i32.add (local.get $xp) (i32.const ${G * 8 * cols})))`,
-        ...jLoop(`${label}Diag`, false),
+        ...startAt('(local.get $jc)', `(i32.add (local.get $jc) (i32.const ${G}))`, false),
+        ...halfLoop(`${label}Diag`, 1, rowHalf(0), ['$xp']),
+        `(local.set $j0 (i32.add (local.get $jc) (i32.const ${G})))`,
         '))',
         // the columns after it: both halves
-        '(local.set $yp (i32.add (local.get $gMirror) (i32.sub (local.get $xp) (local.get $gRhs))))',
-        `(local.set $xpEnd (i32.add (local.get $gRhs) (i32.mul (local.get $jcEnd) (i32.const ${8 * cols}))))`,
-        ...jLoop(`${label}Off`, true),
+        ...offLoops(`${label}Off`),
         ...qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) (local.get ${acc(q, c)}))`)),
       ]),
       '(local.set $jc (local.get $jcEnd))',
@@ -386,7 +401,7 @@ export function denseSymmetricProductWat(
     '(import "env" "mem" (memory 1 65536 shared))',
     '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs i32) (param $out i32) (param $mirror i32) (param $groups i32) (param $scratch i32)',
     '(local $i i32) (local $blk i32) (local $c0 i32) (local $bOff i32) (local $xp i32) (local $yp i32) (local $xpEnd i32) (local $k v128)',
-    '(local $colBytes i32) (local $groupBytes i32) (local $rhsEnd i32) (local $gRhs i32) (local $gMirror i32) (local $gOut i32) (local $gAcc i32) (local $jc i32) (local $jcEnd i32)',
+    '(local $colBytes i32) (local $groupBytes i32) (local $rhsEnd i32) (local $gRhs i32) (local $gMirror i32) (local $gOut i32) (local $gAcc i32) (local $jc i32) (local $jcEnd i32) (local $j0 i32)',
     cs.map((c) => `(local $x${c} v128) (local $y${c} v128)`).join(' '),
     Array.from({ length: rows }, (_, q) => `(local $r${q} i32) (local $kp${q} i32) ${cs.map((c) => `(local $s${q}_${c} v128) (local ${acc(q, c)} v128)`).join(' ')}`).join(' '),
     '(local.set $colBytes (i32.shl (local.get $mPad) (i32.const 3)))',
@@ -775,9 +790,8 @@ export class DenseKernelMatrix {
     if (f32Sums) {
       for (let c = 0; c < columns.length; c++) await this.symmetricF32Sums(columns[c]!, into(c, 1));
     } else {
-      // groups of 2 columns while K is in cache (fewer registers, faster), of 4 out of it (one read of K serves
-      // more multiply-adds); the columns left over, fewer than a group, in a product of their own
-      const group = DenseKernelMatrix.storedBytes(n, n, this.stored.storage, { symmetric: true }) <= PACKED_CACHE_BYTES ? 2 : PACKED_BLOCK_COLUMNS;
+      // groups of PACKED_BLOCK_COLUMNS; the columns left over, fewer than a group, in a product of their own
+      const group = PACKED_BLOCK_COLUMNS;
       for (let first = 0; first < columns.length; first += PACKED_PASS_COLUMNS) {
         const cols = Math.min(PACKED_PASS_COLUMNS, columns.length - first);
         const whole = cols === 1 ? 1 : cols - (cols % group);

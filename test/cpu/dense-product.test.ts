@@ -105,10 +105,10 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     expect(() => K.entries([0], [-1])).toThrow(/column -1 outside \[0, 5\)/);
   });
 
-  it('packed symmetric products take their columns in groups of 2 (K in cache), equal to one-column products', async () => {
-    const wat = denseSymmetricProductWat('float64', 2);
+  it('packed symmetric products take their columns in groups of PACKED_BLOCK_COLUMNS, equal to one-column products', async () => {
+    const wat = denseSymmetricProductWat('float64', PACKED_BLOCK_COLUMNS);
     // one accumulator per row and column of a 2-row block, kept in a per-task scratch between chunks of K
-    for (const acc of ['$a0_0', '$a0_1', '$a1_0', '$a1_1']) expect(wat).toContain(acc);
+    for (let c = 0; c < PACKED_BLOCK_COLUMNS; c++) for (const q of [0, 1]) expect(wat).toContain(`$a${q}_${c}`);
     expect(wat).not.toContain('$a2_0');
     for (const n of [17, 301]) {
       const x = points(n, 3, 50);
@@ -117,7 +117,8 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
       const cols = Array.from({ length: 14 }, (_, r) => column(n, 60 + r));
       const want = oracleProducts(evaluateDenseJs(f.node), n, n, cols);
       const single = await Promise.all(cols.map(async (c) => (await K.multiply([c]))[0]!));
-      // odd counts leave a column to a product of its own; more than PACKED_PASS_COLUMNS take several products
+      // counts off a multiple of the group leave 1–3 columns to a product of their own; more than PACKED_PASS_COLUMNS
+      // take several products
       for (const count of [2, 3, 5, 9, PACKED_PASS_COLUMNS, 14]) {
         const got = await K.multiply(cols.slice(0, count));
         for (let r = 0; r < count; r++) {
@@ -128,12 +129,12 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     }
   });
 
-  it(`packed symmetric products out of cache take groups of PACKED_BLOCK_COLUMNS, equal to one-column products and to the stored entries' sums`, async () => {
-    const n = 2100; // 17.7 MB packed float64: past the in-cache size, so groups of PACKED_BLOCK_COLUMNS
+  it(`packed symmetric products over the pool in chunks of K: equal to one-column products and to the stored entries' sums`, async () => {
+    const n = 2100; // rows of 2,100 stored entries: 9 chunks; 4.4·10⁶ pairs: row ranges on the pool
     const x = points(n, 3, 51);
     const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.5, 's')).neg().exp();
     const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float64', { symmetric: true });
-    expect(DenseKernelMatrix.storedBytes(n, n, 'float64', { symmetric: true })).toBeGreaterThan(16 * 2 ** 20);
+    expect(n * n).toBeGreaterThan(MIN_PAIRS_FOR_POOL);
     const count = PACKED_BLOCK_COLUMNS + 3; // a whole group and a product of the 3 left over
     const cols = Array.from({ length: count }, (_, r) => column(n, 70 + r));
     const got = await K.multiply(cols);
