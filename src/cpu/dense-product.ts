@@ -693,7 +693,8 @@ export class DenseKernelMatrix {
   }
 
   /**
-   * K·c for each column c (length m), as float64 columns of length n (one pass over K per column). Sums are
+   * K·c for each column c (length m), as float64 columns of length n (one pass over K per column; packed: up to
+   * PACKED_PASS_COLUMNS columns a pass, in groups of PACKED_BLOCK_COLUMNS). Sums are
    * float64 (the stored K applied exactly up to float64 rounding); `sums: 'float32'` — for a packed float32 K
    * only, else ignored — sums in float32 chunks (`denseSymmetricProductF32Wat`): float32-accurate, faster.
    */
@@ -791,11 +792,10 @@ export class DenseKernelMatrix {
       for (let c = 0; c < columns.length; c++) await this.symmetricF32Sums(columns[c]!, into(c, 1));
     } else {
       // groups of PACKED_BLOCK_COLUMNS; the columns left over, fewer than a group, in a product of their own
-      const group = PACKED_BLOCK_COLUMNS;
       for (let first = 0; first < columns.length; first += PACKED_PASS_COLUMNS) {
         const cols = Math.min(PACKED_PASS_COLUMNS, columns.length - first);
-        const whole = cols === 1 ? 1 : cols - (cols % group);
-        if (whole > 0) await this.symmetricProduct(columns.slice(first, first + whole), whole === 1 ? 1 : group, into(first, whole));
+        const whole = cols === 1 ? 1 : cols - (cols % PACKED_BLOCK_COLUMNS);
+        if (whole > 0) await this.symmetricProduct(columns.slice(first, first + whole), Math.min(whole, PACKED_BLOCK_COLUMNS), into(first, whole));
         if (whole < cols) await this.symmetricProduct(columns.slice(first + whole, first + cols), cols - whole, into(first + whole, cols - whole));
       }
     }
