@@ -4,7 +4,7 @@
  *   1. a 4-column `matmat` of a 10⁶ × 1,000 Gaussian cross kernel on the CPU (d = 3), median of 3 after a warm-up,
  *      beside the cost of building a 10⁶×4 ml-matrix `Matrix` alone;
  *   2. a 4-column block CG at n = 20,000 on the CPU (d = 3, σ = 0.1, α = 10⁻², K stored by the dense cache), per
- *      iteration, beside one column's;
+ *      iteration, beside one column's, and the products alone (4-column matmat against matvec on the stored K);
  *   3. the small case of item 19 (n = 1,257, d = 64, σ = 2, α = 10⁻³): 10-column block CG per iteration beside one
  *      column's, and their ratio (target ≤ 1.5); and the products alone (10-column matmat against matvec on the stored
  *      K), whose ratio bounds the iterations' from below, with the 10-column product's rate in GFlop/s (2·10·n² flops).

@@ -47,9 +47,10 @@ export interface DenseKernelOptions {
  * Columns per group of a packed symmetric float64 product (see `denseSymmetricProductWat`): blocks of
  * PACKED_BLOCK_ROWS rows keep one accumulator per row and column, so each stored entry loaded serves the group's
  * columns. The product is compute-bound (2-lane multiply and add; one column is bound by reading K). Measured on one
- * thread (`bench/packed-kernels.mjs`), per column: n = 1,257 (6 MB packed, in cache), 12 columns: 0.155 ms by groups
- * of 4 (20.5 GFlop/s), 0.167 by 2, one-column products 0.231; n = 3,000, 8 columns: 1.06 ms by 4, 1.18 by 2,
- * one-column 2.40. A group of 6 spills (13.5 GFlop/s at n = 1,257).
+ * thread (`bench/packed-kernels.mjs`, 2-vCPU AMD EPYC VM, shared), per column: n = 1,257 (6 MB packed), 12 columns:
+ * 0.142 ms by groups of 4 (22 GFlop/s), 0.157 by 2, one-column products 0.194; n = 6,000 (144 MB), 8 columns: 3.9 ms
+ * by 4 (18.5 GFlop/s), 4.5 by 2, one-column 8.2. A group of 6 spills (13.5 GFlop/s at n = 1,257). Ten columns thus
+ * cost ≈ 7 one-column products in cache, ≈ 5 out of it: each column needs its own multiply-adds.
  */
 export const PACKED_BLOCK_COLUMNS = 4;
 /** Rows per block of a packed product of several columns (see PACKED_BLOCK_COLUMNS). */
