@@ -4,15 +4,32 @@
  *   1. a 4-column `matmat` of a 10⁶ × 1,000 Gaussian cross kernel on the CPU (d = 3), median of 3 after a warm-up,
  *      beside the cost of building a 10⁶×4 ml-matrix `Matrix` alone;
  *   2. a 4-column block CG at n = 20,000 on the CPU (d = 3, σ = 0.1, α = 10⁻², K stored by the dense cache), per
- *      iteration, beside one column's;
+ *      iteration, beside one column's, and the products alone (4-column matmat against matvec on the stored K);
  *   3. the small case of item 19 (n = 1,257, d = 64, σ = 2, α = 10⁻³): 10-column block CG per iteration beside one
  *      column's, and their ratio (target ≤ 1.5); and the products alone (10-column matmat against matvec on the stored
  *      K), whose ratio bounds the iterations' from below, with the 10-column product's rate in GFlop/s (2·10·n² flops).
  *
  *   npm run build && node bench/block-flow.mjs [parts=1,2,3]
+ *
+ * LAZYLINALG_LIB=/path/to/dist/index.js runs another build; LAZYLINALG_LIB_BEFORE=/path/to/other/dist/index.js runs
+ * each part on that build and then on this one, each in a fresh process, one after the other (before/after).
  */
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { Matrix } from 'ml-matrix';
-import { cg, gaussianKernel, mulberry32, shutdownCpuPool } from '../dist/index.js';
+
+const beforeLib = process.env.LAZYLINALG_LIB_BEFORE;
+if (beforeLib && !process.env.LAZYLINALG_LIB) {
+  const self = fileURLToPath(import.meta.url);
+  for (const part of (process.argv[2] ?? '1,2,3').split(',')) {
+    for (const [label, lib] of [['before', beforeLib], ['after', new URL('../dist/index.js', import.meta.url).href]]) {
+      console.log(JSON.stringify({ part: +part, build: label, lib }));
+      execFileSync(process.execPath, [self, part], { stdio: 'inherit', env: { ...process.env, LAZYLINALG_LIB: lib } });
+    }
+  }
+  process.exit(0);
+}
+const { cg, gaussianKernel, mulberry32, shutdownCpuPool } = await import(process.env.LAZYLINALG_LIB ?? new URL('../dist/index.js', import.meta.url).href);
 
 const log = (o) => console.log(JSON.stringify(o));
 const parts = (process.argv[2] ?? '1,2,3').split(',').map(Number);
@@ -61,6 +78,22 @@ if (parts.includes(2)) {
   await perIteration(A, B, 3); // stores K (the dense cache) and warms up
   const blockIt = await perIteration(A, B, 30);
   const oneIt = await perIteration(A, B.getColumn(0), 30);
+  // the products alone: 4 columns need one read of K where one column is bound by it
+  const X = B.getColumn(0);
+  const product = [];
+  for (let r = 0; r < 3; r++) {
+    let t = performance.now();
+    await K.matmat(B);
+    const blockMs = performance.now() - t;
+    t = performance.now();
+    await K.matvec(X);
+    product.push({ blockMs, oneMs: performance.now() - t });
+  }
+  log({
+    case: 'products alone n=20000 (stored K), 4-column matmat vs matvec (cpu)', blockMs: +median(product.map((p) => p.blockMs)).toFixed(1),
+    oneMs: +median(product.map((p) => p.oneMs)).toFixed(1), ratioMedian: +median(product.map((p) => p.blockMs / p.oneMs)).toFixed(2),
+    gflopsBlock: +(2 * 4 * n * n / median(product.map((p) => p.blockMs)) / 1e6).toFixed(1),
+  });
   log({
     case: 'block CG n=20000, 4 columns (cpu, d=3)', msPerIteration: +blockIt.ms.toFixed(1), oneColumnMsPerIteration: +oneIt.ms.toFixed(1),
     cpuMsPerIteration: +blockIt.cpuMs.toFixed(1), oneColumnCpuMsPerIteration: +oneIt.cpuMs.toFixed(1), ratio: +(blockIt.ms / oneIt.ms).toFixed(2), denseCached: K.isDenseCached,

@@ -44,32 +44,46 @@ export interface DenseKernelOptions {
 }
 
 /**
- * Right-hand sides a packed symmetric float64 product takes per pass over K, in blocks of PACKED_BLOCK_ROWS rows with
- * one accumulator per row and column: each stored entry loaded serves them all, where one pass per column
- * read K once per column. Measured at n = 1,257 (one thread, best of 60): 10 columns in 1.83–1.88 ms with 2 columns
- * by 2 rows, 1.88–2.12 ms with 4 by 2, against 2.22–2.62 ms for 4 by 2 with an accumulator per half (spilled);
- * one column 0.24–0.28 ms against 0.27–0.30 ms.
- * Ten columns then cost ≈ 6.6 one-column products: the pass is compute-bound (≈ 17 GFlop/s of 2-lane multiply and
- * add), where one column is bound by reading K. Out of cache the pass is bound by reading K instead: at n = 10,000
- * (400 MB packed, 2 threads) 33 columns took 0.82–1.1 s by 2 and 0.68–0.82 s by 4, so a pass takes 4.
+ * Columns per group of a packed symmetric float64 product (see `denseSymmetricProductWat`): blocks of
+ * PACKED_BLOCK_ROWS rows keep one accumulator per row and column, so each stored entry loaded serves the group's
+ * columns. The product is compute-bound (2-lane multiply and add; one column is bound by reading K). Measured on one
+ * thread (`bench/packed-kernels.mjs`, 2-vCPU AMD EPYC VM, shared), per column: n = 1,257 (6 MB packed), 12 columns:
+ * 0.142 ms by groups of 4 (22 GFlop/s), 0.157 by 2, one-column products 0.194; n = 6,000 (144 MB), 8 columns: 3.9 ms
+ * by 4 (18.5 GFlop/s), 4.5 by 2, one-column 8.2. A group of 6 spills (13.5 GFlop/s at n = 1,257). Ten columns thus
+ * cost ≈ 7 one-column products in cache, ≈ 5 out of it: each column needs its own multiply-adds.
  */
 export const PACKED_BLOCK_COLUMNS = 4;
 /** Rows per block of a packed product of several columns (see PACKED_BLOCK_COLUMNS). */
 export const PACKED_BLOCK_ROWS = 2;
+/**
+ * Right-hand sides of one packed product: its column groups take turns on each block of rows, so K is read from
+ * memory once for all of them (more columns are taken in several products).
+ */
+export const PACKED_PASS_COLUMNS = 12;
+/** Half-steps (2 stored entries) an iteration of a packed product's mirror-sum loop takes. */
+const MIRROR_UNROLL = 4;
+/** Stored columns of a row block that every column group of a packed product passes over in turn (see `denseSymmetricProductWat`). */
+const PACKED_CHUNK = 256;
 
 /**
- * The reserve of a packed product after K: PACKED_BLOCK_COLUMNS columns of b and of out, the per-task float64
- * mirror sums of as many columns, then for float32-sums products per-task float32 mirrors and b in float32.
+ * The reserve of a packed product after K: PACKED_PASS_COLUMNS columns of b and of out, the per-task float64
+ * mirror sums of as many columns, for float32-sums products per-task float32 mirrors and b in float32, then the
+ * per-task accumulators of a row block.
  */
 function packedLayout(reserveOffset: number, mPad: number, slots: number) {
   const mirrorBytes = align16(mPad * 8);
   const mirror32Bytes = align16(mPad * 4);
+  const scratchBytes = 4 * PACKED_PASS_COLUMNS * 16; // a block's accumulators: 4 rows at most, v128 each
   const rhsOffset = reserveOffset;
-  const outOffset = rhsOffset + PACKED_BLOCK_COLUMNS * mirrorBytes;
-  const mirrorOffset = outOffset + PACKED_BLOCK_COLUMNS * mirrorBytes;
-  const mirror32Offset = mirrorOffset + slots * PACKED_BLOCK_COLUMNS * mirrorBytes;
+  const outOffset = rhsOffset + PACKED_PASS_COLUMNS * mirrorBytes;
+  const mirrorOffset = outOffset + PACKED_PASS_COLUMNS * mirrorBytes;
+  const mirror32Offset = mirrorOffset + slots * PACKED_PASS_COLUMNS * mirrorBytes;
   const rhs32Offset = mirror32Offset + slots * mirror32Bytes;
-  return { rhsOffset, outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset, end: rhs32Offset + mirror32Bytes };
+  const scratchOffset = rhs32Offset + mirror32Bytes;
+  return {
+    rhsOffset, outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset, scratchOffset, scratchBytes,
+    end: scratchOffset + slots * scratchBytes,
+  };
 }
 
 /** The reserve after K: a product's buffers, then the Gram matrix; packed: see `packedLayout`. */
@@ -235,103 +249,172 @@ export function denseTransposedProductWat(storage: 'float32' | 'float64'): strin
 }
 
 /**
+ * Byte offset of entry j of column c in the interleaved block of `cols` vectors a packed product reads (b) and
+ * writes (mirror sums): per step of 4 entries, half h (entries 2h, 2h + 1) of column c is the v128 at
+ * (h·cols + c)·16, so one pointer and fixed offsets reach every column's vectors of a step.
+ */
+export function interleavedOffset(j: number, c: number, cols: number): number {
+  return (j >> 2) * 32 * cols + (((j >> 1) & 1) * cols + c) * 16 + (j & 1) * 8;
+}
+
+/**
  * The WAT text of out = K·B for a symmetric K in packed storage (see `packedRowOffset`; group g of
- * rows keeps columns j ≥ g·G, G = the float64 lane group) and `cols` right-hand sides, for the rows
+ * rows keeps columns j ≥ g·G, G = the float64 lane group) and `groups`·`cols` right-hand sides, for the rows
  * [iStart, iEnd): blocks of `rows` rows run over their diagonal G×G block with the plain product
  * (stored whole), then over the columns after it with both halves of each entry — out_i += K_ij·b_j
  * for the rows and mirror_j += K_ij·b_i for the columns (the lower triangle, never stored) — so every
- * stored entry is loaded once and used 2·cols times. Column c of B, of out and of `mirror` (this task's
- * float64 column sums, zeroed here; the caller adds the tasks' mirrors to out) lies c·mPad doubles
- * after the first. Row blocks never straddle a group: G is a multiple of `rows`.
+ * stored entry is loaded once per column group and used 2·cols times. Column groups (`groups`, a parameter)
+ * take turns on each block of rows while its stored rows are in the core's cache: K is read from memory
+ * once per product, whatever the number of columns. Group g's b and `mirror` (this task's float64 column
+ * sums, zeroed here; the caller adds the tasks' mirrors to out) are interleaved (`interleavedOffset`) at
+ * g·cols·mPad doubles after the first; column c of out lies c·mPad doubles after the first. Row blocks never
+ * straddle a group of rows: G is a multiple of `rows`.
+ *
+ * Registers decide the speed (V8 allocates 15 of x64's 16 vector registers): a block keeps rows·cols
+ * accumulators and as many splats of b_i. V8 places a loop's pure arithmetic as late as it can, so the row
+ * sums (their accumulators feed only the next iteration) sink after everything anchored by a store. Several
+ * columns therefore take two loops over each chunk: the mirror sums (anchored by their stores, so unrolled),
+ * then the row sums one half-step (2 entries) an iteration, reloading the chunk's entries of K from L1, so that
+ * only rows + cols loaded values are live beside the accumulators. One column takes both in one loop of 4
+ * entries (measured as fast; two loops cost it ≈ 8% at n = 3,000). Every sum adds its terms in the same order
+ * whatever rows, cols, groups and `chunk`, so a column's result does not depend on how many share its product.
  */
-export function denseSymmetricProductWat(storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS): string {
+export function denseSymmetricProductWat(
+  storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS, chunk = PACKED_CHUNK,
+): string {
   const G = laneGroup('float64');
+  const lg = Math.log2(G);
   const f32 = storage === 'float32';
-  const elem = f32 ? 4 : 8;
   const storeShift = f32 ? 2 : 3;
-  const halves = [0, 1];
+  const step = 32 * cols; // bytes of 4 entries of the interleaved columns
   const cs = Array.from({ length: cols }, (_, c) => c);
-  const acc = (q: number, c: number, h: number) => `$a${q}_${c}_${h}`;
+  const acc = (q: number, c: number) => `$a${q}_${c}`;
   const zero = '(v128.const i64x2 0 0)';
-  /** Byte address of column c's vector at `base` + the byte offset `at` (columns mPad doubles apart). */
-  const colAt = (base: string, c: number, at: string) =>
-    c === 0 ? `(i32.add (local.get ${base}) ${at})` : `(i32.add (i32.add (local.get ${base}) (local.get $colBytes${c})) ${at})`;
-  const loadK = (q: number) => f32
-    ? halves.map((h) => `(local.set $k${q}_${h} (f64x2.promote_low_f32x4 (v128.load64_zero offset=${h * 8} (i32.add (local.get $p${q}) (local.get $kb)))))`)
-    : halves.map((h) => `(local.set $k${q}_${h} (v128.load offset=${h * 16} (i32.add (local.get $p${q}) (local.get $kb))))`);
-  // one accumulator per row and column, fed the sum of both halves' products: half the registers of one per half,
-  // so that several columns' accumulators stay in the 16 vector registers instead of spilling; one column uses the
-  // same order of operations, so a column's result does not depend on how many share its pass
-  const accs = [0];
+  if (chunk % G !== 0 || G % rows !== 0 || ![1, 2, 4].includes(rows)) throw new Error(`internal: packed product of ${rows} rows in chunks of ${chunk}`);
+  /** `body` for each column group, with $gRhs, $gMirror, $gOut and $gAcc (its accumulators in the scratch) at the group's. */
+  const groupLoop = (name: string, body: string[]) => [
+    '(local.set $gRhs (local.get $rhs)) (local.set $gMirror (local.get $mirror)) (local.set $gOut (local.get $out)) (local.set $gAcc (local.get $scratch))',
+    `(block $${name}Done (loop $${name}`,
+    `(br_if $${name}Done (i32.ge_u (local.get $gRhs) (local.get $rhsEnd)))`,
+    ...body,
+    '(local.set $gRhs (i32.add (local.get $gRhs) (local.get $groupBytes)))',
+    '(local.set $gMirror (i32.add (local.get $gMirror) (local.get $groupBytes)))',
+    '(local.set $gOut (i32.add (local.get $gOut) (local.get $groupBytes)))',
+    `(local.set $gAcc (i32.add (local.get $gAcc) (i32.const ${4 * cols * 16})))`,
+    `(br $${name})))`,
+  ];
   const rowLoop = (r: number, label: string): string[] => {
     const qs = Array.from({ length: r }, (_, q) => q);
-    const total = (q: number, c: number) => `(local.get ${acc(q, c, 0)})`;
-    const product = (q: number, h: number) => `(f64x2.mul (local.get $k${q}_${h}) (local.get $x${h}))`;
-    const accumulate = (q: number, c: number) =>
-      [`(local.set ${acc(q, c, 0)} (f64x2.add (local.get ${acc(q, c, 0)}) (f64x2.add ${product(q, 0)} ${product(q, 1)})))`];
-    const store = (q: number, c: number) =>
-      `(f64.store ${colAt('$out', c, `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`)} (f64x2.extract_lane 0 (f64x2.add ${total(q, c)} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${total(q, c)} ${total(q, c)}))))`;
-    /** The j loop from $jx (bytes into a column) to $jxEnd, K at $kb; `mirror` adds the lower-triangle half. */
-    const jLoop = (name: string, mirror: boolean) => [
+    const halfBytes = f32 ? 8 : 16; // 2 entries of a K row
+    const kAt = (q: number, u: number) => f32
+      ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${u * halfBytes} (local.get $kp${q})))`
+      : `(v128.load offset=${u * halfBytes} (local.get $kp${q}))`;
+    /** A loop over half-steps (2 entries) from $xp to $xpEnd, `unrolled` an iteration (`body`), K at $kp…. */
+    const halfLoop = (name: string, unrolled: number, body: string[], pointers: string[]) => [
       `(block $${name}Done (loop $${name}`,
-      `(br_if $${name}Done (i32.ge_u (local.get $jx) (local.get $jxEnd)))`,
-      ...qs.flatMap(loadK),
-      ...cs.flatMap((c) => [
-        ...halves.map((h) => `(local.set $x${h} (v128.load offset=${h * 16} ${colAt('$rhs', c, '(local.get $jx)')}))`),
-        ...(mirror ? halves.map((h) => `(local.set $y${h} (v128.load offset=${h * 16} ${colAt('$mirror', c, '(local.get $jx)')}))`) : []),
-        ...qs.flatMap((q) => [
-          ...accumulate(q, c),
-          ...(mirror ? halves.map((h) => `(local.set $y${h} (f64x2.add (local.get $y${h}) (f64x2.mul (local.get $k${q}_${h}) (local.get $b${q}_${c}))))`) : []),
-        ]),
-        ...(mirror ? halves.map((h) => `(v128.store offset=${h * 16} ${colAt('$mirror', c, '(local.get $jx)')} (local.get $y${h}))`) : []),
-      ]),
-      `(local.set $kb (i32.add (local.get $kb) (i32.const ${4 * elem})))`,
-      '(local.set $jx (i32.add (local.get $jx) (i32.const 32)))',
+      `(br_if $${name}Done (i32.ge_u (local.get $xp) (local.get $xpEnd)))`,
+      ...body,
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${unrolled * halfBytes})))`),
+      ...pointers.map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.const ${unrolled * 16 * cols})))`),
       `(br $${name})))`,
     ];
+    /** Half-step u of an iteration: mirror sums of the columns (anchored by their stores). */
+    const mirrorHalf = (u: number) => [
+      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $yp)))`),
+      ...qs.flatMap((q) => [
+        `(local.set $k ${kAt(q, u)})`,
+        ...cs.map((c) => `(local.set $y${c} (f64x2.add (local.get $y${c}) (f64x2.mul (local.get $k) (local.get $s${q}_${c}))))`),
+      ]),
+      ...cs.map((c) => `(v128.store offset=${u * 16 * cols + c * 16} (local.get $yp) (local.get $y${c}))`),
+    ];
+    /** Half-step u of an iteration: row sums (their arithmetic sinks to the iteration's end, after all its loads). */
+    const rowHalf = (u: number) => [
+      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $xp)))`),
+      ...qs.flatMap((q) => [
+        `(local.set $k ${kAt(q, u)})`,
+        ...cs.map((c) => `(local.set ${acc(q, c)} (f64x2.add (local.get ${acc(q, c)}) (f64x2.mul (local.get $k) (local.get $x${c}))))`),
+      ]),
+    ];
+    const unrolled = Array.from({ length: MIRROR_UNROLL }, (_, u) => u);
+    // several columns: the mirror sums, unrolled, then the row sums one half-step an iteration (rows + cols loaded
+    // values and rows·cols accumulators live); one column: both in one loop, 2 half-steps an iteration
+    const offLoops = (name: string) => cols === 1
+      ? [...startAt('(local.get $j0)', '(local.get $jcEnd)', true), ...halfLoop(name, 2, [...mirrorHalf(0), ...mirrorHalf(1), ...rowHalf(0), ...rowHalf(1)], ['$xp', '$yp'])]
+      : [
+        ...startAt('(local.get $j0)', '(local.get $jcEnd)', true),
+        ...halfLoop(`${name}Mirror`, MIRROR_UNROLL, unrolled.flatMap(mirrorHalf), ['$xp', '$yp']),
+        ...startAt('(local.get $j0)', '(local.get $jcEnd)', false),
+        ...halfLoop(`${name}Rows`, 1, rowHalf(0), ['$xp']),
+      ];
+    /** Sets $kp… and $xp at stored column `j` (an expression), $xpEnd at `jEnd`; with `mirror`, $yp too. */
+    const startAt = (j: string, jEnd: string, mirror: boolean) => [
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $r${q}) (i32.shl (i32.sub ${j} (local.get $c0)) (i32.const ${storeShift}))))`),
+      `(local.set $xp (i32.add (local.get $gRhs) (i32.mul ${j} (i32.const ${8 * cols}))))`,
+      `(local.set $xpEnd (i32.add (local.get $gRhs) (i32.mul ${jEnd} (i32.const ${8 * cols}))))`,
+      ...(mirror ? ['(local.set $yp (i32.add (local.get $gMirror) (i32.sub (local.get $xp) (local.get $gRhs))))'] : []),
+    ];
+    const hsum = (v: string) => `(f64x2.extract_lane 0 (f64x2.add ${v} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${v} ${v})))`;
+    const at = (q: number) => `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`;
+    const store = (q: number, c: number) =>
+      `(f64.store (i32.add ${c === 0 ? '(local.get $gOut)' : `(i32.add (local.get $gOut) (i32.mul (local.get $colBytes) (i32.const ${c})))`} ${at(q)}) ${hsum(`(v128.load offset=${(q * cols + c) * 16} (local.get $gAcc))`)})`;
     return [
       `(block $${label}Done (loop $${label}`,
       `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${r})) (local.get $iEnd)))`,
       // the group's first stored column c0, then each row's start (the layout of packedRowOffset)
-      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(G)})))`,
-      `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${Math.log2(G)})))`,
-      ...qs.flatMap((q) => [
-        `(local.set $p${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`,
-        ...cs.flatMap((c) => [
-          `(local.set $b${q}_${c} (f64x2.splat (f64.load ${colAt('$rhs', c, `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`)})))`,
-          ...accs.map((h) => `(local.set ${acc(q, c, h)} ${zero})`),
-        ]),
+      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${lg})))`,
+      `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${lg})))`,
+      ...qs.map((q) => `(local.set $r${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`),
+      // b_i of row i + q within a group (i is a multiple of r ≤ 4: rows q share a step, halves q >> 1, lanes q & 1)
+      `(local.set $bOff (i32.add (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (i32.const ${step})) (i32.add (i32.mul (i32.and (i32.shr_u (local.get $i) (i32.const 1)) (i32.const 1)) (i32.const ${cols * 16})) (i32.shl (i32.and (local.get $i) (i32.const 1)) (i32.const 3)))))`,
+      // accumulators of every group start at 0 in this task's scratch
+      ...groupLoop(`${label}Zero`, qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) ${zero})`))),
+      // chunks of the row block's stored columns (the first starts with the diagonal block): every group passes over
+      // a chunk while its entries of K and the groups' b and mirror sums are in cache
+      '(local.set $jc (local.get $c0))',
+      `(block $${label}ChunksDone (loop $${label}Chunks`,
+      `(br_if $${label}ChunksDone (i32.ge_u (local.get $jc) (local.get $mPad)))`,
+      `(local.set $jcEnd (select (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})) (i32.lt_u (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})))))`,
+      ...groupLoop(`${label}Groups`, [
+        ...qs.flatMap((q) => cs.flatMap((c) => [
+          `(local.set $s${q}_${c} (v128.load64_splat offset=${(q >> 1) * cols * 16 + (q & 1) * 8 + c * 16} (i32.add (local.get $gRhs) (local.get $bOff))))`,
+          `(local.set ${acc(q, c)} (v128.load offset=${(q * cols + c) * 16} (local.get $gAcc)))`,
+        ])),
+        // the diagonal block (stored whole, plain product) starts the first chunk
+        '(local.set $j0 (local.get $jc))',
+        '(if (i32.eq (local.get $jc) (local.get $c0)) (then',
+        ...startAt('(local.get $jc)', `(i32.add (local.get $jc) (i32.const ${G}))`, false),
+        ...halfLoop(`${label}Diag`, 1, rowHalf(0), ['$xp']),
+        `(local.set $j0 (i32.add (local.get $jc) (i32.const ${G})))`,
+        '))',
+        // the columns after it: both halves
+        ...offLoops(`${label}Off`),
+        ...qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) (local.get ${acc(q, c)}))`)),
       ]),
-      // the diagonal block: stored whole, plain product
-      '(local.set $kb (i32.const 0))',
-      '(local.set $jx (i32.shl (local.get $c0) (i32.const 3)))',
-      `(local.set $jxEnd (i32.add (local.get $jx) (i32.const ${G * 8})))`,
-      ...jLoop(`${label}Diag`, false),
-      // the columns after it: both halves
-      '(local.set $jxEnd (i32.shl (local.get $mPad) (i32.const 3)))',
-      ...jLoop(`${label}Off`, true),
-      ...qs.flatMap((q) => cs.map((c) => store(q, c))),
+      '(local.set $jc (local.get $jcEnd))',
+      `(br $${label}Chunks)))`,
+      ...groupLoop(`${label}Out`, qs.flatMap((q) => cs.map((c) => store(q, c)))),
       `(local.set $i (i32.add (local.get $i) (i32.const ${r})))`,
       `(br $${label})))`,
     ];
   };
-  const perRow = (q: number) => cs.map((c) => `(local $b${q}_${c} v128) ${accs.map((h) => `(local ${acc(q, c, h)} v128)`).join(' ')}`).join(' ');
   return [
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
-    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs i32) (param $out i32) (param $mirror i32)',
-    '(local $i i32) (local $blk i32) (local $c0 i32) (local $kb i32) (local $jx i32) (local $jxEnd i32)',
-    '(local $x0 v128) (local $x1 v128) (local $y0 v128) (local $y1 v128)',
-    cs.slice(1).map((c) => `(local $colBytes${c} i32)`).join(' '),
-    Array.from({ length: rows }, (_, q) => `(local $p${q} i32) ${halves.map((h) => `(local $k${q}_${h} v128)`).join(' ')} ${perRow(q)}`).join(' '),
-    ...cs.slice(1).map((c) => `(local.set $colBytes${c} (i32.shl (i32.mul (local.get $mPad) (i32.const ${c})) (i32.const 3)))`),
-    // zero this task's mirror columns
-    '(local.set $jx (i32.const 0))',
-    `(local.set $jxEnd (i32.shl (i32.mul (local.get $mPad) (i32.const ${cols})) (i32.const 3)))`,
+    '(func (export "reduce") (param $iStart i32) (param $iEnd i32) (param $K i32) (param $mPad i32) (param $rhs i32) (param $out i32) (param $mirror i32) (param $groups i32) (param $scratch i32)',
+    '(local $i i32) (local $blk i32) (local $c0 i32) (local $bOff i32) (local $xp i32) (local $yp i32) (local $xpEnd i32) (local $k v128)',
+    '(local $colBytes i32) (local $groupBytes i32) (local $rhsEnd i32) (local $gRhs i32) (local $gMirror i32) (local $gOut i32) (local $gAcc i32) (local $jc i32) (local $jcEnd i32) (local $j0 i32)',
+    cs.map((c) => `(local $x${c} v128) (local $y${c} v128)`).join(' '),
+    Array.from({ length: rows }, (_, q) => `(local $r${q} i32) (local $kp${q} i32) ${cs.map((c) => `(local $s${q}_${c} v128) (local ${acc(q, c)} v128)`).join(' ')}`).join(' '),
+    '(local.set $colBytes (i32.shl (local.get $mPad) (i32.const 3)))',
+    `(local.set $groupBytes (i32.mul (local.get $colBytes) (i32.const ${cols})))`,
+    '(local.set $rhsEnd (i32.add (local.get $rhs) (i32.mul (local.get $groupBytes) (local.get $groups))))',
+    // zero this task's mirror sums
+    '(local.set $yp (local.get $mirror))',
+    '(local.set $xpEnd (i32.add (local.get $mirror) (i32.sub (local.get $rhsEnd) (local.get $rhs))))',
     '(block $zDone (loop $z',
-    '(br_if $zDone (i32.ge_u (local.get $jx) (local.get $jxEnd)))',
-    `(v128.store (i32.add (local.get $mirror) (local.get $jx)) ${zero})`,
-    '(local.set $jx (i32.add (local.get $jx) (i32.const 16)))',
+    '(br_if $zDone (i32.ge_u (local.get $yp) (local.get $xpEnd)))',
+    `(v128.store (local.get $yp) ${zero})`,
+    '(local.set $yp (i32.add (local.get $yp) (i32.const 16)))',
     '(br $z)))',
     '(local.set $i (local.get $iStart))',
     ...rowLoop(rows, 'blocks'),
@@ -531,6 +614,24 @@ export function denseGramWat(storage: 'float32' | 'float64'): string {
 }
 
 /**
+ * Writes `columns` (length n) into `to` as a packed product reads them: groups of `width` columns, mPad doubles
+ * each, interleaved within a group (`interleavedOffset`), zero padded.
+ */
+function interleave(to: Float64Array, columns: readonly Float64Array[], n: number, width: number, mPad: number): void {
+  to.fill(0);
+  columns.forEach((b, c) => {
+    const g = (c - (c % width)) * mPad;
+    for (let j = 0; j < n; j++) to[g + (interleavedOffset(j, c % width, width) >> 3)] = b[j]!;
+  });
+}
+
+/** out[i] += column c of `from` in the layout of `interleave`, for i < out.length. */
+function addInterleaved(out: Float64Array, from: Float64Array, c: number, width: number, mPad: number): void {
+  const g = (c - (c % width)) * mPad;
+  for (let i = 0; i < out.length; i++) out[i]! += from[g + (interleavedOffset(i, c % width, width) >> 3)]!;
+}
+
+/**
  * A materialised n×m kernel matrix and its products. Products on one matrix run one at a time
  * (they share the right-hand-side and output area of its memory).
  */
@@ -593,7 +694,8 @@ export class DenseKernelMatrix {
   }
 
   /**
-   * K·c for each column c (length m), as float64 columns of length n (one pass over K per column). Sums are
+   * K·c for each column c (length m), as float64 columns of length n (one pass over K per column; packed: up to
+   * PACKED_PASS_COLUMNS columns a pass, in groups of PACKED_BLOCK_COLUMNS). Sums are
    * float64 (the stored K applied exactly up to float64 rounding); `sums: 'float32'` — for a packed float32 K
    * only, else ignored — sums in float32 chunks (`denseSymmetricProductF32Wat`): float32-accurate, faster.
    */
@@ -685,40 +787,71 @@ export class DenseKernelMatrix {
 
   private async runSymmetric(columns: readonly Float64Array[], f32Sums: boolean): Promise<Float64Array[]> {
     const { n } = this;
-    const { memory, offset, mPad, storage, reserveOffset } = this.stored;
-    const buf = memory.buffer as unknown as ArrayBuffer;
-    const { rhsOffset, outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
-    const tasks = Math.min(rowTasks(n, n), this.mirrorSlots);
-    // row ranges of equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows
-    const boundary = triangleBoundary(n, tasks, 4);
     const all = new Float64Array(n * columns.length); // the results, column-major (a Block wraps them as they are)
-    const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
-    rhs32.fill(0, n);
-    // float64 sums: up to PACKED_BLOCK_COLUMNS right-hand sides per pass over K; float32 sums: one
-    const width = f32Sums ? 1 : PACKED_BLOCK_COLUMNS;
-    for (let first = 0; first < columns.length; first += width) {
-      const cols = Math.min(width, columns.length - first);
-      const module = f32Sums
-        ? await compileWat('denseSym|f32sums', denseSymmetricProductF32Wat)
-        : await compileWat(`denseSym|${storage}|${cols}`, () => denseSymmetricProductWat(storage, cols));
-      for (let c = 0; c < cols; c++) {
-        if (f32Sums) rhs32.set(columns[first + c]!);
-        else new Float64Array(buf, rhsOffset + c * mirrorBytes, mPad).fill(0, n).set(columns[first + c]!);
-      }
-      await runRowRanges(module, memory, tasks, boundary, (t, iStart, iEnd) => f32Sums
-        ? [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorOffset + t * width * mirrorBytes, mirror32Offset + t * mirror32Bytes]
-        : [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorOffset + t * width * mirrorBytes]);
-      for (let c = 0; c < cols; c++) {
-        const out = all.subarray((first + c) * n, (first + c + 1) * n);
-        out.set(new Float64Array(buf, outOffset + c * mirrorBytes, n));
-        for (let t = 0; t < tasks; t++) {
-          if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale
-          const mirror = new Float64Array(buf, mirrorOffset + (t * width + c) * mirrorBytes, n);
-          for (let i = 0; i < n; i++) out[i]! += mirror[i]!;
-        }
+    const into = (first: number, count: number) => all.subarray(first * n, (first + count) * n);
+    if (f32Sums) {
+      for (let c = 0; c < columns.length; c++) await this.symmetricF32Sums(columns[c]!, into(c, 1));
+    } else {
+      // groups of PACKED_BLOCK_COLUMNS; the columns left over, fewer than a group, in a product of their own
+      for (let first = 0; first < columns.length; first += PACKED_PASS_COLUMNS) {
+        const cols = Math.min(PACKED_PASS_COLUMNS, columns.length - first);
+        const whole = cols === 1 ? 1 : cols - (cols % PACKED_BLOCK_COLUMNS);
+        if (whole > 0) await this.symmetricProduct(columns.slice(first, first + whole), Math.min(whole, PACKED_BLOCK_COLUMNS), into(first, whole));
+        if (whole < cols) await this.symmetricProduct(columns.slice(first + whole, first + cols), cols - whole, into(first + whole, cols - whole));
       }
     }
     return Array.from({ length: columns.length }, (_, c) => all.subarray(c * n, (c + 1) * n));
+  }
+
+  /** Row ranges of a packed product over the pool: equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows. */
+  private symmetricTasks(): { tasks: number; boundary: (t: number) => number } {
+    const tasks = Math.min(rowTasks(this.n, this.n), this.mirrorSlots);
+    return { tasks, boundary: triangleBoundary(this.n, tasks, 4) };
+  }
+
+  /** K·columns (at most PACKED_PASS_COLUMNS, a multiple of `width`) into `into` (column-major), `width` columns a group. */
+  private async symmetricProduct(columns: readonly Float64Array[], width: number, into: Float64Array): Promise<void> {
+    const { n } = this;
+    const { memory, offset, mPad, storage, reserveOffset } = this.stored;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const { rhsOffset, outOffset, mirrorOffset, mirrorBytes, scratchOffset, scratchBytes } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
+    const { tasks, boundary } = this.symmetricTasks();
+    const cols = columns.length;
+    const module = await compileWat(`denseSym|${storage}|${width}`, () => denseSymmetricProductWat(storage, width));
+    interleave(new Float64Array(buf, rhsOffset, cols * mPad), columns, n, width, mPad);
+    const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
+    await runRowRanges(module, memory, tasks, boundary,
+      (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorAt(t), cols / width, scratchOffset + t * scratchBytes]);
+    for (let c = 0; c < cols; c++) {
+      const out = into.subarray(c * n, (c + 1) * n);
+      out.set(new Float64Array(buf, outOffset + c * mirrorBytes, n));
+      for (let t = 0; t < tasks; t++) {
+        if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale
+        addInterleaved(out, new Float64Array(buf, mirrorAt(t), cols * mPad), c, width, mPad);
+      }
+    }
+  }
+
+  /** K·column with float32 sums (`denseSymmetricProductF32Wat`) into `into`. */
+  private async symmetricF32Sums(column: Float64Array, into: Float64Array): Promise<void> {
+    const { n } = this;
+    const { memory, offset, mPad, reserveOffset } = this.stored;
+    const buf = memory.buffer as unknown as ArrayBuffer;
+    const { outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
+    const { tasks, boundary } = this.symmetricTasks();
+    const module = await compileWat('denseSym|f32sums', denseSymmetricProductF32Wat);
+    const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
+    rhs32.fill(0, n);
+    rhs32.set(column);
+    const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
+    await runRowRanges(module, memory, tasks, boundary,
+      (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorAt(t), mirror32Offset + t * mirror32Bytes]);
+    into.set(new Float64Array(buf, outOffset, n));
+    for (let t = 0; t < tasks; t++) {
+      if (boundary(t + 1) <= boundary(t)) continue;
+      const mirror = new Float64Array(buf, mirrorAt(t), n);
+      for (let i = 0; i < n; i++) into[i]! += mirror[i]!;
+    }
   }
 
   private async runTransposed(columns: readonly Float64Array[]): Promise<Float64Array[]> {

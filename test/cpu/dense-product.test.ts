@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DenseKernelMatrix, F32_SUMS_ERROR, PACKED_BLOCK_COLUMNS, denseProductWat, denseSymmetricProductWat } from '../../src/cpu/dense-product.js';
+import { DenseKernelMatrix, F32_SUMS_ERROR, PACKED_BLOCK_COLUMNS, PACKED_PASS_COLUMNS, denseProductWat, denseSymmetricProductWat } from '../../src/cpu/dense-product.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
 import { startCpuPool } from '../../src/cpu/pool.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
@@ -105,20 +105,21 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
     expect(() => K.entries([0], [-1])).toThrow(/column -1 outside \[0, 5\)/);
   });
 
-  it('packed symmetric products take up to PACKED_BLOCK_COLUMNS right-hand sides per pass, equal to one-column passes', async () => {
+  it('packed symmetric products take their columns in groups of PACKED_BLOCK_COLUMNS, equal to one-column products', async () => {
     const wat = denseSymmetricProductWat('float64', PACKED_BLOCK_COLUMNS);
-    // each stored entry is loaded once per row of the block and serves every column
-    // (2 rows per block + 1 row in the tail) × 2 halves × (diagonal, off-diagonal) loops
-    expect(wat.match(/\(local\.set \$k\d_\d \(v128\.load/g)!.length).toBe((2 + 1) * 2 * 2);
-    for (let c = 0; c < PACKED_BLOCK_COLUMNS; c++) expect(wat).toContain(`$a0_${c}_0`);
+    // one accumulator per row and column of a 2-row block, kept in a per-task scratch between chunks of K
+    for (let c = 0; c < PACKED_BLOCK_COLUMNS; c++) for (const q of [0, 1]) expect(wat).toContain(`$a${q}_${c}`);
+    expect(wat).not.toContain('$a2_0');
     for (const n of [17, 301]) {
       const x = points(n, 3, 50);
       const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.8, 's')).neg().exp();
       const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float64', { symmetric: true });
-      const cols = Array.from({ length: 9 }, (_, r) => column(n, 60 + r));
+      const cols = Array.from({ length: 14 }, (_, r) => column(n, 60 + r));
       const want = oracleProducts(evaluateDenseJs(f.node), n, n, cols);
       const single = await Promise.all(cols.map(async (c) => (await K.multiply([c]))[0]!));
-      for (const count of [2, 5, 9]) {
+      // counts off a multiple of the group leave 1–3 columns to a product of their own; more than PACKED_PASS_COLUMNS
+      // take several products
+      for (const count of [2, 3, 5, 9, PACKED_PASS_COLUMNS, 14]) {
         const got = await K.multiply(cols.slice(0, count));
         for (let r = 0; r < count; r++) {
           expect(Array.from(got[r]!), `n = ${n}, ${count} columns, column ${r}`).toEqual(Array.from(single[r]!));
@@ -126,6 +127,29 @@ describe('dense kernel matrix products (materialised K, WASM SIMD over the pool)
         }
       }
     }
+  });
+
+  it(`packed symmetric products over the pool in chunks of K: equal to one-column products and to the stored entries' sums`, async () => {
+    const n = 2100; // rows of 2,100 stored entries: 9 chunks; 4.4·10⁶ pairs: row ranges on the pool
+    const x = points(n, 3, 51);
+    const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.5, 's')).neg().exp();
+    const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float64', { symmetric: true });
+    expect(n * n).toBeGreaterThan(MIN_PAIRS_FOR_POOL);
+    const count = PACKED_BLOCK_COLUMNS + 3; // a whole group and a product of the 3 left over
+    const cols = Array.from({ length: count }, (_, r) => column(n, 70 + r));
+    const got = await K.multiply(cols);
+    const rows = [0, 1, 17, 1040, n - 1];
+    const all = Array.from({ length: n }, (_, j) => j);
+    const entries = K.entries(rows, all);
+    for (let r = 0; r < count; r++) {
+      expect(Array.from(got[r]!), `column ${r}`).toEqual(Array.from((await K.multiply([cols[r]!]))[0]!));
+      rows.forEach((i, a) => {
+        let y = 0, scale = 0;
+        for (let j = 0; j < n; j++) { y += entries[a * n + j]! * cols[r]![j]!; scale += Math.abs(entries[a * n + j]! * cols[r]![j]!); }
+        expect(Math.abs(got[r]![i]! - y)).toBeLessThanOrEqual(1e-14 * scale);
+      });
+    }
+    await K.release();
   });
 
   // packed symmetric storage: sizes around the 16-row groups and the 4-row blocks; the last on the pool
