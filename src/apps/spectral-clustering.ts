@@ -278,9 +278,10 @@ async function topEigenvectors(
 
 /**
  * LOBPCG's default block: nClusters + 1 columns (at least one guard vector) rounded up to a multiple of
- * PACKED_BLOCK_COLUMNS, the right-hand sides one pass over a stored K serves (the symbolic products take as many).
- * Only the top nClusters must converge, and each iteration costs its passes over K: at n = 20,000 (moons, circles)
- * 4 columns took ~30 iterations of one pass each where 10–11 columns took ~20 of three.
+ * PACKED_BLOCK_COLUMNS, the column group of a packed product over a stored K (a product takes whole groups; columns
+ * left over run as a product of their own). Only the top nClusters must converge: at n = 20,000 (moons, circles)
+ * 4 columns took ~30 iterations where 10–11 columns took ~20 of three passes over K (measured before a product
+ * read K once for up to 12 columns).
  */
 export function defaultBlockSize(nClusters: number): number {
   return PACKED_BLOCK_COLUMNS * Math.ceil((nClusters + 1) / PACKED_BLOCK_COLUMNS);
