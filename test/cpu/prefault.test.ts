@@ -23,6 +23,22 @@ afterEach(async () => {
   await setCpuThreads(threads);
 });
 
+/** Runs `body` with the host's prefault hook recording the memories it fills (the real hook still fills them). */
+async function watchingPrefaults<T>(body: (filled: Uint8Array[]) => Promise<T>): Promise<T> {
+  const platform = cpuPlatform();
+  const prefault = platform.prefault!;
+  const filled: Uint8Array[] = [];
+  platform.prefault = (bytes) => {
+    filled.push(bytes);
+    return prefault(bytes);
+  };
+  try {
+    return await body(filled);
+  } finally {
+    platform.prefault = prefault;
+  }
+}
+
 describe('prefaulted memories (fresh pages provided on another thread for a store on the calling thread)', () => {
   it.runIf(twoCores)('the host writes every page of a prepared memory, which one taker gets once', async () => {
     emptyMemoryCache();
@@ -53,23 +69,14 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
   });
 
   /** A symmetric Gaussian K at n = 1,100 (packed float64 ≈ 4.9 MB: above PREFAULT_MIN_BYTES), its store and the host's prefaults. */
-  async function storeWatchingPrefaults() {
-    const platform = cpuPlatform();
-    const prefault = platform.prefault!;
-    const filled: Uint8Array[] = [];
-    platform.prefault = (bytes) => {
-      filled.push(bytes);
-      return prefault(bytes);
-    };
-    try {
+  function storeWatchingPrefaults() {
+    return watchingPrefaults(async (filled) => {
       const n = 1100;
       const P = seededPoints(31, n, 3, { lo: -1 });
       const f = Vi(P).sub(Vj(P)).sqnorm2().div(2).neg().exp();
       const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, 'float64', { symmetric: true });
       return { n, f, K, filled };
-    } finally {
-      platform.prefault = prefault;
-    }
+    });
   }
 
   it.runIf(twoCores)('a packed store on the calling thread takes the prepared memory (random bytes where K goes) and equals the JS twin', async () => {
@@ -149,14 +156,7 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
       for (let j = i + 1; j < k; j++) M[i * k + j] = M[j * k + i] = 2 * rng() - 1;
       M[i * k + i] = k;
     }
-    const platform = cpuPlatform();
-    const prefault = platform.prefault!;
-    const filled: Uint8Array[] = [];
-    platform.prefault = (bytes) => {
-      filled.push(bytes);
-      return prefault(bytes);
-    };
-    try {
+    await watchingPrefaults(async (filled) => {
       // below PREFAULT_MIN_BYTES nothing is prepared; k = 1000 in float64 is above it
       expect(CholeskySolver.prefault(k)).toBe(true);
       expect(CholeskySolver.prefault(k)).toBe(false); // one is being prepared for that order already
@@ -170,22 +170,13 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
       const scale = want.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0) / scale).toBeLessThan(1e-13);
       solver.release();
-    } finally {
-      platform.prefault = prefault;
-    }
+    });
   });
 
   it.runIf(twoCores)("factorShifted of a kernel: K's store takes its prepared memory first, the factor the one prepared after it", async () => {
     await shutdownCpuPool(); // a store of 1.2·10⁶ pairs on this thread: its memory is prefaulted
     emptyMemoryCache();
-    const platform = cpuPlatform();
-    const prefault = platform.prefault!;
-    const filled: Uint8Array[] = [];
-    platform.prefault = (bytes) => {
-      filled.push(bytes);
-      return prefault(bytes);
-    };
-    try {
+    await watchingPrefaults(async (filled) => {
       const n = 1100;
       const P = seededPoints(41, n, 3);
       const K = laplacianKernel(P, { sigma: 0.3, backend: 'cpu' });
@@ -212,8 +203,6 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
       expect(got.reduce((m, v, i) => Math.max(m, Math.abs(v - want[i]!)), 0) / scale).toBeLessThan(1e-12);
       G.release();
       await K.dispose();
-    } finally {
-      platform.prefault = prefault;
-    }
+    });
   });
 });
