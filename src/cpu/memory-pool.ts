@@ -45,6 +45,14 @@ let lastPrefault: Promise<unknown> | undefined;
  */
 export const PREFAULT_MIN_BYTES = 4 * 2 ** 20;
 
+/** LAZYLINALG_PREFAULT: unset, blank or 1 allows prefaults, 0 turns them off; anything else is an error naming it. */
+export function prefaultAllowed(raw: string | undefined): boolean {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === '1') return true;
+  if (value === '0') return false;
+  throw new RangeError(`LAZYLINALG_PREFAULT must be 0 (off) or 1 (on, the default), got '${raw}'`);
+}
+
 /**
  * Makes a fresh memory of `pages` pages whose pages the host provides on another thread (`CpuPlatform.prefault`),
  * for work about to run on the calling thread to take (`takePrefaulted` with the same `purpose`) — while this thread
@@ -58,7 +66,7 @@ export const PREFAULT_MIN_BYTES = 4 * 2 ** 20;
 export function prefaultMemory(pages: number, purpose: PrefaultPurpose = 'store'): boolean {
   const platform = cpuPlatform();
   const prefault = platform.prefault;
-  if (!prefault || platform.env('LAZYLINALG_PREFAULT') === '0' || platform.cores() < 2) return false;
+  if (!prefault || !prefaultAllowed(platform.env('LAZYLINALG_PREFAULT')) || platform.cores() < 2) return false;
   if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit(preparedFor(purpose), pages) >= 0) return false;
   const memory = newWasmMemory(pages);
   const bytes = new Uint8Array(memory.buffer as unknown as ArrayBuffer);

@@ -26,7 +26,11 @@ export const nodePlatform: CpuPlatform = {
    * default leaves V8 as it is.
    */
   optimizeWasm: () => {
-    if (process.env['LAZYLINALG_WASM_TIERING'] !== 'default') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
+    const tiering = process.env['LAZYLINALG_WASM_TIERING']?.trim() ?? '';
+    if (tiering !== '' && tiering !== 'default') {
+      throw new RangeError(`LAZYLINALG_WASM_TIERING must be 'default' (leave V8's tiering as it is) or unset, got '${process.env['LAZYLINALG_WASM_TIERING']}'`);
+    }
+    if (tiering !== 'default') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
   },
   createPool: (threads) => {
     // each worker adds 1 here once its module runs (pool-worker.js): readiness without waiting for 'online' events

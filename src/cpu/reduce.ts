@@ -27,8 +27,8 @@ let optimizingOnly = false;
 /** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
 export function useOptimizingCompiler(): void {
   if (optimizingOnly) return;
+  cpuPlatform().optimizeWasm(); // first: a bad LAZYLINALG_WASM_TIERING fails every compile, not only the first
   optimizingOnly = true;
-  cpuPlatform().optimizeWasm();
 }
 
 /** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
