@@ -2,7 +2,6 @@
 import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
-import { Piscina } from 'piscina';
 import { installCpuPlatform, type CpuPlatform } from './platform.js';
 
 export const nodePlatform: CpuPlatform = {
@@ -35,6 +34,9 @@ export const nodePlatform: CpuPlatform = {
   createPool: (threads) => {
     // each worker adds 1 here once its module runs (pool-worker.js): readiness without waiting for 'online' events
     const booted = new Int32Array(new SharedArrayBuffer(4));
+    // piscina is loaded when a pool first starts, not at import: ≈ 30 ms and 1 MiB of heap that a process whose work
+    // stays on the calling thread (the ski-rental rule of pool.ts) never needs
+    const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina');
     const pool = new Piscina({
       filename: new URL('./pool-worker.js', import.meta.url).href,
       minThreads: threads,
