@@ -22,7 +22,7 @@
  */
 import { compileWat, runRowRanges } from './reduce.js';
 import { acquireMemory, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
-import { cpuTimeMs, poolTasks, poolThreads, recordSoloWork } from './pool.js';
+import { cpuTimeMs, poolTasks, recordSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
 
 /**
@@ -728,7 +728,7 @@ export class CholeskySolver {
   static prefault(k: number, dtype: FactorDtype = 'float64'): boolean {
     checkOrder(k, 'CholeskySolver.prefault');
     const { end } = factorLayout(k, dtype);
-    return poolThreads() > 1 && end <= MAX_BYTES && prefaultMemory(pagesFor(end), 'factor');
+    return end <= MAX_BYTES && prefaultMemory(pagesFor(end), 'factor');
   }
 
   /**

@@ -674,8 +674,8 @@ export class DenseKernelMatrix {
     }
     const mPad = paddedRow(m);
     // a store on this thread: the pages of its fresh memory are provided on another one while this thread assembles
-    // the programs and V8 compiles them (the store takes it, see runProgram); not when the user asked for one thread
-    if (poolThreads() > 1 && rowTasks(n, m) === 1) prefaultMemory(Math.ceil(memoryBytes(slots, n, m, storage, options) / 65536));
+    // the programs and V8 compiles them (the store takes it, see runProgram)
+    if (rowTasks(n, m) === 1) prefaultMemory(Math.ceil(memoryBytes(slots, n, m, storage, options) / 65536));
     // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
     const product = options.symmetric ? compileWat(`denseSym|${storage}|1`, () => denseSymmetricProductWat(storage, 1)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
     product.catch(() => undefined);

@@ -14,6 +14,7 @@
  * conformance tests store into recycled memories to check it.
  */
 import { cpuPlatform, newWasmMemory } from './platform.js';
+import { poolThreads } from './pool.js';
 
 /** The default budget of 'auto' dense caches, and the most memory kept here: totalmem/8, at most 2 GiB. */
 export function defaultDenseCacheBytes(): number {
@@ -59,14 +60,15 @@ export function prefaultAllowed(raw: string | undefined): boolean {
  * assembles and compiles its programs or stores K, where that work would take the page faults itself (≈ 12 µs a page
  * on the 2-vCPU VM, Firecracker: 41 ms for the 14 MiB of the digits' packed K at n = 1,797). Prefaults run one after
  * another, in the order asked for (a second host thread would take the calling thread's core). Nothing is done
- * where a recycled memory serves `pages`, below PREFAULT_MIN_BYTES, on one core, on a host without the hook or with
+ * where a recycled memory serves `pages`, below PREFAULT_MIN_BYTES, where products run on one thread (one core,
+ * or the user asked for one: LAZYLINALG_THREADS=1, setCpuThreads(1)), on a host without the hook or with
  * LAZYLINALG_PREFAULT=0. A memory nobody takes goes to the recycled ones once written. Returns whether a memory is
  * being prepared.
  */
 export function prefaultMemory(pages: number, purpose: PrefaultPurpose = 'store'): boolean {
   const platform = cpuPlatform();
   const prefault = platform.prefault;
-  if (!prefault || !prefaultAllowed(platform.env('LAZYLINALG_PREFAULT')) || platform.cores() < 2) return false;
+  if (!prefault || !prefaultAllowed(platform.env('LAZYLINALG_PREFAULT')) || poolThreads() < 2) return false;
   if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit(preparedFor(purpose), pages) >= 0) return false;
   const memory = newWasmMemory(pages);
   const bytes = new Uint8Array(memory.buffer as unknown as ArrayBuffer);
