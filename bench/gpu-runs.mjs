@@ -37,6 +37,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as lib from '../dist/index.js';
+import { gaussianBlobs } from './blobs.mjs';
 
 const {
   adjustedRandIndex, concentricCircles, gaussianKernel, getBackendInfo, KernelRidge, lastGpuProfile, mulberry32, setBackend,
@@ -405,20 +406,6 @@ function circles(n, noise) {
   const data = new Float64Array(2 * n);
   points.forEach((p, i) => { data[2 * i] = p[0]; data[2 * i + 1] = p[1]; });
   return { data, labels, dim: 2 };
-}
-
-/** Three isotropic Gaussians in 3-D (standard deviation `noise`) centred on the corners of a unit triangle. */
-function gaussianBlobs(n, noise) {
-  const rand = mulberry32(1);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  const centres = [[0, 0, 0], [1, 0, 0], [0.5, Math.sqrt(3) / 2, 0]];
-  const data = new Float64Array(3 * n);
-  const labels = new Int32Array(n);
-  for (let i = 0; i < n; i++) {
-    labels[i] = i % 3;
-    for (let c = 0; c < 3; c++) data[3 * i + c] = centres[i % 3][c] + noise * gauss();
-  }
-  return { data, labels, dim: 3 };
 }
 
 async function spectral() {

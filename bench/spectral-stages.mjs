@@ -14,6 +14,7 @@
  */
 import { kmeans as mlKmeans } from 'ml-kmeans';
 import { adjustedRandIndex, defaultNeighbors, defaultSpectralSigma, mulberry32, shutdownCpuPool } from '../dist/index.js';
+import { gaussianBlobs } from './blobs.mjs';
 import { kmeans } from '../dist/apps/kmeans.js';
 import { kthNeighbourSqDistancesCpu } from '../dist/apps/kth-neighbour.js';
 import { spectralSigma } from '../dist/apps/spectral-clustering.js';
@@ -28,19 +29,6 @@ const embNoise = arg('emb-noise', 0.25);
 const withGpu = process.argv.includes('--gpu');
 const only = process.argv.find((a) => a.startsWith('--only='))?.split('=')[1];
 const s3 = (x) => Number(x.toPrecision(3));
-
-function gaussianBlobs(count, noise) {
-  const rand = mulberry32(1);
-  const gauss = () => Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand());
-  const centres = [[0, 0, 0], [1, 0, 0], [0.5, Math.sqrt(3) / 2, 0]];
-  const data = new Float64Array(3 * count);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    labels[i] = i % 3;
-    for (let c = 0; c < 3; c++) data[3 * i + c] = centres[i % 3][c] + noise * gauss();
-  }
-  return { data, labels };
-}
 
 /** The former σ brute force for the first `rows` sampled points (same sample: mulberry32(seed), with replacement). */
 function legacyKth(data, count, d, k, rows, seed) {

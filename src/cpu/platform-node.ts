@@ -4,6 +4,9 @@ import { availableParallelism, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { installCpuPlatform, type CpuPlatform } from './platform.js';
 
+/** Loads what only some processes need (piscina, node:crypto) at first use, not at import. */
+const load = createRequire(import.meta.url);
+
 export const nodePlatform: CpuPlatform = {
   name: 'node',
   sharedMemory: true,
@@ -29,14 +32,14 @@ export const nodePlatform: CpuPlatform = {
     if (tiering !== '' && tiering !== 'default') {
       throw new RangeError(`LAZYLINALG_WASM_TIERING must be 'default' (leave V8's tiering as it is) or unset, got '${process.env['LAZYLINALG_WASM_TIERING']}'`);
     }
-    if (tiering !== 'default') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
+    if (tiering === '') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
   },
   createPool: (threads) => {
     // each worker adds 1 here once its module runs (pool-worker.js): readiness without waiting for 'online' events
     const booted = new Int32Array(new SharedArrayBuffer(4));
     // piscina is loaded when a pool first starts, not at import: ≈ 30 ms and 1 MiB of heap that a process whose work
     // stays on the calling thread (the ski-rental rule of pool.ts) never needs
-    const { Piscina } = createRequire(import.meta.url)('piscina') as typeof import('piscina');
+    const { Piscina } = load('piscina') as typeof import('piscina');
     const pool = new Piscina({
       filename: new URL('./pool-worker.js', import.meta.url).href,
       minThreads: threads,
@@ -58,7 +61,7 @@ export const nodePlatform: CpuPlatform = {
  * take the calling thread's core too. node:crypto is loaded at the first call (≈ 6 ms on the loaded VM), not at import.
  */
 function prefault(bytes: Uint8Array): Promise<void> {
-  const { randomFill } = createRequire(import.meta.url)('node:crypto') as typeof import('node:crypto');
+  const { randomFill } = load('node:crypto') as typeof import('node:crypto');
   return new Promise<void>((resolve, reject) => randomFill(bytes, (error) => (error ? reject(error) : resolve())));
 }
 
