@@ -5,7 +5,10 @@
  * package and the TypeScript sources under vitest.
  */
 
-import { workerData } from 'piscina';
+// piscina hands its workerData option to each worker as worker_threads' own. Imported from the built-in, not from
+// 'piscina': piscina loads this file by require(), and Node 20's require() of an ES module importing a CommonJS
+// package crashed a worker now and then (an assertion in CreateRequiredModuleFacade)
+import { workerData } from 'node:worker_threads';
 
 // tells the pool this worker runs (platform-node.ts: a shared counter the caller reads without its event loop)
 if (workerData && workerData.booted instanceof SharedArrayBuffer) Atomics.add(new Int32Array(workerData.booted), 0, 1);
