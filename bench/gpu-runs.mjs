@@ -10,7 +10,8 @@
  *             of the call) at --n=65536,1048576; --ref=/tmp/ref runs the KeOps-scheme CUDA kernel
  *             (../shared/device/keops_scheme_ref.cu) on the same sizes and prints the ratios. Kernel-shape flags as
  *             bench/gpu.ts: --rows --wg --tile --splits --target --direct
- *             (--expanded: the expanded form on llvmpipe too); --reps=R (whole calls), --profile-reps=P.
+ *             (--expanded: the expanded form on llvmpipe too) --upload-chunks; --reps=R (whole calls), --profile-reps=P;
+ *             --chunks=1,4,… alternates K.matvec between operators whose x goes up in that many blocks.
  *             Then (unless --no-upload-paths) the host cost of an upload of the smallest size on the raw device:
  *             queue.writeBuffer against a persistent MAP_WRITE staging buffer; and (unless --no-steps) each step of
  *             the one-column fast path (`tryGpuMatvec`) timed alone on the raw device at that size, with a trivial
@@ -62,7 +63,7 @@ function uniformPoints(n, d, seed) {
 
 const gpuShape = () => {
   const o = {};
-  for (const [f, key] of [['rows', 'rowsPerThread'], ['wg', 'workgroupSize'], ['tile', 'tile'], ['splits', 'splits'], ['target', 'targetWorkgroups']]) {
+  for (const [f, key] of [['rows', 'rowsPerThread'], ['wg', 'workgroupSize'], ['tile', 'tile'], ['splits', 'splits'], ['target', 'targetWorkgroups'], ['upload-chunks', 'uploadChunks']]) {
     if (flag(f) !== undefined) o[key] = Number(flag(f));
   }
   if (args.includes('--direct')) o.expandedGaussian = false;
@@ -84,6 +85,41 @@ async function sampledRelErr(x, v, y, count, seed) {
 }
 
 // ------------------------------------------------------------------ 1. products
+
+/**
+ * `K.matvec` with x uploaded in each of `chunks` blocks (GpuKernelOptions.uploadChunks), one operator per setting on the
+ * same points, calls alternating round by round so every setting sees the same host state: median ms and host marks
+ * per setting, and each setting's largest deviation from `y` (the main operator's product) relative to max |y|.
+ */
+async function uploadChunksAB(x, v, y, gpu, chunks, reps) {
+  const { setFastPathTimeline, lastFastPathTimeline } = await import('../dist/gpu/reduce.js');
+  const ops = chunks.map((c) => gaussianKernel(x, { sigma: SIGMA, backend: 'gpu', gpu: { ...gpu, uploadChunks: c } }));
+  const ymax = Math.max(...y.map(Math.abs));
+  const deviation = [];
+  for (const K of ops) {
+    const yc = await K.matvec(v);
+    deviation.push(sig(Math.max(...yc.map((e, i) => Math.abs(e - y[i]))) / ymax, 3));
+    for (let r = 0; r < (SMALL ? 5 : x.rows <= 100_000 ? 300 : 3); r++) await K.matvec(v);
+  }
+  const times = ops.map(() => []);
+  const marks = ops.map(() => []);
+  setFastPathTimeline(true);
+  for (let r = 0; r < reps; r++) {
+    for (const [k, K] of ops.entries()) {
+      const t = performance.now();
+      await K.matvec(v);
+      times[k].push(performance.now() - t);
+      const m = lastFastPathTimeline();
+      if (m) marks[k].push(m.slice(1).map((e, i) => e - m[i]));
+    }
+  }
+  setFastPathTimeline(false);
+  for (const K of ops) await K.dispose();
+  return chunks.map((c, k) => ({
+    chunks: c, msPerCall: r3(median(times[k])), minMs: r3(Math.min(...times[k])), maxRelDeviation: deviation[k],
+    marksMs: marks[k].length ? marks[k][0].map((_, i) => +median(marks[k].map((e) => e[i])).toFixed(4)) : undefined,
+  }));
+}
 
 async function products() {
   const sizes = list('n', [65_536, 1_048_576], [2048, 8192]);
@@ -130,6 +166,8 @@ async function products() {
       const end = performance.now();
       const m = lastFastPathTimeline();
       if (m?.length === 7) marks.push({ entry: m[0] - t, narrow: m[1] - m[0], writeBuffer: m[2] - m[1], submit: m[3] - m[2], arm: m[4] - m[3], wait: m[5] - m[4], unpack: m[6] - m[5], resume: end - m[6], total: end - t });
+      // x up block by block: the first block's narrow, write and submit, then the other blocks' until the last submit
+      if (m?.length === 8) marks.push({ entry: m[0] - t, narrow: m[1] - m[0], writeBuffer: m[2] - m[1], submit: m[3] - m[2], otherBlocks: m[4] - m[3], arm: m[5] - m[4], wait: m[6] - m[5], unpack: m[7] - m[6], resume: end - m[7], total: end - t });
     }
     setFastPathTimeline(false);
     const timeline = marks.length ? Object.fromEntries(Object.keys(marks[0]).map((k) => [k, +median(marks.map((x) => x[k])).toFixed(4)])) : undefined;
@@ -154,10 +192,11 @@ async function products() {
       if (Number.isFinite(phases.passMs)) phases.nonKernelMs = r3(median(prof.map((p) => p.total - p.passMs)));
     }
     measured[n] = ms;
+    const chunkAB = flag('chunks') === undefined ? undefined : await uploadChunksAB(x, v, y, gpu, list('chunks', [], []), Math.min(reps, 300));
     log({
       kind: 'matvec', n, reps, msPerCall: r3(ms), minMs: r3(Math.min(...times)), pairsPerS: sig(n * n / (ms / 1e3)),
       ...(phases && Number.isFinite(phases.passMs) ? { kernelPairsPerS: sig(n * n / (phases.passMs / 1e3)) } : {}),
-      firstCallMs: +firstMs.toFixed(1), alternating: { wasmNarrowMs: r3(median(ab.wasm)), jsConvertMs: r3(median(ab.js)) }, timeline, phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
+      firstCallMs: +firstMs.toFixed(1), ...(chunkAB ? { uploadChunks: chunkAB } : {}), alternating: { wasmNarrowMs: r3(median(ab.wasm)), jsConvertMs: r3(median(ab.js)) }, timeline, phases, relErrSample: sig(await sampledRelErr(x, v, y, 64, 3), 3), gpu,
     });
     await K.dispose();
   }

@@ -70,6 +70,13 @@ export interface GpuKernelOptions {
    */
   expandedGaussian?: boolean;
   /**
+   * Column blocks the right-hand side is cut into (at least; more where a binding needs it), so that the one-column
+   * fast path (`tryGpuMatvec`) narrows, writes and submits each block while the device runs the blocks before it:
+   * the host's upload leaves the call's path but for the first block. Each block adds a split-sum pass.
+   * Default: `DEFAULT_UPLOAD_CHUNKS` for one-column products on hardware adapters where m is large enough to hide it, else 1.
+   */
+  uploadChunks?: number;
+  /**
    * Components per chunk of KeOps' chunked mode (`KernelShape.dimensionChunk`) for reductions over vectors longer
    * than 32 that depend on both points: a multiple of 4 in [4, 64], or 0 to loop over the components per pair.
    * Default: 8 on software adapters (llvmpipe: a load from memory inside a loop costs a loop over the SIMD lanes,
@@ -118,7 +125,9 @@ export function lastGpuProfile(): GpuProfile | undefined {
 /**
  * Host clock readings along the one-column fast path (`tryGpuMatvec`), for benchmarks: unlike profiling it leaves
  * the path as it is (no timestamps, commands recorded ahead). Marks, in ms: entry, x narrowed and checked, written,
- * submitted, readback armed (map requested, output allocated, next commands recorded), mapped, results out.
+ * submitted, readback armed (map requested, output allocated, next commands recorded), mapped, results out. Where
+ * x goes up block by block (`GpuKernelOptions.uploadChunks`), the first three are the first block's, and a mark
+ * after them says when the last block was submitted (8 marks in all).
  */
 let timeline: number[] | undefined;
 
@@ -322,6 +331,8 @@ const align4 = (b: number) => Math.max(4, Math.ceil(b / 4) * 4);
 // ------------------------------------------------------------------ plans
 
 interface Dispatch {
+  /** The column block whose right-hand side it reads (the sum pass after it: the same block). */
+  readonly block: number;
   readonly pipeline: GPUComputePipeline;
   readonly bindGroup: GPUBindGroup;
   readonly x: number;
@@ -362,6 +373,11 @@ interface Plan {
    * the encoding (0.03 ms on the H100's host) off the next product's path. Not used while profiling.
    */
   nextCommands?: GPUCommandBuffer;
+  /**
+   * The same per column block, for the fast path's block-by-block submission (`tryGpuMatvec`): entry b holds block b's
+   * dispatches (the last one also the result copies); an entry submitted is cleared, and one missing is recorded then.
+   */
+  blockCommands?: (GPUCommandBuffer | undefined)[];
 }
 
 /** What a plan was built with: exposed for benchmarks and tests. */
@@ -445,8 +461,25 @@ function fitRows(n: number, WG: number, R: number, o: GpuKernelOptions): { WG: n
   return { WG: wg, R: r };
 }
 
+/**
+ * Column blocks a plan's right-hand side is cut into (`GpuKernelOptions.uploadChunks`). By default only one-column
+ * products on hardware adapters with m ≥ `UPLOAD_CHUNKS_MIN_M` are cut: there a block's kernel outlasts the next
+ * block's narrowing, write and submit (H100: 16,384 columns of a d = 3 Gaussian take ≈ 0.3 ms, the host's share
+ * ≈ 0.07 ms), so only the first block's upload stays on the call's path.
+ */
+function uploadChunksFor(o: GpuKernelOptions, ncols: number, m: number, software: boolean): number {
+  const chunks = o.uploadChunks ?? (ncols === 1 && !software && m >= UPLOAD_CHUNKS_MIN_M ? DEFAULT_UPLOAD_CHUNKS : 1);
+  if (!Number.isInteger(chunks) || chunks < 1 || chunks > MAX_UPLOAD_CHUNKS) {
+    throw new RangeError(`gpu.uploadChunks must be an integer in [1, ${MAX_UPLOAD_CHUNKS}], got ${describeValue(chunks)}`);
+  }
+  return chunks;
+}
+const DEFAULT_UPLOAD_CHUNKS = 1;
+const UPLOAD_CHUNKS_MIN_M = 32_768;
+const MAX_UPLOAD_CHUNKS = 64;
+
 function optionsKey(o: GpuKernelOptions): string {
-  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated, o.lightGuards, o.dimensionChunk].join(',');
+  return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated, o.lightGuards, o.dimensionChunk, o.uploadChunks].join(',');
 }
 
 async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
@@ -494,7 +527,8 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     return Array.from({ length: count }, (_, b) => ({ start: b * size, count: Math.min(size, total - b * size) }));
   };
   const rowRanges = blocks(n, rowsPerBlock);
-  const colRanges = blocks(m, colsPerBlock);
+  const chunks = uploadChunksFor(o, ncols, m, ctx.adapter.software);
+  const colRanges = blocks(m, Math.min(colsPerBlock, Math.ceil(m / chunks)));
 
   // splits of a column block's tiles across workgroups
   const nbMax = Math.max(...rowRanges.map((b) => b.count));
@@ -575,6 +609,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
           }
         });
         dispatches.push({
+          block: c,
           pipeline: kernel.pipeline,
           bindGroup: device.createBindGroup({ layout: kernel.layout, entries }),
           x: gx, y: used, z: gz,
@@ -585,6 +620,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
           const sgroups = Math.ceil(count / sumProgram.workgroupSize);
           const sx = Math.min(sgroups, maxGroups);
           dispatches.push({
+            block: c,
             pipeline: sum!.pipeline,
             bindGroup: device.createBindGroup({
               layout: sum!.layout,
@@ -750,8 +786,25 @@ function recordNextCommands(plan: Plan): void {
   if (!profiling) plan.nextCommands ??= encodeCommands(plan, undefined);
 }
 
-/** The plan's dispatches and result copies as one command buffer (and the pass timestamps with a profiler). */
-function encodeCommands(plan: Plan, profiler: Profiler | undefined): GPUCommandBuffer {
+/** Records the plan's next fast-path product's commands block by block (Plan.blockCommands), as `recordNextCommands`. */
+function recordNextBlockCommands(plan: Plan): void {
+  if (profiling) return;
+  const next = (plan.blockCommands ??= []);
+  for (let b = 0; b < plan.colBlocks.length; b++) next[b] ??= encodeCommands(plan, undefined, b);
+}
+
+/** Column block b's commands, recorded ahead or now; the entry is cleared (a command buffer is submitted once). */
+function takeBlockCommands(plan: Plan, b: number): GPUCommandBuffer {
+  const recorded = plan.blockCommands?.[b];
+  if (recorded) plan.blockCommands![b] = undefined;
+  return recorded ?? encodeCommands(plan, undefined, b);
+}
+
+/**
+ * The plan's dispatches and result copies as one command buffer (and the pass timestamps with a profiler); with
+ * `block`, only that column block's dispatches, and the result copies only after the last block.
+ */
+function encodeCommands(plan: Plan, profiler: Profiler | undefined, block?: number): GPUCommandBuffer {
   const { width: W, passes } = plan;
   const F = plan.compensated ? 2 : 1;
   const encoder = plan.ctx.device.createCommandEncoder();
@@ -759,11 +812,13 @@ function encodeCommands(plan: Plan, profiler: Profiler | undefined): GPUCommandB
     ? { timestampWrites: { querySet: profiler.querySet, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 } }
     : undefined);
   for (const d of plan.dispatches) {
+    if (block !== undefined && d.block !== block) continue;
     pass.setPipeline(d.pipeline);
     pass.setBindGroup(0, d.bindGroup);
     pass.dispatchWorkgroups(d.x, d.y, d.z);
   }
   pass.end();
+  if (block !== undefined && block !== plan.colBlocks.length - 1) return encoder.finish();
   for (const rb of plan.rowBlocks) encoder.copyBufferToBuffer(rb.out, 0, plan.staging, rb.stagingOffset, passes * rb.count * W * F * 4);
   if (profiler) {
     encoder.resolveQuerySet(profiler.querySet, 0, 2, profiler.resolve, 0);
@@ -997,32 +1052,43 @@ export function tryGpuMatvec(
   const t0 = profiling ? performance.now() : 0;
   if (timeline) timeline = [performance.now()];
   const { colBlocks } = plan;
+  const last = colBlocks.length - 1;
   const { queue } = ctx.device;
   // no error scope: errors raised from the first write to the map are counted by the device (see uncapturedErrors)
   const errors = uncapturedErrors(ctx.device);
   const before = errors.count;
-  if (narrow && x instanceof Float64Array && colBlocks.length === 1 && m <= MAX_NARROWED) {
-    // the host routine's float32 view goes to the device as it is (written only once x is known to fit)
-    const { data, squares } = narrow(x, colBlocks[0]!.start, colBlocks[0]!.count);
-    if (!fitsFastPath(squares, m)) return undefined;
-    timeline?.push(performance.now());
-    queue.writeBuffer(colBlocks[0]!.rhs, 0, data.buffer, data.byteOffset, data.byteLength);
-  } else {
-    const uploads = uploadArrays(plan);
-    let squares = 0;
-    for (let b = 0; b < colBlocks.length; b++) {
-      const cb = colBlocks[b]!;
+  // block by block (Plan.blockCommands): each block is narrowed, written and submitted while the device runs the
+  // ones before it. A non-finite or huge entry shows in the running Σ x_j² at its block, a vector too small for the
+  // window only in the total: either way the path stops before the last block, whose commands copy the results
+  // out — the blocks already submitted only wrote partial sums, which the general path then overwrites.
+  const pipelined = last > 0 && !profiling;
+  const narrowed = narrow !== undefined && x instanceof Float64Array && m <= MAX_NARROWED;
+  const uploads = narrowed ? undefined : uploadArrays(plan);
+  let squares = 0;
+  for (let b = 0; b <= last; b++) {
+    const cb = colBlocks[b]!;
+    let data: Float32Array;
+    if (narrowed) {
+      // the host routine's float32 view goes to the device as it is (written only once x is known to fit)
+      const view = narrow(x, cb.start, cb.count);
+      data = view.data;
+      squares += view.squares;
+    } else {
+      data = uploads![b]!;
       // one call site per input type: each loop stays monomorphic
-      squares += x instanceof Float64Array ? convertSquares(uploads[b]!, x, cb.start, cb.count) : convertSquares32(uploads[b]!, x, cb.start, cb.count);
+      squares += x instanceof Float64Array ? convertSquares(data, x, cb.start, cb.count) : convertSquares32(data, x, cb.start, cb.count);
     }
-    if (!fitsFastPath(squares, m)) return undefined;
-    timeline?.push(performance.now());
-    for (let b = 0; b < colBlocks.length; b++) queue.writeBuffer(colBlocks[b]!.rhs, 0, uploads[b]!);
+    if (!(squares <= FAST_MAX_SQUARES) || (b === last && !fitsFastPath(squares, m))) return undefined;
+    if (b === 0) timeline?.push(performance.now());
+    queue.writeBuffer(cb.rhs, 0, data.buffer, data.byteOffset, data.byteLength);
+    if (b === 0) timeline?.push(performance.now());
+    if (pipelined) queue.submit([takeBlockCommands(plan, b)]);
+    if (b === 0 && pipelined) timeline?.push(performance.now());
   }
-  timeline?.push(performance.now());
+  if (pipelined) timeline?.push(performance.now());
   const t1 = profiling ? performance.now() : 0;
-  const profiler = encodeAndSubmit(plan);
-  timeline?.push(performance.now());
+  const profiler = pipelined ? undefined : encodeAndSubmit(plan);
+  if (!pipelined) timeline?.push(performance.now());
   const t2 = profiling ? performance.now() : 0;
   plan.queued++;
   const result = readOneColumn(plan, n, errors, before, profiler, profiling ? [t0, t1, t2] : undefined);
@@ -1068,7 +1134,8 @@ async function readOneColumn(
     // the output's pages are committed now, while the device works: a fresh allocation's pages otherwise fault in
     // during the readback (65,536 entries: 35 µs against 10 µs for the same copy into touched pages, this VM)
     const out = new Float64Array(n).fill(0);
-    recordNextCommands(plan);
+    if (plan.colBlocks.length > 1) recordNextBlockCommands(plan);
+    else recordNextCommands(plan);
     timeline?.push(performance.now());
     try {
       await mapping;

@@ -97,6 +97,7 @@ const GPU_KERNEL_SPEC = {
   maxBindingBytes: optional(positiveInt),
   expandedGaussian: optional(boolean),
   dimensionChunk: optional(integer({ min: 0, max: 64 })),
+  uploadChunks: optional(integer({ min: 1, max: 64 })),
 } satisfies Record<keyof GpuKernelOptions, OptionField<unknown>>;
 
 /** Named kernel parameters: a plain object of finite numbers. */
