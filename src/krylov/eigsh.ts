@@ -29,7 +29,7 @@ import {
 import { mulberry32, randomVector } from './random.js';
 import { shiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
-import { symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
+import { arrowToTridiagonal, symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
 import { lanczosBasis, type LanczosBasis } from '../operators/basis.js';
 import {
   applyColumns,
@@ -237,6 +237,19 @@ interface LanczosOutcome {
   matvecs: number;
 }
 
+/** Y ← diag(Q, I)·Y on Y's first `keep` rows (Y row-major size×size, Q row-major keep×keep): Ritz vectors of the
+ * rotated projection in the basis itself. */
+function unrotate(Y: Float64Array, size: number, Q: Float64Array, keep: number): void {
+  const head = Y.slice(0, keep * size);
+  Y.fill(0, 0, keep * size);
+  for (let r = 0; r < keep; r++) {
+    for (let p = 0; p < keep; p++) {
+      const q = Q[r * keep + p]!;
+      for (let c = 0; c < size; c++) Y[r * size + c]! += q * head[p * size + c]!;
+    }
+  }
+}
+
 /** x ← x / d, entry by entry (division, not a product with 1/d: the rounding of the plain loop it replaces). */
 function divideBy(x: Float64Array, d: number): void {
   for (let i = 0; i < x.length; i++) x[i]! /= d;
@@ -259,34 +272,25 @@ async function thickRestartLanczos(
   const v0norm = norm(v0);
   V.column(0).set(v0);
   divideBy(V.column(0), v0norm);
-  let T = new Float64Array(ncv * ncv);
+  // The projection VᵀAV, tridiagonal: diagonal and couplings (off[i] couples i and i + 1). After a restart its
+  // leading arrow (the kept Ritz values and their couplings) is held rotated to tridiagonal form by `rotation`.
+  const diag = new Float64Array(ncv);
+  const off = new Float64Array(ncv);
+  let rotation: Float64Array | null = null;
   const h = new Float64Array(ncv + 1);
   let kept = 0;
   let matvecs = 0;
   let anorm = 0; // running estimate of ‖OP‖ for the invariant-subspace test
   /**
-   * Rayleigh–Ritz on the leading size×size block of T (plain tridiagonal before the first restart): Ritz values,
-   * vectors Y (row-major size×size; with `lastRowOnly` after a restart, only Y's last row, 1×size — all the
-   * convergence test reads), the wanted ones in `which` order and their residual estimates |β·y_last|.
+   * Rayleigh–Ritz on the leading size×size block of the projection: Ritz values, vectors Y (row-major size×size, in
+   * the basis V; with `lastRowOnly`, only Y's last row, 1×size — all the convergence test reads, and which the
+   * rotation of the kept vectors leaves alone), the wanted ones in `which` order and their residual estimates |β·y_last|.
    */
   const rayleighRitz = (size: number, beta: number, lastRowOnly = false) => {
-    let theta: Float64Array;
-    let Y: Float64Array;
-    if (kept === 0) {
-      const d = new Float64Array(size);
-      const e = new Float64Array(Math.max(0, size - 1));
-      for (let i = 0; i < size; i++) d[i] = T[i * ncv + i]!;
-      for (let i = 0; i < size - 1; i++) e[i] = T[i * ncv + i + 1]!;
-      const r = tridiagonalEigen(d, e, { eigenvectors: true });
-      theta = r.eigenvalues;
-      Y = r.eigenvectors!;
-    } else {
-      const block = new Float64Array(size * size);
-      for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) block[i * size + j] = T[i * ncv + j]!;
-      const r = symmetricEigen(block, size, lastRowOnly ? [size - 1] : undefined);
-      theta = r.eigenvalues;
-      Y = r.eigenvectors;
-    }
+    const r = tridiagonalEigen(diag.subarray(0, size), off.subarray(0, size - 1), { eigenvectors: lastRowOnly ? [size - 1] : true });
+    const theta = r.eigenvalues;
+    const Y = r.eigenvectors!;
+    if (!lastRowOnly && rotation) unrotate(Y, size, rotation, kept);
     const order = wantedOrder(theta, which);
     const last = Y.length === size ? 0 : (size - 1) * size;
     const est = Float64Array.from(theta, (_, i) => Math.abs(beta * Y[last + i]!));
@@ -308,7 +312,7 @@ async function thickRestartLanczos(
       const { wnorm, dependent } = await orthogonalize(V, j + 1, j + 1, h);
       // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
       // and after a restart the arrow couplings already set from the Ritz residuals.
-      T[j * ncv + j] = h[j]!;
+      diag[j] = h[j]!;
       anorm = Math.max(anorm, Math.abs(h[j]!) + wnorm);
       let beta = wnorm;
       if (dependent || wnorm <= Number.EPSILON * anorm) {
@@ -323,8 +327,7 @@ async function thickRestartLanczos(
         w.fill(0);
       } else divideBy(w, beta);
       if (j + 1 < ncv) {
-        T[j * ncv + j + 1] = beta;
-        T[(j + 1) * ncv + j] = beta;
+        off[j] = beta;
         // A restarted cycle may end early: once every wanted Ritz pair of the basis so far has converged, the
         // rest of the cycle's products would be spent for nothing (an s×s eigenproblem, s ≤ ncv, costs no
         // product). Not in the first cycle, whose basis has not yet been through a full-size Rayleigh–Ritz: a
@@ -363,13 +366,13 @@ async function thickRestartLanczos(
     const keepIdx = order.slice(0, keep);
     await V.combineInPlace(Y, ncv, keepIdx);
     V.column(keep).set(V.column(ncv));
-    T = new Float64Array(ncv * ncv);
-    keepIdx.forEach((c, i) => {
-      T[i * ncv + i] = theta[c]!;
-      const s = betaLast * Y[(ncv - 1) * ncv + c]!;
-      T[i * ncv + keep] = s;
-      T[keep * ncv + i] = s;
-    });
+    // the new projection's arrow: the kept Ritz values, coupled to the continuing vector by their residuals
+    const arrow = arrowToTridiagonal(
+      Float64Array.from(keepIdx, (c) => theta[c]!), Float64Array.from(keepIdx, (c) => betaLast * Y[(ncv - 1) * ncv + c]!),
+    );
+    diag.set(arrow.d);
+    off.set(arrow.e);
+    rotation = arrow.Q;
     kept = keep;
   }
 }

@@ -186,30 +186,11 @@ export function tridiagonalEigen(
 }
 
 /**
- * Eigen-decomposition of a small dense symmetric matrix (row-major m×m; only the lower
- * triangle is read): Householder reduction to tridiagonal form, then the QL above with the
- * reduction's Q as the starting eigenvector matrix. O(m³); meant for Rayleigh–Ritz steps.
- * Returns eigenvalues ascending and eigenvectors row-major m×m (column j ↔ eigenvalue j); with `rows`, only those rows
- * of the eigenvector matrix (row-major rows.length×m) — each row is formed independently of the others, so they equal
- * the full matrix's rows bit for bit, at O(m²) per row instead of O(m³).
+ * Householder reduction of the symmetric m×m A (row-major, both triangles, overwritten) to the tridiagonal HᵀAH,
+ * H = H₁⋯Hₘ₋₂, accumulating Q ← Q·H into the first qCount rows of Q (row-major, m columns). Every reflection acts on
+ * indices ≥ 1, so H leaves e₀ alone.
  */
-export function symmetricEigen(
-  a: ArrayLike<number>, m: number, rows?: readonly number[],
-): { eigenvalues: Float64Array; eigenvectors: Float64Array } {
-  if (a.length < m * m) throw new Error(`symmetricEigen: expected ${m * m} entries, got ${a.length}`);
-  const A = new Float64Array(m * m);
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j <= i; j++) {
-      const v = a[i * m + j]!;
-      if (!Number.isFinite(v)) throw new Error(`symmetricEigen: non-finite entry at (${i}, ${j})`);
-      A[i * m + j] = v;
-      A[j * m + i] = v;
-    }
-  }
-  for (const r of rows ?? []) if (!(Number.isInteger(r) && r >= 0 && r < m)) throw new Error(`symmetricEigen: row ${r} out of range [0, ${m})`);
-  const qRows = rows ?? Array.from({ length: m }, (_, i) => i);
-  const Q = new Float64Array(qRows.length * m);
-  qRows.forEach((r, i) => (Q[i * m + r] = 1));
+function householderTridiagonal(A: Float64Array, m: number, Q: Float64Array, qCount: number): void {
   const v = new Float64Array(m);
   const p = new Float64Array(m);
   for (let k = 0; k < m - 2; k++) {
@@ -247,13 +228,41 @@ export function symmetricEigen(
       A[k * m + i] = 0;
     }
     // Q ← Q H.
-    for (let r = 0; r < qRows.length; r++) {
+    for (let r = 0; r < qCount; r++) {
       let s = 0;
       for (let j = k + 1; j < m; j++) s += Q[r * m + j]! * v[j]!;
       s *= tau;
       for (let j = k + 1; j < m; j++) Q[r * m + j] = Q[r * m + j]! - s * v[j]!;
     }
   }
+}
+
+/**
+ * Eigen-decomposition of a small dense symmetric matrix (row-major m×m; only the lower
+ * triangle is read): Householder reduction to tridiagonal form, then the QL above with the
+ * reduction's Q as the starting eigenvector matrix. O(m³); meant for Rayleigh–Ritz steps.
+ * Returns eigenvalues ascending and eigenvectors row-major m×m (column j ↔ eigenvalue j); with `rows`, only those rows
+ * of the eigenvector matrix (row-major rows.length×m) — each row is formed independently of the others, so they equal
+ * the full matrix's rows bit for bit, at O(m²) per row instead of O(m³).
+ */
+export function symmetricEigen(
+  a: ArrayLike<number>, m: number, rows?: readonly number[],
+): { eigenvalues: Float64Array; eigenvectors: Float64Array } {
+  if (a.length < m * m) throw new Error(`symmetricEigen: expected ${m * m} entries, got ${a.length}`);
+  const A = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j <= i; j++) {
+      const v = a[i * m + j]!;
+      if (!Number.isFinite(v)) throw new Error(`symmetricEigen: non-finite entry at (${i}, ${j})`);
+      A[i * m + j] = v;
+      A[j * m + i] = v;
+    }
+  }
+  for (const r of rows ?? []) if (!(Number.isInteger(r) && r >= 0 && r < m)) throw new Error(`symmetricEigen: row ${r} out of range [0, ${m})`);
+  const qRows = rows ?? Array.from({ length: m }, (_, i) => i);
+  const Q = new Float64Array(qRows.length * m);
+  qRows.forEach((r, i) => (Q[i * m + r] = 1));
+  householderTridiagonal(A, m, Q, qRows.length);
   const d = new Float64Array(m);
   const e = new Float64Array(Math.max(m, 1));
   for (let i = 0; i < m; i++) d[i] = A[i * m + i]!;
@@ -261,4 +270,36 @@ export function symmetricEigen(
   ql(d, e, Q, qRows.length, 60);
   sortAscending(d, Q, qRows.length);
   return { eigenvalues: d, eigenvectors: Q };
+}
+
+/**
+ * The leading block of a thick-restart Lanczos projection — diag(θ) (the kept Ritz values) bordered by their couplings s
+ * to the next basis vector — brought to tridiagonal form by an orthogonal Q on the kept indices alone: Qᵀdiag(θ)Q is
+ * tridiagonal (d, e[0..keep−2]) and Qᵀs = e[keep−1]·e_last, so the whole projection becomes tridiagonal and each
+ * Rayleigh–Ritz step after the restart a tridiagonal one. Q row-major keep×keep: Q[r·keep + p] is component r of
+ * rotated vector p. The bordered matrix is reduced with the border first (index 0, which the reflections leave alone),
+ * and its indices 1..keep read in reverse, so that the border couples to the last one.
+ */
+export function arrowToTridiagonal(theta: Float64Array, s: Float64Array): { d: Float64Array; e: Float64Array; Q: Float64Array } {
+  const keep = theta.length;
+  const m = keep + 1;
+  const A = new Float64Array(m * m);
+  for (let i = 0; i < keep; i++) {
+    A[(i + 1) * m + i + 1] = theta[i]!;
+    A[(i + 1) * m] = s[i]!;
+    A[i + 1] = s[i]!;
+  }
+  const H = new Float64Array(m * m);
+  for (let i = 0; i < m; i++) H[i * m + i] = 1;
+  householderTridiagonal(A, m, H, m);
+  const d = new Float64Array(keep);
+  const e = new Float64Array(keep);
+  const Q = new Float64Array(keep * keep);
+  for (let p = 0; p < keep; p++) {
+    const h = keep - p; // the bordered matrix's index of rotated vector p
+    d[p] = A[h * m + h]!;
+    e[p] = A[h * m + h - 1]!; // couples p to p + 1 (to the border for p = keep − 1)
+    for (let r = 0; r < keep; r++) Q[r * keep + p] = H[(r + 1) * m + h]!;
+  }
+  return { d, e, Q };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EigenvalueDecomposition, Matrix } from 'ml-matrix';
-import { symmetricEigen, tridiagonalEigen, TridiagonalNoConvergence } from '../../src/krylov/tridiagonal.js';
+import { arrowToTridiagonal, symmetricEigen, tridiagonalEigen, TridiagonalNoConvergence } from '../../src/krylov/tridiagonal.js';
 import { mulberry32 } from '../../src/krylov/random.js';
 
 function denseTridiagonal(d: ArrayLike<number>, e: ArrayLike<number>): Matrix {
@@ -160,5 +160,44 @@ describe('symmetricEigen', () => {
     }
     expect(() => symmetricEigen(new Float64Array(4), 2, [2])).toThrow(/row 2 out of range \[0, 2\)/);
     expect(() => symmetricEigen(new Float64Array(4), 2, [0.5])).toThrow(/row 0.5 out of range/);
+  });
+});
+
+describe('arrowToTridiagonal', () => {
+  it('rotates a thick restart\'s arrow to tridiagonal form: Qᵀdiag(θ)Q tridiagonal, Qᵀs on the last index, Q orthogonal', () => {
+    const rng = mulberry32(5);
+    for (const keep of [1, 2, 3, 12]) {
+      // a repeated Ritz value and a zero coupling among them, as restarts produce
+      const theta = Float64Array.from({ length: keep }, (_, i) => (i === 1 ? 3 : 10 * rng() - 5));
+      const s = Float64Array.from({ length: keep }, (_, i) => (i === keep - 2 ? 0 : 1e-3 * (2 * rng() - 1)));
+      const { d, e, Q } = arrowToTridiagonal(theta, s);
+      // QᵀMQ against the dense product, M = diag(θ) bordered by s at index keep
+      let worst = 0;
+      for (let p = 0; p < keep; p++) {
+        for (let q = 0; q < keep; q++) {
+          let v = 0;
+          for (let r = 0; r < keep; r++) v += Q[r * keep + p]! * theta[r]! * Q[r * keep + q]!;
+          const want = p === q ? d[p]! : Math.abs(p - q) === 1 ? e[Math.min(p, q)]! : 0;
+          worst = Math.max(worst, Math.abs(v - want));
+          let qq = 0;
+          for (let r = 0; r < keep; r++) qq += Q[r * keep + p]! * Q[r * keep + q]!;
+          expect(Math.abs(qq - (p === q ? 1 : 0))).toBeLessThan(1e-14);
+        }
+        let qs = 0;
+        for (let r = 0; r < keep; r++) qs += Q[r * keep + p]! * s[r]!;
+        expect(Math.abs(qs - (p === keep - 1 ? e[keep - 1]! : 0))).toBeLessThan(1e-16);
+      }
+      expect(worst).toBeLessThan(1e-13);
+      // the whole projection: same eigenvalues as the arrow matrix itself (ml-matrix's)
+      const A = Matrix.zeros(keep + 2, keep + 2);
+      theta.forEach((t, i) => (A.set(i, i, t), A.set(i, keep, s[i]!), A.set(keep, i, s[i]!)));
+      A.set(keep, keep, 0.5);
+      A.set(keep + 1, keep + 1, -1);
+      A.set(keep, keep + 1, 0.2);
+      A.set(keep + 1, keep, 0.2);
+      const tri = tridiagonalEigen([...d, 0.5, -1], [...e, 0.2]);
+      const ref = referenceValues(A);
+      ref.forEach((v, i) => expect(tri.eigenvalues[i]!).toBeCloseTo(v, 13));
+    }
   });
 });
