@@ -6,8 +6,11 @@
 // (K stored, programs compiled), the other products, and the rest (Lanczos on the calling thread); scipy's cdist + exp
 // apart from ARPACK, and both sides' operator applications. Ours runs twice per rep: as it is, and with
 // LAZYLINALG_PREFAULT=0 (K's fresh pages then come at the store's own first touches instead of being written on
-// libuv's thread pool meanwhile); mainCpuMs is the calling thread's CPU time (Linux), the work left on that thread.
+// libuv's thread pool meanwhile); mainCpuMs is the calling thread's CPU time (Linux), the work left on that thread;
+// gcMs / gcMajorMs the garbage collector's pauses within the timed span (all, and the Mark-Compacts among them).
 // Usage: npm run build && node bench/small-eigsh.mjs [reps]
+// With LAZYLINALG_BEFORE=<another build's dist/index.js> (e.g. main's, built into /tmp), each rep also runs that build
+// the same way, alternating with ours: before_median_s, its phases, and ours/before.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,8 +31,12 @@ try {
   writeFileSync(file, Buffer.from(Float64Array.from({ length: 1797 * 64 }, r).buffer));
 }
 
-const ours = `
+const oursWith = (lib) => `
 const { readFileSync } = await import('node:fs');
+const { PerformanceObserver, constants } = await import('node:perf_hooks');
+const gcs = [];
+const gcObserver = new PerformanceObserver((list) => gcs.push(...list.getEntries()));
+gcObserver.observe({ entryTypes: ['gc'] });
 const i0 = performance.now();
 const { gaussianKernel, aslinearoperator, shutdownCpuPool } = await import(${JSON.stringify(lib)});
 const importMs = performance.now() - i0;
@@ -45,14 +52,23 @@ const matvec = K._matvec.bind(K);
 const products = [];
 K._matvec = async (x) => { const s = performance.now(); const y = await matvec(x); products.push(performance.now() - s); return y; };
 const r = await K.eigsh(5);
-const seconds = (performance.now() - t) / 1000;
+const end = performance.now();
+const seconds = (end - t) / 1000;
 const mainCpuMs = threadCpu() - cpu0;
+await new Promise((resolve) => setImmediate(resolve)); // the observer's entries are delivered asynchronously
+gcs.push(...gcObserver.takeRecords());
+gcObserver.disconnect();
+const inSpan = gcs.filter((g) => g.startTime >= t && g.startTime < end);
+const gcMs = inSpan.reduce((a, g) => a + g.duration, 0);
+const gcMajorMs = inSpan.filter((g) => g.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR).reduce((a, g) => a + g.duration, 0);
 const rest = products.slice(1).reduce((a, b) => a + b, 0);
 console.log(JSON.stringify({
   seconds, eigenvalues: Array.from(r.eigenvalues),
-  phases: { importMs, constructMs, firstProductMs: products[0], otherProductsMs: rest, products: products.length, lanczosMs: seconds * 1000 - constructMs - products[0] - rest, mainCpuMs },
+  phases: { importMs, constructMs, firstProductMs: products[0], otherProductsMs: rest, products: products.length, lanczosMs: seconds * 1000 - constructMs - products[0] - rest, mainCpuMs, gcMs, gcMajorMs },
 }));
 await shutdownCpuPool();`;
+const ours = oursWith(lib);
+const before = process.env.LAZYLINALG_BEFORE;
 
 const scipy = `
 import json, time, numpy as np
@@ -72,8 +88,8 @@ print(json.dumps({'seconds': t2 - t, 'eigenvalues': sorted(w.tolist()), 'phases'
 
 const run = (cmd, args, env = {}) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env } }).trim().split('\n').pop());
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-const times = { ours: [], oursNoPrefault: [], scipy: [] };
-const phases = { ours: [], oursNoPrefault: [], scipy: [] };
+const times = { ours: [], oursNoPrefault: [], scipy: [], before: [] };
+const phases = { ours: [], oursNoPrefault: [], scipy: [], before: [] };
 let last;
 for (let i = 0; i < reps; i++) {
   const a = run(process.execPath, ['--input-type=module', '-e', ours]);
@@ -82,6 +98,11 @@ for (let i = 0; i < reps; i++) {
   const c = run(process.execPath, ['--input-type=module', '-e', ours], { LAZYLINALG_PREFAULT: '0' });
   times.oursNoPrefault.push(c.seconds);
   phases.oursNoPrefault.push(c.phases);
+  if (before) {
+    const p = run(process.execPath, ['--input-type=module', '-e', oursWith(before)]);
+    times.before.push(p.seconds);
+    phases.before.push(p.phases);
+  }
   let b;
   try {
     b = run('python3', ['-c', scipy]);
@@ -104,7 +125,14 @@ const result = {
   scipy_median_s: times.scipy.length ? +median(times.scipy).toFixed(3) : null,
   ratio: times.scipy.length ? +(median(times.ours) / median(times.scipy)).toFixed(2) : null,
   ratio_no_prefault: times.scipy.length ? +(median(times.oursNoPrefault) / median(times.scipy)).toFixed(2) : null,
-  phases_median_ms: { ours: medianPhases(phases.ours), oursNoPrefault: medianPhases(phases.oursNoPrefault), scipy: medianPhases(phases.scipy) },
+  ...(before ? {
+    before, before_s: times.before.map((t) => +t.toFixed(3)), before_median_s: +median(times.before).toFixed(3),
+    ratio_to_before: +(median(times.ours) / median(times.before)).toFixed(2),
+  } : {}),
+  phases_median_ms: {
+    ours: medianPhases(phases.ours), oursNoPrefault: medianPhases(phases.oursNoPrefault), scipy: medianPhases(phases.scipy),
+    ...(before ? { before: medianPhases(phases.before) } : {}),
+  },
   eigenvalues: last,
 };
 console.log(JSON.stringify(result, null, 1));
