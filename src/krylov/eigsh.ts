@@ -5,7 +5,8 @@
  * One cycle: extend the basis V (kept Ritz vectors, then Lanczos vectors) to ncv columns, each
  * new vector orthogonalised against all of V by classical Gram–Schmidt, repeated once when the
  * DGKS test says it lost too much (twice is enough); Rayleigh–Ritz on the ncv×ncv projection T
- * (tridiagonal in the first cycle, tridiagonal bordered by an arrow after a restart); restart with
+ * (tridiagonal in the first cycle, tridiagonal bordered by an arrow after a restart — the arrow's block rotated to
+ * tridiagonal form once per restart, so that every Rayleigh–Ritz step is a tridiagonal QL); restart with
  * the most wanted Ritz vectors plus the last Lanczos vector, so that
  *   A V = V T + β v_{ncv} e_ncvᵀ  stays exact and  ‖A x_i − θ_i x_i‖ = β·|y_i(ncv)|.
  * A Ritz pair is accepted as ARPACK does: β·|y_i(ncv)| ≤ tol·max(eps^(2/3), |θ_i|).
