@@ -161,3 +161,27 @@ describe('eigsh on the WASM basis (n past one chunk)', () => {
     expect(Array.from(r.eigenvalues)).toEqual([expect.closeTo(3, 12), expect.closeTo(3, 12)]);
   });
 });
+
+describe('ArrayBasis within one chunk (the basis of eigsh at n ≤ 2,048)', () => {
+  it('dots are the plain loop\'s sums bit for bit; the subtraction and the combinations the plain axpys\'', async () => {
+    const n = 1797;
+    const slots = 9; // more than one group of four, and a remainder
+    const basis = new ArrayBasis(n, slots);
+    const V = filled(basis, 3);
+    const w = slots - 1;
+    const c = new Float64Array(w);
+    expect(await basis.dots(c, w, w)).toBe(plainDot(V[w]!, V[w]!));
+    c.forEach((ci, i) => expect(ci).toBe(plainDot(V[i]!, V[w]!)));
+    const want = plainAxpys(V[w]!, V, Array.from(c, (v) => -v));
+    const next = new Float64Array(w);
+    expect(await basis.subtractAndDots(w, w, c, next)).toBe(plainDot(want, want));
+    expect(basis.column(w)).toEqual(want);
+    next.forEach((ci, i) => expect(ci).toBe(plainDot(V[i]!, want)));
+    const Y = seededVector(8, w * w);
+    const inputs = Array.from({ length: w }, (_, j) => basis.column(j).slice());
+    await basis.combineInPlace(Y, w, [4, 0]);
+    [4, 0].forEach((col, t) => {
+      expect(basis.column(t)).toEqual(plainAxpys(new Float64Array(n), inputs, Array.from({ length: w }, (_, j) => Y[j * w + col]!)));
+    });
+  });
+});
