@@ -475,6 +475,12 @@ function uploadChunksFor(o: GpuKernelOptions, ncols: number, m: number, software
   return chunks;
 }
 const DEFAULT_UPLOAD_CHUNKS = 1;
+
+/** Benchmarks only: plans built while this is off sum each column block's partials in a pass of its own. */
+let splitSumOnce = true;
+export function setSplitSumOnce(on: boolean): void {
+  splitSumOnce = on;
+}
 const UPLOAD_CHUNKS_MIN_M = 32_768;
 const MAX_UPLOAD_CHUNKS = 64;
 
@@ -583,7 +589,15 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     stagingBytes += align4(bytes);
     return block;
   });
-  const part = direct ? undefined : device.createBuffer({ size: align4(splits * nbMax * W * F * 4), usage: USAGE.STORAGE });
+  // several column blocks: every block's partials side by side and one sum pass, where they fit one binding
+  const usedSplits = colBlocks.map((cb) => {
+    const tiles = Math.ceil(cb.count / tile);
+    return Math.ceil(tiles / Math.ceil(tiles / splits));
+  });
+  const totalSplits = usedSplits.reduce((a, b) => a + b, 0);
+  const sumOnce = splitSumOnce && !direct && colBlocks.length > 1 && totalSplits * nbMax * W * F * 4 <= maxBinding;
+  const partSplits = sumOnce ? totalSplits : splits;
+  const part = direct ? undefined : device.createBuffer({ size: align4(partSplits * nbMax * W * F * 4), usage: USAGE.STORAGE });
   const staging = device.createBuffer({ size: stagingBytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
 
   const maxGroups = limits.maxComputeWorkgroupsPerDimension;
@@ -593,11 +607,14 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     const gx = Math.min(groups, maxGroups);
     const gz = Math.ceil(groups / gx);
     for (let p = 0; p < passes; p++) {
+      let splitBase = 0; // sumOnce: the first partial slot of this block
       colBlocks.forEach((cb, c) => {
         const tiles = Math.ceil(cb.count / tile);
         const tilesPerSplit = Math.ceil(tiles / splits);
-        const used = Math.ceil(tiles / tilesPerSplit);
-        const header = [rb.count, cb.count, tilesPerSplit, p * cb.count, gx, rb.count, direct ? p * rb.count : 0, 0];
+        const used = usedSplits[c]!;
+        const outOffset = direct ? p * rb.count : sumOnce ? splitBase * rb.count : 0;
+        splitBase += used;
+        const header = [rb.count, cb.count, tilesPerSplit, p * cb.count, gx, rb.count, outOffset, 0];
         const entries: GPUBindGroupEntry[] = program.bindings.map((b) => {
           switch (b.role.kind) {
             case 'uniform': return { binding: b.binding, resource: { buffer: uniform(header, true) } };
@@ -614,7 +631,9 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
           bindGroup: device.createBindGroup({ layout: kernel.layout, entries }),
           x: gx, y: used, z: gz,
         });
-        if (!direct) {
+        if (!direct && (!sumOnce || c === colBlocks.length - 1)) {
+          // the partials of this block (added to the earlier blocks' sum), or with sumOnce of every block
+          const sumOf = sumOnce ? totalSplits : used;
           const G = W === 1 ? 1 : W / 4;
           const count = rb.count * G;
           const sgroups = Math.ceil(count / sumProgram.workgroupSize);
@@ -625,7 +644,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
             bindGroup: device.createBindGroup({
               layout: sum!.layout,
               entries: [
-                { binding: 0, resource: { buffer: uniform([count, used, 0, c > 0 ? 1 : 0, 0, 0, p * rb.count, 0], false) } },
+                { binding: 0, resource: { buffer: uniform([count, sumOf, 0, c > 0 && !sumOnce ? 1 : 0, 0, 0, p * rb.count, 0], false) } },
                 { binding: 1, resource: { buffer: part! } },
                 { binding: 2, resource: { buffer: rb.out } },
               ],

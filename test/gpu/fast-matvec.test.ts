@@ -111,6 +111,7 @@ describe.runIf(hasGpu)('GPU one-column products whose x goes up block by block (
     await K.matvec(v);
     const plan = await describeGpuPlan(K.formula.node, collectVariables(K.formula.node), n, n, 1, { uploadChunks: 4 });
     expect(plan.colBlocks).toBe(4);
+    expect(plan.dispatches).toBe(5); // a kernel per block, one sum over every block's partials
     for (let r = 0; r < 3; r++) { // the blocks' commands recorded during the product before are used
       for (const input of [v, Float32Array.from(v), Array.from(v)]) {
         const y = await K.matvec(input);
