@@ -805,11 +805,9 @@ function recordNextCommands(plan: Plan): void {
   if (!profiling) plan.nextCommands ??= encodeCommands(plan, undefined);
 }
 
-/** Records the plan's next fast-path product's commands block by block (Plan.blockCommands), as `recordNextCommands`. */
-function recordNextBlockCommands(plan: Plan): void {
-  if (profiling) return;
-  const next = (plan.blockCommands ??= []);
-  for (let b = 0; b < plan.colBlocks.length; b++) next[b] ??= encodeCommands(plan, undefined, b);
+/** Records the next fast-path product's commands of column block b (Plan.blockCommands), as `recordNextCommands`. */
+function recordBlockCommands(plan: Plan, b: number): void {
+  if (!profiling) (plan.blockCommands ??= [])[b] ??= encodeCommands(plan, undefined, b);
 }
 
 /** Column block b's commands, recorded ahead or now; the entry is cleared (a command buffer is submitted once). */
@@ -1101,8 +1099,12 @@ export function tryGpuMatvec(
     if (b === 0) timeline?.push(performance.now());
     queue.writeBuffer(cb.rhs, 0, data.buffer, data.byteOffset, data.byteLength);
     if (b === 0) timeline?.push(performance.now());
-    if (pipelined) queue.submit([takeBlockCommands(plan, b)]);
-    if (b === 0 && pipelined) timeline?.push(performance.now());
+    if (!pipelined) continue;
+    queue.submit([takeBlockCommands(plan, b)]);
+    if (b === 0) timeline?.push(performance.now());
+    // the next product's commands for this block, recorded while the device runs it: after the last submit only the
+    // readback is left to arm before the device finishes
+    recordBlockCommands(plan, b);
   }
   if (pipelined) timeline?.push(performance.now());
   const t1 = profiling ? performance.now() : 0;
@@ -1153,8 +1155,7 @@ async function readOneColumn(
     // the output's pages are committed now, while the device works: a fresh allocation's pages otherwise fault in
     // during the readback (65,536 entries: 35 µs against 10 µs for the same copy into touched pages, this VM)
     const out = new Float64Array(n).fill(0);
-    if (plan.colBlocks.length > 1) recordNextBlockCommands(plan);
-    else recordNextCommands(plan);
+    if (plan.colBlocks.length === 1) recordNextCommands(plan); // (block by block: recorded as each block went up)
     timeline?.push(performance.now());
     try {
       await mapping;
