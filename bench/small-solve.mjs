@@ -10,6 +10,7 @@
  *   npm run build && node bench/small-solve.mjs --pool-ready # the same, the worker pool started first (as in a process
  *                                                             # that has already done ≈ 140 ms of such work: ski rental)
  *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
+ *   npm run build && node bench/small-solve.mjs --dtype-crossover # float32 against float64 factors, for FLOAT32_FACTOR_MIN_N
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -114,9 +115,35 @@ async function crossover() {
   }
 }
 
+/**
+ * Fit + predict with the factor in float32 (refined) against float64, alternating on fresh operators, medians of
+ * `reps`: where 'auto''s float32 factor stops paying as n shrinks (per d and right-hand-side count).
+ */
+async function dtypeCrossover(reps = 7) {
+  const rand = mulberry32(11);
+  for (const d of [3, 64]) {
+    for (const n of [800, 1000, 1257, 1500, 2000]) {
+      const X = Array.from({ length: n * d }, () => rand());
+      const T = Array.from({ length: 500 * d }, () => rand());
+      for (const k of [1, 10]) {
+        const c = { n, d, k, sigma: d === 64 ? 2 : 0.2, alpha: 1e-3, test: 500, X, T, Y: Array.from({ length: n * k }, () => rand() - 0.5) };
+        await fitPredict(c); // warm: programs compiled, pool started
+        const t = { float32: [], float64: [] };
+        for (let r = 0; r < reps; r++) {
+          for (const dtype of r % 2 ? ['float64', 'float32'] : ['float32', 'float64']) {
+            t[dtype].push((await fitPredict(c, { factorDtype: dtype })).seconds * 1e3);
+          }
+        }
+        const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+        log({ d, n, k, float32Ms: +med(t.float32).toFixed(1), float64Ms: +med(t.float64).toFixed(1), ratio: +(med(t.float32) / med(t.float64)).toFixed(2) });
+      }
+    }
+  }
+}
+
 try {
   if (process.argv.includes('--pool-ready')) await startCpuPool();
-  await (process.argv.includes('--crossover') ? crossover() : comparison());
+  await (process.argv.includes('--crossover') ? crossover() : process.argv.includes('--dtype-crossover') ? dtypeCrossover() : comparison());
 } finally {
   await shutdownCpuPool();
 }

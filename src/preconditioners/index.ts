@@ -43,7 +43,7 @@ export {
 } from './dense-factor.js';
 export {
   solveShifted, solvePlan, assertSolvable, SOLVE_SPEC, CHOLESKY_MADD_COST, FACTOR_SOLVE_PRODUCTS, PRECONDITIONED_CG_BUILD_PRODUCTS, PRECONDITIONED_CG_PRODUCTS_PER_COLUMN, FACTOR_REFINEMENT_STEPS,
-  FLOAT32_FACTOR_MIN_N, FLOAT32_FACTOR_MAX_KAPPA_EPS, autoFactorDtype,
+  FLOAT32_FACTOR_MIN_N, FLOAT32_FACTOR_N_PER_COLUMN, FLOAT32_FACTOR_MAX_KAPPA_EPS, autoFactorDtype,
   planShiftedInverse, MATERIALISE_BY_PRODUCTS_MAX_N,
   type SolveOptions, type SolvePlan, type SolveResult, type SolveMethod, type ShiftedInversePlan, type ShiftedInverseMethod,
 } from './solve.js';

@@ -50,7 +50,8 @@ export interface SolveOptions
    * Precision of the dense factor (the 'cholesky' path): 'float32' factors in about half the time and refines x on
    * A's float64 products to the accuracy a float64 factor gives (a float32 factor that fails or stalls is replaced by
    * a float64 one); 'float64' factors in float64; 'auto' (default) takes float32 where α > 0, n ≥ FLOAT32_FACTOR_MIN_N
-   * and κ̂·ε₃₂ ≤ FLOAT32_FACTOR_MAX_KAPPA_EPS (κ̂ = λ̂/α + 1, λ̂ = ‖A1‖/‖1‖). Refused with method 'cg'.
+   * and n ≥ FLOAT32_FACTOR_N_PER_COLUMN per right-hand side, and κ̂·ε₃₂ ≤ FLOAT32_FACTOR_MAX_KAPPA_EPS (κ̂ = λ̂/α + 1,
+   * λ̂ = ‖A1‖/‖1‖). Refused with method 'cg'.
    */
   factorDtype?: 'auto' | 'float32' | 'float64';
 }
@@ -113,6 +114,13 @@ export const FACTOR_REFINEMENT_STEPS = 3;
  * compilation (a fresh process) and the refinement's extra products are not repaid.
  */
 export const FLOAT32_FACTOR_MIN_N = 600;
+/**
+ * …and from this many rows per right-hand side: each column pays its own refinement steps (a float64 product with
+ * A and two float32 triangular solves each), the factor's saving does not grow with the columns. Fit + predict,
+ * float32 factor / float64 factor, medians of 7 alternating (`node bench/small-solve.mjs --dtype-crossover`, dev VM):
+ * 1 column 0.59–0.94 from n = 800; 10 columns 1.03–1.55 up to n = 1,257, 0.96–1.12 at 1,500, 0.81–0.95 at 2,000.
+ */
+export const FLOAT32_FACTOR_N_PER_COLUMN = 180;
 /**
  * 'auto' factors in float32 where κ̂·ε₃₂ is at most this: the refinement's residual shrank 1e-5-fold a step at
  * κ̂·ε₃₂ ≈ 0.04 (Gaussian K, n = 1,257, d = 64, α = 10⁻³); near 1 the float32 factor fails or the refinement stalls.
@@ -177,16 +185,16 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
 }
 
 async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
-  compileLikelyFactor(A, alpha, o);
+  const columns = rhs instanceof Float64Array ? 1 : rhs.columns;
+  compileLikelyFactor(A, alpha, columns, o);
   await assertSolvable(A, alpha);
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
   A.expectRepeatedProducts();
   const rtol = o.rtol ?? 1e-5; // cg's default (scipy's)
-  const columns = rhs instanceof Float64Array ? 1 : rhs.columns;
   const choice = await chooseMethod(A, alpha, rtol, columns, o);
   if (choice.method === 'cholesky') {
     try {
-      const factorDtype = await factorDtypeFor(A, alpha, o, choice.estimate);
+      const factorDtype = await factorDtypeFor(A, alpha, columns, o, choice.estimate);
       const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {});
       return { ...choice, method: 'cholesky', operator: A, twin: false, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {
@@ -203,26 +211,36 @@ type Estimate = NonNullable<SolvePlan['estimate']>;
  * Starts compiling the factor's programs (V8 compiles in the background) where 'auto' will most likely factor — a
  * stored dense form, below AUTO_MIN_N — so that it overlaps storing K and the cost estimate instead of following them.
  */
-function compileLikelyFactor(A: LinearOperator, alpha: number, o: ParsedSolveOptions): void {
+function compileLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
   const n = A.shape[0];
   if (o.method === 'cg' || n >= AUTO_MIN_N || A.denseSource() === undefined) return;
-  const likely = o.factorDtype === 'float64' || !(alpha > 0) || n < FLOAT32_FACTOR_MIN_N ? 'float64' : 'float32';
+  const likely = o.factorDtype === 'float64' || !(alpha > 0) || n < float32FactorMinN(columns) ? 'float64' : 'float32';
   CholeskySolver.compile(likely).catch(() => undefined);
 }
 
 /** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
-async function factorDtypeFor(A: LinearOperator, alpha: number, o: ParsedSolveOptions, estimate?: Estimate): Promise<'float32' | 'float64'> {
+async function factorDtypeFor(
+  A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, estimate?: Estimate,
+): Promise<'float32' | 'float64'> {
   if (o.factorDtype === 'float32' || o.factorDtype === 'float64') return o.factorDtype;
   if (isCached(A, alpha, 'cholesky')) return 'float64';
   if (isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return 'float32';
-  if (!(alpha > 0) || A.shape[0] < FLOAT32_FACTOR_MIN_N) return 'float64';
-  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(A)));
+  if (!(alpha > 0) || A.shape[0] < float32FactorMinN(columns)) return 'float64';
+  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(A)), columns);
 }
 
-/** 'auto''s precision for a factor of A + αI (n×n, λ̂ = ‖A1‖/‖1‖): float32 where it pays and refines fast (see `factorDtype`). */
-export function autoFactorDtype(n: number, alpha: number, lambda: number): 'float32' | 'float64' {
+/** The order from which 'auto' may factor in float32 for `columns` right-hand sides. */
+function float32FactorMinN(columns: number): number {
+  return Math.max(FLOAT32_FACTOR_MIN_N, FLOAT32_FACTOR_N_PER_COLUMN * columns);
+}
+
+/**
+ * 'auto''s precision for a factor of A + αI (n×n, λ̂ = ‖A1‖/‖1‖) solving `columns` right-hand sides: float32 where it
+ * pays and refines fast (see `factorDtype`).
+ */
+export function autoFactorDtype(n: number, alpha: number, lambda: number, columns = 1): 'float32' | 'float64' {
   const fast = (lambda / alpha + 1) * dtypeEps('float32') <= FLOAT32_FACTOR_MAX_KAPPA_EPS;
-  return alpha > 0 && lambda > 0 && n >= FLOAT32_FACTOR_MIN_N && fast ? 'float32' : 'float64';
+  return alpha > 0 && lambda > 0 && n >= float32FactorMinN(columns) && fast ? 'float32' : 'float64';
 }
 
 /** 'cholesky' or 'cg', and why: the option that fixes it, a factor already cached, or the cost comparison. */

@@ -11,7 +11,7 @@ import { matrixToRowMajor } from '../../src/operators/validate.js';
 import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
 import { CholeskyFactorPreconditioner } from '../../src/preconditioners/dense-factor.js';
 import {
-  autoFactorDtype, FLOAT32_FACTOR_MAX_KAPPA_EPS, FLOAT32_FACTOR_MIN_N, solveShifted, type SolveResult,
+  autoFactorDtype, FLOAT32_FACTOR_MAX_KAPPA_EPS, FLOAT32_FACTOR_MIN_N, FLOAT32_FACTOR_N_PER_COLUMN, solveShifted, type SolveResult,
 } from '../../src/preconditioners/solve.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { mulberry32 } from '../../src/krylov/random.js';
@@ -54,6 +54,15 @@ describe('autoFactorDtype', () => {
     expect(autoFactorDtype(FLOAT32_FACTOR_MIN_N - 1, 1, 10)).toBe('float64');
     expect(autoFactorDtype(5000, 0, 10)).toBe('float64');
     expect(autoFactorDtype(5000, 1, -3)).toBe('float64'); // λ̂ ≤ 0: not a positive semidefinite A, float64
+  });
+
+  it('with several right-hand sides, float32 only from FLOAT32_FACTOR_N_PER_COLUMN rows per column on', () => {
+    const from10 = FLOAT32_FACTOR_N_PER_COLUMN * 10;
+    expect(from10).toBeGreaterThan(FLOAT32_FACTOR_MIN_N);
+    expect(autoFactorDtype(from10, 1, 10, 10)).toBe('float32');
+    expect(autoFactorDtype(from10 - 1, 1, 10, 10)).toBe('float64');
+    expect(autoFactorDtype(from10 - 1, 1, 10, 1)).toBe('float32');
+    expect(autoFactorDtype(FLOAT32_FACTOR_MIN_N, 1, 10, 2)).toBe('float32'); // 2 × per-column is below the floor
   });
 });
 
