@@ -361,13 +361,13 @@ async function thickRestartLanczos(
     // σ = 0.05: 168 → 132; 'LA', k = 3: 100 → 65; the fixtures' 'LM'/'LA' cases 29 → 27, 33 → 28,
     // 86 → 65 (σ = −0.1), 32 → 34. For 'SA'/'SM'/'BE' the fixed half ran out of restarts (SA, SM)
     // or needed about as many (BE: 1675 → 1742, 1967 → 1500), so they keep ARPACK's rule.
-    // The fixed half only where the kept Ritz values lie at one end of the spectrum seen ('LA', or 'LM' while they
-    // all lie above, or all below, the discarded ones): there the discarded ones lie beyond the wanted ones, away
-    // from what has not emerged yet. 'LM' over both ends keeps ARPACK's rule: with a fixed half its discarded Ritz
-    // values, placed among the wanted ones' magnitudes, filtered a wanted eigenvalue out for good (indefinite 77×77
-    // matrices, k = 5, ncv = 8: 14 seeds of 40 returned a smaller |λ| as converged in place of a wanted one).
-    const half = Math.min(k + Math.floor((ncv - k) / 2), ncv - 1);
-    const oneEnd = which === 'LA' || (which === 'LM' && keptAtOneEnd(theta, order, half));
+    // The fixed half only where the wanted Ritz values lie at one end of the spectrum ('LA', or 'LM' while every Ritz
+    // value has one sign, rounding aside: a semidefinite operator): there the discarded ones lie beyond the wanted
+    // ones, away from what has not emerged yet. 'LM' over both signs keeps ARPACK's rule: with a fixed half its
+    // discarded Ritz values, placed among the wanted ones' magnitudes — at the other end, too — filtered a wanted
+    // eigenvalue out for good (indefinite 77×77 matrices, k = 5, ncv = 8: 14 seeds of 40 returned a smaller |λ| as
+    // converged in place of a wanted one).
+    const oneEnd = which === 'LA' || (which === 'LM' && oneSigned(theta, Math.abs(theta[order[k - 1]!]!)));
     let keep = k + (oneEnd ? Math.floor((ncv - k) / 2) : Math.min(nconv, Math.floor((ncv - k) / 2)));
     if (keep === 1) keep = ncv >= 6 ? Math.floor(ncv / 2) : 2; // one vector alone would be a plain restart
     keep = Math.min(keep, ncv - 1);
@@ -385,15 +385,23 @@ async function thickRestartLanczos(
   }
 }
 
-/** Whether theta's first `keep` entries in `order` all lie above the others, or all below them. */
-function keptAtOneEnd(theta: Float64Array, order: readonly number[], keep: number): boolean {
-  let keptMin = Infinity, keptMax = -Infinity, restMin = Infinity, restMax = -Infinity;
-  order.forEach((i, rank) => {
-    const t = theta[i]!;
-    if (rank < keep) { keptMin = Math.min(keptMin, t); keptMax = Math.max(keptMax, t); } else { restMin = Math.min(restMin, t); restMax = Math.max(restMax, t); }
-  });
-  return keptMin >= restMax || keptMax <= restMin;
+/**
+ * Whether the Ritz values all have one sign, up to ONE_SIGN_SLACK times the k-th largest magnitude `scale`: the
+ * rounding of a semidefinite operator's products (float32 kernels: ≈ 1e-7·‖K‖) leaves tiny Ritz values of either
+ * sign. Relative to the k-th, not the largest: shift-invert near an eigenvalue makes one |θ| huge, and the choice
+ * among the others — of both signs — is what matters then.
+ */
+function oneSigned(theta: Float64Array, scale: number): boolean {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const t of theta) {
+    lo = Math.min(lo, t);
+    hi = Math.max(hi, t);
+  }
+  const slack = ONE_SIGN_SLACK * scale;
+  return lo >= -slack || hi <= slack;
 }
+const ONE_SIGN_SLACK = 1e-4;
 
 /** Picks `k` wanted among the dense eigenvalues (of A, or of ν = 1/(λ − σ)). */
 function denseSelect(values: Float64Array, k: number, which: Which, sigma: number | undefined): number[] {
