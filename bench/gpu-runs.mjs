@@ -95,13 +95,13 @@ async function uploadChunksAB(x, v, y, gpu, chunks, reps) {
   const { setFastPathTimeline, lastFastPathTimeline, setSplitSumOnce } = await import('../dist/gpu/reduce.js');
   // 'Nb': N blocks, each block's partials summed by a pass of its own (else one sum pass after the last block)
   const ops = chunks.map((c) => gaussianKernel(x, { sigma: SIGMA, backend: 'gpu', gpu: { ...gpu, uploadChunks: parseInt(c, 10) } }));
-  const ymax = Math.max(...y.map(Math.abs));
+  const ymax = y.reduce((m, e) => Math.max(m, Math.abs(e)), 0); // (a spread of 2²⁰ arguments overflows the stack)
   const deviation = [];
   for (const [k, K] of ops.entries()) {
     setSplitSumOnce(!chunks[k].endsWith('b'));
     const yc = await K.matvec(v);
     setSplitSumOnce(true);
-    deviation.push(sig(Math.max(...yc.map((e, i) => Math.abs(e - y[i]))) / ymax, 3));
+    deviation.push(sig(yc.reduce((m, e, i) => Math.max(m, Math.abs(e - y[i])), 0) / ymax, 3));
     for (let r = 0; r < (SMALL ? 5 : x.rows <= 100_000 ? 300 : 3); r++) await K.matvec(v);
   }
   const times = ops.map(() => []);

@@ -464,8 +464,10 @@ function fitRows(n: number, WG: number, R: number, o: GpuKernelOptions): { WG: n
 /**
  * Column blocks a plan's right-hand side is cut into (`GpuKernelOptions.uploadChunks`). By default only one-column
  * products on hardware adapters with m ≥ `UPLOAD_CHUNKS_MIN_M` are cut: there a block's kernel outlasts the next
- * block's narrowing, write and submit (H100: 16,384 columns of a d = 3 Gaussian take ≈ 0.3 ms, the host's share
- * ≈ 0.07 ms), so only the first block's upload stays on the call's path.
+ * block's narrowing, write and submit, so only the first block's upload stays on the call's path. Each block costs
+ * the device about 0.01–0.03 ms more (a dispatch and its barrier). H100, d = 3 Gaussian, `K.matvec` alternating
+ * between settings (bench/RESULTS.md, fourteenth lease): n = 65,536 — 1 block 1.384–1.394 ms, 2 blocks 1.374–1.383,
+ * 4 blocks 1.408–1.413, 8 blocks 1.506–1.510; n = 2²⁰ — 316.99, 315.95 (2), 315.05 ms (4).
  */
 function uploadChunksFor(o: GpuKernelOptions, ncols: number, m: number, software: boolean): number {
   const chunks = o.uploadChunks ?? (ncols === 1 && !software && m >= UPLOAD_CHUNKS_MIN_M ? DEFAULT_UPLOAD_CHUNKS : 1);
@@ -474,7 +476,7 @@ function uploadChunksFor(o: GpuKernelOptions, ncols: number, m: number, software
   }
   return chunks;
 }
-const DEFAULT_UPLOAD_CHUNKS = 1;
+const DEFAULT_UPLOAD_CHUNKS = 2;
 
 /** Benchmarks only: plans built while this is off sum each column block's partials in a pass of its own. */
 let splitSumOnce = true;
