@@ -11,7 +11,7 @@
  *             (../shared/device/keops_scheme_ref.cu) on the same sizes and prints the ratios. Kernel-shape flags as
  *             bench/gpu.ts: --rows --wg --tile --splits --target --direct
  *             (--expanded: the expanded form on llvmpipe too) --upload-chunks; --reps=R (whole calls), --profile-reps=P;
- *             --chunks=1,4,4b,… alternates K.matvec between operators whose x goes up in that many blocks (b: a sum pass per block).
+ *             --chunks=1,2,4,… alternates K.matvec between operators whose x goes up in that many blocks.
  *             Then (unless --no-upload-paths) the host cost of an upload of the smallest size on the raw device:
  *             queue.writeBuffer against a persistent MAP_WRITE staging buffer; and (unless --no-steps) each step of
  *             the one-column fast path (`tryGpuMatvec`) timed alone on the raw device at that size, with a trivial
@@ -92,15 +92,12 @@ async function sampledRelErr(x, v, y, count, seed) {
  * per setting, and each setting's largest deviation from `y` (the main operator's product) relative to max |y|.
  */
 async function uploadChunksAB(x, v, y, gpu, chunks, reps) {
-  const { setFastPathTimeline, lastFastPathTimeline, setSplitSumOnce } = await import('../dist/gpu/reduce.js');
-  // 'Nb': N blocks, each block's partials summed by a pass of its own (else one sum pass after the last block)
-  const ops = chunks.map((c) => gaussianKernel(x, { sigma: SIGMA, backend: 'gpu', gpu: { ...gpu, uploadChunks: parseInt(c, 10) } }));
+  const { setFastPathTimeline, lastFastPathTimeline } = await import('../dist/gpu/reduce.js');
+  const ops = chunks.map((c) => gaussianKernel(x, { sigma: SIGMA, backend: 'gpu', gpu: { ...gpu, uploadChunks: c } }));
   const ymax = y.reduce((m, e) => Math.max(m, Math.abs(e)), 0); // (a spread of 2²⁰ arguments overflows the stack)
   const deviation = [];
-  for (const [k, K] of ops.entries()) {
-    setSplitSumOnce(!chunks[k].endsWith('b'));
+  for (const K of ops) {
     const yc = await K.matvec(v);
-    setSplitSumOnce(true);
     deviation.push(sig(yc.reduce((m, e, i) => Math.max(m, Math.abs(e - y[i])), 0) / ymax, 3));
     for (let r = 0; r < (SMALL ? 5 : x.rows <= 100_000 ? 300 : 3); r++) await K.matvec(v);
   }
@@ -195,7 +192,7 @@ async function products() {
       if (Number.isFinite(phases.passMs)) phases.nonKernelMs = r3(median(prof.map((p) => p.total - p.passMs)));
     }
     measured[n] = ms;
-    const chunkAB = flag('chunks') === undefined ? undefined : await uploadChunksAB(x, v, y, gpu, flag('chunks').split(','), Math.min(reps, 300));
+    const chunkAB = flag('chunks') === undefined ? undefined : await uploadChunksAB(x, v, y, gpu, list('chunks', [], []), Math.min(reps, 300));
     log({
       kind: 'matvec', n, reps, msPerCall: r3(ms), minMs: r3(Math.min(...times)), pairsPerS: sig(n * n / (ms / 1e3)),
       ...(phases && Number.isFinite(phases.passMs) ? { kernelPairsPerS: sig(n * n / (phases.passMs / 1e3)) } : {}),

@@ -477,12 +477,6 @@ function uploadChunksFor(o: GpuKernelOptions, ncols: number, m: number, software
   return chunks;
 }
 const DEFAULT_UPLOAD_CHUNKS = 2;
-
-/** Benchmarks only: plans built while this is off sum each column block's partials in a pass of its own. */
-let splitSumOnce = true;
-export function setSplitSumOnce(on: boolean): void {
-  splitSumOnce = on;
-}
 const UPLOAD_CHUNKS_MIN_M = 32_768;
 const MAX_UPLOAD_CHUNKS = 64;
 
@@ -591,13 +585,16 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     stagingBytes += align4(bytes);
     return block;
   });
-  // several column blocks: every block's partials side by side and one sum pass, where they fit one binding
-  const usedSplits = colBlocks.map((cb) => {
+  // each column block's tiles per split, and the splits that then have tiles
+  const blockSplits = colBlocks.map((cb) => {
     const tiles = Math.ceil(cb.count / tile);
-    return Math.ceil(tiles / Math.ceil(tiles / splits));
+    const tilesPerSplit = Math.ceil(tiles / splits);
+    return { tilesPerSplit, used: Math.ceil(tiles / tilesPerSplit) };
   });
-  const totalSplits = usedSplits.reduce((a, b) => a + b, 0);
-  const sumOnce = splitSumOnce && !direct && colBlocks.length > 1 && totalSplits * nbMax * W * F * 4 <= maxBinding;
+  const totalSplits = blockSplits.reduce((a, b) => a + b.used, 0);
+  // several column blocks: every block's partials side by side and one sum pass, where they fit one binding (a sum
+  // pass per block cost the H100 0.01 ms more at n = 65,536 with 4 blocks, bench/RESULTS.md); else a pass per block
+  const sumOnce = !direct && colBlocks.length > 1 && totalSplits * nbMax * W * F * 4 <= maxBinding;
   const partSplits = sumOnce ? totalSplits : splits;
   const part = direct ? undefined : device.createBuffer({ size: align4(partSplits * nbMax * W * F * 4), usage: USAGE.STORAGE });
   const staging = device.createBuffer({ size: stagingBytes, usage: USAGE.MAP_READ | USAGE.COPY_DST });
@@ -611,9 +608,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     for (let p = 0; p < passes; p++) {
       let splitBase = 0; // sumOnce: the first partial slot of this block
       colBlocks.forEach((cb, c) => {
-        const tiles = Math.ceil(cb.count / tile);
-        const tilesPerSplit = Math.ceil(tiles / splits);
-        const used = usedSplits[c]!;
+        const { tilesPerSplit, used } = blockSplits[c]!;
         const outOffset = direct ? p * rb.count : sumOnce ? splitBase * rb.count : 0;
         splitBase += used;
         const header = [rb.count, cb.count, tilesPerSplit, p * cb.count, gx, rb.count, outOffset, 0];
