@@ -11,7 +11,8 @@
  * odd entries of a chunk apart (the two lanes), and the chunks' sums are added in chunk order — so every result is
  * the same whether a sweep runs on the calling thread or is split over the pool.
  */
-import { compileWat, runRowRanges } from './reduce.js';
+import { fixedProgram } from './programs.js';
+import { runRowRanges } from './reduce.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { poolTasks, poolThreads } from './pool.js';
 
@@ -184,6 +185,10 @@ export function basisCombineWat(): string {
   ].join('\n');
 }
 
+const compileDots = fixedProgram('basis-dots', basisDotsWat);
+const compileAxpysDots = fixedProgram('basis-axpys-dots', basisAxpysDotsWat);
+const compileCombine = fixedProgram('basis-combine', basisCombineWat);
+
 /** Multiply-adds (basis vectors × n) from which a sweep goes to the pool; below, the calling thread runs it. */
 const POOL_WORK = 1 << 21;
 
@@ -218,7 +223,7 @@ export class BasisSweeps {
     const layout = layoutOf(n, slots, poolThreads());
     if (layout.bytes > MAX_BYTES) throw new RangeError(`BasisSweeps: ${slots} vectors of ${n} need ${layout.bytes} bytes, over the 4 GiB of a WebAssembly memory`);
     const [dots, axpysDots, combine] = await Promise.all([
-      compileWat('basis-dots', basisDotsWat), compileWat('basis-axpys-dots', basisAxpysDotsWat), compileWat('basis-combine', basisCombineWat),
+      compileDots(), compileAxpysDots(), compileCombine(),
     ]);
     return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpysDots, combine }, layout);
   }

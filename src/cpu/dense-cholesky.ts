@@ -20,7 +20,8 @@
  *
  * The program text is fixed (generated here from constants; no input reaches it).
  */
-import { compileWat, runRowRanges } from './reduce.js';
+import { fixedProgram } from './programs.js';
+import { runRowRanges } from './reduce.js';
 import { acquireMemory, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { cpuTimeMs, poolTasks, recordSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
@@ -643,14 +644,20 @@ function solveRows4Wat(dtype: FactorDtype): string[] {
 
 type SolveFn = (R: number, kp: number, k: number, X: number) => void;
 
-const compileFactor = (dtype: FactorDtype) => compileWat(`cholesky|factor|${dtype}|panel${PANEL}|unroll${UNROLL}|rowtable`, () => factorWat(dtype));
+const factorPrograms = {
+  float64: fixedProgram(`cholesky|factor|float64|panel${PANEL}|unroll${UNROLL}|rowtable`, () => factorWat('float64')),
+  float32: fixedProgram(`cholesky|factor|float32|panel${PANEL}|unroll${UNROLL}|rowtable`, () => factorWat('float32')),
+};
+const compileFactor = (dtype: FactorDtype) => factorPrograms[dtype]();
 const solverExports = (exports: WebAssembly.Exports, columns: number) => Array.from({ length: columns }, (_, c) => exports[`solve${c + 1}`] as SolveFn);
 /**
  * The solve program for up to `columns` right-hand sides per pass. One column alone (eigsh's shift-invert: every
  * application is one vector) is 1/36 of the eight-column program's code, whose assembly and compilation a fresh
  * process otherwise pays before its first factor.
  */
-const compileSolve = (dtype: FactorDtype, columns: SolveColumns) => compileWat(`cholesky|solve|${dtype}|cols1-${columns}|rowtable`, () => solveWat(dtype, columns));
+const solvePrograms = Object.fromEntries((['float64', 'float32'] as const).flatMap((dtype) => ([1, SOLVE_COLUMNS] as const).map((columns) =>
+  [`${dtype}|${columns}`, fixedProgram(`cholesky|solve|${dtype}|cols1-${columns}|rowtable`, () => solveWat(dtype, columns))])));
+const compileSolve = (dtype: FactorDtype, columns: SolveColumns) => solvePrograms[`${dtype}|${columns}`]!();
 
 /** Right-hand sides per pass a solver is compiled for: 1 (single vectors only) or SOLVE_COLUMNS. */
 export type SolveColumns = 1 | typeof SOLVE_COLUMNS;

@@ -15,7 +15,8 @@
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
 import { prefaultMemory, recycleMemory } from './memory-pool.js';
-import { compileWat, materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
+import { fixedProgram } from './programs.js';
+import { materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
 import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
 import { poolThreads } from './pool.js';
 
@@ -631,6 +632,25 @@ function addInterleaved(out: Float64Array, from: Float64Array, c: number, width:
   for (let i = 0; i < out.length; i++) out[i]! += from[g + (interleavedOffset(i, c % width, width) >> 3)]!;
 }
 
+type Storage = 'float32' | 'float64';
+
+/** The fixed programs of a stored K, per storage: products with K (packed: in groups of 1 to PACKED_BLOCK_COLUMNS columns), Kᵀ, and the Gram. */
+const storedPrograms = Object.fromEntries((['float32', 'float64'] as const).map((s) => {
+  const symmetric = Array.from({ length: PACKED_BLOCK_COLUMNS }, (_, w) => fixedProgram(`denseSym|${s}|${w + 1}`, () => denseSymmetricProductWat(s, w + 1)));
+  return [s, {
+    dense: fixedProgram(`dense|${s}`, () => denseProductWat(s)),
+    transposed: fixedProgram(`denseT|${s}`, () => denseTransposedProductWat(s)),
+    gram: fixedProgram(`gram|${s}`, () => denseGramWat(s)),
+    symmetric: (width: number) => {
+      const compile = symmetric[width - 1];
+      if (!compile) throw new Error(`internal: no packed product of ${width} columns a group`);
+      return compile();
+    },
+  }];
+})) as Record<Storage, { dense: Compile; transposed: Compile; gram: Compile; symmetric: (width: number) => Promise<WebAssembly.Module> }>;
+type Compile = () => Promise<WebAssembly.Module>;
+const compileSymmetricF32Sums = fixedProgram('denseSym|f32sums', denseSymmetricProductF32Wat);
+
 /**
  * A materialised n×m kernel matrix and its products. Products on one matrix run one at a time
  * (they share the right-hand-side and output area of its memory).
@@ -677,7 +697,7 @@ export class DenseKernelMatrix {
     // the programs and V8 compiles them (the store takes it, see runProgram)
     if (rowTasks(n, m) === 1) prefaultMemory(Math.ceil(memoryBytes(slots, n, m, storage, options) / 65536));
     // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
-    const product = options.symmetric ? compileWat(`denseSym|${storage}|1`, () => denseSymmetricProductWat(storage, 1)) : compileWat(`dense|${storage}`, () => denseProductWat(storage));
+    const product = options.symmetric ? storedPrograms[storage].symmetric(1) : storedPrograms[storage].dense();
     product.catch(() => undefined);
     const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
@@ -817,7 +837,7 @@ export class DenseKernelMatrix {
     const { rhsOffset, outOffset, mirrorOffset, mirrorBytes, scratchOffset, scratchBytes } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
     const { tasks, boundary } = this.symmetricTasks();
     const cols = columns.length;
-    const module = await compileWat(`denseSym|${storage}|${width}`, () => denseSymmetricProductWat(storage, width));
+    const module = await storedPrograms[storage].symmetric(width);
     interleave(new Float64Array(buf, rhsOffset, cols * mPad), columns, n, width, mPad);
     const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
     await runRowRanges(module, memory, tasks, boundary,
@@ -839,7 +859,7 @@ export class DenseKernelMatrix {
     const buf = memory.buffer as unknown as ArrayBuffer;
     const { outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
     const { tasks, boundary } = this.symmetricTasks();
-    const module = await compileWat('denseSym|f32sums', denseSymmetricProductF32Wat);
+    const module = await compileSymmetricF32Sums();
     const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
     rhs32.fill(0, n);
     rhs32.set(column);
@@ -863,7 +883,7 @@ export class DenseKernelMatrix {
     const outOffset = reserveOffset + align16(n * 8); // Kᵀz: mPad float64 (padding columns of K are 0)
     const tasks = rowTasks(m, n);
     const groups = mPad / 16; // column ranges in whole lane groups (even, as the pairs of the kernel need)
-    const module = await compileWat(`denseT|${storage}`, () => denseTransposedProductWat(storage));
+    const module = await storedPrograms[storage].transposed();
     const rhs = new Float64Array(buf, rhsOffset, n);
     const results: Float64Array[] = [];
     for (const column of columns) {
@@ -884,7 +904,7 @@ export class DenseKernelMatrix {
     const G = new Float64Array(buf, gOffset, n * n);
     G.fill(0); // the tiles add into it
     const tasks = rowTasks(n, Math.ceil((mPad * (n + 1)) / 2)); // n rows of ≈ (n + 1)/2 dot products of mPad terms
-    const module = await compileWat(`gram|${storage}`, () => denseGramWat(storage));
+    const module = await storedPrograms[storage].gram();
     // row a's tiles cover b ≥ a: a triangle, in blocks of 4 rows
     const boundary = triangleBoundary(n, tasks, 4);
     await runRowRanges(module, memory, tasks, boundary, (_t, aStart, aEnd) => [aStart, aEnd, offset, mPad * elem, n, gOffset]);
@@ -902,7 +922,7 @@ export class DenseKernelMatrix {
     const outOffset = reserveOffset + align16(mPad * 8);
     const tasks = rowTasks(n, m);
     const results: Float64Array[] = [];
-    const module = await compileWat(`dense|${storage}`, () => denseProductWat(storage));
+    const module = await storedPrograms[storage].dense();
     const rhs = new Float64Array(buf, rhsOffset, mPad);
     rhs.fill(0, m); // padding: K is 0 there too, but 0·garbage could be NaN
     for (const column of columns) {

@@ -10,7 +10,7 @@
  * The program text is fixed (no input reaches it).
  */
 import { assembleWat } from './wat-assemble.js';
-import { useOptimizingCompiler } from './reduce.js';
+import { useOptimizingCompiler } from './programs.js';
 
 const WAT = `(module
   (import "env" "mem" (memory 1 65536))

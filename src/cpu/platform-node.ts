@@ -52,7 +52,29 @@ export const nodePlatform: CpuPlatform = {
     return Object.assign(pool, { booted: () => Atomics.load(booted, 0) });
   },
   prefault,
+  precompiledProgram,
 };
+
+/** The build's table of fixed programs (scripts/build-programs.mjs), read at the first fixed program a process compiles. */
+let precompiled: Map<string, { hash: number; bytes: string }> | undefined;
+
+/**
+ * A fixed program's bytes from `precompiled-programs.json` beside this module (written by `npm run build` into dist/;
+ * absent when running from the sources, then every program is assembled). An unreadable table counts as none: the
+ * programs are then assembled, to the same bytes.
+ */
+function precompiledProgram(key: string): { hash: number; bytes: Uint8Array } | undefined {
+  if (!precompiled) {
+    try {
+      const table = load('./precompiled-programs.json') as { programs: Record<string, { hash: number; bytes: string }> };
+      precompiled = new Map(Object.entries(table.programs));
+    } catch {
+      precompiled = new Map();
+    }
+  }
+  const entry = precompiled.get(key);
+  return entry && { hash: entry.hash, bytes: new Uint8Array(Buffer.from(entry.bytes, 'base64')) };
+}
 
 /**
  * One crypto.randomFill on libuv's thread pool: it writes the bytes from user space on that thread, which makes the

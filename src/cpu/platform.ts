@@ -57,6 +57,11 @@ export interface CpuPlatform {
    * them. Absent where the host has no such threads.
    */
   prefault?(bytes: Uint8Array): Promise<void>;
+  /**
+   * A fixed program's bytes assembled by the build (programs.ts), with the hash of the text they came from; undefined
+   * where the host has no such table or no entry for `key`.
+   */
+  precompiledProgram?(key: string): { hash: number; bytes: Uint8Array } | undefined;
 }
 
 let installed: CpuPlatform | undefined;
@@ -81,5 +86,10 @@ export function newWasmMemory(pages: number): WebAssembly.Memory {
 
 /** The module text for this platform: the emitters import a shared memory, which an unshared one cannot satisfy. */
 export function watForPlatform(wat: string): string {
-  return cpuPlatform().sharedMemory ? wat : wat.replace(/\(memory 1 65536 shared\)/g, '(memory 1 65536)');
+  return watForMemory(wat, cpuPlatform().sharedMemory);
+}
+
+/** The module text for a host whose memories are shared (the text as emitted) or not. */
+export function watForMemory(wat: string, shared: boolean): string {
+  return shared ? wat : wat.replace(/\(memory 1 65536 shared\)/g, '(memory 1 65536)');
 }

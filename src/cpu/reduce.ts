@@ -7,8 +7,7 @@ import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { acquireMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { cpuTimeMs, getPool, poolTasks, poolThreads, recordSoloWork, runOnPool } from './pool.js';
-import { assembleWat } from './wat-assemble.js';
-import { cpuPlatform, watForPlatform } from './platform.js';
+import { compileWat } from './programs.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
@@ -20,33 +19,9 @@ export const MIN_PAIRS_FOR_POOL = 1 << 17;
  */
 export const MAX_PAIRS_WHILE_POOL_STARTS = 1 << 22;
 
-const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
-
-let optimizingOnly = false;
-
-/** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
-export function useOptimizingCompiler(): void {
-  if (optimizingOnly) return;
-  cpuPlatform().optimizeWasm(); // first: a bad LAZYLINALG_WASM_TIERING fails every compile, not only the first
-  optimizingOnly = true;
-}
-
 /** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
 export function compileProgram(program: ReductionProgram): Promise<WebAssembly.Module> {
   return compileWat(program.key, () => program.wat);
-}
-
-/** Compiles (once per key) the WAT text that `wat()` returns — SIMD and threads enabled. */
-export function compileWat(key: string, wat: () => string): Promise<WebAssembly.Module> {
-  let m = moduleCache.get(key);
-  if (!m) {
-    useOptimizingCompiler();
-    // V8 validates on compile (the assembler checks syntax only); compilation runs on V8's background threads
-    m = (async () => WebAssembly.compile(assembleWat(watForPlatform(wat())) as Uint8Array<ArrayBuffer>))();
-    moduleCache.set(key, m);
-    m.catch(() => moduleCache.delete(key));
-  }
-  return m;
 }
 
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();

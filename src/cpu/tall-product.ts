@@ -7,7 +7,8 @@
  * At n = 20,000, r = 566 and the 33 columns of a block CG, each product is 3.7·10⁸ multiply-adds: one JS thread took
  * seconds per CG iteration for the two of a Woodbury application.
  */
-import { compileWat, runRowRanges } from './reduce.js';
+import { fixedProgram } from './programs.js';
+import { runRowRanges } from './reduce.js';
 import { newWasmMemory } from './platform.js';
 import { poolTasks } from './pool.js';
 
@@ -162,6 +163,11 @@ export function tallCrossWat(upper = false): string {
 }
 
 /** Calling thread below POOL_WORK; the pool's threads above (started for work of 4·POOL_WORK and more). */
+const compileTallMatvec = fixedProgram('tall-matvec', tallMatvecWat);
+const compileTallMul = fixedProgram('tall-mul', tallMulWat);
+const compileTallCross = fixedProgram('tall-cross', () => tallCrossWat());
+const compileTallGram = fixedProgram('tall-gram', () => tallCrossWat(true));
+
 function taskCount(work: number, units: number): number {
   return Math.max(1, Math.min(units, work >= POOL_WORK ? poolTasks(work >= 4 * POOL_WORK) : 1));
 }
@@ -269,14 +275,14 @@ export class TallMatrix {
       // z and the output unpadded: one dot product per row (tallMatvecWat)
       const f = new Float64Array(L.memory.buffer);
       f.set(Z, L.inOffset / 8);
-      const module = await compileWat('tall-matvec', tallMatvecWat);
+      const module = await compileTallMatvec();
       const tasks = taskCount(n * len, n);
       await runRowRanges(module, L.memory, tasks, split(n, tasks), (_t, a, b) => [a, b, 0, r, L.inOffset, L.outOffset, len]);
       return new Float64Array(L.memory.buffer).slice(L.outOffset / 8, L.outOffset / 8 + n);
     }
     const f = new Float64Array(L.memory.buffer);
     writePadded(f, L.inOffset / 8, Z, r, k, L.kPad);
-    const module = await compileWat('tall-mul', tallMulWat);
+    const module = await compileTallMul();
     const tasks = taskCount(n * len * k, n);
     await runRowRanges(module, L.memory, tasks, split(n, tasks), (_t, a, b) => [a, b, 0, r, L.inOffset, L.kPad * 8, L.outOffset, len]);
     return readPadded(new Float64Array(L.memory.buffer), L.outOffset / 8, n, k, L.kPad);
@@ -289,7 +295,7 @@ export class TallMatrix {
     const L = X ? this.layout(k) : this.gramLayout();
     const input = X ?? (L.inOffset === 0 ? undefined : this.data); // odd r: F copied padded
     if (input) writePadded(new Float64Array(L.memory.buffer), L.inOffset / 8, input, n, k, L.kPad);
-    const module = upper ? await compileWat('tall-gram', () => tallCrossWat(true)) : await compileWat('tall-cross', () => tallCrossWat());
+    const module = await (upper ? compileTallGram() : compileTallCross());
     const tasks = taskCount(upper ? (n * r * k) / 2 : n * r * k, r);
     const boundary = upper ? splitTriangle(r, tasks) : split(r, tasks);
     await runRowRanges(module, L.memory, tasks, boundary, (_t, a, b) => [a, b, 0, r, n, L.inOffset, L.kPad * 8, L.outOffset]);

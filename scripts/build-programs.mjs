@@ -1,0 +1,26 @@
+// The build's table of fixed WebAssembly programs (src/cpu/programs.ts): every program whose text depends on no input,
+// assembled once here into dist/cpu/precompiled-programs.json, which the Node platform reads (platform-node.ts) so
+// that a process compiles their bytes without assembling the text. Each entry holds the hash of its text: one made
+// from other text (a table left from another build) is not used. Run by `npm run build` after tsc.
+import { writeFileSync } from 'node:fs';
+
+const dist = new URL('../dist/', import.meta.url);
+await import(new URL('index.js', dist).href); // installs the Node platform
+// the modules that declare fixed programs (each declares them when loaded)
+for (const file of ['tall-product', 'dense-cholesky', 'basis-sweeps', 'dense-product']) await import(new URL(`cpu/${file}.js`, dist).href);
+const { fixedPrograms, precompiledKey, textHash } = await import(new URL('cpu/programs.js', dist).href);
+const { assembleWat } = await import(new URL('cpu/wat-assemble.js', dist).href);
+const { watForMemory } = await import(new URL('cpu/platform.js', dist).href);
+
+const programs = {};
+let bytes = 0;
+// the Node platform's memories are shared: its variant only
+for (const [key, wat] of fixedPrograms()) {
+  const text = watForMemory(wat(), true);
+  const binary = assembleWat(text);
+  new WebAssembly.Module(binary); // V8 validates it here rather than in a user's process
+  programs[precompiledKey(key, true)] = { hash: textHash(text), bytes: Buffer.from(binary).toString('base64') };
+  bytes += binary.length;
+}
+writeFileSync(new URL('cpu/precompiled-programs.json', dist), JSON.stringify({ programs }));
+console.log(`build-programs: ${Object.keys(programs).length} fixed programs, ${(bytes / 1024).toFixed(0)} KiB`);

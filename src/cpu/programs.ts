@@ -1,0 +1,86 @@
+/**
+ * Compiled WebAssembly modules, once per program key. Program text comes in two kinds:
+ *
+ * - formula programs, generated from a formula's AST (wasm-emit.ts), assembled when first asked for;
+ * - fixed programs, whose text depends on no input: the products of a stored K, the Cholesky factor and solves, the
+ *   basis sweeps, the tall products. Their modules declare them here (`fixedProgram`), and the build assembles each
+ *   once (scripts/build-programs.mjs) into a table that the host may hand back (`CpuPlatform.precompiledProgram`).
+ *
+ * Why: a fresh process assembles its first programs in cold JavaScript — 15–25 ms for the first on the 2-vCPU VM,
+ * and garbage the collector then pays for — before V8 compiles them. The table's bytes are those `assembleWat`
+ * writes; each entry carries a hash of its text, and an entry whose hash differs from the text this build generates
+ * (a table left from another build) is not used.
+ */
+import { assembleWat } from './wat-assemble.js';
+import { cpuPlatform, watForPlatform } from './platform.js';
+
+const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+
+/** The fixed programs declared so far: key → text. */
+const fixed = new Map<string, () => string>();
+
+let optimizingOnly = false;
+
+/** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
+export function useOptimizingCompiler(): void {
+  if (optimizingOnly) return;
+  cpuPlatform().optimizeWasm(); // first: a bad LAZYLINALG_WASM_TIERING fails every compile, not only the first
+  optimizingOnly = true;
+}
+
+/** Compiles (once per key) the WAT text that `wat()` returns — SIMD and threads enabled. */
+export function compileWat(key: string, wat: () => string): Promise<WebAssembly.Module> {
+  return compile(key, wat, false);
+}
+
+/**
+ * Declares a fixed program (its text depends on nothing but `key`, which must name every parameter of `wat`) and
+ * returns its compiler: the precompiled bytes where the host has them for this text, else `compileWat`'s.
+ */
+export function fixedProgram(key: string, wat: () => string): () => Promise<WebAssembly.Module> {
+  if (fixed.has(key)) throw new Error(`internal: the fixed program '${key}' is declared twice`);
+  fixed.set(key, wat);
+  return () => compile(key, wat, true);
+}
+
+/** Every fixed program declared by the modules loaded so far (the build's table holds these). */
+export function fixedPrograms(): ReadonlyMap<string, () => string> {
+  return fixed;
+}
+
+/** The precompiled table's key of a fixed program's text for a host with or without shared memories. */
+export const precompiledKey = (key: string, shared: boolean): string => `${key}|${shared ? 'shared' : 'unshared'}`;
+
+/** FNV-1a (32 bits) of a program's text: tells a table entry made from other text (another build's). */
+export function textHash(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+/** How many modules were assembled here and how many came precompiled (tests and benches read it). */
+export const programCounts = { assembled: 0, precompiled: 0 };
+
+function compile(key: string, wat: () => string, precompiled: boolean): Promise<WebAssembly.Module> {
+  let m = moduleCache.get(key);
+  if (!m) {
+    useOptimizingCompiler();
+    // V8 validates on compile (the assembler checks syntax only); compilation runs on V8's background threads
+    m = (async () => WebAssembly.compile(programBytes(key, wat, precompiled) as Uint8Array<ArrayBuffer>))();
+    moduleCache.set(key, m);
+    m.catch(() => moduleCache.delete(key));
+  }
+  return m;
+}
+
+function programBytes(key: string, wat: () => string, precompiled: boolean): Uint8Array {
+  const platform = cpuPlatform();
+  const text = watForPlatform(wat());
+  const entry = precompiled ? platform.precompiledProgram?.(precompiledKey(key, platform.sharedMemory)) : undefined;
+  if (entry && entry.hash === textHash(text)) {
+    programCounts.precompiled++;
+    return entry.bytes;
+  }
+  programCounts.assembled++;
+  return assembleWat(text);
+}

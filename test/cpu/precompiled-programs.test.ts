@@ -1,0 +1,89 @@
+// The build's table of fixed WebAssembly programs (src/cpu/programs.ts, scripts/build-programs.mjs): it holds every
+// fixed program the sources declare, each entry the bytes `assembleWat` writes for this source's text (so the build
+// in dist/ is current), and an entry made from other text is not used — the program is assembled instead.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import '../../src/cpu/tall-product.js';
+import '../../src/cpu/dense-cholesky.js';
+import '../../src/cpu/basis-sweeps.js';
+import '../../src/cpu/dense-product.js';
+import { nodePlatform } from '../../src/cpu/platform-node.js';
+import { cpuPlatform, installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
+import { fixedProgram, fixedPrograms, precompiledKey, programCounts, textHash } from '../../src/cpu/programs.js';
+import { assembleWat } from '../../src/cpu/wat-assemble.js';
+
+const tableFile = fileURLToPath(new URL('../../dist/cpu/precompiled-programs.json', import.meta.url));
+const distIndex = new URL('../../dist/index.js', import.meta.url).href;
+
+/** A small fixed program: one exported function adding 1 to an i32 (the import of a shared memory, as every program). */
+const TEXT = '(module\n(import "env" "mem" (memory 1 65536 shared))\n(func (export "inc") (param $x i32) (result i32) (i32.add (local.get $x) (i32.const 1))))';
+
+afterEach(() => installCpuPlatform(nodePlatform));
+
+describe('the precompiled table of fixed programs', () => {
+  it('holds every declared fixed program, each the bytes this source assembles', () => {
+    expect(existsSync(tableFile), `${tableFile} (npm run build writes it)`).toBe(true);
+    const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: number; bytes: string }> };
+    const declared = [...fixedPrograms()].filter(([key]) => !key.startsWith('test|'));
+    // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the sweeps (3), tall (4)
+    expect(declared.length).toBe(28);
+    expect(Object.keys(programs).sort()).toEqual(declared.map(([key]) => precompiledKey(key, true)).sort());
+    for (const [key, wat] of declared) {
+      const text = watForMemory(wat(), true);
+      const entry = programs[precompiledKey(key, true)]!;
+      expect(entry.hash, key).toBe(textHash(text));
+      expect(Buffer.from(entry.bytes, 'base64').equals(Buffer.from(assembleWat(text))), key).toBe(true);
+    }
+  });
+
+  it('uses an entry only for the text it was made from', async () => {
+    const good = assembleWat(TEXT);
+    let hash = textHash(TEXT) + 1; // another text's
+    installCpuPlatform({ ...cpuPlatform(), precompiledProgram: (key) => (key === precompiledKey('test|inc-a', true) ? { hash, bytes: new Uint8Array([0, 1, 2]) } : undefined) });
+    const before = { ...programCounts };
+    const run = async (compile: () => Promise<WebAssembly.Module>) => {
+      const instance = new WebAssembly.Instance(await compile(), { env: { mem: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) } });
+      return (instance.exports['inc'] as (x: number) => number)(41);
+    };
+    // a stale entry (its hash is another text's): assembled, and right
+    expect(await run(fixedProgram('test|inc-a', () => TEXT))).toBe(42);
+    expect(programCounts.assembled - before.assembled).toBe(1);
+    expect(programCounts.precompiled - before.precompiled).toBe(0);
+    // the entry of this text: its bytes used as they are
+    hash = textHash(TEXT);
+    installCpuPlatform({ ...nodePlatform, precompiledProgram: (key) => (key === precompiledKey('test|inc-b', true) ? { hash, bytes: good } : undefined) });
+    expect(await run(fixedProgram('test|inc-b', () => TEXT))).toBe(42);
+    expect(programCounts.precompiled - before.precompiled).toBe(1);
+  });
+
+  it('refuses a key declared twice', () => {
+    fixedProgram('test|twice', () => TEXT);
+    expect(() => fixedProgram('test|twice', () => TEXT)).toThrow(/'test\|twice' is declared twice/);
+  });
+
+  it('serves a fresh process of the build: a Cholesky solve and a kernel eigsh compile their fixed programs from it', () => {
+    const script = `
+      const { gaussianKernel, shutdownCpuPool, mulberry32, cg } = await import(${JSON.stringify(distIndex)});
+      const { programCounts } = await import(${JSON.stringify(new URL('../../dist/cpu/programs.js', import.meta.url).href)});
+      const rand = mulberry32(4);
+      const data = Float64Array.from({ length: 600 * 3 }, () => rand());
+      const K = gaussianKernel({ data, rows: 600, cols: 3 }, { sigma: 0.3, backend: 'cpu' });
+      const b = Float64Array.from({ length: 600 }, () => rand() - 0.5);
+      const x = await K.solve(b, 0.1, { method: 'cholesky' });
+      const r = await K.shift(0.1).matvec(x);
+      let res = 0, nb = 0;
+      for (let i = 0; i < 600; i++) { res += (r[i] - b[i]) ** 2; nb += b[i] ** 2; }
+      const e = await K.eigsh(3);
+      console.log(JSON.stringify({ ...programCounts, residual: Math.sqrt(res / nb), eigenvalues: Array.from(e.eigenvalues) }));
+      await shutdownCpuPool();`;
+    const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n').pop()!) as {
+      assembled: number; precompiled: number; residual: number; eigenvalues: number[];
+    };
+    // the formula's programs are assembled; the stored K's products and the factor and solve come from the table
+    expect(out.precompiled).toBeGreaterThanOrEqual(3);
+    expect(out.residual).toBeLessThan(1e-12);
+    expect(out.eigenvalues.every((v) => v > 0)).toBe(true);
+  });
+});
