@@ -8,7 +8,8 @@ const dist = new URL('../dist/', import.meta.url);
 await import(new URL('index.js', dist).href); // installs the Node platform
 // the modules that declare fixed programs (each declares them when loaded)
 for (const file of ['tall-product', 'dense-cholesky', 'basis-sweeps', 'dense-product']) await import(new URL(`cpu/${file}.js`, dist).href);
-const { fixedPrograms, precompiledKey, textHash } = await import(new URL('cpu/programs.js', dist).href);
+const { fixedPrograms, precompiledKey } = await import(new URL('cpu/programs.js', dist).href);
+const { programTextHash } = await import(new URL('cpu/platform-node.js', dist).href);
 const { assembleWat } = await import(new URL('cpu/wat-assemble.js', dist).href);
 const { watForMemory } = await import(new URL('cpu/platform.js', dist).href);
 
@@ -19,7 +20,7 @@ for (const [key, wat] of fixedPrograms()) {
   const text = watForMemory(wat(), true);
   const binary = assembleWat(text);
   new WebAssembly.Module(binary); // V8 validates it here rather than in a user's process
-  programs[precompiledKey(key, true)] = { hash: textHash(text), bytes: Buffer.from(binary).toString('base64') };
+  programs[precompiledKey(key, true)] = { hash: programTextHash(text), bytes: Buffer.from(binary).toString('base64') };
   bytes += binary.length;
 }
 writeFileSync(new URL('cpu/precompiled-programs.json', dist), JSON.stringify({ programs }));

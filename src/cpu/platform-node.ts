@@ -55,25 +55,40 @@ export const nodePlatform: CpuPlatform = {
   precompiledProgram,
 };
 
-/** The build's table of fixed programs (scripts/build-programs.mjs), read at the first fixed program a process compiles. */
-let precompiled: Map<string, { hash: number; bytes: string }> | undefined;
+/** The hash a precompiled program's entry holds of its text (SHA-256, base64): native, where a JS loop over the text ran cold. */
+export function programTextHash(text: string): string {
+  const { createHash } = load('node:crypto') as typeof import('node:crypto');
+  return createHash('sha256').update(text).digest('base64');
+}
+
+/** The build's table of fixed programs: key → the hash of its text and its bytes (base64). */
+export type PrecompiledTable = Record<string, { hash: string; bytes: string }>;
+
+/** A `precompiledProgram` over `table`: an entry's bytes only for the text it was made from. */
+export function precompiledLookup(table: () => PrecompiledTable): (key: string, text: string) => Uint8Array | undefined {
+  let entries: PrecompiledTable | undefined;
+  return (key, text) => {
+    entries ??= table();
+    const entry = Object.hasOwn(entries, key) ? entries[key] : undefined;
+    return entry && entry.hash === programTextHash(text) ? new Uint8Array(Buffer.from(entry.bytes, 'base64')) : undefined;
+  };
+}
 
 /**
- * A fixed program's bytes from `precompiled-programs.json` beside this module (written by `npm run build` into dist/;
- * absent when running from the sources, then every program is assembled). An unreadable table counts as none: the
- * programs are then assembled, to the same bytes.
+ * The table `npm run build` writes beside this module (dist/cpu/precompiled-programs.json, scripts/build-programs.mjs),
+ * read at the first fixed program a process compiles; absent when running from the sources, and an unreadable one
+ * counts as none: every program is then assembled, to the same bytes.
  */
-function precompiledProgram(key: string): { hash: number; bytes: Uint8Array } | undefined {
-  if (!precompiled) {
-    try {
-      const table = load('./precompiled-programs.json') as { programs: Record<string, { hash: number; bytes: string }> };
-      precompiled = new Map(Object.entries(table.programs));
-    } catch {
-      precompiled = new Map();
-    }
+const buildTable = precompiledLookup(() => {
+  try {
+    return (load('./precompiled-programs.json') as { programs: PrecompiledTable }).programs;
+  } catch {
+    return {};
   }
-  const entry = precompiled.get(key);
-  return entry && { hash: entry.hash, bytes: new Uint8Array(Buffer.from(entry.bytes, 'base64')) };
+});
+
+function precompiledProgram(key: string, text: string): Uint8Array | undefined {
+  return buildTable(key, text);
 }
 
 /**

@@ -58,10 +58,10 @@ export interface CpuPlatform {
    */
   prefault?(bytes: Uint8Array): Promise<void>;
   /**
-   * A fixed program's bytes assembled by the build (programs.ts), with the hash of the text they came from; undefined
-   * where the host has no such table or no entry for `key`.
+   * A fixed program's bytes assembled by the build (programs.ts) from `text`; undefined where the host has no such
+   * table, no entry for `key`, or one made from other text.
    */
-  precompiledProgram?(key: string): { hash: number; bytes: Uint8Array } | undefined;
+  precompiledProgram?(key: string, text: string): Uint8Array | undefined;
 }
 
 let installed: CpuPlatform | undefined;

@@ -8,8 +8,8 @@
  *
  * Why: a fresh process assembles its first programs in cold JavaScript — 15–25 ms for the first on the 2-vCPU VM,
  * and garbage the collector then pays for — before V8 compiles them. The table's bytes are those `assembleWat`
- * writes; each entry carries a hash of its text, and an entry whose hash differs from the text this build generates
- * (a table left from another build) is not used.
+ * writes; each entry carries a hash of its text, and the host hands an entry back only for the text this build
+ * generates (a table left from another build is not used).
  */
 import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
@@ -51,13 +51,6 @@ export function fixedPrograms(): ReadonlyMap<string, () => string> {
 /** The precompiled table's key of a fixed program's text for a host with or without shared memories. */
 export const precompiledKey = (key: string, shared: boolean): string => `${key}|${shared ? 'shared' : 'unshared'}`;
 
-/** FNV-1a (32 bits) of a program's text: tells a table entry made from other text (another build's). */
-export function textHash(text: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 /** How many modules were assembled here and how many came precompiled (tests and benches read it). */
 export const programCounts = { assembled: 0, precompiled: 0 };
 
@@ -76,10 +69,10 @@ function compile(key: string, wat: () => string, precompiled: boolean): Promise<
 function programBytes(key: string, wat: () => string, precompiled: boolean): Uint8Array {
   const platform = cpuPlatform();
   const text = watForPlatform(wat());
-  const entry = precompiled ? platform.precompiledProgram?.(precompiledKey(key, platform.sharedMemory)) : undefined;
-  if (entry && entry.hash === textHash(text)) {
+  const bytes = precompiled ? platform.precompiledProgram?.(precompiledKey(key, platform.sharedMemory), text) : undefined;
+  if (bytes) {
     programCounts.precompiled++;
-    return entry.bytes;
+    return bytes;
   }
   programCounts.assembled++;
   return assembleWat(text);

@@ -9,9 +9,9 @@ import '../../src/cpu/tall-product.js';
 import '../../src/cpu/dense-cholesky.js';
 import '../../src/cpu/basis-sweeps.js';
 import '../../src/cpu/dense-product.js';
-import { nodePlatform } from '../../src/cpu/platform-node.js';
-import { cpuPlatform, installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
-import { fixedProgram, fixedPrograms, precompiledKey, programCounts, textHash } from '../../src/cpu/programs.js';
+import { nodePlatform, precompiledLookup, programTextHash } from '../../src/cpu/platform-node.js';
+import { installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
+import { fixedProgram, fixedPrograms, precompiledKey, programCounts } from '../../src/cpu/programs.js';
 import { assembleWat } from '../../src/cpu/wat-assemble.js';
 
 const tableFile = fileURLToPath(new URL('../../dist/cpu/precompiled-programs.json', import.meta.url));
@@ -25,7 +25,7 @@ afterEach(() => installCpuPlatform(nodePlatform));
 describe('the precompiled table of fixed programs', () => {
   it('holds every declared fixed program, each the bytes this source assembles', () => {
     expect(existsSync(tableFile), `${tableFile} (npm run build writes it)`).toBe(true);
-    const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: number; bytes: string }> };
+    const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: string; bytes: string }> };
     const declared = [...fixedPrograms()].filter(([key]) => !key.startsWith('test|'));
     // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the sweeps (3), tall (4)
     expect(declared.length).toBe(28);
@@ -33,29 +33,32 @@ describe('the precompiled table of fixed programs', () => {
     for (const [key, wat] of declared) {
       const text = watForMemory(wat(), true);
       const entry = programs[precompiledKey(key, true)]!;
-      expect(entry.hash, key).toBe(textHash(text));
+      expect(entry.hash, key).toBe(programTextHash(text));
       expect(Buffer.from(entry.bytes, 'base64').equals(Buffer.from(assembleWat(text))), key).toBe(true);
     }
   });
 
   it('uses an entry only for the text it was made from', async () => {
-    const good = assembleWat(TEXT);
-    let hash = textHash(TEXT) + 1; // another text's
-    installCpuPlatform({ ...cpuPlatform(), precompiledProgram: (key) => (key === precompiledKey('test|inc-a', true) ? { hash, bytes: new Uint8Array([0, 1, 2]) } : undefined) });
-    const before = { ...programCounts };
+    const bytes = (b: Uint8Array) => Buffer.from(b).toString('base64');
+    // inc-a's entry was made from other text (its hash) and holds no program; inc-b's is this text's
+    const table = {
+      [precompiledKey('test|inc-a', true)]: { hash: programTextHash(`${TEXT} `), bytes: bytes(new Uint8Array([0, 1, 2])) },
+      [precompiledKey('test|inc-b', true)]: { hash: programTextHash(TEXT), bytes: bytes(assembleWat(TEXT)) },
+    };
+    const lookup = precompiledLookup(() => table);
+    expect(lookup(precompiledKey('test|inc-a', true), TEXT)).toBeUndefined();
+    expect(lookup(precompiledKey('test|none', true), TEXT)).toBeUndefined();
+    expect(lookup('constructor', TEXT)).toBeUndefined(); // no inherited keys
+    installCpuPlatform({ ...nodePlatform, precompiledProgram: lookup });
     const run = async (compile: () => Promise<WebAssembly.Module>) => {
       const instance = new WebAssembly.Instance(await compile(), { env: { mem: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) } });
       return (instance.exports['inc'] as (x: number) => number)(41);
     };
-    // a stale entry (its hash is another text's): assembled, and right
-    expect(await run(fixedProgram('test|inc-a', () => TEXT))).toBe(42);
-    expect(programCounts.assembled - before.assembled).toBe(1);
-    expect(programCounts.precompiled - before.precompiled).toBe(0);
-    // the entry of this text: its bytes used as they are
-    hash = textHash(TEXT);
-    installCpuPlatform({ ...nodePlatform, precompiledProgram: (key) => (key === precompiledKey('test|inc-b', true) ? { hash, bytes: good } : undefined) });
-    expect(await run(fixedProgram('test|inc-b', () => TEXT))).toBe(42);
-    expect(programCounts.precompiled - before.precompiled).toBe(1);
+    const before = { ...programCounts };
+    expect(await run(fixedProgram('test|inc-a', () => TEXT))).toBe(42); // assembled, and right
+    expect([programCounts.assembled - before.assembled, programCounts.precompiled - before.precompiled]).toEqual([1, 0]);
+    expect(await run(fixedProgram('test|inc-b', () => TEXT))).toBe(42); // the table's bytes
+    expect([programCounts.assembled - before.assembled, programCounts.precompiled - before.precompiled]).toEqual([1, 1]);
   });
 
   it('refuses a key declared twice', () => {
