@@ -194,6 +194,7 @@ export class KernelOperator extends LinearOperator {
   private dense: DenseKernelMatrix | undefined;
   private densePromise: Promise<DenseKernelMatrix> | undefined;
   private compensatedTwin: KernelOperator | undefined;
+  private float64Twin: KernelOperator | undefined;
 
   constructor(formula: Formula | Node, options: KernelOperatorOptions = {}) {
     const f = formula instanceof Formula ? formula : new Formula(formula);
@@ -263,31 +264,53 @@ export class KernelOperator extends LinearOperator {
   }
 
   /**
-   * The operator `solve` runs CG on: this one, except a GPU operator with float32 products whose
-   * floor ε₃₂·λ̂/α (λ̂ = ‖K1‖/‖1‖ ≤ λ_max, one product, remembered) is above rtol/10 — there float32
-   * products stall CG above the tolerance (measured: ≈ 1 at n = 2²⁰, σ = 0.1, α = 1e-3) — which
-   * gets a twin with compensated products (`GpuKernelOptions.compensated`): the same float32 entries
-   * applied in ≈ float64, at 3–4.75× the cost of a product on the H100. An explicit
-   * `gpu: { compensated: false }` (or true) is kept as given.
+   * The operator `solve` runs CG on: this one, except where its products sum in float32 and the floor ε₃₂·λ̂/α
+   * (λ̂ = ‖K1‖/‖1‖ ≤ λ_max, one product, remembered) is above rtol/10 — there float32 products stall CG above the
+   * tolerance (measured: ≈ 1 at n = 2²⁰, σ = 0.1, α = 1e-3 on the GPU; ≈ 1e-4·‖b‖ at n = 600, σ = 0.3, α = 0.1 on the
+   * CPU, where CG ran 245 iterations to rtol 1e-5 and stopped short). Such an operator gets a twin:
+   * - on the GPU, compensated products (`GpuKernelOptions.compensated`): the same float32 entries applied in
+   *   ≈ float64, at 3–4.75× the cost of a product on the H100 (an explicit `gpu: { compensated }` is kept as given);
+   * - on the CPU, where K is not stored (a stored float32 K is applied with float64 sums already), the float64
+   *   operator of the same formula (about 2.5× a float32 product's cost at d = 3).
    */
   private async solveTwin(alpha: number, rtol: number): Promise<KernelOperator> {
-    if (this.backend !== 'gpu' || this.options.gpu?.compensated !== undefined || !(alpha > 0)) return this;
+    if (!(alpha > 0) || !this.float32SumsInSolve()) return this;
     if (!(FLOAT32_UNIT_ROUNDOFF * (await this.lambdaHat()) / alpha > rtol / 10)) return this;
-    this.compensatedTwin ??= new KernelOperator(this.formula, {
-      ...this.options, backend: 'gpu', dtype: this.dtype, gpu: { ...this.options.gpu, compensated: true },
-    });
-    return this.compensatedTwin;
+    if (this.backend === 'gpu') {
+      this.compensatedTwin ??= new KernelOperator(this.formula, {
+        ...this.options, backend: 'gpu', dtype: this.dtype, gpu: { ...this.options.gpu, compensated: true },
+      });
+      return this.compensatedTwin;
+    }
+    this.float64Twin ??= new KernelOperator(this.formula, { ...this.options, backend: 'cpu', dtype: 'float64' });
+    return this.float64Twin;
   }
 
   /**
-   * Whether `solve` refines with float32 inner products (GPU, where `solveTwin` gives the compensated twin):
-   * when the float32 floor ε₃₂·λ̂/α is ≤ REFINEMENT_MAX_FLOOR. Float32 PCG stalls near that floor (llvmpipe,
-   * n = 8192, σ = 0.1, α = 2.6e-5, floor 0.3: at 0.37·‖b‖ after 200 iterations where compensated products went on
-   * to 0.05), so its inner solves to η = 0.05 need a floor well below η; on the H100 at n = 2²⁰, α = 10⁻³ (floor
-   * ≈ 0.35) an inner solve took 154 iterations for one contraction by 0.073 where CG on the twin needs ≈ 15 for it.
+   * Whether a solve's products sum in float32: a GPU operator's (unless `compensated` is set either way), a float32
+   * CPU operator's whose K a solve does not store (the dense cache 'never', or K over its budget or a memory).
+   */
+  private float32SumsInSolve(): boolean {
+    if (this.backend === 'gpu') return this.options.gpu?.compensated === undefined;
+    if (this.dtype !== 'float32' || this.dense) return false;
+    const policy = this.options.denseCache ?? 'auto';
+    if (policy === 'always') return false;
+    if (policy === 'never') return true;
+    const [n, m] = this.shape;
+    const layout = { symmetric: this.symmetric && n === m };
+    const bytes = DenseKernelMatrix.storedBytes(n, m, this.dtype, layout);
+    return !(bytes <= (this.options.denseCacheBytes ?? defaultDenseCacheBytes()) && DenseKernelMatrix.fits(this.variables, n, m, this.dtype, layout));
+  }
+
+  /**
+   * Whether `solve` refines float32 inner solves on the twin of `solveTwin`: when the float32 floor ε₃₂·λ̂/α is
+   * ≤ REFINEMENT_MAX_FLOOR. Float32 PCG stalls near that floor (llvmpipe, n = 8192, σ = 0.1, α = 2.6e-5, floor 0.3:
+   * at 0.37·‖b‖ after 200 iterations where compensated products went on to 0.05), so its inner solves to η = 0.05
+   * need a floor well below η; on the H100 at n = 2²⁰, α = 10⁻³ (floor ≈ 0.35) an inner solve took 154 iterations for
+   * one contraction by 0.073 where CG on the twin needs ≈ 15 for it. (`solveCapabilities` asks only with a twin.)
    */
   private async refinesOnTwin(alpha: number): Promise<boolean> {
-    if (this.backend !== 'gpu' || !(alpha > 0)) return false;
+    if (!(alpha > 0)) return false;
     return FLOAT32_UNIT_ROUNDOFF * (await this.lambdaHat()) / alpha <= REFINEMENT_MAX_FLOOR;
   }
 
@@ -411,6 +434,7 @@ export class KernelOperator extends LinearOperator {
     this.products = 0;
     this.repeatedProducts = false;
     if (pending) await (await pending.catch(() => undefined))?.release();
+    await this.float64Twin?.dispose();
   }
 
   /** y = K v (v a vector or an m×k block) and `vjp(ȳ)` → ∂L/∂v, ∂L/∂x, ∂L/∂y, ∂L/∂params (src/autodiff/vjp.ts). */
