@@ -10,6 +10,8 @@ export interface PoolTask {
   module: WebAssembly.Module;
   memory: WebAssembly.Memory;
   args: number[];
+  /** The worker first collects its garbage: memories the caller dropped are freed only then (pool.ts). */
+  collect?: boolean;
 }
 
 /** A worker of a pool: says 'online' once it can take tasks. */

@@ -8,16 +8,41 @@
 // piscina hands its workerData option to each worker as worker_threads' own. Imported from the built-in, not from
 // 'piscina': piscina loads this file by require(), and Node 20's require() of an ES module importing a CommonJS
 // package crashed a worker now and then (an assertion in CreateRequiredModuleFacade)
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { workerData } from 'node:worker_threads';
 
 // tells the pool this worker runs (platform-node.ts: a shared counter the caller reads without its event loop)
 if (workerData && workerData.booted instanceof SharedArrayBuffer) Atomics.add(new Int32Array(workerData.booted), 0, 1);
 
 /**
- * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[] }} task
+ * A full garbage collection of this worker's isolate, or undefined where none can be had: memories the caller has
+ * dropped stay resident while this isolate holds their objects (see `collectWith` in pool.ts). With --expose-gc the
+ * worker has `gc` already; else the flag is set for one new context that hands its `gc` over, then unset again.
+ */
+const collect = (() => {
+  const own = /** @type {{ gc?: () => void }} */ (globalThis).gc;
+  if (typeof own === 'function') return own;
+  try {
+    setFlagsFromString('--expose-gc');
+    try {
+      const gc = runInNewContext('gc');
+      return typeof gc === 'function' ? /** @type {() => void} */ (gc) : undefined;
+    } finally {
+      setFlagsFromString('--no-expose-gc');
+    }
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[], collect?: boolean }} task
  * @returns {number}
  */
 export default function runReduction(task) {
+  // here, not after the task: a piscina worker waiting for its next task may not run its event loop for long
+  if (task.collect && collect) collect();
   const instance = new WebAssembly.Instance(task.module, { env: { mem: task.memory } });
   const reduce = /** @type {(...args: number[]) => void} */ (instance.exports['reduce']);
   reduce(...task.args);
