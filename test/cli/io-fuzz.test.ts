@@ -7,7 +7,7 @@
  * from) or an InputFileError naming the file and — CSV — the line and column of the bad cell, or — .npy — the header
  * field. `IO_FUZZ_CASES=5000 npx vitest run test/cli/io-fuzz.test.ts` runs a longer fuzz.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, ftruncateSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { readCsv } from '../../src/cli/io/csv.js';
 import { readTable } from '../../src/cli/io/files.js';
@@ -171,6 +171,148 @@ describe('CSV mutation fuzz: the right parse or file:line:column', () => {
       expectError(read(s.path('nul.csv')), s.path('nul.csv'), 'NUL', 70_001, 3);
       expectError(read(s.path('utf8.csv')), s.path('utf8.csv'), 'invalid UTF-8', 70_001, 4);
       expect(() => readCsv(s.path('nul.csv'))).toThrow(/byte offset \d+/);
+    } finally {
+      s.remove();
+    }
+  });
+});
+
+/** A .npy file: the header dict padded with spaces to a 64-byte boundary, ending in '\n' (numpy/lib/format.py). */
+function npyBytes(version: number, dict: string, data: Buffer): Buffer {
+  const lenBytes = version === 1 ? 2 : 4;
+  const total = Math.ceil((8 + lenBytes + dict.length + 1) / 64) * 64;
+  const header = `${dict.padEnd(total - 8 - lenBytes - 1, ' ')}\n`;
+  const pre = Buffer.alloc(8 + lenBytes);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, version, 0]).copy(pre);
+  if (version === 1) pre.writeUInt16LE(header.length, 8); else pre.writeUInt32LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, version === 3 ? 'utf8' : 'latin1'), data]);
+}
+
+const NPY_KINDS: Record<string, { size: number; write: (b: Buffer, v: number, o: number) => void; value: (r: () => number) => number }> = {
+  '<f8': { size: 8, write: (b, v, o) => b.writeDoubleLE(v, o), value: (r) => (r() - 0.5) * 1e3 },
+  '<f4': { size: 4, write: (b, v, o) => b.writeFloatLE(v, o), value: (r) => Math.fround((r() - 0.5) * 1e3) },
+  '<i8': { size: 8, write: (b, v, o) => b.writeBigInt64LE(BigInt(v), o), value: (r) => Math.floor((r() - 0.5) * 2 ** 40) },
+  '<i4': { size: 4, write: (b, v, o) => b.writeInt32LE(v, o), value: (r) => Math.floor((r() - 0.5) * 2 ** 31) },
+  '<u2': { size: 2, write: (b, v, o) => b.writeUInt16LE(v, o), value: (r) => Math.floor(r() * 65536) },
+  '|u1': { size: 1, write: (b, v, o) => b.writeUInt8(v, o), value: (r) => Math.floor(r() * 256) },
+  '|b1': { size: 1, write: (b, v, o) => b.writeUInt8(v, o), value: (r) => (r() < 0.5 ? 0 : 1) },
+};
+
+describe('.npy mutation fuzz: the right parse or an error naming the file and the header field', () => {
+  it(`${CASES} seeded mutations of valid files`, () => {
+    const rand = mulberry32(1602);
+    const pick = <T>(list: readonly T[]): T => list[Math.floor(rand() * list.length)]!;
+    const s = scratch();
+    try {
+      for (let t = 0; t < CASES; t++) {
+        const descr = pick(Object.keys(NPY_KINDS));
+        const kind = NPY_KINDS[descr]!;
+        const rows = 1 + Math.floor(rand() * 6);
+        const cols = 1 + Math.floor(rand() * 4);
+        const oneD = cols === 1 && rand() < 0.5;
+        const fortran = rand() < 0.4;
+        const version = pick([1, 1, 2, 3]);
+        const table = Array.from({ length: rows }, () => Array.from({ length: cols }, () => kind.value(rand)));
+        const data = Buffer.alloc(rows * cols * kind.size);
+        for (let i = 0; i < rows; i++) for (let j = 0; j < cols; j++) kind.write(data, table[i]![j]!, (fortran ? j * rows + i : i * cols + j) * kind.size);
+        let shape = oneD ? `(${rows},)` : `(${rows}, ${cols})`;
+        let dtype = descr;
+        let order = fortran ? 'True' : 'False';
+        let body = data;
+        const mutation = pick(['none', 'dtype', 'fortran', 'shape-larger', 'shape-smaller', 'shape-3d', 'shape-huge', 'shape-negative', 'header-length', 'version', 'magic', 'non-finite', 'int-beyond-2^53', 'trailing', 'truncate']);
+        let expected: RegExp | 'parse' = 'parse';
+        switch (mutation) {
+          case 'dtype': dtype = pick(['>f8', '<f2', '<c16', '|O', '<U8', '<M8[s]', 'f8', '<f16']); expected = new RegExp(`'${dtype.replace(/[[\]|]/g, '\\$&')}'`); break;
+          case 'fortran': order = pick(['true', 'None', '1', '']); expected = /malformed \.npy header/; break;
+          case 'shape-larger': shape = `(${rows + 1}, ${cols})`; expected = /truncated: shape/; break;
+          case 'shape-smaller': shape = rows > 1 ? `(${rows - 1}, ${cols})` : `(${rows}, ${cols})`; expected = rows > 1 ? /trailing bytes after the data of shape/ : 'parse'; break;
+          case 'shape-3d': shape = `(${rows}, ${cols}, 1)`; expected = /3-d array of shape/; break;
+          case 'shape-huge': shape = pick(['(4294967296, 4294967296)', '(9007199254740993, 2)', '(100000000000, 3)']); expected = /truncated: shape/; break;
+          case 'shape-negative': shape = pick([`(-${rows}, ${cols})`, `(${rows}, x)`, `(${rows}.5,)`]); expected = /malformed shape/; break;
+          case 'non-finite':
+            if (descr === '<f8' || descr === '<f4') { kind.write(body, pick([NaN, Infinity, -Infinity]), Math.floor(rand() * rows * cols) * kind.size); expected = /(NaN|Infinity) at element \[\d+, \d+\]/; }
+            break;
+          case 'int-beyond-2^53':
+            if (descr === '<i8') { body.writeBigInt64LE(2n ** 60n, 0); expected = /integer beyond 2\^53 at element \[0, 0\]/; }
+            break;
+          case 'trailing': body = Buffer.concat([body, Buffer.from([1, 2, 3])]); expected = /trailing bytes/; break;
+        }
+        const dict = `{'descr': '${dtype}', 'fortran_order': ${order}, 'shape': ${shape}, }`;
+        let bytes = npyBytes(version, dict, body);
+        if (mutation === 'header-length') {
+          const delta = pick([-64, -3, -1, 1, 2, 64, 70000]);
+          if (version === 1) bytes.writeUInt16LE(Math.max(0, Math.min(65535, bytes.readUInt16LE(8) + delta)), 8); else bytes.writeUInt32LE(Math.max(0, bytes.readUInt32LE(8) + delta), 8);
+          expected = /truncated|trailing bytes|malformed/;
+        } else if (mutation === 'version') {
+          bytes[6] = pick([0, 4, 255, version === 1 ? 2 : 1]);
+          expected = /format version|truncated|malformed|trailing bytes/;
+        } else if (mutation === 'magic') {
+          bytes[Math.floor(rand() * 6)] ^= 0x20;
+          expected = /not a \.npy file|binary content|non-numeric|fields, expected/;
+        } else if (mutation === 'truncate') {
+          bytes = bytes.subarray(0, Math.floor(rand() * (bytes.length - 1)));
+          expected = bytes.length === 0 ? /empty file/ : /truncated|malformed|not a \.npy file/;
+        }
+        const what = `case ${t}: ${mutation} of ${dict} (v${version}, ${bytes.length} bytes)`;
+        const file = s.path(`f${t}.npy`);
+        writeFileSync(file, bytes);
+        const o = read(file);
+        if (expected === 'parse') {
+          expect(o.ok, `${what}: ${o.ok ? '' : String((o as { error: unknown }).error)}`).toBe(true);
+          expect((o as { rows: number[][] }).rows, what).toEqual(table.map((r) => r.map((v) => (descr === '<f4' ? Math.fround(v) : v))));
+          continue;
+        }
+        expect(o.ok, `${what}: expected an error matching ${expected}, got a parse`).toBe(false);
+        const e = (o as { error: unknown }).error;
+        expect(e, `${what}: ${String(e)}`).toBeInstanceOf(InputFileError);
+        expect((e as Error).message.startsWith(file), what).toBe(true);
+        expect((e as Error).message, what).toMatch(expected);
+      }
+    } finally {
+      s.remove();
+    }
+  });
+});
+
+describe('.npy files read in chunks', () => {
+  it('a file beyond 2 GiB (sparse) is read, not refused by readFileSync: its NaN at [0, 0] is named', () => {
+    const s = scratch();
+    const file = s.path('big.npy');
+    const rows = 2 ** 28 + 8; // 2 GiB + 64 bytes of float64 data, all holes but the first element
+    const data = Buffer.alloc(8);
+    data.writeDoubleLE(NaN, 0);
+    const head = npyBytes(1, `{'descr': '<f8', 'fortran_order': False, 'shape': (${rows},), }`, data);
+    const fd = openSync(file, 'w');
+    try {
+      writeSync(fd, head);
+      ftruncateSync(fd, head.length - 8 + rows * 8);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      const o = read(file);
+      expect(o.ok).toBe(false);
+      expect(String((o as { error: unknown }).error)).toBe(`InputFileError: ${file}: byte offset 128: NaN at element [0, 0]`);
+    } finally {
+      s.remove();
+    }
+  });
+
+  it('values across the chunk boundary, and a bad value in a later chunk named by element and offset', () => {
+    const rows = (1 << 20) + 3;
+    const data = Buffer.alloc(rows * 2 * 4);
+    for (let k = 0; k < rows * 2; k++) data.writeFloatLE(k % 1000, k * 4);
+    const good = npyBytes(2, `{'descr': '<f4', 'fortran_order': True, 'shape': (${rows}, 2), }`, data);
+    const bad = Buffer.from(good);
+    bad.writeFloatLE(Infinity, 128 + ((1 << 20) + 1) * 4);
+    const s = scratch({ 'good.npy': good, 'bad.npy': bad });
+    try {
+      const t = readTable(s.path('good.npy'));
+      for (const i of [0, (1 << 20) - 1, 1 << 20, rows - 1]) {
+        // Fortran order: column 0 is elements 0 … rows−1, column 1 the next rows
+        expect([t.data[2 * i], t.data[2 * i + 1]]).toEqual([i % 1000, (rows + i) % 1000]);
+      }
+      expect(() => readTable(s.path('bad.npy'))).toThrow(`${s.path('bad.npy')}: byte offset ${128 + ((1 << 20) + 1) * 4}: Infinity at element [${(1 << 20) + 1}, 0]`);
     } finally {
       s.remove();
     }
