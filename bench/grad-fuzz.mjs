@@ -15,6 +15,7 @@
  * finite numbers or throw a clear error — never NaN.
  *
  *   npm run build && node bench/grad-fuzz.mjs [--seed=S] [--cases=N] [--ops=matvec,solve,gp,logdet] [--hostile=0.15] [--verbose]
+ *   EGL_PLATFORM=surfaceless node bench/grad-fuzz.mjs --backend=gpu --ops=matvec,solve --hostile=0   (claims on the GPU)
  */
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import {
@@ -30,6 +31,9 @@ const cases = Number(flag('cases', 60));
 const ops = flag('ops', 'matvec,solve,gp,logdet').split(',');
 const hostileShare = Number(flag('hostile', 0.15));
 const verbose = args.includes('--verbose');
+// --backend=gpu: the claimed gradients of matvec and solve on the GPU (float32; EGL_PLATFORM=surfaceless for llvmpipe)
+const backend = flag('backend', 'cpu');
+const on = (dtype) => (backend === 'gpu' ? { backend: 'gpu', dtype: 'float32' } : { backend: 'cpu', dtype });
 
 const pick = (list) => list[Math.floor(rand() * list.length)];
 const logUniform = (lo, hi) => Math.exp(Math.log(lo) + rand() * (Math.log(hi) - Math.log(lo)));
@@ -151,7 +155,7 @@ async function matvecCase(kernel, dtype, n, d) {
   const V = block(m, k);
   const Ybar = block(n, k);
   const options = (o) => ({ ...o, ...(y ? { y } : {}) });
-  const K = kernel.make(x, theta, options({ backend: 'cpu', dtype }));
+  const K = kernel.make(x, theta, options(on(dtype)));
   const vector = k === 1 && rand() < 0.5;
   const { y: Y, vjp } = await K.matvecWithVjp(vector ? V.getColumn(0) : V);
   const g = await vjp(vector ? Ybar.getColumn(0) : Ybar);
@@ -197,7 +201,7 @@ async function solveCase(kernel, dtype, n, d) {
   const Xbar = block(n, k);
   current.alpha = +alpha.toPrecision(3);
   current.k = k;
-  const K = kernel.make(x, theta, { backend: 'cpu', dtype });
+  const K = kernel.make(x, theta, on(dtype));
   const vector = k === 1 && rand() < 0.5;
   const { x: X, vjp } = await K.solveWithVjp(vector ? B.getColumn(0) : B, alpha, { rtol: dtype === 'float64' ? 1e-12 : 1e-6 });
   const g = await vjp(vector ? Xbar.getColumn(0) : Xbar);
@@ -313,7 +317,15 @@ async function hostileCase(n, d) {
   const theta = kernel.theta();
   if (kind === 'tiny-sigma') theta.sigma = 1e-150;
   if (kind === 'huge-sigma') theta.sigma = 1e150;
-  const K = kernel.make(x, theta, { backend: 'cpu', dtype: 'float64' });
+  const dtype = pick(['float64', 'float32']);
+  current.dtype = dtype;
+  let K;
+  try {
+    K = kernel.make(x, theta, on(dtype));
+  } catch (e) {
+    tally.honestErrors.push({ kind, kernel: kernel.name, label: 'construction', message: String(e?.message ?? e).slice(0, 160) });
+    return;
+  }
   const b = Float64Array.from({ length: n }, () => 2 * rand() - 1);
   const bar = kind === 'zero-cotangent' ? new Float64Array(n) : Float64Array.from({ length: n }, () => 2 * rand() - 1);
   const results = [];
@@ -351,7 +363,8 @@ for (let t = 0; t < cases; t++) {
     continue;
   }
   const kernel = pick(op === 'matvec' ? KERNELS : KERNELS.filter((k) => k.psd));
-  const dtype = op === 'matvec' || op === 'solve' ? pick(['float64', 'float64', 'float32']) : 'float64';
+  const drawn = op === 'matvec' || op === 'solve' ? pick(['float64', 'float64', 'float32']) : 'float64';
+  const dtype = backend === 'gpu' && (op === 'matvec' || op === 'solve') ? 'float32' : drawn;
   current = { t, op, kernel: kernel.name, dtype, n, d };
   tally.cases++;
   const t0 = performance.now();
