@@ -20,7 +20,7 @@
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import {
   cauchyKernel, gaussianKernel, gpNegativeLogMarginalLikelihood, kernelOperator, laplacianKernel, linearKernel, logdet,
-  maternKernel, mulberry32, Pm, polynomialKernel, shutdownCpuPool, Vi, Vj,
+  maternKernel, mulberry32, parameterDerivativeOperator, Pm, polynomialKernel, shutdownCpuPool, Vi, Vj,
 } from '../dist/index.js';
 
 const args = process.argv.slice(2);
@@ -133,13 +133,25 @@ async function checkPoints(what, G, p, lossAt, tol, other) {
   }
 }
 
-async function checkParams(kernel, theta, params, lossAt, tol) {
+/**
+ * Σ_c |w_c|ᵀ |∂K/∂θ| |v_c| (dense, float64): the scale of the terms whose sum is the θ-gradient of wᵀ K v. Where they
+ * cancel (a sum 3·10⁶ times smaller than this in a float32 solve), float32 products cannot give the gradient to 2e-3:
+ * the float32 check allows 8·ε₃₂ of this scale besides.
+ */
+async function termScale(K64, name, W, V) {
+  const D = await parameterDerivativeOperator(K64, name).toDense();
+  return dotAll(W.clone().abs(), D.abs().mmul(V.clone().abs()));
+}
+
+async function checkParams(kernel, theta, params, lossAt, tol, float32Terms) {
   const names = Object.keys(theta).filter((k) => !(kernel.fixed ?? []).includes(k));
   const got = Object.keys(params).sort().join(',');
   if (got !== names.slice().sort().join(',')) tally.bugs.push({ ...current, what: 'parameter names', claim: got, expected: names.join(',') });
   for (const name of names) {
     const fd = await difference((h) => lossAt({ ...theta, [name]: theta[name] + h }), 1e-3 * theta[name]);
-    record(`θ ${name}`, params[name], fd, Math.max(Math.abs(params[name]), Math.abs(fd.value)), tol);
+    const scale = Math.max(Math.abs(params[name]), Math.abs(fd.value));
+    const rounding = float32Terms ? 8 * 6e-8 * (await float32Terms(name)) : 0;
+    record(`θ ${name}`, params[name], fd, scale, tol + rounding / scale);
   }
 }
 
@@ -166,7 +178,8 @@ async function matvecCase(kernel, dtype, n, d) {
   record('value', dotAll(Ybar, asBlock(Y)), forward, Math.max(Math.abs(forward.value), normF(Ybar) * normF(V)), dtype === 'float64' ? 1e-12 : 1e-5);
   const U = block(m, k);
   await checkDirection('∂/∂v', asBlock(g.v), U, (h) => loss(x, y, theta, V.clone().add(U.clone().mul(h))), 1e-3, dtype === 'float64' ? 1e-10 : 1e-5);
-  await checkParams(kernel, theta, g.params, (t) => loss(x, y, t), tol);
+  const terms32 = dtype === 'float32' ? (name) => termScale(kernel.make(x, theta, { ...CPU64, ...(y ? { y } : {}) }), name, Ybar, V) : undefined;
+  await checkParams(kernel, theta, g.params, (t) => loss(x, y, t), tol, terms32);
   const twoRoles = !cross && !K.symmetric;
   if (cross || twoRoles) {
     if (!g.y) { tally.bugs.push({ ...current, what: 'missing g.y' }); return; }
@@ -214,7 +227,8 @@ async function solveCase(kernel, dtype, n, d) {
   await checkDirection('∂/∂b', asBlock(g.b), U, (h) => loss(x, theta, alpha, B.clone().add(U.clone().mul(h))), 1e-3, tol);
   const fdAlpha = await difference((h) => loss(x, theta, alpha + h), 1e-3 * alpha);
   record('∂/∂α', g.alpha, fdAlpha, Math.max(Math.abs(g.alpha), Math.abs(fdAlpha.value)), tol);
-  await checkParams(kernel, theta, g.params, (t) => loss(x, t, alpha), tol);
+  const terms32 = dtype === 'float32' ? (name) => termScale(kernel.make(x, theta, CPU64), name, asBlock(g.b), asBlock(X)) : undefined;
+  await checkParams(kernel, theta, g.params, (t) => loss(x, t, alpha), tol, terms32);
   const G = K.symmetric ? g.x : g.x.clone().add(g.y);
   await checkPoints('∂/∂x', G, x, (p) => loss(p, theta, alpha), tol);
 }
