@@ -7,7 +7,8 @@
  *   - the wanted eigenvalues, each within the bound its residual allows: |λ − λ*| ≤ ‖r‖_{B⁻¹} ≤ ‖r‖ / √μ_min(B)
  *     (+ rounding: 1e-9 of the spectrum's scale times √cond(B));
  *   - B-orthonormal vectors: |VᵀBV − I| ≤ 1e-8·√cond(B);
- *   - residuals it reports that are its true ones: ‖A v − λ B v‖ recomputed ≤ max(2·reported, reported + 10·(rounding:
+ *   - residuals it reports that are its true ones: ‖A v − λ B v‖ recomputed (with constraints Y, a quarter of the
+ *     cases: the problem on the B-orthogonal complement of span(Y), its residual without the part along B·Y) ≤ max(2·reported, reported + 10·(rounding:
  *     eps·(‖A‖ + |λ|·‖B‖)·‖v‖·√n));
  *   - every reported residual ≤ tol.
  * Results with `converged: false` are counted apart (honest), as are errors. Also: eigsh refuses M, Minv and the
@@ -99,6 +100,20 @@ for (let t = 0; t < cases; t++) {
     options.M = aslinearoperator(Matrix.diag(Array.from({ length: n }, (_, i) => 1 / (Math.abs(A.get(i, i)) + 1e-3 * scale))).to2DArray());
   }
   const X0 = Matrix.from1DArray(n, k, Array.from({ length: n * k }, () => rand() - 0.5));
+  // constraints Y (n×p) in a quarter of the cases: the problem on the B-orthogonal complement of span(Y)
+  const p = rand() < 0.25 && n > 5 * k + 4 ? intIn(1, 3) : 0;
+  const Y = p ? Matrix.from1DArray(n, p, Array.from({ length: n * p }, () => rand() - 0.5)) : undefined;
+  if (Y) options.Y = Y;
+  label.constraints = p;
+  if (Y) {
+    // a basis Z of {z : Yᵀ B z = 0}: the last n − p columns of the QR of [B Y, random n×(n − p)]
+    const full = new Matrix(n, n);
+    full.setSubMatrix(B.mmul(Y), 0, 0);
+    full.setSubMatrix(Matrix.from1DArray(n, n - p, Array.from({ length: n * (n - p) }, () => rand() - 0.5)), 0, p);
+    const Z = new QrDecomposition(full).orthogonalMatrix.subMatrix(0, n - 1, p, n - 1);
+    const sym = (M) => M.add(M.transpose()).div(2);
+    ref = reference(sym(Z.transpose().mmul(A).mmul(Z)), sym(Z.transpose().mmul(B).mmul(Z)));
+  }
   let r;
   try {
     r = await lobpcg(aslinearoperator(A.to2DArray()), X0, options);
@@ -112,14 +127,19 @@ for (let t = 0; t < cases; t++) {
     continue;
   }
   tally.converged++;
-  const want = (largest ? ref.slice(n - k) : ref.slice(0, k));
+  const want = (largest ? ref.slice(ref.length - k) : ref.slice(0, k));
   const got = Array.from(r.eigenvalues);
   const muMin = Math.min(...new EigenvalueDecomposition(B, { assumeSymmetric: true }).realEigenvalues);
   const V = r.eigenvectors;
   const G = V.transpose().mmul(B).mmul(V);
   let orth = 0;
   for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) orth = Math.max(orth, Math.abs(G.get(i, j) - (i === j ? 1 : 0)));
-  const R = A.mmul(V).sub(B.mmul(V).mmul(Matrix.diag(got)));
+  let R = A.mmul(V).sub(B.mmul(V).mmul(Matrix.diag(got)));
+  if (Y) {
+    // the residual of the problem on the B-orthogonal complement of span(Y): R − BY (YᵀBY)⁻¹ Yᵀ R
+    const BY = B.mmul(Y);
+    R = R.sub(BY.mmul(inverse(Y.transpose().mmul(BY))).mmul(Y.transpose().mmul(R)));
+  }
   const trueRes = Array.from({ length: k }, (_, j) => Math.hypot(...R.getColumn(j)));
   const rounding = 1e-9 * scale * Math.sqrt(condB);
   const normA = Math.max(...lamA.map(Math.abs));
@@ -137,6 +157,11 @@ for (let t = 0; t < cases; t++) {
     const floor = 2.2e-16 * (normA + Math.abs(g) * normB) * Math.hypot(...V.getColumn(i)) * Math.sqrt(n);
     if (!(trueRes[i] <= Math.max(2 * claimed, claimed + 10 * floor))) problems.push(`true residual ${trueRes[i].toExponential(2)} but reported ${claimed.toExponential(2)}`);
   });
+  if (Y) {
+    const C = Y.transpose().mmul(B).mmul(V);
+    const off = Math.max(...C.to1DArray().map(Math.abs)) / Math.max(...Y.transpose().mmul(B).to1DArray().map(Math.abs));
+    if (!(off <= 1e-8 * Math.sqrt(condB))) problems.push(`|Yᵀ B V| / |Yᵀ B| = ${off.toExponential(2)}: not B-orthogonal to the constraints`);
+  }
   tally.worst.orthonormality = Math.max(tally.worst.orthonormality, orth / (1e-8 * Math.sqrt(condB)));
   if (!(orth <= 1e-8 * Math.sqrt(condB))) problems.push(`|VᵀBV − I| = ${orth.toExponential(2)}`);
   if (problems.length) tally.wrong.push({ ...label, iterations: r.iterations, problems, want: want.map((v) => +v.toPrecision(8)), got: got.map((v) => +v.toPrecision(8)) });

@@ -82,7 +82,7 @@ export interface LobpcgResult {
   /** n×k, column i ↔ eigenvalues[i]; B-orthonormal for a generalized problem. */
   eigenvectors: Matrix;
   iterations: number;
-  /** Final ‖A x_i − λ_i B x_i‖, in the order of `eigenvalues`. */
+  /** Final ‖A x_i − λ_i B x_i‖ (with Y: without its part along B·Y, see `residuals`), in the order of `eigenvalues`. */
   residualNorms: Float64Array;
   /** All residual norms of the `wanted` pairs ≤ tol (scipy only warns otherwise; so do we not throw). */
   converged: boolean;
@@ -296,12 +296,28 @@ async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<Lobp
   const X = combine(basis.X, C, s.k);
   const BX = s.B ? combine(basis.BX, C, s.k) : X;
   const AX = combine(AB, C, s.k);
-  return finish(s, p, theta, X, residuals(AX, BX, theta).norms, 0);
+  return finish(s, p, theta, X, residuals(AX, BX, theta, Y).norms, 0);
 }
 
-/** R = A X − B X Λ and its column norms. */
-function residuals(AX: readonly Float64Array[], BX: readonly Float64Array[], lambda: Float64Array): { R: Float64Array[]; norms: Float64Array } {
+/**
+ * R = A X − B X Λ and its column norms; with constraints Y (B-orthonormal), R's part along B·Y removed:
+ * R ← R − BY (Yᵀ R), the residual of the problem on the B-orthogonal complement of span(Y), which is what is solved
+ * there (the same R where Y is invariant, e.g. eigenvectors found before; for any other Y the full R does not vanish
+ * at the solution, and the iteration could never report convergence).
+ */
+function residuals(AX: readonly Float64Array[], BX: readonly Float64Array[], lambda: Float64Array, Y?: BBlock): { R: Float64Array[]; norms: Float64Array } {
   const R = AX.map((ax, j) => Float64Array.from(ax, (v, t) => v - lambda[j]! * BX[j]![t]!));
+  if (Y && Y.X.length > 0) {
+    for (let pass = 0; pass < 2; pass++) {
+      for (const r of R) {
+        const c = Y.X.map((y) => dot(y, r));
+        Y.BX.forEach((by, i) => {
+          const ci = c[i]!;
+          for (let t = 0; t < r.length; t++) r[t]! -= ci * by[t]!;
+        });
+      }
+    }
+  }
   return { R, norms: Float64Array.from(R, (r) => norm(r)) };
 }
 
@@ -333,7 +349,7 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
   let best: { maxRes: number; lambda: Float64Array; X: Float64Array[]; res: Float64Array } = { maxRes: Infinity, lambda, X: X.X, res: new Float64Array(k) };
   let iterations = 0;
   for (;;) {
-    const { R, norms: res } = residuals(AX, X.BX, lambda);
+    const { R, norms: res } = residuals(AX, X.BX, lambda, Y);
     const maxRes = Math.max(...res.subarray(0, s.wanted)); // columns are in wanted-first order
     if (maxRes < best.maxRes) best = { maxRes, lambda, X: X.X, res };
     s.onProgress?.({ iteration: iterations, eigenvalues: Float64Array.from(lambda), residualNorms: res, elapsedMs: now() - start });

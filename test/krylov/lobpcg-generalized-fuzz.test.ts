@@ -89,6 +89,30 @@ describe('lobpcg, generalized: converged results are right (seeded fuzz slice)',
     }
   });
 
+  it('constraints Y that are not invariant: converges to the problem on the B-orthogonal complement of span(Y) (it never converged before)', async () => {
+    const rand = mulberry32(1617);
+    const n = 80;
+    const k = 2;
+    const A = withSpectrum(Array.from({ length: n }, (_, i) => i + 1), rand);
+    for (const withB of [false, true]) {
+      const B = withB ? withSpectrum(Array.from({ length: n }, (_, i) => 10 ** (i / (n - 1))), rand) : Matrix.eye(n);
+      const Y = Matrix.from1DArray(n, 2, Array.from({ length: 2 * n }, () => rand() - 0.5));
+      const X0 = Matrix.from1DArray(n, k, Array.from({ length: n * k }, () => rand() - 0.5));
+      const r = await lobpcg(A.to2DArray(), X0, { ...(withB ? { B: B.to2DArray() } : {}), Y, largest: false, tol: 1e-7, maxiter: 300 });
+      expect(r.converged, `B: ${withB}`).toBe(true);
+      // the reference: Z spans {z : Yᵀ B z = 0} (the last n − 2 columns of the QR of [B Y, random])
+      const full = new Matrix(n, n);
+      full.setSubMatrix(B.mmul(Y), 0, 0);
+      full.setSubMatrix(Matrix.from1DArray(n, n - 2, Array.from({ length: n * (n - 2) }, () => rand() - 0.5)), 0, 2);
+      const Z = new QrDecomposition(full).orthogonalMatrix.subMatrix(0, n - 1, 2, n - 1);
+      const sym = (M: Matrix) => M.add(M.transpose()).div(2);
+      const ref = generalizedEigenvalues(sym(Z.transpose().mmul(A).mmul(Z)), sym(Z.transpose().mmul(B).mmul(Z)));
+      r.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!) / ref[i]!, `B: ${withB}`).toBeLessThan(1e-9));
+      const YBV = Y.transpose().mmul(B).mmul(r.eigenvectors);
+      expect(Math.max(...YBV.to1DArray().map(Math.abs)), `B: ${withB}`).toBeLessThan(1e-10);
+    }
+  });
+
   it('eigsh refuses the generalized problem by name (M, Minv, mode buckling/cayley), never ignoring it', async () => {
     const S = withSpectrum(Array.from({ length: 20 }, (_, i) => i + 1), mulberry32(5)).to2DArray();
     for (const [key, value] of [['M', S], ['Minv', S], ['mode', 'buckling'], ['mode', 'cayley']] as const) {
