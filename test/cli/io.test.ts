@@ -82,8 +82,8 @@ describe('bad input files: file:line:column (or byte offset), exit 1, no output 
     ['inf.csv', '1,2\n3,1e400\n', (f) => `${f}:2:3: cell '1e400' is not a finite float64`],
     ['header-only.csv', 'x,y\n', (f) => `${f}: no data rows (only a header)`],
     ['empty.csv', '', (f) => `${f}: empty file`],
-    ['garbage.bin', garbage, (f) => `${f}: byte offset 0: binary content (invalid UTF-8 in the bytes from offset 0), not a CSV/text file`],
-    ['nul.csv', 'x,y\n1,2\u0000\n', (f) => `${f}: byte offset 7: binary content (a NUL byte), not a CSV/text file`],
+    ['garbage.bin', garbage, (f) => `${f}:1:5: binary content (invalid UTF-8), not a CSV/text file`],
+    ['nul.csv', 'x,y\n1,2\u0000\n', (f) => `${f}:2:4: binary content (a NUL byte at byte offset 7), not a CSV/text file`],
     ['truncated.npy', truncated, (f) => `${f}: byte offset 150: truncated: shape (5, 3) of '<f8' needs 120 bytes of data, the file has 22 after the header`],
     ['absurd.npy', absurd, (f) => `${f}: byte offset 248: truncated: shape (5000000000, 3000) of '<f8' needs 120000000000000 bytes of data, the file has 120 after the header`],
   ];

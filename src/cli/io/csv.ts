@@ -49,6 +49,9 @@ function unquote(s: string): string {
 }
 
 const isNumber = (s: string) => NUMBER.test(s);
+const NON_FINITE = /^[+-]?(?:nan|inf(?:inity)?)$/i;
+/** A header cell: text that is neither a number nor a NaN/Inf token. */
+const isName = (c: Cell) => c.text !== '' && !isNumber(c.text) && !NON_FINITE.test(c.text);
 
 /**
  * The first of , ; tab blanks that splits every sampled data line into the same number (> 1) of numeric
@@ -82,12 +85,15 @@ function* lines(file: string): Generator<{ text: string; number: number }> {
       const got = readSync(fd, buf, 0, CHUNK_BYTES, null);
       const bytes = buf.subarray(0, got);
       const nul = bytes.indexOf(0);
-      if (nul >= 0) throw new InputFileError(file, 'binary content (a NUL byte), not a CSV/text file', { offset: offset + nul });
+      if (nul >= 0) {
+        throw new InputFileError(file, `binary content (a NUL byte at byte offset ${offset + nul}), not a CSV/text file`, lineAndColumn(carry, bytes.subarray(0, nul), number));
+      }
       let text: string;
       try {
         text = carry + decoder.decode(bytes, { stream: got > 0 });
       } catch {
-        throw new InputFileError(file, `binary content (invalid UTF-8 in the bytes from offset ${offset}), not a CSV/text file`, { offset });
+        const bad = new TextDecoder('utf-8').decode(bytes).indexOf('\uFFFD');
+        throw new InputFileError(file, 'binary content (invalid UTF-8), not a CSV/text file', lineAndColumn(carry, bytes, number, bad));
       }
       offset += got;
       let start = 0;
@@ -102,6 +108,22 @@ function* lines(file: string): Generator<{ text: string; number: number }> {
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * The 1-based line and column of a bad byte: `before` (the text carried from earlier chunks, lines so far `number`)
+ * then `bytes` up to it (or its first `upTo` characters, decoded).
+ */
+function lineAndColumn(carry: string, bytes: Uint8Array, number: number, upTo = -1): { line: number; column: number } {
+  let prefix = carry + new TextDecoder('utf-8').decode(bytes);
+  if (upTo >= 0) prefix = prefix.slice(0, carry.length + upTo);
+  let line = number + 1;
+  let start = 0;
+  for (let nl = prefix.indexOf('\n'); nl >= 0; nl = prefix.indexOf('\n', start)) {
+    line++;
+    start = nl + 1;
+  }
+  return { line, column: prefix.length - start + 1 };
 }
 
 /** Growable Float64Array. */
@@ -150,10 +172,10 @@ export function readCsv(file: string): Table {
 function settleLayout(file: string, sample: readonly { text: string; number: number }[]): Layout {
   const delimiter = sniffDelimiter(sample.map((l) => l.text));
   const first = splitLine(sample[0]!.text, delimiter);
-  // a header: a first line with text over a numeric second line, or a lone line of text only
-  const header = sample.length > 1
-    ? first.some((c) => !isNumber(c.text)) && splitLine(sample[1]!.text, delimiter).every((c) => isNumber(c.text))
-    : first.every((c) => c.text !== '' && !isNumber(c.text));
+  // A header is a first line of names only (an empty one is refused below). A first line with a number or a NaN/Inf
+  // cell beside text is a data row with a bad cell, reported as such: taken for a header it would vanish from the data
+  // without a word. The second line need not be clean: its bad cell is then reported where it is, not as line 1.
+  const header = first.some(isName) && first.every((c) => c.text === '' || isName(c));
   if (header) {
     const empty = first.find((c) => c.text === '');
     if (empty) throw new InputFileError(file, 'empty column name in the header', { line: sample[0]!.number, column: empty.column });

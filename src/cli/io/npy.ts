@@ -3,9 +3,10 @@
  * byte-order-free integers and floats, 1-D (a column) or 2-D, C or Fortran order. Big-endian,
  * complex, object and structured dtypes are refused by name; a header whose shape needs more bytes
  * than the file holds, trailing bytes, NaN/±Inf values and integers beyond 2⁵³ are refused with
- * the byte offset.
+ * the byte offset. The file is read in chunks (memory: the float64 result plus one chunk), so files
+ * beyond Node's 2 GiB readFileSync limit are read too.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { InputFileError } from '../errors.js';
 import type { Table } from './table.js';
 
@@ -34,7 +35,34 @@ const KINDS: Record<string, Kind> = {
 
 interface Header { descr: string; fortran: boolean; shape: number[]; dataOffset: number }
 
-function parseHeader(file: string, bytes: Buffer): Header {
+/** The bytes of a file (read on demand) or of a buffer. */
+interface Source { readonly size: number; read(position: number, length: number): Buffer }
+
+function bufferSource(bytes: Buffer): Source {
+  return { size: bytes.length, read: (position, length) => bytes.subarray(position, Math.min(bytes.length, position + length)) };
+}
+
+function fileSource(fd: number): Source {
+  return {
+    size: fstatSync(fd).size,
+    read: (position, length) => {
+      const buf = Buffer.allocUnsafe(length);
+      let got = 0;
+      while (got < length) {
+        const n = readSync(fd, buf, got, length - got, position + got);
+        if (n === 0) break;
+        got += n;
+      }
+      return buf.subarray(0, got);
+    },
+  };
+}
+
+/** Elements per read of the data (8 MiB of float64). */
+const CHUNK_ELEMENTS = 1 << 20;
+
+function parseHeader(file: string, src: Source): Header {
+  const bytes = src.read(0, 12);
   if (!isNpy(bytes)) throw new InputFileError(file, 'not a .npy file (no \\x93NUMPY magic string)', { offset: 0 });
   if (bytes.length < 10) throw new InputFileError(file, 'truncated .npy header', { offset: bytes.length });
   const major = bytes[6]!;
@@ -43,10 +71,10 @@ function parseHeader(file: string, bytes: Buffer): Header {
   if (bytes.length < 8 + lenBytes) throw new InputFileError(file, 'truncated .npy header', { offset: bytes.length });
   const headerLen = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
   const start = 8 + lenBytes;
-  if (start + headerLen > bytes.length) {
-    throw new InputFileError(file, `truncated .npy header (it says ${headerLen} bytes, the file ends first)`, { offset: bytes.length });
+  if (start + headerLen > src.size) {
+    throw new InputFileError(file, `truncated .npy header (it says ${headerLen} bytes, the file ends first)`, { offset: src.size });
   }
-  const text = bytes.toString(major === 3 ? 'utf8' : 'latin1', start, start + headerLen);
+  const text = src.read(start, headerLen).toString(major === 3 ? 'utf8' : 'latin1');
   const descr = /'descr'\s*:\s*'([^']*)'/.exec(text)?.[1];
   const fortran = /'fortran_order'\s*:\s*(True|False)/.exec(text)?.[1];
   const shapeText = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)?.[1];
@@ -74,9 +102,19 @@ function kindOf(file: string, descr: string, offset: number): Kind {
   return kind;
 }
 
-/** Reads a numeric .npy file as an n×d table (a 1-D array is one column). */
-export function readNpy(file: string, bytes: Buffer = readFileSync(file)): Table {
-  const h = parseHeader(file, bytes);
+/** Reads a numeric .npy file as an n×d table (a 1-D array is one column); `bytes`: its content, already in memory. */
+export function readNpy(file: string, bytes?: Buffer): Table {
+  if (bytes) return decodeNpy(file, bufferSource(bytes));
+  const fd = openSync(file, 'r');
+  try {
+    return decodeNpy(file, fileSource(fd));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function decodeNpy(file: string, src: Source): Table {
+  const h = parseHeader(file, src);
   const kind = kindOf(file, h.descr, 8);
   if (h.shape.length === 0 || h.shape.length > 2) {
     throw new InputFileError(file, `a ${h.shape.length}-d array of shape (${h.shape.join(', ')}); a 1-d or 2-d array is needed`, { offset: 8 });
@@ -84,23 +122,34 @@ export function readNpy(file: string, bytes: Buffer = readFileSync(file)): Table
   const [rows, cols = 1] = h.shape as [number, number?];
   const count = rows * cols;
   const needed = count * kind.size;
-  const available = bytes.length - h.dataOffset;
+  const available = src.size - h.dataOffset;
   if (!Number.isSafeInteger(needed) || needed > available) {
-    throw new InputFileError(file, `truncated: shape (${h.shape.join(', ')}) of '${h.descr}' needs ${needed} bytes of data, the file has ${available} after the header`, { offset: bytes.length });
+    throw new InputFileError(file, `truncated: shape (${h.shape.join(', ')}) of '${h.descr}' needs ${needed} bytes of data, the file has ${available} after the header`, { offset: src.size });
   }
   if (needed < available) throw new InputFileError(file, `${available - needed} trailing bytes after the data of shape (${h.shape.join(', ')})`, { offset: h.dataOffset + needed });
   if (count === 0) throw new InputFileError(file, `an empty array of shape (${h.shape.join(', ')})`, { offset: 8 });
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const data = new Float64Array(count);
-  for (let k = 0; k < count; k++) {
-    const offset = h.dataOffset + k * kind.size;
-    const v = kind.read(view, offset);
-    if (!Number.isFinite(v)) throw new InputFileError(file, `${v} at element ${elementName(k, rows, cols, h.fortran)}`, { offset });
-    if (kind.integer64 && Math.abs(v) > Number.MAX_SAFE_INTEGER) {
-      throw new InputFileError(file, `integer beyond 2^53 at element ${elementName(k, rows, cols, h.fortran)} (not exact as float64)`, { offset });
+  let data: Float64Array;
+  try {
+    data = new Float64Array(count);
+  } catch {
+    throw new InputFileError(file, `shape (${h.shape.join(', ')}) needs ${count * 8} bytes as float64, more than one array of this process can hold`, { offset: 8 });
+  }
+  for (let k0 = 0; k0 < count; k0 += CHUNK_ELEMENTS) {
+    const m = Math.min(CHUNK_ELEMENTS, count - k0);
+    const chunk = src.read(h.dataOffset + k0 * kind.size, m * kind.size);
+    if (chunk.length < m * kind.size) throw new InputFileError(file, 'the file got shorter while it was read', { offset: h.dataOffset + k0 * kind.size + chunk.length });
+    const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    for (let t = 0; t < m; t++) {
+      const k = k0 + t;
+      const v = kind.read(view, t * kind.size);
+      const offset = h.dataOffset + k * kind.size;
+      if (!Number.isFinite(v)) throw new InputFileError(file, `${v} at element ${elementName(k, rows, cols, h.fortran)}`, { offset });
+      if (kind.integer64 && Math.abs(v) > Number.MAX_SAFE_INTEGER) {
+        throw new InputFileError(file, `integer beyond 2^53 at element ${elementName(k, rows, cols, h.fortran)} (not exact as float64)`, { offset });
+      }
+      // Fortran order stores column j contiguously: element k is (k mod rows, k div rows)
+      data[h.fortran ? (k % rows) * cols + Math.floor(k / rows) : k] = v;
     }
-    // Fortran order stores column j contiguously: element k is (k mod rows, k div rows)
-    data[h.fortran ? (k % rows) * cols + Math.floor(k / rows) : k] = v;
   }
   return { rows, cols, data };
 }
