@@ -502,6 +502,7 @@ export class ScaledOperator extends LinearOperator {
 
   override scale(c: number): LinearOperator {
     assertFiniteScalar(c, 'scale');
+    if (c === 1) return this;
     const folded = this.factor * c;
     return folded === 1 ? this.base : new ScaledOperator(this.base, folded);
   }
@@ -607,6 +608,7 @@ export class ShiftedOperator extends LinearOperator {
 
   override shift(alpha: number): LinearOperator {
     assertFiniteScalar(alpha, 'shift');
+    if (alpha === 0) return this;
     const folded = this.alpha + alpha;
     return folded === 0 ? this.base : new ShiftedOperator(this.base, folded);
   }
