@@ -87,7 +87,10 @@ function kernelLeaf(lib, rand, m, n, opts) {
   const dtype = gpu || rand() < 0.35 ? 'float32' : 'float64';
   const backend = gpu ? 'gpu' : 'cpu';
   const p = { sigma: pick(rand, [0.5, 0.75, 1, 1.5, 2]), nu: pick(rand, [0.5, 1.5, 2.5]), gamma: 0.5, coef0: 1, degree: 2, g: pick(rand, [0.25, 0.5, 1]) };
-  const base = { dtype, backend, ...(same ? {} : { y: py }) };
+  // the stored-K paths (packed where symmetric) as well as the symbolic ones
+  const denseCache = gpu ? undefined : pick(rand, [undefined, 'always', 'never']);
+  const base = { dtype, backend, ...(denseCache ? { denseCache } : {}), ...(same ? {} : { y: py }) };
+  const formulaOptions = { dtype, backend, ...(denseCache ? { denseCache } : {}) };
   let op;
   switch (kind) {
     case 'gaussian': op = lib.gaussianKernel(px, { ...base, sigma: p.sigma }); break;
@@ -97,15 +100,18 @@ function kernelLeaf(lib, rand, m, n, opts) {
     case 'polynomial': op = lib.polynomialKernel(px, { ...base, gamma: p.gamma, coef0: p.coef0, degree: p.degree }); break;
     case 'linear': op = lib.linearKernel(px, base); break;
     case 'string':
-      op = lib.kernelOperator('exp(-sqnorm2(x - y) / (2 * s^2))', { x: lib.Vi(px), y: lib.Vj(py), s: p.sigma }, { dtype, backend });
+      op = lib.kernelOperator('exp(-sqnorm2(x - y) / (2 * s^2))', { x: lib.Vi(px), y: lib.Vj(py), s: p.sigma }, formulaOptions);
       break;
-    default:
-      op = lib.kernelOperator(lib.Vi(px).sub(lib.Vj(py)).sqnorm2().mul(-p.g).exp(), { dtype, backend });
+    default: {
+      const F = lib.Vi(px).sub(lib.Vj(py)).sqnorm2().mul(-p.g).exp();
+      // aslinearoperator(F) is F's own operator: float64 on the default backend
+      op = dtype === 'float64' && !gpu && !denseCache && rand() < 0.5 ? lib.aslinearoperator(F) : lib.kernelOperator(F, formulaOptions);
+    }
   }
   const M = new Matrix(m, n);
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) M.set(i, j, kernelEntry(kind, px[i], py[j], p));
   return node(op, M, absMatrix(M), {
-    dtype, sym: same, fwd: true, tr: true, diag: m === n, gpu, label: `${kind}${same ? '' : '(x≠y)'}[${m}x${n} ${dtype}${gpu ? ' gpu' : ''}]`,
+    dtype, sym: same, fwd: true, tr: true, diag: m === n, gpu, label: `${kind}${same ? '' : '(x≠y)'}[${m}x${n} ${dtype}${gpu ? ' gpu' : ''}${denseCache ? ` ${denseCache}` : ''}]`,
   });
 }
 
@@ -481,7 +487,17 @@ class Checker {
         await this.run(`eigsh(${k}, ${JSON.stringify(options)})`, () => op.eigsh(k, options), (r) => {
           const got = Array.from(r.eigenvalues);
           const err = Math.max(...got.map((v, i) => Math.abs(v - want[i])));
-          return got.length === k && err <= tol ? undefined : `eigenvalues ${got.map((v) => v.toPrecision(8))}, want ${want.map((v) => v.toPrecision(8))}`;
+          if (!(got.length === k && err <= tol)) return `eigenvalues ${got.map((v) => v.toPrecision(8))}, want ${want.map((v) => v.toPrecision(8))}`;
+          // column i of the eigenvectors belongs to eigenvalue i: unit norm, ‖Mv − λv‖ within the tolerance
+          const V = r.eigenvectors;
+          if (!Matrix.isMatrix(V) || V.rows !== n || V.columns !== k) return `eigenvectors ${V?.rows}x${V?.columns}, expected ${n}x${k}`;
+          for (let c = 0; c < k; c++) {
+            const v = V.getColumn(c);
+            const res = matvecOf(M, v).map((s, i) => s - got[c] * v[i]);
+            const unit = Math.abs(Math.sqrt(dotp(v, v)) - 1);
+            if (!(Math.sqrt(dotp(res, res)) <= 10 * tol && unit <= 1e-6)) return `eigenvector ${c}: ‖Mv − λv‖ = ${Math.sqrt(dotp(res, res)).toExponential(2)}, |‖v‖ − 1| = ${unit.toExponential(1)}`;
+          }
+          return undefined;
         });
       }
       await this.solve(M, norm, f32);
@@ -505,6 +521,16 @@ class Checker {
     };
     // solve's default rtol is 1e-5 (scipy's cg): a returned x must meet it (with float32's rounding where products are float32)
     const limit = f32 ? 1e-4 : 2e-5;
+    if (this.rand() < 0.3) {
+      // a block of right-hand sides (given as a Matrix or number[][]) comes back as an n×2 Matrix, each column solved
+      const B = inputBlock(this.rand, n, 2);
+      await this.run(`solve(block, ${alpha.toPrecision(3)})`, () => this.t.op.solve(B.value, alpha), (X) => {
+        if (!Matrix.isMatrix(X) || X.rows !== n || X.columns !== 2) return `returned ${X?.constructor?.name} ${X?.rows}x${X?.columns}, expected an ${n}x2 Matrix`;
+        const R = shifted.mmul(X).sub(B.plain);
+        const worst = Math.max(...[0, 1].map((c) => Math.sqrt(dotp(R.getColumn(c), R.getColumn(c)) / dotp(B.plain.getColumn(c), B.plain.getColumn(c)))));
+        return worst <= limit ? undefined : `block solve: relative residual ${worst.toExponential(2)} > ${limit}`;
+      });
+    }
     await this.run(`solve(b, ${alpha.toPrecision(3)})`, () => this.t.op.solve(b, alpha), (x) => {
       const rel = residual(x);
       return rel <= limit ? undefined : `relative residual ${rel.toExponential(2)} > ${limit} (want x ≈ ${Array.from(denseSolve(shifted, Matrix.columnVector(b)).getColumn(0).slice(0, 3), (v) => v.toPrecision(6))}, got ${Array.from(x.slice(0, 3), (v) => v.toPrecision(6))})`;
