@@ -3,9 +3,9 @@
  * (square, rectangular, declared symmetric), diagonal, identity, zero, function operators (with and without rmatvec,
  * matvec- or matmat-only, declared symmetric), kernel operators (gaussian, laplacian, matern, cauchy, polynomial,
  * linear, a formula string, a builder formula; x = y and x ≠ y; float64 and float32; CPU, or the GPU with --gpu) —
- * combined by +, −, scalar ×, @, .T, shift(α), n-ary SumOperator/ProductOperator, Gram products BᵀB, B + Bᵀ and an
+ * combined by +, −, scalar ×, the product (dot), .T, shift(α), n-ary SumOperator/ProductOperator, Gram products BᵀB, B + Bᵀ and an
  * opaque aslinearoperator wrapper. Each tree is also built densely by an independent evaluator (ml-matrix on the
- * leaves' closed forms, never the library's toDense) and compared: matvec, rmatvec, matmat (k = 1, 3), rmatmat,
+ * leaves' closed forms, never the library's toDense) and compared: matvec, rmatvec, matmat (k = 1, 3, 5 or 13), rmatmat,
  * toDense, diagonal (where the operator knows it), the adjoint identity, dmmv, mm, the folding identities, symmetry
  * flags (a flag on a non-symmetric matrix is a wrong answer), dtype, shape errors, and on square trees eigsh and solve
  * (against the dense answer where symmetric; a refusal where not). A wrong answer returned as if right, or an
@@ -144,7 +144,7 @@ function leaf(lib, rand, m, n, opts) {
   const f = { dtype: 'float64', fwd: true, tr: true, gpu: false };
   switch (pick(rand, kinds)) {
     case 'dense': {
-      const M = randomMatrix(rand, m, n);
+      const M = randomMatrix(rand, m, n).mul(pick(rand, [1, 1, 1, 1e-20, 1e20]));
       const form = pick(rand, ['Matrix', 'array', 'rowmajor']);
       const op = form === 'Matrix' ? lib.aslinearoperator(M) : form === 'array' ? lib.aslinearoperator(M.to2DArray())
         : new lib.DenseOperator(Float64Array.from(M.to1DArray()), [m, n]);
@@ -271,14 +271,18 @@ const maxAbs = (a) => a.reduce((s, v) => Math.max(s, Math.abs(v)), 0);
 const dotp = (a, b) => a.reduce((s, v, i) => s + v * b[i], 0);
 const matrixNorm1 = (M) => Math.max(0, ...Array.from({ length: M.columns }, (_, j) => M.getColumn(j).reduce((s, v) => s + Math.abs(v), 0)));
 
+/** Inputs of unit size mostly; at times far outside float32's range (1e±30), which float32 products must scale around. */
+const magnitude = (rand) => pick(rand, [1, 1, 1, 1, 2 ** -100, 2 ** 100]);
+
 function inputVector(rand, n) {
-  const v = Array.from({ length: n }, () => f32(rand));
+  const c = magnitude(rand);
+  const v = Array.from({ length: n }, () => f32(rand) * c);
   const form = pick(rand, ['f64', 'f32', 'array']);
   return { value: form === 'f64' ? Float64Array.from(v) : form === 'f32' ? Float32Array.from(v) : v, plain: v };
 }
 
 function inputBlock(rand, n, k) {
-  const M = randomMatrix(rand, n, k);
+  const M = randomMatrix(rand, n, k).mul(magnitude(rand));
   return { value: rand() < 0.5 ? M : M.to2DArray(), plain: M };
 }
 
@@ -385,7 +389,8 @@ class Checker {
     const y = inputVector(this.rand, m);
     await this.run('matvec', () => op.matvec(x.value), (r) => closeVector(r, matvecOf(M, x.plain), matvecOf(abs, x.plain.map(Math.abs)), this.tol), noFwd);
     await this.run('rmatvec', () => op.rmatvec(y.value), (r) => closeVector(r, matvecOf(M.transpose(), y.plain), matvecOf(abs.transpose(), y.plain.map(Math.abs)), this.tol), noTr);
-    for (const k of [1, 3]) {
+    // 1 and 3 columns, and one wider block: past the fused columns of one pass (4) and of a packed pass (12)
+    for (const k of [1, 3, pick(this.rand, [5, 13])]) {
       const X = inputBlock(this.rand, n, k);
       const Y = inputBlock(this.rand, m, k);
       await this.run(`matmat k=${k}`, () => op.matmat(X.value), (r) => closeMatrix(r, M.mmul(X.plain), abs.mmul(absMatrix(X.plain)), this.tol), noFwd);
@@ -404,6 +409,12 @@ class Checker {
       const want = matvecOf(M.transpose(), matvecOf(M, v).map((s, i) => s + w[i]));
       const scale = matvecOf(abs.transpose(), matvecOf(abs, v.map(Math.abs)).map((s, i) => s + Math.abs(w[i])));
       await this.run('dmmv', () => this.lib.dmmv(op, v, w), (r) => closeVector(r, want, scale, 2 * this.tol));
+      // the block form, v and w given alike (both Matrix or both number[][])
+      const V = randomMatrix(this.rand, n, 2);
+      const W = randomMatrix(this.rand, m, 2);
+      const asArrays = this.rand() < 0.5;
+      await this.run('dmmv block', () => this.lib.dmmv(op, asArrays ? V.to2DArray() : V, asArrays ? W.to2DArray() : W), (r) => closeMatrix(
+        r, M.transpose().mmul(M.mmul(V).add(W)), abs.transpose().mmul(abs.mmul(absMatrix(V)).add(absMatrix(W))), 2 * this.tol));
       await this.run('mm', () => this.lib.mm(op), (r) => closeMatrix(r, M, abs, this.tol));
     }
     await this.diagonal();
@@ -550,14 +561,16 @@ class Checker {
 }
 
 /** Fuzzes `cases` trees from `seed`; `lib` is the library (dist/ or src/). Returns the tally. */
-export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.08, onCase } = {}) {
+export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.08, hugeShare = 0.1, onCase } = {}) {
   const rand = mulberry32(seed);
   const total = { cases: 0, gpuTrees: 0, largeTrees: 0, checks: 0, failures: [], refusals: 0, noConvergence: 0, gaps: [], byKind: {} };
   for (let c = 0; c < cases; c++) {
     const big = rand() < large;
-    const m = big ? 41 + Math.floor(rand() * 20) : dims(rand);
+    // a huge tree (rare) reaches the worker pool: kernel products of more than 2¹⁷ pairs
+    const huge = big && rand() < hugeShare;
+    const m = huge ? 370 + Math.floor(rand() * 40) : big ? 41 + Math.floor(rand() * 20) : dims(rand);
     const n = big || rand() < 0.5 ? m : dims(rand);
-    const depth = 1 + Math.floor(rand() * 5);
+    const depth = huge ? 1 + Math.floor(rand() * 2) : 1 + Math.floor(rand() * 5);
     let t;
     try {
       t = generate(lib, rand, m, n, depth, { gpu });

@@ -11,7 +11,7 @@ import { KernelOperator, assertDenseFits } from './kernel-operator.js';
 import { LinearOperator } from './linear-operator.js';
 import { optional, parseOptions, type OptionField } from './options.js';
 import type { BlockLike, VectorLike } from './types.js';
-import { describeValue, isVectorLike, toBlock, toVector } from './validate.js';
+import { describeValue, isBlockLike, toBlock, toVector } from './validate.js';
 
 /**
  * Kᵀ(K v + w) for K of shape n×m: v of length m (or an m×k block), w of length n (or n×k; omitted: 0). Two tiled passes
@@ -25,11 +25,11 @@ export async function dmmv(K: LinearOperator, v: VectorLike | BlockLike, w?: Vec
   if (!(K instanceof LinearOperator)) throw new TypeError(`dmmv: K must be a LinearOperator, got ${describeValue(K)}`);
   const [n, m] = K.shape;
   const A = K instanceof KernelOperator ? K.uncached() : K;
-  const vector = isVectorLike(v);
-  const V = vector ? new Block(toVector(v, m, 'dmmv (v)'), m, 1) : toBlock(v as BlockLike, m, 'dmmv (v)');
+  const vector = !isBlockLike(v);
+  const V = vector ? new Block(toVector(v as VectorLike, m, 'dmmv (v)'), m, 1) : toBlock(v as BlockLike, m, 'dmmv (v)');
   const U = Block.fromMatrix(await A.matmat(V.toMatrix())).clone();
   if (w !== undefined) {
-    if (vector !== isVectorLike(w)) throw new TypeError(`dmmv: w must be ${vector ? 'a vector' : 'a block'} like v, got ${describeValue(w)}`);
+    if (vector === isBlockLike(w)) throw new TypeError(`dmmv: w must be ${vector ? 'a vector' : 'a block'} like v, got ${describeValue(w)}`);
     const W = vector ? new Block(toVector(w as VectorLike, n, 'dmmv (w)'), n, 1) : toBlock(w as BlockLike, n, 'dmmv (w)');
     if (W.cols !== V.cols) throw new RangeError(`dmmv: w has ${W.cols} columns but v has ${V.cols}`);
     for (let t = 0; t < U.data.length; t++) U.data[t] = U.data[t]! + W.data[t]!;

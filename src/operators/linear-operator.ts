@@ -495,6 +495,8 @@ export class ScaledOperator extends LinearOperator {
     assertFiniteScalar(factor, 'ScaledOperator (factor)');
     const inner = base instanceof ScaledOperator ? base.base : base;
     const c = base instanceof ScaledOperator ? base.factor * factor : factor;
+    // folding c·(c'·A) into (c·c')·A must not overflow into an infinite factor (products of Infinity and NaN)
+    if (!Number.isFinite(c)) throw new RangeError(`ScaledOperator: the folded factor ${factor} · ${(base as ScaledOperator).factor} overflows to ${c}`);
     super(inner.shape, inner.dtype, { symmetric: inner.symmetric });
     this.base = inner;
     this.factor = c;
@@ -601,6 +603,7 @@ export class ShiftedOperator extends LinearOperator {
     }
     const inner = base instanceof ShiftedOperator ? base.base : base;
     const a = base instanceof ShiftedOperator ? base.alpha + alpha : alpha;
+    if (!Number.isFinite(a)) throw new RangeError(`ShiftedOperator: the folded shift ${(base as ShiftedOperator).alpha} + ${alpha} overflows to ${a}`);
     super(inner.shape, inner.dtype, { symmetric: inner.symmetric });
     this.base = inner;
     this.alpha = a;

@@ -44,6 +44,11 @@ export function isVectorLike(value: unknown): value is VectorLike {
   return value instanceof Float64Array || value instanceof Float32Array || Array.isArray(value);
 }
 
+/** A block-like value (an ml-matrix Matrix or a number[][]), as opposed to a vector: the first row is an array. */
+export function isBlockLike(value: unknown): value is BlockLike {
+  return Matrix.isMatrix(value) || (Array.isArray(value) && value.length > 0 && Array.isArray(value[0]));
+}
+
 /** Throws naming the first non-finite entry of `v` (index and value). */
 export function assertFiniteVector(v: ArrayLike<unknown>, what: string, noun = 'vector'): void {
   for (let i = 0; i < v.length; i++) {
