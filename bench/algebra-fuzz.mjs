@@ -50,7 +50,16 @@ function node(op, M, abs, f) {
   return { ...f, op, M, abs };
 }
 
-const KERNELS = ['gaussian', 'laplacian', 'matern', 'cauchy', 'polynomial', 'linear', 'string', 'builder'];
+const KERNELS = ['gaussian', 'laplacian', 'matern', 'cauchy', 'polynomial', 'linear', 'string', 'builder', 'descriptor'];
+
+/** kermac's descriptor distance (Σ|x_k − y_k|^innerP)^(1/outerP) and its epilogue. */
+function descriptorEntry(a, b, p) {
+  const s = a.reduce((acc, v, t) => acc + Math.abs(v - b[t]) ** p.innerP, 0);
+  const dist = s ** (1 / (p.outerP ?? p.innerP));
+  if (p.epilogue === 'laplace') return Math.exp(-dist / p.bandwidth);
+  if (p.epilogue === 'gaussian') return Math.exp(-(dist * dist) / (2 * p.bandwidth ** 2));
+  return dist;
+}
 
 /** r² and the kernel's closed form on float64 (the reference), for points given as number[][]. */
 function kernelEntry(kind, a, b, p) {
@@ -68,6 +77,7 @@ function kernelEntry(kind, a, b, p) {
     case 'cauchy': return 1 / (1 + r2 / p.sigma ** 2);
     case 'polynomial': return (p.gamma * ip + p.coef0) ** p.degree;
     case 'linear': return ip;
+    case 'descriptor': return descriptorEntry(a, b, p.descriptor);
     case 'matern': {
       const t = (Math.sqrt(2 * p.nu) * r) / p.sigma;
       const poly = p.nu === 0.5 ? 1 : p.nu === 1.5 ? 1 + t : 1 + t + (t * t) / 3;
@@ -86,7 +96,10 @@ function kernelLeaf(lib, rand, m, n, opts) {
   const gpu = opts.gpu && rand() < 0.5;
   const dtype = gpu || rand() < 0.35 ? 'float32' : 'float64';
   const backend = gpu ? 'gpu' : 'cpu';
-  const p = { sigma: pick(rand, [0.5, 0.75, 1, 1.5, 2]), nu: pick(rand, [0.5, 1.5, 2.5]), gamma: 0.5, coef0: 1, degree: 2, g: pick(rand, [0.25, 0.5, 1]) };
+  const p = {
+    sigma: pick(rand, [0.5, 0.75, 1, 1.5, 2]), nu: pick(rand, [0.5, 1.5, 2.5]), gamma: 0.5, coef0: 1, degree: 2, g: pick(rand, [0.25, 0.5, 1]),
+    descriptor: { innerP: pick(rand, [1, 2, 3]), outerP: pick(rand, [undefined, 1, 2]), epilogue: pick(rand, ['laplace', 'gaussian', 'none']), bandwidth: pick(rand, [0.5, 1, 2]) },
+  };
   // the stored-K paths (packed where symmetric) as well as the symbolic ones
   const denseCache = gpu ? undefined : pick(rand, [undefined, 'always', 'never']);
   const base = { dtype, backend, ...(denseCache ? { denseCache } : {}), ...(same ? {} : { y: py }) };
@@ -99,6 +112,13 @@ function kernelLeaf(lib, rand, m, n, opts) {
     case 'cauchy': op = lib.cauchyKernel(px, { ...base, sigma: p.sigma }); break;
     case 'polynomial': op = lib.polynomialKernel(px, { ...base, gamma: p.gamma, coef0: p.coef0, degree: p.degree }); break;
     case 'linear': op = lib.linearKernel(px, base); break;
+    case 'descriptor': {
+      const { outerP, ...rest } = p.descriptor;
+      // the points as row-major { data, rows, cols } (PointsLike's third form)
+      const flat = { data: Float64Array.from(px.flat()), rows: m, cols: d };
+      op = lib.kernelOperator(outerP === undefined ? rest : p.descriptor, rand() < 0.5 ? flat : px, base);
+      break;
+    }
     case 'string':
       op = lib.kernelOperator('exp(-sqnorm2(x - y) / (2 * s^2))', { x: lib.Vi(px), y: lib.Vj(py), s: p.sigma }, formulaOptions);
       break;
@@ -477,6 +497,27 @@ class Checker {
     await this.run('rmatvec length error', () => op.rmatvec(new Float64Array(m + 1)), undefined, new RegExp(`length ${m}.*${m + 1}`));
   }
 
+  /** cdist on its own points (the distance matrices of kermac and torch.cdist, through the same formula layer). */
+  async cdist(gpu) {
+    const [n, m, d] = [dims(this.rand), dims(this.rand), 1 + Math.floor(this.rand() * 3)];
+    const px = Array.from({ length: n }, () => Array.from({ length: d }, () => f32(this.rand)));
+    const same = this.rand() < 0.4;
+    const py = same ? px : Array.from({ length: m }, () => Array.from({ length: d }, () => f32(this.rand)));
+    const p = pick(this.rand, [1, 2, 3, 0.5]);
+    const skipEpilogue = this.rand() < 0.3;
+    const onGpu = gpu && this.rand() < 0.5;
+    const dtype = onGpu || this.rand() < 0.3 ? 'float32' : 'float64';
+    const want = new Matrix(px.length, py.length);
+    for (let i = 0; i < px.length; i++) {
+      for (let j = 0; j < py.length; j++) {
+        const sum = px[i].reduce((acc, v, t) => acc + Math.abs(v - py[j][t]) ** p, 0);
+        want.set(i, j, skipEpilogue ? sum : sum ** (1 / p));
+      }
+    }
+    const options = { p, skipEpilogue, dtype, backend: onGpu ? 'gpu' : 'cpu' };
+    await this.run(`cdist ${JSON.stringify(options)}`, () => this.lib.cdist(px, same ? undefined : py, options), (r) => closeMatrix(r, want, absMatrix(want), dtype === 'float32' ? F32_TOL : F64_TOL));
+  }
+
   /** eigsh and solve on a square tree: the dense answer where symmetric, a refusal where clearly not. */
   async solvers() {
     const { op, M, fwd } = this.t;
@@ -582,6 +623,7 @@ export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.
     await checker.structure();
     await checker.products();
     await checker.solvers();
+    if (c % 4 === 0) await checker.cdist(gpu);
     total.cases++;
     if (t.gpu) total.gpuTrees++;
     if (big) total.largeTrees++;
