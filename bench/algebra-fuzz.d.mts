@@ -5,7 +5,20 @@ export interface FuzzFailure {
   readonly detail: string;
   readonly label: string;
   readonly op: string;
+  /** ‖M‖₁ of a square tree where the solvers ran. */
+  readonly norm?: number;
+  readonly n: number;
+  /** The id of the known finding that explains it (in `known` only). */
+  readonly known?: string;
 }
+
+export interface KnownFinding {
+  readonly id: string;
+  readonly why: string;
+  matches(f: FuzzFailure): boolean;
+}
+
+export const KNOWN_FINDINGS: readonly KnownFinding[];
 
 export interface FuzzCounts {
   run: number;
@@ -19,6 +32,8 @@ export interface FuzzTally {
   largeTrees: number;
   checks: number;
   failures: FuzzFailure[];
+  /** Failures a known finding explains (reported, not fixed here). */
+  known: FuzzFailure[];
   refusals: number;
   noConvergence: number;
   gaps: string[];

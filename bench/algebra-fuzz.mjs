@@ -352,16 +352,38 @@ function relativeAsymmetry(M) {
   return scale > 0 ? worst / scale : 0;
 }
 
+/**
+ * Wrong answers found by this fuzz in modules that its owner does not fix here (reported instead): failures they explain
+ * are counted apart (`known`), so that anything new stands out. Each names the check and the scale where it happens.
+ */
+export const KNOWN_FINDINGS = [
+  {
+    id: 'lobpcg-absolute-tol',
+    why: "lobpcg's default tol n·√ε is absolute (scipy's): on an operator of norm ≪ 1 every column 'converges' at once, wrong eigenvalues reported as converged",
+    matches: (f) => f.check === 'lobpcg' && f.norm < 1e-3,
+  },
+  {
+    id: 'eigsh-absolute-floor',
+    why: "eigsh's convergence test est ≤ tol·max(ε^(2/3), |θ|) (ARPACK's dsconv) has an absolute floor: on an operator of norm ≪ ε^(2/3) ≈ 4e-11 the Ritz vectors come back loose (‖Av − λv‖/‖A‖ ≈ 1e-8 at ‖A‖ ≈ 1e-19, 1e-2 at 1e-99)",
+    matches: (f) => f.check.startsWith('eigsh') && f.detail.startsWith('eigenvector') && f.norm < 1e-9,
+  },
+];
+
 class Checker {
   constructor(lib, t, rand) {
     this.lib = lib;
     this.t = t;
     this.rand = rand;
-    this.tally = { checks: 0, failures: [], refusals: 0, noConvergence: 0, gaps: [], byKind: {} };
+    this.tally = { checks: 0, failures: [], known: [], refusals: 0, noConvergence: 0, gaps: [], byKind: {} };
+    /** ‖M‖₁ of a square tree, set by `solvers` (the scale the known findings depend on). */
+    this.norm = undefined;
   }
 
   fail(check, detail) {
-    this.tally.failures.push({ check, detail, label: this.t.label, op: String(this.t.op) });
+    const failure = { check, detail, label: this.t.label, op: String(this.t.op), norm: this.norm, n: this.t.M.rows };
+    const known = KNOWN_FINDINGS.find((k) => k.matches(failure));
+    if (known) this.tally.known.push({ ...failure, known: known.id });
+    else this.tally.failures.push(failure);
   }
 
   /** Runs one check: `expectError` (a regexp) when the product must be refused, else `verify(result)` says what is wrong. */
@@ -497,6 +519,44 @@ class Checker {
     await this.run('rmatvec length error', () => op.rmatvec(new Float64Array(m + 1)), undefined, new RegExp(`length ${m}.*${m + 1}`));
   }
 
+  /**
+   * The free solvers on a symmetric tree: cg on A + αI (positive definite), minres on A − sI (s between two
+   * eigenvalues: indefinite) and lobpcg for the largest eigenvalues; a convergence claim (info 0, converged) must hold
+   * against the dense matrix, whatever the solver's own recurrences say.
+   */
+  async krylov(M, norm, f32) {
+    const n = M.rows;
+    const values = symmetricEigenvalues(M);
+    const b = Array.from({ length: n }, () => uniform(this.rand, -1, 1));
+    const limit = f32 ? 1e-4 : 2e-5;
+    const relResidual = (x, s) => {
+      const r = matvecOf(M, x).map((v, i) => v + s * x[i] - b[i]);
+      return Math.sqrt(dotp(r, r) / dotp(b, b));
+    };
+    const alpha = -values[0] + 0.2 * (norm + 1);
+    await this.run('cg', () => this.lib.cg(this.t.op.shift(alpha), b), (r) =>
+      r.info !== 0 || relResidual(r.x, alpha) <= limit ? undefined : `info 0 at relative residual ${relResidual(r.x, alpha).toExponential(2)}`);
+    if (n >= 2) {
+      const i = Math.floor(this.rand() * (n - 1));
+      const s = (values[i] + values[i + 1]) / 2;
+      if (values[i + 1] - values[i] > 1e-3 * norm) {
+        await this.run('minres', () => this.lib.minres(this.t.op, b, { shift: s, maxiter: 20 * n }), (r) =>
+          r.info !== 0 || relResidual(r.x, -s) <= limit ? undefined : `info 0 at relative residual ${relResidual(r.x, -s).toExponential(2)} (istop ${r.istop})`);
+      }
+    }
+    const k = 1 + Math.floor(this.rand() * 2);
+    if (n >= 5 * k) {
+      const X = randomMatrix(this.rand, n, k);
+      const want = values.slice(-k);
+      const tol = (f32 ? 1e-3 : 1e-6) * norm;
+      await this.run('lobpcg', () => this.lib.lobpcg(this.t.op, X, { largest: true, maxiter: 200 }), (r) => {
+        if (!r.converged) return undefined; // not converged is said, not hidden
+        const err = Math.max(...Array.from(r.eigenvalues, (v, c) => Math.abs(v - want[c])));
+        return err <= tol ? undefined : `converged to ${Array.from(r.eigenvalues, (v) => v.toPrecision(8))}, want ${want.map((v) => v.toPrecision(8))}`;
+      });
+    }
+  }
+
   /** cdist on its own points (the distance matrices of kermac and torch.cdist, through the same formula layer). */
   async cdist(gpu) {
     const [n, m, d] = [dims(this.rand), dims(this.rand), 1 + Math.floor(this.rand() * 3)];
@@ -525,6 +585,7 @@ class Checker {
     if (n !== M.columns || !fwd) return;
     const asym = relativeAsymmetry(M);
     const norm = Math.max(matrixNorm1(M), 1e-300);
+    this.norm = norm;
     const f32 = this.t.dtype === 'float32';
     if (this.t.sym) {
       if (n >= 2) {
@@ -553,6 +614,7 @@ class Checker {
         });
       }
       await this.solve(M, norm, f32);
+      await this.krylov(M, norm, f32);
     } else if (asym > (f32 ? 1e-3 : 1e-6)) {
       await this.run('eigsh refuses asymmetric', () => op.eigsh(1), undefined, /not symmetric/);
       await this.run('solve refuses asymmetric', () => op.solve(new Float64Array(n).fill(1), 1), undefined, /not symmetric/);
@@ -604,7 +666,7 @@ class Checker {
 /** Fuzzes `cases` trees from `seed`; `lib` is the library (dist/ or src/). Returns the tally. */
 export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.08, hugeShare = 0.1, onCase } = {}) {
   const rand = mulberry32(seed);
-  const total = { cases: 0, gpuTrees: 0, largeTrees: 0, checks: 0, failures: [], refusals: 0, noConvergence: 0, gaps: [], byKind: {} };
+  const total = { cases: 0, gpuTrees: 0, largeTrees: 0, checks: 0, failures: [], known: [], refusals: 0, noConvergence: 0, gaps: [], byKind: {} };
   for (let c = 0; c < cases; c++) {
     const big = rand() < large;
     // a huge tree (rare) reaches the worker pool: kernel products of more than 2¹⁷ pairs
@@ -631,6 +693,7 @@ export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.
     total.refusals += checker.tally.refusals;
     total.noConvergence += checker.tally.noConvergence;
     total.failures.push(...checker.tally.failures.map((f) => ({ ...f, case: c })));
+    total.known.push(...checker.tally.known.map((f) => ({ ...f, case: c })));
     total.gaps.push(...checker.tally.gaps);
     for (const [kind, c] of Object.entries(checker.tally.byKind)) {
       const t = (total.byKind[kind] ??= { run: 0, refused: 0, noConvergence: 0 });
@@ -655,10 +718,14 @@ async function main() {
   });
   const byCheck = new Map();
   for (const f of tally.failures) byCheck.set(f.check, (byCheck.get(f.check) ?? 0) + 1);
-  console.log(`algebra fuzz: ${tally.cases} trees (${tally.gpuTrees} with GPU leaves, ${tally.largeTrees} of n > 40), ${tally.checks} checks, ${tally.failures.length} failures, ` +
+  console.log(`algebra fuzz: ${tally.cases} trees (${tally.gpuTrees} with GPU leaves, ${tally.largeTrees} of n > 40), ${tally.checks} checks, ${tally.failures.length} failures, ${tally.known.length} known findings, ` +
     `${tally.refusals} expected refusals, ${tally.noConvergence} NoConvergence, ${tally.gaps.length} unknown diagonals (${((performance.now() - started) / 1000).toFixed(1)} s)`);
   for (const [check, count] of byCheck) console.log(`  ${check}: ${count}`);
   for (const f of tally.failures.slice(0, Number(flag('show', 20)))) console.log(`\n[case ${f.case}] ${f.check}: ${f.detail}\n  tree: ${f.label}\n  op:   ${f.op.slice(0, 300)}`);
+  for (const k of KNOWN_FINDINGS) {
+    const hits = tally.known.filter((f) => f.known === k.id);
+    if (hits.length) console.log(`\nknown finding ${k.id} (${hits.length}): ${k.why}\n  e.g. [case ${hits[0].case}] ${hits[0].check}: ${hits[0].detail}\n  tree: ${hits[0].label}`);
+  }
   const gaps = [...new Set(tally.gaps.map((g) => g.replace(/\[.*?\]/g, '')))];
   if (gaps.length) console.log(`\nunknown diagonals (capability, not wrong answers): ${gaps.slice(0, 5).join('\n  ')}`);
   await lib.shutdownCpuPool();
