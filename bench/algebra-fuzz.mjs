@@ -128,6 +128,7 @@ function kernelLeaf(lib, rand, m, n, opts) {
       op = dtype === 'float64' && !gpu && !denseCache && rand() < 0.5 ? lib.aslinearoperator(F) : lib.kernelOperator(F, formulaOptions);
     }
   }
+  opts.kernels?.push(op);
   const M = new Matrix(m, n);
   for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) M.set(i, j, kernelEntry(kind, px[i], py[j], p));
   return node(op, M, absMatrix(M), {
@@ -298,12 +299,12 @@ function inputVector(rand, n) {
   const c = magnitude(rand);
   const v = Array.from({ length: n }, () => f32(rand) * c);
   const form = pick(rand, ['f64', 'f32', 'array']);
-  return { value: form === 'f64' ? Float64Array.from(v) : form === 'f32' ? Float32Array.from(v) : v, plain: v };
+  return { value: form === 'f64' ? Float64Array.from(v) : form === 'f32' ? Float32Array.from(v) : v.slice(), plain: v };
 }
 
 function inputBlock(rand, n, k) {
   const M = randomMatrix(rand, n, k).mul(magnitude(rand));
-  return { value: rand() < 0.5 ? M : M.to2DArray(), plain: M };
+  return { value: rand() < 0.5 ? M.clone() : M.to2DArray(), plain: M };
 }
 
 /** Compares a vector against the reference: ‖got − want‖∞ ≤ tol·‖|A||x|‖∞ (+ a floor for a zero scale). */
@@ -399,6 +400,7 @@ class Checker {
       if (expectError && expectError.test(String(error?.message))) {
         this.tally.refusals++;
         counts.refused++;
+        (counts.messages ??= new Set()).add(`${check.replace(/[ (].*/, '')}: ${String(error.message).replace(/<[^>]*>|[-\d.e+]+/g, '…').slice(0, 160)}`);
         return;
       }
       if (error?.name === 'CgNoConvergence' || error?.name === 'EigshNoConvergence') {
@@ -429,14 +431,20 @@ class Checker {
     const noTr = tr ? undefined : /rmatvec not available|neither/;
     const x = inputVector(this.rand, n);
     const y = inputVector(this.rand, m);
-    await this.run('matvec', () => op.matvec(x.value), (r) => closeVector(r, matvecOf(M, x.plain), matvecOf(abs, x.plain.map(Math.abs)), this.tol), noFwd);
-    await this.run('rmatvec', () => op.rmatvec(y.value), (r) => closeVector(r, matvecOf(M.transpose(), y.plain), matvecOf(abs.transpose(), y.plain.map(Math.abs)), this.tol), noTr);
+    // the caller's input must come back untouched (the products copy or read it, never write it)
+    const untouched = (input) => {
+      const now = Matrix.isMatrix(input.value) ? input.value.to1DArray() : Array.isArray(input.value) && Array.isArray(input.value[0]) ? input.value.flat() : Array.from(input.value);
+      const was = Matrix.isMatrix(input.plain) ? input.plain.to1DArray() : input.plain;
+      return now.every((v, i) => v === was[i]) ? undefined : 'the input was modified';
+    };
+    await this.run('matvec', () => op.matvec(x.value), (r) => closeVector(r, matvecOf(M, x.plain), matvecOf(abs, x.plain.map(Math.abs)), this.tol) ?? untouched(x), noFwd);
+    await this.run('rmatvec', () => op.rmatvec(y.value), (r) => closeVector(r, matvecOf(M.transpose(), y.plain), matvecOf(abs.transpose(), y.plain.map(Math.abs)), this.tol) ?? untouched(y), noTr);
     // 1 and 3 columns, and one wider block: past the fused columns of one pass (4) and of a packed pass (12)
     for (const k of [1, 3, pick(this.rand, [5, 13])]) {
       const X = inputBlock(this.rand, n, k);
       const Y = inputBlock(this.rand, m, k);
-      await this.run(`matmat k=${k}`, () => op.matmat(X.value), (r) => closeMatrix(r, M.mmul(X.plain), abs.mmul(absMatrix(X.plain)), this.tol), noFwd);
-      await this.run(`rmatmat k=${k}`, () => op.rmatmat(Y.value), (r) => closeMatrix(r, M.transpose().mmul(Y.plain), abs.transpose().mmul(absMatrix(Y.plain)), this.tol), noTr);
+      await this.run(`matmat k=${k}`, () => op.matmat(X.value), (r) => closeMatrix(r, M.mmul(X.plain), abs.mmul(absMatrix(X.plain)), this.tol) ?? untouched(X), noFwd);
+      await this.run(`rmatmat k=${k}`, () => op.rmatmat(Y.value), (r) => closeMatrix(r, M.transpose().mmul(Y.plain), abs.transpose().mmul(absMatrix(Y.plain)), this.tol) ?? untouched(Y), noTr);
     }
     await this.run('toDense', () => op.toDense(), (r) => closeMatrix(r, M, abs, this.tol), noFwd);
     if (fwd && tr) {
@@ -557,6 +565,17 @@ class Checker {
     }
   }
 
+  async afterDispose(kernels) {
+    const { op, M, abs, fwd } = this.t;
+    await this.run('dispose', async () => {
+      await op.dispose();
+      for (const K of kernels) if (this.rand() < 0.5) await K.dispose();
+    }, () => undefined);
+    if (!fwd) return;
+    const x = inputVector(this.rand, M.columns);
+    await this.run('matvec after dispose', () => op.matvec(x.value), (r) => closeVector(r, matvecOf(M, x.plain), matvecOf(abs, x.plain.map(Math.abs)), this.tol));
+  }
+
   /** cdist on its own points (the distance matrices of kermac and torch.cdist, through the same formula layer). */
   async cdist(gpu) {
     const [n, m, d] = [dims(this.rand), dims(this.rand), 1 + Math.floor(this.rand() * 3)];
@@ -645,10 +664,13 @@ class Checker {
         return worst <= limit ? undefined : `block solve: relative residual ${worst.toExponential(2)} > ${limit}`;
       });
     }
-    await this.run(`solve(b, ${alpha.toPrecision(3)})`, () => this.t.op.solve(b, alpha), (x) => {
+    // solve's own choices, or a named method or preconditioner: each must meet the residual or refuse by name
+    const choice = pick(this.rand, [undefined, undefined, { method: 'cholesky' }, { method: 'cg' }, { preconditioner: 'jacobi' }, { preconditioner: 'nystrom', preconditionerOptions: { rank: Math.max(1, Math.floor(n / 2)) } }, { preconditioner: 'pivoted-cholesky' }, { preconditioner: 'none' }]);
+    const refusal = /not known|needs|not supported|refus|cannot|requires|must|nothing to factor/i;
+    await this.run(`solve(b, ${alpha.toPrecision(3)}${choice ? `, ${JSON.stringify(choice)}` : ''})`, () => this.t.op.solve(b, alpha, choice), (x) => {
       const rel = residual(x);
       return rel <= limit ? undefined : `relative residual ${rel.toExponential(2)} > ${limit} (want x ≈ ${Array.from(denseSolve(shifted, Matrix.columnVector(b)).getColumn(0).slice(0, 3), (v) => v.toPrecision(6))}, got ${Array.from(x.slice(0, 3), (v) => v.toPrecision(6))})`;
-    });
+    }, choice ? refusal : undefined);
     // an indefinite A + αI: an answer may come back only with its residual met
     if (lmin < -1e-3 * norm && n >= 2) {
       const indefinite = -lmin / 2;
@@ -675,8 +697,9 @@ export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.
     const n = big || rand() < 0.5 ? m : dims(rand);
     const depth = huge ? 1 + Math.floor(rand() * 2) : 1 + Math.floor(rand() * 5);
     let t;
+    const kernels = [];
     try {
-      t = generate(lib, rand, m, n, depth, { gpu });
+      t = generate(lib, rand, m, n, depth, { gpu, kernels });
     } catch (error) {
       total.failures.push({ check: 'construction', detail: String(error?.stack ?? error).slice(0, 400), label: `case ${c}`, op: '' });
       continue;
@@ -684,6 +707,8 @@ export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.
     const checker = new Checker(lib, t, rand);
     await checker.structure();
     await checker.products();
+    // dispose() releases stored K and cached preconditioners: the operators must stay usable, with the same answers
+    if (rand() < 0.3) await checker.afterDispose(kernels);
     await checker.solvers();
     if (c % 4 === 0) await checker.cdist(gpu);
     total.cases++;
@@ -697,7 +722,8 @@ export async function fuzz(lib, { cases = 200, seed = 1, gpu = false, large = 0.
     total.gaps.push(...checker.tally.gaps);
     for (const [kind, c] of Object.entries(checker.tally.byKind)) {
       const t = (total.byKind[kind] ??= { run: 0, refused: 0, noConvergence: 0 });
-      for (const key of Object.keys(t)) t[key] += c[key];
+      for (const key of ['run', 'refused', 'noConvergence']) t[key] += c[key];
+      for (const m of c.messages ?? []) (t.messages ??= new Set()).add(m);
     }
     onCase?.(c, t, checker.tally);
   }
@@ -713,7 +739,7 @@ async function main() {
   const gpu = args.includes('--gpu');
   const started = performance.now();
   const tally = await fuzz(lib, {
-    cases: Number(flag('cases', 500)), seed: Number(flag('seed', 1)), gpu, large: Number(flag('large', 0.08)),
+    cases: Number(flag('cases', 500)), seed: Number(flag('seed', 1)), gpu, large: Number(flag('large', 0.08)), hugeShare: Number(flag('huge', 0.1)),
     onCase: args.includes('--verbose') ? (c, t, r) => console.log(`${c} ${t.label} ${r.failures.length ? 'FAIL' : 'ok'}`) : undefined,
   });
   const byCheck = new Map();
