@@ -552,6 +552,12 @@ class Checker {
           r.info !== 0 || relResidual(r.x, -s) <= limit ? undefined : `info 0 at relative residual ${relResidual(r.x, -s).toExponential(2)} (istop ${r.istop})`);
       }
     }
+    // stochastic Lanczos quadrature on A + αI: the estimate within its own error bar of the dense log-determinant
+    const logdetWant = values.reduce((acc, v) => acc + Math.log(v + alpha), 0);
+    await this.run('logdet', () => this.lib.logdet(this.t.op.shift(alpha), { seed: 7 }), (r) => {
+      const err = Math.abs(r.value - logdetWant);
+      return err <= 6 * r.stderr + 1e-6 * (Math.abs(logdetWant) + n) ? undefined : `logdet ${r.value} ± ${r.stderr}, dense ${logdetWant}`;
+    }, /not known|needs|not supported|must|positive definite/i);
     const k = 1 + Math.floor(this.rand() * 2);
     if (n >= 5 * k) {
       const X = randomMatrix(this.rand, n, k);
