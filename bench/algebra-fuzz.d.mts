@@ -49,6 +49,8 @@ export interface FuzzOptions {
   large?: number;
   /** The share of those with n in 370–410 (the worker pool). */
   hugeShare?: number;
+  /** The share of trees whose square leaves may be Jacobi or Nyström preconditioners. */
+  withPreconditioners?: number;
   onCase?: (c: number, tree: { label: string }, tally: { failures: FuzzFailure[] }) => void;
 }
 
