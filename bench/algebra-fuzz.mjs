@@ -473,6 +473,20 @@ class Checker {
       await this.run(`rmatmat k=${k}`, () => op.rmatmat(Y.value), (r) => closeMatrix(r, M.transpose().mmul(Y.plain), abs.transpose().mmul(absMatrix(Y.plain)), this.tol) ?? untouched(Y), noTr);
     }
     await this.run('toDense', () => op.toDense(), (r) => closeMatrix(r, M, abs, this.tol), noFwd);
+    // products in flight together (Promise.all), as a user's code may start them: no buffer shared between them
+    const xs = Array.from({ length: 4 }, () => inputVector(this.rand, n));
+    const Xs = Array.from({ length: 2 }, () => inputBlock(this.rand, n, 3));
+    await this.run('concurrent products', () => Promise.all([...xs.map((v) => op.matvec(v.value)), ...Xs.map((B) => op.matmat(B.value))]), (rs) => {
+      for (let t = 0; t < xs.length; t++) {
+        const why = closeVector(rs[t], matvecOf(M, xs[t].plain), matvecOf(abs, xs[t].plain.map(Math.abs)), this.tol);
+        if (why) return `matvec ${t} of ${xs.length + Xs.length} in flight: ${why}`;
+      }
+      for (let t = 0; t < Xs.length; t++) {
+        const why = closeMatrix(rs[xs.length + t], M.mmul(Xs[t].plain), abs.mmul(absMatrix(Xs[t].plain)), this.tol);
+        if (why) return `matmat ${t} in flight: ${why}`;
+      }
+      return undefined;
+    }, noFwd);
     if (fwd && tr) {
       await this.run('adjoint identity', async () => [await op.matvec(x.value), await op.rmatvec(y.value)], ([Ax, ATy]) => {
         const lhs = dotp(Ax, y.plain);
