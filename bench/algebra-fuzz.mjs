@@ -6,12 +6,18 @@
  * combined by +, −, scalar ×, the product (dot), .T, shift(α), n-ary SumOperator/ProductOperator, Gram products BᵀB, B + Bᵀ and an
  * opaque aslinearoperator wrapper. Each tree is also built densely by an independent evaluator (ml-matrix on the
  * leaves' closed forms, never the library's toDense) and compared: matvec, rmatvec, matmat (k = 1, 3, 5 or 13), rmatmat,
- * toDense, diagonal (where the operator knows it), the adjoint identity, dmmv, mm, the folding identities, symmetry
- * flags (a flag on a non-symmetric matrix is a wrong answer), dtype, shape errors, and on square trees eigsh and solve
- * (against the dense answer where symmetric; a refusal where not). A wrong answer returned as if right, or an
- * unexpected error, is a failure; an honest refusal (an operator without rmatvec, a NoConvergence) is counted apart.
+ * toDense, diagonal (where the operator knows it), the adjoint identity, dmmv (vector and block), mm, products in
+ * flight together, products after dispose(), inputs left untouched, the folding identities, symmetry flags (a flag on
+ * a non-symmetric matrix is a wrong answer), dtype, shape errors; on square trees eigsh (eigenvalues and vectors,
+ * which = LM/LA/SA/BE or sigma) and solve (vector and block, solve's methods and preconditioners) against the dense
+ * answer where symmetric, a refusal where not; cg, minres, lobpcg and logdet on symmetric trees; cdist. Jacobi and
+ * Nyström preconditioners join the leaves at times. A wrong answer returned as if right, or an unexpected error, is a
+ * failure; an honest refusal (an operator without rmatvec, a NoConvergence) is counted apart, and so are the known
+ * findings (KNOWN_FINDINGS: wrong answers reported to the owners of their modules).
  *
- *   npm run build && node bench/algebra-fuzz.mjs [--cases=N] [--seed=S] [--gpu] [--verbose]
+ *   npm run build && node bench/algebra-fuzz.mjs [--cases=N] [--seed=S] [--gpu] [--large=0.08] [--huge=0.1] [--verbose]
+ *   (--gpu: set EGL_PLATFORM=surfaceless for the llvmpipe adapter; --large: share of trees with n in 41–60, --huge: share
+ *   of those with n in 370–410, where kernel products run on the worker pool)
  *
  * The same generator runs in `npm test` (test/operators/algebra-fuzz.test.ts, on src/ instead of dist/).
  */
