@@ -390,17 +390,9 @@ function relativeAsymmetry(M) {
  * are counted apart (`known`), so that anything new stands out. Each names the check and the scale where it happens.
  */
 export const KNOWN_FINDINGS = [
-  {
-    id: 'lobpcg-absolute-tol',
-    why: "lobpcg's default tol n·√ε is absolute (scipy's): on an operator of norm ≪ 1 every column 'converges' at once, wrong eigenvalues reported as converged",
-    matches: (f) => f.check === 'lobpcg' && f.norm < 1e-3,
-  },
-  {
-    id: 'eigsh-absolute-floor',
-    why: "eigsh's convergence test est ≤ tol·max(ε^(2/3), |θ|) (ARPACK's dsconv) has an absolute floor: on an operator of norm ≪ ε^(2/3) ≈ 4e-11 the Ritz vectors come back loose (‖Av − λv‖/‖A‖ ≈ 1e-8 at ‖A‖ ≈ 1e-19, 1e-2 at 1e-99)",
-    matches: (f) => f.check.startsWith('eigsh') && f.detail.startsWith('eigenvector') && f.norm < 1e-9,
-  },
-];
+  // none open: lobpcg's absolute default tol and eigsh's absolute convergence floor (found here) were fixed — see
+  // scaleDefaultTol in src/krylov/lobpcg.ts and the convergence test in src/krylov/eigsh.ts
+]
 
 class Checker {
   constructor(lib, t, rand) {

@@ -296,7 +296,12 @@ async function thickRestartLanczos(
     const last = Y.length === size ? 0 : (size - 1) * size;
     const est = Float64Array.from(theta, (_, i) => Math.abs(beta * Y[last + i]!));
     const wanted = order.slice(0, k);
-    const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23, Math.abs(theta[i]!)));
+    // ARPACK's test est ≤ tol·max(ε^⅔, |θ|), with its floor relative to the operator's scale (the largest |θ|, a lower
+    // bound of ‖OP‖): an absolute ε^⅔ passed loose eigenvectors of a small operator (‖Av − λv‖/‖A‖ = 2.7e-8 at
+    // ‖A‖ ≈ 1e-19, up to 1e-2 at 1e-99, bench/algebra-fuzz.mjs) and asked more than rounding allows of a large one
+    let scale = 0;
+    for (let i = 0; i < theta.length; i++) scale = Math.max(scale, Math.abs(theta[i]!));
+    const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23 * scale, Math.abs(theta[i]!)));
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
   };
   // the final Ritz vectors: formed in place (the basis is not used again), views valid until the basis' release

@@ -43,7 +43,7 @@ export interface LobpcgOptions {
   Y?: BlockInput;
   /** Largest (default) or smallest eigenvalues. */
   largest?: boolean;
-  /** Residual-norm tolerance per column (default n·sqrt(eps) of the operator's dtype, scipy's). */
+  /** Residual-norm tolerance per column (default n·sqrt(eps) of the operator's dtype, scipy's, times the operator's size where it is below 1). */
   tol?: number;
   /** Iterations (default 20, scipy's). */
   maxiter?: number;
@@ -177,6 +177,8 @@ interface LobpcgSetup {
   Y: Float64Array[] | undefined;
   largest: boolean;
   tol: number;
+  /** `tol` is the default (scipy's n·√ε, absolute): `scaleDefaultTol` sizes it to the operator once it is seen. */
+  defaultTol: boolean;
   maxiter: number;
   /** Leading columns (wanted order) whose residuals decide convergence. */
   wanted: number;
@@ -199,7 +201,7 @@ function setupLobpcg(Ain: OperatorInput, Xin: BlockInput, options: unknown): Lob
   const tol = o.tol === undefined || o.tol === 0 ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol;
   if (o.wanted !== undefined && o.wanted > X.length) throw new RangeError(`${fn}: wanted (${o.wanted}) exceeds the block size k = ${X.length}`);
   return {
-    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, maxiter: o.maxiter, wanted: o.wanted ?? X.length, onProgress: o.onProgress as LobpcgOptions['onProgress'],
+    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: o.tol === undefined || o.tol === 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, onProgress: o.onProgress as LobpcgOptions['onProgress'],
   };
 }
 
@@ -282,6 +284,22 @@ function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array
   };
 }
 
+/**
+ * The default tolerance n·√ε (scipy's) is absolute: on an operator of norm ≪ 1 every residual is below it from the
+ * start, and the initial Ritz values came back as converged (DiagonalOperator((1..50)·1e-20), largest 2: [2.4e-19,
+ * 2.8e-19] where the answer is [4.9e-19, 5e-19], bench/algebra-fuzz.mjs). Scaled by the operator's size seen so far
+ * — the largest |θ| and ‖A x_i‖ of the first Rayleigh–Ritz, lower bounds of ‖A‖ — where that is below 1; unchanged
+ * (scipy's) from 1 up. A tolerance the caller gives is kept as given.
+ */
+function scaleDefaultTol(s: LobpcgSetup, theta: Float64Array, AX: readonly Float64Array[]): void {
+  if (!s.defaultTol) return;
+  let scale = 0;
+  for (const t of theta) scale = Math.max(scale, Math.abs(t));
+  for (const ax of AX) scale = Math.max(scale, norm(ax));
+  if (scale < 1) s.tol *= scale;
+  s.defaultTol = false;
+}
+
 /** scipy's rule for n − sizeY < 5k: too small for a block iteration; the dense problem on the complement of Y. */
 async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<LobpcgResult> {
   const I = Array.from({ length: s.n }, (_, j) => {
@@ -296,6 +314,7 @@ async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<Lobp
   const X = combine(basis.X, C, s.k);
   const BX = s.B ? combine(basis.BX, C, s.k) : X;
   const AX = combine(AB, C, s.k);
+  scaleDefaultTol(s, theta, AX);
   return finish(s, p, theta, X, residuals(AX, BX, theta, Y).norms, 0);
 }
 
@@ -338,6 +357,7 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
   const X0 = orthonormalize({ X: s.X, BX: await p.B(s.X) }, 1e-14);
   if (X0.X.length < k) throw new RangeError(`lobpcg: the initial block X has rank ${X0.X.length} < k = ${k} (after projecting off Y)`);
   let { X, AX, lambda } = await ritzOnSpan(s, p, X0.X, X0.BX); // the initial Rayleigh–Ritz, on span(X)
+  scaleDefaultTol(s, lambda, AX);
   // AX, BX, AP, BP are carried as linear combinations, never recomputed: with B they drift from B·X over many
   // iterations (B-orthonormality lost to 2e-7 after 342 iterations in bench/gen-eigen-fuzz.mjs). A claim of convergence
   // of the generalized problem is therefore checked on explicit products (`explicit`), restarting without P where it
