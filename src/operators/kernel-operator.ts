@@ -381,7 +381,25 @@ export class KernelOperator extends LinearOperator {
           dtype: this.dtype,
           symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
         });
+    if (this.dtype === 'float32') await this.refuseFloat32Overflow(columns, out);
     return Block.adoptColumns(out, this.shape[0]);
+  }
+
+  /**
+   * A float32 product with NaN or ±∞ where the float64 product (run here, on that path only) is finite: a value
+   * inside the formula left float32's range (exp(100), x² at |x| = 1e20). Refused with a RangeError naming the
+   * entry, never returned; where float64 is not finite either, the formula itself is, and the result stands.
+   */
+  private async refuseFloat32Overflow(columns: readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
+    if (out.every((col) => col.every(Number.isFinite))) return;
+    const [n, m] = this.shape;
+    const exact = await reduceKernel(this.formula.node, this.variables, n, m, columns, { dtype: 'float64' });
+    out.forEach((col, c) => col.forEach((v, i) => {
+      if (!Number.isFinite(v) && Number.isFinite(exact[c]![i]!)) {
+        throw new RangeError(`${this}: the float32 product is ${v} at row ${i}${out.length > 1 ? ` (column ${c})` : ''} where float64 gives ` +
+          `${exact[c]![i]}: a value inside the formula leaves float32's range (|v| ≤ ${FLOAT32_MAX}); use dtype 'float64' or rescale the inputs`);
+      }
+    }));
   }
 
   /** The cached dense K (evaluated by the generated code: about one product's cost), if the policy says so. */
@@ -488,7 +506,11 @@ export class KernelOperator extends LinearOperator {
   private fastGpuMatvec(x: VectorLike): Promise<Float64Array> | undefined {
     if (this.backend !== 'gpu' || (this.options.denseCache ?? 'never') !== 'never') return undefined;
     if (!(x instanceof Float64Array || x instanceof Float32Array)) return undefined;
-    return tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu, narrowWithSquares);
+    const y = tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu, narrowWithSquares);
+    return y?.then(async (v) => {
+      await this.refuseFloat32Overflow([Float64Array.from(x)], [v]);
+      return v;
+    });
   }
 
   protected override async _matmat(X: Block): Promise<Block> {
