@@ -219,7 +219,9 @@ export function walk(root, i, j, prec, flags) {
       case 'inv': { const r = 1 / a; return [r, e > 0 && Math.abs(a) <= e ? Infinity : image((t) => 1 / t, a, e, r) + 2 * rnd(r)]; }
       case 'sin': case 'cos': {
         const r = op === 'sin' ? Math.sin(a) : Math.cos(a);
-        return [r, Math.min(e, 2) + (Math.abs(a) + 8) * 4 * u + eta];
+        // the WASM range reduction is exact below 2^51 and NaN beyond (documented in cpu/wasm-math.ts): not compared
+        if (Math.abs(a) >= 2 ** 51) return [r, Infinity];
+        return [r, Math.min(e, 2) + 8 * u + eta];
       }
       case 'tanh': { const r = Math.tanh(a); return [r, image(Math.tanh, a, e, r) + 8 * rnd(r) + 2 * u * Math.min(1, Math.abs(a))]; }
       case 'sign': case 'step': {
