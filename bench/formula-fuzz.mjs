@@ -49,7 +49,7 @@ export class Rng {
 
 // ---------------------------------------------------------------- generation
 
-const CONSTS = [0.5, 2, 3, 0.25, 1.5, -1, -0.75, 1, 0, 10, 0.1, 1e-3];
+const CONSTS = [0.5, 2, 3, 0.25, 1.5, -1, -0.75, 1, 0, 10, 0.1, 1e-3, 1e21, -2.5e-7, 123456.789];
 
 /** A random case: sizes, bound variables and a scalar formula built from the builder. */
 export function generateCase(lib, seed, options = {}) {
@@ -58,7 +58,8 @@ export function generateCase(lib, seed, options = {}) {
   const d = options.d ?? (r < 0.82 ? rng.int(1, 5) : r < 0.92 ? 40 : r < 0.97 ? 70 : 300);
   const big = d > 5;
   const n = options.n ?? rng.int(2, big ? 4 : 7);
-  const m = options.m ?? (rng.chance(0.1) && !big ? rng.int(33, 70) : rng.int(2, big ? 9 : 19));
+  // past a lane group (16/32 columns) sometimes, and rarely past a float32 tile (512 columns)
+  const m = options.m ?? (big ? rng.int(2, 9) : rng.chance(0.02) ? rng.int(513, 600) : rng.chance(0.1) ? rng.int(33, 70) : rng.int(2, 19));
   const magnitude = rng.chance(0.8) ? 1 : rng.pick([1e-3, 1e3, 1e-12, 1e12, 1e-25, 1e25]);
   const pts = (rows, cols) => Array.from({ length: rows }, () => Array.from({ length: cols }, () => f32((rng.next() * 2 - 1) * magnitude)));
   const V = {
@@ -416,6 +417,14 @@ export async function checkCase(lib, c, backends, options = {}) {
   const p64 = compareProducts(K, E64, n, m, cols, got64, U64);
   push('cpu64', p64.worst <= 1, p64);
 
+  if (backends.operator && rng.chance(options.denseRate ?? 0.2)) {
+    // the operator's stored K (dense cache: 'dense' programs, packed when symmetric) against the same bound
+    const dtype = dense.big > F32_MAX / 4 || rng.chance(0.5) ? 'float64' : 'float32';
+    const y = await backends.operator(formula, cols[0], { dtype, denseCache: 'always' });
+    const r = compareProducts(K, dtype === 'float64' ? E64 : E32, n, m, [cols[0]], [y], dtype === 'float64' ? U64 : U32);
+    push(`dense${dtype === 'float64' ? 64 : 32}`, r.worst <= 1, r);
+  }
+
   const overflows32 = dense.big > F32_MAX / 4;
   if (overflows32) {
     // float32's range is left: the operator must refuse (or answer right), never NaN/±∞ silently
@@ -496,6 +505,11 @@ function gradCheck(lib, c, node, K, E64, rng) {
     // rounding of the walk itself (its float64 error bound), amplified by the step
     const noise = SAFETY * (E64[t] + U64 * Math.abs(K[t])) / (h / 4);
     if (!(Math.abs(a - b) <= 6 * Math.abs(b - q) + 8 * noise) || !Number.isFinite(a + b + q)) { kinks++; continue; }
+    // a corner (clamp, min, max, abs at a tie): the one-sided slopes differ by a jump that does not shrink with h
+    const f0 = evalAt(x0, t);
+    const jump = (s) => Math.abs((evalAt(x0 + s, t) - f0) / s - (f0 - evalAt(x0 - s, t)) / s);
+    const [j1, j4] = [jump(h), jump(h / 4)];
+    if (j4 > 0.5 * j1 && j4 > 16 * noise) { kinks++; continue; }
     const tol = 4 * Math.abs(b - q) + 16 * noise + 1e-9 * Math.abs(q);
     const ratio = Math.abs(g - q) / tol;
     if (!(ratio <= worst)) { worst = Number.isNaN(ratio) ? Infinity : ratio; detail = { entry: t, got: g, fd: q, tol, variable: v.name, component: k }; }
@@ -571,7 +585,7 @@ async function reductionChecks(lib, c, formula, K, E64, rng, backends, overflows
     const rowTol = (i) => { let e = 0; for (let j = 0; j < m; j++) e = Math.max(e, E[i * m + j]); return SAFETY * e; };
     try {
       const kk = Math.min(m, rng.int(1, 4));
-      const [mn, mx, idx, lse] = await Promise.all([formula.min(1, opts), formula.max(1, opts), formula.argKmin(kk, 1, opts), formula.logsumexp(1, undefined, opts)]);
+      const [mn, mx, idx, lse, mn0] = await Promise.all([formula.min(1, opts), formula.max(1, opts), formula.argKmin(kk, 1, opts), formula.logsumexp(1, undefined, opts), formula.min(0, opts)]);
       let worst = 0; let at = null;
       const note = (what, i, got, want, tol) => {
         const ratio = Math.abs(got - want) / (tol + 1e-300);
@@ -588,6 +602,12 @@ async function reductionChecks(lib, c, formula, K, E64, rng, backends, overflows
         const top = sorted[m - 1];
         const want = top + Math.log(row.reduce((s, x) => s + Math.exp(x - top), 0));
         note('logsumexp', i, lse[i], want, tol + SAFETY * (m + 4) * u * Math.max(1, Math.abs(want)));
+      }
+      for (let j = 0; j < m; j++) {
+        // axis 0: the formula with i and j exchanged (swapIJ) reduced over its new j
+        let want = Infinity; let tol = 0;
+        for (let i = 0; i < n; i++) { want = Math.min(want, K[i * m + j]); tol = Math.max(tol, SAFETY * E[i * m + j]); }
+        if (Number.isFinite(tol)) note('min axis 0', j, mn0[j], want, tol);
       }
       out.push([kind, worst <= 1, { worst, at, k: kk }]);
     } catch (e) {
@@ -610,9 +630,12 @@ async function main() {
   const verbose = args.includes('--verbose');
   const useGpu = args.includes('--gpu');
   const lib = await loadDist();
+  let products = 0;
   const backends = {
-    cpu: (node, slots, n, m, cols, dtype) => lib.reduceKernel(node, slots, n, m, cols, { dtype, parallel: false }),
+    // every third product on the worker pool (its row split), the others on the calling thread
+    cpu: (node, slots, n, m, cols, dtype) => lib.reduceKernel(node, slots, n, m, cols, { dtype, parallel: products++ % 3 === 0 }),
     operator32: (formula, b) => lib.kernelOperator(formula, { dtype: 'float32', backend: 'cpu' }).matvec(b),
+    operator: (formula, b, options) => lib.kernelOperator(formula, { backend: 'cpu', ...options }).matvec(b),
   };
   if (useGpu) backends.gpu = (node, slots, n, m, cols) => lib.gpuReduceKernel(node, slots, n, m, cols);
   const tally = {};
