@@ -455,7 +455,7 @@ export async function checkCase(lib, c, backends, options = {}) {
   if (options.grad !== false) push(...gradCheck(lib, c, node, K, E64, rng));
   push(...roundTrip(lib, c, node, K, E64, oracle));
   if (options.reductions !== false && rng.chance(options.reductionRate ?? 0.35)) {
-    for (const r of await reductionChecks(lib, c, formula, K, E64, rng, backends, overflows32)) push(...r);
+    for (const r of await reductionChecks(lib, c, formula, K, E64, E32, rng, backends, overflows32)) push(...r);
   }
   return { results, big: dense.big };
 }
@@ -571,13 +571,12 @@ function roundTrip(lib, c, node, K, E64, oracle) {
 }
 
 /** min / max / argKmin / logsumexp over axis 1 against brute force over K, on the CPU (float64, float32) and GPU. */
-async function reductionChecks(lib, c, formula, K, E64, rng, backends, overflows32) {
+async function reductionChecks(lib, c, formula, K, E64, E32, rng, backends, overflows32) {
   const { n, m } = c;
   const out = [];
   const targets = [['cpu', 'float64', E64, U64]];
   if (backends.gpu && rng.chance(0.5)) targets.push(['gpu', 'float32', null, U32]);
   else targets.push(['cpu', 'float32', null, U32]);
-  const E32 = denseWalk(formula.node, n, m).E32;
   for (const [backend, dtype, E0, u] of targets) {
     const E = E0 ?? E32;
     const opts = { backend, dtype };
@@ -655,6 +654,7 @@ async function main() {
     }
     const text = lib.formatNode(c.formula.node);
     let r;
+    const tc = Date.now();
     try {
       r = await checkCase(lib, c, backends);
     } catch (e) {
@@ -663,6 +663,7 @@ async function main() {
       continue;
     }
     if (r.skipped) { skipped++; continue; }
+    if (args.includes('--times')) console.log(`case ${t}: ${Date.now() - tc} ms n=${c.n} m=${c.m} d=${c.d}`);
     for (const { kind, ok, detail } of r.results) {
       count(kind, ok ? 'ok' : 'bad');
       if (detail?.unstable) unstable += detail.unstable;
