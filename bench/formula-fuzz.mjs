@@ -61,12 +61,17 @@ export function generateCase(lib, seed, options = {}) {
   // past a lane group (16/32 columns) sometimes, and rarely past a float32 tile (512 columns)
   const m = options.m ?? (big ? rng.int(2, 9) : rng.chance(0.02) ? rng.int(513, 600) : rng.chance(0.1) ? rng.int(33, 70) : rng.int(2, 19));
   const magnitude = rng.chance(0.8) ? 1 : rng.pick([1e-3, 1e3, 1e-12, 1e12, 1e-25, 1e25]);
+  // sometimes y = x and v = u (one point set): the symmetry check, the symmetric and packed product paths
+  const sameData = options.sameData ?? (!big && rng.chance(0.15));
   const pts = (rows, cols) => Array.from({ length: rows }, () => Array.from({ length: cols }, () => f32((rng.next() * 2 - 1) * magnitude)));
+  const xs = pts(n, d);
+  const us = pts(n, 1).map((row) => [f32(row[0] / magnitude)]);
+  const rowsJ = sameData ? n : m;
   const V = {
-    x: lib.Vi(pts(n, d), 'x'),
-    y: lib.Vj(pts(m, d), 'y'),
-    u: lib.Vi(pts(n, 1).map((row) => [f32(row[0] / magnitude)]), 'u'),
-    v: lib.Vj(pts(m, 1).map((row) => [f32(row[0] / magnitude)]), 'v'),
+    x: lib.Vi(xs, 'x'),
+    y: lib.Vj(sameData ? xs : pts(m, d), 'y'),
+    u: lib.Vi(us, 'u'),
+    v: lib.Vj(sameData ? us : pts(m, 1).map((row) => [f32(row[0] / magnitude)]), 'v'),
     p: lib.Pm(f32(rng.pick([0.5, 1.5, 2, 0.3, -0.7, 3])), 'p'),
     q: lib.Pm(Array.from({ length: d }, () => f32(rng.next() * 2 - 0.5)), 'q'),
     k: lib.Pm(rng.pick([2, 3, -1, 0.5]), 'k'),
@@ -81,7 +86,11 @@ export function generateCase(lib, seed, options = {}) {
     const tie = rng.pick([() => V.x.sub(V.y).sqnorm2().neg().exp(), () => V.u.mul(V.v), () => V.x.dot(V.y)])();
     formula = rng.chance(0.5) ? formula.mul(tie) : formula.add(tie);
   }
-  return { seed, n, m, d, magnitude, vars: V, formula };
+  // symmetric by construction; F.T's variables share their names and arrays with F's, so the round trip (one name,
+  // two variables) and the finite differences (one array, two variables) do not apply to it
+  const symmetrised = sameData && rng.chance(0.5);
+  if (symmetrised) formula = formula.add(formula.T);
+  return { seed, n, m: rowsJ, d, magnitude, vars: V, formula, sameData, symmetrised };
 }
 
 class Generator {
@@ -416,6 +425,24 @@ export async function checkCase(lib, c, backends, options = {}) {
   const got64 = await backends.cpu(node, slots, n, m, cols, 'float64');
   const p64 = compareProducts(K, E64, n, m, cols, got64, U64);
   push('cpu64', p64.worst <= 1, p64);
+  if (c.sameData && lib.isStructurallySymmetric(node)) {
+    // the check is sound by contract: a formula it calls symmetric has K_ij = K_ji (within both entries' bounds)
+    let worst = 0; let at = null;
+    for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) {
+      const tol = SAFETY * (E64[i * m + j] + E64[j * m + i]) + 1e-300;
+      const ratio = Math.abs(K[i * m + j] - K[j * m + i]) / tol;
+      if (Number.isFinite(tol) && !(ratio <= worst)) { worst = Number.isNaN(ratio) ? Infinity : ratio; at = { i, j, kij: K[i * m + j], kji: K[j * m + i] }; }
+    }
+    push('symmetry', worst <= 1, { worst, at });
+    // the symmetric product (each pair once, mirrored; ≤ 4 columns)
+    const two = cols.slice(0, 2);
+    const dtype = rng.chance(0.5) ? 'float64' : 'float32';
+    if (dtype === 'float64' || dense.big <= F32_MAX / 4) {
+      const sym = await backends.cpu(node, slots, n, m, two, dtype, { symmetric: true });
+      const r = compareProducts(K, dtype === 'float64' ? E64 : E32, n, m, two, sym, dtype === 'float64' ? U64 : U32);
+      push(`cpu${dtype === 'float64' ? 64 : 32}sym`, r.worst <= 1, r);
+    }
+  }
 
   if (backends.operator && rng.chance(options.denseRate ?? 0.2)) {
     // the operator's stored K (dense cache: 'dense' programs, packed when symmetric) against the same bound
@@ -452,8 +479,8 @@ export async function checkCase(lib, c, backends, options = {}) {
     }
   }
 
-  if (options.grad !== false) push(...gradCheck(lib, c, node, K, E64, rng));
-  push(...roundTrip(lib, c, node, K, E64, oracle));
+  if (options.grad !== false && !c.symmetrised) push(...gradCheck(lib, c, node, K, E64, rng));
+  if (!c.symmetrised) push(...roundTrip(lib, c, node, K, E64, oracle));
   if (options.reductions !== false && rng.chance(options.reductionRate ?? 0.35)) {
     for (const r of await reductionChecks(lib, c, formula, K, E64, E32, rng, backends, overflows32)) push(...r);
   }
@@ -632,7 +659,7 @@ async function main() {
   let products = 0;
   const backends = {
     // every third product on the worker pool (its row split), the others on the calling thread
-    cpu: (node, slots, n, m, cols, dtype) => lib.reduceKernel(node, slots, n, m, cols, { dtype, parallel: products++ % 3 === 0 }),
+    cpu: (node, slots, n, m, cols, dtype, extra) => lib.reduceKernel(node, slots, n, m, cols, { dtype, parallel: products++ % 3 === 0, ...extra }),
     operator32: (formula, b) => lib.kernelOperator(formula, { dtype: 'float32', backend: 'cpu' }).matvec(b),
     operator: (formula, b, options) => lib.kernelOperator(formula, { backend: 'cpu', ...options }).matvec(b),
   };
@@ -682,10 +709,10 @@ async function main() {
 async function loadDist() {
   const root = new URL('../dist/', import.meta.url);
   const mod = (p) => import(new URL(p, root).href);
-  const [index, formula, nodes, cpu, pool, gpu] = await Promise.all([
-    mod('index.js'), mod('formula/index.js'), mod('formula/nodes.js'), mod('cpu/reduce.js'), mod('cpu/pool.js'), mod('gpu/reduce.js'),
+  const [index, formula, nodes, cpu, pool, gpu, symmetry] = await Promise.all([
+    mod('index.js'), mod('formula/index.js'), mod('formula/nodes.js'), mod('cpu/reduce.js'), mod('cpu/pool.js'), mod('gpu/reduce.js'), mod('formula/symmetry.js'),
   ]);
-  return { ...formula, ...nodes, kernelOperator: index.kernelOperator, reduceKernel: cpu.reduceKernel, shutdownCpuPool: pool.shutdownCpuPool, gpuReduceKernel: gpu.gpuReduceKernel };
+  return { ...formula, ...nodes, isStructurallySymmetric: symmetry.isStructurallySymmetric, kernelOperator: index.kernelOperator, reduceKernel: cpu.reduceKernel, shutdownCpuPool: pool.shutdownCpuPool, gpuReduceKernel: gpu.gpuReduceKernel };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) await main();

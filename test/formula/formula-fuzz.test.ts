@@ -11,6 +11,7 @@ import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { partialDerivative } from '../../src/formula/derivative.js';
 import { parseFormula } from '../../src/formula/parse.js';
 import { formatNode } from '../../src/formula/print.js';
+import { isStructurallySymmetric } from '../../src/formula/symmetry.js';
 import * as nodes from '../../src/formula/nodes.js';
 import * as builder from '../../src/formula/builder.js';
 import { reduceKernel } from '../../src/cpu/reduce.js';
@@ -26,12 +27,13 @@ afterAll(async () => {
 
 const lib = {
   ...builder, ...nodes, collectVariables, formulaKey, rowCounts, evaluateDenseJs, partialDerivative, parseFormula, formatNode,
+  isStructurallySymmetric,
 };
 type Dtype = 'float32' | 'float64';
 type Node = Parameters<typeof reduceKernel>[0];
 type Slots = Parameters<typeof reduceKernel>[1];
-const cpu = (node: Node, slots: Slots, n: number, m: number, cols: Float64Array[], dtype: Dtype) =>
-  reduceKernel(node, slots, n, m, cols, { dtype, parallel: false });
+const cpu = (node: Node, slots: Slots, n: number, m: number, cols: Float64Array[], dtype: Dtype, extra?: object) =>
+  reduceKernel(node, slots, n, m, cols, { dtype, parallel: false, ...extra });
 const operator32 = (formula: builder.Formula, b: Float64Array) => kernelOperator(formula, { dtype: 'float32', backend: 'cpu' }).matvec(b);
 const operator = (formula: builder.Formula, b: Float64Array, options: object) => kernelOperator(formula, { backend: 'cpu', ...options }).matvec(b);
 
