@@ -132,7 +132,8 @@ class Generator {
     const any = () => (rng.chance(0.5) ? this.gen(dim, depth - 1) : this.gen(1, depth - 1)); // broadcast operand
     if (dim === 1 && this.d > 1 && rng.chance(0.35)) {
       const a = this.vector(depth - 1);
-      switch (rng.int(0, 4)) {
+      switch (rng.int(0, 5)) {
+        case 5: return a.add(this.scalar(depth - 1)).sum(); // a scalar broadcast inside a reduction
         case 0: return a.sqnorm2();
         case 1: return a.norm2();
         case 2: return a.sum();
