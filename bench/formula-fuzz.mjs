@@ -305,6 +305,7 @@ export function walk(root, i, j, prec, flags) {
         });
         es += a.v.length * mag * u + eta;
         if (n.op !== 'norm2') return { v: [s], e: [es] };
+        note([s]); // norm2's squared sum is an intermediate of every backend (it may leave float32's range alone)
         const r = Math.sqrt(s);
         return { v: [r], e: [Math.sqrt(s + es) - Math.sqrt(Math.max(0, s - es)) + 2 * (r * u + eta)] };
       }
