@@ -23,7 +23,7 @@
  * an argument within its error of 0, a division by an interval holding 0) is ill-conditioned: its row is skipped
  * and counted ("unstable"), never compared.
  *
- *   npm run build && node bench/formula-fuzz.mjs [--cases=N] [--seed=S] [--gpu] [--case=T] [--verbose]
+ *   npm run build && node bench/formula-fuzz.mjs [--cases=N] [--seed=S] [--gpu] [--case=T] [--verbose] [--times]
  */
 
 export const U64 = 2 ** -53;
