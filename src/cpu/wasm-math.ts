@@ -177,10 +177,13 @@ export function emitLog(lane: LaneType, dst: string, src: string, locals: LocalA
 
 /**
  * dst = sin(src) or cos(src). q = round(x·2/π) by the magic-number trick (its low bits give the
- * quadrant), r = x − q·π/2 with a three-part Cody–Waite split (accurate while |q| < 2^20, i.e.
- * |x| ≲ 1.6·10⁶; larger arguments lose digits), then the odd/even Taylor polynomials on
- * |r| ≤ π/4 (to r^15/r^16 for float64, r^9/r^8 for float32), selected and signed per quadrant:
+ * quadrant), r = x − q·π/2 with a three-part Cody–Waite split, then the odd/even Taylor polynomials
+ * on |r| ≤ π/4 (to r^15/r^16 for float64, r^9/r^8 for float32), selected and signed per quadrant:
  * sin x = (s, c, −s, −c)[q mod 4], cos x = sin(x + π/2), i.e. the same table at q + 1.
+ * The split is exact while |x| < SINCOS_FAST_LIMIT; a vector with a lane beyond it takes
+ * `emitSinCosWide` (float32 lanes: in float64). Beyond 2^51 (4.5·10¹⁵) the result is NaN: q·π/2
+ * can no longer be formed exactly, and an unbounded wrong value (1e115 for sin(1e25)) would pass
+ * for a number.
  */
 export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, src: string, locals: LocalAllocator): string[] {
   const L = lane;
@@ -189,6 +192,71 @@ export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, sr
   const split = f64
     ? [1.57079632673412561417e0, 6.07710050630396597660e-11, 2.02226624879595063154e-21]
     : [1.5703125, 4.837512969970703125e-4, 7.54978995489188216e-8];
+  const t = locals.v128();
+  const q = locals.v128();
+  const r = locals.v128();
+  const code = [
+    `(local.set ${t} (${L}.add (${L}.mul (local.get ${src}) ${splatConst(L, 2 / Math.PI)}) ${splatConst(L, magic)}))`,
+    `(local.set ${q} (${L}.sub (local.get ${t}) ${splatConst(L, magic)}))`,
+    `(local.set ${r} (${L}.sub (${L}.sub (${L}.sub (local.get ${src}) (${L}.mul (local.get ${q}) ${splatConst(L, split[0]!)})) (${L}.mul (local.get ${q}) ${splatConst(L, split[1]!)})) (${L}.mul (local.get ${q}) ${splatConst(L, split[2]!)})))`,
+    ...sinCosKernel(lane, which, dst, t, r, locals),
+  ];
+  const wide = f64 ? emitSinCosWide(which, dst, src, locals) : sinCosInFloat64(which, dst, src, locals);
+  return [...code, `(if (v128.any_true (${L}.gt (${L}.abs (local.get ${src})) ${splatConst(L, SINCOS_FAST_LIMIT[lane])})) (then`, ...wide, '))'];
+}
+
+/** |x| below which the three-part split of `emitSinCos` is exact (|q| < 2^20 for float64, 2^16 for float32). */
+const SINCOS_FAST_LIMIT: Readonly<Record<LaneType, number>> = { f64x2: 2 ** 20, f32x4: 2 ** 16 };
+
+/** π/2 in pieces of 26 significant bits (exact doubles): q·piece is exact for q of ≤ 27 bits. */
+const PIO2_26 = [1.5707963109016418, 1.5893254712295857e-8, 6.123233932053594e-17, 6.368317055225283e-25, 1.0828566716053562e-32, 2.316557719485773e-41];
+
+/**
+ * sin/cos of float64 lanes for |x| < 2^51: q = round(x·2/π) split as q = qh + ql (Veltkamp, 26 bits each) so that
+ * every product with a 26-bit piece of π/2 is exact, and the running remainder x − Σ is exact at each step (all
+ * terms are multiples of the current piece's ulp and the remainder is small); the remainder is then accurate to
+ * |q|·2^−160. The quadrant comes from q mod 4 (exact for |q| < 2^53). Lanes with |x| ≥ 2^51 (and ±∞) give NaN.
+ */
+function emitSinCosWide(which: 'sin' | 'cos', dst: string, src: string, locals: LocalAllocator): string[] {
+  const L = 'f64x2';
+  const q = locals.v128();
+  const qh = locals.v128();
+  const ql = locals.v128();
+  const r = locals.v128();
+  const t = locals.v128();
+  const code = [
+    `(local.set ${q} (f64x2.nearest (f64x2.mul (local.get ${src}) ${splatConst(L, 2 / Math.PI)})))`,
+    `(local.set ${t} (f64x2.mul (local.get ${q}) ${splatConst(L, 134217729)}))`, // 2^27 + 1
+    `(local.set ${qh} (f64x2.sub (local.get ${t}) (f64x2.sub (local.get ${t}) (local.get ${q}))))`,
+    `(local.set ${ql} (f64x2.sub (local.get ${q}) (local.get ${qh})))`,
+    `(local.set ${r} (local.get ${src}))`,
+  ];
+  for (const c of PIO2_26) {
+    for (const part of [qh, ql]) code.push(`(local.set ${r} (f64x2.sub (local.get ${r}) (f64x2.mul (local.get ${part}) ${splatConst(L, c)})))`);
+  }
+  // q mod 4 in [0, 4), into the low bits of t by the magic number
+  code.push(`(local.set ${t} (f64x2.add (f64x2.sub (local.get ${q}) (f64x2.mul (f64x2.floor (f64x2.mul (local.get ${q}) ${splatConst(L, 0.25)})) ${splatConst(L, 4)})) ${splatConst(L, 6755399441055744)}))`);
+  code.push(...sinCosKernel(L, which, dst, t, r, locals));
+  code.push(`(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'nan')} (local.get ${dst}) (v128.not (f64x2.lt (f64x2.abs (local.get ${src})) ${splatConst(L, 2 ** 51)}))))`);
+  return code;
+}
+
+/** sin/cos of float32 lanes beyond the float32 split's range: both halves in float64 by `emitSinCosWide`. */
+function sinCosInFloat64(which: 'sin' | 'cos', dst: string, src: string, locals: LocalAllocator): string[] {
+  const [lo, hi, dlo, dhi] = [locals.v128(), locals.v128(), locals.v128(), locals.v128()];
+  return [
+    `(local.set ${lo} (f64x2.promote_low_f32x4 (local.get ${src})))`,
+    `(local.set ${hi} (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get ${src}) (local.get ${src}))))`,
+    ...emitSinCosWide(which, dlo, lo, locals),
+    ...emitSinCosWide(which, dhi, hi, locals),
+    `(local.set ${dst} (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (f32x4.demote_f64x2_zero (local.get ${dlo})) (f32x4.demote_f64x2_zero (local.get ${dhi}))))`,
+  ];
+}
+
+/** The polynomials on the reduced r and the quadrant in the integer lanes of t (see `emitSinCos`). */
+function sinCosKernel(lane: LaneType, which: 'sin' | 'cos', dst: string, t: string, r: string, locals: LocalAllocator): string[] {
+  const L = lane;
+  const f64 = lane === 'f64x2';
   const sinTerms = f64
     ? [-1 / 6, 1 / 120, -1 / 5040, 1 / 362880, -1 / 39916800, 1 / 6227020800, -1 / 1307674368000]
     : [-1 / 6, 1 / 120, -1 / 5040, 1 / 362880];
@@ -198,17 +266,11 @@ export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, sr
   const int = f64 ? { and: 'v128.and', eq: 'i64x2.eq', add: 'i64x2.add', splat: (v: string) => `(i64x2.splat (i64.const ${v}))` }
     : { and: 'v128.and', eq: 'i32x4.eq', add: 'i32x4.add', splat: (v: string) => `(i32x4.splat (i32.const ${v}))` };
   const signBit = f64 ? '0x8000000000000000' : '0x80000000';
-  const t = locals.v128();
-  const q = locals.v128();
-  const r = locals.v128();
   const r2 = locals.v128();
   const sn = locals.v128();
   const cs = locals.v128();
   const quad = locals.v128();
-  const code = [
-    `(local.set ${t} (${L}.add (${L}.mul (local.get ${src}) ${splatConst(L, 2 / Math.PI)}) ${splatConst(L, magic)}))`,
-    `(local.set ${q} (${L}.sub (local.get ${t}) ${splatConst(L, magic)}))`,
-    `(local.set ${r} (${L}.sub (${L}.sub (${L}.sub (local.get ${src}) (${L}.mul (local.get ${q}) ${splatConst(L, split[0]!)})) (${L}.mul (local.get ${q}) ${splatConst(L, split[1]!)})) (${L}.mul (local.get ${q}) ${splatConst(L, split[2]!)})))`,
+  return [
     `(local.set ${r2} (${L}.mul (local.get ${r}) (local.get ${r})))`,
     `(local.set ${sn} (${L}.add (local.get ${r}) (${L}.mul (${L}.mul (local.get ${r}) (local.get ${r2})) ${horner(L, sinTerms, r2)})))`,
     `(local.set ${cs} (${L}.add ${splatConst(L, 1)} (${L}.mul (local.get ${r2}) ${horner(L, cosTerms, r2)})))`,
@@ -217,7 +279,6 @@ export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, sr
     `(local.set ${dst} (v128.bitselect (local.get ${cs}) (local.get ${sn}) (${int.eq} (${int.and} (local.get ${quad}) ${int.splat('1')}) ${int.splat('1')})))`,
     `(local.set ${dst} (v128.xor (local.get ${dst}) (${int.and} (${int.eq} (${int.and} (local.get ${quad}) ${int.splat('2')}) ${int.splat('2')}) ${int.splat(signBit)})))`,
   ];
-  return code;
 }
 
 /**

@@ -32,9 +32,15 @@ function constantVector(values: Float64Array, name: string): Node {
   return variable('p', name, Object.freeze({ data: values, rows: 1, cols: values.length }));
 }
 
-/** `g` as an adjoint of a node of dimension `dim`: a vector adjoint of a scalar node is summed (broadcast's adjoint). */
-function fitTo(g: Node, dim: number): Node {
-  return g.dim > 1 && dim === 1 ? reduce('sum', g) : g;
+/**
+ * `g`, the contribution of a node of dimension `parentDim` to a child of dimension `dim`, as the child's adjoint. A
+ * scalar child broadcast over a vector parent gets the sum of the parent's components: a vector `g` is summed, and a
+ * scalar `g` (standing for the constant vector g·1) counts parentDim times.
+ */
+function fitTo(g: Node, dim: number, parentDim: number): Node {
+  if (dim !== 1) return g;
+  if (g.dim > 1) return reduce('sum', g);
+  return parentDim > 1 ? mul(g, parentDim) : g;
 }
 
 /** The nodes of `root` in post-order (children first), each once. */
@@ -171,7 +177,7 @@ export function gradients(root: Node, targets: readonly VarNode[], seed: Node = 
     if (g === undefined || n.op === 'var') continue;
     for (const [child, contribution] of localRule(n, g)) {
       if (!live.has(child)) continue;
-      adjoint.set(child, add(adjoint.get(child), fitTo(contribution, child.dim))!);
+      adjoint.set(child, add(adjoint.get(child), fitTo(contribution, child.dim, n.dim))!);
     }
   }
   return new Map(targets.map((v) => [v, adjoint.get(v) && broadcastTo(adjoint.get(v)!, v.dim)]));

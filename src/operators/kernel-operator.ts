@@ -9,7 +9,7 @@ import { Block } from './block.js';
 import type { Node } from '../formula/ast.js';
 import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
 import { Formula } from '../formula/builder.js';
-import { evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
+import { compileScalarJs, evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
 import { isStructurallySymmetric } from '../formula/symmetry.js';
 import { registerFormulaOperator } from '../formula/operator-hook.js';
@@ -127,6 +127,9 @@ export const KERNEL_OPERATOR_SPEC = {
 
 /** float32's largest finite value. */
 export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** Non-finite entries of a float32 product recomputed in float64 before it is refused or let stand. */
+const FLOAT32_CHECKED_ROWS = 8;
 
 /**
  * Where a new operator's products run and in what precision: its own choice, else the global setting
@@ -381,7 +384,34 @@ export class KernelOperator extends LinearOperator {
           dtype: this.dtype,
           symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
         });
+    if (this.dtype === 'float32') await this.refuseFloat32Overflow(columns, out);
     return Block.adoptColumns(out, this.shape[0]);
+  }
+
+  /**
+   * A float32 product with NaN or ±∞ where the float64 one is finite: a value inside the formula left float32's
+   * range (exp(100), x² at |x| = 1e20). Refused with a RangeError naming the entry, never returned. The first
+   * FLOAT32_CHECKED_ROWS such entries are recomputed in float64 by the JS twin (O(m) each, on this path only); where
+   * all of them are non-finite in float64 too, the formula itself is, and the result stands.
+   */
+  private async refuseFloat32Overflow(columns: readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
+    if (out.every((col) => col.every(Number.isFinite))) return;
+    const m = this.shape[1];
+    const k = compileScalarJs(this.formula.node);
+    let checked = 0;
+    for (let c = 0; c < out.length && checked < FLOAT32_CHECKED_ROWS; c++) {
+      const col = out[c]!;
+      for (let i = 0; i < col.length && checked < FLOAT32_CHECKED_ROWS; i++) {
+        if (Number.isFinite(col[i]!)) continue;
+        checked++;
+        let exact = 0;
+        for (let j = 0; j < m; j++) exact += k(i, j) * columns[c]![j]!;
+        if (Number.isFinite(exact)) {
+          throw new RangeError(`${this}: the float32 product is ${col[i]} at row ${i}${out.length > 1 ? ` (column ${c})` : ''} where float64 gives ` +
+            `${exact}: a value inside the formula leaves float32's range (|v| ≤ ${FLOAT32_MAX}); use dtype 'float64' or rescale the inputs`);
+        }
+      }
+    }
   }
 
   /** The cached dense K (evaluated by the generated code: about one product's cost), if the policy says so. */
@@ -488,7 +518,11 @@ export class KernelOperator extends LinearOperator {
   private fastGpuMatvec(x: VectorLike): Promise<Float64Array> | undefined {
     if (this.backend !== 'gpu' || (this.options.denseCache ?? 'never') !== 'never') return undefined;
     if (!(x instanceof Float64Array || x instanceof Float32Array)) return undefined;
-    return tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu, narrowWithSquares);
+    const y = tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu, narrowWithSquares);
+    return y?.then(async (v) => {
+      await this.refuseFloat32Overflow([Float64Array.from(x)], [v]);
+      return v;
+    });
   }
 
   protected override async _matmat(X: Block): Promise<Block> {

@@ -46,17 +46,53 @@ function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): 
     assertFloat32Range(collectVariables(spec.formula), `Formula.${spec.kind}`);
     if (spec.weight) assertFloat32Range(collectVariables(spec.weight), `Formula.${spec.kind}`);
   }
-  if (backend === 'gpu') {
-    return {
+  const cpu64: Engine = {
+    rows, reduced,
+    kmin: (node, k) => reduceKmin(node, collectVariables(node), rows, reduced, k, { dtype: 'float64' }),
+    sums: (node, columns) => reduceKernel(node, collectVariables(node), rows, reduced, columns, { dtype: 'float64' }),
+  };
+  if (dtype === 'float64') return cpu64;
+  return refusingFloat32Overflow(`Formula.${spec.kind}`, backend === 'gpu'
+    ? {
       rows, reduced,
       kmin: (node, k) => gpuReduceKmin(node, collectVariables(node), rows, reduced, k),
       sums: (node, columns) => gpuReduceKernel(node, collectVariables(node), rows, reduced, columns),
-    };
-  }
+    }
+    : {
+      rows, reduced,
+      kmin: (node, k) => reduceKmin(node, collectVariables(node), rows, reduced, k, { dtype }),
+      sums: (node, columns) => reduceKernel(node, collectVariables(node), rows, reduced, columns, { dtype }),
+    }, cpu64);
+}
+
+/**
+ * A float32 engine whose results are refused (RangeError naming the row) where they are NaN or ±∞ and the float64
+ * CPU programs, run on that path only, give a finite value: a value inside the formula left float32's range.
+ */
+function refusingFloat32Overflow(fn: string, f32: Engine, f64: Engine): Engine {
+  const check = (got: Float64Array, exact: Float64Array, width: number): void => {
+    got.forEach((v, t) => {
+      if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) {
+        throw new RangeError(`${fn}: the float32 result is ${v} at row ${Math.floor(t / width)} where float64 gives ${exact[t]}: ` +
+          `a value inside the formula leaves float32's range (|v| ≤ 3.4028234663852886e+38); use dtype 'float64' or rescale the inputs`);
+      }
+    });
+  };
   return {
-    rows, reduced,
-    kmin: (node, k) => reduceKmin(node, collectVariables(node), rows, reduced, k, { dtype }),
-    sums: (node, columns) => reduceKernel(node, collectVariables(node), rows, reduced, columns, { dtype }),
+    rows: f32.rows, reduced: f32.reduced,
+    async kmin(node, k) {
+      const r = await f32.kmin(node, k);
+      if (!r.values.every(Number.isFinite)) check(r.values, (await f64.kmin(node, k)).values, k);
+      return r;
+    },
+    async sums(node, columns) {
+      const out = await f32.sums(node, columns);
+      if (!out.every((col) => col.every(Number.isFinite))) {
+        const exact = await f64.sums(node, columns);
+        out.forEach((col, c) => check(col, exact[c]!, 1));
+      }
+      return out;
+    },
   };
 }
 
