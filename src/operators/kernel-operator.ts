@@ -131,6 +131,12 @@ export const FLOAT32_MAX = 3.4028234663852886e38;
 /** Non-finite entries of a float32 product recomputed in float64 before it is refused or let stand. */
 const FLOAT32_CHECKED_ROWS = 8;
 
+/** Whether every entry is finite: a plain loop (a callback per entry cost ≈ 5 ns, 0.3 ms of a 1.4 ms GPU product at 65,536). */
+export function allFinite(a: Float64Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
 /**
  * Where a new operator's products run and in what precision: its own choice, else the global setting
  * ('auto': see KernelOperatorOptions.backend); float64 on the CPU and float32 on the GPU unless given.
@@ -384,7 +390,7 @@ export class KernelOperator extends LinearOperator {
           dtype: this.dtype,
           symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
         });
-    if (this.dtype === 'float32') await this.refuseFloat32Overflow(columns, out);
+    if (this.dtype === 'float32') await this.refuseFloat32Overflow(() => columns, out);
     return Block.adoptColumns(out, this.shape[0]);
   }
 
@@ -394,8 +400,9 @@ export class KernelOperator extends LinearOperator {
    * FLOAT32_CHECKED_ROWS such entries are recomputed in float64 by the JS twin (O(m) each, on this path only); where
    * all of them are non-finite in float64 too, the formula itself is, and the result stands.
    */
-  private async refuseFloat32Overflow(columns: readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
-    if (out.every((col) => col.every(Number.isFinite))) return;
+  private async refuseFloat32Overflow(columnsOf: () => readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
+    if (out.every(allFinite)) return;
+    const columns = columnsOf();
     const m = this.shape[1];
     const k = compileScalarJs(this.formula.node);
     let checked = 0;
@@ -520,7 +527,7 @@ export class KernelOperator extends LinearOperator {
     if (!(x instanceof Float64Array || x instanceof Float32Array)) return undefined;
     const y = tryGpuMatvec(this.formula.node, this.shape[0], this.shape[1], x, this.options.gpu, narrowWithSquares);
     return y?.then(async (v) => {
-      await this.refuseFloat32Overflow([Float64Array.from(x)], [v]);
+      await this.refuseFloat32Overflow(() => [Float64Array.from(x)], [v]);
       return v;
     });
   }

@@ -20,7 +20,7 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { assertFloat32Range, resolvePlacement } from './kernel-operator.js';
+import { allFinite, assertFloat32Range, resolvePlacement } from './kernel-operator.js';
 
 const REDUCTION_SPEC = {
   backend: optional(oneOf('auto', 'cpu', 'gpu')),
@@ -82,12 +82,12 @@ function refusingFloat32Overflow(fn: string, f32: Engine, f64: Engine): Engine {
     rows: f32.rows, reduced: f32.reduced,
     async kmin(node, k) {
       const r = await f32.kmin(node, k);
-      if (!r.values.every(Number.isFinite)) check(r.values, (await f64.kmin(node, k)).values, k);
+      if (!allFinite(r.values)) check(r.values, (await f64.kmin(node, k)).values, k);
       return r;
     },
     async sums(node, columns) {
       const out = await f32.sums(node, columns);
-      if (!out.every((col) => col.every(Number.isFinite))) {
+      if (!out.every(allFinite)) {
         const exact = await f64.sums(node, columns);
         out.forEach((col, c) => check(col, exact[c]!, 1));
       }
