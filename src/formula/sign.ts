@@ -39,3 +39,59 @@ export function isNonPositive(n: Node): boolean {
     default: return false;
   }
 }
+
+/**
+ * Whether 0 ≤ F ≤ 1 and F is never NaN for every finite value of its inputs — exp of a distance scaled down
+ * (Gaussian, Laplacian), 1/(1 + r²) (Cauchy) and products of these. Overflow inside is allowed where it only drives
+ * the value to an end (x − y → ±∞, r² → +∞, exp(−∞) = 0); anything that could meet ∞ − ∞, 0·∞ or ∞/∞ is not
+ * proven. A product Σ_j K_ij·x_j of such a K with finite x is then finite up to m·max|x_j|: the float32 range check
+ * of products (src/operators/kernel-operator.ts) is skipped for it.
+ */
+export function isUnitBounded(n: Node): boolean {
+  switch (n.op) {
+    case 'const': return n.value >= 0 && n.value <= 1;
+    case 'exp': return nonPositiveNoNaN(n.arg);
+    case 'inv': return atLeastOneNoNaN(n.arg);
+    case 'mul': return isUnitBounded(n.left) && isUnitBounded(n.right);
+    default: return false;
+  }
+}
+
+/** A positive constant (0 would meet ∞ in a product: NaN). */
+const positiveConst = (n: Node): boolean => n.op === 'const' && n.value > 0 && Number.isFinite(n.value);
+
+/** Never NaN for finite inputs, and ≥ 0 or +∞. */
+function nonNegativeNoNaN(n: Node): boolean {
+  switch (n.op) {
+    case 'const': return n.value >= 0 && Number.isFinite(n.value);
+    case 'sqnorm2': case 'norm2': return noNaNVector(n.arg);
+    case 'sqrt': return nonNegativeNoNaN(n.arg);
+    case 'add': return nonNegativeNoNaN(n.left) && nonNegativeNoNaN(n.right);
+    case 'mul': return (positiveConst(n.left) && nonNegativeNoNaN(n.right)) || (nonNegativeNoNaN(n.left) && positiveConst(n.right));
+    case 'div': return nonNegativeNoNaN(n.left) && positiveConst(n.right);
+    default: return false;
+  }
+}
+
+/** Never NaN for finite inputs, and ≤ 0 or −∞. */
+function nonPositiveNoNaN(n: Node): boolean {
+  switch (n.op) {
+    case 'const': return n.value <= 0 && Number.isFinite(n.value);
+    case 'neg': return nonNegativeNoNaN(n.arg);
+    case 'mul': return (positiveConst(n.left) && nonPositiveNoNaN(n.right)) || (nonPositiveNoNaN(n.left) && positiveConst(n.right));
+    case 'div': return nonPositiveNoNaN(n.left) && positiveConst(n.right);
+    default: return false;
+  }
+}
+
+/** Never NaN for finite inputs, and ≥ 1 or +∞ (its inverse lies in [0, 1]). */
+function atLeastOneNoNaN(n: Node): boolean {
+  if (n.op !== 'add') return n.op === 'const' && n.value >= 1 && Number.isFinite(n.value);
+  return (atLeastOneNoNaN(n.left) && nonNegativeNoNaN(n.right)) || (nonNegativeNoNaN(n.left) && atLeastOneNoNaN(n.right));
+}
+
+/** A vector whose components are never NaN for finite inputs: the points, or a difference of two of them. */
+function noNaNVector(n: Node): boolean {
+  if (n.op === 'var') return n.cat === 'i' || n.cat === 'j';
+  return n.op === 'sub' && noNaNVector(n.left) && noNaNVector(n.right) && n.left.op === 'var' && n.right.op === 'var';
+}
