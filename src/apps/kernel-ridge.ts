@@ -12,7 +12,7 @@ import {
   field, nonNegativeNumber, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
 } from '../operators/options.js';
 import type { BlockLike, Dtype, VectorLike } from '../operators/types.js';
-import { isVectorLike } from '../operators/validate.js';
+import { isBlockLike, isVectorLike } from '../operators/validate.js';
 import type { SolveOptions } from '../preconditioners/solve.js';
 
 export type RidgeKernel = 'gaussian' | 'laplacian' | 'matern' | 'cauchy';
@@ -152,7 +152,7 @@ function parseKernelRidgeOptions(options: unknown) {
 
 /** y as a Float64Array (one output) or an n×k Matrix, with n rows checked. */
 function asTargets(y: VectorLike | BlockLike, n: number, what: string): Float64Array | Matrix {
-  if (Matrix.isMatrix(y) || (Array.isArray(y) && y.length > 0 && Array.isArray(y[0]))) {
+  if (isBlockLike(y)) {
     const M = Matrix.isMatrix(y) ? (y as Matrix).clone() : new Matrix(y as number[][]);
     if (M.rows !== n) throw new RangeError(`${what}: y has ${M.rows} rows but there are ${n} points`);
     checkFinite(M.to1DArray(), what);

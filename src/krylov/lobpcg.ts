@@ -326,17 +326,8 @@ async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<Lobp
  */
 function residuals(AX: readonly Float64Array[], BX: readonly Float64Array[], lambda: Float64Array, Y?: BBlock): { R: Float64Array[]; norms: Float64Array } {
   const R = AX.map((ax, j) => Float64Array.from(ax, (v, t) => v - lambda[j]! * BX[j]![t]!));
-  if (Y && Y.X.length > 0) {
-    for (let pass = 0; pass < 2; pass++) {
-      for (const r of R) {
-        const c = Y.X.map((y) => dot(y, r));
-        Y.BX.forEach((by, i) => {
-          const ci = c[i]!;
-          for (let t = 0; t < r.length; t++) r[t]! -= ci * by[t]!;
-        });
-      }
-    }
-  }
+  // R − BY (Yᵀ R) is `project` with the roles of Y and BY exchanged
+  if (Y) project(R, { X: Y.BX, BX: Y.X });
   return { R, norms: Float64Array.from(R, (r) => norm(r)) };
 }
 

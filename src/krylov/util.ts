@@ -3,7 +3,7 @@ import { Matrix } from 'ml-matrix';
 import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
 import { field, OptionRangeError, OptionTypeError, type OptionField } from '../operators/options.js';
-import { describeValue, isVectorLike } from '../operators/validate.js';
+import { describeValue, isBlockLike, isVectorLike } from '../operators/validate.js';
 import { Block } from '../operators/block.js';
 
 /** Anything `aslinearoperator` accepts: a LinearOperator, a Matrix, a number[][] or `{ shape, matvec }`. */
@@ -66,8 +66,9 @@ export function requireSquare(A: LinearOperator, fn: string, what = 'A'): number
   return n;
 }
 
+/** A block (Matrix or number[][]) rather than a vector: operators/validate.ts's test, under the Krylov layer's name. */
 export function isBlock(b: unknown): b is BlockInput {
-  return Matrix.isMatrix(b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
+  return isBlockLike(b);
 }
 
 /** A vector argument as a fresh, finite Float64Array of length n. */
