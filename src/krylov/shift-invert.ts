@@ -10,6 +10,7 @@
  * never solved silently in the least-squares sense.
  */
 import type { LinearOperator } from '../operators/linear-operator.js';
+import { allFinite } from '../operators/validate.js';
 import { cg } from './cg.js';
 import { minres } from './minres.js';
 
@@ -65,7 +66,7 @@ export async function shiftInvert(fn: string, A: LinearOperator, n: number, sigm
       kind: plan.method, reason: plan.reason, normBound: factor.normBound, innerMatvecs: () => factor.matvecs, release: () => factor.release(),
       apply: async (x) => {
         const y = factor.solve(x);
-        if (!y.every(Number.isFinite)) throw singular(fn, sigma, `the solve with its ${plan.method === 'lu' ? 'LU' : 'Cholesky'} factor overflowed`);
+        if (!allFinite(y)) throw singular(fn, sigma, `the solve with its ${plan.method === 'lu' ? 'LU' : 'Cholesky'} factor overflowed`);
         return y;
       },
     };

@@ -22,6 +22,7 @@ import { gpuReduceKernel, maxAbsOf, prepareGpuKernel, tryGpuMatvec, type GpuKern
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
 import { loadAutodiffModule } from './autodiff-bridge.js';
+import { allFinite } from './validate.js';
 import type { MatvecWithVjp, SolveWithVjp } from './vjp-types.js';
 import {
   assertOptionsObject, boolean, field, finiteNumber, integer, nested, oneOf, optional, parseOptions, positiveInt, string, type OptionField,
@@ -132,10 +133,13 @@ export const FLOAT32_MAX = 3.4028234663852886e38;
 /** Non-finite entries of a float32 product recomputed in float64 before it is refused or let stand. */
 const FLOAT32_CHECKED_ROWS = 8;
 
-/** Whether every entry is finite: a plain loop (a callback per entry cost ≈ 5 ns, 0.3 ms of a 1.4 ms GPU product at 65,536). */
-export function allFinite(a: Float64Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
-  return true;
+/**
+ * The refusal of a float32 product or result `got` (NaN or ±∞) at `where` whose float64 value `exact` is finite: a value inside
+ * the formula left float32's range. `what` names the operator or reduction.
+ */
+export function float32OverflowError(what: string, noun: 'product' | 'result', got: number, where: string, exact: number): RangeError {
+  return new RangeError(`${what}: the float32 ${noun} is ${got} at ${where} where float64 gives ${exact}: a value inside the formula ` +
+    `leaves float32's range (|v| ≤ ${FLOAT32_MAX}); use dtype 'float64' or rescale the inputs`);
 }
 
 /**
@@ -312,10 +316,23 @@ export class KernelOperator extends LinearOperator {
     const policy = this.options.denseCache ?? 'auto';
     if (policy === 'always') return false;
     if (policy === 'never') return true;
+    return !this.storableWithinBudget();
+  }
+
+  /** How K is stored: a symmetric K packed, each pair once (half the memory and half the evaluations). */
+  private storedLayout(): { symmetric: boolean } {
+    return { symmetric: this.symmetric && this.shape[0] === this.shape[1] };
+  }
+
+  /**
+   * Whether the 'auto' dense cache may store K: its bytes (packed where symmetric) within `denseCacheBytes` and one
+   * WebAssembly memory.
+   */
+  private storableWithinBudget(): boolean {
     const [n, m] = this.shape;
-    const layout = { symmetric: this.symmetric && n === m };
+    const layout = this.storedLayout();
     const bytes = DenseKernelMatrix.storedBytes(n, m, this.dtype, layout);
-    return !(bytes <= (this.options.denseCacheBytes ?? defaultDenseCacheBytes()) && DenseKernelMatrix.fits(this.variables, n, m, this.dtype, layout));
+    return bytes <= (this.options.denseCacheBytes ?? defaultDenseCacheBytes()) && DenseKernelMatrix.fits(this.variables, n, m, this.dtype, layout);
   }
 
   /**
@@ -420,10 +437,7 @@ export class KernelOperator extends LinearOperator {
         checked++;
         let exact = 0;
         for (let j = 0; j < m; j++) exact += k(i, j) * columns[c]![j]!;
-        if (Number.isFinite(exact)) {
-          throw new RangeError(`${this}: the float32 product is ${col[i]} at row ${i}${out.length > 1 ? ` (column ${c})` : ''} where float64 gives ` +
-            `${exact}: a value inside the formula leaves float32's range (|v| ≤ ${FLOAT32_MAX}); use dtype 'float64' or rescale the inputs`);
-        }
+        if (Number.isFinite(exact)) throw float32OverflowError(String(this), 'product', col[i]!, `row ${i}${out.length > 1 ? ` (column ${c})` : ''}`, exact);
       }
     }
   }
@@ -435,15 +449,10 @@ export class KernelOperator extends LinearOperator {
     const policy = this.options.denseCache ?? (this.backend === 'gpu' ? 'never' : 'auto');
     if (this.dense || policy === 'never') return this.dense;
     const [n, m] = this.shape;
-    const storage = this.dtype;
-    // a symmetric K is stored packed: each pair once, half the memory and half the evaluations
-    const layout = { symmetric: this.symmetric && n === m };
-    const bytes = DenseKernelMatrix.storedBytes(n, m, storage, layout);
-    const budget = this.options.denseCacheBytes ?? defaultDenseCacheBytes();
     const often = this.products > DENSE_CACHE_AFTER_PRODUCTS || this.repeatedProducts;
     // 'auto' also stays below the 4 GiB of a WebAssembly memory ('always' reports it)
-    if (policy === 'always' || (often && bytes <= budget && DenseKernelMatrix.fits(this.variables, n, m, storage, layout))) {
-      const pending = (this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, storage, layout));
+    if (policy === 'always' || (often && this.storableWithinBudget())) {
+      const pending = (this.densePromise ??= DenseKernelMatrix.materialise(this.formula.node, this.variables, n, m, this.dtype, this.storedLayout()));
       let dense: DenseKernelMatrix;
       try {
         dense = await pending;

@@ -20,7 +20,8 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { allFinite, assertFloat32Range, resolvePlacement } from './kernel-operator.js';
+import { assertFloat32Range, float32OverflowError, resolvePlacement } from './kernel-operator.js';
+import { allFinite } from './validate.js';
 
 const REDUCTION_SPEC = {
   backend: optional(oneOf('auto', 'cpu', 'gpu')),
@@ -72,10 +73,7 @@ function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): 
 function refusingFloat32Overflow(fn: string, f32: Engine, f64: Engine): Engine {
   const check = (got: Float64Array, exact: Float64Array, width: number): void => {
     got.forEach((v, t) => {
-      if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) {
-        throw new RangeError(`${fn}: the float32 result is ${v} at row ${Math.floor(t / width)} where float64 gives ${exact[t]}: ` +
-          `a value inside the formula leaves float32's range (|v| ≤ 3.4028234663852886e+38); use dtype 'float64' or rescale the inputs`);
-      }
+      if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) throw float32OverflowError(fn, 'result', v, `row ${Math.floor(t / width)}`, exact[t]!);
     });
   };
   return {
