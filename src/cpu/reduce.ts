@@ -30,7 +30,7 @@ export function reductionProgram(
   formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense' | 'dense-f32' | 'kmin', symmetric = false,
 ): ReductionProgram {
   const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
-  const sym = symmetric && typeof mode === 'number';
+  const sym = symmetric && (typeof mode === 'number' || mode === 'scratch');
   // dense modes of a symmetric K write the packed upper storage (see packedRowOffset)
   const packed = symmetric && typeof mode === 'string' && mode !== 'scratch';
   let perNode = programCache.get(formula);
@@ -46,8 +46,9 @@ export interface ReduceOptions {
   /** Use the worker pool (default: when n·m ≥ MIN_PAIRS_FOR_POOL and more than one core). */
   parallel?: boolean;
   /**
-   * K is symmetric (K_ij = K_ji, n = m): evaluate each pair once for both K_ij·b_j and K_ji·b_i.
-   * Used for up to MAX_FUSED_COLUMNS right-hand sides; ignored otherwise.
+   * K is symmetric (K_ij = K_ji, n = m): evaluate each pair once for both K_ij·b_j and K_ji·b_i. More than
+   * MAX_FUSED_COLUMNS right-hand sides use it while their float64 mirror accumulators (one n × columns block a
+   * task) stay within MAX_MIRROR_BYTES; beyond, every pair is evaluated twice.
    */
   symmetric?: boolean;
 }
@@ -185,6 +186,13 @@ export function triangleBoundary(n: number, tasks: number, block = 1): (t: numbe
  */
 export const STORE_TASKS_PER_THREAD = 4;
 
+/**
+ * Most bytes of float64 mirror accumulators (tasks × columns × n) a symmetric product with more than MAX_FUSED_COLUMNS
+ * right-hand sides takes to evaluate each pair once: 10 columns at n = 10⁶ on 2 threads (160 MB) still do, 16 threads
+ * no longer (they evaluate each pair twice, with no extra memory).
+ */
+export const MAX_MIRROR_BYTES = 256 * 2 ** 20;
+
 /** WebAssembly memories (wasm32) hold at most 65,536 pages of 64 KiB: 4 GiB. */
 export const MAX_WASM_PAGES = 65536;
 
@@ -254,7 +262,8 @@ async function runProgram(
   const threadTasks = rowTasks(n, m, options.parallel);
   // the worker threads boot while this thread compiles the program (the first product of a process)
   if (threadTasks > 1) getPool();
-  const program = reductionProgram(formula, slots, options.dtype, mode, options.symmetric);
+  const mirrored = options.symmetric === true && (typeof mode !== 'number' || mode <= MAX_FUSED_COLUMNS || threadTasks * ncols * m * 8 <= MAX_MIRROR_BYTES);
+  const program = reductionProgram(formula, slots, options.dtype, mode, mirrored);
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mPad = Math.ceil(m / step) * step;
@@ -271,7 +280,7 @@ async function runProgram(
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
   const parOffset = offset; offset += align16(paramDims * 8);
   const rhsOffset = offset; offset += align16(mode === 'kmin' ? n * k * 4 : ncols * mPad * E);
-  const packed = program.columns !== 'scratch' && typeof program.columns === 'string' && options.symmetric === true;
+  const packed = program.columns !== 'scratch' && typeof program.columns === 'string' && mirrored;
   const denseElements = packed ? packedElements(n, mPad) : n * mPad;
   const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : mode === 'kmin' ? n * k * 8 : ncols * n * 8;
   const outOffset = offset; offset += align16(outBytes);

@@ -58,8 +58,8 @@ export interface ReductionProgram {
   /** Bytes of per-task scratch needed ('scratch' mode). */
   readonly scratchBytes: number;
   /**
-   * Symmetric mode (K_ij = K_ji, n = m, fused columns only): each pair i ≤ j is evaluated once and
-   * feeds both out_i (+= K_ij b_j) and a per-task column accumulator outJ_j (+= K_ij b_i, float64),
+   * Symmetric mode (K_ij = K_ji, n = m; fused or 'scratch' columns): each pair i ≤ j is evaluated once
+   * and feeds both out_i (+= K_ij b_j) and a per-task column accumulator outJ_j (+= K_ij b_i, float64),
    * which the caller adds to out — half the kernel evaluations.
    */
   readonly symmetric: boolean;
@@ -150,7 +150,7 @@ export function emitReductionProgram(
   symmetric = false,
   packed = false,
 ): ReductionProgram {
-  if (symmetric && typeof columns !== 'number') throw new Error(`internal: symmetric mode needs fused columns, got '${columns}'`);
+  if (symmetric && typeof columns !== 'number' && columns !== 'scratch') throw new Error(`internal: symmetric mode needs fused or scratch columns, got '${columns}'`);
   if (packed && !((columns === 'dense' || columns === 'dense-f32') && dtype === 'float64')) {
     throw new Error(`internal: packed storage is for the float64 dense modes, got '${columns}' ${dtype}`);
   }
@@ -631,29 +631,66 @@ function kminUpdate(lane: LaneType, elem: number, u: number, value: string): str
 const SCRATCH_BLOCK = 4;
 
 /**
- * 'scratch' mode's columns SCRATCH_BLOCK at a time ($r from 0 up; the one-column loop after it takes the rest): each
- * loaded vector of the staged K tile feeds SCRATCH_BLOCK accumulators, where one column at a time loads it again for
- * every multiply-add. Each column's sum runs in the same order either way.
+ * 'scratch' mode's columns, `width` at a time ($r from its current value up, while `width` columns remain): each
+ * loaded vector of the staged K tile feeds `width` accumulators, where one column at a time loads it again for every
+ * multiply-add; each column's sum runs in the same order either way. Called with SCRATCH_BLOCK, then 1 for the rest.
+ *
+ * Symmetric mode stages only the row's columns j ≥ i (from its diagonal lane group, `$gb`, where that lies in the
+ * tile) and each staged K_ij also feeds the column's mirror accumulator, outJ_r[j] += K_ij·b_r[i] — half the kernel
+ * evaluations, as in the fused modes. In the diagonal group the mirror takes lanes j > i only (mask `$dgt`).
  */
-function scratchColumnBlocks(e: Emitter, lane: LaneType): string[] {
-  const accs = Array.from({ length: SCRATCH_BLOCK }, () => e.newV128());
+function scratchColumns(e: Emitter, lane: LaneType, elem: number, width: number, symmetric: boolean): string[] {
+  const tag = `w${width}`;
+  const qs = Array.from({ length: width }, (_, q) => q);
+  const accs = qs.map(() => e.newV128());
   const kt = e.newV128();
-  const cols = accs.map((_, q) => e.newI32(`$sb${q}`));
+  const cols = qs.map((q) => e.newI32(`$s${tag}c${q}`));
+  const mirrors = symmetric ? qs.map((q) => e.newI32(`$s${tag}o${q}`)) : [];
+  const bi = symmetric ? qs.map(() => e.newV128()) : [];
+  const load = elem === 8 ? 'f64.load' : 'f32.load';
+  const start = e.newI32('$sjb');
+  // one lane vector at byte offset `off` from $jb; `mirrorMask` restricts the mirrored lanes (diagonal group)
+  const vector = (off: number, mirrorMask?: string): string[] => {
+    const lines = [`    (local.set ${kt} (v128.load offset=${off} (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt)))))`];
+    qs.forEach((q) => lines.push(`    (local.set ${accs[q]} (${lane}.add (local.get ${accs[q]}) (${lane}.mul (local.get ${kt}) (v128.load offset=${off} (i32.add (local.get ${cols[q]}) (local.get $jb))))))`));
+    if (symmetric) {
+      const km = mirrorMask ? `(v128.and (local.get ${kt}) ${mirrorMask})` : `(local.get ${kt})`;
+      const u = off / 16; // mirrorUpdate's unit: 16 bytes of lanes
+      qs.forEach((q) => lines.push(...mirrorUpdate(lane, mirrors[q]!, u, `(${lane}.mul ${km} (local.get ${bi[q]}))`).map((l) => `    ${l}`)));
+    }
+    return lines;
+  };
+  const stepBytes = 16 * UNROLL;
   return [
-    '(block $blocksDone (loop $blocks',
-    `  (br_if $blocksDone (i32.gt_u (i32.add (local.get $r) (i32.const ${SCRATCH_BLOCK})) (local.get $ncols)))`,
+    `(block $${tag}Done (loop $${tag}Loop`,
+    `  (br_if $${tag}Done (i32.gt_u (i32.add (local.get $r) (i32.const ${width})) (local.get $ncols)))`,
     ...accs.map((a) => `  (local.set ${a} (v128.const i64x2 0 0))`),
     `  (local.set ${cols[0]} (i32.add (local.get $rhs) (i32.mul (local.get $r) (local.get $mBytes))))`,
     ...cols.slice(1).map((c, q) => `  (local.set ${c} (i32.add (local.get ${cols[q]}) (local.get $mBytes)))`),
-    '  (local.set $jb (local.get $jt))',
-    '  (block $bdotDone (loop $bdot',
-    '    (br_if $bdotDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
-    `    (local.set ${kt} (v128.load (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt)))))`,
-    ...accs.map((a, q) => `    (local.set ${a} (${lane}.add (local.get ${a}) (${lane}.mul (local.get ${kt}) (v128.load (i32.add (local.get ${cols[q]}) (local.get $jb))))))`),
+    ...(symmetric
+      ? [
+          `  (local.set ${mirrors[0]} (i32.add (local.get $outJ) (i32.mul (local.get $r) (i32.shl (local.get $mPad) (i32.const 3)))))`,
+          ...mirrors.slice(1).map((o, q) => `  (local.set ${o} (i32.add (local.get ${mirrors[q]}) (i32.shl (local.get $mPad) (i32.const 3))))`),
+          ...qs.map((q) => `  (local.set ${bi[q]} (${lane}.splat (${load} (i32.add (local.get ${cols[q]}) (i32.mul (local.get $i) (i32.const ${elem}))))))`),
+        ]
+      : []),
+    `  (local.set $jb (local.get ${start}))`,
+    ...(symmetric
+      ? [
+          // the diagonal group, where it lies in this tile: staged lanes are j ≥ i, mirrored lanes j > i
+          '  (if (i32.ge_u (local.get $gb) (local.get $jt)) (then',
+          ...Array.from({ length: UNROLL }, (_, u) => vector(u * 16, `(v128.load offset=${u * 16} (local.get $dgt))`)).flat(),
+          `    (local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
+          '  ))',
+        ]
+      : []),
+    `  (block $${tag}DotDone (loop $${tag}Dot`,
+    `    (br_if $${tag}DotDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))`,
+    ...vector(0),
     '    (local.set $jb (i32.add (local.get $jb) (i32.const 16)))',
-    '    (br $bdot)))',
+    `    (br $${tag}Dot)))`,
     ...accs.flatMap((a) => [`  ${addToOut('$r', hsum(lane, a))}`, '  (local.set $r (i32.add (local.get $r) (i32.const 1)))']),
-    '  (br $blocks)))',
+    `  (br $${tag}Loop)))`,
   ];
 }
 
@@ -787,28 +824,18 @@ function assemble(
 
   const afterTile: string[] = [];
   if (columns === 'scratch') {
-    const acc = e.newV128();
-    afterTile.push('(local.set $r (i32.const 0))', ...scratchColumnBlocks(e, lane));
+    // the row's staged columns start where its tile loop started: its diagonal group (symmetric) or the tile
     afterTile.push(
-      '(block $colsDone (loop $cols',
-      '  (br_if $colsDone (i32.ge_u (local.get $r) (local.get $ncols)))',
-      `  (local.set ${acc} ${zero})`,
-      '  (local.set $bcol (i32.add (local.get $rhs) (i32.mul (local.get $r) (local.get $mBytes))))',
-      '  (local.set $jb (local.get $jt))',
-      '  (block $dotDone (loop $dot',
-      '    (br_if $dotDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
-      `    (local.set ${acc} (${lane}.add (local.get ${acc}) (${lane}.mul (v128.load (i32.add (local.get $scratch) (i32.sub (local.get $jb) (local.get $jt)))) (v128.load (i32.add (local.get $bcol) (local.get $jb))))))`,
-      '    (local.set $jb (i32.add (local.get $jb) (i32.const 16)))',
-      '    (br $dot)))',
-      `  ${addToOut('$r', hsum(lane, acc))}`,
-      '  (local.set $r (i32.add (local.get $r) (i32.const 1)))',
-      '  (br $cols)))',
+      '(local.set $r (i32.const 0))',
+      symmetric ? '(local.set $sjb (select (local.get $gb) (local.get $jt) (i32.ge_u (local.get $gb) (local.get $jt))))' : '(local.set $sjb (local.get $jt))',
+      ...scratchColumns(e, lane, elem, SCRATCH_BLOCK, symmetric),
+      ...scratchColumns(e, lane, elem, 1, symmetric),
     );
   } else {
     for (let r = 0; r < fusedCols; r++) afterTile.push(addToOut(r, hsum(lane, accs[r]!)));
   }
 
-  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r', '$bcol',
+  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r',
     '$gb', '$dge', '$dgt', '$padSel', ...e.i32Locals];
   // symmetric: a task's rows need columns j ≥ i only — tiles start at its first row's tile, and a
   // tile serves the rows whose diagonal group starts before its end

@@ -412,7 +412,7 @@ export class KernelOperator extends LinearOperator {
         ? await gpuReduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, { ...this.options.gpu, columnMaxAbs: maxima })
         : await reduceKernel(this.formula.node, this.variables, this.shape[0], this.shape[1], columns, {
           dtype: this.dtype,
-          symmetric: this.symmetric, // half the kernel evaluations (up to 4 columns per pass)
+          symmetric: this.symmetric, // half the kernel evaluations
         });
     if (this.dtype === 'float32' && !this.unitBounded) await this.refuseFloat32Overflow(() => columns, out);
     return Block.adoptColumns(out, this.shape[0]);

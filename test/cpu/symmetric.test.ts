@@ -28,11 +28,11 @@ describe('symmetric reductions (each pair evaluated once, mirrored into a float6
   const sizes = [1, 2, 15, 16, 17, 33, 100, 513, 1030, 2500];
   for (const dtype of ['float64', 'float32'] as const) {
     for (const n of sizes) {
-      it(`${dtype} n = ${n}: equals the reference for 1–4 columns, serial and pooled`, async () => {
+      it(`${dtype} n = ${n}: equals the reference for 1–4 fused columns and 5, 7, 10 staged ('scratch'), serial and pooled`, async () => {
         const x = points(n, 3, n);
         const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.08, 's')).neg().exp().mul(Vi(x).sum().add(Vj(x).sum()).add(1));
         const slots = collectVariables(f.node);
-        for (const k of [1, 2, 3, 4]) {
+        for (const k of [1, 2, 3, 4, 5, 7, 10]) {
           const b = vectors(k, n, 7 * k + n);
           for (const parallel of [false, true]) {
             const got = await reduceKernel(f.node, slots, n, n, b, { dtype, parallel, symmetric: true });
@@ -57,6 +57,11 @@ describe('symmetric reductions (each pair evaluated once, mirrored into a float6
       const [full] = await reduceKernel(f.node, slots, n, n, [b], { dtype, parallel: false });
       const [sym] = await reduceKernel(f.node, slots, n, n, [b], { dtype, parallel: false, symmetric: true });
       expect(Array.from(sym!, String)).toEqual(Array.from(full!, String));
+      // staged columns (more than 4): the mirrored lanes leave the diagonal out there too
+      const six = [b, ...vectors(5, n, 9)];
+      const fullSix = await reduceKernel(f.node, slots, n, n, six, { dtype, parallel: false });
+      const symSix = await reduceKernel(f.node, slots, n, n, six, { dtype, parallel: false, symmetric: true });
+      for (let r = 0; r < 6; r++) expect(Array.from(symSix[r]!, (v) => (Number.isFinite(v) ? 'finite' : String(v)))).toEqual(Array.from(fullSix[r]!, (v) => (Number.isFinite(v) ? 'finite' : String(v))));
     }
   });
 });
