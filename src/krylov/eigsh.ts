@@ -28,7 +28,7 @@ import {
   positiveInt, positiveNumber, refined, withDefault, type OptionField,
 } from '../operators/options.js';
 import { mulberry32, randomVector } from './random.js';
-import { shiftInvert, type SigmaSolver } from './shift-invert.js';
+import { denseShiftInvert, shiftInvert, type ShiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
 import { arrowToTridiagonal, symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
 import { lanczosBasis, type LanczosBasis } from '../operators/basis.js';
@@ -459,7 +459,17 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
 }
 
 /** The Lanczos operator and tolerance: A (or its cheaper Lanczos view), or (A − σI)⁻¹ with the tolerance its application allows. */
-async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: ParsedEigsh) {
+/** What Lanczos applies (A, or OP = (A − σI)⁻¹), its convergence tolerance, and what shift-invert adds. */
+interface LanczosOperator {
+  op: (x: Float64Array) => Promise<Float64Array>;
+  tol: number;
+  innerMatvecs: (() => number) | undefined;
+  /** ‖A − σI‖_∞ where known: shift-invert pairs are checked against A with it. */
+  normBound: () => number | undefined;
+  release: () => void;
+}
+
+async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: ParsedEigsh): Promise<LanczosOperator> {
   const tol = o.tol > 0 ? o.tol : o.eps;
   if (o.sigma === undefined) {
     // the largest eigenvalues only: a cheaper operator's rounding (e.g. a float32 kernel's float32-sums view at
@@ -473,10 +483,16 @@ async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: Pars
   const si = await shiftInvert(fn, A, n, o.sigma, { solver: o.sigmaSolver, innerRtol });
   // an inexact OP caps the attainable Ritz residual near the inner tolerance; a factor's solves are exact to rounding
   const exact = si.kind === 'cholesky' || si.kind === 'lu';
-  return {
-    op: si.apply, tol: o.tol > 0 || exact ? tol : Math.max(o.eps, 100 * innerRtol), innerMatvecs: () => si.innerMatvecs(), normBound: () => si.normBound,
-    release: () => si.release(),
-  };
+  return exact ? exactShiftInvert(si, o) : { ...shiftInvertOperator(si), tol: o.tol > 0 ? tol : Math.max(o.eps, 100 * innerRtol) };
+}
+
+/** The Lanczos operator of a dense factor's OP: exact to rounding, so the outer tolerance is the dtype's (or tol). */
+function exactShiftInvert(si: ShiftInvert, o: ParsedEigsh): LanczosOperator {
+  return { ...shiftInvertOperator(si), tol: o.tol > 0 ? o.tol : o.eps };
+}
+
+function shiftInvertOperator(si: ShiftInvert): Omit<LanczosOperator, 'tol'> {
+  return { op: si.apply, innerMatvecs: () => si.innerMatvecs(), normBound: () => si.normBound, release: () => si.release() };
 }
 
 /**
@@ -521,10 +537,15 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
     if (probe.kind === 'asymmetric') throw asymmetricError(fn, probe.why);
   }
 
-  const lanczos = await lanczosOperator(fn, A, n, o);
+  // 'SM': interior eigenvalues where A is indefinite, which Lanczos on A can miss (one that has not emerged when the
+  // others converge). Through (A − 0·I)⁻¹ they are the largest, which it finds reliably: done wherever sigma = 0 would
+  // plan a dense factor (A's entries stored or cheap to read, within the dense budget); elsewhere Lanczos on A.
+  const smallest = o.sigma === undefined && o.which === 'SM' ? await denseShiftInvert(fn, A, 0) : undefined;
+  const run: ParsedEigsh = smallest ? { ...o, sigma: 0, which: 'LM' } : o;
+  const lanczos = smallest ? exactShiftInvert(smallest, run) : await lanczosOperator(fn, A, n, o);
   const basis = await lanczosBasis(n, o.ncv + 1);
   try {
-    return await lanczosEigsh(A, basis, o, lanczos, start);
+    return await lanczosEigsh(A, basis, run, lanczos, start);
   } finally {
     basis.release(); // the results are copies: the basis' memory goes back for reuse
     lanczos.release(); // a dense factor's memory goes back at once
@@ -533,7 +554,7 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
 
 /** Thick-restart Lanczos on the planned operator; shift-invert pairs refined by Rayleigh quotients and verified. */
 async function lanczosEigsh(
-  A: LinearOperator, basis: LanczosBasis, o: ParsedEigsh, lanczos: Awaited<ReturnType<typeof lanczosOperator>>, start: number,
+  A: LinearOperator, basis: LanczosBasis, o: ParsedEigsh, lanczos: LanczosOperator, start: number,
 ): Promise<EigshResult> {
   const { op, tol, innerMatvecs, normBound } = lanczos;
   const sigma = o.sigma;

@@ -60,6 +60,22 @@ export async function shiftInvert(fn: string, A: LinearOperator, n: number, sigm
   const { planShiftedInverse } = await import('../preconditioners/solve.js');
   const plan = await planShiftedInverse(A, -sigma, options.solver);
   if (plan.method === 'singular') throw singular(fn, sigma, plan.reason);
+  return (factored(fn, sigma, plan) ?? (plan.method === 'cg' ? innerCg : innerMinres)(fn, { A, n, sigma, innerRtol: options.innerRtol, reason: plan.reason }));
+}
+
+/**
+ * OP = (A − σI)⁻¹ by a dense factor where 'auto' would plan one (A's entries stored or cheap to read, the factor within
+ * the dense budget); undefined where it would not, or where A − σI is singular — nothing then is spent on inner solves.
+ */
+export async function denseShiftInvert(fn: string, A: LinearOperator, sigma: number): Promise<ShiftInvert | undefined> {
+  const { planShiftedInverse } = await import('../preconditioners/solve.js');
+  return factored(fn, sigma, await planShiftedInverse(A, -sigma, 'auto'));
+}
+
+type Plan = Awaited<ReturnType<typeof import('../preconditioners/solve.js').planShiftedInverse>>;
+
+/** The plan's dense factor as OP, or undefined where the plan is not one. */
+function factored(fn: string, sigma: number, plan: Plan): ShiftInvert | undefined {
   if (plan.method === 'cholesky' || plan.method === 'lu') {
     const { factor } = plan;
     return {
@@ -71,8 +87,7 @@ export async function shiftInvert(fn: string, A: LinearOperator, n: number, sigm
       },
     };
   }
-  const inner = { A, n, sigma, innerRtol: options.innerRtol, reason: plan.reason };
-  return plan.method === 'cg' ? innerCg(fn, inner) : innerMinres(fn, inner);
+  return undefined;
 }
 
 interface InnerSolve {

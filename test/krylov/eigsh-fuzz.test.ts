@@ -2,7 +2,7 @@
  * eigsh against dense eigenvalues (ml-matrix's EVD) on seeded random symmetric matrices Q·diag(λ)·Qᵀ with the default
  * ncv: a result eigsh reports as converged must be the wanted set; an honest EigshNoConvergence is allowed. Spectra
  * as bench/eigen-fuzz.mjs (its full runs: docs in bench/RESULTS.md), without repeated eigenvalues and without 'SM'
- * (interior eigenvalues, which single-vector Lanczos may miss — docs/solvers.md).
+ * (interior eigenvalues: smallest-magnitude.test.ts).
  */
 import { describe, expect, it } from 'vitest';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
