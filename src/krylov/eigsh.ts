@@ -27,6 +27,7 @@ import {
   any, boolean, checkArgument, field, finiteNumber, func, integer, nonNegativeNumber, oneOf, optional, OptionRangeError, parseOptions,
   positiveInt, positiveNumber, refined, withDefault, type OptionField,
 } from '../operators/options.js';
+import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
 import { denseShiftInvert, shiftInvert, type ShiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
@@ -495,6 +496,17 @@ function shiftInvertOperator(si: ShiftInvert): Omit<LanczosOperator, 'tol'> {
   return { op: si.apply, innerMatvecs: () => si.innerMatvecs(), normBound: () => si.normBound, release: () => si.release() };
 }
 
+/** EigshNoConvergence for a missed wanted eigenvalue: it carries the found pairs that stay wanted beside it. */
+function missedError(
+  out: LanczosOutcome, pick: number[], lambda: Float64Array, missed: number, toLambda: (nu: number) => number, o: ParsedEigsh, n: number,
+): EigshNoConvergence {
+  const order = wantedOrder(Float64Array.from([missed, ...pick.map((i) => out.theta[i]!)]), o.which);
+  const stay = order.slice(0, order.indexOf(0)).map((r) => pick[r - 1]!).sort((a, b) => lambda[a]! - lambda[b]!);
+  const vectors = o.returnEigenvectors ? Block.fromColumns(stay.map((i) => out.vectors![i]!), n).toMatrix() : undefined;
+  return new EigshNoConvergence(Float64Array.from(stay, (i) => lambda[i]!), vectors, out.iterations, out.matvecs, o.k,
+    `${o.k} Ritz pairs converged, but a wanted eigenvalue was not among them: with them deflated, A still has a Ritz value ${toLambda(missed).toPrecision(6)} that belongs in the wanted set (ncv = ${o.ncv} leaves little room: use ncv ≥ ${Math.min(n, 2 * o.k + 1)})`);
+}
+
 /**
  * Shift-invert pairs checked against A: Lanczos on an exact OP leaves ‖Ax − λx‖ ≤ ‖A − σI‖·(tol + eps·‖OP‖/|ν|)
  * (its rounding is eps·‖OP‖, mapped back through |λ − σ| = 1/|ν|). Far above that, OP was not what Lanczos assumed —
@@ -569,6 +581,12 @@ async function lanczosEigsh(
 
   const pick = Array.from(out.theta, (_, i) => i).filter((i) => out.converged[i]);
   const lambda = out.theta.map(toLambda);
+  // little spare room: look for a wanted eigenvalue that had not emerged (missed-eigenvalue.ts)
+  if (pick.length === o.k && o.ncv < 2 * o.k + 1) {
+    const check = await missedEigenvalue(op, pick.map((i) => out.vectors![i]!), pick.map((i) => out.theta[i]!), o.which, Math.max(20, o.ncv), tol, rng);
+    out.matvecs += check.matvecs;
+    if (check.missed !== undefined) throw missedError(out, pick, lambda, check.missed, toLambda, o, n);
+  }
   let rayleighProducts = 0;
   if (sigma !== undefined && pick.length > 0) {
     // σ + 1/ν inherits the inner solves' error linearly; the Rayleigh quotient xᵀAx of the same

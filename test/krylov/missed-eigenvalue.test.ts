@@ -1,0 +1,55 @@
+/**
+ * eigsh with little spare room (ncv < 2k + 1): Lanczos can report k converged pairs while a wanted eigenvalue that
+ * had not emerged is missing ('LM' of an indefinite A: before, seed 328 returned 4.504 as the 4th largest |λ| where
+ * −4.645 is). The check (src/krylov/missed-eigenvalue.ts) runs a short Lanczos on A deflated of the found vectors:
+ * a Ritz value beyond the k-th found is refused as EigshNoConvergence carrying the pairs that stay wanted. Compared
+ * with ml-matrix's dense eigenvalues.
+ */
+import { describe, expect, it } from 'vitest';
+import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
+import { eigsh, EigshNoConvergence } from '../../src/krylov/eigsh.js';
+import { mulberry32 } from '../../src/krylov/random.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
+
+function symmetricWith(lam: number[], rand: () => number): Matrix {
+  const n = lam.length;
+  const Q = new QrDecomposition(Matrix.rand(n, n, { random: rand })).orthogonalMatrix;
+  const S = Q.mmul(Matrix.diag(lam)).mmul(Q.transpose());
+  return S.add(S.transpose()).div(2);
+}
+
+/** λ uniform in [−5, 5], n = 60 + seed mod 40 (the eigen fuzz's 'uniform' spectrum). */
+function indefinite(seed: number): Matrix {
+  const rand = mulberry32(seed);
+  const lam = Array.from({ length: 60 + (seed % 40) }, () => rand() * 10 - 5);
+  return symmetricWith(lam, rand);
+}
+
+const largestMagnitude = (S: Matrix, k: number) =>
+  [...new EigenvalueDecomposition(S, { assumeSymmetric: true }).realEigenvalues].sort((a, b) => Math.abs(b) - Math.abs(a)).slice(0, k);
+
+describe('eigsh: a wanted eigenvalue missed with little room is reported, never returned as converged', () => {
+  it("seed 328, 'LM', k = 4, ncv = 6: EigshNoConvergence carrying only wanted pairs; the default ncv finds all four", async () => {
+    const S = indefinite(328);
+    const want = largestMagnitude(S, 4);
+    const err = await eigsh(aslinearoperator(S.to2DArray()), 4, { which: 'LM', ncv: 6 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(EigshNoConvergence);
+    expect((err as Error).message).toMatch(/a wanted eigenvalue was not among them.*use ncv ≥ 9/);
+    const carried = Array.from((err as EigshNoConvergence).eigenvalues);
+    expect(carried.length).toBeLessThan(4);
+    for (const v of carried) expect(Math.min(...want.map((w) => Math.abs(w - v)))).toBeLessThan(1e-9);
+    const res = await eigsh(aslinearoperator(S.to2DArray()), 4, { which: 'LM' });
+    const ascending = [...want].sort((a, b) => a - b);
+    res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ascending[i]!)).toBeLessThan(1e-9));
+  });
+
+  it("little room where nothing is missed: the check refuses nothing ('LA' of a spiked spectrum, 'SA' of an SPD one)", async () => {
+    const rand = mulberry32(9);
+    const spiked = symmetricWith(Array.from({ length: 80 }, (_, i) => (i < 3 ? 10 + i : rand())), rand);
+    const la = await eigsh(aslinearoperator(spiked.to2DArray()), 3, { which: 'LA', ncv: 5 });
+    expect(Array.from(la.eigenvalues).map((v) => +v.toFixed(9))).toEqual([10, 11, 12]);
+    const spd = symmetricWith(Array.from({ length: 70 }, (_, i) => 1 + i), rand);
+    const sa = await eigsh(aslinearoperator(spd.to2DArray()), 2, { which: 'SA', ncv: 4 });
+    expect(Array.from(sa.eigenvalues).map((v) => +v.toFixed(8))).toEqual([1, 2]);
+  });
+});
