@@ -28,6 +28,7 @@ import {
 } from './wasm-math.js';
 import { isNonPositive } from '../formula/sign.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
+import { NORM2_SAFE } from '../formula/norm2-range.js';
 
 export type CpuDtype = 'float32' | 'float64';
 /**
@@ -285,6 +286,7 @@ class Emitter {
     if (n.op === 'const') return [this.set(code, splatConst(L, n.value))];
     if (isReduce(n) || n.op === 'dot') {
       let terms: string[];
+      let comps: string[] = [];
       if (n.op === 'dot') {
         const a = this.emit(n.left, u);
         const b = this.emit(n.right, u);
@@ -292,13 +294,19 @@ class Emitter {
         terms = [];
         for (let k = 0; k < d; k++) terms.push(`(${L}.mul (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`);
       } else {
-        const a = this.emit(n.arg, u);
-        terms = a.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
+        comps = this.emit(n.arg, u);
+        terms = comps.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
       }
       let acc = this.set(code, terms[0]!);
       for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
-      if (n.op === 'norm2') acc = this.set(code, `(${L}.sqrt (local.get ${acc}))`);
-      return [acc];
+      if (n.op !== 'norm2') return [acc];
+      return this.guardedNorm2([acc], code, (then) => {
+        const m = this.set(then, `(${L}.abs (local.get ${comps[0]!}))`);
+        for (const c of comps.slice(1)) then.push(`(local.set ${m} (${L}.max (local.get ${m}) (${L}.abs (local.get ${c}))))`);
+        const t = this.set(then, splatConst(L, 0));
+        for (const c of comps) then.push(this.addScaledSquare(t, c, m));
+        return [{ m, t }];
+      });
     }
     if (isBinary(n)) {
       if (n.op === 'pow') return this.emitPow(this.emit(n.left, u), n.right, () => this.emit(n.right, u), code);
@@ -340,6 +348,7 @@ class Emitter {
     const saved = this.redirect;
     if (stage === 2) this.redirect = code; // every unit's scalar operands before the loop
     const terms: string[] = [];
+    const comps: string[] = []; // the component local of each unit (norm2's recompute reads them)
     try {
       for (const unit of units) {
         const loop: LoopCtx = { body, memo, unit, jSlots };
@@ -347,6 +356,7 @@ class Emitter {
           terms.push(`(${L}.mul (local.get ${this.at(n.left, loop)}) (local.get ${this.at(n.right, loop)}))`);
         } else {
           const c = this.at(n.arg, loop);
+          comps.push(c);
           terms.push(n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`);
         }
       }
@@ -354,23 +364,68 @@ class Emitter {
       this.redirect = saved;
     }
     const accs = units.map(() => this.newV128());
-    const label = `$k${this.loops++}`;
     const counter = this.newI32('$kc');
     const pointers = [...jSlots].map((s) => ({ p: this.newI32(`$jp${s}`), s }));
+    // the loop over k with `body` (component locals) and `update` (accumulation); replayed by norm2's recompute
+    const loopOver = (update: string[]): string[] => {
+      const label = `$k${this.loops++}`;
+      return [
+        `(local.set ${counter} (i32.const 0))`,
+        ...pointers.map(({ p, s }) => `(local.set ${p} (i32.add (local.get $J${s}) (local.get $jb)))`),
+        `(loop ${label}`,
+        ...body,
+        ...update,
+        `(local.set ${counter} (i32.add (local.get ${counter}) (i32.const 1)))`,
+        ...pointers.map(({ p }) => `(local.set ${p} (i32.add (local.get ${p}) (local.get $mBytes)))`),
+        `(br_if ${label} (i32.lt_u (local.get ${counter}) (i32.const ${dim}))))`,
+      ];
+    };
     code.push(
       ...accs.map((a) => `(local.set ${a} (v128.const i64x2 0 0))`),
-      `(local.set ${counter} (i32.const 0))`,
-      ...pointers.map(({ p, s }) => `(local.set ${p} (i32.add (local.get $J${s}) (local.get $jb)))`),
-      `(loop ${label}`,
-      ...body,
-      ...accs.map((a, w) => `(local.set ${a} (${L}.add (local.get ${a}) ${terms[w]!}))`),
-      `(local.set ${counter} (i32.add (local.get ${counter}) (i32.const 1)))`,
-      ...pointers.map(({ p }) => `(local.set ${p} (i32.add (local.get ${p}) (local.get $mBytes)))`),
-      `(br_if ${label} (i32.lt_u (local.get ${counter}) (i32.const ${dim}))))`,
+      ...loopOver(accs.map((a, w) => `(local.set ${a} (${L}.add (local.get ${a}) ${terms[w]!}))`)),
     );
-    const results = accs.map((a) => (n.op === 'norm2' ? this.set(code, `(${L}.sqrt (local.get ${a}))`) : a));
+    const results = n.op !== 'norm2' ? accs : this.guardedNorm2(accs, code, (then) => {
+      const ms = units.map(() => this.set(then, splatConst(L, 0)));
+      then.push(...loopOver(units.map((w) => `(local.set ${ms[w]!} (${L}.max (local.get ${ms[w]!}) (${L}.abs (local.get ${comps[w]!}))))`)));
+      const ts = units.map(() => this.set(then, splatConst(L, 0)));
+      then.push(...loopOver(units.map((w) => this.addScaledSquare(ts[w]!, comps[w]!, ms[w]!))));
+      return units.map((w) => ({ m: ms[w]!, t: ts[w]! }));
+    });
     if (stage === 2) units.forEach((w) => this.memo.set(`${w}|${this.key(n)}`, [results[w]!]));
     return [results[units.indexOf(u)]!];
+  }
+
+  /** `t += (c/m)²`, lane-wise. */
+  private addScaledSquare(t: string, c: string, m: string): string {
+    const L = this.lane;
+    const q = `(${L}.div (local.get ${c}) (local.get ${m}))`;
+    return `(local.set ${t} (${L}.add (local.get ${t}) (${L}.mul ${q} ${q})))`;
+  }
+
+  /**
+   * norm2 from sums of squares (one per unroll unit served): √s per lane; where a lane of any unit has s outside
+   * NORM2_SAFE (see formula/norm2-range.ts), one lane-uniform branch (rarely taken) has `recompute` form m = max|c_k|
+   * and t = Σ (c_k/m)² for every lane, and m·√t (0 for m = 0, +∞ for m = ∞) replaces √s in the out-of-range lanes.
+   */
+  private guardedNorm2(sums: string[], code: string[], recompute: (then: string[]) => { m: string; t: string }[]): string[] {
+    const L = this.lane;
+    const { tiny, huge } = NORM2_SAFE[L === 'f64x2' ? 'float64' : 'float32'];
+    const inf = `(${L}.splat (${L === 'f64x2' ? 'f64' : 'f32'}.const inf))`;
+    const roots = sums.map((s) => this.set(code, `(${L}.sqrt (local.get ${s}))`));
+    const oks = sums.map((s) => this.set(code,
+      `(v128.and (${L}.ge (local.get ${s}) ${splatConst(L, tiny)}) (${L}.lt (local.get ${s}) ${splatConst(L, huge)}))`));
+    const allOk = oks.slice(1).reduce((e, ok) => `(v128.and ${e} (local.get ${ok}))`, `(local.get ${oks[0]!})`);
+    const then: string[] = [];
+    recompute(then).forEach(({ m, t }, w) => {
+      const r = this.set(then, `(${L}.mul (local.get ${m}) (${L}.sqrt (local.get ${t})))`);
+      then.push(
+        `(local.set ${r} (v128.bitselect (local.get ${sums[w]!}) (local.get ${r}) (${L}.eq (local.get ${m}) ${splatConst(L, 0)})))`,
+        `(local.set ${r} (v128.bitselect (local.get ${m}) (local.get ${r}) (${L}.eq (local.get ${m}) ${inf})))`,
+        `(local.set ${roots[w]!} (v128.bitselect (local.get ${roots[w]!}) (local.get ${r}) (local.get ${oks[w]!})))`,
+      );
+    });
+    code.push(`(if (i32.eqz (${L === 'f64x2' ? 'i64x2' : 'i32x4'}.all_true ${allOk})) (then`, ...then, '))');
+    return roots;
   }
 
   /** Component k (the loop's counter) of `n` in a loop; a scalar `n` is computed before the loop. */
