@@ -96,6 +96,24 @@ function kminCandidate(v: string, j: string): string {
 (i32.store ${idx(p)} ${j}))`;
 }
 
+/**
+ * The lane mask tiny ≤ s < huge of a sum of squares s ≥ 0 (NaN: false), as one integer subtract and compare of the
+ * bit patterns: for s ≥ 0 or NaN the bits order as the values, so the test is (bits − bits(tiny)) < bits(huge) −
+ * bits(tiny) unsigned — signed after a shift by 2⁶³ where only signed i64x2 compares exist.
+ */
+function inSafeRange(lane: LaneType, s: string, tiny: number, huge: number): string {
+  const view = new DataView(new ArrayBuffer(8));
+  if (lane === 'f32x4') {
+    const bits = (v: number) => (view.setFloat32(0, v), view.getUint32(0));
+    const [lo, span] = [bits(tiny), bits(huge) - bits(tiny)];
+    return `(i32x4.lt_u (i32x4.sub ${s} (v128.const i32x4 ${lo} ${lo} ${lo} ${lo})) (v128.const i32x4 ${span} ${span} ${span} ${span}))`;
+  }
+  const bits = (v: number) => (view.setFloat64(0, v), view.getBigUint64(0));
+  const lo = BigInt.asIntN(64, bits(tiny) + (1n << 63n));
+  const span = BigInt.asIntN(64, bits(huge) - bits(tiny) - (1n << 63n));
+  return `(i64x2.lt_s (i64x2.sub ${s} (v128.const i64x2 ${lo} ${lo})) (v128.const i64x2 ${span} ${span}))`;
+}
+
 /** Raised for formulas using a function the SIMD emitter does not implement (JS twin runs them). */
 export class UnsupportedInWasm extends Error {}
 
@@ -412,8 +430,7 @@ class Emitter {
     const { tiny, huge } = NORM2_SAFE[L === 'f64x2' ? 'float64' : 'float32'];
     const inf = `(${L}.splat (${L === 'f64x2' ? 'f64' : 'f32'}.const inf))`;
     const roots = sums.map((s) => this.set(code, `(${L}.sqrt (local.get ${s}))`));
-    const oks = sums.map((s) => this.set(code,
-      `(v128.and (${L}.ge (local.get ${s}) ${splatConst(L, tiny)}) (${L}.lt (local.get ${s}) ${splatConst(L, huge)}))`));
+    const oks = sums.map((s) => this.set(code, inSafeRange(L, `(local.get ${s})`, tiny, huge)));
     const allOk = oks.slice(1).reduce((e, ok) => `(v128.and ${e} (local.get ${ok}))`, `(local.get ${oks[0]!})`);
     const then: string[] = [];
     recompute(then).forEach(({ m, t }, w) => {
