@@ -2,7 +2,8 @@
  * The cost of norm2's range check on the hot path (issue 16, item 6): CPU products of the Laplacian kernel
  * exp(−‖x − y‖/σ) (denseCache 'never', so every product evaluates the formula) in float64 and float32 at d = 3
  * (unrolled code) and d = 64 (the loop over components), for this checkout's dist/ and a baseline build, in one
- * process, alternating the two sides every repetition. Prints each side's median and the ratio this/baseline.
+ * process, alternating the two sides every repetition. Prints each side's median wall and CPU time (all threads) and
+ * the ratios this/baseline, and the largest relative difference of the two sides' products.
  *
  *   npm run build && node bench/norm2-cost.mjs --baseline /tmp/norm2-before [--n 20000] [--reps 7] [--dims 3,64]
  *
@@ -46,7 +47,7 @@ function seeded(seed) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 console.log(`norm2 cost: laplacianKernel products, n = ${n}, ${reps} repetitions per side (alternating), denseCache 'never'`);
-console.log('dtype     d   this (ms)   baseline (ms)   this/baseline');
+console.log('dtype     d   this (ms)   baseline (ms)   this/baseline   this CPU ms   base CPU ms   CPU ratio   max rel. diff');
 for (const d of dims) {
   const rng = seeded(17 + d);
   const data = new Float64Array(n * d).map(() => rng());
@@ -54,19 +55,24 @@ for (const d of dims) {
   for (const dtype of ['float64', 'float32']) {
     const ops = sides.map(({ lib }) => lib.laplacianKernel({ data, rows: n, cols: d }, { sigma: 0.5 * Math.sqrt(d / 3), dtype, backend: 'cpu', denseCache: 'never' }));
     const times = sides.map(() => []);
+    const cpu = sides.map(() => []); // CPU time of all threads: less disturbed by other processes than wall time
     const outs = [];
     for (const [s, K] of ops.entries()) outs[s] = await K.matvec(b); // warm-up: programs compiled, pool started
     let worst = 0;
     for (let i = 0; i < n; i++) worst = Math.max(worst, Math.abs(outs[0][i] - outs[1][i]) / (Math.abs(outs[1][i]) + 1e-300));
     for (let r = 0; r < reps; r++) {
       for (const [s, K] of (r % 2 === 0 ? ops.entries() : [...ops.entries()].reverse())) {
-        const t0 = performance.now();
+        const [t0, c0] = [performance.now(), process.cpuUsage()];
         await K.matvec(b);
+        const c = process.cpuUsage(c0);
         times[s].push(performance.now() - t0);
+        cpu[s].push((c.user + c.system) / 1000);
       }
     }
     const [a, base] = times.map(median);
-    console.log(`${dtype}  ${String(d).padStart(3)}  ${a.toFixed(1).padStart(10)}  ${base.toFixed(1).padStart(14)}  ${(a / base).toFixed(3).padStart(14)}   (max relative difference of the products ${worst.toExponential(1)})`);
+    const [ca, cbase] = cpu.map(median);
+    console.log(`${dtype}  ${String(d).padStart(3)}  ${a.toFixed(1).padStart(10)}  ${base.toFixed(1).padStart(14)}  ${(a / base).toFixed(3).padStart(14)}`
+      + `  ${ca.toFixed(1).padStart(12)}  ${cbase.toFixed(1).padStart(12)}  ${(ca / cbase).toFixed(3).padStart(10)}   ${worst.toExponential(1)}`);
   }
 }
 // each side's worker pool

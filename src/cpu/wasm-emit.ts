@@ -430,15 +430,16 @@ class Emitter {
     const { tiny, huge } = NORM2_SAFE[L === 'f64x2' ? 'float64' : 'float32'];
     const inf = `(${L}.splat (${L === 'f64x2' ? 'f64' : 'f32'}.const inf))`;
     const roots = sums.map((s) => this.set(code, `(${L}.sqrt (local.get ${s}))`));
-    const oks = sums.map((s) => this.set(code, inSafeRange(L, `(local.get ${s})`, tiny, huge)));
-    const allOk = oks.slice(1).reduce((e, ok) => `(v128.and ${e} (local.get ${ok}))`, `(local.get ${oks[0]!})`);
+    // the masks are formed again in the branch: nothing but the sums stays live across it
+    const ok = (s: string) => inSafeRange(L, `(local.get ${s})`, tiny, huge);
+    const allOk = sums.slice(1).reduce((e, s) => `(v128.and ${e} ${ok(s)})`, ok(sums[0]!));
     const then: string[] = [];
     recompute(then).forEach(({ m, t }, w) => {
       const r = this.set(then, `(${L}.mul (local.get ${m}) (${L}.sqrt (local.get ${t})))`);
       then.push(
         `(local.set ${r} (v128.bitselect (local.get ${sums[w]!}) (local.get ${r}) (${L}.eq (local.get ${m}) ${splatConst(L, 0)})))`,
         `(local.set ${r} (v128.bitselect (local.get ${m}) (local.get ${r}) (${L}.eq (local.get ${m}) ${inf})))`,
-        `(local.set ${roots[w]!} (v128.bitselect (local.get ${roots[w]!}) (local.get ${r}) (local.get ${oks[w]!})))`,
+        `(local.set ${roots[w]!} (v128.bitselect (local.get ${roots[w]!}) (local.get ${r}) ${ok(sums[w]!)}))`,
       );
     });
     code.push(`(if (i32.eqz (${L === 'f64x2' ? 'i64x2' : 'i32x4'}.all_true ${allOk})) (then`, ...then, '))');
