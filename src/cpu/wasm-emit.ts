@@ -302,9 +302,9 @@ class Emitter {
       return comps;
     }
     if (n.op === 'const') return [this.set(code, splatConst(L, n.value))];
+    if (n.op === 'norm2') return this.emitNorm2(n, u, stage, code);
     if (isReduce(n) || n.op === 'dot') {
       let terms: string[];
-      let comps: string[] = [];
       if (n.op === 'dot') {
         const a = this.emit(n.left, u);
         const b = this.emit(n.right, u);
@@ -312,19 +312,12 @@ class Emitter {
         terms = [];
         for (let k = 0; k < d; k++) terms.push(`(${L}.mul (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`);
       } else {
-        comps = this.emit(n.arg, u);
-        terms = comps.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
+        const a = this.emit(n.arg, u);
+        terms = a.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
       }
       let acc = this.set(code, terms[0]!);
       for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
-      if (n.op !== 'norm2') return [acc];
-      return this.guardedNorm2([acc], code, (then) => {
-        const m = this.set(then, `(${L}.abs (local.get ${comps[0]!}))`);
-        for (const c of comps.slice(1)) then.push(`(local.set ${m} (${L}.max (local.get ${m}) (${L}.abs (local.get ${c}))))`);
-        const t = this.set(then, splatConst(L, 0));
-        for (const c of comps) then.push(this.addScaledSquare(t, c, m));
-        return [{ m, t }];
-      });
+      return [acc];
     }
     if (isBinary(n)) {
       if (n.op === 'pow') return this.emitPow(this.emit(n.left, u), n.right, () => this.emit(n.right, u), code);
@@ -411,6 +404,39 @@ class Emitter {
     });
     if (stage === 2) units.forEach((w) => this.memo.set(`${w}|${this.key(n)}`, [results[w]!]));
     return [results[units.indexOf(u)]!];
+  }
+
+  /**
+   * norm2 of an unrolled vector. Per lane vector (stage 2) it is formed for every unroll unit at once, so one
+   * range check and one branch serve the UNROLL units rather than a branch each.
+   */
+  private emitNorm2(n: ReduceNode, u: number, stage: Stage, code: string[]): string[] {
+    const L = this.lane;
+    const units = stage === 2 ? Array.from({ length: UNROLL }, (_, w) => w) : [u];
+    const saved = this.redirect;
+    if (stage === 2) this.redirect = code;
+    const comps: string[][] = [];
+    const sums: string[] = [];
+    try {
+      for (const w of units) {
+        const c = this.emit(n.arg, w);
+        comps.push(c);
+        let acc = this.set(code, `(${L}.mul (local.get ${c[0]!}) (local.get ${c[0]!}))`);
+        for (const x of c.slice(1)) acc = this.set(code, `(${L}.add (local.get ${acc}) (${L}.mul (local.get ${x}) (local.get ${x})))`);
+        sums.push(acc);
+      }
+    } finally {
+      this.redirect = saved;
+    }
+    const roots = this.guardedNorm2(sums, code, (then) => comps.map((c) => {
+      const m = this.set(then, `(${L}.abs (local.get ${c[0]!}))`);
+      for (const x of c.slice(1)) then.push(`(local.set ${m} (${L}.max (local.get ${m}) (${L}.abs (local.get ${x}))))`);
+      const t = this.set(then, splatConst(L, 0));
+      for (const x of c) then.push(this.addScaledSquare(t, x, m));
+      return { m, t };
+    }));
+    if (stage === 2) units.forEach((w) => this.memo.set(`${w}|${this.key(n)}`, [roots[w]!]));
+    return [roots[units.indexOf(u)]!];
   }
 
   /** `t += (c/m)²`, lane-wise. */
