@@ -615,9 +615,11 @@ class Emitter {
   private guardedNorm2(ctx: Ctx, s: string, max: (m: string) => string[], scaled: (t: string, m: string) => string[]): string {
     const [r, m, t] = [`t${this.names++}`, `t${this.names++}`, `t${this.names++}`];
     const { tiny, huge } = NORM2_SAFE.float32;
+    const bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0]!;
+    // one compare: for s ≥ 0 or NaN the bit patterns order as the values, so tiny ≤ s < huge is one unsigned range test
     this.code(ctx).push(
       `var ${r} = sqrt(${s});`,
-      `if (!(${s} >= ${f32Literal(tiny)} && ${s} < ${f32Literal(huge)})) {`,
+      `if (bitcast<u32>(${s}) - ${bits(tiny)}u >= ${bits(huge) - bits(tiny)}u) {`,
       ...[...max(m), `var ${t} = 0.0f;`, ...scaled(t, m)].map((l) => `  ${l}`),
       `  ${r} = select(select(${m} * sqrt(${t}), ${s}, ${m} == 0.0f), ${m}, ${m} > ${f32Literal(FLOAT32_MAX_VALUE)});`,
       '}',
