@@ -456,7 +456,7 @@ class Emitter {
     const { tiny, huge } = NORM2_SAFE[L === 'f64x2' ? 'float64' : 'float32'];
     const inf = `(${L}.splat (${L === 'f64x2' ? 'f64' : 'f32'}.const inf))`;
     const roots = sums.map((s) => this.set(code, `(${L}.sqrt (local.get ${s}))`));
-    // the masks are formed again in the branch: nothing but the sums stays live across it
+    // the masks are formed again inside the branch rather than kept live across it
     const ok = (s: string) => inSafeRange(L, `(local.get ${s})`, tiny, huge);
     const allOk = sums.slice(1).reduce((e, s) => `(v128.and ${e} ${ok(s)})`, ok(sums[0]!));
     const then: string[] = [];
