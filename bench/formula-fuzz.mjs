@@ -60,7 +60,8 @@ export function generateCase(lib, seed, options = {}) {
   const n = options.n ?? rng.int(2, big ? 4 : 7);
   // past a lane group (16/32 columns) sometimes, and rarely past a float32 tile (512 columns)
   const m = options.m ?? (big ? rng.int(2, 9) : rng.chance(0.02) ? rng.int(513, 600) : rng.chance(0.1) ? rng.int(33, 70) : rng.int(2, 19));
-  const magnitude = rng.chance(0.8) ? 1 : rng.pick([1e-3, 1e3, 1e-12, 1e12, 1e-25, 1e25]);
+  // 1e20 and 1e30: squares past float32's range where norms are not (norm2 must scale, not overflow)
+  const magnitude = rng.chance(0.8) ? 1 : rng.pick([1e-3, 1e3, 1e-12, 1e12, 1e-25, 1e25, 1e20, 1e30]);
   // sometimes y = x and v = u (one point set): the symmetry check, the symmetric and packed product paths
   const sameData = options.sameData ?? (!big && rng.chance(0.15));
   const pts = (rows, cols) => Array.from({ length: rows }, () => Array.from({ length: cols }, () => f32((rng.next() * 2 - 1) * magnitude)));
@@ -305,7 +306,7 @@ export function walk(root, i, j, prec, flags) {
         });
         es += a.v.length * mag * u + eta;
         if (n.op !== 'norm2') return { v: [s], e: [es] };
-        note([s]); // norm2's squared sum is an intermediate of every backend (it may leave float32's range alone)
+        // norm2's squared sum is not an intermediate: every backend rescales where it would leave the range
         const r = Math.sqrt(s);
         return { v: [r], e: [Math.sqrt(s + es) - Math.sqrt(Math.max(0, s - es)) + 2 * (r * u + eta)] };
       }

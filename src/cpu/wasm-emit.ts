@@ -28,6 +28,7 @@ import {
 } from './wasm-math.js';
 import { isNonPositive } from '../formula/sign.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
+import { NORM2_SAFE } from '../formula/norm2-range.js';
 
 export type CpuDtype = 'float32' | 'float64';
 /**
@@ -93,6 +94,24 @@ function kminCandidate(v: string, j: string): string {
   (br $shift)))
 (f64.store ${val(p)} (local.get $cv))
 (i32.store ${idx(p)} ${j}))`;
+}
+
+/**
+ * The lane mask tiny ≤ s < huge of a sum of squares s ≥ 0 (NaN: false), as one integer subtract and compare of the
+ * bit patterns: for s ≥ 0 or NaN the bits order as the values, so the test is (bits − bits(tiny)) < bits(huge) −
+ * bits(tiny) unsigned — signed after a shift by 2⁶³ where only signed i64x2 compares exist.
+ */
+function inSafeRange(lane: LaneType, s: string, tiny: number, huge: number): string {
+  const view = new DataView(new ArrayBuffer(8));
+  if (lane === 'f32x4') {
+    const bits = (v: number) => (view.setFloat32(0, v), view.getUint32(0));
+    const [lo, span] = [bits(tiny), bits(huge) - bits(tiny)];
+    return `(i32x4.lt_u (i32x4.sub ${s} (v128.const i32x4 ${lo} ${lo} ${lo} ${lo})) (v128.const i32x4 ${span} ${span} ${span} ${span}))`;
+  }
+  const bits = (v: number) => (view.setFloat64(0, v), view.getBigUint64(0));
+  const lo = BigInt.asIntN(64, bits(tiny) + (1n << 63n));
+  const span = BigInt.asIntN(64, bits(huge) - bits(tiny) - (1n << 63n));
+  return `(i64x2.lt_s (i64x2.sub ${s} (v128.const i64x2 ${lo} ${lo})) (v128.const i64x2 ${span} ${span}))`;
 }
 
 /** Raised for formulas using a function the SIMD emitter does not implement (JS twin runs them). */
@@ -283,6 +302,7 @@ class Emitter {
       return comps;
     }
     if (n.op === 'const') return [this.set(code, splatConst(L, n.value))];
+    if (n.op === 'norm2') return this.emitNorm2(n, u, stage, code);
     if (isReduce(n) || n.op === 'dot') {
       let terms: string[];
       if (n.op === 'dot') {
@@ -297,7 +317,6 @@ class Emitter {
       }
       let acc = this.set(code, terms[0]!);
       for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
-      if (n.op === 'norm2') acc = this.set(code, `(${L}.sqrt (local.get ${acc}))`);
       return [acc];
     }
     if (isBinary(n)) {
@@ -340,6 +359,7 @@ class Emitter {
     const saved = this.redirect;
     if (stage === 2) this.redirect = code; // every unit's scalar operands before the loop
     const terms: string[] = [];
+    const comps: string[] = []; // the component local of each unit (norm2's recompute reads them)
     try {
       for (const unit of units) {
         const loop: LoopCtx = { body, memo, unit, jSlots };
@@ -347,6 +367,7 @@ class Emitter {
           terms.push(`(${L}.mul (local.get ${this.at(n.left, loop)}) (local.get ${this.at(n.right, loop)}))`);
         } else {
           const c = this.at(n.arg, loop);
+          comps.push(c);
           terms.push(n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`);
         }
       }
@@ -354,23 +375,101 @@ class Emitter {
       this.redirect = saved;
     }
     const accs = units.map(() => this.newV128());
-    const label = `$k${this.loops++}`;
     const counter = this.newI32('$kc');
     const pointers = [...jSlots].map((s) => ({ p: this.newI32(`$jp${s}`), s }));
+    // the loop over k with `body` (component locals) and `update` (accumulation); replayed by norm2's recompute
+    const loopOver = (update: string[]): string[] => {
+      const label = `$k${this.loops++}`;
+      return [
+        `(local.set ${counter} (i32.const 0))`,
+        ...pointers.map(({ p, s }) => `(local.set ${p} (i32.add (local.get $J${s}) (local.get $jb)))`),
+        `(loop ${label}`,
+        ...body,
+        ...update,
+        `(local.set ${counter} (i32.add (local.get ${counter}) (i32.const 1)))`,
+        ...pointers.map(({ p }) => `(local.set ${p} (i32.add (local.get ${p}) (local.get $mBytes)))`),
+        `(br_if ${label} (i32.lt_u (local.get ${counter}) (i32.const ${dim}))))`,
+      ];
+    };
     code.push(
       ...accs.map((a) => `(local.set ${a} (v128.const i64x2 0 0))`),
-      `(local.set ${counter} (i32.const 0))`,
-      ...pointers.map(({ p, s }) => `(local.set ${p} (i32.add (local.get $J${s}) (local.get $jb)))`),
-      `(loop ${label}`,
-      ...body,
-      ...accs.map((a, w) => `(local.set ${a} (${L}.add (local.get ${a}) ${terms[w]!}))`),
-      `(local.set ${counter} (i32.add (local.get ${counter}) (i32.const 1)))`,
-      ...pointers.map(({ p }) => `(local.set ${p} (i32.add (local.get ${p}) (local.get $mBytes)))`),
-      `(br_if ${label} (i32.lt_u (local.get ${counter}) (i32.const ${dim}))))`,
+      ...loopOver(accs.map((a, w) => `(local.set ${a} (${L}.add (local.get ${a}) ${terms[w]!}))`)),
     );
-    const results = accs.map((a) => (n.op === 'norm2' ? this.set(code, `(${L}.sqrt (local.get ${a}))`) : a));
+    const results = n.op !== 'norm2' ? accs : this.guardedNorm2(accs, code, (then) => {
+      const ms = units.map(() => this.set(then, splatConst(L, 0)));
+      then.push(...loopOver(units.map((w) => `(local.set ${ms[w]!} (${L}.max (local.get ${ms[w]!}) (${L}.abs (local.get ${comps[w]!}))))`)));
+      const ts = units.map(() => this.set(then, splatConst(L, 0)));
+      then.push(...loopOver(units.map((w) => this.addScaledSquare(ts[w]!, comps[w]!, ms[w]!))));
+      return units.map((w) => ({ m: ms[w]!, t: ts[w]! }));
+    });
     if (stage === 2) units.forEach((w) => this.memo.set(`${w}|${this.key(n)}`, [results[w]!]));
     return [results[units.indexOf(u)]!];
+  }
+
+  /**
+   * norm2 of an unrolled vector. Per lane vector (stage 2) it is formed for every unroll unit at once, so one
+   * range check and one branch serve the UNROLL units rather than a branch each.
+   */
+  private emitNorm2(n: ReduceNode, u: number, stage: Stage, code: string[]): string[] {
+    const L = this.lane;
+    const units = stage === 2 ? Array.from({ length: UNROLL }, (_, w) => w) : [u];
+    const saved = this.redirect;
+    if (stage === 2) this.redirect = code;
+    const comps: string[][] = [];
+    const sums: string[] = [];
+    try {
+      for (const w of units) {
+        const c = this.emit(n.arg, w);
+        comps.push(c);
+        let acc = this.set(code, `(${L}.mul (local.get ${c[0]!}) (local.get ${c[0]!}))`);
+        for (const x of c.slice(1)) acc = this.set(code, `(${L}.add (local.get ${acc}) (${L}.mul (local.get ${x}) (local.get ${x})))`);
+        sums.push(acc);
+      }
+    } finally {
+      this.redirect = saved;
+    }
+    const roots = this.guardedNorm2(sums, code, (then) => comps.map((c) => {
+      const m = this.set(then, `(${L}.abs (local.get ${c[0]!}))`);
+      for (const x of c.slice(1)) then.push(`(local.set ${m} (${L}.max (local.get ${m}) (${L}.abs (local.get ${x}))))`);
+      const t = this.set(then, splatConst(L, 0));
+      for (const x of c) then.push(this.addScaledSquare(t, x, m));
+      return { m, t };
+    }));
+    if (stage === 2) units.forEach((w) => this.memo.set(`${w}|${this.key(n)}`, [roots[w]!]));
+    return [roots[units.indexOf(u)]!];
+  }
+
+  /** `t += (c/m)²`, lane-wise. */
+  private addScaledSquare(t: string, c: string, m: string): string {
+    const L = this.lane;
+    const q = `(${L}.div (local.get ${c}) (local.get ${m}))`;
+    return `(local.set ${t} (${L}.add (local.get ${t}) (${L}.mul ${q} ${q})))`;
+  }
+
+  /**
+   * norm2 from sums of squares (one per unroll unit served): √s per lane; where a lane of any unit has s outside
+   * NORM2_SAFE (see formula/norm2-range.ts), one lane-uniform branch (rarely taken) has `recompute` form m = max|c_k|
+   * and t = Σ (c_k/m)² for every lane, and m·√t (0 for m = 0, +∞ for m = ∞) replaces √s in the out-of-range lanes.
+   */
+  private guardedNorm2(sums: string[], code: string[], recompute: (then: string[]) => { m: string; t: string }[]): string[] {
+    const L = this.lane;
+    const { tiny, huge } = NORM2_SAFE[L === 'f64x2' ? 'float64' : 'float32'];
+    const inf = `(${L}.splat (${L === 'f64x2' ? 'f64' : 'f32'}.const inf))`;
+    const roots = sums.map((s) => this.set(code, `(${L}.sqrt (local.get ${s}))`));
+    // the masks are formed again inside the branch rather than kept live across it
+    const ok = (s: string) => inSafeRange(L, `(local.get ${s})`, tiny, huge);
+    const allOk = sums.slice(1).reduce((e, s) => `(v128.and ${e} ${ok(s)})`, ok(sums[0]!));
+    const then: string[] = [];
+    recompute(then).forEach(({ m, t }, w) => {
+      const r = this.set(then, `(${L}.mul (local.get ${m}) (${L}.sqrt (local.get ${t})))`);
+      then.push(
+        `(local.set ${r} (v128.bitselect (local.get ${sums[w]!}) (local.get ${r}) (${L}.eq (local.get ${m}) ${splatConst(L, 0)})))`,
+        `(local.set ${r} (v128.bitselect (local.get ${m}) (local.get ${r}) (${L}.eq (local.get ${m}) ${inf})))`,
+        `(local.set ${roots[w]!} (v128.bitselect (local.get ${roots[w]!}) (local.get ${r}) ${ok(sums[w]!)}))`,
+      );
+    });
+    code.push(`(if (i32.eqz (${L === 'f64x2' ? 'i64x2' : 'i32x4'}.all_true ${allOk})) (then`, ...then, '))');
+    return roots;
   }
 
   /** Component k (the loop's counter) of `n` in a loop; a scalar `n` is computed before the loop. */

@@ -15,6 +15,7 @@ import { isBinary, isReduce, isUnary } from './ast.js';
 import { collectVariables, rowCounts, variableSlots } from './analyze.js';
 import { FormulaError } from './errors.js';
 import { isSmallIntegerExponent } from './scalar-ops.js';
+import { NORM2_SAFE } from './norm2-range.js';
 
 /** Vectors up to this dimension are unrolled; longer ones are looped. */
 export const UNROLL_MAX_DIM = 32;
@@ -140,6 +141,31 @@ class JsEmitter {
     return acc;
   }
 
+  /**
+   * √sq, recomputed with scaling where sq is outside float64's safe range (norm2-range.ts): Math.hypot unrolled,
+   * two loops over the components (max, then the scaled squares) otherwise. NaN where a component is NaN.
+   */
+  private norm2(dim: number, c: (k: Index) => string, sq: string): Ref {
+    const s = this.temp();
+    this.body.push(`const ${s} = ${sq};`);
+    const inRange = `${s} >= ${numberLiteral(NORM2_SAFE.float64.tiny)} && ${s} < ${numberLiteral(NORM2_SAFE.float64.huge)}`;
+    if (dim <= UNROLL_MAX_DIM) {
+      const all = Array.from({ length: dim }, (_, k) => c(k)).join(', ');
+      return this.scalar(`(${inRange}) || ${s} !== ${s} ? Math.sqrt(${s}) : Math.hypot(${all})`);
+    }
+    const [r, m, t, q] = [this.temp(), this.temp(), this.temp(), this.temp()];
+    this.body.push(
+      `let ${r} = Math.sqrt(${s});`,
+      `if (!(${inRange}) && ${s} === ${s}) {`,
+      `  let ${m} = 0;`,
+      `  for (let k = 0; k < ${dim}; k++) ${m} = Math.max(${m}, Math.abs(${c('k')}));`,
+      `  if (${m} === 0 || ${m} === Infinity) ${r} = ${m};`,
+      `  else { let ${t} = 0; for (let k = 0; k < ${dim}; k++) { const ${q} = ${c('k')} / ${m}; ${t} += ${q} * ${q}; } ${r} = ${m} * Math.sqrt(${t}); }`,
+      '}',
+    );
+    return { kind: 'scalar', expr: r };
+  }
+
   private variable(v: VarNode): Ref {
     const slot = this.slots.get(v) as number;
     const array = `${v.cat.toUpperCase()}${slot}`;
@@ -181,7 +207,7 @@ class JsEmitter {
       const dim = n.arg.dim;
       if (n.op === 'sum') return this.scalar(this.sumOver(dim, (k) => component(a, k)));
       const sq = this.sumOver(dim, (k) => `${component(a, k)} * ${component(a, k)}`);
-      return this.scalar(n.op === 'sqnorm2' ? sq : `Math.sqrt(${sq})`);
+      return n.op === 'sqnorm2' ? this.scalar(sq) : this.norm2(dim, (k) => component(a, k), sq);
     }
     if (n.op === 'dot') {
       const a = this.emit(n.left);

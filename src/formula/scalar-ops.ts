@@ -17,6 +17,7 @@
  *    (x^2 is exactly x·x, and negative bases work); other exponents use Math.pow.
  */
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
+import { norm2NeedsScaling, scaledNorm2 } from './norm2-range.js';
 
 export const MAX_UNROLLED_POWER = 16;
 
@@ -78,5 +79,6 @@ export function applyReduce(op: ReduceOp, v: readonly number[]): number {
     return acc;
   }
   for (const c of v) acc += c * c;
-  return op === 'sqnorm2' ? acc : Math.sqrt(acc);
+  if (op === 'sqnorm2') return acc;
+  return norm2NeedsScaling(acc) ? scaledNorm2(v, acc) : Math.sqrt(acc);
 }

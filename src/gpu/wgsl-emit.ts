@@ -30,11 +30,24 @@
 import type { DotNode, Node, ReduceNode, UnaryNode, VarNode } from '../formula/ast.js';
 import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { formulaKey } from '../formula/analyze.js';
+import { children, formulaKey } from '../formula/analyze.js';
 import { isNonPositive } from '../formula/sign.js';
 import { compileScalarJs, UNROLL_MAX_DIM } from '../formula/emit-js.js';
+import { NORM2_SAFE } from '../formula/norm2-range.js';
+
+/** float32's largest finite value (a larger f32 is +∞). */
+const FLOAT32_MAX_VALUE = 3.4028234663852886e38;
 
 export type { FormulaSlots } from '../formula/slots.js';
+
+/**
+ * Whether `node` holds a norm2 of a vector longer than UNROLL_MAX_DIM: such a norm may run in the chunked mode,
+ * which detects a sum of squares out of float32's range (the row's output turns NaN) instead of recomputing it.
+ */
+export function hasLongNorm2(node: Node): boolean {
+  if (node.op === 'norm2' && node.arg.dim > UNROLL_MAX_DIM) return true;
+  return children(node).some(hasLongNorm2);
+}
 
 /** Columns per pass: one scalar column, or vec4 groups. */
 export type PassWidth = 1 | 4 | 8;
@@ -259,6 +272,8 @@ class Emitter {
   /** Chunked-mode groups, one per dimension, and the number of partial arrays (one per chunked reduction). */
   readonly chunkGroups: ChunkGroup[] = [];
   chunkedReductions = 0;
+  /** Rows r whose chunked norm2 may leave float32's safe range: flag `nr<r>` set, the row's output written as NaN. */
+  readonly rangeFlags = new Set<number>();
   private readonly chunkIndex = new Map<string, number>();
   private names = 0;
   private readonly memo = new Map<string, string[]>();
@@ -367,7 +382,10 @@ class Emitter {
         terms = this.get(n.arg, ctx).map((c) => (n.op === 'sum' ? c : `${c} * ${c}`));
       }
       const s = this.let(ctx, terms.join(' + '));
-      return [n.op === 'norm2' ? this.let(ctx, `sqrt(${s})`) : s];
+      if (n.op !== 'norm2') return [s];
+      const comps = this.get(n.arg, ctx);
+      return [this.guardedNorm2(ctx, s, (m) => [`let ${m} = ${comps.map((c) => `abs(${c})`).reduce((a, b) => `max(${a}, ${b})`)};`],
+        (t, m) => comps.map((c) => `${t} += (${c} / ${m}) * (${c} / ${m});`))];
     }
     if (isBinary(n)) {
       if (n.op === 'pow') return this.pow(this.get(n.left, ctx), n.right, () => this.get(n.right, ctx), (x) => this.let(ctx, x));
@@ -561,16 +579,52 @@ class Emitter {
       }
       return body;
     };
+    // the loop and its tail over all components with `update` of component x; norm2's recompute runs it again
+    const loopOver = (update: (x: string) => string): string[] => {
+      const chunk = (k: (c: number) => string, count: number): string[] => {
+        const body: string[] = [];
+        for (let c = 0; c < count; c++) body.push(update(this.at(n.op === 'dot' ? n.left : n.arg, { body, memo: new Map(), ctx, k: k(c) })));
+        return body;
+      };
+      const looped = full > 0 ? chunk((c) => `(${counter} + ${c}u)`, LOOP_CHUNK) : [];
+      return [
+        ...(full > 0 ? [`for (var ${counter} = 0u; ${counter} < ${full}u; ${counter} += ${LOOP_CHUNK}u) {`, ...looped.map((l) => `  ${l}`), '}'] : []),
+        ...chunk((c) => `${full + c}u`, dim - full),
+      ];
+    };
     const looped = full > 0 ? chunk((c) => `(${counter} + ${c}u)`, LOOP_CHUNK) : [];
     const tail = chunk((c) => `${full + c}u`, dim - full);
     const code = this.code(ctx);
     code.push(`var ${acc} = 0.0f;`);
     if (full > 0) {
       code.push(`for (var ${counter} = 0u; ${counter} < ${full}u; ${counter} += ${LOOP_CHUNK}u) {`, ...looped.map((l) => `  ${l}`), '}');
-      if (ctx.k === 'Q' || ctx.k === 'J') this.loopIterations += full / LOOP_CHUNK;
+      // norm2's recompute may run the loop twice more (llvmpipe's loop budget counts every iteration)
+      if (ctx.k === 'Q' || ctx.k === 'J') this.loopIterations += (n.op === 'norm2' ? 3 : 1) * full / LOOP_CHUNK;
     }
     code.push(...tail);
-    return [n.op === 'norm2' ? this.let(ctx, `sqrt(${acc})`) : acc];
+    if (n.op !== 'norm2') return [acc];
+    return [this.guardedNorm2(ctx, acc, (m) => [`var ${m} = 0.0f;`, ...loopOver((x) => `${m} = max(${m}, abs(${x}));`)],
+      (t, m) => loopOver((x) => `${t} += (${x} / ${m}) * (${x} / ${m});`))];
+  }
+
+  /**
+   * norm2 from the sum of squares s: √s, and where s is outside NORM2_SAFE.float32 (formula/norm2-range.ts; rare,
+   * a branch per invocation) m·√(Σ (c_k/m)²) with m = max|c_k| from `max` and the sum from `scaled` (0 where
+   * m = 0 — or NaN beside a NaN component, as s is — and +∞ where m is).
+   */
+  private guardedNorm2(ctx: Ctx, s: string, max: (m: string) => string[], scaled: (t: string, m: string) => string[]): string {
+    const [r, m, t] = [`t${this.names++}`, `t${this.names++}`, `t${this.names++}`];
+    const { tiny, huge } = NORM2_SAFE.float32;
+    const bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0]!;
+    // one compare: for s ≥ 0 or NaN the bit patterns order as the values, so tiny ≤ s < huge is one unsigned range test
+    this.code(ctx).push(
+      `var ${r} = sqrt(${s});`,
+      `if (bitcast<u32>(${s}) - ${bits(tiny)}u >= ${bits(huge) - bits(tiny)}u) {`,
+      ...[...max(m), `var ${t} = 0.0f;`, ...scaled(t, m)].map((l) => `  ${l}`),
+      `  ${r} = select(select(${m} * sqrt(${t}), ${s}, ${m} == 0.0f), ${m}, ${m} > ${f32Literal(FLOAT32_MAX_VALUE)});`,
+      '}',
+    );
+    return r;
   }
 
   /** Component k of `n` in a loop; a scalar `n` is computed before the loop, in the loop's context. */
@@ -677,7 +731,14 @@ class Emitter {
     }
     const q: Ctx = { k: 'Q', r };
     const total = this.let(q, `pc${l}[jj * ${Math.ceil(this.R / 4)}u + ${r >> 2}u].${LANE[r & 3]}`);
-    return [n.op === 'norm2' ? this.let(q, `sqrt(${total})`) : total];
+    if (n.op !== 'norm2') return [total];
+    // no scaled recompute here (the chunks' partial sums are gone): a sum of squares that overflowed or underflowed
+    // (0 excluded: a zero distance is common, an all-underflowed one is not caught) marks the row, whose output is
+    // then NaN, which the operators' float32 range check recomputes in float64 and refuses
+    const { tiny, huge } = NORM2_SAFE.float32;
+    this.rangeFlags.add(r);
+    this.code(q).push(`if (!(${total} < ${f32Literal(huge)}) || (${total} > 0.0f && ${total} < ${f32Literal(tiny)})) { nr${r} = true; }`);
+    return [this.let(q, `sqrt(${total})`)];
   }
 
   /**
@@ -1116,11 +1177,12 @@ export function emitKernelProgram(
     : `acc${r}_${g} += part${r}_${g};`));
   const outIndex = (r: number, g: number) => `(u.h.outOffset + split * u.h.partStride + rowBase + ${r * WG}u) * ${G}u + ${g}u`;
   const rowFactor = (r: number) => (rowFactors[r] ? ` * ${rowFactors[r]}` : '');
+  const poison = (r: number, v: string) => (e.rangeFlags.has(r) ? `select(${v}, ${AT}(nan_()), nr${r})` : v);
   const writeRow = (r: number) => comp
     // the pair renormalised (hi = fl(acc + cmp), lo = what hi missed), scaled by the row factor
     ? [`    { let hi = opq(acc${r}_0 + cmp${r}_0); let lo = cmp${r}_0 - ${g(`hi - acc${r}_0`)};`,
-      `      O[2u * (${outIndex(r, 0)})] = hi${rowFactor(r)}; O[2u * (${outIndex(r, 0)}) + 1u] = lo${rowFactor(r)}; }`].join('\n')
-    : groups.map((g) => `    O[${outIndex(r, g)}] = acc${r}_${g}${rowFactor(r)};`).join('\n');
+      `      O[2u * (${outIndex(r, 0)})] = ${poison(r, `hi${rowFactor(r)}`)}; O[2u * (${outIndex(r, 0)}) + 1u] = lo${rowFactor(r)}; }`].join('\n')
+    : groups.map((g) => `    O[${outIndex(r, g)}] = ${poison(r, `acc${r}_${g}${rowFactor(r)}`)};`).join('\n');
 
   const code = `${comp ? OPAQUE_HELPER : ''}${programHead(decls, e, WG, tile)}
   let rowBase = (wid.x + wid.z * u.h.gx) * (WG * ${R}u) + lid;
@@ -1130,6 +1192,7 @@ ${rows.map((r) => `  let i${r} = min(rowBase + ${r * WG}u, nb - 1u);`).join('\n'
 ${rows.map((r) => indent(e.rows[r]!, '  ')).filter((s) => s).join('\n')}
 ${rows.flatMap((r) => groups.map((g) => `  var acc${r}_${g} = ${AT}(0.0);${kahan || comp ? ` var cmp${r}_${g} = ${AT}(0.0);` : ''}`)).join('\n')}
 ${Array.from({ length: e.chunkedReductions }, (_, l) => `  var pc${l}: array<vec4<f32>, ${tile * Math.ceil(R / 4)}>;`).join('\n')}
+${[...e.rangeFlags].map((r) => `  var nr${r} = false;`).join('\n')}
   let tiles = (mb + TILE - 1u) / TILE;
   let tBegin = split * u.h.tilesPerSplit;
   let tEnd = min(tBegin + u.h.tilesPerSplit, tiles);
