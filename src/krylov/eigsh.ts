@@ -583,7 +583,10 @@ async function lanczosEigsh(
   const lambda = out.theta.map(toLambda);
   // little spare room: look for a wanted eigenvalue that had not emerged (missed-eigenvalue.ts)
   if (pick.length === o.k && o.ncv < 2 * o.k + 1) {
-    const check = await missedEigenvalue(op, pick.map((i) => out.vectors![i]!), pick.map((i) => out.theta[i]!), o.which, Math.max(20, o.ncv), tol, rng);
+    const found = pick.map((i) => out.theta[i]!);
+    // a Ritz value within 100 times the found values' relative accuracy of the k-th is a tie
+    const margin = 100 * Math.max(tol, 1e-10) * Math.max(...found.map(Math.abs));
+    const check = await missedEigenvalue(op, pick.map((i) => out.vectors![i]!), found, o.which, Math.max(20, o.ncv), margin, rng);
     out.matvecs += check.matvecs;
     if (check.missed !== undefined) throw missedError(out, pick, lambda, check.missed, toLambda, o, n);
   }

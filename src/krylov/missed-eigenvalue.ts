@@ -49,24 +49,26 @@ function beyond(value: number, found: readonly number[], which: Which, margin: n
 export interface MissedCheck {
   /** A Ritz value of the deflated operator that belongs in the wanted set, if one was seen. */
   missed?: number;
+  /** Its Ritz vector (unit norm, orthogonal to the deflated vectors): a direction the solver had not found. */
+  vector?: Float64Array;
   /** Products with the operator the check spent. */
   matvecs: number;
 }
 
 /**
- * Runs the check on `op` (what Lanczos applied: A, or (A − σI)⁻¹) given the k converged vectors (orthonormal) and their
- * Ritz values, with `steps` Lanczos steps at most. `tol` is the relative accuracy of the found values: a Ritz value
- * within a few times it of the k-th is a tie, not a miss.
+ * Runs the check on `op` (what the solver applied: A, or (A − σI)⁻¹) given orthonormal vectors to deflate (the
+ * converged ones, and any others the solver kept out) and the wanted values found, with `steps` Lanczos steps at most.
+ * `margin` (absolute) is how far beyond the least wanted value found a Ritz value must lie to count: the found values'
+ * own error, within which it is a tie, not a miss.
  */
 export async function missedEigenvalue(
   op: (x: Float64Array) => Promise<Float64Array>, vectors: readonly Float64Array[], found: readonly number[], which: Which,
-  steps: number, tol: number, rng: () => number,
+  steps: number, margin: number, rng: () => number,
 ): Promise<MissedCheck> {
   const n = vectors[0]!.length;
   const room = n - vectors.length;
   if (which === 'SM' || room <= 0) return { matvecs: 0 };
   const scale = Math.max(...found.map(Math.abs));
-  const margin = Math.max(tol, 1e-10) * 100 * scale;
   const q = randomVector(n, rng);
   project(q, vectors);
   const q0norm = norm(q);
@@ -83,11 +85,25 @@ export async function missedEigenvalue(
     diag.push(h[j]!);
     const beta = norm(w);
     const { eigenvalues } = tridiagonalEigen(diag, off, { eigenvectors: false });
-    const missed = Array.from(eigenvalues).find((t) => beyond(t, found, which, margin));
-    if (missed !== undefined) return { missed, matvecs };
+    const at = Array.from(eigenvalues).findIndex((t) => beyond(t, found, which, margin));
+    if (at >= 0) return { missed: eigenvalues[at]!, vector: ritzVector(basis, diag, off, at), matvecs };
     if (!(beta > Number.EPSILON * scale)) break; // an invariant subspace: the deflated spectrum seen in full
     off.push(beta);
     basis.push(w.map((v) => v / beta));
   }
   return { matvecs };
+}
+
+/** The Ritz vector of the tridiagonal's eigenvalue `at` (ascending order) in the Lanczos basis. */
+function ritzVector(basis: readonly Float64Array[], diag: number[], off: number[], at: number): Float64Array {
+  const size = diag.length;
+  const Y = tridiagonalEigen(diag, off, { eigenvectors: true }).eigenvectors!;
+  const v = new Float64Array(basis[0]!.length);
+  for (let r = 0; r < size; r++) {
+    const y = Y[r * size + at]!;
+    const q = basis[r]!;
+    for (let i = 0; i < v.length; i++) v[i]! += y * q[i]!;
+  }
+  const vn = norm(v);
+  return v.map((x) => x / vn);
 }

@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import { eigsh, EigshNoConvergence } from '../../src/krylov/eigsh.js';
+import { lobpcg } from '../../src/krylov/lobpcg.js';
 import { mulberry32 } from '../../src/krylov/random.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 
@@ -51,5 +52,24 @@ describe('eigsh: a wanted eigenvalue missed with little room is reported, never 
     const spd = symmetricWith(Array.from({ length: 70 }, (_, i) => 1 + i), rand);
     const sa = await eigsh(aslinearoperator(spd.to2DArray()), 2, { which: 'SA', ncv: 4 });
     expect(Array.from(sa.eigenvalues).map((v) => +v.toFixed(8))).toEqual([1, 2]);
+  });
+
+  it('lobpcg: a wanted eigenvalue of the size of tol is not hidden behind the null space (rank 2, λ = 55 and 0.0855, tol 0.02)', async () => {
+    // before: seeds 13, 17 (and 14, 24, 26) returned [~0, 55] as converged after one iteration — the second vector
+    // in the null space, its residual below tol (bench/algebra-fuzz.mjs --seed=31 found it on a float32 sandwich)
+    for (const seed of [13, 17]) {
+      const rand = mulberry32(seed);
+      const n = 50;
+      const u = Matrix.rand(n, 1, { random: rand }).sub(0.5);
+      const v = Matrix.rand(n, 1, { random: rand }).sub(0.5);
+      const un = u.clone().div(u.norm());
+      const w = v.clone().sub(un.clone().mul(un.transpose().mmul(v).get(0, 0)));
+      const vn = w.clone().div(w.norm());
+      const A = un.mmul(un.transpose()).mul(55).add(vn.mmul(vn.transpose()).mul(0.0855));
+      const r = await lobpcg(aslinearoperator(A.to2DArray()), Matrix.rand(n, 2, { random: rand }), { largest: true, tol: 0.02, maxiter: 200 });
+      expect(r.converged).toBe(true);
+      expect(Math.abs(r.eigenvalues[0]! - 0.0855), `seed ${seed}: ${r.eigenvalues}`).toBeLessThan(0.04);
+      expect(Math.abs(r.eigenvalues[1]! - 55)).toBeLessThan(0.04);
+    }
   });
 });
