@@ -1,8 +1,10 @@
 /**
- * Looks for a wanted eigenvalue that thick-restart Lanczos did not find. With little spare room (ncv < 2k + 1), the
- * k pairs it reports converged are eigenpairs, but one that had not emerged when they converged can be missing — an
- * eigenvalue of larger magnitude at the other end for 'LM' of an indefinite operator (bench/eigen-fuzz.mjs, ncv = k + 1
- * or k + 2: 2 of 600 random cases returned a smaller |λ| as converged).
+ * Looks for a wanted eigenvalue that an eigensolver did not find although every pair it reports has converged:
+ * - eigsh with little spare room (ncv < 2k + 1): one that had not emerged when the others converged — an eigenvalue
+ *   of larger magnitude at the other end for 'LM' of an indefinite operator (bench/eigen-fuzz.mjs, ncv = k + 1 or
+ *   k + 2: 2 of 600 random cases returned a smaller |λ| as converged);
+ * - lobpcg where a wanted Ritz value is of the size of tol: its residual test cannot tell the wanted eigenvalue from
+ *   the cluster near 0 (src/krylov/lobpcg.ts `hiddenWanted`), and the Ritz vector found here continues its iteration.
  *
  * The check: a short Lanczos run (full reorthogonalisation) on the operator deflated of the k converged vectors, from
  * a seeded random start orthogonal to them. Its Ritz values lie inside the deflated operator's spectrum — A's, less
