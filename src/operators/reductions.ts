@@ -34,6 +34,8 @@ interface Engine {
   readonly reduced: number;
   kmin(node: Node, k: number): Promise<{ values: Float64Array; indices: Int32Array }>;
   sums(node: Node, columns: readonly Float64Array[]): Promise<Float64Array[]>;
+  /** A float32 engine's float64 CPU twin, for results checked beyond its passes' (softmaxFamily). */
+  readonly exact?: Engine;
 }
 
 function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): Engine {
@@ -77,7 +79,7 @@ function refusingFloat32Overflow(fn: string, f32: Engine, f64: Engine): Engine {
     });
   };
   return {
-    rows: f32.rows, reduced: f32.reduced,
+    rows: f32.rows, reduced: f32.reduced, exact: f64,
     async kmin(node, k) {
       const r = await f32.kmin(node, k);
       if (!allFinite(r.values)) check(r.values, (await f64.kmin(node, k)).values, k);
@@ -172,7 +174,25 @@ async function sumOf(engine: Engine, F: Node): Promise<Float64Array> {
   return interleave(cols, engine.rows);
 }
 
+/**
+ * logsumexp and sumSoftmaxWeight, their float32 results checked as a whole: each pass's are (refusingFloat32Overflow),
+ * but the two passes' programs may round F differently — the max m finite, exp(F − m) = 0 for every pair of the sums
+ * pass, so log 0 = −∞ (formula fuzz, seed 6: −∞ where float64 gives 7.1e28; an unweighted logsumexp now bounds its sum
+ * instead, below). A non-finite result where float64's is finite is refused, naming the row.
+ */
 async function softmaxFamily(engine: Engine, s: ReductionSpec): Promise<Float64Array> {
+  const out = await softmaxPasses(engine, s);
+  if (engine.exact && !allFinite(out)) {
+    const exact = await softmaxPasses(engine.exact, s);
+    const width = out.length / engine.rows;
+    out.forEach((v, t) => {
+      if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) throw float32OverflowError(`Formula.${s.kind}`, 'result', v, `row ${Math.floor(t / width)}`, exact[t]!);
+    });
+  }
+  return out;
+}
+
+async function softmaxPasses(engine: Engine, s: ReductionSpec): Promise<Float64Array> {
   const { values } = await kminChecked(engine, unary('neg', s.formula), 1);
   const rows = engine.rows;
   const mx = values.map((v) => -v);
@@ -181,7 +201,10 @@ async function softmaxFamily(engine: Engine, s: ReductionSpec): Promise<Float64A
   const G = unary('exp', binary('sub', s.formula, shiftVar));
   if (s.kind === 'logsumexp') {
     const sums = await weightedSums(engine, G, s.weight);
-    const out = sums.map((col) => col.map((v, i) => (Number.isFinite(mx[i]!) ? mx[i]! + Math.log(v) : mx[i]!)));
+    // unweighted, the max's own term makes Σ exp(F − m) ≥ 1 exactly; the two passes' programs may round F differently
+    // (by ulp(F): 4e21 at F ≈ 7e28 in float32), which left the sum below 1, even 0 — the bound restores it
+    const floor = s.weight === undefined ? 1 : 0;
+    const out = sums.map((col) => col.map((v, i) => (Number.isFinite(mx[i]!) ? mx[i]! + Math.log(Math.max(v, floor)) : mx[i]!)));
     return interleave(out, rows);
   }
   const V = s.weight!;
