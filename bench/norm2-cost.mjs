@@ -5,7 +5,7 @@
  * process, alternating the two sides every repetition. Prints each side's median wall and CPU time (all threads) and
  * the ratios this/baseline, and the largest relative difference of the two sides' products.
  *
- *   npm run build && node bench/norm2-cost.mjs --baseline /tmp/norm2-before [--n 20000] [--reps 7] [--dims 3,64]
+ *   npm run build && node bench/norm2-cost.mjs --baseline /tmp/norm2-before [--n 20000] [--reps 7] [--dims 3,64] [--kernel gaussian]
  *
  * The baseline is a checkout (its dist/ is used) or a dist directory, e.g. main built in a worktree:
  *   git worktree add /tmp/norm2-before main && ln -s "$PWD/node_modules" /tmp/norm2-before/ && (cd /tmp/norm2-before && npm run build)
@@ -27,6 +27,9 @@ if (!baselineArg) {
 const n = Number(arg('n', 20000));
 const reps = Number(arg('reps', 7));
 const dims = arg('dims', '3,64').split(',').map(Number);
+// --kernel gaussian: the same comparison for the Gaussian (sqnorm2: the unrolled sums formed for all units at once)
+const kernel = `${arg('kernel', 'laplacian')}Kernel`;
+if (kernel !== 'laplacianKernel' && kernel !== 'gaussianKernel') throw new Error(`--kernel must be laplacian or gaussian, got ${arg('kernel')}`);
 
 const distOf = (dir) => (existsSync(join(dir, 'dist', 'index.js')) ? join(dir, 'dist') : dir);
 const here = new URL('.', import.meta.url).pathname;
@@ -46,14 +49,14 @@ function seeded(seed) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-console.log(`norm2 cost: laplacianKernel products, n = ${n}, ${reps} repetitions per side (alternating), denseCache 'never'`);
+console.log(`norm2 cost: ${kernel} products, n = ${n}, ${reps} repetitions per side (alternating), denseCache 'never'`);
 console.log('dtype     d   this (ms)   baseline (ms)   this/baseline   this CPU ms   base CPU ms   CPU ratio   max rel. diff');
 for (const d of dims) {
   const rng = seeded(17 + d);
   const data = new Float64Array(n * d).map(() => rng());
   const b = new Float64Array(n).map(() => rng() - 0.5);
   for (const dtype of ['float64', 'float32']) {
-    const ops = sides.map(({ lib }) => lib.laplacianKernel({ data, rows: n, cols: d }, { sigma: 0.5 * Math.sqrt(d / 3), dtype, backend: 'cpu', denseCache: 'never' }));
+    const ops = sides.map(({ lib }) => lib[kernel]({ data, rows: n, cols: d }, { sigma: 0.5 * Math.sqrt(d / 3), dtype, backend: 'cpu', denseCache: 'never' }));
     const times = sides.map(() => []);
     const cpu = sides.map(() => []); // CPU time of all threads: less disturbed by other processes than wall time
     const outs = [];
