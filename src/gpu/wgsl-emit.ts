@@ -611,10 +611,12 @@ class Emitter {
    * no division, one square root, so the block stays small where a compiler executes it predicated (llvmpipe does).
    * 0 where m = 0 (or NaN beside a NaN component, as s is) and +∞ where m is.
    *
-   * Cost on llvmpipe (d = 3 Laplacian, n = 8,192, `bench/gpu-kernel-cost.mjs`): the `if` in the pair loop costs ≈ 31 %
-   * of the product even when never taken (a never-true condition measured the same); a branchless, always-scaled
-   * form cost 18 %. Kept as a branch: on a hardware GPU a skipped, warp-uniform branch should cost less than that
-   * form's dozen extra operations per pair (not yet measured on a card).
+   * Cost (d = 3 Laplacian, `bench/gpu-kernel-cost.mjs`): the `if` in the pair loop costs the product 1.31× on llvmpipe
+   * (n = 8,192; as much with a condition never true) and 1.18–1.21× on an H100 (n = 65,536 and 2²⁰); the Gaussian,
+   * which has no norm2, is unchanged. A branchless, always-scaled form measured 1.18× on llvmpipe, but adds a dozen
+   * ALU operations a pair where the H100 is bound by its two special-function operations (sqrt, exp2), so it would
+   * likely turn the pair loop ALU-bound there. Cheaper still would be a branch-free range test in the loop (an OR of
+   * the lane tests) with flagged rows recomputed after it.
    */
   private guardedNorm2(ctx: Ctx, s: string, max: (m: string) => string[], scaled: (t: string, scale: string) => string[]): string {
     const [r, q, f, m, t, e, sc] = Array.from({ length: 7 }, () => `t${this.names++}`);
