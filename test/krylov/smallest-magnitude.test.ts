@@ -50,4 +50,18 @@ describe("eigsh which 'SM' (interior eigenvalues of an indefinite A)", () => {
     expect((res as EigshNoConvergence).iterations).toBe(40);
     expect((res as EigshNoConvergence).matvecs).toBeGreaterThan(40); // products with A, no factor
   });
+
+  it('A exactly singular at 0 (QΛQᵀ with an eigenvalue 0): Lanczos on A instead of a nearly singular factor', async () => {
+    // through the factor (pivots ≈ 1e-16) the pairs beside 0 came back as 1.010 and 2.234 for 1 and 2
+    for (const [lam, want] of [[(i: number) => i, [0, 1, 2]], [(i: number) => i - 30, [-1, 0, 1]], [(i: number) => (i < 2 ? 0 : i), [0, 0, 2]]] as const) {
+      const rand = mulberry32(3);
+      const S = (() => {
+        const Q = new QrDecomposition(Matrix.rand(60, 60, { random: rand })).orthogonalMatrix;
+        const M = Q.mmul(Matrix.diag(Array.from({ length: 60 }, (_, i) => lam(i)))).mmul(Q.transpose());
+        return M.add(M.transpose()).div(2);
+      })();
+      const res = await eigsh(aslinearoperator(S.to2DArray()), 3, { which: 'SM' });
+      res.eigenvalues.forEach((v, i) => expect(Math.abs(v - want[i]!), `${want}: ${res.eigenvalues}`).toBeLessThan(1e-9));
+    }
+  });
 });
