@@ -564,38 +564,42 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
   // wherever sigma = 0 would plan a dense factor (A's entries stored or cheap to read, within the dense budget);
   // elsewhere Lanczos on A.
   const smallest = o.sigma === undefined && o.which === 'SM' && n <= SM_FACTOR_MAX_N ? await denseShiftInvert(fn, A, 0) : undefined;
-  const run: ParsedEigsh = smallest ? { ...o, sigma: 0, which: 'LM' } : o;
-  const lanczos = smallest ? exactShiftInvert(smallest, run) : await lanczosOperator(fn, A, n, o);
   const basis = await lanczosBasis(n, o.ncv + 1);
   try {
-    if (!smallest) return await lanczosEigsh(A, basis, run, lanczos, start);
-    let viaInverse: EigshResult | EigshNoConvergence;
+    const viaInverse = smallest ? await smallestThroughInverse(A, basis, o, smallest, start) : undefined;
+    if (viaInverse) return viaInverse;
+    const lanczos = await lanczosOperator(fn, A, n, o);
     try {
-      viaInverse = await lanczosEigsh(A, basis, run, lanczos, start);
-    } catch (error) {
-      if (!(error instanceof EigshNoConvergence)) throw error;
-      viaInverse = error;
-    }
-    if (!(viaInverse instanceof EigshNoConvergence) && !nearlySingular(viaInverse, lanczos.normBound())) return viaInverse;
-    // A nearly singular at 0: the factor's solves amplify rounding by ‖A⁻¹‖ and the other pairs are not to be trusted
-    // (an exact 0 of QΛQᵀ came back with 1.010 and 2.234 for 1 and 2); Lanczos on A, as where no factor is planned
-    lanczos.release();
-    const plain = await lanczosOperator(fn, A, n, o);
-    try {
-      return await lanczosEigsh(A, basis, o, plain, start);
+      return await lanczosEigsh(A, basis, o, lanczos, start);
     } finally {
-      plain.release();
+      lanczos.release(); // a dense factor's memory goes back at once
     }
   } finally {
     basis.release(); // the results are copies: the basis' memory goes back for reuse
-    lanczos.release(); // a dense factor's memory goes back at once
   }
 }
 
-/** Whether an eigenvalue found through (A − 0·I)⁻¹ is within √ε·‖A‖ of 0: A is then numerically singular there. */
-function nearlySingular(result: EigshResult, normBound: number | undefined): boolean {
-  const scale = normBound ?? 0;
-  return result.eigenvalues.some((l) => Math.abs(l) <= Math.sqrt(Number.EPSILON) * scale);
+/**
+ * 'SM' as sigma = 0 on the planned dense factor; undefined where that run ends without convergence or A is
+ * numerically singular at 0 (an eigenvalue within √ε·‖A‖ of 0) — the factor's solves then amplify rounding by ‖A⁻¹‖
+ * and the other pairs are not to be trusted (an exact 0 of QΛQᵀ came back with 1.010 and 2.234 for 1 and 2), so eigsh
+ * runs Lanczos on A, as where no factor is planned. The factor's memory goes back either way.
+ */
+async function smallestThroughInverse(
+  A: LinearOperator, basis: LanczosBasis, o: ParsedEigsh, si: ShiftInvert, start: number,
+): Promise<EigshResult | undefined> {
+  const run: ParsedEigsh = { ...o, sigma: 0, which: 'LM' };
+  const lanczos = exactShiftInvert(si, run);
+  try {
+    const result = await lanczosEigsh(A, basis, run, lanczos, start);
+    const scale = lanczos.normBound() ?? 0;
+    return result.eigenvalues.some((l) => Math.abs(l) <= Math.sqrt(Number.EPSILON) * scale) ? undefined : result;
+  } catch (error) {
+    if (error instanceof EigshNoConvergence) return undefined;
+    throw error;
+  } finally {
+    lanczos.release();
+  }
 }
 
 /** Thick-restart Lanczos on the planned operator; shift-invert pairs refined by Rayleigh quotients and verified. */
