@@ -7,7 +7,7 @@ import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { Matrix } from 'ml-matrix';
 import { Block } from './block.js';
 import type { Node } from '../formula/ast.js';
-import { collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
+import { children, collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
 import { Formula } from '../formula/builder.js';
 import { compileScalarJs, evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
@@ -143,6 +143,18 @@ export function float32OverflowError(what: string, noun: 'product' | 'result', g
     `leaves float32's range (|v| ≤ ${FLOAT32_MAX}); use dtype 'float64' or rescale the inputs`);
 }
 
+/** The refusal of a float64 product that is NaN where the JS twin (Math.sin, Math.cos) gives a finite value. */
+function periodicNaNError(what: string, got: number, where: string, exact: number): RangeError {
+  return new RangeError(`${what}: the product is ${got} at ${where} where the float64 JS evaluation gives ${exact}: the generated code ` +
+    `gives sin and cos of arguments beyond 2^51 as NaN (no Payne–Hanek reduction); rescale the inputs`);
+}
+
+/** Whether the formula takes sin, cos or sinxdivx anywhere. */
+function usesPeriodic(node: Node): boolean {
+  if (node.op === 'sin' || node.op === 'cos' || node.op === 'sinxdivx') return true;
+  return children(node).some(usesPeriodic);
+}
+
 /**
  * Where a new operator's products run and in what precision: its own choice, else the global setting
  * ('auto': see KernelOperatorOptions.backend); float64 on the CPU and float32 on the GPU unless given.
@@ -215,6 +227,8 @@ export class KernelOperator extends LinearOperator {
    * float32 product with finite x cannot leave float32's range, so `refuseFloat32Overflow` is not needed.
    */
   private readonly unitBounded: boolean;
+  /** The formula takes sin, cos or sinxdivx, which the generated code gives as NaN past |x| = 2⁵¹ (float64 products are checked). */
+  private readonly periodic: boolean;
 
   constructor(formula: Formula | Node, options: KernelOperatorOptions = {}) {
     const f = formula instanceof Formula ? formula : new Formula(formula);
@@ -238,6 +252,7 @@ export class KernelOperator extends LinearOperator {
     this.options = o;
     // the GPU's chunked norm2 reports a sum of squares out of float32's range as a NaN output: keep the check there
     this.unitBounded = isUnitBounded(f.node) && !(backend === 'gpu' && hasLongNorm2(f.node));
+    this.periodic = usesPeriodic(f.node);
   }
 
   protected override describe(): string {
@@ -417,6 +432,7 @@ export class KernelOperator extends LinearOperator {
           symmetric: this.symmetric, // half the kernel evaluations
         });
     if (this.dtype === 'float32' && !this.unitBounded) await this.refuseFloat32Overflow(() => columns, out);
+    if (this.dtype === 'float64' && this.periodic) await this.refuseNonFinite(() => columns, out, periodicNaNError);
     return Block.adoptColumns(out, this.shape[0]);
   }
 
@@ -427,6 +443,18 @@ export class KernelOperator extends LinearOperator {
    * all of them are non-finite in float64 too, the formula itself is, and the result stands.
    */
   private async refuseFloat32Overflow(columnsOf: () => readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
+    return this.refuseNonFinite(columnsOf, out, (what, got, where, exact) => float32OverflowError(what, 'product', got, where, exact));
+  }
+
+  /**
+   * The shared check: entries of `out` that are NaN or ±∞ (the first FLOAT32_CHECKED_ROWS of them) recomputed by the
+   * float64 JS twin; where one is finite there, `refusal` names it. Float32 products (range left) and float64 products
+   * of periodic formulas (sin/cos past 2⁵¹, where the JS twin's Math.sin is right) use it.
+   */
+  private async refuseNonFinite(
+    columnsOf: () => readonly Float64Array[], out: readonly Float64Array[],
+    refusal: (what: string, got: number, where: string, exact: number) => RangeError,
+  ): Promise<void> {
     if (out.every(allFinite)) return;
     const columns = columnsOf();
     const m = this.shape[1];
@@ -439,7 +467,7 @@ export class KernelOperator extends LinearOperator {
         checked++;
         let exact = 0;
         for (let j = 0; j < m; j++) exact += k(i, j) * columns[c]![j]!;
-        if (Number.isFinite(exact)) throw float32OverflowError(String(this), 'product', col[i]!, `row ${i}${out.length > 1 ? ` (column ${c})` : ''}`, exact);
+        if (Number.isFinite(exact)) throw refusal(String(this), col[i]!, `row ${i}${out.length > 1 ? ` (column ${c})` : ''}`, exact);
       }
     }
   }

@@ -119,6 +119,16 @@ describe('regressions found by the fuzz', () => {
     }
   });
 
+  it('a float64 product whose sin/cos argument passes 2^51 is refused, naming the entry (never a silent NaN); in range it answers', async () => {
+    // formula fuzz seed 12, case 157: cos(y/2) at |y| ≈ 1e25 made a float64 product NaN where the value is 4.9e50
+    const f = Vi([[1e25], [2], [3]], 'x').mul(Vj([[4], [5e30], [6]], 'y')).cos().add(1);
+    await expect(kernelOperator(f, { backend: 'cpu', dtype: 'float64' }).matvec(new Float64Array([1, 1, 1])))
+      .rejects.toThrow(/product is NaN at row 0 where the float64 JS evaluation gives 3\.97.*beyond 2\^51/);
+    const g = Vi([[1], [2]], 'x').mul(Vj([[3], [4]], 'y')).sin();
+    const got = await kernelOperator(g, { backend: 'cpu', dtype: 'float64' }).matvec(new Float64Array([1, 1]));
+    expect(Array.from(got)).toEqual([Math.sin(3) + Math.sin(4), Math.sin(6) + Math.sin(8)].map((v) => expect.closeTo(v, 14)));
+  });
+
   it('float32 reductions that leave float32 range are refused; in range they answer', async () => {
     const u = Vi([[1e20], [2]], 'u');
     const v = Vj([[1], [3]], 'v');
