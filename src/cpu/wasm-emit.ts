@@ -304,22 +304,7 @@ class Emitter {
     if (n.op === 'const') return [this.set(code, splatConst(L, n.value))];
     if (n.op === 'norm2') return this.emitNorm2(n, u, stage, code);
     if ((isReduce(n) || n.op === 'dot') && stage === 2) return this.emitReduceAllUnits(n as ReduceNode | DotNode, u, code);
-    if (isReduce(n) || n.op === 'dot') {
-      let terms: string[];
-      if (n.op === 'dot') {
-        const a = this.emit(n.left, u);
-        const b = this.emit(n.right, u);
-        const d = Math.max(a.length, b.length);
-        terms = [];
-        for (let k = 0; k < d; k++) terms.push(`(${L}.mul (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`);
-      } else {
-        const a = this.emit(n.arg, u);
-        terms = a.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
-      }
-      let acc = this.set(code, terms[0]!);
-      for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
-      return [acc];
-    }
+    if (isReduce(n) || n.op === 'dot') return [this.emitUnrolledSum(n as ReduceNode | DotNode, u, code)];
     if (isBinary(n)) {
       if (n.op === 'pow') return this.emitPow(this.emit(n.left, u), n.right, () => this.emit(n.right, u), code);
       if (n.op === 'div' && n.right.dim === 1 && this.stage(n.right) < stage) {
@@ -445,32 +430,35 @@ class Emitter {
    * are independent chains issued together, ahead of what each unit does with its own (an exponential, mostly).
    */
   private emitReduceAllUnits(n: ReduceNode | DotNode, u: number, code: string[]): string[] {
-    const L = this.lane;
     const saved = this.redirect;
     this.redirect = code;
     const sums: string[] = [];
     try {
-      for (let w = 0; w < UNROLL; w++) {
-        let terms: string[];
-        if (n.op === 'dot') {
-          const a = this.emit(n.left, w);
-          const b = this.emit(n.right, w);
-          const d = Math.max(a.length, b.length);
-          terms = [];
-          for (let k = 0; k < d; k++) terms.push(`(${L}.mul (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`);
-        } else {
-          const a = this.emit(n.arg, w);
-          terms = a.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
-        }
-        let acc = this.set(code, terms[0]!);
-        for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
-        sums.push(acc);
-      }
+      for (let w = 0; w < UNROLL; w++) sums.push(this.emitUnrolledSum(n, w, code));
     } finally {
       this.redirect = saved;
     }
     for (let w = 0; w < UNROLL; w++) this.memo.set(`${w}|${this.key(n)}`, [sums[w]!]);
     return [sums[u]!];
+  }
+
+  /** Σ_k of the terms of an unrolled reduction (sum: c_k, sqnorm2: c_k², dot: a_k·b_k) for unroll unit u, into `code`. */
+  private emitUnrolledSum(n: ReduceNode | DotNode, u: number, code: string[]): string {
+    const L = this.lane;
+    let terms: string[];
+    if (n.op === 'dot') {
+      const a = this.emit(n.left, u);
+      const b = this.emit(n.right, u);
+      const d = Math.max(a.length, b.length);
+      terms = [];
+      for (let k = 0; k < d; k++) terms.push(`(${L}.mul (local.get ${pick(a, k)}) (local.get ${pick(b, k)}))`);
+    } else {
+      const a = this.emit(n.arg, u);
+      terms = a.map((c) => (n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`));
+    }
+    let acc = this.set(code, terms[0]!);
+    for (let k = 1; k < terms.length; k++) acc = this.set(code, `(${L}.add (local.get ${acc}) ${terms[k]})`);
+    return acc;
   }
 
   /** `t += (c/m)²`, lane-wise. */
