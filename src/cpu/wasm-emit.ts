@@ -405,11 +405,8 @@ class Emitter {
     const sums: string[] = [];
     try {
       for (const w of units) {
-        const c = this.emit(n.arg, w);
-        comps.push(c);
-        let acc = this.set(code, `(${L}.mul (local.get ${c[0]!}) (local.get ${c[0]!}))`);
-        for (const x of c.slice(1)) acc = this.set(code, `(${L}.add (local.get ${acc}) (${L}.mul (local.get ${x}) (local.get ${x})))`);
-        sums.push(acc);
+        sums.push(this.emitUnrolledSum(n, w, code));
+        comps.push(this.emit(n.arg, w)); // the components just formed (memoised): the recompute reads them
       }
     } finally {
       this.redirect = saved;
@@ -442,7 +439,7 @@ class Emitter {
     return [sums[u]!];
   }
 
-  /** Σ_k of the terms of an unrolled reduction (sum: c_k, sqnorm2: c_k², dot: a_k·b_k) for unroll unit u, into `code`. */
+  /** Σ_k of the terms of an unrolled reduction (sum: c_k, sqnorm2 and norm2: c_k², dot: a_k·b_k) for unroll unit u, into `code`. */
   private emitUnrolledSum(n: ReduceNode | DotNode, u: number, code: string[]): string {
     const L = this.lane;
     let terms: string[];

@@ -17,7 +17,7 @@
  *    (x^2 is exactly x·x, and negative bases work); other exponents use Math.pow.
  */
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
-import { norm2NeedsScaling, scaledNorm2 } from './norm2-range.js';
+import { norm2Of } from './norm2-range.js';
 
 export const MAX_UNROLLED_POWER = 16;
 
@@ -73,12 +73,8 @@ export function applyBinary(op: BinaryOp, a: number, b: number): number {
 
 /** A reduction of a vector (given as its components) to a scalar. */
 export function applyReduce(op: ReduceOp, v: readonly number[]): number {
+  if (op === 'norm2') return norm2Of(v);
   let acc = 0;
-  if (op === 'sum') {
-    for (const c of v) acc += c;
-    return acc;
-  }
-  for (const c of v) acc += c * c;
-  if (op === 'sqnorm2') return acc;
-  return norm2NeedsScaling(acc) ? scaledNorm2(v, acc) : Math.sqrt(acc);
+  for (const c of v) acc += op === 'sum' ? c : c * c;
+  return acc;
 }

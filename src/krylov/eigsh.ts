@@ -459,7 +459,6 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   return result;
 }
 
-/** The Lanczos operator and tolerance: A (or its cheaper Lanczos view), or (A − σI)⁻¹ with the tolerance its application allows. */
 /**
  * Largest n at which 'SM' goes through a dense factor unasked. An indefinite (or numerically singular) A is factored by
  * the plain-JS LU (dense-lu.ts): 0.07 s at n = 500, 0.42 s at 1,000, 1.4 s at 1,500 on the development VM — past this
@@ -477,6 +476,7 @@ interface LanczosOperator {
   release: () => void;
 }
 
+/** The Lanczos operator and tolerance: A (or its cheaper Lanczos view), or (A − σI)⁻¹ with the tolerance its application allows. */
 async function lanczosOperator(fn: string, A: LinearOperator, n: number, o: ParsedEigsh): Promise<LanczosOperator> {
   const tol = o.tol > 0 ? o.tol : o.eps;
   if (o.sigma === undefined) {
