@@ -9,6 +9,9 @@
  *   npm run build && node bench/small-solve.mjs [--n 5000]  # the comparison (--n: only that size)
  *   npm run build && node bench/small-solve.mjs --pool-ready # the same, the worker pool started first (as in a process
  *                                                             # that has already done ≈ 140 ms of such work: ski rental)
+ *   npm run build && node bench/small-solve.mjs --fresh [reps=5] [--n 1257] # each side's FIRST fit + predict in a
+ *                                                             # fresh process (imports and data loading excluded), the
+ *                                                             # two alternating: medians of reps, cold against cold
  *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
  *   npm run build && node bench/small-solve.mjs --dtype-crossover # float32 against float64 factors, for FLOAT32_FACTOR_MIN_N
  */
@@ -44,20 +47,29 @@ async function fitPredict(c, options = {}) {
 /** max |P − P_sklearn| / max |P_sklearn|. */
 const predictionGap = (P, Q) => P.reduce((m, v, i) => Math.max(m, Math.abs(v - Q[i])), 0) / Q.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
 
-async function comparison() {
+function casesAsked() {
   const cases = [];
   const only = process.argv.includes('--n') ? Number(process.argv[process.argv.indexOf('--n') + 1]) : undefined;
   for (const [n, d] of [[1257, 64], [1000, 3], [2000, 3], [2000, 64], [5000, 3], [5000, 64]]) {
     if (only !== undefined && n !== only) continue;
     for (const k of [1, 10]) cases.push({ n, d, k, sigma: d === 64 ? 2 : 0.2, alpha: 1e-3, test: d === 64 && n === 1257 ? 540 : 1000 });
   }
+  return cases;
+}
+
+/** The cases with sklearn's data, predictions and best-of-3 times (bench/small_solve_sklearn.py), and their file. */
+function sklearnCases(cases) {
   const dir = mkdtempSync(join(tmpdir(), 'small-solve-'));
   const out = join(dir, 'sklearn.json');
   const script = fileURLToPath(new URL('./small_solve_sklearn.py', import.meta.url));
   const py = spawnSync('python3', [script, out], { input: JSON.stringify(cases), stdio: ['pipe', 'inherit', 'inherit'] });
   if (py.status !== 0) throw new Error('small_solve_sklearn.py failed');
+  return { file: out, cases: JSON.parse(readFileSync(out, 'utf8')) };
+}
+
+async function comparison() {
   const summary = [];
-  for (const c of JSON.parse(readFileSync(out, 'utf8'))) {
+  for (const c of sklearnCases(casesAsked()).cases) {
     const cold = await fitPredict(c);
     let best = cold;
     let best64;
@@ -84,6 +96,57 @@ async function comparison() {
     summary.push(row);
   }
   console.table(summary);
+}
+
+/**
+ * Cold against cold: for each case, a fresh Node process times our first fit + predict (operator construction, the
+ * solve, the cross product; the import and the data's loading not timed) and a fresh Python process times
+ * KernelRidge's first fit + predict (imports and data not timed), alternating, `reps` times; medians.
+ */
+async function fresh(reps) {
+  const { file, cases } = sklearnCases(casesAsked());
+  const lib = new URL('../dist/index.js', import.meta.url).href;
+  const summary = [];
+  for (let i = 0; i < cases.length; i++) {
+    const c = cases[i];
+    const ours = `
+const { readFileSync } = await import('node:fs');
+const { gaussianKernel, shutdownCpuPool } = await import(${JSON.stringify(lib)});
+const { Matrix } = await import('ml-matrix');
+const c = JSON.parse(readFileSync(${JSON.stringify(file)}, 'utf8'))[${i}];
+const X = Float64Array.from(c.X), T = Float64Array.from(c.T);
+const Y = c.k === 1 ? Float64Array.from(c.Y) : new Matrix(Array.from({ length: c.n }, (_, r) => c.Y.slice(r * c.k, r * c.k + c.k)));
+const t0 = performance.now();
+const K = gaussianKernel({ data: X, rows: c.n, cols: c.d }, { sigma: c.sigma });
+const a = await K.solve(Y, c.alpha, { rtol: 1e-6 });
+const cross = gaussianKernel({ data: T, rows: c.test, cols: c.d }, { y: { data: X, rows: c.n, cols: c.d }, sigma: c.sigma });
+const P = c.k === 1 ? await cross.matvec(a) : await cross.matmat(a);
+const seconds = (performance.now() - t0) / 1e3;
+const flat = c.k === 1 ? Array.from(P) : P.to1DArray();
+console.log(JSON.stringify({ seconds, gap: flat.reduce((m, v, j) => Math.max(m, Math.abs(v - c.P[j])), 0) / c.P.reduce((m, v) => Math.max(m, Math.abs(v)), 0) }));
+await shutdownCpuPool();`;
+    const sklearn = `
+import json, time, numpy as np
+from sklearn.kernel_ridge import KernelRidge
+c = json.load(open(${JSON.stringify(file)}))[${i}]
+X = np.array(c['X']).reshape(c['n'], c['d']); T = np.array(c['T']).reshape(c['test'], c['d']); Y = np.array(c['Y']).reshape(c['n'], c['k'])
+t0 = time.perf_counter()
+P = KernelRidge(alpha=c['alpha'], kernel='rbf', gamma=1 / (2 * c['sigma'] ** 2)).fit(X, Y).predict(T)
+print(json.dumps({'seconds': time.perf_counter() - t0}))`;
+    const t = { ours: [], sklearn: [] };
+    let gap = 0;
+    for (let r = 0; r < reps; r++) {
+      const o = JSON.parse(spawnSync(process.execPath, ['--input-type=module', '-e', ours], { encoding: 'utf8' }).stdout);
+      t.ours.push(o.seconds);
+      gap = Math.max(gap, o.gap);
+      t.sklearn.push(JSON.parse(spawnSync('python3', ['-c', sklearn], { encoding: 'utf8' }).stdout).seconds);
+    }
+    const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+    const row = { n: c.n, d: c.d, k: c.k, oursFirst: +med(t.ours).toFixed(3), sklearnFirst: +med(t.sklearn).toFixed(3), ratio: +(med(t.ours) / med(t.sklearn)).toFixed(2), predictionGap: +gap.toExponential(1), ours: t.ours.map((x) => +x.toFixed(3)), sklearn: t.sklearn.map((x) => +x.toFixed(3)) };
+    log(row);
+    summary.push(row);
+  }
+  console.table(summary.map(({ ours, sklearn, ...rest }) => rest));
 }
 
 /** Wall time of K.solve(b, α) by each method on fresh operators (K stored first, as both paths store it). */
@@ -143,7 +206,9 @@ async function dtypeCrossover(reps = 7) {
 
 try {
   if (process.argv.includes('--pool-ready')) await startCpuPool();
-  await (process.argv.includes('--crossover') ? crossover() : process.argv.includes('--dtype-crossover') ? dtypeCrossover() : comparison());
+  const at = process.argv.indexOf('--fresh');
+  await (at >= 0 ? fresh(Number(/^\d+$/.test(process.argv[at + 1] ?? '') ? process.argv[at + 1] : 5))
+    : process.argv.includes('--crossover') ? crossover() : process.argv.includes('--dtype-crossover') ? dtypeCrossover() : comparison());
 } finally {
   await shutdownCpuPool();
 }

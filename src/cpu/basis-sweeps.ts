@@ -204,7 +204,8 @@ export class BasisSweeps {
   readonly n: number;
   readonly slots: number;
   private readonly memory: WebAssembly.Memory;
-  private readonly modules: Modules;
+  /** Compiling while the caller's first product runs: the first sweep waits for it. */
+  private readonly modules: Promise<Modules>;
   private readonly layout: ReturnType<typeof layoutOf>;
   private released = false;
 
@@ -222,13 +223,12 @@ export class BasisSweeps {
     if (!(Number.isInteger(n) && n > 0 && Number.isInteger(slots) && slots > 0)) throw new RangeError(`BasisSweeps: bad shape n = ${n}, slots = ${slots}`);
     const layout = layoutOf(n, slots, poolThreads());
     if (layout.bytes > MAX_BYTES) throw new RangeError(`BasisSweeps: ${slots} vectors of ${n} need ${layout.bytes} bytes, over the 4 GiB of a WebAssembly memory`);
-    const [dots, axpysDots, combine] = await Promise.all([
-      compileDots(), compileAxpysDots(), compileCombine(),
-    ]);
-    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), { dots, axpysDots, combine }, layout);
+    const modules = Promise.all([compileDots(), compileAxpysDots(), compileCombine()]).then(([dots, axpysDots, combine]) => ({ dots, axpysDots, combine }));
+    modules.catch(() => undefined); // a failed compile is reported at the first sweep, not as an unhandled rejection
+    return new BasisSweeps(n, slots, acquireMemory(Math.ceil(layout.bytes / PAGE)), modules, layout);
   }
 
-  private constructor(n: number, slots: number, memory: WebAssembly.Memory, modules: Modules, layout: ReturnType<typeof layoutOf>) {
+  private constructor(n: number, slots: number, memory: WebAssembly.Memory, modules: Promise<Modules>, layout: ReturnType<typeof layoutOf>) {
     this.n = n;
     this.slots = slots;
     this.memory = memory;
@@ -250,7 +250,7 @@ export class BasisSweeps {
     this.check(w, 'slot');
     this.checkCount(count);
     const dtab = this.dotTable(count, w);
-    await this.sweep(this.modules.dots, count + 1, (s0, e0) => [dtab, count + 1, this.offset(w), s0, e0, this.layout.partials]);
+    await this.sweep('dots', count + 1, (s0, e0) => [dtab, count + 1, this.offset(w), s0, e0, this.layout.partials]);
     return this.sumPartials(c, count);
   }
 
@@ -271,7 +271,7 @@ export class BasisSweeps {
     const co = new Float64Array(this.memory.buffer, coef, count);
     for (let i = 0; i < count; i++) co[i] = -c[i]!;
     const dtab = this.dotTable(dcount, w);
-    await this.sweep(this.modules.axpysDots, count + dcount + 1, (s0, e0) => [tab, count, coef, this.offset(w), s0, e0, partials, dtab, dcount + 1]);
+    await this.sweep('axpysDots', count + dcount + 1, (s0, e0) => [tab, count, coef, this.offset(w), s0, e0, partials, dtab, dcount + 1]);
     return this.sumPartials(next, dcount);
   }
 
@@ -308,7 +308,7 @@ export class BasisSweeps {
     const { coef, tab, outTab, scratch, scratchPerTask } = this.layout;
     const co = new Float64Array(this.memory.buffer, coef, cols.length * size);
     cols.forEach((c, t) => { for (let j = 0; j < size; j++) co[t * size + j] = Y[j * size + c]!; });
-    await this.sweep(this.modules.combine, size * cols.length, (s0, e0, task) =>
+    await this.sweep('combine', size * cols.length, (s0, e0, task) =>
       [tab, size, coef, cols.length, outTab, scratch + task * scratchPerTask, s0, e0]);
   }
 
@@ -320,7 +320,8 @@ export class BasisSweeps {
   }
 
   /** Runs `module` over the chunks, split into ranges of whole chunks over the pool's threads for large work. */
-  private sweep(module: WebAssembly.Module, vectors: number, args: (s0: number, e0: number, task: number) => number[]): Promise<void> {
+  private async sweep(program: keyof Modules, vectors: number, args: (s0: number, e0: number, task: number) => number[]): Promise<void> {
+    const module = (await this.modules)[program];
     const { chunks, tasks: most } = this.layout;
     const work = vectors * this.n;
     const tasks = Math.max(1, Math.min(chunks, most, work >= POOL_WORK ? poolTasks(work >= 4 * POOL_WORK) : 1));

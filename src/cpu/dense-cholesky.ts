@@ -23,7 +23,7 @@
 import { fixedProgram } from './programs.js';
 import { runRowRanges } from './reduce.js';
 import { acquireMemory, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
-import { cpuTimeMs, poolTasks, recordSoloWork } from './pool.js';
+import { poolTasks, timeSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
 
 /**
@@ -401,9 +401,7 @@ async function factorPanels(
     // the pool when its workers run (it starts once the calling thread's share of such work adds up: poolTasks)
     const tasks = madds >= MIN_MADDS_FOR_POOL ? Math.min(poolTasks(false), rows / 4) : 1;
     if (tasks === 1) {
-      const start = cpuTimeMs();
-      wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset);
-      if (madds >= MIN_MADDS_FOR_POOL) recordSoloWork(cpuTimeMs() - start);
+      timeSoloWork(() => wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset), madds >= MIN_MADDS_FOR_POOL);
     } else {
       await runRowRanges(module, memory, tasks, updateBoundary(j1, kp, tasks),
         (_t, aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);

@@ -127,7 +127,6 @@ export const browserPlatform: CpuPlatform = {
   // navigator.deviceMemory (GiB, Chromium only, rounded down and capped at 8); 4 GiB where absent
   totalMemory: () => ((navigator as { deviceMemory?: number }).deviceMemory ?? 4) * 2 ** 30,
   env: () => undefined,
-  cpuTimeMs: () => performance.now(),
   warn: (message, code) => console.warn(`${message} (${code})`),
   optimizeWasm: () => undefined,
   createPool: (threads) => new BrowserWorkerPool(threads),

@@ -13,10 +13,6 @@ export const nodePlatform: CpuPlatform = {
   cores: () => availableParallelism(),
   totalMemory: () => totalmem(),
   env: (name) => process.env[name],
-  cpuTimeMs: () => {
-    const { user, system } = process.cpuUsage();
-    return (user + system) / 1000;
-  },
   warn: (message, code) => process.emitWarning(message, { code }),
   /**
    * Kernel modules are compiled by V8's optimizing compiler only (`--no-liftoff`) from the first compile on. With

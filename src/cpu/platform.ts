@@ -49,8 +49,6 @@ export interface CpuPlatform {
   warn(message: string, code: string): void;
   /** Asks the host to compile later WebAssembly modules with its optimizing tier only, where it can. */
   optimizeWasm(): void;
-  /** CPU time of this process in ms (wall time where the host has no such clock): what the pool-start rule counts. */
-  cpuTimeMs(): number;
   /** A pool of `threads` workers, each able to run a `PoolTask`. */
   createPool(threads: number): WorkerPool;
   /**

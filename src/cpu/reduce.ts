@@ -6,7 +6,7 @@
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { acquireMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
-import { cpuTimeMs, getPool, poolTasks, poolThreads, recordSoloWork, runOnPool } from './pool.js';
+import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
 import { compileWat } from './programs.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
@@ -154,9 +154,7 @@ export async function runRowRanges(
 ): Promise<void> {
   if (tasks === 1) {
     const reduce = reduceExport(module, memory);
-    const start = cpuTimeMs();
-    reduce(...argsFor(0, boundary(0), boundary(1)));
-    recordSoloWork(cpuTimeMs() - start);
+    timeSoloWork(() => reduce(...argsFor(0, boundary(0), boundary(1))));
     return;
   }
   const jobs: Promise<void>[] = [];

@@ -563,19 +563,21 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
   // others converge). Through (A − 0·I)⁻¹ they are the largest, which it finds reliably: done up to SM_FACTOR_MAX_N
   // wherever sigma = 0 would plan a dense factor (A's entries stored or cheap to read, within the dense budget);
   // elsewhere Lanczos on A.
-  const smallest = o.sigma === undefined && o.which === 'SM' && n <= SM_FACTOR_MAX_N ? await denseShiftInvert(fn, A, 0) : undefined;
-  const basis = await lanczosBasis(n, o.ncv + 1);
+  // the basis' programs compile while the operator is planned (a shift-invert factor takes tens of ms)
+  const pendingBasis = lanczosBasis(n, o.ncv + 1);
   try {
-    const viaInverse = smallest ? await smallestThroughInverse(A, basis, o, smallest, start) : undefined;
+    const smallest = o.sigma === undefined && o.which === 'SM' && n <= SM_FACTOR_MAX_N ? await denseShiftInvert(fn, A, 0) : undefined;
+    const viaInverse = smallest ? await smallestThroughInverse(A, await pendingBasis, o, smallest, start) : undefined;
     if (viaInverse) return viaInverse;
     const lanczos = await lanczosOperator(fn, A, n, o);
     try {
-      return await lanczosEigsh(A, basis, o, lanczos, start);
+      return await lanczosEigsh(A, await pendingBasis, o, lanczos, start);
     } finally {
       lanczos.release(); // a dense factor's memory goes back at once
     }
   } finally {
-    basis.release(); // the results are copies: the basis' memory goes back for reuse
+    // the results are copies: the basis' memory goes back for reuse (also where planning failed before it was used)
+    (await pendingBasis.catch(() => undefined))?.release();
   }
 }
 

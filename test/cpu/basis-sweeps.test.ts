@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { BasisSweeps, SWEEP_CHUNK } from '../../src/cpu/basis-sweeps.js';
-import { ArrayBasis, type LanczosBasis } from '../../src/operators/basis.js';
+import { ArrayBasis, BASIS_WASM_MIN_N, lanczosBasis, type LanczosBasis } from '../../src/operators/basis.js';
+import { emptyMemoryCache, recycledMemoryBytes } from '../../src/cpu/memory-pool.js';
 import { poolThreads, setCpuThreads, startCpuPool } from '../../src/cpu/pool.js';
 import { seededVector } from '../random-data.js';
-import { DiagonalOperator, eigsh } from '../../src/index.js';
+import { DiagonalOperator, eigsh, SingularShiftError } from '../../src/index.js';
 
 /** Plain float64 loops over whole vectors: the reference every sweep is checked against. */
 function plainDot(x: Float64Array, y: Float64Array): number {
@@ -162,7 +163,7 @@ describe('eigsh on the WASM basis (n past one chunk)', () => {
   });
 });
 
-describe('ArrayBasis within one chunk (the basis of eigsh at n ≤ 2,048)', () => {
+describe('ArrayBasis (the basis of eigsh below BASIS_WASM_MIN_N entries, and over 4 GiB)', () => {
   it('dots are the plain loop\'s sums bit for bit; the subtraction and the combinations the plain axpys\'', async () => {
     const n = 1797;
     const slots = 9; // more than one group of four, and a remainder
@@ -183,5 +184,24 @@ describe('ArrayBasis within one chunk (the basis of eigsh at n ≤ 2,048)', () =
     [4, 0].forEach((col, t) => {
       expect(basis.column(t)).toEqual(plainAxpys(new Float64Array(n), inputs, Array.from({ length: w }, (_, j) => Y[j * w + col]!)));
     });
+  });
+});
+
+describe('lanczosBasis: the SIMD sweeps from BASIS_WASM_MIN_N entries', () => {
+  it('picks the WASM basis at and above the threshold, the JS one below', async () => {
+    const below = await lanczosBasis(BASIS_WASM_MIN_N - 1, 5);
+    const at = await lanczosBasis(BASIS_WASM_MIN_N, 5);
+    expect(below).toBeInstanceOf(ArrayBasis);
+    expect(at).toBeInstanceOf(BasisSweeps);
+    below.release();
+    at.release();
+  });
+
+  it("eigsh hands the basis' memory back where planning the operator fails (a singular shift)", async () => {
+    const n = 2 * BASIS_WASM_MIN_N;
+    const d = Float64Array.from({ length: n }, (_, i) => i + 1);
+    emptyMemoryCache();
+    await expect(eigsh(new DiagonalOperator(d), 3, { sigma: 7 })).rejects.toBeInstanceOf(SingularShiftError);
+    expect(recycledMemoryBytes()).toBeGreaterThanOrEqual(BasisSweeps.bytes(n, 21));
   });
 });
