@@ -20,6 +20,7 @@
 import type { BoundData, Node } from '../formula/ast.js';
 import { Pm, Vi, Vj } from '../formula/builder.js';
 import { collectVariables } from '../formula/analyze.js';
+import { norm2InFloat32RangeFor } from '../formula/norm2-range.js';
 import { acquireGpu, knownGpu, uncapturedErrors, type GpuContext, type GpuLimits, type UncapturedErrors } from './device.js';
 import { describeValue } from '../operators/validate.js';
 import { mulberry32 } from '../krylov/random.js';
@@ -491,7 +492,11 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   // compensated products form each product's error with one fma where the device fuses it
   const fused = chosen.shape.compensated === true && (await fusedMultiplyAdd(ctx));
   const light = fused && (o.lightGuards ?? (await lightGuardsHold(ctx)));
-  const requested: KernelShape = fused ? { ...chosen.shape, fusedTwoProduct: true, ...(light ? { lightGuards: true } : {}) } : chosen.shape;
+  const requested: KernelShape = {
+    ...(fused ? { ...chosen.shape, fusedTwoProduct: true, ...(light ? { lightGuards: true } : {}) } : chosen.shape),
+    // norm2s these points keep in float32's range need no range test in the pair loop (see norm2InFloat32RangeFor)
+    ...(norm2InFloat32RangeFor(formula) ? { norm2InRange: true } : {}),
+  };
   // compensated products run the direct form: the expanded form's row factor would round each result once more
   const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
   let program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
@@ -1233,7 +1238,8 @@ export async function describeGpuPlan(
 /** The WGSL text of the kernel program a product would use (no device needed beyond the limits). */
 export function gpuProgramFor(formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, limits: GpuLimits, options: GpuKernelOptions = {}): GpuProgram {
   const expanded = options.expandedGaussian ? expandedGaussianFor(formula, slots) : undefined;
-  return emitKernelProgram(formula, slots, chooseShape(n, m, ncols, slots, limits, options).shape, limits, expanded?.match);
+  const shape = chooseShape(n, m, ncols, slots, limits, options).shape;
+  return emitKernelProgram(formula, slots, norm2InFloat32RangeFor(formula) ? { ...shape, norm2InRange: true } : shape, limits, expanded?.match);
 }
 
 /**

@@ -96,6 +96,11 @@ export interface KernelShape {
    * emitter when they exceed the uniform binding limit (`EmitLimits.maxUniformBufferBindingSize`).
    */
   readonly paramsInStorage?: boolean;
+  /**
+   * The host proved every norm2 of the formula in float32's safe range for these points (`norm2InFloat32RangeFor`,
+   * formula/norm2-range.ts): the pair code takes √s with no range test, recompute or range flag.
+   */
+  readonly norm2InRange?: boolean;
 }
 
 export type BindingRole =
@@ -190,6 +195,8 @@ interface EmitterOptions {
   /** Components per chunk of the chunked mode (0: off). */
   readonly chunk?: number;
   readonly paramsInStorage?: boolean;
+  /** Every norm2 is proven in float32's safe range (`KernelShape.norm2InRange`): √s with no range test. */
+  readonly norm2InRange?: boolean;
 }
 
 interface PeeledExp {
@@ -596,7 +603,7 @@ class Emitter {
     if (full > 0) {
       code.push(`for (var ${counter} = 0u; ${counter} < ${full}u; ${counter} += ${LOOP_CHUNK}u) {`, ...looped.map((l) => `  ${l}`), '}');
       // norm2's recompute may run the loop twice more (llvmpipe's loop budget counts every iteration)
-      if (ctx.k === 'Q' || ctx.k === 'J') this.loopIterations += (n.op === 'norm2' ? 3 : 1) * full / LOOP_CHUNK;
+      if (ctx.k === 'Q' || ctx.k === 'J') this.loopIterations += (n.op === 'norm2' && !this.options.norm2InRange ? 3 : 1) * full / LOOP_CHUNK;
     }
     code.push(...tail);
     if (n.op !== 'norm2') return [acc];
@@ -612,13 +619,12 @@ class Emitter {
    * 0 where m = 0 (or NaN beside a NaN component, as s is) and +∞ where m is.
    *
    * Cost (d = 3 Laplacian, `bench/gpu-kernel-cost.mjs`): the `if` in the pair loop costs the product 1.31× on llvmpipe
-   * (n = 8,192; as much with a condition never true) and 1.18–1.21× on an H100 (n = 65,536 and 2²⁰); the Gaussian,
-   * which has no norm2, is unchanged. A branchless, always-scaled form measured 1.18× on llvmpipe, but adds a dozen
-   * ALU operations a pair where the H100 is bound by its two special-function operations (sqrt, exp2), so it would
-   * likely turn the pair loop ALU-bound there. Cheaper still would be a branch-free range test in the loop (an OR of
-   * the lane tests) with flagged rows recomputed after it.
+   * (n = 8,192; as much with a condition never true) and 1.18× on an H100 (n = 65,536); a branchless, always-scaled
+   * form measured 1.18× on llvmpipe. Hence `norm2InRange`: where the host proves the points keep every sum of squares
+   * in range (norm2InFloat32RangeFor, the common case), none of this is emitted and the loop takes √s.
    */
   private guardedNorm2(ctx: Ctx, s: string, max: (m: string) => string[], scaled: (t: string, scale: string) => string[]): string {
+    if (this.options.norm2InRange) return this.let(ctx, `sqrt(${s})`);
     const [r, q, f, m, t, e, sc] = Array.from({ length: 7 }, () => `t${this.names++}`);
     const { tiny, huge } = NORM2_SAFE.float32;
     const bits = (v: number) => new Uint32Array(new Float32Array([v]).buffer)[0]!;
@@ -752,6 +758,7 @@ class Emitter {
     // no scaled recompute here (the chunks' partial sums are gone): a sum of squares that overflowed or underflowed
     // (0 excluded: a zero distance is common, an all-underflowed one is not caught) marks the row, whose output is
     // then NaN, which the operators' float32 range check recomputes in float64 and refuses
+    if (this.options.norm2InRange) return [this.let(q, `sqrt(${total})`)];
     const { tiny, huge } = NORM2_SAFE.float32;
     this.rangeFlags.add(r);
     this.code(q).push(`if (!(${total} < ${f32Literal(huge)}) || (${total} > 0.0f && ${total} < ${f32Literal(tiny)})) { nr${r} = true; }`);
@@ -1106,7 +1113,7 @@ export function emitKernelProgram(
   if (chunk !== 0 && !(Number.isInteger(chunk) && chunk % 4 === 0 && chunk >= 4 && chunk <= 64)) {
     throw new RangeError(`gpu.dimensionChunk must be a multiple of 4 in [4, 64], got ${String(chunk)}`);
   }
-  const e = new Emitter(slots, R, { chunk, paramsInStorage });
+  const e = new Emitter(slots, R, { chunk, paramsInStorage, norm2InRange: shape.norm2InRange === true });
   const kernels: string[] = [];
   const rowFactors: (string | undefined)[] = [];
   for (let r = 0; r < R; r++) {
@@ -1284,6 +1291,7 @@ const SHAPE_TAGS: { readonly [K in keyof Required<KernelShape>]: (v: Required<Ke
   lightGuards: (v) => (v ? 'light' : ''),
   dimensionChunk: (v) => (v ? `dc${v}` : ''),
   paramsInStorage: (v) => (v ? 'pstore' : ''),
+  norm2InRange: (v) => (v ? 'n2safe' : ''),
 };
 
 /** The part of a program key that a kernel shape decides: every field, in a fixed order. */

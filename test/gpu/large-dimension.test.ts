@@ -100,11 +100,11 @@ describe('GPU program keys cover every shape field', () => {
   it('changing any one field of a kernel shape changes its key', () => {
     const base: Required<KernelShape> = {
       workgroupSize: 64, rowsPerThread: 4, tile: 64, width: 1, kahan: true, compensated: false, fusedTwoProduct: false,
-      lightGuards: false, dimensionChunk: 0, paramsInStorage: false,
+      lightGuards: false, dimensionChunk: 0, paramsInStorage: false, norm2InRange: false,
     };
     const other: Required<KernelShape> = {
       workgroupSize: 128, rowsPerThread: 2, tile: 32, width: 4, kahan: false, compensated: true, fusedTwoProduct: true,
-      lightGuards: true, dimensionChunk: 8, paramsInStorage: true,
+      lightGuards: true, dimensionChunk: 8, paramsInStorage: true, norm2InRange: true,
     };
     const keys = new Set([shapeKey(base)]);
     for (const field of Object.keys(base) as (keyof KernelShape)[]) keys.add(shapeKey({ ...base, [field]: other[field] }));
