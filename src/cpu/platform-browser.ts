@@ -129,6 +129,7 @@ export const browserPlatform: CpuPlatform = {
   env: () => undefined,
   warn: (message, code) => console.warn(`${message} (${code})`),
   optimizeWasm: () => undefined,
+  syncCompile: false,
   createPool: (threads) => new BrowserWorkerPool(threads),
 };
 

@@ -30,6 +30,7 @@ export const nodePlatform: CpuPlatform = {
     }
     if (tiering === '') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
   },
+  syncCompile: true,
   createPool: (threads) => {
     // each worker adds 1 here once its module runs (pool-worker.js): readiness without waiting for 'online' events
     const booted = new Int32Array(new SharedArrayBuffer(4));

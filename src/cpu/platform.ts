@@ -49,6 +49,11 @@ export interface CpuPlatform {
   warn(message: string, code: string): void;
   /** Asks the host to compile later WebAssembly modules with its optimizing tier only, where it can. */
   optimizeWasm(): void;
+  /**
+   * Whether this thread may compile a module synchronously (`new WebAssembly.Module`): Node may; a browser's main
+   * thread refuses modules over 4 KB so.
+   */
+  readonly syncCompile: boolean;
   /** A pool of `threads` workers, each able to run a `PoolTask`. */
   createPool(threads: number): WorkerPool;
   /**

@@ -7,7 +7,7 @@ import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
 import { acquireMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
-import { compileWat } from './programs.js';
+import { compileWat, compileWatNow } from './programs.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
@@ -22,6 +22,11 @@ export const MAX_PAIRS_WHILE_POOL_STARTS = 1 << 22;
 /** Assembles (once per program key) the WAT text into a compiled WebAssembly module. */
 export function compileProgram(program: ReductionProgram): Promise<WebAssembly.Module> {
   return compileWat(program.key, () => program.wat);
+}
+
+/** `compileProgram` for a product about to run: compiled on this thread where it is not compiling yet (`compileWatNow`). */
+function compileProgramNow(program: ReductionProgram): Promise<WebAssembly.Module> {
+  return compileWatNow(program.key, () => program.wat);
 }
 
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
@@ -297,8 +302,8 @@ async function runProgram(
   const prefaulted = mode === 'dense' || mode === 'dense-f32' ? takePrefaulted(pages) : undefined;
   const memory = prefaulted?.memory ?? acquireMemory(pages);
   const buf = memory.buffer as unknown as ArrayBuffer;
-  // V8 compiles on its own threads while this one lays out the memory (a first product's transposes and copies)
-  const compiling = compileProgram(program);
+  // compiled before the memory is laid out, on this thread where not compiling already: the product waits for it
+  const compiling = compileProgramNow(program);
   compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
   // the host's writes to the pages end before any of ours
   if (prefaulted) await prefaulted.ready;

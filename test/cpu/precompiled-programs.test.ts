@@ -11,7 +11,7 @@ import '../../src/cpu/basis-sweeps.js';
 import '../../src/cpu/dense-product.js';
 import { nodePlatform, precompiledLookup, programTextHash } from '../../src/cpu/platform-node.js';
 import { installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
-import { fixedProgram, fixedPrograms, precompiledKey, programCounts } from '../../src/cpu/programs.js';
+import { compileWat, compileWatNow, fixedProgram, fixedPrograms, precompiledKey, programCounts } from '../../src/cpu/programs.js';
 import { assembleWat } from '../../src/cpu/wat-assemble.js';
 
 const tableFile = fileURLToPath(new URL('../../dist/cpu/precompiled-programs.json', import.meta.url));
@@ -88,5 +88,29 @@ describe('the precompiled table of fixed programs', () => {
     expect(out.precompiled).toBeGreaterThanOrEqual(3);
     expect(out.residual).toBeLessThan(1e-12);
     expect(out.eigenvalues.every((v) => v > 0)).toBe(true);
+  });
+});
+
+describe('compileWatNow: a module the caller waits for at once', () => {
+  const text = (k: number) => TEXT.replace('i32.const 1', `i32.const ${k}`);
+  const run = async (m: Promise<WebAssembly.Module>, x: number) =>
+    (new WebAssembly.Instance(await m, { env: { mem: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) } }).exports['inc'] as (v: number) => number)(x);
+
+  it('compiles on this thread in Node (the module is there before any await), once per key', async () => {
+    const before = programCounts.assembled;
+    const first = compileWatNow('test|now|2', () => text(2));
+    expect(programCounts.assembled).toBe(before + 1); // assembled (and compiled) synchronously
+    expect(compileWatNow('test|now|2', () => text(99))).toBe(first); // cached: the second text is not used
+    expect(await run(first, 5)).toBe(7);
+  });
+
+  it('returns the asynchronous compile already asked for, and compiles asynchronously where the host cannot synchronously', async () => {
+    const pending = compileWat('test|now|3', () => text(3));
+    expect(compileWatNow('test|now|3', () => text(3))).toBe(pending);
+    installCpuPlatform({ ...nodePlatform, syncCompile: false });
+    const before = programCounts.assembled;
+    const later = compileWatNow('test|now|4', () => text(4));
+    expect(await run(later, 1)).toBe(5);
+    expect(programCounts.assembled).toBe(before + 1);
   });
 });
