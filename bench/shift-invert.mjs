@@ -3,47 +3,75 @@
  * exp(−|x − y| / 0.3) of n uniform points in [0, 1]³, the 3 eigenvalues nearest 0 (sigma = 0, which 'LM').
  * scipy: K built densely in numpy from the same points, eigsh(A, 3, sigma=0) (dense LU + ARPACK), timed with K's
  * construction (bench/shift_invert_scipy.py). lazylinalg: laplacianKernel(points).shift(0.1).eigsh(3, { sigma: 0 })
- * end to end in this process (operator construction, A − σI materialised and factored once, Lanczos). Wall times, and
- * CPU times of all of each process's threads beside them (steadier on a shared machine; OpenBLAS's waiting threads count).
+ * end to end (operator construction, A − σI materialised and factored once, Lanczos). Each side runs in a fresh
+ * process per repetition (imports and the points' loading not timed), the two alternating; medians of the wall
+ * times, and of the CPU times of all of each process's threads (steadier on a shared machine; OpenBLAS's waiting
+ * threads count). A single run of either side varies by 20–60 % between fresh processes at n = 1,500.
  *
- *   npm run build && node bench/shift-invert.mjs [n …=1500 5000]
+ *   npm run build && node bench/shift-invert.mjs [--reps 5] [n …=1500 5000]
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { laplacianKernel, mulberry32, shutdownCpuPool } from '../dist/index.js';
+import { mulberry32 } from '../dist/index.js';
 
-const sizes = process.argv.slice(2).map(Number);
+const args = process.argv.slice(2);
+const at = args.indexOf('--reps');
+const reps = at >= 0 ? Number(args[at + 1]) : 5;
+if (!(Number.isInteger(reps) && reps > 0)) throw new RangeError(`--reps must be a positive integer, got ${args[at + 1]}`);
+const sizes = args.filter((_, i) => at < 0 || (i !== at && i !== at + 1)).map(Number);
 const d = 3;
 const s = 0.3;
 const alpha = 0.1;
 const dir = mkdtempSync(join(tmpdir(), 'shift-invert-'));
+const lib = new URL('../dist/index.js', import.meta.url).href;
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+/** Our side in a fresh process: the points from the file, then the timed call; its result as JSON. */
+const ours = (path, n) => `
+const { readFileSync } = await import('node:fs');
+const { laplacianKernel, shutdownCpuPool } = await import(${JSON.stringify(lib)});
+const data = new Float64Array(readFileSync(${JSON.stringify(path)}).buffer.slice(0));
+const t0 = performance.now();
+const c0 = process.cpuUsage();
+const res = await laplacianKernel({ data, rows: ${n}, cols: ${d} }, { sigma: ${s}, backend: 'cpu' }).shift(${alpha}).eigsh(3, { sigma: 0 });
+const seconds = (performance.now() - t0) / 1e3;
+const cpu = process.cpuUsage(c0);
+console.log(JSON.stringify({ seconds, cpu: (cpu.user + cpu.system) / 1e6, eigenvalues: Array.from(res.eigenvalues), restarts: res.iterations, matvecs: res.matvecs }));
+await shutdownCpuPool();`;
+
 const rows = [];
 for (const n of sizes.length ? sizes : [1500, 5000]) {
   const rand = mulberry32(n);
   const data = Float64Array.from({ length: n * d }, () => rand());
   const path = join(dir, `points-${n}.f64`);
   writeFileSync(path, new Uint8Array(data.buffer));
-  const py = spawnSync('python3', [new URL('./shift_invert_scipy.py', import.meta.url).pathname, path, String(n), String(d), String(s), String(alpha)], { encoding: 'utf8' });
-  if (py.status !== 0) throw new Error(`scipy side failed: ${py.stderr}`);
-  const scipy = JSON.parse(py.stdout);
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const A = laplacianKernel({ data, rows: n, cols: d }, { sigma: s, backend: 'cpu' }).shift(alpha);
-  const res = await A.eigsh(3, { sigma: 0 });
-  const ours = (performance.now() - t0) / 1e3;
-  const cpu = process.cpuUsage(c0);
-  const oursCpu = (cpu.user + cpu.system) / 1e6;
-  const rel = Math.max(...Array.from(res.eigenvalues, (v, i) => Math.abs(v - scipy.eigenvalues[i]) / Math.abs(scipy.eigenvalues[i])));
+  const runs = { ours: [], oursCpu: [], scipy: [], scipyBuild: [], scipyCpu: [] };
+  let rel = 0;
+  let last;
+  for (let r = 0; r < reps; r++) {
+    const py = spawnSync('python3', [new URL('./shift_invert_scipy.py', import.meta.url).pathname, path, String(n), String(d), String(s), String(alpha)], { encoding: 'utf8' });
+    if (py.status !== 0) throw new Error(`scipy side failed: ${py.stderr}`);
+    const scipy = JSON.parse(py.stdout);
+    const node = spawnSync(process.execPath, ['--input-type=module', '-e', ours(path, n)], { encoding: 'utf8' });
+    if (node.status !== 0) throw new Error(`our side failed: ${node.stderr}`);
+    last = JSON.parse(node.stdout);
+    runs.ours.push(last.seconds);
+    runs.oursCpu.push(last.cpu);
+    runs.scipy.push(scipy.total_s);
+    runs.scipyBuild.push(scipy.build_s);
+    runs.scipyCpu.push(scipy.cpu_s);
+    rel = Math.max(rel, ...last.eigenvalues.map((v, i) => Math.abs(v - scipy.eigenvalues[i]) / Math.abs(scipy.eigenvalues[i])));
+  }
   const row = {
-    n, scipy_s: +scipy.total_s.toFixed(3), scipy_build_s: +scipy.build_s.toFixed(3), lazylinalg_s: +ours.toFixed(3),
-    ratio: +(ours / scipy.total_s).toFixed(2), scipy_cpu_s: +scipy.cpu_s.toFixed(3), lazylinalg_cpu_s: +oursCpu.toFixed(3),
-    cpuRatio: +(oursCpu / scipy.cpu_s).toFixed(2), maxRelDiffToScipy: +rel.toExponential(1), restarts: res.iterations, opApplications: res.matvecs,
+    n, reps, scipy_s: +median(runs.scipy).toFixed(3), scipy_build_s: +median(runs.scipyBuild).toFixed(3), lazylinalg_s: +median(runs.ours).toFixed(3),
+    ratio: +(median(runs.ours) / median(runs.scipy)).toFixed(2), scipy_cpu_s: +median(runs.scipyCpu).toFixed(3), lazylinalg_cpu_s: +median(runs.oursCpu).toFixed(3),
+    cpuRatio: +(median(runs.oursCpu) / median(runs.scipyCpu)).toFixed(2), maxRelDiffToScipy: +rel.toExponential(1), restarts: last.restarts, opApplications: last.matvecs,
+    runs: { lazylinalg: runs.ours.map((x) => +x.toFixed(3)), scipy: runs.scipy.map((x) => +x.toFixed(3)) },
   };
   rows.push(row);
   console.log(JSON.stringify(row));
 }
-console.log('\n| n | scipy (dense K + LU + ARPACK) s | lazylinalg s | lazylinalg / scipy |\n|---|---|---|---|');
+console.log(`\n| n | scipy (dense K + LU + ARPACK) s | lazylinalg s | lazylinalg / scipy |  (medians of ${reps} fresh processes each)\n|---|---|---|---|`);
 for (const r of rows) console.log(`| ${r.n} | ${r.scipy_s} | ${r.lazylinalg_s} | ${r.ratio} |`);
-await shutdownCpuPool();
