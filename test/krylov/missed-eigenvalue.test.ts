@@ -54,18 +54,23 @@ describe('eigsh: a wanted eigenvalue missed with little room is reported, never 
     expect(Array.from(sa.eigenvalues).map((v) => +v.toFixed(8))).toEqual([1, 2]);
   });
 
+  /** A = 55·u uᵀ + 0.0855·v vᵀ (u, v orthonormal, seeded), n = 50: a wanted eigenvalue of the size of tol beside a null space. */
+  const rankTwo = (seed: number) => {
+    const rand = mulberry32(seed);
+    const n = 50;
+    const u = Matrix.rand(n, 1, { random: rand }).sub(0.5);
+    const v = Matrix.rand(n, 1, { random: rand }).sub(0.5);
+    const un = u.clone().div(u.norm());
+    const w = v.clone().sub(un.clone().mul(un.transpose().mmul(v).get(0, 0)));
+    const vn = w.clone().div(w.norm());
+    return { rand, n, A: un.mmul(un.transpose()).mul(55).add(vn.mmul(vn.transpose()).mul(0.0855)) };
+  };
+
   it('lobpcg: a wanted eigenvalue of the size of tol is not hidden behind the null space (rank 2, λ = 55 and 0.0855, tol 0.02)', async () => {
     // before: seeds 13, 17 (and 14, 24, 26) returned [~0, 55] as converged after one iteration — the second vector
     // in the null space, its residual below tol (bench/algebra-fuzz.mjs --seed=31 found it on a float32 sandwich)
     for (const seed of [13, 17]) {
-      const rand = mulberry32(seed);
-      const n = 50;
-      const u = Matrix.rand(n, 1, { random: rand }).sub(0.5);
-      const v = Matrix.rand(n, 1, { random: rand }).sub(0.5);
-      const un = u.clone().div(u.norm());
-      const w = v.clone().sub(un.clone().mul(un.transpose().mmul(v).get(0, 0)));
-      const vn = w.clone().div(w.norm());
-      const A = un.mmul(un.transpose()).mul(55).add(vn.mmul(vn.transpose()).mul(0.0855));
+      const { rand, n, A } = rankTwo(seed);
       const r = await lobpcg(aslinearoperator(A.to2DArray()), Matrix.rand(n, 2, { random: rand }), { largest: true, tol: 0.02, maxiter: 200 });
       expect(r.converged).toBe(true);
       expect(Math.abs(r.eigenvalues[0]! - 0.0855), `seed ${seed}: ${r.eigenvalues}`).toBeLessThan(0.04);
@@ -76,14 +81,7 @@ describe('eigsh: a wanted eigenvalue missed with little room is reported, never 
   it('lobpcg with B: a wanted generalized eigenvalue of the size of tol is not hidden either (rank-2 A, diagonal B)', async () => {
     // before: seeds 5 and 7 (17 of the first 60) returned ≈ 0.004 for the second largest, 0.058 / 0.055, as converged
     for (const seed of [5, 7]) {
-      const rand = mulberry32(seed);
-      const n = 50;
-      const u = Matrix.rand(n, 1, { random: rand }).sub(0.5);
-      const v = Matrix.rand(n, 1, { random: rand }).sub(0.5);
-      const un = u.clone().div(u.norm());
-      const w = v.clone().sub(un.clone().mul(un.transpose().mmul(v).get(0, 0)));
-      const vn = w.clone().div(w.norm());
-      const A = un.mmul(un.transpose()).mul(55).add(vn.mmul(vn.transpose()).mul(0.0855));
+      const { rand, n, A } = rankTwo(seed);
       const b = Array.from({ length: n }, () => 1 + rand());
       // the reference: eigenvalues of B^(−1/2) A B^(−1/2), dense
       const h = Matrix.diag(b.map((x) => 1 / Math.sqrt(x)));
