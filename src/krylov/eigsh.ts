@@ -565,6 +565,7 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
   // elsewhere Lanczos on A.
   // the basis' programs compile while the operator is planned (a shift-invert factor takes tens of ms)
   const pendingBasis = lanczosBasis(n, o.ncv + 1);
+  pendingBasis.catch(() => undefined); // a failure (no memory) is thrown where it is awaited, not left unhandled
   try {
     const smallest = o.sigma === undefined && o.which === 'SM' && n <= SM_FACTOR_MAX_N ? await denseShiftInvert(fn, A, 0) : undefined;
     const viaInverse = smallest ? await smallestThroughInverse(A, await pendingBasis, o, smallest, start) : undefined;
