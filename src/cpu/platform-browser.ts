@@ -5,7 +5,7 @@
  */
 import { installCpuPlatform, type CpuPlatform, type PoolTask, type PoolWorker, type WorkerPool } from './platform.js';
 
-/** The worker's code: runs one task's `reduce` on the memory it was handed (the same as pool-worker.js in Node). */
+/** The worker's code: runs one task's `reduce` on the memory it was handed (the same as pool-worker.cjs in Node). */
 const WORKER_SOURCE = `
 self.onmessage = (e) => {
   const { id, module, memory, args } = e.data;

@@ -32,13 +32,13 @@ export const nodePlatform: CpuPlatform = {
   },
   syncCompile: true,
   createPool: (threads) => {
-    // each worker adds 1 here once its module runs (pool-worker.js): readiness without waiting for 'online' events
+    // each worker adds 1 here once its module runs (pool-worker.cjs): readiness without waiting for 'online' events
     const booted = new Int32Array(new SharedArrayBuffer(4));
     // piscina is loaded when a pool first starts, not at import: ≈ 30 ms and 1 MiB of heap that a process whose work
     // stays on the calling thread (the ski-rental rule of pool.ts) never needs
     const { Piscina } = load('piscina') as typeof import('piscina');
     const pool = new Piscina({
-      filename: new URL('./pool-worker.js', import.meta.url).href,
+      filename: new URL('./pool-worker.cjs', import.meta.url).href,
       minThreads: threads,
       maxThreads: threads,
       // one task per worker at a time: tasks are already sized to one row range per core

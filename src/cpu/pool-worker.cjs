@@ -3,14 +3,17 @@
  * Worker-thread side of the CPU pool: runs one row range of a generated WASM reduction against
  * the caller's shared memory. Plain JS (type-checked) so that the same file serves the built
  * package and the TypeScript sources under vitest.
+ *
+ * CommonJS: piscina loads its task file with require() first, and Node 20.19+ then loads an ES module through
+ * require(esm), whose CreateRequiredModuleFacade aborted the whole process now and then ("FATAL ERROR:
+ * v8::ToLocalChecked Empty MaybeLocal" from piscina/dist/worker.js, a CI run of the test suite at 28793d0). A CommonJS
+ * file never takes that path.
  */
 
-// piscina hands its workerData option to each worker as worker_threads' own. Imported from the built-in, not from
-// 'piscina': piscina loads this file by require(), and Node 20's require() of an ES module importing a CommonJS
-// package crashed a worker now and then (an assertion in CreateRequiredModuleFacade)
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { workerData } from 'node:worker_threads';
+// piscina hands its workerData option to each worker as worker_threads' own (read from the built-in, not 'piscina')
+const { setFlagsFromString } = require('node:v8');
+const { runInNewContext } = require('node:vm');
+const { workerData } = require('node:worker_threads');
 
 // tells the pool this worker runs (platform-node.ts: a shared counter the caller reads without its event loop)
 if (workerData && workerData.booted instanceof SharedArrayBuffer) Atomics.add(new Int32Array(workerData.booted), 0, 1);
@@ -40,7 +43,7 @@ const collect = (() => {
  * @param {{ module: WebAssembly.Module, memory: WebAssembly.Memory, args: number[], collect?: boolean }} task
  * @returns {number}
  */
-export default function runReduction(task) {
+function runReduction(task) {
   // here, not after the task: a piscina worker waiting for its next task may not run its event loop for long
   if (task.collect && collect) collect();
   const instance = new WebAssembly.Instance(task.module, { env: { mem: task.memory } });
@@ -48,3 +51,5 @@ export default function runReduction(task) {
   reduce(...task.args);
   return 0;
 }
+
+module.exports = runReduction;
