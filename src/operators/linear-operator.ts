@@ -107,6 +107,11 @@ function combinedDtype(parts: readonly LinearOperator[]): Dtype {
   return parts.some((p) => p.dtype === 'float32') ? 'float32' : 'float64';
 }
 
+/** A product needs an rmatvec (or a transpose) that the operator was not given. */
+export class NoTransposeError extends Error {
+  override readonly name = 'NoTransposeError';
+}
+
 export abstract class LinearOperator {
   readonly shape: [number, number];
   readonly dtype: Dtype;
@@ -230,7 +235,7 @@ export abstract class LinearOperator {
   }
 
   protected noTransposeError(): Error {
-    return new Error(`rmatvec not available for ${this}; give rmatvec or a transpose`);
+    return new NoTransposeError(`rmatvec not available for ${this}; give rmatvec or a transpose`);
   }
 
   private noProductError(): Error {
@@ -692,8 +697,18 @@ export class TransposedOperator extends LinearOperator {
     return this.original.diagonal();
   }
 
+  /**
+   * The original's dense form, transposed (exact where the original knows its own); where that needs a product the
+   * original lacks (its matvec rests on an rmatvec nobody gave, as in (wrap(F.T)).T for F with matvec only), this
+   * operator's own products — the original's adjoint ones — give it instead.
+   */
   override async toDense(): Promise<Matrix> {
-    return (await this.original.toDense()).transpose();
+    try {
+      return (await this.original.toDense()).transpose();
+    } catch (error) {
+      if (!(error instanceof NoTransposeError)) throw error;
+      return super.toDense();
+    }
   }
 
   protected override describe(): string {

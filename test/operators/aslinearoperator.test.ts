@@ -119,3 +119,20 @@ describe('aslinearoperator', () => {
     expect(bad({ shape: [3, 3], matvec: f, name: 7 })).toThrow('aslinearoperator: name must be a string, got number 7');
   });
 });
+
+describe('toDense of a transpose where only one side of the products exists', () => {
+  // F: 2×1 with matvec only. W wraps F.T (1×2): its matvec needs F's rmatvec (absent), its rmatvec is F's matvec.
+  // (W).T's own products exist — before, its toDense went through W's matvec and refused (algebra-fuzz --gpu
+  // --seed=61, case 71).
+  const F = aslinearoperator({ shape: [2, 1], matvec: (x) => Float64Array.from([3 * x[0]!, -2 * x[0]!]) });
+  const W = aslinearoperator({ shape: [1, 2], matvec: (x) => F.T.matvec(x), rmatvec: (x) => F.T.rmatvec(x) });
+
+  it("(W).T gives its dense form by its own products", async () => {
+    expect((await W.T.toDense()).to2DArray()).toEqual([[3], [-2]]);
+    expect((await F.T.toDense()).to2DArray()).toEqual([[3, -2]]); // the original's dense form, transposed
+  });
+
+  it('a product that exists on neither side is still refused by name', async () => {
+    await expect(W.toDense()).rejects.toThrow(/rmatvec not available for <2x1 FunctionOperator/);
+  });
+});
