@@ -47,6 +47,18 @@ export function collectVariables(node: Node): FormulaVariables {
   return out;
 }
 
+/** Every distinct node of the formula, each once (shared subtrees walked once: a walk of every path can be exponential). */
+export function distinctNodes(node: Node): Node[] {
+  const visited = new Set<Node>();
+  const visit = (n: Node): void => {
+    if (visited.has(n)) return;
+    visited.add(n);
+    for (const c of children(n)) visit(c);
+  };
+  visit(node);
+  return [...visited];
+}
+
 /** Slot of every variable node of `node` (its index within its category). */
 export function variableSlots(node: Node): Map<VarNode, number> {
   const vars = collectVariables(node);

@@ -12,7 +12,7 @@
  * Special values of the recompute: m = 0 → the norm is 0 (or NaN where a component is NaN: s is then NaN);
  * m = ∞ → +∞, never NaN (sign.ts's isUnitBounded relies on norm2 of finite points never being NaN).
  */
-import { children } from './analyze.js';
+import { distinctNodes } from './analyze.js';
 import type { BoundData, Node, ReduceNode } from './ast.js';
 
 export const NORM2_SAFE = {
@@ -66,20 +66,21 @@ export function scaledNorm2(v: ArrayLike<number>, s: number): number {
  * keeps its range test and scaled recompute.
  */
 export function norm2InFloat32RangeFor(formula: Node): boolean {
-  const norms: ReduceNode[] = [];
-  const visit = (n: Node): void => {
-    if (n.op === 'norm2') norms.push(n);
-    children(n).forEach(visit);
-  };
-  visit(formula);
+  const norms = distinctNodes(formula).filter((n): n is ReduceNode => n.op === 'norm2');
   if (norms.length === 0) return false;
+  // each point set scanned once, however many norm2s read it (K(x, x): x and y are the same data)
+  const scanned = new Map<BoundData, ReturnType<typeof float32Coordinates>>();
+  const coordinates = (b: BoundData) => {
+    if (!scanned.has(b)) scanned.set(b, float32Coordinates(b));
+    return scanned.get(b);
+  };
   return norms.every((n) => {
     const sub = n.arg;
     if (sub.op !== 'sub' || sub.left.op !== 'var' || sub.right.op !== 'var') return false;
     const { left, right } = sub;
     if (!((left.cat === 'i' && right.cat === 'j') || (left.cat === 'j' && right.cat === 'i')) || left.dim !== right.dim) return false;
-    const a = float32Coordinates(left.value);
-    const b = right.value === left.value ? a : float32Coordinates(right.value); // K(x, x): the points once
+    const a = coordinates(left.value);
+    const b = coordinates(right.value);
     if (!a || !b) return false;
     let bound = 0;
     for (let k = 0; k < left.dim; k++) {

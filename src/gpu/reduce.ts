@@ -492,11 +492,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   // compensated products form each product's error with one fma where the device fuses it
   const fused = chosen.shape.compensated === true && (await fusedMultiplyAdd(ctx));
   const light = fused && (o.lightGuards ?? (await lightGuardsHold(ctx)));
-  const requested: KernelShape = {
-    ...(fused ? { ...chosen.shape, fusedTwoProduct: true, ...(light ? { lightGuards: true } : {}) } : chosen.shape),
-    // norm2s these points keep in float32's range need no range test in the pair loop (see norm2InFloat32RangeFor)
-    ...(norm2InRange(formula) ? { norm2InRange: true } : {}),
-  };
+  const requested = withNorm2Proof(formula, fused ? { ...chosen.shape, fusedTwoProduct: true, ...(light ? { lightGuards: true } : {}) } : chosen.shape);
   // compensated products run the direct form: the expanded form's row factor would round each result once more
   const expanded = !o.compensated && (o.expandedGaussian ?? !ctx.adapter.software) ? expandedGaussianFor(formula, slots) : undefined;
   let program = emitKernelProgram(formula, slots, requested, limits, expanded?.match);
@@ -693,17 +689,21 @@ function softwareLoopSplits(program: GpuProgram, tilesMax: number, maxSplits: nu
 }
 
 /**
- * The expanded Gaussian's match and centre, when the data allow it: c is the centre of the bounding box of
- * both point sets, and s²·max|p − c|² over every point must stay within `EXPANDED_MAX_SQNORM`.
+ * `shape`, marked `norm2InRange` where the points keep every norm2 of the formula in float32's range: the pair loop
+ * then needs no range test (see norm2InFloat32RangeFor). Proven once per formula (its points are bound in it): a scan
+ * of the points, 14 ms at 10⁶ × 3.
  */
-/** `norm2InFloat32RangeFor`, once per formula (its points are bound in it): a scan of the points, 14 ms at 10⁶ × 3. */
-function norm2InRange(formula: Node): boolean {
+function withNorm2Proof(formula: Node, shape: KernelShape): KernelShape {
   let proven = norm2Proofs.get(formula);
   if (proven === undefined) norm2Proofs.set(formula, (proven = norm2InFloat32RangeFor(formula)));
-  return proven;
+  return proven ? { ...shape, norm2InRange: true } : shape;
 }
 const norm2Proofs = new WeakMap<Node, boolean>();
 
+/**
+ * The expanded Gaussian's match and centre, when the data allow it: c is the centre of the bounding box of
+ * both point sets, and s²·max|p − c|² over every point must stay within `EXPANDED_MAX_SQNORM`.
+ */
 function expandedGaussianFor(formula: Node, slots: FormulaSlots): { match: ExpandedGaussianMatch; center: Float32Array } | undefined {
   const match = matchExpandedGaussian(formula, slots);
   if (!match) return undefined;
@@ -1246,8 +1246,7 @@ export async function describeGpuPlan(
 /** The WGSL text of the kernel program a product would use (no device needed beyond the limits). */
 export function gpuProgramFor(formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, limits: GpuLimits, options: GpuKernelOptions = {}): GpuProgram {
   const expanded = options.expandedGaussian ? expandedGaussianFor(formula, slots) : undefined;
-  const shape = chooseShape(n, m, ncols, slots, limits, options).shape;
-  return emitKernelProgram(formula, slots, norm2InRange(formula) ? { ...shape, norm2InRange: true } : shape, limits, expanded?.match);
+  return emitKernelProgram(formula, slots, withNorm2Proof(formula, chooseShape(n, m, ncols, slots, limits, options).shape), limits, expanded?.match);
 }
 
 /**

@@ -30,7 +30,7 @@
 import type { DotNode, Node, ReduceNode, UnaryNode, VarNode } from '../formula/ast.js';
 import { SlotIndex, type FormulaSlots } from '../formula/slots.js';
 import { isBinary, isReduce, isUnary } from '../formula/ast.js';
-import { children, formulaKey } from '../formula/analyze.js';
+import { distinctNodes, formulaKey } from '../formula/analyze.js';
 import { isNonPositive } from '../formula/sign.js';
 import { compileScalarJs, UNROLL_MAX_DIM } from '../formula/emit-js.js';
 import { NORM2_SAFE } from '../formula/norm2-range.js';
@@ -42,8 +42,7 @@ export type { FormulaSlots } from '../formula/slots.js';
  * which detects a sum of squares out of float32's range (the row's output turns NaN) instead of recomputing it.
  */
 export function hasLongNorm2(node: Node): boolean {
-  if (node.op === 'norm2' && node.arg.dim > UNROLL_MAX_DIM) return true;
-  return children(node).some(hasLongNorm2);
+  return distinctNodes(node).some((n) => n.op === 'norm2' && n.arg.dim > UNROLL_MAX_DIM);
 }
 
 /** Columns per pass: one scalar column, or vec4 groups. */

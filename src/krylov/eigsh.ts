@@ -559,14 +559,14 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
     if (probe.kind === 'asymmetric') throw asymmetricError(fn, probe.why);
   }
 
-  // 'SM': interior eigenvalues where A is indefinite, which Lanczos on A can miss (one that has not emerged when the
-  // others converge). Through (A − 0·I)⁻¹ they are the largest, which it finds reliably: done up to SM_FACTOR_MAX_N
-  // wherever sigma = 0 would plan a dense factor (A's entries stored or cheap to read, within the dense budget);
-  // elsewhere Lanczos on A.
   // the basis' programs compile while the operator is planned (a shift-invert factor takes tens of ms)
   const pendingBasis = lanczosBasis(n, o.ncv + 1);
   pendingBasis.catch(() => undefined); // a failure (no memory) is thrown where it is awaited, not left unhandled
   try {
+    // 'SM': interior eigenvalues where A is indefinite, which Lanczos on A can miss (one that has not emerged when the
+    // others converge). Through (A − 0·I)⁻¹ they are the largest, which it finds reliably: done up to SM_FACTOR_MAX_N
+    // wherever sigma = 0 would plan a dense factor (A's entries stored or cheap to read, within the dense budget);
+    // elsewhere Lanczos on A.
     const smallest = o.sigma === undefined && o.which === 'SM' && n <= SM_FACTOR_MAX_N ? await denseShiftInvert(fn, A, 0) : undefined;
     const viaInverse = smallest ? await smallestThroughInverse(A, await pendingBasis, o, smallest, start) : undefined;
     if (viaInverse) return viaInverse;

@@ -17,7 +17,7 @@ import { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { boolean, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
 import { missedEigenvalue } from './missed-eigenvalue.js';
-import { mulberry32 } from './random.js';
+import { mulberry32, randomVector } from './random.js';
 import { symmetricEigen } from './tridiagonal.js';
 import {
   applyColumns,
@@ -461,7 +461,7 @@ async function hiddenWantedGeneralized(
   const rng = mulberry32(7919 * search);
   const V: BBlock = { X: [], BX: [] };
   const AV: Float64Array[] = [];
-  let q = Float64Array.from({ length: n }, () => rng() - 0.5);
+  let q = randomVector(n, rng);
   for (let j = 0; j < Math.min(HIDDEN_SEARCH_STEPS, n - deflate.X.length); j++) {
     const before = norm(q);
     project([q], deflate);

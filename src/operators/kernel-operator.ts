@@ -7,7 +7,7 @@ import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { Matrix } from 'ml-matrix';
 import { Block } from './block.js';
 import type { Node } from '../formula/ast.js';
-import { children, collectVariables, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
+import { collectVariables, distinctNodes, rowCounts, swapIJ, type FormulaVariables } from '../formula/analyze.js';
 import { Formula } from '../formula/builder.js';
 import { compileScalarJs, evaluateDenseJs, evaluateDiagonalJs } from '../formula/emit-js.js';
 import { describeNode } from '../formula/print.js';
@@ -151,8 +151,7 @@ function periodicNaNError(what: string, got: number, where: string, exact: numbe
 
 /** Whether the formula takes sin, cos or sinxdivx anywhere. */
 function usesPeriodic(node: Node): boolean {
-  if (node.op === 'sin' || node.op === 'cos' || node.op === 'sinxdivx') return true;
-  return children(node).some(usesPeriodic);
+  return distinctNodes(node).some((n) => n.op === 'sin' || n.op === 'cos' || n.op === 'sinxdivx');
 }
 
 /**
