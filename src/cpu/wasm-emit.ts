@@ -182,7 +182,7 @@ export function emitReductionProgram(
   const e = new Emitter(slots, lane, elem);
   const kernelLocals: string[] = [];
   for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
-  const key = `wasm|${dtype}|${columns}|${symmetric ? 'sym' : packed ? 'packed' : 'full'}|${e.key(formula)}`;
+  const key = `wasm|${dtype}|${columns}|${symmetric ? 'sym' : packed ? 'packed' : 'full'}|${e.text(formula)}`;
   const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, symmetric, packed);
   return {
     key, wat, dtype, lane, lanes, unroll: UNROLL, tile, columns, symmetric,
@@ -249,6 +249,10 @@ class Emitter {
 
   key(n: Node): string {
     return this.index.key(n);
+  }
+
+  text(root: Node): string {
+    return this.index.text(root);
   }
 
   stage(n: Node): Stage {

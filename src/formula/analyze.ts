@@ -4,7 +4,7 @@
  * formula, and the matrix shape. All results are pure functions of the (immutable) tree, so they
  * are cached per node object.
  */
-import type { BinaryNode, DotNode, Node, ReduceNode, UnaryNode, VarCategory, VarNode } from './ast.js';
+import type { BinaryNode, ConstNode, DotNode, Node, ReduceNode, UnaryNode, VarCategory, VarNode } from './ast.js';
 import { isBinary, isReduce, isUnary } from './ast.js';
 import { FormulaError } from './errors.js';
 import { formatNumber } from './print.js';
@@ -67,23 +67,74 @@ export function variableSlots(node: Node): Map<VarNode, number> {
   return slots;
 }
 
+/**
+ * Hash-consing of formula structure: each distinct structure gets a small number, a node's text naming its children
+ * by their numbers — so equal numbers mean equal structure, and no text grows with the formula. A formula that adds a
+ * subformula to itself 24 times has 26 nodes but 2²⁴ paths: texts written out in full along every path (as keys once
+ * were) grow past the longest string V8 holds. `leaf` names variables and constants.
+ */
+export class StructureIds {
+  private readonly ids = new Map<string, number>();
+  private readonly memo = new WeakMap<Node, number>();
+
+  constructor(private readonly leaf: (n: VarNode | ConstNode) => string) {}
+
+  /** The number of `n`'s structure (memoised per node). */
+  id(n: Node): number {
+    const hit = this.memo.get(n);
+    if (hit !== undefined) return hit;
+    const text = n.op === 'var' || n.op === 'const' ? this.leaf(n) : `${n.op}(${children(n).map((c) => this.id(c)).join(',')})`;
+    let id = this.ids.get(text);
+    if (id === undefined) this.ids.set(text, (id = this.ids.size));
+    this.memo.set(n, id);
+    return id;
+  }
+
+  /**
+   * A canonical text of `root`'s structure, linear in its distinct subformulas: `exp(neg(sqnorm2(sub(i0:3,j0:3))))`
+   * where nothing repeats; a subformula that repeats one written before (other than a variable or constant) is written
+   * `@k`, k its place among the subformulas written out in full, in the order they were finished.
+   */
+  text(root: Node): string {
+    const out: string[] = [];
+    const written = new Map<number, number>();
+    const write = (n: Node): void => {
+      if (n.op === 'var' || n.op === 'const') {
+        out.push(this.leaf(n));
+        return;
+      }
+      const id = this.id(n);
+      const at = written.get(id);
+      if (at !== undefined) {
+        out.push(`@${at}`);
+        return;
+      }
+      out.push(n.op, '(');
+      children(n).forEach((c, k) => {
+        if (k > 0) out.push(',');
+        write(c);
+      });
+      out.push(')');
+      written.set(id, written.size);
+    };
+    write(root);
+    return out.join('');
+  }
+}
+
 const keyCache = new WeakMap<Node, string>();
 
 /**
  * A canonical text of the tree's structure: variables written as category+slot:dim (`i0:3`),
- * constants with full round-trip precision. Two formulas with the same key compile to the same
- * code whatever their bound data, so the key names a compiled pipeline.
+ * constants with full round-trip precision, a repeated subformula by reference (`StructureIds.text`).
+ * Two formulas with the same key compile to the same code whatever their bound data, so the key
+ * names a compiled pipeline.
  */
 export function formulaKey(node: Node): string {
   const cached = keyCache.get(node);
   if (cached !== undefined) return cached;
   const slots = variableSlots(node);
-  const write = (n: Node): string => {
-    if (n.op === 'var') return `${n.cat}${slots.get(n)}:${n.dim}`;
-    if (n.op === 'const') return `#${formatNumber(n.value)}`;
-    return `${n.op}(${children(n).map(write).join(',')})`;
-  };
-  const key = write(node);
+  const key = new StructureIds((n) => (n.op === 'var' ? `${n.cat}${slots.get(n)}:${n.dim}` : `#${formatNumber(n.value)}`)).text(node);
   keyCache.set(node, key);
   return key;
 }

@@ -17,7 +17,8 @@
  */
 import type { BinaryNode, DotNode, Node, ReduceNode, UnaryNode, VarNode } from './ast.js';
 import { isBinary, isReduce, isUnary } from './ast.js';
-import { children } from './analyze.js';
+import { StructureIds, children } from './analyze.js';
+import { formatNumber } from './print.js';
 import { FormulaError } from './errors.js';
 import { binary, constant, dot, reduce, unary, variable } from './nodes.js';
 
@@ -57,10 +58,21 @@ function postOrder(root: Node): Node[] {
   return out;
 }
 
-/** The nodes of `order` that depend on one of `targets` (order is children-first). */
+/**
+ * The nodes of `order` that depend on one of `targets` (order is children-first). A difference a − a (the same
+ * structure on both sides) is 0 wherever a is finite, whatever the targets: it depends on none, so no adjoint flows
+ * through it — else d/dx sqrt(|x − x|) is the NaN (1/(2·√0))·sign(0)·(1 − 1) = ∞·0 where the function is constant.
+ */
 function dependents(order: readonly Node[], targets: ReadonlySet<VarNode>): Set<Node> {
   const out = new Set<Node>();
+  const vars = new Map<VarNode, number>(); // variables by identity: two variables may hold different points
+  const structure = new StructureIds((leaf) => {
+    if (leaf.op === 'const') return `#${formatNumber(leaf.value)}`;
+    if (!vars.has(leaf)) vars.set(leaf, vars.size);
+    return `v${vars.get(leaf)}`;
+  });
   for (const n of order) {
+    if (n.op === 'sub' && structure.id((n as BinaryNode).left) === structure.id((n as BinaryNode).right)) continue;
     if (n.op === 'var' ? targets.has(n) : children(n).some((c) => out.has(c))) out.add(n);
   }
   return out;

@@ -5,6 +5,7 @@
  * common-subexpression elimination and program caches need.
  */
 import type { Node, VarCategory, VarNode } from './ast.js';
+import { StructureIds } from './analyze.js';
 
 export interface FormulaSlots {
   readonly i: readonly VarNode[];
@@ -21,7 +22,13 @@ export interface SlotInfo {
 
 export class SlotIndex {
   private readonly slotOf = new Map<VarNode, SlotInfo>();
-  private readonly keys = new WeakMap<Node, string>();
+  private readonly structure = new StructureIds((n) => {
+    if (n.op === 'var') {
+      const s = this.slot(n);
+      return `${s.cat}${s.slot}:${n.dim}`;
+    }
+    return `c${Object.is(n.value, -0) ? '-0' : String(n.value)}`;
+  });
   private readonly masks = new WeakMap<Node, 0 | 1 | 2 | 3>();
 
   constructor(slots: FormulaSlots) {
@@ -57,17 +64,16 @@ export class SlotIndex {
     return d;
   }
 
-  /** Structural key of a subtree (memoised per node). */
+  /**
+   * Structural key of a subtree: `#` and its structure's number — equal keys, equal structure; short however large
+   * the formula (memoised per node). Names code within one program; `text` names the program.
+   */
   key(n: Node): string {
-    let k = this.keys.get(n);
-    if (k !== undefined) return k;
-    if (n.op === 'var') {
-      const s = this.slot(n);
-      k = `${s.cat}${s.slot}:${n.dim}`;
-    } else if (n.op === 'const') k = `c${Object.is(n.value, -0) ? '-0' : String(n.value)}`;
-    else if ('arg' in n) k = `${n.op}(${this.key(n.arg)})`;
-    else k = `${n.op}(${this.key(n.left)},${this.key(n.right)})`;
-    this.keys.set(n, k);
-    return k;
+    return `#${this.structure.id(n)}`;
+  }
+
+  /** The canonical text of `root`'s structure by these slots (a program cache's key). */
+  text(root: Node): string {
+    return this.structure.text(root);
   }
 }

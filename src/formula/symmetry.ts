@@ -51,12 +51,17 @@ export function isStructurallySymmetric(node: Node): boolean {
   const pairs = pairVariables(node);
   if (pairs === undefined) return false;
   const slots = variableSlots(node);
+  // canonical texts are hash-consed (children by number, as StructureIds does), shared by both passes: a text written
+  // out along every path of a shared DAG grows exponentially
+  const ids = new Map<string, string>();
   const keyOf = (swapped: boolean): string => {
     const memo = new Map<Node, string>();
     const key = (n: Node): string => {
       const hit = memo.get(n);
       if (hit !== undefined) return hit;
-      const out = write(n);
+      const text = write(n);
+      let out = ids.get(text);
+      if (out === undefined) ids.set(text, (out = `%${ids.size}`));
       memo.set(n, out);
       return out;
     };

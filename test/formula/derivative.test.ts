@@ -42,6 +42,9 @@ function formulas(): Array<{ name: string; f: Formula; smoothAtZero: boolean }> 
         .add(xi.atan2(yj.add(2)).sum()).add(xi.dot(yj).ifelse(xi.sqnorm2(), yj.norm2().neg()))
         .add(xi.sub(yj).clamp(-0.3, 0.4).sum()).add(xi.weightedSqDist(yj, Pm([0.5, 1, 2], 'w')).neg().exp()),
       smoothAtZero: false },
+    // x − x is 0 for every x: before, d/dx sqrt(|x − x|) was ∞·0 = NaN (formula-fuzz --gpu seed 21, case 318)
+    { name: 'sqrt(abs(x − x)) + a Gaussian (constant in x where the chain rule meets ∞·0)',
+      f: xi.sub(xi).abs().sqrt().sum().add(xi.sub(yj).sqnorm2().neg().exp()).add(yj.sub(yj).abs().sqrt().sum()), smoothAtZero: false },
     { name: 'cauchy / tanh / log', f: xi.sub(yj).sqnorm2().add(1).inv().add(xi.dot(yj).tanh()).add(xi.sqnorm2().add(2).log()), smoothAtZero: true },
   ];
 }
