@@ -91,4 +91,18 @@ describe('formulas sharing subformulas (DAGs) cost their distinct nodes', () => 
     K.dispose();
     G.dispose();
   });
+
+  it('a product of 40 factors of unknown sign: the sign facts (which ask both operands, both signs) are memoised', async () => {
+    // before: 2^d steps deciding whether exp's argument is ≤ 0 — d = 22 took 0.7 s, d = 40 would run for hours
+    const v = x.sub(y).sum();
+    let f = v.mul(0.05).add(1);
+    for (let k = 1; k < 40; k++) f = f.mul(v.mul(0.05).add(1 + k * 1e-3));
+    const k40 = f.neg().exp();
+    const K = kernelOperator(k40, { backend: 'cpu' });
+    const u = Float64Array.from({ length: pts.length }, (_, k) => Math.cos(k));
+    const dense = evaluateDenseJs(k40.node);
+    const want = Array.from({ length: pts.length }, (_, i) => u.reduce((s, uj, j) => s + dense[i * pts.length + j]! * uj, 0));
+    expect(relErr(await K.matvec(u), want)).toBeLessThan(1e-12);
+    K.dispose();
+  });
 });
