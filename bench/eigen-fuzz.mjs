@@ -5,7 +5,8 @@
  * Krylov space cannot hold more than once (see docs/solvers.md). Errors (no convergence, stagnated inner solves) are
  * counted apart: they are honest; a wrong answer reported as converged is what this looks for.
  *
- *   npm run build && node bench/eigen-fuzz.mjs eigsh|shift-invert|lobpcg [--seed=S] [--cases=N] [--ncv=default|random] [--repeats]
+ *   npm run build && node bench/eigen-fuzz.mjs eigsh|shift-invert|lobpcg [--seed=S] [--cases=N] [--ncv=default|random] [--repeats] [--verbose]
+ *   (--verbose: each refusal on stderr)
  */
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import { aslinearoperator, eigsh, lobpcg, mulberry32 } from '../dist/index.js';
@@ -79,8 +80,9 @@ for (let t = 0; t < cases; t++) {
   let got;
   try {
     got = Array.from((await run()).eigenvalues).sort((a, b) => a - b);
-  } catch {
+  } catch (e) {
     tally.errors++;
+    if (args.includes('--verbose')) console.error(JSON.stringify({ t, kind, n, k, ...label, refused: String(e.message).slice(0, 200), want, partial: e.eigenvalues && Array.from(e.eigenvalues) }));
     continue;
   }
   const err = Math.max(...want.map((w, i) => Math.abs(w - got[i]))) / Math.max(...ref.map(Math.abs));
