@@ -6,6 +6,7 @@
  */
 import type { Node, VarCategory, VarNode } from './ast.js';
 import { StructureIds } from './analyze.js';
+import { formatNumber } from './print.js';
 
 export interface FormulaSlots {
   readonly i: readonly VarNode[];
@@ -27,7 +28,7 @@ export class SlotIndex {
       const s = this.slot(n);
       return `${s.cat}${s.slot}:${n.dim}`;
     }
-    return `c${Object.is(n.value, -0) ? '-0' : String(n.value)}`;
+    return `c${formatNumber(n.value)}`;
   });
   private readonly masks = new WeakMap<Node, 0 | 1 | 2 | 3>();
 
