@@ -231,8 +231,9 @@ export function walk(root, i, j, prec, flags) {
       case 'inv': { const r = 1 / a; return [r, e > 0 && Math.abs(a) <= e ? Infinity : image((t) => 1 / t, a, e, r) + 2 * rnd(r)]; }
       case 'sin': case 'cos': {
         const r = op === 'sin' ? Math.sin(a) : Math.cos(a);
-        // the WASM range reduction is exact below 2^51 and NaN beyond (documented in cpu/wasm-math.ts): not compared
-        if (Math.abs(a) >= 2 ** 51) return [r, Infinity];
+        // the WASM range reduction is exact below 2^51 and NaN beyond (documented in cpu/wasm-math.ts), the GPU's
+        // float32 one below 2^16 (gpu/wgsl-emit.ts HELPER_SINCOS): not compared beyond (the operators refuse the NaN)
+        if (Math.abs(a) >= (prec === PREC.f32 ? 2 ** 16 : 2 ** 51)) return [r, Infinity];
         return [r, Math.min(e, 2) + 8 * u + eta];
       }
       case 'tanh': { const r = Math.tanh(a); return [r, image(Math.tanh, a, e, r) + 8 * rnd(r) + 2 * u * Math.min(1, Math.abs(a))]; }
@@ -552,7 +553,7 @@ function gradCheck(lib, c, node, K, E64, rng) {
     const [j1, j4] = [jump(h), jump(h / 4)];
     if (j4 > 0.5 * j1 && j4 > 16 * noise) { kinks++; continue; }
     const tol = 4 * Math.abs(b - q) + 16 * noise + 1e-9 * Math.abs(q);
-    const ratio = Math.abs(g - q) / tol;
+    const ratio = g === q ? 0 : Math.abs(g - q) / tol; // both exactly 0 (a constant piece): tol is 0 too
     if (!(ratio <= worst)) { worst = Number.isNaN(ratio) ? Infinity : ratio; detail = { entry: t, got: g, fd: q, tol, variable: v.name, component: k }; }
   }
   return ['grad', worst <= 1, { worst, at: detail, kinks, derivative: lib.formatNode(dnode).slice(0, 200) }];
@@ -652,7 +653,9 @@ async function reductionChecks(lib, c, formula, K, E64, E32, rng, backends, over
       out.push([kind, worst <= 1, { worst, at, k: kk }]);
     } catch (e) {
       // leaving float32's range must be refused (as products are): a RangeError naming it is the right answer
-      const refused = overflows32 && dtype === 'float32' && e instanceof RangeError && /float32's range/.test(e.message);
+      // and so must sin/cos past the generated code's range (2^51; 2^16 for the GPU's float32), which gives NaN
+      const refused = e instanceof RangeError
+        && ((overflows32 && dtype === 'float32' && /float32's range/.test(e.message)) || /sin and cos of arguments beyond 2\^51/.test(e.message));
       out.push([kind, refused, { error: String(e.message).slice(0, 300) }]);
     }
   }

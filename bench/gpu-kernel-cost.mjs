@@ -5,6 +5,7 @@
  * products.
  *
  *   npm run build && node bench/gpu-kernel-cost.mjs /path/to/baseline/dist/index.js [n=65536] [reps=200]
+ *   (KERNELS=maternKernel,… for other named kernels)
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -20,7 +21,7 @@ const rand = () => ((s = (s * 16807) % 2147483647) / 2147483647);
 const data = Float64Array.from({ length: n * 3 }, rand);
 const v = Float64Array.from({ length: n }, () => rand() - 0.5);
 const median = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
-for (const kernel of ['laplacianKernel', 'gaussianKernel']) {
+for (const kernel of (process.env.KERNELS ?? 'laplacianKernel,gaussianKernel').split(',')) {
   const Ks = mods.map((L) => L[kernel]({ data, rows: n, cols: 3 }, { sigma: 0.1, backend: 'gpu', dtype: 'float32' }));
   for (const K of Ks) for (let w = 0; w < 10; w++) await K.matvec(v);
   const times = mods.map(() => []);

@@ -850,13 +850,13 @@ function unaryExpr(op: string, a: string): string {
     case 'abs': return `abs(${a})`;
     case 'square': return `${a} * ${a}`;
     case 'inv': return `1.0 / ${a}`;
-    case 'sin': return `sin(${a})`;
-    case 'cos': return `cos(${a})`;
+    case 'sin': return `sin_(${a})`;
+    case 'cos': return `cos_(${a})`;
     case 'tanh': return `tanh_(${a})`;
     case 'sign': return `sign(${a})`;
     case 'step': return `select(0.0, 1.0, ${a} >= 0.0)`; // NaN → 0, as the JS twin
     case 'relu': return `select(${a}, 0.0, ${a} < 0.0)`; // NaN propagates
-    case 'sinxdivx': return `select(sin(${a}) / ${a}, 1.0, ${a} == 0.0)`;
+    case 'sinxdivx': return `select(sin_(${a}) / ${a}, 1.0, ${a} == 0.0)`;
     case 'log1p': return `log1p_(${a})`;
     case 'expm1': return `expm1_(${a})`;
     default: throw new Error(`internal: the WGSL emitter has no unary '${op}'`);
@@ -869,8 +869,8 @@ function binaryExpr(op: string, a: string, b: string): string {
     case 'sub': return `${a} - ${b}`;
     case 'mul': return `${a} * ${b}`;
     case 'div': return `${a} / ${b}`;
-    case 'min': return `min(${a}, ${b})`;
-    case 'max': return `max(${a}, ${b})`;
+    case 'min': return `min_(${a}, ${b})`;
+    case 'max': return `max_(${a}, ${b})`;
     case 'atan2': return `atan2_(${a}, ${b})`;
     case 'ifnonneg': return `select(0.0, ${b}, ${a} >= 0.0)`; // NaN → the else branch, as the JS twin
     case 'ifneg': return `select(${b}, 0.0, ${a} >= 0.0)`;
@@ -908,6 +908,36 @@ fn tanh_(x: f32) -> f32 {
 }`;
 
 /**
+ * min and max that give NaN where an operand is NaN, as the CPU's (WASM f32x4.min) and the JS twin's Math.min do:
+ * WGSL leaves it to the driver, and llvmpipe returned the other operand — hiding a NaN (sin past its range, a log of
+ * a negative number) inside a product that then passed for right.
+ */
+const HELPER_MINMAX = `
+fn min_(a: f32, b: f32) -> f32 { return select(min(a, b), a + b, a != a || b != b); }
+fn max_(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, a != a || b != b); }`;
+
+/**
+ * sin and cos of float32 (WGSL's builtins are specified on [−π, π] only: llvmpipe's cos of a float32 near 10¹² was off
+ * by 1 — formula-fuzz --gpu seed 25, case 28): the WASM float32 scheme (wasm-math.ts `emitSinCos`), q = round(x·2/π),
+ * r = x − q·π/2 by a three-part Cody–Waite split (exact products while |q| < 2¹⁶), Taylor polynomials to r⁹ and r⁸ on
+ * |r| ≤ π/4, the quadrant from q mod 4. Past |x| = 2¹⁶ the split is no longer exact and the result is NaN, which the
+ * float32 product check refuses, naming the entry (the CPU goes on in float64 to 2⁵¹). cos x = sin at quadrant q + 1.
+ */
+const HELPER_SINCOS = `
+fn sincos_(x: f32, shift: i32) -> f32 {
+  let q = round(x * 0.63661977);
+  let r = ((x - q * 1.5703125) - q * 4.837512969970703125e-4) - q * 7.54978995489188216e-8;
+  let z = r * r;
+  let s = r + r * z * (-0.16666667 + z * (0.0083333333 + z * (-0.00019841270 + z * 0.0000027557319)));
+  let c = 1.0 + z * (-0.5 + z * (0.041666667 + z * (-0.0013888889 + z * 0.000024801587)));
+  let quad = (i32(q) + shift) & 3;
+  let v = select(s, c, (quad & 1) == 1);
+  return select(select(v, -v, (quad & 2) == 2), nan_(), !(abs(x) < 65536.0));
+}
+fn sin_(x: f32) -> f32 { return sincos_(x, 0); }
+fn cos_(x: f32) -> f32 { return sincos_(x, 1); }`;
+
+/**
  * Helper functions of single operators, included where used. log1p and expm1 use series near 0 (where the builtins
  * log(1 + x) and exp(x) − 1 cancel, and WGSL's log is specified only to an absolute 2⁻²¹ on [0.5, 2]): log1p(x) =
  * 2·atanh(s), s = x/(2 + x), to s⁹ for |x| < 0.25 (truncation < 3e-10); expm1 by Taylor to x⁸/8! for |x| < 0.35.
@@ -915,6 +945,11 @@ fn tanh_(x: f32) -> f32 {
  * a GPU does not tell −0 from 0, so atan2(±0, x < 0) is π.
  */
 const OP_HELPERS: Readonly<Record<string, string>> = {
+  min: HELPER_MINMAX,
+  max: HELPER_MINMAX,
+  sin: HELPER_SINCOS,
+  cos: HELPER_SINCOS,
+  sinxdivx: HELPER_SINCOS,
   log1p: `
 fn log1p_(x: f32) -> f32 {
   let s = x / (2.0 + x);
@@ -1022,7 +1057,7 @@ ${indent([...e.staging, ...writes, ...extraWrites], '      ')}
 /** Declarations, the helpers the formula uses, the constants and the entry point up to nb and mb. */
 function programHead(decls: readonly string[], e: Emitter, WG: number, tile: number): string {
   return `${decls.join('\n')}
-${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}${[...e.helpers].map((op) => OP_HELPERS[op]).join('')}
+${HELPERS_ALWAYS}${e.usesPow ? HELPER_POW : ''}${e.usesTanh ? HELPER_TANH : ''}${[...new Set([...e.helpers].map((op) => OP_HELPERS[op]))].join('')}
 
 const WG: u32 = ${WG}u;
 const TILE: u32 = ${tile}u;

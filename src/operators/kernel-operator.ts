@@ -150,7 +150,7 @@ function periodicNaNError(what: string, got: number, where: string, exact: numbe
 }
 
 /** Whether the formula takes sin, cos or sinxdivx anywhere. */
-function usesPeriodic(node: Node): boolean {
+export function usesPeriodic(node: Node): boolean {
   return distinctNodes(node).some((n) => n.op === 'sin' || n.op === 'cos' || n.op === 'sinxdivx');
 }
 
@@ -442,7 +442,11 @@ export class KernelOperator extends LinearOperator {
    * all of them are non-finite in float64 too, the formula itself is, and the result stands.
    */
   private async refuseFloat32Overflow(columnsOf: () => readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
-    return this.refuseNonFinite(columnsOf, out, (what, got, where, exact) => float32OverflowError(what, 'product', got, where, exact));
+    return this.refuseNonFinite(columnsOf, out, (what, got, where, exact) => {
+      const error = float32OverflowError(what, 'product', got, where, exact);
+      if (this.periodic) error.message += `; or sin/cos took an argument beyond ${this.backend === 'gpu' ? '±65536 (2^16: the GPU\'s float32 range reduction)' : '±2^51'}, which the generated code gives as NaN`;
+      return error;
+    });
   }
 
   /**

@@ -20,7 +20,8 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { assertFloat32Range, float32OverflowError, resolvePlacement } from './kernel-operator.js';
+import { assertFloat32Range, float32OverflowError, resolvePlacement, usesPeriodic } from './kernel-operator.js';
+import { compileScalarJs } from '../formula/emit-js.js';
 import { allFinite } from './validate.js';
 
 const REDUCTION_SPEC = {
@@ -73,23 +74,27 @@ function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): 
  * CPU programs, run on that path only, give a finite value: a value inside the formula left float32's range.
  */
 function refusingFloat32Overflow(fn: string, f32: Engine, f64: Engine): Engine {
-  const check = (got: Float64Array, exact: Float64Array, width: number): void => {
+  const check = (node: Node, got: Float64Array, exact: Float64Array, width: number): void => {
     got.forEach((v, t) => {
-      if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) throw float32OverflowError(fn, 'result', v, `row ${Math.floor(t / width)}`, exact[t]!);
+      if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) {
+        const error = float32OverflowError(fn, 'result', v, `row ${Math.floor(t / width)}`, exact[t]!);
+        if (usesPeriodic(node)) error.message += '; or sin/cos took an argument beyond ±65536 (2^16: the GPU\'s float32 range reduction), which the generated code gives as NaN';
+        throw error;
+      }
     });
   };
   return {
     rows: f32.rows, reduced: f32.reduced, exact: f64,
     async kmin(node, k) {
       const r = await f32.kmin(node, k);
-      if (!allFinite(r.values)) check(r.values, (await f64.kmin(node, k)).values, k);
+      if (!allFinite(r.values)) check(node, r.values, (await f64.kmin(node, k)).values, k);
       return r;
     },
     async sums(node, columns) {
       const out = await f32.sums(node, columns);
       if (!out.every(allFinite)) {
         const exact = await f64.sums(node, columns);
-        out.forEach((col, c) => check(col, exact[c]!, 1));
+        out.forEach((col, c) => check(node, col, exact[c]!, 1));
       }
       return out;
     },
@@ -101,13 +106,45 @@ export async function executeReduction(spec: ReductionSpec, options?: ReductionO
   const engine = engineFor(spec, options);
   const s = alongJ(spec);
   switch (s.kind) {
-    case 'sum': return sumOf(engine, s.formula);
+    case 'sum': {
+      const sums = await sumOf(engine, s.formula);
+      if (s.formula.dim === 1 && usesPeriodic(s.formula)) await refuseHiddenPeriodicNaN(engine, s.formula, s.kind, sums);
+      return sums;
+    }
     case 'logsumexp': case 'sumSoftmaxWeight': return softmaxFamily(engine, s);
     default: {
       const isMax = s.kind === 'max' || s.kind === 'argmax' || s.kind === 'maxArgmax';
+      if (usesPeriodic(s.formula)) await refuseHiddenPeriodicNaN(engine, s.formula, s.kind);
       const { values, indices } = await kminChecked(engine, isMax ? unary('neg', s.formula) : s.formula, s.k);
       if (isMax) for (let t = 0; t < values.length; t++) values[t] = -values[t]!;
       return shapeKminResult(s.kind, values, indices);
+    }
+  }
+}
+
+/** Rows checked by the JS twin in `refuseHiddenPeriodicNaN` (each costs m evaluations). */
+const PERIODIC_CHECKED_ROWS = 8;
+
+/**
+ * The min/max family skips NaN values (as numpy's nanmin) — but the generated code also gives NaN for sin and cos
+ * past its accurate range (2⁵¹ on the CPU, 2¹⁶ for the GPU's float32), where the formula has a value: skipped, those
+ * entries would leave a minimum over the others, returned as if right (formula-fuzz seed 25, case 270). So for a
+ * formula with sin or cos, one sum over j first marks the rows holding a NaN; the first PERIODIC_CHECKED_ROWS of
+ * them are evaluated by the float64 JS twin (Math.sin, Math.cos), and a row that has no NaN there is refused, named.
+ * A sum (given as `sums`) is checked the same way: its NaN would otherwise stand for a finite value.
+ */
+async function refuseHiddenPeriodicNaN(engine: Engine, formula: Node, kind: string, sums?: Float64Array): Promise<void> {
+  const rowSums = sums ?? (await engine.sums(formula, [new Float64Array(engine.reduced).fill(1)]))[0]!;
+  const f = compileScalarJs(formula);
+  let checked = 0;
+  for (let i = 0; i < engine.rows && checked < PERIODIC_CHECKED_ROWS; i++) {
+    if (!Number.isNaN(rowSums[i]!)) continue;
+    checked++;
+    let j = 0;
+    while (j < engine.reduced && !Number.isNaN(f(i, j))) j++;
+    if (j === engine.reduced) {
+      throw new RangeError(`Formula.${kind}: row ${i} holds NaN values that the float64 JS evaluation does not: the generated code ` +
+        'gives sin and cos of arguments beyond 2^51 (2^16 on the GPU in float32) as NaN, and the reduction would skip them; rescale the inputs');
     }
   }
 }
