@@ -251,11 +251,13 @@ export function walk(root, i, j, prec, flags) {
     }
   };
   const ipow = (a, k) => { let r = 1; for (let t = 0; t < Math.abs(k); t++) r *= a; return k < 0 ? 1 / r : r; };
+  /** x·y for error terms: an unbounded error stays unbounded (0·∞: the program's operand may be NaN, as sin past 2^51). */
+  const times = (x, y) => (x === Infinity || y === Infinity ? Infinity : x * y);
   const binary = (op, a, ea, b, eb, right) => {
     switch (op) {
       case 'add': { const r = a + b; return [r, ea + eb + rnd(r)]; }
       case 'sub': { const r = a - b; return [r, ea + eb + rnd(r)]; }
-      case 'mul': { const r = a * b; return [r, Math.abs(a) * eb + Math.abs(b) * ea + ea * eb + rnd(r)]; }
+      case 'mul': { const r = a * b; return [r, times(Math.abs(a), eb) + times(Math.abs(b), ea) + times(ea, eb) + rnd(r)]; }
       case 'div': {
         const r = a / b;
         if (Math.abs(b) <= eb) return [r, Infinity];
@@ -317,7 +319,7 @@ export function walk(root, i, j, prec, flags) {
         a.v.forEach((x, k) => {
           const y = b.v[k];
           s += x * y; mag += Math.abs(x * y);
-          es += Math.abs(x) * b.e[k] + Math.abs(y) * a.e[k] + a.e[k] * b.e[k];
+          es += times(Math.abs(x), b.e[k]) + times(Math.abs(y), a.e[k]) + times(a.e[k], b.e[k]);
         });
         return { v: [s], e: [es + a.v.length * mag * u + eta] };
       }
