@@ -111,7 +111,10 @@ export async function executeReduction(spec: ReductionSpec, options?: ReductionO
       if (s.formula.dim === 1 && usesPeriodic(s.formula)) await refuseHiddenPeriodicNaN(engine, s.formula, s.kind, sums);
       return sums;
     }
-    case 'logsumexp': case 'sumSoftmaxWeight': return softmaxFamily(engine, s);
+    case 'logsumexp': case 'sumSoftmaxWeight': {
+      if (usesPeriodic(s.formula)) await refuseHiddenPeriodicNaN(engine, s.formula, s.kind);
+      return softmaxFamily(engine, s);
+    }
     default: {
       const isMax = s.kind === 'max' || s.kind === 'argmax' || s.kind === 'maxArgmax';
       if (usesPeriodic(s.formula)) await refuseHiddenPeriodicNaN(engine, s.formula, s.kind);
@@ -131,7 +134,7 @@ const PERIODIC_CHECKED_ROWS = 8;
  * entries would leave a minimum over the others, returned as if right (formula-fuzz seed 25, case 270). So for a
  * formula with sin or cos, one sum over j first marks the rows holding a NaN; the first PERIODIC_CHECKED_ROWS of
  * them are evaluated by the float64 JS twin (Math.sin, Math.cos), and a row that has no NaN there is refused, named.
- * A sum (given as `sums`) is checked the same way: its NaN would otherwise stand for a finite value.
+ * A sum (given as `sums`) and the logsumexp family are checked the same way: their NaN would stand for a finite value.
  */
 async function refuseHiddenPeriodicNaN(engine: Engine, formula: Node, kind: string, sums?: Float64Array): Promise<void> {
   const rowSums = sums ?? (await engine.sums(formula, [new Float64Array(engine.reduced).fill(1)]))[0]!;
