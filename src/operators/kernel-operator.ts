@@ -149,6 +149,12 @@ function periodicNaNError(what: string, got: number, where: string, exact: numbe
     `gives sin and cos of arguments beyond 2^51 as NaN (no Payne–Hanek reduction); rescale the inputs`);
 }
 
+/** The float32 refusal's second cause for a formula with sin/cos: the range of the generated code's argument reduction. */
+export function periodicNaNHint(backend: 'cpu' | 'gpu'): string {
+  const range = backend === 'cpu' ? '±2^51' : "±65536 (2^16: the GPU's float32 range reduction)";
+  return `; or sin/cos took an argument beyond ${range}, which the generated code gives as NaN`;
+}
+
 /** Whether the formula takes sin, cos or sinxdivx anywhere. */
 export function usesPeriodic(node: Node): boolean {
   return distinctNodes(node).some((n) => n.op === 'sin' || n.op === 'cos' || n.op === 'sinxdivx');
@@ -444,7 +450,7 @@ export class KernelOperator extends LinearOperator {
   private async refuseFloat32Overflow(columnsOf: () => readonly Float64Array[], out: readonly Float64Array[]): Promise<void> {
     return this.refuseNonFinite(columnsOf, out, (what, got, where, exact) => {
       const error = float32OverflowError(what, 'product', got, where, exact);
-      if (this.periodic) error.message += `; or sin/cos took an argument beyond ${this.backend === 'gpu' ? '±65536 (2^16: the GPU\'s float32 range reduction)' : '±2^51'}, which the generated code gives as NaN`;
+      if (this.periodic) error.message += periodicNaNHint(this.backend);
       return error;
     });
   }

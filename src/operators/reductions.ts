@@ -20,7 +20,7 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { assertFloat32Range, float32OverflowError, resolvePlacement, usesPeriodic } from './kernel-operator.js';
+import { assertFloat32Range, float32OverflowError, periodicNaNHint, resolvePlacement, usesPeriodic } from './kernel-operator.js';
 import { compileScalarJs } from '../formula/emit-js.js';
 import { allFinite } from './validate.js';
 
@@ -56,7 +56,7 @@ function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): 
     sums: (node, columns) => reduceKernel(node, collectVariables(node), rows, reduced, columns, { dtype: 'float64' }),
   };
   if (dtype === 'float64') return cpu64;
-  return refusingFloat32Overflow(`Formula.${spec.kind}`, backend === 'gpu'
+  return refusingFloat32Overflow(`Formula.${spec.kind}`, backend, backend === 'gpu'
     ? {
       rows, reduced,
       kmin: (node, k) => gpuReduceKmin(node, collectVariables(node), rows, reduced, k),
@@ -73,12 +73,12 @@ function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): 
  * A float32 engine whose results are refused (RangeError naming the row) where they are NaN or ±∞ and the float64
  * CPU programs, run on that path only, give a finite value: a value inside the formula left float32's range.
  */
-function refusingFloat32Overflow(fn: string, f32: Engine, f64: Engine): Engine {
+function refusingFloat32Overflow(fn: string, backend: 'cpu' | 'gpu', f32: Engine, f64: Engine): Engine {
   const check = (node: Node, got: Float64Array, exact: Float64Array, width: number): void => {
     got.forEach((v, t) => {
       if (!Number.isFinite(v) && Number.isFinite(exact[t]!)) {
         const error = float32OverflowError(fn, 'result', v, `row ${Math.floor(t / width)}`, exact[t]!);
-        if (usesPeriodic(node)) error.message += '; or sin/cos took an argument beyond ±65536 (2^16: the GPU\'s float32 range reduction), which the generated code gives as NaN';
+        if (usesPeriodic(node)) error.message += periodicNaNHint(backend);
         throw error;
       }
     });
