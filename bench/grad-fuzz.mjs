@@ -222,11 +222,12 @@ async function solveCase(kernel, dtype, n, d) {
   // (K + αI)⁻¹ amplifies the float32 rounding of K's products by up to ‖K‖/α
   const tol = dtype === 'float64' ? 1e-6 : 2e-3;
   const forward = { value: await loss(x, theta, alpha), error: 0 };
-  record('value', dotAll(Xbar, asBlock(X)), forward, Math.max(Math.abs(forward.value), 1e-300), dtype === 'float64' ? 1e-8 : 1e-3);
+  // the scales: ‖X̄‖·‖X‖ (a value that cancels to far below it carries X's error at that size: seed 15, case 81)
+  record('value', dotAll(Xbar, asBlock(X)), forward, Math.max(Math.abs(forward.value), normF(Xbar) * normF(asBlock(X)), 1e-300), dtype === 'float64' ? 1e-8 : 1e-3);
   const U = block(n, k);
   await checkDirection('∂/∂b', asBlock(g.b), U, (h) => loss(x, theta, alpha, B.clone().add(U.clone().mul(h))), 1e-3, tol);
   const fdAlpha = await difference((h) => loss(x, theta, alpha + h), 1e-3 * alpha);
-  record('∂/∂α', g.alpha, fdAlpha, Math.max(Math.abs(g.alpha), Math.abs(fdAlpha.value)), tol);
+  record('∂/∂α', g.alpha, fdAlpha, Math.max(Math.abs(g.alpha), Math.abs(fdAlpha.value), normF(asBlock(g.b)) * normF(asBlock(X))), tol); // −λᵀx: ‖λ‖·‖x‖
   const terms32 = dtype === 'float32' ? (name) => termScale(kernel.make(x, theta, CPU64), name, asBlock(g.b), asBlock(X)) : undefined;
   await checkParams(kernel, theta, g.params, (t) => loss(x, t, alpha), tol, terms32);
   const G = K.symmetric ? g.x : g.x.clone().add(g.y);
