@@ -108,7 +108,15 @@ export async function executeReduction(spec: ReductionSpec, options?: ReductionO
   switch (s.kind) {
     case 'sum': {
       const sums = await sumOf(engine, s.formula);
-      if (s.formula.dim === 1 && usesPeriodic(s.formula)) await refuseHiddenPeriodicNaN(engine, s.formula, s.kind, sums);
+      if (usesPeriodic(s.formula)) {
+        // component by component (n×e row-major)
+        const e = s.formula.dim;
+        for (let c = 0; c < e; c++) {
+          const column = e === 1 ? sums : Float64Array.from({ length: engine.rows }, (_, i) => sums[i * e + c]!);
+          if (!column.some(Number.isNaN)) continue;
+          await refuseHiddenPeriodicNaN(engine, e === 1 ? s.formula : componentOf(s.formula, c), s.kind, column);
+        }
+      }
       return sums;
     }
     case 'logsumexp': case 'sumSoftmaxWeight': {

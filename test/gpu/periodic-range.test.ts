@@ -54,6 +54,9 @@ describe('min-family reductions of sin/cos past the generated code\'s range', ()
     // the second row's arguments are 1e6 and 10: right
     await expect(F.sum(1, { backend: 'cpu', dtype: 'float64' })).rejects.toThrow(/row 0 holds NaN values that the float64 JS evaluation does not/);
     await expect(F.logsumexp(1, undefined, { backend: 'cpu', dtype: 'float64' })).rejects.toThrow(/row 0 holds NaN values/);
+    // a vector formula's sum, component by component: row 1's first component holds the NaN
+    const V = Vi([[1, 1], [1e10, 2]]).mul(Vj([[1e6, 1], [10, 2]])).sin();
+    await expect(V.sum(1, { backend: 'cpu', dtype: 'float64' })).rejects.toThrow(/row 1 holds NaN values/);
     const G = Vi([[1]]).mul(Vj([[1e6], [10]])).sin();
     const mn = (await G.min(1, { backend: 'cpu', dtype: 'float64' })) as Float64Array;
     expect(Math.abs(mn[0]! - Math.min(Math.sin(1e6), Math.sin(10)))).toBeLessThan(1e-12);
