@@ -205,6 +205,9 @@ export function emitSinCos(lane: LaneType, which: 'sin' | 'cos', dst: string, sr
   return [...code, `(if (v128.any_true (${L}.gt (${L}.abs (local.get ${src})) ${splatConst(L, SINCOS_FAST_LIMIT[lane])})) (then`, ...wide, '))'];
 }
 
+/** |x| from which the generated sin/cos give NaN (`emitSinCosWide`: q·π/2 no longer formed exactly). */
+export const SINCOS_LIMIT = 2 ** 51;
+
 /** |x| below which the three-part split of `emitSinCos` is exact (|q| < 2^20 for float64, 2^16 for float32). */
 const SINCOS_FAST_LIMIT: Readonly<Record<LaneType, number>> = { f64x2: 2 ** 20, f32x4: 2 ** 16 };
 
@@ -237,7 +240,7 @@ function emitSinCosWide(which: 'sin' | 'cos', dst: string, src: string, locals: 
   // q mod 4 in [0, 4), into the low bits of t by the magic number
   code.push(`(local.set ${t} (f64x2.add (f64x2.sub (local.get ${q}) (f64x2.mul (f64x2.floor (f64x2.mul (local.get ${q}) ${splatConst(L, 0.25)})) ${splatConst(L, 4)})) ${splatConst(L, 6755399441055744)}))`);
   code.push(...sinCosKernel(L, which, dst, t, r, locals));
-  code.push(`(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'nan')} (local.get ${dst}) (v128.not (f64x2.lt (f64x2.abs (local.get ${src})) ${splatConst(L, 2 ** 51)}))))`);
+  code.push(`(local.set ${dst} (v128.bitselect ${splatSpecial(L, 'nan')} (local.get ${dst}) (v128.not (f64x2.lt (f64x2.abs (local.get ${src})) ${splatConst(L, SINCOS_LIMIT)}))))`);
   return code;
 }
 

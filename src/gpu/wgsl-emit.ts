@@ -923,6 +923,9 @@ fn max_(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, a != a || b != 
  * |r| ≤ π/4, the quadrant from q mod 4. Past |x| = 2¹⁶ the split is no longer exact and the result is NaN, which the
  * float32 product check refuses, naming the entry (the CPU goes on in float64 to 2⁵¹). cos x = sin at quadrant q + 1.
  */
+/** |x| from which the GPU's float32 sin/cos give NaN (HELPER_SINCOS: the split's products stop being exact). */
+export const GPU_SINCOS_LIMIT = 2 ** 16;
+
 const HELPER_SINCOS = `
 fn sincos_(x: f32, shift: i32) -> f32 {
   let q = round(x * 0.63661977);
@@ -932,7 +935,7 @@ fn sincos_(x: f32, shift: i32) -> f32 {
   let c = 1.0 + z * (-0.5 + z * (0.041666667 + z * (-0.0013888889 + z * 0.000024801587)));
   let quad = (i32(q) + shift) & 3;
   let v = select(s, c, (quad & 1) == 1);
-  return select(select(v, -v, (quad & 2) == 2), nan_(), !(abs(x) < 65536.0));
+  return select(select(v, -v, (quad & 2) == 2), nan_(), !(abs(x) < ${GPU_SINCOS_LIMIT}.0));
 }
 fn sin_(x: f32) -> f32 { return sincos_(x, 0); }
 fn cos_(x: f32) -> f32 { return sincos_(x, 1); }`;

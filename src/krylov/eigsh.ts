@@ -628,7 +628,7 @@ async function lanczosEigsh(
   // less room than the default: look for a wanted eigenvalue that had not emerged (missed-eigenvalue.ts). With
   // ncv < 2k + 1 alone, 3 of 2,000 random cases (eigen-fuzz eigsh seeds 405, 411, 414–421: 'LM' of indefinite A, k = 2
   // with ncv = 7 among them) came back wrong; with every ncv below the default and 4·ncv steps, none (the checks' products:
-  // 9 % of the runs')
+  // at most 9 % of the runs')
   const roomy = defaultNcv(o.k, n);
   if (pick.length === o.k && o.ncv < roomy) {
     const found = pick.map((i) => out.theta[i]!);

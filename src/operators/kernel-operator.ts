@@ -19,7 +19,8 @@ import { DenseKernelMatrix, F32_SUMS_ERROR } from '../cpu/dense-product.js';
 import { narrowWithSquares } from '../cpu/narrow.js';
 import { autoPrefersGpu, backendSetting } from '../gpu/device.js';
 import { gpuReduceKernel, maxAbsOf, prepareGpuKernel, tryGpuMatvec, type GpuKernelOptions } from '../gpu/reduce.js';
-import { hasLongNorm2 } from '../gpu/wgsl-emit.js';
+import { GPU_SINCOS_LIMIT, hasLongNorm2 } from '../gpu/wgsl-emit.js';
+import { SINCOS_LIMIT } from '../cpu/wasm-math.js';
 import { LinearOperator, type DenseSource, type SolveCapabilities } from './linear-operator.js';
 import type { BlockLike, Dtype, KrylovOptions, VectorLike } from './types.js';
 import { loadAutodiffModule } from './autodiff-bridge.js';
@@ -146,12 +147,20 @@ export function float32OverflowError(what: string, noun: 'product' | 'result', g
 /** The refusal of a float64 product that is NaN where the JS twin (Math.sin, Math.cos) gives a finite value. */
 function periodicNaNError(what: string, got: number, where: string, exact: number): RangeError {
   return new RangeError(`${what}: the product is ${got} at ${where} where the float64 JS evaluation gives ${exact}: the generated code ` +
-    `gives sin and cos of arguments beyond 2^51 as NaN (no Payne–Hanek reduction); rescale the inputs`);
+    `gives sin and cos of arguments beyond ${pow2(SINCOS_LIMIT)} as NaN (no Payne–Hanek reduction); rescale the inputs`);
+}
+
+/** Where the generated sin/cos give NaN (SINCOS_LIMIT on the CPU, GPU_SINCOS_LIMIT for the GPU's float32), for messages. */
+export const periodicLimits = `${pow2(SINCOS_LIMIT)} (${pow2(GPU_SINCOS_LIMIT)} on the GPU in float32)`;
+
+/** `2^k` for a power of two (messages). */
+function pow2(v: number): string {
+  return `2^${Math.log2(v)}`;
 }
 
 /** The float32 refusal's second cause for a formula with sin/cos: the range of the generated code's argument reduction. */
 export function periodicNaNHint(backend: 'cpu' | 'gpu'): string {
-  const range = backend === 'cpu' ? '±2^51' : "±65536 (2^16: the GPU's float32 range reduction)";
+  const range = backend === 'cpu' ? `±${pow2(SINCOS_LIMIT)}` : `±${GPU_SINCOS_LIMIT} (${pow2(GPU_SINCOS_LIMIT)}: the GPU's float32 range reduction)`;
   return `; or sin/cos took an argument beyond ${range}, which the generated code gives as NaN`;
 }
 

@@ -20,8 +20,8 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { assertFloat32Range, float32OverflowError, periodicNaNHint, resolvePlacement, usesPeriodic } from './kernel-operator.js';
-import { compileScalarJs } from '../formula/emit-js.js';
+import { assertFloat32Range, float32OverflowError, periodicLimits, periodicNaNHint, resolvePlacement, usesPeriodic } from './kernel-operator.js';
+import { compileScalarJs, type ScalarKernel } from '../formula/emit-js.js';
 import { allFinite } from './validate.js';
 
 const REDUCTION_SPEC = {
@@ -146,16 +146,17 @@ const PERIODIC_CHECKED_ROWS = 8;
  */
 async function refuseHiddenPeriodicNaN(engine: Engine, formula: Node, kind: string, sums?: Float64Array): Promise<void> {
   const rowSums = sums ?? (await engine.sums(formula, [new Float64Array(engine.reduced).fill(1)]))[0]!;
-  const f = compileScalarJs(formula);
+  let f: ScalarKernel | undefined; // the twin, compiled at the first row holding a NaN
   let checked = 0;
   for (let i = 0; i < engine.rows && checked < PERIODIC_CHECKED_ROWS; i++) {
     if (!Number.isNaN(rowSums[i]!)) continue;
     checked++;
+    f ??= compileScalarJs(formula);
     let j = 0;
     while (j < engine.reduced && !Number.isNaN(f(i, j))) j++;
     if (j === engine.reduced) {
       throw new RangeError(`Formula.${kind}: row ${i} holds NaN values that the float64 JS evaluation does not: the generated code ` +
-        'gives sin and cos of arguments beyond 2^51 (2^16 on the GPU in float32) as NaN, and the reduction would skip them; rescale the inputs');
+        `gives sin and cos of arguments beyond ${periodicLimits} as NaN, and the reduction would skip them; rescale the inputs`);
     }
   }
 }
