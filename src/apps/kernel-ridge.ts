@@ -144,6 +144,10 @@ export class KernelRidge {
 
 function parseKernelRidgeOptions(options: unknown) {
   const o = parseOptions('KernelRidge', options, KERNEL_RIDGE_SPEC);
+  // the model keeps the coefficients, not a solver's result object: refused by name, not overridden in silence
+  if (o.solveOptions && Object.hasOwn(o.solveOptions, 'returnInfo')) {
+    throw new RangeError("KernelRidge: solveOptions.returnInfo is not supported (fit keeps the coefficients; for the solver's result call K.solve(y, alpha, { returnInfo: true }) on the kernel)");
+  }
   if (o.nu !== undefined && o.kernel !== 'matern') {
     throw new RangeError(`KernelRidge: nu is an option of kernel 'matern' only, got nu = ${o.nu} with kernel '${o.kernel}'`);
   }
@@ -153,8 +157,19 @@ function parseKernelRidgeOptions(options: unknown) {
 /** y as a Float64Array (one output) or an n×k Matrix, with n rows checked. */
 function asTargets(y: VectorLike | BlockLike, n: number, what: string): Float64Array | Matrix {
   if (isBlockLike(y)) {
+    if (!Matrix.isMatrix(y)) {
+      // ml-matrix's own message ("Inconsistent array dimensions") names no row
+      const rows = y as unknown[];
+      const width = (rows[0] as unknown[]).length;
+      for (let i = 1; i < rows.length; i++) {
+        const row = rows[i];
+        if (!Array.isArray(row)) throw new TypeError(`${what}: y's row ${i} is ${row === null ? 'null' : `a ${typeof row}`}, not an array of numbers as row 0`);
+        if (row.length !== width) throw new RangeError(`${what}: y's row ${i} has ${row.length} values but row 0 has ${width}`);
+      }
+    }
     const M = Matrix.isMatrix(y) ? (y as Matrix).clone() : new Matrix(y as number[][]);
     if (M.rows !== n) throw new RangeError(`${what}: y has ${M.rows} rows but there are ${n} points`);
+    if (M.columns === 0) throw new RangeError(`${what}: y has ${M.rows} rows of no values; give at least one output column`);
     checkFinite(M.to1DArray(), what);
     return M;
   }

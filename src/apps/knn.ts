@@ -59,7 +59,7 @@ function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula
       return { rank: c, value: c };
     }
     default: {
-      if (/^[A-Za-z_]+$/.test(metric) && metric !== 'x' && metric !== 'y') {
+      if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(metric) && metric !== 'x' && metric !== 'y') {
         throw new FormulaError(`knn: unknown metric '${metric}'; use one of ${KNN_METRICS.join(', ')} or a formula string in x and y`);
       }
       const f = parseFormula(metric, { x, y });

@@ -198,6 +198,8 @@ export async function spectralClustering(points: PointsLike, options: SpectralCl
   const t0 = performance.now();
   const report = stageClock(t0, o.onProgress as SpectralClusteringOptions['onProgress']);
   const { rows: n } = toBoundData(points, 'spectralClustering: points');
+  // as scikit-learn's: a neighbour scale, degrees and an embedding need a second point
+  if (n < 2) throw new RangeError(`spectralClustering: points has ${n} row; at least 2 points are needed`);
   if (o.nClusters > n) throw new RangeError(`spectralClustering: nClusters (${o.nClusters}) exceeds the number of points (${n})`);
 
   if (o.affinity === 'knn') return knnSpectral(points, n, o, report);
@@ -231,7 +233,10 @@ export const DEFAULT_KNN_NEIGHBORS = 10;
 async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: ReturnType<typeof stageClock>): Promise<SpectralClusteringResult> {
   if (o.sigma !== undefined) throw new RangeError("spectralClustering: sigma applies to affinity 'rbf' only (affinity 'knn' has no bandwidth)");
   const k = o.nNeighbors ?? DEFAULT_KNN_NEIGHBORS;
-  if (k > n) throw new RangeError(`spectralClustering: nNeighbors (${k}) exceeds the number of points (${n})`);
+  if (k > n) {
+    const given = o.nNeighbors === undefined ? `the default nNeighbors (${k})` : `nNeighbors (${k})`;
+    throw new RangeError(`spectralClustering: ${given} exceeds the number of points (${n}); give nNeighbors ≤ ${n}`);
+  }
   const W = await knnConnectivity(points, k, { ...(o.backend ? { backend: o.backend } : {}), dtype: o.dtype });
   const degrees = await W.matvec(new Float64Array(n).fill(1));
   const scale = degrees.map((d) => 1 / Math.sqrt(d)); // every point links to ≥ 1 other when k ≥ 2
@@ -256,6 +261,8 @@ async function topEigenvectors(
   const n = A.shape[0];
   const k = o.nClusters;
   if (o.eigensolver === 'eigsh') {
+    // Lanczos (as ARPACK) finds fewer eigenpairs than the order; LOBPCG's dense path takes all
+    if (k >= n) throw new RangeError(`spectralClustering: eigensolver 'eigsh' needs nClusters < the number of points (${n}), got nClusters = ${k}; use eigensolver 'lobpcg'`);
     const eig = await eigsh(A, k, {
       which: 'LA', tol: o.tol, seed: o.seed, symmetric: true, ncv: o.ncv ?? Math.min(n, Math.max(2 * k + 1, 40)),
       onProgress: (p: EigshProgress) => onProgress({ eigsh: p }),

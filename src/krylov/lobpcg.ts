@@ -311,6 +311,9 @@ async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<Lobp
   });
   project(I, Y); // columns of I − Y (BY)ᵀ
   const basis = orthonormalize({ X: I, BX: await p.B(I) }, 1e-10);
+  if (basis.X.length < s.k) {
+    throw new RangeError(`lobpcg: the complement of the constraints has ${basis.X.length} dimensions (B-orthonormal to rounding), fewer than the block size k = ${s.k}`);
+  }
   const AB = await p.A(basis.X);
   const { theta, C } = rayleighRitz(basis, AB, s.k, s.largest, 0);
   const X = combine(basis.X, C, s.k);
@@ -343,7 +346,8 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
     Y = orthonormalize({ X: s.Y, BX: await p.B(s.Y) }, 1e-14);
     if (Y.X.length < s.Y.length) throw new RangeError('lobpcg: the constraints Y are not of full column rank');
   }
-  if (k + Y.X.length >= n) throw new RangeError(`lobpcg: block size k = ${k} plus ${Y.X.length} constraints must be < n = ${n}`);
+  // k = n − (constraints) is the whole complement: the dense path (scipy's likewise returns every eigenpair)
+  if (k + Y.X.length > n) throw new RangeError(`lobpcg: block size k = ${k} plus ${Y.X.length} constraints must be ≤ n = ${n}`);
   if (n - Y.X.length < 5 * k) return denseLobpcg(s, p, Y);
 
   project(s.X, Y);
@@ -464,8 +468,9 @@ async function hiddenWantedGeneralized(
   let q = randomVector(n, rng);
   for (let j = 0; j < Math.min(HIDDEN_SEARCH_STEPS, n - deflate.X.length); j++) {
     const before = norm(q);
-    project([q], deflate);
-    project([q], V);
+    // off the block and the basis in the same two passes: projected off each in turn, what rounding left along the
+    // block comes back relative to a small remainder (as missed-eigenvalue.ts does for the standard problem)
+    project([q], { X: [...deflate.X, ...V.X], BX: [...deflate.BX, ...V.BX] });
     // what is left of q lies (to rounding) in the span already searched: an invariant subspace, seen in full
     if (!(norm(q) > 1e-10 * before)) break;
     const [Bq] = await p.B([q]);

@@ -91,5 +91,11 @@ describe('KernelRidge', () => {
     await expect(new KernelRidge({ alpha: 1, solveOptions: { rtoll: 1 } as never }).fit([[0], [1]], [1, 2])).rejects.toThrow(/unknown option 'rtoll'/);
     const fitted = await new KernelRidge({ alpha: 1 }).fit([[0, 0], [1, 1]], [1, 2]);
     await expect(fitted.predict([[0, 0, 0]])).rejects.toThrow(/t has d = 3 columns but the model was fitted on d = 2/);
+    // the model keeps coefficients: a result object asked for through solveOptions is refused, not overridden
+    expect(() => new KernelRidge({ alpha: 1, solveOptions: { returnInfo: true } as never })).toThrow(/solveOptions.returnInfo is not supported/);
+    // several outputs: the row that breaks the block is named (ml-matrix says only "Inconsistent array dimensions")
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1], [2]], [[1, 2], [3, 4], [5]])).rejects.toThrow(/y's row 2 has 1 values but row 0 has 2/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [[1, 2], 3] as never)).rejects.toThrow(/y's row 1 is a number, not an array/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [[], []])).rejects.toThrow(/y has 2 rows of no values/);
   });
 });

@@ -70,6 +70,8 @@ describe('knn errors', () => {
     await expect(knn(fx.x, fx.y.slice(0, 5), 6)).rejects.toThrow(/at most the 5 points of y/);
     await expect(knn(fx.x, fx.y, 65)).rejects.toThrow(/limit 64/);
     await expect(knn(fx.x, fx.y, 3, { metric: 'euclidian' })).rejects.toThrow(/unknown metric 'euclidian'; use one of euclidean/);
+    // a name with a digit is a misspelt metric too, not a formula of an unknown symbol
+    await expect(knn(fx.x, fx.y, 3, { metric: 'cosine2' })).rejects.toThrow(/unknown metric 'cosine2'; use one of euclidean/);
     await expect(knn(fx.x, fx.y, 3, { metric: 'sum(x)' })).rejects.toThrow(/must be a scalar using both x and y/);
     await expect(knn(fx.x, [[1, 2]], 1)).rejects.toThrow(/x has 4 columns but y has 2/);
     await expect(knn(fx.x, fx.y, 3, { metrik: 'cosine' } as never)).rejects.toThrow(/metrik/);

@@ -70,6 +70,17 @@ describe('spectralClustering (CPU)', () => {
     await expect(spectralClustering(p, { nClusters: 2, sigma: -1 })).rejects.toThrow(/sigma must be a positive finite number/);
     await expect(spectralClustering(p, { nClusters: 2, blockSize: 1 })).rejects.toThrow(/blockSize \(1\) must be ≥ nClusters \(2\)/);
     await expect(spectralClustering(p, { nClusters: 2, sigma: 1e-6 })).rejects.toThrow(/σ = 0.000001 is too small: \d+ of 50 points have no neighbour/);
+    await expect(spectralClustering([[0, 0]], { nClusters: 1 })).rejects.toThrow(/points has 1 row; at least 2 points are needed/);
+    await expect(spectralClustering(p, { nClusters: 50, eigensolver: 'eigsh' })).rejects.toThrow(/eigensolver 'eigsh' needs nClusters < the number of points \(50\), got nClusters = 50/);
+    await expect(spectralClustering(p.slice(0, 5), { nClusters: 2, affinity: 'knn' })).rejects.toThrow(/the default nNeighbors \(10\) exceeds the number of points \(5\)/);
+  });
+
+  it('clusters tiny sets: nClusters = n (each point its own cluster, LOBPCG\'s dense path) and two far pairs', async () => {
+    const p = moons.points.slice(0, 12);
+    const all = await spectralClustering(p, { nClusters: 12, seed: 0 });
+    expect(new Set(all.labels).size).toBe(12);
+    const pairs = await spectralClustering([[0, 0], [0.1, 0], [5, 5], [5.1, 5]], { nClusters: 2, sigma: 1, seed: 0 });
+    expect(adjustedRandIndex(pairs.labels, [0, 0, 1, 1])).toBe(1);
   });
 
   it('reports its stages with timings', async () => {

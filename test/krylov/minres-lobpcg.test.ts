@@ -149,6 +149,24 @@ describe('lobpcg', () => {
     expect(slow.iterations).toBe(2);
     await expect(lobpcg(A, new Matrix(11, 2))).rejects.toThrow(/11 rows, expected 12/);
   });
+
+  it('takes k = n − (constraints), the whole complement, as scipy does, and refuses k beyond it by name', async () => {
+    const A = randomSymmetric(7, 11);
+    const all = denseEigs(A);
+    for (const largest of [true, false]) {
+      const res = await lobpcg(A, X0(7, 7, 2), { largest });
+      res.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(all[i]!, 11));
+      expect(res.converged).toBe(true);
+    }
+    // one constraint: the 6 eigenpairs of A on the complement of Y = e_0
+    const Y = new Matrix(7, 1);
+    Y.set(0, 0, 1);
+    const sub = denseEigs(new Matrix(Array.from({ length: 6 }, (_, i) => Array.from({ length: 6 }, (_, j) => A.get(i + 1, j + 1)))));
+    const onComplement = await lobpcg(A, X0(7, 6, 3), { Y });
+    onComplement.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(sub[i]!, 11));
+    await expect(lobpcg(A, X0(7, 8, 2))).rejects.toThrow(/block size k = 8 plus 0 constraints must be ≤ n = 7/);
+    await expect(lobpcg(A, X0(7, 7, 2), { Y })).rejects.toThrow(/block size k = 7 plus 1 constraints must be ≤ n = 7/);
+  });
 });
 
 describe('index exports the contract names', () => {
