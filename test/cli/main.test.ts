@@ -61,6 +61,9 @@ describe('command line: help, version, errors', () => {
       [['eigsh', 'p.csv', '--k', '2', '--k', '3'], 'eigsh: --k given twice'],
       [['eigsh', 'p.csv', '--sigma', '1', '--output', 'x.txt'], '--output x.txt: the extension must be one of .csv, .json, .npy (the format follows it)'],
       [['eigsh', 'p.csv', '--sigma', '1', '--plot', 'x.pdf'], '--plot: plot file x.pdf: the extension must be .svg or .png'],
+      // a missing directory is found before the run, not at its end (it was, naming a temporary file)
+      [['eigsh', 'p.csv', '--sigma', '1', '--plot', 'no-such-dir/x.svg'], '--plot no-such-dir/x.svg: cannot be written: its directory no-such-dir does not exist'],
+      [['eigsh', 'p.csv', '--sigma', '1', '--output', 'no-such-dir/x.csv'], '--output no-such-dir/x.csv: cannot be written: its directory no-such-dir does not exist'],
       [['solve', 'p.csv', '--sigma', '1'], 'solve: --rhs is required (see lazylinalg solve --help)'],
       [['info', '--json=yes'], "info: --json takes no value, got 'yes'"],
     ];

@@ -77,6 +77,9 @@ describe('plots', () => {
     svgElements(readFileSync(s.path('a.svg'), 'utf8'));
     await expect(writePlot(spec, s.path('a.pdf'))).rejects.toThrow(/a\.pdf: the extension must be \.svg or \.png/);
     expect(s.list()).toEqual(['a.png', 'a.svg']);
+    // a failed write names the file asked for and why, not the temporary file beside it
+    await expect(writePlot(spec, s.path('missing/a.svg'))).rejects.toThrow(/^cannot write .*missing\/a\.svg: its directory .*missing does not exist$/);
+    await expect(writePlot(spec, s.path('.'))).rejects.toThrow(/extension must be/);
     // the PNG's IHDR width is the SVG's width times the scale
     const width = Number(/<svg[^>]* width="(\d+)"/.exec(await renderSvg(spec))![1]);
     expect((await renderPng(spec, { scale: 1 })).readUInt32BE(16)).toBe(width);

@@ -4,7 +4,7 @@ import { cauchyKernel, gaussianKernel, laplacianKernel, maternKernel } from '../
 import { setBackend } from '../../gpu/device.js';
 import { checkPlotPath, renderPlot } from '../../plot/render.js';
 import type { PlotSpec } from '../../plot/specs.js';
-import { writeFileAtomic } from '../../plot/write.js';
+import { unwritableReason, writeFileAtomic } from '../../plot/write.js';
 import type { Args, CommandSpec, Flag } from '../args.js';
 import { UsageError } from '../errors.js';
 import { checkOutputPath, encodeTable, readTable } from '../io/files.js';
@@ -53,6 +53,8 @@ export function checkOutputs(args: Args): void {
     } catch (e) {
       throw new UsageError(`--plot: ${(e as Error).message}`);
     }
+    const why = unwritableReason(plot);
+    if (why) throw new UsageError(`--plot ${plot}: cannot be written: ${why}`);
   }
 }
 

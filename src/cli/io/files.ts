@@ -4,7 +4,7 @@
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
-import { writeFileAtomic } from '../../plot/write.js';
+import { unwritableReason, writeFileAtomic } from '../../plot/write.js';
 import { InputFileError, UsageError } from '../errors.js';
 import { readCsv } from './csv.js';
 import { encodeNpy, isNpy, readNpy } from './npy.js';
@@ -46,6 +46,8 @@ export function checkOutputPath(file: string | undefined, flag = 'output'): void
   if (!(OUTPUT_FORMATS as readonly string[]).includes(ext)) {
     throw new UsageError(`--${flag} ${file}: the extension must be one of ${OUTPUT_FORMATS.join(', ')} (the format follows it)`);
   }
+  const why = unwritableReason(file);
+  if (why) throw new UsageError(`--${flag} ${file}: cannot be written: ${why}`);
 }
 
 /** The bytes of `table` in the format `file`'s extension names; `json` replaces the JSON body. */
