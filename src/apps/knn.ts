@@ -56,7 +56,8 @@ function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula
     }
     case 'cosine': {
       const c = x.dot(y).mul(x.sqnorm2().rsqrt()).mul(y.sqnorm2().rsqrt()).neg().add(1);
-      return { rank: c, value: c };
+      // the distance, as scikit-learn's cosine_distances, within [0, 2]: rounding left −2.2e-16 for parallel vectors
+      return { rank: c, value: c.clamp(0, 2) };
     }
     default: {
       if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(metric) && metric !== 'x' && metric !== 'y') {

@@ -6,7 +6,8 @@
  */
 import { Matrix } from 'ml-matrix';
 import { Formula, Pm, Vi, Vj } from '../formula/builder.js';
-import type { PointsLike } from '../formula/points.js';
+import type { BoundData } from '../formula/ast.js';
+import { toBoundData, type PointsLike } from '../formula/points.js';
 import { formatNumber } from '../formula/print.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { mm } from './falkon.js';
@@ -33,6 +34,40 @@ function outerRoot(s: Formula, q: number): Formula {
   if (q === 1) return s;
   if (q === 2) return s.sqrt();
   return s.pow(1 / q);
+}
+
+/**
+ * (Σ_k |x_k − y_k|^p)^(1/q). For p = q = 2 the Euclidean norm2, computed without overflow (its sum of squares is
+ * rescaled where it would leave float64's range: √ of a sum past 1.8e308 was ∞ for points 1e155 apart).
+ */
+function distance(x: Formula, y: Formula, p: number, q: number): Formula {
+  return p === 2 && q === 2 ? x.sub(y).norm2() : outerRoot(innerSum(x, y, p), q);
+}
+
+/** The largest |coordinate| of the point sets (0 when all are 0). */
+function largestCoordinate(...sets: { data: ArrayLike<number> }[]): number {
+  let most = 0;
+  for (const { data } of sets) for (let i = 0; i < data.length; i++) most = Math.max(most, Math.abs(data[i]!));
+  return most;
+}
+
+/**
+ * Whether Σ_k |x_k − y_k|^p can exceed float64's range for points whose coordinates are at most `most` in size
+ * (|x_k − y_k| ≤ 2·most), d components: log d + p·log(2·most) > log(MAX_VALUE).
+ */
+function powerSumMayOverflow(most: number, p: number, d: number): boolean {
+  return most > 0 && Math.log(d) + p * Math.log(2 * most) > Math.log(Number.MAX_VALUE);
+}
+
+/** ‖a − b‖_p^(p/q) in float64 by plain loops, the components scaled by the largest first: ∞ only where the value is. */
+function scaledDistance(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, bj: number, d: number, p: number, q: number): number {
+  let most = 0;
+  for (let k = 0; k < d; k++) most = Math.max(most, Math.abs(a[ai + k]! - b[bj + k]!));
+  if (most === 0) return 0;
+  let s = 0;
+  for (let k = 0; k < d; k++) s += (Math.abs(a[ai + k]! - b[bj + k]!) / most) ** p;
+  // (most^p · s)^(1/q), as most^(p/q) · s^(1/q): the power of `most` alone is finite wherever the result is
+  return most ** (p / q) * s ** (1 / q);
 }
 
 function pointPair(fn: string, x: PointsLike, y: PointsLike | undefined): { x: Formula; y: Formula } {
@@ -74,14 +109,28 @@ export async function cdist(x: PointsLike, y?: PointsLike, options: CdistOptions
   const o = parseOptions('cdist', options, CDIST_SPEC);
   if (y !== undefined) points.check(y, 'cdist: y');
   const v = pointPair('cdist', points.check(x, 'cdist: x') as PointsLike, y);
-  const s = innerSum(v.x, v.y, o.p);
-  const f = o.skipEpilogue ? s : outerRoot(s, o.p);
+  const f = o.skipEpilogue ? innerSum(v.x, v.y, o.p) : distance(v.x, v.y, o.p, o.p);
   const K = new KernelOperator(f, { dtype: o.dtype, backend: o.backend, denseCache: 'never', label: `cdist p=${formatNumber(o.p)}` });
   const maxBytes = o.maxBytes ?? defaultDenseCacheBytes();
   assertDenseFits('cdist', K, maxBytes);
   const D = K.backend === 'gpu' ? await denseByProducts(K) : await mm(K, { maxBytes });
+  recomputeOverflows(D, toBoundData(x, 'cdist: x'), toBoundData(y ?? x, 'cdist: y'), o.p, o.skipEpilogue ? 1 : o.p);
   if (K.dtype === 'float32') D.apply((i, j) => { D.set(i, j, Math.fround(D.get(i, j))); });
   return D;
+}
+
+/**
+ * Entries that came out +∞ from finite points — |x_k − y_k|^p past float64's range where the distance itself is
+ * within it (p = 3 at 1e103 apart) — computed again with the components scaled (`scaledDistance`): ∞ remains only
+ * where the value is beyond float64's range (a sum of powers without the root, skipEpilogue).
+ */
+function recomputeOverflows(D: Matrix, a: BoundData, b: BoundData, p: number, q: number): void {
+  const d = a.cols;
+  for (let i = 0; i < D.rows; i++) {
+    for (let j = 0; j < D.columns; j++) {
+      if (D.get(i, j) === Infinity) D.set(i, j, scaledDistance(a.data, i * d, b.data, j * d, d, p, q));
+    }
+  }
 }
 
 /** Columns of unit vectors per product when a dense block is read through products (GPU). */
@@ -136,7 +185,7 @@ export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: F
   const d = parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);
   const s = innerSum(x, y, d.innerP);
   const q = d.outerP ?? d.innerP;
-  const dist = outerRoot(s, q);
+  const dist = distance(x, y, d.innerP, q);
   const h = Pm(d.bandwidth, 'bandwidth');
   if (d.epilogue === 'laplace') return dist.div(h).neg().exp();
   // d² straight from the sum for q = 2 (no square of a square root)
@@ -144,11 +193,29 @@ export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: F
   return dist;
 }
 
+/**
+ * A descriptor whose entries would come out ∞ where they are finite is refused, naming the cure: with epilogue 'none'
+ * and an outer root (q > 1) other than the Euclidean norm's, Σ|x_k − y_k|^p can leave float64's range before the root
+ * brings it back (innerP = 3 at 1e103 apart); a product cannot recompute such entries as `cdist` does. With a root of
+ * q ≤ 1 the entry is beyond the range whenever the sum is, and the epilogues' exp(−·) of such distances is 0.
+ */
+function refuseHiddenOverflow(descriptor: KernelDescriptor, x: BoundData, y: BoundData | undefined): void {
+  const p = descriptor.innerP;
+  const q = descriptor.outerP ?? p;
+  if (descriptor.epilogue !== 'none' || q <= 1 || (p === 2 && q === 2)) return;
+  const most = largestCoordinate(x, ...(y ? [y] : []));
+  if (powerSumMayOverflow(most, p, x.cols)) {
+    throw new RangeError(`kernelOperator: the descriptor's Σ|x_k − y_k|^${formatNumber(p)} can exceed float64's range for points with coordinates up to ${most.toExponential(3)} (d = ${x.cols}) ` +
+      `where the distance itself does not; rescale the points (distances scale with them), or use cdist, which computes such entries again`);
+  }
+}
+
 /** A KernelOperator from a kermac-style descriptor on points x (and `options.y`). */
 export function kernelFromDescriptor(descriptor: KernelDescriptor, x: PointsLike, options: DescriptorKernelOptions = {}): KernelOperator {
   const { y, ...rest } = options;
   const v = pointPair('kernelOperator', points.check(x, 'kernelOperator: x') as PointsLike, y);
   const f = descriptorFormula(descriptor, v.x, v.y);
+  refuseHiddenOverflow(descriptor, toBoundData(x, 'kernelOperator: x'), y === undefined ? undefined : toBoundData(y, 'kernelOperator: y'));
   const label = `${descriptor.epilogue} innerP=${formatNumber(descriptor.innerP)} outerP=${formatNumber(descriptor.outerP ?? descriptor.innerP)} h=${formatNumber(descriptor.bandwidth ?? 1)}`;
   return new KernelOperator(f, { label, ...rest });
 }

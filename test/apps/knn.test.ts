@@ -56,6 +56,15 @@ for (const p of PLACES) {
       }
     });
 
+    it('cosine distances stay within [0, 2] as scikit-learn clips them: parallel vectors 0, not −2.2e-16; a zero vector 1', async () => {
+      const pts = [[0, 0], [2, 3], [4, 6], [-2, -3]];
+      const got = await knn(pts, pts, 4, { metric: 'cosine', ...p });
+      for (const v of got.distances) expect(v >= 0 && v <= 2).toBe(true);
+      // row 1: itself and its parallel twin at 0, the zero vector at 1, the opposite at 2
+      expect(Array.from(got.distances.subarray(4, 8))).toEqual([0, 0, 1, 2]);
+      expect(Array.from(got.indices.subarray(4, 8))).toEqual([1, 2, 0, 3]);
+    });
+
     it('duplicate points: ties go to the lowest index', async () => {
       const y = [[0, 0], [1, 0], [0, 0], [1, 0], [0, 0]];
       const got = await knn([[0.1, 0], [0.9, 0]], y, 4, { ...p });

@@ -134,4 +134,22 @@ describe('cdist and descriptors: contract', () => {
     a1.forEach((v, i) => expect(Math.abs(v - a2[i]!)).toBeLessThan(1e-6 * Math.max(...a2.map(Math.abs))));
     expect(() => kernelOperator({ innerP: 2, epilogue: 'cauchy' } as never, x)).toThrow(/epilogue/);
   });
+
+  it('distances of far-apart points within float64 come out finite (the powers overflowed: ∞ was returned as right)', async () => {
+    // (3e159, 0) and (0, 1): the distance 3e159 is a float64, its square is not
+    const far = [[3e159, 0], [0, 1], [1, 1]];
+    const D = await cdist(far);
+    expect(D.get(0, 1)).toBeCloseTo(3e159, -146);
+    expect(D.get(1, 2)).toBe(1);
+    // p = 3 at 1e103: Σ|t|³ ≈ 1e309 overflows, the 3-norm does not
+    const D3 = await cdist([[1e103, 0], [0, 1]], undefined, { p: 3 });
+    expect(D3.get(0, 1) / 1e103).toBeCloseTo(1, 14);
+    // without the root the value itself is beyond float64: ∞ is right there
+    expect((await cdist(far, undefined, { skipEpilogue: true })).get(0, 1)).toBe(Infinity);
+    // the Euclidean descriptor's products too; a descriptor whose power sum can overflow under its root is refused
+    const E = kernelOperator({ innerP: 2, epilogue: 'none' }, [[1e200, 0], [0, 1]], { backend: 'cpu' });
+    expect(Array.from(await E.matvec([1, 1]))).toEqual([1e200, 1e200]);
+    expect(() => kernelOperator({ innerP: 3, epilogue: 'none' }, [[1e103, 0], [0, 1]])).toThrow(/Σ\|x_k − y_k\|\^3 can exceed float64's range for points with coordinates up to 1\.000e\+103 \(d = 2\)/);
+    expect(kernelOperator({ innerP: 3, epilogue: 'none' }, [[1e50, 0], [0, 1]])).toBeInstanceOf(KernelOperator);
+  });
 });
