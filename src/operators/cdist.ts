@@ -37,18 +37,39 @@ function outerRoot(s: Formula, q: number): Formula {
 }
 
 /**
- * (Σ_k |x_k − y_k|^p)^(1/q). For p = q = 2 the Euclidean norm2, computed without overflow (its sum of squares is
- * rescaled where it would leave float64's range: √ of a sum past 1.8e308 was ∞ for points 1e155 apart).
+ * (Σ_k |x_k − y_k|^p)^(1/q). For p = q = 2 on points whose squares may leave float64's range — √ of a sum of squares
+ * past 1.8e308 was ∞ for points 1e155 apart, and 0 below 1e-154 — the range-safe norm2 (it rescales such sums; 1.3×
+ * the cost of √Σt² at d = 3), else √Σt².
  */
-function distance(x: Formula, y: Formula, p: number, q: number): Formula {
-  return p === 2 && q === 2 ? x.sub(y).norm2() : outerRoot(innerSum(x, y, p), q);
+function distance(x: Formula, y: Formula, p: number, q: number, range: CoordinateRange): Formula {
+  if (p === 2 && q === 2 && (powerSumMayOverflow(range.most, 2, x.dim) || (range.least > 0 && range.least < SQUARE_UNDERFLOW))) return x.sub(y).norm2();
+  return outerRoot(innerSum(x, y, p), q);
 }
 
-/** The largest |coordinate| of the point sets (0 when all are 0). */
-function largestCoordinate(...sets: { data: ArrayLike<number> }[]): number {
+/**
+ * Coordinates below which a difference's square may underflow: a nonzero x_k − y_k is at least ulp(max(|x_k|, |y_k|)),
+ * so only where a coordinate is below 2⁵²·1.5e-154 can every component of a difference square to a subnormal or 0.
+ */
+const SQUARE_UNDERFLOW = 1.5e-154 * 2 ** 52;
+
+interface CoordinateRange {
+  /** The largest |coordinate| (0 when all are 0). */
+  readonly most: number;
+  /** The smallest nonzero |coordinate| (0 when all are 0). */
+  readonly least: number;
+}
+
+function coordinateRange(...sets: { data: ArrayLike<number> }[]): CoordinateRange {
   let most = 0;
-  for (const { data } of sets) for (let i = 0; i < data.length; i++) most = Math.max(most, Math.abs(data[i]!));
-  return most;
+  let least = Infinity;
+  for (const { data } of sets) {
+    for (let i = 0; i < data.length; i++) {
+      const v = Math.abs(data[i]!);
+      if (v > most) most = v;
+      if (v > 0 && v < least) least = v;
+    }
+  }
+  return { most, least: least === Infinity ? 0 : least };
 }
 
 /**
@@ -109,12 +130,15 @@ export async function cdist(x: PointsLike, y?: PointsLike, options: CdistOptions
   const o = parseOptions('cdist', options, CDIST_SPEC);
   if (y !== undefined) points.check(y, 'cdist: y');
   const v = pointPair('cdist', points.check(x, 'cdist: x') as PointsLike, y);
-  const f = o.skipEpilogue ? innerSum(v.x, v.y, o.p) : distance(v.x, v.y, o.p, o.p);
+  const a = toBoundData(x, 'cdist: x');
+  const b = y === undefined ? a : toBoundData(y, 'cdist: y');
+  const range = coordinateRange(a, b);
+  const f = o.skipEpilogue ? innerSum(v.x, v.y, o.p) : distance(v.x, v.y, o.p, o.p, range);
   const K = new KernelOperator(f, { dtype: o.dtype, backend: o.backend, denseCache: 'never', label: `cdist p=${formatNumber(o.p)}` });
   const maxBytes = o.maxBytes ?? defaultDenseCacheBytes();
   assertDenseFits('cdist', K, maxBytes);
   const D = K.backend === 'gpu' ? await denseByProducts(K) : await mm(K, { maxBytes });
-  recomputeOverflows(D, toBoundData(x, 'cdist: x'), toBoundData(y ?? x, 'cdist: y'), o.p, o.skipEpilogue ? 1 : o.p);
+  if (powerSumMayOverflow(range.most, o.p, a.cols)) recomputeOverflows(D, a, b, o.p, o.skipEpilogue ? 1 : o.p);
   if (K.dtype === 'float32') D.apply((i, j) => { D.set(i, j, Math.fround(D.get(i, j))); });
   return D;
 }
@@ -180,12 +204,12 @@ export interface DescriptorKernelOptions extends KernelOperatorOptions {
   y?: PointsLike;
 }
 
-/** The formula of a descriptor on points x, y. */
-export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: Formula): Formula {
+/** The formula of a descriptor on points x, y (`range`: their coordinates' — where squares may leave float64's range the Euclidean distance is norm2). */
+export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: Formula, range: CoordinateRange = { most: 0, least: 0 }): Formula {
   const d = parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);
   const s = innerSum(x, y, d.innerP);
   const q = d.outerP ?? d.innerP;
-  const dist = distance(x, y, d.innerP, q);
+  const dist = distance(x, y, d.innerP, q, range);
   const h = Pm(d.bandwidth, 'bandwidth');
   if (d.epilogue === 'laplace') return dist.div(h).neg().exp();
   // d² straight from the sum for q = 2 (no square of a square root)
@@ -199,13 +223,12 @@ export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: F
  * brings it back (innerP = 3 at 1e103 apart); a product cannot recompute such entries as `cdist` does. With a root of
  * q ≤ 1 the entry is beyond the range whenever the sum is, and the epilogues' exp(−·) of such distances is 0.
  */
-function refuseHiddenOverflow(descriptor: KernelDescriptor, x: BoundData, y: BoundData | undefined): void {
+function refuseHiddenOverflow(descriptor: KernelDescriptor, range: CoordinateRange, d: number): void {
   const p = descriptor.innerP;
   const q = descriptor.outerP ?? p;
   if (descriptor.epilogue !== 'none' || q <= 1 || (p === 2 && q === 2)) return;
-  const most = largestCoordinate(x, ...(y ? [y] : []));
-  if (powerSumMayOverflow(most, p, x.cols)) {
-    throw new RangeError(`kernelOperator: the descriptor's Σ|x_k − y_k|^${formatNumber(p)} can exceed float64's range for points with coordinates up to ${most.toExponential(3)} (d = ${x.cols}) ` +
+  if (powerSumMayOverflow(range.most, p, d)) {
+    throw new RangeError(`kernelOperator: the descriptor's Σ|x_k − y_k|^${formatNumber(p)} can exceed float64's range for points with coordinates up to ${range.most.toExponential(3)} (d = ${d}) ` +
       `where the distance itself does not; rescale the points (distances scale with them), or use cdist, which computes such entries again`);
   }
 }
@@ -214,8 +237,10 @@ function refuseHiddenOverflow(descriptor: KernelDescriptor, x: BoundData, y: Bou
 export function kernelFromDescriptor(descriptor: KernelDescriptor, x: PointsLike, options: DescriptorKernelOptions = {}): KernelOperator {
   const { y, ...rest } = options;
   const v = pointPair('kernelOperator', points.check(x, 'kernelOperator: x') as PointsLike, y);
-  const f = descriptorFormula(descriptor, v.x, v.y);
-  refuseHiddenOverflow(descriptor, toBoundData(x, 'kernelOperator: x'), y === undefined ? undefined : toBoundData(y, 'kernelOperator: y'));
+  const a = toBoundData(x, 'kernelOperator: x');
+  const range = y === undefined ? coordinateRange(a) : coordinateRange(a, toBoundData(y, 'kernelOperator: y'));
+  refuseHiddenOverflow(descriptor, range, a.cols);
+  const f = descriptorFormula(descriptor, v.x, v.y, range);
   const label = `${descriptor.epilogue} innerP=${formatNumber(descriptor.innerP)} outerP=${formatNumber(descriptor.outerP ?? descriptor.innerP)} h=${formatNumber(descriptor.bandwidth ?? 1)}`;
   return new KernelOperator(f, { label, ...rest });
 }
