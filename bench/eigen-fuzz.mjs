@@ -7,9 +7,11 @@
  *
  *   npm run build && node bench/eigen-fuzz.mjs eigsh|shift-invert|lobpcg [--seed=S] [--cases=N] [--ncv=default|random] [--repeats] [--verbose]
  *   (--verbose: each refusal on stderr)
+ *   lobpcg --starts=invariant: start blocks spanned by eigenvectors of unwanted eigenvalues (exactly, or with 1e-8 of
+ *   noise), where LOBPCG's residuals are 0 (or tiny) before it has seen a wanted direction
  */
 import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
-import { aslinearoperator, eigsh, lobpcg, mulberry32 } from '../dist/index.js';
+const { aslinearoperator, eigsh, lobpcg, mulberry32 } = await import(process.env.LAZYLINALG_LIB ?? "../dist/index.js");
 
 const [mode = 'eigsh', ...args] = process.argv.slice(2);
 const flag = (name, fallback) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
@@ -40,13 +42,24 @@ function matrix(lam) {
 const wanted = (values, k, key) => values.slice().sort((a, b) => key(b) - key(a)).slice(0, k).sort((a, b) => a - b);
 const KEYS = { LM: Math.abs, SM: (l) => -Math.abs(l), LA: (l) => l, SA: (l) => -l };
 
+/** k eigenvectors of eigenvalues outside the wanted k (seeded choice), exactly or with 1e-8 of seeded noise. */
+function unwantedStart(evd, ref, k, largest) {
+  const order = ref.map((_, i) => i).sort((a, b) => (largest ? ref[a] - ref[b] : ref[b] - ref[a])); // least wanted first
+  const pool = order.slice(0, ref.length - k);
+  const cols = Array.from({ length: k }, () => pool.splice(Math.floor(rand() * pool.length), 1)[0]);
+  const V = evd.eigenvectorMatrix;
+  const noise = rand() < 0.5 ? 0 : 1e-8;
+  return new Matrix(ref.length, k).apply(function (i, j) { this.set(i, j, V.get(i, cols[j]) + noise * (rand() - 0.5)); });
+}
+
 const tally = { cases: 0, errors: 0, wrong: [] };
 for (let t = 0; t < cases; t++) {
   const kind = kinds[t % kinds.length];
   const n = 10 + Math.floor(rand() * 90);
   const lam = spectrum(kind, n);
   const S = matrix(lam);
-  const ref = Array.from(new EigenvalueDecomposition(S).realEigenvalues);
+  const evd = new EigenvalueDecomposition(S);
+  const ref = Array.from(evd.realEigenvalues);
   const k = 1 + Math.floor(rand() * Math.min(5, Math.floor(n / 4)));
   const op = aslinearoperator(S.to2DArray());
   let want;
@@ -69,7 +82,8 @@ for (let t = 0; t < cases; t++) {
     const largest = rand() < 0.5;
     label = { largest };
     want = wanted(ref, k, largest ? KEYS.LA : KEYS.SA);
-    const X = Matrix.rand(n, k, { random: rand });
+    const X = flag('starts', 'random') === 'invariant' ? unwantedStart(evd, ref, k, largest) : Matrix.rand(n, k, { random: rand });
+    label.starts = flag('starts', 'random');
     run = async () => {
       const r = await lobpcg(op, X, { largest, maxiter: 500, tol: 1e-8 });
       if (!r.converged) throw new Error('not converged (reported)');

@@ -55,6 +55,15 @@ export interface LobpcgOptions {
    * Not in scipy.
    */
   wanted?: number;
+  /**
+   * Check a claim of convergence for a wanted eigenvalue the block never reached (default true): a short Lanczos run
+   * on A deflated of the block (up to 20 one-vector products); one found continues the iteration. Without it a block
+   * started inside an invariant subspace — unit vectors of a diagonal A, eigenvectors of other eigenvalues — reports
+   * those eigenvalues as converged (scipy's lobpcg does). `false` leaves the check to where a wanted Ritz value is of
+   * the size of tol (always done): for start blocks with random columns, where such a miss has probability 0.
+   * Not in scipy.
+   */
+  verify?: boolean;
   onProgress?: (p: { iteration: number; eigenvalues: Float64Array; residualNorms: Float64Array; elapsedMs: number }) => void;
 }
 
@@ -67,6 +76,7 @@ export const LOBPCG_SPEC = {
   tol: optional(nonNegativeOrInfinity),
   maxiter: withDefault(positiveInt, 20),
   wanted: optional(positiveInt),
+  verify: withDefault(boolean, true),
   onProgress: optional(func),
 } satisfies Record<keyof LobpcgOptions, OptionField<unknown>>;
 
@@ -184,6 +194,8 @@ interface LobpcgSetup {
   maxiter: number;
   /** Leading columns (wanted order) whose residuals decide convergence. */
   wanted: number;
+  /** Every claim of convergence is checked for a missed wanted eigenvalue (`LobpcgOptions.verify`). */
+  verify: boolean;
   onProgress: LobpcgOptions['onProgress'];
 }
 
@@ -203,7 +215,7 @@ function setupLobpcg(Ain: OperatorInput, Xin: BlockInput, options: unknown): Lob
   const tol = o.tol === undefined || o.tol === 0 ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol;
   if (o.wanted !== undefined && o.wanted > X.length) throw new RangeError(`${fn}: wanted (${o.wanted}) exceeds the block size k = ${X.length}`);
   return {
-    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: o.tol === undefined || o.tol === 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, onProgress: o.onProgress as LobpcgOptions['onProgress'],
+    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: o.tol === undefined || o.tol === 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, verify: o.verify, onProgress: o.onProgress as LobpcgOptions['onProgress'],
   };
 }
 
@@ -273,14 +285,15 @@ function rayleighRitz(S: BBlock, AS: readonly Float64Array[], k: number, largest
   return { theta: Float64Array.from(sel, (i) => eigenvalues[i]!), C };
 }
 
-function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array[], res: Float64Array, iterations: number): LobpcgResult {
+/** The result; `missed`: a search found a wanted eigenvalue beyond these (not converged, whatever the residuals). */
+function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array[], res: Float64Array, iterations: number, missed = false): LobpcgResult {
   const order = Array.from(lam, (_, i) => i).sort((a, b) => lam[a]! - lam[b]!);
   return {
     eigenvalues: Float64Array.from(order, (i) => lam[i]!),
     eigenvectors: Block.fromColumns(order.map((i) => Xc[i]!), s.n).toMatrix(),
     iterations,
     residualNorms: Float64Array.from(order, (i) => res[i]!),
-    converged: res.every((r, i) => i >= s.wanted || r <= s.tol), // res in wanted-first order
+    converged: !missed && res.every((r, i) => i >= s.wanted || r <= s.tol), // res in wanted-first order
     matvecs: p.matvecs,
     ...(s.B ? { bMatvecs: p.bMatvecs } : {}),
   };
@@ -376,10 +389,15 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
     const active = R.filter((_, j) => res[j]! > s.tol);
     let claimsConvergence = maxRes <= s.tol || active.length === 0;
     let hidden: Float64Array | undefined;
-    if (claimsConvergence && explicit && searches < MAX_HIDDEN_SEARCHES && smallAgainstTol(s, lambda)) {
+    if (claimsConvergence && explicit && searches < maxHiddenSearches(s) && (s.verify || smallAgainstTol(s, lambda))) {
       searches++;
       hidden = s.B ? await hiddenWantedGeneralized(s, p, X, lambda, Y, searches) : await hiddenWanted(s, p, X.X, lambda, Y, searches);
-      if (hidden) claimsConvergence = false;
+      if (hidden) {
+        claimsConvergence = false;
+        // the iterates so far miss a wanted eigenvalue: none is an answer, however small its residuals (a block started
+        // inside an invariant subspace has residual 0, and was returned as the best iterate when maxiter ran out)
+        best = { maxRes: Infinity, lambda, X: X.X, res };
+      }
     }
     if (claimsConvergence && !explicit) {
       ({ X, AX, lambda } = await ritzOnSpan(s, p, X.X));
@@ -389,6 +407,8 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
       best = { maxRes: Infinity, lambda, X: X.X, res: new Float64Array(k) }; // the iterates before were measured with drifted products
       continue;
     }
+    // out of iterations just as a search found a missed wanted eigenvalue: these pairs are not the answer
+    if (hidden && iterations >= s.maxiter) return finish(s, p, lambda, X.X, res, iterations, true);
     if (claimsConvergence || iterations >= s.maxiter) return done();
     iterations++;
 
@@ -418,8 +438,11 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
   }
 }
 
-/** Searches for a hidden wanted eigenvalue per lobpcg call, at most (each costs up to HIDDEN_SEARCH_STEPS products). */
-const MAX_HIDDEN_SEARCHES = 3;
+/**
+ * Searches for a hidden wanted eigenvalue per lobpcg call, at most: each brings one missed direction into the block (a
+ * block started inside an invariant subspace misses all `wanted`), and costs up to HIDDEN_SEARCH_STEPS products.
+ */
+const maxHiddenSearches = (s: LobpcgSetup) => s.wanted + 2;
 const HIDDEN_SEARCH_STEPS = 20;
 
 /**

@@ -80,11 +80,16 @@ describe('lobpcg', () => {
 
   it('largest eigenpairs of a kernel matrix, one matmat per iteration', async () => {
     const A = countingOperator(Kl);
-    const res = await lobpcg(A, X0(300, 4, 1), { maxiter: 200, tol: 1e-8 });
+    const res = await lobpcg(A, X0(300, 4, 1), { maxiter: 200, tol: 1e-8, verify: false });
     expect(res.converged).toBe(true);
     const top = L.denseEigenvalues.all.slice(-4);
     res.eigenvalues.forEach((v, i) => expect(Math.abs(v - top[i]) / top[i]).toBeLessThan(1e-12));
     expect(A.count.matvec + A.count.matmat).toBeLessThanOrEqual(res.iterations + 1);
+    // the check of the convergence claim (on by default): at most 20 one-vector products more, the same answer
+    const checked = countingOperator(Kl);
+    const again = await lobpcg(checked, X0(300, 4, 1), { maxiter: 200, tol: 1e-8 });
+    expect(Array.from(again.eigenvalues)).toEqual(Array.from(res.eigenvalues));
+    expect(checked.count.matvec + checked.count.matmat).toBeLessThanOrEqual(res.iterations + 1 + 20);
     for (let i = 0; i < 4; i++) {
       const v = res.eigenvectors.getColumn(i);
       const r = matvecDense(Kl, v).map((x, t) => x - res.eigenvalues[i]! * v[t]!);
@@ -148,6 +153,30 @@ describe('lobpcg', () => {
     expect(slow.converged).toBe(false);
     expect(slow.iterations).toBe(2);
     await expect(lobpcg(A, new Matrix(11, 2))).rejects.toThrow(/11 rows, expected 12/);
+  });
+
+  it('a block started inside an invariant subspace is not reported as the wanted eigenpairs (scipy\'s is)', async () => {
+    // diag(1..30): unit vectors are eigenvectors, so a block of them has residual 0 from the start
+    const d = Array.from({ length: 30 }, (_, i) => i + 1);
+    const A = aslinearoperator({ shape: [30, 30], matvec: (x: Float64Array) => x.map((v, i) => v * d[i]!) });
+    const unit = (...at: number[]) => Array.from({ length: 30 }, (_, i) => at.map((a) => (i === a ? 1 : 0)));
+    // before: [1, 2] (largest) and [6, 10] (smallest) with converged: true — the eigenvalues of the start, not the wanted
+    const top = await lobpcg(A, unit(0, 1), { maxiter: 200, tol: 1e-6 });
+    expect(top.converged).toBe(true);
+    top.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(29 + i, 8));
+    const low = await lobpcg(A, unit(5, 9), { largest: false, maxiter: 200, tol: 1e-6 });
+    expect(low.converged).toBe(true);
+    low.eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(1 + i, 8));
+    // out of iterations: not converged, and not the start's residual-0 block as its best iterate
+    const short = await lobpcg(A, unit(0, 1), { maxiter: 5 });
+    expect(short.converged).toBe(false);
+    expect(Math.min(...short.eigenvalues)).toBeGreaterThan(2);
+    // the search finds the miss at the last iteration allowed: not converged
+    const last = await lobpcg(A, unit(0, 1), { maxiter: 1 });
+    expect(last.converged).toBe(false);
+    // verify: false leaves the check out: scipy's answer
+    const unchecked = await lobpcg(A, unit(0, 1), { verify: false });
+    expect(Array.from(unchecked.eigenvalues)).toEqual([1, 2]);
   });
 
   it('takes k = n − (constraints), the whole complement, as scipy does, and refuses k beyond it by name', async () => {
