@@ -426,6 +426,10 @@ async function nextDirections(run: CgRun, running: readonly Column[]): Promise<C
       const beta = rho / c.rhoPrev;
       const p = c.p;
       for (let t = 0; t < n; t++) p[t] = z[t]! + beta * p[t]!;
+      if (!Number.isFinite(norm(p))) {
+        overflowed(c, `the search direction overflowed at iteration ${c.iterations} (β = ${beta.toExponential(3)})`);
+        return;
+      }
     }
     c.rhoPrev = rho;
     stepping.push(c);
@@ -463,6 +467,11 @@ async function stepColumns(run: CgRun, stepping: readonly Column[]): Promise<voi
       return;
     }
     const alpha = c.rhoPrev / pq;
+    // the step itself overflows (pᵀA p > 0 but vanishing against ‖p‖²): x keeps its last finite value
+    if (!Number.isFinite(Math.abs(alpha) * norm(p))) {
+      overflowed(c, `the step α·p overflows at iteration ${c.iterations + 1} (α = ${alpha.toExponential(3)}, pᵀA p = ${pq.toExponential(3)})`);
+      return;
+    }
     axpy(alpha, p, c.x);
     axpy(-alpha, q, c.r);
     c.rnorm = norm(c.r);
@@ -471,6 +480,17 @@ async function stepColumns(run: CgRun, stepping: readonly Column[]): Promise<voi
     c.iterations++;
     c.history.push(c.rnorm);
   });
+}
+
+/**
+ * A breakdown where x would leave float64's range: what CG does on a singular A whose range misses part of b (the
+ * residual's part in A's null space never shrinks, and the steps along it grow without bound). Before, the next
+ * product refused the non-finite direction with a message about its input.
+ */
+function overflowed(c: Pick<Column, 'status' | 'breakdown' | 'message'>, what: string): void {
+  c.status = Status.Breakdown;
+  c.breakdown = 'operator';
+  c.message = `${what}: A is singular along the residual (b has a part outside A's range) or not positive definite`;
 }
 
 function report(run: CgRun, stepping: readonly Column[]): void {

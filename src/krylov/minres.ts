@@ -300,7 +300,7 @@ export async function minres(Ain: OperatorInput, bIn: VectorInput, options?: Min
   if (!(beta1 >= 0)) return done(-1, 9, 0, `rᵀM r = ${beta1} < 0: the preconditioner M is not positive definite`);
   let rnorm = norm(r);
   history.push(rnorm);
-  if (beta1 === 0) return done(0, 0, 0);
+  if (rnorm === 0) return done(0, 0, 0);
   const bnorm = norm(b);
   if (bnorm === 0) {
     x.fill(0);
@@ -309,6 +309,8 @@ export async function minres(Ain: OperatorInput, bIn: VectorInput, options?: Min
   }
   const target = Math.max(s.rtol * bnorm, s.atol);
   if (rnorm <= target) return done(0, 1, 0, 'x0 meets the tolerance'); // rtol or atol = Infinity: scipy's "converged at once"
+  // scipy returns x0 as "the exact solution" here: a preconditioner singular (or indefinite) along r ≠ 0 hides it
+  if (beta1 === 0) return done(-1, 9, 0, `rᵀM r = 0 where ‖r‖ = ${rnorm.toExponential(3)}: the preconditioner M is not positive definite (singular along the residual)`);
   beta1 = Math.sqrt(beta1);
   if (s.check) {
     const asymmetric = await symmetryCheck(r, z, matvec, psolve);

@@ -104,6 +104,19 @@ describe('cg', () => {
     expect(r2.iterations).toBe(0);
   });
 
+  it('a singular A whose range misses part of b: a breakdown naming it, x finite (before: a refusal of the product\'s Infinity input)', async () => {
+    // diag(0, 2, 3, …, 30): b = 1 has a part along the null vector e_0 that no x reaches; CG's steps along it grow
+    const A = aslinearoperator({ shape: [30, 30], matvec: (x: Float64Array) => x.map((v, i) => (i === 0 ? 0 : (i + 1) * v)) });
+    const res = await cg(A, new Float64Array(30).fill(1), { maxiter: 100_000 });
+    expect(res.info).toBe(-1);
+    expect(res.breakdown).toBe('operator');
+    expect(res.message).toMatch(/overflow.*A is singular along the residual \(b has a part outside A's range\)/);
+    expect(res.x.every(Number.isFinite)).toBe(true);
+    // the same A with b in its range converges
+    const ok = await cg(A, Float64Array.from({ length: 30 }, (_, i) => (i === 0 ? 0 : 1)));
+    expect(ok.info).toBe(0);
+  });
+
   it('reports NaN from the operator as breakdown', async () => {
     const A = aslinearoperator({ shape: [5, 5], matvec: (x: Float64Array) => x.map((v, i) => (i === 2 ? NaN : v)) });
     const res = await cg(A, [1, 2, 3, 4, 5]);

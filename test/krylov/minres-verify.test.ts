@@ -103,6 +103,18 @@ describe('minres verifies its convergence claims', () => {
     expect(residualOf(A, res.x, b) / norm2(b)).toBeLessThan(1e-12);
   });
 
+  it('a preconditioner singular along r0 (rᵀM r = 0, r ≠ 0) is a breakdown, not "the exact solution x0" (scipy\'s)', async () => {
+    const n = 30;
+    const A = aslinearoperator({ shape: [n, n], matvec: (x: Float64Array) => x.map((v, i) => (i - 10.5) * v) });
+    const M = aslinearoperator({ shape: [n, n], matvec: (x: Float64Array) => x.map((v, i) => (i % 2 ? -1 : 1) * v) });
+    const res = await minres(A, new Float64Array(n).fill(1), { M });
+    expect(res.info).toBe(-1);
+    expect(res.message).toMatch(/rᵀM r = 0 where ‖r‖ = 5\.477e\+0: the preconditioner M is not positive definite/);
+    // r0 = 0 is the exact solution still
+    const exact = await minres(A, new Float64Array(n), { M });
+    expect(exact.info).toBe(0);
+  });
+
   it('rtol = Infinity or atol = Infinity: converged at once with x0 returned and info 0', async () => {
     const A = countingOperator(randomSymmetric(30, 3));
     const b = randomVec(30, 4);
