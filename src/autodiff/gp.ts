@@ -6,6 +6,7 @@
  * Large n: one block CG (`inverseQuadLogdet`) gives u, log det A and every trace term from the same probes; small n
  * (policy.ts): a dense float64 Cholesky factorisation, exact.
  */
+import { denseAsymmetry, symmetryTolerance } from '../krylov/symmetry.js';
 import { choleskyUpperWasm, CholeskySolver } from '../cpu/dense-cholesky.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import { field, oneOf, parseOptions, withDefault, optional, type OptionField } from '../operators/options.js';
@@ -126,6 +127,9 @@ async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders:
 async function denseTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[]): Promise<Terms> {
   const n = K.shape[0];
   const Kd = await K.toDense();
+  // Cholesky reads K's upper triangle only: a K that is not symmetric is refused, not half-read
+  const why = denseAsymmetry((i, j) => Kd.get(i, j), n, symmetryTolerance(K.dtype));
+  if (why) throw new RangeError(`gpNegativeLogMarginalLikelihood: K is not symmetric (${K}: ${why}); a covariance must be`);
   const A = new Float64Array(n * n);
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) A[i * n + j] = Kd.get(i, j) + (i === j ? noise : 0);
   const R = await choleskyUpperWasm(A, n);

@@ -23,6 +23,7 @@ import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher } from '../preconditioners/common.js';
 import { columnsOf } from '../preconditioners/dense.js';
 import { defaultPreconditionerChoice, type PreconditionerOptions } from '../preconditioners/auto.js';
+import { assertSolvable } from '../preconditioners/solve.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
 
 /** Preconditioners whose P has an exact log-determinant and a probe sampler. */
@@ -221,6 +222,8 @@ async function run(
   A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string,
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
   const n = A.shape[0];
+  // Lanczos quadrature of a non-symmetric A is a number without meaning: refused as solve refuses it (structure, else a probe)
+  await assertSolvable(A, 0, fn);
   const P = await logdetPreconditioner(A, o, fn);
   const probes = await drawProbes(n, o.probes, o.seed, P);
   const bs = y ? [y, ...probes] : probes;

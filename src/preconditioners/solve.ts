@@ -462,13 +462,13 @@ const ASYMMETRY_LIMIT = { float64: 2 ** -26, float32: 2 ** -12 } as const;
  * Refuses what CG cannot solve: a non-symmetric operator (by its structure, else probed once: see symmetry.ts), and an α for which a
  * diagonal entry of A + αI is ≤ 0 (then it is not positive definite) where the diagonal is known.
  */
-export async function assertSolvable(A: LinearOperator, alpha: number): Promise<void> {
+export async function assertSolvable(A: LinearOperator, alpha: number, fn = 'solve'): Promise<void> {
   const s = await checkSymmetry(A, { tolerance: ASYMMETRY_LIMIT[A.dtype] });
   if (s.kind === 'asymmetric') {
-    throw new RangeError(
-      `solve: ${A} is not symmetric (${s.why}); CG and ` +
-        'Cholesky solve symmetric positive definite systems only — a kernel with y ≠ x is rectangular in meaning (use least squares on it)',
-    );
+    throw new RangeError(fn === 'solve'
+      ? `solve: ${A} is not symmetric (${s.why}); CG and ` +
+        'Cholesky solve symmetric positive definite systems only — a kernel with y ≠ x is rectangular in meaning (use least squares on it)'
+      : `${fn}: ${A} is not symmetric (${s.why}); its CG and Lanczos quadrature need a symmetric positive definite A`);
   }
   if (alpha >= 0) return;
   const d = await A.diagonal().catch(() => undefined);

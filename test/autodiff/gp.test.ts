@@ -105,5 +105,7 @@ describe('gpNegativeLogMarginalLikelihood', () => {
     await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { derivatives: { sigma: sym(Matrix.eye(3)) } })).rejects.toThrow(/derivatives\.sigma has shape 3x3/);
     await expect(gpNegativeLogMarginalLikelihood(gaussianKernel(X, { y: X.slice(0, 5) }), y, noise)).rejects.toThrow(/square/);
     await expect(gpNegativeLogMarginalLikelihood(K, y, noise, { parameters: ['gamma'] })).rejects.toThrow(/'gamma'/);
+    // the Cholesky route read the upper triangle of a K that is not symmetric (before: a value without meaning)
+    await expect(gpNegativeLogMarginalLikelihood(new DenseOperator([[2, 1], [0, 2]]), [1, 1], 0.1)).rejects.toThrow(/K is not symmetric .*entry \(0, 1\) = 1 differs from \(1, 0\) = 0/);
   });
 });

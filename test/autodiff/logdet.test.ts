@@ -9,6 +9,7 @@ import { gaussianKernel, laplacianKernel, maternKernel } from '../../src/operato
 import { kernelOperator } from '../../src/operators/kernels.js';
 import { Vi, Vj } from '../../src/formula/index.js';
 import { DenseOperator } from '../../src/operators/dense.js';
+import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import { pivotedCholeskyPreconditioner } from '../../src/preconditioners/pivoted-cholesky.js';
 import { nystromPreconditioner } from '../../src/preconditioners/nystrom.js';
 import { jacobiPreconditioner } from '../../src/preconditioners/jacobi.js';
@@ -78,6 +79,12 @@ describe('logdet (stochastic Lanczos quadrature)', () => {
     await expect(logdet(gaussianKernel(X, { y: X.slice(0, 10) }))).rejects.toThrow(/square/);
     await expect(logdet(K.shift(1e-2), { preconditioner: 'landmarks' } as never)).rejects.toThrow(/preconditioner/);
     await expect(logdet(new DenseOperator(Matrix.diag([1, -1, 2]), undefined, { symmetric: true }), { probes: 2 })).rejects.toThrow(/positive definite/);
+    // Lanczos quadrature of a non-symmetric A gave a number (before): refused as solve refuses it, dense or opaque
+    await expect(logdet(new DenseOperator([[2, 1], [0, 2]]))).rejects.toThrow(/logdet: .* is not symmetric \(.*entry \(0, 1\) = 1 differs from \(1, 0\) = 0/);
+    const d = Array.from({ length: 40 }, (_, i) => i + 1);
+    const opaque = aslinearoperator({ shape: [40, 40], matvec: (x: Float64Array) => { const y = x.map((v, i) => v * d[i]!); y[0]! += 5 * x[1]!; return y; } });
+    await expect(logdet(opaque, { seed: 1 })).rejects.toThrow(/logdet: .* is not symmetric \(.*the probe/);
+    await expect(inverseQuadLogdet(opaque, new Float64Array(40).fill(1))).rejects.toThrow(/inverseQuadLogdet: .* is not symmetric/);
   });
 });
 
