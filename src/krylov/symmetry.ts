@@ -20,6 +20,12 @@ export const SYMMETRY_TOLERANCE_EPS = 100;
 /** Columns of the probe block (3 give 3 independent comparisons for one 3-column product). */
 const PROBE_COLUMNS = 3;
 
+/**
+ * The relative asymmetry beyond which the solvers and preconditioners that assume a symmetric A refuse it (√ε of the
+ * dtype: far above the products' rounding; their answers are verified by true residuals, so rounding must pass).
+ */
+export const SOLVER_ASYMMETRY_LIMIT = { float64: 2 ** -26, float32: 2 ** -12 } as const;
+
 /** The default relative tolerance for an operator of this dtype: SYMMETRY_TOLERANCE_EPS·ε. */
 export function symmetryTolerance(dtype: 'float32' | 'float64'): number {
   return SYMMETRY_TOLERANCE_EPS * dtypeEps(dtype);

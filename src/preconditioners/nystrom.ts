@@ -53,6 +53,7 @@ import {
   rhsField,
   seedField,
   shiftField,
+  assertSymmetricOperator,
   squareOperator,
   type OperatorLike,
 } from './common.js';
@@ -810,6 +811,7 @@ export async function nystromPreconditioner(A: OperatorLike, options: NystromOpt
   const fn = 'nystromPreconditioner';
   const op = squareOperator(A, fn);
   const o = parseNystromOptions(fn, op.shape[0], options);
+  await assertSymmetricOperator(op, fn);
   if (o.method === 'randomized') return randomizedNystrom(op, options);
   if (!(op instanceof KernelOperator)) {
     throw new TypeError(`${fn}: method 'landmarks' needs a KernelOperator (landmarks are rows of its point set), got ${describeOperand(op)}; use method 'randomized' for other operators`);

@@ -20,6 +20,7 @@ import {
   rademacher,
   rankBelow,
   shiftField,
+  assertSymmetricOperator,
   squareOperator,
   storedFactor,
   type Factor,
@@ -253,6 +254,7 @@ export async function pivotedCholeskyPreconditioner(A: OperatorLike, options: Pi
   const fn = 'pivotedCholeskyPreconditioner';
   const op = squareOperator(A, fn);
   const { rank, tol, shift: mu } = parseOptions(fn, options, pivotedCholeskySpec(op.shape[0]));
+  await assertSymmetricOperator(op, fn);
   const t0 = performance.now();
   const { chol, stored } = await factorize(op, rank, tol, fn);
   const { cols: r, data } = chol.L;

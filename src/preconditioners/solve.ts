@@ -9,7 +9,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
-import { checkSymmetry } from '../krylov/symmetry.js';
+import { checkSymmetry, SOLVER_ASYMMETRY_LIMIT } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, dtypeEps, norm } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
@@ -455,15 +455,12 @@ export async function planShiftedInverse(A: LinearOperator, shift: number, metho
 
 // ---------------------------------------------------------------- what CG cannot do
 
-/** Beyond this relative asymmetry (√ε of the dtype: far above the products' rounding) CG is refused. */
-const ASYMMETRY_LIMIT = { float64: 2 ** -26, float32: 2 ** -12 } as const;
-
 /**
  * Refuses what CG cannot solve: a non-symmetric operator (by its structure, else probed once: see symmetry.ts), and an α for which a
  * diagonal entry of A + αI is ≤ 0 (then it is not positive definite) where the diagonal is known.
  */
 export async function assertSolvable(A: LinearOperator, alpha: number, fn = 'solve'): Promise<void> {
-  const s = await checkSymmetry(A, { tolerance: ASYMMETRY_LIMIT[A.dtype] });
+  const s = await checkSymmetry(A, { tolerance: SOLVER_ASYMMETRY_LIMIT[A.dtype] });
   if (s.kind === 'asymmetric') {
     throw new RangeError(fn === 'solve'
       ? `solve: ${A} is not symmetric (${s.why}); CG and ` +

@@ -118,6 +118,10 @@ describe('pivoted Cholesky preconditioner', () => {
       "pivotedCholeskyPreconditioner: unknown option 'tolerance' in options; known options: rank, tol, shift");
     await expect(partialPivotedCholesky(A, 11)).rejects.toThrow('partialPivotedCholesky: rank must be an integer ≥ 1 and ≤ 10, got number 11');
     await expect(partialPivotedCholesky(denseOp(new Matrix([[1, 0], [0, -1]])), 1)).rejects.toThrow(/diag\(A\)\[1\] = -1/);
+    // a non-symmetric A: refused as solve refuses it (Nyström built one before, a preconditioner without meaning)
+    const lopsided = new DenseOperator([[2, 1, 0], [0, 2, 0], [0, 0, 2]]);
+    await expect(pivotedCholeskyPreconditioner(lopsided, { rank: 1, shift: 1 })).rejects.toThrow(/pivotedCholeskyPreconditioner: .* is not symmetric \(.*entry \(0, 1\) = 1 differs from \(1, 0\) = 0/);
+    await expect(nystromPreconditioner(lopsided, { rank: 1, shift: 1 })).rejects.toThrow(/nystromPreconditioner: .* is not symmetric/);
   });
 });
 
