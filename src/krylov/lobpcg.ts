@@ -18,6 +18,7 @@ import type { LinearOperator } from '../operators/linear-operator.js';
 import { boolean, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
 import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
+import { checkSymmetry, SOLVER_ASYMMETRY_LIMIT } from './symmetry.js';
 import { symmetricEigen } from './tridiagonal.js';
 import {
   applyColumns,
@@ -352,6 +353,12 @@ function residuals(AX: readonly Float64Array[], BX: readonly Float64Array[], lam
 export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: LobpcgOptions): Promise<LobpcgResult> {
   const s = setupLobpcg(Ain, Xin, options);
   const { n, k } = s;
+  // Rayleigh–Ritz reads one triangle of SᵀAS and SᵀBS: a non-symmetric A or B is refused, as eigsh and solve refuse it
+  for (const [what, op] of [['A', s.A], ['B', s.B]] as const) {
+    if (!op) continue;
+    const sym = await checkSymmetry(op, { tolerance: SOLVER_ASYMMETRY_LIMIT[op.dtype] });
+    if (sym.kind === 'asymmetric') throw new RangeError(`lobpcg: ${what} is not symmetric (${sym.why}); lobpcg solves symmetric eigenproblems (declare a symmetric operator with aslinearoperator({ …, symmetric: true }))`);
+  }
   s.A.expectRepeatedProducts(); // a Krylov method applies A many times
   const p = products(s);
   let Y: BBlock = { X: [], BX: [] };

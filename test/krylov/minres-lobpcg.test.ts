@@ -179,6 +179,16 @@ describe('lobpcg', () => {
     expect(Array.from(unchecked.eigenvalues)).toEqual([1, 2]);
   });
 
+  it('refuses a non-symmetric A or B by name (as eigsh): its Rayleigh–Ritz reads one triangle', async () => {
+    const d = Array.from({ length: 30 }, (_, i) => i + 1);
+    const X = Array.from({ length: 30 }, (_, i) => [Math.sin(i), Math.cos(i)]);
+    const lopsided = aslinearoperator({ shape: [30, 30], matvec: (x: Float64Array) => { const y = x.map((v, i) => v * d[i]!); y[0]! += 10 * x[1]!; return y; } });
+    await expect(lobpcg(lopsided, X)).rejects.toThrow(/lobpcg: A is not symmetric \(.*the probe/);
+    await expect(lobpcg(aslinearoperator([[2, 1, 0, 0], [0, 3, 0, 0], [0, 0, 4, 0], [0, 0, 0, 5]]), [[1], [0], [0], [0]])).rejects.toThrow(/lobpcg: A is not symmetric \(.*entry \(0, 1\) = 1 differs from \(1, 0\) = 0/);
+    const diagonal = aslinearoperator({ shape: [30, 30], matvec: (x: Float64Array) => x.map((v, i) => v * d[i]!), symmetric: true });
+    await expect(lobpcg(diagonal, X, { B: lopsided })).rejects.toThrow(/lobpcg: B is not symmetric/);
+  });
+
   it('takes k = n − (constraints), the whole complement, as scipy does, and refuses k beyond it by name', async () => {
     const A = randomSymmetric(7, 11);
     const all = denseEigs(A);
