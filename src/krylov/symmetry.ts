@@ -7,7 +7,7 @@
  */
 import { DenseOperator } from '../operators/dense.js';
 import {
-  ScaledOperator, ShiftedOperator, SumOperator, TransposedOperator, type LinearOperator,
+  ProductOperator, ScaledOperator, ShiftedOperator, SumOperator, TransposedOperator, type LinearOperator,
 } from '../operators/linear-operator.js';
 import { mulberry32, randomVector } from './random.js';
 import { applyColumns, dot, dtypeEps, norm } from './util.js';
@@ -64,6 +64,14 @@ export function structuralSymmetry(A: LinearOperator, tolerance = symmetryTolera
     const odd = parts.filter((p) => p.kind === 'asymmetric');
     if (parts.every((p) => p.kind === 'symmetric')) return { kind: 'symmetric' };
     if (odd.length === 1 && parts.every((p) => p.kind !== 'unknown')) return odd[0]!;
+  }
+  if (A instanceof ProductOperator) {
+    // a palindrome of symmetric factors (the same object mirrored: D·K·D, spectral clustering's normalised kernel)
+    // is its own transpose: (F₁⋯F_m)ᵀ = F_mᵀ⋯F₁ᵀ = F_m⋯F₁ = F₁⋯F_m
+    const f = A.parts;
+    if (f.every((op, i) => op === f[f.length - 1 - i]) && f.every((op) => structuralSymmetry(op, tolerance).kind === 'symmetric')) {
+      return { kind: 'symmetric' };
+    }
   }
   return { kind: 'unknown' };
 }

@@ -10,6 +10,8 @@ import { SingularShiftError } from '../../src/krylov/shift-invert.js';
 import { luFactor, luSolve } from '../../src/cpu/dense-lu.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import { DenseOperator, DiagonalOperator } from '../../src/operators/dense.js';
+import { ProductOperator } from '../../src/operators/linear-operator.js';
+import { structuralSymmetry } from '../../src/krylov/symmetry.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { mulberry32 } from '../../src/krylov/random.js';
 import { seededPoints } from '../random-data.js';
@@ -52,6 +54,17 @@ describe('eigsh refuses a non-symmetric operator (item 2)', () => {
     const op = B.add(new DiagonalOperator([1, 2, 3])).scale(2).shift(1);
     await expect(eigsh(op, 1)).rejects.toThrow(/not symmetric.*entry \(0, 1\)/);
     await expect(eigsh(B.add(B.T), 1)).resolves.toBeTruthy(); // B + Bᵀ is symmetric: decided from its entries
+  });
+
+  it('a palindrome of symmetric factors (D·K·D, spectral clustering\'s operator) is symmetric by structure: no probe', async () => {
+    const K = gaussianKernel(seededPoints(3, 50, 2), { sigma: 0.5, backend: 'cpu' });
+    const D = new DiagonalOperator(Float64Array.from({ length: 50 }, (_, i) => 1 + i / 50));
+    expect(structuralSymmetry(new ProductOperator([D, K.shift(-1), D])).kind).toBe('symmetric');
+    // not a palindrome of the same objects, or a factor not known symmetric: left to the probe
+    expect(structuralSymmetry(new ProductOperator([D, K, new DiagonalOperator(Float64Array.from({ length: 50 }, (_, i) => 1 + i / 50))])).kind).toBe('unknown');
+    const lopsided = new DenseOperator(Matrix.eye(50).set(0, 1, 1));
+    expect(structuralSymmetry(new ProductOperator([D, lopsided, D])).kind).toBe('unknown');
+    await expect(eigsh(new ProductOperator([D, lopsided, D]), 1)).rejects.toThrow(/not symmetric.*probe/);
   });
 
   it('opaque operators: a seeded probe, float64 and float32; symmetric: true skips it', async () => {
