@@ -17,7 +17,7 @@ import {
   ScaledOperator, ShiftedOperator, SumOperator, TransposedOperator, type LinearOperator,
 } from '../operators/linear-operator.js';
 import { formatShape, matrixToRowMajor } from '../operators/validate.js';
-import { Preconditioner } from './common.js';
+import { assertSymmetricOperator, Preconditioner } from './common.js';
 import { tall, type Tall } from './dense.js';
 
 /** The factorisation met a pivot ≤ 0 (or not finite): A + αI is not numerically positive definite. */
@@ -200,6 +200,9 @@ export async function choleskyFactorPreconditioner(
 ): Promise<CholeskyFactorPreconditioner> {
   const n = A.shape[0];
   if (n !== A.shape[1]) throw new RangeError(`cholesky: A must be square, got shape ${formatShape(A.shape)} (${A})`);
+  // the factor reads A's upper triangle: a cross kernel K(x, y) whose triangle happened to be positive definite was
+  // factored as if it were symmetric (a probe is measured once per operator: solve's own check has paid for it)
+  await assertSymmetricOperator(A, 'choleskyFactorPreconditioner');
   const t0 = performance.now();
   const rows = (await storeThenFactorMemory(A, true, dtype, SOLVE_COLUMNS))!;
   let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype);

@@ -4,6 +4,7 @@ import { cg } from '../../src/krylov/cg.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { DenseOperator } from '../../src/operators/dense.js';
 import {
+  choleskyFactorPreconditioner,
   jacobiPreconditioner,
   landmarkPreconditioner,
   nystromPreconditioner,
@@ -122,6 +123,10 @@ describe('pivoted Cholesky preconditioner', () => {
     const lopsided = new DenseOperator([[2, 1, 0], [0, 2, 0], [0, 0, 2]]);
     await expect(pivotedCholeskyPreconditioner(lopsided, { rank: 1, shift: 1 })).rejects.toThrow(/pivotedCholeskyPreconditioner: .* is not symmetric \(.*entry \(0, 1\) = 1 differs from \(1, 0\) = 0/);
     await expect(nystromPreconditioner(lopsided, { rank: 1, shift: 1 })).rejects.toThrow(/nystromPreconditioner: .* is not symmetric/);
+    // a cross kernel K(x, x + 10⁻³): its upper triangle is positive definite, and was factored as if K were symmetric
+    const x = Array.from({ length: 200 }, (_, i) => [Math.sin(i), Math.cos(i * 1.3)]);
+    const Kxy = gaussianKernel(x, { y: x.map(([a, b]) => [a! + 1e-3, b!]), sigma: 0.5 });
+    await expect(choleskyFactorPreconditioner(Kxy, 0.1)).rejects.toThrow(/choleskyFactorPreconditioner: .* is not symmetric \(.*the probe/);
   });
 });
 
