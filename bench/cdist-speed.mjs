@@ -1,5 +1,5 @@
 /**
- * cdist and a Laplace kernel descriptor's product on n = 3,000 points, best of 5, for one build (the dist/index.js
+ * cdist and a Laplace kernel descriptor's product on n = 3,000 points, minimum and median of 15, for one build (the dist/index.js
  * given): run it for two builds alternately to compare (the range-safe Euclidean distance is used only where the
  * points' squares may leave float64's range, so ordinary data must time as before).
  *
@@ -10,21 +10,23 @@ const L = await import(lib.startsWith('file:') || lib.startsWith('/') ? lib : ne
 const n = 3000;
 const d = Number(process.argv[3] ?? 3);
 const x = { data: Float64Array.from({ length: n * d }, (_, i) => Math.sin(i)), rows: n, cols: d };
-await L.cdist(x, undefined, {});
-let best = Infinity;
-for (let r = 0; r < 5; r++) {
-  const t = performance.now();
-  await L.cdist(x, undefined, {});
-  best = Math.min(best, performance.now() - t);
+const REPS = 15;
+/** Minimum and median of REPS timed runs (ms), after two warm-up runs. */
+async function timed(run) {
+  await run();
+  await run();
+  const ts = [];
+  for (let r = 0; r < REPS; r++) {
+    const t = performance.now();
+    await run();
+    ts.push(performance.now() - t);
+  }
+  ts.sort((a, b) => a - b);
+  return { min: +ts[0].toFixed(1), median: +ts[REPS >> 1].toFixed(1) };
 }
+const cdistMs = await timed(() => L.cdist(x, undefined, {}));
 const K = L.kernelOperator({ innerP: 2, epilogue: 'laplace' }, x, { denseCache: 'never' });
 const v = new Float64Array(n).fill(1);
-await K.matvec(v);
-let product = Infinity;
-for (let r = 0; r < 5; r++) {
-  const t = performance.now();
-  await K.matvec(v);
-  product = Math.min(product, performance.now() - t);
-}
-console.log(JSON.stringify({ lib, n, d, cdistMs: +best.toFixed(1), laplaceDescriptorProductMs: +product.toFixed(2) }));
+const productMs = await timed(() => K.matvec(v));
+console.log(JSON.stringify({ lib, n, d, cdistMs, laplaceDescriptorProductMs: productMs }));
 await L.shutdownCpuPool();
