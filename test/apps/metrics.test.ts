@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { adjustedRandIndex } from '../../src/apps/metrics.js';
-import { concentricCircles, twoMoons } from '../../src/apps/datasets.js';
+import { concentricCircles, MAX_ROW_POINTS, twoMoons } from '../../src/apps/datasets.js';
 
 // made by test/fixtures/make_apps_fixtures.py (scikit-learn's adjusted_rand_score)
 const fixture = JSON.parse(readFileSync(new URL('../fixtures/apps_sklearn.json', import.meta.url), 'utf8')) as {
@@ -30,5 +30,17 @@ describe('data sets', () => {
     for (let i = 0; i < 300; i++) expect(Math.hypot(...c.points[i]!)).toBeCloseTo(c.labels[i]! + 1, 12);
     expect(() => twoMoons(10, { noize: 0.1 } as never)).toThrow(/unknown option 'noize'.*did you mean 'noise'/);
     expect(() => concentricCircles(0)).toThrow(/n must be an integer ≥ 1/);
+  });
+
+  it('come flat too (the same coordinates row-major), and refuse rows past MAX_ROW_POINTS instead of exhausting the heap', () => {
+    const m = twoMoons(40, { seed: 3 });
+    expect(m.flat.rows).toBe(40);
+    expect(m.flat.cols).toBe(2);
+    expect(Array.from(m.flat.data)).toEqual(m.points.flat());
+    expect(m.points).toBe(m.points); // made once
+    // twoMoons(1e8).points ended the process ("JavaScript heap out of memory"); the flat form is what such n need
+    const big = concentricCircles(MAX_ROW_POINTS + 1, { seed: 1 });
+    expect(big.flat.data.length).toBe(2 * (MAX_ROW_POINTS + 1));
+    expect(() => big.points).toThrow(/concentricCircles: 10000001 points as number\[\]\[\] would need ≈ 1 GiB of JavaScript heap .* use \.flat/);
   });
 });
