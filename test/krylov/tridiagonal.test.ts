@@ -130,6 +130,23 @@ describe('symmetricEigen', () => {
     }
   });
 
+  it('a Gaussian kernel matrix (a cluster of eigenvalues at the rounding of ‖K‖) converges: TridiagonalNoConvergence before', () => {
+    // points (sin 2i, sin 2i+1), σ = 0.3, n = 300: eigsh(K, 3, { method: 'dense' }) threw at eigenvalue 12
+    const n = 300;
+    const x = Array.from({ length: 2 * n }, (_, i) => Math.sin(i));
+    const K = Matrix.zeros(n, n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+      K.set(i, j, Math.exp(-((x[2 * i]! - x[2 * j]!) ** 2 + (x[2 * i + 1]! - x[2 * j + 1]!) ** 2) / (2 * 0.3 ** 2)));
+    }
+    const ref = referenceValues(K);
+    const top = ref[n - 1]!;
+    const { eigenvalues, eigenvectors } = symmetricEigen(K.to1DArray(), n);
+    for (let i = 0; i < n; i++) expect(Math.abs(eigenvalues[i]! - ref[i]!)).toBeLessThan(1e-13 * top);
+    const { residual, orth } = checkVectors(K, eigenvalues, eigenvectors);
+    expect(residual).toBeLessThan(1e-12 * top);
+    expect(orth).toBeLessThan(1e-12);
+  });
+
   it('handles an arrowhead matrix with a repeated block (thick-restart shape)', () => {
     const m = 8;
     const A = Matrix.zeros(m, m);
