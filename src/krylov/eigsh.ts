@@ -46,6 +46,7 @@ import {
   type VectorInput,
 } from './util.js';
 import { Block } from '../operators/block.js';
+import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 
 export type Which = 'LM' | 'SM' | 'LA' | 'SA' | 'BE';
 
@@ -441,12 +442,23 @@ function parseEigshOptions(fn: string, k: unknown, options: unknown, n: number, 
 
 /** Materialises A (one n-column product), checks or restores its symmetry, and decomposes it. */
 async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEigsh, checkEntries: boolean): Promise<EigshResult> {
-  const I = Array.from({ length: n }, (_, j) => {
-    const e = new Float64Array(n);
-    e[j] = 1;
-    return e;
-  });
-  const cols = await applyColumns(A, I);
+  // A's columns, the symmetrised matrix and the eigensolver's working copy: three n×n float64 at once
+  const bytes = 3 * n * n * 8;
+  if (bytes > defaultDenseCacheBytes()) {
+    throw new RangeError(`${fn}: method 'dense' at n = ${n} needs ≈ ${(bytes / 2 ** 30).toFixed(1)} GiB (three ${n}×${n} float64 matrices) ` +
+      `beyond the dense budget of ${(defaultDenseCacheBytes() / 2 ** 30).toFixed(1)} GiB, and O(n³) work on one thread; use method 'lanczos' (the default past n = 2·ncv)`);
+  }
+  // the identity's columns a block at a time: n of them at once were another n×n (14 GB of RSS at n = 30,000 before
+  // the product refused its memory)
+  const cols: Float64Array[] = [];
+  for (let j0 = 0; j0 < n; j0 += DENSE_COLUMNS_PER_PRODUCT) {
+    const block = Array.from({ length: Math.min(DENSE_COLUMNS_PER_PRODUCT, n - j0) }, (_, t) => {
+      const e = new Float64Array(n);
+      e[j0 + t] = 1;
+      return e;
+    });
+    cols.push(...(await applyColumns(A, block)));
+  }
   if (checkEntries) {
     const why = denseAsymmetry((i, j) => cols[j]![i]!, n, symmetryTolerance(A.dtype));
     if (why) throw asymmetricError(fn, `${A}: ${why}`);
@@ -461,6 +473,9 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   }
   return result;
 }
+
+/** Identity columns per product of the dense path (A's columns are read a block at a time). */
+const DENSE_COLUMNS_PER_PRODUCT = 256;
 
 /**
  * Largest n at which 'SM' goes through a dense factor unasked. An indefinite (or numerically singular) A is factored by

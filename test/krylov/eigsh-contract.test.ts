@@ -154,6 +154,16 @@ describe('ncv = n (item 13)', () => {
     const r = await eigsh(D, 3, { ncv: 10, method: 'lanczos', which: 'LA' });
     expect(Array.from(r.eigenvalues)).toEqual([5, 9, 9].map((v) => expect.closeTo(v, 12)));
   });
+
+  it("method 'dense' beyond the dense budget is refused before any product (n = 30,000 reached 14 GB of RSS before)", async () => {
+    let products = 0;
+    const big = aslinearoperator({ shape: [30_000, 30_000], symmetric: true, matvec: (x: Float64Array) => { products++; return x; } });
+    await expect(eigsh(big, 2, { method: 'dense' })).rejects.toThrow(/method 'dense' at n = 30000 needs ≈ 20\.1 GiB .* use method 'lanczos'/);
+    expect(products).toBe(0);
+    // within it, the columns are read a block at a time: the same answer as before
+    const D = new DiagonalOperator(Float64Array.from({ length: 600 }, (_, i) => i + 1));
+    expect(Array.from((await eigsh(D, 2, { method: 'dense' })).eigenvalues)).toEqual([599, 600]);
+  });
 });
 
 describe('a case that cannot converge ends in bounded time (item 15)', () => {
