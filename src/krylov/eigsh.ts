@@ -46,7 +46,6 @@ import {
   type VectorInput,
 } from './util.js';
 import { Block } from '../operators/block.js';
-import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 
 export type Which = 'LM' | 'SM' | 'LA' | 'SA' | 'BE';
 
@@ -444,9 +443,9 @@ function parseEigshOptions(fn: string, k: unknown, options: unknown, n: number, 
 async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEigsh, checkEntries: boolean): Promise<EigshResult> {
   // A's columns, the symmetrised matrix and the eigensolver's working copy: three n×n float64 at once
   const bytes = 3 * n * n * 8;
-  if (bytes > defaultDenseCacheBytes()) {
+  if (bytes > DENSE_PATH_MAX_BYTES) {
     throw new RangeError(`${fn}: method 'dense' at n = ${n} needs ≈ ${(bytes / 2 ** 30).toFixed(1)} GiB (three ${n}×${n} float64 matrices) ` +
-      `beyond the dense budget of ${(defaultDenseCacheBytes() / 2 ** 30).toFixed(1)} GiB, and O(n³) work on one thread; use method 'lanczos' (the default past n = 2·ncv)`);
+      `beyond the dense path's ${(DENSE_PATH_MAX_BYTES / 2 ** 30).toFixed(1)} GiB, and O(n³) work on one thread; use method 'lanczos' (the default past n = 2·ncv)`);
   }
   // the identity's columns a block at a time: n of them at once were another n×n (14 GB of RSS at n = 30,000 before
   // the product refused its memory)
@@ -473,6 +472,13 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   }
   return result;
 }
+
+/**
+ * Most bytes the dense path holds (A's columns, the symmetrised matrix, the eigensolver's copy): 2 GiB, the dense
+ * cache's largest budget (src/cpu/memory-pool.ts, which this layer does not import) — n ≈ 9,450; its O(n³) one-thread
+ * eigensolver already takes minutes there.
+ */
+const DENSE_PATH_MAX_BYTES = 2 ** 31;
 
 /** Identity columns per product of the dense path (A's columns are read a block at a time). */
 const DENSE_COLUMNS_PER_PRODUCT = 256;
