@@ -111,6 +111,12 @@ describe('command line: info, eigsh, solve', () => {
     expect(t.columns).toEqual(['eigenvalue']);
     expect(t.data[0]).toBeCloseTo(reference, 10);
     expect((await run('eigsh', s.path('a.csv'), '--matrix', '--sigma', '1')).err).toBe('lazylinalg: eigsh: --sigma does not apply with --matrix (the matrix is used as given)');
+    // a matrix that is not symmetric: the file and the pair named (the library's hint { symmetric: true } has no flag)
+    const u = dir({ 'b.csv': '2,1,0\n0,2,0\n0,0,1', 'rhs.csv': '1\n1\n1' });
+    const e = await run('eigsh', u.path('b.csv'), '--matrix', '--k', '1');
+    expect(e.code).not.toBe(0);
+    expect(e.err).toMatch(/b\.csv: the matrix is not symmetric: row 0, column 1 is 1 but row 1, column 0 is 0 \(counted from 0\); eigsh needs a symmetric matrix$/);
+    expect((await run('solve', u.path('b.csv'), '--matrix', '--rhs', u.path('rhs.csv'))).err).toMatch(/b\.csv: the matrix is not symmetric: .*; solve needs a symmetric matrix$/);
   });
 
   it('solve: x matches a dense solve of (K + αI) x = b; the residual plot is an SVG; a wrong-length b is refused', async () => {
