@@ -13,6 +13,7 @@
  */
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { mulberry32 } from '../krylov/random.js';
+import { requireSymmetric } from '../krylov/symmetry.js';
 import { applyColumns, dot } from '../krylov/util.js';
 import { LinearOperator, ShiftedOperator } from '../operators/linear-operator.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
@@ -23,7 +24,6 @@ import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher } from '../preconditioners/common.js';
 import { columnsOf } from '../preconditioners/dense.js';
 import { defaultPreconditionerChoice, type PreconditionerOptions } from '../preconditioners/auto.js';
-import { assertSolvable } from '../preconditioners/solve.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
 
 /** Preconditioners whose P has an exact log-determinant and a probe sampler. */
@@ -223,7 +223,7 @@ async function run(
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
   const n = A.shape[0];
   // Lanczos quadrature of a non-symmetric A is a number without meaning: refused as solve refuses it (structure, else a probe)
-  await assertSolvable(A, 0, fn);
+  await requireSymmetric(A, fn, 'its CG and Lanczos quadrature need a symmetric positive definite A');
   const P = await logdetPreconditioner(A, o, fn);
   const probes = await drawProbes(n, o.probes, o.seed, P);
   const bs = y ? [y, ...probes] : probes;

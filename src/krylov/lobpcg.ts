@@ -18,7 +18,7 @@ import type { LinearOperator } from '../operators/linear-operator.js';
 import { boolean, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
 import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
-import { checkSymmetry, SOLVER_ASYMMETRY_LIMIT } from './symmetry.js';
+import { requireSymmetric } from './symmetry.js';
 import { symmetricEigen } from './tridiagonal.js';
 import {
   applyColumns,
@@ -355,9 +355,7 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
   const { n, k } = s;
   // Rayleigh–Ritz reads one triangle of SᵀAS and SᵀBS: a non-symmetric A or B is refused, as eigsh and solve refuse it
   for (const [what, op] of [['A', s.A], ['B', s.B]] as const) {
-    if (!op) continue;
-    const sym = await checkSymmetry(op, { tolerance: SOLVER_ASYMMETRY_LIMIT[op.dtype] });
-    if (sym.kind === 'asymmetric') throw new RangeError(`lobpcg: ${what} is not symmetric (${sym.why}); lobpcg solves symmetric eigenproblems (declare a symmetric operator with aslinearoperator({ …, symmetric: true }))`);
+    if (op) await requireSymmetric(op, 'lobpcg', 'lobpcg solves symmetric eigenproblems (declare a symmetric operator with aslinearoperator({ …, symmetric: true }))', what);
   }
   s.A.expectRepeatedProducts(); // a Krylov method applies A many times
   const p = products(s);

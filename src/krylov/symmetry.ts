@@ -31,8 +31,10 @@ export function symmetryTolerance(dtype: 'float32' | 'float64'): number {
   return SYMMETRY_TOLERANCE_EPS * dtypeEps(dtype);
 }
 
-/** The largest |a_ij − a_ji| of a dense n×n matrix (`at(i, j)`) against tolerance·max|a|; the worst pair when over it. */
-export function denseAsymmetry(at: (i: number, j: number) => number, n: number, tolerance: number): string | undefined {
+/** The pair (i, j), i < j, of largest |a_ij − a_ji| of a dense n×n matrix (`at(i, j)`) where it exceeds tolerance·max|a|. */
+export function worstAsymmetricPair(
+  at: (i: number, j: number) => number, n: number, tolerance: number,
+): { i: number; j: number; aij: number; aji: number } | undefined {
   let maxAbs = 0;
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) maxAbs = Math.max(maxAbs, Math.abs(at(i, j)));
   let worst = 0;
@@ -44,8 +46,13 @@ export function denseAsymmetry(at: (i: number, j: number) => number, n: number, 
       if (d > worst) [worst, wi, wj] = [d, i, j];
     }
   }
-  if (worst <= tolerance * maxAbs) return undefined;
-  return `entry (${wi}, ${wj}) = ${at(wi, wj)} differs from (${wj}, ${wi}) = ${at(wj, wi)}`;
+  return worst <= tolerance * maxAbs ? undefined : { i: wi, j: wj, aij: at(wi, wj), aji: at(wj, wi) };
+}
+
+/** `worstAsymmetricPair` in words, for messages; undefined where the matrix is symmetric within `tolerance`. */
+export function denseAsymmetry(at: (i: number, j: number) => number, n: number, tolerance: number): string | undefined {
+  const w = worstAsymmetricPair(at, n, tolerance);
+  return w && `entry (${w.i}, ${w.j}) = ${w.aij} differs from (${w.j}, ${w.i}) = ${w.aji}`;
 }
 
 /** What the structure of A says about its symmetry (no product spent); dense entries compared within `tolerance`. */
@@ -136,6 +143,16 @@ export async function checkSymmetry(A: LinearOperator, options: { seed?: number;
   const tolerance = options.tolerance ?? symmetryTolerance(A.dtype);
   const s = structuralSymmetry(A, tolerance);
   return s.kind === 'unknown' ? probeSymmetry(A, options.seed, tolerance) : s;
+}
+
+/**
+ * The refusal every routine that assumes a symmetric A shares (solve, the log-determinants, lobpcg, the
+ * preconditioners): A decided by its structure, else by one probe, within SOLVER_ASYMMETRY_LIMIT; a RangeError
+ * `${fn}: ${name} is not symmetric (why); ${need}` where it is not.
+ */
+export async function requireSymmetric(A: LinearOperator, fn: string, need: string, name = String(A)): Promise<void> {
+  const s = await checkSymmetry(A, { tolerance: SOLVER_ASYMMETRY_LIMIT[A.dtype] });
+  if (s.kind === 'asymmetric') throw new RangeError(`${fn}: ${name} is not symmetric (${s.why}); ${need}`);
 }
 
 export function asymmetricError(fn: string, why: string): RangeError {

@@ -5,7 +5,7 @@
  */
 import type { CholeskySolver } from '../cpu/dense-cholesky.js';
 import { TallMatrix } from '../cpu/tall-product.js';
-import { checkSymmetry, SOLVER_ASYMMETRY_LIMIT } from '../krylov/symmetry.js';
+import { requireSymmetric } from '../krylov/symmetry.js';
 import type { Block } from '../operators/block.js';
 import { LinearOperator, matmatBlock } from '../operators/linear-operator.js';
 import { aslinearoperator } from '../operators/aslinearoperator.js';
@@ -33,9 +33,8 @@ export function squareOperator(A: OperatorLike, fn: string): LinearOperator {
  * Refuses a non-symmetric A — the low-rank preconditioners assume a symmetric one (they read A's columns as its rows): decided
  * by the structure, else by one seeded probe of three columns (src/krylov/symmetry.ts), within solve's tolerance.
  */
-export async function assertSymmetricOperator(op: LinearOperator, fn: string): Promise<void> {
-  const s = await checkSymmetry(op, { tolerance: SOLVER_ASYMMETRY_LIMIT[op.dtype] });
-  if (s.kind === 'asymmetric') throw new RangeError(`${fn}: ${op} is not symmetric (${s.why}); it approximates (A + shift·I)⁻¹ of a symmetric positive semidefinite A`);
+export function assertSymmetricOperator(op: LinearOperator, fn: string): Promise<void> {
+  return requireSymmetric(op, fn, 'it approximates (A + shift·I)⁻¹ of a symmetric positive semidefinite A');
 }
 
 /** The shift μ > 0 of a preconditioner: P approximates A + μI. */

@@ -9,7 +9,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
-import { checkSymmetry, SOLVER_ASYMMETRY_LIMIT } from '../krylov/symmetry.js';
+import { requireSymmetric } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, dtypeEps, norm } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
@@ -459,14 +459,8 @@ export async function planShiftedInverse(A: LinearOperator, shift: number, metho
  * Refuses what CG cannot solve: a non-symmetric operator (by its structure, else probed once: see symmetry.ts), and an α for which a
  * diagonal entry of A + αI is ≤ 0 (then it is not positive definite) where the diagonal is known.
  */
-export async function assertSolvable(A: LinearOperator, alpha: number, fn = 'solve'): Promise<void> {
-  const s = await checkSymmetry(A, { tolerance: SOLVER_ASYMMETRY_LIMIT[A.dtype] });
-  if (s.kind === 'asymmetric') {
-    throw new RangeError(fn === 'solve'
-      ? `solve: ${A} is not symmetric (${s.why}); CG and ` +
-        'Cholesky solve symmetric positive definite systems only — a kernel with y ≠ x is rectangular in meaning (use least squares on it)'
-      : `${fn}: ${A} is not symmetric (${s.why}); its CG and Lanczos quadrature need a symmetric positive definite A`);
-  }
+export async function assertSolvable(A: LinearOperator, alpha: number): Promise<void> {
+  await requireSymmetric(A, 'solve', 'CG and Cholesky solve symmetric positive definite systems only — a kernel with y ≠ x is rectangular in meaning (use least squares on it)');
   if (alpha >= 0) return;
   const d = await A.diagonal().catch(() => undefined);
   if (!d) return;

@@ -1,7 +1,7 @@
 /** `lazylinalg eigsh`: extreme eigenpairs of the kernel matrix of a point file (or of a dense symmetric matrix). */
 import { Matrix } from 'ml-matrix';
 import type { EigshProgress, EigshResult } from '../../krylov/eigsh.js';
-import { denseAsymmetry, symmetryTolerance } from '../../krylov/symmetry.js';
+import { symmetryTolerance, worstAsymmetricPair } from '../../krylov/symmetry.js';
 import { aslinearoperator } from '../../operators/aslinearoperator.js';
 import type { LinearOperator } from '../../operators/linear-operator.js';
 import { spectrumSpec } from '../../plot/specs.js';
@@ -67,10 +67,10 @@ export function operatorFor(args: Args, input: Table): LinearOperator {
     if (input.rows !== input.cols) throw new UsageError(`${args.command}: --matrix needs a square matrix, the file holds ${input.rows}×${input.cols}`);
     // the library's refusal would suggest { symmetric: true }, which no flag gives: the file is named instead
     const n = input.rows;
-    const why = denseAsymmetry((i, j) => input.data[i * n + j]!, n, symmetryTolerance('float64'));
-    if (why) {
-      const pair = why.replace(/entry \((\d+), (\d+)\) = (\S+) differs from \(\d+, \d+\) = (\S+)/, 'row $1, column $2 is $3 but row $2, column $1 is $4');
-      throw new InputFileError(args.positionals[0]!, `the matrix is not symmetric: ${pair} (counted from 0); ${args.command} needs a symmetric matrix`);
+    const w = worstAsymmetricPair((i, j) => input.data[i * n + j]!, n, symmetryTolerance('float64'));
+    if (w) {
+      throw new InputFileError(args.positionals[0]!, `the matrix is not symmetric: row ${w.i}, column ${w.j} is ${w.aij} but row ${w.j}, ` +
+        `column ${w.i} is ${w.aji} (counted from 0); ${args.command} needs a symmetric matrix`);
     }
     const rows = Array.from({ length: n }, (_, i) => Array.from(input.data.subarray(i * input.cols, (i + 1) * input.cols)));
     return aslinearoperator(new Matrix(rows));
