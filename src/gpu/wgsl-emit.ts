@@ -916,6 +916,9 @@ const HELPER_MINMAX = `
 fn min_(a: f32, b: f32) -> f32 { return select(min(a, b), a + b, a != a || b != b); }
 fn max_(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, a != a || b != b); }`;
 
+/** |x| from which the GPU's float32 sin/cos give NaN (HELPER_SINCOS: the split's products stop being exact). */
+export const GPU_SINCOS_LIMIT = 2 ** 16;
+
 /**
  * sin and cos of float32 (WGSL's builtins are specified on [−π, π] only: llvmpipe's cos of a float32 near 10¹² was off
  * by 1 — formula-fuzz --gpu seed 25, case 28): the WASM float32 scheme (wasm-math.ts `emitSinCos`), q = round(x·2/π),
@@ -923,9 +926,6 @@ fn max_(a: f32, b: f32) -> f32 { return select(max(a, b), a + b, a != a || b != 
  * |r| ≤ π/4, the quadrant from q mod 4. Past |x| = 2¹⁶ the split is no longer exact and the result is NaN, which the
  * float32 product check refuses, naming the entry (the CPU goes on in float64 to 2⁵¹). cos x = sin at quadrant q + 1.
  */
-/** |x| from which the GPU's float32 sin/cos give NaN (HELPER_SINCOS: the split's products stop being exact). */
-export const GPU_SINCOS_LIMIT = 2 ** 16;
-
 const HELPER_SINCOS = `
 fn sincos_(x: f32, shift: i32) -> f32 {
   let q = round(x * 0.63661977);

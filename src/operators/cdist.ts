@@ -7,7 +7,8 @@
 import { Matrix } from 'ml-matrix';
 import { Formula, Pm, Vi, Vj } from '../formula/builder.js';
 import type { BoundData } from '../formula/ast.js';
-import { toBoundData, type PointsLike } from '../formula/points.js';
+import type { PointsLike } from '../formula/points.js';
+import { collectVariables } from '../formula/analyze.js';
 import { formatNumber } from '../formula/print.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { mm } from './falkon.js';
@@ -41,9 +42,9 @@ function outerRoot(s: Formula, q: number): Formula {
  * past 1.8e308 was ∞ for points 1e155 apart, and 0 below 1e-154 — the range-safe norm2 (it rescales such sums; 1.3×
  * the cost of √Σt² at d = 3), else √Σt².
  */
-function distance(x: Formula, y: Formula, p: number, q: number, range: CoordinateRange): Formula {
+function distance(x: Formula, y: Formula, sum: Formula, p: number, q: number, range: CoordinateRange): Formula {
   if (p === 2 && q === 2 && (powerSumMayOverflow(range.most, 2, x.dim) || (range.least > 0 && range.least < SQUARE_UNDERFLOW))) return x.sub(y).norm2();
-  return outerRoot(innerSum(x, y, p), q);
+  return outerRoot(sum, q);
 }
 
 /**
@@ -91,11 +92,14 @@ function scaledDistance(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, 
   return most ** (p / q) * s ** (1 / q);
 }
 
-function pointPair(fn: string, x: PointsLike, y: PointsLike | undefined): { x: Formula; y: Formula } {
+/** The point sets as formulas, and the coordinate range of their data (read from the formulas: converted once). */
+function pointPair(fn: string, x: PointsLike, y: PointsLike | undefined): { x: Formula; y: Formula; xData: BoundData; yData: BoundData; range: CoordinateRange } {
   const xi = Vi(x, 'x');
   const yj = Vj(y ?? x, 'y');
   if (xi.dim !== yj.dim) throw new RangeError(`${fn}: x and y must have the same dimension, got x with d = ${xi.dim} and y with d = ${yj.dim}`);
-  return { x: xi, y: yj };
+  const xData = collectVariables(xi.node).i[0]!.value;
+  const yData = y === undefined ? xData : collectVariables(yj.node).j[0]!.value;
+  return { x: xi, y: yj, xData, yData, range: y === undefined ? coordinateRange(xData) : coordinateRange(xData, yData) };
 }
 
 export interface CdistOptions {
@@ -130,15 +134,13 @@ export async function cdist(x: PointsLike, y?: PointsLike, options: CdistOptions
   const o = parseOptions('cdist', options, CDIST_SPEC);
   if (y !== undefined) points.check(y, 'cdist: y');
   const v = pointPair('cdist', points.check(x, 'cdist: x') as PointsLike, y);
-  const a = toBoundData(x, 'cdist: x');
-  const b = y === undefined ? a : toBoundData(y, 'cdist: y');
-  const range = coordinateRange(a, b);
-  const f = o.skipEpilogue ? innerSum(v.x, v.y, o.p) : distance(v.x, v.y, o.p, o.p, range);
+  const s = innerSum(v.x, v.y, o.p);
+  const f = o.skipEpilogue ? s : distance(v.x, v.y, s, o.p, o.p, v.range);
   const K = new KernelOperator(f, { dtype: o.dtype, backend: o.backend, denseCache: 'never', label: `cdist p=${formatNumber(o.p)}` });
   const maxBytes = o.maxBytes ?? defaultDenseCacheBytes();
   assertDenseFits('cdist', K, maxBytes);
   const D = K.backend === 'gpu' ? await denseByProducts(K) : await mm(K, { maxBytes });
-  if (powerSumMayOverflow(range.most, o.p, a.cols)) recomputeOverflows(D, a, b, o.p, o.skipEpilogue ? 1 : o.p);
+  if (powerSumMayOverflow(v.range.most, o.p, v.xData.cols)) recomputeOverflows(D, v.xData, v.yData, o.p, o.skipEpilogue ? 1 : o.p);
   if (K.dtype === 'float32') D.apply((i, j) => { D.set(i, j, Math.fround(D.get(i, j))); });
   return D;
 }
@@ -209,7 +211,7 @@ export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: F
   const d = parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);
   const s = innerSum(x, y, d.innerP);
   const q = d.outerP ?? d.innerP;
-  const dist = distance(x, y, d.innerP, q, range);
+  const dist = distance(x, y, s, d.innerP, q, range);
   const h = Pm(d.bandwidth, 'bandwidth');
   if (d.epilogue === 'laplace') return dist.div(h).neg().exp();
   // d² straight from the sum for q = 2 (no square of a square root)
@@ -237,10 +239,8 @@ function refuseHiddenOverflow(descriptor: KernelDescriptor, range: CoordinateRan
 export function kernelFromDescriptor(descriptor: KernelDescriptor, x: PointsLike, options: DescriptorKernelOptions = {}): KernelOperator {
   const { y, ...rest } = options;
   const v = pointPair('kernelOperator', points.check(x, 'kernelOperator: x') as PointsLike, y);
-  const a = toBoundData(x, 'kernelOperator: x');
-  const range = y === undefined ? coordinateRange(a) : coordinateRange(a, toBoundData(y, 'kernelOperator: y'));
-  refuseHiddenOverflow(descriptor, range, a.cols);
-  const f = descriptorFormula(descriptor, v.x, v.y, range);
+  refuseHiddenOverflow(descriptor, v.range, v.xData.cols);
+  const f = descriptorFormula(descriptor, v.x, v.y, v.range);
   const label = `${descriptor.epilogue} innerP=${formatNumber(descriptor.innerP)} outerP=${formatNumber(descriptor.outerP ?? descriptor.innerP)} h=${formatNumber(descriptor.bandwidth ?? 1)}`;
   return new KernelOperator(f, { label, ...rest });
 }
