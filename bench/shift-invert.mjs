@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mulberry32 } from '../dist/index.js';
 
-const args = process.argv.slice(2);
+const pages4k = process.argv.includes('--reference-4k-pages');
+const args = process.argv.slice(2).filter((a) => a !== '--reference-4k-pages');
 const at = args.indexOf('--reps');
 const reps = at >= 0 ? Number(args[at + 1]) : 5;
 if (!(Number.isInteger(reps) && reps > 0)) throw new RangeError(`--reps must be a positive integer, got ${args[at + 1]}`);
@@ -35,10 +36,12 @@ const { laplacianKernel, shutdownCpuPool } = await import(${JSON.stringify(lib)}
 const data = new Float64Array(readFileSync(${JSON.stringify(path)}).buffer.slice(0));
 const t0 = performance.now();
 const c0 = process.cpuUsage();
+const f0 = process.resourceUsage().minorPageFault;
 const res = await laplacianKernel({ data, rows: ${n}, cols: ${d} }, { sigma: ${s}, backend: 'cpu' }).shift(${alpha}).eigsh(3, { sigma: 0 });
 const seconds = (performance.now() - t0) / 1e3;
 const cpu = process.cpuUsage(c0);
-console.log(JSON.stringify({ seconds, cpu: (cpu.user + cpu.system) / 1e6, eigenvalues: Array.from(res.eigenvalues), restarts: res.iterations, matvecs: res.matvecs }));
+const faults = process.resourceUsage().minorPageFault - f0;
+console.log(JSON.stringify({ seconds, cpu: (cpu.user + cpu.system) / 1e6, faults, eigenvalues: Array.from(res.eigenvalues), restarts: res.iterations, matvecs: res.matvecs }));
 await shutdownCpuPool();`;
 
 const rows = [];
@@ -47,18 +50,28 @@ for (const n of sizes.length ? sizes : [1500, 5000]) {
   const data = Float64Array.from({ length: n * d }, () => rand());
   const path = join(dir, `points-${n}.f64`);
   writeFileSync(path, new Uint8Array(data.buffer));
-  const runs = { ours: [], oursCpu: [], scipy: [], scipyBuild: [], scipyCpu: [] };
+  const runs = { ours: [], oursCpu: [], oursFaults: [], scipy: [], scipyBuild: [], scipyCpu: [], scipyFaults: [], scipy4k: [], scipy4kFaults: [] };
+  const scipyRun = (env) => {
+    const py = spawnSync('python3', [new URL('./shift_invert_scipy.py', import.meta.url).pathname, path, String(n), String(d), String(s), String(alpha)], { encoding: 'utf8', env: { ...process.env, ...env } });
+    if (py.status !== 0) throw new Error(`scipy side failed: ${py.stderr}`);
+    return JSON.parse(py.stdout);
+  };
   let rel = 0;
   let last;
   for (let r = 0; r < reps; r++) {
-    const py = spawnSync('python3', [new URL('./shift_invert_scipy.py', import.meta.url).pathname, path, String(n), String(d), String(s), String(alpha)], { encoding: 'utf8' });
-    if (py.status !== 0) throw new Error(`scipy side failed: ${py.stderr}`);
-    const scipy = JSON.parse(py.stdout);
+    const scipy = scipyRun({});
+    if (pages4k) {
+      const small = scipyRun({ NUMPY_MADVISE_HUGEPAGE: '0' });
+      runs.scipy4k.push(small.total_s);
+      runs.scipy4kFaults.push(small.faults);
+    }
     const node = spawnSync(process.execPath, ['--input-type=module', '-e', ours(path, n)], { encoding: 'utf8' });
     if (node.status !== 0) throw new Error(`our side failed: ${node.stderr}`);
     last = JSON.parse(node.stdout);
     runs.ours.push(last.seconds);
     runs.oursCpu.push(last.cpu);
+    runs.oursFaults.push(last.faults);
+    runs.scipyFaults.push(scipy.faults);
     runs.scipy.push(scipy.total_s);
     runs.scipyBuild.push(scipy.build_s);
     runs.scipyCpu.push(scipy.cpu_s);
@@ -67,7 +80,10 @@ for (const n of sizes.length ? sizes : [1500, 5000]) {
   const row = {
     n, reps, scipy_s: +median(runs.scipy).toFixed(3), scipy_build_s: +median(runs.scipyBuild).toFixed(3), lazylinalg_s: +median(runs.ours).toFixed(3),
     ratio: +(median(runs.ours) / median(runs.scipy)).toFixed(2), scipy_cpu_s: +median(runs.scipyCpu).toFixed(3), lazylinalg_cpu_s: +median(runs.oursCpu).toFixed(3),
-    cpuRatio: +(median(runs.oursCpu) / median(runs.scipyCpu)).toFixed(2), maxRelDiffToScipy: +rel.toExponential(1), restarts: last.restarts, opApplications: last.matvecs,
+    cpuRatio: +(median(runs.oursCpu) / median(runs.scipyCpu)).toFixed(2),
+    faults: { lazylinalg: median(runs.oursFaults), scipy: median(runs.scipyFaults) },
+    ...(pages4k ? { scipy_4k_pages_s: +median(runs.scipy4k).toFixed(3), ratio_4k_pages: +(median(runs.ours) / median(runs.scipy4k)).toFixed(2), scipy_4k_pages_faults: median(runs.scipy4kFaults) } : {}),
+    maxRelDiffToScipy: +rel.toExponential(1), restarts: last.restarts, opApplications: last.matvecs,
     runs: { lazylinalg: runs.ours.map((x) => +x.toFixed(3)), scipy: runs.scipy.map((x) => +x.toFixed(3)) },
   };
   rows.push(row);

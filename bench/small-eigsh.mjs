@@ -8,7 +8,10 @@
 // LAZYLINALG_PREFAULT=0 (K's fresh pages then come at the store's own first touches instead of being written on
 // libuv's thread pool meanwhile); mainCpuMs is the calling thread's CPU time (Linux), the work left on that thread;
 // gcMs / gcMajorMs the garbage collector's pauses within the timed span (all, and the Mark-Compacts among them).
-// Usage: npm run build && node bench/small-eigsh.mjs [reps]
+// Both sides' first-touch page faults are counted (numpy madvises transparent huge pages for its large arrays: one
+// fault a 2 MiB page; V8 cannot for a WebAssembly memory: one a 4 KiB page); with --reference-4k-pages each rep also
+// runs scipy with NUMPY_MADVISE_HUGEPAGE=0, numpy on the pages V8 gets, beside the default run (the reference).
+// Usage: npm run build && node bench/small-eigsh.mjs [reps] [--reference-4k-pages]
 // With LAZYLINALG_BEFORE=<another build's dist/index.js> (e.g. main's, built into /tmp), each rep also runs that build
 // the same way, alternating with ours: before_median_s, its phases, and ours/before.
 import { execFileSync } from 'node:child_process';
@@ -16,7 +19,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const reps = Number(process.argv[2] ?? 5);
+const pages4k = process.argv.includes('--reference-4k-pages');
+const reps = Number(process.argv.slice(2).find((a) => !a.startsWith('--')) ?? 5);
 const lib = process.env.LAZYLINALG_LIB ?? new URL('../dist/index.js', import.meta.url).href;
 const dir = mkdtempSync(join(tmpdir(), 'small-eigsh-'));
 const file = join(dir, 'points.f64');
@@ -44,6 +48,7 @@ const data = new Float64Array(readFileSync(${JSON.stringify(file)}).buffer.slice
 // the calling thread's CPU time in ms where Linux gives it (schedstat), else NaN
 const threadCpu = () => { try { return Number(readFileSync('/proc/self/task/' + process.pid + '/schedstat', 'utf8').split(' ')[0]) / 1e6; } catch { return NaN; } };
 const cpu0 = threadCpu();
+const f0 = process.resourceUsage().minorPageFault;
 const t = performance.now();
 const K = aslinearoperator(gaussianKernel({ data, rows: data.length / 64, cols: 64 }, { sigma: 2 }));
 const constructMs = performance.now() - t;
@@ -55,6 +60,7 @@ const r = await K.eigsh(5);
 const end = performance.now();
 const seconds = (end - t) / 1000;
 const mainCpuMs = threadCpu() - cpu0;
+const faults = process.resourceUsage().minorPageFault - f0;
 await new Promise((resolve) => setImmediate(resolve)); // the observer's entries are delivered asynchronously
 gcs.push(...gcObserver.takeRecords());
 gcObserver.disconnect();
@@ -64,17 +70,18 @@ const gcMajorMs = inSpan.filter((g) => g.detail?.kind === constants.NODE_PERFORM
 const rest = products.slice(1).reduce((a, b) => a + b, 0);
 console.log(JSON.stringify({
   seconds, eigenvalues: Array.from(r.eigenvalues),
-  phases: { importMs, constructMs, firstProductMs: products[0], otherProductsMs: rest, products: products.length, lanczosMs: seconds * 1000 - constructMs - products[0] - rest, mainCpuMs, gcMs, gcMajorMs },
+  phases: { importMs, constructMs, firstProductMs: products[0], otherProductsMs: rest, products: products.length, lanczosMs: seconds * 1000 - constructMs - products[0] - rest, mainCpuMs, gcMs, gcMajorMs, faults },
 }));
 await shutdownCpuPool();`;
 const ours = oursWith(lib);
 const before = process.env.LAZYLINALG_BEFORE;
 
 const scipy = `
-import json, time, numpy as np
+import json, resource, time, numpy as np
 from scipy.sparse.linalg import eigsh, LinearOperator
 from scipy.spatial.distance import cdist
 X = np.fromfile(${JSON.stringify(file)}).reshape(-1, 64)
+f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 t = time.perf_counter()
 K = np.exp(-cdist(X, X, 'sqeuclidean') / (2 * 2.0 ** 2))
 t1 = time.perf_counter()
@@ -84,12 +91,12 @@ def mv(v):
     return K @ v
 w = eigsh(LinearOperator(K.shape, matvec=mv, dtype=K.dtype), 5)[0]
 t2 = time.perf_counter()
-print(json.dumps({'seconds': t2 - t, 'eigenvalues': sorted(w.tolist()), 'phases': {'denseKMs': (t1 - t) * 1e3, 'arpackMs': (t2 - t1) * 1e3, 'products': count[0]}}))`;
+print(json.dumps({'seconds': t2 - t, 'eigenvalues': sorted(w.tolist()), 'phases': {'denseKMs': (t1 - t) * 1e3, 'arpackMs': (t2 - t1) * 1e3, 'products': count[0], 'faults': resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0}}))`;
 
 const run = (cmd, args, env = {}) => JSON.parse(execFileSync(cmd, args, { encoding: 'utf8', env: { ...process.env, ...env } }).trim().split('\n').pop());
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
-const times = { ours: [], oursNoPrefault: [], scipy: [], before: [] };
-const phases = { ours: [], oursNoPrefault: [], scipy: [], before: [] };
+const times = { ours: [], oursNoPrefault: [], scipy: [], scipy4k: [], before: [] };
+const phases = { ours: [], oursNoPrefault: [], scipy: [], scipy4k: [], before: [] };
 let last;
 for (let i = 0; i < reps; i++) {
   const a = run(process.execPath, ['--input-type=module', '-e', ours]);
@@ -108,6 +115,11 @@ for (let i = 0; i < reps; i++) {
     b = run('python3', ['-c', scipy]);
     times.scipy.push(b.seconds);
     phases.scipy.push(b.phases);
+    if (pages4k) {
+      const small = run('python3', ['-c', scipy], { NUMPY_MADVISE_HUGEPAGE: '0' });
+      times.scipy4k.push(small.seconds);
+      phases.scipy4k.push(small.phases);
+    }
   } catch {
     b = undefined;
   }
@@ -124,6 +136,7 @@ const result = {
   ours_no_prefault_median_s: +median(times.oursNoPrefault).toFixed(3),
   scipy_median_s: times.scipy.length ? +median(times.scipy).toFixed(3) : null,
   ratio: times.scipy.length ? +(median(times.ours) / median(times.scipy)).toFixed(2) : null,
+  ...(pages4k && times.scipy4k.length ? { scipy_4k_pages_median_s: +median(times.scipy4k).toFixed(3), ratio_4k_pages: +(median(times.ours) / median(times.scipy4k)).toFixed(2) } : {}),
   ratio_no_prefault: times.scipy.length ? +(median(times.oursNoPrefault) / median(times.scipy)).toFixed(2) : null,
   ...(before ? {
     before, before_s: times.before.map((t) => +t.toFixed(3)), before_median_s: +median(times.before).toFixed(3),
@@ -131,6 +144,7 @@ const result = {
   } : {}),
   phases_median_ms: {
     ours: medianPhases(phases.ours), oursNoPrefault: medianPhases(phases.oursNoPrefault), scipy: medianPhases(phases.scipy),
+    ...(pages4k ? { scipy4kPages: medianPhases(phases.scipy4k) } : {}),
     ...(before ? { before: medianPhases(phases.before) } : {}),
   },
   eigenvalues: last,

@@ -11,7 +11,10 @@
  *                                                             # that has already done ≈ 140 ms of such work: ski rental)
  *   npm run build && node bench/small-solve.mjs --fresh [reps=5] [--n 1257] # each side's FIRST fit + predict in a
  *                                                             # fresh process (imports and data loading excluded), the
- *                                                             # two alternating: medians of reps, cold against cold
+ *                                                             # two alternating: medians of reps, cold against cold;
+ *                                                             # with --reference-4k-pages also sklearn with
+ *                                                             # NUMPY_MADVISE_HUGEPAGE=0 (numpy on the 4 KiB pages V8
+ *                                                             # gets; by default numpy madvises huge pages)
  *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
  *   npm run build && node bench/small-solve.mjs --dtype-crossover # float32 against float64 factors, for FLOAT32_FACTOR_MIN_N
  */
@@ -133,16 +136,19 @@ X = np.array(c['X']).reshape(c['n'], c['d']); T = np.array(c['T']).reshape(c['te
 t0 = time.perf_counter()
 P = KernelRidge(alpha=c['alpha'], kernel='rbf', gamma=1 / (2 * c['sigma'] ** 2)).fit(X, Y).predict(T)
 print(json.dumps({'seconds': time.perf_counter() - t0}))`;
-    const t = { ours: [], sklearn: [] };
+    const pages4k = process.argv.includes('--reference-4k-pages');
+    const t = { ours: [], sklearn: [], sklearn4k: [] };
     let gap = 0;
     for (let r = 0; r < reps; r++) {
       const o = JSON.parse(spawnSync(process.execPath, ['--input-type=module', '-e', ours], { encoding: 'utf8' }).stdout);
       t.ours.push(o.seconds);
       gap = Math.max(gap, o.gap);
       t.sklearn.push(JSON.parse(spawnSync('python3', ['-c', sklearn], { encoding: 'utf8' }).stdout).seconds);
+      if (pages4k) t.sklearn4k.push(JSON.parse(spawnSync('python3', ['-c', sklearn], { encoding: 'utf8', env: { ...process.env, NUMPY_MADVISE_HUGEPAGE: '0' } }).stdout).seconds);
     }
     const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
-    const row = { n: c.n, d: c.d, k: c.k, oursFirst: +med(t.ours).toFixed(3), sklearnFirst: +med(t.sklearn).toFixed(3), ratio: +(med(t.ours) / med(t.sklearn)).toFixed(2), predictionGap: +gap.toExponential(1), ours: t.ours.map((x) => +x.toFixed(3)), sklearn: t.sklearn.map((x) => +x.toFixed(3)) };
+    const row = { n: c.n, d: c.d, k: c.k, oursFirst: +med(t.ours).toFixed(3), sklearnFirst: +med(t.sklearn).toFixed(3), ratio: +(med(t.ours) / med(t.sklearn)).toFixed(2),
+      ...(pages4k ? { sklearn4kPages: +med(t.sklearn4k).toFixed(3), ratio4kPages: +(med(t.ours) / med(t.sklearn4k)).toFixed(2) } : {}), predictionGap: +gap.toExponential(1), ours: t.ours.map((x) => +x.toFixed(3)), sklearn: t.sklearn.map((x) => +x.toFixed(3)) };
     log(row);
     summary.push(row);
   }
