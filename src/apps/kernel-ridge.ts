@@ -12,7 +12,7 @@ import {
   field, nonNegativeNumber, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
 } from '../operators/options.js';
 import type { BlockLike, Dtype, VectorLike } from '../operators/types.js';
-import { isBlockLike, isVectorLike } from '../operators/validate.js';
+import { describeValue, isBlockLike, isVectorLike } from '../operators/validate.js';
 import type { SolveOptions } from '../preconditioners/solve.js';
 
 export type RidgeKernel = 'gaussian' | 'laplacian' | 'matern' | 'cauchy';
@@ -186,13 +186,21 @@ function checkFinite(v: ArrayLike<number>, what: string): void {
   }
 }
 
-/** scikit-learn's r2_score (multioutput 'uniform_average', force_finite). */
-export function r2Score(truth: Float64Array | Matrix, predicted: Float64Array | Matrix): number {
-  const columns = (M: Float64Array | Matrix): Float64Array[] =>
-    M instanceof Float64Array ? [M] : Array.from({ length: M.columns }, (_, j) => Float64Array.from(M.getColumn(j)));
-  const a = columns(truth);
-  const b = columns(predicted);
-  if (a.length !== b.length || a[0]!.length !== b[0]!.length) throw new RangeError('r2Score: truth and predictions differ in shape');
+/**
+ * scikit-learn's r2_score (multioutput 'uniform_average', force_finite): 1 − Σ(y − p)² / Σ(y − ȳ)² per output,
+ * averaged; a constant output scores 1 if predicted exactly, else 0. Vectors (Float64Array, Float32Array, number[]) or
+ * n×k blocks (Matrix, number[][]); a vector and a one-column block compare. Refused by name, where scikit-learn raises
+ * or returns NaN: shapes that differ, fewer than two samples (R² is not defined: sklearn warns and returns NaN), and
+ * non-finite values.
+ */
+export function r2Score(truth: VectorLike | BlockLike, predicted: VectorLike | BlockLike): number {
+  const a = scoreColumns(truth, 'truth');
+  const b = scoreColumns(predicted, 'predicted');
+  const shape = (c: Float64Array[]) => `${c[0]!.length}x${c.length}`;
+  if (a.length !== b.length || a[0]!.length !== b[0]!.length) {
+    throw new RangeError(`r2Score: truth (${shape(a)}) and predicted (${shape(b)}) differ in shape`);
+  }
+  if (a[0]!.length < 2) throw new RangeError(`r2Score: R² is not defined for fewer than two samples, got ${a[0]!.length}`);
   let sum = 0;
   for (let j = 0; j < a.length; j++) {
     const y = a[j]!;
@@ -207,5 +215,37 @@ export function r2Score(truth: Float64Array | Matrix, predicted: Float64Array | 
     sum += tot === 0 ? (res === 0 ? 1 : 0) : 1 - res / tot;
   }
   return sum / a.length;
+}
+
+/** The columns of a score's argument (a vector: one column), every value checked finite. */
+function scoreColumns(v: VectorLike | BlockLike, what: string): Float64Array[] {
+  let columns: Float64Array[];
+  if (isBlockLike(v)) {
+    const rows = Matrix.isMatrix(v) ? undefined : (v as unknown[]);
+    for (let i = 1; rows && i < rows.length; i++) {
+      const row = rows[i];
+      if (!Array.isArray(row) || row.length !== (rows[0] as unknown[]).length) {
+        throw new RangeError(`r2Score: ${what}'s row ${i} is ${describeValue(row)}, not an array of ${(rows[0] as unknown[]).length} numbers as row 0`);
+      }
+    }
+    const M = Matrix.isMatrix(v) ? (v as Matrix) : new Matrix(v as number[][]);
+    columns = Array.from({ length: M.columns }, (_, j) => Float64Array.from(M.getColumn(j)));
+    if (columns.length === 0) throw new RangeError(`r2Score: ${what} has ${M.rows} rows of no values`);
+  } else if (isVectorLike(v)) {
+    columns = [Float64Array.from(v as ArrayLike<number>)];
+  } else {
+    throw new TypeError(`r2Score: ${what} must be a vector (Float64Array, number[]) or an n×k block (Matrix, number[][]), got ${describeValue(v)}`);
+  }
+  columns.forEach((c, j) => {
+    for (let i = 0; i < c.length; i++) {
+      if (!Number.isFinite(c[i])) {
+        // a vector's entry quoted as given (a string in a number[] reads as NaN here)
+        const given = isBlockLike(v) ? c[i] : (v as ArrayLike<unknown>)[i];
+        const at = isBlockLike(v) ? `row ${i}, column ${j}` : `position ${i}`;
+        throw new RangeError(`r2Score: ${what}'s entry at ${at} is ${typeof given === 'number' ? given : describeValue(given)}, not a finite number`);
+      }
+    }
+  });
+  return columns;
 }
 

@@ -143,7 +143,7 @@ export const SIGMA_SAMPLE = 512;
  */
 export function defaultSpectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number } = {}): number {
   const problem = sigmaProblem(points, options);
-  return medianDistance(kthNeighbourSqDistancesCpu(problem), problem.k);
+  return medianDistance(kthNeighbourSqDistancesCpu(problem), problem.k, 'defaultSpectralSigma', 'give sigma (it need not come from the data)');
 }
 
 /**
@@ -154,7 +154,7 @@ export function defaultSpectralSigma(points: PointsLike, options: { neighbors?: 
 export async function spectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number; backend: 'cpu' | 'gpu' }): Promise<number> {
   const problem = sigmaProblem(points, options);
   const r2 = options.backend === 'gpu' ? await kthNeighbourSqDistancesReduced(problem, 'gpu') : kthNeighbourSqDistancesCpu(problem);
-  return medianDistance(r2, problem.k);
+  return medianDistance(r2, problem.k, 'spectralClustering', 'give sigma, or a larger sigmaNeighbors');
 }
 
 /** The seeded sample (with replacement; all points when n ≤ SIGMA_SAMPLE) whose k-th neighbour distances σ takes the median of. */
@@ -169,12 +169,22 @@ function sigmaProblem(points: PointsLike, options: { neighbors?: number; seed?: 
   return { data, n, d, rows, k };
 }
 
-function medianDistance(r2: Float64Array, k: number): number {
+/** The median of the k-th neighbour distances; 0 (most points have k duplicates) is refused by `fn`, with `remedy`. */
+function medianDistance(r2: Float64Array, k: number, fn: string, remedy: string): number {
   const kth = r2.map(Math.sqrt).sort();
   const m = kth.length;
   const median = m % 2 ? kth[(m - 1) / 2]! : (kth[m / 2 - 1]! + kth[m / 2]!) / 2;
-  if (!(median > 0)) throw new RangeError(`defaultSpectralSigma: the ${k}-th neighbour distance is 0 for most points (duplicates); give sigma`);
+  if (!(median > 0)) {
+    throw new RangeError(`${fn}: most points lie at distance 0 from their ${ordinal(k)} nearest neighbour (duplicate points), so the neighbour scale σ would be 0; ${remedy}`);
+  }
   return median;
+}
+
+/** 1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st, … */
+function ordinal(k: number): string {
+  const tens = k % 100;
+  const suffix = tens >= 11 && tens <= 13 ? 'th' : (['th', 'st', 'nd', 'rd'][k % 10] ?? 'th');
+  return `${k}${suffix}`;
 }
 
 /** Degrees below this many ulps of the row sum K·1 are rounding, not affinity: the point is isolated. */

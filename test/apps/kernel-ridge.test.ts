@@ -76,6 +76,22 @@ describe('KernelRidge', () => {
     expect(r2Score(new Float64Array([1, 1]), new Float64Array([1, 2]))).toBe(0);
   });
 
+  it('r2Score takes vectors and blocks as given and refuses what R² is not defined for, by name', () => {
+    // sklearn's r2_score([3, -0.5, 2, 7], [2.5, 0.0, 2, 8]) = 0.9486081370449679 (its documentation's example)
+    expect(r2Score([3, -0.5, 2, 7], [2.5, 0.0, 2, 8])).toBeCloseTo(0.9486081370449679, 14);
+    expect(r2Score([[0.5, 1], [-1, 1], [7, -6]], new Matrix([[0, 2], [-1, 2], [8, -5]]))).toBeCloseTo(0.9368005266622779, 14);
+    expect(r2Score([1, 2, 3], new Matrix([[1], [2], [3]]))).toBe(1); // a vector against a one-column block
+    // before: 1 for no samples, 0 for one, NaN for a NaN prediction, a bare TypeError for number[] and null
+    expect(() => r2Score(new Float64Array(0), new Float64Array(0))).toThrow(/R² is not defined for fewer than two samples, got 0/);
+    expect(() => r2Score([1], [2])).toThrow(/fewer than two samples, got 1/);
+    expect(() => r2Score([1, 2, 3], [1, NaN, 3])).toThrow(/^r2Score: predicted's entry at position 1 is NaN, not a finite number$/);
+    expect(() => r2Score([1, Infinity], [1, 2])).toThrow(/truth's entry at position 1 is Infinity/);
+    expect(() => r2Score([1, 2, 'x' as never], [1, 2, 3])).toThrow(/truth's entry at position 2 is a string "x", not a finite number/);
+    expect(() => r2Score([[1, 2], [3]], [[1, 2], [3, 4]])).toThrow(/truth's row 1 is an array of length 1, not an array of 2 numbers as row 0/);
+    expect(() => r2Score([1, 2, 3], [1, 2])).toThrow(/truth \(3x1\) and predicted \(2x1\) differ in shape/);
+    expect(() => r2Score(null as never, [1])).toThrow(/truth must be a vector .* got null/);
+  });
+
   it('refuses predict, score and dualCoef before fit, and bad options by name', async () => {
     const model = new KernelRidge({ alpha: 1 });
     await expect(model.predict([[0, 0]])).rejects.toThrow(/KernelRidge.predict: the model is not fitted yet; call await model.fit\(x, y\) first/);

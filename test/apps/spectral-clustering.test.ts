@@ -73,6 +73,12 @@ describe('spectralClustering (CPU)', () => {
     await expect(spectralClustering([[0, 0]], { nClusters: 1 })).rejects.toThrow(/points has 1 row; at least 2 points are needed/);
     await expect(spectralClustering(p, { nClusters: 50, eigensolver: 'eigsh' })).rejects.toThrow(/eigensolver 'eigsh' needs nClusters < the number of points \(50\), got nClusters = 50/);
     await expect(spectralClustering(p.slice(0, 5), { nClusters: 2, affinity: 'knn' })).rejects.toThrow(/the default nNeighbors \(10\) exceeds the number of points \(5\)/);
+    // duplicates: a σ of 0 refused naming the function the user called (it named defaultSpectralSigma and "3-th")
+    const dup = [...Array.from({ length: 20 }, () => [0, 0]), [1, 1], [1, 1], [1, 1]];
+    await expect(spectralClustering(dup, { nClusters: 2 })).rejects.toThrow(/^spectralClustering: most points lie at distance 0 from their 10th nearest neighbour \(duplicate points\).*give sigma, or a larger sigmaNeighbors$/);
+    expect(() => defaultSpectralSigma(dup, { neighbors: 2 })).toThrow(/^defaultSpectralSigma: most points lie at distance 0 from their 2nd nearest neighbour/);
+    const clustered = await spectralClustering(dup, { nClusters: 2, sigma: 1, seed: 0 });
+    expect(adjustedRandIndex(clustered.labels, dup.map((p) => p[0]!))).toBe(1);
   });
 
   it('clusters tiny sets: nClusters = n (each point its own cluster, LOBPCG\'s dense path) and two far pairs', async () => {
