@@ -599,7 +599,8 @@ function withRows(lib, dnode, node) {
 /** formatNode → parseFormula (scope: the case's variables by name) → the same values, entry by entry. */
 function roundTrip(lib, c, node, K, E64, oracle) {
   const text = lib.formatNode(node);
-  const scope = Object.fromEntries(Object.entries(c.vars).map(([name, f]) => [name, f]));
+  // the variables the printed formula reads (parseFormula refuses scope entries a formula does not use)
+  const scope = Object.fromEntries(Object.entries(c.vars).filter(([name]) => new RegExp(`\\b${name}\\b`).test(text)));
   let parsed;
   try {
     parsed = lib.parseFormula(text, scope);

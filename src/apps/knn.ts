@@ -6,7 +6,7 @@ import { Vi, Vj, type Formula } from '../formula/builder.js';
 import { collectVariables } from '../formula/analyze.js';
 import { compileScalarJs } from '../formula/emit-js.js';
 import { FormulaError } from '../formula/errors.js';
-import { parseFormula } from '../formula/parse.js';
+import { parseFormulaIn } from '../formula/parse.js';
 import type { PointsLike } from '../formula/points.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { checkArgument, integer, oneOf, optional, parseOptions, string, withDefault } from '../operators/options.js';
@@ -63,7 +63,7 @@ function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula
       if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(metric) && metric !== 'x' && metric !== 'y') {
         throw new FormulaError(`knn: unknown metric '${metric}'; use one of ${KNN_METRICS.join(', ')} or a formula string in x and y`);
       }
-      const f = parseFormula(metric, { x, y });
+      const f = parseFormulaIn(metric, { x, y }, true); // a metric that ignores x or y is refused below, by name
       const vars = collectVariables(f.node);
       if (vars.i.length === 0 || vars.j.length === 0 || f.dim !== 1) {
         throw new FormulaError(`knn: the metric formula '${metric}' must be a scalar using both x and y`);

@@ -10,7 +10,7 @@
 import type { MathNode } from 'mathjs';
 import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
 import { Formula, Pm, max, min } from './builder.js';
-import { FormulaError } from './errors.js';
+import { editDistance, FormulaError } from './errors.js';
 import { MAX_FORMULA_DEPTH, binary, unary } from './nodes.js';
 
 /** mathjs's `parse`, as a host loads it (`mathjs-node.ts`, `mathjs-browser.ts`). */
@@ -106,8 +106,16 @@ function hasOwn(o: object, key: string): boolean {
   return Object.prototype.hasOwnProperty.call(o, key);
 }
 
-/** Parse `source` into a Formula; names in `scope` are the symbols it may use. */
+/** Parse `source` into a Formula; names in `scope` are the symbols it may use, and each must be used. */
 export function parseFormula(source: string, scope: FormulaScope): Formula {
+  return parseFormulaIn(source, scope, false);
+}
+
+/**
+ * `parseFormula`, where `unusedAllowed` lets scope entries go unread: for callers whose scope is theirs, not the
+ * user's (knn's metric formulas get { x, y } and say themselves what a metric must use).
+ */
+export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowed: boolean): Formula {
   if (typeof source !== 'string') throw new FormulaError('parseFormula: the formula must be a string');
   if (typeof scope !== 'object' || scope === null) {
     throw new FormulaError('parseFormula: scope must be an object mapping names to Formulas or numbers');
@@ -139,8 +147,10 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
 
   // One Pm per scope key per parse, so `s` used twice is one parameter (one slot).
   const parameters = new Map<string, Formula>();
+  const used = new Set<string>();
   const resolveSymbol = (name: string): Formula => {
     if (hasOwn(scope, name)) {
+      used.add(name);
       const value: unknown = scope[name];
       if (value instanceof Formula) return value;
       if (typeof value === 'number' || Array.isArray(value)) {
@@ -236,15 +246,32 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
     }
   };
 
+  let result: Formula;
   try {
-    return walk(tree);
+    result = walk(tree);
   } catch (err) {
     if (err instanceof RangeError) throw tooDeep(source, 'to compile');
     // Dimension errors from the constructors: add where they happened.
     if (err instanceof FormulaError && !located.has(err)) throw new FormulaError(`${err.message} ${where}`);
     throw err;
   }
+  // a binding the formula never reads is a mistake a result would not show: a misspelt symbol beside the right one,
+  // or an option (backend, dtype…) put in the scope, where it would be ignored
+  const unused = unusedAllowed ? [] : knownNames.filter((name) => !used.has(name));
+  if (unused.length > 0) {
+    const name = unused[0]!;
+    const option = OPTION_NAMES.find((o) => o === name || editDistance(o, name) <= 2);
+    const hint = option !== undefined
+      ? `; options such as '${option}' go in kernelOperator's third argument, kernelOperator(formula, scope, { ${option}: … })`
+      : `; remove ${unused.length > 1 ? 'them' : 'it'}, or use ${unused.length > 1 ? 'them' : 'it'} in the formula`;
+    return fail(`scope binds '${name}'${unused.length > 1 ? ` (and ${unused.slice(1).map((u) => `'${u}'`).join(', ')})` : ''}, which the formula does not use`,
+      `; it uses ${[...used].join(', ') || 'no scope symbol'}${hint}`);
+  }
+  return result;
 }
+
+/** KernelOperator's options (operators/kernel-operator.ts), named when one is found in a scope. */
+const OPTION_NAMES = ['backend', 'dtype', 'symmetric', 'denseCache', 'label'] as const;
 
 /** Where a formula is, shortened: a formula at a limit can be megabytes long. */
 function shortWhere(source: string): string {

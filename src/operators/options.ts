@@ -7,6 +7,7 @@
  * `undefined` means "absent" (the default applies); `null` is a value like any other and is refused
  * unless a check accepts it, so `{ sigma: null }` never silently becomes the default.
  */
+import { editDistance } from '../formula/errors.js';
 import { describeValue } from './validate.js';
 
 /** Checks one option value (never `undefined`: absence is handled by `optional`/`withDefault`). */
@@ -145,22 +146,6 @@ export function optional<T>(f: OptionField<T>): OptionField<T | undefined> {
 /** Omitted → `value`. */
 export function withDefault<T>(f: OptionField<T>, value: T): OptionField<T> {
   return { ...f, absent: { value } };
-}
-
-/** Optimal-string-alignment distance (edits and adjacent transpositions: "sigam" is one step from "sigma"). */
-function editDistance(a: string, b: string): number {
-  const x = a.toLowerCase();
-  const y = b.toLowerCase();
-  const d = Array.from({ length: x.length + 1 }, (_, i) => Array.from({ length: y.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
-  for (let i = 1; i <= x.length; i++) {
-    for (let j = 1; j <= y.length; j++) {
-      const cost = x[i - 1] === y[j - 1] ? 0 : 1;
-      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
-      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
-      d[i]![j] = v;
-    }
-  }
-  return d[x.length]![y.length]!;
 }
 
 /** The known key closest to `key` when it is plausibly a typo. */

@@ -4,6 +4,7 @@ import {
   max, min,
 } from '../../src/formula/index.js';
 import { randomPoints } from './helpers.js';
+import { kernelOperator } from '../../src/operators/kernels.js';
 
 const X = randomPoints(7, 3, 1);
 const Y = randomPoints(5, 3, 2);
@@ -64,6 +65,17 @@ describe('parseFormula', () => {
     const scope = { x: Vi(X), y: Vj(Y), s: 1 };
     expect(() => parseFormula('exp(-z)', scope)).toThrow(`unknown symbol 'z' in formula "exp(-z)"; known: x, y, s`);
     expect(() => parseFormula('exp + 1', scope)).toThrow(/'exp' is a function/);
+  });
+
+  test('a scope entry the formula never reads is refused by name: a misspelt symbol or an option put in the scope', () => {
+    // before: accepted and ignored — kernelOperator(f, { x, y, backnd: 'gpu' }) ran on the CPU, { dtpye: 'float32' } in float64
+    const xy = { x: Vi(X), y: Vj(Y) };
+    expect(() => parseFormula('exp(-sqnorm2(x - y))', { ...xy, backnd: 'gpu' } as never)).toThrow(
+      `scope binds 'backnd', which the formula does not use in formula "exp(-sqnorm2(x - y))"; it uses x, y; options such as 'backend' go in kernelOperator's third argument, kernelOperator(formula, scope, { backend: … })`);
+    expect(() => kernelOperator('exp(-sqnorm2(x - y))', { ...xy, dtype: 'float32' } as never)).toThrow(/scope binds 'dtype'.*kernelOperator\(formula, scope, \{ dtype: … \}\)/);
+    expect(() => parseFormula('exp(-sqnorm2(x - y) / s)', { ...xy, s: 1, sgima: 2, q: 3 })).toThrow(/scope binds 'sgima' \(and 'q'\), which the formula does not use .*; it uses x, y, s; remove them, or use them in the formula$/);
+    expect(() => parseFormula('exp(-sqnorm2(x - x))', xy)).toThrow(/scope binds 'y', which the formula does not use/);
+    expect(kernelOperator('exp(-sqnorm2(x - y))', xy, { dtype: 'float32' }).dtype).toBe('float32');
   });
 
   test('unknown functions, wrong arity and unsupported syntax', () => {
