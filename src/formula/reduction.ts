@@ -9,7 +9,8 @@
  *  - kmin, argKmin, kminArgKmin: the k smallest values per row, ascending, ties to the lowest index
  *    (n×k row-major), 1 ≤ k ≤ min(m, MAX_KMIN_K);
  *  - logsumexp(axis, weight?): log Σ_j exp(F_ij)·W_ij, computed as m_i + log Σ_j exp(F_ij − m_i)·W_ij with
- *    m_i = max_j F_ij, so it never overflows; a vector weight gives one result per component;
+ *    m_i = max_j F_ij, so it never overflows; a vector weight gives one result per component; a weighted sum below 0
+ *    (no real logarithm) is refused by the backends, naming the result (this oracle gives NaN there);
  *  - sumSoftmaxWeight(V, axis): Σ_j exp(F_ij − m_i)·V_ij / Σ_j exp(F_ij − m_i), V of any dimension.
  * NaN values the formula produces are skipped by the min/max family (as numpy's nanmin) and propagate through
  * sums; a row with fewer than k non-NaN values is an error naming it. Input arrays with NaN or ±∞ are refused

@@ -241,6 +241,21 @@ async function softmaxFamily(engine: Engine, s: ReductionSpec): Promise<Float64A
   return out;
 }
 
+/**
+ * A weighted logsumexp whose sum Σ_j exp(F_ij)·W_ij is negative has no real logarithm (KeOps and the float64 oracle
+ * give NaN); it was clamped to 0 and returned as −∞, which reads as "no mass". Refused, naming the first such result
+ * (`sums`: the sums of exp(F − m) per weight component; a sum of exactly 0 stays −∞).
+ */
+function refuseNegativeWeightedSums(sums: readonly Float64Array[], mx: Float64Array, axis: 0 | 1): void {
+  sums.forEach((col, c) => {
+    const i = col.findIndex((v) => v < 0);
+    if (i < 0) return;
+    const where = `result ${i}${sums.length > 1 ? `, weight component ${c}` : ''} (axis ${axis})`;
+    throw new RangeError(`Formula.logsumexp: at ${where} the weighted sum of exp(F)·W is negative (−exp(${(mx[i]! + Math.log(-col[i]!)).toPrecision(6)})), `
+      + 'which has no real logarithm; the weights must keep every sum ≥ 0');
+  });
+}
+
 async function softmaxPasses(engine: Engine, s: ReductionSpec): Promise<Float64Array> {
   const { values } = await kminChecked(engine, unary('neg', s.formula), 1);
   const rows = engine.rows;
@@ -253,6 +268,7 @@ async function softmaxPasses(engine: Engine, s: ReductionSpec): Promise<Float64A
     // unweighted, the max's own term makes Σ exp(F − m) ≥ 1 exactly; the two passes' programs may round F differently
     // (by ulp(F): 4e21 at F ≈ 7e28 in float32), which left the sum below 1, even 0 — the bound restores it
     const floor = s.weight === undefined ? 1 : 0;
+    if (s.weight !== undefined) refuseNegativeWeightedSums(sums, mx, s.axis);
     const out = sums.map((col) => col.map((v, i) => (Number.isFinite(mx[i]!) ? mx[i]! + Math.log(Math.max(v, floor)) : mx[i]!)));
     return interleave(out, rows);
   }

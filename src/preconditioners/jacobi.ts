@@ -1,9 +1,9 @@
 /** Jacobi (diagonal) preconditioner: P⁻¹ = (diag(A) + shift·I)⁻¹, from `A.diagonal()`. */
 import type { Tall } from './dense.js';
 import { tall } from './dense.js';
-import { checkArgument } from '../operators/options.js';
+import { checkArgument, nonNegativeNumber } from '../operators/options.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { Preconditioner, rademacher, shiftField, squareOperator, type OperatorLike } from './common.js';
+import { Preconditioner, rademacher, squareOperator, type OperatorLike } from './common.js';
 
 export class JacobiPreconditioner extends Preconditioner {
   /** 1 / (A_ii + shift). */
@@ -62,12 +62,13 @@ export class JacobiPreconditioner extends Preconditioner {
 
 /**
  * (diag(A) + shift·I)⁻¹. Needs `A.diagonal()` (kernels know it exactly). Every diag(A)_i + shift
- * must be positive: A is assumed positive semidefinite, so a negative entry is an error.
+ * must be positive: A is assumed positive semidefinite, so a negative entry is an error. shift ≥ 0: the plain
+ * Jacobi preconditioner diag(A)⁻¹ of an SPD A (shift 0) is the common case outside kernel systems.
  */
 export async function jacobiPreconditioner(A: OperatorLike, shift: number): Promise<JacobiPreconditioner> {
   const fn = 'jacobiPreconditioner';
   const op = squareOperator(A, fn);
-  const mu = checkArgument(fn, 'shift', shift, shiftField);
+  const mu = checkArgument(fn, 'shift', shift, nonNegativeNumber);
   const t0 = performance.now();
   const d = await op.diagonal();
   const inv = new Float64Array(d.length);

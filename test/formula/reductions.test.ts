@@ -155,6 +155,17 @@ for (const p of PLACES) {
       expect((await big.logsumexp(1, undefined, p)).every(Number.isFinite)).toBe(true);
     });
 
+    it('a weighted logsumexp whose sum is negative is refused, naming the result (it was clamped and returned as −∞)', async () => {
+      const pts = [[0, 0], [1, 0], [0, 1], [1, 1]];
+      const F = Vi(pts).sub(Vj(pts)).sqnorm2().neg();
+      // row 1: exp(−[1, 0, 2, 1])·[1, −1, 1, 1] = e⁻¹ − 1 + e⁻² + e⁻¹ < 0; the float64 oracle gives NaN there
+      const W = Vj([[1], [-1], [1], [1]]);
+      expect(Number.isNaN((evaluateReductionJs(F.reduction('logsumexp', 1, 1, W)) as Float64Array)[1]!)).toBe(true);
+      await expect(F.logsumexp(1, W, p)).rejects.toThrow(/^Formula\.logsumexp: at result 1 \(axis 1\) the weighted sum of exp\(F\)·W is negative .*no real logarithm/);
+      // a sum of exactly 0 has log −∞
+      expect(Array.from(await F.logsumexp(1, Vj([[0], [0], [0], [0]]), p))).toEqual([-Infinity, -Infinity, -Infinity, -Infinity]);
+    });
+
     it('NaN values of the formula are skipped by the min family; a row with fewer than k others is an error naming it', async () => {
       const a = Vi([[1], [-1]]);
       const b = Vj([[4], [-4], [0.25]]);

@@ -57,13 +57,20 @@ describe('Jacobi preconditioner', () => {
     expect(pre.info).toBe(0);
     expect(pre.iterations).toBeLessThan(60);
     expect(plain.iterations).toBeGreaterThan(5 * pre.iterations);
+    // shift 0: the plain Jacobi preconditioner diag(A)⁻¹ of an SPD A (it was refused: "shift must be a positive finite number")
+    const P0 = await jacobiPreconditioner(op, 0);
+    (await P0.diagonal()).forEach((v, i) => expect(v).toBeCloseTo(1 / A.get(i, i), 12));
+    const pre0 = await cg(op, b, { rtol: 1e-8, M: P0 });
+    expect(pre0.info).toBe(0);
+    expect(pre0.iterations).toBeLessThan(60);
   });
 
   it('rejects bad input', async () => {
     const op = denseOp(new Matrix([[1, 0], [0, -3]]));
     await expect(jacobiPreconditioner(op, 1)).rejects.toThrow(/diag\(A\)\[1\] \+ shift = -3 \+ 1 = -2 is not a positive finite number/);
-    await expect(jacobiPreconditioner(op, 0)).rejects.toThrow('jacobiPreconditioner: shift must be a positive finite number, got number 0');
-    await expect(jacobiPreconditioner(op, '1' as never)).rejects.toThrow('jacobiPreconditioner: shift must be a positive finite number, got a string "1"');
+    await expect(jacobiPreconditioner(op, 0)).rejects.toThrow(/diag\(A\)\[1\] \+ shift = -3 \+ 0 = -3 is not a positive finite number/);
+    await expect(jacobiPreconditioner(op, -1)).rejects.toThrow('jacobiPreconditioner: shift must be a finite number ≥ 0, got number -1');
+    await expect(jacobiPreconditioner(op, '1' as never)).rejects.toThrow('jacobiPreconditioner: shift must be a finite number ≥ 0, got a string "1"');
     await expect(jacobiPreconditioner(new DenseOperator([[1, 2]]), 1)).rejects.toThrow(/must be square, got shape 1x2/);
   });
 });
