@@ -147,6 +147,13 @@ function checkPositionals(spec: CommandSpec, positionals: readonly string[]): vo
   if (missing) throw new UsageError(`${spec.name}: missing ${missing.name} (${missing.help}); see lazylinalg ${spec.name} --help`);
 }
 
+/**
+ * A decimal number as written on a command line (sign, digits, point, exponent). Number() also reads '0x10', '0b1'
+ * and '0o7' — `--sigma 0x10` ran with σ = 16 — which no numeric flag means; blanks around it are trimmed, as before.
+ */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const decimal = (raw: string): number => (DECIMAL.test(raw.trim()) ? Number(raw) : NaN);
+
 function flagValue(command: string, flag: Flag, raw: string): FlagValue {
   const fail = (what: string) => new UsageError(`${command}: --${flag.name} must be ${what}, got '${raw}'`);
   switch (flag.kind) {
@@ -159,14 +166,14 @@ function flagValue(command: string, flag: Flag, raw: string): FlagValue {
       }
       return raw;
     case 'int': {
-      const v = raw.trim() === '' ? NaN : Number(raw);
+      const v = decimal(raw);
       const lo = flag.min ?? -Infinity;
       const hi = flag.max ?? Infinity;
       if (!Number.isSafeInteger(v) || v < lo || v > hi) throw fail(`an integer${rangeText(lo, hi)}`);
       return v;
     }
     case 'number': {
-      const v = raw.trim() === '' ? NaN : Number(raw);
+      const v = decimal(raw);
       if (!Number.isFinite(v) || (flag.positive && v <= 0) || v < (flag.min ?? -Infinity) || v > (flag.max ?? Infinity)) {
         throw fail(flag.positive ? 'a positive number' : `a finite number${rangeText(flag.min ?? -Infinity, flag.max ?? Infinity)}`);
       }

@@ -66,6 +66,13 @@ describe('command line: help, version, errors', () => {
       [['eigsh', 'p.csv', '--sigma', '1', '--output', 'no-such-dir/x.csv'], '--output no-such-dir/x.csv: cannot be written: its directory no-such-dir does not exist'],
       [['solve', 'p.csv', '--sigma', '1'], 'solve: --rhs is required (see lazylinalg solve --help)'],
       [['info', '--json=yes'], "info: --json takes no value, got 'yes'"],
+      // Number() read hexadecimal, binary and octal forms: --sigma 0x10 ran with σ = 16
+      [['eigsh', 'p.csv', '--sigma', '0x10'], "eigsh: --sigma must be a positive number, got '0x10'"],
+      [['eigsh', 'p.csv', '--k', '0b11'], "eigsh: --k must be an integer ≥ 1, got '0b11'"],
+      // the eigenvectors were computed and dropped without a file to write them to
+      [['eigsh', 'p.csv', '--sigma', '1', '--vectors'], 'eigsh: --vectors writes the eigenvectors to --output FILE; give --output'],
+      [['solve', 'p.csv', '--rhs', 'b.csv', '--sigma', '1', '--method', 'cholesky', '--preconditioner', 'jacobi'],
+        "solve: --preconditioner does not apply with --method cholesky (a dense factor; CG's preconditioner is not used)"],
     ];
     for (const [argv, message] of cases) expect(await run(...argv)).toEqual({ code: 2, out: '', err: `lazylinalg: ${message}` });
   });
@@ -134,5 +141,23 @@ describe('command line: info, eigsh, solve', () => {
     expect(readFileSync(s.path('r.svg'), 'utf8')).toContain('CG residual history (cg');
     const bad = await run('solve', pts, '--rhs', s.path('short.csv'), '--sigma', '0.5', '--backend', 'cpu');
     expect(bad).toEqual({ code: 1, out: '', err: `lazylinalg: ${s.path('short.csv')}: 2 rows, but the operator is 40×40 (one row per point)` });
+  });
+
+  it('solve: every --method and --preconditioner choice runs (--method cholesky and the unseeded preconditioners failed on options the CLI passed)', async () => {
+    const x = spiral();
+    const b = x.map((p) => Math.sin(p[0]!) + p[2]!);
+    const s = dir({ 'p.csv': x.map((r) => r.join(',')).join('\n'), 'b.csv': `${b.join('\n')}\n` });
+    const reference = denseSolve(denseGaussian(x, 0.5).add(Matrix.eye(40).mul(0.01)), Matrix.columnVector(b)).getColumn(0);
+    const runs: string[][] = [
+      ['--method', 'cholesky'], // was: "solve: option 'onProgress' is for CG; method 'cholesky' does not use it"
+      ...['none', 'nystrom', 'landmarks', 'jacobi', 'pivoted-cholesky', 'cholesky'].map((p) => ['--method', 'cg', '--preconditioner', p]), // jacobi, cholesky: "takes no options … got 'seed'"
+    ];
+    for (const extra of runs) {
+      const r = await run('solve', s.path('p.csv'), '--rhs', s.path('b.csv'), '--sigma', '0.5', '--alpha', '0.01', '--rtol', '1e-10', '--backend', 'cpu', '--quiet', '--output', s.path('x.csv'), ...extra);
+      expect({ extra, err: r.err, code: r.code }).toEqual({ extra, err: '', code: 0 });
+      expect(r.out).toContain(`method ${extra[1]}`);
+      const got = readTable(s.path('x.csv'));
+      expect(Math.hypot(...reference.map((v, i) => v - got.data[i]!)) / Math.hypot(...reference)).toBeLessThan(1e-7);
+    }
   });
 });

@@ -36,6 +36,8 @@ export const eigshCommand: Command = {
   },
   async run(args, ctx) {
     checkOutputs(args);
+    // the eigenvectors are written, never printed: without a file they would be computed for nothing
+    if (args.bool('vectors') && args.string('output') === undefined) throw new UsageError('eigsh: --vectors writes the eigenvectors to --output FILE; give --output');
     await applyBackend(args);
     const input = readPoints(args.positionals[0]!);
     const A = operatorFor(args, input);

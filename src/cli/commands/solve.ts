@@ -1,7 +1,7 @@
 /** `lazylinalg solve`: (K + αI) x = b for the kernel matrix of a point file (or a dense SPD matrix). */
 import type { Matrix } from 'ml-matrix';
 import type { IterationProgress } from '../../krylov/cg.js';
-import { PRECONDITIONER_CHOICES } from '../../preconditioners/auto.js';
+import { PRECONDITIONER_CHOICES, type PreconditionerChoice } from '../../preconditioners/auto.js';
 import type { SolveResult } from '../../preconditioners/solve.js';
 import { residualSpec } from '../../plot/specs.js';
 import { InputFileError } from '../errors.js';
@@ -12,6 +12,9 @@ import { operatorFor } from './eigsh.js';
 import {
   applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command,
 } from './common.js';
+
+/** The preconditioners that make a random choice (sketches, landmark samples): the ones --seed reaches. */
+const SEEDED_PRECONDITIONERS: readonly PreconditionerChoice[] = ['auto', 'nystrom', 'landmarks', 'device-landmarks'];
 
 export const solveCommand: Command = {
   spec: {
@@ -37,6 +40,10 @@ export const solveCommand: Command = {
   async run(args, ctx) {
     checkOutputs(args);
     const rhsFile = args.required('rhs') as string;
+    const method = args.string('method') as 'auto' | 'cg' | 'cholesky';
+    const preconditioner = args.string('preconditioner') as PreconditionerChoice;
+    // the dense factor has no preconditioner (nor CG's progress to report)
+    if (method === 'cholesky') args.refuse(['preconditioner'], "with --method cholesky (a dense factor; CG's preconditioner is not used)");
     await applyBackend(args);
     const A = operatorFor(args, readPoints(args.positionals[0]!));
     const b = readTable(rhsFile);
@@ -46,10 +53,14 @@ export const solveCommand: Command = {
     const t0 = performance.now();
     const rhs = b.cols === 1 ? Float64Array.from(b.data) : Array.from({ length: b.rows }, (_, i) => Array.from(b.data.subarray(i * b.cols, (i + 1) * b.cols)));
     const result = await A.solve(rhs, alpha, {
-      returnInfo: true, rtol: args.number('rtol')!, method: args.string('method') as 'auto',
-      preconditioner: args.string('preconditioner') as 'auto', preconditionerOptions: { seed: args.number('seed')! },
+      returnInfo: true, rtol: args.number('rtol')!, method,
+      ...(method === 'cholesky' ? {} : {
+        preconditioner,
+        // only the preconditioners with a random choice take a seed ('jacobi', 'cholesky', 'pivoted-cholesky' refuse one)
+        ...(SEEDED_PRECONDITIONERS.includes(preconditioner) ? { preconditionerOptions: { seed: args.number('seed')! } } : {}),
+        onProgress: (p: IterationProgress) => ctx.progress.update(`solve: iteration ${p.iteration}, residual ${fmt(p.residualNorm, 3)}, ${formatMs(p.elapsedMs)}`),
+      }),
       ...(args.number('maxiter') !== undefined ? { maxiter: args.number('maxiter')! } : {}),
-      onProgress: (p: IterationProgress) => ctx.progress.update(`solve: iteration ${p.iteration}, residual ${fmt(p.residualNorm, 3)}, ${formatMs(p.elapsedMs)}`),
     }) as SolveResult;
     ctx.progress.done();
     const history = (Array.isArray(result.residualNorms[0]) ? (result.residualNorms as number[][])[0]! : result.residualNorms as number[]);
