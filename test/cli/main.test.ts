@@ -71,6 +71,7 @@ describe('command line: help, version, errors', () => {
       [['eigsh', 'p.csv', '--k', '0b11'], "eigsh: --k must be an integer ≥ 1, got '0b11'"],
       // the eigenvectors were computed and dropped without a file to write them to
       [['eigsh', 'p.csv', '--sigma', '1', '--vectors'], 'eigsh: --vectors writes the eigenvectors to --output FILE; give --output'],
+      [['demo', '--no-plots', '--out', 'plots'], 'demo: --out does not apply with --no-plots (no plot is written)'],
       [['solve', 'p.csv', '--rhs', 'b.csv', '--sigma', '1', '--method', 'cholesky', '--preconditioner', 'jacobi'],
         "solve: --preconditioner does not apply with --method cholesky (a dense factor; CG's preconditioner is not used)"],
     ];

@@ -37,6 +37,7 @@ export const demoCommand: Command = {
     examples: ['lazylinalg demo', 'npm run demo', 'lazylinalg demo --n 20000 --backend gpu --out /tmp/plots'],
   },
   async run(args, ctx) {
+    if (args.bool('no-plots')) args.refuse(['out'], 'with --no-plots (no plot is written)');
     await applyBackend(args);
     const info = await getBackendInfo();
     ctx.out(`lazylinalg demo — backend ${info.backend}${info.backend === 'cpu' ? ` (${poolThreads()} threads, WASM SIMD)` : ` (${info.adapter?.description ?? 'GPU'})`}`);
