@@ -129,6 +129,7 @@ const SPECTRAL_SPEC = {
  * the share is small enough that clusters of more than 1% of the points stay apart.
  */
 export function defaultNeighbors(n: number): number {
+  checkArgument('defaultNeighbors', 'n', n, positiveInt);
   return Math.max(10, Math.ceil(n / 300));
 }
 

@@ -22,6 +22,7 @@ import { Pm, Vi, Vj } from '../formula/builder.js';
 import { collectVariables } from '../formula/analyze.js';
 import { norm2InFloat32RangeFor } from '../formula/norm2-range.js';
 import { acquireGpu, knownGpu, uncapturedErrors, type GpuContext, type GpuLimits, type UncapturedErrors } from './device.js';
+import { boolean, checkArgument } from '../operators/options.js';
 import { describeValue } from '../operators/validate.js';
 import { mulberry32 } from '../krylov/random.js';
 import { UNROLL_MAX_DIM } from '../formula/emit-js.js';
@@ -114,7 +115,7 @@ export interface GpuProfile {
  * default (it costs a second readback per product).
  */
 export function setGpuProfiling(on: boolean): void {
-  profiling = on;
+  profiling = checkArgument('setGpuProfiling', 'on', on, boolean);
   lastProfile = undefined;
 }
 

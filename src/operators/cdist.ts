@@ -14,7 +14,7 @@ import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { mm } from './falkon.js';
 import { KernelOperator, assertDenseFits, type KernelOperatorOptions } from './kernel-operator.js';
 import {
-  boolean, field, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
+  boolean, checkArgument, field, instanceOf, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
 } from './options.js';
 
 const isPoints = (v: unknown): boolean =>
@@ -209,6 +209,8 @@ export interface DescriptorKernelOptions extends KernelOperatorOptions {
 /** The formula of a descriptor on points x, y (`range`: their coordinates' — where squares may leave float64's range the Euclidean distance is norm2). */
 export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: Formula, range: CoordinateRange = { most: 0, least: 0 }): Formula {
   const d = parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);
+  checkArgument('descriptorFormula', 'x', x, instanceOf(Formula, 'Formula (e.g. Vi(points))'));
+  checkArgument('descriptorFormula', 'y', y, instanceOf(Formula, 'Formula (e.g. Vj(points))'));
   const s = innerSum(x, y, d.innerP);
   const q = d.outerP ?? d.innerP;
   const dist = distance(x, y, s, d.innerP, q, range);

@@ -24,7 +24,8 @@
  */
 import { collectVariables } from '../formula/analyze.js';
 import { mulberry32 } from '../krylov/random.js';
-import type { KernelOperator } from '../operators/kernel-operator.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
+import { checkArgument, instanceOf, integer } from '../operators/options.js';
 
 /** Points as rows: `rows` × `cols`, row-major. */
 export interface PointRows {
@@ -262,6 +263,10 @@ const orders = new WeakMap<KernelOperator, Map<number, FarthestPointOrder>>();
  * so a later, larger m (adaptive doubling, another solve) extends it instead of starting over.
  */
 export function farthestPointLandmarks(K: KernelOperator, m: number, seed: number): Int32Array {
+  const fn = 'farthestPointLandmarks';
+  checkArgument(fn, 'K', K, instanceOf(KernelOperator, 'KernelOperator (its points are the candidates)'));
+  checkArgument(fn, 'm', m, integer({ min: 1, max: K.shape[1] }));
+  checkArgument(fn, 'seed', seed, integer());
   let bySeed = orders.get(K);
   if (!bySeed) orders.set(K, (bySeed = new Map()));
   let order = bySeed.get(seed);

@@ -3,6 +3,12 @@ import { Matrix } from 'ml-matrix';
 import { DenseOperator, LinearOperator } from '../../src/operators/index.js';
 import { Block } from '../../src/operators/block.js';
 import { randomMatrix } from './helpers.js';
+import { setGpuProfiling } from '../../src/gpu/reduce.js';
+import { defaultNeighbors } from '../../src/apps/spectral-clustering.js';
+import { farthestPointLandmarks } from '../../src/preconditioners/farthest-point.js';
+import { descriptorFormula } from '../../src/operators/cdist.js';
+import { gaussianKernel } from '../../src/operators/kernels.js';
+import { Vi, Vj } from '../../src/formula/index.js';
 
 const big = new DenseOperator(new Float64Array(20 * 2000), [20, 2000]);
 const small = new DenseOperator(randomMatrix(3, 4, 31));
@@ -39,6 +45,25 @@ describe('input validation (checked once, at the public methods)', () => {
     const y = await small.matvec(x);
     expect(x).toEqual([1, 2, 3, 4]);
     expect(y).toBeInstanceOf(Float64Array);
+  });
+});
+
+describe('public helpers check their arguments (a value of the wrong type was used as given or crashed inside)', () => {
+  it('setGpuProfiling, defaultNeighbors, farthestPointLandmarks, descriptorFormula', () => {
+    // before: 'yes' switched profiling on; n = 0 and '10' gave 10; points and a missing x ended in "Cannot read properties of undefined"
+    expect(() => setGpuProfiling('yes' as never)).toThrow('setGpuProfiling: on must be true or false, got a string "yes"');
+    expect(() => defaultNeighbors(0)).toThrow('defaultNeighbors: n must be an integer ≥ 1, got number 0');
+    expect(() => defaultNeighbors('10' as never)).toThrow('defaultNeighbors: n must be an integer ≥ 1, got a string "10"');
+    expect(defaultNeighbors(3000)).toBe(10);
+    expect(defaultNeighbors(30001)).toBe(101);
+    const pts = Array.from({ length: 20 }, (_, i) => [Math.sin(i), Math.cos(0.7 * i)]);
+    const K = gaussianKernel(pts);
+    expect(() => farthestPointLandmarks(pts as never, 5, 0)).toThrow('farthestPointLandmarks: K must be a KernelOperator (its points are the candidates), got an array of length 20');
+    expect(() => farthestPointLandmarks(K, 21, 0)).toThrow('farthestPointLandmarks: m must be an integer ≥ 1 and ≤ 20, got number 21');
+    expect(() => farthestPointLandmarks(K, 3, 0.5)).toThrow('farthestPointLandmarks: seed must be an integer, got number 0.5');
+    expect(new Set(farthestPointLandmarks(K, 20, 0)).size).toBe(20);
+    expect(() => descriptorFormula({ innerP: 2, epilogue: 'gaussian', bandwidth: 1 }, undefined as never, Vj(pts))).toThrow('descriptorFormula: x must be a Formula (e.g. Vi(points)), got undefined');
+    expect(() => descriptorFormula({ innerP: 2, epilogue: 'gaussian', bandwidth: 1 }, Vi(pts), pts as never)).toThrow('descriptorFormula: y must be a Formula (e.g. Vj(points)), got an array of length 20');
   });
 });
 
