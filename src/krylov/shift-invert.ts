@@ -78,6 +78,7 @@ type Plan = Awaited<ReturnType<typeof import('../preconditioners/solve.js').plan
 function factored(fn: string, sigma: number, plan: Plan): ShiftInvert | undefined {
   if (plan.method === 'cholesky' || plan.method === 'lu') {
     const { factor } = plan;
+    refuseRemoteShift(fn, sigma, factor.scaleBound, () => factor.release());
     return {
       kind: plan.method, reason: plan.reason, normBound: factor.normBound, innerMatvecs: () => factor.matvecs, release: () => factor.release(),
       apply: async (x) => {
@@ -88,6 +89,20 @@ function factored(fn: string, sigma: number, plan: Plan): ShiftInvert | undefine
     };
   }
   return undefined;
+}
+
+/**
+ * A − σI holds A's diagonal only to ε·|σ|: with |σ| beyond ‖A‖/√ε, fewer than half of the digits of A's own scale
+ * survive, and the eigenpairs come back exact for a matrix that differs from A by ≈ n·ε·|σ| — an algebra fuzz case
+ * (‖A‖ ≈ 3e-19, σ = −8.5e-5) returned −3.071e-19 for −3.089e-19 and passed the residual test, which measures against
+ * ‖A − σI‖. Refused where the factor gives ‖A‖ (`scale`, ‖A‖_∞); an A of exactly 0 has exact eigenvalues at any σ.
+ */
+function refuseRemoteShift(fn: string, sigma: number, scale: number, release: () => void): void {
+  if (!(scale > 0) || !(Math.abs(sigma) * Math.sqrt(Number.EPSILON) > scale)) return;
+  release();
+  throw new RangeError(`${fn}: sigma = ${sigma} is ${(Math.abs(sigma) / scale).toExponential(1)} times ‖A‖_∞ = ${scale.toExponential(2)}: `
+    + `A − σI keeps A's entries only to ε·|σ| ≈ ${(Number.EPSILON * Math.abs(sigma)).toExponential(1)}, so the eigenvalues nearest σ would carry fewer than half `
+    + `of the digits on A's scale; give a sigma within ‖A‖/√ε ≈ ${(scale / Math.sqrt(Number.EPSILON)).toExponential(1)} of 0, or ask for an end of the spectrum (which 'LA' or 'SA') without sigma`);
 }
 
 interface InnerSolve {

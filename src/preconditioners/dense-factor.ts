@@ -219,6 +219,8 @@ export interface DenseShiftedFactor {
   readonly source: DenseEntriesSource;
   /** ‖A + shift·I‖_∞ (≥ its 2-norm). */
   readonly normBound: number;
+  /** ‖A‖_∞ without the shift (to rounding of ε·|shift|): the scale A's own eigenvalues live on. */
+  readonly scaleBound: number;
   /** Products with A spent reading its entries. */
   readonly matvecs: number;
   /** A fresh y (b untouched). */
@@ -241,7 +243,14 @@ export async function factorShifted(
   const absRowSums = new Float64Array(n);
   const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums, 1);
   const normBound = absRowSums.reduce((m, v) => Math.max(m, v), 0);
-  const common = { source: rows.source, normBound, matvecs: rows.matvecs };
+  // row i of A alone: the shifted row's sum with |A_ii + shift| traded for |A_ii|
+  let scaleBound = 0;
+  for (let i = 0; i < n; i++) {
+    const { values, first } = rows.row(i);
+    const d = rows.scale * values[i - first]! + rows.shift;
+    scaleBound = Math.max(scaleBound, absRowSums[i]! - Math.abs(d + shift) + Math.abs(d));
+  }
+  const common = { source: rows.source, normBound, scaleBound, matvecs: rows.matvecs };
   if (solver instanceof CholeskySolver) {
     return { ...common, kind: 'cholesky', solve: (b) => solver.solveInPlace(Float64Array.from(b), 1), release: () => solver.release() };
   }

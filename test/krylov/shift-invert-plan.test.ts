@@ -63,6 +63,19 @@ describe('planShiftedInverse (src/preconditioners/solve.ts)', () => {
     res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-10 * ref[n - 1]!));
   });
 
+  it('σ beyond ‖A‖/√ε is refused: A − σI would hold A to fewer than half its digits (the factor gives ‖A‖_∞ apart from σ)', async () => {
+    // an A on the scale 1e-19 (algebra fuzz seed 72: σ = −8.5e-5 returned −3.071e-19 for −3.089e-19, unflagged)
+    const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
+    const A = K.scale(1e-19);
+    const plan = await planShiftedInverse(K.scale(2), 0.3, 'auto');
+    expect(plan.method === 'cholesky' && plan.factor.scaleBound).toBeCloseTo(2 * Math.max(...(await K.toDense()).to2DArray().map((r) => r.reduce((a, v) => a + Math.abs(v), 0))), 10);
+    await expect(eigsh(A, 3, { sigma: -8.5e-5 })).rejects.toThrow(/^eigsh: sigma = -0\.000085 is \d\.\de\+\d+ times ‖A‖_∞ = .*fewer than half of the digits on A's scale; give a sigma within ‖A‖\/√ε/);
+    // within the scale: accurate as usual, relative to ‖A‖
+    const ref = (await referenceEigenvalues(0)).map((v) => 1e-19 * v);
+    const res = await eigsh(A, 3, { sigma: -1e-17 });
+    res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-10 * ref[n - 1]!));
+  });
+
   it("iterative where asked: 'minres' and 'cg' plan no factor", async () => {
     const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
     expect((await planShiftedInverse(K, 0.1, 'minres')).method).toBe('minres');
