@@ -233,6 +233,8 @@ async function randomOrthogonal(V: LanczosBasis, count: number, n: number, rng: 
 
 interface LanczosOutcome {
   theta: Float64Array; // wanted Ritz values of OP, in `which` order
+  /** max |θ| over the last projection's Ritz values (wanted or not): ‖OP‖ as far as Lanczos has seen it. */
+  ritzNorm: number;
   vectors?: Float64Array[];
   converged: boolean[];
   iterations: number;
@@ -344,7 +346,8 @@ async function thickRestartLanczos(
           const rr = rayleighRitz(j + 1, beta);
           report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
           return {
-            theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
+            theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), ritzNorm: rr.theta.reduce((m, t) => Math.max(m, Math.abs(t)), 0),
+            vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
             converged: rr.converged, iterations: iteration, matvecs,
           };
         }
@@ -356,7 +359,8 @@ async function thickRestartLanczos(
 
     const ritzVectors = (cols: number[]): Promise<Float64Array[]> => ritzVectorsOf(Y, ncv, cols);
     if (nconv === k || iteration >= maxiter) {
-      return { theta: Float64Array.from(wanted, (i) => theta[i]!), vectors: await ritzVectors(wanted), converged, iterations: iteration, matvecs };
+      const ritzNorm = theta.reduce((m, t) => Math.max(m, Math.abs(t)), 0);
+      return { theta: Float64Array.from(wanted, (i) => theta[i]!), ritzNorm, vectors: await ritzVectors(wanted), converged, iterations: iteration, matvecs };
     }
 
     // Thick restart with the most wanted Ritz vectors, continuing from the last Lanczos vector.
@@ -408,6 +412,26 @@ function oneSigned(theta: Float64Array, scale: number): boolean {
   return lo >= -slack || hi <= slack;
 }
 const ONE_SIGN_SLACK = 1e-4;
+
+/**
+ * What to try where Lanczos did not converge at the small end of a spectrum much wider than the wanted eigenvalues:
+ * the smallest of a smooth kernel matrix (a Gaussian's at n = 60: 3e-14 … 3e-13 beside ‖K‖ = 34) lie in a cluster
+ * tiny beside ‖A‖, where restarted Lanczos gains almost nothing per product — 300 restarts left Ritz values at
+ * 2e-9 … 1e-6, whatever `tol` (scipy's ARPACK fails alike). Shift-invert at sigma = 0 (20 products there) and the
+ * dense path find them. Undefined where the unconverged wanted Ritz values are not small beside ‖A‖.
+ */
+function smallEndHint(out: LanczosOutcome, o: ParsedEigsh, n: number): string | undefined {
+  if (o.sigma !== undefined || out.ritzNorm === 0 || o.which === 'LA' || o.which === 'LM') return undefined;
+  const open = Array.from(out.theta).filter((_, i) => !out.converged[i]);
+  const small = SMALL_END * out.ritzNorm;
+  if (open.length === 0 || !open.every((t) => Math.abs(t) <= small)) return undefined;
+  const largest = open.reduce((m, t) => Math.max(m, Math.abs(t)), 0);
+  const dense = 3 * n * n * 8 <= DENSE_PATH_MAX_BYTES ? ", or method 'dense' at this n" : '';
+  return `the wanted eigenvalues are small beside ‖A‖ ≈ ${out.ritzNorm.toPrecision(3)} (the Ritz values left are within ${largest.toExponential(1)} of 0), `
+    + `where restarted Lanczos converges very slowly; shift-invert near them (sigma = 0 for the smallest of a semidefinite A) finds them in a few products${dense}`;
+}
+/** Unconverged wanted Ritz values within this fraction of ‖A‖ of 0 are "small beside ‖A‖". */
+const SMALL_END = 1e-4;
 
 /** Picks `k` wanted among the dense eigenvalues (of A, or of ν = 1/(λ − σ)). */
 function denseSelect(values: Float64Array, k: number, which: Which, sigma: number | undefined): number[] {
@@ -674,7 +698,7 @@ async function lanczosEigsh(
   pick.sort((a, b) => lambda[a]! - lambda[b]!);
   const eigenvalues = Float64Array.from(pick, (i) => lambda[i]!);
   const eigenvectors = o.returnEigenvectors ? Block.fromColumns(pick.map((i) => out.vectors![i]!), n).toMatrix() : undefined;
-  if (pick.length < o.k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, o.k);
+  if (pick.length < o.k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, o.k, smallEndHint(out, o, n));
   const result: EigshResult = { eigenvalues, iterations: out.iterations, matvecs: out.matvecs, method: 'lanczos' };
   if (eigenvectors) result.eigenvectors = eigenvectors;
   if (innerMatvecs) result.innerMatvecs = innerMatvecs() + rayleighProducts;

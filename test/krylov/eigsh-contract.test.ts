@@ -186,6 +186,25 @@ describe('a case that cannot converge ends in bounded time (item 15)', () => {
   });
 });
 
+describe('the small end of a wide spectrum: a non-convergence that says what to try', () => {
+  it("Gaussian kernel, n = 60, which 'SA': EigshNoConvergence naming the cause and shift-invert; sigma = 0 and 'dense' find them", async () => {
+    // the 3 smallest (≈ 3e-14 … 3e-13 beside ‖K‖ ≈ 34): restarted Lanczos left Ritz values at 2e-9 … 1e-6 after 300
+    // restarts (scipy's ARPACK: ArpackNoConvergence as well); the message said only "no convergence"
+    const X = Array.from({ length: 60 }, (_, i) => [((i * 37) % 60) / 60, ((i * 11) % 17) / 17]);
+    const K = gaussianKernel(X, { sigma: 0.5, backend: 'cpu' });
+    const error = await eigsh(K, 3, { which: 'SA' }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EigshNoConvergence);
+    expect((error as Error).message).toMatch(/the wanted eigenvalues are small beside ‖A‖ ≈ \d+(\.\d+)? .*shift-invert near them \(sigma = 0 for the smallest of a semidefinite A\).*or method 'dense' at this n$/);
+    const dense = await eigsh(K, 3, { which: 'SA', method: 'dense' });
+    const inverse = await eigsh(K, 3, { sigma: 0 });
+    // numerically zero: both within the rounding of ‖K‖
+    const norm = (await eigsh(K, 1)).eigenvalues[0]!;
+    for (const r of [dense, inverse]) r.eigenvalues.forEach((v) => expect(Math.abs(v)).toBeLessThan(1e-12 * norm));
+    // 'LA' is not the small end: no such hint where it does not apply
+    await expect(eigsh(K, 3, { which: 'LA', maxiter: 1, ncv: 4 })).rejects.not.toThrow(/small beside/);
+  });
+});
+
 describe('options are checked (items 5, 7)', () => {
   it('k is a positional argument: its type quoted', async () => {
     await expect(eigsh(A, '2' as unknown as number)).rejects.toThrow(/eigsh: k must be an integer with 0 < k < n = 60, got a string "2"/);
