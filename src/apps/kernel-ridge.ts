@@ -6,7 +6,7 @@
  */
 import { Matrix } from 'ml-matrix';
 import { toBoundData, type PointsLike } from '../formula/points.js';
-import type { BackendChoice, KernelOperator } from '../operators/kernel-operator.js';
+import { refuseGpuFloat64, type BackendChoice, type KernelOperator } from '../operators/kernel-operator.js';
 import { cauchyKernel, gaussianKernel, laplacianKernel, maternKernel } from '../operators/kernels.js';
 import {
   field, nonNegativeNumber, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
@@ -144,6 +144,7 @@ export class KernelRidge {
 
 function parseKernelRidgeOptions(options: unknown) {
   const o = parseOptions('KernelRidge', options, KERNEL_RIDGE_SPEC);
+  refuseGpuFloat64('KernelRidge', o.backend, o.dtype);
   // the model keeps the coefficients, not a solver's result object: refused by name, not overridden in silence
   if (o.solveOptions && Object.hasOwn(o.solveOptions, 'returnInfo')) {
     throw new RangeError("KernelRidge: solveOptions.returnInfo is not supported (fit keeps the coefficients; for the solver's result call K.solve(y, alpha, { returnInfo: true }) on the kernel)");

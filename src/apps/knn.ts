@@ -10,6 +10,7 @@ import { parseFormulaIn } from '../formula/parse.js';
 import type { PointsLike } from '../formula/points.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { checkArgument, integer, oneOf, optional, parseOptions, string, withDefault } from '../operators/options.js';
+import { refuseGpuFloat64 } from '../operators/kernel-operator.js';
 import '../operators/reductions.js'; // the reductions' backends
 
 export const KNN_METRICS = ['euclidean', 'sqeuclidean', 'manhattan', 'cosine'] as const;
@@ -80,6 +81,7 @@ function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula
  */
 export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnOptions = {}): Promise<KnnResult> {
   const o = parseOptions('knn', options, KNN_SPEC);
+  refuseGpuFloat64('knn', o.backend, o.dtype);
   const X = Vi(x, 'x');
   const Y = Vj(y, 'y');
   if (X.dim !== Y.dim) throw new FormulaError(`knn: x has ${X.dim} columns but y has ${Y.dim}`);

@@ -24,7 +24,7 @@ import {
   checkArgument, field, func, integer, nonNegativeNumber, oneOf, optional, parseOptions, positiveInt, positiveNumber, withDefault,
   type OptionField,
 } from '../operators/options.js';
-import { resolvePlacement, type BackendChoice } from '../operators/kernel-operator.js';
+import { refuseGpuFloat64, resolvePlacement, type BackendChoice } from '../operators/kernel-operator.js';
 import type { Dtype } from '../operators/types.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { PACKED_BLOCK_COLUMNS } from '../cpu/dense-product.js';
@@ -262,7 +262,9 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
   return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma: NaN, inertia: best.inertia, matvecs: eig.matvecs };
 }
 function parseSpectralOptions(options: unknown) {
-  return parseOptions('spectralClustering', options, SPECTRAL_SPEC);
+  const o = parseOptions('spectralClustering', options, SPECTRAL_SPEC);
+  refuseGpuFloat64('spectralClustering', o.backend, o.dtype);
+  return o;
 }
 
 /** The top nClusters eigenpairs of A (ascending), by LOBPCG on a block started from D^{1/2}·1 (A's top eigenvector), or by eigsh. */

@@ -12,7 +12,7 @@ import { collectVariables } from '../formula/analyze.js';
 import { formatNumber } from '../formula/print.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { mm } from './falkon.js';
-import { KernelOperator, assertDenseFits, type KernelOperatorOptions } from './kernel-operator.js';
+import { KernelOperator, assertDenseFits, refuseGpuFloat64, type KernelOperatorOptions } from './kernel-operator.js';
 import {
   boolean, checkArgument, field, instanceOf, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
 } from './options.js';
@@ -132,6 +132,7 @@ export async function cdist(x: PointsLike, y?: PointsLike, options: CdistOptions
     throw new RangeError('cdist: p = Infinity (the Chebyshev distance) is not supported: the formula layer has no maximum over vector components');
   }
   const o = parseOptions('cdist', options, CDIST_SPEC);
+  refuseGpuFloat64('cdist', o.backend, o.dtype);
   if (y !== undefined) points.check(y, 'cdist: y');
   const v = pointPair('cdist', points.check(x, 'cdist: x') as PointsLike, y);
   const s = innerSum(v.x, v.y, o.p);

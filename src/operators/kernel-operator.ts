@@ -170,14 +170,22 @@ export function usesPeriodic(node: Node): boolean {
 }
 
 /**
+ * float64 asked for on the GPU backend, refused naming `fn` — the function the user called (gaussianKernel,
+ * KernelRidge, knn … checked at their options, where it named kernelOperator or Formula.argKmin before).
+ */
+export function refuseGpuFloat64(fn: string, backend: unknown, dtype: unknown): void {
+  if (backend === 'gpu' && dtype === 'float64') {
+    throw new Error(`${fn}: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'`);
+  }
+}
+
+/**
  * Where a new operator's products run and in what precision: its own choice, else the global setting
  * ('auto': see KernelOperatorOptions.backend); float64 on the CPU and float32 on the GPU unless given.
  */
 export function resolvePlacement(requested: BackendChoice | undefined, dtype: Dtype | undefined, pairs: number): { backend: 'cpu' | 'gpu'; dtype: Dtype } {
   const backend = resolveBackend(requested ?? 'auto', dtype, pairs);
-  if (backend === 'gpu' && dtype === 'float64') {
-    throw new Error("kernelOperator: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'");
-  }
+  refuseGpuFloat64('kernelOperator', backend, dtype);
   return { backend, dtype: dtype ?? (backend === 'gpu' ? 'float32' : 'float64') };
 }
 

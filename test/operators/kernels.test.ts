@@ -13,7 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Matrix } from 'ml-matrix';
 import {
   DENSE_CACHE_AFTER_PRODUCTS, KernelOperator, Pm, Vi, Vj,
-  cauchyKernel, gaussianKernel, kernelOperator, laplacianKernel, linearKernel, maternKernel, polynomialKernel,
+  KernelRidge, cauchyKernel, cdist, gaussianKernel, knn, spectralClustering, kernelOperator, laplacianKernel, linearKernel, maternKernel, polynomialKernel,
   type KernelOptions, type PointsLike,
 } from '../../src/index.js';
 import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
@@ -523,9 +523,15 @@ describe('bad input gives clear errors naming the value', () => {
     expect(() => kernelOperator('exp(-sqnorm2(x - y))', undefined as never)).toThrow(/needs a scope object/);
   });
 
-  it("backend 'gpu' with float64, dtype 'float16', unknown backend", () => {
+  it("backend 'gpu' with float64, dtype 'float16', unknown backend", async () => {
     // the GPU backend itself is tested in test/gpu; here only what construction decides
-    expect(() => gaussianKernel(P, { backend: 'gpu', dtype: 'float64' })).toThrow(/float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'/);
+    expect(() => gaussianKernel(P, { backend: 'gpu', dtype: 'float64' })).toThrow(/^gaussianKernel: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'$/);
+    // each entry names itself (they said "kernelOperator:" or "Formula.argKmin:", functions the user had not called)
+    expect(() => polynomialKernel(P, { backend: 'gpu', dtype: 'float64' })).toThrow(/^polynomialKernel: float64 is not supported/);
+    expect(() => new KernelRidge({ alpha: 1, backend: 'gpu', dtype: 'float64' })).toThrow(/^KernelRidge: float64 is not supported/);
+    await expect(knn(P, P, 1, { backend: 'gpu', dtype: 'float64' })).rejects.toThrow(/^knn: float64 is not supported/);
+    await expect(cdist(P, P, { backend: 'gpu', dtype: 'float64' })).rejects.toThrow(/^cdist: float64 is not supported/);
+    await expect(spectralClustering(P, { nClusters: 2, backend: 'gpu', dtype: 'float64' })).rejects.toThrow(/^spectralClustering: float64 is not supported/);
     expect(String(kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, { backend: 'gpu' }))).toMatch(/ float32 gpu>$/);
     expect(() => gaussianKernel(P, { dtype: 'float16' as 'float32' })).toThrow('dtype must be one of "float32", "float64", got a string "float16"');
     expect(() => gaussianKernel(P, { backend: 'tpu' as 'cpu' })).toThrow('backend must be one of "auto", "cpu", "gpu", got a string "tpu"');
