@@ -37,7 +37,7 @@ export const clusterCommand: Command = {
     let t0 = performance.now();
     const points = readPoints(args.positionals[0]!);
     const truth = args.string('truth') === undefined ? undefined : readLabels(args.string('truth')!, points.rows);
-    ctx.out(`cluster: ${points.rows} points × ${points.cols} dimensions (read in ${formatMs(performance.now() - t0)}), ${k} cluster${k === 1 ? '' : 's'}`);
+    ctx.out(`cluster: ${points.rows} points × ${points.cols} dimension${points.cols === 1 ? '' : 's'} (read in ${formatMs(performance.now() - t0)}), ${k} cluster${k === 1 ? '' : 's'}`);
     t0 = performance.now();
     const result = await spectralClustering(asPoints(points), {
       nClusters: k, affinity: 'rbf', seed: args.number('seed')!, nInit: args.number('n-init')!,

@@ -46,7 +46,7 @@ export const interpolateCommand: Command = {
     if (args.string('plot') !== undefined && d > 2) throw new UsageError(`interpolate: --plot draws 1-D and 2-D inputs, these have d = ${d}`);
 
     const model = modelFor(args, sigma, alpha, ctx);
-    ctx.out(`interpolate: ${model}, ${x.rows} training points × ${d} dimensions, ${m} target${m > 1 ? 's' : ''}`);
+    ctx.out(`interpolate: ${model}, ${x.rows} training points × ${d} dimension${d === 1 ? '' : 's'}, ${m} target${m > 1 ? 's' : ''}`);
     let t0 = performance.now();
     await model.fit(asPoints(x), targetsOf(y));
     ctx.progress.done();
