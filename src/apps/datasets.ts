@@ -36,6 +36,8 @@ function drawPoints(fn: string, n: number, draw: (i: number, out: Float64Array) 
   const xy = new Float64Array(2);
   for (let i = 0; i < n; i++) {
     labels[i] = draw(i, xy);
+    // a noise near float64's range puts ±∞ among the coordinates: refused here, not handed on
+    if (!Number.isFinite(xy[0]! + xy[1]!)) throw new RangeError(`${fn}: point ${i} came out (${xy[0]}, ${xy[1]}): the noise overflows float64`);
     data[2 * i] = xy[0]!;
     data[2 * i + 1] = xy[1]!;
   }
@@ -89,6 +91,7 @@ export function twoMoons(n: number, options: TwoMoonsOptions = {}): LabelledPoin
 export function concentricCircles(n: number, options: CirclesOptions = {}): LabelledPoints {
   checkArgument('concentricCircles', 'n', n, positiveInt);
   const o = parseOptions('concentricCircles', options, CIRCLES_SPEC);
+  if (n < o.nCircles) throw new RangeError(`concentricCircles: n = ${n} points leave circles empty: at least nCircles = ${o.nCircles} are needed`);
   const rand = mulberry32(o.seed);
   const gauss = () => normalDraw(rand);
   return drawPoints('concentricCircles', n, (i, out) => {

@@ -30,6 +30,11 @@ describe('data sets', () => {
     for (let i = 0; i < 300; i++) expect(Math.hypot(...c.points[i]!)).toBeCloseTo(c.labels[i]! + 1, 12);
     expect(() => twoMoons(10, { noize: 0.1 } as never)).toThrow(/unknown option 'noize'.*did you mean 'noise'/);
     expect(() => concentricCircles(0)).toThrow(/n must be an integer ≥ 1/);
+    // before: 2 points on 3 circles gave 2 labels in silence; a noise of 1e308 handed out ±∞ coordinates
+    expect(() => concentricCircles(2, { nCircles: 3 })).toThrow('concentricCircles: n = 2 points leave circles empty: at least nCircles = 3 are needed');
+    expect(concentricCircles(3, { nCircles: 3 }).labels).toEqual(Int32Array.from([0, 1, 2]));
+    expect(() => twoMoons(100, { noise: 1e308 })).toThrow(/^twoMoons: point \d+ came out \(.*Infinity.*\): the noise overflows float64$/);
+    expect(twoMoons(100, { noise: 1e300 }).flat.data.every(Number.isFinite)).toBe(true);
   });
 
   it('come flat too (the same coordinates row-major), and refuse rows past MAX_ROW_POINTS instead of exhausting the heap', () => {
