@@ -72,6 +72,8 @@ describe('command line: help, version, errors', () => {
       // the eigenvectors were computed and dropped without a file to write them to
       [['eigsh', 'p.csv', '--sigma', '1', '--vectors'], 'eigsh: --vectors writes the eigenvectors to --output FILE; give --output'],
       [['demo', '--no-plots', '--out', 'plots'], 'demo: --out does not apply with --no-plots (no plot is written)'],
+      // it failed later, exit 1, naming gaussianKernel or spectralClustering
+      [['cluster', 'p.csv', '--clusters', '2', '--backend', 'gpu', '--dtype', 'float64'], 'cluster: --dtype float64 does not apply with --backend gpu (GPU products run in float32); use --backend cpu for float64'],
       [['solve', 'p.csv', '--rhs', 'b.csv', '--sigma', '1', '--method', 'cholesky', '--preconditioner', 'jacobi'],
         "solve: --preconditioner does not apply with --method cholesky (a dense factor; CG's preconditioner is not used)"],
     ];

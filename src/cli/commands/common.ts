@@ -60,6 +60,10 @@ export function checkOutputs(args: Args): void {
 
 /** Applies --backend globally (with 'gpu', fails now when there is no adapter). */
 export async function applyBackend(args: Args): Promise<void> {
+  // a usage error, before any file is read (the library refuses it too, naming its own function)
+  if (args.string('backend') === 'gpu' && args.string('dtype') === 'float64') {
+    throw new UsageError(`${args.command}: --dtype float64 does not apply with --backend gpu (GPU products run in float32); use --backend cpu for float64`);
+  }
   await setBackend(args.string('backend') as 'auto' | 'cpu' | 'gpu');
 }
 
