@@ -77,8 +77,22 @@ describe('spectralClustering (CPU)', () => {
     const dup = [...Array.from({ length: 20 }, () => [0, 0]), [1, 1], [1, 1], [1, 1]];
     await expect(spectralClustering(dup, { nClusters: 2 })).rejects.toThrow(/^spectralClustering: most points lie at distance 0 from their 10th nearest neighbour \(duplicate points\).*give sigma, or a larger sigmaNeighbors$/);
     expect(() => defaultSpectralSigma(dup, { neighbors: 2 })).toThrow(/^defaultSpectralSigma: most points lie at distance 0 from their 2nd nearest neighbour/);
+    await expect(spectralClustering(p, { nClusters: 2, sigma: 0.3, sigmaNeighbors: 5 })).rejects.toThrow('spectralClustering: sigmaNeighbors sets the heuristic σ; it does not apply with sigma given');
     const clustered = await spectralClustering(dup, { nClusters: 2, sigma: 1, seed: 0 });
     expect(adjustedRandIndex(clustered.labels, dup.map((p) => p[0]!))).toBe(1);
+  });
+
+  it("eigensolver 'eigsh' refuses a top eigenvalue it missed (groups well apart: a nearly repeated eigenvalue ≈ 1)", async () => {
+    // two moons, n = 400: eigsh returned 0.99999907 and 0.99418 for 1 and 0.99999728 — converged at tol 1e-4, the
+    // second group's direction missing — and the labels scored ARI 0.38 against LOBPCG's 1.00, in silence
+    const m = twoMoons(400, { seed: 5 });
+    await expect(spectralClustering(m.points, { nClusters: 2, eigensolver: 'eigsh', seed: 0 }))
+      .rejects.toThrow(/^spectralClustering: eigensolver 'eigsh' missed an eigenvalue among the top 2: 0\.99\d+ lies above the 2nd found \(0\.99418\d+\).*use eigensolver 'lobpcg'/);
+    expect(adjustedRandIndex((await spectralClustering(m.points, { nClusters: 2, seed: 0 })).labels, m.labels)).toBe(1);
+    // where the top eigenvalues stand apart (a wide σ joins the groups), eigsh's pairs are LOBPCG's
+    const a = await spectralClustering(m.points, { nClusters: 2, eigensolver: 'eigsh', sigma: 1, seed: 0 });
+    const b = await spectralClustering(m.points, { nClusters: 2, sigma: 1, seed: 0 });
+    a.eigenvalues.forEach((v, i) => expect(Math.abs(v - b.eigenvalues[i]!)).toBeLessThan(1e-3));
   });
 
   it('clusters tiny sets: nClusters = n (each point its own cluster, LOBPCG\'s dense path) and two far pairs', async () => {
