@@ -5,6 +5,6 @@ export {
 } from './spectral-clustering.js';
 export { twoMoons, concentricCircles, type LabelledPoints, type TwoMoonsOptions, type CirclesOptions } from './datasets.js';
 export { adjustedRandIndex } from './metrics.js';
-export { KernelRidge, r2Score, type KernelRidgeOptions, type RidgeKernel } from './kernel-ridge.js';
+export { KernelRidge, r2Score, type KernelRidgeOptions, type RidgeKernel, type TargetsLike } from './kernel-ridge.js';
 export { knn, KNN_METRICS, type KnnOptions, type KnnResult, type KnnMetric } from './knn.js';
 export { knnConnectivity, SymmetricSparseOperator } from './knn-graph.js';

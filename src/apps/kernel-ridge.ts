@@ -17,6 +17,9 @@ import type { SolveOptions } from '../preconditioners/solve.js';
 
 export type RidgeKernel = 'gaussian' | 'laplacian' | 'matern' | 'cauchy';
 
+/** Targets: vectors and blocks as everywhere, and integer typed arrays (class labels, as scikit-learn takes them). */
+export type TargetsLike = VectorLike | BlockLike | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Int32Array | Uint32Array;
+
 export interface KernelRidgeOptions {
   /** The kernel of r = |x − y|: 'gaussian' (default) exp(−r²/(2σ²)), 'laplacian' exp(−r/σ), 'matern' (ν), 'cauchy' 1/(1 + r²/σ²). */
   kernel?: RidgeKernel;
@@ -75,7 +78,7 @@ export class KernelRidge {
   }
 
   /** Solves (K + αI) a = y for the training points x (n×d) and targets y (n values, or n×k). Resolves to this model. */
-  async fit(x: PointsLike, y: VectorLike | BlockLike): Promise<this> {
+  async fit(x: PointsLike, y: TargetsLike): Promise<this> {
     const points = toBoundData(x, 'KernelRidge.fit: x') as Points;
     const targets = asTargets(y, points.rows, 'KernelRidge.fit');
     const K = this.makeKernel(points);
@@ -110,7 +113,7 @@ export class KernelRidge {
    * The coefficient of determination R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² of the predictions at t, as scikit-learn's
    * `r2_score` (several outputs: their uniform average; a constant y scores 1 if predicted exactly, else 0).
    */
-  async score(t: PointsLike, y: VectorLike | BlockLike): Promise<number> {
+  async score(t: PointsLike, y: TargetsLike): Promise<number> {
     const points = toBoundData(t, 'KernelRidge.score: t');
     const truth = asTargets(y, points.rows, 'KernelRidge.score');
     return r2Score(truth, await this.predict(t));
@@ -156,7 +159,7 @@ function parseKernelRidgeOptions(options: unknown) {
 }
 
 /** y as a Float64Array (one output) or an n×k Matrix, with n rows checked. */
-function asTargets(y: VectorLike | BlockLike, n: number, what: string): Float64Array | Matrix {
+function asTargets(y: TargetsLike, n: number, what: string): Float64Array | Matrix {
   if (isBlockLike(y)) {
     if (!Matrix.isMatrix(y)) {
       // ml-matrix's own message ("Inconsistent array dimensions") names no row
@@ -174,11 +177,18 @@ function asTargets(y: VectorLike | BlockLike, n: number, what: string): Float64A
     checkFinite(M.to1DArray(), what);
     return M;
   }
-  if (!isVectorLike(y)) throw new TypeError(`${what}: y must be a vector (Float64Array, number[]) or an n×k block (Matrix, number[][]), got ${typeof y}`);
+  if (!isVectorLike(y) && !isNumericTypedArray(y)) {
+    throw new TypeError(`${what}: y must be a vector (Float64Array, Int32Array or another numeric typed array, number[]) or an n×k block (Matrix, number[][]), got ${describeValue(y)}`);
+  }
   if (y.length !== n) throw new RangeError(`${what}: y has ${y.length} values but there are ${n} points`);
   const v = Float64Array.from(y as ArrayLike<number>);
   checkFinite(v, what);
   return v;
+}
+
+/** Integer targets (class labels as an Int32Array, as twoMoons gives them) are numbers too, as scikit-learn takes them. */
+function isNumericTypedArray(v: unknown): v is ArrayLike<number> {
+  return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
 }
 
 function checkFinite(v: ArrayLike<number>, what: string): void {
@@ -194,7 +204,7 @@ function checkFinite(v: ArrayLike<number>, what: string): void {
  * or returns NaN: shapes that differ, fewer than two samples (R² is not defined: sklearn warns and returns NaN), and
  * non-finite values.
  */
-export function r2Score(truth: VectorLike | BlockLike, predicted: VectorLike | BlockLike): number {
+export function r2Score(truth: TargetsLike, predicted: TargetsLike): number {
   const a = scoreColumns(truth, 'truth');
   const b = scoreColumns(predicted, 'predicted');
   const shape = (c: Float64Array[]) => `${c[0]!.length}x${c.length}`;
@@ -219,7 +229,7 @@ export function r2Score(truth: VectorLike | BlockLike, predicted: VectorLike | B
 }
 
 /** The columns of a score's argument (a vector: one column), every value checked finite. */
-function scoreColumns(v: VectorLike | BlockLike, what: string): Float64Array[] {
+function scoreColumns(v: TargetsLike, what: string): Float64Array[] {
   let columns: Float64Array[];
   if (isBlockLike(v)) {
     const rows = Matrix.isMatrix(v) ? undefined : (v as unknown[]);
@@ -232,10 +242,10 @@ function scoreColumns(v: VectorLike | BlockLike, what: string): Float64Array[] {
     const M = Matrix.isMatrix(v) ? (v as Matrix) : new Matrix(v as number[][]);
     columns = Array.from({ length: M.columns }, (_, j) => Float64Array.from(M.getColumn(j)));
     if (columns.length === 0) throw new RangeError(`r2Score: ${what} has ${M.rows} rows of no values`);
-  } else if (isVectorLike(v)) {
+  } else if (isVectorLike(v) || isNumericTypedArray(v)) {
     columns = [Float64Array.from(v as ArrayLike<number>)];
   } else {
-    throw new TypeError(`r2Score: ${what} must be a vector (Float64Array, number[]) or an n×k block (Matrix, number[][]), got ${describeValue(v)}`);
+    throw new TypeError(`r2Score: ${what} must be a vector (Float64Array, Int32Array or another numeric typed array, number[]) or an n×k block (Matrix, number[][]), got ${describeValue(v)}`);
   }
   columns.forEach((c, j) => {
     for (let i = 0; i < c.length; i++) {

@@ -90,6 +90,19 @@ describe('KernelRidge', () => {
     expect(() => r2Score([[1, 2], [3]], [[1, 2], [3, 4]])).toThrow(/truth's row 1 is an array of length 1, not an array of 2 numbers as row 0/);
     expect(() => r2Score([1, 2, 3], [1, 2])).toThrow(/truth \(3x1\) and predicted \(2x1\) differ in shape/);
     expect(() => r2Score(null as never, [1])).toThrow(/truth must be a vector .* got null/);
+    expect(r2Score(Int32Array.from([1, 2, 3]), [1, 2, 3])).toBe(1);
+  });
+
+  it('fits integer targets given as an Int32Array (class labels), as scikit-learn takes them; a wrong type is quoted', async () => {
+    // before: "y must be a vector (Float64Array, number[]) … got object"
+    const x = [[0], [0.5], [1], [1.5], [2]];
+    const labels = Int32Array.from([0, 0, 1, 1, 1]);
+    const a = await new KernelRidge({ alpha: 1e-2, sigma: 0.5 }).fit(x, labels);
+    const b = await new KernelRidge({ alpha: 1e-2, sigma: 0.5 }).fit(x, Array.from(labels));
+    expect(Array.from(await a.predict(x) as Float64Array)).toEqual(Array.from(await b.predict(x) as Float64Array));
+    expect(await a.score(x, labels)).toBe(await b.score(x, Array.from(labels)));
+    await expect(new KernelRidge({ alpha: 1 }).fit(x, new BigInt64Array(5) as never)).rejects.toThrow(/y must be a vector .* got a BigInt64Array of length 5/);
+    await expect(new KernelRidge({ alpha: 1 }).fit(x, 'abc' as never)).rejects.toThrow(/got a string "abc"/);
   });
 
   it('refuses predict, score and dualCoef before fit, and bad options by name', async () => {
