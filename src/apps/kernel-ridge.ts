@@ -178,13 +178,16 @@ function asTargets(y: TargetsLike, n: number, what: string): Float64Array | Matr
     return M;
   }
   if (!isVectorLike(y) && !isNumericTypedArray(y)) {
-    throw new TypeError(`${what}: y must be a vector (Float64Array, Int32Array or another numeric typed array, number[]) or an n×k block (Matrix, number[][]), got ${describeValue(y)}`);
+    throw new TypeError(`${what}: y must be ${TARGETS_EXPECTED}, got ${describeValue(y)}`);
   }
   if (y.length !== n) throw new RangeError(`${what}: y has ${y.length} values but there are ${n} points`);
   const v = Float64Array.from(y as ArrayLike<number>);
   checkFinite(v, what);
   return v;
 }
+
+/** What `TargetsLike` admits, in words (the refusals of fit, score and r2Score). */
+const TARGETS_EXPECTED = 'a vector (Float64Array, Int32Array or another numeric typed array, number[]) or an n×k block (Matrix, number[][])';
 
 /** Integer targets (class labels as an Int32Array, as twoMoons gives them) are numbers too, as scikit-learn takes them. */
 function isNumericTypedArray(v: unknown): v is ArrayLike<number> {
@@ -245,7 +248,7 @@ function scoreColumns(v: TargetsLike, what: string): Float64Array[] {
   } else if (isVectorLike(v) || isNumericTypedArray(v)) {
     columns = [Float64Array.from(v as ArrayLike<number>)];
   } else {
-    throw new TypeError(`r2Score: ${what} must be a vector (Float64Array, Int32Array or another numeric typed array, number[]) or an n×k block (Matrix, number[][]), got ${describeValue(v)}`);
+    throw new TypeError(`r2Score: ${what} must be ${TARGETS_EXPECTED}, got ${describeValue(v)}`);
   }
   columns.forEach((c, j) => {
     for (let i = 0; i < c.length; i++) {

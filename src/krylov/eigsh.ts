@@ -346,7 +346,7 @@ async function thickRestartLanczos(
           const rr = rayleighRitz(j + 1, beta);
           report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
           return {
-            theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), ritzNorm: rr.theta.reduce((m, t) => Math.max(m, Math.abs(t)), 0),
+            theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), ritzNorm: maxAbs(rr.theta),
             vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
             converged: rr.converged, iterations: iteration, matvecs,
           };
@@ -359,8 +359,7 @@ async function thickRestartLanczos(
 
     const ritzVectors = (cols: number[]): Promise<Float64Array[]> => ritzVectorsOf(Y, ncv, cols);
     if (nconv === k || iteration >= maxiter) {
-      const ritzNorm = theta.reduce((m, t) => Math.max(m, Math.abs(t)), 0);
-      return { theta: Float64Array.from(wanted, (i) => theta[i]!), ritzNorm, vectors: await ritzVectors(wanted), converged, iterations: iteration, matvecs };
+      return { theta: Float64Array.from(wanted, (i) => theta[i]!), ritzNorm: maxAbs(theta), vectors: await ritzVectors(wanted), converged, iterations: iteration, matvecs };
     }
 
     // Thick restart with the most wanted Ritz vectors, continuing from the last Lanczos vector.
@@ -425,8 +424,8 @@ function smallEndHint(out: LanczosOutcome, o: ParsedEigsh, n: number): string | 
   const open = Array.from(out.theta).filter((_, i) => !out.converged[i]);
   const small = SMALL_END * out.ritzNorm;
   if (open.length === 0 || !open.every((t) => Math.abs(t) <= small)) return undefined;
-  const largest = open.reduce((m, t) => Math.max(m, Math.abs(t)), 0);
-  const dense = 3 * n * n * 8 <= DENSE_PATH_MAX_BYTES ? ", or method 'dense' at this n" : '';
+  const largest = maxAbs(open);
+  const dense = densePathBytes(n) <= DENSE_PATH_MAX_BYTES ? ", or method 'dense' at this n" : '';
   return `the wanted eigenvalues are small beside ‖A‖ ≈ ${out.ritzNorm.toPrecision(3)} (the Ritz values left are within ${largest.toExponential(1)} of 0), `
     + `where restarted Lanczos converges very slowly; shift-invert near them (sigma = 0 for the smallest of a semidefinite A) finds them in a few products${dense}`;
 }
@@ -465,8 +464,7 @@ function parseEigshOptions(fn: string, k: unknown, options: unknown, n: number, 
 
 /** Materialises A (one n-column product), checks or restores its symmetry, and decomposes it. */
 async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEigsh, checkEntries: boolean): Promise<EigshResult> {
-  // A's columns, the symmetrised matrix and the eigensolver's working copy: three n×n float64 at once
-  const bytes = 3 * n * n * 8;
+  const bytes = densePathBytes(n);
   if (bytes > DENSE_PATH_MAX_BYTES) {
     throw new RangeError(`${fn}: method 'dense' at n = ${n} needs ≈ ${(bytes / 2 ** 30).toFixed(1)} GiB (three ${n}×${n} float64 matrices) ` +
       `beyond the dense path's ${(DENSE_PATH_MAX_BYTES / 2 ** 30).toFixed(1)} GiB, and O(n³) work on one thread; use method 'lanczos' (the default past n = 2·ncv)`);
@@ -503,6 +501,16 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
  * eigensolver already takes minutes there.
  */
 const DENSE_PATH_MAX_BYTES = 2 ** 31;
+
+/** What the dense path holds at n: A's columns, the symmetrised matrix and the eigensolver's working copy, three n×n float64. */
+const densePathBytes = (n: number): number => 3 * n * n * 8;
+
+/** The largest |t| (0 for none). */
+const maxAbs = (a: ArrayLike<number>): number => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]!));
+  return m;
+};
 
 /** Identity columns per product of the dense path (A's columns are read a block at a time). */
 const DENSE_COLUMNS_PER_PRODUCT = 256;

@@ -20,7 +20,7 @@ import {
 import { reduceKernel, reduceKmin } from '../cpu/reduce.js';
 import { gpuReduceKernel, gpuReduceKmin } from '../gpu/reduce.js';
 import { optional, oneOf, parseOptions } from './options.js';
-import { assertFloat32Range, float32OverflowError, periodicLimits, periodicNaNHint, resolvePlacement, usesPeriodic } from './kernel-operator.js';
+import { assertFloat32Range, float32OverflowError, periodicLimits, periodicNaNHint, refuseGpuFloat64, resolvePlacement, usesPeriodic } from './kernel-operator.js';
 import { compileScalarJs, type ScalarKernel } from '../formula/emit-js.js';
 import { allFinite } from './validate.js';
 
@@ -42,9 +42,7 @@ interface Engine {
 function engineFor(spec: ReductionSpec, options: ReductionOptions | undefined): Engine {
   const o = parseOptions('reduction', options ?? {}, REDUCTION_SPEC);
   const { rows, reduced } = reductionShape(spec);
-  if (o.backend === 'gpu' && o.dtype === 'float64') {
-    throw new Error(`Formula.${spec.kind}: float64 is not supported on the GPU backend; use dtype 'float32' or backend 'cpu'`);
-  }
+  refuseGpuFloat64(`Formula.${spec.kind}`, o.backend, o.dtype);
   const { backend, dtype } = resolvePlacement(o.backend, o.dtype, rows * reduced);
   if (dtype === 'float32') {
     assertFloat32Range(collectVariables(spec.formula), `Formula.${spec.kind}`);
