@@ -15,7 +15,7 @@
 import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
 import { prefaultMemory, recycleMemory } from './memory-pool.js';
-import { fixedProgram } from './programs.js';
+import { fixedProgram, type FixedProgram } from './programs.js';
 import { materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
 import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
 import { poolThreads } from './pool.js';
@@ -644,12 +644,19 @@ const storedPrograms = Object.fromEntries((['float32', 'float64'] as const).map(
     symmetric: (width: number) => {
       const compile = symmetric[width - 1];
       if (!compile) throw new Error(`internal: no packed product of ${width} columns a group`);
-      return compile();
+      return compile;
     },
   }];
-})) as Record<Storage, { dense: Compile; transposed: Compile; gram: Compile; symmetric: (width: number) => Promise<WebAssembly.Module> }>;
-type Compile = () => Promise<WebAssembly.Module>;
+})) as Record<Storage, { dense: FixedProgram; transposed: FixedProgram; gram: FixedProgram; symmetric: (width: number) => FixedProgram }>;
 const compileSymmetricF32Sums = fixedProgram('denseSym|f32sums', denseSymmetricProductF32Wat);
+
+/** Whether the packed product program of `width` columns a group is compiled in this process (tests read it). */
+export function packedProgramCompiled(storage: Storage, width: number): boolean {
+  return storedPrograms[storage].symmetric(width).compiled();
+}
+
+/** Passes of packed float64-sums products run, by columns a group (tests read it). */
+export const packedPasses: Record<number, number> = {};
 
 /**
  * A materialised n×m kernel matrix and its products. Products on one matrix run one at a time
@@ -697,7 +704,7 @@ export class DenseKernelMatrix {
     // the programs and V8 compiles them (the store takes it, see runProgram)
     if (rowTasks(n, m) === 1) prefaultMemory(Math.ceil(memoryBytes(slots, n, m, storage, options) / 65536));
     // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
-    const product = options.symmetric ? storedPrograms[storage].symmetric(1) : storedPrograms[storage].dense();
+    const product = options.symmetric ? storedPrograms[storage].symmetric(1)() : storedPrograms[storage].dense();
     product.catch(() => undefined);
     const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
@@ -812,11 +819,22 @@ export class DenseKernelMatrix {
     if (f32Sums) {
       for (let c = 0; c < columns.length; c++) await this.symmetricF32Sums(columns[c]!, into(c, 1));
     } else {
+      const programs = storedPrograms[this.stored.storage];
       // groups of PACKED_BLOCK_COLUMNS; the columns left over, fewer than a group, in a product of their own
       for (let first = 0; first < columns.length; first += PACKED_PASS_COLUMNS) {
         const cols = Math.min(PACKED_PASS_COLUMNS, columns.length - first);
         const whole = cols === 1 ? 1 : cols - (cols % PACKED_BLOCK_COLUMNS);
-        if (whole > 0) await this.symmetricProduct(columns.slice(first, first + whole), Math.min(whole, PACKED_BLOCK_COLUMNS), into(first, whole));
+        const widths = [...(whole > 0 ? [Math.min(whole, PACKED_BLOCK_COLUMNS)] : []), ...(whole < cols ? [cols - whole] : [])];
+        if (widths.some((w) => !programs.symmetric(w).compiled()) && programs.symmetric(1).compiled()) {
+          // the wider programs are not compiled yet (a fresh process: 20–25 ms for 4 + 2 columns at n = 1,257, where
+          // the product takes 2 ms): the one-column program, compiled, takes every column as a group of its own in
+          // one pass now (the same sums in the same order, see denseSymmetricProductWat), while they compile for
+          // later products
+          for (const w of widths) programs.symmetric(w)().catch(() => undefined);
+          await this.symmetricProduct(columns.slice(first, first + cols), 1, into(first, cols));
+          continue;
+        }
+        if (whole > 0) await this.symmetricProduct(columns.slice(first, first + whole), widths[0]!, into(first, whole));
         if (whole < cols) await this.symmetricProduct(columns.slice(first + whole, first + cols), cols - whole, into(first + whole, cols - whole));
       }
     }
@@ -837,7 +855,8 @@ export class DenseKernelMatrix {
     const { rhsOffset, outOffset, mirrorOffset, mirrorBytes, scratchOffset, scratchBytes } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
     const { tasks, boundary } = this.symmetricTasks();
     const cols = columns.length;
-    const module = await storedPrograms[storage].symmetric(width);
+    const module = await storedPrograms[storage].symmetric(width)();
+    packedPasses[width] = (packedPasses[width] ?? 0) + 1;
     interleave(new Float64Array(buf, rhsOffset, cols * mPad), columns, n, width, mPad);
     const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
     await runRowRanges(module, memory, tasks, boundary,

@@ -15,6 +15,8 @@ import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
 
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
+/** Keys whose module is compiled (its promise fulfilled). */
+const compiledKeys = new Set<string>();
 
 /** The fixed programs declared so far: key → text. */
 const fixed = new Map<string, () => string>();
@@ -46,6 +48,7 @@ export function compileWatNow(key: string, wat: () => string): Promise<WebAssemb
   useOptimizingCompiler();
   const compiled = Promise.resolve(new WebAssembly.Module(programBytes(key, wat, false) as Uint8Array<ArrayBuffer>));
   moduleCache.set(key, compiled);
+  compiledKeys.add(key);
   return compiled;
 }
 
@@ -53,10 +56,17 @@ export function compileWatNow(key: string, wat: () => string): Promise<WebAssemb
  * Declares a fixed program (its text depends on nothing but `key`, which must name every parameter of `wat`) and
  * returns its compiler: the precompiled bytes where the host has them for this text, else `compileWat`'s.
  */
-export function fixedProgram(key: string, wat: () => string): () => Promise<WebAssembly.Module> {
+export function fixedProgram(key: string, wat: () => string): FixedProgram {
   if (fixed.has(key)) throw new Error(`internal: the fixed program '${key}' is declared twice`);
   fixed.set(key, wat);
-  return () => compile(key, wat, true);
+  return Object.assign(() => compile(key, wat, true), { compiled: () => compiledKeys.has(key) });
+}
+
+/** A fixed program's compiler (once per process), and whether its module is compiled already. */
+export interface FixedProgram {
+  (): Promise<WebAssembly.Module>;
+  /** The module is compiled in this process (a call returns it without waiting on a compile). */
+  compiled(): boolean;
 }
 
 /** Every fixed program declared by the modules loaded so far (the build's table holds these). */
@@ -77,7 +87,7 @@ function compile(key: string, wat: () => string, precompiled: boolean): Promise<
     // V8 validates on compile (the assembler checks syntax only); compilation runs on V8's background threads
     m = (async () => WebAssembly.compile(programBytes(key, wat, precompiled) as Uint8Array<ArrayBuffer>))();
     moduleCache.set(key, m);
-    m.catch(() => moduleCache.delete(key));
+    m.then(() => compiledKeys.add(key), () => moduleCache.delete(key));
   }
   return m;
 }

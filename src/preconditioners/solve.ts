@@ -176,16 +176,17 @@ export async function solvePlan(A: LinearOperator, b: VectorLike | BlockLike, al
   return planFor(A, rightHandSide(A, b, alpha), alpha, o);
 }
 
-function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: number): Float64Array | Matrix {
+/** b checked and copied: a vector, or a block (kept a Block inside: CG gets a Matrix, the factor's path none until x). */
+function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: number): Float64Array | Block {
   if (!(A instanceof LinearOperator)) throw new TypeError(`solve: expected a LinearOperator A, got ${String(A)}`);
   if (A.shape[0] !== A.shape[1]) throw new RangeError(`solve: needs a square operator, got shape ${formatShape(A.shape)} (${A})`);
   assertFiniteScalar(alpha, 'solve (alpha)');
   const isBlock = (typeof b === 'object' && b !== null && 'columns' in b && 'rows' in b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
-  return isBlock ? toBlock(b as BlockLike, A.shape[0], 'solve').toMatrix() : toVector(b as VectorLike, A.shape[0], 'solve');
+  return isBlock ? toBlock(b as BlockLike, A.shape[0], 'solve') : toVector(b as VectorLike, A.shape[0], 'solve');
 }
 
-async function planFor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
-  const columns = rhs instanceof Float64Array ? 1 : rhs.columns;
+async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
+  const columns = rhs instanceof Float64Array ? 1 : rhs.cols;
   compileLikelyFactor(A, alpha, columns, o);
   await assertSolvable(A, alpha);
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
@@ -282,7 +283,7 @@ async function chooseMethod(
 
 /** CG's plan: the twin and its traits (made ready while the preconditioner builds), the preconditioner, its warm start. */
 async function cgPlan(
-  A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, rtol: number, o: ParsedSolveOptions, reason: string, estimate?: Estimate,
+  A: LinearOperator, rhs: Float64Array | Block, alpha: number, rtol: number, o: ParsedSolveOptions, reason: string, estimate?: Estimate,
 ): Promise<SolvePlan> {
   const capabilities = A.solveCapabilities(alpha, rtol);
   capabilities.catch(() => undefined); // awaited below
@@ -314,7 +315,8 @@ async function cgPlan(
 type AnyCgResult = CgResult<Float64Array | Matrix, number[] | number[][]>;
 
 /** cg (or refinedCg) as planned; a preconditioner whose definiteness rests on a measured margin is stiffened and CG goes on. */
-async function solveByCg(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
+async function solveByCg(A: LinearOperator, rhs: Float64Array | Block, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
+  const b = rhs instanceof Block ? rhs.toMatrix() : rhs;
   const krylov = await loadKrylovModule();
   const given = definedEntries(o, NOT_CG_KEYS);
   const options: Record<string, unknown> = { ...given, ...(plan.M ? { M: plan.M } : {}) };
@@ -327,10 +329,10 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Matrix, alpha: n
     if (plan.method === 'refined-cg' && krylov.refinedCg) {
       const { relaxed: _r, resume: _s, ...rest } = opts;
       const refineKeys = definedEntries({ innerRtol: o.innerRtol, maxOuter: o.maxOuter, onOuter: o.onOuter }, []);
-      return (await krylov.refinedCg(op.shift(alpha), rhs as Float64Array, { ...rest, ...refineKeys, inner: A.shift(alpha) })) as AnyCgResult;
+      return (await krylov.refinedCg(op.shift(alpha), b as Float64Array, { ...rest, ...refineKeys, inner: A.shift(alpha) })) as AnyCgResult;
     }
     const extra = plan.relaxed ? { relaxed: { A: plan.relaxed.operator.shift(alpha), below: plan.relaxed.below } } : plan.trusted ? { verify: false } : {};
-    return (await krylov.cg(alpha ? op.shift(alpha) : op, rhs, { ...extra, ...opts })) as AnyCgResult;
+    return (await krylov.cg(alpha ? op.shift(alpha) : op, b, { ...extra, ...opts })) as AnyCgResult;
   };
   let result = await run(options);
   const M = plan.M as { stiffen?: () => Promise<void> } | undefined;
@@ -349,10 +351,10 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Matrix, alpha: n
  * gives (until the residual stops shrinking fast, or reaches n·ε₆₄·‖b‖); one that stalls short of the tolerance is
  * replaced by a float64 factor. The residuals reported are true ones.
  */
-async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
+async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
   const F = plan.M!;
   const mixed = F instanceof CholeskyFactorPreconditioner && F.factorDtype === 'float32';
-  const B = rhs instanceof Float64Array ? [rhs] : Block.fromMatrix(rhs).columns();
+  const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
   const n = A.shape[0];
   const shifted = alpha ? A.shift(alpha) : A;
   const tol = B.map((b) => Math.max((o.rtol ?? 1e-5) * norm(b), o.atol ?? 0));
@@ -397,7 +399,7 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Matrix, alph
   return solveByCg(A, rhs, alpha, cgPlanned, { ...o, x0 });
 }
 
-function factorResult(X: Float64Array[], history: number[][], steps: number, matvecs: number, rhs: Float64Array | Matrix, n: number): AnyCgResult {
+function factorResult(X: Float64Array[], history: number[][], steps: number, matvecs: number, rhs: Float64Array | Block, n: number): AnyCgResult {
   const block = !(rhs instanceof Float64Array);
   return {
     x: block ? Block.fromColumns(X, n).toMatrix() : X[0]!, info: 0, iterations: steps,
