@@ -21,11 +21,10 @@ import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
 import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
 import {
-  AUTO_MIN_N, cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
-import { CholeskySolver } from '../cpu/dense-cholesky.js';
 import { CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
@@ -187,7 +186,9 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
 
 async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
   const columns = rhs instanceof Float64Array ? 1 : rhs.cols;
-  compileLikelyFactor(A, alpha, columns, o);
+  // the factor's programs are asked for when it is built (dense-factor.ts), not here before K is stored: asked for
+  // first, their text and compilation took the cores from storing K (2 vCPUs; fresh fit + predict, medians of 21
+  // alternating, n = 1,000–2,000, 1 and 10 columns: 2–9% faster without)
   await assertSolvable(A, alpha);
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
   A.expectRepeatedProducts();
@@ -207,17 +208,6 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
 }
 
 type Estimate = NonNullable<SolvePlan['estimate']>;
-
-/**
- * Starts compiling the factor's programs (V8 compiles in the background) where 'auto' will most likely factor — a
- * stored dense form, below AUTO_MIN_N — so that it overlaps storing K and the cost estimate instead of following them.
- */
-function compileLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
-  const n = A.shape[0];
-  if (o.method === 'cg' || n >= AUTO_MIN_N || A.denseSource() === undefined) return;
-  const likely = o.factorDtype === 'float64' || !(alpha > 0) || n < float32FactorMinN(columns) ? 'float64' : 'float32';
-  CholeskySolver.compile(likely).catch(() => undefined);
-}
 
 /** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
 async function factorDtypeFor(
