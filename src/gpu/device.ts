@@ -377,6 +377,15 @@ export async function setBackend(choice: BackendSetting, options: SetBackendOpti
   return getBackendInfo();
 }
 
+/**
+ * `setBackend('auto' | 'cpu')` without its answer: no adapter is looked for now ('auto' looks at the first product
+ * large enough for the GPU). The CLI's commands use it: the probe loads Dawn (0.1–0.2 s on the 2-vCPU VM) and Dawn
+ * writes its own warnings to stderr, for inputs whose products never reach GPU_AUTO_MIN_PAIRS.
+ */
+export function chooseBackend(choice: 'auto' | 'cpu'): void {
+  setting = checkArgument('chooseBackend', 'choice', choice, oneOf('auto', 'cpu'));
+}
+
 /** Where large products run now, with the adapter and the device limits when there is one (probes once). */
 export async function getBackendInfo(): Promise<BackendInfo> {
   if (setting === 'cpu') return Object.freeze({ backend: 'cpu', setting, reason: "setBackend('cpu')" });

@@ -7,7 +7,7 @@ import { readTable } from '../io/files.js';
 import { asPoints, columnTable } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command, type Context,
+  applyBackend, probeGpuFor, BACKEND_FLAGS, checkOutputs, fmt, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command, type Context,
 } from './common.js';
 
 export const clusterCommand: Command = {
@@ -36,6 +36,7 @@ export const clusterCommand: Command = {
     await applyBackend(args);
     let t0 = performance.now();
     const points = readPoints(args.positionals[0]!);
+    await probeGpuFor(args, points.rows * points.rows);
     const truth = args.string('truth') === undefined ? undefined : readLabels(args.string('truth')!, points.rows);
     ctx.out(`cluster: ${points.rows} points × ${points.cols} dimension${points.cols === 1 ? '' : 's'} (read in ${formatMs(performance.now() - t0)}), ${k} cluster${k === 1 ? '' : 's'}`);
     t0 = performance.now();

@@ -1,7 +1,7 @@
 /** What the commands share: their context, the common flags, the kernel they build, and result output. */
 import type { KernelOperator } from '../../operators/kernel-operator.js';
 import { cauchyKernel, gaussianKernel, laplacianKernel, maternKernel } from '../../operators/kernels.js';
-import { setBackend } from '../../gpu/device.js';
+import { chooseBackend, getBackendInfo, GPU_AUTO_MIN_PAIRS, setBackend } from '../../gpu/device.js';
 import { checkPlotPath, renderPlot } from '../../plot/render.js';
 import type { PlotSpec } from '../../plot/specs.js';
 import { unwritableReason, writeFileAtomic } from '../../plot/write.js';
@@ -64,7 +64,19 @@ export async function applyBackend(args: Args): Promise<void> {
   if (args.string('backend') === 'gpu' && args.string('dtype') === 'float64') {
     throw new UsageError(`${args.command}: --dtype float64 does not apply with --backend gpu (GPU products run in float32); use --backend cpu for float64`);
   }
-  await setBackend(args.string('backend') as 'auto' | 'cpu' | 'gpu');
+  const choice = args.string('backend') as 'auto' | 'cpu' | 'gpu';
+  // 'gpu' fails now when there is no adapter; 'auto' looks for one once the input is known to be large (probeGpuFor)
+  if (choice === 'gpu') await setBackend(choice);
+  else chooseBackend(choice);
+}
+
+/**
+ * With --backend auto, looks for a GPU adapter where kernel products of `pairs` pairs could use one (from
+ * GPU_AUTO_MIN_PAIRS): 'auto' takes the GPU only once an adapter was found (see `autoPrefersGpu`). Smaller inputs never
+ * load Dawn (0.1–0.2 s, and its own warnings on stderr).
+ */
+export async function probeGpuFor(args: Args, pairs: number): Promise<void> {
+  if (args.string('backend') === 'auto' && pairs >= GPU_AUTO_MIN_PAIRS) await getBackendInfo();
 }
 
 /** Reads the positional input file (a missing or bad file is an InputFileError). */

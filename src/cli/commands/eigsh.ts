@@ -10,7 +10,7 @@ import { InputFileError, UsageError } from '../errors.js';
 import { columnTable, matrixTable, type Table } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, kernelFor, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults,
+  applyBackend, probeGpuFor, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, kernelFor, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults,
   type Command, type Context,
 } from './common.js';
 
@@ -40,6 +40,7 @@ export const eigshCommand: Command = {
     if (args.bool('vectors') && args.string('output') === undefined) throw new UsageError('eigsh: --vectors writes the eigenvectors to --output FILE; give --output');
     await applyBackend(args);
     const input = readPoints(args.positionals[0]!);
+    if (!args.bool('matrix')) await probeGpuFor(args, input.rows * input.rows);
     const A = operatorFor(args, input);
     const k = args.number('k')!;
     if (k >= A.shape[0]) throw new UsageError(`eigsh: --k ${k} must be below n = ${A.shape[0]}`);

@@ -9,7 +9,7 @@ import { readTable } from '../io/files.js';
 import { asPoints, matrixTable, sliceColumns, type Table } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, withFlags, writeResults, type Command, type Context,
+  applyBackend, probeGpuFor, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, withFlags, writeResults, type Command, type Context,
 } from './common.js';
 
 export const interpolateCommand: Command = {
@@ -43,6 +43,7 @@ export const interpolateCommand: Command = {
     const x = sliceColumns(train, 0, d);
     const y = sliceColumns(train, d, train.cols);
     const test = args.string('predict') === undefined ? undefined : readTest(args.string('predict')!, d, m);
+    await probeGpuFor(args, x.rows * Math.max(x.rows, test?.x.rows ?? 0));
     if (args.string('plot') !== undefined && d > 2) throw new UsageError(`interpolate: --plot draws 1-D and 2-D inputs, these have d = ${d}`);
 
     const model = modelFor(args, sigma, alpha, ctx);

@@ -10,7 +10,7 @@ import { columnTable, matrixTable } from '../io/table.js';
 import { formatMs } from '../progress.js';
 import { operatorFor } from './eigsh.js';
 import {
-  applyBackend, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command,
+  applyBackend, probeGpuFor, BACKEND_FLAGS, checkOutputs, fmt, KERNEL_FLAGS, OUTPUT_FLAG, PLOT_FLAG, readPoints, SEED_FLAG, withFlags, writeResults, type Command,
 } from './common.js';
 
 /** The preconditioners that make a random choice (sketches, landmark samples): the ones --seed reaches. */
@@ -45,7 +45,9 @@ export const solveCommand: Command = {
     // the dense factor has no preconditioner (nor CG's progress to report)
     if (method === 'cholesky') args.refuse(['preconditioner'], "with --method cholesky (a dense factor; CG's preconditioner is not used)");
     await applyBackend(args);
-    const A = operatorFor(args, readPoints(args.positionals[0]!));
+    const points = readPoints(args.positionals[0]!);
+    if (!args.bool('matrix')) await probeGpuFor(args, points.rows * points.rows);
+    const A = operatorFor(args, points);
     const b = readTable(rhsFile);
     if (b.rows !== A.shape[0]) throw new InputFileError(rhsFile, `${b.rows} rows, but the operator is ${A.shape[0]}×${A.shape[1]} (one row per point)`);
     const alpha = args.number('alpha')!;
