@@ -13,6 +13,9 @@ import type { LinearOperator } from '../operators/linear-operator.js';
 import { allFinite } from '../operators/validate.js';
 import { cg } from './cg.js';
 import { minres } from './minres.js';
+import { mulberry32, randomVector } from './random.js';
+import { tridiagonalEigen } from './tridiagonal.js';
+import { axpy, dot, norm } from './util.js';
 
 export type SigmaSolver = 'auto' | 'dense' | 'cg' | 'minres';
 
@@ -60,7 +63,10 @@ export async function shiftInvert(fn: string, A: LinearOperator, n: number, sigm
   const { planShiftedInverse } = await import('../preconditioners/solve.js');
   const plan = await planShiftedInverse(A, -sigma, options.solver);
   if (plan.method === 'singular') throw singular(fn, sigma, plan.reason);
-  return (factored(fn, sigma, plan) ?? (plan.method === 'cg' ? innerCg : innerMinres)(fn, { A, n, sigma, innerRtol: options.innerRtol, reason: plan.reason }));
+  const dense = factored(fn, sigma, plan);
+  if (dense) return dense;
+  await refuseRemoteShiftByProducts(fn, A, n, sigma);
+  return (plan.method === 'cg' ? innerCg : innerMinres)(fn, { A, n, sigma, innerRtol: options.innerRtol, reason: plan.reason });
 }
 
 /**
@@ -103,6 +109,56 @@ function refuseRemoteShift(fn: string, sigma: number, scale: number, release: ()
   throw new RangeError(`${fn}: sigma = ${sigma} is ${(Math.abs(sigma) / scale).toExponential(1)} times ‖A‖_∞ = ${scale.toExponential(2)}: `
     + `A − σI keeps A's entries only to ε·|σ| ≈ ${(Number.EPSILON * Math.abs(sigma)).toExponential(1)}, so the eigenvalues nearest σ would carry fewer than half `
     + `of the digits on A's scale; give a sigma within ‖A‖/√ε ≈ ${(scale / Math.sqrt(Number.EPSILON)).toExponential(1)} of 0, or ask for an end of the spectrum (which 'LA' or 'SA') without sigma`);
+}
+
+/** Lanczos steps that estimate ‖A‖ for the inner paths' remote-σ check (`refuseRemoteShiftByProducts`). */
+export const NORM_LANCZOS_STEPS = 20;
+/**
+ * The inner paths refuse σ only beyond this many times ‖A‖/√ε: their ‖A‖ is a Lanczos estimate (from below, within a
+ * few per cent after NORM_LANCZOS_STEPS steps from a random start), where the dense path has ‖A‖_∞ (from above).
+ */
+export const REMOTE_SHIFT_MARGIN = 10;
+
+/**
+ * `refuseRemoteShift` where no factor gives ‖A‖ (inner cg or minres solves): the same loss — λ = σ + 1/θ keeps
+ * ε·|σ| of A's scale, and the Ritz residuals are measured against ‖A − σI‖ ≈ |σ| — returned eigenvalues 99% off
+ * (‖A‖ ≈ 5e-18, σ = 1e3: 3.9e-20 for −1.2e-18) with every pair converged. One product bounds ‖A‖ from below (‖Av‖ for
+ * a seeded unit v) and settles the usual σ; beyond it, NORM_LANCZOS_STEPS Lanczos steps on A estimate ‖A‖ (their
+ * largest |Ritz value|), and σ beyond REMOTE_SHIFT_MARGIN·‖A‖/√ε is refused.
+ */
+async function refuseRemoteShiftByProducts(fn: string, A: LinearOperator, n: number, sigma: number): Promise<void> {
+  const threshold = Math.abs(sigma) * Math.sqrt(Number.EPSILON);
+  if (!(threshold > 0)) return;
+  const rng = mulberry32(0x5eed);
+  const q = randomVector(n, rng);
+  scaleInPlace(q, 1 / norm(q));
+  const basis: Float64Array[] = [q];
+  const alpha: number[] = [];
+  const beta: number[] = [];
+  let lower = 0;
+  for (let j = 0; j < Math.min(n, NORM_LANCZOS_STEPS); j++) {
+    const w = await A.matvec(basis[j]!);
+    lower = Math.max(lower, norm(w)); // ‖A q‖ ≤ ‖A‖ for a unit q
+    if (threshold <= lower) return;
+    alpha.push(dot(basis[j]!, w));
+    // full reorthogonalisation (twice): the estimate needs no more than a handful of accurate steps
+    for (let pass = 0; pass < 2; pass++) for (const b of basis) axpy(-dot(b, w), b, w);
+    const b = norm(w);
+    if (!(b > 1e-12 * lower) || j === Math.min(n, NORM_LANCZOS_STEPS) - 1) break; // an invariant subspace: its Ritz values are exact
+    beta.push(b);
+    scaleInPlace(w, 1 / b);
+    basis.push(w);
+  }
+  const ritz = tridiagonalEigen(alpha, beta.slice(0, alpha.length - 1)).eigenvalues;
+  const estimate = Math.max(lower, Math.abs(ritz[0]!), Math.abs(ritz[ritz.length - 1]!));
+  if (threshold <= REMOTE_SHIFT_MARGIN * estimate) return;
+  throw new RangeError(`${fn}: sigma = ${sigma} is ${(Math.abs(sigma) / estimate).toExponential(1)} times ‖A‖ ≈ ${estimate.toExponential(2)} (${alpha.length} Lanczos steps): `
+    + `A − σI keeps A's scale only to ε·|σ| ≈ ${(Number.EPSILON * Math.abs(sigma)).toExponential(1)}, so the eigenvalues nearest σ would carry fewer than half `
+    + `of the digits on A's scale; give a sigma within ‖A‖/√ε ≈ ${(estimate / Math.sqrt(Number.EPSILON)).toExponential(1)} of 0, or ask for an end of the spectrum (which 'LA' or 'SA') without sigma`);
+}
+
+function scaleInPlace(x: Float64Array, c: number): void {
+  for (let i = 0; i < x.length; i++) x[i]! *= c;
 }
 
 interface InnerSolve {

@@ -76,6 +76,30 @@ describe('planShiftedInverse (src/preconditioners/solve.ts)', () => {
     res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-10 * ref[n - 1]!));
   });
 
+  it('the inner cg and minres paths refuse σ beyond ‖A‖/√ε too, by a Lanczos estimate of ‖A‖; nearer σ are solved as before', async () => {
+    // a symmetric 60×60 A on the scale 1e-18: minres at σ = 1e3 returned 3.9e-20 and 5.5e-20 for −1.24e-18 and
+    // −1.18e-18, every pair converged (the residuals are measured against ‖A − σI‖ ≈ |σ|)
+    let s = 7;
+    const rand = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32) - 0.5;
+    const B = new Matrix(60, 60);
+    for (let i = 0; i < 60; i++) for (let j = 0; j <= i; j++) { const v = rand(); B.set(i, j, v); B.set(j, i, v); }
+    const ev = new EigenvalueDecomposition(B).realEigenvalues.sort((a, b) => a - b);
+    const nearest = (sigma: number, scale: number) => ev.map((v) => v * scale).sort((a, b) => Math.abs(a - sigma) - Math.abs(b - sigma)).slice(0, 2).sort((a, b) => a - b);
+    for (const sigmaSolver of ['minres', 'cg'] as const) {
+      const tiny = aslinearoperator(B.clone().mul(3e-19));
+      for (const sigma of [1e3, -8.5e-5]) {
+        await expect(eigsh(tiny, 2, { sigma, sigmaSolver })).rejects.toThrow(
+          /^eigsh: sigma = \S+ is \d\.\de\+\d+ times ‖A‖ ≈ \S+ \(\d+ Lanczos steps\): .*fewer than half of the digits on A's scale; give a sigma within ‖A‖\/√ε/);
+      }
+    }
+    // within REMOTE_SHIFT_MARGIN·‖A‖/√ε (‖A‖ ≈ 4.3): minres at σ = 1e7 and 1e9 as accurate as the spectrum allows
+    const A = aslinearoperator(B);
+    for (const [sigma, tol] of [[-2, 1e-12], [1e7, 1e-12], [1e9, 1e-8]] as const) {
+      const got = Array.from((await eigsh(A, 2, { sigma, sigmaSolver: 'minres' })).eigenvalues);
+      nearest(sigma, 1).forEach((v, i) => expect(Math.abs(got[i]! - v), `σ = ${sigma}`).toBeLessThan(tol * Math.abs(ev[59]!)));
+    }
+  });
+
   it("iterative where asked: 'minres' and 'cg' plan no factor", async () => {
     const K = laplacianKernel(X, { sigma: 0.3, backend: 'cpu' });
     expect((await planShiftedInverse(K, 0.1, 'minres')).method).toBe('minres');
