@@ -160,30 +160,13 @@ function parseKernelRidgeOptions(options: unknown) {
 
 /** y as a Float64Array (one output) or an n×k Matrix, with n rows checked. */
 function asTargets(y: TargetsLike, n: number, what: string): Float64Array | Matrix {
-  if (isBlockLike(y)) {
-    if (!Matrix.isMatrix(y)) {
-      // ml-matrix's own message ("Inconsistent array dimensions") names no row
-      const rows = y as unknown[];
-      const width = (rows[0] as unknown[]).length;
-      for (let i = 1; i < rows.length; i++) {
-        const row = rows[i];
-        if (!Array.isArray(row)) throw new TypeError(`${what}: y's row ${i} is ${row === null ? 'null' : `a ${typeof row}`}, not an array of numbers as row 0`);
-        if (row.length !== width) throw new RangeError(`${what}: y's row ${i} has ${row.length} values but row 0 has ${width}`);
-      }
-    }
-    const M = Matrix.isMatrix(y) ? (y as Matrix).clone() : new Matrix(y as number[][]);
-    if (M.rows !== n) throw new RangeError(`${what}: y has ${M.rows} rows but there are ${n} points`);
-    if (M.columns === 0) throw new RangeError(`${what}: y has ${M.rows} rows of no values; give at least one output column`);
-    checkFinite(M.to1DArray(), what);
-    return M;
-  }
-  if (!isVectorLike(y) && !isNumericTypedArray(y)) {
-    throw new TypeError(`${what}: y must be ${TARGETS_EXPECTED}, got ${describeValue(y)}`);
-  }
-  if (y.length !== n) throw new RangeError(`${what}: y has ${y.length} values but there are ${n} points`);
-  const v = Float64Array.from(y as ArrayLike<number>);
-  checkFinite(v, what);
-  return v;
+  const { columns, block } = targetColumns(y, what, 'y');
+  const rows = columns[0]!.length;
+  if (rows !== n) throw new RangeError(`${what}: y has ${rows} ${block ? 'rows' : 'values'} but there are ${n} points`);
+  if (!block) return columns[0]!;
+  const M = new Matrix(rows, columns.length);
+  columns.forEach((c, j) => M.setColumn(j, c));
+  return M;
 }
 
 /** What `TargetsLike` admits, in words (the refusals of fit, score and r2Score). */
@@ -194,11 +177,6 @@ function isNumericTypedArray(v: unknown): v is ArrayLike<number> {
   return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
 }
 
-function checkFinite(v: ArrayLike<number>, what: string): void {
-  for (let i = 0; i < v.length; i++) {
-    if (!Number.isFinite(v[i])) throw new RangeError(`${what}: y has a non-finite value ${v[i]} at position ${i}`);
-  }
-}
 
 /**
  * scikit-learn's r2_score (multioutput 'uniform_average', force_finite): 1 − Σ(y − p)² / Σ(y − ȳ)² per output,
@@ -208,8 +186,8 @@ function checkFinite(v: ArrayLike<number>, what: string): void {
  * non-finite values.
  */
 export function r2Score(truth: TargetsLike, predicted: TargetsLike): number {
-  const a = scoreColumns(truth, 'truth');
-  const b = scoreColumns(predicted, 'predicted');
+  const a = targetColumns(truth, 'r2Score', 'truth').columns;
+  const b = targetColumns(predicted, 'r2Score', 'predicted').columns;
   const shape = (c: Float64Array[]) => `${c[0]!.length}x${c.length}`;
   if (a.length !== b.length || a[0]!.length !== b[0]!.length) {
     throw new RangeError(`r2Score: truth (${shape(a)}) and predicted (${shape(b)}) differ in shape`);
@@ -231,35 +209,40 @@ export function r2Score(truth: TargetsLike, predicted: TargetsLike): number {
   return sum / a.length;
 }
 
-/** The columns of a score's argument (a vector: one column), every value checked finite. */
-function scoreColumns(v: TargetsLike, what: string): Float64Array[] {
+/**
+ * The columns of targets (a vector: one column), every value checked finite — fit's and score's y and r2Score's
+ * arguments, refused in the same words: `${fn}: ${name}'s …`.
+ */
+function targetColumns(v: TargetsLike, fn: string, name: string): { columns: Float64Array[]; block: boolean } {
   let columns: Float64Array[];
-  if (isBlockLike(v)) {
+  const block = isBlockLike(v);
+  if (block) {
+    // ml-matrix's own message ("Inconsistent array dimensions") names no row
     const rows = Matrix.isMatrix(v) ? undefined : (v as unknown[]);
     for (let i = 1; rows && i < rows.length; i++) {
       const row = rows[i];
       if (!Array.isArray(row) || row.length !== (rows[0] as unknown[]).length) {
-        throw new RangeError(`r2Score: ${what}'s row ${i} is ${describeValue(row)}, not an array of ${(rows[0] as unknown[]).length} numbers as row 0`);
+        throw new RangeError(`${fn}: ${name}'s row ${i} is ${describeValue(row)}, not an array of ${(rows[0] as unknown[]).length} numbers as row 0`);
       }
     }
     const M = Matrix.isMatrix(v) ? (v as Matrix) : new Matrix(v as number[][]);
     columns = Array.from({ length: M.columns }, (_, j) => Float64Array.from(M.getColumn(j)));
-    if (columns.length === 0) throw new RangeError(`r2Score: ${what} has ${M.rows} rows of no values`);
+    if (columns.length === 0) throw new RangeError(`${fn}: ${name} has ${M.rows} rows of no values; give at least one column`);
   } else if (isVectorLike(v) || isNumericTypedArray(v)) {
     columns = [Float64Array.from(v as ArrayLike<number>)];
   } else {
-    throw new TypeError(`r2Score: ${what} must be ${TARGETS_EXPECTED}, got ${describeValue(v)}`);
+    throw new TypeError(`${fn}: ${name} must be ${TARGETS_EXPECTED}, got ${describeValue(v)}`);
   }
   columns.forEach((c, j) => {
     for (let i = 0; i < c.length; i++) {
       if (!Number.isFinite(c[i])) {
         // a vector's entry quoted as given (a string in a number[] reads as NaN here)
-        const given = isBlockLike(v) ? c[i] : (v as ArrayLike<unknown>)[i];
-        const at = isBlockLike(v) ? `row ${i}, column ${j}` : `position ${i}`;
-        throw new RangeError(`r2Score: ${what}'s entry at ${at} is ${typeof given === 'number' ? given : describeValue(given)}, not a finite number`);
+        const given = block ? c[i] : (v as ArrayLike<unknown>)[i];
+        const at = block ? `row ${i}, column ${j}` : `position ${i}`;
+        throw new RangeError(`${fn}: ${name}'s entry at ${at} is ${typeof given === 'number' ? given : describeValue(given)}, not a finite number`);
       }
     }
   });
-  return columns;
+  return { columns, block };
 }
 

@@ -116,15 +116,17 @@ describe('KernelRidge', () => {
     expect(() => new KernelRidge({ alpha: 1, kernel: 'rbf' as never })).toThrow(/kernel must be one of "gaussian", "laplacian", "matern", "cauchy"/);
     expect(() => new KernelRidge({ alpha: 1, nu: 1.5 })).toThrow(/nu is an option of kernel 'matern' only/);
     await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [1, 2, 3])).rejects.toThrow(/y has 3 values but there are 2 points/);
-    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [1, NaN])).rejects.toThrow(/non-finite value NaN at position 1/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [1, NaN])).rejects.toThrow(/^KernelRidge\.fit: y's entry at position 1 is NaN, not a finite number$/);
     await expect(new KernelRidge({ alpha: 1, solveOptions: { rtoll: 1 } as never }).fit([[0], [1]], [1, 2])).rejects.toThrow(/unknown option 'rtoll'/);
     const fitted = await new KernelRidge({ alpha: 1 }).fit([[0, 0], [1, 1]], [1, 2]);
     await expect(fitted.predict([[0, 0, 0]])).rejects.toThrow(/t has d = 3 columns but the model was fitted on d = 2/);
     // the model keeps coefficients: a result object asked for through solveOptions is refused, not overridden
     expect(() => new KernelRidge({ alpha: 1, solveOptions: { returnInfo: true } as never })).toThrow(/solveOptions.returnInfo is not supported/);
     // several outputs: the row that breaks the block is named (ml-matrix says only "Inconsistent array dimensions")
-    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1], [2]], [[1, 2], [3, 4], [5]])).rejects.toThrow(/y's row 2 has 1 values but row 0 has 2/);
-    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [[1, 2], 3] as never)).rejects.toThrow(/y's row 1 is a number, not an array/);
-    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [[], []])).rejects.toThrow(/y has 2 rows of no values/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1], [2]], [[1, 2], [3, 4], [5]])).rejects.toThrow(/^KernelRidge\.fit: y's row 2 is an array of length 1, not an array of 2 numbers as row 0$/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [[1, 2], 3] as never)).rejects.toThrow(/^KernelRidge\.fit: y's row 1 is number 3, not an array of 2 numbers as row 0$/);
+    await expect(new KernelRidge({ alpha: 1 }).fit([[0], [1]], [[], []])).rejects.toThrow(/^KernelRidge\.fit: y has 2 rows of no values; give at least one column$/);
+    // score's y is read as fit's, r2Score's arguments alike
+    await expect(fitted.score([[0, 0], [1, 1]], [1, Infinity])).rejects.toThrow(/^KernelRidge\.score: y's entry at position 1 is Infinity, not a finite number$/);
   });
 });
