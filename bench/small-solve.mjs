@@ -14,15 +14,18 @@
  *                                                             # two alternating: medians of reps, cold against cold;
  *                                                             # with --reference-4k-pages also sklearn with
  *                                                             # NUMPY_MADVISE_HUGEPAGE=0 (numpy on the 4 KiB pages V8
- *                                                             # gets; by default numpy madvises huge pages)
+ *                                                             # gets; by default numpy madvises huge pages);
+ *                                                             # with --baseline DIR also another build's dist/ (DIR,
+ *                                                             # e.g. a worktree of an earlier commit, built), alternating
+ *                                                             # with ours in the same process pairs: ours / baseline
  *   npm run build && node bench/small-solve.mjs --crossover # CG against the factorisation, for CHOLESKY_MADD_COST
  *   npm run build && node bench/small-solve.mjs --dtype-crossover # float32 against float64 factors, for FLOAT32_FACTOR_MIN_N
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Matrix } from 'ml-matrix';
 import { gaussianKernel, mulberry32, shutdownCpuPool } from '../dist/index.js';
 import { poolReady, startCpuPool } from '../dist/cpu/pool.js';
@@ -108,11 +111,12 @@ async function comparison() {
  */
 async function fresh(reps) {
   const { file, cases } = sklearnCases(casesAsked());
-  const lib = new URL('../dist/index.js', import.meta.url).href;
+  const baselineAt = process.argv.indexOf('--baseline');
+  const baseline = baselineAt >= 0 ? pathToFileURL(join(resolve(process.argv[baselineAt + 1]), 'index.js')).href : undefined;
   const summary = [];
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i];
-    const ours = `
+    const ours = (lib = new URL('../dist/index.js', import.meta.url).href) => `
 const { readFileSync } = await import('node:fs');
 const { gaussianKernel, shutdownCpuPool } = await import(${JSON.stringify(lib)});
 const { Matrix } = await import('ml-matrix');
@@ -137,18 +141,25 @@ t0 = time.perf_counter()
 P = KernelRidge(alpha=c['alpha'], kernel='rbf', gamma=1 / (2 * c['sigma'] ** 2)).fit(X, Y).predict(T)
 print(json.dumps({'seconds': time.perf_counter() - t0}))`;
     const pages4k = process.argv.includes('--reference-4k-pages');
-    const t = { ours: [], sklearn: [], sklearn4k: [] };
+    const t = { ours: [], sklearn: [], sklearn4k: [], baseline: [] };
     let gap = 0;
+    const coin = mulberry32(17 + i);
     for (let r = 0; r < reps; r++) {
-      const o = JSON.parse(spawnSync(process.execPath, ['--input-type=module', '-e', ours], { encoding: 'utf8' }).stdout);
+      // with a baseline, the two run in a seeded random order each time: on this VM the order alone moved medians ±10%
+      const runBaseline = () => t.baseline.push(JSON.parse(spawnSync(process.execPath, ['--input-type=module', '-e', ours(baseline)], { encoding: 'utf8' }).stdout).seconds);
+      const baselineFirst = baseline !== undefined && coin() < 0.5;
+      if (baselineFirst) runBaseline();
+      const o = JSON.parse(spawnSync(process.execPath, ['--input-type=module', '-e', ours()], { encoding: 'utf8' }).stdout);
       t.ours.push(o.seconds);
       gap = Math.max(gap, o.gap);
+      if (baseline && !baselineFirst) runBaseline();
       t.sklearn.push(JSON.parse(spawnSync('python3', ['-c', sklearn], { encoding: 'utf8' }).stdout).seconds);
       if (pages4k) t.sklearn4k.push(JSON.parse(spawnSync('python3', ['-c', sklearn], { encoding: 'utf8', env: { ...process.env, NUMPY_MADVISE_HUGEPAGE: '0' } }).stdout).seconds);
     }
     const med = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
     const row = { n: c.n, d: c.d, k: c.k, oursFirst: +med(t.ours).toFixed(3), sklearnFirst: +med(t.sklearn).toFixed(3), ratio: +(med(t.ours) / med(t.sklearn)).toFixed(2),
-      ...(pages4k ? { sklearn4kPages: +med(t.sklearn4k).toFixed(3), ratio4kPages: +(med(t.ours) / med(t.sklearn4k)).toFixed(2) } : {}), predictionGap: +gap.toExponential(1), ours: t.ours.map((x) => +x.toFixed(3)), sklearn: t.sklearn.map((x) => +x.toFixed(3)) };
+      ...(pages4k ? { sklearn4kPages: +med(t.sklearn4k).toFixed(3), ratio4kPages: +(med(t.ours) / med(t.sklearn4k)).toFixed(2) } : {}),
+      ...(baseline ? { baselineFirst: +med(t.baseline).toFixed(3), oursOverBaseline: +(med(t.ours) / med(t.baseline)).toFixed(3) } : {}), predictionGap: +gap.toExponential(1), ours: t.ours.map((x) => +x.toFixed(3)), sklearn: t.sklearn.map((x) => +x.toFixed(3)) };
     log(row);
     summary.push(row);
   }
