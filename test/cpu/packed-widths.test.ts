@@ -4,6 +4,8 @@
 // take them. Bitwise the one-column products' results either way.
 import { describe, expect, it } from 'vitest';
 import { DenseKernelMatrix, PACKED_BLOCK_COLUMNS, packedPasses, packedProgramCompiled } from '../../src/cpu/dense-product.js';
+import { MIN_PAIRS_FOR_POOL } from '../../src/cpu/reduce.js';
+import { startCpuPool } from '../../src/cpu/pool.js';
 import { collectVariables, evaluateDenseJs, Pm, Vi, Vj } from '../../src/formula/index.js';
 import { oracleProducts } from '../conformance.js';
 import { seededPoints, seededVector } from '../random-data.js';
@@ -11,7 +13,9 @@ import { seededPoints, seededVector } from '../random-data.js';
 describe('packed products before their wider programs are compiled', () => {
   for (const storage of ['float64', 'float32'] as const) {
     it(`${storage}: ten columns in one pass of one-column groups, then in groups of ${PACKED_BLOCK_COLUMNS} and 2 — equal to one-column products`, async () => {
-      const n = 301;
+      await startCpuPool(); // row ranges over the workers: the one-column module goes to them with ten groups
+      const n = 700;
+      expect(n * n).toBeGreaterThan(MIN_PAIRS_FOR_POOL);
       const x = seededPoints(80, n, 3, { lo: -1 });
       const f = Vi(x).sub(Vj(x)).sqnorm2().div(Pm(0.8, 's')).neg().exp();
       const K = await DenseKernelMatrix.materialise(f.node, collectVariables(f.node), n, n, storage, { symmetric: true });
