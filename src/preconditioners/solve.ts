@@ -367,9 +367,10 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
   const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
   const n = A.shape[0];
   const shifted = alpha ? A.shift(alpha) : A;
-  const tol = B.map((b) => Math.max((o.rtol ?? 1e-5) * norm(b), o.atol ?? 0));
-  const floor = B.map((b) => n * Number.EPSILON * norm(b));
-  const history: number[][] = B.map((b) => [norm(b)]);
+  const bNorms = B.map(norm);
+  const tol = bNorms.map((nb) => Math.max((o.rtol ?? 1e-5) * nb, o.atol ?? 0));
+  const floor = bNorms.map((nb) => n * Number.EPSILON * nb);
+  const history: number[][] = bNorms.map((nb) => [nb]);
   const X = await applyColumns(F, B);
   const maxSteps = mixed ? FLOAT32_REFINEMENT_STEPS : FACTOR_REFINEMENT_STEPS;
   let matvecs = 0;
@@ -380,7 +381,8 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
   for (;;) {
     const AX = await applyColumns(shifted, open.map((j) => X[j]!));
     matvecs += open.length;
-    const R = new Map(open.map((j, i) => [j, B[j]!.map((v, t) => v - AX[i]![t]!)]));
+    // plain loops: a fresh process runs these once or twice, in V8's interpreter, where a callback per entry costs
+    const R = new Map(open.map((j, i) => [j, difference(B[j]!, AX[i]!)]));
     for (const [j, r] of R) history[j]!.push(norm(r));
     open = open.filter((j) => {
       const h = history[j]!;
@@ -393,7 +395,7 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
     if (short.length === 0 && (open.length === 0 || steps === maxSteps)) return factorResult(X, history, steps, matvecs, rhs, n);
     if (steps === maxSteps || (mixed && short.some((j) => !shrinkingFast(history[j]!)))) break;
     const D = await applyColumns(F, open.map((j) => R.get(j)!));
-    open.forEach((j, i) => X[j]!.forEach((_, t) => { X[j]![t]! += D[i]![t]!; }));
+    open.forEach((j, i) => addInPlace(X[j]!, D[i]!));
     steps++;
   }
   if (mixed) {
@@ -407,6 +409,16 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
   const x0 = rhs instanceof Float64Array ? X[0]! : Block.fromColumns(X, n).toMatrix();
   const cgPlanned: SolvePlan = { ...plan, method: 'cg', reason: `${plan.reason}; refinement stalled, CG preconditioned by the factor` };
   return solveByCg(A, rhs, alpha, cgPlanned, { ...o, x0 });
+}
+
+function difference(a: Float64Array, b: Float64Array): Float64Array {
+  const d = new Float64Array(a.length);
+  for (let t = 0; t < a.length; t++) d[t] = a[t]! - b[t]!;
+  return d;
+}
+
+function addInPlace(x: Float64Array, d: Float64Array): void {
+  for (let t = 0; t < x.length; t++) x[t]! += d[t]!;
 }
 
 function factorResult(X: Float64Array[], history: number[][], steps: number, matvecs: number, rhs: Float64Array | Block, n: number): AnyCgResult {
