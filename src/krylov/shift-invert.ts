@@ -151,7 +151,8 @@ async function refuseRemoteShiftByProducts(fn: string, A: LinearOperator, n: num
   }
   const ritz = tridiagonalEigen(alpha, beta.slice(0, alpha.length - 1)).eigenvalues;
   const estimate = Math.max(lower, Math.abs(ritz[0]!), Math.abs(ritz[ritz.length - 1]!));
-  if (threshold <= REMOTE_SHIFT_MARGIN * estimate) return;
+  // an A of exactly 0 has exact eigenvalues at any σ (as on the dense path)
+  if (!(estimate > 0) || threshold <= REMOTE_SHIFT_MARGIN * estimate) return;
   throw new RangeError(`${fn}: sigma = ${sigma} is ${(Math.abs(sigma) / estimate).toExponential(1)} times ‖A‖ ≈ ${estimate.toExponential(2)} (${alpha.length} Lanczos steps): `
     + `A − σI keeps A's scale only to ε·|σ| ≈ ${(Number.EPSILON * Math.abs(sigma)).toExponential(1)}, so the eigenvalues nearest σ would carry fewer than half `
     + `of the digits on A's scale; give a sigma within ‖A‖/√ε ≈ ${(estimate / Math.sqrt(Number.EPSILON)).toExponential(1)} of 0, or ask for an end of the spectrum (which 'LA' or 'SA') without sigma`);

@@ -92,6 +92,8 @@ describe('planShiftedInverse (src/preconditioners/solve.ts)', () => {
           /^eigsh: sigma = \S+ is \d\.\de\+\d+ times ‖A‖ ≈ \S+ \(\d+ Lanczos steps\): .*fewer than half of the digits on A's scale; give a sigma within ‖A‖\/√ε/);
       }
     }
+    // A = 0 has exact eigenvalues (0) at any σ: not refused
+    expect(Array.from((await eigsh(aslinearoperator(new Matrix(60, 60)), 2, { sigma: 1e3, sigmaSolver: 'minres' })).eigenvalues)).toEqual([0, 0]);
     // within REMOTE_SHIFT_MARGIN·‖A‖/√ε (‖A‖ ≈ 4.3): minres at σ = 1e7 and 1e9 as accurate as the spectrum allows
     const A = aslinearoperator(B);
     for (const [sigma, tol] of [[-2, 1e-12], [1e7, 1e-12], [1e9, 1e-8]] as const) {
