@@ -668,7 +668,7 @@ export class CholeskySolver {
     private readonly rOffset: number,
     private readonly xOffset: number,
     private readonly X: Float64Array | Float32Array,
-    private readonly solvers: readonly SolveFn[],
+    private solvers: readonly SolveFn[],
     private readonly memory?: WebAssembly.Memory,
     /** The precision R is held (and the solves run) in. */
     readonly dtype: FactorDtype = 'float64',
@@ -742,6 +742,23 @@ export class CholeskySolver {
    */
   static compile(dtype: FactorDtype = 'float64', columns: SolveColumns = SOLVE_COLUMNS): Promise<[WebAssembly.Module, WebAssembly.Module]> {
     return Promise.all([compileFactor(dtype), compileSolve(dtype, columns)]);
+  }
+
+  /** Right-hand sides one pass of `solveInPlace` takes (more are taken in several passes). */
+  get columns(): number {
+    return this.solvers.length;
+  }
+
+  /**
+   * Takes up to SOLVE_COLUMNS right-hand sides a pass from now on (a solver factored for one column: its memory holds
+   * room for them). A factor made for single vectors (one solve program 1/36 the size, whose text a fresh process
+   * checks in a fraction of the time) widens so at its first block; a no-op where it is wide already.
+   */
+  async widen(): Promise<void> {
+    if (this.solvers.length >= SOLVE_COLUMNS || !this.memory) return;
+    const module = await compileSolve(this.dtype, SOLVE_COLUMNS);
+    if (this.released || this.solvers.length >= SOLVE_COLUMNS) return;
+    this.solvers = solverExports(new WebAssembly.Instance(module, { env: { mem: this.memory } }).exports, SOLVE_COLUMNS);
   }
 
   /** Hands a memory from `factor` back for recycling; the solver must not be used afterwards. */

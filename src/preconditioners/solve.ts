@@ -25,7 +25,7 @@ import {
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
-import { CholeskySolver } from '../cpu/dense-cholesky.js';
+import { CholeskySolver, SOLVE_COLUMNS } from '../cpu/dense-cholesky.js';
 import { CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
@@ -201,6 +201,8 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
   if (choice.method === 'cholesky') {
     try {
       const factorDtype = await factorDtypeFor(A, alpha, columns, o, choice.estimate);
+      // a block's solves take SOLVE_COLUMNS columns a pass: that program compiles while the factor is built
+      if (columns > 1) CholeskySolver.compile(factorDtype, SOLVE_COLUMNS).catch(() => undefined);
       const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {});
       return { ...choice, method: 'cholesky', operator: A, twin: false, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {

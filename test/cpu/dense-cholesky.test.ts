@@ -252,6 +252,26 @@ describe('CholeskySolver.factor with the one-column solve program', () => {
       one.release();
       eight.release();
     });
+
+    it(`${dtype}: widen() gives a one-column solver the eight-column passes in its own memory — the wide solver's results`, async () => {
+      const k = 203;
+      const M = spd(k, 78);
+      const one = await CholeskySolver.factor(k, writeFrom(M, k), dtype, undefined, 1);
+      const eight = await CholeskySolver.factor(k, writeFrom(M, k), dtype);
+      if (!(one instanceof CholeskySolver) || !(eight instanceof CholeskySolver)) throw new Error('factor failed');
+      expect([one.columns, eight.columns]).toEqual([1, 8]);
+      const B = randomBlock(k, 11, 950);
+      const before = one.solveInPlace(Float64Array.from(B), 11);
+      await one.widen();
+      expect(one.columns).toBe(8);
+      const wide = eight.solveInPlace(Float64Array.from(B), 11);
+      expect(Array.from(one.solveInPlace(Float64Array.from(B), 11))).toEqual(Array.from(wide)); // the same program, the same R
+      expect(maxAbsDiff(before, wide) / maxAbs(wide)).toBeLessThan(dtype === 'float64' ? 1e-13 : 1e-6);
+      one.release();
+      await one.widen(); // released: nothing to widen, no error
+      expect(() => one.solveInPlace(Float64Array.from(B), 11)).toThrow(/was released/);
+      eight.release();
+    });
   }
 });
 

@@ -103,6 +103,23 @@ describe("solve's float32 dense factor", () => {
     await K.dispose();
   });
 
+  it('a factor built for one vector widens at the first block solved with it (cached): the block to the float64 reference', async () => {
+    const { n, b, K: make } = problem(FLOAT32_FACTOR_MIN_N + 8, 0.3, 13);
+    const alpha = 1e-3;
+    const K = make();
+    const r1 = (await solveShifted(K, b, alpha, { rtol: 1e-8, returnInfo: true, factorDtype: 'float64' })) as SolveResult<Float64Array>;
+    const solver = (factorOf(r1) as unknown as { solver: { columns: number } }).solver;
+    expect(solver.columns).toBe(1); // one vector: the one-column solve program
+    const B = Matrix.rand(n, 10, { random: mulberry32(4) });
+    const r = (await solveShifted(K, B, alpha, { rtol: 1e-8, returnInfo: true, factorDtype: 'float64' })) as SolveResult<Matrix>;
+    expect(factorOf(r)).toBe(factorOf(r1)); // the cached factor
+    expect(solver.columns).toBe(8);
+    const R = choleskyUpper(await denseShifted(K, alpha), n)!;
+    for (let c = 0; c < 10; c++) expect(relDiff(r.x.getColumn(c), choleskySolveInPlace(R, n, Float64Array.from(B.getColumn(c)), 1))).toBeLessThan(1e-9);
+    expect(relDiff(r1.x, choleskySolveInPlace(R, n, Float64Array.from(b), 1))).toBeLessThan(1e-9);
+    await K.dispose();
+  });
+
   it("'auto' keeps float64 where κ̂·ε₃₂ is large (α = 1e-7) and below FLOAT32_FACTOR_MIN_N", async () => {
     const big = problem(FLOAT32_FACTOR_MIN_N + 8, 0.3, 13);
     const r = (await solveShifted(big.K(), big.b, 1e-7, { method: 'cholesky', rtol: 1e-4, returnInfo: true })) as SolveResult;
