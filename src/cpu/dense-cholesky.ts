@@ -657,6 +657,14 @@ const solvePrograms = Object.fromEntries((['float64', 'float32'] as const).flatM
   [`${dtype}|${columns}`, fixedProgram(`cholesky|solve|${dtype}|cols1-${columns}|rowtable`, () => solveWat(dtype, columns))])));
 const compileSolve = (dtype: FactorDtype, columns: SolveColumns) => solvePrograms[`${dtype}|${columns}`]!();
 
+/**
+ * The solve program a factor for `dtype` should take: SOLVE_COLUMNS where that program was asked for already (a caller
+ * with a block to solve asks early: `CholeskySolver.compile`), else the one-column one — it widens at a first block.
+ */
+export function solveColumnsFor(dtype: FactorDtype): SolveColumns {
+  return solvePrograms[`${dtype}|${SOLVE_COLUMNS}`]!.requested() ? SOLVE_COLUMNS : 1;
+}
+
 /** Right-hand sides per pass a solver is compiled for: 1 (single vectors only) or SOLVE_COLUMNS. */
 export type SolveColumns = 1 | typeof SOLVE_COLUMNS;
 

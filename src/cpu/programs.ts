@@ -59,7 +59,7 @@ export function compileWatNow(key: string, wat: () => string): Promise<WebAssemb
 export function fixedProgram(key: string, wat: () => string): FixedProgram {
   if (fixed.has(key)) throw new Error(`internal: the fixed program '${key}' is declared twice`);
   fixed.set(key, wat);
-  return Object.assign(() => compile(key, wat, true), { compiled: () => compiledKeys.has(key) });
+  return Object.assign(() => compile(key, wat, true), { compiled: () => compiledKeys.has(key), requested: () => moduleCache.has(key) });
 }
 
 /** A fixed program's compiler (once per process), and whether its module is compiled already. */
@@ -67,6 +67,8 @@ export interface FixedProgram {
   (): Promise<WebAssembly.Module>;
   /** The module is compiled in this process (a call returns it without waiting on a compile). */
   compiled(): boolean;
+  /** The module was asked for in this process (compiled or compiling). */
+  requested(): boolean;
 }
 
 /** Every fixed program declared by the modules loaded so far (the build's table holds these). */

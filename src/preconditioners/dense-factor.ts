@@ -9,7 +9,7 @@
  * generated WASM) are copied row by row into the factor's memory; else from the structure (dense, diagonal, sums,
  * transposes, `toDense()` of their parts); else, where allowed, from n products.
  */
-import { CholeskySolver, type FactorDtype, type SolveColumns } from '../cpu/dense-cholesky.js';
+import { CholeskySolver, solveColumnsFor, type FactorDtype, type SolveColumns } from '../cpu/dense-cholesky.js';
 import { luFactor, luSolve } from '../cpu/dense-lu.js';
 import { DenseOperator, DiagonalOperator, IdentityOperator, ZeroOperator } from '../operators/dense.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
@@ -205,11 +205,12 @@ export async function choleskyFactorPreconditioner(
   // factored as if it were symmetric (a probe is measured once per operator: solve's own check has paid for it)
   await assertSymmetricOperator(A, 'choleskyFactorPreconditioner');
   const t0 = performance.now();
-  // the one-column solve program (its text is 1/36 of the eight-column one's): the factor widens at its first block
-  // (`CholeskySolver.widen`), and solve asks for the wide program early where its right-hand side is a block
-  const rows = (await storeThenFactorMemory(A, true, dtype, 1))!;
-  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype, undefined, 1);
-  if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', undefined, 1);
+  // the one-column solve program (its text is 1/36 of the eight-column one's) unless the wide one was asked for (solve
+  // does where its right-hand side is a block): a narrow factor widens at its first block (`CholeskySolver.widen`)
+  const columns = solveColumnsFor(dtype);
+  const rows = (await storeThenFactorMemory(A, true, dtype, columns))!;
+  let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype, undefined, columns);
+  if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', undefined, solveColumnsFor('float64'));
   if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
   const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source);
   P.buildMs = performance.now() - t0;
