@@ -56,3 +56,24 @@ export async function knnConnectivity(
   });
   return new SymmetricSparseOperator(n, rowStart, columns, values);
 }
+
+/** The connected components of W's graph (union–find over its stored entries). */
+export function connectedComponents(W: SymmetricSparseOperator): number {
+  const parent = Int32Array.from({ length: W.n }, (_, i) => i);
+  const root = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]!]!;
+    return i;
+  };
+  let components = W.n;
+  for (let i = 0; i < W.n; i++) {
+    for (let t = W.rowStart[i]!; t < W.rowStart[i + 1]!; t++) {
+      const a = root(i);
+      const b = root(W.columns[t]!);
+      if (a !== b) {
+        parent[a] = b;
+        components--;
+      }
+    }
+  }
+  return components;
+}

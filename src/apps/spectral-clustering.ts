@@ -29,7 +29,8 @@ import { refuseGpuFloat64, resolvePlacement, type BackendChoice } from '../opera
 import type { Dtype } from '../operators/types.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { PACKED_BLOCK_COLUMNS } from '../cpu/dense-product.js';
-import { knnConnectivity } from './knn-graph.js';
+import { connectedComponents, knnConnectivity } from './knn-graph.js';
+import { cpuPlatform } from '../cpu/platform.js';
 import { kmeans } from './kmeans.js';
 import { kthNeighbourSqDistancesCpu, kthNeighbourSqDistancesReduced, type KthNeighbourProblem } from './kth-neighbour.js';
 
@@ -104,6 +105,11 @@ export interface SpectralClusteringResult {
   readonly inertia: number;
   /** Products eigsh spent. */
   readonly matvecs: number;
+  /**
+   * Affinity 'knn': the connected components of the k-NN graph. More than nClusters leaves which components share a
+   * cluster arbitrary (every such split cuts no edge): said by a warning, as scikit-learn does.
+   */
+  readonly components?: number;
 }
 
 const SPECTRAL_SPEC = {
@@ -256,13 +262,21 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
   const scale = degrees.map((d) => 1 / Math.sqrt(d)); // every point links to ≥ 1 other when k ≥ 2
   if (!scale.every(Number.isFinite)) throw new RangeError(`spectralClustering: nNeighbors = ${k} leaves points without a neighbour; use nNeighbors ≥ 2`);
   report('degrees');
+  const components = connectedComponents(W);
+  if (components > o.nClusters) {
+    cpuPlatform().warn(
+      `spectralClustering: the ${k}-nearest-neighbour graph has ${components} connected components, more than nClusters = ${o.nClusters}: ` +
+        `which components share a cluster is arbitrary (every such split cuts no edge); raise nNeighbors, or ask for ${components} clusters`,
+      'LAZYLINALG_DISCONNECTED_GRAPH',
+    );
+  }
   const S = new DiagonalOperator(scale);
   const A = new ProductOperator([S, W, S]);
   const eig = await topEigenvectors(A, scale, undefined, o, (p) => report('eigsh', p)); // no Gaussian warm start for a graph
   const embedding = rowNormalised(eig.eigenvectors);
   const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
   report('done');
-  return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma: NaN, inertia: best.inertia, matvecs: eig.matvecs };
+  return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma: NaN, inertia: best.inertia, matvecs: eig.matvecs, components };
 }
 function parseSpectralOptions(options: unknown) {
   const o = parseOptions('spectralClustering', options, SPECTRAL_SPEC);

@@ -95,6 +95,31 @@ describe('spectralClustering (CPU)', () => {
     a.eigenvalues.forEach((v, i) => expect(Math.abs(v - b.eigenvalues[i]!)).toBeLessThan(1e-3));
   });
 
+  it("affinity 'knn': a graph of more components than nClusters is said (their grouping is arbitrary), as scikit-learn warns", async () => {
+    // four tight groups far apart: the 10-NN graph falls into four components
+    let seed = 9;
+    const rand = () => ((seed = (seed * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+    const points: number[][] = [];
+    const truth: number[] = [];
+    for (let c = 0; c < 4; c++) for (let i = 0; i < 40; i++) { points.push([10 * c + 0.3 * rand(), 0.3 * rand()]); truth.push(c); }
+    const warnings: string[] = [];
+    const listen = (w: Error) => { warnings.push(`${(w as { code?: string }).code}: ${w.message}`); };
+    process.on('warning', listen);
+    try {
+      const two = await spectralClustering(points, { nClusters: 2, affinity: 'knn', seed: 1 });
+      const four = await spectralClustering(points, { nClusters: 4, affinity: 'knn', seed: 1 });
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+      expect([two.components, four.components]).toEqual([4, 4]);
+      expect(adjustedRandIndex(four.labels, truth)).toBe(1);
+      expect(warnings).toEqual([
+        'LAZYLINALG_DISCONNECTED_GRAPH: spectralClustering: the 10-nearest-neighbour graph has 4 connected components, more than nClusters = 2: ' +
+          'which components share a cluster is arbitrary (every such split cuts no edge); raise nNeighbors, or ask for 4 clusters',
+      ]);
+    } finally {
+      process.off('warning', listen);
+    }
+  });
+
   it('clusters tiny sets: nClusters = n (each point its own cluster, LOBPCG\'s dense path) and two far pairs', async () => {
     const p = moons.points.slice(0, 12);
     const all = await spectralClustering(p, { nClusters: 12, seed: 0 });
