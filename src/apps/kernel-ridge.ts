@@ -177,7 +177,6 @@ function isNumericTypedArray(v: unknown): v is ArrayLike<number> {
   return ArrayBuffer.isView(v) && !(v instanceof DataView) && !(v instanceof BigInt64Array) && !(v instanceof BigUint64Array);
 }
 
-
 /**
  * scikit-learn's r2_score (multioutput 'uniform_average', force_finite): 1 − Σ(y − p)² / Σ(y − ȳ)² per output,
  * averaged; a constant output scores 1 if predicted exactly, else 0. Vectors (Float64Array, Float32Array, number[]) or

@@ -20,7 +20,7 @@ import { tridiagonalEigen } from './tridiagonal.js';
 import { dot, norm } from './util.js';
 
 /** x ← x − Σ_c (q_c·x) q_c over `basis`, twice (classical Gram–Schmidt, repeated: full reorthogonalisation). */
-function project(x: Float64Array, basis: readonly Float64Array[]): number[] {
+export function project(x: Float64Array, basis: readonly Float64Array[]): number[] {
   const h = new Array<number>(basis.length).fill(0);
   for (let pass = 0; pass < 2; pass++) {
     basis.forEach((q, c) => {

@@ -15,7 +15,8 @@ import { cg } from './cg.js';
 import { minres } from './minres.js';
 import { mulberry32, randomVector } from './random.js';
 import { tridiagonalEigen } from './tridiagonal.js';
-import { axpy, dot, norm } from './util.js';
+import { project } from './missed-eigenvalue.js';
+import { norm } from './util.js';
 
 export type SigmaSolver = 'auto' | 'dense' | 'cg' | 'minres';
 
@@ -140,9 +141,9 @@ async function refuseRemoteShiftByProducts(fn: string, A: LinearOperator, n: num
     const w = await A.matvec(basis[j]!);
     lower = Math.max(lower, norm(w)); // ‖A q‖ ≤ ‖A‖ for a unit q
     if (threshold <= lower) return;
-    alpha.push(dot(basis[j]!, w));
-    // full reorthogonalisation (twice): the estimate needs no more than a handful of accurate steps
-    for (let pass = 0; pass < 2; pass++) for (const b of basis) axpy(-dot(b, w), b, w);
+    // full reorthogonalisation (twice): the estimate needs no more than a handful of accurate steps; the
+    // coefficient on the newest basis vector is the diagonal entry
+    alpha.push(project(w, basis)[j]!);
     const b = norm(w);
     if (!(b > 1e-12 * lower) || j === Math.min(n, NORM_LANCZOS_STEPS) - 1) break; // an invariant subspace: its Ritz values are exact
     beta.push(b);

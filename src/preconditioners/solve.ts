@@ -83,6 +83,16 @@ const NOT_CG_KEYS = ['returnInfo', 'method', 'preconditioner', 'preconditionerOp
 
 type ParsedSolveOptions = ReturnType<typeof parseSolveOptions>;
 
+/** The first option given that only CG uses ('auto' as the preconditioner is not one), if any. */
+function cgOnlyKey(o: ParsedSolveOptions): (typeof CG_ONLY_KEYS)[number] | undefined {
+  return CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'));
+}
+
+/** Whether a dense factor of A + αI, of either precision, is cached on A. */
+function factorCached(A: LinearOperator, alpha: number): boolean {
+  return isCached(A, alpha, 'cholesky') || isCached(A, alpha, 'cholesky', { factorDtype: 'float32' });
+}
+
 function parseSolveOptions(options: unknown) {
   return parseOptions('solve', options, SOLVE_SPEC);
 }
@@ -225,8 +235,8 @@ type Estimate = NonNullable<SolvePlan['estimate']>;
  */
 function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
   const n = A.shape[0];
-  if (o.method === 'cg' || o.maxiter !== undefined || CG_ONLY_KEYS.some((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'))) return;
-  if (n >= AUTO_MIN_N || A.denseSource() === undefined || isCached(A, alpha, 'cholesky') || isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return;
+  if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o) !== undefined) return;
+  if (n >= AUTO_MIN_N || A.denseSource() === undefined || factorCached(A, alpha)) return;
   const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && alpha > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
 }
@@ -260,7 +270,7 @@ export function autoFactorDtype(n: number, alpha: number, lambda: number, column
 async function chooseMethod(
   A: LinearOperator, alpha: number, rtol: number, columns: number, o: ParsedSolveOptions,
 ): Promise<{ method: 'cholesky' | 'cg'; reason: string; estimate?: Estimate }> {
-  const cgOnly = CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'));
+  const cgOnly = cgOnlyKey(o);
   if (o.method === 'cg' && o.factorDtype !== undefined && o.factorDtype !== 'auto') {
     throw new RangeError("solve: option 'factorDtype' is for the dense factor; method 'cg' does not use it");
   }
@@ -271,7 +281,7 @@ async function chooseMethod(
   if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
   if (cgOnly) return { method: 'cg', reason: `option '${cgOnly}' is for CG` };
   if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
-  if (isCached(A, alpha, 'cholesky') || isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) {
+  if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   }
   if (A.denseSource() === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
