@@ -45,6 +45,11 @@ export interface SolveCapabilities {
 export interface DenseSource {
   /** Row access once the entries are stored (storing them first where needed): row i from column `first` ≤ i to n − 1. */
   rows(): Promise<(i: number) => { values: Float32Array | Float64Array; first: number }>;
+  /**
+   * The operator whose products apply exactly these entries: the operator itself, or a twin holding them (a GPU
+   * kernel's CPU twin). A factor's refinement measures its residuals with it.
+   */
+  readonly operator: LinearOperator;
 }
 
 export interface LinearOperatorOptions {

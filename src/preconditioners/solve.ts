@@ -141,7 +141,10 @@ export const FLOAT32_REFINEMENT_STEPS = 6;
 
 /** What `solvePlan` decided, for inspection and for `solveShifted` to carry out. */
 export interface SolvePlan {
-  /** 'cholesky': x = F⁻¹ b by the dense factor, refined on A's products to rtol; 'cg' or 'refined-cg' (on a twin). */
+  /**
+   * 'cholesky': x = F⁻¹ b by the dense factor, refined to rtol on the products of `operator` (the operator holding the
+   * factored entries); 'cg' or 'refined-cg' (on a twin).
+   */
   readonly method: 'cholesky' | 'cg' | 'refined-cg';
   /** Why (the option that fixed it, the cost comparison, or the factorisation's failure). */
   readonly reason: string;
@@ -214,7 +217,8 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
       // a block's solves take SOLVE_COLUMNS columns a pass: that program compiles while the factor is built
       if (columns > 1) CholeskySolver.compile(factorDtype, SOLVE_COLUMNS).catch(() => undefined);
       const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {});
-      return { ...choice, method: 'cholesky', operator: A, twin: false, preconditioner: 'cholesky', M: factor!, trusted: false };
+      const operator = entriesOperator(A);
+      return { ...choice, method: 'cholesky', operator, twin: operator !== A, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite) || o.method === 'cholesky') throw e;
       return cgPlan(A, rhs, alpha, rtol, o, `${e.message}: CG instead`, choice.estimate);
@@ -224,6 +228,15 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
 }
 
 type Estimate = NonNullable<SolvePlan['estimate']>;
+
+/**
+ * The operator whose products apply exactly the entries a dense factor of A is made of (`DenseSource.operator`: A, or a
+ * GPU kernel's CPU twin), else A. The factor's refinement measures residuals with it: on a GPU kernel's float32
+ * products the floor ε₃₂·‖K‖‖x‖ left the refinement, then CG, short of rtol (α = 10⁻³, n = 500: 1.6e-3·‖b‖).
+ */
+function entriesOperator(A: LinearOperator): LinearOperator {
+  return A.denseSource()?.operator ?? A;
+}
 
 /**
  * Prepares the memory of the float64 factor 'auto' will most likely build (a stored dense form below AUTO_MIN_N, none
@@ -249,7 +262,7 @@ async function factorDtypeFor(
   if (isCached(A, alpha, 'cholesky')) return 'float64';
   if (isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return 'float32';
   if (!(alpha > 0) || A.shape[0] < float32FactorMinN(columns)) return 'float64';
-  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(A)), columns);
+  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(entriesOperator(A))), columns);
 }
 
 /** The order from which 'auto' may factor in float32 for `columns` right-hand sides. */
@@ -284,9 +297,11 @@ async function chooseMethod(
   if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   }
-  if (A.denseSource() === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
+  const source = A.denseSource();
+  if (source === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
   const n = A.shape[0];
-  const lambda = await onesRayleighEstimate(A);
+  // on the operator holding the entries: it stores them at this first product (a GPU operator's CPU twin: no GPU)
+  const lambda = await onesRayleighEstimate(source.operator);
   const iterations = alpha > 0 ? Math.min(n, cgIterationBound(lambda / alpha + 1, Math.max(rtol, 1e-16))) : n;
   // from AUTO_MIN_N points 'auto' preconditions CG (where the bound is long): its measured cost, if lower
   const preconditioned = defaultPreconditionerChoice(A, alpha) !== 'none'
@@ -367,8 +382,9 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Block, alpha: nu
 }
 
 /**
- * x = F⁻¹ b by the factor, then iterative refinement on A's own products (x += F⁻¹(b − (A + αI)x)) until every
- * column meets max(rtol·‖b‖, atol) — the factor's rounding (κ·ε) can leave it short; past FACTOR_REFINEMENT_STEPS,
+ * x = F⁻¹ b by the factor, then iterative refinement (x += F⁻¹(b − (A + αI)x)) on the products of the plan's operator
+ * — A, or the twin holding the factored entries (`entriesOperator`) — until every column meets max(rtol·‖b‖, atol) —
+ * the factor's rounding (κ·ε) can leave it short; past FACTOR_REFINEMENT_STEPS,
  * CG preconditioned by the factor finishes from there. A float32 factor refines further, to what a float64 factor
  * gives (until the residual stops shrinking fast, or reaches n·ε₆₄·‖b‖); one that stalls short of the tolerance is
  * replaced by a float64 factor. The residuals reported are true ones.
@@ -378,7 +394,7 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
   const mixed = F instanceof CholeskyFactorPreconditioner && F.factorDtype === 'float32';
   const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
   const n = A.shape[0];
-  const shifted = alpha ? A.shift(alpha) : A;
+  const shifted = alpha ? plan.operator.shift(alpha) : plan.operator;
   const bNorms = B.map(norm);
   const tol = bNorms.map((nb) => Math.max((o.rtol ?? 1e-5) * nb, o.atol ?? 0));
   const floor = bNorms.map((nb) => n * Number.EPSILON * nb);
