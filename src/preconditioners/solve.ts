@@ -300,6 +300,12 @@ async function chooseMethod(
   const source = A.denseSource();
   if (source === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
   const n = A.shape[0];
+  // entries held by a twin on another device (a GPU kernel's CPU twin) are factored only where 'auto' would run CG
+  // unpreconditioned: from AUTO_MIN_N points a GPU's preconditioned CG (device landmarks) keeps its products on the
+  // device, while the factor's n³/3 multiply-adds grow on the CPU
+  if (source.operator !== A && n >= AUTO_MIN_N) {
+    return { method: 'cg', reason: `A's entries are stored only by its CPU twin: from ${AUTO_MIN_N} points preconditioned CG on A's own products` };
+  }
   // on the operator holding the entries: it stores them at this first product (a GPU operator's CPU twin: no GPU)
   const lambda = await onesRayleighEstimate(source.operator);
   const iterations = alpha > 0 ? Math.min(n, cgIterationBound(lambda / alpha + 1, Math.max(rtol, 1e-16))) : n;

@@ -10,7 +10,8 @@ import { Matrix } from 'ml-matrix';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { matrixToRowMajor } from '../../src/operators/validate.js';
 import { choleskySolveInPlace, choleskyUpper } from '../../src/preconditioners/dense.js';
-import { solveShifted, type SolveResult } from '../../src/preconditioners/solve.js';
+import { solvePlan, solveShifted, type SolveResult } from '../../src/preconditioners/solve.js';
+import { AUTO_MIN_N } from '../../src/preconditioners/auto.js';
 import { CgNoConvergence } from '../../src/krylov/cg.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { seededPoints, seededVector } from '../random-data.js';
@@ -76,6 +77,15 @@ describe.runIf(hasGpu)('solve on a GPU kernel operator within the dense budget',
     const again = (await solveShifted(K, b, 1e-6, { returnInfo: true })) as SolveResult<Float64Array>;
     expect(again.plan.method).toBe('cholesky');
     expect(relDiff(again.x, r.x)).toBeLessThan(1e-10);
+    await K.dispose();
+  });
+
+  it('from AUTO_MIN_N points keeps the GPU\'s preconditioned CG (the factor would grow as n³ on the CPU)', async () => {
+    const big = AUTO_MIN_N;
+    const K = gaussianKernel(seededPoints(93, big, 3), { sigma: 0.3, backend: 'gpu' });
+    const plan = await solvePlan(K, seededVector(94, big), 1e-2);
+    expect(plan.method).not.toBe('cholesky');
+    expect(plan.reason).toMatch(/stored only by its CPU twin/);
     await K.dispose();
   });
 
