@@ -16,6 +16,7 @@
 import { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { boolean, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
+import { cpuPlatform } from '../cpu/platform.js';
 import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
 import { requireSymmetric } from './symmetry.js';
@@ -192,6 +193,10 @@ interface LobpcgSetup {
   tol: number;
   /** `tol` is the default (scipy's n·√ε, absolute): `scaleDefaultTol` sizes it to the operator once it is seen. */
   defaultTol: boolean;
+  /** The caller gave no tol: a claim of convergence that certifies no digit of a wanted value is warned of (`finish`). */
+  tolByDefault: boolean;
+  /** A lower bound of ‖A‖ from the first Rayleigh–Ritz (`scaleDefaultTol`), 0 before it. */
+  scale: number;
   maxiter: number;
   /** Leading columns (wanted order) whose residuals decide convergence. */
   wanted: number;
@@ -216,7 +221,8 @@ function setupLobpcg(Ain: OperatorInput, Xin: BlockInput, options: unknown): Lob
   const tol = o.tol === undefined || o.tol === 0 ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol;
   if (o.wanted !== undefined && o.wanted > X.length) throw new RangeError(`${fn}: wanted (${o.wanted}) exceeds the block size k = ${X.length}`);
   return {
-    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: o.tol === undefined || o.tol === 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, verify: o.verify, onProgress: o.onProgress as LobpcgOptions['onProgress'],
+    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: o.tol === undefined || o.tol === 0,
+    tolByDefault: o.tol === undefined || o.tol === 0, scale: 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, verify: o.verify, onProgress: o.onProgress as LobpcgOptions['onProgress'],
   };
 }
 
@@ -289,12 +295,14 @@ function rayleighRitz(S: BBlock, AS: readonly Float64Array[], k: number, largest
 /** The result; `missed`: a search found a wanted eigenvalue beyond these (not converged, whatever the residuals). */
 function finish(s: LobpcgSetup, p: Products, lam: Float64Array, Xc: Float64Array[], res: Float64Array, iterations: number, missed = false): LobpcgResult {
   const order = Array.from(lam, (_, i) => i).sort((a, b) => lam[a]! - lam[b]!);
+  const converged = !missed && res.every((r, i) => i >= s.wanted || r <= s.tol); // res in wanted-first order
+  if (converged) warnLooseDefaultTol(s, lam, res);
   return {
     eigenvalues: Float64Array.from(order, (i) => lam[i]!),
     eigenvectors: Block.fromColumns(order.map((i) => Xc[i]!), s.n).toMatrix(),
     iterations,
     residualNorms: Float64Array.from(order, (i) => res[i]!),
-    converged: !missed && res.every((r, i) => i >= s.wanted || r <= s.tol), // res in wanted-first order
+    converged,
     matvecs: p.matvecs,
     ...(s.B ? { bMatvecs: p.bMatvecs } : {}),
   };
@@ -312,8 +320,34 @@ function scaleDefaultTol(s: LobpcgSetup, theta: Float64Array, AX: readonly Float
   let scale = 0;
   for (const t of theta) scale = Math.max(scale, Math.abs(t));
   for (const ax of AX) scale = Math.max(scale, norm(ax));
+  s.scale = scale;
   if (scale < 1) s.tol *= scale;
   s.defaultTol = false;
+}
+
+/**
+ * Warns (LAZYLINALG_LOOSE_TOLERANCE) where a claim of convergence at the default tolerance certifies no digit of a
+ * wanted value: its residual — the distance within which θ lies of *some* eigenvalue — exceeds |θ| and √ε of the
+ * operator's scale. scipy's absolute n·√ε is 0.69 for a float32 operator at n = 2,000: the three smallest of
+ * K + 0.01·I (Gaussian, σ = 0.2, ‖K‖ ≈ 179; all ≈ 0.0100) came back as 0.055, 0.063 and 0.075 after 8 iterations,
+ * with residuals 0.59–0.63, converged — within tol of an eigenvalue, as promised, and of no use. (A residual of
+ * rounding size beside an eigenvalue of 0 is not warned of.)
+ */
+function warnLooseDefaultTol(s: LobpcgSetup, lam: Float64Array, res: Float64Array): void {
+  if (!s.tolByDefault) return;
+  const scale = Math.max(s.scale, ...Array.from(lam, Math.abs));
+  const floor = Math.sqrt(dtypeEps(s.A.dtype)) * scale;
+  for (let i = 0; i < s.wanted; i++) {
+    if (res[i]! > Math.abs(lam[i]!) && res[i]! > floor) {
+      cpuPlatform().warn(
+        `lobpcg: converged at the default tolerance tol = n·√ε = ${s.tol.toPrecision(3)} (${s.A.dtype}, n = ${s.n}), but the wanted ` +
+          `eigenvalue ${lam[i]!.toPrecision(4)} has residual ${res[i]!.toPrecision(3)} > |θ|: it lies within that of *some* eigenvalue, and ` +
+          'not one digit of it is certain; pass a tol below the eigenvalues you want',
+        'LAZYLINALG_LOOSE_TOLERANCE',
+      );
+      return;
+    }
+  }
 }
 
 /** scipy's rule for n − sizeY < 5k: too small for a block iteration; the dense problem on the complement of Y. */
