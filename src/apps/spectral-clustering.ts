@@ -30,7 +30,7 @@ import type { Dtype } from '../operators/types.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { PACKED_BLOCK_COLUMNS } from '../cpu/dense-product.js';
 import { connectedComponents, knnConnectivity } from './knn-graph.js';
-import { cpuPlatform } from '../cpu/platform.js';
+import { warn } from '../operators/warnings.js';
 import { kmeans } from './kmeans.js';
 import { kthNeighbourSqDistancesCpu, kthNeighbourSqDistancesReduced, type KthNeighbourProblem } from './kth-neighbour.js';
 
@@ -264,7 +264,7 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
   report('degrees');
   const components = connectedComponents(W);
   if (components > o.nClusters) {
-    cpuPlatform().warn(
+    warn(
       `spectralClustering: the ${k}-nearest-neighbour graph has ${components} connected components, more than nClusters = ${o.nClusters}: ` +
         `which components share a cluster is arbitrary (every such split cuts no edge); raise nNeighbors, or ask for ${components} clusters`,
       'LAZYLINALG_DISCONNECTED_GRAPH',

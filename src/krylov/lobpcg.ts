@@ -16,10 +16,10 @@
 import { Matrix } from 'ml-matrix';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { boolean, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
-import { cpuPlatform } from '../cpu/platform.js';
 import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
 import { requireSymmetric } from './symmetry.js';
+import { warn } from '../operators/warnings.js';
 import { symmetricEigen } from './tridiagonal.js';
 import {
   applyColumns,
@@ -339,7 +339,7 @@ function warnLooseDefaultTol(s: LobpcgSetup, lam: Float64Array, res: Float64Arra
   const floor = Math.sqrt(dtypeEps(s.A.dtype)) * scale;
   for (let i = 0; i < s.wanted; i++) {
     if (res[i]! > Math.abs(lam[i]!) && res[i]! > floor) {
-      cpuPlatform().warn(
+      warn(
         `lobpcg: converged at the default tolerance tol = n·√ε = ${s.tol.toPrecision(3)} (${s.A.dtype}, n = ${s.n}), but the wanted ` +
           `eigenvalue ${lam[i]!.toPrecision(4)} has residual ${res[i]!.toPrecision(3)} > |θ|: it lies within that of *some* eigenvalue, and ` +
           'not one digit of it is certain; pass a tol below the eigenvalues you want',
