@@ -8,10 +8,10 @@
  * (auto.ts), so repeated and adjoint solves with the same α reuse them.
  */
 import type { Matrix } from 'ml-matrix';
-import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult } from '../krylov/cg.js';
+import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult, type IterationProgress } from '../krylov/cg.js';
 import { requireSymmetric } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
-import { applyColumns, dtypeEps, norm } from '../krylov/util.js';
+import { applyColumns, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import {
@@ -73,9 +73,13 @@ export const SOLVE_SPEC = {
   factorDtype: optional(oneOf('auto', 'float32', 'float64')),
 } satisfies Record<keyof SolveOptions, OptionField<unknown>>;
 
-/** Keys that only CG uses: given, they make 'auto' choose CG, and 'cholesky' refuses them. */
+/**
+ * Keys that only CG uses: given, they make 'auto' choose CG, and 'cholesky' refuses them — except `preconditionerOptions`
+ * beside the 'auto' preconditioner, the options of whatever CG would build (a seed), which leave 'auto' free to factor.
+ * `onProgress` is not one: the factor's refinement reports its steps too.
+ */
 const CG_ONLY_KEYS = [
-  'x0', 'M', 'callback', 'onProgress', 'residualCheckEvery', 'verify', 'relaxed', 'resume', 'innerRtol', 'maxOuter', 'onOuter',
+  'x0', 'M', 'callback', 'residualCheckEvery', 'verify', 'relaxed', 'resume', 'innerRtol', 'maxOuter', 'onOuter',
   'preconditioner', 'preconditionerOptions', 'refine',
 ] as const;
 /** solve's own keys and refinedCg's: stripped before cg sees the options. */
@@ -86,6 +90,12 @@ type ParsedSolveOptions = ReturnType<typeof parseSolveOptions>;
 /** The first option given that only CG uses ('auto' as the preconditioner is not one), if any. */
 function cgOnlyKey(o: ParsedSolveOptions): (typeof CG_ONLY_KEYS)[number] | undefined {
   return CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'));
+}
+
+/** The first option given that makes 'auto' choose CG: `cgOnlyKey`'s, less the 'auto' preconditioner's options. */
+function cgChoosingKey(o: ParsedSolveOptions): (typeof CG_ONLY_KEYS)[number] | undefined {
+  const autoPreconditioner = o.preconditioner === undefined || o.preconditioner === 'auto';
+  return CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto') && !(k === 'preconditionerOptions' && autoPreconditioner));
 }
 
 /** Whether a dense factor of A + αI, of either precision, is cached on A. */
@@ -248,7 +258,7 @@ function entriesOperator(A: LinearOperator): LinearOperator {
  */
 function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
   const n = A.shape[0];
-  if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o) !== undefined) return;
+  if (o.method === 'cg' || o.maxiter !== undefined || cgChoosingKey(o) !== undefined) return;
   if (n >= AUTO_MIN_N || A.denseSource() === undefined || factorCached(A, alpha)) return;
   const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && alpha > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
@@ -292,7 +302,8 @@ async function chooseMethod(
     return { method: 'cholesky', reason: "method: 'cholesky'" };
   }
   if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
-  if (cgOnly) return { method: 'cg', reason: `option '${cgOnly}' is for CG` };
+  const choosing = cgChoosingKey(o);
+  if (choosing) return { method: 'cg', reason: `option '${choosing}' is for CG` };
   if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
   if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
@@ -405,6 +416,7 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
   const tol = bNorms.map((nb) => Math.max((o.rtol ?? 1e-5) * nb, o.atol ?? 0));
   const floor = bNorms.map((nb) => n * Number.EPSILON * nb);
   const history: number[][] = bNorms.map((nb) => [nb]);
+  const started = now();
   const X = await applyColumns(F, B);
   const maxSteps = mixed ? FLOAT32_REFINEMENT_STEPS : FACTOR_REFINEMENT_STEPS;
   let matvecs = 0;
@@ -418,6 +430,12 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
     // plain loops: a fresh process runs these once or twice, in V8's interpreter, where a callback per entry costs
     const R = new Map(open.map((j, i) => [j, difference(B[j]!, AX[i]!)]));
     for (const [j, r] of R) history[j]!.push(norm(r));
+    const onProgress = o.onProgress as ((p: IterationProgress) => void) | undefined;
+    if (onProgress) {
+      // each refinement step as an iteration: the true residuals of every column (its latest, for those already met)
+      const latest = history.map((h) => h.at(-1)!);
+      onProgress({ iteration: steps, residualNorm: Math.max(...latest), ...(B.length > 1 ? { residualNorms: latest } : {}), elapsedMs: now() - started });
+    }
     open = open.filter((j) => {
       const h = history[j]!;
       const r = h.at(-1)!;

@@ -163,4 +163,18 @@ describe('command line: info, eigsh, solve', () => {
       expect(Math.hypot(...reference.map((v, i) => v - got.data[i]!)) / Math.hypot(...reference)).toBeLessThan(1e-7);
     }
   });
+
+  it("solve: the default --method auto factors where the library's 'auto' does (it passed CG-only options and always ran CG)", async () => {
+    // 40 points, α = 10⁻⁸: κ ≈ 10⁹, which CG does not solve in 10·n iterations — before, "no convergence … after 400
+    // iterations" and exit 1, where K.solve factors
+    const x = spiral();
+    const b = x.map((p) => Math.sin(p[0]!) + p[2]!);
+    const s = dir({ 'p.csv': x.map((r) => r.join(',')).join('\n'), 'b.csv': `${b.join('\n')}\n` });
+    const r = await run('solve', s.path('p.csv'), '--rhs', s.path('b.csv'), '--sigma', '0.5', '--alpha', '1e-8', '--rtol', '1e-10', '--backend', 'cpu', '--quiet', '--output', s.path('x.csv'));
+    expect({ err: r.err, code: r.code }).toEqual({ err: '', code: 0 });
+    expect(r.out).toMatch(/^method cholesky, /m);
+    const reference = denseSolve(denseGaussian(x, 0.5).add(Matrix.eye(40).mul(1e-8)), Matrix.columnVector(b)).getColumn(0);
+    const got = readTable(s.path('x.csv'));
+    expect(Math.hypot(...reference.map((v, i) => v - got.data[i]!)) / Math.hypot(...reference)).toBeLessThan(1e-5);
+  });
 });

@@ -166,4 +166,29 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     expect(relativeResidual(Kd, 1e-3, x32, b)).toBeLessThan(1e-3);
     await K32.dispose();
   });
+
+  it("onProgress and the 'auto' preconditioner's options leave 'auto' free to factor (they made it run CG: the CLI's default)", async () => {
+    const K = gaussianKernel(x, { sigma: 0.5 });
+    const seen: { iteration: number; residualNorm: number; residualNorms?: number[] }[] = [];
+    const onProgress = (p: (typeof seen)[number]) => seen.push(p);
+    const result = (await solveShifted(K, B, 1e-3, { rtol: 1e-10, returnInfo: true, onProgress, preconditionerOptions: { seed: 3 } })) as SolveResult<Matrix>;
+    expect(result.plan.method).toBe('cholesky'); // before: 'cg', "option 'onProgress' is for CG"
+    expect(result.info).toBe(0);
+    // the refinement's steps are reported: true residuals, every column's, the last within rtol
+    expect(seen.length).toBe(result.iterations + 1);
+    expect(seen.map((p) => p.iteration)).toEqual(Array.from(seen, (_, i) => i));
+    const last = seen.at(-1)!;
+    expect(last.residualNorms).toEqual(result.residualNorms.map((h) => (h as number[]).at(-1)));
+    expect(last.residualNorm).toBe(Math.max(...last.residualNorms!));
+    expect(last.residualNorm).toBeLessThanOrEqual(1e-10 * Math.max(...Array.from({ length: 3 }, (_, j) => Math.hypot(...B.getColumn(j)))));
+    // 'cholesky' takes onProgress too; a named preconditioner's options still choose CG, and 'cholesky' refuses them
+    const one = B.getColumnVector(0).to1DArray();
+    seen.length = 0;
+    await K.solve(one, 1e-3, { method: 'cholesky', onProgress });
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen[0]!.residualNorms).toBeUndefined();
+    expect((await solvePlan(K, one, 1e-3, { preconditioner: 'nystrom', preconditionerOptions: { seed: 3 } })).method).not.toBe('cholesky');
+    await expect(K.solve(one, 1e-3, { method: 'cholesky', preconditionerOptions: { seed: 3 } })).rejects.toThrow(/option 'preconditionerOptions' is for CG/);
+    await K.dispose();
+  });
 });
