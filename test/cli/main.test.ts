@@ -111,6 +111,28 @@ describe('command line: info, eigsh, solve', () => {
     expect([vecs.rows, vecs.cols]).toEqual([40, 2]);
   });
 
+  it('eigsh --shift S: the eigenvalues nearest S by shift-invert (--which LM by default); --method dense; the library\'s advice in flags', async () => {
+    const x = spiral(120);
+    const s = dir({ 'p.csv': x.map((r) => r.join(',')).join('\n') });
+    const all = new EigenvalueDecomposition(denseGaussian(x, 0.3)).realEigenvalues;
+    const nearest = [...all].sort((a, b) => Math.abs(a - 2) - Math.abs(b - 2)).slice(0, 3).sort((a, b) => a - b);
+    const r = await run('eigsh', s.path('p.csv'), '--sigma', '0.3', '--k', '3', '--shift', '2', '--backend', 'cpu', '--quiet', '--output', s.path('e.json'));
+    expect({ err: r.err, code: r.code }).toEqual({ err: '', code: 0 });
+    expect(r.out).toMatch(/which = LM, nearest 2 \(shift-invert\)/);
+    const got = (JSON.parse(readFileSync(s.path('e.json'), 'utf8')) as { eigenvalues: number[] }).eigenvalues;
+    got.forEach((v, i) => expect(v).toBeCloseTo(nearest[i]!, 9));
+    // the smallest end, densely
+    const d = await run('eigsh', s.path('p.csv'), '--sigma', '0.3', '--k', '2', '--which', 'LA', '--method', 'dense', '--backend', 'cpu', '--quiet', '--output', s.path('d.json'));
+    expect(d.code).toBe(0);
+    const top = [...all].sort((a, b) => a - b).slice(-2);
+    (JSON.parse(readFileSync(s.path('d.json'), 'utf8')) as { eigenvalues: number[] }).eigenvalues.forEach((v, i) => expect(v).toBeCloseTo(top[i]!, 9));
+    // eigsh's sigma is --shift here (--sigma is the kernel's σ): its errors say so — before, "sigma = 0", which no flag gave
+    const e = await run('eigsh', s.path('p.csv'), '--sigma', '0.3', '--k', '2', '--shift', '1e300', '--backend', 'cpu', '--quiet');
+    expect(e.code).toBe(1);
+    expect(e.err).toMatch(/--shift 1e\+300 is .* times ‖A‖/);
+    expect(e.err).not.toMatch(/\bsigma\b/);
+  });
+
   it('eigsh --matrix decomposes the given symmetric matrix; kernel flags are refused with it', async () => {
     const A = [[4, 1, 0], [1, 3, 1], [0, 1, 2]];
     const s = dir({ 'a.csv': A.map((r) => r.join(',')).join('\n') });
