@@ -305,7 +305,7 @@ export class KernelOperator extends LinearOperator {
    * within `denseCacheBytes`): rows of the stored K, stored at once if it is not yet. A GPU operator's entries are
    * its CPU twin's (the same formula and dtype on the CPU, the GPU program's test oracle; `cpuTwin`): a dense factor
    * pays where K fits the budget whatever the device — without it a GPU solve at n = 1,257, d = 64, 10 columns ran
-   * 507 iterations of block CG on compensated products where the factor takes 0.2 s — and it is computed on the CPU
+   * 507 iterations of block CG on compensated products where the factor takes 0.15–0.18 s — and it is computed on the CPU
    * anyway.
    */
   override denseSource(): DenseSource | undefined {

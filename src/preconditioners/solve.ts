@@ -87,15 +87,14 @@ const NOT_CG_KEYS = ['returnInfo', 'method', 'preconditioner', 'preconditionerOp
 
 type ParsedSolveOptions = ReturnType<typeof parseSolveOptions>;
 
-/** The first option given that only CG uses ('auto' as the preconditioner is not one), if any. */
-function cgOnlyKey(o: ParsedSolveOptions): (typeof CG_ONLY_KEYS)[number] | undefined {
-  return CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto'));
-}
-
-/** The first option given that makes 'auto' choose CG: `cgOnlyKey`'s, less the 'auto' preconditioner's options. */
-function cgChoosingKey(o: ParsedSolveOptions): (typeof CG_ONLY_KEYS)[number] | undefined {
+/**
+ * The first option given that only CG uses ('auto' as the preconditioner is not one), if any; with `choosing`, the
+ * first that makes 'auto' choose CG (the 'auto' preconditioner's options are not one either).
+ */
+function cgOnlyKey(o: ParsedSolveOptions, choosing = false): (typeof CG_ONLY_KEYS)[number] | undefined {
   const autoPreconditioner = o.preconditioner === undefined || o.preconditioner === 'auto';
-  return CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && o[k] === 'auto') && !(k === 'preconditionerOptions' && autoPreconditioner));
+  return CG_ONLY_KEYS.find((k) => o[k] !== undefined && !(k === 'preconditioner' && autoPreconditioner)
+    && !(choosing && k === 'preconditionerOptions' && autoPreconditioner));
 }
 
 /** Whether a dense factor of A + αI, of either precision, is cached on A. */
@@ -258,7 +257,7 @@ function entriesOperator(A: LinearOperator): LinearOperator {
  */
 function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
   const n = A.shape[0];
-  if (o.method === 'cg' || o.maxiter !== undefined || cgChoosingKey(o) !== undefined) return;
+  if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o, true) !== undefined) return;
   if (n >= AUTO_MIN_N || A.denseSource() === undefined || factorCached(A, alpha)) return;
   const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && alpha > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
@@ -302,7 +301,7 @@ async function chooseMethod(
     return { method: 'cholesky', reason: "method: 'cholesky'" };
   }
   if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
-  const choosing = cgChoosingKey(o);
+  const choosing = cgOnlyKey(o, true);
   if (choosing) return { method: 'cg', reason: `option '${choosing}' is for CG` };
   if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
   if (factorCached(A, alpha)) {
