@@ -236,6 +236,18 @@ export function isCached(A: LinearOperator, alpha: number, choice: Exclude<Preco
 }
 
 /**
+ * `solve`'s preconditionerOptions: an object of keys some build reads (unknown ones refused by name), checked also where
+ * none is built — 'auto' on a small problem, or a dense factor chosen instead of CG — so that a misspelt key never
+ * passes unseen.
+ */
+export function checkPreconditionerOptions(options: unknown): void {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`preconditionerOptions must be an object, got ${describeValue(options)}`);
+  }
+  rejectUnknownKeys('solve', options as Record<string, unknown>, PRECONDITIONER_OPTION_KEYS, 'preconditionerOptions');
+}
+
+/**
  * The preconditioner for (A + αI), or undefined for 'none' (and for 'auto' where the rule says
  * no). Built once per operator and key; a failed build is not cached.
  */
@@ -248,10 +260,7 @@ export async function preconditionerFor(
   if (!(PRECONDITIONER_CHOICES as readonly string[]).includes(choice)) {
     throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')} or a LinearOperator, got ${describeValue(choice)}`);
   }
-  if (options === null || typeof options !== 'object') {
-    throw new TypeError(`preconditionerOptions must be an object, got ${describeValue(options)}`);
-  }
-  rejectUnknownKeys('solve', options, PRECONDITIONER_OPTION_KEYS, 'preconditionerOptions');
+  checkPreconditionerOptions(options);
   const resolved = choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
   if (resolved === 'none') return undefined;
   let perOp = cache.get(A);

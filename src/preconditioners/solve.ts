@@ -21,7 +21,7 @@ import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
 import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
 import {
-  AUTO_MIN_N, cgIterationBound, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
@@ -213,6 +213,7 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
   // first, their text and compilation took the cores from storing K (2 vCPUs; fresh fit + predict, medians of 21
   // alternating, n = 1,000–2,000, 1 and 10 columns: 2–9% faster without)
   await assertSolvable(A, alpha);
+  if (o.preconditionerOptions !== undefined) checkPreconditionerOptions(o.preconditionerOptions); // also where CG is not chosen
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
   A.expectRepeatedProducts();
   const rtol = o.rtol ?? 1e-5; // cg's default (scipy's)

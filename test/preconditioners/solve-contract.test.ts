@@ -189,6 +189,8 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     expect(seen[0]!.residualNorms).toBeUndefined();
     expect((await solvePlan(K, one, 1e-3, { preconditioner: 'nystrom', preconditionerOptions: { seed: 3 } })).method).not.toBe('cholesky');
     await expect(K.solve(one, 1e-3, { method: 'cholesky', preconditionerOptions: { seed: 3 } })).rejects.toThrow(/option 'preconditionerOptions' is for CG/);
+    // the 'auto' preconditioner's options are checked where the factor is chosen too: a misspelt key is refused, not unseen
+    await expect(K.solve(one, 1e-3, { preconditionerOptions: { sed: 3 } as never })).rejects.toThrow(/unknown option 'sed' in preconditionerOptions/);
     await K.dispose();
   });
 });
