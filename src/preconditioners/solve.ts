@@ -26,7 +26,7 @@ import {
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { CholeskySolver, SOLVE_COLUMNS } from '../cpu/dense-cholesky.js';
-import { CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
+import { affineParts, CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
 
@@ -240,12 +240,25 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
 type Estimate = NonNullable<SolvePlan['estimate']>;
 
 /**
- * The operator whose products apply exactly the entries a dense factor of A is made of (`DenseSource.operator`: A, or a
- * GPU kernel's CPU twin), else A. The factor's refinement measures residuals with it: on a GPU kernel's float32
- * products the floor ε₃₂·‖K‖‖x‖ left the refinement, then CG, short of rtol (α = 10⁻³, n = 500: 1.6e-3·‖b‖).
+ * The stored entries a dense factor of A would read: those of the operator under A's shifts and scalings (A = c·B + s·I,
+ * `affineParts`), so that `K.shift(s).solve(b)` plans as `K.solve(b, s)` does (it ran CG: 2,809 iterations where the
+ * factor took 0.11 s, n = 1,000, s = 10⁻⁴), and the operator whose products apply them exactly (`entries`): A itself,
+ * or c·T + s·I for a twin T holding B's entries (a GPU kernel's CPU twin). The factor's refinement measures residuals
+ * with it: on a GPU kernel's float32 products the floor ε₃₂·‖K‖‖x‖ left the refinement, then CG, short of rtol
+ * (α = 10⁻³, n = 500: 1.6e-3·‖b‖). Undefined where nothing under A stores its entries.
  */
+function storedEntries(A: LinearOperator): { entries: LinearOperator; twin: boolean } | undefined {
+  const { core, scale, shift } = affineParts(A);
+  const source = core.denseSource();
+  if (source === undefined) return undefined;
+  if (source.operator === core) return { entries: A, twin: false };
+  const scaled = scale === 1 ? source.operator : source.operator.scale(scale);
+  return { entries: shift === 0 ? scaled : scaled.shift(shift), twin: true };
+}
+
+/** The operator whose products apply A's stored entries exactly (`storedEntries`), else A. */
 function entriesOperator(A: LinearOperator): LinearOperator {
-  return A.denseSource()?.operator ?? A;
+  return storedEntries(A)?.entries ?? A;
 }
 
 /**
@@ -259,7 +272,7 @@ function entriesOperator(A: LinearOperator): LinearOperator {
 function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
   const n = A.shape[0];
   if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o, true) !== undefined) return;
-  if (n >= AUTO_MIN_N || A.denseSource() === undefined || factorCached(A, alpha)) return;
+  if (n >= AUTO_MIN_N || storedEntries(A) === undefined || factorCached(A, alpha)) return;
   const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && alpha > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
 }
@@ -308,17 +321,17 @@ async function chooseMethod(
   if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   }
-  const source = A.denseSource();
-  if (source === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
+  const stored = storedEntries(A);
+  if (stored === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
   const n = A.shape[0];
   // entries held by a twin on another device (a GPU kernel's CPU twin) are factored only where 'auto' would run CG
   // unpreconditioned: from AUTO_MIN_N points a GPU's preconditioned CG (device landmarks) keeps its products on the
   // device, while the factor's n³/3 multiply-adds grow on the CPU
-  if (source.operator !== A && n >= AUTO_MIN_N) {
+  if (stored.twin && n >= AUTO_MIN_N) {
     return { method: 'cg', reason: `A's entries are stored only by its CPU twin: from ${AUTO_MIN_N} points preconditioned CG on A's own products` };
   }
   // on the operator holding the entries: it stores them at this first product (a GPU operator's CPU twin: no GPU)
-  const lambda = await onesRayleighEstimate(source.operator);
+  const lambda = await onesRayleighEstimate(stored.entries);
   const iterations = alpha > 0 ? Math.min(n, cgIterationBound(lambda / alpha + 1, Math.max(rtol, 1e-16))) : n;
   // from AUTO_MIN_N points 'auto' preconditions CG (where the bound is long): its measured cost, if lower
   const preconditioned = defaultPreconditionerChoice(A, alpha) !== 'none'

@@ -72,6 +72,11 @@ describe.runIf(hasGpu)('solve on a GPU kernel operator within the dense budget',
     // the convenience throws nothing either, and the factor is reused (cached on K)
     const x = (await K.solve(b, 1e-6)) as Float64Array;
     expect(relDiff(x, r.x)).toBeLessThan(1e-12);
+    // the same under algebra: 2K + 10⁻⁶I, its refinement on 2·(CPU twin)
+    const scaled = (await solveShifted(K.scale(2), b, 1e-6, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect([scaled.plan.method, scaled.plan.twin]).toEqual(['cholesky', true]);
+    expect(scaled.plan.operator.toString()).toMatch(/ScaledOperator\(2 \* <300x300 KernelOperator\(gaussian σ=0\.3\) float32 cpu>/);
+    expect(await relativeResidual(scaled.plan, 1e-6, scaled.x, b)).toBeLessThanOrEqual(1e-5);
     // after dispose() (the twin's stored K released) the next solve stores it again
     await K.dispose();
     const again = (await solveShifted(K, b, 1e-6, { returnInfo: true })) as SolveResult<Float64Array>;

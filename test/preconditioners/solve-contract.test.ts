@@ -167,6 +167,22 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     await K32.dispose();
   });
 
+  it('K.shift(s).solve(b) and K.scale(c).solve(b, α) plan as K.solve(b, α) does: the factor of the stored K (they ran CG)', async () => {
+    const K = gaussianKernel(x, { sigma: 0.5 });
+    const b = Float64Array.from(B.getColumn(0));
+    const cases: [ReturnType<typeof K.shift>, number, Matrix, number, number][] = [
+      [K.shift(1e-3), 0, Kd, 1e-3, 1e-10], // (K + 10⁻³I) x = b
+      [K.scale(2), 1e-3, Kd.clone().mul(2), 1e-3, 1e-10], // (2K + 10⁻³I) x = b
+      [K.scale(0.5).shift(1e-9), 0, Kd.clone().mul(0.5), 1e-9, 1e-5], // κ ≈ 10¹⁰: CG ran out of iterations here
+    ];
+    for (const [A, alpha, dense, shift, rtol] of cases) {
+      const r = (await solveShifted(A, b, alpha, { rtol, returnInfo: true })) as SolveResult<Float64Array>;
+      expect({ A: String(A), method: r.plan.method, info: r.info }).toEqual({ A: String(A), method: 'cholesky', info: 0 });
+      expect(relativeResidual(dense, shift, r.x, b)).toBeLessThanOrEqual(rtol);
+    }
+    await K.dispose();
+  });
+
   it("onProgress and the 'auto' preconditioner's options leave 'auto' free to factor (they made it run CG: the CLI's default)", async () => {
     const K = gaussianKernel(x, { sigma: 0.5 });
     const seen: { iteration: number; residualNorm: number; residualNorms?: number[] }[] = [];
