@@ -114,6 +114,7 @@ export class KernelRidge {
    * `r2_score` (several outputs: their uniform average; a constant y scores 1 if predicted exactly, else 0).
    */
   async score(t: PointsLike, y: TargetsLike): Promise<number> {
+    this.model('score'); // named as score's, not predict's
     const points = toBoundData(t, 'KernelRidge.score: t');
     const truth = asTargets(y, points.rows, 'KernelRidge.score');
     return r2Score(truth, await this.predict(t));

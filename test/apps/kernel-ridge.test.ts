@@ -108,7 +108,7 @@ describe('KernelRidge', () => {
   it('refuses predict, score and dualCoef before fit, and bad options by name', async () => {
     const model = new KernelRidge({ alpha: 1 });
     await expect(model.predict([[0, 0]])).rejects.toThrow(/KernelRidge.predict: the model is not fitted yet; call await model.fit\(x, y\) first/);
-    await expect(model.score([[0, 0]], [1])).rejects.toThrow(/not fitted yet/);
+    await expect(model.score([[0, 0]], [1])).rejects.toThrow(/KernelRidge.score: the model is not fitted yet/); // named as score's (it said predict)
     expect(() => model.dualCoef).toThrow(/KernelRidge.dualCoef: the model is not fitted yet/);
     expect(() => new KernelRidge({ alpha: 1, sigmaa: 2 } as never)).toThrow(/unknown option 'sigmaa'.*did you mean 'sigma'/);
     expect(() => new KernelRidge({} as never)).toThrow(/option 'alpha' is required/);
