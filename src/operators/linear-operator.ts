@@ -382,11 +382,12 @@ export abstract class LinearOperator {
    * default; see `solve`), or undefined where the choice is 'none' (or 'auto' decides so). Built
    * once per (alpha, choice, options) and cached on this operator, for repeated and adjoint solves.
    */
-  async preconditioner(alpha: number, choice: string = 'auto', options?: unknown): Promise<LinearOperator | undefined> {
+  async preconditioner(alpha: number, choice: string = 'auto', options?: unknown, holds?: unknown): Promise<LinearOperator | undefined> {
     assertFiniteScalar(alpha, 'preconditioner (alpha)');
     if (choice === 'none') return undefined;
     const pre = await loadPreconditionerModule();
-    return pre.preconditionerFor(this, alpha, choice, options ?? {});
+    // holds: `solve`'s own (a PreconditionerHolds): the cache keeps what a running solve uses until it ends
+    return pre.preconditionerFor(this, alpha, choice, options ?? {}, holds);
   }
 
   /** e.g. "<2000x2000 DenseOperator float64>". */
@@ -400,7 +401,7 @@ export abstract class LinearOperator {
 /** The slice of src/preconditioners that `solve`, `preconditioner` and `dispose` need; typed loosely (that module owns the types). */
 export interface PreconditionerModule {
   solveShifted(A: LinearOperator, b: VectorLike | BlockLike, alpha: number, options: unknown): Promise<Float64Array | Matrix | SolveResultLike>;
-  preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown): Promise<LinearOperator | undefined>;
+  preconditionerFor(A: LinearOperator, alpha: number, choice: string, options: unknown, holds?: unknown): Promise<LinearOperator | undefined>;
   disposePreconditioners(A: LinearOperator): Promise<void>;
 }
 

@@ -164,7 +164,7 @@ export const MAX_CACHED_PRECONDITIONERS = 3;
 
 const BOUND_KEY = 'auto-bound|';
 
-/** Marks `key` most recently used and disposes the least recently used built preconditioners beyond the bound. */
+/** Marks `key` most recently used and retires the least recently used built preconditioners beyond the bound. */
 function keepRecent(perOp: Map<string, Promise<unknown>>, key: string): void {
   const p = perOp.get(key)!;
   perOp.delete(key);
@@ -173,7 +173,46 @@ function keepRecent(perOp: Map<string, Promise<unknown>>, key: string): void {
   for (const old of built.slice(0, Math.max(0, built.length - MAX_CACHED_PRECONDITIONERS))) {
     const pending = perOp.get(old)!;
     perOp.delete(old);
-    void pending.then((M) => (M instanceof LinearOperator ? M.dispose() : undefined), () => undefined);
+    retire(pending);
+  }
+}
+
+/** Running solves' holds on a cached preconditioner (its build's promise), and whether it left the cache meanwhile. */
+const holdStates = new WeakMap<Promise<unknown>, { count: number; retired: boolean }>();
+
+/** Disposes a preconditioner out of the cache once built — or, while a solve holds it, once the last hold ends. */
+function retire(pending: Promise<unknown>): void {
+  const held = holdStates.get(pending);
+  if (held && held.count > 0) {
+    held.retired = true;
+    return;
+  }
+  void pending.then((M) => (M instanceof LinearOperator ? M.dispose() : undefined), () => undefined);
+}
+
+/**
+ * The cached preconditioners a running solve uses: the cache's bound and `dispose()` retire them only once the solve
+ * `release`s them. Without holds, seven solves of one K for seven α at once (a validation search under Promise.all)
+ * evicted the first four factors as the later ones were cached: 4 of 7 rejected, "the 1500x1500 factor was released".
+ */
+export class PreconditionerHolds {
+  private readonly held: Promise<unknown>[] = [];
+
+  add(pending: Promise<unknown>): void {
+    let state = holdStates.get(pending);
+    if (!state) holdStates.set(pending, (state = { count: 0, retired: false }));
+    state.count++;
+    this.held.push(pending);
+  }
+
+  release(): void {
+    for (const pending of this.held.splice(0)) {
+      const state = holdStates.get(pending)!;
+      if (--state.count === 0 && state.retired) {
+        state.retired = false;
+        retire(pending);
+      }
+    }
   }
 }
 
@@ -187,7 +226,10 @@ export async function disposePreconditioners(A: LinearOperator): Promise<void> {
   cache.delete(A);
   for (const pending of perOp.values()) {
     const built = await pending.catch(() => undefined);
-    if (built instanceof LinearOperator && built !== A) await built.dispose();
+    if (!(built instanceof LinearOperator) || built === A) continue;
+    const held = holdStates.get(pending);
+    if (held && held.count > 0) held.retired = true; // a running solve's: disposed when it ends
+    else await built.dispose();
   }
 }
 
@@ -256,6 +298,7 @@ export async function preconditionerFor(
   alpha: number,
   choice: PreconditionerChoice = 'auto',
   options: PreconditionerOptions = {},
+  holds?: PreconditionerHolds,
 ): Promise<LinearOperator | undefined> {
   if (!(PRECONDITIONER_CHOICES as readonly string[]).includes(choice)) {
     throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')} or a LinearOperator, got ${describeValue(choice)}`);
@@ -277,6 +320,7 @@ export async function preconditionerFor(
     perOp.set(key, p);
     p.catch(() => perOp.delete(key));
   }
+  holds?.add(p); // before keepRecent: held, it is never disposed under the solve that asked for it
   keepRecent(perOp, key);
   return p;
 }

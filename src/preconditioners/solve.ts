@@ -21,7 +21,7 @@ import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
 import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
 import {
-  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
@@ -184,8 +184,16 @@ export type SolveResult<X extends Float64Array | Matrix = Float64Array | Matrix>
 export async function solveShifted(A: LinearOperator, b: VectorLike | BlockLike, alpha = 0, options?: SolveOptions): Promise<Float64Array | Matrix | SolveResult> {
   const o = parseSolveOptions(options);
   const rhs = rightHandSide(A, b, alpha);
-  const plan = await planFor(A, rhs, alpha, o);
-  const result = plan.method === 'cholesky' ? await solveByFactor(A, rhs, alpha, plan, o) : await solveByCg(A, rhs, alpha, plan, o);
+  // the cached factor or preconditioner stays this solve's until it ends, whatever other solves evict meanwhile
+  const holds = new PreconditionerHolds();
+  let plan: SolvePlan;
+  let result: AnyCgResult;
+  try {
+    plan = await planFor(A, rhs, alpha, o, holds);
+    result = plan.method === 'cholesky' ? await solveByFactor(A, rhs, alpha, plan, o, holds) : await solveByCg(A, rhs, alpha, plan, o);
+  } finally {
+    holds.release();
+  }
   // a float32 factor that stalled hands back the plan it was replaced by
   if (o.returnInfo) return { ...result, plan: (result as { plan?: SolvePlan }).plan ?? plan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
@@ -207,7 +215,7 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
   return isBlock ? toBlock(b as BlockLike, A.shape[0], 'solve') : toVector(b as VectorLike, A.shape[0], 'solve');
 }
 
-async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, o: ParsedSolveOptions): Promise<SolvePlan> {
+async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, o: ParsedSolveOptions, holds?: PreconditionerHolds): Promise<SolvePlan> {
   const columns = rhs instanceof Float64Array ? 1 : rhs.cols;
   // the factor's programs are asked for when it is built (dense-factor.ts), not here before K is stored: asked for
   // first, their text and compilation took the cores from storing K (2 vCPUs; fresh fit + predict, medians of 21
@@ -226,15 +234,15 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
       const factorDtype = await factorDtypeFor(A, alpha, columns, o, choice.estimate);
       // a block's solves take SOLVE_COLUMNS columns a pass: that program compiles while the factor is built
       if (columns > 1) CholeskySolver.compile(factorDtype, SOLVE_COLUMNS).catch(() => undefined);
-      const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {});
+      const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {}, holds);
       const operator = entriesOperator(A);
       return { ...choice, method: 'cholesky', operator, twin: operator !== A, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite) || o.method === 'cholesky') throw e;
-      return cgPlan(A, rhs, alpha, rtol, o, `${e.message}: CG instead`, choice.estimate);
+      return cgPlan(A, rhs, alpha, rtol, o, `${e.message}: CG instead`, choice.estimate, holds);
     }
   }
-  return cgPlan(A, rhs, alpha, rtol, o, choice.reason, choice.estimate);
+  return cgPlan(A, rhs, alpha, rtol, o, choice.reason, choice.estimate, holds);
 }
 
 type Estimate = NonNullable<SolvePlan['estimate']>;
@@ -351,6 +359,7 @@ async function chooseMethod(
 /** CG's plan: the twin and its traits (made ready while the preconditioner builds), the preconditioner, its warm start. */
 async function cgPlan(
   A: LinearOperator, rhs: Float64Array | Block, alpha: number, rtol: number, o: ParsedSolveOptions, reason: string, estimate?: Estimate,
+  holds?: PreconditionerHolds,
 ): Promise<SolvePlan> {
   const capabilities = A.solveCapabilities(alpha, rtol);
   capabilities.catch(() => undefined); // awaited below
@@ -363,7 +372,7 @@ async function cgPlan(
   } else {
     const choice = o.preconditioner ?? 'auto';
     // a vector b goes to the build: adaptive landmarks run their κ-estimate steps on it (warm start below)
-    M = await A.preconditioner(alpha, choice, single ? { ...o.preconditionerOptions, rhs } : o.preconditionerOptions);
+    M = await A.preconditioner(alpha, choice, single ? { ...o.preconditionerOptions, rhs } : o.preconditionerOptions, holds);
     preconditioner = M === undefined ? 'none' : choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
   }
   const warm = M && single && o.M === undefined && o.x0 === undefined ? warmStartFor(M, rhs) : undefined;
@@ -419,7 +428,9 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Block, alpha: nu
  * gives (until the residual stops shrinking fast, or reaches n·ε₆₄·‖b‖); one that stalls short of the tolerance is
  * replaced by a float64 factor. The residuals reported are true ones.
  */
-async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, plan: SolvePlan, o: ParsedSolveOptions): Promise<AnyCgResult> {
+async function solveByFactor(
+  A: LinearOperator, rhs: Float64Array | Block, alpha: number, plan: SolvePlan, o: ParsedSolveOptions, holds?: PreconditionerHolds,
+): Promise<AnyCgResult> {
   const F = plan.M!;
   const mixed = F instanceof CholeskyFactorPreconditioner && F.factorDtype === 'float32';
   const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
@@ -465,10 +476,10 @@ async function solveByFactor(A: LinearOperator, rhs: Float64Array | Block, alpha
   }
   if (mixed) {
     // the float32 factor's refinement stalled short of rtol: the float64 factor, as 'auto' would have taken
-    const exact = (await preconditionerFor(A, alpha, 'cholesky')) as LinearOperator;
+    const exact = (await preconditionerFor(A, alpha, 'cholesky', {}, holds)) as LinearOperator;
     const reason = `${plan.reason}; the float32 factor's refinement stalled at ${Math.max(...history.map((h) => h.at(-1)! / h[0]!)).toExponential(1)}: float64 factor`;
     const replanned: SolvePlan = { ...plan, M: exact, reason };
-    return Object.assign(await solveByFactor(A, rhs, alpha, replanned, o), { plan: replanned });
+    return Object.assign(await solveByFactor(A, rhs, alpha, replanned, o, holds), { plan: replanned });
   }
   // the factor's accuracy does not reach rtol on A's products: CG preconditioned by it, from the refined x
   const x0 = rhs instanceof Float64Array ? X[0]! : Block.fromColumns(X, n).toMatrix();

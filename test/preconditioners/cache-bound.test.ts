@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { MAX_CACHED_PRECONDITIONERS } from '../../src/preconditioners/auto.js';
+import { solveShifted, type SolveResult } from '../../src/preconditioners/solve.js';
 import { gaussianDense, points, randomVector, relErr } from './helpers.js';
 
 describe('preconditioner cache bound', () => {
@@ -37,5 +38,39 @@ describe('preconditioner cache bound', () => {
     const again = await K.solve(b, alphas[0]!, { method: 'cholesky' });
     expect(relErr(again, reference(alphas[0]!))).toBeLessThan(1e-9);
     await K.dispose();
+  });
+
+  it('solves running at once keep their factors past the bound, and release them when they end (a Promise.all over α)', async () => {
+    // before: the later solves' factors evicted the earlier ones as they were cached — at n = 1,500, 4 of 7 rejected
+    // ("the 1500x1500 factor was released"); residuals checked on the symbolic products (no stored K, no factor)
+    const big = points(1500, 3, 7);
+    const bb = randomVector(1500, 8);
+    const K = gaussianKernel(big, { sigma: 0.2 });
+    const symbolic = gaussianKernel(big, { sigma: 0.2, denseCache: 'never' });
+    const alphas = Array.from({ length: MAX_CACHED_PRECONDITIONERS + 4 }, (_, i) => 1e-3 * (i + 1));
+    const results = (await Promise.all(alphas.map((alpha) => solveShifted(K, bb, alpha, { rtol: 1e-10, returnInfo: true })))) as SolveResult<Float64Array>[];
+    for (const [i, r] of results.entries()) {
+      expect(r.plan.method).toBe('cholesky');
+      const Kx = await symbolic.matvec(r.x);
+      expect(relErr(Kx.map((v, t) => v + alphas[i]! * r.x[t]!), bb)).toBeLessThan(1e-9);
+    }
+    // once they ended, the retired factors are disposed (no leak past the bound); the cached ones still serve
+    await new Promise((r) => setTimeout(r, 0));
+    const live = await Promise.all(results.map((r) => r.plan.M!.matvec(bb).then(() => true, (e: Error) => (/releas|dispos/i.test(e.message) ? false : Promise.reject(e)))));
+    expect(live.filter(Boolean)).toHaveLength(MAX_CACHED_PRECONDITIONERS);
+    await K.dispose();
+    // dispose() during a solve (at its first refinement step, the factor built and in use): the solve goes on with
+    // its factor — the refinement steps after it apply it — which is released once the solve ends
+    const small = gaussianKernel(x, { sigma: 0.4 });
+    let disposing: Promise<void> | undefined;
+    const late = (await solveShifted(small, b, 1e-3, {
+      rtol: 1e-13, returnInfo: true, onProgress: (p) => { if (p.iteration === 0) disposing = small.dispose(); },
+    })) as SolveResult<Float64Array>;
+    await disposing;
+    expect(late.plan.method).toBe('cholesky');
+    expect(late.iterations).toBeGreaterThan(0); // refinement steps ran after the dispose()
+    expect(relErr(late.x, reference(1e-3))).toBeLessThan(1e-9);
+    await new Promise((r) => setTimeout(r, 0));
+    await expect(late.plan.M!.matvec(b)).rejects.toThrow(/releas|dispos/i);
   });
 });
