@@ -23,7 +23,7 @@ import {
 import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher } from '../preconditioners/common.js';
 import { columnsOf } from '../preconditioners/dense.js';
-import { defaultPreconditionerChoice, type PreconditionerOptions } from '../preconditioners/auto.js';
+import { defaultPreconditionerChoice, PreconditionerHolds, type PreconditionerOptions } from '../preconditioners/auto.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
 
 /** Preconditioners whose P has an exact log-determinant and a probe sampler. */
@@ -163,7 +163,9 @@ function requireSpdOperator(A: unknown, fn: string): number {
 type Parsed = ReturnType<typeof parseOptions<typeof LOGDET_SPEC>>;
 
 /** The preconditioner of `choice` for A, or undefined; one without an exact log det is refused by name. */
-export async function logdetPreconditioner(A: LinearOperator, o: Pick<Parsed, 'preconditioner' | 'preconditionerOptions'>, fn: string): Promise<Preconditioner | undefined> {
+export async function logdetPreconditioner(
+  A: LinearOperator, o: Pick<Parsed, 'preconditioner' | 'preconditionerOptions'>, fn: string, holds?: PreconditionerHolds,
+): Promise<Preconditioner | undefined> {
   const choice = o.preconditioner;
   let P: LinearOperator | undefined;
   if (choice instanceof Preconditioner) P = choice;
@@ -172,7 +174,7 @@ export async function logdetPreconditioner(A: LinearOperator, o: Pick<Parsed, 'p
     const resolved = choice === 'auto' ? autoLogdetPreconditioner(A) : choice;
     if (resolved === 'none') return undefined;
     if (!shifted) throw new RangeError(`${fn}: preconditioner '${resolved}' is built for A = K + αI with α > 0 (K.shift(α)); got ${A}`);
-    P = await shifted.base.preconditioner(shifted.alpha, resolved, o.preconditionerOptions);
+    P = await shifted.base.preconditioner(shifted.alpha, resolved, o.preconditionerOptions, holds);
   }
   if (!(P instanceof Preconditioner) || P.logdet() === undefined || P.shape[0] !== A.shape[0]) {
     throw new RangeError(`${fn}: preconditioner ${P} has no exact log-determinant or probe sampler (or is not ${A.shape[0]}x${A.shape[0]}); use one of ${LOGDET_PRECONDITIONERS.join(', ')}`);
@@ -221,10 +223,21 @@ function meanAndStderr(v: Float64Array): { mean: number; stderr: number } {
 async function run(
   A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string,
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
-  const n = A.shape[0];
   // Lanczos quadrature of a non-symmetric A is a number without meaning: refused as solve refuses it (structure, else a probe)
   await requireSymmetric(A, fn, 'its CG and Lanczos quadrature need a symmetric positive definite A');
-  const P = await logdetPreconditioner(A, o, fn);
+  // the cached preconditioner stays this run's until it ends, whatever other runs or solves evict meanwhile
+  const holds = new PreconditionerHolds();
+  try {
+    return await runWith(A, y, o, derivatives, fn, await logdetPreconditioner(A, o, fn, holds));
+  } finally {
+    holds.release();
+  }
+}
+
+async function runWith(
+  A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string, P: Preconditioner | undefined,
+): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
+  const n = A.shape[0];
   const probes = await drawProbes(n, o.probes, o.seed, P);
   const bs = y ? [y, ...probes] : probes;
   const limit = o.maxiter ?? 10 * n;
