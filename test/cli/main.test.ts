@@ -116,8 +116,9 @@ describe('command line: info, eigsh, solve', () => {
     const s = dir({ 'p.csv': x.map((r) => r.join(',')).join('\n') });
     const all = new EigenvalueDecomposition(denseGaussian(x, 0.3)).realEigenvalues;
     const nearest = [...all].sort((a, b) => Math.abs(a - 2) - Math.abs(b - 2)).slice(0, 3).sort((a, b) => a - b);
-    const r = await run('eigsh', s.path('p.csv'), '--sigma', '0.3', '--k', '3', '--shift', '2', '--backend', 'cpu', '--quiet', '--output', s.path('e.json'));
+    const r = await run('eigsh', s.path('p.csv'), '--sigma', '0.3', '--k', '3', '--shift', '2', '--backend', 'cpu', '--quiet', '--output', s.path('e.json'), '--plot', s.path('e.svg'));
     expect({ err: r.err, code: r.code }).toEqual({ err: '', code: 0 });
+    expect(readFileSync(s.path('e.svg'), 'utf8')).toContain('Eigenvalues nearest 2'); // not "Top of the spectrum"
     expect(r.out).toMatch(/which = LM, nearest 2 \(shift-invert\)/);
     const got = (JSON.parse(readFileSync(s.path('e.json'), 'utf8')) as { eigenvalues: number[] }).eigenvalues;
     got.forEach((v, i) => expect(v).toBeCloseTo(nearest[i]!, 9));

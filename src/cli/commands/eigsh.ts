@@ -64,10 +64,16 @@ export const eigshCommand: Command = {
     await writeResults(args, ctx, {
       table: args.bool('vectors') ? matrixTable(result.eigenvectors!, Array.from(result.eigenvalues, (_, i) => `v${i}`)) : columnTable(result.eigenvalues, 'eigenvalue'),
       json: { eigenvalues: Array.from(result.eigenvalues), iterations: result.iterations, matvecs: result.matvecs, ...(args.bool('vectors') ? { eigenvectors: result.eigenvectors!.to2DArray() } : {}) },
-      plot: () => spectrumSpec(result.eigenvalues, { title: `Top of the spectrum: ${String(A).replace(/^<|>$/g, '')}` }),
+      plot: () => spectrumSpec(result.eigenvalues, { title: `${spectrumPart(which, shift)}: ${String(A).replace(/^<|>$/g, '')}` }),
     });
   },
 };
+
+/** What part of the spectrum the eigenvalues are, for the plot's title. */
+function spectrumPart(which: string, shift: number | undefined): string {
+  if (shift !== undefined) return which === 'LM' ? `Eigenvalues nearest ${shift}` : `Eigenvalues by shift-invert at ${shift} (which ${which})`;
+  return { LA: 'Top of the spectrum', SA: 'Bottom of the spectrum', LM: 'Largest in magnitude', SM: 'Smallest in magnitude', BE: 'Both ends of the spectrum' }[which] ?? 'Eigenvalues';
+}
 
 /**
  * The library's advice in the CLI's words: eigsh's `sigma` (shift-invert) is --shift here — --sigma is the kernel's
