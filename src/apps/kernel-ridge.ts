@@ -83,7 +83,15 @@ export class KernelRidge {
     const targets = asTargets(y, points.rows, 'KernelRidge.fit');
     const K = this.makeKernel(points);
     const solveOptions = (this.options.solveOptions ?? {}) as SolveOptions;
-    const dualCoef = await K.solve(targets, this.alpha, { ...solveOptions, returnInfo: false }) as Float64Array | Matrix;
+    let dualCoef: Float64Array | Matrix;
+    try {
+      dualCoef = await K.solve(targets, this.alpha, { ...solveOptions, returnInfo: false }) as Float64Array | Matrix;
+    } catch (error) {
+      // without the ridge K alone must be positive definite, which repeated points break (scikit-learn warns and falls
+      // back to least squares; here the solve's error stands, with what to do)
+      if (this.alpha === 0 && error instanceof Error) error.message += '; KernelRidge: alpha = 0 needs K positive definite — repeated or nearly repeated training points make it singular: give alpha > 0';
+      throw error;
+    }
     if (this.fitted) await this.fitted.K.dispose();
     this.fitted = { x: points, K, dualCoef };
     return this;

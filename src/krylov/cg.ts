@@ -135,10 +135,25 @@ export class CgNoConvergence extends Error {
     super(
       result.info < 0
         ? `cg: breakdown after ${result.iterations} iterations: ${result.message}`
-        : `cg: no convergence after ${result.iterations} iterations (residual ${lastResidual(result)})`,
+        : `cg: no convergence after ${result.iterations} iterations (residual ${lastResidual(result)})${grewNote(result)}`,
     );
     this.name = 'CgNoConvergence';
   }
+}
+
+/**
+ * Where a column's residual ended above where it started (x worse than x0): said, with what it usually means — CG's
+ * residual on an SPD system rises only so far; a singular, inconsistent system (a kernel at α = 0 with a repeated point
+ * and two targets there) drove it to 106·‖b‖ with nothing in the message to tell why.
+ */
+function grewNote(result: CgResult<unknown, number[] | number[][]>): string {
+  const r = result.residualNorms;
+  const histories = Array.isArray(r[0]) ? (r as number[][]) : [r as number[]];
+  const grew = histories.findIndex((h) => h.length > 1 && h[h.length - 1]! > h[0]!);
+  if (grew < 0) return '';
+  const h = histories[grew]!;
+  const which = histories.length > 1 ? ` of column ${grew}` : '';
+  return `; the residual${which} grew from ${h[0]!.toExponential(3)} (${(h[h.length - 1]! / h[0]!).toPrecision(3)} times): A + αI is likely singular or indefinite`;
 }
 
 function lastResidual(result: CgResult<unknown, number[] | number[][]>): string {
