@@ -1,7 +1,8 @@
 /** Explicit operators: dense matrices, diagonals, the identity and zero. */
 import { Matrix } from 'ml-matrix';
 import { Block } from './block.js';
-import { LinearOperator } from './linear-operator.js';
+import { LinearOperator, type DenseSource } from './linear-operator.js';
+import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import type { VectorLike } from './types.js';
 import {
   assertShape,
@@ -94,6 +95,22 @@ export class DenseOperator extends LinearOperator {
         }
       }
     }
+  }
+
+  /**
+   * A square matrix's entries as they are stored, for a dense factorisation (`solve`'s 'auto' and eigsh's shift-invert):
+   * where its float64 factor also fits the dense budget. Without it `aslinearoperator(M).solve(b, 1e-6)` for a 500×500
+   * Gaussian kernel matrix ran 5,000 CG iterations and failed, where the factor solves it in 0.02 s.
+   */
+  override denseSource(): DenseSource | undefined {
+    const [n, m] = this.shape;
+    if (n !== m || 8 * n * n > defaultDenseCacheBytes()) return undefined;
+    const { data, transposedView } = this;
+    return {
+      // rows of the view from the diagonal on (a transposed view's are stored columns)
+      rows: async () => (i) => (transposedView ? { values: Float64Array.from({ length: n - i }, (_, t) => data[(i + t) * n + i]!), first: i } : { values: data.subarray(i * n, i * n + n), first: 0 }),
+      operator: this,
+    };
   }
 
   /** Entry (i, j) of this operator (respecting the transposed view). */

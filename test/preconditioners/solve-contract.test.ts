@@ -167,6 +167,16 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     await K32.dispose();
   });
 
+  it("a dense matrix's own entries: aslinearoperator(M).solve(b, α) factors them (it ran CG: 5,000 iterations, no convergence)", async () => {
+    const b = Float64Array.from(B.getColumn(1));
+    const A = aslinearoperator(Kd); // 300×300, symmetric by its entries (probed), not declared
+    for (const [op, alpha] of [[A, 1e-7], [A.T, 1e-7], [A, 1e-2]] as const) {
+      const r = (await solveShifted(op, b, alpha, { rtol: 1e-6, returnInfo: true })) as SolveResult<Float64Array>;
+      expect({ op: String(op), method: r.plan.method, info: r.info }).toEqual({ op: String(op), method: 'cholesky', info: 0 });
+      expect(relativeResidual(Kd, alpha, r.x, b)).toBeLessThanOrEqual(1e-6);
+    }
+  });
+
   it('K.shift(s).solve(b) and K.scale(c).solve(b, α) plan as K.solve(b, α) does: the factor of the stored K (they ran CG)', async () => {
     const K = gaussianKernel(x, { sigma: 0.5 });
     const b = Float64Array.from(B.getColumn(0));
