@@ -194,10 +194,27 @@ export async function solveShifted(A: LinearOperator, b: VectorLike | BlockLike,
   } finally {
     holds.release();
   }
+  if (result.info < 0 && result.message) result.message += float32IndefiniteNote(A, alpha, plan);
   // a float32 factor that stalled hands back the plan it was replaced by
   if (o.returnInfo) return { ...result, plan: (result as { plan?: SolvePlan }).plan ?? plan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
   return result.x;
+}
+
+/**
+ * Why a float32 operator's A + αI can be indefinite: rounding its entries moves its eigenvalues by up to ≈ ε₃₂·‖A‖,
+ * which a small α does not cover — a Gaussian K of 200 points on a line (σ = 0.1) at α = 10⁻⁸ failed its factor and
+ * broke down in CG on the GPU with "A is not positive definite" and no more, where float64 solves it. Said where CG
+ * broke down on such an operator, unless α is far above that (λ̂ from the plan, where it was estimated).
+ */
+function float32IndefiniteNote(A: LinearOperator, alpha: number, plan: SolvePlan): string {
+  if (A.dtype !== 'float32') return '';
+  const lambda = plan.estimate?.lambda;
+  const rounding = lambda === undefined ? undefined : dtypeEps('float32') * lambda;
+  if (rounding !== undefined && alpha > 100 * rounding) return '';
+  const size = rounding === undefined ? 'ε₃₂·‖A‖' : `ε₃₂·‖A‖ ≈ ${rounding.toExponential(1)}`;
+  return `; A is float32: rounding its entries moves its eigenvalues by up to about ${size}, more than α = ${alpha} covers — ` +
+    "use dtype 'float64' (on the CPU) or a larger α";
 }
 
 /** The decisions `solveShifted(A, b, alpha, options)` would make, with the factor or preconditioner built (and cached). */

@@ -94,6 +94,21 @@ describe.runIf(hasGpu)('solve on a GPU kernel operator within the dense budget',
     await K.dispose();
   });
 
+  it('a float32 K + αI made indefinite by its rounding: the breakdown says so, and what to do', async () => {
+    // 200 points on a line, σ = 0.1: K's smallest eigenvalues lie far below ε₃₂·‖K‖ ≈ 5.5e-6, so α = 10⁻⁸ leaves the
+    // float32 entries' matrix indefinite — the factor fails, CG breaks down; before, "A is not positive definite" alone
+    const line = Array.from({ length: 200 }, (_, i) => [i / 199]);
+    const y = Float64Array.from(line, ([t]) => Math.sin(6 * t!));
+    const K = gaussianKernel(line, { sigma: 0.1, backend: 'gpu' });
+    const err = await K.solve(y, 1e-8).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    expect((err as Error).message).toMatch(/A is not positive definite; A is float32: rounding its entries moves its eigenvalues by up to about ε₃₂·‖A‖ ≈ \d\.\de-6, more than α = 1e-8 covers — use dtype 'float64' \(on the CPU\) or a larger α$/);
+    // which float64 solves
+    const x = (await gaussianKernel(line, { sigma: 0.1, dtype: 'float64' }).solve(y, 1e-8)) as Float64Array;
+    expect(x.every(Number.isFinite)).toBe(true);
+    await K.dispose();
+  });
+
   it("denseCache: 'never' keeps the GPU's CG (and says why when it cannot converge)", async () => {
     const K = gpuKernel({ denseCache: 'never' });
     const r = (await solveShifted(K, b, 0.5, { returnInfo: true })) as SolveResult<Float64Array>;
