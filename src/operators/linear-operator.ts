@@ -458,6 +458,33 @@ export class SumOperator extends LinearOperator {
     return this.parts;
   }
 
+  /**
+   * The sum's entries where every part stores its own (kernels, dense matrices, their multiples): each row summed from
+   * the parts' rows as the factor reads it, for `solve`'s dense factor — a sum of kernels (K₁ + K₂, as GP models add
+   * them) ran CG however small α was. Its exact products: this sum, or the sum of the parts' twins.
+   */
+  override denseSource(): DenseSource | undefined {
+    const sources = this.parts.map((p) => p.denseSource());
+    if (!this.symmetric || sources.some((s) => s === undefined)) return undefined;
+    const parts = sources as DenseSource[];
+    const n = this.shape[0];
+    const own = parts.every((s, k) => s.operator === this.parts[k]);
+    return {
+      rows: async () => {
+        const rows = await Promise.all(parts.map((s) => s.rows()));
+        return (i) => {
+          const values = new Float64Array(n - i);
+          for (const row of rows) {
+            const { values: v, first } = row(i);
+            for (let j = i; j < n; j++) values[j - i]! += v[j - first]!;
+          }
+          return { values, first: i };
+        };
+      },
+      operator: own ? this : new SumOperator(parts.map((s) => s.operator)),
+    };
+  }
+
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {
     const ys = await Promise.all(this.parts.map((p) => callMatvec(p, x)));
     const y = ys[0]!;
@@ -522,6 +549,23 @@ export class ScaledOperator extends LinearOperator {
 
   protected override operands(): readonly LinearOperator[] {
     return [this.base];
+  }
+
+  /** c times the base's stored entries, row by row as a factor reads them (a scaled part of a sum: see SumOperator). */
+  override denseSource(): DenseSource | undefined {
+    const base = this.base.denseSource();
+    if (base === undefined) return undefined;
+    const c = this.factor;
+    return {
+      rows: async () => {
+        const row = await base.rows();
+        return (i) => {
+          const { values, first } = row(i);
+          return { values: Float64Array.from(values, (v) => c * v), first };
+        };
+      },
+      operator: base.operator === this.base ? this : base.operator.scale(c),
+    };
   }
 
   protected override async _matvec(x: Float64Array): Promise<Float64Array> {

@@ -177,6 +177,20 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     }
   });
 
+  it('a sum of kernels (K₁ + K₂, 2·K₁ + K₂) factors the sum of their stored entries (it ran CG)', async () => {
+    const b = Float64Array.from(B.getColumn(2));
+    const K1 = gaussianKernel(x, { sigma: 0.5 });
+    const K2 = gaussianKernel(x, { sigma: 2 });
+    const D2 = gaussianDense(x, x, 2);
+    for (const [A, dense] of [[K1.add(K2), Kd.clone().add(D2)], [K1.scale(2).add(K2), Kd.clone().mul(2).add(D2)]] as const) {
+      const r = (await solveShifted(A, b, 1e-5, { rtol: 1e-8, returnInfo: true })) as SolveResult<Float64Array>;
+      expect({ A: String(A), method: r.plan.method, info: r.info }).toEqual({ A: String(A), method: 'cholesky', info: 0 });
+      expect(relativeResidual(dense, 1e-5, r.x, b)).toBeLessThanOrEqual(1e-8);
+    }
+    await K1.dispose();
+    await K2.dispose();
+  });
+
   it('K.shift(s).solve(b) and K.scale(c).solve(b, α) plan as K.solve(b, α) does: the factor of the stored K (they ran CG)', async () => {
     const K = gaussianKernel(x, { sigma: 0.5 });
     const b = Float64Array.from(B.getColumn(0));
