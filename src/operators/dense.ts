@@ -229,6 +229,10 @@ export class DiagonalOperator extends LinearOperator {
     return Float64Array.from(this.d);
   }
 
+  override diagonalEntries(): Float64Array {
+    return this.d;
+  }
+
   override async toDense(): Promise<Matrix> {
     return Matrix.diag(this.d);
   }
@@ -241,6 +245,10 @@ export class IdentityOperator extends LinearOperator {
       throw new RangeError(`IdentityOperator: n must be a positive integer, got ${describeValue(n)}`);
     }
     super([n, n], 'float64', { symmetric: true });
+  }
+
+  override diagonalEntries(): Float64Array {
+    return new Float64Array(this.shape[0]).fill(1);
   }
 
   // Copies: results are owned by the caller, inputs are never aliased.

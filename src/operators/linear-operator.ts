@@ -369,6 +369,14 @@ export abstract class LinearOperator {
   }
 
   /**
+   * The entries of an operator that is diagonal by construction (`DiagonalOperator`, `IdentityOperator`, a multiple of
+   * one), else undefined: a sum's dense source adds them to its diagonal (K + D, a kernel with per-point noise).
+   */
+  diagonalEntries(): Float64Array | undefined {
+    return undefined;
+  }
+
+  /**
    * The operator a Lanczos run to relative tolerance `tol` may apply in place of this one (eigsh without a
    * shift, for the largest eigenvalues: which 'LM' or 'LA'): this one by default. Subclasses whose exact products cost more than the tolerance needs return a
    * cheaper view of the same matrix (see KernelOperator: float32 sums where tol is at float32's resolution).
@@ -464,24 +472,34 @@ export class SumOperator extends LinearOperator {
    * them) ran CG however small α was. Its exact products: this sum, or the sum of the parts' twins.
    */
   override denseSource(): DenseSource | undefined {
-    const sources = this.parts.map((p) => p.denseSource());
-    if (!this.symmetric || sources.some((s) => s === undefined)) return undefined;
-    const parts = sources as DenseSource[];
+    if (!this.symmetric) return undefined;
+    // parts that store their entries, and diagonal parts (added to the diagonal): at least one of the first
+    const stored: { source: DenseSource; part: LinearOperator }[] = [];
+    const diagonal: { d: Float64Array; part: LinearOperator }[] = [];
+    for (const part of this.parts) {
+      const source = part.denseSource();
+      const d = source ? undefined : part.diagonalEntries();
+      if (source) stored.push({ source, part });
+      else if (d) diagonal.push({ d, part });
+      else return undefined;
+    }
+    if (stored.length === 0) return undefined;
     const n = this.shape[0];
-    const own = parts.every((s, k) => s.operator === this.parts[k]);
+    const own = stored.every(({ source, part }) => source.operator === part);
     return {
       rows: async () => {
-        const rows = await Promise.all(parts.map((s) => s.rows()));
+        const rows = await Promise.all(stored.map(({ source }) => source.rows()));
         return (i) => {
           const values = new Float64Array(n - i);
           for (const row of rows) {
             const { values: v, first } = row(i);
             for (let j = i; j < n; j++) values[j - i]! += v[j - first]!;
           }
+          for (const { d } of diagonal) values[0]! += d[i]!;
           return { values, first: i };
         };
       },
-      operator: own ? this : new SumOperator(parts.map((s) => s.operator)),
+      operator: own ? this : new SumOperator([...stored.map(({ source }) => source.operator), ...diagonal.map(({ part }) => part)]),
     };
   }
 
@@ -549,6 +567,11 @@ export class ScaledOperator extends LinearOperator {
 
   protected override operands(): readonly LinearOperator[] {
     return [this.base];
+  }
+
+  override diagonalEntries(): Float64Array | undefined {
+    const d = this.base.diagonalEntries();
+    return d && Float64Array.from(d, (v) => this.factor * v);
   }
 
   /** c times the base's stored entries, row by row as a factor reads them (a scaled part of a sum: see SumOperator). */

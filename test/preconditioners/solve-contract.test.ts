@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { CgNoConvergence } from '../../src/krylov/cg.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
-import { DenseOperator } from '../../src/operators/dense.js';
+import { DenseOperator, DiagonalOperator, IdentityOperator } from '../../src/operators/dense.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { NotPositiveDefinite, solvePlan, solveShifted, type SolveResult } from '../../src/preconditioners/index.js';
 import { gaussianDense, points, randomVector, relErr } from './helpers.js';
@@ -189,6 +189,22 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     }
     await K1.dispose();
     await K2.dispose();
+  });
+
+  it('a kernel plus a diagonal (per-point noise, K + D; K + c·I as a sum) factors; a diagonal alone keeps CG', async () => {
+    const b = Float64Array.from(B.getColumn(2));
+    const K = gaussianKernel(x, { sigma: 0.5 });
+    const noise = Float64Array.from({ length: 300 }, (_, i) => 1e-6 * (1 + (i % 7)));
+    const withNoise = Kd.clone();
+    for (let i = 0; i < 300; i++) withNoise.set(i, i, withNoise.get(i, i) + noise[i]!);
+    for (const [A, dense] of [[K.add(new DiagonalOperator(noise)), withNoise], [K.add(new IdentityOperator(300).scale(1e-5)), Kd.clone().add(Matrix.eye(300).mul(1e-5))]] as const) {
+      const r = (await solveShifted(A, b, 0, { rtol: 1e-8, returnInfo: true })) as SolveResult<Float64Array>;
+      expect({ A: String(A), method: r.plan.method, info: r.info }).toEqual({ A: String(A), method: 'cholesky', info: 0 });
+      expect(relativeResidual(dense, 0, r.x, b)).toBeLessThanOrEqual(1e-8);
+    }
+    // n³/3 work for a diagonal would be waste: it has no dense source of its own
+    expect((await solvePlan(new DiagonalOperator(noise), b, 1e-3)).method).toBe('cg');
+    await K.dispose();
   });
 
   it('K.shift(s).solve(b) and K.scale(c).solve(b, α) plan as K.solve(b, α) does: the factor of the stored K (they ran CG)', async () => {
