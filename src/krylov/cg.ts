@@ -147,8 +147,7 @@ export class CgNoConvergence extends Error {
  * and two targets there) drove it to 106·‖b‖ with nothing in the message to tell why.
  */
 function grewNote(result: CgResult<unknown, number[] | number[][]>): string {
-  const r = result.residualNorms;
-  const histories = Array.isArray(r[0]) ? (r as number[][]) : [r as number[]];
+  const histories = residualHistories(result);
   const grew = histories.findIndex((h) => h.length > 1 && h[h.length - 1]! > h[0]!);
   if (grew < 0) return '';
   const h = histories[grew]!;
@@ -157,9 +156,13 @@ function grewNote(result: CgResult<unknown, number[] | number[][]>): string {
 }
 
 function lastResidual(result: CgResult<unknown, number[] | number[][]>): string {
+  return residualHistories(result).map((h) => h[h.length - 1]!.toExponential(3)).join(', ');
+}
+
+/** The residual history of each column (one for a vector b). */
+function residualHistories(result: CgResult<unknown, number[] | number[][]>): number[][] {
   const r = result.residualNorms;
-  const lasts = (Array.isArray(r[0]) ? (r as number[][]).map((h) => h[h.length - 1]!) : [(r as number[])[r.length - 1]!]);
-  return lasts.map((v) => v.toExponential(3)).join(', ');
+  return Array.isArray(r[0]) ? (r as number[][]) : [r as number[]];
 }
 
 const enum Status {

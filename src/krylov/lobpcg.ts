@@ -218,11 +218,11 @@ function setupLobpcg(Ain: OperatorInput, Xin: BlockInput, options: unknown): Lob
   }
   const Y = o.Y === undefined ? undefined : blockArg(o.Y, n, fn, 'Y');
   // scipy's default tolerance (and ours for tol = 0)
-  const tol = o.tol === undefined || o.tol === 0 ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol;
+  const byDefault = o.tol === undefined || o.tol === 0;
+  const tol = byDefault ? Math.sqrt(dtypeEps(A.dtype)) * n : o.tol!;
   if (o.wanted !== undefined && o.wanted > X.length) throw new RangeError(`${fn}: wanted (${o.wanted}) exceeds the block size k = ${X.length}`);
   return {
-    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: o.tol === undefined || o.tol === 0,
-    tolByDefault: o.tol === undefined || o.tol === 0, scale: 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, verify: o.verify, onProgress: o.onProgress as LobpcgOptions['onProgress'],
+    A, n, X, k: X.length, B: o.B, M: o.M, Y, largest: o.largest, tol, defaultTol: byDefault, tolByDefault: byDefault, scale: 0, maxiter: o.maxiter, wanted: o.wanted ?? X.length, verify: o.verify, onProgress: o.onProgress as LobpcgOptions['onProgress'],
   };
 }
 

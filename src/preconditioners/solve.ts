@@ -11,7 +11,7 @@ import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult, type IterationProgress } from '../krylov/cg.js';
 import { requireSymmetric } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
-import { applyColumns, dtypeEps, norm, now } from '../krylov/util.js';
+import { applyColumns, axpy, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator } from '../operators/linear-operator.js';
 import {
@@ -241,18 +241,20 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
   if (o.preconditionerOptions !== undefined) checkPreconditionerOptions(o.preconditionerOptions); // also where CG is not chosen
   // before any build: the products that follow are many (a KernelOperator stores K at its next product)
   A.expectRepeatedProducts();
+  // where A's entries are stored, once for the whole plan (CG asked for needs none: a GPU kernel's twin is not made)
+  const stored = o.method === 'cg' ? undefined : storedEntries(A);
   const rtol = o.rtol ?? 1e-5; // cg's default (scipy's)
-  const choosing = chooseMethod(A, alpha, rtol, columns, o);
+  const choosing = chooseMethod(A, alpha, rtol, columns, o, stored);
   await null; // the store of K (chooseMethod's first product) asks for its memory first: prefaults run in the order asked
-  prefaultLikelyFactor(A, alpha, columns, o);
+  prefaultLikelyFactor(A, alpha, columns, o, stored);
   const choice = await choosing;
   if (choice.method === 'cholesky') {
     try {
-      const factorDtype = await factorDtypeFor(A, alpha, columns, o, choice.estimate);
+      const factorDtype = await factorDtypeFor(A, alpha, columns, o, choice.estimate, stored);
       // a block's solves take SOLVE_COLUMNS columns a pass: that program compiles while the factor is built
       if (columns > 1) CholeskySolver.compile(factorDtype, SOLVE_COLUMNS).catch(() => undefined);
       const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {}, holds);
-      const operator = entriesOperator(A);
+      const operator = stored?.entries ?? A;
       return { ...choice, method: 'cholesky', operator, twin: operator !== A, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite) || o.method === 'cholesky') throw e;
@@ -272,18 +274,18 @@ type Estimate = NonNullable<SolvePlan['estimate']>;
  * with it: on a GPU kernel's float32 products the floor ε₃₂·‖K‖‖x‖ left the refinement, then CG, short of rtol
  * (α = 10⁻³, n = 500: 1.6e-3·‖b‖). Undefined where nothing under A stores its entries.
  */
-function storedEntries(A: LinearOperator): { entries: LinearOperator; twin: boolean } | undefined {
+interface StoredEntries {
+  readonly entries: LinearOperator;
+  readonly twin: boolean;
+}
+
+function storedEntries(A: LinearOperator): StoredEntries | undefined {
   const { core, scale, shift } = affineParts(A);
   const source = core.denseSource();
   if (source === undefined) return undefined;
   if (source.operator === core) return { entries: A, twin: false };
   const scaled = scale === 1 ? source.operator : source.operator.scale(scale);
   return { entries: shift === 0 ? scaled : scaled.shift(shift), twin: true };
-}
-
-/** The operator whose products apply A's stored entries exactly (`storedEntries`), else A. */
-function entriesOperator(A: LinearOperator): LinearOperator {
-  return storedEntries(A)?.entries ?? A;
 }
 
 /**
@@ -294,23 +296,23 @@ function entriesOperator(A: LinearOperator): LinearOperator {
  * n = 1,000 and 1,257 2–7% slower prepared early, where the store's own faults compete with it — left to the
  * factorisation. Where CG is chosen after all, the memory goes to the recycled ones.
  */
-function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions): void {
+function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined): void {
   const n = A.shape[0];
   if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o, true) !== undefined) return;
-  if (n >= AUTO_MIN_N || storedEntries(A) === undefined || factorCached(A, alpha)) return;
+  if (n >= AUTO_MIN_N || stored === undefined || factorCached(A, alpha)) return;
   const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && alpha > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
 }
 
 /** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
 async function factorDtypeFor(
-  A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, estimate?: Estimate,
+  A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, estimate: Estimate | undefined, stored: StoredEntries | undefined,
 ): Promise<'float32' | 'float64'> {
   if (o.factorDtype === 'float32' || o.factorDtype === 'float64') return o.factorDtype;
   if (isCached(A, alpha, 'cholesky')) return 'float64';
   if (isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return 'float32';
   if (!(alpha > 0) || A.shape[0] < float32FactorMinN(columns)) return 'float64';
-  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(entriesOperator(A))), columns);
+  return autoFactorDtype(A.shape[0], alpha, estimate?.lambda ?? (await onesRayleighEstimate(stored?.entries ?? A)), columns);
 }
 
 /** The order from which 'auto' may factor in float32 for `columns` right-hand sides. */
@@ -329,7 +331,7 @@ export function autoFactorDtype(n: number, alpha: number, lambda: number, column
 
 /** 'cholesky' or 'cg', and why: the option that fixes it, a factor already cached, or the cost comparison. */
 async function chooseMethod(
-  A: LinearOperator, alpha: number, rtol: number, columns: number, o: ParsedSolveOptions,
+  A: LinearOperator, alpha: number, rtol: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined,
 ): Promise<{ method: 'cholesky' | 'cg'; reason: string; estimate?: Estimate }> {
   const cgOnly = cgOnlyKey(o);
   if (o.method === 'cg' && o.factorDtype !== undefined && o.factorDtype !== 'auto') {
@@ -346,7 +348,6 @@ async function chooseMethod(
   if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   }
-  const stored = storedEntries(A);
   if (stored === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
   const n = A.shape[0];
   // entries held by a twin on another device (a GPU kernel's CPU twin) are factored only where 'auto' would run CG
@@ -439,7 +440,7 @@ async function solveByCg(A: LinearOperator, rhs: Float64Array | Block, alpha: nu
 
 /**
  * x = F⁻¹ b by the factor, then iterative refinement (x += F⁻¹(b − (A + αI)x)) on the products of the plan's operator
- * — A, or the twin holding the factored entries (`entriesOperator`) — until every column meets max(rtol·‖b‖, atol) —
+ * — A, or the twin holding the factored entries (`storedEntries`) — until every column meets max(rtol·‖b‖, atol) —
  * the factor's rounding (κ·ε) can leave it short; past FACTOR_REFINEMENT_STEPS,
  * CG preconditioned by the factor finishes from there. A float32 factor refines further, to what a float64 factor
  * gives (until the residual stops shrinking fast, or reaches n·ε₆₄·‖b‖); one that stalls short of the tolerance is
@@ -488,7 +489,7 @@ async function solveByFactor(
     if (short.length === 0 && (open.length === 0 || steps === maxSteps)) return factorResult(X, history, steps, matvecs, rhs, n);
     if (steps === maxSteps || (mixed && short.some((j) => !shrinkingFast(history[j]!)))) break;
     const D = await applyColumns(F, open.map((j) => R.get(j)!));
-    open.forEach((j, i) => addInPlace(X[j]!, D[i]!));
+    open.forEach((j, i) => axpy(1, D[i]!, X[j]!));
     steps++;
   }
   if (mixed) {
@@ -508,10 +509,6 @@ function difference(a: Float64Array, b: Float64Array): Float64Array {
   const d = new Float64Array(a.length);
   for (let t = 0; t < a.length; t++) d[t] = a[t]! - b[t]!;
   return d;
-}
-
-function addInPlace(x: Float64Array, d: Float64Array): void {
-  for (let t = 0; t < x.length; t++) x[t]! += d[t]!;
 }
 
 function factorResult(X: Float64Array[], history: number[][], steps: number, matvecs: number, rhs: Float64Array | Block, n: number): AnyCgResult {
