@@ -24,7 +24,8 @@ const y = Float64Array.from(L.mmul(Matrix.columnVector(Array.from({ length: n },
 
 async function objective(logTheta) {
   const [sigma, noise] = logTheta.map(Math.exp);
-  const r = await gpNegativeLogMarginalLikelihood(gaussianKernel(x, { sigma }), y, noise, { method, probes: 32, seed: 1 });
+  // the probes and their seed are SLQ's options: the exact Cholesky route takes none (and refuses them by name)
+  const r = await gpNegativeLogMarginalLikelihood(gaussianKernel(x, { sigma }), y, noise, method === 'slq' ? { method, probes: 32, seed: 1 } : { method });
   return { value: r.value, grad: [sigma * r.grad.sigma, noise * r.grad.noise] };
 }
 

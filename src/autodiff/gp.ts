@@ -6,20 +6,18 @@
  * Large n: one block CG (`inverseQuadLogdet`) gives u, log det A and every trace term from the same probes; small n
  * (policy.ts): a dense float64 Cholesky factorisation, exact.
  */
-import { denseAsymmetry, symmetryTolerance } from '../krylov/symmetry.js';
-import { choleskyUpperWasm, CholeskySolver } from '../cpu/dense-cholesky.js';
 import { LinearOperator } from '../operators/linear-operator.js';
-import { field, oneOf, parseOptions, withDefault, optional, type OptionField } from '../operators/options.js';
+import { field, parseOptions, optional, type OptionField } from '../operators/options.js';
 import { assertFiniteScalar, describeValue, toVector } from '../operators/validate.js';
 import { IdentityOperator } from '../operators/dense.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import { differentiableParameters, parameterDerivativeOperator } from './kernel-derivatives.js';
-import { gpRoute, type GpMethod } from './policy.js';
-import { inverseQuadLogdet, LOGDET_SPEC, type LogdetOptions } from './slq.js';
+import { denseLogdetTerms } from './dense-logdet.js';
+import { logdetRoute } from './policy.js';
+import { inverseQuadLogdet, LOGDET_SPEC, slqOnlyKey, type LogdetOptions } from './slq.js';
 
+/** `method` and the SLQ options as `logdet`'s: 'auto' factors up to GP_DENSE_MAX_N rows unless an SLQ-only option is given. */
 export interface GpOptions extends LogdetOptions {
-  /** 'auto' (default: dense Cholesky up to GP_DENSE_MAX_N rows, else SLQ), 'cholesky' or 'slq'. */
-  method?: GpMethod;
   /**
    * The parameters of K to differentiate (besides `noise`): default every differentiable one of a KernelOperator
    * ('sigma' for the kernels of r/σ, each scalar Pm by name: `differentiableParameters`), none for other operators.
@@ -31,7 +29,6 @@ export interface GpOptions extends LogdetOptions {
 
 const GP_SPEC = {
   ...LOGDET_SPEC,
-  method: withDefault(oneOf('auto', 'cholesky', 'slq'), 'auto' as GpMethod),
   parameters: optional(field<readonly string[]>('an array of parameter names', (v) => Array.isArray(v) && v.every((s) => typeof s === 'string'))),
   derivatives: optional(field<Readonly<Record<string, LinearOperator>>>(
     'an object of LinearOperators (∂K/∂θ by name)',
@@ -69,7 +66,7 @@ export async function gpNegativeLogMarginalLikelihood(
   if (noise < 0) throw new RangeError(`${fn}: noise is the variance added to K's diagonal and must be ≥ 0, got ${noise}`);
   const yv = toVector(y, n, `${fn} (y)`);
   const { names, ders } = derivativeOperators(K, o.parameters, o.derivatives ?? {}, fn);
-  const route = gpRoute(n, o.method);
+  const route = logdetRoute(fn, n, o.method, slqOnlyKey(options, o.method === 'auto'));
   const { method: _m, derivatives: _d, parameters: _p, ...slqOptions } = o;
   const terms = route.method === 'cholesky'
     ? await denseTerms(K, yv, noise, ders)
@@ -116,52 +113,18 @@ interface Terms {
 
 async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[], o: LogdetOptions): Promise<Terms> {
   const I = new IdentityOperator(K.shape[0]);
-  const r = await inverseQuadLogdet(K.shift(noise), y, { ...o, derivatives: [I, ...ders] });
+  const r = await inverseQuadLogdet(K.shift(noise), y, { ...o, method: 'slq', derivatives: [I, ...ders] });
   return {
     inverseQuad: r.inverseQuad, logdet: r.logdet.value, logdetStderr: r.logdet.stderr, traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads,
     iterations: { y: r.iterations, probes: r.logdet.iterations },
   };
 }
 
-/** The dense float64 route: A = RᵀR (WASM Cholesky), A⁻¹ from it, then tr(A⁻¹D) = Σ_ij (A⁻¹)_ij D_ij exactly. */
+/** The dense float64 route (dense-logdet.ts) on A = K + noise·I, the identity's terms first (for the noise). */
 async function denseTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[]): Promise<Terms> {
-  const n = K.shape[0];
-  const Kd = await K.toDense();
-  // Cholesky reads K's upper triangle only: a K that is not symmetric is refused, not half-read
-  const why = denseAsymmetry((i, j) => Kd.get(i, j), n, symmetryTolerance(K.dtype));
-  if (why) throw new RangeError(`gpNegativeLogMarginalLikelihood: K is not symmetric (${K}: ${why}); a covariance must be`);
-  const A = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) A[i * n + j] = Kd.get(i, j) + (i === j ? noise : 0);
-  const R = await choleskyUpperWasm(A, n);
-  if (!R) throw new RangeError(`gpNegativeLogMarginalLikelihood: K + ${noise}·I is not positive definite (Cholesky failed); raise the noise`);
-  let logdet = 0;
-  for (let i = 0; i < n; i++) logdet += 2 * Math.log(R[i * n + i]!);
-  const solver = await CholeskySolver.create(R, n);
-  try {
-    const u = solver.solveInPlace(Float64Array.from(y), 1).slice();
-    const Ainv = new Float64Array(n * n);
-    for (let i = 0; i < n; i++) Ainv[i * n + i] = 1;
-    solver.solveInPlace(Ainv, n);
-    const traces = [0];
-    const quads = [0];
-    for (let i = 0; i < n; i++) { traces[0]! += Ainv[i * n + i]!; quads[0]! += u[i]! * u[i]!; }
-    for (const D of ders) {
-      const Dd = await D.toDense();
-      let tr = 0;
-      let q = 0;
-      for (let i = 0; i < n; i++) {
-        const row = Dd.getRow(i);
-        let du = 0;
-        for (let j = 0; j < n; j++) { tr += Ainv[i * n + j]! * row[j]!; du += row[j]! * u[j]!; }
-        q += u[i]! * du;
-      }
-      traces.push(tr);
-      quads.push(q);
-    }
-    let inverseQuad = 0;
-    for (let i = 0; i < n; i++) inverseQuad += y[i]! * u[i]!;
-    return { inverseQuad, logdet, logdetStderr: 0, traces, traceStderrs: traces.map(() => 0), quads };
-  } finally {
-    solver.release();
-  }
+  const I = new IdentityOperator(K.shape[0]);
+  const t = await denseLogdetTerms(K.shift(noise), y, [I, ...ders], 'gpNegativeLogMarginalLikelihood', {
+    name: 'K', definite: `K + ${noise}·I is not positive definite; raise the noise`,
+  });
+  return { inverseQuad: t.inverseQuad!, logdet: t.logdet, logdetStderr: 0, traces: t.traces, traceStderrs: t.traces.map(() => 0), quads: t.quads };
 }

@@ -6,10 +6,10 @@
 export { matvecWithVjp, solveWithVjp } from './vjp.js';
 export { parameterDerivativeOperator, pointDerivativeOperators, differentiableParameters, pointScale } from './kernel-derivatives.js';
 export { pairGradients } from './pair-gradients.js';
-// log-determinants by stochastic Lanczos quadrature and the Gaussian-process likelihood (with gradients)
+// log-determinants (a dense Cholesky, or stochastic Lanczos quadrature) and the Gaussian-process likelihood (with gradients)
 export {
   logdet, inverseQuadLogdet, logdetPreconditioner, LOGDET_PRECONDITIONERS, LOGDET_AUTO_MIN_N,
   type LogdetOptions, type LogdetResult, type InverseQuadLogdetOptions, type InverseQuadLogdetResult, type LogdetPreconditionerChoice,
 } from './slq.js';
 export { gpNegativeLogMarginalLikelihood, type GpOptions, type GpResult } from './gp.js';
-export { gpRoute, GP_DENSE_MAX_N, type GpMethod } from './policy.js';
+export { logdetRoute, GP_DENSE_MAX_N, type GpMethod } from './policy.js';

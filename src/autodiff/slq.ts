@@ -25,6 +25,8 @@ import { Preconditioner, rademacher } from '../preconditioners/common.js';
 import { columnsOf } from '../preconditioners/dense.js';
 import { defaultPreconditionerChoice, PreconditionerHolds, type PreconditionerOptions } from '../preconditioners/auto.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
+import { denseLogdetTerms } from './dense-logdet.js';
+import { logdetRoute, type GpMethod } from './policy.js';
 
 /** Preconditioners whose P has an exact log-determinant and a probe sampler. */
 export const LOGDET_PRECONDITIONERS = ['auto', 'none', 'pivoted-cholesky', 'nystrom', 'jacobi', 'device-landmarks'] as const;
@@ -38,6 +40,12 @@ export type LogdetPreconditionerChoice = (typeof LOGDET_PRECONDITIONERS)[number]
 export const LOGDET_AUTO_MIN_N = 1000;
 
 export interface LogdetOptions {
+  /**
+   * 'auto' (default: an exact dense float64 Cholesky up to GP_DENSE_MAX_N = 1000 rows, as GPyTorch below its
+   * max_cholesky_size, else SLQ — and SLQ wherever one of the options below, which only SLQ reads, is given),
+   * 'cholesky' or 'slq' (policy.ts).
+   */
+  method?: GpMethod;
   /** Probe vectors t (default 16): the error bar shrinks as 1/√t. */
   probes?: number;
   /**
@@ -79,6 +87,7 @@ export interface LogdetOptions {
 }
 
 export const LOGDET_SPEC = {
+  method: withDefault(oneOf('auto', 'cholesky', 'slq'), 'auto' as GpMethod),
   probes: withDefault(positiveInt, 16),
   lanczosSteps: optional(positiveInt),
   rtol: withDefault(positiveNumber, 1e-6),
@@ -91,11 +100,14 @@ export const LOGDET_SPEC = {
 } satisfies Record<keyof LogdetOptions, OptionField<unknown>>;
 
 export interface LogdetResult {
-  /** The estimate of log det A. */
+  /** log det A: exact on the 'cholesky' route, else SLQ's estimate. */
   value: number;
-  /** Its standard error: the sample standard deviation of the per-probe estimates over √t. */
+  /** Its standard error: the sample standard deviation of the per-probe estimates over √t (0 on the 'cholesky' route). */
   stderr: number;
-  /** t, and the per-probe estimates of log det A. */
+  /** The route taken, and why (policy.ts). */
+  method: 'cholesky' | 'slq';
+  reason: string;
+  /** t, and the per-probe estimates of log det A (0 and none on the 'cholesky' route). */
   probes: number;
   estimates: Float64Array;
   /** log det P added exactly (0 without a preconditioner), and P's description. */
@@ -105,7 +117,7 @@ export interface LogdetResult {
   iterations: number[];
   /** Probes stopped (by lanczosSteps or maxiter) above probeRtol. */
   unconvergedProbes: number;
-  /** Operator products, in vectors. */
+  /** Operator products, in vectors (on the 'cholesky' route the n columns `toDense` reads). */
   matvecs: number;
 }
 
@@ -133,14 +145,19 @@ export interface InverseQuadLogdetResult {
   iterations: number;
 }
 
-/** log det A of a symmetric positive definite A (typically K + αI), with its error bar. */
+/** log det A of a symmetric positive definite A (typically K + αI): exact by a dense Cholesky, or SLQ's estimate and its error bar. */
 export async function logdet(A: LinearOperator, options?: LogdetOptions): Promise<LogdetResult> {
-  const o = parseOptions('logdet', options, LOGDET_SPEC);
-  requireSpdOperator(A, 'logdet');
-  return (await run(A, undefined, o, [], 'logdet')).logdet;
+  const fn = 'logdet';
+  const o = parseOptions(fn, options, LOGDET_SPEC);
+  const n = requireSpdOperator(A, fn);
+  const route = logdetRoute(fn, n, o.method, slqOnlyKey(options, o.method === 'auto'));
+  // the log det of a non-symmetric A is not what either route computes: refused as solve refuses it (structure, else a probe)
+  await requireSymmetric(A, fn, NEEDS[route.method]);
+  if (route.method === 'cholesky') return exactLogdet((await denseLogdetTerms(A, undefined, [], fn)).logdet, n, route);
+  return (await run(A, undefined, o, [], fn, route)).logdet;
 }
 
-/** GPyTorch's inv_quad_logdet: A⁻¹y, yᵀA⁻¹y, log det A and the trace and quadratic terms of `derivatives`, from one block CG. */
+/** GPyTorch's inv_quad_logdet: A⁻¹y, yᵀA⁻¹y, log det A and the trace and quadratic terms of `derivatives` — exact by a dense Cholesky, or from one block CG. */
 export async function inverseQuadLogdet(A: LinearOperator, y: Float64Array | number[], options?: InverseQuadLogdetOptions): Promise<InverseQuadLogdetResult> {
   const fn = 'inverseQuadLogdet';
   const o = parseOptions(fn, options, INV_QUAD_SPEC);
@@ -150,7 +167,45 @@ export async function inverseQuadLogdet(A: LinearOperator, y: Float64Array | num
   derivatives.forEach((D, k) => {
     if (D.shape[0] !== n || D.shape[1] !== n) throw new RangeError(`${fn}: derivatives[${k}] has shape ${D.shape[0]}x${D.shape[1]}, expected ${n}x${n} like A`);
   });
-  return run(A, yv, o, derivatives, fn) as Promise<InverseQuadLogdetResult>;
+  const route = logdetRoute(fn, n, o.method, slqOnlyKey(options, o.method === 'auto'));
+  await requireSymmetric(A, fn, NEEDS[route.method]);
+  if (route.method === 'cholesky') {
+    const t = await denseLogdetTerms(A, yv, derivatives, fn);
+    return {
+      solve: t.solve!, inverseQuad: t.inverseQuad!, logdet: exactLogdet(t.logdet, n, route),
+      traces: t.traces, traceStderrs: t.traces.map(() => 0), quads: t.quads, iterations: 0,
+    };
+  }
+  return run(A, yv, o, derivatives, fn, route) as Promise<InverseQuadLogdetResult>;
+}
+
+/** What each route needs of A, for the refusal of a non-symmetric one. */
+const NEEDS = {
+  cholesky: 'a log-determinant needs a symmetric positive definite A',
+  slq: 'its CG and Lanczos quadrature need a symmetric positive definite A',
+} as const;
+
+/** The options only SLQ reads ('auto' as the preconditioner is not one). */
+const SLQ_KEYS = (Object.keys(LOGDET_SPEC) as (keyof LogdetOptions)[]).filter((k) => k !== 'method');
+
+/**
+ * The first SLQ-only option given, if any; with `choosing` ('auto' picks the route), the first that asks for SLQ — the
+ * 'auto' preconditioner's options are not one, as in `solve`.
+ */
+export function slqOnlyKey(options: unknown, choosing: boolean): string | undefined {
+  if (options === null || typeof options !== 'object') return undefined;
+  const given = options as Record<string, unknown>;
+  const autoPreconditioner = given['preconditioner'] === undefined || given['preconditioner'] === 'auto';
+  return SLQ_KEYS.find((k) => given[k] !== undefined && !(k === 'preconditioner' && autoPreconditioner)
+    && !(choosing && k === 'preconditionerOptions' && autoPreconditioner));
+}
+
+/** The 'cholesky' route's result: the exact value, no probes. */
+function exactLogdet(value: number, n: number, route: { method: 'cholesky' | 'slq'; reason: string }): LogdetResult {
+  return {
+    value, stderr: 0, method: route.method, reason: route.reason, probes: 0, estimates: new Float64Array(0),
+    preconditionerLogdet: 0, preconditioner: 'none', iterations: [], unconvergedProbes: 0, matvecs: n,
+  };
 }
 
 function requireSpdOperator(A: unknown, fn: string): number {
@@ -222,13 +277,12 @@ function meanAndStderr(v: Float64Array): { mean: number; stderr: number } {
 
 async function run(
   A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string,
+  route: { method: 'cholesky' | 'slq'; reason: string },
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
-  // Lanczos quadrature of a non-symmetric A is a number without meaning: refused as solve refuses it (structure, else a probe)
-  await requireSymmetric(A, fn, 'its CG and Lanczos quadrature need a symmetric positive definite A');
   // the cached preconditioner stays this run's until it ends, whatever other runs or solves evict meanwhile
   const holds = new PreconditionerHolds();
   try {
-    return await runWith(A, y, o, derivatives, fn, await logdetPreconditioner(A, o, fn, holds));
+    return await runWith(A, y, o, derivatives, fn, await logdetPreconditioner(A, o, fn, holds), route);
   } finally {
     holds.release();
   }
@@ -236,6 +290,7 @@ async function run(
 
 async function runWith(
   A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string, P: Preconditioner | undefined,
+  route: { method: 'cholesky' | 'slq'; reason: string },
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
   const n = A.shape[0];
   const probes = await drawProbes(n, o.probes, o.seed, P);
@@ -251,7 +306,7 @@ async function runWith(
   const { mean, stderr } = meanAndStderr(estimates);
   const iterations = probeCols.map((c) => c.alphas.length);
   const ld: LogdetResult = {
-    value: pld + mean, stderr, probes: o.probes, estimates: estimates.map((e) => e + pld), preconditionerLogdet: pld,
+    value: pld + mean, stderr, method: route.method, reason: route.reason, probes: o.probes, estimates: estimates.map((e) => e + pld), preconditionerLogdet: pld,
     preconditioner: P ? String(P) : 'none', iterations, unconvergedProbes: probeCols.filter((c) => !c.converged).length,
     matvecs: cols.reduce((s, c) => s + c.alphas.length, 0),
   };
