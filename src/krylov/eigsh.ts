@@ -94,7 +94,10 @@ export interface EigshOptions {
   sigmaSolver?: SigmaSolver;
   /** Tolerance of the iterative inner solves (default: tol, or 2·eps of the dtype for tol = 0, as scipy's). */
   sigmaRtol?: number;
-  /** 'auto' (dense when n ≤ 2·ncv), or force 'lanczos' / 'dense'. */
+  /**
+   * 'auto' (dense when n ≤ 2·ncv and none of v0, maxiter, sigmaSolver, sigmaRtol — options only Lanczos reads — is
+   * given), or force 'lanczos' / 'dense' (which refuses those and ncv by name).
+   */
   method?: 'auto' | 'lanczos' | 'dense';
   /** Declares A symmetric, skipping eigsh's check (structure, else a one-product probe). `false` is refused. */
   symmetric?: true;
@@ -462,8 +465,27 @@ function parseEigshOptions(fn: string, k: unknown, options: unknown, n: number, 
   };
 }
 
-/** Materialises A (one n-column product), checks or restores its symmetry, and decomposes it. */
-async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEigsh, checkEntries: boolean): Promise<EigshResult> {
+/** Options only the Lanczos iteration reads: given, they steer 'auto' to it; method 'dense' refuses them by name. */
+const LANCZOS_ONLY_KEYS = ['v0', 'maxiter', 'sigmaSolver', 'sigmaRtol'] as const;
+
+/**
+ * Whether eigsh takes the dense path: method 'dense' (which refuses a Lanczos-only option, and ncv, by name), or 'auto'
+ * where n ≤ 2·ncv and no Lanczos-only option was given ('auto' as the sigmaSolver is not one). The seed is not one
+ * either: it makes the result reproducible, which the dense path is.
+ */
+function chooseDense(fn: string, n: number, o: ParsedEigsh, options: EigshOptions | undefined): boolean {
+  const given = (options ?? {}) as Record<string, unknown>;
+  const lanczosKey = LANCZOS_ONLY_KEYS.find((key) => given[key] !== undefined && !(key === 'sigmaSolver' && given[key] === 'auto'));
+  if (o.method === 'dense') {
+    const key = lanczosKey ?? (given['ncv'] !== undefined ? 'ncv' : undefined);
+    if (key !== undefined) throw new RangeError(`${fn}: option '${key}' is for the Lanczos iteration; method 'dense' does not use it`);
+    return true;
+  }
+  return o.method === 'auto' && lanczosKey === undefined && n <= 2 * o.ncv;
+}
+
+/** Materialises A (one n-column product), checks or restores its symmetry, and decomposes it; reports once, at the end. */
+async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEigsh, checkEntries: boolean, start: number): Promise<EigshResult> {
   const bytes = densePathBytes(n);
   if (bytes > DENSE_PATH_MAX_BYTES) {
     throw new RangeError(`${fn}: method 'dense' at n = ${n} needs ≈ ${(bytes / 2 ** 30).toFixed(1)} GiB (three ${n}×${n} float64 matrices) ` +
@@ -489,6 +511,9 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   const { eigenvalues, eigenvectors } = symmetricEigen(dense, n);
   const sel = denseSelect(eigenvalues, o.k, o.which, o.sigma).sort((a, b) => eigenvalues[a]! - eigenvalues[b]!);
   const result: EigshResult = { eigenvalues: Float64Array.from(sel, (i) => eigenvalues[i]!), iterations: 1, matvecs: n, method: 'dense' };
+  o.onProgress?.({
+    iteration: 1, matvecs: n, nconv: o.k, ritzValues: result.eigenvalues.slice(), ritzEstimates: new Float64Array(o.k), elapsedMs: now() - start,
+  });
   if (o.returnEigenvectors) {
     result.eigenvectors = Block.fromColumns(sel.map((c) => Float64Array.from({ length: n }, (_, i) => eigenvectors[i * n + c]!)), n).toMatrix();
   }
@@ -609,7 +634,7 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
   A.expectRepeatedProducts(); // a Krylov method applies A many times
   const start = now();
 
-  if (o.method === 'dense' || (o.method === 'auto' && n <= 2 * o.ncv)) return denseEigsh(fn, A, n, o, symmetry.kind === 'unknown');
+  if (chooseDense(fn, n, o, options)) return denseEigsh(fn, A, n, o, symmetry.kind === 'unknown', start);
   if (symmetry.kind === 'unknown') {
     const probe = await probeSymmetry(A, o.seed);
     if (probe.kind === 'asymmetric') throw asymmetricError(fn, probe.why);

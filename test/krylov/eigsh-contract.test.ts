@@ -238,3 +238,26 @@ describe('dense LU (src/cpu/dense-lu.ts)', () => {
     expect(luFactor(Float64Array.from(S.to1DArray()), 5)).toEqual({ singularColumn: 2 });
   });
 });
+
+describe("the dense path does not take options it cannot honour (before: v0, ncv and maxiter were ignored with method 'dense')", () => {
+  const D = new DiagonalOperator(Float64Array.from({ length: 30 }, (_, i) => i + 1));
+  it("method 'dense' refuses the Lanczos-only options by name; 'auto' takes Lanczos where one is given", async () => {
+    for (const [key, value] of [['v0', new Float64Array(30).fill(1)], ['ncv', 10], ['maxiter', 5], ['sigmaRtol', 1e-8], ['sigmaSolver', 'minres']] as const) {
+      await expect(eigsh(D, 3, { method: 'dense', [key]: value })).rejects.toThrow(new RegExp(`eigsh: option '${key}' is for the Lanczos iteration; method 'dense' does not use it`));
+    }
+    // n = 30 ≤ 2·ncv: 'auto' is dense, unless a Lanczos-only option is given
+    expect((await eigsh(D, 3)).method).toBe('dense');
+    const withV0 = await eigsh(D, 3, { v0: Float64Array.from({ length: 30 }, (_, i) => Math.cos(i)) });
+    expect(withV0.method).toBe('lanczos');
+    expect(Array.from(withV0.eigenvalues)).toEqual([28, 29, 30].map((v) => expect.closeTo(v, 10)));
+    expect((await eigsh(D, 3, { maxiter: 50 })).method).toBe('lanczos');
+    // what the dense path honours stays accepted: the seed (its result is reproducible), tol, sigmaSolver 'auto'
+    expect((await eigsh(D, 3, { method: 'dense', seed: 4, tol: 1e-3, sigmaSolver: 'auto' })).method).toBe('dense');
+  });
+
+  it('the dense path reports its progress once, at the end', async () => {
+    const seen: { iteration: number; nconv: number; ritz: number[] }[] = [];
+    const r = await eigsh(D, 2, { method: 'dense', onProgress: (p) => seen.push({ iteration: p.iteration, nconv: p.nconv, ritz: Array.from(p.ritzValues) }) });
+    expect(seen).toEqual([{ iteration: 1, nconv: 2, ritz: Array.from(r.eigenvalues) }]);
+  });
+});
