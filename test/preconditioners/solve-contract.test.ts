@@ -223,6 +223,43 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     await K.dispose();
   });
 
+  it('a shift in A, or a diagonal part, counts as α: K.shift(s) plans on K with α = s; K + D sees min D (they planned as unregularised)', async () => {
+    // n = 3,000, s = 1: CG's bound is short. Before, K.shift(1) and K + I (a diagonal part) took the n³/3 factor (bound
+    // n iterations), where K.solve(b, 1) takes CG
+    const big = points(3000, 3, 9);
+    const b3 = randomVector(3000, 10);
+    const K = gaussianKernel(big, { sigma: 0.2 });
+    const byAlpha = await solvePlan(K, b3, 1);
+    expect(byAlpha.method).toBe('cg');
+    const ways = [[K.shift(1), 0], [K.shift(0.5), 0.5], [K.add(new DiagonalOperator(new Float64Array(3000).fill(1))), 0]] as const;
+    for (const [A, alpha] of ways) {
+      const plan = await solvePlan(A, b3, alpha);
+      // the bound from ‖A1‖/‖1‖ (which counts the diagonal part too, not the shift) over the same regularisation
+      expect({ A: String(A), method: plan.method, bound: plan.estimate?.iterations }).toEqual({ A: String(A), method: 'cg', bound: expect.closeTo(byAlpha.estimate!.iterations, -1) });
+    }
+    const r = (await solveShifted(K.shift(0.5), b3, 0.5, { rtol: 1e-8, returnInfo: true })) as SolveResult<Float64Array>;
+    expect({ method: r.plan.method, info: r.info }).toEqual({ method: 'cg', info: 0 });
+    await K.dispose();
+    // below it, the factor's precision follows the same regularisation: K.shift(s) as K at α = s (it was float64 for α = 0)
+    const K2 = gaussianKernel(points(1500, 3, 11), { sigma: 0.2 });
+    const b2 = randomVector(1500, 12);
+    const dtype = async (A: Parameters<typeof solvePlan>[0], alpha: number) => (await solvePlan(A, b2, alpha)).M?.factorDtype;
+    expect(await dtype(K2, 1e-3)).toBe('float32');
+    expect(await dtype(K2.shift(1e-3), 0)).toBe('float32');
+    expect(await dtype(K2.add(new DiagonalOperator(new Float64Array(1500).fill(1e-3))), 0)).toBe('float32');
+    await K2.dispose();
+  });
+
+  it('from AUTO_MIN_N points K.shift(s).solve(b) takes the landmark preconditioner K.solve(b, s) built — the same one, cached on K (it factored n = 8,000 densely: 7.3 s against 1.35 s)', async () => {
+    const K = gaussianKernel(points(4096, 3, 13), { sigma: 0.2 });
+    const b = randomVector(4096, 14);
+    const plan = await solvePlan(K, b, 1e-2);
+    expect(plan.preconditioner).toBe('landmarks');
+    const shifted = await solvePlan(K.shift(1e-2), b);
+    expect({ method: shifted.method, preconditioner: shifted.preconditioner, same: shifted.M === plan.M }).toEqual({ method: 'cg', preconditioner: 'landmarks', same: true });
+    await K.dispose();
+  });
+
   it("onProgress and the 'auto' preconditioner's options leave 'auto' free to factor (they made it run CG: the CLI's default)", async () => {
     const K = gaussianKernel(x, { sigma: 0.5 });
     const seen: { iteration: number; residualNorm: number; residualNorms?: number[] }[] = [];
