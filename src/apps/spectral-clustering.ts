@@ -79,15 +79,15 @@ export interface SpectralClusteringOptions {
    * few digits: its error is about tol / (1 − λ_{nClusters+1}), and the embedding's rows cluster the same.
    */
   tol?: number;
-  /** eigsh's Lanczos basis size (default max(2·nClusters + 1, 40)). */
+  /** eigsh's Lanczos basis size (default max(2·nClusters + 1, 40)); eigensolver 'eigsh' only. */
   ncv?: number;
   /** Neighbour rank of σ's heuristic (default `defaultNeighbors(n)` = max(10, ⌈n/300⌉)). */
   sigmaNeighbors?: number;
   /** 'lobpcg' (default): a block method; 'eigsh': single-vector Lanczos (see top: misses repeated eigenvalues). */
   eigensolver?: 'lobpcg' | 'eigsh';
-  /** LOBPCG's block size (default `defaultBlockSize(nClusters)`: nClusters + 1 rounded up to a multiple of 4). */
+  /** LOBPCG's block size (default `defaultBlockSize(nClusters)`: nClusters + 1 rounded up to a multiple of 4); eigensolver 'lobpcg' only. */
   blockSize?: number;
-  /** LOBPCG iterations (default 500). */
+  /** LOBPCG iterations (default 500); with eigensolver 'eigsh', its restart cycles (default eigsh's own). */
   maxiter?: number;
   onProgress?: (p: SpectralProgress) => void;
 }
@@ -281,7 +281,16 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
 function parseSpectralOptions(options: unknown) {
   const o = parseOptions('spectralClustering', options, SPECTRAL_SPEC);
   refuseGpuFloat64('spectralClustering', o.backend, o.dtype);
-  return o;
+  // each of these is one eigensolver's: beside the other they were ignored
+  if (o.eigensolver === 'lobpcg' && o.ncv !== undefined) {
+    throw new RangeError("spectralClustering: ncv is eigsh's Lanczos basis size; it does not apply to eigensolver 'lobpcg' (the default) — give eigensolver 'eigsh', or blockSize for LOBPCG");
+  }
+  if (o.eigensolver === 'eigsh' && o.blockSize !== undefined) {
+    throw new RangeError("spectralClustering: blockSize is LOBPCG's block size; it does not apply to eigensolver 'eigsh' — give ncv for its Lanczos basis");
+  }
+  // maxiter given with eigsh bounds its restart cycles (eigsh's own default otherwise); before, it was ignored there
+  const eigshMaxiter = o.eigensolver === 'eigsh' && (options as { maxiter?: unknown }).maxiter !== undefined ? o.maxiter : undefined;
+  return { ...o, eigshMaxiter };
 }
 
 /** The top nClusters eigenpairs of A (ascending), by LOBPCG on a block started from D^{1/2}·1 (A's top eigenvector), or by eigsh. */
@@ -295,7 +304,7 @@ async function topEigenvectors(
     if (k >= n) throw new RangeError(`spectralClustering: eigensolver 'eigsh' needs nClusters < the number of points (${n}), got nClusters = ${k}; use eigensolver 'lobpcg'`);
     const ncv = o.ncv ?? Math.min(n, Math.max(2 * k + 1, 40));
     const eig = await eigsh(A, k, {
-      which: 'LA', tol: o.tol, seed: o.seed, symmetric: true, ncv,
+      which: 'LA', tol: o.tol, seed: o.seed, symmetric: true, ncv, ...(o.eigshMaxiter !== undefined ? { maxiter: o.eigshMaxiter } : {}),
       onProgress: (p: EigshProgress) => onProgress({ eigsh: p }),
     });
     // Single-vector Lanczos holds one copy of a (nearly) repeated eigenvalue, and well-separated groups give the

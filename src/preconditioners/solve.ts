@@ -397,9 +397,14 @@ async function chooseMethod(
     return { method: 'cholesky', reason: "method: 'cholesky'" };
   }
   if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
-  const choosing = cgOnlyKey(o, true);
+  const choosing = cgOnlyKey(o, true) ?? (o.maxiter !== undefined ? 'maxiter' : undefined);
+  // a factor's precision asked for chooses the factor, as CG's options choose CG (it was ignored where CG was cheaper)
+  const factorOnly = o.factorDtype !== undefined && o.factorDtype !== 'auto';
+  if (choosing && factorOnly) {
+    throw new RangeError(`solve: option 'factorDtype' is for the dense factor and '${choosing}' for CG; give method 'cholesky' or 'cg'`);
+  }
   if (choosing) return { method: 'cg', reason: `option '${choosing}' is for CG` };
-  if (o.maxiter !== undefined) return { method: 'cg', reason: "option 'maxiter' is for CG" };
+  if (factorOnly) return { method: 'cholesky', reason: "option 'factorDtype' is for the dense factor" };
   if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   }

@@ -82,6 +82,18 @@ describe('spectralClustering (CPU)', () => {
     expect(adjustedRandIndex(clustered.labels, dup.map((p) => p[0]!))).toBe(1);
   });
 
+  it("each eigensolver's own options are refused beside the other (they were ignored); maxiter bounds eigsh's restarts where given", async () => {
+    const p = moons.points.slice(0, 80);
+    await expect(spectralClustering(p, { nClusters: 2, ncv: 30 })).rejects.toThrow(/spectralClustering: ncv is eigsh's Lanczos basis size; it does not apply to eigensolver 'lobpcg'/);
+    await expect(spectralClustering(p, { nClusters: 2, eigensolver: 'eigsh', blockSize: 8 })).rejects.toThrow(/spectralClustering: blockSize is LOBPCG's block size; it does not apply to eigensolver 'eigsh'/);
+    // one restart cannot converge here: before, maxiter went to LOBPCG only and eigsh ran its own 300
+    const m = twoMoons(400, { seed: 5 });
+    const err = await spectralClustering(m.points, { nClusters: 2, eigensolver: 'eigsh', sigma: 0.3, ncv: 5, maxiter: 1, tol: 1e-12 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as Error).message).toMatch(/eigsh: no convergence \(1 iterations/);
+    expect((await spectralClustering(p, { nClusters: 2, eigensolver: 'eigsh', sigma: 1, ncv: 30, maxiter: 300 })).labels.length).toBe(80);
+  });
+
   it("eigensolver 'eigsh' refuses a top eigenvalue it missed (groups well apart: a nearly repeated eigenvalue ≈ 1)", async () => {
     // two moons, n = 400: eigsh returned 0.99999907 and 0.99418 for 1 and 0.99999728 — converged at tol 1e-4, the
     // second group's direction missing — and the labels scored ARI 0.38 against LOBPCG's 1.00, in silence

@@ -10,7 +10,7 @@ import { CgNoConvergence } from '../../src/krylov/cg.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import { DenseOperator, DiagonalOperator, IdentityOperator } from '../../src/operators/dense.js';
 import { gaussianKernel } from '../../src/operators/kernels.js';
-import { NotPositiveDefinite, solvePlan, solveShifted, type SolveResult } from '../../src/preconditioners/index.js';
+import { NotPositiveDefinite, solvePlan, solveShifted, type CholeskyFactorPreconditioner, type SolveResult } from '../../src/preconditioners/index.js';
 import { gaussianDense, points, randomVector, relErr } from './helpers.js';
 
 /** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
@@ -243,11 +243,24 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     // below it, the factor's precision follows the same regularisation: K.shift(s) as K at α = s (it was float64 for α = 0)
     const K2 = gaussianKernel(points(1500, 3, 11), { sigma: 0.2 });
     const b2 = randomVector(1500, 12);
-    const dtype = async (A: Parameters<typeof solvePlan>[0], alpha: number) => (await solvePlan(A, b2, alpha)).M?.factorDtype;
+    const dtype = async (A: Parameters<typeof solvePlan>[0], alpha: number) => ((await solvePlan(A, b2, alpha)).M as CholeskyFactorPreconditioner | undefined)?.factorDtype;
     expect(await dtype(K2, 1e-3)).toBe('float32');
     expect(await dtype(K2.shift(1e-3), 0)).toBe('float32');
     expect(await dtype(K2.add(new DiagonalOperator(new Float64Array(1500).fill(1e-3))), 0)).toBe('float32');
     await K2.dispose();
+  });
+
+  it("factorDtype given makes 'auto' factor, as CG's options make it run CG (it was ignored where CG was cheaper)", async () => {
+    const K = gaussianKernel(points(3000, 3, 9), { sigma: 0.2 });
+    const b = randomVector(3000, 10);
+    expect((await solvePlan(K, b, 1)).method).toBe('cg');
+    const plan = await solvePlan(K, b, 1, { factorDtype: 'float32' });
+    expect({ method: plan.method, reason: plan.reason, dtype: (plan.M as CholeskyFactorPreconditioner).factorDtype })
+      .toEqual({ method: 'cholesky', reason: "option 'factorDtype' is for the dense factor", dtype: 'float32' });
+    await expect(solvePlan(K, b, 1, { factorDtype: 'float64', x0: new Float64Array(3000) })).rejects.toThrow(/solve: option 'factorDtype' is for the dense factor and 'x0' for CG; give method 'cholesky' or 'cg'/);
+    await expect(solvePlan(K, b, 1, { factorDtype: 'float64', maxiter: 50 })).rejects.toThrow(/'factorDtype' is for the dense factor and 'maxiter' for CG/);
+    expect((await solvePlan(K, b, 1, { factorDtype: 'auto', maxiter: 50 })).method).toBe('cg');
+    await K.dispose();
   });
 
   it('from AUTO_MIN_N points K.shift(s).solve(b) takes the landmark preconditioner K.solve(b, s) built — the same one, cached on K (it factored n = 8,000 densely: 7.3 s against 1.35 s)', async () => {
