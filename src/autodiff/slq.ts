@@ -54,7 +54,7 @@ export interface LogdetOptions {
    * trace terms of `inverseQuadLogdet`, which use the probes' solves: `unconvergedProbes` counts the probes it stopped.
    */
   lanczosSteps?: number;
-  /** Relative residual at which the data column of `inverseQuadLogdet` stops (default 1e-6): it must reach it. */
+  /** Relative residual at which the data column of `inverseQuadLogdet` stops (default 1e-6): it must reach it. `logdet` refuses it. */
   rtol?: number;
   /**
    * Relative residual at which a probe column stops (default 1e-4). A probe's solve x = A⁻¹(z − r) with ‖r‖ ≤ probeRtol·‖z‖
@@ -150,6 +150,10 @@ export async function logdet(A: LinearOperator, options?: LogdetOptions): Promis
   const fn = 'logdet';
   const o = parseOptions(fn, options, LOGDET_SPEC);
   const n = requireSpdOperator(A, fn);
+  // the spec is inverseQuadLogdet's too, whose data column rtol stops: logdet has no such column (it was ignored)
+  if ((options as LogdetOptions | undefined)?.rtol !== undefined) {
+    throw new RangeError("logdet: option 'rtol' is the tolerance of inverseQuadLogdet's solve A⁻¹y, which logdet does not make; probeRtol sets the probes'");
+  }
   const route = logdetRoute(fn, n, o.method, slqOnlyKey(options, o.method === 'auto'));
   // the log det of a non-symmetric A is not what either route computes: refused as solve refuses it (structure, else a probe)
   await requireSymmetric(A, fn, NEEDS[route.method]);

@@ -89,6 +89,8 @@ describe("log-determinants: 'auto' takes the exact route up to GP_DENSE_MAX_N ro
     expect((await logdet(A, { preconditioner: 'auto' })).method).toBe('cholesky');
     await expect(logdet(A, { method: 'cholesky', probes: 4 })).rejects.toThrow(/logdet: option 'probes' is for stochastic Lanczos quadrature; method 'cholesky'/);
     await expect(inverseQuadLogdet(A, seededVector(24, n), { method: 'cholesky', lanczosSteps: 5 })).rejects.toThrow(/'lanczosSteps'/);
+    // rtol stops inverseQuadLogdet's solve A⁻¹y; logdet makes none (it was ignored)
+    await expect(logdet(A, { rtol: 1e-9 })).rejects.toThrow(/logdet: option 'rtol' is the tolerance of inverseQuadLogdet's solve A⁻¹y, which logdet does not make; probeRtol/);
     // the GP likelihood: probes given → SLQ (before: the dense factor, probes ignored); with cholesky → refused
     const y = seededVector(25, n);
     const gp = await gpNegativeLogMarginalLikelihood(K, y, alpha, { probes: 3 });
