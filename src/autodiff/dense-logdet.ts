@@ -30,6 +30,11 @@ export async function denseLogdetTerms(
 ): Promise<DenseLogdetTerms> {
   const n = A.shape[0];
   const Ad = await A.toDense();
+  // a product's NaN is not an asymmetry (NaN ≠ NaN): said as what it is
+  for (let i = 0; i < n; i++) {
+    const j = Ad.getRow(i).findIndex((v) => !Number.isFinite(v));
+    if (j >= 0) throw new RangeError(`${fn}: ${names.name ?? String(A)} has a non-finite entry (${i}, ${j}) = ${Ad.get(i, j)} (its products returned it)`);
+  }
   const why = denseAsymmetry((i, j) => Ad.get(i, j), n, symmetryTolerance(A.dtype));
   if (why) throw new RangeError(`${fn}: ${names.name ?? String(A)} is not symmetric (${why}); a log-determinant needs a symmetric positive definite A`);
   const M = new Float64Array(n * n);

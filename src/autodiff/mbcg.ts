@@ -67,7 +67,11 @@ export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: Mb
 
 function step(c: State, q: Float64Array, j: number): void {
   const pq = dot(c.p, q);
-  if (!(pq > 0)) throw new RangeError(`logdet: pᵀA p = ${pq} in column ${j} at step ${c.alphas.length + 1}: A is not positive definite`);
+  if (!(pq > 0)) {
+    throw new RangeError(Number.isNaN(pq)
+      ? `logdet: pᵀA p is NaN in column ${j} at step ${c.alphas.length + 1} (the operator returned NaN)`
+      : `logdet: pᵀA p = ${pq} in column ${j} at step ${c.alphas.length + 1}: A is not positive definite`);
+  }
   const alpha = c.rho / pq;
   const { x, r, p } = c;
   for (let t = 0; t < x.length; t++) {

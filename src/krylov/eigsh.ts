@@ -319,9 +319,15 @@ async function thickRestartLanczos(
     let betaLast = 0;
     for (let j = kept; j < ncv; j++) {
       const w = V.column(j + 1);
-      w.set(await op(V.column(j)));
+      const product = await op(V.column(j));
+      w.set(product);
       matvecs++;
       const { wnorm, dependent } = await orthogonalize(V, j + 1, j + 1, h);
+      // a non-finite product makes every sum after it NaN: said here, where tridiagonalEigen would say only "non-finite"
+      if (!Number.isFinite(wnorm) || !Number.isFinite(h[j]!)) {
+        const at = product.findIndex((v) => !Number.isFinite(v));
+        throw new RangeError(`eigsh: the operator's product at Lanczos step ${matvecs} has a non-finite entry${at >= 0 ? ` (index ${at}: ${product[at]})` : ''}; A's products (or, in shift-invert mode, its inner solves) must be finite`);
+      }
       // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
       // and after a restart the arrow couplings already set from the Ritz residuals.
       diag[j] = h[j]!;
@@ -501,6 +507,11 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
       return e;
     });
     cols.push(...(await applyColumns(A, block)));
+  }
+  // a product's NaN is not an asymmetry (NaN ≠ NaN), and the eigensolver would say only "non-finite"
+  for (let j = 0; j < n; j++) {
+    const i = cols[j]!.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new RangeError(`${fn}: A (${A}) has a non-finite entry (${i}, ${j}) = ${cols[j]![i]} (its products returned it)`);
   }
   if (checkEntries) {
     const why = denseAsymmetry((i, j) => cols[j]![i]!, n, symmetryTolerance(A.dtype));

@@ -241,15 +241,27 @@ function products(s: LobpcgSetup): Products {
     bMatvecs: 0,
     A: async (cols) => {
       p.matvecs += cols.length;
-      return applyColumns(s.A, cols);
+      return finiteProducts('A', await applyColumns(s.A, cols));
     },
     B: async (cols) => {
       if (!s.B) return cols;
       p.bMatvecs += cols.length;
-      return applyColumns(s.B, cols);
+      return finiteProducts('B', await applyColumns(s.B, cols));
     },
   };
   return p;
+}
+
+/**
+ * The products, refused where an entry is not finite: a NaN reaches the Rayleigh–Ritz step, where it read only
+ * "symmetricEigen: non-finite entry at (0, 0)". A scan of n·k entries beside a product of n·k·(cost of a row).
+ */
+function finiteProducts(what: 'A' | 'B', cols: Float64Array[]): Float64Array[] {
+  for (let j = 0; j < cols.length; j++) {
+    const i = cols[j]!.findIndex((v) => !Number.isFinite(v));
+    if (i >= 0) throw new RangeError(`lobpcg: a product with ${what} has a non-finite entry (row ${i} of a block's column ${j}: ${cols[j]![i]}); ${what}'s products must be finite`);
+  }
+  return cols;
 }
 
 /** Indices of theta, the wanted eigenvalues first. */

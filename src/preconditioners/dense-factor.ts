@@ -238,7 +238,7 @@ export interface DenseShiftedFactor {
  * Undefined where A has no dense form to read (see `denseRows`); `{ singular }` (why) where a pivot of LU is exactly 0.
  */
 export async function factorShifted(
-  A: LinearOperator, shift: number, options: { allowProducts: boolean },
+  A: LinearOperator, shift: number, options: { allowProducts: boolean; fn?: string },
 ): Promise<DenseShiftedFactor | { singular: string } | undefined> {
   const n = A.shape[0];
   // `solve` takes one vector: the one-column program
@@ -246,6 +246,15 @@ export async function factorShifted(
   if (!rows) return undefined;
   const absRowSums = new Float64Array(n);
   const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums, 1);
+  // a non-finite entry fails the factor or zeroes an LU pivot: said as what it is (it read "σ is an eigenvalue of A")
+  const bad = absRowSums.findIndex((v) => !Number.isFinite(v));
+  if (bad >= 0) {
+    if (solver instanceof CholeskySolver) solver.release();
+    const { values, first } = rows.row(bad);
+    const j = Array.prototype.findIndex.call(values, (v: number) => !Number.isFinite(v));
+    const from = { stored: 'its stored entries', toDense: 'its toDense()', products: 'its products' }[rows.source];
+    throw new RangeError(`${options.fn ?? 'factorShifted'}: ${A} has a non-finite entry in row ${bad}${j >= 0 ? ` (column ${first + j}: ${values[j]})` : ''}, read from ${from}; A's entries must be finite`);
+  }
   const normBound = absRowSums.reduce((m, v) => Math.max(m, v), 0);
   // row i of A alone: the shifted row's sum with |A_ii + shift| traded for |A_ii|
   let scaleBound = 0;

@@ -618,7 +618,7 @@ export async function planShiftedInverse(A: LinearOperator, shift: number, metho
     return { method: 'minres', reason: `a dense ${n}x${n} factor does not fit the dense budget (${defaultDenseCacheBytes()} bytes)` };
   }
   A.expectRepeatedProducts(); // a KernelOperator stores K now: its rows are the factor's entries
-  const factor = await factorShifted(A, shift, { allowProducts: method === 'dense' || n <= MATERIALISE_BY_PRODUCTS_MAX_N });
+  const factor = await factorShifted(A, shift, { allowProducts: method === 'dense' || n <= MATERIALISE_BY_PRODUCTS_MAX_N, fn: 'eigsh' });
   if (factor === undefined) {
     if (method === 'dense') throw new RangeError(`eigsh: sigmaSolver 'dense' could not materialise ${A}`);
     return { method: 'minres', reason: `${A} has no dense form to read below ${MATERIALISE_BY_PRODUCTS_MAX_N + 1} rows` };

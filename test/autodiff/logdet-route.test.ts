@@ -108,6 +108,10 @@ describe("log-determinants: 'auto' takes the exact route up to GP_DENSE_MAX_N ro
     await expect(logdet(indefinite)).rejects.toThrow(/logdet: .* is not positive definite \(its Cholesky factorisation met a pivot ≤ 0\)/);
     await expect(logdet(new DenseOperator([[2, 1], [0, 2]]))).rejects.toThrow(/logdet: .* is not symmetric \(.*entry \(0, 1\) = 1 differs from \(1, 0\) = 0/);
     await expect(logdet(gaussianKernel(X, { sigma: 0.3 }).shift(alpha), { method: 'lu' } as never)).rejects.toThrow(/logdet: method must be one of .*"lu"/);
+    // an operator whose products are NaN: named as such on both routes (the exact one said "not symmetric (NaN ≠ NaN)")
+    const nan = aslinearoperator({ shape: [30, 30], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(x, (v, t) => (t === 4 ? NaN : 2 * v)) });
+    await expect(logdet(nan)).rejects.toThrow(/^logdet: .* has a non-finite entry \(4, 0\) = NaN \(its products returned it\)/);
+    await expect(logdet(nan, { method: 'slq' })).rejects.toThrow(/^logdet: pᵀA p is NaN in column 0 at step 1 \(the operator returned NaN\)/);
     // a symmetric K made indefinite by a negative scale: refused on the exact route, as SLQ's Ritz check refuses it
     await expect(logdet(gaussianKernel(X, { sigma: 0.3 }).scale(-1).shift(alpha))).rejects.toThrow(/not positive definite/);
   });

@@ -261,3 +261,13 @@ describe("the dense path does not take options it cannot honour (before: v0, ncv
     expect(seen).toEqual([{ iteration: 1, nconv: 2, ritz: Array.from(r.eigenvalues) }]);
   });
 });
+
+describe('an operator whose products are not finite is named as such (before: "tridiagonalEigen: non-finite entry at index 0", or an asymmetry NaN ≠ NaN)', () => {
+  const nanAt = (n: number, i: number) => aslinearoperator({ shape: [n, n], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(x, (v, t) => (t === i ? NaN : 2 * v)) });
+  it('Lanczos and the dense path', async () => {
+    await expect(eigsh(nanAt(50, 7), 2)).rejects.toThrow(/^eigsh: the operator's product at Lanczos step 1 has a non-finite entry \(index 7: NaN\)/);
+    await expect(eigsh(nanAt(20, 3), 2)).rejects.toThrow(/^eigsh: A \(.*FunctionOperator.*\) has a non-finite entry \(3, 0\) = NaN \(its products returned it\)/);
+    // shift-invert's dense factor: it said "A − σI is singular … the LU factor's pivot 7 is exactly zero"
+    await expect(eigsh(nanAt(50, 7), 2, { sigma: 0.5 })).rejects.toThrow(/^eigsh: .*FunctionOperator.* has a non-finite entry in row 7 \(column 0: NaN\), read from its products/);
+  });
+});

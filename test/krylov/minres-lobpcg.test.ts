@@ -215,3 +215,14 @@ describe('index exports the contract names', () => {
     }
   });
 });
+
+describe('lobpcg: products that are not finite are named (before: "symmetricEigen: non-finite entry at (0, 0)")', () => {
+  it('on the block iteration and on the dense path, for A and for B', async () => {
+    const nanAt = (n: number, i: number) => aslinearoperator({ shape: [n, n], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(x, (v, t) => (t === i ? NaN : 2 * v)) });
+    const start = (n: number) => new Matrix(Array.from({ length: n }, (_, i) => [Math.sin(i + 1), Math.cos(2 * i + 1), Math.sin(3 * i + 2)]));
+    await expect(lobpcg(nanAt(200, 7), start(200))).rejects.toThrow(/^lobpcg: a product with A has a non-finite entry \(row 7 of a block's column \d+: NaN\)/);
+    await expect(lobpcg(nanAt(10, 7), start(10))).rejects.toThrow(/^lobpcg: a product with A has a non-finite entry \(row 7/);
+    const A = aslinearoperator({ shape: [200, 200], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(x, (v, t) => (t + 1) * v) });
+    await expect(lobpcg(A, start(200), { B: nanAt(200, 3) })).rejects.toThrow(/^lobpcg: a product with B has a non-finite entry \(row 3/);
+  });
+});
