@@ -211,7 +211,12 @@ export async function choleskyFactorPreconditioner(
   const rows = (await storeThenFactorMemory(A, true, dtype, columns))!;
   let solver = await CholeskySolver.factor(n, rowWriter(rows, shift), dtype, undefined, columns);
   if (!(solver instanceof CholeskySolver) && dtype === 'float32') solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', undefined, solveColumnsFor('float64'));
-  if (!(solver instanceof CholeskySolver)) throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
+  if (!(solver instanceof CholeskySolver)) {
+    // a non-finite entry fails a pivot too: said as what it is (it read "not numerically positive definite")
+    const bad = nonFiniteEntry(rows, n);
+    if (bad) throw new RangeError(`cholesky: ${A} has a non-finite entry (${bad.i}, ${bad.j}) = ${bad.value}, read from ${SOURCE_WORDS[rows.source]}; A's entries must be finite`);
+    throw new NotPositiveDefinite(String(A), shift, solver.failedRow);
+  }
   const P = new CholeskyFactorPreconditioner(n, shift, solver, rows.source);
   P.buildMs = performance.now() - t0;
   return P;
@@ -237,6 +242,18 @@ export interface DenseShiftedFactor {
  * Factors A + shift·I (A symmetric, n×n): Cholesky where it is positive definite, else LU with partial pivoting.
  * Undefined where A has no dense form to read (see `denseRows`); `{ singular }` (why) where a pivot of LU is exactly 0.
  */
+/** Where the entries of a factor came from, in an error's words. */
+const SOURCE_WORDS: Record<DenseEntriesSource, string> = { stored: 'its stored entries', toDense: 'its toDense()', products: 'its products' };
+
+/** The first entry of `rows` (upper triangle as read) that is not finite, or undefined: scanned only where a factor failed. */
+function nonFiniteEntry(rows: UpperRows, n: number): { i: number; j: number; value: number } | undefined {
+  for (let i = 0; i < n; i++) {
+    const { values, first } = rows.row(i);
+    for (let t = 0; t < values.length; t++) if (!Number.isFinite(values[t]!)) return { i, j: first + t, value: values[t]! };
+  }
+  return undefined;
+}
+
 export async function factorShifted(
   A: LinearOperator, shift: number, options: { allowProducts: boolean; fn?: string },
 ): Promise<DenseShiftedFactor | { singular: string } | undefined> {
@@ -247,13 +264,10 @@ export async function factorShifted(
   const absRowSums = new Float64Array(n);
   const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums, 1);
   // a non-finite entry fails the factor or zeroes an LU pivot: said as what it is (it read "σ is an eigenvalue of A")
-  const bad = absRowSums.findIndex((v) => !Number.isFinite(v));
-  if (bad >= 0) {
+  const bad = absRowSums.some((v) => !Number.isFinite(v)) ? nonFiniteEntry(rows, n) : undefined;
+  if (bad) {
     if (solver instanceof CholeskySolver) solver.release();
-    const { values, first } = rows.row(bad);
-    const j = Array.prototype.findIndex.call(values, (v: number) => !Number.isFinite(v));
-    const from = { stored: 'its stored entries', toDense: 'its toDense()', products: 'its products' }[rows.source];
-    throw new RangeError(`${options.fn ?? 'factorShifted'}: ${A} has a non-finite entry in row ${bad}${j >= 0 ? ` (column ${first + j}: ${values[j]})` : ''}, read from ${from}; A's entries must be finite`);
+    throw new RangeError(`${options.fn ?? 'factorShifted'}: ${A} has a non-finite entry (${bad.i}, ${bad.j}) = ${bad.value}, read from ${SOURCE_WORDS[rows.source]}; A's entries must be finite`);
   }
   const normBound = absRowSums.reduce((m, v) => Math.max(m, v), 0);
   // row i of A alone: the shifted row's sum with |A_ii + shift| traded for |A_ii|

@@ -263,6 +263,11 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
     await K.dispose();
   });
 
+  it("a factor of non-finite entries is named as such (it read 'not numerically positive definite … pivot ≤ 0 at row 4')", async () => {
+    const nan = aslinearoperator({ shape: [30, 30], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(x, (v, t) => (t === 4 ? NaN : 2 * v)) });
+    await expect(solveShifted(nan, new Float64Array(30).fill(1), 1, { method: 'cholesky' })).rejects.toThrow(/^cholesky: .*FunctionOperator.* has a non-finite entry \(4, 0\) = NaN, read from its products/);
+  });
+
   it('from AUTO_MIN_N points K.shift(s).solve(b) takes the landmark preconditioner K.solve(b, s) built — the same one, cached on K (it factored n = 8,000 densely: 7.3 s against 1.35 s)', async () => {
     const K = gaussianKernel(points(4096, 3, 13), { sigma: 0.2 });
     const b = randomVector(4096, 14);
