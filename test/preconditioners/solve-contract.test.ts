@@ -9,7 +9,8 @@ import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { CgNoConvergence } from '../../src/krylov/cg.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import { DenseOperator, DiagonalOperator, IdentityOperator } from '../../src/operators/dense.js';
-import { gaussianKernel } from '../../src/operators/kernels.js';
+import { gaussianKernel, kernelOperator } from '../../src/operators/kernels.js';
+import { Vi, Vj } from '../../src/formula/index.js';
 import { NotPositiveDefinite, solvePlan, solveShifted, type CholeskyFactorPreconditioner, type SolveResult } from '../../src/preconditioners/index.js';
 import { gaussianDense, points, randomVector, relErr } from './helpers.js';
 
@@ -266,6 +267,10 @@ describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
   it("a factor of non-finite entries is named as such (it read 'not numerically positive definite … pivot ≤ 0 at row 4')", async () => {
     const nan = aslinearoperator({ shape: [30, 30], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(x, (v, t) => (t === 4 ? NaN : 2 * v)) });
     await expect(solveShifted(nan, new Float64Array(30).fill(1), 1, { method: 'cholesky' })).rejects.toThrow(/^cholesky: .*FunctionOperator.* has a non-finite entry \(4, 0\) = NaN, read from its products/);
+    // a kernel infinite at r = 0, through the landmark preconditioner (it read "is K positive semidefinite?")
+    const x = points(300, 3, 15);
+    const K = kernelOperator('1 / (sqnorm2(x - y) + c)', { x: Vi(x), y: Vj(x), c: 0 });
+    await expect(solveShifted(K, randomVector(300, 16), 1e-2, { preconditioner: 'landmarks' })).rejects.toThrow(/K has a non-finite entry K\(\d+, \d+\) = Infinity \(between landmarks\)/);
   });
 
   it('from AUTO_MIN_N points K.shift(s).solve(b) takes the landmark preconditioner K.solve(b, s) built — the same one, cached on K (it factored n = 8,000 densely: 7.3 s against 1.35 s)', async () => {
