@@ -33,7 +33,7 @@
  *   as the explicit choice 'nystrom' (rank 'auto' by default).
  */
 import { KernelOperator } from '../operators/kernel-operator.js';
-import { LinearOperator, SumOperator } from '../operators/linear-operator.js';
+import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
 import { describeValue } from '../operators/validate.js';
 import { onesRayleighEstimate } from './common.js';
 import { choleskyFactorPreconditioner } from './dense-factor.js';
@@ -90,23 +90,43 @@ const PRECONDITIONER_OPTION_KEYS = [
  * A kernel plus diagonal parts (K + D: per-point noise) as the kernel and m = Σ min D: 'auto' preconditions K + D + αI
  * by the preconditioner K's own solve builds for K + (α + m)·I (cached on K), as `K.solve(b, α + m)` would. With D
  * between m and M, the preconditioned spectrum stays within a factor M/m of K's own: n = 8,000, D in [10⁻³, 10⁻²]
- * took the n³/3 dense factor (4.2 s) where `K.solve(b, 10⁻³)` took landmark-preconditioned CG (1.3 s).
- * Undefined unless A is a sum of one symmetric kernel and diagonals of entries ≥ 0.
+ * took the n³/3 dense factor (6.0 s) where `K.solve(b, 10⁻³)` took landmark-preconditioned CG (1.1 s).
+ * Undefined unless A is a sum of one symmetric kernel and diagonals whose least entries sum to m ≥ 0.
  */
 export function kernelPlusDiagonal(A: LinearOperator): { kernel: KernelOperator; floor: number } | undefined {
   if (!(A instanceof SumOperator)) return undefined;
-  let kernel: KernelOperator | undefined;
-  let floor = 0;
-  for (const part of A.parts) {
-    const d = part.diagonalEntries();
-    if (d) {
-      const least = d.reduce((m, v) => Math.min(m, v), Infinity);
-      if (!(least >= 0)) return undefined;
-      floor += least;
-    } else if (part instanceof KernelOperator && part.symmetric && kernel === undefined) kernel = part;
-    else return undefined;
+  const kernels = A.parts.filter((part) => part.diagonalEntries() === undefined);
+  const kernel = kernels[0];
+  if (kernels.length !== 1 || !(kernel instanceof KernelOperator && kernel.symmetric)) return undefined;
+  const floor = structuralFloor(A);
+  return floor !== undefined && floor >= 0 ? { kernel, floor } : undefined;
+}
+
+/**
+ * A lower bound on A's eigenvalues from its structure — a diagonal's least entry, under shifts, positive scalings and
+ * sums — counting its other parts (kernels) as positive semidefinite; undefined where a part may be negative.
+ */
+export function structuralFloor(A: LinearOperator): number | undefined {
+  const d = A.diagonalEntries();
+  if (d) return d.reduce((m, v) => Math.min(m, v), Infinity);
+  if (A instanceof ShiftedOperator) {
+    const f = structuralFloor(A.base);
+    return f === undefined ? undefined : f + A.alpha;
   }
-  return kernel ? { kernel, floor } : undefined;
+  if (A instanceof ScaledOperator) {
+    const f = structuralFloor(A.base);
+    return f === undefined || A.factor < 0 ? undefined : A.factor * f;
+  }
+  if (A instanceof SumOperator) {
+    let sum = 0;
+    for (const part of A.parts) {
+      const f = structuralFloor(part);
+      if (f === undefined) return undefined;
+      sum += f;
+    }
+    return sum;
+  }
+  return 0;
 }
 
 /** What 'auto' resolves to for A and α. */

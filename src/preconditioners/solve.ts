@@ -13,7 +13,7 @@ import { requireSymmetric } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, axpy, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
-import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
+import { LinearOperator, ShiftedOperator } from '../operators/linear-operator.js';
 import {
   boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
 } from '../operators/options.js';
@@ -21,7 +21,7 @@ import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
 import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
 import {
-  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, structuralFloor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
@@ -326,36 +326,12 @@ function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number,
 
 /**
  * The regularisation the cost model and the factor's precision see in A + αI: α plus what A's structure adds to every
- * eigenvalue — the diagonal parts of a sum (K + D, per-point noise: min D), under positive scalings — taking its other
+ * eigenvalue (`structuralFloor`: the diagonal parts of a sum, K + D with per-point noise: min D) — taking its other
  * parts as positive semidefinite (kernels), as the rule for α alone does. Before, K + D planned as if unregularised: a
  * CG bound of n iterations and a float64 factor (n = 3,000, D = I: a 0.65 s factor where CG takes 55 iterations).
  */
 function regularisation(A: LinearOperator, alpha: number): number {
   return alpha + (structuralFloor(A) ?? 0);
-}
-
-/** A lower bound on A's eigenvalues from its structure (semidefinite parts count 0), or undefined where a part may be negative. */
-function structuralFloor(A: LinearOperator): number | undefined {
-  const d = A.diagonalEntries();
-  if (d) return d.reduce((m, v) => Math.min(m, v), Infinity);
-  if (A instanceof ShiftedOperator) {
-    const f = structuralFloor(A.base);
-    return f === undefined ? undefined : f + A.alpha;
-  }
-  if (A instanceof ScaledOperator) {
-    const f = structuralFloor(A.base);
-    return f === undefined || A.factor < 0 ? undefined : A.factor * f;
-  }
-  if (A instanceof SumOperator) {
-    let sum = 0;
-    for (const part of A.parts) {
-      const f = structuralFloor(part);
-      if (f === undefined) return undefined;
-      sum += f;
-    }
-    return sum;
-  }
-  return 0;
 }
 
 /** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
