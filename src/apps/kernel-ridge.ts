@@ -89,7 +89,7 @@ export class KernelRidge {
     } catch (error) {
       // without the ridge K alone must be positive definite, which repeated points break (scikit-learn warns and falls
       // back to least squares; here the solve's error stands, with what to do)
-      if (this.alpha === 0 && error instanceof Error) error.message += '; KernelRidge: alpha = 0 needs K positive definite — repeated or nearly repeated training points make it singular: give alpha > 0';
+      if (this.alpha === 0 && error instanceof Error) error.message += '; KernelRidge: alpha = 0 needs K numerically positive definite — repeated or nearly repeated training points, or a length scale long beside their spacing (a smooth kernel), make it singular: give alpha > 0';
       throw error;
     }
     if (this.fitted) await this.fitted.K.dispose();
