@@ -180,6 +180,18 @@ export function refuseGpuFloat64(fn: string, backend: unknown, dtype: unknown): 
 }
 
 /**
+ * Options the operator would not read, refused by name (they were ignored): GPU tuning on an operator asked to run on
+ * the CPU, and the dense cache's budget with the cache off. (With backend 'auto' the `gpu` options stand for where it
+ * lands on the GPU.)
+ */
+export function refuseUnusedKernelOptions(fn: string, o: Pick<KernelOperatorOptions, 'backend' | 'gpu' | 'denseCache' | 'denseCacheBytes'>): void {
+  if (o.backend === 'cpu' && o.gpu !== undefined) throw new RangeError(`${fn}: option 'gpu' tunes the GPU's products; backend 'cpu' does not use it`);
+  if (o.denseCache === 'never' && o.denseCacheBytes !== undefined) {
+    throw new RangeError(`${fn}: option 'denseCacheBytes' is the dense cache's budget; denseCache 'never' does not use it`);
+  }
+}
+
+/**
  * Where a new operator's products run and in what precision: its own choice, else the global setting
  * ('auto': see KernelOperatorOptions.backend); float64 on the CPU and float32 on the GPU unless given.
  */
@@ -259,6 +271,7 @@ export class KernelOperator extends LinearOperator {
     }
     const { n, m } = rowCounts(f.node);
     const o = parseOptions('kernelOperator', options, KERNEL_OPERATOR_SPEC);
+    refuseUnusedKernelOptions('kernelOperator', o);
     const { backend, dtype } = resolvePlacement(o.backend, o.dtype, n * m);
     const variables = collectVariables(f.node);
     if (dtype === 'float32') assertFloat32Range(variables, 'kernelOperator');
@@ -333,8 +346,9 @@ export class KernelOperator extends LinearOperator {
    * where this one was (`expectRepeatedProducts`): the entries of its dense factor (`denseSource`).
    */
   private cpuTwin(): KernelOperator {
+    const { gpu: _gpu, ...cpuOptions } = this.options;
     this.cpuEntriesTwin ??= new KernelOperator(this.formula, {
-      ...this.options, backend: 'cpu', dtype: this.dtype, symmetric: this.symmetric, denseCache: 'auto',
+      ...cpuOptions, backend: 'cpu', dtype: this.dtype, symmetric: this.symmetric, denseCache: 'auto',
     });
     if (this.repeatedProducts) this.cpuEntriesTwin.expectRepeatedProducts();
     return this.cpuEntriesTwin;
@@ -361,7 +375,8 @@ export class KernelOperator extends LinearOperator {
       });
       return this.compensatedTwin;
     }
-    this.float64Twin ??= new KernelOperator(this.formula, { ...this.options, backend: 'cpu', dtype: 'float64' });
+    const { gpu: _gpu, ...cpuOptions } = this.options;
+    this.float64Twin ??= new KernelOperator(this.formula, { ...cpuOptions, backend: 'cpu', dtype: 'float64' });
     return this.float64Twin;
   }
 
@@ -586,8 +601,9 @@ export class KernelOperator extends LinearOperator {
    */
   uncached(): KernelOperator {
     if (this.options.denseCache === 'never') return this;
+    const { denseCacheBytes: _budget, ...options } = this.options;
     return (this.uncachedTwin ??= new KernelOperator(this.formula, {
-      ...this.options, backend: this.backend, dtype: this.dtype, symmetric: this.symmetric, denseCache: 'never',
+      ...options, backend: this.backend, dtype: this.dtype, symmetric: this.symmetric, denseCache: 'never',
     }));
   }
 

@@ -15,7 +15,7 @@ import { readPoints, toBoundData, type PointsLike } from '../formula/points.js';
 import { variable } from '../formula/nodes.js';
 import type { BoundData } from '../formula/ast.js';
 import { formatNumber } from '../formula/print.js';
-import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, refuseGpuFloat64, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
+import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, refuseGpuFloat64, refuseUnusedKernelOptions, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
 import {
   assertOptionsObject, checkArgument, field, finiteNumber, integer, oneOf, optional, parseOptions, positiveNumber, withDefault,
   type OptionField, type ParsedOptions,
@@ -85,6 +85,7 @@ type ParsedKernelOptions = ParsedOptions<typeof KERNEL_SPEC>;
 /** x and y as formula variables (y = x when omitted). */
 function pointVariables(kernel: string, x: PointsLike, o: ParsedKernelOptions): { x: Formula; y: Formula; symmetric: boolean } {
   refuseGpuFloat64(kernel, o.backend, o.dtype);
+  refuseUnusedKernelOptions(kernel, o);
   const xi = Vi(checkArgument(kernel, 'x', x, points), 'x');
   const yj = Vj(o.y ?? x, 'y');
   if (yj.dim !== xi.dim) {
@@ -102,6 +103,7 @@ function pointVariables(kernel: string, x: PointsLike, o: ParsedKernelOptions): 
  */
 function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { sigma: number }): { x: Formula; y: Formula; symmetric: boolean } {
   refuseGpuFloat64(kernel, o.backend, o.dtype);
+  refuseUnusedKernelOptions(kernel, o);
   // the points are read once here and bound only as their scaled copy: no copy of the caller's array first
   const X = readPoints(checkArgument(kernel, 'x', x, points), 'x');
   const same = o.y === undefined || o.y === x; // y omitted or the very same points: K_ij = k(x_i, x_j) = K_ji

@@ -506,6 +506,17 @@ describe('bad input gives clear errors naming the value', () => {
     expect(() => gaussianKernel(P, 0.5 as never)).toThrow('gaussianKernel: options must be a plain object, got number 0.5');
     expect(() => gaussianKernel(P, { gpu: { tiles: 64 } } as never)).toThrow("gaussianKernel: unknown option 'tiles' in gpu (did you mean 'tile'?)");
     expect(() => gaussianKernel(P, { gpu: { kahan: 'no' } } as never)).toThrow('gaussianKernel: gpu.kahan must be true or false, got a string "no"');
+    // options the operator would not read (they were ignored): GPU tuning with backend 'cpu', a budget for a cache that is off
+    expect(() => gaussianKernel(P, { backend: 'cpu', gpu: { workgroupSize: 64 } })).toThrow("gaussianKernel: option 'gpu' tunes the GPU's products; backend 'cpu' does not use it");
+    expect(() => maternKernel(P, { denseCache: 'never', denseCacheBytes: 100 })).toThrow("maternKernel: option 'denseCacheBytes' is the dense cache's budget; denseCache 'never' does not use it");
+    expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, { backend: 'cpu', gpu: { tile: 64 } })).toThrow(/^kernelOperator: option 'gpu' tunes/);
+    // with backend 'auto' the GPU options stand for where it lands on the GPU; 'always' reads the budget (its factor's)
+    expect(String(gaussianKernel(P, { gpu: { tile: 64 } }))).toMatch(/cpu>$/);
+    expect(() => gaussianKernel(P, { denseCache: 'always', denseCacheBytes: 2 ** 20 })).not.toThrow();
+    // the operators made from one keep working: its uncached view and its transpose
+    const cached = gaussianKernel(P, { denseCacheBytes: 2 ** 20 });
+    expect(cached.uncached().isDenseCached).toBe(false);
+    expect(String(cached.T)).toMatch(/KernelOperator/);
     const f = Vi(P).sub(Vj(P)).sqnorm2().neg().exp();
     expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, { dtyp: 'float32' } as never)).toThrow(
       "kernelOperator: unknown option 'dtyp' in options (did you mean 'dtype'?)");
