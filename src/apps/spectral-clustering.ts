@@ -27,6 +27,7 @@ import {
 } from '../operators/options.js';
 import { refuseGpuFloat64, resolvePlacement, type BackendChoice } from '../operators/kernel-operator.js';
 import type { Dtype } from '../operators/types.js';
+import { settleCallback } from '../operators/validate.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { PACKED_BLOCK_COLUMNS } from '../cpu/dense-product.js';
 import { connectedComponents, knnConnectivity } from './knn-graph.js';
@@ -226,18 +227,19 @@ export async function spectralClustering(points: PointsLike, options: SpectralCl
   if (o.sigma !== undefined && o.sigmaNeighbors !== undefined) throw new RangeError('spectralClustering: sigmaNeighbors sets the heuristic σ; it does not apply with sigma given');
   const backend = resolvePlacement(o.backend, o.dtype, n * n).backend;
   const sigma = o.sigma ?? await spectralSigma(points, { neighbors: Math.min(o.sigmaNeighbors ?? defaultNeighbors(n), n - 1), seed: o.seed, backend });
-  report('sigma', { sigma });
+  await report('sigma', { sigma });
   const K = gaussianKernel(points, { sigma, dtype: o.dtype, backend: o.backend });
   K.expectRepeatedProducts(); // a K that fits the dense cache is stored at the degrees' product, not after it
   try {
     const scale = await inverseSqrtDegrees(K, n, sigma);
-    report('degrees');
+    await report('degrees');
     const S = new DiagonalOperator(scale);
     const A = new ProductOperator([S, K.shift(-1), S]); // D^{-1/2}(K − I)D^{-1/2}, applied right to left
     const eig = await topEigenvectors(A, scale, { points, sigma }, o, (p) => report('eigsh', p));
     const embedding = rowNormalised(eig.eigenvectors);
-    const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
-    report('done');
+    const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => void report('kmeans', { restart, inertia }));
+    await report('done');
+    await report.settled();
     return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma, inertia: best.inertia, matvecs: eig.matvecs };
   } finally {
     await K.dispose();
@@ -261,7 +263,7 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
   const degrees = await W.matvec(new Float64Array(n).fill(1));
   const scale = degrees.map((d) => 1 / Math.sqrt(d)); // every point links to ≥ 1 other when k ≥ 2
   if (!scale.every(Number.isFinite)) throw new RangeError(`spectralClustering: nNeighbors = ${k} leaves points without a neighbour; use nNeighbors ≥ 2`);
-  report('degrees');
+  await report('degrees');
   const components = connectedComponents(W);
   if (components > o.nClusters) {
     warn(
@@ -274,8 +276,9 @@ async function knnSpectral(points: PointsLike, n: number, o: Parsed, report: Ret
   const A = new ProductOperator([S, W, S]);
   const eig = await topEigenvectors(A, scale, undefined, o, (p) => report('eigsh', p)); // no Gaussian warm start for a graph
   const embedding = rowNormalised(eig.eigenvectors);
-  const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => report('kmeans', { restart, inertia }));
-  report('done');
+  const best = bestKmeans(embedding, o.nClusters, o.nInit, o.seed, (restart, inertia) => void report('kmeans', { restart, inertia }));
+  await report('done');
+  await report.settled();
   return { labels: best.labels, eigenvalues: eig.eigenvalues, embedding, sigma: NaN, inertia: best.inertia, matvecs: eig.matvecs, components };
 }
 function parseSpectralOptions(options: unknown) {
@@ -411,13 +414,26 @@ function stageClock(t0: number, onProgress: ((p: SpectralProgress) => void) | un
   let stageStart = t0;
   let last = t0;
   let current: SpectralProgress['stage'] | undefined;
-  return (stage: SpectralProgress['stage'], extra: Partial<SpectralProgress> = {}) => {
+  // an async onProgress is awaited (its rejection rejects spectralClustering): by the caller, or for the k-means
+  // restarts, which report from synchronous code, at `settled()` after them
+  let pending: Promise<void>[] = [];
+  const report = (stage: SpectralProgress['stage'], extra: Partial<SpectralProgress> = {}): Promise<void> => {
     const now = performance.now();
     if (stage !== current) stageStart = last;
     current = stage;
     last = now;
-    onProgress?.({ stage, elapsedMs: now - t0, stageMs: now - stageStart, ...extra });
+    const settled = settleCallback(onProgress?.({ stage, elapsedMs: now - t0, stageMs: now - stageStart, ...extra }));
+    settled.catch(() => undefined); // handled here until `settled()` or the caller awaits it: never an unhandled rejection
+    pending.push(settled);
+    return settled;
   };
+  return Object.assign(report, {
+    settled: async (): Promise<void> => {
+      const all = pending;
+      pending = [];
+      await Promise.all(all);
+    },
+  });
 }
 
 /** d^{-1/2} for the degrees d = (K − I)·1 of one product with the ones vector, isolated points floored (see top). */

@@ -34,6 +34,7 @@ import {
   type VectorInput,
 } from './util.js';
 import { Block } from '../operators/block.js';
+import { settleCallback } from '../operators/validate.js';
 
 export interface IterationProgress {
   /** Iterations done so far (for a block: of the columns still running). */
@@ -511,18 +512,18 @@ function overflowed(c: Pick<Column, 'status' | 'breakdown' | 'message'>, what: s
   c.message = `${what}: A is singular along the residual (b has a part outside A's range) or not positive definite`;
 }
 
-function report(run: CgRun, stepping: readonly Column[]): void {
+async function report(run: CgRun, stepping: readonly Column[]): Promise<void> {
   const { block, n, callback, onProgress } = run.s;
   const cols = run.cols;
-  if (callback) callback(block ? Block.fromColumns(cols.map((c) => c.x), n).toMatrix() : Float64Array.from(cols[0]!.x));
+  if (callback) await settleCallback(callback(block ? Block.fromColumns(cols.map((c) => c.x), n).toMatrix() : Float64Array.from(cols[0]!.x)));
   if (onProgress) {
     const active = stepping.filter((c) => c.status === Status.Running);
-    onProgress({
+    await settleCallback(onProgress({
       iteration: run.iteration,
       residualNorm: Math.max(0, ...active.map((c) => c.rnorm)),
       ...(block ? { residualNorms: cols.map((c) => c.rnorm) } : {}),
       elapsedMs: now() - run.start,
-    });
+    }));
   }
 }
 
@@ -582,7 +583,7 @@ export async function cg(
     const stepping = await nextDirections(run, running);
     if (stepping.length === 0) continue;
     await stepColumns(run, stepping);
-    report(run, stepping);
+    await report(run, stepping);
   }
   await restoreBestIterates(run);
   const result = cgResult(run);

@@ -22,7 +22,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
-import { describeValue } from '../operators/validate.js';
+import { describeValue, settleCallback } from '../operators/validate.js';
 import {
   any, boolean, checkArgument, field, finiteNumber, func, integer, nonNegativeNumber, oneOf, optional, OptionRangeError, parseOptions,
   positiveInt, positiveNumber, refined, withDefault, type OptionField,
@@ -272,7 +272,7 @@ async function thickRestartLanczos(
   tol: number,
   v0: Float64Array,
   rng: () => number,
-  report: (iteration: number, matvecs: number, nconv: number, theta: Float64Array, est: Float64Array) => void,
+  report: (iteration: number, matvecs: number, nconv: number, theta: Float64Array, est: Float64Array) => unknown,
 ): Promise<LanczosOutcome> {
   const eps23 = Math.pow(Number.EPSILON, 2 / 3);
   const n = V.n;
@@ -353,7 +353,7 @@ async function thickRestartLanczos(
         if (kept > 0 && rayleighRitz(j + 1, beta, true).nconv === k) {
           // the same decomposition again with every row of Y, for the Ritz vectors (the values are the same)
           const rr = rayleighRitz(j + 1, beta);
-          report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!));
+          await settleCallback(report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!)));
           return {
             theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), ritzNorm: maxAbs(rr.theta),
             vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
@@ -364,7 +364,7 @@ async function thickRestartLanczos(
     }
 
     const { theta, Y, order, est, wanted, converged, nconv } = rayleighRitz(ncv, betaLast);
-    report(iteration, matvecs, nconv, Float64Array.from(wanted, (i) => theta[i]!), Float64Array.from(wanted, (i) => est[i]!));
+    await settleCallback(report(iteration, matvecs, nconv, Float64Array.from(wanted, (i) => theta[i]!), Float64Array.from(wanted, (i) => est[i]!)));
 
     const ritzVectors = (cols: number[]): Promise<Float64Array[]> => ritzVectorsOf(Y, ncv, cols);
     if (nconv === k || iteration >= maxiter) {
@@ -522,9 +522,9 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   const { eigenvalues, eigenvectors } = symmetricEigen(dense, n);
   const sel = denseSelect(eigenvalues, o.k, o.which, o.sigma).sort((a, b) => eigenvalues[a]! - eigenvalues[b]!);
   const result: EigshResult = { eigenvalues: Float64Array.from(sel, (i) => eigenvalues[i]!), iterations: 1, matvecs: n, method: 'dense' };
-  o.onProgress?.({
+  await settleCallback(o.onProgress?.({
     iteration: 1, matvecs: n, nconv: o.k, ritzValues: result.eigenvalues.slice(), ritzEstimates: new Float64Array(o.k), elapsedMs: now() - start,
-  });
+  }));
   if (o.returnEigenvectors) {
     result.eigenvectors = Block.fromColumns(sel.map((c) => Float64Array.from({ length: n }, (_, i) => eigenvectors[i * n + c]!)), n).toMatrix();
   }
@@ -706,11 +706,10 @@ async function lanczosEigsh(
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
   const n = basis.n;
-  const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) => {
+  const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) =>
     o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,
-    });
-  });
+    }));
 
   const pick = Array.from(out.theta, (_, i) => i).filter((i) => out.converged[i]);
   const lambda = out.theta.map(toLambda);

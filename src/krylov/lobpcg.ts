@@ -37,6 +37,7 @@ import {
   type OperatorInput,
 } from './util.js';
 import { Block } from '../operators/block.js';
+import { settleCallback } from '../operators/validate.js';
 
 export interface LobpcgOptions {
   /** The generalized problem A x = λ B x (B symmetric positive definite); eigenvectors come back B-orthonormal. */
@@ -434,7 +435,7 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
     const { R, norms: res } = residuals(AX, X.BX, lambda, Y);
     const maxRes = Math.max(...res.subarray(0, s.wanted)); // columns are in wanted-first order
     if (maxRes < best.maxRes) best = { maxRes, lambda, X: X.X, res };
-    s.onProgress?.({ iteration: iterations, eigenvalues: Float64Array.from(lambda), residualNorms: res, elapsedMs: now() - start });
+    if (s.onProgress) await settleCallback(s.onProgress({ iteration: iterations, eigenvalues: Float64Array.from(lambda), residualNorms: res, elapsedMs: now() - start }));
     // scipy returns the best iterate too
     const done = () => (maxRes <= best.maxRes ? finish(s, p, lambda, X.X, res, iterations) : finish(s, p, best.lambda, best.X, best.res, iterations));
     const active = R.filter((_, j) => res[j]! > s.tol);

@@ -22,6 +22,7 @@ import {
   boolean, finiteNumber, func, nonNegativeOrInfinity, optional, parseOptions, positiveInt, withDefault, type OptionField,
 } from '../operators/options.js';
 import type { CgResult, IterationProgress } from './cg.js';
+import { settleCallback } from '../operators/validate.js';
 import {
   dot,
   isBlock,
@@ -323,8 +324,8 @@ export async function minres(Ain: OperatorInput, bIn: VectorInput, options?: Min
     const broken = await minresStep(cycle, x, matvec, psolve);
     if (broken) return done(-1, 7, itn, broken);
     history.push(cycle.phibar * claims.ratio);
-    s.callback?.(Float64Array.from(x));
-    s.onProgress?.({ iteration: itn, residualNorm: cycle.phibar * claims.ratio, elapsedMs: now() - start });
+    if (s.callback) await settleCallback(s.callback(Float64Array.from(x)));
+    if (s.onProgress) await settleCallback(s.onProgress({ iteration: itn, residualNorm: cycle.phibar * claims.ratio, elapsedMs: now() - start }));
     const { istop, own } = claimAt(cycle, claims, itn >= maxiter);
     if (istop === 0) continue;
     // a claim (scipy's test, the recurrence's residual estimate below the target, or maxiter): checked on b − A x

@@ -17,6 +17,7 @@
  * inner system further than the products' error lets the next residual fall is wasted work.
  */
 import { finiteNumber, func, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
+import { settleCallback } from '../operators/validate.js';
 import type { CgBreakdown, CgOptions, CgResult, IterationProgress } from './cg.js';
 import { CG_SPEC, CgNoConvergence, cg } from './cg.js';
 import {
@@ -154,7 +155,7 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
       rtol: tol,
       maxiter: left,
       ...common(total),
-      ...(callback ? { callback: (d: Float64Array | unknown) => { const xk = Float64Array.from(x); axpy(1, d as Float64Array, xk); callback(xk); } } : {}),
+      ...(callback ? { callback: (d: Float64Array | unknown) => { const xk = Float64Array.from(x); axpy(1, d as Float64Array, xk); return callback(xk); } } : {}),
     }) as CgResult<Float64Array>;
     total += step.iterations;
     matvecs += step.matvecs;
@@ -175,7 +176,7 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
       rnorm = nextNorm;
     }
     residualNorms.push(rnorm);
-    onOuter?.({ outer: outer + 1, residualNorm: rnorm, innerIterations: step.iterations, contraction, elapsedMs: now() - t0 });
+    await settleCallback(onOuter?.({ outer: outer + 1, residualNorm: rnorm, innerIterations: step.iterations, contraction, elapsedMs: now() - t0 }));
     if (rnorm <= target) return finish();
     if (step.info > 0) {
       // the inner solve used up maxiter: no iterations are left for anything else

@@ -184,3 +184,13 @@ export function assertFiniteScalar(c: unknown, what: string): asserts c is numbe
   if (typeof c !== 'number') throw new TypeError(`${what}: expected a finite number, got ${describeValue(c)}`);
   if (!Number.isFinite(c)) throw new RangeError(`${what}: expected a finite number, got ${c}`);
 }
+
+/**
+ * What a user's callback returned, awaited where it is a promise (an async callback): its rejection then rejects the
+ * call that made it — left unawaited, it was an unhandled rejection that ended the process.
+ */
+export async function settleCallback(result: unknown): Promise<void> {
+  if (result !== null && (typeof result === 'object' || typeof result === 'function') && typeof (result as PromiseLike<unknown>).then === 'function') {
+    await result;
+  }
+}

@@ -60,6 +60,7 @@ import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
 import { deviceFarthestPointOrder } from '../gpu/dense/farthest-point.js';
 import { selectUniform } from './landmarks.js';
+import { settleCallback } from '../operators/validate.js';
 
 export interface DeviceLandmarkOptions {
   /** m, the number of landmarks (default `defaultDeviceLandmarks(n)`, halved while the device runs out of memory). */
@@ -484,17 +485,18 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
   const t0 = performance.now();
   const stages: { stage: string; ms: number }[] = [];
   let last = t0;
-  const mark = (stage: string) => {
+  // an async onProgress is awaited (its rejection rejects the build)
+  const mark = (stage: string): Promise<void> => {
     const now = performance.now();
     stages.push({ stage, ms: now - last });
     last = now;
-    options.onProgress?.({ stage, elapsedMs: now - t0 });
+    return settleCallback(options.onProgress?.({ stage, elapsedMs: now - t0 }));
   };
 
   let nu = mu;
   if (tau > 0) {
     nu = Math.max(mu, tau * (await onesRayleighEstimate(A))); // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
-    mark('λ̂ (one product)');
+    await mark('λ̂ (one product)');
   }
 
   const factorWhere = o.whiteningFactor;
@@ -512,7 +514,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     idx = selection === 'uniform' ? selectUniform(n, m, seed)
       : orderWhere === 'device' ? await deviceFarthestPointOrder(ctx, kernelPointRows(A), m, farthestPointStart(n, seed))
         : farthestPointLandmarks(A, m, seed);
-    mark(`${m} ${selection} landmarks${selection === 'farthest-point' ? ` (${orderWhere})` : ''}`);
+    await mark(`${m} ${selection} landmarks${selection === 'farthest-point' ? ` (${orderWhere})` : ''}`);
     const Kmm = await deviceKmm(ctx, A.formula.node, idx);
     // K_mm is factored (on the device, or the host) while K_mn's buffers are allocated and it is formed
     const node = restrictRows(A.formula.node, { j: idx });
@@ -534,17 +536,17 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       // the default m halves until K̃_nm fits; an m the caller chose is kept (the error says why it failed)
       if (!(error instanceof GpuOutOfMemoryError) || o.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
       m /= 2;
-      mark(`out of device memory: m halved to ${m}`);
+      await mark(`out of device memory: m halved to ${m}`);
       continue;
     }
-    mark('K_mn on the device');
+    await mark('K_mn on the device');
     try {
       whitening = await factoring;
     } catch (error) {
       block.destroy();
       throw error;
     }
-    mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (${whitening.R instanceof Float64Array ? 'host, WASM' : 'device, float32'})`);
+    await mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (${whitening.R instanceof Float64Array ? 'host, WASM' : 'device, float32'})`);
     break;
   }
   try {
@@ -567,7 +569,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     } finally {
       if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
     }
-    mark('B = K_nm L⁻ᵀ and BᵀB on the device');
+    await mark('B = K_nm L⁻ᵀ and BᵀB on the device');
     const core = { refactor, maxDiag, delta: whitening.delta };
     // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. With the core on the device
     // the Lanczos runs first (both are device work: alongside, its steps queued behind the factorisation's one
@@ -576,25 +578,25 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     // refactors.
     let factored: FactoredCore;
     const least = MIN_RELATIVE_JITTER * maxDiag;
-    const jitterFor = (bottom: number) => {
+    const jitterFor = async (bottom: number) => {
       const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
-      mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
+      await mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
       return jitter;
     };
     if (o.jitter !== undefined) {
       factored = await refactor(o.jitter * maxDiag);
     } else if (coreWhere === 'device') {
-      factored = await refactor(jitterFor(await coreBottom(block, nu, GRAM_FLOOR_STEPS, seed)));
+      factored = await refactor(await jitterFor(await coreBottom(block, nu, GRAM_FLOOR_STEPS, seed)));
     } else {
       const [bottom, first] = await Promise.all([
         coreBottom(block, nu, GRAM_FLOOR_STEPS, seed), refactor(least).catch((error: unknown) => ({ error })),
       ]);
       block.releaseGram();
-      const jitter = jitterFor(bottom);
+      const jitter = await jitterFor(bottom);
       if ('error' in first) throw first.error;
       factored = first.jitter >= jitter ? first : await refactor(jitter);
     }
-    mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
+    await mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored, idx, block, stages, core);
     P.buildMs = performance.now() - t0;
     return P;

@@ -28,6 +28,7 @@ import { describeOperand, rankBelow, rhsField, seedField, shiftField } from './c
 import { finiteNumber, func, optional, parseOptions, withDefault } from '../operators/options.js';
 import { fillGaussian } from './dense.js';
 import { LANDMARK_SPEC, landmarkPreconditioner, LandmarkPreconditioner, type LandmarkOptions } from './landmarks.js';
+import { settleCallback } from '../operators/validate.js';
 
 /**
  * The first m of rank 'auto'. Each stage costs LANDMARK_ESTIMATE_STEPS products besides its build,
@@ -252,7 +253,7 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
       stage.action = stage.nextMs < stage.nowMs ? 'grow' : 'cost';
     }
     stages.push(stage);
-    options.onStage?.(stage);
+    await settleCallback(options.onStage?.(stage));
     if (stage.action !== 'grow') {
       stagesOf.set(P, Object.freeze(stages));
       if (rhs) warmStarts.set(P, { rhs, x: est.x, ...(est.state ? { state: est.state } : {}) });

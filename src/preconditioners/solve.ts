@@ -19,7 +19,7 @@ import {
 } from '../operators/options.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
-import { assertFiniteScalar, formatShape, toBlock, toVector } from '../operators/validate.js';
+import { assertFiniteScalar, formatShape, settleCallback, toBlock, toVector } from '../operators/validate.js';
 import {
   AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, structuralFloor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
@@ -513,7 +513,7 @@ async function solveByFactor(
     if (onProgress) {
       // each refinement step as an iteration: the true residuals of every column (its latest, for those already met)
       const latest = history.map((h) => h.at(-1)!);
-      onProgress({ iteration: steps, residualNorm: Math.max(...latest), ...(B.length > 1 ? { residualNorms: latest } : {}), elapsedMs: now() - started });
+      await settleCallback(onProgress({ iteration: steps, residualNorm: Math.max(...latest), ...(B.length > 1 ? { residualNorms: latest } : {}), elapsedMs: now() - started }));
     }
     open = open.filter((j) => {
       const h = history[j]!;
