@@ -22,7 +22,7 @@ export function describeValue(value: unknown): string {
   if (typeof value === 'function') return `a function${value.name ? ` ${value.name}` : ''}`;
   if (Array.isArray(value)) return `an array of length ${value.length}`;
   if (ArrayBuffer.isView(value)) {
-    return `a ${value.constructor.name}${'length' in value ? ` of length ${(value as unknown as { length: number }).length}` : ''}`;
+    return `${article(value.constructor.name)} ${value.constructor.name}${'length' in value ? ` of length ${(value as unknown as { length: number }).length}` : ''}`;
   }
   if (Matrix.isMatrix(value)) return `a ${value.rows}x${value.columns} Matrix`;
   if (value instanceof Block) return `a ${value.rows}x${value.cols} Block`;
@@ -30,10 +30,13 @@ export function describeValue(value: unknown): string {
     const name = (value as object).constructor?.name;
     const keys = Object.keys(value as object);
     const keyText = `keys [${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}]`;
-    return name && name !== 'Object' ? `a ${name} with ${keyText}` : `an object with ${keyText}`;
+    return name && name !== 'Object' ? `${article(name)} ${name} with ${keyText}` : `an object with ${keyText}`;
   }
   return typeof value;
 }
+
+/** "an" before a vowel sound's letter (an Int32Array, an Uint… is rare: by the first letter), else "a". */
+const article = (word: string): string => (/^[AEIOaeio]/.test(word) ? 'an' : 'a');
 
 function describeEntry(value: unknown): string {
   return typeof value === 'number' ? String(value) : describeValue(value);

@@ -27,7 +27,7 @@ describe('input validation (checked once, at the public methods)', () => {
 
   it('non-vector inputs', async () => {
     await expect(small.matvec('1234' as unknown as number[])).rejects.toThrow(/matvec: expected a vector .* of length 4, got a string "1234"/);
-    await expect(small.matvec(new Int32Array(4) as unknown as number[])).rejects.toThrow(/got a Int32Array of length 4/);
+    await expect(small.matvec(new Int32Array(4) as unknown as number[])).rejects.toThrow(/got an Int32Array of length 4/);
   });
 
   it('blocks: wrong rows, ragged, non-finite, wrong type', async () => {
