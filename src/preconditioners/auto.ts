@@ -87,19 +87,27 @@ const PRECONDITIONER_OPTION_KEYS = [
 ] as const satisfies readonly (keyof PreconditionerOptions)[];
 
 /**
- * A kernel plus diagonal parts (K + D: per-point noise) as the kernel and m = Σ min D: 'auto' preconditions K + D + αI
- * by the preconditioner K's own solve builds for K + (α + m)·I (cached on K), as `K.solve(b, α + m)` would. With D
- * between m and M, the preconditioned spectrum stays within a factor M/m of K's own: n = 8,000, D in [10⁻³, 10⁻²]
- * took the n³/3 dense factor (6.0 s) where `K.solve(b, 10⁻³)` took landmark-preconditioned CG (1.1 s).
- * Undefined unless A is a sum of one symmetric kernel and diagonals whose least entries sum to m ≥ 0.
+ * A positive multiple of a kernel plus diagonal parts (c·K + D: an output scale, per-point noise) as the kernel, c and
+ * m = Σ min D: 'auto' preconditions c·K + D + αI by (1/c)·P, P the preconditioner K's own solve builds for
+ * K + ((α + m)/c)·I (cached on K), as `K.solve(b, (α + m)/c)` would. With D between m and M, the preconditioned
+ * spectrum stays within a factor M/m of K's own: n = 8,000, D in [10⁻³, 10⁻²] took the n³/3 dense factor (6.0 s)
+ * where `K.solve(b, 10⁻³)` took landmark-preconditioned CG (1.1 s); `K.scale(2).solve(b, 2·10⁻³)` a 3.65 s factor
+ * against 1.37 s. Undefined unless A is c·K (c > 0, K a symmetric KernelOperator), or a sum of one such and diagonals
+ * whose least entries sum to m ≥ 0.
  */
-export function kernelPlusDiagonal(A: LinearOperator): { kernel: KernelOperator; floor: number } | undefined {
-  if (!(A instanceof SumOperator)) return undefined;
-  const kernels = A.parts.filter((part) => part.diagonalEntries() === undefined);
-  const kernel = kernels[0];
-  if (kernels.length !== 1 || !(kernel instanceof KernelOperator && kernel.symmetric)) return undefined;
+export function kernelPlusDiagonal(A: LinearOperator): { kernel: KernelOperator; scale: number; floor: number } | undefined {
+  const parts = A instanceof SumOperator ? A.parts : [A];
+  const kernels = parts.filter((part) => part.diagonalEntries() === undefined);
+  if (kernels.length !== 1) return undefined;
+  let core = kernels[0]!;
+  let scale = 1;
+  while (core instanceof ScaledOperator && core.factor > 0) {
+    scale *= core.factor;
+    core = core.base;
+  }
+  if (!(core instanceof KernelOperator && core.symmetric) || (core === A)) return undefined;
   const floor = structuralFloor(A);
-  return floor !== undefined && floor >= 0 ? { kernel, floor } : undefined;
+  return floor !== undefined && floor >= 0 ? { kernel: core, scale, floor } : undefined;
 }
 
 /**
@@ -132,7 +140,7 @@ export function structuralFloor(A: LinearOperator): number | undefined {
 /** What 'auto' resolves to for A and α. */
 export function defaultPreconditionerChoice(A: LinearOperator, alpha: number): Exclude<PreconditionerChoice, 'auto'> {
   const sum = kernelPlusDiagonal(A);
-  if (sum) return defaultPreconditionerChoice(sum.kernel, alpha + sum.floor);
+  if (sum) return defaultPreconditionerChoice(sum.kernel, (alpha + sum.floor) / sum.scale);
   if (!(A instanceof KernelOperator && A.symmetric && A.shape[0] >= AUTO_MIN_N && alpha > 0)) return 'none';
   return A.backend === 'cpu' ? 'landmarks' : 'device-landmarks';
 }
@@ -349,13 +357,14 @@ export async function preconditionerFor(
     throw new RangeError(`preconditioner must be one of ${PRECONDITIONER_CHOICES.join(', ')} or a LinearOperator, got ${describeValue(choice)}`);
   }
   checkPreconditionerOptions(options);
-  // K + D: K's own preconditioner for K + (α + min D)·I (see kernelPlusDiagonal), built without the solve's right-hand
-  // side: the adaptive build's κ-estimate steps on it are a CG state of K + (α + min D)·I, which warm-started CG on
-  // K + D wrongly (4,335 iterations, no convergence, n = 8,000)
+  // c·K + D: (1/c)·K's own preconditioner for K + ((α + min D)/c)·I (see kernelPlusDiagonal), built without the
+  // solve's right-hand side: the adaptive build's κ-estimate steps on it are a CG state of K's system, which
+  // warm-started CG on K + D wrongly (4,335 iterations, no convergence, n = 8,000)
   const sum = choice === 'auto' ? kernelPlusDiagonal(A) : undefined;
   if (sum) {
     const { rhs: _rhs, ...forKernel } = options;
-    return preconditionerFor(sum.kernel, alpha + sum.floor, 'auto', forKernel, holds);
+    const P = await preconditionerFor(sum.kernel, (alpha + sum.floor) / sum.scale, 'auto', forKernel, holds);
+    return P === undefined || sum.scale === 1 ? P : P.scale(1 / sum.scale);
   }
   const resolved = choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
   if (resolved === 'none') return undefined;
