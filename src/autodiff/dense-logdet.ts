@@ -8,6 +8,7 @@
 import { choleskyUpperWasm, CholeskySolver } from '../cpu/dense-cholesky.js';
 import { denseAsymmetry, symmetryTolerance } from '../krylov/symmetry.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
+import { firstNonFinite } from '../operators/validate.js';
 
 export interface DenseLogdetTerms {
   logdet: number;
@@ -30,15 +31,13 @@ export async function denseLogdetTerms(
 ): Promise<DenseLogdetTerms> {
   const n = A.shape[0];
   const Ad = await A.toDense();
-  // a product's NaN is not an asymmetry (NaN ≠ NaN): said as what it is
-  for (let i = 0; i < n; i++) {
-    const j = Ad.getRow(i).findIndex((v) => !Number.isFinite(v));
-    if (j >= 0) throw new RangeError(`${fn}: ${names.name ?? String(A)} has a non-finite entry (${i}, ${j}) = ${Ad.get(i, j)} (its products returned it)`);
-  }
-  const why = denseAsymmetry((i, j) => Ad.get(i, j), n, symmetryTolerance(A.dtype));
-  if (why) throw new RangeError(`${fn}: ${names.name ?? String(A)} is not symmetric (${why}); a log-determinant needs a symmetric positive definite A`);
   const M = new Float64Array(n * n);
   for (let i = 0; i < n; i++) M.set(Ad.getRow(i), i * n);
+  // a product's NaN is not an asymmetry (NaN ≠ NaN): said as what it is
+  const bad = firstNonFinite(M);
+  if (bad >= 0) throw new RangeError(`${fn}: ${names.name ?? String(A)} has a non-finite entry (${(bad / n) | 0}, ${bad % n}) = ${M[bad]} (its products returned it)`);
+  const why = denseAsymmetry((i, j) => M[i * n + j]!, n, symmetryTolerance(A.dtype));
+  if (why) throw new RangeError(`${fn}: ${names.name ?? String(A)} is not symmetric (${why}); a log-determinant needs a symmetric positive definite A`);
   const R = await choleskyUpperWasm(M, n);
   if (!R) throw new RangeError(`${fn}: ${names.definite ?? `${A} is not positive definite`} (its Cholesky factorisation met a pivot ≤ 0)`);
   let logdet = 0;

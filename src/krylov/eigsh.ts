@@ -22,7 +22,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import { matmatBlock, type LinearOperator } from '../operators/linear-operator.js';
-import { describeValue, settleCallback } from '../operators/validate.js';
+import { describeValue, firstNonFinite, settleCallback } from '../operators/validate.js';
 import {
   any, boolean, checkArgument, field, finiteNumber, func, integer, nonNegativeNumber, oneOf, optional, OptionRangeError, parseOptions,
   positiveInt, positiveNumber, refined, withDefault, type OptionField,
@@ -325,7 +325,7 @@ async function thickRestartLanczos(
       const { wnorm, dependent } = await orthogonalize(V, j + 1, j + 1, h);
       // a non-finite product makes every sum after it NaN: said here, where tridiagonalEigen would say only "non-finite"
       if (!Number.isFinite(wnorm) || !Number.isFinite(h[j]!)) {
-        const at = product.findIndex((v) => !Number.isFinite(v));
+        const at = firstNonFinite(product);
         throw new RangeError(`eigsh: the operator's product at Lanczos step ${matvecs} has a non-finite entry${at >= 0 ? ` (index ${at}: ${product[at]})` : ''}; A's products (or, in shift-invert mode, its inner solves) must be finite`);
       }
       // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
@@ -510,7 +510,7 @@ async function denseEigsh(fn: string, A: LinearOperator, n: number, o: ParsedEig
   }
   // a product's NaN is not an asymmetry (NaN ≠ NaN), and the eigensolver would say only "non-finite"
   for (let j = 0; j < n; j++) {
-    const i = cols[j]!.findIndex((v) => !Number.isFinite(v));
+    const i = firstNonFinite(cols[j]!);
     if (i >= 0) throw new RangeError(`${fn}: A (${A}) has a non-finite entry (${i}, ${j}) = ${cols[j]![i]} (its products returned it)`);
   }
   if (checkEntries) {

@@ -37,7 +37,7 @@ import {
   type OperatorInput,
 } from './util.js';
 import { Block } from '../operators/block.js';
-import { settleCallback } from '../operators/validate.js';
+import { firstNonFinite, settleCallback } from '../operators/validate.js';
 
 export interface LobpcgOptions {
   /** The generalized problem A x = λ B x (B symmetric positive definite); eigenvectors come back B-orthonormal. */
@@ -259,7 +259,7 @@ function products(s: LobpcgSetup): Products {
  */
 function finiteProducts(what: 'A' | 'B', cols: Float64Array[]): Float64Array[] {
   for (let j = 0; j < cols.length; j++) {
-    const i = cols[j]!.findIndex((v) => !Number.isFinite(v));
+    const i = firstNonFinite(cols[j]!);
     if (i >= 0) throw new RangeError(`lobpcg: a product with ${what} has a non-finite entry (row ${i} of a block's column ${j}: ${cols[j]![i]}); ${what}'s products must be finite`);
   }
   return cols;

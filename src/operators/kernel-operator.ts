@@ -346,12 +346,17 @@ export class KernelOperator extends LinearOperator {
    * where this one was (`expectRepeatedProducts`): the entries of its dense factor (`denseSource`).
    */
   private cpuTwin(): KernelOperator {
-    const { gpu: _gpu, ...cpuOptions } = this.options;
     this.cpuEntriesTwin ??= new KernelOperator(this.formula, {
-      ...cpuOptions, backend: 'cpu', dtype: this.dtype, symmetric: this.symmetric, denseCache: 'auto',
+      ...this.optionsOnCpu(), dtype: this.dtype, symmetric: this.symmetric, denseCache: 'auto',
     });
     if (this.repeatedProducts) this.cpuEntriesTwin.expectRepeatedProducts();
     return this.cpuEntriesTwin;
+  }
+
+  /** This operator's options for a twin on the CPU: its GPU tuning dropped (a CPU operator refuses it). */
+  private optionsOnCpu(): KernelOperatorOptions {
+    const { gpu: _gpu, ...options } = this.options;
+    return { ...options, backend: 'cpu' };
   }
 
   private cpuEntriesTwin: KernelOperator | undefined;
@@ -375,8 +380,7 @@ export class KernelOperator extends LinearOperator {
       });
       return this.compensatedTwin;
     }
-    const { gpu: _gpu, ...cpuOptions } = this.options;
-    this.float64Twin ??= new KernelOperator(this.formula, { ...cpuOptions, backend: 'cpu', dtype: 'float64' });
+    this.float64Twin ??= new KernelOperator(this.formula, { ...this.optionsOnCpu(), dtype: 'float64' });
     return this.float64Twin;
   }
 
@@ -601,10 +605,11 @@ export class KernelOperator extends LinearOperator {
    */
   uncached(): KernelOperator {
     if (this.options.denseCache === 'never') return this;
-    const { denseCacheBytes: _budget, ...options } = this.options;
-    return (this.uncachedTwin ??= new KernelOperator(this.formula, {
-      ...options, backend: this.backend, dtype: this.dtype, symmetric: this.symmetric, denseCache: 'never',
-    }));
+    // without the budget of a cache it turns off (refused beside denseCache 'never')
+    this.uncachedTwin ??= new KernelOperator(this.formula, {
+      ...this.options, denseCacheBytes: undefined, backend: this.backend, dtype: this.dtype, symmetric: this.symmetric, denseCache: 'never',
+    });
+    return this.uncachedTwin;
   }
 
   private uncachedTwin: KernelOperator | undefined;

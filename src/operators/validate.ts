@@ -53,9 +53,14 @@ export function isBlockLike(value: unknown): value is BlockLike {
 }
 
 /** Whether every entry is finite: a plain loop (`every(Number.isFinite)`, a callback per entry, took 0.88 ms per 65,536 entries on the dev VM; this 0.10). */
-export function allFinite(a: Float64Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
-  return true;
+export function allFinite(a: ArrayLike<number>): boolean {
+  return firstNonFinite(a) < 0;
+}
+
+/** The index of the first entry that is not finite, or −1 (a plain loop, as `allFinite`). */
+export function firstNonFinite(a: ArrayLike<number>): number {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return i;
+  return -1;
 }
 
 /** Throws naming the first non-finite entry of `v` (index and value). */

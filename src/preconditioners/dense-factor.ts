@@ -16,7 +16,7 @@ import { KernelOperator } from '../operators/kernel-operator.js';
 import {
   ScaledOperator, ShiftedOperator, SumOperator, TransposedOperator, type LinearOperator,
 } from '../operators/linear-operator.js';
-import { formatShape, matrixToRowMajor } from '../operators/validate.js';
+import { firstNonFinite, formatShape, matrixToRowMajor } from '../operators/validate.js';
 import { assertSymmetricOperator, Preconditioner } from './common.js';
 import { tall, type Tall } from './dense.js';
 
@@ -238,10 +238,6 @@ export interface DenseShiftedFactor {
   release(): void;
 }
 
-/**
- * Factors A + shift·I (A symmetric, n×n): Cholesky where it is positive definite, else LU with partial pivoting.
- * Undefined where A has no dense form to read (see `denseRows`); `{ singular }` (why) where a pivot of LU is exactly 0.
- */
 /** Where the entries of a factor came from, in an error's words. */
 const SOURCE_WORDS: Record<DenseEntriesSource, string> = { stored: 'its stored entries', toDense: 'its toDense()', products: 'its products' };
 
@@ -249,11 +245,16 @@ const SOURCE_WORDS: Record<DenseEntriesSource, string> = { stored: 'its stored e
 function nonFiniteEntry(rows: UpperRows, n: number): { i: number; j: number; value: number } | undefined {
   for (let i = 0; i < n; i++) {
     const { values, first } = rows.row(i);
-    for (let t = 0; t < values.length; t++) if (!Number.isFinite(values[t]!)) return { i, j: first + t, value: values[t]! };
+    const t = firstNonFinite(values);
+    if (t >= 0) return { i, j: first + t, value: values[t]! };
   }
   return undefined;
 }
 
+/**
+ * Factors A + shift·I (A symmetric, n×n): Cholesky where it is positive definite, else LU with partial pivoting.
+ * Undefined where A has no dense form to read (see `denseRows`); `{ singular }` (why) where a pivot of LU is exactly 0.
+ */
 export async function factorShifted(
   A: LinearOperator, shift: number, options: { allowProducts: boolean; fn?: string },
 ): Promise<DenseShiftedFactor | { singular: string } | undefined> {

@@ -21,7 +21,7 @@ import { compileScalarJs } from '../formula/emit-js.js';
 import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { mulberry32 } from '../krylov/random.js';
-import { describeValue } from '../operators/validate.js';
+import { describeValue, firstNonFinite } from '../operators/validate.js';
 import { blockFromColumns, choleskyUpper, columnsOf, gram, gramInto, tall, type Tall } from './dense.js';
 import {
   Preconditioner,
@@ -227,12 +227,12 @@ export async function landmarkPreconditioner(A: LinearOperator, options: FixedLa
   const S = new Float64Array(m * m);
   for (let q = 0; q < m * m; q++) S[q] = mu * Kmm[q]! + G[q]!;
   // a non-finite entry of K fails the factor below: said as what it is (it read "is K positive semidefinite?")
-  const bad = S.findIndex((v) => !Number.isFinite(v));
+  const bad = firstNonFinite(S);
   if (bad >= 0) {
-    const q = Number.isFinite(Kmm[bad]!) ? -1 : bad;
-    throw new RangeError(q >= 0
-      ? `${fn}: K has a non-finite entry K(${idx[(q / m) | 0]}, ${idx[q % m]}) = ${Kmm[q]} (between landmarks); K's entries must be finite`
-      : `${fn}: K has a non-finite entry in the rows of landmarks ${idx[(bad / m) | 0]} and ${idx[bad % m]} (their Gram K_mnK_nm is ${G[bad]}); K's entries must be finite`);
+    const [a, b] = [idx[(bad / m) | 0], idx[bad % m]];
+    throw new RangeError(Number.isFinite(Kmm[bad]!)
+      ? `${fn}: K has a non-finite entry in the rows of landmarks ${a} and ${b} (their Gram K_mnK_nm is ${G[bad]}); K's entries must be finite`
+      : `${fn}: K has a non-finite entry K(${a}, ${b}) = ${Kmm[bad]} (between landmarks); K's entries must be finite`);
   }
   const cholesky = (M: Float64Array) => (wasm ? choleskyUpperWasm(M, m) : Promise.resolve(choleskyUpper(M, m)));
   let R = await cholesky(S);

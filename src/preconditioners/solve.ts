@@ -263,14 +263,16 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
   A.expectRepeatedProducts();
   // where A's entries are stored, once for the whole plan (CG asked for needs none: a GPU kernel's twin is not made)
   const stored = o.method === 'cg' ? undefined : storedEntries(A);
+  // the regularisation the cost model and the factor's precision see, once for the plan
+  const regular = regularisation(A, alpha);
   const rtol = o.rtol ?? 1e-5; // cg's default (scipy's)
-  const choosing = chooseMethod(A, alpha, rtol, columns, o, stored);
+  const choosing = chooseMethod(A, alpha, regular, rtol, columns, o, stored);
   await null; // the store of K (chooseMethod's first product) asks for its memory first: prefaults run in the order asked
-  prefaultLikelyFactor(A, alpha, columns, o, stored);
+  prefaultLikelyFactor(A, alpha, regular, columns, o, stored);
   const choice = await choosing;
   if (choice.method === 'cholesky') {
     try {
-      const factorDtype = await factorDtypeFor(A, alpha, columns, o, choice.estimate, stored);
+      const factorDtype = await factorDtypeFor(A, alpha, regular, columns, o, choice.estimate, stored);
       // a block's solves take SOLVE_COLUMNS columns a pass: that program compiles while the factor is built
       if (columns > 1) CholeskySolver.compile(factorDtype, SOLVE_COLUMNS).catch(() => undefined);
       const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {}, holds);
@@ -316,11 +318,13 @@ function storedEntries(A: LinearOperator): StoredEntries | undefined {
  * n = 1,000 and 1,257 2–7% slower prepared early, where the store's own faults compete with it — left to the
  * factorisation. Where CG is chosen after all, the memory goes to the recycled ones.
  */
-function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined): void {
+function prefaultLikelyFactor(
+  A: LinearOperator, alpha: number, regular: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined,
+): void {
   const n = A.shape[0];
   if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o, true) !== undefined) return;
   if (n >= AUTO_MIN_N || stored === undefined || factorCached(A, alpha)) return;
-  const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && regularisation(A, alpha) > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
+  const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && regular > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
 }
 
@@ -328,7 +332,7 @@ function prefaultLikelyFactor(A: LinearOperator, alpha: number, columns: number,
  * The regularisation the cost model and the factor's precision see in A + αI: α plus what A's structure adds to every
  * eigenvalue (`structuralFloor`: the diagonal parts of a sum, K + D with per-point noise: min D) — taking its other
  * parts as positive semidefinite (kernels), as the rule for α alone does. Before, K + D planned as if unregularised: a
- * CG bound of n iterations and a float64 factor (n = 3,000, D = I: a 0.65 s factor where CG takes 55 iterations).
+ * CG bound of n iterations and a float64 factor (n = 3,000, D = I: a 0.47 s factor where CG takes 55 iterations, 0.21 s).
  */
 function regularisation(A: LinearOperator, alpha: number): number {
   return alpha + (structuralFloor(A) ?? 0);
@@ -336,12 +340,12 @@ function regularisation(A: LinearOperator, alpha: number): number {
 
 /** The dense factor's precision: the option's, else that of a factor cached on A, else the κ̂ rule (see `factorDtype`). */
 async function factorDtypeFor(
-  A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, estimate: Estimate | undefined, stored: StoredEntries | undefined,
+  A: LinearOperator, alpha: number, regular: number, columns: number, o: ParsedSolveOptions, estimate: Estimate | undefined,
+  stored: StoredEntries | undefined,
 ): Promise<'float32' | 'float64'> {
   if (o.factorDtype === 'float32' || o.factorDtype === 'float64') return o.factorDtype;
   if (isCached(A, alpha, 'cholesky')) return 'float64';
   if (isCached(A, alpha, 'cholesky', { factorDtype: 'float32' })) return 'float32';
-  const regular = regularisation(A, alpha);
   if (!(regular > 0) || A.shape[0] < float32FactorMinN(columns)) return 'float64';
   return autoFactorDtype(A.shape[0], regular, estimate?.lambda ?? (await onesRayleighEstimate(stored?.entries ?? A)), columns);
 }
@@ -362,7 +366,7 @@ export function autoFactorDtype(n: number, alpha: number, lambda: number, column
 
 /** 'cholesky' or 'cg', and why: the option that fixes it, a factor already cached, or the cost comparison. */
 async function chooseMethod(
-  A: LinearOperator, alpha: number, rtol: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined,
+  A: LinearOperator, alpha: number, regular: number, rtol: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined,
 ): Promise<{ method: 'cholesky' | 'cg'; reason: string; estimate?: Estimate }> {
   const cgOnly = cgOnlyKey(o);
   if (o.method === 'cg' && o.factorDtype !== undefined && o.factorDtype !== 'auto') {
@@ -394,7 +398,6 @@ async function chooseMethod(
   }
   // on the operator holding the entries: it stores them at this first product (a GPU operator's CPU twin: no GPU)
   const lambda = await onesRayleighEstimate(stored.entries);
-  const regular = regularisation(A, alpha);
   const iterations = regular > 0 ? Math.min(n, cgIterationBound(lambda / regular + 1, Math.max(rtol, 1e-16))) : n;
   // from AUTO_MIN_N points 'auto' preconditions CG (where the bound is long): its measured cost, if lower
   const preconditioned = defaultPreconditionerChoice(A, alpha) !== 'none'
