@@ -22,7 +22,7 @@
  */
 import { fixedProgram } from './programs.js';
 import { runRowRanges } from './reduce.js';
-import { acquireMemory, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
+import { acquireMemory, awaitPrefaulted, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { poolTasks, timeSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
 
@@ -701,12 +701,14 @@ export class CholeskySolver {
     // the memory `CholeskySolver.prefault` prepared for it, if any: its pages provided on another thread
     const prefaulted = end <= MAX_BYTES ? takePrefaulted(pagesFor(end), 'factor') : undefined;
     const memory = prefaulted?.memory ?? poolMemory(end, 'CholeskySolver.factor');
+    // this thread takes first touches of the pages the host has not reached while it waits (for the programs too)
+    const written = prefaulted ? awaitPrefaulted(prefaulted) : undefined;
     // the solve program is needed only once R is: it compiles while M is written and factored
     const solveModule = compileSolve(dtype, columns);
     const factorModule = await compileFactor(dtype);
     const wasm = new WebAssembly.Instance(factorModule, { env: { mem: memory } }).exports as unknown as FactorExports;
     // the host's writes to the pages end before any of ours
-    if (prefaulted) await prefaulted.ready;
+    await written;
     const buf = memory.buffer as unknown as ArrayBuffer;
     layout.install(buf, tOffset);
     // a recycled memory holds old data: the padding columns (and rows) must be 0, for the solves read them

@@ -109,6 +109,41 @@ export function takePrefaulted(pages: number, purpose: PrefaultPurpose = 'store'
   return { memory, ready };
 }
 
+/** Bytes between two first touches `awaitPrefaulted` makes: x86's page (a larger page is touched several times). */
+const TOUCH_STRIDE = 4096;
+
+/** Pages `awaitPrefaulted` touches between two looks at whether the host's writes have ended (≈ 0.2–0.5 ms here). */
+const TOUCH_CHUNK_PAGES = 16;
+
+/** A turn of the host's event loop: Node's setImmediate (after pending I/O callbacks, no 1 ms floor), else a timer. */
+const nextTurn = (): Promise<void> => new Promise((resolve) => {
+  const immediate = (globalThis as { setImmediate?: (callback: () => void) => unknown }).setImmediate;
+  if (immediate) immediate(resolve);
+  else setTimeout(resolve, 0);
+});
+
+/**
+ * Waits for the host's writes to a memory `takePrefaulted` handed out, and meanwhile takes first touches of its pages
+ * on this thread, from the end down, a chunk at a time between turns of the event loop: the host writes from the
+ * start up, so the two meet in the middle instead of this thread idling till the host's single thread is through.
+ * Measured where the calling thread waited (2-vCPU VM, fresh processes): the digits' packed K at n = 1,797 (14 MiB)
+ * after its program's assembly, 35–50 ms; a 4.6 MiB store and a factor's memory at n = 1,000, 11 and 14 ms. Safe
+ * because nothing is in the memory yet: the host writes undefined bytes, these writes zeros, and the caller writes
+ * its data only after this returns, when both have ended.
+ */
+export async function awaitPrefaulted(taken: { memory: WebAssembly.Memory; ready: Promise<unknown> }): Promise<void> {
+  let ended = false;
+  const done = taken.ready.then(() => { ended = true; });
+  const bytes = new Uint8Array(taken.memory.buffer as unknown as ArrayBuffer);
+  for (let at = bytes.length; !ended && at > 0;) {
+    const stop = Math.max(0, at - TOUCH_CHUNK_PAGES * TOUCH_STRIDE);
+    for (let b = at - TOUCH_STRIDE; b >= stop; b -= TOUCH_STRIDE) bytes[b] = 0;
+    at = stop;
+    await nextTurn();
+  }
+  await done;
+}
+
 /** The index of the smallest of `memories` that serves a request of `pages` (see SLACK), or −1. */
 function bestFit(memories: readonly WebAssembly.Memory[], pages: number): number {
   const most = pages + Math.max(MIN_SLACK_PAGES, Math.ceil(pages * SLACK));

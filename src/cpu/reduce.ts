@@ -5,7 +5,7 @@
  */
 import type { Node } from '../formula/ast.js';
 import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
-import { acquireMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
+import { acquireMemory, awaitPrefaulted, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
 import { compileWat, compileWatNow } from './programs.js';
 
@@ -305,8 +305,8 @@ async function runProgram(
   // compiled before the memory is laid out, on this thread where not compiling already: the product waits for it
   const compiling = compileProgramNow(program);
   compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
-  // the host's writes to the pages end before any of ours
-  if (prefaulted) await prefaulted.ready;
+  // the host's writes to the pages end before any of ours (this thread touching the pages it has not reached)
+  if (prefaulted) await awaitPrefaulted(prefaulted);
   // a recycled memory holds old data: clear what the programs accumulate into (sums += K_ij·b_j, mirrors) and
   // the right-hand sides' padding; stored entries (dense modes) are each written once
   const sums = typeof mode === 'number';

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { DenseKernelMatrix } from '../../src/cpu/dense-product.js';
 import { CholeskySolver } from '../../src/cpu/dense-cholesky.js';
 import {
-  acquireMemory, emptyMemoryCache, PREFAULT_MIN_BYTES, prefaultMemory, recycledMemoryBytes, recycleMemory, takePrefaulted,
+  acquireMemory, awaitPrefaulted, emptyMemoryCache, PREFAULT_MIN_BYTES, prefaultMemory, recycledMemoryBytes, recycleMemory, takePrefaulted,
 } from '../../src/cpu/memory-pool.js';
 import { cpuPlatform } from '../../src/cpu/platform.js';
 import { poolThreads, setCpuThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
@@ -140,6 +140,44 @@ describe('prefaulted memories (fresh pages provided on another thread for a stor
       await turn();
       // neither was taken: both went to the recycled memories once written
       expect(recycledMemoryBytes()).toBe((2 * pages + 41) * 65536);
+    } finally {
+      platform.prefault = prefault;
+    }
+  });
+
+  it.runIf(twoCores)('the taker waits for the host, touching the pages it has not reached from the end down meanwhile, and stops when the host ends', async () => {
+    emptyMemoryCache();
+    const platform = cpuPlatform();
+    const prefault = platform.prefault!;
+    let finish!: () => void;
+    platform.prefault = () => new Promise<void>((resolve) => (finish = resolve)); // a host that writes nothing till told
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    try {
+      const pages = PREFAULT_MIN_BYTES / 65536 + 2;
+      expect(prefaultMemory(pages)).toBe(true);
+      const taken = takePrefaulted(pages)!;
+      const bytes = new Uint8Array(taken.memory.buffer);
+      bytes.fill(7); // marks: a touched page's first byte becomes 0
+      let waited = false;
+      const waiting = awaitPrefaulted(taken).then(() => { waited = true; });
+      for (let t = 0; t < 3; t++) await turn();
+      expect(waited).toBe(false); // not before the host ends
+      const touched = (p: number) => bytes[p * 4096] === 0;
+      const last = bytes.length / 4096 - 1;
+      expect(touched(last)).toBe(true); // from the end down
+      expect(touched(0)).toBe(false);
+      const reached = Array.from({ length: last + 1 }, (_, p) => p).filter(touched);
+      expect(reached).toEqual(Array.from({ length: reached.length }, (_, q) => last - reached.length + 1 + q)); // one run from the end
+      expect(bytes[last * 4096 + 1]).toBe(7); // one byte a page
+      finish();
+      await waiting;
+      expect(waited).toBe(true);
+      // nothing is touched once it has returned: data written now stays
+      const count = reached.length;
+      bytes.fill(9);
+      for (let t = 0; t < 3; t++) await turn();
+      expect(bytes.every((b) => b === 9)).toBe(true);
+      expect(count).toBeGreaterThan(0);
     } finally {
       platform.prefault = prefault;
     }
