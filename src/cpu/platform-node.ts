@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { installCpuPlatform, type CpuPlatform } from './platform.js';
+import { openProgramCache, programCacheDirectory, type ProgramCache } from './program-cache-node.js';
 
 /** Loads what only some processes need (piscina, node:crypto) at first use, not at import. */
 const load = createRequire(import.meta.url);
@@ -50,7 +51,25 @@ export const nodePlatform: CpuPlatform = {
   },
   prefault,
   precompiledProgram,
+  cachedProgram: (text) => programCache()?.get(text),
+  keepProgram: (text, bytes) => {
+    const cache = programCache();
+    if (cache) void cache.put(text, bytes);
+  },
 };
+
+/** The program cache LAZYLINALG_PROGRAM_CACHE names, opened once per value (a test may change it). */
+let opened: { raw: string | undefined; cache: ProgramCache | undefined } | undefined;
+
+function programCache(): ProgramCache | undefined {
+  const raw = process.env['LAZYLINALG_PROGRAM_CACHE'];
+  if (opened && opened.raw === raw) return opened.cache;
+  const directory = programCacheDirectory(raw, (name) => process.env[name]);
+  const cache = directory === undefined ? undefined
+    : openProgramCache(directory, (raw?.trim() ?? '') !== '', (message) => process.emitWarning(message, { code: 'LAZYLINALG_PROGRAM_CACHE' }));
+  opened = { raw, cache };
+  return cache;
+}
 
 /** The hash a precompiled program's entry holds of its text (SHA-256, base64): native, where a JS loop over the text ran cold. */
 export function programTextHash(text: string): string {

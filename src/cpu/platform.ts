@@ -67,6 +67,13 @@ export interface CpuPlatform {
    * table, no entry for `key`, or one made from other text.
    */
   precompiledProgram?(key: string, text: string): Uint8Array | undefined;
+  /**
+   * The bytes an earlier process assembled from `text` and kept (`keepProgram`), where the host keeps programs
+   * across processes (Node: a cache on disk, src/cpu/program-cache-node.ts); undefined where it has none for it.
+   */
+  cachedProgram?(text: string): Uint8Array | undefined;
+  /** Keeps the bytes assembled from `text` for later processes (written off the calling thread). */
+  keepProgram?(text: string, bytes: Uint8Array): void;
 }
 
 let installed: CpuPlatform | undefined;

@@ -9,7 +9,9 @@
  * Why: a fresh process assembles its first programs in cold JavaScript — 15–25 ms for the first on the 2-vCPU VM,
  * and garbage the collector then pays for — before V8 compiles them. The table's bytes are those `assembleWat`
  * writes; each entry carries a hash of its text, and the host hands an entry back only for the text this build
- * generates (a table left from another build is not used).
+ * generates (a table left from another build is not used). Every other text is looked up in the host's cache of
+ * programs earlier processes assembled (`CpuPlatform.cachedProgram`; Node's on disk, src/cpu/program-cache-node.ts),
+ * and what is assembled here is handed to it.
  */
 import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
@@ -79,8 +81,8 @@ export function fixedPrograms(): ReadonlyMap<string, () => string> {
 /** The precompiled table's key of a fixed program's text for a host with or without shared memories. */
 export const precompiledKey = (key: string, shared: boolean): string => `${key}|${shared ? 'shared' : 'unshared'}`;
 
-/** How many modules were assembled here and how many came precompiled (tests and benches read it). */
-export const programCounts = { assembled: 0, precompiled: 0 };
+/** How many modules were assembled here, came precompiled, or came from the host's cache of earlier processes (tests and benches read it). */
+export const programCounts = { assembled: 0, precompiled: 0, cached: 0 };
 
 function compile(key: string, wat: () => string, precompiled: boolean): Promise<WebAssembly.Module> {
   let m = moduleCache.get(key);
@@ -102,6 +104,13 @@ function programBytes(key: string, wat: () => string, precompiled: boolean): Uin
     programCounts.precompiled++;
     return bytes;
   }
+  const cached = platform.cachedProgram?.(text);
+  if (cached) {
+    programCounts.cached++;
+    return cached;
+  }
   programCounts.assembled++;
-  return assembleWat(text);
+  const assembled = assembleWat(text);
+  platform.keepProgram?.(text, assembled);
+  return assembled;
 }
