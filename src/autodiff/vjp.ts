@@ -11,7 +11,7 @@ import { Block } from '../operators/block.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import { matmatBlock, rmatmatBlock } from '../operators/linear-operator.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
-import { assertFiniteScalar, describeValue, toBlock, toVector } from '../operators/validate.js';
+import { assertFiniteScalar, atLeastOneColumn, describeValue, toBlock, toVector } from '../operators/validate.js';
 import type { MatvecVjpGradients, MatvecWithVjp, SolveVjpGradients, SolveWithVjp } from '../operators/vjp-types.js';
 import { solveShifted, type SolveOptions, type SolveResult } from '../preconditioners/solve.js';
 import { pairGradients } from './pair-gradients.js';
@@ -80,6 +80,7 @@ export async function solveWithVjp(K: KernelOperator, b: VectorLike | BlockLike,
   if (options === null || typeof options !== 'object') throw new TypeError(`solveWithVjp: options must be an object, got ${describeValue(options)}`);
   const n = K.shape[0];
   const rhs = asBlock(b, n, 'solveWithVjp (b)');
+  atLeastOneColumn(rhs.block, 'solveWithVjp');
   const returnInfo = options.returnInfo === true;
   const forward = await solveChecked(K, out(rhs.block, rhs.vector), alpha, options, returnInfo);
   const X = asBlock(forward.x as Float64Array | Matrix, n, 'solveWithVjp (x)').block;

@@ -81,6 +81,10 @@ export function assertFiniteVector(v: ArrayLike<unknown>, what: string, noun = '
  * (or mutates) the caller's buffer.
  */
 export function toVector(x: VectorLike, n: number, what: string): Float64Array {
+  if (Array.isArray(x) && x.length > 0 && Array.isArray(x[0])) {
+    // a number[][] where one right-hand side is taken: said as the block it is ("entry 0 … is an array" before)
+    throw new TypeError(`${what}: expected a vector (Float64Array, Float32Array or number[]) of length ${n}, got a ${x.length}x${(x[0] as unknown[]).length} number[][] (a block)`);
+  }
   if (!isVectorLike(x)) {
     throw new TypeError(`${what}: expected a vector (Float64Array, Float32Array or number[]) of length ${n}, got ${describeValue(x)}`);
   }
@@ -112,6 +116,15 @@ export function toBlock(X: BlockLike, rows: number, what: string): Block {
     throw new RangeError(`${what}: expected a block with ${rows} rows, got a ${X.length}x${data.columns} number[][]`);
   }
   return Block.fromRowMajor(data.values, X.length, data.columns);
+}
+
+/**
+ * B, refused where it has no columns: an n×0 right-hand side, which `matmat` takes (an n×0 product) but a solve has
+ * nothing to plan for — it reached cg, whose error named cg, not the call made.
+ */
+export function atLeastOneColumn(B: Block, fn: string): Block {
+  if (B.cols === 0) throw new RangeError(`${fn}: b is a ${B.rows}×0 block: no right-hand side to solve for (give at least one column)`);
+  return B;
 }
 
 /** Throws naming the first non-finite entry of B (in row order, as the user wrote the block). */

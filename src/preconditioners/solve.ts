@@ -19,7 +19,7 @@ import {
 } from '../operators/options.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
-import { assertFiniteScalar, formatShape, settleCallback, toBlock, toVector } from '../operators/validate.js';
+import { assertFiniteScalar, atLeastOneColumn, formatShape, settleCallback, toBlock, toVector } from '../operators/validate.js';
 import {
   AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, structuralFloor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
@@ -249,8 +249,10 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
   if (A.shape[0] !== A.shape[1]) throw new RangeError(`${fn}: needs a square operator, got shape ${formatShape(A.shape)} (${A})`);
   assertFiniteScalar(alpha, `${fn} (alpha)`);
   const isBlock = (typeof b === 'object' && b !== null && 'columns' in b && 'rows' in b) || (Array.isArray(b) && b.length > 0 && Array.isArray(b[0]));
-  return isBlock ? toBlock(b as BlockLike, A.shape[0], fn) : toVector(b as VectorLike, A.shape[0], fn);
+  if (!isBlock) return toVector(b as VectorLike, A.shape[0], fn);
+  return atLeastOneColumn(toBlock(b as BlockLike, A.shape[0], fn), fn);
 }
+
 
 async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, o: ParsedSolveOptions, holds?: PreconditionerHolds): Promise<SolvePlan> {
   const columns = rhs instanceof Float64Array ? 1 : rhs.cols;

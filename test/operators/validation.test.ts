@@ -28,6 +28,8 @@ describe('input validation (checked once, at the public methods)', () => {
   it('non-vector inputs', async () => {
     await expect(small.matvec('1234' as unknown as number[])).rejects.toThrow(/matvec: expected a vector .* of length 4, got a string "1234"/);
     await expect(small.matvec(new Int32Array(4) as unknown as number[])).rejects.toThrow(/got an Int32Array of length 4/);
+    // a number[][] where a vector goes is said as the block it is ("entry 0 of the vector is an array of length 1" before)
+    await expect(small.matvec([[1], [2], [3], [4]] as unknown as number[])).rejects.toThrow('matvec: expected a vector (Float64Array, Float32Array or number[]) of length 4, got a 4x1 number[][] (a block)');
   });
 
   it('blocks: wrong rows, ragged, non-finite, wrong type', async () => {

@@ -94,6 +94,19 @@ describe('solve never returns an answer that misses the tolerance (item 1)', () 
     await expect(K.solve(b, 1e-3, { method: 'cholesky', x0: b })).rejects.toThrow(/solve: option 'x0' is for CG; method 'cholesky' does not use it/);
     await expect(K.solve(b, 1e-3, { preconditioner: 'ilu' })).rejects.toThrow(/solve: preconditioner must be one of "auto", .*"cholesky" or a LinearOperator, got a string "ilu"/);
   });
+
+  it('an n×0 block is refused by the call made (it reached cg: "cg: b has no columns"); matmat keeps its n×0 product', async () => {
+    const n = K.shape[0];
+    const empty = Array.from({ length: n }, () => [] as number[]);
+    const message = `b is a ${n}×0 block: no right-hand side to solve for (give at least one column)`;
+    await expect(K.solve(empty, 1e-3)).rejects.toThrow(`solve: ${message}`);
+    await expect(K.solve(new Matrix(n, 0), 1e-3, { returnInfo: true })).rejects.toThrow(`solve: ${message}`);
+    await expect(solvePlan(K, empty, 1e-3)).rejects.toThrow(`solvePlan: ${message}`);
+    const { solveWithVjp } = await import('../../src/autodiff/index.js');
+    await expect(solveWithVjp(K, empty, 1e-3)).rejects.toThrow(`solveWithVjp: ${message}`);
+    const product = await K.matmat(empty);
+    expect([product.rows, product.columns]).toEqual([n, 0]);
+  });
 });
 
 describe('small problems: a dense Cholesky factor of K + αI (item 19)', () => {
