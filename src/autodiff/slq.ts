@@ -21,9 +21,10 @@ import {
   field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, union, withDefault, integer, type OptionField,
 } from '../operators/options.js';
 import { describeValue, toVector } from '../operators/validate.js';
-import { Preconditioner, rademacher } from '../preconditioners/common.js';
+import { Preconditioner, rademacher, ScaledPreconditioner } from '../preconditioners/common.js';
+import { affineParts } from '../preconditioners/dense-factor.js';
 import { columnsOf } from '../preconditioners/dense.js';
-import { defaultPreconditionerChoice, PreconditionerHolds, type PreconditionerOptions } from '../preconditioners/auto.js';
+import { defaultPreconditionerChoice, kernelPlusDiagonal, PreconditionerHolds, type PreconditionerOptions } from '../preconditioners/auto.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
 import { denseLogdetTerms } from './dense-logdet.js';
 import { logdetRoute, type GpMethod } from './policy.js';
@@ -229,11 +230,12 @@ export async function logdetPreconditioner(
   let P: LinearOperator | undefined;
   if (choice instanceof Preconditioner) P = choice;
   else {
-    const shifted = A instanceof ShiftedOperator && A.alpha > 0 ? A : undefined;
+    const shifted = shiftedForm(A);
     const resolved = choice === 'auto' ? autoLogdetPreconditioner(A) : choice;
     if (resolved === 'none') return undefined;
-    if (!shifted) throw new RangeError(`${fn}: preconditioner '${resolved}' is built for A = K + αI with α > 0 (K.shift(α)); got ${A}`);
-    P = await shifted.base.preconditioner(shifted.alpha, resolved, o.preconditionerOptions, holds);
+    if (!shifted) throw new RangeError(`${fn}: preconditioner '${resolved}' is built for A = c·(K + αI) with α > 0, c > 0 (K.shift(α), any positive scale, or K plus a positive diagonal); got ${A}`);
+    const built = await shifted.base.preconditioner(shifted.alpha, resolved, o.preconditionerOptions, holds);
+    P = shifted.scale === 1 || !(built instanceof Preconditioner) ? built : new ScaledPreconditioner(built, shifted.scale);
   }
   if (!(P instanceof Preconditioner) || P.logdet() === undefined || P.shape[0] !== A.shape[0]) {
     throw new RangeError(`${fn}: preconditioner ${P} has no exact log-determinant or probe sampler (or is not ${A.shape[0]}x${A.shape[0]}); use one of ${LOGDET_PRECONDITIONERS.join(', ')}`);
@@ -241,10 +243,32 @@ export async function logdetPreconditioner(
   return P;
 }
 
-/** What 'auto' resolves to for A (preconditioned only where A = K + αI, K a symmetric kernel, α > 0, n ≥ LOGDET_AUTO_MIN_N). */
+/**
+ * A as c·(B + αI) with c > 0, α > 0 — its shifts and positive scalings peeled (`affineParts`: K.shift(α), 2·K.shift(α),
+ * K.scale(c).shift(s), …) — or as at least that, c·(K + αI) ⪯ A, where the peeled core is a kernel plus diagonals
+ * (per-point noise K + D, α from min D: `kernelPlusDiagonal`, as solve's 'auto' preconditioner takes it): the form
+ * whose preconditioner is B's for α, scaled by c. Any such P keeps the estimate unbiased (log det P is exact, the
+ * probes estimate log det P^{-1/2}AP^{-1/2}); undefined where A has none.
+ */
+function shiftedForm(A: LinearOperator): { base: LinearOperator; alpha: number; scale: number } | undefined {
+  const { core, scale, shift } = affineParts(A);
+  if (!(scale > 0)) return undefined;
+  const parts = kernelPlusDiagonal(core);
+  if (parts) {
+    const alpha = (shift + scale * parts.floor) / (scale * parts.scale);
+    return alpha > 0 ? { base: parts.kernel, alpha, scale: scale * parts.scale } : undefined;
+  }
+  return shift > 0 ? { base: core, alpha: shift / scale, scale } : undefined;
+}
+
+/**
+ * What 'auto' resolves to for A (preconditioned only where A = c·(K + αI), K a symmetric kernel, α > 0, c > 0,
+ * n ≥ LOGDET_AUTO_MIN_N).
+ */
 export function autoLogdetPreconditioner(A: LinearOperator | undefined): 'device-landmarks' | 'pivoted-cholesky' | 'none' {
-  if (!(A instanceof ShiftedOperator && A.alpha > 0 && A.base instanceof KernelOperator && A.base.symmetric && A.shape[0] >= LOGDET_AUTO_MIN_N)) return 'none';
-  return defaultPreconditionerChoice(A.base, A.alpha) === 'device-landmarks' ? 'device-landmarks' : 'pivoted-cholesky';
+  const shifted = A === undefined ? undefined : shiftedForm(A);
+  if (!(shifted && shifted.base instanceof KernelOperator && shifted.base.symmetric && A!.shape[0] >= LOGDET_AUTO_MIN_N)) return 'none';
+  return defaultPreconditionerChoice(shifted.base, shifted.alpha) === 'device-landmarks' ? 'device-landmarks' : 'pivoted-cholesky';
 }
 
 /** Probes with E[z zᵀ] = P (Rademacher where P = I). */

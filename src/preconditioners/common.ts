@@ -151,6 +151,45 @@ export abstract class Preconditioner extends LinearOperator {
 }
 
 /**
+ * c·P for a preconditioner P of B + μI: the preconditioner of c·B + cμ·I (an output scale, GPyTorch's ScaleKernel),
+ * with P's structure carried over — log det(cP) = n·log c + log det P, probes √c·z, tr((cP)⁻¹D) = tr(P⁻¹D)/c. It
+ * does not own P (a cache's, disposed there): the log-determinant of 2·(K + 0.1·I) took no preconditioner before,
+ * with 30–100× the standard error of K + 0.1·I's at n = 1,001–1,500.
+ */
+export class ScaledPreconditioner extends Preconditioner {
+  constructor(readonly inner: Preconditioner, readonly factor: number) {
+    if (!(factor > 0 && Number.isFinite(factor))) throw new RangeError(`ScaledPreconditioner: the scale must be a positive finite number, got ${describeValue(factor)}`);
+    super(inner.shape[0], factor * inner.mu);
+  }
+
+  protected override async applyBlock(R: Tall): Promise<Tall> {
+    const Y = tallFromBlock(await matmatBlock(this.inner, blockFromTall(R)));
+    const data = Float64Array.from(Y.data, (v) => v / this.factor);
+    return tall(Y.rows, Y.cols, data);
+  }
+
+  override logdet(): number | undefined {
+    const inner = this.inner.logdet();
+    return inner === undefined ? undefined : inner + this.shape[0] * Math.log(this.factor);
+  }
+
+  override async traceInverseProduct(D?: LinearOperator, products = false): Promise<number | undefined> {
+    const inner = await this.inner.traceInverseProduct(D, products);
+    return inner === undefined ? undefined : inner / this.factor;
+  }
+
+  override sampleProbes(k: number, rng: () => number): Tall | Promise<Tall> | undefined {
+    const scaled = (Z: Tall): Tall => tall(Z.rows, Z.cols, Float64Array.from(Z.data, (v) => v * Math.sqrt(this.factor)));
+    const Z = this.inner.sampleProbes(k, rng);
+    return Z === undefined ? undefined : Z instanceof Promise ? Z.then(scaled) : scaled(Z);
+  }
+
+  protected override describe(): string {
+    return `${this.factor}·${this.inner}`;
+  }
+}
+
+/**
  * A factor F (n×r) of a low-rank term, applied as F·Z and Fᵀ·R on row-major blocks: either
  * stored, or symbolic (kernel operators, never materialised).
  */
