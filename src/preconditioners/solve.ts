@@ -605,7 +605,7 @@ export async function planShiftedInverse(A: LinearOperator, shift: number, metho
     return { method: 'minres', reason: `${A} has no dense form to read below ${MATERIALISE_BY_PRODUCTS_MAX_N + 1} rows` };
   }
   if ('singular' in factor) return { method: 'singular', reason: factor.singular };
-  const why = factor.kind === 'cholesky' ? 'positive definite' : 'indefinite: LU with partial pivoting';
+  const why = factor.kind === 'lu' ? 'indefinite: LU with partial pivoting' : factor.negated ? 'negative definite: Cholesky of its negation' : 'positive definite';
   return { method: factor.kind, reason: `dense factor of A + ${shift}·I from ${factor.source} entries (${why})`, factor };
 }
 
