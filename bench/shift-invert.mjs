@@ -8,7 +8,7 @@
  * times, and of the CPU times of all of each process's threads (steadier on a shared machine; OpenBLAS's waiting
  * threads count). A single run of either side varies by 20–60 % between fresh processes at n = 1,500.
  *
- *   npm run build && node bench/shift-invert.mjs [--reps 5] [n …=1500 5000]
+ *   npm run build && node bench/shift-invert.mjs [--reps 5] [--sigma 0] [n …=1500 5000]  (--sigma inside the spectrum, e.g. 0.5: A − σI indefinite, LU on both sides)
  */
 import { spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync } from 'node:fs';
@@ -17,11 +17,21 @@ import { join } from 'node:path';
 import { mulberry32 } from '../dist/index.js';
 
 const pages4k = process.argv.includes('--reference-4k-pages');
-const args = process.argv.slice(2).filter((a) => a !== '--reference-4k-pages');
-const at = args.indexOf('--reps');
-const reps = at >= 0 ? Number(args[at + 1]) : 5;
-if (!(Number.isInteger(reps) && reps > 0)) throw new RangeError(`--reps must be a positive integer, got ${args[at + 1]}`);
-const sizes = args.filter((_, i) => at < 0 || (i !== at && i !== at + 1)).map(Number);
+let args = process.argv.slice(2).filter((a) => a !== '--reference-4k-pages');
+/** The value after `flag` (removed from args with it), else `fallback`. */
+const take = (flag, fallback) => {
+  const at = args.indexOf(flag);
+  if (at < 0) return fallback;
+  const value = args[at + 1];
+  args = args.filter((_, i) => i !== at && i !== at + 1);
+  return value;
+};
+const reps = Number(take('--reps', 5));
+if (!(Number.isInteger(reps) && reps > 0)) throw new RangeError(`--reps must be a positive integer, got ${reps}`);
+// σ inside the spectrum (e.g. --sigma 0.5) makes A − σI indefinite: LU on both sides
+const sigma = Number(take('--sigma', 0));
+if (!Number.isFinite(sigma)) throw new RangeError(`--sigma must be a finite number`);
+const sizes = args.map(Number);
 const d = 3;
 const s = 0.3;
 const alpha = 0.1;
@@ -37,7 +47,7 @@ const data = new Float64Array(readFileSync(${JSON.stringify(path)}).buffer.slice
 const t0 = performance.now();
 const c0 = process.cpuUsage();
 const f0 = process.resourceUsage().minorPageFault;
-const res = await laplacianKernel({ data, rows: ${n}, cols: ${d} }, { sigma: ${s}, backend: 'cpu' }).shift(${alpha}).eigsh(3, { sigma: 0 });
+const res = await laplacianKernel({ data, rows: ${n}, cols: ${d} }, { sigma: ${s}, backend: 'cpu' }).shift(${alpha}).eigsh(3, { sigma: ${sigma} });
 const seconds = (performance.now() - t0) / 1e3;
 const cpu = process.cpuUsage(c0);
 const faults = process.resourceUsage().minorPageFault - f0;
@@ -52,7 +62,7 @@ for (const n of sizes.length ? sizes : [1500, 5000]) {
   writeFileSync(path, new Uint8Array(data.buffer));
   const runs = { ours: [], oursCpu: [], oursFaults: [], scipy: [], scipyBuild: [], scipyCpu: [], scipyFaults: [], scipy4k: [], scipy4kFaults: [] };
   const scipyRun = (env) => {
-    const py = spawnSync('python3', [new URL('./shift_invert_scipy.py', import.meta.url).pathname, path, String(n), String(d), String(s), String(alpha)], { encoding: 'utf8', env: { ...process.env, ...env } });
+    const py = spawnSync('python3', [new URL('./shift_invert_scipy.py', import.meta.url).pathname, path, String(n), String(d), String(s), String(alpha), String(sigma)], { encoding: 'utf8', env: { ...process.env, ...env } });
     if (py.status !== 0) throw new Error(`scipy side failed: ${py.stderr}`);
     return JSON.parse(py.stdout);
   };
@@ -78,7 +88,7 @@ for (const n of sizes.length ? sizes : [1500, 5000]) {
     rel = Math.max(rel, ...last.eigenvalues.map((v, i) => Math.abs(v - scipy.eigenvalues[i]) / Math.abs(scipy.eigenvalues[i])));
   }
   const row = {
-    n, reps, scipy_s: +median(runs.scipy).toFixed(3), scipy_build_s: +median(runs.scipyBuild).toFixed(3), lazylinalg_s: +median(runs.ours).toFixed(3),
+    n, sigma, reps, scipy_s: +median(runs.scipy).toFixed(3), scipy_build_s: +median(runs.scipyBuild).toFixed(3), lazylinalg_s: +median(runs.ours).toFixed(3),
     ratio: +(median(runs.ours) / median(runs.scipy)).toFixed(2), scipy_cpu_s: +median(runs.scipyCpu).toFixed(3), lazylinalg_cpu_s: +median(runs.oursCpu).toFixed(3),
     cpuRatio: +(median(runs.oursCpu) / median(runs.scipyCpu)).toFixed(2),
     faults: { lazylinalg: median(runs.oursFaults), scipy: median(runs.scipyFaults) },

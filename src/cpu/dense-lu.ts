@@ -1,8 +1,8 @@
 /**
  * Dense LU factorisation with partial pivoting (LAPACK getrf's algorithm, unblocked, right-looking) and its
- * solves, in plain JS over one row-major Float64Array: for the symmetric indefinite shift-invert systems
- * (A − σI) y = v of eigsh, where the WASM Cholesky (dense-cholesky.ts) refuses a non-positive pivot. Every
- * inner loop runs along a contiguous row.
+ * solves, in plain JS over one row-major Float64Array: the oracle of the WASM LU (dense-lu-wasm.ts) that eigsh's
+ * symmetric indefinite shift-invert systems (A − σI) y = v use, where the WASM Cholesky (dense-cholesky.ts) refuses a
+ * non-positive pivot. Every inner loop runs along a contiguous row.
  *
  * A pivot that is exactly zero means the matrix is singular (LAPACK's info > 0): the factorisation stops
  * and reports its index, as scipy's lu_factor does, instead of dividing by zero.

@@ -10,7 +10,7 @@
  * transposes, `toDense()` of their parts); else, where allowed, from n products.
  */
 import { CholeskySolver, solveColumnsFor, type FactorDtype, type SolveColumns } from '../cpu/dense-cholesky.js';
-import { luFactor, luSolve } from '../cpu/dense-lu.js';
+import { luFactorWasm } from '../cpu/dense-lu-wasm.js';
 import { DenseOperator, DiagonalOperator, IdentityOperator, ZeroOperator } from '../operators/dense.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import {
@@ -104,9 +104,8 @@ async function storedRows(A: LinearOperator): Promise<UpperRows> {
   return { source: 'stored', matvecs: 0, scale: 1, shift: 0, row };
 }
 
-/** The full symmetric matrix (row-major) from upper rows, scale and shift applied. */
-function fullFromRows(rows: UpperRows, n: number): Float64Array {
-  const M = new Float64Array(n * n);
+/** The full symmetric matrix (row-major, into M: every entry written) from upper rows, scale and shift applied. */
+function fullFromRows(rows: UpperRows, n: number, M: Float64Array = new Float64Array(n * n)): Float64Array {
   for (let i = 0; i < n; i++) {
     const { values, first } = rows.row(i);
     for (let j = i; j < n; j++) M[i * n + j] = M[j * n + i] = rows.scale * values[j - first]!;
@@ -307,16 +306,9 @@ export async function factorShifted(
       return { ...common, kind: 'cholesky', negated: true, solve, release: () => negated.release() };
     }
   }
-  const out = luFactor(fullFromRows({ ...rows, shift: rows.shift + shift }, n), n);
+  // indefinite: LU with partial pivoting, its trailing updates and solves in WASM (dense-lu-wasm.ts)
+  const out = await luFactorWasm(n, (lu) => fullFromRows({ ...rows, shift: rows.shift + shift }, n, lu));
   if ('singularColumn' in out) return { singular: `the LU factor's pivot ${out.singularColumn} is exactly zero` };
-  let factors: typeof out.factors | undefined = out.factors;
-  return {
-    ...common,
-    kind: 'lu',
-    solve: (b) => {
-      if (!factors) throw new Error(`the ${n}x${n} LU factor was released`);
-      return luSolve(factors, b);
-    },
-    release: () => { factors = undefined; },
-  };
+  const { factors } = out;
+  return { ...common, kind: 'lu', solve: (b) => factors.solve(b), release: () => factors.release() };
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/cpu/tall-product.js';
 import '../../src/cpu/dense-cholesky.js';
+import '../../src/cpu/dense-lu-wasm.js';
 import '../../src/cpu/basis-sweeps.js';
 import '../../src/cpu/dense-product.js';
 import { nodePlatform, precompiledLookup, programTextHash } from '../../src/cpu/platform-node.js';
@@ -27,8 +28,8 @@ describe('the precompiled table of fixed programs', () => {
     expect(existsSync(tableFile), `${tableFile} (npm run build writes it)`).toBe(true);
     const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: string; bytes: string }> };
     const declared = [...fixedPrograms()].filter(([key]) => !key.startsWith('test|'));
-    // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the sweeps (3), tall (4)
-    expect(declared.length).toBe(28);
+    // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the LU (1), the sweeps (3), tall (4)
+    expect(declared.length).toBe(29);
     expect(Object.keys(programs).sort()).toEqual(declared.map(([key]) => precompiledKey(key, true)).sort());
     for (const [key, wat] of declared) {
       const text = watForMemory(wat(), true);

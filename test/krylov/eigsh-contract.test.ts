@@ -8,6 +8,7 @@ import { EigenvalueDecomposition, Matrix, QrDecomposition } from 'ml-matrix';
 import { eigsh, EigshNoConvergence } from '../../src/krylov/eigsh.js';
 import { SingularShiftError } from '../../src/krylov/shift-invert.js';
 import { luFactor, luSolve } from '../../src/cpu/dense-lu.js';
+import { luFactorWasm } from '../../src/cpu/dense-lu-wasm.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import { DenseOperator, DiagonalOperator } from '../../src/operators/dense.js';
 import { ProductOperator } from '../../src/operators/linear-operator.js';
@@ -236,6 +237,31 @@ describe('dense LU (src/cpu/dense-lu.ts)', () => {
     const S = Matrix.eye(5).mul(2);
     S.set(2, 2, 0);
     expect(luFactor(Float64Array.from(S.to1DArray()), 5)).toEqual({ singularColumn: 2 });
+  });
+
+  it('the WASM LU (dense-lu-wasm.ts): the same pivots and factors as the JS one, solves to rounding, across panel edges', async () => {
+    for (const [n, seed] of [[1, 3], [7, 4], [8, 5], [9, 6], [37, 8], [130, 9]] as const) {
+      const M = randomSymmetric(n, seed);
+      const flat = Float64Array.from(M.to1DArray());
+      const js = luFactor(Float64Array.from(flat), n);
+      const wasm = await luFactorWasm(n, (lu) => lu.set(flat));
+      if (!('factors' in js) || !('factors' in wasm)) throw new Error('unexpected singular');
+      expect(Array.from(wasm.factors.perm)).toEqual(Array.from(js.factors.perm));
+      const scale = flat.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+      expect(wasm.factors.lu.reduce((m, v, t) => Math.max(m, Math.abs(v - js.factors.lu[t]!)), 0)).toBeLessThanOrEqual(1e-12 * scale * n);
+      const b = Float64Array.from({ length: n }, (_, i) => Math.cos(3 * i + 1));
+      const x = wasm.factors.solve(b);
+      const r = matvecDense(M, x).map((v, i) => v - b[i]!);
+      expect(norm2(r)).toBeLessThan(1e-12 * norm2(b) * n);
+      wasm.factors.release();
+      expect(() => wasm.factors.solve(b)).toThrow(/released/);
+    }
+    const S = Matrix.eye(12).mul(2);
+    S.set(10, 10, 0); // past the first panel
+    expect(await luFactorWasm(12, (lu) => lu.set(S.to1DArray()))).toEqual({ singularColumn: 10 });
+    const N = Matrix.eye(3);
+    N.set(1, 1, NaN);
+    expect(await luFactorWasm(3, (lu) => lu.set(N.to1DArray()))).toEqual({ singularColumn: 1 });
   });
 });
 
