@@ -12,6 +12,8 @@
  */
 import { fixedProgram } from './programs.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { poolTasks, timeSoloWork } from './pool.js';
+import { runRowRanges } from './reduce.js';
 import type { LuOutcome } from './dense-lu.js';
 
 /** Columns a panel: the trailing update's rank (eight multipliers in registers, as the Cholesky's tiles). */
@@ -24,7 +26,7 @@ const c32 = (v: number) => `(i32.const ${v})`;
 const qs = Array.from({ length: PANEL }, (_, q) => q);
 
 /**
- * `update(A, n, k0, kb, r0, r1, c0)`: for rows i in [r0, r1), A[i][c0..n) −= Σ_{q<kb} A[i][k0+q]·A[k0+q][c0..n)
+ * `reduce(A, n, k0, kb, r0, r1, c0)` (the update): for rows i in [r0, r1), A[i][c0..n) −= Σ_{q<kb} A[i][k0+q]·A[k0+q][c0..n)
  * (kb ≤ PANEL; absent multipliers are 0 against row k0, whose entries are finite). `solve(A, n, x)`: x ← U⁻¹L⁻¹x,
  * L unit lower and U upper stored together in A, each step a dot product along a row.
  */
@@ -34,7 +36,8 @@ function luWat(): string {
   const row = (r: string) => add(get('A'), `(i32.shl (i32.mul ${r} ${get('n')}) ${c32(3)})`);
   const multiplier = (q: number) => `(if (result f64) (i32.lt_u ${c32(q)} ${get('kb')}) (then (f64.load ${add(get('p'), `(i32.shl (i32.add ${get('k0')} ${c32(q)}) ${c32(3)})`)})) (else (f64.const 0)))`;
   const update = [
-    '(func (export "update") (param $A i32) (param $n i32) (param $k0 i32) (param $kb i32) (param $r0 i32) (param $r1 i32) (param $c0 i32)',
+    // exported as `reduce`: the worker pool runs row ranges of a module's `reduce` (pool-worker.cjs, runRowRanges)
+    '(func (export "reduce") (param $A i32) (param $n i32) (param $k0 i32) (param $kb i32) (param $r0 i32) (param $r1 i32) (param $c0 i32)',
     '(local $i i32) (local $p i32) (local $j i32) (local $end i32) (local $v v128) (local $s f64)',
     qs.map((q) => `(local $${lane(q)} v128) (local $s${q} f64) (local $${uPtr(q)} i32)`).join(' '),
     // the rows of U the multipliers take: row k0 + q, or row k0 for an absent one (its multiplier is 0)
@@ -94,9 +97,12 @@ function luWat(): string {
 const luProgram = fixedProgram(`lu|panel${PANEL}|update-solve`, luWat);
 
 interface LuExports {
-  update(A: number, n: number, k0: number, kb: number, r0: number, r1: number, c0: number): void;
+  reduce(A: number, n: number, k0: number, kb: number, r0: number, r1: number, c0: number): void;
   solve(A: number, n: number, x: number): void;
 }
+
+/** Multiply-adds of one trailing update from which it may go to the pool (the Cholesky's threshold). */
+const MIN_MADDS_FOR_POOL = 1 << 24;
 
 /** Byte offset of A in its memory (address 0 unused). */
 const A_OFFSET = 64;
@@ -161,8 +167,18 @@ export async function luFactorWasm(
     // the panel's rows of U right of it (each row by the L entries of the rows above it in the panel), then the
     // trailing matrix by all of them
     if (panelEnd < n) {
-      for (let q = 1; q < kb; q++) wasm.update(A_OFFSET, n, k0, q, k0 + q, k0 + q + 1, panelEnd);
-      wasm.update(A_OFFSET, n, k0, kb, panelEnd, n, panelEnd);
+      for (let q = 1; q < kb; q++) wasm.reduce(A_OFFSET, n, k0, q, k0 + q, k0 + q + 1, panelEnd);
+      // the trailing rows are independent: split over the pool where its workers run (it starts once the calling
+      // thread's share of such work adds up: poolTasks), as the Cholesky's trailing updates
+      const rows = n - panelEnd;
+      const madds = rows * rows * kb;
+      const tasks = madds >= MIN_MADDS_FOR_POOL ? Math.max(1, Math.min(poolTasks(false), Math.floor(rows / 4))) : 1;
+      if (tasks === 1) {
+        timeSoloWork(() => wasm.reduce(A_OFFSET, n, k0, kb, panelEnd, n, panelEnd), madds >= MIN_MADDS_FOR_POOL);
+      } else {
+        await runRowRanges(module, memory, tasks, (t) => panelEnd + Math.round((rows * t) / tasks),
+          (_t, r0, r1) => [A_OFFSET, n, k0, kb, r0, r1, panelEnd]);
+      }
     }
   }
   const xOffset = A_OFFSET + n * n * 8;

@@ -9,6 +9,7 @@ import { eigsh, EigshNoConvergence } from '../../src/krylov/eigsh.js';
 import { SingularShiftError } from '../../src/krylov/shift-invert.js';
 import { luFactor, luSolve } from '../../src/cpu/dense-lu.js';
 import { luFactorWasm } from '../../src/cpu/dense-lu-wasm.js';
+import { startCpuPool } from '../../src/cpu/pool.js';
 import { aslinearoperator } from '../../src/operators/aslinearoperator.js';
 import { DenseOperator, DiagonalOperator } from '../../src/operators/dense.js';
 import { ProductOperator } from '../../src/operators/linear-operator.js';
@@ -256,6 +257,19 @@ describe('dense LU (src/cpu/dense-lu.ts)', () => {
       wasm.factors.release();
       expect(() => wasm.factors.solve(b)).toThrow(/released/);
     }
+    // n = 1,500 with the pool running: the trailing updates of the first panels split over its workers (≥ 2²⁴
+    // multiply-adds each), the same factors bit for bit
+    await startCpuPool();
+    const big = 1500;
+    const B = new Float64Array(big * big);
+    const rng = mulberry32(12);
+    for (let i = 0; i < big; i++) for (let j = i; j < big; j++) B[i * big + j] = B[j * big + i] = rng() - 0.5;
+    const jsBig = luFactor(Float64Array.from(B), big);
+    const wasmBig = await luFactorWasm(big, (lu) => lu.set(B));
+    if (!('factors' in jsBig) || !('factors' in wasmBig)) throw new Error('unexpected singular');
+    expect(Array.from(wasmBig.factors.perm)).toEqual(Array.from(jsBig.factors.perm));
+    expect(wasmBig.factors.lu.every((v, t) => v === jsBig.factors.lu[t])).toBe(true);
+    wasmBig.factors.release();
     const S = Matrix.eye(12).mul(2);
     S.set(10, 10, 0); // past the first panel
     expect(await luFactorWasm(12, (lu) => lu.set(S.to1DArray()))).toEqual({ singularColumn: 10 });
