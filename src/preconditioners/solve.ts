@@ -14,6 +14,7 @@ import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, axpy, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator, ShiftedOperator } from '../operators/linear-operator.js';
+import { KernelOperator } from '../operators/kernel-operator.js';
 import {
   boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
 } from '../operators/options.js';
@@ -21,7 +22,7 @@ import type { BlockLike, VectorLike } from '../operators/types.js';
 import { Block } from '../operators/block.js';
 import { assertFiniteScalar, atLeastOneColumn, formatShape, settleCallback, toBlock, toVector } from '../operators/validate.js';
 import {
-  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, structuralFloor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
+  AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, kernelPlusDiagonal, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, structuralFloor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
 import { onesRayleighEstimate } from './common.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
@@ -390,7 +391,7 @@ async function chooseMethod(
   if (factorCached(A, alpha)) {
     return { method: 'cholesky', reason: 'a factor of A + αI is cached on A' };
   }
-  if (stored === undefined) return { method: 'cg', reason: 'no stored dense form of A within its memory budget' };
+  if (stored === undefined) return opaqueMethod(A, regular, rtol, columns);
   const n = A.shape[0];
   // entries held by a twin on another device (a GPU kernel's CPU twin) are factored only where 'auto' would run CG
   // unpreconditioned: from AUTO_MIN_N points a GPU's preconditioned CG (device landmarks) keeps its products on the
@@ -414,6 +415,39 @@ async function chooseMethod(
   const reason = `${pays ? 'factorisation' : 'CG'} cheaper: ≈ ${estimate.choleskyProducts.toFixed(0)} products' worth against ` +
     `${estimate.cgProducts.toFixed(0)} for CG (bound ${iterations.toFixed(0)} iterations × ${columns} columns${preconditioned < Infinity ? `, preconditioned ${preconditioned}` : ''})`;
   return { method: pays ? 'cholesky' : 'cg', reason, estimate };
+}
+
+/**
+ * 'auto' for an A with no stored or structural dense form (a FunctionOperator, KᵀK, an operator from
+ * `aslinearoperator({ matvec })`): up to MATERIALISE_BY_PRODUCTS_MAX_N rows, A is read by n products and factored
+ * wherever CG's own bound needs at least as many products — always without α (no bound: n iterations) — as GPyTorch
+ * evaluates an operator below `max_cholesky_size` and lineax's auto solver materialises one. Before, such an A went to
+ * CG whatever its size: a 40×40 SPD operator of κ = 10⁹ stopped at 400 iterations with residual 0.33·‖b‖
+ * (CgNoConvergence) where its factor solves to 1e-8. A kernel that refuses to store K (`denseCache: 'never'`, or K
+ * over its budget) keeps CG: reading its entries by products would store them after all.
+ */
+async function opaqueMethod(A: LinearOperator, regular: number, rtol: number, columns: number): Promise<{ method: 'cholesky' | 'cg'; reason: string; estimate?: Estimate }> {
+  const n = A.shape[0];
+  const none = { method: 'cg' as const, reason: 'no stored dense form of A within its memory budget' };
+  if (n > MATERIALISE_BY_PRODUCTS_MAX_N || kernelEntries(A)) return none;
+  const lambda = regular > 0 ? await onesRayleighEstimate(A) : undefined;
+  const iterations = lambda === undefined ? n : Math.min(n, Math.ceil(cgIterationBound(lambda / regular + 1, Math.max(rtol, 1e-16))));
+  if (iterations * columns < n) {
+    return { method: 'cg', reason: `no stored dense form of A: CG's bound (${iterations} iterations × ${columns} columns) is below the ${n} products that would read A` };
+  }
+  return {
+    method: 'cholesky',
+    reason: `no stored dense form of A: read by ${n} products and factored (CG's bound: ${iterations} iterations × ${columns} columns${lambda === undefined ? ', no α to bound it' : ''})`,
+  };
+}
+
+/**
+ * Whether A is a kernel's shifts and scales, or one kernel plus diagonals: its entries are the kernel's, whose own policy
+ * declined to store them (a composite such as KᵀK has entries of its own, read by its products).
+ */
+function kernelEntries(A: LinearOperator): boolean {
+  const { core } = affineParts(A);
+  return core instanceof KernelOperator || kernelPlusDiagonal(core) !== undefined;
 }
 
 /** CG's plan: the twin and its traits (made ready while the preconditioner builds), the preconditioner, its warm start. */

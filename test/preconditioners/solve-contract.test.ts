@@ -14,6 +14,7 @@ import { gaussianKernel, kernelOperator } from '../../src/operators/kernels.js';
 import { Vi, Vj } from '../../src/formula/index.js';
 import { NotPositiveDefinite, solvePlan, solveShifted, type CholeskyFactorPreconditioner, type SolveResult } from '../../src/preconditioners/index.js';
 import { gaussianDense, points, randomVector, relErr } from './helpers.js';
+import { mulberry32 } from '../../src/krylov/random.js';
 
 /** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
 function relativeResidual(A: Matrix, alpha: number, x: Float64Array, b: Float64Array): number {
@@ -93,6 +94,36 @@ describe('solve never returns an answer that misses the tolerance (item 1)', () 
     await expect(K.solve(b, 1e-3, { method: 'lu' })).rejects.toThrow(/solve: method must be one of "auto", "cholesky", "cg"/);
     await expect(K.solve(b, 1e-3, { method: 'cholesky', x0: b })).rejects.toThrow(/solve: option 'x0' is for CG; method 'cholesky' does not use it/);
     await expect(K.solve(b, 1e-3, { preconditioner: 'ilu' })).rejects.toThrow(/solve: preconditioner must be one of "auto", .*"cholesky" or a LinearOperator, got a string "ilu"/);
+  });
+
+  it("an operator with no stored form (a FunctionOperator, KᵀK) is read by n products and factored where CG's bound needs as many (it ran CG: κ = 1e9, n = 40 stopped at 0.33·‖b‖)", async () => {
+    const m = 40;
+    const { QrDecomposition } = await import('ml-matrix');
+    const rng = mulberry32(3);
+    const Q = new QrDecomposition(new Matrix(Array.from({ length: m }, () => Array.from({ length: m }, () => rng() - 0.5)))).orthogonalMatrix;
+    const S = Q.mmul(Matrix.diag(Array.from({ length: m }, (_, i) => 10 ** (-9 * i / (m - 1))))).mmul(Q.transpose());
+    const M = S.add(S.transpose()).mul(0.5);
+    const opaque = aslinearoperator({ shape: [m, m], symmetric: true, matvec: (x: Float64Array) => Float64Array.from(M.mmul(Matrix.columnVector(Array.from(x))).to1DArray()) });
+    const rhs = Float64Array.from({ length: m }, (_, i) => Math.sin(i));
+    const r = (await opaque.solve(rhs, 0, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect(r.plan.method).toBe('cholesky');
+    expect(r.plan.reason).toBe("no stored dense form of A: read by 40 products and factored (CG's bound: 40 iterations × 1 columns, no α to bound it)");
+    expect(relativeResidual(M, 0, r.x, rhs)).toBeLessThanOrEqual(1e-7);
+    // where CG's bound is shorter than reading A, CG: α = 10 makes A + αI well conditioned (λ ≤ 1)
+    const cgPlanned = (await opaque.solve(rhs, 10, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect(cgPlanned.plan.method).toBe('cg');
+    expect(cgPlanned.plan.reason).toMatch(/CG's bound \(\d+ iterations × 1 columns\) is below the 40 products that would read A/);
+    // KᵀK of a cross kernel: its own entries, read by its products
+    const Kc = gaussianKernel(points(m, 3, 7), { y: points(30, 3, 8), sigma: 0.5 });
+    const KtK = Kc.T.dot(Kc);
+    const b30 = Float64Array.from({ length: 30 }, (_, i) => Math.cos(i));
+    const g = (await KtK.solve(b30, 1e-9, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect(g.plan.method).toBe('cholesky');
+    const G = (await KtK.toDense());
+    expect(relativeResidual(G, 1e-9, g.x, b30)).toBeLessThanOrEqual(1e-5); // the solve's rtol: A + αI of κ ≈ 10⁹
+    // a kernel that declines to store K keeps CG (its entries would be stored after all)
+    const never = gaussianKernel(points(m, 3, 9), { sigma: 0.5, denseCache: 'never' });
+    expect(((await never.solve(rhs, 0.1, { returnInfo: true })) as SolveResult<Float64Array>).plan.method).toBe('cg');
   });
 
   it('an n×0 block is refused by the call made (it reached cg: "cg: b has no columns"); matmat keeps its n×0 product', async () => {
