@@ -14,7 +14,7 @@ import { fixedProgram } from './programs.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { poolTasks, timeSoloWork } from './pool.js';
 import { runRowRanges } from './reduce.js';
-import type { LuOutcome } from './dense-lu.js';
+import { pivotColumn, type LuOutcome } from './dense-lu.js';
 
 /** Columns a panel: the trailing update's rank (eight multipliers in registers, as the Cholesky's tiles). */
 export const PANEL = 8;
@@ -138,26 +138,9 @@ export async function luFactorWasm(
     const kb = Math.min(PANEL, n - k0);
     const panelEnd = k0 + kb;
     for (let c = k0; c < panelEnd; c++) {
-      let p = c;
-      let best = Math.abs(a[c * n + c]!);
-      for (let i = c + 1, t = (c + 1) * n + c; i < n; i++, t += n) {
-        const v = Math.abs(a[t]!);
-        if (v > best) {
-          best = v;
-          p = i;
-        }
-      }
-      if (!(best > 0 && Number.isFinite(best))) {
+      if (!pivotColumn(a, n, c, perm, swap)) {
         recycleMemory(memory);
         return { singularColumn: c };
-      }
-      if (p !== c) {
-        swap.set(a.subarray(c * n, c * n + n));
-        a.copyWithin(c * n, p * n, p * n + n);
-        a.set(swap, p * n);
-        const t = perm[c]!;
-        perm[c] = perm[p]!;
-        perm[p] = t;
       }
       // the column below the pivot → L, and the rank-1 update of the panel's later columns
       const pivotRow = c * n;

@@ -30,25 +30,9 @@ export function luFactor(M: Float64Array, n: number): LuOutcome {
   }
   const a = M;
   const perm = Int32Array.from({ length: n }, (_, i) => i);
+  const scratch = new Float64Array(n);
   for (let k = 0; k < n; k++) {
-    let p = k;
-    let best = Math.abs(a[k * n + k]!);
-    for (let i = k + 1; i < n; i++) {
-      const v = Math.abs(a[i * n + k]!);
-      if (v > best) {
-        best = v;
-        p = i;
-      }
-    }
-    if (!(best > 0 && Number.isFinite(best))) return { singularColumn: k };
-    if (p !== k) {
-      const rowK = a.slice(k * n, k * n + n);
-      a.copyWithin(k * n, p * n, p * n + n);
-      a.set(rowK, p * n);
-      const t = perm[k]!;
-      perm[k] = perm[p]!;
-      perm[p] = t;
-    }
+    if (!pivotColumn(a, n, k, perm, scratch)) return { singularColumn: k };
     const pivotRow = k * n;
     const inv = 1 / a[pivotRow + k]!;
     for (let i = k + 1; i < n; i++) {
@@ -60,6 +44,33 @@ export function luFactor(M: Float64Array, n: number): LuOutcome {
     }
   }
   return { factors: { n, lu: a, perm } };
+}
+
+/**
+ * Partial pivoting at column c of the row-major n×n `a` (rows ≥ c): the row of largest |a[·][c]| swapped with row c —
+ * whole rows, and `perm` alike (`scratch`: n entries). False where that largest is not positive and finite: the column
+ * is singular (or holds a non-finite entry), as LAPACK's getrf reports.
+ */
+export function pivotColumn(a: Float64Array, n: number, c: number, perm: Int32Array, scratch: Float64Array): boolean {
+  let p = c;
+  let best = Math.abs(a[c * n + c]!);
+  for (let i = c + 1, t = (c + 1) * n + c; i < n; i++, t += n) {
+    const v = Math.abs(a[t]!);
+    if (v > best) {
+      best = v;
+      p = i;
+    }
+  }
+  if (!(best > 0 && Number.isFinite(best))) return false;
+  if (p !== c) {
+    scratch.set(a.subarray(c * n, c * n + n));
+    a.copyWithin(c * n, p * n, p * n + n);
+    a.set(scratch, p * n);
+    const t = perm[c]!;
+    perm[c] = perm[p]!;
+    perm[p] = t;
+  }
+  return true;
 }
 
 /** x = M⁻¹ b from the factors (b untouched; a fresh vector). */
