@@ -1,4 +1,5 @@
 /** The CPU platform of Node: cores and memory from `node:os`, piscina worker threads, V8's flags. */
+import { Buffer } from 'node:buffer'; // imported, not the global: Deno (the notebooks) has no global Buffer in a module
 import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';

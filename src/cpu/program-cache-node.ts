@@ -16,10 +16,12 @@
  * wrong numbers, not reach the process). Writes go to a temporary file renamed into place, off the calling thread;
  * concurrent processes write the same bytes. Beyond MAX_ENTRIES the oldest entries are removed.
  */
+import { Buffer } from 'node:buffer'; // imported, not the global: Deno (the notebooks) has no global Buffer
 import { mkdirSync, readFileSync, statSync, unlink as unlinkCallback } from 'node:fs';
 import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
+import process from 'node:process';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
