@@ -14,7 +14,7 @@
 import { Matrix } from 'ml-matrix';
 import { toBoundData, type PointsLike } from '../formula/points.js';
 import { eigsh, type EigshProgress } from '../krylov/eigsh.js';
-import { lobpcg } from '../krylov/lobpcg.js';
+import { lobpcg, lobpcgSolvesDensely } from '../krylov/lobpcg.js';
 import { missedEigenvalue } from '../krylov/missed-eigenvalue.js';
 import { mulberry32 } from '../krylov/random.js';
 import { dtypeEps } from '../krylov/util.js';
@@ -331,7 +331,9 @@ async function topEigenvectors(
   // only the top k must converge: the other m − k columns guard them (see lobpcg's `wanted`)
   // verify: false — the start block's seeded random columns (or the warm start's interpolated eigenvectors) reach every
   // eigenvector: the check's 20 one-vector products would cost as much as the iteration's block products on the GPU
-  const r = await lobpcg(A, X0, { largest: true, tol: o.tol, maxiter: o.maxiter, wanted: k, verify: false, onProgress: (p) => onProgress({ lobpcg: p }) });
+  // maxiter only where lobpcg iterates (its dense path warns of a maxiter it cannot use)
+  const maxiter = lobpcgSolvesDensely(n, m) ? {} : { maxiter: o.maxiter };
+  const r = await lobpcg(A, X0, { largest: true, tol: o.tol, ...maxiter, wanted: k, verify: false, onProgress: (p) => onProgress({ lobpcg: p }) });
   if (!r.converged) {
     const worst = Math.max(...r.residualNorms.subarray(m - k));
     throw new Error(`spectralClustering: LOBPCG did not converge in ${o.maxiter} iterations (largest residual ${worst.toExponential(2)} > tol ${o.tol}); raise maxiter or tol, or give a larger sigma`);
@@ -398,7 +400,7 @@ async function warmStart(points: PointsLike, sigma: number, scale: Float64Array,
     const Ds = new DiagonalOperator(scaleS);
     const X0 = size >= 2 * WARM_START_SAMPLE ? await warmStart(S, sigma, scaleS, m, o) : startBlock(scaleS, m, o.seed);
     // a start: a tenth of the final accuracy, and not-converged is no error here (the full LOBPCG checks)
-    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), X0, { largest: true, tol: 10 * o.tol, maxiter: o.maxiter, wanted: o.nClusters, verify: false });
+    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), X0, { largest: true, tol: 10 * o.tol, ...(lobpcgSolvesDensely(size, m) ? {} : { maxiter: o.maxiter }), wanted: o.nClusters, verify: false });
     const W = sub.eigenvectors.clone();
     for (let i = 0; i < size; i++) for (let j = 0; j < m; j++) W.set(i, j, W.get(i, j) * scaleS[i]!);
     const V = await cross.matmat(W);

@@ -363,6 +363,11 @@ function warnLooseDefaultTol(s: LobpcgSetup, lam: Float64Array, res: Float64Arra
   }
 }
 
+/** scipy's rule: where n − (constraints) < 5k the problem is too small for a block iteration and is solved densely. */
+export function lobpcgSolvesDensely(n: number, k: number, constraints = 0): boolean {
+  return n - constraints < 5 * k;
+}
+
 /** scipy's rule for n − sizeY < 5k: too small for a block iteration; the dense problem on the complement of Y. */
 async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<LobpcgResult> {
   const I = Array.from({ length: s.n }, (_, j) => {
@@ -381,7 +386,10 @@ async function denseLobpcg(s: LobpcgSetup, p: Products, Y: BBlock): Promise<Lobp
   const BX = s.B ? combine(basis.BX, C, s.k) : X;
   const AX = combine(AB, C, s.k);
   scaleDefaultTol(s, theta, AX);
-  return finish(s, p, theta, X, residuals(AX, BX, theta, Y).norms, 0);
+  const { norms } = residuals(AX, BX, theta, Y);
+  // reported once, as eigsh's dense path does (onProgress was never called here)
+  if (s.onProgress) await settleCallback(s.onProgress({ iteration: 0, eigenvalues: Float64Array.from(theta.subarray(0, s.k)), residualNorms: norms, elapsedMs: 0 }));
+  return finish(s, p, theta, X, norms, 0);
 }
 
 /**
@@ -413,7 +421,14 @@ export async function lobpcg(Ain: OperatorInput, Xin: BlockInput, options?: Lobp
   }
   // k = n − (constraints) is the whole complement: the dense path (scipy's likewise returns every eigenpair)
   if (k + Y.X.length > n) throw new RangeError(`lobpcg: block size k = ${k} plus ${Y.X.length} constraints must be ≤ n = ${n}`);
-  if (n - Y.X.length < 5 * k) return denseLobpcg(s, p, Y);
+  if (lobpcgSolvesDensely(n, k, Y.X.length)) {
+    // scipy warns that it takes a dense eigensolver here; the options only the iteration reads take no part: said
+    const unused = (['M', 'maxiter'] as const).filter((key) => options?.[key] !== undefined);
+    if (unused.length > 0) {
+      warn(`lobpcg: n − (constraints) = ${n - Y.X.length} < 5·k = ${5 * k}: solved by a dense eigensolver, as scipy does (exact, no iterations); ${unused.map((q) => `'${q}'`).join(' and ')} take${unused.length === 1 ? 's' : ''} no part`, 'LAZYLINALG_LOBPCG_DENSE');
+    }
+    return denseLobpcg(s, p, Y);
+  }
 
   project(s.X, Y);
   const X0 = orthonormalize({ X: s.X, BX: await p.B(s.X) }, 1e-14);

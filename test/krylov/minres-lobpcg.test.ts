@@ -155,6 +155,27 @@ describe('lobpcg', () => {
     await expect(lobpcg(A, new Matrix(11, 2))).rejects.toThrow(/11 rows, expected 12/);
   });
 
+  it('the dense path reports once through onProgress and warns of M and maxiter, which take no part (both were silent)', async () => {
+    const A = randomSymmetric(12, 6);
+    const warnings: string[] = [];
+    const listen = (w: Error & { code?: string }) => warnings.push(`${w.code}: ${w.message}`);
+    process.on('warning', listen);
+    try {
+      const seen: number[][] = [];
+      const res = await lobpcg(A, X0(12, 3, 2), { maxiter: 3, M: aslinearoperator(Matrix.eye(12)), onProgress: (p) => { seen.push(Array.from(p.eigenvalues)); } });
+      expect(res.iterations).toBe(0);
+      expect(seen.map((e) => [...e].sort((a, b) => a - b))).toEqual([Array.from(res.eigenvalues)]); // the iteration's (wanted-first) order
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+      expect(warnings).toEqual(["LAZYLINALG_LOBPCG_DENSE: lobpcg: n − (constraints) = 12 < 5·k = 15: solved by a dense eigensolver, as scipy does (exact, no iterations); 'M' and 'maxiter' take no part"]);
+      warnings.length = 0;
+      await lobpcg(A, X0(12, 3, 2)); // nothing given that it ignores: no warning
+      await new Promise((r) => setImmediate(r));
+      expect(warnings).toEqual([]);
+    } finally {
+      process.off('warning', listen);
+    }
+  });
+
   it('a block started inside an invariant subspace is not reported as the wanted eigenpairs (scipy\'s is)', async () => {
     // diag(1..30): unit vectors are eigenvectors, so a block of them has residual 0 from the start
     const d = Array.from({ length: 30 }, (_, i) => i + 1);
