@@ -17,7 +17,7 @@
  * concurrent processes write the same bytes. Beyond MAX_ENTRIES the oldest entries are removed.
  */
 import { Buffer } from 'node:buffer'; // imported, not the global: Deno (the notebooks) has no global Buffer
-import { mkdirSync, readFileSync, statSync, unlink as unlinkCallback } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, unlink as unlinkCallback } from 'node:fs';
 import { readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
@@ -122,6 +122,25 @@ export function openProgramCache(directory: string, named: boolean, warn: (messa
       }
     },
   };
+}
+
+/** The entries kept in `directory` and their bytes (none where it does not exist): for `lazylinalg info`. */
+export function programCacheContents(directory: string): { entries: number; bytes: number } {
+  let names: string[];
+  try {
+    names = readdirSync(directory).filter((name) => name.endsWith('.wasm'));
+  } catch {
+    return { entries: 0, bytes: 0 };
+  }
+  let bytes = 0;
+  for (const name of names) {
+    try {
+      bytes += statSync(join(directory, name)).size;
+    } catch {
+      // removed meanwhile (another process trimming)
+    }
+  }
+  return { entries: names.length, bytes };
 }
 
 /** Removes the oldest entries beyond `most` (down to three quarters of it). */

@@ -18,6 +18,22 @@ describe('the built CLI in a child process', () => {
   it('info reports the CPU backend and its threads', () => {
     const info = JSON.parse(lazylinalg('info', '--backend', 'cpu', '--json')) as Record<string, unknown>;
     expect(JSON.stringify(info)).toMatch(/cpu/);
+    expect(info['programCache']).toEqual({ directory: null, entries: 0, bytes: 0 }); // the suite runs with the cache off
+  });
+
+  it('info says where the program cache is and what it holds; a solve there fills it', () => {
+    const cache = join(dir, 'programs');
+    const withCache = (...args: string[]) => execFileSync(process.execPath, [cli, ...args], { cwd: dir, encoding: 'utf8', env: { ...process.env, LAZYLINALG_THREADS: '2', LAZYLINALG_PROGRAM_CACHE: cache } });
+    expect(withCache('info', '--backend', 'cpu')).toMatch(new RegExp(`^programs: ${cache.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}, 0 kept \\(0\\.0 MiB\\)$`, 'm'));
+    const pts = Array.from({ length: 30 }, (_, i) => [Math.cos(i), Math.sin(0.7 * i)]);
+    writeFileSync(join(dir, 'q.csv'), pts.map((p) => p.join(',')).join('\n'));
+    withCache('eigsh', 'q.csv', '--sigma', '0.5', '--k', '2', '--backend', 'cpu', '--quiet');
+    const info = JSON.parse(withCache('info', '--backend', 'cpu', '--json')) as { programCache: { directory: string; entries: number; bytes: number } };
+    expect(info.programCache.directory).toBe(cache);
+    expect(info.programCache.entries).toBeGreaterThan(0);
+    expect(info.programCache.bytes).toBeGreaterThan(0);
+    expect(() => execFileSync(process.execPath, [cli, 'info'], { cwd: dir, encoding: 'utf8', stdio: 'pipe', env: { ...process.env, LAZYLINALG_PROGRAM_CACHE: 'rel' } }))
+      .toThrow(/LAZYLINALG_PROGRAM_CACHE must be 0 \(no cache\), an absolute directory, or unset/);
   });
 
   it('solve on a CSV matches a dense solve of the same system', () => {

@@ -1,6 +1,7 @@
-/** `lazylinalg info`: version, backend, adapter, limits, threads. */
+/** `lazylinalg info`: version, backend, adapter, limits, threads, the program cache. */
 import { availableParallelism, totalmem } from 'node:os';
 import { poolThreads } from '../../cpu/pool.js';
+import { programCacheContents, programCacheDirectory } from '../../cpu/program-cache-node.js';
 import { getBackendInfo, setBackend } from '../../gpu/device.js';
 import { cliVersion } from '../version.js';
 import type { Command } from './common.js';
@@ -8,14 +9,14 @@ import type { Command } from './common.js';
 export const infoCommand: Command = {
   spec: {
     name: 'info',
-    summary: 'version, backend, GPU adapter and limits, CPU threads',
+    summary: 'version, backend, GPU adapter and limits, CPU threads, the program cache',
     positionals: [],
     flags: [
       { name: 'backend', kind: 'choice', choices: ['auto', 'cpu', 'gpu'], default: 'auto', help: 'the setting to report on (gpu: fail when there is no adapter)' },
       { name: 'json', kind: 'bool', help: 'print one JSON object' },
     ],
     examples: ['lazylinalg info', 'lazylinalg info --backend gpu', 'lazylinalg info --json'],
-    details: 'Environment: LAZYLINALG_THREADS sets the number of CPU worker threads (default: all cores).',
+    details: 'Environment: LAZYLINALG_THREADS sets the number of CPU worker threads (default: all cores); LAZYLINALG_PROGRAM_CACHE the directory of assembled programs kept for later runs (an absolute path, or 0: none; default ~/.cache/lazylinalg/programs).',
   },
   async run(args, ctx) {
     await setBackend(args.string('backend') as 'auto' | 'cpu' | 'gpu');
@@ -29,6 +30,7 @@ export const infoCommand: Command = {
       adapter: info.adapter ?? null,
       limits: info.limits ?? null,
       cpu: { threads: poolThreads(), cores: availableParallelism(), memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)) },
+      programCache: programCacheReport(),
     };
     if (args.bool('json')) {
       ctx.out(JSON.stringify(report, null, 1));
@@ -47,5 +49,13 @@ export const infoCommand: Command = {
       ctx.out(`limits:   storage binding ${(l.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, buffer ${(l.maxBufferSize / 2 ** 20).toFixed(0)} MiB, workgroup ≤ ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxComputeWorkgroupStorageSize} B shared`);
     }
     ctx.out(`cpu:      ${report.cpu.threads} worker threads of ${report.cpu.cores} cores, ${report.cpu.memoryGiB} GiB memory (WASM SIMD)`);
+    const pc = report.programCache;
+    ctx.out(`programs: ${pc.directory === null ? 'no cache (LAZYLINALG_PROGRAM_CACHE=0)' : `${pc.directory}, ${pc.entries} kept (${(pc.bytes / 2 ** 20).toFixed(1)} MiB)`}`);
   },
 };
+
+/** Where assembled programs are kept (LAZYLINALG_PROGRAM_CACHE; a bad value is an error naming it) and what is there. */
+function programCacheReport(): { directory: string | null; entries: number; bytes: number } {
+  const directory = programCacheDirectory(process.env['LAZYLINALG_PROGRAM_CACHE'], (name) => process.env[name]);
+  return directory === undefined ? { directory: null, entries: 0, bytes: 0 } : { directory, ...programCacheContents(directory) };
+}
