@@ -41,7 +41,7 @@ const UNROLL = 1;
  * Below this many multiply-adds a trailing update runs on the calling thread: smaller updates
  * (k ≲ 800) measured no faster on the pool, whose round trip each panel pays.
  */
-const MIN_MADDS_FOR_POOL = 1 << 24;
+export const MIN_MADDS_FOR_POOL = 1 << 24;
 
 /**
  * Right-hand sides per pass of the solves: each pass reads R once (R outgrows the caches from k ≈ 1,000), so a pass

@@ -10,6 +10,7 @@
  * Memory: the n×n matrix row-major in a WebAssembly memory from the recycled ones (memory-pool.ts), the solve's
  * vector after it.
  */
+import { MIN_MADDS_FOR_POOL } from './dense-cholesky.js';
 import { fixedProgram } from './programs.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { poolTasks, timeSoloWork } from './pool.js';
@@ -101,9 +102,6 @@ interface LuExports {
   solve(A: number, n: number, x: number): void;
 }
 
-/** Multiply-adds of one trailing update from which it may go to the pool (the Cholesky's threshold). */
-const MIN_MADDS_FOR_POOL = 1 << 24;
-
 /** Byte offset of A in its memory (address 0 unused). */
 const A_OFFSET = 64;
 
@@ -125,9 +123,9 @@ export interface WasmLuFactors {
 export async function luFactorWasm(
   n: number, fill: (lu: Float64Array) => void,
 ): Promise<{ factors: WasmLuFactors } | Extract<LuOutcome, { singularColumn: number }>> {
-  const bytes = A_OFFSET + n * n * 8 + n * 8;
-  const memory = acquireMemory(Math.ceil(bytes / 65536));
   const module = await luProgram();
+  // after the compile: a failed one leaves no memory taken from the recycled ones
+  const memory = acquireMemory(Math.ceil((A_OFFSET + n * n * 8 + n * 8) / 65536));
   const wasm = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as LuExports;
   const buf = memory.buffer as unknown as ArrayBuffer;
   const a = new Float64Array(buf, A_OFFSET, n * n);
@@ -152,7 +150,7 @@ export async function luFactorWasm(
     if (panelEnd < n) {
       for (let q = 1; q < kb; q++) wasm.reduce(A_OFFSET, n, k0, q, k0 + q, k0 + q + 1, panelEnd);
       // the trailing rows are independent: split over the pool where its workers run (it starts once the calling
-      // thread's share of such work adds up: poolTasks), as the Cholesky's trailing updates
+      // thread's share of such work adds up: poolTasks), as the Cholesky's trailing updates, from the same threshold
       const rows = n - panelEnd;
       const madds = rows * rows * kb;
       const tasks = madds >= MIN_MADDS_FOR_POOL ? Math.max(1, Math.min(poolTasks(false), Math.floor(rows / 4))) : 1;

@@ -88,7 +88,12 @@ export function openProgramCache(directory: string, named: boolean, warn: (messa
   }
   const salt = assemblerFingerprint();
   if (!salt) return undefined;
-  const nameOf = (text: string) => sha256().update(salt).update('\n').update(text).digest('hex');
+  // a miss hashes the text in `get`, then `put` keeps what was assembled from it: the second hashes it again
+  let last: { text: string; name: string } | undefined;
+  const nameOf = (text: string): string => {
+    if (last?.text !== text) last = { text, name: sha256().update(salt).update('\n').update(text).digest('hex') };
+    return last.name;
+  };
   let temporaries = 0;
   return {
     directory,

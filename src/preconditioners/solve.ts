@@ -254,7 +254,6 @@ function rightHandSide(A: LinearOperator, b: VectorLike | BlockLike, alpha: numb
   return atLeastOneColumn(toBlock(b as BlockLike, A.shape[0], fn), fn);
 }
 
-
 async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: number, o: ParsedSolveOptions, holds?: PreconditionerHolds): Promise<SolvePlan> {
   const columns = rhs instanceof Float64Array ? 1 : rhs.cols;
   // the factor's programs are asked for when it is built (dense-factor.ts), not here before K is stored: asked for
@@ -401,7 +400,7 @@ async function chooseMethod(
   }
   // on the operator holding the entries: it stores them at this first product (a GPU operator's CPU twin: no GPU)
   const lambda = await onesRayleighEstimate(stored.entries);
-  const iterations = regular > 0 ? Math.min(n, cgIterationBound(lambda / regular + 1, Math.max(rtol, 1e-16))) : n;
+  const iterations = cgBound(n, lambda, regular, rtol);
   // from AUTO_MIN_N points 'auto' preconditions CG (where the bound is long): its measured cost, if lower
   const preconditioned = defaultPreconditionerChoice(A, alpha) !== 'none'
     ? PRECONDITIONED_CG_BUILD_PRODUCTS + columns * PRECONDITIONED_CG_PRODUCTS_PER_COLUMN : Infinity;
@@ -415,6 +414,11 @@ async function chooseMethod(
   const reason = `${pays ? 'factorisation' : 'CG'} cheaper: ≈ ${estimate.choleskyProducts.toFixed(0)} products' worth against ` +
     `${estimate.cgProducts.toFixed(0)} for CG (bound ${iterations.toFixed(0)} iterations × ${columns} columns${preconditioned < Infinity ? `, preconditioned ${preconditioned}` : ''})`;
   return { method: pays ? 'cholesky' : 'cg', reason, estimate };
+}
+
+/** CG's iteration bound for A + αI of n rows, λ̂ the estimate of λ_max and `regular` its least eigenvalue's floor: n without one. */
+function cgBound(n: number, lambda: number, regular: number, rtol: number): number {
+  return regular > 0 ? Math.min(n, cgIterationBound(lambda / regular + 1, Math.max(rtol, 1e-16))) : n;
 }
 
 /**
@@ -431,7 +435,7 @@ async function opaqueMethod(A: LinearOperator, regular: number, rtol: number, co
   const none = { method: 'cg' as const, reason: 'no stored dense form of A within its memory budget' };
   if (n > MATERIALISE_BY_PRODUCTS_MAX_N || kernelEntries(A)) return none;
   const lambda = regular > 0 ? await onesRayleighEstimate(A) : undefined;
-  const iterations = lambda === undefined ? n : Math.min(n, Math.ceil(cgIterationBound(lambda / regular + 1, Math.max(rtol, 1e-16))));
+  const iterations = lambda === undefined ? n : Math.ceil(cgBound(n, lambda, regular, rtol));
   if (iterations * columns < n) {
     return { method: 'cg', reason: `no stored dense form of A: CG's bound (${iterations} iterations × ${columns} columns) is below the ${n} products that would read A` };
   }
