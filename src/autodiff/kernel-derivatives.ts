@@ -11,8 +11,8 @@ import type { Node, VarNode } from '../formula/ast.js';
 import { collectVariables } from '../formula/analyze.js';
 import { gradients, partialDerivative } from '../formula/derivative.js';
 import { binary, constant, dot, reduce, unary } from '../formula/nodes.js';
-import { KernelOperator } from '../operators/kernel-operator.js';
-import { pointsScaledBySigma } from '../operators/kernels.js';
+import { KernelOperator, pointsScaledBySigma } from '../operators/kernel-operator.js';
+import { describeValue } from '../operators/validate.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 
 /** The scale of K's bound points: σ for the kernels of r/σ (points bound as (x − c)/σ), else 1. */
@@ -25,10 +25,16 @@ export function pointScale(K: KernelOperator): number {
  * (a polynomial kernel's gamma and coef0, a string formula's numbers). Discrete choices (ν, degree) are not among them.
  */
 export function differentiableParameters(K: KernelOperator): string[] {
+  requireKernel('differentiableParameters', K);
   const names = new Set<string>();
   if (pointsScaledBySigma(K)) names.add('sigma');
   for (const p of collectVariables(K.formula.node).p) if (p.dim === 1) names.add(p.name);
   return [...names];
+}
+
+/** Refuses anything but a KernelOperator (an algebra of kernels has no one formula to differentiate), naming it. */
+function requireKernel(fn: string, K: unknown): asserts K is KernelOperator {
+  if (!(K instanceof KernelOperator)) throw new TypeError(`${fn}: expected a KernelOperator, got ${describeValue(K)}`);
 }
 
 /** The derivative formula of K's formula with respect to `name` (see the module comment for 'sigma'). */
@@ -82,7 +88,7 @@ function asKernelOperator(K: KernelOperator, node: Node, label: string, symmetri
  * parameters for any other name.
  */
 export function parameterDerivativeOperator(K: KernelOperator, name: string): LinearOperator {
-  if (!(K instanceof KernelOperator)) throw new TypeError(`parameterDerivativeOperator: expected a KernelOperator, got ${String(K)}`);
+  requireKernel('parameterDerivativeOperator', K);
   if (typeof name !== 'string') throw new TypeError(`parameterDerivativeOperator: the parameter name must be a string, got ${typeof name}`);
   return memo(K, `param:${name}`, () => asKernelOperator(K, parameterDerivativeFormula(K, name), `∂(${K.label})/∂${name}`, K.symmetric));
 }

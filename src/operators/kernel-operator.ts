@@ -87,6 +87,22 @@ export const REFINEMENT_MAX_FLOOR = 5e-3;
 
 export { defaultDenseCacheBytes };
 
+const scaledBySigma = new WeakSet<KernelOperator>();
+
+/**
+ * Records that K's points are bound as (x − c)/σ with σ = K.params.sigma (operators/kernels.ts `scaledPoints`, the
+ * kernels of r/σ): σ is then in no formula node, and ∂K/∂σ and ∂K/∂x go through the points
+ * (src/autodiff/kernel-derivatives.ts). Kept here, beside `_transpose`, which passes it on.
+ */
+export function markPointsScaledBySigma(K: KernelOperator): void {
+  scaledBySigma.add(K);
+}
+
+/** Whether K's points are bound as (x − c)/σ (see `markPointsScaledBySigma`). */
+export function pointsScaledBySigma(K: KernelOperator): boolean {
+  return scaledBySigma.has(K);
+}
+
 /** What `gpu` may hold (GpuKernelOptions): values typed here, checked against the device's limits at the first product. */
 const GPU_KERNEL_SPEC = {
   workgroupSize: optional(positiveInt),
@@ -654,9 +670,13 @@ export class KernelOperator extends LinearOperator {
 
   protected override _transpose(): LinearOperator {
     // Kᵀ_ji = F(x_i, y_j): the same formula with the roles of i and j exchanged
-    return new KernelOperator(swapIJ(this.formula.node), {
+    const T = new KernelOperator(swapIJ(this.formula.node), {
       ...this.options, backend: this.backend, dtype: this.dtype, label: `(${this.label})ᵀ`,
     });
+    // its points are this one's, bound the same way: Cᵀ of a cross kernel of r/σ lost σ's scaling, and with it
+    // its gradients (the points' σ times too small, ∂/∂σ missing)
+    if (pointsScaledBySigma(this)) markPointsScaledBySigma(T);
+    return T;
   }
 
   /** Exact diagonal k(x_i, y_i) in float64 (square operators). */

@@ -15,7 +15,7 @@ import { readPoints, toBoundData, type PointsLike } from '../formula/points.js';
 import { variable } from '../formula/nodes.js';
 import type { BoundData } from '../formula/ast.js';
 import { formatNumber } from '../formula/print.js';
-import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, refuseGpuFloat64, refuseUnusedKernelOptions, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
+import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, markPointsScaledBySigma, refuseGpuFloat64, refuseUnusedKernelOptions, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
 import {
   assertOptionsObject, checkArgument, field, finiteNumber, integer, oneOf, optional, parseOptions, positiveNumber, withDefault,
   type OptionField, type ParsedOptions,
@@ -181,18 +181,8 @@ function make(f: Formula, symmetric: boolean, o: ParsedKernelOptions, label: str
   const K = new KernelOperator(f, {
     dtype: o.dtype, backend: o.backend, denseCache: o.denseCache, denseCacheBytes: o.denseCacheBytes, gpu: o.gpu, symmetric, label, params,
   });
-  if (scaled) scaledKernels.add(K);
+  if (scaled) markPointsScaledBySigma(K);
   return K;
-}
-
-const scaledKernels = new WeakSet<KernelOperator>();
-
-/**
- * Whether K's points are bound as (x − c)/σ with σ = K.params.sigma (`scaledPoints`: the kernels of r/σ made here):
- * σ is then in no formula node, and ∂K/∂σ and ∂K/∂x go through the points (src/autodiff/kernel-derivatives.ts).
- */
-export function pointsScaledBySigma(K: KernelOperator): boolean {
-  return scaledKernels.has(K);
 }
 
 /** Gaussian (RBF) kernel exp(−|x − y|² / (2σ²)), formed as exp(−|x̃ − ỹ|²/2) on the scaled points. */

@@ -28,6 +28,12 @@ export function describeValue(value: unknown): string {
   if (value instanceof Block) return `a ${value.rows}x${value.cols} Block`;
   if (typeof value === 'object') {
     const name = (value as object).constructor?.name;
+    // a class that describes itself (a LinearOperator: "<5x5 ScaledOperator(…) float64>") says more than its keys
+    const own = (value as { toString?: unknown }).toString;
+    if (name && name !== 'Object' && typeof own === 'function' && own !== Object.prototype.toString) {
+      const text = String(value);
+      return `${article(name)} ${name} ${text.length > 120 ? `${text.slice(0, 119)}…` : text}`;
+    }
     const keys = Object.keys(value as object);
     const keyText = `keys [${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}]`;
     return name && name !== 'Object' ? `${article(name)} ${name} with ${keyText}` : `an object with ${keyText}`;

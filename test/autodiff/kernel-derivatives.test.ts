@@ -94,3 +94,42 @@ describe('parameterDerivativeOperator (∂K/∂θ as a kernel operator)', () => 
     expect(() => parameterDerivativeOperator(kernelOperator('dot(x, y)', { x: Vi(x), y: Vj(x) }), 'sigma')).toThrow(/it has none/);
   });
 });
+
+describe('the transpose of a cross kernel of r/σ (Cᵀ): its points keep σ\'s scaling', () => {
+  // Cᵀ lost the record that its points are (x − c)/σ: its point gradients came out σ times too small and ∂/∂σ was
+  // missing ('it has none'), silently; forward products were right
+  const sigma = 0.5;
+  const cross = (s: number) => gaussianKernel(x, { y, sigma: s });
+  it('∂Cᵀ/∂σ is (∂C/∂σ)ᵀ, against central differences', async () => {
+    const C = cross(sigma);
+    expect(differentiableParameters(C.T as KernelOperator)).toEqual(['sigma']);
+    const dT = await parameterDerivativeOperator(C.T as KernelOperator, 'sigma').toDense();
+    const fd = await centralDense(cross, sigma, 1e-5);
+    expect(maxRel(dT, fd.transpose())).toBeLessThan(1e-7);
+  });
+  it('Cᵀ\'s vector–Jacobian products equal those of the kernel made with x and y exchanged', async () => {
+    const CT = cross(sigma).T as KernelOperator;
+    const D = gaussianKernel(y, { y: x, sigma });
+    const v = seededVector(3, n);
+    const w = seededVector(4, y.length);
+    const a = await (await CT.matvecWithVjp(v)).vjp(w);
+    const b = await (await D.matvecWithVjp(v)).vjp(w);
+    expect(Object.keys(a.params)).toEqual(['sigma']);
+    expect(Math.abs(a.params['sigma']! - b.params['sigma']!)).toBeLessThan(1e-12 * Math.abs(b.params['sigma']!));
+    for (const key of ['x', 'y'] as const) {
+      const [p, q] = [a[key] as Matrix, b[key] as Matrix];
+      expect(maxRel(p, q)).toBeLessThan(1e-12);
+    }
+  });
+});
+
+describe('differentiableParameters and parameterDerivativeOperator refuse what is not a KernelOperator', () => {
+  it('names what they got (an algebra of kernels, a dense operator, undefined)', () => {
+    const K = gaussianKernel(x, { sigma: 1 });
+    // a TypeError from reading a missing formula before
+    expect(() => differentiableParameters(K.scale(2) as unknown as KernelOperator)).toThrow(/differentiableParameters: expected a KernelOperator, got a ScaledOperator <40x40/);
+    expect(() => differentiableParameters(undefined as unknown as KernelOperator)).toThrow(/expected a KernelOperator, got undefined/);
+    expect(() => parameterDerivativeOperator(K.shift(1) as unknown as KernelOperator, 'sigma')).toThrow(/parameterDerivativeOperator: expected a KernelOperator, got a ShiftedOperator/);
+  });
+});
+
