@@ -174,10 +174,40 @@ function svqbTransform(G: Float64Array, m: number, drop: number): { T: Float64Ar
   return { T, r };
 }
 
+/**
+ * Below −this (relative to the largest), an eigenvalue of XᵀBX scaled to unit diagonal is no rounding of a positive
+ * one: a float32 B's products carry ≈ 1e-7 relative errors, which must not read as indefiniteness.
+ */
+const B_INDEFINITE_TOL = 1e-6;
+
+/**
+ * Refuses a B shown not positive definite by the Gram matrix G = XᵀBX of the block X: a nonzero column with
+ * xᵀBx ≤ 0, or XᵀBX (scaled to unit diagonal) with an eigenvalue clearly below 0. Without it SVQB dropped such
+ * directions as if X were rank deficient: an indefinite B stopped after one iteration with no reason given, a
+ * negative definite one was reported as "the initial block X has rank 0".
+ */
+function refuseIndefiniteB(G: Float64Array, X: readonly Float64Array[]): void {
+  const m = X.length;
+  for (let i = 0; i < m; i++) {
+    const xBx = G[i * m + i]!;
+    if (xBx <= 0 && norm(X[i]!) > 0) {
+      throw new RangeError(`lobpcg: B is not positive definite: xᵀBx = ${xBx} for a nonzero vector x of the search space (B must be symmetric positive definite, as for scipy's lobpcg)`);
+    }
+  }
+  const s = Float64Array.from({ length: m }, (_, i) => 1 / Math.sqrt(G[i * m + i]!));
+  const { eigenvalues } = symmetricEigen(Float64Array.from(G, (v, idx) => v * s[Math.floor(idx / m)]! * s[idx % m]!), m);
+  const least = eigenvalues[0]!;
+  if (least < -B_INDEFINITE_TOL * Math.max(eigenvalues[m - 1]!, 1)) {
+    throw new RangeError(`lobpcg: B is not positive definite: XᵀBX of the search space has the eigenvalue ${least.toPrecision(3)} (its columns scaled to xᵀBx = 1; B must be symmetric positive definite, as for scipy's lobpcg)`);
+  }
+}
+
 /** [X, BX]·T for the T that makes X B-orthonormal (BX is X itself without B). */
 function orthonormalize(b: BBlock, drop: number): BBlock {
   if (b.X.length === 0) return { X: [], BX: [] };
-  const { T, r } = svqbTransform(symmetricGram(b.X, b.BX), b.X.length, drop);
+  const G = symmetricGram(b.X, b.BX);
+  if (b.BX !== b.X) refuseIndefiniteB(G, b.X);
+  const { T, r } = svqbTransform(G, b.X.length, drop);
   const X = combine(b.X, T, r);
   return { X, BX: b.BX === b.X ? X : combine(b.BX, T, r) };
 }

@@ -80,7 +80,7 @@ export const SOLVE_SPEC = {
  * `onProgress` is not one: the factor's refinement reports its steps too.
  */
 const CG_ONLY_KEYS = [
-  'x0', 'M', 'callback', 'residualCheckEvery', 'verify', 'relaxed', 'resume', 'innerRtol', 'maxOuter', 'onOuter',
+  'maxiter', 'x0', 'M', 'callback', 'residualCheckEvery', 'verify', 'relaxed', 'resume', 'innerRtol', 'maxOuter', 'onOuter',
   'preconditioner', 'preconditionerOptions', 'refine',
 ] as const;
 /** solve's own keys and refinedCg's: stripped before cg sees the options. */
@@ -324,7 +324,7 @@ function prefaultLikelyFactor(
   A: LinearOperator, alpha: number, regular: number, columns: number, o: ParsedSolveOptions, stored: StoredEntries | undefined,
 ): void {
   const n = A.shape[0];
-  if (o.method === 'cg' || o.maxiter !== undefined || cgOnlyKey(o, true) !== undefined) return;
+  if (o.method === 'cg' || cgOnlyKey(o, true) !== undefined) return;
   if (n >= AUTO_MIN_N || stored === undefined || factorCached(A, alpha)) return;
   const likely = o.factorDtype === 'float32' || (o.factorDtype !== 'float64' && regular > 0 && n >= float32FactorMinN(columns)) ? 'float32' : 'float64';
   if (likely === 'float64') CholeskySolver.prefault(n, likely);
@@ -379,7 +379,7 @@ async function chooseMethod(
     return { method: 'cholesky', reason: "method: 'cholesky'" };
   }
   if (o.method === 'cg') return { method: 'cg', reason: "method: 'cg'" };
-  const choosing = cgOnlyKey(o, true) ?? (o.maxiter !== undefined ? 'maxiter' : undefined);
+  const choosing = cgOnlyKey(o, true);
   // a factor's precision asked for chooses the factor, as CG's options choose CG (it was ignored where CG was cheaper)
   const factorOnly = o.factorDtype !== undefined && o.factorDtype !== 'auto';
   if (choosing && factorOnly) {

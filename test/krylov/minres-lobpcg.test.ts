@@ -210,6 +210,21 @@ describe('lobpcg', () => {
     await expect(lobpcg(diagonal, X, { B: lopsided })).rejects.toThrow(/lobpcg: B is not symmetric/);
   });
 
+  it('refuses a B that is not positive definite by name (it stopped after one iteration unconverged, or blamed X\'s rank)', async () => {
+    const n = 40;
+    const d = Array.from({ length: n }, (_, i) => i + 1);
+    const A = aslinearoperator({ shape: [n, n], matvec: (x: Float64Array) => x.map((v, i) => v * d[i]!), symmetric: true });
+    const diag = (f: (i: number) => number) => aslinearoperator({ shape: [n, n], matvec: (x: Float64Array) => x.map((v, i) => v * f(i)), symmetric: true });
+    const X = X0(n, 3, 5);
+    const notDefinite = /lobpcg: B is not positive definite: (xᵀBx = [-\d.e]+ for a nonzero vector|XᵀBX of the search space has the eigenvalue -)/;
+    for (const B of [diag((i) => (i % 2 ? 1 : -1)), diag(() => -1), diag(() => 0), diag((i) => (i === 7 ? -0.5 : 1))]) {
+      await expect(lobpcg(A, X, { B, maxiter: 50 })).rejects.toThrow(notDefinite);
+    }
+    // a positive definite B still solves: the generalized problem A v = λ B v with B = diag(d)/2 has every λ = 2
+    const res = await lobpcg(A, X, { B: diag((i) => d[i]! / 2), maxiter: 50 });
+    res.eigenvalues.forEach((v) => expect(v).toBeCloseTo(2, 8));
+  });
+
   it('takes k = n − (constraints), the whole complement, as scipy does, and refuses k beyond it by name', async () => {
     const A = randomSymmetric(7, 11);
     const all = denseEigs(A);

@@ -93,6 +93,8 @@ describe('solve never returns an answer that misses the tolerance (item 1)', () 
     await expect(K.solve(b, 1e-3, { maxiter: 0 })).rejects.toThrow(/solve: maxiter must be an integer ≥ 1, got number 0/);
     await expect(K.solve(b, 1e-3, { method: 'lu' })).rejects.toThrow(/solve: method must be one of "auto", "cholesky", "cg"/);
     await expect(K.solve(b, 1e-3, { method: 'cholesky', x0: b })).rejects.toThrow(/solve: option 'x0' is for CG; method 'cholesky' does not use it/);
+    // maxiter with 'cholesky' was taken and ignored (docs/guarantees.md lists it among the refused)
+    await expect(K.solve(b, 1e-3, { method: 'cholesky', maxiter: 5 })).rejects.toThrow(/solve: option 'maxiter' is for CG; method 'cholesky' does not use it/);
     await expect(K.solve(b, 1e-3, { preconditioner: 'ilu' })).rejects.toThrow(/solve: preconditioner must be one of "auto", .*"cholesky" or a LinearOperator, got a string "ilu"/);
   });
 
