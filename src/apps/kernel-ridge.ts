@@ -218,39 +218,45 @@ export function r2Score(truth: TargetsLike, predicted: TargetsLike): number {
 }
 
 /**
- * The columns of targets (a vector: one column), every value checked finite — fit's and score's y and r2Score's
- * arguments, refused in the same words: `${fn}: ${name}'s …`.
+ * The columns of targets (a vector: one column), every entry checked as given to be a finite number (another type: a
+ * TypeError quoting it with its type; NaN, ±∞: a RangeError) — fit's and score's y and r2Score's arguments, refused in
+ * the same words: `${fn}: ${name}'s entry at position i …` (a block's: at row i, column j).
  */
 function targetColumns(v: TargetsLike, fn: string, name: string): { columns: Float64Array[]; block: boolean } {
   let columns: Float64Array[];
   const block = isBlockLike(v);
+  // each entry checked as given, before any conversion: Float64Array.from and ml-matrix made null, '' and a Date 0,
+  // true 1, '0x10' 16 and [3] 3 in silence (or said "Input data contains non-numeric values", naming no entry)
+  const refuse = (given: unknown, at: string): never => {
+    const what = typeof given === 'number' ? String(given) : Array.isArray(given) && given.length <= 4
+      ? `${describeValue(given)} (${JSON.stringify(given)})` : describeValue(given);
+    const message = `${fn}: ${name}'s entry at ${at} is ${what}, not a finite number`;
+    throw typeof given === 'number' ? new RangeError(message) : new TypeError(message);
+  };
   if (block) {
-    // ml-matrix's own message ("Inconsistent array dimensions") names no row
     const rows = Matrix.isMatrix(v) ? undefined : (v as unknown[]);
-    for (let i = 1; rows && i < rows.length; i++) {
+    for (let i = 0; rows && i < rows.length; i++) {
       const row = rows[i];
+      // ml-matrix's own message ("Inconsistent array dimensions") names no row
       if (!Array.isArray(row) || row.length !== (rows[0] as unknown[]).length) {
         throw new RangeError(`${fn}: ${name}'s row ${i} is ${describeValue(row)}, not an array of ${(rows[0] as unknown[]).length} numbers as row 0`);
       }
+      row.forEach((e: unknown, j) => { if (typeof e !== 'number' || !Number.isFinite(e)) refuse(e, `row ${i}, column ${j}`); });
     }
     const M = Matrix.isMatrix(v) ? (v as Matrix) : new Matrix(v as number[][]);
     columns = Array.from({ length: M.columns }, (_, j) => Float64Array.from(M.getColumn(j)));
     if (columns.length === 0) throw new RangeError(`${fn}: ${name} has ${M.rows} rows of no values; give at least one column`);
+    columns.forEach((c, j) => c.forEach((e, i) => { if (!Number.isFinite(e)) refuse(e, `row ${i}, column ${j}`); })); // a Matrix's NaN, ±∞
   } else if (isVectorLike(v) || isNumericTypedArray(v)) {
+    const given = v as ArrayLike<unknown>;
+    for (let i = 0; i < given.length; i++) {
+      const e = given[i];
+      if (typeof e !== 'number' || !Number.isFinite(e)) refuse(e, `position ${i}`);
+    }
     columns = [Float64Array.from(v as ArrayLike<number>)];
   } else {
     throw new TypeError(`${fn}: ${name} must be ${TARGETS_EXPECTED}, got ${describeValue(v)}`);
   }
-  columns.forEach((c, j) => {
-    for (let i = 0; i < c.length; i++) {
-      if (!Number.isFinite(c[i])) {
-        // a vector's entry quoted as given (a string in a number[] reads as NaN here)
-        const given = block ? c[i] : (v as ArrayLike<unknown>)[i];
-        const at = block ? `row ${i}, column ${j}` : `position ${i}`;
-        throw new RangeError(`${fn}: ${name}'s entry at ${at} is ${typeof given === 'number' ? given : describeValue(given)}, not a finite number`);
-      }
-    }
-  });
   return { columns, block };
 }
 

@@ -7,7 +7,7 @@ import { collectVariables } from '../formula/analyze.js';
 import { compileScalarJs } from '../formula/emit-js.js';
 import { FormulaError } from '../formula/errors.js';
 import { parseFormulaIn } from '../formula/parse.js';
-import type { PointsLike } from '../formula/points.js';
+import { toBoundData, type PointsLike } from '../formula/points.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { checkArgument, integer, oneOf, optional, parseOptions, string, withDefault } from '../operators/options.js';
 import { refuseGpuFloat64 } from '../operators/kernel-operator.js';
@@ -30,7 +30,10 @@ export interface KnnOptions {
 export interface KnnResult {
   /** n×k row-major: row i lists the indices into y of x_i's neighbours, nearest first (ties: lowest index). */
   readonly indices: Int32Array;
-  /** n×k row-major: the metric's value for each neighbour, ascending along the row, computed in float64. */
+  /**
+   * n×k row-major: the metric's value for each neighbour, ascending along the row, computed in float64 (rounded as
+   * float64 rounds: a 'sqeuclidean' distance beyond its range is +∞, one below it 0 or subnormal).
+   */
   readonly distances: Float64Array;
 }
 
@@ -40,11 +43,99 @@ const KNN_SPEC = {
   dtype: optional(oneOf('float32', 'float64')),
 };
 
+/**
+ * x·2^e, exact wherever the result is a normal float64 (two steps: 2^e alone leaves the range for |e| > 1023, as
+ * the scalings of subnormal or near-overflow data need).
+ */
+export function timesPowerOfTwo(x: number, e: number): number {
+  const a = Math.trunc(e / 2);
+  return x * 2 ** a * 2 ** (e - a);
+}
+
+/** The exponent e with max|v| · 2^-e in (1/2, 1] (0 for max|v| = 0): the data's own binade, from its extent. */
+function extentExponent(maxAbs: number): number {
+  return maxAbs > 0 ? Math.ceil(Math.log2(maxAbs)) : 0;
+}
+
+/**
+ * The row-major point sets, translated and scaled exactly, for metrics whose ranking a common translation and positive
+ * scaling preserve (distances of translated points are the same; scaled by c, they are c times theirs). Why: squared
+ * distances overflow to +∞ (coordinates ≳ 1e154) or underflow to 0 (≲ 1e-162; in float32, ≳ 1e19 and ≲ 1e-19) where
+ * the distances themselves are representable, and every candidate then ties. Scaled by 2^-e, the largest coordinate
+ * is ≤ 1 and the squares lie in range. Both steps are exact, so the float64 ranking is the unscaled one bit for bit
+ * where that did not over- or underflow: 2^-e changes only the exponent, and the shift c per coordinate is the
+ * coordinate's least value only where every value lies in [c, 2c] (or [2c, c] below 0), where x − c is exact
+ * (Sterbenz) — elsewhere 0: a rounding shift could merge distinct close points far from it. The shift also keeps offset
+ * data's float32 coordinates exact to their spread. Returns the scaled copies and e: distances are 2^e times theirs.
+ */
+export function exactlyScaled(sets: readonly Float64Array[], d: number): { sets: Float64Array[]; exponent: number } {
+  const shift = new Float64Array(d);
+  for (let k = 0; k < d; k++) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const data of sets) {
+      for (let t = k; t < data.length; t += d) {
+        const v = data[t]!;
+        if (v < lo) lo = v;
+        if (v > hi) hi = v;
+      }
+    }
+    if (lo > 0 && hi <= 2 * lo) shift[k] = lo;
+    else if (hi < 0 && lo >= 2 * hi) shift[k] = hi;
+  }
+  let maxAbs = 0;
+  const shifted = sets.map((data) => {
+    const out = new Float64Array(data.length);
+    for (let t = 0; t < data.length; t++) {
+      out[t] = data[t]! - shift[t % d]!; // exact (see above)
+      maxAbs = Math.max(maxAbs, Math.abs(out[t]!));
+    }
+    return out;
+  });
+  const exponent = extentExponent(maxAbs);
+  for (const out of shifted) for (let t = 0; t < out.length; t++) out[t] = timesPowerOfTwo(out[t]!, -exponent);
+  return { sets: shifted, exponent };
+}
+
+/**
+ * Each row scaled exactly by its own power of two to a largest coordinate ≤ 1: the cosine distance depends on the
+ * directions alone, and |x|², x·y overflow or underflow at extreme scales (1e300 beside 1e-300 included) otherwise.
+ */
+function rowsScaled(data: Float64Array, d: number): Float64Array {
+  const out = new Float64Array(data.length);
+  for (let row = 0; row < data.length; row += d) {
+    let maxAbs = 0;
+    for (let k = 0; k < d; k++) maxAbs = Math.max(maxAbs, Math.abs(data[row + k]!));
+    const e = extentExponent(maxAbs);
+    for (let k = 0; k < d; k++) out[row + k] = timesPowerOfTwo(data[row + k]!, -e);
+  }
+  return out;
+}
+
+/**
+ * x and y as bound for the metric, and the power of two p with distance = 2^p · (the metric on them): exactly scaled
+ * for the built-in metrics (see `exactlyScaled`, `rowsScaled`); a formula metric's ranking may change under scaling,
+ * so its points are bound as given.
+ */
+function boundForMetric(metric: string, x: PointsLike, y: PointsLike): { x: Formula; y: Formula; power: number } {
+  if (!(KNN_METRICS as readonly string[]).includes(metric)) return { x: Vi(x, 'x'), y: Vj(y, 'y'), power: 0 };
+  const bx = toBoundData(x, 'x');
+  const by = toBoundData(y, 'y');
+  if (bx.cols !== by.cols) throw new FormulaError(`knn: x has ${bx.cols} columns but y has ${by.cols}`);
+  const d = bx.cols;
+  const bind = (xs: Float64Array, ys: Float64Array, power: number) => ({
+    x: Vi({ data: xs, rows: bx.rows, cols: d }, 'x'), y: Vj({ data: ys, rows: by.rows, cols: d }, 'y'), power,
+  });
+  if (metric === 'cosine') return bind(rowsScaled(bx.data, d), rowsScaled(by.data, d), 0);
+  const { sets: [xs, ys], exponent } = exactlyScaled([bx.data, by.data], d);
+  return bind(xs!, ys!, metric === 'sqeuclidean' ? 2 * exponent : exponent);
+}
+
 /** The formula ranked by the reduction (monotone in the metric) and the metric's value itself. */
 function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula; value: Formula } {
   switch (metric) {
     case 'euclidean': {
-      const sq = x.sub(y).sqnorm2(); // same order as the norm, no square root per pair
+      const sq = x.sub(y).sqnorm2(); // same order as the norm, no square root per pair (in range: see `exactlyScaled`)
       return { rank: sq, value: x.sub(y).norm2() };
     }
     case 'sqeuclidean': {
@@ -82,8 +173,7 @@ function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula
 export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnOptions = {}): Promise<KnnResult> {
   const o = parseOptions('knn', options, KNN_SPEC);
   refuseGpuFloat64('knn', o.backend, o.dtype);
-  const X = Vi(x, 'x');
-  const Y = Vj(y, 'y');
+  const { x: X, y: Y, power } = boundForMetric(o.metric, x, y);
   if (X.dim !== Y.dim) throw new FormulaError(`knn: x has ${X.dim} columns but y has ${Y.dim}`);
   const m = collectVariables(Y.node).j[0]!.value.rows;
   const kk = checkArgument('knn', `k (at most the ${m} points of y and the limit ${MAX_KMIN_K})`, k, integer({ min: 1, max: Math.min(m, MAX_KMIN_K) }));
@@ -100,7 +190,8 @@ export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnO
     for (let t = 0; t < kk; t++) rowDist[t] = f(i, indices[i * kk + t]!);
     rowIdx.set(indices.subarray(i * kk, (i + 1) * kk));
     order.sort((a, b) => rowDist[a]! - rowDist[b]! || rowIdx[a]! - rowIdx[b]!);
-    order.forEach((t, r) => { indices[i * kk + r] = rowIdx[t]!; distances[i * kk + r] = rowDist[t]!; });
+    // sorted on the scaled values: scaled back, distinct distances may round to the same 0 or +∞
+    order.forEach((t, r) => { indices[i * kk + r] = rowIdx[t]!; distances[i * kk + r] = timesPowerOfTwo(rowDist[t]!, power); });
     order.sort((a, b) => a - b);
   }
   return { indices, distances };

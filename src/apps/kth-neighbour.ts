@@ -18,7 +18,12 @@ const MIN_PILOTED = 4096;
 /** The pilot's threshold aims at this many times k points under it: the filter then rarely misses. */
 const PILOT_MARGIN = 2;
 
-/** Row-major points and the query rows whose k-th neighbour (the query itself excluded) is asked for. */
+/**
+ * Row-major points and the query rows whose k-th neighbour (the query itself excluded) is asked for. The squared
+ * distances are formed as such: pass points scaled to coordinates of about 1 (knn.ts's `exactlyScaled`, exact), else
+ * they overflow to +∞ or underflow to 0 where the distances are representable (and the GPU's float32 and OUT_OF_RACE
+ * bound them further).
+ */
 export interface KthNeighbourProblem {
   readonly data: Float32Array | Float64Array;
   readonly n: number;
@@ -127,7 +132,7 @@ function pilotThreshold(data: Float64Array, p: KthNeighbourProblem, i: number, s
   return kthSmallest(work, m, q);
 }
 
-/** Stands in for +∞ (finite in float32) for the distances below the threshold. */
+/** Stands in for +∞ (finite in float32) for the distances below the threshold: far above those of scaled points (≤ 4d). */
 const OUT_OF_RACE = 1e30;
 
 /** Bisection rounds of the GPU threshold before it gives up (each halves every row's bracket). */

@@ -1,13 +1,22 @@
 /** Clustering agreement scores. */
+import { describeValue } from '../operators/validate.js';
 
-type Labels = Int32Array | readonly number[];
+/**
+ * Integer labels: an array, or any numeric typed array (labels stored as Float64Array, as numpy's float labels
+ * arrive, or Uint8Array, are integers all the same; each entry is checked).
+ */
+type Labels =
+  | readonly number[] | Int32Array | Float64Array | Float32Array | Int8Array | Uint8Array | Uint8ClampedArray | Int16Array | Uint16Array | Uint32Array;
 
 function checkLabels(name: string, a: Labels): void {
-  if (!(a instanceof Int32Array) && !Array.isArray(a)) {
-    throw new TypeError(`adjustedRandIndex: ${name} must be an Int32Array or an array of integers, got ${typeof a}`);
+  const typed = ArrayBuffer.isView(a) && !(a instanceof DataView) && !(a instanceof BigInt64Array) && !(a instanceof BigUint64Array);
+  if (!typed && !Array.isArray(a)) {
+    throw new TypeError(`adjustedRandIndex: ${name} must be an array of integers or a numeric typed array, got ${describeValue(a)}`);
   }
   for (let i = 0; i < a.length; i++) {
-    if (!Number.isInteger(a[i])) throw new TypeError(`adjustedRandIndex: ${name}[${i}] must be an integer label, got ${String(a[i])}`);
+    const v: unknown = a[i];
+    // a number that is no integer as itself; anything else quoted with its type
+    if (!Number.isInteger(v)) throw new TypeError(`adjustedRandIndex: ${name}[${i}] must be an integer label, got ${typeof v === 'number' ? v : describeValue(v)}`);
   }
 }
 

@@ -34,6 +34,7 @@ import { connectedComponents, knnConnectivity } from './knn-graph.js';
 import { warn } from '../operators/warnings.js';
 import { kmeans } from './kmeans.js';
 import { kthNeighbourSqDistancesCpu, kthNeighbourSqDistancesReduced, type KthNeighbourProblem } from './kth-neighbour.js';
+import { exactlyScaled, timesPowerOfTwo } from './knn.js';
 
 /** One stage's report: 'sigma' (the heuristic), 'degrees', 'eigsh' (each restart), 'kmeans' (each restart), 'done'. */
 export interface SpectralProgress {
@@ -152,7 +153,7 @@ export const SIGMA_SAMPLE = 512;
  */
 export function defaultSpectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number } = {}): number {
   const problem = sigmaProblem(points, options);
-  return medianDistance(kthNeighbourSqDistancesCpu(problem), problem.k, 'defaultSpectralSigma', 'give sigma (it need not come from the data)');
+  return medianDistance(kthNeighbourSqDistancesCpu(problem), problem, 'defaultSpectralSigma', 'give sigma (it need not come from the data)');
 }
 
 /**
@@ -163,30 +164,44 @@ export function defaultSpectralSigma(points: PointsLike, options: { neighbors?: 
 export async function spectralSigma(points: PointsLike, options: { neighbors?: number; seed?: number; backend: 'cpu' | 'gpu' }): Promise<number> {
   const problem = sigmaProblem(points, options);
   const r2 = options.backend === 'gpu' ? await kthNeighbourSqDistancesReduced(problem, 'gpu') : kthNeighbourSqDistancesCpu(problem);
-  return medianDistance(r2, problem.k, 'spectralClustering', 'give sigma, or a larger sigmaNeighbors');
+  return medianDistance(r2, problem, 'spectralClustering', 'give sigma, or a larger sigmaNeighbors');
 }
 
-/** The seeded sample (with replacement; all points when n ≤ SIGMA_SAMPLE) whose k-th neighbour distances σ takes the median of. */
-function sigmaProblem(points: PointsLike, options: { neighbors?: number; seed?: number }): KthNeighbourProblem {
+/**
+ * The seeded sample (with replacement; all points when n ≤ SIGMA_SAMPLE) whose k-th neighbour distances σ takes the
+ * median of, on the points exactly scaled by 2^-exponent (and shifted where exact: `exactlyScaled`): squared distances
+ * of the points as given overflow to +∞ (σ = ∞ at 1e160) or underflow to 0 ("duplicate points" at 1e-200). σ is then
+ * 2^exponent times the scaled points' σ: equivariant, σ(c·X) = c·σ(X), exactly so for powers of two.
+ */
+function sigmaProblem(points: PointsLike, options: { neighbors?: number; seed?: number }): KthNeighbourProblem & { exponent: number } {
   const k = checkArgument('defaultSpectralSigma', 'neighbors', options.neighbors, withDefault(positiveInt, 10));
   const seed = checkArgument('defaultSpectralSigma', 'seed', options.seed, withDefault(integer(), 0));
-  const { data, rows: n, cols: d } = toBoundData(points, 'points');
+  const { data: given, rows: n, cols: d } = toBoundData(points, 'points');
   if (n <= k) throw new RangeError(`defaultSpectralSigma: needs more than ${k} points (neighbors), got ${n}`);
   const rand = mulberry32(seed);
   const m = Math.min(n, SIGMA_SAMPLE);
   const rows = Int32Array.from({ length: m }, (_, s) => (m === n ? s : Math.floor(rand() * n)));
-  return { data, n, d, rows, k };
+  const { sets: [data], exponent } = exactlyScaled([given], d);
+  return { data: data!, n, d, rows, k, exponent };
 }
 
-/** The median of the k-th neighbour distances; 0 (most points have k duplicates) is refused by `fn`, with `remedy`. */
-function medianDistance(r2: Float64Array, k: number, fn: string, remedy: string): number {
+/**
+ * The median of the k-th neighbour distances r2 (squared, of the scaled points), scaled back by 2^exponent; 0 (most
+ * points have k duplicates) is refused by `fn`, with `remedy`, and so is a σ beyond float64's range.
+ */
+function medianDistance(r2: Float64Array, { k, exponent }: { k: number; exponent: number }, fn: string, remedy: string): number {
   const kth = r2.map(Math.sqrt).sort();
   const m = kth.length;
   const median = m % 2 ? kth[(m - 1) / 2]! : (kth[m / 2 - 1]! + kth[m / 2]!) / 2;
   if (!(median > 0)) {
     throw new RangeError(`${fn}: most points lie at distance 0 from their ${ordinal(k)} nearest neighbour (duplicate points), so the neighbour scale σ would be 0; ${remedy}`);
   }
-  return median;
+  const sigma = timesPowerOfTwo(median, exponent);
+  // points spread near ±1.8e308: the median neighbour distance itself exceeds float64's range
+  if (!Number.isFinite(sigma)) {
+    throw new RangeError(`${fn}: the neighbour scale σ (${median}·2^${exponent}) exceeds float64's range; rescale the points or give sigma`);
+  }
+  return sigma;
 }
 
 /** 1st, 2nd, 3rd, 4th, …, 11th, 12th, 13th, 21st, … */

@@ -139,4 +139,41 @@ describe('KernelRidge', () => {
     // score's y is read as fit's, r2Score's arguments alike
     await expect(fitted.score([[0, 0], [1, 1]], [1, Infinity])).rejects.toThrow(/^KernelRidge\.score: y's entry at position 1 is Infinity, not a finite number$/);
   });
+
+  it('refuses targets that are not numbers, quoting value, type and position (Float64Array.from made null, \'\', a Date 0, true 1, \'0x10\' 16, [3] 3)', async () => {
+    const x = [[0, 0], [1, 0], [0, 1], [1, 1]];
+    const bad: [unknown, RegExp][] = [
+      [null, /is null, not a finite number$/],
+      ['', /is a string "", not a finite number$/],
+      [true, /is boolean true, not a finite number$/],
+      ['0x10', /is a string "0x10", not a finite number$/],
+      [[3], /is an array of length 1 \(\[3\]\), not a finite number$/],
+      [new Date(0), /is a Date .*, not a finite number$/],
+      [3n, /is bigint 3, not a finite number$/],
+    ];
+    const model = new KernelRidge({ alpha: 1e-9, sigma: 0.3 });
+    const fitted = await new KernelRidge({ alpha: 1e-9, sigma: 0.3 }).fit(x, [1, 2, 3, 4]);
+    for (const [v, message] of bad) {
+      const y = [1, 2, 3, v] as never;
+      await expect(model.fit(x, y)).rejects.toThrow(new RegExp(`^KernelRidge\\.fit: y's entry at position 3 ${message.source}`));
+      await expect(fitted.score(x, y)).rejects.toThrow(new RegExp(`^KernelRidge\\.score: y's entry at position 3 ${message.source}`));
+      expect(() => r2Score(y, [1, 2, 3, 4])).toThrow(new RegExp(`^r2Score: truth's entry at position 3 ${message.source}`));
+      expect(() => r2Score([1, 2, 3, 4], y)).toThrow(new RegExp(`^r2Score: predicted's entry at position 3 ${message.source}`));
+      // a block's entry: named by row and column (ml-matrix said "Input data contains non-numeric values", or took it)
+      const block = [[1, 5], [2, 6], [3, v], [4, 8]] as never;
+      await expect(model.fit(x, block)).rejects.toThrow(new RegExp(`^KernelRidge\\.fit: y's entry at row 2, column 1 ${message.source}`));
+      expect(() => r2Score(block, [[1, 5], [2, 6], [3, 7], [4, 8]])).toThrow(new RegExp(`^r2Score: truth's entry at row 2, column 1 ${message.source}`));
+    }
+    await expect(model.fit(x, [1, 2, 3, '4'] as never)).rejects.toThrow(TypeError); // the wrong type; a NaN a RangeError
+    await expect(model.fit(x, [[1], [2], [NaN], [4]])).rejects.toThrow(RangeError);
+    await expect(model.fit(x, [[1], [2], [NaN], [4]])).rejects.toThrow(/^KernelRidge\.fit: y's entry at row 2, column 0 is NaN, not a finite number$/);
+    // numbers as typed arrays and Matrix stay accepted, and agree with number[]
+    const want = Array.from((await new KernelRidge({ alpha: 1e-9, sigma: 0.3 }).fit(x, [1, 2, 3, 4])).dualCoef as Float64Array);
+    for (const y of [Float64Array.of(1, 2, 3, 4), Float32Array.of(1, 2, 3, 4), Int32Array.of(1, 2, 3, 4)]) {
+      expect(Array.from((await new KernelRidge({ alpha: 1e-9, sigma: 0.3 }).fit(x, y)).dualCoef as Float64Array)).toEqual(want);
+    }
+    const M = (await new KernelRidge({ alpha: 1e-9, sigma: 0.3 }).fit(x, new Matrix([[1], [2], [3], [4]]))).dualCoef as Matrix;
+    expect(M.getColumn(0)).toEqual(want);
+    expect(r2Score(Float32Array.of(1, 2, 3, 4), new Matrix([[1], [2], [3], [4]]))).toBe(1);
+  });
 });

@@ -122,6 +122,17 @@ describe.skipIf(!hasGpu)('k-th neighbour distances on the GPU (software adapter)
     bruteKth(p).forEach((v, s) => expect(Math.abs(ours[s]! - v)).toBeLessThanOrEqual(1e-5 * v));
   }, 120_000);
 
+  it.skipIf(!hasGpu)('spectralSigma on the GPU at ×1e20 and ×1e-25 (float32 squares over- and underflow): the CPU\'s σ at that scale', async () => {
+    const n = 2000;
+    const base = uniform(n, 3, 8);
+    const ref = defaultSpectralSigma({ data: base, rows: n, cols: 3 }, { neighbors: 30, seed: 1 });
+    for (const s of [1e20, 1e-25]) {
+      const data = base.map((v) => v * s);
+      const gpu = await spectralSigma({ data, rows: n, cols: 3 }, { neighbors: 30, seed: 1, backend: 'gpu' });
+      expect(gpu / (s * ref), `×${s}`).toBeCloseTo(1, 5);
+    }
+  });
+
   it("spectralSigma on the GPU gives the CPU's σ to float32 rounding (n = 9,000, k = 30)", async () => {
     const n = 9000;
     const data = uniform(n, 3, 8);

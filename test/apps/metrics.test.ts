@@ -20,6 +20,21 @@ describe('adjustedRandIndex', () => {
     expect(() => adjustedRandIndex([0, 1], [0, 1, 1])).toThrow(/a has 2 labels and b has 3/);
     expect(() => adjustedRandIndex([0, 0.5], [0, 1])).toThrow(/a\[1\] must be an integer label, got 0.5/);
   });
+
+  it('takes labels as any numeric typed array of integers, and names an unsupported type by its constructor (it said "got object")', () => {
+    const a = [0, 0, 1, 1, 2, 2, 2];
+    const b = [1, 1, 0, 0, 0, 2, 2];
+    const want = adjustedRandIndex(a, b);
+    for (const T of [Float64Array, Float32Array, Uint8Array, Int16Array, Uint32Array]) {
+      expect(adjustedRandIndex(T.from(a), b), T.name).toBe(want);
+      expect(adjustedRandIndex(a, T.from(b)), T.name).toBe(want);
+    }
+    expect(() => adjustedRandIndex(Float64Array.of(0, 0.5), [0, 1])).toThrow(/^adjustedRandIndex: a\[1\] must be an integer label, got 0.5$/);
+    expect(() => adjustedRandIndex(Float64Array.of(0, NaN), [0, 1])).toThrow(/a\[1\] must be an integer label, got NaN$/);
+    expect(() => adjustedRandIndex(BigInt64Array.of(0n, 1n) as never, [0, 1])).toThrow(/^adjustedRandIndex: a must be an array of integers or a numeric typed array, got a BigInt64Array of length 2$/);
+    expect(() => adjustedRandIndex([0, 1], { 0: 0, 1: 1, length: 2 } as never)).toThrow(/b must be .* got an object with keys \[0, 1, length\]/);
+    expect(() => adjustedRandIndex(['0', 1] as never, [0, 1])).toThrow(/a\[0\] must be an integer label, got a string "0"/);
+  });
 });
 
 describe('data sets', () => {

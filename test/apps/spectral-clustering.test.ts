@@ -147,6 +147,40 @@ describe('spectralClustering (CPU)', () => {
   });
 });
 
+/** σ's heuristic by brute force on hypot distances (no square formed): median over all n ≤ 512 points of the k-th neighbour distance. */
+function hypotSigma(points: number[][], k: number): number {
+  const kth = points.map((a, i) => points.filter((_, j) => j !== i).map((b) => Math.hypot(...a.map((v, c) => v - b[c]!))).sort((u, v) => u - v)[k - 1]!);
+  kth.sort((u, v) => u - v);
+  const m = kth.length;
+  return m % 2 ? kth[(m - 1) / 2]! : (kth[m / 2 - 1]! + kth[m / 2]!) / 2;
+}
+
+describe('spectralClustering at extreme coordinate scales (squared distances over- or underflow)', () => {
+  const m = twoMoons(300, { seed: 3 });
+  const sigma1 = defaultSpectralSigma(m.points);
+  const scaled = (s: number) => m.points.map((r) => r.map((v) => v * s));
+
+  it('the σ heuristic is scale-equivariant: σ(c·X) = c·σ(X), exactly for powers of two, and as brute force on hypot distances', () => {
+    expect(sigma1).toBeCloseTo(hypotSigma(m.points, 10), 14);
+    for (const s of [1e160, 1e-200, 1e300, 1e-300]) {
+      const sigma = defaultSpectralSigma(scaled(s));
+      expect(sigma / hypotSigma(scaled(s), 10), `×${s}`).toBeCloseTo(1, 12);
+      expect(sigma / (s * sigma1), `×${s}`).toBeCloseTo(1, 12);
+    }
+    for (const e of [-1000, -700, 600, 1000]) expect(defaultSpectralSigma(scaled(2 ** e)), `×2^${e}`).toBe(sigma1 * 2 ** (e / 2) * 2 ** (e / 2));
+  });
+
+  it('labels at ×1e160 and ×1e-200 are those at ×1 (it refused: σ = Infinity, and "duplicate points")', async () => {
+    const ref = await spectralClustering(m.points, { nClusters: 2, backend: 'cpu' });
+    expect(adjustedRandIndex(ref.labels, m.labels)).toBeGreaterThanOrEqual(0.95);
+    for (const s of [1e160, 1e-200]) {
+      const r = await spectralClustering(scaled(s), { nClusters: 2, backend: 'cpu' });
+      expect(r.labels, `×${s}`).toEqual(ref.labels);
+      expect(r.sigma / (s * ref.sigma), `×${s}`).toBeCloseTo(1, 12);
+    }
+  });
+});
+
 describe.skipIf(!hasGpu)('spectralClustering (GPU backend, software adapter)', () => {
   it('separates two noisy moons and three circles, n = 3,000 each: ARI ≥ 0.95', async () => {
     const m = await spectralClustering(moons.points, { nClusters: 2, seed: 0, backend: 'gpu' });
