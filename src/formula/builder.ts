@@ -7,7 +7,7 @@
  */
 import type { Matrix } from 'ml-matrix';
 import type { BinaryOp, Node, ReduceOp, UnaryOp } from './ast.js';
-import { FormulaError } from './errors.js';
+import { FormulaError, describeArgument } from './errors.js';
 import { gradient } from './derivative.js';
 import { binary, constant, dot, reduce, unary, variable } from './nodes.js';
 import { toBoundData, type PointsLike } from './points.js';
@@ -24,7 +24,11 @@ export type FormulaLike = Formula | number;
 function toNode(x: FormulaLike, method: string): Node {
   if (x instanceof Formula) return x.node;
   if (typeof x === 'number') return constant(x);
-  throw new FormulaError(`${method}: expected a Formula or a number (got ${x === null ? 'null' : typeof x})`);
+  // an options object in the weight slot of a reduction (its options come third): say where they go
+  const options = (method === 'logsumexp' || method === 'sumSoftmaxWeight') && typeof x === 'object' && x !== null && !Array.isArray(x)
+    ? `; options go in the third argument: F.${method}(${method === 'logsumexp' ? 'axis, undefined' : 'V, axis'}, { ${Object.keys(x)[0] ?? 'backend'}: … })`
+    : '';
+  throw new FormulaError(`${method}: expected a Formula or a number, got ${describeArgument(x)}${options}`);
 }
 
 export class Formula {
@@ -255,11 +259,20 @@ function knownValues(n: Node): readonly number[] | undefined {
   return undefined;
 }
 
-/** F.min(G) / F.max(G) with G not an axis: refused, naming both meanings. */
+/**
+ * F.min(G) / F.max(G) with G a formula (or nothing): refused, naming both meanings. Any other value is a wrong axis,
+ * refused as every reduction refuses one (F.min(2), F.min("1")).
+ */
 function ambiguousMinMax(op: 'min' | 'max', axis: unknown): Axis {
   if (axis === 0 || axis === 1) return axis;
+  if (typeof axis === 'number') {
+    // F.min(2) may also be meant element-wise: name that function beside the axis error
+    throw new FormulaError(`Formula.${op}: axis must be 0 (reduce over i, one result per j) or 1 (reduce over j, one result per i); got ${axis}; ` +
+      `the element-wise ${op === 'min' ? 'minimum' : 'maximum'} of F and ${axis} is the function ${op}(F, ${axis}) (import { ${op} } from 'lazylinalg')`);
+  }
+  if (axis !== undefined && !(axis instanceof Formula)) return checkAxis(op, axis);
   throw new FormulaError(
-    `Formula.${op}(${axis === undefined ? '' : axis instanceof Formula ? 'formula' : String(axis)}) is ambiguous: ` +
+    `Formula.${op}(${axis === undefined ? '' : 'formula'}) is ambiguous: ` +
     `F.${op}(axis) is the reduction over an index (axis 1: over j, one value per i; axis 0: over i), and the element-wise ` +
     `${op === 'min' ? 'minimum' : 'maximum'} of two formulas is the function ${op}(a, b) (import { ${op} } from 'lazylinalg')`,
   );
@@ -275,14 +288,28 @@ export function max(a: FormulaLike, b: FormulaLike): Formula {
   return new Formula(binary('max', toNode(a, 'max'), toNode(b, 'max')));
 }
 
+/** Variables whose name was not given (Vi's 'x', Vj's 'y'): a string formula's errors name them by their scope key. */
+const defaultNamed = new WeakSet<Node>();
+
 /** An `i` variable: one row of `points` per output index i. */
-export function Vi(points: PointsLike, name = 'x'): Formula {
-  return new Formula(variable('i', name, toBoundData(points, name)));
+export function Vi(points: PointsLike, name?: string): Formula {
+  return boundVariable('i', points, name, 'x');
 }
 
 /** A `j` variable: one row of `points` per reduced index j. */
-export function Vj(points: PointsLike, name = 'y'): Formula {
-  return new Formula(variable('j', name, toBoundData(points, name)));
+export function Vj(points: PointsLike, name?: string): Formula {
+  return boundVariable('j', points, name, 'y');
+}
+
+function boundVariable(cat: 'i' | 'j', points: PointsLike, name: string | undefined, fallback: string): Formula {
+  const node = variable(cat, name ?? fallback, toBoundData(points, name ?? fallback));
+  if (name === undefined) defaultNamed.add(node);
+  return new Formula(node);
+}
+
+/** Whether `node` is a Vi or Vj whose name was left to its default. */
+export function hasDefaultName(node: Node): boolean {
+  return defaultNamed.has(node);
 }
 
 /** A parameter (scalar or small vector) shared by every pair (i, j). */

@@ -27,3 +27,26 @@ export function editDistance(a: string, b: string): number {
   }
   return d[x.length]![y.length]!;
 }
+
+/**
+ * A value of an unexpected type, quoted with its type for an error message: 'a string "1"', 'number 2', 'an object
+ * with keys [backend]', 'a Float64Array of length 3' (the formula layer's twin of operators/validate.ts describeValue).
+ */
+export function describeArgument(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (typeof value === 'string') return `a string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`;
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) {
+    const name = value.constructor.name;
+    return `${/^[AEIOaeio]/.test(name) ? 'an' : 'a'} ${name}${'length' in value ? ` of length ${(value as unknown as { length: number }).length}` : ''}`;
+  }
+  if (typeof value === 'object') {
+    const keys = Object.keys(value);
+    const name = (value as object).constructor?.name;
+    const keyText = `keys [${keys.slice(0, 8).join(', ')}${keys.length > 8 ? ', …' : ''}]`;
+    return name && name !== 'Object' ? `a ${name} with ${keyText}` : `an object with ${keyText}`;
+  }
+  return typeof value;
+}

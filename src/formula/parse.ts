@@ -8,9 +8,10 @@
  * Implicit multiplication (`2 x`, `2 sqnorm2(x - y)`) is mathjs syntax for `*` and is accepted.
  */
 import type { MathNode } from 'mathjs';
-import type { BinaryOp, ReduceOp, UnaryOp } from './ast.js';
-import { Formula, Pm, max, min } from './builder.js';
-import { editDistance, FormulaError } from './errors.js';
+import type { BinaryOp, ReduceOp, UnaryOp, VarNode } from './ast.js';
+import { Formula, Pm, hasDefaultName, max, min } from './builder.js';
+import { collectVariables } from './analyze.js';
+import { describeArgument, editDistance, FormulaError } from './errors.js';
 import { MAX_FORMULA_DEPTH, binary, unary } from './nodes.js';
 
 /** mathjs's `parse`, as a host loads it (`mathjs-node.ts`, `mathjs-browser.ts`). */
@@ -117,6 +118,8 @@ export function parseFormula(source: string, scope: FormulaScope): Formula {
  */
 export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowed: boolean): Formula {
   if (typeof source !== 'string') throw new FormulaError('parseFormula: the formula must be a string');
+  // mathjs reads '' as an undefined constant ("unsupported literal undefined")
+  if (source.trim() === '') throw new FormulaError('the formula is empty: write an expression of the scope\'s symbols, e.g. "sqnorm2(x - y)"');
   if (typeof scope !== 'object' || scope === null) {
     throw new FormulaError('parseFormula: scope must be an object mapping names to Formulas or numbers');
   }
@@ -147,12 +150,22 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
 
   // One Pm per scope key per parse, so `s` used twice is one parameter (one slot).
   const parameters = new Map<string, Formula>();
+  // the scope key of each Vi / Vj bound directly, for errors: Vi(points) is named 'x' unless the user names it
+  const scopeNames = new Map<VarNode, string>();
   const used = new Set<string>();
   const resolveSymbol = (name: string): Formula => {
     if (hasOwn(scope, name)) {
       used.add(name);
       const value: unknown = scope[name];
-      if (value instanceof Formula) return value;
+      if (value instanceof Formula) {
+        // the node itself, not a renamed copy: F.grad(xi) finds xi by identity
+        if (value.node.op === 'var' && hasDefaultName(value.node)) scopeNames.set(value.node, name);
+        return value;
+      }
+      if (Array.isArray(value) && value.some((row) => typeof row === 'object' && row !== null)) {
+        return fail(`scope value '${name}' is an array of ${value.length} rows (points?): points go in Vi(…) (one row per i) or Vj(…) (one per j), ` +
+          `e.g. { ${name}: Vi(points) }; a number[] is a parameter`);
+      }
       if (typeof value === 'number' || Array.isArray(value)) {
         let p = parameters.get(name);
         if (p === undefined) {
@@ -161,7 +174,9 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
         }
         return p;
       }
-      return fail(`scope value '${name}' must be a Formula, a number or a number[] (got ${value === null ? 'null' : typeof value})`);
+      const points = typeof value === 'object' && value !== null && (ArrayBuffer.isView(value) || ('rows' in value && ('cols' in value || 'columns' in value)))
+        ? `; points go in Vi(…) or Vj(…), e.g. { ${name}: Vi(points) }` : '';
+      return fail(`scope value '${name}' must be a Formula, a number or a number[] (got ${describeArgument(value)})${points}`);
     }
     if (hasOwn(CONSTANTS, name)) return Formula.from(CONSTANTS[name] as number);
     const hint = ALLOWED_FUNCTIONS.includes(name) ? ` ('${name}' is a function: call it as ${name}(…))` : '';
@@ -255,6 +270,7 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
     if (err instanceof FormulaError && !located.has(err)) throw new FormulaError(`${err.message} ${where}`);
     throw err;
   }
+  checkRowCounts(result, scopeNames, fail);
   // a binding the formula never reads is a mistake a result would not show: a misspelt symbol beside the right one,
   // or an option (backend, dtype…) put in the scope, where it would be ignored
   const unused = unusedAllowed ? [] : knownNames.filter((name) => !used.has(name));
@@ -268,6 +284,21 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
       `; it uses ${[...used].join(', ') || 'no scope symbol'}${hint}`);
   }
   return result;
+}
+
+/**
+ * Vi (and Vj) variables of different row counts, refused here rather than where the operator is built so that the
+ * message can name them as the scope does: 'z' for `z: Vi(points)`, whose own name is the default 'x'.
+ */
+function checkRowCounts(f: Formula, scopeNames: ReadonlyMap<VarNode, string>, fail: (message: string) => never): void {
+  const vars = collectVariables(f.node);
+  for (const [kind, list] of [['Vi', vars.i], ['Vj', vars.j]] as const) {
+    const first = list[0];
+    const other = list.find((v) => v.value.rows !== first!.value.rows);
+    if (first === undefined || other === undefined) continue;
+    const name = (v: VarNode) => scopeNames.get(v) ?? v.name;
+    fail(`${kind} variables have different row counts: '${name(first)}' has ${first.value.rows} rows but '${name(other)}' has ${other.value.rows}`);
+  }
 }
 
 /** KernelOperator's options (operators/kernel-operator.ts), named when one is found in a scope. */

@@ -5,7 +5,7 @@
  */
 import { Matrix } from 'ml-matrix';
 import type { BoundData } from './ast.js';
-import { FormulaError } from './errors.js';
+import { FormulaError, describeArgument } from './errors.js';
 
 /** A flat row-major block of n points in d dimensions. */
 export interface FlatPoints {
@@ -24,7 +24,7 @@ export type PointsLike = number[][] | number[] | Matrix | FlatPoints;
 function checkFinite(value: unknown, row: number, col: number, name: string): number {
   if (typeof value !== 'number') {
     throw new FormulaError(
-      `${name}: value at row ${row}, column ${col} is not a number (got ${typeof value})`,
+      `${name}: value at row ${row}, column ${col} is not a number (got ${describeArgument(value)})`,
     );
   }
   if (!Number.isFinite(value)) {
@@ -44,12 +44,22 @@ function freezeBound(data: Float64Array, rows: number, cols: number): BoundData 
   return Object.freeze({ data, rows, cols });
 }
 
+/** A row given as a typed array (Float64Array rows): named, with the layouts that are accepted. */
+function typedRow(row: unknown, r: number, name: string): FormulaError | undefined {
+  if (!ArrayBuffer.isView(row)) return undefined;
+  return new FormulaError(`${name}: row ${r} is a ${row.constructor.name}; expected number[] rows (Array.from(row)) or { data, rows, cols }`);
+}
+
 function fromArray(p: readonly unknown[], name: string): BoundData {
   if (p.length === 0) throw new FormulaError(`${name}: empty point set (0 rows)`);
+  const typed = typedRow(p[0], 0, name);
+  if (typed) throw typed;
   if (!Array.isArray(p[0])) {
     // number[]: n points in one dimension.
     const data = new Float64Array(p.length);
     for (let r = 0; r < p.length; r++) {
+      const t = typedRow(p[r], r, name);
+      if (t) throw t;
       if (Array.isArray(p[r])) {
         throw new FormulaError(
           `${name}: mixed input: row 0 is a number (read as 1-D points) but row ${r} is an array`,
@@ -66,7 +76,7 @@ function fromArray(p: readonly unknown[], name: string): BoundData {
   for (let r = 0; r < rows; r++) {
     const row = p[r];
     if (!Array.isArray(row)) {
-      throw new FormulaError(`${name}: row ${r} is not an array (got ${typeof row})`);
+      throw typedRow(row, r, name) ?? new FormulaError(`${name}: row ${r} is not an array (got ${describeArgument(row)})`);
     }
     if (row.length !== cols) {
       throw new FormulaError(

@@ -20,7 +20,7 @@ import type { Node, VarNode } from './ast.js';
 import { isBinary, isUnary } from './ast.js';
 import { collectVariables, rowCounts, swapIJ } from './analyze.js';
 import { compileScalarJs } from './emit-js.js';
-import { FormulaError } from './errors.js';
+import { FormulaError, describeArgument } from './errors.js';
 import { binary, unary, variable } from './nodes.js';
 
 /** Largest k of the k-min reductions: each row keeps a sorted buffer of k candidates in registers or locals. */
@@ -66,11 +66,12 @@ export function checkAxis(method: string, axis: unknown): Axis {
   );
 }
 
+/** An axis or k as given: a number as it is, anything else quoted with its type ('a string "1"'). */
 function describe(v: unknown): string {
   if (v === undefined) return 'no axis';
   if (typeof v === 'number') return String(v);
   if (v !== null && typeof v === 'object' && 'node' in v) return 'a Formula';
-  return `${typeof v} ${String(v)}`;
+  return describeArgument(v);
 }
 
 /** Validates and freezes a spec (the builder's reduction methods call this). */
@@ -79,7 +80,7 @@ export function reductionSpec(kind: ReductionKind, formula: Node, axis: Axis, k 
     throw new FormulaError(`Formula.${kind}: the formula must be scalar (it has dimension ${formula.dim}); sum accepts vector formulas`);
   }
   if (kind === 'kmin' || kind === 'argKmin' || kind === 'kminArgKmin') {
-    if (!Number.isInteger(k) || k < 1) throw new FormulaError(`Formula.${kind}: k must be a positive integer (got ${String(k)})`);
+    if (!Number.isInteger(k) || k < 1) throw new FormulaError(`Formula.${kind}: k must be a positive integer (got ${describe(k)})`);
     if (k > MAX_KMIN_K) {
       throw new FormulaError(`Formula.${kind}: k = ${k} exceeds the limit ${MAX_KMIN_K} of the per-row candidate buffer; reduce k`);
     }

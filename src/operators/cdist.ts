@@ -12,7 +12,9 @@ import { collectVariables } from '../formula/analyze.js';
 import { formatNumber } from '../formula/print.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { mm } from './falkon.js';
-import { KernelOperator, assertDenseFits, refuseGpuFloat64, type KernelOperatorOptions } from './kernel-operator.js';
+import { NORM2_SAFE } from '../formula/norm2-range.js';
+import { FLOAT32_MAX, KernelOperator, assertDenseFits, refuseGpuFloat64, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
+import type { Dtype } from './types.js';
 import {
   boolean, checkArgument, field, instanceOf, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
 } from './options.js';
@@ -38,20 +40,38 @@ function outerRoot(s: Formula, q: number): Formula {
 }
 
 /**
- * (Σ_k |x_k − y_k|^p)^(1/q). For p = q = 2 on points whose squares may leave float64's range — √ of a sum of squares
- * past 1.8e308 was ∞ for points 1e155 apart, and 0 below 1e-154 — the range-safe norm2 (it rescales such sums; 1.3×
- * the cost of √Σt² at d = 3), else √Σt².
+ * (Σ_k |x_k − y_k|^p)^(1/q): the plain formula where the points prove the power sum within the safe range of the
+ * operator's dtype (`powerSumOutOfRange`), else the range-safe `scaledPowerDistance`. The plain power sum gave 0 for
+ * distinct points 1e-110 apart at p = 3 (float64) or 1e-25 apart at p = 2 (float32), and ∞ past the top.
  */
-function distance(x: Formula, y: Formula, sum: Formula, p: number, q: number, range: CoordinateRange): Formula {
-  if (p === 2 && q === 2 && (powerSumMayOverflow(range.most, 2, x.dim) || (range.least > 0 && range.least < SQUARE_UNDERFLOW))) return x.sub(y).norm2();
-  return outerRoot(sum, q);
+function distance(x: Formula, y: Formula, sum: Formula, p: number, q: number, safe: Dtype | undefined): Formula {
+  return safe === undefined ? outerRoot(sum, q) : scaledPowerDistance(x, y, p, q, safe);
 }
 
+/** The bounds of a dtype: the safe range of a power sum (norm2's), the unit roundoff, and the normal/finite extremes. */
+const FORMAT: Readonly<Record<Dtype, { tiny: number; huge: number; unit: number; least: number; most: number }>> = {
+  // float64's least is its smallest subnormal: a pair whose norm is subnormal still divides by itself
+  float64: { ...NORM2_SAFE.float64, unit: 2 ** -53, least: Number.MIN_VALUE, most: Number.MAX_VALUE },
+  // float32's is its smallest normal: GPUs may flush subnormal constants to 0 (0/0 at distance 0)
+  float32: { ...NORM2_SAFE.float32, unit: 2 ** -24, least: 2 ** -126, most: FLOAT32_MAX },
+};
+
 /**
- * Coordinates below which a difference's square may underflow: a nonzero x_k − y_k is at least ulp(max(|x_k|, |y_k|)),
- * so only where a coordinate is below 2⁵²·1.5e-154 can every component of a difference square to a subnormal or 0.
+ * m^(p/q)·(Σ_k (|x_k − y_k|/m)^p)^(1/q) with m = ‖x − y‖₂ (norm2 is range-safe on every backend), clamped into the
+ * dtype's finite range: the p-norm is scale-equivariant, and |t_k|/m ∈ [0, 1] with the largest ≥ 1/√d, so the power
+ * sum lies in [d^(−p/2), d] whatever the scale of the pair. The clamp keeps 0/0 (m = 0: every |t_k|/m is then 0) and
+ * ∞/∞ (a norm beyond the range) out. p = q = 2 is norm2 itself. Written with |t| (not t) so that the formula stays
+ * structurally symmetric.
  */
-const SQUARE_UNDERFLOW = 1.5e-154 * 2 ** 52;
+function scaledPowerDistance(x: Formula, y: Formula, p: number, q: number, dtype: Dtype): Formula {
+  const t = x.sub(y);
+  if (p === 2 && q === 2) return t.norm2();
+  const { least, most } = FORMAT[dtype];
+  const m = t.norm2().clamp(least, most);
+  const r = t.abs().div(m);
+  const sum = p === 1 ? r.sum() : p === 2 ? r.sqnorm2() : r.pow(p).sum();
+  return (p === q ? m : m.pow(p / q)).mul(outerRoot(sum, q));
+}
 
 interface CoordinateRange {
   /** The largest |coordinate| (0 when all are 0). */
@@ -74,6 +94,41 @@ function coordinateRange(...sets: { data: ArrayLike<number> }[]): CoordinateRang
 }
 
 /**
+ * Whether Σ_k |x_k − y_k|^p may leave the safe range of `dtype` (norm2's [tiny, huge): no term overflowed, and the
+ * terms that underflowed lose less than a rounding of the sum) for some pair of these points — then the distance
+ * takes the range-safe form. Above: d·(2·max|coordinate|)^p ≥ huge. Below (p > 1 only: for p ≤ 1 the sum is at least
+ * max|t_k| and never underflows where the distance does not): the largest |t_k| of a pair of distinct points is at
+ * least the smallest gap between two distinct values of one coordinate — first bounded by the ulp of the smallest
+ * nonzero coordinate, and only where that bound fails computed (sorted coordinates, in the dtype's rounding).
+ */
+function powerSumOutOfRange(a: BoundData, b: BoundData, p: number, dtype: Dtype): boolean {
+  const f = FORMAT[dtype];
+  const round = dtype === 'float32' ? Math.fround : (v: number) => v;
+  const sets = a === b ? [a] : [a, b];
+  const range = coordinateRange(...sets);
+  const [most, least] = [round(range.most), round(range.least)];
+  if (most === 0) return false;
+  if (Math.log2(a.cols) + p * Math.log2(2 * most) >= Math.log2(f.huge)) return true;
+  if (p <= 1 || p * Math.log2(least * f.unit) >= Math.log2(f.tiny)) return false;
+  return p * Math.log2(smallestGap(sets, a.cols, round)) < Math.log2(f.tiny);
+}
+
+/** The smallest positive difference between two values of one coordinate over the point sets (∞ if none). */
+function smallestGap(sets: readonly BoundData[], d: number, round: (v: number) => number): number {
+  let gap = Infinity;
+  const rows = sets.reduce((r, s) => r + s.rows, 0);
+  const column = new Float64Array(rows);
+  for (let k = 0; k < d; k++) {
+    let n = 0;
+    for (const { data } of sets) for (let i = k; i < data.length; i += d) column[n++] = round(data[i]!);
+    column.sort();
+    // differences of two float32 values are exact in float64
+    for (let i = 1; i < rows; i++) if (column[i]! > column[i - 1]!) gap = Math.min(gap, column[i]! - column[i - 1]!);
+  }
+  return gap;
+}
+
+/**
  * Whether Σ_k |x_k − y_k|^p can exceed float64's range for points whose coordinates are at most `most` in size
  * (|x_k − y_k| ≤ 2·most), d components: log d + p·log(2·most) > log(MAX_VALUE).
  */
@@ -90,6 +145,19 @@ function scaledDistance(a: ArrayLike<number>, ai: number, b: ArrayLike<number>, 
   for (let k = 0; k < d; k++) s += (Math.abs(a[ai + k]! - b[bj + k]!) / most) ** p;
   // (most^p · s)^(1/q), as most^(p/q) · s^(1/q): the power of `most` alone is finite wherever the result is
   return most ** (p / q) * s ** (1 / q);
+}
+
+/**
+ * The dtype the operator on these points will run in (resolved as KernelOperator resolves it), where their power sums
+ * may leave its range (`powerSumOutOfRange`): the distance then takes the range-safe form; else undefined.
+ */
+function rangeSafeDtype(v: ReturnType<typeof pointPair>, p: unknown, backend: KernelOperatorOptions['backend'], dtype: Dtype | undefined): Dtype | undefined {
+  // a bad p, backend or dtype is refused by name where the descriptor or the options are parsed
+  if (typeof p !== 'number' || !(p > 0)) return undefined;
+  if (!(backend === undefined || backend === 'auto' || backend === 'cpu' || backend === 'gpu')) return undefined;
+  if (!(dtype === undefined || dtype === 'float32' || dtype === 'float64')) return undefined;
+  const placed = resolvePlacement(backend, dtype, v.xData.rows * v.yData.rows).dtype;
+  return powerSumOutOfRange(v.xData, v.yData, p, placed) ? placed : undefined;
 }
 
 /** The point sets as formulas, and the coordinate range of their data (read from the formulas: converted once). */
@@ -136,7 +204,8 @@ export async function cdist(x: PointsLike, y?: PointsLike, options: CdistOptions
   if (y !== undefined) points.check(y, 'cdist: y');
   const v = pointPair('cdist', points.check(x, 'cdist: x') as PointsLike, y);
   const s = innerSum(v.x, v.y, o.p);
-  const f = o.skipEpilogue ? s : distance(v.x, v.y, s, o.p, o.p, v.range);
+  // without the root the sum is the value asked for: an underflow there is the value's own (∞ is recomputed below)
+  const f = o.skipEpilogue ? s : distance(v.x, v.y, s, o.p, o.p, rangeSafeDtype(v, o.p, o.backend, o.dtype));
   const K = new KernelOperator(f, { dtype: o.dtype, backend: o.backend, denseCache: 'never', label: `cdist p=${formatNumber(o.p)}` });
   const maxBytes = o.maxBytes ?? defaultDenseCacheBytes();
   assertDenseFits('cdist', K, maxBytes);
@@ -207,18 +276,28 @@ export interface DescriptorKernelOptions extends KernelOperatorOptions {
   y?: PointsLike;
 }
 
-/** The formula of a descriptor on points x, y (`range`: their coordinates' — where squares may leave float64's range the Euclidean distance is norm2). */
-export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: Formula, range: CoordinateRange = { most: 0, least: 0 }): Formula {
+/**
+ * The formula of a descriptor on points x, y. `rangeSafe`: the dtype in whose range the distance must not under- or
+ * overflow for any pair (the range-safe form, `scaledPowerDistance`); omitted, the plain power sum (kernelOperator and
+ * cdist choose from the points).
+ */
+export function descriptorFormula(descriptor: KernelDescriptor, x: Formula, y: Formula, rangeSafe?: Dtype): Formula {
   const d = parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);
   checkArgument('descriptorFormula', 'x', x, instanceOf(Formula, 'Formula (e.g. Vi(points))'));
   checkArgument('descriptorFormula', 'y', y, instanceOf(Formula, 'Formula (e.g. Vj(points))'));
+  checkArgument('descriptorFormula', 'rangeSafe', rangeSafe, optional(oneOf('float32', 'float64')));
   const s = innerSum(x, y, d.innerP);
   const q = d.outerP ?? d.innerP;
-  const dist = distance(x, y, s, d.innerP, q, range);
+  const dist = distance(x, y, s, d.innerP, q, rangeSafe);
   const h = Pm(d.bandwidth, 'bandwidth');
   if (d.epilogue === 'laplace') return dist.div(h).neg().exp();
-  // d² straight from the sum for q = 2 (no square of a square root)
-  if (d.epilogue === 'gaussian') return (q === 2 ? s : dist.square()).div(h.square().mul(2)).neg().exp();
+  if (d.epilogue === 'gaussian') {
+    // d² straight from the sum for q = 2 (no square of a square root), where the sum is in range and so is 2h²
+    // (h = 2^-1000 made 2h² = 0, and 0/0 = NaN on the diagonal); else (d/h)²/2, in range wherever the kernel is not 0 or 1
+    const h2 = 2 * d.bandwidth ** 2;
+    if (rangeSafe === undefined && h2 >= 2 ** -100 && h2 <= 2 ** 100) return (q === 2 ? s : dist.square()).div(h.square().mul(2)).neg().exp();
+    return dist.div(h).square().div(2).neg().exp();
+  }
   return dist;
 }
 
@@ -241,9 +320,11 @@ function refuseHiddenOverflow(descriptor: KernelDescriptor, range: CoordinateRan
 /** A KernelOperator from a kermac-style descriptor on points x (and `options.y`). */
 export function kernelFromDescriptor(descriptor: KernelDescriptor, x: PointsLike, options: DescriptorKernelOptions = {}): KernelOperator {
   const { y, ...rest } = options;
+  // the descriptor first: innerP = ∞ was blamed on the points' range by refuseHiddenOverflow
+  parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);
   const v = pointPair('kernelOperator', points.check(x, 'kernelOperator: x') as PointsLike, y);
   refuseHiddenOverflow(descriptor, v.range, v.xData.cols);
-  const f = descriptorFormula(descriptor, v.x, v.y, v.range);
+  const f = descriptorFormula(descriptor, v.x, v.y, rangeSafeDtype(v, descriptor.innerP, rest.backend, rest.dtype));
   const label = `${descriptor.epilogue} innerP=${formatNumber(descriptor.innerP)} outerP=${formatNumber(descriptor.outerP ?? descriptor.innerP)} h=${formatNumber(descriptor.bandwidth ?? 1)}`;
   return new KernelOperator(f, { label, ...rest });
 }

@@ -179,7 +179,8 @@ for (const p of PLACES) {
 describe('API and errors', () => {
   it('F.min(G) / F.max(number) are refused as ambiguous, naming both meanings; min(a, b) is element-wise', async () => {
     await expect(D.min(Y.sum() as never)).rejects.toThrow(/ambiguous: F\.min\(axis\) is the reduction .* function min\(a, b\)/);
-    await expect(D.max(0.5 as never)).rejects.toThrow(/ambiguous: F\.max\(axis\) is the reduction/);
+    // a number that is not an axis: the axis error, naming the element-wise function beside it
+    await expect(D.max(0.5 as never)).rejects.toThrow(/Formula\.max: axis must be 0 .* got 0\.5; the element-wise maximum of F and 0\.5 is the function max\(F, 0\.5\)/);
     await expect(D.argmin(2 as never)).rejects.toThrow(/axis must be 0 .* or 1/);
     expect(min(D, 1).toString()).toBe('min(sqnorm2(x - y), 1)');
     expect(max(D, Pm(0.5)).dim).toBe(1);
