@@ -23,6 +23,7 @@ import { optional, oneOf, parseOptions } from './options.js';
 import { assertFloat32Range, float32OverflowError, periodicLimits, periodicNaNHint, refuseGpuFloat64, resolvePlacement, usesPeriodic } from './kernel-operator.js';
 import { compileScalarJs, type ScalarKernel } from '../formula/emit-js.js';
 import { allFinite } from './validate.js';
+import { largestIntermediateBound } from '../formula/magnitude.js';
 
 const REDUCTION_SPEC = {
   backend: optional(oneOf('auto', 'cpu', 'gpu')),
@@ -85,7 +86,16 @@ function refusingFloat32Overflow(fn: string, backend: 'cpu' | 'gpu', f32: Engine
     rows: f32.rows, reduced: f32.reduced, exact: f64,
     async kmin(node, k) {
       const r = await f32.kmin(node, k);
-      if (!allFinite(r.values)) check(node, r.values, (await f64.kmin(node, k)).values, k);
+      if (largestIntermediateBound(node) <= FLOAT32_SAFE_MAGNITUDE) {
+        if (!allFinite(r.values)) check(node, r.values, (await f64.kmin(node, k)).values, k);
+        return r;
+      }
+      // a value inside F may leave float32's range, and a NaN it makes there (∞ − ∞) is skipped as nanmin skips NaN:
+      // the row's least values would be wrong with nothing non-finite to show it (max of x·y + (e^100xy − e^100xy)
+      // at y = 1, 0.5, 0 gave 0.5 at index 1 for 1 at index 0). The float64 twin's values tell.
+      const exact = await f64.kmin(node, k);
+      check(node, r.values, exact.values, k);
+      hiddenByOverflow(fn, r, exact, k);
       return r;
     },
     async sums(node, columns) {
@@ -97,6 +107,30 @@ function refusingFloat32Overflow(fn: string, backend: 'cpu' | 'gpu', f32: Engine
       return out;
     },
   };
+}
+
+/**
+ * Below this, no value of a float32 evaluation overflows (float32's largest finite value is 3.4e38; a margin for the
+ * rounding of the bounded operations along the way).
+ */
+const FLOAT32_SAFE_MAGNITUDE = 1e37;
+
+/**
+ * Refuses a float32 k-min row where the float64 twin found a different entry at some rank, and a value clearly below
+ * float32's there (beyond a near-tie's rounding): an entry the float32 pass evaluated as NaN (skipped) or ±∞ was finite
+ * and smaller in float64.
+ */
+function hiddenByOverflow(
+  fn: string, got: { values: Float64Array; indices: Int32Array }, exact: { values: Float64Array; indices: Int32Array }, k: number,
+): void {
+  for (let t = 0; t < got.values.length; t++) {
+    const [g, e] = [got.values[t]!, exact.values[t]!];
+    if (!Number.isFinite(e) || got.indices[t] === exact.indices[t]) continue;
+    if (g - e <= 1e-3 * Math.max(Math.abs(e), Math.abs(g))) continue; // NaN g fails this test: refused
+    // values as the k-min pass sees them (a max runs on −F): magnitudes only in the message
+    throw new RangeError(`${fn}: entry ${exact.indices[t]} of row ${Math.floor(t / k)} is finite in float64 (|F| = ${Math.abs(e)}) where float32 `
+      + `evaluated it as NaN or beyond its range and skipped it, changing the result: a value inside the formula leaves float32's range; use dtype 'float64' or rescale the inputs`);
+  }
 }
 
 /** Runs a reduction spec (registered with the formula layer as its executor). */

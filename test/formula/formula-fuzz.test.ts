@@ -138,6 +138,23 @@ describe('regressions found by the fuzz', () => {
     expect(Array.from(await f.min(1, { backend: 'cpu', dtype: 'float64' }))).toEqual([1e40, 4]);
   });
 
+  it('float32 min/max/k-min refuse a result that skipped an entry float32 made NaN (∞ − ∞) where float64 is finite', async () => {
+    // the min family skips NaN (nanmin): e^100xy − ½e^100xy is ∞ − ∞ in float32 at x = y = 1, so max picked entry 1
+    // (2.59e21) for entry 0 (1.34e43), with nothing non-finite in the result to show it
+    const g = parseFormula('exp(100 * x * y) - 0.5 * exp(100 * x * y)', { x: Vi([[1], [0.2]], 'x'), y: Vj([[1], [0.5], [0]], 'y') });
+    const hidden = /entry 0 of row 0 is finite in float64 \(\|F\| = 1\.344\d*e\+43\) where float32 evaluated it as NaN or beyond its range/;
+    const backends = [{ backend: 'cpu', dtype: 'float32' } as const, ...(hasGpu ? [{ backend: 'gpu' } as const] : [])];
+    for (const o of backends) {
+      await expect(g.max(1, o)).rejects.toThrow(hidden);
+      await expect(g.argmax(1, o)).rejects.toThrow(hidden);
+      await expect(g.neg().argKmin(2, 1, o)).rejects.toThrow(hidden);
+    }
+    expect(Array.from(await g.argmax(1, { backend: 'cpu', dtype: 'float64' }))).toEqual([0, 0]);
+    // in range the float32 answer stands: the same formula at 10·x·y (largest value e^10 ≈ 2.2e4)
+    const small = parseFormula('exp(10 * x * y) - 0.5 * exp(10 * x * y)', { x: Vi([[1], [0.2]], 'x'), y: Vj([[1], [0.5], [0]], 'y') });
+    for (const o of backends) expect(Array.from(await small.argmax(1, o))).toEqual([0, 0]);
+  });
+
   it.runIf(hasGpu)('GPU float32 logsumexp where the max and sums passes round F differently (F ≈ 7e28): the value, not −∞ (seed 6, case 65)', async () => {
     // the bench's own backends for this one case (its random choices depend on them); before, row 2 came back −∞
     let products = 0;
