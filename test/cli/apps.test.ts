@@ -36,8 +36,48 @@ describe('lazylinalg cluster', () => {
     const s = dir({ 'm.csv': csv, 't.csv': '0\n1\n' });
     expect(await run('cluster', s.path('m.csv'))).toMatchObject({ code: 2, err: 'lazylinalg: cluster: --clusters is required (see lazylinalg cluster --help)' });
     const r = await run('cluster', s.path('m.csv'), '--clusters', '2', '--truth', s.path('t.csv'), '--output', s.path('l.csv'));
-    expect(r).toMatchObject({ code: 1, err: `lazylinalg: ${s.path('t.csv')}: 2×1 values; one column of 50 labels (one per point) is needed` });
+    expect(r).toMatchObject({ code: 1, err: `lazylinalg: ${s.path('t.csv')}:2:2: the file ends after 2 rows; one column of 50 labels (one per point) is needed` });
     expect(s.list()).toEqual(['m.csv', 't.csv']);
+  });
+});
+
+describe('lazylinalg cluster --truth: labels read as safe integers, refusals placed by file:line:column', () => {
+  it('labels of 2^32 and beyond are labels (Int32Array.from wrapped 4294967296 to 0: ARI 0 instead of the true one)', async () => {
+    const { csv, labels } = moonsCsv(200);
+    const big = Array.from(labels, (l) => (l === 0 ? 0 : 4294967296));
+    const huge = Array.from(labels, (l) => (l === 0 ? -(2 ** 53 - 1) : 2 ** 53 - 1));
+    const s = dir({ 'm.csv': csv, 'small.csv': `${Array.from(labels).join('\n')}\n`, 'big.csv': `${big.join('\n')}\n`, 'huge.csv': `${huge.join('\n')}\n` });
+    const ari = async (truth: string) => {
+      const r = await run('cluster', s.path('m.csv'), '--clusters', '2', '--backend', 'cpu', '--quiet', '--truth', s.path(truth));
+      expect({ err: r.err, code: r.code }).toEqual({ err: '', code: 0 });
+      return /adjusted Rand index against .*: ([0-9.-]+)/.exec(r.out)![1];
+    };
+    const reference = await ari('small.csv');
+    expect(Number(reference)).toBeGreaterThan(0.9);
+    expect(await ari('big.csv')).toBe(reference);
+    expect(await ari('huge.csv')).toBe(reference);
+  });
+
+  it.each([
+    ['fraction.csv', 'label\n0\n1.5\n1\n0\n', (f: string) => `${f}:3:1: label '1.5' is not an integer (a number with a fraction)`],
+    ['unsafe.csv', '0\n1\n9007199254740993\n0\n', (f: string) => `${f}:3:1: label '9007199254740993' is not a safe integer (beyond ±(2^53 − 1), not exact as float64)`],
+    ['short.csv', '0\n1\n', (f: string) => `${f}:2:2: the file ends after 2 rows; one column of 4 labels (one per point) is needed`],
+    ['long.csv', 'label\n0\n1\n0\n1\n1\n', (f: string) => `${f}:6:1: a 5th row; one column of 4 labels (one per point) is needed`],
+    ['wide.csv', '0,1\n1,0\n0,1\n1,0\n', (f: string) => `${f}:1:3: 2 columns; one column of 4 labels (one per point) is needed`],
+    ['text.csv', '0\n1\nb\n0\n', (f: string) => `${f}:3:1: non-numeric cell 'b'`],
+  ])('%s', async (name, content, message) => {
+    const s = dir({ 'm.csv': '0,0\n0,1\n5,5\n5,6\n', [name]: content });
+    const r = await run('cluster', s.path('m.csv'), '--clusters', '2', '--backend', 'cpu', '--quiet', '--truth', s.path(name), '--output', s.path('l.csv'));
+    expect(r).toMatchObject({ code: 1, err: `lazylinalg: ${message(s.path(name))}` });
+    expect(s.list()).toEqual([name, 'm.csv'].sort());
+  });
+
+  it('a .npy truth file: float labels with a fraction are refused at their byte offset, int64 labels beyond 2^31 read', async () => {
+    const { encodeNpy } = await import('../../src/cli/io/npy.js');
+    const s = dir({ 'm.csv': '0,0\n0,1\n5,5\n5,6\n', 'f.npy': encodeNpy({ rows: 4, cols: 1, data: Float64Array.from([0, 0, 0.5, 1]) }), 'w.npy': encodeNpy({ rows: 2, cols: 2, data: Float64Array.from([0, 0, 1, 1]) }) });
+    const go = (f: string) => run('cluster', s.path('m.csv'), '--clusters', '2', '--backend', 'cpu', '--quiet', '--truth', s.path(f));
+    expect(await go('f.npy')).toMatchObject({ code: 1, err: `lazylinalg: ${s.path('f.npy')}: byte offset 144: label '0.5' is not an integer (a number with a fraction) at element [2, 0]` });
+    expect(await go('w.npy')).toMatchObject({ code: 1, err: `lazylinalg: ${s.path('w.npy')}: byte offset 8: shape (2, 2); one column of 4 labels (one per point) is needed` });
   });
 });
 
@@ -92,5 +132,14 @@ describe('lazylinalg demo', () => {
     expect(r.out).toMatch(/not counted below/);
     expect(r.out).toContain(`plots written to ${s.path('plots')}/`);
     for (const p of ['clusters.png', 'interpolation.png', 'spectrum.png']) expect(readFileSync(s.path(`plots/${p}`)).readUInt32BE(0)).toBe(0x89504e47);
+  });
+
+  it('an --out that is a file, or under one, is refused before any work (it failed after the warm-up with a raw EEXIST/ENOTDIR from mkdir)', async () => {
+    const s = dir({ 'afile': 'x' });
+    for (const [out, why] of [[s.path('afile'), `${s.path('afile')} exists and is not a directory`], [s.path('afile/sub'), `${s.path('afile')} is not a directory`]] as const) {
+      const r = await run('demo', '--n', '200', '--n-signal', '100', '--backend', 'cpu', '--quiet', '--out', out);
+      expect(r).toEqual({ code: 2, out: '', err: `lazylinalg: demo: --out ${out}: cannot hold the plots: ${why}` });
+    }
+    expect(s.list()).toEqual(['afile']);
   });
 });

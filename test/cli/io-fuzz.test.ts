@@ -1,6 +1,6 @@
 /**
  * A seeded mutation fuzz of the CLI's untrusted input files (issue 16): valid CSV and .npy files, then one mutation
- * each — benign (BOM, CRLF, blank and comment lines, padding, quotes, no final newline), a bad cell (NaN, Inf, text,
+ * each — benign (BOM, CRLF, CR alone, blank and comment lines, padding, quotes, no final newline), a bad cell (NaN, Inf, text,
  * empty, 1e999, hex), a ragged row, a NUL or invalid UTF-8 byte, a truncation; for .npy a bad dtype, fortran_order,
  * shape (larger, smaller, 3-d, huge, negative), header length, version or magic, NaN/Inf data, 64-bit integers beyond
  * 2⁵³, trailing bytes, truncation. Every outcome is the right parse (checked against the table the file was made
@@ -65,7 +65,7 @@ describe('CSV mutation fuzz: the right parse or file:line:column', () => {
         const made: Made = { rows: texts.map((r) => r.map(Number)), header };
         let lines = [...(header ? [header] : []), ...texts].map((cells) => cells.join(delimiter));
         const firstData = header ? 2 : 1;
-        const mutation = pick(['none', 'bom', 'crlf', 'no-final-newline', 'blank-and-comment', 'padding', 'quotes', 'bad-cell', 'ragged', 'nul', 'invalid-utf8', 'truncate']);
+        const mutation = pick(['none', 'bom', 'crlf', 'cr', 'no-final-newline', 'blank-and-comment', 'padding', 'quotes', 'bad-cell', 'ragged', 'nul', 'invalid-utf8', 'truncate']);
         const what = `case ${t}: ${mutation} of ${JSON.stringify(lines.join('\n'))}`;
         const file = s.path(`f${t}.csv`);
         const write = (content: string | Buffer) => writeFileSync(file, content);
@@ -74,6 +74,7 @@ describe('CSV mutation fuzz: the right parse or file:line:column', () => {
           case 'none': write(text()); expectParse(read(file), made, what); break;
           case 'bom': write(`\uFEFF${text()}`); expectParse(read(file), made, what); break;
           case 'crlf': write(lines.map((l) => `${l}\r\n`).join('')); expectParse(read(file), made, what); break;
+          case 'cr': write(lines.map((l) => `${l}\r`).join('')); expectParse(read(file), made, what); break; // classic Mac OS
           case 'no-final-newline': write(lines.join('\n')); expectParse(read(file), made, what); break;
           case 'blank-and-comment': {
             const at = Math.floor(rand() * (lines.length + 1));
@@ -99,7 +100,8 @@ describe('CSV mutation fuzz: the right parse or file:line:column', () => {
             lines[r + firstData - 1] = cells.join(delimiter);
             const column = cells.slice(0, c).reduce((acc, x) => acc + x.length + delimiter.length, 0) + 1;
             write(text());
-            if (!header && r === 0 && nCols === 1 && !/^[+-]?(nan|inf(inity)?)$/i.test(bad) && !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(bad)) {
+            // text alone on a first line is a header; a malformed number ('0x1F', '1_000', '--1') is a bad data row
+            if (!header && r === 0 && nCols === 1 && /^[a-z]+$/i.test(bad) && !/^[+-]?(nan|inf(inity)?)$/i.test(bad)) {
               expectParse(read(file), { rows: made.rows.slice(1), header: [bad] }, `${what} (text alone on the first line: a header)`);
             } else expectError(read(file), file, `${what} (${bad} at row ${r}, column ${c})`, r + firstData, column);
             break;

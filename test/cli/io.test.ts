@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { readCsv } from '../../src/cli/io/csv.js';
-import { readTable } from '../../src/cli/io/files.js';
+import { csvText, readTable } from '../../src/cli/io/files.js';
 import { encodeNpy, readNpy } from '../../src/cli/io/npy.js';
 import { run, scratch } from './helpers.js';
 
@@ -121,5 +121,75 @@ describe('bad input files: file:line:column (or byte offset), exit 1, no output 
   it('a file read by content: .npy bytes under a .csv name are read as .npy', () => {
     const s = dir({ 'looks.csv': readFileSync(join(FIXTURES, 'f8_c.npy')) });
     expect(rowsOf(readTable(s.path('looks.csv')))).toEqual(VALUES['f8_c']);
+  });
+});
+
+describe('CSV quoting, line endings, long and malformed cells', () => {
+  it('csvText quotes a header name holding a delimiter, a quote, a blank, CR or LF (RFC 4180), and readCsv reads it back', () => {
+    const columns = ['f(u,v)', 'say "hi"', 'a;b c', 'tab\there', '# id', 'plain'];
+    const table = { rows: 2, cols: 6, data: Float64Array.from([1, 2, 3, 4, 5, 6, -0.5, 1e-300, 7, 8, 9, 10]), columns };
+    const text = csvText(table);
+    expect(text.split('\n')[0]).toBe('"f(u,v)","say ""hi""","a;b c","tab\there","# id",plain');
+    const s = dir({ 'q.csv': text });
+    const back = readCsv(s.path('q.csv'));
+    expect(back.columns).toEqual(columns);
+    expect(rowsOf(back)).toEqual([[1, 2, 3, 4, 5, 6], [-0.5, 1e-300, 7, 8, 9, 10]]);
+    // a name with a line break is quoted too; one field may not span lines in this reader, which says so where it starts
+    expect(csvText({ rows: 1, cols: 2, data: Float64Array.from([1, 2]), columns: ['a\r\nb', 'c'] }).split('\n')[0]).toBe('"a\r');
+    const u = dir({ 'u.csv': 'x,"y\n1,2\n' });
+    expect(() => readCsv(u.path('u.csv'))).toThrow(`${u.path('u.csv')}:1:3: unterminated quoted field (a quoted field must close on its line)`);
+  });
+
+  it('a cell too long to quote whole is cut at 40 characters, numeric-looking or not (a 5-million-digit number was quoted whole)', () => {
+    const huge = '1'.repeat(5_000_000);
+    const s = dir({ 'big.csv': `1,2\n3,${huge}\n`, 'bad.csv': `1,2\n3,${huge}x\n` });
+    expect(() => readCsv(s.path('big.csv'))).toThrow(`${s.path('big.csv')}:2:3: cell '${'1'.repeat(40)}…' (5000000 characters) is not a finite float64`);
+    expect(() => readCsv(s.path('bad.csv'))).toThrow(`${s.path('bad.csv')}:2:3: non-numeric cell '${'1'.repeat(40)}…' (5000001 characters; not a decimal number)`);
+  });
+
+  it('a long run of digits that fails to parse is refused at once (the number pattern backtracked in O(n²): seconds at 50,000 digits)', () => {
+    const s = dir({ 'run.csv': `1,2\n3,${'7'.repeat(50_000)}x\n` });
+    const t0 = performance.now();
+    expect(() => readCsv(s.path('run.csv'))).toThrow(/:2:3: non-numeric cell '7{40}…' \(50001 characters; not a decimal number\)$/);
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+
+  it('CR-only line endings (old Mac files) are line breaks, as Python\'s universal newlines read them, also across read chunks', () => {
+    const long = Array.from({ length: 70_000 }, (_, i) => `${i},${i % 7}`);
+    const s = dir({ 'cr.csv': 'x,y\r1,2\r3,4.5\r', 'mixed.csv': '1,2\r\n3,4.5\r\r', 'big.csv': `${long.join('\r')}\r`, 'bad.csv': '1,2\r3,x\r' });
+    expect(rowsOf(readCsv(s.path('cr.csv')))).toEqual([[1, 2], [3, 4.5]]);
+    expect(readCsv(s.path('cr.csv')).columns).toEqual(['x', 'y']);
+    expect(rowsOf(readCsv(s.path('mixed.csv')))).toEqual([[1, 2], [3, 4.5]]);
+    const big = readCsv(s.path('big.csv'));
+    expect([big.rows, rowsOf(big)[69_999]]).toEqual([70_000, [69_999, 69_999 % 7]]);
+    expect(() => readCsv(s.path('bad.csv'))).toThrow(`${s.path('bad.csv')}:2:3: non-numeric cell 'x'`);
+  });
+
+  it('control characters in a cell are escaped, never printed raw', () => {
+    const s = dir({ 'c.csv': '1,2\n3,4\u001b[31m\u000b\n' });
+    let message = '';
+    try { readCsv(s.path('c.csv')); } catch (e) { message = (e as Error).message; }
+    expect(message).toBe(`${s.path('c.csv')}:2:3: non-numeric cell '4\\x1B[31m\\x0B' (not a decimal number)`);
+    expect(message).not.toMatch(/[\u0000-\u001f\u007f]/);
+  });
+
+  it.each([
+    ['−1,−2\n3,4\n', 1, 1, "non-numeric cell '−1' (U+2212 MINUS SIGN; write '-')"],
+    ['0x1\n2\n3\n', 1, 1, "non-numeric cell '0x1' (hexadecimal; write decimal numbers)"],
+    ['1_000\n2\n3\n', 1, 1, "non-numeric cell '1_000' (digit separator '_'; write digits only)"],
+    ['1d0\n2\n3\n', 1, 1, "non-numeric cell '1d0' (Fortran exponent 'd'; write 'e')"],
+    ['1e\n2\n3\n', 1, 1, "non-numeric cell '1e' (not a decimal number)"],
+    ['1;2,5\n3;4\n', 1, 3, "non-numeric cell '2,5' (decimal comma; write '.')"],
+    ['x,y\n1,2\n−3,4\n', 3, 1, "non-numeric cell '−3' (U+2212 MINUS SIGN; write '-')"],
+  ])('a first line of malformed numbers is a bad data row, not a header: %j', (text, line, column, detail) => {
+    const s = dir({ 'm.csv': text });
+    expect(() => readCsv(s.path('m.csv'))).toThrow(`${s.path('m.csv')}:${line}:${column}: ${detail}`);
+  });
+
+  it('real headers still read as headers: names, names beside a digit-led name, one name alone', () => {
+    const s = dir({ 'a.csv': 'x,y,f\n1,2,3\n', 'b.csv': 'id,2nd\n1,2\n', 'c.csv': 'label\n0\n1\n' });
+    expect([readCsv(s.path('a.csv')).columns, readCsv(s.path('a.csv')).rows]).toEqual([['x', 'y', 'f'], 1]);
+    expect(readCsv(s.path('b.csv')).columns).toEqual(['id', '2nd']);
+    expect(rowsOf(readCsv(s.path('c.csv')))).toEqual([[0], [1]]);
   });
 });

@@ -187,6 +187,22 @@ describe('command line: info, eigsh, solve', () => {
     }
   });
 
+  it('solve and eigsh refuse --seed (and eigsh --tol) where nothing uses them: it was dropped without a word', async () => {
+    const x = spiral();
+    const s = dir({ 'p.csv': x.map((r) => r.join(',')).join('\n'), 'b.csv': `${x.map((p) => p[0]).join('\n')}\n` });
+    const solve = (...extra: string[]) => run('solve', s.path('p.csv'), '--rhs', s.path('b.csv'), '--sigma', '0.5', '--alpha', '0.01', '--backend', 'cpu', '--quiet', ...extra);
+    expect(await solve('--method', 'cholesky', '--seed', '3')).toEqual({ code: 2, out: '', err: 'lazylinalg: solve: --seed does not apply with --method cholesky (a dense factor makes no random choice)' });
+    for (const p of ['none', 'jacobi', 'cholesky', 'pivoted-cholesky']) {
+      expect(await solve('--preconditioner', p, '--seed', '3')).toEqual({ code: 2, out: '', err: `lazylinalg: solve: --seed does not apply with --preconditioner ${p} (it makes no random choice; only auto, nystrom, landmarks and device-landmarks do)` });
+    }
+    // where a seed is used it is still taken, and so is the default seed with any preconditioner
+    for (const extra of [['--preconditioner', 'nystrom', '--seed', '3'], ['--preconditioner', 'jacobi'], ['--method', 'cholesky']]) expect((await solve(...extra)).code).toBe(0);
+    const eig = (...extra: string[]) => run('eigsh', s.path('p.csv'), '--sigma', '0.5', '--k', '2', '--backend', 'cpu', '--quiet', ...extra);
+    expect(await eig('--method', 'dense', '--seed', '7')).toEqual({ code: 2, out: '', err: 'lazylinalg: eigsh: --seed does not apply with --method dense (a dense eigensolver: no start vector, no tolerance)' });
+    expect(await eig('--method', 'dense', '--tol', '1e-3')).toEqual({ code: 2, out: '', err: 'lazylinalg: eigsh: --tol does not apply with --method dense (a dense eigensolver: no start vector, no tolerance)' });
+    for (const extra of [['--method', 'dense'], ['--method', 'lanczos', '--seed', '7', '--tol', '1e-3']]) expect((await eig(...extra)).code).toBe(0);
+  });
+
   it("solve: the default --method auto factors where the library's 'auto' does (it passed CG-only options and always ran CG)", async () => {
     // 40 points, α = 10⁻⁸: κ ≈ 10⁹, which CG does not solve in 10·n iterations — before, "no convergence … after 400
     // iterations" and exit 1, where K.solve factors

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterSpec, curveSpec, renderPng, renderSvg, residualSpec, sampleIndices, spectrumSpec, surfaceSpec, writePlot } from '../../src/plot/index.js';
 import { Resvg } from '@resvg/resvg-js';
 import { resvgOptions } from '../../src/plot/render.js';
-import { scratch } from './helpers.js';
+import { writeFileAtomic } from '../../src/plot/write.js';
+import { run, scratch } from './helpers.js';
 
 const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 
@@ -84,6 +85,37 @@ describe('plots', () => {
     const width = Number(/<svg[^>]* width="(\d+)"/.exec(await renderSvg(spec))![1]);
     expect((await renderPng(spec, { scale: 1 })).readUInt32BE(16)).toBe(width);
     expect((await renderPng(spec)).readUInt32BE(16)).toBe(2 * width);
+  });
+
+  it('a write that fails in its directory names the path given, not the hidden temporary file beside it (/proc/.p.svg.14369….tmp before)', async () => {
+    if (!existsSync('/proc/self')) return; // Linux: /proc exists and takes no new files, whoever runs the test
+    const spec = spectrumSpec([3, 2, 1]);
+    const why = /^cannot write \/proc\/p\.svg: [a-z ]+ \((ENOENT|EACCES|EPERM), creating a file in \/proc\)$/;
+    await expect(writePlot(spec, '/proc/p.svg')).rejects.toThrow(why);
+    await expect(writePlot(spec, '/proc/p.svg')).rejects.not.toThrow(/\.tmp|'\/proc\/\./);
+    const s = scratch({ 'sym.csv': '2,1\n1,2\n' });
+    cleanup.push(s.remove);
+    for (const flag of ['--output', '--plot']) {
+      const file = flag === '--output' ? '/proc/x.csv' : '/proc/p.svg';
+      const r = await run('eigsh', s.path('sym.csv'), '--matrix', '--k', '1', '--quiet', flag, file);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(new RegExp(`^lazylinalg eigsh: cannot write ${file.replace(/\./g, '\\.')}: [a-z ]+ \\((ENOENT|EACCES|EPERM), creating a file in /proc\\)$`));
+    }
+  });
+
+  it('an output under a file is refused by name before any work (a raw ENOTDIR from stat before)', async () => {
+    const s = scratch({ 'sym.csv': '2,1\n1,2\n', 'afile': 'x' });
+    cleanup.push(s.remove);
+    const r = await run('eigsh', s.path('sym.csv'), '--matrix', '--k', '1', '--quiet', '--output', s.path('afile/sub/x.csv'));
+    expect(r).toEqual({ code: 2, out: '', err: `lazylinalg: --output ${s.path('afile/sub/x.csv')}: cannot be written: ${s.path('afile')} is not a directory` });
+  });
+
+  it('a file name near the 255-byte limit is written (the temporary name beside it was longer, ENAMETOOLONG)', () => {
+    const s = scratch();
+    cleanup.push(s.remove);
+    const name = `${'n'.repeat(250)}.csv`;
+    writeFileAtomic(s.path(name), '1\n');
+    expect(s.list()).toEqual([name]);
   });
 
   it('PNG text is drawn: a system font is found (CI installs fonts-dejavu-core)', () => {

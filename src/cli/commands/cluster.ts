@@ -2,7 +2,7 @@
 import { adjustedRandIndex } from '../../apps/metrics.js';
 import { spectralClustering, type SpectralProgress } from '../../apps/spectral-clustering.js';
 import { clusterSpec } from '../../plot/specs.js';
-import { InputFileError } from '../errors.js';
+import { quoted } from '../errors.js';
 import { readTable } from '../io/files.js';
 import { asPoints, columnTable } from '../io/table.js';
 import { formatMs } from '../progress.js';
@@ -71,12 +71,17 @@ function clusterSizes(labels: Int32Array, k: number): number[] {
   return sizes;
 }
 
-/** One integer label per point. */
-function readLabels(file: string, n: number): Int32Array {
-  const t = readTable(file);
-  if (t.cols !== 1 || t.rows !== n) throw new InputFileError(file, `${t.rows}×${t.cols} values; one column of ${n} labels (one per point) is needed`);
-  for (let i = 0; i < n; i++) {
-    if (!Number.isInteger(t.data[i])) throw new InputFileError(file, `label ${t.data[i]} of point ${i} is not an integer`);
-  }
-  return Int32Array.from(t.data);
+/**
+ * One integer label per point, read as a safe integer (labels are names: any integer float64 holds exactly is one, and
+ * Int32Array.from wrapped 2³² to 0). The reader checks shape and values as it goes, so a refusal names line and column.
+ */
+function readLabels(file: string, n: number): number[] {
+  const t = readTable(file, { need: `one column of ${n} labels (one per point) is needed`, rows: n, cols: 1, value: labelProblem });
+  return Array.from(t.data);
+}
+
+function labelProblem(value: number, text: string): string | undefined {
+  if (!Number.isInteger(value)) return `label ${quoted(text)} is not an integer (a number with a fraction)`;
+  if (!Number.isSafeInteger(value)) return `label ${quoted(text)} is not a safe integer (beyond ±(2^53 − 1), not exact as float64)`;
+  return undefined;
 }

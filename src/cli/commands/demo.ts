@@ -3,7 +3,7 @@
  * kernel ridge regression of a noisy 1-D signal (KeOps' interpolation tutorial), the top of a kernel
  * matrix's spectrum — with timings and plots written to a folder.
  */
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { adjustedRandIndex } from '../../apps/metrics.js';
 import { twoMoons } from '../../apps/datasets.js';
@@ -15,8 +15,10 @@ import type { EigshProgress, EigshResult } from '../../krylov/eigsh.js';
 import { mulberry32, normalDraw } from '../../krylov/random.js';
 import { gaussianKernel } from '../../operators/kernels.js';
 import { writePlot } from '../../plot/render.js';
+import { errorWords, fileAbove } from '../../plot/write.js';
 import { clusterSpec, curveSpec, residualSpec, spectrumSpec } from '../../plot/specs.js';
 import type { Args } from '../args.js';
+import { UsageError } from '../errors.js';
 import { formatMs } from '../progress.js';
 import { applyBackend, fmt, SEED_FLAG, type Command, type Context } from './common.js';
 
@@ -38,14 +40,14 @@ export const demoCommand: Command = {
   },
   async run(args, ctx) {
     if (args.bool('no-plots')) args.refuse(['out'], 'with --no-plots (no plot is written)');
+    // made (or checked) before any work: a file in the way failed after the warm-up, with mkdir's raw EEXIST
+    const outDir = args.bool('no-plots') ? undefined : plotFolder(resolve(args.string('out')!), args.string('out')!);
     await applyBackend(args);
     const info = await getBackendInfo();
     ctx.out(`lazylinalg demo — backend ${info.backend}${info.backend === 'cpu' ? ` (${poolThreads()} threads, WASM SIMD)` : ` (${info.adapter?.description ?? 'GPU'})`}`);
     const t0 = performance.now();
     await gaussianKernel(twoMoons(2000, { seed: 1 }).points, { sigma: 0.2, backend: args.string('backend') as 'auto' }).matvec(new Float64Array(2000).fill(1));
     ctx.out(`warm-up product (worker pool start-up, compilation): ${formatMs(performance.now() - t0)} — not counted below\n`);
-    const outDir = args.bool('no-plots') ? undefined : resolve(args.string('out')!);
-    if (outDir) mkdirSync(outDir, { recursive: true });
     const written: string[] = [];
     const plot = async (name: string, spec: Parameters<typeof writePlot>[0]) => {
       if (!outDir) return;
@@ -58,6 +60,24 @@ export const demoCommand: Command = {
     if (outDir) ctx.out(`\nplots written to ${outDir}/: ${written.map((f) => f.slice(outDir.length + 1)).join(', ')}`);
   },
 };
+
+/**
+ * The plot folder, created if missing; a UsageError naming what is in the way — a file at `dir` or at a folder above
+ * it — or the system's reason. `given`: the path as on the command line.
+ */
+function plotFolder(dir: string, given: string): string {
+  const refuse = (why: string) => new UsageError(`demo: --out ${given}: cannot hold the plots: ${why}`);
+  // the nearest existing path at or above `dir` must be a folder
+  const blocker = fileAbove(dir);
+  if (blocker !== undefined) throw refuse(blocker === dir ? `${dir} exists and is not a directory` : `${blocker} is not a directory`);
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK);
+  } catch (error) {
+    throw refuse(errorWords(error as NodeJS.ErrnoException));
+  }
+  return dir;
+}
 
 type PlotWriter = (name: string, spec: Record<string, unknown>) => Promise<void>;
 

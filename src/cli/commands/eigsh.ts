@@ -41,6 +41,8 @@ export const eigshCommand: Command = {
     checkOutputs(args);
     // the eigenvectors are written, never printed: without a file they would be computed for nothing
     if (args.bool('vectors') && args.string('output') === undefined) throw new UsageError('eigsh: --vectors writes the eigenvectors to --output FILE; give --output');
+    // the library's dense path reads neither (no start vector to seed, no iteration to stop): given, they would be dropped
+    if (args.string('method') === 'dense') args.refuse(['seed', 'tol'], 'with --method dense (a dense eigensolver: no start vector, no tolerance)');
     await applyBackend(args);
     const input = readPoints(args.positionals[0]!);
     if (!args.bool('matrix')) await probeGpuFor(args, input.rows * input.rows);

@@ -43,7 +43,14 @@ export const solveCommand: Command = {
     const method = args.string('method') as 'auto' | 'cg' | 'cholesky';
     const preconditioner = args.string('preconditioner') as PreconditionerChoice;
     // the dense factor has no preconditioner (nor CG's progress to report)
-    if (method === 'cholesky') args.refuse(['preconditioner'], "with --method cholesky (a dense factor; CG's preconditioner is not used)");
+    if (method === 'cholesky') {
+      args.refuse(['preconditioner'], "with --method cholesky (a dense factor; CG's preconditioner is not used)");
+      args.refuse(['seed'], 'with --method cholesky (a dense factor makes no random choice)');
+    }
+    // the seed reaches only the preconditioners that sample; silently dropped elsewhere, it promised a reproducibility knob that did nothing
+    if (!SEEDED_PRECONDITIONERS.includes(preconditioner)) {
+      args.refuse(['seed'], `with --preconditioner ${preconditioner} (it makes no random choice; only ${SEEDED_PRECONDITIONERS.join(', ').replace(/, ([^,]*)$/, ' and $1')} do)`);
+    }
     await applyBackend(args);
     const points = readPoints(args.positionals[0]!);
     if (!args.bool('matrix')) await probeGpuFor(args, points.rows * points.rows);

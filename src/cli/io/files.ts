@@ -8,10 +8,13 @@ import { unwritableReason, writeFileAtomic } from '../../plot/write.js';
 import { InputFileError, UsageError } from '../errors.js';
 import { readCsv } from './csv.js';
 import { encodeNpy, isNpy, readNpy } from './npy.js';
-import type { Table } from './table.js';
+import type { Expectation, Table } from './table.js';
 
-/** Reads an n×d numeric table; a missing file or a directory is an InputFileError. */
-export function readTable(file: string): Table {
+/**
+ * Reads an n×d numeric table; a missing file or a directory is an InputFileError. `expect`: what the command needs
+ * of it beyond numbers, refused where the file breaks it (see Expectation).
+ */
+export function readTable(file: string, expect?: Expectation): Table {
   let size: number;
   try {
     const st = statSync(file);
@@ -23,7 +26,7 @@ export function readTable(file: string): Table {
     throw new InputFileError(file, code === 'ENOENT' ? 'no such file' : `cannot read (${code ?? (error as Error).message})`);
   }
   if (size === 0) throw new InputFileError(file, 'empty file');
-  return startsAsNpy(file) ? readNpy(file) : readCsv(file);
+  return startsAsNpy(file) ? readNpy(file, undefined, expect) : readCsv(file, expect);
 }
 
 function startsAsNpy(file: string): boolean {
@@ -75,11 +78,20 @@ function tableJson(t: Table): unknown {
 /** CSV with a header line when the table names its columns; numbers in shortest round-trip form. */
 export function csvText(t: Table): string {
   const parts: string[] = [];
-  if (t.columns) parts.push(`${t.columns.join(',')}\n`);
+  if (t.columns) parts.push(`${t.columns.map(csvField).join(',')}\n`);
   for (let i = 0; i < t.rows; i++) {
     let line = '';
     for (let j = 0; j < t.cols; j++) line += (j ? ',' : '') + String(t.data[i * t.cols + j]);
     parts.push(`${line}\n`);
   }
   return parts.join('');
+}
+
+/**
+ * A header name as a CSV field: double-quoted, with its quotes doubled (RFC 4180), where it holds a quote, CR or LF, or
+ * anything this CLI's reader would otherwise cut or drop — a comma, and the other delimiters it sniffs (semicolon,
+ * tab, blank: `a;b` alone on a header line would read as two columns), or a leading '#' (a comment line).
+ */
+function csvField(name: string): string {
+  return /[",;\t \r\n]|^#/.test(name) ? `"${name.replace(/"/g, '""')}"` : name;
 }

@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { InputFileError } from '../errors.js';
-import type { Table } from './table.js';
+import type { Expectation, Table } from './table.js';
 
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]); // \x93NUMPY
 
@@ -103,17 +103,17 @@ function kindOf(file: string, descr: string, offset: number): Kind {
 }
 
 /** Reads a numeric .npy file as an n×d table (a 1-D array is one column); `bytes`: its content, already in memory. */
-export function readNpy(file: string, bytes?: Buffer): Table {
-  if (bytes) return decodeNpy(file, bufferSource(bytes));
+export function readNpy(file: string, bytes?: Buffer, expect?: Expectation): Table {
+  if (bytes) return decodeNpy(file, bufferSource(bytes), expect);
   const fd = openSync(file, 'r');
   try {
-    return decodeNpy(file, fileSource(fd));
+    return decodeNpy(file, fileSource(fd), expect);
   } finally {
     closeSync(fd);
   }
 }
 
-function decodeNpy(file: string, src: Source): Table {
+function decodeNpy(file: string, src: Source, expect: Expectation | undefined): Table {
   const h = parseHeader(file, src);
   const kind = kindOf(file, h.descr, 8);
   if (h.shape.length === 0 || h.shape.length > 2) {
@@ -128,6 +128,9 @@ function decodeNpy(file: string, src: Source): Table {
   }
   if (needed < available) throw new InputFileError(file, `${available - needed} trailing bytes after the data of shape (${h.shape.join(', ')})`, { offset: h.dataOffset + needed });
   if (count === 0) throw new InputFileError(file, `an empty array of shape (${h.shape.join(', ')})`, { offset: 8 });
+  if (expect && ((expect.rows !== undefined && rows !== expect.rows) || (expect.cols !== undefined && cols !== expect.cols))) {
+    throw new InputFileError(file, `shape (${h.shape.join(', ')}); ${expect.need}`, { offset: 8 });
+  }
   let data: Float64Array;
   try {
     data = new Float64Array(count);
@@ -147,6 +150,8 @@ function decodeNpy(file: string, src: Source): Table {
       if (kind.integer64 && Math.abs(v) > Number.MAX_SAFE_INTEGER) {
         throw new InputFileError(file, `integer beyond 2^53 at element ${elementName(k, rows, cols, h.fortran)} (not exact as float64)`, { offset });
       }
+      const why = expect?.value?.(v, String(v));
+      if (why !== undefined) throw new InputFileError(file, `${why} at element ${elementName(k, rows, cols, h.fortran)}`, { offset });
       // Fortran order stores column j contiguously: element k is (k mod rows, k div rows)
       data[h.fortran ? (k % rows) * cols + Math.floor(k / rows) : k] = v;
     }

@@ -10,6 +10,19 @@ export interface Table {
   readonly columns?: readonly string[];
 }
 
+/**
+ * What a command needs of a file beyond finite numbers, checked while it is read, so that a refusal names the place
+ * in the file (line and column, or byte offset) rather than the table as a whole.
+ */
+export interface Expectation {
+  /** What is needed, in words for the messages: 'one column of 50 labels (one per point) is needed'. */
+  readonly need: string;
+  readonly rows?: number;
+  readonly cols?: number;
+  /** Why a value is refused (undefined: taken); `text` is the cell as written (CSV) or the value printed (.npy). */
+  readonly value?: (value: number, text: string) => string | undefined;
+}
+
 /** A table of one column. */
 export function columnTable(values: Float64Array | Int32Array, name: string): Table {
   return { rows: values.length, cols: 1, data: values, columns: [name] };
