@@ -148,6 +148,8 @@ export class CgNoConvergence extends Error {
  * and two targets there) drove it to 106·‖b‖ with nothing in the message to tell why.
  */
 function grewNote(result: CgResult<unknown, number[] | number[][]>): string {
+  // a run stopped at the products' accuracy floor jitters there: that is no sign of singularity
+  if (result.message?.includes('stagnated')) return '';
   const histories = residualHistories(result);
   const grew = histories.findIndex((h) => h.length > 1 && h[h.length - 1]! > h[0]!);
   if (grew < 0) return '';
@@ -426,6 +428,12 @@ function settleColumn(c: Pick<Column, 'rnorm' | 'tol' | 'iterations' | 'status' 
   }
 }
 
+/** Whether rᵀz may round to 0 for nonzero r and z: ‖r‖·‖z‖ near or below float64's least normal value. */
+function productUnderflows(r: Float64Array, z: Float64Array): boolean {
+  const [a, b] = [norm(r), norm(z)];
+  return a > 0 && b > 0 && Math.log2(a) + Math.log2(b) < -960; // in logarithms: the product itself may underflow
+}
+
 /** The next search directions p = M r + β p of the running columns; a column with rᵀM r ≤ 0 breaks down. */
 async function nextDirections(run: CgRun, running: readonly Column[]): Promise<Column[]> {
   const { M, n } = run.s;
@@ -434,6 +442,14 @@ async function nextDirections(run: CgRun, running: readonly Column[]): Promise<C
   running.forEach((c, i) => {
     const z = zs[i]!;
     const rho = dot(c.r, z);
+    if (rho === 0 && productUnderflows(c.r, z)) {
+      // r and M r so small that rᵀM r rounds to 0 (a tolerance no product can verify, rtol = 0 after a dense factor):
+      // no sign to read — not a breakdown of M, which a positive definite factor was blamed for
+      c.status = Status.MaxIter;
+      c.message = `stagnated at iteration ${c.iterations}: the recursive residual fell to ${c.rnorm.toExponential(3)}, where rᵀM r ` +
+        `underflows to 0, with the tolerance ${c.tol.toExponential(3)} not met: it is below what the ${run.s.A.dtype} products can verify`;
+      return;
+    }
     if (!(rho > 0)) {
       c.status = Status.Breakdown;
       c.breakdown = 'preconditioner';
@@ -527,12 +543,17 @@ async function report(run: CgRun, stepping: readonly Column[]): Promise<void> {
   }
 }
 
-/** A column that stopped without converging returns its best verified iterate. */
+/** A column that stopped without converging returns its best verified iterate, its history ending on a measured residual. */
 async function restoreBestIterates(run: CgRun): Promise<void> {
-  const stopped = run.cols.filter((c) => c.status === Status.MaxIter && c.best !== null && !c.fresh);
+  const stopped = run.cols.filter((c) => c.status === Status.MaxIter && !c.fresh);
   const finalTruths = await trueResiduals(run, stopped);
   stopped.forEach((c, i) => {
-    if (c.best!.norm < norm(finalTruths[i]!)) restoreBest(c);
+    const truth = norm(finalTruths[i]!);
+    if (c.best !== null && c.best.norm < truth) restoreBest(c);
+    // the history ends on the residual of the x returned, measured (a recursive one had underflowed to 5e-173 where
+    // b − Ax was 1e-12)
+    else if (c.rnorm < truth) replaceResidual(c, finalTruths[i]!);
+    c.history[c.history.length - 1] = c.rnorm;
   });
 }
 

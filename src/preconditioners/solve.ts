@@ -464,6 +464,7 @@ async function cgPlan(
   const single = rhs instanceof Float64Array;
   let M: LinearOperator | undefined;
   let preconditioner: SolvePlan['preconditioner'];
+  refuseConflictingPreconditioners(o);
   if (o.M !== undefined || o.preconditioner instanceof LinearOperator) {
     M = (o.M ?? o.preconditioner) as LinearOperator;
     preconditioner = 'given';
@@ -479,11 +480,37 @@ async function cgPlan(
   const refining = twin && alpha > 0 && single && o.refine !== false && o.resume === undefined && warm?.state === undefined
     && (o.refine === true || caps.refine);
   const relaxed = !refining && o.relaxed === undefined && alpha > 0 ? caps.relaxed : undefined;
+  if (!refining) {
+    // the refinement's own options, given where no refinement runs, would be ignored
+    const unused = (['innerRtol', 'maxOuter', 'onOuter'] as const).find((k) => o[k] !== undefined) ?? (o.refine === true ? 'refine' : undefined);
+    if (unused) {
+      throw new RangeError(`solve: option '${unused}' is for the refinement on a more accurate operator, and none runs here ` +
+        `(${!twin ? `${A} has no more accurate twin: refinement is for float32 or GPU kernels` : 'it needs α > 0, one right-hand side and no resume or warm start'})`);
+    }
+  }
   return {
     method: refining ? 'refined-cg' : 'cg', reason, operator: caps.operator, twin, preconditioner,
     ...(M ? { M } : {}), ...(warm ? { warmStart: warm } : {}), ...(relaxed ? { relaxed } : {}),
     trusted: caps.exact && o.verify === undefined, ...(estimate ? { estimate } : {}),
   };
+}
+
+/**
+ * Refuses preconditioner options that name two preconditioners, or options for one solve would build beside one given
+ * or none at all: each was accepted and one side ignored (M over a named preconditioner, the options of a build that
+ * never happens).
+ */
+function refuseConflictingPreconditioners(o: ParsedSolveOptions): void {
+  const given = o.M !== undefined ? "'M'" : o.preconditioner instanceof LinearOperator ? "preconditioner (a LinearOperator)" : undefined;
+  if (o.M !== undefined && o.preconditioner !== undefined && o.preconditioner !== 'auto') {
+    throw new RangeError(`solve: options 'M' and 'preconditioner' both name the preconditioner; give one`);
+  }
+  if (o.preconditionerOptions !== undefined && given) {
+    throw new RangeError(`solve: option 'preconditionerOptions' is for a preconditioner solve builds, and ${given} is given`);
+  }
+  if (o.preconditionerOptions !== undefined && o.preconditioner === 'none') {
+    throw new RangeError("solve: option 'preconditionerOptions' takes no part with preconditioner 'none'");
+  }
 }
 
 type AnyCgResult = CgResult<Float64Array | Matrix, number[] | number[][]>;

@@ -51,6 +51,34 @@ describe('solve never returns an answer that misses the tolerance (item 1)', () 
     expect(result.x).toBeInstanceOf(Float64Array);
   });
 
+  it('rtol: 0 after the dense factor ends as a stagnation at the products\' accuracy, with the measured residual (it blamed the factor: "M is not positive definite", history down to 5e-173)', async () => {
+    const err = await K.solve(b, 1e-2, { rtol: 0 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    const { result } = err as CgNoConvergence;
+    expect(result.info).toBeGreaterThan(0);
+    expect(result.breakdown).toBeUndefined();
+    expect(result.message).toMatch(/stagnated at iteration \d+: the recursive residual fell to .* where rᵀM r underflows to 0, .*below what the float64 products can verify/);
+    expect((err as Error).message).not.toMatch(/singular|indefinite|not positive definite/);
+    // the history ends on b − (K + αI)x of the x returned, within rounding of the dense reference's
+    const history = result.residualNorms as number[];
+    const measured = relativeResidual(Kd, 1e-2, result.x as Float64Array, b) * Math.hypot(...b);
+    expect(history.at(-1)!).toBeGreaterThan(0.5 * measured);
+    expect(history.at(-1)!).toBeLessThan(2 * measured + 1e-15);
+    expect(measured / Math.hypot(...b)).toBeLessThan(1e-12);
+  });
+
+  it('preconditioner options that name two preconditioners or a build that never runs are refused by name (one side was ignored)', async () => {
+    const P = aslinearoperator({ shape: [200, 200], matvec: (v: Float64Array) => v.slice(), symmetric: true });
+    await expect(K.solve(b, 1e-3, { M: P, preconditioner: 'nystrom' })).rejects.toThrow(/solve: options 'M' and 'preconditioner' both name the preconditioner; give one/);
+    await expect(K.solve(b, 1e-3, { M: P, preconditionerOptions: { rank: 10 } })).rejects.toThrow(/solve: option 'preconditionerOptions' is for a preconditioner solve builds, and 'M' is given/);
+    await expect(K.solve(b, 1e-3, { preconditioner: P, preconditionerOptions: { rank: 10 } })).rejects.toThrow(/'preconditionerOptions' is for a preconditioner solve builds, and preconditioner \(a LinearOperator\) is given/);
+    await expect(K.solve(b, 1e-3, { preconditioner: 'none', preconditionerOptions: { rank: 10 } })).rejects.toThrow(/'preconditionerOptions' takes no part with preconditioner 'none'/);
+    for (const key of ['refine', 'innerRtol', 'maxOuter'] as const) {
+      const value = key === 'refine' ? true : key === 'innerRtol' ? 1e-3 : 3;
+      await expect(K.solve(b, 1e-3, { [key]: value })).rejects.toThrow(new RegExp(`solve: option '${key}' is for the refinement on a more accurate operator, and none runs here \\(.*has no more accurate twin`));
+    }
+  });
+
   it('maxiter: 2 throws CgNoConvergence carrying x, info, iterations and the residual history', async () => {
     const err = await K.solve(b, 1e-3, { maxiter: 2 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CgNoConvergence);
