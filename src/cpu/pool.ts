@@ -53,7 +53,25 @@ export async function setCpuThreads(count: number): Promise<void> {
   const clamped = clampThreads(count, 'setCpuThreads');
   if (clamped === threads) return;
   threads = clamped;
-  await shutdownCpuPool();
+  // products already running finish on the old pool (they were interrupted, blamed on a shutdownCpuPool() never
+  // called); products started from now on get a pool of the new size
+  const old = detachPool();
+  if (old) {
+    await Promise.allSettled(running.get(old) ?? []);
+    await old.destroy();
+  }
+}
+
+/** Tasks each pool is running, for `setCpuThreads` to let them finish. */
+const running = new WeakMap<WorkerPool, Set<Promise<unknown>>>();
+
+/** Takes the pool out of use (the next parallel product starts another) and returns it. */
+function detachPool(): WorkerPool | undefined {
+  const p = pool;
+  pool = undefined;
+  ready = false;
+  soloMs = 0;
+  return p;
 }
 
 /**
@@ -153,8 +171,12 @@ export function poolStarted(): boolean {
  */
 export async function runOnPool(task: PoolTask): Promise<void> {
   const p = getPool();
+  const job = p.run(collectWith(task));
+  let tasks = running.get(p);
+  if (!tasks) running.set(p, (tasks = new Set()));
+  tasks.add(job);
   try {
-    await p.run(collectWith(task));
+    await job;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if (pool !== p) throw new Error(`CPU product interrupted: shutdownCpuPool() ran while it was computing (${message})`, { cause: error });
@@ -163,6 +185,8 @@ export async function runOnPool(task: PoolTask): Promise<void> {
       throw new Error(`CPU product failed: a worker thread died while computing it (${message})`, { cause: error });
     }
     throw error;
+  } finally {
+    tasks.delete(job);
   }
 }
 
@@ -199,9 +223,6 @@ function collectWith(task: PoolTask): PoolTask {
 
 /** Stops the worker threads (they restart on the next parallel product). */
 export async function shutdownCpuPool(): Promise<void> {
-  const p = pool;
-  pool = undefined;
-  ready = false;
-  soloMs = 0;
+  const p = detachPool();
   if (p) await p.destroy();
 }

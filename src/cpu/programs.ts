@@ -16,9 +16,39 @@
 import { assembleWat } from './wat-assemble.js';
 import { cpuPlatform, watForPlatform } from './platform.js';
 
+/** Modules by key, least recently used first (see `remember`). */
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
 /** Keys whose module is compiled (its promise fulfilled). */
 const compiledKeys = new Set<string>();
+
+/**
+ * Formula programs' modules kept at most; the least recently used go. Why: a formula's constants are in its text, so
+ * every distinct formula compiles another module (≈ 55 KB resident), and a loop over string formulas (a
+ * hyperparameter search) grew without bound: 1,500 formulas, +80 MiB. A module dropped is compiled again if asked
+ * for (from the host's program cache, where it has one); the fixed programs, a few dozen, are always kept.
+ */
+export const MAX_FORMULA_MODULES = 256;
+
+/** Files `m` under `key` as the most recently used, dropping the least recently used formula modules beyond the bound. */
+function remember(key: string, m: Promise<WebAssembly.Module>): void {
+  moduleCache.delete(key);
+  moduleCache.set(key, m);
+  if (moduleCache.size <= MAX_FORMULA_MODULES) return; // the common case: no count needed (per product, cheap)
+  let formulas = 0;
+  for (const k of moduleCache.keys()) if (!fixed.has(k)) formulas++;
+  for (const k of moduleCache.keys()) {
+    if (formulas <= MAX_FORMULA_MODULES) break;
+    if (fixed.has(k) || k === key) continue;
+    moduleCache.delete(k);
+    compiledKeys.delete(k);
+    formulas--;
+  }
+}
+
+/** How many compiled or compiling modules are kept (tests). */
+export function keptModuleCount(): number {
+  return moduleCache.size;
+}
 
 /** The fixed programs declared so far: key → text. */
 const fixed = new Map<string, () => string>();
@@ -46,10 +76,10 @@ export function compileWat(key: string, wat: () => string): Promise<WebAssembly.
  */
 export function compileWatNow(key: string, wat: () => string): Promise<WebAssembly.Module> {
   const cached = moduleCache.get(key);
-  if (cached || !cpuPlatform().syncCompile) return cached ?? compile(key, wat, false);
+  if (cached || !cpuPlatform().syncCompile) return cached ? (remember(key, cached), cached) : compile(key, wat, false);
   useOptimizingCompiler();
   const compiled = Promise.resolve(new WebAssembly.Module(programBytes(key, wat, false) as Uint8Array<ArrayBuffer>));
-  moduleCache.set(key, compiled);
+  remember(key, compiled);
   compiledKeys.add(key);
   return compiled;
 }
@@ -89,10 +119,12 @@ function compile(key: string, wat: () => string, precompiled: boolean): Promise<
   if (!m) {
     useOptimizingCompiler();
     // V8 validates on compile (the assembler checks syntax only); compilation runs on V8's background threads
-    m = (async () => WebAssembly.compile(programBytes(key, wat, precompiled) as Uint8Array<ArrayBuffer>))();
-    moduleCache.set(key, m);
-    m.then(() => compiledKeys.add(key), () => moduleCache.delete(key));
+    const compiling = (async () => WebAssembly.compile(programBytes(key, wat, precompiled) as Uint8Array<ArrayBuffer>))();
+    m = compiling;
+    // only while it is still the one kept under the key (dropped meanwhile: nothing to mark)
+    compiling.then(() => { if (moduleCache.get(key) === compiling) compiledKeys.add(key); }, () => { if (moduleCache.get(key) === compiling) moduleCache.delete(key); });
   }
+  remember(key, m);
   return m;
 }
 

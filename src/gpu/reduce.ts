@@ -171,14 +171,46 @@ const caches = new WeakMap<GPUDevice, DeviceCaches>();
 
 function cachesFor(device: GPUDevice): DeviceCaches {
   let c = caches.get(device);
-  if (!c) caches.set(device, (c = { pipelines: new Map(), data: new WeakMap(), plans: new WeakMap(), ready: new WeakMap() }));
+  if (!c) {
+    caches.set(device, (c = { pipelines: new Map(), data: new WeakMap(), plans: new WeakMap(), ready: new WeakMap() }));
+    knownDevices.add(device);
+  }
   return c;
 }
+
+/**
+ * Pipelines kept per device at most; the least recently used go (compiled again if asked for). Why: a formula's
+ * constants are in its WGSL, so every distinct formula made another pipeline (≈ 1 MiB resident on llvmpipe), and a
+ * loop over string formulas grew without bound (190 formulas: +170 MiB).
+ */
+export const MAX_PIPELINES = 128;
+let pipelineLimit = MAX_PIPELINES;
+
+/** Sets the bound (tests: a small one, that the eviction is seen without making 128 pipelines); returns the one before. */
+export function setPipelineLimit(limit: number): number {
+  const before = pipelineLimit;
+  pipelineLimit = limit;
+  return before;
+}
+
+/** Pipelines kept on the devices used so far, for tests (the most on any one device). */
+export function gpuPipelineCount(): number {
+  let most = 0;
+  for (const device of knownDevices) most = Math.max(most, caches.get(device)?.pipelines.size ?? 0);
+  return most;
+}
+
+/** The devices given caches (a WeakMap's keys cannot be listed; devices are few: one a backend setting). */
+const knownDevices = new Set<GPUDevice>();
 
 export function pipelineFor(ctx: GpuContext, program: GpuProgram) {
   const c = cachesFor(ctx.device);
   let p = c.pipelines.get(program.key);
-  if (!p) {
+  if (p) {
+    // the most recently used last: the map's order is the eviction order
+    c.pipelines.delete(program.key);
+    c.pipelines.set(program.key, p);
+  } else {
     p = (async () => {
       const { device } = ctx;
       const layout = device.createBindGroupLayout({ entries: program.bindings.map(layoutEntry) });
@@ -196,7 +228,12 @@ export function pipelineFor(ctx: GpuContext, program: GpuProgram) {
       }
     })();
     c.pipelines.set(program.key, p);
-    p.catch(() => c.pipelines.delete(program.key));
+    const made = p;
+    made.catch(() => { if (c.pipelines.get(program.key) === made) c.pipelines.delete(program.key); });
+    for (const key of c.pipelines.keys()) {
+      if (c.pipelines.size <= pipelineLimit) break;
+      c.pipelines.delete(key);
+    }
   }
   return p;
 }

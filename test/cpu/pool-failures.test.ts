@@ -84,3 +84,27 @@ describe('a product interrupted during the first dense-cache store (n = 12,000)'
     }
   });
 });
+
+describe('setCpuThreads while products run', () => {
+  it('the running product finishes on the old pool and is right; later ones run on the new size (it was interrupted, blamed on a shutdownCpuPool() never called)', async () => {
+    const n = 12_000;
+    const x = seededPoints(6, n, 3);
+    const v = seededVector(7, n);
+    const threads = poolThreads();
+    if (threads < 2) await setCpuThreads(2);
+    try {
+      const reference = await gaussianKernel(x, { sigma: 0.2, denseCache: 'never' }).matvec(v);
+      const K = gaussianKernel(x, { sigma: 0.2, denseCache: 'always' });
+      const first = K.matvec(v);
+      await poolBusy();
+      await setCpuThreads(1);
+      expect(relative(await first, reference)).toBeLessThan(1e-12);
+      expect(poolThreads()).toBe(1);
+      expect(relative(await K.matvec(v), reference)).toBeLessThan(1e-12);
+      await K.dispose();
+    } finally {
+      await setCpuThreads(Math.max(threads, 1));
+    }
+  });
+});
+
