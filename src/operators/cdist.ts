@@ -13,10 +13,10 @@ import { formatNumber } from '../formula/print.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { mm } from './falkon.js';
 import { NORM2_SAFE } from '../formula/norm2-range.js';
-import { FLOAT32_MAX, KernelOperator, assertDenseFits, refuseGpuFloat64, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
+import { FLOAT32_MAX, KERNEL_OPERATOR_SPEC, KernelOperator, assertDenseFits, refuseGpuFloat64, resolvePlacement, type KernelOperatorOptions } from './kernel-operator.js';
 import type { Dtype } from './types.js';
 import {
-  boolean, checkArgument, field, instanceOf, oneOf, optional, parseOptions, positiveNumber, withDefault, type OptionField,
+  boolean, checkArgument, field, instanceOf, oneOf, optional, parseOptions, positiveNumber, rejectUnknownKeys, withDefault, type OptionField,
 } from './options.js';
 
 const isPoints = (v: unknown): boolean =>
@@ -319,6 +319,8 @@ function refuseHiddenOverflow(descriptor: KernelDescriptor, range: CoordinateRan
 
 /** A KernelOperator from a kermac-style descriptor on points x (and `options.y`). */
 export function kernelFromDescriptor(descriptor: KernelDescriptor, x: PointsLike, options: DescriptorKernelOptions = {}): KernelOperator {
+  // its own options by name, y among them (refused as an unknown key of kernelOperator's, whose list left y out)
+  if (options !== null && typeof options === 'object') rejectUnknownKeys('kernelFromDescriptor', options, [...Object.keys(KERNEL_OPERATOR_SPEC), 'y']);
   const { y, ...rest } = options;
   // the descriptor first: innerP = ∞ was blamed on the points' range by refuseHiddenOverflow
   parseOptions('kernel descriptor', descriptor, DESCRIPTOR_SPEC);

@@ -125,4 +125,9 @@ describe('descriptor contract', () => {
   it('innerP = Infinity is refused as a descriptor value (it was blamed on the coordinates\' range)', () => {
     expect(() => kernelOperator({ innerP: Infinity, epilogue: 'none' }, [[0, 1], [2, 3]])).toThrow('kernel descriptor: innerP must be a positive finite number, got number Infinity');
   });
+  it('a misspelt option is refused by the descriptor kernel\'s own name, its known options listing y', () => {
+    // it was kernelOperator's message, whose list of known options left y out (no "did you mean 'y'?")
+    expect(() => kernelOperator({ innerP: 2, epilogue: 'gaussian' }, [[0, 1], [2, 3]], { Y: [[1, 1]] } as never))
+      .toThrow(/kernelFromDescriptor: unknown option 'Y' in options \(did you mean 'y'\?\).*y/);
+  });
 });
