@@ -374,7 +374,12 @@ async function startColumns(run: CgRun): Promise<void> {
     const which = run.cols.filter((c) => c.status === Status.Running && c.x.some((v) => v !== 0));
     (await trueResiduals(run, which)).forEach((r, i) => replaceResidual(which[i]!, r));
   }
-  for (const c of run.cols) c.history.push(c.rnorm);
+  for (const c of run.cols) {
+    c.history.push(c.rnorm);
+    // the starting iterate's residual is a true one: the best so far, so that a run that only grows it (a singular
+    // A + αI: 2.2 → 2.3e2, x ≈ 5.6e31) ends on x0 rather than on its last iterate
+    if (!resume && c.status === Status.Running) c.best = { x: Float64Array.from(c.x), r: Float64Array.from(c.r), norm: c.rnorm };
+  }
 }
 
 /**
@@ -545,16 +550,25 @@ async function report(run: CgRun, stepping: readonly Column[]): Promise<void> {
 
 /** A column that stopped without converging returns its best verified iterate, its history ending on a measured residual. */
 async function restoreBestIterates(run: CgRun): Promise<void> {
-  const stopped = run.cols.filter((c) => c.status === Status.MaxIter && !c.fresh);
-  const finalTruths = await trueResiduals(run, stopped);
-  stopped.forEach((c, i) => {
-    const truth = norm(finalTruths[i]!);
-    if (c.best !== null && c.best.norm < truth) restoreBest(c);
+  const stopped = run.cols.filter((c) => c.status === Status.MaxIter);
+  // a fresh column's residual was just measured; the others' are measured now
+  const measured = stopped.filter((c) => !c.fresh);
+  const finalTruths = await trueResiduals(run, measured);
+  measured.forEach((c, i) => {
     // the history ends on the residual of the x returned, measured (a recursive one had underflowed to 5e-173 where
     // b − Ax was 1e-12)
-    else if (c.rnorm < truth) replaceResidual(c, finalTruths[i]!);
-    c.history[c.history.length - 1] = c.rnorm;
+    if (norm(finalTruths[i]!) !== c.rnorm) replaceResidual(c, finalTruths[i]!);
   });
+  for (const c of stopped) {
+    // the best iterate, or at an equal residual the shorter x (a singular A + αI: x0 = 0 beside x ≈ ±5.6e31 along
+    // its null space, both with residual ‖b‖)
+    const best = c.best;
+    if (best !== null && (best.norm < c.rnorm || (best.norm <= c.rnorm * (1 + 1e-12) && norm(best.x) < norm(c.x)))) restoreBest(c);
+    c.history[c.history.length - 1] = c.rnorm;
+    if (c.message?.startsWith('maxiter = ')) {
+      c.message = `maxiter = ${run.s.maxiter} reached with residual ${c.rnorm.toExponential(3)} > tolerance ${c.tol.toExponential(3)}`;
+    }
+  }
 }
 
 function cgResult(run: CgRun): CgResult<Float64Array | Matrix, number[] | number[][]> {

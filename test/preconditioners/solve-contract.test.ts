@@ -67,6 +67,19 @@ describe('solve never returns an answer that misses the tolerance (item 1)', () 
     expect(measured / Math.hypot(...b)).toBeLessThan(1e-12);
   });
 
+  it('a singular system (duplicate points, α = 0) that CG cannot solve returns its shortest best iterate, the message and history ending on its measured residual (it returned x ≈ ±5.6e31 "with residual 2.3e2")', async () => {
+    const twin = gaussianKernel([[0.5, 0.5], [0.5, 0.5]], { sigma: 0.3 });
+    const err = await twin.solve([1, 2], 0, { method: 'cg', maxiter: 20 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    const { result } = err as CgNoConvergence;
+    const x = result.x as Float64Array;
+    // K = [[1, 1], [1, 1]]: the residual of x is |b − Kx| with Kx = (x₀ + x₁)(1, 1)
+    const measured = Math.hypot(1 - x[0]! - x[1]!, 2 - x[0]! - x[1]!);
+    expect(Math.hypot(...x)).toBeLessThan(10);
+    expect((result.residualNorms as number[]).at(-1)).toBeCloseTo(measured, 12);
+    expect(result.message).toContain(`residual ${measured.toExponential(3)}`);
+  });
+
   it('preconditioner options that name two preconditioners or a build that never runs are refused by name (one side was ignored)', async () => {
     const P = aslinearoperator({ shape: [200, 200], matvec: (v: Float64Array) => v.slice(), symmetric: true });
     await expect(K.solve(b, 1e-3, { M: P, preconditioner: 'nystrom' })).rejects.toThrow(/solve: options 'M' and 'preconditioner' both name the preconditioner; give one/);
