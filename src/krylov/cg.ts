@@ -378,7 +378,11 @@ async function startColumns(run: CgRun): Promise<void> {
     c.history.push(c.rnorm);
     // the starting iterate's residual is a true one: the best so far, so that a run that only grows it (a singular
     // A + αI: 2.2 → 2.3e2, x ≈ 5.6e31) ends on x0 rather than on its last iterate
-    if (!resume && c.status === Status.Running) c.best = { x: Float64Array.from(c.x), r: Float64Array.from(c.r), norm: c.rnorm };
+    // (x0 = 0, the usual start: a fresh zero array, whose pages the OS provides only once written)
+    if (!resume && c.status === Status.Running) {
+      const x = c.x.some((v) => v !== 0) ? Float64Array.from(c.x) : new Float64Array(c.x.length);
+      c.best = { x, r: Float64Array.from(c.r), norm: c.rnorm };
+    }
   }
 }
 
