@@ -78,7 +78,8 @@ export interface SpectralClusteringOptions {
   nInit?: number;
   /**
    * Residual tolerance of the top nClusters eigenpairs (default 1e-4). k-means needs the invariant subspace only to a
-   * few digits: its error is about tol / (1 − λ_{nClusters+1}), and the embedding's rows cluster the same.
+   * few digits: its error is about tol / (1 − λ_{nClusters+1}), and the embedding's rows cluster the same. 0: as tight
+   * as the products attain, with either eigensolver (eigsh's 2ε; lobpcg's 100·ε of the dtype).
    */
   tol?: number;
   /** eigsh's Lanczos basis size (default max(2·nClusters + 1, 40)); eigensolver 'eigsh' only. */
@@ -348,7 +349,7 @@ async function topEigenvectors(
   // eigenvector: the check's 20 one-vector products would cost as much as the iteration's block products on the GPU
   // maxiter only where lobpcg iterates (its dense path warns of a maxiter it cannot use)
   const maxiter = lobpcgSolvesDensely(n, m) ? {} : { maxiter: o.maxiter };
-  const r = await lobpcg(A, X0, { largest: true, tol: o.tol, ...maxiter, wanted: k, verify: false, onProgress: (p) => onProgress({ lobpcg: p }) });
+  const r = await lobpcg(A, X0, { largest: true, tol: lobpcgTol(o.tol, A.dtype), ...maxiter, wanted: k, verify: false, onProgress: (p) => onProgress({ lobpcg: p }) });
   if (!r.converged) {
     const worst = Math.max(...r.residualNorms.subarray(m - k));
     throw new Error(`spectralClustering: LOBPCG did not converge in ${o.maxiter} iterations (largest residual ${worst.toExponential(2)} > tol ${o.tol}); raise maxiter or tol, or give a larger sigma`);
@@ -367,6 +368,15 @@ async function topEigenvectors(
  */
 export function defaultBlockSize(nClusters: number): number {
   return PACKED_BLOCK_COLUMNS * Math.ceil((nClusters + 1) / PACKED_BLOCK_COLUMNS);
+}
+
+/**
+ * The tolerance handed to lobpcg for the option's `tol`: itself, and for 0 the tightest the products attain (100·ε of
+ * their dtype). Why: lobpcg reads 0 as scipy does, as its loose default n·√ε — 0.2 in float32 at n = 600, where two
+ * moons came back with ARI 0.015 (eigenvalues 0.907 and 1 for 1 and 1) instead of eigsh's machine precision.
+ */
+function lobpcgTol(tol: number, dtype: Dtype): number {
+  return tol > 0 ? tol : 100 * dtypeEps(dtype);
 }
 
 /** D^{1/2}·1 (A's top eigenvector, eigenvalue 1) and m − 1 seeded random columns. */
@@ -415,7 +425,7 @@ async function warmStart(points: PointsLike, sigma: number, scale: Float64Array,
     const Ds = new DiagonalOperator(scaleS);
     const X0 = size >= 2 * WARM_START_SAMPLE ? await warmStart(S, sigma, scaleS, m, o) : startBlock(scaleS, m, o.seed);
     // a start: a tenth of the final accuracy, and not-converged is no error here (the full LOBPCG checks)
-    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), X0, { largest: true, tol: 10 * o.tol, ...(lobpcgSolvesDensely(size, m) ? {} : { maxiter: o.maxiter }), wanted: o.nClusters, verify: false });
+    const sub = await lobpcg(new ProductOperator([Ds, Ks.shift(-1), Ds]), X0, { largest: true, tol: 10 * lobpcgTol(o.tol, Ks.dtype), ...(lobpcgSolvesDensely(size, m) ? {} : { maxiter: o.maxiter }), wanted: o.nClusters, verify: false });
     const W = sub.eigenvectors.clone();
     for (let i = 0; i < size; i++) for (let j = 0; j < m; j++) W.set(i, j, W.get(i, j) * scaleS[i]!);
     const V = await cross.matmat(W);

@@ -189,3 +189,13 @@ describe.skipIf(!hasGpu)('spectralClustering (GPU backend, software adapter)', (
     expect(adjustedRandIndex(c.labels, circles.labels)).toBeGreaterThanOrEqual(0.95);
   }, 300_000);
 });
+
+describe('tol: 0 with LOBPCG', () => {
+  it('is as tight as the products attain, not lobpcg\'s loose default (two moons, float32: ARI 0.015 and eigenvalues 0.907, 1 before)', async () => {
+    const moons = twoMoons(600, { seed: 3 });
+    const r = await spectralClustering(moons.points, { nClusters: 2, tol: 0, eigensolver: 'lobpcg' });
+    expect(adjustedRandIndex(r.labels, moons.labels)).toBe(1);
+    for (const v of r.eigenvalues) expect(v).toBeGreaterThan(0.9999);
+  }, 60_000);
+});
+
