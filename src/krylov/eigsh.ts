@@ -458,6 +458,13 @@ function parseEigshOptions(fn: string, k: unknown, options: unknown, n: number, 
   const kField = field<number>(`an integer with 0 < k < n = ${n}`, (v) => typeof v === 'number', (v) => Number.isInteger(v) && v > 0 && v < n);
   const kk = checkArgument(fn, 'k', k, withDefault(kField, 6));
   const o = parseOptions(fn, options, EIGSH_SPEC);
+  // the inner solve's options without a shift were accepted, ignored — and steered 'auto' off the dense path
+  const given = (options ?? {}) as Record<string, unknown>;
+  for (const key of ['sigmaSolver', 'sigmaRtol'] as const) {
+    if (o.sigma === undefined && given[key] !== undefined && !(key === 'sigmaSolver' && given[key] === 'auto')) {
+      throw new RangeError(`${fn}: option '${key}' is for the shift-invert solves of sigma, and no sigma is given`);
+    }
+  }
   const ncv = o.ncv ?? defaultNcv(kk, n);
   if (ncv <= kk || ncv > n) {
     throw new RangeError(`${fn}: ncv must be an integer with k < ncv <= n (k = ${kk}, n = ${n}), got ncv = ${ncv}`);

@@ -305,7 +305,12 @@ describe("the dense path does not take options it cannot honour (before: v0, ncv
   const D = new DiagonalOperator(Float64Array.from({ length: 30 }, (_, i) => i + 1));
   it("method 'dense' refuses the Lanczos-only options by name; 'auto' takes Lanczos where one is given", async () => {
     for (const [key, value] of [['v0', new Float64Array(30).fill(1)], ['ncv', 10], ['maxiter', 5], ['sigmaRtol', 1e-8], ['sigmaSolver', 'minres']] as const) {
-      await expect(eigsh(D, 3, { method: 'dense', [key]: value })).rejects.toThrow(new RegExp(`eigsh: option '${key}' is for the Lanczos iteration; method 'dense' does not use it`));
+      const shift = key.startsWith('sigma') ? { sigma: 0.5 } : {};
+      await expect(eigsh(D, 3, { method: 'dense', ...shift, [key]: value })).rejects.toThrow(new RegExp(`eigsh: option '${key}' is for the Lanczos iteration; method 'dense' does not use it`));
+    }
+    // the inner solve's options without sigma: refused (accepted and ignored before, and 'auto' left the dense path)
+    for (const [key, value] of [['sigmaRtol', 1e-8], ['sigmaSolver', 'minres']] as const) {
+      await expect(eigsh(D, 3, { [key]: value })).rejects.toThrow(new RegExp(`eigsh: option '${key}' is for the shift-invert solves of sigma, and no sigma is given`));
     }
     // n = 30 ≤ 2·ncv: 'auto' is dense, unless a Lanczos-only option is given
     expect((await eigsh(D, 3)).method).toBe('dense');
