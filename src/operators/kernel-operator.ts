@@ -200,8 +200,12 @@ export function refuseGpuFloat64(fn: string, backend: unknown, dtype: unknown): 
  * the CPU, and the dense cache's budget with the cache off. (With backend 'auto' the `gpu` options stand for where it
  * lands on the GPU.)
  */
-export function refuseUnusedKernelOptions(fn: string, o: Pick<KernelOperatorOptions, 'backend' | 'gpu' | 'denseCache' | 'denseCacheBytes'>): void {
+export function refuseUnusedKernelOptions(fn: string, o: Pick<KernelOperatorOptions, 'backend' | 'dtype' | 'gpu' | 'denseCache' | 'denseCacheBytes'>): void {
   if (o.backend === 'cpu' && o.gpu !== undefined) throw new RangeError(`${fn}: option 'gpu' tunes the GPU's products; backend 'cpu' does not use it`);
+  // a float64 operator never runs on the GPU ('auto' keeps it on the CPU; 'gpu' refuses it): its gpu options were dead
+  if (o.dtype === 'float64' && o.gpu !== undefined && o.backend !== 'gpu') {
+    throw new RangeError(`${fn}: option 'gpu' tunes the GPU's products; a float64 operator runs on the CPU and does not use it`);
+  }
   if (o.denseCache === 'never' && o.denseCacheBytes !== undefined) {
     throw new RangeError(`${fn}: option 'denseCacheBytes' is the dense cache's budget; denseCache 'never' does not use it`);
   }

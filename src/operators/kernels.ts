@@ -127,12 +127,16 @@ function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { 
     const out = new Float64Array(data.length);
     scaleRows(data, d, center, o.sigma, out);
     if (!(reach <= limit / 2)) {
-      const t = out.findIndex((v) => !(Math.abs(v) <= limit));
-      if (t >= 0) {
+      const first = out.findIndex((v) => !(Math.abs(v) <= limit));
+      if (first >= 0) {
+        // the entry of largest magnitude in that column: the centre is the box's midpoint, so both ends of a wide
+        // column lie as far from it, and the first checked (an ordinary point, -0.99 beside 1e39) was blamed
+        const k = first % d;
+        let t = first;
+        for (let at = k; at < data.length; at += d) if (Math.abs(data[at]!) > Math.abs(data[t]!)) t = at;
         const row = Math.floor(t / d);
-        const k = t - row * d;
         throw new RangeError(`${kernel}: ${name} at row ${row}, column ${k} (${data[t]}) lies ${Math.abs(out[t]!)}·σ from the centre `
-          + `of the points (${center[k]}, σ = ${o.sigma}), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
+          + `of the points (${center[k]}, σ = ${o.sigma}; they span [${lo[k]}, ${hi[k]}] there), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
       }
     }
     return Object.freeze({ data: out, rows: data.length / d, cols: d });

@@ -481,8 +481,9 @@ async function cgPlan(
     && (o.refine === true || caps.refine);
   const relaxed = !refining && o.relaxed === undefined && alpha > 0 ? caps.relaxed : undefined;
   if (!refining) {
-    // the refinement's own options, given where no refinement runs, would be ignored
-    const unused = (['innerRtol', 'maxOuter', 'onOuter'] as const).find((k) => o[k] !== undefined) ?? (o.refine === true ? 'refine' : undefined);
+    // the refinement's own settings, given where no refinement runs, would be ignored (onOuter, an observer of its
+    // steps, is not one: it is called for each step there is — none here — as onProgress is)
+    const unused = (['innerRtol', 'maxOuter'] as const).find((k) => o[k] !== undefined) ?? (o.refine === true ? 'refine' : undefined);
     if (unused) {
       throw new RangeError(`solve: option '${unused}' is for the refinement on a more accurate operator, and none runs here ` +
         `(${!twin ? `${A} has no more accurate twin: refinement is for float32 or GPU kernels` : 'it needs α > 0, one right-hand side and no resume or warm start'})`);

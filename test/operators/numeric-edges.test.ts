@@ -107,8 +107,10 @@ describe('the scaled form keeps the backends\' fast paths', () => {
 
 describe('values a float32 operator cannot hold are refused, naming the value and where it is', () => {
   it('a named kernel whose points lie beyond float32 in units of σ from their centre', () => {
+    // the entry of largest magnitude is named (both ends lie as far from the midpoint; 0 was named before)
     expect(() => gaussianKernel([[0], [1e39]], { dtype: 'float32', sigma: 1 })).toThrow(
-      "gaussianKernel: x at row 0, column 0 (0) lies 5e+38·σ from the centre of the points (5e+38, σ = 1), beyond float32's range: use dtype 'float64' or a larger σ");
+      "gaussianKernel: x at row 1, column 0 (1e+39) lies 5e+38·σ from the centre of the points (5e+38, σ = 1; they span [0, 1e+39] there), beyond float32's range: use dtype 'float64' or a larger σ");
+    expect(() => gaussianKernel([[0.1, -0.99], [0.2, 0.3], [0.5, 0.1], [0.7, 0.8], [0.3, 1e39]], { dtype: 'float32' })).toThrow(/x at row 4, column 1 \(1e\+39\)/);
     expect(() => laplacianKernel([[0, 0]], { y: [[0, 0], [0, 1e-10]], dtype: 'float32', sigma: 1e-49 })).toThrow(/laplacianKernel: x at row 0, column 1 .* beyond float32's range/);
     // the same points in float64, or with a larger σ, are fine
     expect(gaussianKernel([[0], [1e39]], { dtype: 'float64', sigma: 1 }).dtype).toBe('float64');
@@ -125,3 +127,13 @@ describe('values a float32 operator cannot hold are refused, naming the value an
     expect(Array.from(await K.matvec([2]))).toEqual([2, 0]);
   });
 });
+
+describe('options an operator would not read are refused by name', () => {
+  it("'gpu' on a float64 operator (it never runs on the GPU: the options were dead)", () => {
+    const P = [[0, 1], [1, 0], [0.5, 0.5]];
+    expect(() => gaussianKernel(P, { dtype: 'float64', gpu: { compensated: true } })).toThrow(
+      "gaussianKernel: option 'gpu' tunes the GPU's products; a float64 operator runs on the CPU and does not use it");
+    expect(() => kernelOperator('exp(-sqnorm2(x - y))', { x: Vi(P), y: Vj(P) }, { dtype: 'float64', gpu: { tile: 64 } })).toThrow(/kernelOperator: option 'gpu' tunes/);
+  });
+});
+
