@@ -119,7 +119,10 @@ export function setGpuProfiling(on: boolean): void {
   lastProfile = undefined;
 }
 
-/** The last profiled product, or undefined (profiling off, nothing run yet). */
+/**
+ * The last profiled product, or undefined (profiling off, nothing run yet, or the last GPU pass was a min/max/argKmin
+ * or knn pass, which are not profiled).
+ */
 export function lastGpuProfile(): GpuProfile | undefined {
   return lastProfile;
 }
@@ -1294,6 +1297,8 @@ export function gpuProgramFor(formula: Node, slots: FormulaSlots, n: number, m: 
 export async function gpuReduceKmin(
   formula: Node, slots: FormulaSlots, n: number, m: number, k: number, options: { context?: GpuContext } = {},
 ): Promise<{ values: Float64Array; indices: Int32Array }> {
+  // k-min passes are not profiled: the profile of an earlier product must not read as theirs
+  lastProfile = undefined;
   const ctx = options.context ?? await acquireGpu();
   const { device, limits } = ctx;
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize);

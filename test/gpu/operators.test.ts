@@ -227,3 +227,21 @@ describe.runIf(hasGpu)('bad input on the GPU backend', () => {
     for (let s = 0; s < bs.length; s++) expect(relativeError(got[s]!, await C.matvec(bs[s]!))).toBeLessThanOrEqual(TOL);
   });
 });
+
+describe.runIf(hasGpu)('lastGpuProfile after a pass it does not profile', () => {
+  it('a GPU min/argKmin pass leaves no earlier product\'s profile as the last (it reported the matmat before it)', async () => {
+    const { setGpuProfiling, lastGpuProfile } = await import('../../src/gpu/reduce.js');
+    const { Vi: vi, Vj: vj } = await import('../../src/formula/builder.js');
+    const { gaussianKernel: gk } = await import('../../src/operators/kernels.js');
+    setGpuProfiling(true);
+    try {
+      const pts = Array.from({ length: 300 }, (_, i) => [Math.cos(i), Math.sin(1.3 * i)]);
+      await gk(pts, { sigma: 0.5, backend: 'gpu', denseCache: 'never' }).matvec(new Float64Array(300).fill(1));
+      expect(lastGpuProfile()).toBeDefined();
+      await vi(pts, 'x').sub(vj(pts, 'y')).sqnorm2().min(1, { backend: 'gpu' });
+      expect(lastGpuProfile()).toBeUndefined();
+    } finally {
+      setGpuProfiling(false);
+    }
+  });
+});
