@@ -151,11 +151,14 @@ function grewNote(result: CgResult<unknown, number[] | number[][]>): string {
   // a run stopped at the products' accuracy floor jitters there: that is no sign of singularity
   if (result.message?.includes('stagnated')) return '';
   const histories = residualHistories(result);
-  const grew = histories.findIndex((h) => h.length > 1 && h[h.length - 1]! > h[0]!);
+  // the peak, not the last: an unconverged run returns its best iterate, whose residual may be the first again (a
+  // singular system: 2.2 → 7e15 → back to x0's 2.2); CG's own residual may rise a little on a definite A, not tenfold
+  const peak = (h: readonly number[]) => Math.max(...h.slice(1));
+  const grew = histories.findIndex((h) => h.length > 1 && (h[h.length - 1]! > h[0]! || peak(h) > 10 * h[0]!));
   if (grew < 0) return '';
   const h = histories[grew]!;
   const which = histories.length > 1 ? ` of column ${grew}` : '';
-  return `; the residual${which} grew from ${h[0]!.toExponential(3)} (${(h[h.length - 1]! / h[0]!).toPrecision(3)} times): A + αI is likely singular or indefinite`;
+  return `; the residual${which} grew from ${h[0]!.toExponential(3)} (${(peak(h) / h[0]!).toPrecision(3)} times): A + αI is likely singular or indefinite`;
 }
 
 function lastResidual(result: CgResult<unknown, number[] | number[][]>): string {
