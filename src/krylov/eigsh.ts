@@ -430,7 +430,8 @@ const ONE_SIGN_SLACK = 1e-4;
  * dense path find them. Undefined where the unconverged wanted Ritz values are not small beside ‖A‖.
  */
 function smallEndHint(out: LanczosOutcome, o: ParsedEigsh, n: number): string | undefined {
-  if (o.sigma !== undefined || out.ritzNorm === 0 || o.which === 'LA' || o.which === 'LM') return undefined;
+  // (not 'LA' alone: the largest of a negative semidefinite A, K.scale(-1), are its small end)
+  if (o.sigma !== undefined || out.ritzNorm === 0 || o.which === 'LM') return undefined;
   const open = Array.from(out.theta).filter((_, i) => !out.converged[i]);
   const small = SMALL_END * out.ritzNorm;
   if (open.length === 0 || !open.every((t) => Math.abs(t) <= small)) return undefined;
@@ -439,6 +440,18 @@ function smallEndHint(out: LanczosOutcome, o: ParsedEigsh, n: number): string | 
   return `the wanted eigenvalues are small beside ‖A‖ ≈ ${out.ritzNorm.toPrecision(3)} (the Ritz values left are within ${largest.toExponential(1)} of 0), `
     + `where restarted Lanczos converges very slowly; shift-invert near them (sigma = 0 for the smallest of a semidefinite A) finds them in a few products${dense}`;
 }
+/**
+ * Why an unconverged run may have stopped, for its error: the small end's hint, else a basis narrower than the default
+ * (ncv = 3 for k = 2 at n = 100 ended "0/2 converged" with no word of ncv).
+ */
+function noConvergenceHint(out: LanczosOutcome, o: ParsedEigsh, n: number): string | undefined {
+  const small = smallEndHint(out, o, n);
+  if (small !== undefined) return small;
+  const roomy = defaultNcv(o.k, n);
+  if (o.ncv >= roomy) return undefined;
+  return `ncv = ${o.ncv} leaves the restarts little room beside k = ${o.k}: a larger ncv (the default here is ${roomy}) converges in fewer products`;
+}
+
 /** Unconverged wanted Ritz values within this fraction of ‖A‖ of 0 are "small beside ‖A‖". */
 const SMALL_END = 1e-4;
 
@@ -792,7 +805,7 @@ async function lanczosEigsh(
   pick.sort((a, b) => lambda[a]! - lambda[b]!);
   const eigenvalues = Float64Array.from(pick, (i) => lambda[i]!);
   const eigenvectors = o.returnEigenvectors ? Block.fromColumns(pick.map((i) => out.vectors![i]!), n).toMatrix() : undefined;
-  if (pick.length < o.k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, o.k, smallEndHint(out, o, n));
+  if (pick.length < o.k) throw new EigshNoConvergence(eigenvalues, eigenvectors, out.iterations, out.matvecs, o.k, noConvergenceHint(out, o, n));
   const result: EigshResult = { eigenvalues, iterations: out.iterations, matvecs: out.matvecs, method: 'lanczos' };
   if (eigenvectors) result.eigenvectors = eigenvectors;
   if (innerMatvecs) result.innerMatvecs = innerMatvecs() + rayleighProducts;

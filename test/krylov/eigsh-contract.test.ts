@@ -226,6 +226,15 @@ describe('the small end of a wide spectrum: a non-convergence that says what to 
     for (const r of [dense, inverse]) r.eigenvalues.forEach((v) => expect(Math.abs(v)).toBeLessThan(1e-12 * norm));
     // 'LA' is not the small end: no such hint where it does not apply
     await expect(eigsh(K, 3, { which: 'LA', maxiter: 1, ncv: 4 })).rejects.not.toThrow(/small beside/);
+    // but the largest of −K are its small end: the same hint (none before)
+    await expect(eigsh(K.scale(-1), 3, { which: 'LA', method: 'lanczos' })).rejects.toThrow(/the wanted eigenvalues are small beside ‖A‖/);
+  });
+
+  it('a basis narrower than the default says so (ncv = 3 for k = 2 at n = 100 ended "0/2 converged" with no word of ncv)', async () => {
+    const S = randomSymmetric(100, 21);
+    const error = await eigsh(aslinearoperator(S.to2DArray()), 2, { ncv: 3 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EigshNoConvergence);
+    expect((error as Error).message).toMatch(/ncv = 3 leaves the restarts little room beside k = 2: a larger ncv \(the default here is 20\) converges in fewer products$/);
   });
 });
 
