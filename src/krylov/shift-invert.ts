@@ -188,6 +188,9 @@ function innerCg(fn: string, { A, n, sigma, innerRtol, reason }: InnerSolve): Sh
   };
 }
 
+/** Below this inner rtol, float32 products commonly stagnate (a few hundred ε₃₂ of rounding in the residual). */
+const FLOAT32_INNER_RTOL_FLOOR = 1e-5;
+
 function innerMinres(fn: string, { A, n, sigma, innerRtol, reason }: InnerSolve): ShiftInvert {
   const maxiter = Math.min(10 * n, INNER_MAXITER_CAP);
   let matvecs = 0;
@@ -206,7 +209,11 @@ function innerMinres(fn: string, { A, n, sigma, innerRtol, reason }: InnerSolve)
       if (r.istop === 2 || r.istop === 4 || r.istop === 5) throw singular(fn, sigma, `inner minres: ${r.message}`);
       // istop 3 with info > 0: the residual is at the accuracy float64 attains (‖A − σI‖·‖y‖·eps), above an rtol of 2·eps
       if (r.info !== 0 && r.istop !== 3) {
-        throw new Error(`${fn}: inner minres solve of (A − ${sigma}·I) y = v did not converge (${r.message}, ${r.iterations} iterations, rtol ${innerRtol}); A − σI may be nearly singular: try sigmaSolver 'dense', a larger tol, or sigma further from the eigenvalues`);
+        // a float32 operator's products stop short of an rtol near float32's ε: say so, not only "nearly singular"
+        const floor = A.dtype === 'float32' && innerRtol < FLOAT32_INNER_RTOL_FLOOR
+          ? `; A's products are float32, whose rounding (ε = 1.2e-7) this rtol is below: give sigmaRtol ≥ ${FLOAT32_INNER_RTOL_FLOOR} (or tol), sigmaSolver 'dense', or dtype 'float64'`
+          : "; A − σI may be nearly singular: try sigmaSolver 'dense', a larger tol, or sigma further from the eigenvalues";
+        throw new Error(`${fn}: inner minres solve of (A − ${sigma}·I) y = v did not converge (${r.message}, ${r.iterations} iterations, rtol ${innerRtol})${floor}`);
       }
       return r.x;
     },

@@ -245,3 +245,12 @@ describe.runIf(hasGpu)('lastGpuProfile after a pass it does not profile', () => 
     }
   });
 });
+
+describe.runIf(hasGpu)('shift-invert with inner MINRES on float32 products', () => {
+  it('an inner rtol below float32\'s rounding is named as the cause (it read only "A − σI may be nearly singular")', async () => {
+    const { gaussianKernel: gk } = await import('../../src/operators/kernels.js');
+    const X = Array.from({ length: 500 }, (_, i) => [Math.cos(i * 1.7) * 0.5 + 0.5, Math.sin(i * 0.3) * 0.5 + 0.5]);
+    const K = gk(X, { sigma: 0.2, dtype: 'float32', backend: 'gpu' });
+    await expect(K.eigsh(4, { sigma: 1, sigmaSolver: 'minres' })).rejects.toThrow(/A's products are float32, whose rounding \(ε = 1\.2e-7\) this rtol is below: give sigmaRtol ≥ 0\.00001/);
+  }, 120_000);
+});
