@@ -10,7 +10,8 @@ import { parseFormulaIn } from '../formula/parse.js';
 import { toBoundData, type PointsLike } from '../formula/points.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
 import { checkArgument, integer, oneOf, optional, parseOptions, string, withDefault } from '../operators/options.js';
-import { refuseGpuFloat64 } from '../operators/kernel-operator.js';
+import { refuseGpuFloat64, scaleByPow2InPlace, timesPow2 } from '../operators/kernel-operator.js';
+import { boundingBox } from '../operators/kernels.js';
 import '../operators/reductions.js'; // the reductions' backends
 
 export const KNN_METRICS = ['euclidean', 'sqeuclidean', 'manhattan', 'cosine'] as const;
@@ -43,15 +44,6 @@ const KNN_SPEC = {
   dtype: optional(oneOf('float32', 'float64')),
 };
 
-/**
- * x·2^e, exact wherever the result is a normal float64 (two steps: 2^e alone leaves the range for |e| > 1023, as
- * the scalings of subnormal or near-overflow data need).
- */
-export function timesPowerOfTwo(x: number, e: number): number {
-  const a = Math.trunc(e / 2);
-  return x * 2 ** a * 2 ** (e - a);
-}
-
 /** The exponent e with max|v| · 2^-e in (1/2, 1] (0 for max|v| = 0): the data's own binade, from its extent. */
 function extentExponent(maxAbs: number): number {
   return maxAbs > 0 ? Math.ceil(Math.log2(maxAbs)) : 0;
@@ -69,19 +61,13 @@ function extentExponent(maxAbs: number): number {
  * data's float32 coordinates exact to their spread. Returns the scaled copies and e: distances are 2^e times theirs.
  */
 export function exactlyScaled(sets: readonly Float64Array[], d: number): { sets: Float64Array[]; exponent: number } {
+  const lo = new Float64Array(d).fill(Infinity);
+  const hi = new Float64Array(d).fill(-Infinity);
+  for (const data of sets) boundingBox(data, d, lo, hi);
   const shift = new Float64Array(d);
   for (let k = 0; k < d; k++) {
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const data of sets) {
-      for (let t = k; t < data.length; t += d) {
-        const v = data[t]!;
-        if (v < lo) lo = v;
-        if (v > hi) hi = v;
-      }
-    }
-    if (lo > 0 && hi <= 2 * lo) shift[k] = lo;
-    else if (hi < 0 && lo >= 2 * hi) shift[k] = hi;
+    if (lo[k]! > 0 && hi[k]! <= 2 * lo[k]!) shift[k] = lo[k]!;
+    else if (hi[k]! < 0 && lo[k]! >= 2 * hi[k]!) shift[k] = hi[k]!;
   }
   let maxAbs = 0;
   const shifted = sets.map((data) => {
@@ -93,7 +79,7 @@ export function exactlyScaled(sets: readonly Float64Array[], d: number): { sets:
     return out;
   });
   const exponent = extentExponent(maxAbs);
-  for (const out of shifted) for (let t = 0; t < out.length; t++) out[t] = timesPowerOfTwo(out[t]!, -exponent);
+  for (const out of shifted) scaleByPow2InPlace(out, -exponent);
   return { sets: shifted, exponent };
 }
 
@@ -107,7 +93,7 @@ function rowsScaled(data: Float64Array, d: number): Float64Array {
     let maxAbs = 0;
     for (let k = 0; k < d; k++) maxAbs = Math.max(maxAbs, Math.abs(data[row + k]!));
     const e = extentExponent(maxAbs);
-    for (let k = 0; k < d; k++) out[row + k] = timesPowerOfTwo(data[row + k]!, -e);
+    for (let k = 0; k < d; k++) out[row + k] = timesPow2(data[row + k]!, -e);
   }
   return out;
 }
@@ -191,7 +177,7 @@ export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnO
     rowIdx.set(indices.subarray(i * kk, (i + 1) * kk));
     order.sort((a, b) => rowDist[a]! - rowDist[b]! || rowIdx[a]! - rowIdx[b]!);
     // sorted on the scaled values: scaled back, distinct distances may round to the same 0 or +∞
-    order.forEach((t, r) => { indices[i * kk + r] = rowIdx[t]!; distances[i * kk + r] = timesPowerOfTwo(rowDist[t]!, power); });
+    order.forEach((t, r) => { indices[i * kk + r] = rowIdx[t]!; distances[i * kk + r] = timesPow2(rowDist[t]!, power); });
     order.sort((a, b) => a - b);
   }
   return { indices, distances };

@@ -25,7 +25,7 @@ import {
   checkArgument, field, func, integer, nonNegativeNumber, oneOf, optional, parseOptions, positiveInt, positiveNumber, withDefault,
   type OptionField,
 } from '../operators/options.js';
-import { refuseGpuFloat64, resolvePlacement, type BackendChoice } from '../operators/kernel-operator.js';
+import { refuseGpuFloat64, resolvePlacement, timesPow2, type BackendChoice } from '../operators/kernel-operator.js';
 import type { Dtype } from '../operators/types.js';
 import { settleCallback } from '../operators/validate.js';
 import { MAX_KMIN_K } from '../formula/reduction.js';
@@ -34,7 +34,7 @@ import { connectedComponents, knnConnectivity } from './knn-graph.js';
 import { warn } from '../operators/warnings.js';
 import { kmeans } from './kmeans.js';
 import { kthNeighbourSqDistancesCpu, kthNeighbourSqDistancesReduced, type KthNeighbourProblem } from './kth-neighbour.js';
-import { exactlyScaled, timesPowerOfTwo } from './knn.js';
+import { exactlyScaled } from './knn.js';
 
 /** One stage's report: 'sigma' (the heuristic), 'degrees', 'eigsh' (each restart), 'kmeans' (each restart), 'done'. */
 export interface SpectralProgress {
@@ -197,7 +197,7 @@ function medianDistance(r2: Float64Array, { k, exponent }: { k: number; exponent
   if (!(median > 0)) {
     throw new RangeError(`${fn}: most points lie at distance 0 from their ${ordinal(k)} nearest neighbour (duplicate points), so the neighbour scale σ would be 0; ${remedy}`);
   }
-  const sigma = timesPowerOfTwo(median, exponent);
+  const sigma = timesPow2(median, exponent);
   // points spread near ±1.8e308: the median neighbour distance itself exceeds float64's range
   if (!Number.isFinite(sigma)) {
     throw new RangeError(`${fn}: the neighbour scale σ (${median}·2^${exponent}) exceeds float64's range; rescale the points or give sigma`);

@@ -234,11 +234,21 @@ function outOfWindowExponent(max: number, limit: number): number {
   return Math.abs(e) > limit ? e : 0;
 }
 
-/** c ← c·2^e, exact (two factors: 2^e alone may not be representable for |e| > 1023). */
-function scaleByPow2InPlace(c: Float64Array, e: number): void {
-  const a = 2 ** Math.trunc(e / 2);
-  const b = 2 ** (e - Math.trunc(e / 2));
+/** Two powers of two whose product is 2^e, each representable (2^e alone is not for |e| > 1023). */
+function pow2Factors(e: number): [number, number] {
+  return [2 ** Math.trunc(e / 2), 2 ** (e - Math.trunc(e / 2))];
+}
+
+/** c ← c·2^e, exact wherever the results are normal. */
+export function scaleByPow2InPlace(c: Float64Array, e: number): void {
+  const [a, b] = pow2Factors(e);
   for (let i = 0; i < c.length; i++) c[i] = c[i]! * a * b;
+}
+
+/** x·2^e, exact wherever the result is normal (as `scaleByPow2InPlace`, one value). */
+export function timesPow2(x: number, e: number): number {
+  const [a, b] = pow2Factors(e);
+  return x * a * b;
 }
 
 const float32Checked = new WeakSet<Float64Array>();

@@ -155,7 +155,7 @@ function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { 
  * every entry is). Row by row through a small function, as `scaleRows`: a fresh process runs these loops once, and
  * V8 optimises a function called per row sooner than one long loop (no modulo per entry either).
  */
-function boundingBox(data: Float64Array, d: number, lo: Float64Array, hi: Float64Array): number {
+export function boundingBox(data: Float64Array, d: number, lo: Float64Array, hi: Float64Array): number {
   let sum = 0;
   for (let row = 0; row < data.length; row += d) sum += rowBox(data, row, d, lo, hi);
   return sum;
