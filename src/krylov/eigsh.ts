@@ -35,7 +35,6 @@ import { arrowToTridiagonal, symmetricEigen, tridiagonalEigen } from './tridiago
 import { lanczosBasis, type LanczosBasis } from '../operators/basis.js';
 import {
   applyColumns,
-  axpy,
   dot,
   dtypeEps,
   norm,
@@ -629,40 +628,6 @@ function missedError(
 }
 
 /**
- * The Rayleigh–Ritz pairs of A on the span of the shift-invert Ritz vectors X, from their products AX (no more): λ
- * ascending, X and AX recombined alike. Why: a Ritz vector whose ν is small beside ‖OP‖ carries rounding of the order
- * ε·‖OP‖/|ν| along OP's dominant directions — with σ near an eigenvalue, along the other wanted vectors (QΛQᵀ with
- * λ = 0..59 at σ = 3 + 10⁻¹²: λ = 2 and 4 came back with ‖Ax − λx‖ = 1.2e-3, scipy's 4e-13). Those components lie in the
- * span, where A's own Rayleigh–Ritz removes them; one vector at a time, its Rayleigh quotient could not.
- */
-function rayleighRitzOnA(X: readonly Float64Array[], AX: readonly Float64Array[]): { X: Float64Array[]; AX: Float64Array[]; lambda: Float64Array } {
-  const k = X.length;
-  const Q = X.map((x) => Float64Array.from(x));
-  const AQ = AX.map((y) => Float64Array.from(y));
-  // orthonormal to rounding (modified Gram–Schmidt, twice), AX carried along
-  for (let j = 0; j < k; j++) {
-    for (let pass = 0; pass < 2; pass++) {
-      for (let i = 0; i < j; i++) {
-        const c = dot(Q[i]!, Q[j]!);
-        axpy(-c, Q[i]!, Q[j]!);
-        axpy(-c, AQ[i]!, AQ[j]!);
-      }
-    }
-    const s = 1 / norm(Q[j]!);
-    for (let t = 0; t < Q[j]!.length; t++) { Q[j]![t]! *= s; AQ[j]![t]! *= s; }
-  }
-  const H = new Float64Array(k * k);
-  for (let i = 0; i < k; i++) for (let j = i; j < k; j++) H[i * k + j] = H[j * k + i] = (dot(Q[i]!, AQ[j]!) + dot(Q[j]!, AQ[i]!)) / 2;
-  const { eigenvalues, eigenvectors: C } = symmetricEigen(H, k);
-  const combine = (V: readonly Float64Array[]) => Array.from({ length: k }, (_, p) => {
-    const out = new Float64Array(V[0]!.length);
-    for (let i = 0; i < k; i++) axpy(C[i * k + p]!, V[i]!, out);
-    return out;
-  });
-  return { X: combine(Q), AX: combine(AQ), lambda: eigenvalues };
-}
-
-/**
  * Shift-invert pairs checked against A: Lanczos on an exact OP leaves ‖Ax − λx‖ ≤ ‖A − σI‖·(tol + eps·‖OP‖/|ν|)
  * (its rounding is eps·‖OP‖, mapped back through |λ − σ| = 1/|ν|). Far above that, OP was not what Lanczos assumed —
  * a nearly singular A − σI, whose solves are exact only in the backward sense — and those pairs are not reported
@@ -787,18 +752,10 @@ async function lanczosEigsh(
   if (sigma !== undefined && pick.length > 0) {
     // σ + 1/ν inherits the inner solves' error linearly; the Rayleigh quotient xᵀAx of the same
     // vector is accurate to its square, for one k-column product.
-    const Ax0 = await applyColumns(A, pick.map((i) => out.vectors![i]!));
-    rayleighProducts = pick.length;
-    // the pairs of A on the span of the Ritz vectors, assigned to the picks in ascending order of σ + 1/ν
-    const rr = rayleighRitzOnA(pick.map((i) => out.vectors![i]!), Ax0);
-    const ascending = [...pick].sort((a, b) => lambda[a]! - lambda[b]!);
-    const Ax: Float64Array[] = [];
-    ascending.forEach((i, p) => {
-      out.vectors![i] = rr.X[p]!;
-      lambda[i] = rr.lambda[p]!;
-    });
-    pick.forEach((i) => Ax.push(rr.AX[ascending.indexOf(i)]!));
     const xs = pick.map((i) => out.vectors![i]!);
+    const Ax = await applyColumns(A, xs);
+    rayleighProducts = xs.length;
+    pick.forEach((i, t) => (lambda[i] = dot(xs[t]!, Ax[t]!) / dot(xs[t]!, xs[t]!)));
     const normShifted = normBound();
     if (normShifted !== undefined) verifyShiftInvert(out, pick, lambda, xs, Ax, normShifted, Math.max(tol, o.eps), o, n);
   }
