@@ -74,6 +74,11 @@ export interface CpuPlatform {
   cachedProgram?(text: string): Uint8Array | undefined;
   /** Keeps the bytes assembled from `text` for later processes (written off the calling thread). */
   keepProgram?(text: string, bytes: Uint8Array): void;
+  /**
+   * Asks the OS for large pages (Linux: transparent huge pages) on the bytes of a fresh memory, before anything
+   * touches them; whether the request was made and accepted. Absent where the host cannot ask.
+   */
+  adviseHugePages?(bytes: Uint8Array): boolean;
 }
 
 let installed: CpuPlatform | undefined;
@@ -91,9 +96,18 @@ export function cpuPlatform(): CpuPlatform {
   return installed;
 }
 
-/** A memory of `pages` 64 KiB pages (fixed size), shared with the workers where the platform allows. */
+/** Memories from this size ask for huge pages: a smaller one seldom holds a whole aligned 2 MiB page. */
+export const HUGE_PAGES_MIN_BYTES = 4 * 2 ** 20;
+
+/**
+ * A memory of `pages` 64 KiB pages (fixed size), shared with the workers where the platform allows; from
+ * HUGE_PAGES_MIN_BYTES on, with huge pages asked for where the host can (`CpuPlatform.adviseHugePages`).
+ */
 export function newWasmMemory(pages: number): WebAssembly.Memory {
-  return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: cpuPlatform().sharedMemory });
+  const platform = cpuPlatform();
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: platform.sharedMemory });
+  if (pages * 65536 >= HUGE_PAGES_MIN_BYTES) platform.adviseHugePages?.(new Uint8Array(memory.buffer as unknown as ArrayBuffer));
+  return memory;
 }
 
 /** The module text for this platform: the emitters import a shared memory, which an unshared one cannot satisfy. */

@@ -1,5 +1,7 @@
 /** `lazylinalg info`: version, backend, adapter, limits, threads, the program cache. */
+import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
+import { hugePagesStatus } from '../../cpu/platform-node.js';
 import { poolThreads } from '../../cpu/pool.js';
 import { programCacheContents, programCacheDirectory } from '../../cpu/program-cache-node.js';
 import { getBackendInfo, setBackend } from '../../gpu/device.js';
@@ -16,7 +18,7 @@ export const infoCommand: Command = {
       { name: 'json', kind: 'bool', help: 'print one JSON object' },
     ],
     examples: ['lazylinalg info', 'lazylinalg info --backend gpu', 'lazylinalg info --json'],
-    details: 'Environment: LAZYLINALG_THREADS sets the number of CPU worker threads (default: all cores); LAZYLINALG_PROGRAM_CACHE the directory of assembled programs kept for later runs (an absolute path, or 0: none; default ~/.cache/lazylinalg/programs).',
+    details: 'Environment: LAZYLINALG_THREADS sets the number of CPU worker threads (default: all cores); LAZYLINALG_PROGRAM_CACHE the directory of assembled programs kept for later runs (an absolute path, or 0: none; default ~/.cache/lazylinalg/programs); LAZYLINALG_HUGEPAGES=0 keeps large memories on the kernel\'s default pages.',
   },
   async run(args, ctx) {
     await setBackend(args.string('backend') as 'auto' | 'cpu' | 'gpu');
@@ -29,7 +31,7 @@ export const infoCommand: Command = {
       ...(info.reason ? { reason: info.reason } : {}),
       adapter: info.adapter ?? null,
       limits: info.limits ?? null,
-      cpu: { threads: poolThreads(), cores: availableParallelism(), memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)) },
+      cpu: { threads: poolThreads(), cores: availableParallelism(), memoryGiB: Number((totalmem() / 2 ** 30).toFixed(1)), hugePages: hugePagesReport() },
       programCache: programCacheReport(),
     };
     if (args.bool('json')) {
@@ -49,10 +51,27 @@ export const infoCommand: Command = {
       ctx.out(`limits:   storage binding ${(l.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, buffer ${(l.maxBufferSize / 2 ** 20).toFixed(0)} MiB, workgroup ≤ ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxComputeWorkgroupStorageSize} B shared`);
     }
     ctx.out(`cpu:      ${report.cpu.threads} worker threads of ${report.cpu.cores} cores, ${report.cpu.memoryGiB} GiB memory (WASM SIMD)`);
+    const thp = transparentHugePages();
+    ctx.out(`pages:    ${report.cpu.hugePages === true ? `huge pages asked for on memories of 4 MiB or more${thp ? ` (the kernel's setting: ${thp})` : ''}` : `the kernel's default (${report.cpu.hugePages})`}`);
     const pc = report.programCache;
     ctx.out(`programs: ${pc.directory === null ? 'no cache (LAZYLINALG_PROGRAM_CACHE=0)' : `${pc.directory}, ${pc.entries} kept (${(pc.bytes / 2 ** 20).toFixed(1)} MiB)`}`);
   },
 };
+
+/** true where large memories ask for huge pages, else why not (LAZYLINALG_HUGEPAGES, the native helper). */
+function hugePagesReport(): true | string {
+  const status = hugePagesStatus();
+  return status.on ? true : status.reason;
+}
+
+/** Linux's transparent huge page setting (always, madvise or never), where it can be read. */
+function transparentHugePages(): string | undefined {
+  try {
+    return /\[(\w+)\]/.exec(readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
 
 /** Where assembled programs are kept (LAZYLINALG_PROGRAM_CACHE; a bad value is an error naming it) and what is there. */
 function programCacheReport(): { directory: string | null; entries: number; bytes: number } {
