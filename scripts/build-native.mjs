@@ -31,7 +31,7 @@ try {
   renameSync(partial, target);
 } catch (error) {
   rmSync(partial, { force: true });
-  const detail = String(error.stderr ?? error.message).trim().split('\n').slice(0, 3).join(' / ');
+  const detail = (String(error.stderr ?? '').trim() || error.message).split('\n').slice(0, 3).join(' / ');
   skip(`${compiler} failed: ${detail}`);
 }
 console.log(`lazylinalg: built ${target}`);
