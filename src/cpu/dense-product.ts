@@ -619,6 +619,14 @@ export function denseGramWat(storage: 'float32' | 'float64'): string {
  * each, interleaved within a group (`interleavedOffset`), zero padded.
  */
 function interleave(to: Float64Array, columns: readonly Float64Array[], n: number, width: number, mPad: number): void {
+  if (width === 1) {
+    // one column a group is the plain layout (interleavedOffset(j, 0, 1) = 8j): copies, where the loop below ran cold
+    columns.forEach((b, c) => {
+      to.set(b.subarray(0, n), c * mPad);
+      to.fill(0, c * mPad + n, (c + 1) * mPad);
+    });
+    return;
+  }
   to.fill(0);
   columns.forEach((b, c) => {
     const g = (c - (c % width)) * mPad;
@@ -629,6 +637,10 @@ function interleave(to: Float64Array, columns: readonly Float64Array[], n: numbe
 /** out[i] += column c of `from` in the layout of `interleave`, for i < out.length. */
 function addInterleaved(out: Float64Array, from: Float64Array, c: number, width: number, mPad: number): void {
   const g = (c - (c % width)) * mPad;
+  if (width === 1) {
+    for (let i = 0; i < out.length; i++) out[i]! += from[g + i]!;
+    return;
+  }
   for (let i = 0; i < out.length; i++) out[i]! += from[g + (interleavedOffset(i, c % width, width) >> 3)]!;
 }
 
