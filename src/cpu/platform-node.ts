@@ -136,6 +136,9 @@ function hugePagesHelper(): ((bytes: Uint8Array) => boolean) | undefined {
 function loadHugePages(): { advise: (bytes: Uint8Array) => boolean } | { off: string } {
   if (!hugePagesAllowed(process.env['LAZYLINALG_HUGEPAGES'])) return { off: 'LAZYLINALG_HUGEPAGES=0' };
   if (process.platform !== 'linux') return { off: `not Linux (${process.platform})` };
+  // Deno (the notebooks' kernel) loads a native addon only with FFI permission: never prompt for it
+  const deno = (globalThis as { Deno?: { permissions: { querySync(d: { name: string }): { state: string } } } }).Deno;
+  if (deno && deno.permissions.querySync({ name: 'ffi' }).state !== 'granted') return { off: 'Deno without --allow-ffi' };
   const path = fileURLToPath(new URL('../../native/build/huge-pages.node', import.meta.url));
   try {
     const helper = load(path) as { adviseHugePages?: unknown };
