@@ -41,7 +41,10 @@ export interface GpResult {
   value: number;
   /** ∂NLL/∂noise (the variance), and ∂NLL/∂θ for each derivative given. */
   grad: { noise: number } & Record<string, number>;
-  /** Standard errors of the value and of each gradient entry (0 on the dense route). */
+  /**
+   * Error bars of the value and of each gradient entry (0 on the dense route): the probes' standard error combined,
+   * as √(s² + b²), with the bounds b on what the probes do not sample (truncated quadrature, inexact solves: `logdet`).
+   */
   stderr: { value: number } & Record<string, number>;
   /** log det(K + noise·I) (its standard error is 2·stderr.value). */
   logdet: number;
@@ -72,10 +75,12 @@ export async function gpNegativeLogMarginalLikelihood(
     ? await denseTerms(K, yv, noise, ders)
     : await slqTerms(K, yv, noise, ders, slqOptions);
   const grad: Record<string, number> = { noise: 0.5 * (terms.traces[0]! - terms.quads[0]!) };
-  const stderr: Record<string, number> = { value: 0.5 * terms.logdetStderr, noise: 0.5 * terms.traceStderrs[0]! };
+  const stderr: Record<string, number> = {
+    value: 0.5 * Math.hypot(terms.logdetStderr, terms.inverseQuadBound), noise: 0.5 * Math.hypot(terms.traceStderrs[0]!, terms.quadBounds[0]!),
+  };
   names.forEach((name, k) => {
     grad[name] = 0.5 * (terms.traces[k + 1]! - terms.quads[k + 1]!);
-    stderr[name] = 0.5 * terms.traceStderrs[k + 1]!;
+    stderr[name] = 0.5 * Math.hypot(terms.traceStderrs[k + 1]!, terms.quadBounds[k + 1]!);
   });
   return {
     value: 0.5 * (terms.inverseQuad + terms.logdet + n * LOG_2PI),
@@ -100,14 +105,16 @@ function derivativeOperators(
   return { names, ders };
 }
 
-/** yᵀA⁻¹y, log det A, and per derivative (the identity first, for the noise) tr(A⁻¹D) and uᵀD u. */
+/** yᵀA⁻¹y, log det A, and per derivative (the identity first, for the noise) tr(A⁻¹D) and uᵀD u, with their error bars and bounds. */
 interface Terms {
   inverseQuad: number;
+  inverseQuadBound: number;
   logdet: number;
   logdetStderr: number;
   traces: number[];
   traceStderrs: number[];
   quads: number[];
+  quadBounds: number[];
   iterations?: { y: number; probes: number[] };
 }
 
@@ -115,7 +122,8 @@ async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders:
   const I = new IdentityOperator(K.shape[0]);
   const r = await inverseQuadLogdet(K.shift(noise), y, { ...o, method: 'slq', derivatives: [I, ...ders] });
   return {
-    inverseQuad: r.inverseQuad, logdet: r.logdet.value, logdetStderr: r.logdet.stderr, traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads,
+    inverseQuad: r.inverseQuad, inverseQuadBound: r.inverseQuadBound, logdet: r.logdet.value, logdetStderr: r.logdet.stderr,
+    traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads, quadBounds: r.quadBounds,
     iterations: { y: r.iterations, probes: r.logdet.iterations },
   };
 }
@@ -126,5 +134,6 @@ async function denseTerms(K: LinearOperator, y: Float64Array, noise: number, der
   const t = await denseLogdetTerms(K.shift(noise), y, [I, ...ders], 'gpNegativeLogMarginalLikelihood', {
     name: 'K', definite: `K + ${noise}·I is not positive definite; raise the noise`,
   });
-  return { inverseQuad: t.inverseQuad!, logdet: t.logdet, logdetStderr: 0, traces: t.traces, traceStderrs: t.traces.map(() => 0), quads: t.quads };
+  const zeros = t.traces.map(() => 0);
+  return { inverseQuad: t.inverseQuad!, inverseQuadBound: 0, logdet: t.logdet, logdetStderr: 0, traces: t.traces, traceStderrs: zeros, quads: t.quads, quadBounds: zeros };
 }

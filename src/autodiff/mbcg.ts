@@ -18,9 +18,16 @@ export interface MbcgColumn {
   readonly rho0: number;
   readonly alphas: number[];
   readonly betas: number[];
-  /** Final relative residual ‖b − A x‖/‖b‖ (recursive). */
+  /** Final relative residual ‖b − A x‖/‖b‖ (recursive), and the residual b − A x itself (recursive). */
   readonly relativeResidual: number;
+  readonly residual: Float64Array;
   readonly converged: boolean;
+  /**
+   * β_m = ρ_m/ρ_{m−1} of the step after the last one taken (r_mᵀM r_m over the last ρ), from one more application of M to
+   * the final residual: the coupling T_{m,m+1} = √β_m/α_{m−1} of the tridiagonal to its next row, which Gauss–Radau
+   * quadrature reads (0 where the residual is 0; undefined where no step was taken).
+   */
+  readonly nextBeta?: number;
 }
 
 export interface MbcgOptions {
@@ -34,6 +41,7 @@ export interface MbcgOptions {
 interface State {
   b: Float64Array; x: Float64Array; r: Float64Array; p: Float64Array; mb: Float64Array;
   rho: number; rho0: number; bnorm: number; rnorm: number; alphas: number[]; betas: number[]; done: boolean; maxiter: number; rtol: number;
+  nextBeta?: number;
 }
 
 /** Runs the block PCG on the columns `bs` of A x = b; a breakdown (pᵀA p ≤ 0, rᵀM r ≤ 0, NaN) throws, naming the column. */
@@ -56,12 +64,19 @@ export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: Mb
     const qs = await applyColumns(A, running.map((c) => c.p));
     running.forEach((c, i) => step(c, qs[i]!, cols.indexOf(c)));
     const next = running.filter((c) => !c.done);
-    const mrs = o.M ? await applyColumns(o.M, next.map((c) => c.r)) : next.map((c) => c.r);
+    // the columns that stopped now get M on their last residual too (in the same block): their β_m for Gauss–Radau
+    const stopped = running.filter((c) => c.done);
+    const mrs = o.M ? await applyColumns(o.M, [...next, ...stopped].map((c) => c.r)) : [...next, ...stopped].map((c) => c.r);
     next.forEach((c, i) => direction(c, mrs[i]!, cols.indexOf(c)));
+    stopped.forEach((c, i) => {
+      const rho = dot(c.r, mrs[next.length + i]!);
+      c.nextBeta = c.rnorm === 0 ? 0 : rho > 0 ? rho / c.rho : undefined;
+    });
   }
   return cols.map((c) => ({
-    x: c.x, mb: c.mb, rho0: c.rho0, alphas: c.alphas, betas: c.betas,
+    x: c.x, mb: c.mb, rho0: c.rho0, alphas: c.alphas, betas: c.betas, residual: c.r,
     relativeResidual: c.bnorm === 0 ? 0 : c.rnorm / c.bnorm, converged: c.bnorm === 0 || c.rnorm <= c.rtol * c.bnorm,
+    ...(c.nextBeta === undefined ? {} : { nextBeta: c.nextBeta }),
   }));
 }
 

@@ -10,12 +10,19 @@
  * (θ, τ: T's eigenvalues and the first components of its eigenvectors). That is an unbiased estimate of tr log B only if
  * E[w wᵀ] = I, i.e. E[z zᵀ] = P: the probes come from the preconditioner (`Preconditioner.sampleProbes`), Rademacher
  * without one. The same probes give tr(A⁻¹ D) = E[(A⁻¹z)ᵀ D (P⁻¹z)] for any D, because E[P⁻¹z zᵀ] = I.
+ *
+ * What the probes' sample spread does not show is bounded and added to the error bars (`stderr = √(s² + b²)`): log's
+ * even derivatives are negative, so each probe's m-point Gauss quadrature G over-estimates wᵀlog(B)w, and Gauss–Radau
+ * with a node at a ≤ λ_min(B) under-estimates it (Golub & Meurant, Matrices, Moments and Quadrature, §6.2) — their gap
+ * bounds a probe cut short by `lanczosSteps`; a residual r of a solve errs by at most ‖r‖·‖D v‖/λ_min(A) in a trace or
+ * quadratic sample. a and λ_min(A) come from A's structure (`spectralFloor`: K + αI ⪰ αI; P ⪯ A for a pivoted-Cholesky
+ * P of K + αI); where neither is known, a probe cut short is refused rather than returned with an error bar it lacks.
  */
 import { tridiagonalEigen } from '../krylov/tridiagonal.js';
 import { mulberry32 } from '../krylov/random.js';
 import { requireSymmetric } from '../krylov/symmetry.js';
-import { applyColumns, dot } from '../krylov/util.js';
-import { LinearOperator, ShiftedOperator } from '../operators/linear-operator.js';
+import { applyColumns, dot, norm } from '../krylov/util.js';
+import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import {
   field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, union, withDefault, integer, type OptionField,
@@ -25,8 +32,11 @@ import { Preconditioner, rademacher, ScaledPreconditioner } from '../preconditio
 import { affineParts } from '../preconditioners/dense-factor.js';
 import { columnsOf } from '../preconditioners/dense.js';
 import { defaultPreconditionerChoice, kernelPlusDiagonal, PreconditionerHolds, type PreconditionerOptions } from '../preconditioners/auto.js';
+import { JacobiPreconditioner } from '../preconditioners/jacobi.js';
+import { PivotedCholeskyPreconditioner } from '../preconditioners/pivoted-cholesky.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
-import { denseLogdetTerms } from './dense-logdet.js';
+import { denseLogdetTerms, powerOfTwoScale, unscaledQuad, unscaledSolve } from './dense-logdet.js';
+import { timesPow2 } from '../operators/kernel-operator.js';
 import { logdetRoute, type GpMethod } from './policy.js';
 
 /** Preconditioners whose P has an exact log-determinant and a probe sampler. */
@@ -51,15 +61,18 @@ export interface LogdetOptions {
   probes?: number;
   /**
    * Lanczos steps (CG iterations) per probe at most (default: none, each probe runs until its residual ≤ probeRtol, at
-   * most maxiter). A cap below convergence costs the log det little (Gauss quadrature converges fast) but biases the
-   * trace terms of `inverseQuadLogdet`, which use the probes' solves: `unconvergedProbes` counts the probes it stopped.
+   * most maxiter). A cap below convergence biases the log det (Gauss quadrature over-estimates it) and the trace terms
+   * of `inverseQuadLogdet`: the error bars include bounds on both (`truncationBound`, `traceBounds`), and where A's
+   * structure gives no bound (no lower bound on its spectrum, or a preconditioner other than 'none', 'jacobi' or a
+   * pivoted Cholesky built here) a probe it stops is refused. `unconvergedProbes` counts the probes it stopped.
    */
   lanczosSteps?: number;
   /** Relative residual at which the data column of `inverseQuadLogdet` stops (default 1e-6): it must reach it. `logdet` refuses it. */
   rtol?: number;
   /**
    * Relative residual at which a probe column stops (default 1e-4). A probe's solve x = A⁻¹(z − r) with ‖r‖ ≤ probeRtol·‖z‖
-   * shifts its trace sample xᵀD(P⁻¹z) by −(A⁻¹r)ᵀD(P⁻¹z): a bias, not in the error bars, that a trace with a control
+   * shifts its trace sample xᵀD(P⁻¹z) by −(A⁻¹r)ᵀD(P⁻¹z): a bias, in the error bars only for probes stopped above
+   * probeRtol (`lanczosSteps`: its worst-case bound would dwarf the spread of converged ones), that a trace with a control
    * variate feels most (what is left after tr(P⁻¹D) is small). GP likelihood at n = 20,000 (bench/gp-nll.mjs, same
    * probes): probeRtol 1e-6, 1e-4 and 1e-3 took 6–7, 4 and 2–3 steps per probe and put ∂/∂noise 0.28 %, 0.26 % and
    * 1.05 % from the exact value (its standard error 1.4 %); log det A moved by < 1e-6 of itself — Gauss quadrature of
@@ -80,9 +93,10 @@ export interface LogdetOptions {
   /** Options of the preconditioner's builder (rank, seed, …). */
   preconditionerOptions?: PreconditionerOptions;
   /**
-   * Trace terms tr(A⁻¹D) as tr(P⁻¹D) (exact, from P's structure) + the estimate of tr((A⁻¹ − P⁻¹)D), whose variance
-   * is far smaller where P ≈ A: 'all' (default) wherever P's structure gives it — for D ≠ I at the cost of one product of
-   * D with P's factor (rank columns) —, 'auto' only where it costs no products (D = I, or a Jacobi P), 'none' never.
+   * Trace terms tr(A⁻¹D) as β·tr(P⁻¹D) (exact, from P's structure) + the estimate of tr((A⁻¹ − βP⁻¹)D), whose variance
+   * is far smaller where P ≈ A; β ∈ [0, 1] is fitted on the probes (0 where the control variate would only add noise):
+   * 'all' (default) wherever P's structure gives it — for D ≠ I at the cost of one product of D with P's factor (rank
+   * columns) —, 'auto' only where it costs no products (D = I, or a Jacobi P), 'none' never.
    */
   traceControlVariate?: 'auto' | 'all' | 'none';
 }
@@ -103,8 +117,18 @@ export const LOGDET_SPEC = {
 export interface LogdetResult {
   /** log det A: exact on the 'cholesky' route, else SLQ's estimate. */
   value: number;
-  /** Its standard error: the sample standard deviation of the per-probe estimates over √t (0 on the 'cholesky' route). */
+  /**
+   * Its error bar √(s² + b²): s the sample standard deviation of the per-probe estimates over √t, b `truncationBound`
+   * (0 on the 'cholesky' route). s is a sample estimate: with few probes read it with Student's t (4 probes: |error| >
+   * 2·stderr in about 14 % of seeds).
+   */
   stderr: number;
+  /**
+   * b: a bound on the bias of `value` from the probes' truncated Gauss quadrature (the untruncated estimate lies in
+   * [value − b, value]: Gauss–Radau below, Gauss above; `lanczosSteps` makes it large), in `stderr`; 0 where every probe's quadrature
+   * is exact, undefined where no lower bound of the preconditioned spectrum is known (and every probe converged).
+   */
+  truncationBound?: number;
   /** The route taken, and why (policy.ts). */
   method: 'cholesky' | 'slq';
   reason: string;
@@ -138,10 +162,18 @@ export interface InverseQuadLogdetResult {
   /** yᵀ A⁻¹ y. */
   inverseQuad: number;
   logdet: LogdetResult;
-  /** Per derivative D_k: tr(A⁻¹ D_k) (stochastic, with its standard error) and uᵀ D_k u (exact up to the solve). */
+  /**
+   * Per derivative D_k: tr(A⁻¹ D_k) (stochastic) with its error bar √(s² + b²) — b the bound, in `traceBounds`, on the
+   * bias of the solves of probes stopped above probeRtol, ‖rᵢ‖‖D_k P⁻¹zᵢ‖/λ_min(A) averaged, where λ_min(A) has a
+   * structural lower bound (else 0) — and uᵀ D_k u, within `quadBounds` (2‖D_k u‖‖r‖/λ_min(A), r the solve's residual; first order) of its value.
+   */
   traces: number[];
   traceStderrs: number[];
+  traceBounds: number[];
   quads: number[];
+  quadBounds: number[];
+  /** |yᵀA⁻¹y − inverseQuad| ≤ inverseQuadBound = |uᵀr| + ‖r‖²/λ_min(A) (0 where λ_min(A) has no structural bound). */
+  inverseQuadBound: number;
   /** Iterations of the data column. */
   iterations: number;
 }
@@ -176,9 +208,10 @@ export async function inverseQuadLogdet(A: LinearOperator, y: Float64Array | num
   await requireSymmetric(A, fn, NEEDS[route.method]);
   if (route.method === 'cholesky') {
     const t = await denseLogdetTerms(A, yv, derivatives, fn);
+    const zeros = t.traces.map(() => 0);
     return {
       solve: t.solve!, inverseQuad: t.inverseQuad!, logdet: exactLogdet(t.logdet, n, route),
-      traces: t.traces, traceStderrs: t.traces.map(() => 0), quads: t.quads, iterations: 0,
+      traces: t.traces, traceStderrs: zeros, traceBounds: zeros, quads: t.quads, quadBounds: zeros, inverseQuadBound: 0, iterations: 0,
     };
   }
   return run(A, yv, o, derivatives, fn, route) as Promise<InverseQuadLogdetResult>;
@@ -208,7 +241,7 @@ export function slqOnlyKey(options: unknown, choosing: boolean): string | undefi
 /** The 'cholesky' route's result: the exact value, no probes. */
 function exactLogdet(value: number, n: number, route: { method: 'cholesky' | 'slq'; reason: string }): LogdetResult {
   return {
-    value, stderr: 0, method: route.method, reason: route.reason, probes: 0, estimates: new Float64Array(0),
+    value, stderr: 0, truncationBound: 0, method: route.method, reason: route.reason, probes: 0, estimates: new Float64Array(0),
     preconditionerLogdet: 0, preconditioner: 'none', iterations: [], unconvergedProbes: 0, matvecs: n,
   };
 }
@@ -278,19 +311,93 @@ async function drawProbes(n: number, t: number, seed: number, P: Preconditioner 
   return columnsOf(Z);
 }
 
-/** e₁ᵀ log(T) e₁ for the tridiagonal of one column (Gauss quadrature of log on T's spectral measure). */
-function quadratureLog(c: MbcgColumn): number {
+/**
+ * λ_min(A) ≥ the value, from A's structure alone: a diagonal's least entry, under shifts, positive scalings and sums,
+ * a symmetric kernel counted positive semidefinite (as the preconditioner policy counts it: `structuralFloor`); undefined
+ * where a part's spectrum is unknown (a dense or composed operator) or the bound is not > 0.
+ */
+export function spectralFloor(A: LinearOperator): number | undefined {
+  const f = floorOf(A);
+  return f !== undefined && f > 0 ? f : undefined;
+}
+
+function floorOf(A: LinearOperator): number | undefined {
+  const d = A.diagonalEntries();
+  if (d) return d.reduce((m, v) => Math.min(m, v), Infinity);
+  if (A instanceof ShiftedOperator) {
+    const f = floorOf(A.base);
+    return f === undefined ? undefined : f + A.alpha;
+  }
+  if (A instanceof ScaledOperator) {
+    const f = A.factor > 0 ? floorOf(A.base) : undefined;
+    return f === undefined ? undefined : A.factor * f;
+  }
+  if (A instanceof SumOperator) {
+    let sum = 0;
+    for (const part of A.parts) {
+      const f = floorOf(part);
+      if (f === undefined) return undefined;
+      sum += f;
+    }
+    return sum;
+  }
+  return A instanceof KernelOperator && A.symmetric ? 0 : undefined;
+}
+
+/**
+ * a ≤ λ_min(P^{-1/2} A P^{-1/2}), the node of Gauss–Radau: A's spectral floor f without P; f/λ_max(P) for a Jacobi P
+ * (any P: λ_min(P^{-1/2}AP^{-1/2}) ≥ λ_min(A)/λ_max(P)); 1 for a pivoted-Cholesky P built here (P = c·(LLᵀ + αI) with
+ * LLᵀ ⪯ K, its Schur complement being positive semidefinite, and c·(K + αI) ⪯ A: `shiftedForm`); undefined for other
+ * preconditioners (their P need not lie below A, nor is λ_max(P) at hand).
+ */
+function quadratureFloor(A: LinearOperator, P: Preconditioner | undefined, built: boolean): number | undefined {
+  const f = spectralFloor(A);
+  if (!P) return f;
+  const c = P instanceof ScaledPreconditioner ? P.factor : 1;
+  const inner = P instanceof ScaledPreconditioner ? P.inner : P;
+  if (inner instanceof JacobiPreconditioner) {
+    const minInverse = inner.inverseDiagonal.reduce((m, v) => Math.min(m, v), Infinity);
+    return f === undefined || !(minInverse > 0) ? undefined : (f * minInverse) / c;
+  }
+  const base = shiftedForm(A)?.base;
+  return built && inner instanceof PivotedCholeskyPreconditioner && base !== undefined && floorOf(base) !== undefined ? 1 : undefined;
+}
+
+/**
+ * For one column's tridiagonal T (m×m): Gauss quadrature e₁ᵀ log(T) e₁ of log on its spectral measure — an upper
+ * bound of the exact wᵀlog(B)w/‖w‖² — and, where a ≤ λ_min(B) and the next coupling β are known, Gauss–Radau with a
+ * node at a, a lower bound: T extended by the row [β, ω] with ω = a + β²·[(T − aI)⁻¹]_mm, so that a is an eigenvalue.
+ */
+function quadratureLog(c: MbcgColumn, floor: number | undefined): { gauss: number; radau?: number } {
   const { diag, off } = lanczosTridiagonal(c.alphas, c.betas);
   const m = diag.length;
-  if (m === 0) return 0;
-  const eig = tridiagonalEigen(diag, off, { eigenvectors: [0] });
-  let s = 0;
+  if (m === 0) return { gauss: 0, radau: 0 };
+  const eig = tridiagonalEigen(diag, off, { eigenvectors: m > 1 ? [0, m - 1] : [0] });
+  const last = m > 1 ? m : 0;
+  let gauss = 0;
+  let thetaMin = Infinity;
   for (let k = 0; k < m; k++) {
     const theta = eig.eigenvalues[k]!;
     if (!(theta > 0)) throw new RangeError(`logdet: a Ritz value ${theta} ≤ 0: A is not positive definite (or its products are not symmetric)`);
-    s += eig.eigenvectors![k]! ** 2 * Math.log(theta);
+    gauss += eig.eigenvectors![k]! ** 2 * Math.log(theta);
+    thetaMin = Math.min(thetaMin, theta);
   }
-  return s;
+  if (floor === undefined || c.nextBeta === undefined) return { gauss };
+  if (c.nextBeta === 0) return { gauss, radau: gauss }; // an invariant subspace: the quadrature is exact
+  const a = Math.min(floor, thetaMin * (1 - 1e-9)); // Ritz values lie above λ_min ≥ a but for rounding
+  let inv = 0;
+  for (let k = 0; k < m; k++) inv += eig.eigenvectors![last + k]! ** 2 / (eig.eigenvalues[k]! - a);
+  const beta2 = c.nextBeta / c.alphas[m - 1]! ** 2;
+  const radauDiag = Float64Array.of(...diag, a + beta2 * inv);
+  const radauOff = Float64Array.of(...off, Math.sqrt(beta2));
+  const ext = tridiagonalEigen(radauDiag, radauOff, { eigenvectors: [0] });
+  let radau = 0;
+  for (let k = 0; k <= m; k++) {
+    const theta = ext.eigenvalues[k]!;
+    if (!(theta > 0)) return { gauss };
+    radau += ext.eigenvectors![k]! ** 2 * Math.log(theta);
+  }
+  return { gauss, radau: Math.min(radau, gauss) };
 }
 
 function meanAndStderr(v: Float64Array): { mean: number; stderr: number } {
@@ -303,6 +410,12 @@ function meanAndStderr(v: Float64Array): { mean: number; stderr: number } {
   return { mean, stderr: t > 1 ? Math.sqrt(s2 / (t - 1) / t) : Infinity };
 }
 
+/** Lower bounds, from structure, of λ_min(P^{-1/2} A P^{-1/2}) (Gauss–Radau's node) and of λ_min(A) (the solves' errors). */
+interface Floors {
+  quadrature?: number;
+  operator?: number;
+}
+
 async function run(
   A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string,
   route: { method: 'cholesky' | 'slq'; reason: string },
@@ -310,7 +423,9 @@ async function run(
   // the cached preconditioner stays this run's until it ends, whatever other runs or solves evict meanwhile
   const holds = new PreconditionerHolds();
   try {
-    return await runWith(A, y, o, derivatives, fn, await logdetPreconditioner(A, o, fn, holds), route);
+    const P = await logdetPreconditioner(A, o, fn, holds);
+    const floors = { quadrature: quadratureFloor(A, P, !(o.preconditioner instanceof Preconditioner)), operator: spectralFloor(A) };
+    return await runWith(A, y, o, derivatives, fn, P, floors, route);
   } finally {
     holds.release();
   }
@@ -318,54 +433,113 @@ async function run(
 
 async function runWith(
   A: LinearOperator, y: Float64Array | undefined, o: Parsed, derivatives: readonly LinearOperator[], fn: string, P: Preconditioner | undefined,
-  route: { method: 'cholesky' | 'slq'; reason: string },
+  floors: Floors, route: { method: 'cholesky' | 'slq'; reason: string },
 ): Promise<InverseQuadLogdetResult | { logdet: LogdetResult }> {
   const n = A.shape[0];
   const probes = await drawProbes(n, o.probes, o.seed, P);
-  const bs = y ? [y, ...probes] : probes;
+  // the data column is 2⁻ᵉy (its largest entry in [½, 1)), an exact scaling undone on u, yᵀu and uᵀD u
+  const e = y ? powerOfTwoScale(y) : 0;
+  const yHat = y && e !== 0 ? y.map((v) => timesPow2(v, -e)) : y;
+  const bs = yHat ? [yHat, ...probes] : probes;
   const limit = o.maxiter ?? 10 * n;
   const maxiter = bs.map((_, j) => (y && j === 0 ? limit : Math.min(limit, o.lanczosSteps ?? Infinity)));
   A.expectRepeatedProducts();
   const rtol = bs.map((_, j) => (y && j === 0 ? o.rtol : o.probeRtol));
   const cols = await mbcg(A, bs, { rtol, maxiter, M: P });
   const probeCols = y ? cols.slice(1) : cols;
-  const estimates = Float64Array.from(probeCols, (c) => c.rho0 * quadratureLog(c));
-  const pld = P?.logdet() ?? 0;
-  const { mean, stderr } = meanAndStderr(estimates);
-  const iterations = probeCols.map((c) => c.alphas.length);
-  const ld: LogdetResult = {
-    value: pld + mean, stderr, method: route.method, reason: route.reason, probes: o.probes, estimates: estimates.map((e) => e + pld), preconditionerLogdet: pld,
-    preconditioner: P ? String(P) : 'none', iterations, unconvergedProbes: probeCols.filter((c) => !c.converged).length,
-    matvecs: cols.reduce((s, c) => s + c.alphas.length, 0),
-  };
-  if (!y) return { logdet: ld };
+  const ld = probeLogdet(probeCols, P, o, floors.quadrature, fn, route);
+  ld.matvecs = cols.reduce((s, c) => s + c.alphas.length, 0); // the data column's too
+  if (!yHat) return { logdet: ld };
   const u = cols[0]!;
   if (!u.converged) {
     throw new Error(`${fn}: the solve A⁻¹y did not converge in ${u.alphas.length} iterations (relative residual ${u.relativeResidual.toExponential(3)} > rtol ${o.rtol}); raise maxiter or rtol`);
   }
-  const terms = await traceAndQuadTerms(derivatives, u.x, probeCols, P, o.traceControlVariate);
-  return { solve: u.x, inverseQuad: dot(y, u.x), logdet: ld, ...terms, iterations: u.alphas.length };
+  const f = floors.operator;
+  if (derivatives.length > 0 && f === undefined) refuseUnbounded(probeCols, o, fn, `the trace terms' bias (no lower bound on the spectrum of ${A})`);
+  const inverseQuad = unscaledQuad(dot(yHat, u.x), e, fn, 'yᵀA⁻¹y');
+  // yᵀA⁻¹y = yᵀu + uᵀr + rᵀA⁻¹r for u = A⁻¹(y − r); CG makes uᵀr = 0 but for rounding
+  const rY = norm(u.residual);
+  const inverseQuadBound = f === undefined ? 0 : timesPow2(timesPow2(Math.abs(dot(u.x, u.residual)) + rY * rY / f, e), e);
+  const terms = await traceAndQuadTerms(derivatives, u, probeCols, P, o.traceControlVariate, f, e, fn);
+  return { solve: unscaledSolve(u.x, e, fn), inverseQuad, inverseQuadBound, logdet: ld, ...terms, iterations: u.alphas.length };
+}
+
+/** The log det from the probe columns: per probe ρ₀ times its Gauss quadrature, with the truncation's bound (Gauss − Radau). */
+function probeLogdet(
+  probeCols: readonly MbcgColumn[], P: Preconditioner | undefined, o: Parsed, floor: number | undefined, fn: string,
+  route: { method: 'cholesky' | 'slq'; reason: string },
+): LogdetResult {
+  const quad = probeCols.map((c) => quadratureLog(c, floor));
+  const bounded = quad.every((q) => q.radau !== undefined);
+  if (!bounded) refuseUnbounded(probeCols, o, fn, `the bias of their truncated quadrature (no lower bound on the spectrum of ${P ? `P⁻¹A, P = ${P}` : 'A'})`);
+  const estimates = Float64Array.from(probeCols, (c, i) => c.rho0 * quad[i]!.gauss);
+  const truncationBound = bounded ? probeCols.reduce((s, c, i) => s + c.rho0 * (quad[i]!.gauss - quad[i]!.radau!), 0) / probeCols.length : undefined;
+  const pld = P?.logdet() ?? 0;
+  const { mean, stderr } = meanAndStderr(estimates);
+  return {
+    value: pld + mean, stderr: truncationBound === undefined ? stderr : Math.hypot(stderr, truncationBound),
+    ...(truncationBound === undefined ? {} : { truncationBound }), method: route.method, reason: route.reason, probes: o.probes,
+    estimates: estimates.map((v) => v + pld), preconditionerLogdet: pld, preconditioner: P ? String(P) : 'none',
+    iterations: probeCols.map((c) => c.alphas.length), unconvergedProbes: probeCols.filter((c) => !c.converged).length, matvecs: 0,
+  };
+}
+
+/** Probes stopped above probeRtol (by lanczosSteps or maxiter) whose bias `what` has no bound: refused, not returned. */
+function refuseUnbounded(probeCols: readonly MbcgColumn[], o: Parsed, fn: string, what: string): void {
+  const stopped = probeCols.filter((c) => !c.converged).length;
+  if (stopped === 0) return;
+  const cap = o.lanczosSteps !== undefined ? `lanczosSteps = ${o.lanczosSteps}` : `maxiter = ${o.maxiter ?? 'the default'}`;
+  throw new RangeError(
+    `${fn}: ${cap} stopped ${stopped} of ${probeCols.length} probes above probeRtol ${o.probeRtol}, and nothing bounds ${what}; `
+    + "raise lanczosSteps (or leave it out), or give A as K + αI (K a kernel) with preconditioner 'none', 'jacobi' or 'pivoted-cholesky'",
+  );
 }
 
 /**
- * tr(A⁻¹D) ≈ mean (A⁻¹zᵢ)ᵀ D (P⁻¹zᵢ), or with the control variate tr(P⁻¹D) + mean (A⁻¹zᵢ − P⁻¹zᵢ)ᵀ D (P⁻¹zᵢ)
- * (E[(P⁻¹z)ᵀD(P⁻¹z)] = tr(P⁻¹D)), and uᵀD u: one product of D on [u, P⁻¹z₁ … P⁻¹z_t] per derivative.
+ * tr(A⁻¹D) ≈ mean (A⁻¹zᵢ)ᵀ D (P⁻¹zᵢ), or with the control variate β·tr(P⁻¹D) + mean (A⁻¹zᵢ − β P⁻¹zᵢ)ᵀ D (P⁻¹zᵢ)
+ * (E[(P⁻¹z)ᵀD(P⁻¹z)] = tr(P⁻¹D); β fitted: `controlVariateMean`), and uᵀD u: one product of D on
+ * [u, P⁻¹z₁ … P⁻¹z_t] per derivative. A solve x = A⁻¹(b − r) errs by A⁻¹r, ‖A⁻¹r‖ ≤ ‖r‖/f: the bounds (f, a lower
+ * bound of λ_min(A); none without one). u is 2⁻ᵉ times A⁻¹y.
  */
 async function traceAndQuadTerms(
-  derivatives: readonly LinearOperator[], u: Float64Array, probeCols: readonly MbcgColumn[], P: Preconditioner | undefined,
-  controlVariate: 'auto' | 'all' | 'none',
-): Promise<Pick<InverseQuadLogdetResult, 'traces' | 'traceStderrs' | 'quads'>> {
-  const traces: number[] = [];
-  const traceStderrs: number[] = [];
-  const quads: number[] = [];
+  derivatives: readonly LinearOperator[], u: MbcgColumn, probeCols: readonly MbcgColumn[], P: Preconditioner | undefined,
+  controlVariate: 'auto' | 'all' | 'none', f: number | undefined, e: number, fn: string,
+): Promise<Pick<InverseQuadLogdetResult, 'traces' | 'traceStderrs' | 'traceBounds' | 'quads' | 'quadBounds'>> {
+  const out = { traces: [] as number[], traceStderrs: [] as number[], traceBounds: [] as number[], quads: [] as number[], quadBounds: [] as number[] };
+  const rY = norm(u.residual);
+  const rProbes = probeCols.map((c) => norm(c.residual));
   for (const D of derivatives) {
-    const Dv = await applyColumns(D, [u, ...probeCols.map((c) => c.mb)]);
-    quads.push(dot(u, Dv[0]!));
+    const Dv = await applyColumns(D, [u.x, ...probeCols.map((c) => c.mb)]);
+    out.quads.push(unscaledQuad(dot(u.x, Dv[0]!), e, fn, 'a quadratic term uᵀD u'));
+    out.quadBounds.push(f === undefined ? 0 : timesPow2(timesPow2(2 * norm(Dv[0]!) * rY / f, e), e));
     const exact = P && controlVariate !== 'none' ? await P.traceInverseProduct(D, controlVariate === 'all') : undefined;
-    const samples = Float64Array.from(probeCols, (c, i) => dot(c.x, Dv[i + 1]!) - (exact === undefined ? 0 : dot(c.mb, Dv[i + 1]!)));
-    const { mean, stderr } = meanAndStderr(samples);
-    traces.push((exact ?? 0) + mean);
-    traceStderrs.push(stderr);
+    const xs = Float64Array.from(probeCols, (c, i) => dot(c.x, Dv[i + 1]!));
+    const { mean, stderr } = exact === undefined ? meanAndStderr(xs) : controlVariateMean(xs, Float64Array.from(probeCols, (c, i) => dot(c.mb, Dv[i + 1]!)), exact);
+    const bound = f === undefined ? 0 : probeCols.reduce((s, c, i) => s + (c.converged ? 0 : rProbes[i]! * norm(Dv[i + 1]!)), 0) / (probeCols.length * f);
+    out.traces.push(mean);
+    out.traceStderrs.push(Math.hypot(stderr, bound));
+    out.traceBounds.push(bound);
   }
-  return { traces, traceStderrs, quads };
+  return out;
+}
+
+/**
+ * tr ≈ β·E[y] + mean(xᵢ − β yᵢ) and its standard error, for samples xᵢ of the trace and yᵢ of a control variate with a
+ * known mean E[y]: β = Cov(x, y)/Var(y) clamped to [0, 1], the variance-minimising coefficient fitted on the same probes
+ * (a bias O(1/t) against an error bar O(1/√t)). β = 1 throughout inflated the error bars where P misses much of A
+ * (docs/gradients.md); the fitted β keeps the better of the plain and the controlled estimate.
+ */
+function controlVariateMean(xs: Float64Array, ys: Float64Array, ey: number): { mean: number; stderr: number } {
+  const t = xs.length;
+  const mx = xs.reduce((a, v) => a + v, 0) / t;
+  const my = ys.reduce((a, v) => a + v, 0) / t;
+  let cov = 0;
+  let vy = 0;
+  for (let i = 0; i < t; i++) {
+    cov += (xs[i]! - mx) * (ys[i]! - my);
+    vy += (ys[i]! - my) ** 2;
+  }
+  const beta = vy > 0 ? Math.min(1, Math.max(0, cov / vy)) : 1;
+  const { mean, stderr } = meanAndStderr(Float64Array.from(xs, (x, i) => x - beta * ys[i]!));
+  return { mean: beta * ey + mean, stderr };
 }
