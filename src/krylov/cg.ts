@@ -20,6 +20,7 @@ import {
   axpy,
   blockArg,
   dot,
+  dtypeEps,
   isBlock,
   norm,
   now,
@@ -34,6 +35,7 @@ import {
   type VectorInput,
 } from './util.js';
 import { Block } from '../operators/block.js';
+import { mulberry32, randomVector } from './random.js';
 import { settleCallback } from '../operators/validate.js';
 
 export interface IterationProgress {
@@ -201,6 +203,8 @@ interface Column {
   restarts: number;
   /** The recursive residual has drifted from b − A x by > 1%: the products are inexact. */
   drifted: boolean;
+  /** The largest pᵀAp/pᵀp seen (≤ ‖A‖): the scale of the products' rounding that `stagnationCause` quotes. */
+  normA: number;
   iterations: number;
   status: Status;
   message?: string;
@@ -224,7 +228,7 @@ const MAX_RESTARTS = 3;
  * restarts CG from the best iterate (fresh residual, no search direction), and repeated restarts or
  * a long stall end the solve with the best iterate. Returns true when it restored or stopped.
  */
-function guardAgainstDrift(c: Column, trueR: Float64Array, gap: number): boolean {
+function guardAgainstDrift(c: Column, trueR: Float64Array, gap: number): 'stalled' | 'restored' | false {
   const trueNorm = norm(trueR);
   if (gap > 0.01 * trueNorm) c.drifted = true;
   if (c.best === null || trueNorm < c.best.norm) {
@@ -241,14 +245,44 @@ function guardAgainstDrift(c: Column, trueR: Float64Array, gap: number): boolean
     restoreBest(c);
     c.status = Status.MaxIter;
     c.message = `stagnated at residual ${c.best.norm.toExponential(3)} > tolerance ${c.tol.toExponential(3)} after ` +
-      `${c.iterations} iterations (returning the best iterate): the products' accuracy limits the attainable residual`;
-    return true;
+      `${c.iterations} iterations (returning the best iterate): `; // its cause follows (`stagnationCause`)
+    return 'stalled';
   }
   if (diverging) {
     restoreBest(c);
-    return true;
+    return 'restored';
   }
   return false;
+}
+
+/**
+ * A stalled residual within this factor of ε·‖A‖·‖x‖ is put down to the products' accuracy: a backward-stable solve
+ * ends there too (a dense float64 factor of a Gaussian K + αI, n = 2,000–6,000, α = 10⁻⁶…10⁻¹⁰: 0.2–0.3 times it),
+ * and CG's recursion a few times above it (1.2 at n = 6,000, α = 10⁻⁸). Far above it the rounding of many slow
+ * iterations accumulated: CG with an indefinite landmark preconditioner stalled at 22 and 100 times it (α = 10⁻⁸, 10⁻¹⁰).
+ */
+export const PRODUCT_FLOOR_MARGIN = 10;
+
+/**
+ * Why a drifted column stalled: the products' rounding at its x (ε·‖A‖·‖x‖), or, far above it, slow convergence. ‖A‖
+ * is the larger of the iterations' pᵀAp/pᵀp and ‖A²z‖/‖Az‖ for a seeded z (two products: preconditioned directions
+ * can all lie low in A's spectrum — a dense factor's do — and understate it).
+ */
+async function stagnationCause(run: CgRun, c: Column): Promise<string> {
+  const { A, n } = run.s;
+  const z = await A.matvec(randomVector(n, mulberry32(n)));
+  const normA = Math.max(c.normA, norm(await A.matvec(z)) / norm(z));
+  run.matvecs += 2;
+  const dtype = A.dtype;
+  const xnorm = norm(c.best!.x);
+  const floor = dtypeEps(dtype) * normA * xnorm;
+  const times = c.best!.norm / floor;
+  const at = `ε·‖A‖·‖x‖ ≈ ${floor.toExponential(1)} (‖x‖ = ${xnorm.toExponential(1)}, ‖A‖ ≥ ${normA.toExponential(1)})`;
+  if (!(times > PRODUCT_FLOOR_MARGIN)) {
+    return `the products' accuracy limits the attainable residual: the ${dtype} rounding at this x is ${at}, the residual ${times.toPrecision(2)} times that`;
+  }
+  return `${times.toPrecision(2)} times what the ${dtype} products' rounding costs at this x (${at}), so not their accuracy: ` +
+    `the rounding of ${c.iterations} slowly converging iterations accumulated — the system, as preconditioned, is too ill-conditioned for CG`;
 }
 
 function restoreBest(c: Column): void {
@@ -338,7 +372,7 @@ function initColumns(s: CgSetup): Column[] {
       b: bj, x, r: Float64Array.from(bj), p: null, rhoPrev: 0, rnorm: bnorm,
       // rtol or atol = Infinity: converged at once (scipy's reading), x0 returned
       tol: zero ? 0 : Math.max(s.rtol * bnorm, s.atol), fresh: true, sinceCheck: 0, bestTrue: Infinity, refusals: 0,
-      iterations: 0, best: null, checksSinceProgress: 0, restarts: 0, drifted: false, relaxBelow: (s.relaxed?.below ?? 0) * bnorm,
+      iterations: 0, best: null, checksSinceProgress: 0, restarts: 0, drifted: false, normA: 0, relaxBelow: (s.relaxed?.below ?? 0) * bnorm,
       // b = 0: x = 0 is exact, whatever x0 says (scipy returns b).
       status: zero ? Status.Converged : Status.Running, history: [] as number[],
     };
@@ -402,18 +436,20 @@ async function checkResiduals(run: CgRun, running: readonly Column[]): Promise<v
   const periodic = running.filter((c) => !claims.includes(c) && checkEvery > 0 && c.sinceCheck >= checkEvery);
   const checked = [...claims, ...periodic];
   const truths = await trueResiduals(run, checked);
-  checked.forEach((c, i) => {
+  for (const [i, c] of checked.entries()) {
     const r = truths[i]!;
     c.sinceCheck = 0;
     let gap = 0;
     for (let t = 0; t < r.length; t++) gap += (r[t]! - c.r[t]!) ** 2;
-    if (guardAgainstDrift(c, r, Math.sqrt(gap))) return;
+    const guarded = guardAgainstDrift(c, r, Math.sqrt(gap));
+    if (guarded === 'stalled') c.message += await stagnationCause(run, c);
+    if (guarded) continue;
     const claim = claims.includes(c);
     if (claim || !(Math.sqrt(gap) <= 0.01 * c.rnorm)) {
       replaceResidual(c, r);
       c.history[c.history.length - 1] = c.rnorm;
     }
-    if (!claim || c.rnorm <= c.tol) return;
+    if (!claim || c.rnorm <= c.tol) continue;
     c.relaxBelow = 0; // the relaxed products may be what limits it: exact ones from now on
     if (c.rnorm < 0.9 * c.bestTrue) {
       c.bestTrue = c.rnorm;
@@ -423,7 +459,7 @@ async function checkResiduals(run: CgRun, running: readonly Column[]): Promise<v
       c.message = `stagnated at residual ${c.rnorm.toExponential(3)} > tolerance ${c.tol.toExponential(3)} after ` +
         `${c.iterations} iterations: the tolerance is below the accuracy of the ${A.dtype} products`;
     }
-  });
+  }
 }
 
 /** Whether a running column stops here: a non-finite residual (breakdown), converged, or out of iterations. */
@@ -513,6 +549,8 @@ async function stepColumns(run: CgRun, stepping: readonly Column[]): Promise<voi
         : `pᵀA p = ${pq} ≤ 0 at iteration ${c.iterations + 1}: A is not positive definite`;
       return;
     }
+    const pp = dot(p, p);
+    if (pp > 0) c.normA = Math.max(c.normA, pq / pp);
     const alpha = c.rhoPrev / pq;
     // the step itself overflows (pᵀA p > 0 but vanishing against ‖p‖²): x keeps its last finite value
     if (!Number.isFinite(Math.abs(alpha) * norm(p))) {

@@ -82,7 +82,7 @@ export type PreconditionerOptions = Partial<Omit<NystromOptions, 'shift'>> & {
 
 /** Every key some builder reads. */
 const PRECONDITIONER_OPTION_KEYS = [
-  'rank', 'seed', 'method', 'initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel', 'rhs', 'landmarks', 'factor', 'maxStoredBytes',
+  'rank', 'seed', 'method', 'initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel', 'rhs', 'alternativeProducts', 'landmarks', 'factor', 'maxStoredBytes',
   'tol', 'tau', 'jitter', 'whiteningJitter', 'landmarkOrder', 'whiteningFactor', 'coreFactor', 'onProgress', 'factorDtype',
 ] as const satisfies readonly (keyof PreconditionerOptions)[];
 
@@ -297,12 +297,13 @@ export function warmStartFor(M: LinearOperator, rhs: Float64Array): { x: Float64
 /**
  * Stable text of the options (sorted keys; arrays of landmark indices included verbatim). Callbacks (onProgress)
  * and the solve's right-hand side `rhs` do not change what is built, so a preconditioner built with them is found by
- * a solve without them.
+ * a solve without them. Nor does `alternativeProducts` take part: 'auto' passes it, and `K.preconditioner(α)` finds
+ * what the solve built; a build it stopped early (its last stage 'alternative') serves later CG solves as it is.
  */
 export function optionsKey(options: PreconditionerOptions): string {
   const keys = Object.keys(options).sort() as (keyof PreconditionerOptions)[];
   return keys
-    .filter((k) => options[k] !== undefined && typeof options[k] !== 'function' && k !== 'rhs')
+    .filter((k) => options[k] !== undefined && typeof options[k] !== 'function' && k !== 'rhs' && k !== 'alternativeProducts')
     .map((k) => {
       const v = options[k] as unknown;
       return `${k}=${ArrayBuffer.isView(v) || Array.isArray(v) ? `[${Array.from(v as ArrayLike<number>).join(',')}]` : String(v)}`;

@@ -25,7 +25,7 @@ import { MAX_WASM_PAGES } from '../cpu/reduce.js';
 import { defaultDenseCacheBytes, KernelOperator } from '../operators/kernel-operator.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { describeOperand, rankBelow, rhsField, seedField, shiftField } from './common.js';
-import { finiteNumber, func, optional, parseOptions, withDefault } from '../operators/options.js';
+import { finiteNumber, func, optional, parseOptions, positiveNumber, withDefault } from '../operators/options.js';
 import { fillGaussian } from './dense.js';
 import { LANDMARK_SPEC, landmarkPreconditioner, LandmarkPreconditioner, type LandmarkOptions } from './landmarks.js';
 import { settleCallback } from '../operators/validate.js';
@@ -68,11 +68,17 @@ export interface LandmarkStage {
   productMs: number;
   applyMs: number;
   buildMs: number;
-  /** What was decided after this stage: 'memory' when K_mn at 2m would pass `maxStoredBytes` (default `defaultDenseCacheBytes()`). */
-  action: 'grow' | 'cost' | 'maxRank' | 'memory';
+  /**
+   * What was decided after this stage: 'memory' when K_mn at 2m would pass `maxStoredBytes` (default
+   * `defaultDenseCacheBytes()`); 'alternative' when the solve's alternative (`alternativeProducts`) costs less than CG
+   * with this stage's P and than the next stage.
+   */
+  action: 'grow' | 'cost' | 'maxRank' | 'memory' | 'alternative';
   /** For 'grow'/'cost': the predicted build + CG time of the next stage against the CG time here. */
   nextMs?: number;
   nowMs?: number;
+  /** With `alternativeProducts`: its time at this stage's measured product time. */
+  alternativeMs?: number;
 }
 
 export interface AdaptiveLandmarkOptions extends LandmarkOptions {
@@ -85,6 +91,14 @@ export interface AdaptiveLandmarkOptions extends LandmarkOptions {
   /** The solve's tolerance the iteration model aims at (default 1e-6). */
   rtol?: number;
   onStage?: (stage: LandmarkStage) => void;
+  /**
+   * The cost, in products with A per right-hand side, of the solve's alternative to CG with this preconditioner (a
+   * dense factor of A + μI: `solve` passes its estimate). CG's cost grows as √κ and κ as 1/μ once μ is below what m
+   * landmarks resolve, so at a tiny μ no m may pay: a stage whose CG time, and the next stage's build + CG time, both
+   * exceed the alternative's (`productMs` × this) ends the build, its action 'alternative' — the solve then takes the
+   * alternative. Undefined (default): none.
+   */
+  alternativeProducts?: number;
   /**
    * The right-hand side of the solve this build serves (one vector of length n). The κ-estimate steps then run
    * PCG on it instead of on a seeded vector, and where the last stage's steps left PCG is kept for that solve
@@ -105,6 +119,7 @@ function adaptiveLandmarkSpec(n: number) {
     maxRank: optional(rankBelow(n)),
     rtol: withDefault(finiteNumber({ above: 0, below: 1 }), 1e-6),
     onStage: optional(func),
+    alternativeProducts: optional(positiveNumber),
     rhs: optional(rhsField(n)),
   } satisfies Record<keyof AdaptiveLandmarkOptions, unknown>;
 }
@@ -160,12 +175,30 @@ export async function preconditionedConditionEstimate(
   const diag = alphas.map((a, j) => 1 / a + (j > 0 ? betas[j - 1]! / alphas[j - 1]! : 0));
   const off = alphas.slice(0, k - 1).map((a, j) => Math.sqrt(Math.max(0, betas[j]!)) / a);
   const ev = tridiagonalEigen(diag, off).eigenvalues;
-  return { kappa: Math.max(1, ev[k - 1]!), lambdaMin: ev[0]!, productMs, applyMs, x, ...resumable };
+  // the least eigenvalue is ≥ 1 where P ≼ A + μI; a P whose shift ν was raised above μ (see
+  // LANDMARK_MIN_SHIFT_PER_JITTER) has (λ + μ)/(λ̂ + ν) ≥ μ/ν there instead, which the few steps do not resolve
+  const floor = Math.min(1, mu / P.mu);
+  return { kappa: Math.max(1, ev[k - 1]!) / floor, lambdaMin: ev[0]!, productMs, applyMs, x, ...resumable };
 }
 
 /** CG iterations the model predicts for κ at rtol. */
 export function landmarkIterations(kappa: number, rtol: number): number {
   return LANDMARK_ITERATION_CALIBRATION * 0.5 * Math.log(2 / rtol) * Math.sqrt(Math.max(1, kappa));
+}
+
+/**
+ * Marks `stage` 'alternative' where the alternative (taking `alternativeMs`) beats both CG with this stage's P and the
+ * next stage (its build, estimate steps and CG) — the greedy rule's own one-step lookahead, with the alternative as a
+ * third choice.
+ */
+function weighAlternative(stage: LandmarkStage, alternativeMs: number): void {
+  stage.alternativeMs = alternativeMs;
+  const nowMs = stage.predictedIterations * stage.iterationMs;
+  const next = stage.action === 'grow' ? stage.nextMs! : Infinity;
+  if (alternativeMs < Math.min(nowMs, next)) {
+    stage.nowMs = nowMs;
+    stage.action = 'alternative';
+  }
 }
 
 const stagesOf = new WeakMap<LandmarkPreconditioner, readonly LandmarkStage[]>();
@@ -252,6 +285,7 @@ export async function adaptiveLandmarkPreconditioner(A: KernelOperator, options:
       stage.nextMs = buildNext + LANDMARK_ESTIMATE_STEPS * iterationNext + landmarkIterations(kappaNext, rtol) * iterationNext;
       stage.action = stage.nextMs < stage.nowMs ? 'grow' : 'cost';
     }
+    if (o.alternativeProducts !== undefined) weighAlternative(stage, o.alternativeProducts * est.productMs);
     stages.push(stage);
     await settleCallback(options.onStage?.(stage));
     if (stage.action !== 'grow') {

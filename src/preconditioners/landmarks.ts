@@ -101,26 +101,54 @@ export class LandmarkPreconditioner extends Preconditioner {
   readonly wasm: boolean;
   readonly timings: Readonly<LandmarkBuildTimings>;
   private readonly factor: Factor;
-  private readonly R: Float64Array | CholeskySolver;
+  private R: Float64Array | CholeskySolver;
+  /** The jitter j added to S's diagonal (see `factorCore`); raised by `stiffen`. */
+  private coreJitter: number;
 
   constructor(
-    n: number, shift: number, landmarks: Int32Array, factor: Factor, R: Float64Array | CholeskySolver, stored: boolean,
+    n: number, shift: number, landmarks: Int32Array, factor: Factor, core: FactoredCore, stored: boolean,
     wasm = false, timings: LandmarkBuildTimings = { kernelMs: 0, gramMs: 0, choleskyMs: 0 },
     private readonly storedKnm?: DenseKernelMatrix,
+    /** The shift asked for: `mu` (ν) is raised above it where the rounding floor requires (LANDMARK_MIN_SHIFT_PER_JITTER). */
+    readonly requestedShift = shift,
   ) {
     super(n, shift);
     this.rank = landmarks.length;
     this.landmarks = landmarks;
     this.factor = factor;
-    this.R = R;
+    this.R = core.R;
+    this.coreJitter = core.jitter;
+    this.refactor = core.refactor;
     this.stored = stored;
     this.wasm = wasm;
     this.timings = Object.freeze({ ...timings });
   }
 
+  private readonly refactor: FactoredCore['refactor'];
+
+  /** j, the jitter on S = νK_mm + K_mnK_nm + jI (see `coreJitterBound`). */
+  get jitter(): number {
+    return this.coreJitter;
+  }
+
   protected override applyBlock(X: Tall): Promise<Tall> {
     return applyWoodbury(this.factor, this.R, this.mu, X);
   }
+
+  /**
+   * Refactors S with the jitter raised STIFFEN_FACTOR-fold, for when CG finds P⁻¹ not positive definite (`solve` calls
+   * it then and goes on from its iterate, as for device landmarks): j lifts the rounding of S's Gram and factor that
+   * made BS⁻¹Bᵀ exceed I somewhere; a larger j only shrinks the low-rank term (P = νI + K_nm(K_mm + (j/ν)I)⁻¹K_mn).
+   */
+  async stiffen(): Promise<void> {
+    const core = await this.refactor(this.coreJitter * STIFFEN_FACTOR);
+    if (this.R instanceof CholeskySolver) this.R.release();
+    this.R = core.R;
+    this.coreJitter = core.jitter;
+    this.stiffened = true;
+  }
+
+  private stiffened = false;
 
   /** Releases K_mn's WebAssembly memory (recycled, see LinearOperator.dispose); applying P afterwards throws. */
   override async dispose(): Promise<void> {
@@ -129,7 +157,11 @@ export class LandmarkPreconditioner extends Preconditioner {
   }
 
   protected override describe(): string {
-    return `LandmarkPreconditioner(m=${this.rank}, shift=${this.mu}, ${this.stored ? (this.wasm ? 'stored (WASM)' : 'stored') : 'symbolic'} K_nm)`;
+    // the rounding guards are named where they changed P: a raised shift, a stiffened core (moderate μ: as before)
+    const raised = this.mu > this.requestedShift;
+    const shift = raised ? `shift=${this.mu.toPrecision(3)} (raised from ${this.requestedShift}: rounding floor)` : `shift=${this.mu}`;
+    const jitter = raised || this.stiffened ? `, jitter=${this.coreJitter.toExponential(1)}` : '';
+    return `LandmarkPreconditioner(m=${this.rank}, ${shift}, ${this.stored ? (this.wasm ? 'stored (WASM)' : 'stored') : 'symbolic'} K_nm${jitter})`;
   }
 }
 
@@ -225,7 +257,9 @@ export async function landmarkPreconditioner(A: LinearOperator, options: FixedLa
     timings.gramMs = lap();
   }
   const S = new Float64Array(m * m);
-  for (let q = 0; q < m * m; q++) S[q] = mu * Kmm[q]! + G[q]!;
+  // P's shift ν: μ, or the floor its rounding allows (see LANDMARK_MIN_SHIFT_PER_JITTER)
+  const nu = Math.max(mu, LANDMARK_MIN_SHIFT_PER_JITTER * coreJitterBound(G, Kmm, m, n, mu));
+  for (let q = 0; q < m * m; q++) S[q] = nu * Kmm[q]! + G[q]!;
   // a non-finite entry of K fails the factor below: said as what it is (it read "is K positive semidefinite?")
   const bad = firstNonFinite(S);
   if (bad >= 0) {
@@ -234,22 +268,70 @@ export async function landmarkPreconditioner(A: LinearOperator, options: FixedLa
       ? `${fn}: K has a non-finite entry in the rows of landmarks ${a} and ${b} (their Gram K_mnK_nm is ${G[bad]}); K's entries must be finite`
       : `${fn}: K has a non-finite entry K(${a}, ${b}) = ${Kmm[bad]} (between landmarks); K's entries must be finite`);
   }
-  const cholesky = (M: Float64Array) => (wasm ? choleskyUpperWasm(M, m) : Promise.resolve(choleskyUpper(M, m)));
-  let R = await cholesky(S);
-  if (!R) {
-    // Duplicate landmark points make S singular in exact arithmetic only if K_nm has dependent
-    // columns; a relative jitter of n·eps·trace restores positive definiteness without changing P materially.
-    let trace = 0;
-    for (let q = 0; q < m; q++) trace += S[q * m + q]!;
-    for (let q = 0; q < m; q++) S[q * m + q]! += n * Number.EPSILON * trace;
-    R = await cholesky(S);
-    if (!R) throw new Error(`${fn}: μK_mm + K_mnK_nm is not positive definite (is K positive semidefinite?)`);
-  }
-  const solver = wasm ? await CholeskySolver.create(R, m) : R;
+  const core = await factorCore(S, m, coreJitterBound(G, Kmm, m, n, nu), wasm, fn);
   timings.choleskyMs = lap();
-  const P = new LandmarkPreconditioner(n, mu, idx, factor, solver, stored, wasm, timings, Dmn);
+  const P = new LandmarkPreconditioner(n, nu, idx, factor, core, stored, wasm, timings, Dmn, mu);
   P.buildMs = performance.now() - t0;
   return P;
+}
+
+/**
+ * S's jitter, in units of ε·(√n + m)·max_a S_aa: a bound on the rounding of S = μK_mm + K_mnK_nm as computed — its
+ * Gram sums n products per entry (≈ √n·ε relative, as rounding errors add), its Cholesky factor m per pivot. P⁻¹ =
+ * (1/μ)(I − B S⁻¹ Bᵀ) (B = K_nm as applied) is positive definite iff the S factored exceeds BᵀB, i.e. iff
+ * μK_mm + (rounding) + jI ≻ 0: K_mm of a smooth kernel is numerically singular, so without j the rounding decides
+ * the sign in its null directions, and 1/μ magnifies it. Measured (Gaussian σ = 0.2, n = 6,000 in [0,1]³, m = 512,
+ * 80 Lanczos steps on P⁻¹ from a smooth vector): without j, P⁻¹'s least Ritz value was −5.5·10³ at μ = 10⁻⁸ and
+ * −7.5·10⁵ at 10⁻¹⁰, where its least eigenvalue is 1/(λ_max + μ) ≈ 2·10⁻³. The jitter is the Nyström of
+ * K_mm + (j/μ)I: negligible at moderate μ (j/μ ≈ 10⁻⁸·‖K_mm‖ at μ = 10⁻³), a coarser but definite P at tiny μ.
+ */
+export const LANDMARK_CORE_JITTER = 1;
+
+/**
+ * P's shift ν is at least this many times the core jitter j (ν = max(μ, this·j)): below it the rounding of the host
+ * form — of S, and of each application, which subtracts BS⁻¹Bᵀr ≈ r from r and divides by ν — outweighs P⁻¹'s least
+ * eigenvalue 1/(λ_max + ν), and no jitter of S mends it without discarding the landmarks (dense P⁻¹, symmetrised and
+ * Cholesky-factored: Gaussian σ = 0.2, n = 2,000 in [0,1]³, m = 512, j = 1.8·10⁻¹¹: indefinite at ν = 10⁻¹⁰, 3·10⁻¹⁰,
+ * 10⁻⁹, definite from 3·10⁻⁹ = 170j; raising j a hundredfold left ν = 10⁻⁹ indefinite). A P for A + νI, ν > μ, still
+ * preconditions A + μI: P⁻¹(A + μI) has κ ≈ (ν + e)/μ for the landmarks' error e, which at such μ is far above ν
+ * (n = 6,000, m = 512: e ≈ 4·10⁻³ against ν = 3.6·10⁻⁸). At moderate μ, ν = μ (10⁻³ against 3.6·10⁻⁸ there).
+ */
+export const LANDMARK_MIN_SHIFT_PER_JITTER = 1000;
+
+/** How much `stiffen` raises the jitter. */
+export const STIFFEN_FACTOR = 100;
+
+/** j = LANDMARK_CORE_JITTER·ε·(√n + m)·max_a S_aa for S = νK_mm + G (m×m each; G = K_mnK_nm over n points). */
+export function coreJitterBound(G: Float64Array, Kmm: Float64Array, m: number, n: number, nu: number): number {
+  let top = 0;
+  for (let a = 0; a < m; a++) top = Math.max(top, G[a * m + a]! + nu * Kmm[a * m + a]!);
+  return LANDMARK_CORE_JITTER * Number.EPSILON * (Math.sqrt(n) + m) * top;
+}
+
+/** S's factor with its jitter, and how to factor S again with another (the kept S₀ is the only copy). */
+interface FactoredCore {
+  R: Float64Array | CholeskySolver;
+  jitter: number;
+  refactor(jitter: number): Promise<{ R: Float64Array | CholeskySolver; jitter: number }>;
+}
+
+/**
+ * Factors S₀ + jI (S₀ kept, not modified), raising j tenfold while the factorisation fails (duplicate landmark
+ * points make S₀ singular beyond rounding), up to max_a S_aa: beyond that K is not positive semidefinite.
+ */
+async function factorCore(S0: Float64Array, m: number, jitter: number, wasm: boolean, fn: string): Promise<FactoredCore> {
+  let top = 0;
+  for (let a = 0; a < m; a++) top = Math.max(top, S0[a * m + a]!);
+  const refactor = async (j0: number): Promise<{ R: Float64Array | CholeskySolver; jitter: number }> => {
+    for (let j = Math.max(j0, Number.MIN_VALUE); ; j *= 10) {
+      const S = Float64Array.from(S0);
+      for (let a = 0; a < m; a++) S[a * m + a]! += j;
+      const R = wasm ? await choleskyUpperWasm(S, m) : choleskyUpper(S, m);
+      if (R) return { R: wasm ? await CholeskySolver.create(R, m) : R, jitter: j };
+      if (!(j < top)) throw new Error(`${fn}: μK_mm + K_mnK_nm is not positive definite even with the jitter ${j.toExponential(2)} (is K positive semidefinite?)`);
+    }
+  };
+  return { ...(await refactor(jitter)), refactor };
 }
 
 /** Explicit landmark rows: distinct integers in [0, n), at least 1 and fewer than n, as many as `rank` if given. */

@@ -98,6 +98,8 @@ export interface NystromOptions extends LandmarkOptions {
   costModel?: NystromCostModel;
   /** method 'landmarks', rank 'auto': the solve's right-hand side (see AdaptiveLandmarkOptions.rhs); ignored otherwise. */
   rhs?: Float64Array;
+  /** method 'landmarks', rank 'auto': the cost of the solve's alternative to CG (see AdaptiveLandmarkOptions.alternativeProducts). */
+  alternativeProducts?: number;
 }
 
 /** NystromCostModel, checked by `parseOptions` (a nested object: "costModel.productMs must be …"). */
@@ -123,12 +125,13 @@ function nystromSpec(n: number) {
     stopping: optional(oneOf('cost', 'tolerance')),
     costModel: optional(nested(COST_MODEL_SPEC)),
     rhs: optional(rhsField(n)),
+    alternativeProducts: optional(positiveNumber),
   } satisfies Record<keyof NystromOptions, unknown>;
 }
 
 /** Options only some variants read: given to another, they are refused (never ignored). */
-const LANDMARK_ONLY = ['landmarks', 'factor', 'maxStoredBytes'] as const;
-const AUTO_ONLY = ['initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel'] as const;
+const LANDMARK_ONLY = ['landmarks', 'factor', 'maxStoredBytes', 'alternativeProducts'] as const;
+const AUTO_ONLY = ['initialRank', 'maxRank', 'tolerance', 'stopping', 'costModel', 'alternativeProducts'] as const;
 const RANDOMIZED_AUTO_ONLY = ['tolerance', 'stopping', 'costModel'] as const;
 
 /**
@@ -818,7 +821,9 @@ export async function nystromPreconditioner(A: OperatorLike, options: NystromOpt
   }
   const common = { shift: o.shift, seed: o.seed, landmarks: o.landmarks, factor: o.factor, maxStoredBytes: o.maxStoredBytes };
   if (o.rank === 'auto') {
-    return adaptiveLandmarkPreconditioner(op, { ...common, initialRank: o.initialRank, maxRank: o.maxRank, rhs: o.rhs });
+    return adaptiveLandmarkPreconditioner(op, {
+      ...common, initialRank: o.initialRank, maxRank: o.maxRank, rhs: o.rhs, alternativeProducts: o.alternativeProducts,
+    });
   }
   return landmarkPreconditioner(op, { ...common, rank: o.rank });
 }

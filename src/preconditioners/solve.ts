@@ -13,7 +13,7 @@ import { requireSymmetric } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, axpy, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
-import { LinearOperator, ShiftedOperator } from '../operators/linear-operator.js';
+import { LinearOperator, ScaledOperator, ShiftedOperator } from '../operators/linear-operator.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import {
   boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
@@ -24,7 +24,9 @@ import { assertFiniteScalar, atLeastOneColumn, formatShape, settleCallback, toBl
 import {
   AUTO_MIN_N, cgIterationBound, checkPreconditionerOptions, defaultPreconditionerChoice, isCached, kernelPlusDiagonal, PRECONDITIONER_CHOICES, PreconditionerHolds, preconditionerFor, structuralFloor, warmStartFor, type PreconditionerChoice, type PreconditionerOptions,
 } from './auto.js';
-import { onesRayleighEstimate } from './common.js';
+import { onesRayleighEstimate, ScaledPreconditioner } from './common.js';
+import { LandmarkPreconditioner } from './landmarks.js';
+import { landmarkStages, type LandmarkStage } from './landmarks-auto.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
 import { CholeskySolver, SOLVE_COLUMNS } from '../cpu/dense-cholesky.js';
 import { affineParts, CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
@@ -197,6 +199,7 @@ export async function solveShifted(Ain: LinearOperator, b: VectorLike | BlockLik
     holds.release();
   }
   if (result.info < 0 && result.message) result.message += float32IndefiniteNote(A, alpha, plan);
+  if (result.info !== 0 && result.message) result.message += cgNote(A, alpha, plan);
   // a float32 factor that stalled hands back the plan it was replaced by
   if (o.returnInfo) return { ...result, plan: (result as { plan?: SolvePlan }).plan ?? plan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
@@ -217,6 +220,24 @@ function float32IndefiniteNote(A: LinearOperator, alpha: number, plan: SolvePlan
   const size = rounding === undefined ? 'ε₃₂·‖A‖' : `ε₃₂·‖A‖ ≈ ${rounding.toExponential(1)}`;
   return `; A is float32: rounding its entries moves its eigenvalues by up to about ${size}, more than α = ${alpha} covers — ` +
     "use dtype 'float64' (on the CPU) or a larger α";
+}
+
+/**
+ * What CG that stopped short ran on — α and the preconditioner, with the κ̂ of P⁻¹(A + αI) its build estimated — which
+ * cg's own message cannot name, and the dense factor where A's entries are stored. A stagnation at α = 10⁻⁸ (n = 6,000)
+ * read "the products' accuracy limits the attainable residual" and no more, where its cause was the landmark
+ * preconditioner (then indefinite at that α) and CG's 1,875 iterations.
+ */
+function cgNote(A: LinearOperator, alpha: number, plan: SolvePlan): string {
+  if (plan.method === 'cholesky') return '';
+  const stage = lastLandmarkStage(plan.M);
+  const kappa = stage ? ` (its build's κ̂ of P⁻¹(A + αI): ${stage.kappa.toExponential(2)}, ≈ ${Math.round(stage.predictedIterations)} iterations predicted)` : '';
+  const what = plan.M ? `preconditioned by ${plan.M}${kappa}` : 'unpreconditioned';
+  // a GPU kernel's entries are its CPU twin's, made on asking: not for a message
+  const { core } = affineParts(A);
+  const onCpu = !(core instanceof KernelOperator) || core.backend === 'cpu';
+  const factor = onCpu && plan.preconditioner !== 'cholesky' && hasStoredEntries(A) ? "; A's entries are stored within the dense budget: method 'cholesky' factors A + αI instead" : '';
+  return `; CG ran on A + αI at α = ${alpha}, ${what}${factor}`;
 }
 
 /** The decisions `solveShifted(A, b, alpha, options)` would make, with the factor or preconditioner built (and cached). */
@@ -272,20 +293,63 @@ async function planFor(A: LinearOperator, rhs: Float64Array | Block, alpha: numb
   await null; // the store of K (chooseMethod's first product) asks for its memory first: prefaults run in the order asked
   prefaultLikelyFactor(A, alpha, regular, columns, o, stored);
   const choice = await choosing;
-  if (choice.method === 'cholesky') {
+  const factorFor = async (chosen: MethodChoice): Promise<SolvePlan> => {
     try {
-      const factorDtype = await factorDtypeFor(A, alpha, regular, columns, o, choice.estimate, stored);
+      const factorDtype = await factorDtypeFor(A, alpha, regular, columns, o, chosen.estimate, stored);
       // a block's solves take SOLVE_COLUMNS columns a pass: that program compiles while the factor is built
       if (columns > 1) CholeskySolver.compile(factorDtype, SOLVE_COLUMNS).catch(() => undefined);
       const factor = await preconditionerFor(A, alpha, 'cholesky', factorDtype === 'float32' ? { factorDtype } : {}, holds);
       const operator = stored?.entries ?? A;
-      return { ...choice, method: 'cholesky', operator, twin: operator !== A, preconditioner: 'cholesky', M: factor!, trusted: false };
+      return { ...chosen, method: 'cholesky', operator, twin: operator !== A, preconditioner: 'cholesky', M: factor!, trusted: false };
     } catch (e) {
       if (!(e instanceof NotPositiveDefinite) || o.method === 'cholesky') throw e;
-      return cgPlan(A, rhs, alpha, rtol, o, `${e.message}: CG instead`, choice.estimate, holds);
+      return cgPlan(A, rhs, alpha, rtol, o, `${e.message}: CG instead`, chosen.estimate, holds);
     }
-  }
-  return cgPlan(A, rhs, alpha, rtol, o, choice.reason, choice.estimate, holds);
+  };
+  if (choice.method === 'cholesky') return factorFor(choice);
+  const alternative = factorAlternative(A, alpha, columns, o, choice);
+  const plan = await cgPlan(A, rhs, alpha, rtol, o, choice.reason, choice.estimate, holds, alternative);
+  const outpriced = alternative === undefined ? undefined : factorOutprices(plan, alpha, columns);
+  return outpriced ? factorFor({ ...choice, ...outpriced }) : plan;
+}
+
+type MethodChoice = Awaited<ReturnType<typeof chooseMethod>>;
+
+/** The last stage of the adaptive landmark build behind M (c·K + D's is (1/c)·P: a scaling of it), if any. */
+function lastLandmarkStage(M: LinearOperator | undefined): LandmarkStage | undefined {
+  const inner = M instanceof ScaledPreconditioner ? M.inner : M instanceof ScaledOperator ? M.base : M;
+  return inner instanceof LandmarkPreconditioner ? landmarkStages(inner).at(-1) : undefined;
+}
+
+/**
+ * The dense factor's cost per right-hand side, in products, for the 'auto' landmark build to weigh at each stage
+ * (`alternativeProducts`): where 'auto' chose CG by the cost model with A's entries stored and the landmarks 'auto'
+ * builds. The model prices preconditioned CG at PRECONDITIONED_CG_* products whatever α is, while its iterations grow
+ * as 1/√α once α is below what the landmarks resolve: at n = 6,000 (Gaussian σ = 0.2, rtol 10⁻⁶) α = 10⁻⁸ took
+ * 1,875 iterations and 38 s, α = 10⁻¹⁰ 12,425 and 234 s (neither converged), where the factor takes about 5 s.
+ * The build's first stage measures that growth (its κ̂ and product time) before the larger stages cost much.
+ */
+function factorAlternative(A: LinearOperator, alpha: number, columns: number, o: ParsedSolveOptions, choice: MethodChoice): number | undefined {
+  const rank = o.preconditionerOptions?.rank;
+  const auto = (o.preconditioner ?? 'auto') === 'auto' && (rank === undefined || rank === 'auto');
+  if (o.method !== 'auto' || choice.estimate === undefined || !auto || defaultPreconditionerChoice(A, alpha) !== 'landmarks') return undefined;
+  return choice.estimate.choleskyProducts / columns;
+}
+
+/**
+ * The reason and estimate of a factor plan where the landmark build found the factor cheaper than CG with any of its
+ * stages (its last stage's action 'alternative'), else undefined.
+ */
+function factorOutprices(plan: SolvePlan, alpha: number, columns: number): Pick<MethodChoice, 'reason' | 'estimate'> | undefined {
+  const stage = lastLandmarkStage(plan.M);
+  if (stage?.action !== 'alternative' || plan.estimate === undefined) return undefined;
+  const products = (ms: number) => (ms / Math.max(stage.productMs, 1e-9)) * columns;
+  const cgMs = Math.min(stage.nowMs!, stage.nextMs ?? Infinity);
+  const reason = `factorisation cheaper at α = ${alpha}: the landmark preconditioner (m = ${stage.rank}) leaves κ̂ = ` +
+    `${stage.kappa.toExponential(2)} of P⁻¹(A + αI), ≈ ${Math.round(stage.predictedIterations)} CG iterations: ≈ ${(cgMs / 1000).toFixed(1)} s ` +
+    `with it or the next stage, against ≈ ${plan.estimate.choleskyProducts.toFixed(0)} products' worth for the factor ` +
+    `(≈ ${(stage.alternativeMs! / 1000).toFixed(1)} s at ${stage.productMs.toFixed(1)} ms a product; before the build: ${plan.reason})`;
+  return { reason, estimate: { ...plan.estimate, cgProducts: products(cgMs) } };
 }
 
 type Estimate = NonNullable<SolvePlan['estimate']>;
@@ -457,7 +521,7 @@ function kernelEntries(A: LinearOperator): boolean {
 /** CG's plan: the twin and its traits (made ready while the preconditioner builds), the preconditioner, its warm start. */
 async function cgPlan(
   A: LinearOperator, rhs: Float64Array | Block, alpha: number, rtol: number, o: ParsedSolveOptions, reason: string, estimate?: Estimate,
-  holds?: PreconditionerHolds,
+  holds?: PreconditionerHolds, alternativeProducts?: number,
 ): Promise<SolvePlan> {
   const capabilities = A.solveCapabilities(alpha, rtol);
   capabilities.catch(() => undefined); // awaited below
@@ -471,7 +535,8 @@ async function cgPlan(
   } else {
     const choice = o.preconditioner ?? 'auto';
     // a vector b goes to the build: adaptive landmarks run their κ-estimate steps on it (warm start below)
-    M = await A.preconditioner(alpha, choice, single ? { ...o.preconditionerOptions, rhs } : o.preconditionerOptions, holds);
+    const options = { ...o.preconditionerOptions, ...(single ? { rhs } : {}), ...(alternativeProducts ? { alternativeProducts } : {}) };
+    M = await A.preconditioner(alpha, choice, options, holds);
     preconditioner = M === undefined ? 'none' : choice === 'auto' ? defaultPreconditionerChoice(A, alpha) : choice;
   }
   const warm = M && single && o.M === undefined && o.x0 === undefined ? warmStartFor(M, rhs) : undefined;
