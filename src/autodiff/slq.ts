@@ -31,7 +31,7 @@ import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher, ScaledPreconditioner } from '../preconditioners/common.js';
 import { affineParts } from '../preconditioners/dense-factor.js';
 import { columnsOf } from '../preconditioners/dense.js';
-import { defaultPreconditionerChoice, kernelPlusDiagonal, PreconditionerHolds, type PreconditionerOptions } from '../preconditioners/auto.js';
+import { defaultPreconditionerChoice, kernelPlusDiagonal, PreconditionerHolds, structuralFloor, type PreconditionerOptions } from '../preconditioners/auto.js';
 import { JacobiPreconditioner } from '../preconditioners/jacobi.js';
 import { PivotedCholeskyPreconditioner } from '../preconditioners/pivoted-cholesky.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
@@ -321,28 +321,9 @@ export function spectralFloor(A: LinearOperator): number | undefined {
   return f !== undefined && f > 0 ? f : undefined;
 }
 
-function floorOf(A: LinearOperator): number | undefined {
-  const d = A.diagonalEntries();
-  if (d) return d.reduce((m, v) => Math.min(m, v), Infinity);
-  if (A instanceof ShiftedOperator) {
-    const f = floorOf(A.base);
-    return f === undefined ? undefined : f + A.alpha;
-  }
-  if (A instanceof ScaledOperator) {
-    const f = A.factor > 0 ? floorOf(A.base) : undefined;
-    return f === undefined ? undefined : A.factor * f;
-  }
-  if (A instanceof SumOperator) {
-    let sum = 0;
-    for (const part of A.parts) {
-      const f = floorOf(part);
-      if (f === undefined) return undefined;
-      sum += f;
-    }
-    return sum;
-  }
-  return A instanceof KernelOperator && A.symmetric ? 0 : undefined;
-}
+/** `structuralFloor` counting only symmetric kernels as positive semidefinite: any other part's spectrum is unknown here. */
+const floorOf = (A: LinearOperator): number | undefined =>
+  structuralFloor(A, (part) => (part instanceof KernelOperator && part.symmetric ? 0 : undefined));
 
 /**
  * a ≤ λ_min(P^{-1/2} A P^{-1/2}), the node of Gauss–Radau: A's spectral floor f without P; f/λ_max(P) for a Jacobi P

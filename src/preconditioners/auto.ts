@@ -112,29 +112,30 @@ export function kernelPlusDiagonal(A: LinearOperator): { kernel: KernelOperator;
 
 /**
  * A lower bound on A's eigenvalues from its structure — a diagonal's least entry, under shifts, positive scalings and
- * sums — counting its other parts (kernels) as positive semidefinite; undefined where a part may be negative.
+ * sums — counting each other part as `leaf` says: by default (the preconditioner policy) as positive semidefinite;
+ * undefined where a part may be negative or `leaf` knows no bound for it.
  */
-export function structuralFloor(A: LinearOperator): number | undefined {
+export function structuralFloor(A: LinearOperator, leaf: (part: LinearOperator) => number | undefined = () => 0): number | undefined {
   const d = A.diagonalEntries();
   if (d) return d.reduce((m, v) => Math.min(m, v), Infinity);
   if (A instanceof ShiftedOperator) {
-    const f = structuralFloor(A.base);
+    const f = structuralFloor(A.base, leaf);
     return f === undefined ? undefined : f + A.alpha;
   }
   if (A instanceof ScaledOperator) {
-    const f = structuralFloor(A.base);
+    const f = structuralFloor(A.base, leaf);
     return f === undefined || A.factor < 0 ? undefined : A.factor * f;
   }
   if (A instanceof SumOperator) {
     let sum = 0;
     for (const part of A.parts) {
-      const f = structuralFloor(part);
+      const f = structuralFloor(part, leaf);
       if (f === undefined) return undefined;
       sum += f;
     }
     return sum;
   }
-  return 0;
+  return leaf(A);
 }
 
 /** What 'auto' resolves to for A and α. */
