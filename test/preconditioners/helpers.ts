@@ -79,3 +79,15 @@ export function cgBound(kappa: number, tol: number): number {
   const q = (Math.sqrt(kappa) - 1) / (Math.sqrt(kappa) + 1);
   return q <= 0 ? 1 : Math.ceil(Math.log(tol / 2) / Math.log(q));
 }
+
+/** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
+export function relativeResidual(A: Matrix, alpha: number, x: Float64Array, b: Float64Array): number {
+  const Ax = A.mmul(Matrix.columnVector(Array.from(x))).to1DArray();
+  let r = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    r += (b[i]! - Ax[i]! - alpha * x[i]!) ** 2;
+    s += b[i]! ** 2;
+  }
+  return Math.sqrt(r / s);
+}

@@ -13,20 +13,8 @@ import { DenseOperator, DiagonalOperator, IdentityOperator } from '../../src/ope
 import { gaussianKernel, kernelOperator } from '../../src/operators/kernels.js';
 import { Vi, Vj } from '../../src/formula/index.js';
 import { NotPositiveDefinite, solvePlan, solveShifted, type CholeskyFactorPreconditioner, type SolveResult } from '../../src/preconditioners/index.js';
-import { gaussianDense, points, randomVector, relErr } from './helpers.js';
+import { gaussianDense, points, randomVector, relErr, relativeResidual } from './helpers.js';
 import { mulberry32 } from '../../src/krylov/random.js';
-
-/** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
-function relativeResidual(A: Matrix, alpha: number, x: Float64Array, b: Float64Array): number {
-  const Ax = A.mmul(Matrix.columnVector(Array.from(x))).to1DArray();
-  let r = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    r += (b[i]! - Ax[i]! - alpha * x[i]!) ** 2;
-    s += b[i]! ** 2;
-  }
-  return Math.sqrt(r / s);
-}
 
 /** (A + αI)⁻¹ B by ml-matrix's Cholesky (the independent reference). */
 function denseSolve(A: Matrix, alpha: number, B: Matrix): Matrix {

@@ -11,21 +11,9 @@ import { CholeskyDecomposition, Matrix } from 'ml-matrix';
 import { gaussianKernel } from '../../src/operators/kernels.js';
 import { IdentityOperator } from '../../src/operators/dense.js';
 import { landmarkPreconditioner, solvePlan, type SolveResult } from '../../src/preconditioners/index.js';
-import { gaussianDense, points, randomVector } from './helpers.js';
+import { gaussianDense, points, randomVector, relativeResidual } from './helpers.js';
 
 const sigma = 0.2;
-
-/** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
-function relativeResidual(A: Matrix, alpha: number, x: Float64Array, b: Float64Array): number {
-  const Ax = A.mmul(Matrix.columnVector(Array.from(x))).to1DArray();
-  let r = 0;
-  let s = 0;
-  for (let i = 0; i < b.length; i++) {
-    r += (b[i]! - Ax[i]! - alpha * x[i]!) ** 2;
-    s += b[i]! ** 2;
-  }
-  return Math.sqrt(r / s);
-}
 
 /** λ_max of a symmetric positive semidefinite dense A by 50 power steps (a lower bound, close for a kernel's gap). */
 function largestEigenvalue(A: Matrix): number {
