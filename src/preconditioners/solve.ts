@@ -198,8 +198,9 @@ export async function solveShifted(Ain: LinearOperator, b: VectorLike | BlockLik
   } finally {
     holds.release();
   }
-  if (result.info < 0 && result.message) result.message += float32IndefiniteNote(A, alpha, plan);
-  if (result.info !== 0 && result.message) result.message += cgNote(A, alpha, plan);
+  // a float32 operator's indefiniteness note names α and ends on what to do; otherwise what CG ran on
+  const f32Note = result.info < 0 && result.message ? float32IndefiniteNote(A, alpha, plan) : '';
+  if (result.info !== 0 && result.message) result.message += f32Note || cgNote(A, alpha, plan);
   // a float32 factor that stalled hands back the plan it was replaced by
   if (o.returnInfo) return { ...result, plan: (result as { plan?: SolvePlan }).plan ?? plan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
