@@ -49,11 +49,12 @@ export async function denseLogdetTerms(
   const e = y ? powerOfTwoScale(y) : 0;
   try {
     // û = A⁻¹(2⁻ᵉy): u = 2ᵉû, yᵀu and uᵀD u 4ᵉ times theirs
-    const u = y ? solver.solveInPlace(Float64Array.from(y, (v) => timesPow2(v, -e)), 1).slice() : undefined;
+    const yHat = y ? Float64Array.from(y, (v) => timesPow2(v, -e)) : undefined;
+    const u = yHat ? solver.solveInPlace(Float64Array.from(yHat), 1).slice() : undefined;
     let inverseQuad: number | undefined;
-    if (y && u) {
+    if (yHat && u) {
       let q = 0;
-      for (let i = 0; i < n; i++) q += timesPow2(y[i]!, -e) * u[i]!; // the solve's right-hand side, entry by entry
+      for (let i = 0; i < n; i++) q += yHat[i]! * u[i]!;
       inverseQuad = unscaledQuad(q, e, fn, 'yᵀA⁻¹y');
     }
     let Ainv: Float64Array | undefined;

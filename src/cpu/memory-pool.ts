@@ -13,7 +13,7 @@
  * every product (re)initialises its accumulators, so nothing may rely on zeroed memory; the
  * conformance tests store into recycled memories to check it.
  */
-import { cpuPlatform, newWasmMemory } from './platform.js';
+import { cpuPlatform, newWasmMemory, switchSetting } from './platform.js';
 import { poolThreads } from './pool.js';
 
 /** The default budget of 'auto' dense caches, and the most memory kept here: totalmem/8, at most 2 GiB. */
@@ -47,12 +47,7 @@ let lastPrefault: Promise<unknown> | undefined;
 export const PREFAULT_MIN_BYTES = 4 * 2 ** 20;
 
 /** LAZYLINALG_PREFAULT: unset, blank or 1 allows prefaults, 0 turns them off; anything else is an error naming it. */
-export function prefaultAllowed(raw: string | undefined): boolean {
-  const value = raw?.trim() ?? '';
-  if (value === '' || value === '1') return true;
-  if (value === '0') return false;
-  throw new RangeError(`LAZYLINALG_PREFAULT must be 0 (off) or 1 (on, the default), got '${raw}'`);
-}
+export const prefaultAllowed = (raw: string | undefined): boolean => switchSetting('LAZYLINALG_PREFAULT', raw);
 
 /**
  * Makes a fresh memory of `pages` pages whose pages the host provides on another thread (`CpuPlatform.prefault`),

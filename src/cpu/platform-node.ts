@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { installCpuPlatform, type CpuPlatform } from './platform.js';
+import { installCpuPlatform, switchSetting, type CpuPlatform } from './platform.js';
 import { openProgramCache, programCacheDirectory, type ProgramCache } from './program-cache-node.js';
 
 /** Loads what only some processes need (piscina, node:crypto) at first use, not at import. */
@@ -113,14 +113,6 @@ function precompiledProgram(key: string, text: string): Uint8Array | undefined {
 /** What `hugePagesHelper` found: the helper's function, or why there is none. */
 let hugePages: { advise: (bytes: Uint8Array) => boolean } | { off: string } | undefined;
 
-/** LAZYLINALG_HUGEPAGES: unset, blank or 1 asks for huge pages, 0 does not; anything else is an error naming it. */
-export function hugePagesAllowed(raw: string | undefined): boolean {
-  const value = raw?.trim() ?? '';
-  if (value === '' || value === '1') return true;
-  if (value === '0') return false;
-  throw new RangeError(`LAZYLINALG_HUGEPAGES must be 0 (off) or 1 (on, the default), got '${raw}'`);
-}
-
 /**
  * The native helper that asks Linux for transparent huge pages on a memory (native/huge-pages.c, built at install by
  * scripts/build-native.mjs), loaded at the first memory that asks; undefined where it is off (LAZYLINALG_HUGEPAGES=0),
@@ -134,7 +126,7 @@ function hugePagesHelper(): ((bytes: Uint8Array) => boolean) | undefined {
 }
 
 function loadHugePages(): { advise: (bytes: Uint8Array) => boolean } | { off: string } {
-  if (!hugePagesAllowed(process.env['LAZYLINALG_HUGEPAGES'])) return { off: 'LAZYLINALG_HUGEPAGES=0' };
+  if (!switchSetting('LAZYLINALG_HUGEPAGES', process.env['LAZYLINALG_HUGEPAGES'])) return { off: 'LAZYLINALG_HUGEPAGES=0' };
   if (process.platform !== 'linux') return { off: `not Linux (${process.platform})` };
   // Deno (the notebooks' kernel) loads a native addon only with FFI permission: never prompt for it
   const deno = (globalThis as { Deno?: { permissions: { querySync(d: { name: string }): { state: string } } } }).Deno;

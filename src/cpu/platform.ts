@@ -96,6 +96,17 @@ export function cpuPlatform(): CpuPlatform {
   return installed;
 }
 
+/**
+ * An on/off environment setting (LAZYLINALG_PREFAULT, LAZYLINALG_HUGEPAGES): unset, blank or 1 is on, 0 off; anything
+ * else is an error naming it, never read as the default.
+ */
+export function switchSetting(name: string, raw: string | undefined): boolean {
+  const value = raw?.trim() ?? '';
+  if (value === '' || value === '1') return true;
+  if (value === '0') return false;
+  throw new RangeError(`${name} must be 0 (off) or 1 (on, the default), got '${raw}'`);
+}
+
 /** Memories from this size ask for huge pages: a smaller one seldom holds a whole aligned 2 MiB page. */
 export const HUGE_PAGES_MIN_BYTES = 4 * 2 ** 20;
 

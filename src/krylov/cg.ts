@@ -549,11 +549,11 @@ async function stepColumns(run: CgRun, stepping: readonly Column[]): Promise<voi
         : `pᵀA p = ${pq} ≤ 0 at iteration ${c.iterations + 1}: A is not positive definite`;
       return;
     }
-    const pp = dot(p, p);
-    if (pp > 0) c.normA = Math.max(c.normA, pq / pp);
+    const pnorm = norm(p); // for the step's overflow check below and ‖A‖'s estimate (one pass over p)
+    if (pnorm > 0) c.normA = Math.max(c.normA, pq / (pnorm * pnorm));
     const alpha = c.rhoPrev / pq;
     // the step itself overflows (pᵀA p > 0 but vanishing against ‖p‖²): x keeps its last finite value
-    if (!Number.isFinite(Math.abs(alpha) * norm(p))) {
+    if (!Number.isFinite(Math.abs(alpha) * pnorm)) {
       overflowed(c, `the step α·p overflows at iteration ${c.iterations + 1} (α = ${alpha.toExponential(3)}, pᵀA p = ${pq.toExponential(3)})`);
       return;
     }

@@ -59,7 +59,7 @@ import { finiteNumber, func, nonNegativeNumber, oneOf, optional, parseOptions, w
 import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
 import { deviceFarthestPointOrder } from '../gpu/dense/farthest-point.js';
-import { selectUniform } from './landmarks.js';
+import { selectUniform, STIFFEN_FACTOR } from './landmarks.js';
 import { settleCallback } from '../operators/validate.js';
 
 export interface DeviceLandmarkOptions {
@@ -351,8 +351,8 @@ interface FactoredCore {
 /** How the core is refactored (`stiffen`): from the Gram kept on the device, or from S₀ kept on the host. */
 type CoreRefactor = (jitter: number) => Promise<FactoredCore>;
 
-/** How much `stiffen` raises the jitter. */
-export const STIFFEN_FACTOR = 100;
+// how much `stiffen` raises the jitter: the host landmarks' factor (one policy for both)
+export { STIFFEN_FACTOR };
 
 export class DeviceLandmarkPreconditioner extends Preconditioner {
   readonly method = 'device-landmarks' as const;
