@@ -54,5 +54,7 @@ export { matvecWithVjp, solveWithVjp, parameterDerivativeOperator, differentiabl
 export type { KernelGradients, MatvecVjpGradients, MatvecWithVjp, SolveVjpGradients, SolveWithVjp } from './operators/vjp-types.js';
 export { knn, KNN_METRICS } from './apps/knn.js';
 export type { KnnOptions, KnnResult, KnnMetric } from './apps/knn.js';
-export { logdet, inverseQuadLogdet, gpNegativeLogMarginalLikelihood, GP_DENSE_MAX_N } from './autodiff/index.js';
-export type { LogdetOptions, LogdetResult, InverseQuadLogdetOptions, InverseQuadLogdetResult, GpOptions, GpResult, GpMethod } from './autodiff/index.js';
+export { logdet, inverseQuadLogdet, gpNegativeLogMarginalLikelihood, GP_DENSE_MAX_N, SlqNoConvergence } from './autodiff/index.js';
+export type {
+  LogdetOptions, LogdetResult, InverseQuadLogdetOptions, InverseQuadLogdetResult, GpOptions, GpResult, GpMethod, SlqPartialResult,
+} from './autodiff/index.js';

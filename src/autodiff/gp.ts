@@ -4,7 +4,7 @@
  *   NLL = ½ yᵀu + ½ log det A + (n/2) log 2π,
  *   ∂NLL/∂θ = ½ tr(A⁻¹ ∂K/∂θ) − ½ uᵀ(∂K/∂θ)u,     ∂NLL/∂s = ½ tr(A⁻¹) − ½ uᵀu.
  * Large n: one block CG (`inverseQuadLogdet`) gives u, log det A and every trace term from the same probes; small n
- * (policy.ts): a dense float64 Cholesky factorisation, exact.
+ * (policy.ts): a dense float64 Cholesky factorisation, exact. Either route's errors name gpNegativeLogMarginalLikelihood.
  */
 import { LinearOperator } from '../operators/linear-operator.js';
 import { field, parseOptions, optional, type OptionField } from '../operators/options.js';
@@ -14,7 +14,7 @@ import { KernelOperator } from '../operators/kernel-operator.js';
 import { differentiableParameters, parameterDerivativeOperator } from './kernel-derivatives.js';
 import { denseLogdetTerms } from './dense-logdet.js';
 import { logdetRoute } from './policy.js';
-import { inverseQuadLogdet, LOGDET_SPEC, slqOnlyKey, type LogdetOptions } from './slq.js';
+import { inverseQuadLogdetAs, LOGDET_SPEC, slqOnlyKey, type LogdetOptions } from './slq.js';
 
 /** `method` and the SLQ options as `logdet`'s: 'auto' factors up to GP_DENSE_MAX_N rows unless an SLQ-only option is given. */
 export interface GpOptions extends LogdetOptions {
@@ -72,8 +72,8 @@ export async function gpNegativeLogMarginalLikelihood(
   const route = logdetRoute(fn, n, o.method, slqOnlyKey(options, o.method === 'auto'));
   const { method: _m, derivatives: _d, parameters: _p, ...slqOptions } = o;
   const terms = route.method === 'cholesky'
-    ? await denseTerms(K, yv, noise, ders)
-    : await slqTerms(K, yv, noise, ders, slqOptions);
+    ? await denseTerms(K, yv, noise, ders, fn)
+    : await slqTerms(K, yv, noise, ders, slqOptions, fn);
   const grad: Record<string, number> = { noise: 0.5 * (terms.traces[0]! - terms.quads[0]!) };
   const stderr: Record<string, number> = {
     value: 0.5 * Math.hypot(terms.logdetStderr, terms.inverseQuadBound), noise: 0.5 * Math.hypot(terms.traceStderrs[0]!, terms.quadBounds[0]!),
@@ -118,9 +118,10 @@ interface Terms {
   iterations?: { y: number; probes: number[] };
 }
 
-async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[], o: LogdetOptions): Promise<Terms> {
+/** The SLQ route (slq.ts) on A = K + noise·I, run under `fn`'s name: its errors name the function the user called. */
+async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[], o: LogdetOptions, fn: string): Promise<Terms> {
   const I = new IdentityOperator(K.shape[0]);
-  const r = await inverseQuadLogdet(K.shift(noise), y, { ...o, method: 'slq', derivatives: [I, ...ders] });
+  const r = await inverseQuadLogdetAs(fn, K.shift(noise), y, { ...o, method: 'slq', derivatives: [I, ...ders] });
   return {
     inverseQuad: r.inverseQuad, inverseQuadBound: r.inverseQuadBound, logdet: r.logdet.value, logdetStderr: r.logdet.stderr,
     traces: r.traces, traceStderrs: r.traceStderrs, quads: r.quads, quadBounds: r.quadBounds,
@@ -129,9 +130,9 @@ async function slqTerms(K: LinearOperator, y: Float64Array, noise: number, ders:
 }
 
 /** The dense float64 route (dense-logdet.ts) on A = K + noise·I, the identity's terms first (for the noise). */
-async function denseTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[]): Promise<Terms> {
+async function denseTerms(K: LinearOperator, y: Float64Array, noise: number, ders: LinearOperator[], fn: string): Promise<Terms> {
   const I = new IdentityOperator(K.shape[0]);
-  const t = await denseLogdetTerms(K.shift(noise), y, [I, ...ders], 'gpNegativeLogMarginalLikelihood', {
+  const t = await denseLogdetTerms(K.shift(noise), y, [I, ...ders], fn, {
     name: 'K', definite: `K + ${noise}·I is not positive definite; raise the noise`,
   });
   const zeros = t.traces.map(() => 0);

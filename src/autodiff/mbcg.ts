@@ -31,6 +31,8 @@ export interface MbcgColumn {
 }
 
 export interface MbcgOptions {
+  /** The public function that runs it (`logdet`, `inverseQuadLogdet`, `gpNegativeLogMarginalLikelihood`): its errors name it. */
+  readonly fn: string;
   /** Relative residual at which each column stops. */
   readonly rtol: readonly number[];
   /** Iteration cap per column (probe columns: the Lanczos steps; the data column may get more). */
@@ -44,7 +46,7 @@ interface State {
   nextBeta?: number;
 }
 
-/** Runs the block PCG on the columns `bs` of A x = b; a breakdown (pᵀA p ≤ 0, rᵀM r ≤ 0, NaN) throws, naming the column. */
+/** Runs the block PCG on the columns `bs` of A x = b; a breakdown (pᵀA p ≤ 0, rᵀM r ≤ 0, NaN) throws, naming `o.fn` and the column. */
 export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: MbcgOptions): Promise<MbcgColumn[]> {
   const n = A.shape[0];
   const zs = o.M ? await applyColumns(o.M, bs) : bs.map((b) => Float64Array.from(b));
@@ -52,7 +54,7 @@ export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: Mb
     const mb = Float64Array.from(zs[j]!);
     const rho = dot(b, mb);
     const bnorm = norm(b);
-    if (bnorm > 0 && !(rho > 0)) throw new RangeError(`logdet: bᵀM b = ${rho} for column ${j}: the preconditioner is not positive definite`);
+    if (bnorm > 0 && !(rho > 0)) throw new RangeError(`${o.fn}: bᵀM b = ${rho} for column ${j}: the preconditioner is not positive definite`);
     return {
       b, x: new Float64Array(n), r: Float64Array.from(b), p: Float64Array.from(mb), mb, rho, rho0: rho, bnorm, rnorm: bnorm,
       alphas: [], betas: [], done: bnorm === 0 || o.maxiter[j]! === 0, maxiter: o.maxiter[j]!, rtol: o.rtol[j]!,
@@ -62,12 +64,12 @@ export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: Mb
     const running = cols.filter((c) => !c.done);
     if (running.length === 0) break;
     const qs = await applyColumns(A, running.map((c) => c.p));
-    running.forEach((c, i) => step(c, qs[i]!, cols.indexOf(c)));
+    running.forEach((c, i) => step(c, qs[i]!, cols.indexOf(c), o.fn));
     const next = running.filter((c) => !c.done);
     // the columns that stopped now get M on their last residual too (in the same block): their β_m for Gauss–Radau
     const stopped = running.filter((c) => c.done);
     const mrs = o.M ? await applyColumns(o.M, [...next, ...stopped].map((c) => c.r)) : [...next, ...stopped].map((c) => c.r);
-    next.forEach((c, i) => direction(c, mrs[i]!, cols.indexOf(c)));
+    next.forEach((c, i) => direction(c, mrs[i]!, cols.indexOf(c), o.fn));
     stopped.forEach((c, i) => {
       const rho = dot(c.r, mrs[next.length + i]!);
       c.nextBeta = c.rnorm === 0 ? 0 : rho > 0 ? rho / c.rho : undefined;
@@ -80,12 +82,12 @@ export async function mbcg(A: LinearOperator, bs: readonly Float64Array[], o: Mb
   }));
 }
 
-function step(c: State, q: Float64Array, j: number): void {
+function step(c: State, q: Float64Array, j: number, fn: string): void {
   const pq = dot(c.p, q);
   if (!(pq > 0)) {
     throw new RangeError(Number.isNaN(pq)
-      ? `logdet: pᵀA p is NaN in column ${j} at step ${c.alphas.length + 1} (the operator returned NaN)`
-      : `logdet: pᵀA p = ${pq} in column ${j} at step ${c.alphas.length + 1}: A is not positive definite`);
+      ? `${fn}: pᵀA p is NaN in column ${j} at step ${c.alphas.length + 1} (the operator returned NaN)`
+      : `${fn}: pᵀA p = ${pq} in column ${j} at step ${c.alphas.length + 1}: A is not positive definite`);
   }
   const alpha = c.rho / pq;
   const { x, r, p } = c;
@@ -95,13 +97,13 @@ function step(c: State, q: Float64Array, j: number): void {
   }
   c.alphas.push(alpha);
   c.rnorm = norm(r);
-  if (!Number.isFinite(c.rnorm)) throw new RangeError(`logdet: the residual of column ${j} became ${c.rnorm} (NaN/Inf from the operator?)`);
+  if (!Number.isFinite(c.rnorm)) throw new RangeError(`${fn}: the residual of column ${j} became ${c.rnorm} (NaN/Inf from the operator?)`);
   if (c.rnorm <= c.rtol * c.bnorm || c.alphas.length >= c.maxiter) c.done = true;
 }
 
-function direction(c: State, mr: Float64Array, j: number): void {
+function direction(c: State, mr: Float64Array, j: number, fn: string): void {
   const rho = dot(c.r, mr);
-  if (!(rho > 0)) throw new RangeError(`logdet: rᵀM r = ${rho} in column ${j}: the preconditioner is not positive definite`);
+  if (!(rho > 0)) throw new RangeError(`${fn}: rᵀM r = ${rho} in column ${j}: the preconditioner is not positive definite`);
   const beta = rho / c.rho;
   c.betas.push(beta);
   c.rho = rho;

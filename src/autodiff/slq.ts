@@ -25,13 +25,15 @@ import { applyColumns, dot, norm } from '../krylov/util.js';
 import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import {
-  field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, union, withDefault, integer, type OptionField,
+  field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, refined, union, withDefault, integer, type OptionField,
 } from '../operators/options.js';
 import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher, ScaledPreconditioner } from '../preconditioners/common.js';
 import { affineParts } from '../preconditioners/dense-factor.js';
 import { columnsOf } from '../preconditioners/dense.js';
-import { defaultPreconditionerChoice, kernelPlusDiagonal, PreconditionerHolds, structuralFloor, type PreconditionerOptions } from '../preconditioners/auto.js';
+import {
+  checkPreconditionerOptions, defaultPreconditionerChoice, kernelPlusDiagonal, PreconditionerHolds, structuralFloor, type PreconditionerOptions,
+} from '../preconditioners/auto.js';
 import { JacobiPreconditioner } from '../preconditioners/jacobi.js';
 import { PivotedCholeskyPreconditioner } from '../preconditioners/pivoted-cholesky.js';
 import { lanczosTridiagonal, mbcg, type MbcgColumn } from './mbcg.js';
@@ -110,7 +112,16 @@ export const LOGDET_SPEC = {
   maxiter: optional(positiveInt),
   seed: withDefault(integer(), 0),
   preconditioner: withDefault(union(oneOf(...LOGDET_PRECONDITIONERS), instanceOf(Preconditioner)), 'auto' as LogdetPreconditionerChoice | Preconditioner),
-  preconditionerOptions: optional(field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v))),
+  preconditionerOptions: optional(refined(
+    field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
+    // its keys as solve checks them (also where no preconditioner is built), under the name of the function called
+    // (`where` is "<fn>: preconditionerOptions", as `nested` reads it)
+    (v, where) => {
+      const cut = where.lastIndexOf(': ');
+      checkPreconditionerOptions(v, cut < 0 ? where : where.slice(0, cut));
+      return v;
+    },
+  )),
   traceControlVariate: withDefault(oneOf('auto', 'all', 'none'), 'all' as 'auto' | 'all' | 'none'),
 } satisfies Record<keyof LogdetOptions, OptionField<unknown>>;
 
@@ -178,6 +189,53 @@ export interface InverseQuadLogdetResult {
   iterations: number;
 }
 
+/**
+ * What `SlqNoConvergence` carries: the SLQ route's block CG as it stopped. The data column's fields (`solve`,
+ * `inverseQuad`, `iterations`, `relativeResidual`, `rtol`) are there where it has one — `inverseQuadLogdet`, and
+ * `gpNegativeLogMarginalLikelihood`, whose A is K + noise·I —, absent for `logdet`.
+ */
+export interface SlqPartialResult {
+  /**
+   * What stopped short: 'solve', the data column A⁻¹y, at maxiter above rtol; 'probes', probe columns stopped above
+   * probeRtol (by lanczosSteps or maxiter) where nothing bounds the bias that leaves — in log det A
+   * (`logdet.truncationBound` absent) or in the trace terms of `derivatives` (no lower bound on A's spectrum).
+   */
+  cause: 'solve' | 'probes';
+  /** x ≈ A⁻¹y as the data column stopped (an entry past float64, for a y near overflow, is ±Infinity). */
+  solve?: Float64Array;
+  /** yᵀx, the estimate of yᵀA⁻¹y from it. */
+  inverseQuad?: number;
+  /** CG iterations of the data column. */
+  iterations?: number;
+  /** ‖y − A x‖/‖y‖ of `solve`, from one more product with A (not CG's recursive residual, which can drift from it). */
+  relativeResidual?: number;
+  /** The data column's tolerance (the option, default 1e-6). */
+  rtol?: number;
+  /** The iteration cap of every column, as run (the option, default 10·n). */
+  maxiter: number;
+  /** The probe columns' tolerance and step cap (the options). */
+  probeRtol: number;
+  lanczosSteps?: number;
+  /**
+   * log det A from the probes as they stopped (`iterations`, `unconvergedProbes` per probe); for cause 'probes' its
+   * `stderr` is their spread alone, without the bias nothing bounds.
+   */
+  logdet: LogdetResult;
+}
+
+/**
+ * The SLQ route of `logdet`, `inverseQuadLogdet` or `gpNegativeLogMarginalLikelihood` stopped short of a result it can
+ * vouch for: the solve A⁻¹y not converged within maxiter, or probes cut short where nothing bounds their bias. A
+ * RangeError (raise maxiter, rtol or lanczosSteps, as the message says, naming the function called) with the partial
+ * result in `result`.
+ */
+export class SlqNoConvergence extends RangeError {
+  constructor(message: string, readonly result: SlqPartialResult) {
+    super(message);
+    this.name = 'SlqNoConvergence';
+  }
+}
+
 /** log det A of a symmetric positive definite A (typically K + αI): exact by a dense Cholesky, or SLQ's estimate and its error bar. */
 export async function logdet(A: LinearOperator, options?: LogdetOptions): Promise<LogdetResult> {
   const fn = 'logdet';
@@ -196,7 +254,16 @@ export async function logdet(A: LinearOperator, options?: LogdetOptions): Promis
 
 /** GPyTorch's inv_quad_logdet: A⁻¹y, yᵀA⁻¹y, log det A and the trace and quadratic terms of `derivatives` — exact by a dense Cholesky, or from one block CG. */
 export async function inverseQuadLogdet(A: LinearOperator, y: Float64Array | number[], options?: InverseQuadLogdetOptions): Promise<InverseQuadLogdetResult> {
-  const fn = 'inverseQuadLogdet';
+  return inverseQuadLogdetAs('inverseQuadLogdet', A, y, options);
+}
+
+/**
+ * `inverseQuadLogdet` run for the public function `fn` (the GP likelihood: `gp.ts`): every error it and the steps it
+ * runs (options, symmetry, preconditioner, block CG, quadrature, refusals) throw names `fn`, the function the user called.
+ */
+export async function inverseQuadLogdetAs(
+  fn: string, A: LinearOperator, y: Float64Array | number[], options?: InverseQuadLogdetOptions,
+): Promise<InverseQuadLogdetResult> {
   const o = parseOptions(fn, options, INV_QUAD_SPEC);
   const n = requireSpdOperator(A, fn);
   const yv = toVector(y, n, `${fn} (y)`); // finite entries, length n
@@ -349,7 +416,7 @@ function quadratureFloor(A: LinearOperator, P: Preconditioner | undefined, built
  * bound of the exact wᵀlog(B)w/‖w‖² — and, where a ≤ λ_min(B) and the next coupling β are known, Gauss–Radau with a
  * node at a, a lower bound: T extended by the row [β, ω] with ω = a + β²·[(T − aI)⁻¹]_mm, so that a is an eigenvalue.
  */
-function quadratureLog(c: MbcgColumn, floor: number | undefined): { gauss: number; radau?: number } {
+function quadratureLog(c: MbcgColumn, floor: number | undefined, fn: string): { gauss: number; radau?: number } {
   const { diag, off } = lanczosTridiagonal(c.alphas, c.betas);
   const m = diag.length;
   if (m === 0) return { gauss: 0, radau: 0 };
@@ -359,7 +426,7 @@ function quadratureLog(c: MbcgColumn, floor: number | undefined): { gauss: numbe
   let thetaMin = Infinity;
   for (let k = 0; k < m; k++) {
     const theta = eig.eigenvalues[k]!;
-    if (!(theta > 0)) throw new RangeError(`logdet: a Ritz value ${theta} ≤ 0: A is not positive definite (or its products are not symmetric)`);
+    if (!(theta > 0)) throw new RangeError(`${fn}: a Ritz value ${theta} ≤ 0: A is not positive definite (or its products are not symmetric)`);
     gauss += eig.eigenvectors![k]! ** 2 * Math.log(theta);
     thetaMin = Math.min(thetaMin, theta);
   }
@@ -426,17 +493,26 @@ async function runWith(
   const maxiter = bs.map((_, j) => (y && j === 0 ? limit : Math.min(limit, o.lanczosSteps ?? Infinity)));
   A.expectRepeatedProducts();
   const rtol = bs.map((_, j) => (y && j === 0 ? o.rtol : o.probeRtol));
-  const cols = await mbcg(A, bs, { rtol, maxiter, M: P });
+  const cols = await mbcg(A, bs, { fn, rtol, maxiter, M: P });
   const probeCols = y ? cols.slice(1) : cols;
   const ld = probeLogdet(probeCols, P, o, floors.quadrature, fn, route);
   ld.matvecs = cols.reduce((s, c) => s + c.alphas.length, 0); // the data column's too
+  const data = yHat ? { col: cols[0]!, yHat, e } : undefined;
+  const partial = (cause: SlqPartialResult['cause']) => partialResult(cause, A, ld, o, limit, data);
+  if (ld.truncationBound === undefined) {
+    await refuseUnbounded(probeCols, o, fn, `the bias of their truncated quadrature (no lower bound on the spectrum of ${P ? `P⁻¹A, P = ${P}` : 'A'})`, partial);
+  }
   if (!yHat) return { logdet: ld };
   const u = cols[0]!;
   if (!u.converged) {
-    throw new Error(`${fn}: the solve A⁻¹y did not converge in ${u.alphas.length} iterations (relative residual ${u.relativeResidual.toExponential(3)} > rtol ${o.rtol}); raise maxiter or rtol`);
+    const r = await partial('solve');
+    throw new SlqNoConvergence(
+      `${fn}: the solve A⁻¹y did not converge in ${u.alphas.length} iterations (relative residual ${r.relativeResidual!.toExponential(3)} > rtol ${o.rtol}); raise maxiter or rtol`,
+      r,
+    );
   }
   const f = floors.operator;
-  if (derivatives.length > 0 && f === undefined) refuseUnbounded(probeCols, o, fn, `the trace terms' bias (no lower bound on the spectrum of ${A})`);
+  if (derivatives.length > 0 && f === undefined) await refuseUnbounded(probeCols, o, fn, `the trace terms' bias (no lower bound on the spectrum of ${A})`, partial);
   const inverseQuad = unscaledQuad(dot(yHat, u.x), e, fn, 'yᵀA⁻¹y');
   // yᵀA⁻¹y = yᵀu + uᵀr + rᵀA⁻¹r for u = A⁻¹(y − r); CG makes uᵀr = 0 but for rounding
   const rY = norm(u.residual);
@@ -450,9 +526,8 @@ function probeLogdet(
   probeCols: readonly MbcgColumn[], P: Preconditioner | undefined, o: Parsed, floor: number | undefined, fn: string,
   route: { method: 'cholesky' | 'slq'; reason: string },
 ): LogdetResult {
-  const quad = probeCols.map((c) => quadratureLog(c, floor));
-  const bounded = quad.every((q) => q.radau !== undefined);
-  if (!bounded) refuseUnbounded(probeCols, o, fn, `the bias of their truncated quadrature (no lower bound on the spectrum of ${P ? `P⁻¹A, P = ${P}` : 'A'})`);
+  const quad = probeCols.map((c) => quadratureLog(c, floor, fn));
+  const bounded = quad.every((q) => q.radau !== undefined); // where not, the caller refuses probes cut short (`refuseUnbounded`)
   const estimates = Float64Array.from(probeCols, (c, i) => c.rho0 * quad[i]!.gauss);
   const truncationBound = bounded ? probeCols.reduce((s, c, i) => s + c.rho0 * (quad[i]!.gauss - quad[i]!.radau!), 0) / probeCols.length : undefined;
   const pld = P?.logdet() ?? 0;
@@ -465,15 +540,38 @@ function probeLogdet(
   };
 }
 
-/** Probes stopped above probeRtol (by lanczosSteps or maxiter) whose bias `what` has no bound: refused, not returned. */
-function refuseUnbounded(probeCols: readonly MbcgColumn[], o: Parsed, fn: string, what: string): void {
+/** Probes stopped above probeRtol (by lanczosSteps or maxiter) whose bias `what` has no bound: refused, not returned (with `partial('probes')`). */
+async function refuseUnbounded(
+  probeCols: readonly MbcgColumn[], o: Parsed, fn: string, what: string, partial: (cause: 'probes') => Promise<SlqPartialResult>,
+): Promise<void> {
   const stopped = probeCols.filter((c) => !c.converged).length;
   if (stopped === 0) return;
   const cap = o.lanczosSteps !== undefined ? `lanczosSteps = ${o.lanczosSteps}` : `maxiter = ${o.maxiter ?? 'the default'}`;
-  throw new RangeError(
+  throw new SlqNoConvergence(
     `${fn}: ${cap} stopped ${stopped} of ${probeCols.length} probes above probeRtol ${o.probeRtol}, and nothing bounds ${what}; `
     + "raise lanczosSteps (or leave it out), or give A as K + αI (K a kernel) with preconditioner 'none', 'jacobi' or 'pivoted-cholesky'",
+    await partial('probes'),
   );
+}
+
+/**
+ * What `SlqNoConvergence` carries: the options that stopped the columns, the log det as the probes stopped, and the
+ * data column's iterate x̂ ≈ A⁻¹ŷ (ŷ = 2⁻ᵉy) unscaled, with its true relative residual from one product with A.
+ */
+async function partialResult(
+  cause: SlqPartialResult['cause'], A: LinearOperator, ld: LogdetResult, o: Parsed, maxiter: number,
+  data: { col: MbcgColumn; yHat: Float64Array; e: number } | undefined,
+): Promise<SlqPartialResult> {
+  const limits = { maxiter, probeRtol: o.probeRtol, ...(o.lanczosSteps === undefined ? {} : { lanczosSteps: o.lanczosSteps }) };
+  if (!data) return { cause, ...limits, logdet: ld };
+  const { col, yHat, e } = data;
+  const Ax = await A.matvec(col.x);
+  const yNorm = norm(yHat);
+  const relativeResidual = yNorm === 0 ? 0 : norm(yHat.map((v, i) => v - Ax[i]!)) / yNorm; // y's scaling leaves it as it is
+  return {
+    cause, solve: col.x.map((v) => timesPow2(v, e)), inverseQuad: timesPow2(timesPow2(dot(yHat, col.x), e), e),
+    iterations: col.alphas.length, relativeResidual, rtol: o.rtol, ...limits, logdet: ld,
+  };
 }
 
 /**

@@ -335,13 +335,13 @@ export function isCached(A: LinearOperator, alpha: number, choice: Exclude<Preco
 /**
  * `solve`'s preconditionerOptions: an object of keys some build reads (unknown ones refused by name), checked also where
  * none is built — 'auto' on a small problem, or a dense factor chosen instead of CG — so that a misspelt key never
- * passes unseen.
+ * passes unseen. `fn` names the public function called (`logdet` and the GP likelihood check theirs here too).
  */
-export function checkPreconditionerOptions(options: unknown): void {
+export function checkPreconditionerOptions(options: unknown, fn = 'solve'): void {
   if (options === null || typeof options !== 'object') {
     throw new TypeError(`preconditionerOptions must be an object, got ${describeValue(options)}`);
   }
-  rejectUnknownKeys('solve', options as Record<string, unknown>, PRECONDITIONER_OPTION_KEYS, 'preconditionerOptions');
+  rejectUnknownKeys(fn, options as Record<string, unknown>, PRECONDITIONER_OPTION_KEYS, 'preconditionerOptions');
 }
 
 /**
