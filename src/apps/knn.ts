@@ -8,7 +8,7 @@ import { compileScalarJs } from '../formula/emit-js.js';
 import { FormulaError } from '../formula/errors.js';
 import { parseFormulaIn } from '../formula/parse.js';
 import { toBoundData, type PointsLike } from '../formula/points.js';
-import { MAX_KMIN_K } from '../formula/reduction.js';
+import { MAX_KMIN_K, type ReductionOptions } from '../formula/reduction.js';
 import { checkArgument, integer, oneOf, optional, parseOptions, string, withDefault } from '../operators/options.js';
 import { refuseGpuFloat64, scaleByPow2InPlace, timesPow2 } from '../operators/kernel-operator.js';
 import { boundingBox } from '../operators/kernels.js';
@@ -16,6 +16,8 @@ import '../operators/reductions.js'; // the reductions' backends
 
 export const KNN_METRICS = ['euclidean', 'sqeuclidean', 'manhattan', 'cosine'] as const;
 export type KnnMetric = (typeof KNN_METRICS)[number];
+
+const isBuiltIn = (metric: string): boolean => (KNN_METRICS as readonly string[]).includes(metric);
 
 export interface KnnOptions {
   /**
@@ -104,7 +106,7 @@ function rowsScaled(data: Float64Array, d: number): Float64Array {
  * so its points are bound as given.
  */
 function boundForMetric(metric: string, x: PointsLike, y: PointsLike): { x: Formula; y: Formula; power: number } {
-  if (!(KNN_METRICS as readonly string[]).includes(metric)) return { x: Vi(x, 'x'), y: Vj(y, 'y'), power: 0 };
+  if (!isBuiltIn(metric)) return { x: Vi(x, 'x'), y: Vj(y, 'y'), power: 0 };
   const bx = toBoundData(x, 'x');
   const by = toBoundData(y, 'y');
   if (bx.cols !== by.cols) throw new FormulaError(`knn: x has ${bx.cols} columns but y has ${by.cols}`);
@@ -155,6 +157,10 @@ function metricFormulas(metric: string, x: Formula, y: Formula): { rank: Formula
  * The k nearest neighbours in `y` of every point of `x` under `metric` (see KnnOptions), 1 ≤ k ≤ min(m, 64).
  * The search runs in the backend's precision (float32 on the GPU); the reported distances of the neighbours
  * found are recomputed in float64 and each row re-sorted by them.
+ * @throws RangeError where a formula metric leaves the floating-point range on the points as given, so that a row's
+ * ranking is not determined: a reported neighbour's float64 value is ±∞ or NaN (every pair of a row at 1e200 gives
+ * +∞ under 'sqnorm2(x - y)', and the reduction ranks ties), or the float32 ranking met ±∞ or NaN where float64 is
+ * finite (the reduction's float64 twin, src/operators/reductions.ts). Scale the points, or use a built-in metric.
  */
 export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnOptions = {}): Promise<KnnResult> {
   const o = parseOptions('knn', options, KNN_SPEC);
@@ -165,7 +171,7 @@ export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnO
   const kk = checkArgument('knn', `k (at most the ${m} points of y and the limit ${MAX_KMIN_K})`, k, integer({ min: 1, max: Math.min(m, MAX_KMIN_K) }));
   const { rank, value } = metricFormulas(o.metric, X, Y);
   const placement = { ...(o.backend ? { backend: o.backend } : {}), ...(o.dtype ? { dtype: o.dtype } : {}) };
-  const indices = await rank.argKmin(kk, 1, placement);
+  const indices = await rankedOrRefused(rank, kk, placement, o.metric);
   const f = compileScalarJs(value.node);
   const n = indices.length / kk;
   const distances = new Float64Array(indices.length);
@@ -173,7 +179,11 @@ export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnO
   const rowIdx = new Int32Array(kk);
   const rowDist = new Float64Array(kk);
   for (let i = 0; i < n; i++) {
-    for (let t = 0; t < kk; t++) rowDist[t] = f(i, indices[i * kk + t]!);
+    for (let t = 0; t < kk; t++) {
+      const j = indices[i * kk + t]!;
+      rowDist[t] = f(i, j);
+      if (!Number.isFinite(rowDist[t]!)) throw undeterminedRow(o.metric, i, j, rowDist[t]!);
+    }
     rowIdx.set(indices.subarray(i * kk, (i + 1) * kk));
     order.sort((a, b) => rowDist[a]! - rowDist[b]! || rowIdx[a]! - rowIdx[b]!);
     // sorted on the scaled values: scaled back, distinct distances may round to the same 0 or +∞
@@ -181,4 +191,35 @@ export async function knn(x: PointsLike, y: PointsLike, k: number, options: KnnO
     order.sort((a, b) => a - b);
   }
   return { indices, distances };
+}
+
+/** What a refusal tells to do: a formula metric is evaluated on the points as given. */
+const RANGE_ADVICE = `scale the points (a formula metric is evaluated on them as given), or use a built-in metric `
+  + `(${KNN_METRICS.join(', ')}), which scales the points exactly`;
+
+/**
+ * The reduction's argKmin; a float32 range refusal of it (data beyond float32's range, or a ranking that met ±∞ or NaN
+ * where the float64 twin is finite: src/operators/reductions.ts) is re-thrown naming knn and the metric formula.
+ */
+async function rankedOrRefused(
+  rank: Formula, k: number, placement: ReductionOptions, metric: string,
+): Promise<Int32Array> {
+  try {
+    return await rank.argKmin(k, 1, placement);
+  } catch (error) {
+    if (!(error instanceof RangeError) || isBuiltIn(metric)) throw error;
+    throw new RangeError(`knn: with the metric formula '${metric}': ${error.message}; or ${RANGE_ADVICE}`, { cause: error });
+  }
+}
+
+/**
+ * The refusal of a row whose reported neighbour has a metric value that is not finite (the points always are: they are
+ * checked when bound): the formula overflowed to ±∞, made NaN of ∞ − ∞, or met a singularity (log(0), 1/0), and the
+ * reduction ranked ties among such values — the neighbours returned would be arbitrary.
+ */
+function undeterminedRow(metric: string, row: number, j: number, v: number): RangeError {
+  const what = isBuiltIn(metric) ? `the metric '${metric}'` : `the metric formula '${metric}'`;
+  return new RangeError(`knn: row ${row}: neighbour ${j} has the value ${v} under ${what} (in float64) though every point is finite: `
+    + `the formula leaves float64's range on these points (overflow to ±∞, NaN from ∞ − ∞) or meets a singularity, so the row's `
+    + `ranking among such values is not determined; ${RANGE_ADVICE}`);
 }
