@@ -6,8 +6,9 @@
  *   B = K̃_nm R⁻¹,  RᵀR = K̃_mm + δI  (float32 Cholesky on the device; B by float32 substitution on the device),
  *   P = BBᵀ + νI,   P⁻¹ = (1/ν) (I − B S⁻¹ Bᵀ),   S = νI + BᵀB + jI = UᵀU  (BᵀB compensated, U double-float: device),
  *
- * with ν = max(μ, τ·λ̂) (τ = 0 by default: ν = μ, the solve's α), δ the whitening shift (`defaultWhiteningJitter`)
- * and j a jitter.
+ * with ν = max(μ, τ·λ̂) (τ = 0 by default: ν = μ, the solve's α) — raised to the rounding floor where the jitter j
+ * would exceed ν/DEVICE_MIN_SHIFT_PER_JITTER (`deviceCoreShift`; `String(P)` says so) —, δ the whitening shift
+ * (`defaultWhiteningJitter`) and j a jitter.
  *
  * Why whiten on the device, and not S = νK_mm + K̃_mnK̃_nm (the host's form, and this one's before): that core
  * squares K's conditioning. G = K̃_mnK̃_nm reaches ≈ 6·10³ at n = 2²⁰, m = 8192, and its float32 Gram's rounding
@@ -24,6 +25,10 @@
  *    sums of 32-term float32 partials). That bottom is measured, not modelled (`coreBottom`: Lanczos on
  *    w ↦ S₀w − Bᵀ(Bw)); j lifts it with a margin, at least MIN_RELATIVE_JITTER · max (BᵀB)_aa, and is raised tenfold
  *    while S does not factor, a hundredfold by `stiffen` if CG still finds P⁻¹ indefinite.
+ *  - That jitter does not shrink with μ: where μ is below a few j (α ≈ 10⁻⁸ on a Gaussian K), c = ν/(ν + j) drops
+ *    P's landmarks and CG stalls, so ν is raised to DEVICE_MIN_SHIFT_PER_JITTER·j as the host landmarks raise theirs
+ *    (`landmarkShift`). P then preconditions A + μI as one of A + νI: CG's κ grows as ν/μ, and a solve that stops short
+ *    names P with its raised ν.
  *  - B's float32 substitution errs by ≈ u·cond(R) relative, in the directions R⁻¹ amplifies — those δ is there to
  *    tame (see WHITENING_FLOAT32_JITTER). B is still a fixed matrix, and P = BBᵀ + νI is positive definite whatever
  *    that error: it costs iterations, never definiteness.
@@ -59,7 +64,7 @@ import { finiteNumber, func, nonNegativeNumber, oneOf, optional, parseOptions, w
 import { restrictRows } from './kernel-access.js';
 import { farthestPointLandmarks, farthestPointStart, kernelPointRows } from './farthest-point.js';
 import { deviceFarthestPointOrder } from '../gpu/dense/farthest-point.js';
-import { selectUniform, STIFFEN_FACTOR } from './landmarks.js';
+import { factorWithJitter, landmarkShift, raisedShift, selectUniform, STIFFEN_FACTOR, stiffenedJitter } from './landmarks.js';
 import { settleCallback } from '../operators/validate.js';
 
 export interface DeviceLandmarkOptions {
@@ -71,7 +76,7 @@ export interface DeviceLandmarkOptions {
   landmarks?: 'farthest-point' | 'uniform';
   /** Seed of the landmark choice (default 0). */
   seed?: number;
-  /** ν = max(shift, tau·λ̂) (default 0: ν = shift; see the module comment). */
+  /** ν = max(shift, tau·λ̂) (default 0: ν = shift), raised to the rounding floor where needed (see the module comment). */
   tau?: number;
   /**
    * The starting jitter j as a multiple of max (BᵀB)_aa (default: what lifts the bottom of νI + E measured by Lanczos,
@@ -148,6 +153,35 @@ export const GRAM_FLOOR_SAFETY = 2;
  * 12000 1000 uniform, 328 iterations (332 for float64 host landmarks).
  */
 export const MIN_RELATIVE_JITTER = 1e-8;
+
+/**
+ * P's shift ν is at least this many times the core jitter j (the host landmarks' rule, `landmarkShift`, with the
+ * device's ratio). Why: S = νI + BᵀB + jI makes P⁻¹ the inverse of νI + c·BBᵀ, c = ν/(ν + j), and j lifts the
+ * bottom of the float32 Gram's rounding E (`coreBottom`), ≈ 2·10⁻⁸·max (BᵀB)_aa whatever μ: at a tiny μ (the
+ * solve's α) c fell to 10⁻³ and below (σ = 1, n = 600, m = 100: P⁻¹ overshot K + μI 376-fold on K's top direction at 10⁻⁸), P's landmarks
+ * were all but dropped, silently. Measured on llvmpipe (Gaussian σ = 0.4, n = 800 in [0,1]³, m = 200, CG on float64
+ * products): α = 10⁻⁸, rtol 10⁻⁴: 592 iterations with ν = μ (j = 6.3·10⁻⁶), 478 with the floor (ν = 1.3·10⁻⁵);
+ * α = 10⁻⁷, rtol 10⁻⁵: 231 and 191; α = 10⁻⁸, rtol 10⁻⁵ (2.4 times float64's ε·‖A‖·‖x‖) both stagnate near that
+ * floor, ν = μ after 750 iterations blaming "the products' accuracy". Fixed ν there: 3·10⁻⁶ (c = 0.7) stagnated,
+ * 10⁻⁵ (c = 0.88) converged in 534, 3·10⁻⁵ in 651, 10⁻⁴ in 772 (the host's P in 336). Not the host's
+ * LANDMARK_MIN_SHIFT_PER_JITTER = 1000: its j bounds float64 rounding (≈ 10⁻¹³·max S_aa), this one is measured on a
+ * float32 Gram and floored at MIN_RELATIVE_JITTER, so 1000·j would raise ν at moderate μ (n = 2²⁰, μ = 10⁻³ on the
+ * H100: j = 0.06ν, where 10 leaves ν = μ).
+ */
+export const DEVICE_MIN_SHIFT_PER_JITTER = 10;
+
+/**
+ * The shift ν the core is built with, from the ν asked for (μ, or τ·λ̂), `bottom` (the least eigenvalue of νI + E
+ * there, `coreBottom`) and the least jitter: ν itself where it is at least DEVICE_MIN_SHIFT_PER_JITTER times the
+ * jitter it needs (max(GRAM_FLOOR_SAFETY·max(0, −bottom), least)), else the rounding floor — the least ν' with
+ * ν'I + E lifted by a margin (ν' ≥ GRAM_FLOOR_SAFETY·(−λ_min E)), where the jitter is `least`, and ν' at least
+ * DEVICE_MIN_SHIFT_PER_JITTER times that.
+ */
+export function deviceCoreShift(nu: number, bottom: number, least: number): number {
+  const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
+  if (!(nu < DEVICE_MIN_SHIFT_PER_JITTER * jitter)) return nu; // (a NaN bottom fails the factor, as before)
+  return Math.max(landmarkShift(nu, least, DEVICE_MIN_SHIFT_PER_JITTER), GRAM_FLOOR_SAFETY * (nu - bottom));
+}
 
 /**
  * The smallest eigenvalue of S₀ − BᵀB = νI + E (S₀ = νI + G, G = BᵀB as the device computed it, E its rounding),
@@ -247,12 +281,15 @@ async function deviceWhiteningFactor(
 ): Promise<WhiteningFactor> {
   const maxK = (await deviceDiagonal(ctx, Kmm, m)).reduce((a, v) => Math.max(a, v), 0);
   if (!(maxK > 0 && Number.isFinite(maxK))) throw new RangeError(`${fn}: K_mm's largest diagonal entry must be positive and finite, got ${maxK}`);
-  let delta = start(maxK);
-  for (let attempt = 0; attempt < 8; attempt++, delta *= 10) {
-    const R = await deviceCholesky(ctx, Kmm, m, delta * maxK);
-    if (R) return { R, delta };
-  }
-  throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
+  // δ relative to max K_aa: up to 1, where the jitter swamps K_mm (`factorWithJitter`, the host landmarks' policy)
+  const { factor: R, jitter: delta } = await factorWithJitter(
+    start(maxK), 1, (d) => deviceCholesky(ctx, Kmm, m, d * maxK), (d) => notFactored(fn, d, maxK),
+  );
+  return { R, delta };
+}
+
+function notFactored(fn: string, delta: number, maxK: number): Error {
+  return new Error(`${fn}: K_mm + δI did not factor even with δ = ${delta.toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
 }
 
 /**
@@ -265,52 +302,49 @@ async function hostWhiteningFactor(
   let maxK = 0;
   for (let a = 0; a < m; a++) maxK = Math.max(maxK, Kmm[a * m + a]!);
   if (!(maxK > 0 && Number.isFinite(maxK))) throw new RangeError(`${fn}: K_mm's largest diagonal entry must be positive and finite, got ${maxK}`);
-  let delta = start(maxK);
   let shifted = 0;
-  for (let attempt = 0; attempt < 8; attempt++, delta *= 10) {
-    for (let a = 0; a < m; a++) Kmm[a * m + a]! += delta * maxK - shifted;
-    shifted = delta * maxK;
-    const R = await choleskyUpperWasm(Kmm, m);
-    if (R) return { R, delta };
-  }
-  throw new Error(`${fn}: K_mm + δI did not factor even with δ = ${(delta / 10).toPrecision(3)}·max K_aa (max K_aa ${maxK.toPrecision(3)}; is K positive semidefinite?)`);
+  const { factor: R, jitter: delta } = await factorWithJitter(start(maxK), 1, (d) => {
+    for (let a = 0; a < m; a++) Kmm[a * m + a]! += d * maxK - shifted;
+    shifted = d * maxK;
+    return choleskyUpperWasm(Kmm, m);
+  }, (d) => notFactored(fn, d, maxK));
+  return { R, delta };
 }
 
 /**
- * Whitens the block on the device (K̃_mn → Bᵀ = R⁻ᵀK̃_mn) and returns S₀ = νI + BᵀB (m×m, host float64) with
- * max (BᵀB)_aa, the jitter's scale.
+ * Whitens the block on the device (K̃_mn → Bᵀ = R⁻ᵀK̃_mn) and returns its Gram G₀ = BᵀB (m×m, host float64) with
+ * max (BᵀB)_aa, the jitter's scale. ν is added when the core is factored (`factorCore`): the floor may raise it.
  */
 async function whitenedCore(
-  block: DeviceKernelBlock, R: DeviceCholeskyFactor | Float64Array, nu: number, keepGram: boolean,
-): Promise<{ S0: Float64Array; maxDiag: number }> {
+  block: DeviceKernelBlock, R: DeviceCholeskyFactor | Float64Array, keepGram: boolean,
+): Promise<{ G0: Float64Array; maxDiag: number }> {
   const { m } = block;
-  const S0 = await block.whiten(R, { keepGram });
+  const G0 = await block.whiten(R, { keepGram });
   let maxDiag = 0;
-  for (let a = 0; a < m; a++) {
-    maxDiag = Math.max(maxDiag, S0[a * m + a]!);
-    S0[a * m + a]! += nu;
-  }
-  return { S0, maxDiag };
+  for (let a = 0; a < m; a++) maxDiag = Math.max(maxDiag, G0[a * m + a]!);
+  return { G0, maxDiag };
 }
 
-/** S₀ + jI factored (host, WASM), the jitter raised tenfold while it does not factor. */
-async function factorCore(S0: Float64Array, m: number, jitter: number, maxDiag: number, fn: string): Promise<FactoredCore> {
-  // S₀ + jI in place, S₀'s diagonal restored bit for bit after (S₀ is kept for `stiffen`; a copy would be 8m² bytes)
-  const diagonal = Float64Array.from({ length: m }, (_, a) => S0[a * m + a]!);
+function coreNotFactored(fn: string, jitter: number, maxDiag: number): Error {
+  return new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
+}
+
+/** G₀ + (ν + j)I factored (host, WASM), the jitter raised tenfold while it does not factor (`factorWithJitter`). */
+async function factorCore(G0: Float64Array, m: number, nu: number, jitter: number, maxDiag: number, fn: string): Promise<FactoredCore> {
+  // G₀ + (ν + j)I in place, G₀'s diagonal restored bit for bit after (G₀ is kept for `stiffen`; a copy would be 8m² bytes)
+  const diagonal = Float64Array.from({ length: m }, (_, a) => G0[a * m + a]!);
   const withJitter = async (j: number) => {
-    for (let a = 0; a < m; a++) S0[a * m + a] = diagonal[a]! + j;
+    for (let a = 0; a < m; a++) G0[a * m + a] = diagonal[a]! + nu + j;
     try {
-      return await choleskyUpperWasm(S0, m);
+      return await choleskyUpperWasm(G0, m);
     } finally {
-      for (let a = 0; a < m; a++) S0[a * m + a] = diagonal[a]!;
+      for (let a = 0; a < m; a++) G0[a * m + a] = diagonal[a]!;
     }
   };
-  let R = await withJitter(jitter);
-  for (let attempt = 1; !R && attempt < 8; attempt++) R = await withJitter((jitter *= 10));
-  if (!R) throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${jitter.toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
+  const { factor: R, jitter: j } = await factorWithJitter(jitter, maxDiag, withJitter, (last) => coreNotFactored(fn, last, maxDiag));
   let logdet = 0;
   for (let a = 0; a < m; a++) logdet += 2 * Math.log(R[a * m + a]!);
-  return { solver: await CholeskySolver.create(R, m), jitter, logdet };
+  return { solver: await CholeskySolver.create(R, m), jitter: j, logdet };
 }
 
 /**
@@ -325,20 +359,18 @@ async function factorCoreOnDevice(
   const { m } = block;
   const G = block.gramPairs;
   if (!G) throw new Error(`${fn}: internal: the whitened Gram is not kept on the device`);
-  for (let attempt = 0; attempt < 8; attempt++, jitter *= 10) {
-    const U = await deviceCholeskyDouble(ctx, G.hi, G.lo, m, nu + jitter);
-    if (!U) continue;
-    try {
-      const [hi, lo] = await Promise.all([deviceDiagonal(ctx, U.hi, m), deviceDiagonal(ctx, U.lo, m)]);
-      let logdet = 0;
-      for (let a = 0; a < m; a++) logdet += 2 * Math.log(hi[a]! + lo[a]!);
-      return { solver: await block.coreSolver(U), jitter, logdet };
-    } catch (error) {
-      U.destroy();
-      throw error;
-    }
+  const { factor: U, jitter: j } = await factorWithJitter(
+    jitter, maxDiag, (jj) => deviceCholeskyDouble(ctx, G.hi, G.lo, m, nu + jj), (last) => coreNotFactored(fn, last, maxDiag),
+  );
+  try {
+    const [hi, lo] = await Promise.all([deviceDiagonal(ctx, U.hi, m), deviceDiagonal(ctx, U.lo, m)]);
+    let logdet = 0;
+    for (let a = 0; a < m; a++) logdet += 2 * Math.log(hi[a]! + lo[a]!);
+    return { solver: await block.coreSolver(U), jitter: j, logdet };
+  } catch (error) {
+    U.destroy();
+    throw error;
   }
-  throw new Error(`${fn}: νI + BᵀB did not factor even with a jitter of ${(jitter / 10).toPrecision(3)} (max diag ${maxDiag.toPrecision(3)})`);
 }
 
 /** A factored core S = νI + BᵀB + jI: its solver, the jitter j, and log det S (from the factor's diagonal). */
@@ -348,8 +380,14 @@ interface FactoredCore {
   readonly logdet: number;
 }
 
-/** How the core is refactored (`stiffen`): from the Gram kept on the device, or from S₀ kept on the host. */
-type CoreRefactor = (jitter: number) => Promise<FactoredCore>;
+/** How the core νI + BᵀB + jI is factored (and refactored by `stiffen`): from the Gram kept on the device, or G₀ on the host. */
+type CoreRefactor = (nu: number, jitter: number) => Promise<FactoredCore>;
+
+/** Releases a core factor that is not kept (a host factor's WASM memory, a device factor's buffers). */
+function releaseCore(core: FactoredCore): void {
+  if (core.solver instanceof DeviceCoreSolver) core.solver.destroy();
+  else core.solver.release();
+}
 
 // how much `stiffen` raises the jitter: the host landmarks' factor (one policy for both)
 export { STIFFEN_FACTOR };
@@ -358,7 +396,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   readonly method = 'device-landmarks' as const;
   /** m, the number of landmarks. */
   readonly rank: number;
-  /** ν, the shift P is built with (≥ mu). */
+  /** ν, the shift P is built with (≥ mu; above max(mu, tau·λ̂) where the rounding floor raised it: `deviceCoreShift`). */
   readonly nu: number;
   /** The diagonal jitter of the factored core (raised by `stiffen`). */
   get jitter(): number {
@@ -377,8 +415,11 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   constructor(
     n: number, shift: number, nu: number, factored: FactoredCore, landmarks: Int32Array,
     private readonly block: DeviceKernelBlock, stages: { stage: string; ms: number }[],
-    /** How the core νI + BᵀB + jI is refactored (`stiffen`), max (BᵀB)_aa, and δ. */
-    private readonly core: { refactor: CoreRefactor; maxDiag: number; delta: number },
+    /**
+     * How the core νI + BᵀB + jI is refactored (`stiffen`), max (BᵀB)_aa, δ, and the ν asked for (μ or τ·λ̂), which
+     * `nu` exceeds where the rounding floor raised it (`deviceCoreShift`).
+     */
+    private readonly core: { refactor: CoreRefactor; maxDiag: number; delta: number; requestedNu: number },
   ) {
     super(n, shift);
     this.R = factored.solver;
@@ -415,14 +456,14 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   }
 
   /**
-   * Refactors the core νI + BᵀB + jI with the jitter raised STIFFEN_FACTOR-fold (from the kept S₀: no device work):
+   * Refactors the core νI + BᵀB + jI with the jitter raised STIFFEN_FACTOR-fold (from the kept Gram, `stiffenedJitter`):
    * for when CG finds P⁻¹ not positive definite (`LinearOperator.solve` calls it then and goes on from its iterate).
    * The preconditioner's one mutation, so that the cached instance serves later solves as it is.
    */
   async stiffen(): Promise<void> {
     const { refactor, maxDiag } = this.core;
-    const core = await refactor(Math.max(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag) * STIFFEN_FACTOR);
-    if (this.R instanceof DeviceCoreSolver) this.R.destroy();
+    const core = await refactor(this.nu, stiffenedJitter(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag));
+    releaseCore({ solver: this.R, jitter: this.coreJitter, logdet: this.coreLogdet });
     this.R = core.solver;
     this.coreJitter = core.jitter;
     this.coreLogdet = core.logdet;
@@ -466,7 +507,9 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   }
 
   protected override describe(): string {
-    return `DeviceLandmarkPreconditioner(m=${this.rank}, shift=${this.mu}, ν=${this.nu.toPrecision(3)}, jitter=${this.jitter.toPrecision(2)}, δ=${this.whiteningJitter.toExponential(1)})`;
+    const { requestedNu } = this.core;
+    const nu = this.nu > requestedNu ? raisedShift(this.nu, requestedNu) : this.nu.toPrecision(3);
+    return `DeviceLandmarkPreconditioner(m=${this.rank}, shift=${this.mu}, ν=${nu}, jitter=${this.jitter.toPrecision(2)}, δ=${this.whiteningJitter.toExponential(1)})`;
   }
 }
 
@@ -550,7 +593,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
     break;
   }
   try {
-    // the core on the device where its Gram fits one binding (else, or when asked, on the host from S₀)
+    // the core on the device where its Gram fits one binding (else, or when asked, on the host from G₀)
     const coreWhere = o.coreFactor ?? (4 * m * m <= maxBinding ? 'device' : 'host');
     let maxDiag: number;
     let refactor: CoreRefactor;
@@ -560,41 +603,55 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
         const G = block.gramPairs!;
         const [dh, dl] = await Promise.all([deviceDiagonal(ctx, G.hi, m), deviceDiagonal(ctx, G.lo, m)]);
         maxDiag = dh.reduce((acc, v, a) => Math.max(acc, v + dl[a]!), 0);
-        refactor = (jitter) => factorCoreOnDevice(ctx, block, nu, jitter, maxDiag, fn);
+        refactor = (shift, jitter) => factorCoreOnDevice(ctx, block, shift, jitter, maxDiag, fn);
       } else {
-        const whitened = await whitenedCore(block, whitening.R, nu, o.jitter === undefined);
+        const whitened = await whitenedCore(block, whitening.R, o.jitter === undefined);
         maxDiag = whitened.maxDiag;
-        refactor = (jitter) => factorCore(whitened.S0, m, jitter, maxDiag, fn);
+        refactor = (shift, jitter) => factorCore(whitened.G0, m, shift, jitter, maxDiag, fn);
       }
     } finally {
       if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
     }
     await mark('B = K_nm L⁻ᵀ and BᵀB on the device');
-    const core = { refactor, maxDiag, delta: whitening.delta };
-    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor. With the core on the device
+    const requestedNu = nu;
+    const core = { refactor, maxDiag, delta: whitening.delta, requestedNu };
+    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor — and ν raised to the rounding
+    // floor where it is below DEVICE_MIN_SHIFT_PER_JITTER times that (`deviceCoreShift`). With the core on the device
     // the Lanczos runs first (both are device work: alongside, its steps queued behind the factorisation's one
     // submission and took 2.41 s on the H100, where in turn the two take 0.4–0.6 + 0.5 s); with the core on the host
-    // it runs while the host factors S₀ at the floor (the jitter a positive bottom asks for), and a negative bottom
-    // refactors.
+    // it runs while the host factors G₀ + νI at the floor (the jitter a positive bottom asks for), and a negative
+    // bottom or a raised ν refactors.
     let factored: FactoredCore;
     const least = MIN_RELATIVE_JITTER * maxDiag;
-    const jitterFor = async (bottom: number) => {
-      const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -bottom), least);
-      await mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)}): jitter ${jitter.toPrecision(3)}`);
+    const settle = async (bottom: number): Promise<number> => {
+      nu = deviceCoreShift(requestedNu, bottom, least);
+      const raised = nu > requestedNu;
+      const at = bottom + (nu - requestedNu); // the bottom of νI + E at the raised ν
+      const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -at), least);
+      await mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)})${raised ? `: ν raised to ${nu.toPrecision(3)} (rounding floor)` : ''}: jitter ${jitter.toPrecision(3)}`);
       return jitter;
     };
     if (o.jitter !== undefined) {
-      factored = await refactor(o.jitter * maxDiag);
+      // a jitter the caller chose is used as given, ν with it (the floor is for the jitter the build measures)
+      factored = await refactor(nu, o.jitter * maxDiag);
     } else if (coreWhere === 'device') {
-      factored = await refactor(await jitterFor(await coreBottom(block, nu, GRAM_FLOOR_STEPS, seed)));
+      const jitter = await settle(await coreBottom(block, nu, GRAM_FLOOR_STEPS, seed));
+      factored = await refactor(nu, jitter);
     } else {
       const [bottom, first] = await Promise.all([
-        coreBottom(block, nu, GRAM_FLOOR_STEPS, seed), refactor(least).catch((error: unknown) => ({ error })),
+        coreBottom(block, nu, GRAM_FLOOR_STEPS, seed), refactor(nu, least).catch((error: unknown) => ({ error })),
       ]);
       block.releaseGram();
-      const jitter = await jitterFor(bottom);
-      if ('error' in first) throw first.error;
-      factored = first.jitter >= jitter ? first : await refactor(jitter);
+      const jitter = await settle(bottom);
+      if ('error' in first) {
+        if (nu === requestedNu) throw first.error;
+        factored = await refactor(nu, jitter);
+      } else if (nu === requestedNu && first.jitter >= jitter) {
+        factored = first;
+      } else {
+        releaseCore(first);
+        factored = await refactor(nu, jitter);
+      }
     }
     await mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
     const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored, idx, block, stages, core);

@@ -141,7 +141,7 @@ export class LandmarkPreconditioner extends Preconditioner {
    * made BS⁻¹Bᵀ exceed I somewhere; a larger j only shrinks the low-rank term (P = νI + K_nm(K_mm + (j/ν)I)⁻¹K_mn).
    */
   async stiffen(): Promise<void> {
-    const core = await this.refactor(this.coreJitter * STIFFEN_FACTOR);
+    const core = await this.refactor(stiffenedJitter(this.coreJitter));
     if (this.R instanceof CholeskySolver) this.R.release();
     this.R = core.R;
     this.coreJitter = core.jitter;
@@ -159,7 +159,7 @@ export class LandmarkPreconditioner extends Preconditioner {
   protected override describe(): string {
     // the rounding guards are named where they changed P: a raised shift, a stiffened core (moderate μ: as before)
     const raised = this.mu > this.requestedShift;
-    const shift = raised ? `shift=${this.mu.toPrecision(3)} (raised from ${this.requestedShift}: rounding floor)` : `shift=${this.mu}`;
+    const shift = `shift=${raised ? raisedShift(this.mu, this.requestedShift) : this.mu}`;
     const jitter = raised || this.stiffened ? `, jitter=${this.coreJitter.toExponential(1)}` : '';
     return `LandmarkPreconditioner(m=${this.rank}, ${shift}, ${this.stored ? (this.wasm ? 'stored (WASM)' : 'stored') : 'symbolic'} K_nm${jitter})`;
   }
@@ -258,7 +258,7 @@ export async function landmarkPreconditioner(A: LinearOperator, options: FixedLa
   }
   const S = new Float64Array(m * m);
   // P's shift ν: μ, or the floor its rounding allows (see LANDMARK_MIN_SHIFT_PER_JITTER)
-  const nu = Math.max(mu, LANDMARK_MIN_SHIFT_PER_JITTER * coreJitterBound(G, Kmm, m, n, mu));
+  const nu = landmarkShift(mu, coreJitterBound(G, Kmm, m, n, mu));
   for (let q = 0; q < m * m; q++) S[q] = nu * Kmm[q]! + G[q]!;
   // a non-finite entry of K fails the factor below: said as what it is (it read "is K positive semidefinite?")
   const bad = firstNonFinite(S);
@@ -301,6 +301,43 @@ export const LANDMARK_MIN_SHIFT_PER_JITTER = 1000;
 /** How much `stiffen` raises the jitter. */
 export const STIFFEN_FACTOR = 100;
 
+/**
+ * P's shift ν for the shift μ asked for, where its core needs the jitter j: ν = max(μ, perJitter·j), the rounding floor
+ * (see LANDMARK_MIN_SHIFT_PER_JITTER; device landmarks pass their own ratio, DEVICE_MIN_SHIFT_PER_JITTER).
+ */
+export function landmarkShift(mu: number, jitter: number, perJitter = LANDMARK_MIN_SHIFT_PER_JITTER): number {
+  return Math.max(mu, perJitter * jitter);
+}
+
+/** A shift ν raised above the μ asked for, as `String(P)` says it: "3.68e-9 (raised from 1e-10: rounding floor)". */
+export function raisedShift(nu: number, requested: number): string {
+  return `${nu.toPrecision(3)} (raised from ${requested}: rounding floor)`;
+}
+
+/** The jitter `stiffen` refactors with: STIFFEN_FACTOR times the current one (at least `least`). */
+export function stiffenedJitter(jitter: number, least = 0): number {
+  return Math.max(jitter, least) * STIFFEN_FACTOR;
+}
+
+/** How much a jitter that did not let the factorisation through is raised before the next try. */
+export const JITTER_RAISE_FACTOR = 10;
+
+/**
+ * The factor of a matrix with the jitter j on its diagonal (`attempt(j)`: the factor, or undefined/null where it fails),
+ * j raised JITTER_RAISE_FACTOR-fold from `start` while it fails, up to `top` (the matrix's largest diagonal entry: a
+ * jitter that large swamps it, and a failure there means the matrix is not positive semidefinite beyond rounding) —
+ * then `fail(j)` is thrown. One policy for the host landmarks' core and the device landmarks' whitening and core.
+ */
+export async function factorWithJitter<F>(
+  start: number, top: number, attempt: (jitter: number) => Promise<F | undefined | null>, fail: (jitter: number) => Error,
+): Promise<{ factor: F; jitter: number }> {
+  for (let j = Math.max(start, Number.MIN_VALUE); ; j *= JITTER_RAISE_FACTOR) {
+    const factor = await attempt(j);
+    if (factor !== undefined && factor !== null) return { factor, jitter: j };
+    if (!(j < top)) throw fail(j);
+  }
+}
+
 /** j = LANDMARK_CORE_JITTER·ε·(√n + m)·max_a S_aa for S = νK_mm + G (m×m each; G = K_mnK_nm over n points). */
 export function coreJitterBound(G: Float64Array, Kmm: Float64Array, m: number, n: number, nu: number): number {
   let top = 0;
@@ -323,13 +360,12 @@ async function factorCore(S0: Float64Array, m: number, jitter: number, wasm: boo
   let top = 0;
   for (let a = 0; a < m; a++) top = Math.max(top, S0[a * m + a]!);
   const refactor = async (j0: number): Promise<{ R: Float64Array | CholeskySolver; jitter: number }> => {
-    for (let j = Math.max(j0, Number.MIN_VALUE); ; j *= 10) {
+    const { factor: R, jitter } = await factorWithJitter(j0, top, async (j) => {
       const S = Float64Array.from(S0);
       for (let a = 0; a < m; a++) S[a * m + a]! += j;
-      const R = wasm ? await choleskyUpperWasm(S, m) : choleskyUpper(S, m);
-      if (R) return { R: wasm ? await CholeskySolver.create(R, m) : R, jitter: j };
-      if (!(j < top)) throw new Error(`${fn}: μK_mm + K_mnK_nm is not positive definite even with the jitter ${j.toExponential(2)} (is K positive semidefinite?)`);
-    }
+      return wasm ? choleskyUpperWasm(S, m) : choleskyUpper(S, m);
+    }, (j) => new Error(`${fn}: μK_mm + K_mnK_nm is not positive definite even with the jitter ${j.toExponential(2)} (is K positive semidefinite?)`));
+    return { R: wasm ? await CholeskySolver.create(R, m) : R, jitter };
   };
   return { ...(await refactor(jitter)), refactor };
 }

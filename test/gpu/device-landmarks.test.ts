@@ -13,7 +13,7 @@ import { DeviceKernelBlock } from '../../src/gpu/dense/tall.js';
 import { kernelBlock, restrictRows } from '../../src/preconditioners/kernel-access.js';
 import {
   defaultDeviceLandmarks, deviceLandmarkPreconditioner, DeviceLandmarkPreconditioner, coreBottom, STIFFEN_FACTOR,
-  defaultWhiteningJitter, WHITENING_FLOAT32_JITTER, WHITENING_MIN_RELATIVE_JITTER,
+  defaultWhiteningJitter, WHITENING_FLOAT32_JITTER, WHITENING_MIN_RELATIVE_JITTER, DEVICE_MIN_SHIFT_PER_JITTER, GRAM_FLOOR_SAFETY,
 } from '../../src/preconditioners/device-landmarks.js';
 import { landmarkPreconditioner } from '../../src/preconditioners/landmarks.js';
 import { DenseOperator } from '../../src/operators/dense.js';
@@ -476,15 +476,21 @@ describe.runIf(hasGpu)('deviceLandmarkPreconditioner', () => {
       .rejects.toThrow('coreFactor must be one of "device", "host", got a string "gpu"');
   });
 
-  it.each(['device', 'host'] as const)('a negative bottom of νI + E raises the jitter (core on the %s; the host\'s, factored at the floor alongside the Lanczos, is refactored)', async (coreFactor) => {
+  it.each(['device', 'host'] as const)('a negative bottom of νI + E at ν = μ raises ν to the rounding floor, where the bottom is lifted and the jitter the least (core on the %s; the host\'s, factored at μ alongside the Lanczos, is refactored)', async (coreFactor) => {
     const stages: string[] = [];
     const P = await deviceLandmarkPreconditioner(K, { shift: 1e-8, rank: 150, coreFactor, onProgress: (p) => stages.push(p.stage) });
     try {
       const line = stages.find((t) => t.startsWith('bottom of νI + E measured on the device'))!;
-      const [, bottom, jitter] = /\(([^)]+)\): jitter (\S+)/.exec(line)!;
+      const [, bottom, nu, jitter] = /\(([^)]+)\): ν raised to (\S+) \(rounding floor\): jitter (\S+)/.exec(line)!;
       expect(Number(bottom)).toBeLessThan(0); // ν = 10⁻⁸ sits below the Gram's rounding here
-      expect(Math.abs(Number(jitter) / (-2 * Number(bottom)) - 1)).toBeLessThan(5e-3); // both printed to 3 digits
-      expect(P.jitter).toBeGreaterThanOrEqual(Number(jitter) * (1 - 5e-3));
+      // printed to 3 digits
+      expect(Math.abs(P.nu / Number(nu) - 1)).toBeLessThan(5e-3);
+      expect(Math.abs(P.jitter / Number(jitter) - 1)).toBeLessThan(5e-3);
+      // ν lifts the bottom with the jitter's margin (GRAM_FLOOR_SAFETY·(−λ_min E), λ_min E = bottom − μ), and the jitter
+      // no longer shrinks P's low-rank term: ν ≥ DEVICE_MIN_SHIFT_PER_JITTER·j
+      expect(P.nu).toBeGreaterThanOrEqual(GRAM_FLOOR_SAFETY * (1e-8 - Number(bottom)) * (1 - 5e-3));
+      expect(P.nu).toBeGreaterThanOrEqual(DEVICE_MIN_SHIFT_PER_JITTER * P.jitter);
+      expect(String(P)).toMatch(/ν=[\d.e-]+ \(raised from 1e-8: rounding floor\)/);
       // P⁻¹ is positive definite with it: rᵀP⁻¹r > 0 for random r
       for (let seed = 40; seed < 44; seed++) {
         const r = vector(seed, n);
