@@ -138,7 +138,9 @@ export class CgNoConvergence extends Error {
     super(
       result.info < 0
         ? `cg: breakdown after ${result.iterations} iterations: ${result.message}`
-        : `cg: no convergence after ${result.iterations} iterations (residual ${lastResidual(result)})${grewNote(result)}`,
+        // the why (maxiter against the tolerance, a stagnation's cause, and from `solve` what CG ran on) is in the
+        // message thrown, not only in `result.message`: a user sees the error, not the object
+        : `cg: no convergence after ${result.iterations} iterations${result.message ? `: ${result.message}` : ` (residual ${lastResidual(result)})`}${grewNote(result)}`,
     );
     this.name = 'CgNoConvergence';
   }
