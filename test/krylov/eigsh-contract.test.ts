@@ -305,6 +305,11 @@ describe('dense LU (src/cpu/dense-lu.ts)', () => {
     const S = Matrix.eye(12).mul(2);
     S.set(10, 10, 0); // past the first panel
     expect(await luFactorWasm(12, (lu) => lu.set(S.to1DArray()))).toEqual({ singularColumn: 10 });
+    // past the first block (64 columns), where the block's updates reach column 70 late
+    const D = randomSymmetric(100, 15);
+    for (let i = 0; i < 100; i++) { D.set(i, 70, 0); D.set(70, i, 0); }
+    expect(luFactor(Float64Array.from(D.to1DArray()), 100)).toEqual({ singularColumn: 70 });
+    expect(await luFactorWasm(100, (lu) => lu.set(D.to1DArray()))).toEqual({ singularColumn: 70 });
     const N = Matrix.eye(3);
     N.set(1, 1, NaN);
     expect(await luFactorWasm(3, (lu) => lu.set(N.to1DArray()))).toEqual({ singularColumn: 1 });
