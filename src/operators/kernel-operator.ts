@@ -77,7 +77,7 @@ export interface KernelOperatorOptions {
 export const DENSE_CACHE_AFTER_PRODUCTS = 2;
 
 /** 2⁻²⁴: the unit roundoff of float32. */
-const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
+export const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
 
 /**
  * The largest float32 floor ε₃₂·λ̂/α at which a GPU solve refines float32 inner solves instead of running CG on
@@ -410,7 +410,21 @@ export class KernelOperator extends LinearOperator {
       });
       return this.compensatedTwin;
     }
-    this.float64Twin ??= new KernelOperator(this.formula, { ...this.optionsOnCpu(), dtype: 'float64' });
+    return this.exactEntriesOperator();
+  }
+
+  /**
+   * The operator of K's exact entries: the float64 CPU operator of the same formula (made once, released by `dispose`;
+   * this one where it is float64 on the CPU). Its products evaluate each K_ij in float64, as `toDense()` does — what
+   * `solve` checks a float32 solve's answer against where the entries' rounding can matter (preconditioners/solve.ts,
+   * `checkFloat32Entries`) and, for a float32 CPU operator whose K a solve does not store, the twin it refines on. Its
+   * dense cache is off: where this operator's K is stored, a float64 copy would triple the memory, and where it is
+   * not, the float64 K (twice the bytes) would not fit either.
+   */
+  exactEntriesOperator(): KernelOperator {
+    if (this.backend === 'cpu' && this.dtype === 'float64') return this;
+    const { denseCache: _policy, denseCacheBytes: _budget, ...options } = this.optionsOnCpu();
+    this.float64Twin ??= new KernelOperator(this.formula, { ...options, dtype: 'float64', denseCache: 'never' });
     return this.float64Twin;
   }
 

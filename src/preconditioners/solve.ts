@@ -13,8 +13,8 @@ import { requireSymmetric } from '../krylov/symmetry.js';
 import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
 import { applyColumns, axpy, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
-import { LinearOperator, ScaledOperator, ShiftedOperator } from '../operators/linear-operator.js';
-import { KernelOperator } from '../operators/kernel-operator.js';
+import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
+import { FLOAT32_UNIT_ROUNDOFF, KernelOperator } from '../operators/kernel-operator.js';
 import {
   boolean, field, instanceOf, oneOf, optional, parseOptions, union, withDefault, type OptionField,
 } from '../operators/options.js';
@@ -35,7 +35,10 @@ export type SolveMethod = 'auto' | 'cholesky' | 'cg';
 
 export interface SolveOptions
   extends Omit<CgOptions, 'throwOnNoConvergence'>, Pick<RefinedCgOptions, 'innerRtol' | 'maxOuter' | 'onOuter'> {
-  /** Return the result object (x, info, iterations, residualNorms, …, and the `plan`) instead of throwing on non-convergence. Default false. */
+  /**
+   * Return the result object (x, info, iterations, residualNorms, …, the `plan`, and `float32Entries` where x was checked
+   * against a float32 kernel's exact entries: `checkFloat32Entries`) instead of throwing on non-convergence. Default false.
+   */
   returnInfo?: boolean;
   /**
    * 'auto' (default): a dense Cholesky factorisation of A + αI where A's entries are stored within its budget
@@ -176,9 +179,29 @@ export interface SolvePlan {
   readonly estimate?: { readonly lambda: number; readonly iterations: number; readonly cgProducts: number; readonly choleskyProducts: number };
 }
 
-/** The result with `returnInfo`: cg's (or refinedCg's) result object, and the plan it followed. */
+/**
+ * The check of x against A's exact entries (`checkFloat32Entries`), where the solve applied float32-rounded kernel
+ * entries and their rounding can move x by more than rtol (floor > rtol).
+ */
+export interface Float32EntriesCheck {
+  /** ε₃₂·λ̂/α (ε₃₂ = 2⁻²⁴, λ̂ = ‖A1‖/‖1‖, α with A's diagonal floor): about how far, relative, the entries' rounding moves x. */
+  readonly floor: number;
+  /**
+   * 'exact': x's residual was measured against A's exact entries (the float64 CPU operator of the same formula);
+   * 'float32': A is beyond EXACT_RESIDUAL_MAX_PAIRS, so x met the tolerance on the float32 entries only, and may be
+   * off by about `floor` against the exact ones.
+   */
+  readonly verifiedOn: 'exact' | 'float32';
+  /** ‖b − (A + αI)x‖ on the exact entries, one per column ('exact' only). */
+  readonly exactResidualNorms?: readonly number[];
+}
+
+/**
+ * The result with `returnInfo`: cg's (or refinedCg's) result object, the plan it followed and, where the check ran,
+ * `float32Entries` (see `checkFloat32Entries`).
+ */
 export type SolveResult<X extends Float64Array | Matrix = Float64Array | Matrix> =
-  CgResult<X, X extends Matrix ? number[][] : number[]> & { plan: SolvePlan };
+  CgResult<X, X extends Matrix ? number[][] : number[]> & { plan: SolvePlan; float32Entries?: Float32EntriesCheck };
 
 /**
  * Solves (A + αI) x = b (b a vector or an n×k block) by the plan of `solvePlan`. Throws CgNoConvergence (its
@@ -202,9 +225,121 @@ export async function solveShifted(Ain: LinearOperator, b: VectorLike | BlockLik
   const f32Note = result.info < 0 && result.message ? float32IndefiniteNote(A, alpha, plan) : '';
   if (result.info !== 0 && result.message) result.message += f32Note || cgNote(A, alpha, plan);
   // a float32 factor that stalled hands back the plan it was replaced by
-  if (o.returnInfo) return { ...result, plan: (result as { plan?: SolvePlan }).plan ?? plan } as SolveResult;
+  const finalPlan = (result as { plan?: SolvePlan }).plan ?? plan;
+  await checkFloat32Entries(A, rhs, alpha, result, finalPlan, o);
+  if (o.returnInfo) return { ...result, plan: finalPlan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
   return result.x;
+}
+
+/**
+ * The largest n·m for which `checkFloat32Entries` measures x's residual on A's exact entries: one float64 CPU product
+ * (kernel evaluations and sums in float64, symmetric: half the evaluations) took 0.32 s at n = 16,384 = 2¹⁴ (Gaussian,
+ * d = 3, 2-vCPU VM; 0.11 s at 8,192) — where the check runs (small α) CG on the GPU takes hundreds of products or a
+ * dense factor n³/3 multiply-adds. It is also the default dense budget's n×n float64 matrix (2 GiB, `toDense()`'s limit).
+ */
+export const EXACT_RESIDUAL_MAX_PAIRS = 2 ** 28;
+
+/**
+ * A solve that applied float32-rounded kernel entries — a GPU kernel's (its own products, its compensated twin or its
+ * CPU twin's stored float32 K), a float32 CPU kernel's stored K — solved the system of those entries K̃ to rtol, and
+ * their rounding E = K̃ − K moves x by about ε₃₂·λ̂/α relative: above rtol, x can meet rtol on K̃ and miss it on K by
+ * far (Gaussian σ = 0.5, d = 3, n = 500, α = 3·10⁻⁶, llvmpipe: 8.6·10⁻²·‖b‖ against `toDense()`, info 0). There
+ * (floor > rtol; A's kernels under scalings, shifts, sums and diagonals) x's residual is measured on A's exact entries
+ * — the float64 CPU operator of the same formula (`exactEntriesOperator`), one product — up to
+ * EXACT_RESIDUAL_MAX_PAIRS; a column above max(rtol·‖b‖, atol) makes info > 0 (CgNoConvergence unless `returnInfo`)
+ * with a message naming α, the floor, the exact residual and what to do. Beyond the budget nothing is computed:
+ * `float32Entries.verifiedOn` says 'float32'. A float32 CPU kernel whose solve ran on its float64 twin, a float64
+ * operator, a moderate α (floor ≤ rtol: λ̂ is the plan's, remembered) and a solve already short of rtol are left as
+ * they were, with no product. Records `float32Entries` on the result.
+ */
+async function checkFloat32Entries(
+  A: LinearOperator, rhs: Float64Array | Block, alpha: number, result: AnyCgResult, plan: SolvePlan, o: ParsedSolveOptions,
+): Promise<void> {
+  if (result.info !== 0 || !appliesFloat32Entries(plan.operator) || !hasExactEntries(A)) return;
+  const rtol = o.rtol ?? 1e-5;
+  const { floor, lambda } = await float32EntriesFloor(A, alpha, plan);
+  if (!(floor > rtol)) return;
+  const exact = withExactEntries(A)!;
+  const n = A.shape[0];
+  const check: { -readonly [K in keyof Float32EntriesCheck]: Float32EntriesCheck[K] } = { floor, verifiedOn: 'float32' };
+  Object.assign(result, { float32Entries: check });
+  if (n * A.shape[1] > EXACT_RESIDUAL_MAX_PAIRS) return;
+  const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
+  const X = result.x instanceof Float64Array ? [result.x] : B.map((_, j) => Float64Array.from((result.x as Matrix).getColumn(j)));
+  const AX = await applyColumns(alpha ? exact.shift(alpha) : exact, X);
+  const residuals = B.map((b, j) => norm(difference(b, AX[j]!)));
+  check.verifiedOn = 'exact';
+  check.exactResidualNorms = residuals;
+  const relative = residuals.map((r, j) => r / Math.max(norm(B[j]!), Number.MIN_VALUE));
+  const tol = B.map((b) => Math.max(rtol * norm(b), o.atol ?? 0));
+  const short = residuals.map((r, j) => !(r <= tol[j]!));
+  if (!short.includes(true)) return;
+  const worst = relative.reduce((w, r, j) => (short[j] && !(r <= relative[w]!) ? j : w), short.indexOf(true));
+  result.info = Math.max(result.iterations, 1);
+  if (result.columnInfo) result.columnInfo = result.columnInfo.map((info, j) => (short[j] ? Math.max(result.columnIterations?.[j] ?? result.iterations, 1) : info));
+  result.message = float32EntriesMessage(A, alpha, {
+    rtol, atol: o.atol, floor, lambda, relative: relative[worst]!, ratio: residuals[worst]! / tol[worst]!, column: B.length > 1 ? worst : undefined,
+  });
+}
+
+/** ε₃₂·λ̂/α of `checkFloat32Entries`, with λ̂ as the plan made it (remembered): on the factored entries, or on A. */
+async function float32EntriesFloor(A: LinearOperator, alpha: number, plan: SolvePlan): Promise<{ floor: number; lambda: number }> {
+  const regular = regularisation(A, alpha);
+  const lambda = plan.estimate?.lambda ?? (await onesRayleighEstimate(plan.method === 'cholesky' ? plan.operator : A));
+  return { floor: regular > 0 ? (FLOAT32_UNIT_ROUNDOFF * lambda) / regular : Infinity, lambda };
+}
+
+/** The message of `checkFloat32Entries` where x misses the tolerance on A's exact entries. */
+function float32EntriesMessage(
+  A: LinearOperator, alpha: number,
+  f: { rtol: number; atol?: number; floor: number; lambda: number; relative: number; ratio: number; column?: number },
+): string {
+  const gpu = float32Kernels(A).some((K) => K.backend === 'gpu');
+  const which = f.column === undefined ? '' : ` (column ${f.column}, the worst)`;
+  const tolerance = f.atol !== undefined && f.atol > 0 ? `the tolerance max(rtol·‖b‖, atol) (rtol = ${f.rtol}, atol = ${f.atol})` : `the tolerance rtol = ${f.rtol}`;
+  const advice = gpu
+    ? "use a larger α, or solve on the CPU: K.solve on the float64 operator of the same formula (dtype 'float64', backend 'cpu') is the accurate route"
+    : "use dtype 'float64' (on the CPU) or a larger α";
+  return `x solves A + αI with A's float32 entries to rtol, but its residual against A's exact entries (the formula in float64) is ` +
+    `${f.relative.toExponential(3)}·‖b‖${which}, ${f.ratio < 1000 ? f.ratio.toPrecision(3) : f.ratio.toExponential(1)}× ${tolerance}: at α = ${alpha} the float32 entries' rounding moves the solution by up to ` +
+    `about ε₃₂·λ̂/α = ${f.floor.toExponential(2)} (the float32 entries' floor; λ̂ = ‖A1‖/‖1‖ = ${f.lambda.toPrecision(3)}) — ${advice}`;
+}
+
+/** Whether A's products apply float32-rounded kernel entries (a float32 KernelOperator under scalings, shifts and sums). */
+function appliesFloat32Entries(A: LinearOperator): boolean {
+  return float32Kernels(A).length > 0;
+}
+
+/** The float32 KernelOperators under A's scalings, shifts and sums. */
+function float32Kernels(A: LinearOperator): KernelOperator[] {
+  if (A instanceof KernelOperator) return A.dtype === 'float32' ? [A] : [];
+  if (A instanceof ScaledOperator || A instanceof ShiftedOperator) return float32Kernels(A.base);
+  if (A instanceof SumOperator) return A.parts.flatMap(float32Kernels);
+  return [];
+}
+
+/** Whether `withExactEntries(A)` is defined (nothing built). */
+function hasExactEntries(A: LinearOperator): boolean {
+  if (A instanceof KernelOperator || A.diagonalEntries() !== undefined) return true;
+  if (A instanceof ScaledOperator || A instanceof ShiftedOperator) return hasExactEntries(A.base);
+  return A instanceof SumOperator && A.parts.every(hasExactEntries);
+}
+
+/**
+ * A with each KernelOperator replaced by the operator of its exact entries (`exactEntriesOperator`), through scalings,
+ * shifts and sums, diagonal parts kept; undefined where any other part is found (its entries are only its products).
+ */
+function withExactEntries(A: LinearOperator): LinearOperator | undefined {
+  if (A instanceof KernelOperator) return A.exactEntriesOperator();
+  if (A.diagonalEntries() !== undefined) return A;
+  if (A instanceof ScaledOperator) return withExactEntries(A.base)?.scale(A.factor);
+  if (A instanceof ShiftedOperator) return withExactEntries(A.base)?.shift(A.alpha);
+  if (A instanceof SumOperator) {
+    const parts = A.parts.map(withExactEntries);
+    return parts.every((p) => p !== undefined) ? new SumOperator(parts as LinearOperator[]) : undefined;
+  }
+  return undefined;
 }
 
 /**

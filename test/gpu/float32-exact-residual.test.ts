@@ -1,0 +1,120 @@
+/**
+ * A GPU kernel's `solve` applies K's float32-rounded entries K̃ (its CPU twin's stored float32 K for the dense factor,
+ * or the compensated products for CG): it solved K̃ + αI to rtol, and the rounding E = K̃ − K moves x by about
+ * ε₃₂·λ̂/α. Before, at α = 3·10⁻⁶ (n = 500, Gaussian σ = 0.5, floor ≈ 4.6) it returned x with info 0 and a residual of
+ * 8.6·10⁻²·‖b‖ against `toDense()`; at α = 10⁻⁴ on compensated CG, 10⁻²-ish. Now, where the floor is above rtol, x's
+ * residual is measured on the exact entries and a miss is reported (CgNoConvergence, info > 0). References here: the
+ * residual against `K.toDense()` (the formula in float64, plain JS), summed in a plain loop, and λ̂ from it.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Matrix } from 'ml-matrix';
+import { gaussianKernel } from '../../src/operators/kernels.js';
+import { CgNoConvergence } from '../../src/krylov/cg.js';
+import type { SolveResult } from '../../src/preconditioners/solve.js';
+import { shutdownCpuPool } from '../../src/cpu/pool.js';
+import { seededPoints, seededVector } from '../random-data.js';
+import { hasGpu } from './gpu-env.js';
+
+afterAll(() => shutdownCpuPool());
+
+const n = 500;
+const X = seededPoints(7, n, 3);
+const b = seededVector(8, n);
+const norm = (v: ArrayLike<number>) => Math.sqrt(Array.from(v).reduce((s, x) => s + x * x, 0));
+
+/** ‖b − (D + αI)x‖/‖b‖ with D the dense float64 K (`toDense()`), summed in a plain loop. */
+function exactRelativeResidual(D: Matrix, alpha: number, x: Float64Array): number {
+  let num = 0;
+  for (let i = 0; i < n; i++) {
+    let s = alpha * x[i]!;
+    for (let j = 0; j < n; j++) s += D.get(i, j) * x[j]!;
+    num += (b[i]! - s) ** 2;
+  }
+  return Math.sqrt(num) / norm(b);
+}
+
+/** λ̂ = ‖D1‖/‖1‖ of the dense float64 K. */
+function onesEstimate(D: Matrix): number {
+  let s2 = 0;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let j = 0; j < n; j++) s += D.get(i, j);
+    s2 += s * s;
+  }
+  return Math.sqrt(s2 / n);
+}
+
+/** The figures the message names: the residual against the exact entries, and the floor. */
+function figures(message: string): { residual: number; floor: number } {
+  const residual = /residual against A's exact entries \(the formula in float64\) is (\S+)·‖b‖/.exec(message);
+  const floor = /moves the solution by up to about ε₃₂·λ̂\/α = (\S+) \(the float32 entries' floor/.exec(message);
+  expect(residual, message).not.toBeNull();
+  expect(floor, message).not.toBeNull();
+  return { residual: Number(residual![1]), floor: Number(floor![1]) };
+}
+
+describe.runIf(hasGpu)("a float32 GPU kernel's solve checked against its exact entries", () => {
+  it('α = 3e-6 (the dense factor of the float32 entries): throws CgNoConvergence naming the floor and the exact residual', async () => {
+    const K = gaussianKernel(X, { sigma: 0.5, backend: 'gpu' });
+    const alpha = 3e-6;
+    const D = await K.toDense();
+    const err = await K.solve(b, alpha).then(() => undefined, (e: unknown) => e);
+    // before: x returned, info 0, its residual against toDense() 8.6e-2
+    expect(err).toBeInstanceOf(CgNoConvergence);
+    const { message, result } = err as CgNoConvergence;
+    expect(message).toMatch(/at α = 0\.000003 the float32 entries' rounding/);
+    expect(message).toMatch(/K\.solve on the float64 operator of the same formula \(dtype 'float64', backend 'cpu'\) is the accurate route$/);
+    const { residual, floor } = figures(message);
+    const measured = exactRelativeResidual(D, alpha, result.x as Float64Array);
+    expect(measured).toBeGreaterThan(1e-3);
+    expect(Math.abs(residual / measured - 1)).toBeLessThan(0.03);
+    expect(Math.abs(floor / (2 ** -24 * onesEstimate(D) / alpha) - 1)).toBeLessThan(0.03);
+    // returnInfo: the same x, info > 0, the check recorded
+    const r = (await K.solve(b, alpha, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect(r.info).toBeGreaterThan(0);
+    expect(r.plan.method).toBe('cholesky');
+    expect(r.float32Entries?.verifiedOn).toBe('exact');
+    expect(r.float32Entries!.exactResidualNorms![0]! / norm(b)).toBeCloseTo(measured, 6);
+    // the route the message names: the CPU float64 operator meets rtol against the same dense K
+    const x64 = (await gaussianKernel(X, { sigma: 0.5, dtype: 'float64', backend: 'cpu' }).solve(b, alpha)) as Float64Array;
+    expect(exactRelativeResidual(D, alpha, x64)).toBeLessThanOrEqual(1e-5);
+    await K.dispose();
+  });
+
+  it('α = 1e-4 on compensated CG (denseCache never), returnInfo: info > 0 and the exact residual recorded', async () => {
+    const K = gaussianKernel(X, { sigma: 0.5, backend: 'gpu', denseCache: 'never' });
+    const alpha = 1e-4;
+    const r = (await K.solve(b, alpha, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect(r.plan.method).toBe('cg');
+    expect(r.plan.operator.toString()).toMatch(/compensated products/);
+    // before: info 0
+    expect(r.info).toBeGreaterThan(0);
+    expect(r.iterations).toBeGreaterThan(0);
+    const measured = exactRelativeResidual(await K.toDense(), alpha, r.x);
+    expect(measured).toBeGreaterThan(1e-4);
+    expect(Math.abs(figures(r.message!).residual / measured - 1)).toBeLessThan(0.03);
+    expect(r.float32Entries?.floor).toBeGreaterThan(0.1);
+    await K.dispose();
+  });
+
+  it('α = 0.1 where the floor is above rtol: the check runs and passes (info 0, residual against toDense() within rtol)', async () => {
+    const K = gaussianKernel(X, { sigma: 0.5, backend: 'gpu' });
+    const r = (await K.solve(b, 0.1, { returnInfo: true })) as SolveResult<Float64Array>;
+    expect(r.info).toBe(0);
+    expect(r.float32Entries?.floor).toBeGreaterThan(1e-5); // ≈ 1.4e-4
+    expect(r.float32Entries?.verifiedOn).toBe('exact');
+    expect(exactRelativeResidual(await K.toDense(), 0.1, r.x)).toBeLessThanOrEqual(1e-5);
+    await K.dispose();
+  });
+
+  it('guard: α = 0.1 with the floor below rtol (σ = 0.1) converges as before, no check', async () => {
+    for (const denseCache of [undefined, 'never'] as const) {
+      const K = gaussianKernel(X, { sigma: 0.1, backend: 'gpu', ...(denseCache ? { denseCache } : {}) });
+      const r = (await K.solve(b, 0.1, { returnInfo: true })) as SolveResult<Float64Array>;
+      expect(r.info).toBe(0);
+      expect(r.float32Entries).toBeUndefined();
+      expect(exactRelativeResidual(await K.toDense(), 0.1, r.x)).toBeLessThanOrEqual(1.5e-5);
+      await K.dispose();
+    }
+  });
+});
