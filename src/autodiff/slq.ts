@@ -25,7 +25,7 @@ import { applyColumns, dot, norm } from '../krylov/util.js';
 import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import {
-  field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, refined, union, withDefault, integer, type OptionField,
+  calledFunction, field, instanceOf, oneOf, optional, parseOptions, positiveInt, positiveNumber, refined, union, withDefault, integer, type OptionField,
 } from '../operators/options.js';
 import { describeValue, toVector } from '../operators/validate.js';
 import { Preconditioner, rademacher, ScaledPreconditioner } from '../preconditioners/common.js';
@@ -115,10 +115,9 @@ export const LOGDET_SPEC = {
   preconditionerOptions: optional(refined(
     field<PreconditionerOptions>('an object', (v) => typeof v === 'object' && v !== null && !Array.isArray(v)),
     // its keys as solve checks them (also where no preconditioner is built), under the name of the function called
-    // (`where` is "<fn>: preconditionerOptions", as `nested` reads it)
+    // (`calledFunction`: the name in `where`, "<fn>: preconditionerOptions")
     (v, where) => {
-      const cut = where.lastIndexOf(': ');
-      checkPreconditionerOptions(v, cut < 0 ? where : where.slice(0, cut));
+      checkPreconditionerOptions(v, calledFunction(where));
       return v;
     },
   )),

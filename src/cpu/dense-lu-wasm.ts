@@ -200,6 +200,10 @@ export async function luFactorWasm(
   fill(a);
   const perm = Int32Array.from({ length: n }, (_, i) => i);
   const swap = new Float64Array(n);
+  // the panel's rows of U on columns [c0, c1): each row by the L entries of the panel's rows above it
+  const panelRowsOfU = (k0: number, kb: number, c0: number, c1: number) => {
+    for (let q = 1; q < kb; q++) wasm.reduce(A_OFFSET, n, k0, q, k0 + q, k0 + q + 1, c0, c1);
+  };
   for (let b0 = 0; b0 < n; b0 += BLOCK) {
     const blockEnd = Math.min(b0 + BLOCK, n);
     for (let k0 = b0; k0 < blockEnd; k0 += PANEL) {
@@ -215,10 +219,9 @@ export async function luFactorWasm(
         const inv = 1 / a[pivotRow + c]!;
         for (let i = c + 1; i < n; i++) panelRow(a, i * n, pivotRow, c, panelEnd, inv);
       }
-      // the block's later columns: the panel's rows of U there (each row by the L entries of the rows above it in the
-      // panel), then the rows below by all of them
+      // the block's later columns: the panel's rows of U there, then the rows below by all of them
       if (panelEnd < blockEnd) {
-        for (let q = 1; q < kb; q++) wasm.reduce(A_OFFSET, n, k0, q, k0 + q, k0 + q + 1, panelEnd, blockEnd);
+        panelRowsOfU(k0, kb, panelEnd, blockEnd);
         wasm.reduce(A_OFFSET, n, k0, kb, panelEnd, n, panelEnd, blockEnd);
       }
     }
@@ -227,7 +230,7 @@ export async function luFactorWasm(
     for (let k0 = b0; k0 < blockEnd; k0 += PANEL) {
       const kb = Math.min(PANEL, blockEnd - k0);
       if (k0 > b0) wasm.reduce(A_OFFSET, n, b0, k0 - b0, k0, k0 + kb, blockEnd, n);
-      for (let q = 1; q < kb; q++) wasm.reduce(A_OFFSET, n, k0, q, k0 + q, k0 + q + 1, blockEnd, n);
+      panelRowsOfU(k0, kb, blockEnd, n);
     }
     // the trailing matrix by the whole block. Its rows are independent: split over the pool where its workers run (it
     // starts once the calling thread's share of such work adds up: poolTasks), as the Cholesky's trailing updates,

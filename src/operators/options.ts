@@ -223,10 +223,15 @@ export function nested<S extends OptionSpec>(spec: S): OptionField<ParsedOptions
   return {
     expected: `an object with keys among ${Object.keys(spec).join(', ')}`,
     check: (value, where) => {
-      const cut = where.lastIndexOf(': ');
-      const fn = cut < 0 ? where : where.slice(0, cut);
-      const name = where.slice(cut + 2);
+      const fn = calledFunction(where);
+      const name = where.slice(where.lastIndexOf(': ') + 2);
       return checkObject(fn, value, spec, name, `${name}.`);
     },
   };
+}
+
+/** The function named by a field's `where` ("<fn>: <option>", as `parseOptions` passes it), for a field's own messages. */
+export function calledFunction(where: string): string {
+  const cut = where.lastIndexOf(': ');
+  return cut < 0 ? where : where.slice(0, cut);
 }

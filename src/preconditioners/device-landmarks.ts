@@ -383,10 +383,10 @@ interface FactoredCore {
 /** How the core νI + BᵀB + jI is factored (and refactored by `stiffen`): from the Gram kept on the device, or G₀ on the host. */
 type CoreRefactor = (nu: number, jitter: number) => Promise<FactoredCore>;
 
-/** Releases a core factor that is not kept (a host factor's WASM memory, a device factor's buffers). */
-function releaseCore(core: FactoredCore): void {
-  if (core.solver instanceof DeviceCoreSolver) core.solver.destroy();
-  else core.solver.release();
+/** Releases a core factor's solver that is not kept (a host factor's WASM memory, a device factor's buffers). */
+function releaseCore(solver: FactoredCore['solver']): void {
+  if (solver instanceof DeviceCoreSolver) solver.destroy();
+  else solver.release();
 }
 
 // how much `stiffen` raises the jitter: the host landmarks' factor (one policy for both)
@@ -463,7 +463,7 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   async stiffen(): Promise<void> {
     const { refactor, maxDiag } = this.core;
     const core = await refactor(this.nu, stiffenedJitter(this.coreJitter, MIN_RELATIVE_JITTER * maxDiag));
-    releaseCore({ solver: this.R, jitter: this.coreJitter, logdet: this.coreLogdet });
+    releaseCore(this.R);
     this.R = core.solver;
     this.coreJitter = core.jitter;
     this.coreLogdet = core.logdet;
@@ -649,7 +649,7 @@ export async function deviceLandmarkPreconditioner(A: LinearOperator, options: D
       } else if (nu === requestedNu && first.jitter >= jitter) {
         factored = first;
       } else {
-        releaseCore(first);
+        releaseCore(first.solver);
         factored = await refactor(nu, jitter);
       }
     }
