@@ -11,7 +11,7 @@ import { toBoundData, type PointsLike } from '../formula/points.js';
 import { MAX_KMIN_K, type ReductionOptions } from '../formula/reduction.js';
 import { checkArgument, integer, oneOf, optional, parseOptions, string, withDefault } from '../operators/options.js';
 import { refuseGpuFloat64, scaleByPow2InPlace, timesPow2 } from '../operators/kernel-operator.js';
-import { boundingBox } from '../operators/kernels.js';
+import { boundingBox } from '../cpu/points-prep.js';
 import '../operators/reductions.js'; // the reductions' backends
 
 export const KNN_METRICS = ['euclidean', 'sqeuclidean', 'manhattan', 'cosine'] as const;

@@ -91,7 +91,21 @@ export function compileWatNow(key: string, wat: () => string): Promise<WebAssemb
 export function fixedProgram(key: string, wat: () => string): FixedProgram {
   if (fixed.has(key)) throw new Error(`internal: the fixed program '${key}' is declared twice`);
   fixed.set(key, wat);
-  return Object.assign(() => compile(key, wat, true), { compiled: () => compiledKeys.has(key), requested: () => moduleCache.has(key) });
+  let now: WebAssembly.Module | undefined;
+  return Object.assign(() => compile(key, wat, true), {
+    compiled: () => compiledKeys.has(key),
+    requested: () => moduleCache.has(key),
+    now: () => {
+      if (now || !cpuPlatform().syncCompile) return now;
+      useOptimizingCompiler();
+      now = new WebAssembly.Module(programBytes(key, wat, true) as Uint8Array<ArrayBuffer>);
+      if (!moduleCache.has(key)) {
+        remember(key, Promise.resolve(now));
+        compiledKeys.add(key);
+      }
+      return now;
+    },
+  });
 }
 
 /** A fixed program's compiler (once per process), and whether its module is compiled already. */
@@ -101,6 +115,11 @@ export interface FixedProgram {
   compiled(): boolean;
   /** The module was asked for in this process (compiled or compiling). */
   requested(): boolean;
+  /**
+   * The module, compiled on this thread at the first call, for work that cannot wait (a constructor's passes); undefined
+   * where the host compiles only asynchronously (a browser's main thread).
+   */
+  now(): WebAssembly.Module | undefined;
 }
 
 /** Every fixed program declared by the modules loaded so far (the build's table holds these). */

@@ -8,6 +8,7 @@ import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype,
 import { acquireMemory, awaitPrefaulted, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
 import { compileWat, compileWatNow } from './programs.js';
+import { transposeInMemory, transposePoints } from './points-prep.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
 export const MIN_PAIRS_FOR_POOL = 1 << 17;
@@ -227,22 +228,6 @@ export async function materialiseKernel(
 }
 
 /**
- * dst[k·mPad + j] = src[j·dim + k] for j < m, and point m − 1 again in the padding columns j < mPad. One call per
- * dimension with running indices, no multiply per entry: a fresh process runs this once per store, in V8's
- * unoptimised tiers for most of it.
- */
-function transposePoints(src: Float64Array, dim: number, m: number, mPad: number, dst: Float64Array | Float32Array): void {
-  for (let k = 0; k < dim; k++) {
-    transposeDimension(src, dim, k, m, dst, k * mPad);
-    dst.fill(src[(m - 1) * dim + k]!, k * mPad + m, (k + 1) * mPad);
-  }
-}
-
-function transposeDimension(src: Float64Array, dim: number, k: number, m: number, dst: Float64Array | Float32Array, base: number): void {
-  for (let j = 0, t = k; j < m; j++, t += dim) dst[base + j] = src[t]!;
-}
-
-/**
  * Lays out a shared memory, runs the program over row ranges, returns the memory (the caller recycles it).
  * Every memory comes from the recycling pool (memory-pool.ts): a fresh memory a product would be a leak — its
  * backing store lives until each worker that was handed it collects its own handle, and an idle worker's
@@ -317,7 +302,12 @@ async function runProgram(
 
   slots.i.forEach((v, s) => view(iOffsets[s]!, n * v.dim).set(v.value.data));
   // transposed to dim × mPad; padding repeats the last point so padded K entries stay finite
-  slots.j.forEach((v, s) => transposePoints(v.value.data, v.dim, m, mPad, view(jOffsets[s]!, v.dim * mPad)));
+  slots.j.forEach((v, s) => {
+    // the same points as an i slot (a symmetric operator's y = x) are transposed from that copy by the program
+    const i = slots.i.findIndex((u) => u.value.data === v.value.data && u.dim === v.dim);
+    if (i >= 0 && n === m && transposeInMemory(memory, E, iOffsets[i]!, v.dim, m, mPad, jOffsets[s]!)) return;
+    transposePoints(v.value.data, v.dim, m, mPad, view(jOffsets[s]!, v.dim * mPad));
+  });
   const par = new Float64Array(buf, parOffset, paramDims);
   let po = 0;
   for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }

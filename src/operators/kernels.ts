@@ -22,6 +22,7 @@ import {
 } from './options.js';
 import type { Dtype } from './types.js';
 import { describeValue } from './validate.js';
+import { pointsPass, type PointsPass } from '../cpu/points-prep.js';
 import { isKernelDescriptor, kernelFromDescriptor, type DescriptorKernelOptions, type KernelDescriptor } from './cdist.js';
 
 export interface KernelOptions {
@@ -114,71 +115,47 @@ function scaledPoints(kernel: string, x: PointsLike, o: ParsedKernelOptions & { 
   const d = X.bound.cols;
   const lo = new Float64Array(d).fill(Infinity);
   const hi = new Float64Array(d).fill(-Infinity);
-  for (const [name, read, raw] of same ? [['x', X, x] as const] : [['x', X, x] as const, ['y', Y, o.y!] as const]) {
-    // the sum is finite when every entry is (else NaN or ±∞; a finite overflow only costs the exact check)
-    if (!Number.isFinite(boundingBox(read.bound.data, d, lo, hi)) && !read.checked) toBoundData(raw, name); // throws, naming the entry
-  }
-  const center = lo.map((l, k) => l / 2 + hi[k]! / 2); // halves: no overflow at ±1.7e308
-  const { dtype } = resolvePlacement(o.backend, o.dtype, X.bound.rows * Y.bound.rows);
-  const limit = dtype === 'float32' ? FLOAT32_MAX : Number.MAX_VALUE;
-  // |x̃| ≤ max_k (hi − lo)/(2σ) up to rounding: only a box near the limit needs the entry-by-entry check
-  const reach = lo.reduce((r, l, k) => Math.max(r, hi[k]! / 2 - l / 2), 0) / o.sigma;
-  const scale = (name: 'x' | 'y', data: Float64Array): BoundData => {
-    const out = new Float64Array(data.length);
-    scaleRows(data, d, center, o.sigma, out);
-    if (!(reach <= limit / 2)) {
-      const first = out.findIndex((v) => !(Math.abs(v) <= limit));
-      if (first >= 0) {
-        // the entry of largest magnitude in that column: the centre is the box's midpoint, so both ends of a wide
-        // column lie as far from it, and the first checked (an ordinary point, -0.99 beside 1e39) was blamed
-        const k = first % d;
-        let t = first;
-        for (let at = k; at < data.length; at += d) if (Math.abs(data[at]!) > Math.abs(data[t]!)) t = at;
-        const row = Math.floor(t / d);
-        throw new RangeError(`${kernel}: ${name} at row ${row}, column ${k} (${data[t]}) lies ${Math.abs(out[t]!)}·σ from the centre `
-          + `of the points (${center[k]}, σ = ${o.sigma}; they span [${lo[k]}, ${hi[k]}] there), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
-      }
+  // each set is read by one pass (in a WebAssembly memory where it is large: src/cpu/points-prep.ts), released below
+  const passX = pointsPass(X.bound.data, d);
+  const passY = same ? passX : pointsPass(Y.bound.data, d);
+  try {
+    for (const [name, read, raw, pass] of same ? [['x', X, x, passX] as const] : [['x', X, x, passX] as const, ['y', Y, o.y!, passY] as const]) {
+      // the sum is finite when every entry is (else NaN or ±∞; a finite overflow only costs the exact check)
+      if (!Number.isFinite(pass.box(lo, hi)) && !read.checked) toBoundData(raw, name); // throws, naming the entry
     }
-    return Object.freeze({ data: out, rows: data.length / d, cols: d });
-  };
-  // a fresh array of finite entries: bound as it is (Vi/Vj would copy and check it again)
-  const xs = scale('x', X.bound.data);
-  return {
-    x: new Formula(variable('i', 'x', xs)),
-    y: new Formula(variable('j', 'y', same ? xs : scale('y', Y.bound.data))),
-    symmetric: same,
-  };
-}
-
-/**
- * Widens lo/hi (length d) to the bounding box of the rows of `data` and returns the sum of its entries (finite when
- * every entry is). Row by row through a small function, as `scaleRows`: a fresh process runs these loops once, and
- * V8 optimises a function called per row sooner than one long loop (no modulo per entry either).
- */
-export function boundingBox(data: Float64Array, d: number, lo: Float64Array, hi: Float64Array): number {
-  let sum = 0;
-  for (let row = 0; row < data.length; row += d) sum += rowBox(data, row, d, lo, hi);
-  return sum;
-}
-
-function rowBox(data: Float64Array, row: number, d: number, lo: Float64Array, hi: Float64Array): number {
-  let sum = 0;
-  for (let k = 0; k < d; k++) {
-    const v = data[row + k]!;
-    sum += v;
-    if (v < lo[k]!) lo[k] = v;
-    if (v > hi[k]!) hi[k] = v;
+    const center = lo.map((l, k) => l / 2 + hi[k]! / 2); // halves: no overflow at ±1.7e308
+    const { dtype } = resolvePlacement(o.backend, o.dtype, X.bound.rows * Y.bound.rows);
+    const limit = dtype === 'float32' ? FLOAT32_MAX : Number.MAX_VALUE;
+    // |x̃| ≤ max_k (hi − lo)/(2σ) up to rounding: only a box near the limit needs the entry-by-entry check
+    const reach = lo.reduce((r, l, k) => Math.max(r, hi[k]! / 2 - l / 2), 0) / o.sigma;
+    const scale = (name: 'x' | 'y', data: Float64Array, pass: PointsPass): BoundData => {
+      const out = pass.scaled(center, o.sigma);
+      if (!(reach <= limit / 2)) {
+        const first = out.findIndex((v) => !(Math.abs(v) <= limit));
+        if (first >= 0) {
+          // the entry of largest magnitude in that column: the centre is the box's midpoint, so both ends of a wide
+          // column lie as far from it, and the first checked (an ordinary point, -0.99 beside 1e39) was blamed
+          const k = first % d;
+          let t = first;
+          for (let at = k; at < data.length; at += d) if (Math.abs(data[at]!) > Math.abs(data[t]!)) t = at;
+          const row = Math.floor(t / d);
+          throw new RangeError(`${kernel}: ${name} at row ${row}, column ${k} (${data[t]}) lies ${Math.abs(out[t]!)}·σ from the centre `
+            + `of the points (${center[k]}, σ = ${o.sigma}; they span [${lo[k]}, ${hi[k]}] there), beyond ${dtype}'s range${dtype === 'float32' ? ": use dtype 'float64' or" : ': use'} a larger σ`);
+        }
+      }
+      return Object.freeze({ data: out, rows: data.length / d, cols: d });
+    };
+    // a fresh array of finite entries: bound as it is (Vi/Vj would copy and check it again)
+    const xs = scale('x', X.bound.data, passX);
+    return {
+      x: new Formula(variable('i', 'x', xs)),
+      y: new Formula(variable('j', 'y', same ? xs : scale('y', Y.bound.data, passY))),
+      symmetric: same,
+    };
+  } finally {
+    passX.release();
+    passY.release();
   }
-  return sum;
-}
-
-/** out = (data − center)/σ row by row (see `boundingBox`). */
-function scaleRows(data: Float64Array, d: number, center: Float64Array, sigma: number, out: Float64Array): void {
-  for (let row = 0; row < data.length; row += d) scaleRow(data, row, d, center, sigma, out);
-}
-
-function scaleRow(data: Float64Array, row: number, d: number, center: Float64Array, sigma: number, out: Float64Array): void {
-  for (let k = 0; k < d; k++) out[row + k] = (data[row + k]! - center[k]!) / sigma;
 }
 
 function make(f: Formula, symmetric: boolean, o: ParsedKernelOptions, label: string, params: Record<string, number>, scaled = false) {

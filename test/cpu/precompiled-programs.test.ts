@@ -10,6 +10,7 @@ import '../../src/cpu/dense-cholesky.js';
 import '../../src/cpu/dense-lu-wasm.js';
 import '../../src/cpu/basis-sweeps.js';
 import '../../src/cpu/dense-product.js';
+import '../../src/cpu/points-prep.js';
 import { nodePlatform, precompiledLookup, programTextHash } from '../../src/cpu/platform-node.js';
 import { installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
 import { compileWat, compileWatNow, fixedProgram, fixedPrograms, precompiledKey, programCounts } from '../../src/cpu/programs.js';
@@ -28,8 +29,9 @@ describe('the precompiled table of fixed programs', () => {
     expect(existsSync(tableFile), `${tableFile} (npm run build writes it)`).toBe(true);
     const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: string; bytes: string }> };
     const declared = [...fixedPrograms()].filter(([key]) => !key.startsWith('test|'));
-    // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the LU (1), the sweeps (3), tall (4)
-    expect(declared.length).toBe(29);
+    // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the LU (1), the sweeps (3), tall (4),
+    // the points' passes (1)
+    expect(declared.length).toBe(30);
     expect(Object.keys(programs).sort()).toEqual(declared.map(([key]) => precompiledKey(key, true)).sort());
     for (const [key, wat] of declared) {
       const text = watForMemory(wat(), true);
