@@ -154,10 +154,17 @@ export function poolReady(): boolean {
   return ready;
 }
 
-/** Starts the pool (if it is not) and resolves once its workers run: for callers that know large work follows. */
+/**
+ * Starts the pool (if it is not) and resolves once its workers run: for callers that know large work follows. Rejects
+ * if that pool is stopped first (`shutdownCpuPool`, `setCpuThreads`): it polled for it forever, a timer that kept
+ * the process alive after its work was done.
+ */
 export async function startCpuPool(): Promise<void> {
-  getPool();
-  while (!poolReady()) await new Promise((resolve) => setTimeout(resolve, 5));
+  const p = getPool();
+  while (!poolReady()) {
+    if (pool !== p) throw new Error('the CPU worker pool was stopped (shutdownCpuPool or setCpuThreads) before its workers ran');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** Whether the pool's worker threads are running (started and not shut down). */

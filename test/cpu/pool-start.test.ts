@@ -4,7 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { availableParallelism } from 'node:os';
 import {
-  MIN_COUNTED_SOLO_MS, POOL_START_COST_MS, poolReady, poolStarted, recordSoloWork, setCpuThreads, shutdownCpuPool, soloWorkMs,
+  MIN_COUNTED_SOLO_MS, POOL_START_COST_MS, poolReady, poolStarted, recordSoloWork, setCpuThreads, shutdownCpuPool, soloWorkMs, startCpuPool,
 } from '../../src/cpu/pool.js';
 import { MAX_PAIRS_WHILE_POOL_STARTS, MIN_PAIRS_FOR_POOL, rowTasks } from '../../src/cpu/reduce.js';
 import { gaussianKernel } from '../../src/index.js';
@@ -66,5 +66,12 @@ describe.runIf(availableParallelism() >= 2)('products while the pool starts', ()
     for (let k = 0; k < 600 && !poolReady(); k++) await new Promise((r) => setTimeout(r, 50));
     const warm = await K.matvec(b);
     for (let i = 0; i < 1100; i++) expect(Math.abs(cold[i]! - warm[i]!)).toBeLessThanOrEqual(1e-12 * Math.abs(warm[i]!) + 1e-300);
+  });
+
+  it('startCpuPool rejects when the pool it waits for is stopped first (it polled forever, keeping the process alive)', async () => {
+    await shutdownCpuPool();
+    const starting = startCpuPool();
+    await shutdownCpuPool(); // before its workers run (they take tens of ms to boot)
+    await expect(starting).rejects.toThrow(/stopped .* before its workers ran/);
   });
 });
