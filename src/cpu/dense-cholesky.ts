@@ -21,7 +21,7 @@
  * The program text is fixed (generated here from constants; no input reaches it).
  */
 import { fixedProgram } from './programs.js';
-import { runRowRanges } from './reduce.js';
+import { runRowRanges, triangleBoundary } from './reduce.js';
 import { acquireMemory, awaitPrefaulted, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { poolTasks, timeSoloWork } from './pool.js';
 import { newWasmMemory } from './platform.js';
@@ -41,7 +41,7 @@ const UNROLL = 1;
  * Below this many multiply-adds a trailing update runs on the calling thread: smaller updates
  * (k ≲ 800) measured no faster on the pool, whose round trip each panel pays.
  */
-export const MIN_MADDS_FOR_POOL = 1 << 24;
+const MIN_MADDS_FOR_POOL = 1 << 24;
 
 /**
  * Right-hand sides per pass of the solves: each pass reads R once (R outgrows the caches from k ≈ 1,000), so a pass
@@ -194,7 +194,7 @@ function alignLoop(label: string, ptrs: string[], end: string, bytes: number, bo
  *   t one pair of vector loads of R[t][b..b+W) and four splats of R[t][a..a+3] feed 8 independent
  *   accumulators (4·W multiply-adds from 6 loads, all from L1/L2). In float32 a row group's first
  *   tile starts at its block's first column, up to 4 left of the diagonal. Rows are independent,
- *   so the pool can split them (`runRowRanges`).
+ *   so the pool can split them (`trailingUpdate`).
  * - `rowsums(k, kp, A, out)`: Σ_j |M_ij| of the symmetric matrix from its upper triangle, before factoring.
  *
  * Entries below the diagonal of the working matrix are scratch: the tiles on the diagonal
@@ -374,13 +374,26 @@ interface FactorExports {
   rowsums(k: number, kp: number, A: number, out: number): void;
 }
 
-/** Trailing-update row boundaries of equal work: row a of [j1, kp) costs kp − a tiles' worth. */
-function updateBoundary(j1: number, kp: number, tasks: number): (t: number) => number {
-  return (t) => {
-    if (t >= tasks) return kp;
-    const rows = (kp - j1) * (1 - Math.sqrt(1 - t / tasks));
-    return j1 + 4 * Math.round(rows / 4);
-  };
+/**
+ * A rank-`rank` trailing update of rows [first, end) by a `reduce` export (this factorisation's or the LU's,
+ * dense-lu-wasm.ts), whose arguments for rows [r0, r1) are `args(r0, r1)`: over the columns [first, end) of each row,
+ * from the row's diagonal on where `triangular`. Split by rows over the pool when its workers run (it starts once the
+ * calling thread's share of such work adds up: poolTasks), else run on the calling thread.
+ */
+export async function trailingUpdate(
+  program: { module: WebAssembly.Module; memory: WebAssembly.Memory; reduce: (...a: number[]) => void },
+  region: { first: number; end: number; rank: number; triangular: boolean },
+  args: (r0: number, r1: number) => number[],
+): Promise<void> {
+  const { first, end, rank, triangular } = region;
+  const rows = end - first;
+  const madds = triangular ? (rows * rows * rank) / 2 : rows * rows * rank;
+  const pooled = madds >= MIN_MADDS_FOR_POOL;
+  const tasks = pooled ? Math.max(1, Math.min(poolTasks(false), Math.floor(rows / 4))) : 1;
+  if (tasks === 1) return timeSoloWork(() => program.reduce(...args(first, end)), pooled);
+  // ranges of equal work: a triangle's row a costs end − a (its ranges on whole 4-row tiles), a rectangle's rows alike
+  const boundary = triangular ? triangleBoundary(rows, tasks, 4) : (t: number) => Math.round((rows * t) / tasks);
+  await runRowRanges(program.module, program.memory, tasks, (t) => first + boundary(t), (_t, r0, r1) => args(r0, r1));
 }
 
 /**
@@ -396,16 +409,8 @@ async function factorPanels(
     if (failed >= 0) return failed;
     if (j1 === k) break;
     wasm.pack(j0, j1, PANEL, kp, aOffset, pOffset);
-    const rows = kp - j1;
-    const madds = (rows * rows * PANEL) / 2;
-    // the pool when its workers run (it starts once the calling thread's share of such work adds up: poolTasks)
-    const tasks = madds >= MIN_MADDS_FOR_POOL ? Math.min(poolTasks(false), rows / 4) : 1;
-    if (tasks === 1) {
-      timeSoloWork(() => wasm.reduce(j1, kp, j1, PANEL, kp, aOffset, pOffset), madds >= MIN_MADDS_FOR_POOL);
-    } else {
-      await runRowRanges(module, memory, tasks, updateBoundary(j1, kp, tasks),
-        (_t, aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);
-    }
+    await trailingUpdate({ module, memory, reduce: wasm.reduce }, { first: j1, end: kp, rank: PANEL, triangular: true },
+      (aStart, aEnd) => [aStart, aEnd, j1, PANEL, kp, aOffset, pOffset]);
   }
   return -1;
 }

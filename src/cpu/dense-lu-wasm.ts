@@ -13,11 +13,9 @@
  * Memory: the n×n matrix row-major in a WebAssembly memory from the recycled ones (memory-pool.ts), the solve's
  * vector after it.
  */
-import { MIN_MADDS_FOR_POOL } from './dense-cholesky.js';
+import { trailingUpdate } from './dense-cholesky.js';
 import { fixedProgram } from './programs.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
-import { poolTasks, timeSoloWork } from './pool.js';
-import { runRowRanges } from './reduce.js';
 import { pivotColumn, type LuOutcome } from './dense-lu.js';
 
 /** Columns a panel: an update's rank per pass (eight multipliers in registers, as the Cholesky's tiles). */
@@ -232,19 +230,10 @@ export async function luFactorWasm(
       if (k0 > b0) wasm.reduce(A_OFFSET, n, b0, k0 - b0, k0, k0 + kb, blockEnd, n);
       panelRowsOfU(k0, kb, blockEnd, n);
     }
-    // the trailing matrix by the whole block. Its rows are independent: split over the pool where its workers run (it
-    // starts once the calling thread's share of such work adds up: poolTasks), as the Cholesky's trailing updates,
-    // from the same threshold
+    // the trailing matrix by the whole block (its rows are independent: the pool may split them)
     const kb = blockEnd - b0;
-    const rows = n - blockEnd;
-    const madds = rows * rows * kb;
-    const tasks = madds >= MIN_MADDS_FOR_POOL ? Math.max(1, Math.min(poolTasks(false), Math.floor(rows / 4))) : 1;
-    if (tasks === 1) {
-      timeSoloWork(() => wasm.reduce(A_OFFSET, n, b0, kb, blockEnd, n, blockEnd, n), madds >= MIN_MADDS_FOR_POOL);
-    } else {
-      await runRowRanges(module, memory, tasks, (t) => blockEnd + Math.round((rows * t) / tasks),
-        (_t, r0, r1) => [A_OFFSET, n, b0, kb, r0, r1, blockEnd, n]);
-    }
+    await trailingUpdate({ module, memory, reduce: wasm.reduce }, { first: blockEnd, end: n, rank: kb, triangular: false },
+      (r0, r1) => [A_OFFSET, n, b0, kb, r0, r1, blockEnd, n]);
   }
   const xOffset = A_OFFSET + n * n * 8;
   const x = new Float64Array(buf, xOffset, n);
