@@ -42,11 +42,11 @@ class BrowserWorker implements PoolWorker {
       this.busy = undefined;
       if (job) {
         if (e.data.error === undefined) job.pending.resolve();
-        else job.pending.reject(new Error(`CPU product failed in a worker: ${e.data.error}`));
+        else job.pending.reject(new Error(`CPU work failed in a worker: ${e.data.error}`));
       }
       this.pool.dispatch();
     };
-    this.worker.onerror = (e: ErrorEvent) => this.fail(new Error(`CPU product failed: a worker died while computing it (${e.message})`));
+    this.worker.onerror = (e: ErrorEvent) => this.fail(new Error(`CPU work failed (on the worker pool): a worker died while computing it (${e.message})`));
   }
 
   once(_event: 'online', listener: () => void): void {
@@ -70,7 +70,7 @@ class BrowserWorker implements PoolWorker {
   }
 
   terminate(): void {
-    this.fail(new Error('CPU product failed: a worker died while computing it (terminated)'));
+    this.fail(new Error('CPU work failed (on the worker pool): a worker died while computing it (terminated)'));
   }
 }
 
@@ -107,12 +107,12 @@ class BrowserWorkerPool implements WorkerPool {
   drop(worker: BrowserWorker): void {
     this.threads = this.threads.filter((w) => w !== worker);
     if (this.threads.length === 0) {
-      for (const p of this.queue.splice(0)) p.reject(new Error('CPU product failed: every worker of the pool died'));
+      for (const p of this.queue.splice(0)) p.reject(new Error('CPU work failed (on the worker pool): every worker of the pool died'));
     }
   }
 
   async destroy(): Promise<void> {
-    for (const p of this.queue.splice(0)) p.reject(new Error('CPU product interrupted: the pool was shut down'));
+    for (const p of this.queue.splice(0)) p.reject(new Error('CPU work interrupted (on the worker pool): the pool was shut down'));
     for (const w of [...this.threads]) w.terminate();
     URL.revokeObjectURL(this.url);
   }

@@ -186,10 +186,10 @@ export async function runOnPool(task: PoolTask): Promise<void> {
     await job;
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    if (pool !== p) throw new Error(`CPU product interrupted: shutdownCpuPool() ran while it was computing (${message})`, { cause: error });
+    if (pool !== p) throw new Error(`CPU work interrupted (a product, store, factorisation or sweep on the worker pool): shutdownCpuPool() ran while it was computing (${message})`, { cause: error });
     // piscina's errors for a worker that exited or was terminated under a task
     if (/^worker exited with code|^Terminating worker thread/.test(message)) {
-      throw new Error(`CPU product failed: a worker thread died while computing it (${message})`, { cause: error });
+      throw new Error(`CPU work failed (a product, store, factorisation or sweep on the worker pool): a worker thread died while computing it (${message})`, { cause: error });
     }
     throw error;
   } finally {

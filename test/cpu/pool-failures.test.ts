@@ -4,7 +4,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { emptyMemoryCache, gaussianKernel } from '../../src/index.js';
-import { getPool, poolThreads, setCpuThreads, shutdownCpuPool } from '../../src/cpu/pool.js';
+import { getPool, poolThreads, setCpuThreads, shutdownCpuPool, startCpuPool } from '../../src/cpu/pool.js';
+import { choleskyUpperWasm } from '../../src/cpu/dense-cholesky.js';
+import { luFactorWasm } from '../../src/cpu/dense-lu-wasm.js';
 import { seededPoints, seededVector } from '../random-data.js';
 
 afterAll(async () => {
@@ -108,3 +110,45 @@ describe('setCpuThreads while products run', () => {
   });
 });
 
+
+describe('a factorisation interrupted on the pool', () => {
+  // n = 1,500: the trailing updates of both factorisations are split over the pool once its workers run
+  const n = 1500;
+  const M = seededVector(11, n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < i; j++) M[i * n + j] = M[j * n + i]!; // symmetric
+  for (let i = 0; i < n; i++) M[i * n + i]! += n; // and diagonally dominant: positive definite
+  const factorisations = [
+    ['Cholesky', async () => Array.from((await choleskyUpperWasm(M, n))!.subarray(0, 2 * n))],
+    ['LU', async () => {
+      const r = await luFactorWasm(n, (lu) => lu.set(M));
+      if (!('factors' in r)) throw new Error('singular');
+      const head = Array.from(r.factors.lu.subarray(0, 2 * n));
+      r.factors.release();
+      return head;
+    }],
+  ] as const;
+  for (const [name, factor] of factorisations) {
+    it(`${name}: a shutdownCpuPool() meanwhile rejects saying so (not a "product"), and the next call is right`, async () => {
+      const threads = poolThreads();
+      if (threads < 2) await setCpuThreads(2);
+      try {
+        await startCpuPool();
+        const pool = getPool() as unknown as { completed: number }; // Node's pool is piscina's: it counts completed tasks
+        const done = pool.completed;
+        const first = factor().then(() => undefined, (error: unknown) => error);
+        // once its first pooled trailing update is done: a dozen more follow at n = 1,500
+        for (let waited = 0; pool.completed === done && waited < 60_000; waited += 1) await new Promise((r) => setTimeout(r, 1));
+        await shutdownCpuPool();
+        const error = await first;
+        expect(error).toBeInstanceOf(Error);
+        expect((error as Error).message).toMatch(/factorisation .*shutdownCpuPool\(\) ran/);
+        await startCpuPool();
+        const again = await factor();
+        await setCpuThreads(1); // the same factor on the calling thread alone: the pool's split changes no bit
+        expect(await factor()).toEqual(again);
+      } finally {
+        await setCpuThreads(Math.max(threads, 2));
+      }
+    });
+  }
+});
