@@ -10,7 +10,7 @@
 import type { Matrix } from 'ml-matrix';
 import { CG_SPEC, CgNoConvergence, type CgOptions, type CgResult, type IterationProgress } from '../krylov/cg.js';
 import { requireSymmetric } from '../krylov/symmetry.js';
-import { REFINED_CG_SPEC, type RefinedCgOptions } from '../krylov/refine.js';
+import { MAX_REFINEMENT_CONTRACTION, REFINED_CG_SPEC, type RefinedCgOptions, type RefinementProgress } from '../krylov/refine.js';
 import { applyColumns, axpy, dtypeEps, norm, now } from '../krylov/util.js';
 import { loadKrylovModule } from '../operators/krylov-bridge.js';
 import { LinearOperator, ScaledOperator, ShiftedOperator, SumOperator } from '../operators/linear-operator.js';
@@ -34,7 +34,7 @@ import { affineParts, CholeskyFactorPreconditioner, factorShifted, hasStoredEntr
 export type SolveMethod = 'auto' | 'cholesky' | 'cg';
 
 export interface SolveOptions
-  extends Omit<CgOptions, 'throwOnNoConvergence'>, Pick<RefinedCgOptions, 'innerRtol' | 'maxOuter' | 'onOuter'> {
+  extends Omit<CgOptions, 'throwOnNoConvergence'>, Pick<RefinedCgOptions, 'innerRtol' | 'maxOuter'> {
   /**
    * Return the result object (x, info, iterations, residualNorms, …, the `plan`, and `float32Entries` where x was checked
    * against a float32 kernel's exact entries: `checkFloat32Entries`) instead of throwing on non-convergence. Default false.
@@ -52,6 +52,12 @@ export interface SolveOptions
   preconditionerOptions?: PreconditionerOptions;
   /** With a more accurate twin (GPU): false runs CG on the twin throughout, true refines regardless of the floor rule. */
   refine?: boolean;
+  /**
+   * Called after each refinement step with the true residual: refinedCg's outer steps on a twin, then the steps on A's
+   * exact entries of a solve on float32 entries (`float32Entries`), numbered on from them (`residualNorm`: the largest
+   * over the columns refined).
+   */
+  onOuter?: RefinedCgOptions['onOuter'];
   /**
    * Precision of the dense factor (the 'cholesky' path): 'float32' factors in about half the time and refines x on
    * A's float64 products to the accuracy a float64 factor gives (a float32 factor that fails or stalls is replaced by
@@ -180,20 +186,30 @@ export interface SolvePlan {
 }
 
 /**
- * The check of x against A's exact entries (`checkFloat32Entries`), where the solve applied float32-rounded kernel
- * entries and their rounding can move x by more than rtol (floor > rtol).
+ * The check of x against A's exact entries and its refinement there (`checkFloat32Entries`), where the solve applied
+ * float32-rounded kernel entries and their rounding can move x by more than rtol (floor > rtol).
  */
 export interface Float32EntriesCheck {
-  /** ε₃₂·λ̂/α (ε₃₂ = 2⁻²⁴, λ̂ = ‖A1‖/‖1‖, α with A's diagonal floor): about how far, relative, the entries' rounding moves x. */
+  /**
+   * ε₃₂·λ̂/α (ε₃₂ = 2⁻²⁴, λ̂ = ‖A1‖/‖1‖, α with A's diagonal floor): about how far, relative, the entries' rounding moves x
+   * at most, and a bound on what a refinement step contracts the exact residual by (measured: 30–50 times less).
+   */
   readonly floor: number;
   /**
-   * 'exact': x's residual was measured against A's exact entries (the float64 CPU operator of the same formula);
-   * 'float32': A is beyond EXACT_RESIDUAL_MAX_PAIRS, so x met the tolerance on the float32 entries only, and may be
-   * off by about `floor` against the exact ones.
+   * 'exact': x's residual was measured against A's exact entries (the float64 CPU operator of the same formula), and
+   * refined there; 'float32': A is beyond EXACT_RESIDUAL_MAX_PAIRS, so x met the tolerance on the float32 entries only,
+   * and may be off by about `floor` against the exact ones.
    */
   readonly verifiedOn: 'exact' | 'float32';
-  /** ‖b − (A + αI)x‖ on the exact entries, one per column ('exact' only). */
+  /** ‖b − (A + αI)x‖ on the exact entries of the x returned, one per column ('exact' only). */
   readonly exactResidualNorms?: readonly number[];
+  /** Refinement steps run on the exact residual (x += (Ã + αI)⁻¹ r by the solve's float32 route; 'exact' only). */
+  readonly refinementSteps?: number;
+  /**
+   * The exact residual norms measured: one array per measurement (x as the solve left it, then after each refinement
+   * step; a column's latest where it took no part), one entry per column ('exact' only).
+   */
+  readonly exactResidualHistory?: readonly (readonly number[])[];
 }
 
 /**
@@ -213,20 +229,21 @@ export async function solveShifted(Ain: LinearOperator, b: VectorLike | BlockLik
   const { A, alpha } = unshifted(Ain, alphaIn);
   // the cached factor or preconditioner stays this solve's until it ends, whatever other solves evict meanwhile
   const holds = new PreconditionerHolds();
-  let plan: SolvePlan;
+  const started = now();
   let result: AnyCgResult;
+  let finalPlan: SolvePlan;
   try {
-    plan = await planFor(A, rhs, alpha, o, holds);
+    const plan = await planFor(A, rhs, alpha, o, holds);
     result = plan.method === 'cholesky' ? await solveByFactor(A, rhs, alpha, plan, o, holds) : await solveByCg(A, rhs, alpha, plan, o);
+    // a float32 operator's indefiniteness note names α and ends on what to do; otherwise what CG ran on
+    const f32Note = result.info < 0 && result.message ? float32IndefiniteNote(A, alpha, plan) : '';
+    if (result.info !== 0 && result.message) result.message += f32Note || cgNote(A, alpha, plan);
+    // a float32 factor that stalled hands back the plan it was replaced by
+    finalPlan = (result as { plan?: SolvePlan }).plan ?? plan;
+    await checkFloat32Entries(A, rhs, alpha, result, finalPlan, o, holds, started);
   } finally {
     holds.release();
   }
-  // a float32 operator's indefiniteness note names α and ends on what to do; otherwise what CG ran on
-  const f32Note = result.info < 0 && result.message ? float32IndefiniteNote(A, alpha, plan) : '';
-  if (result.info !== 0 && result.message) result.message += f32Note || cgNote(A, alpha, plan);
-  // a float32 factor that stalled hands back the plan it was replaced by
-  const finalPlan = (result as { plan?: SolvePlan }).plan ?? plan;
-  await checkFloat32Entries(A, rhs, alpha, result, finalPlan, o);
   if (o.returnInfo) return { ...result, plan: finalPlan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
   return result.x;
@@ -247,40 +264,198 @@ export const EXACT_RESIDUAL_MAX_PAIRS = 2 ** 28;
  * far (Gaussian σ = 0.5, d = 3, n = 500, α = 3·10⁻⁶, llvmpipe: 8.6·10⁻²·‖b‖ against `toDense()`, info 0). There
  * (floor > rtol; A's kernels under scalings, shifts, sums and diagonals) x's residual is measured on A's exact entries
  * — the float64 CPU operator of the same formula (`exactEntriesOperator`), one product — up to
- * EXACT_RESIDUAL_MAX_PAIRS; a column above max(rtol·‖b‖, atol) makes info > 0 (CgNoConvergence unless `returnInfo`)
- * with a message naming α, the floor, the exact residual and what to do. Beyond the budget nothing is computed:
- * `float32Entries.verifiedOn` says 'float32'. A float32 CPU kernel whose solve ran on its float64 twin, a float64
- * operator, a moderate α (floor ≤ rtol: λ̂ is the plan's, remembered) and a solve already short of rtol are left as
- * they were, with no product. Records `float32Entries` on the result.
+ * EXACT_RESIDUAL_MAX_PAIRS, and a column above max(rtol·‖b‖, atol) is refined on it (`refineOnExactEntries`); one
+ * still above makes info > 0 (CgNoConvergence unless `returnInfo`) with a message naming α, the floor, the exact
+ * residual, the refinement and what to do. Beyond the budget nothing is computed: `float32Entries.verifiedOn` says
+ * 'float32'. A float32 CPU kernel whose solve ran on its float64 twin, a float64 operator, a moderate α (floor ≤ rtol:
+ * λ̂ is the plan's, remembered) and a solve already short of rtol are left as they were, with no product. Records
+ * `float32Entries` on the result. Runs while the solve's factor or preconditioner is held: the corrections reuse it.
  */
 async function checkFloat32Entries(
   A: LinearOperator, rhs: Float64Array | Block, alpha: number, result: AnyCgResult, plan: SolvePlan, o: ParsedSolveOptions,
+  holds: PreconditionerHolds, started: number,
 ): Promise<void> {
   if (result.info !== 0 || !appliesFloat32Entries(plan.operator) || !hasExactEntries(A)) return;
   const rtol = o.rtol ?? 1e-5;
   const { floor, lambda } = await float32EntriesFloor(A, alpha, plan);
   if (!(floor > rtol)) return;
-  const exact = withExactEntries(A)!;
   const n = A.shape[0];
   const check: { -readonly [K in keyof Float32EntriesCheck]: Float32EntriesCheck[K] } = { floor, verifiedOn: 'float32' };
   Object.assign(result, { float32Entries: check });
   if (n * A.shape[1] > EXACT_RESIDUAL_MAX_PAIRS) return;
+  const exact = withExactEntries(A)!;
   const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
-  const X = result.x instanceof Float64Array ? [result.x] : B.map((_, j) => Float64Array.from((result.x as Matrix).getColumn(j)));
-  const AX = await applyColumns(alpha ? exact.shift(alpha) : exact, X);
-  const residuals = B.map((b, j) => norm(difference(b, AX[j]!)));
-  check.verifiedOn = 'exact';
-  check.exactResidualNorms = residuals;
-  const relative = residuals.map((r, j) => r / Math.max(norm(B[j]!), Number.MIN_VALUE));
+  const X = result.x instanceof Float64Array ? [Float64Array.from(result.x)] : B.map((_, j) => Float64Array.from((result.x as Matrix).getColumn(j)));
   const tol = B.map((b) => Math.max(rtol * norm(b), o.atol ?? 0));
+  const refined = await refineOnExactEntries({ A, exact: alpha ? exact.shift(alpha) : exact, rhs, B, X, tol, alpha, plan, o, holds, started, result });
+  const residuals = refined.history.at(-1)!;
+  Object.assign(check, { verifiedOn: 'exact', exactResidualNorms: residuals, refinementSteps: refined.steps, exactResidualHistory: refined.history });
   const short = residuals.map((r, j) => !(r <= tol[j]!));
   if (!short.includes(true)) return;
+  const relative = residuals.map((r, j) => r / Math.max(norm(B[j]!), Number.MIN_VALUE));
   const worst = relative.reduce((w, r, j) => (short[j] && !(r <= relative[w]!) ? j : w), short.indexOf(true));
   result.info = Math.max(result.iterations, 1);
   if (result.columnInfo) result.columnInfo = result.columnInfo.map((info, j) => (short[j] ? Math.max(result.columnIterations?.[j] ?? result.iterations, 1) : info));
   result.message = float32EntriesMessage(A, alpha, {
     rtol, atol: o.atol, floor, lambda, relative: relative[worst]!, ratio: residuals[worst]! / tol[worst]!, column: B.length > 1 ? worst : undefined,
+    steps: refined.steps, stop: refined.stop[worst]!,
   });
+}
+
+/**
+ * Refinement steps on the exact residual at most: where a step helps at all it contracts the residual by about
+ * ‖E (K̃ + αI)⁻¹‖ — at most the floor ε₃₂·λ̂/α, 30–50 times less in practice (Gaussian σ = 0.5, n = 500, float32 stored
+ * K: 0.085–0.19 a step at α = 3·10⁻⁶, floor 4.6, rtol 10⁻⁵ reached in 5 steps; 0.003 at α = 10⁻⁴, floor 0.14) —, and
+ * each step costs a product on the exact entries (float64, CPU) and a solve of the float32 route.
+ */
+export const FLOAT32_ENTRIES_REFINEMENT_STEPS = 6;
+/**
+ * The correction solves' relative tolerance where a step cannot reach the tolerance anyway: a step contracts the exact
+ * residual by about η plus the entries' own contraction, so an η near MAX_REFINEMENT_CONTRACTION would stall the
+ * refinement where the rounding alone would not. (Where one step can reach it, η is half of what it must gain.)
+ */
+export const FLOAT32_ENTRIES_MAX_CORRECTION_RTOL = 0.1;
+
+/** Why a column's refinement on the exact residual ended short of the tolerance (see `float32EntriesMessage`). */
+type RefinementStop =
+  | { readonly cause: 'contraction'; readonly contraction: number }
+  | { readonly cause: 'steps' | 'maxiter' }
+  | { readonly cause: 'predicted'; readonly contraction: number; readonly needed: number; readonly left: number }
+  | { readonly cause: 'correction'; readonly message: string };
+
+interface ExactRefinement {
+  readonly A: LinearOperator;
+  /** (A's exact entries) + αI. */
+  readonly exact: LinearOperator;
+  readonly rhs: Float64Array | Block;
+  readonly B: readonly Float64Array[];
+  /** x's columns, refined in place. */
+  readonly X: Float64Array[];
+  readonly tol: readonly number[];
+  readonly alpha: number;
+  readonly plan: SolvePlan;
+  readonly o: ParsedSolveOptions;
+  readonly holds: PreconditionerHolds;
+  readonly started: number;
+  /** The solve's result: x, iterations, residualNorms, matvecs (and per column) take the steps in. */
+  readonly result: AnyCgResult;
+}
+
+/**
+ * Mixed-precision iterative refinement on A's exact entries, the float32 route as its inner solver (refine.ts's scheme
+ * with the roles of float32 entries and exact ones): r = b − (A + αI)x on the exact entries, d ≈ (Ã + αI)⁻¹ r by the
+ * solve's own plan (its factor, or CG with its preconditioner, on its operator), x += d, while a column stays above its
+ * tolerance. r' = (r − (Ã + αI)d) + E d: a step contracts r by about η + ‖E (Ã + αI)⁻¹‖, measured per step — the first
+ * by the solve itself (x from 0: ‖r‖/‖b‖). A column stops where a step contracts it by less than
+ * MAX_REFINEMENT_CONTRACTION (a step that does not reduce it is undone), where even its last contraction could not
+ * reach the tolerance within the steps left, at FLOAT32_ENTRIES_REFINEMENT_STEPS, or at maxiter (the corrections'
+ * iterations count). The steps join the result as refinedCg's do: iterations and matvecs (the exact products too)
+ * added, each step's exact residual appended to residualNorms, `onOuter` called per step, `onProgress` numbered on.
+ * Returns the exact residuals measured (one array per measurement: x as the solve left it, then after each step).
+ */
+async function refineOnExactEntries(e: ExactRefinement): Promise<{ steps: number; history: number[][]; stop: (RefinementStop | undefined)[] }> {
+  const { B, X, tol, result, o } = e;
+  const residualsOf = async (cols: readonly number[], at: readonly Float64Array[]) => {
+    const AX = await applyColumns(e.exact, at);
+    result.matvecs += cols.length;
+    return cols.map((j, i) => difference(B[j]!, AX[i]!));
+  };
+  const all = B.map((_, j) => j);
+  const R = await residualsOf(all, X);
+  const last = R.map(norm);
+  const history = [last.slice()];
+  // the solve itself was the first step, from x = 0
+  const contraction = last.map((r, j) => r / Math.max(norm(B[j]!), Number.MIN_VALUE));
+  const stop: (RefinementStop | undefined)[] = B.map(() => undefined);
+  const outerBase = (result as { outerIterations?: number }).outerIterations ?? 0;
+  let steps = 0;
+  for (;;) {
+    const open = all.filter((j) => last[j]! > tol[j]! && stop[j] === undefined);
+    for (const j of open) stop[j] = refinementStop(last[j]!, tol[j]!, contraction[j]!, FLOAT32_ENTRIES_REFINEMENT_STEPS - steps);
+    const left = o.maxiter === undefined ? undefined : o.maxiter - result.iterations;
+    if (left !== undefined && left <= 0) for (const j of open) stop[j] ??= { cause: 'maxiter' };
+    const stepping = open.filter((j) => stop[j] === undefined);
+    if (stepping.length === 0) return { steps, history, stop };
+    // the exact residual before the first step joins the history the steps extend
+    if (steps === 0) appendResiduals(result, stepping, last);
+    const eta = Math.min(...stepping.map((j) => Math.max((0.5 * tol[j]!) / last[j]!, Math.min(FLOAT32_ENTRIES_MAX_CORRECTION_RTOL, contraction[j]! / 2))));
+    const correction = await correctionSolve(e, stepping, stepping.map((j) => R[j]!), eta, left);
+    if (correction.info < 0) {
+      for (const j of stepping) stop[j] = { cause: 'correction', message: correction.message ?? 'no message' };
+      return { steps, history, stop };
+    }
+    steps++;
+    const D = correction.x instanceof Float64Array ? [correction.x] : stepping.map((_, i) => Float64Array.from((correction.x as Matrix).getColumn(i)));
+    const candidates = stepping.map((j, i) => { const c = Float64Array.from(X[j]!); axpy(1, D[i]!, c); return c; });
+    const next = await residualsOf(stepping, candidates);
+    stepping.forEach((j, i) => {
+      const r = norm(next[i]!);
+      contraction[j] = r / last[j]!;
+      // a step that does not reduce the exact residual is undone (its contraction ends the column's refinement)
+      if (!(r < last[j]!)) return;
+      X[j] = candidates[i]!;
+      R[j] = next[i]!;
+      last[j] = r;
+    });
+    history.push(last.slice());
+    await recordStep(e, stepping, correction, last, Math.max(...stepping.map((j) => contraction[j]!)), outerBase + steps);
+  }
+}
+
+/** Whether (and why) a column at residual r refines no further: see `refineOnExactEntries`. */
+function refinementStop(r: number, tol: number, contraction: number, stepsLeft: number): RefinementStop | undefined {
+  if (!(contraction <= MAX_REFINEMENT_CONTRACTION)) return { cause: 'contraction', contraction };
+  if (stepsLeft <= 0) return { cause: 'steps' };
+  // later steps contract less, not more (the residual gathers where E (Ã + αI)⁻¹ is largest): at this rate, the least
+  const needed = contraction > 0 ? Math.ceil(Math.log(tol / r) / Math.log(contraction)) : 1;
+  return needed > stepsLeft ? { cause: 'predicted', contraction, needed, left: stepsLeft } : undefined;
+}
+
+/**
+ * d ≈ (Ã + αI)⁻¹ R (R the open columns' exact residuals) to relative tolerance η by the solve's own route: the plan's
+ * factor, or CG (refinedCg on a twin) with its preconditioner and operator — no warm start (that was b's), the
+ * caller's callback seeing x + d, `onProgress` numbered on from the iterations so far, `onOuter` kept for the steps.
+ */
+async function correctionSolve(e: ExactRefinement, open: readonly number[], R: Float64Array[], eta: number, maxiter: number | undefined): Promise<AnyCgResult> {
+  const { A, alpha, X, o, result } = e;
+  const n = A.shape[0];
+  const block = !(e.rhs instanceof Float64Array);
+  const rhs = block ? Block.fromColumns(R, n) : R[0]!;
+  const base = result.iterations;
+  const callback = o.callback as ((xk: Float64Array | Matrix) => unknown) | undefined;
+  const onProgress = o.onProgress as ((p: IterationProgress) => unknown) | undefined;
+  const corrected = (d: Float64Array | Matrix): Float64Array | Matrix => {
+    const cols = X.map((x) => Float64Array.from(x));
+    open.forEach((j, i) => axpy(1, d instanceof Float64Array ? d : Float64Array.from(d.getColumn(i)), cols[j]!));
+    return block ? Block.fromColumns(cols, n).toMatrix() : cols[0]!;
+  };
+  const options: ParsedSolveOptions = {
+    ...o, rtol: eta, atol: undefined, x0: undefined, resume: undefined, maxiter, onOuter: undefined,
+    callback: callback && ((d: Float64Array | Matrix) => callback(corrected(d))),
+    onProgress: onProgress && ((p: IterationProgress) => onProgress({ ...p, iteration: base + p.iteration, elapsedMs: now() - e.started })),
+  };
+  const { warmStart: _b, ...plan } = e.plan;
+  return plan.method === 'cholesky' ? solveByFactor(A, rhs, alpha, plan, options, e.holds) : solveByCg(A, rhs, alpha, plan, options);
+}
+
+/** A refinement step into the result, as refinedCg reports its outer steps (see `refineOnExactEntries`). */
+async function recordStep(e: ExactRefinement, open: readonly number[], correction: AnyCgResult, last: readonly number[], contraction: number, outer: number): Promise<void> {
+  const { result, X, o } = e;
+  result.iterations += correction.iterations;
+  result.matvecs += correction.matvecs;
+  result.x = result.x instanceof Float64Array ? X[0]! : Block.fromColumns(X, result.x.rows).toMatrix();
+  appendResiduals(result, open, last);
+  if (result.columnIterations) open.forEach((j, i) => (result.columnIterations![j]! += correction.columnIterations?.[i] ?? correction.iterations));
+  const onOuter = o.onOuter as ((p: RefinementProgress) => unknown) | undefined;
+  await settleCallback(onOuter?.({
+    outer, residualNorm: Math.max(...open.map((j) => last[j]!)), innerIterations: correction.iterations, contraction, elapsedMs: now() - e.started,
+  }));
+}
+
+/** The exact residuals of the columns `open` onto the result's residual history (one list, or one per column). */
+function appendResiduals(result: AnyCgResult, open: readonly number[], last: readonly number[]): void {
+  if (result.x instanceof Float64Array) (result.residualNorms as number[]).push(last[0]!);
+  else for (const j of open) (result.residualNorms as number[][])[j]!.push(last[j]!);
 }
 
 /** ε₃₂·λ̂/α of `checkFloat32Entries`, with λ̂ as the plan made it (remembered): on the factored entries, or on A. */
@@ -290,10 +465,32 @@ async function float32EntriesFloor(A: LinearOperator, alpha: number, plan: Solve
   return { floor: regular > 0 ? (FLOAT32_UNIT_ROUNDOFF * lambda) / regular : Infinity, lambda };
 }
 
+/** How the refinement of the worst column ended, for the message of `checkFloat32Entries`. */
+function refinementPhrase(steps: number, stop: RefinementStop | undefined): string {
+  const ran = steps === 0 ? 'no refinement step on the exact residual ran' : `after ${steps} refinement step${steps === 1 ? '' : 's'} on the exact residual (x += (Ã + αI)⁻¹ r)`;
+  switch (stop?.cause) {
+    case 'contraction':
+      return steps === 0
+        ? `${ran}: the solve's own x left ${stop.contraction.toPrecision(3)} of ‖b‖, about what each step would contract the residual by (above ${MAX_REFINEMENT_CONTRACTION})`
+        : `${ran}, the last contracting it by only ${stop.contraction.toPrecision(3)} (above ${MAX_REFINEMENT_CONTRACTION})`;
+    case 'predicted':
+      return `${ran}: contracting it by ${stop.contraction.toPrecision(3)} a step, it would need at least ${stop.needed} ${steps === 0 ? '' : 'more '}steps, ` +
+        (steps === 0 ? `beyond the ${FLOAT32_ENTRIES_REFINEMENT_STEPS} allowed` : `where ${stop.left} of the ${FLOAT32_ENTRIES_REFINEMENT_STEPS} allowed are left`);
+    case 'steps':
+      return `${ran}, the most allowed`;
+    case 'maxiter':
+      return `${ran}, when the correction solves reached maxiter`;
+    case 'correction':
+      return `${ran}, when a correction solve failed (${stop.message})`;
+    default:
+      return ran;
+  }
+}
+
 /** The message of `checkFloat32Entries` where x misses the tolerance on A's exact entries. */
 function float32EntriesMessage(
   A: LinearOperator, alpha: number,
-  f: { rtol: number; atol?: number; floor: number; lambda: number; relative: number; ratio: number; column?: number },
+  f: { rtol: number; atol?: number; floor: number; lambda: number; relative: number; ratio: number; column?: number; steps: number; stop?: RefinementStop },
 ): string {
   const gpu = float32Kernels(A).some((K) => K.backend === 'gpu');
   const which = f.column === undefined ? '' : ` (column ${f.column}, the worst)`;
@@ -302,7 +499,8 @@ function float32EntriesMessage(
     ? "use a larger α, or solve on the CPU: K.solve on the float64 operator of the same formula (dtype 'float64', backend 'cpu') is the accurate route"
     : "use dtype 'float64' (on the CPU) or a larger α";
   return `x solves A + αI with A's float32 entries to rtol, but its residual against A's exact entries (the formula in float64) is ` +
-    `${f.relative.toExponential(3)}·‖b‖${which}, ${f.ratio < 1000 ? f.ratio.toPrecision(3) : f.ratio.toExponential(1)}× ${tolerance}: at α = ${alpha} the float32 entries' rounding moves the solution by up to ` +
+    `${f.relative.toExponential(3)}·‖b‖${which}, ${f.ratio < 1000 ? f.ratio.toPrecision(3) : f.ratio.toExponential(1)}× ${tolerance}, ${refinementPhrase(f.steps, f.stop)}: ` +
+    `at α = ${alpha} the float32 entries' rounding moves the solution by up to ` +
     `about ε₃₂·λ̂/α = ${f.floor.toExponential(2)} (the float32 entries' floor; λ̂ = ‖A1‖/‖1‖ = ${f.lambda.toPrecision(3)}) — ${advice}`;
 }
 
@@ -683,7 +881,8 @@ async function cgPlan(
   const relaxed = !refining && o.relaxed === undefined && alpha > 0 ? caps.relaxed : undefined;
   if (!refining) {
     // the refinement's own settings, given where no refinement runs, would be ignored (onOuter, an observer of its
-    // steps, is not one: it is called for each step there is — none here — as onProgress is)
+    // steps, is not one: it is called for each step there is — here only those on the exact entries of a float32
+    // solve, `checkFloat32Entries` — as onProgress is)
     const unused = (['innerRtol', 'maxOuter'] as const).find((k) => o[k] !== undefined) ?? (o.refine === true ? 'refine' : undefined);
     if (unused) {
       throw new RangeError(`solve: option '${unused}' is for the refinement on a more accurate operator, and none runs here ` +

@@ -3,8 +3,10 @@
  * or the compensated products for CG): it solved K̃ + αI to rtol, and the rounding E = K̃ − K moves x by about
  * ε₃₂·λ̂/α. Before, at α = 3·10⁻⁶ (n = 500, Gaussian σ = 0.5, floor ≈ 4.6) it returned x with info 0 and a residual of
  * 8.6·10⁻²·‖b‖ against `toDense()`; at α = 10⁻⁴ on compensated CG, 10⁻²-ish. Now, where the floor is above rtol, x's
- * residual is measured on the exact entries and a miss is reported (CgNoConvergence, info > 0). References here: the
- * residual against `K.toDense()` (the formula in float64, plain JS), summed in a plain loop, and λ̂ from it.
+ * residual is measured on the exact entries and refined there (float32-refinement.test.ts: α = 3·10⁻⁶ and 10⁻⁴ now
+ * meet rtol), and a miss the refinement cannot mend (α = 10⁻⁶, floor ≈ 14) is reported (CgNoConvergence, info > 0).
+ * References here: the residual against `K.toDense()` (the formula in float64, plain JS), summed in a plain loop, and
+ * λ̂ from it.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Matrix } from 'ml-matrix';
@@ -54,15 +56,15 @@ function figures(message: string): { residual: number; floor: number } {
 }
 
 describe.runIf(hasGpu)("a float32 GPU kernel's solve checked against its exact entries", () => {
-  it('α = 3e-6 (the dense factor of the float32 entries): throws CgNoConvergence naming the floor and the exact residual', async () => {
+  it('α = 1e-6 (the dense factor of the float32 entries): throws CgNoConvergence naming the floor, the refinement and the exact residual', async () => {
     const K = gaussianKernel(X, { sigma: 0.5, backend: 'gpu' });
-    const alpha = 3e-6;
+    const alpha = 1e-6;
     const D = await K.toDense();
     const err = await K.solve(b, alpha).then(() => undefined, (e: unknown) => e);
-    // before: x returned, info 0, its residual against toDense() 8.6e-2
+    // before the check: x returned, info 0, its residual against toDense() 2.9e-1
     expect(err).toBeInstanceOf(CgNoConvergence);
     const { message, result } = err as CgNoConvergence;
-    expect(message).toMatch(/at α = 0\.000003 the float32 entries' rounding/);
+    expect(message).toMatch(/no refinement step on the exact residual ran: contracting it by 0\.\d+ a step, it would need at least \d+ steps, beyond the 6 allowed: at α = 0\.000001 the float32 entries' rounding/);
     expect(message).toMatch(/K\.solve on the float64 operator of the same formula \(dtype 'float64', backend 'cpu'\) is the accurate route$/);
     const { residual, floor } = figures(message);
     const measured = exactRelativeResidual(D, alpha, result.x as Float64Array);
@@ -81,19 +83,21 @@ describe.runIf(hasGpu)("a float32 GPU kernel's solve checked against its exact e
     await K.dispose();
   });
 
-  it('α = 1e-4 on compensated CG (denseCache never), returnInfo: info > 0 and the exact residual recorded', async () => {
+  it('α = 1e-4 on compensated CG (denseCache never), returnInfo: refined on the exact residual, info 0, the residuals recorded', async () => {
     const K = gaussianKernel(X, { sigma: 0.5, backend: 'gpu', denseCache: 'never' });
     const alpha = 1e-4;
     const r = (await K.solve(b, alpha, { returnInfo: true })) as SolveResult<Float64Array>;
     expect(r.plan.method).toBe('cg');
     expect(r.plan.operator.toString()).toMatch(/compensated products/);
-    // before: info 0
-    expect(r.info).toBeGreaterThan(0);
-    expect(r.iterations).toBeGreaterThan(0);
+    // before the refinement: info > 0, x's residual against toDense() above 1e-4 (before the check: info 0)
+    expect(r.info).toBe(0);
+    const f = r.float32Entries!;
+    expect(f.floor).toBeGreaterThan(0.1);
+    expect(f.refinementSteps).toBeGreaterThan(0);
+    expect(f.exactResidualHistory![0]![0]! / norm(b)).toBeGreaterThan(1e-4);
     const measured = exactRelativeResidual(await K.toDense(), alpha, r.x);
-    expect(measured).toBeGreaterThan(1e-4);
-    expect(Math.abs(figures(r.message!).residual / measured - 1)).toBeLessThan(0.03);
-    expect(r.float32Entries?.floor).toBeGreaterThan(0.1);
+    expect(measured).toBeLessThanOrEqual(1e-5);
+    expect(f.exactResidualNorms![0]! / norm(b)).toBeCloseTo(measured, 8);
     await K.dispose();
   });
 

@@ -55,7 +55,7 @@ describe('solve on a float32 CPU kernel whose K is not stored', () => {
     expect(loose.info).toBe(0);
     const stored = gaussianKernel(X, { sigma: 0.3, dtype: 'float32', backend: 'cpu', denseCache: 'always' });
     // rtol 1e-3, above the floor (1.2e-4): at the default 1e-5 CG met rtol on the stored float32 entries (9.7e-6·‖b‖)
-    // and the check against the exact entries found 1.0003e-5·‖b‖ (float32-exact-residual.test.ts)
+    // and x is refined on the exact entries' residual (1.0003e-5·‖b‖ there: float32-refinement.test.ts)
     const viaCg = (await stored.solve(b, alpha, { returnInfo: true, method: 'cg', rtol: 1e-3 })) as SolveResult<Float64Array>;
     expect(viaCg.plan.twin).toBe(false);
     expect(viaCg.info).toBe(0);
