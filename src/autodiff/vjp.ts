@@ -65,10 +65,17 @@ export async function matvecWithVjp(K: KernelOperator, v: VectorLike | BlockLike
 
 type AnyResult = CgResult<Float64Array | Matrix, number[] | number[][]>;
 
-/** solveShifted with returnInfo; throws CgNoConvergence (the partial result) unless the caller asked for it. */
+/**
+ * solveShifted with returnInfo; throws CgNoConvergence (the partial result) unless the caller asked for it — without
+ * the plan, as `K.solve` throws it: the plan holds live operators (a preconditioner, a GPU device, pending promises),
+ * so an error carrying it could not be cloned (structuredClone, a worker's postMessage, a test runner's report).
+ */
 async function solveChecked(K: KernelOperator, b: Float64Array | Matrix, alpha: number, options: SolveOptions, returnInfo: boolean): Promise<SolveResult> {
   const result = (await solveShifted(K, b, alpha, { ...options, returnInfo: true })) as SolveResult;
-  if (!returnInfo && result.info !== 0) throw new CgNoConvergence(result as AnyResult);
+  if (!returnInfo && result.info !== 0) {
+    const { plan: _plan, ...partial } = result;
+    throw new CgNoConvergence(partial as AnyResult);
+  }
   return result;
 }
 
