@@ -81,7 +81,7 @@ export function cgBound(kappa: number, tol: number): number {
 }
 
 /** ‖b − (A + αI) x‖ / ‖b‖ by the dense matrix. */
-export function relativeResidual(A: Matrix, alpha: number, x: Float64Array, b: Float64Array): number {
+export function relativeResidual(A: Matrix, alpha: number, x: ArrayLike<number>, b: ArrayLike<number>): number {
   const Ax = A.mmul(Matrix.columnVector(Array.from(x))).to1DArray();
   let r = 0;
   let s = 0;
