@@ -158,11 +158,20 @@ interface PrepExports {
 /** Instances by memory (memories are recycled, so the pairs recur). */
 const instances = new WeakMap<WebAssembly.Memory, PrepExports>();
 
-/** The program instantiated on `memory`, or undefined where the host compiles only asynchronously (a browser's main thread). */
+/**
+ * The program instantiated on `memory`, or undefined where the host compiles only asynchronously (a browser's main
+ * thread) or the compile failed — the loops give the same bits, and a constructor (a GPU operator's too) must not fail
+ * for a CPU program: a product that needs WebAssembly reports the cause itself (LAZYLINALG_WASM_TIERING, say).
+ */
 function prepOn(memory: WebAssembly.Memory): PrepExports | undefined {
   let exports = instances.get(memory);
   if (!exports) {
-    const module = pointsPrep.now();
+    let module: WebAssembly.Module | undefined;
+    try {
+      module = pointsPrep.now();
+    } catch {
+      // tried again at the next set: the cause may be mended meanwhile (a setting), and a refusal costs no compile
+    }
     if (!module) return undefined;
     exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as PrepExports;
     instances.set(memory, exports);
