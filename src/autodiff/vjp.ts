@@ -13,7 +13,7 @@ import { matmatBlock, rmatmatBlock } from '../operators/linear-operator.js';
 import type { BlockLike, VectorLike } from '../operators/types.js';
 import { assertFiniteScalar, atLeastOneColumn, describeValue, toBlock, toVector } from '../operators/validate.js';
 import type { MatvecVjpGradients, MatvecWithVjp, SolveVjpGradients, SolveWithVjp } from '../operators/vjp-types.js';
-import { solveShifted, type SolveOptions, type SolveResult } from '../preconditioners/solve.js';
+import { solveShifted, warnUnverifiedFloat32, type SolveOptions, type SolveResult } from '../preconditioners/solve.js';
 import { pairGradients } from './pair-gradients.js';
 
 const isBlockLike = (b: unknown): boolean =>
@@ -76,6 +76,7 @@ async function solveChecked(K: KernelOperator, b: Float64Array | Matrix, alpha: 
     const { plan: _plan, ...partial } = result;
     throw new CgNoConvergence(partial as AnyResult);
   }
+  if (!returnInfo) warnUnverifiedFloat32(K, alpha, result);
   return result;
 }
 

@@ -28,6 +28,7 @@ import { onesRayleighEstimate, ScaledPreconditioner } from './common.js';
 import { LandmarkPreconditioner } from './landmarks.js';
 import { landmarkStages, type LandmarkStage } from './landmarks-auto.js';
 import { defaultDenseCacheBytes } from '../cpu/memory-pool.js';
+import { warn } from '../operators/warnings.js';
 import { CholeskySolver, SOLVE_COLUMNS } from '../cpu/dense-cholesky.js';
 import { affineParts, CholeskyFactorPreconditioner, factorShifted, hasStoredEntries, NotPositiveDefinite, type DenseShiftedFactor } from './dense-factor.js';
 
@@ -246,7 +247,27 @@ export async function solveShifted(Ain: LinearOperator, b: VectorLike | BlockLik
   }
   if (o.returnInfo) return { ...result, plan: finalPlan } as SolveResult;
   if (result.info !== 0) throw new CgNoConvergence(result);
+  warnUnverifiedFloat32(A, alpha, result);
   return result.x;
+}
+
+/** Operators already warned of by `warnUnverifiedFloat32` (once each: a loop of solves would repeat it). */
+const warnedUnverified = new WeakSet<LinearOperator>();
+
+/**
+ * Where a solve that hides its result object (`K.solve`, `solveWithVjp` without `returnInfo`) returns x that met rtol
+ * on float32 entries only — beyond EXACT_RESIDUAL_MAX_PAIRS, where its exact residual is not measured
+ * (`float32Entries.verifiedOn: 'float32'`) — a warning says so, with the floor that bounds the entries' effect: the
+ * result object records it, and without one nothing did (a GPU solve at n = 16,385, α = 1, floor 9.2e-4, returned x
+ * with no word). Once per operator.
+ */
+export function warnUnverifiedFloat32(A: LinearOperator, alpha: number, result: { info: number; float32Entries?: Float32EntriesCheck }): void {
+  const check = result.float32Entries;
+  if (result.info !== 0 || check?.verifiedOn !== 'float32' || warnedUnverified.has(A)) return;
+  warnedUnverified.add(A);
+  warn(`solve: x meets rtol on the float32 entries of ${A}, but beyond ${EXACT_RESIDUAL_MAX_PAIRS} pairs its residual against the exact `
+    + `entries is not measured: their rounding may move x by up to about ε₃₂·λ̂/α = ${check.floor.toExponential(2)} (relative; α = ${alpha}). `
+    + "Pass returnInfo to read the check (float32Entries), or use a larger α or a float64 CPU operator for an exact answer", 'LAZYLINALG_FLOAT32_UNVERIFIED');
 }
 
 /**

@@ -20,7 +20,6 @@ const n = 500;
 const X = seededPoints(7, n, 3);
 const b = seededVector(8, n);
 
-
 describe.runIf(hasGpu)("a float32 GPU kernel's solve refined on the exact residual", () => {
   it('α = 2e-3 (the dense factor of the float32 entries): K.solve returns x within rtol against toDense()', async () => {
     const K = gaussianKernel(X, { sigma: 0.5, backend: 'gpu' });
