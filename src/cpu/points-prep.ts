@@ -51,18 +51,18 @@ function scaleRow(data: Float64Array, row: number, d: number, center: Float64Arr
 }
 
 /**
- * The m points of `src` (m × dim, row-major) written dimension-major into `dst` from `base`: dst[base + k·mPad + j] =
- * src[j·dim + k], each dimension padded to mPad with the last point's coordinate (padded kernel entries stay finite).
- * One dimension at a time with running indices, no multiply per entry.
+ * The m points of `src` (m × dim, row-major) written dimension-major into `dst`: dst[k·mPad + j] = src[j·dim + k], each
+ * dimension padded to mPad with the last point's coordinate (padded kernel entries stay finite). One dimension at a
+ * time with running indices, no multiply per entry.
  */
-export function transposePoints(src: Float64Array | Float32Array, dim: number, m: number, mPad: number, dst: Float64Array | Float32Array, base = 0): void {
+export function transposePoints(src: Float64Array, dim: number, m: number, mPad: number, dst: Float64Array | Float32Array): void {
   for (let k = 0; k < dim; k++) {
-    transposeDimension(src, dim, k, m, dst, base + k * mPad);
-    dst.fill(src[(m - 1) * dim + k]!, base + k * mPad + m, base + (k + 1) * mPad);
+    transposeDimension(src, dim, k, m, dst, k * mPad);
+    dst.fill(src[(m - 1) * dim + k]!, k * mPad + m, (k + 1) * mPad);
   }
 }
 
-function transposeDimension(src: Float64Array | Float32Array, dim: number, k: number, m: number, dst: Float64Array | Float32Array, at: number): void {
+function transposeDimension(src: Float64Array, dim: number, k: number, m: number, dst: Float64Array | Float32Array, at: number): void {
   for (let j = 0, t = k; j < m; j++, t += dim) dst[at + j] = src[t]!;
 }
 
@@ -74,7 +74,7 @@ function transposeDimension(src: Float64Array | Float32Array, dim: number, k: nu
 function pointsPrepWat(): string {
   const transpose = (name: string, type: 'f64' | 'f32', shift: number) => [
     `(func (export "${name}") (param $src i32) (param $dim i32) (param $m i32) (param $mPad i32) (param $dst i32)`,
-    '(local $k i32) (local $j i32) (local $s i32) (local $o i32) (local $end i32) (local $last ' + type + ') (local $rowBytes i32)',
+    `(local $k i32) (local $s i32) (local $o i32) (local $end i32) (local $last ${type}) (local $rowBytes i32)`,
     `(local.set $rowBytes (i32.shl (local.get $dim) (i32.const ${shift})))`,
     '(block $kDone (loop $kLoop',
     '(br_if $kDone (i32.ge_u (local.get $k) (local.get $dim)))',

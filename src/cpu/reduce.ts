@@ -305,7 +305,7 @@ async function runProgram(
   slots.j.forEach((v, s) => {
     // the same points as an i slot (a symmetric operator's y = x) are transposed from that copy by the program
     const i = slots.i.findIndex((u) => u.value.data === v.value.data && u.dim === v.dim);
-    if (i >= 0 && n === m && transposeInMemory(memory, E, iOffsets[i]!, v.dim, m, mPad, jOffsets[s]!)) return;
+    if (i >= 0 && transposeInMemory(memory, E, iOffsets[i]!, v.dim, m, mPad, jOffsets[s]!)) return;
     transposePoints(v.value.data, v.dim, m, mPad, view(jOffsets[s]!, v.dim * mPad));
   });
   const par = new Float64Array(buf, parOffset, paramDims);

@@ -306,7 +306,8 @@ async function checkFloat32Entries(
   if (n * A.shape[1] > EXACT_RESIDUAL_MAX_PAIRS) return;
   const exact = withExactEntries(A)!;
   const B = rhs instanceof Float64Array ? [rhs] : rhs.columns();
-  const X = result.x instanceof Float64Array ? [Float64Array.from(result.x)] : B.map((_, j) => Float64Array.from((result.x as Matrix).getColumn(j)));
+  // x's columns: replaced by the refinement's steps, never written in place
+  const X = solutionColumns(result.x);
   const tol = B.map((b) => Math.max(rtol * norm(b), o.atol ?? 0));
   const refined = await refineOnExactEntries({ A, exact: alpha ? exact.shift(alpha) : exact, rhs, B, X, tol, alpha, plan, o, holds, started, result });
   const residuals = refined.history.at(-1)!;
@@ -406,7 +407,7 @@ async function refineOnExactEntries(e: ExactRefinement): Promise<{ steps: number
       return { steps, history, stop };
     }
     steps++;
-    const D = correction.x instanceof Float64Array ? [correction.x] : stepping.map((_, i) => Float64Array.from((correction.x as Matrix).getColumn(i)));
+    const D = solutionColumns(correction.x);
     const candidates = stepping.map((j, i) => { const c = Float64Array.from(X[j]!); axpy(1, D[i]!, c); return c; });
     const next = await residualsOf(stepping, candidates);
     stepping.forEach((j, i) => {
@@ -447,7 +448,8 @@ async function correctionSolve(e: ExactRefinement, open: readonly number[], R: F
   const onProgress = o.onProgress as ((p: IterationProgress) => unknown) | undefined;
   const corrected = (d: Float64Array | Matrix): Float64Array | Matrix => {
     const cols = X.map((x) => Float64Array.from(x));
-    open.forEach((j, i) => axpy(1, d instanceof Float64Array ? d : Float64Array.from(d.getColumn(i)), cols[j]!));
+    const D = solutionColumns(d);
+    open.forEach((j, i) => axpy(1, D[i]!, cols[j]!));
     return block ? Block.fromColumns(cols, n).toMatrix() : cols[0]!;
   };
   const options: ParsedSolveOptions = {
@@ -457,6 +459,11 @@ async function correctionSolve(e: ExactRefinement, open: readonly number[], R: F
   };
   const { warmStart: _b, ...plan } = e.plan;
   return plan.method === 'cholesky' ? solveByFactor(A, rhs, alpha, plan, options, e.holds) : solveByCg(A, rhs, alpha, plan, options);
+}
+
+/** The columns of a solution (a vector: itself; a matrix: copied out). */
+function solutionColumns(x: Float64Array | Matrix): Float64Array[] {
+  return x instanceof Float64Array ? [x] : Block.fromMatrix(x).columns();
 }
 
 /** A refinement step into the result, as refinedCg reports its outer steps (see `refineOnExactEntries`). */
