@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 const dist = new URL('../dist/', import.meta.url);
 await import(new URL('index.js', dist).href); // installs the Node platform
 // the modules that declare fixed programs (each declares them when loaded)
-for (const file of ['tall-product', 'dense-cholesky', 'dense-lu-wasm', 'basis-sweeps', 'dense-product', 'points-prep']) await import(new URL(`cpu/${file}.js`, dist).href);
+for (const file of ['tall-product', 'dense-cholesky', 'dense-lu-wasm', 'basis-sweeps', 'dense-product', 'points-prep', 'tridiagonal-ql']) await import(new URL(`cpu/${file}.js`, dist).href);
 const { fixedPrograms, precompiledKey } = await import(new URL('cpu/programs.js', dist).href);
 const { programTextHash } = await import(new URL('cpu/platform-node.js', dist).href);
 const { assembleWat } = await import(new URL('cpu/wat-assemble.js', dist).href);

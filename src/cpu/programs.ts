@@ -53,6 +53,13 @@ export function keptModuleCount(): number {
 /** The fixed programs declared so far: key → text. */
 const fixed = new Map<string, () => string>();
 
+/**
+ * Fixed programs' modules whose asynchronous compile has ended, for `now()` to take without compiling again: a program
+ * asked for ahead of its first use (`FixedProgram.prepare`) compiles on V8's background threads meanwhile, and a host
+ * that compiles only asynchronously (a browser's main thread) gets it too.
+ */
+const settledFixed = new Map<string, WebAssembly.Module>();
+
 let optimizingOnly = false;
 
 /** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
@@ -96,6 +103,7 @@ export function fixedProgram(key: string, wat: () => string): FixedProgram {
     compiled: () => compiledKeys.has(key),
     requested: () => moduleCache.has(key),
     now: () => {
+      now ??= settledFixed.get(key);
       if (now || !cpuPlatform().syncCompile) return now;
       useOptimizingCompiler();
       now = new WebAssembly.Module(programBytes(key, wat, true) as Uint8Array<ArrayBuffer>);
@@ -104,6 +112,14 @@ export function fixedProgram(key: string, wat: () => string): FixedProgram {
         compiledKeys.add(key);
       }
       return now;
+    },
+    prepare: () => {
+      if (now || moduleCache.has(key)) return;
+      try {
+        compile(key, wat, true).catch(() => undefined);
+      } catch {
+        // a compile refused at once (a bad LAZYLINALG_WASM_TIERING): now() meets it again
+      }
     },
   });
 }
@@ -117,9 +133,14 @@ export interface FixedProgram {
   requested(): boolean;
   /**
    * The module, compiled on this thread at the first call, for work that cannot wait (a constructor's passes); undefined
-   * where the host compiles only asynchronously (a browser's main thread).
+   * where the host compiles only asynchronously (a browser's main thread) and no compile asked for earlier has ended.
    */
   now(): WebAssembly.Module | undefined;
+  /**
+   * Asks for the module ahead of its first use: compiled on V8's background threads while the caller works, for a
+   * later `now()` to take. A failed compile is left for `now()` to meet again (and its caller to fall back on).
+   */
+  prepare(): void;
 }
 
 /** Every fixed program declared by the modules loaded so far (the build's table holds these). */
@@ -141,7 +162,11 @@ function compile(key: string, wat: () => string, precompiled: boolean): Promise<
     const compiling = (async () => WebAssembly.compile(programBytes(key, wat, precompiled) as Uint8Array<ArrayBuffer>))();
     m = compiling;
     // only while it is still the one kept under the key (dropped meanwhile: nothing to mark)
-    compiling.then(() => { if (moduleCache.get(key) === compiling) compiledKeys.add(key); }, () => { if (moduleCache.get(key) === compiling) moduleCache.delete(key); });
+    compiling.then((module) => {
+      if (moduleCache.get(key) !== compiling) return;
+      compiledKeys.add(key);
+      if (fixed.has(key)) settledFixed.set(key, module);
+    }, () => { if (moduleCache.get(key) === compiling) moduleCache.delete(key); });
   }
   remember(key, m);
   return m;

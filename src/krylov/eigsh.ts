@@ -31,7 +31,7 @@ import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
 import { denseShiftInvert, shiftInvert, type ShiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
-import { arrowToTridiagonal, symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
+import { arrowToTridiagonal, prepareTridiagonalEigen, symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
 import { lanczosBasis, type LanczosBasis } from '../operators/basis.js';
 import {
   applyColumns,
@@ -727,6 +727,7 @@ async function lanczosEigsh(
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
   const n = basis.n;
+  prepareTridiagonalEigen(); // the first Rayleigh–Ritz step comes after a cycle of products
   const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) =>
     o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,

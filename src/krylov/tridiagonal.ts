@@ -7,6 +7,10 @@
  * accumulated into just those rows: O(k) work per sweep for the values and one row,
  * O(k²) per sweep with full vectors.
  */
+import { prepareQl, qlInWasm, RESCUE_AFTER } from '../operators/tridiagonal-ql.js';
+
+/** Prepares the solvers' first tridiagonal eigenproblem ahead of it (its program compiled meanwhile: cpu/tridiagonal-ql.ts). */
+export const prepareTridiagonalEigen = prepareQl;
 
 /** Thrown when a QL sweep budget is exhausted (it never happens for finite input in practice). */
 export class TridiagonalNoConvergence extends Error {
@@ -60,9 +64,20 @@ function hypot(a: number, b: number): number {
 
 /**
  * Implicit QL on (d, e) in place. `e[i]` couples i and i+1 (length ≥ k, e[k-1] ignored).
- * `z` holds `zRows` rows of length k (row-major) that receive the rotations (Z ← Z·G).
+ * `z` holds `zRows` rows of length k (row-major) that receive the rotations (Z ← Z·G). Run by the WebAssembly twin of
+ * `qlLoops` (cpu/tridiagonal-ql.ts, the same bits) where it is available, else by the loops.
  */
 function ql(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean): number {
+  const result = qlInWasm(d, e, z, zRows, maxIter, reduced) ?? qlLoops(d, e, z, zRows, maxIter, reduced);
+  if (result < 0) throw new TridiagonalNoConvergence(-1 - result, Math.floor(maxIter));
+  return result;
+}
+
+/**
+ * `ql` by plain loops: the oracle of its WebAssembly twin, and the path where that is not available. Returns the QL
+ * iterations made, or −1 − l where eigenvalue l did not converge within `maxIter` (as the program does).
+ */
+export function qlLoops(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean): number {
   const k = d.length;
   if (k > 0) e[k - 1] = 0;
   // A coupling is negligible against its two diagonal entries (the relative test, which keeps small eigenvalues of a
@@ -86,7 +101,7 @@ function ql(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: num
         if (em <= Number.EPSILON * dd || (matrixTest && em <= floor)) break;
       }
       if (m === l) break;
-      if (++iter > maxIter) throw new TridiagonalNoConvergence(l, iter - 1);
+      if (++iter > maxIter) return -1 - l;
       total++;
       // Wilkinson shift from the leading 2×2 block, applied implicitly.
       let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
@@ -133,8 +148,6 @@ function ql(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: num
   return total;
 }
 
-/** QL sweeps on one eigenvalue under the relative test alone before the matrix test may end them too (see `ql`). */
-const RESCUE_AFTER = 30;
 
 /** Sorts eigenvalues ascending and permutes the eigenvector columns alike. */
 function sortAscending(d: Float64Array, z: Float64Array | null, zRows: number): void {

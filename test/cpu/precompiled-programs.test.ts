@@ -11,6 +11,7 @@ import '../../src/cpu/dense-lu-wasm.js';
 import '../../src/cpu/basis-sweeps.js';
 import '../../src/cpu/dense-product.js';
 import '../../src/cpu/points-prep.js';
+import '../../src/cpu/tridiagonal-ql.js';
 import { nodePlatform, precompiledLookup, programTextHash } from '../../src/cpu/platform-node.js';
 import { installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
 import { compileWat, compileWatNow, fixedProgram, fixedPrograms, precompiledKey, programCounts } from '../../src/cpu/programs.js';
@@ -30,8 +31,8 @@ describe('the precompiled table of fixed programs', () => {
     const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: string; bytes: string }> };
     const declared = [...fixedPrograms()].filter(([key]) => !key.startsWith('test|'));
     // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the LU (1), the sweeps (3), tall (4),
-    // the points' passes (1)
-    expect(declared.length).toBe(30);
+    // the points' passes (1), the tridiagonal QL (1)
+    expect(declared.length).toBe(31);
     expect(Object.keys(programs).sort()).toEqual(declared.map(([key]) => precompiledKey(key, true)).sort());
     for (const [key, wat] of declared) {
       const text = watForMemory(wat(), true);
@@ -115,5 +116,20 @@ describe('compileWatNow: a module the caller waits for at once', () => {
     const later = compileWatNow('test|now|4', () => text(4));
     expect(await run(later, 1)).toBe(5);
     expect(programCounts.assembled).toBe(before + 1);
+  });
+
+  it("a fixed program's prepare() compiles it ahead, once, and now() then takes that module (a host that compiles only asynchronously too)", async () => {
+    const program = fixedProgram('test|prepare|5', () => text(5));
+    const before = programCounts.assembled;
+    program.prepare();
+    program.prepare();
+    expect(programCounts.assembled).toBe(before + 1);
+    const module = await program();
+    installCpuPlatform({ ...nodePlatform, syncCompile: false });
+    expect(program.now()).toBe(module); // not compiled again, though this host could not compile now
+    expect(programCounts.assembled).toBe(before + 1);
+    expect(await run(Promise.resolve(program.now()!), 1)).toBe(6);
+    // never prepared, on that host: none yet (the caller falls back on its loops)
+    expect(fixedProgram('test|prepare|6', () => text(6)).now()).toBeUndefined();
   });
 });

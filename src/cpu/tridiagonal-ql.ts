@@ -1,0 +1,206 @@
+/**
+ * The implicit QL sweeps of a symmetric tridiagonal eigenproblem (krylov/tridiagonal.ts) as one small fixed program:
+ * the same IEEE operations in the same order as the loops there (their oracle), so its results are the same bits.
+ *
+ * Why: Lanczos solves its projected eigenproblem once a step after each restart, a few dozen times in all — too few
+ * for V8 to optimise the loops before they are done. A fresh process ran them in the unoptimised tiers at ≈ 1 µs a
+ * rotation, with a boxed double per operation: 1–4 ms a call for k = 12–20 at first, 20–35 ms over the first 80 calls
+ * (0.02 ms a call once optimised), and the garbage the collector then paid for (2-vCPU VM; bench/RESULTS.md,
+ * nineteenth session).
+ */
+import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { fixedProgram } from './programs.js';
+
+/** Calls made by the program (tests read it: a test fails if the program is bypassed). */
+export const qlCounts = { calls: 0 };
+
+const get = (name: string) => `(local.get $${name})`;
+const set = (name: string, value: string) => `(local.set $${name} ${value})`;
+/** Byte address of entry `index` (an i32 expression) of the f64 array at byte offset `base`. */
+const at = (base: string, index: string) => `(i32.add ${get(base)} (i32.shl ${index} (i32.const 3)))`;
+const load = (base: string, index: string) => `(f64.load ${at(base, index)})`;
+const plus1 = (index: string) => `(i32.add ${index} (i32.const 1))`;
+const EPS = '2.220446049250313e-16'; // Number.EPSILON, 2⁻⁵²
+
+/**
+ * `ql(k, d, e, z, zRows, maxIter, reduced)`: the sweeps on the f64
+ * arrays d (k), e (k) and z (zRows × k, row-major) at those byte offsets. Returns the QL iterations made, or −1 − l
+ * where eigenvalue l did not converge within maxIter; `reduced` ≠ 0 applies the matrix test from the start.
+ */
+function qlWat(): string {
+  const abs = (v: string) => `(f64.abs ${v})`;
+  const root = (u: string, t: string) => `(f64.mul ${get(u)} (f64.sqrt (f64.add (f64.const 1) (f64.mul ${get(t)} ${get(t)}))))`;
+  /** $target ← hypot(a, b), inline (the assembler has no calls): x·√(1 + (y/x)²) for x = |a| > y = |b|, else alike. */
+  const hypot = (target: string, a: string, b: string) => [
+    set('hx', abs(a)),
+    set('hy', abs(b)),
+    `(if (f64.gt ${get('hx')} ${get('hy')}) (then`,
+    set('ht', `(f64.div ${get('hy')} ${get('hx')})`),
+    set(target, root('hx', 'ht')),
+    `) (else (if (f64.eq ${get('hy')} (f64.const 0)) (then ${set(target, '(f64.const 0)')}) (else`,
+    set('ht', `(f64.div ${get('hx')} ${get('hy')})`),
+    set(target, root('hy', 'ht')),
+    '))))',
+  ];
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    '(func (export "ql") (param $k i32) (param $d i32) (param $e i32) (param $z i32) (param $zRows i32) (param $maxIter i32) (param $reduced i32) (result i32)',
+    '(local $norm f64) (local $floor f64) (local $dd f64) (local $em f64) (local $g f64) (local $r f64) (local $s f64) (local $c f64)',
+    '(local $p f64) (local $f f64) (local $b f64) (local $zi f64) (local $zi1 f64) (local $hx f64) (local $hy f64) (local $ht f64)',
+    '(local $total i32) (local $l i32) (local $iter i32) (local $m i32) (local $i i32) (local $row i32) (local $o i32) (local $stride i32) (local $matrixTest i32) (local $under i32)',
+    `(if (i32.gt_s ${get('k')} (i32.const 0)) (then (f64.store ${at('e', `(i32.sub ${get('k')} (i32.const 1))`)} (f64.const 0))))`,
+    set('stride', `(i32.shl ${get('k')} (i32.const 3))`),
+    // ‖T‖ (max row sum of |d| and |e|) and the matrix test's floor ε‖T‖
+    '(block $nDone (loop $nLoop',
+    `(br_if $nDone (i32.ge_s ${get('i')} ${get('k')}))`,
+    set('norm', `(f64.max ${get('norm')} (f64.add ${abs(load('d', get('i')))} ${abs(load('e', get('i')))}))`),
+    set('i', plus1(get('i'))),
+    '(br $nLoop)))',
+    set('floor', `(f64.mul (f64.const ${EPS}) ${get('norm')})`),
+    '(block $lDone (loop $lLoop',
+    `(br_if $lDone (i32.ge_s ${get('l')} ${get('k')}))`,
+    set('iter', '(i32.const 0)'),
+    '(block $converged (loop $sweep',
+    set('matrixTest', `(i32.or (i32.ne ${get('reduced')} (i32.const 0)) (i32.ge_s ${get('iter')} (i32.const ${RESCUE_AFTER})))`),
+    // the first negligible coupling at or after l
+    set('m', get('l')),
+    '(block $mDone (loop $mLoop',
+    `(br_if $mDone (i32.ge_s ${get('m')} (i32.sub ${get('k')} (i32.const 1))))`,
+    set('dd', `(f64.add ${abs(load('d', get('m')))} ${abs(load('d', plus1(get('m'))))})`),
+    set('em', abs(load('e', get('m')))),
+    `(br_if $mDone (f64.le ${get('em')} (f64.mul (f64.const ${EPS}) ${get('dd')})))`,
+    `(br_if $mDone (i32.and ${get('matrixTest')} (f64.le ${get('em')} ${get('floor')})))`,
+    set('m', plus1(get('m'))),
+    '(br $mLoop)))',
+    `(br_if $converged (i32.eq ${get('m')} ${get('l')}))`,
+    set('iter', plus1(get('iter'))),
+    `(if (i32.gt_s ${get('iter')} ${get('maxIter')}) (then (return (i32.sub (i32.const -1) ${get('l')}))))`,
+    set('total', plus1(get('total'))),
+    // the Wilkinson shift from the leading 2×2 block, applied implicitly
+    set('g', `(f64.div (f64.sub ${load('d', plus1(get('l')))} ${load('d', get('l'))}) (f64.mul (f64.const 2) ${load('e', get('l'))}))`),
+    ...hypot('r', get('g'), '(f64.const 1)'),
+    set('g', `(f64.add (f64.sub ${load('d', get('m'))} ${load('d', get('l'))}) (f64.div ${load('e', get('l'))} (f64.add ${get('g')} (select ${get('r')} (f64.neg ${get('r')}) (f64.ge ${get('g')} (f64.const 0))))))`),
+    set('s', '(f64.const 1)'),
+    set('c', '(f64.const 1)'),
+    set('p', '(f64.const 0)'),
+    set('under', '(i32.const 0)'),
+    set('i', `(i32.sub ${get('m')} (i32.const 1))`),
+    '(block $iDone (loop $iLoop',
+    `(br_if $iDone (i32.lt_s ${get('i')} ${get('l')}))`,
+    set('f', `(f64.mul ${get('s')} ${load('e', get('i'))})`),
+    set('b', `(f64.mul ${get('c')} ${load('e', get('i'))})`),
+    ...hypot('r', get('f'), get('g')),
+    `(f64.store ${at('e', plus1(get('i')))} ${get('r')})`,
+    // underflow: the matrix split; the sweep restarts on the smaller block
+    `(if (f64.eq ${get('r')} (f64.const 0)) (then`,
+    `(f64.store ${at('d', plus1(get('i')))} (f64.sub ${load('d', plus1(get('i')))} ${get('p')}))`,
+    `(f64.store ${at('e', get('m'))} (f64.const 0))`,
+    set('under', '(i32.const 1)'),
+    '(br $iDone)))',
+    set('s', `(f64.div ${get('f')} ${get('r')})`),
+    set('c', `(f64.div ${get('g')} ${get('r')})`),
+    set('g', `(f64.sub ${load('d', plus1(get('i')))} ${get('p')})`),
+    set('r', `(f64.add (f64.mul (f64.sub ${load('d', get('i'))} ${get('g')}) ${get('s')}) (f64.mul (f64.mul (f64.const 2) ${get('c')}) ${get('b')}))`),
+    set('p', `(f64.mul ${get('s')} ${get('r')})`),
+    `(f64.store ${at('d', plus1(get('i')))} (f64.add ${get('g')} ${get('p')}))`,
+    set('g', `(f64.sub (f64.mul ${get('c')} ${get('r')}) ${get('b')})`),
+    // Z ← Z·G on the rows kept
+    set('row', '(i32.const 0)'),
+    set('o', at('z', get('i'))),
+    '(block $zDone (loop $zLoop',
+    `(br_if $zDone (i32.ge_s ${get('row')} ${get('zRows')}))`,
+    set('zi', `(f64.load ${get('o')})`),
+    set('zi1', `(f64.load offset=8 ${get('o')})`),
+    `(f64.store offset=8 ${get('o')} (f64.add (f64.mul ${get('s')} ${get('zi')}) (f64.mul ${get('c')} ${get('zi1')})))`,
+    `(f64.store ${get('o')} (f64.sub (f64.mul ${get('c')} ${get('zi')}) (f64.mul ${get('s')} ${get('zi1')})))`,
+    set('o', `(i32.add ${get('o')} ${get('stride')})`),
+    set('row', plus1(get('row'))),
+    '(br $zLoop)))',
+    set('i', `(i32.sub ${get('i')} (i32.const 1))`),
+    '(br $iLoop)))',
+    `(br_if $sweep ${get('under')})`,
+    `(f64.store ${at('d', get('l'))} (f64.sub ${load('d', get('l'))} ${get('p')}))`,
+    `(f64.store ${at('e', get('l'))} ${get('g')})`,
+    `(f64.store ${at('e', get('m'))} (f64.const 0))`,
+    '(br $sweep)))',
+    set('l', plus1(get('l'))),
+    '(br $lLoop)))',
+    `${get('total')})`,
+    ')',
+  ].join('\n');
+}
+
+/** QL sweeps on one eigenvalue under the relative test alone before the matrix test may end them too (krylov/tridiagonal.ts). */
+export const RESCUE_AFTER = 30;
+
+const qlProgram = fixedProgram('tridiagonal-ql|ql', qlWat);
+
+/**
+ * Asks for the program ahead of its first use (Lanczos calls this as it starts: its first projected eigenproblem comes
+ * after a cycle of products, while V8 compiles the program on a background thread).
+ */
+export function prepareQl(): void {
+  qlProgram.prepare();
+}
+
+interface QlExports {
+  ql(k: number, d: number, e: number, z: number, zRows: number, maxIter: number, reduced: number): number;
+}
+
+/** Instances by memory (memories are recycled, so the pairs recur). */
+const instances = new WeakMap<WebAssembly.Memory, QlExports>();
+
+/** The program instantiated on `memory`, or undefined where the host compiles only asynchronously or the compile failed. */
+function qlOn(memory: WebAssembly.Memory): QlExports | undefined {
+  let exports = instances.get(memory);
+  if (!exports) {
+    let module: WebAssembly.Module | undefined;
+    try {
+      module = qlProgram.now();
+    } catch {
+      // the loops give the same bits; tried again at the next call (the cause, a setting, may be mended)
+    }
+    if (!module) return undefined;
+    exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as QlExports;
+    instances.set(memory, exports);
+  }
+  return exports;
+}
+
+/** The largest problem run by the program: its three arrays within 2 GiB of one memory. */
+const MAX_BYTES = 2 ** 31;
+
+/**
+ * The QL sweeps on (d, e) in place, the rotations applied to the `zRows` rows of z (row-major, length zRows·k), by the
+ * program: the QL iterations made, −1 − l where eigenvalue l did not converge within `maxIter`, or undefined where the
+ * program is not available (a browser's main thread, a failed compile, a problem over 2 GiB) — the caller runs the loops.
+ */
+export function qlInWasm(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean): number | undefined {
+  const k = d.length;
+  const zLength = z ? zRows * k : 0;
+  const bytes = 16 + 8 * (2 * k + zLength);
+  // a budget the program's i32 cannot hold as the loops read it (non-integer, beyond 2³¹ − 1) goes to the loops
+  if (bytes > MAX_BYTES || !Number.isInteger(maxIter) || maxIter < 0 || maxIter > 2 ** 31 - 1) return undefined;
+  const memory = acquireMemory(Math.ceil(bytes / 65536));
+  try {
+    const program = qlOn(memory);
+    if (!program) return undefined;
+    // d, e (at least one entry: e[k − 1] is written), then z — byte offsets, 16 for a non-zero base
+    const dOffset = 16;
+    const eOffset = dOffset + 8 * k;
+    const zOffset = eOffset + 8 * Math.max(k, 1);
+    const f64 = new Float64Array(memory.buffer as unknown as ArrayBuffer);
+    f64.set(d, dOffset / 8);
+    f64.set(e.subarray(0, k), eOffset / 8);
+    if (z) f64.set(z.subarray(0, zLength), zOffset / 8);
+    qlCounts.calls++;
+    const result = program.ql(k, dOffset, eOffset, zOffset, z ? zRows : 0, maxIter, reduced ? 1 : 0);
+    d.set(f64.subarray(dOffset / 8, dOffset / 8 + k));
+    e.set(f64.subarray(eOffset / 8, eOffset / 8 + k));
+    if (z) z.set(f64.subarray(zOffset / 8, zOffset / 8 + zLength));
+    return result;
+  } finally {
+    recycleMemory(memory);
+  }
+}

@@ -1,0 +1,109 @@
+import { describe, expect, it } from 'vitest';
+import { qlCounts, qlInWasm } from '../../src/cpu/tridiagonal-ql.js';
+import { qlLoops, symmetricEigen, tridiagonalEigen, TridiagonalNoConvergence } from '../../src/krylov/tridiagonal.js';
+import { aslinearoperator, DenseOperator, gaussianKernel } from '../../src/index.js';
+import { seededVector } from '../random-data.js';
+
+const bits = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+
+/** The program and the loops on copies of (d, e, z): the same return, and the same bits in every array. */
+function both(d: Float64Array, e: Float64Array, zRows: number | 'all' | 'none', maxIter = 60, reduced = false) {
+  const k = d.length;
+  const rows = zRows === 'all' ? k : zRows === 'none' ? 0 : zRows;
+  const z = zRows === 'none' ? null : new Float64Array(rows * k);
+  // rows of the identity, the last `rows` of them (as Lanczos asks for its last row)
+  for (let r = 0; z && r < rows; r++) z[r * k + (k - rows + r)] = 1;
+  const run = (f: typeof qlLoops) => {
+    const dd = d.slice();
+    const ee = e.slice();
+    const zz = z ? z.slice() : null;
+    const result = f(dd, ee, zz, rows, maxIter, reduced);
+    return { result, d: bits(dd), e: bits(ee), z: zz ? bits(zz) : '' };
+  };
+  const calls = qlCounts.calls;
+  const wasm = run((...a) => qlInWasm(...a)!);
+  expect(qlCounts.calls).toBe(calls + 1);
+  const loops = run(qlLoops);
+  return { wasm, loops };
+}
+
+/** Tridiagonals of the kinds the solvers meet. */
+function cases(): { name: string; d: Float64Array; e: Float64Array }[] {
+  const out: { name: string; d: Float64Array; e: Float64Array }[] = [];
+  for (const k of [1, 2, 3, 7, 12, 20, 61, 200]) {
+    out.push({ name: `random k = ${k}`, d: seededVector(k, k), e: seededVector(k + 1000, Math.max(k, 1)) });
+  }
+  // graded: a Lanczos T of (A − σI)⁻¹, eigenvalues from 1e-12 to 1e4
+  const k = 30;
+  out.push({
+    name: 'graded',
+    d: Float64Array.from({ length: k }, (_, i) => 10 ** (4 - (16 * i) / k)),
+    e: Float64Array.from({ length: k }, (_, i) => 10 ** (3 - (16 * i) / k) * (i % 2 ? 1 : -1)),
+  });
+  // a cluster at 0 beside one large value, couplings at the rounding of the whole (a Gaussian kernel's small end): the
+  // relative test alone does not end these sweeps, the matrix test after RESCUE_AFTER does
+  out.push({
+    name: 'cluster at rounding',
+    d: Float64Array.from({ length: 24 }, (_, i) => (i === 0 ? 34 : 1e-14 * Math.sin(i))),
+    e: Float64Array.from({ length: 24 }, (_, i) => 3e-15 * Math.cos(i + 1)),
+  });
+  // ties and signed zeros, decoupled blocks, huge and tiny scales
+  out.push({ name: 'ties and zeros', d: Float64Array.from([1, 1, 1, -0, 0, 2, 2]), e: Float64Array.from([1, 0, 1, 0, -0, 1, 0]) });
+  out.push({ name: 'huge', d: seededVector(5, 16).map((v) => v * 1e150), e: seededVector(6, 16).map((v) => v * 1e150) });
+  out.push({ name: 'tiny', d: seededVector(7, 16).map((v) => v * 1e-150), e: seededVector(8, 16).map((v) => v * 1e-150) });
+  return out;
+}
+
+describe('tridiagonal QL: the program against its loops, bit for bit', () => {
+  for (const { name, d, e } of cases()) {
+    it(`${name}: eigenvalues, couplings and eigenvector rows alike (relative and matrix tests)`, () => {
+      for (const rows of ['none', 1, 'all'] as const) {
+        for (const reduced of [false, true]) {
+          const { wasm, loops } = both(d, e, rows, 60, reduced);
+          expect(wasm).toEqual(loops);
+        }
+      }
+    });
+  }
+
+  it('a sweep budget run out: the same eigenvalue named, through tridiagonalEigen too', () => {
+    const d = seededVector(3, 10);
+    const e = seededVector(4, 10);
+    for (const maxIter of [0, 1, 2]) {
+      const { wasm, loops } = both(d, e, 'all', maxIter);
+      expect(loops.result).toBeLessThan(0); // the loops return −1 − l as the program does (see `both`: qlLoops throws)
+      expect(wasm).toEqual(loops);
+    }
+    const err = (() => {
+      try {
+        tridiagonalEigen(d, e.subarray(0, 9), { maxIterationsPerValue: 1 });
+      } catch (error) {
+        return error;
+      }
+    })();
+    expect(err).toBeInstanceOf(TridiagonalNoConvergence);
+    expect((err as TridiagonalNoConvergence).iterations).toBe(1);
+  });
+
+  it('a budget the program cannot hold as the loops read it runs the loops', () => {
+    const d = seededVector(9, 5);
+    const e = seededVector(10, 5);
+    for (const maxIter of [2.5, -1, Infinity, NaN, 2 ** 31]) expect(qlInWasm(d.slice(), e.slice(), null, 0, maxIter, false)).toBeUndefined();
+  });
+
+  it('tridiagonalEigen, symmetricEigen and eigsh run it (the count fails if they bypass it)', async () => {
+    const c0 = qlCounts.calls;
+    tridiagonalEigen(seededVector(1, 8), seededVector(2, 7), { eigenvectors: [7] });
+    expect(qlCounts.calls).toBe(c0 + 1);
+    const a = seededVector(3, 36);
+    symmetricEigen(a, 6);
+    expect(qlCounts.calls).toBe(c0 + 2);
+    const x = Array.from({ length: 300 }, (_, i) => [Math.sin(i), Math.cos(3 * i)]);
+    const K = aslinearoperator(gaussianKernel(x, { sigma: 0.5 }));
+    const r = await K.eigsh(3);
+    expect(qlCounts.calls).toBeGreaterThan(c0 + 2);
+    // and the eigenvalues are right: against the dense matrix's
+    const dense = await new DenseOperator(await K.toDense()).eigsh(3, { method: 'dense' });
+    for (let i = 0; i < 3; i++) expect(Math.abs(r.eigenvalues[i]! - dense.eigenvalues[i]!)).toBeLessThan(1e-10 * dense.eigenvalues[2]!);
+  });
+});
