@@ -5,9 +5,10 @@ import { availableParallelism, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { installCpuPlatform, switchSetting, type CpuPlatform } from './platform.js';
+import { nativeHelper, nativeHelperMissing, prefaultPages, sha256 } from './native-node.js';
 import { openProgramCache, programCacheDirectory, type ProgramCache } from './program-cache-node.js';
 
-/** Loads what only some processes need (piscina, node:crypto) at first use, not at import. */
+/** Loads what only some processes need (piscina, the precompiled table) at first use, not at import. */
 const load = createRequire(import.meta.url);
 
 export const nodePlatform: CpuPlatform = {
@@ -76,8 +77,7 @@ function programCache(): ProgramCache | undefined {
 
 /** The hash a precompiled program's entry holds of its text (SHA-256, base64): native, where a JS loop over the text ran cold. */
 export function programTextHash(text: string): string {
-  const { createHash } = load('node:crypto') as typeof import('node:crypto');
-  return createHash('sha256').update(text).digest('base64');
+  return sha256(text).toString('base64');
 }
 
 /** The build's table of fixed programs: key → the hash of its text and its bytes (base64). */
@@ -110,52 +110,36 @@ function precompiledProgram(key: string, text: string): Uint8Array | undefined {
   return buildTable(key, text);
 }
 
-/** What `hugePagesHelper` found: the helper's function, or why there is none. */
-let hugePages: { advise: (bytes: Uint8Array) => boolean } | { off: string } | undefined;
-
 /**
- * The native helper that asks Linux for transparent huge pages on a memory (native/huge-pages.c, built at install by
- * scripts/build-native.mjs), loaded at the first memory that asks; undefined where it is off (LAZYLINALG_HUGEPAGES=0),
- * not Linux, or not built — then memories get the kernel's default pages, as before. Why: under the common `madvise`
- * setting V8's memories get 4 KiB pages, one fault each, where numpy's arrays get 2 MiB ones; a fresh 14 MiB memory
- * (the digits' packed K) took 39 ms of faults against 1–7 ms with the helper (2-vCPU AMD EPYC VM, Firecracker).
+ * The native helper's `adviseHugePages` (native-node.ts), undefined where it is off (LAZYLINALG_HUGEPAGES=0) or there is
+ * no helper — then memories get the kernel's default pages, as before. Why: under the common `madvise` setting V8's
+ * memories get 4 KiB pages, one fault each, where numpy's arrays get 2 MiB ones; a fresh 14 MiB memory (the digits'
+ * packed K) took 39 ms of faults against 1–7 ms with the helper (2-vCPU AMD EPYC VM, Firecracker).
  */
 function hugePagesHelper(): ((bytes: Uint8Array) => boolean) | undefined {
-  if (!hugePages) hugePages = loadHugePages();
-  return 'advise' in hugePages ? hugePages.advise : undefined;
+  return hugePagesOff() === undefined ? nativeHelper()?.adviseHugePages : undefined;
 }
 
-function loadHugePages(): { advise: (bytes: Uint8Array) => boolean } | { off: string } {
-  if (!switchSetting('LAZYLINALG_HUGEPAGES', process.env['LAZYLINALG_HUGEPAGES'])) return { off: 'LAZYLINALG_HUGEPAGES=0' };
-  if (process.platform !== 'linux') return { off: `not Linux (${process.platform})` };
-  // Deno (the notebooks' kernel) loads a native addon only with FFI permission: never prompt for it
-  const deno = (globalThis as { Deno?: { permissions: { querySync(d: { name: string }): { state: string } } } }).Deno;
-  if (deno && deno.permissions.querySync({ name: 'ffi' }).state !== 'granted') return { off: 'Deno without --allow-ffi' };
-  const path = fileURLToPath(new URL('../../native/build/huge-pages.node', import.meta.url));
-  try {
-    const helper = load(path) as { adviseHugePages?: unknown };
-    if (typeof helper.adviseHugePages !== 'function') return { off: `${path} has no adviseHugePages` };
-    return { advise: helper.adviseHugePages as (bytes: Uint8Array) => boolean };
-  } catch (error) {
-    return { off: `${path} not loaded: ${(error as Error).message.split('\n')[0]}` };
-  }
+/** Why memories do not ask for huge pages, or undefined where they do. */
+function hugePagesOff(): string | undefined {
+  if (!switchSetting('LAZYLINALG_HUGEPAGES', process.env['LAZYLINALG_HUGEPAGES'])) return 'LAZYLINALG_HUGEPAGES=0';
+  return nativeHelperMissing();
 }
 
 /** Whether memories ask for huge pages, and if not why (`lazylinalg info`, tests). */
 export function hugePagesStatus(): { on: true } | { on: false; reason: string } {
-  hugePagesHelper();
-  return hugePages && 'off' in hugePages ? { on: false, reason: hugePages.off } : { on: true };
+  const reason = hugePagesOff();
+  return reason === undefined ? { on: true } : { on: false, reason };
 }
 
 /**
- * One crypto.randomFill on libuv's thread pool: it writes the bytes from user space on that thread, which makes the
- * pages present for the caller's (a read of /dev/zero into them, written by the kernel, left the first touches of a
- * 14 MiB memory at half their cost, 20 against 41 ms; after randomFill 0.3 ms). One part, one thread: more would
- * take the calling thread's core too. node:crypto is loaded at the first call (≈ 6 ms on the loaded VM), not at import.
+ * Fresh pages written on libuv's thread pool, which makes them present for the caller's (a read of /dev/zero into them,
+ * written by the kernel, left the first touches of a 14 MiB memory at half their cost, 20 against 41 ms; after the
+ * writes 0.3 ms): by the native helper, else by node:crypto's randomFill (native-node.ts). One part, one thread: more
+ * would take the calling thread's core too.
  */
 function prefault(bytes: Uint8Array): Promise<void> {
-  const { randomFill } = load('node:crypto') as typeof import('node:crypto');
-  return new Promise<void>((resolve, reject) => randomFill(bytes, (error) => (error ? reject(error) : resolve())));
+  return prefaultPages(bytes);
 }
 
 installCpuPlatform(nodePlatform);

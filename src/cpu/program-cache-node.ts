@@ -24,15 +24,12 @@
 import { Buffer } from 'node:buffer'; // imported, not the global: Deno (the notebooks) has no global Buffer
 import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, unlink as unlinkCallback } from 'node:fs';
 import { lstat, readdir, rename, unlink, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import process from 'node:process';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sha256 } from './native-node.js';
 
-/** node:crypto is loaded at the first program a process assembles or looks up, not at import (≈ 6–10 ms). */
-const load = createRequire(import.meta.url);
-const sha256 = () => (load('node:crypto') as typeof import('node:crypto')).createHash('sha256');
 
 /** Entries kept (a formula's programs are 3–30 KB each): past it, the oldest quarter goes. */
 export const MAX_ENTRIES = 4096;
@@ -116,7 +113,7 @@ export function openProgramCache(directory: string, named: boolean, warn: (messa
   let last: { text: string; key: Buffer; name: string } | undefined;
   const keyOf = (text: string): { key: Buffer; name: string } => {
     if (last?.text !== text) {
-      const key = sha256().update(salt).update('\n').update(text).digest();
+      const key = sha256(salt, '\n', text);
       last = { text, key, name: `${key.toString('hex')}.wasm` };
     }
     return last;
@@ -132,7 +129,7 @@ export function openProgramCache(directory: string, named: boolean, warn: (messa
       if (!data) return undefined; // not there, or not a file to read: assembled, and written again
       const intact = data.length > HEADER_BYTES && data.subarray(0, MAGIC.length).equals(MAGIC)
         && data.subarray(MAGIC.length, MAGIC.length + HASH_BYTES).equals(key) // written under this name, not copied here
-        && sha256().update(key).update(data.subarray(HEADER_BYTES)).digest().equals(data.subarray(MAGIC.length + HASH_BYTES, HEADER_BYTES));
+        && sha256(key, data.subarray(HEADER_BYTES)).equals(data.subarray(MAGIC.length + HASH_BYTES, HEADER_BYTES));
       if (!intact) {
         remove(file); // torn, altered, of another text or of an earlier format
         return undefined;
@@ -142,7 +139,7 @@ export function openProgramCache(directory: string, named: boolean, warn: (messa
     async put(text, bytes) {
       const { key, name } = keyOf(text);
       const temporary = join(directory, `.${name}.${process.pid}.${temporaries++}.tmp`);
-      const data = Buffer.concat([MAGIC, key, sha256().update(key).update(bytes).digest(), bytes]);
+      const data = Buffer.concat([MAGIC, key, sha256(key, bytes), bytes]);
       if (data.length > MAX_ENTRY_BYTES) return; // would be refused when read
       try {
         await writeFile(temporary, data, { mode: 0o600, flag: 'wx' });
@@ -241,7 +238,7 @@ export async function trimProgramCache(directory: string, most = MAX_ENTRIES): P
 function assemblerFingerprint(): string | undefined {
   for (const file of ['./wat-assemble.js', './wat-assemble.ts']) {
     try {
-      return sha256().update(readFileSync(fileURLToPath(new URL(file, import.meta.url)))).digest('hex');
+      return sha256(readFileSync(fileURLToPath(new URL(file, import.meta.url)))).toString('hex');
     } catch {
       // the other form
     }

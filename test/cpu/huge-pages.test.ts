@@ -7,6 +7,9 @@
  * their adapter.
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const distIndex = new URL('../../dist/index.js', import.meta.url).href;
@@ -86,6 +89,65 @@ describe.runIf(linux)('huge pages for large memories (Linux)', () => {
     const bad = child('newWasmMemory(160);', { LAZYLINALG_HUGEPAGES: 'yes' });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/LAZYLINALG_HUGEPAGES must be 0 \(off\) or 1 \(on, the default\), got 'yes'/);
+  });
+
+  it("the helper's SHA-256 is node:crypto's: strings of any script (lone surrogates too), byte views, in parts", () => {
+    const { out, stderr } = child(`
+      const { nativeHelper } = await import(${JSON.stringify(new URL('../../dist/cpu/native-node.js', import.meta.url).href)});
+      const { createHash } = await import('node:crypto');
+      const h = nativeHelper();
+      let mismatches = 0, cases = 0;
+      for (let n = 0; n < 300; n++) {
+        const text = 'é☃𝄞\\uD800x'.repeat(n % 7) + 'a'.repeat(n * 3);
+        const bytes = new Uint8Array(n % 131).map((_, i) => i * 7);
+        const want = createHash('sha256').update(bytes).update(text).update('\\n').update(bytes).digest();
+        mismatches += h.sha256(bytes, text, '\\n', bytes).equals(want) ? 0 : 1;
+        mismatches += h.sha256(text).equals(createHash('sha256').update(text).digest()) ? 0 : 1;
+        cases += 2;
+      }
+      const refused = [3, new Float64Array(2), null].map((v) => { try { h.sha256(v); return 'accepted'; } catch (e) { return e.message; } });
+      console.log(JSON.stringify({ mismatches, cases, empty: h.sha256().toString('hex'), refused }));`);
+    expect(out, stderr).toEqual({
+      mismatches: 0, cases: 600, empty: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+      refused: Array(3).fill('sha256: expected up to 8 parts, each a string or a Uint8Array'),
+    });
+  });
+
+  it('its prefault makes every page of a fresh memory present (zeros written, off the calling thread) and refuses bad arguments by name', () => {
+    const { out, stderr } = child(`
+      const { nativeHelper } = await import(${JSON.stringify(new URL('../../dist/cpu/native-node.js', import.meta.url).href)});
+      const h = nativeHelper();
+      const memory = new WebAssembly.Memory({ initial: 100, maximum: 100, shared: true });
+      const view = new Uint8Array(memory.buffer);
+      await new Promise((resolve, reject) => h.prefault(view, (e) => (e ? reject(e) : resolve())));
+      const before = process.resourceUsage().minorPageFault;
+      let sum = 0;
+      for (let p = 0; p < view.length; p += 4096) { sum += view[p]; view[p] = 1; }
+      const faults = process.resourceUsage().minorPageFault - before;
+      const refused = [[3, () => {}], [view], [view, 3], [new Float64Array(4), () => {}]].map((a) => { try { h.prefault(...a); return 'accepted'; } catch (e) { return e.message; } });
+      console.log(JSON.stringify({ sum, faults: faults <= 8, refused }));`);
+    expect(out, stderr).toEqual({ sum: 0, faults: true, refused: Array(4).fill('prefault: expected a Uint8Array over a WebAssembly memory and a callback') });
+  });
+
+  it('a small eigsh in a fresh process loads no node:crypto (its load cost ≈ 5 ms: the helper hashes and prefaults)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lazylinalg-cache-'));
+    const body = `
+      const { gaussianKernel, aslinearoperator, mulberry32, shutdownCpuPool } = await import(${JSON.stringify(distIndex)});
+      const r = mulberry32(5);
+      const x = Array.from({ length: 1100 }, () => Array.from({ length: 8 }, r));
+      await aslinearoperator(gaussianKernel(x, { sigma: 1 })).eigsh(3);
+      console.log(JSON.stringify(process.moduleLoadList.filter((m) => /crypto/.test(m))));
+      await shutdownCpuPool();`;
+    try {
+      // twice: the first assembles the store's program and writes it to the cache, the second reads it back
+      for (let run = 0; run < 2; run++) {
+        const { out, stderr } = child(body, { LAZYLINALG_PROGRAM_CACHE: dir });
+        expect(out, stderr).toEqual([]);
+      }
+      expect(readdirSync(dir).filter((f) => f.endsWith('.wasm')).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the helper refuses what is not a byte view by name', () => {
