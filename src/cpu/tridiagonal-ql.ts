@@ -127,8 +127,78 @@ function qlWat(): string {
     set('l', plus1(get('l'))),
     '(br $lLoop)))',
     `${get('total')})`,
+    ...sortWat(),
     ')',
   ].join('\n');
+}
+
+/**
+ * `sort(k, d, z, zRows, order, row)`: the eigenvalues d ascending and the columns of z's rows alike — the stable order
+ * (equal values keep theirs) that krylov/tridiagonal.ts's `sortAscending` gets from Array.prototype.sort, by insertion
+ * into `order` (k i32); `row` is k f64 of scratch. Values move, none is computed: the same bits.
+ */
+function sortWat(): string[] {
+  const idx = (base: string, index: string) => `(i32.add ${get(base)} (i32.shl ${index} (i32.const 2)))`;
+  const dAt = (i: string) => load('d', `(i32.load ${idx('order', i)})`);
+  /** The scratch row's k values to the array at byte offset $`to` (the assembler has no memory.copy). */
+  const copyRow = (to: string) => [
+    set('i', '(i32.const 0)'),
+    `(block $copy${to}Done (loop $copy${to}`,
+    `(br_if $copy${to}Done (i32.ge_s ${get('i')} ${get('k')}))`,
+    `(f64.store ${at(to, get('i'))} ${load('row', get('i'))})`,
+    set('i', plus1(get('i'))),
+    `(br $copy${to})))`,
+  ];
+  return [
+    '(func (export "sort") (param $k i32) (param $d i32) (param $z i32) (param $zRows i32) (param $order i32) (param $row i32)',
+    '(local $i i32) (local $j i32) (local $t i32) (local $v f64) (local $r i32) (local $o i32) (local $moved i32)',
+    '(block $iDone (loop $iLoop',
+    `(br_if $iDone (i32.ge_s ${get('i')} ${get('k')}))`,
+    `(i32.store ${idx('order', get('i'))} ${get('i')})`,
+    set('i', plus1(get('i'))),
+    '(br $iLoop)))',
+    // insertion: order[j] moves left past every entry with a strictly larger value
+    set('i', '(i32.const 1)'),
+    '(block $sDone (loop $sLoop',
+    `(br_if $sDone (i32.ge_s ${get('i')} ${get('k')}))`,
+    set('t', `(i32.load ${idx('order', get('i'))})`),
+    set('v', load('d', get('t'))),
+    set('j', get('i')),
+    '(block $jDone (loop $jLoop',
+    `(br_if $jDone (i32.le_s ${get('j')} (i32.const 0)))`,
+    `(br_if $jDone (i32.eqz (f64.gt ${dAt(`(i32.sub ${get('j')} (i32.const 1))`)} ${get('v')})))`,
+    `(i32.store ${idx('order', get('j'))} (i32.load ${idx('order', `(i32.sub ${get('j')} (i32.const 1))`)}))`,
+    set('moved', '(i32.const 1)'),
+    set('j', `(i32.sub ${get('j')} (i32.const 1))`),
+    '(br $jLoop)))',
+    `(i32.store ${idx('order', get('j'))} ${get('t')})`,
+    set('i', plus1(get('i'))),
+    '(br $sLoop)))',
+    `(if (i32.eqz ${get('moved')}) (then (return)))`,
+    // d, then each row of z, permuted through the scratch row
+    set('i', '(i32.const 0)'),
+    '(block $dDone (loop $dLoop',
+    `(br_if $dDone (i32.ge_s ${get('i')} ${get('k')}))`,
+    `(f64.store ${at('row', get('i'))} ${dAt(get('i'))})`,
+    set('i', plus1(get('i'))),
+    '(br $dLoop)))',
+    ...copyRow('d'),
+    set('r', '(i32.const 0)'),
+    set('o', get('z')),
+    '(block $rDone (loop $rLoop',
+    `(br_if $rDone (i32.ge_s ${get('r')} ${get('zRows')}))`,
+    set('i', '(i32.const 0)'),
+    '(block $cDone (loop $cLoop',
+    `(br_if $cDone (i32.ge_s ${get('i')} ${get('k')}))`,
+    `(f64.store ${at('row', get('i'))} ${load('o', `(i32.load ${idx('order', get('i'))})`)})`,
+    set('i', plus1(get('i'))),
+    '(br $cLoop)))',
+    ...copyRow('o'),
+    set('o', `(i32.add ${get('o')} (i32.shl ${get('k')} (i32.const 3)))`),
+    set('r', plus1(get('r'))),
+    '(br $rLoop)))',
+    ')',
+  ];
 }
 
 /** QL sweeps on one eigenvalue under the relative test alone before the matrix test may end them too (krylov/tridiagonal.ts). */
@@ -146,6 +216,7 @@ export function prepareQl(): void {
 
 interface QlExports {
   ql(k: number, d: number, e: number, z: number, zRows: number, maxIter: number, reduced: number): number;
+  sort(k: number, d: number, z: number, zRows: number, order: number, row: number): void;
 }
 
 /** Instances by memory (memories are recycled, so the pairs recur). */
@@ -172,30 +243,38 @@ function qlOn(memory: WebAssembly.Memory): QlExports | undefined {
 const MAX_BYTES = 2 ** 31;
 
 /**
- * The QL sweeps on (d, e) in place, the rotations applied to the `zRows` rows of z (row-major, length zRows·k), by the
- * program: the QL iterations made, −1 − l where eigenvalue l did not converge within `maxIter`, or undefined where the
- * program is not available (a browser's main thread, a failed compile, a problem over 2 GiB) — the caller runs the loops.
+ * The QL sweeps on (d, e) in place, the rotations applied to the `zRows` rows of z (row-major, length zRows·k), then —
+ * where `sorted` and they converged — d ascending with z's columns alike, by the program: the QL iterations made,
+ * −1 − l where eigenvalue l did not converge within `maxIter` (nothing sorted), or undefined where the program is not
+ * available (a browser's main thread before it compiled, a failed compile, a problem over 2 GiB) — the caller runs the
+ * loops.
  */
-export function qlInWasm(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean): number | undefined {
+export function qlInWasm(
+  d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean, sorted = false,
+): number | undefined {
   const k = d.length;
   const zLength = z ? zRows * k : 0;
-  const bytes = 16 + 8 * (2 * k + zLength);
+  // d, e (at least one entry: e[k − 1] is written), z, then the sort's order (i32) and scratch row — byte offsets, 16-aligned
+  const dOffset = 16;
+  const eOffset = dOffset + 8 * k;
+  const zOffset = eOffset + 8 * Math.max(k, 1);
+  const orderOffset = align16(zOffset + 8 * zLength);
+  const rowOffset = align16(orderOffset + 4 * k);
+  const bytes = rowOffset + 8 * k;
   // a budget the program's i32 cannot hold as the loops read it (non-integer, beyond 2³¹ − 1) goes to the loops
   if (bytes > MAX_BYTES || !Number.isInteger(maxIter) || maxIter < 0 || maxIter > 2 ** 31 - 1) return undefined;
   const memory = acquireMemory(Math.ceil(bytes / 65536));
   try {
     const program = qlOn(memory);
     if (!program) return undefined;
-    // d, e (at least one entry: e[k − 1] is written), then z — byte offsets, 16 for a non-zero base
-    const dOffset = 16;
-    const eOffset = dOffset + 8 * k;
-    const zOffset = eOffset + 8 * Math.max(k, 1);
     const f64 = new Float64Array(memory.buffer as unknown as ArrayBuffer);
     f64.set(d, dOffset / 8);
     f64.set(e.subarray(0, k), eOffset / 8);
     if (z) f64.set(z.subarray(0, zLength), zOffset / 8);
     qlCounts.calls++;
-    const result = program.ql(k, dOffset, eOffset, zOffset, z ? zRows : 0, maxIter, reduced ? 1 : 0);
+    const rows = z ? zRows : 0;
+    const result = program.ql(k, dOffset, eOffset, zOffset, rows, maxIter, reduced ? 1 : 0);
+    if (sorted && result >= 0) program.sort(k, dOffset, zOffset, rows, orderOffset, rowOffset);
     d.set(f64.subarray(dOffset / 8, dOffset / 8 + k));
     e.set(f64.subarray(eOffset / 8, eOffset / 8 + k));
     if (z) z.set(f64.subarray(zOffset / 8, zOffset / 8 + zLength));
@@ -204,3 +283,5 @@ export function qlInWasm(d: Float64Array, e: Float64Array, z: Float64Array | nul
     recycleMemory(memory);
   }
 }
+
+const align16 = (b: number) => Math.ceil(b / 16) * 16;

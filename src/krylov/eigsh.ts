@@ -227,7 +227,7 @@ async function randomOrthogonal(V: LanczosBasis, count: number, n: number, rng: 
     w.set(randomVector(n, rng));
     const { wnorm, dependent } = await orthogonalize(V, count, count, h);
     if (!dependent && wnorm > 0) {
-      divideBy(w, wnorm);
+      await V.divide(count, wnorm);
       return;
     }
   }
@@ -257,11 +257,6 @@ function unrotate(Y: Float64Array, size: number, Q: Float64Array, keep: number):
   }
 }
 
-/** x ← x / d, entry by entry (division, not a product with 1/d: the rounding of the plain loop it replaces). */
-function divideBy(x: Float64Array, d: number): void {
-  for (let i = 0; i < x.length; i++) x[i]! /= d;
-}
-
 async function thickRestartLanczos(
   op: (x: Float64Array) => Promise<Float64Array>,
   V: LanczosBasis,
@@ -278,7 +273,9 @@ async function thickRestartLanczos(
   const n = V.n;
   const v0norm = norm(v0);
   V.column(0).set(v0);
-  divideBy(V.column(0), v0norm);
+  // in JS: a sweep would wait here for the basis programs, which compile while the first product runs
+  const q0 = V.column(0);
+  for (let i = 0; i < n; i++) q0[i]! /= v0norm;
   // The projection VᵀAV, tridiagonal: diagonal and couplings (off[i] couples i and i + 1). After a restart its
   // leading arrow (the kept Ritz values and their couplings) is held rotated to tridiagonal form by `rotation`.
   const diag = new Float64Array(ncv);
@@ -343,7 +340,7 @@ async function thickRestartLanczos(
         // n orthonormal vectors span the space: what is left of w is rounding
         beta = 0;
         w.fill(0);
-      } else divideBy(w, beta);
+      } else await V.divide(j + 1, beta);
       if (j + 1 < ncv) {
         off[j] = beta;
         // A restarted cycle may end early: once every wanted Ritz pair of the basis so far has converged, the
@@ -664,6 +661,9 @@ export async function eigsh(Ain: OperatorInput, k?: number, options?: EigshOptio
   const symmetry = o.symmetric ? { kind: 'symmetric' as const } : structuralSymmetry(A);
   if (symmetry.kind === 'asymmetric') throw asymmetricError(fn, symmetry.why);
   A.expectRepeatedProducts(); // a Krylov method applies A many times
+  // the tridiagonal eigenproblems' program compiles on a background thread while A is stored or factored and applied
+  // (its result comes at the event loop's next turn: a shift-invert factor's prefault, a pooled product)
+  prepareTridiagonalEigen();
   const start = now();
 
   if (chooseDense(fn, n, o, options)) return denseEigsh(fn, A, n, o, symmetry.kind === 'unknown', start);
@@ -727,7 +727,6 @@ async function lanczosEigsh(
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
   const n = basis.n;
-  prepareTridiagonalEigen(); // the first Rayleigh–Ritz step comes after a cycle of products
   const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) =>
     o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,

@@ -63,12 +63,17 @@ function hypot(a: number, b: number): number {
 }
 
 /**
- * Implicit QL on (d, e) in place. `e[i]` couples i and i+1 (length ≥ k, e[k-1] ignored).
- * `z` holds `zRows` rows of length k (row-major) that receive the rotations (Z ← Z·G). Run by the WebAssembly twin of
- * `qlLoops` (cpu/tridiagonal-ql.ts, the same bits) where it is available, else by the loops.
+ * Implicit QL on (d, e) in place, then d ascending with the columns of z alike (`sortAscending`). `e[i]` couples i and
+ * i+1 (length ≥ k, e[k-1] ignored). `z` holds `zRows` rows of length k (row-major) that receive the rotations
+ * (Z ← Z·G). Run by the WebAssembly twin of `qlLoops` and `sortAscending` (cpu/tridiagonal-ql.ts, the same bits) where
+ * it is available, else by them.
  */
-function ql(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean): number {
-  const result = qlInWasm(d, e, z, zRows, maxIter, reduced) ?? qlLoops(d, e, z, zRows, maxIter, reduced);
+function qlSorted(d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean): number {
+  let result = qlInWasm(d, e, z, zRows, maxIter, reduced, true);
+  if (result === undefined) {
+    result = qlLoops(d, e, z, zRows, maxIter, reduced);
+    if (result >= 0) sortAscending(d, z, zRows);
+  }
   if (result < 0) throw new TridiagonalNoConvergence(-1 - result, Math.floor(maxIter));
   return result;
 }
@@ -149,8 +154,8 @@ export function qlLoops(d: Float64Array, e: Float64Array, z: Float64Array | null
 }
 
 
-/** Sorts eigenvalues ascending and permutes the eigenvector columns alike. */
-function sortAscending(d: Float64Array, z: Float64Array | null, zRows: number): void {
+/** Sorts eigenvalues ascending and permutes the eigenvector columns alike (the oracle of the program's `sort`). */
+export function sortAscending(d: Float64Array, z: Float64Array | null, zRows: number): void {
   const k = d.length;
   const order = Array.from({ length: k }, (_, i) => i).sort((a, b) => d[a]! - d[b]!);
   let sorted = true;
@@ -202,8 +207,7 @@ export function tridiagonalEigen(
     z = new Float64Array(rows.length * k);
     rows.forEach((r, i) => (z![i * k + r] = 1));
   }
-  const iterations = ql(d, e, z, rows?.length ?? 0, maxIter, false);
-  sortAscending(d, z, rows?.length ?? 0);
+  const iterations = qlSorted(d, e, z, rows?.length ?? 0, maxIter, false);
   const result: TridiagonalEigenResult = { eigenvalues: d, iterations };
   if (z && rows) {
     result.eigenvectors = z;
@@ -294,8 +298,7 @@ export function symmetricEigen(
   const e = new Float64Array(Math.max(m, 1));
   for (let i = 0; i < m; i++) d[i] = A[i * m + i]!;
   for (let i = 0; i < m - 1; i++) e[i] = A[(i + 1) * m + i]!;
-  ql(d, e, Q, qRows.length, 60, true);
-  sortAscending(d, Q, qRows.length);
+  qlSorted(d, e, Q, qRows.length, 60, true);
   return { eigenvalues: d, eigenvectors: Q };
 }
 

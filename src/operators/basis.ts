@@ -16,6 +16,8 @@ export interface LanczosBasis {
   column(j: number): Float64Array;
   /** c[i] = V_i · V_w for i < count; returns V_w · V_w. */
   dots(c: Float64Array, count: number, w: number): Promise<number>;
+  /** V_w ← V_w / d, entry by entry (a division, not a product with 1/d). */
+  divide(w: number, d: number): Promise<void>;
   /** V_w ← V_w − Σ_{i<count} c[i]·V_i; returns the new V_w · V_w. */
   subtract(w: number, count: number, c: Float64Array): Promise<number>;
   /** `subtract`, then next[i] = V_i · V_w (i < count): the same results, in one sweep where the kernels can. */
@@ -70,6 +72,11 @@ export class ArrayBasis implements LanczosBasis {
       for (; i < count; i++) c[i]! += dotRange(V[i]!, x, s, e);
     }
     return this.selfDot(w);
+  }
+
+  async divide(w: number, d: number): Promise<void> {
+    const x = this.V[w]!;
+    for (let i = 0; i < x.length; i++) x[i]! /= d;
   }
 
   async subtract(w: number, count: number, c: Float64Array): Promise<number> {

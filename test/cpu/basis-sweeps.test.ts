@@ -19,6 +19,8 @@ function plainAxpys(y: Float64Array, V: readonly Float64Array[], a: readonly num
   return out;
 }
 
+const bits = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
+
 function filled(basis: LanczosBasis, seed: number): Float64Array[] {
   return Array.from({ length: basis.slots }, (_, j) => {
     const v = seededVector(seed + j, basis.n);
@@ -84,6 +86,16 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
       });
       // columns past the outputs are untouched
       for (let j = cols.length; j < size; j++) expect(basis.column(j)).toEqual(inputs[j]);
+      // a division entry by entry, bit for bit the plain loop's (a product with 1/d would round differently)
+      for (const d of [3, -0.7, 1e-300, 7e300]) {
+        const before = basis.column(w).slice();
+        twin.column(w).set(before);
+        await basis.divide(w, d);
+        await twin.divide(w, d);
+        const want = before.map((x) => x / d);
+        expect(bits(basis.column(w))).toBe(bits(want));
+        expect(bits(twin.column(w))).toBe(bits(want));
+      }
       basis.release();
     });
   }
@@ -104,6 +116,7 @@ describe('BasisSweeps: Lanczos sweeps in WASM SIMD against plain float64 loops',
         norms[1] = await basis.subtractAndDots(10, 10, c, next);
         norms[2] = await basis.subtract(10, 10, next);
         await basis.combineInPlace(seededVector(9, 100), 10, [4, 1, 7]);
+        await basis.divide(5, 0.37);
         return [c, next, norms, ...Array.from({ length: 11 }, (_, j) => basis.column(j).slice())];
       };
       const saved = Array.from({ length: 11 }, (_, j) => basis.column(j).slice());

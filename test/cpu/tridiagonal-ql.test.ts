@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { qlCounts, qlInWasm } from '../../src/cpu/tridiagonal-ql.js';
-import { qlLoops, symmetricEigen, tridiagonalEigen, TridiagonalNoConvergence } from '../../src/krylov/tridiagonal.js';
+import { qlLoops, sortAscending, symmetricEigen, tridiagonalEigen, TridiagonalNoConvergence } from '../../src/krylov/tridiagonal.js';
 import { aslinearoperator, DenseOperator, gaussianKernel } from '../../src/index.js';
 import { seededVector } from '../random-data.js';
 
 const bits = (a: Float64Array) => Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('hex');
 
 /** The program and the loops on copies of (d, e, z): the same return, and the same bits in every array. */
-function both(d: Float64Array, e: Float64Array, zRows: number | 'all' | 'none', maxIter = 60, reduced = false) {
+function both(d: Float64Array, e: Float64Array, zRows: number | 'all' | 'none', maxIter = 60, reduced = false, sorted = false) {
   const k = d.length;
   const rows = zRows === 'all' ? k : zRows === 'none' ? 0 : zRows;
   const z = zRows === 'none' ? null : new Float64Array(rows * k);
@@ -21,9 +21,13 @@ function both(d: Float64Array, e: Float64Array, zRows: number | 'all' | 'none', 
     return { result, d: bits(dd), e: bits(ee), z: zz ? bits(zz) : '' };
   };
   const calls = qlCounts.calls;
-  const wasm = run((...a) => qlInWasm(...a)!);
+  const wasm = run((...a) => qlInWasm(...a, sorted)!);
   expect(qlCounts.calls).toBe(calls + 1);
-  const loops = run(qlLoops);
+  const loops = run((dd, ee, zz, r, m, red) => {
+    const result = qlLoops(dd, ee, zz, r, m, red);
+    if (sorted && result >= 0) sortAscending(dd, zz, r);
+    return result;
+  });
   return { wasm, loops };
 }
 
@@ -59,12 +63,25 @@ describe('tridiagonal QL: the program against its loops, bit for bit', () => {
     it(`${name}: eigenvalues, couplings and eigenvector rows alike (relative and matrix tests)`, () => {
       for (const rows of ['none', 1, 'all'] as const) {
         for (const reduced of [false, true]) {
-          const { wasm, loops } = both(d, e, rows, 60, reduced);
-          expect(wasm).toEqual(loops);
+          for (const sorted of [false, true]) {
+            const { wasm, loops } = both(d, e, rows, 60, reduced, sorted);
+            expect(wasm).toEqual(loops);
+          }
         }
       }
     });
   }
+
+  it('the sort: a diagonal (no sweep) of ties, signed zeros and tiny gaps in shuffled order moves as the stable sort does', () => {
+    const d = Float64Array.from([3, -0, 1e-300, 2, 0, -1, 2, 5e-324, -0, 3, -1e300, 2]);
+    const e = new Float64Array(d.length);
+    for (const rows of ['none', 2, 'all'] as const) {
+      const { wasm, loops } = both(d, e, rows, 60, false, true);
+      expect(wasm).toEqual(loops);
+    }
+    const sortedOnly = tridiagonalEigen(d, e.subarray(0, d.length - 1), { eigenvectors: true });
+    expect(Array.from(sortedOnly.eigenvalues)).toEqual([...d].sort((a, b) => a - b));
+  });
 
   it('a sweep budget run out: the same eigenvalue named, through tridiagonalEigen too', () => {
     const d = seededVector(3, 10);
