@@ -41,8 +41,9 @@ const prefaulting = new Map<WebAssembly.Memory, { purpose: PrefaultPurpose; read
 let lastPrefault: Promise<unknown> | undefined;
 
 /**
- * Bytes from which `prefaultMemory` prepares a memory: below, loading what the host needs for it (node:crypto,
- * ≈ 6 ms on the loaded VM) costs about what the page faults do.
+ * Bytes from which `prefaultMemory` prepares a memory: below, the page faults cost about what handing the work to
+ * another thread does — and where Node's native helper is not built, the loading of node:crypto for it (≈ 6 ms on the
+ * loaded VM).
  */
 export const PREFAULT_MIN_BYTES = 4 * 2 ** 20;
 

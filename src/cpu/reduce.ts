@@ -272,7 +272,8 @@ async function runProgram(
   const denseElements = packed ? packedElements(n, mPad) : n * mPad;
   const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : mode === 'kmin' ? n * k * 8 : ncols * n * 8;
   const outOffset = offset; offset += align16(outBytes);
-  const maskOffset = offset; offset += step * E;
+  // the last group's lane mask, then an all-ones group (a store's one loop takes it for every other group)
+  const maskOffset = offset; offset += 2 * step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
   // symmetric mode: a float64 mirror accumulator per task, and the diagonal-group mask tables
   const outJBytes = program.symmetric ? align16(ncols * mPad * 8) : 0;
@@ -312,8 +313,8 @@ async function runProgram(
   let po = 0;
   for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }
   // lane masks of the last group: all ones for real columns, zero for padding
-  const mask = E === 8 ? new BigInt64Array(buf, maskOffset, step) : new Int32Array(buf, maskOffset, step);
-  for (let j = 0; j < step; j++) mask[j] = (mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
+  const mask = E === 8 ? new BigInt64Array(buf, maskOffset, 2 * step) : new Int32Array(buf, maskOffset, 2 * step);
+  for (let j = 0; j < 2 * step; j++) mask[j] = (j >= step || mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
   if (mode === 'kmin') {
     new Float64Array(buf, outOffset, n * k).fill(Infinity); // empty candidate slots (see KMIN_CANDIDATE_FUNC)
     new Int32Array(buf, rhsOffset, n * k).fill(-1);

@@ -128,8 +128,107 @@ function qlWat(): string {
     '(br $lLoop)))',
     `${get('total')})`,
     ...sortWat(),
+    ...householderWat(),
+    ...unrotateWat(),
     ')',
   ].join('\n');
+}
+
+/** `for ($name = from; $name < to; $name++) body` (signed). */
+const forLoop = (name: string, from: string, to: string, body: string[]): string[] => [
+  set(name, from),
+  `(block $${name}Done (loop $${name}Loop`,
+  `(br_if $${name}Done (i32.ge_s ${get(name)} ${to}))`,
+  ...body,
+  set(name, plus1(get(name))),
+  `(br $${name}Loop)))`,
+];
+const mul = (a: string, b: string) => `(i32.mul ${a} ${b})`;
+const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
+
+/**
+ * `householder(m, A, Q, qCount, v, p)`: krylov/tridiagonal.ts's `householderLoops` — the symmetric m×m A (row-major,
+ * both triangles) reduced in place to tridiagonal HᵀAH, Q ← Q·H on Q's first qCount rows (m columns); v and p are m
+ * f64 of scratch. The same operations in the same order.
+ */
+function householderWat(): string[] {
+  const A = (i: string, j: string) => load('A', add(mul(i, get('m')), j));
+  const setA = (i: string, j: string, value: string) => `(f64.store ${at('A', add(mul(i, get('m')), j))} ${value})`;
+  const V = (i: string) => load('v', i);
+  const P = (i: string) => load('p', i);
+  const fsq = (name: string) => `(f64.mul ${get(name)} ${get(name)})`;
+  return [
+    '(func (export "householder") (param $m i32) (param $A i32) (param $Q i32) (param $qCount i32) (param $v i32) (param $p i32)',
+    '(local $k i32) (local $k1 i32) (local $i i32) (local $j i32) (local $r i32)',
+    '(local $x f64) (local $xnorm2 f64) (local $tail f64) (local $x0 f64) (local $alpha f64) (local $vv f64) (local $tau f64) (local $vp f64) (local $s f64) (local $kk f64)',
+    set('k', '(i32.const 0)'),
+    '(block $kDone (loop $kLoop',
+    `(br_if $kDone (i32.ge_s ${add(get('k'), '(i32.const 2)')} ${get('m')}))`,
+    set('k1', plus1(get('k'))),
+    // reflect column k below the subdiagonal to zero
+    set('xnorm2', '(f64.const 0)'),
+    ...forLoop('i', get('k1'), get('m'), [set('x', A(get('i'), get('k'))), set('xnorm2', `(f64.add ${get('xnorm2')} ${fsq('x')})`)]),
+    set('tail', '(f64.const 0)'),
+    ...forLoop('i', add(get('k'), '(i32.const 2)'), get('m'), [set('x', A(get('i'), get('k'))), set('tail', `(f64.add ${get('tail')} ${fsq('x')})`)]),
+    `(if (f64.ne ${get('tail')} (f64.const 0)) (then`,
+    set('x0', A(get('k1'), get('k'))),
+    set('alpha', `(select (f64.neg (f64.sqrt ${get('xnorm2')})) (f64.sqrt ${get('xnorm2')}) (f64.ge ${get('x0')} (f64.const 0)))`),
+    ...forLoop('i', get('k1'), get('m'), [`(f64.store ${at('v', get('i'))} ${A(get('i'), get('k'))})`]),
+    `(f64.store ${at('v', get('k1'))} (f64.sub ${get('x0')} ${get('alpha')}))`,
+    set('vv', '(f64.const 0)'),
+    ...forLoop('i', get('k1'), get('m'), [set('vv', `(f64.add ${get('vv')} (f64.mul ${V(get('i'))} ${V(get('i'))}))`)]),
+    set('tau', `(f64.div (f64.const 2) ${get('vv')})`),
+    // the trailing block S ← HSH = S − vqᵀ − qvᵀ, p = τSv, q = p − (τ/2)(vᵀp)v
+    set('vp', '(f64.const 0)'),
+    ...forLoop('i', get('k1'), get('m'), [
+      set('s', '(f64.const 0)'),
+      ...forLoop('j', get('k1'), get('m'), [set('s', `(f64.add ${get('s')} (f64.mul ${A(get('i'), get('j'))} ${V(get('j'))}))`)]),
+      `(f64.store ${at('p', get('i'))} (f64.mul ${get('tau')} ${get('s')}))`,
+      set('vp', `(f64.add ${get('vp')} (f64.mul ${V(get('i'))} ${P(get('i'))}))`),
+    ]),
+    set('kk', `(f64.mul (f64.div ${get('tau')} (f64.const 2)) ${get('vp')})`),
+    ...forLoop('i', get('k1'), get('m'), [`(f64.store ${at('p', get('i'))} (f64.sub ${P(get('i'))} (f64.mul ${get('kk')} ${V(get('i'))})))`]),
+    ...forLoop('i', get('k1'), get('m'), forLoop('j', get('k1'), get('m'), [
+      setA(get('i'), get('j'), `(f64.sub (f64.sub ${A(get('i'), get('j'))} (f64.mul ${V(get('i'))} ${P(get('j'))})) (f64.mul ${P(get('i'))} ${V(get('j'))}))`),
+    ])),
+    setA(get('k1'), get('k'), get('alpha')),
+    setA(get('k'), get('k1'), get('alpha')),
+    ...forLoop('i', add(get('k'), '(i32.const 2)'), get('m'), [setA(get('i'), get('k'), '(f64.const 0)'), setA(get('k'), get('i'), '(f64.const 0)')]),
+    // Q ← QH
+    ...forLoop('r', '(i32.const 0)', get('qCount'), [
+      set('s', '(f64.const 0)'),
+      ...forLoop('j', get('k1'), get('m'), [set('s', `(f64.add ${get('s')} (f64.mul ${load('Q', add(mul(get('r'), get('m')), get('j')))} ${V(get('j'))}))`)]),
+      set('s', `(f64.mul ${get('s')} ${get('tau')})`),
+      ...forLoop('j', get('k1'), get('m'), [
+        `(f64.store ${at('Q', add(mul(get('r'), get('m')), get('j')))} (f64.sub ${load('Q', add(mul(get('r'), get('m')), get('j')))} (f64.mul ${get('s')} ${V(get('j'))})))`,
+      ]),
+    ]),
+    '))',
+    set('k', plus1(get('k'))),
+    '(br $kLoop)))',
+    ')',
+  ];
+}
+
+/**
+ * `unrotate(Y, size, Q, keep, head)`: krylov/tridiagonal.ts's `unrotateLoops` — Y ← diag(Q, I)·Y on Y's first keep
+ * rows (Y row-major size × size, Q row-major keep × keep), `head` keep·size f64 of scratch for those rows as they were.
+ */
+function unrotateWat(): string[] {
+  const Yat = (r: string, c: string) => at('Y', add(mul(r, get('size')), c));
+  return [
+    '(func (export "unrotate") (param $Y i32) (param $size i32) (param $Q i32) (param $keep i32) (param $head i32)',
+    '(local $r i32) (local $q i32) (local $c i32) (local $n i32) (local $t i32) (local $qv f64)',
+    set('n', mul(get('keep'), get('size'))),
+    ...forLoop('t', '(i32.const 0)', get('n'), [`(f64.store ${at('head', get('t'))} ${load('Y', get('t'))})`, `(f64.store ${at('Y', get('t'))} (f64.const 0))`]),
+    ...forLoop('r', '(i32.const 0)', get('keep'), forLoop('q', '(i32.const 0)', get('keep'), [
+      set('qv', load('Q', add(mul(get('r'), get('keep')), get('q')))),
+      ...forLoop('c', '(i32.const 0)', get('size'), [
+        `(f64.store ${Yat(get('r'), get('c'))} (f64.add (f64.load ${Yat(get('r'), get('c'))}) (f64.mul ${get('qv')} ${load('head', add(mul(get('q'), get('size')), get('c')))})))`,
+      ]),
+    ])),
+    ')',
+  ];
 }
 
 /**
@@ -204,7 +303,7 @@ function sortWat(): string[] {
 /** QL sweeps on one eigenvalue under the relative test alone before the matrix test may end them too (krylov/tridiagonal.ts). */
 export const RESCUE_AFTER = 30;
 
-const qlProgram = fixedProgram('tridiagonal-ql|ql', qlWat);
+const qlProgram = fixedProgram('tridiagonal|ql-sort-householder-unrotate', qlWat);
 
 /**
  * Asks for the program ahead of its first use (Lanczos calls this as it starts: its first projected eigenproblem comes
@@ -217,6 +316,8 @@ export function prepareQl(): void {
 interface QlExports {
   ql(k: number, d: number, e: number, z: number, zRows: number, maxIter: number, reduced: number): number;
   sort(k: number, d: number, z: number, zRows: number, order: number, row: number): void;
+  householder(m: number, A: number, Q: number, qCount: number, v: number, p: number): void;
+  unrotate(Y: number, size: number, Q: number, keep: number, head: number): void;
 }
 
 /** Instances by memory (memories are recycled, so the pairs recur). */
@@ -285,3 +386,44 @@ export function qlInWasm(
 }
 
 const align16 = (b: number) => Math.ceil(b / 16) * 16;
+
+/**
+ * Runs `work` on the program instantiated on a memory holding `arrays` (copied in at 16-byte aligned byte offsets, then
+ * `scratch` bytes), and copies the arrays back; false where the program is not available (the caller runs its loops).
+ */
+function runOnArrays(arrays: Float64Array[], scratch: number, work: (program: QlExports, offsets: number[], scratchOffset: number) => void): boolean {
+  const offsets: number[] = [];
+  let end = 16;
+  for (const a of arrays) {
+    offsets.push(end);
+    end = align16(end + 8 * a.length);
+  }
+  const scratchOffset = end;
+  const bytes = scratchOffset + scratch;
+  if (bytes > MAX_BYTES) return false;
+  const memory = acquireMemory(Math.ceil(bytes / 65536));
+  try {
+    const program = qlOn(memory);
+    if (!program) return false;
+    const f64 = new Float64Array(memory.buffer as unknown as ArrayBuffer);
+    arrays.forEach((a, t) => f64.set(a, offsets[t]! / 8));
+    qlCounts.calls++;
+    work(program, offsets, scratchOffset);
+    arrays.forEach((a, t) => a.set(f64.subarray(offsets[t]! / 8, offsets[t]! / 8 + a.length)));
+    return true;
+  } finally {
+    recycleMemory(memory);
+  }
+}
+
+/** `householderLoops(A, m, Q, qCount)` by the program (A m × m, Q qCount × m); false where it is not available. */
+export function householderInWasm(A: Float64Array, m: number, Q: Float64Array, qCount: number): boolean {
+  return runOnArrays([A.subarray(0, m * m), Q.subarray(0, qCount * m)], 16 * m + 16, (program, [a, q], scratch) =>
+    program.householder(m, a!, q!, qCount, scratch, align16(scratch + 8 * m)));
+}
+
+/** `unrotateLoops(Y, size, Q, keep)` by the program; false where it is not available. */
+export function unrotateInWasm(Y: Float64Array, size: number, Q: Float64Array, keep: number): boolean {
+  return runOnArrays([Y.subarray(0, size * size), Q.subarray(0, keep * keep)], 8 * keep * size, (program, [y, q], scratch) =>
+    program.unrotate(y!, size, q!, keep, scratch));
+}

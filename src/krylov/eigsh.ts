@@ -31,7 +31,7 @@ import { missedEigenvalue } from './missed-eigenvalue.js';
 import { mulberry32, randomVector } from './random.js';
 import { denseShiftInvert, shiftInvert, type ShiftInvert, type SigmaSolver } from './shift-invert.js';
 import { asymmetricError, denseAsymmetry, probeSymmetry, structuralSymmetry, symmetryTolerance } from './symmetry.js';
-import { arrowToTridiagonal, prepareTridiagonalEigen, symmetricEigen, tridiagonalEigen } from './tridiagonal.js';
+import { arrowToTridiagonal, prepareTridiagonalEigen, symmetricEigen, tridiagonalEigen, unrotate } from './tridiagonal.js';
 import { lanczosBasis, type LanczosBasis } from '../operators/basis.js';
 import {
   applyColumns,
@@ -242,19 +242,6 @@ interface LanczosOutcome {
   converged: boolean[];
   iterations: number;
   matvecs: number;
-}
-
-/** Y ← diag(Q, I)·Y on Y's first `keep` rows (Y row-major size×size, Q row-major keep×keep): Ritz vectors of the
- * rotated projection in the basis itself. */
-function unrotate(Y: Float64Array, size: number, Q: Float64Array, keep: number): void {
-  const head = Y.slice(0, keep * size);
-  Y.fill(0, 0, keep * size);
-  for (let r = 0; r < keep; r++) {
-    for (let p = 0; p < keep; p++) {
-      const q = Q[r * keep + p]!;
-      for (let c = 0; c < size; c++) Y[r * size + c]! += q * head[p * size + c]!;
-    }
-  }
 }
 
 async function thickRestartLanczos(

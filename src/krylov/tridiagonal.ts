@@ -7,7 +7,7 @@
  * accumulated into just those rows: O(k) work per sweep for the values and one row,
  * O(k²) per sweep with full vectors.
  */
-import { prepareQl, qlInWasm, RESCUE_AFTER } from '../operators/tridiagonal-ql.js';
+import { householderInWasm, prepareQl, qlInWasm, RESCUE_AFTER, unrotateInWasm } from '../operators/tridiagonal-ql.js';
 
 /** Prepares the solvers' first tridiagonal eigenproblem ahead of it (its program compiled meanwhile: cpu/tridiagonal-ql.ts). */
 export const prepareTridiagonalEigen = prepareQl;
@@ -222,14 +222,19 @@ export function tridiagonalEigen(
  * indices ≥ 1, so H leaves e₀ alone.
  */
 function householderTridiagonal(A: Float64Array, m: number, Q: Float64Array, qCount: number): void {
+  if (!householderInWasm(A, m, Q, qCount)) householderLoops(A, m, Q, qCount);
+}
+
+/** `householderTridiagonal` by plain loops: the oracle of its WebAssembly twin (cpu/tridiagonal-ql.ts), and its fallback. */
+export function householderLoops(A: Float64Array, m: number, Q: Float64Array, qCount: number): void {
   const v = new Float64Array(m);
   const p = new Float64Array(m);
   for (let k = 0; k < m - 2; k++) {
     // Reflect column k below the subdiagonal to zero: H = I − 2vvᵀ/vᵀv on indices k+1..m−1.
     let xnorm2 = 0;
-    for (let i = k + 1; i < m; i++) xnorm2 += A[i * m + k]! ** 2;
+    for (let i = k + 1; i < m; i++) xnorm2 += A[i * m + k]! * A[i * m + k]!;
     let tail = 0;
-    for (let i = k + 2; i < m; i++) tail += A[i * m + k]! ** 2;
+    for (let i = k + 2; i < m; i++) tail += A[i * m + k]! * A[i * m + k]!;
     if (tail === 0) continue;
     const x0 = A[(k + 1) * m + k]!;
     const alpha = x0 >= 0 ? -Math.sqrt(xnorm2) : Math.sqrt(xnorm2);
@@ -332,4 +337,25 @@ export function arrowToTridiagonal(theta: Float64Array, s: Float64Array): { d: F
     for (let r = 0; r < keep; r++) Q[r * keep + p] = H[(r + 1) * m + h]!;
   }
   return { d, e, Q };
+}
+
+/**
+ * Y ← diag(Q, I)·Y on Y's first `keep` rows (Y row-major size×size, Q row-major keep×keep): Ritz vectors of a thick
+ * restart's rotated projection in the basis itself (see `arrowToTridiagonal`). By the WebAssembly twin of
+ * `unrotateLoops` where it is available.
+ */
+export function unrotate(Y: Float64Array, size: number, Q: Float64Array, keep: number): void {
+  if (!unrotateInWasm(Y, size, Q, keep)) unrotateLoops(Y, size, Q, keep);
+}
+
+/** `unrotate` by plain loops: its twin's oracle, and its fallback. */
+export function unrotateLoops(Y: Float64Array, size: number, Q: Float64Array, keep: number): void {
+  const head = Y.slice(0, keep * size);
+  Y.fill(0, 0, keep * size);
+  for (let r = 0; r < keep; r++) {
+    for (let p = 0; p < keep; p++) {
+      const q = Q[r * keep + p]!;
+      for (let c = 0; c < size; c++) Y[r * size + c]! += q * head[p * size + c]!;
+    }
+  }
 }
