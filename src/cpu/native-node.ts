@@ -12,7 +12,11 @@ import { fileURLToPath } from 'node:url';
 /** Loads what only some processes need (the helper, node:crypto) at first use, not at import. */
 const load = createRequire(import.meta.url);
 
+/** The helper's version this module needs: 2 — sha256, and a prefault that keeps every byte. */
+export const NATIVE_HELPER_VERSION = 2;
+
 export interface NativeHelper {
+  readonly version: number;
   adviseHugePages(bytes: Uint8Array): boolean;
   prefault(bytes: Uint8Array, done: (error: Error | null) => void): void;
   sha256(...parts: (string | Uint8Array)[]): Buffer;
@@ -41,8 +45,8 @@ function loadHelper(): { helper: NativeHelper } | { off: string } {
   const path = fileURLToPath(new URL('../../native/build/huge-pages.node', import.meta.url));
   try {
     const helper = load(path) as Partial<NativeHelper>;
-    for (const name of ['adviseHugePages', 'prefault', 'sha256'] as const) {
-      if (typeof helper[name] !== 'function') return { off: `${path} has no ${name} (built by an older version: npm rebuild lazylinalg)` };
+    if (helper.version !== NATIVE_HELPER_VERSION) {
+      return { off: `${path} is version ${String(helper.version ?? 1)}, this lazylinalg needs ${NATIVE_HELPER_VERSION} (built by another version: npm rebuild lazylinalg)` };
     }
     // a known answer before the helper names or checks anything (FIPS 180-4's "abc")
     if (helper.sha256!('abc').toString('hex') !== 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad') {
