@@ -155,29 +155,12 @@ interface PrepExports {
   transpose32(src: number, dim: number, m: number, mPad: number, dst: number): void;
 }
 
-/** Instances by memory (memories are recycled, so the pairs recur). */
-const instances = new WeakMap<WebAssembly.Memory, PrepExports>();
-
 /**
  * The program instantiated on `memory`, or undefined where the host compiles only asynchronously (a browser's main
  * thread) or the compile failed — the loops give the same bits, and a constructor (a GPU operator's too) must not fail
  * for a CPU program: a product that needs WebAssembly reports the cause itself (LAZYLINALG_WASM_TIERING, say).
  */
-function prepOn(memory: WebAssembly.Memory): PrepExports | undefined {
-  let exports = instances.get(memory);
-  if (!exports) {
-    let module: WebAssembly.Module | undefined;
-    try {
-      module = pointsPrep.now();
-    } catch {
-      // tried again at the next set: the cause may be mended meanwhile (a setting), and a refusal costs no compile
-    }
-    if (!module) return undefined;
-    exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as PrepExports;
-    instances.set(memory, exports);
-  }
-  return exports;
-}
+const prepOn = (memory: WebAssembly.Memory): PrepExports | undefined => pointsPrep.instanceOn(memory) as PrepExports | undefined;
 
 /**
  * A point set (row-major, d columns) ready for `box` then `scaled`: in a memory with the program where it is large

@@ -99,7 +99,8 @@ export function fixedProgram(key: string, wat: () => string): FixedProgram {
   if (fixed.has(key)) throw new Error(`internal: the fixed program '${key}' is declared twice`);
   fixed.set(key, wat);
   let now: WebAssembly.Module | undefined;
-  return Object.assign(() => compile(key, wat, true), {
+  const instances = new WeakMap<WebAssembly.Memory, WebAssembly.Exports>();
+  const program: FixedProgram = Object.assign(() => compile(key, wat, true), {
     compiled: () => compiledKeys.has(key),
     requested: () => moduleCache.has(key),
     now: () => {
@@ -121,7 +122,23 @@ export function fixedProgram(key: string, wat: () => string): FixedProgram {
         // a compile refused at once (a bad LAZYLINALG_WASM_TIERING): now() meets it again
       }
     },
+    instanceOn: (memory: WebAssembly.Memory) => {
+      let exports = instances.get(memory);
+      if (!exports) {
+        let module: WebAssembly.Module | undefined;
+        try {
+          module = program.now();
+        } catch {
+          // tried again at the next call: the cause may be mended meanwhile (a setting), and a refusal costs no compile
+        }
+        if (!module) return undefined;
+        exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
+        instances.set(memory, exports);
+      }
+      return exports;
+    },
   });
+  return program;
 }
 
 /** A fixed program's compiler (once per process), and whether its module is compiled already. */
@@ -141,6 +158,12 @@ export interface FixedProgram {
    * later `now()` to take. A failed compile is left for `now()` to meet again (and its caller to fall back on).
    */
   prepare(): void;
+  /**
+   * The module instantiated on `memory` (once per memory: memories are recycled, so the pairs recur), for work whose
+   * callers keep plain loops giving the same results: undefined where `now()` has no module (a host that compiles only
+   * asynchronously) or its compile failed — tried again at the next call.
+   */
+  instanceOn(memory: WebAssembly.Memory): WebAssembly.Exports | undefined;
 }
 
 /** Every fixed program declared by the modules loaded so far (the build's table holds these). */

@@ -306,8 +306,8 @@ export const RESCUE_AFTER = 30;
 const qlProgram = fixedProgram('tridiagonal|ql-sort-householder-unrotate', qlWat);
 
 /**
- * Asks for the program ahead of its first use (Lanczos calls this as it starts: its first projected eigenproblem comes
- * after a cycle of products, while V8 compiles the program on a background thread).
+ * Asks for the program ahead of its first use (`eigsh` calls this at its entry: its first projected eigenproblem comes
+ * after a cycle of products — a store, a factor — while V8 compiles the program on a background thread).
  */
 export function prepareQl(): void {
   qlProgram.prepare();
@@ -320,25 +320,8 @@ interface QlExports {
   unrotate(Y: number, size: number, Q: number, keep: number, head: number): void;
 }
 
-/** Instances by memory (memories are recycled, so the pairs recur). */
-const instances = new WeakMap<WebAssembly.Memory, QlExports>();
-
-/** The program instantiated on `memory`, or undefined where the host compiles only asynchronously or the compile failed. */
-function qlOn(memory: WebAssembly.Memory): QlExports | undefined {
-  let exports = instances.get(memory);
-  if (!exports) {
-    let module: WebAssembly.Module | undefined;
-    try {
-      module = qlProgram.now();
-    } catch {
-      // the loops give the same bits; tried again at the next call (the cause, a setting, may be mended)
-    }
-    if (!module) return undefined;
-    exports = new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as QlExports;
-    instances.set(memory, exports);
-  }
-  return exports;
-}
+/** The program on `memory`, or undefined where it is not available (the caller runs its loops: the same bits). */
+const qlOn = (memory: WebAssembly.Memory): QlExports | undefined => qlProgram.instanceOn(memory) as QlExports | undefined;
 
 /** The largest problem run by the program: its three arrays within 2 GiB of one memory. */
 const MAX_BYTES = 2 ** 31;
