@@ -6,10 +6,11 @@
  * (scripts/build-native.mjs); on Linux this suite fails, not skips, when it is missing — as the GPU tests do without
  * their adapter.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const distIndex = new URL('../../dist/index.js', import.meta.url).href;
@@ -160,6 +161,39 @@ describe.runIf(linux)('huge pages for large memories (Linux)', () => {
         expect(out, stderr).toEqual([]);
       }
       expect(readdirSync(dir).filter((f) => f.endsWith('.wasm')).length).toBeGreaterThan(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a helper built by another version is not used (node:crypto serves), and says why', () => {
+    // an addon with the old exports and no version, built here as scripts/build-native.mjs builds the real one
+    const dir = mkdtempSync(join(tmpdir(), 'lazylinalg-helper-'));
+    try {
+      mkdirSync(join(dir, 'dist', 'cpu'), { recursive: true });
+      mkdirSync(join(dir, 'native', 'build'), { recursive: true });
+      const source = join(dir, 'old.c');
+      writeFileSync(source, [
+        '#include <node_api.h>',
+        'static napi_value noop(napi_env env, napi_callback_info info) { (void)env; (void)info; return NULL; }',
+        'NAPI_MODULE_INIT() {',
+        '  const char *names[] = { "adviseHugePages", "prefault", "sha256" };',
+        '  for (int i = 0; i < 3; i++) { napi_value f; napi_create_function(env, names[i], NAPI_AUTO_LENGTH, noop, NULL, &f); napi_set_named_property(env, exports, names[i], f); }',
+        '  return exports;',
+        '}',
+      ].join('\n'));
+      const include = join(dirname(process.execPath), '..', 'include', 'node');
+      execFileSync(process.env['CC']?.trim() || 'cc', ['-shared', '-fPIC', `-I${include}`, source, '-o', join(dir, 'native', 'build', 'huge-pages.node')]);
+      copyFileSync(fileURLToPath(new URL('../../dist/cpu/native-node.js', import.meta.url)), join(dir, 'dist', 'cpu', 'native-node.js'));
+      writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
+      const run = spawnSync(process.execPath, ['--input-type=module', '-e', `
+        const m = await import(${JSON.stringify(pathToFileURL(join(dir, 'dist', 'cpu', 'native-node.js')).href)});
+        console.log(JSON.stringify({ helper: m.nativeHelper() === undefined ? 'none' : 'loaded', why: m.nativeHelperMissing(), digest: m.sha256('abc').toString('hex') }));`], { encoding: 'utf8' });
+      expect(JSON.parse(run.stdout.trim()), run.stderr).toEqual({
+        helper: 'none',
+        why: `${join(dir, 'native', 'build', 'huge-pages.node')} is version 1, this lazylinalg needs 2 (built by another version: npm rebuild lazylinalg)`,
+        digest: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
