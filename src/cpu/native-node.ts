@@ -25,7 +25,7 @@ export interface NativeHelper {
 /** What `nativeHelper` found: the helper, or why there is none. */
 let found: { helper: NativeHelper } | { off: string } | undefined;
 
-/** The helper, or undefined (`nativeHelperStatus` says why). Loaded at the first call. */
+/** The helper, or undefined (`nativeHelperMissing` says why). Loaded at the first call. */
 export function nativeHelper(): NativeHelper | undefined {
   found ??= loadHelper();
   return 'helper' in found ? found.helper : undefined;
@@ -73,10 +73,5 @@ export function prefaultPages(bytes: Uint8Array): Promise<void> {
   if (helper) return new Promise<void>((resolve, reject) => helper.prefault(bytes, (error) => (error ? reject(error) : resolve())));
   const { randomFill } = load('node:crypto') as typeof import('node:crypto');
   return new Promise<void>((resolve, reject) => randomFill(bytes, (error) => (error ? reject(error) : resolve())));
-}
-
-/** For tests: forget what was found (the next call loads again). */
-export function resetNativeHelper(): void {
-  found = undefined;
 }
 

@@ -2,7 +2,6 @@
 import { Buffer } from 'node:buffer'; // imported, not the global: Deno (the notebooks) has no global Buffer in a module
 import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
-import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { installCpuPlatform, switchSetting, type CpuPlatform } from './platform.js';
 import { nativeHelper, nativeHelperMissing, prefaultPages, sha256 } from './native-node.js';
@@ -52,7 +51,13 @@ export const nodePlatform: CpuPlatform = {
     });
     return Object.assign(pool, { booted: () => Atomics.load(booted, 0) });
   },
-  prefault,
+  /**
+   * Fresh pages written on libuv's thread pool, which makes them present for the caller's (a read of /dev/zero into
+   * them, written by the kernel, left the first touches of a 14 MiB memory at half their cost, 20 against 41 ms; after
+   * the writes 0.3 ms): by the native helper, else by node:crypto's randomFill (native-node.ts). One part, one thread:
+   * more would take the calling thread's core too.
+   */
+  prefault: prefaultPages,
   adviseHugePages: (bytes) => hugePagesHelper()?.(bytes) ?? false,
   precompiledProgram,
   cachedProgram: (text) => programCache()?.get(text),
@@ -130,16 +135,6 @@ function hugePagesOff(): string | undefined {
 export function hugePagesStatus(): { on: true } | { on: false; reason: string } {
   const reason = hugePagesOff();
   return reason === undefined ? { on: true } : { on: false, reason };
-}
-
-/**
- * Fresh pages written on libuv's thread pool, which makes them present for the caller's (a read of /dev/zero into them,
- * written by the kernel, left the first touches of a 14 MiB memory at half their cost, 20 against 41 ms; after the
- * writes 0.3 ms): by the native helper, else by node:crypto's randomFill (native-node.ts). One part, one thread: more
- * would take the calling thread's core too.
- */
-function prefault(bytes: Uint8Array): Promise<void> {
-  return prefaultPages(bytes);
 }
 
 installCpuPlatform(nodePlatform);

@@ -30,7 +30,6 @@ import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sha256 } from './native-node.js';
 
-
 /** Entries kept (a formula's programs are 3–30 KB each): past it, the oldest quarter goes. */
 export const MAX_ENTRIES = 4096;
 

@@ -323,58 +323,18 @@ interface QlExports {
 /** The program on `memory`, or undefined where it is not available (the caller runs its loops: the same bits). */
 const qlOn = (memory: WebAssembly.Memory): QlExports | undefined => qlProgram.instanceOn(memory) as QlExports | undefined;
 
-/** The largest problem run by the program: its three arrays within 2 GiB of one memory. */
+/** The largest problem run by the program: its arrays and scratch within 2 GiB of one memory. */
 const MAX_BYTES = 2 ** 31;
-
-/**
- * The QL sweeps on (d, e) in place, the rotations applied to the `zRows` rows of z (row-major, length zRows·k), then —
- * where `sorted` and they converged — d ascending with z's columns alike, by the program: the QL iterations made,
- * −1 − l where eigenvalue l did not converge within `maxIter` (nothing sorted), or undefined where the program is not
- * available (a browser's main thread before it compiled, a failed compile, a problem over 2 GiB) — the caller runs the
- * loops.
- */
-export function qlInWasm(
-  d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean, sorted = false,
-): number | undefined {
-  const k = d.length;
-  const zLength = z ? zRows * k : 0;
-  // d, e (at least one entry: e[k − 1] is written), z, then the sort's order (i32) and scratch row — byte offsets, 16-aligned
-  const dOffset = 16;
-  const eOffset = dOffset + 8 * k;
-  const zOffset = eOffset + 8 * Math.max(k, 1);
-  const orderOffset = align16(zOffset + 8 * zLength);
-  const rowOffset = align16(orderOffset + 4 * k);
-  const bytes = rowOffset + 8 * k;
-  // a budget the program's i32 cannot hold as the loops read it (non-integer, beyond 2³¹ − 1) goes to the loops
-  if (bytes > MAX_BYTES || !Number.isInteger(maxIter) || maxIter < 0 || maxIter > 2 ** 31 - 1) return undefined;
-  const memory = acquireMemory(Math.ceil(bytes / 65536));
-  try {
-    const program = qlOn(memory);
-    if (!program) return undefined;
-    const f64 = new Float64Array(memory.buffer as unknown as ArrayBuffer);
-    f64.set(d, dOffset / 8);
-    f64.set(e.subarray(0, k), eOffset / 8);
-    if (z) f64.set(z.subarray(0, zLength), zOffset / 8);
-    qlCounts.calls++;
-    const rows = z ? zRows : 0;
-    const result = program.ql(k, dOffset, eOffset, zOffset, rows, maxIter, reduced ? 1 : 0);
-    if (sorted && result >= 0) program.sort(k, dOffset, zOffset, rows, orderOffset, rowOffset);
-    d.set(f64.subarray(dOffset / 8, dOffset / 8 + k));
-    e.set(f64.subarray(eOffset / 8, eOffset / 8 + k));
-    if (z) z.set(f64.subarray(zOffset / 8, zOffset / 8 + zLength));
-    return result;
-  } finally {
-    recycleMemory(memory);
-  }
-}
 
 const align16 = (b: number) => Math.ceil(b / 16) * 16;
 
 /**
  * Runs `work` on the program instantiated on a memory holding `arrays` (copied in at 16-byte aligned byte offsets, then
- * `scratch` bytes), and copies the arrays back; false where the program is not available (the caller runs its loops).
+ * `scratch` bytes), copies the arrays back, and returns what `work` returned; undefined where the program is not
+ * available (a browser's main thread before it compiled, a failed compile, a problem over 2 GiB) — the caller runs its
+ * loops.
  */
-function runOnArrays(arrays: Float64Array[], scratch: number, work: (program: QlExports, offsets: number[], scratchOffset: number) => void): boolean {
+function runOnArrays<T>(arrays: Float64Array[], scratch: number, work: (program: QlExports, offsets: number[], scratchOffset: number) => T): T | undefined {
   const offsets: number[] = [];
   let end = 16;
   for (const a of arrays) {
@@ -383,30 +343,57 @@ function runOnArrays(arrays: Float64Array[], scratch: number, work: (program: Ql
   }
   const scratchOffset = end;
   const bytes = scratchOffset + scratch;
-  if (bytes > MAX_BYTES) return false;
+  if (bytes > MAX_BYTES) return undefined;
   const memory = acquireMemory(Math.ceil(bytes / 65536));
   try {
     const program = qlOn(memory);
-    if (!program) return false;
+    if (!program) return undefined;
     const f64 = new Float64Array(memory.buffer as unknown as ArrayBuffer);
     arrays.forEach((a, t) => f64.set(a, offsets[t]! / 8));
     qlCounts.calls++;
-    work(program, offsets, scratchOffset);
+    const result = work(program, offsets, scratchOffset);
     arrays.forEach((a, t) => a.set(f64.subarray(offsets[t]! / 8, offsets[t]! / 8 + a.length)));
-    return true;
+    return result;
   } finally {
     recycleMemory(memory);
   }
 }
 
+/**
+ * The QL sweeps on (d, e) in place, the rotations applied to the `zRows` rows of z (row-major, length zRows·k), then —
+ * where `sorted` and they converged — d ascending with z's columns alike, by the program: the QL iterations made,
+ * −1 − l where eigenvalue l did not converge within `maxIter` (nothing sorted), or undefined where the program is not
+ * available (see `runOnArrays`) — the caller runs the loops.
+ */
+export function qlInWasm(
+  d: Float64Array, e: Float64Array, z: Float64Array | null, zRows: number, maxIter: number, reduced: boolean, sorted = false,
+): number | undefined {
+  // a budget the program's i32 cannot hold as the loops read it (non-integer, beyond 2³¹ − 1) goes to the loops
+  if (!Number.isInteger(maxIter) || maxIter < 0 || maxIter > 2 ** 31 - 1) return undefined;
+  const k = d.length;
+  const rows = z ? zRows : 0;
+  // the sort's scratch: its order (k i32), then a row (k f64)
+  const orderBytes = align16(4 * k);
+  const arrays = [d, e.subarray(0, k), z ? z.subarray(0, rows * k) : new Float64Array(0)];
+  return runOnArrays(arrays, orderBytes + 8 * k, (program, [dAt, eAt, zAt], scratch) => {
+    const result = program.ql(k, dAt!, eAt!, zAt!, rows, maxIter, reduced ? 1 : 0);
+    if (sorted && result >= 0) program.sort(k, dAt!, zAt!, rows, scratch, scratch + orderBytes);
+    return result;
+  });
+}
+
 /** `householderLoops(A, m, Q, qCount)` by the program (A m × m, Q qCount × m); false where it is not available. */
 export function householderInWasm(A: Float64Array, m: number, Q: Float64Array, qCount: number): boolean {
-  return runOnArrays([A.subarray(0, m * m), Q.subarray(0, qCount * m)], 16 * m + 16, (program, [a, q], scratch) =>
-    program.householder(m, a!, q!, qCount, scratch, align16(scratch + 8 * m)));
+  return runOnArrays([A.subarray(0, m * m), Q.subarray(0, qCount * m)], 16 * m + 16, (program, [a, q], scratch) => {
+    program.householder(m, a!, q!, qCount, scratch, align16(scratch + 8 * m));
+    return true;
+  }) ?? false;
 }
 
 /** `unrotateLoops(Y, size, Q, keep)` by the program; false where it is not available. */
 export function unrotateInWasm(Y: Float64Array, size: number, Q: Float64Array, keep: number): boolean {
-  return runOnArrays([Y.subarray(0, size * size), Q.subarray(0, keep * keep)], 8 * keep * size, (program, [y, q], scratch) =>
-    program.unrotate(y!, size, q!, keep, scratch));
+  return runOnArrays([Y.subarray(0, size * size), Q.subarray(0, keep * keep)], 8 * keep * size, (program, [y, q], scratch) => {
+    program.unrotate(y!, size, q!, keep, scratch);
+    return true;
+  }) ?? false;
 }

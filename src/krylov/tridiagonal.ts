@@ -153,7 +153,6 @@ export function qlLoops(d: Float64Array, e: Float64Array, z: Float64Array | null
   return total;
 }
 
-
 /** Sorts eigenvalues ascending and permutes the eigenvector columns alike (the oracle of the program's `sort`). */
 export function sortAscending(d: Float64Array, z: Float64Array | null, zRows: number): void {
   const k = d.length;
