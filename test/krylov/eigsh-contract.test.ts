@@ -230,6 +230,31 @@ describe('the small end of a wide spectrum: a non-convergence that says what to 
     await expect(eigsh(K.scale(-1), 3, { which: 'LA', method: 'lanczos' })).rejects.toThrow(/the wanted eigenvalues are small beside ‖A‖/);
   });
 
+  it('shift-invert into a cluster of numerically zero eigenvalues: the error names the cluster and a tol that accepts it', async () => {
+    // σ = −1 on a wide Gaussian kernel (≈ 50 of its 60 eigenvalues within 1e-14 of 0): the 4 nearest σ are rounding's
+    // choice among them. 300 restarts ended "1/4 eigenvectors converged" and said nothing more.
+    const rand = mulberry32(1);
+    const X = Array.from({ length: 60 }, () => [rand(), rand()]);
+    const K = gaussianKernel(X, { sigma: 3, backend: 'cpu' });
+    const error = await eigsh(K, 4, { sigma: -1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(EigshNoConvergence);
+    const message = (error as Error).message;
+    expect(message).toMatch(/the 4 wanted eigenvalues form a cluster: their Ritz values lie between \S+ and \S+, within \S+ of each other relative to their size in \(A − σI\)⁻¹ — a multiple eigenvalue, or values rounding cannot tell apart — which the residual test at tol = 0 \(machine precision\) does not split; tol = 1e-\d+ or more accepts vectors of the cluster, a smaller k may leave the cluster; method 'dense' at this n finds them too$/);
+    // the tol it names does converge, to values within the rounding of ‖K‖, as 'dense' gives them
+    const tol = Number(/tol = (1e-\d+) or more/.exec(message)![1]);
+    expect(tol).toBeGreaterThan(0);
+    expect(tol).toBeLessThanOrEqual(1e-8);
+    const norm = (await eigsh(K, 1)).eigenvalues[0]!;
+    for (const r of [await eigsh(K, 4, { sigma: -1, tol }), await eigsh(K, 4, { sigma: -1, method: 'dense' })]) {
+      expect(r.eigenvalues).toHaveLength(4);
+      r.eigenvalues.forEach((v) => expect(Math.abs(v)).toBeLessThan(1e-10 * norm));
+    }
+    // a spread-out set that does not converge is not called a cluster (the small end's own hint above)
+    const spread = await eigsh(gaussianKernel(X, { sigma: 0.5, backend: 'cpu' }), 3, { which: 'SA', maxiter: 3 }).catch((e: unknown) => e);
+    expect(spread).toBeInstanceOf(EigshNoConvergence);
+    expect((spread as Error).message).not.toMatch(/form a cluster/);
+  });
+
   it('a basis narrower than the default says so (ncv = 3 for k = 2 at n = 100 ended "0/2 converged" with no word of ncv)', async () => {
     const S = randomSymmetric(100, 21);
     const error = await eigsh(aslinearoperator(S.to2DArray()), 2, { ncv: 3 }).catch((e: unknown) => e);
