@@ -12,6 +12,7 @@
  * the same whether a sweep runs on the calling thread or is split over the pool.
  */
 import { fixedProgram } from './programs.js';
+import { vectorLoop } from './wat-loops.js';
 import { runRowRanges } from './reduce.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { poolTasks, poolThreads } from './pool.js';
@@ -63,12 +64,10 @@ function dotsChunk(tab = '$tab', count = '$count'): string[] {
   const group = (g: number): string[] => [
     ...q4(g).flatMap((q) => [`(local.set $p${q} ${slotPointer(tab, q)})`, `(local.set $a${q} (v128.const i64x2 0 0))`]),
     '(local.set $t (local.get $s))',
-    `(block $v${g}Done (loop $v${g}`,
-    `(br_if $v${g}Done (i32.gt_u (i32.add (local.get $t) (i32.const 16)) (local.get $e)))`,
-    `(local.set $x (v128.load ${at('$w', '$t')}))`,
-    ...q4(g).map((q) => `(local.set $a${q} (f64x2.add (local.get $a${q}) (f64x2.mul (v128.load ${at(`$p${q}`, '$t')}) (local.get $x))))`),
-    '(local.set $t (i32.add (local.get $t) (i32.const 16)))',
-    `(br $v${g})))`,
+    ...vectorLoop(`v${g}`, 't', '(local.get $e)', [
+      `(local.set $x (v128.load ${at('$w', '$t')}))`,
+      ...q4(g).map((q) => `(local.set $a${q} (f64x2.add (local.get $a${q}) (f64x2.mul (v128.load ${at(`$p${q}`, '$t')}) (local.get $x))))`),
+    ]),
     ...q4(g).map((q) => `(local.set $f${q} (f64.add (f64x2.extract_lane 0 (local.get $a${q})) (f64x2.extract_lane 1 (local.get $a${q}))))`),
     '(if (i32.lt_u (local.get $t) (local.get $e)) (then',
     `(local.set $xs (f64.load ${at('$w', '$t')}))`,
@@ -88,9 +87,9 @@ function axpysChunk(): string[] {
     splat ? `(f64x2.add ${acc} (f64x2.mul (local.get $a${q}) (${load} ${at(`$p${q}`, '$t')})))`
       : `(f64.add ${acc} (f64.mul (local.get $f${q}) (${load} ${at(`$p${q}`, '$t')})))`;
   const group = (g: number): string[] => {
-    let vec = `(v128.load ${at('$yd', '$t')})`;
+    const vec = q4(g).reduce((acc, q) => term(acc, q, 'v128.load', true), `(v128.load ${at('$yd', '$t')})`);
     let sca = `(f64.load ${at('$yd', '$t')})`;
-    for (const q of q4(g)) { vec = term(vec, q, 'v128.load', true); sca = term(sca, q, 'f64.load', false); }
+    for (const q of q4(g)) sca = term(sca, q, 'f64.load', false);
     return [
       ...q4(g).flatMap((q) => [
         `(local.set $p${q} ${slotPointer('$tab', q)})`,
@@ -98,11 +97,7 @@ function axpysChunk(): string[] {
         `(local.set $a${q} (f64x2.splat (local.get $f${q})))`,
       ]),
       '(local.set $t (local.get $s))',
-      `(block $v${g}Done (loop $v${g}`,
-      `(br_if $v${g}Done (i32.gt_u (i32.add (local.get $t) (i32.const 16)) (local.get $e)))`,
-      `(v128.store ${at('$yd', '$t')} ${vec})`,
-      '(local.set $t (i32.add (local.get $t) (i32.const 16)))',
-      `(br $v${g})))`,
+      ...vectorLoop(`v${g}`, 't', '(local.get $e)', [`(v128.store ${at('$yd', '$t')} ${vec})`]),
       `(if (i32.lt_u (local.get $t) (local.get $e)) (then (f64.store ${at('$yd', '$t')} ${sca})))`,
     ];
   };
@@ -119,11 +114,7 @@ const LOCALS = [
 function copyChunk(): string[] {
   return [
     '(local.set $t (local.get $s))',
-    '(block $kDone (loop $k',
-    '(br_if $kDone (i32.gt_u (i32.add (local.get $t) (i32.const 16)) (local.get $e)))',
-    `(v128.store ${at('$dst', '$t')} (v128.load ${at('$src', '$t')}))`,
-    '(local.set $t (i32.add (local.get $t) (i32.const 16)))',
-    '(br $k)))',
+    ...vectorLoop('k', 't', '(local.get $e)', [`(v128.store ${at('$dst', '$t')} (v128.load ${at('$src', '$t')}))`]),
     `(if (i32.lt_u (local.get $t) (local.get $e)) (then (f64.store ${at('$dst', '$t')} (f64.load ${at('$src', '$t')}))))`,
   ];
 }
@@ -161,11 +152,8 @@ export function basisCombineWat(): string {
     // the scratch row of output j, addressed so that entry t of the chunk lies at t + $yd
     `(local.set $yd (i32.sub (i32.add (local.get $scratch) (i32.mul (local.get $j) (i32.const ${CHUNK_BYTES}))) (local.get $s)))`,
     '(local.set $t (local.get $s))',
-    '(block $zDone (loop $z',
-    '(br_if $zDone (i32.ge_u (local.get $t) (local.get $e)))',
-    `(f64.store ${at('$yd', '$t')} (f64.const 0))`,
-    '(local.set $t (i32.add (local.get $t) (i32.const 8)))',
-    '(br $z)))',
+    ...vectorLoop('z', 't', '(local.get $e)', [`(v128.store ${at('$yd', '$t')} (v128.const i64x2 0 0))`]),
+    `(if (i32.lt_u (local.get $t) (local.get $e)) (then (f64.store ${at('$yd', '$t')} (f64.const 0))))`,
     '(local.set $coef (i32.add (local.get $coefs) (i32.shl (i32.mul (local.get $j) (local.get $count)) (i32.const 3))))',
     ...axpysChunk(),
     '(local.set $j (i32.add (local.get $j) (i32.const 1)))',
@@ -195,11 +183,7 @@ export function basisDivideWat(): string {
     MODULE_HEAD, '(func (export "reduce") (param $w i32) (param $s0 i32) (param $e0 i32) (param $d f64) (local $t i32) (local $dv v128)',
     '(local.set $dv (f64x2.splat (local.get $d)))',
     '(local.set $t (local.get $s0))',
-    '(block $vDone (loop $v',
-    '(br_if $vDone (i32.gt_u (i32.add (local.get $t) (i32.const 16)) (local.get $e0)))',
-    `(v128.store ${at('$w', '$t')} (f64x2.div (v128.load ${at('$w', '$t')}) (local.get $dv)))`,
-    '(local.set $t (i32.add (local.get $t) (i32.const 16)))',
-    '(br $v)))',
+    ...vectorLoop('v', 't', '(local.get $e0)', [`(v128.store ${at('$w', '$t')} (f64x2.div (v128.load ${at('$w', '$t')}) (local.get $dv)))`]),
     `(if (i32.lt_u (local.get $t) (local.get $e0)) (then (f64.store ${at('$w', '$t')} (f64.div (f64.load ${at('$w', '$t')}) (local.get $d)))))`,
     '))',
   ].join('\n');

@@ -21,6 +21,7 @@
  * The program text is fixed (generated here from constants; no input reaches it).
  */
 import { fixedProgram } from './programs.js';
+import { unrolledLoop, vectorLoop } from './wat-loops.js';
 import { runRowRanges, triangleBoundary } from './reduce.js';
 import { acquireMemory, awaitPrefaulted, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { poolTasks, timeSoloWork } from './pool.js';
@@ -37,6 +38,11 @@ const PANEL = 64;
  * 210–360 ms at 4.
  */
 const UNROLL = 1;
+/**
+ * Vectors a trip in the panel's row loops (wat-loops.ts): at k = 1,500 the factor took 58–64 ms with 4 (2: 65–76; 6:
+ * 58–69), the same as with V8's own unrolling (60–74).
+ */
+const PANEL_COPIES = 4;
 /**
  * Below this many multiply-adds a trailing update runs on the calling thread: smaller updates
  * (k ≲ 800) measured no faster on the pool, whose round trip each panel pays.
@@ -205,7 +211,7 @@ function factorWat(dtype: FactorDtype): string {
   const sh = (v: string) => `(i32.shl ${v} ${c32(shift)})`;
   const panel = [
     '(func (export "panel") (param $j0 i32) (param $j1 i32) (param $kp i32) (param $A i32) (result i32)',
-    '(local $S i32) (local $j i32) (local $rowJ i32) (local $end i32) (local $pj i32) (local $a i32) (local $pa i32)',
+    '(local $S i32) (local $j i32) (local $rowJ i32) (local $end i32) (local $pj i32) (local $a i32) (local $pa i32) (local $rel i32)',
     `(local $d ${T}) (local $p ${T}) (local $r ${T}) (local $pv v128) (local $rv v128)`,
     set('S', sh(get('kp'))),
     set('j', get('j0')),
@@ -223,11 +229,7 @@ function factorWat(dtype: FactorDtype): string {
     set('pj', add(get('pj'), c32(bytes))),
     ...alignLoop('s0', ['pj'], get('end'), bytes, [`(${T}.store ${get('pj')} (${T}.div (${T}.load ${get('pj')}) ${get('p')}))`]),
     set('pv', `(${V}.splat ${get('p')})`),
-    '(block $sDone (loop $sLoop',
-    `(br_if $sDone (i32.ge_u ${get('pj')} ${get('end')}))`,
-    `(v128.store ${get('pj')} (${V}.div (v128.load ${get('pj')}) ${get('pv')}))`,
-    set('pj', add(get('pj'), c32(16))),
-    '(br $sLoop)))',
+    ...vectorLoop('s', 'pj', get('end'), [`(v128.store ${get('pj')} (${V}.div (v128.load ${get('pj')}) ${get('pv')}))`], PANEL_COPIES),
     // rows a ∈ (j, j1) of the panel: A[a][b] −= R[j][a]·R[j][b] for b ≥ a
     set('a', add(get('j'), c32(1))),
     '(block $aDone (loop $aLoop',
@@ -240,12 +242,9 @@ function factorWat(dtype: FactorDtype): string {
     // pa and pj share their offset within 16 bytes (rows are whole vectors long)
     ...alignLoop('u0', ['pa', 'pj'], get('end'), bytes,
       [`(${T}.store ${get('pa')} (${T}.sub (${T}.load ${get('pa')}) (${T}.mul ${get('r')} (${T}.load ${get('pj')}))))`]),
-    '(block $uDone (loop $uLoop',
-    `(br_if $uDone (i32.ge_u ${get('pa')} ${get('end')}))`,
-    `(v128.store ${get('pa')} (${V}.sub (v128.load ${get('pa')}) (${V}.mul ${get('rv')} (v128.load ${get('pj')}))))`,
-    set('pa', add(get('pa'), c32(16))),
-    set('pj', add(get('pj'), c32(16))),
-    '(br $uLoop)))',
+    // pj stays rel bytes from pa (another row): the loop steps pa and reads pa + rel (wrapping as i32 arithmetic does)
+    set('rel', `(i32.sub ${get('pj')} ${get('pa')})`),
+    ...vectorLoop('u', 'pa', get('end'), [`(v128.store ${get('pa')} (${V}.sub (v128.load ${get('pa')}) (${V}.mul ${get('rv')} (v128.load ${add(get('pa'), get('rel'))}))))`], PANEL_COPIES),
     set('a', add(get('a'), c32(1))),
     '(br $aLoop)))',
     set('j', add(get('j'), c32(1))),
@@ -316,11 +315,12 @@ function factorWat(dtype: FactorDtype): string {
     set('ta', get('pa0')),
     set('tb', get('pb')),
     set('tend', add(get('pb'), get('blk'))),
-    '(loop $tLoop',
-    ...Array.from({ length: UNROLL }, (_, u) => tStep(u)).flat(),
-    set('ta', add(get('ta'), c32(32 * UNROLL))),
-    set('tb', add(get('tb'), c32(32 * UNROLL))),
-    `(br_if $tLoop (i32.lt_u ${get('tb')} ${get('tend')})))`,
+    // two panel rows a trip (wat-loops.ts; more measured no faster); nb ≥ 1, as the plain loop assumed
+    ...unrolledLoop('t', `(i32.ge_u ${get('tb')} ${get('tend')})`, [
+      ...Array.from({ length: UNROLL }, (_, u) => tStep(u)).flat(),
+      set('ta', add(get('ta'), c32(32 * UNROLL))),
+      set('tb', add(get('tb'), c32(32 * UNROLL))),
+    ], 2),
     set('cp', add(get('rowA'), sh(get('b')))),
     ...qs.flatMap((q) => [
       ...(q > 0 ? [set('cp', add(get('cp'), get('Sa')))] : []),
@@ -604,20 +604,23 @@ function solveRows4Wat(dtype: FactorDtype): string[] {
     const terms = rs.slice(0, r).reduce((acc, q) => `(${T}.sub ${acc} (${T}.mul ${ld(rAt(q, ti(r)))} ${get(`z${q}`)}))`, ld(xAt(ti(r))));
     return [set(`z${r}`, `(${T}.div ${terms} ${ld(rAt(r, ti(r)))})`), `(${T}.store ${xAt(ti(r))} ${get(`z${r}`)})`, set(`zv${r}`, `(${V}.splat ${get(`z${r}`)})`)];
   });
-  const fRect = [
-    set('off', `(i32.shl ${ti(4)} ${c32(shift)})`),
-    '(block $frDone (loop $frLoop', `(br_if $frDone (i32.ge_u ${get('off')} ${get('S')}))`,
+  // the rectangles' loops, unrolled (wat-loops.ts)
+  const fStep = [
     set('px', add(get('X'), get('off'))),
     `(v128.store ${get('px')} ${rs.reduce((acc, r) => `(${V}.sub ${acc} (${V}.mul (v128.load ${add(get(row(r)), get('off'))}) ${get(`zv${r}`)}))`, `(v128.load ${get('px')})`)})`,
-    set('off', add(get('off'), c32(16))), '(br $frLoop)))',
+  ];
+  const fRect = [
+    set('off', `(i32.shl ${ti(4)} ${c32(shift)})`),
+    ...vectorLoop('fr', 'off', get('S'), fStep),
+  ];
+  const bStep = [
+    set('xv', `(v128.load ${add(get('X'), get('off'))})`),
+    ...rs.map((r) => set(`acc${r}`, `(${V}.add ${get(`acc${r}`)} (${V}.mul (v128.load ${add(get(row(r)), get('off'))}) ${get('xv')}))`)),
   ];
   const bRect = [
     ...rs.map((r) => set(`acc${r}`, '(v128.const i64x2 0 0)')),
     set('off', `(i32.shl ${ti(4)} ${c32(shift)})`),
-    '(block $brDone (loop $brLoop', `(br_if $brDone (i32.ge_u ${get('off')} ${get('S')}))`,
-    set('xv', `(v128.load ${add(get('X'), get('off'))})`),
-    ...rs.map((r) => set(`acc${r}`, `(${V}.add ${get(`acc${r}`)} (${V}.mul (v128.load ${add(get(row(r)), get('off'))}) ${get('xv')}))`)),
-    set('off', add(get('off'), c32(16))), '(br $brLoop)))',
+    ...vectorLoop('br', 'off', get('S'), bStep),
   ];
   const lanesSum = (v: string) => Array.from({ length: LANES[dtype].lanes }, (_, l) => `(${V}.extract_lane ${l} ${v})`).reduce((a, b) => `(${T}.add ${a} ${b})`);
   // the 4×4 block, backward: x_{t+r} = (x_{t+r} − s_r − Σ_{q>r} R[t+r][t+q] x_{t+q}) / R[t+r][t+r]

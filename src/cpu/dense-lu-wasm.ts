@@ -15,6 +15,7 @@
  */
 import { trailingUpdate } from './dense-cholesky.js';
 import { fixedProgram } from './programs.js';
+import { unrolledLoop, vectorLoop } from './wat-loops.js';
 import { acquireMemory, recycleMemory } from './memory-pool.js';
 import { pivotColumn, type LuOutcome } from './dense-lu.js';
 
@@ -66,11 +67,11 @@ function luWat(): string {
     ...qs.map((q) => set(uPtr(q), row(`(i32.add ${get('k0')} (select (i32.add ${get('q0')} ${c32(q)}) ${get('q0')} (i32.lt_u (i32.add ${get('q0')} ${c32(q)}) ${get('kb')})))`))),
     ...qs.flatMap((q) => [set(`s${q}`, multiplier(q)), set(lane(q), `(f64x2.splat ${get(`s${q}`)})`)]),
     set('j', get('t')),
-    `(block $jDone${tag} (loop $jLoop${tag}`, `(br_if $jDone${tag} (i32.gt_u (i32.add ${get('j')} ${c32(16)}) ${get('tEnd')}))`,
-    set('v', `(v128.load ${add(get('p'), get('j'))})`),
-    ...qs.map((q) => set('v', `(f64x2.sub ${get('v')} (f64x2.mul ${get(lane(q))} (v128.load ${add(get(uPtr(q)), get('j'))})))`)),
-    `(v128.store ${add(get('p'), get('j'))} ${get('v')})`,
-    set('j', add(get('j'), c32(16))), `(br $jLoop${tag})))`,
+    ...vectorLoop(`j${tag}`, 'j', get('tEnd'), [
+      set('v', `(v128.load ${add(get('p'), get('j'))})`),
+      ...qs.map((q) => set('v', `(f64x2.sub ${get('v')} (f64x2.mul ${get(lane(q))} (v128.load ${add(get(uPtr(q)), get('j'))})))`)),
+      `(v128.store ${add(get('p'), get('j'))} ${get('v')})`,
+    ]),
     // an odd last column (of the last tile)
     `(if (i32.lt_u ${get('j')} ${get('tEnd')}) (then`,
     set('s', `(f64.load ${add(get('p'), get('j'))})`),
@@ -105,16 +106,16 @@ function luWat(): string {
     set('q', c32(0)),
     set('lOff', `(i32.shl ${get('k0')} ${c32(3)})`),
     set('uRow', add(row(get('k0')), get('j'))),
-    '(block $kDone (loop $kLoop', `(br_if $kDone (i32.ge_u ${get('q')} ${get('kb')}))`,
-    ...cs.map((c) => set(`u${c}x`, `(v128.load ${add(get('uRow'), c32(16 * c))})`)),
-    ...rs.flatMap((r) => [
-      set('l', `(v128.load64_splat ${add(get(rowPtr(r)), get('lOff'))})`),
-      ...cs.map((c) => set(acc(r, c), `(f64x2.sub ${get(acc(r, c))} (f64x2.mul ${get('l')} ${get(`u${c}x`)}))`)),
-    ]),
-    set('q', add(get('q'), c32(1))),
-    set('lOff', add(get('lOff'), c32(8))),
-    set('uRow', add(get('uRow'), get('rowBytes'))),
-    '(br $kLoop)))',
+    ...unrolledLoop('k', `(i32.ge_u ${get('q')} ${get('kb')})`, [
+      ...cs.map((c) => set(`u${c}x`, `(v128.load ${add(get('uRow'), c32(16 * c))})`)),
+      ...rs.flatMap((r) => [
+        set('l', `(v128.load64_splat ${add(get(rowPtr(r)), get('lOff'))})`),
+        ...cs.map((c) => set(acc(r, c), `(f64x2.sub ${get(acc(r, c))} (f64x2.mul ${get('l')} ${get(`u${c}x`)}))`)),
+      ]),
+      set('q', add(get('q'), c32(1))),
+      set('lOff', add(get('lOff'), c32(8))),
+      set('uRow', add(get('uRow'), get('rowBytes'))),
+    ], 2),
     ...rs.flatMap((r) => cs.map((c) => `(v128.store ${add(get(rowPtr(r)), add(get('j'), c32(16 * c)))} ${get(acc(r, c))})`)),
     set('j', add(get('j'), c32(COLS * 8))), '(br $cLoop)))',
     // the group's columns left over (fewer than COLS), row by row
@@ -133,9 +134,7 @@ function luWat(): string {
     set('va', '(v128.const i64x2 0 0)'),
     set('j', `(i32.shl ${from} ${c32(3)})`),
     set('end', `(i32.shl ${to} ${c32(3)})`),
-    '(block $dDone (loop $dLoop', `(br_if $dDone (i32.gt_u (i32.add ${get('j')} ${c32(16)}) ${get('end')}))`,
-    set('va', `(f64x2.add ${get('va')} (f64x2.mul (v128.load ${add(get('p'), get('j'))}) (v128.load ${add(get('x'), get('j'))})))`),
-    set('j', add(get('j'), c32(16))), '(br $dLoop)))',
+    ...vectorLoop('d', 'j', get('end'), [set('va', `(f64x2.add ${get('va')} (f64x2.mul (v128.load ${add(get('p'), get('j'))}) (v128.load ${add(get('x'), get('j'))})))`)]),
     set('acc', `(f64.add (f64x2.extract_lane 0 ${get('va')}) (f64x2.extract_lane 1 ${get('va')}))`),
     `(if (i32.lt_u ${get('j')} ${get('end')}) (then ${set('acc', `(f64.add ${get('acc')} (f64.mul (f64.load ${add(get('p'), get('j'))}) (f64.load ${add(get('x'), get('j'))})))`)}))`,
   ];

@@ -23,7 +23,12 @@ export const nodePlatform: CpuPlatform = {
    * call does not switch tiers mid-call and each worker runs one long call — measured 9.3 s instead of 0.63 s for a
    * first 64-column product at n = 8,000. And eagerly (`--no-wasm-lazy-compilation`): Node 20's V8 otherwise compiles
    * each function at its first call, on the calling thread, so that `WebAssembly.compile` overlapped nothing — the
-   * packed product compiled at the first product after K was stored instead of while it was. LAZYLINALG_WASM_TIERING=
+   * packed product compiled at the first product after K was stored instead of while it was. And without TurboFan's
+   * loop unrolling (`--no-wasm-loop-unrolling`): it unrolled the formula programs' loop over a large dimension (d > 32)
+   * into code slower than the loop — the digits' store (d = 64) 30–33 against 23–25 ms, a symbolic product at d = 64
+   * 74–82 against 53–56 ms — and it lengthened every compile (the fixed programs of a shift-invert eigsh: 53 against
+   * 46 ms of CPU, the spare core's work in a fresh process). The short loops it did speed up are unrolled in their
+   * programs' text instead (wat-loops.ts), to the same or better speed and the same bits. LAZYLINALG_WASM_TIERING=
    * default leaves V8 as it is.
    */
   optimizeWasm: () => {
@@ -31,7 +36,7 @@ export const nodePlatform: CpuPlatform = {
     if (tiering !== '' && tiering !== 'default') {
       throw new RangeError(`LAZYLINALG_WASM_TIERING must be 'default' (leave V8's tiering as it is) or unset, got '${process.env['LAZYLINALG_WASM_TIERING']}'`);
     }
-    if (tiering === '') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation');
+    if (tiering === '') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation --no-wasm-loop-unrolling');
   },
   syncCompile: true,
   createPool: (threads) => {

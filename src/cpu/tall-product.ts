@@ -8,6 +8,7 @@
  * seconds per CG iteration for the two of a Woodbury application.
  */
 import { fixedProgram } from './programs.js';
+import { vectorLoop } from './wat-loops.js';
 import { runRowRanges } from './reduce.js';
 import { newWasmMemory } from './platform.js';
 import { poolTasks } from './pool.js';
@@ -27,22 +28,14 @@ function pairLoop(rows: number, start = '(i32.const 0)'): string[] {
   for (let q = 0; q < rows; q++) sum = `(f64x2.add ${sum} (f64x2.mul (local.get $a${q}) (v128.load (i32.add (local.get $b${q}) (local.get $c)))))`;
   return [
     `(local.set $c ${start})`,
-    '(block $cDone (loop $cLoop',
-    '(br_if $cDone (i32.ge_u (local.get $c) (local.get $kBytes)))',
-    `(v128.store (i32.add (local.get $acc) (local.get $c)) ${sum})`,
-    '(local.set $c (i32.add (local.get $c) (i32.const 16)))',
-    '(br $cLoop)))',
+    ...vectorLoop('c', 'c', '(local.get $kBytes)', [`(v128.store (i32.add (local.get $acc) (local.get $c)) ${sum})`]),
   ];
 }
 
 function zeroRow(): string[] {
   return [
     '(local.set $c (i32.const 0))',
-    '(block $zDone (loop $zLoop',
-    '(br_if $zDone (i32.ge_u (local.get $c) (local.get $kBytes)))',
-    '(v128.store (i32.add (local.get $acc) (local.get $c)) (v128.const i64x2 0 0))',
-    '(local.set $c (i32.add (local.get $c) (i32.const 16)))',
-    '(br $zLoop)))',
+    ...vectorLoop('z', 'c', '(local.get $kBytes)', [`(v128.store (i32.add (local.get $acc) (local.get $c)) (v128.const i64x2 0 0))`]),
   ];
 }
 

@@ -9,6 +9,7 @@
  * nineteenth session).
  */
 import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { unrolledLoop } from './wat-loops.js';
 import { fixedProgram } from './programs.js';
 
 /** Calls made by the program (tests read it: a test fails if the program is bypassed). */
@@ -108,15 +109,15 @@ function qlWat(): string {
     // Z ← Z·G on the rows kept
     set('row', '(i32.const 0)'),
     set('o', at('z', get('i'))),
-    '(block $zDone (loop $zLoop',
-    `(br_if $zDone (i32.ge_s ${get('row')} ${get('zRows')}))`,
-    set('zi', `(f64.load ${get('o')})`),
-    set('zi1', `(f64.load offset=8 ${get('o')})`),
-    `(f64.store offset=8 ${get('o')} (f64.add (f64.mul ${get('s')} ${get('zi')}) (f64.mul ${get('c')} ${get('zi1')})))`,
-    `(f64.store ${get('o')} (f64.sub (f64.mul ${get('c')} ${get('zi')}) (f64.mul ${get('s')} ${get('zi1')})))`,
-    set('o', `(i32.add ${get('o')} ${get('stride')})`),
-    set('row', plus1(get('row'))),
-    '(br $zLoop)))',
+    // unrolled (wat-loops.ts)
+    ...unrolledLoop('z', `(i32.ge_s ${get('row')} ${get('zRows')})`, [
+      set('zi', `(f64.load ${get('o')})`),
+      set('zi1', `(f64.load offset=8 ${get('o')})`),
+      `(f64.store offset=8 ${get('o')} (f64.add (f64.mul ${get('s')} ${get('zi')}) (f64.mul ${get('c')} ${get('zi1')})))`,
+      `(f64.store ${get('o')} (f64.sub (f64.mul ${get('c')} ${get('zi')}) (f64.mul ${get('s')} ${get('zi1')})))`,
+      set('o', `(i32.add ${get('o')} ${get('stride')})`),
+      set('row', plus1(get('row'))),
+    ]),
     set('i', `(i32.sub ${get('i')} (i32.const 1))`),
     '(br $iLoop)))',
     `(br_if $sweep ${get('under')})`,
