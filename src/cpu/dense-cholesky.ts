@@ -33,9 +33,10 @@ import { newWasmMemory } from './platform.js';
  */
 const PANEL = 64;
 /**
- * Panel rows per iteration of the trailing-update loop (the generated code repeats its body).
- * Unrolling measured slower: k = 2048 on one thread took 140–150 ms at 1, 190–260 ms at 2 and
- * 210–360 ms at 4.
+ * Panel rows per step of the trailing-update loop, in one block (the generated code repeats its body).
+ * More measured slower: k = 2048 on one thread took 140–150 ms at 1, 190–260 ms at 2 and 210–360 ms at
+ * 4 — in one block TurboFan hoists every copy's loads and spills. The loop is unrolled twice instead with
+ * the exit tested between the copies (`unrolledLoop`, wat-loops.ts), which gives V8's own unrolled code.
  */
 const UNROLL = 1;
 /**
