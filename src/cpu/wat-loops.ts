@@ -11,8 +11,8 @@
  * WAT for `while (!done) body`, `copies` bodies a trip, `done` (an i32 WAT expression) tested before each. Why this
  * shape: one back edge — and one of V8's interrupt checks, which it places at every loop header — per `copies`
  * bodies, while each body stays a block of its own: with the bodies in one block, TurboFan hoisted the loads of all
- * of them ahead and spilled registers (a tall Gram 53% slower than with V8's own unrolling). The bodies run in their
- * order, so the results are those of the plain loop.
+ * of them ahead and spilled registers (a landmark preconditioner's Gram 53 % slower than with V8's own unrolling).
+ * The bodies run in their order, so the results are those of the plain loop.
  */
 export function unrolledLoop(label: string, done: string, body: string[], copies = 4): string[] {
   const copy = [`(br_if $${label}Done ${done})`, ...body];
