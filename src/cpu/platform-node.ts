@@ -28,7 +28,7 @@ export const nodePlatform: CpuPlatform = {
    * into code slower than the loop — the digits' store (d = 64) 30–33 against 23–25 ms, a symbolic product at d = 64
    * 74–82 against 53–56 ms — and it lengthened every compile (the fixed programs of a shift-invert eigsh: 53 against
    * 46 ms of CPU, the spare core's work in a fresh process). The short loops it did speed up are unrolled in their
-   * programs' text instead (wat-loops.ts), to the same or better speed and the same bits. LAZYLINALG_WASM_TIERING=
+   * programs' text instead (wat-loops.ts), to about the same or better speed and the same bits. LAZYLINALG_WASM_TIERING=
    * default leaves V8 as it is.
    */
   optimizeWasm: () => {
