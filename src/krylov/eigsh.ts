@@ -429,11 +429,13 @@ function smallEndHint(out: LanczosOutcome, o: ParsedEigsh, n: number): string | 
     + `where restarted Lanczos converges very slowly; shift-invert near them (sigma = 0 for the smallest of a semidefinite A) finds them in a few products${dense}`;
 }
 /**
- * The wanted eigenvalues as a cluster the residual test cannot split: all k wanted Ritz values (of OP) within
+ * The wanted eigenvalues as a cluster the residual test has not split: all k wanted Ritz values (of OP) within
  * CLUSTER_WIDTH of each other, relative to their size, and some not converged. Why: shift-invert at σ = −1 into a
- * Gaussian kernel's numerically zero eigenvalues (≈ 50 of 60 within 1e-14 of 0) ran its 300 restarts to "1/4
- * converged" and said nothing more; its Ritz values agreed to 7e-12 with estimates near 1e-13, where tol = 0 asks
- * about 1e-16. A tol above the estimates returns the cluster's values (tol = 1e-12: 52 products), as 'dense' does.
+ * Gaussian kernel's numerically zero eigenvalues ran its 300 restarts and said nothing more — at kernel σ = 3 (≈ 50 of
+ * 60 within 1e-14 of 0) to "1/4 converged", its Ritz values agreeing to 7e-12 with estimates near 1e-13 where tol = 0
+ * asks about 1e-16; at kernel σ = 0.5 (eigenvalues 3e-14, 2e-13, 8e-13 …) to "0/2", its Ritz values 1.3e-6 apart in
+ * (A + I)⁻¹. A tol above the estimates returns vectors of the cluster (tol = 1e-12: 52 products), as 'dense' finds
+ * its values.
  */
 function clusterHint(out: LanczosOutcome, o: ParsedEigsh, n: number, tol: number, toLambda: (nu: number) => number): string | undefined {
   const open = out.converged.flatMap((done, i) => (done ? [] : [i]));
@@ -453,13 +455,16 @@ function clusterHint(out: LanczosOutcome, o: ParsedEigsh, n: number, tol: number
   const enough = Number.isFinite(loosest) && loosest > 0 ? `tol = ${(10 ** Math.ceil(Math.log10(10 * loosest))).toExponential(0)} or more accepts vectors of the cluster, ` : '';
   const where = o.sigma === undefined ? 'A' : `(A − σI)⁻¹`;
   const dense = densePathBytes(n) <= DENSE_PATH_MAX_BYTES ? `; method 'dense' at this n finds them too` : '';
-  return `the ${o.k} wanted eigenvalues form a cluster: their Ritz values lie between ${first.toPrecision(3)} and ${last.toPrecision(3)}, `
-    + `within ${((hi - lo) / size).toExponential(1)} of each other relative to their size in ${where} — a multiple eigenvalue, or values rounding cannot tell `
-    + `apart — which the residual test at tol = ${tol === 0 ? '0 (machine precision)' : tol} does not split; ${enough}a smaller k may leave the cluster${dense}`;
+  return `the ${o.k} wanted eigenvalues form a cluster: their Ritz values lie between ${first.toExponential(2)} and ${last.toExponential(2)}, `
+    + `within ${((hi - lo) / size).toExponential(1)} of each other relative to their size in ${where} — a multiple eigenvalue or a tight cluster, `
+    + `which Lanczos separates slowly — and the residual test at tol = ${tol === 0 ? '0 (machine precision)' : tol} has not split them; ${enough}a smaller k may leave the cluster${dense}`;
 }
 
-/** Wanted Ritz values within this fraction of their size of each other form a cluster (`clusterHint`). */
-const CLUSTER_WIDTH = 1e-8;
+/**
+ * Wanted Ritz values within this fraction of their size of each other form a cluster (`clusterHint`): the scale of the
+ * small end's SMALL_END, and far tighter than the relative gaps restarted Lanczos resolves within its restarts.
+ */
+const CLUSTER_WIDTH = 1e-4;
 
 /**
  * Why an unconverged run may have stopped, for its error: the wanted values as a cluster, the small end's hint, else a
