@@ -121,6 +121,17 @@ export class UnsupportedInWasm extends Error {}
 export const MAX_FUSED_COLUMNS = 4;
 
 const TILE = { float64: 1024, float32: 512 } as const;
+/**
+ * Reductions (sum, sqnorm2, norm2, dot) over vectors longer than this run as a loop over the components
+ * (`emitLoopReduction`), shorter ones unrolled. The unrolled form forms every component of all UNROLL units before
+ * summing them, and from d = 5 on it is the slower one: symbolic products at n = 3,000 on one thread (2-vCPU EPYC VM, alternating processes,
+ * medians of 5), unrolled → looped, Gaussian float64: d = 4 13.0 → 13.1 ms, d = 5 14.5 → 13.2, d = 8 23.6 → 16.0,
+ * d = 16 45 → 21.8, d = 32 98 → 32.9; Laplacian d = 6 19.3 → 18.8, d = 32 112 → 50; float32 likewise; a stored K at
+ * d = 32 (n = 1,797) 43 → 17 ms. Both sum the components in the same order. (The JS twin and the WGSL emitter keep
+ * UNROLL_MAX_DIM.)
+ */
+export const WASM_UNROLL_MAX_DIM = 4;
+
 // Independent lane vectors per inner iteration: the exp polynomial is a long dependency chain, and
 // 8 chains in flight measured fastest here (f64: 1 → 0.22e9, 4 → 0.32e9, 8 → 0.38e9, 16 → 0.24e9 pairs/s).
 const UNROLL = 8;
@@ -286,7 +297,7 @@ class Emitter {
     const E = this.elem;
     const load = E === 8 ? 'f64.load' : 'f32.load';
     if (n.dim > UNROLL_MAX_DIM) throw new Error(`internal: a vector of dimension ${n.dim} outside a loop over its components`);
-    if ((n.op === 'dot' ? n.left.dim : isReduce(n) ? n.arg.dim : 1) > UNROLL_MAX_DIM) {
+    if ((n.op === 'dot' ? n.left.dim : isReduce(n) ? n.arg.dim : 1) > WASM_UNROLL_MAX_DIM) {
       return this.emitLoopReduction(n as ReduceNode | DotNode, u, stage, code);
     }
     if (n.op === 'var') {
@@ -332,10 +343,10 @@ class Emitter {
   }
 
   /**
-   * A reduction (sum, sqnorm2, norm2, dot) of a vector longer than UNROLL_MAX_DIM, as a loop over its
-   * components — KeOps' chunked mode for large D: the element-wise subtree is evaluated for component k in the
-   * loop body and accumulated, so code size and locals do not grow with the dimension. Scalar operands of the
-   * subtree are computed before the loop, at their own stage. Per lane vector (stage 2) one loop serves all
+   * A reduction (sum, sqnorm2, norm2, dot) of a vector longer than WASM_UNROLL_MAX_DIM, as a loop over its
+   * components — KeOps' chunked mode for large D, here from d = 5 (see WASM_UNROLL_MAX_DIM): the element-wise subtree
+   * is evaluated for component k in the loop body and accumulated, so code size and locals do not grow with the
+   * dimension. Scalar operands of the subtree are computed before the loop, at their own stage. Per lane vector (stage 2) one loop serves all
    * UNROLL units: x_i and parameter components are loaded once per k for all of them, and the units' sums are
    * independent dependency chains.
    */
