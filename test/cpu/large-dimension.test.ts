@@ -7,7 +7,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { Pm, Vi, Vj, type Formula } from '../../src/formula/builder.js';
 import { collectVariables, rowCounts } from '../../src/formula/analyze.js';
 import type { Node } from '../../src/formula/ast.js';
-import { reduceKernel } from '../../src/cpu/reduce.js';
+import { reduceKernel, reductionProgram } from '../../src/cpu/reduce.js';
+import { WASM_UNROLL_MAX_DIM } from '../../src/cpu/wasm-emit.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { keopsRsqrt, largeCase, worstError } from '../large-dimension-cases.js';
 import { seededPoints } from '../random-data.js';
@@ -66,6 +67,51 @@ describe('large dimension d: loops over the components', () => {
       expect(Math.abs(got[j]![0]! - want) / want).toBeLessThan(1e-13);
     }
   });
+});
+
+describe('moderate dimension: loops from d = WASM_UNROLL_MAX_DIM + 1 on', () => {
+  // The unrolled form was up to 3x slower from d = 5 (wasm-emit.ts); the loop must give what the unrolled form gave:
+  // every reduction kind (sum, sqnorm2, norm2 with its rescaling guard, dot) at the dimensions either side of the switch
+  for (const d of [WASM_UNROLL_MAX_DIM, WASM_UNROLL_MAX_DIM + 1, 17, 32]) {
+    it(`d = ${d}: sum, sqnorm2, norm2 and dot against plain float64 loops; loops exactly above the switch`, async () => {
+      const n = 7;
+      const m = 21; // one full lane group of 16 and a masked one
+      const xs = seededPoints(3, n, d);
+      const b = Float64Array.from({ length: m }, (_, j) => 1 + (j % 5) / 7);
+      // one point far out, whose squares overflow the dtype: norm2's rescaling path
+      for (const [dtype, big, tol] of [['float64', 1e200, 1e-13], ['float32', 1e30, 2e-6]] as const) {
+        const ys = seededPoints(4, m, d).map((row, j) => (j === 5 ? row.map((v) => v * big) : row));
+        const x = Vi(xs);
+        const y = Vj(ys);
+        const f = x.sub(y).norm2().mul(1 / big).add(x.sub(y).sqnorm2().mul(-0.5).exp()).add(x.mul(y).sum().mul(0.25 / big)).add(x.dot(y).mul(0.5 / big));
+        const program = reductionProgram(f.node, collectVariables(f.node), dtype, 1);
+        expect(/\(loop \$k\d/.test(program.wat)).toBe(d > WASM_UNROLL_MAX_DIM);
+        const [got] = await product(f.node, [b], dtype);
+        for (let i = 0; i < n; i++) {
+          let want = 0;
+          let scale = 0;
+          for (let j = 0; j < m; j++) {
+            let r2 = 0;
+            let most = 0;
+            let dot = 0;
+            for (let k = 0; k < d; k++) {
+              const u = xs[i]![k]!;
+              const v = ys[j]![k]!;
+              r2 += (u - v) * (u - v);
+              most = Math.max(most, Math.abs(u - v));
+              dot += u * v;
+            }
+            let s = 0;
+            for (let k = 0; k < d; k++) s += ((xs[i]![k]! - ys[j]![k]!) / most) ** 2;
+            const K = (most * Math.sqrt(s)) / big + Math.exp(-0.5 * r2) + (0.75 * dot) / big;
+            want += K * b[j]!;
+            scale += Math.abs(K * b[j]!);
+          }
+          expect(Math.abs(got![i]! - want)).toBeLessThan(tol * scale);
+        }
+      }
+    });
+  }
 });
 
 describe('rsqrt(0) = 0 as KeOps defines it', () => {
