@@ -121,16 +121,13 @@ export class UnsupportedInWasm extends Error {}
 export const MAX_FUSED_COLUMNS = 4;
 
 const TILE = { float64: 1024, float32: 512 } as const;
+
 /**
  * Reductions (sum, sqnorm2, norm2, dot) over vectors longer than this run as a loop over the components
- * (`emitLoopReduction`), shorter ones unrolled. The unrolled form forms every component of all UNROLL units before
- * summing them, and from d = 5 on the loop is as fast or faster. Symbolic products at n = 3,000 on one thread (2-vCPU
- * EPYC VM; the unrolled build alternating with this one, five rounds; each time over d = 3's in the same process, as
- * this VM's phases move whole processes by ±25 %), looped against unrolled, float64 / float32: Gaussian d = 5 0.93 /
- * 0.97, d = 8 0.82 / 0.99, d = 16 0.57 / 0.76, d = 32 0.42 / 0.59; Laplacian (norm2) d = 5 1.01 / 1.02, d = 8 0.99 /
- * 0.96, d = 16 0.74 / 0.71, d = 32 0.62 / 0.55; polynomial (dot) d = 5 0.86 / 0.93, d = 32 0.53 / 0.59; a stored K at
- * d = 32 (n = 1,797) 43 → 17 ms. Both sum the components in the same order: the same bits. (The JS twin and the WGSL
- * emitter keep UNROLL_MAX_DIM.)
+ * (`emitLoopReduction`), shorter ones unrolled. Why 4: the unrolled form forms every component of the UNROLL lane
+ * vectors before summing them, and from d = 5 on the loop measured as fast or faster — symbolic products at d = 32 in
+ * 0.42–0.62 of the unrolled form's time, d = 5–8 0.73–1.02 (bench/RESULTS.md, twenty-first session). Both sum the
+ * components in the same order: the same bits. (The JS twin and the WGSL emitter keep UNROLL_MAX_DIM.)
  */
 export const WASM_UNROLL_MAX_DIM = 4;
 
