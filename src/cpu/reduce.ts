@@ -4,7 +4,10 @@
  * that share one WebAssembly memory. K is never stored: memory is O((n + m)·d + (n + m)·k).
  */
 import type { Node } from '../formula/ast.js';
-import { emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, type CpuDtype, type FormulaSlots, type ReductionProgram } from './wasm-emit.js';
+import {
+  emitReductionProgram, MAX_FUSED_COLUMNS, packedElements, programKey, type CpuDtype, type FormulaSlots, type PairLayout, type ReductionProgram,
+  type ReductionShape,
+} from './wasm-emit.js';
 import { acquireMemory, awaitPrefaulted, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
 import { compileWat, compileWatNow } from './programs.js';
@@ -36,14 +39,14 @@ export function reductionProgram(
   formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense' | 'dense-f32' | 'kmin', symmetric = false,
 ): ReductionProgram {
   const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
-  const sym = symmetric && (typeof mode === 'number' || mode === 'scratch');
-  // dense modes of a symmetric K write the packed upper storage (see packedRowOffset)
-  const packed = symmetric && typeof mode === 'string' && mode !== 'scratch';
+  // a symmetric K: sums mirror each pair, dense modes write the packed upper storage (see packedRowOffset)
+  const layout: PairLayout = !symmetric ? 'full' : typeof mode === 'number' || mode === 'scratch' ? 'mirrored' : 'packed';
+  const shape: ReductionShape = { dtype, columns: mode, layout };
   let perNode = programCache.get(formula);
   if (!perNode) programCache.set(formula, (perNode = new Map()));
-  const k = `${dtype}|${mode}|${sym}|${packed}`;
+  const k = programKey(shape, '');
   let p = perNode.get(k);
-  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, dtype, mode, sym, packed)));
+  if (!p) perNode.set(k, (p = emitReductionProgram(formula, slots, shape)));
   return p;
 }
 
@@ -250,8 +253,10 @@ async function runProgram(
   const threadTasks = rowTasks(n, m, options.parallel);
   // the worker threads boot while this thread compiles the program (the first product of a process)
   if (threadTasks > 1) getPool();
-  const mirrored = options.symmetric === true && (typeof mode !== 'number' || mode <= MAX_FUSED_COLUMNS || threadTasks * ncols * m * 8 <= MAX_MIRROR_BYTES);
-  const program = reductionProgram(formula, slots, options.dtype, mode, mirrored);
+  const eachPairOnce = options.symmetric === true && (typeof mode !== 'number' || mode <= MAX_FUSED_COLUMNS || threadTasks * ncols * m * 8 <= MAX_MIRROR_BYTES);
+  const program = reductionProgram(formula, slots, options.dtype, mode, eachPairOnce);
+  const mirroring = program.layout === 'mirrored';
+  const packed = program.layout === 'packed';
   const E = options.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mPad = Math.ceil(m / step) * step;
@@ -268,7 +273,6 @@ async function runProgram(
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
   const parOffset = offset; offset += align16(paramDims * 8);
   const rhsOffset = offset; offset += align16(mode === 'kmin' ? n * k * 4 : ncols * mPad * E);
-  const packed = program.columns !== 'scratch' && typeof program.columns === 'string' && mirrored;
   const denseElements = packed ? packedElements(n, mPad) : n * mPad;
   const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : mode === 'kmin' ? n * k * 8 : ncols * n * 8;
   const outOffset = offset; offset += align16(outBytes);
@@ -276,9 +280,9 @@ async function runProgram(
   const maskOffset = offset; offset += 2 * step * E;
   const scratchOffset = offset; offset += tasks * program.scratchBytes;
   // symmetric mode: a float64 mirror accumulator per task, and the diagonal-group mask tables
-  const outJBytes = program.symmetric ? align16(ncols * mPad * 8) : 0;
+  const outJBytes = mirroring ? align16(ncols * mPad * 8) : 0;
   const outJOffset = offset; offset += tasks * outJBytes;
-  const maskTabOffset = offset; offset += program.symmetric ? (2 * step + 1) * step * E : 0;
+  const maskTabOffset = offset; offset += mirroring ? (2 * step + 1) * step * E : 0;
   const reserveOffset = offset; offset += align16(reserveBytes);
   const pages = Math.ceil(offset / 65536);
   if (pages > MAX_WASM_PAGES) {
@@ -322,7 +326,7 @@ async function runProgram(
     const rhs = view(rhsOffset, ncols * mPad);
     columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
   }
-  if (program.symmetric) {
+  if (mirroring) {
     // tables indexed by the row's lane offset o: lanes ≥ o, lanes > o, then an all-ones group
     const ones = E === 8 ? -1n : -1;
     const zero = E === 8 ? 0n : 0;
@@ -350,9 +354,9 @@ async function runProgram(
   }
   // row ranges of equal work: a full product's rows cost the same; in symmetric and packed mode
   // row i costs n − i pairs
-  const boundary = program.symmetric || packed ? triangleBoundary(n, tasks) : (t: number) => Math.floor((t * n) / tasks);
+  const boundary = mirroring || packed ? triangleBoundary(n, tasks) : (t: number) => Math.floor((t * n) / tasks);
   await runRowRanges(module, memory, tasks, boundary, argsFor);
-  if (program.symmetric) {
+  if (mirroring) {
     // out += Σ_t outJ_t (the mirrored halves)
     const out = new Float64Array(buf, outOffset, ncols * n);
     for (let t = 0; t < tasks; t++) {

@@ -58,12 +58,28 @@ export interface ReductionProgram {
   readonly columns: ProgramColumns;
   /** Bytes of per-task scratch needed ('scratch' mode). */
   readonly scratchBytes: number;
-  /**
-   * Symmetric mode (K_ij = K_ji, n = m; fused or 'scratch' columns): each pair i ≤ j is evaluated once
-   * and feeds both out_i (+= K_ij b_j) and a per-task column accumulator outJ_j (+= K_ij b_i, float64),
-   * which the caller adds to out — half the kernel evaluations.
-   */
-  readonly symmetric: boolean;
+  /** How the program visits K's pairs (`PairLayout`). */
+  readonly layout: PairLayout;
+}
+
+/**
+ * How a program visits K's pairs. 'full': every pair. 'mirrored' (K_ij = K_ji, n = m; fused or 'scratch' columns):
+ * each pair i ≤ j is evaluated once and feeds both out_i (+= K_ij b_j) and a per-task column accumulator outJ_j
+ * (+= K_ij b_i, float64), which the caller adds to out — half the kernel evaluations. 'packed' (the float64 dense
+ * modes of a symmetric K): each pair stored once, row i from its lane group's diagonal block on (`packedRowOffset`).
+ */
+export type PairLayout = 'full' | 'mirrored' | 'packed';
+
+/** Everything that selects a reduction program's code besides its formula: `programKey` is derived from it alone. */
+export interface ReductionShape {
+  readonly dtype: CpuDtype;
+  readonly columns: ProgramColumns;
+  readonly layout: PairLayout;
+}
+
+/** The cache key of the program of `shape` for a formula whose structural text (`SlotIndex.text`) is `formulaText`. */
+export function programKey(shape: ReductionShape, formulaText: string): string {
+  return `wasm|${shape.dtype}|${shape.columns}|${shape.layout}|${formulaText}`;
 }
 
 /**
@@ -171,16 +187,12 @@ export function laneGroup(dtype: CpuDtype): number {
   return LANES[dtype] * UNROLL;
 }
 
-export function emitReductionProgram(
-  formula: Node,
-  slots: FormulaSlots,
-  dtype: CpuDtype,
-  columns: ProgramColumns,
-  symmetric = false,
-  packed = false,
-): ReductionProgram {
-  if (symmetric && typeof columns !== 'number' && columns !== 'scratch') throw new Error(`internal: symmetric mode needs fused or scratch columns, got '${columns}'`);
-  if (packed && !((columns === 'dense' || columns === 'dense-f32') && dtype === 'float64')) {
+export function emitReductionProgram(formula: Node, slots: FormulaSlots, shape: ReductionShape): ReductionProgram {
+  const { dtype, columns, layout } = shape;
+  if (layout === 'mirrored' && typeof columns !== 'number' && columns !== 'scratch') {
+    throw new Error(`internal: the mirrored layout needs fused or scratch columns, got '${columns}'`);
+  }
+  if (layout === 'packed' && !((columns === 'dense' || columns === 'dense-f32') && dtype === 'float64')) {
     throw new Error(`internal: packed storage is for the float64 dense modes, got '${columns}' ${dtype}`);
   }
   if (columns === 'dense-f32' && dtype !== 'float64') throw new Error(`internal: 'dense-f32' evaluates in float64, got dtype ${dtype}`);
@@ -192,10 +204,9 @@ export function emitReductionProgram(
   const e = new Emitter(slots, lane, elem);
   const kernelLocals: string[] = [];
   for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
-  const key = `wasm|${dtype}|${columns}|${symmetric ? 'sym' : packed ? 'packed' : 'full'}|${e.text(formula)}`;
-  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, symmetric, packed);
+  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, layout);
   return {
-    key, wat, dtype, lane, lanes, unroll: UNROLL, tile, columns, symmetric,
+    key: programKey(shape, e.text(formula)), wat, dtype, lane, lanes, unroll: UNROLL, tile, columns, layout,
     scratchBytes: columns === 'scratch' ? tile * elem : 0,
   };
 }
@@ -833,9 +844,10 @@ function addToOut(r: string | number, value: string): string {
 }
 
 function assemble(
-  e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number,
-  columns: ProgramColumns, kernel: string[], symmetric: boolean, packed = false,
+  e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number, columns: ProgramColumns, kernel: string[], layout: PairLayout,
 ): string {
+  const symmetric = layout === 'mirrored';
+  const packed = layout === 'packed';
   const stepBytes = 16 * UNROLL;
   const step = stepBytes / elem; // columns per lane group
   const zero = `(v128.const i64x2 0 0)`;

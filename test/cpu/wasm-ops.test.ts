@@ -17,7 +17,9 @@ import { collectVariables, rowCounts } from '../../src/formula/analyze.js';
 import { evaluateDenseJs } from '../../src/formula/emit-js.js';
 import { parseFormula } from '../../src/formula/parse.js';
 import { reduceKernel } from '../../src/cpu/reduce.js';
-import { emitReductionProgram, MAX_FUSED_COLUMNS, UnsupportedInWasm, type CpuDtype } from '../../src/cpu/wasm-emit.js';
+import {
+  emitReductionProgram, MAX_FUSED_COLUMNS, programKey, UnsupportedInWasm, type CpuDtype, type ReductionShape,
+} from '../../src/cpu/wasm-emit.js';
 import { shutdownCpuPool } from '../../src/cpu/pool.js';
 import { oracleProducts } from '../conformance.js';
 import { seededVector, unitVector } from '../random-data.js';
@@ -362,7 +364,7 @@ describe('every formula function compiles to WASM', () => {
     for (const op of UNARY_OPS) {
       const f = X.sub(Y).sqnorm2().add(0.5)[op]();
       for (const dtype of DTYPES) {
-        expect(() => emitReductionProgram(f.node, collectVariables(f.node), dtype, 1), `${op} ${dtype}`).not.toThrow();
+        expect(() => emitReductionProgram(f.node, collectVariables(f.node), { dtype, columns: 1, layout: 'full' }), `${op} ${dtype}`).not.toThrow();
       }
     }
     expect(new UnsupportedInWasm('x')).toBeInstanceOf(Error);
@@ -400,22 +402,52 @@ describe('emitted WAT', () => {
   const evilP = Pm([1, 2, 3], 'evil_param_qqq');
   const evilS = Pm(0.3, 'evil_sigma_www');
 
+  it('the key is derived from the shape: every valid shape its own key, equal keys only for equal programs', () => {
+    const f = evilX.sub(evilY).sqnorm2().div(evilS).neg().exp();
+    const shapes: ReductionShape[] = [];
+    for (const dtype of DTYPES) {
+      for (const columns of [1, 2, 3, 4, 'scratch', 'dense', 'dense-f32', 'kmin'] as const) {
+        if (columns === 'dense-f32' && dtype !== 'float64') continue;
+        shapes.push({ dtype, columns, layout: 'full' });
+        if (typeof columns === 'number' || columns === 'scratch') shapes.push({ dtype, columns, layout: 'mirrored' });
+        if ((columns === 'dense' || columns === 'dense-f32') && dtype === 'float64') shapes.push({ dtype, columns, layout: 'packed' });
+      }
+    }
+    const programs = shapes.map((shape) => emitReductionProgram(f.node, collectVariables(f.node), shape));
+    expect(new Set(programs.map((p) => p.key)).size).toBe(shapes.length);
+    expect(new Set(programs.map((p) => p.wat)).size).toBe(shapes.length);
+    programs.forEach((p, i) => {
+      expect(p.key).toBe(programKey(shapes[i]!, p.key.split('|').slice(4).join('|')));
+      expect(p.layout).toBe(shapes[i]!.layout);
+      // the same shape again: the same key and text
+      const again = emitReductionProgram(f.node, collectVariables(f.node), { ...shapes[i]! });
+      expect([again.key, again.wat]).toEqual([p.key, p.wat]);
+    });
+    // another formula, the same shape: another key
+    const g = evilX.sub(evilY).sqnorm2().div(evilS).neg().exp().mul(2);
+    expect(emitReductionProgram(g.node, collectVariables(g.node), shapes[0]!).key).not.toBe(programs[0]!.key);
+    // shapes no program has are refused
+    expect(() => emitReductionProgram(f.node, collectVariables(f.node), { dtype: 'float64', columns: 'dense', layout: 'mirrored' })).toThrow(/mirrored layout/);
+    expect(() => emitReductionProgram(f.node, collectVariables(f.node), { dtype: 'float32', columns: 'dense', layout: 'packed' })).toThrow(/packed storage/);
+    expect(() => emitReductionProgram(f.node, collectVariables(f.node), { dtype: 'float64', columns: 2, layout: 'packed' })).toThrow(/packed storage/);
+  });
+
   it('never contains a user-chosen variable or parameter name', () => {
     const f = evilX.sub(evilY).mul(evilP).sqnorm2().div(evilS).neg().exp();
     for (const dtype of DTYPES) {
       for (const mode of [1, 4, 'scratch'] as const) {
-        const p = emitReductionProgram(f.node, collectVariables(f.node), dtype, mode);
+        const p = emitReductionProgram(f.node, collectVariables(f.node), { dtype, columns: mode, layout: 'full' });
         expect(p.wat).not.toMatch(/evil/);
         expect(p.key).not.toMatch(/evil/);
       }
     }
     const parsed = parseFormula('exp(-sqnorm2(evil_a - evil_b) / evil_c)', { evil_a: evilX, evil_b: evilY, evil_c: 0.5 });
-    expect(emitReductionProgram(parsed.node, collectVariables(parsed.node), 'float64', 2).wat).not.toMatch(/evil/);
+    expect(emitReductionProgram(parsed.node, collectVariables(parsed.node), { dtype: 'float64', columns: 2, layout: 'full' }).wat).not.toMatch(/evil/);
   });
 
   it('identical subtrees are computed once (structural CSE)', () => {
     for (const dtype of DTYPES) {
-      const base = (f: Formula) => emitReductionProgram(f.node, collectVariables(f.node), dtype, 1);
+      const base = (f: Formula) => emitReductionProgram(f.node, collectVariables(f.node), { dtype, columns: 1, layout: 'full' });
       const one = base(evilX.sub(evilY).sqnorm2().neg().exp());
       // one expansion per unroll unit, and the inner body is emitted twice: the j loop and the
       // masked last lane group
@@ -444,10 +476,10 @@ describe('emitted WAT', () => {
   it('parameter-only and x_i-only subtrees are hoisted out of the j loop', () => {
     // exp(σ) depends only on a parameter: computed once per call, not once per unroll unit
     const f = evilX.sub(evilY).sqnorm2().mul(evilS.exp());
-    const p = emitReductionProgram(f.node, collectVariables(f.node), 'float64', 1);
+    const p = emitReductionProgram(f.node, collectVariables(f.node), { dtype: 'float64', columns: 1, layout: 'full' });
     expect(countExp(p.wat)).toBe(1);
     // exp(sum(x_i)) is row-invariant: once per row
     const g = evilX.sum().exp().mul(evilX.dot(evilY));
-    expect(countExp(emitReductionProgram(g.node, collectVariables(g.node), 'float64', 1).wat)).toBe(1);
+    expect(countExp(emitReductionProgram(g.node, collectVariables(g.node), { dtype: 'float64', columns: 1, layout: 'full' }).wat)).toBe(1);
   });
 });

@@ -63,8 +63,8 @@ describe('formulas sharing subformulas (DAGs) cost their distinct nodes', () => 
   });
 
   it('the CPU program is as small as for one copy, and its products (and the JS oracle) are 2^24 times the Gaussian', async () => {
-    const one = emitReductionProgram(gauss.node, collectVariables(gauss.node), 'float64', 1);
-    const many = emitReductionProgram(big.node, collectVariables(big.node), 'float64', 1);
+    const one = emitReductionProgram(gauss.node, collectVariables(gauss.node), { dtype: 'float64', columns: 1, layout: 'full' });
+    const many = emitReductionProgram(big.node, collectVariables(big.node), { dtype: 'float64', columns: 1, layout: 'full' });
     expect(many.wat.length).toBeLessThan(one.wat.length * 2);
     const v = Float64Array.from({ length: pts.length }, (_, k) => Math.cos(k));
     const K = kernelOperator(big, { backend: 'cpu' });
