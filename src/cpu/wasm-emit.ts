@@ -843,102 +843,204 @@ function addToOut(r: string | number, value: string): string {
   return `(f64.store ${addr} (f64.add (f64.load ${addr}) ${value}))`;
 }
 
+/**
+ * A reduction program's text (see the module comment for its parameters): the per-call set-up, the row set-up, the
+ * loops over tiles of columns, rows and lane groups, and the inner body per lane group. The sections are built in
+ * this order because each may declare the emitter's locals, whose order is the program's.
+ */
 function assemble(
   e: Emitter, slots: FormulaSlots, lane: LaneType, elem: number, tile: number, columns: ProgramColumns, kernel: string[], layout: PairLayout,
 ): string {
-  const symmetric = layout === 'mirrored';
-  const packed = layout === 'packed';
-  const stepBytes = 16 * UNROLL;
-  const step = stepBytes / elem; // columns per lane group
-  const zero = `(v128.const i64x2 0 0)`;
-  const params = [
-    '(param $iStart i32) (param $iEnd i32) (param $mPad i32) (param $n i32) (param $out i32)',
-    '(param $rhs i32) (param $par i32) (param $scratch i32) (param $ncols i32) (param $mFull i32) (param $mask i32)',
-    '(param $outJ i32) (param $maskTab i32)',
-    ...slots.i.map((_, s) => `(param $I${s} i32)`),
-    ...slots.j.map((_, s) => `(param $J${s} i32)`),
-  ].join(' ');
-
-  // per-call set-up: column bases of the j-variables and of the right-hand sides
-  const setup: string[] = [
-    `(local.set $mBytes (i32.mul (local.get $mPad) (i32.const ${elem})))`,
-    `(local.set $mFullBytes (i32.mul (local.get $mFull) (i32.const ${elem})))`,
+  const t = new ProgramText(e, slots, lane, elem, tile, columns, kernel, layout);
+  const setup = t.callSetup();
+  const rowSetup = t.rowSetup();
+  if (t.symmetric) {
+    const mirror = t.mirrorSetup();
+    setup.push(...mirror.call);
+    rowSetup.push(...mirror.row);
+  }
+  const afterTile = t.afterTile();
+  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r',
+    '$gb', '$dge', '$dgt', '$padSel', '$mk', '$ones', ...e.i32Locals];
+  const tileBytes = tile * elem;
+  const body = [
+    ...setup,
+    ...e.prologue,
+    `(local.set $jt ${t.firstTile()})`,
+    '(block $tilesDone (loop $tiles',
+    '(br_if $tilesDone (i32.ge_u (local.get $jt) (local.get $mBytes)))',
+    `(local.set $jtEnd (i32.add (local.get $jt) (i32.const ${tileBytes})))`,
+    '(if (i32.gt_u (local.get $jtEnd) (local.get $mBytes)) (then (local.set $jtEnd (local.get $mBytes))))',
+    '(local.set $jtFull (local.get $jtEnd))',
+    '(if (i32.gt_u (local.get $jtFull) (local.get $mFullBytes)) (then (local.set $jtFull (local.get $mFullBytes))))',
+    '(local.set $i (local.get $iStart))',
+    '(block $rowsDone (loop $rows',
+    t.rowsDone(),
+    ...rowSetup,
+    ...e.row,
+    ...t.accs.map((a) => `(local.set ${a} ${ZERO_V128})`),
+    ...t.diagonalGroup(),
+    ...t.columnGroups(),
+    ...afterTile,
+    '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
+    '(br $rows)))',
+    `(local.set $jt (i32.add (local.get $jt) (i32.const ${tileBytes})))`,
+    '(br $tiles)))',
   ];
-  slots.j.forEach((v, s) => {
-    for (let k = 0; k < v.dim; k++) {
-      if (!e.i32Locals.includes(`$cb${s}_${k}`)) continue; // component never read
-      setup.push(`(local.set $cb${s}_${k} (i32.add (local.get $J${s}) (i32.mul (i32.const ${k}) (local.get $mBytes))))`);
+  return [
+    '(module',
+    '(import "env" "mem" (memory 1 65536 shared))',
+    `(func (export "reduce") ${t.params()}`,
+    [...new Set(i32Locals)].map((l) => `(local ${l} i32)`).join(' '),
+    [...e.v128Locals, '$mirror', '$thr', '$kv'].map((l) => `(local ${l} v128)`).join(' '),
+    '(local $cv f64) (local $kp i32)',
+    ...body,
+    '))',
+  ].join('\n');
+}
+
+const ZERO_V128 = '(v128.const i64x2 0 0)';
+
+/** A lane-group mask: the 16-byte vector of unit u. */
+type UnitMask = ((u: number) => string) | null;
+
+/** The sections of a reduction program's text (`assemble`), over the emitter's kernel locals. */
+class ProgramText {
+  /** Mirrored layout: each pair once, K_ij·b_i into the per-task column accumulators outJ. */
+  readonly symmetric: boolean;
+  /** Packed layout: row i stored from its lane group's first column c0 on. */
+  readonly packed: boolean;
+  readonly stepBytes = 16 * UNROLL;
+  /** Columns per lane group. */
+  readonly step: number;
+  /** Right-hand sides summed in registers (fused modes), else 0. */
+  readonly fusedCols: number;
+  /** Their accumulators. */
+  readonly accs: string[] = [];
+  /** Mirrored layout: splat of b_r[i], the weight of the mirrored pair. */
+  private readonly bi: string[] = [];
+
+  constructor(
+    readonly e: Emitter, readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number, readonly tile: number,
+    readonly columns: ProgramColumns, readonly kernel: string[], layout: PairLayout,
+  ) {
+    this.symmetric = layout === 'mirrored';
+    this.packed = layout === 'packed';
+    this.step = this.stepBytes / elem;
+    this.fusedCols = typeof columns === 'number' ? columns : 0;
+  }
+
+  private get dense(): boolean {
+    return this.columns === 'dense' || this.columns === 'dense-f32';
+  }
+
+  params(): string {
+    return [
+      '(param $iStart i32) (param $iEnd i32) (param $mPad i32) (param $n i32) (param $out i32)',
+      '(param $rhs i32) (param $par i32) (param $scratch i32) (param $ncols i32) (param $mFull i32) (param $mask i32)',
+      '(param $outJ i32) (param $maskTab i32)',
+      ...this.slots.i.map((_, s) => `(param $I${s} i32)`),
+      ...this.slots.j.map((_, s) => `(param $J${s} i32)`),
+    ].join(' ');
+  }
+
+  /** Once per call: column bases of the j-variables and of the right-hand sides. */
+  callSetup(): string[] {
+    const { e, elem } = this;
+    const setup: string[] = [
+      `(local.set $mBytes (i32.mul (local.get $mPad) (i32.const ${elem})))`,
+      `(local.set $mFullBytes (i32.mul (local.get $mFull) (i32.const ${elem})))`,
+    ];
+    this.slots.j.forEach((v, s) => {
+      for (let k = 0; k < v.dim; k++) {
+        if (!e.i32Locals.includes(`$cb${s}_${k}`)) continue; // component never read
+        setup.push(`(local.set $cb${s}_${k} (i32.add (local.get $J${s}) (i32.mul (i32.const ${k}) (local.get $mBytes))))`);
+      }
+    });
+    for (let r = 0; r < this.fusedCols; r++) {
+      e.newI32(`$b${r}`);
+      setup.push(`(local.set $b${r} (i32.add (local.get $rhs) (i32.mul (i32.const ${r}) (local.get $mBytes))))`);
+      this.accs.push(e.newV128());
     }
-  });
-  const fusedCols = typeof columns === 'number' ? columns : 0;
-  const accs: string[] = [];
-  for (let r = 0; r < fusedCols; r++) {
-    e.newI32(`$b${r}`);
-    setup.push(`(local.set $b${r} (i32.add (local.get $rhs) (i32.mul (i32.const ${r}) (local.get $mBytes))))`);
-    accs.push(e.newV128());
+    return setup;
   }
-  const rowSetup = slots.i.map((v, s) => {
-    e.newI32(`$ra${s}`);
-    return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
-  });
-  if ((columns === 'dense' || columns === 'dense-f32') && packed) {
-    // Packed symmetric storage (see `packedRowOffset`): row i holds columns j ≥ c0(i) = i & −step
-    // (its lane group of rows; step is the float64 lane group this program runs with).
-    e.newI32('$denseRow');
-    e.newI32('$c0');
-    e.newI32('$blk');
-    const storeShift = columns === 'dense' ? 3 : 2;
-    const offset = packedRowOffsetWat('(local.get $blk)', `(i32.and (local.get $i) (i32.const ${step - 1}))`, '(local.get $mPad)');
-    rowSetup.push(
-      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(step)})))`,
-      `(local.set $denseRow (i32.add (local.get $out) (i32.shl ${offset} (i32.const ${storeShift}))))`,
-      `(local.set $c0 (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})))`, // in bytes of jb
-    );
-  } else if (columns === 'dense' || columns === 'dense-f32') {
-    e.newI32('$denseRow');
-    // dense-f32 rows are mPad float32 wide: half the float64 row bytes
-    const rowBytes = columns === 'dense' ? '(local.get $mBytes)' : '(i32.shr_u (local.get $mBytes) (i32.const 1))';
-    rowSetup.push(`(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) ${rowBytes})))`);
+
+  /** Once per row: the i-variables' row pointers, and where a store's row (or a k-min's candidates) go. */
+  rowSetup(): string[] {
+    const { e, elem, step, columns } = this;
+    const rowSetup = this.slots.i.map((v, s) => {
+      e.newI32(`$ra${s}`);
+      return `(local.set $ra${s} (i32.add (local.get $I${s}) (i32.mul (local.get $i) (i32.const ${v.dim * elem}))))`;
+    });
+    if (this.dense && this.packed) {
+      // Packed symmetric storage (see `packedRowOffset`): row i holds columns j ≥ c0(i) = i & −step
+      // (its lane group of rows; step is the float64 lane group this program runs with).
+      e.newI32('$denseRow');
+      e.newI32('$c0');
+      e.newI32('$blk');
+      const storeShift = columns === 'dense' ? 3 : 2;
+      const offset = packedRowOffsetWat('(local.get $blk)', `(i32.and (local.get $i) (i32.const ${step - 1}))`, '(local.get $mPad)');
+      rowSetup.push(
+        `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${Math.log2(step)})))`,
+        `(local.set $denseRow (i32.add (local.get $out) (i32.shl ${offset} (i32.const ${storeShift}))))`,
+        `(local.set $c0 (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})))`, // in bytes of jb
+      );
+    } else if (this.dense) {
+      e.newI32('$denseRow');
+      // dense-f32 rows are mPad float32 wide: half the float64 row bytes
+      const rowBytes = columns === 'dense' ? '(local.get $mBytes)' : '(i32.shr_u (local.get $mBytes) (i32.const 1))';
+      rowSetup.push(`(local.set $denseRow (i32.add (local.get $out) (i32.mul (local.get $i) ${rowBytes})))`);
+    }
+    if (columns === 'kmin') {
+      e.newI32('$vrow');
+      e.newI32('$irow');
+      rowSetup.push(
+        '(local.set $vrow (i32.add (local.get $out) (i32.shl (i32.mul (local.get $i) (local.get $ncols)) (i32.const 3))))',
+        '(local.set $irow (i32.add (local.get $rhs) (i32.shl (i32.mul (local.get $i) (local.get $ncols)) (i32.const 2))))',
+        kminThreshold(this.lane),
+      );
+    }
+    return rowSetup;
   }
-  if (columns === 'kmin') {
-    e.newI32('$vrow');
-    e.newI32('$irow');
-    rowSetup.push(
-      '(local.set $vrow (i32.add (local.get $out) (i32.shl (i32.mul (local.get $i) (local.get $ncols)) (i32.const 3))))',
-      '(local.set $irow (i32.add (local.get $rhs) (i32.shl (i32.mul (local.get $i) (local.get $ncols)) (i32.const 2))))',
-      kminThreshold(lane),
-    );
-  }
-  // where column jb of the row is stored: packed rows start at their column c0
-  const denseAt = packed ? '(i32.sub (local.get $jb) (local.get $c0))' : '(local.get $jb)';
-  const bi: string[] = []; // symmetric: splat of b_r[i], the weight of the mirrored pair
-  if (symmetric) {
+
+  /** Mirrored layout: the column accumulators' bases (per call); b_r[i] and the row's diagonal group's masks (per row). */
+  mirrorSetup(): { call: string[]; row: string[] } {
+    const { e, elem, lane, step, stepBytes } = this;
+    const call: string[] = [];
+    const row: string[] = [];
     const load = elem === 8 ? 'f64.load' : 'f32.load';
-    for (let r = 0; r < fusedCols; r++) {
+    for (let r = 0; r < this.fusedCols; r++) {
       e.newI32(`$oj${r}`);
-      setup.push(`(local.set $oj${r} (i32.add (local.get $outJ) (i32.mul (i32.const ${r * 8}) (local.get $mPad))))`);
-      bi.push(e.newV128());
-      rowSetup.push(`(local.set ${bi[r]} (${lane}.splat (${load} (i32.add (local.get $b${r}) (i32.mul (local.get $i) (i32.const ${elem}))))))`);
+      call.push(`(local.set $oj${r} (i32.add (local.get $outJ) (i32.mul (i32.const ${r * 8}) (local.get $mPad))))`);
+      this.bi.push(e.newV128());
+      row.push(`(local.set ${this.bi[r]} (${lane}.splat (${load} (i32.add (local.get $b${r}) (i32.mul (local.get $i) (i32.const ${elem}))))))`);
     }
     // the row's diagonal lane group and its masks (lanes j ≥ i for out_i, j > i for outJ)
-    rowSetup.push(
+    row.push(
       `(local.set $gb (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})))`,
       `(local.set $dge (i32.add (local.get $maskTab) (i32.mul (i32.and (local.get $i) (i32.const ${step - 1})) (i32.const ${stepBytes}))))`,
       `(local.set $dgt (i32.add (local.get $dge) (i32.const ${step * stepBytes})))`,
       // padding lanes exist only in the last group; elsewhere an all-ones mask
       `(local.set $padSel (select (local.get $mask) (i32.add (local.get $maskTab) (i32.const ${2 * step * stepBytes})) (i32.eq (local.get $gb) (local.get $mFullBytes))))`,
     );
+    return { call, row };
   }
 
-  // The last lane group may hold padding columns; there K is masked to 0 (padding rhs is 0 too,
-  // but an infinite K at a repeated point would give ∞·0 = NaN). Symmetric mode also masks the
-  // row's diagonal group: out_i takes lanes j ≥ i, the mirrored outJ lanes j > i.
-  const innerBody = (accMask: ((u: number) => string) | null, mirrorMask: ((u: number) => string) | null): string[] => {
+  /**
+   * One lane group of every unroll unit: the kernel's values, then what the mode does with them. The last lane group
+   * may hold padding columns; there K is masked to 0 (padding rhs is 0 too, but an infinite K at a repeated point would
+   * give ∞·0 = NaN). The mirrored layout also masks the row's diagonal group: out_i takes lanes j ≥ i, the mirrored
+   * outJ lanes j > i.
+   */
+  innerBody(accMask: UnitMask, mirrorMask: UnitMask): string[] {
+    const { e, lane, elem, columns, kernel, accs, bi } = this;
+    // where column jb of the row is stored: packed rows start at their column c0
+    const denseAt = this.packed ? '(i32.sub (local.get $jb) (local.get $c0))' : '(local.get $jb)';
     const lines: string[] = [];
     for (let u = 0; u < UNROLL; u++) {
       lines.push(...e.inner[u]!);
-      const maskedAt = (m: ((u: number) => string) | null, w: number) => (m ? `(v128.and (local.get ${kernel[w]}) ${m(w)})` : `(local.get ${kernel[w]})`);
-      const masked = (m: ((u: number) => string) | null) => maskedAt(m, u);
+      const maskedAt = (m: UnitMask, w: number) => (m ? `(v128.and (local.get ${kernel[w]}) ${m(w)})` : `(local.get ${kernel[w]})`);
+      const masked = (m: UnitMask) => maskedAt(m, u);
       const k = masked(accMask);
       if (columns === 'dense-f32') {
         // two f64x2 vectors → one f32x4: lanes of vector u−1 then of vector u (UNROLL is even)
@@ -953,117 +1055,106 @@ function assemble(
       } else if (columns === 'kmin') {
         lines.push(...kminUpdate(lane, elem, u, accMask ? `(v128.bitselect (local.get ${kernel[u]}) ${lane === 'f64x2' ? '(f64x2.splat (f64.const nan))' : '(f32x4.splat (f32.const nan))'} ${accMask(u)})` : `(local.get ${kernel[u]})`));
       } else {
-        for (let r = 0; r < fusedCols; r++) {
+        for (let r = 0; r < this.fusedCols; r++) {
           lines.push(`(local.set ${accs[r]} (${lane}.add (local.get ${accs[r]}) (${lane}.mul ${k} (v128.load offset=${u * 16} (i32.add (local.get $b${r}) (local.get $jb))))))`);
         }
       }
-      if (symmetric) {
+      if (this.symmetric) {
         const km = masked(mirrorMask);
-        for (let r = 0; r < fusedCols; r++) lines.push(...mirrorUpdate(lane, `$oj${r}`, u, `(${lane}.mul ${km} (local.get ${bi[r]}))`));
+        for (let r = 0; r < this.fusedCols; r++) lines.push(...mirrorUpdate(lane, `$oj${r}`, u, `(${lane}.mul ${km} (local.get ${bi[r]}))`));
       }
     }
     return lines;
-  };
-  const lastGroupMask = (u: number) => `(v128.load offset=${u * 16} (local.get $mask))`;
-
-  const afterTile: string[] = [];
-  if (columns === 'scratch') {
-    // the row's staged columns start where its tile loop started: its diagonal group (symmetric) or the tile
-    afterTile.push(
-      '(local.set $r (i32.const 0))',
-      symmetric ? '(local.set $sjb (select (local.get $gb) (local.get $jt) (i32.ge_u (local.get $gb) (local.get $jt))))' : '(local.set $sjb (local.get $jt))',
-      ...scratchColumns(e, lane, elem, SCRATCH_BLOCK, symmetric),
-      ...scratchColumns(e, lane, elem, 1, symmetric),
-    );
-  } else {
-    for (let r = 0; r < fusedCols; r++) afterTile.push(addToOut(r, hsum(lane, accs[r]!)));
   }
 
-  const i32Locals = ['$mBytes', '$mFullBytes', '$jt', '$jtEnd', '$jtFull', '$jb', '$i', '$r',
-    '$gb', '$dge', '$dgt', '$padSel', '$mk', '$ones', ...e.i32Locals];
-  // symmetric: a task's rows need columns j ≥ i only — tiles start at its first row's tile, and a
-  // tile serves the rows whose diagonal group starts before its end
-  const firstTile = symmetric || packed
-    ? `(i32.mul (i32.div_u (i32.mul (i32.and (local.get $iStart) (i32.const ${-step})) (i32.const ${elem})) (i32.const ${tile * elem})) (i32.const ${tile * elem}))`
-    : '(i32.const 0)';
-  const rowsDone = symmetric
-    ? '(br_if $rowsDone (i32.or (i32.ge_u (local.get $i) (local.get $iEnd)) (i32.ge_u (i32.mul (local.get $i) (i32.const ELEM)) (local.get $jtEnd))))'.replace('ELEM', String(elem))
-    : packed // rows are ascending: once a row's first stored column is past the tile, so are the rest
+  /** After a row's tile: the staged columns' products (scratch mode) or the fused sums added to out. */
+  afterTile(): string[] {
+    const { e, lane, elem, symmetric } = this;
+    if (this.columns === 'scratch') {
+      // the row's staged columns start where its tile loop started: its diagonal group (symmetric) or the tile
+      return [
+        '(local.set $r (i32.const 0))',
+        symmetric ? '(local.set $sjb (select (local.get $gb) (local.get $jt) (i32.ge_u (local.get $gb) (local.get $jt))))' : '(local.set $sjb (local.get $jt))',
+        ...scratchColumns(e, lane, elem, SCRATCH_BLOCK, symmetric),
+        ...scratchColumns(e, lane, elem, 1, symmetric),
+      ];
+    }
+    return this.accs.map((a, r) => addToOut(r, hsum(lane, a)));
+  }
+
+  /**
+   * A task's first tile. The mirrored and packed layouts need columns j ≥ i only: tiles start at its first row's
+   * tile, and a tile serves the rows whose diagonal group starts before its end.
+   */
+  firstTile(): string {
+    const { elem, step, tile } = this;
+    return this.symmetric || this.packed
+      ? `(i32.mul (i32.div_u (i32.mul (i32.and (local.get $iStart) (i32.const ${-step})) (i32.const ${elem})) (i32.const ${tile * elem})) (i32.const ${tile * elem}))`
+      : '(i32.const 0)';
+  }
+
+  /** The row loop's exit. */
+  rowsDone(): string {
+    const { elem, step } = this;
+    if (this.symmetric) {
+      return `(br_if $rowsDone (i32.or (i32.ge_u (local.get $i) (local.get $iEnd)) (i32.ge_u (i32.mul (local.get $i) (i32.const ${elem})) (local.get $jtEnd))))`;
+    }
+    // packed rows are ascending: once a row's first stored column is past the tile, so are the rest
+    return this.packed
       ? `(br_if $rowsDone (i32.or (i32.ge_u (local.get $i) (local.get $iEnd)) (i32.ge_u (i32.mul (i32.and (local.get $i) (i32.const ${-step})) (i32.const ${elem})) (local.get $jtEnd))))`
       : '(br_if $rowsDone (i32.ge_u (local.get $i) (local.get $iEnd)))';
-  const diagonalGroup = symmetric
-    ? [
+  }
+
+  /** Where a row's columns start in the tile: its diagonal group, masked (mirrored), its c0 (packed), else the tile's start. */
+  diagonalGroup(): string[] {
+    if (this.symmetric) {
+      return [
         '(local.set $jb (local.get $jt))',
         '(if (i32.ge_u (local.get $gb) (local.get $jt)) (then',
         '(local.set $jb (local.get $gb))',
-        ...innerBody(
+        ...this.innerBody(
           (u) => `(v128.and (v128.load offset=${u * 16} (local.get $dge)) (v128.load offset=${u * 16} (local.get $padSel)))`,
           (u) => `(v128.load offset=${u * 16} (local.get $dgt))`,
         ),
-        `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
+        `(local.set $jb (i32.add (local.get $jb) (i32.const ${this.stepBytes})))`,
         '))',
-      ]
-    : packed
+      ];
+    }
+    return this.packed
       ? ['(local.set $jb (select (local.get $c0) (local.get $jt) (i32.gt_u (local.get $c0) (local.get $jt))))']
       : ['(local.set $jb (local.get $jt))'];
-  // A store's columns in one loop whose last group takes the padding mask and every other group the all-ones group
-  // after it (v128.and with all ones changes no bit): the loop body once, where two copies of it — the exp and all —
-  // made TurboFan's compile of a store's program, on the calling thread before a fresh process's first product,
-  // 30–40 % longer (the Laplacian's at d = 3, 68 KB of text: 10–13 ms against 6–9). A product keeps its unmasked loop
-  // and the masked group after it (the masks' loads and ands would run at every group of every product).
-  const oneLoop = columns === 'dense' || columns === 'dense-f32';
-  const columnGroups = oneLoop
-    ? [
+  }
+
+  /**
+   * The row's lane groups in the tile. A store's in one loop whose last group takes the padding mask and every other
+   * group the all-ones group after it (v128.and with all ones changes no bit): the loop body once, where two copies of
+   * it — the exp and all — made TurboFan's compile of a store's program, on the calling thread before a fresh
+   * process's first product, 30–40 % longer (the Laplacian's at d = 3, 68 KB of text: 10–13 ms against 6–9). A product
+   * keeps its unmasked loop and the masked group after it (the masks' loads and ands would run at every group of every
+   * product).
+   */
+  columnGroups(): string[] {
+    const { stepBytes } = this;
+    if (this.dense) {
+      return [
         `(local.set $ones (i32.add (local.get $mask) (i32.const ${stepBytes})))`,
         '(block $jDone (loop $jLoop',
         '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtEnd)))',
         '(local.set $mk (select (local.get $mask) (local.get $ones) (i32.ge_u (local.get $jb) (local.get $mFullBytes))))',
-        ...innerBody((u) => `(v128.load offset=${u * 16} (local.get $mk))`, null),
+        ...this.innerBody((u) => `(v128.load offset=${u * 16} (local.get $mk))`, null),
         `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
         '(br $jLoop)))',
-      ]
-    : [
-        '(block $jDone (loop $jLoop',
-        '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtFull)))',
-        ...innerBody(null, null),
-        `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
-        '(br $jLoop)))',
-        '(if (i32.lt_u (local.get $jb) (local.get $jtEnd)) (then',
-        ...innerBody(lastGroupMask, null),
-        '))',
       ];
-  const body = [
-    ...setup,
-    ...e.prologue,
-    `(local.set $jt ${firstTile})`,
-    '(block $tilesDone (loop $tiles',
-    '(br_if $tilesDone (i32.ge_u (local.get $jt) (local.get $mBytes)))',
-    `(local.set $jtEnd (i32.add (local.get $jt) (i32.const ${tile * elem})))`,
-    '(if (i32.gt_u (local.get $jtEnd) (local.get $mBytes)) (then (local.set $jtEnd (local.get $mBytes))))',
-    '(local.set $jtFull (local.get $jtEnd))',
-    '(if (i32.gt_u (local.get $jtFull) (local.get $mFullBytes)) (then (local.set $jtFull (local.get $mFullBytes))))',
-    '(local.set $i (local.get $iStart))',
-    '(block $rowsDone (loop $rows',
-    rowsDone,
-    ...rowSetup,
-    ...e.row,
-    ...accs.map((a) => `(local.set ${a} ${zero})`),
-    ...diagonalGroup,
-    ...columnGroups,
-    ...afterTile,
-    '(local.set $i (i32.add (local.get $i) (i32.const 1)))',
-    '(br $rows)))',
-    `(local.set $jt (i32.add (local.get $jt) (i32.const ${tile * elem})))`,
-    '(br $tiles)))',
-  ];
-  return [
-    '(module',
-    '(import "env" "mem" (memory 1 65536 shared))',
-    `(func (export "reduce") ${params}`,
-    [...new Set(i32Locals)].map((l) => `(local ${l} i32)`).join(' '),
-    [...e.v128Locals, '$mirror', '$thr', '$kv'].map((l) => `(local ${l} v128)`).join(' '),
-    '(local $cv f64) (local $kp i32)',
-    ...body,
-    '))',
-  ].join('\n');
+    }
+    return [
+      '(block $jDone (loop $jLoop',
+      '(br_if $jDone (i32.ge_u (local.get $jb) (local.get $jtFull)))',
+      ...this.innerBody(null, null),
+      `(local.set $jb (i32.add (local.get $jb) (i32.const ${stepBytes})))`,
+      '(br $jLoop)))',
+      '(if (i32.lt_u (local.get $jb) (local.get $jtEnd)) (then',
+      ...this.innerBody((u) => `(v128.load offset=${u * 16} (local.get $mask))`, null),
+      '))',
+    ];
+  }
 }
