@@ -246,18 +246,25 @@ interface LanczosOutcome {
   matvecs: number;
 }
 
-async function thickRestartLanczos(
-  op: (x: Float64Array) => Promise<Float64Array>,
-  V: LanczosBasis,
-  k: number,
-  which: Which,
-  ncv: number,
-  maxiter: number,
-  tol: number,
-  v0: Float64Array,
-  rng: () => number,
-  report: (iteration: number, matvecs: number, nconv: number, theta: Float64Array, est: Float64Array) => unknown,
-): Promise<LanczosOutcome> {
+/** What a thick-restart Lanczos run is asked for (`thickRestartLanczos`), besides its operator and basis. */
+interface LanczosRun {
+  /** Wanted Ritz pairs, which end of the spectrum, and the basis size (k < ncv). */
+  readonly k: number;
+  readonly which: Which;
+  readonly ncv: number;
+  /** Restarts allowed. */
+  readonly maxiter: number;
+  /** ARPACK's relative convergence test (see `rayleighRitz`). */
+  readonly tol: number;
+  /** The start vector (any nonzero norm) and the generator of fresh directions after an invariant subspace. */
+  readonly v0: Float64Array;
+  readonly rng: () => number;
+  /** Called after every Rayleigh–Ritz of a full basis (and at an early exit), with the wanted values' estimates. */
+  readonly report: (iteration: number, matvecs: number, nconv: number, theta: Float64Array, est: Float64Array) => unknown;
+}
+
+async function thickRestartLanczos(op: (x: Float64Array) => Promise<Float64Array>, V: LanczosBasis, run: LanczosRun): Promise<LanczosOutcome> {
+  const { k, which, ncv, maxiter, tol, v0, rng, report } = run;
   const eps23 = Math.pow(Number.EPSILON, 2 / 3);
   const n = V.n;
   const v0norm = norm(v0);
@@ -360,24 +367,8 @@ async function thickRestartLanczos(
       };
     }
 
-    // Thick restart with the most wanted Ritz vectors, continuing from the last Lanczos vector.
-    // For the largest end ('LM', 'LA' — also of the shift-inverted operator) k plus half the spare
-    // room from the first restart on; elsewhere ARPACK's choice (dsaup2): k plus as many as have
-    // converged, up to half the spare room. Matvecs measured (ARPACK's rule → a fixed half): Gaussian
-    // kernels, k = 5 'LM', ncv 20: n = 16,384, σ = 0.1, d = 3: 60 → 52; n = 3000: 88 → 76; n = 4000,
-    // σ = 0.05: 168 → 132; 'LA', k = 3: 100 → 65; the fixtures' 'LM'/'LA' cases 29 → 27, 33 → 28,
-    // 86 → 65 (σ = −0.1), 32 → 34. For 'SA'/'SM'/'BE' the fixed half ran out of restarts (SA, SM)
-    // or needed about as many (BE: 1675 → 1742, 1967 → 1500), so they keep ARPACK's rule.
-    // The fixed half only where the wanted Ritz values lie at one end of the spectrum ('LA', or 'LM' while every Ritz
-    // value has one sign, rounding aside: a semidefinite operator): there the discarded ones lie beyond the wanted
-    // ones, away from what has not emerged yet. 'LM' over both signs keeps ARPACK's rule: with a fixed half its
-    // discarded Ritz values, placed among the wanted ones' magnitudes — at the other end, too — filtered a wanted
-    // eigenvalue out for good (indefinite 77×77 matrices, k = 5, ncv = 8: 14 seeds of 40 returned a smaller |λ| as
-    // converged in place of a wanted one).
-    const oneEnd = which === 'LA' || (which === 'LM' && oneSigned(theta, Math.abs(theta[order[k - 1]!]!)));
-    let keep = k + (oneEnd ? Math.floor((ncv - k) / 2) : Math.min(nconv, Math.floor((ncv - k) / 2)));
-    if (keep === 1) keep = ncv >= 6 ? Math.floor(ncv / 2) : 2; // one vector alone would be a plain restart
-    keep = Math.min(keep, ncv - 1);
+    // thick restart: the most wanted Ritz vectors, then the last Lanczos vector
+    const keep = restartSize(k, ncv, nconv, which, theta, order);
     const keepIdx = order.slice(0, keep);
     await V.combineInPlace(Y, ncv, keepIdx);
     V.column(keep).set(V.column(ncv));
@@ -390,6 +381,30 @@ async function thickRestartLanczos(
     rotation = arrow.Q;
     kept = keep;
   }
+}
+
+/**
+ * How many of the most wanted Ritz vectors a thick restart keeps (the basis continues from the last Lanczos vector).
+ * For the largest end ('LM', 'LA' — also of the shift-inverted operator) k plus half the spare
+ * room from the first restart on; elsewhere ARPACK's choice (dsaup2): k plus as many as have
+ * converged, up to half the spare room. Matvecs measured (ARPACK's rule → a fixed half): Gaussian
+ * kernels, k = 5 'LM', ncv 20: n = 16,384, σ = 0.1, d = 3: 60 → 52; n = 3000: 88 → 76; n = 4000,
+ * σ = 0.05: 168 → 132; 'LA', k = 3: 100 → 65; the fixtures' 'LM'/'LA' cases 29 → 27, 33 → 28,
+ * 86 → 65 (σ = −0.1), 32 → 34. For 'SA'/'SM'/'BE' the fixed half ran out of restarts (SA, SM)
+ * or needed about as many (BE: 1675 → 1742, 1967 → 1500), so they keep ARPACK's rule.
+ * The fixed half only where the wanted Ritz values lie at one end of the spectrum ('LA', or 'LM' while every Ritz
+ * value has one sign, rounding aside: a semidefinite operator): there the discarded ones lie beyond the wanted
+ * ones, away from what has not emerged yet. 'LM' over both signs keeps ARPACK's rule: with a fixed half its
+ * discarded Ritz values, placed among the wanted ones' magnitudes — at the other end, too — filtered a wanted
+ * eigenvalue out for good (indefinite 77×77 matrices, k = 5, ncv = 8: 14 seeds of 40 returned a smaller |λ| as
+ * converged in place of a wanted one).
+ */
+function restartSize(k: number, ncv: number, nconv: number, which: Which, theta: Float64Array, order: number[]): number {
+  const oneEnd = which === 'LA' || (which === 'LM' && oneSigned(theta, Math.abs(theta[order[k - 1]!]!)));
+  let keep = k + (oneEnd ? Math.floor((ncv - k) / 2) : Math.min(nconv, Math.floor((ncv - k) / 2)));
+  if (keep === 1) keep = ncv >= 6 ? Math.floor(ncv / 2) : 2; // one vector alone would be a plain restart
+  keep = Math.min(keep, ncv - 1);
+  return keep;
 }
 
 /**
@@ -759,10 +774,12 @@ async function lanczosEigsh(
   const toLambda = (nu: number): number => (sigma === undefined ? nu : sigma + 1 / nu);
   const rng = mulberry32(o.seed + 1);
   const n = basis.n;
-  const out = await thickRestartLanczos(op, basis, o.k, o.which, o.ncv, o.maxiter, tol, o.v0, rng, (iteration, mv, nconv, theta, est) =>
-    o.onProgress?.({
+  const out = await thickRestartLanczos(op, basis, {
+    k: o.k, which: o.which, ncv: o.ncv, maxiter: o.maxiter, tol, v0: o.v0, rng,
+    report: (iteration, mv, nconv, theta, est) => o.onProgress?.({
       iteration, matvecs: mv, nconv, ritzValues: theta.map(toLambda), ritzEstimates: est, elapsedMs: now() - start,
-    }));
+    }),
+  });
 
   const pick = Array.from(out.theta, (_, i) => i).filter((i) => out.converged[i]);
   const lambda = out.theta.map(toLambda);
