@@ -266,27 +266,10 @@ async function runProgram(
   // page faults can slow one range several-fold on this VM, and a two-way split then waits for it
   const tasks = (mode === 'dense' || mode === 'dense-f32') && threadTasks > 1 ? Math.min(n, threadTasks * STORE_TASKS_PER_THREAD) : threadTasks;
 
-  // memory layout (see wasm-emit.ts)
-  let offset = 16; // keep address 0 unused
-  const iOffsets = slots.i.map((v) => { const o = offset; offset += align16(n * v.dim * E); return o; });
-  const jOffsets = slots.j.map((v) => { const o = offset; offset += align16(v.dim * mPad * E); return o; });
-  const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
-  const parOffset = offset; offset += align16(paramDims * 8);
-  const rhsOffset = offset; offset += align16(mode === 'kmin' ? n * k * 4 : ncols * mPad * E);
-  const denseElements = packed ? packedElements(n, mPad) : n * mPad;
-  const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : mode === 'kmin' ? n * k * 8 : ncols * n * 8;
-  const outOffset = offset; offset += align16(outBytes);
-  // the last group's lane mask, then an all-ones group (a store's one loop takes it for every other group)
-  const maskOffset = offset; offset += 2 * step * E;
-  const scratchOffset = offset; offset += tasks * program.scratchBytes;
-  // symmetric mode: a float64 mirror accumulator per task, and the diagonal-group mask tables
-  const outJBytes = mirroring ? align16(ncols * mPad * 8) : 0;
-  const outJOffset = offset; offset += tasks * outJBytes;
-  const maskTabOffset = offset; offset += mirroring ? (2 * step + 1) * step * E : 0;
-  const reserveOffset = offset; offset += align16(reserveBytes);
-  const pages = Math.ceil(offset / 65536);
+  const L = programLayout(program, slots, { n, mPad, ncols, mode, k, tasks, reserveBytes });
+  const pages = Math.ceil(L.bytes / 65536);
   if (pages > MAX_WASM_PAGES) {
-    throw new RangeError(`kernel product needs ${(offset / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
+    throw new RangeError(`kernel product needs ${(L.bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
   // a store takes the memory `prefaultMemory` prepared for it, if any (see DenseKernelMatrix.materialise)
   const prefaulted = mode === 'dense' || mode === 'dense-f32' ? takePrefaulted(pages) : undefined;
@@ -297,53 +280,12 @@ async function runProgram(
   compiling.catch(() => undefined); // a layout error first must not leave the compile's rejection unhandled
   // the host's writes to the pages end before any of ours (this thread touching the pages it has not reached)
   if (prefaulted) await awaitPrefaulted(prefaulted);
-  // a recycled memory holds old data: clear what the programs accumulate into (sums += K_ij·b_j, mirrors) and
-  // the right-hand sides' padding; stored entries (dense modes) are each written once
-  const sums = typeof mode === 'number';
-  new Uint8Array(buf, rhsOffset, (sums ? outOffset + outBytes : outOffset) - rhsOffset).fill(0);
-  new Uint8Array(buf, outJOffset, maskTabOffset - outJOffset).fill(0);
-  const view = (byteOffset: number, length: number) =>
-    E === 8 ? new Float64Array(buf, byteOffset, length) : new Float32Array(buf, byteOffset, length);
-
-  slots.i.forEach((v, s) => view(iOffsets[s]!, n * v.dim).set(v.value.data));
-  // transposed to dim × mPad; padding repeats the last point so padded K entries stay finite
-  slots.j.forEach((v, s) => {
-    // the same points as an i slot (a symmetric operator's y = x) are transposed from that copy by the program
-    const i = slots.i.findIndex((u) => u.value.data === v.value.data && u.dim === v.dim);
-    if (i >= 0 && transposeInMemory(memory, E, iOffsets[i]!, v.dim, m, mPad, jOffsets[s]!)) return;
-    transposePoints(v.value.data, v.dim, m, mPad, view(jOffsets[s]!, v.dim * mPad));
-  });
-  const par = new Float64Array(buf, parOffset, paramDims);
-  let po = 0;
-  for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }
-  // lane masks of the last group: all ones for real columns, zero for padding
-  const mask = E === 8 ? new BigInt64Array(buf, maskOffset, 2 * step) : new Int32Array(buf, maskOffset, 2 * step);
-  for (let j = 0; j < 2 * step; j++) mask[j] = (j >= step || mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
-  if (mode === 'kmin') {
-    new Float64Array(buf, outOffset, n * k).fill(Infinity); // empty candidate slots (see KMIN_CANDIDATE_FUNC)
-    new Int32Array(buf, rhsOffset, n * k).fill(-1);
-  } else {
-    const rhs = view(rhsOffset, ncols * mPad);
-    columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
-  }
-  if (mirroring) {
-    // tables indexed by the row's lane offset o: lanes ≥ o, lanes > o, then an all-ones group
-    const ones = E === 8 ? -1n : -1;
-    const zero = E === 8 ? 0n : 0;
-    const tab = E === 8 ? new BigInt64Array(buf, maskTabOffset, (2 * step + 1) * step) : new Int32Array(buf, maskTabOffset, (2 * step + 1) * step);
-    for (let o = 0; o < step; o++) {
-      for (let l = 0; l < step; l++) {
-        tab[o * step + l] = (l >= o ? ones : zero) as never;
-        tab[(step + o) * step + l] = (l > o ? ones : zero) as never;
-      }
-    }
-    for (let l = 0; l < step; l++) tab[2 * step * step + l] = ones as never;
-  }
+  writeInputs(memory, L, program, slots, { n, m, mPad, mFull, columns, mode, k });
 
   const argsFor = (t: number, iStart: number, iEnd: number) => [
-    iStart, iEnd, mPad, n, outOffset, rhsOffset, parOffset, scratchOffset + t * program.scratchBytes, ncols, mFull, maskOffset,
-    outJOffset + t * outJBytes, maskTabOffset,
-    ...iOffsets, ...jOffsets,
+    iStart, iEnd, mPad, n, L.outOffset, L.rhsOffset, L.parOffset, L.scratchOffset + t * program.scratchBytes, ncols, mFull, L.maskOffset,
+    L.outJOffset + t * L.outJBytes, L.maskTabOffset,
+    ...L.iOffsets, ...L.jOffsets,
   ];
   let module: WebAssembly.Module;
   try {
@@ -356,17 +298,125 @@ async function runProgram(
   // row i costs n − i pairs
   const boundary = mirroring || packed ? triangleBoundary(n, tasks) : (t: number) => Math.floor((t * n) / tasks);
   await runRowRanges(module, memory, tasks, boundary, argsFor);
-  if (mirroring) {
-    // out += Σ_t outJ_t (the mirrored halves)
-    const out = new Float64Array(buf, outOffset, ncols * n);
-    for (let t = 0; t < tasks; t++) {
-      const mirror = new Float64Array(buf, outJOffset + t * outJBytes, ncols * mPad);
-      for (let r = 0; r < ncols; r++) {
-        const o = r * n;
-        const q = r * mPad;
-        for (let i = 0; i < n; i++) out[o + i] += mirror[q + i]!;
+  if (mirroring) addMirrors(buf, L, ncols, n, mPad, tasks);
+  return { memory, buf, outOffset: L.outOffset, rhsOffset: L.rhsOffset, mPad, E, reserveOffset: L.reserveOffset };
+}
+
+/** Byte offsets of a reduction program's regions in its memory (see wasm-emit.ts), and the bytes in all. */
+interface ProgramLayout {
+  readonly iOffsets: number[];
+  readonly jOffsets: number[];
+  readonly parOffset: number;
+  readonly paramDims: number;
+  readonly rhsOffset: number;
+  readonly outOffset: number;
+  readonly outBytes: number;
+  /** The last lane group's mask, then an all-ones group (a store's one loop takes it for every other group). */
+  readonly maskOffset: number;
+  readonly scratchOffset: number;
+  /** Mirrored layout: a float64 mirror accumulator per task (outJBytes each), then the diagonal-group mask tables. */
+  readonly outJOffset: number;
+  readonly outJBytes: number;
+  readonly maskTabOffset: number;
+  readonly reserveOffset: number;
+  readonly bytes: number;
+}
+
+function programLayout(
+  program: ReductionProgram, slots: FormulaSlots,
+  p: { n: number; mPad: number; ncols: number; mode: number | 'dense' | 'dense-f32' | 'kmin'; k: number; tasks: number; reserveBytes: number },
+): ProgramLayout {
+  const { n, mPad, ncols, mode, k, tasks } = p;
+  const E = program.dtype === 'float64' ? 8 : 4;
+  const step = program.lanes * program.unroll;
+  const mirroring = program.layout === 'mirrored';
+  let offset = 16; // keep address 0 unused
+  const iOffsets = slots.i.map((v) => { const o = offset; offset += align16(n * v.dim * E); return o; });
+  const jOffsets = slots.j.map((v) => { const o = offset; offset += align16(v.dim * mPad * E); return o; });
+  const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);
+  const parOffset = offset; offset += align16(paramDims * 8);
+  const rhsOffset = offset; offset += align16(mode === 'kmin' ? n * k * 4 : ncols * mPad * E);
+  const denseElements = program.layout === 'packed' ? packedElements(n, mPad) : n * mPad;
+  const outBytes = mode === 'dense' ? denseElements * E : mode === 'dense-f32' ? denseElements * 4 : mode === 'kmin' ? n * k * 8 : ncols * n * 8;
+  const outOffset = offset; offset += align16(outBytes);
+  const maskOffset = offset; offset += 2 * step * E;
+  const scratchOffset = offset; offset += tasks * program.scratchBytes;
+  const outJBytes = mirroring ? align16(ncols * mPad * 8) : 0;
+  const outJOffset = offset; offset += tasks * outJBytes;
+  const maskTabOffset = offset; offset += mirroring ? (2 * step + 1) * step * E : 0;
+  const reserveOffset = offset; offset += align16(p.reserveBytes);
+  return {
+    iOffsets, jOffsets, parOffset, paramDims, rhsOffset, outOffset, outBytes, maskOffset, scratchOffset, outJOffset, outJBytes,
+    maskTabOffset, reserveOffset, bytes: offset,
+  };
+}
+
+/**
+ * Writes a program's inputs into its memory: the points (x_i row-major, y_j transposed to dim × mPad, padding repeating
+ * the last point so that padded K entries stay finite), the parameters, the lane masks, the right-hand sides (or the
+ * k-min's empty candidates) and the mirrored layout's mask tables. A recycled memory holds old data: what the programs
+ * accumulate into (sums += K_ij·b_j, mirrors) and the right-hand sides' padding are cleared; stored entries (dense
+ * modes) are each written once.
+ */
+function writeInputs(
+  memory: WebAssembly.Memory, L: ProgramLayout, program: ReductionProgram, slots: FormulaSlots,
+  p: { n: number; m: number; mPad: number; mFull: number; columns: readonly Float64Array[]; mode: number | 'dense' | 'dense-f32' | 'kmin'; k: number },
+): void {
+  const { n, m, mPad, mFull, columns, mode, k } = p;
+  const buf = memory.buffer as unknown as ArrayBuffer;
+  const E = program.dtype === 'float64' ? 8 : 4;
+  const step = program.lanes * program.unroll;
+  const ncols = mode === 'kmin' ? k : columns.length;
+  const sums = typeof mode === 'number';
+  new Uint8Array(buf, L.rhsOffset, (sums ? L.outOffset + L.outBytes : L.outOffset) - L.rhsOffset).fill(0);
+  new Uint8Array(buf, L.outJOffset, L.maskTabOffset - L.outJOffset).fill(0);
+  const view = (byteOffset: number, length: number) =>
+    E === 8 ? new Float64Array(buf, byteOffset, length) : new Float32Array(buf, byteOffset, length);
+
+  slots.i.forEach((v, s) => view(L.iOffsets[s]!, n * v.dim).set(v.value.data));
+  slots.j.forEach((v, s) => {
+    // the same points as an i slot (a symmetric operator's y = x) are transposed from that copy by the program
+    const i = slots.i.findIndex((u) => u.value.data === v.value.data && u.dim === v.dim);
+    if (i >= 0 && transposeInMemory(memory, E, L.iOffsets[i]!, v.dim, m, mPad, L.jOffsets[s]!)) return;
+    transposePoints(v.value.data, v.dim, m, mPad, view(L.jOffsets[s]!, v.dim * mPad));
+  });
+  const par = new Float64Array(buf, L.parOffset, L.paramDims);
+  let po = 0;
+  for (const v of slots.p) { par.set(v.value.data, po); po += v.dim; }
+  // lane masks of the last group: all ones for real columns, zero for padding
+  const mask = E === 8 ? new BigInt64Array(buf, L.maskOffset, 2 * step) : new Int32Array(buf, L.maskOffset, 2 * step);
+  for (let j = 0; j < 2 * step; j++) mask[j] = (j >= step || mFull + j < m ? (E === 8 ? -1n : -1) : (E === 8 ? 0n : 0)) as never;
+  if (mode === 'kmin') {
+    new Float64Array(buf, L.outOffset, n * k).fill(Infinity); // empty candidate slots (see KMIN_CANDIDATE_FUNC)
+    new Int32Array(buf, L.rhsOffset, n * k).fill(-1);
+  } else {
+    const rhs = view(L.rhsOffset, ncols * mPad);
+    columns.forEach((c, r) => rhs.set(c, r * mPad)); // padding stays 0
+  }
+  if (program.layout === 'mirrored') {
+    // tables indexed by the row's lane offset o: lanes ≥ o, lanes > o, then an all-ones group
+    const ones = E === 8 ? -1n : -1;
+    const zero = E === 8 ? 0n : 0;
+    const tab = E === 8 ? new BigInt64Array(buf, L.maskTabOffset, (2 * step + 1) * step) : new Int32Array(buf, L.maskTabOffset, (2 * step + 1) * step);
+    for (let o = 0; o < step; o++) {
+      for (let l = 0; l < step; l++) {
+        tab[o * step + l] = (l >= o ? ones : zero) as never;
+        tab[(step + o) * step + l] = (l > o ? ones : zero) as never;
       }
     }
+    for (let l = 0; l < step; l++) tab[2 * step * step + l] = ones as never;
   }
-  return { memory, buf, outOffset, rhsOffset, mPad, E, reserveOffset };
+}
+
+/** out += Σ_t outJ_t: the mirrored halves of the tasks (mirrored layout). */
+function addMirrors(buf: ArrayBuffer, L: ProgramLayout, ncols: number, n: number, mPad: number, tasks: number): void {
+  const out = new Float64Array(buf, L.outOffset, ncols * n);
+  for (let t = 0; t < tasks; t++) {
+    const mirror = new Float64Array(buf, L.outJOffset + t * L.outJBytes, ncols * mPad);
+    for (let r = 0; r < ncols; r++) {
+      const o = r * n;
+      const q = r * mPad;
+      for (let i = 0; i < n; i++) out[o + i] += mirror[q + i]!;
+    }
+  }
 }
