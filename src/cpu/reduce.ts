@@ -35,8 +35,11 @@ function compileProgramNow(program: ReductionProgram): Promise<WebAssembly.Modul
 
 const programCache = new WeakMap<Node, Map<string, ReductionProgram>>();
 
+/** What a run computes: sums against that many right-hand sides, K stored (float64 or rounded to float32), or k-min. */
+type RunMode = number | 'dense' | 'dense-f32' | 'kmin';
+
 export function reductionProgram(
-  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: number | 'dense' | 'dense-f32' | 'kmin', symmetric = false,
+  formula: Node, slots: FormulaSlots, dtype: CpuDtype, columns: RunMode, symmetric = false,
 ): ReductionProgram {
   const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
   // a symmetric K: sums mirror each pair, dense modes write the packed upper storage (see packedRowOffset)
@@ -243,7 +246,7 @@ async function runProgram(
   n: number,
   m: number,
   columns: readonly Float64Array[],
-  mode: number | 'dense' | 'dense-f32' | 'kmin',
+  mode: RunMode,
   options: ReduceOptions,
   reserveBytes = 0,
   k = 0,
@@ -324,7 +327,7 @@ interface ProgramLayout {
 
 function programLayout(
   program: ReductionProgram, slots: FormulaSlots,
-  p: { n: number; mPad: number; ncols: number; mode: number | 'dense' | 'dense-f32' | 'kmin'; k: number; tasks: number; reserveBytes: number },
+  p: { n: number; mPad: number; ncols: number; mode: RunMode; k: number; tasks: number; reserveBytes: number },
 ): ProgramLayout {
   const { n, mPad, ncols, mode, k, tasks } = p;
   const E = program.dtype === 'float64' ? 8 : 4;
@@ -360,7 +363,7 @@ function programLayout(
  */
 function writeInputs(
   memory: WebAssembly.Memory, L: ProgramLayout, program: ReductionProgram, slots: FormulaSlots,
-  p: { n: number; m: number; mPad: number; mFull: number; columns: readonly Float64Array[]; mode: number | 'dense' | 'dense-f32' | 'kmin'; k: number },
+  p: { n: number; m: number; mPad: number; mFull: number; columns: readonly Float64Array[]; mode: RunMode; k: number },
 ): void {
   const { n, m, mPad, mFull, columns, mode, k } = p;
   const buf = memory.buffer as unknown as ArrayBuffer;

@@ -356,9 +356,9 @@ class Emitter {
    * A reduction (sum, sqnorm2, norm2, dot) of a vector longer than WASM_UNROLL_MAX_DIM, as a loop over its
    * components — KeOps' chunked mode for large D, here from d = 5 (see WASM_UNROLL_MAX_DIM): the element-wise subtree
    * is evaluated for component k in the loop body and accumulated, so code size and locals do not grow with the
-   * dimension. Scalar operands of the subtree are computed before the loop, at their own stage. Per lane vector (stage 2) one loop serves all
-   * UNROLL units: x_i and parameter components are loaded once per k for all of them, and the units' sums are
-   * independent dependency chains.
+   * dimension. Scalar operands of the subtree are computed before the loop, at their own stage. Per lane vector
+   * (stage 2) one loop serves all UNROLL units: x_i and parameter components are loaded once per k for all of them, and
+   * the units' sums are independent dependency chains.
    */
   private emitLoopReduction(n: ReduceNode | DotNode, u: number, stage: Stage, code: string[]): string[] {
     const L = this.lane;
