@@ -4,11 +4,13 @@
  * `LinearOperator.solve/preconditioner` reach this module lazily (see src/operators/linear-operator.ts).
  */
 export {
-  nystromPreconditioner, randomizedNystrom, NystromPreconditioner, defaultMaxRank, DEFAULT_NYSTROM_TOLERANCE,
-  DEFAULT_ITERATIONS_PER_SQRT_KAPPA, nystromDecision, stageMultiplyAdds, applyMultiplyAdds,
-  nystromNextStep, nystromStepRanks, nystromDecayPerDoubling, ITERATION_CALIBRATION, CG_BOUND_ITERATIONS_PER_SQRT_KAPPA,
-  type NystromOptions, type NystromMethod, type NystromStage, type NystromDecision, type NystromCostModel, type NystromStep,
+  nystromPreconditioner, randomizedNystrom, NystromPreconditioner, type NystromOptions, type NystromMethod, type NystromStage,
 } from './nystrom.js';
+export {
+  defaultMaxRank, DEFAULT_NYSTROM_TOLERANCE, DEFAULT_ITERATIONS_PER_SQRT_KAPPA, nystromDecision, stageMultiplyAdds, applyMultiplyAdds,
+  nystromNextStep, nystromStepRanks, nystromDecayPerDoubling, ITERATION_CALIBRATION, CG_BOUND_ITERATIONS_PER_SQRT_KAPPA,
+  type NystromDecision, type NystromCostModel, type NystromStep,
+} from './nystrom-cost.js';
 export {
   landmarkPreconditioner, LandmarkPreconditioner, DEFAULT_MAX_STORED_BYTES,
   type LandmarkOptions, type LandmarkSelection, type LandmarkBuildTimings,

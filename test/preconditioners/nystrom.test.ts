@@ -11,7 +11,7 @@ import {
 } from '../../src/preconditioners/index.js';
 import {
   CG_BOUND_ITERATIONS_PER_SQRT_KAPPA, ITERATION_CALIBRATION, nystromDecayPerDoubling, nystromNextStep, nystromStepRanks, orthonormalizationPasses,
-} from '../../src/preconditioners/nystrom.js';
+} from '../../src/preconditioners/nystrom-cost.js';
 import {
   cgBound, denseOp, eigenvalues, gaussianDense, inv, maxAbs, maxAbsDiff, points, randomVector, relErr, shifted, withSpectrum,
 } from './helpers.js';
