@@ -460,24 +460,9 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
   if (o.method !== 'randomized') throw new RangeError(`${fn}: randomizedNystrom builds method 'randomized', got method '${o.method}'`);
   const { shift: mu, seed } = o;
   const t0 = performance.now();
-  let target: number;
-  let maxRank: number;
-  let tolerance = Infinity;
-  let stopping: 'cost' | 'tolerance' | 'fixed' = 'fixed';
-  const given: NystromCostModel = {};
-  if (o.rank === 'auto') {
-    if (n < 2) throw new RangeError(`${fn}: rank 'auto' needs n ≥ 2, got n = ${n}`);
-    maxRank = o.maxRank ?? defaultMaxRank(n);
-    const initial = o.initialRank ?? Math.min(64, maxRank);
-    if (initial > maxRank) throw new RangeError(`${fn}: initialRank = ${initial} exceeds maxRank = ${maxRank}`);
-    tolerance = o.tolerance ?? DEFAULT_NYSTROM_TOLERANCE;
-    stopping = o.stopping ?? (o.tolerance !== undefined ? 'tolerance' : 'cost');
-    for (const [key, v] of Object.entries(o.costModel ?? {})) if (v !== undefined) given[key as keyof NystromCostModel] = v;
-    target = initial;
-  } else {
-    target = o.rank;
-    maxRank = target;
-  }
+  const plan = sketchPlan(fn, n, o);
+  const { maxRank, tolerance, stopping, given } = plan;
+  let target = plan.initial;
 
   // the sketch is ℓ products (and the solve it serves many more): a dense cache, if any, is built
   // now — in the untimed warm-up product of the cost rule, not inside a timed one
@@ -509,25 +494,7 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
     assertFiniteBlock(Ynew, fn, 'the sketch A·Ω');
     Omega = concatColumns(Omega, Gn);
     Y = concatColumns(Y, Ynew);
-    // M = ΩᵀY grows by the columns ΩᵀY_new; the new rows mirror them (ΩᵀAΩ is symmetric) and
-    // the new diagonal block is symmetrised.
-    const Mcol = cross(Omega, Ynew); // l×kNew
-    const Mn = new Float64Array(l * l);
-    for (let a = 0; a < lOld; a++) Mn.set(M.subarray(a * lOld, (a + 1) * lOld), a * l);
-    for (let a = 0; a < l; a++) {
-      for (let c = 0; c < kNew; c++) {
-        const b = lOld + c;
-        if (a < lOld) {
-          Mn[a * l + b] = Mcol[a * kNew + c]!;
-          Mn[b * l + a] = Mcol[a * kNew + c]!;
-        } else if (a <= b) {
-          const v = 0.5 * (Mcol[a * kNew + c]! + Mcol[b * kNew + (a - lOld)]!);
-          Mn[a * l + b] = v;
-          Mn[b * l + a] = v;
-        }
-      }
-    }
-    M = Mn;
+    M = grownGram(M, cross(Omega, Ynew), lOld, l);
     // ν is fixed by the first stage: the leading eigenvalues dominate ‖Y‖ from the start.
     if (Number.isNaN(nu)) nu = Math.sqrt(n) * epsAt(frobenius(Y.data));
     factored = (factored && factorExtend(factored, Ynew, Gn, M)) ?? factorFull(Omega, Y, M, nu, fn);
@@ -558,28 +525,8 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
       await A.matvec(columnOf(Gn, 0));
       productMs = performance.now() - tp;
     }
-    const hostMs = ms - sketchMs - eigenMs;
-    const costs: Required<NystromCostModel> = {
-      productMs,
-      // a matmat column never costs more than a product (and the first matmat may include warm-up)
-      sketchMsPerColumn: given.sketchMsPerColumn ?? Math.min(sketchMs / kNew, productMs),
-      hostMsPerMultiplyAdd: given.hostMsPerMultiplyAdd ?? hostMs / stageMultiplyAdds(n, lOld, l, passes),
-      eigenMsPerCube: given.eigenMsPerCube ?? eigenMs / l ** 3,
-      iterationsPerSqrtKappa: given.iterationsPerSqrtKappa ?? DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
-    };
-    // Decay per doubling: stage to stage when there are two stages, else within this sketch (λ̂_ℓ against λ̂_⌊ℓ/2⌋).
-    const before = stages.length >= 2 ? stages[stages.length - 2]! : undefined;
-    const half = Math.max(1, Math.floor(l / 2));
-    const decay = before
-      ? nystromDecayPerDoubling(lmin, l, before.smallestEigenvalue, before.rank)
-      : nystromDecayPerDoubling(lmin, l, core.lambda[half - 1]!, half);
-    // ρ: the last eigenvalue of a sketch underestimates the true λ_ℓ that bounds κ (Nyström gives
-    // λ̂_i ≤ λ_i, worst at i = ℓ). The grown sketch sees the previous stage's last eigenvalue
-    // better: their ratio (2.0–2.7 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
-    const rho = before
-      ? Math.min(100, Math.max(1, core.lambda[before.rank - 1]! / Math.max(before.smallestEigenvalue, Number.MIN_VALUE)))
-      : 1;
-    const d = nystromNextStep({ n, mu, rank: l, maxRank, lambda: lmin, decayPerDoubling: decay, costs, underestimate: rho });
+    const costs = stageCosts(given, { n, lOld, l, passes, ms, sketchMs, eigenMs, productMs });
+    const d = nystromNextStep({ n, mu, rank: l, maxRank, lambda: lmin, ...spectrumTrend(stages, core.lambda), costs });
     stage.decision = d;
     if (d.action !== 'grow') break;
     target = d.nextRank;
@@ -587,6 +534,85 @@ export async function randomizedNystrom(A: LinearOperator, options: NystromOptio
   const P = new NystromPreconditioner(core!, mu, stages, Omega.cols);
   P.buildMs = performance.now() - t0;
   return P;
+}
+
+/**
+ * The sketch sizes and stopping rule of a randomized build: rank 'auto' from `initialRank` (default min(64, maxRank))
+ * up to `maxRank` by the cost rule (default) or the tolerance rule, the cost model's given fields; a fixed rank once.
+ */
+function sketchPlan(fn: string, n: number, o: ParsedOptions<ReturnType<typeof nystromSpec>>): {
+  initial: number; maxRank: number; tolerance: number; stopping: 'cost' | 'tolerance' | 'fixed'; given: NystromCostModel;
+} {
+  if (o.rank !== 'auto') return { initial: o.rank, maxRank: o.rank, tolerance: Infinity, stopping: 'fixed', given: {} };
+  if (n < 2) throw new RangeError(`${fn}: rank 'auto' needs n ≥ 2, got n = ${n}`);
+  const maxRank = o.maxRank ?? defaultMaxRank(n);
+  const initial = o.initialRank ?? Math.min(64, maxRank);
+  if (initial > maxRank) throw new RangeError(`${fn}: initialRank = ${initial} exceeds maxRank = ${maxRank}`);
+  const given: NystromCostModel = {};
+  for (const [key, v] of Object.entries(o.costModel ?? {})) if (v !== undefined) given[key as keyof NystromCostModel] = v;
+  return {
+    initial, maxRank, tolerance: o.tolerance ?? DEFAULT_NYSTROM_TOLERANCE, stopping: o.stopping ?? (o.tolerance !== undefined ? 'tolerance' : 'cost'), given,
+  };
+}
+
+/**
+ * M = ΩᵀY (lOld × lOld, row-major) grown to l × l by the columns Mcol = ΩᵀY_new (l × (l − lOld)): the new rows mirror
+ * them (ΩᵀAΩ is symmetric) and the new diagonal block is symmetrised.
+ */
+function grownGram(M: Float64Array, Mcol: Float64Array, lOld: number, l: number): Float64Array<ArrayBuffer> {
+  const kNew = l - lOld;
+  const Mn = new Float64Array(l * l);
+  for (let a = 0; a < lOld; a++) Mn.set(M.subarray(a * lOld, (a + 1) * lOld), a * l);
+  for (let a = 0; a < l; a++) {
+    for (let c = 0; c < kNew; c++) {
+      const b = lOld + c;
+      if (a < lOld) {
+        Mn[a * l + b] = Mcol[a * kNew + c]!;
+        Mn[b * l + a] = Mcol[a * kNew + c]!;
+      } else if (a <= b) {
+        const v = 0.5 * (Mcol[a * kNew + c]! + Mcol[b * kNew + (a - lOld)]!);
+        Mn[a * l + b] = v;
+        Mn[b * l + a] = v;
+      }
+    }
+  }
+  return Mn;
+}
+
+/** The cost rule's costs after a stage from lOld to l: the given fields, the others measured on the stage. */
+function stageCosts(
+  given: NystromCostModel,
+  stage: { n: number; lOld: number; l: number; passes: number; ms: number; sketchMs: number; eigenMs: number; productMs: number },
+): Required<NystromCostModel> {
+  const { n, lOld, l, passes, ms, sketchMs, eigenMs, productMs } = stage;
+  return {
+    productMs,
+    // a matmat column never costs more than a product (and the first matmat may include warm-up)
+    sketchMsPerColumn: given.sketchMsPerColumn ?? Math.min(sketchMs / (l - lOld), productMs),
+    hostMsPerMultiplyAdd: given.hostMsPerMultiplyAdd ?? (ms - sketchMs - eigenMs) / stageMultiplyAdds(n, lOld, l, passes),
+    eigenMsPerCube: given.eigenMsPerCube ?? eigenMs / l ** 3,
+    iterationsPerSqrtKappa: given.iterationsPerSqrtKappa ?? DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
+  };
+}
+
+/**
+ * How the sketch's spectrum moves, for the cost rule after the last of `stages` (whose eigenvalues are `lambda`): λ̂'s
+ * decay per doubling of ℓ — stage to stage when there are two stages, else within this sketch (λ̂_ℓ against
+ * λ̂_⌊ℓ/2⌋) — and ρ. The last eigenvalue of a sketch underestimates the true λ_ℓ that bounds κ (Nyström gives
+ * λ̂_i ≤ λ_i, worst at i = ℓ); the grown sketch sees the previous stage's last eigenvalue better, and their ratio
+ * (2.0–2.7 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
+ */
+function spectrumTrend(stages: readonly NystromStage[], lambda: Float64Array): { decayPerDoubling: number; underestimate: number } {
+  const { rank: l, smallestEigenvalue: lmin } = stages[stages.length - 1]!;
+  const before = stages.length >= 2 ? stages[stages.length - 2]! : undefined;
+  const half = Math.max(1, Math.floor(l / 2));
+  const decayPerDoubling = before
+    ? nystromDecayPerDoubling(lmin, l, before.smallestEigenvalue, before.rank)
+    : nystromDecayPerDoubling(lmin, l, lambda[half - 1]!, half);
+  const underestimate = before
+    ? Math.min(100, Math.max(1, lambda[before.rank - 1]! / Math.max(before.smallestEigenvalue, Number.MIN_VALUE)))
+    : 1;
+  return { decayPerDoubling, underestimate };
 }
 
 /**
