@@ -858,10 +858,14 @@ export class DenseKernelMatrix {
     return Array.from({ length: columns.length }, (_, c) => all.subarray(c * n, (c + 1) * n));
   }
 
-  /** Row ranges of a packed product over the pool: equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows. */
-  private symmetricTasks(): { tasks: number; boundary: (t: number) => number } {
-    const tasks = Math.min(rowTasks(this.n, this.n), this.mirrorSlots);
-    return { tasks, boundary: triangleBoundary(this.n, tasks, 4) };
+  /**
+   * Row ranges of a packed product: equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows, one per
+   * mirror slot (the pool's threads when K was stored), on the pool where it runs, else on the calling thread in order:
+   * a split fixed per stored K, so that the mirrors' sum — added range by range — rounds the same either way.
+   */
+  private symmetricTasks(): { tasks: number; boundary: (t: number) => number; onPool: boolean } {
+    const tasks = Math.max(1, Math.min(this.mirrorSlots, this.n));
+    return { tasks, boundary: triangleBoundary(this.n, tasks, 4), onPool: rowTasks(this.n, this.n) > 1 };
   }
 
   /** K·columns (at most PACKED_PASS_COLUMNS, a multiple of `width`) into `into` (column-major), `width` columns a group. */
@@ -870,14 +874,14 @@ export class DenseKernelMatrix {
     const { memory, offset, mPad, storage, reserveOffset } = this.stored;
     const buf = memory.buffer as unknown as ArrayBuffer;
     const { rhsOffset, outOffset, mirrorOffset, mirrorBytes, scratchOffset, scratchBytes } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
-    const { tasks, boundary } = this.symmetricTasks();
+    const { tasks, boundary, onPool } = this.symmetricTasks();
     const cols = columns.length;
     const module = await storedPrograms[storage].symmetric(width)();
     packedPasses[width] = (packedPasses[width] ?? 0) + 1;
     interleave(new Float64Array(buf, rhsOffset, cols * mPad), columns, n, width, mPad);
     const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
     await runRowRanges(module, memory, tasks, boundary,
-      (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorAt(t), cols / width, scratchOffset + t * scratchBytes]);
+      (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorAt(t), cols / width, scratchOffset + t * scratchBytes], onPool);
     for (let c = 0; c < cols; c++) {
       const out = into.subarray(c * n, (c + 1) * n);
       out.set(new Float64Array(buf, outOffset + c * mirrorBytes, n));
@@ -894,14 +898,14 @@ export class DenseKernelMatrix {
     const { memory, offset, mPad, reserveOffset } = this.stored;
     const buf = memory.buffer as unknown as ArrayBuffer;
     const { outOffset, mirrorOffset, mirrorBytes, mirror32Offset, mirror32Bytes, rhs32Offset } = packedLayout(reserveOffset, mPad, this.mirrorSlots);
-    const { tasks, boundary } = this.symmetricTasks();
+    const { tasks, boundary, onPool } = this.symmetricTasks();
     const module = await compileSymmetricF32Sums();
     const rhs32 = new Float32Array(buf, rhs32Offset, mPad);
     rhs32.fill(0, n);
     rhs32.set(column);
     const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
     await runRowRanges(module, memory, tasks, boundary,
-      (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorAt(t), mirror32Offset + t * mirror32Bytes]);
+      (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorAt(t), mirror32Offset + t * mirror32Bytes], onPool);
     into.set(new Float64Array(buf, outOffset, n));
     for (let t = 0; t < tasks; t++) {
       if (boundary(t + 1) <= boundary(t)) continue;

@@ -163,10 +163,18 @@ export async function runRowRanges(
   tasks: number,
   boundary: (t: number) => number,
   argsFor: (t: number, iStart: number, iEnd: number) => number[],
+  onPool = tasks > 1,
 ): Promise<void> {
-  if (tasks === 1) {
+  if (!onPool) {
+    // on the calling thread, the ranges in order (a split that fixes the result's rounding, see `mirrorTasks`)
     const reduce = reduceExport(module, memory);
-    timeSoloWork(() => reduce(...argsFor(0, boundary(0), boundary(1))));
+    timeSoloWork(() => {
+      for (let t = 0; t < tasks; t++) {
+        const iStart = boundary(t);
+        const iEnd = boundary(t + 1);
+        if (iEnd > iStart || tasks === 1) reduce(...argsFor(t, iStart, iEnd));
+      }
+    });
     return;
   }
   const jobs: Promise<void>[] = [];
@@ -186,6 +194,16 @@ export async function runRowRanges(
  */
 export function triangleBoundary(n: number, tasks: number, block = 1): (t: number) => number {
   return (t) => (t >= tasks ? n : Math.min(n, block * Math.round((n * (1 - Math.sqrt(1 - t / tasks))) / block)));
+}
+
+/**
+ * The row ranges a symmetric product of n rows is split into, each with its own mirror accumulator: one per pool thread
+ * (at most n), whether the pool runs them or the calling thread does while the pool starts. Why fixed: the mirrors
+ * are added range by range, so the split sets the result's rounding — with 1 range before the pool started and 2
+ * after, the same product of the same inputs differed in its last bits from one process to another.
+ */
+export function mirrorTasks(n: number): number {
+  return Math.max(1, Math.min(poolThreads(), n));
 }
 
 /**
@@ -256,7 +274,7 @@ async function runProgram(
   const threadTasks = rowTasks(n, m, options.parallel);
   // the worker threads boot while this thread compiles the program (the first product of a process)
   if (threadTasks > 1) getPool();
-  const eachPairOnce = options.symmetric === true && (typeof mode !== 'number' || mode <= MAX_FUSED_COLUMNS || threadTasks * ncols * m * 8 <= MAX_MIRROR_BYTES);
+  const eachPairOnce = options.symmetric === true && (typeof mode !== 'number' || mode <= MAX_FUSED_COLUMNS || mirrorTasks(n) * ncols * m * 8 <= MAX_MIRROR_BYTES);
   const program = reductionProgram(formula, slots, options.dtype, mode, eachPairOnce);
   const mirroring = program.layout === 'mirrored';
   const packed = program.layout === 'packed';
@@ -267,7 +285,9 @@ async function runProgram(
 
   // a store (no sums) splits into STORE_TASKS_PER_THREAD ranges a thread, taken as threads come free: first-touch
   // page faults can slow one range several-fold on this VM, and a two-way split then waits for it
-  const tasks = (mode === 'dense' || mode === 'dense-f32') && threadTasks > 1 ? Math.min(n, threadTasks * STORE_TASKS_PER_THREAD) : threadTasks;
+  // a mirrored product's split is fixed by the thread count (`mirrorTasks`): on the calling thread until the pool runs
+  const tasks = mirroring ? mirrorTasks(n)
+    : (mode === 'dense' || mode === 'dense-f32') && threadTasks > 1 ? Math.min(n, threadTasks * STORE_TASKS_PER_THREAD) : threadTasks;
 
   const L = programLayout(program, slots, { n, mPad, ncols, mode, k, tasks, reserveBytes });
   const pages = Math.ceil(L.bytes / 65536);
@@ -300,7 +320,7 @@ async function runProgram(
   // row ranges of equal work: a full product's rows cost the same; in symmetric and packed mode
   // row i costs n − i pairs
   const boundary = mirroring || packed ? triangleBoundary(n, tasks) : (t: number) => Math.floor((t * n) / tasks);
-  await runRowRanges(module, memory, tasks, boundary, argsFor);
+  await runRowRanges(module, memory, tasks, boundary, argsFor, threadTasks > 1);
   if (mirroring) addMirrors(buf, L, ncols, n, mPad, tasks);
   return { memory, buf, outOffset: L.outOffset, rhsOffset: L.rhsOffset, mPad, E, reserveOffset: L.reserveOffset };
 }

@@ -65,3 +65,48 @@ describe('symmetric reductions (each pair evaluated once, mirrored into a float6
     }
   });
 });
+
+describe('a symmetric product rounds the same before and after the pool starts', () => {
+  // The mirrors are added range by range: the split into ranges is fixed by the thread count (mirrorTasks, and the
+  // stored K's mirror slots), so the calling thread, running the ranges in order while the pool is not up, gives the
+  // pool's bits. With 1 range then 2, the same product differed in its last bits from one process to another.
+  it('symbolic (mirrored) and stored (packed) products, 1 and 6 columns, float64 and float32', async () => {
+    const { gaussianKernel } = await import('../../src/operators/kernels.js');
+    const { setCpuThreads, shutdownCpuPool, startCpuPool, poolReady } = await import('../../src/cpu/pool.js');
+    await shutdownCpuPool();
+    await setCpuThreads(2);
+    try {
+      const n = 1100; // 1.2e6 pairs: on the calling thread until the pool runs (MIN_PAIRS_FOR_POOL ≤ n² ≤ MAX_PAIRS_WHILE_POOL_STARTS)
+      const x = { data: Float64Array.from(points(n, 3, 17).flat()), rows: n, cols: 3 };
+      const products = async () => {
+        const out: Float64Array[] = [];
+        for (const dtype of ['float64', 'float32'] as const) {
+          for (const denseCache of ['never', 'always'] as const) {
+            const K = gaussianKernel(x, { sigma: 0.4, dtype, denseCache, backend: 'cpu' });
+            const [b] = vectors(1, n, 5);
+            out.push(Float64Array.from(await K.matvec(b!)));
+            const B = vectors(6, n, 6);
+            const Y = await K.matmat(Array.from({ length: n }, (_, i) => B.map((c) => c[i]!)));
+            out.push(Float64Array.from(Y.to1DArray()));
+            await K.dispose();
+          }
+        }
+        return out;
+      };
+      await shutdownCpuPool();
+      expect(poolReady()).toBe(false);
+      const solo = await products();
+      await startCpuPool();
+      expect(poolReady()).toBe(true);
+      const pooled = await products();
+      solo.forEach((s, c) => {
+        const p = pooled[c]!;
+        let same = 0;
+        for (let i = 0; i < s.length; i++) if (Object.is(s[i], p[i])) same++;
+        expect(same, `product ${c}`).toBe(s.length);
+      });
+    } finally {
+      await setCpuThreads(Math.max(1, (await import('node:os')).availableParallelism()));
+    }
+  });
+});
