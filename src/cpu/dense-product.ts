@@ -17,9 +17,8 @@ import type { FormulaSlots } from '../formula/slots.js';
 import { prefaultMemory, recycleMemory } from './memory-pool.js';
 import { fixedProgram, type FixedProgram } from './programs.js';
 import { vectorLoop } from './wat-loops.js';
-import { materialiseKernel, MAX_WASM_PAGES, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
+import { materialiseKernel, MAX_WASM_PAGES, mirrorTasks, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
 import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
-import { poolThreads } from './pool.js';
 
 /**
  * Rows per block of the (unpacked) product: the b values an iteration loads serve 4 rows. A pass takes one
@@ -89,8 +88,8 @@ function packedLayout(reserveOffset: number, mPad: number, slots: number) {
 }
 
 /** The reserve after K: a product's buffers, then the Gram matrix; packed: see `packedLayout`. */
-function reserveFor(n: number, mPad: number, options: DenseKernelOptions): number {
-  if (options.symmetric) return packedLayout(0, mPad, poolThreads()).end;
+function reserveFor(n: number, mPad: number, options: DenseKernelOptions, mirrorSlots = mirrorTasks(n)): number {
+  if (options.symmetric) return packedLayout(0, mPad, mirrorSlots).end;
   return productReserve(n, mPad) + (options.gram ? align16(n * n * 8) : 0);
 }
 
@@ -683,14 +682,14 @@ export class DenseKernelMatrix {
   private queue: Promise<unknown> = Promise.resolve();
   private released = false;
 
-  /** Per-task mirror sums reserved for packed products (the pool's size when K was stored). */
-  private readonly mirrorSlots: number;
-
+  /**
+   * @param mirrorSlots Packed products' row ranges, each with its mirror sums in the reserve: `mirrorTasks(n)` when K was
+   * stored (0 unpacked), fixed for K's life — the reserve was sized for it, and the split sets the products' rounding.
+   */
   private constructor(
     readonly n: number, readonly m: number, private readonly stored: MaterialisedKernel, private readonly gramReserved: boolean,
-  ) {
-    this.mirrorSlots = stored.packed ? poolThreads() : 0;
-  }
+    private readonly mirrorSlots: number,
+  ) {}
 
   /**
    * Whether K (n×m in `storage`), a product's buffers and the formula's points fit one
@@ -723,9 +722,11 @@ export class DenseKernelMatrix {
     // the product program compiles (on V8's threads) while K is stored; a failure shows at the first product
     const product = options.symmetric ? storedPrograms[storage].symmetric(1)() : storedPrograms[storage].dense();
     product.catch(() => undefined);
-    const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options), options.symmetric === true);
+    // the mirror slots the reserve is sized for, counted once: the thread count may change while K is stored
+    const mirrorSlots = options.symmetric ? mirrorTasks(n) : 0;
+    const stored = await materialiseKernel(formula, slots, n, m, storage, reserveFor(n, mPad, options, mirrorSlots), options.symmetric === true);
     if (stored.mPad !== mPad) throw new Error(`internal: materialised row stride ${stored.mPad}, expected ${mPad}`);
-    return new DenseKernelMatrix(n, m, stored, options.gram === true);
+    return new DenseKernelMatrix(n, m, stored, options.gram === true, mirrorSlots);
   }
 
   /** Whether K is stored packed (symmetric: each pair once). */
@@ -860,11 +861,11 @@ export class DenseKernelMatrix {
 
   /**
    * Row ranges of a packed product: equal stored work (row i keeps ≈ n − i entries), in blocks of 4 rows, one per
-   * mirror slot (the pool's threads when K was stored), on the pool where it runs, else on the calling thread in order:
+   * mirror slot (`mirrorTasks` when K was stored), on the pool where it runs, else on the calling thread in order:
    * a split fixed per stored K, so that the mirrors' sum — added range by range — rounds the same either way.
    */
   private symmetricTasks(): { tasks: number; boundary: (t: number) => number; onPool: boolean } {
-    const tasks = Math.max(1, Math.min(this.mirrorSlots, this.n));
+    const tasks = this.mirrorSlots;
     return { tasks, boundary: triangleBoundary(this.n, tasks, 4), onPool: rowTasks(this.n, this.n) > 1 };
   }
 
