@@ -1,7 +1,8 @@
 /**
  * Rank 'auto' of the randomized Nyström preconditioner (nystrom.ts): when growing the sketch from ℓ to 1.5ℓ or 2ℓ
  * pays — its build against the CG iterations it saves —, as pure functions of the measured costs, with the measured
- * constants behind them. `randomizedNystrom` measures the costs and calls `nystromNextStep` after each stage.
+ * constants behind them. `randomizedNystrom` times each stage, and `stageCosts` and `spectrumTrend` turn that into the
+ * inputs of `nystromNextStep`.
  */
 
 /** rank 'auto' stops once λ̂_ℓ ≤ this · μ: the preconditioned condition number is then ≲ 1 + tolerance. */
@@ -222,4 +223,42 @@ export function stopDecision(l: number, lmin: number): Omit<NystromDecision, 'ac
   return {
     nextRank: l, predictedEigenvalue: lmin, underestimate: NaN, decayPerDoubling: NaN, iterationsNow: NaN, iterationsNext: NaN, solveMsNow: NaN, buildMsNext: NaN, solveMsNext: NaN, steps: [],
   };
+}
+
+/** The cost rule's costs after a stage from lOld to l: the given fields, the others measured on the stage. */
+export function stageCosts(
+  given: NystromCostModel,
+  stage: { n: number; lOld: number; l: number; passes: number; ms: number; sketchMs: number; eigenMs: number; productMs: number },
+): Required<NystromCostModel> {
+  const { n, lOld, l, passes, ms, sketchMs, eigenMs, productMs } = stage;
+  return {
+    productMs,
+    // a matmat column never costs more than a product (and the first matmat may include warm-up)
+    sketchMsPerColumn: given.sketchMsPerColumn ?? Math.min(sketchMs / (l - lOld), productMs),
+    hostMsPerMultiplyAdd: given.hostMsPerMultiplyAdd ?? (ms - sketchMs - eigenMs) / stageMultiplyAdds(n, lOld, l, passes),
+    eigenMsPerCube: given.eigenMsPerCube ?? eigenMs / l ** 3,
+    iterationsPerSqrtKappa: given.iterationsPerSqrtKappa ?? DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
+  };
+}
+
+/**
+ * How the sketch's spectrum moves, for the cost rule after the last of `stages` (whose eigenvalues are `lambda`): λ̂'s
+ * decay per doubling of ℓ — stage to stage when there are two stages, else within this sketch (λ̂_ℓ against
+ * λ̂_⌊ℓ/2⌋) — and ρ. The last eigenvalue of a sketch underestimates the true λ_ℓ that bounds κ (Nyström gives
+ * λ̂_i ≤ λ_i, worst at i = ℓ); the grown sketch sees the previous stage's last eigenvalue better, and their ratio
+ * (2.0–2.7 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
+ */
+export function spectrumTrend(
+  stages: readonly { rank: number; smallestEigenvalue: number }[], lambda: Float64Array,
+): { decayPerDoubling: number; underestimate: number } {
+  const { rank: l, smallestEigenvalue: lmin } = stages[stages.length - 1]!;
+  const before = stages.length >= 2 ? stages[stages.length - 2]! : undefined;
+  const half = Math.max(1, Math.floor(l / 2));
+  const decayPerDoubling = before
+    ? nystromDecayPerDoubling(lmin, l, before.smallestEigenvalue, before.rank)
+    : nystromDecayPerDoubling(lmin, l, lambda[half - 1]!, half);
+  const underestimate = before
+    ? Math.min(100, Math.max(1, lambda[before.rank - 1]! / Math.max(before.smallestEigenvalue, Number.MIN_VALUE)))
+    : 1;
+  return { decayPerDoubling, underestimate };
 }

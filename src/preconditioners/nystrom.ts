@@ -64,8 +64,8 @@ import {
 import { adaptiveLandmarkPreconditioner } from './landmarks-auto.js';
 import { KernelOperator } from '../operators/kernel-operator.js';
 import {
-  applyMultiplyAdds, DEFAULT_ITERATIONS_PER_SQRT_KAPPA, DEFAULT_NYSTROM_TOLERANCE, defaultMaxRank, nystromDecayPerDoubling, nystromNextStep,
-  orthonormalizationPasses, stageMultiplyAdds, stopDecision, type NystromCostModel, type NystromDecision,
+  DEFAULT_NYSTROM_TOLERANCE, defaultMaxRank, nystromNextStep, orthonormalizationPasses, spectrumTrend, stageCosts, stopDecision,
+  type NystromCostModel, type NystromDecision,
 } from './nystrom-cost.js';
 
 export type NystromMethod = 'randomized' | 'landmarks';
@@ -577,42 +577,6 @@ function grownGram(M: Float64Array, Mcol: Float64Array, lOld: number, l: number)
     }
   }
   return Mn;
-}
-
-/** The cost rule's costs after a stage from lOld to l: the given fields, the others measured on the stage. */
-function stageCosts(
-  given: NystromCostModel,
-  stage: { n: number; lOld: number; l: number; passes: number; ms: number; sketchMs: number; eigenMs: number; productMs: number },
-): Required<NystromCostModel> {
-  const { n, lOld, l, passes, ms, sketchMs, eigenMs, productMs } = stage;
-  return {
-    productMs,
-    // a matmat column never costs more than a product (and the first matmat may include warm-up)
-    sketchMsPerColumn: given.sketchMsPerColumn ?? Math.min(sketchMs / (l - lOld), productMs),
-    hostMsPerMultiplyAdd: given.hostMsPerMultiplyAdd ?? (ms - sketchMs - eigenMs) / stageMultiplyAdds(n, lOld, l, passes),
-    eigenMsPerCube: given.eigenMsPerCube ?? eigenMs / l ** 3,
-    iterationsPerSqrtKappa: given.iterationsPerSqrtKappa ?? DEFAULT_ITERATIONS_PER_SQRT_KAPPA,
-  };
-}
-
-/**
- * How the sketch's spectrum moves, for the cost rule after the last of `stages` (whose eigenvalues are `lambda`): λ̂'s
- * decay per doubling of ℓ — stage to stage when there are two stages, else within this sketch (λ̂_ℓ against
- * λ̂_⌊ℓ/2⌋) — and ρ. The last eigenvalue of a sketch underestimates the true λ_ℓ that bounds κ (Nyström gives
- * λ̂_i ≤ λ_i, worst at i = ℓ); the grown sketch sees the previous stage's last eigenvalue better, and their ratio
- * (2.0–2.7 at every stage of the n = 8000 must-show problem) scales λ̂ in κ.
- */
-function spectrumTrend(stages: readonly NystromStage[], lambda: Float64Array): { decayPerDoubling: number; underestimate: number } {
-  const { rank: l, smallestEigenvalue: lmin } = stages[stages.length - 1]!;
-  const before = stages.length >= 2 ? stages[stages.length - 2]! : undefined;
-  const half = Math.max(1, Math.floor(l / 2));
-  const decayPerDoubling = before
-    ? nystromDecayPerDoubling(lmin, l, before.smallestEigenvalue, before.rank)
-    : nystromDecayPerDoubling(lmin, l, lambda[half - 1]!, half);
-  const underestimate = before
-    ? Math.min(100, Math.max(1, lambda[before.rank - 1]! / Math.max(before.smallestEigenvalue, Number.MIN_VALUE)))
-    : 1;
-  return { decayPerDoubling, underestimate };
 }
 
 /**
