@@ -72,7 +72,8 @@ describe('a symmetric product rounds the same before and after the pool starts',
   // pool's bits. With 1 range then 2, the same product differed in its last bits from one process to another.
   it('symbolic (mirrored) and stored (packed) products, 1 and 6 columns, float64 and float32', async () => {
     const { gaussianKernel } = await import('../../src/operators/kernels.js');
-    const { setCpuThreads, shutdownCpuPool, startCpuPool, poolReady } = await import('../../src/cpu/pool.js');
+    const { setCpuThreads, shutdownCpuPool, startCpuPool, poolReady, poolThreads } = await import('../../src/cpu/pool.js');
+    const threadsBefore = poolThreads();
     await shutdownCpuPool();
     await setCpuThreads(2);
     try {
@@ -106,7 +107,7 @@ describe('a symmetric product rounds the same before and after the pool starts',
         expect(same, `product ${c}`).toBe(s.length);
       });
     } finally {
-      await setCpuThreads(Math.max(1, (await import('node:os')).availableParallelism()));
+      await setCpuThreads(threadsBefore);
     }
   });
 });
