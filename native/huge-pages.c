@@ -1,13 +1,17 @@
 /*
- * lazylinalg's one native helper (Linux, optional), three functions the Node platform (src/cpu/platform-node.ts) uses
- * where it is built and falls back from where it is not:
+ * lazylinalg's one native helper (Linux, optional): three functions and a constant that the Node platform
+ * (src/cpu/platform-node.ts) uses where it is built and falls back from where it is not:
  *
- * adviseHugePages(view: Uint8Array): boolean — asks the kernel for transparent huge pages on a WebAssembly memory, as
+ * adviseHugePages(view: Uint8Array): number — asks the kernel for transparent huge pages on a WebAssembly memory, as
  *   numpy does for its large arrays (madvise(MADV_HUGEPAGE)). Where the kernel's setting is `madvise` (the default of
  *   many distributions, and of the VMs measured here) V8's memories otherwise get 4 KiB pages, one page fault each: on
  *   a 2-vCPU VM (AMD EPYC, Firecracker) 39 ms for a fresh 14 MiB memory against 1–7 ms with 2 MiB pages. Advises the
- *   whole 4 KiB pages inside `view`'s bytes; true where the kernel accepted, false where it refused (EINVAL: a kernel
- *   without transparent huge pages).
+ *   whole 4 KiB pages inside `view`'s bytes; returns the offset in `view` of its first huge-page boundary, or -1 where
+ *   the kernel refused (EINVAL: a kernel without transparent huge pages). Only the aligned huge pages inside the range
+ *   get huge pages, and V8 places a memory on a 64 KiB boundary: a layout that starts at the returned offset has no
+ *   head of 4 KiB pages (src/cpu/platform.ts `memoryBase`).
+ * hugePageBytes: number — the kernel's huge-page size (/sys/kernel/mm/transparent_hugepage/hpage_pmd_size; 2 MiB where
+ *   it cannot be read).
  * prefault(view: Uint8Array, done: (error) => void) — an atomic OR of 0 into each 4 KiB page of the view on libuv's
  *   thread pool, so that the kernel provides its pages there rather than at the calling thread's first touches;
  *   `done(null)` on the calling thread once through. Every byte keeps its value (racing writes keep theirs: the OR is
@@ -22,6 +26,7 @@
 #include <errno.h>
 #include <node_api.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -41,6 +46,20 @@ static bool byte_view(napi_env env, napi_value value, uint8_t **data, size_t *le
   return true;
 }
 
+/* The kernel's transparent huge-page size, read once; 2 MiB where the file is missing or odd (not a power of two). */
+static uintptr_t huge_page_bytes(void) {
+  static uintptr_t bytes = 0;
+  if (bytes != 0) return bytes;
+  unsigned long long value = 0;
+  FILE *file = fopen("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", "r");
+  if (file != NULL) {
+    if (fscanf(file, "%llu", &value) != 1) value = 0;
+    fclose(file);
+  }
+  bytes = value >= 4096 && (value & (value - 1)) == 0 ? (uintptr_t)value : (uintptr_t)2 << 20;
+  return bytes;
+}
+
 static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1] = { NULL };
@@ -57,8 +76,10 @@ static napi_value advise_huge_pages(napi_env env, napi_callback_info info) {
   const uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
   const uintptr_t end = ((uintptr_t)data + length) & ~(page - 1);
   const bool accepted = end > start && madvise((void *)start, end - start, MADV_HUGEPAGE) == 0;
+  const uintptr_t huge = huge_page_bytes();
+  const uintptr_t boundary = ((uintptr_t)data + huge - 1) & ~(huge - 1);
   napi_value result;
-  napi_get_boolean(env, accepted, &result);
+  napi_create_double(env, accepted ? (double)(boundary - (uintptr_t)data) : -1, &result);
   return result;
 }
 
@@ -268,13 +289,15 @@ static bool export_function(napi_env env, napi_value exports, const char *name, 
 }
 
 /* What this build does (native-node.ts checks it: a helper built by another version is not used) — 2: sha256, and a
- * prefault that keeps the bytes */
-#define HELPER_VERSION 2
+ * prefault that keeps the bytes; 3: adviseHugePages gives the first huge-page boundary, and hugePageBytes */
+#define HELPER_VERSION 3
 
 NAPI_MODULE_INIT() {
-  napi_value version;
+  napi_value version, huge;
   if (!export_function(env, exports, "adviseHugePages", advise_huge_pages) || !export_function(env, exports, "prefault", prefault) ||
       !export_function(env, exports, "sha256", sha256) || napi_create_uint32(env, HELPER_VERSION, &version) != napi_ok ||
-      napi_set_named_property(env, exports, "version", version) != napi_ok) return NULL;
+      napi_set_named_property(env, exports, "version", version) != napi_ok ||
+      napi_create_double(env, (double)huge_page_bytes(), &huge) != napi_ok ||
+      napi_set_named_property(env, exports, "hugePageBytes", huge) != napi_ok) return NULL;
   return exports;
 }

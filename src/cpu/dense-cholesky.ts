@@ -25,7 +25,7 @@ import { unrolledLoop, vectorLoop } from './wat-loops.js';
 import { runRowRanges, triangleBoundary } from './reduce.js';
 import { acquireMemory, awaitPrefaulted, prefaultMemory, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { poolTasks, timeSoloWork } from './pool.js';
-import { newWasmMemory } from './platform.js';
+import { memoryBase, newWasmMemory } from './platform.js';
 
 /**
  * Rows of R per panel of the blocked factorisation (a multiple of 4 and of UNROLL). 32, 64, 96 and
@@ -164,12 +164,12 @@ class RowLayout {
 /** Working-matrix stride in entries: k rounded up to a whole tile width (the update writes whole tiles). */
 const paddedOrder = (k: number, dtype: FactorDtype) => Math.ceil(k / LANES[dtype].width) * LANES[dtype].width;
 
-/** Where `CholeskySolver.factor` puts R (row-group packed), the packed panel and the row table; `end`: bytes in all. */
-function factorLayout(k: number, dtype: FactorDtype): { kp: number; layout: RowLayout; pOffset: number; tOffset: number; end: number } {
+/** Where `CholeskySolver.factor` puts R (row-group packed, from `aOffset`), the packed panel and the row table; `end`: the end of the last. */
+function factorLayout(k: number, dtype: FactorDtype, aOffset = MATRIX_OFFSET): { kp: number; layout: RowLayout; pOffset: number; tOffset: number; end: number } {
   const { bytes } = LANES[dtype];
   const kp = paddedOrder(k, dtype);
   const layout = RowLayout.packed(kp, bytes);
-  const pOffset = align64(MATRIX_OFFSET + layout.bytes);
+  const pOffset = align64(aOffset + layout.bytes);
   const tOffset = align64(pOffset + PANEL * kp * bytes);
   return { kp, layout, pOffset, tOffset, end: tOffset + 4 * layout.table.length };
 }
@@ -707,11 +707,13 @@ export class CholeskySolver {
     checkOrder(k, 'CholeskySolver.factor');
     const { bytes } = LANES[dtype];
     const Typed = dtype === 'float64' ? Float64Array : Float32Array;
-    const { kp, layout, pOffset, tOffset, end } = factorLayout(k, dtype);
-    const aOffset = MATRIX_OFFSET;
+    const { end } = factorLayout(k, dtype);
     // the memory `CholeskySolver.prefault` prepared for it, if any: its pages provided on another thread
     const prefaulted = end <= MAX_BYTES ? takePrefaulted(pagesFor(end), 'factor') : undefined;
     const memory = prefaulted?.memory ?? poolMemory(end, 'CholeskySolver.factor');
+    // the matrix from the memory's first huge-page boundary, where it has one (no 4 KiB-paged head to fault in)
+    const aOffset = Math.max(MATRIX_OFFSET, memoryBase(memory));
+    const { kp, layout, pOffset, tOffset } = factorLayout(k, dtype, aOffset);
     // this thread takes first touches of the pages the host has not reached while it waits (for the programs too)
     const written = prefaulted ? awaitPrefaulted(prefaulted) : undefined;
     // the solve program is needed only once R is: it compiles while M is written and factored

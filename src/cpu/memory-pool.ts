@@ -13,7 +13,7 @@
  * every product (re)initialises its accumulators, so nothing may rely on zeroed memory; the
  * conformance tests store into recycled memories to check it.
  */
-import { cpuPlatform, newWasmMemory, switchSetting } from './platform.js';
+import { cpuPlatform, memoryBase, memoryPages, newWasmMemory, switchSetting } from './platform.js';
 import { poolThreads } from './pool.js';
 
 /** The default budget of 'auto' dense caches, and the most memory kept here: totalmem/8, at most 2 GiB. */
@@ -67,7 +67,7 @@ export function prefaultMemory(pages: number, purpose: PrefaultPurpose = 'store'
   if (!prefault || !prefaultAllowed(platform.env('LAZYLINALG_PREFAULT')) || poolThreads() < 2) return false;
   if (pages * 65536 < PREFAULT_MIN_BYTES || bestFit(free, pages) >= 0 || bestFit(preparedFor(purpose), pages) >= 0) return false;
   const memory = newWasmMemory(pages);
-  const bytes = new Uint8Array(memory.buffer as unknown as ArrayBuffer);
+  const bytes = layoutBytes(memory);
   const start = (): Promise<unknown> => {
     try {
       return prefault(bytes);
@@ -130,7 +130,7 @@ const nextTurn = (): Promise<void> => new Promise((resolve) => {
 export async function awaitPrefaulted(taken: { memory: WebAssembly.Memory; ready: Promise<unknown> }): Promise<void> {
   let ended = false;
   const done = taken.ready.then(() => { ended = true; });
-  const bytes = new Uint8Array(taken.memory.buffer as unknown as ArrayBuffer);
+  const bytes = layoutBytes(taken.memory);
   for (let at = bytes.length; !ended && at > 0;) {
     const stop = Math.max(0, at - TOUCH_CHUNK_PAGES * TOUCH_STRIDE);
     for (let b = at - TOUCH_STRIDE; b >= stop; b -= TOUCH_STRIDE) bytes[b] = 0;
@@ -140,18 +140,23 @@ export async function awaitPrefaulted(taken: { memory: WebAssembly.Memory; ready
   await done;
 }
 
-/** The index of the smallest of `memories` that serves a request of `pages` (see SLACK), or −1. */
+/**
+ * The index of the smallest of `memories` that serves a request of `pages` (see SLACK), or −1: sizes are the pages
+ * each was made for (platform.ts `memoryPages`).
+ */
 function bestFit(memories: readonly WebAssembly.Memory[], pages: number): number {
   const most = pages + Math.max(MIN_SLACK_PAGES, Math.ceil(pages * SLACK));
   let best = -1;
   for (let k = 0; k < memories.length; k++) {
-    const size = pagesOf(memories[k]!);
-    if (size >= pages && size <= most && (best < 0 || size < pagesOf(memories[best]!))) best = k;
+    const size = memoryPages(memories[k]!);
+    if (size >= pages && size <= most && (best < 0 || size < memoryPages(memories[best]!))) best = k;
   }
   return best;
 }
 
-const pagesOf = (memory: WebAssembly.Memory): number => memory.buffer.byteLength / 65536;
+/** The bytes of `memory` a layout may use, from its huge-page boundary on (what a prefault writes). */
+const layoutBytes = (memory: WebAssembly.Memory): Uint8Array =>
+  new Uint8Array(memory.buffer as unknown as ArrayBuffer, memoryBase(memory), memoryPages(memory) * 65536);
 
 /** A shared memory of at least `pages` pages (64 KiB): a recycled one of about that size, else a new one. */
 export function acquireMemory(pages: number): WebAssembly.Memory {
@@ -168,7 +173,7 @@ export function recycleMemory(memory: WebAssembly.Memory): void {
   if (free.includes(memory)) return;
   free.push(memory);
   let bytes = recycledMemoryBytes();
-  while (free.length > 1 && bytes > defaultDenseCacheBytes()) bytes -= free.shift()!.buffer.byteLength;
+  while (free.length > 1 && bytes > defaultDenseCacheBytes()) bytes -= memoryPages(free.shift()!) * 65536;
 }
 
 /** Drops every recycled memory and any being prefaulted (the garbage collector frees them); returns the recycled bytes dropped. */
@@ -179,7 +184,10 @@ export function emptyMemoryCache(): number {
   return bytes;
 }
 
-/** Bytes held for recycling. */
+/**
+ * Bytes held for recycling: the pages each memory was made for (`memoryPages`; a huge-page memory's pages below its
+ * boundary are never touched, and its last huge page is at most 2 MiB more).
+ */
 export function recycledMemoryBytes(): number {
-  return free.reduce((s, m) => s + m.buffer.byteLength, 0);
+  return free.reduce((s, m) => s + memoryPages(m) * 65536, 0);
 }

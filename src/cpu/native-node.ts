@@ -12,12 +12,15 @@ import { fileURLToPath } from 'node:url';
 /** Loads what only some processes need (the helper, node:crypto) at first use, not at import. */
 const load = createRequire(import.meta.url);
 
-/** The helper's version this module needs: 2 — sha256, and a prefault that keeps every byte. */
-export const NATIVE_HELPER_VERSION = 2;
+/** The helper's version this module needs: 3 — sha256, a prefault that keeps every byte, huge-page boundaries. */
+export const NATIVE_HELPER_VERSION = 3;
 
 export interface NativeHelper {
   readonly version: number;
-  adviseHugePages(bytes: Uint8Array): boolean;
+  /** The offset in `bytes` of its first huge-page boundary where the kernel accepted, else -1 (native/huge-pages.c). */
+  adviseHugePages(bytes: Uint8Array): number;
+  /** The kernel's huge-page size in bytes. */
+  readonly hugePageBytes: number;
   prefault(bytes: Uint8Array, done: (error: Error | null) => void): void;
   sha256(...parts: (string | Uint8Array)[]): Buffer;
 }

@@ -4,7 +4,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { installCpuPlatform, switchSetting, type CpuPlatform } from './platform.js';
-import { nativeHelper, nativeHelperMissing, prefaultPages, sha256 } from './native-node.js';
+import { nativeHelper, nativeHelperMissing, prefaultPages, sha256, type NativeHelper } from './native-node.js';
 import { openProgramCache, programCacheDirectory, type ProgramCache } from './program-cache-node.js';
 
 /** Loads what only some processes need (piscina, the precompiled table) at first use, not at import. */
@@ -63,7 +63,12 @@ export const nodePlatform: CpuPlatform = {
    * more would take the calling thread's core too.
    */
   prefault: prefaultPages,
-  adviseHugePages: (bytes) => hugePagesHelper()?.(bytes) ?? false,
+  adviseHugePages: (bytes) => {
+    const helper = hugePagesHelper();
+    const boundary = helper?.adviseHugePages(bytes) ?? -1;
+    return boundary >= 0 ? boundary : undefined;
+  },
+  hugePageBytes: () => hugePagesHelper()?.hugePageBytes,
   precompiledProgram,
   cachedProgram: (text) => programCache()?.get(text),
   keepProgram: (text, bytes) => {
@@ -121,13 +126,13 @@ function precompiledProgram(key: string, text: string): Uint8Array | undefined {
 }
 
 /**
- * The native helper's `adviseHugePages` (native-node.ts), undefined where it is off (LAZYLINALG_HUGEPAGES=0) or there is
+ * The native helper (native-node.ts) for huge pages, undefined where they are off (LAZYLINALG_HUGEPAGES=0) or there is
  * no helper — then memories get the kernel's default pages, as before. Why: under the common `madvise` setting V8's
  * memories get 4 KiB pages, one fault each, where numpy's arrays get 2 MiB ones; a fresh 14 MiB memory (the digits'
  * packed K) took 39 ms of faults against 1–7 ms with the helper (2-vCPU AMD EPYC VM, Firecracker).
  */
-function hugePagesHelper(): ((bytes: Uint8Array) => boolean) | undefined {
-  return hugePagesOff() === undefined ? nativeHelper()?.adviseHugePages : undefined;
+function hugePagesHelper(): NativeHelper | undefined {
+  return hugePagesOff() === undefined ? nativeHelper() : undefined;
 }
 
 /** Why memories do not ask for huge pages, or undefined where they do. */

@@ -11,6 +11,7 @@
  * three take ≈ 0.5 ms (2-vCPU VM; bench/RESULTS.md, eighteenth session).
  */
 import { acquireMemory, recycleMemory } from './memory-pool.js';
+import { memoryBase } from './platform.js';
 import { fixedProgram } from './programs.js';
 
 /** Entries from which a point set is prepared by the program (below, the loops cost less than a call's set-up). */
@@ -164,12 +165,16 @@ const prepOn = (memory: WebAssembly.Memory): PrepExports | undefined => pointsPr
 
 /**
  * A point set (row-major, d columns) ready for `box` then `scaled`: in a memory with the program where it is large
- * enough (and the host compiles synchronously), else read in place by the loops. `release` returns the memory.
+ * enough (and the host compiles synchronously), else read in place by the loops. `release` returns the memory (unless
+ * `scaled` keeps it).
  */
 export interface PointsPass {
   /** `boundingBox(data, d, lo, hi)`. */
   box(lo: Float64Array, hi: Float64Array): number;
-  /** A fresh array (data − center)/σ, as `scaleRows`; at most once, after `box`. */
+  /**
+   * (data − center)/σ as `scaleRows`, in an array of its own: fresh, or a view of the pass's memory, which it then
+   * keeps (`release` does not recycle it; the garbage collector frees it with the array). At most once, after `box`.
+   */
   scaled(center: Float64Array, sigma: number): Float64Array;
   release(): void;
 }
@@ -185,11 +190,15 @@ export function pointsPass(data: Float64Array, d: number): PointsPass {
     release: () => undefined,
   };
   if (data.length < PREP_MIN_ENTRIES) return loops;
-  // the entries, then lo, hi (or the centre) — 16-byte aligned, address 0 unused
-  const src = 16;
-  const lo = src + Math.ceil(data.length / 2) * 16;
-  const hi = lo + Math.ceil(d / 2) * 16;
-  const bytes = hi + Math.ceil(d / 2) * 16;
+  // the entries, then lo, hi (or the centre) — 16-byte aligned, address 0 unused; from the memory's first huge-page
+  // boundary where it has one (no 4 KiB-paged head to fault in)
+  const layout = (base: number) => {
+    const src = Math.max(16, base);
+    const lo = src + Math.ceil(data.length / 2) * 16;
+    const hi = lo + Math.ceil(d / 2) * 16;
+    return { src, lo, hi, bytes: hi + Math.ceil(d / 2) * 16 };
+  };
+  const { bytes } = layout(0);
   if (bytes > 2 ** 31) return loops;
   const memory = acquireMemory(Math.ceil(bytes / 65536));
   const prep = prepOn(memory);
@@ -197,9 +206,11 @@ export function pointsPass(data: Float64Array, d: number): PointsPass {
     recycleMemory(memory);
     return loops;
   }
+  const { src, lo, hi } = layout(memoryBase(memory));
   const f64 = new Float64Array(memory.buffer as unknown as ArrayBuffer);
   f64.set(data, src / 8);
   prepCounts.passes++;
+  let scaled = false;
   let released = false;
   return {
     box: (l, h) => {
@@ -213,10 +224,13 @@ export function pointsPass(data: Float64Array, d: number): PointsPass {
     scaled: (center, sigma) => {
       f64.set(center, lo / 8);
       prep.scale(src, data.length, d, lo, sigma);
-      return f64.slice(src / 8, src / 8 + data.length);
+      // the scaled points stay where they were scaled, and the memory with them: a copy out took as many fresh pages
+      // again (a first touch ≈ 12 µs a 4 KiB page on the 2-vCPU VM: 2.5–3 ms of the digits' 14 ms construction)
+      scaled = true;
+      return f64.subarray(src / 8, src / 8 + data.length);
     },
     release: () => {
-      if (!released) recycleMemory(memory);
+      if (!released && !scaled) recycleMemory(memory);
       released = true;
     },
   };

@@ -10,6 +10,7 @@ import {
 } from './wasm-emit.js';
 import { acquireMemory, awaitPrefaulted, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
+import { memoryBase } from './platform.js';
 import { compileWat, compileWatNow } from './programs.js';
 import { transposeInMemory, transposePoints } from './points-prep.js';
 
@@ -289,14 +290,17 @@ async function runProgram(
   const tasks = mirroring ? mirrorTasks(n)
     : (mode === 'dense' || mode === 'dense-f32') && threadTasks > 1 ? Math.min(n, threadTasks * STORE_TASKS_PER_THREAD) : threadTasks;
 
-  const L = programLayout(program, slots, { n, mPad, ncols, mode, k, tasks, reserveBytes });
-  const pages = Math.ceil(L.bytes / 65536);
+  const sizes = { n, mPad, ncols, mode, k, tasks, reserveBytes };
+  const bytes = programLayout(program, slots, sizes, 0).bytes;
+  const pages = Math.ceil(bytes / 65536);
   if (pages > MAX_WASM_PAGES) {
-    throw new RangeError(`kernel product needs ${(L.bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
+    throw new RangeError(`kernel product needs ${(bytes / 2 ** 30).toFixed(2)} GiB of WASM memory (> 4 GiB); split the point sets`);
   }
   // a store takes the memory `prefaultMemory` prepared for it, if any (see DenseKernelMatrix.materialise)
   const prefaulted = mode === 'dense' || mode === 'dense-f32' ? takePrefaulted(pages) : undefined;
   const memory = prefaulted?.memory ?? acquireMemory(pages);
+  // laid out from the memory's first huge-page boundary, where it has one: no 4 KiB-paged head to fault in
+  const L = programLayout(program, slots, sizes, memoryBase(memory));
   const buf = memory.buffer as unknown as ArrayBuffer;
   // compiled before the memory is laid out, on this thread where not compiling already: the product waits for it
   const compiling = compileProgramNow(program);
@@ -325,7 +329,10 @@ async function runProgram(
   return { memory, buf, outOffset: L.outOffset, rhsOffset: L.rhsOffset, mPad, E, reserveOffset: L.reserveOffset };
 }
 
-/** Byte offsets of a reduction program's regions in its memory (see wasm-emit.ts), and the bytes in all. */
+/**
+ * Byte offsets of a reduction program's regions in its memory (see wasm-emit.ts), from `base` on (address 0 unused),
+ * and the end of the last.
+ */
 interface ProgramLayout {
   readonly iOffsets: number[];
   readonly jOffsets: number[];
@@ -348,12 +355,13 @@ interface ProgramLayout {
 function programLayout(
   program: ReductionProgram, slots: FormulaSlots,
   p: { n: number; mPad: number; ncols: number; mode: RunMode; k: number; tasks: number; reserveBytes: number },
+  base: number,
 ): ProgramLayout {
   const { n, mPad, ncols, mode, k, tasks } = p;
   const E = program.dtype === 'float64' ? 8 : 4;
   const step = program.lanes * program.unroll;
   const mirroring = program.layout === 'mirrored';
-  let offset = 16; // keep address 0 unused
+  let offset = Math.max(16, base); // keep address 0 unused
   const iOffsets = slots.i.map((v) => { const o = offset; offset += align16(n * v.dim * E); return o; });
   const jOffsets = slots.j.map((v) => { const o = offset; offset += align16(v.dim * mPad * E); return o; });
   const paramDims = slots.p.reduce((s, v) => s + v.dim, 0);

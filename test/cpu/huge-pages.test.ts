@@ -1,8 +1,9 @@
 /**
  * Huge pages for large WebAssembly memories (native/huge-pages.c, src/cpu/platform-node.ts): on Linux every memory of
- * 4 MiB or more is advised MADV_HUGEPAGE, as numpy advises its arrays. Measured in child processes (the built
- * package, as a user runs it), where nothing else creates memories: /proc/self/smaps marks an advised range with the
- * VmFlag `hg`, so the bytes so marked grow by the memory's size. The helper is built by `npm ci`
+ * 512 KiB or more is advised MADV_HUGEPAGE, as numpy advises its arrays, and laid out from its first huge-page
+ * boundary. Measured in child processes (the built package, as a user runs it), where nothing else creates memories:
+ * /proc/self/smaps marks an advised range with the VmFlag `hg`, so the bytes so marked grow by the memory's size, and
+ * counts the bytes on huge pages (AnonHugePages). The helper is built by `npm ci`
  * (scripts/build-native.mjs); on Linux this suite fails, not skips, when it is missing — as the GPU tests do without
  * their adapter.
  */
@@ -22,7 +23,7 @@ function child(body: string, env: Record<string, string | undefined> = {}): { st
   const script = `
     import { readFileSync } from 'node:fs';
     await import(${JSON.stringify(distIndex)});
-    const { newWasmMemory } = await import(${JSON.stringify(distPlatform)});
+    const { memoryBase, memoryPages, newWasmMemory } = await import(${JSON.stringify(distPlatform)});
     const { hugePagesStatus, nodePlatform } = await import(${JSON.stringify(distNode)});
     // bytes of the mappings whose VmFlags hold 'hg' (MADV_HUGEPAGE)
     const advisedBytes = () => {
@@ -48,18 +49,40 @@ describe.runIf(linux)('huge pages for large memories (Linux)', () => {
     expect(out, stderr).toEqual({ on: true });
   });
 
-  it('a memory of 4 MiB or more is advised over its whole size; a smaller one is not', () => {
+  it('a memory of 512 KiB or more is advised over its whole size, and a layout from its base lies on huge pages only; a smaller one is neither', () => {
     const { out, stderr } = child(`
       const before = advisedBytes();
-      const small = newWasmMemory(48);          // 3 MiB
+      const small = newWasmMemory(4);           // 256 KiB
       const afterSmall = advisedBytes();
       const large = newWasmMemory(160);         // 10 MiB
       const afterLarge = advisedBytes();
-      new Uint8Array(large.buffer).fill(7);     // usable as before
-      console.log(JSON.stringify({ small: afterSmall - before, large: afterLarge - afterSmall, sum: new Uint8Array(large.buffer).reduce((a, b) => a + b, 0), keep: small.buffer.byteLength }));`);
-    expect(out, stderr).toMatchObject({ small: 0, sum: 7 * 160 * 65536 });
-    // the whole 4 KiB pages inside the memory: all of it (V8's memories start on a page)
-    expect((out as { large: number }).large).toBe(160 * 65536);
+      const base = memoryBase(large);
+      const layout = new Uint8Array(large.buffer, base, memoryPages(large) * 65536);
+      layout.fill(7);                           // usable from its base on
+      const smaps = readFileSync('/proc/self/smaps', 'utf8').split('\\n');
+      // the rw mapping of exactly the memory's size: its start, and the bytes it has on huge pages
+      let start, huge;
+      for (let i = 0; i < smaps.length; i++) {
+        const m = /^([0-9a-f]+)-([0-9a-f]+) rw/.exec(smaps[i]);
+        if (!m || BigInt('0x' + m[2]) - BigInt('0x' + m[1]) !== BigInt(large.buffer.byteLength)) continue;
+        start = BigInt('0x' + m[1]);
+        for (let j = i + 1; j < smaps.length && !/^[0-9a-f]+-/.test(smaps[j]); j++) {
+          const h = /^AnonHugePages:\\s+(\\d+) kB/.exec(smaps[j]);
+          if (h) huge = Number(h[1]) * 1024;
+        }
+      }
+      console.log(JSON.stringify({
+        small: afterSmall - before, smallBase: memoryBase(small), large: afterLarge - afterSmall, whole: large.buffer.byteLength,
+        pages: memoryPages(large), aligned: Number((start + BigInt(base)) % 2097152n), huge,
+        sum: layout.reduce((a, b) => a + b, 0), keep: small.buffer.byteLength,
+      }));`);
+    expect(out, stderr).toMatchObject({ small: 0, smallBase: 0, pages: 160, aligned: 0, sum: 7 * 160 * 65536 });
+    const o = out as { large: number; whole: number; huge: number };
+    // the whole 4 KiB pages inside the memory: all of it (V8's memories start on a page), room for a boundary included
+    expect(o.large).toBe(o.whole);
+    expect(o.whole).toBeGreaterThanOrEqual(160 * 65536 + 2 * 2 ** 20);
+    // the 10 MiB written from the base: 5 whole huge pages, no 4 KiB-paged head or tail
+    expect(o.huge).toBe(10 * 2 ** 20);
   });
 
   it('a stored kernel matrix lives in advised memory and its products are unchanged', () => {
@@ -191,7 +214,7 @@ describe.runIf(linux)('huge pages for large memories (Linux)', () => {
         console.log(JSON.stringify({ helper: m.nativeHelper() === undefined ? 'none' : 'loaded', why: m.nativeHelperMissing(), digest: m.sha256('abc').toString('hex') }));`], { encoding: 'utf8' });
       expect(JSON.parse(run.stdout.trim()), run.stderr).toEqual({
         helper: 'none',
-        why: `${join(dir, 'native', 'build', 'huge-pages.node')} is version 1, this lazylinalg needs 2 (built by another version: npm rebuild lazylinalg)`,
+        why: `${join(dir, 'native', 'build', 'huge-pages.node')} is version 1, this lazylinalg needs 3 (built by another version: npm rebuild lazylinalg)`,
         digest: 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad',
       });
     } finally {

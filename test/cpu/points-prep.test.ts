@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { boundingBox, pointsPass, prepCounts, PREP_MIN_ENTRIES, scaleRows, transposeInMemory, transposePoints } from '../../src/cpu/points-prep.js';
-import { acquireMemory, recycleMemory } from '../../src/cpu/memory-pool.js';
+import { acquireMemory, emptyMemoryCache, recycledMemoryBytes, recycleMemory } from '../../src/cpu/memory-pool.js';
 import { gaussianKernel, laplacianKernel } from '../../src/index.js';
 import { seededVector } from '../random-data.js';
 
@@ -40,6 +40,30 @@ describe('points-prep: the program against its loops, bit for bit', () => {
       expect(bits(got)).toEqual(bits(want));
     });
   }
+
+  it('the scaled points stay in the memory they were scaled in (no copy out), which release then keeps; unscaled, it is recycled', () => {
+    emptyMemoryCache();
+    const rows = 1797, d = 64;
+    const data = points(77, rows, d);
+    const pass = pointsPass(data, d);
+    const lo = new Float64Array(d).fill(Infinity);
+    const hi = new Float64Array(d).fill(-Infinity);
+    pass.box(lo, hi);
+    const center = lo.map((l, k) => l / 2 + hi[k]! / 2);
+    const got = pass.scaled(center, 0.37);
+    pass.release();
+    expect(got.byteOffset).toBeGreaterThan(0); // a view into the program's memory (a fresh array starts at 0)
+    expect(got.buffer.byteLength).toBeGreaterThan(got.byteLength);
+    expect(recycledMemoryBytes()).toBe(0); // kept with the points, not handed out again
+    const want = Float64Array.from(got);
+    for (let t = 0; t < 3; t++) new Float64Array(acquireMemory(Math.ceil((rows * d * 8) / 65536) + 1).buffer).fill(NaN);
+    expect(bits(got)).toEqual(bits(want));
+    const unscaled = pointsPass(data, d);
+    unscaled.box(new Float64Array(d).fill(Infinity), new Float64Array(d).fill(-Infinity));
+    unscaled.release();
+    expect(recycledMemoryBytes()).toBeGreaterThanOrEqual(rows * d * 8);
+    emptyMemoryCache();
+  });
 
   it('a non-finite entry makes the sum non-finite on both paths, and the box skips NaN alike', () => {
     const d = 4;
