@@ -63,10 +63,10 @@ export interface CpuPlatform {
    */
   prefault?(bytes: Uint8Array): Promise<void>;
   /**
-   * A fixed program's bytes assembled by the build (programs.ts) from `text`; undefined where the host has no such
-   * table, no entry for `key`, or one made from other text.
+   * A fixed program's bytes assembled by the build (programs.ts); undefined where the host has no such table, no entry
+   * for `key`, or — where it cannot tell the table current — one made from other text than `text()` gives.
    */
-  precompiledProgram?(key: string, text: string): Uint8Array | undefined;
+  precompiledProgram?(key: string, text: () => string): Uint8Array | undefined;
   /**
    * The bytes an earlier process assembled from `text` and kept (`keepProgram`), where the host keeps programs
    * across processes (Node: a cache on disk, src/cpu/program-cache-node.ts); undefined where it has none for it.

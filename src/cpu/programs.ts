@@ -8,8 +8,11 @@
  *
  * Why: a fresh process assembles its first programs in cold JavaScript — 15–25 ms for the first on the 2-vCPU VM,
  * and garbage the collector then pays for — before V8 compiles them. The table's bytes are those `assembleWat`
- * writes; each entry carries a hash of its text, and the host hands an entry back only for the text this build
- * generates (a table left from another build is not used). Every other text is looked up in the host's cache of
+ * writes; each entry carries a hash of its text. A table the host can tell current (written after every module that
+ * generates the texts: Node's platform) is used by key alone — the key names every parameter of the text — so the
+ * texts are not even generated (their generation in cold JavaScript took 5.6 ms of the digits' eigsh and 14.6 ms of a
+ * shift-invert eigsh at n = 1,500); otherwise an entry is handed back only for the text this build generates (a
+ * table left from another build is not used). Every other text is looked up in the host's cache of
  * programs earlier processes assembled (`CpuPlatform.cachedProgram`; Node's on disk, src/cpu/program-cache-node.ts),
  * and what is assembled here is handed to it.
  */
@@ -174,8 +177,11 @@ export function fixedPrograms(): ReadonlyMap<string, () => string> {
 /** The precompiled table's key of a fixed program's text for a host with or without shared memories. */
 export const precompiledKey = (key: string, shared: boolean): string => `${key}|${shared ? 'shared' : 'unshared'}`;
 
-/** How many modules were assembled here, came precompiled, or came from the host's cache of earlier processes (tests and benches read it). */
-export const programCounts = { assembled: 0, precompiled: 0, cached: 0 };
+/**
+ * How many modules were assembled here, came precompiled, or came from the host's cache of earlier processes, and how
+ * many programs' texts were generated (tests and benches read it).
+ */
+export const programCounts = { assembled: 0, precompiled: 0, cached: 0, texts: 0 };
 
 function compile(key: string, wat: () => string, precompiled: boolean): Promise<WebAssembly.Module> {
   let m = moduleCache.get(key);
@@ -197,12 +203,18 @@ function compile(key: string, wat: () => string, precompiled: boolean): Promise<
 
 function programBytes(key: string, wat: () => string, precompiled: boolean): Uint8Array {
   const platform = cpuPlatform();
-  const text = watForPlatform(wat());
-  const bytes = precompiled ? platform.precompiledProgram?.(precompiledKey(key, platform.sharedMemory), text) : undefined;
+  // generated only where needed: a current table hands a fixed program back by its key alone
+  let generated: string | undefined;
+  const textOf = (): string => {
+    if (generated === undefined) programCounts.texts++;
+    return (generated ??= watForPlatform(wat()));
+  };
+  const bytes = precompiled ? platform.precompiledProgram?.(precompiledKey(key, platform.sharedMemory), textOf) : undefined;
   if (bytes) {
     programCounts.precompiled++;
     return bytes;
   }
+  const text = textOf();
   const cached = platform.cachedProgram?.(text);
   if (cached) {
     programCounts.cached++;

@@ -2,7 +2,9 @@
 // fixed program the sources declare, each entry the bytes `assembleWat` writes for this source's text (so the build
 // in dist/ is current), and an entry made from other text is not used — the program is assembled instead.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import '../../src/cpu/tall-product.js';
@@ -12,7 +14,7 @@ import '../../src/cpu/basis-sweeps.js';
 import '../../src/cpu/dense-product.js';
 import '../../src/cpu/points-prep.js';
 import '../../src/cpu/tridiagonal-ql.js';
-import { nodePlatform, precompiledLookup, programTextHash } from '../../src/cpu/platform-node.js';
+import { nodePlatform, precompiledLookup, precompiledTableIsCurrent, programTextHash } from '../../src/cpu/platform-node.js';
 import { installCpuPlatform, watForMemory } from '../../src/cpu/platform.js';
 import { compileWat, compileWatNow, fixedProgram, fixedPrograms, precompiledKey, programCounts } from '../../src/cpu/programs.js';
 import { assembleWat } from '../../src/cpu/wat-assemble.js';
@@ -50,9 +52,9 @@ describe('the precompiled table of fixed programs', () => {
       [precompiledKey('test|inc-b', true)]: { hash: programTextHash(TEXT), bytes: bytes(assembleWat(TEXT)) },
     };
     const lookup = precompiledLookup(() => table);
-    expect(lookup(precompiledKey('test|inc-a', true), TEXT)).toBeUndefined();
-    expect(lookup(precompiledKey('test|none', true), TEXT)).toBeUndefined();
-    expect(lookup('constructor', TEXT)).toBeUndefined(); // no inherited keys
+    expect(lookup(precompiledKey('test|inc-a', true), () => TEXT)).toBeUndefined();
+    expect(lookup(precompiledKey('test|none', true), () => TEXT)).toBeUndefined();
+    expect(lookup('constructor', () => TEXT)).toBeUndefined(); // no inherited keys
     installCpuPlatform({ ...nodePlatform, precompiledProgram: lookup });
     const run = async (compile: () => Promise<WebAssembly.Module>) => {
       const instance = new WebAssembly.Instance(await compile(), { env: { mem: new WebAssembly.Memory({ initial: 1, maximum: 65536, shared: true }) } });
@@ -63,6 +65,40 @@ describe('the precompiled table of fixed programs', () => {
     expect([programCounts.assembled - before.assembled, programCounts.precompiled - before.precompiled]).toEqual([1, 0]);
     expect(await run(fixedProgram('test|inc-b', () => TEXT))).toBe(42); // the table's bytes
     expect([programCounts.assembled - before.assembled, programCounts.precompiled - before.precompiled]).toEqual([1, 1]);
+  });
+
+  it('a table it can tell current is used by key alone, without the text; one it cannot, by text', () => {
+    const table = { [precompiledKey('test|inc-c', true)]: { hash: programTextHash(`${TEXT} `), bytes: Buffer.from([7, 8]).toString('base64') } };
+    let texts = 0;
+    const text = () => (texts++, TEXT);
+    let asked = 0;
+    const current = precompiledLookup(() => table, () => (asked++, true));
+    expect(Array.from(current(precompiledKey('test|inc-c', true), text)!)).toEqual([7, 8]);
+    expect(current(precompiledKey('test|none', true), text)).toBeUndefined();
+    expect(Array.from(current(precompiledKey('test|inc-c', true), text)!)).toEqual([7, 8]);
+    expect([texts, asked]).toEqual([0, 1]); // no text generated; currency asked once
+    const stale = precompiledLookup(() => table, () => false);
+    expect(stale(precompiledKey('test|inc-c', true), text)).toBeUndefined(); // made from other text
+    expect(texts).toBe(1);
+  });
+
+  it("the build's table is current: newer than every module beside it; a module written since (tsc alone, an edit) makes it not", () => {
+    const dist = fileURLToPath(new URL('../../dist/cpu/', import.meta.url));
+    expect(precompiledTableIsCurrent(dist)).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'lazylinalg-table-'));
+    try {
+      copyFileSync(join(dist, 'precompiled-programs.json'), join(dir, 'precompiled-programs.json'));
+      copyFileSync(join(dist, 'programs.js'), join(dir, 'programs.js'));
+      const at = new Date('1985-10-26T08:15:00Z');
+      for (const file of ['precompiled-programs.json', 'programs.js']) utimesSync(join(dir, file), at, at);
+      expect(precompiledTableIsCurrent(dir)).toBe(true); // as old as the table (npm's packed files all carry one date)
+      utimesSync(join(dir, 'programs.js'), at, new Date(at.getTime() + 1000));
+      expect(precompiledTableIsCurrent(dir)).toBe(false);
+      rmSync(join(dir, 'precompiled-programs.json'));
+      expect(precompiledTableIsCurrent(dir)).toBe(false); // no table
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('refuses a key declared twice', () => {
@@ -86,10 +122,12 @@ describe('the precompiled table of fixed programs', () => {
       console.log(JSON.stringify({ ...programCounts, residual: Math.sqrt(res / nb), eigenvalues: Array.from(e.eigenvalues) }));
       await shutdownCpuPool();`;
     const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' }).trim().split('\n').pop()!) as {
-      assembled: number; precompiled: number; residual: number; eigenvalues: number[];
+      assembled: number; precompiled: number; cached: number; texts: number; residual: number; eigenvalues: number[];
     };
-    // the formula's programs are assembled; the stored K's products and the factor and solve come from the table
+    // the formula's programs are assembled (or read from the cache of earlier processes); the stored K's products and
+    // the factor and solve come from the table, by key: only the formula programs' texts were generated
     expect(out.precompiled).toBeGreaterThanOrEqual(3);
+    expect(out.texts).toBe(out.assembled + out.cached);
     expect(out.residual).toBeLessThan(1e-12);
     expect(out.eigenvalues.every((v) => v > 0)).toBe(true);
   });
