@@ -41,6 +41,8 @@ export const nodePlatform: CpuPlatform = {
     }
     if (tiering === '') setFlagsFromString('--no-liftoff --no-wasm-lazy-compilation --no-wasm-loop-unrolling');
   },
+  /** Node 20's V8 (11.3) has relaxed SIMD behind this flag; later V8s ship it (programs.ts asks only where it is missing). */
+  enableRelaxedSimd: () => setFlagsFromString('--experimental-wasm-relaxed-simd'),
   syncCompile: true,
   createPool: (threads) => {
     // each worker adds 1 here once its module runs (pool-worker.cjs): readiness without waiting for 'online' events

@@ -49,6 +49,8 @@ export interface CpuPlatform {
   warn(message: string, code: string): void;
   /** Asks the host to compile later WebAssembly modules with its optimizing tier only, where it can. */
   optimizeWasm(): void;
+  /** Asks the host to accept relaxed-SIMD instructions in later modules, where they are behind a setting (Node 20). */
+  enableRelaxedSimd?(): void;
   /**
    * Whether this thread may compile a module synchronously (`new WebAssembly.Module`): Node may; a browser's main
    * thread refuses modules over 4 KB so.

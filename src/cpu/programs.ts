@@ -17,7 +17,7 @@
  * and what is assembled here is handed to it.
  */
 import { assembleWat } from './wat-assemble.js';
-import { cpuPlatform, watForPlatform } from './platform.js';
+import { cpuPlatform, switchSetting, watForPlatform } from './platform.js';
 
 /** Modules by key, least recently used first (see `remember`). */
 const moduleCache = new Map<string, Promise<WebAssembly.Module>>();
@@ -64,6 +64,38 @@ const fixed = new Map<string, () => string>();
 const settledFixed = new Map<string, WebAssembly.Module>();
 
 let optimizingOnly = false;
+
+/** A module of one function, `f64x2.relaxed_madd` of its three v128 parameters: valid where relaxed SIMD is accepted. */
+const RELAXED_PROBE = new Uint8Array([
+  0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // header
+  0x01, 0x08, 0x01, 0x60, 0x03, 0x7b, 0x7b, 0x7b, 0x01, 0x7b, // type (v128, v128, v128) → v128
+  0x03, 0x02, 0x01, 0x00, // one function of that type
+  0x0a, 0x0d, 0x01, 0x0b, 0x00, 0x20, 0x00, 0x20, 0x01, 0x20, 0x02, 0xfd, 0x87, 0x02, 0x0b, // its body
+]);
+
+/** Whether the host accepts relaxed SIMD (asked once; Node 20 after `enableRelaxedSimd`). */
+let relaxedSimd: boolean | undefined;
+
+/**
+ * Whether formula programs accumulate their loop reductions (d ≥ 5: wasm-emit.ts) by fused multiply-adds: where the
+ * host accepts relaxed SIMD — Node 20 once its V8 flag is set (`CpuPlatform.enableRelaxedSimd`), later Nodes and
+ * browsers as shipped — and LAZYLINALG_FMA is not 0. Why: the loop's add was a third of its arithmetic; the digits'
+ * store (d = 64, one thread) took 18.6 against 22.6 ms. Its results then depend on the hardware, as relaxed SIMD
+ * allows: `relaxed_madd` rounds once on x86 with FMA3 and on arm64, twice elsewhere — the same bits on one machine,
+ * not between the two kinds; LAZYLINALG_FMA=0 gives the two-rounding programs everywhere.
+ */
+export function fusedMultiplyAdd(): boolean {
+  const platform = cpuPlatform();
+  if (!switchSetting('LAZYLINALG_FMA', platform.env('LAZYLINALG_FMA'))) return false;
+  if (relaxedSimd === undefined) {
+    relaxedSimd = WebAssembly.validate(RELAXED_PROBE);
+    if (!relaxedSimd && platform.enableRelaxedSimd) {
+      platform.enableRelaxedSimd();
+      relaxedSimd = WebAssembly.validate(RELAXED_PROBE);
+    }
+  }
+  return relaxedSimd;
+}
 
 /** Kernel modules are compiled by the optimizing tier only where the host allows it (see platform-node.ts). */
 export function useOptimizingCompiler(): void {

@@ -11,7 +11,7 @@ import {
 import { acquireMemory, awaitPrefaulted, recycleMemory, takePrefaulted } from './memory-pool.js';
 import { getPool, poolTasks, poolThreads, runOnPool, timeSoloWork } from './pool.js';
 import { memoryBase } from './platform.js';
-import { compileWat, compileWatNow } from './programs.js';
+import { compileWat, compileWatNow, fusedMultiplyAdd } from './programs.js';
 import { transposeInMemory, transposePoints } from './points-prep.js';
 
 /** Below this many pairs a product runs on the calling thread (a pool round trip costs ~0.1 ms). */
@@ -45,7 +45,7 @@ export function reductionProgram(
   const mode = typeof columns === 'string' ? columns : columns <= MAX_FUSED_COLUMNS ? columns : 'scratch';
   // a symmetric K: sums mirror each pair, dense modes write the packed upper storage (see packedRowOffset)
   const layout: PairLayout = !symmetric ? 'full' : typeof mode === 'number' || mode === 'scratch' ? 'mirrored' : 'packed';
-  const shape: ReductionShape = { dtype, columns: mode, layout };
+  const shape: ReductionShape = { dtype, columns: mode, layout, fma: fusedMultiplyAdd() };
   let perNode = programCache.get(formula);
   if (!perNode) programCache.set(formula, (perNode = new Map()));
   const k = programKey(shape, '');

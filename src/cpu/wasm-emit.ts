@@ -75,11 +75,16 @@ export interface ReductionShape {
   readonly dtype: CpuDtype;
   readonly columns: ProgramColumns;
   readonly layout: PairLayout;
+  /**
+   * Loop reductions accumulate by fused multiply-adds (relaxed SIMD's `relaxed_madd`: one rounding where mul + add
+   * has two), where the host has them (programs.ts `fusedMultiplyAdd`). Default false.
+   */
+  readonly fma?: boolean;
 }
 
 /** The cache key of the program of `shape` for a formula whose structural text (`SlotIndex.text`) is `formulaText`. */
 export function programKey(shape: ReductionShape, formulaText: string): string {
-  return `wasm|${shape.dtype}|${shape.columns}|${shape.layout}|${formulaText}`;
+  return `wasm|${shape.dtype}|${shape.columns}|${shape.layout}${shape.fma ? '+fma' : ''}|${formulaText}`;
 }
 
 /**
@@ -201,7 +206,7 @@ export function emitReductionProgram(formula: Node, slots: FormulaSlots, shape: 
   const elem = dtype === 'float64' ? 8 : 4;
   const tile = tileFor(dtype, slots);
   if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
-  const e = new Emitter(slots, lane, elem);
+  const e = new Emitter(slots, lane, elem, shape.fma === true);
   const kernelLocals: string[] = [];
   for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
   const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, layout);
@@ -249,7 +254,7 @@ class Emitter {
   private redirect: string[] | null = null;
   private loops = 0;
 
-  constructor(readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number) {
+  constructor(readonly slots: FormulaSlots, readonly lane: LaneType, readonly elem: number, readonly fma = false) {
     this.index = new SlotIndex(slots);
   }
 
@@ -369,22 +374,29 @@ class Emitter {
     const jSlots = new Set<number>();
     const saved = this.redirect;
     if (stage === 2) this.redirect = code; // every unit's scalar operands before the loop
-    const terms: string[] = [];
+    // each unit's term: a value added (sum), or the factors of a product (dot, and the squares of sqnorm2 and norm2)
+    const terms: ({ add: string } | { factors: [string, string] })[] = [];
     const comps: string[] = []; // the component local of each unit (norm2's recompute reads them)
     try {
       for (const unit of units) {
         const loop: LoopCtx = { body, memo, unit, jSlots };
         if (n.op === 'dot') {
-          terms.push(`(${L}.mul (local.get ${this.at(n.left, loop)}) (local.get ${this.at(n.right, loop)}))`);
+          terms.push({ factors: [`(local.get ${this.at(n.left, loop)})`, `(local.get ${this.at(n.right, loop)})`] });
         } else {
           const c = this.at(n.arg, loop);
           comps.push(c);
-          terms.push(n.op === 'sum' ? `(local.get ${c})` : `(${L}.mul (local.get ${c}) (local.get ${c}))`);
+          terms.push(n.op === 'sum' ? { add: `(local.get ${c})` } : { factors: [`(local.get ${c})`, `(local.get ${c})`] });
         }
       }
     } finally {
       this.redirect = saved;
     }
+    // acc + a·b fused where the program may (one rounding; the loop's add was a third of its arithmetic at d = 64)
+    const accumulate = (acc: string, term: (typeof terms)[number]): string => {
+      if ('add' in term) return `(local.set ${acc} (${L}.add (local.get ${acc}) ${term.add}))`;
+      const [a, b] = term.factors;
+      return this.fma ? `(local.set ${acc} (${L}.relaxed_madd ${a} ${b} (local.get ${acc})))` : `(local.set ${acc} (${L}.add (local.get ${acc}) (${L}.mul ${a} ${b})))`;
+    };
     const accs = units.map(() => this.newV128());
     const counter = this.newI32('$kc');
     const pointers = [...jSlots].map((s) => ({ p: this.newI32(`$jp${s}`), s }));
@@ -404,7 +416,7 @@ class Emitter {
     };
     code.push(
       ...accs.map((a) => `(local.set ${a} (v128.const i64x2 0 0))`),
-      ...loopOver(accs.map((a, w) => `(local.set ${a} (${L}.add (local.get ${a}) ${terms[w]!}))`)),
+      ...loopOver(accs.map((a, w) => accumulate(a, terms[w]!))),
     );
     const results = n.op !== 'norm2' ? accs : this.guardedNorm2(accs, code, (then) => {
       const ms = units.map(() => this.set(then, splatConst(L, 0)));

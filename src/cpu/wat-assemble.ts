@@ -166,6 +166,9 @@ const intCompares = ['eq', 'ne', 'lt_s', 'lt_u', 'gt_s', 'gt_u', 'le_s', 'le_u',
 ['f32x4', 'f64x2'].forEach((s, k) => ['eq', 'ne', 'lt', 'gt', 'le', 'ge'].forEach((c, q) => simd(`${s}.${c}`, 0x41 + 6 * k + q)));
 ['v128.not', 'v128.and', 'v128.andnot', 'v128.or', 'v128.xor', 'v128.bitselect', 'v128.any_true'].forEach((name, k) => simd(name, 0x4d + k));
 simd('v128.load32_zero', 0x5c, 'mem', 2);
+// relaxed SIMD's multiply-adds (a·b + c, fused where the hardware has it): Node 20's V8 behind a flag (programs.ts)
+[['f32x4.relaxed_madd', 0x105], ['f32x4.relaxed_nmadd', 0x106], ['f64x2.relaxed_madd', 0x107], ['f64x2.relaxed_nmadd', 0x108]]
+  .forEach(([name, code]) => simd(name as string, code as number));
 simd('v128.load64_zero', 0x5d, 'mem', 3);
 simd('f32x4.demote_f64x2_zero', 0x5e);
 simd('f64x2.promote_low_f32x4', 0x5f);

@@ -1,6 +1,7 @@
 /** `lazylinalg info`: version, backend, adapter, limits, threads, the program cache. */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
+import { HUGE_PAGES_MIN_BYTES } from '../../cpu/platform.js';
 import { hugePagesStatus } from '../../cpu/platform-node.js';
 import { poolThreads } from '../../cpu/pool.js';
 import { programCacheContents, programCacheDirectory } from '../../cpu/program-cache-node.js';
@@ -52,7 +53,7 @@ export const infoCommand: Command = {
     }
     ctx.out(`cpu:      ${report.cpu.threads} worker threads of ${report.cpu.cores} cores, ${report.cpu.memoryGiB} GiB memory (WASM SIMD)`);
     const thp = transparentHugePages();
-    ctx.out(`pages:    ${report.cpu.hugePages === true ? `huge pages asked for on memories of 4 MiB or more${thp ? ` (the kernel's setting: ${thp})` : ''}` : `the kernel's default (${report.cpu.hugePages})`}`);
+    ctx.out(`pages:    ${report.cpu.hugePages === true ? `huge pages asked for on memories of ${HUGE_PAGES_MIN_BYTES / 1024} KiB or more${thp ? ` (the kernel's setting: ${thp})` : ''}` : `the kernel's default (${report.cpu.hugePages})`}`);
     const pc = report.programCache;
     ctx.out(`programs: ${pc.directory === null ? 'no cache (LAZYLINALG_PROGRAM_CACHE=0)' : `${pc.directory}, ${pc.entries} kept (${(pc.bytes / 2 ** 20).toFixed(1)} MiB)`}`);
   },
