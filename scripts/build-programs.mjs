@@ -1,8 +1,11 @@
 // The build's table of fixed WebAssembly programs (src/cpu/programs.ts): every program whose text depends on no input,
 // assembled once here into dist/cpu/precompiled-programs.json, which the Node platform reads (platform-node.ts) so
 // that a process compiles their bytes without assembling the text. Each entry holds the hash of its text: one made
-// from other text (a table left from another build) is not used. Run by `npm run build` after tsc.
-import { writeFileSync } from 'node:fs';
+// from other text (a table left from another build) is not used; the table also holds the digest of the modules that
+// generate program texts, which names the formula programs a process keeps on disk by key. Run by `npm run build`
+// after tsc.
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const dist = new URL('../dist/', import.meta.url);
 await import(new URL('index.js', dist).href); // installs the Node platform
@@ -23,5 +26,13 @@ for (const [key, wat] of fixedPrograms()) {
   programs[precompiledKey(key, true)] = { hash: programTextHash(text), bytes: Buffer.from(binary).toString('base64') };
   bytes += binary.length;
 }
-writeFileSync(new URL('cpu/precompiled-programs.json', dist), JSON.stringify({ programs }));
+// the digest of the modules that generate program texts (the fixed programs' and the formula emitter's: dist/cpu and
+// dist/formula), names and contents: a formula program kept on disk under its key is tied to it (platform-node.ts)
+const digest = createHash('sha256');
+for (const dir of ['cpu', 'formula']) {
+  for (const name of readdirSync(new URL(`${dir}/`, dist)).filter((f) => f.endsWith('.js')).sort()) {
+    digest.update(`${dir}/${name}\0`).update(readFileSync(new URL(`${dir}/${name}`, dist))).update('\0');
+  }
+}
+writeFileSync(new URL('cpu/precompiled-programs.json', dist), JSON.stringify({ build: digest.digest('hex'), programs }));
 console.log(`build-programs: ${Object.keys(programs).length} fixed programs, ${(bytes / 1024).toFixed(0)} KiB`);

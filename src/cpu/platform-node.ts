@@ -76,6 +76,7 @@ export const nodePlatform: CpuPlatform = {
   hugePageBytes: () => hugePagesHelper()?.hugePageBytes,
   precompiledProgram,
   cachedProgram: (text) => programCache()?.get(text),
+  programName,
   keepProgram: (text, bytes) => {
     const cache = programCache();
     if (cache) void cache.put(text, bytes);
@@ -125,36 +126,66 @@ export function precompiledLookup(
 const TABLE_FILE = 'precompiled-programs.json';
 
 /**
- * Whether the table in `directory` is at least as new as every module there (make's rule): then the build wrote it after
- * them (scripts/build-programs.mjs runs after tsc, from those modules), and its entries are those modules' programs —
- * the fixed programs' generators are all in dist/cpu (what they import from elsewhere are types). A module written
- * since (tsc alone, an edit) makes it not current; so does anything unreadable. ≈ 1–1.6 ms in a fresh process: two
- * dozen stats, against the texts' generation it spares.
+ * Whether the table in `directory` is at least as new as every module there and in the `others` directories (make's
+ * rule): then the build wrote it after them (scripts/build-programs.mjs runs after tsc, from those modules), and its
+ * entries are those modules' programs — the fixed programs' generators are all in dist/cpu (what they import from
+ * elsewhere are types), the formula emitter's in dist/cpu and dist/formula. A module written since (tsc alone, an
+ * edit) makes it not current; so does anything unreadable. ≈ 1–1.6 ms in a fresh process for dist/cpu's two dozen
+ * stats, against the texts' generation it spares.
  */
-export function precompiledTableIsCurrent(directory: string): boolean {
+export function precompiledTableIsCurrent(directory: string, others: readonly string[] = []): boolean {
   try {
     const written = statSync(join(directory, TABLE_FILE)).mtimeMs;
-    return readdirSync(directory).every((name) => !name.endsWith('.js') || statSync(join(directory, name)).mtimeMs <= written);
+    return [directory, ...others].every((dir) => readdirSync(dir).every((name) => !name.endsWith('.js') || statSync(join(dir, name)).mtimeMs <= written));
   } catch {
     return false;
   }
 }
 
+/** The build's table as written (scripts/build-programs.mjs): the fixed programs, and the digest of the generating modules. */
+interface BuildTable {
+  programs: PrecompiledTable;
+  /** SHA-256 (hex) of dist/cpu's and dist/formula's modules, names and contents, when the table was written. */
+  build?: string;
+}
+
+const here = (): string => fileURLToPath(new URL('.', import.meta.url));
+
 /**
  * The table `npm run build` writes beside this module (dist/cpu/precompiled-programs.json, scripts/build-programs.mjs),
- * read at the first fixed program a process compiles; absent when running from the sources, and an unreadable one
- * counts as none: every program is then assembled, to the same bytes.
+ * read at the first program a process compiles; absent when running from the sources, and an unreadable one counts as
+ * none: every program is then assembled, to the same bytes.
  */
-const buildTable = precompiledLookup(() => {
-  try {
-    return (load(`./${TABLE_FILE}`) as { programs: PrecompiledTable }).programs;
-  } catch {
-    return {};
+let table: BuildTable | undefined;
+function buildTable(): BuildTable {
+  if (!table) {
+    try {
+      table = load(`./${TABLE_FILE}`) as BuildTable;
+    } catch {
+      table = { programs: {} };
+    }
   }
-}, () => precompiledTableIsCurrent(fileURLToPath(new URL('.', import.meta.url))));
+  return table;
+}
+
+const lookup = precompiledLookup(() => buildTable().programs, () => precompiledTableIsCurrent(here()));
+
+/**
+ * `CpuPlatform.programName`: the build's digest where its table is current for the emitter's modules too (dist/cpu
+ * and dist/formula), asked once; else none. Why the digest: packages from the registry carry one date on every file,
+ * so two versions' tables are equally "current" — their digests differ.
+ */
+let formulaBuild: string | null | undefined;
+function programName(key: string): string | undefined {
+  if (formulaBuild === undefined) {
+    const build = buildTable().build;
+    formulaBuild = build !== undefined && precompiledTableIsCurrent(here(), [join(here(), '..', 'formula')]) ? build : null;
+  }
+  return formulaBuild === null ? undefined : `lazylinalg program ${formulaBuild}\n${key}`;
+}
 
 function precompiledProgram(key: string, text: () => string): Uint8Array | undefined {
-  return buildTable(key, text);
+  return lookup(key, text);
 }
 
 /**

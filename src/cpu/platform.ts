@@ -74,6 +74,13 @@ export interface CpuPlatform {
    * across processes (Node: a cache on disk, src/cpu/program-cache-node.ts); undefined where it has none for it.
    */
   cachedProgram?(text: string): Uint8Array | undefined;
+  /**
+   * A text that stands for a formula program's own in `cachedProgram` and `keepProgram`: its key together with a
+   * digest of the modules that generate program texts, where the host can vouch that they are the ones the digest was
+   * taken of (Node: the build's, src/cpu/platform-node.ts) — the key determines the text there. Undefined where it
+   * cannot: the text itself is then the name.
+   */
+  programName?(key: string): string | undefined;
   /** Keeps the bytes assembled from `text` for later processes (written off the calling thread). */
   keepProgram?(text: string, bytes: Uint8Array): void;
   /**

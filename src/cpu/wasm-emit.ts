@@ -42,6 +42,7 @@ export type { FormulaSlots } from '../formula/slots.js';
 
 export interface ReductionProgram {
   readonly key: string;
+  /** The program's text: emitted at the first reading (the key is known before). */
   readonly wat: string;
   readonly dtype: CpuDtype;
   readonly lane: LaneType;
@@ -206,12 +207,20 @@ export function emitReductionProgram(formula: Node, slots: FormulaSlots, shape: 
   const elem = dtype === 'float64' ? 8 : 4;
   const tile = tileFor(dtype, slots);
   if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
-  const e = new Emitter(slots, lane, elem, shape.fma === true);
-  const kernelLocals: string[] = [];
-  for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
-  const wat = assemble(e, slots, lane, elem, tile, columns, kernelLocals, layout);
+  // the text is emitted at its first reading: a host that keeps programs by key (programs.ts) may never need it
+  let wat: string | undefined;
+  const emitText = (): string => {
+    const e = new Emitter(slots, lane, elem, shape.fma === true);
+    const kernelLocals: string[] = [];
+    for (let u = 0; u < UNROLL; u++) kernelLocals.push(e.emit(formula, u)[0]!);
+    return assemble(e, slots, lane, elem, tile, columns, kernelLocals, layout);
+  };
   return {
-    key: programKey(shape, e.text(formula)), wat, dtype, lane, lanes, unroll: UNROLL, tile, columns, layout,
+    key: programKey(shape, new SlotIndex(slots).text(formula)),
+    get wat() {
+      return (wat ??= emitText());
+    },
+    dtype, lane, lanes, unroll: UNROLL, tile, columns, layout,
     scratchBytes: columns === 'scratch' ? tile * elem : 0,
   };
 }
