@@ -16,7 +16,8 @@
  * from the best iterate, with the same preconditioner (`fellBack`). η_k follows the measured contraction: solving the
  * inner system further than the products' error lets the next residual fall is wasted work.
  */
-import { finiteNumber, func, optional, parseOptions, positiveInt, withDefault, type OptionField } from '../operators/options.js';
+import type { LinearOperator } from '../operators/linear-operator.js';
+import { finiteNumber, func, optional, parseOptions, positiveInt, withDefault, type OptionField, type ParsedOptions } from '../operators/options.js';
 import { settleCallback } from '../operators/validate.js';
 import type { CgBreakdown, CgOptions, CgResult, IterationProgress } from './cg.js';
 import { CG_SPEC, CgNoConvergence, cg } from './cg.js';
@@ -90,122 +91,171 @@ export async function refinedCg(Ainput: OperatorInput, bInput: Float64Array, opt
   const o = parseOptions(fn, options, REFINED_CG_SPEC);
   const A = toOperator(Ainput, fn);
   const n = requireSquare(A, fn);
-  const inner = o.inner;
-  if (inner.shape[0] !== n || inner.shape[1] !== n) {
-    throw new RangeError(`${fn}: inner operator must be ${n}x${n} like A, got ${inner.shape[0]}x${inner.shape[1]}`);
+  if (o.inner.shape[0] !== n || o.inner.shape[1] !== n) {
+    throw new RangeError(`${fn}: inner operator must be ${n}x${n} like A, got ${o.inner.shape[0]}x${o.inner.shape[1]}`);
   }
   const b = vectorArg(bInput, n, fn, 'b');
-  const { rtol, atol, maxOuter, innerRtol } = o;
-  const maxiter = o.maxiter ?? 10 * n;
-  const t0 = now();
-  const bnorm = norm(b);
-  const target = Math.max(rtol * bnorm, atol);
+  const run = new Refinement(A, b, o, now());
+  const x0 = o.x0 !== undefined ? vectorArg(o.x0, n, fn, 'x0') : undefined;
+  await run.start(x0);
+  return run.solve();
+}
 
-  const x = o.x0 !== undefined ? vectorArg(o.x0, n, fn, 'x0') : new Float64Array(n);
-  let matvecs = 0;
-  const trueResidual = async (at: Float64Array): Promise<Float64Array> => {
-    const Ax = await A.matvec(at);
-    matvecs++;
-    const r = Float64Array.from(b);
+type ParsedRefinedCg = ParsedOptions<typeof REFINED_CG_SPEC>;
+
+/** One refinement: the iterate, its true residual, and the counts its result reports. */
+class Refinement {
+  private readonly x: Float64Array;
+  private r: Float64Array;
+  private rnorm = 0;
+  private readonly residualNorms: number[] = [];
+  private readonly innerIterations: number[] = [];
+  /** Inner iterations, over every step and the fallback. */
+  private total = 0;
+  private matvecs = 0;
+  private info = 0;
+  private message: string | undefined;
+  private breakdown: CgBreakdown | undefined;
+  private fellBack = false;
+  /** The true residual norm to reach: scipy's rule on A. */
+  private readonly target: number;
+  private readonly maxiter: number;
+
+  constructor(private readonly A: LinearOperator, private readonly b: Float64Array, private readonly o: ParsedRefinedCg, private readonly t0: number) {
+    const n = b.length;
+    this.x = new Float64Array(n);
+    this.r = Float64Array.from(b);
+    this.maxiter = o.maxiter ?? 10 * n;
+    this.target = Math.max(o.rtol * norm(b), o.atol);
+  }
+
+  /** The first residual: from `x0` where given (one product with A), else b. */
+  async start(x0: Float64Array | undefined): Promise<void> {
+    if (x0) {
+      this.x.set(x0);
+      this.r = await this.trueResidual(this.x);
+    }
+    this.rnorm = norm(this.r);
+    if (!Number.isFinite(this.rnorm)) throw new RangeError(`refinedCg: the initial residual is not finite (${this.rnorm}); check b, x0 and A`);
+    this.residualNorms.push(this.rnorm);
+  }
+
+  /** Outer steps till the target, maxiter or maxOuter; CG on A finishes where refinement breaks down or stalls. */
+  async solve(): Promise<RefinedCgResult> {
+    const { maxOuter, innerRtol } = this.o;
+    let eta = innerRtol;
+    for (let outer = 0; ; outer++) {
+      if (this.rnorm <= this.target) return this.finish();
+      const left = this.maxiter - this.total;
+      if (left <= 0 || outer >= maxOuter) {
+        return this.stop(left <= 0 ? `maxiter (${this.maxiter}) inner iterations reached` : `maxOuter (${maxOuter}) refinement steps reached`);
+      }
+      // the last step needs only what is left to the target
+      const step = await this.innerSolve(left, Math.max(eta, (0.5 * this.target) / this.rnorm));
+      if (step.info < 0) {
+        // breakdown of the inner solve (Ã or M not positive definite as applied): the accurate operator decides
+        this.message = `inner CG broke down (${step.message ?? 'no message'}); CG on the accurate operator finished`;
+        return this.fallBack();
+      }
+      const contraction = await this.take(step.x, outer, step.iterations);
+      if (this.rnorm <= this.target) return this.finish();
+      // the inner solve used up maxiter: no iterations are left for anything else
+      if (step.info > 0) return this.stop(`maxiter (${this.maxiter}) inner iterations reached`);
+      if (!(contraction <= MAX_REFINEMENT_CONTRACTION)) {
+        this.message = `refinement contracted by only ${contraction.toPrecision(3)} per step; CG on the accurate operator finished`;
+        return this.fallBack();
+      }
+      // the products' error, not η, limits a step that contracted less than asked: ask no more than that next time
+      eta = Math.max(innerRtol, Math.min(MAX_REFINEMENT_CONTRACTION / 2, contraction / 2));
+    }
+  }
+
+  /** d ≈ Ã⁻¹ r by CG to relative tolerance `rtol`, within `left` iterations. */
+  private async innerSolve(left: number, rtol: number): Promise<CgResult<Float64Array>> {
+    const callback = this.o.callback as ((xk: Float64Array) => void) | undefined;
+    const step = await cg(this.o.inner, this.r, {
+      rtol,
+      maxiter: left,
+      ...this.shared(),
+      ...(callback ? { callback: (d: Float64Array | unknown) => { const xk = Float64Array.from(this.x); axpy(1, d as Float64Array, xk); return callback(xk); } } : {}),
+    }) as CgResult<Float64Array>;
+    this.total += step.iterations;
+    this.matvecs += step.matvecs;
+    this.innerIterations.push(step.iterations);
+    return step;
+  }
+
+  /** x + d, kept where its true residual is smaller (reported either way); returns the contraction ‖r'‖/‖r‖. */
+  private async take(d: Float64Array, outer: number, innerIterations: number): Promise<number> {
+    const candidate = Float64Array.from(this.x);
+    axpy(1, d, candidate);
+    const rNext = await this.trueResidual(candidate);
+    const nextNorm = norm(rNext);
+    const contraction = nextNorm / this.rnorm;
+    if (nextNorm < this.rnorm) {
+      this.x.set(candidate);
+      this.r = rNext;
+      this.rnorm = nextNorm;
+    }
+    this.residualNorms.push(this.rnorm);
+    const onOuter = this.o.onOuter as ((p: RefinementProgress) => void) | undefined;
+    await settleCallback(onOuter?.({ outer: outer + 1, residualNorm: this.rnorm, innerIterations, contraction, elapsedMs: now() - this.t0 }));
+    return contraction;
+  }
+
+  /** CG on A from the best iterate, with the same preconditioner and the iterations left. */
+  private async fallBack(): Promise<RefinedCgResult> {
+    this.fellBack = true;
+    const callback = this.o.callback as ((xk: Float64Array) => void) | undefined;
+    const rest = await cg(this.A, this.b, {
+      x0: this.x, rtol: this.o.rtol, atol: this.o.atol, maxiter: Math.max(1, this.maxiter - this.total),
+      ...this.shared(),
+      ...(callback ? { callback: (xk: Float64Array | unknown) => callback(xk as Float64Array) } : {}),
+    }) as CgResult<Float64Array>;
+    this.total += rest.iterations;
+    this.matvecs += rest.matvecs;
+    this.x.set(rest.x);
+    this.residualNorms.push(...rest.residualNorms.slice(1));
+    this.info = rest.info === 0 ? 0 : rest.info < 0 ? rest.info : Math.max(1, this.total);
+    if (rest.info !== 0) this.message = `${this.message ?? ''}; ${rest.message ?? 'no convergence'}`;
+    if (rest.breakdown !== undefined) this.breakdown = rest.breakdown;
+    return this.finish();
+  }
+
+  /** What the inner solves and the fallback share: M, the residual checks, progress numbered on across the solves. */
+  private shared(): CgOptions<Float64Array> {
+    const onProgress = this.o.onProgress as ((p: IterationProgress) => void) | undefined;
+    const base = this.total;
+    return {
+      ...(this.o.M !== undefined ? { M: this.o.M } : {}),
+      residualCheckEvery: this.o.residualCheckEvery,
+      verify: this.o.verify,
+      ...(onProgress ? { onProgress: (p: IterationProgress) => onProgress({ ...p, iteration: base + p.iteration, elapsedMs: now() - this.t0 }) } : {}),
+    };
+  }
+
+  private async trueResidual(at: Float64Array): Promise<Float64Array> {
+    const Ax = await this.A.matvec(at);
+    this.matvecs++;
+    const r = Float64Array.from(this.b);
     axpy(-1, Ax, r);
     return r;
-  };
-  let r = o.x0 !== undefined ? await trueResidual(x) : Float64Array.from(b);
-  let rnorm = norm(r);
-  if (!Number.isFinite(rnorm)) throw new RangeError(`${fn}: the initial residual is not finite (${rnorm}); check b, x0 and A`);
-  const residualNorms = [rnorm];
-  const innerIterations: number[] = [];
-  let total = 0;
-  let eta = innerRtol;
-  let info = 0;
-  let message: string | undefined;
-  let breakdown: CgBreakdown | undefined;
-  let fellBack = false;
+  }
 
-  const finish = (): RefinedCgResult => {
+  /** Not converged within the limits: info = the iterations spent (at least 1). */
+  private stop(message: string): RefinedCgResult {
+    this.info = Math.max(1, this.total);
+    this.message = message;
+    return this.finish();
+  }
+
+  private finish(): RefinedCgResult {
+    const { x, info, total, residualNorms, matvecs, innerIterations, fellBack, message, breakdown } = this;
     const result: RefinedCgResult = {
       x, info, iterations: total, residualNorms, matvecs, outerIterations: innerIterations.length, innerIterations, fellBack,
       ...(message !== undefined ? { message } : {}), ...(breakdown !== undefined ? { breakdown } : {}),
     };
-    if (info !== 0 && o.throwOnNoConvergence) throw new CgNoConvergence(result);
+    if (info !== 0 && this.o.throwOnNoConvergence) throw new CgNoConvergence(result);
     return result;
-  };
-
-  const callback = o.callback as ((xk: Float64Array) => void) | undefined;
-  const onProgress = o.onProgress as ((p: IterationProgress) => void) | undefined;
-  const onOuter = o.onOuter as ((p: RefinementProgress) => void) | undefined;
-  /** What the inner solves and the fallback share: M, the residual checks, progress numbered on from `base` iterations. */
-  const common = (base: number): CgOptions<Float64Array> => ({
-    ...(o.M !== undefined ? { M: o.M } : {}),
-    residualCheckEvery: o.residualCheckEvery,
-    verify: o.verify,
-    ...(onProgress ? { onProgress: (p: IterationProgress) => onProgress({ ...p, iteration: base + p.iteration, elapsedMs: now() - t0 }) } : {}),
-  });
-  for (let outer = 0; ; outer++) {
-    if (rnorm <= target) return finish();
-    const left = maxiter - total;
-    if (left <= 0 || outer >= maxOuter) {
-      info = Math.max(1, total);
-      message = left <= 0 ? `maxiter (${maxiter}) inner iterations reached` : `maxOuter (${maxOuter}) refinement steps reached`;
-      return finish();
-    }
-    // the last step needs only what is left to the target
-    const tol = Math.max(eta, (0.5 * target) / rnorm);
-    const step = await cg(inner, r, {
-      rtol: tol,
-      maxiter: left,
-      ...common(total),
-      ...(callback ? { callback: (d: Float64Array | unknown) => { const xk = Float64Array.from(x); axpy(1, d as Float64Array, xk); return callback(xk); } } : {}),
-    }) as CgResult<Float64Array>;
-    total += step.iterations;
-    matvecs += step.matvecs;
-    innerIterations.push(step.iterations);
-    if (step.info < 0) {
-      // breakdown of the inner solve (Ã or M not positive definite as applied): the accurate operator decides
-      message = `inner CG broke down (${step.message ?? 'no message'}); CG on the accurate operator finished`;
-      return fallBack();
-    }
-    const candidate = Float64Array.from(x);
-    axpy(1, step.x, candidate);
-    const rNext = await trueResidual(candidate);
-    const nextNorm = norm(rNext);
-    const contraction = nextNorm / rnorm;
-    if (nextNorm < rnorm) {
-      x.set(candidate);
-      r = rNext;
-      rnorm = nextNorm;
-    }
-    residualNorms.push(rnorm);
-    await settleCallback(onOuter?.({ outer: outer + 1, residualNorm: rnorm, innerIterations: step.iterations, contraction, elapsedMs: now() - t0 }));
-    if (rnorm <= target) return finish();
-    if (step.info > 0) {
-      // the inner solve used up maxiter: no iterations are left for anything else
-      info = Math.max(1, total);
-      message = `maxiter (${maxiter}) inner iterations reached`;
-      return finish();
-    }
-    if (!(contraction <= MAX_REFINEMENT_CONTRACTION)) {
-      message = `refinement contracted by only ${contraction.toPrecision(3)} per step; CG on the accurate operator finished`;
-      return fallBack();
-    }
-    // the products' error, not η, limits a step that contracted less than asked: ask no more than that next time
-    eta = Math.max(innerRtol, Math.min(MAX_REFINEMENT_CONTRACTION / 2, contraction / 2));
-  }
-
-  async function fallBack(): Promise<RefinedCgResult> {
-    fellBack = true;
-    const rest = await cg(A, b, {
-      x0: x, rtol, atol, maxiter: Math.max(1, maxiter - total),
-      ...common(total),
-      ...(callback ? { callback: (xk: Float64Array | unknown) => callback(xk as Float64Array) } : {}),
-    }) as CgResult<Float64Array>;
-    total += rest.iterations;
-    matvecs += rest.matvecs;
-    x.set(rest.x);
-    residualNorms.push(...rest.residualNorms.slice(1));
-    info = rest.info === 0 ? 0 : rest.info < 0 ? rest.info : Math.max(1, total);
-    if (rest.info !== 0) message = `${message ?? ''}; ${rest.message ?? 'no convergence'}`;
-    if (rest.breakdown !== undefined) breakdown = rest.breakdown;
-    return finish();
   }
 }
