@@ -19,6 +19,7 @@ import { seededPoints } from '../random-data.js';
  * Whether `f64x2.relaxed_madd` rounds once here: (1 + 2⁻²⁷)² − (1 + 2⁻²⁶) is 2⁻⁵⁴ exactly, which a rounded product loses.
  */
 function hardwareFuses(): boolean {
+  process.env['LAZYLINALG_FMA'] = '1';
   expect(fusedMultiplyAdd()).toBe(true); // and in Node 20 relaxed SIMD is enabled by it
   const text = `(module (func (export "f") (param $a f64) (param $c f64) (result f64)
     (f64x2.extract_lane 0 (f64x2.relaxed_madd (f64x2.splat (local.get $a)) (f64x2.splat (local.get $a)) (f64x2.splat (local.get $c))))))`;
