@@ -264,33 +264,124 @@ interface LanczosRun {
 }
 
 async function thickRestartLanczos(op: (x: Float64Array) => Promise<Float64Array>, V: LanczosBasis, run: LanczosRun): Promise<LanczosOutcome> {
-  const { k, which, ncv, maxiter, tol, v0, rng, report } = run;
-  const eps23 = Math.pow(Number.EPSILON, 2 / 3);
-  const n = V.n;
-  const v0norm = norm(v0);
-  V.column(0).set(v0);
-  // in JS: a sweep would wait here for the basis programs, which compile while the first product runs
-  const q0 = V.column(0);
-  for (let i = 0; i < n; i++) q0[i]! /= v0norm;
+  return new ThickRestart(op, V, run).solve();
+}
+
+/** A Rayleigh–Ritz of the projection's leading block (`ThickRestart.rayleighRitz`). */
+interface RitzStep {
+  theta: Float64Array;
+  Y: Float64Array;
+  order: number[];
+  est: Float64Array;
+  wanted: number[];
+  converged: boolean[];
+  nconv: number;
+}
+
+/** One thick-restart Lanczos run: the basis' projection and the counts its outcome reports. */
+class ThickRestart {
+  private readonly eps23 = Math.pow(Number.EPSILON, 2 / 3);
   // The projection VᵀAV, tridiagonal: diagonal and couplings (off[i] couples i and i + 1). After a restart its
   // leading arrow (the kept Ritz values and their couplings) is held rotated to tridiagonal form by `rotation`.
-  const diag = new Float64Array(ncv);
-  const off = new Float64Array(ncv);
-  let rotation: Float64Array | null = null;
-  const h = new Float64Array(ncv + 1);
-  let kept = 0;
-  let matvecs = 0;
-  let anorm = 0; // running estimate of ‖OP‖ for the invariant-subspace test
+  private readonly diag: Float64Array;
+  private readonly off: Float64Array;
+  private rotation: Float64Array | null = null;
+  private readonly h: Float64Array;
+  private kept = 0;
+  private matvecs = 0;
+  private anorm = 0; // running estimate of ‖OP‖ for the invariant-subspace test
+
+  constructor(private readonly op: (x: Float64Array) => Promise<Float64Array>, private readonly V: LanczosBasis, private readonly run: LanczosRun) {
+    this.diag = new Float64Array(run.ncv);
+    this.off = new Float64Array(run.ncv);
+    this.h = new Float64Array(run.ncv + 1);
+  }
+
+  async solve(): Promise<LanczosOutcome> {
+    const { k, ncv, maxiter, which, report } = this.run;
+    this.start();
+    for (let iteration = 1; ; iteration++) {
+      let betaLast = 0;
+      for (let j = this.kept; j < ncv; j++) {
+        const beta = await this.extend(j);
+        if (j + 1 === ncv) {
+          betaLast = beta;
+          continue;
+        }
+        this.off[j] = beta;
+        // A restarted cycle may end early: once every wanted Ritz pair of the basis so far has converged, the
+        // rest of the cycle's products would be spent for nothing (an s×s eigenproblem, s ≤ ncv, costs no
+        // product). Not in the first cycle, whose basis has not yet been through a full-size Rayleigh–Ritz: a
+        // short Krylov space can hold converged pairs while a wanted eigenvalue has not emerged yet.
+        if (this.kept > 0 && this.rayleighRitz(j + 1, beta, true).nconv === k) {
+          // the same decomposition again with every row of Y, for the Ritz vectors (the values are the same)
+          const rr = this.rayleighRitz(j + 1, beta);
+          await settleCallback(report(iteration, this.matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!)));
+          return this.outcome(rr, j + 1, iteration);
+        }
+      }
+      const rr = this.rayleighRitz(ncv, betaLast);
+      await settleCallback(report(iteration, this.matvecs, rr.nconv, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!)));
+      if (rr.nconv === k || iteration >= maxiter) return this.outcome(rr, ncv, iteration);
+      await this.restart(rr, restartSize(k, ncv, rr.nconv, which, rr.theta, rr.order), betaLast);
+    }
+  }
+
+  /** The start vector, normalised, as the basis' first column. */
+  private start(): void {
+    const { v0 } = this.run;
+    const v0norm = norm(v0);
+    this.V.column(0).set(v0);
+    // in JS: a sweep would wait here for the basis programs, which compile while the first product runs
+    const q0 = this.V.column(0);
+    for (let i = 0; i < this.V.n; i++) q0[i]! /= v0norm;
+  }
+
+  /** Lanczos step j: column j + 1 from OP·v_j, orthogonalised and normalised; the projection's diagonal; returns β. */
+  private async extend(j: number): Promise<number> {
+    const { V, h } = this;
+    const n = V.n;
+    const w = V.column(j + 1);
+    const product = await this.op(V.column(j));
+    w.set(product);
+    this.matvecs++;
+    const { wnorm, dependent } = await orthogonalize(V, j + 1, j + 1, h);
+    // a non-finite product makes every sum after it NaN: said here, where tridiagonalEigen would say only "non-finite"
+    if (!Number.isFinite(wnorm) || !Number.isFinite(h[j]!)) {
+      const at = firstNonFinite(product);
+      throw new RangeError(`eigsh: the operator's product at Lanczos step ${this.matvecs} has a non-finite entry${at >= 0 ? ` (index ${at}: ${product[at]})` : ''}; A's products (or, in shift-invert mode, its inner solves) must be finite`);
+    }
+    // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
+    // and after a restart the arrow couplings already set from the Ritz residuals.
+    this.diag[j] = h[j]!;
+    this.anorm = Math.max(this.anorm, Math.abs(h[j]!) + wnorm);
+    if (dependent || wnorm <= Number.EPSILON * this.anorm) {
+      // Invariant subspace found: continue in a fresh direction with a zero coupling — none is left once the
+      // basis spans the whole space (ncv = n): the projection is then A itself and every Ritz pair exact.
+      if (j + 1 < n) await randomOrthogonal(V, j + 1, n, this.run.rng);
+      else w.fill(0);
+      return 0;
+    }
+    if (j + 1 >= n) {
+      // n orthonormal vectors span the space: what is left of w is rounding
+      w.fill(0);
+      return 0;
+    }
+    await V.divide(j + 1, wnorm);
+    return wnorm;
+  }
+
   /**
    * Rayleigh–Ritz on the leading size×size block of the projection: Ritz values, vectors Y (row-major size×size, in
    * the basis V; with `lastRowOnly`, only Y's last row, 1×size — all the convergence test reads, and which the
    * rotation of the kept vectors leaves alone), the wanted ones in `which` order and their residual estimates |β·y_last|.
    */
-  const rayleighRitz = (size: number, beta: number, lastRowOnly = false) => {
-    const r = tridiagonalEigen(diag.subarray(0, size), off.subarray(0, size - 1), { eigenvectors: lastRowOnly ? [size - 1] : true });
+  private rayleighRitz(size: number, beta: number, lastRowOnly = false): RitzStep {
+    const { k, which, tol } = this.run;
+    const r = tridiagonalEigen(this.diag.subarray(0, size), this.off.subarray(0, size - 1), { eigenvectors: lastRowOnly ? [size - 1] : true });
     const theta = r.eigenvalues;
     const Y = r.eigenvectors!;
-    if (!lastRowOnly && rotation) unrotate(Y, size, rotation, kept);
+    if (!lastRowOnly && this.rotation) unrotate(Y, size, this.rotation, this.kept);
     const order = wantedOrder(theta, which);
     const last = Y.length === size ? 0 : (size - 1) * size;
     const est = Float64Array.from(theta, (_, i) => Math.abs(beta * Y[last + i]!));
@@ -300,86 +391,35 @@ async function thickRestartLanczos(op: (x: Float64Array) => Promise<Float64Array
     // ‖A‖ ≈ 1e-19, up to 1e-2 at 1e-99, bench/algebra-fuzz.mjs) and asked more than rounding allows of a large one
     let scale = 0;
     for (let i = 0; i < theta.length; i++) scale = Math.max(scale, Math.abs(theta[i]!));
-    const converged = wanted.map((i) => est[i]! <= tol * Math.max(eps23 * scale, Math.abs(theta[i]!)));
+    const converged = wanted.map((i) => est[i]! <= tol * Math.max(this.eps23 * scale, Math.abs(theta[i]!)));
     return { theta, Y, order, est, wanted, converged, nconv: converged.filter(Boolean).length };
-  };
-  // the final Ritz vectors: formed in place (the basis is not used again), views valid until the basis' release
-  const ritzVectorsOf = async (Y: Float64Array, size: number, cols: number[]): Promise<Float64Array[]> => {
-    await V.combineInPlace(Y, size, cols);
-    return cols.map((_, t) => V.column(t));
-  };
-  for (let iteration = 1; ; iteration++) {
-    let betaLast = 0;
-    for (let j = kept; j < ncv; j++) {
-      const w = V.column(j + 1);
-      const product = await op(V.column(j));
-      w.set(product);
-      matvecs++;
-      const { wnorm, dependent } = await orthogonalize(V, j + 1, j + 1, h);
-      // a non-finite product makes every sum after it NaN: said here, where tridiagonalEigen would say only "non-finite"
-      if (!Number.isFinite(wnorm) || !Number.isFinite(h[j]!)) {
-        const at = firstNonFinite(product);
-        throw new RangeError(`eigsh: the operator's product at Lanczos step ${matvecs} has a non-finite entry${at >= 0 ? ` (index ${at}: ${product[at]})` : ''}; A's products (or, in shift-invert mode, its inner solves) must be finite`);
-      }
-      // With full reorthogonalisation the projection keeps only the Lanczos entries: the diagonal,
-      // and after a restart the arrow couplings already set from the Ritz residuals.
-      diag[j] = h[j]!;
-      anorm = Math.max(anorm, Math.abs(h[j]!) + wnorm);
-      let beta = wnorm;
-      if (dependent || wnorm <= Number.EPSILON * anorm) {
-        // Invariant subspace found: continue in a fresh direction with a zero coupling — none is left once the
-        // basis spans the whole space (ncv = n): the projection is then A itself and every Ritz pair exact.
-        beta = 0;
-        if (j + 1 < n) await randomOrthogonal(V, j + 1, n, rng);
-        else w.fill(0);
-      } else if (j + 1 >= n) {
-        // n orthonormal vectors span the space: what is left of w is rounding
-        beta = 0;
-        w.fill(0);
-      } else await V.divide(j + 1, beta);
-      if (j + 1 < ncv) {
-        off[j] = beta;
-        // A restarted cycle may end early: once every wanted Ritz pair of the basis so far has converged, the
-        // rest of the cycle's products would be spent for nothing (an s×s eigenproblem, s ≤ ncv, costs no
-        // product). Not in the first cycle, whose basis has not yet been through a full-size Rayleigh–Ritz: a
-        // short Krylov space can hold converged pairs while a wanted eigenvalue has not emerged yet.
-        if (kept > 0 && rayleighRitz(j + 1, beta, true).nconv === k) {
-          // the same decomposition again with every row of Y, for the Ritz vectors (the values are the same)
-          const rr = rayleighRitz(j + 1, beta);
-          await settleCallback(report(iteration, matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!)));
-          return {
-            theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), estimates: Float64Array.from(rr.wanted, (i) => rr.est[i]!), ritzNorm: maxAbs(rr.theta),
-            vectors: await ritzVectorsOf(rr.Y, j + 1, rr.wanted),
-            converged: rr.converged, iterations: iteration, matvecs,
-          };
-        }
-      } else betaLast = beta;
-    }
+  }
 
-    const { theta, Y, order, est, wanted, converged, nconv } = rayleighRitz(ncv, betaLast);
-    await settleCallback(report(iteration, matvecs, nconv, Float64Array.from(wanted, (i) => theta[i]!), Float64Array.from(wanted, (i) => est[i]!)));
+  /** The wanted Ritz pairs of `rr` (a basis of `size` vectors): their vectors formed in place — the basis is not used again. */
+  private async outcome(rr: RitzStep, size: number, iteration: number): Promise<LanczosOutcome> {
+    await this.V.combineInPlace(rr.Y, size, rr.wanted);
+    return {
+      theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), estimates: Float64Array.from(rr.wanted, (i) => rr.est[i]!), ritzNorm: maxAbs(rr.theta),
+      // views valid until the basis' release
+      vectors: rr.wanted.map((_, t) => this.V.column(t)),
+      converged: rr.converged, iterations: iteration, matvecs: this.matvecs,
+    };
+  }
 
-    const ritzVectors = (cols: number[]): Promise<Float64Array[]> => ritzVectorsOf(Y, ncv, cols);
-    if (nconv === k || iteration >= maxiter) {
-      return {
-        theta: Float64Array.from(wanted, (i) => theta[i]!), estimates: Float64Array.from(wanted, (i) => est[i]!), ritzNorm: maxAbs(theta),
-        vectors: await ritzVectors(wanted), converged, iterations: iteration, matvecs,
-      };
-    }
-
-    // thick restart: the most wanted Ritz vectors, then the last Lanczos vector
-    const keep = restartSize(k, ncv, nconv, which, theta, order);
-    const keepIdx = order.slice(0, keep);
-    await V.combineInPlace(Y, ncv, keepIdx);
-    V.column(keep).set(V.column(ncv));
+  /** Thick restart: the `keep` most wanted Ritz vectors, then the last Lanczos vector; the projection becomes their arrow. */
+  private async restart(rr: RitzStep, keep: number, betaLast: number): Promise<void> {
+    const { ncv } = this.run;
+    const keepIdx = rr.order.slice(0, keep);
+    await this.V.combineInPlace(rr.Y, ncv, keepIdx);
+    this.V.column(keep).set(this.V.column(ncv));
     // the new projection's arrow: the kept Ritz values, coupled to the continuing vector by their residuals
     const arrow = arrowToTridiagonal(
-      Float64Array.from(keepIdx, (c) => theta[c]!), Float64Array.from(keepIdx, (c) => betaLast * Y[(ncv - 1) * ncv + c]!),
+      Float64Array.from(keepIdx, (c) => rr.theta[c]!), Float64Array.from(keepIdx, (c) => betaLast * rr.Y[(ncv - 1) * ncv + c]!),
     );
-    diag.set(arrow.d);
-    off.set(arrow.e);
-    rotation = arrow.Q;
-    kept = keep;
+    this.diag.set(arrow.d);
+    this.off.set(arrow.e);
+    this.rotation = arrow.Q;
+    this.kept = keep;
   }
 }
 
