@@ -134,12 +134,39 @@ const TABLE_FILE = 'precompiled-programs.json';
  * stats, against the texts' generation it spares.
  */
 export function precompiledTableIsCurrent(directory: string, others: readonly string[] = []): boolean {
+  const written = tableWritten(directory);
+  return written !== undefined && [directory, ...others].every((dir) => noModuleNewer(dir, written));
+}
+
+/** When the table in `directory` was written (ms), or undefined where it cannot be read. */
+function tableWritten(directory: string): number | undefined {
   try {
-    const written = statSync(join(directory, TABLE_FILE)).mtimeMs;
-    return [directory, ...others].every((dir) => readdirSync(dir).every((name) => !name.endsWith('.js') || statSync(join(dir, name)).mtimeMs <= written));
+    return statSync(join(directory, TABLE_FILE)).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether no module in `dir` was written after `written` (false where the directory cannot be read). */
+function noModuleNewer(dir: string, written: number): boolean {
+  try {
+    return readdirSync(dir).every((name) => !name.endsWith('.js') || statSync(join(dir, name)).mtimeMs <= written);
   } catch {
     return false;
   }
+}
+
+/** Whether the build's table is current for each of `dirs`: each directory's modules stat'ed once per process. */
+const currentFor = new Map<string, boolean>();
+function buildTableIsCurrent(dirs: readonly string[]): boolean {
+  return dirs.every((dir) => {
+    let current = currentFor.get(dir);
+    if (current === undefined) {
+      const written = tableWritten(here());
+      currentFor.set(dir, (current = written !== undefined && noModuleNewer(dir, written)));
+    }
+    return current;
+  });
 }
 
 /** The build's table as written (scripts/build-programs.mjs): the fixed programs, and the digest of the generating modules. */
@@ -168,7 +195,7 @@ function buildTable(): BuildTable {
   return table;
 }
 
-const lookup = precompiledLookup(() => buildTable().programs, () => precompiledTableIsCurrent(here()));
+const lookup = precompiledLookup(() => buildTable().programs, () => buildTableIsCurrent([here()]));
 
 /**
  * `CpuPlatform.programName`: the build's digest where its table is current for the emitter's modules too (dist/cpu
@@ -179,7 +206,8 @@ let formulaBuild: string | null | undefined;
 function programName(key: string): string | undefined {
   if (formulaBuild === undefined) {
     const build = buildTable().build;
-    formulaBuild = build !== undefined && precompiledTableIsCurrent(here(), [join(here(), '..', 'formula')]) ? build : null;
+    // dist/cpu's modules were stat'ed already where a fixed program came from the table first
+    formulaBuild = build !== undefined && buildTableIsCurrent([here(), join(here(), '..', 'formula')]) ? build : null;
   }
   return formulaBuild === null ? undefined : `lazylinalg program ${formulaBuild}\n${key}`;
 }

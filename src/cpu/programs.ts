@@ -241,14 +241,15 @@ function programBytes(key: string, wat: () => string, precompiled: boolean): Uin
     if (generated === undefined) programCounts.texts++;
     return (generated ??= watForPlatform(wat()));
   };
-  const bytes = precompiled ? platform.precompiledProgram?.(precompiledKey(key, platform.sharedMemory), textOf) : undefined;
+  const hostKey = precompiledKey(key, platform.sharedMemory);
+  const bytes = precompiled ? platform.precompiledProgram?.(hostKey, textOf) : undefined;
   if (bytes) {
     programCounts.precompiled++;
     return bytes;
   }
   // a formula program kept by an earlier process under its key: its text is not even emitted (3–6 ms of cold
   // JavaScript for a fresh process's store program: the digits' at d = 64, a Laplacian's at d = 3)
-  const name = precompiled ? undefined : platform.programName?.(precompiledKey(key, platform.sharedMemory));
+  const name = precompiled ? undefined : platform.programName?.(hostKey);
   const named = name === undefined ? undefined : platform.cachedProgram?.(name);
   if (named) {
     programCounts.cached++;
