@@ -278,6 +278,9 @@ interface RitzStep {
   nconv: number;
 }
 
+/** `values` (one per Ritz pair of `rr`) of the wanted pairs, in `which` order. */
+const wantedOf = (rr: RitzStep, values: Float64Array): Float64Array => Float64Array.from(rr.wanted, (i) => values[i]!);
+
 /** One thick-restart Lanczos run: the basis' projection and the counts its outcome reports. */
 class ThickRestart {
   private readonly eps23 = Math.pow(Number.EPSILON, 2 / 3);
@@ -298,7 +301,7 @@ class ThickRestart {
   }
 
   async solve(): Promise<LanczosOutcome> {
-    const { k, ncv, maxiter, which, report } = this.run;
+    const { k, ncv, maxiter, which } = this.run;
     this.start();
     for (let iteration = 1; ; iteration++) {
       let betaLast = 0;
@@ -316,15 +319,20 @@ class ThickRestart {
         if (this.kept > 0 && this.rayleighRitz(j + 1, beta, true).nconv === k) {
           // the same decomposition again with every row of Y, for the Ritz vectors (the values are the same)
           const rr = this.rayleighRitz(j + 1, beta);
-          await settleCallback(report(iteration, this.matvecs, k, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!)));
+          await this.report(iteration, k, rr);
           return this.outcome(rr, j + 1, iteration);
         }
       }
       const rr = this.rayleighRitz(ncv, betaLast);
-      await settleCallback(report(iteration, this.matvecs, rr.nconv, Float64Array.from(rr.wanted, (i) => rr.theta[i]!), Float64Array.from(rr.wanted, (i) => rr.est[i]!)));
+      await this.report(iteration, rr.nconv, rr);
       if (rr.nconv === k || iteration >= maxiter) return this.outcome(rr, ncv, iteration);
       await this.restart(rr, restartSize(k, ncv, rr.nconv, which, rr.theta, rr.order), betaLast);
     }
+  }
+
+  /** The run's report of the wanted Ritz values and their estimates (awaited where it returns a promise). */
+  private report(iteration: number, nconv: number, rr: RitzStep): Promise<void> {
+    return settleCallback(this.run.report(iteration, this.matvecs, nconv, wantedOf(rr, rr.theta), wantedOf(rr, rr.est)));
   }
 
   /** The start vector, normalised, as the basis' first column. */
@@ -399,7 +407,7 @@ class ThickRestart {
   private async outcome(rr: RitzStep, size: number, iteration: number): Promise<LanczosOutcome> {
     await this.V.combineInPlace(rr.Y, size, rr.wanted);
     return {
-      theta: Float64Array.from(rr.wanted, (i) => rr.theta[i]!), estimates: Float64Array.from(rr.wanted, (i) => rr.est[i]!), ritzNorm: maxAbs(rr.theta),
+      theta: wantedOf(rr, rr.theta), estimates: wantedOf(rr, rr.est), ritzNorm: maxAbs(rr.theta),
       // views valid until the basis' release
       vectors: rr.wanted.map((_, t) => this.V.column(t)),
       converged: rr.converged, iterations: iteration, matvecs: this.matvecs,

@@ -172,7 +172,7 @@ class Refinement {
 
   /** d ≈ Ã⁻¹ r by CG to relative tolerance `rtol`, within `left` iterations. */
   private async innerSolve(left: number, rtol: number): Promise<CgResult<Float64Array>> {
-    const callback = this.o.callback as ((xk: Float64Array) => void) | undefined;
+    const callback = this.callback;
     const step = await cg(this.o.inner, this.r, {
       rtol,
       maxiter: left,
@@ -206,7 +206,7 @@ class Refinement {
   /** CG on A from the best iterate, with the same preconditioner and the iterations left. */
   private async fallBack(): Promise<RefinedCgResult> {
     this.fellBack = true;
-    const callback = this.o.callback as ((xk: Float64Array) => void) | undefined;
+    const callback = this.callback;
     const rest = await cg(this.A, this.b, {
       x0: this.x, rtol: this.o.rtol, atol: this.o.atol, maxiter: Math.max(1, this.maxiter - this.total),
       ...this.shared(),
@@ -220,6 +220,11 @@ class Refinement {
     if (rest.info !== 0) this.message = `${this.message ?? ''}; ${rest.message ?? 'no convergence'}`;
     if (rest.breakdown !== undefined) this.breakdown = rest.breakdown;
     return this.finish();
+  }
+
+  /** The caller's per-iteration callback, given the full iterate. */
+  private get callback(): ((xk: Float64Array) => void) | undefined {
+    return this.o.callback as ((xk: Float64Array) => void) | undefined;
   }
 
   /** What the inner solves and the fallback share: M, the residual checks, progress numbered on across the solves. */
