@@ -16,6 +16,7 @@ import type { Node } from '../formula/ast.js';
 import type { FormulaSlots } from '../formula/slots.js';
 import { prefaultMemory, recycleMemory } from './memory-pool.js';
 import { fixedProgram, type FixedProgram } from './programs.js';
+import { adderOn } from './vector-sums.js';
 import { vectorLoop } from './wat-loops.js';
 import { materialiseKernel, MAX_WASM_PAGES, mirrorTasks, rowTasks, runRowRanges, triangleBoundary, type MaterialisedKernel } from './reduce.js';
 import { laneGroup, packedElements, packedRowOffset, packedRowOffsetWat } from './wasm-emit.js';
@@ -883,10 +884,16 @@ export class DenseKernelMatrix {
     const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
     await runRowRanges(module, memory, tasks, boundary,
       (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhsOffset, outOffset, mirrorAt(t), cols / width, scratchOffset + t * scratchBytes], onPool);
+    // one column a group: the mirrors are added where they lie, by the program where it runs (a fresh process ran the
+    // loop cold: a boxed double an entry), then copied out once
+    const add = width === 1 ? adderOn(memory) : undefined;
     for (let c = 0; c < cols; c++) {
       const out = into.subarray(c * n, (c + 1) * n);
+      for (let t = 0; add && t < tasks; t++) {
+        if (boundary(t + 1) > boundary(t)) add(outOffset + c * mirrorBytes, mirrorAt(t) + 8 * c * mPad, n);
+      }
       out.set(new Float64Array(buf, outOffset + c * mirrorBytes, n));
-      for (let t = 0; t < tasks; t++) {
+      for (let t = 0; !add && t < tasks; t++) {
         if (boundary(t + 1) <= boundary(t)) continue; // a task that did not run left its mirror stale
         addInterleaved(out, new Float64Array(buf, mirrorAt(t), cols * mPad), c, width, mPad);
       }
@@ -907,8 +914,10 @@ export class DenseKernelMatrix {
     const mirrorAt = (t: number) => mirrorOffset + t * PACKED_PASS_COLUMNS * mirrorBytes;
     await runRowRanges(module, memory, tasks, boundary,
       (t, iStart, iEnd) => [iStart, iEnd, offset, mPad, rhs32Offset, outOffset, mirrorAt(t), mirror32Offset + t * mirror32Bytes], onPool);
+    const add = adderOn(memory);
+    for (let t = 0; add && t < tasks; t++) if (boundary(t + 1) > boundary(t)) add(outOffset, mirrorAt(t), n);
     into.set(new Float64Array(buf, outOffset, n));
-    for (let t = 0; t < tasks; t++) {
+    for (let t = 0; !add && t < tasks; t++) {
       if (boundary(t + 1) <= boundary(t)) continue;
       const mirror = new Float64Array(buf, mirrorAt(t), n);
       for (let i = 0; i < n; i++) into[i]! += mirror[i]!;

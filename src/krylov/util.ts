@@ -117,26 +117,7 @@ export async function applyColumns(A: LinearOperator, cols: readonly Float64Arra
   return (await matmatBlock(A, Block.fromColumns(cols))).columns();
 }
 
-export function dot(x: Float64Array, y: Float64Array): number {
-  let s = 0;
-  const n = x.length;
-  for (let i = 0; i < n; i++) s += x[i]! * y[i]!;
-  return s;
-}
-
-export function norm(x: Float64Array): number {
-  // Scaled to avoid overflow/underflow only when the plain sum is out of range.
-  let s = 0;
-  const n = x.length;
-  for (let i = 0; i < n; i++) s += x[i]! * x[i]!;
-  if (s > 1e-280 && s < 1e280) return Math.sqrt(s);
-  let scale = 0;
-  for (let i = 0; i < n; i++) scale = Math.max(scale, Math.abs(x[i]!));
-  if (scale === 0 || !Number.isFinite(scale)) return scale === 0 ? 0 : Math.sqrt(s);
-  let t = 0;
-  for (let i = 0; i < n; i++) t += (x[i]! / scale) ** 2;
-  return scale * Math.sqrt(t);
-}
+export { dot, norm, residualNorm } from '../operators/vectors.js';
 
 /** y ← y + a·x */
 export function axpy(a: number, x: Float64Array, y: Float64Array): void {

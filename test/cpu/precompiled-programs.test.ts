@@ -33,8 +33,8 @@ describe('the precompiled table of fixed programs', () => {
     const { programs } = JSON.parse(readFileSync(tableFile, 'utf8')) as { programs: Record<string, { hash: string; bytes: string }> };
     const declared = [...fixedPrograms()].filter(([key]) => !key.startsWith('test|'));
     // the products of a stored K (2 storages × 7), the Cholesky factor (2) and solves (4), the LU (1), the sweeps (3), tall (4),
-    // the points' passes (1), the tridiagonal QL (1), the basis' division (1)
-    expect(declared.length).toBe(32);
+    // the points' passes (1), the tridiagonal QL (1), the basis' division (1), the vector sums (1)
+    expect(declared.length).toBe(33);
     expect(Object.keys(programs).sort()).toEqual(declared.map(([key]) => precompiledKey(key, true)).sort());
     for (const [key, wat] of declared) {
       const text = watForMemory(wat(), true);
