@@ -721,8 +721,12 @@ function missedError(
 }
 
 /**
- * Shift-invert pairs checked against A: Lanczos on an exact OP leaves ‖Ax − λx‖ ≤ ‖A − σI‖·(tol + eps·‖OP‖/|ν|)
- * (its rounding is eps·‖OP‖, mapped back through |λ − σ| = 1/|ν|). Far above that, OP was not what Lanczos assumed —
+ * Shift-invert pairs checked against A: Lanczos on an exact OP leaves ‖Ax − λx‖ ≤ ‖A − σI‖·(tol + √n·eps·‖OP‖/|ν|)
+ * (its rounding is eps·‖OP‖, mapped back through |λ − σ| = 1/|ν|; √n for the rounding of n-term sums — the factor's
+ * backward error and the product Ax — which grows as √n in practice, as n in the worst case). Without the √n, Laplacian
+ * kernels at n = 160 on the scale 1e-19 with σ = −1e-17 left residuals of 6–22·eps·‖A − σI‖_∞ with a factor exact to
+ * rounding (six seeds, two summation orders of the factor's panels), where the bound allowed 20. Far above that, OP
+ * was not what Lanczos assumed —
  * a nearly singular A − σI, whose solves are exact only in the backward sense — and those pairs are not reported
  * converged: EigshNoConvergence carries the others.
  */
@@ -735,7 +739,8 @@ function verifyShiftInvert(
   // the rounding term, capped at √ε: past it (σ within ≈ √ε·‖A‖ of an eigenvalue, exactly on one of a non-diagonal A
   // where LU's pivots are ≈ 1e-16, not 0) the bound said nothing — QΛQᵀ with λ = 0..59 at σ = 3 returned 2.219 and
   // 4.050 for 2 and 4 — and such pairs are refused; the pair at σ itself stays accurate
-  const bound = (t: number) => TRUE_RESIDUAL_SLACK * normShifted * (tol + Math.min(Number.EPSILON * opNorm / Math.abs(out.theta[pick[t]!]!), Math.sqrt(Number.EPSILON)));
+  const rounding = Math.sqrt(n) * Number.EPSILON * opNorm;
+  const bound = (t: number) => TRUE_RESIDUAL_SLACK * normShifted * (tol + Math.min(rounding / Math.abs(out.theta[pick[t]!]!), Math.sqrt(Number.EPSILON)));
   const bad = pick.map((_, t) => t).filter((t) => !(residual(t) <= bound(t)));
   if (bad.length === 0) return;
   const good = pick.filter((_, t) => !bad.includes(t)).sort((a, b) => lambda[a]! - lambda[b]!);

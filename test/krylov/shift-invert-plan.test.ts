@@ -100,6 +100,16 @@ describe('planShiftedInverse (src/preconditioners/solve.ts)', () => {
     res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-10 * ref[n - 1]!));
   });
 
+  it('pairs exact to rounding pass the true-residual check at any summation order: six seeds at the scale 1e-19', async () => {
+    // residuals of 6–22·ε·‖A − σI‖_∞ at n = 160 (seed 15 at 22 failed a bound without √n's allowance for n-term sums)
+    for (const seed of [15, 16, 17, 18, 19, 20]) {
+      const A = laplacianKernel(seededPoints(seed, n, 3), { sigma: 0.3, backend: 'cpu' }).scale(1e-19);
+      const res = await eigsh(A, 3, { sigma: -1e-17 });
+      const ref = (await eigsh(A, 3, { sigma: -1e-17, method: 'dense' })).eigenvalues;
+      res.eigenvalues.forEach((v, i) => expect(Math.abs(v - ref[i]!)).toBeLessThan(1e-10 * Math.abs(ref[2]!)));
+    }
+  });
+
   it('the inner cg and minres paths refuse σ beyond ‖A‖/√ε too, by a Lanczos estimate of ‖A‖; nearer σ are solved as before', async () => {
     // a symmetric 60×60 A on the scale 1e-18: minres at σ = 1e3 returned 3.9e-20 and 5.5e-20 for −1.24e-18 and
     // −1.18e-18, every pair converged (the residuals are measured against ‖A − σI‖ ≈ |σ|)
