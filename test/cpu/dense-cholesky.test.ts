@@ -56,7 +56,9 @@ function randomBlock(k: number, q: number, seed: number): Float64Array {
 }
 
 describe('choleskyUpperWasm', () => {
-  for (const k of [1, 2, 3, 5, 8, 63, 64, 65, 257, 600]) {
+  // 16, 17, 33, 37, 50, 81: a panel (or the last one) ending at or inside a step of the panel's blocked factorisation,
+  // off a multiple of 4
+  for (const k of [1, 2, 3, 5, 8, 16, 17, 33, 37, 50, 63, 64, 65, 81, 257, 600]) {
     it(`k = ${k}: matches choleskyUpper, RᵀR = M, zero lower triangle`, async () => {
       const M = spd(k, 1000 + k);
       const want = choleskyUpper(M, k)!;
@@ -102,6 +104,15 @@ describe('choleskyUpperWasm', () => {
     const R = (await choleskyUpperWasm(junk, k))!;
     expect(R).toBeDefined();
     expect(maxAbsDiff(R, choleskyUpper(M, k)!) / maxAbs(R)).toBeLessThan(1e-12);
+  });
+
+  it('reports the first row whose pivot fails, inside any step of a panel', async () => {
+    for (const [k, bad] of [[50, 0], [50, 15], [50, 16], [50, 37], [100, 70], [100, 99]] as const) {
+      const M = spd(k, 77 + bad);
+      M[bad * k + bad] = -1; // the pivot of that row fails whatever the rows before it gave
+      const out = await CholeskySolver.factor(k, (i, row) => row.set(M.subarray(i * k + i, i * k + i + row.length)), 'float64', undefined, 1);
+      expect(out).toEqual({ failedRow: bad });
+    }
   });
 
   it('returns undefined for matrices that are not positive definite', async () => {
