@@ -16,7 +16,7 @@ import { KernelOperator } from '../operators/kernel-operator.js';
 import {
   ScaledOperator, ShiftedOperator, SumOperator, TransposedOperator, type LinearOperator,
 } from '../operators/linear-operator.js';
-import { firstNonFinite, formatShape, matrixToRowMajor } from '../operators/validate.js';
+import { allFinite, firstNonFinite, formatShape, matrixToRowMajor } from '../operators/validate.js';
 import { assertSymmetricOperator, Preconditioner } from './common.js';
 import { tall, type Tall } from './dense.js';
 
@@ -145,13 +145,18 @@ async function storeThenFactorMemory(
   return pending;
 }
 
-/** Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`. */
-function rowWriter(rows: UpperRows, shift: number): (i: number, out: Float64Array | Float32Array) => void {
+/**
+ * Copies row i (from the diagonal) of scale·rows + (rows.shift + shift)·I into `out`; where `unshifted` is given, also
+ * A's own diagonal entry scale·rows_ii + rows.shift into unshifted[i] (read here: a second pass over the rows, after
+ * the factor, ran cold in a fresh process).
+ */
+function rowWriter(rows: UpperRows, shift: number, unshifted?: Float64Array): (i: number, out: Float64Array | Float32Array) => void {
   const diagonal = rows.shift + shift;
   return (i, out) => {
     const { values, first } = rows.row(i);
     const from = i - first;
     const len = out.length;
+    if (unshifted) unshifted[i] = rows.scale * values[from]! + rows.shift;
     if (rows.scale === 1 && ArrayBuffer.isView(values)) out.set((values as Float64Array).subarray(from, from + len));
     else for (let c = 0; c < len; c++) out[c] = rows.scale * values[from + c]!;
     out[0]! += diagonal;
@@ -274,9 +279,10 @@ export async function factorShifted(
   const rows = await storeThenFactorMemory(A, options.allowProducts, 'float64', 1);
   if (!rows) return undefined;
   const absRowSums = new Float64Array(n);
-  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift), 'float64', absRowSums, 1);
+  const diagonal = new Float64Array(n);
+  const solver = await CholeskySolver.factor(n, rowWriter(rows, shift, diagonal), 'float64', absRowSums, 1);
   // a non-finite entry fails the factor or zeroes an LU pivot: said as what it is (it read "σ is an eigenvalue of A")
-  const bad = absRowSums.some((v) => !Number.isFinite(v)) ? nonFiniteEntry(rows, n) : undefined;
+  const bad = allFinite(absRowSums) ? undefined : nonFiniteEntry(rows, n);
   if (bad) {
     if (solver instanceof CholeskySolver) solver.release();
     throw new RangeError(`${options.fn ?? 'factorShifted'}: ${A} has a non-finite entry (${bad.i}, ${bad.j}) = ${bad.value}, read from ${SOURCE_WORDS[rows.source]}; A's entries must be finite`);
@@ -285,8 +291,7 @@ export async function factorShifted(
   // row i of A alone: the shifted row's sum with |A_ii + shift| traded for |A_ii|
   let scaleBound = 0;
   for (let i = 0; i < n; i++) {
-    const { values, first } = rows.row(i);
-    const d = rows.scale * values[i - first]! + rows.shift;
+    const d = diagonal[i]!;
     scaleBound = Math.max(scaleBound, absRowSums[i]! - Math.abs(d + shift) + Math.abs(d));
   }
   const common = { source: rows.source, normBound, scaleBound, matvecs: rows.matvecs };
