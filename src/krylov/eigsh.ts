@@ -726,9 +726,8 @@ function missedError(
  * backward error and the product Ax — which grows as √n in practice, as n in the worst case). Without the √n, Laplacian
  * kernels at n = 160 on the scale 1e-19 with σ = −1e-17 left residuals of 6–22·eps·‖A − σI‖_∞ with a factor exact to
  * rounding (six seeds, two summation orders of the factor's panels), where the bound allowed 20. Far above that, OP
- * was not what Lanczos assumed —
- * a nearly singular A − σI, whose solves are exact only in the backward sense — and those pairs are not reported
- * converged: EigshNoConvergence carries the others.
+ * was not what Lanczos assumed — a nearly singular A − σI, whose solves are exact only in the backward sense — and
+ * those pairs are not reported converged: EigshNoConvergence carries the others.
  */
 function verifyShiftInvert(
   out: LanczosOutcome, pick: number[], lambda: Float64Array, xs: Float64Array[], Ax: Float64Array[], normShifted: number, tol: number,
