@@ -156,15 +156,18 @@ function noModuleNewer(dir: string, written: number): boolean {
   }
 }
 
-/** Whether the build's table is current for each of `dirs`: each directory's modules stat'ed once per process. */
+/**
+ * `precompiledTableIsCurrent` for the build's own table (beside this module) and `dirs`, once per process: the table's
+ * date read once, each directory's modules stat'ed once.
+ */
 const currentFor = new Map<string, boolean>();
+let builtAt: number | null | undefined;
 function buildTableIsCurrent(dirs: readonly string[]): boolean {
-  return dirs.every((dir) => {
+  builtAt ??= tableWritten(here()) ?? null;
+  const written = builtAt;
+  return written !== null && dirs.every((dir) => {
     let current = currentFor.get(dir);
-    if (current === undefined) {
-      const written = tableWritten(here());
-      currentFor.set(dir, (current = written !== undefined && noModuleNewer(dir, written)));
-    }
+    if (current === undefined) currentFor.set(dir, (current = noModuleNewer(dir, written)));
     return current;
   });
 }
