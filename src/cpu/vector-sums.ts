@@ -85,14 +85,19 @@ interface Sums {
 /** The program's memory (room for two vectors of `entries`) and its instance, or undefined where it cannot run now. */
 let current: { memory: WebAssembly.Memory; entries: number; sums: Sums } | undefined;
 
+/**
+ * Whether the program is compiled; if not, it is asked for — compiled on V8's threads while the loops serve (compiled
+ * on this thread, the 360-byte module took 1.5 ms of a fresh process's calling thread).
+ */
+function compiled(): boolean {
+  if (program.compiled()) return true;
+  program.prepare();
+  return false;
+}
+
 function sumsFor(entries: number): { memory: WebAssembly.Memory; sums: Sums } | undefined {
   if (current && current.entries >= entries) return current;
-  // compiled on V8's threads, asked for at the first call (the loops serve meanwhile): compiled on this thread, the
-  // 360-byte module took 1.5 ms of a fresh process's calling thread
-  if (!program.compiled()) {
-    program.prepare();
-    return undefined;
-  }
+  if (!compiled()) return undefined;
   const room = Math.max(entries, 4096);
   let memory: WebAssembly.Memory;
   try {
@@ -138,13 +143,8 @@ export function residualInProgram(a: Float64Array, lambda: number, x: Float64Arr
 
 /** Whether every entry of x is finite, by the program (no boxed double an entry), or undefined (as `dotInProgram`). */
 export function allFiniteInProgram(x: Float64Array): boolean | undefined {
-  const n = x.length;
-  if (n < VECTOR_SUMS_MIN || n > VECTOR_SUMS_MAX) return undefined;
-  const at = sumsFor(n);
-  if (!at) return undefined;
-  vectorSumCounts.program++;
-  new Float64Array(at.memory.buffer as unknown as ArrayBuffer, 64, n).set(x);
-  return at.sums.finite(64, n) === 0;
+  const at = copied(x, x);
+  return at && at.sums.finite(at.x, x.length) === 0;
 }
 
 /**
@@ -153,10 +153,7 @@ export function allFiniteInProgram(x: Float64Array): boolean | undefined {
  * products' mirror sums (dense-product.ts), added where they lie before one copy out.
  */
 export function adderOn(memory: WebAssembly.Memory): ((to: number, from: number, n: number) => void) | undefined {
-  if (!program.compiled()) {
-    program.prepare();
-    return undefined;
-  }
+  if (!compiled()) return undefined;
   const exports = program.instanceOn(memory) as unknown as Sums | undefined;
   return exports?.add;
 }
