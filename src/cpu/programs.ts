@@ -190,7 +190,11 @@ export interface FixedProgram {
   now(): WebAssembly.Module | undefined;
   /**
    * Asks for the module ahead of its first use: compiled on V8's background threads while the caller works, for a
-   * later `now()` to take. A failed compile is left for `now()` to meet again (and its caller to fall back on).
+   * later `now()` to take. A failed compile is left for `now()` to meet again (and its caller to fall back on). V8
+   * (Node 20) begins an asynchronous compile from a task of this thread's event loop: one asked for before synchronous
+   * work begins at that work's first wait (a 6 ms compile asked for before 20 ms of busy work resolved 5–8 ms after
+   * it). Letting the compiles begin earlier with a turn of the loop was measured slower (bench/RESULTS.md, twenty-fourth
+   * session): on 2 vCPUs they then compete for the second core with the prefaults the calling thread waits for.
    */
   prepare(): void;
   /**
