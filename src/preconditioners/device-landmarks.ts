@@ -513,149 +513,189 @@ export class DeviceLandmarkPreconditioner extends Preconditioner {
   }
 }
 
-export async function deviceLandmarkPreconditioner(A: LinearOperator, options: DeviceLandmarkOptions): Promise<DeviceLandmarkPreconditioner> {
-  const fn = 'deviceLandmarkPreconditioner';
-  if (!(A instanceof KernelOperator) || !A.symmetric) {
-    throw new TypeError(`${fn}: needs a symmetric KernelOperator (landmarks are rows of its point set), got ${describeOperand(A)}`);
-  }
-  const n = A.shape[0];
-  const o = parseOptions(fn, options, deviceLandmarkSpec(n));
-  const { shift: mu, seed, tau, landmarks: selection } = o;
-  if (A.backend !== 'gpu') {
-    throw new TypeError(`${fn}: needs a KernelOperator on the GPU backend (its factor lives on the device), got ${A}`);
-  }
-  let m = o.rank ?? defaultDeviceLandmarks(n);
-  const t0 = performance.now();
-  const stages: { stage: string; ms: number }[] = [];
-  let last = t0;
-  // an async onProgress is awaited (its rejection rejects the build)
-  const mark = (stage: string): Promise<void> => {
+/** The parsed options of a build (`deviceLandmarkSpec`). */
+type DeviceLandmarkBuild = ReturnType<typeof parseDeviceLandmarkOptions>;
+
+function parseDeviceLandmarkOptions(fn: string, n: number, options: DeviceLandmarkOptions) {
+  return parseOptions(fn, options, deviceLandmarkSpec(n));
+}
+
+/**
+ * The build's stages as they end: each `mark` records the milliseconds since the one before and reports the stage to
+ * `onProgress` (an async one is awaited: its rejection rejects the build).
+ */
+class BuildStages {
+  readonly list: { stage: string; ms: number }[] = [];
+  private readonly t0 = performance.now();
+  private last = this.t0;
+
+  constructor(private readonly onProgress: DeviceLandmarkOptions['onProgress']) {}
+
+  mark(stage: string): Promise<void> {
     const now = performance.now();
-    stages.push({ stage, ms: now - last });
-    last = now;
-    return settleCallback(options.onProgress?.({ stage, elapsedMs: now - t0 }));
-  };
-
-  let nu = mu;
-  if (tau > 0) {
-    nu = Math.max(mu, tau * (await onesRayleighEstimate(A))); // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
-    await mark('λ̂ (one product)');
+    this.list.push({ stage, ms: now - this.last });
+    this.last = now;
+    return settleCallback(this.onProgress?.({ stage, elapsedMs: now - this.t0 }));
   }
 
-  const factorWhere = o.whiteningFactor;
-  const ctx = await acquireGpu();
-  // the build's fixed programs compile in the background while the landmarks are chosen
-  warmCholeskyPipelines(ctx).catch(() => undefined);
-  warmBlockPipelines(ctx);
-  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  get elapsedMs(): number {
+    return performance.now() - this.t0;
+  }
+}
+
+/**
+ * The landmarks, K̃_nm on the device and the whitening factor of K_mm: K_mm is factored (on the device, or the host)
+ * while K̃_nm's buffers are allocated and it is formed. Where K̃_nm does not fit the device, the default m halves until
+ * it does; an m the caller chose is kept (the error says why it failed).
+ */
+async function landmarksAndWhitening(
+  fn: string, ctx: GpuContext, A: KernelOperator, o: DeviceLandmarkBuild, nu: number, stages: BuildStages,
+): Promise<{ idx: Int32Array; block: DeviceKernelBlock; whitening: WhiteningFactor }> {
+  const n = A.shape[0];
+  let m = o.rank ?? defaultDeviceLandmarks(n);
   const orderWhere = o.landmarkOrder ?? (ctx.adapter.software ? 'host' : 'device');
   const startDelta = (mm: number) => (maxK: number) => o.whiteningJitter ?? defaultWhiteningJitter(nu, mm, n, maxK);
-  let idx: Int32Array;
-  let block: DeviceKernelBlock;
-  let whitening: WhiteningFactor;
   for (;;) {
-    idx = selection === 'uniform' ? selectUniform(n, m, seed)
-      : orderWhere === 'device' ? await deviceFarthestPointOrder(ctx, kernelPointRows(A), m, farthestPointStart(n, seed))
-        : farthestPointLandmarks(A, m, seed);
-    await mark(`${m} ${selection} landmarks${selection === 'farthest-point' ? ` (${orderWhere})` : ''}`);
+    const idx = o.landmarks === 'uniform' ? selectUniform(n, m, o.seed)
+      : orderWhere === 'device' ? await deviceFarthestPointOrder(ctx, kernelPointRows(A), m, farthestPointStart(n, o.seed))
+        : farthestPointLandmarks(A, m, o.seed);
+    await stages.mark(`${m} ${o.landmarks} landmarks${o.landmarks === 'farthest-point' ? ` (${orderWhere})` : ''}`);
     const Kmm = await deviceKmm(ctx, A.formula.node, idx);
-    // K_mm is factored (on the device, or the host) while K_mn's buffers are allocated and it is formed
     const node = restrictRows(A.formula.node, { j: idx });
     const creating = DeviceKernelBlock.create(ctx, node, collectVariables(node), n, m);
     creating.catch(() => undefined); // awaited below
     let factoring: Promise<WhiteningFactor>;
-    if (factorWhere === 'device' && Kmm.buffer) {
+    if (o.whiteningFactor === 'device' && Kmm.buffer) {
       factoring = deviceWhiteningFactor(ctx, Kmm.buffer, m, startDelta(m), fn).finally(() => Kmm.destroy());
     } else {
       factoring = Kmm.rows(Array.from({ length: m }, (_, a) => a)).finally(() => Kmm.destroy())
         .then((rows) => hostWhiteningFactor(Float64Array.from(rows), m, startDelta(m), fn));
     }
     factoring.catch(() => undefined); // awaited below
+    let block: DeviceKernelBlock;
     try {
       block = await creating;
     } catch (error) {
       const R = (await factoring.catch(() => undefined))?.R;
       if (R && !(R instanceof Float64Array)) R.destroy();
-      // the default m halves until K̃_nm fits; an m the caller chose is kept (the error says why it failed)
       if (!(error instanceof GpuOutOfMemoryError) || o.rank !== undefined || m / 2 < MIN_DEVICE_LANDMARKS) throw error;
       m /= 2;
-      await mark(`out of device memory: m halved to ${m}`);
+      await stages.mark(`out of device memory: m halved to ${m}`);
       continue;
     }
-    await mark('K_mn on the device');
+    await stages.mark('K_mn on the device');
+    let whitening: WhiteningFactor;
     try {
       whitening = await factoring;
     } catch (error) {
       block.destroy();
       throw error;
     }
-    await mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (${whitening.R instanceof Float64Array ? 'host, WASM' : 'device, float32'})`);
-    break;
+    await stages.mark(`Cholesky of K_mm + ${whitening.delta.toExponential(1)}·max K_aa (${whitening.R instanceof Float64Array ? 'host, WASM' : 'device, float32'})`);
+    return { idx, block, whitening };
   }
+}
+
+/**
+ * B = K̃_nm L⁻ᵀ whitened and its Gram: the core on the device where its Gram fits one binding (else, or when asked, on
+ * the host from G₀). Returns how the core νI + BᵀB + jI is factored for a shift and jitter, and max (BᵀB)_aa. The
+ * whitening factor is released either way.
+ */
+async function whitenedCoreFactor(
+  fn: string, ctx: GpuContext, block: DeviceKernelBlock, whitening: WhiteningFactor, o: DeviceLandmarkBuild, m: number,
+): Promise<{ coreWhere: 'device' | 'host'; maxDiag: number; refactor: CoreRefactor }> {
+  const maxBinding = Math.min(ctx.limits.maxStorageBufferBindingSize, ctx.limits.maxBufferSize);
+  const coreWhere = o.coreFactor ?? (4 * m * m <= maxBinding ? 'device' : 'host');
   try {
-    // the core on the device where its Gram fits one binding (else, or when asked, on the host from G₀)
-    const coreWhere = o.coreFactor ?? (4 * m * m <= maxBinding ? 'device' : 'host');
-    let maxDiag: number;
-    let refactor: CoreRefactor;
-    try {
-      if (coreWhere === 'device') {
-        await block.whitenOnDevice(whitening.R);
-        const G = block.gramPairs!;
-        const [dh, dl] = await Promise.all([deviceDiagonal(ctx, G.hi, m), deviceDiagonal(ctx, G.lo, m)]);
-        maxDiag = dh.reduce((acc, v, a) => Math.max(acc, v + dl[a]!), 0);
-        refactor = (shift, jitter) => factorCoreOnDevice(ctx, block, shift, jitter, maxDiag, fn);
-      } else {
-        const whitened = await whitenedCore(block, whitening.R, o.jitter === undefined);
-        maxDiag = whitened.maxDiag;
-        refactor = (shift, jitter) => factorCore(whitened.G0, m, shift, jitter, maxDiag, fn);
-      }
-    } finally {
-      if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
+    if (coreWhere === 'device') {
+      await block.whitenOnDevice(whitening.R);
+      const G = block.gramPairs!;
+      const [dh, dl] = await Promise.all([deviceDiagonal(ctx, G.hi, m), deviceDiagonal(ctx, G.lo, m)]);
+      const maxDiag = dh.reduce((acc, v, a) => Math.max(acc, v + dl[a]!), 0);
+      return { coreWhere, maxDiag, refactor: (shift, jitter) => factorCoreOnDevice(ctx, block, shift, jitter, maxDiag, fn) };
     }
-    await mark('B = K_nm L⁻ᵀ and BᵀB on the device');
-    const requestedNu = nu;
-    const core = { refactor, maxDiag, delta: whitening.delta, requestedNu };
-    // the given jitter, or what lifts the measured bottom of νI + E, at least the floor — and ν raised to the rounding
-    // floor where it is below DEVICE_MIN_SHIFT_PER_JITTER times that (`deviceCoreShift`). With the core on the device
-    // the Lanczos runs first (both are device work: alongside, its steps queued behind the factorisation's one
-    // submission and took 2.41 s on the H100, where in turn the two take 0.4–0.6 + 0.5 s); with the core on the host
-    // it runs while the host factors G₀ + νI at the floor (the jitter a positive bottom asks for), and a negative
-    // bottom or a raised ν refactors.
-    let factored: FactoredCore;
-    const least = MIN_RELATIVE_JITTER * maxDiag;
-    const settle = async (bottom: number): Promise<number> => {
-      nu = deviceCoreShift(requestedNu, bottom, least);
-      const raised = nu > requestedNu;
-      const at = bottom + (nu - requestedNu); // the bottom of νI + E at the raised ν
-      const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -at), least);
-      await mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)})${raised ? `: ν raised to ${nu.toPrecision(3)} (rounding floor)` : ''}: jitter ${jitter.toPrecision(3)}`);
-      return jitter;
-    };
-    if (o.jitter !== undefined) {
-      // a jitter the caller chose is used as given, ν with it (the floor is for the jitter the build measures)
-      factored = await refactor(nu, o.jitter * maxDiag);
-    } else if (coreWhere === 'device') {
-      const jitter = await settle(await coreBottom(block, nu, GRAM_FLOOR_STEPS, seed));
-      factored = await refactor(nu, jitter);
-    } else {
-      const [bottom, first] = await Promise.all([
-        coreBottom(block, nu, GRAM_FLOOR_STEPS, seed), refactor(nu, least).catch((error: unknown) => ({ error })),
-      ]);
-      block.releaseGram();
-      const jitter = await settle(bottom);
-      if ('error' in first) {
-        if (nu === requestedNu) throw first.error;
-        factored = await refactor(nu, jitter);
-      } else if (nu === requestedNu && first.jitter >= jitter) {
-        factored = first;
-      } else {
-        releaseCore(first.solver);
-        factored = await refactor(nu, jitter);
-      }
-    }
-    await mark(`Cholesky of νI + BᵀB (${coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
-    const P = new DeviceLandmarkPreconditioner(n, mu, nu, factored, idx, block, stages, core);
-    P.buildMs = performance.now() - t0;
+    const whitened = await whitenedCore(block, whitening.R, o.jitter === undefined);
+    const { maxDiag } = whitened;
+    return { coreWhere, maxDiag, refactor: (shift, jitter) => factorCore(whitened.G0, m, shift, jitter, maxDiag, fn) };
+  } finally {
+    if (!(whitening.R instanceof Float64Array)) whitening.R.destroy();
+  }
+}
+
+/**
+ * The factored core at the given jitter, or at what lifts the measured bottom of νI + E, at least the floor — with ν
+ * raised to the rounding floor where it is below DEVICE_MIN_SHIFT_PER_JITTER times that (`deviceCoreShift`). With the
+ * core on the device the Lanczos runs first (both are device work: alongside, its steps queued behind the
+ * factorisation's one submission and took 2.41 s on the H100, where in turn the two take 0.4–0.6 + 0.5 s); with the
+ * core on the host it runs while the host factors G₀ + νI at the floor (the jitter a positive bottom asks for), and a
+ * negative bottom or a raised ν refactors. Returns the factor and the ν it was built with.
+ */
+async function settledCore(
+  block: DeviceKernelBlock, core: { coreWhere: 'device' | 'host'; maxDiag: number; refactor: CoreRefactor }, requestedNu: number,
+  o: DeviceLandmarkBuild, stages: BuildStages,
+): Promise<{ factored: FactoredCore; nu: number }> {
+  const { coreWhere, maxDiag, refactor } = core;
+  // a jitter the caller chose is used as given, ν with it (the floor is for the jitter the build measures)
+  if (o.jitter !== undefined) return { factored: await refactor(requestedNu, o.jitter * maxDiag), nu: requestedNu };
+  const least = MIN_RELATIVE_JITTER * maxDiag;
+  let nu = requestedNu;
+  const settle = async (bottom: number): Promise<number> => {
+    nu = deviceCoreShift(requestedNu, bottom, least);
+    const raised = nu > requestedNu;
+    const at = bottom + (nu - requestedNu); // the bottom of νI + E at the raised ν
+    const jitter = Math.max(GRAM_FLOOR_SAFETY * Math.max(0, -at), least);
+    await stages.mark(`bottom of νI + E measured on the device (${bottom.toPrecision(3)})${raised ? `: ν raised to ${nu.toPrecision(3)} (rounding floor)` : ''}: jitter ${jitter.toPrecision(3)}`);
+    return jitter;
+  };
+  if (coreWhere === 'device') {
+    const jitter = await settle(await coreBottom(block, requestedNu, GRAM_FLOOR_STEPS, o.seed));
+    return { factored: await refactor(nu, jitter), nu };
+  }
+  const [bottom, first] = await Promise.all([
+    coreBottom(block, requestedNu, GRAM_FLOOR_STEPS, o.seed), refactor(requestedNu, least).catch((error: unknown) => ({ error })),
+  ]);
+  block.releaseGram();
+  const jitter = await settle(bottom);
+  if ('error' in first) {
+    if (nu === requestedNu) throw first.error;
+    return { factored: await refactor(nu, jitter), nu };
+  }
+  if (nu === requestedNu && first.jitter >= jitter) return { factored: first, nu };
+  releaseCore(first.solver);
+  return { factored: await refactor(nu, jitter), nu };
+}
+
+export async function deviceLandmarkPreconditioner(A: LinearOperator, options: DeviceLandmarkOptions): Promise<DeviceLandmarkPreconditioner> {
+  const fn = 'deviceLandmarkPreconditioner';
+  if (!(A instanceof KernelOperator) || !A.symmetric) {
+    throw new TypeError(`${fn}: needs a symmetric KernelOperator (landmarks are rows of its point set), got ${describeOperand(A)}`);
+  }
+  const n = A.shape[0];
+  const o = parseDeviceLandmarkOptions(fn, n, options);
+  if (A.backend !== 'gpu') {
+    throw new TypeError(`${fn}: needs a KernelOperator on the GPU backend (its factor lives on the device), got ${A}`);
+  }
+  const stages = new BuildStages(options.onProgress);
+  const mu = o.shift;
+  let nu = mu;
+  if (o.tau > 0) {
+    nu = Math.max(mu, o.tau * (await onesRayleighEstimate(A))); // λ̂ = ‖K1‖/‖1‖ ≤ λ_max
+    await stages.mark('λ̂ (one product)');
+  }
+  const ctx = await acquireGpu();
+  // the build's fixed programs compile in the background while the landmarks are chosen
+  warmCholeskyPipelines(ctx).catch(() => undefined);
+  warmBlockPipelines(ctx);
+  const { idx, block, whitening } = await landmarksAndWhitening(fn, ctx, A, o, nu, stages);
+  try {
+    const core = await whitenedCoreFactor(fn, ctx, block, whitening, o, idx.length);
+    await stages.mark('B = K_nm L⁻ᵀ and BᵀB on the device');
+    const settled = await settledCore(block, core, nu, o, stages);
+    await stages.mark(`Cholesky of νI + BᵀB (${core.coreWhere === 'device' ? 'device, double-float' : 'host, WASM'})`);
+    const P = new DeviceLandmarkPreconditioner(n, mu, settled.nu, settled.factored, idx, block, stages.list, {
+      refactor: core.refactor, maxDiag: core.maxDiag, delta: whitening.delta, requestedNu: nu,
+    });
+    P.buildMs = stages.elapsedMs;
     return P;
   } catch (error) {
     block.destroy();
