@@ -123,16 +123,15 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
   if (typeof scope !== 'object' || scope === null) {
     throw new FormulaError('parseFormula: scope must be an object mapping names to Formulas or numbers');
   }
-  const where = shortWhere(source);
-  const knownNames = Object.keys(scope);
-  const located = new WeakSet<Error>();
-  /** Throw `message` located in the source; `tail` follows the location (lists of what is allowed). */
-  const fail = (message: string, tail = ''): never => {
-    const err = new FormulaError(`${message} ${where}${tail}`);
-    located.add(err);
-    throw err;
-  };
+  const reader = new FormulaReader(source, scope);
+  const result = reader.read(syntaxTree(source));
+  checkRowCounts(result, reader.scopeNames, reader.fail);
+  if (!unusedAllowed) reader.refuseUnused();
+  return result;
+}
 
+/** The mathjs tree of `source`, within the nesting limits (errors located in the source). */
+function syntaxTree(source: string): MathNode {
   const nesting = parenthesisDepth(source);
   if (nesting > MAX_PARENTHESIS_DEPTH) {
     throw new FormulaError(`formula nests parentheses ${nesting} deep; the limit is ${MAX_PARENTHESIS_DEPTH} ${shortWhere(source)}`);
@@ -143,54 +142,153 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
     tree = parse(source);
   } catch (err) {
     if (err instanceof RangeError) throw tooDeep(source, 'for the parser'); // e.g. thousands of unary minus signs
-    throw new FormulaError(`syntax error ${where}: ${(err as Error).message}`);
+    throw new FormulaError(`syntax error ${shortWhere(source)}: ${(err as Error).message}`);
   }
   const depth = treeDepth(tree);
   if (depth > MAX_FORMULA_DEPTH) throw tooDeep(source, `(${depth} nested operations)`);
+  return tree;
+}
 
-  // One Pm per scope key per parse, so `s` used twice is one parameter (one slot).
-  const parameters = new Map<string, Formula>();
-  // the scope key of each Vi / Vj bound directly, for errors: Vi(points) is named 'x' unless the user names it
-  const scopeNames = new Map<VarNode, string>();
-  const used = new Set<string>();
-  const resolveSymbol = (name: string): Formula => {
+/**
+ * One parse's walk of the mathjs tree into a Formula: symbols resolved in the scope (one Pm per scope key, so `s` used
+ * twice is one parameter), calls checked against the allowed functions, and every error located in the source.
+ */
+class FormulaReader {
+  /** The scope key of each Vi / Vj bound directly, for errors: Vi(points) is named 'x' unless the user names it. */
+  readonly scopeNames = new Map<VarNode, string>();
+  private readonly parameters = new Map<string, Formula>();
+  private readonly used = new Set<string>();
+  private readonly located = new WeakSet<Error>();
+  private readonly where: string;
+
+  constructor(private readonly source: string, private readonly scope: FormulaScope) {
+    this.where = shortWhere(source);
+  }
+
+  /** Throws `message` located in the source; `tail` follows the location (lists of what is allowed). */
+  readonly fail = (message: string, tail = ''): never => {
+    const err = new FormulaError(`${message} ${this.where}${tail}`);
+    this.located.add(err);
+    throw err;
+  };
+
+  /** The Formula of the whole tree. */
+  read(tree: MathNode): Formula {
+    try {
+      return this.walk(tree);
+    } catch (err) {
+      if (err instanceof RangeError) throw tooDeep(this.source, 'to compile');
+      // Dimension errors from the constructors: add where they happened.
+      if (err instanceof FormulaError && !this.located.has(err)) throw new FormulaError(`${err.message} ${this.where}`);
+      throw err;
+    }
+  }
+
+  /**
+   * Refuses a scope binding the formula never reads: a mistake a result would not show — a misspelt symbol beside the
+   * right one, or an option (backend, dtype…) put in the scope, where it would be ignored.
+   */
+  refuseUnused(): void {
+    const unused = Object.keys(this.scope).filter((name) => !this.used.has(name));
+    if (unused.length === 0) return;
+    const name = unused[0]!;
+    const option = OPTION_NAMES.find((o) => o === name || editDistance(o, name) <= 2);
+    const hint = option !== undefined
+      ? `; options such as '${option}' go in kernelOperator's third argument, kernelOperator(formula, scope, { ${option}: … })`
+      : `; remove ${unused.length > 1 ? 'them' : 'it'}, or use ${unused.length > 1 ? 'them' : 'it'} in the formula`;
+    this.fail(`scope binds '${name}'${unused.length > 1 ? ` (and ${unused.slice(1).map((u) => `'${u}'`).join(', ')})` : ''}, which the formula does not use`,
+      `; it uses ${[...this.used].join(', ') || 'no scope symbol'}${hint}`);
+  }
+
+  private walk(node: MathNode): Formula {
+    // mathjs node classes expose their fields untyped for our purposes; read them defensively.
+    const n = node as unknown as Record<string, unknown> & { type: string };
+    switch (n.type) {
+      case 'ConstantNode': {
+        const value = n['value'];
+        if (typeof value !== 'number') return this.fail(`unsupported literal ${JSON.stringify(value)} (only numbers)`, `; ${ALLOWED_SYNTAX}`);
+        if (!Number.isFinite(value)) return this.fail(`number literal out of range (${String(value)})`);
+        return Formula.from(value);
+      }
+      case 'SymbolNode':
+        return this.resolveSymbol(n['name'] as string);
+      case 'ParenthesisNode':
+        return this.walk(n['content'] as MathNode);
+      case 'OperatorNode':
+        return this.operator(String(n['op']), n['fn'] as string, (n['args'] as MathNode[]).map((arg) => this.walk(arg)));
+      case 'FunctionNode': {
+        const fnNode = n['fn'] as Record<string, unknown> & { type: string };
+        if (fnNode.type !== 'SymbolNode') return this.fail('unsupported call of a computed function', `; ${ALLOWED_SYNTAX}`);
+        const name = fnNode['name'] as string;
+        // Check the name before walking the arguments so the error names the function.
+        if (!ALLOWED_FUNCTIONS.includes(name)) {
+          return this.fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
+        }
+        return this.callFunction(name, (n['args'] as MathNode[]).map((arg) => this.walk(arg)));
+      }
+      default: {
+        const what = UNSUPPORTED_NODES[n.type] ?? n.type;
+        return this.fail(`unsupported syntax: ${what}`, `; ${ALLOWED_SYNTAX}`);
+      }
+    }
+  }
+
+  /** An infix or prefix operator (`op` as written, `fn` mathjs's name) on its walked operands. */
+  private operator(op: string, fn: string, args: Formula[]): Formula {
+    if (fn === 'unaryMinus' && args.length === 1) return (args[0] as Formula).neg();
+    if (fn === 'unaryPlus' && args.length === 1) return args[0] as Formula;
+    const infix = hasOwn(INFIX_OPERATORS, fn) ? INFIX_OPERATORS[fn] : undefined;
+    if (infix === undefined || args.length !== 2) return this.fail(`unsupported operator '${op}'`, `; ${ALLOWED_SYNTAX}`);
+    const [a, b] = args as [Formula, Formula];
+    switch (infix) {
+      case 'add': return a.add(b);
+      case 'sub': return a.sub(b);
+      case 'mul': return a.mul(b);
+      case 'div': return a.div(b);
+      default: return a.pow(b);
+    }
+  }
+
+  private resolveSymbol(name: string): Formula {
+    const { scope } = this;
     if (hasOwn(scope, name)) {
-      used.add(name);
+      this.used.add(name);
       const value: unknown = scope[name];
       if (value instanceof Formula) {
         // the node itself, not a renamed copy: F.grad(xi) finds xi by identity
-        if (value.node.op === 'var' && hasDefaultName(value.node)) scopeNames.set(value.node, name);
+        if (value.node.op === 'var' && hasDefaultName(value.node)) this.scopeNames.set(value.node, name);
         return value;
       }
       if (Array.isArray(value) && value.some((row) => typeof row === 'object' && row !== null)) {
-        return fail(`scope value '${name}' is an array of ${value.length} rows (points?): points go in Vi(…) (one row per i) or Vj(…) (one per j), ` +
+        return this.fail(`scope value '${name}' is an array of ${value.length} rows (points?): points go in Vi(…) (one row per i) or Vj(…) (one per j), ` +
           `e.g. { ${name}: Vi(points) }; a number[] is a parameter`);
       }
       if (typeof value === 'number' || Array.isArray(value)) {
-        let p = parameters.get(name);
+        let p = this.parameters.get(name);
         if (p === undefined) {
           p = Pm(value as number | number[], name);
-          parameters.set(name, p);
+          this.parameters.set(name, p);
         }
         return p;
       }
       const points = typeof value === 'object' && value !== null && (ArrayBuffer.isView(value) || ('rows' in value && ('cols' in value || 'columns' in value)))
         ? `; points go in Vi(…) or Vj(…), e.g. { ${name}: Vi(points) }` : '';
-      return fail(`scope value '${name}' must be a Formula, a number or a number[] (got ${describeArgument(value)})${points}`);
+      return this.fail(`scope value '${name}' must be a Formula, a number or a number[] (got ${describeArgument(value)})${points}`);
     }
     if (hasOwn(CONSTANTS, name)) return Formula.from(CONSTANTS[name] as number);
     const hint = ALLOWED_FUNCTIONS.includes(name) ? ` ('${name}' is a function: call it as ${name}(…))` : '';
-    return fail(`unknown symbol '${name}'${hint}`,
+    const knownNames = Object.keys(scope);
+    return this.fail(`unknown symbol '${name}'${hint}`,
       `; known: ${knownNames.length > 0 ? knownNames.join(', ') : '(empty scope)'}; constants: pi, e`);
-  };
+  }
 
-  const callFunction = (name: string, args: Formula[]): Formula => {
+  private callFunction(name: string, args: Formula[]): Formula {
     if (!ALLOWED_FUNCTIONS.includes(name)) {
-      return fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
+      return this.fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
     }
     const arity = COMPOSED_FUNCTIONS[name] ?? ((BINARY_FUNCTIONS as readonly string[]).includes(name) ? 2 : 1);
     if (args.length !== arity) {
-      return fail(`${name} takes ${arity} argument${arity === 1 ? '' : 's'} but got ${args.length}`);
+      return this.fail(`${name} takes ${arity} argument${arity === 1 ? '' : 's'} but got ${args.length}`);
     }
     const [a, b, c] = args as [Formula, Formula, Formula];
     switch (name) {
@@ -210,80 +308,7 @@ export function parseFormulaIn(source: string, scope: FormulaScope, unusedAllowe
       case 'sum': return a.sum();
       default: return new Formula(unary(name as UnaryOp, a.node));
     }
-  };
-
-  const walk = (node: MathNode): Formula => {
-    // mathjs node classes expose their fields untyped for our purposes; read them defensively.
-    const n = node as unknown as Record<string, unknown> & { type: string };
-    switch (n.type) {
-      case 'ConstantNode': {
-        const value = n['value'];
-        if (typeof value !== 'number') return fail(`unsupported literal ${JSON.stringify(value)} (only numbers)`, `; ${ALLOWED_SYNTAX}`);
-        if (!Number.isFinite(value)) return fail(`number literal out of range (${String(value)})`);
-        return Formula.from(value);
-      }
-      case 'SymbolNode':
-        return resolveSymbol(n['name'] as string);
-      case 'ParenthesisNode':
-        return walk(n['content'] as MathNode);
-      case 'OperatorNode': {
-        const fn = n['fn'] as string;
-        const args = (n['args'] as MathNode[]).map(walk);
-        if (fn === 'unaryMinus' && args.length === 1) return (args[0] as Formula).neg();
-        if (fn === 'unaryPlus' && args.length === 1) return args[0] as Formula;
-        const op = hasOwn(INFIX_OPERATORS, fn) ? INFIX_OPERATORS[fn] : undefined;
-        if (op === undefined || args.length !== 2) {
-          return fail(`unsupported operator '${String(n['op'])}'`, `; ${ALLOWED_SYNTAX}`);
-        }
-        const [a, b] = args as [Formula, Formula];
-        switch (op) {
-          case 'add': return a.add(b);
-          case 'sub': return a.sub(b);
-          case 'mul': return a.mul(b);
-          case 'div': return a.div(b);
-          default: return a.pow(b);
-        }
-      }
-      case 'FunctionNode': {
-        const fnNode = n['fn'] as Record<string, unknown> & { type: string };
-        if (fnNode.type !== 'SymbolNode') return fail('unsupported call of a computed function', `; ${ALLOWED_SYNTAX}`);
-        const name = fnNode['name'] as string;
-        // Check the name before walking the arguments so the error names the function.
-        if (!ALLOWED_FUNCTIONS.includes(name)) {
-          return fail(`unknown function '${name}'`, `; allowed functions: ${ALLOWED_FUNCTIONS.join(', ')}`);
-        }
-        return callFunction(name, (n['args'] as MathNode[]).map(walk));
-      }
-      default: {
-        const what = UNSUPPORTED_NODES[n.type] ?? n.type;
-        return fail(`unsupported syntax: ${what}`, `; ${ALLOWED_SYNTAX}`);
-      }
-    }
-  };
-
-  let result: Formula;
-  try {
-    result = walk(tree);
-  } catch (err) {
-    if (err instanceof RangeError) throw tooDeep(source, 'to compile');
-    // Dimension errors from the constructors: add where they happened.
-    if (err instanceof FormulaError && !located.has(err)) throw new FormulaError(`${err.message} ${where}`);
-    throw err;
   }
-  checkRowCounts(result, scopeNames, fail);
-  // a binding the formula never reads is a mistake a result would not show: a misspelt symbol beside the right one,
-  // or an option (backend, dtype…) put in the scope, where it would be ignored
-  const unused = unusedAllowed ? [] : knownNames.filter((name) => !used.has(name));
-  if (unused.length > 0) {
-    const name = unused[0]!;
-    const option = OPTION_NAMES.find((o) => o === name || editDistance(o, name) <= 2);
-    const hint = option !== undefined
-      ? `; options such as '${option}' go in kernelOperator's third argument, kernelOperator(formula, scope, { ${option}: … })`
-      : `; remove ${unused.length > 1 ? 'them' : 'it'}, or use ${unused.length > 1 ? 'them' : 'it'} in the formula`;
-    return fail(`scope binds '${name}'${unused.length > 1 ? ` (and ${unused.slice(1).map((u) => `'${u}'`).join(', ')})` : ''}, which the formula does not use`,
-      `; it uses ${[...used].join(', ') || 'no scope symbol'}${hint}`);
-  }
-  return result;
 }
 
 /**
