@@ -526,11 +526,15 @@ function optionsKey(o: GpuKernelOptions): string {
   return [o.workgroupSize, o.rowsPerThread, o.tile, o.columnsPerPass, o.splits, o.targetWorkgroups, o.kahan, o.maxBindingBytes, o.expandedGaussian, o.compensated, o.lightGuards, o.dimensionChunk, o.uploadChunks].join(',');
 }
 
-async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
-  const { device, limits } = ctx;
+/**
+ * The kernel program of a product, its shape settled: compensated products form each product's error with one fma
+ * where the device fuses it; on llvmpipe the tile shrinks to its loop budget.
+ */
+async function kernelProgramFor(
+  ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions,
+): Promise<{ program: GpuProgram; target: number; expanded: ReturnType<typeof expandedGaussianFor> }> {
+  const { limits } = ctx;
   const chosen = chooseShape(n, m, ncols, slots, limits, o, ctx.adapter.software);
-  const target = chosen.target;
-  // compensated products form each product's error with one fma where the device fuses it
   const fused = chosen.shape.compensated === true && (await fusedMultiplyAdd(ctx));
   const light = fused && (o.lightGuards ?? (await lightGuardsHold(ctx)));
   const requested = withNorm2Proof(formula, fused ? { ...chosen.shape, fusedTwoProduct: true, ...(light ? { lightGuards: true } : {}) } : chosen.shape);
@@ -544,17 +548,33 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
     if (program.shape.tile <= loopTile || loopTile < 1) break;
     program = emitKernelProgram(formula, slots, { ...requested, tile: loopTile }, limits, expanded?.match);
   }
-  const shape = program.shape;
-  const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = shape;
-  const F = shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
-  const FB = shape.compensated ? 4 : 1; // floats per right-hand-side entry: hi, its halves, lo
-  const passes = Math.ceil(ncols / W);
   const bindingsNeeded = program.bindings.length - 1;
   if (bindingsNeeded > limits.maxStorageBuffersPerShaderStage) {
     throw new Error(`the formula needs ${bindingsNeeded} storage buffers (one per Vi/Vj variable, plus 2, plus 1 for parameters beyond the uniform), more than the device's maxStorageBuffersPerShaderStage (${limits.maxStorageBuffersPerShaderStage})`);
   }
+  return { program, target: chosen.target, expanded };
+}
 
-  // blocks: every binding within the largest allowed size
+/** A product's blocks of rows and columns (every binding within the largest allowed size) and its splits of tiles. */
+interface BlockLayout {
+  passes: number;
+  maxBinding: number;
+  rowRanges: { start: number; count: number }[];
+  colRanges: { start: number; count: number }[];
+  nbMax: number;
+  splits: number;
+  /** One split and one column block: the kernel writes the output itself. */
+  direct: boolean;
+}
+
+function blockLayout(
+  ctx: GpuContext, program: GpuProgram, slots: FormulaSlots, n: number, m: number, ncols: number, target: number, o: GpuKernelOptions,
+): BlockLayout {
+  const { limits } = ctx;
+  const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = program.shape;
+  const F = program.shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
+  const FB = program.shape.compensated ? 4 : 1; // floats per right-hand-side entry: hi, its halves, lo
+  const passes = Math.ceil(ncols / W);
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, o.maxBindingBytes ?? Infinity);
   const maxIdim = Math.max(...slots.i.map((v) => v.dim));
   const maxJdim = Math.max(...slots.j.map((v) => v.dim));
@@ -584,7 +604,17 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const maxSplits = Math.min(tilesMax, limits.maxComputeWorkgroupsPerDimension, Math.max(1, Math.floor(maxBinding / (4 * W * F * nbMax))));
   splits = Math.min(splits, maxSplits);
   if (ctx.adapter.software) splits = Math.max(splits, softwareLoopSplits(program, tilesMax, maxSplits));
-  const direct = splits === 1 && colRanges.length === 1; // the kernel writes the output itself
+  return { passes, maxBinding, rowRanges, colRanges, nbMax, splits, direct: splits === 1 && colRanges.length === 1 };
+}
+
+async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n: number, m: number, ncols: number, o: GpuKernelOptions): Promise<Plan> {
+  const { device, limits } = ctx;
+  const { program, target, expanded } = await kernelProgramFor(ctx, formula, slots, n, m, ncols, o);
+  const shape = program.shape;
+  const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = shape;
+  const F = shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
+  const FB = shape.compensated ? 4 : 1; // floats per right-hand-side entry: hi, its halves, lo
+  const { passes, maxBinding, rowRanges, colRanges, nbMax, splits, direct } = blockLayout(ctx, program, slots, n, m, ncols, target, o);
 
   // header: nb, mb, tilesPerSplit, rhsOffset, gx, partStride, outOffset, zero (see wgsl-emit.ts)
   const kernel = await pipelineFor(ctx, program);
