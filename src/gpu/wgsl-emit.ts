@@ -1130,27 +1130,10 @@ function guard(light: boolean): (x: string) => string {
  * The reduction program for `formula` with the given shape; `tile` is lowered if the staged values
  * do not fit the workgroup memory limit.
  */
-export function emitKernelProgram(
-  formula: Node, slots: FormulaSlots, shape: KernelShape, limits: EmitLimits, expanded?: ExpandedGaussianMatch,
-): GpuProgram {
-  if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
-  if (expanded && expanded.formula !== formula) throw new Error('internal: the expanded-Gaussian match is for another formula');
-  const { workgroupSize: WG, rowsPerThread: R, width: W, kahan } = shape;
-  const comp = shape.compensated === true;
-  const fused = comp && shape.fusedTwoProduct === true;
-  const light = fused && shape.lightGuards === true;
-  const g = guard(light);
-  if (comp && W !== 1) throw new Error(`internal: compensated products run one column per pass, got width ${W}`);
-  const slotFloats = slots.p.reduce((s, v) => s + v.dim, 0);
-  // parameters, then (expanded form) the centre c: in the uniform where they fit, else in a storage buffer
-  const paramFloats = slotFloats + (expanded ? expanded.dim : 0);
-  const paramsInStorage = shape.paramsInStorage === true
-    || HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > (limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES);
-  const chunk = shape.dimensionChunk ?? 0;
-  if (chunk !== 0 && !(Number.isInteger(chunk) && chunk % 4 === 0 && chunk >= 4 && chunk <= 64)) {
-    throw new RangeError(`gpu.dimensionChunk must be a multiple of 4 in [4, 64], got ${String(chunk)}`);
-  }
-  const e = new Emitter(slots, R, { chunk, paramsInStorage, norm2InRange: shape.norm2InRange === true });
+/** Each of a thread's R rows' kernel value K(x_i, y_j), and (the expanded Gaussian's) the factor its row's sums take. */
+function rowKernels(
+  e: Emitter, formula: Node, R: number, expanded: ExpandedGaussianMatch | undefined, slotFloats: number,
+): { kernels: string[]; rowFactors: (string | undefined)[] } {
   const kernels: string[] = [];
   const rowFactors: (string | undefined)[] = [];
   for (let r = 0; r < R; r++) {
@@ -1163,53 +1146,95 @@ export function emitKernelProgram(
       rowFactors.push(undefined);
     }
   }
+  return { kernels, rowFactors };
+}
 
-  // weights: one staged scalar (W = 1) or W/4 vec4 arrays of their own
-  const G = W === 1 ? 1 : W / 4;
-  let weightRead: string[];
-  let weightLo = '';
-  let weightSplit: [string, string] = ['', ''];
+/**
+ * How a pass's weights w_j reach the pair loop: compensated, 4 floats an entry staged with the points — hi, its
+ * Veltkamp halves hh + hl (12 bits each, so K-half × w-half products are exact), and lo, element 4(rhsOffset + j) on;
+ * one column, one staged scalar; W columns, W/4 vec4 arrays of their own (`tw0`…).
+ */
+function stageWeights(e: Emitter, W: number, comp: boolean): { weightRead: string[]; weightSplit: [string, string]; weightLo: string } {
   if (comp) {
-    // per entry 4 floats: hi, its Veltkamp halves hh + hl (12 bits each, so K-half × w-half products
-    // are exact), and lo — element 4(rhsOffset + j) on
     const s = e.staged.length;
     e.staged.push(...[0, 1, 2, 3].map((q) => `B[4u * (u.h.rhsOffset + j) + ${q}u]`));
     const at = (q: number) => `sv${(s + q) >> 2}.${LANE[(s + q) & 3]}`;
-    weightRead = [at(0)];
-    weightSplit = [at(1), at(2)];
-    weightLo = at(3);
-  } else if (W === 1) {
+    return { weightRead: [at(0)], weightSplit: [at(1), at(2)], weightLo: at(3) };
+  }
+  if (W === 1) {
     const s = e.staged.length;
     e.staged.push(`B[u.h.rhsOffset + j]`);
-    weightRead = [`sv${s >> 2}.${LANE[s & 3]}`];
-  } else {
-    weightRead = Array.from({ length: G }, (_, g) => `tw${g}`);
+    return { weightRead: [`sv${s >> 2}.${LANE[s & 3]}`], weightSplit: ['', ''], weightLo: '' };
   }
-  const arrays = Math.ceil(e.staged.length / 4);
-  const bytesPerPoint = 16 * (arrays + (W === 1 ? 0 : G)) + e.chunkBytesPerPoint();
-  let tile = shape.tile;
+  return { weightRead: Array.from({ length: W / 4 }, (_, g) => `tw${g}`), weightSplit: ['', ''], weightLo: '' };
+}
+
+/** The tile asked for, within the workgroup storage its staged points take (a multiple of the workgroup where it can be). */
+function fittedTile(e: Emitter, shape: KernelShape, limits: EmitLimits, bytesPerPoint: number): number {
   const maxTile = Math.floor(limits.maxComputeWorkgroupStorageSize / bytesPerPoint);
   if (maxTile < 1) {
     throw new Error(`the formula stages ${e.staged.length} values per point y_j: ${bytesPerPoint} bytes, more than the device's maxComputeWorkgroupStorageSize (${limits.maxComputeWorkgroupStorageSize})`);
   }
-  if (tile > maxTile) tile = maxTile >= WG ? WG * Math.floor(maxTile / WG) : maxTile;
-  const finalShape: KernelShape = {
-    ...shape, tile, dimensionChunk: e.chunkGroups.length > 0 ? chunk : 0, ...(paramsInStorage ? { paramsInStorage } : {}),
-  };
+  const WG = shape.workgroupSize;
+  return shape.tile > maxTile ? (maxTile >= WG ? WG * Math.floor(maxTile / WG) : maxTile) : shape.tile;
+}
 
+/** The program's bindings and declarations: the points and parameters, the right-hand side, the output, the tiles. */
+function kernelDeclarations(
+  e: Emitter, slots: FormulaSlots,
+  k: { paramFloats: number; paramsInStorage: boolean; W: number; G: number; arrays: number; tile: number; chunk: number },
+): { bindings: BindingSpec[]; decls: string[] } {
+  const { W, G, tile } = k;
   const AT = W === 1 ? 'f32' : 'vec4<f32>';
-  const { bindings, decls } = pointBindings(slots, paramFloats, paramsInStorage);
+  const { bindings, decls } = pointBindings(slots, k.paramFloats, k.paramsInStorage);
   const bB = bindings.length;
   bindings.push({ binding: bB, type: 'read-only-storage', role: { kind: 'rhs' } });
   decls.push(`@group(0) @binding(${bB}) var<storage, read> B: array<${W === 1 ? 'f32' : 'vec4<f32>'}>;`);
   const bO = bindings.length;
   bindings.push({ binding: bO, type: 'storage', role: { kind: 'out' } });
   decls.push(`@group(0) @binding(${bO}) var<storage, read_write> O: array<${AT}>;`);
-  for (let a = 0; a < arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
+  for (let a = 0; a < k.arrays; a++) decls.push(`var<workgroup> T${a}: array<vec4<f32>, ${tile}>;`);
   if (W !== 1) for (let g = 0; g < G; g++) decls.push(`var<workgroup> TW${g}: array<vec4<f32>, ${tile}>;`);
   for (const cg of e.chunkGroups) {
-    for (const array of cg.staged.values()) decls.push(`var<workgroup> ${array}: array<vec4<f32>, ${tile * Math.ceil(Math.min(cg.dim, chunk) / 4)}>;`);
+    for (const array of cg.staged.values()) decls.push(`var<workgroup> ${array}: array<vec4<f32>, ${tile * Math.ceil(Math.min(cg.dim, k.chunk) / 4)}>;`);
   }
+  return { bindings, decls };
+}
+
+export function emitKernelProgram(
+  formula: Node, slots: FormulaSlots, shape: KernelShape, limits: EmitLimits, expanded?: ExpandedGaussianMatch,
+): GpuProgram {
+  if (formula.dim !== 1) throw new Error(`a kernel formula must be scalar, got dimension ${formula.dim}`);
+  if (expanded && expanded.formula !== formula) throw new Error('internal: the expanded-Gaussian match is for another formula');
+  const { workgroupSize: WG, rowsPerThread: R, width: W, kahan } = shape;
+  const comp = shape.compensated === true;
+  const fused = comp && shape.fusedTwoProduct === true;
+  const light = fused && shape.lightGuards === true;
+  const guarded = guard(light);
+  if (comp && W !== 1) throw new Error(`internal: compensated products run one column per pass, got width ${W}`);
+  const slotFloats = slots.p.reduce((s, v) => s + v.dim, 0);
+  // parameters, then (expanded form) the centre c: in the uniform where they fit, else in a storage buffer
+  const paramFloats = slotFloats + (expanded ? expanded.dim : 0);
+  const paramsInStorage = shape.paramsInStorage === true
+    || HEADER_BYTES + 16 * Math.ceil(paramFloats / 4) > (limits.maxUniformBufferBindingSize ?? DEFAULT_MAX_UNIFORM_BYTES);
+  const chunk = shape.dimensionChunk ?? 0;
+  if (chunk !== 0 && !(Number.isInteger(chunk) && chunk % 4 === 0 && chunk >= 4 && chunk <= 64)) {
+    throw new RangeError(`gpu.dimensionChunk must be a multiple of 4 in [4, 64], got ${String(chunk)}`);
+  }
+  const e = new Emitter(slots, R, { chunk, paramsInStorage, norm2InRange: shape.norm2InRange === true });
+  const { kernels, rowFactors } = rowKernels(e, formula, R, expanded, slotFloats);
+
+  // weights: one staged scalar (W = 1) or W/4 vec4 arrays of their own
+  const G = W === 1 ? 1 : W / 4;
+  const { weightRead, weightSplit, weightLo } = stageWeights(e, W, comp);
+  const arrays = Math.ceil(e.staged.length / 4);
+  const bytesPerPoint = 16 * (arrays + (W === 1 ? 0 : G)) + e.chunkBytesPerPoint();
+  const tile = fittedTile(e, shape, limits, bytesPerPoint);
+  const finalShape: KernelShape = {
+    ...shape, tile, dimensionChunk: e.chunkGroups.length > 0 ? chunk : 0, ...(paramsInStorage ? { paramsInStorage } : {}),
+  };
+  const AT = W === 1 ? 'f32' : 'vec4<f32>';
+  const { bindings, decls } = kernelDeclarations(e, slots, { paramFloats, paramsInStorage, W, G, arrays, tile, chunk });
 
   const rows = Array.from({ length: R }, (_, r) => r);
   const groups = Array.from({ length: G }, (_, g) => g);
@@ -1231,7 +1256,7 @@ export function emitKernelProgram(
   // RENORM terms. Why: cmp sums ≈ u·|acc| errors, so its own rounding grows as u²·|acc| per term; left alone over
   // T terms that is ≈ u²·T·|acc| (n = 16,384, one split: linear to 9.6e-14 of Σ|K||x| against 7.4e-15 with 16
   // splits); renormalised it stays ≈ u²·√(RENORM·T)·|acc|.
-  const renorm = rows.map((r) => `{ let s = opq(acc${r}_0 + cmp${r}_0); cmp${r}_0 = cmp${r}_0 - ${g(`s - acc${r}_0`)}; acc${r}_0 = s; }`);
+  const renorm = rows.map((r) => `{ let s = opq(acc${r}_0 + cmp${r}_0); cmp${r}_0 = cmp${r}_0 - ${guarded(`s - acc${r}_0`)}; acc${r}_0 = s; }`);
   const renormEvery = comp && tile % COMPENSATED_RENORM === 0 ? COMPENSATED_RENORM : 0;
   const accumulate = comp ? renorm : rows.flatMap((r) => groups.map((g) => kahan
     ? `{ let y = part${r}_${g} - cmp${r}_${g}; let s = acc${r}_${g} + y; cmp${r}_${g} = (s - acc${r}_${g}) - y; acc${r}_${g} = s; }`
@@ -1241,7 +1266,7 @@ export function emitKernelProgram(
   const poison = (r: number, v: string) => (e.rangeFlags.has(r) ? `select(${v}, ${AT}(nan_()), nr${r})` : v);
   const writeRow = (r: number) => comp
     // the pair renormalised (hi = fl(acc + cmp), lo = what hi missed), scaled by the row factor
-    ? [`    { let hi = opq(acc${r}_0 + cmp${r}_0); let lo = cmp${r}_0 - ${g(`hi - acc${r}_0`)};`,
+    ? [`    { let hi = opq(acc${r}_0 + cmp${r}_0); let lo = cmp${r}_0 - ${guarded(`hi - acc${r}_0`)};`,
       `      O[2u * (${outIndex(r, 0)})] = ${poison(r, `hi${rowFactor(r)}`)}; O[2u * (${outIndex(r, 0)}) + 1u] = lo${rowFactor(r)}; }`].join('\n')
     : groups.map((g) => `    O[${outIndex(r, g)}] = ${poison(r, `acc${r}_${g}${rowFactor(r)}`)};`).join('\n');
 
