@@ -214,9 +214,13 @@ function alignLoop(label: string, ptrs: string[], end: string, bytes: number, bo
  * Entries below the diagonal of the working matrix are scratch: the tiles on the diagonal
  * write there, nothing else reads them, and the caller copies out the upper triangle only.
  */
-function factorWat(dtype: FactorDtype): string {
-  const { T, V, bytes, shift, width, splat } = LANES[dtype];
-  const sh = (v: string) => `(i32.shl ${v} ${c32(shift)})`;
+/** `v` · an entry's bytes, as the i32 shift of a precision (`LANES`). */
+const shiftBy = (shift: number) => (v: string) => `(i32.shl ${v} ${c32(shift)})`;
+
+/** `panel`: the rows of a panel (or a step of one) factored unblocked (see `factorWat`). */
+function panelWat(dtype: FactorDtype): string[] {
+  const { T, V, bytes } = LANES[dtype];
+  const sh = shiftBy(LANES[dtype].shift);
   const panel = [
     '(func (export "panel") (param $j0 i32) (param $j1 i32) (param $kp i32) (param $A i32) (result i32)',
     '(local $S i32) (local $j i32) (local $rowJ i32) (local $end i32) (local $pj i32) (local $a i32) (local $pa i32)',
@@ -261,6 +265,12 @@ function factorWat(dtype: FactorDtype): string {
     '(i32.const -1))',
   ];
 
+  return panel;
+}
+
+/** `pack`: a panel's columns copied into blocks of `width` (see `factorWat`). */
+function packWat(dtype: FactorDtype): string[] {
+  const sh = shiftBy(LANES[dtype].shift);
   // a packed block is `width` columns × nb rows, 32 bytes a row, whatever the precision
   const pack = [
     '(func (export "pack") (param $j0 i32) (param $j1 i32) (param $nb i32) (param $kp i32) (param $A i32) (param $P i32)',
@@ -286,6 +296,13 @@ function factorWat(dtype: FactorDtype): string {
     ')',
   ];
 
+  return pack;
+}
+
+/** `reduce`: the trailing update in tiles of 4 rows × `width` columns (see `factorWat`). */
+function reduceWat(dtype: FactorDtype): string[] {
+  const { V, bytes, width, splat } = LANES[dtype];
+  const sh = shiftBy(LANES[dtype].shift);
   const qs = [0, 1, 2, 3];
   const acc = (q: number, h: number) => `c${q}_${h}`;
   const tStep = (u: number) => [
@@ -344,6 +361,13 @@ function factorWat(dtype: FactorDtype): string {
     ')',
   ];
 
+  return update;
+}
+
+/** `rowsums`: Σ_j |M_ij| of the symmetric matrix from its upper triangle (see `factorWat`). */
+function rowsumsWat(dtype: FactorDtype): string[] {
+  const { T, bytes } = LANES[dtype];
+  const sh = shiftBy(LANES[dtype].shift);
   // out[i] = Σ_j |M[i][j]| (f64, kp entries) from the upper triangle: row i adds its entries to out[i] and each
   // off-diagonal one to out[j] — in WASM: a JS loop over n²/2 entries runs unoptimised in a fresh process (≈ 40 ms at n = 1,500)
   const widen = (v: string) => (T === 'f64' ? v : `(f64.promote_f32 ${v})`);
@@ -373,7 +397,11 @@ function factorWat(dtype: FactorDtype): string {
     ')',
   ];
 
-  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...panel, ...pack, ...update, ...rowsums, ')'].join('\n');
+  return rowsums;
+}
+
+function factorWat(dtype: FactorDtype): string {
+  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...panelWat(dtype), ...packWat(dtype), ...reduceWat(dtype), ...rowsumsWat(dtype), ')'].join('\n');
 }
 
 interface FactorExports {
