@@ -290,120 +290,9 @@ export function denseSymmetricProductWat(
   storage: 'float32' | 'float64', cols = 1, rows = cols === 1 ? 4 : PACKED_BLOCK_ROWS, chunk = PACKED_CHUNK,
 ): string {
   const G = laneGroup('float64');
-  const lg = Math.log2(G);
-  const f32 = storage === 'float32';
-  const storeShift = f32 ? 2 : 3;
-  const step = 32 * cols; // bytes of 4 entries of the interleaved columns
-  const cs = Array.from({ length: cols }, (_, c) => c);
-  const acc = (q: number, c: number) => `$a${q}_${c}`;
-  const zero = '(v128.const i64x2 0 0)';
   if (chunk % G !== 0 || G % rows !== 0 || ![1, 2, 4].includes(rows)) throw new Error(`internal: packed product of ${rows} rows in chunks of ${chunk}`);
-  /** `body` for each column group, with $gRhs, $gMirror, $gOut and $gAcc (its accumulators in the scratch) at the group's. */
-  const groupLoop = (name: string, body: string[]) => [
-    '(local.set $gRhs (local.get $rhs)) (local.set $gMirror (local.get $mirror)) (local.set $gOut (local.get $out)) (local.set $gAcc (local.get $scratch))',
-    `(block $${name}Done (loop $${name}`,
-    `(br_if $${name}Done (i32.ge_u (local.get $gRhs) (local.get $rhsEnd)))`,
-    ...body,
-    '(local.set $gRhs (i32.add (local.get $gRhs) (local.get $groupBytes)))',
-    '(local.set $gMirror (i32.add (local.get $gMirror) (local.get $groupBytes)))',
-    '(local.set $gOut (i32.add (local.get $gOut) (local.get $groupBytes)))',
-    `(local.set $gAcc (i32.add (local.get $gAcc) (i32.const ${4 * cols * 16})))`,
-    `(br $${name})))`,
-  ];
-  const rowLoop = (r: number, label: string): string[] => {
-    const qs = Array.from({ length: r }, (_, q) => q);
-    const halfBytes = f32 ? 8 : 16; // 2 entries of a K row
-    const kAt = (q: number, u: number) => f32
-      ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${u * halfBytes} (local.get $kp${q})))`
-      : `(v128.load offset=${u * halfBytes} (local.get $kp${q}))`;
-    /** A loop over half-steps (2 entries) from $xp to $xpEnd, `unrolled` an iteration (`body`), K at $kp…. */
-    const halfLoop = (name: string, unrolled: number, body: string[], pointers: string[]) => [
-      `(block $${name}Done (loop $${name}`,
-      `(br_if $${name}Done (i32.ge_u (local.get $xp) (local.get $xpEnd)))`,
-      ...body,
-      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${unrolled * halfBytes})))`),
-      ...pointers.map((p) => `(local.set ${p} (i32.add (local.get ${p}) (i32.const ${unrolled * 16 * cols})))`),
-      `(br $${name})))`,
-    ];
-    /** Half-step u of an iteration: mirror sums of the columns (anchored by their stores). */
-    const mirrorHalf = (u: number) => [
-      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $yp)))`),
-      ...qs.flatMap((q) => [
-        `(local.set $k ${kAt(q, u)})`,
-        ...cs.map((c) => `(local.set $y${c} (f64x2.add (local.get $y${c}) (f64x2.mul (local.get $k) (local.get $s${q}_${c}))))`),
-      ]),
-      ...cs.map((c) => `(v128.store offset=${u * 16 * cols + c * 16} (local.get $yp) (local.get $y${c}))`),
-    ];
-    /** Half-step u of an iteration: row sums (their arithmetic sinks to the iteration's end, after all its loads). */
-    const rowHalf = (u: number) => [
-      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $xp)))`),
-      ...qs.flatMap((q) => [
-        `(local.set $k ${kAt(q, u)})`,
-        ...cs.map((c) => `(local.set ${acc(q, c)} (f64x2.add (local.get ${acc(q, c)}) (f64x2.mul (local.get $k) (local.get $x${c}))))`),
-      ]),
-    ];
-    const unrolled = Array.from({ length: MIRROR_UNROLL }, (_, u) => u);
-    // several columns: the mirror sums, unrolled, then the row sums one half-step an iteration (rows + cols loaded
-    // values and rows·cols accumulators live); one column: both in one loop, 2 half-steps an iteration
-    const offLoops = (name: string) => cols === 1
-      ? [...startAt('(local.get $j0)', '(local.get $jcEnd)', true), ...halfLoop(name, 2, [...mirrorHalf(0), ...mirrorHalf(1), ...rowHalf(0), ...rowHalf(1)], ['$xp', '$yp'])]
-      : [
-        ...startAt('(local.get $j0)', '(local.get $jcEnd)', true),
-        ...halfLoop(`${name}Mirror`, MIRROR_UNROLL, unrolled.flatMap(mirrorHalf), ['$xp', '$yp']),
-        ...startAt('(local.get $j0)', '(local.get $jcEnd)', false),
-        ...halfLoop(`${name}Rows`, 1, rowHalf(0), ['$xp']),
-      ];
-    /** Sets $kp… and $xp at stored column `j` (an expression), $xpEnd at `jEnd`; with `mirror`, $yp too. */
-    const startAt = (j: string, jEnd: string, mirror: boolean) => [
-      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $r${q}) (i32.shl (i32.sub ${j} (local.get $c0)) (i32.const ${storeShift}))))`),
-      `(local.set $xp (i32.add (local.get $gRhs) (i32.mul ${j} (i32.const ${8 * cols}))))`,
-      `(local.set $xpEnd (i32.add (local.get $gRhs) (i32.mul ${jEnd} (i32.const ${8 * cols}))))`,
-      ...(mirror ? ['(local.set $yp (i32.add (local.get $gMirror) (i32.sub (local.get $xp) (local.get $gRhs))))'] : []),
-    ];
-    const hsum = (v: string) => `(f64x2.extract_lane 0 (f64x2.add ${v} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${v} ${v})))`;
-    const at = (q: number) => `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`;
-    const store = (q: number, c: number) =>
-      `(f64.store (i32.add ${c === 0 ? '(local.get $gOut)' : `(i32.add (local.get $gOut) (i32.mul (local.get $colBytes) (i32.const ${c})))`} ${at(q)}) ${hsum(`(v128.load offset=${(q * cols + c) * 16} (local.get $gAcc))`)})`;
-    return [
-      `(block $${label}Done (loop $${label}`,
-      `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${r})) (local.get $iEnd)))`,
-      // the group's first stored column c0, then each row's start (the layout of packedRowOffset)
-      `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${lg})))`,
-      `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${lg})))`,
-      ...qs.map((q) => `(local.set $r${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`),
-      // b_i of row i + q within a group (i is a multiple of r ≤ 4: rows q share a step, halves q >> 1, lanes q & 1)
-      `(local.set $bOff (i32.add (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (i32.const ${step})) (i32.add (i32.mul (i32.and (i32.shr_u (local.get $i) (i32.const 1)) (i32.const 1)) (i32.const ${cols * 16})) (i32.shl (i32.and (local.get $i) (i32.const 1)) (i32.const 3)))))`,
-      // accumulators of every group start at 0 in this task's scratch
-      ...groupLoop(`${label}Zero`, qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) ${zero})`))),
-      // chunks of the row block's stored columns (the first starts with the diagonal block): every group passes over
-      // a chunk while its entries of K and the groups' b and mirror sums are in cache
-      '(local.set $jc (local.get $c0))',
-      `(block $${label}ChunksDone (loop $${label}Chunks`,
-      `(br_if $${label}ChunksDone (i32.ge_u (local.get $jc) (local.get $mPad)))`,
-      `(local.set $jcEnd (select (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})) (i32.lt_u (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})))))`,
-      ...groupLoop(`${label}Groups`, [
-        ...qs.flatMap((q) => cs.flatMap((c) => [
-          `(local.set $s${q}_${c} (v128.load64_splat offset=${(q >> 1) * cols * 16 + (q & 1) * 8 + c * 16} (i32.add (local.get $gRhs) (local.get $bOff))))`,
-          `(local.set ${acc(q, c)} (v128.load offset=${(q * cols + c) * 16} (local.get $gAcc)))`,
-        ])),
-        // the diagonal block (stored whole, plain product) starts the first chunk
-        '(local.set $j0 (local.get $jc))',
-        '(if (i32.eq (local.get $jc) (local.get $c0)) (then',
-        ...startAt('(local.get $jc)', `(i32.add (local.get $jc) (i32.const ${G}))`, false),
-        ...halfLoop(`${label}Diag`, 1, rowHalf(0), ['$xp']),
-        `(local.set $j0 (i32.add (local.get $jc) (i32.const ${G})))`,
-        '))',
-        // the columns after it: both halves
-        ...offLoops(`${label}Off`),
-        ...qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) (local.get ${acc(q, c)}))`)),
-      ]),
-      '(local.set $jc (local.get $jcEnd))',
-      `(br $${label}Chunks)))`,
-      ...groupLoop(`${label}Out`, qs.flatMap((q) => cs.map((c) => store(q, c)))),
-      `(local.set $i (i32.add (local.get $i) (i32.const ${r})))`,
-      `(br $${label})))`,
-    ];
-  };
+  const p: PackedShape = { f32: storage === 'float32', cols, cs: Array.from({ length: cols }, (_, c) => c), G, chunk };
+  const { cs } = p;
   return [
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
@@ -411,7 +300,7 @@ export function denseSymmetricProductWat(
     '(local $i i32) (local $blk i32) (local $c0 i32) (local $bOff i32) (local $xp i32) (local $yp i32) (local $xpEnd i32) (local $k v128)',
     '(local $colBytes i32) (local $groupBytes i32) (local $rhsEnd i32) (local $gRhs i32) (local $gMirror i32) (local $gOut i32) (local $gAcc i32) (local $jc i32) (local $jcEnd i32) (local $j0 i32)',
     cs.map((c) => `(local $x${c} v128) (local $y${c} v128)`).join(' '),
-    Array.from({ length: rows }, (_, q) => `(local $r${q} i32) (local $kp${q} i32) ${cs.map((c) => `(local $s${q}_${c} v128) (local ${acc(q, c)} v128)`).join(' ')}`).join(' '),
+    Array.from({ length: rows }, (_, q) => `(local $r${q} i32) (local $kp${q} i32) ${cs.map((c) => `(local $s${q}_${c} v128) (local ${packedAcc(q, c)} v128)`).join(' ')}`).join(' '),
     '(local.set $colBytes (i32.shl (local.get $mPad) (i32.const 3)))',
     `(local.set $groupBytes (i32.mul (local.get $colBytes) (i32.const ${cols})))`,
     '(local.set $rhsEnd (i32.add (local.get $rhs) (i32.mul (local.get $groupBytes) (local.get $groups))))',
@@ -420,14 +309,156 @@ export function denseSymmetricProductWat(
     '(local.set $xpEnd (i32.add (local.get $mirror) (i32.sub (local.get $rhsEnd) (local.get $rhs))))',
     '(block $zDone (loop $z',
     '(br_if $zDone (i32.ge_u (local.get $yp) (local.get $xpEnd)))',
-    `(v128.store (local.get $yp) ${zero})`,
+    `(v128.store (local.get $yp) ${ZERO_V128})`,
     '(local.set $yp (i32.add (local.get $yp) (i32.const 16)))',
     '(br $z)))',
     '(local.set $i (local.get $iStart))',
-    ...rowLoop(rows, 'blocks'),
-    ...(rows > 1 ? rowLoop(1, 'tail') : []),
+    ...packedRowLoop(p, rows, 'blocks'),
+    ...(rows > 1 ? packedRowLoop(p, 1, 'tail') : []),
     '))',
   ].join('\n');
+}
+
+/** What a packed product's program is generated for (see `denseSymmetricProductWat`). */
+interface PackedShape {
+  /** K stored in float32 (promoted to float64 as it is loaded). */
+  f32: boolean;
+  /** Columns a group, and their indices. */
+  cols: number;
+  cs: number[];
+  /** The float64 lane group: rows of a group keep columns from the group's first on. */
+  G: number;
+  /** Stored columns every column group passes over in turn. */
+  chunk: number;
+}
+
+const ZERO_V128 = '(v128.const i64x2 0 0)';
+/** The accumulator of row q and column c of a block. */
+const packedAcc = (q: number, c: number) => `$a${q}_${c}`;
+
+/** `body` for each column group, with $gRhs, $gMirror, $gOut and $gAcc (its accumulators in the scratch) at the group's. */
+function packedGroupLoop(p: PackedShape, name: string, body: string[]): string[] {
+  return [
+    '(local.set $gRhs (local.get $rhs)) (local.set $gMirror (local.get $mirror)) (local.set $gOut (local.get $out)) (local.set $gAcc (local.get $scratch))',
+    `(block $${name}Done (loop $${name}`,
+    `(br_if $${name}Done (i32.ge_u (local.get $gRhs) (local.get $rhsEnd)))`,
+    ...body,
+    '(local.set $gRhs (i32.add (local.get $gRhs) (local.get $groupBytes)))',
+    '(local.set $gMirror (i32.add (local.get $gMirror) (local.get $groupBytes)))',
+    '(local.set $gOut (i32.add (local.get $gOut) (local.get $groupBytes)))',
+    `(local.set $gAcc (i32.add (local.get $gAcc) (i32.const ${4 * p.cols * 16})))`,
+    `(br $${name})))`,
+  ];
+}
+
+/** The half-steps (2 entries of K a row) of a block of `r` rows: their loop, mirror sums, row sums and starts. */
+function packedHalfSteps(p: PackedShape, r: number) {
+  const { f32, cols, cs } = p;
+  const qs = Array.from({ length: r }, (_, q) => q);
+  const halfBytes = f32 ? 8 : 16; // 2 entries of a K row
+  const storeShift = f32 ? 2 : 3;
+  const kAt = (q: number, u: number) => f32
+    ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${u * halfBytes} (local.get $kp${q})))`
+    : `(v128.load offset=${u * halfBytes} (local.get $kp${q}))`;
+  return {
+    /** A loop over half-steps from $xp to $xpEnd, `unrolled` an iteration (`body`), K at $kp…. */
+    loop: (name: string, unrolled: number, body: string[], pointers: string[]) => [
+      `(block $${name}Done (loop $${name}`,
+      `(br_if $${name}Done (i32.ge_u (local.get $xp) (local.get $xpEnd)))`,
+      ...body,
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $kp${q}) (i32.const ${unrolled * halfBytes})))`),
+      ...pointers.map((ptr) => `(local.set ${ptr} (i32.add (local.get ${ptr}) (i32.const ${unrolled * 16 * cols})))`),
+      `(br $${name})))`,
+    ],
+    /** Half-step u of an iteration: mirror sums of the columns (anchored by their stores). */
+    mirror: (u: number) => [
+      ...cs.map((c) => `(local.set $y${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $yp)))`),
+      ...qs.flatMap((q) => [
+        `(local.set $k ${kAt(q, u)})`,
+        ...cs.map((c) => `(local.set $y${c} (f64x2.add (local.get $y${c}) (f64x2.mul (local.get $k) (local.get $s${q}_${c}))))`),
+      ]),
+      ...cs.map((c) => `(v128.store offset=${u * 16 * cols + c * 16} (local.get $yp) (local.get $y${c}))`),
+    ],
+    /** Half-step u of an iteration: row sums (their arithmetic sinks to the iteration's end, after all its loads). */
+    rows: (u: number) => [
+      ...cs.map((c) => `(local.set $x${c} (v128.load offset=${u * 16 * cols + c * 16} (local.get $xp)))`),
+      ...qs.flatMap((q) => [
+        `(local.set $k ${kAt(q, u)})`,
+        ...cs.map((c) => `(local.set ${packedAcc(q, c)} (f64x2.add (local.get ${packedAcc(q, c)}) (f64x2.mul (local.get $k) (local.get $x${c}))))`),
+      ]),
+    ],
+    /** Sets $kp… and $xp at stored column `j` (an expression), $xpEnd at `jEnd`; with `mirror`, $yp too. */
+    startAt: (j: string, jEnd: string, mirror: boolean) => [
+      ...qs.map((q) => `(local.set $kp${q} (i32.add (local.get $r${q}) (i32.shl (i32.sub ${j} (local.get $c0)) (i32.const ${storeShift}))))`),
+      `(local.set $xp (i32.add (local.get $gRhs) (i32.mul ${j} (i32.const ${8 * cols}))))`,
+      `(local.set $xpEnd (i32.add (local.get $gRhs) (i32.mul ${jEnd} (i32.const ${8 * cols}))))`,
+      ...(mirror ? ['(local.set $yp (i32.add (local.get $gMirror) (i32.sub (local.get $xp) (local.get $gRhs))))'] : []),
+    ],
+  };
+}
+
+/** The loop over blocks of `r` rows from $i to $iEnd (see `denseSymmetricProductWat`). */
+function packedRowLoop(p: PackedShape, r: number, label: string): string[] {
+  const { f32, cols, cs, G, chunk } = p;
+  const lg = Math.log2(G);
+  const storeShift = f32 ? 2 : 3;
+  const step = 32 * cols; // bytes of 4 entries of the interleaved columns
+  const qs = Array.from({ length: r }, (_, q) => q);
+  const half = packedHalfSteps(p, r);
+  const unrolled = Array.from({ length: MIRROR_UNROLL }, (_, u) => u);
+  // several columns: the mirror sums, unrolled, then the row sums one half-step an iteration (rows + cols loaded
+  // values and rows·cols accumulators live); one column: both in one loop, 2 half-steps an iteration
+  const offLoops = (name: string) => cols === 1
+    ? [...half.startAt('(local.get $j0)', '(local.get $jcEnd)', true), ...half.loop(name, 2, [...half.mirror(0), ...half.mirror(1), ...half.rows(0), ...half.rows(1)], ['$xp', '$yp'])]
+    : [
+      ...half.startAt('(local.get $j0)', '(local.get $jcEnd)', true),
+      ...half.loop(`${name}Mirror`, MIRROR_UNROLL, unrolled.flatMap(half.mirror), ['$xp', '$yp']),
+      ...half.startAt('(local.get $j0)', '(local.get $jcEnd)', false),
+      ...half.loop(`${name}Rows`, 1, half.rows(0), ['$xp']),
+    ];
+  const hsum = (v: string) => `(f64x2.extract_lane 0 (f64x2.add ${v} (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 ${v} ${v})))`;
+  const at = (q: number) => `(i32.shl (i32.add (local.get $i) (i32.const ${q})) (i32.const 3))`;
+  const store = (q: number, c: number) =>
+    `(f64.store (i32.add ${c === 0 ? '(local.get $gOut)' : `(i32.add (local.get $gOut) (i32.mul (local.get $colBytes) (i32.const ${c})))`} ${at(q)}) ${hsum(`(v128.load offset=${(q * cols + c) * 16} (local.get $gAcc))`)})`;
+  return [
+    `(block $${label}Done (loop $${label}`,
+    `(br_if $${label}Done (i32.gt_u (i32.add (local.get $i) (i32.const ${r})) (local.get $iEnd)))`,
+    // the group's first stored column c0, then each row's start (the layout of packedRowOffset)
+    `(local.set $blk (i32.shr_u (local.get $i) (i32.const ${lg})))`,
+    `(local.set $c0 (i32.shl (local.get $blk) (i32.const ${lg})))`,
+    ...qs.map((q) => `(local.set $r${q} (i32.add (local.get $K) (i32.shl ${packedRowOffsetWat('(local.get $blk)', `(i32.sub (i32.add (local.get $i) (i32.const ${q})) (local.get $c0))`, '(local.get $mPad)')} (i32.const ${storeShift}))))`),
+    // b_i of row i + q within a group (i is a multiple of r ≤ 4: rows q share a step, halves q >> 1, lanes q & 1)
+    `(local.set $bOff (i32.add (i32.mul (i32.shr_u (local.get $i) (i32.const 2)) (i32.const ${step})) (i32.add (i32.mul (i32.and (i32.shr_u (local.get $i) (i32.const 1)) (i32.const 1)) (i32.const ${cols * 16})) (i32.shl (i32.and (local.get $i) (i32.const 1)) (i32.const 3)))))`,
+    // accumulators of every group start at 0 in this task's scratch
+    ...packedGroupLoop(p, `${label}Zero`, qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) ${ZERO_V128})`))),
+    // chunks of the row block's stored columns (the first starts with the diagonal block): every group passes over
+    // a chunk while its entries of K and the groups' b and mirror sums are in cache
+    '(local.set $jc (local.get $c0))',
+    `(block $${label}ChunksDone (loop $${label}Chunks`,
+    `(br_if $${label}ChunksDone (i32.ge_u (local.get $jc) (local.get $mPad)))`,
+    `(local.set $jcEnd (select (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})) (i32.lt_u (local.get $mPad) (i32.add (local.get $jc) (i32.const ${chunk})))))`,
+    ...packedGroupLoop(p, `${label}Groups`, [
+      ...qs.flatMap((q) => cs.flatMap((c) => [
+        `(local.set $s${q}_${c} (v128.load64_splat offset=${(q >> 1) * cols * 16 + (q & 1) * 8 + c * 16} (i32.add (local.get $gRhs) (local.get $bOff))))`,
+        `(local.set ${packedAcc(q, c)} (v128.load offset=${(q * cols + c) * 16} (local.get $gAcc)))`,
+      ])),
+      // the diagonal block (stored whole, plain product) starts the first chunk
+      '(local.set $j0 (local.get $jc))',
+      '(if (i32.eq (local.get $jc) (local.get $c0)) (then',
+      ...half.startAt('(local.get $jc)', `(i32.add (local.get $jc) (i32.const ${G}))`, false),
+      ...half.loop(`${label}Diag`, 1, half.rows(0), ['$xp']),
+      `(local.set $j0 (i32.add (local.get $jc) (i32.const ${G})))`,
+      '))',
+      // the columns after it: both halves
+      ...offLoops(`${label}Off`),
+      ...qs.flatMap((q) => cs.map((c) => `(v128.store offset=${(q * cols + c) * 16} (local.get $gAcc) (local.get ${packedAcc(q, c)}))`)),
+    ]),
+    '(local.set $jc (local.get $jcEnd))',
+    `(br $${label}Chunks)))`,
+    ...packedGroupLoop(p, `${label}Out`, qs.flatMap((q) => cs.map((c) => store(q, c)))),
+    `(local.set $i (i32.add (local.get $i) (i32.const ${r})))`,
+    `(br $${label})))`,
+  ];
 }
 
 /** Columns summed in float32 before a float32-sums product adds them to its float64 row totals. */
