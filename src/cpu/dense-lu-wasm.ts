@@ -38,19 +38,14 @@ const add = (a: string, b: string) => `(i32.add ${a} ${b})`;
 const c32 = (v: number) => `(i32.const ${v})`;
 const qs = Array.from({ length: PANEL }, (_, q) => q);
 
-/**
- * `reduce(A, n, k0, kb, r0, r1, c0, c1)` (the update): for rows i in [r0, r1), A[i][c0..c1) −= Σ_{q<kb} A[i][k0+q]·A[k0+q][c0..c1),
- * each entry taking its terms one after another in order of q (a − l₀u₀ − l₁u₁ − …, as `luFactor`). Groups of
- * ROWS rows by COLS columns keep their entries in registers through all kb terms (one load and one store an entry,
- * ROWS + COLS/2 loads a term for 2·ROWS·COLS flops); the rows and columns left over go one row at a time, by tiles of
- * TILE columns and chunks of PANEL terms (absent multipliers of the last chunk are 0 against row k0 + its first,
- * whose entries are finite). `solve(A, n, x)`: x ← U⁻¹L⁻¹x, L unit lower and U upper stored together in A, each step
- * a dot product along a row.
- */
-function luWat(): string {
+/** A row of the n×n matrix at $A (row-major float64): its byte address. */
+const luRow = (r: string) => add(get('A'), `(i32.shl (i32.mul ${r} ${get('n')}) ${c32(3)})`);
+
+/** `update`: the trailing update of a block of columns, with its own row pivots (see `luWat`). */
+function luUpdateWat(): string[] {
   const lane = (q: number) => `l${q}`;
   const uPtr = (q: number) => `u${q}`;
-  const row = (r: string) => add(get('A'), `(i32.shl (i32.mul ${r} ${get('n')}) ${c32(3)})`);
+  const row = luRow;
   // chunk q0's multiplier q: A[i][k0 + q0 + q] where q0 + q < kb, else 0
   const multiplier = (q: number) => `(if (result f64) (i32.lt_u (i32.add ${get('q0')} ${c32(q)}) ${get('kb')}) (then (f64.load ${add(get('p'), `(i32.shl (i32.add ${get('k0')} (i32.add ${get('q0')} ${c32(q)})) ${c32(3)})`)})) (else (f64.const 0)))`;
   /** Rows [$rr, $rEnd) on the byte columns [$cs, $end), one row at a time (labels suffixed `tag`). */
@@ -129,6 +124,12 @@ function luWat(): string {
     ...rowByRow('r'),
     ')',
   ];
+  return update;
+}
+
+/** `solve`: x ← U⁻¹L⁻¹x, a dot product along a row each step (see `luWat`). */
+function luSolveWat(): string[] {
+  const row = luRow;
   // Σ_{j in [from, to)} A_row[j]·x[j] into $acc (two lanes, then the scalar tail)
   const dot = (from: string, to: string) => [
     set('va', '(v128.const i64x2 0 0)'),
@@ -157,7 +158,20 @@ function luWat(): string {
     '(br $bLoop)))',
     ')',
   ];
-  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...update, ...solve, ')'].join('\n');
+  return solve;
+}
+
+/**
+ * `reduce(A, n, k0, kb, r0, r1, c0, c1)` (the update): for rows i in [r0, r1), A[i][c0..c1) −= Σ_{q<kb} A[i][k0+q]·A[k0+q][c0..c1),
+ * each entry taking its terms one after another in order of q (a − l₀u₀ − l₁u₁ − …, as `luFactor`). Groups of
+ * ROWS rows by COLS columns keep their entries in registers through all kb terms (one load and one store an entry,
+ * ROWS + COLS/2 loads a term for 2·ROWS·COLS flops); the rows and columns left over go one row at a time, by tiles of
+ * TILE columns and chunks of PANEL terms (absent multipliers of the last chunk are 0 against row k0 + its first,
+ * whose entries are finite). `solve(A, n, x)`: x ← U⁻¹L⁻¹x, L unit lower and U upper stored together in A, each step
+ * a dot product along a row.
+ */
+function luWat(): string {
+  return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...luUpdateWat(), ...luSolveWat(), ')'].join('\n');
 }
 
 const luProgram = fixedProgram(`lu|panel${PANEL}|block${BLOCK}|tile${TILE}|regs${ROWS}x${COLS}|update-solve`, luWat);
