@@ -192,28 +192,6 @@ function alignLoop(label: string, ptrs: string[], end: string, bytes: number, bo
   ];
 }
 
-/**
- * The factorisation program, in float64 or float32 (`LANES`). It works on R itself, upper triangle, row-major
- * with a row stride of kp entries (k rounded up to a tile's width W: 4 in float64, 8 in float32 — a tile row
- * is one pair of v128 registers), overwriting a copy of M's upper triangle — row t of R is column t of
- * L = Rᵀ, so every inner loop runs along a contiguous row. Right-looking by panels of PANEL rows:
- *
- * - `panel(j0, j1, kp, A)`: rows [j0, j1) of the partly reduced matrix → rows of R, unblocked
- *   (pivot, scale the row, rank-1 update of the panel's later rows, each along a row); returns the
- *   first row whose pivot is not positive and finite, or −1.
- * - `pack(j0, j1, nb, kp, A, P)`: copies the panel's columns [j1, kp) into P as blocks of W
- *   columns × nb rows, each block contiguous (no power-of-two strides in the update's loads).
- * - `reduce(aStart, aEnd, j1, nb, kp, A, P)`: the trailing update A[a][b] −= Σ_t R[t][a]·R[t][b]
- *   for rows a ∈ [aStart, aEnd) (multiples of 4) and columns b ≥ a, in 4×W tiles: per panel row
- *   t one pair of vector loads of R[t][b..b+W) and four splats of R[t][a..a+3] feed 8 independent
- *   accumulators (4·W multiply-adds from 6 loads, all from L1/L2). In float32 a row group's first
- *   tile starts at its block's first column, up to 4 left of the diagonal. Rows are independent,
- *   so the pool can split them (`trailingUpdate`).
- * - `rowsums(k, kp, A, out)`: Σ_j |M_ij| of the symmetric matrix from its upper triangle, before factoring.
- *
- * Entries below the diagonal of the working matrix are scratch: the tiles on the diagonal
- * write there, nothing else reads them, and the caller copies out the upper triangle only.
- */
 /** `v` · an entry's bytes, as the i32 shift of a precision (`LANES`). */
 const shiftBy = (shift: number) => (v: string) => `(i32.shl ${v} ${c32(shift)})`;
 
@@ -400,6 +378,28 @@ function rowsumsWat(dtype: FactorDtype): string[] {
   return rowsums;
 }
 
+/**
+ * The factorisation program, in float64 or float32 (`LANES`). It works on R itself, upper triangle, row-major
+ * with a row stride of kp entries (k rounded up to a tile's width W: 4 in float64, 8 in float32 — a tile row
+ * is one pair of v128 registers), overwriting a copy of M's upper triangle — row t of R is column t of
+ * L = Rᵀ, so every inner loop runs along a contiguous row. Right-looking by panels of PANEL rows:
+ *
+ * - `panel(j0, j1, kp, A)`: rows [j0, j1) of the partly reduced matrix → rows of R, unblocked
+ *   (pivot, scale the row, rank-1 update of the panel's later rows, each along a row); returns the
+ *   first row whose pivot is not positive and finite, or −1.
+ * - `pack(j0, j1, nb, kp, A, P)`: copies the panel's columns [j1, kp) into P as blocks of W
+ *   columns × nb rows, each block contiguous (no power-of-two strides in the update's loads).
+ * - `reduce(aStart, aEnd, j1, nb, kp, A, P)`: the trailing update A[a][b] −= Σ_t R[t][a]·R[t][b]
+ *   for rows a ∈ [aStart, aEnd) (multiples of 4) and columns b ≥ a, in 4×W tiles: per panel row
+ *   t one pair of vector loads of R[t][b..b+W) and four splats of R[t][a..a+3] feed 8 independent
+ *   accumulators (4·W multiply-adds from 6 loads, all from L1/L2). In float32 a row group's first
+ *   tile starts at its block's first column, up to 4 left of the diagonal. Rows are independent,
+ *   so the pool can split them (`trailingUpdate`).
+ * - `rowsums(k, kp, A, out)`: Σ_j |M_ij| of the symmetric matrix from its upper triangle, before factoring.
+ *
+ * Entries below the diagonal of the working matrix are scratch: the tiles on the diagonal
+ * write there, nothing else reads them, and the caller copies out the upper triangle only.
+ */
 function factorWat(dtype: FactorDtype): string {
   return ['(module', '(import "env" "mem" (memory 1 65536 shared))', ...panelWat(dtype), ...packWat(dtype), ...reduceWat(dtype), ...rowsumsWat(dtype), ')'].join('\n');
 }

@@ -291,8 +291,8 @@ export function denseSymmetricProductWat(
 ): string {
   const G = laneGroup('float64');
   if (chunk % G !== 0 || G % rows !== 0 || ![1, 2, 4].includes(rows)) throw new Error(`internal: packed product of ${rows} rows in chunks of ${chunk}`);
-  const p: PackedShape = { f32: storage === 'float32', cols, cs: Array.from({ length: cols }, (_, c) => c), G, chunk };
-  const { cs } = p;
+  const p: PackedShape = { f32: storage === 'float32', cols, G, chunk };
+  const cs = columnIndices(p);
   return [
     '(module',
     '(import "env" "mem" (memory 1 65536 shared))',
@@ -323,14 +323,18 @@ export function denseSymmetricProductWat(
 interface PackedShape {
   /** K stored in float32 (promoted to float64 as it is loaded). */
   f32: boolean;
-  /** Columns a group, and their indices. */
+  /** Columns a group. */
   cols: number;
-  cs: number[];
   /** The float64 lane group: rows of a group keep columns from the group's first on. */
   G: number;
   /** Stored columns every column group passes over in turn. */
   chunk: number;
 }
+
+/** A group's column indices 0 … cols − 1. */
+const columnIndices = (p: PackedShape) => Array.from({ length: p.cols }, (_, c) => c);
+/** log₂ of a stored entry's bytes. */
+const storedShift = (p: PackedShape) => (p.f32 ? 2 : 3);
 
 const ZERO_V128 = '(v128.const i64x2 0 0)';
 /** The accumulator of row q and column c of a block. */
@@ -353,10 +357,11 @@ function packedGroupLoop(p: PackedShape, name: string, body: string[]): string[]
 
 /** The half-steps (2 entries of K a row) of a block of `r` rows: their loop, mirror sums, row sums and starts. */
 function packedHalfSteps(p: PackedShape, r: number) {
-  const { f32, cols, cs } = p;
+  const { f32, cols } = p;
+  const cs = columnIndices(p);
   const qs = Array.from({ length: r }, (_, q) => q);
   const halfBytes = f32 ? 8 : 16; // 2 entries of a K row
-  const storeShift = f32 ? 2 : 3;
+  const storeShift = storedShift(p);
   const kAt = (q: number, u: number) => f32
     ? `(f64x2.promote_low_f32x4 (v128.load64_zero offset=${u * halfBytes} (local.get $kp${q})))`
     : `(v128.load offset=${u * halfBytes} (local.get $kp${q}))`;
@@ -399,9 +404,10 @@ function packedHalfSteps(p: PackedShape, r: number) {
 
 /** The loop over blocks of `r` rows from $i to $iEnd (see `denseSymmetricProductWat`). */
 function packedRowLoop(p: PackedShape, r: number, label: string): string[] {
-  const { f32, cols, cs, G, chunk } = p;
+  const { cols, G, chunk } = p;
+  const cs = columnIndices(p);
   const lg = Math.log2(G);
-  const storeShift = f32 ? 2 : 3;
+  const storeShift = storedShift(p);
   const step = 32 * cols; // bytes of 4 entries of the interleaved columns
   const qs = Array.from({ length: r }, (_, q) => q);
   const half = packedHalfSteps(p, r);

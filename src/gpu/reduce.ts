@@ -555,6 +555,11 @@ async function kernelProgramFor(
   return { program, target: chosen.target, expanded };
 }
 
+/** Floats per result (F: a compensated product's (hi, lo) pair) and per right-hand-side entry (FB: hi, its halves, lo). */
+function floatsPerEntry(shape: KernelShape): { F: number; FB: number } {
+  return shape.compensated ? { F: 2, FB: 4 } : { F: 1, FB: 1 };
+}
+
 /** A product's blocks of rows and columns (every binding within the largest allowed size) and its splits of tiles. */
 interface BlockLayout {
   passes: number;
@@ -572,8 +577,7 @@ function blockLayout(
 ): BlockLayout {
   const { limits } = ctx;
   const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = program.shape;
-  const F = program.shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
-  const FB = program.shape.compensated ? 4 : 1; // floats per right-hand-side entry: hi, its halves, lo
+  const { F, FB } = floatsPerEntry(program.shape);
   const passes = Math.ceil(ncols / W);
   const maxBinding = Math.min(limits.maxStorageBufferBindingSize, limits.maxBufferSize, o.maxBindingBytes ?? Infinity);
   const maxIdim = Math.max(...slots.i.map((v) => v.dim));
@@ -612,8 +616,7 @@ async function buildPlan(ctx: GpuContext, formula: Node, slots: FormulaSlots, n:
   const { program, target, expanded } = await kernelProgramFor(ctx, formula, slots, n, m, ncols, o);
   const shape = program.shape;
   const { width: W, workgroupSize: WG, rowsPerThread: R, tile } = shape;
-  const F = shape.compensated ? 2 : 1; // floats per result: a (hi, lo) pair
-  const FB = shape.compensated ? 4 : 1; // floats per right-hand-side entry: hi, its halves, lo
+  const { F, FB } = floatsPerEntry(shape);
   const { passes, maxBinding, rowRanges, colRanges, nbMax, splits, direct } = blockLayout(ctx, program, slots, n, m, ncols, target, o);
 
   // header: nb, mb, tilesPerSplit, rhsOffset, gx, partStride, outOffset, zero (see wgsl-emit.ts)

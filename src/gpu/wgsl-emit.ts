@@ -1182,10 +1182,9 @@ function fittedTile(e: Emitter, shape: KernelShape, limits: EmitLimits, bytesPer
 /** The program's bindings and declarations: the points and parameters, the right-hand side, the output, the tiles. */
 function kernelDeclarations(
   e: Emitter, slots: FormulaSlots,
-  k: { paramFloats: number; paramsInStorage: boolean; W: number; G: number; arrays: number; tile: number; chunk: number },
+  k: { paramFloats: number; paramsInStorage: boolean; W: number; G: number; AT: string; arrays: number; tile: number; chunk: number },
 ): { bindings: BindingSpec[]; decls: string[] } {
-  const { W, G, tile } = k;
-  const AT = W === 1 ? 'f32' : 'vec4<f32>';
+  const { W, G, AT, tile } = k;
   const { bindings, decls } = pointBindings(slots, k.paramFloats, k.paramsInStorage);
   const bB = bindings.length;
   bindings.push({ binding: bB, type: 'read-only-storage', role: { kind: 'rhs' } });
@@ -1234,7 +1233,7 @@ export function emitKernelProgram(
     ...shape, tile, dimensionChunk: e.chunkGroups.length > 0 ? chunk : 0, ...(paramsInStorage ? { paramsInStorage } : {}),
   };
   const AT = W === 1 ? 'f32' : 'vec4<f32>';
-  const { bindings, decls } = kernelDeclarations(e, slots, { paramFloats, paramsInStorage, W, G, arrays, tile, chunk });
+  const { bindings, decls } = kernelDeclarations(e, slots, { paramFloats, paramsInStorage, W, G, AT, arrays, tile, chunk });
 
   const rows = Array.from({ length: R }, (_, r) => r);
   const groups = Array.from({ length: G }, (_, g) => g);
